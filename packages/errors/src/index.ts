@@ -1,0 +1,35 @@
+/**
+ * The one error hierarchy of @wal. Every storage failure is a {@link WalError}
+ * with a stable `code`; invalid arguments are Node-style `TypeError` /
+ * `RangeError` values carrying a `code` (see {@link invalidArgType}).
+ *
+ * @packageDocumentation
+ */
+
+export {
+  type ArgumentErrorCode,
+  argumentError,
+  invalidArgType,
+  invalidArgValue,
+  isArgumentError,
+  MAX_OFFSET,
+  outOfRange,
+  validateBytes,
+  validateInteger,
+  validateOffset,
+} from './arguments.js';
+export {
+  BusyError,
+  ClosedError,
+  CorruptionError,
+  FailedError,
+  IoError,
+  isWalError,
+  LockedError,
+  NoSpaceError,
+  RecordTooLargeError,
+  WalError,
+  type WalErrorCode,
+  type WalErrorOptions,
+  WriteFailedError,
+} from './wal-error.js';

@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import {
+  BusyError,
+  ClosedError,
+  CorruptionError,
+  FailedError,
+  IoError,
+  invalidArgType,
+  invalidArgValue,
+  isArgumentError,
+  isWalError,
+  LockedError,
+  MAX_OFFSET,
+  NoSpaceError,
+  outOfRange,
+  RecordTooLargeError,
+  validateBytes,
+  validateInteger,
+  validateOffset,
+  WalError,
+  WriteFailedError,
+} from '@wal/errors';
+
+describe('WalError hierarchy', () => {
+  const cases: Array<[WalError, string]> = [
+    [new CorruptionError('bad crc', { offset: 40 }), 'WAL_CORRUPTION'],
+    [new ClosedError('log'), 'WAL_CLOSED'],
+    [new LockedError('/x/LOCK'), 'WAL_LOCKED'],
+    [new RecordTooLargeError(10, 5, { offset: 8 }), 'WAL_RECORD_TOO_LARGE'],
+    [new FailedError('sync failed'), 'WAL_FAILED'],
+    [new WriteFailedError(77), 'WAL_WRITE_FAILED'],
+    [new BusyError('truncating'), 'WAL_BUSY'],
+    [new IoError('read failed', { errno: 'EIO', syscall: 'pread' }), 'WAL_IO'],
+    [new NoSpaceError('disk full', { errno: 'ENOSPC', syscall: 'pwrite' }), 'WAL_NO_SPACE'],
+  ];
+
+  for (const [error, code] of cases) {
+    it(`${error.name} carries the stable code ${code}`, () => {
+      assert.equal(error.code, code);
+      assert.ok(error instanceof WalError);
+      assert.ok(error instanceof Error);
+      assert.ok(isWalError(error));
+      assert.ok(isWalError(error, error.code));
+      assert.equal(error.name, error.constructor.name);
+      assert.ok(error.message.length > 0);
+    });
+  }
+
+  it('keeps the offset and the cause', () => {
+    const cause = Object.assign(new Error('EIO'), { code: 'EIO' });
+    const error = new FailedError('fsync failed', { cause, offset: 4096 });
+    assert.equal(error.offset, 4096);
+    assert.equal(error.cause, cause);
+    assert.equal(new ClosedError().offset, undefined);
+    assert.equal('cause' in new ClosedError(), false);
+  });
+
+  it('names offsets and limits in messages', () => {
+    const tooLarge = new RecordTooLargeError(10, 5, { offset: 8 });
+    assert.match(tooLarge.message, /10 bytes at offset 8 .* 5 bytes/);
+    assert.equal(tooLarge.length, 10);
+    assert.equal(tooLarge.limit, 5);
+    assert.doesNotMatch(new RecordTooLargeError(10, 5).message, /offset/);
+    assert.equal(new WriteFailedError(77).offset, 77);
+    assert.match(new WriteFailedError(77).message, /offset 77/);
+    assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+  });
+
+  it('NoSpaceError is an IoError', () => {
+    const error = new NoSpaceError('full', { errno: 'ENOSPC', syscall: 'pwrite' });
+    assert.ok(error instanceof IoError);
+    assert.equal(error.errno, 'ENOSPC');
+    assert.equal(error.syscall, 'pwrite');
+  });
+
+  it('isWalError rejects other values and other codes', () => {
+    assert.equal(isWalError(new Error('x')), false);
+    assert.equal(isWalError(undefined), false);
+    assert.equal(isWalError({ code: 'WAL_CLOSED' }), false);
+    assert.equal(isWalError(new ClosedError(), 'WAL_BUSY'), false);
+  });
+});
+
+describe('argument errors', () => {
+  it('have Node-style classes and codes', () => {
+    const type = invalidArgType('offset', 'of type number', 'x');
+    assert.ok(type instanceof TypeError);
+    assert.equal(type.code, 'ERR_INVALID_ARG_TYPE');
+    assert.match(type.message, /"offset" argument must be of type number. Received 'x'/);
+    const range = outOfRange('length', '>= 0', -1);
+    assert.ok(range instanceof RangeError);
+    assert.equal(range.code, 'ERR_OUT_OF_RANGE');
+    const value = invalidArgValue('policy', 'nope', 'must be one of tolerate, strict');
+    assert.ok(value instanceof TypeError);
+    assert.equal(value.code, 'ERR_INVALID_ARG_VALUE');
+  });
+
+  it('describe the received value briefly', () => {
+    assert.match(invalidArgType('a', 'x', null).message, /Received null$/);
+    assert.match(invalidArgType('a', 'x', 5n).message, /Received 5n$/);
+    assert.match(invalidArgType('a', 'x', 'y'.repeat(100)).message, /…'$/);
+    assert.match(invalidArgType('a', 'x', [1]).message, /instance of Array$/);
+    assert.match(invalidArgType('a', 'x', Object.create(null)).message, /instance of Object$/);
+    assert.match(invalidArgType('a', 'x', undefined).message, /type undefined$/);
+  });
+
+  it('isArgumentError recognises only coded TypeError/RangeError', () => {
+    assert.ok(isArgumentError(outOfRange('a', 'b', 1)));
+    assert.ok(isArgumentError(outOfRange('a', 'b', 1), 'ERR_OUT_OF_RANGE'));
+    assert.ok(!isArgumentError(outOfRange('a', 'b', 1), 'ERR_INVALID_ARG_TYPE'));
+    assert.ok(!isArgumentError(new TypeError('plain')));
+    assert.ok(!isArgumentError(new Error('plain')));
+    assert.ok(!isArgumentError(new ClosedError()));
+  });
+
+  it('validateOffset accepts exactly the integers in [0, 2^53 - 1]', () => {
+    for (const ok of [0, 1, 4096, MAX_OFFSET]) validateOffset('offset', ok);
+    for (const bad of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, MAX_OFFSET + 1, 2 ** 60]) {
+      assert.throws(() => validateOffset('offset', bad), {
+        name: 'RangeError',
+        code: 'ERR_OUT_OF_RANGE',
+      });
+    }
+    for (const bad of ['1', null, undefined, 1n, {}]) {
+      assert.throws(() => validateOffset('offset', bad), {
+        name: 'TypeError',
+        code: 'ERR_INVALID_ARG_TYPE',
+      });
+    }
+  });
+
+  it('validateInteger honours its bounds', () => {
+    validateInteger('n', 5, 5, 5);
+    assert.throws(() => validateInteger('n', 4, 5, 6), { code: 'ERR_OUT_OF_RANGE' });
+    assert.throws(() => validateInteger('n', 7, 5, 6), /<= 6/);
+  });
+
+  it('validateBytes accepts Uint8Array and Buffer only', () => {
+    validateBytes('bytes', new Uint8Array(1));
+    validateBytes('bytes', Buffer.from('x'));
+    assert.throws(() => validateBytes('bytes', [1, 2]), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => validateBytes('bytes', new ArrayBuffer(2)), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+  });
+});
