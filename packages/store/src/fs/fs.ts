@@ -1,0 +1,64 @@
+/**
+ * The file-system layer under the file backends. Every file-system call a
+ * backend makes goes through an {@link Fs}, so tests can swap in a simulated
+ * power-loss file system (`CrashFs`) or a fault injector (`FaultFs`), and
+ * audits can record the exact calls.
+ *
+ * Errors: implementations reject with Node-style errors carrying `code`
+ * (`ENOENT`, `EEXIST`, `EIO`, `ENOSPC`, …) and `syscall`, as `node:fs` does;
+ * the stores translate them into `WalError`s. `lock` rejects with
+ * `LockedError` (`WAL_LOCKED`) when the lock is held.
+ */
+
+/** An open file. Opaque: only the `Fs` that opened it may use it. */
+export interface FsFile {
+  /** The path it was opened with. */
+  readonly path: string;
+}
+
+/**
+ * How to open a file: `read` (must exist, read-only), `write` (must exist,
+ * read-write), `create` (read-write, created empty if missing),
+ * `createExclusive` (read-write, must not exist: `EEXIST`).
+ */
+export type OpenMode = 'read' | 'write' | 'create' | 'createExclusive';
+
+/** A held exclusive lock. */
+export interface FsLock {
+  /** Releases the lock. Idempotent; never rejects. */
+  release(): Promise<void>;
+}
+
+/** The file-system calls @wal's file backends make. All asynchronous. */
+export interface Fs {
+  /** Opens `path` in `mode`. */
+  open(path: string, mode: OpenMode): Promise<FsFile>;
+  /** Closes a file. A file is closed at most once. */
+  close(file: FsFile): Promise<void>;
+  /** Writes `bytes` at `position`; resolves with the count written (may be short). */
+  pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number>;
+  /** Reads into `into` from `position`; resolves with the count read (0 at end of file). */
+  pread(file: FsFile, into: Uint8Array, position: number): Promise<number>;
+  /** Flushes the file's data (and the size) to stable storage. */
+  fdatasync(file: FsFile): Promise<void>;
+  /** Sets the file's length, cutting or zero-extending. */
+  ftruncate(file: FsFile, length: number): Promise<void>;
+  /** The file's current length. */
+  size(file: FsFile): Promise<number>;
+  /** Renames `from` to `to`, replacing `to` atomically. */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file. */
+  unlink(path: string): Promise<void>;
+  /** Names of the entries of a directory, in no particular order. */
+  readdir(path: string): Promise<string[]>;
+  /** Creates a directory; resolves `false` when it already existed. Not recursive. */
+  mkdir(path: string): Promise<boolean>;
+  /** Flushes a directory's entries (creates, renames, unlinks) to stable storage. */
+  syncDir(path: string): Promise<void>;
+  /**
+   * Takes the exclusive lock named by `path` (a lock file). Rejects with
+   * `LockedError` when another holder, in this process or another, has it; a
+   * lock whose holder died is taken over.
+   */
+  lock(path: string): Promise<FsLock>;
+}

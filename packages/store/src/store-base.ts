@@ -1,0 +1,279 @@
+/**
+ * The shared half of every backend: argument checks, the closed / busy /
+ * latched-failure states, in-flight tracking, error translation and the
+ * metadata cache. A backend supplies the `do*` operations. Internal to
+ * @wal/store (not exported from the package).
+ */
+import {
+  BusyError,
+  ClosedError,
+  FailedError,
+  IoError,
+  invalidArgType,
+  MAX_OFFSET,
+  NoSpaceError,
+  outOfRange,
+  validateBytes,
+  validateOffset,
+  WalError,
+} from '@wal/errors';
+import {
+  MAX_META_BYTES,
+  type MetaUpdate,
+  type MetaValue,
+  type Store,
+  type StoreMeta,
+  type StoreSupports,
+} from './store.js';
+
+const EMPTY = new Uint8Array(0);
+
+/** Node-style system error fields. */
+interface SystemError {
+  code?: unknown;
+  syscall?: unknown;
+}
+
+/** Translates an error from the file system into a `WalError` (kept as is when it already is one). */
+export function toWalError(error: unknown, what: string, offset?: number): WalError {
+  if (error instanceof WalError) return error;
+  const { code, syscall } = (error ?? {}) as SystemError;
+  const errno = typeof code === 'string' ? code : undefined;
+  const options = {
+    cause: error,
+    ...(errno === undefined ? {} : { errno }),
+    ...(typeof syscall === 'string' ? { syscall } : {}),
+    ...(offset === undefined ? {} : { offset }),
+  };
+  const message = `${what} failed${errno ? ` (${errno})` : ''}${offset === undefined ? '' : ` at offset ${offset}`}`;
+  return errno === 'ENOSPC' || errno === 'EDQUOT'
+    ? new NoSpaceError(message, options)
+    : new IoError(message, options);
+}
+
+function validateMetaUpdate(fields: unknown): asserts fields is MetaUpdate {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {
+    throw invalidArgType('fields', 'a plain object', fields);
+  }
+  for (const [key, value] of Object.entries(fields)) {
+    if (key.length === 0) throw outOfRange('fields key', 'a non-empty string', key);
+    const ok =
+      value === undefined ||
+      typeof value === 'string' ||
+      typeof value === 'boolean' ||
+      (typeof value === 'number' && Number.isFinite(value));
+    if (!ok) throw invalidArgType(`fields.${key}`, 'a string, a finite number, a boolean or undefined', value);
+  }
+}
+
+/** Applies `fields` to `meta`, returning a new frozen map. */
+export function mergeMeta(meta: StoreMeta, fields: MetaUpdate): StoreMeta {
+  const next: Record<string, MetaValue> = { ...meta };
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) delete next[key];
+    else next[key] = value;
+  }
+  return Object.freeze(next);
+}
+
+/** Base class of the @wal backends. */
+export abstract class StoreBase implements Store {
+  abstract readonly supports: StoreSupports;
+
+  /** Current head; backends set it on open and in `doTruncateBefore`. */
+  protected headOffset = 0;
+  /** Current length; backends set it on open; the base keeps it current. */
+  protected lengthOffset = 0;
+
+  #what: string;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #inFlight = 0;
+  #idle: Array<() => void> = [];
+  #exclusive = false;
+  #failure: FailedError | undefined;
+  #meta: StoreMeta = Object.freeze({});
+  #metaQueue: Promise<unknown> = Promise.resolve();
+
+  protected constructor(what: string) {
+    this.#what = what;
+  }
+
+  get head(): number {
+    return this.headOffset;
+  }
+
+  get length(): number {
+    return this.lengthOffset;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The latched failure, if any. */
+  get failure(): FailedError | undefined {
+    return this.#failure;
+  }
+
+  // ---- backend hooks -------------------------------------------------------
+
+  protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
+  /** Reads `[offset, offset + length)`, all below the current length. */
+  protected abstract doRead(offset: number, length: number): Promise<Uint8Array>;
+  protected abstract doSync(): Promise<void>;
+  protected abstract doTruncate(length: number): Promise<void>;
+  protected abstract doTruncateBefore(offset: number): Promise<void>;
+  /** Persists the whole map `next` atomically. */
+  protected abstract doUpdateMeta(next: StoreMeta): Promise<void>;
+  /** Releases everything; called once, with nothing in flight. */
+  protected abstract doClose(): Promise<void>;
+
+  /** Sets the metadata map read at open. */
+  protected initMeta(meta: StoreMeta): void {
+    this.#meta = Object.freeze({ ...meta });
+  }
+
+  /**
+   * Latches `cause` (a failed fsync of data, a directory, the metadata or the
+   * head) and throws the latched error. Every later call rejects with it.
+   */
+  protected latch(cause: unknown, what: string): never {
+    this.#failure ??= new FailedError(
+      `${what} failed; the ${this.#what} refuses all further work (nothing after the last successful sync can be assumed durable)`,
+      { cause },
+    );
+    throw this.#failure;
+  }
+
+  // ---- the contract --------------------------------------------------------
+
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    validateOffset('offset', offset);
+    validateBytes('bytes', bytes);
+    if (offset + bytes.length > MAX_OFFSET) {
+      throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
+    }
+    if (offset < this.headOffset) throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    return this.#run(async () => {
+      if (bytes.length > 0) await this.doWrite(offset, bytes);
+      const end = offset + bytes.length;
+      if (end > this.lengthOffset) this.lengthOffset = end;
+    });
+  }
+
+  read(offset: number, length: number): Promise<Uint8Array> {
+    validateOffset('offset', offset);
+    validateOffset('length', length);
+    if (offset < this.headOffset) throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    return this.#run(() => {
+      const available = Math.min(length, this.lengthOffset - offset);
+      return available <= 0 ? Promise.resolve(EMPTY) : this.doRead(offset, available);
+    });
+  }
+
+  sync(): Promise<void> {
+    return this.#run(() => this.doSync());
+  }
+
+  truncate(length: number): Promise<void> {
+    validateOffset('length', length);
+    if (length < this.headOffset || length > this.lengthOffset) {
+      throw outOfRange('length', `between the head (${this.headOffset}) and the length (${this.lengthOffset})`, length);
+    }
+    return this.#runExclusive(async () => {
+      await this.doTruncate(length);
+      this.lengthOffset = length;
+    });
+  }
+
+  truncateBefore(offset: number): Promise<void> {
+    validateOffset('offset', offset);
+    if (offset < this.headOffset || offset > this.lengthOffset) {
+      throw outOfRange('offset', `between the head (${this.headOffset}) and the length (${this.lengthOffset})`, offset);
+    }
+    return this.#runExclusive(async () => {
+      await this.doTruncateBefore(offset);
+      this.headOffset = offset;
+    });
+  }
+
+  readMeta(): Promise<StoreMeta> {
+    return this.#run(() => Promise.resolve({ ...this.#meta }));
+  }
+
+  updateMeta(fields: MetaUpdate): Promise<void> {
+    validateMetaUpdate(fields);
+    // Validate the size against the map as it will be once earlier queued
+    // updates land; checked again when this one runs.
+    const run = this.#run(() => {
+      const result = this.#metaQueue.then(async () => {
+        const next = mergeMeta(this.#meta, fields);
+        const size = Buffer.byteLength(JSON.stringify(next));
+        if (size > MAX_META_BYTES) {
+          throw outOfRange('fields', `a map encoding to at most ${MAX_META_BYTES} bytes`, size);
+        }
+        await this.doUpdateMeta(next);
+        this.#meta = next;
+      });
+      this.#metaQueue = result.catch(() => undefined);
+      return result;
+    });
+    return run;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => this.#idle.push(resolve));
+      await this.doClose();
+    })();
+    return this.#closing;
+  }
+
+  // ---- machinery -----------------------------------------------------------
+
+  #refusal(): WalError | undefined {
+    if (this.#closed) return new ClosedError(this.#what);
+    if (this.#failure) return this.#failure;
+    if (this.#exclusive) return new BusyError(`a truncation of the ${this.#what} is running`);
+    return undefined;
+  }
+
+  #run<T>(operation: () => Promise<T>): Promise<T> {
+    const refusal = this.#refusal();
+    if (refusal) return Promise.reject(refusal);
+    return this.#track(operation);
+  }
+
+  async #track<T>(operation: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await operation();
+    } catch (error) {
+      throw toWalError(error, `${this.#what} operation`);
+    } finally {
+      if (--this.#inFlight === 0) this.#drained();
+    }
+  }
+
+  async #runExclusive(operation: () => Promise<void>): Promise<void> {
+    const refusal = this.#refusal();
+    if (refusal) throw refusal;
+    if (this.#inFlight > 0) {
+      throw new BusyError(`${this.#inFlight} operation(s) of the ${this.#what} are in flight; truncation needs exclusive access`);
+    }
+    this.#exclusive = true;
+    try {
+      await this.#track(operation);
+    } finally {
+      this.#exclusive = false;
+    }
+  }
+
+  #drained(): void {
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiting) resolve();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The Store contract: a flat, positional byte space `[head, length)` with a
+ * small durable metadata map. Every @wal backend implements it and passes the
+ * conformance suite in `@wal/store/testing`. The normative text is the package
+ * README ("The Store contract"); this file is its type-level summary.
+ */
+
+/** A metadata value: JSON scalars only, so every backend can encode it. */
+export type MetaValue = string | number | boolean;
+
+/** The store's metadata map, as read. */
+export type StoreMeta = Readonly<Record<string, MetaValue>>;
+
+/** A metadata update: keys set to `undefined` are removed, others replaced. */
+export type MetaUpdate = Readonly<Record<string, MetaValue | undefined>>;
+
+/** Largest encoded metadata map a store accepts (64 KiB). */
+export const MAX_META_BYTES = 64 * 1024;
+
+/**
+ * What a backend supports. Tests and callers branch on this, never on the
+ * backend's class.
+ */
+export interface StoreSupports {
+  /**
+   * `sync()`, `truncate()`, `truncateBefore()` and `updateMeta()` reach stable
+   * storage: what they cover survives a power loss. False for `MemoryStore`.
+   */
+  readonly durable: boolean;
+  /** Data and metadata outlive `close()`: reopening the same location finds them. */
+  readonly persistent: boolean;
+  /**
+   * `truncateBefore()` gives storage back (whole segments). When false the head
+   * is still recorded and honoured, but the space below it stays allocated.
+   */
+  readonly prefixReclaim: boolean;
+  /** Opening takes an exclusive lock; a second opener gets `WAL_LOCKED`. */
+  readonly locking: boolean;
+}
+
+/**
+ * A flat positional byte space `[head, length)` plus a durable metadata map.
+ *
+ * Concurrency: `write`, `read`, `sync` and `updateMeta` may be called while
+ * others are in flight (writes to overlapping ranges in flight at the same time
+ * leave either's bytes). `truncate` and `truncateBefore` are exclusive: called
+ * while any other operation is in flight they reject with `WAL_BUSY`, and any
+ * operation called while they run rejects with `WAL_BUSY`.
+ *
+ * Errors: invalid arguments throw (synchronously, before any I/O) `TypeError`
+ * or `RangeError` with a `code` (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`);
+ * every call after `close()` rejects with `WAL_CLOSED`; I/O failures reject
+ * with `WAL_IO` / `WAL_NO_SPACE`. A failed fsync (of data, a directory, the
+ * metadata or the head) is latched: that call and every later one rejects with
+ * `WAL_FAILED` whose `cause` is the original failure. `close()` always
+ * releases the lock and resources, even after a failure.
+ */
+export interface Store {
+  /** What this backend supports. */
+  readonly supports: StoreSupports;
+  /** First live offset: the last offset passed to `truncateBefore` (0 when never). */
+  readonly head: number;
+  /** One past the last byte written (or the length set by `truncate`). */
+  readonly length: number;
+  /** True once `close()` was called. */
+  readonly closed: boolean;
+
+  /**
+   * Writes `bytes` at `offset` (`offset >= head`), extending `length` if needed;
+   * a gap between the old length and `offset` reads as zeros. Resolves when the
+   * OS has the bytes (a process crash keeps them; a power loss may not).
+   */
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+
+  /**
+   * Reads `length` bytes from `offset` (`offset >= head`). The result is short
+   * only when it reaches the end of the store (empty at or past `length`): a
+   * short read is the torn-tail signal.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+
+  /**
+   * Makes every write that had resolved when `sync` was called durable (for a
+   * `durable` store: survives power loss). A failure is latched (`WAL_FAILED`).
+   */
+  sync(): Promise<void>;
+
+  /**
+   * Drops every byte at and after `length` (`head <= length <= this.length`),
+   * durably for a durable store, before resolving. Exclusive.
+   */
+  truncate(length: number): Promise<void>;
+
+  /**
+   * Drops every byte before `offset` (`head <= offset <= length`) without
+   * renumbering: the head becomes exactly `offset` and is recorded durably
+   * before resolving; reads below it are refused. Space is reclaimed only where
+   * `supports.prefixReclaim` (and then only in whole units). Exclusive.
+   */
+  truncateBefore(offset: number): Promise<void>;
+
+  /** Reads the metadata map (a fresh copy). */
+  readMeta(): Promise<StoreMeta>;
+
+  /**
+   * Merges `fields` into the metadata map (`undefined` removes a key) and
+   * replaces it atomically: after a crash the map is the old one or the new
+   * one, never a mix. Durable on resolve for a durable store. Updates are
+   * applied in call order.
+   */
+  updateMeta(fields: MetaUpdate): Promise<void>;
+
+  /**
+   * Closes the store: waits for operations in flight, releases the lock and
+   * every file. Never rejects for a latched failure; idempotent.
+   */
+  close(): Promise<void>;
+}
