@@ -1,5 +1,5 @@
-import { StoreBase } from './store-base.js';
 import type { StoreMeta, StoreSupports } from './store.js';
+import { StoreBase } from './store-base.js';
 
 const PAGE = 64 * 1024;
 

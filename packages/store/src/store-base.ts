@@ -10,6 +10,7 @@ import {
   FailedError,
   IoError,
   invalidArgType,
+  isArgumentError,
   MAX_OFFSET,
   NoSpaceError,
   outOfRange,
@@ -62,7 +63,12 @@ function validateMetaUpdate(fields: unknown): asserts fields is MetaUpdate {
       typeof value === 'string' ||
       typeof value === 'boolean' ||
       (typeof value === 'number' && Number.isFinite(value));
-    if (!ok) throw invalidArgType(`fields.${key}`, 'a string, a finite number, a boolean or undefined', value);
+    if (!ok)
+      throw invalidArgType(
+        `fields.${key}`,
+        'a string, a finite number, a boolean or undefined',
+        value,
+      );
   }
 }
 
@@ -148,13 +154,14 @@ export abstract class StoreBase implements Store {
 
   // ---- the contract --------------------------------------------------------
 
-  write(offset: number, bytes: Uint8Array): Promise<void> {
+  async write(offset: number, bytes: Uint8Array): Promise<void> {
     validateOffset('offset', offset);
     validateBytes('bytes', bytes);
     if (offset + bytes.length > MAX_OFFSET) {
       throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
     }
-    if (offset < this.headOffset) throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    if (offset < this.headOffset)
+      throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
     return this.#run(async () => {
       if (bytes.length > 0) await this.doWrite(offset, bytes);
       const end = offset + bytes.length;
@@ -162,10 +169,11 @@ export abstract class StoreBase implements Store {
     });
   }
 
-  read(offset: number, length: number): Promise<Uint8Array> {
+  async read(offset: number, length: number): Promise<Uint8Array> {
     validateOffset('offset', offset);
     validateOffset('length', length);
-    if (offset < this.headOffset) throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    if (offset < this.headOffset)
+      throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
     return this.#run(() => {
       const available = Math.min(length, this.lengthOffset - offset);
       return available <= 0 ? Promise.resolve(EMPTY) : this.doRead(offset, available);
@@ -176,10 +184,14 @@ export abstract class StoreBase implements Store {
     return this.#run(() => this.doSync());
   }
 
-  truncate(length: number): Promise<void> {
+  async truncate(length: number): Promise<void> {
     validateOffset('length', length);
     if (length < this.headOffset || length > this.lengthOffset) {
-      throw outOfRange('length', `between the head (${this.headOffset}) and the length (${this.lengthOffset})`, length);
+      throw outOfRange(
+        'length',
+        `between the head (${this.headOffset}) and the length (${this.lengthOffset})`,
+        length,
+      );
     }
     return this.#runExclusive(async () => {
       await this.doTruncate(length);
@@ -187,10 +199,14 @@ export abstract class StoreBase implements Store {
     });
   }
 
-  truncateBefore(offset: number): Promise<void> {
+  async truncateBefore(offset: number): Promise<void> {
     validateOffset('offset', offset);
     if (offset < this.headOffset || offset > this.lengthOffset) {
-      throw outOfRange('offset', `between the head (${this.headOffset}) and the length (${this.lengthOffset})`, offset);
+      throw outOfRange(
+        'offset',
+        `between the head (${this.headOffset}) and the length (${this.lengthOffset})`,
+        offset,
+      );
     }
     return this.#runExclusive(async () => {
       await this.doTruncateBefore(offset);
@@ -202,7 +218,7 @@ export abstract class StoreBase implements Store {
     return this.#run(() => Promise.resolve({ ...this.#meta }));
   }
 
-  updateMeta(fields: MetaUpdate): Promise<void> {
+  async updateMeta(fields: MetaUpdate): Promise<void> {
     validateMetaUpdate(fields);
     // Validate the size against the map as it will be once earlier queued
     // updates land; checked again when this one runs.
@@ -251,7 +267,7 @@ export abstract class StoreBase implements Store {
     try {
       return await operation();
     } catch (error) {
-      throw toWalError(error, `${this.#what} operation`);
+      throw isArgumentError(error) ? error : toWalError(error, `${this.#what} operation`);
     } finally {
       if (--this.#inFlight === 0) this.#drained();
     }
@@ -261,7 +277,9 @@ export abstract class StoreBase implements Store {
     const refusal = this.#refusal();
     if (refusal) throw refusal;
     if (this.#inFlight > 0) {
-      throw new BusyError(`${this.#inFlight} operation(s) of the ${this.#what} are in flight; truncation needs exclusive access`);
+      throw new BusyError(
+        `${this.#inFlight} operation(s) of the ${this.#what} are in flight; truncation needs exclusive access`,
+      );
     }
     this.#exclusive = true;
     try {

@@ -47,8 +47,9 @@ export interface StoreSupports {
  * while any other operation is in flight they reject with `WAL_BUSY`, and any
  * operation called while they run rejects with `WAL_BUSY`.
  *
- * Errors: invalid arguments throw (synchronously, before any I/O) `TypeError`
- * or `RangeError` with a `code` (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`);
+ * Errors: every method returns a promise and never throws synchronously.
+ * Invalid arguments reject, before any I/O, with `TypeError` or `RangeError`
+ * carrying a `code` (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`);
  * every call after `close()` rejects with `WAL_CLOSED`; I/O failures reject
  * with `WAL_IO` / `WAL_NO_SPACE`. A failed fsync (of data, a directory, the
  * metadata or the head) is latched: that call and every later one rejects with
