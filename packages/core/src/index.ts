@@ -1,7 +1,8 @@
 /**
- * @wal/core — not implemented yet; this entry point exists so the workspace
- * builds and the package name is reserved. See the repository README.
+ * @wal/core — the log. So far: the format primitives of docs/FORMAT.md (the
+ * CRC-32C and the record frame). The log itself (`Wal`) is being written.
  *
  * @packageDocumentation
  */
-export {};
+export { crc32c } from './crc32c.js';
+export { encodeFrame, HEADER_SIZE, MAX_FRAME_LENGTH } from './frame.js';

@@ -1,0 +1,72 @@
+/**
+ * The record frame (docs/FORMAT.md §2): an 8-byte little-endian header
+ * `[crc32c u32][length u32]` followed by `length` payload bytes, where the CRC
+ * is CRC-32C over the 4 length bytes followed by the payload.
+ */
+import { crc32c } from './crc32c.js';
+
+/** Bytes in a frame header. */
+export const HEADER_SIZE = 8;
+/** Largest length a header can express (2^32 − 1). */
+export const MAX_FRAME_LENGTH = 0xffff_ffff;
+
+const LENGTH_SCRATCH = new Uint8Array(4);
+
+/** The CRC a frame of `payload` carries: CRC-32C over `length (u32 LE) ‖ payload`. */
+export function frameCrc(payload: Uint8Array, start = 0, end = payload.length): number {
+  const length = end - start;
+  const lengthBytes = LENGTH_SCRATCH;
+  lengthBytes[0] = length & 0xff;
+  lengthBytes[1] = (length >>> 8) & 0xff;
+  lengthBytes[2] = (length >>> 16) & 0xff;
+  lengthBytes[3] = (length >>> 24) & 0xff;
+  return crc32c(payload, start, end, crc32c(lengthBytes, 0, 4));
+}
+
+/**
+ * Writes the frame of `payload` into `into` at `at` (header then payload);
+ * returns the offset after it. The caller guarantees the room.
+ */
+export function writeFrame(into: Uint8Array, at: number, payload: Uint8Array): number {
+  const length = payload.length;
+  into[at + 4] = length & 0xff;
+  into[at + 5] = (length >>> 8) & 0xff;
+  into[at + 6] = (length >>> 16) & 0xff;
+  into[at + 7] = (length >>> 24) & 0xff;
+  into.set(payload, at + HEADER_SIZE);
+  const crc = crc32c(into, at + 4, at + HEADER_SIZE + length);
+  into[at] = crc & 0xff;
+  into[at + 1] = (crc >>> 8) & 0xff;
+  into[at + 2] = (crc >>> 16) & 0xff;
+  into[at + 3] = (crc >>> 24) & 0xff;
+  return at + HEADER_SIZE + length;
+}
+
+/** A new buffer holding the frame of `payload`. */
+export function encodeFrame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_SIZE + payload.length);
+  writeFrame(out, 0, payload);
+  return out;
+}
+
+/** The fields of a frame header. */
+export interface FrameHeader {
+  readonly crc: number;
+  readonly length: number;
+}
+
+/** Reads the header at `at`; the caller guarantees 8 bytes. */
+export function readHeader(bytes: Uint8Array, at: number): FrameHeader {
+  return {
+    crc: (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0,
+    length: (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0,
+  };
+}
+
+/**
+ * True when the frame at `at` (header and whole payload present in `bytes`)
+ * carries the right CRC.
+ */
+export function frameIsValid(bytes: Uint8Array, at: number, header: FrameHeader): boolean {
+  return crc32c(bytes, at + 4, at + HEADER_SIZE + header.length) === header.crc;
+}
