@@ -45,7 +45,9 @@ export function crc32cTable(bytes: Uint8Array, start = 0, end = bytes.length, cr
   let c = ~crc >>> 0;
   let i = start;
   for (; i + 8 <= end; i += 8) {
-    const lo = (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
+    const lo =
+      (c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>>
+      0;
     c =
       T7[lo & 0xff]! ^
       T6[(lo >>> 8) & 0xff]! ^

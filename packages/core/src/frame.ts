@@ -58,8 +58,11 @@ export interface FrameHeader {
 /** Reads the header at `at`; the caller guarantees 8 bytes. */
 export function readHeader(bytes: Uint8Array, at: number): FrameHeader {
   return {
-    crc: (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0,
-    length: (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>> 0,
+    crc:
+      (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0,
+    length:
+      (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>>
+      0,
   };
 }
 

@@ -12,7 +12,10 @@ import {
   writeFrame,
 } from '../src/frame.js';
 
-const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+const hex = (bytes: Uint8Array) =>
+  Buffer.from(bytes)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
 
 describe('CRC-32C (FORMAT.md §1)', () => {
   it('has the catalogued check value 0xE3069283 for "123456789"', () => {
@@ -49,7 +52,10 @@ describe('record frame (FORMAT.md §2)', () => {
   });
 
   it('frames "abc" as f8 83 14 55 03 00 00 00 61 62 63', () => {
-    assert.equal(hex(encodeFrame(new TextEncoder().encode('abc'))), 'f8 83 14 55 03 00 00 00 61 62 63');
+    assert.equal(
+      hex(encodeFrame(new TextEncoder().encode('abc'))),
+      'f8 83 14 55 03 00 00 00 61 62 63',
+    );
   });
 
   it('round-trips any payload, and frameCrc matches the stored CRC (property)', () => {
@@ -61,7 +67,10 @@ describe('record frame (FORMAT.md §2)', () => {
         assert.equal(header.length, payload.length);
         assert.equal(header.crc, frameCrc(payload));
         assert.ok(frameIsValid(buffer, at, header));
-        assert.deepEqual(buffer.subarray(at + HEADER_SIZE, at + HEADER_SIZE + payload.length), payload);
+        assert.deepEqual(
+          buffer.subarray(at + HEADER_SIZE, at + HEADER_SIZE + payload.length),
+          payload,
+        );
       }),
       { numRuns: 300 },
     );
@@ -77,7 +86,10 @@ describe('record frame (FORMAT.md §2)', () => {
         // A flip in the length field may claim more bytes than exist: that is
         // a short frame, never a valid one.
         const complete = header.length <= frame.length - HEADER_SIZE;
-        assert.ok(!complete || !frameIsValid(frame, 0, header), `flip of bit ${position} went unnoticed`);
+        assert.ok(
+          !complete || !frameIsValid(frame, 0, header),
+          `flip of bit ${position} went unnoticed`,
+        );
       }),
       { numRuns: 1000 },
     );
@@ -94,7 +106,10 @@ describe('@wal/core format exports', () => {
     const core = await import('@wal/core');
     assert.equal(core.HEADER_SIZE, 8);
     assert.equal(core.MAX_FRAME_LENGTH, 2 ** 32 - 1);
-    assert.equal(hex(core.encodeFrame(Uint8Array.of(0x61, 0x62, 0x63))), 'f8 83 14 55 03 00 00 00 61 62 63');
+    assert.equal(
+      hex(core.encodeFrame(Uint8Array.of(0x61, 0x62, 0x63))),
+      'f8 83 14 55 03 00 00 00 61 62 63',
+    );
     // A whole Buffer at or above the native threshold takes the native path as is.
     const big = Buffer.alloc(NATIVE_THRESHOLD * 2, 7);
     assert.equal(core.crc32c(big), crc32cTable(big));

@@ -1,0 +1,220 @@
+/**
+ * The recovery scan (docs/FORMAT.md §8): walks frames from the head of a
+ * store, in bounded memory, and says where the log ends and why. It reads
+ * only; the caller decides what to truncate. Internal to @wal/core.
+ */
+import { CorruptionError, RecordTooLargeError } from '@wal/errors';
+import type { Store } from '@wal/store';
+import { crc32c } from './crc32c.js';
+import { HEADER_SIZE, readHeader } from './frame.js';
+
+/**
+ * What recovery does with damage below the durable hint.
+ * - `strict`: it is `WAL_CORRUPTION`; nothing is truncated.
+ * - `skip`: a record whose CRC fails is stepped over by its length (its LSN
+ *   stays unreadable); damage that cannot be stepped over is still
+ *   `WAL_CORRUPTION`.
+ * Damage at or above the hint is a torn tail under both policies.
+ */
+export type RecoveryPolicy = 'strict' | 'skip';
+
+/** Why a frame is damaged. */
+export type DamageKind = 'short-header' | 'short-payload' | 'checksum';
+
+/** A damaged frame found by the scan. */
+export interface Damage {
+  /** Offset of the damaged frame's header. */
+  readonly offset: number;
+  readonly kind: DamageKind;
+  /** The length its header claims (undefined for a short header). */
+  readonly claimedLength: number | undefined;
+}
+
+/** The outcome of a scan. */
+export interface ScanResult {
+  /** End of the last intact frame: where the log resumes. */
+  readonly end: number;
+  /** Intact frames between the head and `end`. */
+  readonly records: number;
+  /** The damage that ended the log, if it did not end cleanly at the store's end. */
+  readonly tear: Damage | undefined;
+  /** Bytes after `end` that a truncation to `end` drops. */
+  readonly tornBytes: number;
+  /**
+   * Intact-looking frames found after the tear by stepping over the damaged
+   * frame by its claimed length: valid data that truncation drops. After a
+   * power loss above the durable hint this is expected (writeback has no
+   * order); the report shows it so an operator can tell.
+   */
+  readonly droppedFrames: number;
+  /** Records stepped over under the `skip` policy. */
+  readonly skipped: readonly Damage[];
+}
+
+/** Options of {@link scan}. */
+export interface ScanOptions {
+  readonly maxRecordSize: number;
+  /** Offset below which every byte was durable: damage there is corruption. */
+  readonly durableHint: number;
+  readonly policy: RecoveryPolicy;
+  /** Read-ahead window in bytes (default 1 MiB). */
+  readonly windowSize?: number;
+  /** Called for every intact frame, in order, with its LSN and payload length. */
+  readonly onFrame?: (lsn: number, length: number) => void;
+}
+
+const DEFAULT_WINDOW = 1024 * 1024;
+
+/**
+ * A forward reader over a store that keeps one window of bytes, so walking
+ * many small frames costs one read per window. It never allocates more than
+ * `max(window, a length the caller has already checked)`.
+ */
+class Cursor {
+  #buffer: Uint8Array = new Uint8Array(0);
+  #start = 0;
+
+  constructor(
+    readonly store: Store,
+    readonly window: number,
+  ) {}
+
+  /** The bytes `[offset, offset + length)`, short only at the store's end. */
+  async bytes(
+    offset: number,
+    length: number,
+  ): Promise<{ buffer: Uint8Array; at: number; available: number }> {
+    const end = this.#start + this.#buffer.length;
+    if (offset >= this.#start && offset + length <= end) {
+      return { buffer: this.#buffer, at: offset - this.#start, available: length };
+    }
+    const want = Math.max(length, this.window);
+    this.#buffer = await this.store.read(offset, want);
+    this.#start = offset;
+    return { buffer: this.#buffer, at: 0, available: Math.min(length, this.#buffer.length) };
+  }
+
+  /** CRC-32C of `[offset, offset + length)` (all present), read in windows. */
+  async crc(offset: number, length: number, crc: number): Promise<number> {
+    let done = 0;
+    while (done < length) {
+      const count = Math.min(this.window, length - done);
+      const { buffer, at } = await this.bytes(offset + done, count);
+      crc = crc32c(buffer, at, at + count, crc);
+      done += count;
+    }
+    return crc;
+  }
+}
+
+type Step =
+  | { kind: 'end' }
+  | { kind: 'frame'; length: number }
+  | { kind: 'damage'; damage: Damage };
+
+async function step(
+  cursor: Cursor,
+  offset: number,
+  storeEnd: number,
+  maxRecordSize: number,
+): Promise<Step> {
+  if (offset === storeEnd) return { kind: 'end' };
+  if (storeEnd - offset < HEADER_SIZE) {
+    return { kind: 'damage', damage: { offset, kind: 'short-header', claimedLength: undefined } };
+  }
+  const head = await cursor.bytes(offset, HEADER_SIZE);
+  const header = readHeader(head.buffer, head.at);
+  const frameEnd = offset + HEADER_SIZE + header.length;
+  if (frameEnd > storeEnd) {
+    return {
+      kind: 'damage',
+      damage: { offset, kind: 'short-payload', claimedLength: header.length },
+    };
+  }
+  // The CRC covers the length field (4 bytes at offset + 4) and the payload,
+  // read in windows: never a buffer sized by an unchecked length.
+  const crc = await cursor.crc(offset + 4, 4 + header.length, 0);
+  if (crc !== header.crc) {
+    return { kind: 'damage', damage: { offset, kind: 'checksum', claimedLength: header.length } };
+  }
+  if (header.length > maxRecordSize) {
+    throw new RecordTooLargeError(header.length, maxRecordSize, { offset });
+  }
+  return { kind: 'frame', length: header.length };
+}
+
+/**
+ * Scans `store` from its head. Resolves with where the log ends; rejects with
+ * `CorruptionError` (`WAL_CORRUPTION`) for damage below the durable hint that
+ * the policy does not step over, and `RecordTooLargeError`
+ * (`WAL_RECORD_TOO_LARGE`) for an intact frame above `maxRecordSize` (nothing
+ * is a tear in either case). Memory is bounded by the window size.
+ */
+export async function scan(store: Store, options: ScanOptions): Promise<ScanResult> {
+  const { maxRecordSize, durableHint, policy, onFrame } = options;
+  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW);
+  const storeEnd = store.length;
+  const skipped: Damage[] = [];
+  let offset = store.head;
+  let records = 0;
+  for (;;) {
+    const next = await step(cursor, offset, storeEnd, maxRecordSize);
+    if (next.kind === 'end') {
+      return { end: offset, records, tear: undefined, tornBytes: 0, droppedFrames: 0, skipped };
+    }
+    if (next.kind === 'frame') {
+      onFrame?.(offset, next.length);
+      records++;
+      offset += HEADER_SIZE + next.length;
+      continue;
+    }
+    const { damage } = next;
+    if (offset >= durableHint) {
+      const droppedFrames = await countAfter(cursor, damage, storeEnd, maxRecordSize);
+      return {
+        end: offset,
+        records,
+        tear: damage,
+        tornBytes: storeEnd - offset,
+        droppedFrames,
+        skipped,
+      };
+    }
+    const steppable =
+      policy === 'skip' &&
+      damage.kind === 'checksum' &&
+      (damage.claimedLength ?? Number.POSITIVE_INFINITY) <= maxRecordSize;
+    if (!steppable) {
+      throw new CorruptionError(
+        `damaged record (${damage.kind}) at offset ${offset}, below the durable hint ${durableHint}: ` +
+          'these bytes were durable, so this is not a torn tail',
+        { offset },
+      );
+    }
+    skipped.push(damage);
+    offset += HEADER_SIZE + (damage.claimedLength ?? 0);
+  }
+}
+
+/** Counts intact frames after a damaged one, stepping over it by its claimed length. */
+async function countAfter(
+  cursor: Cursor,
+  damage: Damage,
+  storeEnd: number,
+  maxRecordSize: number,
+): Promise<number> {
+  if (damage.kind !== 'checksum' || (damage.claimedLength ?? 0) > maxRecordSize) return 0;
+  let offset = damage.offset + HEADER_SIZE + (damage.claimedLength ?? 0);
+  let count = 0;
+  for (;;) {
+    let next: Step;
+    try {
+      next = await step(cursor, offset, storeEnd, maxRecordSize);
+    } catch {
+      return count;
+    }
+    if (next.kind !== 'frame') return count;
+    count++;
+    offset += HEADER_SIZE + next.length;
+  }
+}

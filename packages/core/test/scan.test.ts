@@ -1,0 +1,193 @@
+// The recovery scan (FORMAT.md §8): where a log ends, tear versus corruption
+// around the durable hint, the skip policy, over-limit lengths.
+import assert from 'node:assert/strict';
+import { MemoryStore } from '@wal/store';
+import fc from 'fast-check';
+import { encodeFrame, HEADER_SIZE } from '../src/frame.js';
+import { scan } from '../src/scan.js';
+
+async function logOf(payloads: Uint8Array[]): Promise<{ store: MemoryStore; lsns: number[] }> {
+  const store = new MemoryStore();
+  const lsns: number[] = [];
+  let at = 0;
+  for (const payload of payloads) {
+    lsns.push(at);
+    const frame = encodeFrame(payload);
+    await store.write(at, frame);
+    at += frame.length;
+  }
+  return { store, lsns };
+}
+
+const payloadOf = (n: number, fill = n) => new Uint8Array(n).fill(fill & 0xff);
+const base = { maxRecordSize: 1 << 20, durableHint: 0, policy: 'strict' as const };
+
+describe('recovery scan (FORMAT.md §8)', () => {
+  it('walks a clean log to its end, reporting every frame', async () => {
+    const { store, lsns } = await logOf([0, 1, 7, 300, 5000].map((n) => payloadOf(n)));
+    const seen: Array<[number, number]> = [];
+    const result = await scan(store, {
+      ...base,
+      windowSize: 64,
+      onFrame: (lsn, length) => seen.push([lsn, length]),
+    });
+    assert.deepEqual(result, {
+      end: store.length,
+      records: 5,
+      tear: undefined,
+      tornBytes: 0,
+      droppedFrames: 0,
+      skipped: [],
+    });
+    assert.deepEqual(
+      seen.map(([lsn]) => lsn),
+      lsns,
+    );
+    assert.deepEqual(
+      seen.map(([, length]) => length),
+      [0, 1, 7, 300, 5000],
+    );
+  });
+
+  it('starts at the head', async () => {
+    const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
+    await store.truncateBefore(lsns[1]!);
+    const result = await scan(store, base);
+    assert.equal(result.records, 2);
+    assert.equal(result.end, store.length);
+  });
+
+  it('ends at a cut anywhere in the last frame, above the hint (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat({ max: 600 }), { minLength: 1, maxLength: 8 }),
+        fc.nat(),
+        async (sizes, cutSeed) => {
+          const { store, lsns } = await logOf(sizes.map((n) => payloadOf(n)));
+          const last = lsns[lsns.length - 1]!;
+          const cut = last + (cutSeed % (store.length - last));
+          await store.truncate(cut);
+          const result = await scan(store, { ...base, durableHint: last, windowSize: 128 });
+          assert.equal(result.end, last);
+          assert.equal(result.records, sizes.length - 1);
+          assert.equal(result.tornBytes, cut - last);
+          assert.equal(result.tear === undefined, cut === last);
+          if (result.tear)
+            assert.equal(
+              result.tear.kind,
+              cut - last < HEADER_SIZE ? 'short-header' : 'short-payload',
+            );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('treats a zero-filled or garbage tail as a tear above the hint', async () => {
+    for (const fill of [0x00, 0xa5]) {
+      const { store } = await logOf([payloadOf(10), payloadOf(20)]);
+      const end = store.length;
+      await store.write(end, new Uint8Array(4096).fill(fill));
+      const result = await scan(store, { ...base, durableHint: end });
+      assert.equal(result.end, end);
+      assert.equal(result.tear?.offset, end);
+      assert.equal(result.tornBytes, 4096);
+    }
+  });
+
+  it('counts the intact frames a tear drops', async () => {
+    const { store, lsns } = await logOf([1, 2, 3, 4, 5].map((n) => payloadOf(n)));
+    await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xff)); // damage record 1's payload
+    const result = await scan(store, { ...base, durableHint: lsns[1]! });
+    assert.equal(result.end, lsns[1]);
+    assert.equal(result.tear?.kind, 'checksum');
+    assert.equal(result.droppedFrames, 3);
+  });
+
+  it('stops counting dropped frames at an intact over-limit frame after a tear', async () => {
+    const { store, lsns } = await logOf([
+      payloadOf(1),
+      payloadOf(2),
+      payloadOf(3),
+      payloadOf(200),
+      payloadOf(4),
+    ]);
+    await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xff));
+    const result = await scan(store, { ...base, maxRecordSize: 100, durableHint: lsns[1]! });
+    assert.equal(result.end, lsns[1]);
+    assert.equal(result.droppedFrames, 1);
+  });
+
+  it('reports damage below the durable hint as WAL_CORRUPTION, naming the offset', async () => {
+    const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
+    await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xff));
+    await assert.rejects(scan(store, { ...base, durableHint: store.length }), (error: unknown) => {
+      assert.equal((error as { code?: string }).code, 'WAL_CORRUPTION');
+      assert.equal((error as { offset?: number }).offset, lsns[1]);
+      return true;
+    });
+  });
+
+  it('reports a log shorter than the durable hint as WAL_CORRUPTION', async () => {
+    const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
+    const hint = store.length;
+    await store.truncate(lsns[2]! + 3);
+    await assert.rejects(scan(store, { ...base, durableHint: hint }), {
+      code: 'WAL_CORRUPTION',
+      offset: lsns[2],
+    });
+  });
+
+  it('steps over a bad-CRC record below the hint under the skip policy, by its length only', async () => {
+    const { store, lsns } = await logOf([1, 2, 3, 4].map((n) => payloadOf(n)));
+    await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xff));
+    const seen: number[] = [];
+    const result = await scan(store, {
+      ...base,
+      policy: 'skip',
+      durableHint: store.length,
+      onFrame: (lsn) => seen.push(lsn),
+    });
+    assert.equal(result.end, store.length);
+    assert.deepEqual(seen, [lsns[0], lsns[2], lsns[3]]);
+    assert.deepEqual(result.skipped, [{ offset: lsns[1], kind: 'checksum', claimedLength: 2 }]);
+  });
+
+  it('does not step over a record whose length cannot be trusted, even under skip', async () => {
+    const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
+    // Claim a length beyond the max record size (and the store): not steppable.
+    await store.write(lsns[1]! + 4, Uint8Array.of(0xff, 0xff, 0xff, 0x7f));
+    await assert.rejects(
+      scan(store, { ...base, policy: 'skip', durableHint: store.length, maxRecordSize: 100 }),
+      { code: 'WAL_CORRUPTION', offset: lsns[1] },
+    );
+  });
+
+  it('rejects an intact over-limit record with WAL_RECORD_TOO_LARGE, in bounded memory', async () => {
+    const { store, lsns } = await logOf([payloadOf(10), payloadOf(5000), payloadOf(3)]);
+    await assert.rejects(scan(store, { ...base, maxRecordSize: 4096, windowSize: 256 }), {
+      code: 'WAL_RECORD_TOO_LARGE',
+      offset: lsns[1],
+      length: 5000,
+      limit: 4096,
+    });
+  });
+
+  it('treats hostile lengths as damage without allocating them', async () => {
+    for (const length of [0xffff_ffff, 2 ** 31, 4097]) {
+      const { store, lsns } = await logOf([payloadOf(10), payloadOf(10)]);
+      const header = new Uint8Array(4);
+      new DataView(header.buffer).setUint32(0, length, true);
+      await store.write(lsns[1]! + 4, header);
+      const result = await scan(store, {
+        ...base,
+        maxRecordSize: 4096,
+        durableHint: lsns[1]!,
+        windowSize: 64,
+      });
+      assert.equal(result.end, lsns[1]);
+      assert.equal(result.tear?.claimedLength, length);
+      assert.equal(result.droppedFrames, 0);
+    }
+  });
+});
