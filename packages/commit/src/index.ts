@@ -1,1 +1,8 @@
-export {};
+/**
+ * The contiguous-written watermark and gathering group commit of @wal,
+ * fail-stop on a failed sync. See {@link GroupCommit}.
+ *
+ * @packageDocumentation
+ */
+
+export { GroupCommit, type GroupCommitOptions } from './group-commit.js';

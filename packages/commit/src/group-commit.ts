@@ -1,0 +1,549 @@
+import {
+  BusyError,
+  FailedError,
+  invalidArgType,
+  outOfRange,
+  validateInteger,
+  validateOffset,
+  WriteFailedError,
+} from '@wal/errors';
+
+/** Options of {@link GroupCommit}. */
+export interface GroupCommitOptions {
+  /**
+   * Makes every write that has resolved before the call durable (an
+   * `fdatasync`). Called at most once at a time, and never again after it
+   * rejects (or throws).
+   */
+  readonly sync: () => Promise<void>;
+  /**
+   * Offset where the log ends when the coordinator is created, e.g. the end of
+   * the last intact record found by recovery. All three watermarks start here,
+   * so every byte below it must already be durable.
+   */
+  readonly start: number;
+  /**
+   * Whether a flush waits one macrotask (`setImmediate`) before taking its
+   * batch, so every committer released in the current turn of the event loop
+   * joins it. Default `true`. With `false` a flush starts synchronously, inside
+   * the call that made it necessary.
+   */
+  readonly gather?: boolean;
+  /**
+   * Extra batching delay in milliseconds before a flush takes its batch, like
+   * PostgreSQL's `commit_delay`: more committers join, each waits longer. An
+   * integer in `[0, 2^31 − 1]`; default `0` (off). When positive it replaces
+   * gathering (a timer is itself a macrotask).
+   */
+  readonly delayMs?: number;
+}
+
+/** Someone waiting for a watermark to reach `target`. */
+interface Waiter {
+  readonly target: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** No flush is scheduled or running. */
+const IDLE = 0;
+/** A flush is scheduled (gathering or delaying) but has not called `sync` yet. */
+const SCHEDULED = 1;
+/** `sync` has been called and has not settled yet. */
+const SYNCING = 2;
+
+type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING;
+
+const MAX_DELAY_MS = 2 ** 31 - 1;
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * The contiguous-written watermark and group commit of one log. It knows
+ * nothing of files: its owner reserves byte ranges ({@link GroupCommit.reserve}),
+ * reports each range's write as done ({@link GroupCommit.markWritten}) or failed
+ * ({@link GroupCommit.markFailed}), and asks for durability
+ * ({@link GroupCommit.syncTo}); the coordinator decides when to call `sync`.
+ *
+ * Guarantees:
+ * - `written` is the highest offset below which every reserved byte was
+ *   reported written, without gaps. Completions that arrive out of order are
+ *   parked until the gap before them fills; only completed writes above a gap
+ *   are ever parked.
+ * - `durable` is the highest offset covered by a `sync` that was called after
+ *   the bytes below it were written and that resolved. `syncTo(target)`
+ *   resolves only once `durable >= target`.
+ * - At most one `sync` runs at a time. A flush covers everything written when
+ *   it calls `sync`; a waiter whose target was written by then is released by
+ *   that flush, any other by a later one. A flush starts only when some waiter
+ *   needs it, so a coordinator nobody waits on never calls `sync`.
+ * - After a write fails at offset `p` ({@link GroupCommit.markFailed}), nothing
+ *   at or after `p` ever becomes written or durable; targets at or below `p`
+ *   are still served.
+ * - After `sync` rejects, the failure is latched: the waiters of that flush,
+ *   all other waiters and every later call fail with the same
+ *   {@link FailedError}, and `sync` is never called again.
+ *
+ * Every promise it returns settles once the reserved writes are reported and
+ * the flushes they need have settled. Single-threaded: call it from the event
+ * loop that created it.
+ */
+export class GroupCommit {
+  readonly #sync: () => Promise<void>;
+  readonly #gather: boolean;
+  readonly #delayMs: number;
+
+  #reserved: number;
+  #written: number;
+  #durable: number;
+  /** Bytes reserved but not yet reported written or failed: writes in flight. */
+  #unreported = 0;
+
+  /** Completed writes above a gap, keyed by start, valued by end. */
+  readonly #parked = new Map<number, number>();
+  /** Smallest key of `#parked`, or Infinity when it is empty. */
+  #lowestParked = Number.POSITIVE_INFINITY;
+
+  /** Start of the lowest failed write, or Infinity when none failed. */
+  #poison = Number.POSITIVE_INFINITY;
+  #poisonCause: unknown;
+  #failure: FailedError | undefined;
+
+  #flush: FlushState = IDLE;
+  /** The written watermark when the running `sync` was called. */
+  #flushTarget = 0;
+
+  readonly #durableWaiters: Waiter[] = [];
+  #lowestDurableTarget = Number.POSITIVE_INFINITY;
+  readonly #writtenWaiters: Waiter[] = [];
+  #lowestWrittenTarget = Number.POSITIVE_INFINITY;
+
+  // Bound once, so that scheduling a flush allocates no closure.
+  readonly #beginFlush = (): void => this.#startSync();
+  readonly #onSynced = (): void => this.#synced();
+  readonly #onSyncFailed = (cause: unknown): void => this.#latch(cause);
+
+  /**
+   * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `options` is not an
+   *   object, `sync` not a function or `gather` not a boolean.
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `start` is not an offset in
+   *   `[0, 2^53 − 1]` or `delayMs` not an integer in `[0, 2^31 − 1]`.
+   */
+  constructor(options: GroupCommitOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const { sync, start, gather = true, delayMs = 0 } = options;
+    if (typeof sync !== 'function') throw invalidArgType('options.sync', 'a function', sync);
+    validateOffset('options.start', start);
+    if (typeof gather !== 'boolean') throw invalidArgType('options.gather', 'a boolean', gather);
+    validateInteger('options.delayMs', delayMs, 0, MAX_DELAY_MS);
+    this.#sync = sync;
+    this.#gather = gather;
+    this.#delayMs = delayMs;
+    this.#reserved = start;
+    this.#written = start;
+    this.#durable = start;
+  }
+
+  /** End of the reserved space: every offset below it has been handed out by the owner. */
+  get reserved(): number {
+    return this.#reserved;
+  }
+
+  /** The written watermark: every byte below it was reported written, without gaps. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** The durable watermark: every byte below it was covered by a `sync` that resolved. */
+  get durable(): number {
+    return this.#durable;
+  }
+
+  /**
+   * Offset of the lowest failed write reported with {@link GroupCommit.markFailed},
+   * or `undefined`. Nothing at or after it can become written or durable.
+   */
+  get poisonedAt(): number | undefined {
+    return this.#poison === Number.POSITIVE_INFINITY ? undefined : this.#poison;
+  }
+
+  /** The latched {@link FailedError} after `sync` rejected, or `undefined`. */
+  get failure(): FailedError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Number of completed writes parked above a gap, waiting for an earlier
+   * write to complete. Never more than the writes reserved above the written
+   * watermark, minus the one that leaves the gap.
+   */
+  get parkedCompletions(): number {
+    return this.#parked.size;
+  }
+
+  /**
+   * True when no write is in flight (every reserved byte was reported written
+   * or failed) and no flush is scheduled or running: the state in which
+   * {@link GroupCommit.reset} is allowed (unless a `sync` failure is latched:
+   * then `reset` always throws).
+   */
+  get idle(): boolean {
+    return this.#unreported === 0 && this.#flush === IDLE;
+  }
+
+  /**
+   * Extends the reserved space to `end`: the owner has handed out every offset
+   * below `end` and will report each byte once, with `markWritten` or
+   * `markFailed`. `end` equal to the current reserved end does nothing.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `end` is not an offset or
+   *   lies below the reserved end.
+   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
+   * @throws {@link WriteFailedError} (`WAL_WRITE_FAILED`) after a write failed:
+   *   space reserved past a failed write could never become durable.
+   */
+  reserve(end: number): void {
+    validateOffset('end', end);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#poison !== Number.POSITIVE_INFINITY) throw this.#writeFailed();
+    if (end < this.#reserved) {
+      throw outOfRange('end', `>= the reserved end (${this.#reserved})`, end);
+    }
+    this.#unreported += end - this.#reserved;
+    this.#reserved = end;
+  }
+
+  /**
+   * Reports that the write of `[start, end)` resolved. When `start` is the
+   * written watermark, the watermark advances to `end` and across any parked
+   * completions that now follow without a gap; otherwise the range is parked.
+   * A range at or past a failed write is accepted and dropped: it can never
+   * become written. The in-order case allocates nothing.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when an offset is invalid,
+   *   `end <= start`, `end` is past the reserved end, `start` is below the
+   *   written watermark, or the range overlaps one already reported.
+   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
+   */
+  markWritten(start: number, end: number): void {
+    validateOffset('start', start);
+    validateOffset('end', end);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
+    if (start === this.#written) {
+      if (end > this.#lowestParked || end > this.#poison) throw this.#overlap(start, end);
+      this.#unreported -= end - start;
+      this.#written = end;
+      if (end === this.#lowestParked) this.#drainParked();
+      if (this.#written >= this.#lowestWrittenTarget) this.#releaseWritten();
+      if (this.#flush === IDLE && this.#written >= this.#lowestDurableTarget) this.#scheduleFlush();
+      return;
+    }
+    this.#markOutOfOrder(start, end);
+  }
+
+  /**
+   * Reports that the write of `[start, end)` failed. The log is poisoned from
+   * `start`: nothing at or after it can become written or durable, and every
+   * waiter whose target lies past it rejects with {@link WriteFailedError}
+   * naming `start`, with `cause` as its cause. Parked completions at or after
+   * `start` are dropped. Only the lowest failed write counts; later ones just
+   * settle their bytes. Never throws for a latched `sync` failure, so an
+   * owner's error path needs no guard.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when an offset is invalid,
+   *   `end <= start`, `end` is past the reserved end, `start` is below the
+   *   written watermark, or the range overlaps one already reported.
+   */
+  markFailed(start: number, end: number, cause?: unknown): void {
+    validateOffset('start', start);
+    validateOffset('end', end);
+    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
+    if (start < this.#written || end - start > this.#unreported) throw this.#overlap(start, end);
+    if (start >= this.#poison) {
+      this.#unreported -= end - start;
+      return;
+    }
+    if (end > this.#poison) throw this.#overlap(start, end);
+    for (const [parkedStart, parkedEnd] of this.#parked) {
+      if (parkedStart < end && parkedEnd > start) throw this.#overlap(start, end);
+    }
+    this.#unreported -= end - start;
+    this.#poison = start;
+    this.#poisonCause = cause;
+    if (this.#lowestParked >= start) {
+      this.#parked.clear();
+      this.#lowestParked = Number.POSITIVE_INFINITY;
+    } else {
+      for (const parkedStart of this.#parked.keys()) {
+        if (parkedStart >= start) this.#parked.delete(parkedStart);
+      }
+    }
+    if (this.#failure === undefined) this.#rejectPastPoison();
+  }
+
+  /**
+   * Resolves once `durable >= target`, joining the running flush if `target`
+   * was written when it called `sync`, else a later one. Resolves at once,
+   * without a `sync`, when `target <= durable`.
+   *
+   * Rejects with `TypeError`/`RangeError` (`ERR_INVALID_ARG_TYPE`,
+   * `ERR_OUT_OF_RANGE`) when `target` is not an offset or lies past the
+   * reserved end; with {@link WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
+   * the failed write, `cause` = its error) when `target` lies past a failed
+   * write, now or later; with {@link FailedError} (`WAL_FAILED`, `cause` = the
+   * sync's error) once a `sync` has failed. Never throws synchronously.
+   */
+  syncTo(target: number): Promise<void> {
+    const error = this.#checkTarget(target);
+    if (error !== undefined) return Promise.reject(error);
+    if (target <= this.#durable) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      this.#durableWaiters.push({ target, resolve, reject });
+      if (target < this.#lowestDurableTarget) this.#lowestDurableTarget = target;
+      if (this.#flush === IDLE && target <= this.#written) this.#scheduleFlush();
+    });
+  }
+
+  /**
+   * Resolves once `written >= target`: every byte below `target` is in the
+   * operating system's hands (a process crash keeps it; a power loss may not).
+   * Calls no `sync`.
+   *
+   * Rejects exactly as {@link GroupCommit.syncTo} does: argument errors, a
+   * target past a failed write (`WAL_WRITE_FAILED`), a latched sync failure
+   * (`WAL_FAILED`). Never throws synchronously.
+   */
+  waitWritten(target: number): Promise<void> {
+    const error = this.#checkTarget(target);
+    if (error !== undefined) return Promise.reject(error);
+    if (target <= this.#written) return RESOLVED;
+    return new Promise<void>((resolve, reject) => {
+      this.#writtenWaiters.push({ target, resolve, reject });
+      if (target < this.#lowestWrittenTarget) this.#lowestWrittenTarget = target;
+    });
+  }
+
+  /**
+   * Moves the end of the log to `offset`, for a truncation: `reserved` and
+   * `written` become `offset`, `durable` becomes `min(durable, offset)` (a
+   * reset never claims durability; the next `syncTo` past it calls `sync`),
+   * and a write failure (poison) and parked completions are cleared. Allowed
+   * only while {@link GroupCommit.idle}, so no write or waiter is stranded.
+   *
+   * A latched `sync` failure is never cleared: after a failed fsync the kernel
+   * may have dropped the dirty pages and marked them clean, so no later sync
+   * can tell what reached the disk. Build a new coordinator over a reopened
+   * store instead.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `offset` is not an offset or
+   *   lies past the written watermark.
+   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
+   * @throws {@link BusyError} (`WAL_BUSY`) while a write is in flight or a
+   *   flush is scheduled or running.
+   */
+  reset(offset: number): void {
+    validateOffset('offset', offset);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#unreported !== 0) {
+      throw new BusyError(
+        `cannot reset the commit coordinator: ${this.#unreported} reserved bytes are not yet reported written or failed`,
+        { offset },
+      );
+    }
+    if (this.#flush !== IDLE) {
+      throw new BusyError('cannot reset the commit coordinator while a flush is pending', {
+        offset,
+      });
+    }
+    if (offset > this.#written) {
+      throw outOfRange('offset', `<= the written watermark (${this.#written})`, offset);
+    }
+    this.#reserved = offset;
+    this.#written = offset;
+    if (offset < this.#durable) this.#durable = offset;
+    this.#parked.clear();
+    this.#lowestParked = Number.POSITIVE_INFINITY;
+    this.#poison = Number.POSITIVE_INFINITY;
+    this.#poisonCause = undefined;
+  }
+
+  #markOutOfOrder(start: number, end: number): void {
+    if (start < this.#written || end - start > this.#unreported) throw this.#overlap(start, end);
+    if (start >= this.#poison) {
+      // Past a failed write: it can never become written, so it is not parked.
+      this.#unreported -= end - start;
+      return;
+    }
+    if (end > this.#poison || this.#parked.has(start)) throw this.#overlap(start, end);
+    for (const [parkedStart, parkedEnd] of this.#parked) {
+      if (parkedStart < end && parkedEnd > start) throw this.#overlap(start, end);
+    }
+    this.#unreported -= end - start;
+    this.#parked.set(start, end);
+    if (start < this.#lowestParked) this.#lowestParked = start;
+  }
+
+  /** Advances the watermark across parked completions; the first starts at `#written`. */
+  #drainParked(): void {
+    let end = this.#parked.get(this.#written);
+    while (end !== undefined) {
+      this.#parked.delete(this.#written);
+      this.#written = end;
+      end = this.#parked.get(end);
+    }
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const start of this.#parked.keys()) if (start < lowest) lowest = start;
+    this.#lowestParked = lowest;
+  }
+
+  #checkTarget(target: number): Error | undefined {
+    try {
+      validateOffset('target', target);
+    } catch (error) {
+      return error as Error;
+    }
+    if (this.#failure !== undefined) return this.#failure;
+    if (target > this.#reserved) {
+      return outOfRange('target', `<= the reserved end (${this.#reserved})`, target);
+    }
+    if (target > this.#poison) return this.#writeFailed();
+    return undefined;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#delayMs > 0) {
+      this.#flush = SCHEDULED;
+      setTimeout(this.#beginFlush, this.#delayMs);
+    } else if (this.#gather) {
+      this.#flush = SCHEDULED;
+      setImmediate(this.#beginFlush);
+    } else {
+      this.#startSync();
+    }
+  }
+
+  /**
+   * Calls `sync`. Some waiter's target is written here: a flush is scheduled
+   * only then, and until it starts nothing removes such a waiter (a poison lies
+   * at or above the written watermark; a latch needs a sync; a reset needs idle).
+   */
+  #startSync(): void {
+    this.#flush = SYNCING;
+    this.#flushTarget = this.#written;
+    let pending: Promise<void>;
+    try {
+      pending = this.#sync();
+    } catch (error) {
+      this.#latch(error);
+      return;
+    }
+    Promise.resolve(pending).then(this.#onSynced, this.#onSyncFailed);
+  }
+
+  #synced(): void {
+    this.#flush = IDLE;
+    this.#durable = this.#flushTarget;
+    const durable = this.#durable;
+    const waiters = this.#durableWaiters;
+    let kept = 0;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const waiter of waiters) {
+      if (waiter.target <= durable) {
+        waiter.resolve();
+      } else {
+        waiters[kept++] = waiter;
+        if (waiter.target < lowest) lowest = waiter.target;
+      }
+    }
+    waiters.length = kept;
+    this.#lowestDurableTarget = lowest;
+    if (lowest <= this.#written) this.#scheduleFlush();
+  }
+
+  #latch(cause: unknown): void {
+    this.#flush = IDLE;
+    const failure = new FailedError(
+      `sync failed: nothing at or after offset ${this.#durable} can be made durable, and this commit coordinator accepts no more work`,
+      { cause, offset: this.#durable },
+    );
+    this.#failure = failure;
+    const waiters = [...this.#durableWaiters, ...this.#writtenWaiters];
+    this.#durableWaiters.length = 0;
+    this.#writtenWaiters.length = 0;
+    this.#lowestDurableTarget = Number.POSITIVE_INFINITY;
+    this.#lowestWrittenTarget = Number.POSITIVE_INFINITY;
+    this.#parked.clear();
+    this.#lowestParked = Number.POSITIVE_INFINITY;
+    for (const waiter of waiters) waiter.reject(failure);
+  }
+
+  #releaseWritten(): void {
+    const written = this.#written;
+    const waiters = this.#writtenWaiters;
+    let kept = 0;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const waiter of waiters) {
+      if (waiter.target <= written) {
+        waiter.resolve();
+      } else {
+        waiters[kept++] = waiter;
+        if (waiter.target < lowest) lowest = waiter.target;
+      }
+    }
+    waiters.length = kept;
+    this.#lowestWrittenTarget = lowest;
+  }
+
+  /** Rejects every waiter whose target lies past the poison. */
+  #rejectPastPoison(): void {
+    const poison = this.#poison;
+    const rejected: Waiter[] = [];
+    this.#lowestDurableTarget = partition(this.#durableWaiters, poison, rejected);
+    this.#lowestWrittenTarget = partition(this.#writtenWaiters, poison, rejected);
+    for (const waiter of rejected) waiter.reject(this.#writeFailed());
+  }
+
+  #writeFailed(): WriteFailedError {
+    return new WriteFailedError(
+      this.#poison,
+      this.#poisonCause === undefined ? {} : { cause: this.#poisonCause },
+    );
+  }
+
+  #badEnd(start: number, end: number): RangeError {
+    return outOfRange(
+      'end',
+      `> start (${start}) and <= the reserved end (${this.#reserved})`,
+      end,
+    ) as RangeError;
+  }
+
+  #overlap(start: number, end: number): RangeError {
+    return outOfRange(
+      'start',
+      `>= the written watermark (${this.#written}) with [start, end) = [${start}, ${end}) overlapping no range already reported`,
+      start,
+    ) as RangeError;
+  }
+}
+
+/**
+ * Moves the waiters whose target lies past `limit` from `waiters` to `out`,
+ * keeping the order of the rest; returns the lowest target kept.
+ */
+function partition(waiters: Waiter[], limit: number, out: Waiter[]): number {
+  let kept = 0;
+  let lowest = Number.POSITIVE_INFINITY;
+  for (const waiter of waiters) {
+    if (waiter.target > limit) {
+      out.push(waiter);
+    } else {
+      waiters[kept++] = waiter;
+      if (waiter.target < lowest) lowest = waiter.target;
+    }
+  }
+  waiters.length = kept;
+  return lowest;
+}
