@@ -4,12 +4,23 @@
  *
  * @packageDocumentation
  */
+export { FileStore, type FileStoreOptions } from './file-store.js';
 export type { Fs, FsFile, FsLock, OpenMode } from './fs/fs.js';
+export { NodeFs } from './fs/node-fs.js';
 export { MemoryStore } from './memory-store.js';
+export {
+  DEFAULT_SEGMENT_SIZE,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+  SegmentedStore,
+  type SegmentedStoreOptions,
+  segmentName,
+} from './segmented-store.js';
 export {
   MAX_META_BYTES,
   type MetaUpdate,
   type MetaValue,
+  STORE_META_PREFIX,
   type Store,
   type StoreMeta,
   type StoreSupports,

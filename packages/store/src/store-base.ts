@@ -10,6 +10,7 @@ import {
   FailedError,
   IoError,
   invalidArgType,
+  invalidArgValue,
   isArgumentError,
   MAX_OFFSET,
   NoSpaceError,
@@ -22,6 +23,7 @@ import {
   MAX_META_BYTES,
   type MetaUpdate,
   type MetaValue,
+  STORE_META_PREFIX,
   type Store,
   type StoreMeta,
   type StoreSupports,
@@ -58,6 +60,13 @@ function validateMetaUpdate(fields: unknown): asserts fields is MetaUpdate {
   }
   for (const [key, value] of Object.entries(fields)) {
     if (key.length === 0) throw outOfRange('fields key', 'a non-empty string', key);
+    if (key.startsWith(STORE_META_PREFIX)) {
+      throw invalidArgValue(
+        'fields key',
+        key,
+        `must not start with "${STORE_META_PREFIX}" (reserved for the store)`,
+      );
+    }
     const ok =
       value === undefined ||
       typeof value === 'string' ||
@@ -135,6 +144,11 @@ export abstract class StoreBase implements Store {
   /** Releases everything; called once, with nothing in flight. */
   protected abstract doClose(): Promise<void>;
 
+  /** The caller's metadata map as last persisted (for backends that re-encode it). */
+  protected get currentMeta(): StoreMeta {
+    return this.#meta;
+  }
+
   /** Sets the metadata map read at open. */
   protected initMeta(meta: StoreMeta): void {
     this.#meta = Object.freeze({ ...meta });
@@ -160,6 +174,7 @@ export abstract class StoreBase implements Store {
     if (offset + bytes.length > MAX_OFFSET) {
       throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
     }
+    this.#refuseIfUnusable();
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
     return this.#run(async () => {
@@ -172,6 +187,7 @@ export abstract class StoreBase implements Store {
   async read(offset: number, length: number): Promise<Uint8Array> {
     validateOffset('offset', offset);
     validateOffset('length', length);
+    this.#refuseIfUnusable();
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
     return this.#run(() => {
@@ -186,6 +202,7 @@ export abstract class StoreBase implements Store {
 
   async truncate(length: number): Promise<void> {
     validateOffset('length', length);
+    this.#refuseIfUnusable();
     if (length < this.headOffset || length > this.lengthOffset) {
       throw outOfRange(
         'length',
@@ -201,6 +218,7 @@ export abstract class StoreBase implements Store {
 
   async truncateBefore(offset: number): Promise<void> {
     validateOffset('offset', offset);
+    this.#refuseIfUnusable();
     if (offset < this.headOffset || offset > this.lengthOffset) {
       throw outOfRange(
         'offset',
@@ -248,6 +266,16 @@ export abstract class StoreBase implements Store {
   }
 
   // ---- machinery -----------------------------------------------------------
+
+  /**
+   * Throws the closed / latched / busy refusal before range checks that
+   * depend on the head or length: a latched store answers `WAL_FAILED` even
+   * to a call whose range was computed from state the failure left behind.
+   */
+  #refuseIfUnusable(): void {
+    const refusal = this.#refusal();
+    if (refusal) throw refusal;
+  }
 
   #refusal(): WalError | undefined {
     if (this.#closed) return new ClosedError(this.#what);

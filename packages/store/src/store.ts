@@ -14,6 +14,14 @@ export type StoreMeta = Readonly<Record<string, MetaValue>>;
 /** A metadata update: keys set to `undefined` are removed, others replaced. */
 export type MetaUpdate = Readonly<Record<string, MetaValue | undefined>>;
 
+/**
+ * Metadata keys starting with this prefix belong to the backend (for example
+ * `store.segmentSize`, `store.head`): a file backend persists them in the same
+ * encoded map, but `readMeta()` never shows them and `updateMeta()` refuses
+ * them (`ERR_INVALID_ARG_VALUE`).
+ */
+export const STORE_META_PREFIX = 'store.';
+
 /** Largest encoded metadata map a store accepts (64 KiB). */
 export const MAX_META_BYTES = 64 * 1024;
 

@@ -5,5 +5,29 @@
  * @packageDocumentation
  */
 
+// CrashFs: simulated power loss and process crashes (this block: CrashFs only).
+export {
+  CrashFs,
+  type CrashFsCall,
+  type CrashFsOperation,
+  type CrashFsOptions,
+  type CrashImage,
+  type CrashState,
+  type CrashStates,
+  type CrashStatesOptions,
+  type LostContent,
+} from './crash-fs.js';
+
+// FaultFs: fault injection over any Fs.
+export {
+  type Fault,
+  FaultFs,
+  type FaultRule,
+  FSYNC_METHODS,
+  type FsCall,
+  type FsMethod,
+  type Injection,
+  systemError,
+} from './fault-fs.js';
 // The Store conformance suite.
 export { ConformanceError, type SuiteOptions, suite } from './suite.js';

@@ -1,0 +1,200 @@
+import { dirname } from 'node:path';
+import { CorruptionError, invalidArgType, isArgumentError } from '@wal/errors';
+import type { Fs, FsFile, FsLock } from './fs/fs.js';
+import {
+  readFull,
+  readWhole,
+  replaceFile,
+  SyncState,
+  settleAll,
+  syncDir,
+  writeAll,
+} from './fs/io.js';
+import { NodeFs } from './fs/node-fs.js';
+import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
+import type { MetaValue, StoreMeta, StoreSupports } from './store.js';
+import { StoreBase, toWalError } from './store-base.js';
+
+/** Metadata key holding the head of a {@link FileStore}. */
+const HEAD_KEY = 'store.head';
+
+/** Options of {@link FileStore.open}. */
+export interface FileStoreOptions {
+  /** The file system to go through (default: a {@link NodeFs}). Tests pass `CrashFs` or `FaultFs`. */
+  readonly fs?: Fs;
+}
+
+/**
+ * A `Store` in one file, written and read positionally, with two sidecar files:
+ * `<path>.meta` (the metadata map, replaced atomically) and `<path>.lock` (the
+ * exclusive lock).
+ *
+ * Guarantees: `sync()` fdatasyncs the data file (skipped when nothing was
+ * written since the last flush; the first `sync()` after open always flushes,
+ * and fsyncs the directory, since a killed process may have left unflushed
+ * bytes). Creating the data file fsyncs its directory. `truncate()` cuts the
+ * file and fdatasyncs it before resolving. `truncateBefore()` records the new
+ * head durably in the metadata file but reclaims no space
+ * (`supports.prefixReclaim` is false): the bytes below the head stay in the
+ * file and are never read again through this store.
+ *
+ * Errors: `open` rejects with `WAL_LOCKED` when another handle (in this or
+ * another process) holds the lock, `WAL_CORRUPTION` when the metadata file is
+ * damaged, `WAL_IO` / `WAL_NO_SPACE` on I/O failures; it releases everything
+ * it took before rejecting. Afterwards as the `Store` contract says: any failed
+ * fsync (data, directory, metadata) latches `WAL_FAILED`.
+ */
+export class FileStore extends StoreBase {
+  /** Durable, persistent, locked; no prefix reclaim (one file). */
+  readonly supports: StoreSupports = Object.freeze({
+    durable: true,
+    persistent: true,
+    prefixReclaim: false,
+    locking: true,
+  });
+
+  /** Path of the data file. */
+  readonly path: string;
+  readonly #fs: Fs;
+  readonly #file: FsFile;
+  readonly #lock: FsLock;
+  readonly #data: SyncState;
+  #dirDirty: boolean;
+
+  private constructor(
+    path: string,
+    fs: Fs,
+    file: FsFile,
+    lock: FsLock,
+    state: { head: number; length: number; user: StoreMeta; dirty: boolean },
+  ) {
+    super('file store');
+    this.path = path;
+    this.#fs = fs;
+    this.#file = file;
+    this.#lock = lock;
+    this.headOffset = state.head;
+    this.lengthOffset = state.length;
+    this.#data = new SyncState(state.dirty);
+    this.#dirDirty = state.dirty;
+    this.initMeta(state.user);
+  }
+
+  /**
+   * Opens (creating if missing) the file store at `path`. Takes the lock
+   * `<path>.lock` first; reads the head from `<path>.meta`; the length is the
+   * file's size (or the head, if larger: bytes between read as zeros).
+   *
+   * Rejects with `WAL_LOCKED`, `WAL_CORRUPTION` (damaged metadata), `WAL_IO`
+   * or `WAL_NO_SPACE`; on rejection nothing stays open or locked.
+   */
+  static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw invalidArgType('path', 'a non-empty string', path);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'an object', options);
+    }
+    const fs = options.fs ?? new NodeFs();
+    const fail = (cause: unknown, what: string): never => {
+      throw toWalError(cause, what);
+    };
+    let lock: FsLock | undefined;
+    let file: FsFile | undefined;
+    try {
+      lock = await fs.lock(`${path}.lock`);
+      let created = false;
+      try {
+        file = await fs.open(path, 'write');
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+        file = await fs.open(path, 'createExclusive');
+        created = true;
+        await syncDir(fs, dirname(path), fail);
+      }
+      const encoded = await readWhole(fs, `${path}.meta`);
+      const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);
+      const { own, user } = splitMeta(meta);
+      const head = own[HEAD_KEY] ?? 0;
+      if (typeof head !== 'number' || !Number.isSafeInteger(head) || head < 0) {
+        throw new CorruptionError(`metadata file ${path}.meta holds an invalid head`);
+      }
+      const size = await fs.size(file);
+      return new FileStore(path, fs, file, lock, {
+        head,
+        length: Math.max(size, head),
+        user,
+        dirty: !created,
+      });
+    } catch (error) {
+      if (file !== undefined) await fs.close(file).catch(() => undefined);
+      await lock?.release();
+      throw isArgumentError(error) ? error : toWalError(error, `opening file store ${path}`);
+    }
+  }
+
+  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    await writeAll(this.#fs, this.#file, bytes, offset);
+    this.#data.written();
+  }
+
+  protected async doRead(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await readFull(this.#fs, this.#file, out, offset); // past the file's end: zeros
+    return out;
+  }
+
+  protected async doSync(): Promise<void> {
+    const work = [
+      this.#data.flush(async () => {
+        try {
+          await this.#fs.fdatasync(this.#file);
+        } catch (error) {
+          this.#fsyncFailed(error, `fdatasync of ${this.path}`);
+        }
+      }),
+    ];
+    if (this.#dirDirty) {
+      work.push(
+        syncDir(this.#fs, dirname(this.path), this.#fsyncFailed).then(() => {
+          this.#dirDirty = false;
+        }),
+      );
+    }
+    await settleAll(work);
+  }
+
+  protected async doTruncate(length: number): Promise<void> {
+    await this.#fs.ftruncate(this.#file, length);
+    this.#data.written();
+    await this.doSync();
+  }
+
+  protected async doTruncateBefore(offset: number): Promise<void> {
+    await this.#writeMeta(this.currentMeta, offset);
+  }
+
+  protected async doUpdateMeta(next: StoreMeta): Promise<void> {
+    await this.#writeMeta(next, this.headOffset);
+  }
+
+  async #writeMeta(user: StoreMeta, head: number): Promise<void> {
+    const meta: Record<string, MetaValue> = { ...user };
+    if (head > 0) meta[HEAD_KEY] = head;
+    await replaceFile(this.#fs, `${this.path}.meta`, encodeMeta(meta), this.#fsyncFailed);
+  }
+
+  readonly #fsyncFailed = (cause: unknown, what: string): never =>
+    this.latch(toWalError(cause, what), what);
+
+  protected async doClose(): Promise<void> {
+    let failure: unknown;
+    await this.#fs.close(this.#file).catch((error: unknown) => {
+      failure = error;
+    });
+    await this.#lock.release();
+    if (failure !== undefined && this.failure === undefined) {
+      throw toWalError(failure, `closing ${this.path}`);
+    }
+  }
+}

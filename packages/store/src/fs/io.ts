@@ -1,0 +1,166 @@
+/**
+ * File-I/O helpers shared by the file backends: full positional writes and
+ * reads over an {@link Fs}, the atomic replace of a small file, and the
+ * per-file dirty tracking behind `sync()`. Internal to @wal/store.
+ */
+import { dirname } from 'node:path';
+import { IoError } from '@wal/errors';
+import type { Fs, FsFile } from './fs.js';
+
+/**
+ * Writes all of `bytes` at `position`, looping over short writes. A write that
+ * makes no progress is an `IoError` (`WAL_IO`), never an endless loop.
+ */
+export async function writeAll(
+  fs: Fs,
+  file: FsFile,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const count = await fs.pwrite(file, bytes.subarray(done), position + done);
+    if (!(count > 0)) {
+      throw new IoError(`write to ${file.path} made no progress at position ${position + done}`, {
+        syscall: 'write',
+        offset: position + done,
+      });
+    }
+    done += count;
+  }
+}
+
+/** Reads into `into` from `position` until it is full or the file ends; resolves the count read. */
+export async function readFull(
+  fs: Fs,
+  file: FsFile,
+  into: Uint8Array,
+  position: number,
+): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const count = await fs.pread(file, into.subarray(done), position + done);
+    if (count <= 0) break;
+    done += count;
+  }
+  return done;
+}
+
+/** Reads a whole (small) file, or `undefined` when it does not exist. */
+export async function readWhole(fs: Fs, path: string): Promise<Uint8Array | undefined> {
+  let file: FsFile;
+  try {
+    file = await fs.open(path, 'read');
+  } catch (error) {
+    if ((error as { code?: unknown } | null)?.code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const size = await fs.size(file);
+    const bytes = new Uint8Array(size);
+    const count = await readFull(fs, file, bytes, 0);
+    return bytes.subarray(0, count);
+  } finally {
+    await fs.close(file);
+  }
+}
+
+/** Called with a failed fsync; must throw (a store latches it). */
+export type FsyncFailure = (cause: unknown, what: string) => never;
+
+/**
+ * Replaces `path` with `bytes` atomically: write `<path>.tmp`, fdatasync it,
+ * rename it over `path`, fsync the directory. After a crash `path` holds the
+ * old or the new bytes, never a mix. A failed fdatasync or directory fsync is
+ * handed to `failed` (which latches); other failures reject as they are (the
+ * old file is then intact, except after a failed rename whose outcome the OS
+ * did not report, which the directory fsync never got to make durable).
+ */
+export async function replaceFile(
+  fs: Fs,
+  path: string,
+  bytes: Uint8Array,
+  failed: FsyncFailure,
+): Promise<void> {
+  const temp = `${path}.tmp`;
+  const file = await fs.open(temp, 'create');
+  try {
+    await fs.ftruncate(file, 0);
+    await writeAll(fs, file, bytes, 0);
+    try {
+      await fs.fdatasync(file);
+    } catch (error) {
+      failed(error, `fdatasync of ${temp}`);
+    }
+  } catch (error) {
+    await fs.close(file).catch(() => undefined);
+    throw error;
+  }
+  await fs.close(file);
+  await fs.rename(temp, path);
+  await syncDir(fs, dirname(path), failed);
+}
+
+/** Fsyncs directory `path`, handing a failure to `failed`. */
+export async function syncDir(fs: Fs, path: string, failed: FsyncFailure): Promise<void> {
+  try {
+    await fs.syncDir(path);
+  } catch (error) {
+    failed(error, `fsync of directory ${path}`);
+  }
+}
+
+/**
+ * Dirty tracking for one file. A write bumps the generation when it
+ * completes; a flush covers the generation current when it starts, so a file
+ * written during an in-flight flush stays dirty. A flush is skipped when the
+ * file is clean and shared when one in flight already covers it.
+ */
+export class SyncState {
+  #generation: number;
+  #synced = 0;
+  #flushing: { readonly generation: number; readonly done: Promise<void> } | undefined;
+
+  /** `dirty`: start dirty (a file found at open may hold unsynced bytes). */
+  constructor(dirty: boolean) {
+    this.#generation = dirty ? 1 : 0;
+  }
+
+  /** True when written since the last completed flush. */
+  get dirty(): boolean {
+    return this.#generation > this.#synced;
+  }
+
+  /** Records a completed write (or truncate). */
+  written(): void {
+    this.#generation++;
+  }
+
+  /** Flushes with `fdatasync` unless clean or already being flushed far enough. */
+  flush(fdatasync: () => Promise<void>): Promise<void> {
+    const target = this.#generation;
+    if (this.#synced >= target) return Promise.resolve();
+    if (this.#flushing !== undefined && this.#flushing.generation >= target) {
+      return this.#flushing.done;
+    }
+    const done = this.#run(fdatasync, target);
+    this.#flushing = { generation: target, done };
+    return done;
+  }
+
+  async #run(fdatasync: () => Promise<void>, target: number): Promise<void> {
+    await Promise.resolve(); // let flush() record this run first
+    try {
+      await fdatasync();
+      if (target > this.#synced) this.#synced = target;
+    } finally {
+      if (this.#flushing?.generation === target) this.#flushing = undefined;
+    }
+  }
+}
+
+/** Waits for every promise, then rejects with the first failure (no rejection is left unhandled). */
+export async function settleAll(work: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(work);
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}

@@ -1,0 +1,303 @@
+/**
+ * `NodeFs`: the real {@link Fs}, over `node:fs/promises` file handles. Every
+ * call runs on libuv's thread pool; nothing here blocks the event loop (see
+ * the package README, "Why promise fs calls", for the measurements behind
+ * that choice).
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import {
+  type FileHandle,
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { LockedError } from '@wal/errors';
+import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
+
+const FLAGS: Readonly<Record<OpenMode, number>> = {
+  read: constants.O_RDONLY,
+  write: constants.O_RDWR,
+  create: constants.O_RDWR | constants.O_CREAT,
+  createExclusive: constants.O_RDWR | constants.O_CREAT | constants.O_EXCL,
+};
+
+class NodeFile implements FsFile {
+  constructor(
+    readonly path: string,
+    readonly handle: FileHandle,
+  ) {}
+}
+
+function handleOf(file: FsFile): FileHandle {
+  if (!(file instanceof NodeFile)) {
+    throw new TypeError(`${file.path} was not opened by this NodeFs`);
+  }
+  return file.handle;
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** What a lock file holds: who took the lock, and a token unique to that taking. */
+interface LockOwner {
+  readonly pid: number;
+  readonly token: string;
+  readonly host: string;
+  /** The holder's start time in clock ticks since boot (Linux `/proc/<pid>/stat`), when known. */
+  readonly start?: string;
+}
+
+function parseOwner(text: string): LockOwner | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<LockOwner> | null;
+    if (
+      value === null ||
+      typeof value !== 'object' ||
+      !Number.isSafeInteger(value.pid) ||
+      typeof value.token !== 'string' ||
+      typeof value.host !== 'string'
+    ) {
+      return undefined;
+    }
+    return value as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */
+async function startTimeOf(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is parenthesised and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote `owner` is still running (true when unsure). */
+async function isAlive(owner: LockOwner): Promise<boolean> {
+  if (owner.host !== hostname()) return true; // another machine's pid means nothing here
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    return errnoOf(error) !== 'ESRCH'; // EPERM: alive, owned by another user
+  }
+  if (owner.start === undefined) return true;
+  const start = await startTimeOf(owner.pid);
+  // Same pid, different start time: the pid was reused by an unrelated process.
+  return start === undefined || start === owner.start;
+}
+
+async function readOwner(path: string): Promise<LockOwner | undefined | null> {
+  try {
+    return parseOwner(await readFile(path, 'utf8'));
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return null; // gone: try again
+    throw error;
+  }
+}
+
+/**
+ * The real file system. Positional reads and writes, `fdatasync` through
+ * `FileHandle.datasync`, directory fsync by opening the directory read-only
+ * and calling `sync` on it. All calls are promise-based (never synchronous).
+ *
+ * Locking: Node has no `flock`, so {@link NodeFs.lock} uses a lock file that
+ * holds the owner's pid, host name, process start time and a random token.
+ * See the method for the protocol and its caveats.
+ */
+export class NodeFs implements Fs {
+  async open(path: string, mode: OpenMode): Promise<FsFile> {
+    return new NodeFile(path, await open(path, FLAGS[mode], 0o644));
+  }
+
+  async close(file: FsFile): Promise<void> {
+    await handleOf(file).close();
+  }
+
+  async pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    const { bytesWritten } = await handleOf(file).write(bytes, 0, bytes.length, position);
+    return bytesWritten;
+  }
+
+  async pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+    const { bytesRead } = await handleOf(file).read(into, 0, into.length, position);
+    return bytesRead;
+  }
+
+  fdatasync(file: FsFile): Promise<void> {
+    return handleOf(file).datasync();
+  }
+
+  ftruncate(file: FsFile, length: number): Promise<void> {
+    return handleOf(file).truncate(length);
+  }
+
+  async size(file: FsFile): Promise<number> {
+    return (await handleOf(file).stat()).size;
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    return rename(from, to);
+  }
+
+  unlink(path: string): Promise<void> {
+    return unlink(path);
+  }
+
+  readdir(path: string): Promise<string[]> {
+    return readdir(path);
+  }
+
+  async mkdir(path: string): Promise<boolean> {
+    try {
+      await mkdir(path);
+      return true;
+    } catch (error) {
+      if (errnoOf(error) === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
+  async syncDir(path: string): Promise<void> {
+    const handle = await open(path, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /**
+   * Takes the lock file `path`.
+   *
+   * Protocol: the owner record (pid, host, process start time, random token)
+   * is written to a private temporary file, which is then hard-linked to
+   * `path`. `link` fails with `EEXIST` atomically, like an exclusive (`'wx'`)
+   * create, but the lock file never exists half-written, so a racing opener
+   * never mistakes a lock being created for a damaged one. When `path` exists:
+   * - its owner is alive (same host; `kill(pid, 0)` does not report `ESRCH`;
+   *   and, where `/proc` tells, the same process start time) → `LockedError`.
+   *   This includes this very process: a second open in the same process is
+   *   refused.
+   * - its owner is dead, or the record is unreadable (a lock file damaged by
+   *   a power loss) → take-over. Removing a stale lock is a compare-and-delete
+   *   done under a second, short-lived guard lock `<path>.break` (taken the
+   *   same way): holding it, re-read `path` and delete it only if it still
+   *   holds the very record judged stale; then retry. Only a guard holder ever
+   *   deletes another's lock file, so among openers racing over a stale lock
+   *   exactly one wins, and a live lock is never removed.
+   *
+   * Caveats: a pid reused by an unrelated live process keeps a dead holder's
+   * lock looking alive where the start time cannot be read (off Linux, or in
+   * another pid namespace), and a lock taken on another host is never judged
+   * stale: delete the lock file by hand once sure no holder runs. A process
+   * killed while holding the guard (a few system calls long) leaves it to be
+   * removed by the next opener as stale, which reopens the race in that rare
+   * case. The lock is advisory and per path, needs a file system with hard
+   * links, and is not durable (a power loss may keep or drop the file; both
+   * are handled).
+   */
+  async lock(path: string): Promise<FsLock> {
+    const token = randomBytes(12).toString('hex');
+    const start = await startTimeOf(process.pid);
+    const owner: LockOwner = {
+      pid: process.pid,
+      token,
+      host: hostname(),
+      ...(start === undefined ? {} : { start }),
+    };
+    const temp = `${path}.${token}.tmp`;
+    await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: 0o644 });
+    try {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        if (await tryLink(temp, path)) return new NodeLock(path, token);
+        const held = await readOwner(path);
+        if (held === null) continue; // released meanwhile
+        if (held !== undefined && (await isAlive(held))) throw new LockedError(path);
+        await removeStale(path, held, temp);
+      }
+      throw new LockedError(path); // persistent contention over a stale lock
+    } finally {
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+}
+
+const MAX_ATTEMPTS = 200;
+
+/** Links `temp` to `path`; false when `path` exists. */
+async function tryLink(temp: string, path: string): Promise<boolean> {
+  try {
+    await link(temp, path);
+    return true;
+  } catch (error) {
+    if (errnoOf(error) === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function sameRecord(a: LockOwner | undefined, b: LockOwner | undefined): boolean {
+  return a === undefined ? b === undefined : b !== undefined && a.token === b.token;
+}
+
+/**
+ * Deletes lock file `path` if it still holds `stale`, under the guard
+ * `<path>.break` (taken by linking our own record file `temp`).
+ */
+async function removeStale(
+  path: string,
+  stale: LockOwner | undefined,
+  temp: string,
+): Promise<void> {
+  const guard = `${path}.break`;
+  if (!(await tryLink(temp, guard))) {
+    const holder = await readOwner(guard);
+    if (holder !== null && (holder === undefined || !(await isAlive(holder)))) {
+      await unlink(guard).catch(() => undefined); // its holder died mid take-over
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 1)); // a take-over is running
+    }
+    return;
+  }
+  try {
+    const now = await readOwner(path);
+    if (now !== null && sameRecord(now, stale)) await unlink(path);
+  } finally {
+    await unlink(guard);
+  }
+}
+
+class NodeLock implements FsLock {
+  #released: Promise<void> | undefined;
+
+  constructor(
+    readonly path: string,
+    readonly token: string,
+  ) {}
+
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      try {
+        const owner = await readOwner(this.path);
+        // Only remove the file if it is still ours.
+        if (owner?.token === this.token) await unlink(this.path);
+      } catch {
+        // Never rejects: a lock file left behind is judged stale by the next opener.
+      }
+    })();
+    return this.#released;
+  }
+}

@@ -1,0 +1,470 @@
+import { dirname, join } from 'node:path';
+import {
+  CorruptionError,
+  invalidArgType,
+  invalidArgValue,
+  isArgumentError,
+  validateInteger,
+} from '@wal/errors';
+import type { Fs, FsFile, FsLock } from './fs/fs.js';
+import {
+  readFull,
+  readWhole,
+  replaceFile,
+  SyncState,
+  settleAll,
+  syncDir,
+  writeAll,
+} from './fs/io.js';
+import { NodeFs } from './fs/node-fs.js';
+import { decodeHead, encodeHead } from './head-file.js';
+import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
+import type { StoreMeta, StoreSupports } from './store.js';
+import { StoreBase, toWalError } from './store-base.js';
+
+/** Metadata key holding the segment size. */
+const SEGMENT_SIZE_KEY = 'store.segmentSize';
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+/** Smallest segment size {@link SegmentedStore} accepts: 4 KiB (one page). */
+export const MIN_SEGMENT_SIZE = 4 * 1024;
+/** Largest segment size {@link SegmentedStore} accepts: 1 GiB. */
+export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
+/** Segment size of a new {@link SegmentedStore} when none is given: 64 MiB. */
+export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+
+/** Options of {@link SegmentedStore.open}. */
+export interface SegmentedStoreOptions {
+  /** The file system to go through (default: a {@link NodeFs}). Tests pass `CrashFs` or `FaultFs`. */
+  readonly fs?: Fs;
+  /**
+   * Bytes per segment: an integer in [{@link MIN_SEGMENT_SIZE},
+   * {@link MAX_SEGMENT_SIZE}]. Used when creating a log (default
+   * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
+   * without metadata (a wal-db 1.x log); otherwise optional, and when given
+   * it must equal the stored size.
+   */
+  readonly segmentSize?: number;
+}
+
+/** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
+export function segmentName(index: number): string {
+  return `${String(index).padStart(20, '0')}.wal`;
+}
+
+/** One segment file that exists on disk. */
+interface Segment {
+  file: FsFile | undefined;
+  opening: Promise<FsFile> | undefined;
+  readonly sync: SyncState;
+}
+
+/**
+ * A `Store` over a directory of segment files: segment `k` holds the bytes
+ * `[k·S, (k+1)·S)` in the file named {@link segmentName}(k); a write or read
+ * spanning segments is split across them. Beside the segments: `meta` (the
+ * metadata map, including the store's `store.segmentSize`), `head` (12 bytes:
+ * u64 LE head + CRC-32C) and `lock`.
+ *
+ * Guarantees:
+ * - Lazy creation: a segment is created on its first write; a segment never
+ *   written (a gap, or missing below the length) reads as zeros. Every create,
+ *   rename and unlink is followed by an fsync of the directory; creating the
+ *   directory fsyncs its parent.
+ * - `sync()` fdatasyncs only segments written since their last flush (a
+ *   segment written while its flush is in flight stays dirty); the first
+ *   `sync()` after open flushes every segment and the directory, since a
+ *   killed process may have left unflushed bytes.
+ * - `truncateBefore(offset)` writes the head file atomically (temp file,
+ *   fdatasync, rename, directory fsync) and only then deletes the segments
+ *   wholly below `offset` (then fsyncs the directory). The head is exactly
+ *   `offset`; space is reclaimed in whole segments.
+ * - `truncate(length)` deletes the highest segments first, fsyncs the
+ *   directory, then cuts the segment holding the new end and fdatasyncs it.
+ * - On open the length is the end of the highest segment's data (or the head,
+ *   if larger). Segments wholly below the head (left by an interrupted
+ *   `truncateBefore`) are deleted.
+ *
+ * Errors: `open` rejects with `WAL_LOCKED` (held elsewhere), `WAL_CORRUPTION`
+ * (damaged metadata; a head file missing or damaged while segment 0 is gone —
+ * then nothing is changed; a segment larger than the segment size),
+ * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
+ * missing for a directory without metadata), `WAL_IO` / `WAL_NO_SPACE`; it
+ * releases everything before rejecting. Afterwards as the `Store` contract
+ * says: any failed fsync (data, directory, metadata, head) latches
+ * `WAL_FAILED`, and so does any failure once a truncation has begun changing
+ * files.
+ */
+export class SegmentedStore extends StoreBase {
+  /** Durable, persistent, locked; reclaims prefix space in whole segments. */
+  readonly supports: StoreSupports = Object.freeze({
+    durable: true,
+    persistent: true,
+    prefixReclaim: true,
+    locking: true,
+  });
+
+  /** The log directory. */
+  readonly dir: string;
+  /** Bytes per segment. */
+  readonly segmentSize: number;
+  readonly #fs: Fs;
+  readonly #lock: FsLock;
+  readonly #segments = new Map<number, Segment>();
+  #dirDirty: boolean;
+
+  private constructor(
+    dir: string,
+    fs: Fs,
+    lock: FsLock,
+    state: {
+      segmentSize: number;
+      head: number;
+      length: number;
+      user: StoreMeta;
+      segments: number[];
+    },
+  ) {
+    super('segmented store');
+    this.dir = dir;
+    this.#fs = fs;
+    this.#lock = lock;
+    this.segmentSize = state.segmentSize;
+    this.headOffset = state.head;
+    this.lengthOffset = state.length;
+    for (const index of state.segments) this.#addSegment(index, true);
+    this.#dirDirty = true;
+    this.initMeta(state.user);
+  }
+
+  /**
+   * Opens (creating if missing) the segmented store in directory `dir`.
+   * Creates the directory if needed (and fsyncs its parent), takes the lock
+   * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
+   * highest segment. A new log gets a head file (0) and a metadata file
+   * holding its segment size; a directory of segments without metadata gets
+   * the metadata file once its head has been checked.
+   *
+   * Rejects as the class documentation says; on rejection nothing stays open
+   * or locked, and a `WAL_CORRUPTION` rejection changed nothing on disk.
+   */
+  static async open(dir: string, options: SegmentedStoreOptions = {}): Promise<SegmentedStore> {
+    if (typeof dir !== 'string' || dir.length === 0) {
+      throw invalidArgType('dir', 'a non-empty string', dir);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'an object', options);
+    }
+    const asked = options.segmentSize;
+    if (asked !== undefined) {
+      validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
+    }
+    const fs = options.fs ?? new NodeFs();
+    const fail = (cause: unknown, what: string): never => {
+      throw toWalError(cause, what);
+    };
+    let lock: FsLock | undefined;
+    let store: SegmentedStore | undefined;
+    try {
+      if (await fs.mkdir(dir)) await syncDir(fs, dirname(dir), fail);
+      lock = await fs.lock(join(dir, 'lock'));
+      const names = await fs.readdir(dir);
+      const indexes = names
+        .map((name) => SEGMENT_NAME.exec(name)?.[1])
+        .filter((digits): digits is string => digits !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+      const metaPath = join(dir, 'meta');
+      const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
+      const { own, user } = splitMeta(encoded === undefined ? {} : decodeMeta(encoded, metaPath));
+      const stored = own[SEGMENT_SIZE_KEY];
+      if (stored !== undefined && !isSegmentSize(stored)) {
+        throw new CorruptionError(`metadata file ${metaPath} holds an invalid segment size`);
+      }
+      if (stored !== undefined && asked !== undefined && stored !== asked) {
+        throw invalidArgValue(
+          'options.segmentSize',
+          asked,
+          `differs from the segment size ${stored} of the log in ${dir}`,
+        );
+      }
+      const fresh = indexes.length === 0 && stored === undefined;
+      if (stored === undefined && !fresh && asked === undefined) {
+        throw invalidArgValue(
+          'options.segmentSize',
+          asked,
+          `is required to open ${dir}: it holds segments but no metadata`,
+        );
+      }
+      const segmentSize = (stored ?? asked ?? DEFAULT_SEGMENT_SIZE) as number;
+
+      // The head: a missing or damaged head file with segment 0 gone is
+      // corruption (wal-db would start at 0 and truncate the whole log).
+      const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
+      const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
+      const segmentZero = indexes[0] === 0;
+      if (recorded === undefined && !segmentZero && !(fresh && headBytes === undefined)) {
+        throw new CorruptionError(
+          `the head file of ${dir} is ${headBytes === undefined ? 'missing' : 'damaged'} and segment 0 is gone: the log's start is unknown`,
+        );
+      }
+      const head = recorded ?? 0;
+
+      // The length, from the highest segment, before changing anything.
+      const live = indexes.filter((index) => (index + 1) * segmentSize > head);
+      store = new SegmentedStore(dir, fs, lock, {
+        segmentSize,
+        head,
+        length: head,
+        user,
+        segments: live,
+      });
+      const last = live.at(-1);
+      if (last !== undefined) {
+        const size = await store.#segmentSize(last);
+        if (size > segmentSize) {
+          throw new CorruptionError(
+            `segment ${segmentName(last)} in ${dir} holds ${size} bytes, more than the segment size ${segmentSize}`,
+          );
+        }
+        store.lengthOffset = Math.max(head, last * segmentSize + size);
+      }
+
+      // Changes, now that the log is known to be sound.
+      if (headBytes === undefined && recorded === undefined) {
+        await replaceFile(fs, join(dir, 'head'), encodeHead(0), fail);
+      }
+      if (stored === undefined) {
+        await replaceFile(
+          fs,
+          metaPath,
+          encodeMeta({ ...user, [SEGMENT_SIZE_KEY]: segmentSize }),
+          fail,
+        );
+      }
+      const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
+      if (below.length > 0) {
+        for (const index of below) await fs.unlink(join(dir, segmentName(index)));
+        await syncDir(fs, dir, fail);
+      }
+      return store;
+    } catch (error) {
+      if (store !== undefined) await store.#closeFiles().catch(() => undefined);
+      await lock?.release();
+      throw isArgumentError(error) ? error : toWalError(error, `opening segmented store ${dir}`);
+    }
+  }
+
+  // ---- segments -------------------------------------------------------------
+
+  #path(index: number): string {
+    return join(this.dir, segmentName(index));
+  }
+
+  #addSegment(index: number, dirty: boolean): Segment {
+    const segment: Segment = { file: undefined, opening: undefined, sync: new SyncState(dirty) };
+    this.#segments.set(index, segment);
+    return segment;
+  }
+
+  async #segmentSize(index: number): Promise<number> {
+    return this.#fs.size(await this.#fileOf(index, this.#segments.get(index)!));
+  }
+
+  /** The open file of an existing segment, opening it on first use. */
+  #fileOf(index: number, segment: Segment): Promise<FsFile> {
+    if (segment.file !== undefined) return Promise.resolve(segment.file);
+    segment.opening ??= this.#fs.open(this.#path(index), 'write').then(
+      (file) => {
+        segment.file = file;
+        segment.opening = undefined;
+        return file;
+      },
+      (error: unknown) => {
+        segment.opening = undefined;
+        throw error;
+      },
+    );
+    return segment.opening;
+  }
+
+  /** The segment `index` for writing, creating it (and fsyncing the directory) if missing. */
+  async #writable(index: number): Promise<{ segment: Segment; file: FsFile }> {
+    let segment = this.#segments.get(index);
+    if (segment === undefined) {
+      segment = this.#addSegment(index, false);
+      const created = this.#fs.open(this.#path(index), 'create').then(async (file) => {
+        segment!.file = file;
+        await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+        segment!.opening = undefined;
+        return file;
+      });
+      segment.opening = created;
+      try {
+        await created;
+      } catch (error) {
+        if (segment.file === undefined) this.#segments.delete(index); // not created
+        segment.opening = undefined;
+        throw error;
+      }
+    }
+    return { segment, file: await this.#fileOf(index, segment) };
+  }
+
+  /** Calls `each(index, within, from, count)` for every segment piece of `[offset, offset + length)`. */
+  async #pieces(
+    offset: number,
+    length: number,
+    each: (index: number, within: number, done: number, count: number) => Promise<void>,
+  ): Promise<void> {
+    const size = this.segmentSize;
+    let done = 0;
+    while (done < length) {
+      const at = offset + done;
+      const index = Math.floor(at / size);
+      const within = at - index * size;
+      const count = Math.min(size - within, length - done);
+      await each(index, within, done, count);
+      done += count;
+    }
+  }
+
+  async #deleteSegment(index: number): Promise<void> {
+    const segment = this.#segments.get(index);
+    if (segment?.file !== undefined) {
+      const file = segment.file;
+      segment.file = undefined;
+      await this.#fs.close(file);
+    }
+    await this.#fs.unlink(this.#path(index));
+    this.#segments.delete(index);
+  }
+
+  readonly #fsyncFailed = (cause: unknown, what: string): never =>
+    this.latch(toWalError(cause, what), what);
+
+  async #flush(index: number, segment: Segment): Promise<void> {
+    await segment.sync.flush(async () => {
+      const file = await this.#fileOf(index, segment);
+      try {
+        await this.#fs.fdatasync(file);
+      } catch (error) {
+        this.#fsyncFailed(error, `fdatasync of ${this.#path(index)}`);
+      }
+    });
+  }
+
+  // ---- the contract ---------------------------------------------------------
+
+  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.#pieces(offset, bytes.length, async (index, within, done, count) => {
+      const { segment, file } = await this.#writable(index);
+      await writeAll(this.#fs, file, bytes.subarray(done, done + count), within);
+      segment.sync.written();
+    });
+  }
+
+  protected async doRead(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await this.#pieces(offset, length, async (index, within, done, count) => {
+      const segment = this.#segments.get(index);
+      if (segment === undefined) return; // never written: zeros
+      const file = await this.#fileOf(index, segment);
+      await readFull(this.#fs, file, out.subarray(done, done + count), within);
+    });
+    return out;
+  }
+
+  protected async doSync(): Promise<void> {
+    const work: Promise<void>[] = [];
+    for (const [index, segment] of this.#segments) {
+      if (segment.sync.dirty) work.push(this.#flush(index, segment));
+    }
+    if (this.#dirDirty) {
+      work.push(
+        syncDir(this.#fs, this.dir, this.#fsyncFailed).then(() => {
+          this.#dirDirty = false;
+        }),
+      );
+    }
+    await settleAll(work);
+  }
+
+  protected async doTruncate(length: number): Promise<void> {
+    try {
+      const size = this.segmentSize;
+      // Highest first, so a crash midway never leaves a hole below a survivor.
+      const doomed = [...this.#segments.keys()]
+        .filter((index) => index * size >= length)
+        .sort((a, b) => b - a);
+      for (const index of doomed) await this.#deleteSegment(index);
+      if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+      if (length === 0 || (length === this.headOffset && length % size === 0)) return;
+      const index = Math.floor((length - 1) / size);
+      const end = length - index * size;
+      // The segment holding the new end gets exactly that size, so a reopen finds this length.
+      const { segment, file } = await this.#writable(index);
+      if ((await this.#fs.size(file)) !== end) {
+        await this.#fs.ftruncate(file, end);
+        segment.sync.written();
+      }
+      await this.#flush(index, segment);
+    } catch (error) {
+      this.latch(toWalError(error, 'truncate'), `truncating ${this.dir} to ${length}`);
+    }
+  }
+
+  protected async doTruncateBefore(offset: number): Promise<void> {
+    // The head first, durably; only then may the segments below it go.
+    await replaceFile(this.#fs, join(this.dir, 'head'), encodeHead(offset), this.#fsyncFailed);
+    try {
+      const doomed = [...this.#segments.keys()]
+        .filter((index) => (index + 1) * this.segmentSize <= offset)
+        .sort((a, b) => a - b);
+      for (const index of doomed) await this.#deleteSegment(index);
+      if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+    } catch (error) {
+      this.latch(toWalError(error, 'truncateBefore'), `truncating ${this.dir} before ${offset}`);
+    }
+  }
+
+  protected async doUpdateMeta(next: StoreMeta): Promise<void> {
+    const meta = encodeMeta({ ...next, [SEGMENT_SIZE_KEY]: this.segmentSize });
+    await replaceFile(this.#fs, join(this.dir, 'meta'), meta, this.#fsyncFailed);
+  }
+
+  async #closeFiles(): Promise<void> {
+    let failure: unknown;
+    for (const segment of this.#segments.values()) {
+      if (segment.opening !== undefined) await segment.opening.catch(() => undefined);
+      const file = segment.file;
+      segment.file = undefined;
+      if (file !== undefined) {
+        await this.#fs.close(file).catch((error: unknown) => {
+          failure ??= error;
+        });
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  protected async doClose(): Promise<void> {
+    let failure: unknown;
+    await this.#closeFiles().catch((error: unknown) => {
+      failure = error;
+    });
+    await this.#lock.release();
+    if (failure !== undefined && this.failure === undefined) {
+      throw toWalError(failure, `closing ${this.dir}`);
+    }
+  }
+}
+
+function isSegmentSize(value: unknown): boolean {
+  return (
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    value >= MIN_SEGMENT_SIZE &&
+    value <= MAX_SEGMENT_SIZE
+  );
+}

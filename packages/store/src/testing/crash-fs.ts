@@ -1,0 +1,921 @@
+/**
+ * `CrashFs`: an in-memory {@link Fs} that records every call and yields the
+ * file-system states a power loss (or a process crash) could leave.
+ *
+ * ## Model
+ * - **Inodes.** A directory entry names an inode; a rename moves the name.
+ *   File data durability is per inode, independent of its names.
+ * - **Asynchrony.** Every call takes effect when it is made (later reads see
+ *   it) and *completes* when its promise settles, one macrotask later
+ *   (`setImmediate`, in call order). An `fdatasync` covers exactly the writes
+ *   and truncates of that inode that had completed when it was called; they
+ *   become durable when the `fdatasync` itself completes. A `syncDir` does the
+ *   same for the completed creates, mkdirs, renames and unlinks touching that
+ *   directory; an operation touching two directories (a cross-directory
+ *   rename) is durable once both were synced.
+ * - **Power loss.** Each pending (non-durable) operation may or may not
+ *   survive; see {@link CrashFs.crashStates} for the exact space.
+ * - **Locks** live in the instance (no lock file appears in the namespace)
+ *   and are dropped by every crash.
+ *
+ * Strictly POSIX: an `fdatasync` of a file does not make its name durable,
+ * even where a journaling file system would in practice.
+ */
+
+import { posix } from 'node:path';
+import { LockedError, validateBytes, validateInteger, validateOffset } from '@wal/errors';
+import type { Fs, FsFile, FsLock, OpenMode } from '../fs/fs.js';
+import {
+  CrashPlan,
+  type DirOpRecord,
+  type EntryEffect,
+  type FileOpRecord,
+  type LostContent,
+  type ModelSnapshot,
+  type RawState,
+  type ResolvedCrashOptions,
+} from './crash-states.js';
+import { ByteBuffer, fsError, normalisePath, splitPath } from './crash-util.js';
+
+export type { LostContent } from './crash-states.js';
+
+/**
+ * A whole file-system image: file contents by absolute path, and the
+ * directories (parents of listed paths are implied; `/` always exists).
+ */
+export interface CrashImage {
+  /** File contents by absolute, normalised path. */
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  /** Directories by absolute path, including empty ones. Optional on input. */
+  readonly dirs?: ReadonlySet<string>;
+}
+
+/** Options of a {@link CrashFs}. */
+export interface CrashFsOptions {
+  /** Sector size: the unit a write may be torn at after a power loss. Default 512. */
+  readonly sectorSize?: number;
+  /** Initial contents, all durable (as after a clean mount). Default: only `/`. */
+  readonly image?: CrashImage;
+}
+
+/** Options of {@link CrashFs.crashStates} and {@link CrashFs.powerLoss}. */
+export interface CrashStatesOptions {
+  /** Seed of sampling and of garbage bytes. Default 0. */
+  readonly seed?: number;
+  /** Most states yielded. Default 1000. */
+  readonly limit?: number;
+  /** Include torn writes (sector-granular and at `tearAt`). Default true. */
+  readonly tear?: boolean;
+  /** Include file lengths short of the natural one (size persisted, data not). Default true. */
+  readonly lengths?: boolean;
+  /** What a lost sector of a torn write reads as. Default all three. */
+  readonly lost?: readonly LostContent[];
+  /** Extra absolute file offsets a write may tear at (and a length may stop at). */
+  readonly tearAt?: readonly number[];
+  /**
+   * `auto` (default): the whole space when it is exactly known and at most
+   * `limit` states, a seeded sample otherwise; `exhaustive`: the whole space
+   * in its fixed order, cut at `limit`; `sample`: always sample.
+   */
+  readonly mode?: 'auto' | 'exhaustive' | 'sample';
+  /** Skip states whose image equals one already yielded. Default true. */
+  readonly unique?: boolean;
+}
+
+/** One state a power loss could leave; reopen it with {@link CrashState.fs}. */
+export interface CrashState extends CrashImage {
+  /** Position in the enumeration (the combination or sample number). */
+  readonly index: number;
+  /** Which pending operations survived, for failure messages (`+` kept, `-` lost, `~` torn). */
+  readonly description: string;
+  /** Every directory, `/` included. */
+  readonly dirs: ReadonlySet<string>;
+  /** A fresh `CrashFs` holding this state as its durable contents, with no locks held. */
+  fs(options?: CrashFsOptions): CrashFs;
+}
+
+/**
+ * The states of one power loss, drawn lazily. Iterating again repeats the same
+ * states (deterministic from the seed); the file system may change meanwhile.
+ */
+export interface CrashStates extends Iterable<CrashState> {
+  /**
+   * Size of the space of choice combinations (several may give the same
+   * image). Exact when the pending operations are few (≤ 16 per file and
+   * directory-wide); otherwise an upper bound.
+   */
+  readonly count: number;
+  /** True when iteration yields every state of the space rather than a sample. */
+  readonly exhaustive: boolean;
+  /** Pending operations: file writes and truncates, and directory operations. */
+  readonly pending: { readonly files: number; readonly directories: number };
+}
+
+/** Calls recorded in {@link CrashFs.operations}. */
+export type CrashFsCall =
+  | 'open'
+  | 'close'
+  | 'pwrite'
+  | 'pread'
+  | 'fdatasync'
+  | 'ftruncate'
+  | 'size'
+  | 'rename'
+  | 'unlink'
+  | 'readdir'
+  | 'mkdir'
+  | 'syncDir'
+  | 'lock'
+  | 'release'
+  | 'mark'
+  | 'processCrash'
+  | 'reset';
+
+/**
+ * One recorded call. `issuedAt` and `settledAt` are readings of one logical
+ * clock ({@link CrashFs.clock}), so audits can order calls, completions and
+ * their own marks: e.g. "every acknowledged write was covered by an
+ * `fdatasync` that settled before the acknowledgement".
+ */
+export interface CrashFsOperation {
+  /** 1-based call number. File and directory operations are named `#id` in state descriptions. */
+  readonly id: number;
+  readonly call: CrashFsCall;
+  /** The normalised path (of the file for file-handle calls; the source of a rename). */
+  readonly path: string | undefined;
+  /** The target of a rename. */
+  readonly dest: string | undefined;
+  /** The inode concerned, when there is one. */
+  readonly inode: number | undefined;
+  /** Position of a `pwrite` / `pread`. */
+  readonly position: number | undefined;
+  /** Byte count of a `pwrite` / `pread`, new length of an `ftruncate`. */
+  readonly length: number | undefined;
+  /** A short summary of the arguments. */
+  readonly args: string;
+  /** Clock reading when called. */
+  readonly issuedAt: number;
+  /** Clock reading when its promise settled; undefined while in flight. */
+  readonly settledAt: number | undefined;
+  /** A short summary of the result, once known. */
+  readonly result: string | undefined;
+  /** The error code when it failed. */
+  readonly error: string | undefined;
+  /** `fdatasync` / `syncDir`: ids of the operations it covers. */
+  readonly covers: readonly number[] | undefined;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface FileNode {
+  readonly kind: 'file';
+  readonly ino: number;
+  /** Durable bytes: the base every crash state starts from. */
+  readonly base: ByteBuffer;
+  /** Operations after `base`, in issue order (a durable prefix is folded into `base`). */
+  readonly ops: FileOpRecord[];
+  /** What reads see now (the page cache). */
+  readonly data: ByteBuffer;
+}
+
+interface DirNode {
+  readonly kind: 'dir';
+  readonly ino: number;
+  /** Entries now. */
+  readonly entries: Map<string, number>;
+  /** Durable entries. */
+  readonly base: Map<string, number>;
+}
+
+type Node = FileNode | DirNode;
+
+interface Handle {
+  readonly ino: number;
+  readonly path: string;
+  readonly writable: boolean;
+  closed: boolean;
+}
+
+interface Model {
+  readonly nodes: Map<number, Node>;
+  readonly dirOps: DirOpRecord[];
+  nextIno: number;
+}
+
+const ROOT = 1;
+const ALL_LOST: readonly LostContent[] = ['old', 'zero', 'garbage'];
+
+function emptyModel(): Model {
+  const root: DirNode = { kind: 'dir', ino: ROOT, entries: new Map(), base: new Map() };
+  return { nodes: new Map([[ROOT, root]]), dirOps: [], nextIno: ROOT + 1 };
+}
+
+class StateImpl implements CrashState {
+  readonly index: number;
+  readonly description: string;
+  readonly files: ReadonlyMap<string, Uint8Array>;
+  readonly dirs: ReadonlySet<string>;
+  readonly #options: CrashFsOptions;
+
+  constructor(raw: RawState, options: CrashFsOptions) {
+    this.index = raw.index;
+    this.description = raw.description;
+    this.files = raw.files;
+    this.dirs = raw.dirs;
+    this.#options = options;
+  }
+
+  fs(options: CrashFsOptions = {}): CrashFs {
+    return new CrashFs({ ...this.#options, ...options, image: this });
+  }
+}
+
+class StatesImpl implements CrashStates {
+  readonly #plan: CrashPlan;
+  readonly #fsOptions: CrashFsOptions;
+
+  constructor(plan: CrashPlan, fsOptions: CrashFsOptions) {
+    this.#plan = plan;
+    this.#fsOptions = fsOptions;
+  }
+
+  get count(): number {
+    return this.#plan.count;
+  }
+
+  get exhaustive(): boolean {
+    return this.#plan.exhaustive;
+  }
+
+  get pending(): { files: number; directories: number } {
+    return { files: this.#plan.pendingFileOps, directories: this.#plan.pendingDirOps };
+  }
+
+  *[Symbol.iterator](): Iterator<CrashState> {
+    for (const raw of this.#plan.states()) yield new StateImpl(raw, this.#fsOptions);
+  }
+}
+
+/**
+ * An in-memory {@link Fs} that simulates power loss. Guarantees:
+ * - it behaves as a POSIX file system for a single process (Node-style errors
+ *   `ENOENT`, `EEXIST`, `EISDIR`, `ENOTDIR`, `ENOTEMPTY`, `EINVAL`, `EBADF`
+ *   with `code` and `syscall`; `LockedError` for a held lock);
+ * - every call is recorded in {@link CrashFs.operations};
+ * - {@link CrashFs.crashStates} yields only states a power loss could leave
+ *   under the model of this module's documentation, and every such state in
+ *   exhaustive mode; every state holds all durable data (bytes covered by a
+ *   completed `fdatasync`, under names covered by a completed `syncDir`);
+ * - everything is deterministic from the seed.
+ */
+export class CrashFs implements Fs {
+  /** Sector size in bytes: the unit a write may be torn at. */
+  readonly sectorSize: number;
+  #model: Model = emptyModel();
+  #handles = new WeakMap<FsFile, Handle>();
+  #open = new Set<Handle>();
+  #locks = new Map<string, object>();
+  readonly #trace: Mutable<CrashFsOperation>[] = [];
+  #clock = 0;
+  /** Bumped by `reset`: completions of calls made before it no longer touch the model. */
+  #epoch = 0;
+
+  constructor(options: CrashFsOptions = {}) {
+    const sectorSize = options.sectorSize ?? 512;
+    validateInteger('options.sectorSize', sectorSize, 1);
+    this.sectorSize = sectorSize;
+    if (options.image !== undefined) this.#model = CrashFs.#fromImage(options.image);
+  }
+
+  /** Every call so far, in call order (live view; do not modify). */
+  get operations(): readonly CrashFsOperation[] {
+    return this.#trace;
+  }
+
+  /** The logical clock: incremented at every call and every completion. */
+  get clock(): number {
+    return this.#clock;
+  }
+
+  /** Adds a labelled marker to the trace (for audits) and returns its clock reading. */
+  mark(label: string): number {
+    const record = this.#record('mark', label);
+    record.settledAt = record.issuedAt;
+    return record.issuedAt;
+  }
+
+  // ---- Fs -------------------------------------------------------------------
+
+  open(path: string, mode: OpenMode): Promise<FsFile> {
+    const at = normalisePath(path);
+    const record = this.#record('open', `${at} ${mode}`, { path: at });
+    return this.#run(record, (onComplete) => {
+      if (!['read', 'write', 'create', 'createExclusive'].includes(mode)) {
+        throw fsError('EINVAL', 'open', at);
+      }
+      const parent = this.#parentDir(at, 'open');
+      const name = splitPath(at)[1];
+      let ino = at === '/' ? ROOT : parent.entries.get(name);
+      if (ino !== undefined) {
+        if (this.#model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'open', at);
+        if (mode === 'createExclusive') throw fsError('EEXIST', 'open', at);
+      } else {
+        if (mode === 'read' || mode === 'write') throw fsError('ENOENT', 'open', at);
+        ino = this.#model.nextIno++;
+        this.#model.nodes.set(ino, {
+          kind: 'file',
+          ino,
+          base: new ByteBuffer(),
+          ops: [],
+          data: new ByteBuffer(),
+        });
+        this.#dirOp(
+          record,
+          `create ${at}`,
+          [{ dir: parent.ino, name, after: ino }],
+          ino,
+          onComplete,
+        );
+      }
+      record.inode = ino;
+      const handle: Handle = { ino, path: at, writable: mode !== 'read', closed: false };
+      const file: FsFile = Object.freeze({ path: at });
+      this.#handles.set(file, handle);
+      this.#open.add(handle);
+      record.result = `inode ${ino}`;
+      return file;
+    });
+  }
+
+  close(file: FsFile): Promise<void> {
+    const record = this.#record('close', '', { path: file?.path });
+    return this.#run(record, () => {
+      const handle = this.#handle(file, 'close');
+      record.inode = handle.ino;
+      handle.closed = true;
+      this.#open.delete(handle);
+    });
+  }
+
+  pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    const record = this.#record('pwrite', `${bytes?.length} bytes at ${position}`, {
+      path: file?.path,
+      position,
+      length: bytes?.length,
+    });
+    return this.#run(record, (onComplete) => {
+      validateBytes('bytes', bytes);
+      validateOffset('position', position);
+      const node = this.#fileOf(file, 'write');
+      record.inode = node.ino;
+      record.result = `${bytes.length}`;
+      if (bytes.length === 0) return 0;
+      const copy = Uint8Array.from(bytes);
+      const op: FileOpRecord = {
+        id: record.id,
+        kind: 'write',
+        position,
+        bytes: copy,
+        length: copy.length,
+        completed: false,
+        durable: false,
+      };
+      node.ops.push(op);
+      node.data.write(position, copy);
+      onComplete(() => {
+        op.completed = true;
+      });
+      return bytes.length;
+    });
+  }
+
+  pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+    const record = this.#record('pread', `${into?.length} bytes at ${position}`, {
+      path: file?.path,
+      position,
+      length: into?.length,
+    });
+    return this.#run(record, () => {
+      validateBytes('into', into);
+      validateOffset('position', position);
+      const node = this.#fileOf(file, 'read');
+      record.inode = node.ino;
+      const count = node.data.read(into, position);
+      record.result = `${count}`;
+      return count;
+    });
+  }
+
+  fdatasync(file: FsFile): Promise<void> {
+    const record = this.#record('fdatasync', '', { path: file?.path });
+    return this.#run(record, (onComplete) => {
+      const node = this.#fileOf(file, 'fdatasync');
+      record.inode = node.ino;
+      const covered = node.ops.filter((op) => op.completed && !op.durable);
+      record.covers = covered.map((op) => op.id);
+      onComplete(() => {
+        for (const op of covered) op.durable = true;
+        CrashFs.#compactFile(node);
+      });
+    });
+  }
+
+  ftruncate(file: FsFile, length: number): Promise<void> {
+    const record = this.#record('ftruncate', `to ${length}`, { path: file?.path, length });
+    return this.#run(record, (onComplete) => {
+      validateOffset('length', length);
+      const node = this.#fileOf(file, 'ftruncate');
+      record.inode = node.ino;
+      const op: FileOpRecord = {
+        id: record.id,
+        kind: 'truncate',
+        position: 0,
+        bytes: undefined,
+        length,
+        completed: false,
+        durable: false,
+      };
+      node.ops.push(op);
+      node.data.truncate(length);
+      onComplete(() => {
+        op.completed = true;
+      });
+    });
+  }
+
+  size(file: FsFile): Promise<number> {
+    const record = this.#record('size', '', { path: file?.path });
+    return this.#run(record, () => {
+      const node = this.#fileOf(file, 'fstat');
+      record.inode = node.ino;
+      record.result = `${node.data.length}`;
+      return node.data.length;
+    });
+  }
+
+  rename(from: string, to: string): Promise<void> {
+    const source = normalisePath(from);
+    const target = normalisePath(to);
+    const record = this.#record('rename', `${source} -> ${target}`, {
+      path: source,
+      dest: target,
+    });
+    return this.#run(record, (onComplete) => {
+      const fail = (code: string): never => {
+        throw fsError(code, 'rename', source, target);
+      };
+      if (source === '/' || target === '/') fail('EBUSY');
+      const fromDir = this.#parentDir(source, 'rename', target);
+      const toDir = this.#parentDir(target, 'rename', source);
+      const fromName = splitPath(source)[1];
+      const toName = splitPath(target)[1];
+      const ino = fromDir.entries.get(fromName);
+      if (ino === undefined) return fail('ENOENT');
+      record.inode = ino;
+      const moving = this.#model.nodes.get(ino)!;
+      const replaced = toDir.entries.get(toName);
+      if (replaced === ino) return;
+      if (moving.kind === 'dir' && target.startsWith(`${source}/`)) fail('EINVAL');
+      if (replaced !== undefined) {
+        const victim = this.#model.nodes.get(replaced)!;
+        if (moving.kind === 'file' && victim.kind === 'dir') fail('EISDIR');
+        if (moving.kind === 'dir' && victim.kind === 'file') fail('ENOTDIR');
+        if (victim.kind === 'dir' && victim.entries.size > 0) fail('ENOTEMPTY');
+      }
+      this.#dirOp(
+        record,
+        `rename ${source} -> ${target}`,
+        [
+          { dir: fromDir.ino, name: fromName, after: undefined },
+          { dir: toDir.ino, name: toName, after: ino },
+        ],
+        undefined,
+        onComplete,
+      );
+    });
+  }
+
+  unlink(path: string): Promise<void> {
+    const at = normalisePath(path);
+    const record = this.#record('unlink', at, { path: at });
+    return this.#run(record, (onComplete) => {
+      if (at === '/') throw fsError('EISDIR', 'unlink', at);
+      const dir = this.#parentDir(at, 'unlink');
+      const name = splitPath(at)[1];
+      const ino = dir.entries.get(name);
+      if (ino === undefined) throw fsError('ENOENT', 'unlink', at);
+      if (this.#model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'unlink', at);
+      record.inode = ino;
+      this.#dirOp(
+        record,
+        `unlink ${at}`,
+        [{ dir: dir.ino, name, after: undefined }],
+        undefined,
+        onComplete,
+      );
+    });
+  }
+
+  readdir(path: string): Promise<string[]> {
+    const at = normalisePath(path);
+    const record = this.#record('readdir', at, { path: at });
+    return this.#run(record, () => {
+      const dir = this.#dirAt(at, 'scandir');
+      record.inode = dir.ino;
+      const names = [...dir.entries.keys()].sort();
+      record.result = `${names.length} entries`;
+      return names;
+    });
+  }
+
+  mkdir(path: string): Promise<boolean> {
+    const at = normalisePath(path);
+    const record = this.#record('mkdir', at, { path: at });
+    return this.#run(record, (onComplete) => {
+      if (at === '/') {
+        record.result = 'false';
+        return false;
+      }
+      const parent = this.#parentDir(at, 'mkdir');
+      const name = splitPath(at)[1];
+      const existing = parent.entries.get(name);
+      if (existing !== undefined) {
+        if (this.#model.nodes.get(existing)!.kind === 'file') throw fsError('EEXIST', 'mkdir', at);
+        record.inode = existing;
+        record.result = 'false';
+        return false;
+      }
+      const ino = this.#model.nextIno++;
+      this.#model.nodes.set(ino, { kind: 'dir', ino, entries: new Map(), base: new Map() });
+      record.inode = ino;
+      record.result = 'true';
+      this.#dirOp(record, `mkdir ${at}`, [{ dir: parent.ino, name, after: ino }], ino, onComplete);
+      return true;
+    });
+  }
+
+  syncDir(path: string): Promise<void> {
+    const at = normalisePath(path);
+    const record = this.#record('syncDir', at, { path: at });
+    return this.#run(record, (onComplete) => {
+      const ino = this.#dirAt(at, 'fsync').ino;
+      record.inode = ino;
+      const covered = this.#model.dirOps.filter(
+        (op) => op.completed && !op.durable && op.dirs.includes(ino) && !op.synced.has(ino),
+      );
+      record.covers = covered.map((op) => op.id);
+      onComplete(() => {
+        for (const op of covered) {
+          op.synced.add(ino);
+          op.durable = op.dirs.every((dir) => op.synced.has(dir));
+        }
+        this.#compactDirs();
+      });
+    });
+  }
+
+  lock(path: string): Promise<FsLock> {
+    const at = normalisePath(path);
+    const record = this.#record('lock', at, { path: at });
+    return this.#run(record, () => {
+      this.#parentDir(at, 'open');
+      if (this.#locks.has(at)) throw new LockedError(at);
+      const token = {};
+      this.#locks.set(at, token);
+      const release = (): Promise<void> => {
+        const entry = this.#record('release', at, { path: at });
+        return this.#run(entry, () => {
+          if (this.#locks.get(at) === token) this.#locks.delete(at);
+        });
+      };
+      return { release };
+    });
+  }
+
+  // ---- Crashes --------------------------------------------------------------
+
+  /**
+   * The states a power loss now could leave, drawn lazily (see
+   * {@link CrashStatesOptions}). Taken from a snapshot: later calls on this
+   * file system do not change them.
+   *
+   * The space: (1) any set of pending directory operations closed under their
+   * order on each entry (a later create, rename or unlink of the same name
+   * survives only with the earlier ones), and an operation inside a directory
+   * whose mkdir is pending survives only with that mkdir; (2) for every file
+   * reachable in that namespace, any subset of its pending writes and
+   * truncates, applied in issue order; with `tear`, each surviving pending
+   * write whole or torn — at most 4 pieces (split at sector boundaries and
+   * `tearAt`): every mix of kept and lost pieces, more pieces: a kept prefix or
+   * a kept suffix — its lost pieces reading as `lost` says (`old` keeps what
+   * was there before it); (3) with `lengths`, when the surviving operations
+   * grow the file past its durable length D to N, the length N or any of D,
+   * a pending write's end or a `tearAt` offset in between (sampling draws
+   * any byte length in `[D, N)`). Unreachable inodes are gone.
+   *
+   * Sampling is seeded: sample 0 keeps only durable state, sample 1 keeps
+   * every operation whole, later ones draw a survival bias, then each choice.
+   */
+  crashStates(options: CrashStatesOptions = {}): CrashStates {
+    const resolved = this.#resolve(options);
+    return new StatesImpl(new CrashPlan(this.#snapshot(), resolved), {
+      sectorSize: this.sectorSize,
+    });
+  }
+
+  /**
+   * Simulates a power loss on this instance: draws one seeded, random crash
+   * state (as sampling does), resets this file system to it and returns it.
+   * Every lock is dropped and every open file becomes invalid (`EBADF`).
+   */
+  powerLoss(options: CrashStatesOptions = {}): CrashState {
+    const plan = new CrashPlan(this.#snapshot(), this.#resolve(options));
+    const state = new StateImpl(plan.sampleAt(2), { sectorSize: this.sectorSize });
+    this.reset(state);
+    return state;
+  }
+
+  /**
+   * Simulates a crash of the process only: the page cache survives, so every
+   * call made so far keeps its effect, and what was not durable stays pending
+   * for a later power loss. Every lock is dropped and every open file becomes
+   * invalid (`EBADF`). Calls in flight still complete.
+   */
+  processCrash(): void {
+    const record = this.#record('processCrash', '');
+    this.#dropHandles();
+    record.settledAt = record.issuedAt;
+  }
+
+  /**
+   * Replaces the whole contents with `image`, all durable, as a reboot after a
+   * power loss would: drops every lock, invalidates every open file (`EBADF`),
+   * and detaches calls still in flight (they settle but change nothing). The
+   * trace is kept.
+   */
+  reset(image: CrashImage): void {
+    const record = this.#record('reset', `${image.files.size} files`);
+    this.#dropHandles();
+    this.#epoch++;
+    this.#model = CrashFs.#fromImage(image);
+    record.settledAt = record.issuedAt;
+  }
+
+  /** The current contents as a process would read them (the page cache), as copies. */
+  snapshot(): CrashImage & { readonly dirs: ReadonlySet<string> } {
+    const files = new Map<string, Uint8Array>();
+    const dirs = new Set<string>();
+    const visit = (path: string, dir: DirNode): void => {
+      dirs.add(path);
+      for (const name of [...dir.entries.keys()].sort()) {
+        const child = this.#model.nodes.get(dir.entries.get(name)!)!;
+        const childPath = posix.join(path, name);
+        if (child.kind === 'dir') visit(childPath, child);
+        else files.set(childPath, child.data.view().slice());
+      }
+    };
+    visit('/', this.#model.nodes.get(ROOT) as DirNode);
+    return { files, dirs };
+  }
+
+  // ---- Internals ------------------------------------------------------------
+
+  #record(
+    call: CrashFsCall,
+    args: string,
+    fields: Partial<Pick<CrashFsOperation, 'path' | 'dest' | 'position' | 'length'>> = {},
+  ): Mutable<CrashFsOperation> {
+    const record: Mutable<CrashFsOperation> = {
+      id: this.#trace.length + 1,
+      call,
+      path: fields.path,
+      dest: fields.dest,
+      inode: undefined,
+      position: fields.position,
+      length: fields.length,
+      args,
+      issuedAt: ++this.#clock,
+      settledAt: undefined,
+      result: undefined,
+      error: undefined,
+      covers: undefined,
+    };
+    this.#trace.push(record);
+    return record;
+  }
+
+  /**
+   * Runs `effect` now and settles its promise one macrotask later; the
+   * completions `effect` registered run just before it resolves (unless a
+   * `reset` intervened).
+   */
+  #run<T>(
+    record: Mutable<CrashFsOperation>,
+    effect: (onComplete: (fn: () => void) => void) => T,
+  ): Promise<T> {
+    const epoch = this.#epoch;
+    const completions: Array<() => void> = [];
+    let value: T;
+    let failure: { error: unknown } | undefined;
+    try {
+      value = effect((fn) => completions.push(fn));
+    } catch (error) {
+      failure = { error };
+      const code = (error as { code?: unknown }).code;
+      record.error = typeof code === 'string' ? code : 'Error';
+    }
+    return new Promise<T>((resolve, reject) => {
+      setImmediate(() => {
+        record.settledAt = ++this.#clock;
+        if (failure !== undefined) {
+          reject(failure.error);
+          return;
+        }
+        if (epoch === this.#epoch) for (const fn of completions) fn();
+        resolve(value);
+      });
+    });
+  }
+
+  #dirOp(
+    record: Mutable<CrashFsOperation>,
+    label: string,
+    effects: EntryEffect[],
+    creates: number | undefined,
+    onComplete: (fn: () => void) => void,
+  ): void {
+    const dirs = [...new Set(effects.map((effect) => effect.dir))];
+    const op: DirOpRecord = {
+      id: record.id,
+      label,
+      effects,
+      dirs,
+      creates,
+      completed: false,
+      synced: new Set(),
+      durable: false,
+    };
+    this.#model.dirOps.push(op);
+    for (const effect of effects) {
+      const dir = this.#model.nodes.get(effect.dir) as DirNode;
+      if (effect.after === undefined) dir.entries.delete(effect.name);
+      else dir.entries.set(effect.name, effect.after);
+    }
+    onComplete(() => {
+      op.completed = true;
+    });
+  }
+
+  #handle(file: FsFile, syscall: string): Handle {
+    const handle = file === null || typeof file !== 'object' ? undefined : this.#handles.get(file);
+    if (handle === undefined || handle.closed) throw fsError('EBADF', syscall);
+    return handle;
+  }
+
+  #fileOf(file: FsFile, syscall: string): FileNode {
+    const handle = this.#handle(file, syscall);
+    if (!handle.writable && (syscall === 'write' || syscall === 'ftruncate')) {
+      throw fsError(syscall === 'write' ? 'EBADF' : 'EINVAL', syscall);
+    }
+    return this.#model.nodes.get(handle.ino) as FileNode;
+  }
+
+  /** The directory node at `path`, or ENOENT / ENOTDIR. */
+  #dirAt(path: string, syscall: string, dest?: string): DirNode {
+    let node: Node = this.#model.nodes.get(ROOT)!;
+    for (const name of path.split('/').filter((part) => part !== '')) {
+      if (node.kind !== 'dir') throw fsError('ENOTDIR', syscall, path, dest);
+      const next = node.entries.get(name);
+      if (next === undefined) throw fsError('ENOENT', syscall, path, dest);
+      node = this.#model.nodes.get(next)!;
+    }
+    if (node.kind !== 'dir') throw fsError('ENOTDIR', syscall, path, dest);
+    return node;
+  }
+
+  /** The parent directory of `path`, or ENOENT / ENOTDIR (reported against `path`). */
+  #parentDir(path: string, syscall: string, dest?: string): DirNode {
+    const parent = splitPath(path)[0];
+    try {
+      return this.#dirAt(parent, syscall);
+    } catch (error) {
+      throw fsError((error as { code: string }).code, syscall, path, dest);
+    }
+  }
+
+  #dropHandles(): void {
+    for (const handle of this.#open) handle.closed = true;
+    this.#open = new Set();
+    this.#handles = new WeakMap();
+    this.#locks = new Map();
+  }
+
+  static #compactFile(node: FileNode): void {
+    let done = 0;
+    for (const op of node.ops) {
+      if (!op.durable) break;
+      if (op.kind === 'write') node.base.write(op.position, op.bytes!);
+      else node.base.truncate(op.length);
+      done++;
+    }
+    node.ops.splice(0, done);
+  }
+
+  #compactDirs(): void {
+    const ops = this.#model.dirOps;
+    let done = 0;
+    for (const op of ops) {
+      if (!op.durable) break;
+      for (const effect of op.effects) {
+        const dir = this.#model.nodes.get(effect.dir) as DirNode;
+        if (effect.after === undefined) dir.base.delete(effect.name);
+        else dir.base.set(effect.name, effect.after);
+      }
+      done++;
+    }
+    ops.splice(0, done);
+  }
+
+  #snapshot(): ModelSnapshot {
+    const dirs = new Map<number, ReadonlyMap<string, number>>();
+    const files = new Map<number, { base: Uint8Array; ops: readonly FileOpRecord[] }>();
+    for (const node of this.#model.nodes.values()) {
+      if (node.kind === 'dir') dirs.set(node.ino, new Map(node.base));
+      else {
+        const ops = node.ops.map((op) => ({ ...op }));
+        files.set(node.ino, { base: node.base.view().slice(), ops });
+      }
+    }
+    const dirOps = this.#model.dirOps.map((op) => ({ ...op, synced: new Set(op.synced) }));
+    return { dirs, files, dirOps };
+  }
+
+  #resolve(options: CrashStatesOptions): ResolvedCrashOptions {
+    const seed = options.seed ?? 0;
+    const limit = options.limit ?? 1000;
+    validateInteger('options.seed', seed, 0, 2 ** 53 - 1);
+    validateInteger('options.limit', limit, 1, 2 ** 31 - 1);
+    const lost = options.lost ?? ALL_LOST;
+    if (lost.length === 0 || lost.some((kind) => !ALL_LOST.includes(kind))) {
+      throw new RangeError(`options.lost must list some of 'old', 'zero', 'garbage'`);
+    }
+    const tearAt = options.tearAt ?? [];
+    tearAt.forEach((at, i) => {
+      validateOffset(`options.tearAt[${i}]`, at);
+    });
+    return {
+      seed,
+      limit,
+      tear: options.tear ?? true,
+      lengths: options.lengths ?? true,
+      lost: [...new Set(lost)],
+      tearAt: [...new Set(tearAt)],
+      mode: options.mode ?? 'auto',
+      unique: options.unique ?? true,
+      sectorSize: this.sectorSize,
+    };
+  }
+
+  static #fromImage(image: CrashImage): Model {
+    const model = emptyModel();
+    const dirAt = (path: string): DirNode => {
+      if (path === '/') return model.nodes.get(ROOT) as DirNode;
+      const [parentPath, name] = splitPath(path);
+      const parent = dirAt(parentPath);
+      const existing = parent.base.get(name);
+      if (existing !== undefined) {
+        const node = model.nodes.get(existing)!;
+        if (node.kind === 'dir') return node;
+        throw fsError('ENOTDIR', 'mkdir', path);
+      }
+      const node: DirNode = {
+        kind: 'dir',
+        ino: model.nextIno++,
+        entries: new Map(),
+        base: new Map(),
+      };
+      model.nodes.set(node.ino, node);
+      parent.base.set(name, node.ino);
+      parent.entries.set(name, node.ino);
+      return node;
+    };
+    for (const dir of image.dirs ?? []) dirAt(normalisePath(dir));
+    for (const [path, bytes] of image.files) {
+      const at = normalisePath(path);
+      const [parentPath, name] = splitPath(at);
+      const parent = dirAt(parentPath);
+      if (at === '/' || parent.base.has(name)) throw fsError('EEXIST', 'open', at);
+      const ino = model.nextIno++;
+      model.nodes.set(ino, {
+        kind: 'file',
+        ino,
+        base: new ByteBuffer(bytes),
+        ops: [],
+        data: new ByteBuffer(bytes),
+      });
+      parent.base.set(name, ino);
+      parent.entries.set(name, ino);
+    }
+    return model;
+  }
+}

@@ -1,0 +1,24 @@
+import { join } from 'node:path';
+import { FileStore } from '../src/file-store.js';
+import { SegmentedStore } from '../src/segmented-store.js';
+import type { Store } from '../src/store.js';
+import { suite } from '../src/testing/suite.js';
+import { removeTempDirs, tempDir } from './fs-helpers.js';
+
+describe('FileStore over NodeFs: conformance', () => {
+  after(removeTempDirs);
+  suite({
+    test: it,
+    factory: async () => FileStore.open(join(await tempDir(), 'log')),
+    reopen: (store: Store) => FileStore.open((store as FileStore).path),
+  });
+});
+
+describe('SegmentedStore over NodeFs: conformance', () => {
+  after(removeTempDirs);
+  suite({
+    test: it,
+    factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), { segmentSize: 4096 }),
+    reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir),
+  });
+});

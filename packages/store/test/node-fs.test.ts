@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { FileStore } from '../src/file-store.js';
+import { NodeFs } from '../src/fs/node-fs.js';
+import { SegmentedStore } from '../src/segmented-store.js';
+import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+
+const nodeFsModule = pathToFileURL(
+  join(fileURLToPath(new URL('.', import.meta.url)), '../src/fs/node-fs.js'),
+).href;
+
+/** Spawns a node process that takes `lock` through NodeFs and waits; resolves once it holds it. */
+async function lockInChild(lock: string): Promise<{ kill: () => Promise<void>; pid: number }> {
+  const script = `const { NodeFs } = await import(${JSON.stringify(nodeFsModule)});
+await new NodeFs().lock(${JSON.stringify(lock)});
+process.stdout.write('locked\\n');
+setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('locked')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
+  });
+  return {
+    pid: child.pid!,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+describe('NodeFs', () => {
+  after(removeTempDirs);
+  const fs = new NodeFs();
+
+  it('does positional I/O, sizes, truncation and directory calls', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'f');
+    await rejectsCode(fs.open(path, 'write'), 'ENOENT');
+    const file = await fs.open(path, 'createExclusive');
+    await rejectsCode(fs.open(path, 'createExclusive'), 'EEXIST');
+    assert.equal(await fs.pwrite(file, Buffer.from('hello'), 3), 5);
+    assert.equal(await fs.size(file), 8);
+    const into = new Uint8Array(8);
+    assert.equal(await fs.pread(file, into, 0), 8);
+    assert.deepEqual([...into.subarray(0, 3)], [0, 0, 0]);
+    assert.equal(await fs.pread(file, into, 100), 0);
+    await fs.fdatasync(file);
+    await fs.ftruncate(file, 4);
+    assert.equal(await fs.size(file), 4);
+    await fs.close(file);
+    const again = await fs.open(path, 'create');
+    assert.equal(await fs.size(again), 4, "'create' keeps an existing file");
+    await fs.close(again);
+    const reader = await fs.open(path, 'read');
+    await assert.rejects(fs.pwrite(reader, Buffer.from('x'), 0));
+    await fs.close(reader);
+    await fs.rename(path, `${path}2`);
+    assert.deepEqual(await fs.readdir(dir), ['f2']);
+    await fs.unlink(`${path}2`);
+    assert.equal(await fs.mkdir(join(dir, 'd')), true);
+    assert.equal(await fs.mkdir(join(dir, 'd')), false);
+    await rejectsCode(fs.mkdir(join(dir, 'no', 'd')), 'ENOENT');
+    await fs.syncDir(join(dir, 'd'));
+    await rejectsCode(fs.syncDir(join(dir, 'missing')), 'ENOENT');
+    assert.throws(() => fs.fdatasync({ path: 'x' }), TypeError);
+  });
+
+  describe('lock', () => {
+    it('refuses a second holder in the same process, and releases idempotently', async () => {
+      const path = join(await tempDir(), 'lock');
+      const lock = await fs.lock(path);
+      const record = JSON.parse(await readFile(path, 'utf8')) as { pid: number; token: string };
+      assert.equal(record.pid, process.pid);
+      const error = await rejectsCode(fs.lock(path), 'WAL_LOCKED');
+      assert.match(error.message, /locked/);
+      await lock.release();
+      await lock.release();
+      await rejectsCode(stat(path), 'ENOENT');
+      const again = await fs.lock(path);
+      await again.release();
+    });
+
+    it('is refused while another process holds it, and recovered once that process is killed', async () => {
+      const path = join(await tempDir(), 'lock');
+      const child = await lockInChild(path);
+      try {
+        await rejectsCode(fs.lock(path), 'WAL_LOCKED');
+      } finally {
+        await child.kill();
+      }
+      const lock = await fs.lock(path);
+      const record = JSON.parse(await readFile(path, 'utf8')) as { pid: number };
+      assert.equal(record.pid, process.pid);
+      await lock.release();
+    });
+
+    it('a store lock left by a killed process is recovered by both file stores', async () => {
+      const dir = await tempDir();
+      const child = await lockInChild(join(dir, 'log.lock'));
+      await rejectsCode(FileStore.open(join(dir, 'log')), 'WAL_LOCKED');
+      await child.kill();
+      const store = await FileStore.open(join(dir, 'log'));
+      await store.close();
+      const segDir = join(dir, 'seg');
+      await fs.mkdir(segDir);
+      const other = await lockInChild(join(segDir, 'lock'));
+      await rejectsCode(SegmentedStore.open(segDir), 'WAL_LOCKED');
+      await other.kill();
+      const segmented = await SegmentedStore.open(segDir);
+      await segmented.close();
+    });
+
+    it('takes over a lock file that is unreadable or names a dead process or a reused pid', async () => {
+      const path = join(await tempDir(), 'lock');
+      const { hostname } = await import('node:os');
+      for (const content of [
+        '',
+        'garbage',
+        '{"pid":1.5}',
+        JSON.stringify({ pid: 2 ** 22 + 12345, token: 't', host: hostname() }),
+        JSON.stringify({ pid: process.pid, token: 't', host: hostname(), start: 'not-my-start' }),
+      ]) {
+        await writeFile(path, content);
+        const lock = await fs.lock(path);
+        await lock.release();
+      }
+      // A holder on another host, or a live pid without start time, is respected.
+      for (const content of [
+        JSON.stringify({ pid: 2 ** 22 + 12345, token: 't', host: `${hostname()}-elsewhere` }),
+        JSON.stringify({ pid: process.pid, token: 't', host: hostname() }),
+        JSON.stringify({ pid: 1, token: 't', host: hostname() }),
+      ]) {
+        await writeFile(path, content);
+        await rejectsCode(fs.lock(path), 'WAL_LOCKED');
+      }
+    });
+
+    it('among openers racing over a stale lock, exactly one wins', async () => {
+      const path = join(await tempDir(), 'lock');
+      const { hostname } = await import('node:os');
+      for (let round = 0; round < 30; round++) {
+        const stale = JSON.stringify({
+          pid: 2 ** 22 + 12345,
+          token: `s${round}`,
+          host: hostname(),
+        });
+        await writeFile(path, round % 3 === 0 ? '' : stale);
+        const racers = Array.from({ length: 6 }, () => new NodeFs().lock(path));
+        const results = await Promise.allSettled(racers);
+        const held = results.filter((r) => r.status === 'fulfilled');
+        const refused = results.filter(
+          (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'WAL_LOCKED',
+        );
+        assert.equal(held.length, 1, `round ${round}: exactly one racer takes the stale lock`);
+        assert.equal(refused.length, 5);
+        await (held[0] as PromiseFulfilledResult<{ release(): Promise<void> }>).value.release();
+        await rejectsCode(stat(path), 'ENOENT');
+      }
+    });
+
+    it('removes a take-over guard left by a dead process', async () => {
+      const path = join(await tempDir(), 'lock');
+      const { hostname } = await import('node:os');
+      const dead = JSON.stringify({ pid: 2 ** 22 + 12345, token: 'd', host: hostname() });
+      await writeFile(path, dead);
+      await writeFile(`${path}.break`, dead);
+      const lock = await fs.lock(path);
+      await lock.release();
+      await rejectsCode(stat(`${path}.break`), 'ENOENT');
+    });
+
+    it('release leaves a lock file that is no longer its own', async () => {
+      const path = join(await tempDir(), 'lock');
+      const lock = await fs.lock(path);
+      await writeFile(path, JSON.stringify({ pid: process.pid, token: 'someone-else', host: 'h' }));
+      await lock.release();
+      assert.ok((await stat(path)).isFile());
+    });
+  });
+});
