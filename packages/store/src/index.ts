@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { FileStore, type FileStoreOptions } from './file-store.js';
-export type { Fs, FsFile, FsLock, OpenMode } from './fs/fs.js';
+export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
 export { NodeFs } from './fs/node-fs.js';
 export { MemoryStore } from './memory-store.js';
 export {

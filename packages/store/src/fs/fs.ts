@@ -62,3 +62,6 @@ export interface Fs {
    */
   lock(path: string): Promise<FsLock>;
 }
+
+/** The {@link Fs} methods, as named in call logs, fault rules and audits. */
+export type FsMethod = keyof Fs;

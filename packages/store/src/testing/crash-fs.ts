@@ -24,7 +24,7 @@
 
 import { posix } from 'node:path';
 import { LockedError, validateBytes, validateInteger, validateOffset } from '@wal/errors';
-import type { Fs, FsFile, FsLock, OpenMode } from '../fs/fs.js';
+import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 import {
   CrashPlan,
   type DirOpRecord,
@@ -112,24 +112,7 @@ export interface CrashStates extends Iterable<CrashState> {
 }
 
 /** Calls recorded in {@link CrashFs.operations}. */
-export type CrashFsCall =
-  | 'open'
-  | 'close'
-  | 'pwrite'
-  | 'pread'
-  | 'fdatasync'
-  | 'ftruncate'
-  | 'size'
-  | 'rename'
-  | 'unlink'
-  | 'readdir'
-  | 'mkdir'
-  | 'syncDir'
-  | 'lock'
-  | 'release'
-  | 'mark'
-  | 'processCrash'
-  | 'reset';
+export type CrashFsCall = FsMethod | 'release' | 'mark' | 'processCrash' | 'reset';
 
 /**
  * One recorded call. `issuedAt` and `settledAt` are readings of one logical

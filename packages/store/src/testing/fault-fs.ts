@@ -6,25 +6,11 @@
  */
 import { constants } from 'node:os';
 import { invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import type { Fs, FsFile, FsLock, OpenMode } from '../fs/fs.js';
-
-/** The {@link Fs} methods, as named in call logs and rules. */
-export type FsMethod =
-  | 'open'
-  | 'close'
-  | 'pwrite'
-  | 'pread'
-  | 'fdatasync'
-  | 'ftruncate'
-  | 'size'
-  | 'rename'
-  | 'unlink'
-  | 'readdir'
-  | 'mkdir'
-  | 'syncDir'
-  | 'lock';
+import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 
 /** The fsync methods: data (`fdatasync`) and directory (`syncDir`). */
+export type { FsMethod };
+
 export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze(['fdatasync', 'syncDir']);
 
 /** One call through a {@link FaultFs}, as logged and as shown to predicates. */
