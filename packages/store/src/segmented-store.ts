@@ -166,8 +166,16 @@ export class SegmentedStore extends StoreBase {
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
-      if (await fs.mkdir(dir)) await syncDir(fs, dirname(dir), fail);
+      const created = await fs.mkdir(dir);
+      if (created) await syncDir(fs, dirname(dir), fail);
       lock = await fs.lock(join(dir, 'lock'));
+      if (!created) {
+        // A process that crashed during an earlier open may have left the
+        // directory, or entries in it (the head file), in the page cache
+        // only: make both durable before relying on what they hold.
+        await syncDir(fs, dirname(dir), fail);
+        await syncDir(fs, dir, fail);
+      }
       const names = await fs.readdir(dir);
       const indexes = names
         .map((name) => SEGMENT_NAME.exec(name)?.[1])
@@ -393,7 +401,10 @@ export class SegmentedStore extends StoreBase {
   protected async doTruncate(length: number): Promise<void> {
     try {
       const size = this.segmentSize;
-      // Highest first, so a crash midway never leaves a hole below a survivor.
+      // Highest first. The unlinks become durable together at the directory
+      // fsync below, so a crash before it may keep any subset of them: every
+      // such segment lies above the cut, where the caller asked for nothing to
+      // survive, and the log's recovery ends at the first gap it finds.
       const doomed = [...this.#segments.keys()]
         .filter((index) => index * size >= length)
         .sort((a, b) => b - a);
