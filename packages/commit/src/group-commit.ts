@@ -7,13 +7,16 @@ import {
   validateOffset,
   WriteFailedError,
 } from '@wal/errors';
+import { RangeSet, WaiterQueue } from './ordered.js';
 
 /** Options of {@link GroupCommit}. */
 export interface GroupCommitOptions {
   /**
    * Makes every write that has resolved before the call durable (an
    * `fdatasync`). Called at most once at a time, and never again after it
-   * rejects (or throws).
+   * rejects (or throws). Anything but a promise or thenable as its return
+   * value latches the coordinator too (a forgotten `return` must not claim
+   * durability).
    */
   readonly sync: () => Promise<void>;
   /**
@@ -36,13 +39,6 @@ export interface GroupCommitOptions {
    * gathering (a timer is itself a macrotask).
    */
   readonly delayMs?: number;
-}
-
-/** Someone waiting for a watermark to reach `target`. */
-interface Waiter {
-  readonly target: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
 }
 
 /** No flush is scheduled or running. */
@@ -98,9 +94,9 @@ export class GroupCommit {
   /** Bytes reserved but not yet reported written or failed: writes in flight. */
   #unreported = 0;
 
-  /** Completed writes above a gap, keyed by start, valued by end. */
-  readonly #parked = new Map<number, number>();
-  /** Smallest key of `#parked`, or Infinity when it is empty. */
+  /** Completed writes above a gap, keyed by start, valued by end; disjoint. */
+  readonly #parked = new RangeSet();
+  /** Smallest start in `#parked`, or Infinity when it is empty. */
   #lowestParked = Number.POSITIVE_INFINITY;
 
   /** Start of the lowest failed write, or Infinity when none failed. */
@@ -112,9 +108,13 @@ export class GroupCommit {
   /** The written watermark when the running `sync` was called. */
   #flushTarget = 0;
 
-  readonly #durableWaiters: Waiter[] = [];
+  /** `syncTo` waiters by target; those released together settle in arrival order. */
+  readonly #durableWaiters = new WaiterQueue();
+  /** Smallest target in `#durableWaiters`, or Infinity. */
   #lowestDurableTarget = Number.POSITIVE_INFINITY;
-  readonly #writtenWaiters: Waiter[] = [];
+  /** `waitWritten` waiters by target; those released together settle in arrival order. */
+  readonly #writtenWaiters = new WaiterQueue();
+  /** Smallest target in `#writtenWaiters`, or Infinity. */
   #lowestWrittenTarget = Number.POSITIVE_INFINITY;
 
   // Bound once, so that scheduling a flush allocates no closure.
@@ -195,17 +195,20 @@ export class GroupCommit {
   /**
    * Extends the reserved space to `end`: the owner has handed out every offset
    * below `end` and will report each byte once, with `markWritten` or
-   * `markFailed`. `end` equal to the current reserved end does nothing.
+   * `markFailed`. `end` equal to the current reserved end does nothing, even
+   * after a failed write.
    *
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `end` is not an offset or
    *   lies below the reserved end.
    * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
-   * @throws {@link WriteFailedError} (`WAL_WRITE_FAILED`) after a write failed:
-   *   space reserved past a failed write could never become durable.
+   * @throws {@link WriteFailedError} (`WAL_WRITE_FAILED`) after a write failed,
+   *   unless `end` is the reserved end: space reserved past a failed write
+   *   could never become durable.
    */
   reserve(end: number): void {
     validateOffset('end', end);
     if (this.#failure !== undefined) throw this.#failure;
+    if (end === this.#reserved) return;
     if (this.#poison !== Number.POSITIVE_INFINITY) throw this.#writeFailed();
     if (end < this.#reserved) {
       throw outOfRange('end', `>= the reserved end (${this.#reserved})`, end);
@@ -265,21 +268,12 @@ export class GroupCommit {
       this.#unreported -= end - start;
       return;
     }
-    if (end > this.#poison) throw this.#overlap(start, end);
-    for (const [parkedStart, parkedEnd] of this.#parked) {
-      if (parkedStart < end && parkedEnd > start) throw this.#overlap(start, end);
-    }
+    if (end > this.#poison || this.#overlapsParked(start, end)) throw this.#overlap(start, end);
     this.#unreported -= end - start;
     this.#poison = start;
     this.#poisonCause = cause;
-    if (this.#lowestParked >= start) {
-      this.#parked.clear();
-      this.#lowestParked = Number.POSITIVE_INFINITY;
-    } else {
-      for (const parkedStart of this.#parked.keys()) {
-        if (parkedStart >= start) this.#parked.delete(parkedStart);
-      }
-    }
+    this.#parked.dropFrom(start);
+    this.#lowestParked = this.#parked.firstStart;
     if (this.#failure === undefined) this.#rejectPastPoison();
   }
 
@@ -376,26 +370,30 @@ export class GroupCommit {
       this.#unreported -= end - start;
       return;
     }
-    if (end > this.#poison || this.#parked.has(start)) throw this.#overlap(start, end);
-    for (const [parkedStart, parkedEnd] of this.#parked) {
-      if (parkedStart < end && parkedEnd > start) throw this.#overlap(start, end);
-    }
+    if (end > this.#poison || this.#overlapsParked(start, end)) throw this.#overlap(start, end);
     this.#unreported -= end - start;
-    this.#parked.set(start, end);
+    this.#parked.insert(start, end);
     if (start < this.#lowestParked) this.#lowestParked = start;
   }
 
-  /** Advances the watermark across parked completions; the first starts at `#written`. */
+  /**
+   * Whether `[start, end)` overlaps a parked completion. Parked ranges are
+   * disjoint, so their ends rise with their starts: only the last one starting
+   * below `end` can reach past `start`. O(log parked).
+   */
+  #overlapsParked(start: number, end: number): boolean {
+    return this.#parked.endBefore(end) > start;
+  }
+
+  /**
+   * Advances the watermark across parked completions; the first starts at
+   * `#written`. They are the lowest parked, so this takes them from the front:
+   * O(drained) amortised.
+   */
   #drainParked(): void {
-    let end = this.#parked.get(this.#written);
-    while (end !== undefined) {
-      this.#parked.delete(this.#written);
-      this.#written = end;
-      end = this.#parked.get(end);
-    }
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const start of this.#parked.keys()) if (start < lowest) lowest = start;
-    this.#lowestParked = lowest;
+    const parked = this.#parked;
+    while (parked.firstStart === this.#written) this.#written = parked.shift();
+    this.#lowestParked = parked.firstStart;
   }
 
   #checkTarget(target: number): Error | undefined {
@@ -432,9 +430,13 @@ export class GroupCommit {
   #startSync(): void {
     this.#flush = SYNCING;
     this.#flushTarget = this.#written;
-    let pending: Promise<void>;
+    let pending: unknown;
     try {
       pending = this.#sync();
+      if (!isThenable(pending)) {
+        this.#latch(invalidSyncResult(pending));
+        return;
+      }
     } catch (error) {
       this.#latch(error);
       return;
@@ -445,19 +447,7 @@ export class GroupCommit {
   #synced(): void {
     this.#flush = IDLE;
     this.#durable = this.#flushTarget;
-    const durable = this.#durable;
-    const waiters = this.#durableWaiters;
-    let kept = 0;
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const waiter of waiters) {
-      if (waiter.target <= durable) {
-        waiter.resolve();
-      } else {
-        waiters[kept++] = waiter;
-        if (waiter.target < lowest) lowest = waiter.target;
-      }
-    }
-    waiters.length = kept;
+    const lowest = this.#durableWaiters.release(this.#durable);
     this.#lowestDurableTarget = lowest;
     if (lowest <= this.#written) this.#scheduleFlush();
   }
@@ -469,9 +459,7 @@ export class GroupCommit {
       { cause, offset: this.#durable },
     );
     this.#failure = failure;
-    const waiters = [...this.#durableWaiters, ...this.#writtenWaiters];
-    this.#durableWaiters.length = 0;
-    this.#writtenWaiters.length = 0;
+    const waiters = [...this.#durableWaiters.takeAll(), ...this.#writtenWaiters.takeAll()];
     this.#lowestDurableTarget = Number.POSITIVE_INFINITY;
     this.#lowestWrittenTarget = Number.POSITIVE_INFINITY;
     this.#parked.clear();
@@ -480,28 +468,18 @@ export class GroupCommit {
   }
 
   #releaseWritten(): void {
-    const written = this.#written;
-    const waiters = this.#writtenWaiters;
-    let kept = 0;
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const waiter of waiters) {
-      if (waiter.target <= written) {
-        waiter.resolve();
-      } else {
-        waiters[kept++] = waiter;
-        if (waiter.target < lowest) lowest = waiter.target;
-      }
-    }
-    waiters.length = kept;
-    this.#lowestWrittenTarget = lowest;
+    this.#lowestWrittenTarget = this.#writtenWaiters.release(this.#written);
   }
 
-  /** Rejects every waiter whose target lies past the poison. */
+  /** Rejects every waiter whose target lies past the poison: O(rejected + log waiters). */
   #rejectPastPoison(): void {
     const poison = this.#poison;
-    const rejected: Waiter[] = [];
-    this.#lowestDurableTarget = partition(this.#durableWaiters, poison, rejected);
-    this.#lowestWrittenTarget = partition(this.#writtenWaiters, poison, rejected);
+    const rejected = [
+      ...this.#durableWaiters.takeAbove(poison),
+      ...this.#writtenWaiters.takeAbove(poison),
+    ];
+    this.#lowestDurableTarget = this.#durableWaiters.firstTarget;
+    this.#lowestWrittenTarget = this.#writtenWaiters.firstTarget;
     for (const waiter of rejected) waiter.reject(this.#writeFailed());
   }
 
@@ -529,21 +507,25 @@ export class GroupCommit {
   }
 }
 
-/**
- * Moves the waiters whose target lies past `limit` from `waiters` to `out`,
- * keeping the order of the rest; returns the lowest target kept.
- */
-function partition(waiters: Waiter[], limit: number, out: Waiter[]): number {
-  let kept = 0;
-  let lowest = Number.POSITIVE_INFINITY;
-  for (const waiter of waiters) {
-    if (waiter.target > limit) {
-      out.push(waiter);
-    } else {
-      waiters[kept++] = waiter;
-      if (waiter.target < lowest) lowest = waiter.target;
-    }
-  }
-  waiters.length = kept;
-  return lowest;
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** `TypeError` (`ERR_INVALID_RETURN_VALUE`) for a `sync` that returned no promise. */
+function invalidSyncResult(value: unknown): TypeError {
+  const shown =
+    value === null
+      ? 'null'
+      : typeof value === 'object'
+        ? `an instance of ${(value as object).constructor?.name ?? 'Object'}`
+        : `type ${typeof value}${typeof value === 'number' ? ` (${value})` : ''}`;
+  const error = new TypeError(
+    `Expected options.sync to return a promise (or thenable), but it returned ${shown}`,
+  );
+  Object.defineProperty(error, 'code', { value: 'ERR_INVALID_RETURN_VALUE', enumerable: true });
+  return error;
 }

@@ -90,6 +90,56 @@ describe('GroupCommit: the written watermark', () => {
   });
 });
 
+describe('GroupCommit: release order', () => {
+  it('releases the waiters of one event in arrival order, whatever their targets', async () => {
+    const { commit, fake } = setup({ gather: false });
+    commit.reserve(40);
+    const order: string[] = [];
+    const wait = (name: string, promise: Promise<void>): void => {
+      promise.then(() => order.push(name));
+    };
+    wait('w30', commit.waitWritten(30));
+    wait('w10a', commit.waitWritten(10));
+    wait('w20', commit.waitWritten(20));
+    wait('w10b', commit.waitWritten(10));
+    wait('w40', commit.waitWritten(40));
+    wait('d30', commit.syncTo(30));
+    wait('d10', commit.syncTo(10));
+    wait('d20', commit.syncTo(20));
+    commit.markWritten(0, 30);
+    await drainMicrotasks();
+    assert.deepEqual(order, ['w30', 'w10a', 'w20', 'w10b']);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.deepEqual(order.slice(4), ['d30', 'd10', 'd20']);
+    commit.markWritten(30, 40);
+    await drainMicrotasks();
+    assert.deepEqual(order.slice(7), ['w40']);
+  });
+
+  it('rejects every waiter past a failed write in arrival order, keeping the rest', async () => {
+    const { commit } = setup();
+    commit.reserve(50);
+    const order: string[] = [];
+    const wait = (name: string, promise: Promise<void>): void => {
+      promise.then(
+        () => order.push(name),
+        (error: { code?: string }) => order.push(`${name}:${error.code}`),
+      );
+    };
+    wait('w50', commit.waitWritten(50));
+    wait('w20', commit.waitWritten(20));
+    wait('w40', commit.waitWritten(40));
+    wait('w10', commit.waitWritten(10));
+    commit.markFailed(30, 50);
+    await drainMicrotasks();
+    assert.deepEqual(order, ['w50:WAL_WRITE_FAILED', 'w40:WAL_WRITE_FAILED']);
+    commit.markWritten(0, 30);
+    await drainMicrotasks();
+    assert.deepEqual(order.slice(2), ['w20', 'w10']);
+  });
+});
+
 describe('GroupCommit: syncTo and group commit', () => {
   it('makes a covered target durable, and a second syncTo needs no sync (reference)', async () => {
     const { commit, fake } = setup();
@@ -359,6 +409,16 @@ describe('GroupCommit: a failed write poisons the log', () => {
     assert.equal(commit.written, 20);
   });
 
+  it('accepts reserve(end) at the reserved end after a failed write, as a no-op', () => {
+    const { commit } = setup();
+    commit.reserve(20);
+    commit.markFailed(0, 10);
+    commit.reserve(20);
+    assert.equal(commit.reserved, 20);
+    assert.throws(() => commit.reserve(21), WriteFailedError);
+    assert.throws(() => commit.reserve(19), WriteFailedError);
+  });
+
   it('refuses new reservations after a failed write', () => {
     const { commit } = setup();
     commit.reserve(10);
@@ -421,6 +481,61 @@ describe('GroupCommit: a failed sync is latched', () => {
       return true;
     });
     assert.equal(commit.failure?.cause, cause);
+  });
+
+  for (const [name, value] of [
+    ['undefined (a forgotten return)', undefined],
+    ['null', null],
+    ['an Error object', new Error('not thrown')],
+    ['a number', 0],
+    ['an object whose then is no function', Object.defineProperty({}, 'then', { value: 1 })],
+  ] as const) {
+    it(`latches a sync that returns ${name}, never claiming durability`, async () => {
+      let calls = 0;
+      const commit = new GroupCommit({
+        sync: (() => {
+          calls++;
+          return value;
+        }) as unknown as () => Promise<void>,
+        start: 0,
+      });
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const pending = commit.waitWritten(20);
+      await assert.rejects(commit.syncTo(10), (error: unknown) => {
+        assert.ok(error instanceof FailedError);
+        assert.ok(error.cause instanceof TypeError);
+        assert.equal((error.cause as { code?: string }).code, 'ERR_INVALID_RETURN_VALUE');
+        return true;
+      });
+      await assert.rejects(pending, FailedError);
+      assert.equal(commit.durable, 0);
+      assert.ok(commit.failure instanceof FailedError);
+      assert.throws(() => commit.markWritten(10, 20), FailedError);
+      await assert.rejects(commit.syncTo(10), FailedError);
+      await tick();
+      assert.equal(calls, 1);
+    });
+  }
+
+  it('latches a sync whose then getter throws', async () => {
+    const cause = new Error('getter');
+    const commit = new GroupCommit({
+      sync: (() =>
+        Object.defineProperty({}, 'then', {
+          get() {
+            throw cause;
+          },
+        })) as unknown as () => Promise<void>,
+      start: 0,
+    });
+    commit.reserve(10);
+    commit.markWritten(0, 10);
+    await assert.rejects(commit.syncTo(10), (error: unknown) => {
+      assert.ok(error instanceof FailedError);
+      assert.equal(error.cause, cause);
+      return true;
+    });
   });
 
   it('names the durable watermark in the latched error', async () => {

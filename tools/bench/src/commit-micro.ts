@@ -2,7 +2,10 @@
  * Micro-benchmark of @wal/commit:
  * 1. nanoseconds per `markWritten`, in order and out of order;
  * 2. syncs per commit and commits per second for N concurrent committers over a
- *    fake `sync` of fixed latency (a 1 ms timer), with gathering on and off.
+ *    fake `sync` of fixed latency (a 1 ms timer), with gathering on and off;
+ * 3. scaling: the time to serve n concurrent committers at once (waitWritten
+ *    and syncTo each) and to take n writes completing in reverse order, which
+ *    must grow linearly (times n log n at worst), not quadratically.
  *
  * Run: `./pnpm build && ./pnpm --filter @wal/bench bench:commit`.
  */
@@ -102,6 +105,45 @@ async function groupCommit(committers: number, gather: boolean, ms: number): Pro
   return { commits: measuredCommits, syncs: measuredSyncs, seconds };
 }
 
+/** Best of `rounds` wall-clock timings of `body`, in milliseconds. */
+async function bestMs(rounds: number, body: () => Promise<void> | void): Promise<number> {
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < rounds; round++) {
+    const started = process.hrtime.bigint();
+    await body();
+    best = Math.min(best, Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return best;
+}
+
+/**
+ * n committers reserve a record each and wait for it (waitWritten, then
+ * syncTo); the writes then complete in order, one per call, and one sync (an
+ * immediately resolved promise) serves them all.
+ */
+async function manyCommitters(n: number): Promise<void> {
+  const commit = new GroupCommit({ sync: noSync, start: 0 });
+  const waits: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) {
+    const end = (i + 1) * RECORD;
+    commit.reserve(end);
+    waits.push(commit.waitWritten(end).then(() => commit.syncTo(end)));
+  }
+  const durable: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) durable.push(commit.syncTo((i + 1) * RECORD));
+  for (let i = 0; i < n; i++) commit.markWritten(i * RECORD, (i + 1) * RECORD);
+  await Promise.all(waits);
+  await Promise.all(durable);
+}
+
+/** n writes complete last-reserved first: n − 1 parked, then drained at once. */
+function reversed(n: number): void {
+  const commit = new GroupCommit({ sync: noSync, start: 0 });
+  commit.reserve(n * RECORD);
+  for (let i = n - 1; i >= 0; i--) commit.markWritten(i * RECORD, (i + 1) * RECORD);
+  if (commit.written !== n * RECORD) throw new Error('reversed: the watermark did not advance');
+}
+
 function pad(text: string, width: number): string {
   return text.padStart(width);
 }
@@ -117,6 +159,19 @@ async function main(): Promise<void> {
     ['out of order: reversed blocks of 64', nsPerOp(count, 5, reversedBlocks(count, 64))],
   ];
   for (const [name, ns] of rows) console.log(`  ${name.padEnd(38)} ${pad(ns.toFixed(1), 7)} ns`);
+  console.log('');
+
+  console.log('scaling, ms for n at once (best of 3): linear means ms/n stays flat');
+  console.log(
+    `  ${pad('n', 6)} | ${pad('committers: ms', 15)} ${pad('us/each', 8)} | ${pad('reversed writes: ms', 20)} ${pad('us/each', 8)}`,
+  );
+  for (const n of [1_000, 10_000, 20_000, 50_000]) {
+    const many = await bestMs(3, () => manyCommitters(n));
+    const back = await bestMs(3, () => reversed(n));
+    console.log(
+      `  ${pad(String(n), 6)} | ${pad(many.toFixed(1), 15)} ${pad(((many * 1000) / n).toFixed(2), 8)} | ${pad(back.toFixed(1), 20)} ${pad(((back * 1000) / n).toFixed(2), 8)}`,
+    );
+  }
   console.log('');
 
   const ms = 300;
