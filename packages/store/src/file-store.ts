@@ -1,13 +1,15 @@
 import { dirname } from 'node:path';
-import { CorruptionError, invalidArgType, isArgumentError } from '@wal/errors';
+import { CorruptionError, isArgumentError } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
+  failOpen,
   readFull,
   readWhole,
   replaceFile,
   SyncState,
   settleAll,
   syncDir,
+  validateOpenArguments,
   writeAll,
 } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
@@ -89,16 +91,8 @@ export class FileStore extends StoreBase {
    * or `WAL_NO_SPACE`; on rejection nothing stays open or locked.
    */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
-    if (typeof path !== 'string' || path.length === 0) {
-      throw invalidArgType('path', 'a non-empty string', path);
-    }
-    if (typeof options !== 'object' || options === null) {
-      throw invalidArgType('options', 'an object', options);
-    }
+    validateOpenArguments('path', path, options);
     const fs = options.fs ?? new NodeFs();
-    const fail = (cause: unknown, what: string): never => {
-      throw toWalError(cause, what);
-    };
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     try {
@@ -110,7 +104,7 @@ export class FileStore extends StoreBase {
         if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
         file = await fs.open(path, 'createExclusive');
         created = true;
-        await syncDir(fs, dirname(path), fail);
+        await syncDir(fs, dirname(path), failOpen);
       }
       const encoded = await readWhole(fs, `${path}.meta`);
       const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);

@@ -1,19 +1,15 @@
 import { dirname, join } from 'node:path';
-import {
-  CorruptionError,
-  invalidArgType,
-  invalidArgValue,
-  isArgumentError,
-  validateInteger,
-} from '@wal/errors';
+import { CorruptionError, invalidArgValue, isArgumentError, validateInteger } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
+  failOpen,
   readFull,
   readWhole,
   replaceFile,
   SyncState,
   settleAll,
   syncDir,
+  validateOpenArguments,
   writeAll,
 } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
@@ -149,32 +145,24 @@ export class SegmentedStore extends StoreBase {
    * or locked, and a `WAL_CORRUPTION` rejection changed nothing on disk.
    */
   static async open(dir: string, options: SegmentedStoreOptions = {}): Promise<SegmentedStore> {
-    if (typeof dir !== 'string' || dir.length === 0) {
-      throw invalidArgType('dir', 'a non-empty string', dir);
-    }
-    if (typeof options !== 'object' || options === null) {
-      throw invalidArgType('options', 'an object', options);
-    }
+    validateOpenArguments('dir', dir, options);
     const asked = options.segmentSize;
     if (asked !== undefined) {
       validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
     }
     const fs = options.fs ?? new NodeFs();
-    const fail = (cause: unknown, what: string): never => {
-      throw toWalError(cause, what);
-    };
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
       const created = await fs.mkdir(dir);
-      if (created) await syncDir(fs, dirname(dir), fail);
+      if (created) await syncDir(fs, dirname(dir), failOpen);
       lock = await fs.lock(join(dir, 'lock'));
       if (!created) {
         // A process that crashed during an earlier open may have left the
         // directory, or entries in it (the head file), in the page cache
         // only: make both durable before relying on what they hold.
-        await syncDir(fs, dirname(dir), fail);
-        await syncDir(fs, dir, fail);
+        await syncDir(fs, dirname(dir), failOpen);
+        await syncDir(fs, dir, failOpen);
       }
       const names = await fs.readdir(dir);
       const indexes = names
@@ -240,20 +228,20 @@ export class SegmentedStore extends StoreBase {
 
       // Changes, now that the log is known to be sound.
       if (headBytes === undefined && recorded === undefined) {
-        await replaceFile(fs, join(dir, 'head'), encodeHead(0), fail);
+        await replaceFile(fs, join(dir, 'head'), encodeHead(0), failOpen);
       }
       if (stored === undefined) {
         await replaceFile(
           fs,
           metaPath,
           encodeMeta({ ...user, [SEGMENT_SIZE_KEY]: segmentSize }),
-          fail,
+          failOpen,
         );
       }
       const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
       if (below.length > 0) {
         for (const index of below) await fs.unlink(join(dir, segmentName(index)));
-        await syncDir(fs, dir, fail);
+        await syncDir(fs, dir, failOpen);
       }
       return store;
     } catch (error) {

@@ -4,7 +4,8 @@
  * per-file dirty tracking behind `sync()`. Internal to @wal/store.
  */
 import { dirname } from 'node:path';
-import { IoError } from '@wal/errors';
+import { IoError, invalidArgType } from '@wal/errors';
+import { toWalError } from '../store-base.js';
 import type { Fs, FsFile } from './fs.js';
 
 /**
@@ -67,6 +68,24 @@ export async function readWhole(fs: Fs, path: string): Promise<Uint8Array | unde
 
 /** Called with a failed fsync; must throw (a store latches it). */
 export type FsyncFailure = (cause: unknown, what: string) => never;
+
+/**
+ * The {@link FsyncFailure} of an open, before there is a store to latch: the
+ * failure rejects the open as a `WalError` (`WAL_IO`, `WAL_NO_SPACE`).
+ */
+export const failOpen: FsyncFailure = (cause, what) => {
+  throw toWalError(cause, what);
+};
+
+/** Checks the arguments every file backend's `open(location, options)` takes. */
+export function validateOpenArguments(name: string, location: unknown, options: unknown): void {
+  if (typeof location !== 'string' || location.length === 0) {
+    throw invalidArgType(name, 'a non-empty string', location);
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'an object', options);
+  }
+}
 
 /**
  * Replaces `path` with `bytes` atomically: write `<path>.tmp`, fdatasync it,
