@@ -19,6 +19,7 @@ export {
   validateOffset,
 } from './arguments.js';
 export {
+  BoundaryError,
   BusyError,
   ClosedError,
   CorruptionError,
@@ -27,7 +28,9 @@ export {
   isWalError,
   LockedError,
   NoSpaceError,
+  ReadOnlyError,
   RecordTooLargeError,
+  TruncatedError,
   WalError,
   type WalErrorCode,
   type WalErrorOptions,

@@ -6,8 +6,11 @@ export type WalErrorCode =
   | 'WAL_FAILED'
   | 'WAL_IO'
   | 'WAL_LOCKED'
+  | 'WAL_NOT_BOUNDARY'
   | 'WAL_NO_SPACE'
+  | 'WAL_READ_ONLY'
   | 'WAL_RECORD_TOO_LARGE'
+  | 'WAL_TRUNCATED'
   | 'WAL_WRITE_FAILED';
 
 /** Fields every {@link WalError} constructor accepts. */
@@ -146,6 +149,39 @@ export class NoSpaceError extends IoError {
     options: WalErrorOptions & { errno?: string; syscall?: string } = {},
   ) {
     super(message, options, 'WAL_NO_SPACE');
+  }
+}
+
+/**
+ * `WAL_READ_ONLY`: the handle was opened read-only, so a call that would change
+ * storage (`write`, `sync`, a truncation, a metadata update) was refused.
+ * Nothing was done.
+ */
+export class ReadOnlyError extends WalError {
+  /** @param what The refused operation, e.g. `'write'`. */
+  constructor(what: string, options: WalErrorOptions = {}) {
+    super('WAL_READ_ONLY', `cannot ${what}: opened read-only`, options);
+  }
+}
+
+/**
+ * `WAL_TRUNCATED`: the records at `offset` (an LSN) were removed by a
+ * truncation — the prefix holding them was reclaimed, or the suffix holding
+ * them was dropped — so they can no longer be read.
+ */
+export class TruncatedError extends WalError {
+  constructor(message: string, options: WalErrorOptions = {}) {
+    super('WAL_TRUNCATED', message, options);
+  }
+}
+
+/**
+ * `WAL_NOT_BOUNDARY`: `offset` (an LSN) is not a record boundary of the log:
+ * no record starts there. Nothing was done.
+ */
+export class BoundaryError extends WalError {
+  constructor(message: string, options: WalErrorOptions = {}) {
+    super('WAL_NOT_BOUNDARY', message, options);
   }
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import {
+  BoundaryError,
   BusyError,
   ClosedError,
   CorruptionError,
@@ -13,7 +14,9 @@ import {
   MAX_OFFSET,
   NoSpaceError,
   outOfRange,
+  ReadOnlyError,
   RecordTooLargeError,
+  TruncatedError,
   validateBytes,
   validateInteger,
   validateOffset,
@@ -32,6 +35,9 @@ describe('WalError hierarchy', () => {
     [new BusyError('truncating'), 'WAL_BUSY'],
     [new IoError('read failed', { errno: 'EIO', syscall: 'pread' }), 'WAL_IO'],
     [new NoSpaceError('disk full', { errno: 'ENOSPC', syscall: 'pwrite' }), 'WAL_NO_SPACE'],
+    [new ReadOnlyError('write'), 'WAL_READ_ONLY'],
+    [new TruncatedError('records at 64 were reclaimed', { offset: 64 }), 'WAL_TRUNCATED'],
+    [new BoundaryError('no record starts at 65', { offset: 65 }), 'WAL_NOT_BOUNDARY'],
   ];
 
   for (const [error, code] of cases) {
@@ -102,6 +108,35 @@ describe('argument errors', () => {
     assert.match(invalidArgType('a', 'x', [1]).message, /instance of Array$/);
     assert.match(invalidArgType('a', 'x', Object.create(null)).message, /instance of Object$/);
     assert.match(invalidArgType('a', 'x', undefined).message, /type undefined$/);
+  });
+
+  it('ReadOnlyError names the refused operation', () => {
+    const error = new ReadOnlyError('write');
+    assert.equal(error.message, 'cannot write: opened read-only');
+    assert.equal(error.offset, undefined);
+    assert.equal(error.name, 'ReadOnlyError');
+    assert.ok(isWalError(error, 'WAL_READ_ONLY'));
+    assert.ok(!isWalError(error, 'WAL_CLOSED'));
+    const cause = new Error('why');
+    const truncate = new ReadOnlyError('truncate', { cause });
+    assert.match(truncate.message, /^cannot truncate: /);
+    assert.equal(truncate.cause, cause);
+  });
+
+  it('TruncatedError and BoundaryError carry the LSN as offset', () => {
+    const truncated = new TruncatedError('records at 4096 were removed', { offset: 4096 });
+    assert.equal(truncated.offset, 4096);
+    assert.equal(truncated.message, 'records at 4096 were removed');
+    assert.equal(truncated.name, 'TruncatedError');
+    assert.ok(isWalError(truncated, 'WAL_TRUNCATED'));
+    const cause = new Error('inner');
+    const boundary = new BoundaryError('not a record boundary', { offset: 13, cause });
+    assert.equal(boundary.offset, 13);
+    assert.equal(boundary.cause, cause);
+    assert.equal(boundary.name, 'BoundaryError');
+    assert.ok(isWalError(boundary, 'WAL_NOT_BOUNDARY'));
+    assert.equal(new BoundaryError('x').offset, undefined);
+    assert.equal('cause' in new TruncatedError('x'), false);
   });
 
   it('isArgumentError recognises only coded TypeError/RangeError', () => {

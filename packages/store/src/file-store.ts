@@ -3,6 +3,7 @@ import { CorruptionError, isArgumentError } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
+  missingForReadOnly,
   readFull,
   readWhole,
   replaceFile,
@@ -24,6 +25,13 @@ const HEAD_KEY = 'store.head';
 export interface FileStoreOptions {
   /** The file system to go through (default: a {@link NodeFs}). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
+  /**
+   * Open read-only (default false): take no lock and change nothing on disk
+   * (the file and its metadata are only read; the file must exist). Mutating
+   * calls reject with `WAL_READ_ONLY`; {@link FileStore.refresh} re-reads the
+   * head and the length. Works while a writable handle holds the lock.
+   */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -40,8 +48,16 @@ export interface FileStoreOptions {
  * (`supports.prefixReclaim` is false): the bytes below the head stay in the
  * file and are never read again through this store.
  *
+ * Read-only (`readOnly: true`): no lock, no file created, no write, truncate
+ * or fsync; the data file is opened with mode `read` and `<path>.meta` only
+ * read. `write`, `sync`, `truncate`, `truncateBefore` and `updateMeta` reject
+ * with `WAL_READ_ONLY`; `refresh()` re-reads the head (from `<path>.meta`) and
+ * the length (the file's size), so a reader follows a writer in another
+ * handle or process.
+ *
  * Errors: `open` rejects with `WAL_LOCKED` when another handle (in this or
- * another process) holds the lock, `WAL_CORRUPTION` when the metadata file is
+ * another process) holds the lock (never for a read-only open), `WAL_IO` with
+ * `errno` `ENOENT` for a read-only open of a missing file, `WAL_CORRUPTION` when the metadata file is
  * damaged, `WAL_IO` / `WAL_NO_SPACE` on I/O failures; it releases everything
  * it took before rejecting. Afterwards as the `Store` contract says: any failed
  * fsync (data, directory, metadata) latches `WAL_FAILED`.
@@ -59,7 +75,7 @@ export class FileStore extends StoreBase {
   readonly path: string;
   readonly #fs: Fs;
   readonly #file: FsFile;
-  readonly #lock: FsLock;
+  readonly #lock: FsLock | undefined;
   readonly #data: SyncState;
   #dirDirty: boolean;
 
@@ -67,10 +83,10 @@ export class FileStore extends StoreBase {
     path: string,
     fs: Fs,
     file: FsFile,
-    lock: FsLock,
+    lock: FsLock | undefined,
     state: { head: number; length: number; user: StoreMeta; dirty: boolean },
   ) {
-    super('file store');
+    super('file store', lock === undefined);
     this.path = path;
     this.#fs = fs;
     this.#file = file;
@@ -87,12 +103,16 @@ export class FileStore extends StoreBase {
    * `<path>.lock` first; reads the head from `<path>.meta`; the length is the
    * file's size (or the head, if larger: bytes between read as zeros).
    *
+   * With `readOnly: true` the file must exist: it is opened with mode `read`,
+   * no lock is taken and nothing is written.
+   *
    * Rejects with `WAL_LOCKED`, `WAL_CORRUPTION` (damaged metadata), `WAL_IO`
    * or `WAL_NO_SPACE`; on rejection nothing stays open or locked.
    */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
     validateOpenArguments('path', path, options);
     const fs = options.fs ?? new NodeFs();
+    if (options.readOnly === true) return FileStore.#openReadOnly(path, fs);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     try {
@@ -106,13 +126,7 @@ export class FileStore extends StoreBase {
         created = true;
         await syncDir(fs, dirname(path), failOpen);
       }
-      const encoded = await readWhole(fs, `${path}.meta`);
-      const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);
-      const { own, user } = splitMeta(meta);
-      const head = own[HEAD_KEY] ?? 0;
-      if (typeof head !== 'number' || !Number.isSafeInteger(head) || head < 0) {
-        throw new CorruptionError(`metadata file ${path}.meta holds an invalid head`);
-      }
+      const { head, user } = await readHead(fs, path);
       const size = await fs.size(file);
       return new FileStore(path, fs, file, lock, {
         head,
@@ -125,6 +139,38 @@ export class FileStore extends StoreBase {
       await lock?.release();
       throw isArgumentError(error) ? error : toWalError(error, `opening file store ${path}`);
     }
+  }
+
+  static async #openReadOnly(path: string, fs: Fs): Promise<FileStore> {
+    let file: FsFile | undefined;
+    try {
+      file = await fs.open(path, 'read').catch((error: unknown) => {
+        throw missingForReadOnly(error, 'file store', path);
+      });
+      const { head, user } = await readHead(fs, path);
+      const size = await fs.size(file);
+      return new FileStore(path, fs, file, undefined, {
+        head,
+        length: Math.max(size, head),
+        user,
+        dirty: false,
+      });
+    } catch (error) {
+      if (file !== undefined) await fs.close(file).catch(() => undefined);
+      throw toWalError(error, `opening file store ${path} read-only`);
+    }
+  }
+
+  /**
+   * `refresh()` of a read-only handle: re-reads the head and the metadata
+   * from `<path>.meta` and the length from the file's size.
+   */
+  protected override async doRefresh(): Promise<void> {
+    const { head, user } = await readHead(this.#fs, this.path);
+    const size = await this.#fs.size(this.#file);
+    this.headOffset = head;
+    this.lengthOffset = Math.max(size, head);
+    this.initMeta(user);
   }
 
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
@@ -186,9 +232,21 @@ export class FileStore extends StoreBase {
     await this.#fs.close(this.#file).catch((error: unknown) => {
       failure = error;
     });
-    await this.#lock.release();
+    await this.#lock?.release();
     if (failure !== undefined && this.failure === undefined) {
       throw toWalError(failure, `closing ${this.path}`);
     }
   }
+}
+
+/** Reads the head and the caller's metadata from `<path>.meta` (both empty when it is missing). */
+async function readHead(fs: Fs, path: string): Promise<{ head: number; user: StoreMeta }> {
+  const encoded = await readWhole(fs, `${path}.meta`);
+  const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);
+  const { own, user } = splitMeta(meta);
+  const head = own[HEAD_KEY] ?? 0;
+  if (typeof head !== 'number' || !Number.isSafeInteger(head) || head < 0) {
+    throw new CorruptionError(`metadata file ${path}.meta holds an invalid head`);
+  }
+  return { head, user };
 }

@@ -1,8 +1,15 @@
 import { dirname, join } from 'node:path';
-import { CorruptionError, invalidArgValue, isArgumentError, validateInteger } from '@wal/errors';
+import {
+  CorruptionError,
+  invalidArgValue,
+  isArgumentError,
+  TruncatedError,
+  validateInteger,
+} from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
+  missingForReadOnly,
   readFull,
   readWhole,
   replaceFile,
@@ -41,6 +48,14 @@ export interface SegmentedStoreOptions {
    * it must equal the stored size.
    */
   readonly segmentSize?: number;
+  /**
+   * Open read-only (default false): take no lock and change nothing on disk
+   * (no directory, head, metadata or segment created, nothing deleted,
+   * written or fsynced; the directory must exist). Mutating calls reject with
+   * `WAL_READ_ONLY`; {@link SegmentedStore.refresh} re-reads the head, the
+   * metadata and the length. Works while a writable handle holds the lock.
+   */
+  readonly readOnly?: boolean;
 }
 
 /** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
@@ -53,7 +68,40 @@ interface Segment {
   file: FsFile | undefined;
   opening: Promise<FsFile> | undefined;
   readonly sync: SyncState;
+  /** Reads using the file right now. */
+  readers: number;
+  /** Replaced by a `refresh()`: closed once no read uses it. */
+  retired: boolean;
 }
+
+function newSegment(dirty: boolean): Segment {
+  return {
+    file: undefined,
+    opening: undefined,
+    sync: new SyncState(dirty),
+    readers: 0,
+    retired: false,
+  };
+}
+
+/** What a log directory holds, read and checked before anything is changed. */
+interface Inspection {
+  /** Segment indexes present, ascending. */
+  readonly indexes: number[];
+  /** The caller's metadata. */
+  readonly user: StoreMeta;
+  /** The segment size in the metadata, if any. */
+  readonly stored: number | undefined;
+  readonly segmentSize: number;
+  /** The head file's bytes, if present. */
+  readonly headBytes: Uint8Array | undefined;
+  /** The head the head file holds, if it is sound. */
+  readonly recorded: number | undefined;
+  readonly head: number;
+}
+
+/** Picks the segment size from the stored one (if any); `fresh`: no segments and no metadata. */
+type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
 
 /**
  * A `Store` over a directory of segment files: segment `k` holds the bytes
@@ -81,7 +129,18 @@ interface Segment {
  *   if larger). Segments wholly below the head (left by an interrupted
  *   `truncateBefore`) are deleted.
  *
- * Errors: `open` rejects with `WAL_LOCKED` (held elsewhere), `WAL_CORRUPTION`
+ * Read-only (`readOnly: true`): no lock, and nothing on disk changes — no
+ * directory, head, metadata or segment file is created, nothing is deleted
+ * (segments left below the head are ignored), written, truncated or
+ * fsynced; segments are opened with mode `read`, lazily. `write`, `sync`,
+ * `truncate`, `truncateBefore` and `updateMeta` reject with `WAL_READ_ONLY`.
+ * `refresh()` re-reads the head, the metadata and the length, so a reader
+ * follows a writer in another handle or process; a read of a segment the
+ * writer deleted since then rejects with `WAL_TRUNCATED`.
+ *
+ * Errors: `open` rejects with `WAL_LOCKED` (held elsewhere; never for a
+ * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
+ * directory), `WAL_CORRUPTION`
  * (damaged metadata; a head file missing or damaged while segment 0 is gone —
  * then nothing is changed; a segment larger than the segment size),
  * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
@@ -105,14 +164,14 @@ export class SegmentedStore extends StoreBase {
   /** Bytes per segment. */
   readonly segmentSize: number;
   readonly #fs: Fs;
-  readonly #lock: FsLock;
-  readonly #segments = new Map<number, Segment>();
+  readonly #lock: FsLock | undefined;
+  #segments = new Map<number, Segment>();
   #dirDirty: boolean;
 
   private constructor(
     dir: string,
     fs: Fs,
-    lock: FsLock,
+    lock: FsLock | undefined,
     state: {
       segmentSize: number;
       head: number;
@@ -121,7 +180,7 @@ export class SegmentedStore extends StoreBase {
       segments: number[];
     },
   ) {
-    super('segmented store');
+    super('segmented store', lock === undefined);
     this.dir = dir;
     this.#fs = fs;
     this.#lock = lock;
@@ -141,6 +200,9 @@ export class SegmentedStore extends StoreBase {
    * holding its segment size; a directory of segments without metadata gets
    * the metadata file once its head has been checked.
    *
+   * With `readOnly: true` the directory must exist; it is only read (no
+   * lock, no file created or deleted, no fsync), with the same checks.
+   *
    * Rejects as the class documentation says; on rejection nothing stays open
    * or locked, and a `WAL_CORRUPTION` rejection changed nothing on disk.
    */
@@ -151,6 +213,24 @@ export class SegmentedStore extends StoreBase {
       validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
     }
     const fs = options.fs ?? new NodeFs();
+    const rule: SegmentSizeRule = (stored, fresh) => {
+      if (stored !== undefined && asked !== undefined && stored !== asked) {
+        throw invalidArgValue(
+          'options.segmentSize',
+          asked,
+          `differs from the segment size ${stored} of the log in ${dir}`,
+        );
+      }
+      if (stored === undefined && !fresh && asked === undefined) {
+        throw invalidArgValue(
+          'options.segmentSize',
+          asked,
+          `is required to open ${dir}: it holds segments but no metadata`,
+        );
+      }
+      return stored ?? asked ?? DEFAULT_SEGMENT_SIZE;
+    };
+    if (options.readOnly === true) return SegmentedStore.#openReadOnly(dir, fs, rule);
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
@@ -164,47 +244,8 @@ export class SegmentedStore extends StoreBase {
         await syncDir(fs, dirname(dir), failOpen);
         await syncDir(fs, dir, failOpen);
       }
-      const names = await fs.readdir(dir);
-      const indexes = names
-        .map((name) => SEGMENT_NAME.exec(name)?.[1])
-        .filter((digits): digits is string => digits !== undefined)
-        .map(Number)
-        .sort((a, b) => a - b);
-      const metaPath = join(dir, 'meta');
-      const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
-      const { own, user } = splitMeta(encoded === undefined ? {} : decodeMeta(encoded, metaPath));
-      const stored = own[SEGMENT_SIZE_KEY];
-      if (stored !== undefined && !isSegmentSize(stored)) {
-        throw new CorruptionError(`metadata file ${metaPath} holds an invalid segment size`);
-      }
-      if (stored !== undefined && asked !== undefined && stored !== asked) {
-        throw invalidArgValue(
-          'options.segmentSize',
-          asked,
-          `differs from the segment size ${stored} of the log in ${dir}`,
-        );
-      }
-      const fresh = indexes.length === 0 && stored === undefined;
-      if (stored === undefined && !fresh && asked === undefined) {
-        throw invalidArgValue(
-          'options.segmentSize',
-          asked,
-          `is required to open ${dir}: it holds segments but no metadata`,
-        );
-      }
-      const segmentSize = (stored ?? asked ?? DEFAULT_SEGMENT_SIZE) as number;
-
-      // The head: a missing or damaged head file with segment 0 gone is
-      // corruption (wal-db would start at 0 and truncate the whole log).
-      const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
-      const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
-      const segmentZero = indexes[0] === 0;
-      if (recorded === undefined && !segmentZero && !(fresh && headBytes === undefined)) {
-        throw new CorruptionError(
-          `the head file of ${dir} is ${headBytes === undefined ? 'missing' : 'damaged'} and segment 0 is gone: the log's start is unknown`,
-        );
-      }
-      const head = recorded ?? 0;
+      const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
+        await SegmentedStore.#inspect(fs, dir, rule);
 
       // The length, from the highest segment, before changing anything.
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
@@ -218,11 +259,7 @@ export class SegmentedStore extends StoreBase {
       const last = live.at(-1);
       if (last !== undefined) {
         const size = await store.#segmentSize(last);
-        if (size > segmentSize) {
-          throw new CorruptionError(
-            `segment ${segmentName(last)} in ${dir} holds ${size} bytes, more than the segment size ${segmentSize}`,
-          );
-        }
+        if (size > segmentSize) throw tooLarge(dir, last, size, segmentSize);
         store.lengthOffset = Math.max(head, last * segmentSize + size);
       }
 
@@ -233,7 +270,7 @@ export class SegmentedStore extends StoreBase {
       if (stored === undefined) {
         await replaceFile(
           fs,
-          metaPath,
+          join(dir, 'meta'),
           encodeMeta({ ...user, [SEGMENT_SIZE_KEY]: segmentSize }),
           failOpen,
         );
@@ -251,6 +288,139 @@ export class SegmentedStore extends StoreBase {
     }
   }
 
+  /** The read-only open: reads the directory, changes nothing. */
+  static async #openReadOnly(dir: string, fs: Fs, rule: SegmentSizeRule): Promise<SegmentedStore> {
+    let store: SegmentedStore | undefined;
+    try {
+      const { indexes, user, segmentSize, head } = await SegmentedStore.#inspect(
+        fs,
+        dir,
+        rule,
+      ).catch((error: unknown) => {
+        throw missingForReadOnly(error, 'segmented store', dir);
+      });
+      const live = indexes.filter((index) => (index + 1) * segmentSize > head);
+      store = new SegmentedStore(dir, fs, undefined, {
+        segmentSize,
+        head,
+        length: head,
+        user,
+        segments: live,
+      });
+      store.lengthOffset = await store.#measure(store.#segments, head);
+      return store;
+    } catch (error) {
+      if (store !== undefined) await store.#closeFiles().catch(() => undefined);
+      throw isArgumentError(error)
+        ? error
+        : toWalError(error, `opening segmented store ${dir} read-only`);
+    }
+  }
+
+  /**
+   * Reads the directory listing, the metadata and the head, and checks them:
+   * a damaged metadata file, an invalid stored segment size, or a head file
+   * missing or damaged while segment 0 is gone is `WAL_CORRUPTION`. Reads
+   * only.
+   */
+  static async #inspect(fs: Fs, dir: string, rule: SegmentSizeRule): Promise<Inspection> {
+    const names = await fs.readdir(dir);
+    const indexes = names
+      .map((name) => SEGMENT_NAME.exec(name)?.[1])
+      .filter((digits): digits is string => digits !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    const metaPath = join(dir, 'meta');
+    const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
+    const { own, user } = splitMeta(encoded === undefined ? {} : decodeMeta(encoded, metaPath));
+    const stored = own[SEGMENT_SIZE_KEY];
+    if (stored !== undefined && !isSegmentSize(stored)) {
+      throw new CorruptionError(`metadata file ${metaPath} holds an invalid segment size`);
+    }
+    const fresh = indexes.length === 0 && stored === undefined;
+    const segmentSize = rule(stored as number | undefined, fresh);
+
+    // The head: a missing or damaged head file with segment 0 gone is
+    // corruption (wal-db would start at 0 and truncate the whole log).
+    const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
+    const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
+    const segmentZero = indexes[0] === 0;
+    if (recorded === undefined && !segmentZero && !(fresh && headBytes === undefined)) {
+      throw new CorruptionError(
+        `the head file of ${dir} is ${headBytes === undefined ? 'missing' : 'damaged'} and segment 0 is gone: the log's start is unknown`,
+      );
+    }
+    return {
+      indexes,
+      user,
+      stored: stored as number | undefined,
+      segmentSize,
+      headBytes,
+      recorded,
+      head: recorded ?? 0,
+    };
+  }
+
+  /**
+   * Read-only handles: the length from the highest segment of `segments`
+   * (or `head`, if larger). A segment deleted since it was listed (a writer
+   * truncating) is dropped from `segments` and the next lower one measured.
+   */
+  async #measure(segments: Map<number, Segment>, head: number): Promise<number> {
+    const size = this.segmentSize;
+    for (const index of [...segments.keys()].sort((a, b) => b - a)) {
+      let bytes: number;
+      try {
+        bytes = await this.#fs.size(await this.#fileOf(index, segments.get(index)!));
+      } catch (error) {
+        if ((error as { code?: unknown } | null)?.code !== 'ENOENT') throw error;
+        segments.delete(index);
+        continue;
+      }
+      if (bytes > size) throw tooLarge(this.dir, index, bytes, size);
+      return Math.max(head, index * size + bytes);
+    }
+    return head;
+  }
+
+  /**
+   * `refresh()` of a read-only handle: re-reads the listing, the metadata and
+   * the head with the checks of open, measures the length, then swaps in the
+   * new segment set. Files of the old set are closed once no read uses them
+   * (a segment the writer deleted and re-created must not be read through
+   * its old file). Nothing changes when it fails.
+   */
+  protected override async doRefresh(): Promise<void> {
+    const { indexes, user, head } = await SegmentedStore.#inspect(this.#fs, this.dir, (stored) => {
+      if (stored !== undefined && stored !== this.segmentSize) {
+        throw new CorruptionError(
+          `the metadata of ${this.dir} now holds segment size ${stored}, not ${this.segmentSize} as when opened`,
+        );
+      }
+      return this.segmentSize;
+    });
+    const next = new Map<number, Segment>();
+    for (const index of indexes) {
+      if ((index + 1) * this.segmentSize > head) next.set(index, newSegment(false));
+    }
+    let length: number;
+    try {
+      length = await this.#measure(next, head);
+    } catch (error) {
+      for (const segment of next.values()) await this.#release(segment);
+      throw error;
+    }
+    const old = this.#segments;
+    this.#segments = next;
+    this.headOffset = head;
+    this.lengthOffset = length;
+    this.initMeta(user);
+    for (const segment of old.values()) {
+      segment.retired = true;
+      if (segment.readers === 0) await this.#release(segment);
+    }
+  }
+
   // ---- segments -------------------------------------------------------------
 
   #path(index: number): string {
@@ -258,9 +428,17 @@ export class SegmentedStore extends StoreBase {
   }
 
   #addSegment(index: number, dirty: boolean): Segment {
-    const segment: Segment = { file: undefined, opening: undefined, sync: new SyncState(dirty) };
+    const segment = newSegment(dirty);
     this.#segments.set(index, segment);
     return segment;
+  }
+
+  /** Closes a segment's file, if open (read-only handles; a failure to close is ignored). */
+  async #release(segment: Segment): Promise<void> {
+    if (segment.opening !== undefined) await segment.opening.catch(() => undefined);
+    const file = segment.file;
+    segment.file = undefined;
+    if (file !== undefined) await this.#fs.close(file).catch(() => undefined);
   }
 
   async #segmentSize(index: number): Promise<number> {
@@ -270,7 +448,7 @@ export class SegmentedStore extends StoreBase {
   /** The open file of an existing segment, opening it on first use. */
   #fileOf(index: number, segment: Segment): Promise<FsFile> {
     if (segment.file !== undefined) return Promise.resolve(segment.file);
-    segment.opening ??= this.#fs.open(this.#path(index), 'write').then(
+    segment.opening ??= this.#fs.open(this.#path(index), this.readOnly ? 'read' : 'write').then(
       (file) => {
         segment.file = file;
         segment.opening = undefined;
@@ -365,10 +543,30 @@ export class SegmentedStore extends StoreBase {
     await this.#pieces(offset, length, async (index, within, done, count) => {
       const segment = this.#segments.get(index);
       if (segment === undefined) return; // never written: zeros
-      const file = await this.#fileOf(index, segment);
-      await readFull(this.#fs, file, out.subarray(done, done + count), within);
+      segment.readers++;
+      try {
+        const file = await this.#fileOf(index, segment).catch((error: unknown) => {
+          throw this.#gone(error, index, offset + done);
+        });
+        await readFull(this.#fs, file, out.subarray(done, done + count), within);
+      } finally {
+        if (--segment.readers === 0 && segment.retired) await this.#release(segment);
+      }
     });
     return out;
+  }
+
+  /**
+   * A read-only handle's segment that was listed but is gone when first
+   * opened was deleted by a writer's truncation: `WAL_TRUNCATED` at `offset`.
+   * Other errors, and every error of a writable handle, are returned as is.
+   */
+  #gone(error: unknown, index: number, offset: number): unknown {
+    if (!this.readOnly || (error as { code?: unknown } | null)?.code !== 'ENOENT') return error;
+    return new TruncatedError(
+      `segment ${segmentName(index)} of ${this.dir} was removed by a truncation: the bytes at ${offset} are gone (refresh() to see the log as it is now)`,
+      { offset, cause: error },
+    );
   }
 
   protected async doSync(): Promise<void> {
@@ -452,7 +650,7 @@ export class SegmentedStore extends StoreBase {
     await this.#closeFiles().catch((error: unknown) => {
       failure = error;
     });
-    await this.#lock.release();
+    await this.#lock?.release();
     if (failure !== undefined && this.failure === undefined) {
       throw toWalError(failure, `closing ${this.dir}`);
     }
@@ -465,5 +663,11 @@ function isSegmentSize(value: unknown): boolean {
     Number.isInteger(value) &&
     value >= MIN_SEGMENT_SIZE &&
     value <= MAX_SEGMENT_SIZE
+  );
+}
+
+function tooLarge(dir: string, index: number, size: number, segmentSize: number): CorruptionError {
+  return new CorruptionError(
+    `segment ${segmentName(index)} in ${dir} holds ${size} bytes, more than the segment size ${segmentSize}`,
   );
 }

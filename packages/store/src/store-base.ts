@@ -15,6 +15,7 @@ import {
   MAX_OFFSET,
   NoSpaceError,
   outOfRange,
+  ReadOnlyError,
   validateBytes,
   validateOffset,
   WalError,
@@ -94,6 +95,12 @@ export function mergeMeta(meta: StoreMeta, fields: MetaUpdate): StoreMeta {
 /** Base class of the @wal backends. */
 export abstract class StoreBase implements Store {
   abstract readonly supports: StoreSupports;
+  /**
+   * True for a handle opened read-only: it changes nothing in storage, and
+   * `write`, `sync`, `truncate`, `truncateBefore` and `updateMeta` reject with
+   * `WAL_READ_ONLY`. Always false for a `MemoryStore`.
+   */
+  readonly readOnly: boolean;
 
   /** Current head; backends set it on open and in `doTruncateBefore`. */
   protected headOffset = 0;
@@ -109,9 +116,11 @@ export abstract class StoreBase implements Store {
   #failure: FailedError | undefined;
   #meta: StoreMeta = Object.freeze({});
   #metaQueue: Promise<unknown> = Promise.resolve();
+  #refreshing: Promise<void> = Promise.resolve();
 
-  protected constructor(what: string) {
+  protected constructor(what: string, readOnly = false) {
     this.#what = what;
+    this.readOnly = readOnly;
   }
 
   get head(): number {
@@ -143,6 +152,14 @@ export abstract class StoreBase implements Store {
   protected abstract doUpdateMeta(next: StoreMeta): Promise<void>;
   /** Releases everything; called once, with nothing in flight. */
   protected abstract doClose(): Promise<void>;
+  /**
+   * Re-reads the head, the metadata and the length from storage (read-only
+   * handles only; never writes). Sets the new state only once it is fully
+   * read. The default does nothing.
+   */
+  protected doRefresh(): Promise<void> {
+    return Promise.resolve();
+  }
 
   /** The caller's metadata map as last persisted (for backends that re-encode it). */
   protected get currentMeta(): StoreMeta {
@@ -174,7 +191,7 @@ export abstract class StoreBase implements Store {
     if (offset + bytes.length > MAX_OFFSET) {
       throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
     }
-    this.#refuseIfUnusable();
+    this.#refuseIfUnusable('write');
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
     return this.#run(async () => {
@@ -197,12 +214,12 @@ export abstract class StoreBase implements Store {
   }
 
   sync(): Promise<void> {
-    return this.#run(() => this.doSync());
+    return this.#run(() => this.doSync(), 'sync');
   }
 
   async truncate(length: number): Promise<void> {
     validateOffset('length', length);
-    this.#refuseIfUnusable();
+    this.#refuseIfUnusable('truncate');
     if (length < this.headOffset || length > this.lengthOffset) {
       throw outOfRange(
         'length',
@@ -218,7 +235,7 @@ export abstract class StoreBase implements Store {
 
   async truncateBefore(offset: number): Promise<void> {
     validateOffset('offset', offset);
-    this.#refuseIfUnusable();
+    this.#refuseIfUnusable('truncateBefore');
     if (offset < this.headOffset || offset > this.lengthOffset) {
       throw outOfRange(
         'offset',
@@ -252,8 +269,24 @@ export abstract class StoreBase implements Store {
       });
       this.#metaQueue = result.catch(() => undefined);
       return result;
-    });
+    }, 'updateMeta');
     return run;
+  }
+
+  /**
+   * Read-only handles: re-reads the head, the metadata and the length from
+   * storage, so a reader sees records another process appended (or a
+   * truncation it made) since open or the last refresh. Never writes. On a
+   * writable handle it resolves without doing anything (that handle's state
+   * is already current). Rejects as other calls do after `close()`; a failed
+   * refresh leaves the handle's state as it was.
+   */
+  refresh(): Promise<void> {
+    if (!this.readOnly) return this.#run(() => Promise.resolve());
+    this.#refreshing = this.#refreshing
+      .catch(() => undefined)
+      .then(() => this.#run(() => this.doRefresh()));
+    return this.#refreshing;
   }
 
   close(): Promise<void> {
@@ -272,20 +305,22 @@ export abstract class StoreBase implements Store {
    * depend on the head or length: a latched store answers `WAL_FAILED` even
    * to a call whose range was computed from state the failure left behind.
    */
-  #refuseIfUnusable(): void {
-    const refusal = this.#refusal();
+  #refuseIfUnusable(mutating?: string): void {
+    const refusal = this.#refusal(mutating);
     if (refusal) throw refusal;
   }
 
-  #refusal(): WalError | undefined {
+  /** `mutating`: the name of a call that changes storage, refused on a read-only handle. */
+  #refusal(mutating?: string): WalError | undefined {
     if (this.#closed) return new ClosedError(this.#what);
+    if (mutating !== undefined && this.readOnly) return new ReadOnlyError(mutating);
     if (this.#failure) return this.#failure;
     if (this.#exclusive) return new BusyError(`a truncation of the ${this.#what} is running`);
     return undefined;
   }
 
-  #run<T>(operation: () => Promise<T>): Promise<T> {
-    const refusal = this.#refusal();
+  #run<T>(operation: () => Promise<T>, mutating?: string): Promise<T> {
+    const refusal = this.#refusal(mutating);
     if (refusal) return Promise.reject(refusal);
     return this.#track(operation);
   }

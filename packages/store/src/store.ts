@@ -42,7 +42,10 @@ export interface StoreSupports {
    * is still recorded and honoured, but the space below it stays allocated.
    */
   readonly prefixReclaim: boolean;
-  /** Opening takes an exclusive lock; a second opener gets `WAL_LOCKED`. */
+  /**
+   * Opening takes an exclusive lock; a second opener gets `WAL_LOCKED`. (A
+   * read-only open, where a backend offers one, takes no lock.)
+   */
   readonly locking: boolean;
 }
 
@@ -73,6 +76,13 @@ export interface Store {
   readonly length: number;
   /** True once `close()` was called. */
   readonly closed: boolean;
+  /**
+   * True for a read-only handle: it takes no lock and changes nothing in
+   * storage; `write`, `sync`, `truncate`, `truncateBefore` and `updateMeta`
+   * reject with `WAL_READ_ONLY` (after the `WAL_CLOSED` check). Optional:
+   * a backend without read-only opens may leave it out (read as false).
+   */
+  readonly readOnly?: boolean;
 
   /**
    * Writes `bytes` at `offset` (`offset >= head`), extending `length` if needed;
@@ -118,6 +128,16 @@ export interface Store {
    * applied in call order.
    */
   updateMeta(fields: MetaUpdate): Promise<void>;
+
+  /**
+   * Read-only handles: re-reads the head, the metadata and the length from
+   * storage, so a reader sees records another process appended (or a
+   * truncation it made) since open or the last refresh. Never writes.
+   * Optional: a backend without read-only opens may leave it out. The @wal
+   * backends resolve without doing anything on a writable handle (its state
+   * is always current).
+   */
+  refresh?(): Promise<void>;
 
   /**
    * Closes the store: waits for operations in flight, releases the lock and

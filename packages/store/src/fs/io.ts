@@ -77,7 +77,10 @@ export const failOpen: FsyncFailure = (cause, what) => {
   throw toWalError(cause, what);
 };
 
-/** Checks the arguments every file backend's `open(location, options)` takes. */
+/**
+ * Checks the arguments every file backend's `open(location, options)` takes,
+ * including the common `options.readOnly` (a boolean when given).
+ */
 export function validateOpenArguments(name: string, location: unknown, options: unknown): void {
   if (typeof location !== 'string' || location.length === 0) {
     throw invalidArgType(name, 'a non-empty string', location);
@@ -85,6 +88,24 @@ export function validateOpenArguments(name: string, location: unknown, options: 
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'an object', options);
   }
+  const { readOnly } = options as { readOnly?: unknown };
+  if (readOnly !== undefined && typeof readOnly !== 'boolean') {
+    throw invalidArgType('options.readOnly', 'a boolean', readOnly);
+  }
+}
+
+/**
+ * The rejection of a read-only open whose log does not exist: `WAL_IO` with
+ * `errno` `ENOENT`, naming `location`. Other errors are returned as they are.
+ */
+export function missingForReadOnly(error: unknown, what: string, location: string): unknown {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  if (code !== 'ENOENT') return error;
+  return new IoError(`cannot open ${what} ${location} read-only: it does not exist`, {
+    cause: error,
+    errno: 'ENOENT',
+    ...(typeof syscall === 'string' ? { syscall } : {}),
+  });
 }
 
 /**
