@@ -3,6 +3,7 @@ import { CorruptionError, isArgumentError } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
+  latchedFs,
   missingForReadOnly,
   readFull,
   readWhole,
@@ -88,7 +89,7 @@ export class FileStore extends StoreBase {
   ) {
     super('file store', lock === undefined);
     this.path = path;
-    this.#fs = fs;
+    this.#fs = latchedFs(fs, () => this.failure);
     this.#file = file;
     this.#lock = lock;
     this.headOffset = state.head;

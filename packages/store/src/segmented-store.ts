@@ -9,6 +9,7 @@ import {
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
+  latchedFs,
   missingForReadOnly,
   readFull,
   readWhole,
@@ -182,7 +183,7 @@ export class SegmentedStore extends StoreBase {
   ) {
     super('segmented store', lock === undefined);
     this.dir = dir;
-    this.#fs = fs;
+    this.#fs = latchedFs(fs, () => this.failure);
     this.#lock = lock;
     this.segmentSize = state.segmentSize;
     this.headOffset = state.head;
@@ -337,13 +338,17 @@ export class SegmentedStore extends StoreBase {
     if (stored !== undefined && !isSegmentSize(stored)) {
       throw new CorruptionError(`metadata file ${metaPath} holds an invalid segment size`);
     }
-    const fresh = indexes.length === 0 && stored === undefined;
+    const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
+    const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
+    // Fresh: nothing was ever written, so any segment size fits. A head file
+    // naming a non-zero head without segments or metadata is a wal-db log
+    // whose records were all consumed: its segment size must be given.
+    const fresh =
+      indexes.length === 0 && stored === undefined && (headBytes === undefined || recorded === 0);
     const segmentSize = rule(stored as number | undefined, fresh);
 
     // The head: a missing or damaged head file with segment 0 gone is
     // corruption (wal-db would start at 0 and truncate the whole log).
-    const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
-    const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
     const segmentZero = indexes[0] === 0;
     if (recorded === undefined && !segmentZero && !(fresh && headBytes === undefined)) {
       throw new CorruptionError(

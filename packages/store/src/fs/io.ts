@@ -204,3 +204,29 @@ export async function settleAll(work: readonly Promise<unknown>[]): Promise<void
   const results = await Promise.allSettled(work);
   for (const result of results) if (result.status === 'rejected') throw result.reason;
 }
+
+/**
+ * The `Fs` a store uses once open: every call passes through, except that
+ * `fdatasync` and `syncDir` are refused (with the latched failure) once the
+ * store has latched one. An operation already in flight when another one's
+ * fsync failed must not issue a second fsync: after a failed fsync no later
+ * one can be trusted (the kernel may have marked the lost pages clean).
+ */
+export function latchedFs(fs: Fs, latched: () => Error | undefined): Fs {
+  const fdatasync: Fs['fdatasync'] = (file) => {
+    const failure = latched();
+    return failure === undefined ? fs.fdatasync(file) : Promise.reject(failure);
+  };
+  const syncDir: Fs['syncDir'] = (path) => {
+    const failure = latched();
+    return failure === undefined ? fs.syncDir(path) : Promise.reject(failure);
+  };
+  return new Proxy(fs, {
+    get(target, property) {
+      if (property === 'fdatasync') return fdatasync;
+      if (property === 'syncDir') return syncDir;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
