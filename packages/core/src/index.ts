@@ -1,8 +1,27 @@
 /**
- * @wal/core — the log. So far: the format primitives of docs/FORMAT.md (the
- * CRC-32C and the record frame). The log itself (`Wal`) is being written.
+ * @wal/core — a durable, recoverable write-ahead log for storage engines.
+ * Open one with {@link Wal.open}; the normative specs are docs/FORMAT.md and
+ * docs/DURABILITY.md.
  *
  * @packageDocumentation
  */
+export { type Codec, type TypedRecord, TypedWal } from './codec.js';
 export { crc32c } from './crc32c.js';
 export { encodeFrame, HEADER_SIZE, MAX_FRAME_LENGTH } from './frame.js';
+export {
+  DEFAULT_INDEX_INTERVAL,
+  DEFAULT_MAX_RECORD_SIZE,
+  DEFAULT_STAGING_LIMIT,
+  type Layout,
+  MAX_RECORD_SIZE_LIMIT,
+  type WalOptions,
+} from './options.js';
+export type { Damage, DamageKind, RecoveryPolicy } from './scan.js';
+export {
+  type AppendOptions,
+  type RecoveryReport,
+  type WaitLevel,
+  Wal,
+  type WalRecord,
+  type WalSource,
+} from './wal.js';

@@ -13,8 +13,12 @@ import { HEADER_SIZE, readHeader } from './frame.js';
  * - `strict`: it is `WAL_CORRUPTION`; nothing is truncated.
  * - `skip`: a record whose CRC fails is stepped over by its length (its LSN
  *   stays unreadable); damage that cannot be stepped over is still
- *   `WAL_CORRUPTION`.
- * Damage at or above the hint is a torn tail under both policies.
+ *   `WAL_CORRUPTION`, and so is damage right where a skip lands (even above
+ *   the hint): until an intact frame follows, that offset is not a proven
+ *   record boundary, so the damage cannot be told from misalignment and is
+ *   never cut.
+ * Damage at or above the hint is a torn tail under both policies (unless it
+ * lies right where a skip landed).
  */
 export type RecoveryPolicy = 'strict' | 'skip';
 
@@ -59,6 +63,8 @@ export interface ScanOptions {
   readonly policy: RecoveryPolicy;
   /** Read-ahead window in bytes (default 1 MiB). */
   readonly windowSize?: number;
+  /** Where to start: a record boundary at or above the head (default: the head). */
+  readonly from?: number;
   /** Called for every intact frame, in order, with its LSN and payload length. */
   readonly onFrame?: (lsn: number, length: number) => void;
 }
@@ -144,7 +150,7 @@ async function step(
 }
 
 /**
- * Scans `store` from its head. Resolves with where the log ends; rejects with
+ * Scans `store` from its head (or `from`). Resolves with where the log ends; rejects with
  * `CorruptionError` (`WAL_CORRUPTION`) for damage below the durable hint that
  * the policy does not step over, and `RecordTooLargeError`
  * (`WAL_RECORD_TOO_LARGE`) for an intact frame above `maxRecordSize` (nothing
@@ -155,20 +161,34 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
   const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW);
   const storeEnd = store.length;
   const skipped: Damage[] = [];
-  let offset = store.head;
+  let offset = options.from ?? store.head;
   let records = 0;
+  /** True right after a skip, until an intact frame confirms the landing offset. */
+  let unproven = false;
   for (;;) {
     const next = await step(cursor, offset, storeEnd, maxRecordSize);
     if (next.kind === 'end') {
       return { end: offset, records, tear: undefined, tornBytes: 0, droppedFrames: 0, skipped };
     }
     if (next.kind === 'frame') {
+      unproven = false;
       onFrame?.(offset, next.length);
       records++;
       offset += HEADER_SIZE + next.length;
       continue;
     }
     const { damage } = next;
+    if (unproven) {
+      // A skip steps over a record by the length its damaged header claims:
+      // until an intact frame follows, where it landed is not a proven record
+      // boundary, and damage there may be misalignment, not a tear.
+      throw new CorruptionError(
+        `damaged record (${damage.kind}) at offset ${offset}, right after the damaged record at ` +
+          `${skipped[skipped.length - 1]!.offset} was stepped over: this offset is not a proven record boundary, ` +
+          'so the damage cannot be told from a tear; nothing was cut',
+        { offset },
+      );
+    }
     if (offset >= durableHint) {
       const droppedFrames = await countAfter(cursor, damage, storeEnd, maxRecordSize);
       return {
@@ -192,6 +212,7 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
       );
     }
     skipped.push(damage);
+    unproven = true;
     offset += HEADER_SIZE + (damage.claimedLength ?? 0);
   }
 }

@@ -153,6 +153,26 @@ describe('recovery scan (FORMAT.md §8)', () => {
     assert.deepEqual(result.skipped, [{ offset: lsns[1], kind: 'checksum', claimedLength: 2 }]);
   });
 
+  it('never cuts at damage right where a skip landed, but does once an intact frame proved it', async () => {
+    const { store, lsns } = await logOf([10, 20, 30, 40].map((n) => payloadOf(n)));
+    const torn = store.length - 3;
+    // Record 1's payload is damaged (checksum), below the hint at record 2.
+    await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xee));
+    // A tear at the very end (record 3 cut short), above the hint: record 2,
+    // intact, proves the skip landed on a boundary, so it is an ordinary tear.
+    await store.truncate(torn);
+    const result = await scan(store, { ...base, policy: 'skip', durableHint: lsns[2]! });
+    assert.equal(result.end, lsns[3]);
+    assert.equal(result.tear?.offset, lsns[3]);
+    // Now damage record 2 too: the skip over record 1 lands on damage, which
+    // may be misalignment: WAL_CORRUPTION, even though it is above the hint.
+    await store.write(lsns[2]! + HEADER_SIZE, Uint8Array.of(0xee));
+    await assert.rejects(scan(store, { ...base, policy: 'skip', durableHint: lsns[2]! }), {
+      code: 'WAL_CORRUPTION',
+      offset: lsns[2],
+    });
+  });
+
   it('does not step over a record whose length cannot be trusted, even under skip', async () => {
     const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
     // Claim a length beyond the max record size (and the store): not steppable.

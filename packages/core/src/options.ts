@@ -1,0 +1,155 @@
+/**
+ * The options of `Wal.open`, validated once into a complete set. Internal.
+ */
+import { invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
+import type { Fs } from '@wal/store';
+import type { RecoveryPolicy } from './scan.js';
+
+/** How a log opened from a path is laid out on disk. */
+export type Layout = 'segmented' | 'file';
+
+/** Options of {@link Wal.open}. Every field is optional. */
+export interface WalOptions {
+  /**
+   * Largest payload in bytes, in `[1, 2^30]`. Persisted in the log's metadata:
+   * omitted, the persisted value (or 16 MiB for a new log) applies; larger
+   * than the persisted value, it is raised and persisted; smaller, `open`
+   * rejects with `ERR_OUT_OF_RANGE` (never a truncation).
+   */
+  readonly maxRecordSize?: number;
+  /**
+   * What recovery does with damage below the durable hint: `'strict'`
+   * (default) rejects with `WAL_CORRUPTION`; `'skip'` steps over a record
+   * whose checksum fails by its length (its LSN stays unreadable).
+   */
+  readonly recovery?: RecoveryPolicy;
+  /**
+   * Bytes of appended records the log holds in memory, staged or being
+   * written, before it refuses appends with `WAL_BUSY` (back-pressure; see
+   * `Wal.writable` and `Wal.drained()`). In `[64 KiB, 2^30]`; default 16 MiB.
+   */
+  readonly stagingLimit?: number;
+  /**
+   * Spacing in bytes of the in-memory index of record boundaries used to
+   * validate LSNs (`read`, `iterate`, truncations): one 8-byte entry per
+   * interval of live log, and a validation reads at most about one interval.
+   * In `[4 KiB, 2^30]`; default 256 KiB.
+   */
+  readonly indexInterval?: number;
+  /**
+   * Open without a lock and without changing anything: appends and
+   * truncations throw `WAL_READ_ONLY`; `recovery` reports what a writable open
+   * would do. Default `false`.
+   */
+  readonly readOnly?: boolean;
+  /**
+   * Extra group-commit delay in milliseconds (like PostgreSQL's
+   * `commit_delay`); default 0: a flush gathers every committer released in
+   * the current turn of the event loop, without a timer.
+   */
+  readonly commitDelayMs?: number;
+  /** Path opens only: `'segmented'` (a directory of segments, default) or `'file'` (one file). */
+  readonly layout?: Layout;
+  /**
+   * Path opens of a segmented log only: the segment size. Stored in a new
+   * log's metadata; required for a log without metadata (one written by
+   * wal-db 1.x).
+   */
+  readonly segmentSize?: number;
+  /** Path opens only: the file system (default: the real one). Tests pass `CrashFs` or `FaultFs`. */
+  readonly fs?: Fs;
+}
+
+/** Default {@link WalOptions.maxRecordSize}: 16 MiB. */
+export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
+/** Largest accepted {@link WalOptions.maxRecordSize}: 1 GiB. */
+export const MAX_RECORD_SIZE_LIMIT = 1024 * 1024 * 1024;
+/** Default {@link WalOptions.stagingLimit}: 16 MiB. */
+export const DEFAULT_STAGING_LIMIT = 16 * 1024 * 1024;
+/** Default {@link WalOptions.indexInterval}: 256 KiB. */
+export const DEFAULT_INDEX_INTERVAL = 256 * 1024;
+
+const MIN_STAGING_LIMIT = 64 * 1024;
+const MIN_INDEX_INTERVAL = 4 * 1024;
+const LIMIT = 1024 * 1024 * 1024;
+
+export interface ResolvedOptions {
+  readonly maxRecordSize: number | undefined;
+  readonly recovery: RecoveryPolicy;
+  readonly stagingLimit: number;
+  readonly indexInterval: number;
+  readonly readOnly: boolean;
+  readonly commitDelayMs: number;
+  readonly layout: Layout;
+  readonly segmentSize: number | undefined;
+  readonly fs: Fs | undefined;
+}
+
+const KNOWN = new Set([
+  'maxRecordSize',
+  'recovery',
+  'stagingLimit',
+  'indexInterval',
+  'readOnly',
+  'commitDelayMs',
+  'layout',
+  'segmentSize',
+  'fs',
+]);
+
+/**
+ * Validates `options`. Throws `TypeError`/`RangeError` with Node-style codes;
+ * an unknown key is `ERR_INVALID_ARG_VALUE` (a misspelt option must not be
+ * silently ignored by a storage library).
+ */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const given = options as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (!KNOWN.has(key)) throw invalidArgValue(`options.${key}`, given[key], 'is not an option');
+  }
+  const {
+    maxRecordSize,
+    recovery = 'strict',
+    stagingLimit = DEFAULT_STAGING_LIMIT,
+    indexInterval = DEFAULT_INDEX_INTERVAL,
+    readOnly = false,
+    commitDelayMs = 0,
+    layout = 'segmented',
+    segmentSize,
+    fs,
+  } = given;
+  if (maxRecordSize !== undefined) {
+    validateInteger('options.maxRecordSize', maxRecordSize, 1, MAX_RECORD_SIZE_LIMIT);
+  }
+  if (recovery !== 'strict' && recovery !== 'skip') {
+    throw invalidArgValue('options.recovery', recovery, "must be 'strict' or 'skip'");
+  }
+  validateInteger('options.stagingLimit', stagingLimit, MIN_STAGING_LIMIT, LIMIT);
+  validateInteger('options.indexInterval', indexInterval, MIN_INDEX_INTERVAL, LIMIT);
+  if (typeof readOnly !== 'boolean') {
+    throw invalidArgType('options.readOnly', 'of type boolean', readOnly);
+  }
+  validateInteger('options.commitDelayMs', commitDelayMs, 0, 2 ** 31 - 1);
+  if (layout !== 'segmented' && layout !== 'file') {
+    throw invalidArgValue('options.layout', layout, "must be 'segmented' or 'file'");
+  }
+  if (segmentSize !== undefined) validateInteger('options.segmentSize', segmentSize, 1, LIMIT);
+  if (fs !== undefined && (typeof fs !== 'object' || fs === null)) {
+    throw invalidArgType('options.fs', 'an Fs object', fs);
+  }
+  return {
+    maxRecordSize: maxRecordSize as number | undefined,
+    recovery,
+    stagingLimit,
+    indexInterval,
+    readOnly,
+    commitDelayMs,
+    layout,
+    segmentSize: segmentSize as number | undefined,
+    fs: fs as Fs | undefined,
+  };
+}

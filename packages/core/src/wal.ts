@@ -1,0 +1,1426 @@
+/**
+ * The log: append with a synchronous reservation and coalesced positional
+ * writes, group commit, recovery, read, iterate, truncation at both ends,
+ * fail-stop. Normative behaviour: docs/FORMAT.md §5–§8 and docs/DURABILITY.md.
+ */
+import { GroupCommit } from '@wal/commit';
+import {
+  BoundaryError,
+  BusyError,
+  ClosedError,
+  CorruptionError,
+  FailedError,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  ReadOnlyError,
+  RecordTooLargeError,
+  TruncatedError,
+  validateOffset,
+  type WalError,
+  WriteFailedError,
+} from '@wal/errors';
+import { FileStore, SegmentedStore, type Store, type StoreMeta } from '@wal/store';
+import { BoundaryIndex } from './boundary-index.js';
+import { crc32c } from './crc32c.js';
+import { HEADER_SIZE, MAX_FRAME_LENGTH, writeFrame } from './frame.js';
+import {
+  DEFAULT_MAX_RECORD_SIZE,
+  type ResolvedOptions,
+  resolveOptions,
+  type WalOptions,
+} from './options.js';
+import { type Damage, scan } from './scan.js';
+
+/** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
+export type WalSource = string | Store | (() => Promise<Store>);
+
+/** What an append waits for: `written` (a process crash keeps it) or `durable` (a power loss keeps it). */
+export type WaitLevel = 'written' | 'durable';
+
+/** Options of a waiting append. */
+export interface AppendOptions {
+  readonly wait: WaitLevel;
+}
+
+/** A record read back: its LSN and its payload. */
+export interface WalRecord {
+  readonly lsn: number;
+  /** The payload. A view into a buffer the log allocated for this read: the caller may keep it. */
+  readonly payload: Uint8Array;
+}
+
+/** What recovery found at open, and what it did (or, read-only, would do). */
+export interface RecoveryReport {
+  /** First live offset. */
+  readonly head: number;
+  /** Where the log resumes: the end of the last intact record (or the resume offset after a failure). */
+  readonly end: number;
+  /** Intact records between `head` and the scan's end. */
+  readonly records: number;
+  /** Length of the store before recovery. */
+  readonly storeLength: number;
+  /** The damage that ended the log, if it did not end cleanly. */
+  readonly tear: Damage | undefined;
+  /** Bytes after `end` that recovery cut (read-only: would cut). */
+  readonly tornBytes: number;
+  /**
+   * Intact frames found after the tear and dropped with it. Expected after a
+   * power loss (writeback has no order); shown so an operator can tell.
+   */
+  readonly droppedFrames: number;
+  /** Damaged records stepped over under the `skip` policy. */
+  readonly skipped: readonly Damage[];
+  /** The durable hint read from the metadata (below it, damage is corruption). */
+  readonly durableHint: number;
+  /** True when recovery changed the log (cut bytes). Always false read-only. */
+  readonly truncated: boolean;
+}
+
+/** Metadata keys of the log (see docs/FORMAT.md §5). */
+const META_FORMAT = 'wal.format';
+const META_MAX_RECORD = 'wal.maxRecordSize';
+const META_HINT = 'wal.durableHint';
+/** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
+const META_TRUNCATIONS = 'wal.truncations';
+/** The only format version this code writes and reads. */
+const FORMAT_VERSION = 1;
+/** Durable-hint spacing when the store has no segment size. */
+const DEFAULT_HINT_INTERVAL = 64 * 1024 * 1024;
+/** Staging chunk size: one positional write carries at most this, unless one record is larger. */
+const MAX_CHUNK = 1024 * 1024;
+/** Read window of iterators and LSN validation. */
+const READ_WINDOW = 1024 * 1024;
+
+const BLOCK_CLOSED = 1;
+const BLOCK_READ_ONLY = 2;
+const BLOCK_FAILED = 4;
+const BLOCK_TRUNCATING = 8;
+const BLOCK_FULL = 16;
+
+const noop = (): void => {};
+
+function isStore(value: unknown): value is Store {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Store).write === 'function' &&
+    typeof (value as Store).readMeta === 'function'
+  );
+}
+
+async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
+  if (typeof source === 'string') {
+    const common = options.fs === undefined ? {} : { fs: options.fs };
+    if (options.layout === 'file') {
+      return FileStore.open(source, { ...common, readOnly: options.readOnly });
+    }
+    return SegmentedStore.open(source, {
+      ...common,
+      readOnly: options.readOnly,
+      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+    });
+  }
+  if (typeof source === 'function') {
+    const store: unknown = await source();
+    if (!isStore(store)) throw invalidArgType('source()', 'to resolve with a Store', store);
+    return store;
+  }
+  if (isStore(source)) return source;
+  throw invalidArgType('source', 'a path, a Store or a function resolving with a Store', source);
+}
+
+function metaInteger(meta: StoreMeta, key: string, min: number, max: number): number | undefined {
+  const value = meta[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new CorruptionError(`the log's metadata holds an invalid ${key}: ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A write-ahead log over a {@link Store}: records appended with a synchronous
+ * LSN, written in coalesced positional writes, made durable by group commit,
+ * recovered on open, read and iterated by LSN, truncated at either end.
+ *
+ * Durability (docs/DURABILITY.md): a record is `written` once every byte up to
+ * its end reached the operating system (a process crash keeps it), `durable`
+ * once a sync covering it succeeded (a power loss keeps it). Nothing is
+ * acknowledged at a level it has not reached.
+ *
+ * Errors: synchronous methods throw, promise-returning ones reject, with
+ * `WalError`s (`WAL_CLOSED`, `WAL_BUSY`, `WAL_FAILED`, `WAL_WRITE_FAILED`,
+ * `WAL_READ_ONLY`, `WAL_RECORD_TOO_LARGE`, `WAL_NOT_BOUNDARY`,
+ * `WAL_TRUNCATED`, `WAL_CORRUPTION`) or Node-style argument errors.
+ *
+ * Single-threaded: use it from the event loop that opened it.
+ */
+export class Wal {
+  readonly #store: Store;
+  readonly #source: WalSource;
+  readonly #options: ResolvedOptions;
+  readonly #gc: GroupCommit | undefined;
+  readonly #index: BoundaryIndex;
+  readonly #maxRecordSize: number;
+  readonly #stagingLimit: number;
+  readonly #chunkSize: number;
+  readonly #hintInterval: number;
+  /** Offsets and claimed lengths of damaged records stepped over by the skip policy. */
+  readonly #skipped: Map<number, number>;
+  readonly #recovery: RecoveryReport;
+
+  #head: number;
+  #tail: number;
+  /** Read-only: end of the intact log as last scanned. */
+  #scannedEnd: number;
+
+  // Staging: the chunk being filled, and free chunks for reuse.
+  #chunk: Uint8Array | undefined;
+  #chunkStart = 0;
+  #chunkUsed = 0;
+  readonly #pool: Uint8Array[] = [];
+  /** Bytes staged or being written. */
+  #buffered = 0;
+  #flushScheduled = false;
+  readonly #flushStage = (): void => {
+    this.#flushScheduled = false;
+    if ((this.#blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.#submit();
+  };
+
+  /** Why appends are refused: a bit set of BLOCK_*; 0 on the fast path. */
+  #blocked = 0;
+  #failure: WalError | undefined;
+  /** Where a reopen resumes after the failure. */
+  #resumeAt: number | undefined;
+  /**
+   * Whether a reopen also resumes at most at the durable watermark as it
+   * stands once this log is closed (after a failed sync, hint or truncation:
+   * records acknowledged durable after the failure are kept, others dropped).
+   */
+  #resumeAtDurable = false;
+
+  #writesInFlight = 0;
+  #readsInFlight = 0;
+  /** Resolvers waiting for reads, writes and the hint write to settle. */
+  #settleWaiters: Array<() => void> = [];
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+
+  /** The durable hint as persisted. */
+  #hint: number;
+  #hintWrite: Promise<void> | undefined;
+  #hintWanted: number | undefined;
+
+  #exclusive: Promise<void> | undefined;
+  /** Truncations requested and not finished. */
+  #exclusiveCount = 0;
+  #closing: Promise<void> | undefined;
+  /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
+  readonly #cuts: number[] = [];
+  /** `truncateAfter`s made on this log (persisted as `wal.truncations`). */
+  #truncations: number;
+  /** A boundary proven by the last read: sequential reads skip the index walk. */
+  #knownBoundary = -1;
+  /** What iterators may see of the log. */
+  readonly #access: ReaderAccess = {
+    quiet: () => this.#quiet(),
+    validateStart: (lsn, end, tail) => this.#validateStart(lsn, end, tail),
+    clampEnd: (end, epoch) => this.#clampEnd(end, epoch),
+    head: () => this.#head,
+    maxRecordSize: () => this.#maxRecordSize,
+    skipped: (lsn) => this.#skipped.has(lsn),
+    readStore: (offset, length) => this.#readStore(offset, length),
+    damaged: (lsn) => this.#damaged(lsn),
+  };
+
+  private constructor(init: {
+    store: Store;
+    source: WalSource;
+    options: ResolvedOptions;
+    index: BoundaryIndex;
+    maxRecordSize: number;
+    end: number;
+    hint: number;
+    skipped: Map<number, number>;
+    recovery: RecoveryReport;
+    truncations: number;
+  }) {
+    this.#store = init.store;
+    this.#source = init.source;
+    this.#options = init.options;
+    this.#index = init.index;
+    this.#maxRecordSize = init.maxRecordSize;
+    this.#stagingLimit = init.options.stagingLimit;
+    this.#chunkSize = Math.min(MAX_CHUNK, Math.floor(init.options.stagingLimit / 4));
+    const segmentSize = (init.store as { segmentSize?: unknown }).segmentSize;
+    this.#hintInterval =
+      typeof segmentSize === 'number' && segmentSize > 0 ? segmentSize : DEFAULT_HINT_INTERVAL;
+    this.#skipped = init.skipped;
+    this.#recovery = init.recovery;
+    this.#head = init.store.head;
+    this.#tail = init.end;
+    this.#scannedEnd = init.end;
+    this.#hint = init.hint;
+    this.#truncations = init.truncations;
+    if (init.options.readOnly) {
+      this.#blocked = BLOCK_READ_ONLY;
+      this.#gc = undefined;
+    } else {
+      this.#gc = new GroupCommit({
+        start: init.end,
+        delayMs: init.options.commitDelayMs,
+        sync: () => this.#syncStore(),
+      });
+    }
+  }
+
+  /**
+   * Opens (creating if needed) the log at `source` and recovers it
+   * (docs/FORMAT.md §8): scans from the head, cuts a torn tail, makes the
+   * recovered files and directory durable, then accepts appends. A store
+   * passed in (or made by a function) belongs to the log from then on: it is
+   * closed by `close()`, and when `open` rejects.
+   *
+   * Read-only (`options.readOnly`): takes no lock, changes nothing, and
+   * `recovery` reports what a writable open would do.
+   *
+   * Rejects with `TypeError`/`RangeError` for invalid options (a
+   * `maxRecordSize` below the persisted one is `ERR_OUT_OF_RANGE`),
+   * `WAL_LOCKED` when another handle holds the log, `WAL_CORRUPTION` for
+   * damage below the durable hint (strict policy) or a log shorter than its
+   * durable hint, `WAL_RECORD_TOO_LARGE` for an intact record above the
+   * maximum (nothing is cut), `WAL_IO`/`WAL_FAILED` for I/O failures.
+   */
+  static async open(source: WalSource, options?: WalOptions): Promise<Wal> {
+    return Wal.#open(source, resolveOptions(options), undefined);
+  }
+
+  static async #open(
+    source: WalSource,
+    options: ResolvedOptions,
+    resumeAt: number | undefined,
+  ): Promise<Wal> {
+    const store = await openStore(source, options);
+    try {
+      const meta = await store.readMeta();
+      const format = metaInteger(meta, META_FORMAT, 1, Number.MAX_SAFE_INTEGER);
+      if (format !== undefined && format !== FORMAT_VERSION) {
+        throw new CorruptionError(
+          `the log is in format version ${format}; this version of @wal/core reads version ${FORMAT_VERSION}`,
+        );
+      }
+      const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
+      const asked = options.maxRecordSize;
+      if (asked !== undefined && persistedMax !== undefined && asked < persistedMax) {
+        throw outOfRange(
+          'options.maxRecordSize',
+          `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
+          asked,
+        );
+      }
+      const maxRecordSize = asked ?? persistedMax ?? DEFAULT_MAX_RECORD_SIZE;
+      const head = store.head;
+      const storeLength = store.length;
+      const hint = metaInteger(meta, META_HINT, 0, Number.MAX_SAFE_INTEGER) ?? head;
+      if (hint > storeLength) {
+        throw new CorruptionError(
+          `the log ends at ${storeLength}, below its durable hint ${hint}: durable records are missing`,
+          { offset: storeLength },
+        );
+      }
+      const index = new BoundaryIndex(options.indexInterval);
+      index.note(head);
+      const found = await scan(store, {
+        maxRecordSize,
+        durableHint: hint,
+        policy: options.recovery,
+        onFrame: (lsn) => index.note(lsn),
+      });
+      const skipped = new Map<number, number>();
+      for (const damage of found.skipped) skipped.set(damage.offset, damage.claimedLength ?? 0);
+      let end = found.end;
+      if (resumeAt !== undefined && resumeAt < end) {
+        end = Math.max(resumeAt, head);
+        index.truncateAfter(end);
+        for (const offset of skipped.keys()) if (offset >= end) skipped.delete(offset);
+      }
+      const cut = storeLength - end;
+      let newHint = hint;
+      if (!options.readOnly) {
+        if (cut > 0) {
+          if (hint > end) {
+            await store.updateMeta({ [META_HINT]: end });
+            newHint = end;
+          }
+          await store.truncate(end);
+        }
+        // After a process crash the recovered bytes may be in the page cache
+        // only: make them (and the directory) durable before treating them so.
+        await store.sync();
+        const update: Record<string, number> = {};
+        if (format === undefined) update[META_FORMAT] = FORMAT_VERSION;
+        if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
+        if (hint !== end) update[META_HINT] = end;
+        if (Object.keys(update).length > 0) await store.updateMeta(update);
+        newHint = end;
+      }
+      const recovery: RecoveryReport = Object.freeze({
+        head,
+        end,
+        records: found.records,
+        storeLength,
+        tear: found.tear,
+        tornBytes: cut,
+        droppedFrames: found.droppedFrames,
+        skipped: Object.freeze([...found.skipped]),
+        durableHint: hint,
+        truncated: !options.readOnly && cut > 0,
+      });
+      return new Wal({
+        store,
+        source,
+        options,
+        index,
+        maxRecordSize,
+        end,
+        hint: newHint,
+        skipped,
+        recovery,
+        truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
+      });
+    } catch (error) {
+      await store.close().catch(noop);
+      throw error;
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+
+  /** The store under the log. Do not write to it. */
+  get store(): Store {
+    return this.#store;
+  }
+  /** What recovery found and did at open. */
+  get recovery(): RecoveryReport {
+    return this.#recovery;
+  }
+  /** First live offset (LSN of the first record, if any). */
+  get head(): number {
+    return this.#head;
+  }
+  /** The next LSN to be handed out: one past the last appended record. */
+  get tail(): number {
+    return this.#tail;
+  }
+  /**
+   * The written watermark: every record ending at or below it is written.
+   * Read-only logs: the end of the intact records scanned (by open or `refresh()`).
+   */
+  get written(): number {
+    return this.#gc?.written ?? this.#scannedEnd;
+  }
+  /**
+   * The durable watermark: every record ending at or below it survives a
+   * power loss. Read-only logs cannot know it (another process may be
+   * writing): they report the scanned end, as `written` does.
+   */
+  get durable(): number {
+    return this.#gc?.durable ?? this.#scannedEnd;
+  }
+  /** The largest payload accepted, in bytes. */
+  get maxRecordSize(): number {
+    return this.#maxRecordSize;
+  }
+  /** Bytes of appended records held in memory (staged or being written). */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+  /**
+   * False when the staging memory is full: the next append would throw
+   * `WAL_BUSY`. Wait for {@link Wal.drained} before appending more.
+   */
+  get writable(): boolean {
+    return this.#buffered < this.#stagingLimit;
+  }
+  /** True when opened read-only. */
+  get readOnly(): boolean {
+    return this.#options.readOnly;
+  }
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+  /** The failure that stopped the log (a failed write or sync), or `undefined`. */
+  get failure(): WalError | undefined {
+    return this.#failure;
+  }
+
+  // ---------------------------------------------------------------- append
+
+  /**
+   * Appends `payload` as one record and returns its LSN at once. The record
+   * is `buffered`: it is written in the background (with other records, in
+   * one positional write); nothing is waited for. Use {@link Wal.waitFor},
+   * {@link Wal.sync} or a waiting append to learn it is written or durable.
+   *
+   * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-`Uint8Array`.
+   * @throws `WAL_RECORD_TOO_LARGE` above {@link Wal.maxRecordSize}.
+   * @throws `WAL_BUSY` while a truncation runs or when staging is full ({@link Wal.writable}).
+   * @throws `WAL_WRITE_FAILED` after a failed write, `WAL_FAILED` after a failed
+   *   sync, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` on a read-only log.
+   */
+  append(payload: Uint8Array): number;
+  /**
+   * Appends `payload` (reserving its LSN synchronously, in call order) and
+   * resolves with its LSN once the record is `written` or `durable`.
+   * Rejects with the errors the synchronous form throws, and with
+   * `WAL_WRITE_FAILED` / `WAL_FAILED` when the write or the sync fails.
+   */
+  append(payload: Uint8Array, options: AppendOptions): Promise<number>;
+  append(payload: Uint8Array, options?: AppendOptions): number | Promise<number> {
+    if (options === undefined) return this.#append(payload);
+    let lsn: number;
+    let level: WaitLevel;
+    try {
+      level = waitLevel(options);
+      lsn = this.#append(payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#waitLsn(lsn, level).then(() => lsn);
+  }
+
+  /**
+   * Appends every payload, in order, as consecutive records; returns their
+   * LSNs. All or nothing: every payload is checked before any is reserved.
+   * With `options.wait`, resolves once the last one is written or durable.
+   * Throws (or rejects) as {@link Wal.append} does.
+   */
+  appendBatch(payloads: readonly Uint8Array[]): number[];
+  appendBatch(payloads: readonly Uint8Array[], options: AppendOptions): Promise<number[]>;
+  appendBatch(
+    payloads: readonly Uint8Array[],
+    options?: AppendOptions,
+  ): number[] | Promise<number[]> {
+    let lsns: number[];
+    let level: WaitLevel | undefined;
+    try {
+      if (options !== undefined) level = waitLevel(options);
+      if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
+      let total = 0;
+      for (let i = 0; i < payloads.length; i++) {
+        const payload: unknown = payloads[i];
+        if (!(payload instanceof Uint8Array)) {
+          throw invalidArgType(`payloads[${i}]`, 'an instance of Uint8Array', payload);
+        }
+        if (payload.length > this.#maxRecordSize) {
+          throw new RecordTooLargeError(payload.length, this.#maxRecordSize, {
+            offset: this.#tail + total,
+          });
+        }
+        total += HEADER_SIZE + payload.length;
+      }
+      if (this.#blocked !== 0) throw this.#blockedError();
+      lsns = new Array<number>(payloads.length);
+      for (let i = 0; i < payloads.length; i++) lsns[i] = this.#stage(payloads[i]!);
+    } catch (error) {
+      if (options === undefined) throw error;
+      return Promise.reject(error);
+    }
+    if (level === undefined) return lsns;
+    if (lsns.length === 0) return Promise.resolve(lsns);
+    return this.#waitLsn(lsns[lsns.length - 1]!, level).then(() => lsns);
+  }
+
+  /**
+   * Resolves once the record at `lsn` (any LSN this log handed out) is
+   * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
+   * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after
+   * `close()` finished, and `ERR_OUT_OF_RANGE` for an LSN not below the tail.
+   */
+  waitFor(lsn: number, level: WaitLevel): Promise<void> {
+    try {
+      validateOffset('lsn', lsn);
+      if (level !== 'written' && level !== 'durable') {
+        throw invalidArgValue('level', level, "must be 'written' or 'durable'");
+      }
+      if (lsn >= this.#tail) throw outOfRange('lsn', `< the tail (${this.#tail})`, lsn);
+      if (this.#options.readOnly) throw new ReadOnlyError('wait for durability');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (lsn < this.durable) return Promise.resolve();
+    const closing = this.#closing;
+    if (closing !== undefined) {
+      // close() writes and syncs every record appended before it.
+      return closing.then(noop, noop).then(() => {
+        if (lsn < (level === 'durable' ? this.durable : this.written)) return;
+        throw new ClosedError('log', { offset: lsn });
+      });
+    }
+    if (this.#exclusive !== undefined) {
+      return this.#exclusive.then(() => this.waitFor(lsn, level));
+    }
+    return this.#waitLsn(lsn, level);
+  }
+
+  /**
+   * Makes every record appended so far durable (one group-commit flush shared
+   * with concurrent callers). Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
+   * after a failure, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` read-only.
+   */
+  sync(): Promise<void> {
+    if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
+      return Promise.reject(this.#blockedError('sync the log'));
+    }
+    if (this.#exclusive !== undefined) return this.#exclusive.then(() => this.sync());
+    const target = this.#tail;
+    if (target <= this.durable) return Promise.resolve();
+    this.#submit();
+    return this.#waitTarget(target, 'durable');
+  }
+
+  /**
+   * Resolves once staging is below its limit ({@link Wal.writable} is true),
+   * at once if it is. Rejects after a failure or `close()`.
+   */
+  drained(): Promise<void> {
+    if ((this.#blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+      return Promise.reject(this.#blockedError());
+    }
+    if (this.#buffered < this.#stagingLimit) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  #append(payload: Uint8Array): number {
+    if (!(payload instanceof Uint8Array)) {
+      throw invalidArgType('payload', 'an instance of Uint8Array', payload);
+    }
+    if (this.#blocked !== 0) throw this.#blockedError();
+    if (payload.length > this.#maxRecordSize) {
+      throw new RecordTooLargeError(payload.length, this.#maxRecordSize, { offset: this.#tail });
+    }
+    return this.#stage(payload);
+  }
+
+  /** Frames `payload` into staging; the caller checked everything. */
+  #stage(payload: Uint8Array): number {
+    const frame = HEADER_SIZE + payload.length;
+    const lsn = this.#tail;
+    if (frame > this.#chunkSize) {
+      this.#submit();
+      const bytes = new Uint8Array(frame);
+      writeFrame(bytes, 0, payload);
+      this.#tail = lsn + frame;
+      this.#addBuffered(frame);
+      this.#write(lsn, bytes, undefined);
+    } else {
+      let chunk = this.#chunk;
+      if (chunk === undefined || this.#chunkUsed + frame > chunk.length) {
+        this.#submit();
+        chunk = this.#pool.pop() ?? new Uint8Array(this.#chunkSize);
+        this.#chunk = chunk;
+        this.#chunkStart = lsn;
+        this.#chunkUsed = 0;
+      }
+      writeFrame(chunk, this.#chunkUsed, payload);
+      this.#chunkUsed += frame;
+      this.#tail = lsn + frame;
+      this.#addBuffered(frame);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushStage);
+      }
+    }
+    this.#index.note(lsn);
+    return lsn;
+  }
+
+  #addBuffered(bytes: number): void {
+    this.#buffered += bytes;
+    if (this.#buffered >= this.#stagingLimit) this.#blocked |= BLOCK_FULL;
+  }
+
+  #releaseBuffered(bytes: number): void {
+    this.#buffered -= bytes;
+    if (this.#buffered < this.#stagingLimit && (this.#blocked & BLOCK_FULL) !== 0) {
+      this.#blocked &= ~BLOCK_FULL;
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+  }
+
+  /** Sends the staged chunk to the store as one positional write. */
+  #submit(): void {
+    const chunk = this.#chunk;
+    if (chunk === undefined || this.#chunkUsed === 0) return;
+    const start = this.#chunkStart;
+    const bytes = chunk.subarray(0, this.#chunkUsed);
+    this.#chunk = undefined;
+    this.#chunkUsed = 0;
+    this.#write(start, bytes, chunk);
+  }
+
+  #write(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+    const end = start + bytes.length;
+    const gc = this.#gc!;
+    if (end > gc.reserved) gc.reserve(end);
+    this.#writesInFlight++;
+    this.#store.write(start, bytes).then(
+      () => this.#writeDone(start, end, recycle, undefined, true),
+      (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
+    );
+  }
+
+  #writeDone(
+    start: number,
+    end: number,
+    recycle: Uint8Array | undefined,
+    cause: unknown,
+    ok: boolean,
+  ): void {
+    this.#writesInFlight--;
+    const gc = this.#gc!;
+    if (ok) {
+      if (recycle !== undefined && this.#pool.length * this.#chunkSize < this.#stagingLimit) {
+        this.#pool.push(recycle);
+      }
+      if (gc.failure === undefined) gc.markWritten(start, end);
+    } else {
+      gc.markFailed(start, end, cause);
+      this.#fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);
+    }
+    this.#releaseBuffered(end - start);
+    this.#settled();
+  }
+
+  /**
+   * Stops the log: appends throw `error`, staged records are dropped (their
+   * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
+   * durable watermark when the log is closed).
+   */
+  #fail(error: WalError, resumeAt: number | 'durable'): void {
+    if (this.#failure === undefined) this.#failure = error;
+    if (resumeAt === 'durable') this.#resumeAtDurable = true;
+    else this.#resumeAt = Math.min(this.#resumeAt ?? Number.POSITIVE_INFINITY, resumeAt);
+    this.#blocked |= BLOCK_FAILED;
+    const gc = this.#gc;
+    if (this.#chunk !== undefined && this.#chunkUsed > 0 && gc !== undefined) {
+      const start = this.#chunkStart;
+      const reservedEnd = Math.min(gc.reserved, start + this.#chunkUsed);
+      if (reservedEnd > start) gc.markFailed(start, reservedEnd, error);
+      this.#releaseBuffered(this.#chunkUsed);
+      this.#chunkUsed = 0;
+    }
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  /** The sync the group commit calls: the store's, then the durable hint. */
+  #syncStore(): Promise<void> {
+    const target = this.#gc!.written;
+    return this.#store.sync().then(
+      () => {
+        if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
+          this.#writeHint(target);
+        }
+      },
+      (cause: unknown) => {
+        this.#fail(
+          new FailedError(
+            'a sync of the log failed; nothing after the last durable offset can be trusted',
+            {
+              cause,
+              offset: this.#gc!.durable,
+            },
+          ),
+          'durable',
+        );
+        throw cause;
+      },
+    );
+  }
+
+  /** Persists the durable hint (in the background; one update at a time). */
+  #writeHint(value: number): void {
+    if (this.#hintWrite !== undefined) {
+      this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
+      return;
+    }
+    this.#hintWrite = this.#store.updateMeta({ [META_HINT]: value }).then(
+      () => {
+        this.#hint = Math.max(this.#hint, value);
+        this.#hintWrite = undefined;
+        const wanted = this.#hintWanted;
+        this.#hintWanted = undefined;
+        if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
+        this.#settled();
+      },
+      (cause: unknown) => {
+        this.#hintWrite = undefined;
+        this.#hintWanted = undefined;
+        this.#fail(
+          new FailedError('writing the durable hint to the metadata failed', {
+            cause,
+            offset: this.#gc?.durable ?? 0,
+          }),
+          'durable',
+        );
+        this.#settled();
+      },
+    );
+  }
+
+  #waitLsn(lsn: number, level: WaitLevel): Promise<void> {
+    return this.#waitTarget(lsn + 1, level);
+  }
+
+  #waitTarget(target: number, level: WaitLevel): Promise<void> {
+    const gc = this.#gc!;
+    if (target > gc.reserved) {
+      try {
+        gc.reserve(this.#tail);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return level === 'durable' ? gc.syncTo(target) : gc.waitWritten(target);
+  }
+
+  #blockedError(what = 'append to the log'): Error {
+    const blocked = this.#blocked;
+    if ((blocked & BLOCK_CLOSED) !== 0) return new ClosedError('log');
+    if ((blocked & BLOCK_READ_ONLY) !== 0) return new ReadOnlyError(what);
+    if ((blocked & BLOCK_FAILED) !== 0) return this.#failure!;
+    if ((blocked & BLOCK_TRUNCATING) !== 0) {
+      return new BusyError('a truncation of the log is running; append after it resolves', {
+        offset: this.#tail,
+      });
+    }
+    return new BusyError(
+      `the log's staging memory is full (${this.#buffered} of ${this.#stagingLimit} bytes): await wal.drained() before appending more`,
+      { offset: this.#tail },
+    );
+  }
+
+  // ---------------------------------------------------------------- settle
+
+  /** Calls waiters when no read, write or hint update is in flight. */
+  #settled(): void {
+    if (!this.#isSettled()) return;
+    const waiters = this.#settleWaiters;
+    this.#settleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #isSettled(): boolean {
+    return this.#writesInFlight === 0 && this.#readsInFlight === 0 && this.#hintWrite === undefined;
+  }
+
+  #whenSettled(): Promise<void> {
+    if (this.#isSettled()) return Promise.resolve();
+    return new Promise((resolve) => this.#settleWaiters.push(resolve));
+  }
+
+  /** Runs `work` with the log to itself: appends refused, writes, syncs and reads settled. */
+  #runExclusive<T>(work: () => Promise<T>): Promise<T> {
+    if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
+      return Promise.reject(this.#blockedError('truncate the log'));
+    }
+    const previous = this.#exclusive ?? Promise.resolve();
+    // Appends are refused from this call on, not from when the work starts:
+    // a record appended in the same turn would be acknowledged, then cut.
+    this.#exclusiveCount++;
+    this.#blocked |= BLOCK_TRUNCATING;
+    const run = previous.then(async () => {
+      try {
+        if ((this.#blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+          throw this.#blockedError('truncate the log');
+        }
+        this.#submit();
+        const gc = this.#gc!;
+        // Every write and every flush (with its waiters) finishes first.
+        while (!gc.idle || !this.#isSettled()) {
+          if (gc.failure !== undefined || this.#failure !== undefined) break;
+          if (gc.reserved < this.#tail) gc.reserve(this.#tail);
+          await gc.syncTo(gc.reserved);
+          await this.#whenSettled();
+          // A flush scheduled for other waiters runs on a later macrotask.
+          if (!gc.idle) await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        if (this.#failure !== undefined) throw this.#failure;
+        return await work();
+      } finally {
+        if (--this.#exclusiveCount === 0) this.#blocked &= ~BLOCK_TRUNCATING;
+      }
+    });
+    const tracked = run.then(noop, noop);
+    this.#exclusive = tracked;
+    void tracked.then(() => {
+      if (this.#exclusive === tracked) this.#exclusive = undefined;
+    });
+    return run;
+  }
+
+  // ---------------------------------------------------------------- truncation
+
+  /**
+   * Keeps the record at `lsn` and every record before it, drops every record
+   * after it, durably, before resolving; the next append gets the LSN just
+   * after the kept record. Exclusive: appends made before the call are
+   * written and synced first (then dropped, if after `lsn`); appends during it
+   * throw `WAL_BUSY`; open iterators end at the cut.
+   *
+   * Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record boundary,
+   * `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past the tail,
+   * `WAL_FAILED`/`WAL_WRITE_FAILED` after a failure (a failure during the
+   * truncation stops the log), `WAL_CLOSED`, `WAL_READ_ONLY`.
+   */
+  truncateAfter(lsn: number): Promise<void> {
+    try {
+      validateOffset('lsn', lsn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#runExclusive(async () => {
+      const length = await this.#locate(lsn, this.#tail);
+      const end = lsn + HEADER_SIZE + length;
+      if (end === this.#tail) return;
+      try {
+        // Lower the hint first (damage above the cut will be a tear), and
+        // count the truncation so read-only followers rescan.
+        await this.#store.updateMeta({
+          [META_HINT]: Math.min(this.#hint, end),
+          [META_TRUNCATIONS]: this.#truncations + 1,
+        });
+        this.#hint = Math.min(this.#hint, end);
+        this.#truncations++;
+        await this.#store.truncate(end);
+      } catch (cause) {
+        this.#fail(
+          new FailedError(`truncating the log after offset ${lsn} failed`, { cause, offset: end }),
+          end,
+        );
+        this.#resumeAtDurable = true;
+        throw this.#failure;
+      }
+      this.#gc!.reset(end);
+      this.#tail = end;
+      this.#index.truncateAfter(end);
+      for (const offset of this.#skipped.keys()) if (offset >= end) this.#skipped.delete(offset);
+      if (this.#knownBoundary > end) this.#knownBoundary = -1;
+      this.#cuts.push(end);
+    });
+  }
+
+  /**
+   * Drops every record before `lsn` (after a checkpoint): the head becomes
+   * `lsn`, durably, before resolving; whole segments below it are deleted.
+   * `lsn` may be the tail (drops everything). Records up to `lsn` are made
+   * durable first. Exclusive, as {@link Wal.truncateAfter}; open iterators
+   * below the new head reject with `WAL_TRUNCATED`.
+   *
+   * Rejects with `WAL_NOT_BOUNDARY`, `WAL_TRUNCATED` (below the head),
+   * `ERR_OUT_OF_RANGE` (past the tail), and the failure errors.
+   */
+  truncateBefore(lsn: number): Promise<void> {
+    try {
+      validateOffset('lsn', lsn);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#runExclusive(async () => {
+      if (lsn !== this.#tail) await this.#locate(lsn, this.#tail);
+      if (lsn === this.#head) return;
+      try {
+        await this.#store.truncateBefore(lsn);
+        if (this.#hint < lsn) {
+          await this.#store.updateMeta({ [META_HINT]: this.#gc!.durable });
+          this.#hint = this.#gc!.durable;
+        }
+      } catch (cause) {
+        this.#fail(
+          new FailedError(`truncating the log before offset ${lsn} failed`, { cause, offset: lsn }),
+          'durable',
+        );
+        throw this.#failure;
+      }
+      this.#head = lsn;
+      this.#index.truncateBefore(lsn);
+      for (const offset of this.#skipped.keys()) if (offset < lsn) this.#skipped.delete(offset);
+      if (this.#knownBoundary < lsn) this.#knownBoundary = -1;
+    });
+  }
+
+  // ---------------------------------------------------------------- read
+
+  /**
+   * Reads the record at `lsn`. A record appended but not yet written is
+   * waited for. Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record
+   * boundary, `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past
+   * the tail, `WAL_CORRUPTION` when the stored record fails its checksum (or
+   * was stepped over by the skip policy), `WAL_CLOSED`.
+   */
+  async read(lsn: number): Promise<Uint8Array> {
+    validateOffset('lsn', lsn);
+    if ((this.#blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
+    while (this.#exclusive !== undefined) await this.#exclusive;
+    const bound = this.#options.readOnly ? this.#scannedEnd : this.#tail;
+    this.#checkRange(lsn, bound);
+    if (!this.#options.readOnly && lsn >= this.written) {
+      this.#submit();
+      await this.#waitTarget(lsn + 1, 'written');
+    }
+    const length = await this.#locate(lsn, this.written);
+    const bytes = await this.#readStore(lsn, HEADER_SIZE + length);
+    const crc = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+    if (bytes.length < HEADER_SIZE + length || crc32c(bytes, 4, HEADER_SIZE + length) !== crc) {
+      throw this.#damaged(lsn);
+    }
+    this.#knownBoundary = lsn + HEADER_SIZE + length;
+    return bytes.subarray(HEADER_SIZE);
+  }
+
+  #checkRange(lsn: number, bound: number): void {
+    if (lsn < this.#head) {
+      throw new TruncatedError(`no record at ${lsn}: the log was truncated before ${this.#head}`, {
+        offset: lsn,
+      });
+    }
+    if (lsn >= bound) throw outOfRange('lsn', `< the end of the log (${bound})`, lsn);
+  }
+
+  /** The error for a record at `lsn` that fails its checksum. */
+  #damaged(lsn: number): CorruptionError {
+    const skipped = this.#skipped.has(lsn);
+    return new CorruptionError(
+      skipped
+        ? `the record at ${lsn} is damaged; recovery stepped over it (skip policy)`
+        : `the record at ${lsn} fails its checksum`,
+      { offset: lsn },
+    );
+  }
+
+  /**
+   * Validates that `lsn` is a record boundary below `bound` by walking frame
+   * headers from the nearest known boundary; resolves with its payload length.
+   */
+  async #locate(lsn: number, bound: number): Promise<number> {
+    this.#checkRange(lsn, bound);
+    let position =
+      this.#knownBoundary >= 0 && this.#knownBoundary <= lsn
+        ? Math.max(this.#knownBoundary, this.#index.floor(lsn) ?? this.#head)
+        : (this.#index.floor(lsn) ?? this.#head);
+    let window: Uint8Array = new Uint8Array(0);
+    let windowStart = position;
+    for (;;) {
+      if (position + HEADER_SIZE > windowStart + window.length) {
+        windowStart = position;
+        // Enough for every header up to `lsn` (at least a page), at most one window.
+        const want = Math.max(lsn + HEADER_SIZE - position, 4096);
+        window = await this.#readStore(position, Math.min(READ_WINDOW, want, bound - position));
+        if (window.length < HEADER_SIZE) break;
+      }
+      const at = position - windowStart;
+      const length =
+        (window[at + 4]! |
+          (window[at + 5]! << 8) |
+          (window[at + 6]! << 16) |
+          (window[at + 7]! << 24)) >>>
+        0;
+      if (length > this.#maxRecordSize || position + HEADER_SIZE + length > bound) {
+        throw new CorruptionError(
+          `the frame at ${position} claims ${length} bytes, past the log's end or maximum record size`,
+          { offset: position },
+        );
+      }
+      if (position === lsn) return length;
+      position += HEADER_SIZE + length;
+      if (position > lsn) break;
+    }
+    throw new BoundaryError(`${lsn} is not a record boundary of the log`, { offset: lsn });
+  }
+
+  /** Reads from the store, counted so a truncation waits for it. */
+  async #readStore(offset: number, length: number): Promise<Uint8Array> {
+    if ((this.#blocked & BLOCK_CLOSED) !== 0 && this.#store.closed) throw new ClosedError('log');
+    this.#readsInFlight++;
+    try {
+      return await this.#store.read(offset, length);
+    } finally {
+      this.#readsInFlight--;
+      this.#settled();
+    }
+  }
+
+  /**
+   * Iterates the records from `fromLsn` (default: the head) up to the
+   * written watermark at the time of the call, one record per step. The
+   * first step rejects with `WAL_NOT_BOUNDARY` when `fromLsn` is not a record
+   * boundary; any step rejects with `WAL_TRUNCATED` once a `truncateBefore`
+   * passed its position and `WAL_CORRUPTION` for a record failing its
+   * checksum. A `truncateAfter` below its end ends it at the cut.
+   */
+  iterate(fromLsn?: number): AsyncIterableIterator<WalRecord> {
+    return new RecordIterator(this.#reader(fromLsn, READ_WINDOW));
+  }
+
+  /**
+   * The batched form of {@link Wal.iterate}, for fast replay: yields arrays
+   * of consecutive records, each array read with one store read of about
+   * `batchBytes` (default 1 MiB; a larger record comes alone). Same bounds
+   * and errors as `iterate`.
+   */
+  iterateBatches(
+    fromLsn?: number,
+    options?: { batchBytes?: number },
+  ): AsyncIterableIterator<WalRecord[]> {
+    const batchBytes = options?.batchBytes ?? READ_WINDOW;
+    return new BatchIterator(this.#reader(fromLsn, batchBytes));
+  }
+
+  #reader(fromLsn: number | undefined, batchBytes: number): Reader {
+    if (fromLsn !== undefined) validateOffset('fromLsn', fromLsn);
+    if (!Number.isInteger(batchBytes) || batchBytes < HEADER_SIZE) {
+      throw outOfRange('options.batchBytes', `an integer >= ${HEADER_SIZE}`, batchBytes);
+    }
+    if ((this.#blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
+    return new Reader(
+      this.#access,
+      fromLsn ?? this.#head,
+      this.written,
+      this.#tail,
+      this.#cuts.length,
+      batchBytes,
+    );
+  }
+
+  /** Validates an iterator's start. */
+  async #validateStart(lsn: number, end: number, tail: number): Promise<void> {
+    while (this.#exclusive !== undefined) await this.#exclusive;
+    if ((lsn === end || lsn === tail) && lsn >= this.#head) return;
+    if (lsn > end && lsn < tail) {
+      // Appended but not yet written when the iterator was made: nothing to
+      // yield, but the start must still be a boundary.
+      await this.#waitTarget(lsn + 1, 'written');
+      await this.#locate(lsn, this.written);
+      return;
+    }
+    await this.#locate(lsn, end);
+  }
+
+  /** Where an iterator created at cut count `epoch` must stop, at most `end`. */
+  #clampEnd(end: number, epoch: number): number {
+    for (let i = epoch; i < this.#cuts.length; i++) end = Math.min(end, this.#cuts[i]!);
+    return end;
+  }
+
+  /** Waits while a truncation runs. */
+  async #quiet(): Promise<void> {
+    while (this.#exclusive !== undefined) await this.#exclusive;
+    if ((this.#blocked & BLOCK_CLOSED) !== 0 && this.#store.closed) throw new ClosedError('log');
+  }
+
+  /**
+   * Read-only logs: re-reads the store (records another process appended,
+   * a truncation it made) and extends the readable end through the intact
+   * records found; resolves with the new end. Stops quietly at a partial
+   * record (the writer may be writing it). Writable logs: resolves with the
+   * written watermark.
+   */
+  async refresh(): Promise<number> {
+    if ((this.#blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
+    if (!this.#options.readOnly) return this.written;
+    await this.#store.refresh?.();
+    const store = this.#store;
+    let from = this.#scannedEnd;
+    const truncations =
+      metaInteger(await store.readMeta(), META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+    if (
+      store.head > this.#head ||
+      store.length < this.#scannedEnd ||
+      truncations !== this.#truncations
+    ) {
+      this.#truncations = truncations;
+      // The writer truncated: start over from its head.
+      from = store.head;
+      this.#head = store.head;
+      this.#index.truncateBefore(store.head);
+      this.#index.truncateAfter(from);
+      this.#cuts.push(from);
+      this.#knownBoundary = -1;
+    }
+    const found = await scan(store, {
+      from,
+      maxRecordSize: this.#maxRecordSize,
+      durableHint: 0,
+      policy: 'strict',
+      onFrame: (lsn) => this.#index.note(lsn),
+    });
+    this.#scannedEnd = found.end;
+    this.#tail = found.end;
+    return found.end;
+  }
+
+  // ---------------------------------------------------------------- close and reopen
+
+  /**
+   * Closes the log. Appends after the call throw `WAL_CLOSED`. Records
+   * appended before it are written and synced (their waiters resolve), the
+   * durable hint is recorded, then the store is closed and its lock released.
+   * Resolves when all that is done; rejects if that final write or sync
+   * fails (the lock is released anyway). After an earlier failure it writes
+   * nothing, waits for writes in flight, releases everything and resolves.
+   * Idempotent: later calls return the same promise.
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#blocked |= BLOCK_CLOSED;
+    this.#closing = this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    let error: unknown;
+    if (this.#exclusive !== undefined) await this.#exclusive;
+    const failedBefore = this.#failure !== undefined;
+    const gc = this.#gc;
+    if (gc !== undefined && (this.#blocked & BLOCK_FAILED) === 0) {
+      try {
+        this.#submit();
+        if (this.#tail > this.durable) await this.#waitTarget(this.#tail, 'durable');
+        await this.#whenSettled();
+        if (this.#hint < gc.durable && this.#failure === undefined) {
+          await this.#store.updateMeta({ [META_HINT]: gc.durable });
+          this.#hint = gc.durable;
+        }
+      } catch (cause) {
+        error = cause;
+      }
+    }
+    await this.#whenSettled();
+    // A failure during the close (a durable-hint update in flight, say) is
+    // this close's failure: the caller must not take it for a clean close.
+    if (!failedBefore && this.#failure !== undefined) error ??= this.#failure;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(new ClosedError('log'));
+    try {
+      await this.#store.close();
+    } catch (cause) {
+      error ??= cause;
+    }
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Continues after a failure, in this process: closes this log (releasing
+   * its lock), opens `source` afresh (default: what this log was opened from;
+   * a store instance cannot be reused, so pass a new one or a function), runs
+   * recovery, and truncates at the failed write's offset, or after a failed
+   * sync at the last durable offset, making that durable before accepting
+   * appends. Records past that point were never acknowledged at the level
+   * that failed; they are dropped even if the page cache still holds them.
+   * Without a failure it is a close followed by an open.
+   */
+  async reopen(source?: WalSource): Promise<Wal> {
+    const from = source ?? this.#source;
+    if (source === undefined && isStore(this.#source)) {
+      throw invalidArgValue(
+        'source',
+        source,
+        'is required: this log was opened from a store instance, which close() closes; pass a new store or a function making one',
+      );
+    }
+    await this.close().catch(noop);
+    let resumeAt = this.#resumeAt;
+    if (this.#resumeAtDurable && this.#gc !== undefined) {
+      resumeAt = Math.min(resumeAt ?? Number.POSITIVE_INFINITY, this.#gc.durable);
+    }
+    return Wal.#open(from, this.#options, resumeAt);
+  }
+}
+
+function waitLevel(options: unknown): WaitLevel {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const { wait } = options as { wait?: unknown };
+  if (wait !== 'written' && wait !== 'durable') {
+    throw invalidArgValue('options.wait', wait, "must be 'written' or 'durable'");
+  }
+  return wait;
+}
+
+/**
+ * Reads consecutive records for the iterators, one store read per batch,
+ * checking every record's checksum. Internal.
+ */
+/** What the iterators may see of a log: closures over its private state. */
+interface ReaderAccess {
+  quiet(): Promise<void>;
+  validateStart(lsn: number, end: number, tail: number): Promise<void>;
+  clampEnd(end: number, epoch: number): number;
+  head(): number;
+  maxRecordSize(): number;
+  skipped(lsn: number): boolean;
+  readStore(offset: number, length: number): Promise<Uint8Array>;
+  damaged(lsn: number): CorruptionError;
+}
+
+class Reader {
+  #position: number;
+  #validated = false;
+  #done = false;
+
+  constructor(
+    readonly wal: ReaderAccess,
+    start: number,
+    readonly end: number,
+    readonly tail: number,
+    readonly epoch: number,
+    readonly batchBytes: number,
+  ) {
+    this.#position = start;
+  }
+
+  /** The next batch of records, or `undefined` at the end. */
+  async next(): Promise<WalRecord[] | undefined> {
+    if (this.#done) return undefined;
+    const wal = this.wal;
+    await wal.quiet();
+    if (!this.#validated) {
+      await wal.validateStart(this.#position, this.end, this.tail);
+      this.#validated = true;
+    }
+    for (;;) {
+      const end = wal.clampEnd(this.end, this.epoch);
+      const position = this.#position;
+      const head = wal.head();
+      const maxRecordSize = wal.maxRecordSize();
+      if (position < head) {
+        this.#done = true;
+        throw new TruncatedError(
+          `the iterator's position ${position} was removed by a truncation before ${head}`,
+          { offset: position },
+        );
+      }
+      if (position >= end) {
+        this.#done = true;
+        return undefined;
+      }
+      let bytes = await wal.readStore(position, Math.min(this.batchBytes, end - position));
+      const records: WalRecord[] = [];
+      let at = 0;
+      for (;;) {
+        if (at + HEADER_SIZE > bytes.length) break;
+        const length =
+          (bytes[at + 4]! |
+            (bytes[at + 5]! << 8) |
+            (bytes[at + 6]! << 16) |
+            (bytes[at + 7]! << 24)) >>>
+          0;
+        const lsn = position + at;
+        if (length > maxRecordSize || lsn + HEADER_SIZE + length > end) {
+          this.#done = true;
+          throw new CorruptionError(
+            `the frame at ${lsn} claims ${length} bytes, past the log's end or maximum record size`,
+            { offset: lsn },
+          );
+        }
+        if (at + HEADER_SIZE + length > bytes.length) {
+          if (at > 0) break;
+          // One record larger than the batch: read it whole (its length is checked).
+          bytes = await wal.readStore(position, HEADER_SIZE + length);
+          if (bytes.length < HEADER_SIZE + length) break;
+        }
+        const crc =
+          (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>>
+          0;
+        const frameEnd = at + HEADER_SIZE + length;
+        if (crc32c(bytes, at + 4, frameEnd) !== crc) {
+          if (!wal.skipped(lsn)) {
+            this.#done = true;
+            throw wal.damaged(lsn);
+          }
+        } else {
+          records.push({ lsn, payload: bytes.subarray(at + HEADER_SIZE, frameEnd) });
+        }
+        at = frameEnd;
+      }
+      // A truncation may have run while reading: keep only what is still live.
+      const liveEnd = wal.clampEnd(this.end, this.epoch);
+      if (wal.head() > position) {
+        this.#done = true;
+        throw new TruncatedError(
+          `the iterator's position ${position} was removed by a truncation before ${wal.head()}`,
+          { offset: position },
+        );
+      }
+      if (at === 0) {
+        this.#done = true;
+        return undefined;
+      }
+      this.#position = position + at;
+      let kept = records.length;
+      while (kept > 0 && records[kept - 1]!.lsn >= liveEnd) kept--;
+      if (kept < records.length) {
+        records.length = kept;
+        this.#done = true;
+      }
+      if (records.length > 0) return records;
+      if (this.#done) return undefined;
+    }
+  }
+
+  finish(): void {
+    this.#done = true;
+  }
+}
+
+class RecordIterator implements AsyncIterableIterator<WalRecord> {
+  #batch: WalRecord[] = [];
+  #at = 0;
+
+  constructor(readonly reader: Reader) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<WalRecord> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<WalRecord>> {
+    if (this.#at < this.#batch.length) return { value: this.#batch[this.#at++]!, done: false };
+    const batch = await this.reader.next();
+    if (batch === undefined) return { value: undefined, done: true };
+    this.#batch = batch;
+    this.#at = 1;
+    return { value: batch[0]!, done: false };
+  }
+
+  async return(): Promise<IteratorResult<WalRecord>> {
+    this.reader.finish();
+    this.#batch = [];
+    return { value: undefined, done: true };
+  }
+}
+
+class BatchIterator implements AsyncIterableIterator<WalRecord[]> {
+  constructor(readonly reader: Reader) {}
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<WalRecord[]> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<WalRecord[]>> {
+    const batch = await this.reader.next();
+    if (batch === undefined) return { value: undefined, done: true };
+    return { value: batch, done: false };
+  }
+
+  async return(): Promise<IteratorResult<WalRecord[]>> {
+    this.reader.finish();
+    return { value: undefined, done: true };
+  }
+}
