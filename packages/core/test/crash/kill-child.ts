@@ -1,0 +1,84 @@
+/**
+ * The child of the process-kill test (kill.test.ts, soak.ts): opens the log in
+ * a real directory, then appends self-describing records (records.ts) from
+ * several concurrent committers until it is killed, and prints one line per
+ * acknowledged record after its wait resolved:
+ *
+ *   O <head> <end>            recovery done (the log is open)
+ *   A <lsn> <tag> <length>    the record at <lsn> is acknowledged (written or durable)
+ *   E <code> <message>        an unexpected error (the parent fails)
+ *
+ * Usage: node kill-child.js <dir> <segmentSize> <seed>
+ * Writes to a pipe are synchronous on Linux, so a printed line was sent
+ * before the acknowledgement could be lost to the kill.
+ */
+import { Wal } from '../../src/index.js';
+import { makePayload, rng } from './records.js';
+
+const [dir, segmentArg, seedArg] = process.argv.slice(2);
+if (dir === undefined || segmentArg === undefined || seedArg === undefined) {
+  process.stderr.write('usage: kill-child <dir> <segmentSize> <seed>\n');
+  process.exit(2);
+}
+const random = rng(Number(seedArg));
+const committers = 2 + Math.floor(random() * 6);
+// A child that outlives a vanished parent stops on its own.
+setTimeout(() => process.exit(0), 30_000);
+
+function fail(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  process.stdout.write(`E ${String(code)} ${String(error).replace(/\n/g, ' ')}\n`);
+  process.exit(3);
+}
+
+function length(): number {
+  const r = random();
+  if (r < 0.05) return 16 + Math.floor(random() * 9000); // spans segments
+  return 16 + Math.floor(random() * 300);
+}
+
+async function committer(wal: Wal): Promise<void> {
+  for (;;) {
+    const r = random();
+    const tag = Math.floor(random() * 2 ** 32);
+    if (r < 0.1) {
+      // A batch of consecutive records, one wait for the last.
+      const payloads: Uint8Array[] = [];
+      let lsn = wal.tail;
+      const count = 2 + Math.floor(random() * 3);
+      for (let i = 0; i < count; i++) {
+        const payload = makePayload(lsn, tag, length());
+        payloads.push(payload);
+        lsn += 8 + payload.length;
+      }
+      const lsns = await wal.appendBatch(payloads, { wait: 'durable' });
+      lsns.forEach((at, i) => {
+        process.stdout.write(`A ${at} ${tag} ${payloads[i]!.length}\n`);
+      });
+    } else if (r < 0.15) {
+      // Unacknowledged appends, then a sync covering them.
+      const lsn = wal.tail;
+      const payload = makePayload(lsn, tag, length());
+      wal.append(payload);
+      await wal.sync();
+      process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
+    } else {
+      const lsn = wal.tail;
+      const payload = makePayload(lsn, tag, length());
+      // `written` survives a process kill as well as `durable` does.
+      const wait = r < 0.35 ? 'written' : 'durable';
+      const at = await wal.append(payload, { wait });
+      if (at !== lsn) fail(new Error(`append returned ${at}, expected ${lsn}`));
+      process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
+    }
+    if (!wal.writable) await wal.drained();
+  }
+}
+
+async function main(): Promise<void> {
+  const wal = await Wal.open(dir!, { segmentSize: Number(segmentArg) });
+  process.stdout.write(`O ${wal.head} ${wal.tail}\n`);
+  await Promise.all(Array.from({ length: committers }, () => committer(wal)));
+}
+
+main().catch(fail);
