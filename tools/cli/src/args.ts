@@ -1,0 +1,24 @@
+/** Parsers of option values; they throw commander's `InvalidArgumentError` (a usage error). */
+import { InvalidArgumentError } from 'commander';
+
+const UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** Parses a byte size: `4096`, `4k`, `64M`, `1g` (binary units). */
+export function parseSize(value: string): number {
+  const match = /^(\d+)\s*([kmg]?)(i?b)?$/i.exec(value.trim());
+  const unit = match === null ? undefined : UNITS[match[2]!.toLowerCase()];
+  const size = match === null || unit === undefined ? Number.NaN : Number(match[1]) * unit;
+  if (!Number.isSafeInteger(size) || size <= 0) {
+    throw new InvalidArgumentError('expected a size in bytes, such as 4096, 64k or 64M.');
+  }
+  return size;
+}
+
+/** Parses a non-negative integer (an LSN, a count). */
+export function parseCount(value: string): number {
+  const number = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(number)) {
+    throw new InvalidArgumentError('expected a non-negative integer.');
+  }
+  return number;
+}

@@ -1,0 +1,180 @@
+/**
+ * The `wal` program: its commands and options (commander), and the mapping
+ * of every outcome to an exit code and at most one line on stderr.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { parseCount, parseSize } from './args.js';
+import type { Io } from './commands/shared.js';
+// The commands load on use: `--help` and usage errors start without @wal/core.
+import { describeError, EXIT } from './errors.js';
+import { Output, RECORD_FORMATS } from './output.js';
+
+function version(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
+}
+
+/** Commander's error text as one line: `unknown option '--x' (Did you mean --y?)`. */
+function oneLine(text: string): string {
+  return text
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.length > 0)
+    .join(' ');
+}
+
+const segmentSizeOption = () =>
+  new Option(
+    '--segment-size <bytes>',
+    'segment size of a log without metadata (wal-db 1.x), e.g. 64M',
+  ).argParser(parseSize);
+const skipOption = () =>
+  new Option('--skip', "read as recovery 'skip' does: step over damaged records it can");
+const formatOption = () =>
+  new Option(
+    '--format <format>',
+    'payload format: utf8 (escaped text), hex, or json (JSON Lines, base64)',
+  )
+    .choices(RECORD_FORMATS)
+    .default('utf8');
+
+/** Builds the program; `io` is where commands write. */
+export function program(io: Io, setExit: (code: number) => void): Command {
+  const program = new Command('wal');
+  program
+    .description('Look inside, verify, dump, follow and repair @wal write-ahead logs.')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(text),
+      writeErr: (text) => io.err.write(text),
+      outputError: (text, write) => write(`wal: ${oneLine(text)}\n`),
+    })
+    .addHelpText(
+      'after',
+      '\nA directory is a segmented log, a regular file a single-file log.\n' +
+        'Exit codes: 0 ok (verify: also a torn tail), 1 damaged log, 2 usage or I/O error,\n' +
+        '3 repair declined.',
+    );
+
+  program
+    .command('info')
+    .description('show what a log is and holds, and whether a live process holds it open')
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .option('--json', 'print one JSON object')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .action(async (path: string, options) =>
+      setExit(await (await import('./commands/info.js')).info(path, options, io)),
+    );
+
+  program
+    .command('verify')
+    .summary('check every record (read-only)')
+    .description(
+      'Check every record of the log, read-only (it works while a writer holds the log).\n' +
+        'Exit 0 for a clean log or a torn tail (what recovery will cut is shown),\n' +
+        '1 for damage below the durable hint.',
+    )
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .option('--json', 'print one JSON object')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .action(async (path: string, options) =>
+      setExit(await (await import('./commands/verify.js')).verify(path, options, io)),
+    );
+
+  program
+    .command('dump')
+    .description('print records, one per line: LSN, length, payload')
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .addOption(
+      new Option('--from <lsn>', 'start at this LSN (a record boundary)').argParser(parseCount),
+    )
+    .addOption(new Option('--limit <n>', 'print at most n records').argParser(parseCount))
+    .addOption(formatOption())
+    .option('--json', 'same as --format json')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .action(async (path: string, options) =>
+      setExit(await (await import('./commands/dump.js')).dump(path, options, io)),
+    );
+
+  program
+    .command('tail')
+    .description('print the last records; with --follow, then the records appended after')
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .option('-f, --follow', 'keep printing records as they are appended (until interrupted)')
+    .addOption(
+      new Option('-n, --lines <n>', 'how many of the last records to print first')
+        .argParser(parseCount)
+        .default(10),
+    )
+    .addOption(
+      new Option('--interval <ms>', 'with --follow: how often to look for new records')
+        .argParser(parseCount)
+        .default(150),
+    )
+    .addOption(formatOption())
+    .option('--json', 'same as --format json')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .action(async (path: string, options) =>
+      setExit(await (await import('./commands/tail.js')).tail(path, options, io)),
+    );
+
+  program
+    .command('repair')
+    .summary('cut a log at its first damage, keeping the cut bytes in a backup file')
+    .description(
+      'Cut the log at its first damage (a torn tail, or damage below the durable hint),\n' +
+        'after showing the plan, asking, and saving the cut bytes to a backup file.\n' +
+        "With --skip, damaged records the 'skip' recovery policy can step over stay in the log.",
+    )
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+    .option('--dry-run', 'show what would be done, do nothing')
+    .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
+    .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
+    .addOption(segmentSizeOption())
+    .action(async (path: string, options) =>
+      setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
+    );
+
+  return program;
+}
+
+/** Runs `wal` with `argv` (as `process.argv`); resolves with the exit code. */
+export async function run(argv: readonly string[], io?: Partial<Io>): Promise<number> {
+  const streams: Io = {
+    out: io?.out ?? new Output(process.stdout),
+    err: io?.err ?? process.stderr,
+    stdin: io?.stdin ?? process.stdin,
+  };
+  let code: number = EXIT.ok;
+  const wal = program(streams, (value) => {
+    code = value;
+  });
+  try {
+    await wal.parseAsync(argv as string[]);
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; every usage error was printed already.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
+        return EXIT.ok;
+      }
+      return EXIT.usage;
+    }
+    const { message, exitCode } = describeError(error);
+    streams.err.write(`wal: ${message}\n`);
+    if (process.env.WAL_CLI_DEBUG === '1' && error instanceof Error) {
+      streams.err.write(`${error.stack}\n`);
+    }
+    return exitCode;
+  }
+}

@@ -1,0 +1,93 @@
+/** `wal info <path>`: what a log is and holds. */
+import { diagnose } from '../diagnose.js';
+import { EXIT } from '../errors.js';
+import { describeLock, lockStatus } from '../lock.js';
+import { diskUsage, segmentSizeOf } from '../open.js';
+import { Progress } from '../progress.js';
+import {
+  damageJson,
+  describeDamage,
+  describeHardDamage,
+  type Io,
+  type LogOptions,
+  policyOf,
+  withStore,
+} from './shared.js';
+
+export interface InfoOptions extends LogOptions {
+  readonly json?: boolean;
+}
+
+export async function info(path: string, options: InfoOptions, io: Io): Promise<number> {
+  return withStore(path, options, async (target, store) => {
+    const meta = await store.readMeta();
+    const lock = await lockStatus(target.lockFile);
+    const progress = new Progress(io.err, store.head, store.length, 'scanning');
+    const diagnosis = await diagnose(store, policyOf(options), (offset, length) =>
+      progress.update(offset + length),
+    ).finally(() => progress.done());
+    const { report, damage } = diagnosis;
+    const usage = await diskUsage(target, store);
+    const format = typeof meta['wal.format'] === 'number' ? meta['wal.format'] : null;
+    const tear = damage === undefined ? report.tear : undefined;
+    const data = {
+      path,
+      layout: target.layout,
+      format,
+      segmentSize: segmentSizeOf(store) ?? null,
+      maxRecordSize: diagnosis.maxRecordSize,
+      head: report.head,
+      tail: report.end,
+      records: report.records,
+      segments: usage.segments ?? null,
+      bytes: report.storeLength - report.head,
+      diskBytes: usage.bytes,
+      durableHint: diagnosis.durableHint,
+      status: diagnosis.status,
+      tear:
+        tear === undefined
+          ? null
+          : { ...damageJson(target, store, tear), cutBytes: report.tornBytes },
+      damage: damage === undefined ? null : damageJson(target, store, damage),
+      skipped: report.skipped.length,
+      lock: {
+        locked: lock.locked,
+        pid: lock.pid ?? null,
+        host: lock.host ?? null,
+        holder: lock.holder ?? null,
+      },
+    };
+    if (options.json === true) {
+      await io.out.line(JSON.stringify(data));
+    } else {
+      let state = 'clean';
+      if (damage !== undefined) {
+        state = `DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)} (see wal verify)`;
+      } else if (tear !== undefined) {
+        state = `torn tail: ${describeDamage(target, store, tear)}; recovery cuts ${report.tornBytes} bytes`;
+      }
+      if (report.skipped.length > 0) {
+        state += `; ${report.skipped.length} damaged record(s) stepped over (--skip)`;
+      }
+      const rows: Array<[string, string]> = [
+        ['path', path],
+        ['layout', target.layout],
+        ['format', format === null ? 'none (no metadata: a wal-db 1.x log)' : String(format)],
+        ['segment size', data.segmentSize === null ? '-' : String(data.segmentSize)],
+        ['max record size', String(data.maxRecordSize)],
+        ['head', String(data.head)],
+        ['tail', String(data.tail)],
+        ['records', String(data.records)],
+        ['segments', data.segments === null ? '- (single file)' : String(data.segments)],
+        ['bytes', `${data.bytes} (on disk ${data.diskBytes})`],
+        ['durable hint', String(data.durableHint)],
+        ['state', state],
+        ['lock', describeLock(lock)],
+      ];
+      for (const [name, value] of rows) await io.out.line(`${name.padEnd(16)}${value}`);
+    }
+    if (damage === undefined) return EXIT.ok;
+    io.err.write(`wal: ${path}: the log is damaged below its durable hint (run wal verify)\n`);
+    return EXIT.damaged;
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * What the commands share: option parsers, opening a log read-only for a
+ * command, and the description of damage.
+ */
+import type { RecoveryPolicy } from '@wal/core';
+import type { Store } from '@wal/store';
+import type { Diagnosis, HardDamage } from '../diagnose.js';
+import { CliError, describeError } from '../errors.js';
+import { describePlace, findTarget, openStoreReadOnly, placeOf, type Target } from '../open.js';
+import type { Output } from '../output.js';
+
+/** Options every command that opens a log takes. */
+export interface LogOptions {
+  readonly segmentSize?: number;
+  readonly skip?: boolean;
+}
+
+/** What a command runs with: where to write, and the terminal for messages. */
+export interface Io {
+  readonly out: Output;
+  readonly err: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+export function policyOf(options: LogOptions): RecoveryPolicy {
+  return options.skip === true ? 'skip' : 'strict';
+}
+
+/** Finds the log at `path` and opens its store read-only for `work`, closing it after. */
+export async function withStore<T>(
+  path: string,
+  options: LogOptions,
+  work: (target: Target, store: Store) => Promise<T>,
+): Promise<T> {
+  const target = await findTarget(path, options.segmentSize);
+  const store = await openStoreReadOnly(target);
+  try {
+    return await work(target, store);
+  } catch (error) {
+    const { message, exitCode } = describeError(error, path);
+    throw error instanceof CliError ? error : new CliError(message, exitCode);
+  } finally {
+    await store.close();
+  }
+}
+
+const KIND_TEXT: Record<string, string> = {
+  checksum: 'checksum mismatch',
+  'short-payload': 'record cut short',
+  'short-header': 'header cut short',
+  missing: 'bytes missing',
+};
+
+/** A damage or tear as JSON: where it is, on disk too. */
+export function damageJson(
+  target: Target,
+  store: Store,
+  damage: { offset: number; kind: string; claimedLength: number | undefined },
+) {
+  const place = placeOf(target, store, damage.offset);
+  return {
+    lsn: damage.offset,
+    kind: damage.kind,
+    claimedLength: damage.claimedLength ?? null,
+    file: place.file,
+    fileOffset: place.fileOffset,
+  };
+}
+
+/** One phrase for a damaged frame: `checksum mismatch at LSN 700 (segment …, byte 700)`. */
+export function describeDamage(
+  target: Target,
+  store: Store,
+  damage: { offset: number; kind: string; claimedLength: number | undefined },
+): string {
+  const place = describePlace(placeOf(target, store, damage.offset), target.layout);
+  const claimed =
+    damage.claimedLength === undefined ? '' : `, header claims ${damage.claimedLength} bytes`;
+  return `${KIND_TEXT[damage.kind] ?? damage.kind} at LSN ${damage.offset} (${place}${claimed})`;
+}
+
+/** The sentence for damage below the hint. */
+export function describeHardDamage(
+  target: Target,
+  store: Store,
+  damage: HardDamage,
+  diagnosis: Diagnosis,
+): string {
+  const short = damage.shorterThanHint
+    ? `the log ends at ${diagnosis.report.storeLength}, below its durable hint ${diagnosis.durableHint}; `
+    : '';
+  return `${short}${describeDamage(target, store, damage)}, below the durable hint ${diagnosis.durableHint}`;
+}

@@ -1,0 +1,133 @@
+/** `wal verify <path>`: a full read-only scan, checking every record's checksum. */
+import { isWalError } from '@wal/errors';
+import { diagnose } from '../diagnose.js';
+import { describeError, EXIT } from '../errors.js';
+import { Progress } from '../progress.js';
+import {
+  damageJson,
+  describeDamage,
+  describeHardDamage,
+  type Io,
+  type LogOptions,
+  policyOf,
+  withStore,
+} from './shared.js';
+
+export interface VerifyOptions extends LogOptions {
+  readonly json?: boolean;
+}
+
+export async function verify(path: string, options: VerifyOptions, io: Io): Promise<number> {
+  return withStore(path, options, async (target, store) => {
+    const progress = new Progress(io.err, store.head, store.length, 'verifying');
+    let diagnosis: Awaited<ReturnType<typeof diagnose>>;
+    try {
+      diagnosis = await diagnose(store, policyOf(options), (offset, length) =>
+        progress.update(offset + length),
+      ).finally(() => progress.done());
+    } catch (error) {
+      // Damage without a place in the frames: metadata, an oversized record.
+      if (!isWalError(error, 'WAL_CORRUPTION') && !isWalError(error, 'WAL_RECORD_TOO_LARGE')) {
+        throw error;
+      }
+      const message = describeError(error).message;
+      if (options.json === true) {
+        await io.out.line(
+          JSON.stringify({
+            path,
+            layout: target.layout,
+            status: 'damaged',
+            damage: { lsn: error.offset ?? null, kind: 'other', message },
+          }),
+        );
+      } else {
+        await io.out.line(`${path}: DAMAGED: ${message}`);
+      }
+      io.err.write(`wal: ${path}: ${message}\n`);
+      return EXIT.damaged;
+    }
+    const { report, damage } = diagnosis;
+    // With --skip, damage stepped over is not a failure; without, test whether it could be.
+    let skippable: boolean | null = null;
+    if (damage !== undefined && options.skip !== true) {
+      skippable = await diagnose(store, 'skip').then(
+        (found) => found.damage === undefined,
+        () => false,
+      );
+    }
+    const tear = damage === undefined ? report.tear : undefined;
+    const json = {
+      path,
+      layout: target.layout,
+      status: diagnosis.status,
+      head: report.head,
+      end: report.end,
+      records: report.records,
+      storeLength: report.storeLength,
+      durableHint: diagnosis.durableHint,
+      tear:
+        tear === undefined
+          ? null
+          : {
+              ...damageJson(target, store, tear),
+              cutBytes: report.tornBytes,
+              droppedFrames: report.droppedFrames,
+            },
+      damage:
+        damage === undefined
+          ? null
+          : {
+              ...damageJson(target, store, damage),
+              shorterThanHint: damage.shorterThanHint,
+              cutBytes: report.tornBytes,
+              droppedFrames: report.droppedFrames,
+              skippable,
+            },
+      skipped: report.skipped.map((skipped) => damageJson(target, store, skipped)),
+    };
+    if (options.json === true) {
+      await io.out.line(JSON.stringify(json));
+    } else {
+      const lines: string[] = [];
+      if (damage !== undefined) {
+        lines.push(`${path}: DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)}.`);
+        lines.push(
+          `  ${report.records} intact record(s) before it (LSN ${report.head} to ${report.end}).`,
+        );
+        lines.push(
+          `  wal repair cuts ${report.tornBytes} byte(s) at LSN ${report.end}` +
+            (report.droppedFrames > 0
+              ? `, dropping ${report.droppedFrames} intact-looking record(s) after the damage.`
+              : '.'),
+        );
+        if (skippable === true) {
+          lines.push('  wal repair --skip can step over the damaged record(s) instead.');
+        }
+      } else {
+        lines.push(
+          `${path}: ${tear === undefined ? 'OK' : 'OK with a torn tail'}: ${report.records} record(s), LSN ${report.head} to ${report.end}.`,
+        );
+        if (tear !== undefined) {
+          lines.push(
+            `  torn tail: ${describeDamage(target, store, tear)}, above the durable hint ${diagnosis.durableHint} (normal after a crash).`,
+          );
+          lines.push(
+            `  recovery (the next writable open) will cut ${report.tornBytes} byte(s) at LSN ${report.end}` +
+              (report.droppedFrames > 0
+                ? `, dropping ${report.droppedFrames} intact-looking record(s) after the tear.`
+                : '.'),
+          );
+        }
+      }
+      for (const skipped of report.skipped) {
+        lines.push(`  stepped over (--skip): ${describeDamage(target, store, skipped)}.`);
+      }
+      for (const line of lines) await io.out.line(line);
+    }
+    if (damage === undefined) return EXIT.ok;
+    io.err.write(
+      `wal: ${path}: damaged below the durable hint at LSN ${damage.offset} (see wal repair)\n`,
+    );
+    return EXIT.damaged;
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * Exit codes and the translation of failures into one line for the user.
+ */
+import { isArgumentError, isWalError } from '@wal/errors';
+
+/** Exit codes of every command (documented in the README). */
+export const EXIT = {
+  /** Success; for `verify`, also a log whose only problem is a torn tail. */
+  ok: 0,
+  /** The log is damaged (below its durable hint, or its metadata). */
+  damaged: 1,
+  /** Usage error, I/O error, not a log, locked log. */
+  usage: 2,
+  /** `repair`: the user declined. */
+  declined: 3,
+} as const;
+
+/** A failure meant for the user: printed as one line, no stack. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT.usage,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** The errno of an I/O failure, from a `WAL_IO` error or a raw Node error. */
+function errnoOf(error: unknown): string | undefined {
+  const direct = (error as { errno?: unknown; code?: unknown } | null) ?? undefined;
+  if (typeof direct?.errno === 'string') return direct.errno;
+  if (typeof direct?.code === 'string' && /^E[A-Z]+$/.test(direct.code)) return direct.code;
+  return undefined;
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+};
+
+/**
+ * Turns any failure into `{ message, exitCode }` for `wal: <message>`.
+ * `path` names the log for messages that lack it.
+ */
+export function describeError(
+  error: unknown,
+  path?: string,
+): { message: string; exitCode: number } {
+  if (error instanceof CliError) return { message: error.message, exitCode: error.exitCode };
+  const where = path === undefined ? '' : `${path}: `;
+  if (isWalError(error)) {
+    switch (error.code) {
+      case 'WAL_CORRUPTION':
+        return { message: `${where}the log is damaged: ${error.message}`, exitCode: EXIT.damaged };
+      case 'WAL_RECORD_TOO_LARGE':
+        return { message: `${where}${error.message}`, exitCode: EXIT.damaged };
+      case 'WAL_LOCKED':
+        return {
+          message: `${where}the log is locked by another process (stop it first)`,
+          exitCode: EXIT.usage,
+        };
+      case 'WAL_IO':
+      case 'WAL_NO_SPACE': {
+        const errno = errnoOf(error);
+        const text = errno === undefined ? undefined : ERRNO_TEXT[errno];
+        return {
+          message: text === undefined ? `${where}${error.message}` : `${where}${text}`,
+          exitCode: EXIT.usage,
+        };
+      }
+      default:
+        return { message: `${where}${error.message}`, exitCode: EXIT.usage };
+    }
+  }
+  if (isArgumentError(error)) {
+    return { message: `${where}${(error as Error).message}`, exitCode: EXIT.usage };
+  }
+  const errno = errnoOf(error);
+  if (errno !== undefined) {
+    const text = ERRNO_TEXT[errno] ?? (error as Error).message;
+    return { message: `${where}${text}`, exitCode: EXIT.usage };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { message: `internal error: ${message}`, exitCode: EXIT.usage };
+}

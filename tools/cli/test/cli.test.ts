@@ -1,0 +1,829 @@
+// The `wal` command, run as a real child process against logs written by
+// @wal/core and then damaged here: exit codes, output, and that the read-only
+// commands change no byte.
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Wal } from '@wal/core';
+import { FileStore, SegmentedStore } from '@wal/store';
+
+const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+const SEGMENT = 4096;
+const encoder = new TextEncoder();
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `wal …` to completion. The environment is inherited (coverage of the child). */
+function wal(args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, ...args],
+      { encoding: 'utf8', env: process.env, timeout: 20_000 },
+      (error, stdout, stderr) => {
+        const code = (error as { code?: unknown } | null)?.code;
+        resolve({
+          status: error === null ? 0 : typeof code === 'number' ? code : null,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+
+/** A user-facing failure: exactly one line on stderr, `wal: …`, no stack trace. */
+function assertOneLine(result: Result, pattern?: RegExp): void {
+  const lines = result.stderr.split('\n').filter((line) => line.length > 0);
+  assert.equal(lines.length, 1, `stderr: ${result.stderr}`);
+  assert.match(lines[0]!, /^wal: /);
+  assert.doesNotMatch(result.stderr, /\n\s+at |Error:/);
+  if (pattern !== undefined) assert.match(lines[0]!, pattern);
+}
+
+function payloadOf(i: number): Uint8Array {
+  return encoder.encode(`record ${i} ${'x'.repeat(i % 50)}`);
+}
+
+/** Writes `count` records into a new segmented log; returns their LSNs and the end. */
+async function makeLog(dir: string, count: number): Promise<{ lsns: number[]; end: number }> {
+  const log = await Wal.open(dir, { segmentSize: SEGMENT });
+  const lsns: number[] = [];
+  for (let i = 0; i < count; i++) lsns.push(log.append(payloadOf(i)));
+  await log.sync();
+  const end = log.tail;
+  await log.close();
+  return { lsns, end };
+}
+
+/** The log's flat bytes from 0 (segments concatenated; every segment but the last is full). */
+function flatBytes(dir: string): Buffer {
+  const names = readdirSync(dir)
+    .filter((name) => name.endsWith('.wal'))
+    .sort();
+  return Buffer.concat(names.map((name) => readFileSync(join(dir, name))));
+}
+
+function segmentFile(dir: string, offset: number): { file: string; at: number } {
+  const index = Math.floor(offset / SEGMENT);
+  return { file: join(dir, `${String(index).padStart(20, '0')}.wal`), at: offset % SEGMENT };
+}
+
+/** Flips one byte of the log at flat `offset`. */
+function flip(dir: string, offset: number): void {
+  const { file, at } = segmentFile(dir, offset);
+  const bytes = readFileSync(file);
+  bytes[at] = bytes[at]! ^ 0xff;
+  writeFileSync(file, bytes);
+}
+
+/** Cuts the segmented log to flat length `length` (as a crash mid-write leaves it). */
+function cutTo(dir: string, length: number): void {
+  for (const name of readdirSync(dir).filter((n) => n.endsWith('.wal'))) {
+    const start = Number(name.slice(0, 20)) * SEGMENT;
+    if (start >= length) unlinkSync(join(dir, name));
+    else if (start + SEGMENT > length) truncateSync(join(dir, name), length - start);
+  }
+}
+
+/** Sets the durable hint, as a crash before the hint caught up leaves it. */
+async function setHint(dir: string, hint: number): Promise<void> {
+  const store = await SegmentedStore.open(dir);
+  await store.updateMeta({ 'wal.durableHint': hint });
+  await store.close();
+}
+
+/** Every file under `dir` (and sibling files starting with its name) with its hash. */
+function snapshot(path: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parent = dirname(path);
+  const base = path.slice(parent.length + 1);
+  const visit = (file: string) => {
+    if (statSync(file).isDirectory()) {
+      for (const name of readdirSync(file)) visit(join(file, name));
+    } else {
+      out.set(file, createHash('sha256').update(readFileSync(file)).digest('hex'));
+    }
+  };
+  for (const name of readdirSync(parent)) if (name.startsWith(base)) visit(join(parent, name));
+  return out;
+}
+
+function jsonLines(text: string): Array<Record<string, unknown>> {
+  return text
+    .split('\n')
+    .filter((line) => line.length > 0)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** `verify --json` (the parts the tests read). */
+interface Place {
+  lsn: number;
+  kind: string;
+  claimedLength: number | null;
+  file: string;
+  fileOffset: number;
+  cutBytes?: number;
+  droppedFrames?: number;
+  shorterThanHint?: boolean;
+  skippable?: boolean | null;
+}
+interface VerifyJson {
+  status: string;
+  records: number;
+  end: number;
+  durableHint: number;
+  tear: Place | null;
+  damage: Place | null;
+  skipped: Place[];
+}
+
+let root: string;
+let counter = 0;
+const fresh = (name = 'log') => join(root, `${name}-${++counter}`);
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'wal-cli-test-'));
+});
+after(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('wal: program', async () => {
+  it('prints its version and help, exit 0', async () => {
+    const commands = ['info', 'verify', 'dump', 'tail', 'repair'];
+    const [version, help, ...subs] = await Promise.all([
+      wal(['--version']),
+      wal(['--help']),
+      ...commands.map((command) => wal([command, '--help'])),
+    ]);
+    assert.equal(version!.status, 0);
+    assert.match(version!.stdout, /^\d+\.\d+\.\d+/);
+    assert.equal(help!.status, 0);
+    commands.forEach((command, i) => {
+      assert.match(help!.stdout, new RegExp(`\\b${command}\\b`));
+      const sub = subs[i]!;
+      assert.equal(sub.status, 0, command);
+      assert.match(sub.stdout, new RegExp(`^Usage: wal ${command}`));
+      assert.equal(sub.stderr, '');
+    });
+  });
+
+  it('usage errors exit 2 with one line', async () => {
+    const [command, missing, option, limit, size, format, none] = await Promise.all([
+      wal(['frobnicate']),
+      wal(['info']),
+      wal(['dump', root, '--fro', '3']),
+      wal(['dump', root, '--limit', 'many']),
+      wal(['info', root, '--segment-size', '4q']),
+      wal(['dump', root, '--format', 'xml']),
+      wal([]),
+    ]);
+    const expect: Array<[Result | undefined, RegExp]> = [
+      [command, /unknown command/],
+      [missing, /missing required argument/],
+      [option, /unknown option '--fro'.*--from/],
+      [limit, /non-negative integer/],
+      [size, /size in bytes/],
+      [format, /xml/],
+    ];
+    for (const [result, pattern] of expect) {
+      assert.equal(result!.status, 2);
+      assertOneLine(result!, pattern);
+    }
+    assert.equal(none!.status, 2);
+  });
+
+  it('refuses what is not a log, exit 2 with one line', async () => {
+    const empty = fresh('empty');
+    mkdirSync(empty);
+    const file = fresh('plain.txt');
+    writeFileSync(file, 'hello');
+    const [missing, notLog, plain, device] = await Promise.all([
+      wal(['info', join(root, 'no-such-log')]),
+      wal(['verify', empty]),
+      wal(['dump', file]),
+      wal(['info', '/dev/null']),
+    ]);
+    assert.equal(missing!.status, 2);
+    assertOneLine(missing!, /no such file or directory/);
+    for (const result of [notLog, plain, device]) {
+      assert.equal(result!.status, 2);
+      assertOneLine(result!, /not a log/);
+    }
+  });
+});
+
+describe('wal info / verify / dump / tail on a clean log', () => {
+  let dir: string;
+  let lsns: number[];
+  let end: number;
+  before(async () => {
+    dir = fresh();
+    ({ lsns, end } = await makeLog(dir, 120));
+  });
+
+  it('info and verify report the log; nothing changes', async () => {
+    const before = snapshot(dir);
+    const [infoJson, infoText, verifyJson, verifyText] = await Promise.all([
+      wal(['info', dir, '--json']),
+      wal(['info', dir]),
+      wal(['verify', dir, '--json']),
+      wal(['verify', dir]),
+    ]);
+    assert.equal(infoJson!.status, 0, infoJson!.stderr);
+    const info = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.deepEqual(info, {
+      path: dir,
+      layout: 'segmented',
+      format: 1,
+      segmentSize: SEGMENT,
+      maxRecordSize: 16 * 1024 * 1024,
+      head: 0,
+      tail: end,
+      records: 120,
+      segments: Math.ceil(end / SEGMENT),
+      bytes: end,
+      diskBytes: end,
+      durableHint: end,
+      status: 'clean',
+      tear: null,
+      damage: null,
+      skipped: 0,
+      lock: { locked: false, pid: null, host: null, holder: null },
+    });
+    assert.equal(infoText!.status, 0);
+    assert.match(infoText!.stdout, /^records\s+120$/m);
+    assert.match(infoText!.stdout, /^lock\s+not locked$/m);
+    assert.match(infoText!.stdout, /^state\s+clean$/m);
+    assert.equal(verifyJson!.status, 0, verifyJson!.stderr);
+    const report = JSON.parse(verifyJson!.stdout) as Record<string, unknown>;
+    assert.equal(report.status, 'clean');
+    assert.equal(report.records, 120);
+    assert.equal(report.end, end);
+    assert.equal(report.tear, null);
+    assert.equal(report.damage, null);
+    assert.equal(verifyText!.status, 0);
+    assert.match(verifyText!.stdout, /OK: 120 record\(s\)/);
+    assert.equal(verifyText!.stderr, '');
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('dump: JSON Lines with base64 payloads, utf8, hex, --from, --limit', async () => {
+    const before = snapshot(dir);
+    const [json, utf8, hex, none] = await Promise.all([
+      wal(['dump', dir, '--json']),
+      wal(['dump', dir, '--from', String(lsns[5]), '--limit', '2']),
+      wal(['dump', dir, '--format', 'hex', '--limit', '1']),
+      wal(['dump', dir, '--limit', '0']),
+    ]);
+    assert.equal(json!.status, 0, json!.stderr);
+    const records = jsonLines(json!.stdout);
+    assert.equal(records.length, 120);
+    records.forEach((record, i) => {
+      assert.equal(record.lsn, lsns[i]);
+      assert.equal(record.length, payloadOf(i).length);
+      assert.deepEqual(
+        new Uint8Array(Buffer.from(record.payload as string, 'base64')),
+        payloadOf(i),
+      );
+    });
+    assert.equal(utf8!.status, 0, utf8!.stderr);
+    assert.equal(
+      utf8!.stdout,
+      `${lsns[5]}\t${payloadOf(5).length}\trecord 5 xxxxx\n${lsns[6]}\t${payloadOf(6).length}\trecord 6 xxxxxx\n`,
+    );
+    const first = Buffer.from(payloadOf(0)).toString('hex');
+    assert.equal(hex!.stdout, `0\t${payloadOf(0).length}\t${first}\n`);
+    assert.equal(none!.stdout, '');
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('dump --from that is not a boundary, or past the end: exit 2', async () => {
+    const [inside, past, atEnd] = await Promise.all([
+      wal(['dump', dir, '--from', String(lsns[3]! + 1)]),
+      wal(['dump', dir, '--from', String(end + 100)]),
+      wal(['dump', dir, '--from', String(end)]),
+    ]);
+    assert.equal(inside!.status, 2);
+    assertOneLine(inside!, /not a record boundary/);
+    assert.equal(past!.status, 2);
+    assertOneLine(past!, /past the end/);
+    assert.equal(atEnd!.status, 0);
+    assert.equal(atEnd!.stdout, '');
+  });
+
+  it('tail -n prints the last records; repair has nothing to do', async () => {
+    const before = snapshot(dir);
+    const [last, none, text, repair] = await Promise.all([
+      wal(['tail', dir, '-n', '3', '--json']),
+      wal(['tail', dir, '-n', '0']),
+      wal(['tail', dir]),
+      wal(['repair', dir]),
+    ]);
+    assert.equal(last!.status, 0, last!.stderr);
+    assert.deepEqual(
+      jsonLines(last!.stdout).map((record) => record.lsn),
+      lsns.slice(-3),
+    );
+    assert.equal(none!.stdout, '');
+    assert.equal(text!.stdout.split('\n').filter(Boolean).length, 10);
+    assert.equal(repair!.status, 0, repair!.stderr);
+    assert.match(repair!.stdout, /nothing to repair/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+});
+
+describe('wal on a torn tail (a crash mid-write)', () => {
+  let dir: string;
+  let lsns: number[];
+  let end: number;
+  before(async () => {
+    dir = fresh('torn');
+    ({ lsns, end } = await makeLog(dir, 80));
+    await setHint(dir, 0);
+    cutTo(dir, end - 3);
+  });
+
+  it('verify: exit 0 with a note of what recovery will cut; nothing changes', async () => {
+    const before = snapshot(dir);
+    const [json, text, infoJson, infoText, dump] = await Promise.all([
+      wal(['verify', dir, '--json']),
+      wal(['verify', dir]),
+      wal(['info', dir, '--json']),
+      wal(['info', dir]),
+      wal(['dump', dir, '--json']),
+    ]);
+    assert.equal(json!.status, 0, json!.stderr);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.status, 'torn-tail');
+    assert.equal(report.records, 79);
+    assert.equal(report.end, lsns[79]);
+    assert.equal(report.tear!.lsn, lsns[79]);
+    assert.equal(report.tear!.kind, 'short-payload');
+    assert.equal(report.tear!.cutBytes, end - 3 - lsns[79]!);
+    const { file, at } = segmentFile(dir, lsns[79]!);
+    assert.equal(report.tear!.file, file.slice(dir.length + 1));
+    assert.equal(report.tear!.fileOffset, at);
+    assert.equal(text!.status, 0);
+    assert.match(text!.stdout, /torn tail/);
+    assert.match(text!.stdout, /will cut \d+ byte/);
+    const info = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(info.status, 'torn-tail');
+    assert.equal(info.tail, lsns[79]);
+    assert.match(infoText!.stdout, /torn tail/);
+    assert.equal(jsonLines(dump!.stdout).length, 79);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('repair --yes: saves the cut bytes, then cuts; the log verifies clean', async () => {
+    const flat = flatBytes(dir);
+    const backups = fresh('backups');
+    mkdirSync(backups);
+    const result = await wal(['repair', dir, '--yes', '--backup-dir', backups]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /Done: the log opens clean: 79 record/);
+    const [backup, ...others] = readdirSync(backups);
+    assert.equal(others.length, 0);
+    assert.match(backup!, /^torn-\d+\.repair-\d{8}T\d{6}\.\d{3}Z\.bak$/);
+    assert.deepEqual(readFileSync(join(backups, backup!)), flat.subarray(lsns[79]!));
+    const check = await wal(['verify', dir, '--json']);
+    assert.equal(check.status, 0);
+    assert.equal((JSON.parse(check.stdout) as Record<string, unknown>).status, 'clean');
+    const log = await Wal.open(dir);
+    assert.equal(log.tail, lsns[79]);
+    assert.equal(log.recovery.truncated, false);
+    await log.close();
+  });
+});
+
+describe('wal on damage below the durable hint', () => {
+  let dir: string;
+  let lsns: number[];
+  let end: number;
+  const bad = 40;
+  beforeEach(async () => {
+    dir = fresh('damaged');
+    ({ lsns, end } = await makeLog(dir, 80));
+    flip(dir, lsns[bad]! + 8 + 2); // a payload byte: the checksum fails
+  });
+
+  it('verify, info, dump: exit 1 with one line and the first damage; nothing changes', async () => {
+    const before = snapshot(dir);
+    const results = await Promise.all([
+      wal(['verify', dir, '--json']),
+      wal(['verify', dir]),
+      wal(['info', dir, '--json']),
+      wal(['info', dir]),
+      wal(['dump', dir]),
+      wal(['dump', dir, '--skip', '--json']),
+      wal(['verify', dir, '--skip', '--json']),
+      wal(['verify', dir, '--skip']),
+    ]);
+    const [json, text, infoJson, infoText, dump, dumpSkip, skipJson, skipText] = results;
+    assert.equal(json!.status, 1);
+    assertOneLine(json!, new RegExp(`LSN ${lsns[bad]}`));
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.status, 'damaged');
+    assert.equal(report.records, bad);
+    assert.equal(report.durableHint, end);
+    const { file, at } = segmentFile(dir, lsns[bad]!);
+    assert.deepEqual(report.damage, {
+      lsn: lsns[bad],
+      kind: 'checksum',
+      claimedLength: payloadOf(bad).length,
+      file: file.slice(dir.length + 1),
+      fileOffset: at,
+      shorterThanHint: false,
+      cutBytes: end - lsns[bad]!,
+      droppedFrames: 80 - bad - 1,
+      skippable: true,
+    });
+    assert.equal(text!.status, 1);
+    assert.match(text!.stdout, /DAMAGED: checksum mismatch at LSN/);
+    assert.match(text!.stdout, /repair --skip can step over/);
+
+    assert.equal(infoJson!.status, 1);
+    assertOneLine(infoJson!, /damaged/);
+    assert.equal((JSON.parse(infoJson!.stdout) as Record<string, unknown>).status, 'damaged');
+    assert.match(infoText!.stdout, /DAMAGED/);
+    assert.equal(dump!.status, 1);
+    assertOneLine(dump!, /damaged/);
+
+    assert.equal(dumpSkip!.status, 0, dumpSkip!.stderr);
+    const records = jsonLines(dumpSkip!.stdout);
+    assert.equal(records.length, 79);
+    assert.ok(!records.some((record) => record.lsn === lsns[bad]));
+    assert.equal(skipJson!.status, 0);
+    const skipped = JSON.parse(skipJson!.stdout) as VerifyJson;
+    assert.equal(skipped.status, 'clean');
+    assert.equal(skipped.skipped[0]!.lsn, lsns[bad]);
+    assert.match(skipText!.stdout, /stepped over/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('repair refuses without a terminal and without --yes; --dry-run does nothing', async () => {
+    const before = snapshot(dir);
+    const [refused, dry] = await Promise.all([
+      wal(['repair', dir]),
+      wal(['repair', dir, '--dry-run']),
+    ]);
+    assert.equal(refused!.status, 2);
+    assertOneLine(refused!, /--yes/);
+    assert.match(refused!.stdout, /wal repair will:/);
+    assert.equal(dry!.status, 0);
+    assert.match(dry!.stdout, /lower the durable hint/);
+    assert.match(dry!.stdout, /Dry run: nothing done/);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('repair --yes: backs up from the damage, cuts there, lowers the hint', async () => {
+    const flat = flatBytes(dir);
+    const result = await wal(['repair', dir, '-y']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /Lowered the durable hint/);
+    const backups = readdirSync(root).filter(
+      (name) => name.startsWith(`${dir.slice(root.length + 1)}.repair-`) && name.endsWith('.bak'),
+    );
+    assert.equal(backups.length, 1);
+    const backup = readFileSync(join(root, backups[0]!));
+    assert.equal(backup.length, end - lsns[bad]!);
+    assert.deepEqual(backup, flat.subarray(lsns[bad]!));
+    const log = await Wal.open(dir);
+    assert.equal(log.tail, lsns[bad]);
+    assert.equal(log.recovery.records, bad);
+    await log.close();
+    const check = await wal(['verify', dir]);
+    assert.equal(check.status, 0, check.stderr);
+    assert.match(check.stdout, new RegExp(`OK: ${bad} record`));
+  });
+
+  it('repair --skip --yes: keeps the damaged record, cuts only a torn tail', async () => {
+    await setHint(dir, lsns[60]!);
+    cutTo(dir, end - 2);
+    const flat = flatBytes(dir);
+    const result = await wal(['repair', dir, '--skip', '--yes']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /stepped over with recovery 'skip'/);
+    const backups = readdirSync(root).filter((name) =>
+      name.startsWith(`${dir.slice(root.length + 1)}.repair-`),
+    );
+    assert.deepEqual(readFileSync(join(root, backups[0]!)), flat.subarray(lsns[79]!));
+    const log = await Wal.open(dir, { recovery: 'skip' });
+    assert.equal(log.tail, lsns[79]);
+    assert.equal(log.recovery.skipped[0]?.offset, lsns[bad]);
+    await log.close();
+    const [skip, strict, again] = await Promise.all([
+      wal(['verify', dir, '--skip']),
+      wal(['verify', dir]),
+      wal(['repair', dir, '--skip']),
+    ]);
+    assert.equal(skip!.status, 0);
+    assert.equal(strict!.status, 1);
+    assert.equal(again!.status, 0);
+    assert.match(again!.stdout, /nothing to repair/);
+    assert.match(again!.stdout, /stay in the log/);
+  });
+
+  it('a damaged length field cannot be stepped over', async () => {
+    flip(dir, lsns[bad]! + 8 + 2); // restore the payload
+    flip(dir, lsns[bad]! + 6); // the length field: it now claims far too much
+    const [json, text] = await Promise.all([wal(['verify', dir, '--json']), wal(['verify', dir])]);
+    assert.equal(json!.status, 1);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.damage!.lsn, lsns[bad]);
+    assert.equal(report.damage!.kind, 'short-payload');
+    assert.equal(report.damage!.skippable, false);
+    assert.doesNotMatch(text!.stdout, /--skip can/);
+  });
+});
+
+describe('wal on a log that ends below its durable hint', () => {
+  it('verify reports the missing bytes; repair cuts at the last intact record', async () => {
+    const dir = fresh('short');
+    const { lsns, end } = await makeLog(dir, 30);
+    cutTo(dir, end - 3);
+    const [json, text] = await Promise.all([wal(['verify', dir, '--json']), wal(['verify', dir])]);
+    assert.equal(json!.status, 1);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.damage!.shorterThanHint, true);
+    assert.equal(report.damage!.lsn, lsns[29]);
+    assert.equal(report.damage!.kind, 'short-payload');
+    assert.match(text!.stdout, /below its durable hint/);
+    const repaired = await wal(['repair', dir, '--yes']);
+    assert.equal(repaired.status, 0, repaired.stderr);
+    assert.equal((await wal(['verify', dir])).status, 0);
+  });
+
+  it('cut at a record boundary: only the hint is lowered', async () => {
+    const dir = fresh('short');
+    const { lsns } = await makeLog(dir, 30);
+    cutTo(dir, lsns[29]!);
+    const result = await wal(['verify', dir, '--json']);
+    assert.equal(result.status, 1);
+    const report = JSON.parse(result.stdout) as VerifyJson;
+    assert.equal(report.damage!.kind, 'missing');
+    assert.equal(report.damage!.cutBytes, 0);
+    const repaired = await wal(['repair', dir, '--yes']);
+    assert.equal(repaired.status, 0, repaired.stderr);
+    assert.doesNotMatch(repaired.stdout, /Saved/);
+    assert.match(repaired.stdout, /Lowered the durable hint/);
+    assert.equal((await wal(['verify', dir])).status, 0);
+  });
+});
+
+describe('wal with a live writer', () => {
+  it('info says locked; verify and dump work; repair refuses', async () => {
+    const dir = fresh('live');
+    await makeLog(dir, 20);
+    const writer = await Wal.open(dir);
+    try {
+      await writer.append(payloadOf(20), { wait: 'durable' });
+      const before = snapshot(dir);
+      const [infoJson, infoText, verify, dump, repair] = await Promise.all([
+        wal(['info', dir, '--json']),
+        wal(['info', dir]),
+        wal(['verify', dir, '--json']),
+        wal(['dump', dir, '--json']),
+        wal(['repair', dir, '--yes']),
+      ]);
+      assert.equal(infoJson!.status, 0, infoJson!.stderr);
+      const lock = (JSON.parse(infoJson!.stdout) as { lock: Record<string, unknown> }).lock;
+      assert.equal(lock.locked, true);
+      assert.equal(lock.pid, process.pid);
+      assert.equal(lock.holder, 'alive');
+      assert.match(infoText!.stdout, new RegExp(`locked by process ${process.pid}`));
+      assert.equal(verify!.status, 0, verify!.stderr);
+      assert.equal((JSON.parse(verify!.stdout) as Record<string, unknown>).records, 21);
+      assert.equal(jsonLines(dump!.stdout).length, 21);
+      assert.equal(repair!.status, 2);
+      assertOneLine(repair!, /locked by process/);
+      assert.deepEqual(snapshot(dir), before);
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('tail --follow prints records appended after it started', async () => {
+    const dir = fresh('follow');
+    await makeLog(dir, 5);
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [MAIN, 'tail', dir, '--follow', '-n', '2', '--json', '--interval', '50'],
+      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const until = async (lines: number) => {
+      const deadline = Date.now() + 15_000;
+      while (jsonLines(out).length < lines) {
+        assert.ok(Date.now() < deadline, `timed out; stdout: ${out} stderr: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await until(2);
+      const writer = await Wal.open(dir);
+      const appended: number[] = [];
+      try {
+        for (let i = 100; i < 103; i++) {
+          appended.push(await writer.append(payloadOf(i), { wait: 'written' }));
+        }
+        await until(5);
+        appended.push(await writer.append(payloadOf(103), { wait: 'written' }));
+        await until(6);
+        // The writer cuts below the follower's position, then appends again.
+        await writer.truncateAfter(appended[0]!);
+        const deadline = Date.now() + 15_000;
+        while (!err.includes('truncated')) {
+          assert.ok(Date.now() < deadline, `no note of the truncation; stderr: ${err}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        appended.push(await writer.append(payloadOf(104), { wait: 'written' }));
+        await until(7);
+      } finally {
+        await writer.close();
+      }
+      const records = jsonLines(out);
+      assert.deepEqual(
+        records.slice(2).map((record) => record.lsn),
+        appended,
+      );
+      assert.equal(
+        Buffer.from(records[5]!.payload as string, 'base64').toString(),
+        'record 103 xxx',
+      );
+      assert.equal(appended[4], appended[1]); // the cut LSN, handed out again
+      assert.equal(
+        Buffer.from(records[6]!.payload as string, 'base64').toString(),
+        'record 104 xxxx',
+      );
+    } finally {
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+    assertOneLine({ status: 0, stdout: '', stderr: err }, /truncated.*following from LSN/);
+  });
+});
+
+describe('wal on other layouts', () => {
+  it('a wal-db 1.x log (no metadata) needs --segment-size, and is not changed', async () => {
+    const dir = fresh('waldb');
+    const { lsns } = await makeLog(dir, 50);
+    unlinkSync(join(dir, 'meta'));
+    const before = snapshot(dir);
+    const [refused, infoJson, infoText, verify, dump] = await Promise.all([
+      wal(['info', dir]),
+      wal(['info', dir, '--segment-size', '4k', '--json']),
+      wal(['info', dir, '--segment-size', '4096']),
+      wal(['verify', dir, '--segment-size', '4096']),
+      wal(['dump', dir, '--segment-size', '4096', '--json']),
+    ]);
+    assert.equal(refused!.status, 2);
+    assertOneLine(refused!, /--segment-size/);
+    assert.equal(infoJson!.status, 0, infoJson!.stderr);
+    const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(data.format, null);
+    assert.equal(data.segmentSize, SEGMENT);
+    assert.equal(data.records, 50);
+    assert.match(infoText!.stdout, /wal-db 1\.x/);
+    assert.equal(verify!.status, 0);
+    assert.deepEqual(
+      jsonLines(dump!.stdout).map((record) => record.lsn),
+      lsns,
+    );
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('--segment-size that contradicts the metadata: exit 2', async () => {
+    const dir = fresh('sized');
+    await makeLog(dir, 3);
+    const result = await wal(['info', dir, '--segment-size', '8k']);
+    assert.equal(result.status, 2);
+    assertOneLine(result, /--segment-size 8192 does not match/);
+  });
+
+  it('a single-file log', async () => {
+    const file = fresh('single.log');
+    const name = file.slice(root.length + 1);
+    const log = await Wal.open(file, { layout: 'file' });
+    const lsns: number[] = [];
+    for (let i = 0; i < 30; i++) lsns.push(log.append(payloadOf(i)));
+    await log.close();
+    const before = snapshot(file);
+    const [infoJson, infoText, verify, dump, sized] = await Promise.all([
+      wal(['info', file, '--json']),
+      wal(['info', file]),
+      wal(['verify', file]),
+      wal(['dump', file, '--json']),
+      wal(['info', file, '--segment-size', '4096']),
+    ]);
+    assert.equal(infoJson!.status, 0, infoJson!.stderr);
+    const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(data.layout, 'file');
+    assert.equal(data.segmentSize, null);
+    assert.equal(data.segments, null);
+    assert.equal(data.records, 30);
+    assert.match(infoText!.stdout, /single file/);
+    assert.equal(verify!.status, 0);
+    assert.equal(jsonLines(dump!.stdout).length, 30);
+    assert.equal(sized!.status, 2);
+    assertOneLine(sized!, /segmented logs/);
+    assert.deepEqual(snapshot(file), before);
+
+    // Damage below the hint, then repair.
+    const bytes = readFileSync(file);
+    bytes[lsns[10]! + 9] = bytes[lsns[10]! + 9]! ^ 1;
+    writeFileSync(file, bytes);
+    const [json, text] = await Promise.all([
+      wal(['verify', file, '--json']),
+      wal(['verify', file]),
+    ]);
+    assert.equal(json!.status, 1);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.damage!.file, name);
+    assert.equal(report.damage!.fileOffset, lsns[10]);
+    assert.match(text!.stdout, new RegExp(`${name.replace('.', '\\.')}, byte ${lsns[10]}`));
+    const repair = await wal(['repair', file, '--yes']);
+    assert.equal(repair.status, 0, repair.stderr);
+    const backup = readdirSync(root).find((entry) => entry.startsWith(`${name}.repair-`));
+    assert.deepEqual(readFileSync(join(root, backup!)), bytes.subarray(lsns[10]!));
+    const reopened = await Wal.open(file, { layout: 'file' });
+    assert.equal(reopened.tail, lsns[10]);
+    await reopened.close();
+    const store = await FileStore.open(file, { readOnly: true });
+    assert.equal(store.length, lsns[10]);
+    await store.close();
+  });
+
+  it('an intact record above the maximum, or an unknown format: exit 1 with one line', async () => {
+    const big = fresh('big');
+    await makeLog(big, 30);
+    const unknown = fresh('format');
+    await makeLog(unknown, 3);
+    for (const [dir, fields] of [
+      [big, { 'wal.maxRecordSize': 12 }],
+      [unknown, { 'wal.format': 2 }],
+    ] as const) {
+      const store = await SegmentedStore.open(dir);
+      await store.updateMeta(fields);
+      await store.close();
+    }
+    const [json, text, other] = await Promise.all([
+      wal(['verify', big, '--json']),
+      wal(['verify', big]),
+      wal(['verify', unknown]),
+    ]);
+    assert.equal(json!.status, 1);
+    assertOneLine(json!, /larger|maximum|exceeds/i);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.status, 'damaged');
+    assert.equal(typeof report.damage!.lsn, 'number');
+    assert.equal(text!.status, 1);
+    assert.match(text!.stdout, /DAMAGED/);
+    assert.equal(other!.status, 1);
+    assertOneLine(other!, /format version 2/);
+  });
+
+  it('damaged metadata: exit 1 with one line', async () => {
+    const dir = fresh('meta');
+    await makeLog(dir, 5);
+    const meta = readFileSync(join(dir, 'meta'));
+    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+    writeFileSync(join(dir, 'meta'), meta);
+    const results = await Promise.all(
+      ['info', 'verify', 'dump'].map((command) => wal([command, dir])),
+    );
+    for (const result of results) {
+      assert.equal(result.status, 1);
+      assertOneLine(result, /damaged/);
+    }
+    assert.ok(existsSync(join(dir, 'meta')));
+  });
+});

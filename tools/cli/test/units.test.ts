@@ -1,0 +1,270 @@
+// In-process checks of the parts a child process cannot reach: the progress
+// bar (drawn only on a terminal) and the lock-file reader's verdicts.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { Wal } from '@wal/core';
+import {
+  BoundaryError,
+  CorruptionError,
+  IoError,
+  LockedError,
+  NoSpaceError,
+  RecordTooLargeError,
+} from '@wal/errors';
+import { run } from '../src/cli.js';
+import { CliError, describeError, EXIT } from '../src/errors.js';
+import { describeLock, lockStatus } from '../src/lock.js';
+import { formatRecord, Output } from '../src/output.js';
+import { PROGRESS_THRESHOLD, Progress } from '../src/progress.js';
+
+describe('progress bar', () => {
+  const stream = (isTTY: boolean) => {
+    const written: string[] = [];
+    return {
+      written,
+      isTTY,
+      columns: 80,
+      write(text: string) {
+        written.push(text);
+        return true;
+      },
+    };
+  };
+
+  it('draws on a terminal, at most every 100 ms, and erases itself', () => {
+    const tty = stream(true);
+    let now = 0;
+    const bar = new Progress(tty, 0, PROGRESS_THRESHOLD * 2, 'scanning', () => now);
+    assert.ok(bar.enabled);
+    bar.update(0);
+    bar.update(PROGRESS_THRESHOLD); // throttled
+    now = 150;
+    bar.update(PROGRESS_THRESHOLD);
+    assert.equal(tty.written.length, 2);
+    assert.match(tty.written[1]!, /^\rscanning \[#+\.+\] {2}50%$/);
+    bar.done();
+    assert.equal(tty.written[2], '\r\x1b[2K');
+    bar.done();
+    assert.equal(tty.written.length, 3);
+    assert.match(bar.render(PROGRESS_THRESHOLD * 3), /100%$/);
+    assert.match(new Progress(tty, 5, 5, 'x').render(5), /100%$/);
+  });
+
+  it('stays silent off a terminal and for small scans', () => {
+    const pipe = stream(false);
+    const bar = new Progress(pipe, 0, PROGRESS_THRESHOLD * 2, 'scanning');
+    bar.update(1);
+    bar.done();
+    const small = new Progress(stream(true), 0, 1000, 'scanning');
+    assert.equal(small.enabled, false);
+    small.update(10);
+    assert.deepEqual(pipe.written, []);
+  });
+});
+
+describe('lock status', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wal-cli-lock-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const write = (name: string, value: unknown) => {
+    const file = join(dir, name);
+    writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+    return file;
+  };
+
+  it('no lock file: not locked', async () => {
+    const status = await lockStatus(join(dir, 'absent'));
+    assert.equal(status.locked, false);
+    assert.equal(describeLock(status), 'not locked');
+  });
+
+  it('a live holder on this host: locked', async () => {
+    const status = await lockStatus(
+      write('live', { pid: process.pid, host: hostname(), token: 't' }),
+    );
+    assert.equal(status.locked, true);
+    assert.equal(status.holder, 'alive');
+    assert.match(describeLock(status), /running/);
+  });
+
+  it('a dead holder: a stale lock, not locked', async () => {
+    const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    const pid = Number(child.stdout);
+    const status = await lockStatus(write('dead', { pid, host: hostname(), token: 't' }));
+    assert.equal(status.locked, false);
+    assert.equal(status.holder, 'dead');
+    assert.match(describeLock(status), /stale/);
+  });
+
+  it('a reused pid (another start time): stale', async () => {
+    const status = await lockStatus(
+      write('reused', { pid: process.pid, host: hostname(), token: 't', start: '1' }),
+    );
+    assert.equal(status.holder, process.platform === 'linux' ? 'dead' : 'alive');
+  });
+
+  it('another host: locked, cannot check', async () => {
+    const status = await lockStatus(
+      write('remote', { pid: 1, host: `${hostname()}-elsewhere`, token: 't' }),
+    );
+    assert.equal(status.locked, true);
+    assert.equal(status.holder, 'unknown');
+    assert.match(describeLock(status), /cannot check/);
+  });
+
+  it('an unreadable record: stale', async () => {
+    for (const text of ['{not json', 'null', '{"pid":-1,"host":"h"}']) {
+      const status = await lockStatus(write('garbage', text));
+      assert.equal(status.locked, false);
+      assert.equal(status.holder, 'unreadable');
+      assert.match(describeLock(status), /unreadable/);
+    }
+  });
+
+  it('a lock path that cannot be read: rejects', async () => {
+    await assert.rejects(lockStatus(join(dir, 'live', 'below-a-file')));
+  });
+});
+
+describe('error descriptions', () => {
+  it('maps each kind of failure to a message and an exit code', () => {
+    const cases: Array<[unknown, RegExp, number]> = [
+      [new CliError('plain', EXIT.declined), /^plain$/, EXIT.declined],
+      [new CorruptionError('bad frame', { offset: 3 }), /^p: the log is damaged: bad frame$/, 1],
+      [new RecordTooLargeError(20, 10, { offset: 0 }), /exceeds the maximum/, 1],
+      [new LockedError('p/lock'), /locked by another process/, 2],
+      [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
+      [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
+      [new IoError('read failed'), /^p: read failed$/, 2],
+      [new NoSpaceError('write failed', { errno: 'ENOSPC' }), /no space left/, 2],
+      [new BoundaryError('not a boundary'), /^p: not a boundary$/, 2],
+      [Object.assign(new RangeError('too big'), { code: 'ERR_OUT_OF_RANGE' }), /^p: too big$/, 2],
+      [Object.assign(new Error('odd'), { code: 'EWEIRD' }), /^p: odd$/, 2],
+    ];
+    for (const [error, pattern, exitCode] of cases) {
+      const described = describeError(error, 'p');
+      assert.match(described.message, pattern);
+      assert.equal(described.exitCode, exitCode);
+    }
+  });
+
+  it('maps errno and unknown failures to one line', () => {
+    const eacces = Object.assign(new Error('EACCES: permission denied, open x'), {
+      code: 'EACCES',
+    });
+    assert.deepEqual(describeError(eacces, 'x'), {
+      message: 'x: permission denied',
+      exitCode: EXIT.usage,
+    });
+    assert.deepEqual(describeError(new Error('boom')), {
+      message: 'internal error: boom',
+      exitCode: EXIT.usage,
+    });
+    assert.equal(describeError('text').message, 'internal error: text');
+  });
+});
+
+describe('output', () => {
+  it('escapes utf8 payloads to one line', () => {
+    const payload = new TextEncoder().encode('a\\b\nc\rd\te\u0001f\u007f');
+    assert.equal(
+      formatRecord({ lsn: 8, payload }, 'utf8'),
+      `8\t${payload.length}\ta\\\\b\\nc\\rd\\te\\x01f\\x7f`,
+    );
+  });
+
+  it('waits for a full stream to drain, and goes quiet on a closed pipe', async () => {
+    let calls = 0;
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(_chunk, _encoding, callback) {
+        calls++;
+        setTimeout(callback, 5);
+      },
+    });
+    const output = new Output(slow);
+    await output.line('one');
+    await output.line('two');
+    assert.equal(calls, 2);
+    const broken = new PassThrough();
+    const closed = new Output(broken);
+    broken.emit('error', Object.assign(new Error('EPIPE'), { code: 'EPIPE' }));
+    assert.equal(closed.closed, true);
+    await closed.line('ignored');
+    assert.throws(() => broken.emit('error', Object.assign(new Error('EIO'), { code: 'EIO' })));
+  });
+});
+
+describe('repair, asking on a terminal (in process)', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wal-cli-repair-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  async function tornLog(name: string): Promise<string> {
+    const path = join(dir, name);
+    const wal = await Wal.open(path, { segmentSize: 4096 });
+    for (let i = 0; i < 10; i++) wal.append(new TextEncoder().encode(`record ${i}`));
+    await wal.close();
+    const file = join(path, '00000000000000000000.wal');
+    const { truncateSync, statSync } = await import('node:fs');
+    truncateSync(file, statSync(file).size - 2);
+    const { SegmentedStore } = await import('@wal/store');
+    const store = await SegmentedStore.open(path);
+    await store.updateMeta({ 'wal.durableHint': 0 });
+    await store.close();
+    return path;
+  }
+
+  async function repairWith(path: string, answer: string) {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true });
+    const stdout = new PassThrough();
+    const stderr = Object.assign(new PassThrough(), { isTTY: false });
+    let out = '';
+    let err = '';
+    let asked = false;
+    stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (!asked && err.includes('[y/N]')) {
+        asked = true;
+        stdin.write(`${answer}\n`);
+      }
+    });
+    const code = await run(['node', 'wal', 'repair', path], {
+      out: new Output(stdout),
+      err: stderr,
+      stdin,
+    });
+    return { code, out, err };
+  }
+
+  it('does nothing when the answer is no (exit 3)', async () => {
+    const path = await tornLog('no');
+    const result = await repairWith(path, 'n');
+    assert.equal(result.code, EXIT.declined);
+    assert.match(result.out, /Nothing done/);
+    const wal = await Wal.open(path, { readOnly: true });
+    assert.ok(wal.recovery.tear !== undefined);
+    await wal.close();
+  });
+
+  it('repairs when the answer is yes', async () => {
+    const path = await tornLog('yes');
+    const result = await repairWith(path, 'y');
+    assert.equal(result.code, EXIT.ok, result.err);
+    assert.match(result.out, /Done: the log opens clean: 9 record/);
+  });
+});
