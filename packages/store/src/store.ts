@@ -88,6 +88,8 @@ export interface Store {
    * Writes `bytes` at `offset` (`offset >= head`), extending `length` if needed;
    * a gap between the old length and `offset` reads as zeros. Resolves when the
    * OS has the bytes (a process crash keeps them; a power loss may not).
+   * The caller does not touch `bytes` while the write is in flight and may
+   * reuse the buffer once it settles: a store must copy what it keeps.
    */
   write(offset: number, bytes: Uint8Array): Promise<void>;
 

@@ -124,6 +124,29 @@ describe('conformance suite catches broken stores', () => {
     await expectFailure(async () => new Short(), /round-trip/, /expected \d+ bytes, got \d+/);
   });
 
+  it("a store that keeps the caller's buffer instead of a copy", async () => {
+    // Holds the last written buffer and serves reads of its range from it.
+    class Aliasing extends Forwarding {
+      #last: { offset: number; bytes: Uint8Array } | undefined;
+      override async write(offset: number, bytes: Uint8Array) {
+        await super.write(offset, bytes);
+        this.#last = { offset, bytes };
+      }
+      override async read(offset: number, length: number) {
+        const last = this.#last;
+        if (last !== undefined && offset === last.offset && length === last.bytes.length) {
+          return last.bytes;
+        }
+        return super.read(offset, length);
+      }
+    }
+    await expectFailure(
+      async () => new Aliasing(),
+      /keeps a copy of what it writes/,
+      /after the buffer was reused/,
+    );
+  });
+
   it('a head rounded down to a page', async () => {
     class Rounding extends Forwarding {
       override truncateBefore(offset: number) {

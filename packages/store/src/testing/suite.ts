@@ -293,6 +293,25 @@ export function suite(options: SuiteOptions): void {
       equalBytes(await store.read(100_000, 5), pattern(5, 2), 'the bytes after the gap');
     }));
 
+  test('a store keeps a copy of what it writes: the caller may reuse its buffer', () =>
+    withStore(async (store) => {
+      const buffer = pattern(300, 4);
+      await store.write(0, buffer);
+      buffer.fill(0xee);
+      equalBytes(
+        await store.read(0, 300),
+        pattern(300, 4),
+        'the bytes after the buffer was reused',
+      );
+      const read = await store.read(0, 300);
+      read.fill(0xdd);
+      equalBytes(
+        await store.read(0, 300),
+        pattern(300, 4),
+        'the bytes after a read result was changed',
+      );
+    }));
+
   test('a read is short only at the end of the store', () =>
     withStore(async (store) => {
       const data = pattern(1000, 3);
