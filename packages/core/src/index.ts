@@ -20,6 +20,7 @@ export type { Damage, DamageKind, RecoveryPolicy } from './scan.js';
 export {
   type AppendOptions,
   type RecoveryReport,
+  StoredRecord,
   type WaitLevel,
   Wal,
   type WalRecord,

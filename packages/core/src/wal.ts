@@ -50,6 +50,32 @@ export interface WalRecord {
   readonly payload: Uint8Array;
 }
 
+/**
+ * A record as iteration yields it: besides `lsn` and `payload`, where its
+ * payload lies in the buffer the log read, so a decoder can read it in place
+ * (`buffer[payloadStart..payloadEnd)`) without making a view. The buffer
+ * belongs to the caller (the log never reuses it).
+ */
+export class StoredRecord implements WalRecord {
+  #payload: Uint8Array | undefined;
+
+  constructor(
+    readonly lsn: number,
+    /** The buffer holding this record (and its neighbours in the batch). */
+    readonly buffer: Uint8Array,
+    /** Where the payload starts in `buffer`. */
+    readonly payloadStart: number,
+    /** Where the payload ends in `buffer`. */
+    readonly payloadEnd: number,
+  ) {}
+
+  /** The payload: a view into `buffer`, made on first use. */
+  get payload(): Uint8Array {
+    this.#payload ??= this.buffer.subarray(this.payloadStart, this.payloadEnd);
+    return this.#payload;
+  }
+}
+
 /** What recovery found at open, and what it did (or, read-only, would do). */
 export interface RecoveryReport {
   /** First live offset. */
@@ -1063,7 +1089,7 @@ export class Wal {
    * passed its position and `WAL_CORRUPTION` for a record failing its
    * checksum. A `truncateAfter` below its end ends it at the cut.
    */
-  iterate(fromLsn?: number): AsyncIterableIterator<WalRecord> {
+  iterate(fromLsn?: number): AsyncIterableIterator<StoredRecord> {
     return new RecordIterator(this.#reader(fromLsn, READ_WINDOW));
   }
 
@@ -1076,7 +1102,7 @@ export class Wal {
   iterateBatches(
     fromLsn?: number,
     options?: { batchBytes?: number },
-  ): AsyncIterableIterator<WalRecord[]> {
+  ): AsyncIterableIterator<StoredRecord[]> {
     const batchBytes = options?.batchBytes ?? READ_WINDOW;
     return new BatchIterator(this.#reader(fromLsn, batchBytes));
   }
@@ -1287,7 +1313,7 @@ class Reader {
   }
 
   /** The next batch of records, or `undefined` at the end. */
-  async next(): Promise<WalRecord[] | undefined> {
+  async next(): Promise<StoredRecord[] | undefined> {
     if (this.#done) return undefined;
     const wal = this.wal;
     await wal.quiet();
@@ -1312,7 +1338,7 @@ class Reader {
         return undefined;
       }
       let bytes = await wal.readStore(position, Math.min(this.batchBytes, end - position));
-      const records: WalRecord[] = [];
+      const records: StoredRecord[] = [];
       let at = 0;
       for (;;) {
         if (at + HEADER_SIZE > bytes.length) break;
@@ -1346,7 +1372,7 @@ class Reader {
             throw wal.damaged(lsn);
           }
         } else {
-          records.push({ lsn, payload: bytes.subarray(at + HEADER_SIZE, frameEnd) });
+          records.push(new StoredRecord(lsn, bytes, at + HEADER_SIZE, frameEnd));
         }
         at = frameEnd;
       }
@@ -1380,17 +1406,17 @@ class Reader {
   }
 }
 
-class RecordIterator implements AsyncIterableIterator<WalRecord> {
-  #batch: WalRecord[] = [];
+class RecordIterator implements AsyncIterableIterator<StoredRecord> {
+  #batch: StoredRecord[] = [];
   #at = 0;
 
   constructor(readonly reader: Reader) {}
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<WalRecord> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<WalRecord>> {
+  async next(): Promise<IteratorResult<StoredRecord>> {
     if (this.#at < this.#batch.length) return { value: this.#batch[this.#at++]!, done: false };
     const batch = await this.reader.next();
     if (batch === undefined) return { value: undefined, done: true };
@@ -1399,27 +1425,27 @@ class RecordIterator implements AsyncIterableIterator<WalRecord> {
     return { value: batch[0]!, done: false };
   }
 
-  async return(): Promise<IteratorResult<WalRecord>> {
+  async return(): Promise<IteratorResult<StoredRecord>> {
     this.reader.finish();
     this.#batch = [];
     return { value: undefined, done: true };
   }
 }
 
-class BatchIterator implements AsyncIterableIterator<WalRecord[]> {
+class BatchIterator implements AsyncIterableIterator<StoredRecord[]> {
   constructor(readonly reader: Reader) {}
 
-  [Symbol.asyncIterator](): AsyncIterableIterator<WalRecord[]> {
+  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord[]> {
     return this;
   }
 
-  async next(): Promise<IteratorResult<WalRecord[]>> {
+  async next(): Promise<IteratorResult<StoredRecord[]>> {
     const batch = await this.reader.next();
     if (batch === undefined) return { value: undefined, done: true };
     return { value: batch, done: false };
   }
 
-  async return(): Promise<IteratorResult<WalRecord[]>> {
+  async return(): Promise<IteratorResult<StoredRecord[]>> {
     this.reader.finish();
     return { value: undefined, done: true };
   }

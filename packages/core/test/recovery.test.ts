@@ -92,7 +92,7 @@ const open = (fs: CrashFs, options: WalOptions = {}): Promise<Wal> =>
 
 async function collect(wal: Wal): Promise<WalRecord[]> {
   const out: WalRecord[] = [];
-  for await (const record of wal.iterate()) out.push(record);
+  for await (const record of wal.iterate()) out.push({ lsn: record.lsn, payload: record.payload });
   return out;
 }
 
