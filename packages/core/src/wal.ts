@@ -867,12 +867,14 @@ export class Wal {
         }
         this.#submit();
         const gc = this.#gc!;
-        // Every write and every flush (with its waiters) finishes first.
-        while (!gc.idle || !this.#isSettled()) {
+        // Every write and every flush (with its waiters) finishes first, and
+        // everything appended before is made durable.
+        for (;;) {
           if (gc.failure !== undefined || this.#failure !== undefined) break;
           if (gc.reserved < this.#tail) gc.reserve(this.#tail);
-          await gc.syncTo(gc.reserved);
+          if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved);
           await this.#whenSettled();
+          if (gc.idle && this.#isSettled() && gc.durable >= this.#tail) break;
           // A flush scheduled for other waiters runs on a later macrotask.
           if (!gc.idle) await new Promise<void>((resolve) => setImmediate(resolve));
         }
