@@ -654,8 +654,11 @@ export class Wal {
       this.#tail = lsn + frame;
       this.#addBuffered(frame);
       if (!this.#flushScheduled) {
+        // A microtask: every append made in this turn of the event loop (and
+        // by committers released together, which resume in one wave of
+        // microtasks) shares the write, without waiting for a macrotask.
         this.#flushScheduled = true;
-        setImmediate(this.#flushStage);
+        queueMicrotask(this.#flushStage);
       }
     }
     this.#index.note(lsn);
