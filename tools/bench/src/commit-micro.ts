@@ -10,21 +10,10 @@
  * Run: `./pnpm build && ./pnpm --filter @wal/bench bench:commit`.
  */
 import { GroupCommit } from '@wal/commit';
+import { nsPerOp } from './shared.js';
 
 const RECORD = 64;
 const noSync = async (): Promise<void> => {};
-
-/** Best of `rounds` timings of `body`, in nanoseconds per operation. */
-function nsPerOp(operations: number, rounds: number, body: () => void): number {
-  let best = Number.POSITIVE_INFINITY;
-  for (let round = 0; round < rounds; round++) {
-    const started = process.hrtime.bigint();
-    body();
-    const elapsed = Number(process.hrtime.bigint() - started);
-    best = Math.min(best, elapsed / operations);
-  }
-  return best;
-}
 
 function inOrder(count: number): () => void {
   return () => {

@@ -25,14 +25,35 @@
  * Run: `./pnpm build && ./pnpm --filter @wal/bench bench:core`.
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, mkdir, mkdtemp, open, rm, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { cpus, loadavg, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crc32c, HEADER_SIZE, Wal } from '@wal/core';
-import { type Fs, type FsFile, type FsLock, NodeFs, type OpenMode } from '@wal/store';
+import { HEADER_SIZE, Wal } from '@wal/core';
+import { NodeFs } from '@wal/store';
+import {
+  type Committer,
+  type DurableRun,
+  gatheringCommitter,
+  naiveCommitter,
+  PAYLOAD_SIZE,
+  runCommitters,
+  walCommitter,
+} from './committers.js';
+import {
+  CountingFs,
+  checkDisk,
+  fixed,
+  frameInto,
+  int,
+  median,
+  now,
+  ratio,
+  spread,
+  table,
+  writeAll,
+} from './shared.js';
 
-const PAYLOAD_SIZE = 100;
 const FRAME_SIZE = HEADER_SIZE + PAYLOAD_SIZE;
 const BUFFER_SIZE = 1024 * 1024;
 
@@ -73,269 +94,6 @@ function parseArgs(argv: readonly string[]): Settings {
   // dist/src/core-speed.js → the repository root is four levels up.
   root ??= fileURLToPath(new URL('../../../../.bench/', import.meta.url));
   return { root: resolve(root), seconds, reps, records, only };
-}
-
-/** File-system magic numbers (statfs f_type) worth naming. */
-const FS_TYPES: ReadonlyMap<number, string> = new Map([
-  [0xef53, 'ext2/3/4'],
-  [0x58465342, 'xfs'],
-  [0x9123683e, 'btrfs'],
-  [0x2fc12fc1, 'zfs'],
-  [0xf2f52010, 'f2fs'],
-  [0x794c7630, 'overlayfs'],
-  [0x6969, 'nfs'],
-  [0x01021994, 'tmpfs'],
-  [0x858458f6, 'ramfs'],
-]);
-const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
-
-/** Names the file system under `dir`; throws when it lives in memory. */
-async function checkDisk(dir: string): Promise<string> {
-  const { type } = await statfs(dir);
-  const name = FS_TYPES.get(type) ?? `type 0x${type.toString(16)}`;
-  if (MEMORY_FS.has(type)) {
-    throw new Error(
-      `${dir} is on ${name}: fsync costs nothing there. Pass a directory on a disk-backed file system (argument or WAL_BENCH_DIR).`,
-    );
-  }
-  return name;
-}
-
-// ---------------------------------------------------------------- helpers
-
-/** An Fs that counts the calls it passes to the real one. */
-class CountingFs implements Fs {
-  fdatasyncs = 0;
-  dirSyncs = 0;
-  pwrites = 0;
-  readonly #inner: Fs;
-
-  constructor(inner: Fs) {
-    this.#inner = inner;
-  }
-  get fsyncs(): number {
-    return this.fdatasyncs + this.dirSyncs;
-  }
-  open(path: string, mode: OpenMode): Promise<FsFile> {
-    return this.#inner.open(path, mode);
-  }
-  close(file: FsFile): Promise<void> {
-    return this.#inner.close(file);
-  }
-  pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
-    this.pwrites++;
-    return this.#inner.pwrite(file, bytes, position);
-  }
-  pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
-    return this.#inner.pread(file, into, position);
-  }
-  fdatasync(file: FsFile): Promise<void> {
-    this.fdatasyncs++;
-    return this.#inner.fdatasync(file);
-  }
-  ftruncate(file: FsFile, length: number): Promise<void> {
-    return this.#inner.ftruncate(file, length);
-  }
-  size(file: FsFile): Promise<number> {
-    return this.#inner.size(file);
-  }
-  rename(from: string, to: string): Promise<void> {
-    return this.#inner.rename(from, to);
-  }
-  unlink(path: string): Promise<void> {
-    return this.#inner.unlink(path);
-  }
-  readdir(path: string): Promise<string[]> {
-    return this.#inner.readdir(path);
-  }
-  mkdir(path: string): Promise<boolean> {
-    return this.#inner.mkdir(path);
-  }
-  syncDir(path: string): Promise<void> {
-    this.dirSyncs++;
-    return this.#inner.syncDir(path);
-  }
-  lock(path: string): Promise<FsLock> {
-    return this.#inner.lock(path);
-  }
-}
-
-function putU32(into: Uint8Array, at: number, value: number): void {
-  into[at] = value;
-  into[at + 1] = value >>> 8;
-  into[at + 2] = value >>> 16;
-  into[at + 3] = value >>> 24;
-}
-
-/**
- * Writes the frame of `payload` at `at` in `into`: [crc32c u32 LE][len u32 LE]
- * payload, the CRC over len ‖ payload. Plain Uint8Arrays, as the log stages
- * into, so both feed `crc32c` the same type.
- */
-function frameInto(into: Uint8Array, at: number, payload: Uint8Array): number {
-  putU32(into, at + 4, payload.length);
-  into.set(payload, at + HEADER_SIZE);
-  const end = at + HEADER_SIZE + payload.length;
-  putU32(into, at, crc32c(into, at + 4, end));
-  return end;
-}
-
-async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const now = (): number => Number(process.hrtime.bigint()) / 1e6;
-
-// ---------------------------------------------------------------- durable commits
-
-interface DurableRun {
-  readonly commits: number;
-  readonly seconds: number;
-  readonly fsyncs: number;
-  readonly writes: number;
-  readonly p50: number;
-  readonly p99: number;
-}
-
-/** What a durable contender offers the committers. */
-interface Committer {
-  /** One durable commit of `payload`. */
-  commit(payload: Uint8Array): Promise<unknown>;
-  /** fsyncs (data and directory) and writes so far. */
-  counts(): { fsyncs: number; writes: number };
-  close(): Promise<void>;
-}
-
-/** `committers` loops of awaited commits for `seconds`; counts only what completed in the window. */
-async function runCommitters(
-  target: Committer,
-  committers: number,
-  seconds: number,
-): Promise<DurableRun> {
-  const payload = randomBytes(PAYLOAD_SIZE);
-  await target.commit(payload); // creates files: outside the window
-  const latencies: number[] = [];
-  let running = true;
-  const before = target.counts();
-  const started = now();
-  const loop = async (): Promise<void> => {
-    while (running) {
-      const t0 = now();
-      await target.commit(payload);
-      if (running) latencies.push(now() - t0);
-    }
-  };
-  const all = Array.from({ length: committers }, loop);
-  await new Promise((done) => setTimeout(done, seconds * 1000));
-  running = false;
-  const elapsed = (now() - started) / 1000;
-  const after = target.counts();
-  await Promise.all(all);
-  await target.close();
-  const sorted = Float64Array.from(latencies).sort();
-  const commits = latencies.length;
-  return {
-    commits,
-    seconds: elapsed,
-    fsyncs: after.fsyncs - before.fsyncs,
-    writes: after.writes - before.writes,
-    p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
-  };
-}
-
-async function walCommitter(dir: string): Promise<Committer> {
-  const fs = new CountingFs(new NodeFs());
-  const wal = await Wal.open(dir, { fs });
-  return {
-    commit: (payload) => wal.append(payload, { wait: 'durable' }),
-    counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
-    close: () => wal.close(),
-  };
-}
-
-/**
- * The reference group commit: committers push framed records into a pending
- * list and wait; a flusher waits one macrotask (so every committer released
- * in this turn joins), writes the whole batch at the file's end in one call,
- * fdatasyncs once, then releases the batch.
- */
-async function gatheringCommitter(dir: string): Promise<Committer> {
-  const handle = await open(join(dir, 'log'), 'w');
-  let position = 0;
-  let fsyncs = 0;
-  let writes = 0;
-  let pending: Array<{ frame: Uint8Array; done: () => void; fail: (error: unknown) => void }> = [];
-  let busy = false;
-  const flush = async (): Promise<void> => {
-    const batch = pending;
-    pending = [];
-    try {
-      const bytes = Buffer.concat(batch.map((entry) => entry.frame));
-      writes++;
-      await writeAll(handle, bytes, position);
-      position += bytes.length;
-      fsyncs++;
-      await handle.datasync();
-      for (const entry of batch) entry.done();
-    } catch (error) {
-      for (const entry of batch) entry.fail(error);
-    }
-    busy = false;
-    kick();
-  };
-  const kick = (): void => {
-    if (busy || pending.length === 0) return;
-    busy = true;
-    setImmediate(flush);
-  };
-  return {
-    commit: (payload) =>
-      new Promise<void>((done, fail) => {
-        const frame = new Uint8Array(HEADER_SIZE + payload.length);
-        frameInto(frame, 0, payload);
-        pending.push({ frame, done, fail });
-        kick();
-      }),
-    counts: () => ({ fsyncs, writes }),
-    close: () => handle.close(),
-  };
-}
-
-/** Naive: one write and one fdatasync per record (meant for one committer). */
-async function naiveCommitter(dir: string): Promise<Committer> {
-  const handle = await open(join(dir, 'log'), 'w');
-  const frame = new Uint8Array(FRAME_SIZE);
-  let position = 0;
-  let fsyncs = 0;
-  let writes = 0;
-  return {
-    commit: async (payload) => {
-      frameInto(frame, 0, payload);
-      writes++;
-      await writeAll(handle, frame, position);
-      position += frame.length;
-      fsyncs++;
-      await handle.datasync();
-    },
-    counts: () => ({ fsyncs, writes }),
-    close: () => handle.close(),
-  };
 }
 
 // ---------------------------------------------------------------- buffered appends
@@ -406,36 +164,6 @@ async function framingBuffered(dir: string, records: number): Promise<BufferedRu
 
 // ---------------------------------------------------------------- report
 
-/** "median (min–max)" of `values`, each formatted by `format`. */
-function spread(values: readonly number[], format: (value: number) => string): string {
-  if (values.length === 1) return format(values[0]!);
-  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
-}
-
-/**
- * `values` against `refs` (same repetitions): the ratio of the medians, then
- * the range of the per-repetition ratios (each run against the reference run
- * next to it).
- */
-function ratio(values: readonly number[], refs: readonly number[]): string {
-  const overall = `${(median(values) / median(refs)).toFixed(2)}×`;
-  if (values === refs || values.length === 1) return overall;
-  const paired = values.map((value, i) => value / refs[i]!);
-  return `${overall} (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})`;
-}
-
-const int = (value: number): string => Math.round(value).toLocaleString('en-US');
-const fixed =
-  (digits: number) =>
-  (value: number): string =>
-    value.toFixed(digits);
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
-  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
-  return lines.join('\n');
-}
-
 async function main(): Promise<void> {
   const settings = parseArgs(process.argv.slice(2));
   await mkdir(settings.root, { recursive: true });
@@ -495,7 +223,7 @@ async function durableSection(settings: Settings, fresh: () => Promise<string>):
       const result = await runCommitters(await config.make(dir), config.k, settings.seconds);
       durable[c]!.push(result);
       console.error(
-        `  durable rep ${rep + 1} ${config.name} K=${config.k}: ${int(result.commits / result.seconds)} commits/s, ${(result.fsyncs / result.commits).toFixed(3)} fsyncs/commit`,
+        `  durable rep ${rep + 1} ${config.name} K=${config.k}: ${int(result.commits / result.seconds)} commits/s, ${((result.fsyncs ?? Number.NaN) / result.commits).toFixed(3)} fsyncs/commit`,
       );
     }
   }
@@ -529,11 +257,11 @@ async function durableSection(settings: Settings, fresh: () => Promise<string>):
           spread(rates, int),
           ratio(rates, reference(config.k)),
           spread(
-            results.map((r) => r.fsyncs / r.commits),
+            results.map((r) => (r.fsyncs ?? Number.NaN) / r.commits),
             fixed(3),
           ),
           spread(
-            results.map((r) => r.writes / r.commits),
+            results.map((r) => (r.writes ?? Number.NaN) / r.commits),
             fixed(3),
           ),
           spread(

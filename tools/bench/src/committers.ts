@@ -1,0 +1,264 @@
+/**
+ * Durable commit contenders and the loop that drives them: K committers,
+ * each awaiting its commit before the next, for a fixed time.
+ */
+import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HEADER_SIZE, Wal } from '@wal/core';
+import { NodeFs } from '@wal/store';
+import { CountingFs, frameInto, now, quantile, writeAll } from './shared.js';
+
+export const PAYLOAD_SIZE = 100;
+const FRAME_SIZE = HEADER_SIZE + PAYLOAD_SIZE;
+
+export interface DurableRun {
+  readonly commits: number;
+  readonly seconds: number;
+  /** fsyncs (data and directory) in the window; null when the contender cannot count them. */
+  readonly fsyncs: number | null;
+  readonly writes: number | null;
+  /** Latency quantiles, milliseconds. */
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** What a durable contender offers the committers. */
+export interface Committer {
+  /** One durable commit of `payload`. */
+  commit(payload: Uint8Array): Promise<unknown>;
+  /** fsyncs (data and directory) and writes so far (NaN when unknown). */
+  counts(): { fsyncs: number; writes: number };
+  close(): Promise<void>;
+}
+
+/** `committers` loops of awaited commits for `seconds`; counts only what completed in the window. */
+export async function runCommitters(
+  target: Committer,
+  committers: number,
+  seconds: number,
+): Promise<DurableRun> {
+  const payload = randomBytes(PAYLOAD_SIZE);
+  await target.commit(payload); // creates files: outside the window
+  const latencies: number[] = [];
+  let running = true;
+  const before = target.counts();
+  const started = now();
+  const loop = async (): Promise<void> => {
+    while (running) {
+      const t0 = now();
+      await target.commit(payload);
+      if (running) latencies.push(now() - t0);
+    }
+  };
+  const all = Array.from({ length: committers }, loop);
+  await new Promise((done) => setTimeout(done, seconds * 1000));
+  running = false;
+  const elapsed = (now() - started) / 1000;
+  const after = target.counts();
+  await Promise.all(all);
+  await target.close();
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    commits: latencies.length,
+    seconds: elapsed,
+    fsyncs: Number.isNaN(after.fsyncs) ? null : after.fsyncs - before.fsyncs,
+    writes: Number.isNaN(after.writes) ? null : after.writes - before.writes,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+  };
+}
+
+/** @wal/core: `append(payload, { wait: 'durable' })` into a segmented log. */
+export async function walCommitter(dir: string): Promise<Committer> {
+  const fs = new CountingFs(new NodeFs());
+  const wal = await Wal.open(dir, { fs });
+  return {
+    commit: (payload) => wal.append(payload, { wait: 'durable' }),
+    counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
+    close: () => wal.close(),
+  };
+}
+
+/**
+ * The reference group commit: committers push framed records into a pending
+ * list and wait; a flusher waits one macrotask (so every committer released
+ * in this turn joins), writes the whole batch at the file's end in one call,
+ * fdatasyncs once, then releases the batch. With `preallocate` bytes, the
+ * file is first filled with zeros and synced (outside the measured window),
+ * so the fdatasyncs inside it have no file size to update.
+ */
+export async function gatheringCommitter(dir: string, preallocate = 0): Promise<Committer> {
+  const handle = await open(join(dir, 'log'), 'w');
+  if (preallocate > 0) {
+    const zeros = new Uint8Array(1024 * 1024);
+    for (let at = 0; at < preallocate; at += zeros.length) await writeAll(handle, zeros, at);
+    await handle.sync();
+  }
+  let position = 0;
+  let fsyncs = 0;
+  let writes = 0;
+  let pending: Array<{ frame: Uint8Array; done: () => void; fail: (error: unknown) => void }> = [];
+  let busy = false;
+  const flush = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    try {
+      const bytes = Buffer.concat(batch.map((entry) => entry.frame));
+      writes++;
+      await writeAll(handle, bytes, position);
+      position += bytes.length;
+      fsyncs++;
+      await handle.datasync();
+      for (const entry of batch) entry.done();
+    } catch (error) {
+      for (const entry of batch) entry.fail(error);
+    }
+    busy = false;
+    kick();
+  };
+  const kick = (): void => {
+    if (busy || pending.length === 0) return;
+    busy = true;
+    setImmediate(flush);
+  };
+  return {
+    commit: (payload) =>
+      new Promise<void>((done, fail) => {
+        const frame = new Uint8Array(HEADER_SIZE + payload.length);
+        frameInto(frame, 0, payload);
+        pending.push({ frame, done, fail });
+        kick();
+      }),
+    counts: () => ({ fsyncs, writes }),
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * Naive: one write and one fdatasync per record, records strictly one after
+ * the other (concurrent committers queue behind each other).
+ */
+export async function naiveCommitter(dir: string): Promise<Committer> {
+  const handle = await open(join(dir, 'log'), 'w');
+  const frame = new Uint8Array(FRAME_SIZE);
+  let position = 0;
+  let fsyncs = 0;
+  let writes = 0;
+  let queue: Promise<unknown> = Promise.resolve();
+  const one = async (payload: Uint8Array): Promise<void> => {
+    frameInto(frame, 0, payload);
+    writes++;
+    await writeAll(handle, frame, position);
+    position += frame.length;
+    fsyncs++;
+    await handle.datasync();
+  };
+  return {
+    commit: (payload) => {
+      const next = queue.then(() => one(payload));
+      queue = next;
+      return next;
+    },
+    counts: () => ({ fsyncs, writes }),
+    close: () => handle.close(),
+  };
+}
+
+const unknownCounts = (): { fsyncs: number; writes: number } => ({
+  fsyncs: Number.NaN,
+  writes: Number.NaN,
+});
+
+/** classic-level (LevelDB): `put(key, value, { sync: true })`, a fresh key per commit. */
+export async function classicLevelCommitter(dir: string): Promise<Committer> {
+  const { ClassicLevel } = await import('classic-level');
+  const db = new ClassicLevel<string, Uint8Array>(join(dir, 'level'), {
+    valueEncoding: 'view',
+  });
+  await db.open();
+  let next = 0;
+  return {
+    commit: (payload) =>
+      db.put(`k${(next++).toString(36).padStart(8, '0')}`, payload, { sync: true }),
+    counts: unknownCounts,
+    close: () => db.close(),
+  };
+}
+
+/**
+ * lmdb-js: `put` with `separateFlushed`, awaiting the put's `flushed`
+ * promise, which resolves once the commit holding it is synced to disk (the
+ * library's default overlapping sync; the put's own promise resolves earlier,
+ * when the commit is visible).
+ */
+export async function lmdbCommitter(dir: string): Promise<Committer> {
+  const { open: openLmdb } = await import('lmdb');
+  const db = openLmdb<Uint8Array, string>({
+    path: join(dir, 'lmdb'),
+    encoding: 'binary',
+    separateFlushed: true,
+  } as Parameters<typeof openLmdb>[0]);
+  let next = 0;
+  return {
+    commit: (payload) => {
+      const written = db.put(
+        `k${(next++).toString(36).padStart(8, '0')}`,
+        payload,
+      ) as Promise<boolean> & {
+        flushed?: Promise<unknown>;
+      };
+      return written.flushed ?? written;
+    },
+    counts: unknownCounts,
+    close: () => db.close(),
+  };
+}
+
+export type DurableSystem =
+  | 'wal'
+  | 'gathering'
+  | 'gathering-prealloc'
+  | 'naive'
+  | 'classic-level'
+  | 'lmdb';
+
+export const DURABLE_SYSTEMS: readonly DurableSystem[] = [
+  'wal',
+  'gathering',
+  'gathering-prealloc',
+  'naive',
+  'classic-level',
+  'lmdb',
+];
+
+export const DURABLE_LABELS: Readonly<Record<DurableSystem, string>> = {
+  wal: '@wal/core',
+  gathering: 'reference group commit (growing file)',
+  'gathering-prealloc': 'reference group commit (preallocated file)',
+  naive: 'naive write + fdatasync',
+  'classic-level': 'classic-level put({ sync: true })',
+  lmdb: 'lmdb-js put, awaiting flushed',
+};
+
+/** Opens the contender `system` in `dir`; `preallocate` sizes the preallocated reference file. */
+export function makeCommitter(
+  system: DurableSystem,
+  dir: string,
+  preallocate: number,
+): Promise<Committer> {
+  switch (system) {
+    case 'wal':
+      return walCommitter(dir);
+    case 'gathering':
+      return gatheringCommitter(dir);
+    case 'gathering-prealloc':
+      return gatheringCommitter(dir, preallocate);
+    case 'naive':
+      return naiveCommitter(dir);
+    case 'classic-level':
+      return classicLevelCommitter(dir);
+    case 'lmdb':
+      return lmdbCommitter(dir);
+  }
+}

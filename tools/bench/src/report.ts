@@ -1,0 +1,584 @@
+/**
+ * Turns the runner's results into docs/benchmarks.json, docs/BENCHMARKS.md
+ * and docs/benchmarks-commits.svg, and checks the targets of issue #9.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DURABLE_LABELS,
+  DURABLE_SYSTEMS,
+  type DurableRun,
+  type DurableSystem,
+} from './committers.js';
+import { fixed, int, median, ratio, spread, table } from './shared.js';
+import type {
+  BufferedResult,
+  BufferedSystem,
+  MemoryResult,
+  MicroResult,
+  PreparedLog,
+  ReplayResult,
+  ReplaySystem,
+} from './workloads.js';
+
+export interface Results {
+  meta: {
+    date: string;
+    mode: 'quick' | 'full';
+    command: string;
+    node: string;
+    cpu: string;
+    cpus: number;
+    memoryGiB: number;
+    kernel: string;
+    fileSystem: string;
+    disk: string;
+    loadStart: number[];
+    loadEnd: number[];
+    seconds: number;
+    settings: Record<string, unknown>;
+    notes: string[];
+  };
+  durable: Array<{ system: DurableSystem; k: number; runs: DurableRun[] }>;
+  buffered: Array<{ system: BufferedSystem; size: number; runs: BufferedResult[] }>;
+  replay: Array<{ system: ReplaySystem; size: number; log: PreparedLog; runs: ReplayResult[] }>;
+  memory: Array<{
+    phase: 'append' | 'recover';
+    totalBytes: number;
+    size: number;
+    run: MemoryResult;
+  }>;
+  micro: MicroResult | undefined;
+}
+
+export interface Target {
+  readonly name: string;
+  readonly measured: string;
+  readonly ratio: string;
+  readonly pass: boolean;
+}
+
+const MB = 1e6;
+const MiB = 1024 * 1024;
+
+const rateOf = (run: DurableRun): number => run.commits / run.seconds;
+const bytesLabel = (bytes: number): string =>
+  bytes >= 1024 ** 3
+    ? `${+(bytes / 1024 ** 3).toFixed(2)} GiB`
+    : bytes >= MiB
+      ? `${+(bytes / MiB).toFixed(1)} MiB`
+      : bytes >= 1024
+        ? `${bytes / 1024} KiB`
+        : `${bytes} B`;
+
+// ---------------------------------------------------------------- targets
+
+export function targets(results: Results): Target[] {
+  const out: Target[] = [];
+  const durable = (system: DurableSystem, k: number): DurableRun[] =>
+    results.durable.find((cell) => cell.system === system && cell.k === k)?.runs ?? [];
+  const medRate = (system: DurableSystem, k: number): number =>
+    median(durable(system, k).map(rateOf));
+  const x = (value: number): string => `${value.toFixed(2)}×`;
+
+  if (results.durable.length > 0) {
+    const wal64 = medRate('wal', 64);
+    const refs = (['gathering', 'gathering-prealloc', 'naive'] as const).map(
+      (s) => [s, medRate(s, 64)] as const,
+    );
+    const bestRef = refs.reduce((a, b) => (b[1] > a[1] ? b : a));
+    out.push({
+      name: 'durable K=64 ≥ 0.9× best hand-written reference',
+      measured: `${int(wal64)} vs ${int(bestRef[1])} commits/s (${DURABLE_LABELS[bestRef[0]]})`,
+      ratio: x(wal64 / bestRef[1]),
+      pass: wal64 >= 0.9 * bestRef[1],
+    });
+    const peers = (['classic-level', 'lmdb'] as const).map((s) => [s, medRate(s, 64)] as const);
+    const bestPeer = peers.reduce((a, b) => (b[1] > a[1] ? b : a));
+    out.push({
+      name: 'durable K=64 ≥ 3× best peer',
+      measured: `${int(wal64)} vs ${int(bestPeer[1])} commits/s (${DURABLE_LABELS[bestPeer[0]]})`,
+      ratio: x(wal64 / bestPeer[1]),
+      pass: wal64 >= 3 * bestPeer[1],
+    });
+    const ks = [...new Set(results.durable.map((cell) => cell.k))];
+    const worst = ks
+      .map((k) => [k, medRate('wal', k) / medRate('naive', k)] as const)
+      .reduce((a, b) => (b[1] < a[1] ? b : a));
+    out.push({
+      name: 'durable, every K ≥ naive',
+      measured: `lowest at K=${worst[0]}: ${int(medRate('wal', worst[0]))} vs ${int(medRate('naive', worst[0]))} commits/s`,
+      ratio: x(worst[1]),
+      pass: worst[1] >= 1,
+    });
+    const p50 = (system: DurableSystem): number[] => durable(system, 1).map((run) => run.p50);
+    const walP50 = p50('wal');
+    const naiveP50 = p50('naive');
+    out.push({
+      name: 'durable K=1 p50 latency ≤ 1.1× naive',
+      measured: `${spread(walP50, fixed(3))} vs ${spread(naiveP50, fixed(3))} ms`,
+      ratio: ratio(walP50, naiveP50),
+      pass: median(walP50) <= 1.1 * median(naiveP50),
+    });
+  }
+
+  if (results.buffered.length > 0) {
+    const cell = (system: BufferedSystem, size: number): BufferedResult[] =>
+      results.buffered.find((c) => c.system === system && c.size === size)?.runs ?? [];
+    const recs = (runs: BufferedResult[]): number => median(runs.map((r) => r.records / r.seconds));
+    const mbs = (runs: BufferedResult[]): number =>
+      median(runs.map((r) => r.bytes / r.seconds / MB));
+    const wal100 = recs(cell('wal', 100));
+    const framing100 = recs(cell('framing', 100));
+    const threshold = Math.min(4_000_000, 0.7 * framing100);
+    out.push({
+      name: 'buffered 100 B ≥ 4,000,000 records/s (or ≥ 0.7× framing loop when that is lower)',
+      measured: `${int(wal100)} records/s; framing loop ${int(framing100)}; bar ${int(threshold)}`,
+      ratio: `${x(wal100 / 4_000_000)} of 4 M; ${x(wal100 / framing100)} of framing`,
+      pass: wal100 >= threshold,
+    });
+    const wal64 = mbs(cell('wal', 65536));
+    const raw64 = mbs(cell('raw', 65536));
+    out.push({
+      name: 'buffered 64 KiB ≥ 0.8× raw write bandwidth',
+      measured: `${int(wal64)} vs ${int(raw64)} MB/s`,
+      ratio: x(wal64 / raw64),
+      pass: wal64 >= 0.8 * raw64,
+    });
+  }
+
+  if (results.replay.length > 0) {
+    const cell = (system: ReplaySystem, size: number): ReplayResult[] =>
+      results.replay.find((c) => c.system === system && c.size === size)?.runs ?? [];
+    const total = (run: ReplayResult): number => run.openSeconds + run.iterateSeconds;
+    const sizes = [...new Set(results.replay.map((c) => c.size))];
+    for (const size of sizes) {
+      const batched = median(cell('batched', size).map((r) => r.bytes / total(r) / MB));
+      const raw = median(cell('raw', size).map((r) => r.bytes / total(r) / MB));
+      const iterOnly = median(cell('batched', size).map((r) => r.bytes / r.iterateSeconds / MB));
+      out.push({
+        name: `replay ${bytesLabel(size)}, batched (open + iterate) ≥ 0.8× raw read + CRC`,
+        measured: `${int(batched)} vs ${int(raw)} MB/s (iteration alone ${int(iterOnly)} MB/s, ${x(iterOnly / raw)})`,
+        ratio: x(batched / raw),
+        pass: batched >= 0.8 * raw,
+      });
+    }
+    if (sizes.includes(100)) {
+      const batched = median(cell('batched', 100).map((r) => r.records / total(r)));
+      out.push({
+        name: 'replay 100 B, batched (open + iterate) ≥ 5,000,000 records/s',
+        measured: `${int(batched)} records/s`,
+        ratio: x(batched / 5_000_000),
+        pass: batched >= 5_000_000,
+      });
+      const iterator = median(cell('iterator', 100).map((r) => r.records / total(r)));
+      out.push({
+        name: 'replay 100 B, async iterator (open + iterate) ≥ 1,000,000 records/s',
+        measured: `${int(iterator)} records/s`,
+        ratio: x(iterator / 1_000_000),
+        pass: iterator >= 1_000_000,
+      });
+    }
+  }
+
+  if (results.memory.length > 0) {
+    const sizes = [...new Set(results.memory.map((c) => c.totalBytes))].sort((a, b) => a - b);
+    const big = sizes[sizes.length - 1]!;
+    const small = sizes[0]!;
+    const peak = (bytes: number): number =>
+      Math.max(...results.memory.filter((c) => c.totalBytes === bytes).map((c) => c.run.maxRss));
+    out.push({
+      name: `peak RSS < 150 MB for the ${bytesLabel(big)} run (append and recovery)`,
+      measured: `${(peak(big) / MB).toFixed(1)} MB`,
+      ratio: x(peak(big) / (150 * MB)),
+      pass: peak(big) < 150 * MB,
+    });
+    out.push({
+      name: `peak RSS flat in log size (${bytesLabel(big)} ≤ 1.2× ${bytesLabel(small)})`,
+      measured: `${(peak(big) / MB).toFixed(1)} vs ${(peak(small) / MB).toFixed(1)} MB`,
+      ratio: x(peak(big) / peak(small)),
+      pass: peak(big) <= 1.2 * peak(small),
+    });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- markdown
+
+function markdown(results: Results, checks: readonly Target[]): string {
+  const { meta } = results;
+  const settings = meta.settings as {
+    reps: number;
+    durableSeconds: number;
+    bufferedBytes: number;
+    replayBytes: number;
+    memoryBytes: number;
+    memorySmallBytes: number;
+    memoryRecord: number;
+    microOperations: number;
+  };
+  const lines: string[] = [];
+  const push = (...more: string[]): void => {
+    lines.push(...more);
+  };
+  push('# Benchmarks', '');
+  if (meta.mode === 'quick') {
+    push(
+      '> **This is a `--quick` run** (short durable windows, small logs): its ratios are indicative only; a full run (`pnpm bench`) uses 1 GiB logs and a 5 GiB memory run.',
+      '',
+    );
+  }
+  push(
+    'Generated by `tools/bench` (`src/bench.ts`); do not edit by hand. Every figure is measured in the same run as its reference, each configuration and repetition in a fresh child process, on a disk-backed directory. Repetitions are interleaved, each starting with a different contender (rotated order); between configurations the runner deletes the data and waits until the dirty and writeback pages of the kernel fall below 32 MiB (at most 15 s), so that no run pays for the writeback of the one before. Cells are the median of the repetitions with the min–max range in parentheses; a ratio is the ratio of the medians, followed by the range of the per-repetition ratios. Other processes running on the machine skew the numbers and widen the ranges: compare the load averages below.',
+    '',
+    '| | |',
+    '|---|---|',
+    `| date | ${meta.date} |`,
+    `| command | \`${meta.command}\` (${meta.mode}, ${meta.seconds} s) |`,
+    `| machine | ${meta.cpu}, ${meta.cpus} vCPUs, ${meta.memoryGiB} GiB RAM |`,
+    `| kernel | Linux ${meta.kernel} |`,
+    `| file system | ${meta.fileSystem} on a ${meta.disk} |`,
+    `| Node.js | ${meta.node} |`,
+    `| load average (1, 5, 15 min) | start ${meta.loadStart.join(' ')}; end ${meta.loadEnd.join(' ')} |`,
+    `| repetitions | ${settings.reps} (interleaved), durable windows of ${settings.durableSeconds} s |`,
+    '',
+  );
+  for (const note of meta.notes) push(`Note: ${note}`, '');
+
+  push('## Targets', '');
+  push(
+    table(
+      ['target', 'measured', 'ratio', 'result'],
+      checks.map((t) => [t.name, t.measured, t.ratio, t.pass ? 'PASS' : '**FAIL**']),
+    ),
+    '',
+  );
+
+  if (results.durable.length > 0) {
+    push(
+      '## Durable commits',
+      '',
+      "K committers, each awaiting the durable commit of a 100-byte record before its next one, for a fixed window. References written in the bench: a naive write + `fdatasync` per record (concurrent committers queue), and a minimal gathering group commit (pending list, one `setImmediate`, one write of the batch, one `fdatasync`), into a growing file and into a file preallocated (zero-filled and synced before the window). Peers: classic-level `put(key, value, { sync: true })`; lmdb-js `put` opened with `separateFlushed`, awaiting the put's `flushed` promise (the commit is synced to disk; lmdb-js's default overlapping sync). fsyncs are counted for the log (data and directory) and the references only.",
+      '',
+      '![durable commits/s against concurrent committers](benchmarks-commits.svg)',
+      '',
+    );
+    const ks = [...new Set(results.durable.map((cell) => cell.k))];
+    const rows: string[][] = [];
+    for (const k of ks) {
+      const naive = results.durable
+        .find((c) => c.k === k && c.system === 'naive')!
+        .runs.map(rateOf);
+      for (const system of DURABLE_SYSTEMS) {
+        const runs = results.durable.find((c) => c.k === k && c.system === system)?.runs ?? [];
+        const rates = runs.map(rateOf);
+        rows.push([
+          String(k),
+          DURABLE_LABELS[system],
+          spread(rates, int),
+          ratio(rates, naive),
+          spread(
+            runs.map((r) => (r.fsyncs === null ? Number.NaN : r.fsyncs / r.commits)),
+            fixed(3),
+          ),
+          spread(
+            runs.map((r) => r.p50),
+            fixed(2),
+          ),
+          spread(
+            runs.map((r) => r.p99),
+            fixed(2),
+          ),
+        ]);
+      }
+    }
+    push(
+      table(['K', 'system', 'commits/s', 'vs naive', 'fsyncs/commit', 'p50 ms', 'p99 ms'], rows),
+      '',
+    );
+  }
+
+  if (results.buffered.length > 0) {
+    push(
+      '## Buffered appends',
+      '',
+      `One appender, no durability wait (\`if (!wal.writable) await wal.drained()\` before each append), ${bytesLabel(settings.bufferedBytes)} of payload per run, timed until the last record is \`written\` (reached the operating system). References: a minimal framing loop (frame + CRC-32C into a 1 MiB buffer, one \`fs.writeSync\` per full buffer) and raw \`fs.writeSync\` of 1 MiB chunks of the same byte count. Page-cache writes: no fsync in the window.`,
+      '',
+    );
+    const sizes = [...new Set(results.buffered.map((c) => c.size))];
+    const rows: string[][] = [];
+    const label: Record<BufferedSystem, string> = {
+      wal: '@wal/core',
+      framing: 'framing loop',
+      raw: 'raw writeSync 1 MiB',
+    };
+    for (const size of sizes) {
+      const ref = (system: BufferedSystem): number[] =>
+        results.buffered
+          .find((c) => c.size === size && c.system === system)!
+          .runs.map((r) => r.bytes / r.seconds);
+      for (const system of ['wal', 'framing', 'raw'] as const) {
+        const runs =
+          results.buffered.find((c) => c.size === size && c.system === system)?.runs ?? [];
+        const bw = runs.map((r) => r.bytes / r.seconds);
+        rows.push([
+          bytesLabel(size),
+          label[system],
+          spread(
+            runs.map((r) => r.records / r.seconds),
+            int,
+          ),
+          spread(
+            bw.map((v) => v / MB),
+            int,
+          ),
+          ratio(bw, ref('framing')),
+          ratio(bw, ref('raw')),
+        ]);
+      }
+    }
+    push(
+      table(['record', 'system', 'records/s', 'MB/s', 'vs framing loop', 'vs raw write'], rows),
+      '',
+    );
+  }
+
+  if (results.replay.length > 0) {
+    push(
+      '## Recovery and replay',
+      '',
+      `A ${bytesLabel(settings.replayBytes)} segmented log, written and closed by one child, then opened and read to the end by another: \`Wal.open\` (its recovery scan reads and checks the whole log) followed by \`iterate()\` (async iterator, one record per step) or \`iterateBatches()\` (arrays of records, 1 MiB reads). Reference: a raw sequential read of the segment files (\`fs.readSync\`, 1 MiB) with a separate CRC-32C (\`crc32c\` of @wal/core) of every frame's length ‖ payload. The files were just written, so every reader finds them in the page cache. MB/s counts payload bytes.`,
+      '',
+    );
+    const sizes = [...new Set(results.replay.map((c) => c.size))];
+    const rows: string[][] = [];
+    const label: Record<ReplaySystem, string> = {
+      batched: 'iterateBatches()',
+      iterator: 'iterate()',
+      raw: 'raw read + CRC',
+    };
+    for (const size of sizes) {
+      const total = (r: ReplayResult): number => r.openSeconds + r.iterateSeconds;
+      const raw = results.replay
+        .find((c) => c.size === size && c.system === 'raw')!
+        .runs.map((r) => r.bytes / total(r));
+      for (const system of ['batched', 'iterator', 'raw'] as const) {
+        const runs = results.replay.find((c) => c.size === size && c.system === system)?.runs ?? [];
+        const bw = runs.map((r) => r.bytes / total(r));
+        rows.push([
+          bytesLabel(size),
+          label[system],
+          spread(
+            runs.map((r) => r.records / total(r)),
+            int,
+          ),
+          spread(
+            bw.map((v) => v / MB),
+            int,
+          ),
+          ratio(bw, raw),
+          system === 'raw'
+            ? '–'
+            : spread(
+                runs.map((r) => r.openSeconds),
+                fixed(2),
+              ),
+          spread(
+            runs.map((r) => r.iterateSeconds),
+            fixed(2),
+          ),
+        ]);
+      }
+    }
+    push(
+      table(
+        ['record', 'reader', 'records/s', 'MB/s', 'vs raw read + CRC', 'open s', 'iterate s'],
+        rows,
+      ),
+      '',
+    );
+  }
+
+  if (results.memory.length > 0) {
+    push(
+      '## Memory',
+      '',
+      `Peak resident set size (\`process.resourceUsage().maxRSS\`) of a child appending ${bytesLabel(settings.memoryRecord)} records with back-pressure (\`if (!writable) await drained()\`) and a \`written\` wait every 1000th append, and of another child recovering the same log (\`Wal.open\` + \`iterateBatches()\`), at two log sizes.`,
+      '',
+    );
+    push(
+      table(
+        ['log size', 'phase', 'peak RSS MB', 'RSS at start MB', 'seconds', 'MB/s'],
+        results.memory.map((c) => [
+          bytesLabel(c.totalBytes),
+          c.phase,
+          (c.run.maxRss / MB).toFixed(1),
+          (c.run.baseRss / MB).toFixed(1),
+          c.run.seconds.toFixed(1),
+          int(c.run.bytes / c.run.seconds / MB),
+        ]),
+      ),
+      '',
+    );
+  }
+
+  if (results.micro !== undefined) {
+    const m = results.micro;
+    push(
+      '## Micro-benchmarks',
+      '',
+      `Best of several rounds of ${int(settings.microOperations)} operations, 100-byte payloads, in one child.`,
+      '',
+      table(
+        ['operation', 'ns/op'],
+        [
+          [
+            '`append` into a MemoryStore-backed log (reservation, framing, CRC, staging)',
+            m.appendNs.toFixed(1),
+          ],
+          ['`encodeFrame` (allocation, header, CRC)', m.encodeFrameNs.toFixed(1)],
+          ["frame + CRC into a reused buffer (the framing loop's step)", m.frameIntoNs.toFixed(1)],
+          ['`crc32c` of 104 bytes', m.crcNs.toFixed(1)],
+          ['`GroupCommit.markWritten`, in order', m.markWrittenNs.toFixed(1)],
+        ],
+      ),
+      '',
+    );
+  }
+  return `${lines.join('\n')}`;
+}
+
+// ---------------------------------------------------------------- svg
+
+const COLORS: Readonly<Record<DurableSystem, string>> = {
+  wal: '#d62728',
+  gathering: '#1f77b4',
+  'gathering-prealloc': '#17becf',
+  naive: '#7f7f7f',
+  'classic-level': '#2ca02c',
+  lmdb: '#9467bd',
+};
+
+const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** Durable commits/s (median) against K, log–log, one line per system. */
+export function svgChart(results: Results): string {
+  const width = 760;
+  const height = 440;
+  const left = 70;
+  const right = 290;
+  const top = 40;
+  const bottom = 50;
+  const plotW = width - left - right;
+  const plotH = height - top - bottom;
+  const ks = [...new Set(results.durable.map((c) => c.k))].sort((a, b) => a - b);
+  const series = DURABLE_SYSTEMS.map((system) => ({
+    system,
+    points: ks.map((k) => {
+      const runs = results.durable.find((c) => c.k === k && c.system === system)?.runs ?? [];
+      return [k, median(runs.map(rateOf))] as const;
+    }),
+  }));
+  const values = series.flatMap((s) => s.points.map((p) => p[1])).filter((v) => v > 0);
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...values)));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...values)));
+  const kMin = ks[0]!;
+  const kMax = ks[ks.length - 1]!;
+  const xOf = (k: number): number =>
+    left + (kMax === kMin ? plotW / 2 : (Math.log(k / kMin) / Math.log(kMax / kMin)) * plotW);
+  const yOf = (v: number): number =>
+    top + plotH - (Math.log10(v / lo) / Math.log10(hi / lo)) * plotH;
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<title>Durable commits per second against the number of concurrent committers, one line per system</title>`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${left}" y="22" font-size="15" font-weight="bold">Durable commits/s vs concurrent committers (100 B records${results.meta.mode === 'quick' ? ', quick run' : ''})</text>`,
+  );
+  for (let decade = lo; decade <= hi * 1.0001; decade *= 10) {
+    const y = yOf(decade).toFixed(1);
+    out.push(
+      `<line x1="${left}" y1="${y}" x2="${left + plotW}" y2="${y}" stroke="#dddddd"/>`,
+      `<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${int(decade)}</text>`,
+    );
+  }
+  for (const k of ks) {
+    const x = xOf(k).toFixed(1);
+    out.push(
+      `<line x1="${x}" y1="${top}" x2="${x}" y2="${top + plotH}" stroke="#eeeeee"/>`,
+      `<text x="${x}" y="${top + plotH + 16}" text-anchor="middle">${k}</text>`,
+    );
+  }
+  out.push(
+    `<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#333333"/>`,
+    `<text x="${left + plotW / 2}" y="${height - 12}" text-anchor="middle">concurrent committers K (log scale)</text>`,
+    `<text x="16" y="${top + plotH / 2}" text-anchor="middle" transform="rotate(-90 16 ${top + plotH / 2})">commits/s (median, log scale)</text>`,
+  );
+  series.forEach((s, i) => {
+    const color = COLORS[s.system];
+    const pts = s.points.filter((p) => p[1] > 0);
+    const path = pts.map((p) => `${xOf(p[0]).toFixed(1)},${yOf(p[1]).toFixed(1)}`).join(' ');
+    const strokeWidth = s.system === 'wal' ? 3 : 1.8;
+    out.push(
+      `<polyline points="${path}" fill="none" stroke="${color}" stroke-width="${strokeWidth}"/>`,
+    );
+    for (const p of pts)
+      out.push(
+        `<circle cx="${xOf(p[0]).toFixed(1)}" cy="${yOf(p[1]).toFixed(1)}" r="3" fill="${color}"/>`,
+      );
+    const ly = top + 10 + i * 22;
+    const lx = left + plotW + 16;
+    out.push(
+      `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="${strokeWidth}"/>`,
+      `<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escapeXml(DURABLE_LABELS[s.system])}</text>`,
+    );
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+// ---------------------------------------------------------------- files
+
+/**
+ * JSON laid out as the repository's formatter lays it out (so that the
+ * committed file passes the lint): objects one key per line, arrays of
+ * scalars on one line when they fit in 100 columns.
+ */
+export function toJson(value: unknown, indent = ''): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '[]';
+    const scalars = value.every((item) => item === null || typeof item !== 'object');
+    if (scalars) {
+      const line = `[${value.map((item) => JSON.stringify(item ?? null)).join(', ')}]`;
+      if (indent.length + line.length + 40 <= 100) return line;
+    }
+    return `[\n${value.map((item) => `${inner}${toJson(item, inner)}`).join(',\n')}\n${indent}]`;
+  }
+  const entries = Object.entries(value).filter(([, item]) => item !== undefined);
+  if (entries.length === 0) return '{}';
+  return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${toJson(item, inner)}`).join(',\n')}\n${indent}}`;
+}
+
+/** Writes the JSON, Markdown and (with durable results) SVG into `dir`; returns the paths. */
+export async function writeReports(results: Results, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const checks = targets(results);
+  const paths: string[] = [];
+  const json = join(dir, 'benchmarks.json');
+  await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
+  paths.push(json);
+  const md = join(dir, 'BENCHMARKS.md');
+  await writeFile(md, `${markdown(results, checks)}\n`);
+  paths.push(md);
+  if (results.durable.length > 0) {
+    const svg = join(dir, 'benchmarks-commits.svg');
+    await writeFile(svg, svgChart(results));
+    paths.push(svg);
+  }
+  for (const t of checks)
+    process.stderr.write(`${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.ratio} — ${t.measured}\n`);
+  return paths;
+}

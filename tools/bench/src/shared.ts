@@ -1,0 +1,256 @@
+/**
+ * Pieces shared by the benchmarks: the disk check, an fsync-counting `Fs`,
+ * frame writing for the hand-written references, timing and statistics, and
+ * Markdown formatting.
+ */
+import { type FileHandle, readFile, realpath, statfs } from 'node:fs/promises';
+import { crc32c, HEADER_SIZE } from '@wal/core';
+import type { Fs, FsFile, FsLock, OpenMode } from '@wal/store';
+
+// ---------------------------------------------------------------- disk
+
+/** File-system magic numbers (statfs f_type) worth naming. */
+const FS_TYPES: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext2/3/4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x2fc12fc1, 'zfs'],
+  [0xf2f52010, 'f2fs'],
+  [0x794c7630, 'overlayfs'],
+  [0x6969, 'nfs'],
+  [0x01021994, 'tmpfs'],
+  [0x858458f6, 'ramfs'],
+]);
+const MEMORY_FS = new Set([0x01021994, 0x858458f6]);
+
+/** Names the file system under `dir`; throws when it lives in memory (fsync is free there). */
+export async function checkDisk(dir: string): Promise<string> {
+  const { type } = await statfs(dir);
+  const name = FS_TYPES.get(type) ?? `type 0x${type.toString(16)}`;
+  if (MEMORY_FS.has(type)) {
+    throw new Error(
+      `${dir} is on ${name}: fsync costs nothing there. Pass a directory on a disk-backed file system (--dir, an argument or WAL_BENCH_DIR).`,
+    );
+  }
+  return name;
+}
+
+/** Free bytes under `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const { bavail, bsize } = await statfs(dir);
+  return bavail * bsize;
+}
+
+// ---------------------------------------------------------------- counting Fs
+
+/** An Fs that counts the calls it passes to the real one. */
+export class CountingFs implements Fs {
+  fdatasyncs = 0;
+  dirSyncs = 0;
+  pwrites = 0;
+  readonly #inner: Fs;
+
+  constructor(inner: Fs) {
+    this.#inner = inner;
+  }
+  get fsyncs(): number {
+    return this.fdatasyncs + this.dirSyncs;
+  }
+  open(path: string, mode: OpenMode): Promise<FsFile> {
+    return this.#inner.open(path, mode);
+  }
+  close(file: FsFile): Promise<void> {
+    return this.#inner.close(file);
+  }
+  pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    this.pwrites++;
+    return this.#inner.pwrite(file, bytes, position);
+  }
+  pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+    return this.#inner.pread(file, into, position);
+  }
+  fdatasync(file: FsFile): Promise<void> {
+    this.fdatasyncs++;
+    return this.#inner.fdatasync(file);
+  }
+  ftruncate(file: FsFile, length: number): Promise<void> {
+    return this.#inner.ftruncate(file, length);
+  }
+  size(file: FsFile): Promise<number> {
+    return this.#inner.size(file);
+  }
+  rename(from: string, to: string): Promise<void> {
+    return this.#inner.rename(from, to);
+  }
+  unlink(path: string): Promise<void> {
+    return this.#inner.unlink(path);
+  }
+  readdir(path: string): Promise<string[]> {
+    return this.#inner.readdir(path);
+  }
+  mkdir(path: string): Promise<boolean> {
+    return this.#inner.mkdir(path);
+  }
+  syncDir(path: string): Promise<void> {
+    this.dirSyncs++;
+    return this.#inner.syncDir(path);
+  }
+  lock(path: string): Promise<FsLock> {
+    return this.#inner.lock(path);
+  }
+}
+
+// ---------------------------------------------------------------- frames and writes
+
+function putU32(into: Uint8Array, at: number, value: number): void {
+  into[at] = value;
+  into[at + 1] = value >>> 8;
+  into[at + 2] = value >>> 16;
+  into[at + 3] = value >>> 24;
+}
+
+/** Reads a little-endian u32 at `at`. */
+export function getU32(from: Uint8Array, at: number): number {
+  return (from[at]! | (from[at + 1]! << 8) | (from[at + 2]! << 16) | (from[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Writes the frame of `payload` at `at` in `into`: [crc32c u32 LE][len u32 LE]
+ * payload, the CRC over len ‖ payload. Plain Uint8Arrays, as the log stages
+ * into, so both feed `crc32c` the same type. Returns the offset after it.
+ */
+export function frameInto(into: Uint8Array, at: number, payload: Uint8Array): number {
+  putU32(into, at + 4, payload.length);
+  into.set(payload, at + HEADER_SIZE);
+  const end = at + HEADER_SIZE + payload.length;
+  putU32(into, at, crc32c(into, at + 4, end));
+  return end;
+}
+
+/** Writes all of `bytes` at `position`, looping over short writes. */
+export async function writeAll(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+// ---------------------------------------------------------------- timing and statistics
+
+/** Milliseconds from a monotonic clock. */
+export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/** The `q` quantile of an ascending array (nearest rank, lower). */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Best of `rounds` timings of `body`, in nanoseconds per operation. */
+export function nsPerOp(operations: number, rounds: number, body: () => void): number {
+  let best = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < rounds; round++) {
+    const started = process.hrtime.bigint();
+    body();
+    const elapsed = Number(process.hrtime.bigint() - started);
+    best = Math.min(best, elapsed / operations);
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------- formatting
+
+/** "median (min–max)" of `values`, each formatted by `format`. */
+export function spread(values: readonly number[], format: (value: number) => string): string {
+  if (values.every(Number.isNaN)) return 'n/a';
+  if (values.length === 1) return format(values[0]!);
+  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+}
+
+/**
+ * `values` against `refs` (same repetitions): the ratio of the medians, then
+ * the range of the per-repetition ratios (each run against the reference run
+ * next to it).
+ */
+export function ratio(values: readonly number[], refs: readonly number[]): string {
+  const overall = `${(median(values) / median(refs)).toFixed(2)}×`;
+  if (values === refs || values.length === 1 || values.length !== refs.length) return overall;
+  const paired = values.map((value, i) => value / refs[i]!);
+  return `${overall} (${Math.min(...paired).toFixed(2)}–${Math.max(...paired).toFixed(2)})`;
+}
+
+export const int = (value: number): string =>
+  Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '–';
+export const fixed =
+  (digits: number) =>
+  (value: number): string =>
+    Number.isFinite(value) ? value.toFixed(digits) : '–';
+
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
+  for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/**
+ * The file system type (from /proc/mounts, the longest mount point holding
+ * `dir`) and a generic description of the block device under it, on Linux;
+ * `undefined` fields where unknown. Names no paths.
+ */
+export async function describeDisk(
+  dir: string,
+): Promise<{ fsType: string | undefined; device: string | undefined }> {
+  let fsType: string | undefined;
+  let device: string | undefined;
+  try {
+    const mounts = await readFile('/proc/mounts', 'utf8');
+    let best = '';
+    let source = '';
+    for (const line of mounts.split('\n')) {
+      const [from, point, type] = line.split(' ');
+      if (from === undefined || point === undefined || type === undefined) continue;
+      const inside = point === '/' || dir === point || dir.startsWith(`${point}/`);
+      if (inside && point.length >= best.length) {
+        best = point;
+        fsType = type;
+        source = from;
+      }
+    }
+    const name = /^\/dev\/([a-z]+)\d*$/.exec(source)?.[1];
+    if (name !== undefined) {
+      const block = `/sys/block/${name}`;
+      const rotational = (
+        await readFile(`${block}/queue/rotational`, 'utf8').catch(() => '')
+      ).trim();
+      const driver = await realpath(`${block}/device/driver`).catch(() => '');
+      const kind = driver.endsWith('virtio_blk')
+        ? 'virtio block device (virtual machine)'
+        : driver.endsWith('nvme')
+          ? 'NVMe device'
+          : name.startsWith('sd')
+            ? 'SCSI/SATA device'
+            : 'block device';
+      device =
+        rotational === '1'
+          ? `${kind}, reported rotational`
+          : rotational === '0'
+            ? `${kind}, non-rotational`
+            : kind;
+    }
+  } catch {
+    // not Linux, or /proc not mounted: leave unknown
+  }
+  return { fsType, device };
+}

@@ -1,0 +1,332 @@
+/**
+ * The non-durable workloads of the benchmark suite, each run inside one child
+ * process: buffered appends, replay, memory, micro-benchmarks. Every function
+ * returns plain data (sent to the runner as JSON).
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { GroupCommit } from '@wal/commit';
+import { crc32c, encodeFrame, HEADER_SIZE, Wal } from '@wal/core';
+import { MemoryStore } from '@wal/store';
+import { frameInto, getU32, now, nsPerOp } from './shared.js';
+
+const CHUNK = 1024 * 1024;
+
+/** Number of records of `size` bytes making `totalBytes` of payload (at least one). */
+export function recordCount(size: number, totalBytes: number): number {
+  return Math.max(1, Math.floor(totalBytes / size));
+}
+
+// ---------------------------------------------------------------- buffered appends
+
+export type BufferedSystem = 'wal' | 'raw' | 'framing';
+
+export interface BufferedResult {
+  readonly records: number;
+  /** Payload bytes (frames for `raw`, which writes the same byte count). */
+  readonly bytes: number;
+  /** Seconds until every byte reached the operating system. */
+  readonly seconds: number;
+  /** Seconds of the append loop alone (the log's writes may still run). */
+  readonly loopSeconds: number;
+}
+
+export async function buffered(
+  system: BufferedSystem,
+  dir: string,
+  size: number,
+  totalBytes: number,
+): Promise<BufferedResult> {
+  const records = recordCount(size, totalBytes);
+  const payload = randomBytes(size);
+  if (system === 'wal') {
+    const wal = await Wal.open(dir);
+    const started = now();
+    let last = 0;
+    for (let i = 0; i < records; i++) {
+      if (!wal.writable) await wal.drained();
+      last = wal.append(payload) as number;
+    }
+    const looped = now();
+    await wal.waitFor(last, 'written');
+    const written = now();
+    await wal.close();
+    return {
+      records,
+      bytes: records * size,
+      seconds: (written - started) / 1000,
+      loopSeconds: (looped - started) / 1000,
+    };
+  }
+  const fd = openSync(join(dir, 'log'), 'w');
+  try {
+    const buffer = new Uint8Array(CHUNK);
+    const frameBytes = records * (HEADER_SIZE + size);
+    const started = now();
+    if (system === 'raw') {
+      // The same bytes as the frames, already laid out: pure write bandwidth.
+      buffer.fill(7);
+      let position = 0;
+      while (position < frameBytes) {
+        const length = Math.min(CHUNK, frameBytes - position);
+        position += writeSync(fd, buffer, 0, length, position);
+      }
+    } else if (size + HEADER_SIZE > CHUNK) {
+      throw new Error('the framing loop needs records smaller than its buffer');
+    } else {
+      let used = 0;
+      let position = 0;
+      for (let i = 0; i < records; i++) {
+        if (used + HEADER_SIZE + size > CHUNK) {
+          position += writeFully(fd, buffer, used, position);
+          used = 0;
+        }
+        used = frameInto(buffer, used, payload);
+      }
+      if (used > 0) writeFully(fd, buffer, used, position);
+    }
+    const seconds = (now() - started) / 1000;
+    return {
+      records,
+      bytes: system === 'raw' ? frameBytes : records * size,
+      seconds,
+      loopSeconds: seconds,
+    };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeFully(fd: number, buffer: Uint8Array, length: number, position: number): number {
+  let done = 0;
+  while (done < length) done += writeSync(fd, buffer, done, length - done, position + done);
+  return length;
+}
+
+// ---------------------------------------------------------------- replay
+
+export type ReplaySystem = 'iterator' | 'batched' | 'raw';
+
+export interface PreparedLog {
+  readonly records: number;
+  /** Bytes of the log (frames). */
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+/** Writes a log of `totalBytes` of `size`-byte records into `dir` and closes it (synced). */
+export async function prepareLog(
+  dir: string,
+  size: number,
+  totalBytes: number,
+): Promise<PreparedLog> {
+  const records = recordCount(size, totalBytes);
+  const payload = randomBytes(size);
+  const started = now();
+  const wal = await Wal.open(dir);
+  for (let i = 0; i < records; i++) {
+    if (!wal.writable) await wal.drained();
+    wal.append(payload);
+  }
+  await wal.sync();
+  const bytes = wal.tail - wal.head;
+  await wal.close();
+  return { records, bytes, seconds: (now() - started) / 1000 };
+}
+
+export interface ReplayResult {
+  readonly records: number;
+  /** Payload bytes seen. */
+  readonly bytes: number;
+  /** Seconds in `Wal.open` (recovery scan); 0 for `raw`. */
+  readonly openSeconds: number;
+  /** Seconds iterating (for `raw`: reading and checking every frame). */
+  readonly iterateSeconds: number;
+}
+
+export async function replay(
+  system: ReplaySystem,
+  dir: string,
+  logBytes: number,
+): Promise<ReplayResult> {
+  if (system === 'raw') return rawReplay(dir, logBytes);
+  const t0 = now();
+  const wal = await Wal.open(dir);
+  const t1 = now();
+  let records = 0;
+  let bytes = 0;
+  if (system === 'iterator') {
+    for await (const record of wal.iterate()) {
+      records++;
+      bytes += record.payload.length;
+    }
+  } else {
+    for await (const batch of wal.iterateBatches()) {
+      records += batch.length;
+      for (const record of batch) bytes += record.payload.length;
+    }
+  }
+  const t2 = now();
+  await wal.close();
+  return { records, bytes, openSeconds: (t1 - t0) / 1000, iterateSeconds: (t2 - t1) / 1000 };
+}
+
+/**
+ * The reference: reads the segment files in order with 1 MiB synchronous
+ * reads, and checks the CRC-32C of every frame (over length ‖ payload).
+ */
+function rawReplay(dir: string, logBytes: number): ReplayResult {
+  const started = now();
+  const segments = readdirSync(dir)
+    .filter((name) => name.endsWith('.wal'))
+    .sort();
+  const buffer = new Uint8Array(2 * CHUNK); // frames here are far below 1 MiB
+  let filled = 0; // bytes in buffer
+  let at = 0; // next frame in buffer
+  let left = logBytes;
+  let records = 0;
+  let bytes = 0;
+  for (const name of segments) {
+    if (left === 0) break;
+    const fd = openSync(join(dir, name), 'r');
+    try {
+      for (;;) {
+        if (left === 0) break;
+        // Keep the unfinished frame, then read more after it.
+        if (at > 0) {
+          buffer.copyWithin(0, at, filled);
+          filled -= at;
+          at = 0;
+        }
+        const read = readSync(fd, buffer, filled, Math.min(CHUNK, left), null);
+        if (read === 0) break;
+        filled += read;
+        left -= read;
+        for (;;) {
+          if (filled - at < HEADER_SIZE) break;
+          const length = getU32(buffer, at + 4);
+          const end = at + HEADER_SIZE + length;
+          if (end > filled) break;
+          if (crc32c(buffer, at + 4, end) !== getU32(buffer, at)) {
+            throw new Error(`CRC mismatch at record ${records}`);
+          }
+          records++;
+          bytes += length;
+          at = end;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { records, bytes, openSeconds: 0, iterateSeconds: (now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------- memory
+
+export interface MemoryResult {
+  readonly bytes: number;
+  readonly seconds: number;
+  /** Peak resident set size of the child, bytes. */
+  readonly maxRss: number;
+  /** Resident set size before the log was opened, bytes. */
+  readonly baseRss: number;
+}
+
+/**
+ * Appends `totalBytes` of `size`-byte records with back-pressure
+ * (`if (!writable) await drained()`) and a `written` wait every 1000th
+ * append; or (`recover`) opens the log and replays it with `iterateBatches`.
+ */
+export async function memory(
+  phase: 'append' | 'recover',
+  dir: string,
+  size: number,
+  totalBytes: number,
+): Promise<MemoryResult> {
+  const baseRss = process.memoryUsage().rss;
+  const started = now();
+  let bytes = 0;
+  if (phase === 'append') {
+    const records = recordCount(size, totalBytes);
+    const payload = randomBytes(size);
+    const wal = await Wal.open(dir);
+    for (let i = 0; i < records; i++) {
+      if (!wal.writable) await wal.drained();
+      if (i % 1000 === 999) await wal.append(payload, { wait: 'written' });
+      else wal.append(payload);
+    }
+    await wal.close();
+    bytes = records * size;
+  } else {
+    const wal = await Wal.open(dir);
+    for await (const batch of wal.iterateBatches()) {
+      for (const record of batch) bytes += record.payload.length;
+    }
+    await wal.close();
+  }
+  return {
+    bytes,
+    seconds: (now() - started) / 1000,
+    maxRss: process.resourceUsage().maxRSS * 1024,
+    baseRss,
+  };
+}
+
+// ---------------------------------------------------------------- micro
+
+export interface MicroResult {
+  /** ns per `append` of 100 B into a MemoryStore-backed log (reservation, framing, CRC, staging). */
+  readonly appendNs: number;
+  /** ns per `encodeFrame` of 100 B (allocation, header, CRC). */
+  readonly encodeFrameNs: number;
+  /** ns per frame + CRC of 100 B into a reused buffer (the framing loop's step). */
+  readonly frameIntoNs: number;
+  /** ns per `crc32c` of 104 B (length ‖ payload). */
+  readonly crcNs: number;
+  /** ns per in-order `GroupCommit.markWritten`. */
+  readonly markWrittenNs: number;
+}
+
+const noSync = async (): Promise<void> => {};
+
+export async function micro(operations: number): Promise<MicroResult> {
+  const payload = randomBytes(100);
+  let appendNs = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < 3; round++) {
+    const wal = await Wal.open(new MemoryStore());
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < operations; i++) {
+      if (!wal.writable) await wal.drained();
+      wal.append(payload);
+    }
+    appendNs = Math.min(appendNs, Number(process.hrtime.bigint() - started) / operations);
+    await wal.close();
+  }
+  const encodeFrameNs = nsPerOp(operations, 5, () => {
+    for (let i = 0; i < operations; i++) encodeFrame(payload);
+  });
+  const buffer = new Uint8Array(CHUNK);
+  const perBuffer = Math.floor(CHUNK / (HEADER_SIZE + payload.length));
+  const frameIntoNs = nsPerOp(operations, 5, () => {
+    let at = 0;
+    for (let i = 0; i < operations; i++) {
+      if (i % perBuffer === 0) at = 0;
+      at = frameInto(buffer, at, payload);
+    }
+  });
+  const frame = encodeFrame(payload);
+  let sink = 0;
+  const crcNs = nsPerOp(operations, 5, () => {
+    for (let i = 0; i < operations; i++) sink ^= crc32c(frame, 4, frame.length);
+  });
+  if (sink === 0.5) console.log(sink); // keep the loop alive
+  const record = HEADER_SIZE + payload.length;
+  const markWrittenNs = nsPerOp(operations, 5, () => {
+    const commit = new GroupCommit({ sync: noSync, start: 0 });
+    commit.reserve(operations * record);
+    for (let i = 0; i < operations; i++) commit.markWritten(i * record, (i + 1) * record);
+  });
+  return { appendNs, encodeFrameNs, frameIntoNs, crcNs, markWrittenNs };
+}
