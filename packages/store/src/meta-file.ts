@@ -14,6 +14,7 @@
 import { crc32c } from '@node-rs/crc32';
 import { CorruptionError } from '@wal/errors';
 import { MAX_META_BYTES, type MetaValue, STORE_META_PREFIX, type StoreMeta } from './store.js';
+import { setMetaKey } from './store-base.js';
 
 const MAGIC = 0x4d4c4157; // "WALM" read as u32 LE
 const VERSION = 1;
@@ -64,7 +65,7 @@ export function decodeMeta(bytes: Uint8Array, path: string): StoreMeta {
     if (typeof item !== 'string' && typeof item !== 'number' && typeof item !== 'boolean') {
       throw damaged(`value of ${key} is not a scalar`);
     }
-    meta[key] = item;
+    setMetaKey(meta, key, item);
   }
   return Object.freeze(meta);
 }
@@ -74,8 +75,7 @@ export function splitMeta(meta: StoreMeta): { own: StoreMeta; user: StoreMeta } 
   const own: Record<string, MetaValue> = {};
   const user: Record<string, MetaValue> = {};
   for (const [key, value] of Object.entries(meta)) {
-    if (key.startsWith(STORE_META_PREFIX)) own[key] = value;
-    else user[key] = value;
+    setMetaKey(key.startsWith(STORE_META_PREFIX) ? own : user, key, value);
   }
   return { own, user };
 }

@@ -82,12 +82,20 @@ function validateMetaUpdate(fields: unknown): asserts fields is MetaUpdate {
   }
 }
 
+/**
+ * Sets `key` as an own property of a metadata map. Plain assignment would
+ * turn a key such as `__proto__` into a prototype change and lose it.
+ */
+export function setMetaKey(map: Record<string, MetaValue>, key: string, value: MetaValue): void {
+  Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Applies `fields` to `meta`, returning a new frozen map. */
 export function mergeMeta(meta: StoreMeta, fields: MetaUpdate): StoreMeta {
   const next: Record<string, MetaValue> = { ...meta };
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) delete next[key];
-    else next[key] = value;
+    else setMetaKey(next, key, value);
   }
   return Object.freeze(next);
 }

@@ -124,6 +124,29 @@ describe('FileStore', () => {
     );
   });
 
+  it('keeps keys that are also Object.prototype names, such as __proto__ (regression)', async () => {
+    const meta = JSON.parse('{"__proto__":0,"constructor":"x","toString":true}') as Record<
+      string,
+      number | string | boolean
+    >;
+    const decoded = decodeMeta(encodeMeta(meta), 'm');
+    assert.deepEqual(Object.keys(decoded).sort(), ['__proto__', 'constructor', 'toString']);
+    assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
+    const store = await FileStore.open(join(await tempDir(), 'log'));
+    try {
+      await store.updateMeta(meta);
+      assert.deepEqual(Object.keys(await store.readMeta()).sort(), [
+        '__proto__',
+        'constructor',
+        'toString',
+      ]);
+      await store.updateMeta({ ['__proto__']: undefined });
+      assert.deepEqual(Object.keys(await store.readMeta()).sort(), ['constructor', 'toString']);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('loops over short writes and reads; a zero-progress write is WAL_IO', async () => {
     const path = join(await tempDir(), 'log');
     const fs = new FaultFs(new NodeFs());
