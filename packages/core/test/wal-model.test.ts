@@ -24,7 +24,7 @@ import { Wal } from '../src/index.js';
 import { fillStream } from './bytes.js';
 import { record } from './crash/reliability.js';
 
-/** Multiplies the number of runs: `WAL_MODEL_SCALE=100` is the soak (see `pnpm soak:model`). */
+/** Multiplies the number of runs: the soak (`pnpm soak:model`) runs 1,500 times the CI runs, about an hour. */
 const SCALE = Math.max(1, Number(process.env.WAL_MODEL_SCALE ?? 1) || 1);
 
 const DIR = '/wal';
