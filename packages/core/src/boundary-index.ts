@@ -29,13 +29,17 @@ export class BoundaryIndex {
   note(lsn: number): void {
     const interval = Math.floor(lsn / this.interval);
     if (interval <= this.#lastInterval) return;
-    if (this.#count === this.#entries.length) {
-      const grown = new Float64Array(this.#entries.length * 2);
-      grown.set(this.#entries);
-      this.#entries = grown;
-    }
+    this.#ensureRoom();
     this.#entries[this.#count++] = lsn;
     this.#lastInterval = interval;
+  }
+
+  /** Doubles the entry array when it is full. */
+  #ensureRoom(): void {
+    if (this.#count < this.#entries.length) return;
+    const grown = new Float64Array(this.#entries.length * 2);
+    grown.set(this.#entries);
+    this.#entries = grown;
   }
 
   /** The largest known boundary at or below `lsn`, or `undefined` when none is. */
@@ -72,11 +76,7 @@ export class BoundaryIndex {
     this.#count -= drop;
     if (this.#count === 0 || this.#entries[0] !== head) {
       // Insert `head` in front: it is the first boundary of the live log.
-      if (this.#count === this.#entries.length) {
-        const grown = new Float64Array(this.#entries.length * 2);
-        grown.set(this.#entries);
-        this.#entries = grown;
-      }
+      this.#ensureRoom();
       this.#entries.copyWithin(1, 0, this.#count);
       this.#entries[0] = head;
       this.#count++;

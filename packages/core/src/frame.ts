@@ -55,15 +55,16 @@ export interface FrameHeader {
   readonly length: number;
 }
 
+/** The little-endian u32 at `at`; the caller guarantees 4 bytes. */
+export function readU32(bytes: Uint8Array, at: number): number {
+  return (
+    (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
+  );
+}
+
 /** Reads the header at `at`; the caller guarantees 8 bytes. */
 export function readHeader(bytes: Uint8Array, at: number): FrameHeader {
-  return {
-    crc:
-      (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0,
-    length:
-      (bytes[at + 4]! | (bytes[at + 5]! << 8) | (bytes[at + 6]! << 16) | (bytes[at + 7]! << 24)) >>>
-      0,
-  };
+  return { crc: readU32(bytes, at), length: readU32(bytes, at + 4) };
 }
 
 /**

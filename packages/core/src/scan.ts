@@ -6,7 +6,7 @@
 import { CorruptionError, RecordTooLargeError } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { crc32c } from './crc32c.js';
-import { HEADER_SIZE, readHeader } from './frame.js';
+import { HEADER_SIZE, readHeader, readU32 } from './frame.js';
 
 /**
  * What recovery does with damage below the durable hint.
@@ -182,12 +182,7 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
       const at = cursor.within(offset, HEADER_SIZE);
       if (at < 0) break;
       const bytes = cursor.bytesRead;
-      const length =
-        (bytes[at + 4]! |
-          (bytes[at + 5]! << 8) |
-          (bytes[at + 6]! << 16) |
-          (bytes[at + 7]! << 24)) >>>
-        0;
+      const length = readU32(bytes, at + 4);
       const frameEnd = offset + HEADER_SIZE + length;
       if (
         length > maxRecordSize ||
@@ -196,9 +191,7 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
       ) {
         break;
       }
-      const crc =
-        (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>>
-        0;
+      const crc = readU32(bytes, at);
       if (crc32c(bytes, at + 4, at + HEADER_SIZE + length) !== crc) break;
       onFrame?.(offset, length);
       records++;

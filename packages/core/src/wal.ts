@@ -23,7 +23,7 @@ import {
 import { FileStore, SegmentedStore, type Store, type StoreMeta } from '@wal/store';
 import { BoundaryIndex } from './boundary-index.js';
 import { crc32c } from './crc32c.js';
-import { HEADER_SIZE, MAX_FRAME_LENGTH, writeFrame } from './frame.js';
+import { HEADER_SIZE, MAX_FRAME_LENGTH, readU32, writeFrame } from './frame.js';
 import {
   DEFAULT_MAX_RECORD_SIZE,
   type ResolvedOptions,
@@ -371,12 +371,13 @@ export class Wal {
         for (const offset of skipped.keys()) if (offset >= end) skipped.delete(offset);
       }
       const cut = storeLength - end;
-      let newHint = hint;
+      /** The durable hint as persisted now. */
+      let persistedHint = hint;
       if (!options.readOnly) {
         if (cut > 0) {
           if (hint > end) {
             await store.updateMeta({ [META_HINT]: end });
-            newHint = end;
+            persistedHint = end;
           }
           await store.truncate(end);
         }
@@ -386,9 +387,9 @@ export class Wal {
         const update: Record<string, number> = {};
         if (format === undefined) update[META_FORMAT] = FORMAT_VERSION;
         if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
-        if (hint !== end) update[META_HINT] = end;
+        if (persistedHint !== end) update[META_HINT] = end;
         if (Object.keys(update).length > 0) await store.updateMeta(update);
-        newHint = end;
+        persistedHint = end;
       }
       const recovery: RecoveryReport = Object.freeze({
         head,
@@ -409,7 +410,7 @@ export class Wal {
         index,
         maxRecordSize,
         end,
-        hint: newHint,
+        hint: persistedHint,
         skipped,
         recovery,
         truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
@@ -1006,7 +1007,7 @@ export class Wal {
     }
     const length = await this.#locate(lsn, this.written);
     const bytes = await this.#readStore(lsn, HEADER_SIZE + length);
-    const crc = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
+    const crc = readU32(bytes, 0);
     if (bytes.length < HEADER_SIZE + length || crc32c(bytes, 4, HEADER_SIZE + length) !== crc) {
       throw this.#damaged(lsn);
     }
@@ -1055,12 +1056,7 @@ export class Wal {
         if (window.length < HEADER_SIZE) break;
       }
       const at = position - windowStart;
-      const length =
-        (window[at + 4]! |
-          (window[at + 5]! << 8) |
-          (window[at + 6]! << 16) |
-          (window[at + 7]! << 24)) >>>
-        0;
+      const length = readU32(window, at + 4);
       if (length > this.#maxRecordSize || position + HEADER_SIZE + length > bound) {
         throw new CorruptionError(
           `the frame at ${position} claims ${length} bytes, past the log's end or maximum record size`,
@@ -1347,12 +1343,7 @@ class Reader {
       let at = 0;
       for (;;) {
         if (at + HEADER_SIZE > bytes.length) break;
-        const length =
-          (bytes[at + 4]! |
-            (bytes[at + 5]! << 8) |
-            (bytes[at + 6]! << 16) |
-            (bytes[at + 7]! << 24)) >>>
-          0;
+        const length = readU32(bytes, at + 4);
         const lsn = position + at;
         if (length > maxRecordSize || lsn + HEADER_SIZE + length > end) {
           this.#done = true;
@@ -1367,9 +1358,7 @@ class Reader {
           bytes = await wal.readStore(position, HEADER_SIZE + length);
           if (bytes.length < HEADER_SIZE + length) break;
         }
-        const crc =
-          (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>>
-          0;
+        const crc = readU32(bytes, at);
         const frameEnd = at + HEADER_SIZE + length;
         if (crc32c(bytes, at + 4, frameEnd) !== crc) {
           if (!wal.skipped(lsn)) {
