@@ -16,13 +16,12 @@ export {
   MAX_RECORD_SIZE_LIMIT,
   type WalOptions,
 } from './options.js';
+export { StoredRecord, type WalRecord } from './record.js';
 export type { Damage, DamageKind, RecoveryPolicy } from './scan.js';
 export {
   type AppendOptions,
   type RecoveryReport,
-  StoredRecord,
   type WaitLevel,
   Wal,
-  type WalRecord,
   type WalSource,
 } from './wal.js';

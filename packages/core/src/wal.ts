@@ -30,6 +30,7 @@ import {
   resolveOptions,
   type WalOptions,
 } from './options.js';
+import { StoredRecord } from './record.js';
 import { type Damage, scan } from './scan.js';
 
 /** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
@@ -41,39 +42,6 @@ export type WaitLevel = 'written' | 'durable';
 /** Options of a waiting append. */
 export interface AppendOptions {
   readonly wait: WaitLevel;
-}
-
-/** A record read back: its LSN and its payload. */
-export interface WalRecord {
-  readonly lsn: number;
-  /** The payload. A view into a buffer the log allocated for this read: the caller may keep it. */
-  readonly payload: Uint8Array;
-}
-
-/**
- * A record as iteration yields it: besides `lsn` and `payload`, where its
- * payload lies in the buffer the log read, so a decoder can read it in place
- * (`buffer[payloadStart..payloadEnd)`) without making a view. The buffer
- * belongs to the caller (the log never reuses it).
- */
-export class StoredRecord implements WalRecord {
-  #payload: Uint8Array | undefined;
-
-  constructor(
-    readonly lsn: number,
-    /** The buffer holding this record (and its neighbours in the batch). */
-    readonly buffer: Uint8Array,
-    /** Where the payload starts in `buffer`. */
-    readonly payloadStart: number,
-    /** Where the payload ends in `buffer`. */
-    readonly payloadEnd: number,
-  ) {}
-
-  /** The payload: a view into `buffer`, made on first use. */
-  get payload(): Uint8Array {
-    this.#payload ??= this.buffer.subarray(this.payloadStart, this.payloadEnd);
-    return this.#payload;
-  }
 }
 
 /** What recovery found at open, and what it did (or, read-only, would do). */
@@ -361,6 +329,7 @@ export class Wal {
         durableHint: hint,
         policy: options.recovery,
         onFrame: (lsn) => index.note(lsn),
+        ...(options.replay === undefined ? {} : { onRecords: options.replay }),
       });
       const skipped = new Map<number, number>();
       for (const damage of found.skipped) skipped.set(damage.offset, damage.claimedLength ?? 0);
@@ -1266,7 +1235,7 @@ export class Wal {
     if (this.#resumeAtDurable && this.#gc !== undefined) {
       resumeAt = Math.min(resumeAt ?? Number.POSITIVE_INFINITY, this.#gc.durable);
     }
-    return Wal.#open(from, this.#options, resumeAt);
+    return Wal.#open(from, { ...this.#options, replay: undefined }, resumeAt);
   }
 }
 
