@@ -472,9 +472,16 @@ export class SegmentedStore extends StoreBase {
     let segment = this.#segments.get(index);
     if (segment === undefined) {
       segment = this.#addSegment(index, false);
+      // The file is handed out (to this write and to concurrent ones, through
+      // `opening`) only once its directory entry is durable: a write landing
+      // in it earlier could be synced and acknowledged while a power loss can
+      // still lose the whole file.
       const created = this.#fs.open(this.#path(index), 'create').then(async (file) => {
-        segment!.file = file;
-        await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+        try {
+          await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+        } finally {
+          segment!.file = file; // closed by close() either way
+        }
         segment!.opening = undefined;
         return file;
       });

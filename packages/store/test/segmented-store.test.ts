@@ -470,6 +470,38 @@ describe('SegmentedStore', () => {
     await again.close();
   });
 
+  it('a write racing the creation of a segment waits for its directory sync', async () => {
+    // Found by the log's sync-discipline audit: a second write into a segment
+    // being created went to the file before the directory fsync finished, so
+    // a sync could acknowledge data in a file a power loss could still drop.
+    class SlowSyncDir extends RecordingFs {
+      override async syncDir(path: string): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        await super.syncDir(path);
+        this.log.push(`synced ${path}`);
+      }
+    }
+    const dir = await freshDir();
+    const fs = new SlowSyncDir(new NodeFs());
+    const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
+    try {
+      fs.log.length = 0;
+      const first = store.write(0, bytes(10, 1));
+      // The second write comes while the directory fsync is in flight.
+      while (!fs.log.includes(`syncDir ${dir}`)) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all([first, store.write(10, bytes(10, 2)), store.sync()]);
+      const synced = fs.log.indexOf(`synced ${dir}`);
+      assert.ok(synced >= 0, fs.log.join('\n'));
+      const writes = fs.log.flatMap((entry, at) => (entry.startsWith('pwrite') ? [at] : []));
+      assert.equal(writes.length, 2);
+      for (const at of writes) assert.ok(at > synced, fs.log.join('\n'));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('handles concurrent writes into a new segment with one create', async () => {
     const dir = await freshDir();
     const fs = new RecordingFs(new NodeFs());
