@@ -26,6 +26,7 @@ import { crc32c } from './crc32c.js';
 import { HEADER_SIZE, MAX_FRAME_LENGTH, readU32, writeFrame } from './frame.js';
 import {
   DEFAULT_MAX_RECORD_SIZE,
+  DEFAULT_PREALLOCATE,
   type ResolvedOptions,
   resolveOptions,
   type WalOptions,
@@ -94,6 +95,15 @@ const BLOCK_FULL = 16;
 
 const noop = (): void => {};
 
+const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
+
+/** Shared zeros for preallocation (never written to). */
+let zeroBytes = new Uint8Array(0);
+function zeros(length: number): Uint8Array {
+  if (zeroBytes.length < length) zeroBytes = new Uint8Array(length);
+  return zeroBytes.subarray(0, length);
+}
+
 function isStore(value: unknown): value is Store {
   return (
     typeof value === 'object' &&
@@ -160,6 +170,8 @@ export class Wal {
   readonly #stagingLimit: number;
   readonly #chunkSize: number;
   readonly #hintInterval: number;
+  /** Segment size of the store (preallocation stays within a segment), or 0. */
+  readonly #segmentSize: number;
   /** Offsets and claimed lengths of damaged records stepped over by the skip policy. */
   readonly #skipped: Map<number, number>;
   readonly #recovery: RecoveryReport;
@@ -195,6 +207,18 @@ export class Wal {
   #resumeAtDurable = false;
 
   #writesInFlight = 0;
+
+  // Preallocation (WalOptions.preallocate): zeros written ahead of the end.
+  /** Bytes to keep allocated ahead of the end; 0 when off (or after a failed preallocation). */
+  #preallocate: number;
+  /** End of the space the files have: data, or zeros written ahead. */
+  #allocated: number;
+  /** A sync was asked for since the last preallocation (buffered logs gain nothing from it). */
+  #syncAsked = false;
+  /** Start of the zeros being written, while they are; writes reaching past it wait. */
+  #padding: number | undefined;
+  /** Writes waiting for the zeros in flight to land (so zeros never land over data). */
+  #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
   /** Resolvers waiting for reads, writes and the hint write to settle. */
   #settleWaiters: Array<() => void> = [];
@@ -247,8 +271,11 @@ export class Wal {
     this.#stagingLimit = init.options.stagingLimit;
     this.#chunkSize = Math.min(MAX_CHUNK, Math.floor(init.options.stagingLimit / 4));
     const segmentSize = (init.store as { segmentSize?: unknown }).segmentSize;
-    this.#hintInterval =
-      typeof segmentSize === 'number' && segmentSize > 0 ? segmentSize : DEFAULT_HINT_INTERVAL;
+    this.#segmentSize = typeof segmentSize === 'number' && segmentSize > 0 ? segmentSize : 0;
+    this.#hintInterval = this.#segmentSize || DEFAULT_HINT_INTERVAL;
+    this.#preallocate =
+      init.options.preallocate ?? (typeof init.source === 'string' ? DEFAULT_PREALLOCATE : 0);
+    this.#allocated = init.end;
     this.#skipped = init.skipped;
     this.#recovery = init.recovery;
     this.#head = init.store.head;
@@ -666,9 +693,80 @@ export class Wal {
     const gc = this.#gc!;
     if (end > gc.reserved) gc.reserve(end);
     this.#writesInFlight++;
+    this.#issue(start, bytes, recycle);
+  }
+
+  /** Sends a counted write to the store, or holds it while zeros are written where it goes. */
+  #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+    const end = start + bytes.length;
+    if (this.#padding !== undefined && end > this.#padding) {
+      // Two writes in flight to the same range land in any order: wait.
+      this.#held.push({ start, bytes, recycle });
+      return;
+    }
+    if (end > this.#allocated) this.#allocated = end;
     this.#store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
+    );
+  }
+
+  /**
+   * After a write ending at `written` landed: once syncs are asked for and
+   * less than half of `preallocate` is left ahead, writes zeros after the
+   * allocated end (up to `preallocate` bytes, within the segment holding it),
+   * so that the syncs of the records that will go there have no file size to
+   * commit. Never over data: nothing is written at or past the allocated end
+   * until these zeros land. Never into a file that may not exist yet (its
+   * creation takes a directory sync, which belongs to records): only into the
+   * segment the landed write ended in. A write failure turns preallocation
+   * off; a failure the store latched stops the log.
+   */
+  #padAhead(written: number): void {
+    if (
+      !this.#syncAsked ||
+      this.#padding !== undefined ||
+      (this.#blocked & BLOCK_FAILED) !== 0 ||
+      this.#allocated - written >= this.#preallocate / 2
+    ) {
+      return;
+    }
+    const start = this.#allocated;
+    let end = start + this.#preallocate;
+    const segment = this.#segmentSize;
+    if (segment > 0) {
+      const index = Math.floor((start - 1) / segment);
+      if (start % segment === 0 || index !== Math.floor((written - 1) / segment)) return;
+      end = Math.min(end, (index + 1) * segment);
+    }
+    this.#syncAsked = false;
+    this.#padding = start;
+    this.#writesInFlight++;
+    const done = (ok: boolean, cause?: unknown): void => {
+      this.#writesInFlight--;
+      this.#padding = undefined;
+      if (ok) {
+        this.#allocated = Math.max(this.#allocated, end);
+      } else {
+        this.#preallocate = 0;
+        if (codeOf(cause) === 'WAL_FAILED') {
+          this.#fail(
+            new FailedError('the store failed while the log preallocated space', {
+              cause,
+              offset: this.#gc!.durable,
+            }),
+            'durable',
+          );
+        }
+      }
+      const held = this.#held;
+      this.#held = [];
+      for (const write of held) this.#issue(write.start, write.bytes, write.recycle);
+      this.#settled();
+    };
+    this.#store.write(start, zeros(end - start)).then(
+      () => done(true),
+      (cause: unknown) => done(false, cause),
     );
   }
 
@@ -686,6 +784,7 @@ export class Wal {
         this.#pool.push(recycle);
       }
       if (gc.failure === undefined) gc.markWritten(start, end);
+      if (this.#preallocate > 0) this.#padAhead(end);
     } else {
       gc.markFailed(start, end, cause);
       this.#fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);
@@ -720,6 +819,7 @@ export class Wal {
   /** The sync the group commit calls: the store's, then the durable hint. */
   #syncStore(): Promise<void> {
     const target = this.#gc!.written;
+    if (this.#preallocate > 0) this.#syncAsked = true;
     return this.#store.sync().then(
       () => {
         if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
@@ -899,6 +999,7 @@ export class Wal {
         this.#hint = Math.min(this.#hint, end);
         this.#truncations++;
         await this.#store.truncate(end);
+        this.#allocated = end;
       } catch (cause) {
         this.#fail(
           new FailedError(`truncating the log after offset ${lsn} failed`, { cause, offset: end }),
@@ -1191,6 +1292,10 @@ export class Wal {
         if (this.#hint < gc.durable && this.#failure === undefined) {
           await this.#store.updateMeta({ [META_HINT]: gc.durable });
           this.#hint = gc.durable;
+        }
+        // Zeros written ahead and not used: a clean close leaves no tail to cut.
+        if (this.#store.length > this.#tail && this.#failure === undefined) {
+          await this.#store.truncate(this.#tail);
         }
       } catch (cause) {
         error = cause;
