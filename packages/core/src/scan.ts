@@ -79,20 +79,32 @@ export interface ScanOptions {
 }
 
 const DEFAULT_WINDOW = 1024 * 1024;
+const noop = (): void => {};
 
 /**
  * A forward reader over a store that keeps one window of bytes, so walking
- * many small frames costs one read per window. It never allocates more than
- * `max(window, a length the caller has already checked)`.
+ * many small frames costs one read per window, and reads the next window
+ * ahead while the current one is walked (it overlaps the current one by a
+ * sixteenth, so a frame cut by the window's end is usually whole in the next
+ * one). It never allocates more than two windows, or one window and a length
+ * the caller has already checked.
  */
 class Cursor {
   #buffer: Uint8Array = new Uint8Array(0);
   #start = 0;
+  /** The read-ahead: the next window, being read, and where it starts. */
+  #next: Promise<Uint8Array> | undefined;
+  #nextStart = 0;
+  readonly #end: number;
+  readonly #overlap: number;
 
   constructor(
     readonly store: Store,
     readonly window: number,
-  ) {}
+  ) {
+    this.#end = store.length;
+    this.#overlap = Math.floor(window / 16);
+  }
 
   /** The bytes `[offset, offset + length)`, short only at the store's end. */
   async bytes(
@@ -103,10 +115,41 @@ class Cursor {
     if (offset >= this.#start && offset + length <= end) {
       return { buffer: this.#buffer, at: offset - this.#start, available: length };
     }
+    const next = this.#next;
+    if (next !== undefined) {
+      this.#next = undefined;
+      const buffer = await next;
+      const at = offset - this.#nextStart;
+      // Usable when it holds the range, or all the store has of it.
+      const fits = at + length <= buffer.length || this.#nextStart + buffer.length >= this.#end;
+      if (at >= 0 && fits) {
+        this.#window(buffer, this.#nextStart);
+        return { buffer, at, available: Math.min(length, buffer.length - at) };
+      }
+    }
     const want = Math.max(length, this.window);
-    this.#buffer = await this.store.read(offset, want);
-    this.#start = offset;
+    this.#window(await this.store.read(offset, want), offset);
     return { buffer: this.#buffer, at: 0, available: Math.min(length, this.#buffer.length) };
+  }
+
+  /** Makes `buffer` the window and starts reading the one after it. */
+  #window(buffer: Uint8Array, start: number): void {
+    this.#buffer = buffer;
+    this.#start = start;
+    const end = start + buffer.length;
+    if (buffer.length >= this.window && end < this.#end) {
+      this.#nextStart = end - this.#overlap;
+      this.#next = this.store.read(this.#nextStart, this.window);
+      // Awaited when used, or by settle(); never an unhandled rejection.
+      this.#next.catch(noop);
+    }
+  }
+
+  /** Waits for a read-ahead in flight (its result unused): the scan leaves no read behind. */
+  async settle(): Promise<void> {
+    const next = this.#next;
+    this.#next = undefined;
+    await next?.catch(noop);
   }
 
   /** Where `[offset, offset + length)` lies in the current window, or -1 when not wholly in it. */
@@ -201,9 +244,17 @@ async function step(
  * is a tear in either case). Memory is bounded by the window size.
  */
 export async function scan(store: Store, options: ScanOptions): Promise<ScanResult> {
+  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW);
+  try {
+    return await walk(store, cursor, options);
+  } finally {
+    await cursor.settle();
+  }
+}
+
+async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise<ScanResult> {
   const { maxRecordSize, durableHint, policy, onFrame, onRecords } = options;
   let batch: StoredRecord[] = [];
-  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW);
   const storeEnd = store.length;
   const skipped: Damage[] = [];
   let offset = options.from ?? store.head;

@@ -210,4 +210,72 @@ describe('recovery scan (FORMAT.md §8)', () => {
       assert.equal(result.droppedFrames, 0);
     }
   });
+
+  it('finds the same end, damage and frames with any window, read-ahead and replay (property)', async () => {
+    // The cursor reads the next window ahead, overlapping the current one: a
+    // frame cut by a window's end, a frame larger than the window, damage at
+    // a window edge must all come out as with one window holding everything.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 30 }),
+        fc.nat(),
+        fc.constantFrom('none', 'flip', 'cut'),
+        fc.constantFrom(16, 48, 100, 256, 1000),
+        fc.constantFrom('strict', 'skip'),
+        fc.boolean(),
+        async (sizes, where, damage, windowSize, policy, replay) => {
+          const { store, lsns } = await logOf(sizes.map((n, i) => payloadOf(n, i)));
+          const at = where % store.length;
+          if (damage === 'flip') {
+            const byte = await store.read(at, 1);
+            await store.write(at, Uint8Array.of(byte[0]! ^ 0x20));
+          } else if (damage === 'cut') {
+            await store.truncate(at);
+          }
+          const options = { ...base, policy, durableHint: lsns[Math.floor(lsns.length / 2)]! };
+          const outcome = async (windowSize: number, withRecords: boolean) => {
+            const frames: number[] = [];
+            const records: number[] = [];
+
+            let inFlight = 0;
+            const counting = new Proxy(store, {
+              get(target, key) {
+                if (key !== 'read') return Reflect.get(target, key, target);
+                return (offset: number, length: number) => {
+                  inFlight++;
+                  return target.read(offset, length).finally(() => inFlight--);
+                };
+              },
+            });
+            let result: unknown;
+            try {
+              result = await scan(counting, {
+                ...options,
+                windowSize,
+                onFrame: (lsn) => frames.push(lsn),
+                ...(withRecords
+                  ? {
+                      onRecords: (batch) => {
+                        for (const r of batch) {
+                          assert.equal(r.payloadEnd - r.payloadStart, sizes[lsns.indexOf(r.lsn)]);
+                          records.push(r.lsn);
+                        }
+                      },
+                    }
+                  : {}),
+              });
+            } catch (error) {
+              result = (error as { code?: unknown }).code;
+            }
+            assert.equal(inFlight, 0, 'no read left in flight');
+            if (withRecords) assert.deepEqual(records, frames);
+            return { result, frames };
+          };
+          const expected = await outcome(1 << 20, false);
+          assert.deepEqual(await outcome(windowSize, replay), expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
