@@ -16,7 +16,12 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Job } from './child.js';
-import { DURABLE_SYSTEMS, type DurableRun, type DurableSystem } from './committers.js';
+import {
+  DURABLE_SYSTEMS,
+  type DurableRun,
+  type DurableSystem,
+  type FsyncFloorRun,
+} from './committers.js';
 import { Progress } from './progress.js';
 import { type Results, writeReports } from './report.js';
 import { checkDisk, describeDisk, freeBytes } from './shared.js';
@@ -34,6 +39,12 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const SECTIONS = ['durable', 'buffered', 'replay', 'memory', 'micro'] as const;
 type Section = (typeof SECTIONS)[number];
+/** The K at which each repetition also measures the fsync floor of the disk, in the rotation. */
+const FLOOR_K = 64;
+/** What runs in the durable rotation: the contenders and, at {@link FLOOR_K}, the fsync floor. */
+type DurableJob = DurableSystem | 'fsync-floor';
+/** The readers of the replay section, interleaved. */
+const REPLAY_SYSTEMS: readonly ReplaySystem[] = ['replay', 'batched', 'iterator', 'raw'];
 
 export interface Settings {
   readonly quick: boolean;
@@ -140,6 +151,7 @@ function preallocateBytes(settings: Settings): number {
 /** Rough seconds per job, for the progress bar only. */
 const estimate = {
   durable: (s: Settings) => s.seconds + 0.6,
+  floor: (s: Settings) => 2 * s.seconds + 0.8,
   buffered: (s: Settings, size: number) => 0.4 + s.bufferedBytes / (size < 1000 ? 200 : 800) / MiB,
   prepare: (s: Settings, size: number) => 0.4 + s.replayBytes / (size < 1000 ? 200 : 800) / MiB,
   replay: (s: Settings, size: number) => 0.4 + s.replayBytes / (size < 1000 ? 100 : 1000) / MiB,
@@ -219,12 +231,16 @@ async function main(): Promise<void> {
   const has = (section: Section): boolean => s.only.has(section);
 
   let total = 0;
-  if (has('durable')) total += s.reps * s.ks.length * DURABLE_SYSTEMS.length * estimate.durable(s);
+  if (has('durable')) {
+    total += s.reps * s.ks.length * DURABLE_SYSTEMS.length * estimate.durable(s);
+    if (s.ks.includes(FLOOR_K)) total += s.reps * estimate.floor(s);
+  }
   if (has('buffered'))
     for (const size of s.bufferedSizes) total += s.reps * 3 * estimate.buffered(s, size);
   if (has('replay'))
     for (const size of s.replaySizes)
-      total += s.reps * (estimate.prepare(s, size) + 3 * estimate.replay(s, size));
+      total +=
+        s.reps * (estimate.prepare(s, size) + REPLAY_SYSTEMS.length * estimate.replay(s, size));
   if (has('memory'))
     total += 2 * (estimate.memory(memoryBytes) + estimate.memory(s.memorySmallBytes));
   if (has('micro')) total += estimate.micro(s);
@@ -263,6 +279,7 @@ async function main(): Promise<void> {
       notes,
     },
     durable: [],
+    fsyncFloor: [],
     buffered: [],
     replay: [],
     memory: [],
@@ -275,9 +292,22 @@ async function main(): Promise<void> {
       const preallocate = preallocateBytes(s);
       for (let rep = 0; rep < s.reps; rep++) {
         for (const k of s.ks) {
-          for (const system of rotate(DURABLE_SYSTEMS, rep)) {
+          const jobs: DurableJob[] =
+            k === FLOOR_K ? [...DURABLE_SYSTEMS, 'fsync-floor'] : [...DURABLE_SYSTEMS];
+          for (const system of rotate(jobs, rep)) {
             progress.step(`durable rep ${rep + 1}/${s.reps} K=${k} ${system}`);
             const dir = await fresh();
+            if (system === 'fsync-floor') {
+              const floor = await runChild<FsyncFloorRun>({
+                kind: 'fsync-floor',
+                seconds: s.seconds,
+                dir,
+              });
+              await drop(dir);
+              results.fsyncFloor.push(floor);
+              progress.advance(estimate.floor(s));
+              continue;
+            }
             const run = await runChild<DurableRun>({
               kind: 'durable',
               system,
@@ -326,7 +356,7 @@ async function main(): Promise<void> {
     }
 
     if (has('replay')) {
-      const systems: ReplaySystem[] = ['batched', 'iterator', 'raw'];
+      const systems = REPLAY_SYSTEMS;
       for (const size of s.replaySizes) {
         const cells = new Map<ReplaySystem, ReplayResult[]>();
         let log: PreparedLog | undefined;

@@ -2,7 +2,7 @@
  * One benchmark configuration in a fresh process: the runner (bench.ts)
  * forks this file with a job as JSON, and it answers with one IPC message.
  */
-import { type DurableSystem, makeCommitter, runCommitters } from './committers.js';
+import { type DurableSystem, fsyncFloor, makeCommitter, runCommitters } from './committers.js';
 import {
   type BufferedSystem,
   buffered,
@@ -22,6 +22,7 @@ export type Job =
       readonly preallocate: number;
       readonly dir: string;
     }
+  | { readonly kind: 'fsync-floor'; readonly seconds: number; readonly dir: string }
   | {
       readonly kind: 'buffered';
       readonly system: BufferedSystem;
@@ -58,6 +59,8 @@ async function run(job: Job): Promise<unknown> {
         job.k,
         job.seconds,
       );
+    case 'fsync-floor':
+      return fsyncFloor(job.dir, job.seconds);
     case 'buffered':
       return buffered(job.system, job.dir, job.size, job.totalBytes);
     case 'prepare':

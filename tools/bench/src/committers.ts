@@ -3,6 +3,7 @@
  * each awaiting its commit before the next, for a fixed time.
  */
 import { randomBytes } from 'node:crypto';
+import { fdatasyncSync, fsyncSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_SIZE, Wal } from '@wal/core';
@@ -260,5 +261,113 @@ export function makeCommitter(
       return classicLevelCommitter(dir);
     case 'lmdb':
       return lmdbCommitter(dir);
+  }
+}
+
+// ---------------------------------------------------------------- fsync floor
+
+/** Records per write of the fsync floor: one batch of the K = 64 run when every committer joins. */
+export const FLOOR_BATCH_RECORDS = 64;
+/** Size of the floor's preallocated file; the writes wrap around at its end. */
+const FLOOR_FILE_BYTES = 32 * 1024 * 1024;
+
+/** One window of back-to-back write + fdatasync pairs. */
+export interface FloorWindow {
+  /** write + fdatasync pairs completed in the window. */
+  readonly fsyncs: number;
+  readonly seconds: number;
+  /** Latency quantiles of one write + fdatasync, milliseconds. */
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export interface FsyncFloorRun {
+  /** Bytes of each write. */
+  readonly batchBytes: number;
+  /** Synchronous calls: the disk's floor, the one the ceiling is computed from. */
+  readonly sync: FloorWindow;
+  /** Awaited `FileHandle.write` + `FileHandle.datasync` (libuv thread pool), for comparison. */
+  readonly promises: FloorWindow;
+}
+
+/**
+ * The fdatasync floor of the disk: back-to-back writes of one batch of
+ * {@link FLOOR_BATCH_RECORDS} framed 100-byte records at increasing offsets
+ * of a preallocated file (zero-filled and synced before the windows; the
+ * offsets wrap around at its end), each followed by `fdatasync`, for
+ * `seconds`. First with synchronous calls and nothing else in the loop (no
+ * thread-pool hop, no batching, no event loop): the most fsyncs per second a
+ * writer issuing them one at a time gets from this disk. Then, for another
+ * window, the same pairs awaited through `fs/promises`, as a Node.js log
+ * issues them.
+ */
+export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFloorRun> {
+  const handle = await open(join(dir, 'floor'), 'w');
+  const fd = handle.fd;
+  try {
+    const zeros = new Uint8Array(1024 * 1024);
+    for (let at = 0; at < FLOOR_FILE_BYTES; at += zeros.length) writeFullySync(fd, zeros, at);
+    fsyncSync(fd);
+    const payload = randomBytes(PAYLOAD_SIZE);
+    const batch = new Uint8Array(FLOOR_BATCH_RECORDS * FRAME_SIZE);
+    for (let i = 0, at = 0; i < FLOOR_BATCH_RECORDS; i++) at = frameInto(batch, at, payload);
+    let position = 0;
+    const advance = (): number => {
+      const at = position;
+      position += batch.length;
+      if (position + batch.length > FLOOR_FILE_BYTES) position = 0;
+      return at;
+    };
+    const syncStep = (): void => {
+      writeFullySync(fd, batch, advance());
+      fdatasyncSync(fd);
+    };
+    syncStep(); // first touch of the file's pages: outside the window
+    const latencies: number[] = [];
+    let started = now();
+    let deadline = started + seconds * 1000;
+    let last = started;
+    while (last < deadline) {
+      syncStep();
+      const t = now();
+      latencies.push(t - last);
+      last = t;
+    }
+    const sync = floorWindow(latencies, (last - started) / 1000);
+    latencies.length = 0;
+    started = now();
+    deadline = started + seconds * 1000;
+    last = started;
+    while (last < deadline) {
+      await writeAll(handle, batch, advance());
+      await handle.datasync();
+      const t = now();
+      latencies.push(t - last);
+      last = t;
+    }
+    return {
+      batchBytes: batch.length,
+      sync,
+      promises: floorWindow(latencies, (last - started) / 1000),
+    };
+  } finally {
+    await handle.close();
+  }
+}
+
+function floorWindow(latencies: readonly number[], seconds: number): FloorWindow {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    fsyncs: latencies.length,
+    seconds,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+  };
+}
+
+function writeFullySync(fd: number, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    done += writeSync(fd, bytes, done, bytes.length - done, position + done);
   }
 }
