@@ -124,7 +124,7 @@ class Cursor {
       const fits = at + length <= buffer.length || this.#nextStart + buffer.length >= this.#end;
       if (at >= 0 && fits) {
         this.#window(buffer, this.#nextStart);
-        return { buffer, at, available: Math.min(length, buffer.length - at) };
+        return { buffer, at, available: Math.max(0, Math.min(length, buffer.length - at)) };
       }
     }
     const want = Math.max(length, this.window);
@@ -150,6 +150,32 @@ class Cursor {
     const next = this.#next;
     this.#next = undefined;
     await next?.catch(noop);
+  }
+
+  /**
+   * Up to `length` bytes from `offset` (at least one unless at the store's
+   * end): what the window or the read-ahead holds from there, else a read of
+   * one window. For walking ranges larger than a window.
+   */
+  async span(
+    offset: number,
+    length: number,
+  ): Promise<{ buffer: Uint8Array; at: number; available: number }> {
+    const at = offset - this.#start;
+    if (at >= 0 && at < this.#buffer.length) {
+      return { buffer: this.#buffer, at, available: Math.min(length, this.#buffer.length - at) };
+    }
+    const next = this.#next;
+    if (next !== undefined && offset >= this.#nextStart) {
+      const buffer = await next;
+      const within = offset - this.#nextStart;
+      if (this.#next === next && within < buffer.length) {
+        this.#next = undefined;
+        this.#window(buffer, this.#nextStart);
+        return { buffer, at: within, available: Math.min(length, buffer.length - within) };
+      }
+    }
+    return this.bytes(offset, Math.min(length, this.window));
   }
 
   /** Where `[offset, offset + length)` lies in the current window, or -1 when not wholly in it. */
@@ -191,12 +217,23 @@ class Cursor {
   async crc(offset: number, length: number, crc: number): Promise<number> {
     let done = 0;
     while (done < length) {
-      const count = Math.min(this.window, length - done);
-      const { buffer, at } = await this.bytes(offset + done, count);
-      crc = crc32c(buffer, at, at + count, crc);
-      done += count;
+      const { buffer, at, available } = await this.span(offset + done, length - done);
+      if (available === 0) break; // the store ended: the CRC cannot match
+      crc = crc32c(buffer, at, at + available, crc);
+      done += available;
     }
     return crc;
+  }
+
+  /** Whether every byte of `[offset, end)` is zero (read in windows). */
+  async zeros(offset: number, end: number): Promise<boolean> {
+    while (offset < end) {
+      const { buffer, at, available } = await this.span(offset, end - offset);
+      if (available === 0) return true;
+      for (let i = at; i < at + available; i++) if (buffer[i] !== 0) return false;
+      offset += available;
+    }
+    return true;
   }
 }
 
@@ -315,6 +352,19 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
       continue;
     }
     const { damage } = next;
+    if (unproven && offset >= durableHint && (await cursor.zeros(offset, storeEnd))) {
+      // Nothing but zeros from where the skip landed (the log's preallocated
+      // space, FORMAT.md §8.4): however the damaged length misled the skip,
+      // cutting there drops no intact byte.
+      return {
+        end: offset,
+        records,
+        tear: damage,
+        tornBytes: storeEnd - offset,
+        droppedFrames: 0,
+        skipped,
+      };
+    }
     if (unproven) {
       // A skip steps over a record by the length its damaged header claims:
       // until an intact frame follows, where it landed is not a proven record

@@ -217,6 +217,8 @@ export class Wal {
   #syncAsked = false;
   /** Start of the zeros being written, while they are; writes reaching past it wait. */
   #padding: number | undefined;
+  /** A zero write failed: it may have extended the files past what the store counts. */
+  #padFailed = false;
   /** Writes waiting for the zeros in flight to land (so zeros never land over data). */
   #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
@@ -749,6 +751,7 @@ export class Wal {
         this.#allocated = Math.max(this.#allocated, end);
       } else {
         this.#preallocate = 0;
+        this.#padFailed = true;
         if (codeOf(cause) === 'WAL_FAILED') {
           this.#fail(
             new FailedError('the store failed while the log preallocated space', {
@@ -1293,8 +1296,9 @@ export class Wal {
           await this.#store.updateMeta({ [META_HINT]: gc.durable });
           this.#hint = gc.durable;
         }
-        // Zeros written ahead and not used: a clean close leaves no tail to cut.
-        if (this.#store.length > this.#tail && this.#failure === undefined) {
+        // Zeros written ahead and not used (or maybe, by a failed zero write):
+        // a clean close leaves no tail to cut.
+        if ((this.#store.length > this.#tail || this.#padFailed) && this.#failure === undefined) {
           await this.#store.truncate(this.#tail);
         }
       } catch (cause) {

@@ -173,6 +173,33 @@ describe('recovery scan (FORMAT.md §8)', () => {
     });
   });
 
+  it('a skip landing on nothing but zeros (preallocated space) ends the log there', async () => {
+    // The last record is damaged and the log's preallocated zeros follow it
+    // (FORMAT.md §8.4): the skip lands on an all-zero header. Cutting there
+    // drops no intact byte, so it is a tear, not WAL_CORRUPTION.
+    const { store, lsns } = await logOf([10, 20, 30].map((n) => payloadOf(n)));
+    const end = store.length;
+    await store.write(end, new Uint8Array(3000));
+    await store.write(lsns[2]! + HEADER_SIZE, Uint8Array.of(0xee));
+    const options = { ...base, policy: 'skip' as const, durableHint: end, windowSize: 256 };
+    const result = await scan(store, options);
+    assert.equal(result.end, end);
+    assert.equal(result.tornBytes, 3000);
+    assert.deepEqual(
+      result.skipped.map((d) => d.offset),
+      [lsns[2]],
+    );
+    // One non-zero byte anywhere after the landing: it may be misalignment.
+    await store.write(end + 2500, Uint8Array.of(1));
+    await assert.rejects(scan(store, options), { code: 'WAL_CORRUPTION', offset: end });
+    // Zeros below the hint were durable bytes: still corruption.
+    await store.write(end + 2500, Uint8Array.of(0));
+    await assert.rejects(scan(store, { ...options, durableHint: end + 8 }), {
+      code: 'WAL_CORRUPTION',
+      offset: end,
+    });
+  });
+
   it('does not step over a record whose length cannot be trusted, even under skip', async () => {
     const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
     // Claim a length beyond the max record size (and the store): not steppable.
@@ -241,9 +268,15 @@ describe('recovery scan (FORMAT.md §8)', () => {
             const counting = new Proxy(store, {
               get(target, key) {
                 if (key !== 'read') return Reflect.get(target, key, target);
-                return (offset: number, length: number) => {
+                return async (offset: number, length: number) => {
                   inFlight++;
-                  return target.read(offset, length).finally(() => inFlight--);
+                  try {
+                    // A macrotask per read: a read-ahead left behind would still be in flight.
+                    await new Promise((resolve) => setImmediate(resolve));
+                    return await target.read(offset, length);
+                  } finally {
+                    inFlight--;
+                  }
                 };
               },
             });
