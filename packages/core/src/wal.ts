@@ -1379,6 +1379,8 @@ class Reader {
   #position: number;
   #validated = false;
   #done = false;
+  /** The next batch's read, started when the last batch was handed out. */
+  #ahead: { position: number; read: Promise<Uint8Array> } | undefined;
 
   constructor(
     readonly wal: ReaderAccess,
@@ -1416,7 +1418,14 @@ class Reader {
         this.#done = true;
         return undefined;
       }
-      let bytes = await wal.readStore(position, Math.min(this.batchBytes, end - position));
+      const ahead = this.#ahead;
+      this.#ahead = undefined;
+      let bytes =
+        ahead !== undefined && ahead.position === position
+          ? await ahead.read
+          : await wal.readStore(position, Math.min(this.batchBytes, end - position));
+      // A read made ahead may reach past a cut made since: never parse there.
+      if (bytes.length > end - position) bytes = bytes.subarray(0, end - position);
       const records: StoredRecord[] = [];
       let at = 0;
       for (;;) {
@@ -1468,13 +1477,30 @@ class Reader {
         records.length = kept;
         this.#done = true;
       }
-      if (records.length > 0) return records;
+      if (records.length > 0) {
+        this.#readAhead(liveEnd);
+        return records;
+      }
       if (this.#done) return undefined;
     }
   }
 
+  /**
+   * Starts reading the next batch while the caller works on this one. What
+   * it reads is checked when used, exactly as a read made then: truncations
+   * since are caught by the same checks (cuts, head).
+   */
+  #readAhead(end: number): void {
+    const position = this.#position;
+    if (this.#done || position >= end) return;
+    const read = this.wal.readStore(position, Math.min(this.batchBytes, end - position));
+    read.catch(noop); // used by the next call, if any
+    this.#ahead = { position, read };
+  }
+
   finish(): void {
     this.#done = true;
+    this.#ahead = undefined;
   }
 }
 

@@ -640,6 +640,32 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('a batch read ahead before a truncateAfter and new appends yields only what the cut kept', async () => {
+      // The iterator reads the next batch while the caller holds this one;
+      // the cut and the appends after it rewrite the bytes it read.
+      const wal = await Wal.open(new MemoryStore());
+      const payloads = Array.from({ length: 12 }, (_, i) => new Uint8Array(100).fill(i + 1));
+      const lsns = payloads.map((p) => wal.append(p));
+      await wal.sync();
+      const iterator = wal.iterateBatches(undefined, { batchBytes: 256 });
+      const first = await iterator.next();
+      assert.equal(first.done, false);
+      const seen = [...(first.value as WalRecord[])];
+      assert.deepEqual(
+        seen.map((r) => r.lsn),
+        lsns.slice(0, 2),
+      );
+      await wal.truncateAfter(lsns[2]!); // inside the batch read ahead
+      for (let i = 0; i < 10; i++) wal.append(new Uint8Array(37).fill(0xee));
+      await wal.waitFor(wal.tail - 45, 'written');
+      for await (const batch of iterator) seen.push(...batch);
+      assert.deepEqual(
+        seen.map((r) => [r.lsn, r.payload[0]]),
+        lsns.slice(0, 3).map((lsn, i) => [lsn, i + 1]),
+      );
+      await wal.close();
+    });
+
     it('an iterator below a truncateBefore rejects WAL_TRUNCATED', async () => {
       const wal = await Wal.open(new MemoryStore());
       const { lsns } = appendAll(
