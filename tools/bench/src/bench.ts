@@ -44,7 +44,13 @@ const FLOOR_K = 64;
 /** What runs in the durable rotation: the contenders and, at {@link FLOOR_K}, the fsync floor. */
 type DurableJob = DurableSystem | 'fsync-floor';
 /** The readers of the replay section, interleaved. */
-const REPLAY_SYSTEMS: readonly ReplaySystem[] = ['replay', 'batched', 'iterator', 'raw'];
+const REPLAY_SYSTEMS: readonly ReplaySystem[] = [
+  'replay',
+  'batched',
+  'iterator',
+  'raw',
+  'raw-owned',
+];
 
 export interface Settings {
   readonly quick: boolean;

@@ -205,9 +205,16 @@ export function targets(results: Results): Target[] {
       });
       if (hasOption) {
         const option = median(cell('replay', size).map((r) => r.bytes / total(r) / MB));
+        // Informative only: the verdict stays against the reused-buffer reference.
+        const ownedRuns = cell('raw-owned', size);
+        const ownedMbs = median(ownedRuns.map((r) => r.bytes / total(r) / MB));
+        const owned =
+          ownedRuns.length === 0
+            ? ''
+            : `; ${x(option / ownedMbs)} of raw read + CRC into fresh buffers (${int(ownedMbs)} MB/s)`;
         out.push({
           name: `replay ${bytesLabel(size)}, \`Wal.open({ replay })\` ≥ 0.8× raw read + CRC`,
-          measured: `${int(option)} vs ${int(raw)} MB/s`,
+          measured: `${int(option)} vs ${int(raw)} MB/s${owned}`,
           ratio: x(option / raw),
           pass: option >= 0.8 * raw,
         });
@@ -465,7 +472,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
     push(
       '## Recovery and replay',
       '',
-      `A ${bytesLabel(settings.replayBytes)} segmented log, written and closed by one child, then opened and read to the end by another. Three readers of @wal/core: \`Wal.open(dir, { replay })\`, the one-pass replay: the recovery scan hands every record to the callback in batches (arrays of records) as it reads and checks them, each CRC checked once, and open resolves after the last batch (the whole open is timed; there is no separate iteration); and \`Wal.open\` (its recovery scan reads and checks the whole log) followed by a second pass, \`iterateBatches()\` (arrays of records, 1 MiB reads) or \`iterate()\` (async iterator, one record per step). Every reader counts each record's \`payload.length\`. Reference: a raw sequential read of the segment files (\`fs.readSync\`, 1 MiB) with a separate CRC-32C (\`crc32c\` of @wal/core) of every frame's length ‖ payload. The files were just written, so every reader finds them in the page cache. MB/s counts payload bytes.`,
+      `A ${bytesLabel(settings.replayBytes)} segmented log, written and closed by one child, then opened and read to the end by another. Three readers of @wal/core: \`Wal.open(dir, { replay })\`, the one-pass replay: the recovery scan hands every record to the callback in batches (arrays of records) as it reads and checks them, each CRC checked once, and open resolves after the last batch (the whole open is timed; there is no separate iteration); and \`Wal.open\` (its recovery scan reads and checks the whole log) followed by a second pass, \`iterateBatches()\` (arrays of records, 1 MiB reads) or \`iterate()\` (async iterator, one record per step). Every reader counts each record's \`payload.length\`. Reference: a raw sequential read of the segment files (\`fs.readSync\`, 1 MiB) with a separate CRC-32C (\`crc32c\` of @wal/core) of every frame's length ‖ payload, into one reused buffer. A second reference, raw read + CRC with a fresh buffer per read, does the same but allocates a new buffer for every 1 MiB read (the frame cut by the end of the previous buffer copied into it) and creates one \`{ lsn, buffer, start, end }\` object per frame in an array per read: a log that hands its records to the caller cannot reuse its read buffers (the buffer belongs to the caller, the log never reuses it) and hands out one object per record, so this is the floor for such a reader; the targets stay against the reused-buffer reference. The files were just written, so every reader finds them in the page cache. MB/s counts payload bytes.`,
       '',
     );
     const sizes = [...new Set(results.replay.map((c) => c.size))];
@@ -475,13 +482,14 @@ function markdown(results: Results, checks: readonly Target[]): string {
       batched: 'iterateBatches()',
       iterator: 'iterate()',
       raw: 'raw read + CRC',
+      'raw-owned': 'raw read + CRC, fresh buffer per read',
     };
     for (const size of sizes) {
       const total = (r: ReplayResult): number => r.openSeconds + r.iterateSeconds;
       const raw = results.replay
         .find((c) => c.size === size && c.system === 'raw')!
         .runs.map((r) => r.bytes / total(r));
-      for (const system of ['replay', 'batched', 'iterator', 'raw'] as const) {
+      for (const system of ['replay', 'batched', 'iterator', 'raw', 'raw-owned'] as const) {
         const runs = results.replay.find((c) => c.size === size && c.system === system)?.runs ?? [];
         if (runs.length === 0) continue;
         const bw = runs.map((r) => r.bytes / total(r));
@@ -497,7 +505,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
             int,
           ),
           ratio(bw, raw),
-          system === 'raw'
+          system === 'raw' || system === 'raw-owned'
             ? '–'
             : spread(
                 runs.map((r) => r.openSeconds),

@@ -110,9 +110,11 @@ function writeFully(fd: number, buffer: Uint8Array, length: number, position: nu
  * `replay`: `Wal.open(dir, { replay })`, every record delivered in batches
  * during the recovery scan itself; `batched`: `Wal.open` then
  * `iterateBatches()`; `iterator`: `Wal.open` then `iterate()`; `raw`: the
- * reference read + CRC.
+ * reference read + CRC into one reused buffer; `raw-owned`: the same into a
+ * fresh buffer per read, with one object per record (the floor of a reader
+ * that hands its records to the caller).
  */
-export type ReplaySystem = 'replay' | 'batched' | 'iterator' | 'raw';
+export type ReplaySystem = 'replay' | 'batched' | 'iterator' | 'raw' | 'raw-owned';
 
 export interface PreparedLog {
   readonly records: number;
@@ -145,9 +147,9 @@ export interface ReplayResult {
   readonly records: number;
   /** Payload bytes seen. */
   readonly bytes: number;
-  /** Seconds in `Wal.open` (recovery scan; for `replay`, with every batch delivered); 0 for `raw`. */
+  /** Seconds in `Wal.open` (recovery scan; for `replay`, with every batch delivered); 0 for `raw` and `raw-owned`. */
   readonly openSeconds: number;
-  /** Seconds iterating (for `raw`: reading and checking every frame); 0 for `replay`. */
+  /** Seconds iterating (for `raw` and `raw-owned`: reading and checking every frame); 0 for `replay`. */
   readonly iterateSeconds: number;
 }
 
@@ -156,7 +158,9 @@ export async function replay(
   dir: string,
   logBytes: number,
 ): Promise<ReplayResult> {
-  if (system === 'raw') return rawReplay(dir, logBytes);
+  if (system === 'raw' || system === 'raw-owned') {
+    return rawReplay(dir, logBytes, system === 'raw-owned');
+  }
   if (system === 'replay') return replayOption(dir);
   const t0 = now();
   const wal = await Wal.open(dir);
@@ -199,18 +203,35 @@ async function replayOption(dir: string): Promise<ReplayResult> {
   return { records, bytes, openSeconds: (t1 - t0) / 1000, iterateSeconds: 0 };
 }
 
+/** What `raw-owned` hands out per intact frame: the cost of one record object of a batch. */
+interface OwnedRecord {
+  readonly lsn: number;
+  readonly buffer: Uint8Array;
+  readonly start: number;
+  readonly end: number;
+}
+
 /**
- * The reference: reads the segment files in order with 1 MiB synchronous
- * reads, and checks the CRC-32C of every frame (over length ‖ payload).
+ * The references: read the segment files in order with 1 MiB synchronous
+ * reads, and check the CRC-32C of every frame (over length ‖ payload).
+ *
+ * `raw` reads into one reused buffer. `raw-owned` (`owned`) is the floor of a
+ * reader whose records belong to the caller, who may keep them (the log never
+ * reuses a buffer it handed out): every read goes into a newly allocated
+ * buffer (the frame cut by the end of the previous one copied to its start),
+ * and every intact frame becomes one `{ lsn, buffer, start, end }` object in
+ * an array per read (a batch), whose records are then counted and dropped.
  */
-function rawReplay(dir: string, logBytes: number): ReplayResult {
+function rawReplay(dir: string, logBytes: number, owned: boolean): ReplayResult {
   const started = now();
   const segments = readdirSync(dir)
     .filter((name) => name.endsWith('.wal'))
     .sort();
-  const buffer = new Uint8Array(2 * CHUNK); // frames here are far below 1 MiB
+  // Frames here are far below 1 MiB. Owned: replaced by a fresh buffer at every read.
+  let buffer = new Uint8Array(owned ? 0 : 2 * CHUNK);
   let filled = 0; // bytes in buffer
   let at = 0; // next frame in buffer
+  let base = 0; // log offset of buffer[0] (owned: the records' lsn)
   let left = logBytes;
   let records = 0;
   let bytes = 0;
@@ -220,16 +241,25 @@ function rawReplay(dir: string, logBytes: number): ReplayResult {
     try {
       for (;;) {
         if (left === 0) break;
+        const want = Math.min(CHUNK, left);
         // Keep the unfinished frame, then read more after it.
-        if (at > 0) {
+        if (owned) {
+          const fresh = new Uint8Array(filled - at + want);
+          fresh.set(buffer.subarray(at, filled), 0);
+          buffer = fresh;
+          filled -= at;
+          base += at;
+          at = 0;
+        } else if (at > 0) {
           buffer.copyWithin(0, at, filled);
           filled -= at;
           at = 0;
         }
-        const read = readSync(fd, buffer, filled, Math.min(CHUNK, left), null);
+        const read = readSync(fd, buffer, filled, want, null);
         if (read === 0) break;
         filled += read;
         left -= read;
+        const batch: OwnedRecord[] | undefined = owned ? [] : undefined;
         for (;;) {
           if (filled - at < HEADER_SIZE) break;
           const length = getU32(buffer, at + 4);
@@ -238,9 +268,18 @@ function rawReplay(dir: string, logBytes: number): ReplayResult {
           if (crc32c(buffer, at + 4, end) !== getU32(buffer, at)) {
             throw new Error(`CRC mismatch at record ${records}`);
           }
-          records++;
-          bytes += length;
+          if (batch === undefined) {
+            records++;
+            bytes += length;
+          } else {
+            batch.push({ lsn: base + at, buffer, start: at + HEADER_SIZE, end });
+          }
           at = end;
+        }
+        if (batch !== undefined) {
+          // What a caller of a batch does with it (the readers count payload lengths).
+          records += batch.length;
+          for (const record of batch) bytes += record.end - record.start;
         }
       }
     } finally {
