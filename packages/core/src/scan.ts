@@ -76,34 +76,90 @@ export interface ScanOptions {
    * read whole (memory: the window or the largest record).
    */
   readonly onRecords?: (records: StoredRecord[]) => void | Promise<void>;
+  /**
+   * With `onRecords`: read the windows into buffers used in turn, so the
+   * records of a batch are valid only until `onRecords` returns (or its
+   * promise settles). Without `onRecords` the scan always does (it hands out
+   * no bytes).
+   */
+  readonly reuseBuffers?: boolean;
 }
 
 const DEFAULT_WINDOW = 1024 * 1024;
 const noop = (): void => {};
 
+/** Bytes read, and the pooled buffer holding them (when the cursor reuses buffers). */
+interface Read {
+  readonly bytes: Uint8Array;
+  readonly owner: Uint8Array | undefined;
+}
+
 /**
  * A forward reader over a store that keeps one window of bytes, so walking
- * many small frames costs one read per window, and reads the next window
- * ahead while the current one is walked (it overlaps the current one by a
- * sixteenth, so a frame cut by the window's end is usually whole in the next
- * one). It never allocates more than two windows, or one window and a length
- * the caller has already checked.
+ * many small frames costs one read per window, and reads the next windows
+ * ahead (two in flight) while the current one is walked. Each overlaps the
+ * one before by a sixteenth, so a frame cut by a window's end is usually
+ * whole in the next one. It never holds more than three windows, or those and
+ * one read of a length the caller has already checked. With `reuse` (and a
+ * store that has `readInto`), windows are read into buffers used in turn: the
+ * bytes of a window are valid until the cursor moves past it.
  */
 class Cursor {
   #buffer: Uint8Array = new Uint8Array(0);
+  #owner: Uint8Array | undefined;
   #start = 0;
-  /** The read-ahead: the next window, being read, and where it starts. */
-  #next: Promise<Uint8Array> | undefined;
-  #nextStart = 0;
+  /** The read-aheads in flight: the windows after the current one, in order. */
+  readonly #ahead: Array<{ start: number; read: Promise<Read> }> = [];
+  readonly #spare: Uint8Array[] = [];
+  readonly #reuse: boolean;
   readonly #end: number;
   readonly #overlap: number;
 
   constructor(
     readonly store: Store,
     readonly window: number,
+    reuse: boolean,
   ) {
     this.#end = store.length;
     this.#overlap = Math.floor(window / 16);
+    this.#reuse = reuse && typeof store.readInto === 'function';
+  }
+
+  /** Reads at least a window from `offset` (more when `length` is larger). */
+  async #read(offset: number, length: number): Promise<Read> {
+    if (!this.#reuse || length > this.window) {
+      return {
+        bytes: await this.store.read(offset, Math.max(length, this.window)),
+        owner: undefined,
+      };
+    }
+    const owner = this.#spare.pop() ?? new Uint8Array(this.window);
+    const count = await this.store.readInto!(offset, owner);
+    return { bytes: owner.subarray(0, count), owner };
+  }
+
+  /**
+   * The next read-ahead holding `offset`, made the window; undefined (and
+   * every read-ahead dropped) when none does. `whole`: it must hold
+   * `[offset, offset + length)`, or all the store has of it.
+   */
+  async #advance(offset: number, length: number, whole: boolean): Promise<number | undefined> {
+    while (this.#ahead.length > 0 && offset >= this.#ahead[0]!.start) {
+      const { start, read } = this.#ahead.shift()!;
+      const bytes = (await read).bytes;
+      const at = offset - start;
+      const usable = whole
+        ? at + length <= bytes.length || start + bytes.length >= this.#end
+        : at < bytes.length;
+      if (usable) {
+        this.#window(await read, start);
+        return at;
+      }
+      const { owner } = await read;
+      if (owner !== undefined) this.#spare.push(owner);
+    }
+    await this.settle();
+    return undefined;
   }
 
   /** The bytes `[offset, offset + length)`, short only at the store's end. */
@@ -115,46 +171,51 @@ class Cursor {
     if (offset >= this.#start && offset + length <= end) {
       return { buffer: this.#buffer, at: offset - this.#start, available: length };
     }
-    const next = this.#next;
-    if (next !== undefined) {
-      this.#next = undefined;
-      const buffer = await next;
-      const at = offset - this.#nextStart;
-      // Usable when it holds the range, or all the store has of it.
-      const fits = at + length <= buffer.length || this.#nextStart + buffer.length >= this.#end;
-      if (at >= 0 && fits) {
-        this.#window(buffer, this.#nextStart);
-        return { buffer, at, available: Math.max(0, Math.min(length, buffer.length - at)) };
-      }
+    const at = await this.#advance(offset, length, true);
+    if (at !== undefined) {
+      const buffer = this.#buffer;
+      return { buffer, at, available: Math.max(0, Math.min(length, buffer.length - at)) };
     }
-    const want = Math.max(length, this.window);
-    this.#window(await this.store.read(offset, want), offset);
+    this.#window(await this.#read(offset, length), offset);
     return { buffer: this.#buffer, at: 0, available: Math.min(length, this.#buffer.length) };
   }
 
-  /** Makes `buffer` the window and starts reading the one after it. */
-  #window(buffer: Uint8Array, start: number): void {
-    this.#buffer = buffer;
+  /** Makes `read` the window and keeps two reads ahead of it. */
+  #window(read: Read, start: number): void {
+    if (this.#owner !== undefined) this.#spare.push(this.#owner);
+    this.#buffer = read.bytes;
+    this.#owner = read.owner;
     this.#start = start;
-    const end = start + buffer.length;
-    if (buffer.length >= this.window && end < this.#end) {
-      this.#nextStart = end - this.#overlap;
-      this.#next = this.store.read(this.#nextStart, this.window);
+    const last = this.#ahead.at(-1);
+    if (last === undefined && read.bytes.length < this.window) return; // the store's end
+    let from =
+      last === undefined
+        ? start + read.bytes.length - this.#overlap
+        : last.start + this.window - this.#overlap;
+    while (this.#ahead.length < 2 && from + this.#overlap < this.#end) {
+      const next = this.#read(from, this.window);
       // Awaited when used, or by settle(); never an unhandled rejection.
-      this.#next.catch(noop);
+      next.catch(noop);
+      this.#ahead.push({ start: from, read: next });
+      from += this.window - this.#overlap;
     }
   }
 
-  /** Waits for a read-ahead in flight (its result unused): the scan leaves no read behind. */
+  /** Waits for the read-aheads in flight (results unused): the scan leaves no read behind. */
   async settle(): Promise<void> {
-    const next = this.#next;
-    this.#next = undefined;
-    await next?.catch(noop);
+    const ahead = this.#ahead.splice(0);
+    for (const { read } of ahead) {
+      const owner = await read.then(
+        (r) => r.owner,
+        () => undefined,
+      );
+      if (owner !== undefined) this.#spare.push(owner);
+    }
   }
 
   /**
    * Up to `length` bytes from `offset` (at least one unless at the store's
-   * end): what the window or the read-ahead holds from there, else a read of
+   * end): what the window or a read-ahead holds from there, else a read of
    * one window. For walking ranges larger than a window.
    */
   async span(
@@ -165,15 +226,10 @@ class Cursor {
     if (at >= 0 && at < this.#buffer.length) {
       return { buffer: this.#buffer, at, available: Math.min(length, this.#buffer.length - at) };
     }
-    const next = this.#next;
-    if (next !== undefined && offset >= this.#nextStart) {
-      const buffer = await next;
-      const within = offset - this.#nextStart;
-      if (this.#next === next && within < buffer.length) {
-        this.#next = undefined;
-        this.#window(buffer, this.#nextStart);
-        return { buffer, at: within, available: Math.min(length, buffer.length - within) };
-      }
+    const within = await this.#advance(offset, length, false);
+    if (within !== undefined) {
+      const buffer = this.#buffer;
+      return { buffer, at: within, available: Math.min(length, buffer.length - within) };
     }
     return this.bytes(offset, Math.min(length, this.window));
   }
@@ -281,7 +337,8 @@ async function step(
  * is a tear in either case). Memory is bounded by the window size.
  */
 export async function scan(store: Store, options: ScanOptions): Promise<ScanResult> {
-  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW);
+  const reuse = options.onRecords === undefined || options.reuseBuffers === true;
+  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW, reuse);
   try {
     return await walk(store, cursor, options);
   } finally {

@@ -358,7 +358,9 @@ export class Wal {
         durableHint: hint,
         policy: options.recovery,
         onFrame: (lsn) => index.note(lsn),
-        ...(options.replay === undefined ? {} : { onRecords: options.replay }),
+        ...(options.replay === undefined
+          ? {}
+          : { onRecords: options.replay, reuseBuffers: options.replayReusesBuffers }),
       });
       const skipped = new Map<number, number>();
       for (const damage of found.skipped) skipped.set(damage.offset, damage.claimedLength ?? 0);

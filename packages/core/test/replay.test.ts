@@ -265,4 +265,85 @@ describe('Wal.open({ replay }): one-pass replay during recovery', () => {
     );
     await wal.close();
   });
+
+  describe('replayReusesBuffers', () => {
+    it('hands out the same records, read into buffers used in turn (property)', async () => {
+      const size = fc.oneof(
+        { weight: 8, arbitrary: fc.integer({ min: 0, max: 3000 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 1_500_000 }) },
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(size, { maxLength: 60 }), async (sizes) => {
+          const fs = freshFs();
+          const appended = await writeLog(fs, sizes, { maxRecordSize: 2 * 1024 * 1024 });
+          const { wal, seen } = await replayed(fs, { replayReusesBuffers: true });
+          try {
+            assert.deepEqual(seen, appended);
+          } finally {
+            await wal.close();
+          }
+        }),
+        { numRuns: 15 },
+      );
+    });
+
+    it('reuses its read buffers: a record kept past its batch is overwritten', async () => {
+      const fs = freshFs();
+      // About 6 MiB of 1,000-byte records: six read windows.
+      const appended = await writeLog(
+        fs,
+        Array.from({ length: 6000 }, () => 1000),
+      );
+      const memories = new Set<ArrayBufferLike>();
+      let first: StoredRecord | undefined;
+      let firstCopy: Uint8Array | undefined;
+      let count = 0;
+      const wal = await open(fs, {
+        replayReusesBuffers: true,
+        replay: (records) => {
+          for (const record of records) memories.add(record.buffer.buffer);
+          if (first === undefined) {
+            first = records[0];
+            firstCopy = Uint8Array.from(records[0]!.payload);
+          }
+          count += records.length;
+        },
+      });
+      await wal.close();
+      assert.equal(count, appended.length);
+      assert.ok(memories.size <= 3, `${memories.size} buffers for six windows`);
+      assert.notDeepEqual(
+        first!.buffer.subarray(first!.payloadStart, first!.payloadEnd),
+        firstCopy,
+        'the first window was read over',
+      );
+    });
+
+    it('works over a store without readInto, and validates the option', async () => {
+      const fs = freshFs();
+      const appended = await writeLog(fs, [10, 20, 30]);
+      const { SegmentedStore } = await import('@wal/store');
+      const store = await SegmentedStore.open(DIR, { fs, segmentSize: SEGMENT });
+      const plain = new Proxy(store, {
+        get: (target, key) => {
+          if (key === 'readInto') return undefined;
+          const value: unknown = Reflect.get(target, key, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      const seen: Seen[] = [];
+      const wal = await Wal.open(plain, {
+        replayReusesBuffers: true,
+        replay: (records) => {
+          for (const r of records) seen.push({ lsn: r.lsn, payload: Uint8Array.from(r.payload) });
+        },
+      });
+      await wal.close();
+      assert.deepEqual(seen, appended);
+      await assert.rejects(
+        open(fs, { replayReusesBuffers: 'yes' as never }),
+        isCode('ERR_INVALID_ARG_TYPE'),
+      );
+    });
+  });
 });

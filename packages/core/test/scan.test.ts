@@ -250,7 +250,8 @@ describe('recovery scan (FORMAT.md §8)', () => {
         fc.constantFrom(16, 48, 100, 256, 1000),
         fc.constantFrom('strict', 'skip'),
         fc.boolean(),
-        async (sizes, where, damage, windowSize, policy, replay) => {
+        fc.boolean(),
+        async (sizes, where, damage, windowSize, policy, replay, reuseBuffers) => {
           const { store, lsns } = await logOf(sizes.map((n, i) => payloadOf(n, i)));
           const at = where % store.length;
           if (damage === 'flip') {
@@ -260,24 +261,32 @@ describe('recovery scan (FORMAT.md §8)', () => {
             await store.truncate(at);
           }
           const options = { ...base, policy, durableHint: lsns[Math.floor(lsns.length / 2)]! };
-          const outcome = async (windowSize: number, withRecords: boolean) => {
+          const outcome = async (windowSize: number, withRecords: boolean, reuse = false) => {
             const frames: number[] = [];
             const records: number[] = [];
 
             let inFlight = 0;
+            // A macrotask per read: a read-ahead left behind would still be in flight.
+            const slowly = async <T>(read: () => Promise<T>): Promise<T> => {
+              inFlight++;
+              try {
+                await new Promise((resolve) => setImmediate(resolve));
+                return await read();
+              } finally {
+                inFlight--;
+              }
+            };
             const counting = new Proxy(store, {
               get(target, key) {
-                if (key !== 'read') return Reflect.get(target, key, target);
-                return async (offset: number, length: number) => {
-                  inFlight++;
-                  try {
-                    // A macrotask per read: a read-ahead left behind would still be in flight.
-                    await new Promise((resolve) => setImmediate(resolve));
-                    return await target.read(offset, length);
-                  } finally {
-                    inFlight--;
-                  }
-                };
+                if (key === 'read') {
+                  return (offset: number, length: number) =>
+                    slowly(() => target.read(offset, length));
+                }
+                if (key === 'readInto') {
+                  return (offset: number, into: Uint8Array) =>
+                    slowly(() => target.readInto(offset, into));
+                }
+                return Reflect.get(target, key, target);
               },
             });
             let result: unknown;
@@ -288,6 +297,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
                 onFrame: (lsn) => frames.push(lsn),
                 ...(withRecords
                   ? {
+                      reuseBuffers: reuse,
                       onRecords: (batch) => {
                         for (const r of batch) {
                           assert.equal(r.payloadEnd - r.payloadStart, sizes[lsns.indexOf(r.lsn)]);
@@ -305,7 +315,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
             return { result, frames };
           };
           const expected = await outcome(1 << 20, false);
-          assert.deepEqual(await outcome(windowSize, replay), expected);
+          assert.deepEqual(await outcome(windowSize, replay, reuseBuffers), expected);
         },
       ),
       { numRuns: 300 },

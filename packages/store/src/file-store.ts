@@ -179,10 +179,9 @@ export class FileStore extends StoreBase {
     this.#data.written();
   }
 
-  protected async doRead(offset: number, length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
-    await readFull(this.#fs, this.#file, out, offset); // past the file's end: zeros
-    return out;
+  protected async doReadInto(offset: number, into: Uint8Array): Promise<void> {
+    const count = await readFull(this.#fs, this.#file, into, offset);
+    into.fill(0, count); // past the file's end: zeros
   }
 
   protected async doSync(): Promise<void> {

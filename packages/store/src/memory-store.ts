@@ -42,8 +42,8 @@ export class MemoryStore extends StoreBase {
     return Promise.resolve();
   }
 
-  protected doRead(offset: number, length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
+  protected doReadInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
     let done = 0;
     while (done < length) {
       const at = offset + done;
@@ -52,9 +52,10 @@ export class MemoryStore extends StoreBase {
       const count = Math.min(PAGE - within, length - done);
       const page = this.#pages.get(index);
       if (page !== undefined) out.set(page.subarray(within, within + count), done);
+      else out.fill(0, done, done + count);
       done += count;
     }
-    return Promise.resolve(out);
+    return Promise.resolve();
   }
 
   protected doSync(): Promise<void> {

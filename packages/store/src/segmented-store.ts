@@ -550,22 +550,24 @@ export class SegmentedStore extends StoreBase {
     });
   }
 
-  protected async doRead(offset: number, length: number): Promise<Uint8Array> {
-    const out = new Uint8Array(length);
-    await this.#pieces(offset, length, async (index, within, done, count) => {
+  protected async doReadInto(offset: number, out: Uint8Array): Promise<void> {
+    await this.#pieces(offset, out.length, async (index, within, done, count) => {
       const segment = this.#segments.get(index);
-      if (segment === undefined) return; // never written: zeros
+      if (segment === undefined) {
+        out.fill(0, done, done + count); // never written: zeros
+        return;
+      }
       segment.readers++;
       try {
         const file = await this.#fileOf(index, segment).catch((error: unknown) => {
           throw this.#gone(error, index, offset + done);
         });
-        await readFull(this.#fs, file, out.subarray(done, done + count), within);
+        const got = await readFull(this.#fs, file, out.subarray(done, done + count), within);
+        out.fill(0, done + got, done + count); // past the file's end: zeros
       } finally {
         if (--segment.readers === 0 && segment.retired) await this.#release(segment);
       }
     });
-    return out;
   }
 
   /**

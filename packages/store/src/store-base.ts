@@ -151,8 +151,8 @@ export abstract class StoreBase implements Store {
   // ---- backend hooks -------------------------------------------------------
 
   protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
-  /** Reads `[offset, offset + length)`, all below the current length. */
-  protected abstract doRead(offset: number, length: number): Promise<Uint8Array>;
+  /** Fills `into` with `[offset, offset + into.length)`, all below the current length; gaps as zeros. */
+  protected abstract doReadInto(offset: number, into: Uint8Array): Promise<void>;
   protected abstract doSync(): Promise<void>;
   protected abstract doTruncate(length: number): Promise<void>;
   protected abstract doTruncateBefore(offset: number): Promise<void>;
@@ -215,9 +215,26 @@ export abstract class StoreBase implements Store {
     this.#refuseIfUnusable();
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
-    return this.#run(() => {
+    return this.#run(async () => {
       const available = Math.min(length, this.lengthOffset - offset);
-      return available <= 0 ? Promise.resolve(EMPTY) : this.doRead(offset, available);
+      if (available <= 0) return EMPTY;
+      const out = new Uint8Array(available);
+      await this.doReadInto(offset, out);
+      return out;
+    });
+  }
+
+  async readInto(offset: number, into: Uint8Array): Promise<number> {
+    validateOffset('offset', offset);
+    validateBytes('into', into);
+    this.#refuseIfUnusable();
+    if (offset < this.headOffset)
+      throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    return this.#run(async () => {
+      const available = Math.min(into.length, this.lengthOffset - offset);
+      if (available <= 0) return 0;
+      await this.doReadInto(offset, into.subarray(0, available));
+      return available;
     });
   }
 

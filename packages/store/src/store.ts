@@ -101,6 +101,14 @@ export interface Store {
   read(offset: number, length: number): Promise<Uint8Array>;
 
   /**
+   * Reads into `into` the bytes `read(offset, into.length)` would return (a
+   * gap as zeros: every byte up to the count is written) and resolves with
+   * their count, short only at the end of the store. Lets a reader reuse its
+   * buffers. Optional: a backend without it is read with `read`.
+   */
+  readInto?(offset: number, into: Uint8Array): Promise<number>;
+
+  /**
    * Makes every write that had resolved when `sync` was called durable (for a
    * `durable` store: survives power loss). A failure is latched (`WAL_FAILED`).
    */

@@ -46,6 +46,7 @@ type DurableJob = DurableSystem | 'fsync-floor';
 /** The readers of the replay section, interleaved. */
 const REPLAY_SYSTEMS: readonly ReplaySystem[] = [
   'replay',
+  'replay-reuse',
   'batched',
   'iterator',
   'raw',

@@ -114,7 +114,7 @@ function writeFully(fd: number, buffer: Uint8Array, length: number, position: nu
  * fresh buffer per read, with one object per record (the floor of a reader
  * that hands its records to the caller).
  */
-export type ReplaySystem = 'replay' | 'batched' | 'iterator' | 'raw' | 'raw-owned';
+export type ReplaySystem = 'replay' | 'replay-reuse' | 'batched' | 'iterator' | 'raw' | 'raw-owned';
 
 export interface PreparedLog {
   readonly records: number;
@@ -161,7 +161,9 @@ export async function replay(
   if (system === 'raw' || system === 'raw-owned') {
     return rawReplay(dir, logBytes, system === 'raw-owned');
   }
-  if (system === 'replay') return replayOption(dir);
+  if (system === 'replay' || system === 'replay-reuse') {
+    return replayOption(dir, system === 'replay-reuse');
+  }
   const t0 = now();
   const wal = await Wal.open(dir);
   const t1 = now();
@@ -186,13 +188,15 @@ export async function replay(
 /**
  * The one-pass replay of `Wal.open`: the recovery scan hands every record to
  * the callback, in batches, as it checks them; open resolves after the last
- * batch. The whole open is timed.
+ * batch. The whole open is timed. With `reuse`, the records are valid only
+ * during the callback (`replayReusesBuffers`), as with a reused read buffer.
  */
-async function replayOption(dir: string): Promise<ReplayResult> {
+async function replayOption(dir: string, reuse: boolean): Promise<ReplayResult> {
   let records = 0;
   let bytes = 0;
   const t0 = now();
   const wal = await Wal.open(dir, {
+    replayReusesBuffers: reuse,
     replay: (batch) => {
       records += batch.length;
       for (const record of batch) bytes += record.payload.length;

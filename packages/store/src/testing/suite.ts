@@ -237,11 +237,18 @@ export function suite(options: SuiteOptions): void {
               }
               case 'read': {
                 const at = model.head + Math.floor(op.at * live);
-                equalBytes(
-                  await store.read(at, op.length),
-                  model.read(at, op.length),
-                  `read(${at}, ${op.length})`,
-                );
+                const expected = model.read(at, op.length);
+                equalBytes(await store.read(at, op.length), expected, `read(${at}, ${op.length})`);
+                if (store.readInto !== undefined) {
+                  // Into a dirty buffer: every byte up to the count is written.
+                  const into = new Uint8Array(op.length).fill(0xa5);
+                  const count = await store.readInto(at, into);
+                  check(
+                    count === expected.length,
+                    `readInto(${at}, ${op.length}) read ${count}, expected ${expected.length}`,
+                  );
+                  equalBytes(into.subarray(0, count), expected, `readInto(${at}, ${op.length})`);
+                }
                 break;
               }
               case 'truncate': {
@@ -290,6 +297,17 @@ export function suite(options: SuiteOptions): void {
       check((store.length as number) === 100_005, `length is ${store.length}, expected 100005`);
       const gap = await store.read(10, 99_990);
       equalBytes(gap, new Uint8Array(99_990), 'the gap');
+      if (store.readInto !== undefined) {
+        const into = new Uint8Array(100_000).fill(0xa5);
+        const count = await store.readInto(10, into);
+        check(count === 99_995, `readInto read ${count}, expected 99995 (to the end)`);
+        equalBytes(
+          into.subarray(0, 99_990),
+          new Uint8Array(99_990),
+          'the gap read into a dirty buffer',
+        );
+        equalBytes(into.subarray(99_990, 99_995), pattern(5, 2), 'the bytes after the gap');
+      }
       equalBytes(await store.read(100_000, 5), pattern(5, 2), 'the bytes after the gap');
     }));
 
@@ -549,6 +567,10 @@ export function suite(options: SuiteOptions): void {
       ['readMeta', () => store.readMeta()],
       ['updateMeta', () => store.updateMeta({ a: 1 })],
     ];
+    const { readInto } = store;
+    if (readInto !== undefined) {
+      calls.push(['readInto', () => readInto.call(store, 0, new Uint8Array(1))]);
+    }
     for (const [name, call] of calls) {
       await rejectsWith(call, { code: 'WAL_CLOSED' }, `${name} after close`);
     }
