@@ -120,6 +120,13 @@ export function view(store: Store, options: ViewOptions = {}): Store {
           return bytes;
         };
       }
+      if (property === 'readInto' && onRead !== undefined && target.readInto !== undefined) {
+        return async (offset: number, into: Uint8Array) => {
+          const count = await target.readInto!(offset, into);
+          onRead(offset, count);
+          return count;
+        };
+      }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },

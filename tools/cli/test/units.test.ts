@@ -15,9 +15,11 @@ import {
   NoSpaceError,
   RecordTooLargeError,
 } from '@wal/errors';
+import { MemoryStore } from '@wal/store';
 import { run } from '../src/cli.js';
 import { CliError, describeError, EXIT } from '../src/errors.js';
 import { describeLock, lockStatus } from '../src/lock.js';
+import { openLog } from '../src/open.js';
 import { formatRecord, Output } from '../src/output.js';
 import { PROGRESS_THRESHOLD, Progress } from '../src/progress.js';
 
@@ -266,5 +268,37 @@ describe('repair, asking on a terminal (in process)', () => {
     const result = await repairWith(path, 'y');
     assert.equal(result.code, EXIT.ok, result.err);
     assert.match(result.out, /Done: the log opens clean: 9 record/);
+  });
+});
+
+describe('the store view under a read-only open', () => {
+  it('reports every byte the recovery scan reads, whichever read it uses', async () => {
+    // The progress bar of info and verify counts these bytes; the scan reads
+    // with readInto when the store has it, and with read otherwise.
+    for (const withReadInto of [true, false]) {
+      const store = new MemoryStore();
+      const wal = await Wal.open(store);
+      for (let i = 0; i < 3000; i++) wal.append(new Uint8Array(1000).fill(i & 0xff));
+      await wal.sync();
+      const length = store.length;
+      // A MemoryStore the log closed cannot be reopened: copy its bytes.
+      const copy = new MemoryStore();
+      await copy.write(0, await store.read(0, length));
+      await wal.close();
+      const target = withReadInto
+        ? copy
+        : new Proxy(copy, {
+            get: (t, key) => {
+              if (key === 'readInto') return undefined;
+              const value: unknown = Reflect.get(t, key, t);
+              return typeof value === 'function' ? value.bind(t) : value;
+            },
+          });
+      let seen = 0;
+      const log = await openLog(target, 'strict', { onRead: (_, count) => (seen += count) });
+      assert.equal(log.recovery.records, 3000);
+      await log.close();
+      assert.ok(seen >= length, `${seen} of ${length} bytes reported (readInto: ${withReadInto})`);
+    }
   });
 });
