@@ -11,8 +11,8 @@
 export class BoundaryIndex {
   #entries: Float64Array = new Float64Array(64);
   #count = 0;
-  /** Interval number of the last entry, or -1 when empty. */
-  #lastInterval = -1;
+  /** Where the interval after the last entry's starts (0 when empty): a note below it keeps nothing. */
+  #nextStart = 0;
 
   constructor(readonly interval: number) {}
 
@@ -27,11 +27,15 @@ export class BoundaryIndex {
    * enough to call for every record.
    */
   note(lsn: number): void {
-    const interval = Math.floor(lsn / this.interval);
-    if (interval <= this.#lastInterval) return;
+    if (lsn < this.#nextStart) return;
     this.#ensureRoom();
     this.#entries[this.#count++] = lsn;
-    this.#lastInterval = interval;
+    this.#setLast(Math.floor(lsn / this.interval));
+  }
+
+  /** Records that the last entry lies in interval number `interval` (-1: no entry). */
+  #setLast(interval: number): void {
+    this.#nextStart = (interval + 1) * this.interval;
   }
 
   /** Doubles the entry array when it is full. */
@@ -63,8 +67,9 @@ export class BoundaryIndex {
   /** Forgets every entry above `end` (a suffix truncation to `end`), then notes `end`. */
   truncateAfter(end: number): void {
     while (this.#count > 0 && this.#entries[this.#count - 1]! > end) this.#count--;
-    this.#lastInterval =
-      this.#count === 0 ? -1 : Math.floor(this.#entries[this.#count - 1]! / this.interval);
+    this.#setLast(
+      this.#count === 0 ? -1 : Math.floor(this.#entries[this.#count - 1]! / this.interval),
+    );
     this.note(end);
   }
 
@@ -81,6 +86,6 @@ export class BoundaryIndex {
       this.#entries[0] = head;
       this.#count++;
     }
-    this.#lastInterval = Math.floor(this.#entries[this.#count - 1]! / this.interval);
+    this.#setLast(Math.floor(this.#entries[this.#count - 1]! / this.interval));
   }
 }

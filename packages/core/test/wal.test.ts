@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { FileStore, MemoryStore, SegmentedStore, type Store } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { BoundaryIndex } from '../src/boundary-index.js';
 import { HEADER_SIZE } from '../src/frame.js';
 import { type Codec, TypedWal, Wal, type WalOptions, type WalRecord } from '../src/index.js';
@@ -129,6 +130,52 @@ function appendAll(wal: Wal, sizes: readonly number[]): { lsns: number[]; payloa
 }
 
 describe('BoundaryIndex', () => {
+  it('finds, for every live boundary, an entry at or below it in the same interval (property)', () => {
+    // What LSN validation relies on: a walk from floor(lsn) reads at most
+    // about one interval. Notes, cuts and new heads in any order.
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('note' as const), step: fc.integer({ min: 1, max: 70 }) }),
+      fc.record({ kind: fc.constant('after' as const), pick: fc.nat() }),
+      fc.record({ kind: fc.constant('before' as const), pick: fc.nat() }),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.array(op, { maxLength: 80 }),
+        (interval, ops) => {
+          const index = new BoundaryIndex(interval);
+          const live: number[] = [0]; // boundaries of the log, ascending
+          index.note(0);
+          for (const o of ops) {
+            if (o.kind === 'note') {
+              const lsn = live.at(-1)! + o.step;
+              live.push(lsn);
+              index.note(lsn);
+            } else if (o.kind === 'after') {
+              const end = live[o.pick % live.length]!;
+              live.splice(live.indexOf(end) + 1);
+              index.truncateAfter(end);
+            } else {
+              const head = live[o.pick % live.length]!;
+              live.splice(0, live.indexOf(head));
+              index.truncateBefore(head);
+            }
+            for (const b of live) {
+              const f = index.floor(b);
+              assert.ok(f !== undefined && f <= b && f >= live[0]!, `floor(${b}) = ${f}`);
+              assert.equal(
+                Math.floor(f / interval),
+                Math.floor(b / interval),
+                `floor(${b}) = ${f}`,
+              );
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('keeps the first boundary of each interval, finds floors, truncates at both ends', () => {
     const index = new BoundaryIndex(100);
     assert.equal(index.size, 0);
