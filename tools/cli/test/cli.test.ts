@@ -416,6 +416,37 @@ describe('wal on a torn tail (a crash mid-write)', () => {
   });
 });
 
+describe('wal on preallocated zeros after a crash', () => {
+  it('verify and info name the zeros as preallocated space, exit 0; repair cuts them', async () => {
+    const dir = fresh('zeros');
+    const { end } = await makeLog(dir, 30);
+    // What a crash leaves of the space the log writes ahead (FORMAT.md §8.4).
+    const { file, at } = segmentFile(dir, end);
+    writeFileSync(file, Buffer.concat([readFileSync(file).subarray(0, at), Buffer.alloc(3000)]));
+    const [text, info, json] = await Promise.all([
+      wal(['verify', dir]),
+      wal(['info', dir]),
+      wal(['verify', dir, '--json']),
+    ]);
+    assert.equal(text!.status, 0, text!.stderr);
+    assert.match(text!.stdout, new RegExp(`torn tail: zeros from LSN ${end} to the end`));
+    assert.match(info!.stdout, /torn tail: zeros from LSN/);
+    assert.equal((JSON.parse(json!.stdout) as VerifyJson).status, 'torn-tail');
+    // A tear that is not all zeros is still described as damage.
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.of(1)]));
+    const damaged = await wal(['verify', dir]);
+    assert.doesNotMatch(damaged.stdout, /zeros from/);
+    assert.match(damaged.stdout, /checksum mismatch/);
+    const backups = fresh('zeros-backup');
+    mkdirSync(backups);
+    const repaired = await wal(['repair', dir, '--yes', '--backup-dir', backups]);
+    assert.equal(repaired.status, 0, repaired.stderr);
+    const log = await Wal.open(dir);
+    assert.equal(log.tail, end);
+    await log.close();
+  });
+});
+
 describe('wal on damage below the durable hint', () => {
   let dir: string;
   let lsns: number[];

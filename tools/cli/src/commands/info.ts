@@ -6,8 +6,8 @@ import { diskUsage, segmentSizeOf } from '../open.js';
 import { Progress } from '../progress.js';
 import {
   damageJson,
-  describeDamage,
   describeHardDamage,
+  describeTear,
   type Io,
   type LogOptions,
   policyOf,
@@ -64,7 +64,7 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       if (damage !== undefined) {
         state = `DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)} (see wal verify)`;
       } else if (tear !== undefined) {
-        state = `torn tail: ${describeDamage(target, store, tear)}; recovery cuts ${report.tornBytes} bytes`;
+        state = `torn tail: ${await describeTear(target, store, tear)}; recovery cuts ${report.tornBytes} bytes`;
       }
       if (report.skipped.length > 0) {
         state += `; ${report.skipped.length} damaged record(s) stepped over (--skip)`;

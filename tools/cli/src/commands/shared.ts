@@ -79,6 +79,29 @@ export function describeDamage(
   return `${KIND_TEXT[damage.kind] ?? damage.kind} at LSN ${damage.offset} (${place}${claimed})`;
 }
 
+/**
+ * The phrase for a torn tail: when nothing but zeros follows the last intact
+ * record, that is the space the log writes ahead of its end (FORMAT.md §8.4),
+ * not a damaged record.
+ */
+export async function describeTear(
+  target: Target,
+  store: Store,
+  tear: { offset: number; kind: string; claimedLength: number | undefined },
+): Promise<string> {
+  const end = store.length;
+  let zeros = tear.offset < end;
+  for (let at = tear.offset; zeros && at < end; ) {
+    const bytes = await store.read(at, Math.min(1024 * 1024, end - at));
+    if (bytes.length === 0) break;
+    zeros = bytes.every((byte) => byte === 0);
+    at += bytes.length;
+  }
+  return zeros
+    ? `zeros from LSN ${tear.offset} to the end (space the log preallocates ahead of its records)`
+    : describeDamage(target, store, tear);
+}
+
 /** The sentence for damage below the hint. */
 export function describeHardDamage(
   target: Target,

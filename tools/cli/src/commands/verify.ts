@@ -7,6 +7,7 @@ import {
   damageJson,
   describeDamage,
   describeHardDamage,
+  describeTear,
   type Io,
   type LogOptions,
   policyOf,
@@ -109,7 +110,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
         );
         if (tear !== undefined) {
           lines.push(
-            `  torn tail: ${describeDamage(target, store, tear)}, above the durable hint ${diagnosis.durableHint} (normal after a crash).`,
+            `  torn tail: ${await describeTear(target, store, tear)}, above the durable hint ${diagnosis.durableHint} (normal after a crash).`,
           );
           lines.push(
             `  recovery (the next writable open) will cut ${report.tornBytes} byte(s) at LSN ${report.end}` +
