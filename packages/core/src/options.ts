@@ -67,8 +67,8 @@ export interface WalOptions {
    * saves a journal commit per sync). In `[0, 2^30]`; 0 turns it off;
    * default 1 MiB for a log opened from a path, 0 for a store passed in.
    * Never past the end of the segment holding the last record; `close()` and
-   * truncations cut what is unused; after a crash, recovery cuts the zeros as
-   * a torn tail (docs/FORMAT.md §8).
+   * a `truncateAfter` that drops records cut what is unused; after a crash,
+   * recovery cuts the zeros as a torn tail (docs/FORMAT.md §8.4).
    */
   readonly preallocate?: number;
   /**
