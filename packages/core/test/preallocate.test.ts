@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import type { Fs, FsFile } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { Wal, type WalOptions } from '../src/index.js';
+import { isCode } from './errors.js';
 
 const PARENT = '/data';
 const DIR = '/data/log';
@@ -58,13 +59,6 @@ async function payloads(wal: Wal): Promise<Map<number, Uint8Array>> {
   const out = new Map<number, Uint8Array>();
   for await (const record of wal.iterate()) out.set(record.lsn, record.payload);
   return out;
-}
-
-function isCode(code: string): (error: unknown) => boolean {
-  return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    return true;
-  };
 }
 
 describe('preallocation: zeros written ahead of the end', () => {

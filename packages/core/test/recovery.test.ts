@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { SegmentedStore, type Store } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { crc32c, Wal, type WalOptions, type WalRecord } from '../src/index.js';
+import { isCode } from './errors.js';
 
 const SEGMENT = 4096;
 const PARENT = '/data';
@@ -112,14 +113,6 @@ async function cleanLog(
   }
   await wal.close();
   return { lsns, end: lsns.length === 0 ? 0 : lsns.at(-1)! + 8 + size };
-}
-
-function isCode(code: string, offset?: number): (error: unknown) => boolean {
-  return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    if (offset !== undefined) assert.equal((error as { offset?: unknown }).offset, offset);
-    return true;
-  };
 }
 
 describe('Wal.open recovery (DESIGN §5)', () => {

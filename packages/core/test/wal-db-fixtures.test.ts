@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32c, Wal, type WalRecord } from '../src/index.js';
+import { isCode } from './errors.js';
 
 // ---- wal-db 1.x layout, written out by hand ---------------------------------
 
@@ -84,13 +85,6 @@ function listing(dir: string): Map<string, string> {
     out.set(name, readFileSync(join(dir, name)).toString('hex'));
   }
   return out;
-}
-
-function isCode(code: string): (error: unknown) => boolean {
-  return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    return true;
-  };
 }
 
 // ---- Tests ------------------------------------------------------------------

@@ -212,9 +212,7 @@ export abstract class StoreBase implements Store {
   async read(offset: number, length: number): Promise<Uint8Array> {
     validateOffset('offset', offset);
     validateOffset('length', length);
-    this.#refuseIfUnusable();
-    if (offset < this.headOffset)
-      throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    this.#checkRead(offset);
     return this.#run(async () => {
       const available = Math.min(length, this.lengthOffset - offset);
       if (available <= 0) return EMPTY;
@@ -224,12 +222,17 @@ export abstract class StoreBase implements Store {
     });
   }
 
-  async readInto(offset: number, into: Uint8Array): Promise<number> {
-    validateOffset('offset', offset);
-    validateBytes('into', into);
+  /** The checks of a read at a valid `offset`: an open store, at or above the head. */
+  #checkRead(offset: number): void {
     this.#refuseIfUnusable();
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+  }
+
+  async readInto(offset: number, into: Uint8Array): Promise<number> {
+    validateOffset('offset', offset);
+    validateBytes('into', into);
+    this.#checkRead(offset);
     return this.#run(async () => {
       const available = Math.min(into.length, this.lengthOffset - offset);
       if (available <= 0) return 0;

@@ -25,14 +25,15 @@ import {
 import { Progress } from './progress.js';
 import { type Results, writeReports } from './report.js';
 import { checkDisk, describeDisk, freeBytes } from './shared.js';
-import type {
-  BufferedResult,
-  BufferedSystem,
-  MemoryResult,
-  MicroResult,
-  PreparedLog,
-  ReplayResult,
-  ReplaySystem,
+import {
+  type BufferedResult,
+  type BufferedSystem,
+  type MemoryResult,
+  type MicroResult,
+  type PreparedLog,
+  REPLAY_SYSTEMS,
+  type ReplayResult,
+  type ReplaySystem,
 } from './workloads.js';
 
 const MiB = 1024 * 1024;
@@ -43,15 +44,6 @@ type Section = (typeof SECTIONS)[number];
 const FLOOR_K = 64;
 /** What runs in the durable rotation: the contenders and, at {@link FLOOR_K}, the fsync floor. */
 type DurableJob = DurableSystem | 'fsync-floor';
-/** The readers of the replay section, interleaved. */
-const REPLAY_SYSTEMS: readonly ReplaySystem[] = [
-  'replay',
-  'replay-reuse',
-  'batched',
-  'iterator',
-  'raw',
-  'raw-owned',
-];
 
 export interface Settings {
   readonly quick: boolean;

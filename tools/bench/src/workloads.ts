@@ -115,6 +115,15 @@ function writeFully(fd: number, buffer: Uint8Array, length: number, position: nu
  * that hands its records to the caller).
  */
 export type ReplaySystem = 'replay' | 'replay-reuse' | 'batched' | 'iterator' | 'raw' | 'raw-owned';
+/** The readers of the replay section, in the order they run (interleaved) and are reported. */
+export const REPLAY_SYSTEMS: readonly ReplaySystem[] = [
+  'replay',
+  'replay-reuse',
+  'batched',
+  'iterator',
+  'raw',
+  'raw-owned',
+];
 
 export interface PreparedLog {
   readonly records: number;
