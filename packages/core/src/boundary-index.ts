@@ -24,13 +24,15 @@ export class BoundaryIndex {
   /**
    * Notes that `lsn` is a record boundary. Boundaries must be noted in
    * increasing order; only the first one of each interval is kept. Cheap
-   * enough to call for every record.
+   * enough to call for every record. Returns the smallest boundary a next
+   * note would keep: notes below it may be left out.
    */
-  note(lsn: number): void {
-    if (lsn < this.#nextStart) return;
+  note(lsn: number): number {
+    if (lsn < this.#nextStart) return this.#nextStart;
     this.#ensureRoom();
     this.#entries[this.#count++] = lsn;
     this.#setLast(Math.floor(lsn / this.interval));
+    return this.#nextStart;
   }
 
   /** Records that the last entry lies in interval number `interval` (-1: no entry). */

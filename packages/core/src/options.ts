@@ -86,10 +86,12 @@ export interface WalOptions {
    */
   readonly replay?: (records: readonly StoredRecord[]) => void | Promise<void>;
   /**
-   * With `replay`: the records handed to it are valid only until it returns
-   * (or the promise it returns settles); the log then reads the next batches
-   * into the same memory, as LevelDB's log reader does, which saves an
-   * allocation per MiB read. Copy what you keep (`Uint8Array.from(payload)`).
+   * With `replay`: the records handed to it, and the array holding them, are
+   * valid only until it returns (or the promise it returns settles); the log
+   * then reads the next batches into the same memory, as LevelDB's log reader
+   * does, and refills the same record objects, which saves an allocation per
+   * MiB read and one per record. Copy what you keep
+   * (`Uint8Array.from(payload)`).
    * Default `false`: every batch has buffers of its own, which the caller may
    * keep.
    */

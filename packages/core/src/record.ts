@@ -11,10 +11,26 @@ export interface WalRecord {
 }
 
 /**
+ * Makes `record` describe another record, for readers whose records are valid
+ * only until their consumer returns (a replay with reused buffers), so a
+ * batch costs no allocation per record. Internal to @wal/core.
+ */
+// Assigned by the static block of StoredRecord (it resets the private payload view).
+export let refill: (
+  record: StoredRecord,
+  lsn: number,
+  buffer: Uint8Array,
+  payloadStart: number,
+  payloadEnd: number,
+) => void;
+
+/**
  * A record as iteration yields it: besides `lsn` and `payload`, where its
  * payload lies in the buffer the log read, so a decoder can read it in place
  * (`buffer[payloadStart..payloadEnd)`) without making a view. The buffer
- * belongs to the caller (the log never reuses it).
+ * belongs to the caller (the log never reuses it), except in a replay with
+ * `replayReusesBuffers`, where the log reuses the buffer and the record object
+ * itself once the callback returns.
  */
 export class StoredRecord implements WalRecord {
   #payload: Uint8Array | undefined;
@@ -33,5 +49,16 @@ export class StoredRecord implements WalRecord {
   get payload(): Uint8Array {
     this.#payload ??= this.buffer.subarray(this.payloadStart, this.payloadEnd);
     return this.#payload;
+  }
+
+  static {
+    refill = (record, lsn, buffer, payloadStart, payloadEnd) => {
+      const target = record as { -readonly [K in keyof StoredRecord]: StoredRecord[K] };
+      target.lsn = lsn;
+      target.buffer = buffer;
+      target.payloadStart = payloadStart;
+      target.payloadEnd = payloadEnd;
+      record.#payload = undefined;
+    };
   }
 }

@@ -5,9 +5,10 @@
  */
 import { CorruptionError, RecordTooLargeError } from '@wal/errors';
 import type { Store } from '@wal/store';
+import type { BoundaryIndex } from './boundary-index.js';
 import { crc32c } from './crc32c.js';
 import { HEADER_SIZE, readHeader, readU32 } from './frame.js';
-import { StoredRecord } from './record.js';
+import { refill, StoredRecord } from './record.js';
 
 /**
  * What recovery does with damage below the durable hint.
@@ -62,12 +63,14 @@ export interface ScanOptions {
   /** Offset below which every byte was durable: damage there is corruption. */
   readonly durableHint: number;
   readonly policy: RecoveryPolicy;
-  /** Read-ahead window in bytes (default 1 MiB). */
+  /** Read-ahead window in bytes (default {@link SCAN_WINDOW}). */
   readonly windowSize?: number;
   /** Where to start: a record boundary at or above the head (default: the head). */
   readonly from?: number;
   /** Called for every intact frame, in order, with its LSN and payload length. */
   readonly onFrame?: (lsn: number, length: number) => void;
+  /** Notes the record boundaries found (cheaper than `onFrame`: only those it keeps). */
+  readonly boundaries?: BoundaryIndex;
   /**
    * Replay: called with the intact records, in order, in batches (one per
    * read window), each checked once by the scan itself; a promise it returns
@@ -77,15 +80,20 @@ export interface ScanOptions {
    */
   readonly onRecords?: (records: StoredRecord[]) => void | Promise<void>;
   /**
-   * With `onRecords`: read the windows into buffers used in turn, so the
-   * records of a batch are valid only until `onRecords` returns (or its
-   * promise settles). Without `onRecords` the scan always does (it hands out
-   * no bytes).
+   * With `onRecords`: read the windows into buffers used in turn, and refill
+   * the same record objects and array, so the records of a batch are valid
+   * only until `onRecords` returns (or its promise settles). Without
+   * `onRecords` the scan always reuses its buffers (it hands out no bytes).
    */
   readonly reuseBuffers?: boolean;
 }
 
-const DEFAULT_WINDOW = 1024 * 1024;
+/**
+ * The scan's default read window: 2 MiB. Measured here against 1 MiB, a
+ * replay of 4 KiB records ran about 30 % faster and one of 100-byte records
+ * about 5 % (fewer reads and hops per byte); three windows stay in memory.
+ */
+export const SCAN_WINDOW = 2 * 1024 * 1024;
 const noop = (): void => {};
 
 /** Bytes read, and the pooled buffer holding them (when the cursor reuses buffers). */
@@ -245,6 +253,11 @@ class Cursor {
     return this.#buffer;
   }
 
+  /** The store offset of the current window's first byte. */
+  get windowStart(): number {
+    return this.#start;
+  }
+
   /**
    * Reads so that the frame at `offset` lies wholly in the window, when its
    * header is there to read, its length is at most `maxRecordSize` and it ends
@@ -338,7 +351,11 @@ async function step(
  */
 export async function scan(store: Store, options: ScanOptions): Promise<ScanResult> {
   const reuse = options.onRecords === undefined || options.reuseBuffers === true;
-  const cursor = new Cursor(store, options.windowSize ?? DEFAULT_WINDOW, reuse);
+  // No window larger than what there is to scan (a small log opens without
+  // allocating full windows), but at least a page.
+  const span = store.length - (options.from ?? store.head);
+  const window = Math.min(options.windowSize ?? SCAN_WINDOW, Math.max(span, 4096));
+  const cursor = new Cursor(store, window, reuse);
   try {
     return await walk(store, cursor, options);
   } finally {
@@ -347,8 +364,13 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
 }
 
 async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise<ScanResult> {
-  const { maxRecordSize, durableHint, policy, onFrame, onRecords } = options;
+  const { maxRecordSize, durableHint, policy, onFrame, onRecords, boundaries } = options;
+  /** Frames from here on are offered to `boundaries` (which keeps one per interval). */
+  let nextBoundary = boundaries === undefined ? Number.POSITIVE_INFINITY : 0;
   let batch: StoredRecord[] = [];
+  /** Records of `batch` filled so far (the rest are left from an earlier batch). */
+  let count = 0;
+  const reuseRecords = options.reuseBuffers === true;
   const storeEnd = store.length;
   const skipped: Damage[] = [];
   let offset = options.from ?? store.head;
@@ -356,34 +378,41 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
   /** True right after a skip, until an intact frame confirms the landing offset. */
   let unproven = false;
   for (;;) {
-    // Fast path, without an await: intact frames wholly inside the window.
-    for (;;) {
-      const at = cursor.within(offset, HEADER_SIZE);
-      if (at < 0) break;
-      const bytes = cursor.bytesRead;
-      const length = readU32(bytes, at + 4);
-      const frameEnd = offset + HEADER_SIZE + length;
-      if (
-        length > maxRecordSize ||
-        frameEnd > storeEnd ||
-        cursor.within(offset, HEADER_SIZE + length) < 0
-      ) {
-        break;
+    // Fast path, without an await: intact frames wholly inside the window
+    // (which no read replaces until the next await).
+    const bytes = cursor.bytesRead;
+    const base = cursor.windowStart;
+    // Frames must end by the store's end, and wholly inside the window.
+    const limit = Math.min(bytes.length, storeEnd - base);
+    let at = offset - base;
+    if (at >= 0) {
+      while (at + HEADER_SIZE <= limit) {
+        const length = readU32(bytes, at + 4);
+        const frameEnd = at + HEADER_SIZE + length;
+        if (length > maxRecordSize || frameEnd > limit) break;
+        if (crc32c(bytes, at + 4, frameEnd) !== readU32(bytes, at)) break;
+        const lsn = base + at;
+        if (lsn >= nextBoundary) nextBoundary = boundaries!.note(lsn);
+        onFrame?.(lsn, length);
+        if (onRecords !== undefined) {
+          if (count < batch.length) refill(batch[count]!, lsn, bytes, at + HEADER_SIZE, frameEnd);
+          else batch.push(new StoredRecord(lsn, bytes, at + HEADER_SIZE, frameEnd));
+          count++;
+        }
+        records++;
+        unproven = false;
+        at = frameEnd;
       }
-      const crc = readU32(bytes, at);
-      if (crc32c(bytes, at + 4, at + HEADER_SIZE + length) !== crc) break;
-      onFrame?.(offset, length);
-      if (onRecords !== undefined) {
-        batch.push(new StoredRecord(offset, bytes, at + HEADER_SIZE, at + HEADER_SIZE + length));
-      }
-      records++;
-      unproven = false;
-      offset = frameEnd;
+      offset = base + at;
     }
     if (onRecords !== undefined) {
-      if (batch.length > 0) {
+      if (count > 0) {
+        if (batch.length > count) batch.length = count;
         const delivered = batch;
-        batch = [];
+        // Reused buffers: the records (and the array) are valid only until
+        // onRecords returns, so they are refilled for the next batch.
+        if (!reuseRecords) batch = [];
+        count = 0;
         await onRecords(delivered);
       }
       // Bring the next frame wholly into the window (its length checked
@@ -403,6 +432,7 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
         });
       }
       unproven = false;
+      if (offset >= nextBoundary) nextBoundary = boundaries!.note(offset);
       onFrame?.(offset, next.length);
       records++;
       offset += HEADER_SIZE + next.length;

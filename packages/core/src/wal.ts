@@ -357,7 +357,7 @@ export class Wal {
         maxRecordSize,
         durableHint: hint,
         policy: options.recovery,
-        onFrame: (lsn) => index.note(lsn),
+        boundaries: index,
         ...(options.replay === undefined
           ? {}
           : { onRecords: options.replay, reuseBuffers: options.replayReusesBuffers }),
@@ -1259,7 +1259,7 @@ export class Wal {
       maxRecordSize: this.#maxRecordSize,
       durableHint: 0,
       policy: 'strict',
-      onFrame: (lsn) => this.#index.note(lsn),
+      boundaries: this.#index,
     });
     this.#scannedEnd = found.end;
     this.#tail = found.end;

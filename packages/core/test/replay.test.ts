@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { crc32c, type StoredRecord, Wal, type WalOptions } from '../src/index.js';
+import { SCAN_WINDOW } from '../src/scan.js';
 import { isCode } from './errors.js';
 
 const PARENT = '/data';
@@ -265,10 +266,10 @@ describe('Wal.open({ replay }): one-pass replay during recovery', () => {
   describe('replayReusesBuffers', () => {
     it('reuses its read buffers: a record kept past its batch is overwritten', async () => {
       const fs = freshFs();
-      // About 6 MiB of 1,000-byte records: six read windows.
+      // Six read windows of 1,000-byte records.
       const appended = await writeLog(
         fs,
-        Array.from({ length: 6000 }, () => 1000),
+        Array.from({ length: (6 * SCAN_WINDOW) / 1000 }, () => 1000),
       );
       const memories = new Set<ArrayBufferLike>();
       let first: StoredRecord | undefined;
@@ -292,6 +293,34 @@ describe('Wal.open({ replay }): one-pass replay during recovery', () => {
         first!.buffer.subarray(first!.payloadStart, first!.payloadEnd),
         firstCopy,
         'the first window was read over',
+      );
+    });
+
+    it('refills its record objects from batch to batch, each with the right payload', async () => {
+      const fs = freshFs();
+      // Six read windows, so six batches over the same records.
+      const appended = await writeLog(
+        fs,
+        Array.from({ length: (6 * SCAN_WINDOW) / 1000 }, (_, i) => 900 + (i % 200)),
+      );
+      const objects = new Set<StoredRecord>();
+      let largest = 0;
+      const { wal, seen, batches } = await replayed(fs, { replayReusesBuffers: true });
+      await wal.close();
+      assert.deepEqual(seen, appended);
+      assert.ok(batches >= 5, `${batches} batches`);
+      // Again, counting the record objects handed out.
+      const again = await open(fs, {
+        replayReusesBuffers: true,
+        replay: (records) => {
+          largest = Math.max(largest, records.length);
+          for (const record of records) objects.add(record);
+        },
+      });
+      await again.close();
+      assert.ok(
+        objects.size <= largest + batches,
+        `${objects.size} record objects for ${appended.length} records in batches of at most ${largest}`,
       );
     });
 

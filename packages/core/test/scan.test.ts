@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
+import { BoundaryIndex } from '../src/boundary-index.js';
 import { encodeFrame, HEADER_SIZE } from '../src/frame.js';
 import { scan } from '../src/scan.js';
 
@@ -236,6 +237,34 @@ describe('recovery scan (FORMAT.md §8)', () => {
       assert.equal(result.tear?.claimedLength, length);
       assert.equal(result.droppedFrames, 0);
     }
+  });
+
+  it('notes in a boundary index exactly what noting every frame would keep (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 1, maxLength: 40 }),
+        fc.constantFrom(16, 100, 256, 1000),
+        fc.constantFrom(1, 64, 300, 4096),
+        fc.boolean(),
+        async (sizes, windowSize, interval, replay) => {
+          const { store } = await logOf(sizes.map((n, i) => payloadOf(n, i)));
+          const everyFrame = new BoundaryIndex(interval);
+          const noted = new BoundaryIndex(interval);
+          await scan(store, {
+            ...base,
+            windowSize,
+            boundaries: noted,
+            onFrame: (lsn) => everyFrame.note(lsn),
+            ...(replay ? { onRecords: () => {} } : {}),
+          });
+          assert.equal(noted.size, everyFrame.size);
+          for (let lsn = 0; lsn <= store.length; lsn++) {
+            assert.equal(noted.floor(lsn), everyFrame.floor(lsn), `floor(${lsn})`);
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 
   it('finds the same end, damage and frames with any window, read-ahead and replay (property)', async () => {

@@ -3,7 +3,7 @@
  * each awaiting its commit before the next, for a fixed time.
  */
 import { randomBytes } from 'node:crypto';
-import { fdatasyncSync, fsyncSync, writeSync } from 'node:fs';
+import { fdatasync, fdatasyncSync, fsyncSync, write, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_SIZE, Wal } from '@wal/core';
@@ -288,6 +288,8 @@ export interface FsyncFloorRun {
   readonly sync: FloorWindow;
   /** Awaited `FileHandle.write` + `FileHandle.datasync` (libuv thread pool), for comparison. */
   readonly promises: FloorWindow;
+  /** `fs.write` + `fs.fdatasync` chained by callbacks (thread pool, no promise); absent in older results. */
+  readonly callbacks?: FloorWindow;
 }
 
 /**
@@ -299,7 +301,8 @@ export interface FsyncFloorRun {
  * thread-pool hop, no batching, no event loop): the most fsyncs per second a
  * writer issuing them one at a time gets from this disk. Then, for another
  * window, the same pairs awaited through `fs/promises`, as a Node.js log
- * issues them.
+ * issues them; then chained by the callbacks of `fs.write` and `fs.fdatasync`
+ * (the same thread pool, without promises).
  */
 export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFloorRun> {
   const handle = await open(join(dir, 'floor'), 'w');
@@ -345,10 +348,33 @@ export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFlo
       latencies.push(t - last);
       last = t;
     }
+    const promises = floorWindow(latencies, (last - started) / 1000);
+    latencies.length = 0;
+    started = now();
+    deadline = started + seconds * 1000;
+    last = started;
+    await new Promise<void>((resolve, reject) => {
+      const pair = (): void => {
+        const t = now();
+        if (t !== started) latencies.push(t - last);
+        last = t;
+        if (t >= deadline) {
+          resolve();
+          return;
+        }
+        write(fd, batch, 0, batch.length, advance(), (error, written) => {
+          if (error !== null) return reject(error);
+          if (written !== batch.length) return reject(new Error(`short write: ${written} bytes`));
+          fdatasync(fd, (error) => (error === null ? pair() : reject(error)));
+        });
+      };
+      pair();
+    });
     return {
       batchBytes: batch.length,
       sync,
-      promises: floorWindow(latencies, (last - started) / 1000),
+      promises,
+      callbacks: floorWindow(latencies, (last - started) / 1000),
     };
   } finally {
     await handle.close();

@@ -6,7 +6,7 @@
  * (or none) and head, in a MemoryStore (maxRecordSize 4096), opened read-only
  * and writable. Every input must give a clean open or WAL_CORRUPTION /
  * WAL_RECORD_TOO_LARGE, the same both ways; no store read longer than
- * max(1 MiB window, maxRecordSize + 8); a clean open iterates without error,
+ * max(scan window, maxRecordSize + 8); a clean open iterates without error,
  * keeps every valid frame below the first damage, resumes where the read-only
  * open said, and scans clean a second time.
  *
@@ -26,11 +26,11 @@ import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
 import { encodeFrame, HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { scan } from '../../src/scan.js';
+import { SCAN_WINDOW, scan } from '../../src/scan.js';
 import { record } from './reliability.js';
 
 const MAX = 4096;
-const READ_LIMIT = Math.max(1024 * 1024, MAX + HEADER_SIZE);
+const READ_LIMIT = Math.max(SCAN_WINDOW, MAX + HEADER_SIZE);
 const TYPED = new Set(['WAL_CORRUPTION', 'WAL_RECORD_TOO_LARGE']);
 /** The package root (this file runs from dist/test/crash). */
 const PACKAGE = fileURLToPath(new URL('../../../', import.meta.url));
