@@ -44,7 +44,8 @@ export interface FileStoreOptions {
  * written since the last flush; the first `sync()` after open always flushes,
  * and fsyncs the directory, since a killed process may have left unflushed
  * bytes). Creating the data file fsyncs its directory. `truncate()` cuts the
- * file and fdatasyncs it before resolving. `truncateBefore()` records the new
+ * file and fdatasyncs it before resolving; a failed ftruncate latches the
+ * store (`WAL_FAILED`), as a failed fsync does. `truncateBefore()` records the new
  * head durably in the metadata file but reclaims no space
  * (`supports.prefixReclaim` is false): the bytes below the head stay in the
  * file and are never read again through this store.
@@ -205,7 +206,13 @@ export class FileStore extends StoreBase {
   }
 
   protected async doTruncate(length: number): Promise<void> {
-    await this.#fs.ftruncate(this.#file, length);
+    try {
+      await this.#fs.ftruncate(this.#file, length);
+    } catch (error) {
+      // The file's length is unknown now: bytes past the cut may or may not
+      // be there, so no later write or sync can be trusted (as SegmentedStore).
+      this.latch(toWalError(error, 'truncate'), `truncating ${this.path} to ${length}`);
+    }
     this.#data.written();
     await this.doSync();
   }

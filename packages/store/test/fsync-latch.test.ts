@@ -1,6 +1,6 @@
 /**
  * Every fsync failure (data, directory, metadata, head) in every backend
- * operation latches the store, and close() still releases the lock: a
+ * operation latches the store, and so does a failed ftruncate, and close() still releases the lock: a
  * workload is run once to count its fsyncs, then once per fsync index N with
  * a persistent failure from the N-th fsync on.
  */
@@ -121,6 +121,33 @@ for (const backend of backends) {
       for (const name of ['sync', 'updateMeta', 'truncateBefore', 'truncate']) {
         assert.ok(hit.has(name), `no failure hit ${name}: ${[...hit].join(', ')}`);
       }
+    });
+
+    it('a failed ftruncate latches too: the length is unknown, nothing after it is trusted', async () => {
+      const location = await backend.location();
+      const fs = new FaultFs(new NodeFs());
+      const store = await backend.open(location, fs);
+      await store.write(0, new Uint8Array(2 * S + 100).fill(1));
+      await store.sync();
+      fs.inject({ method: 'ftruncate', fault: 'EIO' });
+      const error = await store.truncate(S + 10).then(
+        () => assert.fail('truncate resolved'),
+        (error: unknown) => error,
+      );
+      assert.equal((error as { code?: string }).code, 'WAL_FAILED');
+      assert.ok(causeChain(error).some((e) => (e as { code?: string }).code === 'EIO'));
+      assert.equal(store.length, 2 * S + 100, 'the length is not moved to the failed cut');
+      for (const run of [
+        () => store.write(S + 10, new Uint8Array(5)),
+        () => store.sync(),
+        () => store.read(0, 1),
+        () => store.truncate(S),
+      ]) {
+        await assert.rejects(run(), (later: unknown) => later === error);
+      }
+      await store.close();
+      const again = await backend.open(location);
+      await again.close();
     });
   });
 }
