@@ -354,9 +354,11 @@ export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFlo
     deadline = started + seconds * 1000;
     last = started;
     await new Promise<void>((resolve, reject) => {
+      let first = true;
       const pair = (): void => {
         const t = now();
-        if (t !== started) latencies.push(t - last);
+        if (!first) latencies.push(t - last);
+        first = false;
         last = t;
         if (t >= deadline) {
           resolve();
