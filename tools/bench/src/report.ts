@@ -146,11 +146,21 @@ export function targets(results: Results): Target[] {
     const promisesCeiling = 64 * bestAsyncFloor(results);
     const outOfReachAsync =
       !outOfReach && Number.isFinite(promisesCeiling) && needed > promisesCeiling;
+    // The group commit with no thread-pool hop at all (synchronous write +
+    // fdatasync): between two fsyncs only the committers themselves run, as
+    // for any group commit on one event loop. Above it, the target is out of
+    // reach for such a log on this machine.
+    const blocking64 = medRate('gathering-blocking', 64);
+    const outOfReachLoop =
+      !outOfReach && !outOfReachAsync && Number.isFinite(blocking64) && needed > blocking64;
     out.push({
       name: 'durable K=64 ≥ 3× best peer',
       measured:
         `${int(wal64)} vs ${int(bestPeer[1])} commits/s (${DURABLE_LABELS[bestPeer[0]]}); ` +
         `best hand-written reference ${int(bestRef[1])} (${DURABLE_LABELS[bestRef[0]]}); ` +
+        (Number.isFinite(blocking64)
+          ? `group commit with synchronous write + fdatasync ${int(blocking64)}; `
+          : '') +
         (Number.isFinite(ceiling)
           ? `fsync ceiling 64 × ${int(ceiling / 64)} fsyncs/s = ${int(ceiling)} commits/s ` +
             `(awaited fs/promises pairs: 64 × ${int(bestPromisesFloor(results))} = ${int(64 * bestPromisesFloor(results))}` +
@@ -168,7 +178,11 @@ export function targets(results: Results): Target[] {
           ? {
               note: `out of reach with one fsync at a time through Node's asynchronous fs: 3× best peer needs ${int(needed)} commits/s, 64 × the best write + fdatasync pair rate through the thread pool (fs/promises or callbacks) is ${int(promisesCeiling)}`,
             }
-          : {}),
+          : outOfReachLoop && wal64 < needed
+            ? {
+                note: `out of reach for a group commit on one Node.js event loop: 3× best peer needs ${int(needed)} commits/s; the hand-written group commit with synchronous write + fdatasync (no thread-pool hop, nothing but the 64 committers between two fsyncs) reaches ${int(blocking64)}`,
+              }
+            : {}),
     });
     const ks = [...new Set(results.durable.map((cell) => cell.k))];
     const worst = ks
@@ -416,7 +430,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
     push(
       '## Durable commits',
       '',
-      "K committers, each awaiting the durable commit of a 100-byte record before its next one, for a fixed window. @wal/core: `append(payload, { wait: 'durable' })` on a segmented log opened from its path with the default options (so it preallocates 1 MiB at a time ahead of its end once syncs are asked for, FORMAT.md §8.4). References written in the bench: a naive write + `fdatasync` per record (concurrent committers queue), and a minimal gathering group commit (pending list, one `setImmediate`, one write of the batch, one `fdatasync`), into a growing file and into a file preallocated (zero-filled and synced before the window). Peers: classic-level `put(key, value, { sync: true })`; lmdb-js `put` opened with `separateFlushed`, awaiting the put's `flushed` promise (the commit is synced to disk; lmdb-js's default overlapping sync). fsyncs are counted for the log (data and directory) and the references only.",
+      "K committers, each awaiting the durable commit of a 100-byte record before its next one, for a fixed window. @wal/core: `append(payload, { wait: 'durable' })` on a segmented log opened from its path with the default options (so it preallocates 1 MiB at a time ahead of its end once syncs are asked for, FORMAT.md §8.4). References written in the bench: a naive write + `fdatasync` per record (concurrent committers queue), and a minimal gathering group commit (pending list, one `setImmediate`, one write of the batch, one `fdatasync`), into a growing file and into a file preallocated (zero-filled and synced before the window); and the same into a preallocated file with a synchronous write and `fdatasync` on the event-loop thread, a bound rather than a contender (see the fsync ceiling below). Peers: classic-level `put(key, value, { sync: true })`; lmdb-js `put` opened with `separateFlushed`, awaiting the put's `flushed` promise (the commit is synced to disk; lmdb-js's default overlapping sync). fsyncs are counted for the log (data and directory) and the references only.",
       '',
       '![durable commits/s against concurrent committers](benchmarks-commits.svg)',
       '',
@@ -489,6 +503,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
             'K × async floor',
             '@wal/core',
             'best hand-written reference',
+            'group commit, synchronous calls',
             'best peer',
             '3× best peer',
           ],
@@ -505,13 +520,16 @@ function markdown(results: Results, checks: readonly Target[]): string {
               int(k * bestAsyncFloor(results)),
               share(wal),
               `${share(ref[1])}, ${DURABLE_LABELS[ref[0]]}`,
+              Number.isFinite(medianRate(results, 'gathering-blocking', k))
+                ? share(medianRate(results, 'gathering-blocking', k))
+                : 'n/a',
               `${share(peer[1])}, ${DURABLE_LABELS[peer[0]]}`,
               `${int(3 * peer[1])}${3 * peer[1] > ceiling ? ' (above the ceiling)' : ''}`,
             ];
           }),
         ),
         '',
-        'Commits/s are medians; the percentages are of the ceiling.',
+        'Commits/s are medians; the percentages are of the ceiling. "Group commit, synchronous calls" is the reference group commit with a synchronous write and `fdatasync` on the event-loop thread: no thread-pool hop, so between two fsyncs only the committers themselves run (wake-up, framing, the next commit). It blocks the event loop for every fsync, which a library must not do to its caller, so it is no contender: it shows how much of the ceiling a group commit on one Node.js event loop can reach on this machine.',
         '',
       );
     }
@@ -664,6 +682,14 @@ function markdown(results: Results, checks: readonly Target[]): string {
           ['`encodeFrame` (allocation, header, CRC)', m.encodeFrameNs.toFixed(1)],
           ["frame + CRC into a reused buffer (the framing loop's step)", m.frameIntoNs.toFixed(1)],
           ['`crc32c` of 104 bytes', m.crcNs.toFixed(1)],
+          ...(m.reserveNs === undefined
+            ? []
+            : [
+                [
+                  '`GroupCommit.reserve` of the next record (the space reservation)',
+                  m.reserveNs.toFixed(1),
+                ],
+              ]),
           ['`GroupCommit.markWritten`, in order', m.markWrittenNs.toFixed(1)],
           ...(m.payloadViewNs === undefined
             ? []
@@ -687,6 +713,7 @@ const COLORS: Readonly<Record<DurableSystem, string>> = {
   wal: '#d62728',
   gathering: '#1f77b4',
   'gathering-prealloc': '#17becf',
+  'gathering-blocking': '#aec7e8',
   naive: '#7f7f7f',
   'classic-level': '#2ca02c',
   lmdb: '#9467bd',

@@ -366,6 +366,8 @@ export interface MicroResult {
   readonly crcNs: number;
   /** ns per in-order `GroupCommit.markWritten`. */
   readonly markWrittenNs: number;
+  /** ns per `GroupCommit.reserve` of the next record's end (the space reservation); absent in older results. */
+  readonly reserveNs?: number;
   /** ns per view of a 100 B payload (what `StoredRecord.payload` makes on first use). */
   readonly payloadViewNs?: number;
 }
@@ -416,5 +418,9 @@ export async function micro(operations: number): Promise<MicroResult> {
       kept[i & 1023] = buffer.subarray(at + HEADER_SIZE, at + record);
     }
   });
-  return { appendNs, encodeFrameNs, frameIntoNs, crcNs, markWrittenNs, payloadViewNs };
+  const reserveNs = nsPerOp(operations, 5, () => {
+    const commit = new GroupCommit({ sync: noSync, start: 0 });
+    for (let i = 0; i < operations; i++) commit.reserve((i + 1) * record);
+  });
+  return { appendNs, encodeFrameNs, frameIntoNs, crcNs, markWrittenNs, reserveNs, payloadViewNs };
 }
