@@ -719,6 +719,17 @@ const COLORS: Readonly<Record<DurableSystem, string>> = {
   lmdb: '#9467bd',
 };
 
+/** Short names for the chart's legend (the tables use {@link DURABLE_LABELS}). */
+const LEGEND: Readonly<Record<DurableSystem, string>> = {
+  wal: '@wal/core',
+  gathering: 'group commit (growing file)',
+  'gathering-prealloc': 'group commit (preallocated)',
+  'gathering-blocking': 'group commit, sync calls (bound)',
+  naive: 'naive write + fdatasync',
+  'classic-level': 'classic-level',
+  lmdb: 'lmdb-js',
+};
+
 const escapeXml = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -791,7 +802,7 @@ export function svgChart(results: Results): string {
     const lx = left + plotW + 16;
     out.push(
       `<line x1="${lx}" y1="${ly}" x2="${lx + 22}" y2="${ly}" stroke="${color}" stroke-width="${strokeWidth}"/>`,
-      `<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escapeXml(DURABLE_LABELS[s.system])}</text>`,
+      `<text x="${lx + 28}" y="${ly}" dominant-baseline="middle">${escapeXml(LEGEND[s.system])}</text>`,
     );
   });
   out.push('</svg>');
