@@ -344,33 +344,16 @@ export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFlo
       fdatasyncSync(fd);
     };
     syncStep(); // first touch of the file's pages: outside the window
-    const latencies: number[] = [];
-    let started = now();
-    let deadline = started + seconds * 1000;
-    let last = started;
-    while (last < deadline) {
-      syncStep();
-      const t = now();
-      latencies.push(t - last);
-      last = t;
-    }
-    const sync = floorWindow(latencies, (last - started) / 1000);
-    latencies.length = 0;
-    started = now();
-    deadline = started + seconds * 1000;
-    last = started;
-    while (last < deadline) {
+    const sync = await timedWindow(seconds, syncStep);
+    const promises = await timedWindow(seconds, async () => {
       await writeAll(handle, batch, advance());
       await handle.datasync();
-      const t = now();
-      latencies.push(t - last);
-      last = t;
-    }
-    const promises = floorWindow(latencies, (last - started) / 1000);
-    latencies.length = 0;
-    started = now();
-    deadline = started + seconds * 1000;
-    last = started;
+    });
+    // Chained by callbacks: no promise per pair, so not through timedWindow.
+    const latencies: number[] = [];
+    const started = now();
+    const deadline = started + seconds * 1000;
+    let last = started;
     await new Promise<void>((resolve, reject) => {
       let first = true;
       const pair = (): void => {
@@ -399,6 +382,28 @@ export async function fsyncFloor(dir: string, seconds: number): Promise<FsyncFlo
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Runs `step` back to back for `seconds` and times each run. A synchronous
+ * step is called without an await in between, so the loop adds no microtask.
+ */
+async function timedWindow(
+  seconds: number,
+  step: () => void | Promise<void>,
+): Promise<FloorWindow> {
+  const latencies: number[] = [];
+  const started = now();
+  const deadline = started + seconds * 1000;
+  let last = started;
+  while (last < deadline) {
+    const pending = step();
+    if (pending !== undefined) await pending;
+    const t = now();
+    latencies.push(t - last);
+    last = t;
+  }
+  return floorWindow(latencies, (last - started) / 1000);
 }
 
 function floorWindow(latencies: readonly number[], seconds: number): FloorWindow {
