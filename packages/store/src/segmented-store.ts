@@ -129,6 +129,11 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * - On open the length is the end of the highest segment's data (or the head,
  *   if larger). Segments wholly below the head (left by an interrupted
  *   `truncateBefore`) are deleted.
+ * - A segment file reaching the length always exists once the length is
+ *   above 0: a step that would delete the last one first creates the segment
+ *   holding the length (empty on a segment boundary) and fsyncs the
+ *   directory, so a reader deriving the end from the highest segment file
+ *   (wal-db 1.x) never hands out an LSN twice (FORMAT.md §3.1).
  *
  * Read-only (`readOnly: true`): no lock, and nothing on disk changes — no
  * directory, head, metadata or segment file is created, nothing is deleted
@@ -278,6 +283,10 @@ export class SegmentedStore extends StoreBase {
       }
       const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
       if (below.length > 0) {
+        // The segments below the head go only once a file marks the end for
+        // wal-db (FORMAT.md §3.1): deleting the last of them would otherwise
+        // let it derive an end of 0.
+        if (live.length === 0) await store.#anchorEnd(head);
         for (const index of below) await fs.unlink(join(dir, segmentName(index)));
         await syncDir(fs, dir, failOpen);
       }
@@ -497,6 +506,25 @@ export class SegmentedStore extends StoreBase {
     return { segment, file: await this.#fileOf(index, segment) };
   }
 
+  /**
+   * Creates the segment holding the length, with exactly `length mod S`
+   * bytes (none, on a segment boundary), and fsyncs the directory, so that a
+   * reader that takes the log's end from its highest segment file (wal-db
+   * 1.x) finds this length and never hands out an LSN below it again
+   * (FORMAT.md §3.1). Called only when no segment reaches the length.
+   */
+  async #anchorEnd(length: number): Promise<void> {
+    if (length === 0) return;
+    const index = Math.floor(length / this.segmentSize);
+    const within = length - index * this.segmentSize;
+    const { segment, file } = await this.#writable(index); // created, directory fsynced
+    if (within > 0) {
+      await this.#fs.ftruncate(file, within);
+      segment.sync.written();
+      await this.#flush(index, segment);
+    }
+  }
+
   /** Calls `each(index, within, from, count)` for every segment piece of `[offset, offset + length)`. */
   async #pieces(
     offset: number,
@@ -605,13 +633,16 @@ export class SegmentedStore extends StoreBase {
       // fsync below, so a crash before it may keep any subset of them: every
       // such segment lies above the cut, where the caller asked for nothing to
       // survive, and the log's recovery ends at the first gap it finds.
+      // With nothing left between the head and a new end on a segment
+      // boundary, the empty segment starting at the end marks it (§3.1).
+      const anchor = length > 0 && length === this.headOffset && length % size === 0;
       const doomed = [...this.#segments.keys()]
-        .filter((index) => index * size >= length)
+        .filter((index) => index * size >= length && !(anchor && index === length / size))
         .sort((a, b) => b - a);
       for (const index of doomed) await this.#deleteSegment(index);
       if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
-      if (length === 0 || (length === this.headOffset && length % size === 0)) return;
-      const index = Math.floor((length - 1) / size);
+      if (length === 0) return;
+      const index = anchor ? length / size : Math.floor((length - 1) / size);
       const end = length - index * size;
       // The segment holding the new end gets exactly that size, so a reopen finds this length.
       const { segment, file } = await this.#writable(index);
@@ -632,6 +663,11 @@ export class SegmentedStore extends StoreBase {
       const doomed = [...this.#segments.keys()]
         .filter((index) => (index + 1) * this.segmentSize <= offset)
         .sort((a, b) => a - b);
+      // Dropping every segment (the head is the length, on a segment
+      // boundary): first the empty segment that marks the end (§3.1).
+      if (doomed.length > 0 && doomed.length === this.#segments.size) {
+        await this.#anchorEnd(this.lengthOffset);
+      }
       for (const index of doomed) await this.#deleteSegment(index);
       if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
     } catch (error) {

@@ -265,15 +265,16 @@ describe('SegmentedStore', () => {
     }
   });
 
-  it('truncateBefore of everything keeps the numbering across reopen', async () => {
+  it('truncateBefore of everything keeps the numbering across reopen, in an empty segment at the end (FORMAT §3.1)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     await store.write(0, bytes(2 * S, 11));
     await store.truncateBefore(2 * S);
     assert.deepEqual(
       (await listing(dir)).filter((n) => n.endsWith('.wal')),
-      [],
+      [segmentName(2)],
     );
+    assert.equal((await readFile(join(dir, segmentName(2)))).length, 0);
     await store.close();
     const again = await SegmentedStore.open(dir);
     try {
@@ -452,7 +453,7 @@ describe('SegmentedStore', () => {
     }
   });
 
-  it('truncate down to a segment-aligned head leaves no segment', async () => {
+  it('truncate down to a segment-aligned head leaves only the empty segment at the end (FORMAT §3.1)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     await store.write(0, bytes(3 * S, 23));
@@ -461,8 +462,9 @@ describe('SegmentedStore', () => {
     await store.truncate(2 * S);
     assert.deepEqual(
       (await listing(dir)).filter((n) => n.endsWith('.wal')),
-      [],
+      [segmentName(2)],
     );
+    assert.equal((await readFile(join(dir, segmentName(2)))).length, 0);
     await store.close();
     const again = await SegmentedStore.open(dir);
     assert.equal(again.length, 2 * S);
