@@ -150,6 +150,12 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * - On open the length is the end of the highest segment's data (or the head,
  *   if larger). Segments wholly below the head (left by an interrupted
  *   `truncateBefore`) are deleted.
+ * - At most {@link maxOpenSegments} segment files are open at once: the least
+ *   recently used one no call is using is closed to open another (and a call
+ *   waits when all are in use). A segment with unflushed writes is
+ *   fdatasynced through its own descriptor before it is closed (a failure
+ *   latches `WAL_FAILED`), so `sync()` never relies on a descriptor that was
+ *   closed in between.
  *
  * Read-only (`readOnly: true`): no lock, and nothing on disk changes — no
  * directory, head, metadata or segment file is created, nothing is deleted

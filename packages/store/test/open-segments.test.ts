@@ -238,7 +238,7 @@ describe('SegmentedStore: bounded open segments', () => {
     for (let i = 0; settled < 7; i++) {
       assert.ok(i < 100_000, `${settled} of 7 calls settled`);
       await new Promise((resolve) => setImmediate(resolve));
-      for (const resolve of held.splice(0)) resolve();
+      if (i % 20 === 19) for (const resolve of held.splice(0)) resolve(); // others run meanwhile
       assert.ok(fs.openNow <= 1);
     }
     const got = await Promise.all(reads);
