@@ -68,8 +68,8 @@ export interface SegmentedStoreOptions {
    * used open segment that no read, write or flush is using is closed first
    * (fdatasynced before it is closed if it holds unsynced writes); when every
    * open segment is in use, the call waits for one to be free. Besides the
-   * segments the store holds its lock file and, briefly, the head or metadata
-   * file being replaced.
+   * segments the store opens, briefly, the directory to fsync it and the head,
+   * metadata or lock file being read or written.
    */
   readonly maxOpenSegments?: number;
 }
@@ -589,27 +589,23 @@ export class SegmentedStore extends StoreBase {
 
   /**
    * Closes an open segment nothing is using, to make room. Written bytes not
-   * yet flushed are fdatasynced on this very file first: a write error the
-   * kernel reports only to the descriptors open at the time would be lost
-   * with it, and a later `sync()` through a new descriptor could succeed
-   * without the bytes. A failed fdatasync latches the store (the file is
+   * yet flushed are fdatasynced on this very file first: the kernel reports
+   * a write-back error to the descriptors open when it happened and marks
+   * the failed pages clean, so a later `sync()` through a new descriptor
+   * could succeed without the bytes. A failed fdatasync latches the store (the file is
    * closed all the same).
    */
   #evict(segment: Segment): Promise<void> {
     const file = segment.file!;
     this.#recent.delete(segment); // synchronously: no second caller picks it
     segment.closing = (async () => {
-      try {
-        await this.#flushFile(segment, file);
-      } finally {
-        segment.file = undefined;
-        try {
-          await this.#fs.close(file);
-        } finally {
-          segment.closing = undefined;
-          this.#freeSlot();
-        }
-      }
+      const failures: unknown[] = [];
+      await this.#flushFile(segment, file).catch((error: unknown) => failures.push(error));
+      segment.file = undefined;
+      await this.#fs.close(file).catch((error: unknown) => failures.push(error));
+      segment.closing = undefined;
+      this.#freeSlot();
+      if (failures.length > 0) throw failures[0]; // the latched failure first
     })();
     return segment.closing;
   }

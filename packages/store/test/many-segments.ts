@@ -2,8 +2,9 @@
  * Child process of the descriptor-limit test in open-segments.test.ts (not a
  * test file itself): writes `count` 4 KiB segments into `dir`, syncs, closes,
  * reopens writable and read-only, and reads them all back. Argument 3 is the
- * cap on open segments, or `default`. Exits non-zero with the error's code
- * and errno on stderr when anything fails.
+ * cap on open segments of the reopens, or `default` (the log is written with
+ * the default). Exits non-zero with the error's codes and messages, causes
+ * included, on stderr when anything fails.
  */
 import { SegmentedStore, type SegmentedStoreOptions } from '../src/segmented-store.js';
 
@@ -26,7 +27,7 @@ async function readAll(store: SegmentedStore): Promise<void> {
 }
 
 try {
-  const writer = await SegmentedStore.open(dir, { segmentSize: S, ...cap });
+  const writer = await SegmentedStore.open(dir, { segmentSize: S });
   for (let index = 0; index < count; index++) {
     await writer.write(index * S, segmentBytes(index));
   }

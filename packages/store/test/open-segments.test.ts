@@ -280,7 +280,7 @@ describe('SegmentedStore: bounded open segments', () => {
     await again.close();
   });
 
-  it('a failed close of a segment closed to make room fails that call only', async () => {
+  it('a failed close of a segment closed to make room fails that call only, unless its flush failed', async () => {
     const fs = new FaultFs(crashFs());
     const store = await openCapped(fs, 1);
     await store.write(0, pattern(2 * S, 9));
@@ -290,6 +290,11 @@ describe('SegmentedStore: bounded open segments', () => {
     assert.equal((error as { errno?: string }).errno, 'EIO');
     assert.deepEqual(await store.read(0, 10), pattern(2 * S, 9).subarray(0, 10));
     assert.deepEqual(await store.read(S, 10), pattern(2 * S, 9).subarray(S, S + 10));
+    // A failed fdatasync and a failed close: the latched failure is what the call sees.
+    await store.write(S + 5, pattern(3, 10));
+    fs.inject({ method: 'fdatasync', fault: 'EIO' });
+    fs.inject({ method: 'close', fault: 'EIO' });
+    await rejectsCode(store.read(0, 10), 'WAL_FAILED');
     await store.close();
   });
 
@@ -340,7 +345,7 @@ describe('SegmentedStore: bounded open segments', () => {
       }
     });
 
-    it('fails with EMFILE without the cap, so the limit is in force', async () => {
+    it('fails with EMFILE when reopened without the cap, so the limit is in force', async () => {
       const result = run(join(await tempDir(), 'log'), String(MAX_OPEN_SEGMENTS_LIMIT));
       assert.notEqual(result.status, 0, result.stdout);
       assert.match(result.stderr, /EMFILE/);
