@@ -191,9 +191,9 @@ export class SegmentedStore extends StoreBase {
   readonly dir: string;
   /** Bytes per segment. */
   readonly segmentSize: number;
-  readonly #fs: Fs;
-  /** Most segment files open at once. */
+  /** Most segment files open at once ({@link SegmentedStoreOptions.maxOpenSegments}). */
   readonly maxOpenSegments: number;
+  readonly #fs: Fs;
   readonly #lock: FsLock | undefined;
   #segments = new Map<number, Segment>();
   #dirDirty: boolean;
