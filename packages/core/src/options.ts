@@ -2,7 +2,7 @@
  * The options of `Wal.open`, validated once into a complete set. Internal.
  */
 import { invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import type { Fs } from '@wal/store';
+import { type Fs, MAX_OPEN_SEGMENTS_LIMIT } from '@wal/store';
 import type { StoredRecord } from './record.js';
 import type { RecoveryPolicy } from './scan.js';
 
@@ -57,6 +57,14 @@ export interface WalOptions {
    * wal-db 1.x).
    */
   readonly segmentSize?: number;
+  /**
+   * Path opens of a segmented log only: most segment files open at once, an
+   * integer in `[1, 2^31 − 1]`; default 64 (`DEFAULT_MAX_OPEN_SEGMENTS` of
+   * `@wal/store`). The least recently used segment nothing is using is closed
+   * (fdatasynced first if it holds unsynced records) to open another, so
+   * reading a log of thousands of segments needs no more descriptors.
+   */
+  readonly maxOpenSegments?: number;
   /** Path opens only: the file system (default: the real one). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
@@ -122,6 +130,7 @@ export interface ResolvedOptions {
   readonly commitDelayMs: number;
   readonly layout: Layout;
   readonly segmentSize: number | undefined;
+  readonly maxOpenSegments: number | undefined;
   readonly fs: Fs | undefined;
   readonly preallocate: number | undefined;
   readonly replay: ((records: readonly StoredRecord[]) => void | Promise<void>) | undefined;
@@ -137,6 +146,7 @@ const KNOWN = new Set([
   'commitDelayMs',
   'layout',
   'segmentSize',
+  'maxOpenSegments',
   'fs',
   'preallocate',
   'replay',
@@ -166,6 +176,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     commitDelayMs = 0,
     layout = 'segmented',
     segmentSize,
+    maxOpenSegments,
     fs,
     preallocate,
     replay,
@@ -187,6 +198,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw invalidArgValue('options.layout', layout, "must be 'segmented' or 'file'");
   }
   if (segmentSize !== undefined) validateInteger('options.segmentSize', segmentSize, 1, LIMIT);
+  if (maxOpenSegments !== undefined) {
+    validateInteger('options.maxOpenSegments', maxOpenSegments, 1, MAX_OPEN_SEGMENTS_LIMIT);
+  }
   if (fs !== undefined && (typeof fs !== 'object' || fs === null)) {
     throw invalidArgType('options.fs', 'an Fs object', fs);
   }
@@ -206,6 +220,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     commitDelayMs,
     layout,
     segmentSize: segmentSize as number | undefined,
+    maxOpenSegments: maxOpenSegments as number | undefined,
     fs: fs as Fs | undefined,
     preallocate: preallocate as number | undefined,
     replay: replay as ResolvedOptions['replay'],

@@ -123,6 +123,9 @@ async function openStore(source: WalSource, options: ResolvedOptions): Promise<S
       ...common,
       readOnly: options.readOnly,
       ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+      ...(options.maxOpenSegments === undefined
+        ? {}
+        : { maxOpenSegments: options.maxOpenSegments }),
     });
   }
   if (typeof source === 'function') {

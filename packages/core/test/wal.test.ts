@@ -1014,6 +1014,9 @@ describe('Wal', () => {
       ['layout', 'dir', 'ERR_INVALID_ARG_VALUE'],
       ['segmentSize', 0, 'ERR_OUT_OF_RANGE'],
       ['segmentSize', 'big', 'ERR_INVALID_ARG_TYPE'],
+      ['maxOpenSegments', 0, 'ERR_OUT_OF_RANGE'],
+      ['maxOpenSegments', 2 ** 31, 'ERR_OUT_OF_RANGE'],
+      ['maxOpenSegments', '8', 'ERR_INVALID_ARG_TYPE'],
       ['fs', 'x', 'ERR_INVALID_ARG_TYPE'],
       ['fs', null, 'ERR_INVALID_ARG_TYPE'],
       ['segmentsize', 4096, 'ERR_INVALID_ARG_VALUE'],
@@ -1040,9 +1043,11 @@ describe('Wal', () => {
         commitDelayMs: 1,
         layout: 'segmented',
         segmentSize: SEGMENT,
+        maxOpenSegments: 2,
         fs,
       });
       await wal.append(bytes(1), { wait: 'durable' });
+      assert.equal((wal.store as SegmentedStore).maxOpenSegments, 2, 'passed to the store');
       await wal.close();
       const unset = await Wal.open(new MemoryStore(), {});
       assert.equal(unset.maxRecordSize, 16 * 1024 * 1024);

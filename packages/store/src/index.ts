@@ -9,7 +9,9 @@ export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
 export { NodeFs } from './fs/node-fs.js';
 export { MemoryStore } from './memory-store.js';
 export {
+  DEFAULT_MAX_OPEN_SEGMENTS,
   DEFAULT_SEGMENT_SIZE,
+  MAX_OPEN_SEGMENTS_LIMIT,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
   SegmentedStore,

@@ -6,7 +6,7 @@ import {
   TruncatedError,
   validateInteger,
 } from '@wal/errors';
-import type { Fs, FsFile, FsLock } from './fs/fs.js';
+import type { Fs, FsFile, FsLock, OpenMode } from './fs/fs.js';
 import {
   failOpen,
   latchedFs,
@@ -36,6 +36,10 @@ export const MIN_SEGMENT_SIZE = 4 * 1024;
 export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
 /** Segment size of a new {@link SegmentedStore} when none is given: 64 MiB. */
 export const DEFAULT_SEGMENT_SIZE = 64 * 1024 * 1024;
+/** Segment files a {@link SegmentedStore} keeps open at most when no cap is given: 64. */
+export const DEFAULT_MAX_OPEN_SEGMENTS = 64;
+/** Largest cap {@link SegmentedStoreOptions.maxOpenSegments} accepts: 2^31 − 1 (in effect no cap). */
+export const MAX_OPEN_SEGMENTS_LIMIT = 2 ** 31 - 1;
 
 /** Options of {@link SegmentedStore.open}. */
 export interface SegmentedStoreOptions {
@@ -57,6 +61,17 @@ export interface SegmentedStoreOptions {
    * metadata and the length. Works while a writable handle holds the lock.
    */
   readonly readOnly?: boolean;
+  /**
+   * Most segment files open at once: an integer in [1,
+   * {@link MAX_OPEN_SEGMENTS_LIMIT}], default {@link DEFAULT_MAX_OPEN_SEGMENTS}.
+   * When a segment must be opened and the cap is reached, the least recently
+   * used open segment that no read, write or flush is using is closed first
+   * (fdatasynced before it is closed if it holds unsynced writes); when every
+   * open segment is in use, the call waits for one to be free. Besides the
+   * segments the store opens, briefly, the directory to fsync it and the head,
+   * metadata or lock file being read or written.
+   */
+  readonly maxOpenSegments?: number;
 }
 
 /** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
@@ -64,14 +79,19 @@ export function segmentName(index: number): string {
   return `${String(index).padStart(20, '0')}.wal`;
 }
 
-/** One segment file that exists on disk. */
+/**
+ * One segment file that exists on disk. Its file is open (`file`), being
+ * opened or created (`opening`), being closed (`closing`), or closed; each of
+ * the first three holds one of the store's open-file slots.
+ */
 interface Segment {
   file: FsFile | undefined;
   opening: Promise<FsFile> | undefined;
+  closing: Promise<void> | undefined;
   readonly sync: SyncState;
-  /** Reads using the file right now. */
-  readers: number;
-  /** Replaced by a `refresh()`: closed once no read uses it. */
+  /** Reads, writes, flushes and size checks using the segment right now: never closed while > 0. */
+  pins: number;
+  /** Replaced by a `refresh()`: closed once nothing uses it. */
   retired: boolean;
 }
 
@@ -79,8 +99,9 @@ function newSegment(dirty: boolean): Segment {
   return {
     file: undefined,
     opening: undefined,
+    closing: undefined,
     sync: new SyncState(dirty),
-    readers: 0,
+    pins: 0,
     retired: false,
   };
 }
@@ -134,6 +155,12 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  *   holding the length (empty on a segment boundary) and fsyncs the
  *   directory, so a reader deriving the end from the highest segment file
  *   (wal-db 1.x) never hands out an LSN twice (FORMAT.md §3.1).
+ * - At most {@link maxOpenSegments} segment files are open at once: the least
+ *   recently used one no call is using is closed to open another (and a call
+ *   waits when all are in use). A segment with unflushed writes is
+ *   fdatasynced through its own descriptor before it is closed (a failure
+ *   latches `WAL_FAILED`), so `sync()` never relies on a descriptor that was
+ *   closed in between.
  *
  * Read-only (`readOnly: true`): no lock, and nothing on disk changes — no
  * directory, head, metadata or segment file is created, nothing is deleted
@@ -169,10 +196,18 @@ export class SegmentedStore extends StoreBase {
   readonly dir: string;
   /** Bytes per segment. */
   readonly segmentSize: number;
+  /** Most segment files open at once ({@link SegmentedStoreOptions.maxOpenSegments}). */
+  readonly maxOpenSegments: number;
   readonly #fs: Fs;
   readonly #lock: FsLock | undefined;
   #segments = new Map<number, Segment>();
   #dirDirty: boolean;
+  /** Segments holding an open-file slot: open, being opened, or being closed. */
+  #slots = 0;
+  /** Open segments (not being closed), least recently used first. */
+  readonly #recent = new Set<Segment>();
+  /** Calls waiting for a slot; woken whenever one may have become free. */
+  #waiters: Array<() => void> = [];
 
   private constructor(
     dir: string,
@@ -184,6 +219,7 @@ export class SegmentedStore extends StoreBase {
       length: number;
       user: StoreMeta;
       segments: number[];
+      maxOpenSegments: number;
     },
   ) {
     super('segmented store', lock === undefined);
@@ -191,9 +227,11 @@ export class SegmentedStore extends StoreBase {
     this.#fs = latchedFs(fs, () => this.failure);
     this.#lock = lock;
     this.segmentSize = state.segmentSize;
+    this.maxOpenSegments = state.maxOpenSegments;
     this.headOffset = state.head;
     this.lengthOffset = state.length;
-    for (const index of state.segments) this.#addSegment(index, true);
+    // A writable open finds segments a killed process may have left unsynced.
+    for (const index of state.segments) this.#addSegment(index, lock !== undefined);
     this.#dirDirty = true;
     this.initMeta(state.user);
   }
@@ -218,6 +256,8 @@ export class SegmentedStore extends StoreBase {
     if (asked !== undefined) {
       validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
     }
+    const { maxOpenSegments = DEFAULT_MAX_OPEN_SEGMENTS } = options;
+    validateInteger('options.maxOpenSegments', maxOpenSegments, 1, MAX_OPEN_SEGMENTS_LIMIT);
     const fs = options.fs ?? new NodeFs();
     const rule: SegmentSizeRule = (stored, fresh) => {
       if (stored !== undefined && asked !== undefined && stored !== asked) {
@@ -236,7 +276,9 @@ export class SegmentedStore extends StoreBase {
       }
       return stored ?? asked ?? DEFAULT_SEGMENT_SIZE;
     };
-    if (options.readOnly === true) return SegmentedStore.#openReadOnly(dir, fs, rule);
+    if (options.readOnly === true) {
+      return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments);
+    }
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
@@ -261,6 +303,7 @@ export class SegmentedStore extends StoreBase {
         length: head,
         user,
         segments: live,
+        maxOpenSegments,
       });
       const last = live.at(-1);
       if (last !== undefined) {
@@ -299,7 +342,12 @@ export class SegmentedStore extends StoreBase {
   }
 
   /** The read-only open: reads the directory, changes nothing. */
-  static async #openReadOnly(dir: string, fs: Fs, rule: SegmentSizeRule): Promise<SegmentedStore> {
+  static async #openReadOnly(
+    dir: string,
+    fs: Fs,
+    rule: SegmentSizeRule,
+    maxOpenSegments: number,
+  ): Promise<SegmentedStore> {
     let store: SegmentedStore | undefined;
     try {
       const { indexes, user, segmentSize, head } = await SegmentedStore.#inspect(
@@ -316,6 +364,7 @@ export class SegmentedStore extends StoreBase {
         length: head,
         user,
         segments: live,
+        maxOpenSegments,
       });
       store.lengthOffset = await store.#measure(store.#segments, head);
       return store;
@@ -385,7 +434,7 @@ export class SegmentedStore extends StoreBase {
     for (const index of [...segments.keys()].sort((a, b) => b - a)) {
       let bytes: number;
       try {
-        bytes = await this.#fs.size(await this.#fileOf(index, segments.get(index)!));
+        bytes = await this.#use(index, segments.get(index)!, (file) => this.#fs.size(file));
       } catch (error) {
         if ((error as { code?: unknown } | null)?.code !== 'ENOENT') throw error;
         segments.delete(index);
@@ -431,7 +480,7 @@ export class SegmentedStore extends StoreBase {
     this.initMeta(user);
     for (const segment of old.values()) {
       segment.retired = true;
-      if (segment.readers === 0) await this.#release(segment);
+      if (segment.pins === 0) await this.#release(segment);
     }
   }
 
@@ -447,25 +496,51 @@ export class SegmentedStore extends StoreBase {
     return segment;
   }
 
-  /** Closes a segment's file, if open (read-only handles; a failure to close is ignored). */
-  async #release(segment: Segment): Promise<void> {
-    if (segment.opening !== undefined) await segment.opening.catch(() => undefined);
-    const file = segment.file;
-    segment.file = undefined;
-    if (file !== undefined) await this.#fs.close(file).catch(() => undefined);
+  /**
+   * Runs `work` with the open file of an existing segment, opening it first
+   * if needed (mode `read` on a read-only handle, `write` otherwise). The
+   * segment is pinned from the call until `work` settles: never closed to
+   * make room meanwhile. `work` must not use another segment (a pinned
+   * segment waiting for a slot could otherwise wait forever).
+   */
+  async #use<T>(index: number, segment: Segment, work: (file: FsFile) => Promise<T>): Promise<T> {
+    segment.pins++;
+    try {
+      return await work(await this.#fileOf(index, segment));
+    } finally {
+      if (--segment.pins === 0) {
+        if (segment.retired) await this.#release(segment);
+        this.#wake(); // it may be closed to make room now
+      }
+    }
   }
 
-  async #segmentSize(index: number): Promise<number> {
-    return this.#fs.size(await this.#fileOf(index, this.#segments.get(index)!));
+  /** The open file of a pinned segment, waiting for an open or close in progress, opening it if needed. */
+  async #fileOf(index: number, segment: Segment): Promise<FsFile> {
+    for (;;) {
+      if (segment.opening !== undefined) return segment.opening;
+      if (segment.closing !== undefined) {
+        await segment.closing.catch(() => undefined);
+      } else if (segment.file !== undefined) {
+        this.#recent.delete(segment);
+        this.#recent.add(segment); // now the most recently used
+        return segment.file;
+      } else {
+        const mode = this.readOnly ? 'read' : 'write';
+        this.#startOpening(segment, () => this.#openFile(index, segment, mode));
+      }
+    }
   }
 
-  /** The open file of an existing segment, opening it on first use. */
-  #fileOf(index: number, segment: Segment): Promise<FsFile> {
-    if (segment.file !== undefined) return Promise.resolve(segment.file);
-    segment.opening ??= this.#fs.open(this.#path(index), this.readOnly ? 'read' : 'write').then(
+  /**
+   * Runs `open` as the segment's `opening` (every caller wanting the file
+   * waits for it); once it resolves the file may be closed to make room.
+   */
+  #startOpening(segment: Segment, open: () => Promise<FsFile>): void {
+    const opening = open().then(
       (file) => {
-        segment.file = file;
         segment.opening = undefined;
+        this.#recent.add(segment);
         return file;
       },
       (error: unknown) => {
@@ -473,37 +548,128 @@ export class SegmentedStore extends StoreBase {
         throw error;
       },
     );
-    return segment.opening;
+    opening.catch(() => undefined); // the callers waiting for it see the failure
+    segment.opening = opening;
   }
 
-  /** The segment `index` for writing, creating it (and fsyncing the directory) if missing. */
-  async #writable(index: number): Promise<{ segment: Segment; file: FsFile }> {
-    let segment = this.#segments.get(index);
-    if (segment === undefined) {
-      segment = this.#addSegment(index, false);
-      // The file is handed out (to this write and to concurrent ones, through
-      // `opening`) only once its directory entry is durable: a write landing
-      // in it earlier could be synced and acknowledged while a power loss can
-      // still lose the whole file.
-      const created = this.#fs.open(this.#path(index), 'create').then(async (file) => {
-        try {
-          await syncDir(this.#fs, this.dir, this.#fsyncFailed);
-        } finally {
-          segment!.file = file; // closed by close() either way
-        }
-        segment!.opening = undefined;
-        return file;
-      });
-      segment.opening = created;
+  /** Takes a slot and opens the segment's file in `mode` (giving the slot back if that fails). */
+  async #openFile(index: number, segment: Segment, mode: OpenMode): Promise<FsFile> {
+    await this.#takeSlot();
+    try {
+      segment.file = await this.#fs.open(this.#path(index), mode);
+    } catch (error) {
+      this.#freeSlot();
+      throw error;
+    }
+    return segment.file;
+  }
+
+  /**
+   * Reserves one of the {@link maxOpenSegments} slots: closes the least
+   * recently used open segment nothing is using when all are taken, and
+   * waits when every open segment is in use.
+   */
+  async #takeSlot(): Promise<void> {
+    while (this.#slots >= this.maxOpenSegments) {
+      const victim = this.#victim();
+      if (victim === undefined) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      else await this.#evict(victim);
+    }
+    this.#slots++;
+  }
+
+  #victim(): Segment | undefined {
+    for (const segment of this.#recent) if (segment.pins === 0) return segment;
+    return undefined;
+  }
+
+  #freeSlot(): void {
+    this.#slots--;
+    this.#wake();
+  }
+
+  /** Wakes every call waiting for a slot: each looks again. */
+  #wake(): void {
+    if (this.#waiters.length === 0) return;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /**
+   * Closes an open segment nothing is using, to make room. Written bytes not
+   * yet flushed are fdatasynced on this very file first: the kernel reports
+   * a write-back error to the descriptors open when it happened and marks
+   * the failed pages clean, so a later `sync()` through a new descriptor
+   * could succeed without the bytes. A failed fdatasync latches the store (the file is
+   * closed all the same).
+   */
+  #evict(segment: Segment): Promise<void> {
+    const file = segment.file!;
+    this.#recent.delete(segment); // synchronously: no second caller picks it
+    segment.closing = (async () => {
+      const failures: unknown[] = [];
+      await this.#flushFile(segment, file).catch((error: unknown) => failures.push(error));
+      segment.file = undefined;
+      await this.#fs.close(file).catch((error: unknown) => failures.push(error));
+      segment.closing = undefined;
+      this.#freeSlot();
+      if (failures.length > 0) throw failures[0]; // the latched failure first
+    })();
+    return segment.closing;
+  }
+
+  /**
+   * Closes a segment's file without flushing it, if it is open, once an open
+   * or close in progress settles: for a segment being deleted, a read-only
+   * handle's retired segment, and `close()`. Rejects when `close` fails.
+   */
+  async #closeFile(segment: Segment): Promise<void> {
+    if (segment.opening !== undefined) await segment.opening.catch(() => undefined);
+    if (segment.closing !== undefined) await segment.closing.catch(() => undefined);
+    const file = segment.file;
+    if (file === undefined) return;
+    segment.file = undefined;
+    this.#recent.delete(segment);
+    try {
+      await this.#fs.close(file);
+    } finally {
+      this.#freeSlot();
+    }
+  }
+
+  /** Closes a segment's file, if open, ignoring a failure to close (read-only handles). */
+  async #release(segment: Segment): Promise<void> {
+    await this.#closeFile(segment).catch(() => undefined);
+  }
+
+  async #segmentSize(index: number): Promise<number> {
+    return this.#use(index, this.#segments.get(index)!, (file) => this.#fs.size(file));
+  }
+
+  /**
+   * The segment `index` for writing. A missing one is created: its file is
+   * handed out (to this write and to concurrent ones, through `opening`)
+   * only once its directory entry is durable, since a write landing in it
+   * earlier could be synced and acknowledged while a power loss can still
+   * lose the whole file.
+   */
+  #writable(index: number): Segment {
+    const found = this.#segments.get(index);
+    if (found !== undefined) return found;
+    const segment = this.#addSegment(index, false);
+    this.#startOpening(segment, async () => {
+      let file: FsFile;
       try {
-        await created;
+        file = await this.#openFile(index, segment, 'create');
       } catch (error) {
-        if (segment.file === undefined) this.#segments.delete(index); // not created
-        segment.opening = undefined;
+        this.#segments.delete(index); // not created
         throw error;
       }
-    }
-    return { segment, file: await this.#fileOf(index, segment) };
+      await syncDir(this.#fs, this.dir, this.#fsyncFailed); // on failure close() closes the file
+      return file;
+    });
+    return segment;
   }
 
   /**
@@ -517,12 +683,13 @@ export class SegmentedStore extends StoreBase {
     if (length === 0) return;
     const index = Math.floor(length / this.segmentSize);
     const within = length - index * this.segmentSize;
-    const { segment, file } = await this.#writable(index); // created, directory fsynced
-    if (within > 0) {
+    const segment = this.#writable(index); // created, directory fsynced
+    await this.#use(index, segment, async (file) => {
+      if (within === 0) return;
       await this.#fs.ftruncate(file, within);
       segment.sync.written();
-      await this.#flush(index, segment);
-    }
+      await this.#flushFile(segment, file);
+    });
   }
 
   /** Calls `each(index, within, from, count)` for every segment piece of `[offset, offset + length)`. */
@@ -545,11 +712,7 @@ export class SegmentedStore extends StoreBase {
 
   async #deleteSegment(index: number): Promise<void> {
     const segment = this.#segments.get(index);
-    if (segment?.file !== undefined) {
-      const file = segment.file;
-      segment.file = undefined;
-      await this.#fs.close(file);
-    }
+    if (segment !== undefined) await this.#closeFile(segment);
     await this.#fs.unlink(this.#path(index));
     this.#segments.delete(index);
   }
@@ -557,24 +720,32 @@ export class SegmentedStore extends StoreBase {
   readonly #fsyncFailed = (cause: unknown, what: string): never =>
     this.latch(toWalError(cause, what), what);
 
-  async #flush(index: number, segment: Segment): Promise<void> {
-    await segment.sync.flush(async () => {
-      const file = await this.#fileOf(index, segment);
+  /** Fdatasyncs the segment through `file` (open, and pinned or being evicted) if it is dirty. */
+  #flushFile(segment: Segment, file: FsFile): Promise<void> {
+    return segment.sync.flush(async () => {
       try {
         await this.#fs.fdatasync(file);
       } catch (error) {
-        this.#fsyncFailed(error, `fdatasync of ${this.#path(index)}`);
+        this.#fsyncFailed(error, `fdatasync of ${file.path}`);
       }
     });
+  }
+
+  /** Fdatasyncs the segment if it is dirty, opening it if it is closed. */
+  async #flush(index: number, segment: Segment): Promise<void> {
+    if (!segment.sync.dirty) return;
+    await this.#use(index, segment, (file) => this.#flushFile(segment, file));
   }
 
   // ---- the contract ---------------------------------------------------------
 
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
     await this.#pieces(offset, bytes.length, async (index, within, done, count) => {
-      const { segment, file } = await this.#writable(index);
-      await writeAll(this.#fs, file, bytes.subarray(done, done + count), within);
-      segment.sync.written();
+      const segment = this.#writable(index);
+      await this.#use(index, segment, async (file) => {
+        await writeAll(this.#fs, file, bytes.subarray(done, done + count), within);
+        segment.sync.written(); // before the pin drops: an eviction must see it dirty
+      });
     });
   }
 
@@ -585,16 +756,12 @@ export class SegmentedStore extends StoreBase {
         out.fill(0, done, done + count); // never written: zeros
         return;
       }
-      segment.readers++;
-      try {
-        const file = await this.#fileOf(index, segment).catch((error: unknown) => {
-          throw this.#gone(error, index, offset + done);
-        });
-        const got = await readFull(this.#fs, file, out.subarray(done, done + count), within);
-        out.fill(0, done + got, done + count); // past the file's end: zeros
-      } finally {
-        if (--segment.readers === 0 && segment.retired) await this.#release(segment);
-      }
+      const got = await this.#use(index, segment, (file) =>
+        readFull(this.#fs, file, out.subarray(done, done + count), within),
+      ).catch((error: unknown) => {
+        throw this.#gone(error, index, offset + done);
+      });
+      out.fill(0, done + got, done + count); // past the file's end: zeros
     });
   }
 
@@ -612,10 +779,13 @@ export class SegmentedStore extends StoreBase {
   }
 
   protected async doSync(): Promise<void> {
-    const work: Promise<void>[] = [];
-    for (const [index, segment] of this.#segments) {
-      if (segment.sync.dirty) work.push(this.#flush(index, segment));
-    }
+    const dirty = [...this.#segments].filter(([, segment]) => segment.sync.dirty);
+    // At most as many flushes at once as segments may be open: the first sync
+    // after open flushes every segment, and a queue of thousands of callers
+    // waiting for a slot would be woken over and over.
+    const work = [
+      eachBounded(dirty, this.maxOpenSegments, ([index, segment]) => this.#flush(index, segment)),
+    ];
     if (this.#dirDirty) {
       work.push(
         syncDir(this.#fs, this.dir, this.#fsyncFailed).then(() => {
@@ -645,12 +815,14 @@ export class SegmentedStore extends StoreBase {
       const index = anchor ? length / size : Math.floor((length - 1) / size);
       const end = length - index * size;
       // The segment holding the new end gets exactly that size, so a reopen finds this length.
-      const { segment, file } = await this.#writable(index);
-      if ((await this.#fs.size(file)) !== end) {
-        await this.#fs.ftruncate(file, end);
-        segment.sync.written();
-      }
-      await this.#flush(index, segment);
+      const segment = this.#writable(index);
+      await this.#use(index, segment, async (file) => {
+        if ((await this.#fs.size(file)) !== end) {
+          await this.#fs.ftruncate(file, end);
+          segment.sync.written();
+        }
+        await this.#flushFile(segment, file);
+      });
     } catch (error) {
       this.latch(toWalError(error, 'truncate'), `truncating ${this.dir} to ${length}`);
     }
@@ -683,14 +855,9 @@ export class SegmentedStore extends StoreBase {
   async #closeFiles(): Promise<void> {
     let failure: unknown;
     for (const segment of this.#segments.values()) {
-      if (segment.opening !== undefined) await segment.opening.catch(() => undefined);
-      const file = segment.file;
-      segment.file = undefined;
-      if (file !== undefined) {
-        await this.#fs.close(file).catch((error: unknown) => {
-          failure ??= error;
-        });
-      }
+      await this.#closeFile(segment).catch((error: unknown) => {
+        failure ??= error;
+      });
     }
     if (failure !== undefined) throw failure;
   }
@@ -705,6 +872,30 @@ export class SegmentedStore extends StoreBase {
       throw toWalError(failure, `closing ${this.dir}`);
     }
   }
+}
+
+/**
+ * Calls `each` for every item, at most `limit` at a time; waits for all of
+ * them, then rejects with the first failure.
+ */
+async function eachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  each: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      await each(items[next++]!).catch((error: unknown) => {
+        if (!failed) failure = error;
+        failed = true;
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed) throw failure;
 }
 
 function isSegmentSize(value: unknown): boolean {

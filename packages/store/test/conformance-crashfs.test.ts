@@ -38,16 +38,26 @@ describe('FileStore over CrashFs: conformance', () => {
   });
 });
 
-describe('SegmentedStore over CrashFs: conformance (4 KiB segments)', () => {
-  suite({
-    test: it,
-    factory: async () => {
-      const fs = new CrashFs();
-      return remember(await SegmentedStore.open('/log', { fs, segmentSize: 4096 }), fs);
-    },
-    reopen: async (store: Store) => {
-      const fs = crashFsOf(store);
-      return remember(await SegmentedStore.open((store as SegmentedStore).dir, { fs }), fs);
-    },
+for (const maxOpenSegments of [undefined, 1, 2]) {
+  const cap = maxOpenSegments === undefined ? '' : `, at most ${maxOpenSegments} open`;
+  describe(`SegmentedStore over CrashFs: conformance (4 KiB segments${cap})`, () => {
+    const options = maxOpenSegments === undefined ? {} : { maxOpenSegments };
+    suite({
+      test: it,
+      factory: async () => {
+        const fs = new CrashFs();
+        return remember(
+          await SegmentedStore.open('/log', { fs, segmentSize: 4096, ...options }),
+          fs,
+        );
+      },
+      reopen: async (store: Store) => {
+        const fs = crashFsOf(store);
+        return remember(
+          await SegmentedStore.open((store as SegmentedStore).dir, { fs, ...options }),
+          fs,
+        );
+      },
+    });
   });
-});
+}

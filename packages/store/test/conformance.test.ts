@@ -22,3 +22,13 @@ describe('SegmentedStore over NodeFs: conformance', () => {
     reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir),
   });
 });
+
+describe('SegmentedStore over NodeFs: conformance with one open segment at most', () => {
+  after(removeTempDirs);
+  const options = { segmentSize: 4096, maxOpenSegments: 1 };
+  suite({
+    test: it,
+    factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), options),
+    reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir, options),
+  });
+});

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Fs, FsFile, FsLock, OpenMode } from '../src/fs/fs.js';
+import type { CrashFsOperation } from '../src/testing/crash-fs.js';
 
 const made: string[] = [];
 
@@ -96,4 +97,54 @@ export async function rejectsCode(promise: Promise<unknown>, code: string): Prom
     return error as Error;
   }
   throw new Error(`expected a rejection with ${code}, but it resolved`);
+}
+
+/** True when the next call naming the path `close` closed unlinks it: a file being deleted needs no flush. */
+function unlinkedNext(operations: readonly CrashFsOperation[], close: CrashFsOperation): boolean {
+  const next = operations.find(
+    (op) => op.id > close.id && op.path === close.path && op.call !== 'close',
+  );
+  return next?.call === 'unlink';
+}
+
+/**
+ * Closes of segment files that dropped written bytes no completed fdatasync
+ * had covered, among calls issued before clock reading `until`. Such a close
+ * may lose a write error the kernel reports only to descriptors open at the
+ * time (Linux reports it once per open file), so a later fsync through a new
+ * descriptor could succeed without the bytes. A close followed by the file's
+ * unlink is not counted.
+ */
+export function unsyncedCloses(operations: readonly CrashFsOperation[], until: number): string[] {
+  const events: { at: number; op: CrashFsOperation; what: 'done' | 'issued' }[] = [];
+  for (const op of operations) {
+    if (op.error !== undefined) continue;
+    if (
+      op.call === 'close' &&
+      op.path?.endsWith('.wal') === true &&
+      op.issuedAt < until &&
+      !unlinkedNext(operations, op)
+    ) {
+      events.push({ at: op.issuedAt, op, what: 'issued' });
+    }
+    const settled = op.settledAt;
+    if (settled !== undefined && ['pwrite', 'ftruncate', 'fdatasync'].includes(op.call)) {
+      events.push({ at: settled, op, what: 'done' });
+    }
+  }
+  events.sort((a, b) => a.at - b.at);
+  const unsynced = new Map<number, Set<number>>();
+  const found: string[] = [];
+  for (const { op, what } of events) {
+    const ids = unsynced.get(op.inode!) ?? new Set<number>();
+    unsynced.set(op.inode!, ids);
+    if (what === 'issued') {
+      if (ids.size > 0) found.push(`close #${op.id} of ${op.path} drops unsynced #${[...ids]}`);
+    } else if (op.call === 'fdatasync') {
+      for (const id of op.covers ?? []) ids.delete(id);
+    } else {
+      ids.add(op.id);
+    }
+  }
+  return found;
 }

@@ -47,6 +47,14 @@ const backends: Backend[] = [
     open: (dir, fs) => SegmentedStore.open(dir, fs ? { fs, segmentSize: S } : { segmentSize: S }),
     location: async () => join(await tempDir(), 'log'),
   },
+  {
+    // Segments are closed to make room between writes and syncs: their
+    // fdatasyncs happen during writes and reads too.
+    name: 'SegmentedStore (1 open segment)',
+    open: (dir, fs) =>
+      SegmentedStore.open(dir, { segmentSize: S, maxOpenSegments: 1, ...(fs ? { fs } : {}) }),
+    location: async () => join(await tempDir(), 'log'),
+  },
 ];
 
 function causeChain(error: unknown): unknown[] {
