@@ -1,0 +1,379 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
+import { Wal } from '@wal/core';
+import { isWalError } from '@wal/errors';
+import { Replicator, restore } from '@wal/replicate';
+import fc from 'fast-check';
+import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
+
+// A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
+const MAX_PAYLOAD = 64 * 1024;
+
+describe('Replicator on a 3-node cluster', function () {
+  this.timeout(60_000);
+  const { cluster, nc, dir } = useCluster({ maxPayload: MAX_PAYLOAD });
+
+  async function writer(): Promise<{ path: string; wal: Wal }> {
+    const path = await dir();
+    return { path, wal: await Wal.open(path) };
+  }
+
+  it('refuses a client without credentials or with a wrong password', async () => {
+    const servers = [...cluster().servers];
+    await assert.rejects(connect({ servers, reconnect: false }), /authorization/i);
+    await assert.rejects(
+      connect({ servers, user: 'wal', pass: 'wrong', reconnect: false }),
+      /authorization/i,
+    );
+  });
+
+  it('ships every record in LSN order, R=3, and restore rebuilds the same bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat({ max: 3 * MAX_PAYLOAD }), { minLength: 1, maxLength: 12 }),
+        async (sizes) => {
+          const { path, wal } = await writer();
+          const stream = streamName();
+          const replicator = await Replicator.attach(wal, { nats: nc(), stream, replicas: 3 });
+          const lsns = await Promise.all(
+            sizes.map((size, i) => replicator.append(payload(size, i + 1))),
+          );
+          assert.deepEqual(
+            lsns,
+            [...lsns].sort((a, b) => a - b),
+          );
+          assert.equal(replicator.replicated, wal.tail);
+          assert.ok(wal.durable >= wal.tail, 'replicated implies durable');
+          await replicator.close();
+          await wal.close();
+
+          const info = await (await jetstreamManager(nc())).streams.info(stream);
+          assert.equal(info.config.num_replicas, 3);
+          // Messages in LSN order; a record larger than a part spans several.
+          const stored = await storedMessages(nc(), stream);
+          let at = 0;
+          for (const [i, size] of sizes.entries()) {
+            const parts = stored.filter((m) => m.lsn === lsns[i]);
+            assert.equal(parts.length, Math.max(1, Math.ceil(size / (MAX_PAYLOAD - 1024))));
+            assert.deepEqual(
+              parts.map((m) => m.seq),
+              parts.map((_, j) => at + j + 1),
+            );
+            at += parts.length;
+          }
+          assert.equal(stored.length, at);
+
+          const into = join(await dir(), 'restored');
+          const report = await restore({ nats: nc(), stream, into });
+          assert.equal(report.records, sizes.length);
+          const original = await logContents(path);
+          const restored = await logContents(into);
+          assert.equal(restored.tail, original.tail);
+          assert.deepEqual(restored.bytes, original.bytes);
+          assert.deepEqual(restored.records, original.records);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('concurrent waiters share publishes: one message per record, few rounds', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsns = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => replicator.append(payload(100, i))),
+    );
+    const last = lsns[lsns.length - 1]!;
+    await Promise.all(lsns.map((lsn) => replicator.waitFor(lsn)));
+    const stats = replicator.stats;
+    assert.equal(stats.messages, 200);
+    assert.equal(stats.duplicates, 0);
+    assert.ok(stats.rounds <= 10, `rounds ${stats.rounds}`);
+    assert.ok(replicator.replicated > last);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('ships records appended to the log directly once they are durable', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 10 });
+    wal.append(payload(10, 1));
+    const lsn = wal.append(payload(10, 2));
+    await wal.sync();
+    const deadline = Date.now() + 10_000;
+    while (replicator.replicated <= lsn && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(replicator.replicated, wal.tail);
+    wal.append(payload(10, 3));
+    await replicator.flush();
+    assert.equal(replicator.replicated, wal.tail);
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 3);
+    assert.equal((await logContents(path)).records.length, 3);
+  });
+
+  it('resumes after a restart from what the stream holds, without duplicates', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    let replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    for (let i = 0; i < 5; i++) await replicator.append(payload(50, i));
+    await replicator.close();
+    // Appended and made durable while nothing ships.
+    for (let i = 5; i < 9; i++) wal.append(payload(50, i));
+    await wal.close();
+
+    const reopened = await Wal.open(path);
+    replicator = await Replicator.attach(reopened, { nats: nc(), stream });
+    assert.equal(replicator.sequence, 5);
+    await replicator.append(payload(50, 9));
+    assert.equal(replicator.stats.messages, 5);
+    await replicator.close();
+    await reopened.close();
+    const stored = await storedMessages(nc(), stream);
+    const { records } = await logContents(path);
+    assert.deepEqual(
+      stored.map((m) => m.lsn),
+      records.map(([lsn]) => lsn),
+    );
+  });
+
+  it('a publish retried after a lost acknowledgement is stored once', async () => {
+    // A 1 ms acknowledgement timeout loses most acknowledgements: the
+    // replicator must re-read the stream and adopt what it stored.
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, timeout: 1 });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => replicator.append(payload(300, i))));
+    assert.ok(replicator.stats.retries > 0, 'acknowledgements were lost');
+    await replicator.close();
+    await wal.close();
+    const stored = await storedMessages(nc(), stream);
+    const { records } = await logContents(path);
+    assert.deepEqual(
+      stored.map((m) => m.lsn),
+      records.map(([lsn]) => lsn),
+    );
+
+    // The same message id and expectation sent twice: the second is a duplicate.
+    const js = jetstream(nc());
+    const other = streamName();
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.add({ name: other, subjects: [`x.${other}`], storage: StorageType.File });
+    const h = headers();
+    h.set('Wal-Lsn', '0');
+    const options = { msgID: '0.0.00000000', expect: { lastSequence: 0 }, headers: h };
+    const first = await js.publish(`x.${other}`, new Uint8Array(1), options);
+    const again = await js.publish(`x.${other}`, new Uint8Array(1), options);
+    assert.equal(first.seq, 1);
+    assert.equal(again.duplicate, true);
+    assert.equal(again.seq, 1);
+    assert.equal((await jsm.streams.info(other)).state.messages, 1);
+  });
+
+  it("refuses another log's stream, and merges nothing", async () => {
+    const a = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(a.wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    await replicator.close();
+    const b = await writer();
+    b.wal.append(payload(20, 7));
+    b.wal.append(payload(20, 8));
+    await b.wal.sync();
+    await assert.rejects(Replicator.attach(b.wal, { nats: nc(), stream }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    // A log shorter than the stream does not hold its records either.
+    const c = await writer();
+    await assert.rejects(Replicator.attach(c.wal, { nats: nc(), stream }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
+    await Promise.all([a.wal.close(), b.wal.close(), c.wal.close()]);
+  });
+
+  it('refuses a stream with a gap or a message that is not a record', async () => {
+    const jsm = await jetstreamManager(nc());
+    const { wal } = await writer();
+    // A stream the user made without deny_delete, so a message can be deleted.
+    const gap = streamName();
+    await jsm.streams.add({ name: gap, subjects: [`wal.${gap}`], storage: StorageType.File });
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: gap });
+    for (let i = 0; i < 3; i++) await replicator.append(payload(20, i));
+    await replicator.close();
+    await jsm.streams.deleteMessage(gap, 2);
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: gap }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    const into = join(await dir(), 'r');
+    await assert.rejects(restore({ nats: nc(), stream: gap, into }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+
+    const foreign = streamName();
+    await jsm.streams.add({
+      name: foreign,
+      subjects: [`wal.${foreign}`],
+      storage: StorageType.File,
+    });
+    await jetstream(nc()).publish(`wal.${foreign}`, new TextEncoder().encode('hello'));
+    const fresh = await writer();
+    await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: foreign }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream: foreign, into: join(await dir(), 'r') }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    // A stream capturing more than the log's subject.
+    const wide = streamName();
+    await jsm.streams.add({ name: wide, subjects: [`wal.${wide}`, `other.${wide}`] });
+    await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: wide }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream: 'missing', into: join(await dir(), 'm') }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await Promise.all([wal.close(), fresh.wal.close()]);
+  });
+
+  it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const first = await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    await wal.truncateAfter(first);
+    await assert.rejects(replicator.append(payload(20, 3)), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await assert.rejects(replicator.waitFor(first), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await replicator.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
+    await wal.close();
+  });
+
+  it('restore to an LSN stops exactly there; to must be a record of the stream', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const lsns: number[] = [];
+    for (let i = 0; i < 8; i++) lsns.push(await replicator.append(payload(i * 9000, i)));
+    await replicator.close();
+    await wal.close();
+    const original = await logContents(path);
+    for (const k of [0, 3, 7]) {
+      const into = join(await dir(), 'r');
+      const report = await restore({ nats: nc(), stream, into, to: lsns[k]! });
+      assert.equal(report.lastLsn, lsns[k]);
+      const restored = await logContents(into);
+      assert.equal(restored.records.length, k + 1);
+      assert.deepEqual(restored.bytes, original.bytes.subarray(0, restored.tail));
+      assert.equal(restored.tail, lsns[k + 1] ?? original.tail);
+    }
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: lsns[2]! + 1 }),
+      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: original.tail }),
+      RangeError,
+    );
+  });
+
+  it('restore leaves a non-empty target untouched', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(5, 1));
+    await replicator.close();
+    await wal.close();
+    const target = await dir();
+    await writeFile(join(target, 'mine'), 'not a log');
+    await assert.rejects(restore({ nats: nc(), stream, into: target }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(restore({ nats: nc(), stream, into: join(target, 'mine') }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    assert.deepEqual((await logContents(join(target, 'x'))).records, []);
+  });
+
+  it('an empty stream restores an empty log', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.flush();
+    await replicator.close();
+    await wal.close();
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.equal(report.records, 0);
+    assert.equal(report.end, 0);
+  });
+
+  it('refuses to start a stream from a log whose head is past 0', async () => {
+    const { wal } = await writer();
+    wal.append(payload(5, 1));
+    const second = wal.append(payload(5, 2));
+    await wal.sync();
+    await wal.truncateBefore(second);
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName() }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await wal.close();
+  });
+
+  it('rejects after close with WAL_CLOSED, and bad arguments with codes', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsn = await replicator.append(payload(5, 1));
+    await assert.rejects(replicator.waitFor(wal.tail), RangeError);
+    await assert.rejects(replicator.waitFor(-1), { code: 'ERR_OUT_OF_RANGE' });
+    await replicator.close();
+    await replicator.close();
+    for (const call of [
+      () => replicator.append(payload(1, 1)),
+      () => replicator.appendBatch([payload(1, 1)]),
+      () => replicator.waitFor(lsn),
+      () => replicator.flush(),
+    ]) {
+      await assert.rejects(call(), (error) => isWalError(error, 'WAL_CLOSED'));
+    }
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: 'bad name' }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName(), timeout: 0 }), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+    await assert.rejects(Replicator.attach({} as Wal, { nats: nc(), stream: streamName() }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+    await wal.close();
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName() }), (error) =>
+      isWalError(error, 'WAL_CLOSED'),
+    );
+  });
+
+  it('appendBatch resolves once the whole batch is replicated', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsns = await replicator.appendBatch([payload(3, 1), payload(4, 2), payload(5, 3)]);
+    assert.equal(lsns.length, 3);
+    assert.equal(replicator.replicated, wal.tail);
+    assert.deepEqual(await replicator.appendBatch([]), []);
+    await replicator.close();
+    await wal.close();
+  });
+});
