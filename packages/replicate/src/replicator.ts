@@ -46,6 +46,7 @@ import {
   closeStream,
   messageAt,
   openStream,
+  partSize,
   type StreamHandle,
   type StreamTarget,
   streamExtent,
@@ -288,8 +289,8 @@ export class Replicator {
         this.#verifying = undefined;
       });
       return this.#verifying.catch((error: unknown) => {
-        if (isFinal(error) && this.#failure === undefined) this.#fail(error as WalError);
-        throw this.#failure ?? error;
+        this.#fail(error as WalError);
+        throw error;
       });
     }
     const promise = new Promise<void>((resolve, reject) => {
@@ -334,7 +335,7 @@ export class Replicator {
           return;
         }
         this.#stats.retries++;
-        this.#stats.lastRetryError = error instanceof Error ? error.message : String(error);
+        this.#stats.lastRetryError = String(error);
         this.#stale = true;
         if (!(error instanceof JetStreamApiError)) {
           delay = Math.min(Math.max(delay * 2, 25), 1000);
@@ -482,10 +483,9 @@ export class Replicator {
     }
   }
 
-  /** The largest part the connected server accepts, read from its INFO. */
+  /** The largest part the connected server accepts, read from its INFO (it may change on reconnect). */
   #partSize(): number {
-    const max = this.#handle.nc.info?.max_payload;
-    return max === undefined ? this.#handle.partSize : Math.max(1, max - 1024);
+    return partSize(this.#handle.nc);
   }
 
   /** Publishes `parts` pipelined, each expecting the sequence before it (R1, R2). */
@@ -562,7 +562,7 @@ export class Replicator {
   }
 
   #fail(error: WalError): void {
-    this.#failure = error;
+    this.#failure ??= error;
     this.#settle(error);
   }
 

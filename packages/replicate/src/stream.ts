@@ -49,8 +49,14 @@ export interface StreamHandle {
   readonly jsm: JetStreamManager;
   readonly stream: string;
   readonly subject: string;
-  /** Largest part size: the server's maximum payload less room for headers. */
-  readonly partSize: number;
+}
+
+/**
+ * The largest part to publish: the maximum payload the connected server
+ * announced in its INFO, less room for headers (at least 1 byte).
+ */
+export function partSize(nc: NatsConnection): number {
+  return Math.max(1, (nc.info?.max_payload ?? 0) - HEADER_ROOM);
 }
 
 /** A stream's extent: the sequence of its last message (0 when empty). */
@@ -130,10 +136,6 @@ export async function openStream(
         `stream ${stream} captures ${JSON.stringify(subjects)}, not only the log's subject ${subject}`,
       );
     }
-    const maxPayload = nc.info?.max_payload ?? 0;
-    if (maxPayload <= HEADER_ROOM) {
-      throw new ReplicaMismatchError(`the server's maximum payload (${maxPayload}) is too small`);
-    }
     return {
       nc,
       owned,
@@ -141,7 +143,6 @@ export async function openStream(
       jsm,
       stream,
       subject,
-      partSize: maxPayload - HEADER_ROOM,
     };
   } catch (error) {
     if (owned) await nc.close().catch(() => undefined);

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
-import { Wal } from '@wal/core';
+import { encodeFrame, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Replicator, restore } from '@wal/replicate';
+import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
+import { recordCrc } from '../src/message.js';
 import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
 
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
@@ -375,5 +378,176 @@ describe('Replicator on a 3-node cluster', function () {
     assert.deepEqual(await replicator.appendBatch([]), []);
     await replicator.close();
     await wal.close();
+  });
+});
+
+describe('secrets', function () {
+  this.timeout(60_000);
+  const { cluster, dir } = useCluster();
+
+  it('never shows a password in an error, a stat or an output line', async () => {
+    const secret = cluster().password;
+    const wrong = `not-${secret}`;
+    const written: string[] = [];
+    const { stdout, stderr } = process;
+    const writes = [stdout.write, stderr.write] as const;
+    const capture = (chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    };
+    stdout.write = capture as typeof stdout.write;
+    stderr.write = capture as typeof stderr.write;
+    const seen: string[] = [];
+    try {
+      const path = await dir();
+      const wal = await Wal.open(path);
+      const servers = [...cluster().servers];
+      for (const attempt of [
+        () =>
+          Replicator.attach(wal, {
+            nats: { servers, user: 'wal', pass: wrong, reconnect: false },
+            stream: 's1',
+          }),
+        () =>
+          restore({
+            nats: { servers, user: 'wal', pass: wrong, reconnect: false },
+            stream: 's1',
+            into: join(path, 'r'),
+          }),
+      ]) {
+        const error = await attempt().then(
+          () => assert.fail('refused'),
+          (e: unknown) => e,
+        );
+        seen.push(inspect(error, { depth: null }), String(error));
+      }
+      // A connection the replicator opens from options, with the right password.
+      const replicator = await Replicator.attach(wal, {
+        nats: cluster().connectOptions({ name: 'writer' }),
+        stream: 's1',
+      });
+      await replicator.append(payload(10, 1));
+      seen.push(JSON.stringify(replicator.stats), inspect(replicator, { depth: null }));
+      await replicator.close();
+      await wal.close();
+    } finally {
+      [stdout.write, stderr.write] = writes;
+    }
+    for (const text of [...seen, ...written]) {
+      assert.ok(!text.includes(secret), `a secret in: ${text.slice(0, 200)}`);
+      assert.ok(!text.includes(wrong), `a secret in: ${text.slice(0, 200)}`);
+    }
+    assert.ok(
+      seen.some((text) => /authorization/i.test(text)),
+      'the refusal is explained',
+    );
+  });
+});
+
+describe('restore from a hostile stream', function () {
+  this.timeout(60_000);
+  const { nc, dir } = useCluster();
+
+  interface Raw {
+    lsn: number;
+    length: number;
+    crc?: number;
+    part: number;
+    data: Uint8Array;
+  }
+
+  /** A stream made by hand, holding `messages` in order. */
+  async function handMade(messages: Raw[]): Promise<string> {
+    const stream = streamName();
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], storage: StorageType.File });
+    const js = jetstream(nc());
+    for (const m of messages) {
+      const h = headers();
+      h.set('Wal-Lsn', String(m.lsn));
+      h.set('Wal-Length', String(m.length));
+      h.set('Wal-Crc', (m.crc ?? 0).toString(16).padStart(8, '0'));
+      h.set('Wal-Part', String(m.part));
+      await js.publish(`wal.${stream}`, m.data, { headers: h });
+    }
+    return stream;
+  }
+
+  const record = (lsn: number, bytes: Uint8Array, part = 0, size = bytes.length): Raw => ({
+    lsn,
+    length: bytes.length,
+    crc: recordCrc(bytes),
+    part,
+    data: bytes.subarray(part, part + size),
+  });
+
+  it('checks every record: LSN order, parts, CRC, size', async () => {
+    const a = payload(100, 1);
+    const b = payload(100, 2);
+    const cases: [string, Raw[], string, WalOptions?][] = [
+      ['an LSN gap', [record(0, a), record(200, b)], 'WAL_REPLICA_MISMATCH'],
+      ['a part out of order', [record(0, a, 0, 50), record(0, a, 60, 40)], 'WAL_REPLICA_MISMATCH'],
+      ['a record starting mid-way', [record(0, a, 50, 50)], 'WAL_REPLICA_MISMATCH'],
+      ['a wrong CRC', [{ ...record(0, a), crc: 1 }], 'WAL_CORRUPTION'],
+      ['a record above the maximum', [record(0, a)], 'WAL_RECORD_TOO_LARGE', { maxRecordSize: 50 }],
+    ];
+    for (const [what, messages, code, wal] of cases) {
+      const stream = await handMade(messages);
+      const into = join(await dir(), 'r');
+      await assert.rejects(
+        restore({ nats: nc(), stream, into, ...(wal === undefined ? {} : { wal }) }),
+        (error) => isWalError(error) && error.code === code,
+        what,
+      );
+    }
+  });
+
+  it('leaves out a record whose parts end the stream unfinished', async () => {
+    const a = payload(100, 1);
+    const b = payload(100, 2);
+    const stream = await handMade([record(0, a), record(108, b, 0, 40)]);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.deepEqual(report, { records: 1, end: 108, lastLsn: 0, sequence: 2 });
+    // Restoring "to" the unfinished record finds no such record.
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 108 }),
+      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+    );
+  });
+
+  it('restores into an empty file or an empty store, and refuses a store that holds a log', async () => {
+    const a = payload(10, 1);
+    const stream = await handMade([record(0, a)]);
+    const file = join(await dir(), 'log');
+    await writeFile(file, '');
+    assert.equal(
+      (await restore({ nats: nc(), stream, into: file, wal: { layout: 'file' } })).records,
+      1,
+    );
+    const store = new MemoryStore();
+    assert.equal((await restore({ nats: nc(), stream, into: store })).records, 1);
+    const used = new MemoryStore();
+    await used.write(0, encodeFrame(a));
+    await assert.rejects(restore({ nats: nc(), stream, into: used }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(
+      restore({ nats: nc(), stream: 'empty-none', into: store, to: 0 }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+  });
+
+  it('refuses bad targets with argument codes', async () => {
+    const into = join(await dir(), 'r');
+    for (const [options, code] of [
+      [null, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 7, into }, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 'a', subject: 'x.*', into }, 'ERR_INVALID_ARG_VALUE'],
+      [{ nats: null, stream: 'a', into }, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 'a', into, to: -1 }, 'ERR_OUT_OF_RANGE'],
+    ] as const) {
+      await assert.rejects(restore(options as never), { code });
+    }
   });
 });

@@ -87,8 +87,8 @@ export class NatsCluster {
   }
 
   /**
-   * Starts the nodes and resolves once JetStream answers (a meta leader is
-   * elected).
+   * Starts the nodes and resolves once JetStream can place a stream on every
+   * node (a meta leader is elected and knows all peers).
    *
    * @throws when `nats-server` is missing ({@link requireNatsServer}) or the
    *   cluster does not come up within 30 s (everything started is stopped).
@@ -127,7 +127,7 @@ export class NatsCluster {
     const cluster = new NatsCluster(dir, ports, configs, password);
     try {
       for (let i = 0; i < nodes; i++) await cluster.restart(i);
-      await cluster.#jetstreamReady(Date.now() + 30_000);
+      await cluster.#jetstreamReady(nodes, Date.now() + 30_000);
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -185,13 +185,14 @@ export class NatsCluster {
     await rm(this.#dir, { recursive: true, force: true });
   }
 
-  async #jetstreamReady(deadline: number): Promise<void> {
+  async #jetstreamReady(nodes: number, deadline: number): Promise<void> {
     const nc = await connect(this.connectOptions());
     try {
       for (;;) {
         try {
           const jsm = await jetstreamManager(nc, { timeout: 2000 });
-          await jsm.getAccountInfo();
+          await jsm.streams.add({ name: 'ready', subjects: ['ready'], num_replicas: nodes });
+          await jsm.streams.delete('ready');
           return;
         } catch (error) {
           if (Date.now() > deadline) throw error;
