@@ -383,17 +383,9 @@ export class Replicator {
         { sequence: lastSeq, offset: position.lsn },
       );
     }
-    this.#seq = lastSeq;
-    const partEnd = position.part + position.size;
-    if (partEnd === position.length) {
-      this.#end = recordEnd(position.lsn, position.length);
-      this.#partial = 0;
-      this.#last = { lsn: position.lsn, length: position.length, crc: position.crc };
-    } else {
-      this.#end = position.lsn;
-      this.#partial = partEnd;
-      this.#last = undefined;
-    }
+    this.#end = position.lsn;
+    this.#last = undefined;
+    this.#stored(position, lastSeq);
     this.#release();
   }
 
@@ -536,9 +528,14 @@ export class Replicator {
   }
 
   #advance(part: Outgoing, seq: number): void {
-    this.#seq = seq;
     this.#stats.messages++;
     this.#stats.bytes += part.size;
+    this.#stored(part, seq);
+  }
+
+  /** The stream stored `part` at `seq`, and every part before it (R2). */
+  #stored(part: PartPosition, seq: number): void {
+    this.#seq = seq;
     const partEnd = part.part + part.size;
     if (partEnd === part.length) {
       this.#end = recordEnd(part.lsn, part.length);

@@ -1,16 +1,8 @@
 /** Deterministic test bytes, shared by the tests and the writer process. */
+import { createHash } from 'node:crypto';
 
-/** Deterministic payload bytes from a seed. */
+/** `size` bytes repeating a 32-byte pattern that depends on `seed`. */
 export function payload(size: number, seed: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  const pattern = createHash('sha256').update(String(seed)).digest();
+  return new Uint8Array(Buffer.alloc(size, pattern));
 }

@@ -19,6 +19,16 @@ describe('Replicator on a 3-node cluster', function () {
   this.timeout(60_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: MAX_PAYLOAD });
 
+  /** The stream holds one message per record of the log at `path`, in order. */
+  async function assertOneMessagePerRecord(stream: string, path: string): Promise<void> {
+    const stored = await storedMessages(nc(), stream);
+    const { records } = await logContents(path);
+    assert.deepEqual(
+      stored.map((m) => m.lsn),
+      records.map(([lsn]) => lsn),
+    );
+  }
+
   async function writer(): Promise<{ path: string; wal: Wal }> {
     const path = await dir();
     return { path, wal: await Wal.open(path) };
@@ -138,12 +148,7 @@ describe('Replicator on a 3-node cluster', function () {
     assert.equal(replicator.stats.messages, 5);
     await replicator.close();
     await reopened.close();
-    const stored = await storedMessages(nc(), stream);
-    const { records } = await logContents(path);
-    assert.deepEqual(
-      stored.map((m) => m.lsn),
-      records.map(([lsn]) => lsn),
-    );
+    await assertOneMessagePerRecord(stream, path);
   });
 
   it('a publish retried after a lost acknowledgement is stored once', async () => {
@@ -156,12 +161,7 @@ describe('Replicator on a 3-node cluster', function () {
     assert.ok(replicator.stats.retries > 0, 'acknowledgements were lost');
     await replicator.close();
     await wal.close();
-    const stored = await storedMessages(nc(), stream);
-    const { records } = await logContents(path);
-    assert.deepEqual(
-      stored.map((m) => m.lsn),
-      records.map(([lsn]) => lsn),
-    );
+    await assertOneMessagePerRecord(stream, path);
 
     // The same message id and expectation sent twice: the second is a duplicate.
     const js = jetstream(nc());
