@@ -93,6 +93,43 @@ describe('Replicator on a 3-node cluster', function () {
     );
   });
 
+  it('publishes nothing before it is durable locally', async () => {
+    // A store whose fdatasync is held back: records are written, not durable.
+    class HeldSync extends MemoryStore {
+      hold: Promise<void> | undefined;
+      override async sync(): Promise<void> {
+        await this.hold;
+        return super.sync();
+      }
+    }
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 5 });
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    let settled = false;
+    const lsn = wal.append(payload(100, 1));
+    await wal.waitFor(lsn, 'written');
+    const appended = replicator
+      .waitFor(lsn)
+      .then(() => lsn)
+      .finally(() => {
+        settled = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(wal.written > 0 && wal.durable === 0, 'written, not durable');
+    assert.equal(settled, false);
+    assert.equal((await storedMessages(nc(), stream)).length, 0);
+    release();
+    assert.equal(await appended, 0);
+    assert.equal((await storedMessages(nc(), stream)).length, 1);
+    await replicator.close();
+    await wal.close();
+  });
+
   it('concurrent waiters share publishes: one message per record, few rounds', async () => {
     const { wal } = await writer();
     const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
