@@ -67,6 +67,17 @@ describe('replication through failures (real servers)', function () {
       const replica = info?.cluster?.replicas?.find((r) => r.name === cluster().name(victim));
       return info?.state.last_seq === lastSeq && replica?.current === true && !replica.lag;
     });
+    // Now stop a server other than the leader: every new commit needs the
+    // restarted server's acknowledgement, which Raft gives only once its
+    // copy is complete.
+    const now = (await jsm.streams.info(stream)).cluster?.leader;
+    const second = [0, 1, 2].find((i) => i !== victim && cluster().name(i) !== now)!;
+    await cluster().kill(second);
+    try {
+      for (let i = 0; i < 50; i++) acked.push(await replicator.append(payload(200, -1 - i)));
+    } finally {
+      await cluster().restart(second);
+    }
     await replicator.close();
     await wal.close();
     const lsns = new Set(await assertStreamEqualsLog(nc(), stream, path, join(await dir(), 'r')));
