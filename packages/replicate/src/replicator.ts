@@ -337,10 +337,8 @@ export class Replicator {
         this.#stats.retries++;
         this.#stats.lastRetryError = String(error);
         this.#stale = true;
-        if (!(error instanceof JetStreamApiError)) {
-          delay = Math.min(Math.max(delay * 2, 25), 1000);
-          await sleep(delay);
-        }
+        delay = Math.min(Math.max(delay * 2, 25), 1000);
+        await sleep(delay);
       }
     }
   }
@@ -352,15 +350,18 @@ export class Replicator {
    */
   async #resume(shipping: boolean): Promise<void> {
     const { lastSeq } = await streamExtent(this.#handle);
+    if (shipping && lastSeq < this.#seq) {
+      throw new ReplicaMismatchError(
+        `stream ${this.#handle.stream} lost messages it acknowledged: its last sequence is ${lastSeq}, not ${this.#seq}`,
+        { sequence: lastSeq },
+      );
+    }
     if (lastSeq === 0) {
       if (this.#wal.head !== 0) {
         throw new ReplicaMismatchError(
           `the log's head is ${this.#wal.head}: a stream must hold the log from offset 0, so that a restore gives its records the same LSNs`,
           { offset: this.#wal.head },
         );
-      }
-      if (shipping && this.#seq > 0) {
-        throw new ReplicaMismatchError(`stream ${this.#handle.stream} lost its messages`);
       }
       this.#seq = 0;
       this.#end = 0;

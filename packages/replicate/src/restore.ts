@@ -131,7 +131,7 @@ async function copy(
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: 1,
   });
-  const messages = await consumer.consume({ max_messages: 256 });
+  const messages = await consumer.consume({ max_messages: 64 });
   let assembly: Assembly | undefined;
   try {
     for await (const message of messages) {

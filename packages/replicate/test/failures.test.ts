@@ -78,6 +78,15 @@ describe('replication through failures (real servers)', function () {
     } finally {
       await cluster().restart(second);
     }
+    await until(
+      'the cluster is whole again',
+      async () => {
+        const info = await jsm.streams.info(stream).catch(() => undefined);
+        const replicas = info?.cluster?.replicas ?? [];
+        return replicas.length === 2 && replicas.every((r) => r.current && !r.lag);
+      },
+      30_000,
+    );
     await replicator.close();
     await wal.close();
     const lsns = new Set(await assertStreamEqualsLog(nc(), stream, path, join(await dir(), 'r')));

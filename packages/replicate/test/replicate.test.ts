@@ -285,6 +285,24 @@ describe('Replicator on a 3-node cluster', function () {
     await Promise.all([wal.close(), fresh.wal.close()]);
   });
 
+  it('stops when the stream lost messages it acknowledged', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    // Deleted and made again behind the replicator's back: empty.
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.delete(stream);
+    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], num_replicas: 3 });
+    await assert.rejects(replicator.append(payload(20, 3)), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.equal((await jsm.streams.info(stream)).state.messages, 0);
+    await replicator.close();
+    await wal.close();
+  });
+
   it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {
     const { wal } = await writer();
     const stream = streamName();
