@@ -393,6 +393,10 @@ export class Replicator {
   /** True when the local log holds the record a stream message belongs to, byte for byte. */
   async #holds(position: PartPosition, data: Uint8Array): Promise<boolean> {
     if (position.lsn >= this.#wal.durable) return false;
+    // Truncated before it (a checkpoint): only the offsets can be checked.
+    if (position.lsn < this.#wal.head) {
+      return recordEnd(position.lsn, position.length) <= this.#wal.durable;
+    }
     let payload: Uint8Array;
     try {
       payload = await this.#wal.read(position.lsn);
@@ -459,7 +463,7 @@ export class Replicator {
         { offset: this.#wal.tail, sequence: this.#seq },
       );
     }
-    if (last === undefined) return;
+    if (last === undefined || last.lsn < this.#wal.head) return;
     let same: boolean;
     try {
       const payload = await this.#wal.read(last.lsn);

@@ -74,16 +74,16 @@ export async function storedMessages(nc: NatsConnection, stream: string): Promis
   return out;
 }
 
-/** Every record of the log at `path` as [lsn, payload] pairs, and its bytes. */
+/** Every record of the log at `path` as [lsn, payload] pairs, and its bytes from its head. */
 export async function logContents(
   path: string,
-): Promise<{ records: [number, Uint8Array][]; bytes: Uint8Array; tail: number }> {
+): Promise<{ records: [number, Uint8Array][]; bytes: Uint8Array; head: number; tail: number }> {
   const wal = await Wal.open(path);
   try {
     const records: [number, Uint8Array][] = [];
     for await (const r of wal.iterate()) records.push([r.lsn, r.payload]);
-    const bytes = await wal.store.read(0, wal.tail);
-    return { records, bytes, tail: wal.tail };
+    const bytes = await wal.store.read(wal.head, wal.tail - wal.head);
+    return { records, bytes, head: wal.head, tail: wal.tail };
   } finally {
     await wal.close();
   }

@@ -381,6 +381,32 @@ describe('Replicator on a 3-node cluster', function () {
     assert.equal(report.end, 0);
   });
 
+  it('truncateBefore up to what was replicated is fine, also across a restart', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    let replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    for (let i = 0; i < 3; i++) await replicator.append(payload(40, i));
+    const head = await replicator.append(payload(40, 3));
+    await wal.truncateBefore(head);
+    await replicator.append(payload(40, 4));
+    await wal.truncateBefore(wal.tail);
+    await replicator.close();
+    await wal.close();
+    const reopened = await Wal.open(path);
+    replicator = await Replicator.attach(reopened, { nats: nc(), stream });
+    await replicator.append(payload(40, 5));
+    await replicator.close();
+    await reopened.close();
+    const into = join(await dir(), 'r');
+    assert.equal((await restore({ nats: nc(), stream, into })).records, 6);
+    const original = await logContents(path);
+    const restored = await logContents(into);
+    assert.equal(restored.tail, original.tail);
+    assert.deepEqual(restored.records.slice(5), original.records);
+    assert.ok(original.head > 0);
+    assert.deepEqual(restored.bytes.subarray(original.head), original.bytes);
+  });
+
   it('refuses to start a stream from a log whose head is past 0', async () => {
     const { wal } = await writer();
     wal.append(payload(5, 1));
