@@ -407,6 +407,20 @@ describe('Replicator on a 3-node cluster', function () {
     assert.deepEqual(restored.bytes.subarray(original.head), original.bytes);
   });
 
+  it('truncateBefore past what was replicated stops the replicator with WAL_TRUNCATED', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 60_000 });
+    await replicator.append(payload(40, 1));
+    wal.append(payload(40, 2));
+    await wal.sync();
+    await wal.truncateBefore(wal.tail);
+    await assert.rejects(replicator.flush(), (error) => isWalError(error, 'WAL_TRUNCATED'));
+    assert.equal((await storedMessages(nc(), stream)).length, 1);
+    await replicator.close();
+    await wal.close();
+  });
+
   it('refuses to start a stream from a log whose head is past 0', async () => {
     const { wal } = await writer();
     wal.append(payload(5, 1));
