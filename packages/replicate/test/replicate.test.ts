@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
-import { connect, headers } from '@nats-io/transport-node';
+import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import { encodeFrame, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Replicator, restore } from '@wal/replicate';
@@ -478,9 +478,34 @@ describe('Replicator on a 3-node cluster', function () {
 
 describe('secrets', function () {
   this.timeout(60_000);
-  const { cluster, dir } = useCluster();
+  // An NKey user admitted by the servers, and one they do not know.
+  const admitted = nkeys.createUser();
+  const stranger = nkeys.createUser();
+  const { cluster, dir } = useCluster({ nkeys: [admitted.getPublicKey()] });
 
-  it('never shows a password in an error, a stat or an output line', async () => {
+  it('passes NKey authentication through; an unknown NKey is refused', async () => {
+    const path = await dir();
+    const wal = await Wal.open(path);
+    const servers = [...cluster().servers];
+    const seed = (user: typeof admitted) => nkeyAuthenticator(user.getSeed());
+    await assert.rejects(
+      Replicator.attach(wal, {
+        nats: { servers, authenticator: seed(stranger), reconnect: false },
+        stream: 'nk',
+      }),
+      /authorization/i,
+    );
+    const replicator = await Replicator.attach(wal, {
+      nats: { servers, authenticator: seed(admitted) },
+      stream: 'nk',
+    });
+    await replicator.append(payload(10, 1));
+    assert.equal(replicator.replicated, wal.tail);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('never shows a password or an NKey seed in an error, a stat or an output line', async () => {
     const secret = cluster().password;
     const wrong = `not-${secret}`;
     const written: string[] = [];
@@ -501,6 +526,15 @@ describe('secrets', function () {
         () =>
           Replicator.attach(wal, {
             nats: { servers, user: 'wal', pass: wrong, reconnect: false },
+            stream: 's1',
+          }),
+        () =>
+          Replicator.attach(wal, {
+            nats: {
+              servers,
+              authenticator: nkeyAuthenticator(stranger.getSeed()),
+              reconnect: false,
+            },
             stream: 's1',
           }),
         () =>
@@ -528,9 +562,11 @@ describe('secrets', function () {
     } finally {
       [stdout.write, stderr.write] = writes;
     }
+    const seeds = [admitted, stranger].map((user) => new TextDecoder().decode(user.getSeed()));
     for (const text of [...seen, ...written]) {
-      assert.ok(!text.includes(secret), `a secret in: ${text.slice(0, 200)}`);
-      assert.ok(!text.includes(wrong), `a secret in: ${text.slice(0, 200)}`);
+      for (const hidden of [secret, wrong, ...seeds]) {
+        assert.ok(!text.includes(hidden), `a secret in: ${text.slice(0, 200)}`);
+      }
     }
     assert.ok(
       seen.some((text) => /authorization/i.test(text)),

@@ -18,6 +18,8 @@ export interface ClusterOptions {
   readonly nodes?: number;
   /** The servers' `max_payload` in bytes (default: the server's, 1 MiB). */
   readonly maxPayload?: number;
+  /** Public NKeys of users admitted besides the user and password (for NKey tests). */
+  readonly nkeys?: readonly string[];
 }
 
 /**
@@ -117,7 +119,10 @@ export class NatsCluster {
           `listen: "127.0.0.1:${ports[i]}"`,
           ...(options.maxPayload === undefined ? [] : [`max_payload: ${options.maxPayload}`]),
           `jetstream { store_dir: "${store}" }`,
-          `authorization { user: "wal", password: "${password}" }`,
+          `authorization { users: [${[
+            `{ user: "wal", password: "${password}" }`,
+            ...(options.nkeys ?? []).map((key) => `{ nkey: "${key}" }`),
+          ].join(', ')}] }`,
           `cluster { name: "wal-test", listen: "127.0.0.1:${routes[i]}", routes: [${others.join(', ')}] }`,
           '',
         ].join('\n'),
