@@ -18,30 +18,20 @@
  * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
  *   durable locally (R1) and stored by the stream's quorum.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { headers } from '@nats-io/transport-node';
 import type { Wal } from '@wal/core';
 import {
-  BoundaryError,
   ClosedError,
   invalidArgType,
   invalidArgValue,
   isWalError,
   ReplicaFencedError,
   ReplicaMismatchError,
-  TruncatedError,
   validateInteger,
   validateOffset,
   type WalError,
 } from '@wal/errors';
-import {
-  messageId,
-  type PartPosition,
-  partHeaders,
-  readPosition,
-  recordCrc,
-  recordEnd,
-} from './message.js';
+import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
+import { type PartPosition, readPosition, recordEnd } from './message.js';
 import {
   closeStream,
   messageAt,
@@ -51,6 +41,7 @@ import {
   type StreamTarget,
   streamExtent,
 } from './stream.js';
+import { logHolds } from './verify.js';
 
 /** Options of {@link Replicator.attach}. */
 export interface ReplicatorOptions extends StreamTarget {
@@ -92,11 +83,6 @@ interface Waiter {
   readonly lsn: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
-}
-
-/** A part ready to publish. */
-interface Outgoing extends PartPosition {
-  readonly data: Uint8Array;
 }
 
 /** The last record whose parts were all acknowledged. */
@@ -371,7 +357,7 @@ export class Replicator {
     }
     const message = await messageAt(this.#handle, lastSeq);
     const position = readPosition(message.header, message.data.length, lastSeq);
-    const matches = await this.#holds(position, message.data);
+    const matches = await logHolds(this.#wal, position, message.data);
     if (!matches) {
       if (shipping && lastSeq > this.#seq) {
         throw new ReplicaFencedError(
@@ -390,31 +376,6 @@ export class Replicator {
     this.#release();
   }
 
-  /** True when the local log holds the record a stream message belongs to, byte for byte. */
-  async #holds(position: PartPosition, data: Uint8Array): Promise<boolean> {
-    if (position.lsn >= this.#wal.durable) return false;
-    // Truncated before it (a checkpoint): only the offsets can be checked.
-    if (position.lsn < this.#wal.head) {
-      return recordEnd(position.lsn, position.length) <= this.#wal.durable;
-    }
-    let payload: Uint8Array;
-    try {
-      payload = await this.#wal.read(position.lsn);
-    } catch (error) {
-      if (
-        error instanceof BoundaryError ||
-        error instanceof TruncatedError ||
-        error instanceof RangeError
-      ) {
-        return false;
-      }
-      throw error;
-    }
-    if (payload.length !== position.length || recordCrc(payload) !== position.crc) return false;
-    const part = payload.subarray(position.part, position.part + position.size);
-    return Buffer.from(part.buffer, part.byteOffset, part.length).equals(data);
-  }
-
   /**
    * Ships up to one batch of durable records (R1). Returns false when there
    * was nothing to ship.
@@ -423,34 +384,25 @@ export class Replicator {
     const durable = this.#wal.durable;
     if (durable <= this.#end) return false;
     await this.#checkLast();
-    const parts: Outgoing[] = [];
-    let bytes = 0;
-    const partSize = this.#partSize();
-    collect: for await (const batch of this.#wal.iterateBatches(this.#end)) {
-      for (const record of batch) {
-        const payload = record.payload;
-        if (recordEnd(record.lsn, payload.length) > durable) break collect;
-        const crc = recordCrc(payload);
-        let part = record.lsn === this.#end ? this.#partial : 0;
-        do {
-          const size = Math.min(partSize, payload.length - part);
-          parts.push({
-            lsn: record.lsn,
-            length: payload.length,
-            crc,
-            part,
-            size,
-            data: payload.subarray(part, part + size),
-          });
-          part += size;
-          bytes += size;
-        } while (part < payload.length);
-        if (parts.length >= this.#batchMessages || bytes >= this.#batchBytes) break collect;
-      }
-    }
+    const parts = await collectParts(this.#wal, this.#end, this.#partial, durable, {
+      messages: this.#batchMessages,
+      bytes: this.#batchBytes,
+      partSize: partSize(this.#handle.nc),
+    });
     if (parts.length === 0) return false;
     this.#stats.rounds++;
-    await this.#publish(parts);
+    const { acks, failure } = await publishParts(this.#handle, parts, this.#seq, this.#timeout);
+    for (const [i, ack] of acks.entries()) {
+      if (ack.duplicate) this.#stats.duplicates++;
+      this.#advance(parts[i]!, ack.seq);
+    }
+    this.#release();
+    if (failure === undefined) return true;
+    if (!isWrongLastSequence(failure)) throw failure;
+    // R3: the stream moved; the next round re-reads it.
+    this.#stale = true;
+    this.#stats.retries++;
+    this.#stats.lastRetryError = String(failure);
     return true;
   }
 
@@ -463,72 +415,13 @@ export class Replicator {
         { offset: this.#wal.tail, sequence: this.#seq },
       );
     }
-    if (last === undefined || last.lsn < this.#wal.head) return;
-    let same: boolean;
-    try {
-      const payload = await this.#wal.read(last.lsn);
-      same = payload.length === last.length && recordCrc(payload) === last.crc;
-    } catch (error) {
-      if (!(error instanceof BoundaryError)) throw error;
-      same = false;
-    }
+    if (last === undefined) return;
+    const same = await logHolds(this.#wal, { ...last, part: 0, size: 0 });
     if (!same) {
       throw new ReplicaMismatchError(
         `the log's record at ${last.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
         { offset: last.lsn, sequence: this.#seq },
       );
-    }
-  }
-
-  /** The largest part the connected server accepts, read from its INFO (it may change on reconnect). */
-  #partSize(): number {
-    return partSize(this.#handle.nc);
-  }
-
-  /** Publishes `parts` pipelined, each expecting the sequence before it (R1, R2). */
-  async #publish(parts: readonly Outgoing[]): Promise<void> {
-    const { js, subject } = this.#handle;
-    const base = this.#seq;
-    const acks = parts.map((part, i) => {
-      const h = headers();
-      for (const [name, value] of partHeaders(part)) h.set(name, value);
-      return js.publish(subject, part.data, {
-        msgID: messageId(part),
-        expect: { lastSequence: base + i },
-        headers: h,
-        timeout: this.#timeout,
-      });
-    });
-    const results = await Promise.allSettled(acks);
-    let failure: unknown;
-    for (let i = 0; i < results.length; i++) {
-      const result = results[i]!;
-      if (result.status === 'rejected') {
-        failure = result.reason;
-        break;
-      }
-      if (result.value.seq !== base + i + 1) {
-        failure = new Error(
-          `stream ${this.#handle.stream} acknowledged sequence ${result.value.seq}, expected ${base + i + 1}`,
-        );
-        break;
-      }
-      if (result.value.duplicate) this.#stats.duplicates++;
-      this.#advance(parts[i]!, result.value.seq);
-    }
-    this.#release();
-    if (failure !== undefined) {
-      if (
-        failure instanceof JetStreamApiError &&
-        failure.code === JetStreamApiCodes.StreamWrongLastSequence
-      ) {
-        // R3: the stream moved; the next round re-reads it.
-        this.#stale = true;
-        this.#stats.retries++;
-        this.#stats.lastRetryError = failure.message;
-        return;
-      }
-      throw failure;
     }
   }
 
