@@ -26,6 +26,7 @@ import {
   isWalError,
   ReplicaFencedError,
   ReplicaMismatchError,
+  TruncatedError,
   validateInteger,
   validateOffset,
   type WalError,
@@ -301,6 +302,7 @@ export class Replicator {
   async #run(): Promise<void> {
     let delay = 0;
     while (this.#closed === undefined && this.#failure === undefined) {
+      if (this.#want >= this.#wal.tail) this.#dropCut();
       const wanted = this.#want >= this.#end;
       if (!wanted && this.#wal.durable <= this.#end) return;
       try {
@@ -452,6 +454,30 @@ export class Replicator {
     for (const waiter of this.#waiters) {
       if (waiter.lsn < end) waiter.resolve();
       else left.push(waiter);
+    }
+    this.#waiters = left;
+  }
+
+  /**
+   * Rejects the waiters whose record a `truncateAfter` dropped before it was
+   * shipped (`WAL_TRUNCATED`); what was shipped is checked by the next round.
+   */
+  #dropCut(): void {
+    const tail = this.#wal.tail;
+    const left: Waiter[] = [];
+    this.#want = -1;
+    for (const waiter of this.#waiters) {
+      if (waiter.lsn < tail) {
+        left.push(waiter);
+        if (waiter.lsn > this.#want) this.#want = waiter.lsn;
+      } else {
+        waiter.reject(
+          new TruncatedError(
+            `the record at ${waiter.lsn} was dropped by a truncateAfter before it was replicated`,
+            { offset: waiter.lsn },
+          ),
+        );
+      }
     }
     this.#waiters = left;
   }

@@ -12,6 +12,15 @@ import fc from 'fast-check';
 import { recordCrc } from '../src/message.js';
 import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
 
+/** A store whose fdatasync can be held back: records are written, not durable. */
+class HeldSync extends MemoryStore {
+  hold: Promise<void> | undefined;
+  override async sync(): Promise<void> {
+    await this.hold;
+    return super.sync();
+  }
+}
+
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
 const MAX_PAYLOAD = 64 * 1024;
 
@@ -94,14 +103,6 @@ describe('Replicator on a 3-node cluster', function () {
   });
 
   it('publishes nothing before it is durable locally', async () => {
-    // A store whose fdatasync is held back: records are written, not durable.
-    class HeldSync extends MemoryStore {
-      hold: Promise<void> | undefined;
-      override async sync(): Promise<void> {
-        await this.hold;
-        return super.sync();
-      }
-    }
     const store = new HeldSync();
     const wal = await Wal.open(store);
     const stream = streamName();
@@ -301,6 +302,32 @@ describe('Replicator on a 3-node cluster', function () {
     assert.equal((await jsm.streams.info(stream)).state.messages, 0);
     await replicator.close();
     await wal.close();
+  });
+
+  it('a waiter whose record a truncateAfter dropped before shipping gets WAL_TRUNCATED', async () => {
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 60_000 });
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const a = wal.append(payload(10, 1));
+    const shipped = replicator.waitFor(a);
+    const b = wal.append(payload(10, 2));
+    const dropped = replicator.waitFor(b);
+    const cut = wal.truncateAfter(a);
+    release();
+    await cut;
+    await shipped;
+    await assert.rejects(dropped, (error) => isWalError(error, 'WAL_TRUNCATED'));
+    // Nothing shipped was cut: the replicator goes on.
+    assert.equal(replicator.failure, undefined);
+    await replicator.append(payload(10, 3));
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
   });
 
   it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {

@@ -176,9 +176,16 @@ export class NatsCluster {
     if (!exitHook) {
       exitHook = true;
       // Never leave a server behind, even when the test process dies.
-      process.once('exit', () => {
+      const killAll = () => {
         for (const c of running) c.kill('SIGKILL');
-      });
+      };
+      process.once('exit', killAll);
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        process.once(signal, () => {
+          killAll();
+          process.kill(process.pid, signal);
+        });
+      }
     }
     child.once('exit', () => running.delete(child));
     await listening(this.#ports[i]!, Date.now() + 10_000);
