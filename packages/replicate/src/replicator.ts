@@ -24,6 +24,7 @@ import {
   invalidArgType,
   invalidArgValue,
   isWalError,
+  outOfRange,
   ReplicaFencedError,
   ReplicaMismatchError,
   TruncatedError,
@@ -235,7 +236,7 @@ export class Replicator {
     this.#check();
     validateOffset('lsn', lsn);
     if (lsn >= this.#wal.tail) {
-      throw new RangeError(`lsn must be below the log's tail (${this.#wal.tail}); got ${lsn}`);
+      throw outOfRange('lsn', `< the log's tail (${this.#wal.tail})`, lsn);
     }
     await this.#await(lsn);
   }

@@ -9,6 +9,7 @@ import {
   BoundaryError,
   CorruptionError,
   invalidArgValue,
+  outOfRange,
   RecordTooLargeError,
   ReplicaMismatchError,
   validateOffset,
@@ -95,8 +96,10 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
           ? undefined
           : readPosition(message.header, message.data.length, lastSeq);
       if (last === undefined || last.lsn < to) {
-        throw new RangeError(
-          `options.to (${to}) is past the stream's last record (${last?.lsn ?? 'none'})`,
+        throw outOfRange(
+          'options.to',
+          `at most the stream's last LSN (${last?.lsn ?? 'none'})`,
+          to,
         );
       }
     }
