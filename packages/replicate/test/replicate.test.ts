@@ -38,6 +38,19 @@ describe('Replicator on a 3-node cluster', function () {
     );
   }
 
+  /** A replicated log on a store whose fdatasync is held back until `release()`. */
+  async function heldWriter(interval: number) {
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval });
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    return { wal, stream, replicator, release };
+  }
+
   async function writer(): Promise<{ path: string; wal: Wal }> {
     const path = await dir();
     return { path, wal: await Wal.open(path) };
@@ -103,14 +116,7 @@ describe('Replicator on a 3-node cluster', function () {
   });
 
   it('publishes nothing before it is durable locally', async () => {
-    const store = new HeldSync();
-    const wal = await Wal.open(store);
-    const stream = streamName();
-    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 5 });
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { wal, stream, replicator, release } = await heldWriter(5);
     let settled = false;
     const lsn = wal.append(payload(100, 1));
     await wal.waitFor(lsn, 'written');
@@ -305,14 +311,7 @@ describe('Replicator on a 3-node cluster', function () {
   });
 
   it('a waiter whose record a truncateAfter dropped before shipping gets WAL_TRUNCATED', async () => {
-    const store = new HeldSync();
-    const wal = await Wal.open(store);
-    const stream = streamName();
-    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 60_000 });
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { wal, stream, replicator, release } = await heldWriter(60_000);
     const a = wal.append(payload(10, 1));
     const shipped = replicator.waitFor(a);
     const b = wal.append(payload(10, 2));
