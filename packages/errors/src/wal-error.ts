@@ -10,6 +10,8 @@ export type WalErrorCode =
   | 'WAL_NO_SPACE'
   | 'WAL_READ_ONLY'
   | 'WAL_RECORD_TOO_LARGE'
+  | 'WAL_REPLICA_FENCED'
+  | 'WAL_REPLICA_MISMATCH'
   | 'WAL_TRUNCATED'
   | 'WAL_WRITE_FAILED';
 
@@ -182,6 +184,41 @@ export class TruncatedError extends WalError {
 export class BoundaryError extends WalError {
   constructor(message: string, options: WalErrorOptions = {}) {
     super('WAL_NOT_BOUNDARY', message, options);
+  }
+}
+
+/** Fields of the replication errors: the stream sequence concerned, when there is one. */
+export interface ReplicaErrorOptions extends WalErrorOptions {
+  /** The stream sequence of the message concerned. */
+  readonly sequence?: number;
+}
+
+/**
+ * `WAL_REPLICA_MISMATCH`: a replication stream does not hold this log — it
+ * holds another log's records, has a gap in its sequences, a message that is
+ * not a log record, or records this log does not have. Nothing was merged.
+ */
+export class ReplicaMismatchError extends WalError {
+  /** The stream sequence concerned, or `undefined`. */
+  readonly sequence: number | undefined;
+
+  constructor(message: string, options: ReplicaErrorOptions = {}) {
+    super('WAL_REPLICA_MISMATCH', message, options);
+    this.sequence = options.sequence;
+  }
+}
+
+/**
+ * `WAL_REPLICA_FENCED`: another writer extended the replication stream, so
+ * this one stopped shipping; nothing of this log was published after it.
+ */
+export class ReplicaFencedError extends WalError {
+  /** The stream sequence this writer expected to be the last one. */
+  readonly sequence: number | undefined;
+
+  constructor(message: string, options: ReplicaErrorOptions = {}) {
+    super('WAL_REPLICA_FENCED', message, options);
+    this.sequence = options.sequence;
   }
 }
 

@@ -16,6 +16,8 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  ReplicaFencedError,
+  ReplicaMismatchError,
   TruncatedError,
   validateBytes,
   validateInteger,
@@ -38,6 +40,8 @@ describe('WalError hierarchy', () => {
     [new ReadOnlyError('write'), 'WAL_READ_ONLY'],
     [new TruncatedError('records at 64 were reclaimed', { offset: 64 }), 'WAL_TRUNCATED'],
     [new BoundaryError('no record starts at 65', { offset: 65 }), 'WAL_NOT_BOUNDARY'],
+    [new ReplicaMismatchError('gap', { sequence: 3, offset: 80 }), 'WAL_REPLICA_MISMATCH'],
+    [new ReplicaFencedError('another writer', { sequence: 9 }), 'WAL_REPLICA_FENCED'],
   ];
 
   for (const [error, code] of cases) {
@@ -51,6 +55,12 @@ describe('WalError hierarchy', () => {
       assert.ok(error.message.length > 0);
     });
   }
+
+  it('replication errors keep the stream sequence', () => {
+    assert.equal(new ReplicaMismatchError('gap', { sequence: 3, offset: 80 }).sequence, 3);
+    assert.equal(new ReplicaMismatchError('gap').sequence, undefined);
+    assert.equal(new ReplicaFencedError('fenced', { sequence: 9 }).sequence, 9);
+  });
 
   it('keeps the offset and the cause', () => {
     const cause = Object.assign(new Error('EIO'), { code: 'EIO' });

@@ -1,0 +1,132 @@
+/**
+ * The stream's message format: one record per message, or a record split
+ * into consecutive parts when it is larger than the server's maximum
+ * payload. Every message carries, in headers, the record's LSN, its payload
+ * length, its frame CRC (docs/FORMAT.md §2: CRC-32C over `length ‖ payload`)
+ * and where its part starts in the payload. The package README's "Stream
+ * format" section is the prose version of this module.
+ */
+import { crc32c, HEADER_SIZE } from '@wal/core';
+import { ReplicaMismatchError } from '@wal/errors';
+
+/** Header naming the record's LSN (decimal). */
+export const LSN_HEADER = 'Wal-Lsn';
+/** Header naming the record's payload length in bytes (decimal). */
+export const LENGTH_HEADER = 'Wal-Length';
+/** Header carrying the record's frame CRC (8 lowercase hex digits). */
+export const CRC_HEADER = 'Wal-Crc';
+/** Header naming where this part starts in the payload (decimal). */
+export const PART_HEADER = 'Wal-Part';
+
+/** Room left in every message for the headers above and the client's own. */
+export const HEADER_ROOM = 1024;
+
+/** Where one message of the stream lies in the log. */
+export interface PartPosition {
+  /** LSN of the record the message belongs to. */
+  readonly lsn: number;
+  /** The record's payload length. */
+  readonly length: number;
+  /** The record's frame CRC. */
+  readonly crc: number;
+  /** Offset of this part in the payload. */
+  readonly part: number;
+  /** Bytes of payload in this part. */
+  readonly size: number;
+}
+
+/** Header access the client's `MsgHdrs` offers. */
+export interface HeaderSource {
+  get(name: string): string;
+}
+
+const LENGTH_SCRATCH = new Uint8Array(4);
+
+/** The frame CRC of `payload`, as FORMAT.md §2 defines it. */
+export function recordCrc(payload: Uint8Array): number {
+  const n = payload.length;
+  LENGTH_SCRATCH[0] = n & 0xff;
+  LENGTH_SCRATCH[1] = (n >>> 8) & 0xff;
+  LENGTH_SCRATCH[2] = (n >>> 16) & 0xff;
+  LENGTH_SCRATCH[3] = (n >>> 24) & 0xff;
+  return crc32c(payload, 0, n, crc32c(LENGTH_SCRATCH, 0, 4));
+}
+
+/** End offset (next LSN) of the record at `lsn` with a payload of `length` bytes. */
+export function recordEnd(lsn: number, length: number): number {
+  return lsn + HEADER_SIZE + length;
+}
+
+/**
+ * The JetStream message id of a part: LSN, part offset and the record's CRC.
+ * A `truncateAfter` hands LSNs out again; a different record at a reused LSN
+ * has a different CRC, so its id differs and de-duplication cannot swallow it.
+ */
+export function messageId(position: PartPosition): string {
+  return `${position.lsn}.${position.part}.${crcHex(position.crc)}`;
+}
+
+/** The CRC as 8 lowercase hex digits. */
+export function crcHex(crc: number): string {
+  return crc.toString(16).padStart(8, '0');
+}
+
+/** The header fields of a part. */
+export function partHeaders(position: PartPosition): [string, string][] {
+  return [
+    [LSN_HEADER, String(position.lsn)],
+    [LENGTH_HEADER, String(position.length)],
+    [CRC_HEADER, crcHex(position.crc)],
+    [PART_HEADER, String(position.part)],
+  ];
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
+const HEX = /^[0-9a-f]{8}$/;
+
+function decimal(headers: HeaderSource, name: string, seq: number): number {
+  const text = headers.get(name);
+  const value = DECIMAL.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value)) {
+    throw new ReplicaMismatchError(
+      `stream message ${seq} is not a log record: header ${name} is missing or invalid`,
+      { sequence: seq },
+    );
+  }
+  return value;
+}
+
+/**
+ * Reads where a stream message lies in the log from its headers, checking
+ * them. `size` is the message's data length.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a message that is not a part of a record.
+ */
+export function readPosition(
+  headers: HeaderSource | undefined,
+  size: number,
+  seq: number,
+): PartPosition {
+  if (headers === undefined) {
+    throw new ReplicaMismatchError(`stream message ${seq} is not a log record: it has no headers`, {
+      sequence: seq,
+    });
+  }
+  const lsn = decimal(headers, LSN_HEADER, seq);
+  const length = decimal(headers, LENGTH_HEADER, seq);
+  const part = decimal(headers, PART_HEADER, seq);
+  const crcText = headers.get(CRC_HEADER);
+  if (!HEX.test(crcText)) {
+    throw new ReplicaMismatchError(`stream message ${seq} is not a log record: bad ${CRC_HEADER}`, {
+      sequence: seq,
+      offset: lsn,
+    });
+  }
+  if (part + size > length || (size === 0 && length !== 0)) {
+    throw new ReplicaMismatchError(
+      `stream message ${seq} is not a log record: part ${part}+${size} outside a ${length}-byte record`,
+      { sequence: seq, offset: lsn },
+    );
+  }
+  return { lsn, length, crc: Number.parseInt(crcText, 16), part, size };
+}

@@ -1,0 +1,496 @@
+/**
+ * The replicator: ships a writable log's durable records, in LSN order and in
+ * batches, to a JetStream stream, and offers the `replicated` level.
+ *
+ * Invariants (cited as R1–R4 below):
+ * - R1 The stream holds a prefix of the local durable log: only records the
+ *   log made durable are published, in LSN order, each part with the
+ *   stream's expected last sequence, so nothing can be published out of
+ *   order or on top of another writer's message.
+ * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
+ *   record whose every part the stream acknowledged (`#partial` bytes of the
+ *   next one are acknowledged too). Both only grow, except when a resume
+ *   re-reads them from the stream.
+ * - R3 After any failed publish the stream is the authority: the next round
+ *   first re-reads its last message and checks it against the local log
+ *   (a publish whose acknowledgement was lost is then adopted, never sent a
+ *   second time under a new sequence).
+ * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
+ *   durable locally (R1) and stored by the stream's quorum.
+ */
+import type { Wal } from '@wal/core';
+import {
+  ClosedError,
+  invalidArgType,
+  invalidArgValue,
+  isWalError,
+  outOfRange,
+  ReplicaFencedError,
+  ReplicaMismatchError,
+  TruncatedError,
+  validateInteger,
+  validateOffset,
+  type WalError,
+} from '@wal/errors';
+import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
+import { type PartPosition, readPosition, recordEnd } from './message.js';
+import {
+  closeStream,
+  messageAt,
+  openStream,
+  partSize,
+  type StreamHandle,
+  type StreamTarget,
+  streamExtent,
+} from './stream.js';
+import { logHolds } from './verify.js';
+
+/** Options of {@link Replicator.attach}. */
+export interface ReplicatorOptions extends StreamTarget {
+  /**
+   * Replicas of the stream when the replicator creates it (1–5, default 3).
+   * An existing stream keeps its own configuration.
+   */
+  readonly replicas?: number;
+  /** Most messages published in one round (default 128). */
+  readonly batchMessages?: number;
+  /** Most payload bytes published in one round (default 4 MiB). */
+  readonly batchBytes?: number;
+  /** Milliseconds to wait for a publish's acknowledgement before retrying (default 2000). */
+  readonly timeout?: number;
+  /**
+   * Milliseconds between checks for records made durable by someone else
+   * (a `sync()` on the log itself), which are then shipped (default 100).
+   */
+  readonly interval?: number;
+}
+
+/** Counters of a replicator; they never hold a secret. */
+export interface ReplicatorStats {
+  /** Rounds: each ships up to a batch of messages. */
+  readonly rounds: number;
+  /** Messages the stream acknowledged (parts of split records count each). */
+  readonly messages: number;
+  /** Of those, acknowledged as duplicates of a message the stream already held. */
+  readonly duplicates: number;
+  /** Payload bytes acknowledged. */
+  readonly bytes: number;
+  /** Failed rounds that were retried after re-reading the stream. */
+  readonly retries: number;
+  /** Message of the last error a retry followed (no secret: client errors carry none). */
+  readonly lastRetryError: string | undefined;
+}
+
+interface Waiter {
+  readonly lsn: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The last record whose parts were all acknowledged. */
+interface Shipped {
+  readonly lsn: number;
+  readonly length: number;
+  readonly crc: number;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** True for a programming error or a typed storage failure: retrying cannot help. */
+function isFinal(error: unknown): boolean {
+  return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
+}
+
+/**
+ * Ships a writable {@link Wal} to a JetStream stream and offers the
+ * `replicated` durability level: {@link Replicator.append},
+ * {@link Replicator.appendBatch} and {@link Replicator.waitFor} resolve once
+ * a record is durable locally and stored by the stream (a quorum of its
+ * replicas). Concurrent waiters share fsyncs and publishes. Transient
+ * failures (a server down, a lost acknowledgement, a leader election) are
+ * retried without limit; a stream that does not hold this log, or another
+ * writer extending it, stops the replicator (`failure`) and rejects every
+ * waiter.
+ */
+export class Replicator {
+  readonly #wal: Wal;
+  readonly #handle: StreamHandle;
+  readonly #batchMessages: number;
+  readonly #batchBytes: number;
+  readonly #timeout: number;
+  readonly #timer: NodeJS.Timeout;
+  #seq = 0;
+  #end = 0;
+  #partial = 0;
+  #last: Shipped | undefined;
+  #stale = false;
+  #verifying: Promise<void> | undefined;
+  #want = -1;
+  #waiters: Waiter[] = [];
+  #running: Promise<void> | undefined;
+  #failure: WalError | undefined;
+  #closed: Promise<void> | undefined;
+  #stats = {
+    rounds: 0,
+    messages: 0,
+    duplicates: 0,
+    bytes: 0,
+    retries: 0,
+    lastRetryError: undefined as string | undefined,
+  };
+
+  private constructor(wal: Wal, handle: StreamHandle, options: ReplicatorOptions) {
+    this.#wal = wal;
+    this.#handle = handle;
+    this.#batchMessages = options.batchMessages ?? 128;
+    this.#batchBytes = options.batchBytes ?? 4 * 1024 * 1024;
+    this.#timeout = options.timeout ?? 2000;
+    this.#timer = setInterval(() => {
+      if (this.#wal.durable > this.#end) this.#kick();
+    }, options.interval ?? 100);
+    this.#timer.unref();
+  }
+
+  /**
+   * Attaches to `wal` (writable, open) and to the stream, creating the stream
+   * when it does not exist. An empty stream is shipped from offset 0; a
+   * non-empty one is resumed from its last message, which must be a record
+   * of this log, byte for byte.
+   *
+   * @throws `WAL_REPLICA_MISMATCH` when the stream holds another log's
+   *   records, records this log does not have, has a gap or a message that is
+   *   not a record, or when the stream is empty and the log's head is past 0
+   *   (a restore could not give the records their LSNs).
+   * @throws `TypeError` / `RangeError` with a `code` for bad options, and the
+   *   client's connection errors (they name no secret).
+   */
+  static async attach(wal: Wal, options: ReplicatorOptions): Promise<Replicator> {
+    if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
+      throw invalidArgType('wal', 'a Wal', wal);
+    }
+    if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
+    if (wal.closed) throw new ClosedError('log');
+    for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
+      if (options?.[name] !== undefined) {
+        validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
+      }
+    }
+    const handle = await openStream(options, options.replicas ?? 3);
+    const replicator = new Replicator(wal, handle, options);
+    try {
+      await replicator.#resume(false);
+    } catch (error) {
+      await replicator.close();
+      throw error;
+    }
+    return replicator;
+  }
+
+  /** End offset below which every record is acknowledged by the stream. */
+  get replicated(): number {
+    return this.#end;
+  }
+
+  /** The stream's last sequence as this replicator knows it. */
+  get sequence(): number {
+    return this.#seq;
+  }
+
+  /** The error that stopped the replicator, or `undefined`. */
+  get failure(): WalError | undefined {
+    return this.#failure;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): ReplicatorStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Appends `payload` to the log (its LSN reserved at once, in call order)
+   * and resolves with the LSN once the record is `replicated`. Rejects with
+   * the log's append errors, `WAL_CLOSED`, and the replicator's failure.
+   */
+  async append(payload: Uint8Array): Promise<number> {
+    this.#check();
+    const lsn = this.#wal.append(payload);
+    await this.#await(lsn);
+    return lsn;
+  }
+
+  /** {@link Replicator.append} for several payloads, all or none appended. */
+  async appendBatch(payloads: readonly Uint8Array[]): Promise<number[]> {
+    this.#check();
+    const lsns = this.#wal.appendBatch(payloads);
+    if (lsns.length > 0) await this.#await(lsns[lsns.length - 1]!);
+    return lsns;
+  }
+
+  /**
+   * Resolves once the record at `lsn` (appended to the log by anyone) is
+   * `replicated`: durable locally and stored by the stream. Rejects with
+   * `ERR_OUT_OF_RANGE` for an LSN not below the log's tail, `WAL_CLOSED`
+   * after `close()`, and the replicator's failure.
+   */
+  async waitFor(lsn: number): Promise<void> {
+    this.#check();
+    validateOffset('lsn', lsn);
+    if (lsn >= this.#wal.tail) {
+      throw outOfRange('lsn', `< the log's tail (${this.#wal.tail})`, lsn);
+    }
+    await this.#await(lsn);
+  }
+
+  /** Resolves once every record appended to the log before the call is `replicated`. */
+  async flush(): Promise<void> {
+    this.#check();
+    const tail = this.#wal.tail;
+    if (tail > this.#end) await this.#await(tail - 1);
+  }
+
+  /**
+   * Stops shipping: waits for the round in flight, rejects the waiters left
+   * with `WAL_CLOSED` and closes the connection when the replicator opened
+   * it. The log stays open. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      clearInterval(this.#timer);
+      await this.#running;
+      this.#settle(new ClosedError('replicator'));
+      await closeStream(this.#handle);
+    })();
+    return this.#closed;
+  }
+
+  #check(): void {
+    if (this.#closed !== undefined) throw new ClosedError('replicator');
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #await(lsn: number): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (lsn < this.#end) {
+      // Below what was shipped: only if the log still holds what the stream
+      // does (a truncateAfter may have handed this LSN out again).
+      this.#verifying ??= this.#checkLast().finally(() => {
+        this.#verifying = undefined;
+      });
+      return this.#verifying.catch((error: unknown) => {
+        this.#fail(error as WalError);
+        throw error;
+      });
+    }
+    const promise = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ lsn, resolve, reject });
+    });
+    if (lsn > this.#want) this.#want = lsn;
+    this.#kick();
+    return promise;
+  }
+
+  #kick(): void {
+    if (this.#running !== undefined || this.#closed !== undefined) return;
+    if (this.#failure !== undefined) return;
+    this.#running = this.#run().finally(() => {
+      this.#running = undefined;
+      // A waiter that arrived while the last round was ending.
+      if (this.#want >= this.#end || this.#wal.durable > this.#end) this.#kick();
+    });
+  }
+
+  /** Rounds until everything wanted and everything durable is shipped (R3 on failure). */
+  async #run(): Promise<void> {
+    let delay = 0;
+    while (this.#closed === undefined && this.#failure === undefined) {
+      if (this.#want >= this.#wal.tail) this.#dropCut();
+      const wanted = this.#want >= this.#end;
+      if (!wanted && this.#wal.durable <= this.#end) return;
+      try {
+        if (this.#stale) {
+          await this.#resume(true);
+          this.#stale = false;
+        }
+        if (wanted && this.#wal.durable <= this.#want) await this.#wal.sync();
+        if (!(await this.#round()) && this.#wal.durable <= this.#end && !this.#stale) {
+          // Nothing durable left to ship and no retry pending.
+          if (this.#want >= this.#end) continue;
+          return;
+        }
+        delay = 0;
+      } catch (error) {
+        if (isFinal(error)) {
+          this.#fail(error as WalError);
+          return;
+        }
+        this.#stats.retries++;
+        this.#stats.lastRetryError = String(error);
+        this.#stale = true;
+        delay = Math.min(Math.max(delay * 2, 25), 1000);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Re-reads the stream's last message and checks it against the local log
+   * (R3); sets `#seq`, `#end`, `#partial`. During shipping, a stream grown by
+   * a message this log does not hold means another writer: fenced.
+   */
+  async #resume(shipping: boolean): Promise<void> {
+    const { lastSeq } = await streamExtent(this.#handle);
+    if (shipping && lastSeq < this.#seq) {
+      throw new ReplicaMismatchError(
+        `stream ${this.#handle.stream} lost messages it acknowledged: its last sequence is ${lastSeq}, not ${this.#seq}`,
+        { sequence: lastSeq },
+      );
+    }
+    if (lastSeq === 0) {
+      if (this.#wal.head !== 0) {
+        throw new ReplicaMismatchError(
+          `the log's head is ${this.#wal.head}: a stream must hold the log from offset 0, so that a restore gives its records the same LSNs`,
+          { offset: this.#wal.head },
+        );
+      }
+      this.#seq = 0;
+      this.#end = 0;
+      this.#partial = 0;
+      this.#last = undefined;
+      return;
+    }
+    const message = await messageAt(this.#handle, lastSeq);
+    const position = readPosition(message.header, message.data.length, lastSeq);
+    const matches = await logHolds(this.#wal, position, message.data);
+    if (!matches) {
+      if (shipping && lastSeq > this.#seq) {
+        throw new ReplicaFencedError(
+          `another writer extended stream ${this.#handle.stream} past sequence ${this.#seq}; this replicator stopped`,
+          { sequence: this.#seq, offset: position.lsn },
+        );
+      }
+      throw new ReplicaMismatchError(
+        `stream ${this.#handle.stream} does not hold this log: its message ${lastSeq} (LSN ${position.lsn}) differs from the log's record`,
+        { sequence: lastSeq, offset: position.lsn },
+      );
+    }
+    this.#end = position.lsn;
+    this.#last = undefined;
+    this.#stored(position, lastSeq);
+    this.#release();
+  }
+
+  /**
+   * Ships up to one batch of durable records (R1). Returns false when there
+   * was nothing to ship.
+   */
+  async #round(): Promise<boolean> {
+    const durable = this.#wal.durable;
+    if (durable <= this.#end) return false;
+    await this.#checkLast();
+    const parts = await collectParts(this.#wal, this.#end, this.#partial, durable, {
+      messages: this.#batchMessages,
+      bytes: this.#batchBytes,
+      partSize: partSize(this.#handle.nc),
+    });
+    if (parts.length === 0) return false;
+    this.#stats.rounds++;
+    const { acks, failure } = await publishParts(this.#handle, parts, this.#seq, this.#timeout);
+    for (const [i, ack] of acks.entries()) {
+      if (ack.duplicate) this.#stats.duplicates++;
+      this.#advance(parts[i]!, ack.seq);
+    }
+    this.#release();
+    if (failure === undefined) return true;
+    if (!isWrongLastSequence(failure)) throw failure;
+    // R3: the stream moved; the next round re-reads it.
+    this.#stale = true;
+    this.#stats.retries++;
+    this.#stats.lastRetryError = String(failure);
+    return true;
+  }
+
+  /** The log must still hold the last record shipped: a cut below it is refused. */
+  async #checkLast(): Promise<void> {
+    const last = this.#last;
+    if (this.#wal.tail < this.#end) {
+      throw new ReplicaMismatchError(
+        `the log was truncated below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+        { offset: this.#wal.tail, sequence: this.#seq },
+      );
+    }
+    if (last === undefined) return;
+    const same = await logHolds(this.#wal, { ...last, part: 0, size: 0 });
+    if (!same) {
+      throw new ReplicaMismatchError(
+        `the log's record at ${last.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
+        { offset: last.lsn, sequence: this.#seq },
+      );
+    }
+  }
+
+  #advance(part: Outgoing, seq: number): void {
+    this.#stats.messages++;
+    this.#stats.bytes += part.size;
+    this.#stored(part, seq);
+  }
+
+  /** The stream stored `part` at `seq`, and every part before it (R2). */
+  #stored(part: PartPosition, seq: number): void {
+    this.#seq = seq;
+    const partEnd = part.part + part.size;
+    if (partEnd === part.length) {
+      this.#end = recordEnd(part.lsn, part.length);
+      this.#partial = 0;
+      this.#last = { lsn: part.lsn, length: part.length, crc: part.crc };
+    } else {
+      this.#partial = partEnd;
+    }
+  }
+
+  /** Resolves the waiters whose record is below `#end` (R4). */
+  #release(): void {
+    if (this.#waiters.length === 0) return;
+    const end = this.#end;
+    const left: Waiter[] = [];
+    for (const waiter of this.#waiters) {
+      if (waiter.lsn < end) waiter.resolve();
+      else left.push(waiter);
+    }
+    this.#waiters = left;
+  }
+
+  /**
+   * Rejects the waiters whose record a `truncateAfter` dropped before it was
+   * shipped (`WAL_TRUNCATED`); what was shipped is checked by the next round.
+   */
+  #dropCut(): void {
+    const tail = this.#wal.tail;
+    const left: Waiter[] = [];
+    this.#want = -1;
+    for (const waiter of this.#waiters) {
+      if (waiter.lsn < tail) {
+        left.push(waiter);
+        if (waiter.lsn > this.#want) this.#want = waiter.lsn;
+      } else {
+        waiter.reject(
+          new TruncatedError(
+            `the record at ${waiter.lsn} was dropped by a truncateAfter before it was replicated`,
+            { offset: waiter.lsn },
+          ),
+        );
+      }
+    }
+    this.#waiters = left;
+  }
+
+  #fail(error: WalError): void {
+    this.#failure ??= error;
+    this.#settle(error);
+  }
+
+  #settle(error: unknown): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+}

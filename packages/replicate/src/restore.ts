@@ -1,0 +1,201 @@
+/**
+ * Restore: rebuilds a log from the stream alone, for when the machine that
+ * wrote it is gone.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import { Wal, type WalOptions, type WalSource } from '@wal/core';
+import {
+  BoundaryError,
+  CorruptionError,
+  invalidArgValue,
+  outOfRange,
+  RecordTooLargeError,
+  ReplicaMismatchError,
+  validateOffset,
+} from '@wal/errors';
+import { type PartPosition, readPosition, recordCrc } from './message.js';
+import { closeStream, messageAt, openStream, type StreamTarget, streamExtent } from './stream.js';
+
+/** Options of {@link restore}. */
+export interface RestoreOptions extends StreamTarget {
+  /** Where to build the log: a missing or empty path (directory or file), or an empty store. */
+  readonly into: WalSource;
+  /** LSN of the last record to restore (default: every record the stream holds). */
+  readonly to?: number;
+  /** Options of the restored log (its layout, segment size, maximum record size). */
+  readonly wal?: WalOptions;
+}
+
+/** What {@link restore} rebuilt. */
+export interface RestoreReport {
+  /** Records restored. */
+  readonly records: number;
+  /** The restored log's tail: the end of its last record. */
+  readonly end: number;
+  /** LSN of the last record restored, or `undefined` when none was. */
+  readonly lastLsn: number | undefined;
+  /** Stream sequence of the last message read. */
+  readonly sequence: number;
+}
+
+/** A record being reassembled from its parts. */
+interface Assembly {
+  readonly position: PartPosition;
+  readonly payload: Uint8Array;
+  filled: number;
+}
+
+async function refuseNonEmpty(into: WalSource): Promise<void> {
+  if (typeof into !== 'string') return;
+  let entries: string[];
+  try {
+    const info = await stat(into);
+    if (!info.isDirectory()) {
+      if (info.size === 0) return;
+      throw invalidArgValue('options.into', into, 'must be a missing or empty path');
+    }
+    entries = await readdir(into);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  if (entries.length > 0) {
+    throw invalidArgValue('options.into', into, 'must be a missing or empty path');
+  }
+}
+
+/**
+ * Rebuilds a log from the stream: every record, in order, with the LSN it
+ * had in the writer's log, up to the last complete record the stream holds
+ * or up to the record at `to`. The result is byte-identical to the writer's
+ * log over that range. Each record's frame CRC is checked after its parts
+ * are joined; a record whose parts end the stream unfinished (the writer
+ * stopped mid-record) was never acknowledged and is left out.
+ *
+ * @throws `ERR_INVALID_ARG_VALUE` when `into` is not empty (nothing touched).
+ * @throws `WAL_REPLICA_MISMATCH` for a missing stream, a gap in sequences or
+ *   LSNs, or a message that is not a record; `WAL_NOT_BOUNDARY` when no
+ *   record of the stream starts at `to`; `ERR_OUT_OF_RANGE` when `to` is past
+ *   the stream's last record; `WAL_CORRUPTION` for a record failing its CRC;
+ *   `WAL_RECORD_TOO_LARGE` above the restored log's maximum record size. On
+ *   these errors, found while reading, `into` holds the records before the
+ *   failure, a valid log.
+ */
+export async function restore(options: RestoreOptions): Promise<RestoreReport> {
+  const to = options?.to;
+  if (to !== undefined) validateOffset('options.to', to);
+  await refuseNonEmpty(options?.into);
+  const handle = await openStream(options, undefined);
+  try {
+    const { lastSeq } = await streamExtent(handle);
+    if (to !== undefined) {
+      const message = lastSeq === 0 ? undefined : await messageAt(handle, lastSeq);
+      const last =
+        message === undefined
+          ? undefined
+          : readPosition(message.header, message.data.length, lastSeq);
+      if (last === undefined || last.lsn < to) {
+        throw outOfRange(
+          'options.to',
+          `at most the stream's last LSN (${last?.lsn ?? 'none'})`,
+          to,
+        );
+      }
+    }
+    const wal = await Wal.open(options.into, options.wal);
+    try {
+      if (wal.tail !== 0 || wal.head !== 0) {
+        throw invalidArgValue('options.into', 'a log', 'must be a missing or empty path');
+      }
+      const report = await copy(handle, wal, lastSeq, to);
+      await wal.sync();
+      return report;
+    } finally {
+      await wal.close();
+    }
+  } finally {
+    await closeStream(handle);
+  }
+}
+
+/** Appends the stream's records to `wal` (sequences 1..`lastSeq`), stopping after `to`. */
+async function copy(
+  handle: Awaited<ReturnType<typeof openStream>>,
+  wal: Wal,
+  lastSeq: number,
+  to: number | undefined,
+): Promise<RestoreReport> {
+  let records = 0;
+  let lastLsn: number | undefined;
+  let seq = 0;
+  if (lastSeq === 0) return { records, end: wal.tail, lastLsn, sequence: seq };
+  const consumer = await handle.js.consumers.get(handle.stream, {
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: 1,
+  });
+  const messages = await consumer.consume({ max_messages: 64 });
+  let assembly: Assembly | undefined;
+  try {
+    for await (const message of messages) {
+      seq++;
+      if (message.seq !== seq) {
+        throw new ReplicaMismatchError(
+          `stream ${handle.stream} has a gap: message ${message.seq} follows ${seq - 1}`,
+          { sequence: seq },
+        );
+      }
+      const position = readPosition(message.headers, message.data.length, seq);
+      if (assembly === undefined) {
+        if (position.part !== 0 || position.lsn !== wal.tail) {
+          throw new ReplicaMismatchError(
+            `stream message ${seq} holds LSN ${position.lsn} part ${position.part}; the log's next record is at ${wal.tail}`,
+            { sequence: seq, offset: position.lsn },
+          );
+        }
+        if (to !== undefined && position.lsn > to) {
+          throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+        }
+        // Checked before allocating: the length comes from the stream.
+        if (position.length > wal.maxRecordSize) {
+          throw new RecordTooLargeError(position.length, wal.maxRecordSize, {
+            offset: position.lsn,
+          });
+        }
+        assembly = { position, payload: new Uint8Array(position.length), filled: 0 };
+      } else if (
+        position.lsn !== assembly.position.lsn ||
+        position.length !== assembly.position.length ||
+        position.crc !== assembly.position.crc ||
+        position.part !== assembly.filled
+      ) {
+        throw new ReplicaMismatchError(
+          `stream message ${seq} does not continue the record at LSN ${assembly.position.lsn}`,
+          { sequence: seq, offset: position.lsn },
+        );
+      }
+      assembly.payload.set(message.data, assembly.filled);
+      assembly.filled += position.size;
+      if (assembly.filled === position.length) {
+        if (recordCrc(assembly.payload) !== position.crc) {
+          throw new CorruptionError(
+            `the record at LSN ${position.lsn} (stream message ${seq}) fails its checksum`,
+            { offset: position.lsn },
+          );
+        }
+        if (!wal.writable) await wal.drained();
+        lastLsn = wal.append(assembly.payload);
+        records++;
+        assembly = undefined;
+        if (lastLsn === to) break;
+      }
+      if (seq === lastSeq) break;
+    }
+  } finally {
+    await messages.close();
+  }
+  if (to !== undefined && lastLsn !== to) {
+    throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+  }
+  return { records, end: wal.tail, lastLsn, sequence: seq };
+}

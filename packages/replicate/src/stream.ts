@@ -1,0 +1,189 @@
+/**
+ * The replication stream as both the replicator and restore see it: the
+ * connection (given by the caller, or opened from options that pass through
+ * untouched to the client), the stream's configuration, and its state
+ * checked for gaps.
+ */
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type StoredMsg,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
+import {
+  invalidArgType,
+  invalidArgValue,
+  ReplicaMismatchError,
+  validateInteger,
+} from '@wal/errors';
+import { HEADER_ROOM } from './message.js';
+
+/**
+ * Where the log is shipped: a connection and a stream name. The connection is
+ * either one the caller opened (and keeps owning) or the client's
+ * `ConnectionOptions` — servers, user and password, NKey or credentials
+ * authenticator, TLS — which are passed to `connect` as they are and never
+ * copied into a message, an error or a metric.
+ */
+export interface StreamTarget {
+  /** An open connection (the caller closes it), or options to open one (closed with the replicator). */
+  readonly nats: NatsConnection | ConnectionOptions;
+  /** The JetStream stream's name. */
+  readonly stream: string;
+  /** The subject the records are published on; default `wal.<stream>`. */
+  readonly subject?: string;
+}
+
+/** An open view of the replication stream. */
+export interface StreamHandle {
+  readonly nc: NatsConnection;
+  /** True when the connection was opened from options and is closed with the handle. */
+  readonly owned: boolean;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly stream: string;
+  readonly subject: string;
+}
+
+/**
+ * The largest part to publish: the maximum payload the connected server
+ * announced in its INFO, less room for headers (at least 1 byte).
+ */
+export function partSize(nc: NatsConnection): number {
+  return Math.max(1, (nc.info?.max_payload ?? 0) - HEADER_ROOM);
+}
+
+/** A stream's extent: the sequence of its last message (0 when empty). */
+export interface StreamExtent {
+  readonly lastSeq: number;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function isConnection(value: object): value is NatsConnection {
+  return typeof (value as { publish?: unknown }).publish === 'function';
+}
+
+/** Validates a target's names. @throws `TypeError` codes for bad names. */
+function targetNames(target: StreamTarget): { stream: string; subject: string } {
+  if (typeof target !== 'object' || target === null) {
+    throw invalidArgType('options', 'an object', target);
+  }
+  const { stream } = target;
+  if (typeof stream !== 'string') throw invalidArgType('options.stream', 'a string', stream);
+  if (!NAME.test(stream)) {
+    throw invalidArgValue('options.stream', stream, 'must be 1-64 letters, digits, _ or -');
+  }
+  const subject = target.subject ?? `wal.${stream}`;
+  if (typeof subject !== 'string' || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(subject)) {
+    throw invalidArgValue('options.subject', subject, 'must be a subject without wildcards');
+  }
+  if (typeof target.nats !== 'object' || target.nats === null) {
+    throw invalidArgType('options.nats', 'a connection or connection options', target.nats);
+  }
+  return { stream, subject };
+}
+
+/**
+ * Opens the target: connects when given options, and checks (or, with
+ * `replicas`, creates) the stream. A stream that captures other subjects than
+ * the log's is refused, since its messages would not all be records.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a stream with other subjects, or a
+ *   missing stream when `replicas` is not given; the client's errors when it
+ *   cannot connect (they name no secret).
+ */
+export async function openStream(
+  target: StreamTarget,
+  replicas: number | undefined,
+): Promise<StreamHandle> {
+  const { stream, subject } = targetNames(target);
+  if (replicas !== undefined) validateInteger('options.replicas', replicas, 1, 5);
+  const owned = !isConnection(target.nats);
+  const nc = isConnection(target.nats) ? target.nats : await connect(target.nats);
+  try {
+    const jsm = await jetstreamManager(nc);
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(stream);
+    } catch (error) {
+      const missing =
+        error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
+      if (!missing || replicas === undefined) {
+        if (missing) {
+          throw new ReplicaMismatchError(`stream ${stream} does not exist`, { cause: error });
+        }
+        throw error;
+      }
+      info = await jsm.streams.add({
+        name: stream,
+        subjects: [subject],
+        num_replicas: replicas,
+        storage: StorageType.File,
+        deny_delete: true,
+        deny_purge: true,
+      });
+    }
+    const subjects = info.config.subjects ?? [];
+    if (subjects.length !== 1 || subjects[0] !== subject) {
+      throw new ReplicaMismatchError(
+        `stream ${stream} captures ${JSON.stringify(subjects)}, not only the log's subject ${subject}`,
+      );
+    }
+    return {
+      nc,
+      owned,
+      js: jetstream(nc),
+      jsm,
+      stream,
+      subject,
+    };
+  } catch (error) {
+    if (owned) await nc.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The stream's extent, checked to be gap-free from sequence 1: a stream whose
+ * messages were deleted or purged no longer holds the whole log.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a stream with a gap.
+ */
+export async function streamExtent(handle: StreamHandle): Promise<StreamExtent> {
+  const { state } = await handle.jsm.streams.info(handle.stream);
+  // Empty: never written. Otherwise every message from sequence 1 is there.
+  const whole =
+    state.messages === 0
+      ? state.last_seq === 0
+      : state.first_seq === 1 && state.messages === state.last_seq;
+  if (!whole) {
+    throw new ReplicaMismatchError(
+      `stream ${handle.stream} has a gap: ${state.messages} messages between sequences ${state.first_seq} and ${state.last_seq}`,
+      { sequence: state.first_seq },
+    );
+  }
+  return { lastSeq: state.last_seq };
+}
+
+/** The message at `seq`. @throws `WAL_REPLICA_MISMATCH` when it is missing. */
+export async function messageAt(handle: StreamHandle, seq: number): Promise<StoredMsg> {
+  const message = await handle.jsm.streams.getMessage(handle.stream, { seq });
+  if (message === null) {
+    throw new ReplicaMismatchError(`stream ${handle.stream} has no message ${seq}: a gap`, {
+      sequence: seq,
+    });
+  }
+  return message;
+}
+
+/** Closes the connection when the handle opened it. */
+export async function closeStream(handle: StreamHandle): Promise<void> {
+  if (handle.owned) await handle.nc.close();
+}

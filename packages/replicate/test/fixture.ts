@@ -1,0 +1,92 @@
+/**
+ * Shared pieces of the replication tests: a cluster per test file, temporary
+ * log directories, and readers of a stream and of a log's bytes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Wal } from '@wal/core';
+import { type ClusterOptions, NatsCluster } from '@wal/replicate/testing';
+
+/** Starts a cluster before the file's tests and stops it after them (also on failure). */
+export function useCluster(options: ClusterOptions = {}): {
+  cluster: () => NatsCluster;
+  nc: () => NatsConnection;
+  dir: () => Promise<string>;
+} {
+  let cluster: NatsCluster | undefined;
+  let nc: NatsConnection | undefined;
+  const dirs: string[] = [];
+  before(async function () {
+    this.timeout(60_000);
+    cluster = await NatsCluster.start(options);
+    nc = await connect(cluster.connectOptions());
+  });
+  after(async function () {
+    this.timeout(30_000);
+    await nc?.close();
+    await cluster?.stop();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  return {
+    cluster: () => cluster!,
+    nc: () => nc!,
+    dir: async () => {
+      const d = await mkdtemp(join(tmpdir(), 'wal-repl-'));
+      dirs.push(d);
+      return d;
+    },
+  };
+}
+
+let streams = 0;
+/** A stream name not used before in this process. */
+export function streamName(): string {
+  return `log-${process.pid}-${++streams}`;
+}
+
+/** One stored message of a stream, as the tests look at it. */
+export interface Stored {
+  readonly seq: number;
+  readonly lsn: number;
+  readonly part: number;
+  readonly size: number;
+}
+
+/** Every message of `stream`, by direct reads. */
+export async function storedMessages(nc: NatsConnection, stream: string): Promise<Stored[]> {
+  const jsm = await jetstreamManager(nc);
+  const { state } = await jsm.streams.info(stream);
+  const out: Stored[] = [];
+  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
+    const m = await jsm.streams.getMessage(stream, { seq });
+    assert.ok(m !== null, `message ${seq}`);
+    out.push({
+      seq,
+      lsn: Number(m.header.get('Wal-Lsn')),
+      part: Number(m.header.get('Wal-Part')),
+      size: m.data.length,
+    });
+  }
+  return out;
+}
+
+/** Every record of the log at `path` as [lsn, payload] pairs, and its bytes from its head. */
+export async function logContents(
+  path: string,
+): Promise<{ records: [number, Uint8Array][]; bytes: Uint8Array; head: number; tail: number }> {
+  const wal = await Wal.open(path);
+  try {
+    const records: [number, Uint8Array][] = [];
+    for await (const r of wal.iterate()) records.push([r.lsn, r.payload]);
+    const bytes = await wal.store.read(wal.head, wal.tail - wal.head);
+    return { records, bytes, head: wal.head, tail: wal.tail };
+  } finally {
+    await wal.close();
+  }
+}
+
+export { payload } from './fixture-bytes.js';

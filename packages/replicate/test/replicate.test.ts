@@ -1,0 +1,710 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
+import { encodeFrame, Wal, type WalOptions } from '@wal/core';
+import { isWalError } from '@wal/errors';
+import { Replicator, restore } from '@wal/replicate';
+import { MemoryStore } from '@wal/store';
+import fc from 'fast-check';
+import { recordCrc } from '../src/message.js';
+import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
+
+/** A store whose fdatasync can be held back: records are written, not durable. */
+class HeldSync extends MemoryStore {
+  hold: Promise<void> | undefined;
+  override async sync(): Promise<void> {
+    await this.hold;
+    return super.sync();
+  }
+}
+
+// A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
+const MAX_PAYLOAD = 64 * 1024;
+
+describe('Replicator on a 3-node cluster', function () {
+  this.timeout(60_000);
+  const { cluster, nc, dir } = useCluster({ maxPayload: MAX_PAYLOAD });
+
+  /** The stream holds one message per record of the log at `path`, in order. */
+  async function assertOneMessagePerRecord(stream: string, path: string): Promise<void> {
+    const stored = await storedMessages(nc(), stream);
+    const { records } = await logContents(path);
+    assert.deepEqual(
+      stored.map((m) => m.lsn),
+      records.map(([lsn]) => lsn),
+    );
+  }
+
+  /** A replicated log on a store whose fdatasync is held back until `release()`. */
+  async function heldWriter(interval: number) {
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval });
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    return { wal, stream, replicator, release };
+  }
+
+  async function writer(): Promise<{ path: string; wal: Wal }> {
+    const path = await dir();
+    return { path, wal: await Wal.open(path) };
+  }
+
+  it('refuses a client without credentials or with a wrong password', async () => {
+    const servers = [...cluster().servers];
+    await assert.rejects(connect({ servers, reconnect: false }), /authorization/i);
+    await assert.rejects(
+      connect({ servers, user: 'wal', pass: 'wrong', reconnect: false }),
+      /authorization/i,
+    );
+  });
+
+  it('ships every record in LSN order, R=3, and restore rebuilds the same bytes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat({ max: 3 * MAX_PAYLOAD }), { minLength: 1, maxLength: 12 }),
+        async (sizes) => {
+          const { path, wal } = await writer();
+          const stream = streamName();
+          const replicator = await Replicator.attach(wal, { nats: nc(), stream, replicas: 3 });
+          const lsns = await Promise.all(
+            sizes.map((size, i) => replicator.append(payload(size, i + 1))),
+          );
+          assert.deepEqual(
+            lsns,
+            [...lsns].sort((a, b) => a - b),
+          );
+          assert.equal(replicator.replicated, wal.tail);
+          assert.ok(wal.durable >= wal.tail, 'replicated implies durable');
+          await replicator.close();
+          await wal.close();
+
+          const info = await (await jetstreamManager(nc())).streams.info(stream);
+          assert.equal(info.config.num_replicas, 3);
+          // Messages in LSN order; a record larger than a part spans several.
+          const stored = await storedMessages(nc(), stream);
+          let at = 0;
+          for (const [i, size] of sizes.entries()) {
+            const parts = stored.filter((m) => m.lsn === lsns[i]);
+            assert.equal(parts.length, Math.max(1, Math.ceil(size / (MAX_PAYLOAD - 1024))));
+            assert.deepEqual(
+              parts.map((m) => m.seq),
+              parts.map((_, j) => at + j + 1),
+            );
+            at += parts.length;
+          }
+          assert.equal(stored.length, at);
+
+          const into = join(await dir(), 'restored');
+          const report = await restore({ nats: nc(), stream, into });
+          assert.equal(report.records, sizes.length);
+          const original = await logContents(path);
+          const restored = await logContents(into);
+          assert.equal(restored.tail, original.tail);
+          assert.deepEqual(restored.bytes, original.bytes);
+          assert.deepEqual(restored.records, original.records);
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+
+  it('publishes nothing before it is durable locally', async () => {
+    const { wal, stream, replicator, release } = await heldWriter(5);
+    let settled = false;
+    const lsn = wal.append(payload(100, 1));
+    await wal.waitFor(lsn, 'written');
+    const appended = replicator
+      .waitFor(lsn)
+      .then(() => lsn)
+      .finally(() => {
+        settled = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.ok(wal.written > 0 && wal.durable === 0, 'written, not durable');
+    assert.equal(settled, false);
+    assert.equal((await storedMessages(nc(), stream)).length, 0);
+    release();
+    assert.equal(await appended, 0);
+    assert.equal((await storedMessages(nc(), stream)).length, 1);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('concurrent waiters share publishes: one message per record, few rounds', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsns = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => replicator.append(payload(100, i))),
+    );
+    const last = lsns[lsns.length - 1]!;
+    await Promise.all(lsns.map((lsn) => replicator.waitFor(lsn)));
+    const stats = replicator.stats;
+    assert.equal(stats.messages, 200);
+    assert.equal(stats.duplicates, 0);
+    assert.ok(stats.rounds <= 10, `rounds ${stats.rounds}`);
+    assert.ok(replicator.replicated > last);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('ships records appended to the log directly once they are durable', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 10 });
+    wal.append(payload(10, 1));
+    const lsn = wal.append(payload(10, 2));
+    await wal.sync();
+    const deadline = Date.now() + 10_000;
+    while (replicator.replicated <= lsn && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(replicator.replicated, wal.tail);
+    wal.append(payload(10, 3));
+    await replicator.flush();
+    assert.equal(replicator.replicated, wal.tail);
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 3);
+    assert.equal((await logContents(path)).records.length, 3);
+  });
+
+  it('resumes after a restart from what the stream holds, without duplicates', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    let replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    for (let i = 0; i < 5; i++) await replicator.append(payload(50, i));
+    await replicator.close();
+    // Appended and made durable while nothing ships.
+    for (let i = 5; i < 9; i++) wal.append(payload(50, i));
+    await wal.close();
+
+    const reopened = await Wal.open(path);
+    replicator = await Replicator.attach(reopened, { nats: nc(), stream });
+    assert.equal(replicator.sequence, 5);
+    await replicator.append(payload(50, 9));
+    assert.equal(replicator.stats.messages, 5);
+    await replicator.close();
+    await reopened.close();
+    await assertOneMessagePerRecord(stream, path);
+  });
+
+  it('a publish retried after a lost acknowledgement is stored once', async () => {
+    // A 1 ms acknowledgement timeout loses most acknowledgements: the
+    // replicator must re-read the stream and adopt what it stored.
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, timeout: 1 });
+    await Promise.all(Array.from({ length: 40 }, (_, i) => replicator.append(payload(300, i))));
+    assert.ok(replicator.stats.retries > 0, 'acknowledgements were lost');
+    await replicator.close();
+    await wal.close();
+    await assertOneMessagePerRecord(stream, path);
+
+    // The same message id and expectation sent twice: the second is a duplicate.
+    const js = jetstream(nc());
+    const other = streamName();
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.add({ name: other, subjects: [`x.${other}`], storage: StorageType.File });
+    const h = headers();
+    h.set('Wal-Lsn', '0');
+    const options = { msgID: '0.0.00000000', expect: { lastSequence: 0 }, headers: h };
+    const first = await js.publish(`x.${other}`, new Uint8Array(1), options);
+    const again = await js.publish(`x.${other}`, new Uint8Array(1), options);
+    assert.equal(first.seq, 1);
+    assert.equal(again.duplicate, true);
+    assert.equal(again.seq, 1);
+    assert.equal((await jsm.streams.info(other)).state.messages, 1);
+  });
+
+  it("refuses another log's stream, and merges nothing", async () => {
+    const a = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(a.wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    await replicator.close();
+    const b = await writer();
+    b.wal.append(payload(20, 7));
+    b.wal.append(payload(20, 8));
+    await b.wal.sync();
+    await assert.rejects(Replicator.attach(b.wal, { nats: nc(), stream }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    // A log shorter than the stream does not hold its records either.
+    const c = await writer();
+    await assert.rejects(Replicator.attach(c.wal, { nats: nc(), stream }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
+    await Promise.all([a.wal.close(), b.wal.close(), c.wal.close()]);
+  });
+
+  it('refuses a stream with a gap or a message that is not a record', async () => {
+    const jsm = await jetstreamManager(nc());
+    const { wal } = await writer();
+    // A stream the user made without deny_delete, so a message can be deleted.
+    const gap = streamName();
+    await jsm.streams.add({ name: gap, subjects: [`wal.${gap}`], storage: StorageType.File });
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: gap });
+    for (let i = 0; i < 3; i++) await replicator.append(payload(20, i));
+    await replicator.close();
+    await jsm.streams.deleteMessage(gap, 2);
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: gap }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    const into = join(await dir(), 'r');
+    await assert.rejects(restore({ nats: nc(), stream: gap, into }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+
+    const foreign = streamName();
+    await jsm.streams.add({
+      name: foreign,
+      subjects: [`wal.${foreign}`],
+      storage: StorageType.File,
+    });
+    await jetstream(nc()).publish(`wal.${foreign}`, new TextEncoder().encode('hello'));
+    const fresh = await writer();
+    await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: foreign }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream: foreign, into: join(await dir(), 'r') }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    // A stream capturing more than the log's subject.
+    const wide = streamName();
+    await jsm.streams.add({ name: wide, subjects: [`wal.${wide}`, `other.${wide}`] });
+    await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: wide }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream: 'missing', into: join(await dir(), 'm') }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await Promise.all([wal.close(), fresh.wal.close()]);
+  });
+
+  it('stops when the stream lost messages it acknowledged', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    // Deleted and made again behind the replicator's back: empty.
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.delete(stream);
+    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], num_replicas: 3 });
+    await assert.rejects(replicator.append(payload(20, 3)), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.equal((await jsm.streams.info(stream)).state.messages, 0);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('a waiter whose record a truncateAfter dropped before shipping gets WAL_TRUNCATED', async () => {
+    const { wal, stream, replicator, release } = await heldWriter(60_000);
+    const a = wal.append(payload(10, 1));
+    const shipped = replicator.waitFor(a);
+    const b = wal.append(payload(10, 2));
+    const dropped = replicator.waitFor(b);
+    const cut = wal.truncateAfter(a);
+    release();
+    await cut;
+    await shipped;
+    await assert.rejects(dropped, (error) => isWalError(error, 'WAL_TRUNCATED'));
+    // Nothing shipped was cut: the replicator goes on.
+    assert.equal(replicator.failure, undefined);
+    await replicator.append(payload(10, 3));
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
+  });
+
+  it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const first = await replicator.append(payload(20, 1));
+    await replicator.append(payload(20, 2));
+    await wal.truncateAfter(first);
+    await assert.rejects(replicator.append(payload(20, 3)), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await assert.rejects(replicator.waitFor(first), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await replicator.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2);
+    await wal.close();
+  });
+
+  it('restore to an LSN stops exactly there; to must be a record of the stream', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const lsns: number[] = [];
+    for (let i = 0; i < 8; i++) lsns.push(await replicator.append(payload(i * 9000, i)));
+    await replicator.close();
+    await wal.close();
+    const original = await logContents(path);
+    for (const k of [0, 3, 7]) {
+      const into = join(await dir(), 'r');
+      const report = await restore({ nats: nc(), stream, into, to: lsns[k]! });
+      assert.equal(report.lastLsn, lsns[k]);
+      const restored = await logContents(into);
+      assert.equal(restored.records.length, k + 1);
+      assert.deepEqual(restored.bytes, original.bytes.subarray(0, restored.tail));
+      assert.equal(restored.tail, lsns[k + 1] ?? original.tail);
+    }
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: lsns[2]! + 1 }),
+      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+    );
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: original.tail }),
+      { code: 'ERR_OUT_OF_RANGE' },
+    );
+  });
+
+  it('restore leaves a non-empty target untouched', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(5, 1));
+    await replicator.close();
+    await wal.close();
+    const target = await dir();
+    await writeFile(join(target, 'mine'), 'not a log');
+    await assert.rejects(restore({ nats: nc(), stream, into: target }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(restore({ nats: nc(), stream, into: join(target, 'mine') }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    assert.deepEqual((await logContents(join(target, 'x'))).records, []);
+  });
+
+  it('an empty stream restores an empty log', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.flush();
+    await replicator.close();
+    await wal.close();
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.equal(report.records, 0);
+    assert.equal(report.end, 0);
+  });
+
+  it('truncateBefore up to what was replicated is fine, also across a restart', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    let replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    for (let i = 0; i < 3; i++) await replicator.append(payload(40, i));
+    const head = await replicator.append(payload(40, 3));
+    await wal.truncateBefore(head);
+    await replicator.append(payload(40, 4));
+    await wal.truncateBefore(wal.tail);
+    await replicator.close();
+    await wal.close();
+    const reopened = await Wal.open(path);
+    replicator = await Replicator.attach(reopened, { nats: nc(), stream });
+    await replicator.append(payload(40, 5));
+    await replicator.close();
+    await reopened.close();
+    const into = join(await dir(), 'r');
+    assert.equal((await restore({ nats: nc(), stream, into })).records, 6);
+    const original = await logContents(path);
+    const restored = await logContents(into);
+    assert.equal(restored.tail, original.tail);
+    assert.deepEqual(restored.records.slice(5), original.records);
+    assert.ok(original.head > 0);
+    assert.deepEqual(restored.bytes.subarray(original.head), original.bytes);
+  });
+
+  it('truncateBefore past what was replicated stops the replicator with WAL_TRUNCATED', async () => {
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval: 60_000 });
+    await replicator.append(payload(40, 1));
+    wal.append(payload(40, 2));
+    await wal.sync();
+    await wal.truncateBefore(wal.tail);
+    await assert.rejects(replicator.flush(), (error) => isWalError(error, 'WAL_TRUNCATED'));
+    assert.equal((await storedMessages(nc(), stream)).length, 1);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('refuses to start a stream from a log whose head is past 0', async () => {
+    const { wal } = await writer();
+    wal.append(payload(5, 1));
+    const second = wal.append(payload(5, 2));
+    await wal.sync();
+    await wal.truncateBefore(second);
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName() }), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await wal.close();
+  });
+
+  it('rejects after close with WAL_CLOSED, and bad arguments with codes', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsn = await replicator.append(payload(5, 1));
+    await assert.rejects(replicator.waitFor(wal.tail), { code: 'ERR_OUT_OF_RANGE' });
+    await assert.rejects(replicator.waitFor(-1), { code: 'ERR_OUT_OF_RANGE' });
+    await replicator.close();
+    await replicator.close();
+    for (const call of [
+      () => replicator.append(payload(1, 1)),
+      () => replicator.appendBatch([payload(1, 1)]),
+      () => replicator.waitFor(lsn),
+      () => replicator.flush(),
+    ]) {
+      await assert.rejects(call(), (error) => isWalError(error, 'WAL_CLOSED'));
+    }
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: 'bad name' }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName(), timeout: 0 }), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+    await assert.rejects(Replicator.attach({} as Wal, { nats: nc(), stream: streamName() }), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+    await wal.close();
+    await assert.rejects(Replicator.attach(wal, { nats: nc(), stream: streamName() }), (error) =>
+      isWalError(error, 'WAL_CLOSED'),
+    );
+  });
+
+  it('appendBatch resolves once the whole batch is replicated', async () => {
+    const { wal } = await writer();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
+    const lsns = await replicator.appendBatch([payload(3, 1), payload(4, 2), payload(5, 3)]);
+    assert.equal(lsns.length, 3);
+    assert.equal(replicator.replicated, wal.tail);
+    assert.deepEqual(await replicator.appendBatch([]), []);
+    await replicator.close();
+    await wal.close();
+  });
+});
+
+describe('secrets', function () {
+  this.timeout(60_000);
+  // An NKey user admitted by the servers, and one they do not know.
+  const admitted = nkeys.createUser();
+  const stranger = nkeys.createUser();
+  const { cluster, dir } = useCluster({ nkeys: [admitted.getPublicKey()] });
+
+  it('passes NKey authentication through; an unknown NKey is refused', async () => {
+    const path = await dir();
+    const wal = await Wal.open(path);
+    const servers = [...cluster().servers];
+    const seed = (user: typeof admitted) => nkeyAuthenticator(user.getSeed());
+    await assert.rejects(
+      Replicator.attach(wal, {
+        nats: { servers, authenticator: seed(stranger), reconnect: false },
+        stream: 'nk',
+      }),
+      /authorization/i,
+    );
+    const replicator = await Replicator.attach(wal, {
+      nats: { servers, authenticator: seed(admitted) },
+      stream: 'nk',
+    });
+    await replicator.append(payload(10, 1));
+    assert.equal(replicator.replicated, wal.tail);
+    await replicator.close();
+    await wal.close();
+  });
+
+  it('never shows a password or an NKey seed in an error, a stat or an output line', async () => {
+    const secret = cluster().password;
+    const wrong = `not-${secret}`;
+    const written: string[] = [];
+    const { stdout, stderr } = process;
+    const writes = [stdout.write, stderr.write] as const;
+    const capture = (chunk: unknown) => {
+      written.push(String(chunk));
+      return true;
+    };
+    stdout.write = capture as typeof stdout.write;
+    stderr.write = capture as typeof stderr.write;
+    const seen: string[] = [];
+    try {
+      const path = await dir();
+      const wal = await Wal.open(path);
+      const servers = [...cluster().servers];
+      for (const attempt of [
+        () =>
+          Replicator.attach(wal, {
+            nats: { servers, user: 'wal', pass: wrong, reconnect: false },
+            stream: 's1',
+          }),
+        () =>
+          Replicator.attach(wal, {
+            nats: {
+              servers,
+              authenticator: nkeyAuthenticator(stranger.getSeed()),
+              reconnect: false,
+            },
+            stream: 's1',
+          }),
+        () =>
+          restore({
+            nats: { servers, user: 'wal', pass: wrong, reconnect: false },
+            stream: 's1',
+            into: join(path, 'r'),
+          }),
+      ]) {
+        const error = await attempt().then(
+          () => assert.fail('refused'),
+          (e: unknown) => e,
+        );
+        seen.push(inspect(error, { depth: null }), String(error));
+      }
+      // A connection the replicator opens from options, with the right password.
+      const replicator = await Replicator.attach(wal, {
+        nats: cluster().connectOptions({ name: 'writer' }),
+        stream: 's1',
+      });
+      await replicator.append(payload(10, 1));
+      seen.push(JSON.stringify(replicator.stats), inspect(replicator, { depth: null }));
+      await replicator.close();
+      await wal.close();
+    } finally {
+      [stdout.write, stderr.write] = writes;
+    }
+    const seeds = [admitted, stranger].map((user) => new TextDecoder().decode(user.getSeed()));
+    for (const text of [...seen, ...written]) {
+      for (const hidden of [secret, wrong, ...seeds]) {
+        assert.ok(!text.includes(hidden), `a secret in: ${text.slice(0, 200)}`);
+      }
+    }
+    assert.ok(
+      seen.some((text) => /authorization/i.test(text)),
+      'the refusal is explained',
+    );
+  });
+});
+
+describe('restore from a hostile stream', function () {
+  this.timeout(60_000);
+  const { nc, dir } = useCluster();
+
+  interface Raw {
+    lsn: number;
+    length: number;
+    crc?: number;
+    part: number;
+    data: Uint8Array;
+  }
+
+  /** A stream made by hand, holding `messages` in order. */
+  async function handMade(messages: Raw[]): Promise<string> {
+    const stream = streamName();
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], storage: StorageType.File });
+    const js = jetstream(nc());
+    for (const m of messages) {
+      const h = headers();
+      h.set('Wal-Lsn', String(m.lsn));
+      h.set('Wal-Length', String(m.length));
+      h.set('Wal-Crc', (m.crc ?? 0).toString(16).padStart(8, '0'));
+      h.set('Wal-Part', String(m.part));
+      await js.publish(`wal.${stream}`, m.data, { headers: h });
+    }
+    return stream;
+  }
+
+  const record = (lsn: number, bytes: Uint8Array, part = 0, size = bytes.length): Raw => ({
+    lsn,
+    length: bytes.length,
+    crc: recordCrc(bytes),
+    part,
+    data: bytes.subarray(part, part + size),
+  });
+
+  it('checks every record: LSN order, parts, CRC, size', async () => {
+    const a = payload(100, 1);
+    const b = payload(100, 2);
+    const cases: [string, Raw[], string, WalOptions?][] = [
+      ['an LSN gap', [record(0, a), record(200, b)], 'WAL_REPLICA_MISMATCH'],
+      ['a part out of order', [record(0, a, 0, 50), record(0, a, 60, 40)], 'WAL_REPLICA_MISMATCH'],
+      ['a record starting mid-way', [record(0, a, 50, 50)], 'WAL_REPLICA_MISMATCH'],
+      ['a wrong CRC', [{ ...record(0, a), crc: 1 }], 'WAL_CORRUPTION'],
+      ['a record above the maximum', [record(0, a)], 'WAL_RECORD_TOO_LARGE', { maxRecordSize: 50 }],
+    ];
+    for (const [what, messages, code, wal] of cases) {
+      const stream = await handMade(messages);
+      const into = join(await dir(), 'r');
+      await assert.rejects(
+        restore({ nats: nc(), stream, into, ...(wal === undefined ? {} : { wal }) }),
+        (error) => isWalError(error) && error.code === code,
+        what,
+      );
+    }
+  });
+
+  it('leaves out a record whose parts end the stream unfinished', async () => {
+    const a = payload(100, 1);
+    const b = payload(100, 2);
+    const stream = await handMade([record(0, a), record(108, b, 0, 40)]);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.deepEqual(report, { records: 1, end: 108, lastLsn: 0, sequence: 2 });
+    // Restoring "to" the unfinished record finds no such record.
+    await assert.rejects(
+      restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 108 }),
+      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+    );
+  });
+
+  it('restores into an empty file or an empty store, and refuses a store that holds a log', async () => {
+    const a = payload(10, 1);
+    const stream = await handMade([record(0, a)]);
+    const file = join(await dir(), 'log');
+    await writeFile(file, '');
+    assert.equal(
+      (await restore({ nats: nc(), stream, into: file, wal: { layout: 'file' } })).records,
+      1,
+    );
+    const store = new MemoryStore();
+    assert.equal((await restore({ nats: nc(), stream, into: store })).records, 1);
+    const used = new MemoryStore();
+    await used.write(0, encodeFrame(a));
+    await assert.rejects(restore({ nats: nc(), stream, into: used }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    await assert.rejects(
+      restore({ nats: nc(), stream: 'empty-none', into: store, to: 0 }),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+  });
+
+  it('refuses bad targets with argument codes', async () => {
+    const into = join(await dir(), 'r');
+    for (const [options, code] of [
+      [null, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 7, into }, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 'a', subject: 'x.*', into }, 'ERR_INVALID_ARG_VALUE'],
+      [{ nats: null, stream: 'a', into }, 'ERR_INVALID_ARG_TYPE'],
+      [{ nats: nc(), stream: 'a', into, to: -1 }, 'ERR_OUT_OF_RANGE'],
+    ] as const) {
+      await assert.rejects(restore(options as never), { code });
+    }
+  });
+});
