@@ -1,0 +1,34 @@
+/** Helpers shared by the txn tests. */
+import assert from 'node:assert/strict';
+import { MemoryStore } from '@wal/store';
+import { type Isolation, type Transaction, TxnStore } from '../src/index.js';
+import { openStore, type TxnTestHooks } from '../src/store.js';
+
+export const LEVELS: readonly Isolation[] = ['serializable', 'snapshot'];
+
+const decoder = new TextDecoder();
+
+/** A value (or key) read back as text. */
+export function text(bytes: Uint8Array | undefined): string | undefined {
+  return bytes === undefined ? undefined : decoder.decode(bytes);
+}
+
+/** A store on a fresh in-memory log (with test hooks, when given). */
+export function memoryStore(hooks: TxnTestHooks = {}): Promise<TxnStore> {
+  return hooks.skipReadValidation === undefined
+    ? TxnStore.open(new MemoryStore())
+    : openStore(new MemoryStore(), {}, hooks);
+}
+
+/** A predicate for `assert.rejects`/`assert.throws`: the error carries `code`. */
+export function isCode(code: string): (error: unknown) => boolean {
+  return (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, code, String(error));
+    return true;
+  };
+}
+
+/** Every entry of a scan of `tx`, as `[key, value]` text pairs. */
+export function entries(tx: Transaction, options = {}): Array<[string, string]> {
+  return tx.scan(options).map((e) => [text(e.key)!, text(e.value)!]);
+}
