@@ -32,3 +32,35 @@ export function isCode(code: string): (error: unknown) => boolean {
 export function entries(tx: Transaction, options = {}): Array<[string, string]> {
   return tx.scan(options).map((e) => [text(e.key)!, text(e.value)!]);
 }
+
+/**
+ * A memory store whose syncs can be held back (`hold()` … `release()`),
+ * counted, or made to fail with EIO (`failSyncs`).
+ */
+export class GatedStore extends MemoryStore {
+  syncs = 0;
+  failSyncs = false;
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+
+  hold(): void {
+    this.#gate = new Promise((resolve) => {
+      this.#open = resolve;
+    });
+  }
+
+  release(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+
+  protected override async doSync(): Promise<void> {
+    this.syncs++;
+    await this.#gate;
+    if (this.failSyncs)
+      throw Object.assign(new Error('EIO: i/o error, fdatasync'), {
+        code: 'EIO',
+        syscall: 'fdatasync',
+      });
+  }
+}
