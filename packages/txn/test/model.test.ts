@@ -31,9 +31,12 @@ type Cmd =
 
 const slot = fc.integer({ min: 0, max: SLOTS - 1 });
 const key = fc.constantFrom(...KEYS);
-const bound: fc.Arbitrary<Bound> = fc.option(fc.record({ key: fc.constantFrom('a', 'bb', 'c', 'e'), inclusive: fc.boolean() }), {
-  nil: undefined,
-});
+const bound: fc.Arbitrary<Bound> = fc.option(
+  fc.record({ key: fc.constantFrom('a', 'bb', 'c', 'e'), inclusive: fc.boolean() }),
+  {
+    nil: undefined,
+  },
+);
 const command: fc.Arbitrary<Cmd> = fc.oneof(
   fc.record({ c: fc.constant('begin' as const), slot, isolation: fc.constantFrom(...LEVELS) }),
   fc.record({ c: fc.constant('get' as const), slot, key }),
@@ -160,7 +163,8 @@ async function runModel(store: TxnStore, commands: Cmd[]): Promise<State> {
           txn.writes.size > 0 &&
           later.some((w) =>
             [...w.keys()].some(
-              (k) => txn.writes.has(k) || (tracks && (txn.reads.has(k) || txn.ranges.some((r) => r(k)))),
+              (k) =>
+                txn.writes.has(k) || (tracks && (txn.reads.has(k) || txn.ranges.some((r) => r(k)))),
             ),
           );
         let committed = true;
@@ -170,7 +174,11 @@ async function runModel(store: TxnStore, commands: Cmd[]): Promise<State> {
           assert.equal((error as { code?: unknown }).code, 'WAL_CONFLICT', String(error));
           committed = false;
         }
-        assert.equal(committed, !conflict, `commit outcome (expected ${conflict ? 'a conflict' : 'success'})`);
+        assert.equal(
+          committed,
+          !conflict,
+          `commit outcome (expected ${conflict ? 'a conflict' : 'success'})`,
+        );
         if (!committed) break;
         if (tracks) {
           // Serial reference: the reads hold on the state just before this commit.
@@ -179,7 +187,11 @@ async function runModel(store: TxnStore, commands: Cmd[]): Promise<State> {
               const expected = o.own.has(o.key) ? o.own.get(o.key) : state.get(o.key);
               assert.equal(o.result, expected, 'a serializable read differs from the serial order');
             } else {
-              assert.deepEqual(o.result, modelScan(o.cmd, state, o.own).list, 'a serializable scan differs');
+              assert.deepEqual(
+                o.result,
+                modelScan(o.cmd, state, o.own).list,
+                'a serializable scan differs',
+              );
             }
           }
         }
@@ -207,7 +219,10 @@ describe('model: random transactions against the reference', function () {
         try {
           const state = await runModel(store, commands);
           const final = await store.run((tx) => entries(tx));
-          assert.deepEqual(final, [...state].sort(([a], [b]) => (a < b ? -1 : 1)));
+          assert.deepEqual(
+            final,
+            [...state].sort(([a], [b]) => (a < b ? -1 : 1)),
+          );
           // No transaction is open: every old version and every deleted key is gone.
           const stats = store.stats();
           assert.equal(stats.activeTransactions, 0);
@@ -233,7 +248,10 @@ describe('model: random transactions against the reference', function () {
           await store.close();
           store = await TxnStore.open(path);
           try {
-            assert.deepEqual(await store.run((tx) => entries(tx)), [...state].sort(([a], [b]) => (a < b ? -1 : 1)));
+            assert.deepEqual(
+              await store.run((tx) => entries(tx)),
+              [...state].sort(([a], [b]) => (a < b ? -1 : 1)),
+            );
           } finally {
             await store.close();
           }
