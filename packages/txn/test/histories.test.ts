@@ -19,7 +19,7 @@ import { appendHistory, registerHistory, type WorkloadOptions } from './checker/
 import { LEVELS, memoryStore } from './helpers.js';
 
 const SCALE = Number(process.env.TXN_HISTORY_SCALE ?? 1);
-const PER_LEVEL = Math.round(400 * SCALE);
+const PER_LEVEL = Math.round(600 * SCALE);
 
 /** Contention from high (2 keys, 8 clients) to low (32 keys, 3 clients). */
 const CONTENTION = [

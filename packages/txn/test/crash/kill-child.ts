@@ -1,8 +1,7 @@
 /**
  * The child of the process-kill test (kill.test.ts): opens the store in a
  * real directory, then commits from several concurrent clients until it is
- * killed. Transaction `id` writes `t/<id>/a`, `t/<id>/b`, `t/<id>/c` (value:
- * the id) and increments `count/<client>`; it prints one line once its commit
+ * killed (the workload of tagged.ts); it prints one line once a commit
  * resolved:
  *
  *   O <committed>        the store is open (recovery and replay done)
@@ -14,6 +13,7 @@
  * before the acknowledgement could be lost to the kill.
  */
 import { TxnStore } from '../../src/index.js';
+import { commitTagged } from './tagged.js';
 
 const [dir, firstArg, clientsArg] = process.argv.slice(2);
 if (dir === undefined || firstArg === undefined || clientsArg === undefined) {
@@ -23,16 +23,11 @@ if (dir === undefined || firstArg === undefined || clientsArg === undefined) {
 setTimeout(() => process.exit(0), 30_000); // a child that outlives its parent stops on its own
 
 let next = Number(firstArg);
-const decoder = new TextDecoder();
 
 async function client(store: TxnStore, name: string): Promise<void> {
   for (;;) {
     const id = next++;
-    await store.run((tx) => {
-      const count = tx.get(`count/${name}`);
-      tx.put(`count/${name}`, String(count === undefined ? 1 : Number(decoder.decode(count)) + 1));
-      for (const part of ['a', 'b', 'c']) tx.put(`t/${id}/${part}`, String(id));
-    });
+    await commitTagged(store, id, name);
     process.stdout.write(`A ${id} ${name}\n`);
   }
 }
