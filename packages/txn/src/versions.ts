@@ -149,25 +149,23 @@ export class VersionIndex {
 
   /** First position whose key is ≥ `key`. */
   #lowerBound(key: string): number {
-    const sorted = this.#sorted;
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! < key) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.#search(key, false);
   }
 
   /** First position whose key is > `key`. */
   #upperBound(key: string): number {
+    return this.#search(key, true);
+  }
+
+  /** Binary search: the first position whose key is > `key` (≥ `key` unless `past`). */
+  #search(key: string, past: boolean): number {
     const sorted = this.#sorted;
     let lo = 0;
     let hi = sorted.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (sorted[mid]! <= key) lo = mid + 1;
+      const k = sorted[mid]!;
+      if (k < key || (past && k === key)) lo = mid + 1;
       else hi = mid;
     }
     return lo;

@@ -1,5 +1,8 @@
 /** Helpers shared by the txn tests. */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryStore } from '@wal/store';
 import { type Isolation, type Transaction, TxnStore } from '../src/index.js';
 import { openStore, type TxnTestHooks } from '../src/store.js';
@@ -63,4 +66,20 @@ export class GatedStore extends MemoryStore {
         syscall: 'fdatasync',
       });
   }
+}
+
+/**
+ * A temporary directory for the tests of the enclosing `describe`, made
+ * before each test (or once, with `each: false`) and removed after; call the
+ * returned function for its path.
+ */
+export function temporaryDirectory(prefix: string, each = true): () => string {
+  let dir = '';
+  (each ? beforeEach : before)(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  (each ? afterEach : after)(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }

@@ -9,12 +9,10 @@
  * A second property reopens a real directory and finds the committed state.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { type Isolation, type ScanOptions, type Transaction, TxnStore } from '../src/index.js';
-import { entries, LEVELS, memoryStore, text } from './helpers.js';
+import { entries, LEVELS, memoryStore, temporaryDirectory, text } from './helpers.js';
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const SLOTS = 3;
@@ -209,6 +207,10 @@ async function runModel(store: TxnStore, commands: Cmd[]): Promise<State> {
   return state;
 }
 
+function sorted(state: State): Array<[string, string]> {
+  return [...state].sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
 describe('model: random transactions against the reference', function () {
   this.timeout(120_000);
 
@@ -236,30 +238,26 @@ describe('model: random transactions against the reference', function () {
     );
   });
 
-  it('reopening the log finds exactly the committed state', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wal-txn-model-'));
-    try {
+  describe('on a real directory', () => {
+    const directory = temporaryDirectory('wal-txn-model-', false);
+
+    it('reopening the log finds exactly the committed state', async () => {
       let run = 0;
       await fc.assert(
         fc.asyncProperty(fc.array(command, { maxLength: 40 }), async (commands) => {
-          const path = join(dir, String(run++));
+          const path = join(directory(), String(run++));
           let store = await TxnStore.open(path);
           const state = await runModel(store, commands);
           await store.close();
           store = await TxnStore.open(path);
           try {
-            assert.deepEqual(
-              await store.run((tx) => entries(tx)),
-              [...state].sort(([a], [b]) => (a < b ? -1 : 1)),
-            );
+            assert.deepEqual(await store.run((tx) => entries(tx)), sorted(state));
           } finally {
             await store.close();
           }
         }),
         { numRuns: 25 },
       );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

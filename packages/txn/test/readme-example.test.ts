@@ -1,24 +1,17 @@
 /** The README's quick example, run as written (with a temporary directory). */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConflictError } from '@wal/errors';
 import { TxnStore } from '../src/index.js';
+import { temporaryDirectory } from './helpers.js';
 
 describe('README example', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wal-txn-readme-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const directory = temporaryDirectory('wal-txn-readme-', false);
 
   it('runs', async () => {
     const log: string[] = [];
     const console = { log: (...args: unknown[]) => log.push(args.join(' ')) };
-    const path = join(dir, 'bank');
+    const path = join(directory(), 'bank');
     // --- README example starts
     const decoder = new TextDecoder();
     const balance = (bytes: Uint8Array | undefined) =>

@@ -1,14 +1,19 @@
 /** The store's calls one by one: reads, writes, scans, commit, visibility, replay, errors. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import { ConflictError, isArgumentError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import { TxnStore } from '../src/index.js';
 import { commitSize, encodeCommit } from '../src/record.js';
-import { entries, GatedStore, isCode, LEVELS, memoryStore, text } from './helpers.js';
+import {
+  entries,
+  GatedStore,
+  isCode,
+  LEVELS,
+  memoryStore,
+  temporaryDirectory,
+  text,
+} from './helpers.js';
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -301,16 +306,10 @@ describe('TxnStore', () => {
   });
 
   describe('replay at open', () => {
-    let dir: string;
-    beforeEach(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'wal-txn-'));
-    });
-    afterEach(async () => {
-      await rm(dir, { recursive: true, force: true });
-    });
+    const directory = temporaryDirectory('wal-txn-');
 
     it('reopening replays every commit: puts, deletes, and the sequence goes on', async () => {
-      let s = await TxnStore.open(dir);
+      let s = await TxnStore.open(directory());
       await s.run((tx) => {
         tx.put('a', '1');
         tx.put('b', '2');
@@ -321,7 +320,7 @@ describe('TxnStore', () => {
         tx.put('a', '10');
       });
       await s.close();
-      s = await TxnStore.open(dir);
+      s = await TxnStore.open(directory());
       assert.deepEqual(await s.run((tx) => entries(tx)), [
         ['a', '10'],
         ['c', '3'],
@@ -329,7 +328,7 @@ describe('TxnStore', () => {
       assert.equal(s.stats().committed, 2);
       await s.run((tx) => tx.put('b', 'back'));
       await s.close();
-      s = await TxnStore.open(dir, { log: {} });
+      s = await TxnStore.open(directory(), { log: {} });
       assert.deepEqual(await s.run((tx) => entries(tx)), [
         ['a', '10'],
         ['b', 'back'],
@@ -345,12 +344,12 @@ describe('TxnStore', () => {
     });
 
     it('a record that is not a commit, or out of sequence, is WAL_CORRUPTION with its LSN', async () => {
-      const wal = await Wal.open(dir);
+      const wal = await Wal.open(directory());
       const writes = [{ key: bytes(97), value: bytes(49) }];
       await wal.append(encodeCommit(5, writes, commitSize(writes)), { wait: 'durable' });
       const bad = await wal.append(encodeCommit(5, [], commitSize([])), { wait: 'durable' });
       await wal.close();
-      await assert.rejects(TxnStore.open(dir), (e) => {
+      await assert.rejects(TxnStore.open(directory()), (e) => {
         isCode('WAL_CORRUPTION')(e);
         assert.equal((e as { offset?: number }).offset, bad);
         assert.match(String(e), /sequence 5 after 5/);
@@ -360,11 +359,11 @@ describe('TxnStore', () => {
 
     it('rejects bad options, and options the store sets itself', async () => {
       const calls = [
-        () => TxnStore.open(dir, null as never),
-        () => TxnStore.open(dir, { logs: {} } as never),
-        () => TxnStore.open(dir, { log: 5 } as never),
-        () => TxnStore.open(dir, { log: { replay: () => {} } } as never),
-        () => TxnStore.open(dir, { log: { readOnly: true } } as never),
+        () => TxnStore.open(directory(), null as never),
+        () => TxnStore.open(directory(), { logs: {} } as never),
+        () => TxnStore.open(directory(), { log: 5 } as never),
+        () => TxnStore.open(directory(), { log: { replay: () => {} } } as never),
+        () => TxnStore.open(directory(), { log: { readOnly: true } } as never),
       ];
       for (const call of calls) await assert.rejects(call(), (e) => isArgumentError(e));
     });

@@ -2,7 +2,7 @@
  * Histories of transactions, as the workloads record them and the checkers
  * read them, and the non-cycle anomalies both checkers report.
  */
-import type { Cycle } from './graph.js';
+import type { Cycle, DependencyGraph } from './graph.js';
 
 /** A micro-operation of the list-append workload: append `value` to `key`'s list, or read the list. */
 export type AppendOp =
@@ -56,4 +56,18 @@ export function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
     map.set(key, value);
   }
   return value;
+}
+
+/** The report of a checked history: its findings and the cycles and edge counts of its graph. */
+export function report(findings: readonly Finding[], graph: DependencyGraph): Report {
+  return {
+    findings,
+    cycles: graph.cycles(),
+    edges: {
+      ww: graph.count('ww'),
+      wr: graph.count('wr'),
+      rw: graph.count('rw'),
+      rt: graph.count('rt'),
+    },
+  };
 }

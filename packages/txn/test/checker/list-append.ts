@@ -9,7 +9,7 @@
  * from the version orders (ww, wr, rw) and real time (rt).
  */
 import { DependencyGraph } from './graph.js';
-import { type AppendOp, entry, type Finding, type Report, type Txn } from './history.js';
+import { type AppendOp, entry, type Finding, type Report, report, type Txn } from './history.js';
 import { realTimeEdges } from './real-time.js';
 
 function isPrefix(a: readonly number[], b: readonly number[]): boolean {
@@ -131,14 +131,5 @@ export function checkListAppend(history: readonly Txn<AppendOp>[], final?: numbe
     }
   }
   realTimeEdges(history, graph);
-  return {
-    findings,
-    cycles: graph.cycles(),
-    edges: {
-      ww: graph.count('ww'),
-      wr: graph.count('wr'),
-      rw: graph.count('rw'),
-      rt: graph.count('rt'),
-    },
-  };
+  return report(findings, graph);
 }

@@ -15,7 +15,7 @@
  * key are a lost update (P4) even when the order of their writes is unknown.
  */
 import { DependencyGraph } from './graph.js';
-import { entry, type Finding, type RegisterOp, type Report, type Txn } from './history.js';
+import { entry, type Finding, type RegisterOp, type Report, report, type Txn } from './history.js';
 import { realTimeEdges } from './real-time.js';
 
 const INITIAL = -1;
@@ -142,14 +142,5 @@ export function checkRegisters(history: readonly Txn<RegisterOp>[]): Report {
     }
   }
   realTimeEdges(history, graph);
-  return {
-    findings,
-    cycles: graph.cycles(),
-    edges: {
-      ww: graph.count('ww'),
-      wr: graph.count('wr'),
-      rw: graph.count('rw'),
-      rt: graph.count('rt'),
-    },
-  };
+  return report(findings, graph);
 }

@@ -6,18 +6,25 @@
  * transaction is recorded with its reads as returned and its outcome.
  */
 import { isWalError } from '@wal/errors';
+import fc from 'fast-check';
 import type { Isolation, Transaction, TxnStore } from '../../src/index.js';
 import type { AppendOp, RegisterOp, Txn } from './history.js';
 
-/** A small seeded generator (mulberry32), so a failing history can be replayed from its seed. */
+/**
+ * A seeded stream of numbers in [0, 1) drawn from fast-check's generator
+ * (unbiased), so a failing history can be replayed from its seed.
+ */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
+  const uint32 = fc.noBias(fc.integer({ min: 0, max: 0xffffffff }));
+  let chunk = 0;
+  let values: number[] = [];
+  let at = 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    if (at === values.length) {
+      values = fc.sample(uint32, { seed: (seed * 7919 + chunk++) | 0, numRuns: 1024 });
+      at = 0;
+    }
+    return values[at++]! / 2 ** 32;
   };
 }
 

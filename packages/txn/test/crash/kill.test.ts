@@ -7,12 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TxnStore } from '../../src/index.js';
 import { rng } from '../checker/workload.js';
+import { temporaryDirectory } from '../helpers.js';
 import { checkTagged } from './tagged.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'kill-child.js');
@@ -59,13 +58,7 @@ function runChild(
 }
 
 describe('crash: process kills (real directory, SIGKILL at random moments)', () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'wal-txn-kill-'));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const directory = temporaryDirectory('wal-txn-kill-', false);
 
   it(`keeps every acknowledged commit whole, and no commit in part, over ${KILLS} kills`, async function () {
     this.timeout(120_000);
@@ -75,11 +68,16 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
     for (let kill = 0; kill < KILLS; kill++) {
       const early = kill % 4 === 0;
       const killAt = early ? 20 + random() * 300 : 50 + random() * 400;
-      const { acked, opened, errors } = await runChild(dir, (kill + 1) * 1_000_000, killAt, early);
+      const { acked, opened, errors } = await runChild(
+        directory(),
+        (kill + 1) * 1_000_000,
+        killAt,
+        early,
+      );
       assert.deepEqual(errors, []);
       if (!opened) unopened++;
       for (const [id, client] of acked) everAcked.set(id, client);
-      const store = await TxnStore.open(dir, { log: { segmentSize: 64 * 1024 } });
+      const store = await TxnStore.open(directory(), { log: { segmentSize: 64 * 1024 } });
       try {
         await checkTagged(store, everAcked.keys(), `after kill ${kill}`);
       } finally {
