@@ -173,6 +173,16 @@ export class TxnStore {
     if (count === undefined) {
       this.#snapshots.push(snapshot);
       this.#snapshotCounts.set(snapshot, 1);
+      // Behind a long-lived transaction, ended snapshots pile up: keep the list
+      // within twice the live ones (plus a constant).
+      if (this.#snapshots.length - this.#snapshotsHead > 2 * this.#snapshotCounts.size + 1024) {
+        const live = this.#snapshots
+          .slice(this.#snapshotsHead)
+          .filter((s) => this.#snapshotCounts.has(s));
+        this.#snapshots.length = 0;
+        this.#snapshots.push(...new Set(live));
+        this.#snapshotsHead = 0;
+      }
     } else {
       this.#snapshotCounts.set(snapshot, count + 1);
     }

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import type { Isolation, TxnStore } from '../src/index.js';
 import { type Cycle, describeCycle, FORBIDDEN } from './checker/graph.js';
-import type { Report } from './checker/history.js';
+import type { AppendOp, RegisterOp, Report, Txn } from './checker/history.js';
 import { checkListAppend } from './checker/list-append.js';
 import { checkRegisters } from './checker/rw-register.js';
 import { appendHistory, registerHistory, type WorkloadOptions } from './checker/workload.js';
@@ -35,12 +35,24 @@ async function check(
   store: TxnStore,
   workload: Workload,
   options: WorkloadOptions,
-): Promise<Report> {
+): Promise<{ report: Report; history: readonly Txn<AppendOp | RegisterOp>[] }> {
   if (workload === 'list-append') {
     const { history, final } = await appendHistory(store, options);
-    return checkListAppend(history, final);
+    return { report: checkListAppend(history, final), history };
   }
-  return checkRegisters(await registerHistory(store, options));
+  const history = await registerHistory(store, options);
+  return { report: checkRegisters(history), history };
+}
+
+/** A cycle with the operations of its transactions, as Elle explains one. */
+function explain(cycle: Cycle, history: readonly Txn<AppendOp | RegisterOp>[]): string {
+  const lines = [describeCycle(cycle)];
+  for (const { from } of cycle.steps) {
+    const txn = history.find((t) => t.id === from)!;
+    const ops = txn.ops.map((op) => `${op.f} ${op.key} ${JSON.stringify(op.value)}`).join(', ');
+    lines.push(`  T${from}: [${ops}]`);
+  }
+  return lines.join('\n');
 }
 
 interface Tally {
@@ -67,9 +79,9 @@ async function runMany(
     const seed = firstSeed + i;
     const { keys, clients } = CONTENTION[i % CONTENTION.length]!;
     const store = await open();
-    let report: Report;
+    let checked: Awaited<ReturnType<typeof check>>;
     try {
-      report = await check(store, workload, {
+      checked = await check(store, workload, {
         seed,
         isolation,
         keys,
@@ -80,12 +92,13 @@ async function runMany(
     } finally {
       await store.close();
     }
+    const { report, history } = checked;
     tally.histories++;
     for (const type of ['ww', 'wr', 'rw', 'rt'] as const) tally.edges[type] += report.edges[type];
     for (const f of report.findings) tally.problems.push(`seed ${seed}: ${f.type} ${f.detail}`);
     for (const cycle of report.cycles) {
       if (FORBIDDEN[isolation].has(cycle.type))
-        tally.problems.push(`seed ${seed}: ${describeCycle(cycle)}`);
+        tally.problems.push(`seed ${seed}: ${explain(cycle, history)}`);
       else tally.allowed.push(cycle);
     }
   }
@@ -133,6 +146,11 @@ describe('histories (Elle-style cycle checking of random concurrent workloads)',
         `no G2 reported in ${tally.histories} histories: ${tally.problems.slice(0, 3)}`,
       );
       assert.match(g2[0]!, /-rw->.*-rw->/);
+      assert.match(
+        g2[0]!,
+        /\n {2}T\d+: \[/,
+        'the report lists the operations of the transactions in the cycle',
+      );
     });
   }
 });

@@ -514,6 +514,36 @@ describe('TxnStore', () => {
       });
     });
 
+    it('behind one long-lived transaction, keeps its versions and forgets ended snapshots', async () => {
+      await store.run((tx) => tx.put('k', 'old'));
+      const old = store.begin();
+      const middle = [];
+      for (let i = 0; i < 2500; i++) {
+        const tx = store.begin(); // a new snapshot each time
+        if (i === 1200) middle.push(tx);
+        else {
+          tx.put('k', String(i));
+          await tx.commit();
+        }
+      }
+      assert.equal(text(old.get('k')), 'old');
+      assert.equal(text(middle[0]!.get('k')), '1199');
+      assert.equal(store.stats().versions, 2500);
+      old.abort();
+      assert.equal(
+        store.stats().versions,
+        2500 - 1200,
+        'versions only the middle one can read remain',
+      );
+      middle[0]!.abort();
+      assert.deepEqual(store.stats(), {
+        keys: 1,
+        versions: 1,
+        activeTransactions: 0,
+        committed: 2500,
+      });
+    });
+
     it('reclaims across many snapshots and commits', async () => {
       const open = [];
       for (let i = 0; i < 3000; i++) {
