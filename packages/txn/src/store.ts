@@ -18,7 +18,6 @@
  * is the newest installed commit; records in the log have strictly increasing
  * sequence numbers. After the log fails, `visible` never moves again.
  */
-import { Buffer } from 'node:buffer';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
@@ -258,9 +257,9 @@ export class TxnStore {
       while (!this.#wal.writable && this.#closing === undefined && this.#wal.failure === undefined)
         await this.#wal.drained();
       this.#assertUsable();
-      const writes: Write[] = [];
-      for (const [key, value] of state.writes) writes.push({ key: keyBytes(key), value });
-      writes.sort((a, b) => Buffer.compare(a.key, b.key));
+      const writes: Write[] = [...state.writes.keys()]
+        .sort()
+        .map((key) => ({ key: keyBytes(key), value: state.writes.get(key) }));
       const size = commitSize(writes);
       if (size > this.#wal.maxRecordSize)
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);

@@ -274,6 +274,24 @@ describe('TxnStore', () => {
       }
     });
 
+    it('commits wait for the log to drain when its staging memory is full (back-pressure)', async () => {
+      const s = await TxnStore.open(new MemoryStore(), { log: { stagingLimit: 64 * 1024 } });
+      try {
+        const big = 'x'.repeat(10_000);
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            s.run((tx) => {
+              tx.put(`k${String(i).padStart(2, '0')}`, big);
+            }),
+          ),
+        );
+        assert.equal(s.stats().committed, 30);
+        assert.equal((await s.run((tx) => tx.scan())).length, 30);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('a failed sync fails the commit, hides it, and latches the store', async () => {
       const failing = new GatedStore();
       const s = await TxnStore.open(failing);
