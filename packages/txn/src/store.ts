@@ -76,6 +76,8 @@ export interface TxnStoreStats {
 export interface TxnTestHooks {
   /** Skip read-set and range validation (makes serializable unsound; for checker tests). */
   readonly skipReadValidation?: boolean;
+  /** Block size of the ordered key set (small, to exercise block splits and merges). */
+  readonly indexBlockSize?: number;
 }
 
 let create: (wal: Wal, index: VersionIndex, last: number, hooks: TxnTestHooks) => TxnStore;
@@ -371,7 +373,7 @@ export async function openStore(
     if (name in logOptions)
       throw invalidArgValue('options.log', name, 'cannot set an option the store sets itself');
   }
-  const index = new VersionIndex();
+  const index = new VersionIndex(hooks.indexBlockSize);
   let last = 0;
   index.beginBulk();
   const wal = await Wal.open(source, {

@@ -9,13 +9,15 @@
  * by sequence number, validation sees them.
  *
  * Invariants:
- * - `sorted` holds exactly the keys of `chains`, in ascending order (outside a
- *   bulk load, which sorts once at its end);
+ * - `sorted` holds exactly the keys of `chains` (outside a bulk load, which
+ *   sorts once at its end);
  * - a chain is never empty and its sequence numbers strictly increase;
  * - `prune(key, horizon)` keeps every version a snapshot at or after
  *   `horizon` can read, and every version newer than `horizon` (validation
  *   needs those).
  */
+
+import { SortedKeys } from './sorted-keys.js';
 
 /** One committed value of a key. */
 export interface Version {
@@ -34,9 +36,14 @@ export interface KeyRange {
 
 export class VersionIndex {
   readonly #chains = new Map<string, Version[]>();
-  #sorted: string[] = [];
+  readonly #sorted: SortedKeys;
   #bulk = false;
   #versions = 0;
+
+  /** @param blockSize Block size of the ordered key set (small in tests, to exercise splits). */
+  constructor(blockSize?: number) {
+    this.#sorted = new SortedKeys(blockSize);
+  }
 
   /** Number of keys with at least one version (tombstones included). */
   get keys(): number {
@@ -72,7 +79,7 @@ export class VersionIndex {
       chain.push({ seq, value });
     } else {
       this.#chains.set(key, [{ seq, value }]);
-      if (!this.#bulk) this.#sorted.splice(this.#lowerBound(key), 0, key);
+      if (!this.#bulk) this.#sorted.insert(key);
     }
     this.#versions++;
   }
@@ -122,7 +129,7 @@ export class VersionIndex {
   /** Ends a bulk load: sorts the keys once. */
   endBulk(): void {
     this.#bulk = false;
-    this.#sorted = [...this.#chains.keys()].sort();
+    this.#sorted.reset([...this.#chains.keys()].sort());
   }
 
   /**
@@ -130,44 +137,12 @@ export class VersionIndex {
    * visible or not. The caller must not change the index while iterating.
    */
   *keysIn(range: KeyRange, reverse = false): Generator<string> {
-    const sorted = this.#sorted;
-    let start = 0;
-    let end = sorted.length; // exclusive
-    if (range.lo !== undefined)
-      start = range.loInclusive ? this.#lowerBound(range.lo) : this.#upperBound(range.lo);
-    if (range.hi !== undefined)
-      end = range.hiInclusive ? this.#upperBound(range.hi) : this.#lowerBound(range.hi);
-    if (reverse) for (let i = end - 1; i >= start; i--) yield sorted[i]!;
-    else for (let i = start; i < end; i++) yield sorted[i]!;
+    yield* this.#sorted.range(range.lo, range.loInclusive, range.hi, range.hiInclusive, reverse);
   }
 
   #remove(key: string, versions: number): void {
     this.#chains.delete(key);
     this.#versions -= versions;
-    if (!this.#bulk) this.#sorted.splice(this.#lowerBound(key), 1);
-  }
-
-  /** First position whose key is ≥ `key`. */
-  #lowerBound(key: string): number {
-    return this.#search(key, false);
-  }
-
-  /** First position whose key is > `key`. */
-  #upperBound(key: string): number {
-    return this.#search(key, true);
-  }
-
-  /** Binary search: the first position whose key is > `key` (≥ `key` unless `past`). */
-  #search(key: string, past: boolean): number {
-    const sorted = this.#sorted;
-    let lo = 0;
-    let hi = sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const k = sorted[mid]!;
-      if (k < key || (past && k === key)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    if (!this.#bulk) this.#sorted.delete(key);
   }
 }

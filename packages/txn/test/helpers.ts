@@ -18,7 +18,7 @@ export function text(bytes: Uint8Array | undefined): string | undefined {
 
 /** A store on a fresh in-memory log (with test hooks, when given). */
 export function memoryStore(hooks: TxnTestHooks = {}): Promise<TxnStore> {
-  return hooks.skipReadValidation === undefined
+  return Object.keys(hooks).length === 0
     ? TxnStore.open(new MemoryStore())
     : openStore(new MemoryStore(), {}, hooks);
 }
