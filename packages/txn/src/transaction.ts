@@ -43,7 +43,13 @@ export interface Entry {
   readonly value: Uint8Array;
 }
 
-/** Where a transaction is in its life. */
+/**
+ * Where a transaction is in its life: `'active'` (reads and writes allowed),
+ * `'committing'` (`commit()` called, being validated), `'committed'`
+ * (validated and logged; `commit()` resolves once durable) or `'aborted'`
+ * (`abort()`, a conflict, or a failure of the log — after which the record
+ * may still be found when the store is reopened, as `commit()` documents).
+ */
 export type TransactionStatus = 'active' | 'committing' | 'committed' | 'aborted';
 
 /** What a transaction's store does for it (internal). */
