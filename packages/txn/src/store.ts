@@ -76,6 +76,8 @@ export interface TxnStoreStats {
 export interface TxnTestHooks {
   /** Skip read-set and range validation (makes serializable unsound; for checker tests). */
   readonly skipReadValidation?: boolean;
+  /** Skip write-write validation (makes both levels lose updates; for checker tests). */
+  readonly skipWriteValidation?: boolean;
   /** Block size of the ordered key set (small, to exercise block splits and merges). */
   readonly indexBlockSize?: number;
 }
@@ -302,7 +304,8 @@ export class TxnStore {
     const index = this.#index;
     const snapshot = state.snapshot;
     for (const key of state.writes.keys()) {
-      if (index.latestSeq(key) > snapshot) throw new ConflictError(keyBytes(key), 'write');
+      if (index.latestSeq(key) > snapshot && this.#hooks.skipWriteValidation !== true)
+        throw new ConflictError(keyBytes(key), 'write');
     }
     if (!state.tracksReads || this.#hooks.skipReadValidation === true) return;
     for (const key of state.reads) {
