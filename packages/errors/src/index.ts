@@ -22,6 +22,7 @@ export {
   BoundaryError,
   BusyError,
   ClosedError,
+  ConflictError,
   CorruptionError,
   FailedError,
   IoError,

@@ -2,6 +2,7 @@
 export type WalErrorCode =
   | 'WAL_BUSY'
   | 'WAL_CLOSED'
+  | 'WAL_CONFLICT'
   | 'WAL_CORRUPTION'
   | 'WAL_FAILED'
   | 'WAL_IO'
@@ -220,6 +221,38 @@ export class ReplicaFencedError extends WalError {
     super('WAL_REPLICA_FENCED', message, options);
     this.sequence = options.sequence;
   }
+}
+
+/**
+ * `WAL_CONFLICT`: a transaction could not commit because a transaction that
+ * committed after its snapshot was taken changed `key` (a key it read, wrote or
+ * scanned past, depending on the isolation level). Nothing of the transaction
+ * was applied; running it again from the start may succeed.
+ */
+export class ConflictError extends WalError {
+  /** The key whose change caused the conflict (a copy). */
+  readonly key: Uint8Array;
+  /** What the transaction did with `key`: `'read'`, `'write'` or `'scan'` (a key inside a scanned range). */
+  readonly access: 'read' | 'write' | 'scan';
+
+  constructor(key: Uint8Array, access: 'read' | 'write' | 'scan', options: WalErrorOptions = {}) {
+    super(
+      'WAL_CONFLICT',
+      `transaction conflict: a concurrent commit changed a key this transaction ${access === 'scan' ? 'scanned past' : access === 'read' ? 'read' : 'wrote'} (${describeKey(key)})`,
+      options,
+    );
+    this.key = Uint8Array.from(key);
+    this.access = access;
+  }
+}
+
+function describeKey(key: Uint8Array): string {
+  const shown = key.subarray(0, 32);
+  const printable = shown.every((b) => b >= 0x20 && b < 0x7f);
+  const text = printable
+    ? `'${String.fromCharCode(...shown)}'`
+    : `0x${Array.from(shown, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return key.length > 32 ? `${text}…, ${key.length} bytes` : text;
 }
 
 /** True when `error` is a {@link WalError}, and, if `code` is given, carries that code. */

@@ -3,6 +3,7 @@ import {
   BoundaryError,
   BusyError,
   ClosedError,
+  ConflictError,
   CorruptionError,
   FailedError,
   IoError,
@@ -31,6 +32,7 @@ describe('WalError hierarchy', () => {
     [new CorruptionError('bad crc', { offset: 40 }), 'WAL_CORRUPTION'],
     [new ClosedError('log'), 'WAL_CLOSED'],
     [new LockedError('/x/LOCK'), 'WAL_LOCKED'],
+    [new ConflictError(new Uint8Array([0x61]), 'read'), 'WAL_CONFLICT'],
     [new RecordTooLargeError(10, 5, { offset: 8 }), 'WAL_RECORD_TOO_LARGE'],
     [new FailedError('sync failed'), 'WAL_FAILED'],
     [new WriteFailedError(77), 'WAL_WRITE_FAILED'],
@@ -80,6 +82,20 @@ describe('WalError hierarchy', () => {
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+  });
+
+  it('ConflictError keeps a copy of the key and names it', () => {
+    const key = new TextEncoder().encode('account/7');
+    const error = new ConflictError(key, 'scan');
+    key[0] = 0;
+    assert.equal(new TextDecoder().decode(error.key), 'account/7');
+    assert.equal(error.access, 'scan');
+    assert.match(error.message, /scanned past \('account\/7'\)/);
+    assert.match(new ConflictError(new Uint8Array([0, 255]), 'write').message, /wrote \(0x00ff\)/);
+    assert.match(
+      new ConflictError(new Uint8Array(40).fill(97), 'read').message,
+      /read \('a{32}'…, 40 bytes\)/,
+    );
   });
 
   it('NoSpaceError is an IoError', () => {

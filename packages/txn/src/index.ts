@@ -1,7 +1,24 @@
 /**
- * @wal/txn — not implemented yet; this entry point exists so the workspace
- * builds and the package name is reserved. See the repository README.
+ * @wal/txn — a transactional key-value store on a @wal/core log: serializable
+ * (default) or snapshot-isolated transactions by optimistic concurrency
+ * control over multi-version state in memory; each commit is one durable log
+ * record, and opening replays the log. Open one with {@link TxnStore.open}.
  *
  * @packageDocumentation
  */
-export {};
+export type { Bytes } from './keys.js';
+export {
+  type LogOptions,
+  type RunOptions,
+  TxnStore,
+  type TxnStoreOptions,
+  type TxnStoreStats,
+} from './store.js';
+export {
+  type BeginOptions,
+  type Entry,
+  type Isolation,
+  type ScanOptions,
+  Transaction,
+  type TransactionStatus,
+} from './transaction.js';

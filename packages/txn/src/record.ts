@@ -1,0 +1,107 @@
+/**
+ * The commit record (internal): the payload of the one @wal/core record each
+ * commit appends — the redo of its writes. The layout is specified in
+ * docs/TXN-FORMAT.md (with a test vector); this module is its only reader and
+ * writer.
+ *
+ *   kind u8 (0x01) · seq u64 LE · count u32 LE · count × write
+ *   write = op u8 (0x01 put, 0x02 delete) · keyLength u32 LE · key
+ *           [· valueLength u32 LE · value]   (put only)
+ */
+import { CorruptionError } from '@wal/errors';
+
+/** The record kind of a commit in format 1. */
+export const COMMIT_KIND = 0x01;
+const PUT = 0x01;
+const DELETE = 0x02;
+const HEADER = 1 + 8 + 4;
+
+/** One write of a commit: a key and its new value (`undefined` deletes it). */
+export interface Write {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+/** A decoded commit record. */
+export interface Commit {
+  readonly seq: number;
+  readonly writes: Write[];
+}
+
+/** Size in bytes of the record {@link encodeCommit} makes of `writes`. */
+export function commitSize(writes: Iterable<Write>): number {
+  let size = HEADER;
+  for (const { key, value } of writes)
+    size += 5 + key.length + (value === undefined ? 0 : 4 + value.length);
+  return size;
+}
+
+/** Encodes a commit at `seq` (a positive safe integer) into `size` bytes ({@link commitSize}). */
+export function encodeCommit(seq: number, writes: readonly Write[], size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer);
+  bytes[0] = COMMIT_KIND;
+  view.setBigUint64(1, BigInt(seq), true);
+  view.setUint32(9, writes.length, true);
+  let at = HEADER;
+  for (const { key, value } of writes) {
+    bytes[at] = value === undefined ? DELETE : PUT;
+    view.setUint32(at + 1, key.length, true);
+    bytes.set(key, at + 5);
+    at += 5 + key.length;
+    if (value !== undefined) {
+      view.setUint32(at, value.length, true);
+      bytes.set(value, at + 4);
+      at += 4 + value.length;
+    }
+  }
+  return bytes;
+}
+
+/**
+ * Decodes the commit record stored at `lsn`. The keys and values are views
+ * into `payload`. Throws `WAL_CORRUPTION` (offset `lsn`) for anything that is
+ * not a well-formed commit record; no length read from the record is trusted
+ * before it is checked against the bytes present.
+ */
+export function decodeCommit(payload: Uint8Array, lsn: number): Commit {
+  const damaged = (what: string) =>
+    new CorruptionError(`the record at ${lsn} is not a transaction commit: ${what}`, {
+      offset: lsn,
+    });
+  if (payload.length < HEADER) throw damaged(`${payload.length} bytes is too short`);
+  if (payload[0] !== COMMIT_KIND) throw damaged(`unknown record kind ${payload[0]}`);
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const seq = view.getBigUint64(1, true);
+  if (seq === 0n || seq > BigInt(Number.MAX_SAFE_INTEGER)) throw damaged(`commit sequence ${seq}`);
+  const count = view.getUint32(9, true);
+  // Every write takes at least 5 bytes: a count beyond that is damage.
+  if (count > (payload.length - HEADER) / 5) throw damaged(`${count} writes cannot fit`);
+  const writes: Write[] = [];
+  let at = HEADER;
+  const take = (length: number, what: string): Uint8Array => {
+    if (length > payload.length - at)
+      throw damaged(`${what} of ${length} bytes overruns the record`);
+    const bytes = payload.subarray(at, at + length);
+    at += length;
+    return bytes;
+  };
+  for (let i = 0; i < count; i++) {
+    if (payload.length - at < 5) throw damaged('a write is cut short');
+    const op = payload[at]!;
+    if (op !== PUT && op !== DELETE) throw damaged(`unknown write op ${op}`);
+    const keyLength = view.getUint32(at + 1, true);
+    at += 5;
+    const key = take(keyLength, 'a key');
+    let value: Uint8Array | undefined;
+    if (op === PUT) {
+      if (payload.length - at < 4) throw damaged('a value length is cut short');
+      const valueLength = view.getUint32(at, true);
+      at += 4;
+      value = take(valueLength, 'a value');
+    }
+    writes.push({ key, value });
+  }
+  if (at !== payload.length) throw damaged(`${payload.length - at} bytes after the last write`);
+  return { seq: Number(seq), writes };
+}

@@ -1,0 +1,148 @@
+/**
+ * The ordered index of committed versions (internal). Keys are held as
+ * "binary strings": one UTF-16 code unit per key byte (latin1), so that
+ * JavaScript's string order is the bytewise order of the keys and a `Map`
+ * gives point lookups. Each key has a chain of versions, oldest first; a
+ * version is the value a commit gave the key (`undefined` for a delete) and
+ * the commit's sequence number. Versions of commits that are not yet visible
+ * (validated, waiting for durability) are in the chains too: readers skip them
+ * by sequence number, validation sees them.
+ *
+ * Invariants:
+ * - `sorted` holds exactly the keys of `chains` (outside a bulk load, which
+ *   sorts once at its end);
+ * - a chain is never empty and its sequence numbers strictly increase;
+ * - `prune(key, horizon)` keeps every version a snapshot at or after
+ *   `horizon` can read, and every version newer than `horizon` (validation
+ *   needs those).
+ */
+
+import { SortedKeys } from './sorted-keys.js';
+
+/** One committed value of a key. */
+export interface Version {
+  readonly seq: number;
+  /** The value, or `undefined` for a delete (a tombstone). */
+  readonly value: Uint8Array | undefined;
+}
+
+/** Bounds of a key range in binary-string form; `undefined` is unbounded. */
+export interface KeyRange {
+  readonly lo: string | undefined;
+  readonly loInclusive: boolean;
+  readonly hi: string | undefined;
+  readonly hiInclusive: boolean;
+}
+
+export class VersionIndex {
+  readonly #chains = new Map<string, Version[]>();
+  readonly #sorted: SortedKeys;
+  #bulk = false;
+  #versions = 0;
+
+  /** @param blockSize Block size of the ordered key set (small in tests, to exercise splits). */
+  constructor(blockSize?: number) {
+    this.#sorted = new SortedKeys(blockSize);
+  }
+
+  /** Number of keys with at least one version (tombstones included). */
+  get keys(): number {
+    return this.#chains.size;
+  }
+
+  /** Number of versions held, over all keys. */
+  get versions(): number {
+    return this.#versions;
+  }
+
+  /** Sequence number of the newest version of `key` (visible or not), or 0. */
+  latestSeq(key: string): number {
+    const chain = this.#chains.get(key);
+    return chain === undefined ? 0 : chain[chain.length - 1]!.seq;
+  }
+
+  /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
+  read(key: string, snapshot: number): Uint8Array | undefined {
+    const chain = this.#chains.get(key);
+    if (chain === undefined) return undefined;
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const version = chain[i]!;
+      if (version.seq <= snapshot) return version.value;
+    }
+    return undefined;
+  }
+
+  /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`. */
+  install(key: string, seq: number, value: Uint8Array | undefined): void {
+    const chain = this.#chains.get(key);
+    if (chain !== undefined) {
+      chain.push({ seq, value });
+    } else {
+      this.#chains.set(key, [{ seq, value }]);
+      if (!this.#bulk) this.#sorted.insert(key);
+    }
+    this.#versions++;
+  }
+
+  /**
+   * Replaces every version of `key` by one (replay at open, where no snapshot
+   * can see older versions); a delete removes the key.
+   */
+  replace(key: string, seq: number, value: Uint8Array | undefined): void {
+    const chain = this.#chains.get(key);
+    if (value === undefined) {
+      if (chain !== undefined) this.#remove(key, chain.length);
+      return;
+    }
+    if (chain !== undefined) {
+      this.#versions -= chain.length - 1;
+      chain.length = 1;
+      chain[0] = { seq, value };
+    } else {
+      this.install(key, seq, value);
+    }
+  }
+
+  /**
+   * Drops the versions of `key` no snapshot at or after `horizon` can read:
+   * every version older than the newest one at or before `horizon`, and that
+   * one too when it is a delete and nothing newer exists.
+   */
+  prune(key: string, horizon: number): void {
+    const chain = this.#chains.get(key);
+    if (chain === undefined) return;
+    let keep = chain.length - 1;
+    while (keep > 0 && chain[keep]!.seq > horizon) keep--;
+    if (chain[keep]!.seq > horizon) return;
+    if (keep > 0) {
+      chain.splice(0, keep);
+      this.#versions -= keep;
+    }
+    if (chain.length === 1 && chain[0]!.value === undefined) this.#remove(key, 1);
+  }
+
+  /** Starts a bulk load: new keys are not sorted until {@link endBulk}. */
+  beginBulk(): void {
+    this.#bulk = true;
+  }
+
+  /** Ends a bulk load: sorts the keys once. */
+  endBulk(): void {
+    this.#bulk = false;
+    this.#sorted.reset([...this.#chains.keys()].sort());
+  }
+
+  /**
+   * The keys inside `range`, in ascending order (descending with `reverse`),
+   * visible or not. The caller must not change the index while iterating.
+   */
+  *keysIn(range: KeyRange, reverse = false): Generator<string> {
+    yield* this.#sorted.range(range.lo, range.loInclusive, range.hi, range.hiInclusive, reverse);
+  }
+
+  #remove(key: string, versions: number): void {
+    this.#chains.delete(key);
+    this.#versions -= versions;
+    if (!this.#bulk) this.#sorted.delete(key);
+  }
+}
