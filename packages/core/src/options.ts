@@ -13,7 +13,9 @@ export type Layout = 'segmented' | 'file';
 export interface WalOptions {
   /**
    * Largest payload in bytes, in `[1, 2^30]`. Persisted in the log's metadata:
-   * omitted, the persisted value (or 16 MiB for a new log) applies; larger
+   * omitted, the persisted value applies, or for a log without one 16 MiB
+   * (a new log) or 64 MiB (wal-db 1.x's default, for a wal-db log being
+   * adopted: one that holds records or a head but none of our metadata); larger
    * than the persisted value, it is raised and persisted; smaller, `open`
    * rejects with `ERR_OUT_OF_RANGE` (never a truncation).
    */
@@ -57,6 +59,16 @@ export interface WalOptions {
    * wal-db 1.x).
    */
   readonly segmentSize?: number;
+  /**
+   * Path opens with layout `'file'` only: take over an existing file without
+   * metadata even though its first frame does not check (default `false`:
+   * such a file is refused with `WAL_NOT_A_LOG`, as it is most likely not a
+   * log; docs/FORMAT.md §3.1). For a wal-db 1.x log whose only record was
+   * torn. Recovery then cuts what does not check — the whole file when not
+   * one frame does. A directory holding entries that are not part of a log
+   * is never taken over.
+   */
+  readonly adopt?: boolean;
   /** Path opens only: the file system (default: the real one). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
@@ -98,8 +110,13 @@ export interface WalOptions {
   readonly replayReusesBuffers?: boolean;
 }
 
-/** Default {@link WalOptions.maxRecordSize}: 16 MiB. */
+/** Default {@link WalOptions.maxRecordSize} of a new log: 16 MiB. */
 export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
+/**
+ * Default {@link WalOptions.maxRecordSize} of a wal-db 1.x log adopted
+ * without metadata: 64 MiB, wal-db's own default.
+ */
+export const WAL_DB_MAX_RECORD_SIZE = 64 * 1024 * 1024;
 /** Largest accepted {@link WalOptions.maxRecordSize}: 1 GiB. */
 export const MAX_RECORD_SIZE_LIMIT = 1024 * 1024 * 1024;
 /** Default {@link WalOptions.stagingLimit}: 16 MiB. */
@@ -122,6 +139,7 @@ export interface ResolvedOptions {
   readonly commitDelayMs: number;
   readonly layout: Layout;
   readonly segmentSize: number | undefined;
+  readonly adopt: boolean;
   readonly fs: Fs | undefined;
   readonly preallocate: number | undefined;
   readonly replay: ((records: readonly StoredRecord[]) => void | Promise<void>) | undefined;
@@ -137,6 +155,7 @@ const KNOWN = new Set([
   'commitDelayMs',
   'layout',
   'segmentSize',
+  'adopt',
   'fs',
   'preallocate',
   'replay',
@@ -166,6 +185,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     commitDelayMs = 0,
     layout = 'segmented',
     segmentSize,
+    adopt = false,
     fs,
     preallocate,
     replay,
@@ -187,6 +207,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw invalidArgValue('options.layout', layout, "must be 'segmented' or 'file'");
   }
   if (segmentSize !== undefined) validateInteger('options.segmentSize', segmentSize, 1, LIMIT);
+  if (typeof adopt !== 'boolean') throw invalidArgType('options.adopt', 'of type boolean', adopt);
   if (fs !== undefined && (typeof fs !== 'object' || fs === null)) {
     throw invalidArgType('options.fs', 'an Fs object', fs);
   }
@@ -206,6 +227,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     commitDelayMs,
     layout,
     segmentSize: segmentSize as number | undefined,
+    adopt,
     fs: fs as Fs | undefined,
     preallocate: preallocate as number | undefined,
     replay: replay as ResolvedOptions['replay'],

@@ -28,6 +28,7 @@ export {
   isWalError,
   LockedError,
   NoSpaceError,
+  NotALogError,
   ReadOnlyError,
   RecordTooLargeError,
   TruncatedError,

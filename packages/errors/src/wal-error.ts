@@ -7,6 +7,7 @@ export type WalErrorCode =
   | 'WAL_IO'
   | 'WAL_LOCKED'
   | 'WAL_NOT_BOUNDARY'
+  | 'WAL_NOT_A_LOG'
   | 'WAL_NO_SPACE'
   | 'WAL_READ_ONLY'
   | 'WAL_RECORD_TOO_LARGE'
@@ -182,6 +183,25 @@ export class TruncatedError extends WalError {
 export class BoundaryError extends WalError {
   constructor(message: string, options: WalErrorOptions = {}) {
     super('WAL_NOT_BOUNDARY', message, options);
+  }
+}
+
+/**
+ * `WAL_NOT_A_LOG`: an open found something at `path` that is not a log (a
+ * user's file or directory; docs/FORMAT.md §1.1 says what counts as a log)
+ * and refused it. `found` says what is there. Nothing on disk was changed:
+ * no truncation, no metadata, lock, head or segment file, no directory.
+ */
+export class NotALogError extends WalError {
+  /** The path that was opened. */
+  readonly path: string;
+  /** What was found there, e.g. `a directory holding photo.jpg`. */
+  readonly found: string;
+
+  constructor(path: string, found: string, options: WalErrorOptions = {}) {
+    super('WAL_NOT_A_LOG', `${path} is not a log: ${found}; nothing was changed`, options);
+    this.path = path;
+    this.found = found;
   }
 }
 

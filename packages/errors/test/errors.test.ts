@@ -13,6 +13,7 @@ import {
   LockedError,
   MAX_OFFSET,
   NoSpaceError,
+  NotALogError,
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
@@ -38,6 +39,7 @@ describe('WalError hierarchy', () => {
     [new ReadOnlyError('write'), 'WAL_READ_ONLY'],
     [new TruncatedError('records at 64 were reclaimed', { offset: 64 }), 'WAL_TRUNCATED'],
     [new BoundaryError('no record starts at 65', { offset: 65 }), 'WAL_NOT_BOUNDARY'],
+    [new NotALogError('/x/notes.txt', 'a 32-byte file'), 'WAL_NOT_A_LOG'],
   ];
 
   for (const [error, code] of cases) {
@@ -70,6 +72,10 @@ describe('WalError hierarchy', () => {
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+    const notALog = new NotALogError('/x/photos', 'a directory holding photo.jpg');
+    assert.equal(notALog.path, '/x/photos');
+    assert.equal(notALog.found, 'a directory holding photo.jpg');
+    assert.match(notALog.message, /^\/x\/photos is not a log: a directory holding photo\.jpg/);
   });
 
   it('NoSpaceError is an IoError', () => {

@@ -3,6 +3,7 @@ import {
   CorruptionError,
   invalidArgValue,
   isArgumentError,
+  outOfRange,
   TruncatedError,
   validateInteger,
 } from '@wal/errors';
@@ -22,15 +23,20 @@ import {
 } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
 import { decodeHead, encodeHead } from './head-file.js';
+import { identifyLog, refusal, segmentIndex } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
 import type { StoreMeta, StoreSupports } from './store.js';
 import { StoreBase, toWalError } from './store-base.js';
 
 /** Metadata key holding the segment size. */
 const SEGMENT_SIZE_KEY = 'store.segmentSize';
-const SEGMENT_NAME = /^(\d{20})\.wal$/;
 
-/** Smallest segment size {@link SegmentedStore} accepts: 4 KiB (one page). */
+/**
+ * Smallest segment size of a new {@link SegmentedStore}: 4 KiB (one page). A
+ * log that already exists (with a stored size, or a wal-db 1.x directory,
+ * which records none) opens with any size of at least 1 byte, as wal-db
+ * accepts any size above 0.
+ */
 export const MIN_SEGMENT_SIZE = 4 * 1024;
 /** Largest segment size {@link SegmentedStore} accepts: 1 GiB. */
 export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
@@ -42,11 +48,12 @@ export interface SegmentedStoreOptions {
   /** The file system to go through (default: a {@link NodeFs}). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
-   * Bytes per segment: an integer in [{@link MIN_SEGMENT_SIZE},
-   * {@link MAX_SEGMENT_SIZE}]. Used when creating a log (default
+   * Bytes per segment: an integer in [1, {@link MAX_SEGMENT_SIZE}], at least
+   * {@link MIN_SEGMENT_SIZE} for a new log. Used when creating a log (default
    * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
-   * without metadata (a wal-db 1.x log); otherwise optional, and when given
-   * it must equal the stored size.
+   * without metadata (a wal-db 1.x log, whose size, any value above 0, is
+   * then recorded in the metadata); otherwise optional, and when given it
+   * must equal the stored size.
    */
   readonly segmentSize?: number;
   /**
@@ -139,13 +146,20 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * follows a writer in another handle or process; a read of a segment the
  * writer deleted since then rejects with `WAL_TRUNCATED`.
  *
- * Errors: `open` rejects with `WAL_LOCKED` (held elsewhere; never for a
+ * What it opens (docs/FORMAT.md §3.1): a missing path or an empty
+ * directory (a new log), a directory with log metadata, or one whose entries
+ * are all on the allow-list (a wal-db 1.x log). Anything else — a directory
+ * holding a user's files, a file — is refused with `WAL_NOT_A_LOG` before
+ * anything is created or taken: no directory, lock, head or metadata file.
+ *
+ * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
  * (damaged metadata; a head file missing or damaged while segment 0 is gone —
  * then nothing is changed; a segment larger than the segment size),
  * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
- * missing for a directory without metadata), `WAL_IO` / `WAL_NO_SPACE`; it
+ * missing for a directory without metadata), `ERR_OUT_OF_RANGE` (a
+ * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
  * says: any failed fsync (data, directory, metadata, head) latches
  * `WAL_FAILED`, and so does any failure once a truncation has begun changing
@@ -195,7 +209,8 @@ export class SegmentedStore extends StoreBase {
 
   /**
    * Opens (creating if missing) the segmented store in directory `dir`.
-   * Creates the directory if needed (and fsyncs its parent), takes the lock
+   * First checks that `dir` is a log or nothing (docs/FORMAT.md §3.1),
+   * reading only. Creates the directory if needed (and fsyncs its parent), takes the lock
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
@@ -211,10 +226,17 @@ export class SegmentedStore extends StoreBase {
     validateOpenArguments('dir', dir, options);
     const asked = options.segmentSize;
     if (asked !== undefined) {
-      validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
+      validateInteger('options.segmentSize', asked, 1, MAX_SEGMENT_SIZE);
     }
     const fs = options.fs ?? new NodeFs();
+    const tooSmall = () =>
+      outOfRange(
+        'options.segmentSize',
+        `>= ${MIN_SEGMENT_SIZE} for a new log (smaller sizes open only logs that exist)`,
+        asked,
+      );
     const rule: SegmentSizeRule = (stored, fresh) => {
+      if (fresh && asked !== undefined && asked < MIN_SEGMENT_SIZE) throw tooSmall();
       if (stored !== undefined && asked !== undefined && stored !== asked) {
         throw invalidArgValue(
           'options.segmentSize',
@@ -231,6 +253,15 @@ export class SegmentedStore extends StoreBase {
       }
       return stored ?? asked ?? DEFAULT_SEGMENT_SIZE;
     };
+    // What counts as a log (FORMAT.md §3.1), before anything is created or taken.
+    const identity = await identifyLog(dir, { fs }).catch((error: unknown) => {
+      throw toWalError(error, `examining ${dir}`);
+    });
+    const refused = refusal(dir, identity, 'directory');
+    if (refused !== undefined) throw refused;
+    if (identity.verdict === 'new' && asked !== undefined && asked < MIN_SEGMENT_SIZE) {
+      throw tooSmall();
+    }
     if (options.readOnly === true) return SegmentedStore.#openReadOnly(dir, fs, rule);
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
@@ -327,9 +358,8 @@ export class SegmentedStore extends StoreBase {
   static async #inspect(fs: Fs, dir: string, rule: SegmentSizeRule): Promise<Inspection> {
     const names = await fs.readdir(dir);
     const indexes = names
-      .map((name) => SEGMENT_NAME.exec(name)?.[1])
-      .filter((digits): digits is string => digits !== undefined)
-      .map(Number)
+      .map(segmentIndex)
+      .filter((index): index is number => index !== undefined)
       .sort((a, b) => a - b);
     const metaPath = join(dir, 'meta');
     const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
@@ -673,10 +703,7 @@ export class SegmentedStore extends StoreBase {
 
 function isSegmentSize(value: unknown): boolean {
   return (
-    typeof value === 'number' &&
-    Number.isInteger(value) &&
-    value >= MIN_SEGMENT_SIZE &&
-    value <= MAX_SEGMENT_SIZE
+    typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_SEGMENT_SIZE
   );
 }
 
