@@ -295,7 +295,11 @@ describe('the store view under a read-only open', () => {
             },
           });
       let seen = 0;
-      const log = await openLog(target, 'strict', { onRead: (_, count) => (seen += count) });
+      const log = await openLog(
+        target,
+        { policy: 'strict' },
+        { onRead: (_, count) => (seen += count) },
+      );
       assert.equal(log.recovery.records, 3000);
       await log.close();
       assert.ok(seen >= length, `${seen} of ${length} bytes reported (readInto: ${withReadInto})`);
