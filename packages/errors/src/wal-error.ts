@@ -188,7 +188,7 @@ export class BoundaryError extends WalError {
 
 /**
  * `WAL_NOT_A_LOG`: an open found something at `path` that is not a log (a
- * user's file or directory; docs/FORMAT.md §1.1 says what counts as a log)
+ * user's file or directory; docs/FORMAT.md §3.1 says what counts as a log)
  * and refused it. `found` says what is there. Nothing on disk was changed:
  * no truncation, no metadata, lock, head or segment file, no directory.
  */
