@@ -88,6 +88,36 @@ function listing(dir: string): Map<string, string> {
   return out;
 }
 
+/** Writes segments `from..` of the flat `bytes` into `dir`, wal-db style, `segmentSize` bytes each. */
+function writeSegments(dir: string, bytes: Buffer, from: number, segmentSize: number): void {
+  mkdirSync(dir, { recursive: true });
+  for (let k = from; k * segmentSize < bytes.length; k++) {
+    writeFileSync(
+      join(dir, walDbSegmentName(k)),
+      bytes.subarray(k * segmentSize, Math.min((k + 1) * segmentSize, bytes.length)),
+    );
+  }
+}
+
+/** Opens `dir` read-only and checks it starts at `head` and lists `lsns`. */
+async function viewFromHead(
+  dir: string,
+  segmentSize: number,
+  head: number,
+  lsns: readonly number[],
+): Promise<void> {
+  const viewer = await Wal.open(dir, { readOnly: true, segmentSize });
+  try {
+    assert.equal(viewer.head, head);
+    assert.deepEqual(
+      (await collect(viewer)).map((record) => record.lsn),
+      lsns,
+    );
+  } finally {
+    await viewer.close();
+  }
+}
+
 // ---- Tests ------------------------------------------------------------------
 
 describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
@@ -362,37 +392,17 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
   describe('other wal-db directory states', () => {
     const SEGMENT = 4096;
 
-    /** Writes segments `from..` of the flat `bytes` into `dir`, wal-db style. */
-    function writeSegments(dir: string, bytes: Buffer, from: number): void {
-      mkdirSync(dir, { recursive: true });
-      for (let k = from; k * SEGMENT < bytes.length; k++) {
-        writeFileSync(
-          join(dir, walDbSegmentName(k)),
-          bytes.subarray(k * SEGMENT, Math.min((k + 1) * SEGMENT, bytes.length)),
-        );
-      }
-    }
-
     it('an interrupted truncate_before (head file written, segments below it left): reads from the head', async () => {
       const records = payloads([1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
       const { bytes, lsns } = walDbLog(records);
       const dir = join(root, 'log');
-      writeSegments(dir, bytes, 0);
+      writeSegments(dir, bytes, 0, SEGMENT);
       const first = lsns.findIndex((lsn) => lsn >= SEGMENT + 100);
       const head = lsns[first]!;
       writeFileSync(join(dir, 'head'), walDbHeadFile(head));
 
       const before = listing(dir);
-      const viewer = await Wal.open(dir, { readOnly: true, segmentSize: SEGMENT });
-      try {
-        assert.equal(viewer.head, head);
-        assert.deepEqual(
-          (await collect(viewer)).map((record) => record.lsn),
-          lsns.slice(first),
-        );
-      } finally {
-        await viewer.close();
-      }
+      await viewFromHead(dir, SEGMENT, head, lsns.slice(first));
       assert.deepEqual(listing(dir), before, 'read-only deletes nothing');
 
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
@@ -424,7 +434,7 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       const cut = SEGMENT + 200; // inside record 2's payload, in segment 1
       assert.ok(cut < lsns[torn]! + 8 + 3000);
       const dir = join(root, 'log');
-      writeSegments(dir, bytes.subarray(0, cut), 0);
+      writeSegments(dir, bytes.subarray(0, cut), 0, SEGMENT);
 
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
       try {
@@ -552,26 +562,11 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       const head = lsns[2]!;
       assert.ok(head > SEGMENT && head < 2 * SEGMENT);
       const dir = join(root, 'log');
-      mkdirSync(dir);
-      for (let k = 1; k * SEGMENT < bytes.length; k++) {
-        writeFileSync(
-          join(dir, walDbSegmentName(k)),
-          bytes.subarray(k * SEGMENT, Math.min((k + 1) * SEGMENT, bytes.length)),
-        );
-      }
+      writeSegments(dir, bytes, 1, SEGMENT);
       writeFileSync(join(dir, 'head'), walDbHeadFile(head));
 
       const before = listing(dir);
-      const viewer = await Wal.open(dir, { readOnly: true, segmentSize: SEGMENT });
-      try {
-        assert.equal(viewer.head, head);
-        assert.deepEqual(
-          (await collect(viewer)).map((record) => record.lsn),
-          lsns.slice(2),
-        );
-      } finally {
-        await viewer.close();
-      }
+      await viewFromHead(dir, SEGMENT, head, lsns.slice(2));
       assert.deepEqual(listing(dir), before, 'read-only changes nothing');
 
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
