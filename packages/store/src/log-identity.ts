@@ -3,7 +3,7 @@
  * backends, `Wal.open` and the `wal` command line decide whether a path may be
  * opened as a log, so that a user's file or directory is never taken over.
  */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { NotALogError } from '@wal/errors';
 import type { Fs, FsFile } from './fs/fs.js';
@@ -20,6 +20,8 @@ const SEGMENT_NAME = /^(\d{20})\.wal$/;
  */
 const LOG_ENTRY =
   /^(?:head|meta|lock|head\.tmp|meta\.tmp|lock\.break|lock(?:\.break)?\.[0-9a-f]+\.tmp|lost\+found)$/;
+/** The metadata file's magic, "WALM" (docs/FORMAT.md §5.1). */
+const META_MAGIC = Buffer.from('WALM', 'latin1');
 /** Bytes of a frame header (docs/FORMAT.md §2). */
 const FRAME_HEADER = 8;
 /** Bytes checksummed per read when checking a first frame: memory stays bounded whatever the length says. */
@@ -45,9 +47,10 @@ export interface LogIdentity {
   /**
    * - `new`: nothing, an empty file or an empty directory: an open creates a
    *   new log there.
-   * - `log`: a log: with our metadata (`metadata`), or a wal-db 1.x log
-   *   without it (a file whose first frame checks, a directory whose entries
-   *   are all on the allow-list).
+   * - `log`: a log: with our metadata (`metadata`: a metadata file starting
+   *   with the magic, or one without it — damaged — where the rest is a
+   *   log), or a wal-db 1.x log without it (a file whose first frame checks,
+   *   a directory whose entries are all on the allow-list).
    * - `not-a-log`: anything else; every open refuses it with `WAL_NOT_A_LOG`.
    */
   readonly verdict: 'new' | 'log' | 'not-a-log';
@@ -72,9 +75,9 @@ export interface IdentifyOptions {
 /**
  * Looks at `path` and says whether it is a log, by the rule of
  * docs/FORMAT.md §3.1. Reads only: nothing is created, changed or locked.
- * A metadata file is only looked for (an open then checks it: a damaged one
- * is `WAL_CORRUPTION`); of a file without metadata only the first frame is
- * read, checksummed in bounded chunks, so a damaged length never causes a
+ * Of a metadata file only the magic is read (an open then checks the rest:
+ * damage is `WAL_CORRUPTION`); of a file without metadata only the first
+ * frame, checksummed in bounded chunks, so a damaged length never causes a
  * large allocation.
  *
  * Rejects with the file system's error (`EACCES`, `EIO`, … as `code`) when
@@ -94,7 +97,7 @@ export async function identifyLog(
     if (code !== 'ENOTDIR') throw error;
     return identifyFile(fs, path);
   }
-  return identifyDirectory(names);
+  return identifyDirectory(fs, path, names);
 }
 
 /**
@@ -126,15 +129,29 @@ function codeOf(error: unknown): unknown {
   return (error as { code?: unknown } | null)?.code;
 }
 
-/** True when `path` exists (as a file or not), false when it is missing. */
-async function exists(fs: Fs, path: string): Promise<boolean> {
+/**
+ * What is at a metadata file's path: nothing, a file starting with the
+ * metadata magic (ours, sound or not: its open checks the rest), or
+ * something else.
+ */
+async function metadataAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'> {
+  let file: FsFile;
   try {
-    await fs.close(await fs.open(path, 'read'));
-    return true;
+    file = await fs.open(path, 'read');
   } catch (error) {
-    if (codeOf(error) === 'ENOENT') return false;
-    if (codeOf(error) === 'EISDIR') return true;
+    if (codeOf(error) === 'ENOENT') return 'missing';
+    if (codeOf(error) === 'EISDIR') return 'other';
     throw error;
+  }
+  try {
+    const magic = Buffer.alloc(META_MAGIC.length);
+    const count = await readFull(fs, file, magic, 0).catch((error: unknown) => {
+      if (codeOf(error) === 'EISDIR') return 0; // a directory named like it
+      throw error;
+    });
+    return count === magic.length && magic.equals(META_MAGIC) ? 'ours' : 'other';
+  } finally {
+    await fs.close(file);
   }
 }
 
@@ -147,7 +164,7 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
     if (codeOf(error) === 'ENOENT' || codeOf(error) === 'ENOTDIR') return missing();
     throw error;
   }
-  const meta = await exists(fs, `${path}.meta`).catch(async (error: unknown) => {
+  const meta = await metadataAt(fs, `${path}.meta`).catch(async (error: unknown) => {
     await fs.close(file);
     throw error;
   });
@@ -155,7 +172,7 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
   let checks = false;
   try {
     size = await fs.size(file);
-    if (!meta && size > 0) checks = await firstFrameChecks(fs, file, size);
+    if (meta !== 'ours' && size > 0) checks = await firstFrameChecks(fs, file, size);
   } finally {
     await fs.close(file);
   }
@@ -163,11 +180,20 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
   const identity = (verdict: LogIdentity['verdict'], found: string, adoptable = false) => ({
     type: 'file' as const,
     verdict,
-    metadata: meta,
+    metadata: verdict === 'log' && meta !== 'missing',
     found,
     adoptable,
   });
-  if (meta) return identity('log', `a log file (${bytes} with ${basename(path)}.meta beside it)`);
+  const metaName = `${basename(path)}.meta`;
+  // A metadata file without the magic is ours but damaged when the file is
+  // a log otherwise (its open then reports WAL_CORRUPTION); beside anything
+  // else it is a user's file too.
+  if (meta === 'ours' || (meta === 'other' && (size === 0 || checks))) {
+    return identity('log', `a log file (${bytes} with ${metaName} beside it)`);
+  }
+  if (meta === 'other') {
+    return identity('not-a-log', `${bytes} beside a ${metaName} that is not log metadata`);
+  }
   if (size === 0) return identity('new', 'an empty file');
   if (checks) {
     return identity(
@@ -205,7 +231,7 @@ async function firstFrameChecks(fs: Fs, file: FsFile, size: number): Promise<boo
   return crc === header.readUInt32LE(0);
 }
 
-function identifyDirectory(names: string[]): LogIdentity {
+async function identifyDirectory(fs: Fs, path: string, names: string[]): Promise<LogIdentity> {
   if (names.length === 0) {
     return {
       type: 'directory',
@@ -215,7 +241,11 @@ function identifyDirectory(names: string[]): LogIdentity {
       adoptable: false,
     };
   }
-  if (names.includes('meta')) {
+  const meta = names.includes('meta') ? await metadataAt(fs, join(path, 'meta')) : 'missing';
+  const foreign = names.filter((name) => !isLogEntry(name));
+  // A `meta` without the magic is ours but damaged among log entries only
+  // (its open then reports WAL_CORRUPTION); among a user's files it is theirs.
+  if (meta === 'ours' || (meta === 'other' && foreign.length === 0)) {
     return {
       type: 'directory',
       verdict: 'log',
@@ -224,7 +254,7 @@ function identifyDirectory(names: string[]): LogIdentity {
       adoptable: false,
     };
   }
-  const foreign = names.filter((name) => !isLogEntry(name));
+  if (meta === 'other') foreign.push('meta');
   if (foreign.length === 0) {
     const segments = names.filter((name) => segmentIndex(name) !== undefined).length;
     return {

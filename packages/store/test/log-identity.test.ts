@@ -66,6 +66,15 @@ const segmentsAndMore: Fixture = {
     await writeFile(join(path, 'README'), 'mine');
   },
 };
+/** A user's directory that happens to hold a file named `meta`. */
+const notesWithMeta: Fixture = {
+  name: "a directory holding a user's file named meta",
+  async make(path) {
+    await mkdir(path);
+    await writeFile(join(path, 'meta'), 'mine');
+    await writeFile(join(path, 'photo.jpg'), 'jpeg');
+  },
+};
 const fileLog: Fixture = {
   name: 'a wal-db single-file log',
   make: (path) => writeFile(path, frame(Buffer.from('abc'))),
@@ -123,6 +132,45 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
         },
         expect: { type: 'file', verdict: 'log', metadata: true, adoptable: false },
         found: /^a log file/,
+      },
+      {
+        fixture: {
+          name: "a text file beside a user's .meta file",
+          async make(path) {
+            await writeFile(path, NOTES);
+            await writeFile(`${path}.meta`, 'mine');
+          },
+        },
+        expect: { type: 'file', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a 32-byte file beside a target\.meta that is not log metadata$/,
+      },
+      {
+        fixture: {
+          name: 'an empty file beside a damaged .meta (ours: its open says WAL_CORRUPTION)',
+          async make(path) {
+            await writeFile(path, '');
+            await writeFile(`${path}.meta`, 'XXXX');
+          },
+        },
+        expect: { type: 'file', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log file/,
+      },
+      {
+        fixture: notesWithMeta,
+        expect: { type: 'directory', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a directory holding meta \(and 1 more entry not part of a log\)$/,
+      },
+      {
+        fixture: {
+          name: 'log entries with a damaged meta (ours: its open says WAL_CORRUPTION)',
+          async make(path) {
+            await mkdir(path);
+            await writeFile(join(path, 'meta'), 'XXXX');
+            await writeFile(join(path, segmentName(0)), '');
+          },
+        },
+        expect: { type: 'directory', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log directory$/,
       },
       {
         fixture: photos,
@@ -279,6 +327,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
         refused: [
           { fixture: photos, found: /^a directory holding album \(and 3 more entries/ },
           { fixture: segmentsAndMore, found: /^a directory holding README$/ },
+          { fixture: notesWithMeta, found: /^a directory holding meta / },
           { fixture: textFile, found: /^a 32-byte file .*, where a log directory was expected$/ },
           { fixture: fileLog, found: /wal-db 1\.x log\), where a log directory was expected$/ },
         ],
