@@ -15,6 +15,7 @@ export {
   DEFAULT_STAGING_LIMIT,
   type Layout,
   MAX_RECORD_SIZE_LIMIT,
+  WAL_DB_MAX_RECORD_SIZE,
   type WalOptions,
 } from './options.js';
 export { StoredRecord, type WalRecord } from './record.js';

@@ -13,7 +13,9 @@ export type Layout = 'segmented' | 'file';
 export interface WalOptions {
   /**
    * Largest payload in bytes, in `[1, 2^30]`. Persisted in the log's metadata:
-   * omitted, the persisted value (or 16 MiB for a new log) applies; larger
+   * omitted, the persisted value applies, or for a log without one 16 MiB
+   * (a new log) or 64 MiB (wal-db 1.x's default, for a wal-db log being
+   * adopted: one that holds records or a head but none of our metadata); larger
    * than the persisted value, it is raised and persisted; smaller, `open`
    * rejects with `ERR_OUT_OF_RANGE` (never a truncation).
    */
@@ -65,6 +67,16 @@ export interface WalOptions {
    * reading a log of thousands of segments needs no more descriptors.
    */
   readonly maxOpenSegments?: number;
+  /**
+   * Path opens with layout `'file'` only: take over an existing file without
+   * metadata even though its first frame does not check (default `false`:
+   * such a file is refused with `WAL_NOT_A_LOG`, as it is most likely not a
+   * log; docs/FORMAT.md §3.1). For a wal-db 1.x log whose only record was
+   * torn. Recovery then cuts what does not check — the whole file when not
+   * one frame does. A directory holding entries that are not part of a log
+   * is never taken over.
+   */
+  readonly adopt?: boolean;
   /** Path opens only: the file system (default: the real one). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
@@ -106,8 +118,13 @@ export interface WalOptions {
   readonly replayReusesBuffers?: boolean;
 }
 
-/** Default {@link WalOptions.maxRecordSize}: 16 MiB. */
+/** Default {@link WalOptions.maxRecordSize} of a new log: 16 MiB. */
 export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
+/**
+ * Default {@link WalOptions.maxRecordSize} of a wal-db 1.x log adopted
+ * without metadata: 64 MiB, wal-db's own default.
+ */
+export const WAL_DB_MAX_RECORD_SIZE = 64 * 1024 * 1024;
 /** Largest accepted {@link WalOptions.maxRecordSize}: 1 GiB. */
 export const MAX_RECORD_SIZE_LIMIT = 1024 * 1024 * 1024;
 /** Default {@link WalOptions.stagingLimit}: 16 MiB. */
@@ -131,6 +148,7 @@ export interface ResolvedOptions {
   readonly layout: Layout;
   readonly segmentSize: number | undefined;
   readonly maxOpenSegments: number | undefined;
+  readonly adopt: boolean;
   readonly fs: Fs | undefined;
   readonly preallocate: number | undefined;
   readonly replay: ((records: readonly StoredRecord[]) => void | Promise<void>) | undefined;
@@ -147,6 +165,7 @@ const KNOWN = new Set([
   'layout',
   'segmentSize',
   'maxOpenSegments',
+  'adopt',
   'fs',
   'preallocate',
   'replay',
@@ -177,6 +196,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     layout = 'segmented',
     segmentSize,
     maxOpenSegments,
+    adopt = false,
     fs,
     preallocate,
     replay,
@@ -201,6 +221,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (maxOpenSegments !== undefined) {
     validateInteger('options.maxOpenSegments', maxOpenSegments, 1, MAX_OPEN_SEGMENTS_LIMIT);
   }
+  if (typeof adopt !== 'boolean') throw invalidArgType('options.adopt', 'of type boolean', adopt);
   if (fs !== undefined && (typeof fs !== 'object' || fs === null)) {
     throw invalidArgType('options.fs', 'an Fs object', fs);
   }
@@ -221,6 +242,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     layout,
     segmentSize: segmentSize as number | undefined,
     maxOpenSegments: maxOpenSegments as number | undefined,
+    adopt,
     fs: fs as Fs | undefined,
     preallocate: preallocate as number | undefined,
     replay: replay as ResolvedOptions['replay'],

@@ -29,6 +29,7 @@ import {
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
   resolveOptions,
+  WAL_DB_MAX_RECORD_SIZE,
   type WalOptions,
 } from './options.js';
 import { StoredRecord } from './record.js';
@@ -117,7 +118,11 @@ async function openStore(source: WalSource, options: ResolvedOptions): Promise<S
   if (typeof source === 'string') {
     const common = options.fs === undefined ? {} : { fs: options.fs };
     if (options.layout === 'file') {
-      return FileStore.open(source, { ...common, readOnly: options.readOnly });
+      return FileStore.open(source, {
+        ...common,
+        readOnly: options.readOnly,
+        adopt: options.adopt,
+      });
     }
     return SegmentedStore.open(source, {
       ...common,
@@ -312,6 +317,8 @@ export class Wal {
    *
    * Rejects with `TypeError`/`RangeError` for invalid options (a
    * `maxRecordSize` below the persisted one is `ERR_OUT_OF_RANGE`),
+   * `WAL_NOT_A_LOG` when the path holds something that is not a log (a
+   * user's file or directory: docs/FORMAT.md §3.1; nothing is changed),
    * `WAL_LOCKED` when another handle holds the log, `WAL_CORRUPTION` for
    * damage below the durable hint (strict policy) or a log shorter than its
    * durable hint, `WAL_RECORD_TOO_LARGE` for an intact record above the
@@ -344,8 +351,12 @@ export class Wal {
           asked,
         );
       }
-      const maxRecordSize = asked ?? persistedMax ?? DEFAULT_MAX_RECORD_SIZE;
       const head = store.head;
+      // A log with records or a head but no metadata of ours was written by
+      // wal-db 1.x: its records may be as large as wal-db's own default allows.
+      const adopted = format === undefined && (store.length > 0 || head > 0);
+      const maxRecordSize =
+        asked ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
       const storeLength = store.length;
       const hint = metaInteger(meta, META_HINT, 0, Number.MAX_SAFE_INTEGER) ?? head;
       if (hint > storeLength) {

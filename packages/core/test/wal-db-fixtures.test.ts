@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32c, Wal, type WalRecord } from '../src/index.js';
+import { FileStore, SegmentedStore } from '@wal/store';
+import { crc32c, WAL_DB_MAX_RECORD_SIZE, Wal, type WalRecord } from '../src/index.js';
 import { isCode } from './errors.js';
 
 // ---- wal-db 1.x layout, written out by hand ---------------------------------
@@ -85,6 +86,36 @@ function listing(dir: string): Map<string, string> {
     out.set(name, readFileSync(join(dir, name)).toString('hex'));
   }
   return out;
+}
+
+/** Writes segments `from..` of the flat `bytes` into `dir`, wal-db style, `segmentSize` bytes each. */
+function writeSegments(dir: string, bytes: Buffer, from: number, segmentSize: number): void {
+  mkdirSync(dir, { recursive: true });
+  for (let k = from; k * segmentSize < bytes.length; k++) {
+    writeFileSync(
+      join(dir, walDbSegmentName(k)),
+      bytes.subarray(k * segmentSize, Math.min((k + 1) * segmentSize, bytes.length)),
+    );
+  }
+}
+
+/** Opens `dir` read-only and checks it starts at `head` and lists `lsns`. */
+async function viewFromHead(
+  dir: string,
+  segmentSize: number,
+  head: number,
+  lsns: readonly number[],
+): Promise<void> {
+  const viewer = await Wal.open(dir, { readOnly: true, segmentSize });
+  try {
+    assert.equal(viewer.head, head);
+    assert.deepEqual(
+      (await collect(viewer)).map((record) => record.lsn),
+      lsns,
+    );
+  } finally {
+    await viewer.close();
+  }
 }
 
 // ---- Tests ------------------------------------------------------------------
@@ -361,37 +392,17 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
   describe('other wal-db directory states', () => {
     const SEGMENT = 4096;
 
-    /** Writes segments `from..` of the flat `bytes` into `dir`, wal-db style. */
-    function writeSegments(dir: string, bytes: Buffer, from: number): void {
-      mkdirSync(dir, { recursive: true });
-      for (let k = from; k * SEGMENT < bytes.length; k++) {
-        writeFileSync(
-          join(dir, walDbSegmentName(k)),
-          bytes.subarray(k * SEGMENT, Math.min((k + 1) * SEGMENT, bytes.length)),
-        );
-      }
-    }
-
     it('an interrupted truncate_before (head file written, segments below it left): reads from the head', async () => {
       const records = payloads([1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
       const { bytes, lsns } = walDbLog(records);
       const dir = join(root, 'log');
-      writeSegments(dir, bytes, 0);
+      writeSegments(dir, bytes, 0, SEGMENT);
       const first = lsns.findIndex((lsn) => lsn >= SEGMENT + 100);
       const head = lsns[first]!;
       writeFileSync(join(dir, 'head'), walDbHeadFile(head));
 
       const before = listing(dir);
-      const viewer = await Wal.open(dir, { readOnly: true, segmentSize: SEGMENT });
-      try {
-        assert.equal(viewer.head, head);
-        assert.deepEqual(
-          (await collect(viewer)).map((record) => record.lsn),
-          lsns.slice(first),
-        );
-      } finally {
-        await viewer.close();
-      }
+      await viewFromHead(dir, SEGMENT, head, lsns.slice(first));
       assert.deepEqual(listing(dir), before, 'read-only deletes nothing');
 
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
@@ -423,7 +434,7 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       const cut = SEGMENT + 200; // inside record 2's payload, in segment 1
       assert.ok(cut < lsns[torn]! + 8 + 3000);
       const dir = join(root, 'log');
-      writeSegments(dir, bytes.subarray(0, cut), 0);
+      writeSegments(dir, bytes.subarray(0, cut), 0, SEGMENT);
 
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
       try {
@@ -487,6 +498,120 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
         readdirSync(dir).filter((name) => name.endsWith('.wal')),
         [walDbSegmentName(3)],
       );
+    });
+  });
+
+  describe("wal-db's own limits, honoured and then recorded", () => {
+    it('a single file with a 20 MiB record opens under the 64 MiB limit, which is then persisted', async () => {
+      const big = Buffer.alloc(20 * 1024 * 1024);
+      for (let i = 0; i < big.length; i += 4096) big[i] = (i >>> 12) & 0xff;
+      const records = [Buffer.from('before'), big, Buffer.from('after')];
+      const { bytes, lsns } = walDbLog(records);
+      const path = join(root, 'log');
+      writeFileSync(path, bytes);
+
+      // Read-only: wal-db's limit applies, nothing is written.
+      const viewer = await Wal.open(path, { layout: 'file', readOnly: true });
+      try {
+        assert.equal(viewer.maxRecordSize, WAL_DB_MAX_RECORD_SIZE);
+        assert.equal(viewer.recovery.records, 3);
+      } finally {
+        await viewer.close();
+      }
+      assert.deepEqual(readdirSync(root), ['log']);
+
+      const wal = await Wal.open(path, { layout: 'file' });
+      try {
+        assert.equal(wal.maxRecordSize, 64 * 1024 * 1024);
+        assert.equal(wal.recovery.records, 3);
+        assert.equal(wal.recovery.tornBytes, 0);
+        assert.ok(Buffer.from(await wal.read(lsns[1]!)).equals(big));
+        assert.deepEqual(Buffer.from(await wal.read(lsns[2]!)), records[2]);
+      } finally {
+        await wal.close();
+      }
+      // Persisted: the metadata records the limit, and a reopen keeps it.
+      const store = await FileStore.open(path, { readOnly: true });
+      try {
+        assert.equal((await store.readMeta())['wal.maxRecordSize'], 64 * 1024 * 1024);
+      } finally {
+        await store.close();
+      }
+      const reopened = await Wal.open(path, { layout: 'file' });
+      try {
+        assert.equal(reopened.maxRecordSize, 64 * 1024 * 1024);
+        assert.equal(reopened.recovery.records, 3);
+      } finally {
+        await reopened.close();
+      }
+      // A larger limit may be asked for; a new log keeps the 16 MiB default.
+      const raised = await Wal.open(path, { layout: 'file', maxRecordSize: 100 * 1024 * 1024 });
+      assert.equal(raised.maxRecordSize, 100 * 1024 * 1024);
+      await raised.close();
+      const fresh = await Wal.open(join(root, 'new'), { layout: 'file' });
+      assert.equal(fresh.maxRecordSize, 16 * 1024 * 1024);
+      await fresh.close();
+    });
+
+    it('a directory with 1,000-byte segments opens with segmentSize 1000, which is then persisted', async () => {
+      const SEGMENT = 1000;
+      const sizes = [10, 1100, 2500, 0, 300, 1200, 42, 990, 5];
+      const records = payloads(sizes);
+      const { bytes, lsns } = walDbLog(records);
+      // As after wal-db's truncate_before(lsns[2]): segment 0 deleted, the head names the boundary.
+      const head = lsns[2]!;
+      assert.ok(head > SEGMENT && head < 2 * SEGMENT);
+      const dir = join(root, 'log');
+      writeSegments(dir, bytes, 1, SEGMENT);
+      writeFileSync(join(dir, 'head'), walDbHeadFile(head));
+
+      const before = listing(dir);
+      await viewFromHead(dir, SEGMENT, head, lsns.slice(2));
+      assert.deepEqual(listing(dir), before, 'read-only changes nothing');
+
+      const wal = await Wal.open(dir, { segmentSize: SEGMENT });
+      let appended: number;
+      try {
+        assert.equal(wal.maxRecordSize, WAL_DB_MAX_RECORD_SIZE);
+        const seen = await collect(wal);
+        assert.deepEqual(
+          seen.map((record) => Buffer.from(record.payload)),
+          records.slice(2),
+        );
+        // An append spanning three segments lands where wal-db puts it.
+        appended = await wal.append(Buffer.alloc(2100, 0x33), { wait: 'durable' });
+        assert.equal(appended, bytes.length);
+      } finally {
+        await wal.close();
+      }
+      const flat = Buffer.concat(
+        readdirSync(dir)
+          .filter((name) => name.endsWith('.wal'))
+          .sort()
+          .map((name) => readFileSync(join(dir, name))),
+      );
+      assert.deepEqual(
+        flat,
+        Buffer.concat([bytes, walDbFrame(Buffer.alloc(2100, 0x33))]).subarray(SEGMENT),
+      );
+      for (const name of readdirSync(dir).filter((n) => n.endsWith('.wal'))) {
+        assert.ok(readFileSync(join(dir, name)).length <= SEGMENT, name);
+      }
+      // Persisted: the size is in the metadata, so the directory opens without it.
+      const store = await SegmentedStore.open(dir, { readOnly: true });
+      assert.equal(store.segmentSize, SEGMENT);
+      await store.close();
+      const reopened = await Wal.open(dir);
+      try {
+        assert.equal(reopened.maxRecordSize, WAL_DB_MAX_RECORD_SIZE);
+        assert.equal((await collect(reopened)).at(-1)!.lsn, appended);
+      } finally {
+        await reopened.close();
+      }
+      // Below 4 KiB is for logs that exist: a new log refuses it and creates nothing.
+      const fresh = join(root, 'fresh');
+      await assert.rejects(Wal.open(fresh, { segmentSize: SEGMENT }), isCode('ERR_OUT_OF_RANGE'));
+      assert.ok(!readdirSync(root).includes('fresh'));
     });
   });
 

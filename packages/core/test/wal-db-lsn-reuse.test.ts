@@ -1,5 +1,5 @@
 // No LSN handed out twice by either implementation reading the same files
-// (FORMAT.md §3.1). wal-db 1.x takes a segmented log's end from its
+// (FORMAT.md §3.2). wal-db 1.x takes a segmented log's end from its
 // highest-numbered segment file; every layout this log leaves behind — after
 // a prefix or suffix truncation landing on a segment boundary, after a
 // writable open that deletes leftover segments, in every state a power loss
@@ -40,7 +40,7 @@ function assertSameEnd(dir: string, tail: number, lsns: readonly number[], when:
   assert.deepEqual(view.lsns, lsns, `${when}: wal-db sees other records`);
 }
 
-describe('no LSN reuse by wal-db 1.x reading our files (FORMAT.md §3.1)', () => {
+describe('no LSN reuse by wal-db 1.x reading our files (FORMAT.md §3.2)', () => {
   let root: string;
   let dir: string;
 

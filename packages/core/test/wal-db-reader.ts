@@ -1,5 +1,5 @@
 // A reader that follows wal-db 1.x's own rules for a segmented log, written
-// from its specification for these tests (FORMAT.md §3.1, §5.3): it is not
+// from its specification for these tests (FORMAT.md §3.2, §5.3): it is not
 // our scan, so a rule we got wrong in both our writer and our reader cannot
 // hide. wal-db 1.x (`SegmentedStore::open`, `Wal::open`):
 //

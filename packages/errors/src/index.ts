@@ -29,6 +29,7 @@ export {
   isWalError,
   LockedError,
   NoSpaceError,
+  NotALogError,
   ReadOnlyError,
   RecordTooLargeError,
   type ReplicaErrorOptions,

@@ -8,6 +8,7 @@ export type WalErrorCode =
   | 'WAL_IO'
   | 'WAL_LOCKED'
   | 'WAL_NOT_BOUNDARY'
+  | 'WAL_NOT_A_LOG'
   | 'WAL_NO_SPACE'
   | 'WAL_READ_ONLY'
   | 'WAL_RECORD_TOO_LARGE'
@@ -253,6 +254,25 @@ function describeKey(key: Uint8Array): string {
     ? `'${String.fromCharCode(...shown)}'`
     : `0x${Array.from(shown, (b) => b.toString(16).padStart(2, '0')).join('')}`;
   return key.length > 32 ? `${text}…, ${key.length} bytes` : text;
+}
+
+/**
+ * `WAL_NOT_A_LOG`: an open found something at `path` that is not a log (a
+ * user's file or directory; docs/FORMAT.md §3.1 says what counts as a log)
+ * and refused it. `found` says what is there. Nothing on disk was changed:
+ * no truncation, no metadata, lock, head or segment file, no directory.
+ */
+export class NotALogError extends WalError {
+  /** The path that was opened. */
+  readonly path: string;
+  /** What was found there, e.g. `a directory holding photo.jpg`. */
+  readonly found: string;
+
+  constructor(path: string, found: string, options: WalErrorOptions = {}) {
+    super('WAL_NOT_A_LOG', `${path} is not a log: ${found}; nothing was changed`, options);
+    this.path = path;
+    this.found = found;
+  }
 }
 
 /** True when `error` is a {@link WalError}, and, if `code` is given, carries that code. */

@@ -14,6 +14,7 @@ import {
   LockedError,
   MAX_OFFSET,
   NoSpaceError,
+  NotALogError,
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
@@ -44,6 +45,7 @@ describe('WalError hierarchy', () => {
     [new BoundaryError('no record starts at 65', { offset: 65 }), 'WAL_NOT_BOUNDARY'],
     [new ReplicaMismatchError('gap', { sequence: 3, offset: 80 }), 'WAL_REPLICA_MISMATCH'],
     [new ReplicaFencedError('another writer', { sequence: 9 }), 'WAL_REPLICA_FENCED'],
+    [new NotALogError('/x/notes.txt', 'a 32-byte file'), 'WAL_NOT_A_LOG'],
   ];
 
   for (const [error, code] of cases) {
@@ -82,6 +84,10 @@ describe('WalError hierarchy', () => {
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+    const notALog = new NotALogError('/x/photos', 'a directory holding photo.jpg');
+    assert.equal(notALog.path, '/x/photos');
+    assert.equal(notALog.found, 'a directory holding photo.jpg');
+    assert.match(notALog.message, /^\/x\/photos is not a log: a directory holding photo\.jpg/);
   });
 
   it('ConflictError keeps a copy of the key and names it', () => {

@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { CorruptionError, isArgumentError } from '@wal/errors';
+import { CorruptionError, invalidArgType, isArgumentError } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
@@ -15,6 +15,7 @@ import {
   writeAll,
 } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
+import { identifyLog, refusal } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
 import type { MetaValue, StoreMeta, StoreSupports } from './store.js';
 import { StoreBase, toWalError } from './store-base.js';
@@ -33,6 +34,16 @@ export interface FileStoreOptions {
    * head and the length. Works while a writable handle holds the lock.
    */
   readonly readOnly?: boolean;
+  /**
+   * Take over an existing file without metadata even though its first frame
+   * does not check (default false: such a file is refused with
+   * `WAL_NOT_A_LOG`, since it is most likely not a log). For a wal-db 1.x
+   * log whose only record was torn. A writable open then writes the
+   * metadata file, and the log's recovery cuts what does not check — all of
+   * the file's bytes when not one frame does. Never applies to a file whose
+   * `<path>.meta` is not log metadata, nor to a directory.
+   */
+  readonly adopt?: boolean;
 }
 
 /**
@@ -57,7 +68,15 @@ export interface FileStoreOptions {
  * the length (the file's size), so a reader follows a writer in another
  * handle or process.
  *
- * Errors: `open` rejects with `WAL_LOCKED` when another handle (in this or
+ * What it opens (docs/FORMAT.md §3.1): a missing path or an empty file
+ * (a new log), a file with log metadata, or a file without metadata whose
+ * first frame checks (a wal-db 1.x log). Anything else — a user's file, a
+ * directory — is refused with `WAL_NOT_A_LOG` before anything is taken or
+ * written: no lock file, no metadata, no truncation. A writable open leaves
+ * the file with a metadata file (written at once when there was none).
+ *
+ * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above; `adopt` takes over
+ * a file without metadata whose first frame does not check), `WAL_LOCKED` when another handle (in this or
  * another process) holds the lock (never for a read-only open), `WAL_IO` with
  * `errno` `ENOENT` for a read-only open of a missing file, `WAL_CORRUPTION` when the metadata file is
  * damaged, `WAL_IO` / `WAL_NO_SPACE` on I/O failures; it releases everything
@@ -101,20 +120,32 @@ export class FileStore extends StoreBase {
   }
 
   /**
-   * Opens (creating if missing) the file store at `path`. Takes the lock
-   * `<path>.lock` first; reads the head from `<path>.meta`; the length is the
-   * file's size (or the head, if larger: bytes between read as zeros).
+   * Opens (creating if missing) the file store at `path`. First checks that
+   * `path` is a log or nothing (docs/FORMAT.md §3.1), reading only; then
+   * takes the lock `<path>.lock`; reads the head from `<path>.meta` (and
+   * writes that file if it is missing); the length is the file's size (or
+   * the head, if larger: bytes between read as zeros).
    *
    * With `readOnly: true` the file must exist: it is opened with mode `read`,
    * no lock is taken and nothing is written.
    *
-   * Rejects with `WAL_LOCKED`, `WAL_CORRUPTION` (damaged metadata), `WAL_IO`
-   * or `WAL_NO_SPACE`; on rejection nothing stays open or locked.
+   * Rejects with `WAL_NOT_A_LOG` (nothing changed), `WAL_LOCKED`,
+   * `WAL_CORRUPTION` (damaged metadata), `WAL_IO` or `WAL_NO_SPACE`; on
+   * rejection nothing stays open or locked.
    */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
     validateOpenArguments('path', path, options);
+    if (options.adopt !== undefined && typeof options.adopt !== 'boolean') {
+      throw invalidArgType('options.adopt', 'a boolean', options.adopt);
+    }
     const fs = options.fs ?? new NodeFs();
-    if (options.readOnly === true) return FileStore.#openReadOnly(path, fs);
+    const readOnly = options.readOnly === true;
+    const identity = await identifyLog(path, { fs }).catch((error: unknown) => {
+      throw toWalError(error, `examining ${path}`);
+    });
+    const refused = refusal(path, identity, 'file', options.adopt === true);
+    if (refused !== undefined) throw refused;
+    if (readOnly) return FileStore.#openReadOnly(path, fs);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     try {
@@ -128,7 +159,8 @@ export class FileStore extends StoreBase {
         created = true;
         await syncDir(fs, dirname(path), failOpen);
       }
-      const { head, user } = await readHead(fs, path);
+      const { head, user, stored } = await readHead(fs, path);
+      if (!stored) await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen);
       const size = await fs.size(file);
       return new FileStore(path, fs, file, lock, {
         head,
@@ -246,8 +278,14 @@ export class FileStore extends StoreBase {
   }
 }
 
-/** Reads the head and the caller's metadata from `<path>.meta` (both empty when it is missing). */
-async function readHead(fs: Fs, path: string): Promise<{ head: number; user: StoreMeta }> {
+/**
+ * Reads the head and the caller's metadata from `<path>.meta` (both empty
+ * when it is missing; `stored` tells).
+ */
+async function readHead(
+  fs: Fs,
+  path: string,
+): Promise<{ head: number; user: StoreMeta; stored: boolean }> {
   const encoded = await readWhole(fs, `${path}.meta`);
   const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);
   const { own, user } = splitMeta(meta);
@@ -255,5 +293,5 @@ async function readHead(fs: Fs, path: string): Promise<{ head: number; user: Sto
   if (typeof head !== 'number' || !Number.isSafeInteger(head) || head < 0) {
     throw new CorruptionError(`metadata file ${path}.meta holds an invalid head`);
   }
-  return { head, user };
+  return { head, user, stored: encoded !== undefined };
 }

@@ -7,6 +7,13 @@
 export { FileStore, type FileStoreOptions } from './file-store.js';
 export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
 export { NodeFs } from './fs/node-fs.js';
+export {
+  type IdentifyOptions,
+  identifyLog,
+  isLogEntry,
+  type LogIdentity,
+  segmentIndex,
+} from './log-identity.js';
 export { MemoryStore } from './memory-store.js';
 export {
   DEFAULT_MAX_OPEN_SEGMENTS,

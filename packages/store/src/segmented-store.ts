@@ -3,6 +3,7 @@ import {
   CorruptionError,
   invalidArgValue,
   isArgumentError,
+  outOfRange,
   TruncatedError,
   validateInteger,
 } from '@wal/errors';
@@ -22,15 +23,20 @@ import {
 } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
 import { decodeHead, encodeHead } from './head-file.js';
+import { identifyLog, refusal, segmentIndex } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
 import type { StoreMeta, StoreSupports } from './store.js';
 import { StoreBase, toWalError } from './store-base.js';
 
 /** Metadata key holding the segment size. */
 const SEGMENT_SIZE_KEY = 'store.segmentSize';
-const SEGMENT_NAME = /^(\d{20})\.wal$/;
 
-/** Smallest segment size {@link SegmentedStore} accepts: 4 KiB (one page). */
+/**
+ * Smallest segment size of a new {@link SegmentedStore}: 4 KiB (one page). A
+ * log that already exists (with a stored size, or a wal-db 1.x directory,
+ * which records none) opens with any size of at least 1 byte, as wal-db
+ * accepts any size above 0.
+ */
 export const MIN_SEGMENT_SIZE = 4 * 1024;
 /** Largest segment size {@link SegmentedStore} accepts: 1 GiB. */
 export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
@@ -46,11 +52,12 @@ export interface SegmentedStoreOptions {
   /** The file system to go through (default: a {@link NodeFs}). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
-   * Bytes per segment: an integer in [{@link MIN_SEGMENT_SIZE},
-   * {@link MAX_SEGMENT_SIZE}]. Used when creating a log (default
+   * Bytes per segment: an integer in [1, {@link MAX_SEGMENT_SIZE}], at least
+   * {@link MIN_SEGMENT_SIZE} for a new log. Used when creating a log (default
    * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
-   * without metadata (a wal-db 1.x log); otherwise optional, and when given
-   * it must equal the stored size.
+   * without metadata (a wal-db 1.x log, whose size, any value above 0, is
+   * then recorded in the metadata); otherwise optional, and when given it
+   * must equal the stored size.
    */
   readonly segmentSize?: number;
   /**
@@ -154,7 +161,7 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  *   above 0: a step that would delete the last one first creates the segment
  *   holding the length (empty on a segment boundary) and fsyncs the
  *   directory, so a reader deriving the end from the highest segment file
- *   (wal-db 1.x) never hands out an LSN twice (FORMAT.md §3.1).
+ *   (wal-db 1.x) never hands out an LSN twice (FORMAT.md §3.2).
  * - At most {@link maxOpenSegments} segment files are open at once: the least
  *   recently used one no call is using is closed to open another (and a call
  *   waits when all are in use). A segment with unflushed writes is
@@ -171,13 +178,20 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * follows a writer in another handle or process; a read of a segment the
  * writer deleted since then rejects with `WAL_TRUNCATED`.
  *
- * Errors: `open` rejects with `WAL_LOCKED` (held elsewhere; never for a
+ * What it opens (docs/FORMAT.md §3.1): a missing path or an empty
+ * directory (a new log), a directory with log metadata, or one whose entries
+ * are all on the allow-list (a wal-db 1.x log). Anything else — a directory
+ * holding a user's files, a file — is refused with `WAL_NOT_A_LOG` before
+ * anything is created or taken: no directory, lock, head or metadata file.
+ *
+ * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
  * (damaged metadata; a head file missing or damaged while segment 0 is gone —
  * then nothing is changed; a segment larger than the segment size),
  * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
- * missing for a directory without metadata), `WAL_IO` / `WAL_NO_SPACE`; it
+ * missing for a directory without metadata), `ERR_OUT_OF_RANGE` (a
+ * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
  * says: any failed fsync (data, directory, metadata, head) latches
  * `WAL_FAILED`, and so does any failure once a truncation has begun changing
@@ -238,7 +252,8 @@ export class SegmentedStore extends StoreBase {
 
   /**
    * Opens (creating if missing) the segmented store in directory `dir`.
-   * Creates the directory if needed (and fsyncs its parent), takes the lock
+   * First checks that `dir` is a log or nothing (docs/FORMAT.md §3.1),
+   * reading only. Creates the directory if needed (and fsyncs its parent), takes the lock
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
@@ -254,12 +269,19 @@ export class SegmentedStore extends StoreBase {
     validateOpenArguments('dir', dir, options);
     const asked = options.segmentSize;
     if (asked !== undefined) {
-      validateInteger('options.segmentSize', asked, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
+      validateInteger('options.segmentSize', asked, 1, MAX_SEGMENT_SIZE);
     }
     const { maxOpenSegments = DEFAULT_MAX_OPEN_SEGMENTS } = options;
     validateInteger('options.maxOpenSegments', maxOpenSegments, 1, MAX_OPEN_SEGMENTS_LIMIT);
     const fs = options.fs ?? new NodeFs();
+    const tooSmall = () =>
+      outOfRange(
+        'options.segmentSize',
+        `>= ${MIN_SEGMENT_SIZE} for a new log (smaller sizes open only logs that exist)`,
+        asked,
+      );
     const rule: SegmentSizeRule = (stored, fresh) => {
+      if (fresh && asked !== undefined && asked < MIN_SEGMENT_SIZE) throw tooSmall();
       if (stored !== undefined && asked !== undefined && stored !== asked) {
         throw invalidArgValue(
           'options.segmentSize',
@@ -276,6 +298,15 @@ export class SegmentedStore extends StoreBase {
       }
       return stored ?? asked ?? DEFAULT_SEGMENT_SIZE;
     };
+    // What counts as a log (FORMAT.md §3.1), before anything is created or taken.
+    const identity = await identifyLog(dir, { fs }).catch((error: unknown) => {
+      throw toWalError(error, `examining ${dir}`);
+    });
+    const refused = refusal(dir, identity, 'directory');
+    if (refused !== undefined) throw refused;
+    if (identity.verdict === 'new' && asked !== undefined && asked < MIN_SEGMENT_SIZE) {
+      throw tooSmall();
+    }
     if (options.readOnly === true) {
       return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments);
     }
@@ -327,7 +358,7 @@ export class SegmentedStore extends StoreBase {
       const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
       if (below.length > 0) {
         // The segments below the head go only once a file marks the end for
-        // wal-db (FORMAT.md §3.1): deleting the last of them would otherwise
+        // wal-db (FORMAT.md §3.2): deleting the last of them would otherwise
         // let it derive an end of 0.
         if (live.length === 0) await store.#anchorEnd(head);
         for (const index of below) await fs.unlink(join(dir, segmentName(index)));
@@ -385,9 +416,8 @@ export class SegmentedStore extends StoreBase {
   static async #inspect(fs: Fs, dir: string, rule: SegmentSizeRule): Promise<Inspection> {
     const names = await fs.readdir(dir);
     const indexes = names
-      .map((name) => SEGMENT_NAME.exec(name)?.[1])
-      .filter((digits): digits is string => digits !== undefined)
-      .map(Number)
+      .map(segmentIndex)
+      .filter((index): index is number => index !== undefined)
       .sort((a, b) => a - b);
     const metaPath = join(dir, 'meta');
     const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
@@ -677,7 +707,7 @@ export class SegmentedStore extends StoreBase {
    * bytes (none, on a segment boundary), and fsyncs the directory, so that a
    * reader that takes the log's end from its highest segment file (wal-db
    * 1.x) finds this length and never hands out an LSN below it again
-   * (FORMAT.md §3.1). Called only when no segment reaches the length.
+   * (FORMAT.md §3.2). Called only when no segment reaches the length.
    */
   async #anchorEnd(length: number): Promise<void> {
     if (length === 0) return;
@@ -804,7 +834,7 @@ export class SegmentedStore extends StoreBase {
       // such segment lies above the cut, where the caller asked for nothing to
       // survive, and the log's recovery ends at the first gap it finds.
       // With nothing left between the head and a new end on a segment
-      // boundary, the empty segment starting at the end marks it (§3.1).
+      // boundary, the empty segment starting at the end marks it (§3.2).
       const anchor = length > 0 && length === this.headOffset && length % size === 0;
       const doomed = [...this.#segments.keys()]
         .filter((index) => index * size >= length && !(anchor && index === length / size))
@@ -836,7 +866,7 @@ export class SegmentedStore extends StoreBase {
         .filter((index) => (index + 1) * this.segmentSize <= offset)
         .sort((a, b) => a - b);
       // Dropping every segment (the head is the length, on a segment
-      // boundary): first the empty segment that marks the end (§3.1).
+      // boundary): first the empty segment that marks the end (§3.2).
       if (doomed.length > 0 && doomed.length === this.#segments.size) {
         await this.#anchorEnd(this.lengthOffset);
       }
@@ -900,10 +930,7 @@ async function eachBounded<T>(
 
 function isSegmentSize(value: unknown): boolean {
   return (
-    typeof value === 'number' &&
-    Number.isInteger(value) &&
-    value >= MIN_SEGMENT_SIZE &&
-    value <= MAX_SEGMENT_SIZE
+    typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_SEGMENT_SIZE
   );
 }
 

@@ -126,8 +126,9 @@ describe('SegmentedStore', () => {
     const fs = new RecordingFs(new NodeFs());
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
-      assert.equal(fs.log[0], `mkdir ${dir}`);
-      assert.equal(fs.log[1], `syncDir ${parent}`);
+      assert.equal(fs.log[0], `readdir ${dir}`, 'what is there is looked at first');
+      assert.equal(fs.log[1], `mkdir ${dir}`);
+      assert.equal(fs.log[2], `syncDir ${parent}`);
       fs.log.length = 0;
       await store.write(0, bytes(S + 1, 3));
       assert.deepEqual(
@@ -265,7 +266,7 @@ describe('SegmentedStore', () => {
     }
   });
 
-  it('truncateBefore of everything keeps the numbering across reopen, in an empty segment at the end (FORMAT §3.1)', async () => {
+  it('truncateBefore of everything keeps the numbering across reopen, in an empty segment at the end (FORMAT §3.2)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     await store.write(0, bytes(2 * S, 11));
@@ -368,9 +369,20 @@ describe('SegmentedStore', () => {
     await rejectsCode(SegmentedStore.open(dir, { segmentSize: S }), 'ERR_INVALID_ARG_VALUE');
     const same = await SegmentedStore.open(dir, { segmentSize: 2 * S });
     await same.close();
-    for (const bad of [MIN_SEGMENT_SIZE - 1, MAX_SEGMENT_SIZE + 1, 4096.5, Number.NaN]) {
+    for (const bad of [0, MAX_SEGMENT_SIZE + 1, 4096.5, Number.NaN]) {
       await rejectsCode(SegmentedStore.open(dir, { segmentSize: bad }), 'ERR_OUT_OF_RANGE');
     }
+    // Below 4 KiB: refused for a new log, a mismatch for this one.
+    await rejectsCode(
+      SegmentedStore.open(dir, { segmentSize: MIN_SEGMENT_SIZE - 1 }),
+      'ERR_INVALID_ARG_VALUE',
+    );
+    const empty = await freshDir();
+    await rejectsCode(
+      SegmentedStore.open(empty, { segmentSize: MIN_SEGMENT_SIZE - 1 }),
+      'ERR_OUT_OF_RANGE',
+    );
+    await assert.rejects(readdir(empty), { code: 'ENOENT' }, 'no directory for a refused size');
     await rejectsCode(
       SegmentedStore.open(dir, { segmentSize: '4096' as never }),
       'ERR_INVALID_ARG_TYPE',
@@ -453,7 +465,7 @@ describe('SegmentedStore', () => {
     }
   });
 
-  it('truncate down to a segment-aligned head leaves only the empty segment at the end (FORMAT §3.1)', async () => {
+  it('truncate down to a segment-aligned head leaves only the empty segment at the end (FORMAT §3.2)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     await store.write(0, bytes(3 * S, 23));

@@ -30,6 +30,11 @@ const segmentSizeOption = () =>
     '--segment-size <bytes>',
     'segment size of a log without metadata (wal-db 1.x), e.g. 64M',
   ).argParser(parseSize);
+const maxRecordSizeOption = () =>
+  new Option(
+    '--max-record-size <bytes>',
+    "largest record to accept, e.g. 128M (default: the log's own; 64 MiB, wal-db's default, without metadata)",
+  ).argParser(parseSize);
 const skipOption = () =>
   new Option('--skip', "read as recovery 'skip' does: step over damaged records it can");
 const formatOption = () =>
@@ -68,6 +73,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print one JSON object')
     .addOption(skipOption())
     .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/info.js')).info(path, options, io)),
     );
@@ -84,6 +90,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print one JSON object')
     .addOption(skipOption())
     .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/verify.js')).verify(path, options, io)),
     );
@@ -100,6 +107,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'same as --format json')
     .addOption(skipOption())
     .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/dump.js')).dump(path, options, io)),
     );
@@ -123,6 +131,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'same as --format json')
     .addOption(skipOption())
     .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/tail.js')).tail(path, options, io)),
     );
@@ -141,6 +150,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
     .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
     .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
     );

@@ -3,11 +3,11 @@
  * same recovery scan a writable open runs): a clean log, a torn tail that
  * recovery cuts, or damage below the durable hint that it refuses.
  */
-import type { Damage, RecoveryPolicy, RecoveryReport, Wal } from '@wal/core';
+import type { Damage, RecoveryReport, Wal } from '@wal/core';
 import { HEADER_SIZE } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import type { Store } from '@wal/store';
-import { openLog, type ViewOptions } from './open.js';
+import { openLog, type Reading, type ViewOptions } from './open.js';
 
 /** Why a frame is damaged; `missing` when the log ends below its durable hint. */
 export type Kind = Damage['kind'] | 'missing';
@@ -54,17 +54,17 @@ async function frameKind(
 
 async function reportOf(
   store: Store,
-  policy: RecoveryPolicy,
+  reading: Reading,
   options: ViewOptions,
 ): Promise<{ report: RecoveryReport; maxRecordSize: number }> {
-  const wal: Wal = await openLog(store, policy, options);
+  const wal: Wal = await openLog(store, reading, options);
   const result = { report: wal.recovery, maxRecordSize: wal.maxRecordSize };
   await wal.close();
   return result;
 }
 
 /**
- * Diagnoses `store` under `policy`. Damage below the durable hint is located
+ * Diagnoses `store` read as `reading` says (policy, record limit). Damage below the durable hint is located
  * by the rejection of the read-only open; the log is then scanned again as if
  * its hint stood at the damage, which tells what a cut there drops. Rejects
  * with what is not damage at a place (damaged metadata, an oversized intact
@@ -72,7 +72,7 @@ async function reportOf(
  */
 export async function diagnose(
   store: Store,
-  policy: RecoveryPolicy,
+  reading: Reading,
   onRead?: (offset: number, length: number) => void,
 ): Promise<Diagnosis> {
   const meta = await store.readMeta();
@@ -87,7 +87,7 @@ export async function diagnose(
     try {
       const { report, maxRecordSize } = await reportOf(
         store,
-        policy,
+        reading,
         hint === undefined ? read : { ...read, hint },
       );
       const status = damage !== undefined ? 'damaged' : report.tear ? 'torn-tail' : 'clean';

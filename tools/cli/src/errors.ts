@@ -1,7 +1,7 @@
 /**
  * Exit codes and the translation of failures into one line for the user.
  */
-import { isArgumentError, isWalError } from '@wal/errors';
+import { isArgumentError, isWalError, type NotALogError } from '@wal/errors';
 
 /** Exit codes of every command (documented in the README). */
 export const EXIT = {
@@ -60,6 +60,11 @@ export function describeError(
         return { message: `${where}the log is damaged: ${error.message}`, exitCode: EXIT.damaged };
       case 'WAL_RECORD_TOO_LARGE':
         return { message: `${where}${error.message}`, exitCode: EXIT.damaged };
+      case 'WAL_NOT_A_LOG':
+        return {
+          message: `${where}not a log: ${(error as NotALogError).found}`,
+          exitCode: EXIT.usage,
+        };
       case 'WAL_LOCKED':
         return {
           message: `${where}the log is locked by another process (stop it first)`,

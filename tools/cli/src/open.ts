@@ -7,7 +7,15 @@ import { basename, join } from 'node:path';
 import type { RecoveryPolicy } from '@wal/core';
 import { Wal } from '@wal/core';
 import { isArgumentError } from '@wal/errors';
-import { FileStore, SegmentedStore, type Store, segmentName } from '@wal/store';
+import {
+  FileStore,
+  identifyLog,
+  type LogIdentity,
+  SegmentedStore,
+  type Store,
+  segmentIndex,
+  segmentName,
+} from '@wal/store';
 import { CliError, describeError } from './errors.js';
 
 export type Layout = 'segmented' | 'file';
@@ -23,47 +31,30 @@ export interface Target {
   readonly segmentSize: number | undefined;
 }
 
-const SEGMENT_FILE = /^\d{20}\.wal$/;
-
 /**
- * Decides the layout from what `path` is: a directory is a segmented log, a
- * regular file a single-file log. Refuses what is neither, or a directory or
- * file that holds no log.
+ * Decides the layout from what `path` is — a directory is a segmented log, a
+ * regular file a single-file log — by the library's own rule of what counts
+ * as a log (`identifyLog`, docs/FORMAT.md §3.1): what the library opens, the
+ * command line opens, and what it refuses, the command line refuses. A path
+ * where nothing was ever written (an empty file or directory) holds no log to
+ * look at and is refused too.
  */
 export async function findTarget(path: string, segmentSize: number | undefined): Promise<Target> {
-  let info: Awaited<ReturnType<typeof stat>>;
+  let identity: LogIdentity;
   try {
-    info = await stat(path);
+    identity = await identifyLog(path);
   } catch (error) {
     throw new CliError(describeError(error, path).message);
   }
-  if (info.isDirectory()) {
-    const names = await readdir(path).catch((error: unknown) => {
-      throw new CliError(describeError(error, path).message);
-    });
-    const hasSegments = names.some((name) => SEGMENT_FILE.test(name));
-    const hasMeta = names.includes('meta');
-    if (!hasSegments && !hasMeta && !names.includes('head')) {
-      throw new CliError(`${path}: not a log (no segment files, no metadata)`);
-    }
-    if (hasSegments && !hasMeta && segmentSize === undefined) {
-      throw new CliError(
-        `${path}: the log has no metadata (a wal-db 1.x log?): give its segment size with --segment-size`,
-      );
-    }
+  if (identity.type === 'missing') throw new CliError(`${path}: no such file or directory`);
+  if (identity.verdict !== 'log') throw new CliError(`${path}: not a log: ${identity.found}`);
+  if (identity.type === 'directory') {
     return { path, layout: 'segmented', lockFile: join(path, 'lock'), segmentSize };
   }
-  if (info.isFile()) {
-    if (segmentSize !== undefined) {
-      throw new CliError(`${path}: --segment-size applies to segmented logs (directories) only`);
-    }
-    const meta = await stat(`${path}.meta`).catch(() => undefined);
-    if (meta === undefined) {
-      throw new CliError(`${path}: not a log (no ${basename(path)}.meta beside it)`);
-    }
-    return { path, layout: 'file', lockFile: `${path}.lock`, segmentSize };
+  if (segmentSize !== undefined) {
+    throw new CliError(`${path}: --segment-size applies to segmented logs (directories) only`);
   }
-  throw new CliError(`${path}: not a log (neither a directory nor a regular file)`);
+  return { path, layout: 'file', lockFile: `${path}.lock`, segmentSize };
 }
 
 /** Opens the store of `target` read-only: no lock, nothing changed. */
@@ -75,7 +66,12 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
       ...(target.segmentSize === undefined ? {} : { segmentSize: target.segmentSize }),
     });
   } catch (error) {
-    if (isArgumentError(error) && target.segmentSize !== undefined) {
+    if (isArgumentError(error) && target.segmentSize === undefined) {
+      throw new CliError(
+        `${target.path}: the log has no metadata (a wal-db 1.x log?): give its segment size with --segment-size`,
+      );
+    }
+    if (isArgumentError(error)) {
       throw new CliError(
         `${target.path}: --segment-size ${target.segmentSize} does not match the log's segment size (omit it: the log records its own)`,
       );
@@ -133,9 +129,25 @@ export function view(store: Store, options: ViewOptions = {}): Store {
   });
 }
 
+/** How a command reads a log: the recovery policy, and a record limit if one was given. */
+export interface Reading {
+  readonly policy: RecoveryPolicy;
+  /** `--max-record-size`: otherwise the log's own (or wal-db's 64 MiB for a log without metadata). */
+  readonly maxRecordSize?: number;
+}
+
+/** The `Wal.open` options of `reading`. */
+export function walOptionsOf(reading: Reading): {
+  recovery: RecoveryPolicy;
+  maxRecordSize?: number;
+} {
+  const { policy, maxRecordSize } = reading;
+  return maxRecordSize === undefined ? { recovery: policy } : { recovery: policy, maxRecordSize };
+}
+
 /** Opens a read-only `Wal` over `store` (which stays open after the log closes). */
-export function openLog(store: Store, policy: RecoveryPolicy, options: ViewOptions = {}) {
-  return Wal.open(view(store, options), { readOnly: true, recovery: policy });
+export function openLog(store: Store, reading: Reading, options: ViewOptions = {}) {
+  return Wal.open(view(store, options), { readOnly: true, ...walOptionsOf(reading) });
 }
 
 /** The segment size of a segmented store, undefined for a single file. */
@@ -173,11 +185,11 @@ export async function diskUsage(
     return { segments: undefined, bytes: (await stat(target.path)).size };
   }
   const size = segmentSizeOf(store)!;
-  const names = (await readdir(target.path)).filter((name) => SEGMENT_FILE.test(name));
   let segments = 0;
   let bytes = 0;
-  for (const name of names) {
-    const index = Number(name.slice(0, 20));
+  for (const name of await readdir(target.path)) {
+    const index = segmentIndex(name);
+    if (index === undefined) continue;
     if ((index + 1) * size <= store.head) continue; // below the head: left over, ignored
     segments++;
     bytes += (await stat(join(target.path, name))).size;

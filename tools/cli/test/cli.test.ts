@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Wal } from '@wal/core';
+import { crc32c, encodeFrame, Wal } from '@wal/core';
 import { FileStore, SegmentedStore } from '@wal/store';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
@@ -750,6 +750,87 @@ describe('wal on other layouts', () => {
       lsns,
     );
     assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('a wal-db 1.x single file (no metadata) opens as the library opens it, and is not changed', async () => {
+    const file = fresh('waldb.log');
+    const payloads = [0, 1, 2].map(payloadOf);
+    writeFileSync(file, Buffer.concat(payloads.map(encodeFrame)));
+    const before = snapshot(file);
+    const [infoJson, verify, dump] = await Promise.all([
+      wal(['info', file, '--json']),
+      wal(['verify', file]),
+      wal(['dump', file, '--json']),
+    ]);
+    assert.equal(infoJson!.status, 0, infoJson!.stderr);
+    const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(data.layout, 'file');
+    assert.equal(data.format, null);
+    assert.equal(data.records, 3);
+    assert.equal(data.maxRecordSize, 64 * 1024 * 1024, "wal-db's default limit");
+    assert.equal(verify!.status, 0, verify!.stderr);
+    assert.match(verify!.stdout, /OK: 3 record\(s\)/);
+    assert.deepEqual(
+      jsonLines(dump!.stdout).map((record) => Buffer.from(record.payload as string, 'base64')),
+      payloads.map((payload) => Buffer.from(payload)),
+    );
+    assert.deepEqual(snapshot(file), before, 'no .meta and no .lock written');
+    assert.deepEqual(readdirSync(root).filter((name) => name.startsWith('waldb.log')).length, 1);
+  });
+
+  it('--max-record-size: a wal-db record above 64 MiB verifies with a larger limit', async () => {
+    const file = fresh('huge.log');
+    const length = 64 * 1024 * 1024 + 1;
+    // A frame of `length` zero bytes, its payload left sparse.
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(length, 4);
+    header.writeUInt32LE(crc32c(Buffer.alloc(length), 0, length, crc32c(header, 4, 8)), 0);
+    writeFileSync(file, header);
+    truncateSync(file, 8 + length);
+    const before = snapshot(file);
+    const [refused, verify, info] = await Promise.all([
+      wal(['verify', file]),
+      wal(['verify', file, '--max-record-size', '65M']),
+      wal(['info', file, '--json', '--max-record-size', '65M']),
+    ]);
+    assert.equal(refused!.status, 1);
+    assertOneLine(refused!, /exceeds the maximum record size of 67108864 bytes/);
+    assert.equal(verify!.status, 0, verify!.stderr);
+    assert.match(verify!.stdout, /OK: 1 record\(s\)/);
+    assert.equal(
+      (JSON.parse(info!.stdout) as { maxRecordSize: number }).maxRecordSize,
+      65 * 1024 * 1024,
+    );
+    assert.deepEqual(snapshot(file), before);
+  });
+
+  it('a user file or directory: exit 2 naming what was found, and not changed', async () => {
+    const notes = fresh('notes.txt');
+    writeFileSync(notes, 'Remember: milk, eggs and bread.\n');
+    const photos = fresh('photos');
+    mkdirSync(photos);
+    for (const name of ['photo.jpg', 'a.jpg', 'b.jpg', 'c.jpg']) {
+      writeFileSync(join(photos, name), name);
+    }
+    const before = [snapshot(notes), snapshot(photos)];
+    const [file, dir, repair] = await Promise.all([
+      wal(['verify', notes]),
+      wal(['dump', photos]),
+      wal(['repair', photos, '--yes']),
+    ]);
+    assert.equal(file!.status, 2);
+    assertOneLine(
+      file!,
+      /not a log: a 32-byte file without log metadata whose first frame does not check$/,
+    );
+    for (const result of [dir, repair]) {
+      assert.equal(result!.status, 2);
+      assertOneLine(
+        result!,
+        /not a log: a directory holding a\.jpg \(and 3 more entries not part of a log\)$/,
+      );
+    }
+    assert.deepEqual([snapshot(notes), snapshot(photos)], before);
   });
 
   it('--segment-size that contradicts the metadata: exit 2', async () => {

@@ -13,6 +13,7 @@ import {
   IoError,
   LockedError,
   NoSpaceError,
+  NotALogError,
   RecordTooLargeError,
 } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
@@ -144,6 +145,11 @@ describe('error descriptions', () => {
       [new CorruptionError('bad frame', { offset: 3 }), /^p: the log is damaged: bad frame$/, 1],
       [new RecordTooLargeError(20, 10, { offset: 0 }), /exceeds the maximum/, 1],
       [new LockedError('p/lock'), /locked by another process/, 2],
+      [
+        new NotALogError('p', 'a directory holding x.jpg'),
+        /^p: not a log: a directory holding x\.jpg$/,
+        2,
+      ],
       [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
       [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
       [new IoError('read failed'), /^p: read failed$/, 2],
@@ -295,7 +301,11 @@ describe('the store view under a read-only open', () => {
             },
           });
       let seen = 0;
-      const log = await openLog(target, 'strict', { onRead: (_, count) => (seen += count) });
+      const log = await openLog(
+        target,
+        { policy: 'strict' },
+        { onRead: (_, count) => (seen += count) },
+      );
       assert.equal(log.recovery.records, 3000);
       await log.close();
       assert.ok(seen >= length, `${seen} of ${length} bytes reported (readInto: ${withReadInto})`);

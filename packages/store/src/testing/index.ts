@@ -31,3 +31,5 @@ export {
 } from './fault-fs.js';
 // The Store conformance suite.
 export { ConformanceError, type SuiteOptions, suite } from './suite.js';
+// A snapshot of a directory tree, to prove that an operation changed nothing.
+export { treeSnapshot } from './tree.js';

@@ -4,7 +4,7 @@ import { isArgumentError, isWalError } from '@wal/errors';
 import { CliError, EXIT } from '../errors.js';
 import { openLog } from '../open.js';
 import { formatRecord, type RecordFormat } from '../output.js';
-import { type Io, type LogOptions, policyOf, withStore } from './shared.js';
+import { type Io, type LogOptions, readingOf, withStore } from './shared.js';
 
 export interface DumpOptions extends LogOptions {
   readonly from?: number;
@@ -30,7 +30,7 @@ export function startError(error: unknown, from: number, wal: Wal): unknown {
 export async function dump(path: string, options: DumpOptions, io: Io): Promise<number> {
   const format: RecordFormat = options.json === true ? 'json' : (options.format ?? 'utf8');
   return withStore(path, options, async (_target, store) => {
-    const wal = await openLog(store, policyOf(options));
+    const wal = await openLog(store, readingOf(options));
     try {
       let left = options.limit ?? Number.POSITIVE_INFINITY;
       if (left === 0) return EXIT.ok;

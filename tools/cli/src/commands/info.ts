@@ -10,7 +10,7 @@ import {
   describeTear,
   type Io,
   type LogOptions,
-  policyOf,
+  readingOf,
   withStore,
 } from './shared.js';
 
@@ -23,7 +23,7 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
     const meta = await store.readMeta();
     const lock = await lockStatus(target.lockFile);
     const progress = new Progress(io.err, store.head, store.length, 'scanning');
-    const diagnosis = await diagnose(store, policyOf(options), (offset, length) =>
+    const diagnosis = await diagnose(store, readingOf(options), (offset, length) =>
       progress.update(offset + length),
     ).finally(() => progress.done());
     const { report, damage } = diagnosis;

@@ -11,13 +11,13 @@ import type { Store } from '@wal/store';
 import { type Diagnosis, diagnose } from '../diagnose.js';
 import { CliError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
-import { findTarget, openStoreWritable, type Target } from '../open.js';
+import { findTarget, openStoreWritable, type Target, walOptionsOf } from '../open.js';
 import {
   describeDamage,
   describeHardDamage,
   type Io,
   type LogOptions,
-  policyOf,
+  readingOf,
   withStore,
 } from './shared.js';
 
@@ -91,7 +91,7 @@ async function confirm(io: Io): Promise<boolean> {
 }
 
 export async function repair(path: string, options: RepairOptions, io: Io): Promise<number> {
-  const policy = policyOf(options);
+  const reading = readingOf(options);
   const target = await findTarget(path, options.segmentSize);
   const lock = await lockStatus(target.lockFile);
   if (lock.locked) {
@@ -102,7 +102,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
   const say = (line: string) => io.out.line(line);
 
   // What is wrong, read-only.
-  const diagnosis = await withStore(path, options, (_target, store) => diagnose(store, policy));
+  const diagnosis = await withStore(path, options, (_target, store) => diagnose(store, reading));
   const plan = planOf(diagnosis);
   const { report, damage } = diagnosis;
   if (plan.cut === plan.storeLength && !plan.lowerHint) {
@@ -177,7 +177,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     throw error;
   }
   try {
-    const again = planOf(await diagnose(store, policy));
+    const again = planOf(await diagnose(store, reading));
     if (
       again.cut !== plan.cut ||
       again.storeLength !== plan.storeLength ||
@@ -205,11 +205,11 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     throw error;
   }
   // The store belongs to the log from here on: the log closes it.
-  const wal = await Wal.open(store, { recovery: policy });
+  const wal = await Wal.open(store, walOptionsOf(reading));
   const reopened = wal.recovery;
   await wal.close();
 
-  const after = await withStore(path, options, (_target, check) => diagnose(check, policy));
+  const after = await withStore(path, options, (_target, check) => diagnose(check, reading));
   await say(
     `Done: the log opens ${after.status === 'clean' ? 'clean' : `but is ${after.status}`}: ${after.report.records} record(s), LSN ${after.report.head} to ${after.report.end}` +
       (reopened.skipped.length > 0

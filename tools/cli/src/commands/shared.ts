@@ -6,12 +6,20 @@ import type { RecoveryPolicy } from '@wal/core';
 import type { Store } from '@wal/store';
 import type { Diagnosis, HardDamage } from '../diagnose.js';
 import { CliError, describeError } from '../errors.js';
-import { describePlace, findTarget, openStoreReadOnly, placeOf, type Target } from '../open.js';
+import {
+  describePlace,
+  findTarget,
+  openStoreReadOnly,
+  placeOf,
+  type Reading,
+  type Target,
+} from '../open.js';
 import type { Output } from '../output.js';
 
 /** Options every command that opens a log takes. */
 export interface LogOptions {
   readonly segmentSize?: number;
+  readonly maxRecordSize?: number;
   readonly skip?: boolean;
 }
 
@@ -22,8 +30,12 @@ export interface Io {
   readonly stdin: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-export function policyOf(options: LogOptions): RecoveryPolicy {
-  return options.skip === true ? 'skip' : 'strict';
+/** How the command reads the log: `--skip` and `--max-record-size`. */
+export function readingOf(options: LogOptions): Reading {
+  const policy: RecoveryPolicy = options.skip === true ? 'skip' : 'strict';
+  return options.maxRecordSize === undefined
+    ? { policy }
+    : { policy, maxRecordSize: options.maxRecordSize };
 }
 
 /** Finds the log at `path` and opens its store read-only for `work`, closing it after. */

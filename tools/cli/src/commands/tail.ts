@@ -4,7 +4,7 @@ import { isWalError } from '@wal/errors';
 import { EXIT } from '../errors.js';
 import { openLog } from '../open.js';
 import { formatRecord, type RecordFormat } from '../output.js';
-import { type Io, type LogOptions, policyOf, withStore } from './shared.js';
+import { type Io, type LogOptions, readingOf, withStore } from './shared.js';
 
 export interface TailOptions extends LogOptions {
   readonly lines?: number;
@@ -32,7 +32,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function tail(path: string, options: TailOptions, io: Io): Promise<number> {
   const format: RecordFormat = options.json === true ? 'json' : (options.format ?? 'utf8');
   return withStore(path, options, async (_target, store) => {
-    const wal = await openLog(store, policyOf(options));
+    const wal = await openLog(store, readingOf(options));
     let stop = false;
     const onSignal = () => {
       stop = true;

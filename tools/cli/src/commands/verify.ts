@@ -10,7 +10,7 @@ import {
   describeTear,
   type Io,
   type LogOptions,
-  policyOf,
+  readingOf,
   withStore,
 } from './shared.js';
 
@@ -23,7 +23,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
     const progress = new Progress(io.err, store.head, store.length, 'verifying');
     let diagnosis: Awaited<ReturnType<typeof diagnose>>;
     try {
-      diagnosis = await diagnose(store, policyOf(options), (offset, length) =>
+      diagnosis = await diagnose(store, readingOf(options), (offset, length) =>
         progress.update(offset + length),
       ).finally(() => progress.done());
     } catch (error) {
@@ -51,7 +51,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
     // With --skip, damage stepped over is not a failure; without, test whether it could be.
     let skippable: boolean | null = null;
     if (damage !== undefined && options.skip !== true) {
-      skippable = await diagnose(store, 'skip').then(
+      skippable = await diagnose(store, { ...readingOf(options), policy: 'skip' }).then(
         (found) => found.damage === undefined,
         () => false,
       );

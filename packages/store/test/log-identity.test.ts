@@ -1,0 +1,420 @@
+// What counts as a log (docs/FORMAT.md §3.1): the rule itself, and both file
+// backends refusing what is not a log without changing anything on disk.
+import assert from 'node:assert/strict';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { isWalError, type NotALogError } from '@wal/errors';
+import {
+  FileStore,
+  identifyLog,
+  isLogEntry,
+  type LogIdentity,
+  SegmentedStore,
+  segmentIndex,
+  segmentName,
+} from '@wal/store';
+import { treeSnapshot } from '@wal/store/testing';
+import fc from 'fast-check';
+import { encodeHead } from '../src/head-file.js';
+import { encodeMeta } from '../src/meta-file.js';
+import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+
+/** A frame as FORMAT.md §2 lays it out: crc u32 LE over (length u32 LE ‖ payload), length, payload. */
+function frame(payload: Uint8Array): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(payload.length);
+  const covered = Buffer.concat([length, payload]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32c(covered));
+  return Buffer.concat([crc, covered]);
+}
+
+const NOTES = 'Remember: milk, eggs and bread.\n';
+
+/** A thing at a path, made on disk by `make`. */
+interface Fixture {
+  readonly name: string;
+  make(path: string): Promise<void>;
+}
+
+const textFile: Fixture = {
+  name: 'a 32-byte text file',
+  make: (path) => writeFile(path, NOTES),
+};
+/** A wal-db log whose only record was torn: its header claims 100 bytes, 50 are there. */
+const tornFile: Fixture = {
+  name: 'a file whose only frame is torn',
+  make: (path) => writeFile(path, frame(new Uint8Array(100).fill(7)).subarray(0, 58)),
+};
+const photos: Fixture = {
+  name: 'a directory of photos',
+  async make(path) {
+    await mkdir(path);
+    await writeFile(join(path, 'photo.jpg'), 'jpeg');
+    await writeFile(join(path, 'notes.txt'), NOTES);
+    await writeFile(join(path, 'meta.json'), '{}');
+    await mkdir(join(path, 'album'));
+  },
+};
+const segmentsAndMore: Fixture = {
+  name: 'a directory of segments with a foreign file',
+  async make(path) {
+    await mkdir(path);
+    await writeFile(join(path, segmentName(0)), frame(Buffer.from('abc')));
+    await writeFile(join(path, 'head'), encodeHead(0));
+    await writeFile(join(path, 'README'), 'mine');
+  },
+};
+/** A user's directory that happens to hold a file named `meta`. */
+const notesWithMeta: Fixture = {
+  name: "a directory holding a user's file named meta",
+  async make(path) {
+    await mkdir(path);
+    await writeFile(join(path, 'meta'), 'mine');
+    await writeFile(join(path, 'photo.jpg'), 'jpeg');
+  },
+};
+const fileLog: Fixture = {
+  name: 'a wal-db single-file log',
+  make: (path) => writeFile(path, frame(Buffer.from('abc'))),
+};
+const dirLog: Fixture = {
+  name: 'a log directory with metadata',
+  async make(path) {
+    await mkdir(path);
+    await writeFile(join(path, 'meta'), encodeMeta({ 'store.segmentSize': 4096 }));
+    await writeFile(join(path, 'head'), encodeHead(0));
+  },
+};
+
+describe('what counts as a log (FORMAT.md §3.1)', () => {
+  after(removeTempDirs);
+
+  describe('identifyLog', () => {
+    const cases: Array<{
+      fixture: Fixture;
+      expect: Pick<LogIdentity, 'type' | 'verdict' | 'metadata' | 'adoptable'>;
+      found: RegExp;
+    }> = [
+      {
+        fixture: textFile,
+        expect: { type: 'file', verdict: 'not-a-log', metadata: false, adoptable: true },
+        found: /^a 32-byte file without log metadata whose first frame does not check$/,
+      },
+      {
+        fixture: tornFile,
+        expect: { type: 'file', verdict: 'not-a-log', metadata: false, adoptable: true },
+        found: /^a 58-byte file without log metadata whose first frame does not check$/,
+      },
+      {
+        fixture: fileLog,
+        expect: { type: 'file', verdict: 'log', metadata: false, adoptable: false },
+        found: /first frame checks \(a wal-db 1\.x log\)/,
+      },
+      {
+        fixture: { name: 'a file of zeros', make: (path) => writeFile(path, Buffer.alloc(64)) },
+        expect: { type: 'file', verdict: 'not-a-log', metadata: false, adoptable: true },
+        found: /64-byte file/,
+      },
+      {
+        fixture: { name: 'an empty file', make: (path) => writeFile(path, '') },
+        expect: { type: 'file', verdict: 'new', metadata: false, adoptable: false },
+        found: /^an empty file$/,
+      },
+      {
+        fixture: {
+          name: 'a text file with a metadata file beside it',
+          async make(path) {
+            await writeFile(path, NOTES);
+            await writeFile(`${path}.meta`, encodeMeta({}));
+          },
+        },
+        expect: { type: 'file', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log file/,
+      },
+      {
+        fixture: {
+          name: "a text file beside a user's .meta file",
+          async make(path) {
+            await writeFile(path, NOTES);
+            await writeFile(`${path}.meta`, 'mine');
+          },
+        },
+        expect: { type: 'file', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a 32-byte file beside a target\.meta that is not log metadata$/,
+      },
+      {
+        fixture: {
+          name: 'an empty file beside a damaged .meta (ours: its open says WAL_CORRUPTION)',
+          async make(path) {
+            await writeFile(path, '');
+            await writeFile(`${path}.meta`, 'XXXX');
+          },
+        },
+        expect: { type: 'file', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log file/,
+      },
+      {
+        fixture: notesWithMeta,
+        expect: { type: 'directory', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a directory holding meta \(and 1 more entry not part of a log\)$/,
+      },
+      {
+        fixture: {
+          name: 'log entries with a damaged meta (ours: its open says WAL_CORRUPTION)',
+          async make(path) {
+            await mkdir(path);
+            await writeFile(join(path, 'meta'), 'XXXX');
+            await writeFile(join(path, segmentName(0)), '');
+          },
+        },
+        expect: { type: 'directory', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log directory$/,
+      },
+      {
+        fixture: photos,
+        expect: { type: 'directory', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a directory holding album \(and 3 more entries not part of a log\)$/,
+      },
+      {
+        fixture: segmentsAndMore,
+        expect: { type: 'directory', verdict: 'not-a-log', metadata: false, adoptable: false },
+        found: /^a directory holding README$/,
+      },
+      {
+        fixture: { name: 'an empty directory', make: (path) => mkdir(path) },
+        expect: { type: 'directory', verdict: 'new', metadata: false, adoptable: false },
+        found: /^an empty directory$/,
+      },
+      {
+        fixture: {
+          name: 'a wal-db directory with every allowed entry',
+          async make(path) {
+            await mkdir(path);
+            for (const name of [
+              segmentName(0),
+              segmentName(7),
+              'head',
+              'lock',
+              'head.tmp',
+              'meta.tmp',
+              'lock.break',
+              'lock.0123456789abcdef01234567.tmp',
+              'lock.break.0123456789abcdef01234567.tmp',
+            ]) {
+              await writeFile(join(path, name), '');
+            }
+            await mkdir(join(path, 'lost+found'));
+          },
+        },
+        expect: { type: 'directory', verdict: 'log', metadata: false, adoptable: false },
+        found: /without metadata \(a wal-db 1\.x log, 2 segment file\(s\)\)/,
+      },
+      {
+        fixture: dirLog,
+        expect: { type: 'directory', verdict: 'log', metadata: true, adoptable: false },
+        found: /^a log directory$/,
+      },
+      {
+        fixture: { name: 'nothing', make: async () => {} },
+        expect: { type: 'missing', verdict: 'new', metadata: false, adoptable: false },
+        found: /^nothing$/,
+      },
+    ];
+
+    for (const { fixture, expect, found } of cases) {
+      it(`${fixture.name}: ${expect.verdict}`, async () => {
+        const path = join(await tempDir(), 'target');
+        await fixture.make(path);
+        const before = await treeSnapshot(join(path, '..'));
+        const identity = await identifyLog(path);
+        const { found: words, ...rest } = identity;
+        assert.deepEqual(rest, expect);
+        assert.match(words, found);
+        assert.deepEqual(await treeSnapshot(join(path, '..')), before, 'identifyLog reads only');
+      });
+    }
+
+    it('names segment files as wal-db does, and only those', () => {
+      assert.equal(segmentIndex('00000000000000000000.wal'), 0);
+      assert.equal(segmentIndex(segmentName(123456)), 123456);
+      for (const name of [
+        '0000000000000000000.wal', // 19 digits
+        '000000000000000000000.wal', // 21 digits
+        '00000000000000000000.wal.bak',
+        '00000000000000000000.WAL',
+        'x0000000000000000000.wal',
+      ]) {
+        assert.equal(segmentIndex(name), undefined, name);
+        assert.equal(isLogEntry(name), false, name);
+      }
+      for (const name of ['photo.jpg', 'meta.json', 'head.bak', 'lock.tmp', 'lock.xyz.tmp']) {
+        assert.equal(isLogEntry(name), false, name);
+      }
+    });
+
+    it('a file without metadata is a log exactly when its first frame checks (property)', async () => {
+      const dir = await tempDir();
+      const path = join(dir, 'file');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.uint8Array({ minLength: 0, maxLength: 40 }),
+          fc.uint8Array({ minLength: 0, maxLength: 20 }),
+          fc.nat({ max: 60 }),
+          fc.option(fc.nat({ max: 70 }), { nil: undefined }),
+          async (payload, after, cut, flip) => {
+            // A frame followed by anything, cut anywhere, maybe with a bit flipped.
+            const bytes = Buffer.concat([frame(payload), after]).subarray(0, cut);
+            if (flip !== undefined && flip < bytes.length * 8) {
+              bytes[flip >> 3]! ^= 1 << (flip & 7);
+            }
+            await writeFile(path, bytes);
+            // The oracle, by FORMAT.md §2.
+            let checks = false;
+            if (bytes.length >= 8) {
+              const length = bytes.readUInt32LE(4);
+              checks =
+                8 + length <= bytes.length &&
+                crc32c(bytes.subarray(4, 8 + length)) === bytes.readUInt32LE(0);
+            }
+            const identity = await identifyLog(path);
+            const expected = bytes.length === 0 ? 'new' : checks ? 'log' : 'not-a-log';
+            assert.equal(identity.verdict, expected);
+            assert.equal(identity.adoptable, expected === 'not-a-log');
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it('checks a large first frame in bounded chunks, and a length beyond the file without reading it', async () => {
+      const dir = await tempDir();
+      const big = join(dir, 'big');
+      const payload = Buffer.alloc(3 * 1024 * 1024 + 5, 0x5a);
+      await writeFile(big, frame(payload));
+      assert.equal((await identifyLog(big)).verdict, 'log');
+      const damaged = frame(payload);
+      damaged[damaged.length - 1]! ^= 1; // the last chunk's last byte
+      await writeFile(big, damaged);
+      assert.equal((await identifyLog(big)).verdict, 'not-a-log');
+      // A header claiming 4 GiB − 1 in a 12-byte file: refused from the header alone.
+      const claim = join(dir, 'claim');
+      await writeFile(claim, Buffer.from([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]));
+      assert.equal((await identifyLog(claim)).verdict, 'not-a-log');
+    });
+  });
+
+  describe('opens refuse what is not a log and change nothing', () => {
+    const backends = [
+      {
+        name: 'FileStore',
+        open: (path: string, readOnly: boolean) => FileStore.open(path, { readOnly }),
+        refused: [
+          { fixture: textFile, found: /^a 32-byte file without log metadata/ },
+          { fixture: tornFile, found: /^a 58-byte file .*\(open with adopt: true/ },
+          {
+            fixture: photos,
+            found: /^a directory holding album .*, where a single-file log was expected$/,
+          },
+          { fixture: dirLog, found: /^a log directory, where a single-file log was expected$/ },
+        ],
+      },
+      {
+        name: 'SegmentedStore',
+        open: (path: string, readOnly: boolean) =>
+          SegmentedStore.open(path, { readOnly, segmentSize: 4096 }),
+        refused: [
+          { fixture: photos, found: /^a directory holding album \(and 3 more entries/ },
+          { fixture: segmentsAndMore, found: /^a directory holding README$/ },
+          { fixture: notesWithMeta, found: /^a directory holding meta / },
+          { fixture: textFile, found: /^a 32-byte file .*, where a log directory was expected$/ },
+          { fixture: fileLog, found: /wal-db 1\.x log\), where a log directory was expected$/ },
+        ],
+      },
+    ];
+
+    for (const backend of backends) {
+      for (const { fixture, found } of backend.refused) {
+        for (const readOnly of [false, true]) {
+          it(`${backend.name}${readOnly ? ' read-only' : ''}: ${fixture.name}`, async () => {
+            const parent = await tempDir();
+            const path = join(parent, 'target');
+            await fixture.make(path);
+            const before = await treeSnapshot(parent);
+            const error = (await rejectsCode(
+              backend.open(path, readOnly),
+              'WAL_NOT_A_LOG',
+            )) as NotALogError;
+            assert.ok(isWalError(error, 'WAL_NOT_A_LOG'));
+            assert.equal(error.path, path);
+            assert.match(error.found, found);
+            assert.match(error.message, /nothing was changed/);
+            assert.deepEqual(await treeSnapshot(parent), before, 'not one byte, entry or time');
+          });
+        }
+      }
+    }
+
+    it('FileStore adopt: true takes over a file whose first frame does not check, keeping its bytes', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'notes.txt');
+      await textFile.make(path);
+      const before = await treeSnapshot(parent);
+      const viewer = await FileStore.open(path, { readOnly: true, adopt: true });
+      assert.equal(viewer.length, 32);
+      assert.deepEqual(Buffer.from(await viewer.read(0, 32)), Buffer.from(NOTES));
+      await viewer.close();
+      assert.deepEqual(await treeSnapshot(parent), before, 'a read-only adoption changes nothing');
+
+      const store = await FileStore.open(path, { adopt: true });
+      assert.equal(store.length, 32);
+      await store.close();
+      assert.equal(await readFile(path, 'utf8'), NOTES, 'the store cuts nothing');
+      assert.deepEqual((await readdir(parent)).sort(), ['notes.txt', 'notes.txt.meta']);
+      // From now on it is a log: it opens without the option.
+      assert.equal((await identifyLog(path)).verdict, 'log');
+      await (await FileStore.open(path)).close();
+      await rejectsCode(FileStore.open(path, { adopt: 'yes' as never }), 'ERR_INVALID_ARG_TYPE');
+    });
+
+    it('adopt never takes over a directory or a file with foreign content beside a directory', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'photos');
+      await photos.make(path);
+      const before = await treeSnapshot(parent);
+      await rejectsCode(FileStore.open(path, { adopt: true }), 'WAL_NOT_A_LOG');
+      assert.deepEqual(await treeSnapshot(parent), before);
+    });
+
+    it('opens a new log in nothing, an empty file or an empty directory; a wal-db log as it is', async () => {
+      const parent = await tempDir();
+      for (const [name, make] of [
+        ['missing', async () => {}],
+        ['empty', (path: string) => writeFile(path, '')],
+        ['wal-db', fileLog.make],
+      ] as const) {
+        const path = join(parent, name);
+        await make(path);
+        const store = await FileStore.open(path);
+        await store.close();
+        assert.ok((await readdir(parent)).includes(`${name}.meta`), name);
+      }
+      const empty = join(parent, 'empty-dir');
+      await mkdir(empty);
+      await (await SegmentedStore.open(empty)).close();
+      const walDb = join(parent, 'wal-db-dir');
+      await mkdir(walDb);
+      await writeFile(join(walDb, segmentName(0)), frame(Buffer.from('abc')));
+      await mkdir(join(walDb, 'lost+found'));
+      const store = await SegmentedStore.open(walDb, { segmentSize: 1000 });
+      assert.equal(store.length, 11);
+      assert.equal(store.segmentSize, 1000);
+      await store.close();
+      // Its size is recorded: it reopens without the option.
+      const again = await SegmentedStore.open(walDb);
+      assert.equal(again.segmentSize, 1000);
+      await again.close();
+    });
+  });
+});
