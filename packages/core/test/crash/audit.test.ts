@@ -259,8 +259,20 @@ async function workload(path: string, fs: Fs, recording: RecordingFs): Promise<u
     await committers(wal, 3, 4);
     const head = lsns.find((lsn) => lsn >= 2 * SEGMENT + 10 && lsn < cut) ?? cut;
     await step('truncateBefore', async () => {
+      const from = recording.events.length;
       await wal.truncateBefore(head);
-      return wal.tail;
+      // The head file's rename claims every byte below the head durable
+      // (FORMAT.md §7.2 step 1): audit it as an acknowledgement there.
+      const at = recording.events.findIndex(
+        (event, i) =>
+          i >= from &&
+          event.type === 'call' &&
+          event.method === 'rename' &&
+          basename(String(event.args[0])) === 'head',
+      );
+      assert.ok(at >= 0, 'truncateBefore renamed no head file');
+      recording.events.splice(at, 0, { type: 'ack', what: 'head file renamed', end: head });
+      return head;
     });
   }
   await committers(wal, 2, 3);
