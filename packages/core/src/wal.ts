@@ -219,7 +219,10 @@ export class Wal {
   #padding: number | undefined;
   /** A zero write failed: it may have extended the files past what the store counts. */
   #padFailed = false;
-  /** Writes waiting for the zeros in flight to land (so zeros never land over data). */
+  /**
+   * Writes waiting for the zeros in flight to land (so zeros never land over
+   * data), or for the store gate to open.
+   */
   #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
   /** Resolvers waiting for reads, writes and the hint write to settle. */
@@ -511,7 +514,8 @@ export class Wal {
    *
    * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-`Uint8Array`.
    * @throws `WAL_RECORD_TOO_LARGE` above {@link Wal.maxRecordSize}.
-   * @throws `WAL_BUSY` while a truncation runs or when staging is full ({@link Wal.writable}).
+   * @throws `WAL_BUSY` while a `truncateAfter` runs or when staging is full
+   *   ({@link Wal.writable}); never because of a `truncateBefore`.
    * @throws `WAL_WRITE_FAILED` after a failed write, `WAL_FAILED` after a failed
    *   sync, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` on a read-only log.
    */
@@ -935,7 +939,7 @@ export class Wal {
     if ((blocked & BLOCK_READ_ONLY) !== 0) return new ReadOnlyError(what);
     if ((blocked & BLOCK_FAILED) !== 0) return this.#failure!;
     if ((blocked & BLOCK_TRUNCATING) !== 0) {
-      return new BusyError('a truncation of the log is running; append after it resolves', {
+      return new BusyError('a truncateAfter of the log is running; append after it resolves', {
         offset: this.#tail,
       });
     }
@@ -1067,7 +1071,10 @@ export class Wal {
    * after it, durably, before resolving; the next append gets the LSN just
    * after the kept record. Exclusive: appends made before the call are
    * written and synced first (then dropped, if after `lsn`); appends during it
-   * throw `WAL_BUSY`; open iterators end at the cut.
+   * throw `WAL_BUSY`; reads, `sync` and `waitFor` wait for it; open iterators
+   * end at the cut. (It takes back LSNs already handed out: nothing may be
+   * written at them before the cut is durable; docs/FORMAT.md §7.) Waits for
+   * truncations called before it.
    *
    * Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record boundary,
    * `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past the tail,
@@ -1153,14 +1160,32 @@ export class Wal {
       if (lsn < this.#head) throw this.#truncatedError(lsn);
       if (lsn > this.#tail) throw outOfRange('lsn', `<= the tail (${this.#tail})`, lsn);
       if (lsn === this.#head) return;
-      // 1. Every record below lsn durable: the head never moves past bytes a
-      //    power loss could take (FORMAT.md §7.2).
-      this.#submit();
-      await this.#waitTarget(lsn, 'durable');
-      // 2. A boundary, proven from the bytes below it alone.
-      if (lsn !== tail || this.#cuts.length !== cuts) await this.#walk(lsn, this.written, false);
-      // 3. The hint, raised to what is durable now (at least lsn).
-      if (this.#hint < lsn) await this.#raiseHint(this.#gc!.durable);
+      try {
+        // 1. Every record below lsn durable: the head never moves past bytes
+        //    a power loss could take (FORMAT.md §7.2).
+        this.#submit();
+        await this.#waitTarget(lsn, 'durable');
+        // 2. A boundary, proven from the bytes below it alone.
+        if (lsn !== tail || this.#cuts.length !== cuts) await this.#walk(lsn, this.written, false);
+        // 3. The hint, raised to what is durable now (at least lsn).
+        if (this.#hint < lsn) await this.#raiseHint(this.#gc!.durable);
+      } catch (error) {
+        if (codeOf(error) !== 'WAL_FAILED') throw error;
+        // The store latched a failure, maybe in a background call (the
+        // durable hint's update) whose handler has not run yet: the log
+        // stops either way, and reports its own failure.
+        if (this.#hintWrite !== undefined) await this.#hintWrite;
+        if (this.#failure === undefined) {
+          this.#fail(
+            new FailedError(`truncating the log before offset ${lsn} failed`, {
+              cause: error,
+              offset: lsn,
+            }),
+            'durable',
+          );
+        }
+        throw this.#failure;
+      }
       // 4. The store records the head, then deletes what lies below it, alone.
       await this.#alone(
         async () => {
