@@ -76,7 +76,7 @@ describe('README quick example', () => {
     assert.deepEqual(lines, ['recovered 0 records, cut 0 bytes', 'committed at 0']);
     const head = await checkpointLsn();
     const end = first.wal.tail;
-    // The checkpoint covers the first 101 records; 100 were appended beside it.
+    // The checkpoint covers 'a' and each writer's first record; 190 were appended beside it.
     assert.equal(first.wal.head, head);
     assert.ok(head > 0 && head < end);
     assert.equal(first.wal.durable, end);
@@ -85,18 +85,18 @@ describe('README quick example', () => {
     try {
       assert.equal(reopened.head, head);
       assert.equal(reopened.tail, end);
-      assert.equal(reopened.recovery.records, 100);
+      assert.equal(reopened.recovery.records, 190);
       assert.equal(reopened.recovery.truncated, false);
     } finally {
       await reopened.close();
     }
 
-    // A second run loads the checkpoint, replays the 100 records after it, and appends after them.
+    // A second run loads the checkpoint, replays the 190 records after it, and appends after them.
     lines.length = 0;
     const second = await run(imports, log);
     assert.equal(second.lsn, end);
     assert.equal(second.state.size, 201);
-    assert.deepEqual(lines, ['recovered 100 records, cut 0 bytes', `committed at ${end}`]);
+    assert.deepEqual(lines, ['recovered 190 records, cut 0 bytes', `committed at ${end}`]);
     assert.ok((await checkpointLsn()) > end);
     assert.equal(second.wal.head, await checkpointLsn());
   });
