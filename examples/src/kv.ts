@@ -65,7 +65,7 @@ export class KvStore {
   readonly #map: Map<string, string>;
   readonly #log: TypedWal<KvRecord>;
   readonly #dir: string;
-  /** Set while a checkpoint truncates the log (the log refuses appends then). */
+  /** Set while a checkpoint runs: checkpoints run one at a time (writes never wait for them). */
   #checkpointing: Promise<void> | undefined;
   /** What open did. */
   readonly opened: KvOpenReport;
@@ -138,13 +138,9 @@ export class KvStore {
   }
 
   async #write(record: KvRecord): Promise<void> {
-    // The log refuses appends (WAL_BUSY) while a checkpoint truncates it and
-    // while its staging memory is full: wait for either to pass.
-    for (;;) {
-      if (this.#checkpointing !== undefined) await this.#checkpointing;
-      else if (!this.wal.writable) await this.wal.drained();
-      else break;
-    }
+    // The log refuses appends (WAL_BUSY) while its staging memory is full:
+    // wait for it to drain. A checkpoint running meanwhile refuses nothing.
+    while (!this.wal.writable) await this.wal.drained();
     // The append hands out the LSN synchronously (or throws, changing
     // nothing), and the map changes in the same step, so the map always holds
     // exactly the records below the log's tail, in LSN order. A `get` may see
@@ -174,7 +170,8 @@ export class KvStore {
       // LSN is beyond the end of the recovered log.
       await this.wal.sync();
       await writeAtomically(join(this.#dir, 'snapshot.json'), JSON.stringify(snapshot));
-      // Only now is the prefix of the log redundant.
+      // Only now is the prefix of the log redundant. Writers go on
+      // meanwhile: their records land after `lsn` and stay.
       await this.wal.truncateBefore(lsn);
     } finally {
       this.#checkpointing = undefined;

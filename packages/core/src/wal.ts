@@ -227,7 +227,10 @@ export class Wal {
   #padding: number | undefined;
   /** A zero write failed: it may have extended the files past what the store counts. */
   #padFailed = false;
-  /** Writes waiting for the zeros in flight to land (so zeros never land over data). */
+  /**
+   * Writes waiting for the zeros in flight to land (so zeros never land over
+   * data), or for the store gate to open.
+   */
   #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
   /** Resolvers waiting for reads, writes and the hint write to settle. */
@@ -239,14 +242,33 @@ export class Wal {
   #hintWrite: Promise<void> | undefined;
   #hintWanted: number | undefined;
 
+  /** Settles once every `truncateAfter` requested so far finished (reads and waits wait for it). */
   #exclusive: Promise<void> | undefined;
-  /** Truncations requested and not finished. */
+  /** `truncateAfter`s requested and not finished. */
   #exclusiveCount = 0;
+  /** Settles once every truncation requested so far finished: they run one at a time. */
+  #truncations: Promise<void> | undefined;
+
+  // The store gate: while the store runs its own truncateBefore (which a
+  // Store may refuse to run beside any other call, and vice versa), every
+  // store call of the log waits. Appends are still accepted and staged.
+  /** Set while the gate is closed; resolves when it opens. */
+  #gate: Promise<void> | undefined;
+  /** Calls sent to the store and not settled (writes, zeros, reads, syncs, metadata). */
+  #storeCalls = 0;
+  #storeQuietWaiters: Array<() => void> = [];
+  readonly #storeCallDone = (): void => {
+    if (--this.#storeCalls === 0 && this.#storeQuietWaiters.length > 0) {
+      const waiters = this.#storeQuietWaiters;
+      this.#storeQuietWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
   #closing: Promise<void> | undefined;
   /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
   readonly #cuts: number[] = [];
   /** `truncateAfter`s made on this log (persisted as `wal.truncations`). */
-  #truncations: number;
+  #cutCount: number;
   /** A boundary proven by the last read: sequential reads skip the index walk. */
   #knownBoundary = -1;
   /** What iterators may see of the log. */
@@ -292,7 +314,7 @@ export class Wal {
     this.#tail = init.end;
     this.#scannedEnd = init.end;
     this.#hint = init.hint;
-    this.#truncations = init.truncations;
+    this.#cutCount = init.truncations;
     if (init.options.readOnly) {
       this.#blocked = BLOCK_READ_ONLY;
       this.#gc = undefined;
@@ -506,7 +528,8 @@ export class Wal {
    *
    * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-`Uint8Array`.
    * @throws `WAL_RECORD_TOO_LARGE` above {@link Wal.maxRecordSize}.
-   * @throws `WAL_BUSY` while a truncation runs or when staging is full ({@link Wal.writable}).
+   * @throws `WAL_BUSY` while a `truncateAfter` runs or when staging is full
+   *   ({@link Wal.writable}); never because of a `truncateBefore`.
    * @throws `WAL_WRITE_FAILED` after a failed write, `WAL_FAILED` after a failed
    *   sync, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` on a read-only log.
    */
@@ -714,15 +737,19 @@ export class Wal {
     this.#issue(start, bytes, recycle);
   }
 
-  /** Sends a counted write to the store, or holds it while zeros are written where it goes. */
+  /**
+   * Sends a counted write to the store, or holds it while zeros are written
+   * where it goes, or while the store gate is closed.
+   */
   #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
     const end = start + bytes.length;
-    if (this.#padding !== undefined && end > this.#padding) {
+    if (this.#gate !== undefined || (this.#padding !== undefined && end > this.#padding)) {
       // Two writes in flight to the same range land in any order: wait.
       this.#held.push({ start, bytes, recycle });
       return;
     }
     if (end > this.#allocated) this.#allocated = end;
+    this.#storeCalls++;
     this.#store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
@@ -744,6 +771,7 @@ export class Wal {
     if (
       !this.#syncAsked ||
       this.#padding !== undefined ||
+      this.#gate !== undefined ||
       (this.#blocked & BLOCK_FAILED) !== 0 ||
       this.#allocated - written >= this.#preallocate / 2
     ) {
@@ -760,7 +788,9 @@ export class Wal {
     this.#syncAsked = false;
     this.#padding = start;
     this.#writesInFlight++;
+    this.#storeCalls++;
     const done = (ok: boolean, cause?: unknown): void => {
+      this.#storeCallDone();
       this.#writesInFlight--;
       this.#padding = undefined;
       if (ok) {
@@ -796,6 +826,7 @@ export class Wal {
     cause: unknown,
     ok: boolean,
   ): void {
+    this.#storeCallDone();
     this.#writesInFlight--;
     const gc = this.#gc!;
     if (ok) {
@@ -835,17 +866,26 @@ export class Wal {
     for (const waiter of waiters) waiter.reject(error);
   }
 
-  /** The sync the group commit calls: the store's, then the durable hint. */
+  /**
+   * The sync the group commit calls: the store's, then the durable hint.
+   * Waits while the store gate is closed: the writes it covers are those
+   * that resolved before the store's sync is called, as the group commit
+   * requires.
+   */
   #syncStore(): Promise<void> {
+    if (this.#gate !== undefined) return this.#gate.then(() => this.#syncStore());
     const target = this.#gc!.written;
     if (this.#preallocate > 0) this.#syncAsked = true;
+    this.#storeCalls++;
     return this.#store.sync().then(
       () => {
+        this.#storeCallDone();
         if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
           this.#writeHint(target);
         }
       },
       (cause: unknown) => {
+        this.#storeCallDone();
         this.#fail(
           new FailedError(
             'a sync of the log failed; nothing after the last durable offset can be trusted',
@@ -867,7 +907,7 @@ export class Wal {
       this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
       return;
     }
-    this.#hintWrite = this.#store.updateMeta({ [META_HINT]: value }).then(
+    this.#hintWrite = this.#storeCall(() => this.#store.updateMeta({ [META_HINT]: value })).then(
       () => {
         this.#hint = Math.max(this.#hint, value);
         this.#hintWrite = undefined;
@@ -913,7 +953,7 @@ export class Wal {
     if ((blocked & BLOCK_READ_ONLY) !== 0) return new ReadOnlyError(what);
     if ((blocked & BLOCK_FAILED) !== 0) return this.#failure!;
     if ((blocked & BLOCK_TRUNCATING) !== 0) {
-      return new BusyError('a truncation of the log is running; append after it resolves', {
+      return new BusyError('a truncateAfter of the log is running; append after it resolves', {
         offset: this.#tail,
       });
     }
@@ -942,17 +982,71 @@ export class Wal {
     return new Promise((resolve) => this.#settleWaiters.push(resolve));
   }
 
+  /**
+   * Sends `call` to the store now, or once the store gate opens; counted in
+   * the calls the gate waits for. `call` returns a promise and never throws.
+   */
+  #storeCall<T>(call: () => Promise<T>): Promise<T> {
+    const gate = this.#gate;
+    if (gate !== undefined) return gate.then(() => this.#storeCall(call));
+    this.#storeCalls++;
+    return call().finally(this.#storeCallDone);
+  }
+
+  /**
+   * Runs `call` (a store call that must be alone: the store's
+   * `truncateBefore`) with the store gate closed: once every store call in
+   * flight settled, and before any waiting one is sent. Appends meanwhile are
+   * staged as usual; their writes (and syncs, reads, metadata updates) wait
+   * for the gate, no longer. `after` runs when `call` succeeded, before the
+   * gate opens (so that what waited sees its effect).
+   */
+  async #alone(call: () => Promise<void>, after: () => void): Promise<void> {
+    let open!: () => void;
+    this.#gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    try {
+      if (this.#storeCalls > 0) {
+        await new Promise<void>((resolve) => this.#storeQuietWaiters.push(resolve));
+      }
+      // A failure while in-flight calls settled: nothing is changed.
+      if (this.#failure !== undefined) throw this.#failure;
+      await call();
+      after();
+    } finally {
+      this.#gate = undefined;
+      open();
+      const held = this.#held;
+      this.#held = [];
+      for (const write of held) this.#issue(write.start, write.bytes, write.recycle);
+    }
+  }
+
+  /**
+   * Runs the truncations one at a time, in call order. Resolves or rejects
+   * as `work` does.
+   */
+  #enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = (this.#truncations ?? Promise.resolve()).then(work);
+    const tracked = run.then(noop, noop);
+    this.#truncations = tracked;
+    void tracked.then(() => {
+      if (this.#truncations === tracked) this.#truncations = undefined;
+    });
+    return run;
+  }
+
   /** Runs `work` with the log to itself: appends refused, writes, syncs and reads settled. */
   #runExclusive<T>(work: () => Promise<T>): Promise<T> {
     if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
       return Promise.reject(this.#blockedError('truncate the log'));
     }
-    const previous = this.#exclusive ?? Promise.resolve();
     // Appends are refused from this call on, not from when the work starts:
     // a record appended in the same turn would be acknowledged, then cut.
     this.#exclusiveCount++;
     this.#blocked |= BLOCK_TRUNCATING;
-    const run = previous.then(async () => {
+    const run = this.#enqueue(async () => {
       try {
         if ((this.#blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
           throw this.#blockedError('truncate the log');
@@ -991,7 +1085,10 @@ export class Wal {
    * after it, durably, before resolving; the next append gets the LSN just
    * after the kept record. Exclusive: appends made before the call are
    * written and synced first (then dropped, if after `lsn`); appends during it
-   * throw `WAL_BUSY`; open iterators end at the cut.
+   * throw `WAL_BUSY`; reads, `sync` and `waitFor` wait for it; open iterators
+   * end at the cut. (It takes back LSNs already handed out: nothing may be
+   * written at them before the cut is durable; docs/FORMAT.md §7.) Waits for
+   * truncations called before it.
    *
    * Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record boundary,
    * `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past the tail,
@@ -1013,10 +1110,10 @@ export class Wal {
         // count the truncation so read-only followers rescan.
         await this.#store.updateMeta({
           [META_HINT]: Math.min(this.#hint, end),
-          [META_TRUNCATIONS]: this.#truncations + 1,
+          [META_TRUNCATIONS]: this.#cutCount + 1,
         });
         this.#hint = Math.min(this.#hint, end);
-        this.#truncations++;
+        this.#cutCount++;
         await this.#store.truncate(end);
         this.#allocated = end;
       } catch (cause) {
@@ -1039,12 +1136,24 @@ export class Wal {
   /**
    * Drops every record before `lsn` (after a checkpoint): the head becomes
    * `lsn`, durably, before resolving; whole segments below it are deleted.
-   * `lsn` may be the tail (drops everything). Records up to `lsn` are made
-   * durable first. Exclusive, as {@link Wal.truncateAfter}; open iterators
-   * below the new head reject with `WAL_TRUNCATED`.
+   * `lsn` may be the tail at the call (drops everything appended so far).
+   *
+   * Not exclusive: appends go on during it, get their LSNs at once and are
+   * staged as usual; their writes, syncs and reads wait only while the store
+   * records the head and deletes segments. It first waits until every record
+   * below `lsn` is durable (records from `lsn` on are not waited for: use
+   * `sync()` or a durable wait for them). Truncations run one at a time, in
+   * call order. Reads and iterators below the new head reject with
+   * `WAL_TRUNCATED` once it moved. A `close()` waits for it.
+   * Algorithm: docs/FORMAT.md §7.2.
    *
    * Rejects with `WAL_NOT_BOUNDARY`, `WAL_TRUNCATED` (below the head),
-   * `ERR_OUT_OF_RANGE` (past the tail), and the failure errors.
+   * `ERR_OUT_OF_RANGE` (past the tail), `WAL_CLOSED` (called after
+   * `close()`, or still queued behind another truncation when `close()` was
+   * called), `WAL_READ_ONLY`, and the failure errors: `WAL_WRITE_FAILED` or
+   * `WAL_FAILED` when the log failed before the head moved (nothing changed),
+   * `WAL_FAILED` when recording the head failed (the log stops; a reopen
+   * finds the old head or the new one).
    */
   truncateBefore(lsn: number): Promise<void> {
     try {
@@ -1052,27 +1161,80 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#runExclusive(async () => {
-      if (lsn !== this.#tail) await this.#locate(lsn, this.#tail);
+    if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
+      return Promise.reject(this.#blockedError('truncate the log'));
+    }
+    // The tail at the call is a boundary, unless a truncateAfter cuts first.
+    const tail = this.#tail;
+    const cuts = this.#cuts.length;
+    return this.#enqueue(async () => {
+      if ((this.#blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+        throw this.#blockedError('truncate the log');
+      }
+      if (lsn < this.#head) throw this.#truncatedError(lsn);
+      if (lsn > this.#tail) throw outOfRange('lsn', `<= the tail (${this.#tail})`, lsn);
       if (lsn === this.#head) return;
       try {
-        await this.#store.truncateBefore(lsn);
-        if (this.#hint < lsn) {
-          await this.#store.updateMeta({ [META_HINT]: this.#gc!.durable });
-          this.#hint = this.#gc!.durable;
+        // 1. Every record below lsn durable: the head never moves past bytes
+        //    a power loss could take (FORMAT.md §7.2).
+        this.#submit();
+        await this.#waitTarget(lsn, 'durable');
+        // 2. A boundary, proven from the bytes below it alone.
+        if (lsn !== tail || this.#cuts.length !== cuts) await this.#walk(lsn, this.written, false);
+        // 3. The hint, raised to what is durable now (at least lsn).
+        if (this.#hint < lsn) await this.#raiseHint(this.#gc!.durable);
+      } catch (error) {
+        if (codeOf(error) !== 'WAL_FAILED') throw error;
+        // The store latched a failure, maybe in a background call (the
+        // durable hint's update) whose handler has not run yet: the log
+        // stops either way, and reports its own failure.
+        if (this.#hintWrite !== undefined) await this.#hintWrite;
+        if (this.#failure === undefined) {
+          this.#fail(
+            new FailedError(`truncating the log before offset ${lsn} failed`, {
+              cause: error,
+              offset: lsn,
+            }),
+            'durable',
+          );
         }
-      } catch (cause) {
-        this.#fail(
-          new FailedError(`truncating the log before offset ${lsn} failed`, { cause, offset: lsn }),
-          'durable',
-        );
         throw this.#failure;
       }
-      this.#head = lsn;
-      this.#index.truncateBefore(lsn);
-      for (const offset of this.#skipped.keys()) if (offset < lsn) this.#skipped.delete(offset);
-      if (this.#knownBoundary < lsn) this.#knownBoundary = -1;
+      // 4. The store records the head, then deletes what lies below it, alone.
+      await this.#alone(
+        async () => {
+          try {
+            await this.#store.truncateBefore(lsn);
+          } catch (cause) {
+            this.#fail(
+              new FailedError(`truncating the log before offset ${lsn} failed`, {
+                cause,
+                offset: lsn,
+              }),
+              'durable',
+            );
+            throw this.#failure;
+          }
+        },
+        () => {
+          // 5. Forget.
+          this.#head = lsn;
+          this.#index.truncateBefore(lsn);
+          for (const offset of this.#skipped.keys()) if (offset < lsn) this.#skipped.delete(offset);
+          if (this.#knownBoundary < lsn) this.#knownBoundary = -1;
+        },
+      );
     });
+  }
+
+  /** Raises the persisted durable hint to at least `value` (durable already). */
+  async #raiseHint(value: number): Promise<void> {
+    while (this.#hint < value) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#hintWrite === undefined) this.#writeHint(value);
+      else this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
+      await this.#hintWrite;
+    }
   }
 
   // ---------------------------------------------------------------- read
@@ -1105,12 +1267,14 @@ export class Wal {
   }
 
   #checkRange(lsn: number, bound: number): void {
-    if (lsn < this.#head) {
-      throw new TruncatedError(`no record at ${lsn}: the log was truncated before ${this.#head}`, {
-        offset: lsn,
-      });
-    }
+    if (lsn < this.#head) throw this.#truncatedError(lsn);
     if (lsn >= bound) throw outOfRange('lsn', `< the end of the log (${bound})`, lsn);
+  }
+
+  #truncatedError(lsn: number): TruncatedError {
+    return new TruncatedError(`no record at ${lsn}: the log was truncated before ${this.#head}`, {
+      offset: lsn,
+    });
   }
 
   /** The error for a record at `lsn` that fails its checksum. */
@@ -1130,6 +1294,30 @@ export class Wal {
    */
   async #locate(lsn: number, bound: number): Promise<number> {
     this.#checkRange(lsn, bound);
+    return this.#walk(lsn, bound, true);
+  }
+
+  /**
+   * Walks frame headers up to `lsn` (reading nothing at or past `bound`):
+   * with `withLength`, resolves with the payload length of the record at
+   * `lsn`; without, resolves (with 0) on reaching `lsn`, having read only
+   * bytes below it. A `truncateBefore` that moves the head past the walk
+   * meanwhile restarts it from the new head (or rejects with
+   * `WAL_TRUNCATED` when `lsn` is below it).
+   */
+  async #walk(lsn: number, bound: number, withLength: boolean): Promise<number> {
+    for (;;) {
+      const head = this.#head;
+      try {
+        return await this.#walkFrom(lsn, bound, withLength);
+      } catch (error) {
+        if (this.#head === head || !(error instanceof TruncatedError)) throw error;
+        if (lsn < this.#head) throw this.#truncatedError(lsn);
+      }
+    }
+  }
+
+  async #walkFrom(lsn: number, bound: number, withLength: boolean): Promise<number> {
     let position =
       this.#knownBoundary >= 0 && this.#knownBoundary <= lsn
         ? Math.max(this.#knownBoundary, this.#index.floor(lsn) ?? this.#head)
@@ -1137,6 +1325,7 @@ export class Wal {
     let window: Uint8Array = new Uint8Array(0);
     let windowStart = position;
     for (;;) {
+      if (!withLength && position === lsn) return 0;
       if (position + HEADER_SIZE > windowStart + window.length) {
         windowStart = position;
         // Enough for every header up to `lsn` (at least a page), at most one window.
@@ -1159,12 +1348,20 @@ export class Wal {
     throw new BoundaryError(`${lsn} is not a record boundary of the log`, { offset: lsn });
   }
 
-  /** Reads from the store, counted so a truncation waits for it. */
+  /**
+   * Reads from the store, counted so a truncation waits for it. Rejects with
+   * `WAL_TRUNCATED` when a `truncateBefore` moved the head past `offset`
+   * while the read waited for the store gate.
+   */
   async #readStore(offset: number, length: number): Promise<Uint8Array> {
     if ((this.#blocked & BLOCK_CLOSED) !== 0 && this.#store.closed) throw new ClosedError('log');
     this.#readsInFlight++;
     try {
-      return await this.#store.read(offset, length);
+      return await this.#storeCall(() =>
+        offset < this.#head
+          ? Promise.reject(this.#truncatedError(offset))
+          : this.#store.read(offset, length),
+      );
     } finally {
       this.#readsInFlight--;
       this.#settled();
@@ -1257,9 +1454,9 @@ export class Wal {
     if (
       store.head > this.#head ||
       store.length < this.#scannedEnd ||
-      truncations !== this.#truncations
+      truncations !== this.#cutCount
     ) {
-      this.#truncations = truncations;
+      this.#cutCount = truncations;
       // The writer truncated: start over from its head.
       from = store.head;
       this.#head = store.head;
@@ -1300,7 +1497,9 @@ export class Wal {
 
   async #close(): Promise<void> {
     let error: unknown;
-    if (this.#exclusive !== undefined) await this.#exclusive;
+    // Truncations called before close() finish first (those not yet started
+    // reject with WAL_CLOSED).
+    while (this.#truncations !== undefined) await this.#truncations;
     const failedBefore = this.#failure !== undefined;
     const gc = this.#gc;
     if (gc !== undefined && (this.#blocked & BLOCK_FAILED) === 0) {

@@ -1,11 +1,13 @@
 /**
  * Runs the quick example of README.md (its first ```ts block) as written, in
  * a fresh temporary directory, then checks on disk what it claims to have
- * done: every record durable, then all dropped by truncateBefore.
+ * done: every record durable, a checkpoint taken beside concurrent writers
+ * (none refused), the log before it dropped, and a second run that rebuilds
+ * the state from the checkpoint and the records after it.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal } from '@wal/core';
@@ -16,10 +18,14 @@ interface Outcome {
   readonly lsn: number;
 }
 
-type Run = (
-  imports: { Wal: typeof Wal },
-  console: { log: (line: string) => void },
-) => Promise<Outcome>;
+interface Imports {
+  Wal: typeof Wal;
+  open: typeof open;
+  readFile: typeof readFile;
+  rename: typeof rename;
+}
+
+type Run = (imports: Imports, console: { log: (line: string) => void }) => Promise<Outcome>;
 
 function loadExample(): Run {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -27,6 +33,7 @@ function loadExample(): Run {
   assert.ok(match, 'README.md has a ts example');
   const source = match[1]!;
   assert.match(source, /^import \{ Wal \} from '@wal\/core';$/m);
+  assert.match(source, /^import \{ open, readFile, rename \} from 'node:fs\/promises';$/m);
   const body = source.replace(/^import .*$/gm, '');
   // The example has no type annotations, so it runs as JavaScript.
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
@@ -35,7 +42,7 @@ function loadExample(): Run {
   const run = new AsyncFunction(
     'imports',
     'console',
-    `const { Wal } = imports;\n${body}\nreturn { wal, state, lsn };`,
+    `const { Wal, open, readFile, rename } = imports;\n${body}\nreturn { wal, state, lsn };`,
   );
   return (imports, console) => run(imports, console) as Promise<Outcome>;
 }
@@ -53,35 +60,44 @@ describe('README quick example', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs as written, twice, and leaves an empty log whose head is the old tail', async () => {
+  it('runs as written, twice: a checkpoint beside the writers, then a rebuild from it', async () => {
     const run = loadExample();
     const lines: string[] = [];
     const log = { log: (line: string) => void lines.push(line) };
+    const imports = { Wal, open, readFile, rename };
+    const checkpointLsn = async (): Promise<number> =>
+      (JSON.parse(await readFile(join(dir, 'orders-checkpoint.json'), 'utf8')) as { lsn: number })
+        .lsn;
 
-    const first = await run({ Wal }, log);
+    const first = await run(imports, log);
     assert.equal(first.wal.closed, true);
-    assert.equal(first.state.size, 1001);
+    assert.equal(first.state.size, 201);
     assert.equal(first.lsn, 0);
     assert.deepEqual(lines, ['recovered 0 records, cut 0 bytes', 'committed at 0']);
+    const head = await checkpointLsn();
     const end = first.wal.tail;
-    assert.equal(first.wal.head, end);
+    // The checkpoint covers 'a' and each writer's first record; 190 were appended beside it.
+    assert.equal(first.wal.head, head);
+    assert.ok(head > 0 && head < end);
     assert.equal(first.wal.durable, end);
 
     const reopened = await Wal.open(join(dir, 'orders-log'));
     try {
-      assert.equal(reopened.head, end);
+      assert.equal(reopened.head, head);
       assert.equal(reopened.tail, end);
-      assert.equal(reopened.recovery.records, 0);
+      assert.equal(reopened.recovery.records, 190);
       assert.equal(reopened.recovery.truncated, false);
     } finally {
       await reopened.close();
     }
 
-    // A second run replays nothing (the checkpoint dropped it all) and appends after it.
+    // A second run loads the checkpoint, replays the 190 records after it, and appends after them.
     lines.length = 0;
-    const second = await run({ Wal }, log);
+    const second = await run(imports, log);
     assert.equal(second.lsn, end);
-    assert.equal(second.state.size, 1001);
-    assert.deepEqual(lines, ['recovered 0 records, cut 0 bytes', `committed at ${end}`]);
+    assert.equal(second.state.size, 201);
+    assert.deepEqual(lines, ['recovered 190 records, cut 0 bytes', `committed at ${end}`]);
+    assert.ok((await checkpointLsn()) > end);
+    assert.equal(second.wal.head, await checkpointLsn());
   });
 });

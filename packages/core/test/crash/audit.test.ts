@@ -258,10 +258,32 @@ async function workload(path: string, fs: Fs, recording: RecordingFs): Promise<u
     });
     await committers(wal, 3, 4);
     const head = lsns.find((lsn) => lsn >= 2 * SEGMENT + 10 && lsn < cut) ?? cut;
-    await step('truncateBefore', async () => {
-      await wal.truncateBefore(head);
-      return wal.tail;
-    });
+    const truncateBefore = async (lsn: number): Promise<number> => {
+      const from = recording.events.length;
+      await wal.truncateBefore(lsn);
+      // The head file's rename claims every byte below the head durable
+      // (FORMAT.md §7.2 step 2): audit it as an acknowledgement there.
+      const at = recording.events.findIndex(
+        (event, i) =>
+          i >= from &&
+          event.type === 'call' &&
+          event.method === 'rename' &&
+          basename(String(event.args[0])) === 'head',
+      );
+      assert.ok(at >= 0, 'truncateBefore renamed no head file');
+      recording.events.splice(at, 0, { type: 'ack', what: 'head file renamed', end: lsn });
+      return lsn;
+    };
+    await step('truncateBefore', () => truncateBefore(head));
+    // Records below the new head not yet durable when it is called.
+    for (let i = 0; i < 3; i++) {
+      try {
+        wal.append(makePayload(wal.tail, tag++, 200));
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    await step('truncateBefore at the tail', () => truncateBefore(wal.tail));
   }
   await committers(wal, 2, 3);
   for (let i = 0; i < 5; i++) {

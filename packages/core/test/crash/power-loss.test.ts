@@ -14,12 +14,15 @@ import { strict as assert } from 'node:assert';
 import type { CrashState } from '@wal/store/testing';
 import type { WalOptions } from '../../src/index.js';
 import {
+  DIR,
   type Expect,
   endOf,
   LogRun,
   newTally,
+  type OnState,
   openIn,
   pattern,
+  type Rec,
   type Recovered,
   report,
   SEGMENT,
@@ -33,12 +36,13 @@ async function runWorkload(
   body: (run: LogRun) => Promise<void>,
   perStep: number,
   walOptions: WalOptions = {},
+  onState?: OnState,
 ): Promise<Tally> {
   const t0 = Date.now();
   const run = new LogRun(name, { perStep, seed: totals.length + 1, walOptions });
   await body(run);
   const tally = newTally();
-  await run.check(tally, new Set());
+  await run.check(tally, new Set(), onState);
   totals.push({ name, tally, ms: Date.now() - t0 });
   report(name, tally);
   return tally;
@@ -64,6 +68,82 @@ async function segmentRolls(run: LogRun): Promise<void> {
       run.appendDurable(pattern(sizes[i]!, 100 + i)),
     );
   }
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * `truncateBefore(lsn)` with writers beside it: at every macrotask until it
+ * resolves, a durable append, and in turn a buffered append waited for with
+ * `waitFor(lsn, 'durable')` and a `sync()` (for the first `quiet` steps,
+ * buffered appends only: nobody else asks for a sync). The model counts each
+ * as acknowledged when it resolves; until the truncation resolves the head
+ * may be the old one or `lsn`.
+ */
+async function checkpointBesideWriters(
+  run: LogRun,
+  lsn: number,
+  tag: number,
+  quiet = 0,
+): Promise<void> {
+  const kept = run.model.records.find((rec) => endOf(rec) === lsn);
+  if (kept !== undefined) lastBelow.set(`${run.workload}:${lsn}`, kept);
+  run.model.heading(lsn);
+  await run.step(`truncateBefore(${lsn}) beside writers`, async () => {
+    const truncation = run.w.truncateBefore(lsn);
+    let settled = false;
+    const done = (): void => {
+      settled = true;
+    };
+    truncation.then(done, done);
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; !settled; i++) {
+      if (i < quiet) {
+        run.appendBuffered(pattern(25 + i, tag + 900 + i));
+        await tick();
+        continue;
+      }
+      acks.push(run.appendDurable(pattern(30 + (((tag + i) * 53) % 400), tag + i)));
+      if (i % 3 === 1) {
+        const payload = pattern(20 + (i % 50), tag + 500 + i);
+        const at = run.appendBuffered(payload);
+        const end = at + 8 + payload.length;
+        acks.push(run.w.waitFor(at, 'durable').then(() => run.model.acknowledged(end)));
+      }
+      if (i % 4 === 2) {
+        const tail = run.w.tail;
+        acks.push(run.w.sync().then(() => run.model.acknowledged(tail)));
+      }
+      await tick();
+    }
+    await truncation;
+    await Promise.all(acks);
+  });
+  run.model.headed(lsn);
+  run.snap(`truncateBefore(${lsn}) beside writers (model updated)`);
+}
+
+/** The record ending at each checkpoint's LSN, by workload and LSN: it must be durable before the head moves. */
+const lastBelow = new Map<string, Rec>();
+
+/**
+ * Checkpoints beside writers: inside a segment, across segments (deleting
+ * some), at the tail; the last two start with the records below their LSN
+ * not yet durable (buffered, never waited for).
+ */
+async function checkpoints(run: LogRun): Promise<void> {
+  await run.open();
+  for (let i = 0; i < 8; i++) {
+    await run.step(`append #${i}`, () => run.appendDurable(pattern(700, 700 + i)));
+  }
+  await checkpointBesideWriters(run, run.model.records[2]!.lsn, 1000);
+  const buffered = Array.from({ length: 6 }, (_, i) => run.appendBuffered(pattern(600, 1500 + i)));
+  assert.ok(buffered[4]! >= 2 * SEGMENT);
+  await checkpointBesideWriters(run, buffered[4]!, 2000);
+  run.appendBuffered(pattern(300, 2900));
+  run.appendBuffered(pattern(40, 2901));
+  await checkpointBesideWriters(run, run.w.tail, 3000, 12);
+  await run.step('append after the checkpoints', () => run.appendDurable(pattern(90, 3999)));
 }
 
 describe('power loss (log over CrashFs)', function () {
@@ -167,6 +247,49 @@ describe('power loss (log over CrashFs)', function () {
         await run.step('append after dropping all', () => run.appendDurable(pattern(80, 422)));
       },
       30,
+    );
+  });
+
+  it('checkpoints beside writers: truncateBefore with durable appends, waits and syncs at every step', async () => {
+    // In every crash state the record just below the head is there, intact:
+    // the head never moved before it was durable (FORMAT.md §7.2 step 2).
+    const below: string[] = [];
+    const holds = (workload: string, head: number, byteAt: (offset: number) => number): void => {
+      const rec = lastBelow.get(`${workload}:${head}`);
+      if (rec === undefined) return;
+      const start = Math.max(rec.lsn + 8, Math.floor((head - 1) / SEGMENT) * SEGMENT);
+      for (let at = start; at < head; at++) {
+        if (byteAt(at) !== rec.payload[at - rec.lsn - 8]) {
+          below.push(
+            `${workload}: head ${head}, the record at ${rec.lsn} below it differs at ${at}`,
+          );
+          return;
+        }
+      }
+    };
+    const segmented: OnState = (state) => {
+      const file = state.files.get(`${DIR}/head`);
+      if (file === undefined) return;
+      const head = Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+      const index = Math.floor((head - 1) / SEGMENT);
+      const segment = state.files.get(`${DIR}/${String(index).padStart(20, '0')}.wal`);
+      holds('checkpoints (segmented)', head, (at) => segment?.[at - index * SEGMENT] ?? -1);
+    };
+    const single: OnState = (state) => {
+      const meta = state.files.get(`${DIR}.meta`);
+      if (meta === undefined) return;
+      const fields = JSON.parse(Buffer.from(meta.subarray(16)).toString('utf8')) as {
+        'store.head'?: number;
+      };
+      const log = state.files.get(DIR);
+      holds('checkpoints (file layout)', fields['store.head'] ?? 0, (at) => log?.[at] ?? -1);
+    };
+    await runWorkload('checkpoints (segmented)', checkpoints, 5, {}, segmented);
+    await runWorkload('checkpoints (file layout)', checkpoints, 4, { layout: 'file' }, single);
+    assert.deepEqual(
+      below.slice(0, 5),
+      [],
+      `${below.length} crash states lost bytes below the head`,
     );
   });
 

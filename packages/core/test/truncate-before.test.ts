@@ -1,0 +1,379 @@
+// truncateBefore beside the writers (FORMAT.md §7.2): appends go on during
+// it, their store calls wait only while the store records the head and
+// deletes segments, it waits only for the records below its LSN, and reads,
+// iterators, waits, sync and close behave as documented meanwhile. Power
+// loss during it: test/crash/power-loss.test.ts ("checkpoints beside
+// writers").
+
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MemoryStore, type MetaUpdate } from '@wal/store';
+import { HEADER_SIZE } from '../src/frame.js';
+import { Wal } from '../src/index.js';
+import { fillStream } from './bytes.js';
+import { isCode } from './errors.js';
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function bytes(length: number, tag: number): Uint8Array {
+  return fillStream(new Uint8Array(length), Math.imul(tag + 1, 2654435761));
+}
+
+/** A promise released by hand. */
+class Latch {
+  readonly promise: Promise<void>;
+  release!: () => void;
+  constructor() {
+    this.promise = new Promise((resolve) => {
+      this.release = resolve;
+    });
+  }
+}
+
+/** The state of a promise, without awaiting it. */
+function track(promise: Promise<unknown>): { settled: boolean; error?: unknown } {
+  const state: { settled: boolean; error?: unknown } = { settled: false };
+  promise.then(
+    () => {
+      state.settled = true;
+    },
+    (error: unknown) => {
+      state.settled = true;
+      state.error = error;
+    },
+  );
+  return state;
+}
+
+/**
+ * A MemoryStore that watches the log's calls: which calls arrive while its
+ * own `truncateBefore` runs (the Store contract lets a store refuse them),
+ * how far its syncs reached when the head moved, and holds chosen calls.
+ */
+class WatchedStore extends MemoryStore {
+  /** Calls that arrived while `truncateBefore` ran. */
+  readonly overlaps: string[] = [];
+  /** Heads recorded while bytes below them were not synced. */
+  readonly early: string[] = [];
+  syncs = 0;
+  /** End of the highest write that completed, and what the last sync covered. */
+  writtenEnd = 0;
+  syncedEnd = 0;
+  holdSync: Latch | undefined;
+  holdTruncate: Latch | undefined;
+  /** Set when `truncateBefore` was called (and is held, if `holdTruncate`). */
+  truncating: Latch = new Latch();
+  #inTruncate = false;
+
+  #watch(call: string): void {
+    if (this.#inTruncate) this.overlaps.push(call);
+  }
+
+  override async write(offset: number, data: Uint8Array): Promise<void> {
+    this.#watch('write');
+    await super.write(offset, data);
+    this.writtenEnd = Math.max(this.writtenEnd, offset + data.length);
+  }
+
+  override async sync(): Promise<void> {
+    this.#watch('sync');
+    this.syncs++;
+    const covered = this.writtenEnd;
+    await this.holdSync?.promise;
+    await super.sync();
+    this.syncedEnd = Math.max(this.syncedEnd, covered);
+  }
+
+  override read(offset: number, length: number): Promise<Uint8Array> {
+    this.#watch('read');
+    return super.read(offset, length);
+  }
+
+  override updateMeta(fields: MetaUpdate): Promise<void> {
+    this.#watch('updateMeta');
+    return super.updateMeta(fields);
+  }
+
+  override async truncateBefore(offset: number): Promise<void> {
+    this.#watch('truncateBefore');
+    if (offset > this.syncedEnd) {
+      this.early.push(`head ${offset} recorded with bytes synced only up to ${this.syncedEnd}`);
+    }
+    this.#inTruncate = true;
+    this.truncating.release();
+    try {
+      await this.holdTruncate?.promise;
+      await super.truncateBefore(offset);
+    } finally {
+      this.#inTruncate = false;
+    }
+  }
+}
+
+describe('truncateBefore beside the writers', () => {
+  it('appends during it get their LSN at once, are written, made durable and read back', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    const before = [wal.append(bytes(100, 1)), wal.append(bytes(200, 2))];
+    const head = wal.append(bytes(300, 3));
+    const truncation = wal.truncateBefore(head);
+    const during: number[] = [];
+    const waits: Promise<number>[] = [];
+    let step = 0;
+    const state = track(truncation);
+    while (!state.settled) {
+      // Plain, batch and waiting appends, at every step of the truncation.
+      const tail = wal.tail;
+      during.push(wal.append(bytes(50 + step, 100 + step)));
+      assert.equal(during.at(-1), tail, 'the LSN is handed out at once');
+      during.push(...wal.appendBatch([bytes(7, 200 + step)]));
+      const waiting = wal.append(bytes(9, 300 + step), { wait: 'durable' });
+      during.push(wal.tail - HEADER_SIZE - 9);
+      waits.push(waiting);
+      step++;
+      await tick();
+    }
+    await truncation;
+    assert.ok(step >= 2, `the truncation took ${step} steps`);
+    assert.equal(wal.head, head);
+    assert.deepEqual(store.overlaps, []);
+    assert.deepEqual(store.early, []);
+    await Promise.all(waits);
+    await wal.sync();
+    assert.equal(wal.failure, undefined);
+    for (const lsn of before) await assert.rejects(wal.read(lsn), isCode('WAL_TRUNCATED', lsn));
+    const lsns: number[] = [];
+    for await (const rec of wal.iterate()) lsns.push(rec.lsn);
+    assert.deepEqual(lsns, [head, ...during]);
+    await wal.close();
+  });
+
+  it('does not wait for the records from its LSN on: no sync for them', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    await wal.append(bytes(100, 1), { wait: 'durable' });
+    const head = wal.append(bytes(100, 2), { wait: 'written' });
+    const lsn = await head;
+    const syncs = store.syncs;
+    // Everything below lsn is durable already: the head moves without a sync,
+    // though the record at lsn is not durable.
+    await wal.truncateBefore(lsn);
+    assert.equal(store.syncs, syncs, 'truncateBefore synced the records it keeps');
+    assert.ok(wal.durable <= lsn);
+    assert.equal(wal.head, lsn);
+    await wal.close();
+  });
+
+  it('while it waits for the records below its LSN, appends are written (not refused)', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2))];
+    const head = lsns[1]!;
+    await wal.waitFor(head, 'written');
+    store.holdSync = new Latch();
+    const truncation = wal.truncateBefore(head);
+    const state = track(truncation);
+    // The sync making lsns[0] durable is held: the truncation cannot move the
+    // head, and appends go on regardless.
+    const written = wal.append(bytes(30, 3), { wait: 'written' });
+    const lsn = await written;
+    assert.deepEqual(await wal.read(lsn), bytes(30, 3));
+    await tick();
+    assert.equal(state.settled, false, 'the head moved before the records below it were durable');
+    assert.equal(wal.head, 0);
+    store.holdSync.release();
+    store.holdSync = undefined;
+    await truncation;
+    assert.equal(wal.head, head);
+    assert.deepEqual(store.early, []);
+    await wal.close();
+  });
+
+  it('records the head only once every record below it is durable, never beside another store call', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    for (let round = 0; round < 20; round++) {
+      const lsns: number[] = [];
+      for (let i = 0; i < 5; i++) lsns.push(wal.append(bytes(1 + ((round * 5 + i) % 90), i)));
+      const pick = lsns[round % 5]!;
+      const truncation = wal.truncateBefore(round % 2 === 0 ? pick : wal.tail);
+      // Keep the log busy: durable appends, reads, syncs, iterators.
+      const busy: Promise<unknown>[] = [];
+      for (let i = 0; i < 3; i++) {
+        busy.push(wal.append(bytes(40, i), { wait: 'durable' }));
+        busy.push(wal.sync());
+        await tick();
+      }
+      await truncation;
+      await Promise.all(busy);
+    }
+    assert.deepEqual(store.early, []);
+    assert.deepEqual(store.overlaps, []);
+    assert.equal(wal.failure, undefined);
+    await wal.close();
+  });
+
+  it("appends' writes, syncs, reads and waits wait while the store records the head, then go on", async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    const old = wal.append(bytes(10, 1));
+    const head = wal.append(bytes(20, 2));
+    const kept = wal.append(bytes(30, 3));
+    await wal.sync();
+    store.holdTruncate = new Latch();
+    const truncation = track(wal.truncateBefore(head));
+    await store.truncating.promise;
+    // The store is inside its truncateBefore: everything the log sends waits.
+    const writes = store.writtenEnd;
+    const appended = wal.append(bytes(40, 4), { wait: 'written' });
+    const durable = wal.append(bytes(50, 5), { wait: 'durable' });
+    const pending = [
+      track(appended),
+      track(durable),
+      track(wal.sync()),
+      track(wal.read(kept)),
+      track(wal.waitFor(kept, 'durable')),
+    ];
+    const below = wal.read(old);
+    const iterator = wal.iterate(kept);
+    const first = iterator.next();
+    for (let i = 0; i < 5; i++) await tick();
+    assert.equal(store.writtenEnd, writes, 'a write reached the store during its truncateBefore');
+    assert.ok(
+      pending.slice(0, 4).every((p) => !p.settled),
+      'a call settled during the head write',
+    );
+    assert.equal(truncation.settled, false);
+    store.holdTruncate.release();
+    await assert.rejects(below, isCode('WAL_TRUNCATED', old));
+    const lsn = await appended;
+    await durable;
+    for (let i = 0; i < 5; i++) await tick();
+    assert.ok(pending.every((p) => p.settled && p.error === undefined));
+    assert.equal(truncation.settled, true);
+    assert.equal(((await first).value as { lsn: number }).lsn, kept);
+    assert.deepEqual(await wal.read(lsn), bytes(40, 4));
+    assert.deepEqual(store.overlaps, []);
+    await wal.close();
+  });
+
+  it('close() during it lets it finish, then closes; a truncation queued behind it is refused', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+    store.holdTruncate = new Latch();
+    const first = wal.truncateBefore(lsns[1]!);
+    const second = wal.truncateBefore(lsns[2]!);
+    const last = wal.append(bytes(5, 9));
+    await store.truncating.promise;
+    const closing = wal.close();
+    assert.throws(() => wal.append(bytes(1, 1)), isCode('WAL_CLOSED'));
+    await assert.rejects(wal.truncateBefore(lsns[2]!), isCode('WAL_CLOSED'));
+    store.holdTruncate.release();
+    await first;
+    await assert.rejects(second, isCode('WAL_CLOSED'));
+    await closing;
+    assert.equal(wal.head, lsns[1]);
+    assert.equal(store.head, lsns[1]);
+    assert.ok(wal.durable > last, 'close made the record appended before it durable');
+    assert.deepEqual(store.overlaps, []);
+  });
+
+  it('a truncateAfter called during it waits its turn; appends are refused from that call', async () => {
+    const store = new WatchedStore();
+    const wal = await Wal.open(store);
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+    const before = wal.truncateBefore(lsns[1]!);
+    const extra = wal.append(bytes(40, 4));
+    const after = wal.truncateAfter(lsns[2]!);
+    assert.throws(() => wal.append(bytes(1, 5)), isCode('WAL_BUSY'));
+    await before;
+    await after;
+    assert.equal(wal.head, lsns[1]);
+    assert.equal(wal.tail, extra);
+    assert.equal(wal.append(bytes(1, 6)), extra);
+    await wal.close();
+  });
+
+  it('validates its LSN against the log when its turn comes', async () => {
+    const wal = await Wal.open(new MemoryStore());
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+    // A truncateAfter ahead of it cuts below the LSN: past the tail by then.
+    const cut = wal.truncateAfter(lsns[0]!);
+    const late = wal.truncateBefore(lsns[2]!);
+    await cut;
+    await assert.rejects(late, isCode('ERR_OUT_OF_RANGE'));
+    wal.append(bytes(50, 4));
+    await assert.rejects(wal.truncateBefore(lsns[1]! + 4), isCode('WAL_NOT_BOUNDARY'));
+    await assert.rejects(wal.truncateBefore(wal.tail + 1), isCode('ERR_OUT_OF_RANGE'));
+    await assert.rejects(wal.truncateBefore(-1), isCode('ERR_OUT_OF_RANGE'));
+    await wal.truncateBefore(lsns[1]!);
+    await assert.rejects(wal.truncateBefore(lsns[0]!), isCode('WAL_TRUNCATED', lsns[0]));
+    await wal.close();
+  });
+
+  it('50 writers append durably without pause while checkpoints run: none refused, none lost', async function () {
+    this.timeout(120_000);
+    const root = await mkdtemp(join(tmpdir(), 'wal-checkpoints-'));
+    const dir = join(root, 'log');
+    try {
+      const wal = await Wal.open(dir, { segmentSize: 4096 });
+      const WRITERS = 50;
+      const EACH = 30;
+      const acknowledged = new Map<number, Uint8Array>();
+      const refused: unknown[] = [];
+      let running = WRITERS;
+      const writers = Array.from({ length: WRITERS }, async (_, w) => {
+        for (let i = 0; i < EACH; i++) {
+          const payload = bytes(20 + ((w * 31 + i * 7) % 200), w * 1000 + i);
+          try {
+            acknowledged.set(await wal.append(payload, { wait: 'durable' }), payload);
+          } catch (error) {
+            refused.push(error);
+          }
+        }
+        running--;
+      });
+      // Checkpoints at a recent boundary: the tail, taken while writers append.
+      let checkpoints = 0;
+      let segmentsDeleted = false;
+      const checkpointer = (async () => {
+        while (running > 0) {
+          const lsn = wal.tail;
+          await wal.truncateBefore(lsn);
+          checkpoints++;
+          assert.ok(wal.head >= lsn);
+          const names = await readdir(dir);
+          if (!names.includes('00000000000000000000.wal')) segmentsDeleted = true;
+          await tick();
+        }
+      })();
+      await Promise.all([...writers, checkpointer]);
+      assert.deepEqual(refused, []);
+      assert.equal(acknowledged.size, WRITERS * EACH);
+      assert.ok(checkpoints >= 5, `only ${checkpoints} checkpoints ran`);
+      assert.ok(segmentsDeleted, 'no checkpoint deleted a segment');
+      const head = wal.head;
+      const live = [...acknowledged.keys()].filter((lsn) => lsn >= head).sort((a, b) => a - b);
+      assert.ok(live.length < WRITERS * EACH);
+      const check = async (log: Wal, what: string): Promise<void> => {
+        const got: number[] = [];
+        for await (const rec of log.iterate()) {
+          assert.deepEqual(rec.payload, acknowledged.get(rec.lsn), `${what}: record ${rec.lsn}`);
+          got.push(rec.lsn);
+        }
+        assert.deepEqual(got, live, `${what}: the records from the head on`);
+      };
+      await check(wal, 'read back');
+      await wal.close();
+      const again = await Wal.open(dir);
+      assert.equal(again.head, head);
+      await check(again, 'after reopening');
+      await again.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
