@@ -144,6 +144,23 @@ const KNOWN = new Set([
 ]);
 
 /**
+ * Throws `TypeError` (`ERR_INVALID_ARG_VALUE`, naming `<name>.<key>`) for the
+ * first own enumerable key of `options` not in `known`: a misspelt option
+ * must not be silently ignored by a storage library. Allocates nothing.
+ */
+export function rejectUnknownKeys(name: string, options: object, known: ReadonlySet<string>): void {
+  for (const key in options) {
+    if (!known.has(key) && Object.hasOwn(options, key)) {
+      throw invalidArgValue(
+        `${name}.${key}`,
+        (options as Record<string, unknown>)[key],
+        `is not an option (known: ${[...known].join(', ')})`,
+      );
+    }
+  }
+}
+
+/**
  * Validates `options`. Throws `TypeError`/`RangeError` with Node-style codes;
  * an unknown key is `ERR_INVALID_ARG_VALUE` (a misspelt option must not be
  * silently ignored by a storage library).
@@ -154,9 +171,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw invalidArgType('options', 'of type object', options);
   }
   const given = options as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (!KNOWN.has(key)) throw invalidArgValue(`options.${key}`, given[key], 'is not an option');
-  }
+  rejectUnknownKeys('options', given, KNOWN);
   const {
     maxRecordSize,
     recovery = 'strict',

@@ -28,6 +28,7 @@ import {
   DEFAULT_MAX_RECORD_SIZE,
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
+  rejectUnknownKeys,
   resolveOptions,
   type WalOptions,
 } from './options.js';
@@ -534,18 +535,15 @@ export class Wal {
     try {
       if (options !== undefined) level = waitLevel(options);
       if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
-      let total = 0;
       for (let i = 0; i < payloads.length; i++) {
         const payload: unknown = payloads[i];
         if (!(payload instanceof Uint8Array)) {
           throw invalidArgType(`payloads[${i}]`, 'an instance of Uint8Array', payload);
         }
         if (payload.length > this.#maxRecordSize) {
-          throw new RecordTooLargeError(payload.length, this.#maxRecordSize, {
-            offset: this.#tail + total,
-          });
+          // No offset: nothing was written, and the batch reserved nothing.
+          throw new RecordTooLargeError(payload.length, this.#maxRecordSize);
         }
-        total += HEADER_SIZE + payload.length;
       }
       if (this.#blocked !== 0) throw this.#blockedError();
       lsns = new Array<number>(payloads.length);
@@ -625,7 +623,8 @@ export class Wal {
     }
     if (this.#blocked !== 0) throw this.#blockedError();
     if (payload.length > this.#maxRecordSize) {
-      throw new RecordTooLargeError(payload.length, this.#maxRecordSize, { offset: this.#tail });
+      // No offset: the record was refused before it had one.
+      throw new RecordTooLargeError(payload.length, this.#maxRecordSize);
     }
     return this.#stage(payload);
   }
@@ -1179,6 +1178,12 @@ export class Wal {
     fromLsn?: number,
     options?: { batchBytes?: number },
   ): AsyncIterableIterator<StoredRecord[]> {
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      rejectUnknownKeys('options', options, ITERATE_OPTIONS);
+    }
     const batchBytes = options?.batchBytes ?? READ_WINDOW;
     return new BatchIterator(this.#reader(fromLsn, batchBytes));
   }
@@ -1350,9 +1355,20 @@ export class Wal {
   }
 }
 
+const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait']);
+const ITERATE_OPTIONS: ReadonlySet<string> = new Set(['batchBytes']);
+
+/** The wait level of append options; a misspelt key is named, as `open` names one. */
 function waitLevel(options: unknown): WaitLevel {
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'of type object', options);
+  }
+  // The common shape ({ wait }) costs one comparison per key (an inherited key, too, takes the slow check).
+  for (const key in options) {
+    if (key !== 'wait') {
+      rejectUnknownKeys('options', options, APPEND_OPTIONS);
+      break;
+    }
   }
   const { wait } = options as { wait?: unknown };
   if (wait !== 'written' && wait !== 'durable') {

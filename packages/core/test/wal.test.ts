@@ -373,6 +373,42 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('names a misspelt or unknown key of append, appendBatch and iterate options, as open does', async () => {
+      const wal = await Wal.open(new MemoryStore());
+      const openError = await rejectsCode(
+        Wal.open(new MemoryStore(), { waitt: 1 } as unknown as WalOptions),
+        'ERR_INVALID_ARG_VALUE',
+      );
+      assert.match(openError.message, /"options\.waitt" argument is not an option/);
+      const misspelt = { waitt: 'durable' } as unknown as { wait: 'durable' };
+      const extra = { wait: 'durable', timeout: 5 } as unknown as { wait: 'durable' };
+      for (const error of [
+        await rejectsCode(wal.append(bytes(1), misspelt), 'ERR_INVALID_ARG_VALUE'),
+        await rejectsCode(wal.appendBatch([bytes(1)], misspelt), 'ERR_INVALID_ARG_VALUE'),
+      ]) {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /"options\.waitt" argument is not an option \(known: wait\)/);
+        assert.doesNotMatch(error.message, /options\.wait"/);
+      }
+      const extraError = await rejectsCode(wal.append(bytes(1), extra), 'ERR_INVALID_ARG_VALUE');
+      assert.match(extraError.message, /"options\.timeout"/);
+      // Inherited keys are not options given (as for open).
+      const inherited = Object.create({ other: 1 }) as { wait: 'written' };
+      inherited.wait = 'written';
+      assert.equal(await wal.append(bytes(1), inherited), 0);
+      assert.equal(wal.tail, HEADER_SIZE + 1, 'nothing refused was reserved');
+      throwsCode(
+        () =>
+          wal.iterateBatches(undefined, { batchbytes: 10 } as unknown as { batchBytes: number }),
+        'ERR_INVALID_ARG_VALUE',
+      );
+      throwsCode(
+        () => wal.iterateBatches(undefined, 5 as unknown as { batchBytes: number }),
+        'ERR_INVALID_ARG_TYPE',
+      );
+      await wal.close();
+    });
+
     it("waits for 'written' and for 'durable' (durable ⇒ wal.durable > lsn)", async () => {
       const fs = new CrashFs();
       const wal = await segmented(fs);
@@ -423,7 +459,11 @@ describe('Wal', () => {
         () => wal.appendBatch([bytes(10), bytes(1001)]),
         'WAL_RECORD_TOO_LARGE',
       );
-      assert.equal((tooLarge as { offset?: number }).offset, tail + HEADER_SIZE + 10);
+      assert.equal((tooLarge as { offset?: number }).offset, undefined, 'nothing was written');
+      assert.equal(
+        tooLarge.message,
+        'a record of 1001 bytes exceeds the maximum record size of 1000 bytes',
+      );
       throwsCode(() => wal.appendBatch('x' as unknown as Uint8Array[]), 'ERR_INVALID_ARG_TYPE');
       await rejectsCode(
         wal.appendBatch([bytes(1001)], { wait: 'written' }),
@@ -939,6 +979,13 @@ describe('Wal', () => {
       const error = throwsCode(() => wal.append(bytes(101)), 'WAL_RECORD_TOO_LARGE');
       assert.equal((error as { length?: number }).length, 101);
       assert.equal((error as { limit?: number }).limit, 100);
+      // The size and the limit, and no offset: nothing was written at the tail.
+      assert.equal((error as { offset?: number }).offset, undefined);
+      assert.equal(
+        error.message,
+        'a record of 101 bytes exceeds the maximum record size of 100 bytes',
+      );
+      assert.doesNotMatch(error.message, /offset|\b108\b/);
       await rejectsCode(wal.append(bytes(101), { wait: 'written' }), 'WAL_RECORD_TOO_LARGE');
       assert.equal(wal.tail, HEADER_SIZE + 100);
       await wal.close();

@@ -27,6 +27,7 @@ export {
   IoError,
   isWalError,
   LockedError,
+  type LockHolderOptions,
   NoSpaceError,
   ReadOnlyError,
   RecordTooLargeError,

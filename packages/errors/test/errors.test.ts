@@ -63,13 +63,36 @@ describe('WalError hierarchy', () => {
 
   it('names offsets and limits in messages', () => {
     const tooLarge = new RecordTooLargeError(10, 5, { offset: 8 });
-    assert.match(tooLarge.message, /10 bytes at offset 8 .* 5 bytes/);
+    assert.match(tooLarge.message, /record at offset 8 has 10 bytes.* 5 bytes/);
     assert.equal(tooLarge.length, 10);
     assert.equal(tooLarge.limit, 5);
-    assert.doesNotMatch(new RecordTooLargeError(10, 5).message, /offset/);
+    // Refused before it was written: no offset, only the size and the limit.
+    const refused = new RecordTooLargeError(10, 5);
+    assert.equal(refused.offset, undefined);
+    assert.equal(
+      refused.message,
+      'a record of 10 bytes exceeds the maximum record size of 5 bytes',
+    );
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+  });
+
+  it('LockedError names the holding process when it is known', () => {
+    const unknown = new LockedError('/x/lock');
+    assert.equal(unknown.pid, undefined);
+    assert.match(unknown.message, /locked by another open handle/);
+    const running = new LockedError('/x/lock', { pid: 999999, host: 'h', alive: true });
+    assert.deepEqual([running.pid, running.host, running.alive], [999999, 'h', true]);
+    assert.match(running.message, /^\/x\/lock is locked by process 999999, which is running$/);
+    const self = new LockedError('/x/lock', { pid: process.pid, host: 'h', alive: true });
+    assert.match(self.message, new RegExp(`by this process \\(pid ${process.pid}\\)`));
+    const remote = new LockedError('/x/lock', { pid: 12, host: 'elsewhere' });
+    assert.equal(remote.alive, undefined);
+    assert.match(
+      remote.message,
+      /process 12 on host elsewhere \(whether it still runs cannot be checked/,
+    );
   });
 
   it('NoSpaceError is an IoError', () => {
