@@ -56,10 +56,25 @@ export interface RecoveryReport {
   readonly records: number;
   /** Length of the store before recovery. */
   readonly storeLength: number;
-  /** The damage that ended the log, if it did not end cleanly. */
+  /**
+   * The damage that ended the log: a torn write (or, above the durable hint,
+   * any damage) at `end`. Undefined when the log ends cleanly, including
+   * when only zeros follow its last record (see `zeroTail`).
+   */
   readonly tear: Damage | undefined;
-  /** Bytes after `end` that recovery cut (read-only: would cut). */
+  /**
+   * Bytes after `end`, up to the last non-zero byte, that recovery cut
+   * (read-only: would cut): the torn write, anything after it, and records
+   * dropped by a `reopen()` after a failure. 0 when only zeros follow `end`.
+   */
   readonly tornBytes: number;
+  /**
+   * Zero bytes ending the store after `end` (and after the torn bytes) that
+   * recovery cut (read-only: would cut): space the log writes ahead of its
+   * records (`preallocate`, docs/FORMAT.md §8.4), left by a crash. Not
+   * damage. `end + tornBytes + zeroTail` is `storeLength`.
+   */
+  readonly zeroTail: number;
   /**
    * Intact frames found after the tear and dropped with it. Expected after a
    * power loss (writeback has no order); shown so an operator can tell.
@@ -398,7 +413,8 @@ export class Wal {
         records: found.records,
         storeLength,
         tear: found.tear,
-        tornBytes: cut,
+        tornBytes: cut - found.zeroTail,
+        zeroTail: found.zeroTail,
         droppedFrames: found.droppedFrames,
         skipped: Object.freeze([...found.skipped]),
         durableHint: hint,
