@@ -234,7 +234,8 @@ export async function checkCrashState(
     } else {
       verdict.problems.push(`second recovery failed: ${describeError(again)}`);
     }
-    return { ...verdict, recovered: got, torn: report.tornBytes };
+    // Counts every cut tail, a torn write or preallocated zeros (the figures in DURABILITY.md).
+    return { ...verdict, recovered: got, torn: report.tornBytes + report.zeroTail };
   } catch (error) {
     verdict.problems.push(`check failed: ${describeError(error)}`);
     await wal.close().catch(() => undefined);

@@ -15,6 +15,7 @@ import { findTarget, openStoreWritable, type Target } from '../open.js';
 import {
   describeDamage,
   describeHardDamage,
+  describeZeroTail,
   type Io,
   type LogOptions,
   policyOf,
@@ -126,6 +127,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     } else if (report.tear !== undefined) {
       await say(`  torn tail: ${describeDamage(target, store, report.tear)}.`);
     }
+    if (damage === undefined && report.zeroTail > 0) await say(`  ${describeZeroTail(report)}.`);
     await say('wal repair will:');
     let step = 0;
     if (plan.cut < plan.storeLength) {
