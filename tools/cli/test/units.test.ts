@@ -144,6 +144,7 @@ describe('error descriptions', () => {
       [new CorruptionError('bad frame', { offset: 3 }), /^p: the log is damaged: bad frame$/, 1],
       [new RecordTooLargeError(20, 10, { offset: 0 }), /exceeds the maximum/, 1],
       [new LockedError('p/lock'), /locked by another process/, 2],
+      [new LockedError('p/lock', { pid: 4242, alive: true }), /locked by process 4242 \(stop/, 2],
       [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
       [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
       [new IoError('read failed'), /^p: read failed$/, 2],
