@@ -22,6 +22,7 @@ export {
   BoundaryError,
   BusyError,
   ClosedError,
+  CodecError,
   CorruptionError,
   FailedError,
   IoError,

@@ -2,6 +2,7 @@
 export type WalErrorCode =
   | 'WAL_BUSY'
   | 'WAL_CLOSED'
+  | 'WAL_CODEC'
   | 'WAL_CORRUPTION'
   | 'WAL_FAILED'
   | 'WAL_IO'
@@ -223,6 +224,29 @@ export class TruncatedError extends WalError {
 export class BoundaryError extends WalError {
   constructor(message: string, options: WalErrorOptions = {}) {
     super('WAL_NOT_BOUNDARY', message, options);
+  }
+}
+
+/**
+ * `WAL_CODEC`: the codec of a typed log threw. Encoding (`operation:
+ * 'encode'`): nothing was appended. Decoding (`'decode'`): the record at
+ * `offset` (its LSN) is intact in the log but the codec refused its bytes.
+ * `cause` is what the codec threw.
+ */
+export class CodecError extends WalError {
+  /** Which codec call failed. */
+  readonly operation: 'encode' | 'decode';
+
+  constructor(operation: 'encode' | 'decode', options: WalErrorOptions = {}) {
+    const what =
+      operation === 'encode'
+        ? 'the codec failed to encode a value; nothing was appended'
+        : `the codec failed to decode the record at ${options.offset ?? 'an unknown LSN'}`;
+    const cause = options.cause;
+    const reason =
+      cause instanceof Error ? cause.message : cause === undefined ? '' : String(cause);
+    super('WAL_CODEC', reason === '' ? what : `${what}: ${reason}`, options);
+    this.operation = operation;
   }
 }
 

@@ -3,6 +3,7 @@ import {
   BoundaryError,
   BusyError,
   ClosedError,
+  CodecError,
   CorruptionError,
   FailedError,
   IoError,
@@ -38,6 +39,7 @@ describe('WalError hierarchy', () => {
     [new ReadOnlyError('write'), 'WAL_READ_ONLY'],
     [new TruncatedError('records at 64 were reclaimed', { offset: 64 }), 'WAL_TRUNCATED'],
     [new BoundaryError('no record starts at 65', { offset: 65 }), 'WAL_NOT_BOUNDARY'],
+    [new CodecError('decode', { offset: 9 }), 'WAL_CODEC'],
   ];
 
   for (const [error, code] of cases) {
@@ -76,6 +78,17 @@ describe('WalError hierarchy', () => {
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
+  });
+
+  it('CodecError says which codec call failed, where, and why', () => {
+    const cause = new SyntaxError('Unexpected token');
+    const decode = new CodecError('decode', { offset: 120, cause });
+    assert.deepEqual([decode.operation, decode.offset, decode.cause], ['decode', 120, cause]);
+    assert.equal(decode.message, 'the codec failed to decode the record at 120: Unexpected token');
+    const encode = new CodecError('encode', { cause: 'no' });
+    assert.equal(encode.offset, undefined);
+    assert.equal(encode.message, 'the codec failed to encode a value; nothing was appended: no');
+    assert.match(new CodecError('decode').message, /record at an unknown LSN$/);
   });
 
   it('LockedError names the holding process when it is known', () => {
