@@ -45,6 +45,52 @@ function isCodec(operation: 'encode' | 'decode', offset?: number, cause?: unknow
 }
 
 describe('TypedWal', () => {
+  it('round-trips values through append, read and iterate', async () => {
+    const wal = await Wal.open(new MemoryStore());
+    const typed = new TypedWal(wal, json);
+    const entries: Entry[] = Array.from({ length: 10 }, (_, i) => ({
+      key: `k${i}`,
+      value: i * i,
+    }));
+    const lsns = entries.map((entry) => typed.append(entry));
+    lsns.push(await typed.append({ key: 'last', value: -1 }, { wait: 'durable' }));
+    assert.deepEqual(await typed.read(lsns[3]!), entries[3]);
+    const seen: Array<{ lsn: number; value: Entry }> = [];
+    for await (const record of typed.iterate()) seen.push(record);
+    assert.deepEqual(
+      seen.map((r) => r.lsn),
+      lsns,
+    );
+    assert.deepEqual(
+      seen.map((r) => r.value),
+      [...entries, { key: 'last', value: -1 }],
+    );
+    const fromMiddle: Entry[] = [];
+    for await (const record of typed.iterate(lsns[8])) fromMiddle.push(record.value);
+    assert.equal(fromMiddle.length, 3);
+    await wal.close();
+  });
+
+  it('rejects a bad codec, and an encode failure of a waiting append', async () => {
+    const wal = await Wal.open(new MemoryStore());
+    assert.throws(() => new TypedWal(wal, {} as Codec<Entry>), { code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => new TypedWal(wal, null as unknown as Codec<Entry>), {
+      code: 'ERR_INVALID_ARG_TYPE',
+    });
+    const failing = new TypedWal<Entry>(wal, {
+      encode: () => {
+        throw new Error('cannot encode');
+      },
+      decode: json.decode,
+    });
+    assert.throws(() => failing.append({ key: 'a', value: 1 }), /cannot encode/);
+    await assert.rejects(
+      failing.append({ key: 'a', value: 1 }, { wait: 'written' }),
+      /cannot encode/,
+    );
+    assert.equal(wal.tail, 0);
+    await wal.close();
+  });
   it('sync, waitFor and close act on the log: synced values survive a power loss', async () => {
     const fs = new CrashFs();
     const typed = await openTyped(fs);

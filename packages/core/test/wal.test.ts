@@ -1,6 +1,6 @@
 // The Wal API (wal.ts): open and close over every store, append and its
 // waits, read, iterate, truncation at both ends, the maximum record size,
-// options, back-pressure, read-only opens, fail-stop, the typed wrapper.
+// options, back-pressure, read-only opens, fail-stop (the typed wrapper: typed-wal.test.ts).
 
 import assert from 'node:assert/strict';
 import { FileStore, MemoryStore, SegmentedStore, type Store } from '@wal/store';
@@ -8,7 +8,7 @@ import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BoundaryIndex } from '../src/boundary-index.js';
 import { HEADER_SIZE } from '../src/frame.js';
-import { type Codec, TypedWal, Wal, type WalOptions, type WalRecord } from '../src/index.js';
+import { Wal, type WalOptions, type WalRecord } from '../src/index.js';
 import { fillStream } from './bytes.js';
 
 const SEGMENT = 4096;
@@ -1556,64 +1556,6 @@ describe('Wal', () => {
         wal.append(bytes(2), { wait: 'durable' }),
       ]);
       assert.deepEqual(lsns, [0, HEADER_SIZE + 1]);
-      await wal.close();
-    });
-  });
-
-  describe('TypedWal', () => {
-    interface Entry {
-      readonly key: string;
-      readonly value: number;
-    }
-    const json: Codec<Entry> = {
-      encode: (value) => new TextEncoder().encode(JSON.stringify(value)),
-      decode: (payload) => JSON.parse(new TextDecoder().decode(payload)) as Entry,
-    };
-
-    it('round-trips values through append, read and iterate', async () => {
-      const wal = await Wal.open(new MemoryStore());
-      const typed = new TypedWal(wal, json);
-      const entries: Entry[] = Array.from({ length: 10 }, (_, i) => ({
-        key: `k${i}`,
-        value: i * i,
-      }));
-      const lsns = entries.map((entry) => typed.append(entry));
-      lsns.push(await typed.append({ key: 'last', value: -1 }, { wait: 'durable' }));
-      assert.deepEqual(await typed.read(lsns[3]!), entries[3]);
-      const seen: Array<{ lsn: number; value: Entry }> = [];
-      for await (const record of typed.iterate()) seen.push(record);
-      assert.deepEqual(
-        seen.map((r) => r.lsn),
-        lsns,
-      );
-      assert.deepEqual(
-        seen.map((r) => r.value),
-        [...entries, { key: 'last', value: -1 }],
-      );
-      const fromMiddle: Entry[] = [];
-      for await (const record of typed.iterate(lsns[8])) fromMiddle.push(record.value);
-      assert.equal(fromMiddle.length, 3);
-      await wal.close();
-    });
-
-    it('rejects a bad codec, and an encode failure of a waiting append', async () => {
-      const wal = await Wal.open(new MemoryStore());
-      assert.throws(() => new TypedWal(wal, {} as Codec<Entry>), { code: 'ERR_INVALID_ARG_TYPE' });
-      assert.throws(() => new TypedWal(wal, null as unknown as Codec<Entry>), {
-        code: 'ERR_INVALID_ARG_TYPE',
-      });
-      const failing = new TypedWal<Entry>(wal, {
-        encode: () => {
-          throw new Error('cannot encode');
-        },
-        decode: json.decode,
-      });
-      assert.throws(() => failing.append({ key: 'a', value: 1 }), /cannot encode/);
-      await assert.rejects(
-        failing.append({ key: 'a', value: 1 }, { wait: 'written' }),
-        /cannot encode/,
-      );
-      assert.equal(wal.tail, 0);
       await wal.close();
     });
   });
