@@ -467,7 +467,8 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
       continue;
     }
     const { damage } = next;
-    // Zeros ending the store after `offset`: preallocated space (FORMAT.md §8.4), or not a tail.
+    // Zeros ending the store after `offset` (FORMAT.md §8 step 5a); below the hint damage is
+    // never a tail, so none are looked for there.
     const zeroTail = offset >= durableHint ? await trailingZeros(store, offset, storeEnd) : 0;
     if (zeroTail === storeEnd - offset) {
       // Nothing but zeros from here: no torn write, only space the log wrote
