@@ -1,7 +1,7 @@
 /**
  * The options of `Wal.open`, validated once into a complete set. Internal.
  */
-import { invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
+import { invalidArgType, invalidArgValue, rejectUnknownKeys, validateInteger } from '@wal/errors';
 import type { Fs } from '@wal/store';
 import type { StoredRecord } from './record.js';
 import type { RecoveryPolicy } from './scan.js';
@@ -142,23 +142,6 @@ const KNOWN = new Set([
   'replay',
   'replayReusesBuffers',
 ]);
-
-/**
- * Throws `TypeError` (`ERR_INVALID_ARG_VALUE`, naming `<name>.<key>`) for the
- * first own enumerable key of `options` not in `known`: a misspelt option
- * must not be silently ignored by a storage library. Allocates nothing.
- */
-export function rejectUnknownKeys(name: string, options: object, known: ReadonlySet<string>): void {
-  for (const key in options) {
-    if (!known.has(key) && Object.hasOwn(options, key)) {
-      throw invalidArgValue(
-        `${name}.${key}`,
-        (options as Record<string, unknown>)[key],
-        `is not an option (known: ${[...known].join(', ')})`,
-      );
-    }
-  }
-}
 
 /**
  * Validates `options`. Throws `TypeError`/`RangeError` with Node-style codes;

@@ -15,6 +15,7 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  rejectUnknownKeys,
   TruncatedError,
   validateOffset,
   type WalError,
@@ -28,7 +29,6 @@ import {
   DEFAULT_MAX_RECORD_SIZE,
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
-  rejectUnknownKeys,
   resolveOptions,
   type WalOptions,
 } from './options.js';

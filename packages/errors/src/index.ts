@@ -14,6 +14,7 @@ export {
   isArgumentError,
   MAX_OFFSET,
   outOfRange,
+  rejectUnknownKeys,
   validateBytes,
   validateInteger,
   validateOffset,

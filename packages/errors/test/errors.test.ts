@@ -17,6 +17,7 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  rejectUnknownKeys,
   TruncatedError,
   validateBytes,
   validateInteger,
@@ -89,6 +90,17 @@ describe('WalError hierarchy', () => {
     assert.equal(encode.offset, undefined);
     assert.equal(encode.message, 'the codec failed to encode a value; nothing was appended: no');
     assert.match(new CodecError('decode').message, /record at an unknown LSN$/);
+  });
+
+  it('rejectUnknownKeys names the first unknown own key, and ignores inherited ones', () => {
+    const known = new Set(['wait']);
+    rejectUnknownKeys('options', { wait: 1 }, known);
+    rejectUnknownKeys('options', Object.create({ inherited: 1 }), known);
+    assert.throws(() => rejectUnknownKeys('options', { wait: 1, waitt: 2 }, known), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: 'The "options.waitt" argument is not an option (known: wait). Received 2',
+    });
   });
 
   it('LockedError names the holding process when it is known', () => {
