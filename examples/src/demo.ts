@@ -181,7 +181,7 @@ async function crash(dir: string): Promise<boolean> {
   try {
     const { recovery, snapshotEntries, replayFrom, replayed } = kv.opened;
     say(
-      `   reopened; the log's recovery: ${recovery.records} intact records, ${recovery.tornBytes} bytes cut after them (a torn write, or the zeros the log preallocates ahead of its end), ${recovery.droppedFrames} frames dropped`,
+      `   reopened; the log's recovery: ${recovery.records} intact records, ${recovery.tornBytes} bytes of a torn write and ${recovery.zeroTail} zero bytes (space the log preallocates ahead of its end) cut after them, ${recovery.droppedFrames} frames dropped`,
     );
     say(
       `   the store: ${snapshotEntries} keys from the last snapshot, ${replayed} records replayed from LSN ${replayFrom}`,

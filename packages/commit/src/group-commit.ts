@@ -3,6 +3,7 @@ import {
   FailedError,
   invalidArgType,
   outOfRange,
+  rejectUnknownKeys,
   validateInteger,
   validateOffset,
   WriteFailedError,
@@ -51,6 +52,8 @@ const SYNCING = 2;
 type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING;
 
 const MAX_DELAY_MS = 2 ** 31 - 1;
+/** The keys of {@link GroupCommitOptions}. */
+const OPTION_KEYS: ReadonlySet<string> = new Set(['sync', 'start', 'gather', 'delayMs']);
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
@@ -125,6 +128,7 @@ export class GroupCommit {
   /**
    * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `options` is not an
    *   object, `sync` not a function or `gather` not a boolean.
+   * @throws `TypeError` (`ERR_INVALID_ARG_VALUE`) for an unknown key of `options`.
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `start` is not an offset in
    *   `[0, 2^53 − 1]` or `delayMs` not an integer in `[0, 2^31 − 1]`.
    */
@@ -132,6 +136,7 @@ export class GroupCommit {
     if (typeof options !== 'object' || options === null) {
       throw invalidArgType('options', 'of type object', options);
     }
+    rejectUnknownKeys('options', options, OPTION_KEYS);
     const { sync, start, gather = true, delayMs = 0 } = options;
     if (typeof sync !== 'function') throw invalidArgType('options.sync', 'a function', sync);
     validateOffset('options.start', start);

@@ -648,6 +648,8 @@ describe('GroupCommit: argument errors', () => {
       [{ sync, start: 0, gather: 'yes' }, 'ERR_INVALID_ARG_TYPE'],
       [{ sync, start: 0, delayMs: -1 }, 'ERR_OUT_OF_RANGE'],
       [{ sync, start: 0, delayMs: 2 ** 31 }, 'ERR_OUT_OF_RANGE'],
+      [{ sync, start: 0, delay: 5 }, 'ERR_INVALID_ARG_VALUE'],
+      [{ sync, start: 0, gathr: false }, 'ERR_INVALID_ARG_VALUE'],
     ];
     for (const [options, code] of cases) {
       assert.throws(
@@ -657,6 +659,9 @@ describe('GroupCommit: argument errors', () => {
       );
     }
     assert.doesNotThrow(() => new GroupCommit({ sync, start: 2 ** 53 - 1, gather: false }));
+    assert.throws(() => new GroupCommit({ sync, start: 0, delay: 5 } as GroupCommitOptions), {
+      message: /"options\.delay" argument is not an option \(known: sync, start, gather, delayMs\)/,
+    });
   });
 
   it('validates reservations', () => {

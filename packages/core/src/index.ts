@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { type Codec, type TypedRecord, TypedWal } from './codec.js';
+export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';
 export { crc32c } from './crc32c.js';
 export { encodeFrame, HEADER_SIZE, MAX_FRAME_LENGTH } from './frame.js';
 export {

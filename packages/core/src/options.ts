@@ -1,7 +1,7 @@
 /**
  * The options of `Wal.open`, validated once into a complete set. Internal.
  */
-import { invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
+import { invalidArgType, invalidArgValue, rejectUnknownKeys, validateInteger } from '@wal/errors';
 import { type Fs, MAX_OPEN_SEGMENTS_LIMIT } from '@wal/store';
 import type { StoredRecord } from './record.js';
 import type { RecoveryPolicy } from './scan.js';
@@ -183,9 +183,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw invalidArgType('options', 'of type object', options);
   }
   const given = options as Record<string, unknown>;
-  for (const key of Object.keys(given)) {
-    if (!KNOWN.has(key)) throw invalidArgValue(`options.${key}`, given[key], 'is not an option');
-  }
+  rejectUnknownKeys('options', given, KNOWN);
   const {
     maxRecordSize,
     recovery = 'strict',

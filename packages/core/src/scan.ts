@@ -42,10 +42,19 @@ export interface ScanResult {
   readonly end: number;
   /** Intact frames between the head and `end`. */
   readonly records: number;
-  /** The damage that ended the log, if it did not end cleanly at the store's end. */
+  /**
+   * The damage that ended the log: set when a non-zero byte follows `end`;
+   * undefined when the log ends at the store's end or only zeros follow it.
+   */
   readonly tear: Damage | undefined;
-  /** Bytes after `end` that a truncation to `end` drops. */
+  /** Bytes from `end` through the last non-zero byte after it (0 without a tear). */
   readonly tornBytes: number;
+  /**
+   * Zero bytes that end the store after `end` (and after the torn bytes):
+   * space the log preallocated, never written (FORMAT.md §8.4). A truncation
+   * to `end` drops `tornBytes + zeroTail` bytes.
+   */
+  readonly zeroTail: number;
   /**
    * Intact-looking frames found after the tear by stepping over the damaged
    * frame by its claimed length: valid data that truncation drops. After a
@@ -293,17 +302,28 @@ class Cursor {
     }
     return crc;
   }
+}
 
-  /** Whether every byte of `[offset, end)` is zero (read in windows). */
-  async zeros(offset: number, end: number): Promise<boolean> {
-    while (offset < end) {
-      const { buffer, at, available } = await this.span(offset, end - offset);
-      if (available === 0) return true;
-      for (let i = at; i < at + available; i++) if (buffer[i] !== 0) return false;
-      offset += available;
+/** Read size of {@link trailingZeros}. */
+const ZERO_WINDOW = 256 * 1024;
+
+/**
+ * How many zero bytes end `[from, end)` of `store`: read backwards from
+ * `end` in windows, so a tail of garbage costs one window and a zero tail
+ * (preallocated space, typically up to 1 MiB) one read of itself.
+ */
+async function trailingZeros(store: Store, from: number, end: number): Promise<number> {
+  let at = end;
+  while (at > from) {
+    const start = Math.max(from, at - ZERO_WINDOW);
+    const bytes = await store.read(start, at - start);
+    // A short read: the store ended early (it never does below its length).
+    for (let i = Math.min(bytes.length, at - start) - 1; i >= 0; i--) {
+      if (bytes[i] !== 0) return end - (start + i + 1);
     }
-    return true;
+    at = start;
   }
+  return end - from;
 }
 
 type Step =
@@ -421,7 +441,15 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
     }
     const next = await step(cursor, offset, storeEnd, maxRecordSize);
     if (next.kind === 'end') {
-      return { end: offset, records, tear: undefined, tornBytes: 0, droppedFrames: 0, skipped };
+      return {
+        end: offset,
+        records,
+        tear: undefined,
+        tornBytes: 0,
+        zeroTail: 0,
+        droppedFrames: 0,
+        skipped,
+      };
     }
     if (next.kind === 'frame') {
       // With onRecords, every intact frame up to maxRecordSize went through
@@ -439,15 +467,19 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
       continue;
     }
     const { damage } = next;
-    if (unproven && offset >= durableHint && (await cursor.zeros(offset, storeEnd))) {
-      // Nothing but zeros from where the skip landed (the log's preallocated
-      // space, FORMAT.md §8.4): however the damaged length misled the skip,
-      // cutting there drops no intact byte.
+    // Zeros ending the store after `offset` (FORMAT.md §8 step 5a); below the hint damage is
+    // never a tail, so none are looked for there.
+    const zeroTail = offset >= durableHint ? await trailingZeros(store, offset, storeEnd) : 0;
+    if (zeroTail === storeEnd - offset) {
+      // Nothing but zeros from here: no torn write, only space the log wrote
+      // ahead of its records. Even where a skip landed: however the damaged
+      // length misled it, cutting here drops no intact byte.
       return {
         end: offset,
         records,
-        tear: damage,
-        tornBytes: storeEnd - offset,
+        tear: undefined,
+        tornBytes: 0,
+        zeroTail,
         droppedFrames: 0,
         skipped,
       };
@@ -469,7 +501,8 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
         end: offset,
         records,
         tear: damage,
-        tornBytes: storeEnd - offset,
+        tornBytes: storeEnd - offset - zeroTail,
+        zeroTail,
         droppedFrames,
         skipped,
       };

@@ -15,6 +15,7 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  rejectUnknownKeys,
   TruncatedError,
   validateOffset,
   type WalError,
@@ -56,10 +57,25 @@ export interface RecoveryReport {
   readonly records: number;
   /** Length of the store before recovery. */
   readonly storeLength: number;
-  /** The damage that ended the log, if it did not end cleanly. */
+  /**
+   * The damage that ended the log: a torn write (or, above the durable hint,
+   * any damage) at `end`. Undefined when the log ends cleanly, including
+   * when only zeros follow its last record (see `zeroTail`).
+   */
   readonly tear: Damage | undefined;
-  /** Bytes after `end` that recovery cut (read-only: would cut). */
+  /**
+   * Bytes after `end`, up to the last non-zero byte, that recovery cut
+   * (read-only: would cut): the torn write, anything after it, and records
+   * dropped by a `reopen()` after a failure. 0 when only zeros follow `end`.
+   */
   readonly tornBytes: number;
+  /**
+   * Zero bytes ending the store after `end` (and after the torn bytes) that
+   * recovery cut (read-only: would cut): space the log writes ahead of its
+   * records (`preallocate`, docs/FORMAT.md §8.4), left by a crash. Not
+   * damage. `end + tornBytes + zeroTail` is `storeLength`.
+   */
+  readonly zeroTail: number;
   /**
    * Intact frames found after the tear and dropped with it. Expected after a
    * power loss (writeback has no order); shown so an operator can tell.
@@ -433,7 +449,8 @@ export class Wal {
         records: found.records,
         storeLength,
         tear: found.tear,
-        tornBytes: cut,
+        tornBytes: cut - found.zeroTail,
+        zeroTail: found.zeroTail,
         droppedFrames: found.droppedFrames,
         skipped: Object.freeze([...found.skipped]),
         durableHint: hint,
@@ -571,18 +588,15 @@ export class Wal {
     try {
       if (options !== undefined) level = waitLevel(options);
       if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
-      let total = 0;
       for (let i = 0; i < payloads.length; i++) {
         const payload: unknown = payloads[i];
         if (!(payload instanceof Uint8Array)) {
           throw invalidArgType(`payloads[${i}]`, 'an instance of Uint8Array', payload);
         }
         if (payload.length > this.#maxRecordSize) {
-          throw new RecordTooLargeError(payload.length, this.#maxRecordSize, {
-            offset: this.#tail + total,
-          });
+          // No offset: nothing was written, and the batch reserved nothing.
+          throw new RecordTooLargeError(payload.length, this.#maxRecordSize);
         }
-        total += HEADER_SIZE + payload.length;
       }
       if (this.#blocked !== 0) throw this.#blockedError();
       lsns = new Array<number>(payloads.length);
@@ -662,7 +676,8 @@ export class Wal {
     }
     if (this.#blocked !== 0) throw this.#blockedError();
     if (payload.length > this.#maxRecordSize) {
-      throw new RecordTooLargeError(payload.length, this.#maxRecordSize, { offset: this.#tail });
+      // No offset: the record was refused before it had one.
+      throw new RecordTooLargeError(payload.length, this.#maxRecordSize);
     }
     return this.#stage(payload);
   }
@@ -1390,6 +1405,12 @@ export class Wal {
     fromLsn?: number,
     options?: { batchBytes?: number },
   ): AsyncIterableIterator<StoredRecord[]> {
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      rejectUnknownKeys('options', options, ITERATE_OPTIONS);
+    }
     const batchBytes = options?.batchBytes ?? READ_WINDOW;
     return new BatchIterator(this.#reader(fromLsn, batchBytes));
   }
@@ -1563,9 +1584,20 @@ export class Wal {
   }
 }
 
+const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait']);
+const ITERATE_OPTIONS: ReadonlySet<string> = new Set(['batchBytes']);
+
+/** The wait level of append options; a misspelt key is named, as `open` names one. */
 function waitLevel(options: unknown): WaitLevel {
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'of type object', options);
+  }
+  // The common shape ({ wait }) costs one comparison per key (an inherited key, too, takes the slow check).
+  for (const key in options) {
+    if (key !== 'wait') {
+      rejectUnknownKeys('options', options, APPEND_OPTIONS);
+      break;
+    }
   }
   const { wait } = options as { wait?: unknown };
   if (wait !== 'written' && wait !== 'durable') {

@@ -147,7 +147,31 @@ describe('preallocation: zeros written ahead of the end', () => {
     await again.close();
   });
 
-  it('power loss with zeros ahead: every durable record survives, recovery cuts the zeros as a tear', async () => {
+  it('a process crash with zeros ahead: recovery reports them as a zero tail, not a torn write', async () => {
+    const fs = freshFs();
+    const wal = await open(fs);
+    await durableRecords(wal, 150);
+    const tail = wal.tail;
+    const length = fileLength(fs);
+    assert.ok(length > tail, 'zeros ahead of the records');
+    fs.processCrash(); // killed: the log is never closed
+    const reopened = await open(fs);
+    try {
+      const report = reopened.recovery;
+      assert.equal(report.end, tail);
+      assert.equal(report.records, 150);
+      assert.equal(report.tear, undefined, 'no torn write');
+      assert.equal(report.tornBytes, 0);
+      assert.equal(report.zeroTail, length - tail);
+      assert.equal(report.droppedFrames, 0);
+      assert.equal(report.truncated, true);
+      assert.equal(report.end + report.tornBytes + report.zeroTail, report.storeLength);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('power loss with zeros ahead: every durable record survives, recovery cuts the zeros as a zero tail', async () => {
     const fs = freshFs();
     const wal = await open(fs);
     const lsns = await durableRecords(wal, 150);
@@ -175,6 +199,12 @@ describe('preallocation: zeros written ahead of the end', () => {
         }
         const cut = flat.subarray(reopened.tail);
         if (cut.length > 0 && isZeros(cut)) zeroTails++;
+        // The report tells the zeros ending the store from the bytes before them.
+        const zeros = cut.length - (cut.findLastIndex((byte) => byte !== 0) + 1);
+        const report = reopened.recovery;
+        assert.equal(report.zeroTail, zeros, state.description);
+        assert.equal(report.tornBytes, cut.length - zeros, state.description);
+        assert.equal(report.tear === undefined, report.tornBytes === 0, state.description);
       } finally {
         await reopened.close();
       }

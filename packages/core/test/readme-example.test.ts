@@ -73,7 +73,10 @@ describe('README quick example', () => {
     assert.equal(first.wal.closed, true);
     assert.equal(first.state.size, 201);
     assert.equal(first.lsn, 0);
-    assert.deepEqual(lines, ['recovered 0 records, cut 0 bytes', 'committed at 0']);
+    assert.deepEqual(lines, [
+      'recovered 0 records, cut 0 torn bytes and 0 preallocated zeros',
+      'committed at 0',
+    ]);
     const head = await checkpointLsn();
     const end = first.wal.tail;
     // The checkpoint covers 'a' and each writer's first record; 190 were appended beside it.
@@ -96,7 +99,10 @@ describe('README quick example', () => {
     const second = await run(imports, log);
     assert.equal(second.lsn, end);
     assert.equal(second.state.size, 201);
-    assert.deepEqual(lines, ['recovered 190 records, cut 0 bytes', `committed at ${end}`]);
+    assert.deepEqual(lines, [
+      'recovered 190 records, cut 0 torn bytes and 0 preallocated zeros',
+      `committed at ${end}`,
+    ]);
     assert.ok((await checkpointLsn()) > end);
     assert.equal(second.wal.head, await checkpointLsn());
   });

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { SegmentedStore, type Store } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { crc32c, Wal, type WalOptions, type WalRecord } from '../src/index.js';
 import { isCode } from './errors.js';
 
@@ -74,6 +75,29 @@ function contents(fs: CrashFs): Map<string, string> {
     out.set(path, Buffer.from(bytes).toString('hex'));
   }
   return out;
+}
+
+/** The log's bytes as one flat array (segment files laid end to end). */
+function flatLog(fs: CrashFs): Uint8Array {
+  const out = new Uint8Array(logLength(fs));
+  for (const [path, bytes] of fs.snapshot().files) {
+    const match = /(\d{20})\.wal$/.exec(path);
+    if (match !== null) out.set(bytes, Number(match[1]) * SEGMENT);
+  }
+  return out;
+}
+
+/** Where intact frames starting at `from` end in `bytes`: the recovery scan's model. */
+function intactEnd(bytes: Uint8Array, from: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  let at = from;
+  while (at + 8 <= bytes.length) {
+    const length = view.getUint32(at + 4, true);
+    if (at + 8 + length > bytes.length) break;
+    if (crc32c(bytes.subarray(at + 4, at + 8 + length)) !== view.getUint32(at, true)) break;
+    at += 8 + length;
+  }
+  return at;
 }
 
 /** Flat log bytes held by the segment files (for lengths). */
@@ -268,6 +292,81 @@ describe('Wal.open recovery (DESIGN §5)', () => {
     });
   });
 
+  describe('a zero tail (preallocated space) is no torn write', () => {
+    /** What can follow the last record after a crash: zeros, any bytes, a torn or an intact frame. */
+    const piece = fc.oneof(
+      fc.integer({ min: 1, max: 3000 }).map((n) => new Uint8Array(n)),
+      fc.uint8Array({ minLength: 1, maxLength: 300 }),
+      fc
+        .tuple(fc.uint8Array({ maxLength: 300 }), fc.nat())
+        .map(([body, cut]) => frameOf(body).subarray(0, 1 + (cut % (body.length + 7)))),
+      fc.uint8Array({ maxLength: 300 }).map((body) => frameOf(body)),
+    );
+
+    it('reports the zeros ending the store apart from the torn bytes before them (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.nat({ max: 12 }),
+          fc.array(piece, { minLength: 1, maxLength: 5 }),
+          async (count, pieces) => {
+            const fs = freshFs();
+            const { end: hint } = await cleanLog(fs, count, 90);
+            let at = hint;
+            for (const bytes of pieces) {
+              patch(fs, at, bytes);
+              at += bytes.length;
+            }
+            // The model: intact frames from the hint on, then the zeros that end the store.
+            const flat = flatLog(fs);
+            const end = intactEnd(flat, hint);
+            const after = flat.subarray(end);
+            const zeros = after.length - (after.findLastIndex((byte) => byte !== 0) + 1);
+            const expect = (report: Wal['recovery'], readOnly: boolean): void => {
+              const seen = JSON.stringify(report);
+              assert.equal(report.end, end, seen);
+              assert.equal(report.zeroTail, zeros, seen);
+              assert.equal(report.tornBytes, after.length - zeros, seen);
+              assert.equal(report.end + report.tornBytes + report.zeroTail, report.storeLength);
+              if (zeros === after.length) assert.equal(report.tear, undefined, seen);
+              else assert.equal(report.tear?.offset, end, seen);
+              if (report.tear === undefined) assert.equal(report.droppedFrames, 0);
+              assert.equal(report.truncated, !readOnly && after.length > 0);
+            };
+            const viewer = await open(fs, { readOnly: true });
+            expect(viewer.recovery, true);
+            await viewer.close();
+            const wal = await open(fs);
+            expect(wal.recovery, false);
+            await wal.close();
+            assert.equal(logLength(fs), end, 'cut at the end of the intact records');
+            const again = await open(fs);
+            assert.deepEqual(
+              [again.recovery.tear, again.recovery.tornBytes, again.recovery.zeroTail],
+              [undefined, 0, 0],
+            );
+            await again.close();
+          },
+        ),
+        { numRuns: 150 },
+      );
+    });
+
+    it('zeros before a torn write, or after one, are part of a tear', async () => {
+      const fs = freshFs();
+      const { end } = await cleanLog(fs, 3, 90);
+      // Zeros where a record should start, then bytes of a record that landed
+      // later (unordered writeback), then zeros again.
+      patch(fs, end, new Uint8Array(500));
+      patch(fs, end + 500, frameOf(payload(9, 90)));
+      patch(fs, end + 598, new Uint8Array(700));
+      const wal = await open(fs);
+      assert.deepEqual(wal.recovery.tear, { offset: end, kind: 'checksum', claimedLength: 0 });
+      assert.equal(wal.recovery.tornBytes, 598);
+      assert.equal(wal.recovery.zeroTail, 700);
+      await wal.close();
+    });
+  });
+
   describe('hostile headers at the tail', () => {
     const MAX = 1024;
     /** A hostile header (8 bytes) followed by `after` bytes of filler. */
@@ -352,7 +451,10 @@ describe('Wal.open recovery (DESIGN §5)', () => {
           assert.equal(report.tear?.offset, end);
           assert.equal(report.tear?.kind, hostile.kind);
           assert.equal(report.tear?.claimedLength, hostile.length);
-          assert.equal(report.tornBytes, 8 + hostile.after);
+          // A header ending in zero bytes (length 0): those are the zero tail.
+          const zeros = hostile.after === 0 && hostile.length === 0 ? 4 : 0;
+          assert.equal(report.tornBytes, 8 + hostile.after - zeros);
+          assert.equal(report.zeroTail, zeros);
           assert.equal(report.records, 5);
           assert.equal(report.truncated, true);
           assert.ok(Math.max(...reads) <= 1024 * 1024 + 8, `reads of ${Math.max(...reads)} bytes`);

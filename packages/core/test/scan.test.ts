@@ -37,6 +37,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
       records: 5,
       tear: undefined,
       tornBytes: 0,
+      zeroTail: 0,
       droppedFrames: 0,
       skipped: [],
     });
@@ -68,11 +69,15 @@ describe('recovery scan (FORMAT.md §8)', () => {
           const last = lsns[lsns.length - 1]!;
           const cut = last + (cutSeed % (store.length - last));
           await store.truncate(cut);
+          const left = await store.read(last, cut - last);
           const result = await scan(store, { ...base, durableHint: last, windowSize: 128 });
           assert.equal(result.end, last);
           assert.equal(result.records, sizes.length - 1);
-          assert.equal(result.tornBytes, cut - last);
-          assert.equal(result.tear === undefined, cut === last);
+          // Torn bytes up to the last non-zero one; the zeros after them apart.
+          const zeros = left.length - (left.findLastIndex((byte) => byte !== 0) + 1);
+          assert.equal(result.zeroTail, zeros);
+          assert.equal(result.tornBytes, cut - last - zeros);
+          assert.equal(result.tear === undefined, zeros === left.length);
           if (result.tear)
             assert.equal(
               result.tear.kind,
@@ -84,15 +89,16 @@ describe('recovery scan (FORMAT.md §8)', () => {
     );
   });
 
-  it('treats a zero-filled or garbage tail as a tear above the hint', async () => {
+  it('treats a garbage tail as a tear and a zero-filled one as a zero tail, above the hint', async () => {
     for (const fill of [0x00, 0xa5]) {
       const { store } = await logOf([payloadOf(10), payloadOf(20)]);
       const end = store.length;
       await store.write(end, new Uint8Array(4096).fill(fill));
       const result = await scan(store, { ...base, durableHint: end });
       assert.equal(result.end, end);
-      assert.equal(result.tear?.offset, end);
-      assert.equal(result.tornBytes, 4096);
+      assert.equal(result.tear?.offset, fill === 0 ? undefined : end);
+      assert.equal(result.tornBytes, fill === 0 ? 0 : 4096);
+      assert.equal(result.zeroTail, fill === 0 ? 4096 : 0);
     }
   });
 
@@ -185,7 +191,9 @@ describe('recovery scan (FORMAT.md §8)', () => {
     const options = { ...base, policy: 'skip' as const, durableHint: end, windowSize: 256 };
     const result = await scan(store, options);
     assert.equal(result.end, end);
-    assert.equal(result.tornBytes, 3000);
+    assert.equal(result.tear, undefined, 'zeros are no torn write');
+    assert.equal(result.tornBytes, 0);
+    assert.equal(result.zeroTail, 3000);
     assert.deepEqual(
       result.skipped.map((d) => d.offset),
       [lsns[2]],

@@ -440,7 +440,7 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       try {
         assert.equal(wal.recovery.tear?.offset, lsns[torn]);
         assert.equal(wal.recovery.tear?.kind, 'short-payload');
-        assert.equal(wal.recovery.tornBytes, cut - lsns[torn]!);
+        assert.equal(wal.recovery.tornBytes + wal.recovery.zeroTail, cut - lsns[torn]!);
         assert.equal(wal.tail, lsns[torn]);
         assert.deepEqual(
           (await collect(wal)).map((record) => Buffer.from(record.payload)),

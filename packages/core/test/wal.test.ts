@@ -1,6 +1,6 @@
 // The Wal API (wal.ts): open and close over every store, append and its
 // waits, read, iterate, truncation at both ends, the maximum record size,
-// options, back-pressure, read-only opens, fail-stop, the typed wrapper.
+// options, back-pressure, read-only opens, fail-stop (the typed wrapper: typed-wal.test.ts).
 
 import assert from 'node:assert/strict';
 import { FileStore, MemoryStore, SegmentedStore, type Store } from '@wal/store';
@@ -8,7 +8,7 @@ import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BoundaryIndex } from '../src/boundary-index.js';
 import { HEADER_SIZE } from '../src/frame.js';
-import { type Codec, TypedWal, Wal, type WalOptions, type WalRecord } from '../src/index.js';
+import { Wal, type WalOptions, type WalRecord } from '../src/index.js';
 import { fillStream } from './bytes.js';
 
 const SEGMENT = 4096;
@@ -373,6 +373,42 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('names a misspelt or unknown key of append, appendBatch and iterate options, as open does', async () => {
+      const wal = await Wal.open(new MemoryStore());
+      const openError = await rejectsCode(
+        Wal.open(new MemoryStore(), { waitt: 1 } as unknown as WalOptions),
+        'ERR_INVALID_ARG_VALUE',
+      );
+      assert.match(openError.message, /"options\.waitt" argument is not an option/);
+      const misspelt = { waitt: 'durable' } as unknown as { wait: 'durable' };
+      const extra = { wait: 'durable', timeout: 5 } as unknown as { wait: 'durable' };
+      for (const error of [
+        await rejectsCode(wal.append(bytes(1), misspelt), 'ERR_INVALID_ARG_VALUE'),
+        await rejectsCode(wal.appendBatch([bytes(1)], misspelt), 'ERR_INVALID_ARG_VALUE'),
+      ]) {
+        assert.ok(error instanceof TypeError);
+        assert.match(error.message, /"options\.waitt" argument is not an option \(known: wait\)/);
+        assert.doesNotMatch(error.message, /options\.wait"/);
+      }
+      const extraError = await rejectsCode(wal.append(bytes(1), extra), 'ERR_INVALID_ARG_VALUE');
+      assert.match(extraError.message, /"options\.timeout"/);
+      // Inherited keys are not options given (as for open).
+      const inherited = Object.create({ other: 1 }) as { wait: 'written' };
+      inherited.wait = 'written';
+      assert.equal(await wal.append(bytes(1), inherited), 0);
+      assert.equal(wal.tail, HEADER_SIZE + 1, 'nothing refused was reserved');
+      throwsCode(
+        () =>
+          wal.iterateBatches(undefined, { batchbytes: 10 } as unknown as { batchBytes: number }),
+        'ERR_INVALID_ARG_VALUE',
+      );
+      throwsCode(
+        () => wal.iterateBatches(undefined, 5 as unknown as { batchBytes: number }),
+        'ERR_INVALID_ARG_TYPE',
+      );
+      await wal.close();
+    });
+
     it("waits for 'written' and for 'durable' (durable ⇒ wal.durable > lsn)", async () => {
       const fs = new CrashFs();
       const wal = await segmented(fs);
@@ -423,7 +459,11 @@ describe('Wal', () => {
         () => wal.appendBatch([bytes(10), bytes(1001)]),
         'WAL_RECORD_TOO_LARGE',
       );
-      assert.equal((tooLarge as { offset?: number }).offset, tail + HEADER_SIZE + 10);
+      assert.equal((tooLarge as { offset?: number }).offset, undefined, 'nothing was written');
+      assert.equal(
+        tooLarge.message,
+        'a record of 1001 bytes exceeds the maximum record size of 1000 bytes',
+      );
       throwsCode(() => wal.appendBatch('x' as unknown as Uint8Array[]), 'ERR_INVALID_ARG_TYPE');
       await rejectsCode(
         wal.appendBatch([bytes(1001)], { wait: 'written' }),
@@ -935,6 +975,13 @@ describe('Wal', () => {
       const error = throwsCode(() => wal.append(bytes(101)), 'WAL_RECORD_TOO_LARGE');
       assert.equal((error as { length?: number }).length, 101);
       assert.equal((error as { limit?: number }).limit, 100);
+      // The size and the limit, and no offset: nothing was written at the tail.
+      assert.equal((error as { offset?: number }).offset, undefined);
+      assert.equal(
+        error.message,
+        'a record of 101 bytes exceeds the maximum record size of 100 bytes',
+      );
+      assert.doesNotMatch(error.message, /offset|\b108\b/);
       await rejectsCode(wal.append(bytes(101), { wait: 'written' }), 'WAL_RECORD_TOO_LARGE');
       assert.equal(wal.tail, HEADER_SIZE + 100);
       await wal.close();
@@ -1510,64 +1557,6 @@ describe('Wal', () => {
         wal.append(bytes(2), { wait: 'durable' }),
       ]);
       assert.deepEqual(lsns, [0, HEADER_SIZE + 1]);
-      await wal.close();
-    });
-  });
-
-  describe('TypedWal', () => {
-    interface Entry {
-      readonly key: string;
-      readonly value: number;
-    }
-    const json: Codec<Entry> = {
-      encode: (value) => new TextEncoder().encode(JSON.stringify(value)),
-      decode: (payload) => JSON.parse(new TextDecoder().decode(payload)) as Entry,
-    };
-
-    it('round-trips values through append, read and iterate', async () => {
-      const wal = await Wal.open(new MemoryStore());
-      const typed = new TypedWal(wal, json);
-      const entries: Entry[] = Array.from({ length: 10 }, (_, i) => ({
-        key: `k${i}`,
-        value: i * i,
-      }));
-      const lsns = entries.map((entry) => typed.append(entry));
-      lsns.push(await typed.append({ key: 'last', value: -1 }, { wait: 'durable' }));
-      assert.deepEqual(await typed.read(lsns[3]!), entries[3]);
-      const seen: Array<{ lsn: number; value: Entry }> = [];
-      for await (const record of typed.iterate()) seen.push(record);
-      assert.deepEqual(
-        seen.map((r) => r.lsn),
-        lsns,
-      );
-      assert.deepEqual(
-        seen.map((r) => r.value),
-        [...entries, { key: 'last', value: -1 }],
-      );
-      const fromMiddle: Entry[] = [];
-      for await (const record of typed.iterate(lsns[8])) fromMiddle.push(record.value);
-      assert.equal(fromMiddle.length, 3);
-      await wal.close();
-    });
-
-    it('rejects a bad codec, and an encode failure of a waiting append', async () => {
-      const wal = await Wal.open(new MemoryStore());
-      assert.throws(() => new TypedWal(wal, {} as Codec<Entry>), { code: 'ERR_INVALID_ARG_TYPE' });
-      assert.throws(() => new TypedWal(wal, null as unknown as Codec<Entry>), {
-        code: 'ERR_INVALID_ARG_TYPE',
-      });
-      const failing = new TypedWal<Entry>(wal, {
-        encode: () => {
-          throw new Error('cannot encode');
-        },
-        decode: json.decode,
-      });
-      assert.throws(() => failing.append({ key: 'a', value: 1 }), /cannot encode/);
-      await assert.rejects(
-        failing.append({ key: 'a', value: 1 }, { wait: 'written' }),
-        /cannot encode/,
-      );
-      assert.equal(wal.tail, 0);
       await wal.close();
     });
   });

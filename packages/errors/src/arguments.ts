@@ -67,6 +67,24 @@ export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boole
 }
 
 /**
+ * Throws `TypeError` (`ERR_INVALID_ARG_VALUE`, naming `<name>.<key>` and the
+ * known keys) for the first own enumerable key of `options` not in `known`:
+ * a misspelt option must not be silently ignored by a storage library.
+ * Allocates nothing unless it throws.
+ */
+export function rejectUnknownKeys(name: string, options: object, known: ReadonlySet<string>): void {
+  for (const key in options) {
+    if (!known.has(key) && Object.hasOwn(options, key)) {
+      throw invalidArgValue(
+        `${name}.${key}`,
+        (options as Record<string, unknown>)[key],
+        `is not an option (known: ${[...known].join(', ')})`,
+      );
+    }
+  }
+}
+
+/**
  * Checks that `value` is an integer in `[min, max]`. Throws `TypeError`
  * (`ERR_INVALID_ARG_TYPE`) for a non-number and `RangeError`
  * (`ERR_OUT_OF_RANGE`) for NaN, a fraction or a value outside the range.

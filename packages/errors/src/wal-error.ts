@@ -2,6 +2,7 @@
 export type WalErrorCode =
   | 'WAL_BUSY'
   | 'WAL_CLOSED'
+  | 'WAL_CODEC'
   | 'WAL_CONFLICT'
   | 'WAL_CORRUPTION'
   | 'WAL_FAILED'
@@ -60,18 +61,58 @@ export class ClosedError extends WalError {
   }
 }
 
-/** `WAL_LOCKED`: another handle, in this or another process, holds the exclusive lock. */
+/** Who holds a lock, as its lock file records it: fields of {@link LockedError}. */
+export interface LockHolderOptions {
+  /** The holder's process id. */
+  readonly pid?: number;
+  /** The host name the holder runs on. */
+  readonly host?: string;
+  /**
+   * `true` when the holder was seen running (same host, the process exists),
+   * `undefined` when that cannot be told from here (another host).
+   */
+  readonly alive?: boolean;
+}
+
+/**
+ * `WAL_LOCKED`: another handle, in this or another process, holds the
+ * exclusive lock. `pid`, `host` and `alive` say who holds it when the lock
+ * file records it; the message names the process.
+ */
 export class LockedError extends WalError {
   /** Path of the lock that is held. */
   readonly path: string;
+  /** Process id of the holder, when the lock file records it. */
+  readonly pid: number | undefined;
+  /** Host name of the holder, when the lock file records it. */
+  readonly host: string | undefined;
+  /** `true`: the holder was seen running; `undefined`: unknown (another host, or no record). */
+  readonly alive: boolean | undefined;
 
-  constructor(path: string, options: WalErrorOptions = {}) {
-    super('WAL_LOCKED', `${path} is locked by another open handle`, options);
+  constructor(path: string, options: WalErrorOptions & LockHolderOptions = {}) {
+    super('WAL_LOCKED', `${path} is locked by ${holderPhrase(options)}`, options);
     this.path = path;
+    this.pid = options.pid;
+    this.host = options.host;
+    this.alive = options.alive;
   }
 }
 
-/** `WAL_RECORD_TOO_LARGE`: a record is larger than the configured maximum. */
+function holderPhrase({ pid, host, alive }: LockHolderOptions): string {
+  if (pid === undefined) return 'another open handle';
+  if (alive === true && pid === globalThis.process?.pid) {
+    return `this process (pid ${pid}): the log is already open here; close that handle first`;
+  }
+  if (alive === true) return `process ${pid}, which is running`;
+  const where = host === undefined ? '' : ` on host ${host}`;
+  return `process ${pid}${where} (whether it still runs cannot be checked from here)`;
+}
+
+/**
+ * `WAL_RECORD_TOO_LARGE`: a record is larger than the configured maximum.
+ * `offset` is set for a record found in storage; an append refused for its
+ * size has none (nothing was written).
+ */
 export class RecordTooLargeError extends WalError {
   /** The record's length in bytes. */
   readonly length: number;
@@ -79,10 +120,11 @@ export class RecordTooLargeError extends WalError {
   readonly limit: number;
 
   constructor(length: number, limit: number, options: WalErrorOptions = {}) {
-    const where = options.offset === undefined ? '' : ` at offset ${options.offset}`;
     super(
       'WAL_RECORD_TOO_LARGE',
-      `record of ${length} bytes${where} exceeds the maximum record size of ${limit} bytes`,
+      options.offset === undefined
+        ? `a record of ${length} bytes exceeds the maximum record size of ${limit} bytes`
+        : `the record at offset ${options.offset} has ${length} bytes, which exceeds the maximum record size of ${limit} bytes`,
       options,
     );
     this.length = length;
@@ -272,6 +314,29 @@ export class NotALogError extends WalError {
     super('WAL_NOT_A_LOG', `${path} is not a log: ${found}; nothing was changed`, options);
     this.path = path;
     this.found = found;
+  }
+}
+
+/**
+ * `WAL_CODEC`: the codec of a typed log threw. Encoding (`operation:
+ * 'encode'`): nothing was appended. Decoding (`'decode'`): the record at
+ * `offset` (its LSN) is intact in the log but the codec refused its bytes.
+ * `cause` is what the codec threw.
+ */
+export class CodecError extends WalError {
+  /** Which codec call failed. */
+  readonly operation: 'encode' | 'decode';
+
+  constructor(operation: 'encode' | 'decode', options: WalErrorOptions = {}) {
+    const what =
+      operation === 'encode'
+        ? 'the codec failed to encode a value; nothing was appended'
+        : `the codec failed to decode the record at ${options.offset ?? 'an unknown LSN'}`;
+    const cause = options.cause;
+    const reason =
+      cause instanceof Error ? cause.message : cause === undefined ? '' : String(cause);
+    super('WAL_CODEC', reason === '' ? what : `${what}: ${reason}`, options);
+    this.operation = operation;
   }
 }
 

@@ -3,6 +3,7 @@ import {
   BoundaryError,
   BusyError,
   ClosedError,
+  CodecError,
   ConflictError,
   CorruptionError,
   FailedError,
@@ -20,6 +21,7 @@ import {
   RecordTooLargeError,
   ReplicaFencedError,
   ReplicaMismatchError,
+  rejectUnknownKeys,
   TruncatedError,
   validateBytes,
   validateInteger,
@@ -46,6 +48,7 @@ describe('WalError hierarchy', () => {
     [new ReplicaMismatchError('gap', { sequence: 3, offset: 80 }), 'WAL_REPLICA_MISMATCH'],
     [new ReplicaFencedError('another writer', { sequence: 9 }), 'WAL_REPLICA_FENCED'],
     [new NotALogError('/x/notes.txt', 'a 32-byte file'), 'WAL_NOT_A_LOG'],
+    [new CodecError('decode', { offset: 9 }), 'WAL_CODEC'],
   ];
 
   for (const [error, code] of cases) {
@@ -77,10 +80,16 @@ describe('WalError hierarchy', () => {
 
   it('names offsets and limits in messages', () => {
     const tooLarge = new RecordTooLargeError(10, 5, { offset: 8 });
-    assert.match(tooLarge.message, /10 bytes at offset 8 .* 5 bytes/);
+    assert.match(tooLarge.message, /record at offset 8 has 10 bytes.* 5 bytes/);
     assert.equal(tooLarge.length, 10);
     assert.equal(tooLarge.limit, 5);
-    assert.doesNotMatch(new RecordTooLargeError(10, 5).message, /offset/);
+    // Refused before it was written: no offset, only the size and the limit.
+    const refused = new RecordTooLargeError(10, 5);
+    assert.equal(refused.offset, undefined);
+    assert.equal(
+      refused.message,
+      'a record of 10 bytes exceeds the maximum record size of 5 bytes',
+    );
     assert.equal(new WriteFailedError(77).offset, 77);
     assert.match(new WriteFailedError(77).message, /offset 77/);
     assert.equal(new LockedError('/x/LOCK').path, '/x/LOCK');
@@ -101,6 +110,45 @@ describe('WalError hierarchy', () => {
     assert.match(
       new ConflictError(new Uint8Array(40).fill(97), 'read').message,
       /read \('a{32}'…, 40 bytes\)/,
+    );
+  });
+
+  it('CodecError says which codec call failed, where, and why', () => {
+    const cause = new SyntaxError('Unexpected token');
+    const decode = new CodecError('decode', { offset: 120, cause });
+    assert.deepEqual([decode.operation, decode.offset, decode.cause], ['decode', 120, cause]);
+    assert.equal(decode.message, 'the codec failed to decode the record at 120: Unexpected token');
+    const encode = new CodecError('encode', { cause: 'no' });
+    assert.equal(encode.offset, undefined);
+    assert.equal(encode.message, 'the codec failed to encode a value; nothing was appended: no');
+    assert.match(new CodecError('decode').message, /record at an unknown LSN$/);
+  });
+
+  it('rejectUnknownKeys names the first unknown own key, and ignores inherited ones', () => {
+    const known = new Set(['wait']);
+    rejectUnknownKeys('options', { wait: 1 }, known);
+    rejectUnknownKeys('options', Object.create({ inherited: 1 }), known);
+    assert.throws(() => rejectUnknownKeys('options', { wait: 1, waitt: 2 }, known), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: 'The "options.waitt" argument is not an option (known: wait). Received 2',
+    });
+  });
+
+  it('LockedError names the holding process when it is known', () => {
+    const unknown = new LockedError('/x/lock');
+    assert.equal(unknown.pid, undefined);
+    assert.match(unknown.message, /locked by another open handle/);
+    const running = new LockedError('/x/lock', { pid: 999999, host: 'h', alive: true });
+    assert.deepEqual([running.pid, running.host, running.alive], [999999, 'h', true]);
+    assert.match(running.message, /^\/x\/lock is locked by process 999999, which is running$/);
+    const self = new LockedError('/x/lock', { pid: process.pid, host: 'h', alive: true });
+    assert.match(self.message, new RegExp(`by this process \\(pid ${process.pid}\\)`));
+    const remote = new LockedError('/x/lock', { pid: 12, host: 'elsewhere' });
+    assert.equal(remote.alive, undefined);
+    assert.match(
+      remote.message,
+      /process 12 on host elsewhere \(whether it still runs cannot be checked/,
     );
   });
 

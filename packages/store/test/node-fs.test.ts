@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { LockedError } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
+import { readLockHolder } from '../src/fs/lock-file.js';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
@@ -81,7 +84,9 @@ describe('NodeFs', () => {
       const record = JSON.parse(await readFile(path, 'utf8')) as { pid: number; token: string };
       assert.equal(record.pid, process.pid);
       const error = await rejectsCode(fs.lock(path), 'WAL_LOCKED');
-      assert.match(error.message, /locked/);
+      assert.match(error.message, new RegExp(`locked by this process \\(pid ${process.pid}\\)`));
+      assert.equal((error as LockedError).pid, process.pid);
+      assert.equal((error as LockedError).alive, true);
       await lock.release();
       await lock.release();
       await rejectsCode(stat(path), 'ENOENT');
@@ -93,7 +98,17 @@ describe('NodeFs', () => {
       const path = join(await tempDir(), 'lock');
       const child = await lockInChild(path);
       try {
-        await rejectsCode(fs.lock(path), 'WAL_LOCKED');
+        const error = (await rejectsCode(fs.lock(path), 'WAL_LOCKED')) as LockedError;
+        // The holder, named from its lock file.
+        assert.equal(error.pid, child.pid);
+        assert.equal(error.host, hostname());
+        assert.equal(error.alive, true);
+        assert.equal(error.message, `${path} is locked by process ${child.pid}, which is running`);
+        assert.deepEqual(await readLockHolder(path), {
+          pid: child.pid,
+          host: hostname(),
+          state: 'alive',
+        });
       } finally {
         await child.kill();
       }
@@ -121,7 +136,6 @@ describe('NodeFs', () => {
 
     it('takes over a lock file that is unreadable or names a dead process or a reused pid', async () => {
       const path = join(await tempDir(), 'lock');
-      const { hostname } = await import('node:os');
       for (const content of [
         '',
         'garbage',
@@ -134,19 +148,29 @@ describe('NodeFs', () => {
         await lock.release();
       }
       // A holder on another host, or a live pid without start time, is respected.
-      for (const content of [
-        JSON.stringify({ pid: 2 ** 22 + 12345, token: 't', host: `${hostname()}-elsewhere` }),
-        JSON.stringify({ pid: process.pid, token: 't', host: hostname() }),
-        JSON.stringify({ pid: 1, token: 't', host: hostname() }),
-      ]) {
+      for (const [content, pid, alive] of [
+        [
+          JSON.stringify({ pid: 2 ** 22 + 12345, token: 't', host: `${hostname()}-elsewhere` }),
+          2 ** 22 + 12345,
+          undefined,
+        ],
+        [JSON.stringify({ pid: process.pid, token: 't', host: hostname() }), process.pid, true],
+        [JSON.stringify({ pid: 1, token: 't', host: hostname() }), 1, true],
+      ] as const) {
         await writeFile(path, content);
-        await rejectsCode(fs.lock(path), 'WAL_LOCKED');
+        const error = (await rejectsCode(fs.lock(path), 'WAL_LOCKED')) as LockedError;
+        assert.equal(error.pid, pid);
+        assert.equal(error.alive, alive);
+        if (alive === undefined)
+          assert.match(
+            error.message,
+            /on host .*-elsewhere \(whether it still runs cannot be checked/,
+          );
       }
     });
 
     it('among openers racing over a stale lock, exactly one wins', async () => {
       const path = join(await tempDir(), 'lock');
-      const { hostname } = await import('node:os');
       for (let round = 0; round < 30; round++) {
         const stale = JSON.stringify({
           pid: 2 ** 22 + 12345,
@@ -169,13 +193,57 @@ describe('NodeFs', () => {
 
     it('removes a take-over guard left by a dead process', async () => {
       const path = join(await tempDir(), 'lock');
-      const { hostname } = await import('node:os');
       const dead = JSON.stringify({ pid: 2 ** 22 + 12345, token: 'd', host: hostname() });
       await writeFile(path, dead);
       await writeFile(`${path}.break`, dead);
       const lock = await fs.lock(path);
       await lock.release();
       await rejectsCode(stat(`${path}.break`), 'ENOENT');
+    });
+
+    it('readLockHolder reads who holds a lock file and whether it runs, changing nothing', async () => {
+      const dir = await tempDir();
+      const path = join(dir, 'lock');
+      assert.equal(await readLockHolder(path), undefined, 'no lock file');
+      const lock = await fs.lock(path);
+      const text = await readFile(path, 'utf8');
+      assert.deepEqual(await readLockHolder(path), {
+        pid: process.pid,
+        host: hostname(),
+        state: 'alive',
+      });
+      assert.equal(await readFile(path, 'utf8'), text, 'the lock file is unchanged');
+      await lock.release();
+      const dead = 2 ** 22 + 12345;
+      const cases: Array<[string, unknown]> = [
+        [
+          JSON.stringify({ pid: dead, token: 't', host: hostname() }),
+          { pid: dead, host: hostname(), state: 'dead' },
+        ],
+        [
+          JSON.stringify({ pid: process.pid, token: 't', host: hostname(), start: 'other' }),
+          {
+            pid: process.pid,
+            host: hostname(),
+            state: process.platform === 'linux' ? 'dead' : 'alive',
+          },
+        ],
+        [
+          JSON.stringify({ pid: 7, host: 'elsewhere' }),
+          { pid: 7, host: 'elsewhere', state: 'unknown' },
+        ],
+        ['{not json', { pid: undefined, host: undefined, state: 'unreadable' }],
+        ['null', { pid: undefined, host: undefined, state: 'unreadable' }],
+        ['{"pid":0,"host":"h"}', { pid: undefined, host: undefined, state: 'unreadable' }],
+        ['{"pid":1.5,"host":"h"}', { pid: undefined, host: undefined, state: 'unreadable' }],
+        ['{"pid":3}', { pid: undefined, host: undefined, state: 'unreadable' }],
+      ];
+      for (const [content, expected] of cases) {
+        await writeFile(path, content);
+        assert.deepEqual(await readLockHolder(path), expected, content);
+      }
+      // Anything but a missing file rejects.
+      await rejectsCode(readLockHolder(join(path, 'below-a-file')), 'ENOTDIR');
     });
 
     it('release leaves a lock file that is no longer its own', async () => {

@@ -1,7 +1,7 @@
 /**
  * Exit codes and the translation of failures into one line for the user.
  */
-import { isArgumentError, isWalError, type NotALogError } from '@wal/errors';
+import { isArgumentError, isWalError, type LockedError, type NotALogError } from '@wal/errors';
 
 /** Exit codes of every command (documented in the README). */
 export const EXIT = {
@@ -65,11 +65,14 @@ export function describeError(
           message: `${where}not a log: ${(error as NotALogError).found}`,
           exitCode: EXIT.usage,
         };
-      case 'WAL_LOCKED':
+      case 'WAL_LOCKED': {
+        const { pid } = error as LockedError;
+        const by = pid === undefined ? 'another process' : `process ${pid}`;
         return {
-          message: `${where}the log is locked by another process (stop it first)`,
+          message: `${where}the log is locked by ${by} (stop it first)`,
           exitCode: EXIT.usage,
         };
+      }
       case 'WAL_IO':
       case 'WAL_NO_SPACE': {
         const errno = errnoOf(error);

@@ -2,8 +2,7 @@
  * A read-only look at a log's lock file: who holds it and whether that
  * process still runs. It never takes, breaks or changes the lock.
  */
-import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { readLockHolder } from '@wal/store';
 
 /** What the lock file says, and what we could tell about its holder. */
 export interface LockStatus {
@@ -23,75 +22,21 @@ export interface LockStatus {
   readonly holder?: 'alive' | 'dead' | 'unknown' | 'unreadable';
 }
 
-interface Owner {
-  pid: number;
-  host: string;
-  start?: string;
-}
-
-function parse(text: string): Owner | undefined {
-  try {
-    const value = JSON.parse(text) as Record<string, unknown> | null;
-    if (value === null || typeof value !== 'object') return undefined;
-    const { pid, host, start } = value;
-    if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || typeof host !== 'string') {
-      return undefined;
-    }
-    return typeof start === 'string'
-      ? { pid: pid as number, host, start }
-      : { pid: pid as number, host };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Field 22 of `/proc/<pid>/stat` (start time in clock ticks), or undefined where unknown. */
-async function processStart(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
-    // Fields after the parenthesised command name, which may contain spaces.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
-}
-
-async function holderOf(owner: Owner): Promise<'alive' | 'dead' | 'unknown'> {
-  if (owner.host !== hostname()) return 'unknown';
-  try {
-    process.kill(owner.pid, 0);
-  } catch (error) {
-    // EPERM: the process exists but belongs to another user.
-    return (error as { code?: unknown }).code === 'ESRCH' ? 'dead' : 'alive';
-  }
-  if (owner.start === undefined) return 'alive';
-  const start = await processStart(owner.pid);
-  // Same pid, another start time: the pid now belongs to an unrelated process.
-  return start === undefined || start === owner.start ? 'alive' : 'dead';
-}
-
-/** Reads the lock file `file` without touching it. */
+/** Reads the lock file `file` without touching it (the store's own reading of it). */
 export async function lockStatus(file: string): Promise<LockStatus> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ENOENT') {
-      return { locked: false, file, present: false };
-    }
-    throw error;
+  const holder = await readLockHolder(file);
+  if (holder === undefined) return { locked: false, file, present: false };
+  const { pid, host, state } = holder;
+  if (pid === undefined || host === undefined) {
+    return { locked: false, file, present: true, holder: 'unreadable' };
   }
-  const owner = parse(text);
-  if (owner === undefined) return { locked: false, file, present: true, holder: 'unreadable' };
-  const holder = await holderOf(owner);
   return {
-    locked: holder !== 'dead',
+    locked: state === 'alive' || state === 'unknown',
     file,
     present: true,
-    pid: owner.pid,
-    host: owner.host,
-    holder,
+    pid,
+    host,
+    holder: state,
   };
 }
 

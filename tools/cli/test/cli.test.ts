@@ -152,6 +152,7 @@ interface VerifyJson {
   records: number;
   end: number;
   durableHint: number;
+  zeroTail: number;
   tear: Place | null;
   damage: Place | null;
   skipped: Place[];
@@ -266,6 +267,7 @@ describe('wal info / verify / dump / tail on a clean log', () => {
       diskBytes: end,
       durableHint: end,
       status: 'clean',
+      zeroTail: 0,
       tear: null,
       damage: null,
       skipped: 0,
@@ -417,7 +419,7 @@ describe('wal on a torn tail (a crash mid-write)', () => {
 });
 
 describe('wal on preallocated zeros after a crash', () => {
-  it('verify and info name the zeros as preallocated space, exit 0; repair cuts them', async () => {
+  it("verify and info report the library's zero tail (no tear), exit 0; repair cuts them", async () => {
     const dir = fresh('zeros');
     const { end } = await makeLog(dir, 30);
     // What a crash leaves of the space the log writes ahead (FORMAT.md §8.4).
@@ -429,14 +431,27 @@ describe('wal on preallocated zeros after a crash', () => {
       wal(['verify', dir, '--json']),
     ]);
     assert.equal(text!.status, 0, text!.stderr);
-    assert.match(text!.stdout, new RegExp(`torn tail: zeros from LSN ${end} to the end`));
-    assert.match(info!.stdout, /torn tail: zeros from LSN/);
-    assert.equal((JSON.parse(json!.stdout) as VerifyJson).status, 'torn-tail');
-    // A tear that is not all zeros is still described as damage.
-    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.of(1)]));
+    assert.match(text!.stdout, /: OK: 30 record/);
+    assert.match(
+      text!.stdout,
+      new RegExp(
+        `3000 byte\\(s\\) of zeros from LSN ${end} to the end \\(space the log preallocates`,
+      ),
+    );
+    assert.match(text!.stdout, new RegExp(`will cut 3000 byte\\(s\\) at LSN ${end}`));
+    assert.doesNotMatch(text!.stdout, /torn tail/);
+    assert.match(info!.stdout, /state {11}clean; 3000 byte\(s\) of zeros from LSN/);
+    const report = JSON.parse(json!.stdout) as VerifyJson;
+    assert.equal(report.status, 'clean');
+    assert.equal(report.tear, null);
+    assert.equal(report.zeroTail, 3000);
+    // A tear that is not all zeros is described as damage; the zeros after it apart.
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.of(1), Buffer.alloc(100)]));
     const damaged = await wal(['verify', dir]);
-    assert.doesNotMatch(damaged.stdout, /zeros from/);
+    assert.match(damaged.stdout, /OK with a torn tail/);
     assert.match(damaged.stdout, /checksum mismatch/);
+    assert.match(damaged.stdout, new RegExp(`100 byte\\(s\\) of zeros from LSN ${end + 3001} `));
+    assert.match(damaged.stdout, new RegExp(`will cut 3101 byte\\(s\\) at LSN ${end}`));
     const backups = fresh('zeros-backup');
     mkdirSync(backups);
     const repaired = await wal(['repair', dir, '--yes', '--backup-dir', backups]);

@@ -150,6 +150,7 @@ describe('error descriptions', () => {
         /^p: not a log: a directory holding x\.jpg$/,
         2,
       ],
+      [new LockedError('p/lock', { pid: 4242, alive: true }), /locked by process 4242 \(stop/, 2],
       [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
       [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
       [new IoError('read failed'), /^p: read failed$/, 2],

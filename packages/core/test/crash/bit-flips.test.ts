@@ -181,7 +181,9 @@ async function checkDamaged(
         return `tear: the log ends at ${wal.tail}, expected ${bad.lsn}`;
       if (report.tear?.offset !== bad.lsn)
         return `tear reported at ${report.tear?.offset}, expected ${bad.lsn}`;
-      if (report.tornBytes !== storeEnd - bad.lsn) return `tornBytes ${report.tornBytes}`;
+      if (report.tornBytes + report.zeroTail !== storeEnd - bad.lsn) {
+        return `tornBytes ${report.tornBytes} + zeroTail ${report.zeroTail}`;
+      }
       const after = log.records.length - k - 1;
       if (exact && !lengthTouched && report.droppedFrames !== after) {
         return `droppedFrames ${report.droppedFrames}, expected ${after}`;

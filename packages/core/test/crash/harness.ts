@@ -206,11 +206,11 @@ export async function checkCrashState(
     if (report.end !== got.tail) verdict.problems.push(`report.end ${report.end} ≠ tail`);
     if (report.head !== got.head) verdict.problems.push(`report.head ${report.head} ≠ head`);
     if (
-      report.tornBytes !== report.storeLength - report.end ||
-      report.truncated !== report.tornBytes > 0
+      report.tornBytes + report.zeroTail !== report.storeLength - report.end ||
+      report.truncated !== report.storeLength > report.end
     ) {
       verdict.problems.push(
-        `report: tornBytes ${report.tornBytes}, truncated ${report.truncated}, store length ${report.storeLength}, end ${report.end}`,
+        `report: tornBytes ${report.tornBytes}, zeroTail ${report.zeroTail}, truncated ${report.truncated}, store length ${report.storeLength}, end ${report.end}`,
       );
     }
     if (wal.durable !== got.tail) {
@@ -234,7 +234,8 @@ export async function checkCrashState(
     } else {
       verdict.problems.push(`second recovery failed: ${describeError(again)}`);
     }
-    return { ...verdict, recovered: got, torn: report.tornBytes };
+    // Counts every cut tail, a torn write or preallocated zeros (the figures in DURABILITY.md).
+    return { ...verdict, recovered: got, torn: report.tornBytes + report.zeroTail };
   } catch (error) {
     verdict.problems.push(`check failed: ${describeError(error)}`);
     await wal.close().catch(() => undefined);

@@ -14,6 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LockedError } from '@wal/errors';
 import { Wal } from '../../src/index.js';
 
 /** The compiled entry point of @wal/core (this file is dist/test/crash/lock.test.js). */
@@ -28,6 +29,18 @@ try {
   await wal.close();
 } catch (error) {
   process.stdout.write(String(error?.code ?? error) + '\\n');
+}
+`;
+
+/** Like TRY_OPEN, but prints the refusal's holder fields and message (as JSON). */
+const TRY_OPEN_HOLDER = `
+const { Wal } = await import(process.argv[1]);
+try {
+  await (await Wal.open(process.argv[2])).close();
+  process.stdout.write('OPENED\\n');
+} catch (error) {
+  const { code, pid, alive, message } = error;
+  process.stdout.write(JSON.stringify({ code, pid, alive, message }) + '\\n');
 }
 `;
 
@@ -91,7 +104,13 @@ describe('crash: the lock of a log (real directory, other processes)', () => {
     const wal = await Wal.open(dir);
     try {
       const first = await wal.append(payload(1), { wait: 'durable' });
-      await assert.rejects(Wal.open(dir), { code: 'WAL_LOCKED' });
+      await assert.rejects(Wal.open(dir), (error: unknown) => {
+        // The holder is named: this very process.
+        const { code, pid, alive, message } = error as LockedError;
+        assert.deepEqual([code, pid, alive], ['WAL_LOCKED', process.pid, true]);
+        assert.match(message, new RegExp(`locked by this process \\(pid ${process.pid}\\)`));
+        return true;
+      });
       // The refused open changed nothing for the holder.
       assert.equal(wal.failure, undefined);
       const second = await wal.append(payload(2), { wait: 'durable' });
@@ -123,6 +142,13 @@ describe('crash: the lock of a log (real directory, other processes)', () => {
     try {
       await wal.append(payload(1), { wait: 'durable' });
       assert.equal(await runChild(TRY_OPEN, [dir]), 'WAL_LOCKED');
+      // The refusal names this process as the holder, running.
+      assert.deepEqual(JSON.parse(await runChild(TRY_OPEN_HOLDER, [dir])), {
+        code: 'WAL_LOCKED',
+        pid: process.pid,
+        alive: true,
+        message: `${join(dir, 'lock')} is locked by process ${process.pid}, which is running`,
+      });
       // Still ours, still working.
       assert.equal(wal.failure, undefined);
       const lsn = await wal.append(payload(2), { wait: 'durable' });

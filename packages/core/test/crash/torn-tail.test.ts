@@ -92,7 +92,16 @@ interface Expected {
   readonly kept: number;
   readonly end: number;
   readonly tornBytes: number;
+  /** Zeros ending the store after the torn bytes (space written ahead; no tear when all is zeros). */
+  readonly zeroTail: number;
   readonly tear: { offset: number; kind: string } | undefined;
+}
+
+/** Zero bytes ending `bytes` from `from` on. */
+function trailingZeros(bytes: Uint8Array, from: number): number {
+  let at = bytes.length;
+  while (at > from && bytes[at - 1] === 0) at--;
+  return bytes.length - at;
 }
 
 function expected(records: readonly Rec[], original: Uint8Array, damaged: Uint8Array): Expected {
@@ -108,10 +117,13 @@ function expected(records: readonly Rec[], original: Uint8Array, damaged: Uint8A
   }
   const end = k === 0 ? 0 : endOf(records[k - 1]!);
   if (k === records.length) {
-    return { kept: k, end, tornBytes: length - end, tear: undefined };
+    const zeroTail = trailingZeros(damaged, end);
+    return { kept: k, end, tornBytes: length - end - zeroTail, zeroTail, tear: undefined };
   }
   const lsn = records[k]!.lsn;
-  if (lsn === length) return { kept: k, end: lsn, tornBytes: 0, tear: undefined };
+  const zeroTail = trailingZeros(damaged, lsn);
+  if (lsn + zeroTail === length)
+    return { kept: k, end: lsn, tornBytes: 0, zeroTail, tear: undefined };
   let kind: string;
   if (length - lsn < HEADER_SIZE) kind = 'short-header';
   else {
@@ -123,7 +135,13 @@ function expected(records: readonly Rec[], original: Uint8Array, damaged: Uint8A
       0;
     kind = lsn + HEADER_SIZE + claimed > length ? 'short-payload' : 'checksum';
   }
-  return { kept: k, end: lsn, tornBytes: length - lsn, tear: { offset: lsn, kind } };
+  return {
+    kept: k,
+    end: lsn,
+    tornBytes: length - lsn - zeroTail,
+    zeroTail,
+    tear: { offset: lsn, kind },
+  };
 }
 
 async function memoryStoreOf(bytes: Uint8Array, meta: StoreMeta): Promise<MemoryStore> {
@@ -158,7 +176,12 @@ async function checkRecovered(
   if (report.tornBytes !== exp.tornBytes) {
     return `report.tornBytes ${report.tornBytes} ≠ ${exp.tornBytes}`;
   }
-  if (report.truncated !== exp.tornBytes > 0) return `report.truncated is ${report.truncated}`;
+  if (report.zeroTail !== exp.zeroTail) {
+    return `report.zeroTail ${report.zeroTail} ≠ ${exp.zeroTail}`;
+  }
+  if (report.truncated !== exp.tornBytes + exp.zeroTail > 0) {
+    return `report.truncated is ${report.truncated}`;
+  }
   if (report.storeLength !== storeLength) return `report.storeLength ${report.storeLength}`;
   if (report.durableHint !== hint) return `report.durableHint ${report.durableHint} ≠ ${hint}`;
   const tear = report.tear;

@@ -20,6 +20,7 @@ import {
 import { hostname } from 'node:os';
 import { LockedError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
+import { holderState, type LockOwner, parseOwner, startTimeOf } from './lock-file.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
   read: constants.O_RDONLY,
@@ -47,62 +48,19 @@ function errnoOf(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** What a lock file holds: who took the lock, and a token unique to that taking. */
-interface LockOwner {
-  readonly pid: number;
-  readonly token: string;
-  readonly host: string;
-  /** The holder's start time in clock ticks since boot (Linux `/proc/<pid>/stat`), when known. */
-  readonly start?: string;
-}
-
-function parseOwner(text: string): LockOwner | undefined {
-  try {
-    const value = JSON.parse(text) as Partial<LockOwner> | null;
-    if (
-      value === null ||
-      typeof value !== 'object' ||
-      !Number.isSafeInteger(value.pid) ||
-      typeof value.token !== 'string' ||
-      typeof value.host !== 'string'
-    ) {
-      return undefined;
-    }
-    return value as LockOwner;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */
-async function startTimeOf(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) is parenthesised and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Whether the process that wrote `owner` is still running (true when unsure). */
+/** Whether the holder of `owner` may still run (true when unsure: another host). */
 async function isAlive(owner: LockOwner): Promise<boolean> {
-  if (owner.host !== hostname()) return true; // another machine's pid means nothing here
-  try {
-    process.kill(owner.pid, 0);
-  } catch (error) {
-    return errnoOf(error) !== 'ESRCH'; // EPERM: alive, owned by another user
-  }
-  if (owner.start === undefined) return true;
-  const start = await startTimeOf(owner.pid);
-  // Same pid, different start time: the pid was reused by an unrelated process.
-  return start === undefined || start === owner.start;
+  return (await holderState(owner)) !== 'dead';
 }
 
+/**
+ * The record in lock file `path`: `null` when the file is gone, `undefined`
+ * when it holds no valid record of a lock (no token: not written by `lock`).
+ */
 async function readOwner(path: string): Promise<LockOwner | undefined | null> {
   try {
-    return parseOwner(await readFile(path, 'utf8'));
+    const owner = parseOwner(await readFile(path, 'utf8'));
+    return owner?.token === undefined ? undefined : owner;
   } catch (error) {
     if (errnoOf(error) === 'ENOENT') return null; // gone: try again
     throw error;
@@ -189,7 +147,9 @@ export class NodeFs implements Fs {
    * create, but the lock file never exists half-written, so a racing opener
    * never mistakes a lock being created for a damaged one. When `path` exists:
    * - its owner is alive (same host; `kill(pid, 0)` does not report `ESRCH`;
-   *   and, where `/proc` tells, the same process start time) → `LockedError`.
+   *   and, where `/proc` tells, the same process start time), or runs on
+   *   another host → `LockedError`, carrying the holder's `pid` and `host`
+   *   (and `alive: true` when seen running) and naming it in its message.
    *   This includes this very process: a second open in the same process is
    *   refused.
    * - its owner is dead, or the record is unreadable (a lock file damaged by
@@ -226,7 +186,16 @@ export class NodeFs implements Fs {
         if (await tryLink(temp, path)) return new NodeLock(path, token);
         const held = await readOwner(path);
         if (held === null) continue; // released meanwhile
-        if (held !== undefined && (await isAlive(held))) throw new LockedError(path);
+        if (held !== undefined) {
+          const state = await holderState(held);
+          if (state !== 'dead') {
+            throw new LockedError(path, {
+              pid: held.pid,
+              host: held.host,
+              ...(state === 'alive' ? { alive: true } : {}),
+            });
+          }
+        }
         await removeStale(path, held, temp);
       }
       throw new LockedError(path); // persistent contention over a stale lock

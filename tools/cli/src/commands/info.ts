@@ -5,9 +5,11 @@ import { describeLock, lockStatus } from '../lock.js';
 import { diskUsage, segmentSizeOf } from '../open.js';
 import { Progress } from '../progress.js';
 import {
+  cutBytes,
   damageJson,
+  describeDamage,
   describeHardDamage,
-  describeTear,
+  describeZeroTail,
   type Io,
   type LogOptions,
   readingOf,
@@ -44,10 +46,11 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       diskBytes: usage.bytes,
       durableHint: diagnosis.durableHint,
       status: diagnosis.status,
+      zeroTail: report.zeroTail,
       tear:
         tear === undefined
           ? null
-          : { ...damageJson(target, store, tear), cutBytes: report.tornBytes },
+          : { ...damageJson(target, store, tear), cutBytes: cutBytes(report) },
       damage: damage === undefined ? null : damageJson(target, store, damage),
       skipped: report.skipped.length,
       lock: {
@@ -64,7 +67,9 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       if (damage !== undefined) {
         state = `DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)} (see wal verify)`;
       } else if (tear !== undefined) {
-        state = `torn tail: ${await describeTear(target, store, tear)}; recovery cuts ${report.tornBytes} bytes`;
+        state = `torn tail: ${describeDamage(target, store, tear)}; recovery cuts ${cutBytes(report)} bytes`;
+      } else if (report.zeroTail > 0) {
+        state = `clean; ${describeZeroTail(report)}: recovery cuts them`;
       }
       if (report.skipped.length > 0) {
         state += `; ${report.skipped.length} damaged record(s) stepped over (--skip)`;

@@ -6,7 +6,7 @@ import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Wal } from '@wal/core';
-import { isWalError } from '@wal/errors';
+import { isWalError, type LockedError } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { type Diagnosis, diagnose } from '../diagnose.js';
 import { CliError, EXIT } from '../errors.js';
@@ -15,6 +15,7 @@ import { findTarget, openStoreWritable, type Target, walOptionsOf } from '../ope
 import {
   describeDamage,
   describeHardDamage,
+  describeZeroTail,
   type Io,
   type LogOptions,
   readingOf,
@@ -126,6 +127,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     } else if (report.tear !== undefined) {
       await say(`  torn tail: ${describeDamage(target, store, report.tear)}.`);
     }
+    if (damage === undefined && report.zeroTail > 0) await say(`  ${describeZeroTail(report)}.`);
     await say('wal repair will:');
     let step = 0;
     if (plan.cut < plan.storeLength) {
@@ -172,7 +174,9 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     store = await openStoreWritable(target);
   } catch (error) {
     if (isWalError(error, 'WAL_LOCKED')) {
-      throw new CliError(`${path}: the log is locked by another process: stop it before repairing`);
+      const { pid } = error as LockedError;
+      const by = pid === undefined ? 'another process' : `process ${pid}`;
+      throw new CliError(`${path}: the log is locked by ${by}: stop it before repairing`);
     }
     throw error;
   }

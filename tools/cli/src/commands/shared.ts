@@ -2,7 +2,7 @@
  * What the commands share: option parsers, opening a log read-only for a
  * command, and the description of damage.
  */
-import type { RecoveryPolicy } from '@wal/core';
+import type { RecoveryPolicy, RecoveryReport } from '@wal/core';
 import type { Store } from '@wal/store';
 import type { Diagnosis, HardDamage } from '../diagnose.js';
 import { CliError, describeError } from '../errors.js';
@@ -92,26 +92,18 @@ export function describeDamage(
 }
 
 /**
- * The phrase for a torn tail: when nothing but zeros follows the last intact
- * record, that is the space the log writes ahead of its end (FORMAT.md §8.4),
- * not a damaged record.
+ * The phrase for the zeros that end a log after its records, as the recovery
+ * report classifies them (`zeroTail`, FORMAT.md §8.4); empty when there are none.
  */
-export async function describeTear(
-  target: Target,
-  store: Store,
-  tear: { offset: number; kind: string; claimedLength: number | undefined },
-): Promise<string> {
-  const end = store.length;
-  let zeros = tear.offset < end;
-  for (let at = tear.offset; zeros && at < end; ) {
-    const bytes = await store.read(at, Math.min(1024 * 1024, end - at));
-    if (bytes.length === 0) break;
-    zeros = bytes.every((byte) => byte === 0);
-    at += bytes.length;
-  }
-  return zeros
-    ? `zeros from LSN ${tear.offset} to the end (space the log preallocates ahead of its records)`
-    : describeDamage(target, store, tear);
+export function describeZeroTail(report: RecoveryReport): string {
+  if (report.zeroTail === 0) return '';
+  const from = report.end + report.tornBytes;
+  return `${report.zeroTail} byte(s) of zeros from LSN ${from} to the end (space the log preallocates ahead of its records, left by a crash)`;
+}
+
+/** Bytes recovery (or a repair) cuts after the end: the torn bytes and the zeros after them. */
+export function cutBytes(report: RecoveryReport): number {
+  return report.tornBytes + report.zeroTail;
 }
 
 /** The sentence for damage below the hint. */

@@ -4,10 +4,11 @@ import { diagnose } from '../diagnose.js';
 import { describeError, EXIT } from '../errors.js';
 import { Progress } from '../progress.js';
 import {
+  cutBytes,
   damageJson,
   describeDamage,
   describeHardDamage,
-  describeTear,
+  describeZeroTail,
   type Io,
   type LogOptions,
   readingOf,
@@ -66,12 +67,13 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
       records: report.records,
       storeLength: report.storeLength,
       durableHint: diagnosis.durableHint,
+      zeroTail: report.zeroTail,
       tear:
         tear === undefined
           ? null
           : {
               ...damageJson(target, store, tear),
-              cutBytes: report.tornBytes,
+              cutBytes: cutBytes(report),
               droppedFrames: report.droppedFrames,
             },
       damage:
@@ -80,7 +82,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
           : {
               ...damageJson(target, store, damage),
               shorterThanHint: damage.shorterThanHint,
-              cutBytes: report.tornBytes,
+              cutBytes: cutBytes(report),
               droppedFrames: report.droppedFrames,
               skippable,
             },
@@ -96,7 +98,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
           `  ${report.records} intact record(s) before it (LSN ${report.head} to ${report.end}).`,
         );
         lines.push(
-          `  wal repair cuts ${report.tornBytes} byte(s) at LSN ${report.end}` +
+          `  wal repair cuts ${cutBytes(report)} byte(s) at LSN ${report.end}` +
             (report.droppedFrames > 0
               ? `, dropping ${report.droppedFrames} intact-looking record(s) after the damage.`
               : '.'),
@@ -110,10 +112,14 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
         );
         if (tear !== undefined) {
           lines.push(
-            `  torn tail: ${await describeTear(target, store, tear)}, above the durable hint ${diagnosis.durableHint} (normal after a crash).`,
+            `  torn tail: ${describeDamage(target, store, tear)}, above the durable hint ${diagnosis.durableHint} (normal after a crash).`,
           );
+        }
+        const zeros = describeZeroTail(report);
+        if (zeros !== '') lines.push(`  ${zeros}.`);
+        if (cutBytes(report) > 0) {
           lines.push(
-            `  recovery (the next writable open) will cut ${report.tornBytes} byte(s) at LSN ${report.end}` +
+            `  recovery (the next writable open) will cut ${cutBytes(report)} byte(s) at LSN ${report.end}` +
               (report.droppedFrames > 0
                 ? `, dropping ${report.droppedFrames} intact-looking record(s) after the tear.`
                 : '.'),

@@ -1,0 +1,113 @@
+/**
+ * The lock file of {@link NodeFs.lock}: what it records (pid, host, process
+ * start time, token) and whether its holder still runs. Read here for the
+ * lock protocol and, through {@link readLockHolder}, for tools that show who
+ * holds a log, with one parser and one liveness rule for both.
+ */
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+
+/** What a lock file holds: who took the lock, and a token unique to that taking. */
+export interface LockOwner {
+  readonly pid: number;
+  readonly host: string;
+  /** Unique to one taking of the lock; absent only in a file not written by a lock. */
+  readonly token?: string;
+  /** The holder's start time in clock ticks since boot (Linux `/proc/<pid>/stat`), when known. */
+  readonly start?: string;
+}
+
+/** Whether a lock file's holder runs: `alive`, `dead` (stale lock), `unknown` (another host). */
+export type HolderState = 'alive' | 'dead' | 'unknown';
+
+/**
+ * Who holds a log's lock, as its lock file records it, and what this process
+ * can tell about that holder.
+ */
+export interface LockHolder {
+  /** The holder's process id; undefined when the file holds no valid record. */
+  readonly pid: number | undefined;
+  /** The holder's host name; undefined when the file holds no valid record. */
+  readonly host: string | undefined;
+  /**
+   * `alive`: the process runs on this host (`kill(pid, 0)` finds it, and
+   * where Linux's `/proc` tells, it started when the lock was taken; a pid
+   * owned by another user counts as alive). `dead`: it does not run; the
+   * lock is stale and the next writable open takes it over. `unknown`:
+   * another host, so no check is possible. `unreadable`: the file holds no
+   * valid record (a lock file damaged by a power loss): stale too.
+   */
+  readonly state: HolderState | 'unreadable';
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Parses a lock file's text; undefined when it holds no valid record. */
+export function parseOwner(text: string): LockOwner | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object') return undefined;
+  const { pid, host, token, start } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || typeof host !== 'string') {
+    return undefined;
+  }
+  return {
+    pid: pid as number,
+    host,
+    ...(typeof token === 'string' ? { token } : {}),
+    ...(typeof start === 'string' ? { start } : {}),
+  };
+}
+
+/** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */
+export async function startTimeOf(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) is parenthesised and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote `owner` runs (see {@link LockHolder.state}). */
+export async function holderState(owner: LockOwner): Promise<HolderState> {
+  if (owner.host !== hostname()) return 'unknown'; // another machine's pid means nothing here
+  try {
+    process.kill(owner.pid, 0);
+  } catch (error) {
+    return errnoOf(error) === 'ESRCH' ? 'dead' : 'alive'; // EPERM: alive, owned by another user
+  }
+  if (owner.start === undefined) return 'alive';
+  const start = await startTimeOf(owner.pid);
+  // Same pid, different start time: the pid was reused by an unrelated process.
+  return start === undefined || start === owner.start ? 'alive' : 'dead';
+}
+
+/**
+ * Reads the lock file at `path` (a log directory's `lock`, or a single-file
+ * log's `<path>.lock`) without taking, breaking or changing it, and tells
+ * whether its holder runs. Resolves `undefined` when there is no lock file
+ * (the log is not held). Rejects with the file system's error for anything
+ * but a missing file (`EACCES`, `ENOTDIR`, …).
+ */
+export async function readLockHolder(path: string): Promise<LockHolder | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  const owner = parseOwner(text);
+  if (owner === undefined) return { pid: undefined, host: undefined, state: 'unreadable' };
+  return { pid: owner.pid, host: owner.host, state: await holderState(owner) };
+}
