@@ -1,7 +1,21 @@
 /**
- * @wal/lsm — not implemented yet; this entry point exists so the workspace
- * builds and the package name is reserved. See the repository README.
+ * @wal/lsm — a durable sorted key-value store (an LSM tree) whose
+ * write-ahead log is @wal/core. The on-disk format is docs/LSM-FORMAT.md.
  *
  * @packageDocumentation
  */
-export {};
+export {
+  type BatchOperation,
+  DEFAULT_BITS_PER_KEY,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_RESTART_INTERVAL,
+  DEFAULT_WRITE_BUFFER_SIZE,
+  type IteratorOptions,
+  Lsm,
+  LsmIterator,
+  type LsmOptions,
+  type LsmStats,
+  type ReadOptions,
+  Snapshot,
+  type WriteOptions,
+} from './lsm.js';

@@ -1,0 +1,1061 @@
+/**
+ * The engine: writes through the data log into the memtable, flushes to
+ * level-0 tables recorded in the manifest, reads and iterates over every
+ * source at a snapshot. Normative formats and the open and flush
+ * algorithms: docs/LSM-FORMAT.md.
+ *
+ * Invariants:
+ * - I1. Sequence numbers are assigned at append, in log order; writes are
+ *   applied to the memtable (made visible) strictly in sequence order, each
+ *   once its record reached the level its caller asked for. `#visible` is the
+ *   last applied sequence: every sequence ≤ it is in a memtable or a table.
+ * - I2. A frozen memtable holds exactly the sequences ≤ its `lastSequence`
+ *   not yet in tables; every log record after `cut` is applied to a later
+ *   memtable (or still pending). So once its table is in the manifest, the
+ *   log before `cut` may go.
+ * - I3. Replay at open skips records whose sequence is ≤ the manifest's
+ *   last sequence: a crash between the manifest edit and the log truncation
+ *   applies nothing twice.
+ * - I4. Tables are created before the edit that adds them is durable; any
+ *   table file not in the manifest at open is an orphan and is deleted.
+ */
+import { dirname, join } from 'node:path';
+import { Wal } from '@wal/core';
+import {
+  BusyError,
+  ClosedError,
+  CorruptionError,
+  invalidArgType,
+  invalidArgValue,
+  isWalError,
+  validateBytes,
+  validateInteger,
+  type WalError,
+} from '@wal/errors';
+import { type Fs, type FsFile, NodeFs } from '@wal/store';
+import { type BatchOp, decodeBatch, encodeBatch } from './batch.js';
+import {
+  compareBytes,
+  internalKey,
+  KIND_DELETE,
+  KIND_VALUE,
+  Malformed,
+  trailerKind,
+} from './coding.js';
+import { type Cursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
+import {
+  errnoOf,
+  ioError,
+  LOCK_NAME,
+  MANIFEST_DIR,
+  MARKER,
+  MARKER_NAME,
+  readFull,
+  tableNumber,
+  tablePath,
+  WAL_DIR,
+  writeFull,
+} from './files.js';
+import {
+  applyEdit,
+  decodeEdit,
+  emptyState,
+  encodeEdit,
+  snapshotEdit,
+  type TableEntry,
+  type VersionEdit,
+  type VersionState,
+} from './manifest.js';
+import { Memtable } from './memtable.js';
+import { buildTable, Table, type TableLayout } from './table.js';
+
+/** Options of {@link Lsm.open}. */
+export interface LsmOptions {
+  /** File system (default: the real one). Tests pass `CrashFs` or `FaultFs` from `@wal/store/testing`. */
+  readonly fs?: Fs;
+  /** Memtable size, in estimated bytes, at which it is frozen and flushed. Default 4 MiB. */
+  readonly writeBufferSize?: number;
+  /** Target size of a table's data block. Default 4096. */
+  readonly blockSize?: number;
+  /** Entries between restart points in a data block. Default 16. */
+  readonly restartInterval?: number;
+  /** Bloom filter bits per key (0: no filter). Default 10 (about 1 % false positives). */
+  readonly bitsPerKey?: number;
+  /** Segment size of the data and manifest logs (see @wal/core). Default: @wal/core's. */
+  readonly segmentSize?: number;
+}
+
+/** Defaults of {@link LsmOptions}. */
+export const DEFAULT_WRITE_BUFFER_SIZE = 4 * 1024 * 1024;
+/** Default {@link LsmOptions.blockSize}. */
+export const DEFAULT_BLOCK_SIZE = 4096;
+/** Default {@link LsmOptions.restartInterval}. */
+export const DEFAULT_RESTART_INTERVAL = 16;
+/** Default {@link LsmOptions.bitsPerKey}. */
+export const DEFAULT_BITS_PER_KEY = 10;
+
+/** Per-write options. */
+export interface WriteOptions {
+  /**
+   * `true`: resolve once the write is durable (fsynced through the log's
+   * group commit; survives a power loss). Default `false`: once it is
+   * written to the operating system (survives a process crash).
+   */
+  readonly sync?: boolean;
+}
+
+/** One operation of {@link Lsm.batch}. */
+export type BatchOperation =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** A consistent read view: every write applied at or before its sequence number. */
+export class Snapshot {
+  #released = false;
+  /** @internal */
+  constructor(
+    /** The last sequence number the snapshot sees. */
+    readonly sequence: number,
+    readonly owner: Lsm,
+  ) {}
+
+  /** True once {@link Snapshot.release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Releases the snapshot (idempotent). Reads through it then throw `ERR_INVALID_ARG_VALUE`. */
+  release(): void {
+    this.#released = true;
+  }
+}
+
+/** Options of reads. */
+export interface ReadOptions {
+  /** Read at this snapshot (default: the latest applied write). */
+  readonly snapshot?: Snapshot;
+}
+
+/** Options of {@link Lsm.iterator}: a key range, a direction, a limit, a snapshot. */
+export interface IteratorOptions extends ReadOptions {
+  readonly gt?: Uint8Array;
+  readonly gte?: Uint8Array;
+  readonly lt?: Uint8Array;
+  readonly lte?: Uint8Array;
+  /** Largest-first. Default false. */
+  readonly reverse?: boolean;
+  /** Most entries yielded (default: no limit; -1 also means none). */
+  readonly limit?: number;
+}
+
+/** What {@link Lsm.stats} reports. */
+export interface LsmStats {
+  /** Last sequence number applied. */
+  readonly sequence: number;
+  /** Live tables per level. */
+  readonly tables: readonly number[];
+  /** Estimated bytes in the active memtable. */
+  readonly memtableBytes: number;
+  /** True while a frozen memtable is being flushed. */
+  readonly flushing: boolean;
+  /** Bytes written to tables by flushes (for write amplification). */
+  readonly flushedBytes: number;
+}
+
+interface PendingWrite {
+  readonly sequence: number;
+  readonly lsn: number;
+  readonly ops: readonly BatchOp[];
+  ready: boolean;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface LiveTable {
+  readonly entry: TableEntry;
+  readonly table: Table;
+}
+
+interface Frozen {
+  readonly memtable: Memtable;
+  /** Log offset before which every record is in this memtable or older ones. */
+  readonly cut: number;
+}
+
+function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  validateInteger(name, value, min, max);
+  return value;
+}
+
+const noop = (): void => {};
+
+/**
+ * A sorted key-value store on a directory: byte-string keys and values,
+ * atomic batches, snapshots, range iterators. Writes go through a
+ * @wal/core log; flushed memtables become sorted tables recorded in a
+ * manifest log.
+ *
+ * Errors: `WAL_LOCKED` (opened twice), `WAL_CLOSED` after `close()`,
+ * `WAL_CORRUPTION` (a damaged table, manifest or log, with file and offset),
+ * `WAL_IO`/`WAL_NO_SPACE`/`WAL_FAILED` for I/O failures (after one, writes
+ * fail until the store is closed and opened again; reads go on), and
+ * Node-style argument errors.
+ */
+export class Lsm {
+  readonly #dir: string;
+  readonly #fs: Fs;
+  readonly #layout: TableLayout;
+  readonly #writeBufferSize: number;
+  readonly #lock: { release(): Promise<void> };
+  readonly #wal: Wal;
+  readonly #manifest: Wal;
+  readonly #state: VersionState;
+  /** Live tables, newest first (level 0 only for now). */
+  #tables: LiveTable[];
+  #memtable = new Memtable();
+  #frozen: Frozen | undefined;
+  #flushing: Promise<void> | undefined;
+  #truncating: Promise<void> | undefined;
+  #nextSequence: number;
+  #visible: number;
+  readonly #queue: PendingWrite[] = [];
+  #failure: WalError | undefined;
+  #closing: Promise<void> | undefined;
+  #flushedBytes = 0;
+
+  private constructor(init: {
+    dir: string;
+    fs: Fs;
+    layout: TableLayout;
+    writeBufferSize: number;
+    lock: { release(): Promise<void> };
+    wal: Wal;
+    manifest: Wal;
+    state: VersionState;
+    tables: LiveTable[];
+    memtable: Memtable;
+  }) {
+    this.#dir = init.dir;
+    this.#fs = init.fs;
+    this.#layout = init.layout;
+    this.#writeBufferSize = init.writeBufferSize;
+    this.#lock = init.lock;
+    this.#wal = init.wal;
+    this.#manifest = init.manifest;
+    this.#state = init.state;
+    this.#tables = init.tables;
+    this.#memtable = init.memtable;
+    this.#visible = Math.max(init.state.lastSequence, init.memtable.lastSequence);
+    this.#nextSequence = this.#visible + 1;
+  }
+
+  /**
+   * Opens (creating if missing or empty) the store in directory `path`
+   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, deletes
+   * orphan tables, opens the live tables, then recovers the data log and
+   * replays it into the memtable.
+   *
+   * Rejects with `ERR_INVALID_ARG_VALUE` when `path` exists and is not a
+   * store (a file, or a directory holding anything but a store) — left
+   * untouched; `WAL_LOCKED` when another handle holds the store;
+   * `WAL_CORRUPTION` for a damaged manifest, table or log record;
+   * `WAL_IO`/`WAL_FAILED` for I/O failures. Nothing stays open on rejection.
+   */
+  static async open(path: string, options: LsmOptions = {}): Promise<Lsm> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw invalidArgType('path', 'a non-empty string', path);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const fs = options.fs ?? new NodeFs();
+    const layout: TableLayout = {
+      blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),
+      restartInterval: positive(
+        'options.restartInterval',
+        options.restartInterval,
+        DEFAULT_RESTART_INTERVAL,
+        1,
+        1024,
+      ),
+      bitsPerKey: positive('options.bitsPerKey', options.bitsPerKey, DEFAULT_BITS_PER_KEY, 0, 64),
+    };
+    const writeBufferSize = positive(
+      'options.writeBufferSize',
+      options.writeBufferSize,
+      DEFAULT_WRITE_BUFFER_SIZE,
+      1024,
+      1 << 30,
+    );
+    const logOptions = {
+      fs,
+      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+    };
+
+    await claimDirectory(fs, path);
+    let lock: { release(): Promise<void> } | undefined;
+    let manifest: Wal | undefined;
+    let wal: Wal | undefined;
+    const tables: LiveTable[] = [];
+    try {
+      lock = await fs.lock(join(path, LOCK_NAME));
+      // Checked again under the lock: another opener may have raced us.
+      const fresh = await claimDirectory(fs, path);
+      if (fresh) await writeMarker(fs, path);
+
+      const state = emptyState();
+      manifest = await Wal.open(join(path, MANIFEST_DIR), {
+        ...logOptions,
+        replay: (records) => {
+          for (const record of records) {
+            try {
+              applyEdit(state, decodeEdit(record.payload));
+            } catch (error) {
+              if (!(error instanceof Malformed)) throw error;
+              throw new CorruptionError(
+                `manifest ${join(path, MANIFEST_DIR)} holds a damaged edit at offset ${record.lsn}: ${error.message}`,
+                { offset: record.lsn },
+              );
+            }
+          }
+        },
+      });
+      await removeOrphans(fs, path, state);
+      const live = [...state.tables.values()].sort((a, b) => b.number - a.number);
+      for (const entry of live) {
+        tables.push({ entry, table: await Table.open(fs, tablePath(path, entry.number)) });
+      }
+
+      const memtable = new Memtable();
+      const walPath = join(path, WAL_DIR);
+      wal = await Wal.open(walPath, {
+        ...logOptions,
+        replay: (records) => {
+          for (const record of records) {
+            let batch: ReturnType<typeof decodeBatch>;
+            try {
+              batch = decodeBatch(record.payload);
+            } catch (error) {
+              if (!(error instanceof Malformed)) throw error;
+              throw new CorruptionError(
+                `log ${walPath} holds a damaged batch at offset ${record.lsn}: ${error.message}`,
+                { offset: record.lsn },
+              );
+            }
+            if (batch.sequence <= state.lastSequence) continue;
+            if (batch.sequence <= memtable.lastSequence) {
+              throw new CorruptionError(
+                `log ${walPath}: batch at offset ${record.lsn} reuses sequence ${batch.sequence}`,
+                { offset: record.lsn },
+              );
+            }
+            for (let i = 0; i < batch.ops.length; i++) {
+              const op = batch.ops[i]!;
+              memtable.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
+            }
+          }
+        },
+      });
+      return new Lsm({
+        dir: path,
+        fs,
+        layout,
+        writeBufferSize,
+        lock,
+        wal,
+        manifest,
+        state,
+        tables,
+        memtable,
+      });
+    } catch (error) {
+      for (const { table } of tables) await table.close();
+      await wal?.close().catch(noop);
+      await manifest?.close().catch(noop);
+      await lock?.release();
+      throw error;
+    }
+  }
+
+  // ------------------------------------------------------------- writes
+
+  /**
+   * Sets `key` to `value`. Resolves once the write is applied and, with
+   * `sync: true`, durable (else written: survives a process crash).
+   * Rejects with argument errors, `WAL_CLOSED`, and the log's failure errors.
+   */
+  put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    try {
+      validateBytes('key', key);
+      validateBytes('value', value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write([{ kind: KIND_VALUE, key: key.slice(), value: value.slice() }], options);
+  }
+
+  /** Deletes `key` (a tombstone). Resolves and rejects as {@link Lsm.put}. */
+  del(key: Uint8Array, options?: WriteOptions): Promise<void> {
+    try {
+      validateBytes('key', key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write([{ kind: KIND_DELETE, key: key.slice(), value: undefined }], options);
+  }
+
+  /**
+   * Applies `operations` atomically: one log record; after a crash either all
+   * of them are there or none. Resolves and rejects as {@link Lsm.put}.
+   */
+  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+    const ops: BatchOp[] = [];
+    try {
+      if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
+      for (let i = 0; i < operations.length; i++) {
+        const op: unknown = operations[i];
+        if (typeof op !== 'object' || op === null) {
+          throw invalidArgType(`operations[${i}]`, 'of type object', op);
+        }
+        const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
+        validateBytes(`operations[${i}].key`, key);
+        if (type === 'put') {
+          validateBytes(`operations[${i}].value`, value);
+          ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
+        } else if (type === 'del') {
+          ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
+        } else {
+          throw invalidArgValue(`operations[${i}].type`, type, "must be 'put' or 'del'");
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (ops.length === 0)
+      return this.#closing === undefined
+        ? Promise.resolve()
+        : Promise.reject(new ClosedError('store'));
+    return this.#write(ops, options);
+  }
+
+  async #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
+    let sync = false;
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      if (options.sync !== undefined && typeof options.sync !== 'boolean') {
+        throw invalidArgType('options.sync', 'of type boolean', options.sync);
+      }
+      sync = options.sync === true;
+    }
+    for (;;) {
+      if (this.#closing !== undefined) throw new ClosedError('store');
+      if (this.#failure !== undefined) throw this.#failure;
+      // Memory bound: one frozen memtable at most; past that, wait for its flush.
+      if (this.#memtable.bytes >= this.#writeBufferSize) {
+        if (this.#frozen === undefined) this.#freeze();
+        else {
+          await this.#flushing?.catch(noop);
+          continue;
+        }
+      }
+      if (this.#truncating !== undefined) {
+        await this.#truncating.catch(noop);
+        continue;
+      }
+      const sequence = this.#nextSequence;
+      let lsn: number;
+      try {
+        lsn = this.#wal.append(encodeBatch(sequence, ops));
+      } catch (error) {
+        if (error instanceof BusyError) {
+          // Staging full: wait for it to drain. A truncation we did not
+          // announce cannot happen (we start them all), but never spin.
+          if (this.#wal.writable) await new Promise((resolve) => setImmediate(resolve));
+          else await this.#wal.drained();
+          continue;
+        }
+        throw error;
+      }
+      this.#nextSequence = sequence + ops.length;
+      return new Promise<void>((resolve, reject) => {
+        const pending: PendingWrite = { sequence, lsn, ops, ready: false, resolve, reject };
+        this.#queue.push(pending);
+        this.#wal.waitFor(lsn, sync ? 'durable' : 'written').then(
+          () => {
+            pending.ready = true;
+            this.#apply();
+          },
+          (error: unknown) => this.#fail(error),
+        );
+      });
+    }
+  }
+
+  /** Applies ready writes in sequence order (I1). */
+  #apply(): void {
+    const queue = this.#queue;
+    while (queue.length > 0 && queue[0]!.ready) {
+      const write = queue.shift()!;
+      for (let i = 0; i < write.ops.length; i++) {
+        const op = write.ops[i]!;
+        this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
+      }
+      this.#visible = write.sequence + write.ops.length - 1;
+      write.resolve();
+    }
+    if (this.#memtable.bytes >= this.#writeBufferSize && this.#frozen === undefined) this.#freeze();
+  }
+
+  /** Latches a write failure: every pending write rejects; later writes throw it. */
+  #fail(error: unknown): void {
+    this.#failure ??= isWalError(error)
+      ? error
+      : ioError(error, `writing to the store in ${this.#dir}`);
+    const queue = this.#queue.splice(0);
+    for (const write of queue) write.reject(this.#failure);
+  }
+
+  // ------------------------------------------------------------- flush
+
+  /** Freezes the memtable and starts its flush in the background. */
+  #freeze(): void {
+    if (this.#memtable.count === 0) return;
+    const cut = this.#queue[0]?.lsn ?? this.#wal.tail;
+    this.#frozen = { memtable: this.#memtable, cut };
+    this.#memtable = new Memtable();
+    const flushing = this.#flush(this.#frozen).finally(() => {
+      if (this.#flushing === flushing) this.#flushing = undefined;
+    });
+    flushing.catch(noop);
+    this.#flushing = flushing;
+  }
+
+  /**
+   * Writes the frozen memtable as a level-0 table (docs/LSM-FORMAT.md §10):
+   * table file written and fdatasynced, directory fsynced; edit appended to
+   * the manifest durably; the table installed; the log before the cut
+   * dropped. A failure latches the store (writes fail; reads go on).
+   */
+  async #flush(frozen: Frozen): Promise<void> {
+    try {
+      const state = this.#state;
+      const number = state.nextFile;
+      const path = tablePath(this.#dir, number);
+      const { bytes, summary } = buildTable(frozenEntries(frozen.memtable), this.#layout);
+      let file: FsFile;
+      try {
+        file = await this.#fs.open(path, 'createExclusive');
+      } catch (error) {
+        throw ioError(error, `creating table ${path}`);
+      }
+      try {
+        await writeFull(this.#fs, file, bytes, 0);
+        await this.#fs.fdatasync(file);
+      } catch (error) {
+        throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
+      } finally {
+        await this.#fs.close(file).catch(noop);
+      }
+      try {
+        await this.#fs.syncDir(this.#dir);
+      } catch (error) {
+        throw ioError(error, `fsync of directory ${this.#dir}`);
+      }
+      const entry: TableEntry = {
+        level: 0,
+        number,
+        size: bytes.length,
+        entries: summary.entries,
+        smallest: summary.smallest,
+        largest: summary.largest,
+      };
+      const edit: VersionEdit = {
+        lastSequence: frozen.memtable.lastSequence,
+        nextFile: number + 1,
+        add: [entry],
+      };
+      await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
+      applyEdit(state, edit);
+      const table = await Table.open(this.#fs, path);
+      this.#tables = [{ entry, table }, ...this.#tables];
+      this.#flushedBytes += bytes.length;
+      this.#frozen = undefined;
+      // Writers wait for this truncation rather than meet WAL_BUSY (I2).
+      const truncating = this.#wal.truncateBefore(frozen.cut);
+      this.#truncating = truncating;
+      try {
+        await truncating;
+      } finally {
+        // A later flush may have started its own truncation meanwhile.
+        if (this.#truncating === truncating) this.#truncating = undefined;
+      }
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure;
+    }
+  }
+
+  /**
+   * Flushes the memtable to a table now (waiting for a flush in progress
+   * first) and drops the log records it covers. Resolves when done; rejects
+   * with the failure that latched the store.
+   */
+  async flush(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    await this.#flushing?.catch(noop);
+    if (this.#failure !== undefined) throw this.#failure;
+    // Writes already called are applied first, so the flush covers them.
+    await this.#settled();
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#frozen === undefined) this.#freeze();
+    await this.#flushing;
+  }
+
+  /** Resolves once every write called so far has settled. */
+  async #settled(): Promise<void> {
+    const last = this.#queue.at(-1);
+    if (last === undefined) return;
+    await new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (!this.#queue.includes(last)) resolve();
+        else setImmediate(check);
+      };
+      check();
+    });
+  }
+
+  // ------------------------------------------------------------- reads
+
+  /** The last sequence number applied (visible to new reads). */
+  get sequence(): number {
+    return this.#visible;
+  }
+
+  /** A snapshot of the store as of now. Throws `WAL_CLOSED` after close. */
+  snapshot(): Snapshot {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    return new Snapshot(this.#visible, this);
+  }
+
+  #readSequence(options: ReadOptions | undefined): number {
+    if (options === undefined) return this.#visible;
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const snapshot = options.snapshot;
+    if (snapshot === undefined) return this.#visible;
+    if (!(snapshot instanceof Snapshot) || snapshot.owner !== this) {
+      throw invalidArgType('options.snapshot', 'a Snapshot of this store', snapshot);
+    }
+    if (snapshot.released) throw invalidArgValue('options.snapshot', 'released', 'was released');
+    return snapshot.sequence;
+  }
+
+  /**
+   * The value of `key` (a copy), or `undefined` when it is absent or deleted,
+   * at the snapshot given or the latest applied write. Looks in the
+   * memtable, the frozen memtable, then tables newest first (bloom filters
+   * skip tables). Rejects with `WAL_CORRUPTION`, `WAL_IO`, `WAL_CLOSED`.
+   */
+  async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    validateBytes('key', key);
+    const sequence = this.#readSequence(options);
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (const memtable of [this.#memtable, this.#frozen?.memtable]) {
+      const entry = memtable?.get(key, sequence);
+      if (entry !== undefined) return entry.kind === KIND_VALUE ? entry.value!.slice() : undefined;
+    }
+    const tables = this.#tables;
+    const target = internalKey(key, sequence, KIND_VALUE);
+    for (const { table } of tables) {
+      const found = await table.get(key, target);
+      if (found !== undefined) {
+        return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * An iterator over the entries in a key range at a snapshot (the one
+   * given, or the latest applied write at this call), forward or reverse.
+   * It sees that snapshot while writes and flushes go on. Throws argument
+   * errors and `WAL_CLOSED`.
+   */
+  iterator(options: IteratorOptions = {}): LsmIterator {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const sequence = this.#readSequence(options);
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (const name of ['gt', 'gte', 'lt', 'lte'] as const) {
+      if (options[name] !== undefined) validateBytes(`options.${name}`, options[name]);
+    }
+    const limit = options.limit ?? -1;
+    if (limit !== -1) validateInteger('options.limit', limit, 0);
+    const sources: Cursor[] = [new MemCursor(this.#memtable)];
+    if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
+    for (const { table } of this.#tables) sources.push(new TableCursor(table));
+    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit);
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Counters and sizes; see {@link LsmStats}. */
+  stats(): LsmStats {
+    const tables = new Array<number>(7).fill(0);
+    for (const { entry } of this.#tables) tables[entry.level]!++;
+    return {
+      sequence: this.#visible,
+      tables,
+      memtableBytes: this.#memtable.bytes,
+      flushing: this.#frozen !== undefined,
+      flushedBytes: this.#flushedBytes,
+    };
+  }
+
+  // ------------------------------------------------------------- close
+
+  /**
+   * Closes the store: waits for writes and a flush in progress, closes the
+   * logs (making every write durable) and the tables, releases the lock.
+   * The memtable is not flushed: the log holds it and the next open replays
+   * it. Idempotent. Rejects if closing a log fails (everything is released
+   * anyway).
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    let error: unknown;
+    await this.#settled();
+    await this.#flushing?.catch(noop);
+    try {
+      await this.#wal.close();
+    } catch (cause) {
+      error = cause;
+    }
+    try {
+      await this.#manifest.close();
+    } catch (cause) {
+      error ??= cause;
+    }
+    for (const { table } of this.#tables) await table.close();
+    await this.#lock.release();
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Rewrites the manifest as one snapshot edit and drops the edits before it
+   * (docs/LSM-FORMAT.md §8): crash-safe, as the snapshot is durable before
+   * the log's head moves past the older edits.
+   */
+  async compactManifest(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    await this.#flushing?.catch(noop);
+    if (this.#failure !== undefined) throw this.#failure;
+    const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
+      wait: 'durable',
+    });
+    await this.#manifest.truncateBefore(lsn);
+  }
+}
+
+/** Every version of a frozen memtable as (internal key, value) pairs. */
+function* frozenEntries(memtable: Memtable): IterableIterator<readonly [Uint8Array, Uint8Array]> {
+  const empty = new Uint8Array(0);
+  for (const entry of memtable.entries()) {
+    yield [internalKey(entry.key, entry.sequence, entry.kind), entry.value ?? empty] as const;
+  }
+}
+
+/**
+ * Checks that `path` is missing, an empty directory, or a store
+ * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
+ * store is new (no marker yet). Rejects with `ERR_INVALID_ARG_VALUE`,
+ * changing nothing, when it is something else.
+ */
+async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
+  let created: boolean;
+  try {
+    created = await fs.mkdir(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST')
+      throw notAStore(path, 'is a file');
+    throw ioError(error, `creating directory ${path}`);
+  }
+  if (created) {
+    try {
+      await fs.syncDir(dirname(path));
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${dirname(path)}`);
+    }
+    return true;
+  }
+  let names: string[];
+  try {
+    names = await fs.readdir(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'is a file');
+    throw ioError(error, `listing ${path}`);
+  }
+  const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
+  if (!names.includes(MARKER_NAME)) {
+    if (others.length > 0) throw notAStore(path, 'holds files that are not a store');
+    return true;
+  }
+  const marker = await readMarker(fs, path);
+  if (compareBytes(marker, MARKER) === 0) return false;
+  // A marker cut short by a crash while the store was being created (nothing
+  // else written yet) is ours: the creation starts again.
+  if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
+    return true;
+  }
+  throw notAStore(path, `has a ${MARKER_NAME} file that is not an @wal/lsm marker`);
+}
+
+function notAStore(path: string, why: string): Error {
+  return invalidArgValue(
+    'path',
+    path,
+    `${why}; it is not an @wal/lsm store and was left untouched`,
+  );
+}
+
+async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'read');
+    try {
+      const size = await fs.size(file);
+      const bytes = new Uint8Array(Math.min(size, MARKER.length + 1));
+      const count = await readFull(fs, file, bytes, 0);
+      return bytes.subarray(0, count);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+  } catch (error) {
+    throw ioError(error, `reading ${path}`);
+  }
+}
+
+/** Writes the marker durably: file, fdatasync, directory fsync (§9 step 2). */
+async function writeMarker(fs: Fs, dir: string): Promise<void> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'create');
+    try {
+      await fs.ftruncate(file, 0);
+      await writeFull(fs, file, MARKER, 0);
+      await fs.fdatasync(file);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+    await fs.syncDir(dir);
+  } catch (error) {
+    throw ioError(error, `creating the marker ${path}`);
+  }
+}
+
+/** Deletes table files the manifest does not name (I4), then fsyncs the directory. */
+async function removeOrphans(fs: Fs, dir: string, state: VersionState): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    throw ioError(error, `listing ${dir}`);
+  }
+  let removed = false;
+  for (const name of names) {
+    const number = tableNumber(name);
+    if (number === undefined || state.tables.has(number)) continue;
+    try {
+      await fs.unlink(join(dir, name));
+    } catch (error) {
+      throw ioError(error, `removing orphan table ${join(dir, name)}`);
+    }
+    removed = true;
+  }
+  if (removed) {
+    try {
+      await fs.syncDir(dir);
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${dir}`);
+    }
+  }
+}
+
+/**
+ * An iterator over a key range at a snapshot. Use `for await`, or
+ * {@link LsmIterator.next} (resolves `undefined` at the end). Entries are
+ * `[key, value]` copies.
+ */
+export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
+  readonly #owner: Lsm;
+  readonly #merged: MergedCursor;
+  readonly #sequence: number;
+  readonly #reverse: boolean;
+  readonly #lower: Uint8Array | undefined;
+  readonly #lowerInclusive: boolean;
+  readonly #upper: Uint8Array | undefined;
+  readonly #upperInclusive: boolean;
+  #remaining: number;
+  #target: Uint8Array | undefined;
+  #positioned = false;
+  #done = false;
+
+  /** @internal */
+  constructor(
+    owner: Lsm,
+    merged: MergedCursor,
+    sequence: number,
+    options: IteratorOptions,
+    limit: number,
+  ) {
+    this.#owner = owner;
+    this.#merged = merged;
+    this.#sequence = sequence;
+    this.#reverse = options.reverse === true;
+    this.#lower = options.gt ?? options.gte;
+    this.#lowerInclusive = options.gt === undefined;
+    this.#upper = options.lt ?? options.lte;
+    this.#upperInclusive = options.lt === undefined;
+    this.#remaining = limit === -1 ? Number.POSITIVE_INFINITY : limit;
+  }
+
+  #belowUpper(key: Uint8Array): boolean {
+    if (this.#upper === undefined) return true;
+    const c = compareBytes(key, this.#upper);
+    return c < 0 || (c === 0 && this.#upperInclusive);
+  }
+
+  #aboveLower(key: Uint8Array): boolean {
+    if (this.#lower === undefined) return true;
+    const c = compareBytes(key, this.#lower);
+    return c > 0 || (c === 0 && this.#lowerInclusive);
+  }
+
+  /**
+   * Moves to `target`: the next entry is the first at or after it (before or
+   * at it, reverse), still within the range. Throws `ERR_INVALID_ARG_TYPE`.
+   */
+  seek(target: Uint8Array): void {
+    validateBytes('target', target);
+    this.#target = target.slice();
+    this.#positioned = false;
+    this.#done = false;
+  }
+
+  async #position(): Promise<void> {
+    let start = this.#reverse ? this.#upper : this.#lower;
+    const target = this.#target;
+    if (target !== undefined) {
+      // The further of the range bound and the seek target.
+      if (
+        start === undefined ||
+        (this.#reverse ? compareBytes(target, start) < 0 : compareBytes(target, start) > 0)
+      ) {
+        start = target;
+      }
+    }
+    await this.#merged.seek(start, this.#reverse);
+    this.#positioned = true;
+  }
+
+  /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
+  async nextEntry(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    if (this.#owner.isClosed) throw new ClosedError('store');
+    if (this.#done) return undefined;
+    if (this.#remaining <= 0) {
+      this.#done = true;
+      return undefined;
+    }
+    if (!this.#positioned) await this.#position();
+    const entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
+    if (entry === undefined) {
+      this.#done = true;
+      return undefined;
+    }
+    this.#remaining--;
+    return entry;
+  }
+
+  async #nextVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const merged = this.#merged;
+    let skip: Uint8Array | undefined;
+    for (let current = merged.current; current !== undefined; current = merged.current) {
+      const key = current.key!;
+      if (!this.#belowUpper(key)) return undefined;
+      if (
+        current.sequence > this.#sequence ||
+        (skip !== undefined && compareBytes(key, skip) === 0) ||
+        !this.#aboveLower(key)
+      ) {
+        await merged.step();
+        continue;
+      }
+      skip = key;
+      if (current.kind === KIND_DELETE) {
+        await merged.step();
+        continue;
+      }
+      const result: [Uint8Array, Uint8Array] = [key.slice(), current.value!.slice()];
+      // Step past the older versions of this key now, so the next call starts clean.
+      await merged.step();
+      while (merged.current !== undefined && compareBytes(merged.current.key!, skip) === 0) {
+        await merged.step();
+      }
+      return result;
+    }
+    return undefined;
+  }
+
+  async #previousVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const merged = this.#merged;
+    while (merged.current !== undefined) {
+      const key = merged.current.key!;
+      if (!this.#aboveLower(key)) return undefined;
+      // Versions of one key arrive oldest first: the last visible one wins.
+      let newest: { kind: number; value: Uint8Array | undefined } | undefined;
+      while (merged.current !== undefined && compareBytes(merged.current.key!, key) === 0) {
+        const current = merged.current;
+        if (current.sequence <= this.#sequence)
+          newest = { kind: current.kind, value: current.value };
+        await merged.step();
+      }
+      if (newest === undefined || newest.kind === KIND_DELETE || !this.#belowUpper(key)) continue;
+      return [key.slice(), newest.value!.slice()];
+    }
+    return undefined;
+  }
+
+  /** Async-iterator protocol: `{ value: [key, value] }` until `{ done: true }`. */
+  async next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    const entry = await this.nextEntry();
+    return entry === undefined ? { done: true, value: undefined } : { done: false, value: entry };
+  }
+
+  /** Ends the iteration (for `break` in `for await`). */
+  async return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    this.#done = true;
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): LsmIterator {
+    return this;
+  }
+}
