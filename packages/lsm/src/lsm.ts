@@ -226,6 +226,8 @@ export class Lsm {
   #nextSequence: number;
   #visible: number;
   readonly #queue: PendingWrite[] = [];
+  /** The promise of the last write appended. */
+  #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
   #closing: Promise<void> | undefined;
   #flushedBytes = 0;
@@ -467,26 +469,24 @@ export class Lsm {
           continue;
         }
       }
-      if (this.#truncating !== undefined) {
-        await this.#truncating.catch(noop);
-        continue;
-      }
       const sequence = this.#nextSequence;
       let lsn: number;
       try {
         lsn = this.#wal.append(encodeBatch(sequence, ops));
       } catch (error) {
         if (error instanceof BusyError) {
-          // Staging full: wait for it to drain. A truncation we did not
-          // announce cannot happen (we start them all), but never spin.
-          if (this.#wal.writable) await new Promise((resolve) => setImmediate(resolve));
-          else await this.#wal.drained();
+          // The log refuses appends while a truncation of ours runs (a log
+          // whose truncateBefore lets appends through never gets here), or
+          // while its staging is full. Wait for either, then try again.
+          if (this.#truncating !== undefined) await this.#truncating.catch(noop);
+          else if (!this.#wal.writable) await this.#wal.drained();
+          else await new Promise((resolve) => setImmediate(resolve));
           continue;
         }
         throw error;
       }
       this.#nextSequence = sequence + ops.length;
-      return new Promise<void>((resolve, reject) => {
+      const written = new Promise<void>((resolve, reject) => {
         const pending: PendingWrite = { sequence, lsn, ops, ready: false, resolve, reject };
         this.#queue.push(pending);
         this.#wal.waitFor(lsn, sync ? 'durable' : 'written').then(
@@ -497,6 +497,8 @@ export class Lsm {
           (error: unknown) => this.#fail(error),
         );
       });
+      this.#lastWrite = written;
+      return written;
     }
   }
 
@@ -620,17 +622,12 @@ export class Lsm {
     await this.#flushing;
   }
 
-  /** Resolves once every write called so far has settled. */
+  /**
+   * Resolves once every write appended so far has settled: writes settle in
+   * sequence order (I1), or all at once on a failure, so the last one is enough.
+   */
   async #settled(): Promise<void> {
-    const last = this.#queue.at(-1);
-    if (last === undefined) return;
-    await new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (!this.#queue.includes(last)) resolve();
-        else setImmediate(check);
-      };
-      check();
-    });
+    await this.#lastWrite?.catch(noop);
   }
 
   // ------------------------------------------------------------- reads
