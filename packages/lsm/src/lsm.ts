@@ -42,6 +42,12 @@ import {
   Malformed,
   trailerKind,
 } from './coding.js';
+import {
+  type CompactionPlan,
+  type CompactionShape,
+  pickCompaction,
+  survivors,
+} from './compaction.js';
 import { type Cursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
 import {
   errnoOf,
@@ -68,6 +74,7 @@ import {
 } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { buildTable, Table, type TableLayout } from './table.js';
+import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 /** Options of {@link Lsm.open}. */
 export interface LsmOptions {
@@ -83,6 +90,18 @@ export interface LsmOptions {
   readonly bitsPerKey?: number;
   /** Segment size of the data and manifest logs (see @wal/core). Default: @wal/core's. */
   readonly segmentSize?: number;
+  /** Level-0 tables that start a compaction into level 1. Default 4. */
+  readonly level0Trigger?: number;
+  /** Level-0 tables at which each write is delayed by 1 ms. Default 8. */
+  readonly level0SlowdownTrigger?: number;
+  /** Level-0 tables at which writes wait for compaction. Default 12. */
+  readonly level0StopTrigger?: number;
+  /** Byte budget of level 1; level L has `levelBaseBytes · levelRatio^(L−1)`. Default 10 MiB. */
+  readonly levelBaseBytes?: number;
+  /** Growth of the byte budget per level. Default 10. */
+  readonly levelRatio?: number;
+  /** Size at which a compaction starts a new output table. Default 2 MiB. */
+  readonly targetFileSize?: number;
 }
 
 /** Defaults of {@link LsmOptions}. */
@@ -93,6 +112,10 @@ export const DEFAULT_BLOCK_SIZE = 4096;
 export const DEFAULT_RESTART_INTERVAL = 16;
 /** Default {@link LsmOptions.bitsPerKey}. */
 export const DEFAULT_BITS_PER_KEY = 10;
+/** Default {@link LsmOptions.targetFileSize}. */
+export const DEFAULT_TARGET_FILE_SIZE = 2 * 1024 * 1024;
+/** Default {@link LsmOptions.levelBaseBytes}. */
+export const DEFAULT_LEVEL_BASE_BYTES = 10 * 1024 * 1024;
 
 /** Per-write options. */
 export interface WriteOptions {
@@ -124,9 +147,14 @@ export class Snapshot {
     return this.#released;
   }
 
-  /** Releases the snapshot (idempotent). Reads through it then throw `ERR_INVALID_ARG_VALUE`. */
+  /**
+   * Releases the snapshot (idempotent): compactions may then drop the
+   * versions only it needed. Reads through it then throw `ERR_INVALID_ARG_VALUE`.
+   */
   release(): void {
+    if (this.#released) return;
     this.#released = true;
+    this.owner.releaseSnapshot(this);
   }
 }
 
@@ -158,8 +186,23 @@ export interface LsmStats {
   readonly memtableBytes: number;
   /** True while a frozen memtable is being flushed. */
   readonly flushing: boolean;
-  /** Bytes written to tables by flushes (for write amplification). */
+  /** Bytes written to tables by flushes. */
   readonly flushedBytes: number;
+  /** Bytes written to tables by compactions. */
+  readonly compactedBytes: number;
+  /** Compactions run (moves included). */
+  readonly compactions: number;
+  /** Bytes of keys and values applied by writes since open. */
+  readonly userBytes: number;
+  /** Bytes appended to the data log since open. */
+  readonly logBytes: number;
+  /**
+   * Write amplification since open: bytes written to the log and to tables
+   * per byte of keys and values written (0 before any write).
+   */
+  readonly writeAmplification: number;
+  /** Table bytes per level. */
+  readonly levelBytes: readonly number[];
 }
 
 interface PendingWrite {
@@ -169,11 +212,6 @@ interface PendingWrite {
   ready: boolean;
   resolve(): void;
   reject(error: unknown): void;
-}
-
-interface LiveTable {
-  readonly entry: TableEntry;
-  readonly table: Table;
 }
 
 interface Frozen {
@@ -217,8 +255,24 @@ export class Lsm {
   readonly #wal: Wal;
   readonly #manifest: Wal;
   readonly #state: VersionState;
-  /** Live tables, newest first (level 0 only for now). */
-  #tables: LiveTable[];
+  readonly #shape: CompactionShape;
+  readonly #slowdown: number;
+  readonly #stop: number;
+  readonly #targetFileSize: number;
+  /** The current version (holds one reference to it). */
+  #version: Version;
+  /** Every open table, current or still held by a reader. */
+  readonly #open = new Set<LiveTable>();
+  /** Background work (flushes and compactions), one job at a time. */
+  #work: Promise<void> = Promise.resolve();
+  #compactionQueued = false;
+  readonly #pointers: (Uint8Array | undefined)[] = [];
+  /** Live snapshots. */
+  readonly #snapshots = new Set<Snapshot>();
+  #compactedBytes = 0;
+  #compactions = 0;
+  #userBytes = 0;
+  #logBytes = 0;
   #memtable = new Memtable();
   #frozen: Frozen | undefined;
   #flushing: Promise<void> | undefined;
@@ -243,6 +297,10 @@ export class Lsm {
     state: VersionState;
     tables: LiveTable[];
     memtable: Memtable;
+    shape: CompactionShape;
+    slowdown: number;
+    stop: number;
+    targetFileSize: number;
   }) {
     this.#dir = init.dir;
     this.#fs = init.fs;
@@ -252,7 +310,17 @@ export class Lsm {
     this.#wal = init.wal;
     this.#manifest = init.manifest;
     this.#state = init.state;
-    this.#tables = init.tables;
+    this.#shape = init.shape;
+    this.#slowdown = init.slowdown;
+    this.#stop = init.stop;
+    this.#targetFileSize = init.targetFileSize;
+    const levels = emptyLevels();
+    for (const table of init.tables) {
+      levels[table.entry.level]!.push(table);
+      this.#open.add(table);
+    }
+    this.#version = new Version(levels.map((tables, level) => sortLevel(level, tables)));
+    this.#version.refs++;
     this.#memtable = init.memtable;
     this.#visible = Math.max(init.state.lastSequence, init.memtable.lastSequence);
     this.#nextSequence = this.#visible + 1;
@@ -296,6 +364,39 @@ export class Lsm {
       1024,
       1 << 30,
     );
+    const level0Trigger = positive('options.level0Trigger', options.level0Trigger, 4, 1, 1000);
+    const slowdown = positive(
+      'options.level0SlowdownTrigger',
+      options.level0SlowdownTrigger,
+      Math.max(8, level0Trigger),
+      level0Trigger,
+      1000,
+    );
+    const stop = positive(
+      'options.level0StopTrigger',
+      options.level0StopTrigger,
+      Math.max(12, slowdown),
+      slowdown,
+      1000,
+    );
+    const shape: CompactionShape = {
+      level0Trigger,
+      levelBaseBytes: positive(
+        'options.levelBaseBytes',
+        options.levelBaseBytes,
+        DEFAULT_LEVEL_BASE_BYTES,
+        1024,
+        Number.MAX_SAFE_INTEGER,
+      ),
+      levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
+    };
+    const targetFileSize = positive(
+      'options.targetFileSize',
+      options.targetFileSize,
+      DEFAULT_TARGET_FILE_SIZE,
+      1024,
+      1 << 30,
+    );
     const logOptions = {
       fs,
       ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
@@ -330,9 +431,8 @@ export class Lsm {
         },
       });
       await removeOrphans(fs, path, state);
-      const live = [...state.tables.values()].sort((a, b) => b.number - a.number);
-      for (const entry of live) {
-        tables.push({ entry, table: await Table.open(fs, tablePath(path, entry.number)) });
+      for (const entry of state.tables.values()) {
+        tables.push(new LiveTable(entry, await Table.open(fs, tablePath(path, entry.number))));
       }
 
       const memtable = new Memtable();
@@ -365,7 +465,7 @@ export class Lsm {
           }
         },
       });
-      return new Lsm({
+      const db = new Lsm({
         dir: path,
         fs,
         layout,
@@ -376,7 +476,13 @@ export class Lsm {
         state,
         tables,
         memtable,
+        shape,
+        slowdown,
+        stop,
+        targetFileSize,
       });
+      db.#scheduleCompaction();
+      return db;
     } catch (error) {
       for (const { table } of tables) await table.close();
       await wal?.close().catch(noop);
@@ -458,9 +564,25 @@ export class Lsm {
       }
       sync = options.sync === true;
     }
+    let slowed = false;
     for (;;) {
       if (this.#closing !== undefined) throw new ClosedError('store');
       if (this.#failure !== undefined) throw this.#failure;
+      const level0 = this.#version.levels[0]!.length;
+      if (level0 >= this.#stop) {
+        // Too many level-0 tables: wait for compaction to catch up.
+        this.#scheduleCompaction();
+        await this.#work;
+        if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        continue;
+      }
+      if (level0 >= this.#slowdown && !slowed) {
+        slowed = true;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
       // Memory bound: one frozen memtable at most; past that, wait for its flush.
       if (this.#memtable.bytes >= this.#writeBufferSize) {
         if (this.#frozen === undefined) this.#freeze();
@@ -471,8 +593,9 @@ export class Lsm {
       }
       const sequence = this.#nextSequence;
       let lsn: number;
+      const payload = encodeBatch(sequence, ops);
       try {
-        lsn = this.#wal.append(encodeBatch(sequence, ops));
+        lsn = this.#wal.append(payload);
       } catch (error) {
         if (error instanceof BusyError) {
           // The log refuses appends while a truncation of ours runs (a log
@@ -486,6 +609,7 @@ export class Lsm {
         throw error;
       }
       this.#nextSequence = sequence + ops.length;
+      this.#logBytes += payload.length + 8;
       const written = new Promise<void>((resolve, reject) => {
         const pending: PendingWrite = { sequence, lsn, ops, ready: false, resolve, reject };
         this.#queue.push(pending);
@@ -510,6 +634,7 @@ export class Lsm {
       for (let i = 0; i < write.ops.length; i++) {
         const op = write.ops[i]!;
         this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
+        this.#userBytes += op.key.length + (op.value?.length ?? 0);
       }
       this.#visible = write.sequence + write.ops.length - 1;
       write.resolve();
@@ -534,7 +659,8 @@ export class Lsm {
     const cut = this.#queue[0]?.lsn ?? this.#wal.tail;
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
-    const flushing = this.#flush(this.#frozen).finally(() => {
+    const frozen = this.#frozen;
+    const flushing = this.#enqueue(() => this.#flush(frozen)).finally(() => {
       if (this.#flushing === flushing) this.#flushing = undefined;
     });
     flushing.catch(noop);
@@ -553,25 +679,8 @@ export class Lsm {
       const number = state.nextFile;
       const path = tablePath(this.#dir, number);
       const { bytes, summary } = buildTable(frozenEntries(frozen.memtable), this.#layout);
-      let file: FsFile;
-      try {
-        file = await this.#fs.open(path, 'createExclusive');
-      } catch (error) {
-        throw ioError(error, `creating table ${path}`);
-      }
-      try {
-        await writeFull(this.#fs, file, bytes, 0);
-        await this.#fs.fdatasync(file);
-      } catch (error) {
-        throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
-      } finally {
-        await this.#fs.close(file).catch(noop);
-      }
-      try {
-        await this.#fs.syncDir(this.#dir);
-      } catch (error) {
-        throw ioError(error, `fsync of directory ${this.#dir}`);
-      }
+      await this.#writeTable(number, bytes);
+      await this.#syncDir();
       const entry: TableEntry = {
         level: 0,
         number,
@@ -587,8 +696,9 @@ export class Lsm {
       };
       await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
       applyEdit(state, edit);
-      const table = await Table.open(this.#fs, path);
-      this.#tables = [{ entry, table }, ...this.#tables];
+      const table = new LiveTable(entry, await Table.open(this.#fs, path));
+      this.#open.add(table);
+      this.#install(this.#version.edit(new Set(), [table]));
       this.#flushedBytes += bytes.length;
       this.#frozen = undefined;
       // Writers wait for this truncation rather than meet WAL_BUSY (I2).
@@ -600,9 +710,181 @@ export class Lsm {
         // A later flush may have started its own truncation meanwhile.
         if (this.#truncating === truncating) this.#truncating = undefined;
       }
+      this.#scheduleCompaction();
     } catch (error) {
       this.#fail(error);
       throw this.#failure;
+    }
+  }
+
+  /** Runs `job` after the background work queued before it; one job at a time. */
+  #enqueue(job: () => Promise<void>): Promise<void> {
+    const run = this.#work.then(job);
+    this.#work = run.catch(noop);
+    return run;
+  }
+
+  /** Makes `version` current; the old one goes once its readers are done. */
+  #install(version: Version): void {
+    const old = this.#version;
+    version.refs++;
+    this.#version = version;
+    this.#unref(old);
+  }
+
+  /** Drops a reference to `version`; tables no version holds any more and that an edit dropped are closed and deleted. */
+  #unref(version: Version): void {
+    if (--version.refs > 0) return;
+    for (const live of version.tables()) {
+      if (--live.refs > 0 || !live.obsolete) continue;
+      this.#open.delete(live);
+      // The edit that dropped it is durable; a crash before the unlink
+      // leaves an orphan, deleted at the next open.
+      void live.table.close().then(() => this.#fs.unlink(live.table.path).catch(noop));
+    }
+  }
+
+  /** The oldest sequence number a reader may still ask for. */
+  #smallestSnapshot(): number {
+    let smallest = this.#visible;
+    for (const snapshot of this.#snapshots) smallest = Math.min(smallest, snapshot.sequence);
+    return smallest;
+  }
+
+  /** Queues a compaction if the current version needs one and none is queued. */
+  #scheduleCompaction(): void {
+    if (this.#compactionQueued || this.#failure !== undefined || this.#closing !== undefined) {
+      return;
+    }
+    if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
+    this.#compactionQueued = true;
+    this.#enqueue(async () => {
+      this.#compactionQueued = false;
+      if (this.#failure !== undefined || this.#closing !== undefined) return;
+      await this.#compactOnce();
+      this.#scheduleCompaction();
+    }).catch(noop);
+  }
+
+  /**
+   * Runs one compaction (docs/LSM-FORMAT.md §11): output tables written,
+   * fdatasynced and the directory fsynced; then one manifest edit removing
+   * the inputs and adding the outputs, durable; then the new version
+   * installed, and the inputs deleted once no reader holds them. A failure
+   * latches the store as a failed flush does.
+   */
+  async #compactOnce(): Promise<void> {
+    const plan = pickCompaction(this.#version, this.#shape, this.#pointers);
+    if (plan === undefined) return;
+    const version = this.#version;
+    version.refs++;
+    try {
+      const state = this.#state;
+      const removed = [...plan.inputs, ...plan.next];
+      let outputs: TableEntry[];
+      if (plan.move) {
+        outputs = [{ ...plan.inputs[0]!.entry, level: plan.level + 1 }];
+      } else {
+        outputs = await this.#writeOutputs(plan);
+      }
+      const edit: VersionEdit = {
+        nextFile: state.nextFile,
+        remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
+        add: outputs,
+      };
+      await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
+      applyEdit(state, edit);
+      const added: LiveTable[] = [];
+      for (const entry of outputs) {
+        const table = plan.move
+          ? plan.inputs[0]!.table
+          : await Table.open(this.#fs, tablePath(this.#dir, entry.number));
+        const live = new LiveTable(entry, table);
+        this.#open.add(live);
+        added.push(live);
+      }
+      if (plan.move) this.#open.delete(plan.inputs[0]!);
+      else for (const live of removed) live.obsolete = true;
+      this.#install(version.edit(new Set(removed.map((t) => t.entry.number)), added));
+      this.#compactions++;
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure;
+    } finally {
+      this.#unref(version);
+    }
+  }
+
+  /** Writes the survivors of `plan` as tables of about `targetFileSize` each; returns their entries. */
+  async #writeOutputs(plan: CompactionPlan): Promise<TableEntry[]> {
+    const outputs: TableEntry[] = [];
+    let batch: (readonly [Uint8Array, Uint8Array])[] = [];
+    let batchBytes = 0;
+    let lastKey: Uint8Array | undefined;
+    const finish = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const number = this.#state.nextFile++;
+      const { bytes, summary } = buildTable(batch, this.#layout);
+      await this.#writeTable(number, bytes);
+      outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
+      this.#compactedBytes += bytes.length;
+      batch = [];
+      batchBytes = 0;
+    };
+    for await (const [userKey, key, value] of survivors(plan, this.#smallestSnapshot())) {
+      // A new table only between user keys: the tables of a level never share one.
+      if (batchBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
+        await finish();
+      }
+      batch.push([key, value]);
+      batchBytes += key.length + value.length + 8;
+      lastKey = userKey;
+    }
+    await finish();
+    if (outputs.length > 0) await this.#syncDir();
+    return outputs;
+  }
+
+  /** Writes table `number` whole: created exclusively, written, fdatasynced, closed. */
+  async #writeTable(number: number, bytes: Uint8Array): Promise<void> {
+    const path = tablePath(this.#dir, number);
+    let file: FsFile;
+    try {
+      file = await this.#fs.open(path, 'createExclusive');
+    } catch (error) {
+      throw ioError(error, `creating table ${path}`);
+    }
+    try {
+      await writeFull(this.#fs, file, bytes, 0);
+      await this.#fs.fdatasync(file);
+    } catch (error) {
+      throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
+    } finally {
+      await this.#fs.close(file).catch(noop);
+    }
+  }
+
+  async #syncDir(): Promise<void> {
+    try {
+      await this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${this.#dir}`);
+    }
+  }
+
+  /**
+   * Runs compactions until none is needed (waiting for background work
+   * first). Resolves when the levels are within their budgets; rejects with
+   * the failure that latched the store.
+   */
+  async compact(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (;;) {
+      await this.#work;
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#closing !== undefined) throw new ClosedError('store');
+      if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
+      this.#scheduleCompaction();
     }
   }
 
@@ -640,7 +922,14 @@ export class Lsm {
   /** A snapshot of the store as of now. Throws `WAL_CLOSED` after close. */
   snapshot(): Snapshot {
     if (this.#closing !== undefined) throw new ClosedError('store');
-    return new Snapshot(this.#visible, this);
+    const snapshot = new Snapshot(this.#visible, this);
+    this.#snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  /** @internal Called by {@link Snapshot.release}. */
+  releaseSnapshot(snapshot: Snapshot): void {
+    this.#snapshots.delete(snapshot);
   }
 
   #readSequence(options: ReadOptions | undefined): number {
@@ -671,15 +960,20 @@ export class Lsm {
       const entry = memtable?.get(key, sequence);
       if (entry !== undefined) return entry.kind === KIND_VALUE ? entry.value!.slice() : undefined;
     }
-    const tables = this.#tables;
-    const target = internalKey(key, sequence, KIND_VALUE);
-    for (const { table } of tables) {
-      const found = await table.get(key, target);
-      if (found !== undefined) {
-        return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
+    const version = this.#version;
+    version.refs++;
+    try {
+      const target = internalKey(key, sequence, KIND_VALUE);
+      for (const { table } of version.candidates(key)) {
+        const found = await table.get(key, target);
+        if (found !== undefined) {
+          return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
+        }
       }
+      return undefined;
+    } finally {
+      this.#unref(version);
     }
-    return undefined;
   }
 
   /**
@@ -701,8 +995,12 @@ export class Lsm {
     if (limit !== -1) validateInteger('options.limit', limit, 0);
     const sources: Cursor[] = [new MemCursor(this.#memtable)];
     if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
-    for (const { table } of this.#tables) sources.push(new TableCursor(table));
-    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit);
+    const version = this.#version;
+    version.refs++;
+    for (const { table } of version.tables()) sources.push(new TableCursor(table));
+    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit, () =>
+      this.#unref(version),
+    );
   }
 
   /** @internal */
@@ -712,14 +1010,20 @@ export class Lsm {
 
   /** Counters and sizes; see {@link LsmStats}. */
   stats(): LsmStats {
-    const tables = new Array<number>(7).fill(0);
-    for (const { entry } of this.#tables) tables[entry.level]!++;
+    const version = this.#version;
+    const written = this.#logBytes + this.#flushedBytes + this.#compactedBytes;
     return {
       sequence: this.#visible,
-      tables,
+      tables: version.levels.map((level) => level.length),
+      levelBytes: version.levels.map((_, level) => version.bytes(level)),
       memtableBytes: this.#memtable.bytes,
       flushing: this.#frozen !== undefined,
       flushedBytes: this.#flushedBytes,
+      compactedBytes: this.#compactedBytes,
+      compactions: this.#compactions,
+      userBytes: this.#userBytes,
+      logBytes: this.#logBytes,
+      writeAmplification: this.#userBytes === 0 ? 0 : written / this.#userBytes,
     };
   }
 
@@ -740,7 +1044,7 @@ export class Lsm {
   async #close(): Promise<void> {
     let error: unknown;
     await this.#settled();
-    await this.#flushing?.catch(noop);
+    await this.#work;
     try {
       await this.#wal.close();
     } catch (cause) {
@@ -751,7 +1055,11 @@ export class Lsm {
     } catch (cause) {
       error ??= cause;
     }
-    for (const { table } of this.#tables) await table.close();
+    for (const live of this.#open) {
+      await live.table.close();
+      if (live.obsolete) await this.#fs.unlink(live.table.path).catch(noop);
+    }
+    this.#open.clear();
     await this.#lock.release();
     if (error !== undefined) throw error;
   }
@@ -763,12 +1071,15 @@ export class Lsm {
    */
   async compactManifest(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
-    await this.#flushing?.catch(noop);
-    if (this.#failure !== undefined) throw this.#failure;
-    const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
-      wait: 'durable',
+    // On the background queue: no other edit may land between the snapshot
+    // and the truncation that drops the edits before it.
+    await this.#enqueue(async () => {
+      if (this.#failure !== undefined) throw this.#failure;
+      const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
+        wait: 'durable',
+      });
+      await this.#manifest.truncateBefore(lsn);
     });
-    await this.#manifest.truncateBefore(lsn);
   }
 }
 
@@ -914,6 +1225,15 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   #target: Uint8Array | undefined;
   #positioned = false;
   #done = false;
+  #release: (() => void) | undefined;
+
+  /** Ends the iteration and lets go of the tables it reads. Idempotent. */
+  #finish(): void {
+    this.#done = true;
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
 
   /** @internal */
   constructor(
@@ -922,7 +1242,9 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     sequence: number,
     options: IteratorOptions,
     limit: number,
+    release: () => void,
   ) {
+    this.#release = release;
     this.#owner = owner;
     this.#merged = merged;
     this.#sequence = sequence;
@@ -954,7 +1276,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     validateBytes('target', target);
     this.#target = target.slice();
     this.#positioned = false;
-    this.#done = false;
+    // An iterator that ended (and let go of its tables) stays ended.
   }
 
   async #position(): Promise<void> {
@@ -978,13 +1300,19 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     if (this.#owner.isClosed) throw new ClosedError('store');
     if (this.#done) return undefined;
     if (this.#remaining <= 0) {
-      this.#done = true;
+      this.#finish();
       return undefined;
     }
-    if (!this.#positioned) await this.#position();
-    const entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
+    let entry: [Uint8Array, Uint8Array] | undefined;
+    try {
+      if (!this.#positioned) await this.#position();
+      entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
+    } catch (error) {
+      this.#finish();
+      throw error;
+    }
     if (entry === undefined) {
-      this.#done = true;
+      this.#finish();
       return undefined;
     }
     this.#remaining--;
@@ -1048,7 +1376,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
 
   /** Ends the iteration (for `break` in `for await`). */
   async return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    this.#done = true;
+    this.#finish();
     return { done: true, value: undefined };
   }
 

@@ -54,9 +54,11 @@ export class Memtable {
     return height;
   }
 
-  /** Inserts a version. (key, sequence) pairs are unique by construction. */
-  insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const previous: MemEntry[] = new Array(MAX_HEIGHT);
+  /**
+   * The last node before (key, sequence) in internal order (the head when
+   * none); with `previous`, also that node at every level, for an insert.
+   */
+  #before(key: Uint8Array, sequence: number, previous?: MemEntry[]): MemEntry {
     let node = this.#head;
     for (let level = this.#height - 1; level >= 0; level--) {
       let next = node.next[level];
@@ -64,8 +66,15 @@ export class Memtable {
         node = next;
         next = node.next[level];
       }
-      previous[level] = node;
+      if (previous !== undefined) previous[level] = node;
     }
+    return node;
+  }
+
+  /** Inserts a version. (key, sequence) pairs are unique by construction. */
+  insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
+    const previous: MemEntry[] = new Array(MAX_HEIGHT);
+    this.#before(key, sequence, previous);
     const height = this.#randomHeight();
     if (height > this.#height) {
       for (let level = this.#height; level < height; level++) previous[level] = this.#head;
@@ -83,27 +92,12 @@ export class Memtable {
 
   /** The first entry ≥ (key, sequence) in internal order, or `undefined`. */
   seek(key: Uint8Array, sequence: number): MemEntry | undefined {
-    let node = this.#head;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      let next = node.next[level];
-      while (next !== undefined && compare(key, sequence, next) > 0) {
-        node = next;
-        next = node.next[level];
-      }
-    }
-    return node.next[0];
+    return this.#before(key, sequence).next[0];
   }
 
   /** The last entry < (key, sequence) in internal order, or `undefined`. */
   seekBefore(key: Uint8Array, sequence: number): MemEntry | undefined {
-    let node = this.#head;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      let next = node.next[level];
-      while (next !== undefined && compare(key, sequence, next) > 0) {
-        node = next;
-        next = node.next[level];
-      }
-    }
+    const node = this.#before(key, sequence);
     return node === this.#head ? undefined : node;
   }
 

@@ -95,7 +95,7 @@ describe('Lsm: writes and reads', () => {
   });
 
   it('iterates ranges forward and reverse, with limits and seeks, across memtables and tables', async () => {
-    const { db } = await openMemory({ writeBufferSize: 1024, blockSize: 64 });
+    const { db } = await openMemory({ writeBufferSize: 1024, blockSize: 64, level0Trigger: 50 });
     const keys = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(2, '0')}`);
     for (const [i, key] of keys.entries()) {
       await db.put(bytes(key), bytes(`v${i}`));
@@ -184,7 +184,8 @@ describe('Lsm: writes and reads', () => {
       }
       await Promise.all(writes);
     }
-    assert.ok(db.stats().tables[0]! > 3, JSON.stringify(db.stats()));
+    const stats = db.stats();
+    assert.ok(stats.flushedBytes > 0 && stats.compactions > 0, JSON.stringify(stats));
     assert.equal((await entries(db)).length, 400);
     await db.close();
     ({ db } = await openMemory({ writeBufferSize: 2048 }, fs));
@@ -202,6 +203,7 @@ describe('Lsm: writes and reads', () => {
     }
     await db.compactManifest();
     await db.put(bytes('k9'), bytes('9'));
+    const tables = db.stats().tables;
     await db.close();
     const manifest = await Wal.open(`${DIR}/manifest`, { fs, segmentSize: 4096 });
     let records = 0;
@@ -209,8 +211,122 @@ describe('Lsm: writes and reads', () => {
     await manifest.close();
     assert.equal(records, 1);
     ({ db } = await openMemory({}, fs));
-    assert.deepEqual(db.stats().tables[0], 5);
+    assert.deepEqual(db.stats().tables, tables);
     assert.deepEqual(await entries(db), ['k0=0', 'k1=1', 'k2=2', 'k3=3', 'k4=4', 'k9=9']);
+    await db.close();
+  });
+});
+
+describe('Lsm: compaction', () => {
+  const SMALL: LsmOptions = {
+    writeBufferSize: 1024,
+    level0Trigger: 2,
+    levelBaseBytes: 2048,
+    levelRatio: 2,
+    targetFileSize: 1024,
+    blockSize: 256,
+  };
+  const tableFiles = async (fs: CrashFs): Promise<number> =>
+    (await fs.readdir(DIR)).filter((name) => name.endsWith('.sst')).length;
+  const total = (db: Lsm): number => db.stats().tables.reduce((a, b) => a + b, 0);
+  const keyOf = (i: number): Uint8Array => bytes(`key${String(i).padStart(4, '0')}`);
+
+  it('merges levels, drops shadowed versions and bottom tombstones, keeps what snapshots need', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 300; i++) await db.put(keyOf(i), bytes(`first-${i}`));
+    const snapshot = db.snapshot();
+    for (let i = 0; i < 300; i++) {
+      if (i % 2 === 0) await db.del(keyOf(i));
+      else await db.put(keyOf(i), bytes(`second-${i}`));
+    }
+    await db.flush();
+    await db.compact();
+    const stats = db.stats();
+    assert.ok(stats.compactions > 3, JSON.stringify(stats));
+    assert.ok(
+      stats.tables.slice(2).some((n) => n > 0),
+      `deeper levels used: ${stats.tables}`,
+    );
+    assert.ok(stats.writeAmplification > 1, JSON.stringify(stats));
+    for (let level = 1; level < 7; level++) {
+      assert.ok(
+        level === 6 || stats.levelBytes[level]! <= 2048 * 2 ** (level - 1),
+        `level ${level}`,
+      );
+    }
+    // The snapshot still sees the first values, deleted keys included.
+    assert.equal(text(await db.get(keyOf(10), { snapshot })), 'first-10');
+    assert.equal(text(await db.get(keyOf(11), { snapshot })), 'first-11');
+    assert.equal((await entries(db, { snapshot })).length, 300);
+    assert.equal(await db.get(keyOf(10)), undefined);
+    assert.equal(text(await db.get(keyOf(11))), 'second-11');
+    const live = await entries(db);
+    assert.equal(live.length, 150);
+    assert.equal(await tableFiles(fs), total(db), 'inputs of finished compactions are deleted');
+    const withSnapshot = db.stats().levelBytes.reduce((a, b) => a + b, 0);
+    await db.close();
+    ({ db } = await openMemory(SMALL, fs));
+    assert.deepEqual(await entries(db), live);
+    assert.equal(await tableFiles(fs), total(db));
+    await db.close();
+
+    // The same writes with no snapshot held: the first values are dropped.
+    const other = (await openMemory(SMALL)).db;
+    for (let i = 0; i < 300; i++) await other.put(keyOf(i), bytes(`first-${i}`));
+    for (let i = 0; i < 300; i++) {
+      if (i % 2 === 0) await other.del(keyOf(i));
+      else await other.put(keyOf(i), bytes(`second-${i}`));
+    }
+    await other.flush();
+    await other.compact();
+    const without = other.stats().levelBytes.reduce((a, b) => a + b, 0);
+    assert.ok(without < withSnapshot, `${without} bytes without a snapshot, ${withSnapshot} with`);
+    assert.deepEqual(await entries(other), live);
+    await other.close();
+  });
+
+  it('an iterator reads the tables it started on while compactions replace them, then lets go', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    const iterator = db.iterator();
+    const first = await iterator.nextEntry();
+    assert.equal(text(first![1]), 'old-0');
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    assert.ok((await tableFiles(fs)) > total(db), 'the iterator holds replaced tables');
+    let seen = 1;
+    for await (const [, value] of iterator) {
+      assert.match(text(value)!, /^old-/);
+      seen++;
+    }
+    assert.equal(seen, 100);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(await tableFiles(fs), total(db), 'released tables are deleted');
+    // An iterator abandoned mid-way keeps its tables until close.
+    const abandoned = db.iterator();
+    await abandoned.nextEntry();
+    await db.close();
+    assert.equal(await tableFiles(fs), total(db));
+  });
+
+  it('writes wait for compaction past the level-0 stop threshold, and are slowed before it', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory(
+      { ...SMALL, level0Trigger: 1, level0SlowdownTrigger: 1, level0StopTrigger: 2 },
+      fs,
+    );
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      writes.push(db.put(keyOf(i), new Uint8Array(50)));
+      if (i % 20 === 0) await Promise.all(writes);
+    }
+    await Promise.all(writes);
+    assert.ok(db.stats().tables[0]! <= 2, JSON.stringify(db.stats()));
+    assert.equal((await entries(db)).length, 200);
     await db.close();
   });
 });
@@ -282,6 +398,7 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       ['get', () => db.get(bytes('k'))],
       ['flush', () => db.flush()],
       ['compactManifest', () => db.compactManifest()],
+      ['compact', () => db.compact()],
       ['iterator', () => db.iterator()],
       ['snapshot', () => db.snapshot()],
       ['iterator.nextEntry', () => iterator.nextEntry()],

@@ -2,7 +2,7 @@
  * Power loss at every step of the engine's work: writes, background and
  * explicit flushes (table file, directory fsync, manifest edit, log
  * truncation), manifest compaction, close and recovery itself. The workload
- * runs over a CrashFs; between operations and after every macrotask while
+ * (with compactions: small level budgets) runs over a CrashFs; between operations and after every macrotask while
  * one is in flight, a sample of the states a power loss could leave is taken,
  * and each is opened and checked: every acknowledged durable write is there,
  * no acknowledged delete comes back, no value appears that was never
@@ -16,7 +16,15 @@ import { bytes, text } from './helpers.js';
 
 const DIR = '/db';
 const PER_STEP = 3;
-const OPTIONS: LsmOptions = { segmentSize: 4096, writeBufferSize: 1024, blockSize: 256 };
+const OPTIONS: LsmOptions = {
+  segmentSize: 4096,
+  writeBufferSize: 1024,
+  blockSize: 256,
+  level0Trigger: 2,
+  levelBaseBytes: 1024,
+  levelRatio: 2,
+  targetFileSize: 1024,
+};
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -166,7 +174,7 @@ describe('power loss (engine over CrashFs)', function () {
         run.db = await run.step('reopen', () => Lsm.open(DIR, { fs: run.fs, ...OPTIONS }));
       }
     }
-    assert.ok(run.db.stats().tables[0]! >= 3, JSON.stringify(run.db.stats()));
+    assert.ok(run.db.stats().compactions >= 2, JSON.stringify(run.db.stats()));
     await run.step('final close', () => run.db.close());
 
     let states = 0;
