@@ -442,6 +442,43 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
 });
 
 describe('Lsm: damage and faults', () => {
+  for (const [method, fault, code] of [
+    ['pwrite', 'ENOSPC', 'WAL_NO_SPACE'],
+    ['fdatasync', 'EIO', 'WAL_IO'],
+  ] as const) {
+    it(`${fault} on ${method} during a compaction: clear error, reads go on, a reopen has everything`, async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const options = { fs, segmentSize: 4096, level0Trigger: 10 };
+      let db = await Lsm.open(DIR, options);
+      for (let i = 0; i < 30; i++) {
+        await db.put(bytes(`k${String(i).padStart(2, '0')}`), bytes(`v${i}`));
+        if (i % 10 === 9) await db.flush();
+      }
+      await db.close();
+      const injection = fs.inject({
+        method,
+        fault,
+        persistent: true,
+        when: (call) => call.path.endsWith('.sst'),
+      });
+      // The open schedules the compaction level 0 now needs; it fails.
+      db = await Lsm.open(DIR, { ...options, level0Trigger: 2 });
+      await assert.rejects(db.compact(), isCode(code));
+      assert.equal((await entries(db)).length, 30);
+      await assert.rejects(db.put(bytes('x'), bytes('y')), isCode(code));
+      await db.close();
+      injection.remove();
+      db = await Lsm.open(DIR, { ...options, level0Trigger: 2 });
+      await db.compact();
+      assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+      assert.equal((await entries(db)).length, 30);
+      const files = (await crash.readdir(DIR)).filter((name) => name.endsWith('.sst'));
+      assert.equal(files.length, 1, `${files}`);
+      await db.close();
+    });
+  }
+
   it('removes orphan tables at open, and leaves other names alone', async () => {
     const fs = new CrashFs();
     let { db } = await openMemory({}, fs);
