@@ -34,6 +34,7 @@ import {
 } from '@wal/errors';
 import { type Fs, type FsFile, NodeFs } from '@wal/store';
 import { type BatchOp, decodeBatch, encodeBatch } from './batch.js';
+import { BlockCache } from './block-cache.js';
 import {
   compareBytes,
   internalKey,
@@ -102,6 +103,8 @@ export interface LsmOptions {
   readonly levelRatio?: number;
   /** Size at which a compaction starts a new output table. Default 2 MiB. */
   readonly targetFileSize?: number;
+  /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
+  readonly blockCacheSize?: number;
 }
 
 /** Defaults of {@link LsmOptions}. */
@@ -114,6 +117,8 @@ export const DEFAULT_RESTART_INTERVAL = 16;
 export const DEFAULT_BITS_PER_KEY = 10;
 /** Default {@link LsmOptions.targetFileSize}. */
 export const DEFAULT_TARGET_FILE_SIZE = 2 * 1024 * 1024;
+/** Default {@link LsmOptions.blockCacheSize}. */
+export const DEFAULT_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
 /** Default {@link LsmOptions.levelBaseBytes}. */
 export const DEFAULT_LEVEL_BASE_BYTES = 10 * 1024 * 1024;
 
@@ -203,6 +208,8 @@ export interface LsmStats {
   readonly writeAmplification: number;
   /** Table bytes per level. */
   readonly levelBytes: readonly number[];
+  /** Estimated bytes held by the block cache. */
+  readonly blockCacheBytes: number;
 }
 
 interface PendingWrite {
@@ -259,10 +266,13 @@ export class Lsm {
   readonly #slowdown: number;
   readonly #stop: number;
   readonly #targetFileSize: number;
+  readonly #cache: BlockCache;
   /** The current version (holds one reference to it). */
   #version: Version;
   /** Every open table, current or still held by a reader. */
   readonly #open = new Set<LiveTable>();
+  /** Deletions of tables no reader holds any more, in flight. */
+  readonly #retiring = new Set<Promise<void>>();
   /** Background work (flushes and compactions), one job at a time. */
   #work: Promise<void> = Promise.resolve();
   #compactionQueued = false;
@@ -301,7 +311,9 @@ export class Lsm {
     slowdown: number;
     stop: number;
     targetFileSize: number;
+    cache: BlockCache;
   }) {
+    this.#cache = init.cache;
     this.#dir = init.dir;
     this.#fs = init.fs;
     this.#layout = init.layout;
@@ -390,6 +402,15 @@ export class Lsm {
       ),
       levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
     };
+    const cache = new BlockCache(
+      positive(
+        'options.blockCacheSize',
+        options.blockCacheSize,
+        DEFAULT_BLOCK_CACHE_SIZE,
+        0,
+        Number.MAX_SAFE_INTEGER,
+      ),
+    );
     const targetFileSize = positive(
       'options.targetFileSize',
       options.targetFileSize,
@@ -432,7 +453,8 @@ export class Lsm {
       });
       await removeOrphans(fs, path, state);
       for (const entry of state.tables.values()) {
-        tables.push(new LiveTable(entry, await Table.open(fs, tablePath(path, entry.number))));
+        const table = await Table.open(fs, tablePath(path, entry.number), cache);
+        tables.push(new LiveTable(entry, table));
       }
 
       const memtable = new Memtable();
@@ -480,6 +502,7 @@ export class Lsm {
         slowdown,
         stop,
         targetFileSize,
+        cache,
       });
       db.#scheduleCompaction();
       return db;
@@ -696,7 +719,7 @@ export class Lsm {
       };
       await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
       applyEdit(state, edit);
-      const table = new LiveTable(entry, await Table.open(this.#fs, path));
+      const table = new LiveTable(entry, await Table.open(this.#fs, path, this.#cache));
       this.#open.add(table);
       this.#install(this.#version.edit(new Set(), [table]));
       this.#flushedBytes += bytes.length;
@@ -740,7 +763,12 @@ export class Lsm {
       this.#open.delete(live);
       // The edit that dropped it is durable; a crash before the unlink
       // leaves an orphan, deleted at the next open.
-      void live.table.close().then(() => this.#fs.unlink(live.table.path).catch(noop));
+      const retired: Promise<void> = live.table
+        .close()
+        .then(() => this.#fs.unlink(live.table.path))
+        .catch(noop)
+        .finally(() => this.#retiring.delete(retired));
+      this.#retiring.add(retired);
     }
   }
 
@@ -798,7 +826,7 @@ export class Lsm {
       for (const entry of outputs) {
         const table = plan.move
           ? plan.inputs[0]!.table
-          : await Table.open(this.#fs, tablePath(this.#dir, entry.number));
+          : await Table.open(this.#fs, tablePath(this.#dir, entry.number), this.#cache);
         const live = new LiveTable(entry, table);
         this.#open.add(live);
         added.push(live);
@@ -874,7 +902,8 @@ export class Lsm {
 
   /**
    * Runs compactions until none is needed (waiting for background work
-   * first). Resolves when the levels are within their budgets; rejects with
+   * first). Resolves when the levels are within their budgets and the tables
+   * no reader holds any more are deleted; rejects with
    * the failure that latched the store.
    */
   async compact(): Promise<void> {
@@ -883,9 +912,10 @@ export class Lsm {
       await this.#work;
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#closing !== undefined) throw new ClosedError('store');
-      if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
+      if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) break;
       this.#scheduleCompaction();
     }
+    await Promise.all(this.#retiring);
   }
 
   /**
@@ -1024,6 +1054,7 @@ export class Lsm {
       userBytes: this.#userBytes,
       logBytes: this.#logBytes,
       writeAmplification: this.#userBytes === 0 ? 0 : written / this.#userBytes,
+      blockCacheBytes: this.#cache.bytes,
     };
   }
 
@@ -1045,6 +1076,7 @@ export class Lsm {
     let error: unknown;
     await this.#settled();
     await this.#work;
+    await Promise.all(this.#retiring);
     try {
       await this.#wal.close();
     } catch (cause) {

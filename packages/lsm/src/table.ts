@@ -16,6 +16,7 @@ import {
   decodeBlock,
   writeBlock,
 } from './block.js';
+import type { BlockCache } from './block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from './bloom.js';
 import {
   compareBytes,
@@ -145,6 +146,7 @@ export class Table {
   readonly #indexKeys: Uint8Array[];
   readonly #handles: Handle[];
   readonly #filter: Uint8Array;
+  readonly #cache: BlockCache | undefined;
   #closed = false;
 
   private constructor(
@@ -156,7 +158,9 @@ export class Table {
     indexKeys: Uint8Array[],
     handles: Handle[],
     filter: Uint8Array,
+    cache: BlockCache | undefined,
   ) {
+    this.#cache = cache;
     this.#fs = fs;
     this.#file = file;
     this.#indexKeys = indexKeys;
@@ -170,7 +174,7 @@ export class Table {
    * for a file that is not a table, a wrong version or any damage, and with
    * `WAL_IO` when the file cannot be read. Nothing stays open on rejection.
    */
-  static async open(fs: Fs, path: string): Promise<Table> {
+  static async open(fs: Fs, path: string, cache?: BlockCache): Promise<Table> {
     let file: FsFile;
     try {
       file = await fs.open(path, 'read');
@@ -180,14 +184,19 @@ export class Table {
         : ioError(error, `opening table ${path}`);
     }
     try {
-      return await Table.#load(fs, file, path);
+      return await Table.#load(fs, file, path, cache);
     } catch (error) {
       await fs.close(file).catch(() => undefined);
       throw error;
     }
   }
 
-  static async #load(fs: Fs, file: FsFile, path: string): Promise<Table> {
+  static async #load(
+    fs: Fs,
+    file: FsFile,
+    path: string,
+    cache: BlockCache | undefined,
+  ): Promise<Table> {
     let size: number;
     try {
       size = await fs.size(file);
@@ -245,7 +254,7 @@ export class Table {
       }
       handles.push(handle);
     }
-    return new Table(fs, file, path, size, entries, decoded.keys, handles, filter);
+    return new Table(fs, file, path, size, entries, decoded.keys, handles, filter, cache);
   }
 
   /** Number of data blocks. */
@@ -291,9 +300,16 @@ export class Table {
     return { key, value: decoded.values[found.position]! };
   }
 
-  /** Reads, checks and decodes data block `block`. Rejects with `WAL_CORRUPTION` or `WAL_IO`. */
+  /**
+   * Reads, checks and decodes data block `block` (or takes it from the block
+   * cache). The result is shared: do not modify it. Rejects with
+   * `WAL_CORRUPTION` or `WAL_IO`.
+   */
   async readData(block: number): Promise<DecodedBlock> {
     if (this.#closed) throw new CorruptionError(`table ${this.path} was closed`);
+    const cacheKey = `${this.path}#${block}`;
+    const cached = this.#cache?.get(cacheKey);
+    if (cached !== undefined) return cached;
     const handle = this.#handles[block]!;
     const contents = await readBlock(this.#fs, this.#file, this.path, handle);
     const decoded = decode(this.path, handle.offset, contents, TRAILER_SIZE);
@@ -307,6 +323,7 @@ export class Table {
         throw damaged(this.path, handle.offset, `keys out of order at entry ${i}`);
       }
     }
+    this.#cache?.set(cacheKey, decoded, contents.length);
     return decoded;
   }
 

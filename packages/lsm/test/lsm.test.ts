@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
+import { BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { bytes, isCode, text } from './helpers.js';
 
@@ -304,7 +305,7 @@ describe('Lsm: compaction', () => {
       seen++;
     }
     assert.equal(seen, 100);
-    await new Promise((resolve) => setImmediate(resolve));
+    await db.compact(); // waits for the deletions too
     assert.equal(await tableFiles(fs), total(db), 'released tables are deleted');
     // An iterator abandoned mid-way keeps its tables until close.
     const abandoned = db.iterator();
@@ -329,6 +330,39 @@ describe('Lsm: compaction', () => {
     assert.equal((await entries(db)).length, 200);
     await db.close();
   });
+});
+
+describe('Lsm: block cache', () => {
+  it('keeps decoded blocks within its byte budget, least recently used out first', async () => {
+    const cache = new BlockCache(1000);
+    const block = (n: number) => ({ keys: new Array<Uint8Array>(n), values: [] });
+    cache.set('a', block(1), 300); // 364 bytes
+    cache.set('b', block(1), 300);
+    assert.ok(cache.get('a') !== undefined); // a is now the most recent
+    cache.set('c', block(1), 300); // evicts b
+    assert.equal(cache.get('b'), undefined);
+    assert.ok(cache.get('a') !== undefined && cache.get('c') !== undefined);
+    cache.set('c', block(2), 100); // replaces c
+    assert.equal(cache.bytes, 364 + 228);
+    cache.set('huge', block(1), 5000); // larger than the cache: not kept
+    assert.equal(cache.get('huge'), undefined);
+    assert.equal(new BlockCache(0).bytes, 0);
+  });
+
+  for (const blockCacheSize of [0, 4096]) {
+    it(`a store with a ${blockCacheSize}-byte cache reads the same and stays within it`, async () => {
+      const { db } = await openMemory({ blockCacheSize, blockSize: 256, level0Trigger: 50 });
+      for (let i = 0; i < 300; i++) await db.put(bytes(`k${i}`), bytes(`value ${i}`));
+      await db.flush();
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 300; i++)
+          assert.equal(text(await db.get(bytes(`k${i}`))), `value ${i}`);
+      }
+      const held = db.stats().blockCacheBytes;
+      assert.ok(held <= blockCacheSize && (blockCacheSize === 0 || held > 0), `${held}`);
+      await db.close();
+    });
+  }
 });
 
 describe('Lsm: what is not a store, locks, closed handles', () => {
