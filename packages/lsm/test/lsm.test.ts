@@ -49,6 +49,24 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('concurrent durable writers share the log fsyncs (group commit)', async () => {
+    const { db, fs } = await openMemory();
+    const fsyncs = (): number =>
+      fs.operations.filter((op) => op.call === 'fdatasync' && op.path?.startsWith(`${DIR}/wal/`))
+        .length;
+    const before = fsyncs();
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) => db.put(bytes(`k${i}`), bytes('v'), { sync: true })),
+    );
+    const shared = fsyncs() - before;
+    assert.ok(shared >= 1 && shared <= 4, `${shared} fsyncs for 64 durable writes`);
+    // Writes without sync wait for no fsync at all.
+    const quiet = fsyncs();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => db.put(bytes(`q${i}`), bytes('v'))));
+    assert.equal(fsyncs(), quiet);
+    await db.close();
+  });
+
   it('copies keys and values on the way in and out', async () => {
     const { db } = await openMemory();
     const key = bytes('k');
