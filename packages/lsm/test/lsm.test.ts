@@ -22,6 +22,15 @@ async function openMemory(
   return { db: await Lsm.open(DIR, { fs, segmentSize: 4096, ...options }), fs };
 }
 
+/** A closed store in DIR holding `k` = `v` in table 1. */
+async function storeWithOneTable(): Promise<CrashFs> {
+  const { db, fs } = await openMemory();
+  await db.put(bytes('k'), bytes('v'));
+  await db.flush();
+  await db.close();
+  return fs;
+}
+
 async function entries(db: Lsm, options = {}): Promise<string[]> {
   const out: string[] = [];
   for await (const [key, value] of db.iterator(options)) out.push(`${text(key)}=${text(value)}`);
@@ -532,16 +541,12 @@ describe('Lsm: damage and faults', () => {
   }
 
   it('removes orphan tables at open, and leaves other names alone', async () => {
-    const fs = new CrashFs();
-    let { db } = await openMemory({}, fs);
-    await db.put(bytes('k'), bytes('v'));
-    await db.flush();
-    await db.close();
+    const fs = await storeWithOneTable();
     const orphan = await fs.open(`${DIR}/00000000000000000099.sst`, 'create');
     await fs.close(orphan);
     const other = await fs.open(`${DIR}/README`, 'create');
     await fs.close(other);
-    ({ db } = await openMemory({}, fs));
+    const { db } = await openMemory({}, fs);
     const names = (await fs.readdir(DIR)).sort();
     assert.deepEqual(names, ['00000000000000000001.sst', 'LSM', 'README', 'manifest', 'wal']);
     assert.equal(text(await db.get(bytes('k'))), 'v');
@@ -549,11 +554,7 @@ describe('Lsm: damage and faults', () => {
   });
 
   it('a damaged or missing table fails the open with WAL_CORRUPTION naming it', async () => {
-    const fs = new CrashFs();
-    const { db } = await openMemory({}, fs);
-    await db.put(bytes('k'), bytes('v'));
-    await db.flush();
-    await db.close();
+    const fs = await storeWithOneTable();
     const path = `${DIR}/00000000000000000001.sst`;
     const file = await fs.open(path, 'write');
     await fs.pwrite(file, bytes('X'), (await fs.size(file)) - 1);
