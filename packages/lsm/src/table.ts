@@ -6,7 +6,7 @@
  */
 
 import { crc32c } from '@wal/core';
-import { CorruptionError } from '@wal/errors';
+import { ClosedError, CorruptionError } from '@wal/errors';
 import type { Fs, FsFile } from '@wal/store';
 import {
   BLOCK_TRAILER_SIZE,
@@ -303,10 +303,11 @@ export class Table {
   /**
    * Reads, checks and decodes data block `block` (or takes it from the block
    * cache). The result is shared: do not modify it. Rejects with
-   * `WAL_CORRUPTION` or `WAL_IO`.
+   * `WAL_CORRUPTION`, `WAL_IO`, or `WAL_CLOSED` once the store closed it.
    */
   async readData(block: number): Promise<DecodedBlock> {
-    if (this.#closed) throw new CorruptionError(`table ${this.path} was closed`);
+    // Only a store's close() closes a table a reader may still hold.
+    if (this.#closed) throw new ClosedError('store');
     const cacheKey = `${this.path}#${block}`;
     const cached = this.#cache?.get(cacheKey);
     if (cached !== undefined) return cached;
