@@ -190,3 +190,87 @@ export class MergedCursor {
     this.current = best;
   }
 }
+
+/**
+ * A cursor over one level ≥ 1: its tables never share a user key and are
+ * given in key order, so only one of them is read at a time.
+ */
+export class LevelCursor implements Cursor {
+  key: Uint8Array | undefined;
+  sequence = 0;
+  kind: Kind = KIND_VALUE;
+  value: Uint8Array | undefined;
+  #index = -1;
+  #inner: TableCursor | undefined;
+  #reverse = false;
+
+  /** @param tables The level's tables, ordered by key, with their smallest and largest user keys. */
+  constructor(
+    readonly tables: readonly { table: Table; smallest: Uint8Array; largest: Uint8Array }[],
+  ) {}
+
+  #copy(): void {
+    const inner = this.#inner;
+    this.key = inner?.key;
+    if (inner?.key !== undefined) {
+      this.sequence = inner.sequence;
+      this.kind = inner.kind;
+      this.value = inner.value;
+    }
+  }
+
+  /** Positions on table `index` at `key` (or its first / last entry), moving on past empty ends. */
+  async #open(index: number, key: Uint8Array | undefined): Promise<void> {
+    for (;;) {
+      this.#index = index;
+      const entry = this.tables[index];
+      if (entry === undefined) {
+        this.#inner = undefined;
+        this.key = undefined;
+        return;
+      }
+      this.#inner = new TableCursor(entry.table);
+      await this.#inner.seek(key, this.#reverse);
+      if (this.#inner.key !== undefined) {
+        this.#copy();
+        return;
+      }
+      index += this.#reverse ? -1 : 1;
+      key = undefined;
+    }
+  }
+
+  async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
+    this.#reverse = reverse;
+    const tables = this.tables;
+    if (key === undefined) return this.#open(reverse ? tables.length - 1 : 0, undefined);
+    if (!reverse) {
+      // The first table whose largest key is ≥ key.
+      let low = 0;
+      let high = tables.length;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        if (compareBytes(tables[mid]!.largest, key) < 0) low = mid + 1;
+        else high = mid;
+      }
+      return this.#open(low, key);
+    }
+    // The last table whose smallest key is ≤ key.
+    let low = 0;
+    let high = tables.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (compareBytes(tables[mid]!.smallest, key) <= 0) low = mid + 1;
+      else high = mid;
+    }
+    return this.#open(low - 1, key);
+  }
+
+  async step(): Promise<void> {
+    const inner = this.#inner;
+    if (inner === undefined) return;
+    await inner.step();
+    if (inner.key !== undefined) this.#copy();
+    else await this.#open(this.#index + (this.#reverse ? -1 : 1), undefined);
+  }
+}

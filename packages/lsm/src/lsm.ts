@@ -49,7 +49,7 @@ import {
   pickCompaction,
   survivors,
 } from './compaction.js';
-import { type Cursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
+import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
 import {
   errnoOf,
   ioError,
@@ -1027,7 +1027,10 @@ export class Lsm {
     if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
     const version = this.#version;
     version.refs++;
-    for (const { table } of version.tables()) sources.push(new TableCursor(table));
+    for (const { table } of version.levels[0]!) sources.push(new TableCursor(table));
+    for (const level of version.levels.slice(1)) {
+      if (level.length > 0) sources.push(new LevelCursor(level));
+    }
     return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit, () =>
       this.#unref(version),
     );

@@ -24,8 +24,12 @@ const OPTIONS = {
   levelRatio: 2,
   targetFileSize: 1024,
 };
-const key = fc.constantFrom('', 'a', 'ab', 'abc', 'b', 'ba', 'c', 'd', 'da', 'e', 'f', 'zz');
-const value = fc.string({ maxLength: 40 });
+// Prefixes of each other, and enough keys that a level spans several tables.
+const key = fc.oneof(
+  fc.constantFrom('', 'a', 'ab', 'abc', 'b', 'ba', 'c', 'd', 'da', 'e', 'f', 'zz'),
+  fc.integer({ min: 0, max: 200 }).map((i) => `k${i}`),
+);
+const value = fc.string({ maxLength: 120 });
 const bound = fc.option(key, { nil: undefined });
 
 type Op =
@@ -71,7 +75,7 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       op: fc.constant('burst' as const),
-      writes: fc.array(fc.record({ key, value }), { minLength: 1, maxLength: 12 }),
+      writes: fc.array(fc.record({ key, value }), { minLength: 1, maxLength: 40 }),
     }),
   },
   {
