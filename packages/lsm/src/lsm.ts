@@ -105,6 +105,8 @@ export interface LsmOptions {
   readonly targetFileSize?: number;
   /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
   readonly blockCacheSize?: number;
+  /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
+  readonly maxManifestBytes?: number;
 }
 
 /** Defaults of {@link LsmOptions}. */
@@ -266,6 +268,7 @@ export class Lsm {
   readonly #slowdown: number;
   readonly #stop: number;
   readonly #targetFileSize: number;
+  readonly #maxManifestBytes: number;
   readonly #cache: BlockCache;
   /** The current version (holds one reference to it). */
   #version: Version;
@@ -312,8 +315,10 @@ export class Lsm {
     stop: number;
     targetFileSize: number;
     cache: BlockCache;
+    maxManifestBytes: number;
   }) {
     this.#cache = init.cache;
+    this.#maxManifestBytes = init.maxManifestBytes;
     this.#dir = init.dir;
     this.#fs = init.fs;
     this.#layout = init.layout;
@@ -411,6 +416,13 @@ export class Lsm {
         Number.MAX_SAFE_INTEGER,
       ),
     );
+    const maxManifestBytes = positive(
+      'options.maxManifestBytes',
+      options.maxManifestBytes,
+      4 * 1024 * 1024,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+    );
     const targetFileSize = positive(
       'options.targetFileSize',
       options.targetFileSize,
@@ -503,6 +515,7 @@ export class Lsm {
         stop,
         targetFileSize,
         cache,
+        maxManifestBytes,
       });
       db.#scheduleCompaction();
       return db;
@@ -717,8 +730,7 @@ export class Lsm {
         nextFile: number + 1,
         add: [entry],
       };
-      await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
-      applyEdit(state, edit);
+      await this.#record(edit);
       const table = new LiveTable(entry, await Table.open(this.#fs, path, this.#cache));
       this.#open.add(table);
       this.#install(this.#version.edit(new Set(), [table]));
@@ -738,6 +750,31 @@ export class Lsm {
       this.#fail(error);
       throw this.#failure;
     }
+  }
+
+  /**
+   * Appends `edit` to the manifest, waits until it is durable, applies it;
+   * rewrites the manifest when it outgrew `maxManifestBytes`. Only from
+   * background jobs (one at a time).
+   */
+  async #record(edit: VersionEdit): Promise<void> {
+    await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
+    applyEdit(this.#state, edit);
+    if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
+      await this.#rewriteManifest();
+    }
+  }
+
+  /**
+   * Rewrites the manifest as one snapshot edit (docs/LSM-FORMAT.md §8):
+   * appended, durable, then the edits before it dropped. Only from
+   * background jobs, so no other edit lands in between.
+   */
+  async #rewriteManifest(): Promise<void> {
+    const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
+      wait: 'durable',
+    });
+    await this.#manifest.truncateBefore(lsn);
   }
 
   /** Runs `job` after the background work queued before it; one job at a time. */
@@ -820,8 +857,7 @@ export class Lsm {
         remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
         add: outputs,
       };
-      await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
-      applyEdit(state, edit);
+      await this.#record(edit);
       const added: LiveTable[] = [];
       for (const entry of outputs) {
         const table = plan.move
@@ -1106,14 +1142,9 @@ export class Lsm {
    */
   async compactManifest(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
-    // On the background queue: no other edit may land between the snapshot
-    // and the truncation that drops the edits before it.
     await this.#enqueue(async () => {
       if (this.#failure !== undefined) throw this.#failure;
-      const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
-        wait: 'durable',
-      });
-      await this.#manifest.truncateBefore(lsn);
+      await this.#rewriteManifest();
     });
   }
 }

@@ -222,6 +222,24 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('rewrites the manifest once it outgrows maxManifestBytes', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory({ maxManifestBytes: 1024, level0Trigger: 1000 }, fs);
+    for (let i = 0; i < 40; i++) {
+      await db.put(bytes(`key-${i}`), bytes(`${i}`));
+      await db.flush();
+    }
+    await db.close();
+    const manifest = await Wal.open(`${DIR}/manifest`, { fs, segmentSize: 4096 });
+    assert.ok(manifest.tail - manifest.head <= 2048, `${manifest.tail - manifest.head} bytes`);
+    assert.ok(manifest.head > 0);
+    await manifest.close();
+    ({ db } = await openMemory({}, fs));
+    assert.equal(db.stats().tables[0], 40);
+    assert.equal((await entries(db)).length, 40);
+    await db.close();
+  });
+
   it('compacts the manifest into one snapshot edit', async () => {
     const fs = new CrashFs();
     let { db } = await openMemory({}, fs);

@@ -24,6 +24,7 @@ const OPTIONS: LsmOptions = {
   levelBaseBytes: 1024,
   levelRatio: 2,
   targetFileSize: 1024,
+  maxManifestBytes: 1024,
 };
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
