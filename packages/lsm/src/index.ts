@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+export { LsmIterator } from './iterator.js';
+export { Lsm } from './lsm.js';
 export {
   type BatchOperation,
   DEFAULT_BITS_PER_KEY,
@@ -14,11 +16,9 @@ export {
   DEFAULT_TARGET_FILE_SIZE,
   DEFAULT_WRITE_BUFFER_SIZE,
   type IteratorOptions,
-  Lsm,
-  LsmIterator,
   type LsmOptions,
   type LsmStats,
   type ReadOptions,
   Snapshot,
   type WriteOptions,
-} from './lsm.js';
+} from './options.js';

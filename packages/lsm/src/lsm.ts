@@ -19,7 +19,7 @@
  * - I4. Tables are created before the edit that adds them is durable; any
  *   table file not in the manifest at open is an orphan and is deleted.
  */
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import {
   BusyError,
@@ -50,19 +50,9 @@ import {
   survivors,
 } from './compaction.js';
 import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
-import {
-  errnoOf,
-  ioError,
-  LOCK_NAME,
-  MANIFEST_DIR,
-  MARKER,
-  MARKER_NAME,
-  readFull,
-  tableNumber,
-  tablePath,
-  WAL_DIR,
-  writeFull,
-} from './files.js';
+import { claimDirectory, removeOrphans, writeMarker } from './directory.js';
+import { ioError, LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR, writeFull } from './files.js';
+import { LsmIterator } from './iterator.js';
 import {
   applyEdit,
   decodeEdit,
@@ -74,145 +64,27 @@ import {
   type VersionState,
 } from './manifest.js';
 import { Memtable } from './memtable.js';
+import {
+  type BatchOperation,
+  DEFAULT_BITS_PER_KEY,
+  DEFAULT_BLOCK_CACHE_SIZE,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_LEVEL_BASE_BYTES,
+  DEFAULT_RESTART_INTERVAL,
+  DEFAULT_TARGET_FILE_SIZE,
+  DEFAULT_WRITE_BUFFER_SIZE,
+  type IteratorOptions,
+  type LsmOptions,
+  type LsmStats,
+  positive,
+  type ReadOptions,
+  Snapshot,
+  type WriteOptions,
+} from './options.js';
 import { buildTable, Table, type TableLayout } from './table.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
-/** Options of {@link Lsm.open}. */
-export interface LsmOptions {
-  /** File system (default: the real one). Tests pass `CrashFs` or `FaultFs` from `@wal/store/testing`. */
-  readonly fs?: Fs;
-  /** Memtable size, in estimated bytes, at which it is frozen and flushed. Default 4 MiB. */
-  readonly writeBufferSize?: number;
-  /** Target size of a table's data block. Default 4096. */
-  readonly blockSize?: number;
-  /** Entries between restart points in a data block. Default 16. */
-  readonly restartInterval?: number;
-  /** Bloom filter bits per key (0: no filter). Default 10 (about 1 % false positives). */
-  readonly bitsPerKey?: number;
-  /** Segment size of the data and manifest logs (see @wal/core). Default: @wal/core's. */
-  readonly segmentSize?: number;
-  /** Level-0 tables that start a compaction into level 1. Default 4. */
-  readonly level0Trigger?: number;
-  /** Level-0 tables at which each write is delayed by 1 ms. Default 8. */
-  readonly level0SlowdownTrigger?: number;
-  /** Level-0 tables at which writes wait for compaction. Default 12. */
-  readonly level0StopTrigger?: number;
-  /** Byte budget of level 1; level L has `levelBaseBytes · levelRatio^(L−1)`. Default 10 MiB. */
-  readonly levelBaseBytes?: number;
-  /** Growth of the byte budget per level. Default 10. */
-  readonly levelRatio?: number;
-  /** Size at which a compaction starts a new output table. Default 2 MiB. */
-  readonly targetFileSize?: number;
-  /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
-  readonly blockCacheSize?: number;
-  /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
-  readonly maxManifestBytes?: number;
-}
-
-/** Defaults of {@link LsmOptions}. */
-export const DEFAULT_WRITE_BUFFER_SIZE = 4 * 1024 * 1024;
-/** Default {@link LsmOptions.blockSize}. */
-export const DEFAULT_BLOCK_SIZE = 4096;
-/** Default {@link LsmOptions.restartInterval}. */
-export const DEFAULT_RESTART_INTERVAL = 16;
-/** Default {@link LsmOptions.bitsPerKey}. */
-export const DEFAULT_BITS_PER_KEY = 10;
-/** Default {@link LsmOptions.targetFileSize}. */
-export const DEFAULT_TARGET_FILE_SIZE = 2 * 1024 * 1024;
-/** Default {@link LsmOptions.blockCacheSize}. */
-export const DEFAULT_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
-/** Default {@link LsmOptions.levelBaseBytes}. */
-export const DEFAULT_LEVEL_BASE_BYTES = 10 * 1024 * 1024;
-
-/** Per-write options. */
-export interface WriteOptions {
-  /**
-   * `true`: resolve once the write is durable (fsynced through the log's
-   * group commit; survives a power loss). Default `false`: once it is
-   * written to the operating system (survives a process crash).
-   */
-  readonly sync?: boolean;
-}
-
-/** One operation of {@link Lsm.batch}. */
-export type BatchOperation =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly key: Uint8Array };
-
-/** A consistent read view: every write applied at or before its sequence number. */
-export class Snapshot {
-  #released = false;
-  /** @internal */
-  constructor(
-    /** The last sequence number the snapshot sees. */
-    readonly sequence: number,
-    readonly owner: Lsm,
-  ) {}
-
-  /** True once {@link Snapshot.release} was called. */
-  get released(): boolean {
-    return this.#released;
-  }
-
-  /**
-   * Releases the snapshot (idempotent): compactions may then drop the
-   * versions only it needed. Reads through it then throw `ERR_INVALID_ARG_VALUE`.
-   */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.owner.releaseSnapshot(this);
-  }
-}
-
-/** Options of reads. */
-export interface ReadOptions {
-  /** Read at this snapshot (default: the latest applied write). */
-  readonly snapshot?: Snapshot;
-}
-
-/** Options of {@link Lsm.iterator}: a key range, a direction, a limit, a snapshot. */
-export interface IteratorOptions extends ReadOptions {
-  readonly gt?: Uint8Array;
-  readonly gte?: Uint8Array;
-  readonly lt?: Uint8Array;
-  readonly lte?: Uint8Array;
-  /** Largest-first. Default false. */
-  readonly reverse?: boolean;
-  /** Most entries yielded (default: no limit; -1 also means none). */
-  readonly limit?: number;
-}
-
-/** What {@link Lsm.stats} reports. */
-export interface LsmStats {
-  /** Last sequence number applied. */
-  readonly sequence: number;
-  /** Live tables per level. */
-  readonly tables: readonly number[];
-  /** Estimated bytes in the active memtable. */
-  readonly memtableBytes: number;
-  /** True while a frozen memtable is being flushed. */
-  readonly flushing: boolean;
-  /** Bytes written to tables by flushes. */
-  readonly flushedBytes: number;
-  /** Bytes written to tables by compactions. */
-  readonly compactedBytes: number;
-  /** Compactions run (moves included). */
-  readonly compactions: number;
-  /** Bytes of keys and values applied by writes since open. */
-  readonly userBytes: number;
-  /** Bytes appended to the data log since open. */
-  readonly logBytes: number;
-  /**
-   * Write amplification since open: bytes written to the log and to tables
-   * per byte of keys and values written (0 before any write).
-   */
-  readonly writeAmplification: number;
-  /** Table bytes per level. */
-  readonly levelBytes: readonly number[];
-  /** Estimated bytes held by the block cache. */
-  readonly blockCacheBytes: number;
-}
+const noop = (): void => {};
 
 interface PendingWrite {
   readonly sequence: number;
@@ -228,20 +100,6 @@ interface Frozen {
   /** Log offset before which every record is in this memtable or older ones. */
   readonly cut: number;
 }
-
-function positive(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  validateInteger(name, value, min, max);
-  return value;
-}
-
-const noop = (): void => {};
 
 /**
  * A sorted key-value store on a directory: byte-string keys and values,
@@ -1154,299 +1012,5 @@ function* frozenEntries(memtable: Memtable): IterableIterator<readonly [Uint8Arr
   const empty = new Uint8Array(0);
   for (const entry of memtable.entries()) {
     yield [internalKey(entry.key, entry.sequence, entry.kind), entry.value ?? empty] as const;
-  }
-}
-
-/**
- * Checks that `path` is missing, an empty directory, or a store
- * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
- * store is new (no marker yet). Rejects with `ERR_INVALID_ARG_VALUE`,
- * changing nothing, when it is something else.
- */
-async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
-  let created: boolean;
-  try {
-    created = await fs.mkdir(path);
-  } catch (error) {
-    if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST')
-      throw notAStore(path, 'is a file');
-    throw ioError(error, `creating directory ${path}`);
-  }
-  if (created) {
-    try {
-      await fs.syncDir(dirname(path));
-    } catch (error) {
-      throw ioError(error, `fsync of directory ${dirname(path)}`);
-    }
-    return true;
-  }
-  let names: string[];
-  try {
-    names = await fs.readdir(path);
-  } catch (error) {
-    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'is a file');
-    throw ioError(error, `listing ${path}`);
-  }
-  const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
-  if (!names.includes(MARKER_NAME)) {
-    if (others.length > 0) throw notAStore(path, 'holds files that are not a store');
-    return true;
-  }
-  const marker = await readMarker(fs, path);
-  if (compareBytes(marker, MARKER) === 0) return false;
-  // A marker cut short by a crash while the store was being created (nothing
-  // else written yet) is ours: the creation starts again.
-  if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
-    return true;
-  }
-  throw notAStore(path, `has a ${MARKER_NAME} file that is not an @wal/lsm marker`);
-}
-
-function notAStore(path: string, why: string): Error {
-  return invalidArgValue(
-    'path',
-    path,
-    `${why}; it is not an @wal/lsm store and was left untouched`,
-  );
-}
-
-async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
-  const path = join(dir, MARKER_NAME);
-  try {
-    const file = await fs.open(path, 'read');
-    try {
-      const size = await fs.size(file);
-      const bytes = new Uint8Array(Math.min(size, MARKER.length + 1));
-      const count = await readFull(fs, file, bytes, 0);
-      return bytes.subarray(0, count);
-    } finally {
-      await fs.close(file).catch(noop);
-    }
-  } catch (error) {
-    throw ioError(error, `reading ${path}`);
-  }
-}
-
-/** Writes the marker durably: file, fdatasync, directory fsync (§9 step 2). */
-async function writeMarker(fs: Fs, dir: string): Promise<void> {
-  const path = join(dir, MARKER_NAME);
-  try {
-    const file = await fs.open(path, 'create');
-    try {
-      await fs.ftruncate(file, 0);
-      await writeFull(fs, file, MARKER, 0);
-      await fs.fdatasync(file);
-    } finally {
-      await fs.close(file).catch(noop);
-    }
-    await fs.syncDir(dir);
-  } catch (error) {
-    throw ioError(error, `creating the marker ${path}`);
-  }
-}
-
-/** Deletes table files the manifest does not name (I4), then fsyncs the directory. */
-async function removeOrphans(fs: Fs, dir: string, state: VersionState): Promise<void> {
-  let names: string[];
-  try {
-    names = await fs.readdir(dir);
-  } catch (error) {
-    throw ioError(error, `listing ${dir}`);
-  }
-  let removed = false;
-  for (const name of names) {
-    const number = tableNumber(name);
-    if (number === undefined || state.tables.has(number)) continue;
-    try {
-      await fs.unlink(join(dir, name));
-    } catch (error) {
-      throw ioError(error, `removing orphan table ${join(dir, name)}`);
-    }
-    removed = true;
-  }
-  if (removed) {
-    try {
-      await fs.syncDir(dir);
-    } catch (error) {
-      throw ioError(error, `fsync of directory ${dir}`);
-    }
-  }
-}
-
-/**
- * An iterator over a key range at a snapshot. Use `for await`, or
- * {@link LsmIterator.next} (resolves `undefined` at the end). Entries are
- * `[key, value]` copies.
- */
-export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
-  readonly #owner: Lsm;
-  readonly #merged: MergedCursor;
-  readonly #sequence: number;
-  readonly #reverse: boolean;
-  readonly #lower: Uint8Array | undefined;
-  readonly #lowerInclusive: boolean;
-  readonly #upper: Uint8Array | undefined;
-  readonly #upperInclusive: boolean;
-  #remaining: number;
-  #target: Uint8Array | undefined;
-  #positioned = false;
-  #done = false;
-  #release: (() => void) | undefined;
-
-  /** Ends the iteration and lets go of the tables it reads. Idempotent. */
-  #finish(): void {
-    this.#done = true;
-    const release = this.#release;
-    this.#release = undefined;
-    release?.();
-  }
-
-  /** @internal */
-  constructor(
-    owner: Lsm,
-    merged: MergedCursor,
-    sequence: number,
-    options: IteratorOptions,
-    limit: number,
-    release: () => void,
-  ) {
-    this.#release = release;
-    this.#owner = owner;
-    this.#merged = merged;
-    this.#sequence = sequence;
-    this.#reverse = options.reverse === true;
-    this.#lower = options.gt ?? options.gte;
-    this.#lowerInclusive = options.gt === undefined;
-    this.#upper = options.lt ?? options.lte;
-    this.#upperInclusive = options.lt === undefined;
-    this.#remaining = limit === -1 ? Number.POSITIVE_INFINITY : limit;
-  }
-
-  #belowUpper(key: Uint8Array): boolean {
-    if (this.#upper === undefined) return true;
-    const c = compareBytes(key, this.#upper);
-    return c < 0 || (c === 0 && this.#upperInclusive);
-  }
-
-  #aboveLower(key: Uint8Array): boolean {
-    if (this.#lower === undefined) return true;
-    const c = compareBytes(key, this.#lower);
-    return c > 0 || (c === 0 && this.#lowerInclusive);
-  }
-
-  /**
-   * Moves to `target`: the next entry is the first at or after it (before or
-   * at it, reverse), still within the range. Throws `ERR_INVALID_ARG_TYPE`.
-   */
-  seek(target: Uint8Array): void {
-    validateBytes('target', target);
-    this.#target = target.slice();
-    this.#positioned = false;
-    // An iterator that ended (and let go of its tables) stays ended.
-  }
-
-  async #position(): Promise<void> {
-    let start = this.#reverse ? this.#upper : this.#lower;
-    const target = this.#target;
-    if (target !== undefined) {
-      // The further of the range bound and the seek target.
-      if (
-        start === undefined ||
-        (this.#reverse ? compareBytes(target, start) < 0 : compareBytes(target, start) > 0)
-      ) {
-        start = target;
-      }
-    }
-    await this.#merged.seek(start, this.#reverse);
-    this.#positioned = true;
-  }
-
-  /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
-  async nextEntry(): Promise<[Uint8Array, Uint8Array] | undefined> {
-    if (this.#owner.isClosed) throw new ClosedError('store');
-    if (this.#done) return undefined;
-    if (this.#remaining <= 0) {
-      this.#finish();
-      return undefined;
-    }
-    let entry: [Uint8Array, Uint8Array] | undefined;
-    try {
-      if (!this.#positioned) await this.#position();
-      entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
-    } catch (error) {
-      this.#finish();
-      throw error;
-    }
-    if (entry === undefined) {
-      this.#finish();
-      return undefined;
-    }
-    this.#remaining--;
-    return entry;
-  }
-
-  async #nextVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
-    const merged = this.#merged;
-    let skip: Uint8Array | undefined;
-    for (let current = merged.current; current !== undefined; current = merged.current) {
-      const key = current.key!;
-      if (!this.#belowUpper(key)) return undefined;
-      if (
-        current.sequence > this.#sequence ||
-        (skip !== undefined && compareBytes(key, skip) === 0) ||
-        !this.#aboveLower(key)
-      ) {
-        await merged.step();
-        continue;
-      }
-      skip = key;
-      if (current.kind === KIND_DELETE) {
-        await merged.step();
-        continue;
-      }
-      const result: [Uint8Array, Uint8Array] = [key.slice(), current.value!.slice()];
-      // Step past the older versions of this key now, so the next call starts clean.
-      await merged.step();
-      while (merged.current !== undefined && compareBytes(merged.current.key!, skip) === 0) {
-        await merged.step();
-      }
-      return result;
-    }
-    return undefined;
-  }
-
-  async #previousVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
-    const merged = this.#merged;
-    while (merged.current !== undefined) {
-      const key = merged.current.key!;
-      if (!this.#aboveLower(key)) return undefined;
-      // Versions of one key arrive oldest first: the last visible one wins.
-      let newest: { kind: number; value: Uint8Array | undefined } | undefined;
-      while (merged.current !== undefined && compareBytes(merged.current.key!, key) === 0) {
-        const current = merged.current;
-        if (current.sequence <= this.#sequence)
-          newest = { kind: current.kind, value: current.value };
-        await merged.step();
-      }
-      if (newest === undefined || newest.kind === KIND_DELETE || !this.#belowUpper(key)) continue;
-      return [key.slice(), newest.value!.slice()];
-    }
-    return undefined;
-  }
-
-  /** Async-iterator protocol: `{ value: [key, value] }` until `{ done: true }`. */
-  async next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    const entry = await this.nextEntry();
-    return entry === undefined ? { done: true, value: undefined } : { done: false, value: entry };
-  }
-
-  /** Ends the iteration (for `break` in `for await`). */
-  async return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    this.#finish();
-    return { done: true, value: undefined };
-  }
-
-  [Symbol.asyncIterator](): LsmIterator {
-    return this;
   }
 }
