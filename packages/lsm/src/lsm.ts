@@ -1,30 +1,7 @@
-/**
- * The engine: writes through the data log into the memtable, flushes to
- * level-0 tables recorded in the manifest, reads and iterates over every
- * source at a snapshot. Normative formats and the open and flush
- * algorithms: docs/LSM-FORMAT.md.
- *
- * Invariants:
- * - I1. Sequence numbers are assigned at append, in log order; writes are
- *   applied to the memtable (made visible) strictly in sequence order, each
- *   once its record reached the level its caller asked for. `#visible` is the
- *   last applied sequence: every sequence ≤ it is in a memtable or a table.
- * - I2. A frozen memtable holds exactly the sequences ≤ its `lastSequence`
- *   not yet in tables; every log record after `cut` is applied to a later
- *   memtable (or still pending). So once its table is in the manifest, the
- *   log before `cut` may go.
- * - I3. Replay at open skips records whose sequence is ≤ the manifest's
- *   last sequence: a crash between the manifest edit and the log truncation
- *   applies nothing twice.
- * - I4. Tables are created before the edit that adds them is durable; any
- *   table file not in the manifest at open is an orphan and is deleted.
- */
-import { join } from 'node:path';
-import { Wal } from '@wal/core';
+import type { Wal } from '@wal/core';
 import {
   BusyError,
   ClosedError,
-  CorruptionError,
   invalidArgType,
   invalidArgValue,
   isWalError,
@@ -32,17 +9,10 @@ import {
   validateInteger,
   type WalError,
 } from '@wal/errors';
-import { type Fs, type FsFile, NodeFs } from '@wal/store';
-import { type BatchOp, decodeBatch, encodeBatch } from './batch.js';
-import { BlockCache } from './block-cache.js';
-import {
-  compareBytes,
-  internalKey,
-  KIND_DELETE,
-  KIND_VALUE,
-  Malformed,
-  trailerKind,
-} from './coding.js';
+import type { Fs, FsFile } from '@wal/store';
+import { type BatchOp, encodeBatch } from './batch.js';
+import type { BlockCache } from './block-cache.js';
+import { compareBytes, internalKey, KIND_DELETE, KIND_VALUE, trailerKind } from './coding.js';
 import {
   type CompactionPlan,
   type CompactionShape,
@@ -50,13 +20,10 @@ import {
   survivors,
 } from './compaction.js';
 import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
-import { claimDirectory, removeOrphans, writeMarker } from './directory.js';
-import { ioError, LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR, writeFull } from './files.js';
+import { ioError, tablePath, writeFull } from './files.js';
 import { LsmIterator } from './iterator.js';
 import {
   applyEdit,
-  decodeEdit,
-  emptyState,
   encodeEdit,
   snapshotEdit,
   type TableEntry,
@@ -66,21 +33,16 @@ import {
 import { Memtable } from './memtable.js';
 import {
   type BatchOperation,
-  DEFAULT_BITS_PER_KEY,
-  DEFAULT_BLOCK_CACHE_SIZE,
-  DEFAULT_BLOCK_SIZE,
-  DEFAULT_LEVEL_BASE_BYTES,
-  DEFAULT_RESTART_INTERVAL,
-  DEFAULT_TARGET_FILE_SIZE,
-  DEFAULT_WRITE_BUFFER_SIZE,
   type IteratorOptions,
   type LsmOptions,
   type LsmStats,
-  positive,
   type ReadOptions,
+  type ResolvedOptions,
+  resolveOptions,
   Snapshot,
   type WriteOptions,
 } from './options.js';
+import { type Recovered, recover } from './recovery.js';
 import { buildTable, Table, type TableLayout } from './table.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
@@ -157,47 +119,30 @@ export class Lsm {
   #closing: Promise<void> | undefined;
   #flushedBytes = 0;
 
-  private constructor(init: {
-    dir: string;
-    fs: Fs;
-    layout: TableLayout;
-    writeBufferSize: number;
-    lock: { release(): Promise<void> };
-    wal: Wal;
-    manifest: Wal;
-    state: VersionState;
-    tables: LiveTable[];
-    memtable: Memtable;
-    shape: CompactionShape;
-    slowdown: number;
-    stop: number;
-    targetFileSize: number;
-    cache: BlockCache;
-    maxManifestBytes: number;
-  }) {
-    this.#cache = init.cache;
-    this.#maxManifestBytes = init.maxManifestBytes;
-    this.#dir = init.dir;
-    this.#fs = init.fs;
-    this.#layout = init.layout;
-    this.#writeBufferSize = init.writeBufferSize;
-    this.#lock = init.lock;
-    this.#wal = init.wal;
-    this.#manifest = init.manifest;
-    this.#state = init.state;
-    this.#shape = init.shape;
-    this.#slowdown = init.slowdown;
-    this.#stop = init.stop;
-    this.#targetFileSize = init.targetFileSize;
+  private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
+    this.#dir = dir;
+    this.#fs = options.fs;
+    this.#layout = options.layout;
+    this.#writeBufferSize = options.writeBufferSize;
+    this.#shape = options.shape;
+    this.#slowdown = options.slowdown;
+    this.#stop = options.stop;
+    this.#targetFileSize = options.targetFileSize;
+    this.#cache = options.cache;
+    this.#maxManifestBytes = options.maxManifestBytes;
+    this.#lock = recovered.lock;
+    this.#wal = recovered.wal;
+    this.#manifest = recovered.manifest;
+    this.#state = recovered.state;
     const levels = emptyLevels();
-    for (const table of init.tables) {
+    for (const table of recovered.tables) {
       levels[table.entry.level]!.push(table);
       this.#open.add(table);
     }
     this.#version = new Version(levels.map((tables, level) => sortLevel(level, tables)));
     this.#version.refs++;
-    this.#memtable = init.memtable;
-    this.#visible = Math.max(init.state.lastSequence, init.memtable.lastSequence);
+    this.#memtable = recovered.memtable;
+    this.#visible = Math.max(recovered.state.lastSequence, recovered.memtable.lastSequence);
     this.#nextSequence = this.#visible + 1;
   }
 
@@ -217,173 +162,11 @@ export class Lsm {
     if (typeof path !== 'string' || path.length === 0) {
       throw invalidArgType('path', 'a non-empty string', path);
     }
-    if (typeof options !== 'object' || options === null) {
-      throw invalidArgType('options', 'of type object', options);
-    }
-    const fs = options.fs ?? new NodeFs();
-    const layout: TableLayout = {
-      blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),
-      restartInterval: positive(
-        'options.restartInterval',
-        options.restartInterval,
-        DEFAULT_RESTART_INTERVAL,
-        1,
-        1024,
-      ),
-      bitsPerKey: positive('options.bitsPerKey', options.bitsPerKey, DEFAULT_BITS_PER_KEY, 0, 64),
-    };
-    const writeBufferSize = positive(
-      'options.writeBufferSize',
-      options.writeBufferSize,
-      DEFAULT_WRITE_BUFFER_SIZE,
-      1024,
-      1 << 30,
-    );
-    const level0Trigger = positive('options.level0Trigger', options.level0Trigger, 4, 1, 1000);
-    const slowdown = positive(
-      'options.level0SlowdownTrigger',
-      options.level0SlowdownTrigger,
-      Math.max(8, level0Trigger),
-      level0Trigger,
-      1000,
-    );
-    const stop = positive(
-      'options.level0StopTrigger',
-      options.level0StopTrigger,
-      Math.max(12, slowdown),
-      slowdown,
-      1000,
-    );
-    const shape: CompactionShape = {
-      level0Trigger,
-      levelBaseBytes: positive(
-        'options.levelBaseBytes',
-        options.levelBaseBytes,
-        DEFAULT_LEVEL_BASE_BYTES,
-        1024,
-        Number.MAX_SAFE_INTEGER,
-      ),
-      levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
-    };
-    const cache = new BlockCache(
-      positive(
-        'options.blockCacheSize',
-        options.blockCacheSize,
-        DEFAULT_BLOCK_CACHE_SIZE,
-        0,
-        Number.MAX_SAFE_INTEGER,
-      ),
-    );
-    const maxManifestBytes = positive(
-      'options.maxManifestBytes',
-      options.maxManifestBytes,
-      4 * 1024 * 1024,
-      1024,
-      Number.MAX_SAFE_INTEGER,
-    );
-    const targetFileSize = positive(
-      'options.targetFileSize',
-      options.targetFileSize,
-      DEFAULT_TARGET_FILE_SIZE,
-      1024,
-      1 << 30,
-    );
-    const logOptions = {
-      fs,
-      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
-    };
-
-    await claimDirectory(fs, path);
-    let lock: { release(): Promise<void> } | undefined;
-    let manifest: Wal | undefined;
-    let wal: Wal | undefined;
-    const tables: LiveTable[] = [];
-    try {
-      lock = await fs.lock(join(path, LOCK_NAME));
-      // Checked again under the lock: another opener may have raced us.
-      const fresh = await claimDirectory(fs, path);
-      if (fresh) await writeMarker(fs, path);
-
-      const state = emptyState();
-      manifest = await Wal.open(join(path, MANIFEST_DIR), {
-        ...logOptions,
-        replay: (records) => {
-          for (const record of records) {
-            try {
-              applyEdit(state, decodeEdit(record.payload));
-            } catch (error) {
-              if (!(error instanceof Malformed)) throw error;
-              throw new CorruptionError(
-                `manifest ${join(path, MANIFEST_DIR)} holds a damaged edit at offset ${record.lsn}: ${error.message}`,
-                { offset: record.lsn },
-              );
-            }
-          }
-        },
-      });
-      await removeOrphans(fs, path, state);
-      for (const entry of state.tables.values()) {
-        const table = await Table.open(fs, tablePath(path, entry.number), cache);
-        tables.push(new LiveTable(entry, table));
-      }
-
-      const memtable = new Memtable();
-      const walPath = join(path, WAL_DIR);
-      wal = await Wal.open(walPath, {
-        ...logOptions,
-        replay: (records) => {
-          for (const record of records) {
-            let batch: ReturnType<typeof decodeBatch>;
-            try {
-              batch = decodeBatch(record.payload);
-            } catch (error) {
-              if (!(error instanceof Malformed)) throw error;
-              throw new CorruptionError(
-                `log ${walPath} holds a damaged batch at offset ${record.lsn}: ${error.message}`,
-                { offset: record.lsn },
-              );
-            }
-            if (batch.sequence <= state.lastSequence) continue;
-            if (batch.sequence <= memtable.lastSequence) {
-              throw new CorruptionError(
-                `log ${walPath}: batch at offset ${record.lsn} reuses sequence ${batch.sequence}`,
-                { offset: record.lsn },
-              );
-            }
-            for (let i = 0; i < batch.ops.length; i++) {
-              const op = batch.ops[i]!;
-              memtable.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
-            }
-          }
-        },
-      });
-      const db = new Lsm({
-        dir: path,
-        fs,
-        layout,
-        writeBufferSize,
-        lock,
-        wal,
-        manifest,
-        state,
-        tables,
-        memtable,
-        shape,
-        slowdown,
-        stop,
-        targetFileSize,
-        cache,
-        maxManifestBytes,
-      });
-      db.#scheduleCompaction();
-      return db;
-    } catch (error) {
-      for (const { table } of tables) await table.close();
-      await wal?.close().catch(noop);
-      await manifest?.close().catch(noop);
-      await lock?.release();
-      throw error;
-    }
+    const resolved = resolveOptions(options);
+    const recovered = await recover(path, resolved);
+    const db = new Lsm(path, resolved, recovered);
+    db.#scheduleCompaction();
+    return db;
   }
 
   // ------------------------------------------------------------- writes

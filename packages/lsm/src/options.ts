@@ -1,8 +1,11 @@
 /**
  * Options, defaults and the small public types of @wal/lsm.
  */
-import { validateInteger } from '@wal/errors';
-import type { Fs } from '@wal/store';
+import { invalidArgType, validateInteger } from '@wal/errors';
+import { type Fs, NodeFs } from '@wal/store';
+import { BlockCache } from './block-cache.js';
+import type { CompactionShape } from './compaction.js';
+import type { TableLayout } from './table.js';
 
 /** What a {@link Snapshot} needs of its store. */
 export interface SnapshotOwner {
@@ -156,4 +159,111 @@ export function positive(
   if (value === undefined) return fallback;
   validateInteger(name, value, min, max);
   return value;
+}
+
+/** {@link LsmOptions} checked, with their defaults. */
+export interface ResolvedOptions {
+  readonly fs: Fs;
+  readonly layout: TableLayout;
+  readonly writeBufferSize: number;
+  readonly shape: CompactionShape;
+  readonly slowdown: number;
+  readonly stop: number;
+  readonly cache: BlockCache;
+  readonly maxManifestBytes: number;
+  readonly targetFileSize: number;
+  /** Options of the data and manifest logs. */
+  readonly logOptions: { readonly fs: Fs; readonly segmentSize?: number };
+}
+
+/** Checks `options` and fills in the defaults. Throws Node-style argument errors. */
+export function resolveOptions(options: LsmOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const fs = options.fs ?? new NodeFs();
+  const layout: TableLayout = {
+    blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),
+    restartInterval: positive(
+      'options.restartInterval',
+      options.restartInterval,
+      DEFAULT_RESTART_INTERVAL,
+      1,
+      1024,
+    ),
+    bitsPerKey: positive('options.bitsPerKey', options.bitsPerKey, DEFAULT_BITS_PER_KEY, 0, 64),
+  };
+  const writeBufferSize = positive(
+    'options.writeBufferSize',
+    options.writeBufferSize,
+    DEFAULT_WRITE_BUFFER_SIZE,
+    1024,
+    1 << 30,
+  );
+  const level0Trigger = positive('options.level0Trigger', options.level0Trigger, 4, 1, 1000);
+  const slowdown = positive(
+    'options.level0SlowdownTrigger',
+    options.level0SlowdownTrigger,
+    Math.max(8, level0Trigger),
+    level0Trigger,
+    1000,
+  );
+  const stop = positive(
+    'options.level0StopTrigger',
+    options.level0StopTrigger,
+    Math.max(12, slowdown),
+    slowdown,
+    1000,
+  );
+  const shape: CompactionShape = {
+    level0Trigger,
+    levelBaseBytes: positive(
+      'options.levelBaseBytes',
+      options.levelBaseBytes,
+      DEFAULT_LEVEL_BASE_BYTES,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
+  };
+  const cache = new BlockCache(
+    positive(
+      'options.blockCacheSize',
+      options.blockCacheSize,
+      DEFAULT_BLOCK_CACHE_SIZE,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  );
+  const maxManifestBytes = positive(
+    'options.maxManifestBytes',
+    options.maxManifestBytes,
+    4 * 1024 * 1024,
+    1024,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const targetFileSize = positive(
+    'options.targetFileSize',
+    options.targetFileSize,
+    DEFAULT_TARGET_FILE_SIZE,
+    1024,
+    1 << 30,
+  );
+  const logOptions = {
+    fs,
+    ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+  };
+
+  return {
+    fs,
+    layout,
+    writeBufferSize,
+    shape,
+    slowdown,
+    stop,
+    cache,
+    maxManifestBytes,
+    targetFileSize,
+    logOptions,
+  };
 }
