@@ -18,6 +18,7 @@ import {
 } from './coding.js';
 import type { MemEntry, Memtable } from './memtable.js';
 import { lowerBound, type Table } from './table.js';
+import { firstEndingAtOrAfter } from './version.js';
 
 /** A positioned source of versions. `key` is `undefined` once exhausted. */
 export interface Cursor {
@@ -244,17 +245,7 @@ export class LevelCursor implements Cursor {
     this.#reverse = reverse;
     const tables = this.tables;
     if (key === undefined) return this.#open(reverse ? tables.length - 1 : 0, undefined);
-    if (!reverse) {
-      // The first table whose largest key is ≥ key.
-      let low = 0;
-      let high = tables.length;
-      while (low < high) {
-        const mid = (low + high) >>> 1;
-        if (compareBytes(tables[mid]!.largest, key) < 0) low = mid + 1;
-        else high = mid;
-      }
-      return this.#open(low, key);
-    }
+    if (!reverse) return this.#open(firstEndingAtOrAfter(tables, key), key);
     // The last table whose smallest key is ≤ key.
     let low = 0;
     let high = tables.length;

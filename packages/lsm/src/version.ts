@@ -39,6 +39,24 @@ export class LiveTable {
   }
 }
 
+/**
+ * In the key-ordered tables of a level ≥ 1, the index of the first one whose
+ * largest user key is ≥ `key` (`tables.length` when none).
+ */
+export function firstEndingAtOrAfter(
+  tables: readonly { readonly largest: Uint8Array }[],
+  key: Uint8Array,
+): number {
+  let low = 0;
+  let high = tables.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareBytes(tables[mid]!.largest, key) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /** Orders one level's tables: level 0 newest first, others by smallest key. */
 export function sortLevel(level: number, tables: LiveTable[]): LiveTable[] {
   return level === 0
@@ -76,15 +94,7 @@ export class Version {
     }
     for (let level = 1; level < LEVELS; level++) {
       const tables = this.levels[level]!;
-      // The first table whose largest key is ≥ key.
-      let low = 0;
-      let high = tables.length;
-      while (low < high) {
-        const mid = (low + high) >>> 1;
-        if (compareBytes(tables[mid]!.largest, key) < 0) low = mid + 1;
-        else high = mid;
-      }
-      const table = tables[low];
+      const table = tables[firstEndingAtOrAfter(tables, key)];
       if (table !== undefined && compareBytes(table.smallest, key) <= 0) yield table;
     }
   }
