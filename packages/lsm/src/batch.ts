@@ -1,0 +1,64 @@
+/**
+ * The data-log record (docs/LSM-FORMAT.md §7): one atomic batch of puts and
+ * deletes, its operations numbered from the batch's first sequence number.
+ */
+import { KIND_DELETE, KIND_VALUE, type Kind, Malformed, Output, Reader } from './coding.js';
+
+/** One operation of a batch: a put (value) or a delete (no value). */
+export interface BatchOp {
+  readonly kind: Kind;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+/** A decoded batch record. */
+export interface BatchRecord {
+  /** Sequence number of the first operation; operation `i` has `sequence + i`. */
+  readonly sequence: number;
+  readonly ops: BatchOp[];
+}
+
+/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value]`. */
+export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Array {
+  let size = 12;
+  for (const op of ops)
+    size += 1 + 10 + op.key.length + (op.value === undefined ? 0 : 10 + op.value.length);
+  const out = new Output(size);
+  out.u64(sequence);
+  out.u32(ops.length);
+  for (const op of ops) {
+    out.u8(op.kind);
+    out.lengthPrefixed(op.key);
+    if (op.kind === KIND_VALUE) out.lengthPrefixed(op.value!);
+  }
+  return out.view();
+}
+
+/**
+ * Decodes a batch record; values and keys are views into `payload`.
+ * Throws {@link Malformed} for bytes that break §7 (offsets in `payload`).
+ */
+export function decodeBatch(payload: Uint8Array): BatchRecord {
+  const reader = new Reader(payload, 0, payload.length);
+  const sequence = reader.u64('sequence');
+  reader.need(4, 'count');
+  const count =
+    (payload[8]! | (payload[9]! << 8) | (payload[10]! << 16) | (payload[11]! << 24)) >>> 0;
+  reader.at = 12;
+  // Every operation takes at least 2 bytes: a count beyond that is damage.
+  if (count > (payload.length - 12) / 2) throw new Malformed(`batch claims ${count} operations`, 8);
+  if (count === 0) throw new Malformed('empty batch', 8);
+  if (sequence > Number.MAX_SAFE_INTEGER - (count - 1)) throw new Malformed('sequence overflow', 0);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = reader.at;
+    const kind = reader.u8('kind');
+    if (kind !== KIND_DELETE && kind !== KIND_VALUE)
+      throw new Malformed(`unknown kind ${kind}`, at);
+    const key = reader.lengthPrefixed('key');
+    const value = kind === KIND_VALUE ? reader.lengthPrefixed('value') : undefined;
+    ops.push({ kind, key, value });
+  }
+  if (!reader.done) throw new Malformed('trailing bytes after the last operation', reader.at);
+  return { sequence, ops };
+}

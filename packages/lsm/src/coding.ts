@@ -1,0 +1,267 @@
+/**
+ * Integer and key encodings of docs/LSM-FORMAT.md §1: little-endian fixed
+ * integers, unsigned LEB128 varints, and the internal key (user key and an
+ * 8-byte trailer holding the sequence number and the kind). Decoders check
+ * every length against the bytes they are given and throw {@link Malformed}
+ * (a plain marker the callers turn into a `WAL_CORRUPTION` naming the file
+ * and offset).
+ */
+
+/** The largest sequence number: 2^53 − 1 (exact in a JS number; fits the 56-bit field). */
+export const MAX_SEQUENCE = Number.MAX_SAFE_INTEGER;
+
+/** Kind of an entry: a deletion marker (tombstone) or a value. Numbers are on disk. */
+export const KIND_DELETE = 0;
+/** See {@link KIND_DELETE}. */
+export const KIND_VALUE = 1;
+/** An entry kind stored on disk. */
+export type Kind = typeof KIND_DELETE | typeof KIND_VALUE;
+
+/** Size of the internal-key trailer. */
+export const TRAILER_SIZE = 8;
+
+/** Thrown by the decoders for bytes that break the format; `at` is the offset in the input. */
+export class Malformed extends Error {
+  constructor(
+    message: string,
+    readonly at: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Writes `value` (0 ≤ value < 2^32) as a u32 LE at `at`. */
+export function putU32(into: Uint8Array, at: number, value: number): void {
+  into[at] = value & 0xff;
+  into[at + 1] = (value >>> 8) & 0xff;
+  into[at + 2] = (value >>> 16) & 0xff;
+  into[at + 3] = (value >>> 24) & 0xff;
+}
+
+/** Reads a u32 LE at `at` (the caller checked the bounds). */
+export function getU32(from: Uint8Array, at: number): number {
+  return (from[at]! | (from[at + 1]! << 8) | (from[at + 2]! << 16) | (from[at + 3]! << 24)) >>> 0;
+}
+
+/** Writes `value` (0 ≤ value ≤ 2^53 − 1) as a u64 LE at `at`. */
+export function putU64(into: Uint8Array, at: number, value: number): void {
+  putU32(into, at, value >>> 0);
+  putU32(into, at + 4, Math.floor(value / 0x1_0000_0000));
+}
+
+/** Reads a u64 LE at `at`; throws {@link Malformed} above 2^53 − 1. */
+export function getU64(from: Uint8Array, at: number): number {
+  const high = getU32(from, at + 4);
+  if (high > 0x1f_ffff) throw new Malformed('a 64-bit integer above 2^53 - 1', at);
+  return high * 0x1_0000_0000 + getU32(from, at);
+}
+
+/** Bytes a varint of `value` takes. */
+export function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+/** Writes `value` (0 ≤ value ≤ 2^53 − 1) as an unsigned LEB128 varint at `at`; returns the end. */
+export function putVarint(into: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    into[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  into[at++] = value;
+  return at;
+}
+
+/**
+ * A cursor decoding a byte range `[at, end)` of `bytes`: every read checks
+ * the bound first and throws {@link Malformed} past it.
+ */
+export class Reader {
+  constructor(
+    readonly bytes: Uint8Array,
+    public at: number,
+    readonly end: number,
+  ) {}
+
+  /** True when the range is consumed. */
+  get done(): boolean {
+    return this.at >= this.end;
+  }
+
+  /** A varint of at most 8 bytes (values up to 2^53 − 1). */
+  varint(what: string): number {
+    const start = this.at;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.at >= this.end) throw new Malformed(`${what}: varint runs past the end`, start);
+      const byte = this.bytes[this.at++]!;
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (value > MAX_SEQUENCE) throw new Malformed(`${what}: varint above 2^53 - 1`, start);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw new Malformed(`${what}: varint longer than 8 bytes`, start);
+  }
+
+  /** A varint no larger than `limit`. */
+  bounded(what: string, limit: number): number {
+    const start = this.at;
+    const value = this.varint(what);
+    if (value > limit) throw new Malformed(`${what} ${value} exceeds ${limit}`, start);
+    return value;
+  }
+
+  /** One byte. */
+  u8(what: string): number {
+    if (this.at >= this.end) throw new Malformed(`${what}: past the end`, this.at);
+    return this.bytes[this.at++]!;
+  }
+
+  /** A u64 LE. */
+  u64(what: string): number {
+    this.need(8, what);
+    const value = getU64(this.bytes, this.at);
+    this.at += 8;
+    return value;
+  }
+
+  /** `length` bytes (a view, not a copy). */
+  take(length: number, what: string): Uint8Array {
+    this.need(length, what);
+    const view = this.bytes.subarray(this.at, this.at + length);
+    this.at += length;
+    return view;
+  }
+
+  /** A varint length followed by that many bytes. */
+  lengthPrefixed(what: string): Uint8Array {
+    const length = this.bounded(`${what} length`, this.end - this.at);
+    return this.take(length, what);
+  }
+
+  need(length: number, what: string): void {
+    if (length > this.end - this.at) {
+      throw new Malformed(`${what}: ${length} bytes claimed, ${this.end - this.at} left`, this.at);
+    }
+  }
+}
+
+/** Growable byte output. */
+export class Output {
+  #bytes: Uint8Array;
+  length = 0;
+
+  constructor(initial = 4096) {
+    this.#bytes = new Uint8Array(initial);
+  }
+
+  /** Makes room for `more` bytes and returns the buffer to write into at {@link Output.length}. */
+  reserve(more: number): Uint8Array {
+    if (this.length + more > this.#bytes.length) {
+      const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.length + more));
+      grown.set(this.#bytes.subarray(0, this.length));
+      this.#bytes = grown;
+    }
+    return this.#bytes;
+  }
+
+  bytes(data: Uint8Array): void {
+    this.reserve(data.length).set(data, this.length);
+    this.length += data.length;
+  }
+
+  u8(value: number): void {
+    this.reserve(1)[this.length++] = value;
+  }
+
+  u32(value: number): void {
+    putU32(this.reserve(4), this.length, value);
+    this.length += 4;
+  }
+
+  u64(value: number): void {
+    putU64(this.reserve(8), this.length, value);
+    this.length += 8;
+  }
+
+  varint(value: number): void {
+    this.length = putVarint(this.reserve(8), this.length, value);
+  }
+
+  lengthPrefixed(data: Uint8Array): void {
+    this.varint(data.length);
+    this.bytes(data);
+  }
+
+  /** The bytes written so far (a view). */
+  view(): Uint8Array {
+    return this.#bytes.subarray(0, this.length);
+  }
+
+  /** Forgets the contents, keeping the buffer. */
+  clear(): void {
+    this.length = 0;
+  }
+}
+
+/** Byte-wise comparison of two keys: negative, zero or positive. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** The internal key: `userKey ‖ trailer`, trailer = u64 LE of `sequence · 2^8 + kind`. */
+export function internalKey(userKey: Uint8Array, sequence: number, kind: Kind): Uint8Array {
+  const key = new Uint8Array(userKey.length + TRAILER_SIZE);
+  key.set(userKey);
+  writeTrailer(key, userKey.length, sequence, kind);
+  return key;
+}
+
+/** Writes the trailer of (`sequence`, `kind`) at `at`. */
+export function writeTrailer(into: Uint8Array, at: number, sequence: number, kind: Kind): void {
+  into[at] = kind;
+  // Bytes 1..7: the sequence number as a 56-bit little-endian integer.
+  let value = sequence;
+  for (let i = 1; i < 8; i++) {
+    into[at + i] = value % 256;
+    value = Math.floor(value / 256);
+  }
+}
+
+/** The sequence number in the trailer of internal key `key` (length ≥ 8, checked by the caller). */
+export function trailerSequence(key: Uint8Array): number {
+  const at = key.length - TRAILER_SIZE;
+  let value = 0;
+  for (let i = 7; i >= 1; i--) value = value * 256 + key[at + i]!;
+  return value;
+}
+
+/** The kind in the trailer of internal key `key`. */
+export function trailerKind(key: Uint8Array): number {
+  return key[key.length - TRAILER_SIZE]!;
+}
+
+/** The user-key part of internal key `key` (a view). */
+export function userKeyOf(key: Uint8Array): Uint8Array {
+  return key.subarray(0, key.length - TRAILER_SIZE);
+}
+
+/**
+ * Order of internal keys: user key ascending, then sequence number
+ * descending (the newest version of a key first).
+ */
+export function compareInternal(a: Uint8Array, b: Uint8Array): number {
+  const byUser = Buffer.compare(
+    a.subarray(0, a.length - TRAILER_SIZE),
+    b.subarray(0, b.length - TRAILER_SIZE),
+  );
+  if (byUser !== 0) return byUser;
+  return trailerSequence(b) - trailerSequence(a);
+}

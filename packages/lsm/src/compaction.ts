@@ -1,0 +1,124 @@
+/**
+ * Leveled compaction (docs/LSM-FORMAT.md §11): which tables to merge, and
+ * which versions the merge may drop.
+ *
+ * - Level 0 is compacted, all of it, with the level-1 tables it overlaps,
+ *   once it holds `level0Trigger` tables.
+ * - A level L ≥ 1 is compacted once its bytes exceed
+ *   `levelBaseBytes · levelRatio^(L−1)`: one table of it (round robin over
+ *   the key space) with the level-(L+1) tables it overlaps. Level 6 is never
+ *   compacted.
+ * - A single input that overlaps nothing below is moved, not rewritten.
+ */
+import { compareBytes, internalKey, KIND_DELETE } from './coding.js';
+import { type Cursor, MergedCursor, TableCursor } from './cursor.js';
+import { LEVELS } from './manifest.js';
+import type { LiveTable, Version } from './version.js';
+
+/** Compaction options, resolved. */
+export interface CompactionShape {
+  /** Level-0 tables that start a compaction. */
+  readonly level0Trigger: number;
+  /** Byte budget of level 1. */
+  readonly levelBaseBytes: number;
+  /** Growth of the budget from one level to the next. */
+  readonly levelRatio: number;
+}
+
+/** One compaction: `inputs` of `level` merged with the `next` tables of `level + 1`. */
+export interface CompactionPlan {
+  readonly level: number;
+  readonly inputs: readonly LiveTable[];
+  readonly next: readonly LiveTable[];
+  /** True when no deeper level holds any key of the range: tombstones can go. */
+  readonly bottom: boolean;
+  /** A move: one input overlapping nothing in `level + 1`, re-filed without rewriting. */
+  readonly move: boolean;
+}
+
+function range(tables: readonly LiveTable[]): [Uint8Array, Uint8Array] {
+  let low = tables[0]!.smallest;
+  let high = tables[0]!.largest;
+  for (const table of tables) {
+    if (compareBytes(table.smallest, low) < 0) low = table.smallest;
+    if (compareBytes(table.largest, high) > 0) high = table.largest;
+  }
+  return [low, high];
+}
+
+/** The budget in bytes of `level` (≥ 1). */
+export function levelBudget(shape: CompactionShape, level: number): number {
+  return shape.levelBaseBytes * shape.levelRatio ** (level - 1);
+}
+
+/**
+ * The compaction `version` needs first, or `undefined`. `pointers[L]` is the
+ * largest key of the last table compacted out of level L; it is advanced.
+ */
+export function pickCompaction(
+  version: Version,
+  shape: CompactionShape,
+  pointers: (Uint8Array | undefined)[],
+): CompactionPlan | undefined {
+  let level = -1;
+  let inputs: LiveTable[] = [];
+  if (version.levels[0]!.length >= shape.level0Trigger) {
+    level = 0;
+    inputs = [...version.levels[0]!];
+  } else {
+    for (let l = 1; l < LEVELS - 1; l++) {
+      if (version.bytes(l) <= levelBudget(shape, l)) continue;
+      const tables = version.levels[l]!;
+      const pointer = pointers[l];
+      const chosen =
+        (pointer === undefined
+          ? undefined
+          : tables.find((table) => compareBytes(table.smallest, pointer) > 0)) ?? tables[0]!;
+      pointers[l] = chosen.largest;
+      level = l;
+      inputs = [chosen];
+      break;
+    }
+  }
+  if (level === -1) return undefined;
+  const [low, high] = range(inputs);
+  const next = version.overlapping(level + 1, low, high);
+  let bottom = true;
+  for (let deeper = level + 2; deeper < LEVELS && bottom; deeper++) {
+    if (version.overlapping(deeper, low, high).length > 0) bottom = false;
+  }
+  return { level, inputs, next, bottom, move: inputs.length === 1 && next.length === 0 };
+}
+
+/**
+ * The entries a compaction keeps, in internal order: for each user key, the
+ * versions some reader may still need — every version newer than
+ * `smallestSnapshot`, and the newest one at or below it — except a deletion
+ * at or below it when the compaction is at the bottom (nothing older can be
+ * hidden by it any more). Rejects with the read errors of the inputs.
+ */
+export async function* survivors(
+  plan: CompactionPlan,
+  smallestSnapshot: number,
+): AsyncIterableIterator<readonly [Uint8Array, Uint8Array, Uint8Array]> {
+  const sources: Cursor[] = [...plan.inputs, ...plan.next].map((t) => new TableCursor(t.table));
+  const merged = new MergedCursor(sources);
+  await merged.seek(undefined, false);
+  let key: Uint8Array | undefined;
+  let newer = Number.POSITIVE_INFINITY;
+  for (let current = merged.current; current !== undefined; current = merged.current) {
+    if (key === undefined || compareBytes(current.key!, key) !== 0) {
+      key = current.key!.slice();
+      newer = Number.POSITIVE_INFINITY;
+    }
+    const sequence = current.sequence;
+    const shadowed = newer <= smallestSnapshot;
+    const deadTombstone =
+      current.kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
+    newer = sequence;
+    if (!shadowed && !deadTombstone) {
+      yield [key, internalKey(key, sequence, current.kind), current.value!] as const;
+    }
+    await merged.step();
+  }
+}

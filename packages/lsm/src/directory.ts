@@ -1,0 +1,137 @@
+/**
+ * The store directory (docs/LSM-FORMAT.md §6, §9): telling a store from what
+ * is not one, the marker, and orphan tables.
+ */
+import { dirname, join } from 'node:path';
+import { invalidArgValue } from '@wal/errors';
+import type { Fs } from '@wal/store';
+import { compareBytes } from './coding.js';
+import {
+  errnoOf,
+  ioError,
+  LOCK_NAME,
+  MARKER,
+  MARKER_NAME,
+  readFull,
+  tableNumber,
+  writeFull,
+} from './files.js';
+import type { VersionState } from './manifest.js';
+
+const noop = (): void => {};
+
+/**
+ * Checks that `path` is missing, an empty directory, or a store
+ * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
+ * store is new (no marker yet). Rejects with `ERR_INVALID_ARG_VALUE`,
+ * changing nothing, when it is something else.
+ */
+export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
+  let created: boolean;
+  try {
+    created = await fs.mkdir(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST')
+      throw notAStore(path, 'is a file');
+    throw ioError(error, `creating directory ${path}`);
+  }
+  if (created) {
+    try {
+      await fs.syncDir(dirname(path));
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${dirname(path)}`);
+    }
+    return true;
+  }
+  let names: string[];
+  try {
+    names = await fs.readdir(path);
+  } catch (error) {
+    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'is a file');
+    throw ioError(error, `listing ${path}`);
+  }
+  const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
+  if (!names.includes(MARKER_NAME)) {
+    if (others.length > 0) throw notAStore(path, 'holds files that are not a store');
+    return true;
+  }
+  const marker = await readMarker(fs, path);
+  if (compareBytes(marker, MARKER) === 0) return false;
+  // A marker cut short by a crash while the store was being created (nothing
+  // else written yet) is ours: the creation starts again.
+  if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
+    return true;
+  }
+  throw notAStore(path, `has a ${MARKER_NAME} file that is not an @wal/lsm marker`);
+}
+
+function notAStore(path: string, why: string): Error {
+  return invalidArgValue(
+    'path',
+    path,
+    `${why}; it is not an @wal/lsm store and was left untouched`,
+  );
+}
+
+async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'read');
+    try {
+      const size = await fs.size(file);
+      const bytes = new Uint8Array(Math.min(size, MARKER.length + 1));
+      const count = await readFull(fs, file, bytes, 0);
+      return bytes.subarray(0, count);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+  } catch (error) {
+    throw ioError(error, `reading ${path}`);
+  }
+}
+
+/** Writes the marker durably: file, fdatasync, directory fsync (§9 step 2). */
+export async function writeMarker(fs: Fs, dir: string): Promise<void> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'create');
+    try {
+      await fs.ftruncate(file, 0);
+      await writeFull(fs, file, MARKER, 0);
+      await fs.fdatasync(file);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+    await fs.syncDir(dir);
+  } catch (error) {
+    throw ioError(error, `creating the marker ${path}`);
+  }
+}
+
+/** Deletes table files the manifest does not name (I4), then fsyncs the directory. */
+export async function removeOrphans(fs: Fs, dir: string, state: VersionState): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    throw ioError(error, `listing ${dir}`);
+  }
+  let removed = false;
+  for (const name of names) {
+    const number = tableNumber(name);
+    if (number === undefined || state.tables.has(number)) continue;
+    try {
+      await fs.unlink(join(dir, name));
+    } catch (error) {
+      throw ioError(error, `removing orphan table ${join(dir, name)}`);
+    }
+    removed = true;
+  }
+  if (removed) {
+    try {
+      await fs.syncDir(dir);
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${dir}`);
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * File names of a store directory (docs/LSM-FORMAT.md §6) and full
+ * positional reads and writes over @wal/store's `Fs`.
+ */
+import { join } from 'node:path';
+import { IoError, NoSpaceError, type WalError } from '@wal/errors';
+import type { Fs, FsFile } from '@wal/store';
+
+/** The marker file that makes a directory an @wal/lsm store. */
+export const MARKER_NAME = 'LSM';
+/** Contents of the marker file (format version 1). */
+export const MARKER = new TextEncoder().encode('@wal/lsm 1\n');
+/** The lock file. */
+export const LOCK_NAME = 'lock';
+/** Directory of the data log (a @wal/core segmented log). */
+export const WAL_DIR = 'wal';
+/** Directory of the manifest log (a @wal/core segmented log). */
+export const MANIFEST_DIR = 'manifest';
+
+const TABLE_NAME = /^(\d{20})\.sst$/;
+
+/** The file name of table `number`: 20-digit zero-padded decimal, then `.sst`. */
+export function tableName(number: number): string {
+  return `${String(number).padStart(20, '0')}.sst`;
+}
+
+/** The table number a file name denotes, or `undefined` when it is not a table name. */
+export function tableNumber(name: string): number | undefined {
+  const digits = TABLE_NAME.exec(name)?.[1];
+  if (digits === undefined) return undefined;
+  const value = Number(digits);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Path of table `number` in `dir`. */
+export function tablePath(dir: string, number: number): string {
+  return join(dir, tableName(number));
+}
+
+/** A Node-style error's `code`, if any. */
+export function errnoOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Wraps a file-system failure as `WAL_NO_SPACE` or `WAL_IO`, naming what was done. */
+export function ioError(error: unknown, what: string): WalError {
+  const errno = errnoOf(error);
+  const syscall = (error as { syscall?: unknown } | null)?.syscall;
+  const options = {
+    cause: error,
+    ...(errno === undefined ? {} : { errno }),
+    ...(typeof syscall === 'string' ? { syscall } : {}),
+  };
+  const message = `${what} failed${errno === undefined ? '' : ` (${errno})`}`;
+  return errno === 'ENOSPC' || errno === 'EDQUOT'
+    ? new NoSpaceError(message, options)
+    : new IoError(message, options);
+}
+
+/** Writes all of `bytes` at `position`, looping over short writes; no progress is `WAL_IO`. */
+export async function writeFull(
+  fs: Fs,
+  file: FsFile,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const count = await fs.pwrite(file, bytes.subarray(done), position + done);
+    if (!(count > 0)) {
+      throw new IoError(`write to ${file.path} made no progress at ${position + done}`, {
+        offset: position + done,
+      });
+    }
+    done += count;
+  }
+}
+
+/** Reads into `into` from `position` until full or end of file; resolves with the count read. */
+export async function readFull(
+  fs: Fs,
+  file: FsFile,
+  into: Uint8Array,
+  position: number,
+): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const count = await fs.pread(file, into.subarray(done), position + done);
+    if (count <= 0) break;
+    done += count;
+  }
+  return done;
+}

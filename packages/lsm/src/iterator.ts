@@ -1,0 +1,192 @@
+/**
+ * The user-level iterator: versions merged from every source, collapsed to
+ * the newest one visible at the iterator's sequence number, deletions
+ * skipped, within a key range, forward or reverse.
+ */
+import { ClosedError, validateBytes } from '@wal/errors';
+import { compareBytes, KIND_DELETE } from './coding.js';
+import type { MergedCursor } from './cursor.js';
+import type { IteratorOptions } from './options.js';
+
+/** What an iterator needs of its store. */
+export interface IteratorOwner {
+  readonly isClosed: boolean;
+}
+
+/**
+ * An iterator over a key range at a snapshot. Use `for await`, or
+ * {@link LsmIterator.next} (resolves `undefined` at the end). Entries are
+ * `[key, value]` copies.
+ */
+export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Array]> {
+  readonly #owner: IteratorOwner;
+  readonly #merged: MergedCursor;
+  readonly #sequence: number;
+  readonly #reverse: boolean;
+  readonly #lower: Uint8Array | undefined;
+  readonly #lowerInclusive: boolean;
+  readonly #upper: Uint8Array | undefined;
+  readonly #upperInclusive: boolean;
+  #remaining: number;
+  #target: Uint8Array | undefined;
+  #positioned = false;
+  #done = false;
+  #release: (() => void) | undefined;
+
+  /** Ends the iteration and lets go of the tables it reads. Idempotent. */
+  #finish(): void {
+    this.#done = true;
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+
+  /** @internal */
+  constructor(
+    owner: IteratorOwner,
+    merged: MergedCursor,
+    sequence: number,
+    options: IteratorOptions,
+    limit: number,
+    release: () => void,
+  ) {
+    this.#release = release;
+    this.#owner = owner;
+    this.#merged = merged;
+    this.#sequence = sequence;
+    this.#reverse = options.reverse === true;
+    this.#lower = options.gt ?? options.gte;
+    this.#lowerInclusive = options.gt === undefined;
+    this.#upper = options.lt ?? options.lte;
+    this.#upperInclusive = options.lt === undefined;
+    this.#remaining = limit === -1 ? Number.POSITIVE_INFINITY : limit;
+  }
+
+  #belowUpper(key: Uint8Array): boolean {
+    if (this.#upper === undefined) return true;
+    const c = compareBytes(key, this.#upper);
+    return c < 0 || (c === 0 && this.#upperInclusive);
+  }
+
+  #aboveLower(key: Uint8Array): boolean {
+    if (this.#lower === undefined) return true;
+    const c = compareBytes(key, this.#lower);
+    return c > 0 || (c === 0 && this.#lowerInclusive);
+  }
+
+  /**
+   * Moves to `target`: the next entry is the first at or after it (before or
+   * at it, reverse), still within the range. Throws `ERR_INVALID_ARG_TYPE`.
+   */
+  seek(target: Uint8Array): void {
+    validateBytes('target', target);
+    this.#target = target.slice();
+    this.#positioned = false;
+    // An iterator that ended (and let go of its tables) stays ended.
+  }
+
+  async #position(): Promise<void> {
+    let start = this.#reverse ? this.#upper : this.#lower;
+    const target = this.#target;
+    if (target !== undefined) {
+      // The further of the range bound and the seek target.
+      if (
+        start === undefined ||
+        (this.#reverse ? compareBytes(target, start) < 0 : compareBytes(target, start) > 0)
+      ) {
+        start = target;
+      }
+    }
+    await this.#merged.seek(start, this.#reverse);
+    this.#positioned = true;
+  }
+
+  /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
+  async nextEntry(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    if (this.#owner.isClosed) throw new ClosedError('store');
+    if (this.#done) return undefined;
+    if (this.#remaining <= 0) {
+      this.#finish();
+      return undefined;
+    }
+    let entry: [Uint8Array, Uint8Array] | undefined;
+    try {
+      if (!this.#positioned) await this.#position();
+      entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
+    } catch (error) {
+      this.#finish();
+      throw error;
+    }
+    if (entry === undefined) {
+      this.#finish();
+      return undefined;
+    }
+    this.#remaining--;
+    return entry;
+  }
+
+  async #nextVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const merged = this.#merged;
+    let skip: Uint8Array | undefined;
+    for (let current = merged.current; current !== undefined; current = merged.current) {
+      const key = current.key!;
+      if (!this.#belowUpper(key)) return undefined;
+      if (
+        current.sequence > this.#sequence ||
+        (skip !== undefined && compareBytes(key, skip) === 0) ||
+        !this.#aboveLower(key)
+      ) {
+        await merged.step();
+        continue;
+      }
+      skip = key;
+      if (current.kind === KIND_DELETE) {
+        await merged.step();
+        continue;
+      }
+      const result: [Uint8Array, Uint8Array] = [key.slice(), current.value!.slice()];
+      // Step past the older versions of this key now, so the next call starts clean.
+      await merged.step();
+      while (merged.current !== undefined && compareBytes(merged.current.key!, skip) === 0) {
+        await merged.step();
+      }
+      return result;
+    }
+    return undefined;
+  }
+
+  async #previousVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    const merged = this.#merged;
+    while (merged.current !== undefined) {
+      const key = merged.current.key!;
+      if (!this.#aboveLower(key)) return undefined;
+      // Versions of one key arrive oldest first: the last visible one wins.
+      let newest: { kind: number; value: Uint8Array | undefined } | undefined;
+      while (merged.current !== undefined && compareBytes(merged.current.key!, key) === 0) {
+        const current = merged.current;
+        if (current.sequence <= this.#sequence)
+          newest = { kind: current.kind, value: current.value };
+        await merged.step();
+      }
+      if (newest === undefined || newest.kind === KIND_DELETE || !this.#belowUpper(key)) continue;
+      return [key.slice(), newest.value!.slice()];
+    }
+    return undefined;
+  }
+
+  /** Async-iterator protocol: `{ value: [key, value] }` until `{ done: true }`. */
+  async next(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    const entry = await this.nextEntry();
+    return entry === undefined ? { done: true, value: undefined } : { done: false, value: entry };
+  }
+
+  /** Ends the iteration (for `break` in `for await`). */
+  async return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
+    this.#finish();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): LsmIterator {
+    return this;
+  }
+}

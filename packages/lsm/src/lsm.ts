@@ -1,0 +1,799 @@
+import type { Wal } from '@wal/core';
+import {
+  BusyError,
+  ClosedError,
+  invalidArgType,
+  invalidArgValue,
+  isWalError,
+  validateBytes,
+  validateInteger,
+  type WalError,
+} from '@wal/errors';
+import type { Fs, FsFile } from '@wal/store';
+import { type BatchOp, encodeBatch } from './batch.js';
+import type { BlockCache } from './block-cache.js';
+import { compareBytes, internalKey, KIND_DELETE, KIND_VALUE, trailerKind } from './coding.js';
+import {
+  type CompactionPlan,
+  type CompactionShape,
+  pickCompaction,
+  survivors,
+} from './compaction.js';
+import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
+import { ioError, tablePath, writeFull } from './files.js';
+import { LsmIterator } from './iterator.js';
+import {
+  applyEdit,
+  encodeEdit,
+  snapshotEdit,
+  type TableEntry,
+  type VersionEdit,
+  type VersionState,
+} from './manifest.js';
+import { Memtable } from './memtable.js';
+import {
+  type BatchOperation,
+  type IteratorOptions,
+  type LsmOptions,
+  type LsmStats,
+  type ReadOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  Snapshot,
+  type WriteOptions,
+} from './options.js';
+import { type Recovered, recover } from './recovery.js';
+import { buildTable, Table, type TableLayout } from './table.js';
+import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
+
+const noop = (): void => {};
+
+interface PendingWrite {
+  readonly sequence: number;
+  readonly lsn: number;
+  readonly ops: readonly BatchOp[];
+  ready: boolean;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface Frozen {
+  readonly memtable: Memtable;
+  /** Log offset before which every record is in this memtable or older ones. */
+  readonly cut: number;
+}
+
+/**
+ * A sorted key-value store on a directory: byte-string keys and values,
+ * atomic batches, snapshots, range iterators. Writes go through a
+ * @wal/core log; flushed memtables become sorted tables recorded in a
+ * manifest log.
+ *
+ * Errors: `WAL_LOCKED` (opened twice), `WAL_CLOSED` after `close()`,
+ * `WAL_CORRUPTION` (a damaged table, manifest or log, with file and offset),
+ * `WAL_IO`/`WAL_NO_SPACE`/`WAL_FAILED` for I/O failures (after one, writes
+ * fail until the store is closed and opened again; reads go on), and
+ * Node-style argument errors.
+ */
+export class Lsm {
+  readonly #dir: string;
+  readonly #fs: Fs;
+  readonly #layout: TableLayout;
+  readonly #writeBufferSize: number;
+  readonly #lock: { release(): Promise<void> };
+  readonly #wal: Wal;
+  readonly #manifest: Wal;
+  readonly #state: VersionState;
+  readonly #shape: CompactionShape;
+  readonly #slowdown: number;
+  readonly #stop: number;
+  readonly #targetFileSize: number;
+  readonly #maxManifestBytes: number;
+  readonly #cache: BlockCache;
+  /** The current version (holds one reference to it). */
+  #version: Version;
+  /** Every open table, current or still held by a reader. */
+  readonly #open = new Set<LiveTable>();
+  /** Deletions of tables no reader holds any more, in flight. */
+  readonly #retiring = new Set<Promise<void>>();
+  /** Background work (flushes and compactions), one job at a time. */
+  #work: Promise<void> = Promise.resolve();
+  #compactionQueued = false;
+  readonly #pointers: (Uint8Array | undefined)[] = [];
+  /** Live snapshots. */
+  readonly #snapshots = new Set<Snapshot>();
+  #compactedBytes = 0;
+  #compactions = 0;
+  #userBytes = 0;
+  #logBytes = 0;
+  #memtable = new Memtable();
+  #frozen: Frozen | undefined;
+  #flushing: Promise<void> | undefined;
+  #truncating: Promise<void> | undefined;
+  #nextSequence: number;
+  #visible: number;
+  readonly #queue: PendingWrite[] = [];
+  /** The promise of the last write appended. */
+  #lastWrite: Promise<void> | undefined;
+  #failure: WalError | undefined;
+  #closing: Promise<void> | undefined;
+  #flushedBytes = 0;
+
+  private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
+    this.#dir = dir;
+    this.#fs = options.fs;
+    this.#layout = options.layout;
+    this.#writeBufferSize = options.writeBufferSize;
+    this.#shape = options.shape;
+    this.#slowdown = options.slowdown;
+    this.#stop = options.stop;
+    this.#targetFileSize = options.targetFileSize;
+    this.#cache = options.cache;
+    this.#maxManifestBytes = options.maxManifestBytes;
+    this.#lock = recovered.lock;
+    this.#wal = recovered.wal;
+    this.#manifest = recovered.manifest;
+    this.#state = recovered.state;
+    const levels = emptyLevels();
+    for (const table of recovered.tables) {
+      levels[table.entry.level]!.push(table);
+      this.#open.add(table);
+    }
+    this.#version = new Version(levels.map((tables, level) => sortLevel(level, tables)));
+    this.#version.refs++;
+    this.#memtable = recovered.memtable;
+    this.#visible = Math.max(recovered.state.lastSequence, recovered.memtable.lastSequence);
+    this.#nextSequence = this.#visible + 1;
+  }
+
+  /**
+   * Opens (creating if missing or empty) the store in directory `path`
+   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, deletes
+   * orphan tables, opens the live tables, then recovers the data log and
+   * replays it into the memtable.
+   *
+   * Rejects with `ERR_INVALID_ARG_VALUE` when `path` exists and is not a
+   * store (a file, or a directory holding anything but a store) — left
+   * untouched; `WAL_LOCKED` when another handle holds the store;
+   * `WAL_CORRUPTION` for a damaged manifest, table or log record;
+   * `WAL_IO`/`WAL_FAILED` for I/O failures. Nothing stays open on rejection.
+   */
+  static async open(path: string, options: LsmOptions = {}): Promise<Lsm> {
+    if (typeof path !== 'string' || path.length === 0) {
+      throw invalidArgType('path', 'a non-empty string', path);
+    }
+    const resolved = resolveOptions(options);
+    const recovered = await recover(path, resolved);
+    const db = new Lsm(path, resolved, recovered);
+    db.#scheduleCompaction();
+    return db;
+  }
+
+  // ------------------------------------------------------------- writes
+
+  /**
+   * Sets `key` to `value`. Resolves once the write is applied and, with
+   * `sync: true`, durable (else written: survives a process crash).
+   * Rejects with argument errors, `WAL_CLOSED`, and the log's failure errors.
+   */
+  put(key: Uint8Array, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    try {
+      validateBytes('key', key);
+      validateBytes('value', value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write([{ kind: KIND_VALUE, key: key.slice(), value: value.slice() }], options);
+  }
+
+  /** Deletes `key` (a tombstone). Resolves and rejects as {@link Lsm.put}. */
+  del(key: Uint8Array, options?: WriteOptions): Promise<void> {
+    try {
+      validateBytes('key', key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#write([{ kind: KIND_DELETE, key: key.slice(), value: undefined }], options);
+  }
+
+  /**
+   * Applies `operations` atomically: one log record; after a crash either all
+   * of them are there or none. Resolves and rejects as {@link Lsm.put}.
+   */
+  batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
+    const ops: BatchOp[] = [];
+    try {
+      if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
+      for (let i = 0; i < operations.length; i++) {
+        const op: unknown = operations[i];
+        if (typeof op !== 'object' || op === null) {
+          throw invalidArgType(`operations[${i}]`, 'of type object', op);
+        }
+        const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
+        validateBytes(`operations[${i}].key`, key);
+        if (type === 'put') {
+          validateBytes(`operations[${i}].value`, value);
+          ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
+        } else if (type === 'del') {
+          ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
+        } else {
+          throw invalidArgValue(`operations[${i}].type`, type, "must be 'put' or 'del'");
+        }
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (ops.length === 0)
+      return this.#closing === undefined
+        ? Promise.resolve()
+        : Promise.reject(new ClosedError('store'));
+    return this.#write(ops, options);
+  }
+
+  async #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
+    let sync = false;
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      if (options.sync !== undefined && typeof options.sync !== 'boolean') {
+        throw invalidArgType('options.sync', 'of type boolean', options.sync);
+      }
+      sync = options.sync === true;
+    }
+    let slowed = false;
+    for (;;) {
+      if (this.#closing !== undefined) throw new ClosedError('store');
+      if (this.#failure !== undefined) throw this.#failure;
+      const level0 = this.#version.levels[0]!.length;
+      if (level0 >= this.#stop) {
+        // Too many level-0 tables: wait for compaction to catch up.
+        this.#scheduleCompaction();
+        await this.#work;
+        if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        continue;
+      }
+      if (level0 >= this.#slowdown && !slowed) {
+        slowed = true;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        continue;
+      }
+      // Memory bound: one frozen memtable at most; past that, wait for its flush.
+      if (this.#memtable.bytes >= this.#writeBufferSize) {
+        if (this.#frozen === undefined) this.#freeze();
+        else {
+          await this.#flushing?.catch(noop);
+          continue;
+        }
+      }
+      const sequence = this.#nextSequence;
+      let lsn: number;
+      const payload = encodeBatch(sequence, ops);
+      try {
+        lsn = this.#wal.append(payload);
+      } catch (error) {
+        if (error instanceof BusyError) {
+          // The log refuses appends while a truncation of ours runs (a log
+          // whose truncateBefore lets appends through never gets here), or
+          // while its staging is full. Wait for either, then try again.
+          if (this.#truncating !== undefined) await this.#truncating.catch(noop);
+          else if (!this.#wal.writable) await this.#wal.drained();
+          else await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        throw error;
+      }
+      this.#nextSequence = sequence + ops.length;
+      this.#logBytes += payload.length + 8;
+      const written = new Promise<void>((resolve, reject) => {
+        const pending: PendingWrite = { sequence, lsn, ops, ready: false, resolve, reject };
+        this.#queue.push(pending);
+        this.#wal.waitFor(lsn, sync ? 'durable' : 'written').then(
+          () => {
+            pending.ready = true;
+            this.#apply();
+          },
+          (error: unknown) => this.#fail(error),
+        );
+      });
+      this.#lastWrite = written;
+      return written;
+    }
+  }
+
+  /** Applies ready writes in sequence order (I1). */
+  #apply(): void {
+    const queue = this.#queue;
+    while (queue.length > 0 && queue[0]!.ready) {
+      const write = queue.shift()!;
+      for (let i = 0; i < write.ops.length; i++) {
+        const op = write.ops[i]!;
+        this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
+        this.#userBytes += op.key.length + (op.value?.length ?? 0);
+      }
+      this.#visible = write.sequence + write.ops.length - 1;
+      write.resolve();
+    }
+    if (this.#memtable.bytes >= this.#writeBufferSize && this.#frozen === undefined) this.#freeze();
+  }
+
+  /** Latches a write failure: every pending write rejects; later writes throw it. */
+  #fail(error: unknown): void {
+    this.#failure ??= isWalError(error)
+      ? error
+      : ioError(error, `writing to the store in ${this.#dir}`);
+    const queue = this.#queue.splice(0);
+    for (const write of queue) write.reject(this.#failure);
+  }
+
+  // ------------------------------------------------------------- flush
+
+  /** Freezes the memtable and starts its flush in the background. */
+  #freeze(): void {
+    if (this.#memtable.count === 0) return;
+    const cut = this.#queue[0]?.lsn ?? this.#wal.tail;
+    this.#frozen = { memtable: this.#memtable, cut };
+    this.#memtable = new Memtable();
+    const frozen = this.#frozen;
+    const flushing = this.#enqueue(() => this.#flush(frozen)).finally(() => {
+      if (this.#flushing === flushing) this.#flushing = undefined;
+    });
+    flushing.catch(noop);
+    this.#flushing = flushing;
+  }
+
+  /**
+   * Writes the frozen memtable as a level-0 table (docs/LSM-FORMAT.md §10):
+   * table file written and fdatasynced, directory fsynced; edit appended to
+   * the manifest durably; the table installed; the log before the cut
+   * dropped. A failure latches the store (writes fail; reads go on).
+   */
+  async #flush(frozen: Frozen): Promise<void> {
+    try {
+      const state = this.#state;
+      const number = state.nextFile;
+      const path = tablePath(this.#dir, number);
+      const { bytes, summary } = buildTable(frozenEntries(frozen.memtable), this.#layout);
+      await this.#writeTable(number, bytes);
+      await this.#syncDir();
+      const entry: TableEntry = {
+        level: 0,
+        number,
+        size: bytes.length,
+        entries: summary.entries,
+        smallest: summary.smallest,
+        largest: summary.largest,
+      };
+      const edit: VersionEdit = {
+        lastSequence: frozen.memtable.lastSequence,
+        nextFile: number + 1,
+        add: [entry],
+      };
+      await this.#record(edit);
+      const table = new LiveTable(entry, await Table.open(this.#fs, path, this.#cache));
+      this.#open.add(table);
+      this.#install(this.#version.edit(new Set(), [table]));
+      this.#flushedBytes += bytes.length;
+      this.#frozen = undefined;
+      // Writers wait for this truncation rather than meet WAL_BUSY (I2).
+      const truncating = this.#wal.truncateBefore(frozen.cut);
+      this.#truncating = truncating;
+      try {
+        await truncating;
+      } finally {
+        // A later flush may have started its own truncation meanwhile.
+        if (this.#truncating === truncating) this.#truncating = undefined;
+      }
+      this.#scheduleCompaction();
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure;
+    }
+  }
+
+  /**
+   * Appends `edit` to the manifest, waits until it is durable, applies it;
+   * rewrites the manifest when it outgrew `maxManifestBytes`. Only from
+   * background jobs (one at a time).
+   */
+  async #record(edit: VersionEdit): Promise<void> {
+    await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
+    applyEdit(this.#state, edit);
+    if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
+      await this.#rewriteManifest();
+    }
+  }
+
+  /**
+   * Rewrites the manifest as one snapshot edit (docs/LSM-FORMAT.md §8):
+   * appended, durable, then the edits before it dropped. Only from
+   * background jobs, so no other edit lands in between.
+   */
+  async #rewriteManifest(): Promise<void> {
+    const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
+      wait: 'durable',
+    });
+    await this.#manifest.truncateBefore(lsn);
+  }
+
+  /** Runs `job` after the background work queued before it; one job at a time. */
+  #enqueue(job: () => Promise<void>): Promise<void> {
+    const run = this.#work.then(job);
+    this.#work = run.catch(noop);
+    return run;
+  }
+
+  /** Makes `version` current; the old one goes once its readers are done. */
+  #install(version: Version): void {
+    const old = this.#version;
+    version.refs++;
+    this.#version = version;
+    this.#unref(old);
+  }
+
+  /** Drops a reference to `version`; tables no version holds any more and that an edit dropped are closed and deleted. */
+  #unref(version: Version): void {
+    if (--version.refs > 0) return;
+    for (const live of version.tables()) {
+      if (--live.refs > 0 || !live.obsolete) continue;
+      this.#open.delete(live);
+      // The edit that dropped it is durable; a crash before the unlink
+      // leaves an orphan, deleted at the next open.
+      const retired: Promise<void> = live.table
+        .close()
+        .then(() => this.#fs.unlink(live.table.path))
+        .catch(noop)
+        .finally(() => this.#retiring.delete(retired));
+      this.#retiring.add(retired);
+    }
+  }
+
+  /** The oldest sequence number a reader may still ask for. */
+  #smallestSnapshot(): number {
+    let smallest = this.#visible;
+    for (const snapshot of this.#snapshots) smallest = Math.min(smallest, snapshot.sequence);
+    return smallest;
+  }
+
+  /** Queues a compaction if the current version needs one and none is queued. */
+  #scheduleCompaction(): void {
+    if (this.#compactionQueued || this.#failure !== undefined || this.#closing !== undefined) {
+      return;
+    }
+    if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
+    this.#compactionQueued = true;
+    this.#enqueue(async () => {
+      this.#compactionQueued = false;
+      if (this.#failure !== undefined || this.#closing !== undefined) return;
+      await this.#compactOnce();
+      this.#scheduleCompaction();
+    }).catch(noop);
+  }
+
+  /**
+   * Runs one compaction (docs/LSM-FORMAT.md §11): output tables written,
+   * fdatasynced and the directory fsynced; then one manifest edit removing
+   * the inputs and adding the outputs, durable; then the new version
+   * installed, and the inputs deleted once no reader holds them. A failure
+   * latches the store as a failed flush does.
+   */
+  async #compactOnce(): Promise<void> {
+    const plan = pickCompaction(this.#version, this.#shape, this.#pointers);
+    if (plan === undefined) return;
+    const version = this.#version;
+    version.refs++;
+    try {
+      const state = this.#state;
+      const removed = [...plan.inputs, ...plan.next];
+      let outputs: TableEntry[];
+      if (plan.move) {
+        outputs = [{ ...plan.inputs[0]!.entry, level: plan.level + 1 }];
+      } else {
+        outputs = await this.#writeOutputs(plan);
+      }
+      const edit: VersionEdit = {
+        nextFile: state.nextFile,
+        remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
+        add: outputs,
+      };
+      await this.#record(edit);
+      const added: LiveTable[] = [];
+      for (const entry of outputs) {
+        const table = plan.move
+          ? plan.inputs[0]!.table
+          : await Table.open(this.#fs, tablePath(this.#dir, entry.number), this.#cache);
+        const live = new LiveTable(entry, table);
+        this.#open.add(live);
+        added.push(live);
+      }
+      if (plan.move) this.#open.delete(plan.inputs[0]!);
+      else for (const live of removed) live.obsolete = true;
+      this.#install(version.edit(new Set(removed.map((t) => t.entry.number)), added));
+      this.#compactions++;
+    } catch (error) {
+      this.#fail(error);
+      throw this.#failure;
+    } finally {
+      this.#unref(version);
+    }
+  }
+
+  /** Writes the survivors of `plan` as tables of about `targetFileSize` each; returns their entries. */
+  async #writeOutputs(plan: CompactionPlan): Promise<TableEntry[]> {
+    const outputs: TableEntry[] = [];
+    let batch: (readonly [Uint8Array, Uint8Array])[] = [];
+    let batchBytes = 0;
+    let lastKey: Uint8Array | undefined;
+    const finish = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const number = this.#state.nextFile++;
+      const { bytes, summary } = buildTable(batch, this.#layout);
+      await this.#writeTable(number, bytes);
+      outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
+      this.#compactedBytes += bytes.length;
+      batch = [];
+      batchBytes = 0;
+    };
+    for await (const [userKey, key, value] of survivors(plan, this.#smallestSnapshot())) {
+      // A new table only between user keys: the tables of a level never share one.
+      if (batchBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
+        await finish();
+      }
+      batch.push([key, value]);
+      batchBytes += key.length + value.length + 8;
+      lastKey = userKey;
+    }
+    await finish();
+    if (outputs.length > 0) await this.#syncDir();
+    return outputs;
+  }
+
+  /** Writes table `number` whole: created exclusively, written, fdatasynced, closed. */
+  async #writeTable(number: number, bytes: Uint8Array): Promise<void> {
+    const path = tablePath(this.#dir, number);
+    let file: FsFile;
+    try {
+      file = await this.#fs.open(path, 'createExclusive');
+    } catch (error) {
+      throw ioError(error, `creating table ${path}`);
+    }
+    try {
+      await writeFull(this.#fs, file, bytes, 0);
+      await this.#fs.fdatasync(file);
+    } catch (error) {
+      throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
+    } finally {
+      await this.#fs.close(file).catch(noop);
+    }
+  }
+
+  async #syncDir(): Promise<void> {
+    try {
+      await this.#fs.syncDir(this.#dir);
+    } catch (error) {
+      throw ioError(error, `fsync of directory ${this.#dir}`);
+    }
+  }
+
+  /**
+   * Runs compactions until none is needed (waiting for background work
+   * first). Resolves when the levels are within their budgets and the tables
+   * no reader holds any more are deleted; rejects with
+   * the failure that latched the store.
+   */
+  async compact(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (;;) {
+      await this.#work;
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#closing !== undefined) throw new ClosedError('store');
+      if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) break;
+      this.#scheduleCompaction();
+    }
+    await Promise.all(this.#retiring);
+  }
+
+  /**
+   * Flushes the memtable to a table now (waiting for a flush in progress
+   * first) and drops the log records it covers. Resolves when done; rejects
+   * with the failure that latched the store.
+   */
+  async flush(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    await this.#flushing?.catch(noop);
+    if (this.#failure !== undefined) throw this.#failure;
+    // Writes already called are applied first, so the flush covers them.
+    await this.#settled();
+    if (this.#failure !== undefined) throw this.#failure;
+    if (this.#frozen === undefined) this.#freeze();
+    await this.#flushing;
+  }
+
+  /**
+   * Resolves once every write appended so far has settled: writes settle in
+   * sequence order (I1), or all at once on a failure, so the last one is enough.
+   */
+  async #settled(): Promise<void> {
+    await this.#lastWrite?.catch(noop);
+  }
+
+  // ------------------------------------------------------------- reads
+
+  /** The last sequence number applied (visible to new reads). */
+  get sequence(): number {
+    return this.#visible;
+  }
+
+  /** A snapshot of the store as of now. Throws `WAL_CLOSED` after close. */
+  snapshot(): Snapshot {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    const snapshot = new Snapshot(this.#visible, this);
+    this.#snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  /** @internal Called by {@link Snapshot.release}. */
+  releaseSnapshot(snapshot: Snapshot): void {
+    this.#snapshots.delete(snapshot);
+  }
+
+  #readSequence(options: ReadOptions | undefined): number {
+    if (options === undefined) return this.#visible;
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const snapshot = options.snapshot;
+    if (snapshot === undefined) return this.#visible;
+    if (!(snapshot instanceof Snapshot) || snapshot.owner !== this) {
+      throw invalidArgType('options.snapshot', 'a Snapshot of this store', snapshot);
+    }
+    if (snapshot.released) throw invalidArgValue('options.snapshot', 'released', 'was released');
+    return snapshot.sequence;
+  }
+
+  /**
+   * The value of `key` (a copy), or `undefined` when it is absent or deleted,
+   * at the snapshot given or the latest applied write. Looks in the
+   * memtable, the frozen memtable, then tables newest first (bloom filters
+   * skip tables). Rejects with `WAL_CORRUPTION`, `WAL_IO`, `WAL_CLOSED`.
+   */
+  async get(key: Uint8Array, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    validateBytes('key', key);
+    const sequence = this.#readSequence(options);
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (const memtable of [this.#memtable, this.#frozen?.memtable]) {
+      const entry = memtable?.get(key, sequence);
+      if (entry !== undefined) return entry.kind === KIND_VALUE ? entry.value!.slice() : undefined;
+    }
+    const version = this.#version;
+    version.refs++;
+    try {
+      const target = internalKey(key, sequence, KIND_VALUE);
+      for (const { table } of version.candidates(key)) {
+        const found = await table.get(key, target);
+        if (found !== undefined) {
+          return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
+        }
+      }
+      return undefined;
+    } finally {
+      this.#unref(version);
+    }
+  }
+
+  /**
+   * An iterator over the entries in a key range at a snapshot (the one
+   * given, or the latest applied write at this call), forward or reverse.
+   * It sees that snapshot while writes and flushes go on. Throws argument
+   * errors and `WAL_CLOSED`.
+   */
+  iterator(options: IteratorOptions = {}): LsmIterator {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    const sequence = this.#readSequence(options);
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    for (const name of ['gt', 'gte', 'lt', 'lte'] as const) {
+      if (options[name] !== undefined) validateBytes(`options.${name}`, options[name]);
+    }
+    const limit = options.limit ?? -1;
+    if (limit !== -1) validateInteger('options.limit', limit, 0);
+    const sources: Cursor[] = [new MemCursor(this.#memtable)];
+    if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
+    const version = this.#version;
+    version.refs++;
+    for (const { table } of version.levels[0]!) sources.push(new TableCursor(table));
+    for (const level of version.levels.slice(1)) {
+      if (level.length > 0) sources.push(new LevelCursor(level));
+    }
+    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit, () =>
+      this.#unref(version),
+    );
+  }
+
+  /** @internal */
+  get isClosed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Counters and sizes; see {@link LsmStats}. */
+  stats(): LsmStats {
+    const version = this.#version;
+    const written = this.#logBytes + this.#flushedBytes + this.#compactedBytes;
+    return {
+      sequence: this.#visible,
+      tables: version.levels.map((level) => level.length),
+      levelBytes: version.levels.map((_, level) => version.bytes(level)),
+      memtableBytes: this.#memtable.bytes,
+      flushing: this.#frozen !== undefined,
+      flushedBytes: this.#flushedBytes,
+      compactedBytes: this.#compactedBytes,
+      compactions: this.#compactions,
+      userBytes: this.#userBytes,
+      logBytes: this.#logBytes,
+      writeAmplification: this.#userBytes === 0 ? 0 : written / this.#userBytes,
+      blockCacheBytes: this.#cache.bytes,
+    };
+  }
+
+  // ------------------------------------------------------------- close
+
+  /**
+   * Closes the store: waits for writes and a flush in progress, closes the
+   * logs (making every write durable) and the tables, releases the lock.
+   * The memtable is not flushed: the log holds it and the next open replays
+   * it. Idempotent. Rejects if closing a log fails (everything is released
+   * anyway).
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    let error: unknown;
+    await this.#settled();
+    await this.#work;
+    await Promise.all(this.#retiring);
+    try {
+      await this.#wal.close();
+    } catch (cause) {
+      error = cause;
+    }
+    try {
+      await this.#manifest.close();
+    } catch (cause) {
+      error ??= cause;
+    }
+    for (const live of this.#open) {
+      await live.table.close();
+      if (live.obsolete) await this.#fs.unlink(live.table.path).catch(noop);
+    }
+    this.#open.clear();
+    await this.#lock.release();
+    if (error !== undefined) throw error;
+  }
+
+  /**
+   * Rewrites the manifest as one snapshot edit and drops the edits before it
+   * (docs/LSM-FORMAT.md §8): crash-safe, as the snapshot is durable before
+   * the log's head moves past the older edits.
+   */
+  async compactManifest(): Promise<void> {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    await this.#enqueue(async () => {
+      if (this.#failure !== undefined) throw this.#failure;
+      await this.#rewriteManifest();
+    });
+  }
+}
+
+/** Every version of a frozen memtable as (internal key, value) pairs. */
+function* frozenEntries(memtable: Memtable): IterableIterator<readonly [Uint8Array, Uint8Array]> {
+  const empty = new Uint8Array(0);
+  for (const entry of memtable.entries()) {
+    yield [internalKey(entry.key, entry.sequence, entry.kind), entry.value ?? empty] as const;
+  }
+}

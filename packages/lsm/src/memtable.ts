@@ -1,0 +1,131 @@
+/**
+ * The memtable: a skip list of versions ordered by internal key (user key
+ * ascending, sequence number descending). Inserts are O(log n); entries are
+ * never removed (a flushed memtable is dropped whole), so cursors stay valid
+ * while writes go on.
+ */
+import { compareBytes, type Kind } from './coding.js';
+
+const MAX_HEIGHT = 12;
+/** Estimated bytes of a node beyond its key and value (arrays, object headers). */
+export const NODE_OVERHEAD = 80;
+
+/** One version in a memtable. */
+export class MemEntry {
+  constructor(
+    readonly key: Uint8Array,
+    readonly sequence: number,
+    readonly kind: Kind,
+    readonly value: Uint8Array | undefined,
+    readonly next: (MemEntry | undefined)[],
+  ) {}
+}
+
+/** Compares (user key, sequence) pairs in internal order. */
+function compare(key: Uint8Array, sequence: number, entry: MemEntry): number {
+  const byKey = compareBytes(key, entry.key);
+  return byKey !== 0 ? byKey : entry.sequence - sequence;
+}
+
+/** A sorted in-memory table of versions. */
+export class Memtable {
+  readonly #head = new MemEntry(new Uint8Array(0), 0, 0, undefined, new Array(MAX_HEIGHT));
+  #height = 1;
+  #seed = 0x2545f491;
+  /** Estimated memory held, in bytes. */
+  bytes = 0;
+  /** Entries inserted. */
+  count = 0;
+  /** Largest sequence number inserted (0 when empty). */
+  lastSequence = 0;
+
+  #randomHeight(): number {
+    let height = 1;
+    // xorshift32; a quarter of the nodes rise one more level.
+    while (height < MAX_HEIGHT) {
+      let x = this.#seed;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.#seed = x >>> 0;
+      if ((this.#seed & 3) !== 0) break;
+      height++;
+    }
+    return height;
+  }
+
+  /**
+   * The last node before (key, sequence) in internal order (the head when
+   * none); with `previous`, also that node at every level, for an insert.
+   */
+  #before(key: Uint8Array, sequence: number, previous?: MemEntry[]): MemEntry {
+    let node = this.#head;
+    for (let level = this.#height - 1; level >= 0; level--) {
+      let next = node.next[level];
+      while (next !== undefined && compare(key, sequence, next) > 0) {
+        node = next;
+        next = node.next[level];
+      }
+      if (previous !== undefined) previous[level] = node;
+    }
+    return node;
+  }
+
+  /** Inserts a version. (key, sequence) pairs are unique by construction. */
+  insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
+    const previous: MemEntry[] = new Array(MAX_HEIGHT);
+    this.#before(key, sequence, previous);
+    const height = this.#randomHeight();
+    if (height > this.#height) {
+      for (let level = this.#height; level < height; level++) previous[level] = this.#head;
+      this.#height = height;
+    }
+    const entry = new MemEntry(key, sequence, kind, value, new Array(height));
+    for (let level = 0; level < height; level++) {
+      entry.next[level] = previous[level]!.next[level];
+      previous[level]!.next[level] = entry;
+    }
+    this.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD;
+    this.count++;
+    if (sequence > this.lastSequence) this.lastSequence = sequence;
+  }
+
+  /** The first entry ≥ (key, sequence) in internal order, or `undefined`. */
+  seek(key: Uint8Array, sequence: number): MemEntry | undefined {
+    return this.#before(key, sequence).next[0];
+  }
+
+  /** The last entry < (key, sequence) in internal order, or `undefined`. */
+  seekBefore(key: Uint8Array, sequence: number): MemEntry | undefined {
+    const node = this.#before(key, sequence);
+    return node === this.#head ? undefined : node;
+  }
+
+  /** The first entry, or `undefined` when empty. */
+  first(): MemEntry | undefined {
+    return this.#head.next[0];
+  }
+
+  /** The last entry, or `undefined` when empty. */
+  last(): MemEntry | undefined {
+    let node = this.#head;
+    for (let level = this.#height - 1; level >= 0; level--) {
+      while (node.next[level] !== undefined) node = node.next[level]!;
+    }
+    return node === this.#head ? undefined : node;
+  }
+
+  /**
+   * The newest version of `key` with sequence ≤ `sequence`, or `undefined`
+   * when the memtable holds none.
+   */
+  get(key: Uint8Array, sequence: number): MemEntry | undefined {
+    const entry = this.seek(key, sequence);
+    return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
+  }
+
+  /** Every entry in internal order. */
+  *entries(): IterableIterator<MemEntry> {
+    for (let node = this.#head.next[0]; node !== undefined; node = node.next[0]) yield node;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Options, defaults and the small public types of @wal/lsm.
+ */
+import { invalidArgType, validateInteger } from '@wal/errors';
+import { type Fs, NodeFs } from '@wal/store';
+import { BlockCache } from './block-cache.js';
+import type { CompactionShape } from './compaction.js';
+import type { TableLayout } from './table.js';
+
+/** What a {@link Snapshot} needs of its store. */
+export interface SnapshotOwner {
+  releaseSnapshot(snapshot: Snapshot): void;
+}
+
+/** Options of {@link Lsm.open}. */
+export interface LsmOptions {
+  /** File system (default: the real one). Tests pass `CrashFs` or `FaultFs` from `@wal/store/testing`. */
+  readonly fs?: Fs;
+  /** Memtable size, in estimated bytes, at which it is frozen and flushed. Default 4 MiB. */
+  readonly writeBufferSize?: number;
+  /** Target size of a table's data block. Default 4096. */
+  readonly blockSize?: number;
+  /** Entries between restart points in a data block. Default 16. */
+  readonly restartInterval?: number;
+  /** Bloom filter bits per key (0: no filter). Default 10 (about 1 % false positives). */
+  readonly bitsPerKey?: number;
+  /** Segment size of the data and manifest logs (see @wal/core). Default: @wal/core's. */
+  readonly segmentSize?: number;
+  /** Level-0 tables that start a compaction into level 1. Default 4. */
+  readonly level0Trigger?: number;
+  /** Level-0 tables at which each write is delayed by 1 ms. Default 8. */
+  readonly level0SlowdownTrigger?: number;
+  /** Level-0 tables at which writes wait for compaction. Default 12. */
+  readonly level0StopTrigger?: number;
+  /** Byte budget of level 1; level L has `levelBaseBytes · levelRatio^(L−1)`. Default 10 MiB. */
+  readonly levelBaseBytes?: number;
+  /** Growth of the byte budget per level. Default 10. */
+  readonly levelRatio?: number;
+  /** Size at which a compaction starts a new output table. Default 2 MiB. */
+  readonly targetFileSize?: number;
+  /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
+  readonly blockCacheSize?: number;
+  /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
+  readonly maxManifestBytes?: number;
+}
+
+/** Defaults of {@link LsmOptions}. */
+export const DEFAULT_WRITE_BUFFER_SIZE = 4 * 1024 * 1024;
+/** Default {@link LsmOptions.blockSize}. */
+export const DEFAULT_BLOCK_SIZE = 4096;
+/** Default {@link LsmOptions.restartInterval}. */
+export const DEFAULT_RESTART_INTERVAL = 16;
+/** Default {@link LsmOptions.bitsPerKey}. */
+export const DEFAULT_BITS_PER_KEY = 10;
+/** Default {@link LsmOptions.targetFileSize}. */
+export const DEFAULT_TARGET_FILE_SIZE = 2 * 1024 * 1024;
+/** Default {@link LsmOptions.blockCacheSize}. */
+export const DEFAULT_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
+/** Default {@link LsmOptions.levelBaseBytes}. */
+export const DEFAULT_LEVEL_BASE_BYTES = 10 * 1024 * 1024;
+
+/** Per-write options. */
+export interface WriteOptions {
+  /**
+   * `true`: resolve once the write is durable (fsynced through the log's
+   * group commit; survives a power loss). Default `false`: once it is
+   * written to the operating system (survives a process crash).
+   */
+  readonly sync?: boolean;
+}
+
+/** One operation of {@link Lsm.batch}. */
+export type BatchOperation =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** A consistent read view: every write applied at or before its sequence number. */
+export class Snapshot {
+  #released = false;
+  /** @internal */
+  constructor(
+    /** The last sequence number the snapshot sees. */
+    readonly sequence: number,
+    readonly owner: SnapshotOwner,
+  ) {}
+
+  /** True once {@link Snapshot.release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /**
+   * Releases the snapshot (idempotent): compactions may then drop the
+   * versions only it needed. Reads through it then throw `ERR_INVALID_ARG_VALUE`.
+   */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.owner.releaseSnapshot(this);
+  }
+}
+
+/** Options of reads. */
+export interface ReadOptions {
+  /** Read at this snapshot (default: the latest applied write). */
+  readonly snapshot?: Snapshot;
+}
+
+/** Options of {@link Lsm.iterator}: a key range, a direction, a limit, a snapshot. */
+export interface IteratorOptions extends ReadOptions {
+  readonly gt?: Uint8Array;
+  readonly gte?: Uint8Array;
+  readonly lt?: Uint8Array;
+  readonly lte?: Uint8Array;
+  /** Largest-first. Default false. */
+  readonly reverse?: boolean;
+  /** Most entries yielded (default: no limit; -1 also means none). */
+  readonly limit?: number;
+}
+
+/** What {@link Lsm.stats} reports. */
+export interface LsmStats {
+  /** Last sequence number applied. */
+  readonly sequence: number;
+  /** Live tables per level. */
+  readonly tables: readonly number[];
+  /** Estimated bytes in the active memtable. */
+  readonly memtableBytes: number;
+  /** True while a frozen memtable is being flushed. */
+  readonly flushing: boolean;
+  /** Bytes written to tables by flushes. */
+  readonly flushedBytes: number;
+  /** Bytes written to tables by compactions. */
+  readonly compactedBytes: number;
+  /** Compactions run (moves included). */
+  readonly compactions: number;
+  /** Bytes of keys and values applied by writes since open. */
+  readonly userBytes: number;
+  /** Bytes appended to the data log since open. */
+  readonly logBytes: number;
+  /**
+   * Write amplification since open: bytes written to the log and to tables
+   * per byte of keys and values written (0 before any write).
+   */
+  readonly writeAmplification: number;
+  /** Table bytes per level. */
+  readonly levelBytes: readonly number[];
+  /** Estimated bytes held by the block cache. */
+  readonly blockCacheBytes: number;
+}
+
+export function positive(
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  validateInteger(name, value, min, max);
+  return value;
+}
+
+/** {@link LsmOptions} checked, with their defaults. */
+export interface ResolvedOptions {
+  readonly fs: Fs;
+  readonly layout: TableLayout;
+  readonly writeBufferSize: number;
+  readonly shape: CompactionShape;
+  readonly slowdown: number;
+  readonly stop: number;
+  readonly cache: BlockCache;
+  readonly maxManifestBytes: number;
+  readonly targetFileSize: number;
+  /** Options of the data and manifest logs. */
+  readonly logOptions: { readonly fs: Fs; readonly segmentSize?: number };
+}
+
+/** Checks `options` and fills in the defaults. Throws Node-style argument errors. */
+export function resolveOptions(options: LsmOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const fs = options.fs ?? new NodeFs();
+  const layout: TableLayout = {
+    blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),
+    restartInterval: positive(
+      'options.restartInterval',
+      options.restartInterval,
+      DEFAULT_RESTART_INTERVAL,
+      1,
+      1024,
+    ),
+    bitsPerKey: positive('options.bitsPerKey', options.bitsPerKey, DEFAULT_BITS_PER_KEY, 0, 64),
+  };
+  const writeBufferSize = positive(
+    'options.writeBufferSize',
+    options.writeBufferSize,
+    DEFAULT_WRITE_BUFFER_SIZE,
+    1024,
+    1 << 30,
+  );
+  const level0Trigger = positive('options.level0Trigger', options.level0Trigger, 4, 1, 1000);
+  const slowdown = positive(
+    'options.level0SlowdownTrigger',
+    options.level0SlowdownTrigger,
+    Math.max(8, level0Trigger),
+    level0Trigger,
+    1000,
+  );
+  const stop = positive(
+    'options.level0StopTrigger',
+    options.level0StopTrigger,
+    Math.max(12, slowdown),
+    slowdown,
+    1000,
+  );
+  const shape: CompactionShape = {
+    level0Trigger,
+    levelBaseBytes: positive(
+      'options.levelBaseBytes',
+      options.levelBaseBytes,
+      DEFAULT_LEVEL_BASE_BYTES,
+      1024,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
+  };
+  const cache = new BlockCache(
+    positive(
+      'options.blockCacheSize',
+      options.blockCacheSize,
+      DEFAULT_BLOCK_CACHE_SIZE,
+      0,
+      Number.MAX_SAFE_INTEGER,
+    ),
+  );
+  const maxManifestBytes = positive(
+    'options.maxManifestBytes',
+    options.maxManifestBytes,
+    4 * 1024 * 1024,
+    1024,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const targetFileSize = positive(
+    'options.targetFileSize',
+    options.targetFileSize,
+    DEFAULT_TARGET_FILE_SIZE,
+    1024,
+    1 << 30,
+  );
+  const logOptions = {
+    fs,
+    ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+  };
+
+  return {
+    fs,
+    layout,
+    writeBufferSize,
+    shape,
+    slowdown,
+    stop,
+    cache,
+    maxManifestBytes,
+    targetFileSize,
+    logOptions,
+  };
+}

@@ -1,0 +1,396 @@
+/**
+ * Sorted tables (docs/LSM-FORMAT.md §2–§5): immutable files of internal-key
+ * entries in data blocks, an index block, a bloom filter block and a footer.
+ * {@link buildTable} makes the bytes; {@link Table} reads them, checking
+ * every block's CRC-32C and every length against the file before using it.
+ */
+
+import { crc32c } from '@wal/core';
+import { ClosedError, CorruptionError } from '@wal/errors';
+import type { Fs, FsFile } from '@wal/store';
+import {
+  BLOCK_TRAILER_SIZE,
+  BlockBuilder,
+  checkBlock,
+  type DecodedBlock,
+  decodeBlock,
+  writeBlock,
+} from './block.js';
+import type { BlockCache } from './block-cache.js';
+import { bloomHash, buildFilter, filterMayContain } from './bloom.js';
+import {
+  compareBytes,
+  compareInternal,
+  getU32,
+  getU64,
+  Malformed,
+  Output,
+  putU32,
+  putU64,
+  Reader,
+  TRAILER_SIZE,
+  userKeyOf,
+} from './coding.js';
+import { errnoOf, ioError, readFull } from './files.js';
+
+/** Size of the table footer. */
+export const FOOTER_SIZE = 48;
+/** The footer's last 8 bytes: ASCII `@wal/sst`. */
+export const TABLE_MAGIC = new TextEncoder().encode('@wal/sst');
+/** The table format version this code writes and reads. */
+export const TABLE_VERSION = 1;
+
+/** How tables are laid out (options of the store). */
+export interface TableLayout {
+  /** Target size of a data block's contents, in bytes. */
+  readonly blockSize: number;
+  /** Entries between restart points. */
+  readonly restartInterval: number;
+  /** Bloom filter bits per key (0: no filter). */
+  readonly bitsPerKey: number;
+}
+
+/** What a built table holds, recorded in the manifest. */
+export interface TableSummary {
+  /** Entries (versions) in the table. */
+  readonly entries: number;
+  /** Smallest internal key. */
+  readonly smallest: Uint8Array;
+  /** Largest internal key. */
+  readonly largest: Uint8Array;
+}
+
+/**
+ * Builds a whole table from entries given in internal-key order (user key
+ * ascending, sequence descending). At least one entry.
+ */
+export function buildTable(
+  entries: Iterable<readonly [key: Uint8Array, value: Uint8Array]>,
+  layout: TableLayout,
+): { bytes: Uint8Array; summary: TableSummary } {
+  const out = new Output(64 * 1024);
+  const index = new BlockBuilder(1);
+  const hashes: number[] = [];
+  let block = new BlockBuilder(layout.restartInterval);
+  let blockLast: Uint8Array | undefined;
+  let smallest: Uint8Array | undefined;
+  let lastUser: Uint8Array | undefined;
+  let count = 0;
+  const handle = new Output(16);
+  const finishBlock = (): void => {
+    const offset = out.length;
+    const contents = block.finish();
+    writeBlock(out, contents);
+    handle.clear();
+    handle.varint(offset);
+    handle.varint(contents.length);
+    index.add(blockLast!, handle.view().slice());
+    block = new BlockBuilder(layout.restartInterval);
+  };
+  for (const [key, value] of entries) {
+    smallest ??= key;
+    const user = userKeyOf(key);
+    if (lastUser === undefined || compareBytes(user, lastUser) !== 0) hashes.push(bloomHash(user));
+    lastUser = user;
+    block.add(key, value);
+    blockLast = key;
+    count++;
+    if (block.estimatedSize >= layout.blockSize) finishBlock();
+  }
+  if (smallest === undefined || blockLast === undefined) {
+    throw new RangeError('a table holds at least one entry');
+  }
+  if (block.count > 0) finishBlock();
+  const filterOffset = out.length;
+  const filter = buildFilter(hashes, layout.bitsPerKey);
+  writeBlock(out, filter);
+  const indexOffset = out.length;
+  const indexContents = index.finish();
+  writeBlock(out, indexContents);
+  const footer = out.reserve(FOOTER_SIZE);
+  const at = out.length;
+  putU64(footer, at, indexOffset);
+  putU32(footer, at + 8, indexContents.length);
+  putU64(footer, at + 12, filterOffset);
+  putU32(footer, at + 20, filter.length);
+  putU64(footer, at + 24, count);
+  putU32(footer, at + 32, TABLE_VERSION);
+  putU32(footer, at + 36, crc32c(footer.subarray(at, at + 36)));
+  footer.set(TABLE_MAGIC, at + 40);
+  out.length += FOOTER_SIZE;
+  return {
+    bytes: out.view(),
+    summary: { entries: count, smallest: smallest.slice(), largest: blockLast.slice() },
+  };
+}
+
+/** An entry found by {@link Table.get}: the internal key and the value. */
+export interface Found {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+interface Handle {
+  readonly offset: number;
+  readonly size: number;
+}
+
+/**
+ * An open table file. Holds its index and filter in memory (their size is
+ * bounded by the file's size); reads data blocks on demand.
+ */
+export class Table {
+  readonly #fs: Fs;
+  readonly #file: FsFile;
+  /** Last internal key of each data block. */
+  readonly #indexKeys: Uint8Array[];
+  readonly #handles: Handle[];
+  readonly #filter: Uint8Array;
+  readonly #cache: BlockCache | undefined;
+  #closed = false;
+
+  private constructor(
+    fs: Fs,
+    file: FsFile,
+    readonly path: string,
+    readonly size: number,
+    readonly entries: number,
+    indexKeys: Uint8Array[],
+    handles: Handle[],
+    filter: Uint8Array,
+    cache: BlockCache | undefined,
+  ) {
+    this.#cache = cache;
+    this.#fs = fs;
+    this.#file = file;
+    this.#indexKeys = indexKeys;
+    this.#handles = handles;
+    this.#filter = filter;
+  }
+
+  /**
+   * Opens the table at `path`: reads and checks the footer, the index and the
+   * filter. Rejects with `WAL_CORRUPTION` (naming the file and the offset)
+   * for a file that is not a table, a wrong version or any damage, and with
+   * `WAL_IO` when the file cannot be read. Nothing stays open on rejection.
+   */
+  static async open(fs: Fs, path: string, cache?: BlockCache): Promise<Table> {
+    let file: FsFile;
+    try {
+      file = await fs.open(path, 'read');
+    } catch (error) {
+      throw errnoOf(error) === 'ENOENT'
+        ? new CorruptionError(`table ${path} is missing`, { cause: error })
+        : ioError(error, `opening table ${path}`);
+    }
+    try {
+      return await Table.#load(fs, file, path, cache);
+    } catch (error) {
+      await fs.close(file).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  static async #load(
+    fs: Fs,
+    file: FsFile,
+    path: string,
+    cache: BlockCache | undefined,
+  ): Promise<Table> {
+    let size: number;
+    try {
+      size = await fs.size(file);
+    } catch (error) {
+      throw ioError(error, `measuring table ${path}`);
+    }
+    if (size < FOOTER_SIZE) {
+      throw damaged(path, 0, `${size} bytes, shorter than a footer`);
+    }
+    const footerAt = size - FOOTER_SIZE;
+    const footer = await readExactly(fs, file, path, footerAt, FOOTER_SIZE);
+    if (compareBytes(footer.subarray(40), TABLE_MAGIC) !== 0) {
+      throw damaged(path, footerAt + 40, 'no table magic (not a table, or damaged)');
+    }
+    if (crc32c(footer.subarray(0, 36)) !== getU32(footer, 36)) {
+      throw damaged(path, footerAt, 'footer checksum mismatch');
+    }
+    const version = getU32(footer, 32);
+    if (version !== TABLE_VERSION) {
+      throw damaged(
+        path,
+        footerAt + 32,
+        `table format version ${version}, expected ${TABLE_VERSION}`,
+      );
+    }
+    let index: Handle;
+    let filterHandle: Handle;
+    let entries: number;
+    try {
+      index = { offset: getU64(footer, 0), size: getU32(footer, 8) };
+      filterHandle = { offset: getU64(footer, 12), size: getU32(footer, 20) };
+      entries = getU64(footer, 24);
+    } catch (error) {
+      throw damaged(path, footerAt + (error as Malformed).at, (error as Malformed).message);
+    }
+    checkHandle(path, index, footerAt, footerAt);
+    checkHandle(path, filterHandle, footerAt, footerAt + 12);
+    const filter = await readBlock(fs, file, path, filterHandle);
+    const indexContents = await readBlock(fs, file, path, index);
+    const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE);
+    const handles: Handle[] = [];
+    for (let i = 0; i < decoded.keys.length; i++) {
+      const value = decoded.values[i]!;
+      const reader = new Reader(value, 0, value.length);
+      let handle: Handle;
+      try {
+        handle = { offset: reader.varint('block offset'), size: reader.varint('block size') };
+        if (!reader.done) throw new Malformed('trailing bytes in a block handle', reader.at);
+      } catch (error) {
+        throw damaged(path, index.offset, `index entry ${i}: ${(error as Error).message}`);
+      }
+      checkHandle(path, handle, filterHandle.offset, index.offset);
+      if (i > 0 && compareInternal(decoded.keys[i - 1]!, decoded.keys[i]!) >= 0) {
+        throw damaged(path, index.offset, `index keys out of order at entry ${i}`);
+      }
+      handles.push(handle);
+    }
+    return new Table(fs, file, path, size, entries, decoded.keys, handles, filter, cache);
+  }
+
+  /** Number of data blocks. */
+  get blocks(): number {
+    return this.#handles.length;
+  }
+
+  /** True when the filter says `userKey` may be present (false: certainly absent). */
+  mayContain(userKey: Uint8Array): boolean {
+    return filterMayContain(this.#filter, bloomHash(userKey));
+  }
+
+  /**
+   * The first entry whose internal key is ≥ `target` within the data block
+   * that could hold it, or `undefined` past the last block. Rejects with
+   * `WAL_CORRUPTION` or `WAL_IO`.
+   */
+  async seekBlock(target: Uint8Array): Promise<{ block: number; position: number } | undefined> {
+    const block = this.blockFor(target);
+    if (block === undefined) return undefined;
+    const decoded = await this.readData(block);
+    return { block, position: lowerBound(decoded.keys, target) };
+  }
+
+  /** Index of the first data block whose last key is ≥ `target`, or `undefined`. */
+  blockFor(target: Uint8Array): number | undefined {
+    const at = lowerBound(this.#indexKeys, target);
+    return at < this.#indexKeys.length ? at : undefined;
+  }
+
+  /**
+   * The newest version of `userKey` with a sequence number ≤ that of
+   * `target` (an internal key of `userKey`), or `undefined` when the table
+   * holds none. Uses the filter first.
+   */
+  async get(userKey: Uint8Array, target: Uint8Array): Promise<Found | undefined> {
+    if (!this.mayContain(userKey)) return undefined;
+    const found = await this.seekBlock(target);
+    if (found === undefined) return undefined;
+    const decoded = await this.readData(found.block);
+    const key = decoded.keys[found.position];
+    if (key === undefined || compareBytes(userKeyOf(key), userKey) !== 0) return undefined;
+    return { key, value: decoded.values[found.position]! };
+  }
+
+  /**
+   * Reads, checks and decodes data block `block` (or takes it from the block
+   * cache). The result is shared: do not modify it. Rejects with
+   * `WAL_CORRUPTION`, `WAL_IO`, or `WAL_CLOSED` once the store closed it.
+   */
+  async readData(block: number): Promise<DecodedBlock> {
+    // Only a store's close() closes a table a reader may still hold.
+    if (this.#closed) throw new ClosedError('store');
+    const cacheKey = `${this.path}#${block}`;
+    const cached = this.#cache?.get(cacheKey);
+    if (cached !== undefined) return cached;
+    const handle = this.#handles[block]!;
+    const contents = await readBlock(this.#fs, this.#file, this.path, handle);
+    const decoded = decode(this.path, handle.offset, contents, TRAILER_SIZE);
+    if (decoded.keys.length === 0) throw damaged(this.path, handle.offset, 'empty data block');
+    const indexKey = this.#indexKeys[block]!;
+    if (compareInternal(decoded.keys.at(-1)!, indexKey) !== 0) {
+      throw damaged(this.path, handle.offset, 'data block does not end at its index key');
+    }
+    for (let i = 1; i < decoded.keys.length; i++) {
+      if (compareInternal(decoded.keys[i - 1]!, decoded.keys[i]!) >= 0) {
+        throw damaged(this.path, handle.offset, `keys out of order at entry ${i}`);
+      }
+    }
+    this.#cache?.set(cacheKey, decoded, contents.length);
+    return decoded;
+  }
+
+  /** Closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#fs.close(this.#file).catch(() => undefined);
+  }
+}
+
+/** Index of the first key ≥ `target` in the sorted `keys` (internal order). */
+export function lowerBound(keys: readonly Uint8Array[], target: Uint8Array): number {
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compareInternal(keys[mid]!, target) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function damaged(path: string, offset: number, what: string): CorruptionError {
+  return new CorruptionError(`table ${path} is damaged at offset ${offset}: ${what}`, { offset });
+}
+
+function checkHandle(path: string, handle: Handle, end: number, at: number): void {
+  if (handle.offset + handle.size + BLOCK_TRAILER_SIZE > end) {
+    throw damaged(path, at, `block [${handle.offset}, +${handle.size}) runs past offset ${end}`);
+  }
+}
+
+function decode(path: string, base: number, contents: Uint8Array, minKey: number): DecodedBlock {
+  try {
+    return decodeBlock(contents, minKey);
+  } catch (error) {
+    if (!(error instanceof Malformed)) throw error;
+    throw damaged(path, base + error.at, error.message);
+  }
+}
+
+async function readExactly(
+  fs: Fs,
+  file: FsFile,
+  path: string,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let count: number;
+  try {
+    count = await readFull(fs, file, bytes, offset);
+  } catch (error) {
+    throw ioError(error, `reading table ${path} at ${offset}`);
+  }
+  if (count < length) throw damaged(path, offset + count, 'file ends inside a block');
+  return bytes;
+}
+
+async function readBlock(fs: Fs, file: FsFile, path: string, handle: Handle): Promise<Uint8Array> {
+  const raw = await readExactly(fs, file, path, handle.offset, handle.size + BLOCK_TRAILER_SIZE);
+  try {
+    return checkBlock(raw);
+  } catch (error) {
+    if (!(error instanceof Malformed)) throw error;
+    throw damaged(path, handle.offset + error.at, error.message);
+  }
+}

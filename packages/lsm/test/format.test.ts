@@ -1,0 +1,376 @@
+/**
+ * docs/LSM-FORMAT.md §1–§8: the test vectors byte for byte, round trips of
+ * random tables, and damage detection (every single-bit flip of a table is
+ * caught or harmless; lengths are checked before use).
+ */
+import assert from 'node:assert/strict';
+import { CrashFs } from '@wal/store/testing';
+import fc from 'fast-check';
+import { decodeBatch, encodeBatch } from '../src/batch.js';
+import { decodeBlock } from '../src/block.js';
+import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
+import {
+  compareInternal,
+  getU64,
+  internalKey,
+  KIND_DELETE,
+  KIND_VALUE,
+  Malformed,
+  putVarint,
+  Reader,
+  trailerKind,
+  trailerSequence,
+  userKeyOf,
+} from '../src/coding.js';
+import { applyEdit, decodeEdit, emptyState, encodeEdit, snapshotEdit } from '../src/manifest.js';
+import { buildTable, Table, type TableLayout } from '../src/table.js';
+import { bytes, fromHex, isCode, toHex } from './helpers.js';
+
+const LAYOUT: TableLayout = { blockSize: 4096, restartInterval: 16, bitsPerKey: 10 };
+
+const TABLE_VECTOR = `
+00 0d 03 61 70 70 6c 65 01 02 00 00 00 00 00 00 72 65 64 02 0d 00 72 69
+63 6f 74 00 01 00 00 00 00 00 00 00 00 00 00 01 00 00 00 00 57 b4 ea 4a
+10 10 50 05 01 01 a1 0b 07 00 7d da 05 6f 00 0f 02 61 70 72 69 63 6f 74
+00 01 00 00 00 00 00 00 00 2b 00 00 00 00 01 00 00 00 00 03 df b3 46 3e
+00 00 00 00 00 00 00 1c 00 00 00 30 00 00 00 00 00 00 00 09 00 00 00 02
+00 00 00 00 00 00 00 01 00 00 00 ce f3 c7 55 40 77 61 6c 2f 73 73 74`;
+
+async function tableFrom(data: Uint8Array): Promise<{ fs: CrashFs; path: string }> {
+  const fs = new CrashFs();
+  const path = '/t.sst';
+  const file = await fs.open(path, 'create');
+  await fs.pwrite(file, data, 0);
+  await fs.close(file);
+  return { fs, path };
+}
+
+describe('LSM-FORMAT §1 encodings', () => {
+  it('internal keys match the vectors and sort newest first', () => {
+    assert.equal(toHex(internalKey(bytes('a'), 1, KIND_VALUE)), '61 01 01 00 00 00 00 00 00');
+    const key = internalKey(bytes('ab'), 0x0102030405, KIND_DELETE);
+    assert.equal(toHex(key), '61 62 00 05 04 03 02 01 00 00');
+    assert.equal(trailerSequence(key), 0x0102030405);
+    assert.equal(trailerKind(key), KIND_DELETE);
+    assert.deepEqual(userKeyOf(key), bytes('ab'));
+    const max = internalKey(bytes('x'), Number.MAX_SAFE_INTEGER, KIND_VALUE);
+    assert.equal(trailerSequence(max), Number.MAX_SAFE_INTEGER);
+    assert.ok(compareInternal(internalKey(bytes('a'), 5, 1), internalKey(bytes('a'), 4, 1)) < 0);
+    assert.ok(compareInternal(internalKey(bytes('a'), 1, 1), internalKey(bytes('ab'), 9, 1)) < 0);
+  });
+
+  it('varints round-trip up to 2^53 - 1 and reject longer or larger ones', () => {
+    fc.assert(
+      fc.property(fc.maxSafeNat(), (value) => {
+        const out = new Uint8Array(10);
+        const end = putVarint(out, 0, value);
+        const reader = new Reader(out, 0, end);
+        assert.equal(reader.varint('v'), value);
+        assert.ok(reader.done);
+      }),
+    );
+    assert.throws(() => new Reader(fromHex('80 80'), 0, 2).varint('v'), Malformed);
+    assert.throws(
+      () => new Reader(fromHex('ff ff ff ff ff ff ff ff ff'), 0, 9).varint('v'),
+      Malformed,
+    );
+    // 2^53 exactly: 7 bits per byte, 8 bytes.
+    assert.throws(() => new Reader(fromHex('80 80 80 80 80 80 80 10'), 0, 8).varint('v'), /above/);
+    assert.throws(() => getU64(fromHex('00 00 00 00 00 00 20 00'), 0), /above/);
+    assert.throws(() => new Reader(fromHex('05 61'), 0, 2).lengthPrefixed('k'), Malformed);
+  });
+});
+
+describe('LSM-FORMAT §3 blocks', () => {
+  it('an empty block is one restart at 0', () => {
+    assert.deepEqual(decodeBlock(fromHex('00 00 00 00 01 00 00 00'), 8), { keys: [], values: [] });
+  });
+
+  it('rejects damaged restart arrays and lengths', () => {
+    const cases = [
+      '00 00 00',
+      '00 00 00 00 00 00 00 00', // zero restarts
+      '00 00 00 00 09 00 00 00', // more restarts than fit
+      '01 00 00 00 01 00 00 00', // restart[0] is not 0 (and past the entries)
+      // entry: shared 1 with no previous key
+      '01 01 00 61 00 00 00 00 01 00 00 00',
+      // entry: value length past the end
+      '00 09 09 61 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00',
+    ];
+    for (const hex of cases) assert.throws(() => decodeBlock(fromHex(hex), 8), Malformed, hex);
+  });
+});
+
+describe('LSM-FORMAT §4 bloom filter', () => {
+  it('matches the vectors', () => {
+    assert.equal(bloomHash(new Uint8Array(0)).toString(16), 'ab3e7c0b');
+    assert.equal(bloomHash(bytes('a')).toString(16), '1a80b1b3');
+    assert.equal(bloomHash(bytes('abc')).toString(16), '1cc93dbc');
+    const filter = buildFilter([bloomHash(bytes('a')), bloomHash(bytes('b'))], 10);
+    assert.equal(toHex(filter), '00 00 10 11 00 00 4c 44 07');
+    assert.deepEqual(buildFilter([1, 2], 0), fromHex('00'));
+    assert.ok(filterMayContain(fromHex('00'), 1234));
+    assert.ok(filterMayContain(fromHex('00 00 00 00 00 00 00 00 00'), 1234), 'probes 0');
+  });
+
+  it('never denies a key it holds, and rarely admits one it does not', () => {
+    const keys = Array.from({ length: 5000 }, (_, i) => bytes(`key-${i}`));
+    const filter = buildFilter(
+      keys.map((key) => bloomHash(key)),
+      10,
+    );
+    for (const key of keys) assert.ok(filterMayContain(filter, bloomHash(key)));
+    let admitted = 0;
+    for (let i = 0; i < 10000; i++)
+      if (filterMayContain(filter, bloomHash(bytes(`other-${i}`)))) admitted++;
+    // About 1 % expected at 10 bits per key; 3 % leaves room for chance.
+    assert.ok(admitted < 300, `${admitted} false positives in 10000`);
+  });
+});
+
+describe('LSM-FORMAT §2–§5 tables', () => {
+  it('the two-entry table matches the vector, and reads back', async () => {
+    const { bytes: data, summary } = buildTable(
+      [
+        [internalKey(bytes('apple'), 2, KIND_VALUE), bytes('red')],
+        [internalKey(bytes('apricot'), 1, KIND_DELETE), new Uint8Array(0)],
+      ],
+      LAYOUT,
+    );
+    assert.equal(toHex(data), toHex(fromHex(TABLE_VECTOR)));
+    assert.equal(summary.entries, 2);
+    const { fs, path } = await tableFrom(fromHex(TABLE_VECTOR));
+    const table = await Table.open(fs, path);
+    assert.equal(table.entries, 2);
+    const found = await table.get(bytes('apple'), internalKey(bytes('apple'), 9, KIND_VALUE));
+    assert.equal(toHex(found!.value), toHex(bytes('red')));
+    assert.equal(await table.get(bytes('apple'), internalKey(bytes('apple'), 1, 1)), undefined);
+    assert.equal(await table.get(bytes('zzz'), internalKey(bytes('zzz'), 9, 1)), undefined);
+    await table.close();
+    await table.close();
+    await assert.rejects(table.readData(0), isCode('WAL_CLOSED'));
+  });
+
+  it('an empty table is refused at build time', () => {
+    assert.throws(() => buildTable([], LAYOUT), RangeError);
+  });
+
+  const sortedEntries = fc
+    .uniqueArray(
+      fc.record({
+        key: fc.uint8Array({ maxLength: 12 }),
+        sequence: fc.integer({ min: 1, max: 2 ** 40 }),
+        kind: fc.constantFrom(KIND_DELETE, KIND_VALUE),
+        value: fc.uint8Array({ maxLength: 300 }),
+      }),
+      {
+        minLength: 1,
+        maxLength: 300,
+        selector: (e) => `${Buffer.from(e.key).toString('hex')}/${e.sequence}`,
+      },
+    )
+    .map((list) =>
+      list
+        .map((e) => ({
+          key: internalKey(e.key, e.sequence, e.kind),
+          value: e.kind === KIND_VALUE ? e.value : new Uint8Array(0),
+        }))
+        .sort((a, b) => compareInternal(a.key, b.key)),
+    );
+  const layouts = fc.record({
+    blockSize: fc.integer({ min: 64, max: 2048 }),
+    restartInterval: fc.integer({ min: 1, max: 20 }),
+    bitsPerKey: fc.integer({ min: 0, max: 20 }),
+  });
+
+  it('random sorted entry sets round-trip through every block and the filter', async () => {
+    await fc.assert(
+      fc.asyncProperty(sortedEntries, layouts, async (entries, layout) => {
+        const built = buildTable(
+          entries.map((e) => [e.key, e.value] as const),
+          layout,
+        );
+        const { fs, path } = await tableFrom(built.bytes);
+        const table = await Table.open(fs, path);
+        const read: { key: Uint8Array; value: Uint8Array }[] = [];
+        for (let block = 0; block < table.blocks; block++) {
+          const decoded = await table.readData(block);
+          for (let i = 0; i < decoded.keys.length; i++) {
+            read.push({ key: decoded.keys[i]!, value: decoded.values[i]! });
+          }
+        }
+        assert.deepEqual(
+          read.map((e) => toHex(e.key) + '=' + toHex(e.value)),
+          entries.map((e) => toHex(e.key) + '=' + toHex(e.value)),
+        );
+        for (const e of entries) {
+          const user = userKeyOf(e.key);
+          assert.ok(table.mayContain(user));
+          const found = await table.get(user, e.key);
+          assert.equal(toHex(found!.key), toHex(e.key));
+        }
+        await table.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('every single-bit flip is detected or changes nothing read', async () => {
+    const entries = Array.from({ length: 40 }, (_, i) => [
+      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, i % 5 === 0 ? 0 : 1),
+      bytes(i % 5 === 0 ? '' : `value ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const { bytes: good } = buildTable(entries, {
+      blockSize: 128,
+      restartInterval: 3,
+      bitsPerKey: 10,
+    });
+    const readAll = async (data: Uint8Array): Promise<string> => {
+      const { fs, path } = await tableFrom(data);
+      const table = await Table.open(fs, path);
+      const parts: string[] = [];
+      for (let block = 0; block < table.blocks; block++) {
+        const decoded = await table.readData(block);
+        for (let i = 0; i < decoded.keys.length; i++) {
+          parts.push(`${toHex(decoded.keys[i]!)}=${toHex(decoded.values[i]!)}`);
+        }
+      }
+      await table.close();
+      return parts.join(',');
+    };
+    const expected = await readAll(good);
+    let detected = 0;
+    for (let bit = 0; bit < good.length * 8; bit++) {
+      const bad = good.slice();
+      bad[bit >>> 3]! ^= 1 << (bit & 7);
+      try {
+        const got = await readAll(bad);
+        // Bits the CRCs cannot see change nothing that is read.
+        assert.equal(got, expected, `bit ${bit} changed what is read`);
+      } catch (error) {
+        assert.equal((error as { code?: unknown }).code, 'WAL_CORRUPTION', String(error));
+        assert.match((error as Error).message, /\/t\.sst/);
+        assert.equal(typeof (error as { offset?: unknown }).offset, 'number');
+        detected++;
+      }
+    }
+    // Every bit is covered by a CRC or the magic: all flips are detected.
+    assert.equal(detected, good.length * 8);
+  });
+
+  it('refuses files that are not tables, and truncated tables, with the offset', async () => {
+    const { bytes: good } = buildTable([[internalKey(bytes('k'), 1, 1), bytes('v')]], LAYOUT);
+    const cases: [Uint8Array, RegExp][] = [
+      [new Uint8Array(10), /shorter than a footer/],
+      [new Uint8Array(100), /no table magic/],
+      [good.subarray(1), /block|index|runs past/],
+    ];
+    for (const [data, message] of cases) {
+      const { fs, path } = await tableFrom(data);
+      await assert.rejects(Table.open(fs, path), isCode('WAL_CORRUPTION', message));
+    }
+    const fs = new CrashFs();
+    await assert.rejects(Table.open(fs, '/missing.sst'), isCode('WAL_CORRUPTION', /missing/));
+  });
+
+  it('a block handle claiming more than the file is refused before any allocation', async () => {
+    const { bytes: good } = buildTable([[internalKey(bytes('k'), 1, 1), bytes('v')]], LAYOUT);
+    const bad = good.slice();
+    const footer = bad.length - 48;
+    // indexSize = 0xFFFFFFF0, then a valid footer CRC so the handle check is what fires.
+    bad.set(fromHex('f0 ff ff ff'), footer + 8);
+    const { crc32c } = await import('@wal/core');
+    const crc = crc32c(bad.subarray(footer, footer + 36));
+    new DataView(bad.buffer).setUint32(footer + 36, crc, true);
+    const { fs, path } = await tableFrom(bad);
+    await assert.rejects(Table.open(fs, path), isCode('WAL_CORRUPTION', /runs past/));
+    // A wrong version, with a valid CRC.
+    const other = good.slice();
+    other[footer + 32] = 2;
+    new DataView(other.buffer).setUint32(
+      footer + 36,
+      crc32c(other.subarray(footer, footer + 36)),
+      true,
+    );
+    const second = await tableFrom(other);
+    await assert.rejects(Table.open(second.fs, second.path), isCode('WAL_CORRUPTION', /version 2/));
+  });
+});
+
+describe('LSM-FORMAT §7 batch records', () => {
+  it('match the vector and round-trip', () => {
+    const payload = encodeBatch(7, [
+      { kind: KIND_VALUE, key: bytes('k'), value: bytes('v') },
+      { kind: KIND_DELETE, key: bytes('x'), value: undefined },
+    ]);
+    assert.equal(toHex(payload), '07 00 00 00 00 00 00 00 02 00 00 00 01 01 6b 01 76 00 01 78');
+    const decoded = decodeBatch(payload);
+    assert.equal(decoded.sequence, 7);
+    assert.deepEqual(
+      decoded.ops.map((op) => [op.kind, toHex(op.key), op.value && toHex(op.value)]),
+      [
+        [1, '6b', '76'],
+        [0, '78', undefined],
+      ],
+    );
+  });
+
+  it('reject damage', () => {
+    const cases = [
+      '07 00 00 00 00 00 00 00', // no count
+      '07 00 00 00 00 00 00 00 00 00 00 00', // empty
+      '07 00 00 00 00 00 00 00 ff ff ff ff 00 01 78', // count beyond the bytes
+      '07 00 00 00 00 00 00 00 01 00 00 00 02 01 78', // unknown kind
+      '07 00 00 00 00 00 00 00 01 00 00 00 00 01 78 00', // trailing byte
+      'ff ff ff ff ff ff 1f 00 02 00 00 00 00 01 78 00 01 78', // sequence overflow
+    ];
+    for (const hex of cases) assert.throws(() => decodeBatch(fromHex(hex)), Malformed, hex);
+  });
+});
+
+describe('LSM-FORMAT §8 version edits', () => {
+  const table = {
+    level: 0,
+    number: 2,
+    size: 157,
+    entries: 2,
+    smallest: internalKey(bytes('a'), 1, 1),
+    largest: internalKey(bytes('b'), 2, 1),
+  };
+
+  it('match the vectors and replay', () => {
+    const flush = encodeEdit({ lastSequence: 8, nextFile: 3, add: [table] });
+    assert.equal(
+      toHex(flush),
+      '02 08 03 03 04 00 02 9d 01 02 09 61 01 01 00 00 00 00 00 00 09 62 01 02 00 00 00 00 00 00',
+    );
+    assert.equal(toHex(encodeEdit({ remove: [{ level: 0, number: 2 }] })), '05 00 02');
+    const state = emptyState();
+    applyEdit(state, decodeEdit(flush));
+    assert.equal(state.lastSequence, 8);
+    assert.equal(state.nextFile, 3);
+    assert.deepEqual(state.tables.get(2), table);
+    const again = emptyState();
+    applyEdit(again, { lastSequence: 1, nextFile: 9 });
+    applyEdit(again, decodeEdit(encodeEdit(snapshotEdit(state))));
+    assert.deepEqual(again, state);
+    applyEdit(state, decodeEdit(fromHex('05 00 02')));
+    assert.equal(state.tables.size, 0);
+  });
+
+  it('reject damage and impossible edits', () => {
+    for (const hex of ['', '09', '02', '04 07 02', '04 00 02 01 01 01 61 01 61', '02 01 01']) {
+      assert.throws(() => decodeEdit(fromHex(hex)), Malformed, hex);
+    }
+    const state = emptyState();
+    applyEdit(state, { lastSequence: 8, nextFile: 3, add: [table] });
+    const impossible = [
+      { lastSequence: 7 },
+      { nextFile: 2 },
+      { remove: [{ level: 1, number: 2 }] },
+      { add: [table] },
+      { add: [{ ...table, number: 3 }] },
+    ];
+    for (const edit of impossible) assert.throws(() => applyEdit(state, edit), Malformed);
+  });
+});

@@ -1,0 +1,31 @@
+/** Helpers shared by the @wal/lsm tests. */
+import assert from 'node:assert/strict';
+
+/** UTF-8 bytes of `text`. */
+export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+/** Text of UTF-8 `data` (or `undefined`). */
+export const text = (data: Uint8Array | undefined): string | undefined =>
+  data === undefined ? undefined : new TextDecoder().decode(data);
+
+/** Parses space-separated hex. */
+export const fromHex = (hex: string): Uint8Array =>
+  Uint8Array.from(Buffer.from(hex.replace(/\s+/g, ''), 'hex'));
+
+/** Space-separated hex of `data`. */
+export const toHex = (data: Uint8Array): string =>
+  Buffer.from(data)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
+
+/**
+ * A predicate for `assert.rejects`/`assert.throws`: the error carries `code`
+ * (and, when given, a message matching `message`).
+ */
+export function isCode(code: string, message?: RegExp): (error: unknown) => boolean {
+  return (error: unknown) => {
+    assert.equal((error as { code?: unknown }).code, code, String(error));
+    if (message !== undefined) assert.match(String((error as Error).message), message);
+    return true;
+  };
+}

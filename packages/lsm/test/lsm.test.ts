@@ -1,0 +1,646 @@
+/**
+ * The engine's API: writes, reads, snapshots, iterators, flush and reopen,
+ * the lock, refusing what is not a store, closed handles, argument errors,
+ * orphans and damaged files, and I/O faults during a flush.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Wal } from '@wal/core';
+import { CrashFs, FaultFs } from '@wal/store/testing';
+import { BlockCache } from '../src/block-cache.js';
+import { Lsm, type LsmOptions } from '../src/index.js';
+import { bytes, isCode, text } from './helpers.js';
+
+const DIR = '/db';
+
+async function openMemory(
+  options: LsmOptions = {},
+  fs = new CrashFs(),
+): Promise<{ db: Lsm; fs: CrashFs }> {
+  return { db: await Lsm.open(DIR, { fs, segmentSize: 4096, ...options }), fs };
+}
+
+/** A closed store in DIR holding `k` = `v` in table 1. */
+async function storeWithOneTable(): Promise<CrashFs> {
+  const { db, fs } = await openMemory();
+  await db.put(bytes('k'), bytes('v'));
+  await db.flush();
+  await db.close();
+  return fs;
+}
+
+async function entries(db: Lsm, options = {}): Promise<string[]> {
+  const out: string[] = [];
+  for await (const [key, value] of db.iterator(options)) out.push(`${text(key)}=${text(value)}`);
+  return out;
+}
+
+describe('Lsm: writes and reads', () => {
+  it('put, get, overwrite, del and batch', async () => {
+    const { db } = await openMemory();
+    await db.put(bytes('a'), bytes('1'));
+    await db.put(bytes('b'), bytes('2'), { sync: true });
+    await db.put(bytes('a'), bytes('3'));
+    await db.del(bytes('b'));
+    await db.batch([
+      { type: 'put', key: bytes('c'), value: bytes('4') },
+      { type: 'del', key: bytes('a') },
+      { type: 'put', key: bytes('d'), value: bytes('5') },
+    ]);
+    await db.batch([]);
+    assert.equal(text(await db.get(bytes('a'))), undefined);
+    assert.equal(text(await db.get(bytes('b'))), undefined);
+    assert.equal(text(await db.get(bytes('c'))), '4');
+    assert.deepEqual(await entries(db), ['c=4', 'd=5']);
+    assert.equal(db.sequence, 7);
+    await db.close();
+  });
+
+  it('concurrent durable writers share the log fsyncs (group commit)', async () => {
+    const { db, fs } = await openMemory();
+    const fsyncs = (): number =>
+      fs.operations.filter((op) => op.call === 'fdatasync' && op.path?.startsWith(`${DIR}/wal/`))
+        .length;
+    const before = fsyncs();
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) => db.put(bytes(`k${i}`), bytes('v'), { sync: true })),
+    );
+    const shared = fsyncs() - before;
+    assert.ok(shared >= 1 && shared <= 4, `${shared} fsyncs for 64 durable writes`);
+    // Writes without sync wait for no fsync at all.
+    const quiet = fsyncs();
+    await Promise.all(Array.from({ length: 64 }, (_, i) => db.put(bytes(`q${i}`), bytes('v'))));
+    assert.equal(fsyncs(), quiet);
+    await db.close();
+  });
+
+  it('copies keys and values on the way in and out', async () => {
+    const { db } = await openMemory();
+    const key = bytes('k');
+    const value = bytes('v');
+    await db.put(key, value);
+    key[0] = 0;
+    value[0] = 0;
+    const got = (await db.get(bytes('k')))!;
+    assert.equal(text(got), 'v');
+    got[0] = 0;
+    assert.equal(text(await db.get(bytes('k'))), 'v');
+    await db.close();
+  });
+
+  it('snapshots keep seeing their sequence through overwrites, deletes and flushes', async () => {
+    const { db } = await openMemory();
+    await db.put(bytes('a'), bytes('1'));
+    await db.put(bytes('b'), bytes('1'));
+    const snapshot = db.snapshot();
+    await db.put(bytes('a'), bytes('2'));
+    await db.del(bytes('b'));
+    await db.put(bytes('c'), bytes('2'));
+    const iterator = db.iterator({ snapshot });
+    await db.flush();
+    await db.put(bytes('a'), bytes('3'));
+    await db.flush();
+    assert.equal(text(await db.get(bytes('a'), { snapshot })), '1');
+    assert.equal(text(await db.get(bytes('b'), { snapshot })), '1');
+    assert.equal(await db.get(bytes('c'), { snapshot }), undefined);
+    const seen: string[] = [];
+    for await (const [key, value] of iterator) seen.push(`${text(key)}=${text(value)}`);
+    assert.deepEqual(seen, ['a=1', 'b=1']);
+    assert.deepEqual(await entries(db, { snapshot, reverse: true }), ['b=1', 'a=1']);
+    assert.deepEqual(await entries(db), ['a=3', 'c=2']);
+    snapshot.release();
+    assert.ok(snapshot.released);
+    await assert.rejects(db.get(bytes('a'), { snapshot }), isCode('ERR_INVALID_ARG_VALUE'));
+    const other = await openMemory();
+    await assert.rejects(
+      db.get(bytes('a'), { snapshot: other.db.snapshot() }),
+      isCode('ERR_INVALID_ARG_TYPE'),
+    );
+    await other.db.close();
+    await db.close();
+  });
+
+  it('iterates ranges forward and reverse, with limits and seeks, across memtables and tables', async () => {
+    const { db } = await openMemory({ writeBufferSize: 1024, blockSize: 64, level0Trigger: 50 });
+    const keys = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(2, '0')}`);
+    for (const [i, key] of keys.entries()) {
+      await db.put(bytes(key), bytes(`v${i}`));
+      if (i % 17 === 0) await db.flush();
+    }
+    for (let i = 0; i < 60; i += 3) await db.del(bytes(keys[i]!));
+    const live = keys.filter((_, i) => i % 3 !== 0);
+    const all = live.map((key) => `${key}=v${Number(key.slice(1))}`);
+    assert.ok(db.stats().tables[0]! >= 3, JSON.stringify(db.stats()));
+    assert.deepEqual(await entries(db), all);
+    assert.deepEqual(await entries(db, { reverse: true }), [...all].reverse());
+    const inRange = (key: string): boolean => key > 'k10' && key <= 'k20';
+    const range = all.filter((entry) => inRange(entry.slice(0, 3)));
+    assert.deepEqual(await entries(db, { gt: bytes('k10'), lte: bytes('k20') }), range);
+    assert.deepEqual(
+      await entries(db, { gt: bytes('k10'), lte: bytes('k20'), reverse: true }),
+      [...range].reverse(),
+    );
+    assert.deepEqual(
+      await entries(db, { gte: bytes('k10'), lt: bytes('k20'), limit: 2 }),
+      all.filter((e) => e >= 'k10').slice(0, 2),
+    );
+    assert.deepEqual(await entries(db, { limit: 0 }), []);
+    assert.deepEqual(await entries(db, { gte: bytes('k99') }), []);
+    assert.deepEqual(await entries(db, { lt: bytes('k00'), reverse: true }), []);
+
+    const iterator = db.iterator({ gte: bytes('k05') });
+    iterator.seek(bytes('k40'));
+    assert.equal(text((await iterator.nextEntry())![0]), 'k40');
+    iterator.seek(bytes('k00')); // before the range: the range bound wins
+    assert.equal(text((await iterator.nextEntry())![0]), 'k05');
+    const reverse = db.iterator({ reverse: true, lt: bytes('k50') });
+    reverse.seek(bytes('k31'));
+    assert.equal(text((await reverse.nextEntry())![0]), 'k31');
+    reverse.seek(bytes('k30')); // deleted: the one before it
+    assert.equal(text((await reverse.nextEntry())![0]), 'k29');
+    reverse.seek(bytes('k99'));
+    assert.equal(text((await reverse.nextEntry())![0]), 'k49');
+    for await (const _ of reverse) break;
+    assert.equal(await reverse.nextEntry(), undefined);
+    await db.close();
+  });
+
+  it('replays the log at open, and reads flushed tables after a reopen', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory({}, fs);
+    await db.put(bytes('flushed'), bytes('1'));
+    await db.flush();
+    await db.put(bytes('logged'), bytes('2'));
+    await db.del(bytes('flushed'));
+    await db.close();
+    ({ db } = await openMemory({}, fs));
+    assert.equal(await db.get(bytes('flushed')), undefined);
+    assert.equal(text(await db.get(bytes('logged'))), '2');
+    assert.equal(db.sequence, 3);
+    await db.put(bytes('after'), bytes('3'));
+    assert.equal(db.sequence, 4);
+    await db.close();
+  });
+
+  it('a flush drops the log prefix it covers', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory({}, fs);
+    const value = new Uint8Array(1000);
+    for (let i = 0; i < 20; i++) await db.put(bytes(`k${i}`), value);
+    const segments = async (): Promise<number> =>
+      (await fs.readdir(`${DIR}/wal`)).filter((name) => name.endsWith('.wal')).length;
+    assert.ok((await segments()) >= 4);
+    await db.flush();
+    assert.ok((await segments()) <= 1, `${await segments()} segments left`);
+    assert.equal(db.stats().flushedBytes > 20_000, true);
+    await db.flush(); // nothing to flush
+    assert.deepEqual(db.stats().tables[0], 1);
+    await db.close();
+  });
+
+  it('writes go on while flushes and log truncations run, and all of them land', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory({ writeBufferSize: 2048 }, fs);
+    // Waves of concurrent writers: each wave is appended before any is applied.
+    for (let wave = 0; wave < 20; wave++) {
+      const writes: Promise<void>[] = [];
+      for (let i = wave * 20; i < wave * 20 + 20; i++) {
+        const key = bytes(`key${String(i).padStart(3, '0')}`);
+        writes.push(db.put(key, bytes(`value-${i}`), { sync: i % 7 === 0 }));
+      }
+      await Promise.all(writes);
+    }
+    const stats = db.stats();
+    assert.ok(stats.flushedBytes > 0 && stats.compactions > 0, JSON.stringify(stats));
+    assert.equal((await entries(db)).length, 400);
+    await db.close();
+    ({ db } = await openMemory({ writeBufferSize: 2048 }, fs));
+    assert.equal((await entries(db)).length, 400);
+    assert.equal(text(await db.get(bytes('key399'))), 'value-399');
+    await db.close();
+  });
+
+  it('rewrites the manifest once it outgrows maxManifestBytes', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory({ maxManifestBytes: 1024, level0Trigger: 1000 }, fs);
+    for (let i = 0; i < 40; i++) {
+      await db.put(bytes(`key-${i}`), bytes(`${i}`));
+      await db.flush();
+    }
+    await db.close();
+    const manifest = await Wal.open(`${DIR}/manifest`, { fs, segmentSize: 4096 });
+    assert.ok(manifest.tail - manifest.head <= 2048, `${manifest.tail - manifest.head} bytes`);
+    assert.ok(manifest.head > 0);
+    await manifest.close();
+    ({ db } = await openMemory({}, fs));
+    assert.equal(db.stats().tables[0], 40);
+    assert.equal((await entries(db)).length, 40);
+    await db.close();
+  });
+
+  it('compacts the manifest into one snapshot edit', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory({}, fs);
+    for (let i = 0; i < 5; i++) {
+      await db.put(bytes(`k${i}`), bytes(`${i}`));
+      await db.flush();
+    }
+    await db.compactManifest();
+    await db.put(bytes('k9'), bytes('9'));
+    const tables = db.stats().tables;
+    await db.close();
+    const manifest = await Wal.open(`${DIR}/manifest`, { fs, segmentSize: 4096 });
+    let records = 0;
+    for await (const _ of manifest.iterate()) records++;
+    await manifest.close();
+    assert.equal(records, 1);
+    ({ db } = await openMemory({}, fs));
+    assert.deepEqual(db.stats().tables, tables);
+    assert.deepEqual(await entries(db), ['k0=0', 'k1=1', 'k2=2', 'k3=3', 'k4=4', 'k9=9']);
+    await db.close();
+  });
+});
+
+describe('Lsm: compaction', () => {
+  const SMALL: LsmOptions = {
+    writeBufferSize: 1024,
+    level0Trigger: 2,
+    levelBaseBytes: 2048,
+    levelRatio: 2,
+    targetFileSize: 1024,
+    blockSize: 256,
+  };
+  const tableFiles = async (fs: CrashFs): Promise<number> =>
+    (await fs.readdir(DIR)).filter((name) => name.endsWith('.sst')).length;
+  const total = (db: Lsm): number => db.stats().tables.reduce((a, b) => a + b, 0);
+  const keyOf = (i: number): Uint8Array => bytes(`key${String(i).padStart(4, '0')}`);
+
+  it('merges levels, drops shadowed versions and bottom tombstones, keeps what snapshots need', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 300; i++) await db.put(keyOf(i), bytes(`first-${i}`));
+    const snapshot = db.snapshot();
+    for (let i = 0; i < 300; i++) {
+      if (i % 2 === 0) await db.del(keyOf(i));
+      else await db.put(keyOf(i), bytes(`second-${i}`));
+    }
+    await db.flush();
+    await db.compact();
+    const stats = db.stats();
+    assert.ok(stats.compactions > 3, JSON.stringify(stats));
+    assert.ok(
+      stats.tables.slice(2).some((n) => n > 0),
+      `deeper levels used: ${stats.tables}`,
+    );
+    assert.ok(stats.writeAmplification > 1, JSON.stringify(stats));
+    for (let level = 1; level < 7; level++) {
+      assert.ok(
+        level === 6 || stats.levelBytes[level]! <= 2048 * 2 ** (level - 1),
+        `level ${level}`,
+      );
+    }
+    // The snapshot still sees the first values, deleted keys included.
+    assert.equal(text(await db.get(keyOf(10), { snapshot })), 'first-10');
+    assert.equal(text(await db.get(keyOf(11), { snapshot })), 'first-11');
+    assert.equal((await entries(db, { snapshot })).length, 300);
+    assert.equal(await db.get(keyOf(10)), undefined);
+    assert.equal(text(await db.get(keyOf(11))), 'second-11');
+    const live = await entries(db);
+    assert.equal(live.length, 150);
+    assert.equal(await tableFiles(fs), total(db), 'inputs of finished compactions are deleted');
+    const withSnapshot = db.stats().levelBytes.reduce((a, b) => a + b, 0);
+    await db.close();
+    ({ db } = await openMemory(SMALL, fs));
+    assert.deepEqual(await entries(db), live);
+    assert.equal(await tableFiles(fs), total(db));
+    await db.close();
+
+    // The same writes with no snapshot held: the first values are dropped.
+    const other = (await openMemory(SMALL)).db;
+    for (let i = 0; i < 300; i++) await other.put(keyOf(i), bytes(`first-${i}`));
+    for (let i = 0; i < 300; i++) {
+      if (i % 2 === 0) await other.del(keyOf(i));
+      else await other.put(keyOf(i), bytes(`second-${i}`));
+    }
+    await other.flush();
+    await other.compact();
+    const without = other.stats().levelBytes.reduce((a, b) => a + b, 0);
+    assert.ok(without < withSnapshot, `${without} bytes without a snapshot, ${withSnapshot} with`);
+    assert.deepEqual(await entries(other), live);
+    await other.close();
+  });
+
+  it('an iterator reads the tables it started on while compactions replace them, then lets go', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    const iterator = db.iterator();
+    const first = await iterator.nextEntry();
+    assert.equal(text(first![1]), 'old-0');
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    assert.ok((await tableFiles(fs)) > total(db), 'the iterator holds replaced tables');
+    let seen = 1;
+    for await (const [, value] of iterator) {
+      assert.match(text(value)!, /^old-/);
+      seen++;
+    }
+    assert.equal(seen, 100);
+    await db.compact(); // waits for the deletions too
+    assert.equal(await tableFiles(fs), total(db), 'released tables are deleted');
+    // An iterator abandoned mid-way keeps its tables until close.
+    const abandoned = db.iterator();
+    await abandoned.nextEntry();
+    await db.close();
+    assert.equal(await tableFiles(fs), total(db));
+  });
+
+  it('writes wait for compaction past the level-0 stop threshold, and are slowed before it', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory(
+      { ...SMALL, level0Trigger: 1, level0SlowdownTrigger: 1, level0StopTrigger: 2 },
+      fs,
+    );
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      writes.push(db.put(keyOf(i), new Uint8Array(50)));
+      if (i % 20 === 0) await Promise.all(writes);
+    }
+    await Promise.all(writes);
+    assert.ok(db.stats().tables[0]! <= 2, JSON.stringify(db.stats()));
+    assert.equal((await entries(db)).length, 200);
+    await db.close();
+  });
+});
+
+describe('Lsm: block cache', () => {
+  it('keeps decoded blocks within its byte budget, least recently used out first', async () => {
+    const cache = new BlockCache(1000);
+    const block = (n: number) => ({ keys: new Array<Uint8Array>(n), values: [] });
+    cache.set('a', block(1), 300); // 364 bytes
+    cache.set('b', block(1), 300);
+    assert.ok(cache.get('a') !== undefined); // a is now the most recent
+    cache.set('c', block(1), 300); // evicts b
+    assert.equal(cache.get('b'), undefined);
+    assert.ok(cache.get('a') !== undefined && cache.get('c') !== undefined);
+    cache.set('c', block(2), 100); // replaces c
+    assert.equal(cache.bytes, 364 + 228);
+    cache.set('huge', block(1), 5000); // larger than the cache: not kept
+    assert.equal(cache.get('huge'), undefined);
+    assert.equal(new BlockCache(0).bytes, 0);
+  });
+
+  for (const blockCacheSize of [0, 4096]) {
+    it(`a store with a ${blockCacheSize}-byte cache reads the same and stays within it`, async () => {
+      const { db } = await openMemory({ blockCacheSize, blockSize: 256, level0Trigger: 50 });
+      for (let i = 0; i < 300; i++) await db.put(bytes(`k${i}`), bytes(`value ${i}`));
+      await db.flush();
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 300; i++)
+          assert.equal(text(await db.get(bytes(`k${i}`))), `value ${i}`);
+      }
+      const held = db.stats().blockCacheBytes;
+      assert.ok(held <= blockCacheSize && (blockCacheSize === 0 || held > 0), `${held}`);
+      await db.close();
+    });
+  }
+});
+
+describe('Lsm: what is not a store, locks, closed handles', () => {
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'lsm-test-'));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('a store opened twice is refused with WAL_LOCKED, and reopens after close', async () => {
+    const path = join(root, 'db');
+    const db = await Lsm.open(path);
+    await db.put(bytes('k'), bytes('v'), { sync: true });
+    await assert.rejects(Lsm.open(path), isCode('WAL_LOCKED'));
+    await db.close();
+    const again = await Lsm.open(path);
+    assert.equal(text(await again.get(bytes('k'))), 'v');
+    await again.close();
+    assert.deepEqual((await readdir(path)).sort(), ['LSM', 'manifest', 'wal']);
+  });
+
+  it('a file, or a directory holding other things, is refused and left untouched', async () => {
+    const file = join(root, 'file');
+    await writeFile(file, 'hello');
+    await assert.rejects(Lsm.open(file), isCode('ERR_INVALID_ARG_VALUE', /not an @wal\/lsm store/));
+    assert.equal(await readFile(file, 'utf8'), 'hello');
+
+    const foreign = join(root, 'foreign');
+    await mkdir(foreign);
+    await writeFile(join(foreign, 'notes.txt'), 'mine');
+    await assert.rejects(Lsm.open(foreign), isCode('ERR_INVALID_ARG_VALUE'));
+    assert.deepEqual(await readdir(foreign), ['notes.txt']);
+
+    const fake = join(root, 'fake');
+    await mkdir(fake);
+    await writeFile(join(fake, 'LSM'), 'something else');
+    await assert.rejects(Lsm.open(fake), isCode('ERR_INVALID_ARG_VALUE', /marker/));
+    assert.deepEqual(await readdir(fake), ['LSM']);
+
+    const empty = join(root, 'empty');
+    await mkdir(empty);
+    const db = await Lsm.open(empty);
+    await db.close();
+  });
+
+  it('a marker cut short by a crash during creation is completed', async () => {
+    const path = join(root, 'db');
+    await mkdir(path);
+    await writeFile(join(path, 'LSM'), '@wal/l');
+    const db = await Lsm.open(path);
+    await db.close();
+    assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+  });
+
+  it('every method of a closed store rejects with WAL_CLOSED', async () => {
+    const { db } = await openMemory();
+    const iterator = db.iterator();
+    await db.close();
+    await db.close();
+    const calls: [string, () => unknown][] = [
+      ['put', () => db.put(bytes('k'), bytes('v'))],
+      ['del', () => db.del(bytes('k'))],
+      ['batch', () => db.batch([{ type: 'del', key: bytes('k') }])],
+      ['empty batch', () => db.batch([])],
+      ['get', () => db.get(bytes('k'))],
+      ['flush', () => db.flush()],
+      ['compactManifest', () => db.compactManifest()],
+      ['compact', () => db.compact()],
+      ['iterator', () => db.iterator()],
+      ['snapshot', () => db.snapshot()],
+      ['iterator.nextEntry', () => iterator.nextEntry()],
+    ];
+    for (const [name, call] of calls) {
+      await assert.rejects(async () => call(), isCode('WAL_CLOSED'), name);
+    }
+  });
+
+  it('invalid arguments are TypeError/RangeError with a code', async () => {
+    const { db } = await openMemory();
+    const bad: [() => unknown, string][] = [
+      [() => db.put('k' as never, bytes('v')), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.put(bytes('k'), 1 as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.del(null as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.put(bytes('k'), bytes('v'), 'sync' as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.put(bytes('k'), bytes('v'), { sync: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch('x' as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch([null as never]), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch([{ type: 'put', key: bytes('k') } as never]), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch([{ type: 'merge', key: bytes('k') } as never]), 'ERR_INVALID_ARG_VALUE'],
+      [() => db.get('k' as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.get(bytes('k'), 5 as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.iterator(null as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.iterator({ gt: 'a' as never }), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.iterator({ limit: 1.5 }), 'ERR_OUT_OF_RANGE'],
+      [() => db.iterator().seek('a' as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => Lsm.open('' as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => Lsm.open('/x', null as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => Lsm.open('/x', { fs: new CrashFs(), blockSize: 1 }), 'ERR_OUT_OF_RANGE'],
+      [
+        () => Lsm.open('/x', { fs: new CrashFs(), writeBufferSize: 'big' as never }),
+        'ERR_INVALID_ARG_TYPE',
+      ],
+    ];
+    for (const [call, code] of bad)
+      await assert.rejects(async () => call(), isCode(code), String(call));
+    assert.equal(db.sequence, 0);
+    await db.close();
+  });
+});
+
+describe('Lsm: damage and faults', () => {
+  for (const [method, fault, code] of [
+    ['pwrite', 'ENOSPC', 'WAL_NO_SPACE'],
+    ['fdatasync', 'EIO', 'WAL_IO'],
+  ] as const) {
+    it(`${fault} on ${method} during a compaction: clear error, reads go on, a reopen has everything`, async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const options = { fs, segmentSize: 4096, level0Trigger: 10 };
+      let db = await Lsm.open(DIR, options);
+      for (let i = 0; i < 30; i++) {
+        await db.put(bytes(`k${String(i).padStart(2, '0')}`), bytes(`v${i}`));
+        if (i % 10 === 9) await db.flush();
+      }
+      await db.close();
+      const injection = fs.inject({
+        method,
+        fault,
+        persistent: true,
+        when: (call) => call.path.endsWith('.sst'),
+      });
+      // The open schedules the compaction level 0 now needs; it fails.
+      db = await Lsm.open(DIR, { ...options, level0Trigger: 2 });
+      await assert.rejects(db.compact(), isCode(code));
+      assert.equal((await entries(db)).length, 30);
+      await assert.rejects(db.put(bytes('x'), bytes('y')), isCode(code));
+      await db.close();
+      injection.remove();
+      db = await Lsm.open(DIR, { ...options, level0Trigger: 2 });
+      await db.compact();
+      assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+      assert.equal((await entries(db)).length, 30);
+      const files = (await crash.readdir(DIR)).filter((name) => name.endsWith('.sst'));
+      assert.equal(files.length, 1, `${files}`);
+      await db.close();
+    });
+  }
+
+  it('removes orphan tables at open, and leaves other names alone', async () => {
+    const fs = await storeWithOneTable();
+    const orphan = await fs.open(`${DIR}/00000000000000000099.sst`, 'create');
+    await fs.close(orphan);
+    const other = await fs.open(`${DIR}/README`, 'create');
+    await fs.close(other);
+    const { db } = await openMemory({}, fs);
+    const names = (await fs.readdir(DIR)).sort();
+    assert.deepEqual(names, ['00000000000000000001.sst', 'LSM', 'README', 'manifest', 'wal']);
+    assert.equal(text(await db.get(bytes('k'))), 'v');
+    await db.close();
+  });
+
+  it('a damaged or missing table fails the open with WAL_CORRUPTION naming it', async () => {
+    const fs = await storeWithOneTable();
+    const path = `${DIR}/00000000000000000001.sst`;
+    const file = await fs.open(path, 'write');
+    await fs.pwrite(file, bytes('X'), (await fs.size(file)) - 1);
+    await fs.close(file);
+    await assert.rejects(openMemory({}, fs), isCode('WAL_CORRUPTION', /00000000000000000001\.sst/));
+    await fs.unlink(path);
+    await assert.rejects(openMemory({}, fs), isCode('WAL_CORRUPTION', /missing/));
+  });
+
+  it('a damaged table found by a read rejects that read with WAL_CORRUPTION', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory({}, fs);
+    await db.put(bytes('k'), bytes('v'));
+    await db.flush();
+    const file = await fs.open(`${DIR}/00000000000000000001.sst`, 'write');
+    await fs.pwrite(file, bytes('X'), 3);
+    await fs.close(file);
+    await assert.rejects(db.get(bytes('k')), isCode('WAL_CORRUPTION', /offset/));
+    await assert.rejects(entries(db), isCode('WAL_CORRUPTION'));
+    await db.close();
+  });
+
+  it('a damaged manifest edit or log batch fails the open with WAL_CORRUPTION', async () => {
+    for (const log of ['manifest', 'wal']) {
+      const fs = new CrashFs();
+      const { db } = await openMemory({}, fs);
+      await db.close();
+      const wal = await Wal.open(`${DIR}/${log}`, { fs });
+      await wal.append(bytes('\u00ff garbage'), { wait: 'durable' });
+      await wal.close();
+      await assert.rejects(
+        openMemory({}, fs),
+        isCode('WAL_CORRUPTION', new RegExp(`${log}.*offset`)),
+      );
+    }
+  });
+
+  for (const [method, fault, code] of [
+    ['pwrite', 'ENOSPC', 'WAL_NO_SPACE'],
+    ['fdatasync', 'EIO', 'WAL_IO'],
+    ['syncDir', 'EIO', 'WAL_IO'],
+    ['open', 'EIO', 'WAL_IO'],
+  ] as const) {
+    it(`${fault} on ${method} during a flush: clear error, reads go on, a reopen has everything`, async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      let db = await Lsm.open(DIR, { fs, segmentSize: 4096 });
+      for (let i = 0; i < 10; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`), { sync: true });
+      fs.inject({
+        method,
+        fault,
+        when: (call) => call.path.endsWith('.sst') || (method === 'syncDir' && call.path === DIR),
+      });
+      await assert.rejects(db.flush(), isCode(code));
+      assert.equal(text(await db.get(bytes('k3'))), 'v3');
+      assert.equal((await entries(db)).length, 10);
+      await assert.rejects(db.put(bytes('x'), bytes('y')), isCode(code));
+      await assert.rejects(db.flush(), isCode(code));
+      await assert.rejects(db.compactManifest(), isCode(code));
+      await db.close();
+      db = await Lsm.open(DIR, { fs, segmentSize: 4096 });
+      assert.equal((await entries(db)).length, 10);
+      assert.deepEqual(
+        (await crash.readdir(DIR)).filter((name) => name.endsWith('.sst')),
+        [],
+      );
+      await db.flush();
+      await db.close();
+    });
+  }
+});
