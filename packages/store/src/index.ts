@@ -1,5 +1,5 @@
 /**
- * Storage backends for @wal over one flat byte space. See the README's
+ * Storage backends for `@wal` over one flat byte space. See the README's
  * "The Store contract" for the normative semantics.
  *
  * @packageDocumentation
