@@ -138,8 +138,11 @@ describe('registry round trip', function () {
     ];
     const flags = ['--registry', need(registry).url, '--no-audit', '--no-fund'];
     await run('npm', ['install', ...flags, ...wanted], { cwd: dir });
+    const license = readFileSync(join(REPOSITORY_ROOT, 'LICENSE'), 'utf8');
     for (const p of packages) {
-      assert.equal(readManifest(join(dir, 'node_modules', p.name)).version, version, p.name);
+      const installed = join(dir, 'node_modules', p.name);
+      assert.equal(readManifest(installed).version, version, p.name);
+      assert.equal(readFileSync(join(installed, 'LICENSE'), 'utf8'), license, `${p.name} LICENSE`);
     }
     app = dir;
   });

@@ -1,10 +1,17 @@
 // The release checks' own failure paths: a failing command, a registry that
 // refuses its user, and lints that must report a broken package.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { publintProblems, typesProblems, unreachableLinks } from '../src/lint.js';
+import { copyRepository } from '../src/copy.js';
+import {
+  missingFiles,
+  publintProblems,
+  typesProblems,
+  unreachableLinks,
+  workspaceRanges,
+} from '../src/lint.js';
 import { run } from '../src/process.js';
 import { startRegistry } from '../src/registry.js';
 import type { Packed } from '../src/tarball.js';
@@ -83,5 +90,48 @@ describe('release-check internals', function () {
     );
     await run('tar', ['-czf', 'broken.tgz', 'package'], { cwd: dir });
     assert.match((await typesProblems(packed)) ?? '', /does not contain types/);
+  });
+
+  it('finds the ranges only a workspace understands, and files entries that match nothing', () => {
+    const manifest: Manifest = {
+      name: '@wal/x',
+      version: '1.0.0',
+      dependencies: { '@wal/core': 'workspace:*', commander: '14.0.3' },
+      peerDependencies: { 'fast-check': 'catalog:' },
+    };
+    assert.deepEqual(workspaceRanges(manifest), [
+      'dependencies.@wal/core: workspace:*',
+      'peerDependencies.fast-check: catalog:',
+    ]);
+    const source = { name: '@wal/x', dir, path: 'x', manifest };
+    const packed: Packed = { source, tarball: join(dir, 'x.tgz'), contents: dir };
+    assert.deepEqual(missingFiles(packed), []);
+    writeFileSync(join(dir, 'README.md'), '# x\n');
+    const withFiles = { ...manifest, files: ['README.md', 'CHANGELOG.md'] };
+    assert.deepEqual(missingFiles({ ...packed, source: { ...source, manifest: withFiles } }), [
+      'CHANGELOG.md',
+    ]);
+  });
+
+  it('copies tracked and new files of a git work tree, not ignored, deleted or linked ones', async () => {
+    const repo = join(dir, 'repo');
+    mkdirSync(repo);
+    const git = (...args: string[]) => run('git', args, { cwd: repo });
+    await git('init', '-q');
+    writeFileSync(join(repo, '.gitignore'), 'ignored.txt\n');
+    writeFileSync(join(repo, 'kept.txt'), 'kept\n');
+    writeFileSync(join(repo, 'deleted.txt'), 'deleted\n');
+    await git('add', '.');
+    writeFileSync(join(repo, 'new.txt'), 'new\n');
+    writeFileSync(join(repo, 'ignored.txt'), 'ignored\n');
+    rmSync(join(repo, 'deleted.txt'));
+    symlinkSync('kept.txt', join(repo, 'link.txt'));
+    const dest = join(dir, 'copy');
+    assert.equal(copyRepository(repo, dest), 3);
+    for (const name of ['.gitignore', 'kept.txt', 'new.txt'])
+      assert.ok(existsSync(join(dest, name)));
+    for (const name of ['deleted.txt', 'ignored.txt', 'link.txt']) {
+      assert.ok(!existsSync(join(dest, name)), name);
+    }
   });
 });
