@@ -67,3 +67,10 @@ export function publicPackages(root: string = REPOSITORY_ROOT): PublicPackage[] 
 export function isLibrary(manifest: Manifest): boolean {
   return manifest.exports !== undefined || manifest.types !== undefined;
 }
+
+/** The commands a package installs, by name (a string `bin` is named after the package). */
+export function binaries(manifest: Manifest): Record<string, string> {
+  const { bin } = manifest;
+  if (typeof bin !== 'string') return bin ?? {};
+  return { [manifest.name.replace(/^@[^/]+\//, '')]: bin };
+}

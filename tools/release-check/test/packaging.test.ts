@@ -2,7 +2,7 @@
 // must carry its licence and metadata, README links a reader of the installed
 // package can follow, and pass publint and Are the Types Wrong.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,8 +12,15 @@ import {
   unreachableLinks,
   workspaceRanges,
 } from '../src/lint.js';
+import { run } from '../src/process.js';
 import { type Packed, packAll, tarballName } from '../src/tarball.js';
-import { publicPackages, REPOSITORY_ROOT, readManifest } from '../src/workspace.js';
+import {
+  binaries,
+  isLibrary,
+  publicPackages,
+  REPOSITORY_ROOT,
+  readManifest,
+} from '../src/workspace.js';
 
 const packages = publicPackages();
 const rootLicense = readFileSync(join(REPOSITORY_ROOT, 'LICENSE'), 'utf8');
@@ -41,6 +48,23 @@ describe('packaging lint', function () {
 
   it('names tarballs as npm does', () => {
     assert.equal(tarballName('@wal/core', '1.2.3-rc.0'), 'wal-core-1.2.3-rc.0.tgz');
+  });
+
+  it("installs from the tarballs with npm outside the workspace (the READMEs' way to try it now)", async () => {
+    const app = join(dest, 'consumer');
+    mkdirSync(app);
+    writeFileSync(join(app, 'package.json'), '{ "name": "wal-tarballs", "private": true }\n');
+    const tarballs = [...packed.values()].map((p) => p.tarball);
+    await run('npm', ['install', '--no-audit', '--no-fund', ...tarballs], { cwd: app });
+    // Every library loads (through require(), the stricter way) and every command is linked.
+    const libraries = packages.filter((p) => isLibrary(p.manifest)).map((p) => p.name);
+    await run('node', ['-e', `for (const n of ${JSON.stringify(libraries)}) require(n);`], {
+      cwd: app,
+    });
+    const commands = packages.flatMap((p) => Object.keys(binaries(p.manifest)));
+    for (const command of commands) {
+      assert.ok(existsSync(join(app, 'node_modules', '.bin', command)), command);
+    }
   });
 
   for (const { name } of packages) {

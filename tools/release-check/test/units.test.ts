@@ -15,7 +15,7 @@ import {
 import { run } from '../src/process.js';
 import { startRegistry } from '../src/registry.js';
 import type { Packed } from '../src/tarball.js';
-import type { Manifest } from '../src/workspace.js';
+import { binaries, type Manifest } from '../src/workspace.js';
 
 describe('release-check internals', function () {
   this.timeout(60_000);
@@ -133,5 +133,12 @@ describe('release-check internals', function () {
     for (const name of ['deleted.txt', 'ignored.txt', 'link.txt']) {
       assert.ok(!existsSync(join(dest, name)), name);
     }
+  });
+
+  it('names the commands a package installs', () => {
+    const base = { name: '@wal/cli', version: '1.0.0' };
+    assert.deepEqual(binaries({ ...base, bin: './main.js' }), { cli: './main.js' });
+    assert.deepEqual(binaries({ ...base, bin: { wal: './main.js' } }), { wal: './main.js' });
+    assert.deepEqual(binaries(base), {});
   });
 });
