@@ -80,7 +80,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
  *   are still served.
  * - After `sync` rejects, the failure is latched: the waiters of that flush,
  *   all other waiters and every later call fail with the same
- *   {@link FailedError}, and `sync` is never called again.
+ *   {@link @wal/errors!FailedError | FailedError}, and `sync` is never called again.
  *
  * Every promise it returns settles once the reserved writes are reported and
  * the flushes they need have settled. Single-threaded: call it from the event
@@ -173,7 +173,7 @@ export class GroupCommit {
     return this.#poison === Number.POSITIVE_INFINITY ? undefined : this.#poison;
   }
 
-  /** The latched {@link FailedError} after `sync` rejected, or `undefined`. */
+  /** The latched {@link @wal/errors!FailedError | FailedError} after `sync` rejected, or `undefined`. */
   get failure(): FailedError | undefined {
     return this.#failure;
   }
@@ -205,8 +205,8 @@ export class GroupCommit {
    *
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `end` is not an offset or
    *   lies below the reserved end.
-   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
-   * @throws {@link WriteFailedError} (`WAL_WRITE_FAILED`) after a write failed,
+   * @throws {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`) after a `sync` failed.
+   * @throws {@link @wal/errors!WriteFailedError | WriteFailedError} (`WAL_WRITE_FAILED`) after a write failed,
    *   unless `end` is the reserved end: space reserved past a failed write
    *   could never become durable.
    */
@@ -232,7 +232,7 @@ export class GroupCommit {
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when an offset is invalid,
    *   `end <= start`, `end` is past the reserved end, `start` is below the
    *   written watermark, or the range overlaps one already reported.
-   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
+   * @throws {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`) after a `sync` failed.
    */
   markWritten(start: number, end: number): void {
     validateOffset('start', start);
@@ -254,7 +254,7 @@ export class GroupCommit {
   /**
    * Reports that the write of `[start, end)` failed. The log is poisoned from
    * `start`: nothing at or after it can become written or durable, and every
-   * waiter whose target lies past it rejects with {@link WriteFailedError}
+   * waiter whose target lies past it rejects with {@link @wal/errors!WriteFailedError | WriteFailedError}
    * naming `start`, with `cause` as its cause. Parked completions at or after
    * `start` are dropped. Only the lowest failed write counts; later ones just
    * settle their bytes. Never throws for a latched `sync` failure, so an
@@ -289,9 +289,9 @@ export class GroupCommit {
    *
    * Rejects with `TypeError`/`RangeError` (`ERR_INVALID_ARG_TYPE`,
    * `ERR_OUT_OF_RANGE`) when `target` is not an offset or lies past the
-   * reserved end; with {@link WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
+   * reserved end; with {@link @wal/errors!WriteFailedError | WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
    * the failed write, `cause` = its error) when `target` lies past a failed
-   * write, now or later; with {@link FailedError} (`WAL_FAILED`, `cause` = the
+   * write, now or later; with {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`, `cause` = the
    * sync's error) once a `sync` has failed. Never throws synchronously.
    */
   syncTo(target: number): Promise<void> {
@@ -338,8 +338,8 @@ export class GroupCommit {
    *
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when `offset` is not an offset or
    *   lies past the written watermark.
-   * @throws {@link FailedError} (`WAL_FAILED`) after a `sync` failed.
-   * @throws {@link BusyError} (`WAL_BUSY`) while a write is in flight or a
+   * @throws {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`) after a `sync` failed.
+   * @throws {@link @wal/errors!BusyError | BusyError} (`WAL_BUSY`) while a write is in flight or a
    *   flush is scheduled or running.
    */
   reset(offset: number): void {

@@ -14,7 +14,9 @@ import {
 
 /** Turns values into payloads and back. `decode` may throw for bytes it does not accept. */
 export interface Codec<T> {
+  /** The payload that stands for `value`. */
   encode(value: T): Uint8Array;
+  /** The value of `payload`, the record at `lsn`; may throw for bytes it does not accept. */
   decode(payload: Uint8Array, lsn: number): T;
 }
 

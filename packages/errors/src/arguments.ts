@@ -10,10 +10,11 @@ export type ArgumentErrorCode =
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE';
 
-/** Largest offset or length @wal accepts: 2^53 − 1, the largest exact integer in a JS number. */
+/** Largest offset or length `@wal` accepts: 2^53 − 1, the largest exact integer in a JS number. */
 export const MAX_OFFSET = Number.MAX_SAFE_INTEGER;
 
-type ArgumentError = (TypeError | RangeError) & { readonly code: ArgumentErrorCode };
+/** An invalid-argument error: a `TypeError` or `RangeError` (by its code) carrying a `code`. */
+export type ArgumentError = (TypeError | RangeError) & { readonly code: ArgumentErrorCode };
 
 /** Builds a `TypeError` or `RangeError` carrying `code`. */
 export function argumentError(code: ArgumentErrorCode, message: string): ArgumentError {

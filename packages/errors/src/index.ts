@@ -7,6 +7,7 @@
  */
 
 export {
+  type ArgumentError,
   type ArgumentErrorCode,
   argumentError,
   invalidArgType,

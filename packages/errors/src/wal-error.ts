@@ -27,7 +27,7 @@ export interface WalErrorOptions {
 }
 
 /**
- * Base class of every storage failure raised by @wal packages. `code` is stable
+ * Base class of every storage failure raised by `@wal` packages. `code` is stable
  * and documented; `offset`, when set, is the byte offset or LSN concerned.
  */
 export class WalError extends Error {

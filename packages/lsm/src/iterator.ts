@@ -186,6 +186,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     return { done: true, value: undefined };
   }
 
+  /** The iterator itself, so that `for await … of` can walk it. */
   [Symbol.asyncIterator](): LsmIterator {
     return this;
   }

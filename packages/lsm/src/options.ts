@@ -81,6 +81,7 @@ export class Snapshot {
   constructor(
     /** The last sequence number the snapshot sees. */
     readonly sequence: number,
+    /** @internal The store that made the snapshot. */
     readonly owner: SnapshotOwner,
   ) {}
 

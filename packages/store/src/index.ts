@@ -1,12 +1,12 @@
 /**
- * Storage backends for @wal over one flat byte space. See the README's
+ * Storage backends for `@wal` over one flat byte space. See the README's
  * "The Store contract" for the normative semantics.
  *
  * @packageDocumentation
  */
 export { FileStore, type FileStoreOptions } from './file-store.js';
 export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
-export { type LockHolder, readLockHolder } from './fs/lock-file.js';
+export { type HolderState, type LockHolder, readLockHolder } from './fs/lock-file.js';
 export { NodeFs } from './fs/node-fs.js';
 export {
   type IdentifyOptions,

@@ -27,7 +27,7 @@ const FRAME_HEADER = 8;
 /** Bytes checksummed per read when checking a first frame: memory stays bounded whatever the length says. */
 const CHECK_CHUNK = 1024 * 1024;
 
-/** The index of a segment file named as wal-db 1.x and @wal name them, or `undefined`. */
+/** The index of a segment file named as wal-db 1.x and `@wal` name them, or `undefined`. */
 export function segmentIndex(name: string): number | undefined {
   const digits = SEGMENT_NAME.exec(name)?.[1];
   if (digits === undefined) return undefined;

@@ -143,7 +143,7 @@ export interface Store {
    * Read-only handles: re-reads the head, the metadata and the length from
    * storage, so a reader sees records another process appended (or a
    * truncation it made) since open or the last refresh. Never writes.
-   * Optional: a backend without read-only opens may leave it out. The @wal
+   * Optional: a backend without read-only opens may leave it out. The `@wal`
    * backends resolve without doing anything on a writable handle (its state
    * is always current).
    */

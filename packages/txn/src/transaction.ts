@@ -98,7 +98,7 @@ export class Transaction {
   readonly #host: TxnHost;
   readonly #state: TxnState;
 
-  /** @param state Internal: made by the store. */
+  /** @internal Made by the store (`TxnStore.begin`). */
   constructor(host: TxnHost, state: TxnState) {
     this.#host = host;
     this.#state = state;

@@ -11,6 +11,7 @@ import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 /** The fsync methods: data (`fdatasync`) and directory (`syncDir`). */
 export type { FsMethod };
 
+/** The fsync methods, `fdatasync` and `syncDir`: what a fault on every sync targets. */
 export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze(['fdatasync', 'syncDir']);
 
 /** One call through a {@link FaultFs}, as logged and as shown to predicates. */
