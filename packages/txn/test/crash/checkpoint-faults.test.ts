@@ -1,0 +1,95 @@
+/**
+ * Injected I/O faults (FaultFs over CrashFs) in every file-system call a
+ * checkpoint makes, while bank transfers commit: `checkpoint()` rejects with
+ * a typed error, the store then refuses new work with that error, every
+ * commit that was in flight either resolved (acknowledged) or rejected with
+ * a typed error, and in every state a power loss could then leave the
+ * reopened store passes the bank check — whichever checkpoint it finds.
+ */
+import assert from 'node:assert/strict';
+import { isWalError } from '@wal/errors';
+import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing';
+import { TxnStore } from '../../src/index.js';
+import { checkBank, createAccounts, transfer } from './bank.js';
+
+const DIR = '/bank';
+const CKPT = '/bank.checkpoints';
+const OPTIONS = { checkpoint: { logBytes: 0 } };
+const LOG = { segmentSize: 4096 };
+const CLIENTS = 3;
+
+const FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
+  { method: 'mkdir', fault: 'EIO' },
+  { method: 'open', fault: 'EIO' },
+  { method: 'pwrite', fault: 'EIO' },
+  { method: 'pwrite', fault: 'ENOSPC' },
+  { method: 'fdatasync', fault: 'EIO' },
+  { method: 'rename', fault: 'EIO' },
+  { method: 'syncDir', fault: 'EIO' },
+  { method: 'unlink', fault: 'EIO' },
+];
+
+describe('crash: I/O faults during a checkpoint (FaultFs)', () => {
+  for (const { method, fault } of FAULTS) {
+    for (const first of [true, false]) {
+      it(`${method} ${String(fault)} in the ${first ? 'first' : 'second'} checkpoint: a typed error, the store stops, nothing acknowledged is lost`, async () => {
+        const crash = new CrashFs();
+        const fs = new FaultFs(crash);
+        const store = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs } });
+        await createAccounts(store);
+        const acked = new Array<number>(CLIENTS).fill(0);
+        const begun = new Array<number>(CLIENTS).fill(0);
+        const run = async (client: number, count: number) => {
+          for (let n = 0; n < count; n++) {
+            const i = begun[client]! + 1;
+            begun[client] = i;
+            await transfer(store, client, i);
+            acked[client] = i;
+          }
+        };
+        await Promise.all(Array.from({ length: CLIENTS }, (_, c) => run(c, 10)));
+        if (!first) {
+          await store.checkpoint();
+          await Promise.all(Array.from({ length: CLIENTS }, (_, c) => run(c, 5)));
+        }
+        // Fail the checkpoint's first call of `method` on the checkpoint directory.
+        fs.inject({
+          method,
+          fault,
+          when: (call) => call.path.startsWith(CKPT) || (method === 'syncDir' && call.path === '/'),
+        });
+        const outcomes = Promise.allSettled(Array.from({ length: CLIENTS }, (_, c) => run(c, 20)));
+        const error = await store.checkpoint().catch((e: unknown) => e);
+        if (method === 'unlink' && first) {
+          // Nothing to remove in a first checkpoint: no fault fired.
+          assert.equal(isWalError(error), false, String(error));
+        } else {
+          assert.ok(isWalError(error) && error.code !== 'WAL_CONFLICT', String(error));
+          assert.throws(
+            () => store.begin(),
+            (e) => e === error,
+          );
+        }
+        for (const outcome of await outcomes) {
+          if (outcome.status === 'rejected')
+            assert.ok(isWalError(outcome.reason), String(outcome.reason));
+        }
+        await store.close();
+        let states = 0;
+        for (const state of crash.crashStates({ seed: 3, limit: 12 })) {
+          states++;
+          const reopened = await TxnStore.open(DIR, {
+            ...OPTIONS,
+            log: { ...LOG, fs: state.fs() },
+          });
+          try {
+            await checkBank(reopened, { acked, begun }, state.description);
+          } finally {
+            await reopened.close();
+          }
+        }
+        assert.ok(states > 0);
+      });
+    }
+  }
+});
