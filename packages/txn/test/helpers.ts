@@ -80,6 +80,8 @@ export function temporaryDirectory(prefix: string, each = true): () => string {
   });
   (each ? afterEach : after)(async () => {
     await rm(dir, { recursive: true, force: true });
+    // The store's default checkpoint directory, beside its log.
+    await rm(`${dir}.checkpoints`, { recursive: true, force: true });
   });
   return () => dir;
 }

@@ -32,6 +32,12 @@ const FS_METHODS: readonly FsMethod[] = [
   'lock',
 ];
 
+/** Options of the store in the bank kill test and its child: small automatic checkpoints. */
+export const BANK_KILL_OPTIONS = {
+  log: { segmentSize: 16 * 1024 },
+  checkpoint: { logBytes: 32 * 1024 },
+};
+
 export const ACCOUNTS = 6;
 export const INITIAL = 100;
 const decoder = new TextDecoder();
