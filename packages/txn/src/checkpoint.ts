@@ -204,6 +204,8 @@ export async function writeCheckpoint(
           entries++;
           if (pendingBytes >= BLOCK_TARGET) await flush();
         }
+        // One slice per turn of the event loop: commits go on between them.
+        await new Promise((resolve) => setImmediate(resolve));
       }
       await flush();
       await writeAll(fs, file, END, at);
