@@ -85,3 +85,14 @@ export function temporaryDirectory(prefix: string, each = true): () => string {
   });
   return () => dir;
 }
+
+/** Calls `onLine` with each whole line a child process prints on `stream` (split on `\n`). */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
+}

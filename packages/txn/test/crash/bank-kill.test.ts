@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TxnStore } from '../../src/index.js';
 import { rng } from '../checker/workload.js';
-import { temporaryDirectory } from '../helpers.js';
+import { onLines, temporaryDirectory } from '../helpers.js';
 import { BANK_KILL_OPTIONS, checkBank } from './bank.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'bank-kill-child.js');
@@ -37,18 +37,12 @@ function runChild(dir: string, killAtMs: number): Promise<Run> {
     const begun = new Array<number>(CLIENTS).fill(0);
     const errors: string[] = [];
     let opened = false;
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        const [tag, c, i] = line.split(' ');
-        if (tag === 'O') opened = true;
-        else if (tag === 'B') begun[Number(c)] = Math.max(begun[Number(c)]!, Number(i));
-        else if (tag === 'A') acked[Number(c)] = Math.max(acked[Number(c)]!, Number(i));
-        else errors.push(line);
-      }
+    onLines(child.stdout, (line) => {
+      const [tag, c, i] = line.split(' ');
+      if (tag === 'O') opened = true;
+      else if (tag === 'B') begun[Number(c)] = Math.max(begun[Number(c)]!, Number(i));
+      else if (tag === 'A') acked[Number(c)] = Math.max(acked[Number(c)]!, Number(i));
+      else errors.push(line);
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), killAtMs);
     child.on('error', reject);
