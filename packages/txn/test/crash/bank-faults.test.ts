@@ -1,5 +1,8 @@
 /**
- * Injected I/O faults (FaultFs over CrashFs) in every file-system call a
+ * Injected I/O faults (FaultFs over CrashFs) in the log's writes and fsyncs
+ * while bank transfers commit: the transfers they hit reject with a typed
+ * error and are never acknowledged, the store stops, and every crash state
+ * after it passes the bank check. And in every file-system call a
  * checkpoint makes, while bank transfers commit: `checkpoint()` rejects with
  * a typed error, the store then refuses new work with that error, every
  * commit that was in flight either resolved (acknowledged) or rejected with
@@ -28,6 +31,60 @@ const FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
   { method: 'syncDir', fault: 'EIO' },
   { method: 'unlink', fault: 'EIO' },
 ];
+
+const LOG_FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
+  { method: 'pwrite', fault: 'EIO' },
+  { method: 'pwrite', fault: 'ENOSPC' },
+  { method: 'fdatasync', fault: 'EIO' },
+];
+
+describe('crash: I/O faults in the log during bank transfers (FaultFs)', () => {
+  for (const { method, fault } of LOG_FAULTS) {
+    it(`${method} ${String(fault)}: the transfers it hits reject with a typed error, none acknowledged is lost`, async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const store = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs } });
+      await createAccounts(store);
+      const acked = new Array<number>(CLIENTS).fill(0);
+      const begun = new Array<number>(CLIENTS).fill(0);
+      let failures = 0;
+      const run = async (client: number, count: number) => {
+        for (let n = 0; n < count; n++) {
+          const i = begun[client]! + 1;
+          begun[client] = i;
+          try {
+            await transfer(store, client, i);
+          } catch (error) {
+            assert.ok(isWalError(error) && error.code !== 'WAL_CONFLICT', String(error));
+            failures++;
+            return;
+          }
+          acked[client] = i;
+        }
+      };
+      await Promise.all(Array.from({ length: CLIENTS }, (_, c) => run(c, 5)));
+      fs.inject({ method, fault, at: 2, when: (call) => call.path.startsWith(`${DIR}/`) });
+      await Promise.all(Array.from({ length: CLIENTS }, (_, c) => run(c, 30)));
+      assert.ok(failures > 0, 'the fault failed no transfer');
+      assert.throws(
+        () => store.begin(),
+        (e) => isWalError(e),
+      );
+      await store.close();
+      let states = 0;
+      for (const state of crash.crashStates({ seed: 5, limit: 12 })) {
+        states++;
+        const reopened = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs: state.fs() } });
+        try {
+          await checkBank(reopened, { acked, begun }, state.description);
+        } finally {
+          await reopened.close();
+        }
+      }
+      assert.ok(states > 0);
+    });
+  }
+});
 
 describe('crash: I/O faults during a checkpoint (FaultFs)', () => {
   for (const { method, fault } of FAULTS) {
