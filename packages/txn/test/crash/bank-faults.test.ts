@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { isWalError } from '@wal/errors';
 import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing';
 import { TxnStore } from '../../src/index.js';
-import { checkBank, createAccounts, transfer } from './bank.js';
+import { type BankProgress, checkBank, createAccounts, transfer } from './bank.js';
 
 const DIR = '/bank';
 const CKPT = '/bank.checkpoints';
@@ -32,6 +32,32 @@ const FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
   { method: 'unlink', fault: 'EIO' },
 ];
 
+/** A store of bank accounts on a FaultFs over a CrashFs, with the clients' progress. */
+async function openBank() {
+  const crash = new CrashFs();
+  const fs = new FaultFs(crash);
+  const store = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs } });
+  await createAccounts(store);
+  const acked = new Array<number>(CLIENTS).fill(0);
+  const begun = new Array<number>(CLIENTS).fill(0);
+  return { crash, fs, store, acked, begun };
+}
+
+/** Reopens the store in crash states a power loss could leave now; each passes the bank check. */
+async function checkCrashStates(crash: CrashFs, progress: BankProgress, seed: number) {
+  let states = 0;
+  for (const state of crash.crashStates({ seed, limit: 12 })) {
+    states++;
+    const reopened = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs: state.fs() } });
+    try {
+      await checkBank(reopened, progress, state.description);
+    } finally {
+      await reopened.close();
+    }
+  }
+  assert.ok(states > 0);
+}
+
 const LOG_FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
   { method: 'pwrite', fault: 'EIO' },
   { method: 'pwrite', fault: 'ENOSPC' },
@@ -41,12 +67,7 @@ const LOG_FAULTS: Array<{ method: FsMethod; fault: Fault }> = [
 describe('crash: I/O faults in the log during bank transfers (FaultFs)', () => {
   for (const { method, fault } of LOG_FAULTS) {
     it(`${method} ${String(fault)}: the transfers it hits reject with a typed error, none acknowledged is lost`, async () => {
-      const crash = new CrashFs();
-      const fs = new FaultFs(crash);
-      const store = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs } });
-      await createAccounts(store);
-      const acked = new Array<number>(CLIENTS).fill(0);
-      const begun = new Array<number>(CLIENTS).fill(0);
+      const { crash, fs, store, acked, begun } = await openBank();
       let failures = 0;
       const run = async (client: number, count: number) => {
         for (let n = 0; n < count; n++) {
@@ -71,17 +92,7 @@ describe('crash: I/O faults in the log during bank transfers (FaultFs)', () => {
         (e) => isWalError(e),
       );
       await store.close();
-      let states = 0;
-      for (const state of crash.crashStates({ seed: 5, limit: 12 })) {
-        states++;
-        const reopened = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs: state.fs() } });
-        try {
-          await checkBank(reopened, { acked, begun }, state.description);
-        } finally {
-          await reopened.close();
-        }
-      }
-      assert.ok(states > 0);
+      await checkCrashStates(crash, { acked, begun }, 5);
     });
   }
 });
@@ -90,12 +101,7 @@ describe('crash: I/O faults during a checkpoint (FaultFs)', () => {
   for (const { method, fault } of FAULTS) {
     for (const first of [true, false]) {
       it(`${method} ${String(fault)} in the ${first ? 'first' : 'second'} checkpoint: a typed error, the store stops, nothing acknowledged is lost`, async () => {
-        const crash = new CrashFs();
-        const fs = new FaultFs(crash);
-        const store = await TxnStore.open(DIR, { ...OPTIONS, log: { ...LOG, fs } });
-        await createAccounts(store);
-        const acked = new Array<number>(CLIENTS).fill(0);
-        const begun = new Array<number>(CLIENTS).fill(0);
+        const { crash, fs, store, acked, begun } = await openBank();
         const run = async (client: number, count: number) => {
           for (let n = 0; n < count; n++) {
             const i = begun[client]! + 1;
@@ -132,20 +138,7 @@ describe('crash: I/O faults during a checkpoint (FaultFs)', () => {
             assert.ok(isWalError(outcome.reason), String(outcome.reason));
         }
         await store.close();
-        let states = 0;
-        for (const state of crash.crashStates({ seed: 3, limit: 12 })) {
-          states++;
-          const reopened = await TxnStore.open(DIR, {
-            ...OPTIONS,
-            log: { ...LOG, fs: state.fs() },
-          });
-          try {
-            await checkBank(reopened, { acked, begun }, state.description);
-          } finally {
-            await reopened.close();
-          }
-        }
-        assert.ok(states > 0);
+        await checkCrashStates(crash, { acked, begun }, 3);
       });
     }
   }
