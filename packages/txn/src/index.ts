@@ -8,6 +8,9 @@
  */
 export type { Bytes } from './keys.js';
 export {
+  type CheckpointInfo,
+  type CheckpointOptions,
+  DEFAULT_CHECKPOINT_LOG_BYTES,
   type LogOptions,
   type RunOptions,
   TxnStore,

@@ -30,6 +30,15 @@ import {
   validateInteger,
   type WalError,
 } from '@wal/errors';
+import { type Fs, NodeFs } from '@wal/store';
+import {
+  type CheckpointEntry,
+  type CheckpointPosition,
+  listCheckpoints,
+  readCheckpoint,
+  removeOlder,
+  writeCheckpoint,
+} from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
 import { commitSize, decodeCommit, encodeCommit, type Write } from './record.js';
 import {
@@ -48,7 +57,42 @@ export type LogOptions = Omit<WalOptions, 'replay' | 'replayReusesBuffers' | 're
 export interface TxnStoreOptions {
   /** Options of the underlying log (`segmentSize`, `fs`, `commitDelayMs`, …); see @wal/core. */
   readonly log?: LogOptions;
+  /** Where and when checkpoints are written; see {@link CheckpointOptions}. */
+  readonly checkpoint?: CheckpointOptions;
 }
+
+/** Options of checkpoints (snapshots of the committed state that let the log's prefix go). */
+export interface CheckpointOptions {
+  /**
+   * The directory of the checkpoint files, through the log's `fs`. Default:
+   * `<source>.checkpoints` when the log is opened by path; without a path
+   * and without this option, the store has no checkpoints.
+   */
+  readonly dir?: string;
+  /**
+   * A checkpoint starts by itself once the log holds at least this many
+   * bytes (from its head to its tail); 0 turns automatic checkpoints off.
+   * An integer in [0, 2^53 − 1]; 64 MiB by default.
+   */
+  readonly logBytes?: number;
+}
+
+/** What a checkpoint wrote. */
+export interface CheckpointInfo {
+  /** The newest commit it holds: the state after commit `seq`. */
+  readonly seq: number;
+  /** The log position replay starts from; the log's head after the checkpoint. */
+  readonly lsn: number;
+  /** The checkpoint file. */
+  readonly path: string;
+  /** Its size in bytes. */
+  readonly bytes: number;
+  /** The live keys it holds. */
+  readonly entries: number;
+}
+
+/** Automatic checkpoints start once the log holds this many bytes, by default. */
+export const DEFAULT_CHECKPOINT_LOG_BYTES = 64 * 1024 * 1024;
 
 /** Options of {@link TxnStore.run}. */
 export interface RunOptions extends BeginOptions {
@@ -82,9 +126,30 @@ export interface TxnTestHooks {
   readonly indexBlockSize?: number;
 }
 
-let create: (wal: Wal, index: VersionIndex, last: number, hooks: TxnTestHooks) => TxnStore;
+/** How the store writes checkpoints (resolved options). */
+interface Checkpoints {
+  readonly fs: Fs;
+  readonly dir: string | undefined;
+  readonly logBytes: number;
+}
 
-const OPTION_NAMES = new Set(['log']);
+/** What open found: the state's newest commit and where its record is. */
+interface Opened {
+  readonly last: number;
+  readonly lastLsn: number;
+  readonly checkpoint: CheckpointPosition | undefined;
+}
+
+let create: (
+  wal: Wal,
+  index: VersionIndex,
+  opened: Opened,
+  checkpoints: Checkpoints,
+  hooks: TxnTestHooks,
+) => TxnStore;
+
+const OPTION_NAMES = new Set(['log', 'checkpoint']);
+const CHECKPOINT_OPTIONS = new Set(['dir', 'logBytes']);
 const RUN_OPTIONS = new Set(['isolation', 'attempts', 'backoffMs', 'maxBackoffMs']);
 
 /**
@@ -111,12 +176,31 @@ export class TxnStore {
   #reclaimHead = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
+  /** LSN of the record of commit `#visible` (where a checkpoint of it lets the log start). */
+  #visibleLsn: number;
+  readonly #checkpoints: Checkpoints;
+  /** The newest durable checkpoint (written or found at open). */
+  #checkpointed: CheckpointPosition | undefined;
+  /** The checkpoint running or queued last. */
+  #checkpointing: Promise<CheckpointInfo | undefined> | undefined;
+  #checkpointRunning = false;
+  /** A checkpoint's failure: the store refuses work until reopened. */
+  #failure: WalError | undefined;
 
-  private constructor(wal: Wal, index: VersionIndex, last: number, hooks: TxnTestHooks) {
+  private constructor(
+    wal: Wal,
+    index: VersionIndex,
+    opened: Opened,
+    checkpoints: Checkpoints,
+    hooks: TxnTestHooks,
+  ) {
     this.#wal = wal;
     this.#index = index;
-    this.#visible = last;
-    this.#nextSeq = last + 1;
+    this.#visible = opened.last;
+    this.#visibleLsn = opened.lastLsn;
+    this.#nextSeq = opened.last + 1;
+    this.#checkpoints = checkpoints;
+    this.#checkpointed = opened.checkpoint;
     this.#hooks = hooks;
     this.#host = {
       index,
@@ -139,7 +223,8 @@ export class TxnStore {
   }
 
   static {
-    create = (wal, index, last, hooks) => new TxnStore(wal, index, last, hooks);
+    create = (wal, index, opened, checkpoints, hooks) =>
+      new TxnStore(wal, index, opened, checkpoints, hooks);
   }
 
   /** The log holding the store's commits (for its recovery report and watermarks; do not append to it). */
@@ -231,13 +316,113 @@ export class TxnStore {
   }
 
   /**
-   * Closes the store: waits for the commits in flight to settle, then closes
-   * the log. Transactions still open can no longer be used (`WAL_CLOSED`).
-   * Idempotent.
+   * Writes a checkpoint of every commit whose `commit()` resolved before the
+   * call (and possibly later ones), then drops the log's prefix before it
+   * with `truncateBefore`, then removes the older checkpoint files.
+   * Transactions go on committing meanwhile. Resolves once the checkpoint is
+   * durable (temporary file fdatasynced, renamed, directory fsynced) and the
+   * log's head moved, with what was written, or `undefined` when the newest
+   * checkpoint already holds every visible commit. Calls run one after the
+   * other.
+   *
+   * Rejects with `WAL_CLOSED` after `close()`, `ERR_INVALID_ARG_VALUE` when
+   * the store has no checkpoint directory (see {@link CheckpointOptions}),
+   * and with `WAL_IO`, `WAL_NO_SPACE` or the log's failure when writing
+   * failed: the store is then failed (every later call throws that error)
+   * until reopened, and reopening finds the previous checkpoint or the new
+   * one, whole, with the log after it.
+   */
+  checkpoint(): Promise<CheckpointInfo | undefined> {
+    try {
+      this.#assertUsable();
+      if (this.#checkpoints.dir === undefined)
+        throw invalidArgValue(
+          'options.checkpoint.dir',
+          undefined,
+          'is needed for checkpoints when the log is not opened by path',
+        );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const previous = this.#checkpointing;
+    const next = (async () => {
+      if (previous !== undefined) await previous.catch(() => undefined);
+      return this.#checkpointOnce();
+    })();
+    this.#checkpointing = next;
+    return next;
+  }
+
+  async #checkpointOnce(): Promise<CheckpointInfo | undefined> {
+    this.#assertUsable();
+    const position = { seq: this.#visible, lsn: this.#visibleLsn };
+    if (position.seq <= (this.#checkpointed?.seq ?? 0)) return undefined;
+    const { fs, dir } = this.#checkpoints as Checkpoints & { dir: string };
+    this.#checkpointRunning = true;
+    // A snapshot transaction at `position.seq` keeps its versions from being reclaimed.
+    const tx = this.begin({ isolation: 'snapshot' });
+    const work = (async () => {
+      // Read the index directly (not through `tx`, which a close() would stop),
+      // a bounded number of keys per turn of the event loop.
+      const index = this.#index;
+      let after: string | undefined;
+      const batch = (): CheckpointEntry[] | undefined => {
+        const range = { lo: after, loInclusive: false, hi: undefined, hiInclusive: false };
+        const entries: CheckpointEntry[] = [];
+        let visited = 0;
+        for (const key of index.keysIn(range)) {
+          after = key;
+          const value = index.read(key, position.seq);
+          if (value !== undefined) entries.push({ key: keyBytes(key), value });
+          if (++visited >= 1024) break;
+        }
+        return visited === 0 ? undefined : entries;
+      };
+      try {
+        const written = await writeCheckpoint(fs, dir, position, batch);
+        tx.abort();
+        if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
+        this.#checkpointed = position;
+        await removeOlder(fs, dir, position.seq);
+        return { ...position, ...written };
+      } catch (error) {
+        if (tx.status === 'active') tx.abort();
+        const failure = (this.#wal.failure ?? error) as WalError;
+        this.#failure ??= failure;
+        throw failure;
+      } finally {
+        this.#checkpointRunning = false;
+      }
+    })();
+    this.#inFlight.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+  }
+
+  /** Starts a checkpoint when the log has grown past the threshold and none runs. */
+  #maybeCheckpoint(): void {
+    const { dir, logBytes } = this.#checkpoints;
+    if (dir === undefined || logBytes === 0 || this.#checkpointRunning) return;
+    if (this.#wal.tail - this.#wal.head < logBytes || this.#closing !== undefined) return;
+    if (this.#failure !== undefined || this.#wal.failure !== undefined) return;
+    // Its failure fails the store (#failure): commits then report it.
+    this.checkpoint().catch(() => undefined);
+  }
+
+  /**
+   * Closes the store: waits for the commits and the checkpoint in flight to
+   * settle, then closes the log. Transactions still open can no longer be
+   * used (`WAL_CLOSED`). Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.allSettled(this.#inFlight);
+      while (this.#inFlight.size > 0 || this.#checkpointRunning) {
+        await Promise.allSettled(this.#inFlight);
+        if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
+      }
       await this.#wal.close();
     })();
     return this.#closing;
@@ -245,7 +430,7 @@ export class TxnStore {
 
   #assertUsable(): void {
     if (this.#closing !== undefined) throw new ClosedError('transaction store');
-    const failure = this.#wal.failure;
+    const failure = this.#failure ?? this.#wal.failure;
     if (failure !== undefined) throw failure;
   }
 
@@ -296,7 +481,9 @@ export class TxnStore {
     }
     if (seq > this.#visible) {
       this.#visible = seq;
+      this.#visibleLsn = lsn;
       this.#prune();
+      this.#maybeCheckpoint();
     }
   }
 
@@ -376,9 +563,24 @@ export async function openStore(
     if (name in logOptions)
       throw invalidArgValue('options.log', name, 'cannot set an option the store sets itself');
   }
+  const checkpoints = parseCheckpoints(source, options.checkpoint, logOptions.fs);
   const index = new VersionIndex(hooks.indexBlockSize);
-  let last = 0;
   index.beginBulk();
+  // The newest checkpoint first: the state after its commit.
+  let checkpoint: (CheckpointPosition & { path: string }) | undefined;
+  if (checkpoints.dir !== undefined) {
+    const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
+    const newest = published[published.length - 1];
+    if (newest !== undefined) {
+      checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
+        index.replace(keyOf(key), newest, Uint8Array.from(value)),
+      );
+    }
+  }
+  const base = checkpoint?.seq ?? 0;
+  // Then the log: records of commits the checkpoint holds are skipped.
+  let last = 0;
+  let lastLsn = checkpoint?.lsn ?? 0;
   const wal = await Wal.open(source, {
     ...logOptions,
     replay: (records) => {
@@ -390,6 +592,8 @@ export async function openStore(
             { offset: record.lsn },
           );
         last = commit.seq;
+        if (commit.seq <= base) continue;
+        lastLsn = record.lsn;
         for (const { key, value } of commit.writes)
           index.replace(
             keyOf(key),
@@ -400,7 +604,39 @@ export async function openStore(
     },
   });
   index.endBulk();
-  return create(wal, index, last, hooks);
+  // The log must reach back to the checkpoint, and hold the checkpoint's own commit.
+  const start = checkpoint?.lsn ?? 0;
+  const where = checkpoint === undefined ? 'no checkpoint' : `the checkpoint ${checkpoint.path}`;
+  let missing: string | undefined;
+  if (wal.head > start)
+    missing = `the log starts at ${wal.head}, after ${where} (which needs it from ${start})`;
+  else if (checkpoint !== undefined && wal.tail <= checkpoint.lsn)
+    missing = `the log ends at ${wal.tail}, before the record of commit ${checkpoint.seq} that ${where} starts at (${checkpoint.lsn})`;
+  if (missing !== undefined) {
+    await wal.close();
+    throw new CorruptionError(`the transaction store is incomplete: ${missing}`, {
+      offset: wal.head > start ? wal.head : wal.tail,
+    });
+  }
+  const opened = { last: Math.max(base, last), lastLsn, checkpoint };
+  return create(wal, index, opened, checkpoints, hooks);
+}
+
+function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefined): Checkpoints {
+  const given = (options ?? {}) as CheckpointOptions;
+  if (typeof given !== 'object' || given === null)
+    throw invalidArgType('options.checkpoint', 'of type object', options);
+  for (const name of Object.keys(given)) {
+    if (!CHECKPOINT_OPTIONS.has(name))
+      throw invalidArgValue('options.checkpoint', name, 'has an unknown option');
+  }
+  const { dir, logBytes = DEFAULT_CHECKPOINT_LOG_BYTES } = given;
+  if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0))
+    throw invalidArgType('options.checkpoint.dir', 'a non-empty string', dir);
+  validateInteger('options.checkpoint.logBytes', logBytes, 0, Number.MAX_SAFE_INTEGER);
+  const byPath =
+    typeof source === 'string' ? `${source.replace(/\/+$/, '')}.checkpoints` : undefined;
+  return { fs: fs ?? new NodeFs(), dir: dir ?? byPath, logBytes };
 }
 
 function parseIsolation(options: BeginOptions): Isolation {

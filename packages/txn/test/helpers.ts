@@ -80,6 +80,19 @@ export function temporaryDirectory(prefix: string, each = true): () => string {
   });
   (each ? afterEach : after)(async () => {
     await rm(dir, { recursive: true, force: true });
+    // The store's default checkpoint directory, beside its log.
+    await rm(`${dir}.checkpoints`, { recursive: true, force: true });
   });
   return () => dir;
+}
+
+/** Calls `onLine` with each whole line a child process prints on `stream` (split on `\n`). */
+export function onLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
 }

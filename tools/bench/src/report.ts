@@ -12,7 +12,7 @@ import {
   FLOOR_BATCH_RECORDS,
   type FsyncFloorRun,
 } from './committers.js';
-import { fixed, int, median, ratio, spread, table } from './shared.js';
+import { fixed, int, median, ratio, spread, table, txnSection } from './shared.js';
 import {
   type BufferedResult,
   type BufferedSystem,
@@ -842,7 +842,9 @@ export async function writeReports(results: Results, dir: string): Promise<strin
   await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
   paths.push(json);
   const md = join(dir, 'BENCHMARKS.md');
-  await writeFile(md, `${markdown(results, checks)}\n`);
+  // The section bench:txn wrote stays (it is its own command's report).
+  const kept = await txnSection(md);
+  await writeFile(md, `${markdown(results, checks)}\n${kept === '' ? '' : `\n${kept}\n`}`);
   paths.push(md);
   if (results.durable.length > 0) {
     const svg = join(dir, 'benchmarks-commits.svg');

@@ -3,7 +3,7 @@
  * frame writing for the hand-written references, timing and statistics, and
  * Markdown formatting.
  */
-import { type FileHandle, readFile, realpath, statfs } from 'node:fs/promises';
+import { type FileHandle, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
 import { crc32c, HEADER_SIZE } from '@wal/core';
 import type { Fs, FsFile, FsLock, OpenMode } from '@wal/store';
 
@@ -253,4 +253,26 @@ export async function describeDisk(
     // not Linux, or /proc not mounted: leave unknown
   }
   return { fsType, device };
+}
+
+// ---------------------------------------------------------------- report sections
+
+const SECTION_BEGIN = '<!-- bench:txn begin -->';
+const SECTION_END = '<!-- bench:txn end -->';
+
+/** The `bench:txn` section of the Markdown file at `path` (markers included), or '' when none. */
+export async function txnSection(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const begin = text.indexOf(SECTION_BEGIN);
+  const end = text.indexOf(SECTION_END);
+  return begin >= 0 && end > begin ? text.slice(begin, end + SECTION_END.length) : '';
+}
+
+/** Puts `body` as the `bench:txn` section of the Markdown file at `path` (replacing it, or at the end). */
+export async function writeTxnSection(path: string, body: string): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const section = `${SECTION_BEGIN}\n${body.trimEnd()}\n${SECTION_END}`;
+  const old = await txnSection(path);
+  const next = old === '' ? `${text.trimEnd()}\n\n${section}\n` : text.replace(old, section);
+  await writeFile(path, next);
 }

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TxnStore } from '../../src/index.js';
 import { rng } from '../checker/workload.js';
-import { temporaryDirectory } from '../helpers.js';
+import { onLines, temporaryDirectory } from '../helpers.js';
 import { checkTagged } from './tagged.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'kill-child.js');
@@ -34,19 +34,13 @@ function runChild(
     const acked = new Map<number, string>();
     const errors: string[] = [];
     let opened = false;
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        const [tag, a, b] = line.split(' ');
-        if (tag === 'O') {
-          opened = true;
-          if (!early) timer = setTimeout(() => child.kill('SIGKILL'), killAtMs);
-        } else if (tag === 'A') acked.set(Number(a), b!);
-        else errors.push(line);
-      }
+    onLines(child.stdout, (line) => {
+      const [tag, a, b] = line.split(' ');
+      if (tag === 'O') {
+        opened = true;
+        if (!early) timer = setTimeout(() => child.kill('SIGKILL'), killAtMs);
+      } else if (tag === 'A') acked.set(Number(a), b!);
+      else errors.push(line);
     });
     let timer = early ? setTimeout(() => child.kill('SIGKILL'), killAtMs) : undefined;
     child.on('error', reject);

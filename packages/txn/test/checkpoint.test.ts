@@ -1,0 +1,262 @@
+/**
+ * Checkpoints: the file format (test vector, every damage refused with the
+ * file and offset), what a checkpoint does to the log and the directory,
+ * open = checkpoint + the log after it, commits going on during a
+ * checkpoint, automatic checkpoints, and the refusals.
+ */
+import assert from 'node:assert/strict';
+import { MemoryStore } from '@wal/store';
+import { CrashFs } from '@wal/store/testing';
+import { encodeBlock, encodeHeader } from '../src/checkpoint.js';
+import { TxnStore } from '../src/index.js';
+import { isCode, text } from './helpers.js';
+
+const DIR = '/db';
+const CKPT = '/db.checkpoints';
+const LOG = { segmentSize: 4096 };
+
+function open(fs: CrashFs, checkpoint = {}): Promise<TxnStore> {
+  return TxnStore.open(DIR, { log: { ...LOG, fs }, checkpoint: { logBytes: 0, ...checkpoint } });
+}
+
+async function fill(store: TxnStore, from: number, to: number, tag = 'v'): Promise<void> {
+  for (let i = from; i < to; i += 10) {
+    await store.run((tx) => {
+      for (let j = i; j < Math.min(to, i + 10); j++)
+        tx.put(`k/${String(j).padStart(5, '0')}`, `${tag}${j}`);
+    });
+  }
+}
+
+async function contents(store: TxnStore): Promise<Map<string, string>> {
+  return store.run((tx) => new Map(tx.scan().map((e) => [text(e.key)!, text(e.value)!])));
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+async function fileBytes(fs: CrashFs, path: string): Promise<Uint8Array> {
+  const bytes = fs.snapshot().files.get(path);
+  assert.ok(bytes !== undefined, `${path} exists`);
+  return bytes;
+}
+
+describe('checkpoints', () => {
+  describe('format (docs/TXN-FORMAT.md §5)', () => {
+    it('matches the test vector', () => {
+      const header = encodeHeader({ seq: 7, lsn: 4096 }, 2);
+      assert.equal(
+        hex(header),
+        '57545843' +
+          '01000000' +
+          '0700000000000000' +
+          '0010000000000000' +
+          '0200000000000000' +
+          '21ae4746',
+      );
+      const enc = new TextEncoder();
+      const block = encodeBlock([
+        { key: enc.encode('a'), value: enc.encode('1') },
+        { key: enc.encode('b'), value: new Uint8Array() },
+      ]);
+      assert.equal(
+        hex(block),
+        '13000000' +
+          '21085a91' +
+          '01000000' +
+          '61' +
+          '01000000' +
+          '31' +
+          '01000000' +
+          '62' +
+          '00000000',
+      );
+    });
+  });
+
+  it('writes the state, moves the log head to it, and reopens from it plus the log after', async () => {
+    const fs = new CrashFs();
+    const store = await open(fs);
+    await fill(store, 0, 300);
+    await store.run((tx) => tx.delete('k/00007'));
+    const info = await store.checkpoint();
+    assert.ok(info !== undefined);
+    assert.equal(info.entries, 299);
+    assert.equal(info.path, `${CKPT}/checkpoint-${String(info.seq).padStart(20, '0')}.ckpt`);
+    assert.equal(info.seq, store.stats().committed);
+    assert.equal(store.log.head, info.lsn);
+    assert.ok(info.lsn > 0);
+    assert.equal((await fileBytes(fs, info.path)).length, info.bytes);
+    // Nothing new: no checkpoint.
+    assert.equal(await store.checkpoint(), undefined);
+    await fill(store, 250, 320, 'w');
+    await store.run((tx) => tx.delete('k/00001'));
+    const before = await contents(store);
+    await store.close();
+    const reopened = await open(fs);
+    assert.deepEqual(await contents(reopened), before);
+    assert.equal(reopened.stats().committed, 39);
+    // Commits go on from the right sequence number; a second checkpoint replaces the first.
+    await fill(reopened, 400, 410);
+    const second = await reopened.checkpoint();
+    assert.ok(second !== undefined && second.seq === 40);
+    assert.deepEqual((await fs.readdir(CKPT)).sort(), [
+      `checkpoint-${String(40).padStart(20, '0')}.ckpt`,
+    ]);
+    const after = await contents(reopened);
+    await reopened.close();
+    const third = await open(fs);
+    assert.deepEqual(await contents(third), after);
+    await third.close();
+  });
+
+  it('lets transactions commit while it runs, and holds exactly the state at its start', async () => {
+    const fs = new CrashFs();
+    const store = await open(fs);
+    await fill(store, 0, 3000);
+    const seq = store.stats().committed;
+    let done = false;
+    const checkpoint = store.checkpoint().finally(() => {
+      done = true;
+    });
+    let during = 0;
+    let client = 0;
+    while (!done) {
+      const c = client++ % 4;
+      await store.run((tx) => {
+        tx.put(`k/${String(c).padStart(5, '0')}`, `during${client}`);
+        tx.put(`new/${client}`, 'x');
+      });
+      if (!done) during++;
+    }
+    const info = (await checkpoint)!;
+    assert.ok(during >= 3, `${during} commits resolved while the checkpoint ran`);
+    assert.equal(info.seq, seq);
+    assert.equal(info.entries, 3000);
+    const final = await contents(store);
+    await store.close();
+    const reopened = await open(fs);
+    assert.deepEqual(await contents(reopened), final);
+    await reopened.close();
+  });
+
+  it('starts by itself once the log holds logBytes, and keeps the log short', async () => {
+    const fs = new CrashFs();
+    const store = await open(fs, { logBytes: 8192 });
+    await fill(store, 0, 2000);
+    await store.close();
+    const names = await fs.readdir(CKPT);
+    assert.equal(names.length, 1, names.join());
+    const reopened = await open(fs, { logBytes: 8192 });
+    assert.ok(reopened.log.head > 0);
+    assert.ok(reopened.log.tail - reopened.log.head < 8192 * 4, 'the log stays short');
+    assert.equal((await contents(reopened)).size, 2000);
+    await reopened.close();
+  });
+
+  it('removes a leftover temporary file, never a foreign one, and names a damaged one', async () => {
+    const fs = new CrashFs();
+    const store = await open(fs);
+    await fill(store, 0, 50);
+    await store.checkpoint();
+    await store.close();
+    for (const name of ['checkpoint-00000000000000000001.ckpt.tmp', 'notes.txt']) {
+      const file = await fs.open(`${CKPT}/${name}`, 'create');
+      await fs.pwrite(file, new Uint8Array([1, 2, 3]), 0);
+      await fs.close(file);
+    }
+    const reopened = await open(fs);
+    await fill(reopened, 50, 60);
+    await reopened.checkpoint();
+    await reopened.close();
+    assert.deepEqual((await fs.readdir(CKPT)).sort(), [
+      'checkpoint-00000000000000000006.ckpt',
+      'notes.txt',
+    ]);
+  });
+
+  describe('damage', () => {
+    let fs: CrashFs;
+    let path: string;
+    let good: Uint8Array;
+    before(async () => {
+      fs = new CrashFs();
+      const store = await open(fs);
+      await fill(store, 0, 40);
+      path = (await store.checkpoint())!.path;
+      await store.close();
+      good = await fileBytes(fs, path);
+    });
+
+    async function reopenWith(bytes: Uint8Array): Promise<unknown> {
+      const damaged = new CrashFs({
+        image: { files: new Map([...fs.snapshot().files, [path, bytes]]) },
+      });
+      try {
+        const store = await open(damaged);
+        await store.close();
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    }
+
+    it('every flipped byte is WAL_CORRUPTION naming the file and an offset', async function () {
+      this.timeout(60_000);
+      for (let at = 0; at < good.length; at++) {
+        const bytes = good.slice();
+        bytes[at]! ^= 0x40;
+        const error = (await reopenWith(bytes)) as {
+          code?: string;
+          message?: string;
+          offset?: number;
+        };
+        assert.equal(error?.code, 'WAL_CORRUPTION', `flip at ${at}: ${String(error)}`);
+        assert.ok(error.message!.includes(path), error.message);
+        assert.equal(typeof error.offset, 'number');
+      }
+    });
+
+    it('every cut and an appended byte are WAL_CORRUPTION', async () => {
+      for (let length = 0; length < good.length; length += 7) {
+        const error = await reopenWith(good.slice(0, length));
+        assert.ok(isCode('WAL_CORRUPTION')(error));
+      }
+      const longer = new Uint8Array(good.length + 1);
+      longer.set(good);
+      assert.ok(isCode('WAL_CORRUPTION')(await reopenWith(longer)));
+    });
+
+    it('a hostile block length is refused before anything is allocated for it', async () => {
+      const bytes = good.slice();
+      new DataView(bytes.buffer).setUint32(36, 0xfffffff0, true);
+      const error = (await reopenWith(bytes)) as Error;
+      assert.ok(isCode('WAL_CORRUPTION')(error));
+      assert.match(error.message, /overruns the file/);
+    });
+
+    it('a missing checkpoint under a truncated log is WAL_CORRUPTION, not an empty store', async () => {
+      const files = new Map(fs.snapshot().files);
+      files.delete(path);
+      const error = await TxnStore.open(DIR, {
+        log: { ...LOG, fs: new CrashFs({ image: { files } }) },
+      }).catch((e: unknown) => e);
+      assert.ok(isCode('WAL_CORRUPTION')(error));
+      assert.match(String(error), /the log starts at/);
+    });
+  });
+
+  it('refuses bad options, and checkpoint() without a directory', async () => {
+    const fs = new CrashFs();
+    for (const checkpoint of [{ logBytes: -1 }, { logBytes: 1.5 }, { dir: '' }, { every: 1 }, 7])
+      await assert.rejects(
+        TxnStore.open(DIR, { log: { fs }, checkpoint: checkpoint as never }),
+        (e: { code?: string }) => e.code?.startsWith('ERR_') === true,
+      );
+    const store = await TxnStore.open(new MemoryStore());
+    await assert.rejects(store.checkpoint(), isCode('ERR_INVALID_ARG_VALUE'));
+    await store.close();
+    await assert.rejects(store.checkpoint(), isCode('WAL_CLOSED'));
+  });
+});

@@ -1,0 +1,497 @@
+/**
+ * `bench:txn`: durable transactions per second of @wal/txn against
+ * better-sqlite3 and lmdb-js, and the cost of a checkpoint at 1 M keys.
+ *
+ * The transaction: a bank transfer over 4 random distinct keys among
+ * `--keys` (100 K) accounts, read-modify-write (read the 4 balances, move 1
+ * from the first two to the last two, write the 4), awaited until durable.
+ * Keys are drawn uniformly or from a Zipfian distribution (θ = 0.99, key
+ * ranks scrambled). K = 1, 16 and 64 clients, each awaiting its transaction
+ * before starting the next, for a fixed window.
+ *
+ * Contenders (one child process per contender, distribution and K; the runs
+ * of one repetition interleaved):
+ * - `wal-txn`: `store.run` at `serializable`, retried on `WAL_CONFLICT`
+ *   (counted as aborts), default options (automatic checkpoints at 64 MiB of log);
+ * - `sqlite`: better-sqlite3 (WAL journal, `synchronous = FULL`), each
+ *   transfer `BEGIN IMMEDIATE` … `COMMIT`. Its API is synchronous, so the K
+ *   clients of one process take turns (each transaction blocks the event loop
+ *   through its fsync); installed on demand under `<dir>/peers`;
+ * - `lmdb`: lmdb-js `transaction()` opened with `separateFlushed`, awaiting
+ *   the transaction's `flushed` promise (durable on disk).
+ *
+ * Usage: node dist/src/txn.js [--dir=PATH] [--seconds=S] [--reps=N]
+ *          [--keys=N] [--checkpoint-keys=N] [--only=wal-txn,sqlite,lmdb]
+ *          [--quick] [--out=DIR|-]
+ * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
+ * own section; `docs/` at the repository root by default; `-`: nowhere).
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TxnStore } from '@wal/txn';
+import {
+  checkDisk,
+  describeDisk,
+  fixed,
+  int,
+  median,
+  now,
+  quantile,
+  spread,
+  table,
+  writeTxnSection,
+} from './shared.js';
+
+type Contender = 'wal-txn' | 'sqlite' | 'lmdb';
+type Distribution = 'uniform' | 'zipfian';
+const CONTENDERS: readonly Contender[] = ['wal-txn', 'sqlite', 'lmdb'];
+const DISTRIBUTIONS: readonly Distribution[] = ['uniform', 'zipfian'];
+const CLIENTS = [1, 16, 64];
+const SQLITE = 'better-sqlite3@12.11.x';
+
+interface Job {
+  readonly kind: 'transfers';
+  readonly contender: Contender;
+  readonly distribution: Distribution;
+  readonly clients: number;
+  readonly keys: number;
+  readonly seconds: number;
+  readonly dir: string;
+  readonly peers: string;
+}
+interface CheckpointJob {
+  readonly kind: 'checkpoint';
+  readonly keys: number;
+  readonly dir: string;
+}
+interface Result {
+  readonly commits: number;
+  readonly aborts: number;
+  readonly seconds: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+interface CheckpointResult {
+  readonly loadSeconds: number;
+  readonly checkpointMs: number;
+  readonly bytes: number;
+  readonly openMs: number;
+}
+
+// ---------------------------------------------------------------- key choice
+
+/** A deterministic generator in [0, 1) (xorshift128+-like, 32-bit). */
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
+}
+
+/** Draws key indices in [0, n): uniform, or Zipfian (θ 0.99) with ranks scrambled. */
+function keyChooser(distribution: Distribution, n: number, seed: number): () => number {
+  const next = random(seed);
+  if (distribution === 'uniform') return () => Math.floor(next() * n);
+  // Ranks scrambled by a fixed permutation: the hot keys are spread over the key space.
+  const permutation = Uint32Array.from({ length: n }, (_, i) => i);
+  const shuffle = random(42);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(shuffle() * (i + 1));
+    [permutation[i], permutation[j]] = [permutation[j]!, permutation[i]!];
+  }
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    sum += 1 / (i + 1) ** 0.99;
+    cdf[i] = sum;
+  }
+  return () => {
+    const target = next() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! < target) lo = mid + 1;
+      else hi = mid;
+    }
+    return permutation[lo]!;
+  };
+}
+
+/** Four distinct keys. */
+function fourKeys(choose: () => number): number[] {
+  const keys: number[] = [];
+  while (keys.length < 4) {
+    const k = choose();
+    if (!keys.includes(k)) keys.push(k);
+  }
+  return keys;
+}
+
+const keyName = (i: number): string => `acct${i.toString().padStart(8, '0')}`;
+const INITIAL = 1_000_000;
+
+// ---------------------------------------------------------------- contenders
+
+interface Bank {
+  /** One transfer over `keys`, resolved once durable; resolves with the aborts it took. */
+  transfer(keys: readonly number[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function openWal(dir: string, n: number): Promise<Bank> {
+  const store = await TxnStore.open(join(dir, 'txn'));
+  for (let i = 0; i < n; i += 1000) {
+    await store.run((tx) => {
+      for (let k = i; k < Math.min(n, i + 1000); k++) tx.put(keyName(k), String(INITIAL));
+    });
+  }
+  const decoder = new TextDecoder();
+  return {
+    async transfer(keys) {
+      let aborts = 0;
+      for (;;) {
+        const tx = store.begin();
+        const values = keys.map((k) => Number(decoder.decode(tx.get(keyName(k)))));
+        keys.forEach((k, i) => {
+          tx.put(keyName(k), String(values[i]! + (i < 2 ? -1 : 1)));
+        });
+        try {
+          await tx.commit();
+          return aborts;
+        } catch (error) {
+          if ((error as { code?: unknown }).code !== 'WAL_CONFLICT') throw error;
+          aborts++;
+          // Retry on a later turn of the event loop: the commit that won is
+          // visible only once its fsync completes, which a retry in a
+          // microtask loop would never let happen.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    },
+    close: () => store.close(),
+  };
+}
+
+/** The better-sqlite3 module, installed under `peers` on demand. */
+function requireSqlite(peers: string): unknown {
+  const require = createRequire(join(peers, 'package.json'));
+  return require('better-sqlite3');
+}
+
+async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> {
+  type Statement = { get(...a: unknown[]): { v: number }; run(...a: unknown[]): void };
+  type Database = {
+    pragma(s: string): void;
+    exec(s: string): void;
+    prepare(s: string): Statement;
+    close(): void;
+  };
+  const Sqlite = requireSqlite(peers) as new (path: string) => Database;
+  const db = new Sqlite(join(dir, 'bank.sqlite'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE accounts (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID');
+  const insert = db.prepare('INSERT INTO accounts (k, v) VALUES (?, ?)');
+  db.exec('BEGIN');
+  for (let i = 0; i < n; i++) insert.run(keyName(i), INITIAL);
+  db.exec('COMMIT');
+  const select = db.prepare('SELECT v FROM accounts WHERE k = ?');
+  const update = db.prepare('UPDATE accounts SET v = ? WHERE k = ?');
+  return {
+    async transfer(keys) {
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        keys.forEach((k, i) => {
+          const { v } = select.get(keyName(k));
+          update.run(v + (i < 2 ? -1 : 1), keyName(k));
+        });
+        db.exec('COMMIT');
+      } catch (error) {
+        db.exec('ROLLBACK');
+        throw error;
+      }
+      // Let the other clients of this process take their turn.
+      await new Promise((resolve) => setImmediate(resolve));
+      return 0;
+    },
+    close: async () => db.close(),
+  };
+}
+
+async function openLmdb(dir: string, n: number): Promise<Bank> {
+  const { open } = await import('lmdb');
+  const db = open<number, string>({
+    path: join(dir, 'lmdb'),
+    separateFlushed: true,
+  } as Parameters<typeof open>[0]);
+  for (let i = 0; i < n; i += 10_000) {
+    await db.transaction(() => {
+      for (let k = i; k < Math.min(n, i + 10_000); k++) db.put(keyName(k), INITIAL);
+    });
+  }
+  await db.flushed;
+  return {
+    async transfer(keys) {
+      const committed = db.transaction(() => {
+        keys.forEach((k, i) => {
+          db.put(keyName(k), (db.get(keyName(k)) as number) + (i < 2 ? -1 : 1));
+        });
+      }) as Promise<unknown> & { flushed?: Promise<unknown> };
+      await (committed.flushed ?? committed);
+      return 0;
+    },
+    close: () => db.close(),
+  };
+}
+
+// ---------------------------------------------------------------- child
+
+async function runTransfers(job: Job): Promise<Result> {
+  const bank =
+    job.contender === 'wal-txn'
+      ? await openWal(job.dir, job.keys)
+      : job.contender === 'sqlite'
+        ? await openSqlite(job.dir, job.keys, job.peers)
+        : await openLmdb(job.dir, job.keys);
+  const latencies: number[] = [];
+  let commits = 0;
+  let aborts = 0;
+  const started = now();
+  const end = started + job.seconds * 1000;
+  await Promise.all(
+    Array.from({ length: job.clients }, async (_, c) => {
+      const choose = keyChooser(job.distribution, job.keys, 0x5eed + c * 7919);
+      while (now() < end) {
+        const t0 = now();
+        aborts += await bank.transfer(fourKeys(choose));
+        latencies.push(now() - t0);
+        commits++;
+      }
+    }),
+  );
+  const seconds = (now() - started) / 1000;
+  await bank.close();
+  const sorted = Float64Array.from(latencies).sort();
+  return { commits, aborts, seconds, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+}
+
+async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
+  const path = join(job.dir, 'txn');
+  const loadStart = now();
+  const store = await TxnStore.open(path, { checkpoint: { logBytes: 0 } });
+  for (let i = 0; i < job.keys; i += 1000) {
+    await store.run((tx) => {
+      for (let k = i; k < Math.min(job.keys, i + 1000); k++) tx.put(keyName(k), String(INITIAL));
+    });
+  }
+  const loadSeconds = (now() - loadStart) / 1000;
+  const t0 = now();
+  const info = await store.checkpoint();
+  const checkpointMs = now() - t0;
+  await store.close();
+  const t1 = now();
+  const reopened = await TxnStore.open(path, { checkpoint: { logBytes: 0 } });
+  const openMs = now() - t1;
+  await reopened.close();
+  return { loadSeconds, checkpointMs, bytes: info?.bytes ?? 0, openMs };
+}
+
+// ---------------------------------------------------------------- runner
+
+function option(name: string): string | undefined {
+  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return arg?.slice(name.length + 3);
+}
+
+function inChild<T>(job: Job | CheckpointJob): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(job)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    let result: T | undefined;
+    child.on('message', (message) => {
+      result = message as T;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (result !== undefined) resolvePromise(result);
+      else reject(new Error(`the child for ${JSON.stringify(job)} exited with ${code}`));
+    });
+  });
+}
+
+/** Installs better-sqlite3 under `peers` when it is not there (it compiles from source). */
+function installSqlite(peers: string): void {
+  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
+  process.stderr.write(`installing ${SQLITE} under ${peers} (compiles from source)…\n`);
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', peers, SQLITE], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const repo = fileURLToPath(new URL('../../../../', import.meta.url));
+  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(repo, '.bench'));
+  await mkdir(root, { recursive: true });
+  const disk = await checkDisk(root);
+  const seconds = Number(option('seconds') ?? (quick ? 1 : 3));
+  const reps = Number(option('reps') ?? (quick ? 1 : 2));
+  const keys = Number(option('keys') ?? 100_000);
+  const checkpointKeys = Number(option('checkpoint-keys') ?? (quick ? 100_000 : 1_000_000));
+  const only = (option('only')?.split(',') ?? CONTENDERS) as Contender[];
+  const peers = join(root, 'peers');
+  if (only.includes('sqlite')) installSqlite(peers);
+  const loadBefore = loadavg()[0]!;
+  const results = new Map<string, Result[]>();
+  let run = 0;
+  for (let rep = 0; rep < reps; rep++) {
+    for (const distribution of DISTRIBUTIONS) {
+      for (const clients of CLIENTS) {
+        for (const contender of only) {
+          const dir = join(root, `txn-bench-${process.pid}-${run++}`);
+          await rm(dir, { recursive: true, force: true });
+          await mkdir(dir, { recursive: true });
+          const job: Job = {
+            kind: 'transfers',
+            contender,
+            distribution,
+            clients,
+            keys,
+            seconds,
+            dir,
+            peers,
+          };
+          process.stderr.write(
+            `rep ${rep + 1}/${reps} ${distribution} K=${clients} ${contender}\n`,
+          );
+          try {
+            const result = await inChild<Result>(job);
+            const key = `${distribution}/${clients}/${contender}`;
+            results.set(key, [...(results.get(key) ?? []), result]);
+          } finally {
+            await rm(dir, { recursive: true, force: true });
+          }
+        }
+      }
+    }
+  }
+  const checkpointDir = join(root, `txn-bench-${process.pid}-checkpoint`);
+  await mkdir(checkpointDir, { recursive: true });
+  process.stderr.write(`checkpoint at ${checkpointKeys} keys\n`);
+  const checkpoint = await inChild<CheckpointResult>({
+    kind: 'checkpoint',
+    keys: checkpointKeys,
+    dir: checkpointDir,
+  }).finally(() => rm(checkpointDir, { recursive: true, force: true }));
+  const loadAfter = loadavg()[0]!;
+
+  const rate = (r: Result) => r.commits / r.seconds;
+  const rows: string[][] = [];
+  const medianRate = (d: string, k: number, c: string) =>
+    median((results.get(`${d}/${k}/${c}`) ?? []).map(rate));
+  for (const distribution of DISTRIBUTIONS) {
+    for (const clients of CLIENTS) {
+      for (const contender of only) {
+        const rs = results.get(`${distribution}/${clients}/${contender}`) ?? [];
+        const aborts = rs.map((r) => (100 * r.aborts) / Math.max(1, r.commits + r.aborts));
+        rows.push([
+          distribution,
+          String(clients),
+          contender,
+          spread(rs.map(rate), int),
+          spread(aborts, fixed(2)),
+          spread(
+            rs.map((r) => r.p50),
+            fixed(2),
+          ),
+          spread(
+            rs.map((r) => r.p99),
+            fixed(2),
+          ),
+        ]);
+      }
+    }
+  }
+  const targets: string[][] = [];
+  if (only.includes('wal-txn')) {
+    for (const distribution of DISTRIBUTIONS) {
+      const wal64 = medianRate(distribution, 64, 'wal-txn');
+      const wal1 = medianRate(distribution, 1, 'wal-txn');
+      if (only.includes('sqlite')) {
+        const x = wal64 / medianRate(distribution, 64, 'sqlite');
+        targets.push([
+          distribution,
+          'K=64 ≥ 10× better-sqlite3',
+          `${x.toFixed(2)}×`,
+          x >= 10 ? 'PASS' : 'FAIL',
+        ]);
+      }
+      if (only.includes('lmdb')) {
+        const x = wal64 / medianRate(distribution, 64, 'lmdb');
+        targets.push([
+          distribution,
+          'K=64 ≥ 1.5× lmdb-js',
+          `${x.toFixed(2)}×`,
+          x >= 1.5 ? 'PASS' : 'FAIL',
+        ]);
+      }
+      const peers1 = only.filter((c) => c !== 'wal-txn').map((c) => medianRate(distribution, 1, c));
+      if (peers1.length > 0) {
+        const x = wal1 / Math.max(...peers1);
+        targets.push([
+          distribution,
+          'K=1 ≥ 1.0× the better peer',
+          `${x.toFixed(2)}×`,
+          x >= 1 ? 'PASS' : 'FAIL',
+        ]);
+      }
+    }
+  }
+  const { fsType, device } = await describeDisk(root);
+  const command = `pnpm --filter @wal/bench bench:txn${process.argv.slice(2).length > 0 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const lines = [
+    '## Transactions (@wal/txn)',
+    '',
+    `Generated by \`tools/bench\` (\`src/txn.ts\`, \`bench:txn\`; see its README); do not edit by hand. ${new Date().toISOString()}, command \`${command.replace(/--dir=\S+/, '--dir=…')}\`.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, data on ${fsType ?? disk}${device === undefined ? '' : ` (${device})`}. Load average ${loadBefore.toFixed(2)} at the start, ${loadAfter.toFixed(2)} at the end${Math.max(loadBefore, loadAfter) > cpus().length ? ': more runnable work than CPUs, the machine was shared with other jobs and the numbers are noisy (compare the min–max ranges)' : ''}.`,
+    '',
+    `Bank transfers (read-modify-write of 4 distinct random keys) over ${int(keys)} keys, each awaited until durable; ${seconds} s windows, ${reps} repetition(s) interleaved; cells are median (min–max). Latency in ms per transfer, retries included.`,
+    '',
+    table(['keys', 'clients', 'contender', 'transfers/s', 'aborts %', 'p50 ms', 'p99 ms'], rows),
+    '',
+    targets.length > 0
+      ? table(['keys', 'target', 'measured', 'verdict'], targets)
+      : '(no targets: a contender was left out)',
+    '',
+    'Notes. The target "K=64 ≥ 0.8× @wal/core\'s own durable append rate" is not measured by this command (the durable commits section above is another run). better-sqlite3 is synchronous: its K clients take turns in one process, so K adds no concurrency. lmdb-js runs write transactions one at a time, batching the ones queued into one sync, and lets a transaction read the writes of the earlier ones in its batch before they are durable: it never aborts. @wal/txn validates at commit and makes a commit visible only once it is durable (README, "When writes become visible"), so a transaction reading a key written by a commit still waiting for its fsync fails validation: a hot key admits about one commit per fsync, which is why the Zipfian rows abort often and fall below the peers, and why the uniform ones do not.',
+    '',
+    `Checkpoint of ${int(checkpointKeys)} keys (12-byte keys, 7-byte values; loaded by ${int(checkpointKeys / 1000)} commits of 1,000 keys in ${checkpoint.loadSeconds.toFixed(1)} s): ${int(checkpoint.checkpointMs)} ms, ${int(checkpoint.bytes)} bytes; reopening from it ${int(checkpoint.openMs)} ms.`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const out = option('out');
+  if (out !== '-') {
+    const path = join(resolve(out ?? join(repo, 'docs')), 'BENCHMARKS.md');
+    await writeTxnSection(path, lines.join('\n'));
+    process.stderr.write(`wrote the transactions section of ${path}\n`);
+  }
+}
+
+if (process.argv[2] === '--child') {
+  const job = JSON.parse(process.argv[3]!) as Job | CheckpointJob;
+  const result = job.kind === 'transfers' ? await runTransfers(job) : await runCheckpoint(job);
+  process.send!(result, () => process.exit(0));
+} else {
+  await main();
+}
