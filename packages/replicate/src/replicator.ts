@@ -33,7 +33,8 @@ import {
   type WalError,
 } from '@wal/errors';
 import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
-import { type PartPosition, readPosition, recordEnd } from './message.js';
+import type { LastRecord } from './copy.js';
+import { type PartPosition, readEpoch, readFence, readPosition, recordEnd } from './message.js';
 import {
   closeStream,
   messageAt,
@@ -88,17 +89,43 @@ interface Waiter {
 }
 
 /** The last record whose parts were all acknowledged. */
-interface Shipped {
-  readonly lsn: number;
-  readonly length: number;
-  readonly crc: number;
+type Shipped = LastRecord;
+
+/** Where a promoted follower's replicator starts: right after its fence. */
+export interface TakeOverState {
+  /** The fence's sequence. */
+  readonly seq: number;
+  /** The epoch the fence started. */
+  readonly epoch: number;
+  /** The log's last record (it ends at the fence's tail), if any. */
+  readonly last: LastRecord | undefined;
 }
+
+/**
+ * Makes the replicator of a follower whose fence the stream stored (not
+ * exported from the package: {@link Follower.promote} is the way in).
+ */
+export let takeOver: (
+  wal: Wal,
+  handle: StreamHandle,
+  options: ReplicatorOptions,
+  state: TakeOverState,
+) => Replicator;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** True for a programming error or a typed storage failure: retrying cannot help. */
 function isFinal(error: unknown): boolean {
   return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
+}
+
+/** Checks the shipping options. @throws `ERR_OUT_OF_RANGE` / `ERR_INVALID_ARG_TYPE`. */
+export function validateShipping(options: ReplicatorOptions): void {
+  for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
+    if (options?.[name] !== undefined) {
+      validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
+    }
+  }
 }
 
 /**
@@ -120,6 +147,7 @@ export class Replicator {
   readonly #timeout: number;
   readonly #timer: NodeJS.Timeout;
   #seq = 0;
+  #epoch = 0;
   #end = 0;
   #partial = 0;
   #last: Shipped | undefined;
@@ -138,6 +166,17 @@ export class Replicator {
     retries: 0,
     lastRetryError: undefined as string | undefined,
   };
+
+  static {
+    takeOver = (wal, handle, options, state) => {
+      const replicator = new Replicator(wal, handle, options);
+      replicator.#seq = state.seq;
+      replicator.#epoch = state.epoch;
+      replicator.#end = wal.tail;
+      replicator.#last = state.last;
+      return replicator;
+    };
+  }
 
   private constructor(wal: Wal, handle: StreamHandle, options: ReplicatorOptions) {
     this.#wal = wal;
@@ -161,6 +200,9 @@ export class Replicator {
    *   records, records this log does not have, has a gap or a message that is
    *   not a record, or when the stream is empty and the log's head is past 0
    *   (a restore could not give the records their LSNs).
+   * @throws `WAL_REPLICA_FENCED` when a follower was promoted on the stream
+   *   (it ends with a fence, or with a later writer's record this log does
+   *   not hold): this log must follow the stream before it writes again.
    * @throws `TypeError` / `RangeError` with a `code` for bad options, and the
    *   client's connection errors (they name no secret).
    */
@@ -170,11 +212,7 @@ export class Replicator {
     }
     if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
     if (wal.closed) throw new ClosedError('log');
-    for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
-      if (options?.[name] !== undefined) {
-        validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
-      }
-    }
+    validateShipping(options);
     const handle = await openStream(options, options.replicas ?? 3);
     const replicator = new Replicator(wal, handle, options);
     try {
@@ -194,6 +232,14 @@ export class Replicator {
   /** The stream's last sequence as this replicator knows it. */
   get sequence(): number {
     return this.#seq;
+  }
+
+  /**
+   * The writer epoch: 0 for the stream's first writer, one more for each
+   * follower promoted since. Every record this replicator publishes carries it.
+   */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /** The error that stopped the replicator, or `undefined`. */
@@ -359,10 +405,31 @@ export class Replicator {
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
+    const fence = readFence(message.header, message.data.length, lastSeq);
+    if (fence !== undefined) {
+      // Only the follower that published this fence writes after it.
+      if (shipping && fence.epoch === this.#epoch && lastSeq === this.#seq) {
+        this.#end = fence.tail;
+        this.#partial = 0;
+        this.#release();
+        return;
+      }
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} was taken over by a promoted follower (epoch ${fence.epoch}, at LSN ${fence.tail}); this log may write again only after following the stream`,
+        { sequence: this.#seq, offset: fence.tail },
+      );
+    }
     const position = readPosition(message.header, message.data.length, lastSeq);
+    const epoch = readEpoch(message.header, lastSeq);
+    if (shipping && epoch !== this.#epoch) {
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} was taken over by a writer of epoch ${epoch} past sequence ${this.#seq}; this replicator stopped`,
+        { sequence: this.#seq, offset: position.lsn },
+      );
+    }
     const matches = await logHolds(this.#wal, position, message.data);
     if (!matches) {
-      if (shipping && lastSeq > this.#seq) {
+      if ((shipping && lastSeq > this.#seq) || (!shipping && epoch > 0)) {
         throw new ReplicaFencedError(
           `another writer extended stream ${this.#handle.stream} past sequence ${this.#seq}; this replicator stopped`,
           { sequence: this.#seq, offset: position.lsn },
@@ -375,6 +442,7 @@ export class Replicator {
     }
     this.#end = position.lsn;
     this.#last = undefined;
+    this.#epoch = epoch;
     this.#stored(position, lastSeq);
     this.#release();
   }
@@ -394,7 +462,13 @@ export class Replicator {
     });
     if (parts.length === 0) return false;
     this.#stats.rounds++;
-    const { acks, failure } = await publishParts(this.#handle, parts, this.#seq, this.#timeout);
+    const { acks, failure } = await publishParts(
+      this.#handle,
+      parts,
+      this.#seq,
+      this.#timeout,
+      this.#epoch,
+    );
     for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) this.#stats.duplicates++;
       this.#advance(parts[i]!, ack.seq);

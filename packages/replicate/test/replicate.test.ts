@@ -10,16 +10,14 @@ import { Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
 import { recordCrc } from '../src/message.js';
-import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
-
-/** A store whose fdatasync can be held back: records are written, not durable. */
-class HeldSync extends MemoryStore {
-  hold: Promise<void> | undefined;
-  override async sync(): Promise<void> {
-    await this.hold;
-    return super.sync();
-  }
-}
+import {
+  HeldSync,
+  logContents,
+  payload,
+  storedMessages,
+  streamName,
+  useCluster,
+} from './fixture.js';
 
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
 const MAX_PAYLOAD = 64 * 1024;
