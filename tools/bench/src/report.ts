@@ -2,7 +2,7 @@
  * Turns the runner's results into docs/benchmarks.json, docs/BENCHMARKS.md
  * and docs/benchmarks-commits.svg, and checks the targets of issue #9.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DURABLE_LABELS,
@@ -833,7 +833,11 @@ export function toJson(value: unknown, indent = ''): string {
   return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${toJson(item, inner)}`).join(',\n')}\n${indent}}`;
 }
 
+/** Where the sections recorded by `bench:replication` start in BENCHMARKS.md; the suite keeps them. */
+export const REPLICATION_MARKER = '<!-- bench:replication -->';
+
 /** Writes the JSON, Markdown and (with durable results) SVG into `dir`; returns the paths. */
+
 export async function writeReports(results: Results, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const checks = targets(results);
@@ -842,7 +846,12 @@ export async function writeReports(results: Results, dir: string): Promise<strin
   await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
   paths.push(json);
   const md = join(dir, 'BENCHMARKS.md');
-  await writeFile(md, `${markdown(results, checks)}\n`);
+  // Sections other commands record (from REPLICATION_MARKER on) are kept.
+  const previous = await readFile(md, 'utf8').catch(() => '');
+  const kept = previous.includes(REPLICATION_MARKER)
+    ? `\n${previous.slice(previous.indexOf(REPLICATION_MARKER))}`
+    : '';
+  await writeFile(md, `${markdown(results, checks)}\n${kept}`);
   paths.push(md);
   if (results.durable.length > 0) {
     const svg = join(dir, 'benchmarks-commits.svg');
