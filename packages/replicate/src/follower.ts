@@ -17,26 +17,22 @@
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { StoredRecord, Wal } from '@wal/core';
-import {
-  ClosedError,
-  invalidArgType,
-  invalidArgValue,
-  isWalError,
-  ReplicaFencedError,
-  ReplicaMismatchError,
-  type WalError,
-} from '@wal/errors';
+import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
 import { isWrongLastSequence, publishFence } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { readEpoch, readFence, readPosition, recordEnd } from './message.js';
 import {
+  isFinal,
   type Replicator,
   type ReplicatorOptions,
+  retried,
+  sleep,
   takeOver,
   validateShipping,
 } from './replicator.js';
 import { closeStream, messageAt, openStream, type StreamHandle, streamExtent } from './stream.js';
 import { logHolds } from './verify.js';
+import { Waiters } from './waiters.js';
 
 /**
  * Options of {@link Follower.open}: the stream to follow, and the shipping
@@ -72,18 +68,6 @@ export interface FollowerStats {
   readonly retries: number;
   /** Message of the last error a retry followed. */
   readonly lastRetryError: string | undefined;
-}
-
-interface Waiter {
-  readonly seq: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function isFinal(error: unknown): boolean {
-  return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
 }
 
 /** Milliseconds without a message, while the stream holds more, after which a consumer is replaced. */
@@ -166,7 +150,7 @@ export class Follower {
   #closed: Promise<void> | undefined;
   #promoted = false;
   #failure: WalError | undefined;
-  #waiters: Waiter[] = [];
+  readonly #waiters = new Waiters();
   #sinceSync = 0;
   #stats = {
     messages: 0,
@@ -199,12 +183,7 @@ export class Follower {
    *   the client's connection errors.
    */
   static async open(wal: Wal, options: FollowerOptions): Promise<Follower> {
-    if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
-      throw invalidArgType('wal', 'a Wal', wal);
-    }
-    if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
-    if (wal.closed) throw new ClosedError('log');
-    validateShipping(options);
+    validateShipping(wal, options);
     const handle = await openStream(options, undefined);
     let start: Start;
     try {
@@ -290,9 +269,7 @@ export class Follower {
     this.#check();
     const { lastSeq } = await streamExtent(this.#handle);
     if (lastSeq > this.#copy.seq) {
-      await new Promise<void>((resolve, reject) => {
-        this.#waiters.push({ seq: lastSeq, resolve, reject });
-      });
+      await this.#waiters.wait(lastSeq);
     }
     await this.#wal.sync();
   }
@@ -339,7 +316,7 @@ export class Follower {
         );
         this.#copy.dropUnfinished();
         this.#promoted = true;
-        this.#settle(new ClosedError('follower'));
+        this.#waiters.rejectAll(new ClosedError('follower'));
         this.#closed = Promise.resolve();
         return takeOver(this.#wal, this.#handle, this.#options, {
           seq,
@@ -370,7 +347,7 @@ export class Follower {
       this.#stop = true;
       this.#interrupt();
       await this.#running;
-      this.#settle(new ClosedError('follower'));
+      this.#waiters.rejectAll(new ClosedError('follower'));
       if (!this.#promoted) await closeStream(this.#handle);
     })();
     return this.#closed;
@@ -426,9 +403,7 @@ export class Follower {
           this.#fail(error as WalError);
           return;
         }
-        this.#stats.retries++;
-        this.#stats.lastRetryError = String(error);
-        delay = Math.min(Math.max(delay * 2, 25), 1000);
+        delay = retried(this.#stats, error, delay);
         await sleep(delay);
       }
     }
@@ -469,23 +444,12 @@ export class Follower {
   }
 
   #release(): void {
-    if (this.#waiters.length === 0) return;
-    const left: Waiter[] = [];
-    for (const waiter of this.#waiters) {
-      if (waiter.seq <= this.#copy.seq) waiter.resolve();
-      else left.push(waiter);
-    }
-    this.#waiters = left;
+    const seq = this.#copy.seq;
+    this.#waiters.release((at) => at <= seq);
   }
 
   #fail(error: WalError): void {
     this.#failure ??= error;
-    this.#settle(error);
-  }
-
-  #settle(error: unknown): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    this.#waiters.rejectAll(error);
   }
 }

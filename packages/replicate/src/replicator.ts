@@ -45,6 +45,7 @@ import {
   streamExtent,
 } from './stream.js';
 import { logHolds } from './verify.js';
+import { Waiters } from './waiters.js';
 
 /** Options of {@link Replicator.attach}. */
 export interface ReplicatorOptions extends StreamTarget {
@@ -82,12 +83,6 @@ export interface ReplicatorStats {
   readonly lastRetryError: string | undefined;
 }
 
-interface Waiter {
-  readonly lsn: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /** The last record whose parts were all acknowledged. */
 type Shipped = LastRecord;
 
@@ -112,15 +107,36 @@ export let takeOver: (
   state: TakeOverState,
 ) => Replicator;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds (the retry backoff). */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Counts a retried failure in `stats` and returns the next backoff delay after `delay` (25 ms to 1 s). */
+export function retried(
+  stats: { retries: number; lastRetryError: string | undefined },
+  error: unknown,
+  delay: number,
+): number {
+  stats.retries++;
+  stats.lastRetryError = String(error);
+  return Math.min(Math.max(delay * 2, 25), 1000);
+}
 
 /** True for a programming error or a typed storage failure: retrying cannot help. */
-function isFinal(error: unknown): boolean {
+export function isFinal(error: unknown): boolean {
   return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
 }
 
-/** Checks the shipping options. @throws `ERR_OUT_OF_RANGE` / `ERR_INVALID_ARG_TYPE`. */
-export function validateShipping(options: ReplicatorOptions): void {
+/**
+ * Checks the log (writable, open) and the shipping options.
+ * @throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` / `ERR_OUT_OF_RANGE`, `WAL_CLOSED`.
+ */
+export function validateShipping(wal: Wal, options: ReplicatorOptions): void {
+  if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
+    throw invalidArgType('wal', 'a Wal', wal);
+  }
+  if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
+  if (wal.closed) throw new ClosedError('log');
   for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
     if (options?.[name] !== undefined) {
       validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
@@ -154,7 +170,7 @@ export class Replicator {
   #stale = false;
   #verifying: Promise<void> | undefined;
   #want = -1;
-  #waiters: Waiter[] = [];
+  readonly #waiters = new Waiters();
   #running: Promise<void> | undefined;
   #failure: WalError | undefined;
   #closed: Promise<void> | undefined;
@@ -207,12 +223,7 @@ export class Replicator {
    *   client's connection errors (they name no secret).
    */
   static async attach(wal: Wal, options: ReplicatorOptions): Promise<Replicator> {
-    if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
-      throw invalidArgType('wal', 'a Wal', wal);
-    }
-    if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
-    if (wal.closed) throw new ClosedError('log');
-    validateShipping(options);
+    validateShipping(wal, options);
     const handle = await openStream(options, options.replicas ?? 3);
     const replicator = new Replicator(wal, handle, options);
     try {
@@ -327,9 +338,7 @@ export class Replicator {
         throw error;
       });
     }
-    const promise = new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ lsn, resolve, reject });
-    });
+    const promise = this.#waiters.wait(lsn);
     if (lsn > this.#want) this.#want = lsn;
     this.#kick();
     return promise;
@@ -369,10 +378,8 @@ export class Replicator {
           this.#fail(error as WalError);
           return;
         }
-        this.#stats.retries++;
-        this.#stats.lastRetryError = String(error);
+        delay = retried(this.#stats, error, delay);
         this.#stale = true;
-        delay = Math.min(Math.max(delay * 2, 25), 1000);
         await sleep(delay);
       }
     }
@@ -523,14 +530,8 @@ export class Replicator {
 
   /** Resolves the waiters whose record is below `#end` (R4). */
   #release(): void {
-    if (this.#waiters.length === 0) return;
     const end = this.#end;
-    const left: Waiter[] = [];
-    for (const waiter of this.#waiters) {
-      if (waiter.lsn < end) waiter.resolve();
-      else left.push(waiter);
-    }
-    this.#waiters = left;
+    this.#waiters.release((lsn) => lsn < end);
   }
 
   /**
@@ -539,22 +540,19 @@ export class Replicator {
    */
   #dropCut(): void {
     const tail = this.#wal.tail;
-    const left: Waiter[] = [];
-    this.#want = -1;
-    for (const waiter of this.#waiters) {
-      if (waiter.lsn < tail) {
-        left.push(waiter);
-        if (waiter.lsn > this.#want) this.#want = waiter.lsn;
-      } else {
+    this.#want = this.#waiters.release(
+      () => false,
+      (waiter) => {
+        if (waiter.at < tail) return true;
         waiter.reject(
           new TruncatedError(
-            `the record at ${waiter.lsn} was dropped by a truncateAfter before it was replicated`,
-            { offset: waiter.lsn },
+            `the record at ${waiter.at} was dropped by a truncateAfter before it was replicated`,
+            { offset: waiter.at },
           ),
         );
-      }
-    }
-    this.#waiters = left;
+        return false;
+      },
+    );
   }
 
   #fail(error: WalError): void {
@@ -563,8 +561,6 @@ export class Replicator {
   }
 
   #settle(error: unknown): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    this.#waiters.rejectAll(error);
   }
 }
