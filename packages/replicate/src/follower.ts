@@ -276,9 +276,9 @@ export class Follower {
 
   /**
    * Makes this follower the writer (F3): stops following, takes what the
-   * stream holds, makes the log durable, and publishes a fence expecting the
-   * last sequence it took — taking more and trying again while the stream
-   * still moves. Once the stream stored the fence, returns a
+   * stream holds and publishes a fence expecting the last sequence it took —
+   * taking more and trying again while the stream still moves. Once the
+   * stream stored the fence, makes the log durable and returns a
    * {@link Replicator} on the log, in the next epoch; the follower is done
    * (the replicator owns the connection from then on). A record left
    * unfinished by the old writer is dropped by the fence: it was never
@@ -304,9 +304,8 @@ export class Follower {
         const { lastSeq } = await streamExtent(this.#handle);
         if (lastSeq > this.#copy.seq) {
           await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= lastSeq);
-          continue;
+          if (this.#failure !== undefined) throw this.#failure;
         }
-        await this.#wal.sync();
         const fence = { tail: this.#wal.tail, epoch: this.#copy.epoch + 1 };
         const seq = await publishFence(
           this.#handle,
@@ -314,6 +313,10 @@ export class Follower {
           this.#copy.seq,
           this.#options.timeout ?? 2000,
         );
+        // Durable before the replicator ships anything (its R1). A crash
+        // before this sync loses nothing: restarted, the follower takes the
+        // records again from the stream, up to the fence.
+        await this.#wal.sync();
         this.#copy.dropUnfinished();
         this.#promoted = true;
         this.#waiters.rejectAll(new ClosedError('follower'));
