@@ -59,7 +59,9 @@ export interface Stored {
 
 /** Every message of `stream`, by direct reads. */
 export async function storedMessages(nc: NatsConnection, stream: string): Promise<Stored[]> {
-  const jsm = await jetstreamManager(nc);
+  // A generous timeout: right after a server restart the meta leader may be
+  // re-elected, and a loaded machine answers slowly.
+  const jsm = await jetstreamManager(nc, { timeout: 15_000 });
   const { state } = await jsm.streams.info(stream);
   const out: Stored[] = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
