@@ -6,7 +6,15 @@
 import { JetStreamApiCodes, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import type { Wal } from '@wal/core';
-import { messageId, type PartPosition, partHeaders, recordCrc, recordEnd } from './message.js';
+import {
+  type Fence,
+  fenceHeaders,
+  messageId,
+  type PartPosition,
+  partHeaders,
+  recordCrc,
+  recordEnd,
+} from './message.js';
 import type { StreamHandle } from './stream.js';
 
 /** A part ready to publish. */
@@ -81,13 +89,14 @@ export async function publishParts(
   parts: readonly Outgoing[],
   base: number,
   timeout: number,
+  epoch = 0,
 ): Promise<Published> {
   const results = await Promise.allSettled(
     parts.map((part, i) => {
       const h = headers();
-      for (const [name, value] of partHeaders(part)) h.set(name, value);
+      for (const [name, value] of partHeaders(part, epoch)) h.set(name, value);
       return handle.js.publish(handle.subject, part.data, {
-        msgID: messageId(part),
+        msgID: messageId(part, epoch),
         expect: { lastSequence: base + i },
         headers: h,
         timeout,
@@ -114,4 +123,31 @@ export function isWrongLastSequence(error: unknown): boolean {
   return (
     error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence
   );
+}
+
+/**
+ * Publishes a fence expecting `lastSeq` to be the stream's last sequence;
+ * resolves with the fence's sequence once the stream stored it.
+ *
+ * @throws the server's wrong-last-sequence refusal when the stream moved
+ *   ({@link isWrongLastSequence}), and the client's transient errors.
+ */
+export async function publishFence(
+  handle: StreamHandle,
+  fence: Fence,
+  lastSeq: number,
+  timeout: number,
+): Promise<number> {
+  const h = headers();
+  for (const [name, value] of fenceHeaders(fence)) h.set(name, value);
+  const ack = await handle.js.publish(handle.subject, new Uint8Array(0), {
+    msgID: `fence.${fence.epoch}.${fence.tail}.${lastSeq}`,
+    expect: { lastSequence: lastSeq },
+    headers: h,
+    timeout,
+  });
+  if (ack.seq !== lastSeq + 1) {
+    throw new Error(`stream ${handle.stream} stored the fence at ${ack.seq}, not ${lastSeq + 1}`);
+  }
+  return ack.seq;
 }

@@ -6,8 +6,17 @@
  *
  * @packageDocumentation
  */
+
+export {
+  Follower,
+  type FollowerLag,
+  type FollowerOptions,
+  type FollowerStats,
+} from './follower.js';
 export {
   CRC_HEADER,
+  EPOCH_HEADER,
+  FENCE_HEADER,
   LENGTH_HEADER,
   LSN_HEADER,
   PART_HEADER,

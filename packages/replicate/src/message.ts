@@ -18,6 +18,18 @@ export const CRC_HEADER = 'Wal-Crc';
 /** Header naming where this part starts in the payload (decimal). */
 export const PART_HEADER = 'Wal-Part';
 
+/**
+ * Header naming the writer's epoch: 0 (or absent) for the first writer, and
+ * one more at every promotion. A fence message carries the epoch it starts.
+ */
+export const EPOCH_HEADER = 'Wal-Epoch';
+/**
+ * Header of a fence message (no data): the tail (next LSN) of the promoted
+ * follower's log when it took over. A reader drops a record left unfinished
+ * before it; the next record starts at that tail.
+ */
+export const FENCE_HEADER = 'Wal-Fence';
+
 /** Room left in every message for the headers above and the client's own. */
 export const HEADER_ROOM = 1024;
 
@@ -62,8 +74,11 @@ export function recordEnd(lsn: number, length: number): number {
  * A `truncateAfter` hands LSNs out again; a different record at a reused LSN
  * has a different CRC, so its id differs and de-duplication cannot swallow it.
  */
-export function messageId(position: PartPosition): string {
-  return `${position.lsn}.${position.part}.${crcHex(position.crc)}`;
+export function messageId(position: PartPosition, epoch = 0): string {
+  const id = `${position.lsn}.${position.part}.${crcHex(position.crc)}`;
+  // The first writer's ids stay as they were; a later writer's record at an
+  // LSN an unfinished record of an earlier one used must not be a duplicate.
+  return epoch === 0 ? id : `${id}.${epoch}`;
 }
 
 /** The CRC as 8 lowercase hex digits. */
@@ -72,13 +87,57 @@ export function crcHex(crc: number): string {
 }
 
 /** The header fields of a part. */
-export function partHeaders(position: PartPosition): [string, string][] {
-  return [
+export function partHeaders(position: PartPosition, epoch = 0): [string, string][] {
+  const fields: [string, string][] = [
     [LSN_HEADER, String(position.lsn)],
     [LENGTH_HEADER, String(position.length)],
     [CRC_HEADER, crcHex(position.crc)],
     [PART_HEADER, String(position.part)],
   ];
+  if (epoch !== 0) fields.push([EPOCH_HEADER, String(epoch)]);
+  return fields;
+}
+
+/** A fence: a promoted follower took over at `tail`, starting `epoch`. */
+export interface Fence {
+  readonly tail: number;
+  readonly epoch: number;
+}
+
+/** The header fields of a fence message. */
+export function fenceHeaders(fence: Fence): [string, string][] {
+  return [
+    [FENCE_HEADER, String(fence.tail)],
+    [EPOCH_HEADER, String(fence.epoch)],
+  ];
+}
+
+/**
+ * The fence a message is, or `undefined` for a message without the fence
+ * header.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a fence with bad headers or data.
+ */
+export function readFence(
+  headers: HeaderSource | undefined,
+  size: number,
+  seq: number,
+): Fence | undefined {
+  if (headers === undefined || headers.get(FENCE_HEADER) === '') return undefined;
+  const tail = decimal(headers, FENCE_HEADER, seq);
+  const epoch = decimal(headers, EPOCH_HEADER, seq);
+  if (size !== 0 || epoch === 0) {
+    throw new ReplicaMismatchError(`stream message ${seq} is not a valid fence`, {
+      sequence: seq,
+      offset: tail,
+    });
+  }
+  return { tail, epoch };
+}
+
+/** The writer epoch a record message carries (0 when absent). */
+export function readEpoch(headers: HeaderSource, seq: number): number {
+  return headers.get(EPOCH_HEADER) === '' ? 0 : decimal(headers, EPOCH_HEADER, seq);
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;

@@ -33,7 +33,8 @@ import {
   type WalError,
 } from '@wal/errors';
 import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
-import { type PartPosition, readPosition, recordEnd } from './message.js';
+import type { LastRecord } from './copy.js';
+import { type PartPosition, readEpoch, readFence, readPosition, recordEnd } from './message.js';
 import {
   closeStream,
   messageAt,
@@ -44,6 +45,7 @@ import {
   streamExtent,
 } from './stream.js';
 import { logHolds } from './verify.js';
+import { Waiters } from './waiters.js';
 
 /** Options of {@link Replicator.attach}. */
 export interface ReplicatorOptions extends StreamTarget {
@@ -81,24 +83,65 @@ export interface ReplicatorStats {
   readonly lastRetryError: string | undefined;
 }
 
-interface Waiter {
-  readonly lsn: number;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
-
 /** The last record whose parts were all acknowledged. */
-interface Shipped {
-  readonly lsn: number;
-  readonly length: number;
-  readonly crc: number;
+type Shipped = LastRecord;
+
+/** Where a promoted follower's replicator starts: right after its fence. */
+export interface TakeOverState {
+  /** The fence's sequence. */
+  readonly seq: number;
+  /** The epoch the fence started. */
+  readonly epoch: number;
+  /** The log's last record (it ends at the fence's tail), if any. */
+  readonly last: LastRecord | undefined;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Makes the replicator of a follower whose fence the stream stored (not
+ * exported from the package: {@link Follower.promote} is the way in).
+ */
+export let takeOver: (
+  wal: Wal,
+  handle: StreamHandle,
+  options: ReplicatorOptions,
+  state: TakeOverState,
+) => Replicator;
+
+/** Resolves after `ms` milliseconds (the retry backoff). */
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Counts a retried failure in `stats` and returns the next backoff delay after `delay` (25 ms to 1 s). */
+export function retried(
+  stats: { retries: number; lastRetryError: string | undefined },
+  error: unknown,
+  delay: number,
+): number {
+  stats.retries++;
+  stats.lastRetryError = String(error);
+  return Math.min(Math.max(delay * 2, 25), 1000);
+}
 
 /** True for a programming error or a typed storage failure: retrying cannot help. */
-function isFinal(error: unknown): boolean {
+export function isFinal(error: unknown): boolean {
   return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
+}
+
+/**
+ * Checks the log (writable, open) and the shipping options.
+ * @throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` / `ERR_OUT_OF_RANGE`, `WAL_CLOSED`.
+ */
+export function validateShipping(wal: Wal, options: ReplicatorOptions): void {
+  if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
+    throw invalidArgType('wal', 'a Wal', wal);
+  }
+  if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
+  if (wal.closed) throw new ClosedError('log');
+  for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
+    if (options?.[name] !== undefined) {
+      validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
+    }
+  }
 }
 
 /**
@@ -120,13 +163,14 @@ export class Replicator {
   readonly #timeout: number;
   readonly #timer: NodeJS.Timeout;
   #seq = 0;
+  #epoch = 0;
   #end = 0;
   #partial = 0;
   #last: Shipped | undefined;
   #stale = false;
   #verifying: Promise<void> | undefined;
   #want = -1;
-  #waiters: Waiter[] = [];
+  readonly #waiters = new Waiters();
   #running: Promise<void> | undefined;
   #failure: WalError | undefined;
   #closed: Promise<void> | undefined;
@@ -138,6 +182,17 @@ export class Replicator {
     retries: 0,
     lastRetryError: undefined as string | undefined,
   };
+
+  static {
+    takeOver = (wal, handle, options, state) => {
+      const replicator = new Replicator(wal, handle, options);
+      replicator.#seq = state.seq;
+      replicator.#epoch = state.epoch;
+      replicator.#end = wal.tail;
+      replicator.#last = state.last;
+      return replicator;
+    };
+  }
 
   private constructor(wal: Wal, handle: StreamHandle, options: ReplicatorOptions) {
     this.#wal = wal;
@@ -161,20 +216,14 @@ export class Replicator {
    *   records, records this log does not have, has a gap or a message that is
    *   not a record, or when the stream is empty and the log's head is past 0
    *   (a restore could not give the records their LSNs).
+   * @throws `WAL_REPLICA_FENCED` when a follower was promoted on the stream
+   *   (it ends with a fence, or with a later writer's record this log does
+   *   not hold): this log must follow the stream before it writes again.
    * @throws `TypeError` / `RangeError` with a `code` for bad options, and the
    *   client's connection errors (they name no secret).
    */
   static async attach(wal: Wal, options: ReplicatorOptions): Promise<Replicator> {
-    if (typeof wal !== 'object' || wal === null || typeof wal.append !== 'function') {
-      throw invalidArgType('wal', 'a Wal', wal);
-    }
-    if (wal.readOnly) throw invalidArgValue('wal', 'read-only', 'must be a writable log');
-    if (wal.closed) throw new ClosedError('log');
-    for (const name of ['batchMessages', 'batchBytes', 'timeout', 'interval'] as const) {
-      if (options?.[name] !== undefined) {
-        validateInteger(`options.${name}`, options[name], 1, 2 ** 31 - 1);
-      }
-    }
+    validateShipping(wal, options);
     const handle = await openStream(options, options.replicas ?? 3);
     const replicator = new Replicator(wal, handle, options);
     try {
@@ -194,6 +243,14 @@ export class Replicator {
   /** The stream's last sequence as this replicator knows it. */
   get sequence(): number {
     return this.#seq;
+  }
+
+  /**
+   * The writer epoch: 0 for the stream's first writer, one more for each
+   * follower promoted since. Every record this replicator publishes carries it.
+   */
+  get epoch(): number {
+    return this.#epoch;
   }
 
   /** The error that stopped the replicator, or `undefined`. */
@@ -281,9 +338,7 @@ export class Replicator {
         throw error;
       });
     }
-    const promise = new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ lsn, resolve, reject });
-    });
+    const promise = this.#waiters.wait(lsn);
     if (lsn > this.#want) this.#want = lsn;
     this.#kick();
     return promise;
@@ -323,10 +378,8 @@ export class Replicator {
           this.#fail(error as WalError);
           return;
         }
-        this.#stats.retries++;
-        this.#stats.lastRetryError = String(error);
+        delay = retried(this.#stats, error, delay);
         this.#stale = true;
-        delay = Math.min(Math.max(delay * 2, 25), 1000);
         await sleep(delay);
       }
     }
@@ -359,10 +412,31 @@ export class Replicator {
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
+    const fence = readFence(message.header, message.data.length, lastSeq);
+    if (fence !== undefined) {
+      // Only the follower that published this fence writes after it.
+      if (shipping && fence.epoch === this.#epoch && lastSeq === this.#seq) {
+        this.#end = fence.tail;
+        this.#partial = 0;
+        this.#release();
+        return;
+      }
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} was taken over by a promoted follower (epoch ${fence.epoch}, at LSN ${fence.tail}); this log may write again only after following the stream`,
+        { sequence: this.#seq, offset: fence.tail },
+      );
+    }
     const position = readPosition(message.header, message.data.length, lastSeq);
+    const epoch = readEpoch(message.header, lastSeq);
+    if (shipping && epoch !== this.#epoch) {
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} was taken over by a writer of epoch ${epoch} past sequence ${this.#seq}; this replicator stopped`,
+        { sequence: this.#seq, offset: position.lsn },
+      );
+    }
     const matches = await logHolds(this.#wal, position, message.data);
     if (!matches) {
-      if (shipping && lastSeq > this.#seq) {
+      if ((shipping && lastSeq > this.#seq) || (!shipping && epoch > 0)) {
         throw new ReplicaFencedError(
           `another writer extended stream ${this.#handle.stream} past sequence ${this.#seq}; this replicator stopped`,
           { sequence: this.#seq, offset: position.lsn },
@@ -375,6 +449,7 @@ export class Replicator {
     }
     this.#end = position.lsn;
     this.#last = undefined;
+    this.#epoch = epoch;
     this.#stored(position, lastSeq);
     this.#release();
   }
@@ -394,7 +469,13 @@ export class Replicator {
     });
     if (parts.length === 0) return false;
     this.#stats.rounds++;
-    const { acks, failure } = await publishParts(this.#handle, parts, this.#seq, this.#timeout);
+    const { acks, failure } = await publishParts(
+      this.#handle,
+      parts,
+      this.#seq,
+      this.#timeout,
+      this.#epoch,
+    );
     for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) this.#stats.duplicates++;
       this.#advance(parts[i]!, ack.seq);
@@ -449,14 +530,8 @@ export class Replicator {
 
   /** Resolves the waiters whose record is below `#end` (R4). */
   #release(): void {
-    if (this.#waiters.length === 0) return;
     const end = this.#end;
-    const left: Waiter[] = [];
-    for (const waiter of this.#waiters) {
-      if (waiter.lsn < end) waiter.resolve();
-      else left.push(waiter);
-    }
-    this.#waiters = left;
+    this.#waiters.release((lsn) => lsn < end);
   }
 
   /**
@@ -465,22 +540,19 @@ export class Replicator {
    */
   #dropCut(): void {
     const tail = this.#wal.tail;
-    const left: Waiter[] = [];
-    this.#want = -1;
-    for (const waiter of this.#waiters) {
-      if (waiter.lsn < tail) {
-        left.push(waiter);
-        if (waiter.lsn > this.#want) this.#want = waiter.lsn;
-      } else {
+    this.#want = this.#waiters.release(
+      () => false,
+      (waiter) => {
+        if (waiter.at < tail) return true;
         waiter.reject(
           new TruncatedError(
-            `the record at ${waiter.lsn} was dropped by a truncateAfter before it was replicated`,
-            { offset: waiter.lsn },
+            `the record at ${waiter.at} was dropped by a truncateAfter before it was replicated`,
+            { offset: waiter.at },
           ),
         );
-      }
-    }
-    this.#waiters = left;
+        return false;
+      },
+    );
   }
 
   #fail(error: WalError): void {
@@ -489,8 +561,6 @@ export class Replicator {
   }
 
   #settle(error: unknown): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const waiter of waiters) waiter.reject(error);
+    this.#waiters.rejectAll(error);
   }
 }

@@ -5,17 +5,17 @@
 import { readdir, stat } from 'node:fs/promises';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
+import { BoundaryError, invalidArgValue, outOfRange, validateOffset } from '@wal/errors';
+import { LogCopy } from './copy.js';
+import { readFence, readPosition } from './message.js';
 import {
-  BoundaryError,
-  CorruptionError,
-  invalidArgValue,
-  outOfRange,
-  RecordTooLargeError,
-  ReplicaMismatchError,
-  validateOffset,
-} from '@wal/errors';
-import { type PartPosition, readPosition, recordCrc } from './message.js';
-import { closeStream, messageAt, openStream, type StreamTarget, streamExtent } from './stream.js';
+  closeStream,
+  messageAt,
+  openStream,
+  type StreamHandle,
+  type StreamTarget,
+  streamExtent,
+} from './stream.js';
 
 /** Options of {@link restore}. */
 export interface RestoreOptions extends StreamTarget {
@@ -37,13 +37,6 @@ export interface RestoreReport {
   readonly lastLsn: number | undefined;
   /** Stream sequence of the last message read. */
   readonly sequence: number;
-}
-
-/** A record being reassembled from its parts. */
-interface Assembly {
-  readonly position: PartPosition;
-  readonly payload: Uint8Array;
-  filled: number;
 }
 
 async function refuseNonEmpty(into: WalSource): Promise<void> {
@@ -91,16 +84,17 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
     const { lastSeq } = await streamExtent(handle);
     if (to !== undefined) {
       const message = lastSeq === 0 ? undefined : await messageAt(handle, lastSeq);
+      const fence =
+        message === undefined ? undefined : readFence(message.header, message.data.length, lastSeq);
+      // After a fence, the last record starts before the fence's tail.
       const last =
         message === undefined
           ? undefined
-          : readPosition(message.header, message.data.length, lastSeq);
-      if (last === undefined || last.lsn < to) {
-        throw outOfRange(
-          'options.to',
-          `at most the stream's last LSN (${last?.lsn ?? 'none'})`,
-          to,
-        );
+          : fence !== undefined
+            ? fence.tail - 1
+            : readPosition(message.header, message.data.length, lastSeq).lsn;
+      if (last === undefined || last < to) {
+        throw outOfRange('options.to', `at most the stream's last LSN (${last ?? 'none'})`, to);
       }
     }
     const wal = await Wal.open(options.into, options.wal);
@@ -121,75 +115,25 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
 
 /** Appends the stream's records to `wal` (sequences 1..`lastSeq`), stopping after `to`. */
 async function copy(
-  handle: Awaited<ReturnType<typeof openStream>>,
+  handle: StreamHandle,
   wal: Wal,
   lastSeq: number,
   to: number | undefined,
 ): Promise<RestoreReport> {
-  let records = 0;
+  const log = new LogCopy(wal, handle.stream, 0, 0);
   let lastLsn: number | undefined;
-  let seq = 0;
-  if (lastSeq === 0) return { records, end: wal.tail, lastLsn, sequence: seq };
+  if (lastSeq === 0) return { records: 0, end: wal.tail, lastLsn, sequence: 0 };
   const consumer = await handle.js.consumers.get(handle.stream, {
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: 1,
   });
   const messages = await consumer.consume({ max_messages: 64 });
-  let assembly: Assembly | undefined;
   try {
     for await (const message of messages) {
-      seq++;
-      if (message.seq !== seq) {
-        throw new ReplicaMismatchError(
-          `stream ${handle.stream} has a gap: message ${message.seq} follows ${seq - 1}`,
-          { sequence: seq },
-        );
-      }
-      const position = readPosition(message.headers, message.data.length, seq);
-      if (assembly === undefined) {
-        if (position.part !== 0 || position.lsn !== wal.tail) {
-          throw new ReplicaMismatchError(
-            `stream message ${seq} holds LSN ${position.lsn} part ${position.part}; the log's next record is at ${wal.tail}`,
-            { sequence: seq, offset: position.lsn },
-          );
-        }
-        if (to !== undefined && position.lsn > to) {
-          throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
-        }
-        // Checked before allocating: the length comes from the stream.
-        if (position.length > wal.maxRecordSize) {
-          throw new RecordTooLargeError(position.length, wal.maxRecordSize, {
-            offset: position.lsn,
-          });
-        }
-        assembly = { position, payload: new Uint8Array(position.length), filled: 0 };
-      } else if (
-        position.lsn !== assembly.position.lsn ||
-        position.length !== assembly.position.length ||
-        position.crc !== assembly.position.crc ||
-        position.part !== assembly.filled
-      ) {
-        throw new ReplicaMismatchError(
-          `stream message ${seq} does not continue the record at LSN ${assembly.position.lsn}`,
-          { sequence: seq, offset: position.lsn },
-        );
-      }
-      assembly.payload.set(message.data, assembly.filled);
-      assembly.filled += position.size;
-      if (assembly.filled === position.length) {
-        if (recordCrc(assembly.payload) !== position.crc) {
-          throw new CorruptionError(
-            `the record at LSN ${position.lsn} (stream message ${seq}) fails its checksum`,
-            { offset: position.lsn },
-          );
-        }
-        if (!wal.writable) await wal.drained();
-        lastLsn = wal.append(assembly.payload);
-        records++;
-        assembly = undefined;
-        if (lastLsn === to) break;
-      }
-      if (seq === lastSeq) break;
+      const lsn = await log.take(message.seq, message.headers, message.data, to);
+      if (lsn !== undefined) lastLsn = lsn;
+      if (lsn === to && to !== undefined) break;
+      if (log.seq === lastSeq) break;
     }
   } finally {
     await messages.close();
@@ -197,5 +141,5 @@ async function copy(
   if (to !== undefined && lastLsn !== to) {
     throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
   }
-  return { records, end: wal.tail, lastLsn, sequence: seq };
+  return { records: log.records, end: wal.tail, lastLsn, sequence: log.seq };
 }

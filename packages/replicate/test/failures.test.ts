@@ -5,17 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Wal } from '@wal/core';
 import { Replicator, restore } from '@wal/replicate';
-import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
+import { logContents, payload, storedMessages, streamName, until, useCluster } from './fixture.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Checks that the stream holds exactly the log at `path`, record for record, byte for byte. */
 async function assertStreamEqualsLog(

@@ -10,6 +10,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
 import { type ClusterOptions, NatsCluster } from '@wal/replicate/testing';
+import { MemoryStore } from '@wal/store';
 
 /** Starts a cluster before the file's tests and stops it after them (also on failure). */
 export function useCluster(options: ClusterOptions = {}): {
@@ -58,7 +59,9 @@ export interface Stored {
 
 /** Every message of `stream`, by direct reads. */
 export async function storedMessages(nc: NatsConnection, stream: string): Promise<Stored[]> {
-  const jsm = await jetstreamManager(nc);
+  // A generous timeout: right after a server restart the meta leader may be
+  // re-elected, and a loaded machine answers slowly.
+  const jsm = await jetstreamManager(nc, { timeout: 15_000 });
   const { state } = await jsm.streams.info(stream);
   const out: Stored[] = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
@@ -90,3 +93,28 @@ export async function logContents(
 }
 
 export { payload } from './fixture-bytes.js';
+
+/** A store whose fdatasync can be held back: records are written, not durable. */
+export class HeldSync extends MemoryStore {
+  hold: Promise<void> | undefined;
+  override async sync(): Promise<void> {
+    await this.hold;
+    return super.sync();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` every 50 ms until it holds; fails after `ms`. */
+export async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The bytes of an open log from its head to its tail. */
+export async function logBytes(wal: Wal): Promise<Uint8Array> {
+  return wal.store.read(wal.head, wal.tail - wal.head);
+}

@@ -4,22 +4,20 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
-import { encodeFrame, Wal, type WalOptions } from '@wal/core';
+import { encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
 import { recordCrc } from '../src/message.js';
-import { logContents, payload, storedMessages, streamName, useCluster } from './fixture.js';
-
-/** A store whose fdatasync can be held back: records are written, not durable. */
-class HeldSync extends MemoryStore {
-  hold: Promise<void> | undefined;
-  override async sync(): Promise<void> {
-    await this.hold;
-    return super.sync();
-  }
-}
+import {
+  HeldSync,
+  logContents,
+  payload,
+  storedMessages,
+  streamName,
+  useCluster,
+} from './fixture.js';
 
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
 const MAX_PAYLOAD = 64 * 1024;
@@ -611,6 +609,9 @@ describe('restore from a hostile stream', function () {
     crc?: number;
     part: number;
     data: Uint8Array;
+    /** Extra headers (an epoch; a fence's) replacing the record's when `fence` is set. */
+    extra?: [string, string][];
+    fence?: boolean;
   }
 
   /** A stream made by hand, holding `messages` in order. */
@@ -621,10 +622,13 @@ describe('restore from a hostile stream', function () {
     const js = jetstream(nc());
     for (const m of messages) {
       const h = headers();
-      h.set('Wal-Lsn', String(m.lsn));
-      h.set('Wal-Length', String(m.length));
-      h.set('Wal-Crc', (m.crc ?? 0).toString(16).padStart(8, '0'));
-      h.set('Wal-Part', String(m.part));
+      if (m.fence !== true) {
+        h.set('Wal-Lsn', String(m.lsn));
+        h.set('Wal-Length', String(m.length));
+        h.set('Wal-Crc', (m.crc ?? 0).toString(16).padStart(8, '0'));
+        h.set('Wal-Part', String(m.part));
+      }
+      for (const [name, value] of m.extra ?? []) h.set(name, value);
       await js.publish(`wal.${stream}`, m.data, { headers: h });
     }
     return stream;
@@ -657,6 +661,48 @@ describe('restore from a hostile stream', function () {
         what,
       );
     }
+  });
+
+  const fence = (tail: number, epoch: number, data: Uint8Array = new Uint8Array(0)): Raw => ({
+    lsn: 0,
+    length: 0,
+    part: 0,
+    data,
+    fence: true,
+    extra: [
+      ['Wal-Fence', String(tail)],
+      ['Wal-Epoch', String(epoch)],
+    ],
+  });
+  const epoch = (raw: Raw, e: number): Raw => ({ ...raw, extra: [['Wal-Epoch', String(e)]] });
+
+  it('checks fences: at the log tail, a later epoch, no data; records after in that epoch', async () => {
+    const a = payload(100, 1);
+    const b = payload(100, 2);
+    const end = HEADER_SIZE + 100;
+    const cases: [string, Raw[]][] = [
+      ['a fence past the tail', [record(0, a), fence(end + 1, 1)]],
+      ['a fence not starting a later epoch', [record(0, a), fence(end, 1), fence(end, 1)]],
+      ['a fence of epoch 0', [record(0, a), fence(end, 0)]],
+      ['a fence with data', [record(0, a), fence(end, 1, a)]],
+      ['an old epoch after a fence', [record(0, a), fence(end, 1), record(end, b)]],
+      ['a new epoch without a fence', [record(0, a), epoch(record(end, b), 1)]],
+      ['an epoch change inside a record', [record(0, a, 0, 50), epoch(record(0, a, 50, 50), 1)]],
+    ];
+    for (const [what, messages] of cases) {
+      const stream = await handMade(messages);
+      await assert.rejects(
+        restore({ nats: nc(), stream, into: join(await dir(), 'r') }),
+        { code: 'WAL_REPLICA_MISMATCH' },
+        what,
+      );
+    }
+    // A fence voids the unfinished record before it; its LSN is used again.
+    const stream = await handMade([record(0, a, 0, 50), fence(0, 1), epoch(record(0, b), 1)]);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.equal(report.records, 1);
+    assert.deepEqual((await logContents(into)).records, [[0, b]]);
   });
 
   it('leaves out a record whose parts end the stream unfinished', async () => {

@@ -2,7 +2,7 @@
  * Turns the runner's results into docs/benchmarks.json, docs/BENCHMARKS.md
  * and docs/benchmarks-commits.svg, and checks the targets of issue #9.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   DURABLE_LABELS,
@@ -833,7 +833,11 @@ export function toJson(value: unknown, indent = ''): string {
   return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${toJson(item, inner)}`).join(',\n')}\n${indent}}`;
 }
 
+/** Where the sections recorded by `bench:replication` start in BENCHMARKS.md; the suite keeps them. */
+export const REPLICATION_MARKER = '<!-- bench:replication -->';
+
 /** Writes the JSON, Markdown and (with durable results) SVG into `dir`; returns the paths. */
+
 export async function writeReports(results: Results, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const checks = targets(results);
@@ -842,9 +846,19 @@ export async function writeReports(results: Results, dir: string): Promise<strin
   await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
   paths.push(json);
   const md = join(dir, 'BENCHMARKS.md');
-  // The section bench:txn wrote stays (it is its own command's report).
-  const kept = await txnSection(md);
-  await writeFile(md, `${markdown(results, checks)}\n${kept === '' ? '' : `\n${kept}\n`}`);
+  // Sections other commands record stay: bench:txn's (between its markers)
+  // and bench:replication's (from REPLICATION_MARKER to the end, or to the
+  // txn section when that follows it).
+  const previous = await readFile(md, 'utf8').catch(() => '');
+  const txn = await txnSection(md);
+  let replication = '';
+  const at = previous.indexOf(REPLICATION_MARKER);
+  if (at >= 0) {
+    const txnAt = txn === '' ? -1 : previous.indexOf(txn);
+    replication = previous.slice(at, txnAt > at ? txnAt : undefined).trimEnd();
+  }
+  const kept = [txn, replication].filter((section) => section !== '');
+  await writeFile(md, `${markdown(results, checks)}\n${kept.map((k) => `\n${k}\n`).join('')}`);
   paths.push(md);
   if (results.durable.length > 0) {
     const svg = join(dir, 'benchmarks-commits.svg');

@@ -1,0 +1,160 @@
+/**
+ * Applying stream messages to a log in stream order, shared by `restore` and
+ * the follower: parts are joined into records, each record's CRC is checked
+ * and the record appended at the LSN the stream names (which must be the
+ * log's tail), and fences drop a record left unfinished before them.
+ */
+import type { Wal } from '@wal/core';
+import {
+  BoundaryError,
+  CorruptionError,
+  RecordTooLargeError,
+  ReplicaMismatchError,
+} from '@wal/errors';
+import {
+  type HeaderSource,
+  type PartPosition,
+  readEpoch,
+  readFence,
+  readPosition,
+  recordCrc,
+} from './message.js';
+
+/** A record being reassembled from its parts. */
+interface Assembly {
+  readonly position: PartPosition;
+  readonly payload: Uint8Array;
+  filled: number;
+}
+
+/** The last record a copy appended or found in the log. */
+export interface LastRecord {
+  readonly lsn: number;
+  readonly length: number;
+  readonly crc: number;
+}
+
+/**
+ * A log being extended from the stream. `seq` is the last stream sequence
+ * taken (parts of an unfinished record included), `epoch` the writer epoch
+ * in effect there.
+ */
+export class LogCopy {
+  readonly #wal: Wal;
+  readonly #stream: string;
+  #assembly: Assembly | undefined;
+  seq: number;
+  epoch: number;
+  last: LastRecord | undefined;
+  /** Records appended. */
+  records = 0;
+  /** Fences taken. */
+  fences = 0;
+
+  constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord) {
+    this.#wal = wal;
+    this.#stream = stream;
+    this.seq = seq;
+    this.epoch = epoch;
+    this.last = last;
+  }
+
+  /** Drops the parts of a record left unfinished (a fence published after them voids them). */
+  dropUnfinished(): void {
+    this.#assembly = undefined;
+  }
+
+  /** True while parts of a record are held but the record is not appended yet. */
+  get unfinished(): boolean {
+    return this.#assembly !== undefined;
+  }
+
+  /**
+   * Takes message `seq`. Resolves with the LSN of the record it completed
+   * and appended, or `undefined`. Stops with `BoundaryError` when a record
+   * starts past `to`.
+   *
+   * @throws `WAL_REPLICA_MISMATCH` for a gap, a message out of LSN order or
+   *   not a record, a fence at another tail than the log's; `WAL_CORRUPTION`
+   *   for a record failing its CRC; `WAL_RECORD_TOO_LARGE` above the log's
+   *   maximum record size (checked before allocating).
+   */
+  async take(
+    seq: number,
+    headers: HeaderSource | undefined,
+    data: Uint8Array,
+    to?: number,
+  ): Promise<number | undefined> {
+    const wal = this.#wal;
+    if (seq !== this.seq + 1) {
+      throw new ReplicaMismatchError(
+        `stream ${this.#stream} has a gap: message ${seq} follows ${this.seq}`,
+        { sequence: this.seq + 1 },
+      );
+    }
+    const fence = readFence(headers, data.length, seq);
+    if (fence !== undefined) {
+      if (fence.tail !== wal.tail || fence.epoch <= this.epoch) {
+        throw new ReplicaMismatchError(
+          `stream message ${seq} is a fence at ${fence.tail} (epoch ${fence.epoch}); the log's tail is ${wal.tail} (epoch ${this.epoch})`,
+          { sequence: seq, offset: fence.tail },
+        );
+      }
+      // The fenced writer's unfinished record was never acknowledged.
+      this.#assembly = undefined;
+      this.seq = seq;
+      this.epoch = fence.epoch;
+      this.fences++;
+      return undefined;
+    }
+    const position = readPosition(headers, data.length, seq);
+    const epoch = readEpoch(headers!, seq);
+    let assembly = this.#assembly;
+    if (assembly === undefined) {
+      if (position.part !== 0 || position.lsn !== wal.tail || epoch !== this.epoch) {
+        throw new ReplicaMismatchError(
+          `stream message ${seq} holds LSN ${position.lsn} part ${position.part} (epoch ${epoch}); the log's next record is at ${wal.tail} (epoch ${this.epoch})`,
+          { sequence: seq, offset: position.lsn },
+        );
+      }
+      if (to !== undefined && position.lsn > to) {
+        throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+      }
+      // Checked before allocating: the length comes from the stream.
+      if (position.length > wal.maxRecordSize) {
+        throw new RecordTooLargeError(position.length, wal.maxRecordSize, {
+          offset: position.lsn,
+        });
+      }
+      assembly = { position, payload: new Uint8Array(position.length), filled: 0 };
+      this.#assembly = assembly;
+    } else if (
+      position.lsn !== assembly.position.lsn ||
+      position.length !== assembly.position.length ||
+      position.crc !== assembly.position.crc ||
+      position.part !== assembly.filled ||
+      epoch !== this.epoch
+    ) {
+      throw new ReplicaMismatchError(
+        `stream message ${seq} does not continue the record at LSN ${assembly.position.lsn}`,
+        { sequence: seq, offset: position.lsn },
+      );
+    }
+    assembly.payload.set(data, assembly.filled);
+    assembly.filled += position.size;
+    this.seq = seq;
+    if (assembly.filled < position.length) return undefined;
+    this.#assembly = undefined;
+    if (recordCrc(assembly.payload) !== position.crc) {
+      throw new CorruptionError(
+        `the record at LSN ${position.lsn} (stream message ${seq}) fails its checksum`,
+        { offset: position.lsn },
+      );
+    }
+    if (!wal.writable) await wal.drained();
+    const lsn = wal.append(assembly.payload);
+    this.last = { lsn, length: position.length, crc: position.crc };
+    this.records++;
+    return lsn;
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * The follower (read replica): consumes the stream into its own local log,
+ * record for record at the same LSNs, and can be promoted to be the writer
+ * behind a fence.
+ *
+ * Invariants (cited as F1–F3 below):
+ * - F1 The local log is a prefix of the stream's history: `#copy.seq` is the
+ *   last stream sequence taken, and every complete record up to it is in the
+ *   log at its LSN, byte for byte (parts of one unfinished record may be
+ *   held in memory).
+ * - F2 A restart starts after the stream message that ends the local log's
+ *   last record, found by binary search on LSNs and checked byte for byte:
+ *   nothing already in the log is fetched again.
+ * - F3 A promotion publishes its fence expecting the last sequence it took;
+ *   the fence is stored only if nothing was published after it, so every
+ *   record acknowledged `replicated` before the fence is in the log.
+ */
+import { DeliverPolicy } from '@nats-io/jetstream';
+import type { StoredRecord, Wal } from '@wal/core';
+import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
+import { isWrongLastSequence, publishFence } from './batch.js';
+import { type LastRecord, LogCopy } from './copy.js';
+import { readEpoch, readFence, readPosition, recordEnd } from './message.js';
+import {
+  isFinal,
+  type Replicator,
+  type ReplicatorOptions,
+  retried,
+  sleep,
+  takeOver,
+  validateShipping,
+} from './replicator.js';
+import { closeStream, messageAt, openStream, type StreamHandle, streamExtent } from './stream.js';
+import { logHolds } from './verify.js';
+import { Waiters } from './waiters.js';
+
+/**
+ * Options of {@link Follower.open}: the stream to follow, and the shipping
+ * options of the {@link Replicator} a promotion returns.
+ */
+export type FollowerOptions = Omit<ReplicatorOptions, 'replicas'>;
+
+/** How far a follower is behind the stream. */
+export interface FollowerLag {
+  /** Bytes of log (LSNs) the stream holds past the follower's tail. */
+  readonly lsns: number;
+  /**
+   * Seconds between the store time of the stream's last message and that of
+   * the last message the follower applied (0 when caught up): how old the
+   * follower's view of the writer is.
+   */
+  readonly seconds: number;
+  /** Messages of the stream not taken yet. */
+  readonly messages: number;
+}
+
+/** Counters of a follower. */
+export interface FollowerStats {
+  /** Stream messages delivered to the follower (parts count each). */
+  readonly messages: number;
+  /** Records appended to the local log. */
+  readonly records: number;
+  /** Fences taken (promotions seen). */
+  readonly fences: number;
+  /** Single messages read to find where to start (a binary search on LSNs). */
+  readonly lookups: number;
+  /** Failures of the consumer that were retried. */
+  readonly retries: number;
+  /** Message of the last error a retry followed. */
+  readonly lastRetryError: string | undefined;
+}
+
+/** Milliseconds without a message, while the stream holds more, after which a consumer is replaced. */
+const STALL = 3000;
+
+/** Attempts of a promotion before it gives up (the stream keeps moving or stays unreachable). */
+const PROMOTE_ATTEMPTS = 20;
+
+/** Where a follower starts: after the stream message ending the log's last record (F2). */
+interface Start {
+  readonly seq: number;
+  readonly epoch: number;
+  readonly last: LastRecord | undefined;
+  readonly time: number;
+  readonly lookups: number;
+}
+
+async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
+  const tail = wal.tail;
+  if (tail === 0) return { seq: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
+  const { lastSeq } = await streamExtent(handle);
+  let lookups = 0;
+  const key = async (seq: number): Promise<number> => {
+    lookups++;
+    const m = await messageAt(handle, seq);
+    const fence = readFence(m.header, m.data.length, seq);
+    return fence !== undefined ? fence.tail : readPosition(m.header, m.data.length, seq).lsn;
+  };
+  // LSNs (and fence tails) never decrease along the stream: the largest
+  // sequence whose LSN is below the tail ends the log's last record.
+  let lo = 0;
+  let hi = lastSeq;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if ((await key(mid)) < tail) lo = mid;
+    else hi = mid - 1;
+  }
+  const diverged = () =>
+    new ReplicaMismatchError(
+      `the log's tail ${tail} is not the end of a record of stream ${handle.stream}: the log holds records the stream does not`,
+      { offset: tail, sequence: lo },
+    );
+  if (lo === 0) throw diverged();
+  const message = await messageAt(handle, lo);
+  if (readFence(message.header, message.data.length, lo) !== undefined) throw diverged();
+  const position = readPosition(message.header, message.data.length, lo);
+  if (
+    position.part + position.size !== position.length ||
+    recordEnd(position.lsn, position.length) !== tail ||
+    !(await logHolds(wal, position, message.data))
+  ) {
+    throw diverged();
+  }
+  return {
+    seq: lo,
+    epoch: readEpoch(message.header, lo),
+    last: { lsn: position.lsn, length: position.length, crc: position.crc },
+    time: message.time.getTime(),
+    lookups: lookups + 1,
+  };
+}
+
+/**
+ * A read replica: follows a stream written by a {@link Replicator} into a
+ * local log, each record at the LSN it has in the writer's log, byte for
+ * byte, and keeps following until closed or promoted. Read the log you
+ * passed (`read`, `iterate`); never append to it yourself. Transient
+ * failures (a server down, a dropped connection) are retried without limit;
+ * a stream that does not continue the log stops the follower (`failure`).
+ */
+export class Follower {
+  readonly #wal: Wal;
+  readonly #handle: StreamHandle;
+  readonly #options: FollowerOptions;
+  readonly #copy: LogCopy;
+  #appliedAt: number;
+  #messages: { close(): Promise<unknown> } | undefined;
+  #running: Promise<void> | undefined;
+  #stop = false;
+  #closed: Promise<void> | undefined;
+  #promoted = false;
+  #failure: WalError | undefined;
+  readonly #waiters = new Waiters();
+  #sinceSync = 0;
+  #stats = {
+    messages: 0,
+    records: 0,
+    fences: 0,
+    lookups: 0,
+    retries: 0,
+    lastRetryError: undefined as string | undefined,
+  };
+
+  private constructor(wal: Wal, handle: StreamHandle, options: FollowerOptions, start: Start) {
+    this.#wal = wal;
+    this.#handle = handle;
+    this.#options = options;
+    this.#copy = new LogCopy(wal, handle.stream, start.seq, start.epoch, start.last);
+    this.#appliedAt = start.time;
+    this.#stats.lookups = start.lookups;
+  }
+
+  /**
+   * Starts following the stream into `wal` (writable, open): an empty log
+   * from the stream's first message, a non-empty one (a follower's log after
+   * a restart, a restored log) after the message ending its last record,
+   * which must be that record byte for byte (F2).
+   *
+   * @throws `WAL_REPLICA_MISMATCH` for a missing stream, or a log that holds
+   *   records the stream does not (another log, or a fenced writer's records
+   *   never replicated: see DURABILITY.md §7 for what to do).
+   * @throws `TypeError` / `RangeError` with a `code` for bad arguments, and
+   *   the client's connection errors.
+   */
+  static async open(wal: Wal, options: FollowerOptions): Promise<Follower> {
+    validateShipping(wal, options);
+    const handle = await openStream(options, undefined);
+    let start: Start;
+    try {
+      start = await findStart(handle, wal);
+    } catch (error) {
+      await closeStream(handle);
+      throw error;
+    }
+    const follower = new Follower(wal, handle, options, start);
+    follower.#running = follower.#follow(() => follower.#stop);
+    return follower;
+  }
+
+  /** The local log's tail: every record below it is applied. */
+  get applied(): number {
+    return this.#wal.tail;
+  }
+
+  /** The last stream sequence taken. */
+  get sequence(): number {
+    return this.#copy.seq;
+  }
+
+  /** The writer epoch the follower is in (fences seen on the stream). */
+  get epoch(): number {
+    return this.#copy.epoch;
+  }
+
+  /** The error that stopped the follower, or `undefined`. */
+  get failure(): WalError | undefined {
+    return this.#failure;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): FollowerStats {
+    return { ...this.#stats, records: this.#copy.records, fences: this.#copy.fences };
+  }
+
+  /** Reads the record at `lsn` from the local log (the log's `read`). */
+  read(lsn: number): Promise<Uint8Array> {
+    return this.#wal.read(lsn);
+  }
+
+  /** Iterates the local log's records from `fromLsn` (the log's `iterate`). */
+  iterate(fromLsn?: number): AsyncIterableIterator<StoredRecord> {
+    return this.#wal.iterate(fromLsn);
+  }
+
+  /**
+   * Asks the stream how far behind the follower is.
+   *
+   * @throws `WAL_CLOSED` after `close()`, and the client's errors.
+   */
+  async lag(): Promise<FollowerLag> {
+    this.#check();
+    const { lastSeq } = await streamExtent(this.#handle);
+    const seq = this.#copy.seq;
+    if (lastSeq <= seq) return { lsns: 0, seconds: 0, messages: 0 };
+    const last = await messageAt(this.#handle, lastSeq);
+    const fence = readFence(last.header, last.data.length, lastSeq);
+    let end: number;
+    if (fence !== undefined) end = fence.tail;
+    else {
+      const p = readPosition(last.header, last.data.length, lastSeq);
+      end = p.part + p.size === p.length ? recordEnd(p.lsn, p.length) : p.lsn;
+    }
+    const since = seq === 0 ? (await messageAt(this.#handle, 1)).time.getTime() : this.#appliedAt;
+    return {
+      lsns: Math.max(0, end - this.#wal.tail),
+      seconds: Math.max(0, (last.time.getTime() - since) / 1000),
+      messages: lastSeq - seq,
+    };
+  }
+
+  /**
+   * Resolves once the follower took every message the stream held at the
+   * call, and the records are durable in the local log.
+   *
+   * @throws `WAL_CLOSED` after `close()` or a promotion, the follower's
+   *   failure, and the client's errors.
+   */
+  async caughtUp(): Promise<void> {
+    this.#check();
+    const { lastSeq } = await streamExtent(this.#handle);
+    if (lastSeq > this.#copy.seq) {
+      await this.#waiters.wait(lastSeq);
+    }
+    await this.#wal.sync();
+  }
+
+  /**
+   * Makes this follower the writer (F3): stops following, takes what the
+   * stream holds and publishes a fence expecting the last sequence it took —
+   * taking more and trying again while the stream still moves. Once the
+   * stream stored the fence, makes the log durable and returns a
+   * {@link Replicator} on the log, in the next epoch; the follower is done
+   * (the replicator owns the connection from then on). A record left
+   * unfinished by the old writer is dropped by the fence: it was never
+   * acknowledged. From then on the old writer's publishes fail their
+   * expected-sequence check, and it stops with `WAL_REPLICA_FENCED`.
+   *
+   * @throws `WAL_CLOSED` after `close()`, the follower's failure,
+   *   `WAL_REPLICA_FENCED` when the stream kept moving through every attempt
+   *   (another writer is live: stop it first), and the client's errors
+   *   after repeated transient failures. On a throw the follower is stopped;
+   *   close it.
+   */
+  async promote(): Promise<Replicator> {
+    this.#check();
+    this.#stop = true;
+    this.#interrupt();
+    await this.#running;
+    this.#running = undefined;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < PROMOTE_ATTEMPTS; attempt++) {
+      if (this.#failure !== undefined) throw this.#failure;
+      try {
+        const { lastSeq } = await streamExtent(this.#handle);
+        if (lastSeq > this.#copy.seq) {
+          await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= lastSeq);
+          if (this.#failure !== undefined) throw this.#failure;
+        }
+        const fence = { tail: this.#wal.tail, epoch: this.#copy.epoch + 1 };
+        const seq = await publishFence(
+          this.#handle,
+          fence,
+          this.#copy.seq,
+          this.#options.timeout ?? 2000,
+        );
+        // Durable before the replicator ships anything (its R1). A crash
+        // before this sync loses nothing: restarted, the follower takes the
+        // records again from the stream, up to the fence.
+        await this.#wal.sync();
+        this.#copy.dropUnfinished();
+        this.#promoted = true;
+        this.#waiters.rejectAll(new ClosedError('follower'));
+        this.#closed = Promise.resolve();
+        return takeOver(this.#wal, this.#handle, this.#options, {
+          seq,
+          epoch: fence.epoch,
+          last: this.#copy.last,
+        });
+      } catch (error) {
+        if (isFinal(error)) throw error;
+        lastError = error;
+        if (!isWrongLastSequence(error)) await sleep(Math.min(1000, 50 * 2 ** attempt));
+      }
+    }
+    if (isWrongLastSequence(lastError)) {
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} kept moving through ${PROMOTE_ATTEMPTS} fence attempts: another writer is live; stop it first`,
+        { sequence: this.#copy.seq },
+      );
+    }
+    throw lastError;
+  }
+
+  /**
+   * Stops following and closes the connection when the follower opened it;
+   * the log stays open. Waiters reject with `WAL_CLOSED`. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#stop = true;
+      this.#interrupt();
+      await this.#running;
+      this.#waiters.rejectAll(new ClosedError('follower'));
+      if (!this.#promoted) await closeStream(this.#handle);
+    })();
+    return this.#closed;
+  }
+
+  #check(): void {
+    if (this.#closed !== undefined) throw new ClosedError('follower');
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** Consumes the stream from the next sequence until `done()` (F1), retrying transient failures. */
+  async #follow(done: () => boolean): Promise<void> {
+    let delay = 0;
+    while (!done() && this.#failure === undefined) {
+      try {
+        const consumer = await this.#handle.js.consumers.get(this.#handle.stream, {
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: this.#copy.seq + 1,
+        });
+        // Short heartbeats: a server lost under the consumer is noticed in
+        // seconds and the consumer recreated where it stopped.
+        const messages = await consumer.consume({
+          max_messages: 256,
+          expires: 5000,
+          idle_heartbeat: 1000,
+        });
+        this.#messages = messages;
+        const watchdog = this.#watch(messages);
+        try {
+          if (done()) return;
+          for await (const m of messages) {
+            watchdog.last = Date.now();
+            this.#stats.messages++;
+            await this.#copy.take(m.seq, m.headers, m.data);
+            this.#appliedAt = m.time.getTime();
+            if (m.info.pending === 0 || ++this.#sinceSync >= 256) {
+              this.#sinceSync = 0;
+              await this.#wal.sync();
+            }
+            this.#release();
+            delay = 0;
+            if (done()) break;
+          }
+        } finally {
+          clearInterval(watchdog.timer);
+          this.#messages = undefined;
+          // Not awaited: it settles only once the iteration ended, which it
+          // may never have begun.
+          messages.close().catch(() => undefined);
+        }
+      } catch (error) {
+        if (isFinal(error)) {
+          this.#fail(error as WalError);
+          return;
+        }
+        delay = retried(this.#stats, error, delay);
+        await sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Watches a consumer: when no message came for {@link STALL} ms while the
+   * stream holds more (or the stream cannot be asked), ends its iteration,
+   * so that a new consumer starts after the last message taken. (A consumer
+   * whose server died does not always recover on its own.)
+   */
+  #watch(messages: { close(): Promise<unknown> }): { last: number; timer: NodeJS.Timeout } {
+    const state = { last: Date.now(), timer: undefined as unknown as NodeJS.Timeout };
+    let asking = false;
+    const stalled = () => {
+      this.#stats.retries++;
+      this.#stats.lastRetryError = 'the consumer stalled';
+      messages.close().catch(() => undefined);
+    };
+    state.timer = setInterval(() => {
+      if (asking || Date.now() - state.last < STALL) return;
+      asking = true;
+      streamExtent(this.#handle)
+        .then(({ lastSeq }) => {
+          if (lastSeq > this.#copy.seq && Date.now() - state.last >= STALL) stalled();
+        }, stalled)
+        .finally(() => {
+          asking = false;
+        });
+    }, STALL / 2);
+    state.timer.unref();
+    return state;
+  }
+
+  /** Ends the consumer's iteration, if one runs; `#follow` then checks its stop condition. */
+  #interrupt(): void {
+    this.#messages?.close().catch(() => undefined);
+  }
+
+  #release(): void {
+    const seq = this.#copy.seq;
+    this.#waiters.release((at) => at <= seq);
+  }
+
+  #fail(error: WalError): void {
+    this.#failure ??= error;
+    this.#waiters.rejectAll(error);
+  }
+}

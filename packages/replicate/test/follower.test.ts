@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { Wal } from '@wal/core';
+import { Follower, Replicator, restore } from '@wal/replicate';
+import {
+  HeldSync,
+  logBytes,
+  logContents,
+  payload,
+  storedMessages,
+  streamName,
+  until,
+  useCluster,
+} from './fixture.js';
+import { Partition } from './proxy.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sizes with every 5th record split in parts (the servers' payload is 64 KiB). */
+const size = (i: number) => (i % 5 === 0 ? 100_000 : (i * 53) % 700);
+
+describe('followers and fenced failover (real servers)', function () {
+  this.timeout(90_000);
+  const { cluster, nc, dir } = useCluster({ maxPayload: 64 * 1024 });
+
+  async function writer() {
+    const path = await dir();
+    const wal = await Wal.open(path);
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    return { path, wal, stream, replicator };
+  }
+
+  async function appendMany(replicator: Replicator, from: number, count: number) {
+    const lsns: number[] = [];
+    for (let i = from; i < from + count; i += 16) {
+      const batch = [];
+      for (let j = i; j < Math.min(i + 16, from + count); j++) batch.push(payload(size(j), j));
+      lsns.push(...(await replicator.appendBatch(batch)));
+    }
+    return lsns;
+  }
+
+  it('follows into its own log with the same LSNs and bytes, serves reads, reports lag', async () => {
+    const w = await writer();
+    const lsns = await appendMany(w.replicator, 0, 40);
+    const store = new HeldSync();
+    const local = await Wal.open(store);
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    assert.deepEqual(await logBytes(local), await logBytes(w.wal));
+    assert.equal(follower.applied, w.wal.tail);
+    assert.deepEqual(await follower.read(lsns[7]!), payload(size(7), 7));
+    const seen: number[] = [];
+    for await (const r of follower.iterate()) seen.push(r.lsn);
+    assert.deepEqual(seen, lsns);
+    assert.deepEqual(await follower.lag(), { lsns: 0, seconds: 0, messages: 0 });
+    // Hold the follower's fdatasync: it stops at its next sync, behind.
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const first = await w.replicator.append(payload(10, 1000));
+    await sleep(1100);
+    await appendMany(w.replicator, 1001, 300);
+    const lag = await follower.lag();
+    assert.ok(lag.lsns > 0 && lag.lsns <= w.wal.tail - first, `lag ${lag.lsns}`);
+    assert.ok(lag.messages > 0);
+    assert.ok(lag.seconds >= 1, `lag ${lag.seconds} s`);
+    release();
+    await follower.caughtUp();
+    assert.deepEqual(await follower.lag(), { lsns: 0, seconds: 0, messages: 0 });
+    assert.deepEqual(await logBytes(local), await logBytes(w.wal));
+    await follower.close();
+    await assert.rejects(follower.lag(), { code: 'WAL_CLOSED' });
+    await assert.rejects(follower.caughtUp(), { code: 'WAL_CLOSED' });
+    await assert.rejects(follower.promote(), { code: 'WAL_CLOSED' });
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('restarted, resumes from its own log without fetching what it has; a restored log follows too', async () => {
+    const w = await writer();
+    await appendMany(w.replicator, 0, 30);
+    const path = await dir();
+    let local = await Wal.open(path);
+    let follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const firstRun = follower.stats.messages;
+    assert.equal(firstRun, (await storedMessages(nc(), w.stream)).length);
+    await follower.close();
+    await local.close();
+    await appendMany(w.replicator, 30, 20); // records 30..49: 4 of them in 2 parts
+    const total = (await storedMessages(nc(), w.stream)).length;
+    local = await Wal.open(path);
+    follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    assert.equal(follower.stats.messages, total - firstRun, 'only the new messages fetched');
+    assert.ok(follower.stats.lookups <= Math.ceil(Math.log2(total)) + 2);
+    assert.deepEqual(await logBytes(local), await logBytes(w.wal));
+    await follower.close();
+    await local.close();
+    // A log restored to an LSN becomes a follower, fetching only the rest.
+    const restoredPath = join(await dir(), 'r');
+    const lsns: number[] = [];
+    for await (const r of w.wal.iterate()) lsns.push(r.lsn);
+    const report = await restore({
+      nats: nc(),
+      stream: w.stream,
+      into: restoredPath,
+      to: lsns[20]!,
+    });
+    const restored = await Wal.open(restoredPath);
+    const again = await Follower.open(restored, { nats: nc(), stream: w.stream });
+    await again.caughtUp();
+    assert.equal(again.stats.messages, total - report.sequence);
+    assert.deepEqual(await logBytes(restored), await logBytes(w.wal));
+    await again.close();
+    await restored.close();
+    // A log that holds a record the stream does not is refused, untouched.
+    const other = await Wal.open(await dir());
+    other.append(payload(5, 99));
+    await other.sync();
+    await assert.rejects(Follower.open(other, { nats: nc(), stream: w.stream }), {
+      code: 'WAL_REPLICA_MISMATCH',
+    });
+    assert.deepEqual(await other.read(0), payload(5, 99));
+    await other.close();
+    await w.replicator.close();
+    await w.wal.close();
+  });
+
+  it('promotion fences the old writer; the new writer continues the same history', async () => {
+    const w = await writer();
+    const acked = await appendMany(w.replicator, 0, 20);
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    const promoted = await follower.promote();
+    assert.equal(promoted.epoch, 1);
+    for (const lsn of acked) assert.deepEqual(await local.read(lsn), await w.wal.read(lsn));
+    // The old writer cannot extend the stream: fail-stop, typed.
+    await assert.rejects(w.replicator.append(payload(10, 500)), { code: 'WAL_REPLICA_FENCED' });
+    assert.equal(w.replicator.failure?.code, 'WAL_REPLICA_FENCED');
+    await assert.rejects(w.replicator.append(payload(10, 501)), { code: 'WAL_REPLICA_FENCED' });
+    await w.replicator.close();
+    // Restarted against the stream that ends with the fence: refused.
+    await assert.rejects(Replicator.attach(w.wal, { nats: nc(), stream: w.stream }), {
+      code: 'WAL_REPLICA_FENCED',
+    });
+    const tail = local.tail;
+    assert.equal(await promoted.append(payload(40, 600)), tail);
+    // Still refused once the new writer's records follow the fence.
+    await assert.rejects(Replicator.attach(w.wal, { nats: nc(), stream: w.stream }), {
+      code: 'WAL_REPLICA_FENCED',
+    });
+    // Restore reads through the fence: the new writer's log, byte for byte.
+    const restoredPath = join(await dir(), 'r');
+    await restore({ nats: nc(), stream: w.stream, into: restoredPath });
+    assert.deepEqual((await logContents(restoredPath)).bytes, await logBytes(local));
+    await assert.rejects(
+      restore({ nats: nc(), stream: w.stream, into: join(await dir(), 'x'), to: local.tail }),
+      { code: 'ERR_OUT_OF_RANGE' },
+    );
+    // The old writer's log, with the record the fence refused dropped, follows.
+    const lsns: number[] = [];
+    for await (const r of w.wal.iterate()) lsns.push(r.lsn);
+    await assert.rejects(Follower.open(w.wal, { nats: nc(), stream: w.stream }), {
+      code: 'WAL_REPLICA_MISMATCH',
+    });
+    await w.wal.truncateAfter(acked[acked.length - 1]!);
+    const old = await Follower.open(w.wal, { nats: nc(), stream: w.stream });
+    await old.caughtUp();
+    assert.equal(old.epoch, 1);
+    assert.deepEqual(await logBytes(w.wal), await logBytes(local));
+    // A second promotion: epoch 2, and the first promoted writer is fenced.
+    const again = await old.promote();
+    assert.equal(again.epoch, 2);
+    await assert.rejects(promoted.append(payload(3, 700)), { code: 'WAL_REPLICA_FENCED' });
+    await again.append(payload(3, 701));
+    await Promise.all([promoted.close(), again.close()]);
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('promotion while the old writer still commits: every acknowledged record is kept, the writer is fenced', async () => {
+    const w = await writer();
+    const acked: number[] = [];
+    const failures: unknown[] = [];
+    const committers = Array.from({ length: 2 }, async (_, c) => {
+      for (let i = 0; ; i++) {
+        try {
+          acked.push(await w.replicator.append(payload(300, c * 1e6 + i)));
+          await sleep(5);
+        } catch (error) {
+          failures.push(error);
+          return;
+        }
+      }
+    });
+    await until('commits flow', () => acked.length >= 50);
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    const promoted = await follower.promote();
+    await Promise.all(committers);
+    assert.equal(failures.length, 2);
+    for (const failure of failures) {
+      assert.equal((failure as { code?: string }).code, 'WAL_REPLICA_FENCED');
+    }
+    for (const lsn of acked) assert.deepEqual(await local.read(lsn), await w.wal.read(lsn));
+    await promoted.append(payload(3, 1));
+    await Promise.all([w.replicator.close(), promoted.close()]);
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('the writer SIGKILLed during replicated commits: the promoted follower has every acknowledged record, the old writer is fenced', async () => {
+    const path = await dir();
+    const stream = streamName();
+    const child = fileURLToPath(new URL('./writer-child.js', import.meta.url));
+    const writerProcess = spawn(
+      process.execPath,
+      [child, path, stream, cluster().servers.join(',')],
+      {
+        env: { ...process.env, WAL_TEST_PASS: cluster().password },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const exited = new Promise((resolve) => writerProcess.once('exit', resolve));
+    const acked: number[] = [];
+    let buffer = '';
+    writerProcess.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop()!;
+      for (const line of lines) acked.push(Number(line));
+    });
+    await until(
+      'the writer acknowledges',
+      () => acked.length > 0 || writerProcess.exitCode !== null,
+      30_000,
+    );
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream });
+    await sleep(200 + Math.floor(Math.random() * 1500));
+    writerProcess.kill('SIGKILL');
+    await exited;
+    const promoted = await follower.promote();
+    const old = await Wal.open(path);
+    assert.ok(acked.length > 0);
+    // Every acknowledged record, byte for byte; the follower's log is a
+    // prefix of the old writer's durable log.
+    for (const lsn of acked) assert.deepEqual(await local.read(lsn), await old.read(lsn));
+    const prefix = await old.store.read(0, local.tail);
+    assert.deepEqual(prefix, await logBytes(local));
+    await promoted.append(payload(7, 1));
+    await assert.rejects(Replicator.attach(old, { nats: nc(), stream }), {
+      code: 'WAL_REPLICA_FENCED',
+    });
+    await promoted.close();
+    await Promise.all([old.close(), local.close()]);
+  });
+
+  it('keeps catching up while the server it is connected to is killed', async () => {
+    const w = await writer();
+    await appendMany(w.replicator, 0, 600);
+    const fnc = await connect(cluster().connectOptions());
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: fnc, stream: w.stream });
+    await until('the follower is catching up', () => follower.stats.messages > 20);
+    const victim = [0, 1, 2].find((i) => cluster().name(i) === fnc.info?.server_name)!;
+    await cluster().kill(victim);
+    try {
+      await until('the follower caught up', () => follower.applied === w.wal.tail, 40_000);
+    } finally {
+      await cluster().restart(victim);
+    }
+    assert.ok(follower.stats.messages < 600 * 2, 'no restart from the beginning');
+    assert.deepEqual(await logBytes(local), await logBytes(w.wal));
+    await follower.close();
+    await fnc.close();
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('a partitioned old writer acknowledges nothing as replicated after the promotion', async () => {
+    const stream = streamName();
+    const port = Number(new URL(cluster().servers[0]!).port);
+    const partition = await Partition.start(port);
+    try {
+      const wal = await Wal.open(await dir());
+      const old = await Replicator.attach(wal, {
+        nats: cluster().connectOptions({
+          servers: [partition.url],
+          ignoreClusterUpdates: true,
+          reconnectTimeWait: 100,
+          maxReconnectAttempts: -1,
+        }),
+        stream,
+        timeout: 500,
+      });
+      await old.appendBatch([payload(20, 1), payload(20, 2)]);
+      const local = await Wal.open(await dir());
+      const follower = await Follower.open(local, { nats: nc(), stream });
+      await follower.caughtUp();
+      partition.cut();
+      const replicated = old.replicated;
+      let settled: unknown;
+      const pending = old.append(payload(20, 3)).then(
+        () => (settled = 'replicated'),
+        (error: unknown) => (settled = error),
+      );
+      const promoted = await follower.promote();
+      await promoted.append(payload(20, 4));
+      await sleep(1500);
+      assert.equal(settled, undefined, 'nothing acknowledged during the partition');
+      assert.equal(old.replicated, replicated);
+      partition.heal();
+      await pending;
+      assert.equal((settled as unknown as { code?: string }).code, 'WAL_REPLICA_FENCED');
+      assert.equal(old.replicated, replicated);
+      // The stream: the old writer's two records, the fence, the new one.
+      const restoredPath = join(await dir(), 'r');
+      const report = await restore({ nats: nc(), stream, into: restoredPath });
+      assert.equal(report.records, 3);
+      assert.deepEqual((await logContents(restoredPath)).bytes, await logBytes(local));
+      await Promise.all([old.close(), promoted.close()]);
+      await Promise.all([wal.close(), local.close()]);
+    } finally {
+      await partition.stop();
+    }
+  });
+});
