@@ -109,7 +109,6 @@ export class Lsm {
   #memtable = new Memtable();
   #frozen: Frozen | undefined;
   #flushing: Promise<void> | undefined;
-  #truncating: Promise<void> | undefined;
   #nextSequence: number;
   #visible: number;
   readonly #queue: PendingWrite[] = [];
@@ -152,7 +151,7 @@ export class Lsm {
    * orphan tables, opens the live tables, then recovers the data log and
    * replays it into the memtable.
    *
-   * Rejects with `ERR_INVALID_ARG_VALUE` when `path` exists and is not a
+   * Rejects with `WAL_NOT_A_LOG` (`NotALogError`) when `path` exists and is not a
    * store (a file, or a directory holding anything but a store) — left
    * untouched; `WAL_LOCKED` when another handle holds the store;
    * `WAL_CORRUPTION` for a damaged manifest, table or log record;
@@ -275,12 +274,8 @@ export class Lsm {
         lsn = this.#wal.append(payload);
       } catch (error) {
         if (error instanceof BusyError) {
-          // The log refuses appends while a truncation of ours runs (a log
-          // whose truncateBefore lets appends through never gets here), or
-          // while its staging is full. Wait for either, then try again.
-          if (this.#truncating !== undefined) await this.#truncating.catch(noop);
-          else if (!this.#wal.writable) await this.#wal.drained();
-          else await new Promise((resolve) => setImmediate(resolve));
+          // The log's staging is full (back-pressure): wait until it drains.
+          await this.#wal.drained();
           continue;
         }
         throw error;
@@ -377,15 +372,8 @@ export class Lsm {
       this.#install(this.#version.edit(new Set(), [table]));
       this.#flushedBytes += bytes.length;
       this.#frozen = undefined;
-      // Writers wait for this truncation rather than meet WAL_BUSY (I2).
-      const truncating = this.#wal.truncateBefore(frozen.cut);
-      this.#truncating = truncating;
-      try {
-        await truncating;
-      } finally {
-        // A later flush may have started its own truncation meanwhile.
-        if (this.#truncating === truncating) this.#truncating = undefined;
-      }
+      // Appends go on while the log truncates (docs/FORMAT.md §7.2).
+      await this.#wal.truncateBefore(frozen.cut);
       this.#scheduleCompaction();
     } catch (error) {
       this.#fail(error);

@@ -434,19 +434,19 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
   it('a file, or a directory holding other things, is refused and left untouched', async () => {
     const file = join(root, 'file');
     await writeFile(file, 'hello');
-    await assert.rejects(Lsm.open(file), isCode('ERR_INVALID_ARG_VALUE', /not an @wal\/lsm store/));
+    await assert.rejects(Lsm.open(file), isCode('WAL_NOT_A_LOG', /not an @wal\/lsm store/));
     assert.equal(await readFile(file, 'utf8'), 'hello');
 
     const foreign = join(root, 'foreign');
     await mkdir(foreign);
     await writeFile(join(foreign, 'notes.txt'), 'mine');
-    await assert.rejects(Lsm.open(foreign), isCode('ERR_INVALID_ARG_VALUE'));
+    await assert.rejects(Lsm.open(foreign), isCode('WAL_NOT_A_LOG', /holding files/));
     assert.deepEqual(await readdir(foreign), ['notes.txt']);
 
     const fake = join(root, 'fake');
     await mkdir(fake);
     await writeFile(join(fake, 'LSM'), 'something else');
-    await assert.rejects(Lsm.open(fake), isCode('ERR_INVALID_ARG_VALUE', /marker/));
+    await assert.rejects(Lsm.open(fake), isCode('WAL_NOT_A_LOG', /marker/));
     assert.deepEqual(await readdir(fake), ['LSM']);
 
     const empty = join(root, 'empty');
