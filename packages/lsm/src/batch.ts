@@ -2,11 +2,23 @@
  * The data-log record (docs/LSM-FORMAT.md §7): one atomic batch of puts and
  * deletes, its operations numbered from the batch's first sequence number.
  */
-import { KIND_DELETE, KIND_VALUE, type Kind, Malformed, Output, Reader } from './coding.js';
+import {
+  compareBytes,
+  KIND_DELETE,
+  KIND_RANGE_DELETE,
+  KIND_VALUE,
+  type Kind,
+  Malformed,
+  Output,
+  Reader,
+} from './coding.js';
 
-/** One operation of a batch: a put (value) or a delete (no value). */
+/**
+ * One operation of a batch: a put (`value`), a delete (no value), or a range
+ * deletion of `[key, value)` (kind {@link KIND_RANGE_DELETE}, `value` the end).
+ */
 export interface BatchOp {
-  readonly kind: Kind;
+  readonly kind: Kind | typeof KIND_RANGE_DELETE;
   readonly key: Uint8Array;
   readonly value: Uint8Array | undefined;
 }
@@ -18,7 +30,7 @@ export interface BatchRecord {
   readonly ops: BatchOp[];
 }
 
-/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value]`. */
+/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value or end]`. */
 export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Array {
   let size = 12;
   for (const op of ops)
@@ -29,7 +41,7 @@ export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Arr
   for (const op of ops) {
     out.u8(op.kind);
     out.lengthPrefixed(op.key);
-    if (op.kind === KIND_VALUE) out.lengthPrefixed(op.value!);
+    if (op.kind !== KIND_DELETE) out.lengthPrefixed(op.value!);
   }
   return out.view();
 }
@@ -53,10 +65,12 @@ export function decodeBatch(payload: Uint8Array): BatchRecord {
   for (let i = 0; i < count; i++) {
     const at = reader.at;
     const kind = reader.u8('kind');
-    if (kind !== KIND_DELETE && kind !== KIND_VALUE)
+    if (kind !== KIND_DELETE && kind !== KIND_VALUE && kind !== KIND_RANGE_DELETE)
       throw new Malformed(`unknown kind ${kind}`, at);
     const key = reader.lengthPrefixed('key');
-    const value = kind === KIND_VALUE ? reader.lengthPrefixed('value') : undefined;
+    const value = kind === KIND_DELETE ? undefined : reader.lengthPrefixed('value');
+    if (kind === KIND_RANGE_DELETE && compareBytes(key, value!) >= 0)
+      throw new Malformed('range deletion whose end is not above its start', at);
     ops.push({ kind, key, value });
   }
   if (!reader.done) throw new Malformed('trailing bytes after the last operation', reader.at);

@@ -13,6 +13,7 @@
 import { compareBytes, internalKey, KIND_DELETE } from './coding.js';
 import { type Cursor, MergedCursor, TableCursor } from './cursor.js';
 import { LEVELS } from './manifest.js';
+import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import type { LiveTable, Version } from './version.js';
 
 /** Compaction options, resolved. */
@@ -83,11 +84,28 @@ export function pickCompaction(
   if (level === -1) return undefined;
   const [low, high] = range(inputs);
   const next = version.overlapping(level + 1, low, high);
+  // Deeper levels are checked against the whole output range: `next` may reach past the inputs.
+  const [outLow, outHigh] = range([...inputs, ...next]);
   let bottom = true;
   for (let deeper = level + 2; deeper < LEVELS && bottom; deeper++) {
-    if (version.overlapping(deeper, low, high).length > 0) bottom = false;
+    if (version.overlapping(deeper, outLow, outHigh).length > 0) bottom = false;
   }
   return { level, inputs, next, bottom, move: inputs.length === 1 && next.length === 0 };
+}
+
+/**
+ * The range deletions a compaction keeps, ordered by start key: all of its
+ * inputs', except those at or below `smallestSnapshot` when the compaction
+ * is at the bottom (nothing older is left for them to hide).
+ */
+export function survivingRanges(plan: CompactionPlan, smallestSnapshot: number): RangeTombstone[] {
+  const kept: RangeTombstone[] = [];
+  for (const live of [...plan.inputs, ...plan.next]) {
+    for (const tombstone of live.table.ranges) {
+      if (!(plan.bottom && tombstone.sequence <= smallestSnapshot)) kept.push(tombstone);
+    }
+  }
+  return kept.sort((a, b) => compareBytes(a.start, b.start));
 }
 
 /**
@@ -95,12 +113,15 @@ export function pickCompaction(
  * versions some reader may still need — every version newer than
  * `smallestSnapshot`, and the newest one at or below it — except a deletion
  * at or below it when the compaction is at the bottom (nothing older can be
- * hidden by it any more). Rejects with the read errors of the inputs.
+ * hidden by it any more), and except a version hidden by a range deletion
+ * of the inputs at or below `smallestSnapshot`. Rejects with the read errors
+ * of the inputs.
  */
 export async function* survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
 ): AsyncIterableIterator<readonly [Uint8Array, Uint8Array, Uint8Array]> {
+  const ranges = [...plan.inputs, ...plan.next].flatMap((t) => t.table.ranges);
   const sources: Cursor[] = [...plan.inputs, ...plan.next].map((t) => new TableCursor(t.table));
   const merged = new MergedCursor(sources);
   await merged.seek(undefined, false);
@@ -115,8 +136,10 @@ export async function* survivors(
     const shadowed = newer <= smallestSnapshot;
     const deadTombstone =
       current.kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
+    const rangeDeleted =
+      ranges.length > 0 && coveringSequence(ranges, key, smallestSnapshot) > sequence;
     newer = sequence;
-    if (!shadowed && !deadTombstone) {
+    if (!shadowed && !deadTombstone && !rangeDeleted) {
       yield [key, internalKey(key, sequence, current.kind), current.value!] as const;
     }
     await merged.step();

@@ -12,11 +12,20 @@ import {
 import type { Fs, FsFile } from '@wal/store';
 import { type BatchOp, encodeBatch } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import { compareBytes, internalKey, KIND_DELETE, KIND_VALUE, trailerKind } from './coding.js';
+import {
+  compareBytes,
+  internalKey,
+  KIND_DELETE,
+  KIND_RANGE_DELETE,
+  KIND_VALUE,
+  trailerKind,
+  trailerSequence,
+} from './coding.js';
 import {
   type CompactionPlan,
   type CompactionShape,
   pickCompaction,
+  survivingRanges,
   survivors,
 } from './compaction.js';
 import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
@@ -42,6 +51,7 @@ import {
   Snapshot,
   type WriteOptions,
 } from './options.js';
+import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import { type Recovered, recover } from './recovery.js';
 import { buildTable, Table, type TableLayout } from './table.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
@@ -196,6 +206,16 @@ export class Lsm {
   }
 
   /**
+   * Deletes every key `k` with `start ≤ k < end` (one range tombstone,
+   * docs/LSM-FORMAT.md §7): keys written after it are not affected. With
+   * `start ≥ end` nothing is deleted and nothing is written. Resolves and
+   * rejects as {@link Lsm.put}.
+   */
+  delRange(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.batch([{ type: 'delRange', start, end }], options);
+  }
+
+  /**
    * Applies `operations` atomically: one log record; after a crash either all
    * of them are there or none. Resolves and rejects as {@link Lsm.put}.
    */
@@ -208,7 +228,15 @@ export class Lsm {
         if (typeof op !== 'object' || op === null) {
           throw invalidArgType(`operations[${i}]`, 'of type object', op);
         }
-        const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
+        const { type, key, value, start, end } = op as Record<string, unknown>;
+        if (type === 'delRange') {
+          validateBytes(`operations[${i}].start`, start);
+          validateBytes(`operations[${i}].end`, end);
+          // An empty range deletes nothing: no tombstone for it.
+          if (compareBytes(start, end) < 0)
+            ops.push({ kind: KIND_RANGE_DELETE, key: start.slice(), value: end.slice() });
+          continue;
+        }
         validateBytes(`operations[${i}].key`, key);
         if (type === 'put') {
           validateBytes(`operations[${i}].value`, value);
@@ -216,7 +244,11 @@ export class Lsm {
         } else if (type === 'del') {
           ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
         } else {
-          throw invalidArgValue(`operations[${i}].type`, type, "must be 'put' or 'del'");
+          throw invalidArgValue(
+            `operations[${i}].type`,
+            type,
+            "must be 'put', 'del' or 'delRange'",
+          );
         }
       }
     } catch (error) {
@@ -305,7 +337,9 @@ export class Lsm {
       const write = queue.shift()!;
       for (let i = 0; i < write.ops.length; i++) {
         const op = write.ops[i]!;
-        this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
+        if (op.kind === KIND_RANGE_DELETE)
+          this.#memtable.deleteRange(op.key, op.value!, write.sequence + i);
+        else this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
         this.#userBytes += op.key.length + (op.value?.length ?? 0);
       }
       this.#visible = write.sequence + write.ops.length - 1;
@@ -350,7 +384,11 @@ export class Lsm {
       const state = this.#state;
       const number = state.nextFile;
       const path = tablePath(this.#dir, number);
-      const { bytes, summary } = buildTable(frozenEntries(frozen.memtable), this.#layout);
+      const { bytes, summary } = buildTable(
+        frozenEntries(frozen.memtable),
+        this.#layout,
+        frozen.memtable.ranges,
+      );
       await this.#writeTable(number, bytes);
       await this.#syncDir();
       const entry: TableEntry = {
@@ -508,32 +546,55 @@ export class Lsm {
     }
   }
 
-  /** Writes the survivors of `plan` as tables of about `targetFileSize` each; returns their entries. */
+  /**
+   * Writes the survivors of `plan` as tables of about `targetFileSize` each;
+   * returns their entries. A table is cut only between two user keys and
+   * never inside a surviving range deletion, so the key ranges of the
+   * outputs (range deletions counted in) stay disjoint.
+   */
   async #writeOutputs(plan: CompactionPlan): Promise<TableEntry[]> {
+    const smallestSnapshot = this.#smallestSnapshot();
+    const ranges = survivingRanges(plan, smallestSnapshot);
     const outputs: TableEntry[] = [];
     let batch: (readonly [Uint8Array, Uint8Array])[] = [];
     let batchBytes = 0;
     let lastKey: Uint8Array | undefined;
-    const finish = async (): Promise<void> => {
-      if (batch.length === 0) return;
+    /** Ranges before this index are in earlier outputs. */
+    let rangeAt = 0;
+    /** The ranges starting below `cut` (all when `undefined`), if none reaches `cut`. */
+    const rangesBefore = (cut: Uint8Array | undefined): RangeTombstone[] | undefined => {
+      let end = rangeAt;
+      while (
+        end < ranges.length &&
+        (cut === undefined || compareBytes(ranges[end]!.start, cut) < 0)
+      ) {
+        if (cut !== undefined && compareBytes(ranges[end]!.end, cut) >= 0) return undefined;
+        end++;
+      }
+      return ranges.slice(rangeAt, end);
+    };
+    const finish = async (mine: RangeTombstone[]): Promise<void> => {
+      if (batch.length === 0 && mine.length === 0) return;
       const number = this.#state.nextFile++;
-      const { bytes, summary } = buildTable(batch, this.#layout);
+      const { bytes, summary } = buildTable(batch, this.#layout, mine);
       await this.#writeTable(number, bytes);
       outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
       this.#compactedBytes += bytes.length;
+      rangeAt += mine.length;
       batch = [];
       batchBytes = 0;
     };
-    for await (const [userKey, key, value] of survivors(plan, this.#smallestSnapshot())) {
+    for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
       // A new table only between user keys: the tables of a level never share one.
       if (batchBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
-        await finish();
+        const mine = rangesBefore(userKey);
+        if (mine !== undefined) await finish(mine);
       }
       batch.push([key, value]);
       batchBytes += key.length + value.length + 8;
       lastKey = userKey;
     }
-    await finish();
+    await finish(rangesBefore(undefined)!);
     if (outputs.length > 0) await this.#syncDir();
     return outputs;
   }
@@ -651,18 +712,34 @@ export class Lsm {
     validateBytes('key', key);
     const sequence = this.#readSequence(options);
     if (this.#closing !== undefined) throw new ClosedError('store');
-    for (const memtable of [this.#memtable, this.#frozen?.memtable]) {
-      const entry = memtable?.get(key, sequence);
-      if (entry !== undefined) return entry.kind === KIND_VALUE ? entry.value!.slice() : undefined;
-    }
+    const memtables = [this.#memtable, this.#frozen?.memtable].filter((m) => m !== undefined);
     const version = this.#version;
     version.refs++;
     try {
+      // A version older than the newest range deletion covering the key is deleted.
+      let deleted = 0;
+      for (const memtable of memtables) {
+        deleted = Math.max(deleted, coveringSequence(memtable.ranges, key, sequence));
+      }
+      const candidates = [...version.candidates(key)];
+      for (const { table } of candidates) {
+        deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
+      }
+      for (const memtable of memtables) {
+        const entry = memtable.get(key, sequence);
+        if (entry !== undefined) {
+          return entry.kind === KIND_VALUE && entry.sequence > deleted
+            ? entry.value!.slice()
+            : undefined;
+        }
+      }
       const target = internalKey(key, sequence, KIND_VALUE);
-      for (const { table } of version.candidates(key)) {
+      for (const { table } of candidates) {
         const found = await table.get(key, target);
         if (found !== undefined) {
-          return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
+          return trailerKind(found.key) === KIND_VALUE && trailerSequence(found.key) > deleted
+            ? found.value.slice()
+            : undefined;
         }
       }
       return undefined;
@@ -689,14 +766,25 @@ export class Lsm {
     const limit = options.limit ?? -1;
     if (limit !== -1) validateInteger('options.limit', limit, 0);
     const sources: Cursor[] = [new MemCursor(this.#memtable)];
-    if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
+    // Every range deletion it may meet, as of now (later ones are above its sequence).
+    const ranges: RangeTombstone[] = [];
+    const keep = (tombstones: readonly RangeTombstone[]): void => {
+      for (const tombstone of tombstones)
+        if (tombstone.sequence <= sequence) ranges.push(tombstone);
+    };
+    keep(this.#memtable.ranges);
+    if (this.#frozen !== undefined) {
+      sources.push(new MemCursor(this.#frozen.memtable));
+      keep(this.#frozen.memtable.ranges);
+    }
     const version = this.#version;
     version.refs++;
+    for (const { table } of version.tables()) keep(table.ranges);
     for (const { table } of version.levels[0]!) sources.push(new TableCursor(table));
     for (const level of version.levels.slice(1)) {
       if (level.length > 0) sources.push(new LevelCursor(level));
     }
-    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit, () =>
+    return new LsmIterator(this, new MergedCursor(sources), sequence, ranges, options, limit, () =>
       this.#unref(version),
     );
   }

@@ -23,22 +23,31 @@ import {
   compareInternal,
   getU32,
   getU64,
+  internalKey,
+  KIND_RANGE_DELETE,
   Malformed,
   Output,
   putU32,
   putU64,
   Reader,
   TRAILER_SIZE,
+  trailerKind,
+  trailerSequence,
   userKeyOf,
 } from './coding.js';
 import { errnoOf, ioError, readFull } from './files.js';
+import type { RangeTombstone } from './range-delete.js';
 
 /** Size of the table footer. */
 export const FOOTER_SIZE = 48;
 /** The footer's last 8 bytes: ASCII `@wal/sst`. */
 export const TABLE_MAGIC = new TextEncoder().encode('@wal/sst');
-/** The table format version this code writes and reads. */
+/** The table format version of a table without range deletions (48-byte footer). */
 export const TABLE_VERSION = 1;
+/** The table format version of a table with a range-deletion block (60-byte footer). */
+export const TABLE_VERSION_RANGES = 2;
+/** Bytes a version-2 footer has before the version-1 layout: the range-deletion block's handle. */
+const RANGE_HANDLE_SIZE = 12;
 
 /** How tables are laid out (options of the store). */
 export interface TableLayout {
@@ -62,11 +71,14 @@ export interface TableSummary {
 
 /**
  * Builds a whole table from entries given in internal-key order (user key
- * ascending, sequence descending). At least one entry.
+ * ascending, sequence descending) and range deletions (any order). A table
+ * with range deletions is format version 2 (docs/LSM-FORMAT.md §5). At least
+ * one entry or range deletion; throws `RangeError` otherwise.
  */
 export function buildTable(
   entries: Iterable<readonly [key: Uint8Array, value: Uint8Array]>,
   layout: TableLayout,
+  ranges: readonly RangeTombstone[] = [],
 ): { bytes: Uint8Array; summary: TableSummary } {
   const out = new Output(64 * 1024);
   const index = new BlockBuilder(1);
@@ -97,16 +109,44 @@ export function buildTable(
     count++;
     if (block.estimatedSize >= layout.blockSize) finishBlock();
   }
-  if (smallest === undefined || blockLast === undefined) {
-    throw new RangeError('a table holds at least one entry');
-  }
+  let largest = blockLast;
   if (block.count > 0) finishBlock();
   const filterOffset = out.length;
   const filter = buildFilter(hashes, layout.bitsPerKey);
   writeBlock(out, filter);
+  // The range-deletion block (version 2 only): start ‖ trailer → end, in internal order.
+  const rangeOffset = out.length;
+  let rangeSize = 0;
+  if (ranges.length > 0) {
+    const sorted = ranges
+      .map((r) => ({ key: internalKey(r.start, r.sequence, KIND_RANGE_DELETE), end: r.end, r }))
+      .sort((a, b) => compareInternal(a.key, b.key));
+    const rangeBlock = new BlockBuilder(layout.restartInterval);
+    for (const { key, end, r } of sorted) {
+      rangeBlock.add(key, end);
+      // The table's key range covers every range deletion (its end counted in).
+      const last = internalKey(end, r.sequence, KIND_RANGE_DELETE);
+      if (smallest === undefined || compareInternal(key, smallest) < 0) smallest = key;
+      if (largest === undefined || compareInternal(last, largest) > 0) largest = last;
+      count++;
+    }
+    const contents = rangeBlock.finish();
+    rangeSize = contents.length;
+    writeBlock(out, contents);
+  }
+  if (smallest === undefined || largest === undefined) {
+    throw new RangeError('a table holds at least one entry');
+  }
   const indexOffset = out.length;
   const indexContents = index.finish();
   writeBlock(out, indexContents);
+  const footerStart = out.length;
+  if (ranges.length > 0) {
+    const head = out.reserve(RANGE_HANDLE_SIZE);
+    putU64(head, out.length, rangeOffset);
+    putU32(head, out.length + 8, rangeSize);
+    out.length += RANGE_HANDLE_SIZE;
+  }
   const footer = out.reserve(FOOTER_SIZE);
   const at = out.length;
   putU64(footer, at, indexOffset);
@@ -114,13 +154,13 @@ export function buildTable(
   putU64(footer, at + 12, filterOffset);
   putU32(footer, at + 20, filter.length);
   putU64(footer, at + 24, count);
-  putU32(footer, at + 32, TABLE_VERSION);
-  putU32(footer, at + 36, crc32c(footer.subarray(at, at + 36)));
+  putU32(footer, at + 32, ranges.length > 0 ? TABLE_VERSION_RANGES : TABLE_VERSION);
+  putU32(footer, at + 36, crc32c(footer.subarray(footerStart, at + 36)));
   footer.set(TABLE_MAGIC, at + 40);
   out.length += FOOTER_SIZE;
   return {
     bytes: out.view(),
-    summary: { entries: count, smallest: smallest.slice(), largest: blockLast.slice() },
+    summary: { entries: count, smallest: smallest.slice(), largest: largest.slice() },
   };
 }
 
@@ -155,6 +195,8 @@ export class Table {
     readonly path: string,
     readonly size: number,
     readonly entries: number,
+    /** The table's range deletions (empty for a version-1 table). */
+    readonly ranges: readonly RangeTombstone[],
     indexKeys: Uint8Array[],
     handles: Handle[],
     filter: Uint8Array,
@@ -211,15 +253,25 @@ export class Table {
     if (compareBytes(footer.subarray(40), TABLE_MAGIC) !== 0) {
       throw damaged(path, footerAt + 40, 'no table magic (not a table, or damaged)');
     }
-    if (crc32c(footer.subarray(0, 36)) !== getU32(footer, 36)) {
+    // Version 2 puts the range-deletion block's handle before the 48 bytes.
+    const version = getU32(footer, 32);
+    let rangeHead: Uint8Array = new Uint8Array(0);
+    let footerStart = footerAt;
+    if (version === TABLE_VERSION_RANGES && size >= FOOTER_SIZE + RANGE_HANDLE_SIZE) {
+      footerStart = footerAt - RANGE_HANDLE_SIZE;
+      rangeHead = await readExactly(fs, file, path, footerStart, RANGE_HANDLE_SIZE);
+    }
+    const covered = new Uint8Array(rangeHead.length + 36);
+    covered.set(rangeHead);
+    covered.set(footer.subarray(0, 36), rangeHead.length);
+    if (crc32c(covered) !== getU32(footer, 36)) {
       throw damaged(path, footerAt, 'footer checksum mismatch');
     }
-    const version = getU32(footer, 32);
-    if (version !== TABLE_VERSION) {
+    if (version !== TABLE_VERSION && version !== TABLE_VERSION_RANGES) {
       throw damaged(
         path,
         footerAt + 32,
-        `table format version ${version}, expected ${TABLE_VERSION}`,
+        `table format version ${version}, expected ${TABLE_VERSION} or ${TABLE_VERSION_RANGES}`,
       );
     }
     let index: Handle;
@@ -232,8 +284,27 @@ export class Table {
     } catch (error) {
       throw damaged(path, footerAt + (error as Malformed).at, (error as Malformed).message);
     }
-    checkHandle(path, index, footerAt, footerAt);
-    checkHandle(path, filterHandle, footerAt, footerAt + 12);
+    checkHandle(path, index, footerStart, footerAt);
+    checkHandle(path, filterHandle, footerStart, footerAt + 12);
+    const ranges: RangeTombstone[] = [];
+    if (rangeHead.length > 0) {
+      const handle = { offset: getU64(rangeHead, 0), size: getU32(rangeHead, 8) };
+      checkHandle(path, handle, footerStart, footerStart);
+      const contents = await readBlock(fs, file, path, handle);
+      const block = decode(path, handle.offset, contents, TRAILER_SIZE);
+      for (let i = 0; i < block.keys.length; i++) {
+        const key = block.keys[i]!;
+        const start = userKeyOf(key);
+        const end = block.values[i]!;
+        if (trailerKind(key) !== KIND_RANGE_DELETE || compareBytes(start, end) >= 0) {
+          throw damaged(path, handle.offset, `range deletion ${i} is not a range deletion`);
+        }
+        if (i > 0 && compareInternal(block.keys[i - 1]!, key) >= 0) {
+          throw damaged(path, handle.offset, `range deletions out of order at entry ${i}`);
+        }
+        ranges.push({ start, end, sequence: trailerSequence(key) });
+      }
+    }
     const filter = await readBlock(fs, file, path, filterHandle);
     const indexContents = await readBlock(fs, file, path, index);
     const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE);
@@ -254,7 +325,7 @@ export class Table {
       }
       handles.push(handle);
     }
-    return new Table(fs, file, path, size, entries, decoded.keys, handles, filter, cache);
+    return new Table(fs, file, path, size, entries, ranges, decoded.keys, handles, filter, cache);
   }
 
   /** Number of data blocks. */

@@ -332,6 +332,106 @@ describe('Lsm: compaction', () => {
     await other.close();
   });
 
+  it('range deletions hide older versions in memtables and tables, across flushes and reopens', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 60; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    for (let i = 60; i < 80; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    const before = db.snapshot();
+    // [10, 70): in a table and in the memtable; an empty range writes nothing.
+    await db.delRange(keyOf(10), keyOf(70));
+    const sequence = db.sequence;
+    await db.delRange(keyOf(5), keyOf(5));
+    await db.batch([{ type: 'delRange', start: keyOf(9), end: keyOf(1) }]);
+    assert.equal(db.sequence, sequence);
+    await db.put(keyOf(20), bytes('new-20'));
+    await db.batch([
+      { type: 'delRange', start: keyOf(75), end: keyOf(77) },
+      { type: 'put', key: keyOf(76), value: bytes('new-76') },
+    ]);
+    const expected = [
+      ...Array.from({ length: 10 }, (_, i) => `${text(keyOf(i))}=old-${i}`),
+      `${text(keyOf(20))}=new-20`,
+      ...[70, 71, 72, 73, 74, 77, 78, 79].map((i) => `${text(keyOf(i))}=old-${i}`),
+    ].sort();
+    expected.splice(
+      expected.indexOf(`${text(keyOf(74))}=old-74`) + 1,
+      0,
+      `${text(keyOf(76))}=new-76`,
+    );
+    const check = async (): Promise<void> => {
+      assert.equal(text(await db.get(keyOf(9))), 'old-9');
+      assert.equal(await db.get(keyOf(10)), undefined);
+      assert.equal(await db.get(keyOf(69)), undefined);
+      assert.equal(text(await db.get(keyOf(20))), 'new-20');
+      assert.equal(text(await db.get(keyOf(70))), 'old-70');
+      assert.equal(text(await db.get(keyOf(76))), 'new-76');
+      assert.deepEqual(await entries(db), expected);
+      assert.deepEqual(await entries(db, { reverse: true }), [...expected].reverse());
+    };
+    await check();
+    assert.equal(text(await db.get(keyOf(30), { snapshot: before })), 'old-30');
+    assert.equal((await entries(db, { snapshot: before })).length, 80);
+    before.release();
+    // Replayed from the log at open.
+    await db.close();
+    ({ db } = await openMemory(SMALL, fs));
+    await check();
+    await db.flush();
+    await check();
+    await db.close();
+    // Read from tables.
+    ({ db } = await openMemory(SMALL, fs));
+    await check();
+    await db.compact();
+    await check();
+    await db.close();
+  });
+
+  it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
+    const { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 });
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));
+    await db.flush();
+    const snapshot = db.snapshot();
+    await db.delRange(keyOf(0), keyOf(100));
+    for (let i = 50; i < 100; i++) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    // Level 1 holds one table, over 1024 bytes: no cut fell inside [0, 100).
+    assert.deepEqual(db.stats().tables, [0, 1, 0, 0, 0, 0, 0]);
+    assert.ok(db.stats().levelBytes[1]! > 2 * 1024);
+    for (const i of [0, 49]) assert.equal(await db.get(keyOf(i)), undefined);
+    for (const i of [50, 75, 99]) assert.equal(text(await db.get(keyOf(i))), `new-${i}`);
+    assert.equal(text(await db.get(keyOf(10), { snapshot }))?.slice(0, 6), 'old-10');
+    assert.equal((await entries(db)).length, 50);
+    assert.equal((await entries(db, { snapshot })).length, 100);
+    snapshot.release();
+    await db.close();
+  });
+
+  it('at the bottom, with no snapshot needing it, a range deletion goes with what it covers', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`value-${i}`));
+    await db.flush();
+    await db.delRange(keyOf(0), keyOf(100));
+    await db.flush();
+    await db.put(bytes('z'), bytes('last'));
+    await db.flush();
+    await db.compact();
+    assert.deepEqual(db.stats().tables, [0, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(await entries(db), ['z=last']);
+    // The one table left is format version 1: it holds no range deletion.
+    const [name] = (await fs.readdir(DIR)).filter((n) => n.endsWith('.sst'));
+    const file = await fs.open(`${DIR}/${name}`, 'read');
+    const footer = new Uint8Array(48);
+    await fs.pread(file, footer, (await fs.size(file)) - 48);
+    await fs.close(file);
+    assert.equal(footer[32], 1);
+    await db.close();
+  });
+
   it('an iterator reads the tables it started on while compactions replace them, then lets go', async () => {
     const fs = new CrashFs();
     const { db } = await openMemory(SMALL, fs);
@@ -499,6 +599,8 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       [() => db.batch([null as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.batch([{ type: 'put', key: bytes('k') } as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.batch([{ type: 'merge', key: bytes('k') } as never]), 'ERR_INVALID_ARG_VALUE'],
+      [() => db.delRange('a' as never, bytes('b')), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch([{ type: 'delRange', start: bytes('a') } as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.get('k' as never), 'ERR_INVALID_ARG_TYPE'],
       [() => db.get(bytes('k'), 5 as never), 'ERR_INVALID_ARG_TYPE'],
       [() => db.iterator(null as never), 'ERR_INVALID_ARG_TYPE'],
