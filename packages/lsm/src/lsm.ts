@@ -106,8 +106,16 @@ export class Lsm {
   readonly #open = new Set<LiveTable>();
   /** Deletions of tables no reader holds any more, in flight. */
   readonly #retiring = new Set<Promise<void>>();
-  /** Background work (flushes and compactions), one job at a time. */
-  #work: Promise<void> = Promise.resolve();
+  /**
+   * Background work: flushes on one queue, compactions (and manifest
+   * rewrites) on another, so a flush never waits for a compaction; their
+   * manifest edits are serialized by `#editing`.
+   */
+  #flushWork: Promise<void> = Promise.resolve();
+  #compactionWork: Promise<void> = Promise.resolve();
+  #editing: Promise<void> = Promise.resolve();
+  /** The next table number to allocate (at or above the manifest's nextFile). */
+  #nextFile: number;
   #compactionQueued = false;
   readonly #pointers: (Uint8Array | undefined)[] = [];
   /** Live snapshots. */
@@ -143,6 +151,7 @@ export class Lsm {
     this.#wal = recovered.wal;
     this.#manifest = recovered.manifest;
     this.#state = recovered.state;
+    this.#nextFile = recovered.state.nextFile;
     const levels = emptyLevels();
     for (const table of recovered.tables) {
       levels[table.entry.level]!.push(table);
@@ -280,7 +289,7 @@ export class Lsm {
       if (level0 >= this.#stop) {
         // Too many level-0 tables: wait for compaction to catch up.
         this.#scheduleCompaction();
-        await this.#work;
+        await this.#compactionWork;
         if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
           await new Promise((resolve) => setImmediate(resolve));
         }
@@ -366,7 +375,7 @@ export class Lsm {
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
     const frozen = this.#frozen;
-    const flushing = this.#enqueue(() => this.#flush(frozen)).finally(() => {
+    const flushing = this.#enqueue('flush', () => this.#flush(frozen)).finally(() => {
       if (this.#flushing === flushing) this.#flushing = undefined;
     });
     flushing.catch(noop);
@@ -381,8 +390,7 @@ export class Lsm {
    */
   async #flush(frozen: Frozen): Promise<void> {
     try {
-      const state = this.#state;
-      const number = state.nextFile;
+      const number = this.#nextFile++;
       const path = tablePath(this.#dir, number);
       const { bytes, summary } = buildTable(
         frozenEntries(frozen.memtable),
@@ -401,7 +409,6 @@ export class Lsm {
       };
       const edit: VersionEdit = {
         lastSequence: frozen.memtable.lastSequence,
-        nextFile: number + 1,
         add: [entry],
       };
       await this.#record(edit);
@@ -420,22 +427,32 @@ export class Lsm {
   }
 
   /**
-   * Appends `edit` to the manifest, waits until it is durable, applies it;
-   * rewrites the manifest when it outgrew `maxManifestBytes`. Only from
-   * background jobs (one at a time).
+   * Appends `edit` (with nextFile past every table number allocated so far)
+   * to the manifest, waits until it is durable, applies it; rewrites the
+   * manifest when it outgrew `maxManifestBytes`. One edit at a time.
    */
-  async #record(edit: VersionEdit): Promise<void> {
-    await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
-    applyEdit(this.#state, edit);
-    if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
-      await this.#rewriteManifest();
-    }
+  #record(edit: VersionEdit): Promise<void> {
+    return this.#exclusiveEdit(async () => {
+      const full: VersionEdit = { ...edit, nextFile: this.#nextFile };
+      await this.#manifest.append(encodeEdit(full), { wait: 'durable' });
+      applyEdit(this.#state, full);
+      if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
+        await this.#rewriteManifest();
+      }
+    });
+  }
+
+  /** Runs `job` once the manifest edits before it are done; no other edit runs meanwhile. */
+  #exclusiveEdit(job: () => Promise<void>): Promise<void> {
+    const run = this.#editing.then(job);
+    this.#editing = run.catch(noop);
+    return run;
   }
 
   /**
    * Rewrites the manifest as one snapshot edit (docs/LSM-FORMAT.md §8):
-   * appended, durable, then the edits before it dropped. Only from
-   * background jobs, so no other edit lands in between.
+   * appended, durable, then the edits before it dropped. Only inside
+   * {@link Lsm.#exclusiveEdit}, so no other edit lands in between.
    */
   async #rewriteManifest(): Promise<void> {
     const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
@@ -444,11 +461,22 @@ export class Lsm {
     await this.#manifest.truncateBefore(lsn);
   }
 
-  /** Runs `job` after the background work queued before it; one job at a time. */
-  #enqueue(job: () => Promise<void>): Promise<void> {
-    const run = this.#work.then(job);
-    this.#work = run.catch(noop);
+  /** Runs `job` after the work queued before it on `queue`; one job per queue at a time. */
+  #enqueue(queue: 'flush' | 'compaction', job: () => Promise<void>): Promise<void> {
+    if (queue === 'flush') {
+      const run = this.#flushWork.then(job);
+      this.#flushWork = run.catch(noop);
+      return run;
+    }
+    const run = this.#compactionWork.then(job);
+    this.#compactionWork = run.catch(noop);
     return run;
+  }
+
+  /** Resolves once the background work queued so far (flushes, then compactions) is done. */
+  async #idle(): Promise<void> {
+    await this.#flushWork;
+    await this.#compactionWork;
   }
 
   /** Makes `version` current; the old one goes once its readers are done. */
@@ -490,7 +518,7 @@ export class Lsm {
     }
     if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
     this.#compactionQueued = true;
-    this.#enqueue(async () => {
+    this.#enqueue('compaction', async () => {
       this.#compactionQueued = false;
       if (this.#failure !== undefined || this.#closing !== undefined) return;
       await this.#compactOnce();
@@ -511,7 +539,6 @@ export class Lsm {
     const version = this.#version;
     version.refs++;
     try {
-      const state = this.#state;
       const removed = [...plan.inputs, ...plan.next];
       let outputs: TableEntry[];
       if (plan.move) {
@@ -520,7 +547,6 @@ export class Lsm {
         outputs = await this.#writeOutputs(plan);
       }
       const edit: VersionEdit = {
-        nextFile: state.nextFile,
         remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
         add: outputs,
       };
@@ -536,7 +562,8 @@ export class Lsm {
       }
       if (plan.move) this.#open.delete(plan.inputs[0]!);
       else for (const live of removed) live.obsolete = true;
-      this.#install(version.edit(new Set(removed.map((t) => t.entry.number)), added));
+      // Onto the current version: a flush may have added a level-0 table meanwhile.
+      this.#install(this.#version.edit(new Set(removed.map((t) => t.entry.number)), added));
       this.#compactions++;
     } catch (error) {
       this.#fail(error);
@@ -575,7 +602,7 @@ export class Lsm {
     };
     const finish = async (mine: RangeTombstone[]): Promise<void> => {
       if (batch.length === 0 && mine.length === 0) return;
-      const number = this.#state.nextFile++;
+      const number = this.#nextFile++;
       const { bytes, summary } = buildTable(batch, this.#layout, mine);
       await this.#writeTable(number, bytes);
       outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
@@ -635,7 +662,7 @@ export class Lsm {
   async compact(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
     for (;;) {
-      await this.#work;
+      await this.#idle();
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#closing !== undefined) throw new ClosedError('store');
       if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) break;
@@ -831,7 +858,7 @@ export class Lsm {
   async #close(): Promise<void> {
     let error: unknown;
     await this.#settled();
-    await this.#work;
+    await this.#idle();
     await Promise.all(this.#retiring);
     try {
       await this.#wal.close();
@@ -859,7 +886,7 @@ export class Lsm {
    */
   async compactManifest(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
-    await this.#enqueue(async () => {
+    await this.#exclusiveEdit(async () => {
       if (this.#failure !== undefined) throw this.#failure;
       await this.#rewriteManifest();
     });

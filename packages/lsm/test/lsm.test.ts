@@ -390,7 +390,7 @@ describe('Lsm: compaction', () => {
   });
 
   it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
-    const { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 });
+    const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 });
     for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));
     await db.flush();
     const snapshot = db.snapshot();
@@ -412,7 +412,7 @@ describe('Lsm: compaction', () => {
 
   it('at the bottom, with no snapshot needing it, a range deletion goes with what it covers', async () => {
     const fs = new CrashFs();
-    const { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+    const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 }, fs);
     for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`value-${i}`));
     await db.flush();
     await db.delRange(keyOf(0), keyOf(100));
@@ -429,6 +429,67 @@ describe('Lsm: compaction', () => {
     await fs.pread(file, footer, (await fs.size(file)) - 48);
     await fs.close(file);
     assert.equal(footer[32], 1);
+    await db.close();
+  });
+
+  it('a flush runs while a compaction is held up, and both edits land', async () => {
+    // The fdatasync of the `hold`-th table file written waits for `release`.
+    const crash = new CrashFs();
+    const paths = new WeakMap<object, string>();
+    let synced = 0;
+    let hold = Number.POSITIVE_INFINITY;
+    let held: (() => void) | undefined;
+    const release = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    let holding = false;
+    const fs = new Proxy(crash, {
+      get(target, name) {
+        if (name === 'open') {
+          return async (path: string, mode: never) => {
+            const file = await target.open(path, mode);
+            paths.set(file, path);
+            return file;
+          };
+        }
+        if (name === 'fdatasync') {
+          return async (file: never) => {
+            if (paths.get(file)?.endsWith('.sst') && ++synced === hold) {
+              holding = true;
+              await release;
+            }
+            return target.fdatasync(file);
+          };
+        }
+        const value = Reflect.get(target, name, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+    await db.put(bytes('a'), bytes('1'));
+    await db.flush();
+    // The next table synced is this flush's, the one after it the compaction's output.
+    hold = synced + 2;
+    await db.put(bytes('b'), bytes('2'));
+    await db.flush();
+    while (!holding) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(db.stats().compactions, 0);
+    // Flushes go on while the compaction waits.
+    for (const key of ['c', 'd', 'e']) {
+      await db.put(bytes(key), bytes(key));
+      await db.flush();
+    }
+    assert.equal(db.stats().compactions, 0);
+    assert.equal(db.stats().tables[0], 5);
+    held!();
+    await db.compact();
+    assert.ok(db.stats().compactions >= 1);
+    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e'];
+    assert.deepEqual(await entries(db), all);
+    assert.equal(await tableFiles(crash), total(db));
+    await db.close();
+    ({ db } = await openMemory(SMALL, crash));
+    assert.deepEqual(await entries(db), all);
     await db.close();
   });
 
