@@ -9,7 +9,7 @@ import {
   validateInteger,
   type WalError,
 } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
+import type { Fs } from '@wal/store';
 import { type BatchOp, encodeBatch } from './batch.js';
 import type { BlockCache } from './block-cache.js';
 import {
@@ -29,7 +29,7 @@ import {
   survivors,
 } from './compaction.js';
 import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
-import { ioError, tablePath, writeFull } from './files.js';
+import { ioError, tablePath } from './files.js';
 import { LsmIterator } from './iterator.js';
 import {
   applyEdit,
@@ -53,10 +53,12 @@ import {
 } from './options.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import { type Recovered, recover } from './recovery.js';
-import { buildTable, Table, type TableLayout } from './table.js';
+import { Table, type TableLayout } from './table.js';
+import { TableWriter } from './table-writer.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 const noop = (): void => {};
+const EMPTY = new Uint8Array(0);
 
 interface PendingWrite {
   readonly sequence: number;
@@ -392,17 +394,25 @@ export class Lsm {
     try {
       const number = this.#nextFile++;
       const path = tablePath(this.#dir, number);
-      const { bytes, summary } = buildTable(
-        frozenEntries(frozen.memtable),
-        this.#layout,
-        frozen.memtable.ranges,
-      );
-      await this.#writeTable(number, bytes);
+      const writer = await TableWriter.create(this.#fs, path, this.#layout);
+      let written: Awaited<ReturnType<TableWriter['finish']>>;
+      try {
+        for (const entry of frozen.memtable.entries()) {
+          await writer.add(
+            internalKey(entry.key, entry.sequence, entry.kind),
+            entry.value ?? EMPTY,
+          );
+        }
+        written = await writer.finish(frozen.memtable.ranges);
+      } finally {
+        await writer.abandon();
+      }
+      const { size, summary } = written;
       await this.#syncDir();
       const entry: TableEntry = {
         level: 0,
         number,
-        size: bytes.length,
+        size,
         entries: summary.entries,
         smallest: summary.smallest,
         largest: summary.largest,
@@ -415,7 +425,7 @@ export class Lsm {
       const table = new LiveTable(entry, await Table.open(this.#fs, path, this.#cache));
       this.#open.add(table);
       this.#install(this.#version.edit(new Set(), [table]));
-      this.#flushedBytes += bytes.length;
+      this.#flushedBytes += size;
       this.#frozen = undefined;
       // Appends go on while the log truncates (docs/FORMAT.md §7.2).
       await this.#wal.truncateBefore(frozen.cut);
@@ -583,8 +593,9 @@ export class Lsm {
     const smallestSnapshot = this.#smallestSnapshot();
     const ranges = survivingRanges(plan, smallestSnapshot);
     const outputs: TableEntry[] = [];
-    let batch: (readonly [Uint8Array, Uint8Array])[] = [];
-    let batchBytes = 0;
+    let writer: TableWriter | undefined;
+    let number = 0;
+    let outputBytes = 0;
     let lastKey: Uint8Array | undefined;
     /** Ranges before this index are in earlier outputs. */
     let rangeAt = 0;
@@ -600,49 +611,38 @@ export class Lsm {
       }
       return ranges.slice(rangeAt, end);
     };
-    const finish = async (mine: RangeTombstone[]): Promise<void> => {
-      if (batch.length === 0 && mine.length === 0) return;
-      const number = this.#nextFile++;
-      const { bytes, summary } = buildTable(batch, this.#layout, mine);
-      await this.#writeTable(number, bytes);
-      outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
-      this.#compactedBytes += bytes.length;
-      rangeAt += mine.length;
-      batch = [];
-      batchBytes = 0;
+    const start = async (): Promise<TableWriter> => {
+      number = this.#nextFile++;
+      return TableWriter.create(this.#fs, tablePath(this.#dir, number), this.#layout);
     };
-    for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
-      // A new table only between user keys: the tables of a level never share one.
-      if (batchBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
-        const mine = rangesBefore(userKey);
-        if (mine !== undefined) await finish(mine);
+    const finish = async (mine: RangeTombstone[]): Promise<void> => {
+      if (writer === undefined && mine.length === 0) return;
+      writer ??= await start();
+      const { size, summary } = await writer.finish(mine);
+      outputs.push({ level: plan.level + 1, number, size, ...summary });
+      this.#compactedBytes += size;
+      rangeAt += mine.length;
+      writer = undefined;
+      outputBytes = 0;
+    };
+    try {
+      for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
+        // A new table only between user keys: the tables of a level never share one.
+        if (outputBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
+          const mine = rangesBefore(userKey);
+          if (mine !== undefined) await finish(mine);
+        }
+        writer ??= await start();
+        await writer.add(key, value);
+        outputBytes += key.length + value.length + 8;
+        lastKey = userKey;
       }
-      batch.push([key, value]);
-      batchBytes += key.length + value.length + 8;
-      lastKey = userKey;
+      await finish(rangesBefore(undefined)!);
+    } finally {
+      await writer?.abandon();
     }
-    await finish(rangesBefore(undefined)!);
     if (outputs.length > 0) await this.#syncDir();
     return outputs;
-  }
-
-  /** Writes table `number` whole: created exclusively, written, fdatasynced, closed. */
-  async #writeTable(number: number, bytes: Uint8Array): Promise<void> {
-    const path = tablePath(this.#dir, number);
-    let file: FsFile;
-    try {
-      file = await this.#fs.open(path, 'createExclusive');
-    } catch (error) {
-      throw ioError(error, `creating table ${path}`);
-    }
-    try {
-      await writeFull(this.#fs, file, bytes, 0);
-      await this.#fs.fdatasync(file);
-    } catch (error) {
-      throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
-    } finally {
-      await this.#fs.close(file).catch(noop);
-    }
   }
 
   async #syncDir(): Promise<void> {
@@ -890,13 +890,5 @@ export class Lsm {
       if (this.#failure !== undefined) throw this.#failure;
       await this.#rewriteManifest();
     });
-  }
-}
-
-/** Every version of a frozen memtable as (internal key, value) pairs. */
-function* frozenEntries(memtable: Memtable): IterableIterator<readonly [Uint8Array, Uint8Array]> {
-  const empty = new Uint8Array(0);
-  for (const entry of memtable.entries()) {
-    yield [internalKey(entry.key, entry.sequence, entry.kind), entry.value ?? empty] as const;
   }
 }

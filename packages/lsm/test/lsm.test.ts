@@ -11,6 +11,7 @@ import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
+import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text } from './helpers.js';
 
 const DIR = '/db';
@@ -181,6 +182,25 @@ describe('Lsm: writes and reads', () => {
     assert.equal(db.sequence, 3);
     await db.put(bytes('after'), bytes('3'));
     assert.equal(db.sequence, 4);
+    await db.close();
+  });
+
+  it('a flush writes its table in chunks as blocks fill, not whole at the end', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const { db } = await openMemory({ writeBufferSize: 4 << 20 }, fs as never);
+    const value = bytes('v'.repeat(100));
+    for (let i = 0; i < 3000; i++) await db.put(bytes(`key${String(i).padStart(5, '0')}`), value);
+    await db.flush();
+    const writes = fs.calls.filter((c) => c.method === 'pwrite' && c.path.endsWith('.sst'));
+    const sizes = writes.map((c) => (c.args[0] as Uint8Array).length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.ok(total > 300_000, `${total} bytes of table`);
+    assert.ok(sizes.length >= 4, `${sizes.length} writes`);
+    // At most one chunk of finished blocks plus one block is held at a time.
+    assert.ok(
+      Math.max(...sizes) <= WRITE_CHUNK + 4096 + 256,
+      `largest write ${Math.max(...sizes)}`,
+    );
     await db.close();
   });
 
