@@ -2,6 +2,7 @@
  * The data-log record (docs/LSM-FORMAT.md §7): one atomic batch of puts and
  * deletes, its operations numbered from the batch's first sequence number.
  */
+import { invalidArgType, invalidArgValue, validateBytes } from '@wal/errors';
 import {
   compareBytes,
   KIND_DELETE,
@@ -75,4 +76,53 @@ export function decodeBatch(payload: Uint8Array): BatchRecord {
   }
   if (!reader.done) throw new Malformed('trailing bytes after the last operation', reader.at);
   return { sequence, ops };
+}
+
+/**
+ * The operations of a `batch` call, checked and copied (docs/LSM-FORMAT.md
+ * §7); an empty range deletion is left out. Throws `ERR_INVALID_ARG_TYPE`
+ * and `ERR_INVALID_ARG_VALUE` naming the operation.
+ */
+export function batchOps(operations: unknown): BatchOp[] {
+  if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < operations.length; i++) {
+    const op: unknown = operations[i];
+    if (typeof op !== 'object' || op === null) {
+      throw invalidArgType(`operations[${i}]`, 'of type object', op);
+    }
+    const { type, key, value, start, end } = op as Record<string, unknown>;
+    if (type === 'delRange') {
+      validateBytes(`operations[${i}].start`, start);
+      validateBytes(`operations[${i}].end`, end);
+      // An empty range deletes nothing: no tombstone for it.
+      if (compareBytes(start, end) < 0) {
+        ops.push({ kind: KIND_RANGE_DELETE, key: start.slice(), value: end.slice() });
+      }
+      continue;
+    }
+    validateBytes(`operations[${i}].key`, key);
+    if (type === 'put') {
+      validateBytes(`operations[${i}].value`, value);
+      ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
+    } else if (type === 'del') {
+      ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
+    } else {
+      throw invalidArgValue(`operations[${i}].type`, type, "must be 'put', 'del' or 'delRange'");
+    }
+  }
+  return ops;
+}
+
+/** The `sync` of write options (default `false`). Throws `ERR_INVALID_ARG_TYPE`. */
+export function syncOption(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const { sync } = options as { sync?: unknown };
+  if (sync !== undefined && typeof sync !== 'boolean') {
+    throw invalidArgType('options.sync', 'of type boolean', sync);
+  }
+  return sync === true;
 }

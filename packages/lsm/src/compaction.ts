@@ -10,10 +10,15 @@
  *   compacted.
  * - A single input that overlaps nothing below is moved, not rewritten.
  */
+
+import type { Fs } from '@wal/store';
 import { compareBytes, internalKey, KIND_DELETE } from './coding.js';
 import { type Cursor, MergedCursor, TableCursor } from './cursor.js';
-import { LEVELS } from './manifest.js';
+import { tablePath } from './files.js';
+import { LEVELS, type TableEntry } from './manifest.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
+import type { TableLayout } from './table.js';
+import { TableWriter } from './table-writer.js';
 import type { LiveTable, Version } from './version.js';
 
 /** Compaction options, resolved. */
@@ -144,4 +149,83 @@ export async function* survivors(
     }
     await merged.step();
   }
+}
+
+/** What {@link writeOutputs} writes with. */
+export interface OutputContext {
+  readonly fs: Fs;
+  readonly dir: string;
+  readonly layout: TableLayout;
+  readonly targetFileSize: number;
+  /** The oldest sequence number a reader may still ask for. */
+  readonly smallestSnapshot: number;
+  /** Allocates the next table number. */
+  allocate(): number;
+  /** Counts `size` bytes of table written. */
+  written(size: number): void;
+}
+
+/**
+ * Writes the survivors of `plan` as tables of about `targetFileSize` each
+ * (each written and fdatasynced; the directory is the caller's to fsync);
+ * returns their entries. A table is cut only between two user keys and
+ * never inside a surviving range deletion, so the key ranges of the
+ * outputs (range deletions counted in) stay disjoint.
+ */
+export async function writeOutputs(
+  plan: CompactionPlan,
+  context: OutputContext,
+): Promise<TableEntry[]> {
+  const { fs, dir, layout, targetFileSize, smallestSnapshot } = context;
+  const ranges = survivingRanges(plan, smallestSnapshot);
+  const outputs: TableEntry[] = [];
+  let writer: TableWriter | undefined;
+  let number = 0;
+  let outputBytes = 0;
+  let lastKey: Uint8Array | undefined;
+  /** Ranges before this index are in earlier outputs. */
+  let rangeAt = 0;
+  /** The ranges starting below `cut` (all when `undefined`), if none reaches `cut`. */
+  const rangesBefore = (cut: Uint8Array | undefined): RangeTombstone[] | undefined => {
+    let end = rangeAt;
+    while (
+      end < ranges.length &&
+      (cut === undefined || compareBytes(ranges[end]!.start, cut) < 0)
+    ) {
+      if (cut !== undefined && compareBytes(ranges[end]!.end, cut) >= 0) return undefined;
+      end++;
+    }
+    return ranges.slice(rangeAt, end);
+  };
+  const start = async (): Promise<TableWriter> => {
+    number = context.allocate();
+    return TableWriter.create(fs, tablePath(dir, number), layout);
+  };
+  const finish = async (mine: RangeTombstone[]): Promise<void> => {
+    if (writer === undefined && mine.length === 0) return;
+    writer ??= await start();
+    const { size, summary } = await writer.finish(mine);
+    outputs.push({ level: plan.level + 1, number, size, ...summary });
+    context.written(size);
+    rangeAt += mine.length;
+    writer = undefined;
+    outputBytes = 0;
+  };
+  try {
+    for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
+      // A new table only between user keys: the tables of a level never share one.
+      if (outputBytes >= targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
+        const mine = rangesBefore(userKey);
+        if (mine !== undefined) await finish(mine);
+      }
+      writer ??= await start();
+      await writer.add(key, value);
+      outputBytes += key.length + value.length + 8;
+      lastKey = userKey;
+    }
+    await finish(rangesBefore(undefined)!);
+  } finally {
+    await writer?.abandon();
+  }
+  return outputs;
 }

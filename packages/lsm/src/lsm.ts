@@ -10,25 +10,11 @@ import {
   type WalError,
 } from '@wal/errors';
 import type { Fs } from '@wal/store';
-import { type BatchOp, encodeBatch } from './batch.js';
+import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import {
-  compareBytes,
-  internalKey,
-  KIND_DELETE,
-  KIND_RANGE_DELETE,
-  KIND_VALUE,
-  trailerKind,
-  trailerSequence,
-} from './coding.js';
-import {
-  type CompactionPlan,
-  type CompactionShape,
-  pickCompaction,
-  survivingRanges,
-  survivors,
-} from './compaction.js';
-import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
+import { internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
+import { type CompactionShape, pickCompaction, writeOutputs } from './compaction.js';
+import { MergedCursor } from './cursor.js';
 import { ioError, tablePath } from './files.js';
 import { LsmIterator } from './iterator.js';
 import {
@@ -51,7 +37,7 @@ import {
   Snapshot,
   type WriteOptions,
 } from './options.js';
-import { coveringSequence, type RangeTombstone } from './range-delete.js';
+import { lookup, readSources } from './reads.js';
 import { type Recovered, recover } from './recovery.js';
 import { Table, type TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
@@ -231,37 +217,9 @@ export class Lsm {
    * of them are there or none. Resolves and rejects as {@link Lsm.put}.
    */
   batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
-    const ops: BatchOp[] = [];
+    let ops: BatchOp[];
     try {
-      if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
-      for (let i = 0; i < operations.length; i++) {
-        const op: unknown = operations[i];
-        if (typeof op !== 'object' || op === null) {
-          throw invalidArgType(`operations[${i}]`, 'of type object', op);
-        }
-        const { type, key, value, start, end } = op as Record<string, unknown>;
-        if (type === 'delRange') {
-          validateBytes(`operations[${i}].start`, start);
-          validateBytes(`operations[${i}].end`, end);
-          // An empty range deletes nothing: no tombstone for it.
-          if (compareBytes(start, end) < 0)
-            ops.push({ kind: KIND_RANGE_DELETE, key: start.slice(), value: end.slice() });
-          continue;
-        }
-        validateBytes(`operations[${i}].key`, key);
-        if (type === 'put') {
-          validateBytes(`operations[${i}].value`, value);
-          ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
-        } else if (type === 'del') {
-          ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
-        } else {
-          throw invalidArgValue(
-            `operations[${i}].type`,
-            type,
-            "must be 'put', 'del' or 'delRange'",
-          );
-        }
-      }
+      ops = batchOps(operations);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -273,16 +231,7 @@ export class Lsm {
   }
 
   async #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
-    let sync = false;
-    if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) {
-        throw invalidArgType('options', 'of type object', options);
-      }
-      if (options.sync !== undefined && typeof options.sync !== 'boolean') {
-        throw invalidArgType('options.sync', 'of type boolean', options.sync);
-      }
-      sync = options.sync === true;
-    }
+    const sync = syncOption(options);
     let slowed = false;
     for (;;) {
       if (this.#closing !== undefined) throw new ClosedError('store');
@@ -554,7 +503,18 @@ export class Lsm {
       if (plan.move) {
         outputs = [{ ...plan.inputs[0]!.entry, level: plan.level + 1 }];
       } else {
-        outputs = await this.#writeOutputs(plan);
+        outputs = await writeOutputs(plan, {
+          fs: this.#fs,
+          dir: this.#dir,
+          layout: this.#layout,
+          targetFileSize: this.#targetFileSize,
+          smallestSnapshot: this.#smallestSnapshot(),
+          allocate: () => this.#nextFile++,
+          written: (size) => {
+            this.#compactedBytes += size;
+          },
+        });
+        if (outputs.length > 0) await this.#syncDir();
       }
       const edit: VersionEdit = {
         remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
@@ -581,68 +541,6 @@ export class Lsm {
     } finally {
       this.#unref(version);
     }
-  }
-
-  /**
-   * Writes the survivors of `plan` as tables of about `targetFileSize` each;
-   * returns their entries. A table is cut only between two user keys and
-   * never inside a surviving range deletion, so the key ranges of the
-   * outputs (range deletions counted in) stay disjoint.
-   */
-  async #writeOutputs(plan: CompactionPlan): Promise<TableEntry[]> {
-    const smallestSnapshot = this.#smallestSnapshot();
-    const ranges = survivingRanges(plan, smallestSnapshot);
-    const outputs: TableEntry[] = [];
-    let writer: TableWriter | undefined;
-    let number = 0;
-    let outputBytes = 0;
-    let lastKey: Uint8Array | undefined;
-    /** Ranges before this index are in earlier outputs. */
-    let rangeAt = 0;
-    /** The ranges starting below `cut` (all when `undefined`), if none reaches `cut`. */
-    const rangesBefore = (cut: Uint8Array | undefined): RangeTombstone[] | undefined => {
-      let end = rangeAt;
-      while (
-        end < ranges.length &&
-        (cut === undefined || compareBytes(ranges[end]!.start, cut) < 0)
-      ) {
-        if (cut !== undefined && compareBytes(ranges[end]!.end, cut) >= 0) return undefined;
-        end++;
-      }
-      return ranges.slice(rangeAt, end);
-    };
-    const start = async (): Promise<TableWriter> => {
-      number = this.#nextFile++;
-      return TableWriter.create(this.#fs, tablePath(this.#dir, number), this.#layout);
-    };
-    const finish = async (mine: RangeTombstone[]): Promise<void> => {
-      if (writer === undefined && mine.length === 0) return;
-      writer ??= await start();
-      const { size, summary } = await writer.finish(mine);
-      outputs.push({ level: plan.level + 1, number, size, ...summary });
-      this.#compactedBytes += size;
-      rangeAt += mine.length;
-      writer = undefined;
-      outputBytes = 0;
-    };
-    try {
-      for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
-        // A new table only between user keys: the tables of a level never share one.
-        if (outputBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
-          const mine = rangesBefore(userKey);
-          if (mine !== undefined) await finish(mine);
-        }
-        writer ??= await start();
-        await writer.add(key, value);
-        outputBytes += key.length + value.length + 8;
-        lastKey = userKey;
-      }
-      await finish(rangesBefore(undefined)!);
-    } finally {
-      await writer?.abandon();
-    }
-    if (outputs.length > 0) await this.#syncDir();
-    return outputs;
   }
 
   async #syncDir(): Promise<void> {
@@ -743,33 +641,7 @@ export class Lsm {
     const version = this.#version;
     version.refs++;
     try {
-      // A version older than the newest range deletion covering the key is deleted.
-      let deleted = 0;
-      for (const memtable of memtables) {
-        deleted = Math.max(deleted, coveringSequence(memtable.ranges, key, sequence));
-      }
-      const candidates = [...version.candidates(key)];
-      for (const { table } of candidates) {
-        deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
-      }
-      for (const memtable of memtables) {
-        const entry = memtable.get(key, sequence);
-        if (entry !== undefined) {
-          return entry.kind === KIND_VALUE && entry.sequence > deleted
-            ? entry.value!.slice()
-            : undefined;
-        }
-      }
-      const target = internalKey(key, sequence, KIND_VALUE);
-      for (const { table } of candidates) {
-        const found = await table.get(key, target);
-        if (found !== undefined) {
-          return trailerKind(found.key) === KIND_VALUE && trailerSequence(found.key) > deleted
-            ? found.value.slice()
-            : undefined;
-        }
-      }
-      return undefined;
+      return await lookup(memtables, version, key, sequence);
     } finally {
       this.#unref(version);
     }
@@ -792,25 +664,10 @@ export class Lsm {
     }
     const limit = options.limit ?? -1;
     if (limit !== -1) validateInteger('options.limit', limit, 0);
-    const sources: Cursor[] = [new MemCursor(this.#memtable)];
-    // Every range deletion it may meet, as of now (later ones are above its sequence).
-    const ranges: RangeTombstone[] = [];
-    const keep = (tombstones: readonly RangeTombstone[]): void => {
-      for (const tombstone of tombstones)
-        if (tombstone.sequence <= sequence) ranges.push(tombstone);
-    };
-    keep(this.#memtable.ranges);
-    if (this.#frozen !== undefined) {
-      sources.push(new MemCursor(this.#frozen.memtable));
-      keep(this.#frozen.memtable.ranges);
-    }
+    const memtables = [this.#memtable, this.#frozen?.memtable].filter((m) => m !== undefined);
     const version = this.#version;
     version.refs++;
-    for (const { table } of version.tables()) keep(table.ranges);
-    for (const { table } of version.levels[0]!) sources.push(new TableCursor(table));
-    for (const level of version.levels.slice(1)) {
-      if (level.length > 0) sources.push(new LevelCursor(level));
-    }
+    const { sources, ranges } = readSources(memtables, version, sequence);
     return new LsmIterator(this, new MergedCursor(sources), sequence, ranges, options, limit, () =>
       this.#unref(version),
     );
