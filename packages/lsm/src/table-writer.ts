@@ -44,11 +44,6 @@ export class TableWriter {
     }
   }
 
-  /** Entries added so far. */
-  get count(): number {
-    return this.#builder.count;
-  }
-
   /**
    * Adds an entry (in internal-key order), writing finished blocks out once
    * they reach {@link WRITE_CHUNK} bytes. On rejection the file is closed.

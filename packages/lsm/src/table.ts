@@ -97,11 +97,6 @@ export class TableBuilder {
     this.#block = new BlockBuilder(layout.restartInterval);
   }
 
-  /** Entries added so far. */
-  get count(): number {
-    return this.#count;
-  }
-
   /** Bytes of finished blocks not taken yet. */
   get pending(): number {
     return this.#out.length;
