@@ -126,7 +126,13 @@ export async function* survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
 ): AsyncIterableIterator<readonly [Uint8Array, Uint8Array, Uint8Array]> {
-  const ranges = [...plan.inputs, ...plan.next].flatMap((t) => t.table.ranges);
+  // The range deletions by start; `covering` holds those covering the current key.
+  const ranges = [...plan.inputs, ...plan.next]
+    .flatMap((t) => t.table.ranges)
+    .sort((a, b) => compareBytes(a.start, b.start));
+  let nextRange = 0;
+  let covering: RangeTombstone[] = [];
+  let deletedBelow = 0;
   const sources: Cursor[] = [...plan.inputs, ...plan.next].map((t) => new TableCursor(t.table));
   const merged = new MergedCursor(sources);
   await merged.seek(undefined, false);
@@ -136,13 +142,19 @@ export async function* survivors(
     if (key === undefined || compareBytes(current.key!, key) !== 0) {
       key = current.key!.slice();
       newer = Number.POSITIVE_INFINITY;
+      // Keys ascend: ranges start covering in start order and stop at their end.
+      const at = key;
+      while (nextRange < ranges.length && compareBytes(ranges[nextRange]!.start, at) <= 0) {
+        covering.push(ranges[nextRange++]!);
+      }
+      if (covering.length > 0) covering = covering.filter((r) => compareBytes(at, r.end) < 0);
+      deletedBelow = coveringSequence(covering, key, smallestSnapshot);
     }
     const sequence = current.sequence;
     const shadowed = newer <= smallestSnapshot;
     const deadTombstone =
       current.kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
-    const rangeDeleted =
-      ranges.length > 0 && coveringSequence(ranges, key, smallestSnapshot) > sequence;
+    const rangeDeleted = deletedBelow > sequence;
     newer = sequence;
     if (!shadowed && !deadTombstone && !rangeDeleted) {
       yield [key, internalKey(key, sequence, current.kind), current.value!] as const;
