@@ -63,7 +63,7 @@ interface Frozen {
 
 /**
  * A sorted key-value store on a directory: byte-string keys and values,
- * atomic batches, snapshots, range iterators. Writes go through a
+ * atomic batches, range deletions, snapshots, range iterators. Writes go through a
  * @wal/core log; flushed memtables become sorted tables recorded in a
  * manifest log.
  *
