@@ -2,11 +2,24 @@
  * The data-log record (docs/LSM-FORMAT.md §7): one atomic batch of puts and
  * deletes, its operations numbered from the batch's first sequence number.
  */
-import { KIND_DELETE, KIND_VALUE, type Kind, Malformed, Output, Reader } from './coding.js';
+import { invalidArgType, invalidArgValue, validateBytes } from '@wal/errors';
+import {
+  compareBytes,
+  KIND_DELETE,
+  KIND_RANGE_DELETE,
+  KIND_VALUE,
+  type Kind,
+  Malformed,
+  Output,
+  Reader,
+} from './coding.js';
 
-/** One operation of a batch: a put (value) or a delete (no value). */
+/**
+ * One operation of a batch: a put (`value`), a delete (no value), or a range
+ * deletion of `[key, value)` (kind {@link KIND_RANGE_DELETE}, `value` the end).
+ */
 export interface BatchOp {
-  readonly kind: Kind;
+  readonly kind: Kind | typeof KIND_RANGE_DELETE;
   readonly key: Uint8Array;
   readonly value: Uint8Array | undefined;
 }
@@ -18,7 +31,7 @@ export interface BatchRecord {
   readonly ops: BatchOp[];
 }
 
-/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value]`. */
+/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value or end]`. */
 export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Array {
   let size = 12;
   for (const op of ops)
@@ -29,7 +42,7 @@ export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Arr
   for (const op of ops) {
     out.u8(op.kind);
     out.lengthPrefixed(op.key);
-    if (op.kind === KIND_VALUE) out.lengthPrefixed(op.value!);
+    if (op.kind !== KIND_DELETE) out.lengthPrefixed(op.value!);
   }
   return out.view();
 }
@@ -53,12 +66,63 @@ export function decodeBatch(payload: Uint8Array): BatchRecord {
   for (let i = 0; i < count; i++) {
     const at = reader.at;
     const kind = reader.u8('kind');
-    if (kind !== KIND_DELETE && kind !== KIND_VALUE)
+    if (kind !== KIND_DELETE && kind !== KIND_VALUE && kind !== KIND_RANGE_DELETE)
       throw new Malformed(`unknown kind ${kind}`, at);
     const key = reader.lengthPrefixed('key');
-    const value = kind === KIND_VALUE ? reader.lengthPrefixed('value') : undefined;
+    const value = kind === KIND_DELETE ? undefined : reader.lengthPrefixed('value');
+    if (kind === KIND_RANGE_DELETE && compareBytes(key, value!) >= 0)
+      throw new Malformed('range deletion whose end is not above its start', at);
     ops.push({ kind, key, value });
   }
   if (!reader.done) throw new Malformed('trailing bytes after the last operation', reader.at);
   return { sequence, ops };
+}
+
+/**
+ * The operations of a `batch` call, checked and copied (docs/LSM-FORMAT.md
+ * §7); an empty range deletion is left out. Throws `ERR_INVALID_ARG_TYPE`
+ * and `ERR_INVALID_ARG_VALUE` naming the operation.
+ */
+export function batchOps(operations: unknown): BatchOp[] {
+  if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
+  const ops: BatchOp[] = [];
+  for (let i = 0; i < operations.length; i++) {
+    const op: unknown = operations[i];
+    if (typeof op !== 'object' || op === null) {
+      throw invalidArgType(`operations[${i}]`, 'of type object', op);
+    }
+    const { type, key, value, start, end } = op as Record<string, unknown>;
+    if (type === 'delRange') {
+      validateBytes(`operations[${i}].start`, start);
+      validateBytes(`operations[${i}].end`, end);
+      // An empty range deletes nothing: no tombstone for it.
+      if (compareBytes(start, end) < 0) {
+        ops.push({ kind: KIND_RANGE_DELETE, key: start.slice(), value: end.slice() });
+      }
+      continue;
+    }
+    validateBytes(`operations[${i}].key`, key);
+    if (type === 'put') {
+      validateBytes(`operations[${i}].value`, value);
+      ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
+    } else if (type === 'del') {
+      ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
+    } else {
+      throw invalidArgValue(`operations[${i}].type`, type, "must be 'put', 'del' or 'delRange'");
+    }
+  }
+  return ops;
+}
+
+/** The `sync` of write options (default `false`). Throws `ERR_INVALID_ARG_TYPE`. */
+export function syncOption(options: unknown): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  const { sync } = options as { sync?: unknown };
+  if (sync !== undefined && typeof sync !== 'boolean') {
+    throw invalidArgType('options.sync', 'of type boolean', sync);
+  }
+  return sync === true;
 }

@@ -16,6 +16,11 @@ export const KIND_DELETE = 0;
 export const KIND_VALUE = 1;
 /** An entry kind stored on disk. */
 export type Kind = typeof KIND_DELETE | typeof KIND_VALUE;
+/**
+ * Kind of a range deletion (docs/LSM-FORMAT.md §1): in a batch record and in
+ * a table's range-deletion block, never among a table's point entries.
+ */
+export const KIND_RANGE_DELETE = 2;
 
 /** Size of the internal-key trailer. */
 export const TRAILER_SIZE = 8;
@@ -217,7 +222,7 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** The internal key: `userKey ‖ trailer`, trailer = u64 LE of `sequence · 2^8 + kind`. */
-export function internalKey(userKey: Uint8Array, sequence: number, kind: Kind): Uint8Array {
+export function internalKey(userKey: Uint8Array, sequence: number, kind: number): Uint8Array {
   const key = new Uint8Array(userKey.length + TRAILER_SIZE);
   key.set(userKey);
   writeTrailer(key, userKey.length, sequence, kind);
@@ -225,7 +230,7 @@ export function internalKey(userKey: Uint8Array, sequence: number, kind: Kind): 
 }
 
 /** Writes the trailer of (`sequence`, `kind`) at `at`. */
-export function writeTrailer(into: Uint8Array, at: number, sequence: number, kind: Kind): void {
+export function writeTrailer(into: Uint8Array, at: number, sequence: number, kind: number): void {
   into[at] = kind;
   // Bytes 1..7: the sequence number as a 56-bit little-endian integer.
   let value = sequence;

@@ -3,7 +3,7 @@
  * is not one, the marker, and orphan tables.
  */
 import { dirname, join } from 'node:path';
-import { invalidArgValue } from '@wal/errors';
+import { NotALogError } from '@wal/errors';
 import type { Fs } from '@wal/store';
 import { compareBytes } from './coding.js';
 import {
@@ -23,7 +23,7 @@ const noop = (): void => {};
 /**
  * Checks that `path` is missing, an empty directory, or a store
  * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
- * store is new (no marker yet). Rejects with `ERR_INVALID_ARG_VALUE`,
+ * store is new (no marker yet). Rejects with `WAL_NOT_A_LOG`,
  * changing nothing, when it is something else.
  */
 export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
@@ -32,7 +32,7 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     created = await fs.mkdir(path);
   } catch (error) {
     if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST')
-      throw notAStore(path, 'is a file');
+      throw notAStore(path, 'a file');
     throw ioError(error, `creating directory ${path}`);
   }
   if (created) {
@@ -47,12 +47,12 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
   try {
     names = await fs.readdir(path);
   } catch (error) {
-    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'is a file');
+    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
   const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
   if (!names.includes(MARKER_NAME)) {
-    if (others.length > 0) throw notAStore(path, 'holds files that are not a store');
+    if (others.length > 0) throw notAStore(path, 'a directory holding files that are not a store');
     return true;
   }
   const marker = await readMarker(fs, path);
@@ -62,15 +62,12 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
   if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
     return true;
   }
-  throw notAStore(path, `has a ${MARKER_NAME} file that is not an @wal/lsm marker`);
+  throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
 }
 
-function notAStore(path: string, why: string): Error {
-  return invalidArgValue(
-    'path',
-    path,
-    `${why}; it is not an @wal/lsm store and was left untouched`,
-  );
+/** `WAL_NOT_A_LOG` for a path holding something that is not an @wal/lsm store. */
+function notAStore(path: string, found: string): NotALogError {
+  return new NotALogError(path, `${found}, not an @wal/lsm store`);
 }
 
 async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {

@@ -7,6 +7,7 @@ import { ClosedError, validateBytes } from '@wal/errors';
 import { compareBytes, KIND_DELETE } from './coding.js';
 import type { MergedCursor } from './cursor.js';
 import type { IteratorOptions } from './options.js';
+import { coveringSequence, type RangeTombstone } from './range-delete.js';
 
 /** What an iterator needs of its store. */
 export interface IteratorOwner {
@@ -22,6 +23,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   readonly #owner: IteratorOwner;
   readonly #merged: MergedCursor;
   readonly #sequence: number;
+  /** Range deletions at or below the snapshot. */
+  readonly #ranges: readonly RangeTombstone[];
   readonly #reverse: boolean;
   readonly #lower: Uint8Array | undefined;
   readonly #lowerInclusive: boolean;
@@ -46,6 +49,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     owner: IteratorOwner,
     merged: MergedCursor,
     sequence: number,
+    ranges: readonly RangeTombstone[],
     options: IteratorOptions,
     limit: number,
     release: () => void,
@@ -54,12 +58,20 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     this.#owner = owner;
     this.#merged = merged;
     this.#sequence = sequence;
+    this.#ranges = ranges;
     this.#reverse = options.reverse === true;
     this.#lower = options.gt ?? options.gte;
     this.#lowerInclusive = options.gt === undefined;
     this.#upper = options.lt ?? options.lte;
     this.#upperInclusive = options.lt === undefined;
     this.#remaining = limit === -1 ? Number.POSITIVE_INFINITY : limit;
+  }
+
+  /** True when a range deletion the snapshot sees hides the version (`key`, `sequence`). */
+  #rangeDeleted(key: Uint8Array, sequence: number): boolean {
+    return (
+      this.#ranges.length > 0 && coveringSequence(this.#ranges, key, this.#sequence) > sequence
+    );
   }
 
   #belowUpper(key: Uint8Array): boolean {
@@ -140,7 +152,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         continue;
       }
       skip = key;
-      if (current.kind === KIND_DELETE) {
+      if (current.kind === KIND_DELETE || this.#rangeDeleted(key, current.sequence)) {
         await merged.step();
         continue;
       }
@@ -161,14 +173,20 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
       const key = merged.current.key!;
       if (!this.#aboveLower(key)) return undefined;
       // Versions of one key arrive oldest first: the last visible one wins.
-      let newest: { kind: number; value: Uint8Array | undefined } | undefined;
+      let newest: { kind: number; value: Uint8Array | undefined; sequence: number } | undefined;
       while (merged.current !== undefined && compareBytes(merged.current.key!, key) === 0) {
         const current = merged.current;
         if (current.sequence <= this.#sequence)
-          newest = { kind: current.kind, value: current.value };
+          newest = { kind: current.kind, value: current.value, sequence: current.sequence };
         await merged.step();
       }
-      if (newest === undefined || newest.kind === KIND_DELETE || !this.#belowUpper(key)) continue;
+      if (
+        newest === undefined ||
+        newest.kind === KIND_DELETE ||
+        !this.#belowUpper(key) ||
+        this.#rangeDeleted(key, newest.sequence)
+      )
+        continue;
       return [key.slice(), newest.value!.slice()];
     }
     return undefined;

@@ -9,18 +9,13 @@ import {
   validateInteger,
   type WalError,
 } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
-import { type BatchOp, encodeBatch } from './batch.js';
+import type { Fs } from '@wal/store';
+import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import { compareBytes, internalKey, KIND_DELETE, KIND_VALUE, trailerKind } from './coding.js';
-import {
-  type CompactionPlan,
-  type CompactionShape,
-  pickCompaction,
-  survivors,
-} from './compaction.js';
-import { type Cursor, LevelCursor, MemCursor, MergedCursor, TableCursor } from './cursor.js';
-import { ioError, tablePath, writeFull } from './files.js';
+import { internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
+import { type CompactionShape, pickCompaction, writeOutputs } from './compaction.js';
+import { MergedCursor } from './cursor.js';
+import { ioError, tablePath } from './files.js';
 import { LsmIterator } from './iterator.js';
 import {
   applyEdit,
@@ -42,11 +37,14 @@ import {
   Snapshot,
   type WriteOptions,
 } from './options.js';
+import { lookup, readSources } from './reads.js';
 import { type Recovered, recover } from './recovery.js';
-import { buildTable, Table, type TableLayout } from './table.js';
+import { Table, type TableLayout } from './table.js';
+import { TableWriter } from './table-writer.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 const noop = (): void => {};
+const EMPTY = new Uint8Array(0);
 
 interface PendingWrite {
   readonly sequence: number;
@@ -65,7 +63,7 @@ interface Frozen {
 
 /**
  * A sorted key-value store on a directory: byte-string keys and values,
- * atomic batches, snapshots, range iterators. Writes go through a
+ * atomic batches, range deletions, snapshots, range iterators. Writes go through a
  * @wal/core log; flushed memtables become sorted tables recorded in a
  * manifest log.
  *
@@ -96,8 +94,16 @@ export class Lsm {
   readonly #open = new Set<LiveTable>();
   /** Deletions of tables no reader holds any more, in flight. */
   readonly #retiring = new Set<Promise<void>>();
-  /** Background work (flushes and compactions), one job at a time. */
-  #work: Promise<void> = Promise.resolve();
+  /**
+   * Background work: flushes on one queue, compactions (and manifest
+   * rewrites) on another, so a flush never waits for a compaction; their
+   * manifest edits are serialized by `#editing`.
+   */
+  #flushWork: Promise<void> = Promise.resolve();
+  #compactionWork: Promise<void> = Promise.resolve();
+  #editing: Promise<void> = Promise.resolve();
+  /** The next table number to allocate (at or above the manifest's nextFile). */
+  #nextFile: number;
   #compactionQueued = false;
   readonly #pointers: (Uint8Array | undefined)[] = [];
   /** Live snapshots. */
@@ -109,7 +115,6 @@ export class Lsm {
   #memtable = new Memtable();
   #frozen: Frozen | undefined;
   #flushing: Promise<void> | undefined;
-  #truncating: Promise<void> | undefined;
   #nextSequence: number;
   #visible: number;
   readonly #queue: PendingWrite[] = [];
@@ -134,6 +139,7 @@ export class Lsm {
     this.#wal = recovered.wal;
     this.#manifest = recovered.manifest;
     this.#state = recovered.state;
+    this.#nextFile = recovered.state.nextFile;
     const levels = emptyLevels();
     for (const table of recovered.tables) {
       levels[table.entry.level]!.push(table);
@@ -152,7 +158,7 @@ export class Lsm {
    * orphan tables, opens the live tables, then recovers the data log and
    * replays it into the memtable.
    *
-   * Rejects with `ERR_INVALID_ARG_VALUE` when `path` exists and is not a
+   * Rejects with `WAL_NOT_A_LOG` (`NotALogError`) when `path` exists and is not a
    * store (a file, or a directory holding anything but a store) — left
    * untouched; `WAL_LOCKED` when another handle holds the store;
    * `WAL_CORRUPTION` for a damaged manifest, table or log record;
@@ -197,29 +203,23 @@ export class Lsm {
   }
 
   /**
+   * Deletes every key `k` with `start ≤ k < end` (one range tombstone,
+   * docs/LSM-FORMAT.md §7): keys written after it are not affected. With
+   * `start ≥ end` nothing is deleted and nothing is written. Resolves and
+   * rejects as {@link Lsm.put}.
+   */
+  delRange(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.batch([{ type: 'delRange', start, end }], options);
+  }
+
+  /**
    * Applies `operations` atomically: one log record; after a crash either all
    * of them are there or none. Resolves and rejects as {@link Lsm.put}.
    */
   batch(operations: readonly BatchOperation[], options?: WriteOptions): Promise<void> {
-    const ops: BatchOp[] = [];
+    let ops: BatchOp[];
     try {
-      if (!Array.isArray(operations)) throw invalidArgType('operations', 'an array', operations);
-      for (let i = 0; i < operations.length; i++) {
-        const op: unknown = operations[i];
-        if (typeof op !== 'object' || op === null) {
-          throw invalidArgType(`operations[${i}]`, 'of type object', op);
-        }
-        const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown };
-        validateBytes(`operations[${i}].key`, key);
-        if (type === 'put') {
-          validateBytes(`operations[${i}].value`, value);
-          ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
-        } else if (type === 'del') {
-          ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
-        } else {
-          throw invalidArgValue(`operations[${i}].type`, type, "must be 'put' or 'del'");
-        }
-      }
+      ops = batchOps(operations);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -231,16 +231,7 @@ export class Lsm {
   }
 
   async #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
-    let sync = false;
-    if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) {
-        throw invalidArgType('options', 'of type object', options);
-      }
-      if (options.sync !== undefined && typeof options.sync !== 'boolean') {
-        throw invalidArgType('options.sync', 'of type boolean', options.sync);
-      }
-      sync = options.sync === true;
-    }
+    const sync = syncOption(options);
     let slowed = false;
     for (;;) {
       if (this.#closing !== undefined) throw new ClosedError('store');
@@ -249,7 +240,7 @@ export class Lsm {
       if (level0 >= this.#stop) {
         // Too many level-0 tables: wait for compaction to catch up.
         this.#scheduleCompaction();
-        await this.#work;
+        await this.#compactionWork;
         if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
           await new Promise((resolve) => setImmediate(resolve));
         }
@@ -275,12 +266,8 @@ export class Lsm {
         lsn = this.#wal.append(payload);
       } catch (error) {
         if (error instanceof BusyError) {
-          // The log refuses appends while a truncation of ours runs (a log
-          // whose truncateBefore lets appends through never gets here), or
-          // while its staging is full. Wait for either, then try again.
-          if (this.#truncating !== undefined) await this.#truncating.catch(noop);
-          else if (!this.#wal.writable) await this.#wal.drained();
-          else await new Promise((resolve) => setImmediate(resolve));
+          // The log's staging is full (back-pressure): wait until it drains.
+          await this.#wal.drained();
           continue;
         }
         throw error;
@@ -310,7 +297,9 @@ export class Lsm {
       const write = queue.shift()!;
       for (let i = 0; i < write.ops.length; i++) {
         const op = write.ops[i]!;
-        this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
+        if (op.kind === KIND_RANGE_DELETE)
+          this.#memtable.deleteRange(op.key, op.value!, write.sequence + i);
+        else this.#memtable.insert(op.key, write.sequence + i, op.kind, op.value);
         this.#userBytes += op.key.length + (op.value?.length ?? 0);
       }
       this.#visible = write.sequence + write.ops.length - 1;
@@ -337,7 +326,7 @@ export class Lsm {
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
     const frozen = this.#frozen;
-    const flushing = this.#enqueue(() => this.#flush(frozen)).finally(() => {
+    const flushing = this.#enqueue('flush', () => this.#flush(frozen)).finally(() => {
       if (this.#flushing === flushing) this.#flushing = undefined;
     });
     flushing.catch(noop);
@@ -352,40 +341,43 @@ export class Lsm {
    */
   async #flush(frozen: Frozen): Promise<void> {
     try {
-      const state = this.#state;
-      const number = state.nextFile;
+      const number = this.#nextFile++;
       const path = tablePath(this.#dir, number);
-      const { bytes, summary } = buildTable(frozenEntries(frozen.memtable), this.#layout);
-      await this.#writeTable(number, bytes);
+      const writer = await TableWriter.create(this.#fs, path, this.#layout);
+      let written: Awaited<ReturnType<TableWriter['finish']>>;
+      try {
+        for (const entry of frozen.memtable.entries()) {
+          await writer.add(
+            internalKey(entry.key, entry.sequence, entry.kind),
+            entry.value ?? EMPTY,
+          );
+        }
+        written = await writer.finish(frozen.memtable.ranges);
+      } finally {
+        await writer.abandon();
+      }
+      const { size, summary } = written;
       await this.#syncDir();
       const entry: TableEntry = {
         level: 0,
         number,
-        size: bytes.length,
+        size,
         entries: summary.entries,
         smallest: summary.smallest,
         largest: summary.largest,
       };
       const edit: VersionEdit = {
         lastSequence: frozen.memtable.lastSequence,
-        nextFile: number + 1,
         add: [entry],
       };
       await this.#record(edit);
       const table = new LiveTable(entry, await Table.open(this.#fs, path, this.#cache));
       this.#open.add(table);
       this.#install(this.#version.edit(new Set(), [table]));
-      this.#flushedBytes += bytes.length;
+      this.#flushedBytes += size;
       this.#frozen = undefined;
-      // Writers wait for this truncation rather than meet WAL_BUSY (I2).
-      const truncating = this.#wal.truncateBefore(frozen.cut);
-      this.#truncating = truncating;
-      try {
-        await truncating;
-      } finally {
-        // A later flush may have started its own truncation meanwhile.
-        if (this.#truncating === truncating) this.#truncating = undefined;
-      }
+      // Appends go on while the log truncates (docs/FORMAT.md §7.2).
+      await this.#wal.truncateBefore(frozen.cut);
       this.#scheduleCompaction();
     } catch (error) {
       this.#fail(error);
@@ -394,22 +386,32 @@ export class Lsm {
   }
 
   /**
-   * Appends `edit` to the manifest, waits until it is durable, applies it;
-   * rewrites the manifest when it outgrew `maxManifestBytes`. Only from
-   * background jobs (one at a time).
+   * Appends `edit` (with nextFile past every table number allocated so far)
+   * to the manifest, waits until it is durable, applies it; rewrites the
+   * manifest when it outgrew `maxManifestBytes`. One edit at a time.
    */
-  async #record(edit: VersionEdit): Promise<void> {
-    await this.#manifest.append(encodeEdit(edit), { wait: 'durable' });
-    applyEdit(this.#state, edit);
-    if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
-      await this.#rewriteManifest();
-    }
+  #record(edit: VersionEdit): Promise<void> {
+    return this.#exclusiveEdit(async () => {
+      const full: VersionEdit = { ...edit, nextFile: this.#nextFile };
+      await this.#manifest.append(encodeEdit(full), { wait: 'durable' });
+      applyEdit(this.#state, full);
+      if (this.#manifest.tail - this.#manifest.head > this.#maxManifestBytes) {
+        await this.#rewriteManifest();
+      }
+    });
+  }
+
+  /** Runs `job` once the manifest edits before it are done; no other edit runs meanwhile. */
+  #exclusiveEdit(job: () => Promise<void>): Promise<void> {
+    const run = this.#editing.then(job);
+    this.#editing = run.catch(noop);
+    return run;
   }
 
   /**
    * Rewrites the manifest as one snapshot edit (docs/LSM-FORMAT.md §8):
-   * appended, durable, then the edits before it dropped. Only from
-   * background jobs, so no other edit lands in between.
+   * appended, durable, then the edits before it dropped. Only inside
+   * {@link Lsm.#exclusiveEdit}, so no other edit lands in between.
    */
   async #rewriteManifest(): Promise<void> {
     const lsn = await this.#manifest.append(encodeEdit(snapshotEdit(this.#state)), {
@@ -418,11 +420,22 @@ export class Lsm {
     await this.#manifest.truncateBefore(lsn);
   }
 
-  /** Runs `job` after the background work queued before it; one job at a time. */
-  #enqueue(job: () => Promise<void>): Promise<void> {
-    const run = this.#work.then(job);
-    this.#work = run.catch(noop);
+  /** Runs `job` after the work queued before it on `queue`; one job per queue at a time. */
+  #enqueue(queue: 'flush' | 'compaction', job: () => Promise<void>): Promise<void> {
+    if (queue === 'flush') {
+      const run = this.#flushWork.then(job);
+      this.#flushWork = run.catch(noop);
+      return run;
+    }
+    const run = this.#compactionWork.then(job);
+    this.#compactionWork = run.catch(noop);
     return run;
+  }
+
+  /** Resolves once the background work queued so far (flushes, then compactions) is done. */
+  async #idle(): Promise<void> {
+    await this.#flushWork;
+    await this.#compactionWork;
   }
 
   /** Makes `version` current; the old one goes once its readers are done. */
@@ -464,7 +477,7 @@ export class Lsm {
     }
     if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
     this.#compactionQueued = true;
-    this.#enqueue(async () => {
+    this.#enqueue('compaction', async () => {
       this.#compactionQueued = false;
       if (this.#failure !== undefined || this.#closing !== undefined) return;
       await this.#compactOnce();
@@ -485,16 +498,25 @@ export class Lsm {
     const version = this.#version;
     version.refs++;
     try {
-      const state = this.#state;
       const removed = [...plan.inputs, ...plan.next];
       let outputs: TableEntry[];
       if (plan.move) {
         outputs = [{ ...plan.inputs[0]!.entry, level: plan.level + 1 }];
       } else {
-        outputs = await this.#writeOutputs(plan);
+        outputs = await writeOutputs(plan, {
+          fs: this.#fs,
+          dir: this.#dir,
+          layout: this.#layout,
+          targetFileSize: this.#targetFileSize,
+          smallestSnapshot: this.#smallestSnapshot(),
+          allocate: () => this.#nextFile++,
+          written: (size) => {
+            this.#compactedBytes += size;
+          },
+        });
+        if (outputs.length > 0) await this.#syncDir();
       }
       const edit: VersionEdit = {
-        nextFile: state.nextFile,
         remove: removed.map((t) => ({ level: t.entry.level, number: t.entry.number })),
         add: outputs,
       };
@@ -510,62 +532,14 @@ export class Lsm {
       }
       if (plan.move) this.#open.delete(plan.inputs[0]!);
       else for (const live of removed) live.obsolete = true;
-      this.#install(version.edit(new Set(removed.map((t) => t.entry.number)), added));
+      // Onto the current version: a flush may have added a level-0 table meanwhile.
+      this.#install(this.#version.edit(new Set(removed.map((t) => t.entry.number)), added));
       this.#compactions++;
     } catch (error) {
       this.#fail(error);
       throw this.#failure;
     } finally {
       this.#unref(version);
-    }
-  }
-
-  /** Writes the survivors of `plan` as tables of about `targetFileSize` each; returns their entries. */
-  async #writeOutputs(plan: CompactionPlan): Promise<TableEntry[]> {
-    const outputs: TableEntry[] = [];
-    let batch: (readonly [Uint8Array, Uint8Array])[] = [];
-    let batchBytes = 0;
-    let lastKey: Uint8Array | undefined;
-    const finish = async (): Promise<void> => {
-      if (batch.length === 0) return;
-      const number = this.#state.nextFile++;
-      const { bytes, summary } = buildTable(batch, this.#layout);
-      await this.#writeTable(number, bytes);
-      outputs.push({ level: plan.level + 1, number, size: bytes.length, ...summary });
-      this.#compactedBytes += bytes.length;
-      batch = [];
-      batchBytes = 0;
-    };
-    for await (const [userKey, key, value] of survivors(plan, this.#smallestSnapshot())) {
-      // A new table only between user keys: the tables of a level never share one.
-      if (batchBytes >= this.#targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
-        await finish();
-      }
-      batch.push([key, value]);
-      batchBytes += key.length + value.length + 8;
-      lastKey = userKey;
-    }
-    await finish();
-    if (outputs.length > 0) await this.#syncDir();
-    return outputs;
-  }
-
-  /** Writes table `number` whole: created exclusively, written, fdatasynced, closed. */
-  async #writeTable(number: number, bytes: Uint8Array): Promise<void> {
-    const path = tablePath(this.#dir, number);
-    let file: FsFile;
-    try {
-      file = await this.#fs.open(path, 'createExclusive');
-    } catch (error) {
-      throw ioError(error, `creating table ${path}`);
-    }
-    try {
-      await writeFull(this.#fs, file, bytes, 0);
-      await this.#fs.fdatasync(file);
-    } catch (error) {
-      throw isWalError(error) ? error : ioError(error, `writing table ${path}`);
-    } finally {
-      await this.#fs.close(file).catch(noop);
     }
   }
 
@@ -586,7 +560,7 @@ export class Lsm {
   async compact(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
     for (;;) {
-      await this.#work;
+      await this.#idle();
       if (this.#failure !== undefined) throw this.#failure;
       if (this.#closing !== undefined) throw new ClosedError('store');
       if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) break;
@@ -663,21 +637,11 @@ export class Lsm {
     validateBytes('key', key);
     const sequence = this.#readSequence(options);
     if (this.#closing !== undefined) throw new ClosedError('store');
-    for (const memtable of [this.#memtable, this.#frozen?.memtable]) {
-      const entry = memtable?.get(key, sequence);
-      if (entry !== undefined) return entry.kind === KIND_VALUE ? entry.value!.slice() : undefined;
-    }
+    const memtables = [this.#memtable, this.#frozen?.memtable].filter((m) => m !== undefined);
     const version = this.#version;
     version.refs++;
     try {
-      const target = internalKey(key, sequence, KIND_VALUE);
-      for (const { table } of version.candidates(key)) {
-        const found = await table.get(key, target);
-        if (found !== undefined) {
-          return trailerKind(found.key) === KIND_VALUE ? found.value.slice() : undefined;
-        }
-      }
-      return undefined;
+      return await lookup(memtables, version, key, sequence);
     } finally {
       this.#unref(version);
     }
@@ -700,15 +664,11 @@ export class Lsm {
     }
     const limit = options.limit ?? -1;
     if (limit !== -1) validateInteger('options.limit', limit, 0);
-    const sources: Cursor[] = [new MemCursor(this.#memtable)];
-    if (this.#frozen !== undefined) sources.push(new MemCursor(this.#frozen.memtable));
+    const memtables = [this.#memtable, this.#frozen?.memtable].filter((m) => m !== undefined);
     const version = this.#version;
     version.refs++;
-    for (const { table } of version.levels[0]!) sources.push(new TableCursor(table));
-    for (const level of version.levels.slice(1)) {
-      if (level.length > 0) sources.push(new LevelCursor(level));
-    }
-    return new LsmIterator(this, new MergedCursor(sources), sequence, options, limit, () =>
+    const { sources, ranges } = readSources(memtables, version, sequence);
+    return new LsmIterator(this, new MergedCursor(sources), sequence, ranges, options, limit, () =>
       this.#unref(version),
     );
   }
@@ -755,7 +715,7 @@ export class Lsm {
   async #close(): Promise<void> {
     let error: unknown;
     await this.#settled();
-    await this.#work;
+    await this.#idle();
     await Promise.all(this.#retiring);
     try {
       await this.#wal.close();
@@ -783,17 +743,9 @@ export class Lsm {
    */
   async compactManifest(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
-    await this.#enqueue(async () => {
+    await this.#exclusiveEdit(async () => {
       if (this.#failure !== undefined) throw this.#failure;
       await this.#rewriteManifest();
     });
-  }
-}
-
-/** Every version of a frozen memtable as (internal key, value) pairs. */
-function* frozenEntries(memtable: Memtable): IterableIterator<readonly [Uint8Array, Uint8Array]> {
-  const empty = new Uint8Array(0);
-  for (const entry of memtable.entries()) {
-    yield [internalKey(entry.key, entry.sequence, entry.kind), entry.value ?? empty] as const;
   }
 }

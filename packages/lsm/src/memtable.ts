@@ -5,6 +5,7 @@
  * while writes go on.
  */
 import { compareBytes, type Kind } from './coding.js';
+import type { RangeTombstone } from './range-delete.js';
 
 const MAX_HEIGHT = 12;
 /** Estimated bytes of a node beyond its key and value (arrays, object headers). */
@@ -38,6 +39,8 @@ export class Memtable {
   count = 0;
   /** Largest sequence number inserted (0 when empty). */
   lastSequence = 0;
+  /** Range deletions, in sequence order (appended only). */
+  readonly ranges: RangeTombstone[] = [];
 
   #randomHeight(): number {
     let height = 1;
@@ -86,6 +89,14 @@ export class Memtable {
       previous[level]!.next[level] = entry;
     }
     this.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD;
+    this.count++;
+    if (sequence > this.lastSequence) this.lastSequence = sequence;
+  }
+
+  /** Records a range deletion of `[start, end)` at `sequence`. */
+  deleteRange(start: Uint8Array, end: Uint8Array, sequence: number): void {
+    this.ranges.push({ start, end, sequence });
+    this.bytes += start.length + end.length + NODE_OVERHEAD;
     this.count++;
     if (sequence > this.lastSequence) this.lastSequence = sequence;
   }

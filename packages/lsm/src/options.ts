@@ -72,7 +72,9 @@ export interface WriteOptions {
 /** One operation of {@link Lsm.batch}. */
 export type BatchOperation =
   | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly type: 'del'; readonly key: Uint8Array };
+  | { readonly type: 'del'; readonly key: Uint8Array }
+  /** Deletes every key `k` with `start ≤ k < end` (nothing when `start ≥ end`). */
+  | { readonly type: 'delRange'; readonly start: Uint8Array; readonly end: Uint8Array };
 
 /** A consistent read view: every write applied at or before its sequence number. */
 export class Snapshot {

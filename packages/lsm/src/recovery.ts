@@ -8,7 +8,7 @@ import { Wal } from '@wal/core';
 import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
 import { decodeBatch } from './batch.js';
-import { Malformed } from './coding.js';
+import { KIND_RANGE_DELETE, Malformed } from './coding.js';
 import { claimDirectory, removeOrphans, writeMarker } from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
 import { applyEdit, decodeEdit, emptyState, type VersionState } from './manifest.js';
@@ -94,7 +94,9 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
           }
           for (let i = 0; i < batch.ops.length; i++) {
             const op = batch.ops[i]!;
-            memtable.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
+            if (op.kind === KIND_RANGE_DELETE)
+              memtable.deleteRange(op.key.slice(), op.value!.slice(), batch.sequence + i);
+            else memtable.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
           }
         }
       },

@@ -23,22 +23,31 @@ import {
   compareInternal,
   getU32,
   getU64,
+  internalKey,
+  KIND_RANGE_DELETE,
   Malformed,
   Output,
   putU32,
   putU64,
   Reader,
   TRAILER_SIZE,
+  trailerKind,
+  trailerSequence,
   userKeyOf,
 } from './coding.js';
 import { errnoOf, ioError, readFull } from './files.js';
+import type { RangeTombstone } from './range-delete.js';
 
 /** Size of the table footer. */
 export const FOOTER_SIZE = 48;
 /** The footer's last 8 bytes: ASCII `@wal/sst`. */
 export const TABLE_MAGIC = new TextEncoder().encode('@wal/sst');
-/** The table format version this code writes and reads. */
+/** The table format version of a table without range deletions (48-byte footer). */
 export const TABLE_VERSION = 1;
+/** The table format version of a table with a range-deletion block (60-byte footer). */
+export const TABLE_VERSION_RANGES = 2;
+/** Bytes a version-2 footer has before the version-1 layout: the range-deletion block's handle. */
+const RANGE_HANDLE_SIZE = 12;
 
 /** How tables are laid out (options of the store). */
 export interface TableLayout {
@@ -61,67 +70,157 @@ export interface TableSummary {
 }
 
 /**
- * Builds a whole table from entries given in internal-key order (user key
- * ascending, sequence descending). At least one entry.
+ * Builds a table incrementally (docs/LSM-FORMAT.md §2–§5): entries are added
+ * in internal-key order (user key ascending, sequence descending); finished
+ * data blocks are handed out by {@link TableBuilder.take} so a writer can
+ * put them in the file as they fill. What it holds between two takes is the
+ * blocks finished since the last take, the block being filled, one index
+ * entry per data block and one 4-byte hash per distinct user key (for the
+ * filter).
+ */
+export class TableBuilder {
+  readonly #layout: TableLayout;
+  readonly #out = new Output(4096);
+  readonly #index = new BlockBuilder(1);
+  readonly #hashes: number[] = [];
+  readonly #handle = new Output(16);
+  #block: BlockBuilder;
+  /** Bytes handed out by `take` so far: the file offset of `#out`'s first byte. */
+  #base = 0;
+  #blockLast: Uint8Array | undefined;
+  #smallest: Uint8Array | undefined;
+  #lastUser: Uint8Array | undefined;
+  #count = 0;
+
+  constructor(layout: TableLayout) {
+    this.#layout = layout;
+    this.#block = new BlockBuilder(layout.restartInterval);
+  }
+
+  /** Bytes of finished blocks not taken yet. */
+  get pending(): number {
+    return this.#out.length;
+  }
+
+  /** Adds an entry; its internal key must sort after the previous one's. */
+  add(key: Uint8Array, value: Uint8Array): void {
+    this.#smallest ??= key.slice();
+    const user = userKeyOf(key);
+    if (this.#lastUser === undefined || compareBytes(user, this.#lastUser) !== 0) {
+      this.#hashes.push(bloomHash(user));
+    }
+    this.#lastUser = user;
+    this.#block.add(key, value);
+    this.#blockLast = key;
+    this.#count++;
+    if (this.#block.estimatedSize >= this.#layout.blockSize) this.#finishBlock();
+  }
+
+  #finishBlock(): void {
+    const offset = this.#base + this.#out.length;
+    const contents = this.#block.finish();
+    writeBlock(this.#out, contents);
+    this.#handle.clear();
+    this.#handle.varint(offset);
+    this.#handle.varint(contents.length);
+    this.#index.add(this.#blockLast!.slice(), this.#handle.view().slice());
+    this.#block = new BlockBuilder(this.#layout.restartInterval);
+  }
+
+  /** Hands out the finished blocks not taken yet (a copy; empty when none). */
+  take(): Uint8Array {
+    const chunk = this.#out.view().slice();
+    this.#base += chunk.length;
+    this.#out.clear();
+    return chunk;
+  }
+
+  /**
+   * Finishes the table with `ranges` (any order; a table with some is
+   * format version 2): returns the bytes not taken yet, the table's size and
+   * its summary. Throws `RangeError` for a table with no entry and no range
+   * deletion.
+   */
+  finish(ranges: readonly RangeTombstone[] = []): {
+    rest: Uint8Array;
+    size: number;
+    summary: TableSummary;
+  } {
+    const out = this.#out;
+    let smallest: Uint8Array | undefined = this.#smallest;
+    let largest: Uint8Array | undefined = this.#blockLast?.slice();
+    let count = this.#count;
+    if (this.#block.count > 0) this.#finishBlock();
+    const filterOffset = this.#base + out.length;
+    const filter = buildFilter(this.#hashes, this.#layout.bitsPerKey);
+    writeBlock(out, filter);
+    // The range-deletion block (version 2 only): start ‖ trailer → end, in internal order.
+    const rangeOffset = this.#base + out.length;
+    let rangeSize = 0;
+    if (ranges.length > 0) {
+      const sorted = ranges
+        .map((r) => ({ key: internalKey(r.start, r.sequence, KIND_RANGE_DELETE), end: r.end, r }))
+        .sort((a, b) => compareInternal(a.key, b.key));
+      const rangeBlock = new BlockBuilder(this.#layout.restartInterval);
+      for (const { key, end, r } of sorted) {
+        rangeBlock.add(key, end);
+        // The table's key range covers every range deletion (its end counted in).
+        const last = internalKey(end, r.sequence, KIND_RANGE_DELETE);
+        if (smallest === undefined || compareInternal(key, smallest) < 0) smallest = key;
+        if (largest === undefined || compareInternal(last, largest) > 0) largest = last;
+        count++;
+      }
+      const contents = rangeBlock.finish();
+      rangeSize = contents.length;
+      writeBlock(out, contents);
+    }
+    if (smallest === undefined || largest === undefined) {
+      throw new RangeError('a table holds at least one entry');
+    }
+    const indexOffset = this.#base + out.length;
+    const indexContents = this.#index.finish();
+    writeBlock(out, indexContents);
+    const footerStart = out.length;
+    if (ranges.length > 0) {
+      const head = out.reserve(RANGE_HANDLE_SIZE);
+      putU64(head, out.length, rangeOffset);
+      putU32(head, out.length + 8, rangeSize);
+      out.length += RANGE_HANDLE_SIZE;
+    }
+    const footer = out.reserve(FOOTER_SIZE);
+    const at = out.length;
+    putU64(footer, at, indexOffset);
+    putU32(footer, at + 8, indexContents.length);
+    putU64(footer, at + 12, filterOffset);
+    putU32(footer, at + 20, filter.length);
+    putU64(footer, at + 24, count);
+    putU32(footer, at + 32, ranges.length > 0 ? TABLE_VERSION_RANGES : TABLE_VERSION);
+    putU32(footer, at + 36, crc32c(footer.subarray(footerStart, at + 36)));
+    footer.set(TABLE_MAGIC, at + 40);
+    out.length += FOOTER_SIZE;
+    const rest = this.take();
+    return {
+      rest,
+      size: this.#base,
+      summary: { entries: count, smallest: smallest.slice(), largest: largest.slice() },
+    };
+  }
+}
+
+/**
+ * Builds a whole table in memory from entries given in internal-key order
+ * and range deletions (any order); see {@link TableBuilder}. At least one
+ * entry or range deletion; throws `RangeError` otherwise.
  */
 export function buildTable(
   entries: Iterable<readonly [key: Uint8Array, value: Uint8Array]>,
   layout: TableLayout,
+  ranges: readonly RangeTombstone[] = [],
 ): { bytes: Uint8Array; summary: TableSummary } {
-  const out = new Output(64 * 1024);
-  const index = new BlockBuilder(1);
-  const hashes: number[] = [];
-  let block = new BlockBuilder(layout.restartInterval);
-  let blockLast: Uint8Array | undefined;
-  let smallest: Uint8Array | undefined;
-  let lastUser: Uint8Array | undefined;
-  let count = 0;
-  const handle = new Output(16);
-  const finishBlock = (): void => {
-    const offset = out.length;
-    const contents = block.finish();
-    writeBlock(out, contents);
-    handle.clear();
-    handle.varint(offset);
-    handle.varint(contents.length);
-    index.add(blockLast!, handle.view().slice());
-    block = new BlockBuilder(layout.restartInterval);
-  };
-  for (const [key, value] of entries) {
-    smallest ??= key;
-    const user = userKeyOf(key);
-    if (lastUser === undefined || compareBytes(user, lastUser) !== 0) hashes.push(bloomHash(user));
-    lastUser = user;
-    block.add(key, value);
-    blockLast = key;
-    count++;
-    if (block.estimatedSize >= layout.blockSize) finishBlock();
-  }
-  if (smallest === undefined || blockLast === undefined) {
-    throw new RangeError('a table holds at least one entry');
-  }
-  if (block.count > 0) finishBlock();
-  const filterOffset = out.length;
-  const filter = buildFilter(hashes, layout.bitsPerKey);
-  writeBlock(out, filter);
-  const indexOffset = out.length;
-  const indexContents = index.finish();
-  writeBlock(out, indexContents);
-  const footer = out.reserve(FOOTER_SIZE);
-  const at = out.length;
-  putU64(footer, at, indexOffset);
-  putU32(footer, at + 8, indexContents.length);
-  putU64(footer, at + 12, filterOffset);
-  putU32(footer, at + 20, filter.length);
-  putU64(footer, at + 24, count);
-  putU32(footer, at + 32, TABLE_VERSION);
-  putU32(footer, at + 36, crc32c(footer.subarray(at, at + 36)));
-  footer.set(TABLE_MAGIC, at + 40);
-  out.length += FOOTER_SIZE;
-  return {
-    bytes: out.view(),
-    summary: { entries: count, smallest: smallest.slice(), largest: blockLast.slice() },
-  };
+  const builder = new TableBuilder(layout);
+  for (const [key, value] of entries) builder.add(key, value);
+  const { rest, summary } = builder.finish(ranges);
+  return { bytes: rest, summary };
 }
 
 /** An entry found by {@link Table.get}: the internal key and the value. */
@@ -155,6 +254,8 @@ export class Table {
     readonly path: string,
     readonly size: number,
     readonly entries: number,
+    /** The table's range deletions (empty for a version-1 table). */
+    readonly ranges: readonly RangeTombstone[],
     indexKeys: Uint8Array[],
     handles: Handle[],
     filter: Uint8Array,
@@ -211,15 +312,25 @@ export class Table {
     if (compareBytes(footer.subarray(40), TABLE_MAGIC) !== 0) {
       throw damaged(path, footerAt + 40, 'no table magic (not a table, or damaged)');
     }
-    if (crc32c(footer.subarray(0, 36)) !== getU32(footer, 36)) {
+    // Version 2 puts the range-deletion block's handle before the 48 bytes.
+    const version = getU32(footer, 32);
+    let rangeHead: Uint8Array = new Uint8Array(0);
+    let footerStart = footerAt;
+    if (version === TABLE_VERSION_RANGES && size >= FOOTER_SIZE + RANGE_HANDLE_SIZE) {
+      footerStart = footerAt - RANGE_HANDLE_SIZE;
+      rangeHead = await readExactly(fs, file, path, footerStart, RANGE_HANDLE_SIZE);
+    }
+    const covered = new Uint8Array(rangeHead.length + 36);
+    covered.set(rangeHead);
+    covered.set(footer.subarray(0, 36), rangeHead.length);
+    if (crc32c(covered) !== getU32(footer, 36)) {
       throw damaged(path, footerAt, 'footer checksum mismatch');
     }
-    const version = getU32(footer, 32);
-    if (version !== TABLE_VERSION) {
+    if (version !== TABLE_VERSION && version !== TABLE_VERSION_RANGES) {
       throw damaged(
         path,
         footerAt + 32,
-        `table format version ${version}, expected ${TABLE_VERSION}`,
+        `table format version ${version}, expected ${TABLE_VERSION} or ${TABLE_VERSION_RANGES}`,
       );
     }
     let index: Handle;
@@ -232,8 +343,27 @@ export class Table {
     } catch (error) {
       throw damaged(path, footerAt + (error as Malformed).at, (error as Malformed).message);
     }
-    checkHandle(path, index, footerAt, footerAt);
-    checkHandle(path, filterHandle, footerAt, footerAt + 12);
+    checkHandle(path, index, footerStart, footerAt);
+    checkHandle(path, filterHandle, footerStart, footerAt + 12);
+    const ranges: RangeTombstone[] = [];
+    if (rangeHead.length > 0) {
+      const handle = { offset: getU64(rangeHead, 0), size: getU32(rangeHead, 8) };
+      checkHandle(path, handle, footerStart, footerStart);
+      const contents = await readBlock(fs, file, path, handle);
+      const block = decode(path, handle.offset, contents, TRAILER_SIZE);
+      for (let i = 0; i < block.keys.length; i++) {
+        const key = block.keys[i]!;
+        const start = userKeyOf(key);
+        const end = block.values[i]!;
+        if (trailerKind(key) !== KIND_RANGE_DELETE || compareBytes(start, end) >= 0) {
+          throw damaged(path, handle.offset, `range deletion ${i} is not a range deletion`);
+        }
+        if (i > 0 && compareInternal(block.keys[i - 1]!, key) >= 0) {
+          throw damaged(path, handle.offset, `range deletions out of order at entry ${i}`);
+        }
+        ranges.push({ start, end, sequence: trailerSequence(key) });
+      }
+    }
     const filter = await readBlock(fs, file, path, filterHandle);
     const indexContents = await readBlock(fs, file, path, index);
     const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE);
@@ -254,7 +384,7 @@ export class Table {
       }
       handles.push(handle);
     }
-    return new Table(fs, file, path, size, entries, decoded.keys, handles, filter, cache);
+    return new Table(fs, file, path, size, entries, ranges, decoded.keys, handles, filter, cache);
   }
 
   /** Number of data blocks. */

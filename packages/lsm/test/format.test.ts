@@ -14,6 +14,7 @@ import {
   getU64,
   internalKey,
   KIND_DELETE,
+  KIND_RANGE_DELETE,
   KIND_VALUE,
   Malformed,
   putVarint,
@@ -35,6 +36,15 @@ const TABLE_VECTOR = `
 00 01 00 00 00 00 00 00 00 2b 00 00 00 00 01 00 00 00 00 03 df b3 46 3e
 00 00 00 00 00 00 00 1c 00 00 00 30 00 00 00 00 00 00 00 09 00 00 00 02
 00 00 00 00 00 00 00 01 00 00 00 ce f3 c7 55 40 77 61 6c 2f 73 73 74`;
+
+const RANGE_TABLE_VECTOR = `
+00 0d 03 61 70 70 6c 65 01 02 00 00 00 00 00 00 72 65 64 00 00 00 00 01
+00 00 00 00 11 07 c3 b0 10 10 10 00 01 01 01 01 07 00 2a 49 5d 4a 00 09
+01 62 02 03 00 00 00 00 00 00 64 00 00 00 00 01 00 00 00 00 8c 3c 87 71
+00 0d 02 61 70 70 6c 65 01 02 00 00 00 00 00 00 00 1b 00 00 00 00 01 00
+00 00 00 70 85 b0 43 2e 00 00 00 00 00 00 00 15 00 00 00 48 00 00 00 00
+00 00 00 1a 00 00 00 20 00 00 00 00 00 00 00 09 00 00 00 02 00 00 00 00
+00 00 00 02 00 00 00 cf b7 99 f1 40 77 61 6c 2f 73 73 74`;
 
 async function tableFrom(data: Uint8Array): Promise<{ fs: CrashFs; path: string }> {
   const fs = new CrashFs();
@@ -286,18 +296,90 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     await assert.rejects(Table.open(fs, path), isCode('WAL_CORRUPTION', /runs past/));
     // A wrong version, with a valid CRC.
     const other = good.slice();
-    other[footer + 32] = 2;
+    other[footer + 32] = 3;
     new DataView(other.buffer).setUint32(
       footer + 36,
       crc32c(other.subarray(footer, footer + 36)),
       true,
     );
     const second = await tableFrom(other);
-    await assert.rejects(Table.open(second.fs, second.path), isCode('WAL_CORRUPTION', /version 2/));
+    await assert.rejects(Table.open(second.fs, second.path), isCode('WAL_CORRUPTION', /version 3/));
+  });
+});
+
+describe('LSM-FORMAT §5a range deletions in tables', () => {
+  const ranged = (): ReturnType<typeof buildTable> =>
+    buildTable([[internalKey(bytes('apple'), 2, KIND_VALUE), bytes('red')]], LAYOUT, [
+      { start: bytes('b'), end: bytes('d'), sequence: 3 },
+    ]);
+
+  it('the table with a range deletion matches the vector (version 2), and reads back', async () => {
+    const { bytes: data, summary } = ranged();
+    assert.equal(toHex(data), RANGE_TABLE_VECTOR.trim().replace(/\s+/g, ' '));
+    assert.equal(summary.entries, 2);
+    // The key range counts the deletion's end in.
+    assert.equal(toHex(summary.largest), toHex(internalKey(bytes('d'), 3, KIND_RANGE_DELETE)));
+    const { fs, path } = await tableFrom(data);
+    const table = await Table.open(fs, path);
+    assert.deepEqual(table.ranges, [{ start: bytes('b'), end: bytes('d'), sequence: 3 }]);
+    const found = await table.get(bytes('apple'), internalKey(bytes('apple'), 9, KIND_VALUE));
+    assert.equal(toHex(found!.value), toHex(bytes('red')));
+    await table.close();
+  });
+
+  it('a table of range deletions only reads back with no data block', async () => {
+    const ranges = [
+      { start: bytes('x'), end: bytes('z'), sequence: 5 },
+      { start: bytes('a'), end: bytes('c'), sequence: 4 },
+    ];
+    const { bytes: data, summary } = buildTable([], LAYOUT, ranges);
+    assert.equal(toHex(userKeyOf(summary.smallest)), toHex(bytes('a')));
+    assert.equal(toHex(userKeyOf(summary.largest)), toHex(bytes('z')));
+    const { fs, path } = await tableFrom(data);
+    const table = await Table.open(fs, path);
+    assert.equal(table.blocks, 0);
+    assert.deepEqual(table.ranges, [ranges[1], ranges[0]]);
+    await table.close();
+  });
+
+  it('a damaged range-deletion block or handle is refused with the offset', async () => {
+    const { crc32c } = await import('@wal/core');
+    const { bytes: good } = ranged();
+    // Every bit flip in the range block, handle or footer is caught.
+    for (let at = 46; at < good.length; at++) {
+      if (at >= 72 && at < 103) continue; // the index block, covered by the flips test
+      const bad = good.slice();
+      bad[at]! ^= 0x10;
+      const { fs, path } = await tableFrom(bad);
+      await assert.rejects(Table.open(fs, path), isCode('WAL_CORRUPTION', /offset/), `byte ${at}`);
+    }
+    // A range whose end is not above its start, with valid checksums.
+    const bad = good.slice();
+    bad[58] = 0x61; // end 'a' < start 'b'
+    const view = new DataView(bad.buffer);
+    view.setUint32(68, crc32c(bad.subarray(46, 68)), true);
+    const { fs, path } = await tableFrom(bad);
+    await assert.rejects(Table.open(fs, path), isCode('WAL_CORRUPTION', /range deletion 0/));
   });
 });
 
 describe('LSM-FORMAT §7 batch records', () => {
+  it('a range deletion matches the vector; one whose end is not above its start is damage', () => {
+    const payload = encodeBatch(7, [
+      { kind: KIND_RANGE_DELETE, key: bytes('a'), value: bytes('c') },
+    ]);
+    assert.equal(toHex(payload), '07 00 00 00 00 00 00 00 01 00 00 00 02 01 61 01 63');
+    const [op] = decodeBatch(payload).ops;
+    assert.deepEqual([op!.kind, toHex(op!.key), toHex(op!.value!)], [2, '61', '63']);
+    for (const hex of [
+      '07 00 00 00 00 00 00 00 01 00 00 00 02 01 61 01 61',
+      '07 00 00 00 00 00 00 00 01 00 00 00 02 01 62 01 61',
+      '07 00 00 00 00 00 00 00 01 00 00 00 02 01 61',
+    ]) {
+      assert.throws(() => decodeBatch(fromHex(hex)), Malformed, hex);
+    }
+  });
+
   it('match the vector and round-trip', () => {
     const payload = encodeBatch(7, [
       { kind: KIND_VALUE, key: bytes('k'), value: bytes('v') },
@@ -320,7 +402,7 @@ describe('LSM-FORMAT §7 batch records', () => {
       '07 00 00 00 00 00 00 00', // no count
       '07 00 00 00 00 00 00 00 00 00 00 00', // empty
       '07 00 00 00 00 00 00 00 ff ff ff ff 00 01 78', // count beyond the bytes
-      '07 00 00 00 00 00 00 00 01 00 00 00 02 01 78', // unknown kind
+      '07 00 00 00 00 00 00 00 01 00 00 00 03 01 78', // unknown kind
       '07 00 00 00 00 00 00 00 01 00 00 00 00 01 78 00', // trailing byte
       'ff ff ff ff ff ff 1f 00 02 00 00 00 00 01 78 00 01 78', // sequence overflow
     ];

@@ -8,6 +8,8 @@
  *   A <key>           the put of <key> (value: expectedValue(key)) is acknowledged
  *   X <key>           a delete of <key> is about to be issued
  *   D <key>           the delete of <key> is acknowledged
+ *   Y <start> <end>   a range deletion of [<start>, <end>) is about to be issued
+ *   R <start> <end>   that range deletion is acknowledged
  *   E <code> <text>   an unexpected error (the parent fails)
  *
  * Usage: node kill-child.js <dir> <run> <seed>. Writes to a pipe are
@@ -49,6 +51,14 @@ async function writer(db: Lsm, id: number): Promise<void> {
       process.stdout.write(`X ${key}\n`);
       await db.del(encoder.encode(key), { sync: random() < 0.5 });
       process.stdout.write(`D ${key}\n`);
+    }
+    if (n >= 4 && random() < 0.05) {
+      // The writer's last few keys (only its own: the prefix is its own).
+      const start = `r${run}-w${id}-${String(n - 4).padStart(6, '0')}`;
+      const end = `r${run}-w${id}-${String(n).padStart(6, '0')}`;
+      process.stdout.write(`Y ${start} ${end}\n`);
+      await db.delRange(encoder.encode(start), encoder.encode(end), { sync: random() < 0.5 });
+      process.stdout.write(`R ${start} ${end}\n`);
     }
   }
 }

@@ -24,6 +24,9 @@ interface Outcome {
   readonly puts: string[];
   readonly deletes: string[];
   readonly deleting: string[];
+  /** Range deletions acknowledged, and issued ([start, end)). */
+  readonly ranges: [string, string][];
+  readonly rangesDeleting: [string, string][];
   readonly errors: string[];
 }
 
@@ -47,6 +50,8 @@ function runChild(
       puts: [] as string[],
       deletes: [] as string[],
       deleting: [] as string[],
+      ranges: [] as [string, string][],
+      rangesDeleting: [] as [string, string][],
       errors: [] as string[],
     };
     let buffered = '';
@@ -65,7 +70,11 @@ function runChild(
         } else if (line.startsWith('A ')) outcome.puts.push(line.slice(2));
         else if (line.startsWith('D ')) outcome.deletes.push(line.slice(2));
         else if (line.startsWith('X ')) outcome.deleting.push(line.slice(2));
-        else outcome.errors.push(line);
+        else if (line.startsWith('Y ')) {
+          outcome.rangesDeleting.push(line.slice(2).split(' ') as [string, string]);
+        } else if (line.startsWith('R ')) {
+          outcome.ranges.push(line.slice(2).split(' ') as [string, string]);
+        } else outcome.errors.push(line);
       }
     });
     // Early kills count from the start; the others from the open (with a bound).
@@ -99,6 +108,7 @@ describe('process kills (real directory, SIGKILL at random moments)', () => {
     };
     let opened = 0;
     let compactions = 0;
+    let rangeDeletes = 0;
     for (let run = 0; run < KILLS; run++) {
       // Most kills land mid-write; some during startup and recovery.
       const early = run % 4 === 3;
@@ -110,6 +120,15 @@ describe('process kills (real directory, SIGKILL at random moments)', () => {
       // A delete issued but not acknowledged may have landed or not.
       for (const key of outcome.deleting) live.delete(key);
       for (const key of outcome.deletes) deleted.add(key);
+      // Likewise for range deletions: every key put in an acknowledged one is gone.
+      const inRange = ([start, end]: [string, string]): string[] =>
+        outcome.puts.filter((key) => start <= key && key < end);
+      for (const range of outcome.rangesDeleting)
+        for (const key of inRange(range)) live.delete(key);
+      for (const range of outcome.ranges) {
+        rangeDeletes++;
+        for (const key of inRange(range)) deleted.add(key);
+      }
       // No compaction in the checking open: its table count must stand still.
       const db = await Lsm.open(path, {
         ...KILL_OPTIONS,
@@ -145,10 +164,11 @@ describe('process kills (real directory, SIGKILL at random moments)', () => {
       }
     }
     console.log(
-      `      ${KILLS} kills, ${live.size} acknowledged puts and ${deleted.size} deletes checked`,
+      `      ${KILLS} kills, ${live.size} acknowledged puts and ${deleted.size} deletes (${rangeDeletes} range deletions) checked`,
     );
     assert.ok(opened >= KILLS / 2, `${opened} children opened the store`);
     assert.ok(live.size > 200, `only ${live.size} acknowledged puts`);
     assert.ok(compactions > 0, 'compactions ran');
+    assert.ok(rangeDeletes > 0, 'range deletions acknowledged');
   });
 });

@@ -11,6 +11,7 @@ import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
+import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text } from './helpers.js';
 
 const DIR = '/db';
@@ -184,6 +185,25 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('a flush writes its table in chunks as blocks fill, not whole at the end', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const { db } = await openMemory({ writeBufferSize: 4 << 20 }, fs as never);
+    const value = bytes('v'.repeat(100));
+    for (let i = 0; i < 3000; i++) await db.put(bytes(`key${String(i).padStart(5, '0')}`), value);
+    await db.flush();
+    const writes = fs.calls.filter((c) => c.method === 'pwrite' && c.path.endsWith('.sst'));
+    const sizes = writes.map((c) => (c.args[0] as Uint8Array).length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.ok(total > 300_000, `${total} bytes of table`);
+    assert.ok(sizes.length >= 4, `${sizes.length} writes`);
+    // At most one chunk of finished blocks plus one block is held at a time.
+    assert.ok(
+      Math.max(...sizes) <= WRITE_CHUNK + 4096 + 256,
+      `largest write ${Math.max(...sizes)}`,
+    );
+    await db.close();
+  });
+
   it('a flush drops the log prefix it covers', async () => {
     const fs = new CrashFs();
     const { db } = await openMemory({}, fs);
@@ -332,6 +352,167 @@ describe('Lsm: compaction', () => {
     await other.close();
   });
 
+  it('range deletions hide older versions in memtables and tables, across flushes and reopens', async () => {
+    const fs = new CrashFs();
+    let { db } = await openMemory(SMALL, fs);
+    for (let i = 0; i < 60; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    for (let i = 60; i < 80; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    const before = db.snapshot();
+    // [10, 70): in a table and in the memtable; an empty range writes nothing.
+    await db.delRange(keyOf(10), keyOf(70));
+    const sequence = db.sequence;
+    await db.delRange(keyOf(5), keyOf(5));
+    await db.batch([{ type: 'delRange', start: keyOf(9), end: keyOf(1) }]);
+    assert.equal(db.sequence, sequence);
+    await db.put(keyOf(20), bytes('new-20'));
+    await db.batch([
+      { type: 'delRange', start: keyOf(75), end: keyOf(77) },
+      { type: 'put', key: keyOf(76), value: bytes('new-76') },
+    ]);
+    const expected = [
+      ...Array.from({ length: 10 }, (_, i) => `${text(keyOf(i))}=old-${i}`),
+      `${text(keyOf(20))}=new-20`,
+      ...[70, 71, 72, 73, 74, 77, 78, 79].map((i) => `${text(keyOf(i))}=old-${i}`),
+    ].sort();
+    expected.splice(
+      expected.indexOf(`${text(keyOf(74))}=old-74`) + 1,
+      0,
+      `${text(keyOf(76))}=new-76`,
+    );
+    const check = async (): Promise<void> => {
+      assert.equal(text(await db.get(keyOf(9))), 'old-9');
+      assert.equal(await db.get(keyOf(10)), undefined);
+      assert.equal(await db.get(keyOf(69)), undefined);
+      assert.equal(text(await db.get(keyOf(20))), 'new-20');
+      assert.equal(text(await db.get(keyOf(70))), 'old-70');
+      assert.equal(text(await db.get(keyOf(76))), 'new-76');
+      assert.deepEqual(await entries(db), expected);
+      assert.deepEqual(await entries(db, { reverse: true }), [...expected].reverse());
+    };
+    await check();
+    assert.equal(text(await db.get(keyOf(30), { snapshot: before })), 'old-30');
+    assert.equal((await entries(db, { snapshot: before })).length, 80);
+    before.release();
+    // Replayed from the log at open.
+    await db.close();
+    ({ db } = await openMemory(SMALL, fs));
+    await check();
+    await db.flush();
+    await check();
+    await db.close();
+    // Read from tables.
+    ({ db } = await openMemory(SMALL, fs));
+    await check();
+    await db.compact();
+    await check();
+    await db.close();
+  });
+
+  it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
+    const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 });
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));
+    await db.flush();
+    const snapshot = db.snapshot();
+    await db.delRange(keyOf(0), keyOf(100));
+    for (let i = 50; i < 100; i++) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    // Level 1 holds one table, over 1024 bytes: no cut fell inside [0, 100).
+    assert.deepEqual(db.stats().tables, [0, 1, 0, 0, 0, 0, 0]);
+    assert.ok(db.stats().levelBytes[1]! > 2 * 1024);
+    for (const i of [0, 49]) assert.equal(await db.get(keyOf(i)), undefined);
+    for (const i of [50, 75, 99]) assert.equal(text(await db.get(keyOf(i))), `new-${i}`);
+    assert.equal(text(await db.get(keyOf(10), { snapshot }))?.slice(0, 6), 'old-10');
+    assert.equal((await entries(db)).length, 50);
+    assert.equal((await entries(db, { snapshot })).length, 100);
+    snapshot.release();
+    await db.close();
+  });
+
+  it('at the bottom, with no snapshot needing it, a range deletion goes with what it covers', async () => {
+    const fs = new CrashFs();
+    const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 }, fs);
+    for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`value-${i}`));
+    await db.flush();
+    await db.delRange(keyOf(0), keyOf(100));
+    await db.flush();
+    await db.put(bytes('z'), bytes('last'));
+    await db.flush();
+    await db.compact();
+    assert.deepEqual(db.stats().tables, [0, 1, 0, 0, 0, 0, 0]);
+    assert.deepEqual(await entries(db), ['z=last']);
+    // The one table left is format version 1: it holds no range deletion.
+    const [name] = (await fs.readdir(DIR)).filter((n) => n.endsWith('.sst'));
+    const file = await fs.open(`${DIR}/${name}`, 'read');
+    const footer = new Uint8Array(48);
+    await fs.pread(file, footer, (await fs.size(file)) - 48);
+    await fs.close(file);
+    assert.equal(footer[32], 1);
+    await db.close();
+  });
+
+  it('a flush runs while a compaction is held up, and both edits land', async () => {
+    // The fdatasync of the `hold`-th table file written waits for `release`.
+    const crash = new CrashFs();
+    const paths = new WeakMap<object, string>();
+    let synced = 0;
+    let hold = Number.POSITIVE_INFINITY;
+    let held: (() => void) | undefined;
+    const release = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    let holding = false;
+    const fs = new Proxy(crash, {
+      get(target, name) {
+        if (name === 'open') {
+          return async (path: string, mode: never) => {
+            const file = await target.open(path, mode);
+            paths.set(file, path);
+            return file;
+          };
+        }
+        if (name === 'fdatasync') {
+          return async (file: never) => {
+            if (paths.get(file)?.endsWith('.sst') && ++synced === hold) {
+              holding = true;
+              await release;
+            }
+            return target.fdatasync(file);
+          };
+        }
+        const value = Reflect.get(target, name, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+    await db.put(bytes('a'), bytes('1'));
+    await db.flush();
+    // The next table synced is this flush's, the one after it the compaction's output.
+    hold = synced + 2;
+    await db.put(bytes('b'), bytes('2'));
+    await db.flush();
+    while (!holding) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(db.stats().compactions, 0);
+    // Flushes go on while the compaction waits.
+    for (const key of ['c', 'd', 'e']) {
+      await db.put(bytes(key), bytes(key));
+      await db.flush();
+    }
+    assert.equal(db.stats().compactions, 0);
+    assert.equal(db.stats().tables[0], 5);
+    held!();
+    await db.compact();
+    assert.ok(db.stats().compactions >= 1);
+    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e'];
+    assert.deepEqual(await entries(db), all);
+    assert.equal(await tableFiles(crash), total(db));
+    await db.close();
+    ({ db } = await openMemory(SMALL, crash));
+    assert.deepEqual(await entries(db), all);
+    await db.close();
+  });
+
   it('an iterator reads the tables it started on while compactions replace them, then lets go', async () => {
     const fs = new CrashFs();
     const { db } = await openMemory(SMALL, fs);
@@ -434,19 +615,19 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
   it('a file, or a directory holding other things, is refused and left untouched', async () => {
     const file = join(root, 'file');
     await writeFile(file, 'hello');
-    await assert.rejects(Lsm.open(file), isCode('ERR_INVALID_ARG_VALUE', /not an @wal\/lsm store/));
+    await assert.rejects(Lsm.open(file), isCode('WAL_NOT_A_LOG', /not an @wal\/lsm store/));
     assert.equal(await readFile(file, 'utf8'), 'hello');
 
     const foreign = join(root, 'foreign');
     await mkdir(foreign);
     await writeFile(join(foreign, 'notes.txt'), 'mine');
-    await assert.rejects(Lsm.open(foreign), isCode('ERR_INVALID_ARG_VALUE'));
+    await assert.rejects(Lsm.open(foreign), isCode('WAL_NOT_A_LOG', /holding files/));
     assert.deepEqual(await readdir(foreign), ['notes.txt']);
 
     const fake = join(root, 'fake');
     await mkdir(fake);
     await writeFile(join(fake, 'LSM'), 'something else');
-    await assert.rejects(Lsm.open(fake), isCode('ERR_INVALID_ARG_VALUE', /marker/));
+    await assert.rejects(Lsm.open(fake), isCode('WAL_NOT_A_LOG', /marker/));
     assert.deepEqual(await readdir(fake), ['LSM']);
 
     const empty = join(root, 'empty');
@@ -499,6 +680,8 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       [() => db.batch([null as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.batch([{ type: 'put', key: bytes('k') } as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.batch([{ type: 'merge', key: bytes('k') } as never]), 'ERR_INVALID_ARG_VALUE'],
+      [() => db.delRange('a' as never, bytes('b')), 'ERR_INVALID_ARG_TYPE'],
+      [() => db.batch([{ type: 'delRange', start: bytes('a') } as never]), 'ERR_INVALID_ARG_TYPE'],
       [() => db.get('k' as never), 'ERR_INVALID_ARG_TYPE'],
       [() => db.get(bytes('k'), 5 as never), 'ERR_INVALID_ARG_TYPE'],
       [() => db.iterator(null as never), 'ERR_INVALID_ARG_TYPE'],

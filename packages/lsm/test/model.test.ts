@@ -1,5 +1,6 @@
 /**
- * Model-based test: random sequences of put, del, batch, concurrent bursts,
+ * Model-based test: random sequences of put, del, range deletes, batch,
+ * concurrent bursts,
  * get, iterate (ranges, reverse, limit, seek), snapshot reads and releases,
  * flush, compaction (small level budgets, so every level is used), manifest
  * compaction and reopen, run against the store over a CrashFs and
@@ -35,7 +36,11 @@ const bound = fc.option(key, { nil: undefined });
 type Op =
   | { op: 'put'; key: string; value: string; sync: boolean }
   | { op: 'del'; key: string }
-  | { op: 'batch'; ops: { key: string; value: string | undefined }[] }
+  | { op: 'delRange'; start: string; end: string }
+  | {
+      op: 'batch';
+      ops: { key: string; value: string | undefined; end?: string | null }[];
+    }
   | { op: 'burst'; writes: { key: string; value: string }[] }
   | { op: 'get'; key: string; snapshot: number }
   | {
@@ -64,11 +69,19 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('del' as const), key }) },
   {
     weight: 2,
+    arbitrary: fc.record({ op: fc.constant('delRange' as const), start: key, end: key }),
+  },
+  {
+    weight: 2,
     arbitrary: fc.record({
       op: fc.constant('batch' as const),
-      ops: fc.array(fc.record({ key, value: fc.option(value, { nil: undefined }) }), {
-        maxLength: 6,
-      }),
+      ops: fc.array(
+        fc.record(
+          { key, value: fc.option(value, { nil: undefined }), end: fc.option(key, { freq: 5 }) },
+          { requiredKeys: ['key', 'value'] },
+        ),
+        { maxLength: 6 },
+      ),
     }),
   },
   {
@@ -119,6 +132,11 @@ function expected(model: Model, op: Extract<Op, { op: 'iterate' }>): string[] {
   return keys.map((k) => `${k}=${model.get(k)}`);
 }
 
+/** The model of a range deletion: every key in `[start, end)` goes. */
+function deleteRange(model: Model, start: string, end: string): void {
+  for (const k of [...model.keys()]) if (start <= k && k < end) model.delete(k);
+}
+
 async function run(sequence: Op[]): Promise<void> {
   const fs = new CrashFs();
   let db = await Lsm.open('/db', { fs, ...OPTIONS });
@@ -137,16 +155,23 @@ async function run(sequence: Op[]): Promise<void> {
           await db.del(bytes(op.key));
           model.delete(op.key);
           break;
+        case 'delRange':
+          await db.delRange(bytes(op.start), bytes(op.end));
+          deleteRange(model, op.start, op.end);
+          break;
         case 'batch':
           await db.batch(
             op.ops.map((o) =>
-              o.value === undefined
-                ? { type: 'del' as const, key: bytes(o.key) }
-                : { type: 'put' as const, key: bytes(o.key), value: bytes(o.value) },
+              typeof o.end === 'string'
+                ? { type: 'delRange' as const, start: bytes(o.key), end: bytes(o.end) }
+                : o.value === undefined
+                  ? { type: 'del' as const, key: bytes(o.key) }
+                  : { type: 'put' as const, key: bytes(o.key), value: bytes(o.value) },
             ),
           );
           for (const o of op.ops) {
-            if (o.value === undefined) model.delete(o.key);
+            if (typeof o.end === 'string') deleteRange(model, o.key, o.end);
+            else if (o.value === undefined) model.delete(o.key);
             else model.set(o.key, o.value);
           }
           break;

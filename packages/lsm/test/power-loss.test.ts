@@ -1,5 +1,5 @@
 /**
- * Power loss at every step of the engine's work: writes, background and
+ * Power loss at every step of the engine's work: writes, range deletions, background and
  * explicit flushes (table file, directory fsync, manifest edit, log
  * truncation), manifest compaction, close and recovery itself. The workload
  * (with compactions: small level budgets) runs over a CrashFs; between operations and after every macrotask while
@@ -98,6 +98,18 @@ class Run {
       model.since.clear();
     });
   }
+
+  /** A durable range deletion of `[start, end)`: every key written so far in it reads absent once acknowledged. */
+  deleteRange(start: string, end: string): Promise<void> {
+    const covered = [...this.keys].filter(([key]) => start <= key && key < end);
+    for (const [, model] of covered) model.since.add(null);
+    return this.db.delRange(bytes(start), bytes(end), { sync: true }).then(() => {
+      for (const [, model] of covered) {
+        model.acked = null;
+        model.since.clear();
+      }
+    });
+  }
 }
 
 /** The checking opens start no compaction: the table count they check must stand still. */
@@ -171,6 +183,14 @@ describe('power loss (engine over CrashFs)', function () {
         );
       } else {
         await run.step(`put ${key} #${i}`, () => run.write(key, value(i), true));
+      }
+      if (i % 11 === 7) {
+        const from = (i * 3) % 25;
+        const [start, end] = [
+          `k${String(from).padStart(2, '0')}`,
+          `k${String(from + 4).padStart(2, '0')}`,
+        ];
+        await run.step(`delete range [${start}, ${end})`, () => run.deleteRange(start, end));
       }
       if (i === 15 || i === 30) await run.step(`flush at ${i}`, () => run.db.flush());
       if (i === 20) await run.step('compact manifest', () => run.db.compactManifest());

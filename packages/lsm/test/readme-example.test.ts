@@ -51,6 +51,7 @@ describe('README quick example', () => {
       assert.equal(await db.get(bytes('apple')), undefined);
       assert.equal(text(await db.get(bytes('pear'))), '6');
       assert.equal(text(await db.get(bytes('plum'))), '7');
+      assert.equal(await db.get(bytes('quince')), undefined);
     } finally {
       await db.close();
     }
