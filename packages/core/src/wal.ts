@@ -9,6 +9,7 @@ import {
   BusyError,
   ClosedError,
   CorruptionError,
+  errorCode,
   FailedError,
   invalidArgType,
   invalidArgValue,
@@ -111,8 +112,6 @@ const BLOCK_TRUNCATING = 8;
 const BLOCK_FULL = 16;
 
 const noop = (): void => {};
-
-const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
 
 /** Shared zeros for preallocation (never written to). */
 let zeroBytes = new Uint8Array(0);
@@ -619,9 +618,7 @@ export class Wal {
   waitFor(lsn: number, level: WaitLevel): Promise<void> {
     try {
       validateOffset('lsn', lsn);
-      if (level !== 'written' && level !== 'durable') {
-        throw invalidArgValue('level', level, "must be 'written' or 'durable'");
-      }
+      validateWait('level', level);
       if (lsn >= this.#tail) throw outOfRange('lsn', `< the tail (${this.#tail})`, lsn);
       if (this.#options.readOnly) throw new ReadOnlyError('wait for durability');
     } catch (error) {
@@ -813,7 +810,7 @@ export class Wal {
       } else {
         this.#preallocate = 0;
         this.#padFailed = true;
-        if (codeOf(cause) === 'WAL_FAILED') {
+        if (errorCode(cause) === 'WAL_FAILED') {
           this.#fail(
             new FailedError('the store failed while the log preallocated space', {
               cause,
@@ -1199,7 +1196,7 @@ export class Wal {
         // 3. The hint, raised to what is durable now (at least lsn).
         if (this.#hint < lsn) await this.#raiseHint(this.#gc!.durable);
       } catch (error) {
-        if (codeOf(error) !== 'WAL_FAILED') throw error;
+        if (errorCode(error) !== 'WAL_FAILED') throw error;
         // The store latched a failure, maybe in a background call (the
         // durable hint's update) whose handler has not run yet: the log
         // stops either way, and reports its own failure.
@@ -1600,16 +1597,17 @@ function waitLevel(options: unknown): WaitLevel {
     }
   }
   const { wait } = options as { wait?: unknown };
-  if (wait !== 'written' && wait !== 'durable') {
-    throw invalidArgValue('options.wait', wait, "must be 'written' or 'durable'");
-  }
+  validateWait('options.wait', wait);
   return wait;
 }
 
-/**
- * Reads consecutive records for the iterators, one store read per batch,
- * checking every record's checksum. Internal.
- */
+/** Throws `ERR_INVALID_ARG_VALUE`, naming `name`, unless `value` is a {@link WaitLevel}. */
+function validateWait(name: string, value: unknown): asserts value is WaitLevel {
+  if (value !== 'written' && value !== 'durable') {
+    throw invalidArgValue(name, value, "must be 'written' or 'durable'");
+  }
+}
+
 /** What the iterators may see of a log: closures over its private state. */
 interface ReaderAccess {
   quiet(): Promise<void>;
@@ -1622,6 +1620,10 @@ interface ReaderAccess {
   damaged(lsn: number): CorruptionError;
 }
 
+/**
+ * Reads consecutive records for the iterators, one store read per batch,
+ * checking every record's checksum. Internal.
+ */
 class Reader {
   #position: number;
   #validated = false;
