@@ -22,10 +22,24 @@ import {
   type WalError,
   WriteFailedError,
 } from '@wal/errors';
-import { FileStore, SegmentedStore, type Store, type StoreMeta } from '@wal/store';
+import { FileStore, SegmentedStore, type Store } from '@wal/store';
 import { BoundaryIndex } from './boundary-index.js';
-import { crc32c } from './crc32c.js';
-import { HEADER_SIZE, MAX_FRAME_LENGTH, readU32, writeFrame } from './frame.js';
+import {
+  frameIsValid,
+  frameLength,
+  HEADER_SIZE,
+  lengthFits,
+  MAX_FRAME_LENGTH,
+  writeFrame,
+} from './frame.js';
+import {
+  DURABLE_HINT_KEY,
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  META_MAX_RECORD,
+  META_TRUNCATIONS,
+  metaInteger,
+} from './meta.js';
 import {
   DEFAULT_MAX_RECORD_SIZE,
   DEFAULT_PREALLOCATE,
@@ -90,14 +104,6 @@ export interface RecoveryReport {
   readonly truncated: boolean;
 }
 
-/** Metadata keys of the log (see docs/FORMAT.md §5). */
-const META_FORMAT = 'wal.format';
-const META_MAX_RECORD = 'wal.maxRecordSize';
-const META_HINT = 'wal.durableHint';
-/** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
-const META_TRUNCATIONS = 'wal.truncations';
-/** The only format version this code writes and reads. */
-const FORMAT_VERSION = 1;
 /** Durable-hint spacing when the store has no segment size. */
 const DEFAULT_HINT_INTERVAL = 64 * 1024 * 1024;
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
@@ -155,15 +161,6 @@ async function openStore(source: WalSource, options: ResolvedOptions): Promise<S
   }
   if (isStore(source)) return source;
   throw invalidArgType('source', 'a path, a Store or a function resolving with a Store', source);
-}
-
-function metaInteger(meta: StoreMeta, key: string, min: number, max: number): number | undefined {
-  const value = meta[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new CorruptionError(`the log's metadata holds an invalid ${key}: ${String(value)}`);
-  }
-  return value;
 }
 
 /**
@@ -373,7 +370,7 @@ export class Wal {
     const store = await openStore(source, options);
     try {
       const meta = await store.readMeta();
-      const format = metaInteger(meta, META_FORMAT, 1, Number.MAX_SAFE_INTEGER);
+      const format = metaInteger(meta, FORMAT_KEY, 1, Number.MAX_SAFE_INTEGER);
       if (format !== undefined && format !== FORMAT_VERSION) {
         throw new CorruptionError(
           `the log is in format version ${format}; this version of @wal/core reads version ${FORMAT_VERSION}`,
@@ -395,7 +392,7 @@ export class Wal {
       const maxRecordSize =
         asked ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
       const storeLength = store.length;
-      const hint = metaInteger(meta, META_HINT, 0, Number.MAX_SAFE_INTEGER) ?? head;
+      const hint = metaInteger(meta, DURABLE_HINT_KEY, 0, Number.MAX_SAFE_INTEGER) ?? head;
       if (hint > storeLength) {
         throw new CorruptionError(
           `the log ends at ${storeLength}, below its durable hint ${hint}: durable records are missing`,
@@ -427,7 +424,7 @@ export class Wal {
       if (!options.readOnly) {
         if (cut > 0) {
           if (hint > end) {
-            await store.updateMeta({ [META_HINT]: end });
+            await store.updateMeta({ [DURABLE_HINT_KEY]: end });
             persistedHint = end;
           }
           await store.truncate(end);
@@ -436,9 +433,9 @@ export class Wal {
         // only: make them (and the directory) durable before treating them so.
         await store.sync();
         const update: Record<string, number> = {};
-        if (format === undefined) update[META_FORMAT] = FORMAT_VERSION;
+        if (format === undefined) update[FORMAT_KEY] = FORMAT_VERSION;
         if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
-        if (persistedHint !== end) update[META_HINT] = end;
+        if (persistedHint !== end) update[DURABLE_HINT_KEY] = end;
         if (Object.keys(update).length > 0) await store.updateMeta(update);
         persistedHint = end;
       }
@@ -919,7 +916,9 @@ export class Wal {
       this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
       return;
     }
-    this.#hintWrite = this.#storeCall(() => this.#store.updateMeta({ [META_HINT]: value })).then(
+    this.#hintWrite = this.#storeCall(() =>
+      this.#store.updateMeta({ [DURABLE_HINT_KEY]: value }),
+    ).then(
       () => {
         this.#hint = Math.max(this.#hint, value);
         this.#hintWrite = undefined;
@@ -1121,7 +1120,7 @@ export class Wal {
         // Lower the hint first (damage above the cut will be a tear), and
         // count the truncation so read-only followers rescan.
         await this.#store.updateMeta({
-          [META_HINT]: Math.min(this.#hint, end),
+          [DURABLE_HINT_KEY]: Math.min(this.#hint, end),
           [META_TRUNCATIONS]: this.#cutCount + 1,
         });
         this.#hint = Math.min(this.#hint, end);
@@ -1270,8 +1269,7 @@ export class Wal {
     }
     const length = await this.#locate(lsn, this.written);
     const bytes = await this.#readStore(lsn, HEADER_SIZE + length);
-    const crc = readU32(bytes, 0);
-    if (bytes.length < HEADER_SIZE + length || crc32c(bytes, 4, HEADER_SIZE + length) !== crc) {
+    if (bytes.length < HEADER_SIZE + length || !frameIsValid(bytes, 0, length)) {
       throw this.#damaged(lsn);
     }
     this.#knownBoundary = lsn + HEADER_SIZE + length;
@@ -1346,8 +1344,8 @@ export class Wal {
         if (window.length < HEADER_SIZE) break;
       }
       const at = position - windowStart;
-      const length = readU32(window, at + 4);
-      if (length > this.#maxRecordSize || position + HEADER_SIZE + length > bound) {
+      const length = frameLength(window, at);
+      if (!lengthFits(position, length, this.#maxRecordSize, bound)) {
         throw new CorruptionError(
           `the frame at ${position} claims ${length} bytes, past the log's end or maximum record size`,
           { offset: position },
@@ -1526,7 +1524,7 @@ export class Wal {
         if (this.#tail > this.durable) await this.#waitTarget(this.#tail, 'durable');
         await this.#whenSettled();
         if (this.#hint < gc.durable && this.#failure === undefined) {
-          await this.#store.updateMeta({ [META_HINT]: gc.durable });
+          await this.#store.updateMeta({ [DURABLE_HINT_KEY]: gc.durable });
           this.#hint = gc.durable;
         }
         // Zeros written ahead and not used (or maybe, by a failed zero write):
@@ -1679,9 +1677,9 @@ class Reader {
       let at = 0;
       for (;;) {
         if (at + HEADER_SIZE > bytes.length) break;
-        const length = readU32(bytes, at + 4);
+        const length = frameLength(bytes, at);
         const lsn = position + at;
-        if (length > maxRecordSize || lsn + HEADER_SIZE + length > end) {
+        if (!lengthFits(lsn, length, maxRecordSize, end)) {
           this.#done = true;
           throw new CorruptionError(
             `the frame at ${lsn} claims ${length} bytes, past the log's end or maximum record size`,
@@ -1694,9 +1692,8 @@ class Reader {
           bytes = await wal.readStore(position, HEADER_SIZE + length);
           if (bytes.length < HEADER_SIZE + length) break;
         }
-        const crc = readU32(bytes, at);
         const frameEnd = at + HEADER_SIZE + length;
-        if (crc32c(bytes, at + 4, frameEnd) !== crc) {
+        if (!frameIsValid(bytes, at, length)) {
           if (!wal.skipped(lsn)) {
             this.#done = true;
             throw wal.damaged(lsn);
