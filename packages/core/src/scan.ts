@@ -117,7 +117,8 @@ interface Read {
  * whole in the next one. It never holds more than three windows, or those and
  * one read of a length the caller has already checked. With `reuse` (and a
  * store that has `readInto`), windows are read into buffers used in turn: the
- * bytes of a window are valid until the cursor moves past it.
+ * bytes of a window are valid until the cursor moves past it (why that is
+ * safe: docs/INTERNALS.md §9).
  */
 class Cursor {
   #buffer: Uint8Array = new Uint8Array(0);

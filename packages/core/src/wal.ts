@@ -48,7 +48,8 @@ import {
   WAL_DB_MAX_RECORD_SIZE,
   type WalOptions,
 } from './options.js';
-import { StoredRecord } from './record.js';
+import { BatchIterator, Reader, type ReaderAccess, RecordIterator } from './reader.js';
+import type { StoredRecord } from './record.js';
 import { type Damage, scan } from './scan.js';
 
 /** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
@@ -201,7 +202,7 @@ export class Wal {
   /** Read-only: end of the intact log as last scanned. */
   #scannedEnd: number;
 
-  // Staging: the chunk being filled, and free chunks for reuse.
+  // Staging: the chunk being filled, and free chunks for reuse (docs/INTERNALS.md §3).
   #chunk: Uint8Array | undefined;
   #chunkStart = 0;
   #chunkUsed = 0;
@@ -214,7 +215,7 @@ export class Wal {
     if ((this.#blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.#submit();
   };
 
-  /** Why appends are refused: a bit set of BLOCK_*; 0 on the fast path. */
+  /** Why appends are refused: a bit set of BLOCK_*; 0 on the fast path (docs/INTERNALS.md §2). */
   #blocked = 0;
   #failure: WalError | undefined;
   /** Where a reopen resumes after the failure. */
@@ -241,11 +242,11 @@ export class Wal {
   #padFailed = false;
   /**
    * Writes waiting for the zeros in flight to land (so zeros never land over
-   * data), or for the store gate to open.
+   * data), or for the store gate to open (docs/INTERNALS.md §4, §8).
    */
   #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
-  /** Resolvers waiting for reads, writes and the hint write to settle. */
+  /** Resolvers waiting for reads, writes and the hint write to settle (docs/INTERNALS.md §5). */
   #settleWaiters: Array<() => void> = [];
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
@@ -263,7 +264,8 @@ export class Wal {
 
   // The store gate: while the store runs its own truncateBefore (which a
   // Store may refuse to run beside any other call, and vice versa), every
-  // store call of the log waits. Appends are still accepted and staged.
+  // store call of the log waits. Appends are still accepted and staged
+  // (docs/INTERNALS.md §8).
   /** Set while the gate is closed; resolves when it opens. */
   #gate: Promise<void> | undefined;
   /** Calls sent to the store and not settled (writes, zeros, reads, syncs, metadata). */
@@ -855,7 +857,7 @@ export class Wal {
   /**
    * Stops the log: appends throw `error`, staged records are dropped (their
    * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
-   * durable watermark when the log is closed).
+   * durable watermark when the log is closed). docs/INTERNALS.md §6.
    */
   #fail(error: WalError, resumeAt: number | 'durable'): void {
     if (this.#failure === undefined) this.#failure = error;
@@ -1048,7 +1050,10 @@ export class Wal {
     return run;
   }
 
-  /** Runs `work` with the log to itself: appends refused, writes, syncs and reads settled. */
+  /**
+   * Runs `work` with the log to itself: appends refused, writes, syncs and
+   * reads settled (docs/INTERNALS.md §7).
+   */
   #runExclusive<T>(work: () => Promise<T>): Promise<T> {
     if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
       return Promise.reject(this.#blockedError('truncate the log'));
@@ -1603,194 +1608,5 @@ function waitLevel(options: unknown): WaitLevel {
 function validateWait(name: string, value: unknown): asserts value is WaitLevel {
   if (value !== 'written' && value !== 'durable') {
     throw invalidArgValue(name, value, "must be 'written' or 'durable'");
-  }
-}
-
-/** What the iterators may see of a log: closures over its private state. */
-interface ReaderAccess {
-  quiet(): Promise<void>;
-  validateStart(lsn: number, end: number, tail: number): Promise<void>;
-  clampEnd(end: number, epoch: number): number;
-  head(): number;
-  maxRecordSize(): number;
-  skipped(lsn: number): boolean;
-  readStore(offset: number, length: number): Promise<Uint8Array>;
-  damaged(lsn: number): CorruptionError;
-}
-
-/**
- * Reads consecutive records for the iterators, one store read per batch,
- * checking every record's checksum. Internal.
- */
-class Reader {
-  #position: number;
-  #validated = false;
-  #done = false;
-  /** The next batch's read, started when the last batch was handed out. */
-  #ahead: { position: number; read: Promise<Uint8Array> } | undefined;
-
-  constructor(
-    readonly wal: ReaderAccess,
-    start: number,
-    readonly end: number,
-    readonly tail: number,
-    readonly epoch: number,
-    readonly batchBytes: number,
-  ) {
-    this.#position = start;
-  }
-
-  /** The next batch of records, or `undefined` at the end. */
-  async next(): Promise<StoredRecord[] | undefined> {
-    if (this.#done) return undefined;
-    const wal = this.wal;
-    await wal.quiet();
-    if (!this.#validated) {
-      await wal.validateStart(this.#position, this.end, this.tail);
-      this.#validated = true;
-    }
-    for (;;) {
-      const end = wal.clampEnd(this.end, this.epoch);
-      const position = this.#position;
-      const head = wal.head();
-      const maxRecordSize = wal.maxRecordSize();
-      if (position < head) {
-        this.#done = true;
-        throw new TruncatedError(
-          `the iterator's position ${position} was removed by a truncation before ${head}`,
-          { offset: position },
-        );
-      }
-      if (position >= end) {
-        this.#done = true;
-        return undefined;
-      }
-      const ahead = this.#ahead;
-      this.#ahead = undefined;
-      let bytes =
-        ahead !== undefined && ahead.position === position
-          ? await ahead.read
-          : await wal.readStore(position, Math.min(this.batchBytes, end - position));
-      // A read made ahead may reach past a cut made since: never parse there.
-      if (bytes.length > end - position) bytes = bytes.subarray(0, end - position);
-      const records: StoredRecord[] = [];
-      let at = 0;
-      for (;;) {
-        if (at + HEADER_SIZE > bytes.length) break;
-        const length = frameLength(bytes, at);
-        const lsn = position + at;
-        if (!lengthFits(lsn, length, maxRecordSize, end)) {
-          this.#done = true;
-          throw new CorruptionError(
-            `the frame at ${lsn} claims ${length} bytes, past the log's end or maximum record size`,
-            { offset: lsn },
-          );
-        }
-        if (at + HEADER_SIZE + length > bytes.length) {
-          if (at > 0) break;
-          // One record larger than the batch: read it whole (its length is checked).
-          bytes = await wal.readStore(position, HEADER_SIZE + length);
-          if (bytes.length < HEADER_SIZE + length) break;
-        }
-        const frameEnd = at + HEADER_SIZE + length;
-        if (!frameIsValid(bytes, at, length)) {
-          if (!wal.skipped(lsn)) {
-            this.#done = true;
-            throw wal.damaged(lsn);
-          }
-        } else {
-          records.push(new StoredRecord(lsn, bytes, at + HEADER_SIZE, frameEnd));
-        }
-        at = frameEnd;
-      }
-      // A truncation may have run while reading: keep only what is still live.
-      const liveEnd = wal.clampEnd(this.end, this.epoch);
-      if (wal.head() > position) {
-        this.#done = true;
-        throw new TruncatedError(
-          `the iterator's position ${position} was removed by a truncation before ${wal.head()}`,
-          { offset: position },
-        );
-      }
-      if (at === 0) {
-        this.#done = true;
-        return undefined;
-      }
-      this.#position = position + at;
-      let kept = records.length;
-      while (kept > 0 && records[kept - 1]!.lsn >= liveEnd) kept--;
-      if (kept < records.length) {
-        records.length = kept;
-        this.#done = true;
-      }
-      if (records.length > 0) {
-        this.#readAhead(liveEnd);
-        return records;
-      }
-      if (this.#done) return undefined;
-    }
-  }
-
-  /**
-   * Starts reading the next batch while the caller works on this one. What
-   * it reads is checked when used, exactly as a read made then: truncations
-   * since are caught by the same checks (cuts, head).
-   */
-  #readAhead(end: number): void {
-    const position = this.#position;
-    if (this.#done || position >= end) return;
-    const read = this.wal.readStore(position, Math.min(this.batchBytes, end - position));
-    read.catch(noop); // used by the next call, if any
-    this.#ahead = { position, read };
-  }
-
-  finish(): void {
-    this.#done = true;
-    this.#ahead = undefined;
-  }
-}
-
-class RecordIterator implements AsyncIterableIterator<StoredRecord> {
-  #batch: StoredRecord[] = [];
-  #at = 0;
-
-  constructor(readonly reader: Reader) {}
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord> {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<StoredRecord>> {
-    if (this.#at < this.#batch.length) return { value: this.#batch[this.#at++]!, done: false };
-    const batch = await this.reader.next();
-    if (batch === undefined) return { value: undefined, done: true };
-    this.#batch = batch;
-    this.#at = 1;
-    return { value: batch[0]!, done: false };
-  }
-
-  async return(): Promise<IteratorResult<StoredRecord>> {
-    this.reader.finish();
-    this.#batch = [];
-    return { value: undefined, done: true };
-  }
-}
-
-class BatchIterator implements AsyncIterableIterator<StoredRecord[]> {
-  constructor(readonly reader: Reader) {}
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord[]> {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<StoredRecord[]>> {
-    const batch = await this.reader.next();
-    if (batch === undefined) return { value: undefined, done: true };
-    return { value: batch, done: false };
-  }
-
-  async return(): Promise<IteratorResult<StoredRecord[]>> {
-    this.reader.finish();
-    return { value: undefined, done: true };
   }
 }
