@@ -25,6 +25,7 @@ import {
 import type { Store } from '@wal/store';
 import type { BoundaryIndex } from './boundary-index.js';
 import { frameIsValid, frameLength, HEADER_SIZE, lengthFits, writeFrame } from './frame.js';
+import { StoreGate } from './gate.js';
 import { DURABLE_HINT_KEY, META_TRUNCATIONS, metaInteger } from './meta.js';
 import {
   DEFAULT_PREALLOCATE,
@@ -167,22 +168,12 @@ export class Wal {
   /** Settles once every truncation requested so far finished: they run one at a time. */
   #truncations: Promise<void> | undefined;
 
-  // The store gate: while the store runs its own truncateBefore (which a
-  // Store may refuse to run beside any other call, and vice versa), every
-  // store call of the log waits. Appends are still accepted and staged
-  // (docs/INTERNALS.md §8).
-  /** Set while the gate is closed; resolves when it opens. */
-  #gate: Promise<void> | undefined;
-  /** Calls sent to the store and not settled (writes, zeros, reads, syncs, metadata). */
-  #storeCalls = 0;
-  #storeQuietWaiters: Array<() => void> = [];
-  readonly #storeCallDone = (): void => {
-    if (--this.#storeCalls === 0 && this.#storeQuietWaiters.length > 0) {
-      const waiters = this.#storeQuietWaiters;
-      this.#storeQuietWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-  };
+  /**
+   * The store gate: while the store runs its own truncateBefore, every store
+   * call of the log waits. Appends are still accepted and staged
+   * (docs/INTERNALS.md §8).
+   */
+  readonly #gate = new StoreGate();
   #closing: Promise<void> | undefined;
   /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
   readonly #cuts: number[] = [];
@@ -565,13 +556,13 @@ export class Wal {
    */
   #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
     const end = start + bytes.length;
-    if (this.#gate !== undefined || (this.#padding !== undefined && end > this.#padding)) {
+    if (this.#gate.closed !== undefined || (this.#padding !== undefined && end > this.#padding)) {
       // Two writes in flight to the same range land in any order: wait.
       this.#held.push({ start, bytes, recycle });
       return;
     }
     if (end > this.#allocated) this.#allocated = end;
-    this.#storeCalls++;
+    this.#gate.enter();
     this.#store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
@@ -593,7 +584,7 @@ export class Wal {
     if (
       !this.#syncAsked ||
       this.#padding !== undefined ||
-      this.#gate !== undefined ||
+      this.#gate.closed !== undefined ||
       (this.#blocked & BLOCK_FAILED) !== 0 ||
       this.#allocated - written >= this.#preallocate / 2
     ) {
@@ -610,9 +601,9 @@ export class Wal {
     this.#syncAsked = false;
     this.#padding = start;
     this.#writesInFlight++;
-    this.#storeCalls++;
+    this.#gate.enter();
     const done = (ok: boolean, cause?: unknown): void => {
-      this.#storeCallDone();
+      this.#gate.leave();
       this.#writesInFlight--;
       this.#padding = undefined;
       if (ok) {
@@ -648,7 +639,7 @@ export class Wal {
     cause: unknown,
     ok: boolean,
   ): void {
-    this.#storeCallDone();
+    this.#gate.leave();
     this.#writesInFlight--;
     const gc = this.#gc!;
     if (ok) {
@@ -695,19 +686,20 @@ export class Wal {
    * requires.
    */
   #syncStore(): Promise<void> {
-    if (this.#gate !== undefined) return this.#gate.then(() => this.#syncStore());
+    const closed = this.#gate.closed;
+    if (closed !== undefined) return closed.then(() => this.#syncStore());
     const target = this.#gc!.written;
     if (this.#preallocate > 0) this.#syncAsked = true;
-    this.#storeCalls++;
+    this.#gate.enter();
     return this.#store.sync().then(
       () => {
-        this.#storeCallDone();
+        this.#gate.leave();
         if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
           this.#writeHint(target);
         }
       },
       (cause: unknown) => {
-        this.#storeCallDone();
+        this.#gate.leave();
         this.#fail(
           new FailedError(
             'a sync of the log failed; nothing after the last durable offset can be trusted',
@@ -729,30 +721,30 @@ export class Wal {
       this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
       return;
     }
-    this.#hintWrite = this.#storeCall(() =>
-      this.#store.updateMeta({ [DURABLE_HINT_KEY]: value }),
-    ).then(
-      () => {
-        this.#hint = Math.max(this.#hint, value);
-        this.#hintWrite = undefined;
-        const wanted = this.#hintWanted;
-        this.#hintWanted = undefined;
-        if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
-        this.#settled();
-      },
-      (cause: unknown) => {
-        this.#hintWrite = undefined;
-        this.#hintWanted = undefined;
-        this.#fail(
-          new FailedError('writing the durable hint to the metadata failed', {
-            cause,
-            offset: this.#gc?.durable ?? 0,
-          }),
-          'durable',
-        );
-        this.#settled();
-      },
-    );
+    this.#hintWrite = this.#gate
+      .call(() => this.#store.updateMeta({ [DURABLE_HINT_KEY]: value }))
+      .then(
+        () => {
+          this.#hint = Math.max(this.#hint, value);
+          this.#hintWrite = undefined;
+          const wanted = this.#hintWanted;
+          this.#hintWanted = undefined;
+          if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
+          this.#settled();
+        },
+        (cause: unknown) => {
+          this.#hintWrite = undefined;
+          this.#hintWanted = undefined;
+          this.#fail(
+            new FailedError('writing the durable hint to the metadata failed', {
+              cause,
+              offset: this.#gc?.durable ?? 0,
+            }),
+            'durable',
+          );
+          this.#settled();
+        },
+      );
   }
 
   #waitLsn(lsn: number, level: WaitLevel): Promise<void> {
@@ -807,17 +799,6 @@ export class Wal {
   }
 
   /**
-   * Sends `call` to the store now, or once the store gate opens; counted in
-   * the calls the gate waits for. `call` returns a promise and never throws.
-   */
-  #storeCall<T>(call: () => Promise<T>): Promise<T> {
-    const gate = this.#gate;
-    if (gate !== undefined) return gate.then(() => this.#storeCall(call));
-    this.#storeCalls++;
-    return call().finally(this.#storeCallDone);
-  }
-
-  /**
    * Runs `call` (a store call that must be alone: the store's
    * `truncateBefore`) with the store gate closed: once every store call in
    * flight settled, and before any waiting one is sent. Appends meanwhile are
@@ -826,20 +807,15 @@ export class Wal {
    * gate opens (so that what waited sees its effect).
    */
   async #alone(call: () => Promise<void>, after: () => void): Promise<void> {
-    let open!: () => void;
-    this.#gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const open = this.#gate.close();
     try {
-      if (this.#storeCalls > 0) {
-        await new Promise<void>((resolve) => this.#storeQuietWaiters.push(resolve));
-      }
+      const quiet = this.#gate.quiet();
+      if (quiet !== undefined) await quiet;
       // A failure while in-flight calls settled: nothing is changed.
       if (this.#failure !== undefined) throw this.#failure;
       await call();
       after();
     } finally {
-      this.#gate = undefined;
       open();
       const held = this.#held;
       this.#held = [];
@@ -1183,7 +1159,7 @@ export class Wal {
     if ((this.#blocked & BLOCK_CLOSED) !== 0 && this.#store.closed) throw new ClosedError('log');
     this.#readsInFlight++;
     try {
-      return await this.#storeCall(() =>
+      return await this.#gate.call(() =>
         offset < this.#head
           ? Promise.reject(this.#truncatedError(offset))
           : this.#store.read(offset, length),
