@@ -268,13 +268,7 @@ export class GroupCommit {
     validateOffset('start', start);
     validateOffset('end', end);
     if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
-    if (start < this.#written || end - start > this.#unreported) throw this.#overlap(start, end);
-    if (start >= this.#poison) {
-      this.#unreported -= end - start;
-      return;
-    }
-    if (end > this.#poison || this.#overlapsParked(start, end)) throw this.#overlap(start, end);
-    this.#unreported -= end - start;
+    if (this.#settle(start, end)) return; // only the lowest failed write counts
     this.#poison = start;
     this.#poisonCause = cause;
     this.#parked.dropFrom(start);
@@ -369,16 +363,28 @@ export class GroupCommit {
   }
 
   #markOutOfOrder(start: number, end: number): void {
-    if (start < this.#written || end - start > this.#unreported) throw this.#overlap(start, end);
-    if (start >= this.#poison) {
-      // Past a failed write: it can never become written, so it is not parked.
-      this.#unreported -= end - start;
-      return;
-    }
-    if (end > this.#poison || this.#overlapsParked(start, end)) throw this.#overlap(start, end);
-    this.#unreported -= end - start;
+    // Past a failed write, it can never become written, so it is not parked.
+    if (this.#settle(start, end)) return;
     this.#parked.insert(start, end);
     if (start < this.#lowestParked) this.#lowestParked = start;
+  }
+
+  /**
+   * Counts `[start, end)`, an unreported range at or past the written
+   * watermark, as reported; true when it lies at or past a failed write
+   * (nothing more to do for it).
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) when the range overlaps one
+   *   already reported, or straddles the failed write.
+   */
+  #settle(start: number, end: number): boolean {
+    if (start < this.#written || end - start > this.#unreported) throw this.#overlap(start, end);
+    const pastPoison = start >= this.#poison;
+    if (!pastPoison && (end > this.#poison || this.#overlapsParked(start, end))) {
+      throw this.#overlap(start, end);
+    }
+    this.#unreported -= end - start;
+    return pastPoison;
   }
 
   /**

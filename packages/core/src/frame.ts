@@ -2,6 +2,12 @@
  * The record frame (docs/FORMAT.md §2): an 8-byte little-endian header
  * `[crc32c u32][length u32]` followed by `length` payload bytes, where the CRC
  * is CRC-32C over the 4 length bytes followed by the payload.
+ *
+ * The one place that knows the frame: encoding, header decoding, the length
+ * bound, the CRC check (whole, or incremental across read windows) and the
+ * classification of damage (FORMAT.md §8 step 4). The recovery scan, the
+ * reads and iterators of the log and the command line's diagnosis all go
+ * through it.
  */
 import { crc32c } from './crc32c.js';
 
@@ -67,10 +73,65 @@ export function readHeader(bytes: Uint8Array, at: number): FrameHeader {
   return { crc: readU32(bytes, at), length: readU32(bytes, at + 4) };
 }
 
+/** The payload length the header at `at` claims (unchecked); the caller guarantees 8 bytes. */
+export function frameLength(bytes: Uint8Array, at: number): number {
+  return readU32(bytes, at + 4);
+}
+
 /**
- * True when the frame at `at` (header and whole payload present in `bytes`)
- * carries the right CRC.
+ * The length bound: whether a frame at `offset` claiming `length` payload
+ * bytes may be read at all — at most `maxRecordSize`, and ending by `end`.
+ * Checked before any buffer is sized by the length.
  */
-export function frameIsValid(bytes: Uint8Array, at: number, header: FrameHeader): boolean {
-  return crc32c(bytes, at + 4, at + HEADER_SIZE + header.length) === header.crc;
+export function lengthFits(
+  offset: number,
+  length: number,
+  maxRecordSize: number,
+  end: number,
+): boolean {
+  return length <= maxRecordSize && offset + HEADER_SIZE + length <= end;
+}
+
+/**
+ * True when the frame at `at` claiming `length` payload bytes (header and
+ * whole payload present in `bytes`) carries the right CRC.
+ */
+export function frameIsValid(bytes: Uint8Array, at: number, length: number): boolean {
+  return crc32c(bytes, at + 4, at + HEADER_SIZE + length) === readU32(bytes, at);
+}
+
+/**
+ * The CRC check across read windows: continues `crc` (0 to start, at the
+ * frame's length field, `offset + 4`) over `bytes[from, to)`, the next bytes
+ * the frame's CRC covers. The frame is intact when, after `4 + length` bytes,
+ * the result equals its header's `crc`.
+ */
+export function continueFrameCrc(crc: number, bytes: Uint8Array, from: number, to: number): number {
+  return crc32c(bytes, from, to, crc);
+}
+
+/** Why a frame is damaged (docs/FORMAT.md §8 step 4). */
+export type DamageKind = 'short-header' | 'short-payload' | 'checksum';
+
+/** A damaged frame. */
+export interface Damage {
+  /** Offset of the damaged frame's header. */
+  readonly offset: number;
+  readonly kind: DamageKind;
+  /** The length its header claims (undefined for a short header). */
+  readonly claimedLength: number | undefined;
+}
+
+/**
+ * The damage of a frame at `offset` that is not intact, in a log ending at
+ * `end`: a **short header** when fewer than 8 bytes are left, a **short
+ * payload** when its `length` (the header's, given when the header is there)
+ * reaches past `end`, else **checksum** damage.
+ */
+export function classifyDamage(offset: number, end: number, length: number | undefined): Damage {
+  if (end - offset < HEADER_SIZE || length === undefined) {
+    return { offset, kind: 'short-header', claimedLength: undefined };
+  }
+  const kind = offset + HEADER_SIZE + length > end ? 'short-payload' : 'checksum';
+  return { offset, kind, claimedLength: length };
 }

@@ -7,7 +7,16 @@
  */
 export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';
 export { crc32c } from './crc32c.js';
-export { encodeFrame, HEADER_SIZE, MAX_FRAME_LENGTH } from './frame.js';
+export {
+  classifyDamage,
+  type Damage,
+  type DamageKind,
+  encodeFrame,
+  frameLength,
+  HEADER_SIZE,
+  MAX_FRAME_LENGTH,
+} from './frame.js';
+export { DURABLE_HINT_KEY, FORMAT_KEY } from './meta.js';
 export {
   DEFAULT_INDEX_INTERVAL,
   DEFAULT_MAX_RECORD_SIZE,
@@ -19,7 +28,7 @@ export {
   type WalOptions,
 } from './options.js';
 export { StoredRecord, type WalRecord } from './record.js';
-export type { Damage, DamageKind, RecoveryPolicy } from './scan.js';
+export type { RecoveryPolicy } from './scan.js';
 export {
   type AppendOptions,
   type RecoveryReport,

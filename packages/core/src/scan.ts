@@ -6,8 +6,16 @@
 import { CorruptionError, RecordTooLargeError } from '@wal/errors';
 import type { Store } from '@wal/store';
 import type { BoundaryIndex } from './boundary-index.js';
-import { crc32c } from './crc32c.js';
-import { HEADER_SIZE, readHeader, readU32 } from './frame.js';
+import {
+  classifyDamage,
+  continueFrameCrc,
+  type Damage,
+  frameIsValid,
+  frameLength,
+  HEADER_SIZE,
+  lengthFits,
+  readHeader,
+} from './frame.js';
 import { refill, StoredRecord } from './record.js';
 
 /**
@@ -24,17 +32,7 @@ import { refill, StoredRecord } from './record.js';
  */
 export type RecoveryPolicy = 'strict' | 'skip';
 
-/** Why a frame is damaged. */
-export type DamageKind = 'short-header' | 'short-payload' | 'checksum';
-
-/** A damaged frame found by the scan. */
-export interface Damage {
-  /** Offset of the damaged frame's header. */
-  readonly offset: number;
-  readonly kind: DamageKind;
-  /** The length its header claims (undefined for a short header). */
-  readonly claimedLength: number | undefined;
-}
+export type { Damage, DamageKind } from './frame.js';
 
 /** The outcome of a scan. */
 export interface ScanResult {
@@ -119,7 +117,8 @@ interface Read {
  * whole in the next one. It never holds more than three windows, or those and
  * one read of a length the caller has already checked. With `reuse` (and a
  * store that has `readInto`), windows are read into buffers used in turn: the
- * bytes of a window are valid until the cursor moves past it.
+ * bytes of a window are valid until the cursor moves past it (why that is
+ * safe: docs/INTERNALS.md §9).
  */
 class Cursor {
   #buffer: Uint8Array = new Uint8Array(0);
@@ -282,8 +281,9 @@ class Cursor {
     }
     const at = this.within(offset, HEADER_SIZE);
     if (at < 0) return false;
-    const frame = HEADER_SIZE + readU32(this.#buffer, at + 4);
-    if (frame - HEADER_SIZE > maxRecordSize || offset + frame > storeEnd) return false;
+    const length = frameLength(this.#buffer, at);
+    if (!lengthFits(offset, length, maxRecordSize, storeEnd)) return false;
+    const frame = HEADER_SIZE + length;
     if (this.within(offset, frame) < 0) {
       await this.bytes(offset, frame);
       filled = true;
@@ -297,7 +297,7 @@ class Cursor {
     while (done < length) {
       const { buffer, at, available } = await this.span(offset + done, length - done);
       if (available === 0) break; // the store ended: the CRC cannot match
-      crc = crc32c(buffer, at, at + available, crc);
+      crc = continueFrameCrc(crc, buffer, at, at + available);
       done += available;
     }
     return crc;
@@ -339,22 +339,17 @@ async function step(
 ): Promise<Step> {
   if (offset === storeEnd) return { kind: 'end' };
   if (storeEnd - offset < HEADER_SIZE) {
-    return { kind: 'damage', damage: { offset, kind: 'short-header', claimedLength: undefined } };
+    return { kind: 'damage', damage: classifyDamage(offset, storeEnd, undefined) };
   }
   const head = await cursor.bytes(offset, HEADER_SIZE);
   const header = readHeader(head.buffer, head.at);
-  const frameEnd = offset + HEADER_SIZE + header.length;
-  if (frameEnd > storeEnd) {
-    return {
-      kind: 'damage',
-      damage: { offset, kind: 'short-payload', claimedLength: header.length },
-    };
-  }
   // The CRC covers the length field (4 bytes at offset + 4) and the payload,
   // read in windows: never a buffer sized by an unchecked length.
-  const crc = await cursor.crc(offset + 4, 4 + header.length, 0);
-  if (crc !== header.crc) {
-    return { kind: 'damage', damage: { offset, kind: 'checksum', claimedLength: header.length } };
+  if (
+    offset + HEADER_SIZE + header.length > storeEnd ||
+    (await cursor.crc(offset + 4, 4 + header.length, 0)) !== header.crc
+  ) {
+    return { kind: 'damage', damage: classifyDamage(offset, storeEnd, header.length) };
   }
   if (header.length > maxRecordSize) {
     throw new RecordTooLargeError(header.length, maxRecordSize, { offset });
@@ -407,10 +402,10 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
     let at = offset - base;
     if (at >= 0) {
       while (at + HEADER_SIZE <= limit) {
-        const length = readU32(bytes, at + 4);
+        const length = frameLength(bytes, at);
+        if (!lengthFits(at, length, maxRecordSize, limit)) break;
+        if (!frameIsValid(bytes, at, length)) break;
         const frameEnd = at + HEADER_SIZE + length;
-        if (length > maxRecordSize || frameEnd > limit) break;
-        if (crc32c(bytes, at + 4, frameEnd) !== readU32(bytes, at)) break;
         const lsn = base + at;
         if (lsn >= nextBoundary) nextBoundary = boundaries!.note(lsn);
         onFrame?.(lsn, length);

@@ -9,6 +9,7 @@ import {
   BusyError,
   ClosedError,
   CorruptionError,
+  errorCode,
   FailedError,
   invalidArgType,
   invalidArgValue,
@@ -21,23 +22,23 @@ import {
   type WalError,
   WriteFailedError,
 } from '@wal/errors';
-import { FileStore, SegmentedStore, type Store, type StoreMeta } from '@wal/store';
-import { BoundaryIndex } from './boundary-index.js';
-import { crc32c } from './crc32c.js';
-import { HEADER_SIZE, MAX_FRAME_LENGTH, readU32, writeFrame } from './frame.js';
+import type { Store } from '@wal/store';
+import type { BoundaryIndex } from './boundary-index.js';
+import { frameIsValid, frameLength, HEADER_SIZE, lengthFits, writeFrame } from './frame.js';
+import { StoreGate } from './gate.js';
+import { DURABLE_HINT_KEY, META_TRUNCATIONS, metaInteger } from './meta.js';
 import {
-  DEFAULT_MAX_RECORD_SIZE,
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
   resolveOptions,
-  WAL_DB_MAX_RECORD_SIZE,
   type WalOptions,
 } from './options.js';
-import { StoredRecord } from './record.js';
-import { type Damage, scan } from './scan.js';
+import { BatchIterator, Reader, type ReaderAccess, RecordIterator } from './reader.js';
+import type { StoredRecord } from './record.js';
+import { isStore, openStore, type RecoveryReport, recover, type WalSource } from './recovery.js';
+import { scan } from './scan.js';
 
-/** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
-export type WalSource = string | Store | (() => Promise<Store>);
+export type { RecoveryReport, WalSource } from './recovery.js';
 
 /** What an append waits for: `written` (a process crash keeps it) or `durable` (a power loss keeps it). */
 export type WaitLevel = 'written' | 'durable';
@@ -47,56 +48,6 @@ export interface AppendOptions {
   readonly wait: WaitLevel;
 }
 
-/** What recovery found at open, and what it did (or, read-only, would do). */
-export interface RecoveryReport {
-  /** First live offset. */
-  readonly head: number;
-  /** Where the log resumes: the end of the last intact record (or the resume offset after a failure). */
-  readonly end: number;
-  /** Intact records between `head` and the scan's end. */
-  readonly records: number;
-  /** Length of the store before recovery. */
-  readonly storeLength: number;
-  /**
-   * The damage that ended the log: a torn write (or, above the durable hint,
-   * any damage) at `end`. Undefined when the log ends cleanly, including
-   * when only zeros follow its last record (see `zeroTail`).
-   */
-  readonly tear: Damage | undefined;
-  /**
-   * Bytes after `end`, up to the last non-zero byte, that recovery cut
-   * (read-only: would cut): the torn write, anything after it, and records
-   * dropped by a `reopen()` after a failure. 0 when only zeros follow `end`.
-   */
-  readonly tornBytes: number;
-  /**
-   * Zero bytes ending the store after `end` (and after the torn bytes) that
-   * recovery cut (read-only: would cut): space the log writes ahead of its
-   * records (`preallocate`, docs/FORMAT.md §8.4), left by a crash. Not
-   * damage. `end + tornBytes + zeroTail` is `storeLength`.
-   */
-  readonly zeroTail: number;
-  /**
-   * Intact frames found after the tear and dropped with it. Expected after a
-   * power loss (writeback has no order); shown so an operator can tell.
-   */
-  readonly droppedFrames: number;
-  /** Damaged records stepped over under the `skip` policy. */
-  readonly skipped: readonly Damage[];
-  /** The durable hint read from the metadata (below it, damage is corruption). */
-  readonly durableHint: number;
-  /** True when recovery changed the log (cut bytes). Always false read-only. */
-  readonly truncated: boolean;
-}
-
-/** Metadata keys of the log (see docs/FORMAT.md §5). */
-const META_FORMAT = 'wal.format';
-const META_MAX_RECORD = 'wal.maxRecordSize';
-const META_HINT = 'wal.durableHint';
-/** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
-const META_TRUNCATIONS = 'wal.truncations';
-/** The only format version this code writes and reads. */
-const FORMAT_VERSION = 1;
 /** Durable-hint spacing when the store has no segment size. */
 const DEFAULT_HINT_INTERVAL = 64 * 1024 * 1024;
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
@@ -112,59 +63,11 @@ const BLOCK_FULL = 16;
 
 const noop = (): void => {};
 
-const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
-
 /** Shared zeros for preallocation (never written to). */
 let zeroBytes = new Uint8Array(0);
 function zeros(length: number): Uint8Array {
   if (zeroBytes.length < length) zeroBytes = new Uint8Array(length);
   return zeroBytes.subarray(0, length);
-}
-
-function isStore(value: unknown): value is Store {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as Store).write === 'function' &&
-    typeof (value as Store).readMeta === 'function'
-  );
-}
-
-async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
-  if (typeof source === 'string') {
-    const common = options.fs === undefined ? {} : { fs: options.fs };
-    if (options.layout === 'file') {
-      return FileStore.open(source, {
-        ...common,
-        readOnly: options.readOnly,
-        adopt: options.adopt,
-      });
-    }
-    return SegmentedStore.open(source, {
-      ...common,
-      readOnly: options.readOnly,
-      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
-      ...(options.maxOpenSegments === undefined
-        ? {}
-        : { maxOpenSegments: options.maxOpenSegments }),
-    });
-  }
-  if (typeof source === 'function') {
-    const store: unknown = await source();
-    if (!isStore(store)) throw invalidArgType('source()', 'to resolve with a Store', store);
-    return store;
-  }
-  if (isStore(source)) return source;
-  throw invalidArgType('source', 'a path, a Store or a function resolving with a Store', source);
-}
-
-function metaInteger(meta: StoreMeta, key: string, min: number, max: number): number | undefined {
-  const value = meta[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new CorruptionError(`the log's metadata holds an invalid ${key}: ${String(value)}`);
-  }
-  return value;
 }
 
 /**
@@ -205,7 +108,7 @@ export class Wal {
   /** Read-only: end of the intact log as last scanned. */
   #scannedEnd: number;
 
-  // Staging: the chunk being filled, and free chunks for reuse.
+  // Staging: the chunk being filled, and free chunks for reuse (docs/INTERNALS.md §3).
   #chunk: Uint8Array | undefined;
   #chunkStart = 0;
   #chunkUsed = 0;
@@ -218,7 +121,7 @@ export class Wal {
     if ((this.#blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.#submit();
   };
 
-  /** Why appends are refused: a bit set of BLOCK_*; 0 on the fast path. */
+  /** Why appends are refused: a bit set of BLOCK_*; 0 on the fast path (docs/INTERNALS.md §2). */
   #blocked = 0;
   #failure: WalError | undefined;
   /** Where a reopen resumes after the failure. */
@@ -245,11 +148,11 @@ export class Wal {
   #padFailed = false;
   /**
    * Writes waiting for the zeros in flight to land (so zeros never land over
-   * data), or for the store gate to open.
+   * data), or for the store gate to open (docs/INTERNALS.md §4, §8).
    */
   #held: Array<{ start: number; bytes: Uint8Array; recycle: Uint8Array | undefined }> = [];
   #readsInFlight = 0;
-  /** Resolvers waiting for reads, writes and the hint write to settle. */
+  /** Resolvers waiting for reads, writes and the hint write to settle (docs/INTERNALS.md §5). */
   #settleWaiters: Array<() => void> = [];
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
@@ -265,21 +168,12 @@ export class Wal {
   /** Settles once every truncation requested so far finished: they run one at a time. */
   #truncations: Promise<void> | undefined;
 
-  // The store gate: while the store runs its own truncateBefore (which a
-  // Store may refuse to run beside any other call, and vice versa), every
-  // store call of the log waits. Appends are still accepted and staged.
-  /** Set while the gate is closed; resolves when it opens. */
-  #gate: Promise<void> | undefined;
-  /** Calls sent to the store and not settled (writes, zeros, reads, syncs, metadata). */
-  #storeCalls = 0;
-  #storeQuietWaiters: Array<() => void> = [];
-  readonly #storeCallDone = (): void => {
-    if (--this.#storeCalls === 0 && this.#storeQuietWaiters.length > 0) {
-      const waiters = this.#storeQuietWaiters;
-      this.#storeQuietWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-  };
+  /**
+   * The store gate: while the store runs its own truncateBefore, every store
+   * call of the log waits. Appends are still accepted and staged
+   * (docs/INTERNALS.md §8).
+   */
+  readonly #gate = new StoreGate();
   #closing: Promise<void> | undefined;
   /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
   readonly #cuts: number[] = [];
@@ -373,101 +267,7 @@ export class Wal {
   ): Promise<Wal> {
     const store = await openStore(source, options);
     try {
-      const meta = await store.readMeta();
-      const format = metaInteger(meta, META_FORMAT, 1, Number.MAX_SAFE_INTEGER);
-      if (format !== undefined && format !== FORMAT_VERSION) {
-        throw new CorruptionError(
-          `the log is in format version ${format}; this version of @wal/core reads version ${FORMAT_VERSION}`,
-        );
-      }
-      const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
-      const asked = options.maxRecordSize;
-      if (asked !== undefined && persistedMax !== undefined && asked < persistedMax) {
-        throw outOfRange(
-          'options.maxRecordSize',
-          `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
-          asked,
-        );
-      }
-      const head = store.head;
-      // A log with records or a head but no metadata of ours was written by
-      // wal-db 1.x: its records may be as large as wal-db's own default allows.
-      const adopted = format === undefined && (store.length > 0 || head > 0);
-      const maxRecordSize =
-        asked ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
-      const storeLength = store.length;
-      const hint = metaInteger(meta, META_HINT, 0, Number.MAX_SAFE_INTEGER) ?? head;
-      if (hint > storeLength) {
-        throw new CorruptionError(
-          `the log ends at ${storeLength}, below its durable hint ${hint}: durable records are missing`,
-          { offset: storeLength },
-        );
-      }
-      const index = new BoundaryIndex(options.indexInterval);
-      index.note(head);
-      const found = await scan(store, {
-        maxRecordSize,
-        durableHint: hint,
-        policy: options.recovery,
-        boundaries: index,
-        ...(options.replay === undefined
-          ? {}
-          : { onRecords: options.replay, reuseBuffers: options.replayReusesBuffers }),
-      });
-      const skipped = new Map<number, number>();
-      for (const damage of found.skipped) skipped.set(damage.offset, damage.claimedLength ?? 0);
-      let end = found.end;
-      if (resumeAt !== undefined && resumeAt < end) {
-        end = Math.max(resumeAt, head);
-        index.truncateAfter(end);
-        for (const offset of skipped.keys()) if (offset >= end) skipped.delete(offset);
-      }
-      const cut = storeLength - end;
-      /** The durable hint as persisted now. */
-      let persistedHint = hint;
-      if (!options.readOnly) {
-        if (cut > 0) {
-          if (hint > end) {
-            await store.updateMeta({ [META_HINT]: end });
-            persistedHint = end;
-          }
-          await store.truncate(end);
-        }
-        // After a process crash the recovered bytes may be in the page cache
-        // only: make them (and the directory) durable before treating them so.
-        await store.sync();
-        const update: Record<string, number> = {};
-        if (format === undefined) update[META_FORMAT] = FORMAT_VERSION;
-        if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
-        if (persistedHint !== end) update[META_HINT] = end;
-        if (Object.keys(update).length > 0) await store.updateMeta(update);
-        persistedHint = end;
-      }
-      const recovery: RecoveryReport = Object.freeze({
-        head,
-        end,
-        records: found.records,
-        storeLength,
-        tear: found.tear,
-        tornBytes: cut - found.zeroTail,
-        zeroTail: found.zeroTail,
-        droppedFrames: found.droppedFrames,
-        skipped: Object.freeze([...found.skipped]),
-        durableHint: hint,
-        truncated: !options.readOnly && cut > 0,
-      });
-      return new Wal({
-        store,
-        source,
-        options,
-        index,
-        maxRecordSize,
-        end,
-        hint: persistedHint,
-        skipped,
-        recovery,
-        truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
-      });
+      return new Wal({ store, source, options, ...(await recover(store, options, resumeAt)) });
     } catch (error) {
       await store.close().catch(noop);
       throw error;
@@ -619,9 +419,7 @@ export class Wal {
   waitFor(lsn: number, level: WaitLevel): Promise<void> {
     try {
       validateOffset('lsn', lsn);
-      if (level !== 'written' && level !== 'durable') {
-        throw invalidArgValue('level', level, "must be 'written' or 'durable'");
-      }
+      validateWait('level', level);
       if (lsn >= this.#tail) throw outOfRange('lsn', `< the tail (${this.#tail})`, lsn);
       if (this.#options.readOnly) throw new ReadOnlyError('wait for durability');
     } catch (error) {
@@ -758,13 +556,13 @@ export class Wal {
    */
   #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
     const end = start + bytes.length;
-    if (this.#gate !== undefined || (this.#padding !== undefined && end > this.#padding)) {
+    if (this.#gate.closed !== undefined || (this.#padding !== undefined && end > this.#padding)) {
       // Two writes in flight to the same range land in any order: wait.
       this.#held.push({ start, bytes, recycle });
       return;
     }
     if (end > this.#allocated) this.#allocated = end;
-    this.#storeCalls++;
+    this.#gate.enter();
     this.#store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
@@ -786,7 +584,7 @@ export class Wal {
     if (
       !this.#syncAsked ||
       this.#padding !== undefined ||
-      this.#gate !== undefined ||
+      this.#gate.closed !== undefined ||
       (this.#blocked & BLOCK_FAILED) !== 0 ||
       this.#allocated - written >= this.#preallocate / 2
     ) {
@@ -803,9 +601,9 @@ export class Wal {
     this.#syncAsked = false;
     this.#padding = start;
     this.#writesInFlight++;
-    this.#storeCalls++;
+    this.#gate.enter();
     const done = (ok: boolean, cause?: unknown): void => {
-      this.#storeCallDone();
+      this.#gate.leave();
       this.#writesInFlight--;
       this.#padding = undefined;
       if (ok) {
@@ -813,7 +611,7 @@ export class Wal {
       } else {
         this.#preallocate = 0;
         this.#padFailed = true;
-        if (codeOf(cause) === 'WAL_FAILED') {
+        if (errorCode(cause) === 'WAL_FAILED') {
           this.#fail(
             new FailedError('the store failed while the log preallocated space', {
               cause,
@@ -841,7 +639,7 @@ export class Wal {
     cause: unknown,
     ok: boolean,
   ): void {
-    this.#storeCallDone();
+    this.#gate.leave();
     this.#writesInFlight--;
     const gc = this.#gc!;
     if (ok) {
@@ -861,7 +659,7 @@ export class Wal {
   /**
    * Stops the log: appends throw `error`, staged records are dropped (their
    * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
-   * durable watermark when the log is closed).
+   * durable watermark when the log is closed). docs/INTERNALS.md §6.
    */
   #fail(error: WalError, resumeAt: number | 'durable'): void {
     if (this.#failure === undefined) this.#failure = error;
@@ -888,19 +686,20 @@ export class Wal {
    * requires.
    */
   #syncStore(): Promise<void> {
-    if (this.#gate !== undefined) return this.#gate.then(() => this.#syncStore());
+    const closed = this.#gate.closed;
+    if (closed !== undefined) return closed.then(() => this.#syncStore());
     const target = this.#gc!.written;
     if (this.#preallocate > 0) this.#syncAsked = true;
-    this.#storeCalls++;
+    this.#gate.enter();
     return this.#store.sync().then(
       () => {
-        this.#storeCallDone();
+        this.#gate.leave();
         if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
           this.#writeHint(target);
         }
       },
       (cause: unknown) => {
-        this.#storeCallDone();
+        this.#gate.leave();
         this.#fail(
           new FailedError(
             'a sync of the log failed; nothing after the last durable offset can be trusted',
@@ -922,28 +721,30 @@ export class Wal {
       this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
       return;
     }
-    this.#hintWrite = this.#storeCall(() => this.#store.updateMeta({ [META_HINT]: value })).then(
-      () => {
-        this.#hint = Math.max(this.#hint, value);
-        this.#hintWrite = undefined;
-        const wanted = this.#hintWanted;
-        this.#hintWanted = undefined;
-        if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
-        this.#settled();
-      },
-      (cause: unknown) => {
-        this.#hintWrite = undefined;
-        this.#hintWanted = undefined;
-        this.#fail(
-          new FailedError('writing the durable hint to the metadata failed', {
-            cause,
-            offset: this.#gc?.durable ?? 0,
-          }),
-          'durable',
-        );
-        this.#settled();
-      },
-    );
+    this.#hintWrite = this.#gate
+      .call(() => this.#store.updateMeta({ [DURABLE_HINT_KEY]: value }))
+      .then(
+        () => {
+          this.#hint = Math.max(this.#hint, value);
+          this.#hintWrite = undefined;
+          const wanted = this.#hintWanted;
+          this.#hintWanted = undefined;
+          if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
+          this.#settled();
+        },
+        (cause: unknown) => {
+          this.#hintWrite = undefined;
+          this.#hintWanted = undefined;
+          this.#fail(
+            new FailedError('writing the durable hint to the metadata failed', {
+              cause,
+              offset: this.#gc?.durable ?? 0,
+            }),
+            'durable',
+          );
+          this.#settled();
+        },
+      );
   }
 
   #waitLsn(lsn: number, level: WaitLevel): Promise<void> {
@@ -998,17 +799,6 @@ export class Wal {
   }
 
   /**
-   * Sends `call` to the store now, or once the store gate opens; counted in
-   * the calls the gate waits for. `call` returns a promise and never throws.
-   */
-  #storeCall<T>(call: () => Promise<T>): Promise<T> {
-    const gate = this.#gate;
-    if (gate !== undefined) return gate.then(() => this.#storeCall(call));
-    this.#storeCalls++;
-    return call().finally(this.#storeCallDone);
-  }
-
-  /**
    * Runs `call` (a store call that must be alone: the store's
    * `truncateBefore`) with the store gate closed: once every store call in
    * flight settled, and before any waiting one is sent. Appends meanwhile are
@@ -1017,20 +807,15 @@ export class Wal {
    * gate opens (so that what waited sees its effect).
    */
   async #alone(call: () => Promise<void>, after: () => void): Promise<void> {
-    let open!: () => void;
-    this.#gate = new Promise<void>((resolve) => {
-      open = resolve;
-    });
+    const open = this.#gate.close();
     try {
-      if (this.#storeCalls > 0) {
-        await new Promise<void>((resolve) => this.#storeQuietWaiters.push(resolve));
-      }
+      const quiet = this.#gate.quiet();
+      if (quiet !== undefined) await quiet;
       // A failure while in-flight calls settled: nothing is changed.
       if (this.#failure !== undefined) throw this.#failure;
       await call();
       after();
     } finally {
-      this.#gate = undefined;
       open();
       const held = this.#held;
       this.#held = [];
@@ -1052,7 +837,10 @@ export class Wal {
     return run;
   }
 
-  /** Runs `work` with the log to itself: appends refused, writes, syncs and reads settled. */
+  /**
+   * Runs `work` with the log to itself: appends refused, writes, syncs and
+   * reads settled (docs/INTERNALS.md §7).
+   */
   #runExclusive<T>(work: () => Promise<T>): Promise<T> {
     if ((this.#blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
       return Promise.reject(this.#blockedError('truncate the log'));
@@ -1124,7 +912,7 @@ export class Wal {
         // Lower the hint first (damage above the cut will be a tear), and
         // count the truncation so read-only followers rescan.
         await this.#store.updateMeta({
-          [META_HINT]: Math.min(this.#hint, end),
+          [DURABLE_HINT_KEY]: Math.min(this.#hint, end),
           [META_TRUNCATIONS]: this.#cutCount + 1,
         });
         this.#hint = Math.min(this.#hint, end);
@@ -1199,7 +987,7 @@ export class Wal {
         // 3. The hint, raised to what is durable now (at least lsn).
         if (this.#hint < lsn) await this.#raiseHint(this.#gc!.durable);
       } catch (error) {
-        if (codeOf(error) !== 'WAL_FAILED') throw error;
+        if (errorCode(error) !== 'WAL_FAILED') throw error;
         // The store latched a failure, maybe in a background call (the
         // durable hint's update) whose handler has not run yet: the log
         // stops either way, and reports its own failure.
@@ -1273,8 +1061,7 @@ export class Wal {
     }
     const length = await this.#locate(lsn, this.written);
     const bytes = await this.#readStore(lsn, HEADER_SIZE + length);
-    const crc = readU32(bytes, 0);
-    if (bytes.length < HEADER_SIZE + length || crc32c(bytes, 4, HEADER_SIZE + length) !== crc) {
+    if (bytes.length < HEADER_SIZE + length || !frameIsValid(bytes, 0, length)) {
       throw this.#damaged(lsn);
     }
     this.#knownBoundary = lsn + HEADER_SIZE + length;
@@ -1349,8 +1136,8 @@ export class Wal {
         if (window.length < HEADER_SIZE) break;
       }
       const at = position - windowStart;
-      const length = readU32(window, at + 4);
-      if (length > this.#maxRecordSize || position + HEADER_SIZE + length > bound) {
+      const length = frameLength(window, at);
+      if (!lengthFits(position, length, this.#maxRecordSize, bound)) {
         throw new CorruptionError(
           `the frame at ${position} claims ${length} bytes, past the log's end or maximum record size`,
           { offset: position },
@@ -1372,7 +1159,7 @@ export class Wal {
     if ((this.#blocked & BLOCK_CLOSED) !== 0 && this.#store.closed) throw new ClosedError('log');
     this.#readsInFlight++;
     try {
-      return await this.#storeCall(() =>
+      return await this.#gate.call(() =>
         offset < this.#head
           ? Promise.reject(this.#truncatedError(offset))
           : this.#store.read(offset, length),
@@ -1529,7 +1316,7 @@ export class Wal {
         if (this.#tail > this.durable) await this.#waitTarget(this.#tail, 'durable');
         await this.#whenSettled();
         if (this.#hint < gc.durable && this.#failure === undefined) {
-          await this.#store.updateMeta({ [META_HINT]: gc.durable });
+          await this.#store.updateMeta({ [DURABLE_HINT_KEY]: gc.durable });
           this.#hint = gc.durable;
         }
         // Zeros written ahead and not used (or maybe, by a failed zero write):
@@ -1600,198 +1387,13 @@ function waitLevel(options: unknown): WaitLevel {
     }
   }
   const { wait } = options as { wait?: unknown };
-  if (wait !== 'written' && wait !== 'durable') {
-    throw invalidArgValue('options.wait', wait, "must be 'written' or 'durable'");
-  }
+  validateWait('options.wait', wait);
   return wait;
 }
 
-/**
- * Reads consecutive records for the iterators, one store read per batch,
- * checking every record's checksum. Internal.
- */
-/** What the iterators may see of a log: closures over its private state. */
-interface ReaderAccess {
-  quiet(): Promise<void>;
-  validateStart(lsn: number, end: number, tail: number): Promise<void>;
-  clampEnd(end: number, epoch: number): number;
-  head(): number;
-  maxRecordSize(): number;
-  skipped(lsn: number): boolean;
-  readStore(offset: number, length: number): Promise<Uint8Array>;
-  damaged(lsn: number): CorruptionError;
-}
-
-class Reader {
-  #position: number;
-  #validated = false;
-  #done = false;
-  /** The next batch's read, started when the last batch was handed out. */
-  #ahead: { position: number; read: Promise<Uint8Array> } | undefined;
-
-  constructor(
-    readonly wal: ReaderAccess,
-    start: number,
-    readonly end: number,
-    readonly tail: number,
-    readonly epoch: number,
-    readonly batchBytes: number,
-  ) {
-    this.#position = start;
-  }
-
-  /** The next batch of records, or `undefined` at the end. */
-  async next(): Promise<StoredRecord[] | undefined> {
-    if (this.#done) return undefined;
-    const wal = this.wal;
-    await wal.quiet();
-    if (!this.#validated) {
-      await wal.validateStart(this.#position, this.end, this.tail);
-      this.#validated = true;
-    }
-    for (;;) {
-      const end = wal.clampEnd(this.end, this.epoch);
-      const position = this.#position;
-      const head = wal.head();
-      const maxRecordSize = wal.maxRecordSize();
-      if (position < head) {
-        this.#done = true;
-        throw new TruncatedError(
-          `the iterator's position ${position} was removed by a truncation before ${head}`,
-          { offset: position },
-        );
-      }
-      if (position >= end) {
-        this.#done = true;
-        return undefined;
-      }
-      const ahead = this.#ahead;
-      this.#ahead = undefined;
-      let bytes =
-        ahead !== undefined && ahead.position === position
-          ? await ahead.read
-          : await wal.readStore(position, Math.min(this.batchBytes, end - position));
-      // A read made ahead may reach past a cut made since: never parse there.
-      if (bytes.length > end - position) bytes = bytes.subarray(0, end - position);
-      const records: StoredRecord[] = [];
-      let at = 0;
-      for (;;) {
-        if (at + HEADER_SIZE > bytes.length) break;
-        const length = readU32(bytes, at + 4);
-        const lsn = position + at;
-        if (length > maxRecordSize || lsn + HEADER_SIZE + length > end) {
-          this.#done = true;
-          throw new CorruptionError(
-            `the frame at ${lsn} claims ${length} bytes, past the log's end or maximum record size`,
-            { offset: lsn },
-          );
-        }
-        if (at + HEADER_SIZE + length > bytes.length) {
-          if (at > 0) break;
-          // One record larger than the batch: read it whole (its length is checked).
-          bytes = await wal.readStore(position, HEADER_SIZE + length);
-          if (bytes.length < HEADER_SIZE + length) break;
-        }
-        const crc = readU32(bytes, at);
-        const frameEnd = at + HEADER_SIZE + length;
-        if (crc32c(bytes, at + 4, frameEnd) !== crc) {
-          if (!wal.skipped(lsn)) {
-            this.#done = true;
-            throw wal.damaged(lsn);
-          }
-        } else {
-          records.push(new StoredRecord(lsn, bytes, at + HEADER_SIZE, frameEnd));
-        }
-        at = frameEnd;
-      }
-      // A truncation may have run while reading: keep only what is still live.
-      const liveEnd = wal.clampEnd(this.end, this.epoch);
-      if (wal.head() > position) {
-        this.#done = true;
-        throw new TruncatedError(
-          `the iterator's position ${position} was removed by a truncation before ${wal.head()}`,
-          { offset: position },
-        );
-      }
-      if (at === 0) {
-        this.#done = true;
-        return undefined;
-      }
-      this.#position = position + at;
-      let kept = records.length;
-      while (kept > 0 && records[kept - 1]!.lsn >= liveEnd) kept--;
-      if (kept < records.length) {
-        records.length = kept;
-        this.#done = true;
-      }
-      if (records.length > 0) {
-        this.#readAhead(liveEnd);
-        return records;
-      }
-      if (this.#done) return undefined;
-    }
-  }
-
-  /**
-   * Starts reading the next batch while the caller works on this one. What
-   * it reads is checked when used, exactly as a read made then: truncations
-   * since are caught by the same checks (cuts, head).
-   */
-  #readAhead(end: number): void {
-    const position = this.#position;
-    if (this.#done || position >= end) return;
-    const read = this.wal.readStore(position, Math.min(this.batchBytes, end - position));
-    read.catch(noop); // used by the next call, if any
-    this.#ahead = { position, read };
-  }
-
-  finish(): void {
-    this.#done = true;
-    this.#ahead = undefined;
-  }
-}
-
-class RecordIterator implements AsyncIterableIterator<StoredRecord> {
-  #batch: StoredRecord[] = [];
-  #at = 0;
-
-  constructor(readonly reader: Reader) {}
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord> {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<StoredRecord>> {
-    if (this.#at < this.#batch.length) return { value: this.#batch[this.#at++]!, done: false };
-    const batch = await this.reader.next();
-    if (batch === undefined) return { value: undefined, done: true };
-    this.#batch = batch;
-    this.#at = 1;
-    return { value: batch[0]!, done: false };
-  }
-
-  async return(): Promise<IteratorResult<StoredRecord>> {
-    this.reader.finish();
-    this.#batch = [];
-    return { value: undefined, done: true };
-  }
-}
-
-class BatchIterator implements AsyncIterableIterator<StoredRecord[]> {
-  constructor(readonly reader: Reader) {}
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<StoredRecord[]> {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<StoredRecord[]>> {
-    const batch = await this.reader.next();
-    if (batch === undefined) return { value: undefined, done: true };
-    return { value: batch, done: false };
-  }
-
-  async return(): Promise<IteratorResult<StoredRecord[]>> {
-    this.reader.finish();
-    return { value: undefined, done: true };
+/** Throws `ERR_INVALID_ARG_VALUE`, naming `name`, unless `value` is a {@link WaitLevel}. */
+function validateWait(name: string, value: unknown): asserts value is WaitLevel {
+  if (value !== 'written' && value !== 'durable') {
+    throw invalidArgValue(name, value, "must be 'written' or 'durable'");
   }
 }

@@ -5,10 +5,14 @@ import { crc32c as nativeCrc32c } from '@node-rs/crc32';
 import fc from 'fast-check';
 import { crc32c, crc32cTable, NATIVE_THRESHOLD } from '../src/crc32c.js';
 import {
+  classifyDamage,
+  continueFrameCrc,
   encodeFrame,
   frameCrc,
   frameIsValid,
+  frameLength,
   HEADER_SIZE,
+  lengthFits,
   readHeader,
   writeFrame,
 } from '../src/frame.js';
@@ -69,7 +73,7 @@ describe('record frame (FORMAT.md §2)', () => {
         const header = readHeader(buffer, at);
         assert.equal(header.length, payload.length);
         assert.equal(header.crc, frameCrc(payload));
-        assert.ok(frameIsValid(buffer, at, header));
+        assert.ok(frameIsValid(buffer, at, header.length));
         assert.deepEqual(
           buffer.subarray(at + HEADER_SIZE, at + HEADER_SIZE + payload.length),
           payload,
@@ -90,7 +94,7 @@ describe('record frame (FORMAT.md §2)', () => {
         // a short frame, never a valid one.
         const complete = header.length <= frame.length - HEADER_SIZE;
         assert.ok(
-          !complete || !frameIsValid(frame, 0, header),
+          !complete || !frameIsValid(frame, 0, header.length),
           `flip of bit ${position} went unnoticed`,
         );
       }),
@@ -101,6 +105,60 @@ describe('record frame (FORMAT.md §2)', () => {
   it('reads header fields as unsigned little-endian', () => {
     const bytes = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff);
     assert.deepEqual(readHeader(bytes, 0), { crc: 0xffff_ffff, length: 0xffff_ffff });
+  });
+});
+
+describe('frame checks (FORMAT.md §2, §8 step 4)', () => {
+  it('the CRC continued across any split of the covered bytes is the whole one (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 3000 }),
+        fc.array(fc.nat(), { maxLength: 4 }),
+        (payload, cuts) => {
+          const frame = encodeFrame(payload);
+          const end = frame.length;
+          const points = [...new Set(cuts.map((c) => 4 + (c % (end - 3))))].sort((a, b) => a - b);
+          let crc = 0;
+          let from = 4;
+          for (const to of [...points, end]) {
+            crc = continueFrameCrc(crc, frame, from, to);
+            from = to;
+          }
+          assert.equal(crc, readHeader(frame, 0).crc);
+          assert.equal(frameLength(frame, 0), payload.length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('bounds a claimed length by the record limit and the end', () => {
+    assert.ok(lengthFits(100, 10, 10, 118));
+    assert.ok(!lengthFits(100, 11, 10, 200)); // over the limit
+    assert.ok(!lengthFits(100, 10, 10, 117)); // past the end
+  });
+
+  it('classifies damage: short header, short payload, checksum', () => {
+    assert.deepEqual(classifyDamage(10, 17, undefined), {
+      offset: 10,
+      kind: 'short-header',
+      claimedLength: undefined,
+    });
+    assert.deepEqual(classifyDamage(10, 17, 5), {
+      offset: 10,
+      kind: 'short-header',
+      claimedLength: undefined,
+    });
+    assert.deepEqual(classifyDamage(10, 30, 13), {
+      offset: 10,
+      kind: 'short-payload',
+      claimedLength: 13,
+    });
+    assert.deepEqual(classifyDamage(10, 30, 12), {
+      offset: 10,
+      kind: 'checksum',
+      claimedLength: 12,
+    });
   });
 });
 

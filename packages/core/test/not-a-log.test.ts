@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { NotALogError } from '@wal/errors';
 import { treeSnapshot } from '@wal/store/testing';
 import { encodeFrame, Wal, type WalOptions } from '../src/index.js';
-import { isCode } from './errors.js';
+import { isCode } from './helpers.js';
 
 const NOTES = 'Remember: milk, eggs and bread.\n'; // 32 bytes
 

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MAX_OPEN_SEGMENTS_LIMIT } from '@wal/store';
-import { LogRun, newTally, pattern, report } from './crash/harness.js';
+import { LogRun, newTally, report } from './crash/harness.js';
+import { pattern } from './helpers.js';
 
 const CHILD = fileURLToPath(new URL('./open-files-child.js', import.meta.url));
 const SEGMENTS = 160;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { Fs, FsFile } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { Wal, type WalOptions } from '../src/index.js';
-import { isCode } from './errors.js';
+import { isCode } from './helpers.js';
 
 const PARENT = '/data';
 const DIR = '/data/log';

@@ -9,7 +9,7 @@ import { SegmentedStore, type Store } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { crc32c, Wal, type WalOptions, type WalRecord } from '../src/index.js';
-import { isCode } from './errors.js';
+import { isCode } from './helpers.js';
 
 const SEGMENT = 4096;
 const PARENT = '/data';

@@ -8,7 +8,7 @@ import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { crc32c, type StoredRecord, Wal, type WalOptions } from '../src/index.js';
 import { SCAN_WINDOW } from '../src/scan.js';
-import { isCode } from './errors.js';
+import { isCode } from './helpers.js';
 
 const PARENT = '/data';
 const DIR = '/data/log';

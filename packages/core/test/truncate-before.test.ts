@@ -12,14 +12,7 @@ import { join } from 'node:path';
 import { MemoryStore, type MetaUpdate } from '@wal/store';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
-import { fillStream } from './bytes.js';
-import { isCode } from './errors.js';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function bytes(length: number, tag: number): Uint8Array {
-  return fillStream(new Uint8Array(length), Math.imul(tag + 1, 2654435761));
-}
+import { bytes, isCode, tick } from './helpers.js';
 
 /** A promise released by hand. */
 class Latch {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileStore, SegmentedStore } from '@wal/store';
 import { crc32c, WAL_DB_MAX_RECORD_SIZE, Wal, type WalRecord } from '../src/index.js';
-import { isCode } from './errors.js';
+import { isCode } from './helpers.js';
 
 // ---- wal-db 1.x layout, written out by hand ---------------------------------
 

@@ -13,13 +13,12 @@ import { SegmentedStore, segmentName } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { Wal } from '../src/index.js';
+import { tick } from './helpers.js';
 import { filesIn, filesOfImage, walDbHeadFile, walDbView } from './wal-db-reader.js';
 
 const SEGMENT = 4096;
 /** A payload whose frame fills a whole segment. */
 const FULL = SEGMENT - 8;
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function payload(size: number, tag: number): Buffer {
   const out = Buffer.alloc(size);

@@ -21,8 +21,8 @@ import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing'
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
-import { fillStream } from './bytes.js';
 import { record } from './crash/reliability.js';
+import { fillStream } from './helpers.js';
 
 /** Multiplies the number of runs: the soak (`pnpm soak:model`) runs 1,500 times the CI runs, about an hour. */
 const SCALE = Math.max(1, Number(process.env.WAL_MODEL_SCALE ?? 1) || 1);

@@ -9,47 +9,16 @@ import fc from 'fast-check';
 import { BoundaryIndex } from '../src/boundary-index.js';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal, type WalOptions, type WalRecord } from '../src/index.js';
-import { fillStream } from './bytes.js';
+import { bytes, rejectsCode, throwsCode, tick } from './helpers.js';
 
 const SEGMENT = 4096;
 const DIR = '/wal';
 const FILE = '/wal.log';
 
-/** Deterministic bytes of `length`, different per `tag`. */
-function bytes(length: number, tag = length): Uint8Array {
-  return fillStream(new Uint8Array(length), tag * 2654435761 + 1);
-}
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 /** A file system holding only what `fs` made durable (the harshest power loss). */
 function durableOnly(fs: CrashFs): CrashFs {
   const [state] = fs.crashStates({ mode: 'sample', limit: 1 });
   return state!.fs();
-}
-
-/** Asserts that `run` throws synchronously an error with `code`; returns it. */
-function throwsCode(run: () => unknown, code: string): Error {
-  let caught: unknown;
-  try {
-    run();
-  } catch (error) {
-    caught = error;
-  }
-  assert.ok(caught !== undefined, `expected a synchronous throw with ${code}`);
-  assert.equal((caught as { code?: unknown }).code, code, String(caught));
-  return caught as Error;
-}
-
-/** Asserts that `promise` rejects with an error carrying `code`; returns the error. */
-async function rejectsCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
-    return error as Error;
-  }
-  assert.fail(`expected a rejection with ${code}, but it resolved`);
 }
 
 /** Tracks a promise's state without awaiting it. */

@@ -3,6 +3,7 @@
  * `RangeError` with a `code` property. They mark programmer mistakes and are
  * kept apart from storage failures ({@link WalError}).
  */
+import { errorCode } from './error-code.js';
 
 /** Codes carried by argument errors (the same codes Node's core uses). */
 export type ArgumentErrorCode =
@@ -59,7 +60,7 @@ export function outOfRange(name: string, range: string, actual: unknown): Argume
 /** True when `error` is an argument error with one of the codes above. */
 export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boolean {
   if (!(error instanceof TypeError || error instanceof RangeError)) return false;
-  const actual = (error as { code?: unknown }).code;
+  const actual = errorCode(error);
   return code === undefined
     ? actual === 'ERR_INVALID_ARG_TYPE' ||
         actual === 'ERR_INVALID_ARG_VALUE' ||

@@ -20,6 +20,7 @@ export {
   validateInteger,
   validateOffset,
 } from './arguments.js';
+export { errorCode } from './error-code.js';
 export {
   BoundaryError,
   BusyError,

@@ -6,6 +6,7 @@ import {
   CodecError,
   ConflictError,
   CorruptionError,
+  errorCode,
   FailedError,
   IoError,
   invalidArgType,
@@ -257,5 +258,25 @@ describe('argument errors', () => {
     assert.throws(() => validateBytes('bytes', new ArrayBuffer(2)), {
       code: 'ERR_INVALID_ARG_TYPE',
     });
+  });
+});
+
+describe('errorCode', () => {
+  it('returns a string code of any thrown value, else undefined', () => {
+    assert.equal(errorCode(Object.assign(new Error('x'), { code: 'ENOENT' })), 'ENOENT');
+    assert.equal(errorCode(new ClosedError()), 'WAL_CLOSED');
+    assert.equal(errorCode(invalidArgType('n', 'a number', 'x')), 'ERR_INVALID_ARG_TYPE');
+    assert.equal(errorCode({ code: 'EEXIST' }), 'EEXIST');
+    for (const value of [
+      null,
+      undefined,
+      'ENOENT',
+      42,
+      new Error('x'),
+      { code: 5 },
+      { code: null },
+    ]) {
+      assert.equal(errorCode(value), undefined);
+    }
   });
 });

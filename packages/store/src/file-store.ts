@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { CorruptionError, invalidArgType, isArgumentError } from '@wal/errors';
+import { CorruptionError, errorCode, invalidArgType, isArgumentError } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
@@ -154,7 +154,7 @@ export class FileStore extends StoreBase {
       try {
         file = await fs.open(path, 'write');
       } catch (error) {
-        if ((error as { code?: unknown }).code !== 'ENOENT') throw error;
+        if (errorCode(error) !== 'ENOENT') throw error;
         file = await fs.open(path, 'createExclusive');
         created = true;
         await syncDir(fs, dirname(path), failOpen);

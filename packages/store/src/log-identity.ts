@@ -5,7 +5,7 @@
  */
 import { basename, join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
-import { NotALogError } from '@wal/errors';
+import { errorCode, NotALogError } from '@wal/errors';
 import type { Fs, FsFile } from './fs/fs.js';
 import { readFull } from './fs/io.js';
 import { NodeFs } from './fs/node-fs.js';
@@ -92,7 +92,7 @@ export async function identifyLog(
   try {
     names = await fs.readdir(path);
   } catch (error) {
-    const code = codeOf(error);
+    const code = errorCode(error);
     if (code === 'ENOENT') return missing();
     if (code !== 'ENOTDIR') throw error;
     return identifyFile(fs, path);
@@ -125,10 +125,6 @@ function missing(): LogIdentity {
   return { type: 'missing', verdict: 'new', metadata: false, found: 'nothing', adoptable: false };
 }
 
-function codeOf(error: unknown): unknown {
-  return (error as { code?: unknown } | null)?.code;
-}
-
 /**
  * What is at a metadata file's path: nothing, a file starting with the
  * metadata magic (ours, sound or not: its open checks the rest), or
@@ -139,14 +135,14 @@ async function metadataAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'o
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
-    if (codeOf(error) === 'ENOENT') return 'missing';
-    if (codeOf(error) === 'EISDIR') return 'other';
+    if (errorCode(error) === 'ENOENT') return 'missing';
+    if (errorCode(error) === 'EISDIR') return 'other';
     throw error;
   }
   try {
     const magic = Buffer.alloc(META_MAGIC.length);
     const count = await readFull(fs, file, magic, 0).catch((error: unknown) => {
-      if (codeOf(error) === 'EISDIR') return 0; // a directory named like it
+      if (errorCode(error) === 'EISDIR') return 0; // a directory named like it
       throw error;
     });
     return count === magic.length && magic.equals(META_MAGIC) ? 'ours' : 'other';
@@ -161,7 +157,7 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
     file = await fs.open(path, 'read');
   } catch (error) {
     // A path below a file (`notes.txt/log`): nothing is there.
-    if (codeOf(error) === 'ENOENT' || codeOf(error) === 'ENOTDIR') return missing();
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return missing();
     throw error;
   }
   const meta = await metadataAt(fs, `${path}.meta`).catch(async (error: unknown) => {

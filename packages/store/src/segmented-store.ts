@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import {
   CorruptionError,
+  errorCode,
   invalidArgValue,
   isArgumentError,
   outOfRange,
@@ -466,7 +467,7 @@ export class SegmentedStore extends StoreBase {
       try {
         bytes = await this.#use(index, segments.get(index)!, (file) => this.#fs.size(file));
       } catch (error) {
-        if ((error as { code?: unknown } | null)?.code !== 'ENOENT') throw error;
+        if (errorCode(error) !== 'ENOENT') throw error;
         segments.delete(index);
         continue;
       }
@@ -801,7 +802,7 @@ export class SegmentedStore extends StoreBase {
    * Other errors, and every error of a writable handle, are returned as is.
    */
   #gone(error: unknown, index: number, offset: number): unknown {
-    if (!this.readOnly || (error as { code?: unknown } | null)?.code !== 'ENOENT') return error;
+    if (!this.readOnly || errorCode(error) !== 'ENOENT') return error;
     return new TruncatedError(
       `segment ${segmentName(index)} of ${this.dir} was removed by a truncation: the bytes at ${offset} are gone (refresh() to see the log as it is now)`,
       { offset, cause: error },

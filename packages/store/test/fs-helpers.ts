@@ -1,11 +1,33 @@
-/** Helpers for the file-backend tests: temporary directories and a recording Fs. */
+/**
+ * The test helpers shared by the store tests: temporary directories, a
+ * recording Fs, deterministic bytes, ticks and assertions on error codes.
+ */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from '../src/fs/fs.js';
 import type { CrashFsOperation } from '../src/testing/crash-fs.js';
 
 const made: string[] = [];
+
+/** Deterministic pseudo-random bytes, different per `tag`. */
+export function pattern(length: number, tag: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let x = (tag * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = (x & 0xff) | 1; // never 0, so a zero always means "not written"
+  }
+  return out;
+}
+
+/** One turn of the event loop. */
+export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** A fresh temporary directory, removed by {@link removeTempDirs}. */
 export async function tempDir(): Promise<string> {
@@ -88,7 +110,7 @@ export async function rejectsCode(promise: Promise<unknown>, code: string): Prom
   try {
     await promise;
   } catch (error) {
-    const actual = (error as { code?: unknown }).code;
+    const actual = errorCode(error);
     if (actual !== code) {
       throw new Error(`expected ${code}, got ${String(actual)}: ${String(error)}`, {
         cause: error,

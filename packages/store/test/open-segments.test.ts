@@ -19,15 +19,16 @@ import {
 } from '../src/segmented-store.js';
 import { CrashFs } from '../src/testing/crash-fs.js';
 import { FaultFs } from '../src/testing/fault-fs.js';
-import { RecordingFs, rejectsCode, removeTempDirs, tempDir, unsyncedCloses } from './fs-helpers.js';
+import {
+  pattern,
+  RecordingFs,
+  rejectsCode,
+  removeTempDirs,
+  tempDir,
+  unsyncedCloses,
+} from './fs-helpers.js';
 
 const S = 4096;
-
-function pattern(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i * 13 + seed * 29 + 1) & 0xff;
-  return out;
-}
 
 /** Records calls, and how many segment files are open now and at most. */
 class CountingFs extends RecordingFs {

@@ -33,7 +33,7 @@ import type { Fs } from '../src/fs/fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import type { MetaUpdate, Store, StoreMeta } from '../src/store.js';
 import { CrashFs, type CrashState, type CrashStates } from '../src/testing/crash-fs.js';
-import { unsyncedCloses } from './fs-helpers.js';
+import { pattern, tick, unsyncedCloses } from './fs-helpers.js';
 
 const SEGMENT = 4096;
 const SECTOR = 1024;
@@ -67,23 +67,6 @@ const BACKENDS: readonly Backend[] = [
 /** A CrashFs whose only durable content is the empty parent directory. */
 function freshFs(): CrashFs {
   return new CrashFs({ sectorSize: SECTOR, image: { files: new Map(), dirs: new Set([PARENT]) } });
-}
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** Deterministic pseudo-random bytes, different per `tag`. */
-function pattern(length: number, tag: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = (tag * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = (x & 0xff) | 1; // never 0, so a zero always means "not written"
-  }
-  return out;
 }
 
 function canonical(meta: StoreMeta): string {

@@ -15,16 +15,9 @@ import {
 import { CrashFs, type CrashFsOperation } from '@wal/store/testing';
 import { encodeHead } from '../src/head-file.js';
 import { encodeMeta } from '../src/meta-file.js';
-import { RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
 const S = 4096;
-
-/** Deterministic bytes, never 0, different per `tag`. */
-function pattern(length: number, tag: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = ((i * 31 + tag * 97) % 255) + 1;
-  return out;
-}
 
 /** Where a test runs: a file system, a parent directory that exists, a way to list what is there. */
 interface Env {

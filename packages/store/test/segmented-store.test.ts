@@ -12,15 +12,9 @@ import {
   SegmentedStore,
   segmentName,
 } from '../src/segmented-store.js';
-import { RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
 const S = 4096;
-
-function bytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed * 7 + 1) & 0xff;
-  return out;
-}
 
 async function freshDir(): Promise<string> {
   return join(await tempDir(), 'log');
@@ -67,7 +61,7 @@ describe('SegmentedStore', () => {
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     try {
       assert.equal(segmentName(7), '00000000000000000007.wal');
-      const data = bytes(2 * S + 100, 1);
+      const data = pattern(2 * S + 100, 1);
       await store.write(S - 50, data); // segments 0 (last 50 bytes), 1, 2, 3
       assert.deepEqual(await listing(dir), [
         segmentName(0),
@@ -101,12 +95,12 @@ describe('SegmentedStore', () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     try {
-      await store.write(5 * S + 10, bytes(20, 2));
+      await store.write(5 * S + 10, pattern(20, 2));
       const names = (await listing(dir)).filter((n) => n.endsWith('.wal'));
       assert.deepEqual(names, [segmentName(5)]);
       const all = await store.read(0, 5 * S + 30);
       assert.deepEqual(all.subarray(0, 5 * S + 10), new Uint8Array(5 * S + 10));
-      assert.deepEqual(all.subarray(5 * S + 10), bytes(20, 2));
+      assert.deepEqual(all.subarray(5 * S + 10), pattern(20, 2));
     } finally {
       await store.close();
     }
@@ -130,7 +124,7 @@ describe('SegmentedStore', () => {
       assert.equal(fs.log[1], `mkdir ${dir}`);
       assert.equal(fs.log[2], `syncDir ${parent}`);
       fs.log.length = 0;
-      await store.write(0, bytes(S + 1, 3));
+      await store.write(0, pattern(S + 1, 3));
       assert.deepEqual(
         fs.log.filter((e) => !e.startsWith('pwrite')),
         [
@@ -150,14 +144,14 @@ describe('SegmentedStore', () => {
     const fs = new RecordingFs(new NodeFs());
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
-      await store.write(0, bytes(3 * S, 4));
+      await store.write(0, pattern(3 * S, 4));
       fs.log.length = 0;
       await store.sync();
       assert.equal(fs.count('fdatasync'), 3);
       fs.log.length = 0;
       await store.sync();
       assert.equal(fs.count('fdatasync'), 0, 'nothing written: nothing flushed');
-      await store.write(S + 5, bytes(10, 5));
+      await store.write(S + 5, pattern(10, 5));
       fs.log.length = 0;
       await store.sync();
       assert.deepEqual(fs.log, [`fdatasync ${join(dir, segmentName(1))}`, ...fs.log.slice(1)]);
@@ -183,13 +177,13 @@ describe('SegmentedStore', () => {
     };
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
-      await store.write(0, bytes(10, 6));
+      await store.write(0, pattern(10, 6));
       await store.sync();
-      await store.write(10, bytes(10, 7));
+      await store.write(10, pattern(10, 7));
       hold = true;
       const first = store.sync(); // flush of segment 0 held at the gate
       await new Promise((resolve) => setImmediate(resolve));
-      await store.write(20, bytes(10, 8)); // completes during the flush
+      await store.write(20, pattern(10, 8)); // completes during the flush
       hold = false;
       release!();
       await first;
@@ -208,7 +202,7 @@ describe('SegmentedStore', () => {
   it('the first sync after open flushes every segment and the directory', async () => {
     const dir = await freshDir();
     const first = await SegmentedStore.open(dir, { segmentSize: S });
-    await first.write(0, bytes(2 * S, 9));
+    await first.write(0, pattern(2 * S, 9));
     await first.close();
     const fs = new RecordingFs(new NodeFs());
     const store = await SegmentedStore.open(dir, { fs });
@@ -230,7 +224,7 @@ describe('SegmentedStore', () => {
     const fs = new RecordingFs(new NodeFs());
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
-      await store.write(0, bytes(3 * S + 10, 10));
+      await store.write(0, pattern(3 * S + 10, 10));
       fs.log.length = 0;
       await store.truncateBefore(2 * S + 3);
       const head = join(dir, 'head');
@@ -252,7 +246,7 @@ describe('SegmentedStore', () => {
       assert.equal(store.head, 2 * S + 3);
       assert.deepEqual(
         await store.read(2 * S + 3, 10),
-        bytes(3 * S + 10, 10).subarray(2 * S + 3, 2 * S + 13),
+        pattern(3 * S + 10, 10).subarray(2 * S + 3, 2 * S + 13),
       );
     } finally {
       await store.close();
@@ -269,7 +263,7 @@ describe('SegmentedStore', () => {
   it('truncateBefore of everything keeps the numbering across reopen, in an empty segment at the end (FORMAT §3.2)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(2 * S, 11));
+    await store.write(0, pattern(2 * S, 11));
     await store.truncateBefore(2 * S);
     assert.deepEqual(
       (await listing(dir)).filter((n) => n.endsWith('.wal')),
@@ -281,8 +275,8 @@ describe('SegmentedStore', () => {
     try {
       assert.equal(again.head, 2 * S);
       assert.equal(again.length, 2 * S);
-      await again.write(2 * S, bytes(5, 12));
-      assert.deepEqual(await again.read(2 * S, 5), bytes(5, 12));
+      await again.write(2 * S, pattern(5, 12));
+      assert.deepEqual(await again.read(2 * S, 5), pattern(5, 12));
     } finally {
       await again.close();
     }
@@ -291,7 +285,7 @@ describe('SegmentedStore', () => {
   it('open deletes segments left below the head by an interrupted truncateBefore', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(3 * S, 13));
+    await store.write(0, pattern(3 * S, 13));
     await store.close();
     await writeFile(join(dir, 'head'), encodeHead(2 * S)); // as if the unlinks never ran
     const again = await SegmentedStore.open(dir);
@@ -310,7 +304,7 @@ describe('SegmentedStore', () => {
     it(`open fails with WAL_CORRUPTION and changes nothing when the head file is ${damage} and segment 0 is gone`, async () => {
       const dir = await freshDir();
       const store = await SegmentedStore.open(dir, { segmentSize: S });
-      await store.write(0, bytes(3 * S, 14));
+      await store.write(0, pattern(3 * S, 14));
       await store.truncateBefore(S + 1);
       await store.close();
       const head = join(dir, 'head');
@@ -328,7 +322,7 @@ describe('SegmentedStore', () => {
   it('a missing head file with segment 0 present means head 0', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(S + 5, 15));
+    await store.write(0, pattern(S + 5, 15));
     await store.close();
     await import('node:fs/promises').then((m) => m.unlink(join(dir, 'head')));
     const again = await SegmentedStore.open(dir);
@@ -343,15 +337,15 @@ describe('SegmentedStore', () => {
   it('opens a wal-db style directory (segments and head, no metadata) with segmentSize', async () => {
     const dir = await freshDir();
     await import('node:fs/promises').then((m) => m.mkdir(dir));
-    await writeFile(join(dir, segmentName(1)), bytes(S, 16));
-    await writeFile(join(dir, segmentName(2)), bytes(100, 17));
+    await writeFile(join(dir, segmentName(1)), pattern(S, 16));
+    await writeFile(join(dir, segmentName(2)), pattern(100, 17));
     await writeFile(join(dir, 'head'), encodeHead(S + 7));
     await rejectsCode(SegmentedStore.open(dir), 'ERR_INVALID_ARG_VALUE');
     const store = await SegmentedStore.open(dir, { segmentSize: S });
     try {
       assert.equal(store.head, S + 7);
       assert.equal(store.length, 2 * S + 100);
-      assert.deepEqual(await store.read(S + 7, 3), bytes(S, 16).subarray(7, 10));
+      assert.deepEqual(await store.read(S + 7, 3), pattern(S, 16).subarray(7, 10));
       assert.deepEqual(await store.readMeta(), {});
     } finally {
       await store.close();
@@ -397,7 +391,7 @@ describe('SegmentedStore', () => {
   it('refuses a damaged metadata file, an invalid stored size and an oversized segment', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(10, 18));
+    await store.write(0, pattern(10, 18));
     await store.updateMeta({ a: 1 });
     await store.close();
     const meta = await readFile(join(dir, 'meta'));
@@ -406,14 +400,14 @@ describe('SegmentedStore', () => {
     await writeFile(join(dir, 'meta'), damaged);
     await rejectsCode(SegmentedStore.open(dir), 'WAL_CORRUPTION');
     await writeFile(join(dir, 'meta'), meta);
-    await writeFile(join(dir, segmentName(0)), bytes(S + 1, 19));
+    await writeFile(join(dir, segmentName(0)), pattern(S + 1, 19));
     await rejectsCode(SegmentedStore.open(dir), 'WAL_CORRUPTION');
     const { encodeMeta } = await import('../src/meta-file.js');
     await writeFile(join(dir, 'meta'), encodeMeta({ 'store.segmentSize': 100 }));
     await rejectsCode(SegmentedStore.open(dir), 'WAL_CORRUPTION');
     // Still openable once repaired: open released the lock each time.
     await writeFile(join(dir, 'meta'), meta);
-    await writeFile(join(dir, segmentName(0)), bytes(S, 19));
+    await writeFile(join(dir, segmentName(0)), pattern(S, 19));
     const again = await SegmentedStore.open(dir);
     assert.deepEqual(await again.readMeta(), { a: 1 });
     await rejectsCode(again.updateMeta({ 'store.segmentSize': 1 }), 'ERR_INVALID_ARG_VALUE');
@@ -425,7 +419,7 @@ describe('SegmentedStore', () => {
     const fs = new RecordingFs(new NodeFs());
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
-      await store.write(0, bytes(4 * S, 20));
+      await store.write(0, pattern(4 * S, 20));
       fs.log.length = 0;
       await store.truncate(S + 100);
       assert.deepEqual(
@@ -452,8 +446,8 @@ describe('SegmentedStore', () => {
   it('truncate into a gap keeps the length across reopen', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(10, 21));
-    await store.write(5 * S, bytes(10, 22));
+    await store.write(0, pattern(10, 21));
+    await store.write(5 * S, pattern(10, 22));
     await store.truncate(3 * S + 7);
     await store.close();
     const again = await SegmentedStore.open(dir);
@@ -468,7 +462,7 @@ describe('SegmentedStore', () => {
   it('truncate down to a segment-aligned head leaves only the empty segment at the end (FORMAT §3.2)', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
-    await store.write(0, bytes(3 * S, 23));
+    await store.write(0, pattern(3 * S, 23));
     await store.truncateBefore(2 * S);
     await store.truncate(2 * S);
     await store.truncate(2 * S);
@@ -500,12 +494,12 @@ describe('SegmentedStore', () => {
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
       fs.log.length = 0;
-      const first = store.write(0, bytes(10, 1));
+      const first = store.write(0, pattern(10, 1));
       // The second write comes while the directory fsync is in flight.
       while (!fs.log.includes(`syncDir ${dir}`)) {
         await new Promise((resolve) => setImmediate(resolve));
       }
-      await Promise.all([first, store.write(10, bytes(10, 2)), store.sync()]);
+      await Promise.all([first, store.write(10, pattern(10, 2)), store.sync()]);
       const synced = fs.log.indexOf(`synced ${dir}`);
       assert.ok(synced >= 0, fs.log.join('\n'));
       const writes = fs.log.flatMap((entry, at) => (entry.startsWith('pwrite') ? [at] : []));
@@ -522,12 +516,12 @@ describe('SegmentedStore', () => {
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
       await Promise.all([
-        store.write(0, bytes(10, 24)),
-        store.write(10, bytes(10, 25)),
+        store.write(0, pattern(10, 24)),
+        store.write(10, pattern(10, 25)),
         store.read(0, 5),
       ]);
       assert.equal(fs.count('open', segmentName(0)), 1);
-      assert.deepEqual(await store.read(10, 10), bytes(10, 25));
+      assert.deepEqual(await store.read(10, 10), pattern(10, 25));
     } finally {
       await store.close();
     }

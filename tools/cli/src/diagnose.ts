@@ -4,7 +4,7 @@
  * recovery cuts, or damage below the durable hint that it refuses.
  */
 import type { Damage, RecoveryReport, Wal } from '@wal/core';
-import { HEADER_SIZE } from '@wal/core';
+import { classifyDamage, DURABLE_HINT_KEY, frameLength, HEADER_SIZE } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { openLog, type Reading, type ViewOptions } from './open.js';
@@ -36,20 +36,15 @@ export interface Diagnosis {
   readonly damage: HardDamage | undefined;
 }
 
-/** Classifies the frame at `offset` as the recovery scan does. */
+/** Classifies the frame at `offset` as the recovery scan does (the library's own rule). */
 async function frameKind(
   store: Store,
   offset: number,
 ): Promise<{ kind: Kind; claimedLength: number | undefined }> {
   if (offset >= store.length) return { kind: 'missing', claimedLength: undefined };
   const header = await store.read(offset, HEADER_SIZE);
-  if (header.length < HEADER_SIZE) return { kind: 'short-header', claimedLength: undefined };
-  const claimedLength = new DataView(header.buffer, header.byteOffset, HEADER_SIZE).getUint32(
-    4,
-    true,
-  );
-  const kind = offset + HEADER_SIZE + claimedLength > store.length ? 'short-payload' : 'checksum';
-  return { kind, claimedLength };
+  const length = header.length < HEADER_SIZE ? undefined : frameLength(header, 0);
+  return classifyDamage(offset, store.length, length);
 }
 
 async function reportOf(
@@ -76,7 +71,7 @@ export async function diagnose(
   onRead?: (offset: number, length: number) => void,
 ): Promise<Diagnosis> {
   const meta = await store.readMeta();
-  const stored = meta['wal.durableHint'];
+  const stored = meta[DURABLE_HINT_KEY];
   const durableHint = typeof stored === 'number' ? stored : store.head;
   const read = onRead === undefined ? {} : { onRead };
   let damage: HardDamage | undefined;

@@ -1,7 +1,13 @@
 /**
  * Exit codes and the translation of failures into one line for the user.
  */
-import { isArgumentError, isWalError, type LockedError, type NotALogError } from '@wal/errors';
+import {
+  errorCode,
+  isArgumentError,
+  isWalError,
+  type LockedError,
+  type NotALogError,
+} from '@wal/errors';
 
 /** Exit codes of every command (documented in the README). */
 export const EXIT = {
@@ -28,10 +34,10 @@ export class CliError extends Error {
 
 /** The errno of an I/O failure, from a `WAL_IO` error or a raw Node error. */
 function errnoOf(error: unknown): string | undefined {
-  const direct = (error as { errno?: unknown; code?: unknown } | null) ?? undefined;
-  if (typeof direct?.errno === 'string') return direct.errno;
-  if (typeof direct?.code === 'string' && /^E[A-Z]+$/.test(direct.code)) return direct.code;
-  return undefined;
+  const errno = (error as { errno?: unknown } | null)?.errno; // a WAL_IO error's
+  if (typeof errno === 'string') return errno;
+  const code = errorCode(error);
+  return code !== undefined && /^E[A-Z]+$/.test(code) ? code : undefined;
 }
 
 const ERRNO_TEXT: Record<string, string> = {

@@ -5,7 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { RecoveryPolicy } from '@wal/core';
-import { Wal } from '@wal/core';
+import { DURABLE_HINT_KEY, Wal } from '@wal/core';
 import { isArgumentError } from '@wal/errors';
 import {
   FileStore,
@@ -107,7 +107,7 @@ export function view(store: Store, options: ViewOptions = {}): Store {
     get(target, property) {
       if (property === 'close') return async () => {};
       if (property === 'readMeta' && hint !== undefined) {
-        return async () => ({ ...(await target.readMeta()), 'wal.durableHint': hint });
+        return async () => ({ ...(await target.readMeta()), [DURABLE_HINT_KEY]: hint });
       }
       if (property === 'read' && onRead !== undefined) {
         return async (offset: number, length: number) => {
@@ -152,8 +152,7 @@ export function openLog(store: Store, reading: Reading, options: ViewOptions = {
 
 /** The segment size of a segmented store, undefined for a single file. */
 export function segmentSizeOf(store: Store): number | undefined {
-  const size = (store as { segmentSize?: unknown }).segmentSize;
-  return typeof size === 'number' ? size : undefined;
+  return store instanceof SegmentedStore ? store.segmentSize : undefined;
 }
 
 /** Where byte `offset` of the log lives on disk. */

@@ -3,6 +3,7 @@
  * `dump` and `tail`.
  */
 import type { WalRecord } from '@wal/core';
+import { errorCode } from '@wal/errors';
 
 export type RecordFormat = 'hex' | 'utf8' | 'json';
 
@@ -13,9 +14,9 @@ export class Output {
   #closed = false;
 
   constructor(readonly stream: NodeJS.WritableStream = process.stdout) {
-    stream.on('error', (error: { code?: unknown }) => {
+    stream.on('error', (error: Error) => {
       // The reader went away (`wal dump | head`): stop writing, not an error.
-      if (error.code === 'EPIPE') this.#closed = true;
+      if (errorCode(error) === 'EPIPE') this.#closed = true;
       else throw error;
     });
   }

@@ -21,7 +21,7 @@ import type { Fs } from '@wal/store';
 import { CrashFs, type CrashState, type CrashStates } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal, type WalOptions } from '../../src/index.js';
-import { fillStream } from '../bytes.js';
+import { equalBytes, pattern, tick } from '../helpers.js';
 import { record } from './reliability.js';
 
 /** The log directory inside every simulated file system. */
@@ -37,13 +37,6 @@ export interface Rec {
 }
 
 export const endOf = (rec: Rec): number => rec.lsn + HEADER_SIZE + rec.payload.length;
-
-/** Deterministic bytes, never zero (so a zero-filled region always differs). */
-export function pattern(length: number, tag: number): Uint8Array {
-  const out = new Uint8Array(length);
-  fillStream(out, Math.imul(tag + 1, 2654435761) ^ 0x9e3779b9, 0, 1);
-  return out;
-}
 
 /** A small seeded PRNG (xorshift32). */
 export class Prng {
@@ -65,12 +58,6 @@ export class Prng {
   below(n: number): number {
     return this.next() % n;
   }
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** What a recovered log may be, at one point of a workload. */
@@ -255,8 +242,6 @@ function lyingSync(fs: CrashFs): Fs {
     },
   }) as Fs;
 }
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** What the log must hold, tracked as a workload runs. */
 export class LogModel {

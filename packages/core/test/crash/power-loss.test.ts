@@ -13,6 +13,7 @@
 import { strict as assert } from 'node:assert';
 import type { CrashState } from '@wal/store/testing';
 import type { WalOptions } from '../../src/index.js';
+import { pattern, tick } from '../helpers.js';
 import {
   DIR,
   type Expect,
@@ -21,7 +22,6 @@ import {
   newTally,
   type OnState,
   openIn,
-  pattern,
   type Rec,
   type Recovered,
   report,
@@ -69,8 +69,6 @@ async function segmentRolls(run: LogRun): Promise<void> {
     );
   }
 }
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * `truncateBefore(lsn)` with writers beside it: at every macrotask until it

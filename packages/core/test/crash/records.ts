@@ -9,7 +9,7 @@
  * No mocha here: the kill child and the soak entry point import it too.
  */
 
-import { fillStream } from '../bytes.js';
+import { fillStream } from '../helpers.js';
 
 /** Bytes of the self-describing header. */
 export const RECORD_HEADER = 16;

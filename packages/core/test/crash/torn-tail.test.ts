@@ -14,15 +14,14 @@ import { MemoryStore, STORE_META_PREFIX, type StoreMeta } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
+import { equalBytes, pattern } from '../helpers.js';
 import {
   DIR,
   describeError,
   endOf,
-  equalBytes,
   openIn,
   PARENT,
   Prng,
-  pattern,
   type Rec,
   readAll,
   SECTOR,

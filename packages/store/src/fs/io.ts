@@ -4,7 +4,7 @@
  * per-file dirty tracking behind `sync()`. Internal to @wal/store.
  */
 import { dirname } from 'node:path';
-import { IoError, invalidArgType } from '@wal/errors';
+import { errorCode, IoError, invalidArgType } from '@wal/errors';
 import { toWalError } from '../store-base.js';
 import type { Fs, FsFile } from './fs.js';
 
@@ -53,7 +53,7 @@ export async function readWhole(fs: Fs, path: string): Promise<Uint8Array | unde
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
-    if ((error as { code?: unknown } | null)?.code === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   try {
@@ -99,8 +99,8 @@ export function validateOpenArguments(name: string, location: unknown, options: 
  * `errno` `ENOENT`, naming `location`. Other errors are returned as they are.
  */
 export function missingForReadOnly(error: unknown, what: string, location: string): unknown {
-  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
-  if (code !== 'ENOENT') return error;
+  if (errorCode(error) !== 'ENOENT') return error;
+  const { syscall } = error as { syscall?: unknown };
   return new IoError(`cannot open ${what} ${location} read-only: it does not exist`, {
     cause: error,
     errno: 'ENOENT',

@@ -6,6 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { errorCode } from '@wal/errors';
 
 /** What a lock file holds: who took the lock, and a token unique to that taking. */
 export interface LockOwner {
@@ -38,11 +39,6 @@ export interface LockHolder {
    * valid record (a lock file damaged by a power loss): stale too.
    */
   readonly state: HolderState | 'unreadable';
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /** Parses a lock file's text; undefined when it holds no valid record. */
@@ -84,7 +80,7 @@ export async function holderState(owner: LockOwner): Promise<HolderState> {
   try {
     process.kill(owner.pid, 0);
   } catch (error) {
-    return errnoOf(error) === 'ESRCH' ? 'dead' : 'alive'; // EPERM: alive, owned by another user
+    return errorCode(error) === 'ESRCH' ? 'dead' : 'alive'; // EPERM: alive, owned by another user
   }
   if (owner.start === undefined) return 'alive';
   const start = await startTimeOf(owner.pid);
@@ -104,7 +100,7 @@ export async function readLockHolder(path: string): Promise<LockHolder | undefin
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   const owner = parseOwner(text);

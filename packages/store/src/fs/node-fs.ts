@@ -18,7 +18,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { LockedError } from '@wal/errors';
+import { errorCode, LockedError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
 import { holderState, type LockOwner, parseOwner, startTimeOf } from './lock-file.js';
 
@@ -43,11 +43,6 @@ function handleOf(file: FsFile): FileHandle {
   return file.handle;
 }
 
-function errnoOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Whether the holder of `owner` may still run (true when unsure: another host). */
 async function isAlive(owner: LockOwner): Promise<boolean> {
   return (await holderState(owner)) !== 'dead';
@@ -62,7 +57,7 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
     const owner = parseOwner(await readFile(path, 'utf8'));
     return owner?.token === undefined ? undefined : owner;
   } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return null; // gone: try again
+    if (errorCode(error) === 'ENOENT') return null; // gone: try again
     throw error;
   }
 }
@@ -124,7 +119,7 @@ export class NodeFs implements Fs {
       await mkdir(path);
       return true;
     } catch (error) {
-      if (errnoOf(error) === 'EEXIST') return false;
+      if (errorCode(error) === 'EEXIST') return false;
       throw error;
     }
   }
@@ -213,7 +208,7 @@ async function tryLink(temp: string, path: string): Promise<boolean> {
     await link(temp, path);
     return true;
   } catch (error) {
-    if (errnoOf(error) === 'EEXIST') return false;
+    if (errorCode(error) === 'EEXIST') return false;
     throw error;
   }
 }

@@ -23,7 +23,13 @@
  */
 
 import { posix } from 'node:path';
-import { LockedError, validateBytes, validateInteger, validateOffset } from '@wal/errors';
+import {
+  errorCode,
+  LockedError,
+  validateBytes,
+  validateInteger,
+  validateOffset,
+} from '@wal/errors';
 import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 import {
   CrashPlan,
@@ -704,8 +710,7 @@ export class CrashFs implements Fs {
       value = effect((fn) => completions.push(fn));
     } catch (error) {
       failure = { error };
-      const code = (error as { code?: unknown }).code;
-      record.error = typeof code === 'string' ? code : 'Error';
+      record.error = errorCode(error) ?? 'Error';
     }
     return new Promise<T>((resolve, reject) => {
       setImmediate(() => {

@@ -1,4 +1,5 @@
 /** `wal info <path>`: what a log is and holds. */
+import { FORMAT_KEY } from '@wal/core';
 import { diagnose } from '../diagnose.js';
 import { EXIT } from '../errors.js';
 import { describeLock, lockStatus } from '../lock.js';
@@ -30,7 +31,7 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
     ).finally(() => progress.done());
     const { report, damage } = diagnosis;
     const usage = await diskUsage(target, store);
-    const format = typeof meta['wal.format'] === 'number' ? meta['wal.format'] : null;
+    const format = typeof meta[FORMAT_KEY] === 'number' ? meta[FORMAT_KEY] : null;
     const tear = damage === undefined ? report.tear : undefined;
     const data = {
       path,

@@ -5,7 +5,7 @@
 import { open } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { Wal } from '@wal/core';
+import { DURABLE_HINT_KEY, Wal } from '@wal/core';
 import { isWalError, type LockedError } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { type Diagnosis, diagnose } from '../diagnose.js';
@@ -197,7 +197,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     }
     // Hint first: interrupted after it, the damage is a torn tail any open cuts.
     if (plan.lowerHint) {
-      await store.updateMeta({ 'wal.durableHint': plan.cut });
+      await store.updateMeta({ [DURABLE_HINT_KEY]: plan.cut });
       await say(`Lowered the durable hint to ${plan.cut}.`);
     }
     if (plan.cut < plan.storeLength) {

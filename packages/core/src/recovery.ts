@@ -1,0 +1,228 @@
+/**
+ * Recovery at open (docs/FORMAT.md §8): opening the store a source names,
+ * validating the log's metadata, the recovery scan, cutting a torn tail and
+ * making what was recovered durable before the log accepts appends.
+ * Internal to @wal/core: `Wal.open` and `reopen` call {@link recover}.
+ */
+import { CorruptionError, invalidArgType, outOfRange } from '@wal/errors';
+import { FileStore, SegmentedStore, type Store } from '@wal/store';
+import { BoundaryIndex } from './boundary-index.js';
+import { type Damage, MAX_FRAME_LENGTH } from './frame.js';
+import {
+  DURABLE_HINT_KEY,
+  FORMAT_KEY,
+  FORMAT_VERSION,
+  META_MAX_RECORD,
+  META_TRUNCATIONS,
+  metaInteger,
+} from './meta.js';
+import {
+  DEFAULT_MAX_RECORD_SIZE,
+  type ResolvedOptions,
+  WAL_DB_MAX_RECORD_SIZE,
+} from './options.js';
+import { scan } from './scan.js';
+
+/** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
+export type WalSource = string | Store | (() => Promise<Store>);
+
+/** What recovery found at open, and what it did (or, read-only, would do). */
+export interface RecoveryReport {
+  /** First live offset. */
+  readonly head: number;
+  /** Where the log resumes: the end of the last intact record (or the resume offset after a failure). */
+  readonly end: number;
+  /** Intact records between `head` and the scan's end. */
+  readonly records: number;
+  /** Length of the store before recovery. */
+  readonly storeLength: number;
+  /**
+   * The damage that ended the log: a torn write (or, above the durable hint,
+   * any damage) at `end`. Undefined when the log ends cleanly, including
+   * when only zeros follow its last record (see `zeroTail`).
+   */
+  readonly tear: Damage | undefined;
+  /**
+   * Bytes after `end`, up to the last non-zero byte, that recovery cut
+   * (read-only: would cut): the torn write, anything after it, and records
+   * dropped by a `reopen()` after a failure. 0 when only zeros follow `end`.
+   */
+  readonly tornBytes: number;
+  /**
+   * Zero bytes ending the store after `end` (and after the torn bytes) that
+   * recovery cut (read-only: would cut): space the log writes ahead of its
+   * records (`preallocate`, docs/FORMAT.md §8.4), left by a crash. Not
+   * damage. `end + tornBytes + zeroTail` is `storeLength`.
+   */
+  readonly zeroTail: number;
+  /**
+   * Intact frames found after the tear and dropped with it. Expected after a
+   * power loss (writeback has no order); shown so an operator can tell.
+   */
+  readonly droppedFrames: number;
+  /** Damaged records stepped over under the `skip` policy. */
+  readonly skipped: readonly Damage[];
+  /** The durable hint read from the metadata (below it, damage is corruption). */
+  readonly durableHint: number;
+  /** True when recovery changed the log (cut bytes). Always false read-only. */
+  readonly truncated: boolean;
+}
+
+/** Whether `value` looks like a {@link Store} (the methods a log calls first). */
+export function isStore(value: unknown): value is Store {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Store).write === 'function' &&
+    typeof (value as Store).readMeta === 'function'
+  );
+}
+
+/** Opens (or takes) the store `source` names, as `options` say (FORMAT.md §8 step 1). */
+export async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
+  if (typeof source === 'string') {
+    const common = options.fs === undefined ? {} : { fs: options.fs };
+    if (options.layout === 'file') {
+      return FileStore.open(source, {
+        ...common,
+        readOnly: options.readOnly,
+        adopt: options.adopt,
+      });
+    }
+    return SegmentedStore.open(source, {
+      ...common,
+      readOnly: options.readOnly,
+      ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+      ...(options.maxOpenSegments === undefined
+        ? {}
+        : { maxOpenSegments: options.maxOpenSegments }),
+    });
+  }
+  if (typeof source === 'function') {
+    const store: unknown = await source();
+    if (!isStore(store)) throw invalidArgType('source()', 'to resolve with a Store', store);
+    return store;
+  }
+  if (isStore(source)) return source;
+  throw invalidArgType('source', 'a path, a Store or a function resolving with a Store', source);
+}
+
+/** What {@link recover} found: the state a log starts from. */
+export interface Recovered {
+  readonly index: BoundaryIndex;
+  readonly maxRecordSize: number;
+  /** Where the log resumes. */
+  readonly end: number;
+  /** The durable hint as persisted now. */
+  readonly hint: number;
+  /** Offsets and claimed lengths of damaged records stepped over by the skip policy. */
+  readonly skipped: Map<number, number>;
+  readonly recovery: RecoveryReport;
+  /** `truncateAfter`s made on this log (`wal.truncations`). */
+  readonly truncations: number;
+}
+
+/**
+ * Recovers the log in `store` (FORMAT.md §8 steps 2–7), resuming at most at
+ * `resumeAt` (a `reopen()` after a failure). Writable: cuts what follows the
+ * end, syncs, and brings the metadata up to date; read-only: changes nothing.
+ * Rejects as `Wal.open` documents; the caller closes the store then.
+ */
+export async function recover(
+  store: Store,
+  options: ResolvedOptions,
+  resumeAt: number | undefined,
+): Promise<Recovered> {
+  const meta = await store.readMeta();
+  const format = metaInteger(meta, FORMAT_KEY, 1, Number.MAX_SAFE_INTEGER);
+  if (format !== undefined && format !== FORMAT_VERSION) {
+    throw new CorruptionError(
+      `the log is in format version ${format}; this version of @wal/core reads version ${FORMAT_VERSION}`,
+    );
+  }
+  const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
+  const asked = options.maxRecordSize;
+  if (asked !== undefined && persistedMax !== undefined && asked < persistedMax) {
+    throw outOfRange(
+      'options.maxRecordSize',
+      `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
+      asked,
+    );
+  }
+  const head = store.head;
+  // A log with records or a head but no metadata of ours was written by
+  // wal-db 1.x: its records may be as large as wal-db's own default allows.
+  const adopted = format === undefined && (store.length > 0 || head > 0);
+  const maxRecordSize =
+    asked ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
+  const storeLength = store.length;
+  const hint = metaInteger(meta, DURABLE_HINT_KEY, 0, Number.MAX_SAFE_INTEGER) ?? head;
+  if (hint > storeLength) {
+    throw new CorruptionError(
+      `the log ends at ${storeLength}, below its durable hint ${hint}: durable records are missing`,
+      { offset: storeLength },
+    );
+  }
+  const index = new BoundaryIndex(options.indexInterval);
+  index.note(head);
+  const found = await scan(store, {
+    maxRecordSize,
+    durableHint: hint,
+    policy: options.recovery,
+    boundaries: index,
+    ...(options.replay === undefined
+      ? {}
+      : { onRecords: options.replay, reuseBuffers: options.replayReusesBuffers }),
+  });
+  const skipped = new Map<number, number>();
+  for (const damage of found.skipped) skipped.set(damage.offset, damage.claimedLength ?? 0);
+  let end = found.end;
+  if (resumeAt !== undefined && resumeAt < end) {
+    end = Math.max(resumeAt, head);
+    index.truncateAfter(end);
+    for (const offset of skipped.keys()) if (offset >= end) skipped.delete(offset);
+  }
+  const cut = storeLength - end;
+  /** The durable hint as persisted now. */
+  let persistedHint = hint;
+  if (!options.readOnly) {
+    if (cut > 0) {
+      if (hint > end) {
+        await store.updateMeta({ [DURABLE_HINT_KEY]: end });
+        persistedHint = end;
+      }
+      await store.truncate(end);
+    }
+    // After a process crash the recovered bytes may be in the page cache
+    // only: make them (and the directory) durable before treating them so.
+    await store.sync();
+    const update: Record<string, number> = {};
+    if (format === undefined) update[FORMAT_KEY] = FORMAT_VERSION;
+    if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
+    if (persistedHint !== end) update[DURABLE_HINT_KEY] = end;
+    if (Object.keys(update).length > 0) await store.updateMeta(update);
+    persistedHint = end;
+  }
+  const recovery: RecoveryReport = Object.freeze({
+    head,
+    end,
+    records: found.records,
+    storeLength,
+    tear: found.tear,
+    tornBytes: cut - found.zeroTail,
+    zeroTail: found.zeroTail,
+    droppedFrames: found.droppedFrames,
+    skipped: Object.freeze([...found.skipped]),
+    durableHint: hint,
+    truncated: !options.readOnly && cut > 0,
+  });
+  return {
+    index,
+    maxRecordSize,
+    end,
+    hint: persistedHint,
+    skipped,
+    recovery,
+    truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
+  };
+}
