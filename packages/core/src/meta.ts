@@ -6,8 +6,8 @@ import { CorruptionError } from '@wal/errors';
 import type { StoreMeta } from '@wal/store';
 
 /**
- * The metadata key of the log's format version (docs/FORMAT.md §5.2): `1`,
- * {@link FORMAT_VERSION}, is the only one this code writes and reads.
+ * The metadata key of the log's format version (docs/FORMAT.md §5.2): `1`
+ * is the only version this code writes and reads.
  */
 export const FORMAT_KEY = 'wal.format';
 /** The record size limit the log was created with. */
