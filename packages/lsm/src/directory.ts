@@ -3,19 +3,10 @@
  * is not one, the marker, and orphan tables.
  */
 import { dirname, join } from 'node:path';
-import { NotALogError } from '@wal/errors';
-import type { Fs } from '@wal/store';
+import { errorCode, NotALogError } from '@wal/errors';
+import { type Fs, readFull, writeAll } from '@wal/store';
 import { compareBytes } from './coding.js';
-import {
-  errnoOf,
-  ioError,
-  LOCK_NAME,
-  MARKER,
-  MARKER_NAME,
-  readFull,
-  tableNumber,
-  writeFull,
-} from './files.js';
+import { ioError, LOCK_NAME, MARKER, MARKER_NAME, tableNumber } from './files.js';
 import type { VersionState } from './manifest.js';
 
 const noop = (): void => {};
@@ -31,7 +22,7 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
   try {
     created = await fs.mkdir(path);
   } catch (error) {
-    if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST')
+    if (errorCode(error) === 'ENOTDIR' || errorCode(error) === 'EEXIST')
       throw notAStore(path, 'a file');
     throw ioError(error, `creating directory ${path}`);
   }
@@ -47,7 +38,7 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
   try {
     names = await fs.readdir(path);
   } catch (error) {
-    if (errnoOf(error) === 'ENOTDIR') throw notAStore(path, 'a file');
+    if (errorCode(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
   const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
@@ -94,7 +85,7 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
     const file = await fs.open(path, 'create');
     try {
       await fs.ftruncate(file, 0);
-      await writeFull(fs, file, MARKER, 0);
+      await writeAll(fs, file, MARKER, 0);
       await fs.fdatasync(file);
     } finally {
       await fs.close(file).catch(noop);

@@ -1,10 +1,9 @@
 /**
- * File names of a store directory (docs/LSM-FORMAT.md §6) and full
- * positional reads and writes over @wal/store's `Fs`.
+ * File names of a store directory (docs/LSM-FORMAT.md §6) and the
+ * translation of file-system failures into typed errors.
  */
 import { join } from 'node:path';
-import { IoError, NoSpaceError, type WalError } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
+import { errorCode, IoError, NoSpaceError, type WalError } from '@wal/errors';
 
 /** The marker file that makes a directory an @wal/lsm store. */
 export const MARKER_NAME = 'LSM';
@@ -37,15 +36,9 @@ export function tablePath(dir: string, number: number): string {
   return join(dir, tableName(number));
 }
 
-/** A Node-style error's `code`, if any. */
-export function errnoOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Wraps a file-system failure as `WAL_NO_SPACE` or `WAL_IO`, naming what was done. */
 export function ioError(error: unknown, what: string): WalError {
-  const errno = errnoOf(error);
+  const errno = errorCode(error);
   const syscall = (error as { syscall?: unknown } | null)?.syscall;
   const options = {
     cause: error,
@@ -56,39 +49,4 @@ export function ioError(error: unknown, what: string): WalError {
   return errno === 'ENOSPC' || errno === 'EDQUOT'
     ? new NoSpaceError(message, options)
     : new IoError(message, options);
-}
-
-/** Writes all of `bytes` at `position`, looping over short writes; no progress is `WAL_IO`. */
-export async function writeFull(
-  fs: Fs,
-  file: FsFile,
-  bytes: Uint8Array,
-  position: number,
-): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const count = await fs.pwrite(file, bytes.subarray(done), position + done);
-    if (!(count > 0)) {
-      throw new IoError(`write to ${file.path} made no progress at ${position + done}`, {
-        offset: position + done,
-      });
-    }
-    done += count;
-  }
-}
-
-/** Reads into `into` from `position` until full or end of file; resolves with the count read. */
-export async function readFull(
-  fs: Fs,
-  file: FsFile,
-  into: Uint8Array,
-  position: number,
-): Promise<number> {
-  let done = 0;
-  while (done < into.length) {
-    const count = await fs.pread(file, into.subarray(done), position + done);
-    if (count <= 0) break;
-    done += count;
-  }
-  return done;
 }

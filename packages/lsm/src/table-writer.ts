@@ -6,8 +6,8 @@
  * manifest edit names: an orphan, deleted at the next open (§9).
  */
 import { isWalError } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
-import { ioError, writeFull } from './files.js';
+import { type Fs, type FsFile, writeAll } from '@wal/store';
+import { ioError } from './files.js';
 import type { RangeTombstone } from './range-delete.js';
 import { TableBuilder, type TableLayout, type TableSummary } from './table.js';
 
@@ -87,7 +87,7 @@ export class TableWriter {
 
   async #write(bytes: Uint8Array): Promise<void> {
     try {
-      await writeFull(this.#fs, this.#file, bytes, this.#written);
+      await writeAll(this.#fs, this.#file, bytes, this.#written);
       this.#written += bytes.length;
     } catch (error) {
       await this.abandon();

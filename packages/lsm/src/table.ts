@@ -6,8 +6,8 @@
  */
 
 import { crc32c } from '@wal/core';
-import { ClosedError, CorruptionError } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
+import { ClosedError, CorruptionError, errorCode } from '@wal/errors';
+import { type Fs, type FsFile, readFull } from '@wal/store';
 import {
   BLOCK_TRAILER_SIZE,
   BlockBuilder,
@@ -35,7 +35,7 @@ import {
   trailerSequence,
   userKeyOf,
 } from './coding.js';
-import { errnoOf, ioError, readFull } from './files.js';
+import { ioError } from './files.js';
 import type { RangeTombstone } from './range-delete.js';
 
 /** Size of the table footer. */
@@ -280,7 +280,7 @@ export class Table {
     try {
       file = await fs.open(path, 'read');
     } catch (error) {
-      throw errnoOf(error) === 'ENOENT'
+      throw errorCode(error) === 'ENOENT'
         ? new CorruptionError(`table ${path} is missing`, { cause: error })
         : ioError(error, `opening table ${path}`);
     }

@@ -18,8 +18,8 @@
 import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
 import { crc32c } from '@wal/core';
-import { CorruptionError, IoError, NoSpaceError, WalError } from '@wal/errors';
-import type { Fs, FsFile } from '@wal/store';
+import { CorruptionError, errorCode, IoError, NoSpaceError, WalError } from '@wal/errors';
+import { type Fs, type FsFile, writeAll } from '@wal/store';
 
 export const MAGIC = 0x43585457; // "WTXC" read as u32 LE
 export const VERSION = 1;
@@ -58,7 +58,7 @@ export async function listCheckpoints(fs: Fs, dir: string): Promise<CheckpointLi
   try {
     names = await fs.readdir(dir);
   } catch (error) {
-    if (errnoOf(error) === 'ENOENT') return { published: [], temporary: [] };
+    if (errorCode(error) === 'ENOENT') return { published: [], temporary: [] };
     throw ioError(error, `listing the checkpoint directory ${dir}`);
   }
   const published: number[] = [];
@@ -75,7 +75,7 @@ export async function listCheckpoints(fs: Fs, dir: string): Promise<CheckpointLi
 /** Translates an fs error into the store's typed errors (`WAL_IO`, `WAL_NO_SPACE`). */
 export function ioError(error: unknown, what: string): WalError {
   if (error instanceof WalError) return error;
-  const errno = errnoOf(error);
+  const errno = errorCode(error);
   const syscall = (error as { syscall?: unknown } | null)?.syscall;
   const options = {
     cause: error,
@@ -86,11 +86,6 @@ export function ioError(error: unknown, what: string): WalError {
   return errno === 'ENOSPC' || errno === 'EDQUOT'
     ? new NoSpaceError(message, options)
     : new IoError(message, options);
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /** One entry of a checkpoint: a live key and its value. */
@@ -134,19 +129,6 @@ export function encodeBlock(entries: readonly CheckpointEntry[]): Uint8Array {
 
 /** The end marker: an empty block. */
 export const END = new Uint8Array(BLOCK_HEADER);
-
-async function writeAll(fs: Fs, file: FsFile, bytes: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) {
-    const count = await fs.pwrite(file, bytes.subarray(done), position + done);
-    if (!(count > 0))
-      throw new IoError(`write to ${file.path} made no progress at position ${position + done}`, {
-        syscall: 'write',
-        offset: position + done,
-      });
-    done += count;
-  }
-}
 
 /** The outcome of writing a checkpoint. */
 export interface WrittenCheckpoint {

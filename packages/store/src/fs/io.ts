@@ -1,7 +1,8 @@
 /**
  * File-I/O helpers shared by the file backends: full positional writes and
  * reads over an {@link Fs}, the atomic replace of a small file, and the
- * per-file dirty tracking behind `sync()`. Internal to @wal/store.
+ * per-file dirty tracking behind `sync()`. `writeAll` and `readFull` are
+ * exported for engines that keep files of their own through an `Fs`.
  */
 import { dirname } from 'node:path';
 import { errorCode, IoError, invalidArgType } from '@wal/errors';
