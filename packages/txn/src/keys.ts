@@ -18,9 +18,18 @@ export function toBytes(name: string, input: unknown): Uint8Array {
   throw invalidArgType(name, 'of type string or an instance of Uint8Array', input);
 }
 
+/** A code unit beyond ASCII: a string without one is its own binary-string form (its UTF-8 bytes are its code units). */
+const BEYOND_ASCII = /[\u0080-\uffff]/;
+
 /** The binary-string form of a key given at the API. */
 export function keyString(name: string, input: unknown): string {
+  if (typeof input === 'string' && !BEYOND_ASCII.test(input)) return input;
   return keyOf(toBytes(name, input));
+}
+
+/** The bytes of `input` in an array of their own (a string's encoding, or a copy of the array). */
+export function ownBytes(name: string, input: unknown): Uint8Array {
+  return typeof input === 'string' ? encoder.encode(input) : toBytes(name, input).slice();
 }
 
 /** The binary-string form of the key `bytes`. */
@@ -30,5 +39,8 @@ export function keyOf(bytes: Uint8Array): string {
 
 /** The bytes of a binary-string key (a new array). */
 export function keyBytes(key: string): Uint8Array {
-  return new Uint8Array(Buffer.from(key, 'latin1'));
+  if (key.length > 64) return new Uint8Array(Buffer.from(key, 'latin1'));
+  const bytes = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
+  return bytes;
 }

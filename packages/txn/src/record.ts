@@ -28,8 +28,17 @@ export interface Commit {
   readonly writes: Write[];
 }
 
+/**
+ * A write to encode: as {@link Write}, or with the key in binary-string form
+ * (one byte per UTF-16 code unit, each below 256), as the store holds keys.
+ */
+export interface WriteInput {
+  readonly key: Uint8Array | string;
+  readonly value: Uint8Array | undefined;
+}
+
 /** Size in bytes of the record {@link encodeCommit} makes of `writes`. */
-export function commitSize(writes: Iterable<Write>): number {
+export function commitSize(writes: Iterable<WriteInput>): number {
   let size = HEADER;
   for (const { key, value } of writes)
     size += 5 + key.length + (value === undefined ? 0 : 4 + value.length);
@@ -37,18 +46,24 @@ export function commitSize(writes: Iterable<Write>): number {
 }
 
 /** Encodes a commit at `seq` (a positive safe integer) into `size` bytes ({@link commitSize}). */
-export function encodeCommit(seq: number, writes: readonly Write[], size: number): Uint8Array {
+export function encodeCommit(seq: number, writes: readonly WriteInput[], size: number): Uint8Array {
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   bytes[0] = COMMIT_KIND;
-  view.setBigUint64(1, BigInt(seq), true);
+  view.setUint32(1, seq >>> 0, true);
+  view.setUint32(5, Math.floor(seq / 2 ** 32), true);
   view.setUint32(9, writes.length, true);
   let at = HEADER;
   for (const { key, value } of writes) {
     bytes[at] = value === undefined ? DELETE : PUT;
     view.setUint32(at + 1, key.length, true);
-    bytes.set(key, at + 5);
-    at += 5 + key.length;
+    at += 5;
+    if (typeof key === 'string') {
+      for (let i = 0; i < key.length; i++) bytes[at + i] = key.charCodeAt(i);
+    } else {
+      bytes.set(key, at);
+    }
+    at += key.length;
     if (value !== undefined) {
       view.setUint32(at, value.length, true);
       bytes.set(value, at + 4);

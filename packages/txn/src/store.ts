@@ -4,19 +4,32 @@
  *
  * Commit protocol (all of steps 1–4 run synchronously, in one turn of the
  * event loop, so no other commit interleaves with them):
- * 1. validate: no version newer than the snapshot exists (committed or
+ * 1. validate: no version newer than the snapshot exists (durable or
  *    pending) for a key the transaction writes, and, under serializable, for
  *    a key it read or a key inside a range it scanned;
  * 2. take the next commit sequence number `seq`;
  * 3. append the commit record (throws: nothing happened);
- * 4. install the writes as versions at `seq` — invisible, since readers see
- *    only versions at or below `visible`;
- * 5. wait until the record is durable, then advance `visible` to `seq`
- *    (records become durable in log order, so every earlier commit is durable
- *    too) and resolve.
- * Invariants: `visible` only grows and only to durable commits; `nextSeq − 1`
- * is the newest installed commit; records in the log have strictly increasing
- * sequence numbers. After the log fails, `visible` never moves again.
+ * 4. install the writes as versions at `seq`: transactions that begin from
+ *    now on see them (early visibility), although the record is not durable
+ *    yet — the commit is *pending*;
+ * 5. wait until the record is durable, then resolve.
+ *
+ * Commit dependencies (early lock release, as in Silo's epochs or Aether's
+ * controlled lock violation): a transaction that read a pending version
+ * depends on that commit, and nothing it read may reach its user before that
+ * commit is durable. Records become durable in log order (LSN order, which is
+ * `seq` order), so a read-write transaction, acknowledged once its own record
+ * is durable, never needs more; a read-only one (no record) waits until the
+ * newest commit it read from (`TxnState.depends`) is durable, and `run`
+ * waits for the same before passing on what `fn` returned or threw when
+ * `fn` did not commit. If the log fails, every such wait rejects with the
+ * log's failure: no dependent is ever acknowledged.
+ *
+ * Invariants: `nextSeq − 1` is the newest installed commit and every
+ * snapshot is at most that; `durableSeq` only grows, and only to commits
+ * whose records are durable; `pendingLsns` holds the LSNs of the commits
+ * after `durableSeq`, in order; records in the log have strictly increasing
+ * sequence numbers.
  */
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
@@ -40,7 +53,7 @@ import {
   writeCheckpoint,
 } from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
-import { commitSize, decodeCommit, encodeCommit, type Write } from './record.js';
+import { commitSize, decodeCommit, encodeCommit, type WriteInput } from './record.js';
 import {
   type BeginOptions,
   type Isolation,
@@ -112,8 +125,10 @@ export interface TxnStoreStats {
   readonly versions: number;
   /** Transactions begun and not yet ended. */
   readonly activeTransactions: number;
-  /** Sequence number of the newest visible commit (0 for none). */
+  /** Sequence number of the newest durable commit (0 for none). */
   readonly committed: number;
+  /** Commits whose versions are visible but whose records are not known durable yet. */
+  readonly pending: number;
 }
 
 /** Test-only switches (internal: not exported from the package). */
@@ -162,10 +177,15 @@ export class TxnStore {
   readonly #index: VersionIndex;
   readonly #hooks: TxnTestHooks;
   readonly #host: TxnHost;
-  /** Newest commit visible to new snapshots. */
-  #visible: number;
-  /** Sequence number the next commit takes. */
+  /** Sequence number the next commit takes; new snapshots see every commit before it. */
   #nextSeq: number;
+  /** LSN of the record of commit `#nextSeq − 1` (where a checkpoint of it lets the log start). */
+  #lastLsn: number;
+  /** Newest commit known durable. */
+  #durableSeq: number;
+  /** LSNs of commits `#durableSeq + 1 …` (from `#pendingHead`): appended, not known durable. */
+  readonly #pendingLsns: number[] = [];
+  #pendingHead = 0;
   /** Distinct snapshots of live transactions, ascending, with their counts. */
   readonly #snapshots: number[] = [];
   #snapshotsHead = 0;
@@ -176,8 +196,6 @@ export class TxnStore {
   #reclaimHead = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
-  /** LSN of the record of commit `#visible` (where a checkpoint of it lets the log start). */
-  #visibleLsn: number;
   readonly #checkpoints: Checkpoints;
   /** The newest durable checkpoint (written or found at open). */
   #checkpointed: CheckpointPosition | undefined;
@@ -196,8 +214,8 @@ export class TxnStore {
   ) {
     this.#wal = wal;
     this.#index = index;
-    this.#visible = opened.last;
-    this.#visibleLsn = opened.lastLsn;
+    this.#durableSeq = opened.last;
+    this.#lastLsn = opened.lastLsn;
     this.#nextSeq = opened.last + 1;
     this.#checkpoints = checkpoints;
     this.#checkpointed = opened.checkpoint;
@@ -243,20 +261,28 @@ export class TxnStore {
       keys: this.#index.keys,
       versions: this.#index.versions,
       activeTransactions: this.#active,
-      committed: this.#visible,
+      committed: this.#durableSeq,
+      pending: this.#nextSeq - 1 - this.#durableSeq,
     };
   }
 
   /**
-   * Begins a transaction on a snapshot of every commit whose `commit()` has
-   * resolved (and possibly others that became durable with them). Throws
-   * `WAL_CLOSED` after `close()`, the log's failure after a failed commit,
-   * and `ERR_INVALID_ARG_VALUE` for an unknown isolation level.
+   * Begins a transaction on a snapshot of every commit that passed
+   * validation so far: every commit whose `commit()` resolved, and the
+   * pending ones whose records are appended but not yet durable (what it
+   * reads of those reaches its user only once they are durable: see
+   * `commit()`). Throws `WAL_CLOSED` after `close()`, the log's failure
+   * after a failed commit, and `ERR_INVALID_ARG_VALUE` for an unknown
+   * isolation level.
    */
   begin(options: BeginOptions = {}): Transaction {
     this.#assertUsable();
-    const isolation = parseIsolation(options);
-    const snapshot = this.#visible;
+    return new Transaction(this.#host, this.#beginState(parseIsolation(options)));
+  }
+
+  /** Registers a new snapshot of every installed commit (the store is usable). */
+  #beginState(isolation: Isolation): TxnState {
+    const snapshot = this.#nextSeq - 1;
     const count = this.#snapshotCounts.get(snapshot);
     if (count === undefined) {
       this.#snapshots.push(snapshot);
@@ -275,7 +301,7 @@ export class TxnStore {
       this.#snapshotCounts.set(snapshot, count + 1);
     }
     this.#active++;
-    return new Transaction(this.#host, new TxnState(isolation, snapshot));
+    return new TxnState(isolation, snapshot);
   }
 
   /**
@@ -286,23 +312,33 @@ export class TxnStore {
    * doubling up to 100 ms by default). Resolves with what `fn` returned once
    * the commit is durable. If `fn` throws (or rejects), the transaction is
    * aborted and the error passed on, without retry; if `fn` ended the
-   * transaction itself, its result is returned as is. After the last attempt
-   * the last `ConflictError` is thrown. `fn` may run several times: keep its
-   * side effects inside the transaction.
+   * transaction itself, its result is returned as is. Either way, since
+   * what `fn` returns or throws may carry what it read, `run` first waits
+   * until every commit the transaction read from (and its own, when `fn`
+   * committed it) is durable, and rejects with the log's failure if one
+   * cannot be. After the last attempt the last `ConflictError` is thrown.
+   * `fn` may run several times: keep its side effects inside the
+   * transaction.
    */
   async run<T>(fn: (tx: Transaction) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
     const { attempts, backoffMs, maxBackoffMs, isolation } = parseRun(options);
     for (let attempt = 1; ; attempt++) {
-      const tx = this.begin({ isolation });
+      this.#assertUsable();
+      const state = this.#beginState(isolation);
+      const tx = new Transaction(this.#host, state);
       let result: T;
       try {
         result = await fn(tx);
       } catch (error) {
         tx.abort();
+        await this.#released(state);
         throw error;
       }
-      if (tx.status !== 'active') return result;
+      if (tx.status !== 'active') {
+        await this.#released(state);
+        return result;
+      }
       try {
         await tx.commit();
         return result;
@@ -355,7 +391,7 @@ export class TxnStore {
 
   async #checkpointOnce(): Promise<CheckpointInfo | undefined> {
     this.#assertUsable();
-    const position = { seq: this.#visible, lsn: this.#visibleLsn };
+    const position = { seq: this.#nextSeq - 1, lsn: this.#lastLsn };
     if (position.seq <= (this.#checkpointed?.seq ?? 0)) return undefined;
     const { fs, dir } = this.#checkpoints as Checkpoints & { dir: string };
     this.#checkpointRunning = true;
@@ -379,6 +415,9 @@ export class TxnStore {
         return visited === 0 ? undefined : entries;
       };
       try {
+        // Only durable commits go in a checkpoint: the log must keep the
+        // power to lose a pending one.
+        await this.#whenDurable(position.seq);
         const written = await writeCheckpoint(fs, dir, position, batch);
         tx.abort();
         if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
@@ -428,6 +467,50 @@ export class TxnStore {
     return this.#closing;
   }
 
+  /**
+   * Resolves once what `state`'s transaction read (and, if it committed,
+   * its own commit) is durable: then what it read may reach its user.
+   * Rejects with the log's failure when that cannot happen.
+   */
+  async #released(state: TxnState): Promise<void> {
+    await state.outcome?.catch(() => undefined);
+    await this.#whenDurable(Math.max(state.depends, state.seq));
+  }
+
+  /** Resolves once commit `seq` (and so every earlier one) is durable; rejects with the log's failure. */
+  #whenDurable(seq: number): Promise<void> {
+    if (seq <= this.#durableSeq) return Promise.resolve();
+    const lsn = this.#pendingLsns[this.#pendingHead + (seq - this.#durableSeq - 1)]!;
+    const durable = this.#wal.waitFor(lsn, 'durable').then(
+      () => this.#advanceDurable(),
+      (error: unknown) => {
+        throw (this.#wal.failure ?? error) as WalError;
+      },
+    );
+    this.#inFlight.add(durable);
+    return durable.finally(() => this.#inFlight.delete(durable));
+  }
+
+  /** Moves `#durableSeq` up to the newest commit whose record the log's durable watermark covers. */
+  #advanceDurable(): void {
+    const lsns = this.#pendingLsns;
+    const durable = this.#wal.durable;
+    let head = this.#pendingHead;
+    while (head < lsns.length && lsns[head]! < durable) head++;
+    if (head === this.#pendingHead) return;
+    this.#durableSeq += head - this.#pendingHead;
+    if (head === lsns.length) {
+      lsns.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > lsns.length) {
+      lsns.splice(0, head);
+      head = 0;
+    }
+    this.#pendingHead = head;
+    this.#prune();
+    this.#maybeCheckpoint();
+  }
+
   #assertUsable(): void {
     if (this.#closing !== undefined) throw new ClosedError('transaction store');
     const failure = this.#failure ?? this.#wal.failure;
@@ -436,8 +519,17 @@ export class TxnStore {
 
   async #commit(state: TxnState): Promise<void> {
     if (state.writes.size === 0) {
+      // Read-only: no record; it serializes at its snapshot, and is
+      // acknowledged once every commit it read from is durable.
       state.status = 'committed';
       this.#end(state);
+      if (state.depends <= this.#durableSeq) return;
+      try {
+        await this.#whenDurable(state.depends);
+      } catch (error) {
+        state.status = 'aborted';
+        throw error;
+      }
       return;
     }
     let seq: number;
@@ -446,9 +538,9 @@ export class TxnStore {
       while (!this.#wal.writable && this.#closing === undefined && this.#wal.failure === undefined)
         await this.#wal.drained();
       this.#assertUsable();
-      const writes: Write[] = [...state.writes.keys()]
+      const writes: WriteInput[] = [...state.writes.keys()]
         .sort()
-        .map((key) => ({ key: keyBytes(key), value: state.writes.get(key) }));
+        .map((key) => ({ key, value: state.writes.get(key) }));
       const size = commitSize(writes);
       if (size > this.#wal.maxRecordSize)
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
@@ -461,6 +553,9 @@ export class TxnStore {
       throw error;
     }
     this.#nextSeq = seq + 1;
+    this.#lastLsn = lsn;
+    this.#pendingLsns.push(lsn);
+    state.seq = seq;
     const keys: string[] = [];
     for (const [key, value] of state.writes) {
       this.#index.install(key, seq, value);
@@ -479,12 +574,7 @@ export class TxnStore {
     } finally {
       this.#inFlight.delete(durable);
     }
-    if (seq > this.#visible) {
-      this.#visible = seq;
-      this.#visibleLsn = lsn;
-      this.#prune();
-      this.#maybeCheckpoint();
-    }
+    this.#advanceDurable();
   }
 
   #validate(state: TxnState): void {
@@ -532,7 +622,9 @@ export class TxnStore {
       this.#snapshotsHead < this.#snapshots.length
         ? this.#snapshots[this.#snapshotsHead]!
         : Infinity;
-    const horizon = Math.min(oldest, this.#visible);
+    // Not past the durable commits: a pending delete must stay in the index
+    // (as a tombstone) for its readers to depend on it.
+    const horizon = Math.min(oldest, this.#durableSeq);
     const reclaim = this.#reclaim;
     while (this.#reclaimHead < reclaim.length && reclaim[this.#reclaimHead]!.seq <= horizon) {
       for (const key of reclaim[this.#reclaimHead]!.keys) this.#index.prune(key, horizon);

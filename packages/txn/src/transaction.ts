@@ -4,8 +4,8 @@
  * read and the ranges it scanned, under serializable isolation).
  */
 import { ClosedError, invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import { type Bytes, keyBytes, keyString, toBytes } from './keys.js';
-import type { KeyRange, VersionIndex } from './versions.js';
+import { type Bytes, keyBytes, keyString, ownBytes } from './keys.js';
+import type { KeyRange, Version, VersionIndex } from './versions.js';
 
 /**
  * Isolation levels. `'serializable'` (the default): every committed
@@ -71,6 +71,16 @@ export class TxnState {
   readonly reads = new Set<string>();
   /** Ranges scanned over the snapshot (serializable only). */
   readonly ranges: KeyRange[] = [];
+  /**
+   * The newest commit whose version this transaction read (0: none). That
+   * commit may not be durable yet: nothing read may reach the user before
+   * it is (the store's commit and `run` wait for it).
+   */
+  depends = 0;
+  /** The commit sequence number this transaction took, once its record is appended. */
+  seq = 0;
+  /** The promise `commit()` returned, once called. */
+  outcome: Promise<void> | undefined;
   status: TransactionStatus = 'active';
 
   constructor(
@@ -80,6 +90,13 @@ export class TxnState {
 
   get tracksReads(): boolean {
     return this.isolation === 'serializable';
+  }
+
+  /** Notes that the transaction read `version` (a dependency); returns its value. */
+  saw(version: Version | undefined): Uint8Array | undefined {
+    if (version === undefined) return undefined;
+    if (version.seq > this.depends) this.depends = version.seq;
+    return version.value;
   }
 }
 
@@ -120,15 +137,13 @@ export class Transaction {
     const k = keyString('key', key);
     if (state.writes.has(k)) return copy(state.writes.get(k));
     if (state.tracksReads) state.reads.add(k);
-    return copy(this.#host.index.read(k, state.snapshot));
+    return copy(state.saw(this.#host.index.version(k, state.snapshot)));
   }
 
   /** Sets `key` to `value` (both copied) in this transaction. */
   put(key: Bytes, value: Bytes): void {
     const state = this.#active();
-    const k = keyString('key', key);
-    const bytes = toBytes('value', value);
-    state.writes.set(k, Uint8Array.from(bytes));
+    state.writes.set(keyString('key', key), ownBytes('value', value));
   }
 
   /** Deletes `key` in this transaction (whether or not it exists). */
@@ -154,8 +169,7 @@ export class Transaction {
     if (!full) {
       for (const [key, value] of this.#merged(range, reverse)) {
         last = key;
-        if (value !== undefined)
-          entries.push({ key: keyBytes(key), value: Uint8Array.from(value) });
+        if (value !== undefined) entries.push({ key: keyBytes(key), value: value.slice() });
         if (entries.length >= limit) {
           full = true;
           break;
@@ -191,7 +205,8 @@ export class Transaction {
     try {
       const state = this.#active();
       state.status = 'committing';
-      return this.#host.commit(state);
+      state.outcome = this.#host.commit(state);
+      return state.outcome;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -217,7 +232,7 @@ export class Transaction {
       for (; o < own.length && before(own[o]!, key); o++)
         yield [own[o]!, state.writes.get(own[o]!)];
       if (own[o] === key) yield [key, state.writes.get(own[o++]!)];
-      else yield [key, index.read(key, state.snapshot)];
+      else yield [key, state.saw(index.version(key, state.snapshot))];
     }
     for (; o < own.length; o++) yield [own[o]!, state.writes.get(own[o]!)];
   }
@@ -231,7 +246,7 @@ export class Transaction {
 }
 
 function copy(value: Uint8Array | undefined): Uint8Array | undefined {
-  return value === undefined ? undefined : Uint8Array.from(value);
+  return value === undefined ? undefined : value.slice();
 }
 
 function inRange(range: KeyRange, key: string): boolean {

@@ -4,9 +4,10 @@
  * JavaScript's string order is the bytewise order of the keys and a `Map`
  * gives point lookups. Each key has a chain of versions, oldest first; a
  * version is the value a commit gave the key (`undefined` for a delete) and
- * the commit's sequence number. Versions of commits that are not yet visible
- * (validated, waiting for durability) are in the chains too: readers skip them
- * by sequence number, validation sees them.
+ * the commit's sequence number. A commit's versions go in as soon as its
+ * record is appended, before it is durable (the store tracks what readers of
+ * them depend on); readers skip versions newer than their snapshot by
+ * sequence number, validation sees them.
  *
  * Invariants:
  * - `sorted` holds exactly the keys of `chains` (outside a bulk load, which
@@ -63,11 +64,19 @@ export class VersionIndex {
 
   /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
   read(key: string, snapshot: number): Uint8Array | undefined {
+    return this.version(key, snapshot)?.value;
+  }
+
+  /**
+   * The version of `key` a snapshot at `snapshot` sees (a delete is a version
+   * too), or `undefined` when no commit at or before `snapshot` wrote `key`.
+   */
+  version(key: string, snapshot: number): Version | undefined {
     const chain = this.#chains.get(key);
     if (chain === undefined) return undefined;
     for (let i = chain.length - 1; i >= 0; i--) {
       const version = chain[i]!;
-      if (version.seq <= snapshot) return version.value;
+      if (version.seq <= snapshot) return version;
     }
     return undefined;
   }

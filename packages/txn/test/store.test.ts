@@ -227,27 +227,186 @@ describe('TxnStore', () => {
   });
 
   describe('durability and visibility', () => {
-    it('a commit is visible only once durable, and later transactions that read past it conflict', async () => {
+    /** Records how each promise settles, by name, in `into`: `name`, or `name: code or message`. */
+    const settle = (into: string[], name: string, promise: Promise<unknown>) =>
+      promise.then(
+        () => into.push(name),
+        (e: { code?: string; message: string }) => into.push(`${name}: ${e.code ?? e.message}`),
+      );
+    const turn = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+    it('a pending commit is visible at once; what is read of it reaches no one before it is durable', async () => {
       const gated = new GatedStore();
       const s = await TxnStore.open(gated);
       try {
+        await s.run((tx) => {
+          tx.put('k', '0');
+          tx.put('other', 'x');
+        });
+        const older = s.begin();
         gated.hold();
         const t1 = s.begin();
         t1.put('k', '1');
-        let done = false;
-        const committing = t1.commit().then(() => {
-          done = true;
-        });
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        assert.equal(done, false, 'not acknowledged before the sync');
-        const early = s.begin();
-        assert.equal(early.get('k'), undefined, 'not visible before durable');
-        early.put('k', '2');
-        // Validated against the pending commit: it would overwrite without seeing it.
-        await assert.rejects(early.commit(), isCode('WAL_CONFLICT'));
+        const settled: string[] = [];
+        const waits = [settle(settled, 't1', t1.commit())];
+        await turn();
+        assert.deepEqual(settled, [], 'not acknowledged before the sync');
+        assert.deepEqual([s.stats().committed, s.stats().pending], [1, 1]);
+        // Visible to every transaction that begins now, at both levels...
+        for (const isolation of LEVELS) {
+          const reader = s.begin({ isolation });
+          assert.equal(text(reader.get('k')), '1', isolation);
+          waits.push(settle(settled, `read-only ${isolation}`, reader.commit()));
+        }
+        const scanner = s.begin();
+        assert.deepEqual(entries(scanner), [
+          ['k', '1'],
+          ['other', 'x'],
+        ]);
+        waits.push(settle(settled, 'scan', scanner.commit()));
+        // ...and what run() returns or throws waits for it too.
+        waits.push(
+          settle(
+            settled,
+            'run',
+            s.run((tx) => text(tx.get('k'))),
+          ),
+        );
+        waits.push(
+          settle(
+            settled,
+            'run throws',
+            s.run((tx) => {
+              throw new Error(`read ${text(tx.get('k'))}`);
+            }),
+          ),
+        );
+        waits.push(
+          settle(
+            settled,
+            'run aborts',
+            s.run((tx) => {
+              const value = text(tx.get('k'));
+              tx.abort();
+              return value;
+            }),
+          ),
+        );
+        // A read-modify-write on top of it commits (no conflict), acknowledged after it.
+        const writer = s.begin();
+        writer.put('k', `${text(writer.get('k'))}+1`);
+        waits.push(settle(settled, 'writer', writer.commit()));
+        // A transaction that read only durable commits is not held back.
+        const independent = s.begin();
+        assert.equal(text(independent.get('other')), 'x');
+        assert.equal(independent.get('absent'), undefined);
+        await independent.commit();
+        // One whose snapshot is older than the pending commit still conflicts with it.
+        older.put('k', '2');
+        await assert.rejects(older.commit(), isCode('WAL_CONFLICT'));
+        await turn();
+        assert.deepEqual(
+          settled,
+          [],
+          'nothing that read the pending commit settled before it is durable',
+        );
+        assert.equal(s.stats().pending, 2);
         gated.release();
-        await committing;
-        assert.equal(text(s.begin().get('k')), '1');
+        await Promise.all(waits);
+        assert.deepEqual(settled.slice(0, 1), ['t1']);
+        assert.deepEqual(settled.slice(1).sort(), [
+          'read-only serializable',
+          'read-only snapshot',
+          'run',
+          'run aborts',
+          'run throws: read 1',
+          'scan',
+          'writer',
+        ]);
+        assert.equal(text(s.begin().get('k')), '1+1');
+        assert.deepEqual([s.stats().committed, s.stats().pending], [3, 0]);
+      } finally {
+        gated.release();
+        await s.close();
+      }
+    });
+
+    it('a pending delete is a dependency too', async () => {
+      const gated = new GatedStore();
+      const s = await TxnStore.open(gated);
+      try {
+        await s.run((tx) => tx.put('k', '0'));
+        gated.hold();
+        const t1 = s.begin();
+        t1.delete('k');
+        const settled: string[] = [];
+        const waits = [settle(settled, 't1', t1.commit())];
+        const getter = s.begin();
+        assert.equal(getter.get('k'), undefined);
+        waits.push(settle(settled, 'get', getter.commit()));
+        const scanner = s.begin();
+        assert.deepEqual(scanner.scan(), []);
+        waits.push(settle(settled, 'scan', scanner.commit()));
+        await turn();
+        assert.deepEqual(settled, []);
+        gated.release();
+        await Promise.all(waits);
+        assert.deepEqual(settled, ['t1', 'get', 'scan']);
+      } finally {
+        gated.release();
+        await s.close();
+      }
+    });
+
+    it('a failed sync of a pending commit fails every commit that read it, acknowledging none', async () => {
+      const gated = new GatedStore();
+      const s = await TxnStore.open(gated);
+      try {
+        await s.run((tx) => tx.put('k', '0'));
+        gated.hold();
+        const t1 = s.begin();
+        t1.put('k', '1');
+        const settled: string[] = [];
+        const waits = [settle(settled, 't1', t1.commit())];
+        const reader = s.begin();
+        reader.get('k');
+        waits.push(settle(settled, 'read-only', reader.commit()));
+        waits.push(
+          settle(
+            settled,
+            'run',
+            s.run((tx) => text(tx.get('k'))),
+          ),
+        );
+        waits.push(
+          settle(
+            settled,
+            'run throws',
+            s.run((tx) => {
+              throw new Error(`read ${text(tx.get('k'))}`);
+            }),
+          ),
+        );
+        const writer = s.begin();
+        writer.put('k', `${text(writer.get('k'))}+1`);
+        waits.push(settle(settled, 'writer', writer.commit()));
+        await turn();
+        gated.failSyncs = true;
+        gated.release();
+        await Promise.all(waits);
+        assert.deepEqual(settled.sort(), [
+          'read-only: WAL_FAILED',
+          'run throws: WAL_FAILED',
+          'run: WAL_FAILED',
+          't1: WAL_FAILED',
+          'writer: WAL_FAILED',
+        ]);
+        assert.deepEqual(
+          [t1.status, reader.status, writer.status],
+          ['aborted', 'aborted', 'aborted'],
+        );
+        assert.equal(s.stats().committed, 1);
+        assert.throws(() => s.begin(), isCode('WAL_FAILED'));
       } finally {
         gated.release();
         await s.close();
@@ -357,6 +516,7 @@ describe('TxnStore', () => {
         versions: 3,
         activeTransactions: 0,
         committed: 3,
+        pending: 0,
       });
       await s.close();
     });
@@ -522,6 +682,7 @@ describe('TxnStore', () => {
         versions: 1,
         activeTransactions: 0,
         committed: 12,
+        pending: 0,
       });
       await store.run((tx) => tx.delete('k'));
       assert.deepEqual(store.stats(), {
@@ -529,6 +690,7 @@ describe('TxnStore', () => {
         versions: 0,
         activeTransactions: 0,
         committed: 13,
+        pending: 0,
       });
     });
 
@@ -559,6 +721,7 @@ describe('TxnStore', () => {
         versions: 1,
         activeTransactions: 0,
         committed: 2500,
+        pending: 0,
       });
     });
 
@@ -576,6 +739,7 @@ describe('TxnStore', () => {
         versions: 10,
         activeTransactions: 0,
         committed: 3001,
+        pending: 0,
       });
     });
   });

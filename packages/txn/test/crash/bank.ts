@@ -4,7 +4,9 @@
  * `run`) moves a deterministic amount between two accounts when the payer
  * has it, records itself as `h/<c>/<i>` = `from,to,amount` (or `-` when
  * refused) and sets `count/<c>` = `i`; so a store holds client `c`'s
- * transfers 1..count/<c>, each whole or not at all.
+ * transfers 1..count/<c>, each whole or not at all. A transfer that moves
+ * money also sets `tag/<account>` = `<c>/<i>` for both accounts: the tags
+ * name the transfer whose balance a reader saw (its dependency).
  *
  * The check of a store after a crash: the total is unchanged; for every
  * client, every acknowledged transfer is there, no transfer beyond those
@@ -43,6 +45,37 @@ export const INITIAL = 100;
 const decoder = new TextDecoder();
 const number = (bytes: Uint8Array | undefined) =>
   bytes === undefined ? 0 : Number(decoder.decode(bytes));
+const text = (bytes: Uint8Array | undefined) =>
+  bytes === undefined ? undefined : decoder.decode(bytes);
+
+/**
+ * A read-only audit: the total of the balances and the tags of every
+ * account (see {@link transfer}), resolved once what it read is durable.
+ */
+export function audit(
+  store: TxnStore,
+): Promise<{ total: number; tags: Array<string | undefined> }> {
+  return store.run((tx) => {
+    const accounts = tx.scan({ gte: 'account/', lt: 'account0' });
+    const total = accounts.reduce((sum, { value }) => sum + number(value), 0);
+    const tags = Array.from({ length: ACCOUNTS }, (_, a) => text(tx.get(`tag/${a}`)));
+    return { total, tags };
+  });
+}
+
+/** Each client's count of transfers in `store` (`count/<c>`). */
+export function bankCounts(store: TxnStore, clients: number): Promise<number[]> {
+  return store.run((tx) =>
+    Array.from({ length: clients }, (_, client) => number(tx.get(`count/${client}`))),
+  );
+}
+
+/** Whether the transfer a tag names (`<c>/<i>`) is in a store whose counts are `counts`. */
+export function tagSurvived(tag: string | undefined, counts: readonly number[]): boolean {
+  if (tag === undefined) return true;
+  const [client, i] = tag.split('/').map(Number) as [number, number];
+  return i <= counts[client]!;
+}
 
 /** The accounts, amount of client `client`'s transfer `i` (deterministic). */
 export function transferOf(
@@ -63,20 +96,32 @@ export function createAccounts(store: TxnStore): Promise<void> {
   });
 }
 
-/** Runs client `client`'s transfer number `i`; resolves once it is acknowledged (durable). */
-export function transfer(store: TxnStore, client: number, i: number): Promise<void> {
+/**
+ * Runs client `client`'s transfer number `i`; resolves once it is
+ * acknowledged (durable), with the tags of the two accounts it read (the
+ * transfers it depends on; `undefined` for an account no transfer moved yet).
+ */
+export function transfer(
+  store: TxnStore,
+  client: number,
+  i: number,
+): Promise<Array<string | undefined>> {
   const { from, to, amount } = transferOf(client, i);
   return store.run(
     (tx) => {
       const a = number(tx.get(`account/${from}`));
       const b = number(tx.get(`account/${to}`));
+      const tags = [from, to].map((account) => text(tx.get(`tag/${account}`)));
       const moved = a >= amount;
       if (moved) {
         tx.put(`account/${from}`, String(a - amount));
         tx.put(`account/${to}`, String(b + amount));
+        tx.put(`tag/${from}`, `${client}/${i}`);
+        tx.put(`tag/${to}`, `${client}/${i}`);
       }
       tx.put(`h/${client}/${i}`, moved ? `${from},${to},${amount}` : '-');
       tx.put(`count/${client}`, String(i));
+      return tags;
     },
     { attempts: 1000, backoffMs: 0, maxBackoffMs: 0 },
   );
