@@ -29,7 +29,11 @@ export function keyString(name: string, input: unknown): string {
 
 /** The bytes of `input` in an array of their own (a string's encoding, or a copy of the array). */
 export function ownBytes(name: string, input: unknown): Uint8Array {
-  return typeof input === 'string' ? encoder.encode(input) : toBytes(name, input).slice();
+  if (typeof input !== 'string') return new Uint8Array(toBytes(name, input));
+  if (input.length > 64 || BEYOND_ASCII.test(input)) return encoder.encode(input);
+  const bytes = new Uint8Array(input.length);
+  for (let i = 0; i < input.length; i++) bytes[i] = input.charCodeAt(i);
+  return bytes;
 }
 
 /** The binary-string form of the key `bytes`. */

@@ -61,7 +61,7 @@ import {
   type TxnHost,
   TxnState,
 } from './transaction.js';
-import { VersionIndex } from './versions.js';
+import { type Chain, VersionIndex } from './versions.js';
 
 /** Options of the log, passed to `Wal.open` (its `replay` and `readOnly` are the store's own). */
 export type LogOptions = Omit<WalOptions, 'replay' | 'replayReusesBuffers' | 'readOnly'>;
@@ -192,7 +192,7 @@ export class TxnStore {
   readonly #snapshotCounts = new Map<number, number>();
   #active = 0;
   /** Keys written by installed commits, to prune once no snapshot needs their old versions. */
-  readonly #reclaim: Array<{ seq: number; keys: string[] }> = [];
+  readonly #reclaim: Array<{ seq: number; keys: string[]; chains: Chain[] }> = [];
   #reclaimHead = 0;
   readonly #inFlight = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
@@ -557,11 +557,12 @@ export class TxnStore {
     this.#pendingLsns.push(lsn);
     state.seq = seq;
     const keys: string[] = [];
+    const chains: Chain[] = [];
     for (const [key, value] of state.writes) {
-      this.#index.install(key, seq, value);
+      chains.push(this.#index.install(key, seq, value, state.reads.get(key)));
       keys.push(key);
     }
-    this.#reclaim.push({ seq, keys });
+    this.#reclaim.push({ seq, keys, chains });
     state.status = 'committed';
     this.#end(state);
     const durable = this.#wal.waitFor(lsn, 'durable');
@@ -580,13 +581,17 @@ export class TxnStore {
   #validate(state: TxnState): void {
     const index = this.#index;
     const snapshot = state.snapshot;
+    const reads = state.reads;
     for (const key of state.writes.keys()) {
-      if (index.latestSeq(key) > snapshot && this.#hooks.skipWriteValidation !== true)
+      if (
+        index.latestSeq(key, reads.get(key)) > snapshot &&
+        this.#hooks.skipWriteValidation !== true
+      )
         throw new ConflictError(keyBytes(key), 'write');
     }
     if (!state.tracksReads || this.#hooks.skipReadValidation === true) return;
-    for (const key of state.reads) {
-      if (index.latestSeq(key) > snapshot) throw new ConflictError(keyBytes(key), 'read');
+    for (const [key, chain] of reads) {
+      if (index.latestSeq(key, chain) > snapshot) throw new ConflictError(keyBytes(key), 'read');
     }
     for (const range of state.ranges) {
       for (const key of index.keysIn(range)) {
@@ -627,7 +632,8 @@ export class TxnStore {
     const horizon = Math.min(oldest, this.#durableSeq);
     const reclaim = this.#reclaim;
     while (this.#reclaimHead < reclaim.length && reclaim[this.#reclaimHead]!.seq <= horizon) {
-      for (const key of reclaim[this.#reclaimHead]!.keys) this.#index.prune(key, horizon);
+      const { keys, chains } = reclaim[this.#reclaimHead]!;
+      for (let i = 0; i < keys.length; i++) this.#index.prune(keys[i]!, horizon, chains[i]);
       reclaim[this.#reclaimHead++] = undefined as never;
     }
     if (this.#reclaimHead > 1024 && this.#reclaimHead * 2 > reclaim.length) {

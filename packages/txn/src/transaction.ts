@@ -5,7 +5,13 @@
  */
 import { ClosedError, invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
 import { type Bytes, keyBytes, keyString, ownBytes } from './keys.js';
-import type { KeyRange, Version, VersionIndex } from './versions.js';
+import {
+  type Chain,
+  type KeyRange,
+  type Version,
+  type VersionIndex,
+  versionIn,
+} from './versions.js';
 
 /**
  * Isolation levels. `'serializable'` (the default): every committed
@@ -67,8 +73,12 @@ export interface TxnHost {
 export class TxnState {
   /** Own writes by binary-string key; `undefined` is a delete. */
   readonly writes = new Map<string, Uint8Array | undefined>();
-  /** Keys read from the snapshot (serializable only). */
-  readonly reads = new Set<string>();
+  /**
+   * Keys read from the snapshot, with the index's chain of versions of each
+   * as found (validation and installing reuse it instead of a lookup). Under
+   * serializable, validation checks them.
+   */
+  readonly reads = new Map<string, Chain | undefined>();
   /** Ranges scanned over the snapshot (serializable only). */
   readonly ranges: KeyRange[] = [];
   /**
@@ -136,8 +146,9 @@ export class Transaction {
     const state = this.#active();
     const k = keyString('key', key);
     if (state.writes.has(k)) return copy(state.writes.get(k));
-    if (state.tracksReads) state.reads.add(k);
-    return copy(state.saw(this.#host.index.version(k, state.snapshot)));
+    const chain = this.#host.index.chain(k);
+    state.reads.set(k, chain);
+    return copy(state.saw(versionIn(chain, state.snapshot)));
   }
 
   /** Sets `key` to `value` (both copied) in this transaction. */
@@ -169,7 +180,7 @@ export class Transaction {
     if (!full) {
       for (const [key, value] of this.#merged(range, reverse)) {
         last = key;
-        if (value !== undefined) entries.push({ key: keyBytes(key), value: value.slice() });
+        if (value !== undefined) entries.push({ key: keyBytes(key), value: new Uint8Array(value) });
         if (entries.length >= limit) {
           full = true;
           break;
@@ -246,7 +257,7 @@ export class Transaction {
 }
 
 function copy(value: Uint8Array | undefined): Uint8Array | undefined {
-  return value === undefined ? undefined : value.slice();
+  return value === undefined ? undefined : new Uint8Array(value);
 }
 
 function inRange(range: KeyRange, key: string): boolean {

@@ -35,8 +35,21 @@ export interface KeyRange {
   readonly hiInclusive: boolean;
 }
 
+/** The versions of one key, oldest first (never empty while the key is in the index). */
+export type Chain = Version[];
+
+/** The newest version in `chain` (as {@link VersionIndex.chain} gave it) at or before `snapshot`. */
+export function versionIn(chain: Chain | undefined, snapshot: number): Version | undefined {
+  if (chain === undefined) return undefined;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const version = chain[i]!;
+    if (version.seq <= snapshot) return version;
+  }
+  return undefined;
+}
+
 export class VersionIndex {
-  readonly #chains = new Map<string, Version[]>();
+  readonly #chains = new Map<string, Chain>();
   readonly #sorted: SortedKeys;
   #bulk = false;
   #versions = 0;
@@ -56,10 +69,19 @@ export class VersionIndex {
     return this.#versions;
   }
 
-  /** Sequence number of the newest version of `key` (visible or not), or 0. */
-  latestSeq(key: string): number {
-    const chain = this.#chains.get(key);
-    return chain === undefined ? 0 : chain[chain.length - 1]!.seq;
+  /**
+   * The versions of `key`, oldest first, or `undefined`. A caller may keep
+   * the chain to pass back to the methods below (saving the lookup); once
+   * the key leaves the index its chain is emptied, and they look it up again.
+   */
+  chain(key: string): Chain | undefined {
+    return this.#chains.get(key);
+  }
+
+  /** Sequence number of the newest version of `key` (visible or not), or 0; `chain` as {@link chain} gave it. */
+  latestSeq(key: string, chain?: Chain): number {
+    const live = chain === undefined || chain.length === 0 ? this.#chains.get(key) : chain;
+    return live === undefined ? 0 : live[live.length - 1]!.seq;
   }
 
   /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
@@ -72,25 +94,21 @@ export class VersionIndex {
    * too), or `undefined` when no commit at or before `snapshot` wrote `key`.
    */
   version(key: string, snapshot: number): Version | undefined {
-    const chain = this.#chains.get(key);
-    if (chain === undefined) return undefined;
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const version = chain[i]!;
-      if (version.seq <= snapshot) return version;
-    }
-    return undefined;
+    return versionIn(this.#chains.get(key), snapshot);
   }
 
-  /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`. */
-  install(key: string, seq: number, value: Uint8Array | undefined): void {
-    const chain = this.#chains.get(key);
-    if (chain !== undefined) {
-      chain.push({ seq, value });
-    } else {
-      this.#chains.set(key, [{ seq, value }]);
-      if (!this.#bulk) this.#sorted.insert(key);
-    }
+  /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`; returns its chain. */
+  install(key: string, seq: number, value: Uint8Array | undefined, chain?: Chain): Chain {
+    const live = chain === undefined || chain.length === 0 ? this.#chains.get(key) : chain;
     this.#versions++;
+    if (live !== undefined) {
+      live.push({ seq, value });
+      return live;
+    }
+    const created: Chain = [{ seq, value }];
+    this.#chains.set(key, created);
+    if (!this.#bulk) this.#sorted.insert(key);
+    return created;
   }
 
   /**
@@ -117,8 +135,8 @@ export class VersionIndex {
    * every version older than the newest one at or before `horizon`, and that
    * one too when it is a delete and nothing newer exists.
    */
-  prune(key: string, horizon: number): void {
-    const chain = this.#chains.get(key);
+  prune(key: string, horizon: number, known?: Chain): void {
+    const chain = known === undefined || known.length === 0 ? this.#chains.get(key) : known;
     if (chain === undefined) return;
     let keep = chain.length - 1;
     while (keep > 0 && chain[keep]!.seq > horizon) keep--;
@@ -150,6 +168,8 @@ export class VersionIndex {
   }
 
   #remove(key: string, versions: number): void {
+    // Emptied: whoever kept this chain looks the key up again.
+    this.#chains.get(key)!.length = 0;
     this.#chains.delete(key);
     this.#versions -= versions;
     if (!this.#bulk) this.#sorted.delete(key);
