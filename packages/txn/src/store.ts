@@ -355,10 +355,11 @@ export class TxnStore {
    * Writes a checkpoint of every commit whose `commit()` resolved before the
    * call (and possibly later ones), then drops the log's prefix before it
    * with `truncateBefore`, then removes the older checkpoint files.
-   * Transactions go on committing meanwhile. Resolves once the checkpoint is
+   * Only durable commits go in: it first waits for the pending commits its
+   * snapshot holds. Transactions go on committing meanwhile. Resolves once the checkpoint is
    * durable (temporary file fdatasynced, renamed, directory fsynced) and the
    * log's head moved, with what was written, or `undefined` when the newest
-   * checkpoint already holds every visible commit. Calls run one after the
+   * checkpoint already holds every commit. Calls run one after the
    * other.
    *
    * Rejects with `WAL_CLOSED` after `close()`, `ERR_INVALID_ARG_VALUE` when

@@ -52,7 +52,8 @@ export interface Entry {
 /**
  * Where a transaction is in its life: `'active'` (reads and writes allowed),
  * `'committing'` (`commit()` called, being validated), `'committed'`
- * (validated and logged; `commit()` resolves once durable) or `'aborted'`
+ * (validated and logged, visible to new transactions; `commit()` resolves
+ * once durable) or `'aborted'`
  * (`abort()`, a conflict, or a failure of the log — after which the record
  * may still be found when the store is reopened, as `commit()` documents).
  */
@@ -114,9 +115,11 @@ const SCAN_OPTIONS = new Set(['gt', 'gte', 'lt', 'lte', 'limit', 'reverse']);
 
 /**
  * A transaction, made by `TxnStore.begin` (or given to the function of
- * `TxnStore.run`). Reads see the committed state as of `begin` (the
- * snapshot) plus the transaction's own writes; writes stay private until
- * `commit()` resolves. Every method throws `WAL_CLOSED` once the transaction
+ * `TxnStore.run`). Reads see the state as of `begin` (the snapshot: every
+ * commit validated by then, durable or pending) plus the transaction's own
+ * writes; what they return is provisional until `commit()` resolves (a
+ * pending commit read from may still be lost). Writes stay private until
+ * `commit()` validates them. Every method throws `WAL_CLOSED` once the transaction
  * has committed or aborted (or its store closed), and argument errors
  * (`ERR_INVALID_ARG_*`) for bad keys, values or options. Returned keys and
  * values are copies the caller owns.
@@ -201,16 +204,20 @@ export class Transaction {
   }
 
   /**
-   * Commits: resolves once the transaction's writes are durable in the log
-   * and visible to transactions that begin afterwards. Rejects with
+   * Commits: validates, appends the record (from then on transactions that
+   * begin see the writes), and resolves once the record is durable in the
+   * log — and with it every commit this transaction read from, since
+   * records become durable in log order. A transaction without writes
+   * commits without a record, and resolves once the newest commit it read
+   * from is durable (at once if it already is). Rejects with
    * `WAL_CONFLICT` (a `ConflictError` naming the key) when a concurrent
    * commit makes this one impossible at its isolation level, and with the
    * log's error (`WAL_FAILED`, `WAL_WRITE_FAILED`, `WAL_IO`, …) when the
-   * record could not be made durable — then the store is failed and must be
+   * record, or a commit it read from, could not be made durable — then the store is failed and must be
    * reopened, and the commit may or may not be found in the log after a
    * reopen. `WAL_RECORD_TOO_LARGE` when the writes do not fit in one log
-   * record. After a rejection nothing of the transaction is visible. A
-   * transaction without writes commits at once, without a record.
+   * record. After a rejection nothing of the transaction is visible (after
+   * the log's failure the store refuses every read).
    */
   commit(): Promise<void> {
     try {
