@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Wal } from '@wal/core';
 import { ConflictError, isArgumentError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
-import { TxnStore } from '../src/index.js';
+import { type Transaction, TxnStore } from '../src/index.js';
 import { commitSize, encodeCommit } from '../src/record.js';
 import {
   entries,
@@ -235,67 +235,100 @@ describe('TxnStore', () => {
       );
     const turn = () => new Promise((resolve) => setTimeout(resolve, 10));
 
-    it('a pending commit is visible at once; what is read of it reaches no one before it is durable', async () => {
+    /** What {@link readPending} starts, in sorted order. */
+    const DEPENDENTS = [
+      'read-only serializable',
+      'read-only snapshot',
+      'run',
+      'run aborts',
+      'run throws',
+      'scan',
+      'writer',
+    ];
+
+    /**
+     * Starts on `s` every kind of transaction that reads the pending value
+     * `k` = `1` (checking it reads it), recording in `settled` how each
+     * settles; returns their promises.
+     */
+    function readPending(s: TxnStore, settled: string[]): Array<Promise<unknown>> {
+      const waits: Array<Promise<unknown>> = [];
+      for (const isolation of LEVELS) {
+        const reader = s.begin({ isolation });
+        assert.equal(text(reader.get('k')), '1', isolation);
+        waits.push(settle(settled, `read-only ${isolation}`, reader.commit()));
+      }
+      const scanner = s.begin();
+      assert.deepEqual(entries(scanner, { gte: 'k', lte: 'k' }), [['k', '1']]);
+      waits.push(settle(settled, 'scan', scanner.commit()));
+      waits.push(
+        settle(
+          settled,
+          'run',
+          s.run((tx) => text(tx.get('k'))),
+        ),
+      );
+      waits.push(
+        settle(
+          settled,
+          'run throws',
+          s.run((tx) => {
+            throw new Error(`read ${text(tx.get('k'))}`);
+          }),
+        ),
+      );
+      waits.push(
+        settle(
+          settled,
+          'run aborts',
+          s.run((tx) => {
+            const value = text(tx.get('k'));
+            tx.abort();
+            return value;
+          }),
+        ),
+      );
+      // A read-modify-write on top of it commits (no conflict), acknowledged after it.
+      const writer = s.begin();
+      writer.put('k', `${text(writer.get('k'))}+1`);
+      waits.push(settle(settled, 'writer', writer.commit()));
+      return waits;
+    }
+
+    /**
+     * A store over a `GatedStore` holding `k` = `0` and `other` = `x`
+     * (durable), a transaction `older` begun then, and, with syncs held
+     * back, transaction `t1` that made `change` and is committing (pending).
+     */
+    async function pending(change: (tx: Transaction) => void) {
       const gated = new GatedStore();
       const s = await TxnStore.open(gated);
+      await s.run((tx) => {
+        tx.put('k', '0');
+        tx.put('other', 'x');
+      });
+      const older = s.begin();
+      gated.hold();
+      const t1 = s.begin();
+      change(t1);
+      const settled: string[] = [];
+      const waits: Array<Promise<unknown>> = [settle(settled, 't1', t1.commit())];
+      const close = async () => {
+        gated.release();
+        await s.close();
+      };
+      return { gated, s, older, t1, settled, waits, close };
+    }
+
+    it('a pending commit is visible at once; what is read of it reaches no one before it is durable', async () => {
+      const { gated, s, older, settled, waits, close } = await pending((tx) => tx.put('k', '1'));
       try {
-        await s.run((tx) => {
-          tx.put('k', '0');
-          tx.put('other', 'x');
-        });
-        const older = s.begin();
-        gated.hold();
-        const t1 = s.begin();
-        t1.put('k', '1');
-        const settled: string[] = [];
-        const waits = [settle(settled, 't1', t1.commit())];
         await turn();
         assert.deepEqual(settled, [], 'not acknowledged before the sync');
         assert.deepEqual([s.stats().committed, s.stats().pending], [1, 1]);
-        // Visible to every transaction that begins now, at both levels...
-        for (const isolation of LEVELS) {
-          const reader = s.begin({ isolation });
-          assert.equal(text(reader.get('k')), '1', isolation);
-          waits.push(settle(settled, `read-only ${isolation}`, reader.commit()));
-        }
-        const scanner = s.begin();
-        assert.deepEqual(entries(scanner), [
-          ['k', '1'],
-          ['other', 'x'],
-        ]);
-        waits.push(settle(settled, 'scan', scanner.commit()));
-        // ...and what run() returns or throws waits for it too.
-        waits.push(
-          settle(
-            settled,
-            'run',
-            s.run((tx) => text(tx.get('k'))),
-          ),
-        );
-        waits.push(
-          settle(
-            settled,
-            'run throws',
-            s.run((tx) => {
-              throw new Error(`read ${text(tx.get('k'))}`);
-            }),
-          ),
-        );
-        waits.push(
-          settle(
-            settled,
-            'run aborts',
-            s.run((tx) => {
-              const value = text(tx.get('k'));
-              tx.abort();
-              return value;
-            }),
-          ),
-        );
-        // A read-modify-write on top of it commits (no conflict), acknowledged after it.
-        const writer = s.begin();
-        writer.put('k', `${text(writer.get('k'))}+1`);
-        waits.push(settle(settled, 'writer', writer.commit()));
+        // Visible to every transaction that begins now; what any of them read
+        // of it waits for it.
+        waits.push(...readPending(s, settled));
         // A transaction that read only durable commits is not held back.
         const independent = s.begin();
         assert.equal(text(independent.get('other')), 'x');
@@ -314,38 +347,28 @@ describe('TxnStore', () => {
         gated.release();
         await Promise.all(waits);
         assert.deepEqual(settled.slice(0, 1), ['t1']);
-        assert.deepEqual(settled.slice(1).sort(), [
-          'read-only serializable',
-          'read-only snapshot',
-          'run',
-          'run aborts',
-          'run throws: read 1',
-          'scan',
-          'writer',
-        ]);
+        assert.deepEqual(
+          settled.slice(1).sort(),
+          DEPENDENTS.map((name) => (name === 'run throws' ? 'run throws: read 1' : name)),
+        );
         assert.equal(text(s.begin().get('k')), '1+1');
         assert.deepEqual([s.stats().committed, s.stats().pending], [3, 0]);
       } finally {
-        gated.release();
-        await s.close();
+        await close();
       }
     });
 
     it('a pending delete is a dependency too', async () => {
-      const gated = new GatedStore();
-      const s = await TxnStore.open(gated);
+      const { gated, s, older, settled, waits, close } = await pending((tx) => tx.delete('k'));
       try {
-        await s.run((tx) => tx.put('k', '0'));
-        gated.hold();
-        const t1 = s.begin();
-        t1.delete('k');
-        const settled: string[] = [];
-        const waits = [settle(settled, 't1', t1.commit())];
+        // No older snapshot keeps the deleted key's versions: the pending
+        // delete itself must stay, for its readers to depend on it.
+        older.abort();
         const getter = s.begin();
         assert.equal(getter.get('k'), undefined);
         waits.push(settle(settled, 'get', getter.commit()));
         const scanner = s.begin();
-        assert.deepEqual(scanner.scan(), []);
+        assert.deepEqual(scanner.scan({ gte: 'k', lte: 'k' }), []);
         waits.push(settle(settled, 'scan', scanner.commit()));
         await turn();
         assert.deepEqual(settled, []);
@@ -353,63 +376,27 @@ describe('TxnStore', () => {
         await Promise.all(waits);
         assert.deepEqual(settled, ['t1', 'get', 'scan']);
       } finally {
-        gated.release();
-        await s.close();
+        await close();
       }
     });
 
     it('a failed sync of a pending commit fails every commit that read it, acknowledging none', async () => {
-      const gated = new GatedStore();
-      const s = await TxnStore.open(gated);
+      const { gated, s, t1, settled, waits, close } = await pending((tx) => tx.put('k', '1'));
       try {
-        await s.run((tx) => tx.put('k', '0'));
-        gated.hold();
-        const t1 = s.begin();
-        t1.put('k', '1');
-        const settled: string[] = [];
-        const waits = [settle(settled, 't1', t1.commit())];
-        const reader = s.begin();
-        reader.get('k');
-        waits.push(settle(settled, 'read-only', reader.commit()));
-        waits.push(
-          settle(
-            settled,
-            'run',
-            s.run((tx) => text(tx.get('k'))),
-          ),
-        );
-        waits.push(
-          settle(
-            settled,
-            'run throws',
-            s.run((tx) => {
-              throw new Error(`read ${text(tx.get('k'))}`);
-            }),
-          ),
-        );
-        const writer = s.begin();
-        writer.put('k', `${text(writer.get('k'))}+1`);
-        waits.push(settle(settled, 'writer', writer.commit()));
+        waits.push(...readPending(s, settled));
         await turn();
         gated.failSyncs = true;
         gated.release();
         await Promise.all(waits);
-        assert.deepEqual(settled.sort(), [
-          'read-only: WAL_FAILED',
-          'run throws: WAL_FAILED',
-          'run: WAL_FAILED',
-          't1: WAL_FAILED',
-          'writer: WAL_FAILED',
-        ]);
         assert.deepEqual(
-          [t1.status, reader.status, writer.status],
-          ['aborted', 'aborted', 'aborted'],
+          settled.sort(),
+          [...DEPENDENTS, 't1'].map((name) => `${name}: WAL_FAILED`).sort(),
         );
+        assert.equal(t1.status, 'aborted');
         assert.equal(s.stats().committed, 1);
         assert.throws(() => s.begin(), isCode('WAL_FAILED'));
       } finally {
-        gated.release();
-        await s.close();
+        await close();
       }
     });
 
