@@ -5,6 +5,7 @@
  * checkpoint, automatic checkpoints, and the refusals.
  */
 import assert from 'node:assert/strict';
+import type { FsFile } from '@wal/store';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { encodeBlock, encodeHeader } from '../src/checkpoint.js';
@@ -139,6 +140,50 @@ describe('checkpoints', () => {
     const reopened = await open(fs);
     assert.deepEqual(await contents(reopened), final);
     await reopened.close();
+  });
+
+  it('holds only durable commits: it writes nothing until the pending ones it holds are durable', async () => {
+    const crash = new CrashFs();
+    // The log's fdatasyncs wait for `gate` (the checkpoint files' do not).
+    let gate: Promise<void> | undefined;
+    const fs = new Proxy(crash, {
+      get(target, name) {
+        if (name === 'fdatasync')
+          return async (file: FsFile) => {
+            if (file.path.startsWith(`${DIR}/`)) await gate;
+            return target.fdatasync(file);
+          };
+        const value = Reflect.get(target, name);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const store = await open(fs);
+    let release = () => {};
+    try {
+      await fill(store, 0, 20);
+      gate = new Promise((resolve) => {
+        release = resolve;
+      });
+      const tx = store.begin();
+      tx.put('k/pending', 'p');
+      const committing = tx.commit();
+      let done = false;
+      const checkpointing = store.checkpoint().then((info) => {
+        done = true;
+        return info;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const written = [...crash.snapshot().files.keys()].filter((p) => p.startsWith(`${CKPT}/`));
+      assert.deepEqual(written, [], 'nothing written while the commit is pending');
+      assert.equal(done, false);
+      release();
+      gate = undefined;
+      await committing;
+      assert.equal((await checkpointing)?.seq, 3);
+    } finally {
+      release();
+      await store.close();
+    }
   });
 
   it('starts by itself once the log holds logBytes, and keeps the log short', async () => {
