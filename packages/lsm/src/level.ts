@@ -66,7 +66,6 @@ export interface LsmLevelWriteOptions {
  * The write methods' signatures with {@link LsmLevelWriteOptions} (merged
  * into the class, as classic-level's typings declare theirs).
  */
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: declares only signatures the class inherits from AbstractLevel, widened with `sync`
 export interface LsmLevel<KDefault = string, VDefault = string> {
   put(key: KDefault, value: VDefault): Promise<void>;
   put<K = KDefault, V = VDefault>(
@@ -146,6 +145,7 @@ function successor(key: Uint8Array): Uint8Array {
  * (`WAL_CORRUPTION`, `WAL_IO`, …). The constructor throws
  * `ERR_INVALID_ARG_TYPE` for a `location` that is not a non-empty string.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares only signatures the class inherits from AbstractLevel, widened with `sync`
 export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLevel<
   Uint8Array,
   KDefault,
