@@ -56,6 +56,20 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
   throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
 }
 
+/**
+ * True when `path` is a directory holding an @wal/lsm marker (a store, or
+ * one a crash cut short while it was created); false when it is missing,
+ * a file or a directory without one. Rejects with `WAL_IO`.
+ */
+export async function hasStore(fs: Fs, path: string): Promise<boolean> {
+  try {
+    return (await fs.readdir(path)).includes(MARKER_NAME);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return false;
+    throw ioError(error, `listing ${path}`);
+  }
+}
+
 /** `WAL_NOT_A_LOG` for a path holding something that is not an @wal/lsm store. */
 function notAStore(path: string, found: string): NotALogError {
   return new NotALogError(path, `${found}, not an @wal/lsm store`);

@@ -35,10 +35,16 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   #positioned = false;
   #done = false;
   #release: (() => void) | undefined;
+  /** Keep the tables at the natural end (until `return()`), so `seek` can restart. */
+  readonly #hold: boolean;
 
-  /** Ends the iteration and lets go of the tables it reads. Idempotent. */
+  /** Ends the iteration and, unless held, lets go of the tables it reads. Idempotent. */
   #finish(): void {
     this.#done = true;
+    if (!this.#hold) this.#letGo();
+  }
+
+  #letGo(): void {
     const release = this.#release;
     this.#release = undefined;
     release?.();
@@ -53,8 +59,10 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     options: IteratorOptions,
     limit: number,
     release: () => void,
+    hold: boolean,
   ) {
     this.#release = release;
+    this.#hold = hold;
     this.#owner = owner;
     this.#merged = merged;
     this.#sequence = sequence;
@@ -94,7 +102,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     validateBytes('target', target);
     this.#target = target.slice();
     this.#positioned = false;
-    // An iterator that ended (and let go of its tables) stays ended.
+    // An iterator that ended and let go of its tables stays ended; a held one restarts.
+    if (this.#release !== undefined) this.#done = false;
   }
 
   async #position(): Promise<void> {
@@ -200,7 +209,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
 
   /** Ends the iteration (for `break` in `for await`). */
   async return(): Promise<IteratorResult<[Uint8Array, Uint8Array]>> {
-    this.#finish();
+    this.#done = true;
+    this.#letGo();
     return { done: true, value: undefined };
   }
 

@@ -12,7 +12,7 @@ import {
 import type { Fs } from '@wal/store';
 import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import { internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
+import { compareBytes, internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
 import { type CompactionShape, pickCompaction, writeOutputs } from './compaction.js';
 import { MergedCursor } from './cursor.js';
 import { ioError, tablePath } from './files.js';
@@ -205,11 +205,40 @@ export class Lsm {
   /**
    * Deletes every key `k` with `start ≤ k < end` (one range tombstone,
    * docs/LSM-FORMAT.md §7): keys written after it are not affected. With
-   * `start ≥ end` nothing is deleted and nothing is written. Resolves and
-   * rejects as {@link Lsm.put}.
+   * `start ≥ end` nothing is deleted and nothing is written. Without `end`,
+   * every key from `start` on that the store holds at this call (or has a
+   * write in flight for) is deleted. Resolves and rejects as {@link Lsm.put}.
    */
-  delRange(start: Uint8Array, end: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.batch([{ type: 'delRange', start, end }], options);
+  delRange(start: Uint8Array, end?: Uint8Array, options?: WriteOptions): Promise<void> {
+    if (end !== undefined) return this.batch([{ type: 'delRange', start, end }], options);
+    // Open-ended: up to just past the largest key the store may hold now
+    // (fixed at this call, so later writes are not affected).
+    const bound = this.#keyBound();
+    return this.batch(
+      bound === undefined ? [] : [{ type: 'delRange', start, end: bound }],
+      options,
+    );
+  }
+
+  /**
+   * A key greater than every key the store holds or has a write in flight
+   * for (the largest such key followed by a 0x00 byte), or `undefined` when
+   * it holds none. Synchronous, so it is fixed at the caller's point in time.
+   */
+  #keyBound(): Uint8Array | undefined {
+    let largest: Uint8Array | undefined;
+    const consider = (key: Uint8Array | undefined): void => {
+      if (key !== undefined && (largest === undefined || compareBytes(key, largest) > 0))
+        largest = key;
+    };
+    consider(this.#memtable.last()?.key);
+    consider(this.#frozen?.memtable.last()?.key);
+    for (const table of this.#version.tables()) consider(table.largest);
+    for (const write of this.#queue) for (const op of write.ops) consider(op.key);
+    if (largest === undefined) return undefined;
+    const bound = new Uint8Array(largest.length + 1);
+    bound.set(largest);
+    return bound;
   }
 
   /**
@@ -652,8 +681,11 @@ export class Lsm {
    * given, or the latest applied write at this call), forward or reverse.
    * It sees that snapshot while writes and flushes go on. Throws argument
    * errors and `WAL_CLOSED`.
+   *
+   * @param hold - @internal keep the tables at the end, until `return()`, so
+   * that `seek` can restart the iteration (the Level adapter's iterators).
    */
-  iterator(options: IteratorOptions = {}): LsmIterator {
+  iterator(options: IteratorOptions = {}, hold = false): LsmIterator {
     if (typeof options !== 'object' || options === null) {
       throw invalidArgType('options', 'of type object', options);
     }
@@ -668,8 +700,15 @@ export class Lsm {
     const version = this.#version;
     version.refs++;
     const { sources, ranges } = readSources(memtables, version, sequence);
-    return new LsmIterator(this, new MergedCursor(sources), sequence, ranges, options, limit, () =>
-      this.#unref(version),
+    return new LsmIterator(
+      this,
+      new MergedCursor(sources),
+      sequence,
+      ranges,
+      options,
+      limit,
+      () => this.#unref(version),
+      hold,
     );
   }
 

@@ -1,0 +1,408 @@
+/**
+ * The store as an `abstract-level` 3.x database: the public API, encodings,
+ * sublevels, events and hooks come from abstract-level; this file maps its
+ * private methods onto {@link Lsm}.
+ */
+
+import { invalidArgType, invalidArgValue } from '@wal/errors';
+import { NodeFs } from '@wal/store';
+import type { AbstractDatabaseOptions } from 'abstract-level';
+import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-level';
+import { hasStore } from './directory.js';
+import type { LsmIterator } from './iterator.js';
+import { Lsm } from './lsm.js';
+import type {
+  BatchOperation,
+  IteratorOptions,
+  LsmOptions,
+  LsmStats,
+  Snapshot,
+  WriteOptions,
+} from './options.js';
+
+/** The {@link LsmOptions} keys: everything else goes to abstract-level. */
+const ENGINE_OPTIONS: ReadonlySet<string> = new Set([
+  'fs',
+  'writeBufferSize',
+  'blockSize',
+  'restartInterval',
+  'bitsPerKey',
+  'segmentSize',
+  'level0Trigger',
+  'level0SlowdownTrigger',
+  'level0StopTrigger',
+  'levelBaseBytes',
+  'levelRatio',
+  'targetFileSize',
+  'blockCacheSize',
+  'maxManifestBytes',
+]);
+
+/** Options of `new LsmLevel(location, options)`: abstract-level's and {@link LsmOptions}. */
+export interface LsmLevelOptions<K = string, V = string>
+  extends AbstractDatabaseOptions<K, V>,
+    LsmOptions {}
+
+/** What abstract-level hands to the private write methods. */
+interface PrivateWriteOptions {
+  readonly sync?: unknown;
+}
+
+/** What abstract-level hands to the private read methods. */
+interface PrivateReadOptions {
+  readonly snapshot?: LsmLevelSnapshot | undefined;
+}
+
+/** Range options as abstract-level hands them over (keys already encoded). */
+interface PrivateRangeOptions extends PrivateReadOptions {
+  readonly gt?: Uint8Array;
+  readonly gte?: Uint8Array;
+  readonly lt?: Uint8Array;
+  readonly lte?: Uint8Array;
+  readonly reverse: boolean;
+  readonly limit: number;
+}
+
+interface PrivateBatchOperation {
+  readonly type: 'put' | 'del';
+  readonly key: Uint8Array;
+  readonly value?: Uint8Array;
+}
+
+/** Keys to delete per batch when `clear()` has a limit. */
+const CLEAR_CHUNK = 1000;
+const EMPTY = new Uint8Array(0);
+
+function writeOptions(options: PrivateWriteOptions): WriteOptions {
+  return options.sync === undefined ? {} : { sync: options.sync as boolean };
+}
+
+/** `key` followed by a 0x00 byte: the smallest key greater than `key`. */
+function successor(key: Uint8Array): Uint8Array {
+  const next = new Uint8Array(key.length + 1);
+  next.set(key);
+  return next;
+}
+
+/**
+ * A durable sorted key-value store as an
+ * [`abstract-level`](https://github.com/Level/abstract-level) 3.x database: a
+ * drop-in for `new ClassicLevel(location, options)`, over {@link Lsm} (an
+ * LSM tree whose write-ahead log is @wal/core).
+ *
+ * Supports what `db.supports` states: `put`/`get`/`del`/`batch` (array and
+ * chained), `getMany`, `has`/`hasMany`, iterators with ranges and `seek`,
+ * implicit and explicit snapshots, `clear` with ranges, every encoding,
+ * sublevels, events and hooks; not `getSync` nor abort signals on
+ * iterators. `sync: true` on a write resolves once it is durable (survives a
+ * power loss); without it, once written (survives a process crash).
+ *
+ * Errors: abstract-level's `LEVEL_*` codes where it sets them (an open that
+ * fails rejects with `LEVEL_DATABASE_NOT_OPEN` whose `cause` is the store's
+ * error, e.g. `WAL_LOCKED`); storage failures are @wal/errors' `WalError`s
+ * (`WAL_CORRUPTION`, `WAL_IO`, …). The constructor throws
+ * `ERR_INVALID_ARG_TYPE` for a `location` that is not a non-empty string.
+ */
+export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLevel<
+  Uint8Array,
+  KDefault,
+  VDefault
+> {
+  readonly #location: string;
+  readonly #engineOptions: LsmOptions;
+  #lsm: Lsm | undefined;
+
+  constructor(location: string, options: LsmLevelOptions<KDefault, VDefault> = {}) {
+    if (typeof location !== 'string' || location === '') {
+      throw invalidArgType('location', 'a non-empty string', location);
+    }
+    super(
+      {
+        encodings: { view: true },
+        has: true,
+        implicitSnapshots: true,
+        explicitSnapshots: true,
+        permanence: true,
+        seek: true,
+        createIfMissing: true,
+        errorIfExists: true,
+        additionalMethods: { stats: true, compact: true },
+      },
+      options,
+    );
+    this.#location = location;
+    const engine: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(options)) {
+      if (ENGINE_OPTIONS.has(key)) engine[key] = value;
+    }
+    this.#engineOptions = engine as LsmOptions;
+  }
+
+  /** The directory of the store. */
+  get location(): string {
+    return this.#location;
+  }
+
+  /** The open store; abstract-level calls the private methods only while open. */
+  get #store(): Lsm {
+    return this.#lsm!;
+  }
+
+  async _open(options: { createIfMissing: boolean; errorIfExists: boolean }): Promise<void> {
+    if (!options.createIfMissing || options.errorIfExists) {
+      const exists = await hasStore(this.#engineOptions.fs ?? new NodeFs(), this.#location);
+      if (!exists && !options.createIfMissing) {
+        throw invalidArgValue(
+          'options.createIfMissing',
+          false,
+          `is false and no store exists at ${this.#location} (the store does not exist)`,
+        );
+      }
+      if (exists && options.errorIfExists) {
+        throw invalidArgValue(
+          'options.errorIfExists',
+          true,
+          `is true and a store already exists at ${this.#location}`,
+        );
+      }
+    }
+    this.#lsm = await Lsm.open(this.#location, this.#engineOptions);
+  }
+
+  async _close(): Promise<void> {
+    const lsm = this.#lsm;
+    this.#lsm = undefined;
+    await lsm?.close();
+  }
+
+  _get(key: Uint8Array, options: PrivateReadOptions): Promise<Uint8Array | undefined> {
+    const snapshot = options.snapshot?.snapshot;
+    return this.#store.get(key, snapshot === undefined ? undefined : { snapshot });
+  }
+
+  /** Reads every key at one snapshot (the one given, or one taken now). */
+  async #readMany<T>(
+    options: PrivateReadOptions,
+    read: (store: Lsm, snapshot: Snapshot) => Promise<T>,
+  ): Promise<T> {
+    const store = this.#store;
+    const given = options.snapshot?.snapshot;
+    const snapshot = given ?? store.snapshot();
+    try {
+      return await read(store, snapshot);
+    } finally {
+      if (given === undefined) snapshot.release();
+    }
+  }
+
+  _getMany(
+    keys: readonly Uint8Array[],
+    options: PrivateReadOptions,
+  ): Promise<(Uint8Array | undefined)[]> {
+    return this.#readMany(options, (store, snapshot) =>
+      Promise.all(keys.map((key) => store.get(key, { snapshot }))),
+    );
+  }
+
+  async _has(key: Uint8Array, options: PrivateReadOptions): Promise<boolean> {
+    return (await this._get(key, options)) !== undefined;
+  }
+
+  _hasMany(keys: readonly Uint8Array[], options: PrivateReadOptions): Promise<boolean[]> {
+    return this.#readMany(options, (store, snapshot) =>
+      Promise.all(keys.map(async (key) => (await store.get(key, { snapshot })) !== undefined)),
+    );
+  }
+
+  _put(key: Uint8Array, value: Uint8Array, options: PrivateWriteOptions): Promise<void> {
+    return this.#store.put(key, value, writeOptions(options));
+  }
+
+  _del(key: Uint8Array, options: PrivateWriteOptions): Promise<void> {
+    return this.#store.del(key, writeOptions(options));
+  }
+
+  _batch(
+    operations: readonly PrivateBatchOperation[],
+    options: PrivateWriteOptions,
+  ): Promise<void> {
+    const ops: BatchOperation[] = operations.map((op) =>
+      op.type === 'put'
+        ? { type: 'put', key: op.key, value: op.value! }
+        : { type: 'del', key: op.key },
+    );
+    return this.#store.batch(ops, writeOptions(options));
+  }
+
+  _iterator(options: PrivateRangeOptions): LsmLevelIterator {
+    // Over a closed snapshot, the iterator's reads reject (abstract-level's rule).
+    const inner = snapshotOpen(options.snapshot)
+      ? this.#store.iterator(iteratorOptions(options), true)
+      : undefined;
+    return new LsmLevelIterator(this, options, inner);
+  }
+
+  /** `options.owner` (set by abstract-level) is the database or sublevel that closes it. */
+  _snapshot(options: { owner: object }): LsmLevelSnapshot {
+    return new LsmLevelSnapshot(options, this.#store.snapshot());
+  }
+
+  /**
+   * Deletes a range as of the call: without a limit or a snapshot, one range
+   * deletion (writes made after the call are not affected); else the keys
+   * an iterator at the snapshot (given, or taken now) finds, in batches.
+   */
+  async _clear(options: PrivateRangeOptions): Promise<void> {
+    const store = this.#store;
+    assertSnapshotOpen(options.snapshot);
+    if (options.limit === -1 && options.snapshot === undefined) {
+      const start = options.gte ?? (options.gt !== undefined ? successor(options.gt) : EMPTY);
+      const end = options.lte !== undefined ? successor(options.lte) : options.lt;
+      return store.delRange(start, end);
+    }
+    const given = options.snapshot?.snapshot;
+    const snapshot = given ?? store.snapshot();
+    try {
+      const iterator = store.iterator({ ...iteratorOptions(options), snapshot });
+      let keys: BatchOperation[] = [];
+      let left = options.limit === -1 ? Number.POSITIVE_INFINITY : options.limit;
+      for await (const [key] of iterator) {
+        if (left-- <= 0) break;
+        keys.push({ type: 'del', key });
+        if (keys.length === CLEAR_CHUNK) {
+          await store.batch(keys);
+          keys = [];
+        }
+      }
+      await store.batch(keys);
+    } finally {
+      if (given === undefined) snapshot.release();
+    }
+  }
+
+  /** The store's counters and sizes ({@link LsmStats}). Throws `LEVEL_DATABASE_NOT_OPEN` unless open. */
+  stats(): LsmStats {
+    this.#assertOpen();
+    return this.#store.stats();
+  }
+
+  /**
+   * Flushes the memtable and runs compactions until every level is within
+   * its budget. Rejects with `LEVEL_DATABASE_NOT_OPEN` unless open, and
+   * with the failure that latched the store.
+   */
+  async compact(): Promise<void> {
+    this.#assertOpen();
+    const store = this.#store;
+    await store.flush();
+    await store.compact();
+  }
+
+  #assertOpen(): void {
+    if (this.status !== 'open') {
+      throw Object.assign(new Error('Database is not open'), { code: 'LEVEL_DATABASE_NOT_OPEN' });
+    }
+  }
+}
+
+/**
+ * The store's iterator options for abstract-level's: `gte` wins over `gt`
+ * and `lte` over `lt` (abstract-level's rule; the store's is the opposite);
+ * no limit (abstract-level counts, across seeks).
+ */
+function iteratorOptions(options: PrivateRangeOptions): IteratorOptions {
+  const result: { -readonly [K in keyof IteratorOptions]: IteratorOptions[K] } = {
+    reverse: options.reverse,
+  };
+  if (options.gte !== undefined) result.gte = options.gte;
+  else if (options.gt !== undefined) result.gt = options.gt;
+  if (options.lte !== undefined) result.lte = options.lte;
+  else if (options.lt !== undefined) result.lt = options.lt;
+  if (options.snapshot !== undefined) result.snapshot = options.snapshot.snapshot;
+  return result;
+}
+
+/**
+ * Throws abstract-level's `LEVEL_SNAPSHOT_NOT_OPEN` when `snapshot` is
+ * closed or closing (its `ref()` does).
+ */
+function assertSnapshotOpen(snapshot: LsmLevelSnapshot | undefined): void {
+  if (snapshot === undefined) return;
+  snapshot.ref();
+  snapshot.unref();
+}
+
+/** False when `snapshot` is closed or closing. */
+function snapshotOpen(snapshot: LsmLevelSnapshot | undefined): boolean {
+  try {
+    assertSnapshotOpen(snapshot);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** abstract-level's snapshot base class, typed with the constructor it has. */
+const SnapshotBase = AbstractSnapshot as unknown as new (options: {
+  owner: object;
+}) => AbstractSnapshot;
+
+/** An explicit snapshot (`db.snapshot()`): holds a {@link Snapshot} of the store until closed. */
+class LsmLevelSnapshot extends SnapshotBase {
+  constructor(
+    options: { owner: object },
+    readonly snapshot: Snapshot,
+  ) {
+    super(options);
+  }
+
+  async _close(): Promise<void> {
+    this.snapshot.release();
+  }
+}
+
+/** An iterator of entries over an {@link LsmIterator}. */
+class LsmLevelIterator extends AbstractIterator<object, Uint8Array, Uint8Array> {
+  readonly #inner: LsmIterator | undefined;
+  readonly #snapshot: LsmLevelSnapshot | undefined;
+
+  /** `inner` is `undefined` when the snapshot was closed: every read rejects. */
+  constructor(db: object, options: PrivateRangeOptions, inner: LsmIterator | undefined) {
+    super(db, options as never);
+    this.#inner = inner;
+    this.#snapshot = options.snapshot;
+  }
+
+  /** The store's iterator; throws `LEVEL_SNAPSHOT_NOT_OPEN` when there is none. */
+  get #entries(): LsmIterator {
+    if (this.#inner === undefined) assertSnapshotOpen(this.#snapshot);
+    return this.#inner!;
+  }
+
+  async _next(): Promise<[Uint8Array, Uint8Array] | undefined> {
+    return this.#entries.nextEntry();
+  }
+
+  async _nextv(size: number): Promise<[Uint8Array, Uint8Array][]> {
+    const inner = this.#entries;
+    const entries: [Uint8Array, Uint8Array][] = [];
+    while (entries.length < size) {
+      const entry = await inner.nextEntry();
+      if (entry === undefined) break;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  async _all(): Promise<[Uint8Array, Uint8Array][]> {
+    return this._nextv(this.limit - this.count);
+  }
+
+  _seek(target: Uint8Array): void {
+    this.#inner?.seek(target);
+  }
+
+  async _close(): Promise<void> {
+    await this.#inner?.return();
+  }
+}
