@@ -267,13 +267,14 @@ export function option(name: string): string | undefined {
 
 /**
  * Runs `job` in a fresh process forked from `script` (`--child <job as
- * JSON>`); resolves with the one IPC message the child sends, rejects when
- * it exits without one.
+ * JSON>`, Node.js flags `execArgv`); resolves with the one IPC message the
+ * child sends, rejects when it exits without one.
  */
-export function inChild<T>(script: string, job: unknown): Promise<T> {
+export function inChild<T>(script: string, job: unknown, execArgv: string[] = []): Promise<T> {
   return new Promise((resolvePromise, reject) => {
     const child = fork(script, ['--child', JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
     });
     let result: T | undefined;
     child.on('message', (message) => {
