@@ -18,11 +18,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Committer, runCommitters } from './committers.js';
+import { type RatioGroup, ratioChart } from './lsm-chart.js';
 import {
   type KvStore,
   lsmLevelClass,
@@ -51,6 +52,8 @@ import {
 } from './shared.js';
 
 export const KEY_BYTES = 16;
+/** The chart's file, next to BENCHMARKS.md. */
+const CHART = 'benchmarks-lsm.svg';
 export const VALUE_BYTES = 100;
 
 type Workload =
@@ -534,6 +537,19 @@ async function main(): Promise<void> {
     });
   }
 
+  // The chart: every store but classic-level, against it, per workload.
+  const charted = stores.includes('classic-level')
+    ? stores.filter((s) => s !== 'classic-level')
+    : [];
+  const chartGroups: RatioGroup[] = [...WRITES, ...READS, 'sync1', 'sync64']
+    .filter((w) => workloads.includes(w as Workload))
+    .map((w) => ({
+      workload: w,
+      ratios: charted.map((s) => ({
+        store: STORE_LABELS[s],
+        ratio: rateOf(w as Workload, s) / rateOf(w as Workload, 'classic-level'),
+      })),
+    }));
   const header = await provenance('src/lsm.ts', 'bench:lsm', root, [loadBefore, loadAfter]);
   const lines = [
     '## LSM key-value stores (@wal/lsm)',
@@ -543,6 +559,9 @@ async function main(): Promise<void> {
     `db_bench's workloads: ${KEY_BYTES}-byte keys (the key number in decimal digits), ${VALUE_BYTES}-byte values that compress to about half, N = ${int(keys)} keys, ${int(reads)} random reads or seeks, one operation at a time each awaited before the next (durable puts: ${seconds} s windows). Block caches of ${mib(settings.cacheBytes)} MiB (@wal/lsm \`blockCacheSize\`, LevelDB and RocksDB \`cacheSize\`; lmdb-js has none and reads its memory-mapped file) and memtables of ${mib(settings.writeBufferBytes)} MiB; every store's files stay in the page cache. ${reps} repetition(s) interleaved, one child process per store, workload and repetition; cells are median (min–max), ratios the ratio of the medians (range of the per-repetition ratios).`,
     ...notes.map((note) => `\n${note}`),
     '',
+    ...(charted.length > 0
+      ? [`![throughput against classic-level per workload](${CHART})`, '']
+      : []),
     table(
       ['workload', 'store', 'ops/s', '× classic-level', 'found %', 'peak RSS MiB', 'live JS MiB'],
       speedRows,
@@ -576,9 +595,22 @@ async function main(): Promise<void> {
   }
   const out = option('out');
   if (out !== '-') {
-    const path = join(resolve(out ?? join(repo, 'docs')), 'BENCHMARKS.md');
+    const dir = resolve(out ?? join(repo, 'docs'));
+    const path = join(dir, 'BENCHMARKS.md');
     await writeSection(path, 'lsm', lines.join('\n'));
     process.stderr.write(`wrote the LSM section of ${path}\n`);
+    if (charted.length > 0) {
+      const svg = join(dir, CHART);
+      await writeFile(
+        svg,
+        ratioChart(
+          `@wal/lsm and its peers against classic-level (${int(keys)} keys${quick ? ', quick run' : ''})`,
+          charted.map((s) => STORE_LABELS[s]),
+          chartGroups,
+        ),
+      );
+      process.stderr.write(`wrote ${svg}\n`);
+    }
   }
 }
 

@@ -13,6 +13,7 @@ import {
   type FsyncFloorRun,
 } from './committers.js';
 import {
+  escapeXml,
   fixed,
   int,
   median,
@@ -738,9 +739,6 @@ const LEGEND: Readonly<Record<DurableSystem, string>> = {
   'classic-level': 'classic-level',
   lmdb: 'lmdb-js',
 };
-
-const escapeXml = (text: string): string =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Durable commits/s (median) against K, log–log, one line per system. */
 export function svgChart(results: Results): string {

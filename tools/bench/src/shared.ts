@@ -4,8 +4,9 @@
  * Markdown formatting.
  */
 import { execFileSync, fork } from 'node:child_process';
-import { type FileHandle, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
+import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
 import { crc32c, HEADER_SIZE } from '@wal/core';
 import type { Fs, FsFile, FsLock, OpenMode } from '@wal/store';
 
@@ -200,6 +201,10 @@ export const fixed =
   (value: number): string =>
     Number.isFinite(value) ? value.toFixed(digits) : '–';
 
+/** `text` with the characters XML gives a meaning escaped (for SVG text). */
+export const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
@@ -348,7 +353,13 @@ export async function writeSection(
   const text = await readFile(path, 'utf8').catch(() => '');
   const section = `${begin(name)}\n${body.trimEnd()}\n${end(name)}`;
   const old = await recordedSection(path, name);
-  const next = old === '' ? `${text.trimEnd()}\n\n${section}\n` : text.replace(old, () => section);
+  await mkdir(dirname(path), { recursive: true });
+  const next =
+    old !== ''
+      ? text.replace(old, () => section)
+      : text.trim() === ''
+        ? `${section}\n`
+        : `${text.trimEnd()}\n\n${section}\n`;
   await writeFile(path, next);
 }
 
