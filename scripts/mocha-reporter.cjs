@@ -1,10 +1,8 @@
-// Mocha reporter for the workspace: mocha's own "spec" output, plus one JSON line
-// per package appended to the file named by WAL_TEST_SUMMARY (when set), so that
-// .ci/run can print totals summed over every package.
+// Mocha reporter for the workspace: mocha's own "spec" output, plus the
+// package's totals recorded for .ci/run (see test-summary.cjs).
 'use strict';
-const fs = require('node:fs');
-const path = require('node:path');
 const Mocha = require('mocha');
+const { recordTotals } = require('./test-summary.cjs');
 
 const { EVENT_RUN_END } = Mocha.Runner.constants;
 
@@ -12,16 +10,13 @@ class WorkspaceReporter extends Mocha.reporters.Spec {
   constructor(runner, options) {
     super(runner, options);
     runner.once(EVENT_RUN_END, () => {
-      const file = process.env.WAL_TEST_SUMMARY;
-      if (!file) return;
       const stats = runner.stats ?? {};
-      const line = JSON.stringify({
-        package: path.basename(process.cwd()),
+      recordTotals({
+        suite: 'mocha',
         passed: stats.passes ?? 0,
         failed: stats.failures ?? 0,
         pending: stats.pending ?? 0,
       });
-      fs.appendFileSync(file, `${line}\n`);
     });
   }
 }

@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { LsmIterator } from './iterator.js';
-export { LsmLevel, type LsmLevelOptions } from './level.js';
+export { LsmLevel, type LsmLevelOptions, type LsmLevelWriteOptions } from './level.js';
 export { Lsm } from './lsm.js';
 export {
   type BatchOperation,

@@ -6,7 +6,15 @@
 
 import { invalidArgType, invalidArgValue } from '@wal/errors';
 import { NodeFs } from '@wal/store';
-import type { AbstractDatabaseOptions } from 'abstract-level';
+import type {
+  AbstractBatchOperation,
+  AbstractBatchOptions,
+  AbstractChainedBatch,
+  AbstractClearOptions,
+  AbstractDatabaseOptions,
+  AbstractDelOptions,
+  AbstractPutOptions,
+} from 'abstract-level';
 import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-level';
 import { hasStore } from './directory.js';
 import type { LsmIterator } from './iterator.js';
@@ -43,6 +51,40 @@ export interface LsmLevelOptions<K = string, V = string>
   extends AbstractDatabaseOptions<K, V>,
     LsmOptions {}
 
+/** The write option LsmLevel adds to abstract-level's, as classic-level does. */
+export interface LsmLevelWriteOptions {
+  /**
+   * `true`: resolve once the write is durable (fdatasync through the log's
+   * group commit; survives a power loss). Default `false`: once it is
+   * written to the operating system (survives a process crash, not a power
+   * loss).
+   */
+  readonly sync?: boolean | undefined;
+}
+
+/**
+ * The write methods' signatures with {@link LsmLevelWriteOptions} (merged
+ * into the class, as classic-level's typings declare theirs).
+ */
+export interface LsmLevel<KDefault = string, VDefault = string> {
+  put(key: KDefault, value: VDefault): Promise<void>;
+  put<K = KDefault, V = VDefault>(
+    key: K,
+    value: V,
+    options: AbstractPutOptions<K, V> & LsmLevelWriteOptions,
+  ): Promise<void>;
+  del(key: KDefault): Promise<void>;
+  del<K = KDefault>(key: K, options: AbstractDelOptions<K> & LsmLevelWriteOptions): Promise<void>;
+  batch(operations: AbstractBatchOperation<this, KDefault, VDefault>[]): Promise<void>;
+  batch<K = KDefault, V = VDefault>(
+    operations: AbstractBatchOperation<this, K, V>[],
+    options: AbstractBatchOptions<K, V> & LsmLevelWriteOptions,
+  ): Promise<void>;
+  batch(): AbstractChainedBatch<this, KDefault, VDefault>;
+  clear(): Promise<void>;
+  clear<K = KDefault>(options: AbstractClearOptions<K> & LsmLevelWriteOptions): Promise<void>;
+}
+
 /** What abstract-level hands to the private write methods. */
 interface PrivateWriteOptions {
   readonly sync?: unknown;
@@ -54,7 +96,7 @@ interface PrivateReadOptions {
 }
 
 /** Range options as abstract-level hands them over (keys already encoded). */
-interface PrivateRangeOptions extends PrivateReadOptions {
+interface PrivateRangeOptions extends PrivateReadOptions, PrivateWriteOptions {
   readonly gt?: Uint8Array;
   readonly gte?: Uint8Array;
   readonly lt?: Uint8Array;
@@ -103,6 +145,7 @@ function successor(key: Uint8Array): Uint8Array {
  * (`WAL_CORRUPTION`, `WAL_IO`, …). The constructor throws
  * `ERR_INVALID_ARG_TYPE` for a `location` that is not a non-empty string.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares only signatures the class inherits from AbstractLevel, widened with `sync`
 export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLevel<
   Uint8Array,
   KDefault,
@@ -251,6 +294,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
    * Deletes a range as of the call: without a limit or a snapshot, one range
    * deletion (writes made after the call are not affected); else the keys
    * an iterator at the snapshot (given, or taken now) finds, in batches.
+   * `sync: true` (not a standard option of `clear()`) makes it durable.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
     const store = this.#store;
@@ -258,7 +302,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     if (options.limit === -1 && options.snapshot === undefined) {
       const start = options.gte ?? (options.gt !== undefined ? successor(options.gt) : EMPTY);
       const end = options.lte !== undefined ? successor(options.lte) : options.lt;
-      return store.delRange(start, end);
+      return store.delRange(start, end, writeOptions(options));
     }
     const given = options.snapshot?.snapshot;
     const snapshot = given ?? store.snapshot();
@@ -270,11 +314,11 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
         if (left-- <= 0) break;
         keys.push({ type: 'del', key });
         if (keys.length === CLEAR_CHUNK) {
-          await store.batch(keys);
+          await store.batch(keys, writeOptions(options));
           keys = [];
         }
       }
-      await store.batch(keys);
+      await store.batch(keys, writeOptions(options));
     } finally {
       if (given === undefined) snapshot.release();
     }

@@ -1,33 +1,39 @@
 /**
- * Runs the quick example of README.md (its first ```ts block) as written, in
- * a fresh temporary directory, checks what it prints, and reopens the store
- * it left to check the state it claims.
+ * Runs the quick example of README.md (its first ```ts block) and the
+ * LsmLevel example (its first ```js block) as written, in a fresh temporary
+ * directory, checks what they print, and reopens the store they left to
+ * check the state they claim.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lsm } from '../src/index.js';
+import { Lsm, LsmLevel } from '../src/index.js';
 import { bytes, text } from './helpers.js';
 
 type Run = (
-  imports: { Lsm: typeof Lsm },
+  imports: { Lsm: typeof Lsm; LsmLevel: typeof LsmLevel },
   console: { log: (...line: unknown[]) => void },
 ) => Promise<void>;
 
-function loadExample(): Run {
+/** The first README block in `language` that imports `name` from @wal/lsm, as a function. */
+function loadExample(language: 'ts' | 'js', name: 'Lsm' | 'LsmLevel'): Run {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const match = /```ts\n([\s\S]*?)```/.exec(readme);
-  assert.ok(match, 'README.md has a ts example');
-  assert.match(match[1]!, /^import \{ Lsm \} from '@wal\/lsm';$/m);
+  const match = new RegExp(`\`\`\`${language}\n([\\s\\S]*?)\`\`\``).exec(readme);
+  assert.ok(match, `README.md has a ${language} example`);
+  assert.match(match[1]!, new RegExp(`^import \\{ ${name} \\} from '@wal/lsm';`, 'm'));
   const body = match[1]!.replace(/^import .*$/gm, '');
-  // The example has no type annotations, so it runs as JavaScript.
+  // The examples have no type annotations, so they run as JavaScript.
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
     ...args: string[]
   ) => Run;
-  return new AsyncFunction('imports', 'console', `const { Lsm } = imports;\n${body}`);
+  return new AsyncFunction('imports', 'console', `const { ${name} } = imports;\n${body}`);
 }
+
+const log = (lines: string[]) => ({
+  log: (...parts: unknown[]) => void lines.push(parts.map((p) => String(p)).join(' ')),
+});
 
 describe('README quick example', () => {
   let dir: string;
@@ -44,7 +50,7 @@ describe('README quick example', () => {
 
   it('runs as written and leaves the store it describes', async () => {
     const lines: string[] = [];
-    await loadExample()({ Lsm }, { log: (...parts) => void lines.push(parts.join(' ')) });
+    await loadExample('ts', 'Lsm')({ Lsm, LsmLevel }, log(lines));
     assert.deepEqual(lines, ['5', '5', 'plum 7', 'pear 6']);
     const db = await Lsm.open(join(dir, 'inventory'));
     try {
@@ -52,6 +58,21 @@ describe('README quick example', () => {
       assert.equal(text(await db.get(bytes('pear'))), '6');
       assert.equal(text(await db.get(bytes('plum'))), '7');
       assert.equal(await db.get(bytes('quince')), undefined);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('runs the LsmLevel example as written', async () => {
+    const lines: string[] = [];
+    await loadExample('js', 'LsmLevel')({ Lsm, LsmLevel }, log(lines));
+    assert.deepEqual(lines, ['0001 lamp', '0002 desk', '0000']);
+    const db = new LsmLevel<string, { item: string }>(join(dir, 'orders'), {
+      valueEncoding: 'json',
+    });
+    try {
+      assert.deepEqual(await db.get('0001'), { item: 'lamp' });
+      assert.deepEqual(await db.keys().all(), ['!archive!0000', '0001', '0002']);
     } finally {
       await db.close();
     }

@@ -1,0 +1,336 @@
+/**
+ * LsmLevel beyond abstract-level's own suite (test/abstract-level.suite.ts):
+ * reopening keeps data, durable writes through the Level API survive a power
+ * loss, clear() as of its call over tables and memtables, a model-based run
+ * against a sorted map, the extra methods, and the errors surfaced.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CrashFs, type CrashStates } from '@wal/store/testing';
+import fc from 'fast-check';
+import { LsmLevel, type LsmLevelOptions } from '../src/index.js';
+import { isCode } from './helpers.js';
+
+const DIR = '/db';
+/** Small enough that a few hundred entries make tables and compactions. */
+const SMALL: LsmLevelOptions = {
+  segmentSize: 4096,
+  writeBufferSize: 1024,
+  blockSize: 256,
+  level0Trigger: 2,
+  levelBaseBytes: 2048,
+  levelRatio: 2,
+  targetFileSize: 1024,
+};
+
+function memoryLevel(fs = new CrashFs(), options: LsmLevelOptions = {}): LsmLevel {
+  return new LsmLevel(DIR, { fs, ...SMALL, ...options });
+}
+
+/** The open error's cause (abstract-level wraps it in LEVEL_DATABASE_NOT_OPEN). */
+async function openFailure(db: LsmLevel): Promise<unknown> {
+  try {
+    await db.open();
+  } catch (error) {
+    assert.equal((error as { code?: unknown }).code, 'LEVEL_DATABASE_NOT_OPEN');
+    return (error as Error).cause;
+  }
+  assert.fail('open resolved');
+}
+
+describe('LsmLevel: reopening', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lsm-level-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every write across close and open, in tables and in the log', async () => {
+    const location = join(dir, 'db');
+    const db = new LsmLevel<string, unknown>(location, {
+      valueEncoding: 'json',
+      writeBufferSize: 4096,
+    });
+    await db.open();
+    const expected: [string, unknown][] = [];
+    for (let i = 0; i < 300; i++) expected.push([`k${String(i).padStart(3, '0')}`, { i }]);
+    await db.batch(expected.map(([key, value]) => ({ type: 'put', key, value })));
+    await db.del('k000');
+    await db.sublevel<string, unknown>('sub', { valueEncoding: 'json' }).put('s', { sub: true });
+    await db.compact(); // everything so far in tables
+    await db.put('late', { memtable: true }); // only in the log
+    assert.ok(db.stats().tables.reduce((a, b) => a + b, 0) > 0, 'tables were written');
+    await db.close();
+
+    const again = new LsmLevel<string, unknown>(location, { valueEncoding: 'json' });
+    await again.open();
+    assert.equal(await again.get('k000'), undefined);
+    assert.deepEqual(await again.get('k123'), { i: 123 });
+    assert.deepEqual(await again.get('late'), { memtable: true });
+    assert.deepEqual(
+      await again.sublevel<string, unknown>('sub', { valueEncoding: 'json' }).get('s'),
+      {
+        sub: true,
+      },
+    );
+    const keys = await again.keys({ gte: 'k', lt: 'l' }).all();
+    assert.deepEqual(
+      keys,
+      expected.slice(1).map(([key]) => key),
+    );
+    await again.close();
+  });
+
+  it('opens the store again after a close in the same handle', async () => {
+    const db = new LsmLevel(join(dir, 'db'));
+    await db.open();
+    await db.put('a', '1');
+    await db.close();
+    await db.open();
+    assert.equal(await db.get('a'), '1');
+    await db.close();
+  });
+});
+
+/** Per sync:true write acknowledged: the crash states of that moment and the data then. */
+interface Moment {
+  readonly label: string;
+  readonly states: CrashStates;
+  readonly data: [string, string][];
+}
+
+describe('LsmLevel: power loss (over CrashFs)', function () {
+  this.timeout(60_000);
+
+  it('keeps every write acknowledged with sync: true, whatever the API call', async () => {
+    const fs = new CrashFs();
+    const db = memoryLevel(fs);
+    await db.open();
+    const model = new Map<string, string>();
+    const moments: Moment[] = [];
+    let seed = 1;
+    const acknowledged = (label: string): void => {
+      const data = [...model].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      moments.push({
+        label,
+        states: fs.crashStates({ mode: 'sample', limit: 4, seed: seed++ }),
+        data,
+      });
+    };
+    const sub = db.sublevel('s');
+    for (let i = 0; i < 24; i++) {
+      const key = `k${String(i % 9).padStart(2, '0')}`;
+      const value = `v${i}-${'x'.repeat(i * 7)}`;
+      switch (i % 6) {
+        case 0:
+          await db.put(key, value, { sync: true });
+          model.set(key, value);
+          break;
+        case 1:
+          await db.batch(
+            [
+              { type: 'put', key, value },
+              { type: 'del', key: 'k00' },
+            ],
+            { sync: true },
+          );
+          model.set(key, value);
+          model.delete('k00');
+          break;
+        case 2:
+          await db.batch().put(key, value).put(`${key}b`, value).write({ sync: true });
+          model.set(key, value);
+          model.set(`${key}b`, value);
+          break;
+        case 3:
+          await db.del(key, { sync: true });
+          model.delete(key);
+          break;
+        case 4:
+          // A sublevel passes the option on to its database.
+          await sub.put(key, value, { sync: true } as object);
+          model.set(`!s!${key}`, value);
+          break;
+        default:
+          await db.clear({ gte: 'k05', lt: 'k07', sync: true });
+          for (const k of [...model.keys()]) if (k >= 'k05' && k < 'k07') model.delete(k);
+      }
+      acknowledged(`write ${i}`);
+    }
+    await db.close();
+
+    let checked = 0;
+    for (const moment of moments) {
+      for (const state of moment.states) {
+        const reopened = memoryLevel(state.fs());
+        await reopened.open();
+        assert.deepEqual(
+          await reopened.iterator().all(),
+          moment.data,
+          `${moment.label}: ${state.description}`,
+        );
+        await reopened.close();
+        checked++;
+      }
+    }
+    assert.ok(checked > 50, `${checked} crash states checked`);
+  });
+});
+
+describe('LsmLevel: clear()', () => {
+  it('deletes a range as of the call, in the memtable and in tables, not writes made after it', async () => {
+    const db = memoryLevel();
+    await db.open();
+    for (let i = 0; i < 200; i++) await db.put(`k${String(i).padStart(3, '0')}`, 'x'.repeat(20));
+    await db.compact();
+    await db.put('k150', 'memtable'); // the memtable's largest key is below the tables'
+    await db.clear({ gt: 'k100' });
+    assert.equal((await db.keys().all()).at(-1), 'k100');
+    const before = db.put('k500', 'in flight'); // issued before clear(): cleared
+    const cleared = db.clear({ gt: 'k100' });
+    const after = db.put('k999', 'after'); // issued after: kept
+    await Promise.all([before, cleared, after]);
+    const keys = await db.keys().all();
+    assert.equal(keys.length, 102);
+    assert.equal(keys.at(-2), 'k100');
+    assert.equal(keys.at(-1), 'k999');
+    await db.clear({ lte: 'k050' });
+    assert.equal((await db.keys().all())[0], 'k051');
+    await db.clear({ limit: 10, reverse: true });
+    assert.deepEqual(await db.keys({ limit: 1, reverse: true }).all(), ['k091']);
+    await db.clear();
+    assert.deepEqual(await db.keys().all(), []);
+    await db.clear(); // nothing to delete
+    await db.close();
+  });
+
+  it('agrees with a sorted map through random writes, clears, compactions and reopens', async () => {
+    const key = fc.stringMatching(/^[a-e]{1,3}$/);
+    const op = fc.oneof(
+      fc.record({ type: fc.constant('put' as const), key, value: fc.string({ maxLength: 30 }) }),
+      fc.record({ type: fc.constant('del' as const), key }),
+      fc.record({
+        type: fc.constant('clear' as const),
+        gt: fc.option(key, { nil: undefined }),
+        lte: fc.option(key, { nil: undefined }),
+        limit: fc.constantFrom(-1, 2),
+        reverse: fc.boolean(),
+      }),
+      fc.constant({ type: 'compact' as const }),
+      fc.constant({ type: 'reopen' as const }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 60 }), async (ops) => {
+        const fs = new CrashFs();
+        let db = memoryLevel(fs);
+        await db.open();
+        const model = new Map<string, string>();
+        const sorted = (): [string, string][] =>
+          [...model].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        try {
+          for (const o of ops) {
+            if (o.type === 'put') {
+              await db.put(o.key, o.value);
+              model.set(o.key, o.value);
+            } else if (o.type === 'del') {
+              await db.del(o.key);
+              model.delete(o.key);
+            } else if (o.type === 'clear') {
+              const range: { gt?: string; lte?: string } = {};
+              if (o.gt !== undefined) range.gt = o.gt;
+              if (o.lte !== undefined) range.lte = o.lte;
+              let hit = sorted().filter(
+                ([k]) => (o.gt === undefined || k > o.gt) && (o.lte === undefined || k <= o.lte),
+              );
+              if (o.reverse) hit.reverse();
+              if (o.limit !== -1) hit = hit.slice(0, o.limit);
+              await db.clear({ ...range, limit: o.limit, reverse: o.reverse });
+              for (const [k] of hit) model.delete(k);
+            } else if (o.type === 'compact') {
+              await db.compact();
+            } else {
+              await db.close();
+              db = memoryLevel(fs);
+              await db.open();
+            }
+            assert.deepEqual(await db.iterator().all(), sorted());
+          }
+        } finally {
+          await db.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('LsmLevel: extra methods and errors', () => {
+  it('reports stats() and compact() only while open', async () => {
+    const db = memoryLevel();
+    assert.throws(() => db.stats(), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await assert.rejects(db.compact(), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await db.open();
+    await db.put('a', 'b');
+    assert.ok(db.stats().sequence >= 1);
+    await db.compact();
+    assert.equal(db.stats().memtableBytes, 0);
+    assert.equal(db.location, DIR);
+    assert.equal(db.supports.explicitSnapshots, true);
+    await db.close();
+  });
+
+  it('rejects a bad location and bad options with Node-style codes', async () => {
+    assert.throws(() => new LsmLevel(''), isCode('ERR_INVALID_ARG_TYPE'));
+    assert.throws(() => new LsmLevel(7 as never), isCode('ERR_INVALID_ARG_TYPE'));
+    const cause = await openFailure(memoryLevel(new CrashFs(), { blockSize: 1 }));
+    assert.ok(isCode('ERR_OUT_OF_RANGE')(cause));
+    const db = memoryLevel();
+    await db.open();
+    await assert.rejects(
+      db.put('a', 'b', { sync: 'yes' } as never),
+      isCode('ERR_INVALID_ARG_TYPE'),
+    );
+    await db.close();
+  });
+
+  it('surfaces WAL_LOCKED, WAL_NOT_A_LOG, createIfMissing and errorIfExists as the open error cause', async () => {
+    const fs = new CrashFs();
+    const first = memoryLevel(fs);
+    await first.open();
+    assert.ok(isCode('WAL_LOCKED')(await openFailure(memoryLevel(fs))));
+    await first.close();
+
+    const exists = await openFailure(new LsmLevel(DIR, { fs, errorIfExists: true }));
+    assert.ok(isCode('ERR_INVALID_ARG_VALUE', /already exists/)(exists));
+    const missing = await openFailure(new LsmLevel('/nothing', { fs, createIfMissing: false }));
+    assert.ok(isCode('ERR_INVALID_ARG_VALUE', /does not exist/)(missing));
+    assert.deepEqual(await fs.readdir('/'), ['db'], 'nothing created');
+  });
+
+  it('leaves a path that is not a store exactly as it was', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lsm-level-'));
+    try {
+      const file = join(dir, 'notes.txt');
+      await writeFile(file, 'mine');
+      assert.ok(isCode('WAL_NOT_A_LOG')(await openFailure(new LsmLevel(file))));
+      assert.ok(isCode('WAL_NOT_A_LOG')(await openFailure(new LsmLevel(dir))));
+      assert.equal(await readFile(file, 'utf8'), 'mine');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects operations after close with LEVEL_DATABASE_NOT_OPEN', async () => {
+    const db = memoryLevel();
+    await db.open();
+    const iterator = db.iterator();
+    await db.close();
+    await assert.rejects(db.get('a'), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await assert.rejects(db.put('a', 'b'), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await assert.rejects(iterator.next(), isCode('LEVEL_ITERATOR_NOT_OPEN'));
+  });
+});
