@@ -325,7 +325,7 @@ async function main(): Promise<void> {
   await mkdir(root, { recursive: true });
   await checkDisk(root);
   const keys = Number(option('keys') ?? (quick ? 100_000 : 1_000_000));
-  const reads = Number(option('reads') ?? keys);
+  const reads = Number(option('reads') ?? (quick ? Math.min(keys, 20_000) : keys));
   const reps = Number(option('reps') ?? (quick ? 1 : 3));
   const seconds = Number(option('seconds') ?? (quick ? 1 : 3));
   const settings: StoreSettings = {
@@ -557,6 +557,20 @@ async function main(): Promise<void> {
     ...header,
     '',
     `db_bench's workloads: ${KEY_BYTES}-byte keys (the key number in decimal digits), ${VALUE_BYTES}-byte values that compress to about half, N = ${int(keys)} keys, ${int(reads)} random reads or seeks, one operation at a time each awaited before the next (durable puts: ${seconds} s windows). Block caches of ${mib(settings.cacheBytes)} MiB (@wal/lsm \`blockCacheSize\`, LevelDB and RocksDB \`cacheSize\`; lmdb-js has none and reads its memory-mapped file) and memtables of ${mib(settings.writeBufferBytes)} MiB; every store's files stay in the page cache. ${reps} repetition(s) interleaved, one child process per store, workload and repetition; cells are median (min–max), ratios the ratio of the medians (range of the per-repetition ratios).`,
+    ...(workloads.includes('overwrite')
+      ? [
+          '',
+          `The data set of the reads (after \`fillrandom\` and \`overwrite\`), in MiB on disk: ${stores
+            .map(
+              (s) =>
+                `${STORE_LABELS[s]} ${spread(
+                  cell('overwrite', s).map((r) => r.diskBytes / MiB),
+                  fixed(1),
+                )}`,
+            )
+            .join(', ')}; block caches ${mib(settings.cacheBytes)} MiB.`,
+        ]
+      : []),
     ...notes.map((note) => `\n${note}`),
     '',
     ...(charted.length > 0
