@@ -67,21 +67,30 @@ export interface LsmLevelWriteOptions {
  * into the class, as classic-level's typings declare theirs).
  */
 export interface LsmLevel<KDefault = string, VDefault = string> {
+  /** Sets `key` to `value`; resolves once written (survives a process crash). */
   put(key: KDefault, value: VDefault): Promise<void>;
+  /** Sets `key` to `value`; with `sync: true`, resolves once durable (survives a power loss). */
   put<K = KDefault, V = VDefault>(
     key: K,
     value: V,
     options: AbstractPutOptions<K, V> & LsmLevelWriteOptions,
   ): Promise<void>;
+  /** Deletes `key`; resolves once written. */
   del(key: KDefault): Promise<void>;
+  /** Deletes `key`; with `sync: true`, resolves once durable. */
   del<K = KDefault>(key: K, options: AbstractDelOptions<K> & LsmLevelWriteOptions): Promise<void>;
+  /** Applies `operations` atomically (one log record); resolves once written. */
   batch(operations: AbstractBatchOperation<this, KDefault, VDefault>[]): Promise<void>;
+  /** Applies `operations` atomically; with `sync: true`, resolves once durable. */
   batch<K = KDefault, V = VDefault>(
     operations: AbstractBatchOperation<this, K, V>[],
     options: AbstractBatchOptions<K, V> & LsmLevelWriteOptions,
   ): Promise<void>;
+  /** A chained batch; its `write({ sync: true })` resolves once durable. */
   batch(): AbstractChainedBatch<this, KDefault, VDefault>;
+  /** Deletes every entry as of the call (one range deletion); resolves once written. */
   clear(): Promise<void>;
+  /** Deletes a range as of the call; with `sync: true`, resolves once durable. */
   clear<K = KDefault>(options: AbstractClearOptions<K> & LsmLevelWriteOptions): Promise<void>;
 }
 
@@ -191,6 +200,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return this.#lsm!;
   }
 
+  /** @internal abstract-level's private `_open`. */
   async _open(options: { createIfMissing: boolean; errorIfExists: boolean }): Promise<void> {
     if (!options.createIfMissing || options.errorIfExists) {
       const exists = await hasStore(this.#engineOptions.fs ?? new NodeFs(), this.#location);
@@ -212,12 +222,14 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     this.#lsm = await Lsm.open(this.#location, this.#engineOptions);
   }
 
+  /** @internal abstract-level's private `_close`. */
   async _close(): Promise<void> {
     const lsm = this.#lsm;
     this.#lsm = undefined;
     await lsm?.close();
   }
 
+  /** @internal abstract-level's private `_get`. */
   _get(key: Uint8Array, options: PrivateReadOptions): Promise<Uint8Array | undefined> {
     const snapshot = options.snapshot?.snapshot;
     return this.#store.get(key, snapshot === undefined ? undefined : { snapshot });
@@ -238,6 +250,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     }
   }
 
+  /** @internal abstract-level's private `_getMany`. */
   _getMany(
     keys: readonly Uint8Array[],
     options: PrivateReadOptions,
@@ -247,24 +260,29 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     );
   }
 
+  /** @internal abstract-level's private `_has`. */
   async _has(key: Uint8Array, options: PrivateReadOptions): Promise<boolean> {
     return (await this._get(key, options)) !== undefined;
   }
 
+  /** @internal abstract-level's private `_hasMany`. */
   _hasMany(keys: readonly Uint8Array[], options: PrivateReadOptions): Promise<boolean[]> {
     return this.#readMany(options, (store, snapshot) =>
       Promise.all(keys.map(async (key) => (await store.get(key, { snapshot })) !== undefined)),
     );
   }
 
+  /** @internal abstract-level's private `_put`. */
   _put(key: Uint8Array, value: Uint8Array, options: PrivateWriteOptions): Promise<void> {
     return this.#store.put(key, value, writeOptions(options));
   }
 
+  /** @internal abstract-level's private `_del`. */
   _del(key: Uint8Array, options: PrivateWriteOptions): Promise<void> {
     return this.#store.del(key, writeOptions(options));
   }
 
+  /** @internal abstract-level's private `_batch`. */
   _batch(
     operations: readonly PrivateBatchOperation[],
     options: PrivateWriteOptions,
@@ -277,6 +295,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return this.#store.batch(ops, writeOptions(options));
   }
 
+  /** @internal abstract-level's private `_iterator`. */
   _iterator(options: PrivateRangeOptions): LsmLevelIterator {
     // Over a closed snapshot, the iterator's reads reject (abstract-level's rule).
     const inner = snapshotOpen(options.snapshot)
@@ -285,16 +304,20 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return new LsmLevelIterator(this, options, inner);
   }
 
-  /** `options.owner` (set by abstract-level) is the database or sublevel that closes it. */
+  /**
+   * @internal abstract-level's private `_snapshot`; `options.owner` (set by
+   * abstract-level) is the database or sublevel that closes it.
+   */
   _snapshot(options: { owner: object }): LsmLevelSnapshot {
     return new LsmLevelSnapshot(options, this.#store.snapshot());
   }
 
   /**
-   * Deletes a range as of the call: without a limit or a snapshot, one range
-   * deletion (writes made after the call are not affected); else the keys
-   * an iterator at the snapshot (given, or taken now) finds, in batches.
-   * `sync: true` (not a standard option of `clear()`) makes it durable.
+   * @internal abstract-level's private `_clear`. Deletes a range as of the
+   * call: without a limit or a snapshot, one range deletion (writes made
+   * after the call are not affected); else the keys an iterator at the
+   * snapshot (given, or taken now) finds, in batches. `sync: true` (not a
+   * standard option of `clear()`) makes it durable.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
     const store = this.#store;

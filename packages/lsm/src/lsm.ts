@@ -682,8 +682,8 @@ export class Lsm {
    * It sees that snapshot while writes and flushes go on. Throws argument
    * errors and `WAL_CLOSED`.
    *
-   * @param hold - @internal keep the tables at the end, until `return()`, so
-   * that `seek` can restart the iteration (the Level adapter's iterators).
+   * With `hold`, the iterator keeps its tables at the end, until `return()`,
+   * so that `seek` can restart it (as abstract-level's iterators do).
    */
   iterator(options: IteratorOptions = {}, hold = false): LsmIterator {
     if (typeof options !== 'object' || options === null) {
