@@ -381,6 +381,11 @@ async function main(): Promise<void> {
           const result = await inChild<Result>(script, job, ['--expose-gc']);
           process.stderr.write(`  ${((now() - t0) / 1000).toFixed(1)} s\n`);
           results.set(`${workload}/${store}`, [...cell(workload, store), result]);
+        } catch {
+          // One failed child must not cost the rest of a long run: the report says so.
+          const failure = `${STORE_LABELS[store]} failed \`${workload}\` in repetition ${rep + 1}: its child ended without a result (its error is on stderr); the run is left out of its cells.`;
+          process.stderr.write(`  ${failure}\n`);
+          notes.push(failure);
         } finally {
           if (!keep) await rm(dir, { recursive: true, force: true });
         }
@@ -393,9 +398,12 @@ async function main(): Promise<void> {
   // ---------------------------------------------------------------- report
   const rate = (r: Result) => r.ops / r.seconds;
   const rates = (w: Workload, s: StoreName) => cell(w, s).map(rate);
+  /** `ratio`, or 'n/a' when a side has no run (its children failed). */
+  const versus = (values: number[], refs: number[]): string =>
+    values.length === 0 || refs.length === 0 ? 'n/a' : ratio(values, refs);
   const versusClassic = (w: Workload, s: StoreName): string =>
     stores.includes('classic-level') && s !== 'classic-level' && cell(w, s).length > 0
-      ? ratio(rates(w, s), rates(w, 'classic-level'))
+      ? versus(rates(w, s), rates(w, 'classic-level'))
       : '';
   const speedRows: string[][] = [];
   for (const workload of [...WRITES, ...READS]) {
@@ -480,7 +488,7 @@ async function main(): Promise<void> {
       const log = rateOf('sync64', 'wal-core');
       targets.push({
         name: 'durable puts, 64 writers ≥ 10× classic-level',
-        measured: ratio(rates('sync64', 'wal-lsm'), rates('sync64', 'classic-level')),
+        measured: versus(rates('sync64', 'wal-lsm'), rates('sync64', 'classic-level')),
         pass: ours >= 10 * classic,
         note:
           10 * classic > log
@@ -489,7 +497,7 @@ async function main(): Promise<void> {
       });
       targets.push({
         name: "durable puts, 64 writers ≥ 0.8× @wal/core's durable appends at K = 64",
-        measured: ratio(rates('sync64', 'wal-lsm'), rates('sync64', 'wal-core')),
+        measured: versus(rates('sync64', 'wal-lsm'), rates('sync64', 'wal-core')),
         pass: ours >= 0.8 * log,
         note: `@wal/core: ${int(log)} appends/s of ${KEY_BYTES + VALUE_BYTES}-byte records`,
       });
@@ -501,7 +509,7 @@ async function main(): Promise<void> {
       const log = rateOf('sync1', 'wal-core');
       targets.push({
         name: `${workload === 'sync1' ? 'durable puts, 1 writer' : workload} ≥ 1.0× classic-level`,
-        measured: ratio(rates(workload, 'wal-lsm'), rates(workload, 'classic-level')),
+        measured: versus(rates(workload, 'wal-lsm'), rates(workload, 'classic-level')),
         pass: ours >= classic,
         note:
           workload === 'sync1' && log < classic
@@ -531,7 +539,7 @@ async function main(): Promise<void> {
     const boundText = `idle ${mib(idle)} MiB + 2 × (2 memtables of ${mib(settings.writeBufferBytes)} MiB + block cache ${mib(settings.cacheBytes)} MiB + tables' filters and indexes ${mib(tables)} MiB) = ${mib(bound)} MiB`;
     targets.push({
       name: 'peak RSS bounded by the documented options',
-      measured: `${mib(peak)} MiB (${where})`,
+      measured: peak > 0 ? `${mib(peak)} MiB (${where})` : 'n/a',
       pass: peak <= bound,
       note: `bound: ${boundText}; JavaScript memory still live after a full garbage collection at the end of \`${where}\`: ${mib(live)} MiB (the rest of the peak is garbage not yet collected, the JIT's code and the runtime's own)`,
     });
@@ -581,17 +589,25 @@ async function main(): Promise<void> {
       speedRows,
     ),
     '',
-    `Durable puts (\`{ sync: true }\`; lmdb-js: awaiting the put's \`flushed\`; @wal/core: \`append(key ‖ value, { wait: 'durable' })\`, the log under @wal/lsm without the store):`,
-    '',
-    table(
-      ['writers', 'store', 'puts/s', '× classic-level', 'p50 ms', 'p99 ms', 'peak RSS MiB'],
-      syncRows,
-    ),
-    '',
-    "Write amplification: bytes the child process sent towards the disk (`write_bytes` of /proc/self/io, every thread, from before open to after close, so it includes what open and close write: a reopened LevelDB writes the log it replays into a table) per byte of keys and values put. The kernel counts a page when the process dirties it, so a page written again before the kernel writes it back counts once (lmdb-js rewrites its pages in place) and one written back in between (after an fsync) counts again; the file system is synced before each child. Bytes on disk: allocated blocks of the store's directory after close.",
-    '',
-    table(['workload', 'store', 'write amplification', 'MiB on disk'], writeRows),
-    '',
+    ...(syncRows.length === 0
+      ? []
+      : [
+          `Durable puts (\`{ sync: true }\`; lmdb-js: awaiting the put's \`flushed\`; @wal/core: \`append(key ‖ value, { wait: 'durable' })\`, the log under @wal/lsm without the store):`,
+          '',
+          table(
+            ['writers', 'store', 'puts/s', '× classic-level', 'p50 ms', 'p99 ms', 'peak RSS MiB'],
+            syncRows,
+          ),
+          '',
+        ]),
+    ...(writeRows.length === 0
+      ? []
+      : [
+          "Write amplification: bytes the child process sent towards the disk (`write_bytes` of /proc/self/io, every thread, from before open to after close, so it includes what open and close write: a reopened LevelDB writes the log it replays into a table) per byte of keys and values put. The kernel counts a page when the process dirties it, so a page written again before the kernel writes it back counts once (lmdb-js rewrites its pages in place) and one written back in between (after an fsync) counts again; the file system is synced before each child. Bytes on disk: allocated blocks of the store's directory after close.",
+          '',
+          table(['workload', 'store', 'write amplification', 'MiB on disk'], writeRows),
+          '',
+        ]),
     targets.length > 0
       ? table(
           ['target', 'measured', 'verdict', 'note'],
