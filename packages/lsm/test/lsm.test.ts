@@ -409,6 +409,29 @@ describe('Lsm: compaction', () => {
     await db.close();
   });
 
+  it('delRange without an end deletes every key from start on held at the call, not later ones', async () => {
+    const { db } = await openMemory(SMALL);
+    await db.delRange(keyOf(0)); // an empty store: nothing written
+    assert.equal(db.sequence, 0);
+    for (let i = 0; i < 60; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush(); // keys up to 59 in a table
+    await db.put(keyOf(30), bytes('memtable')); // the memtable's largest key is below the table's
+    await db.delRange(keyOf(40));
+    assert.equal((await entries(db)).length, 40);
+    await db.put(keyOf(70), bytes('memtable')); // now the largest key is in the memtable
+    await db.delRange(keyOf(35));
+    assert.equal((await entries(db)).length, 35);
+    const inFlight = db.put(keyOf(90), bytes('in flight')); // issued before: deleted
+    const deleted = db.delRange(keyOf(20));
+    const later = db.put(keyOf(95), bytes('later')); // issued after: kept
+    await Promise.all([inFlight, deleted, later]);
+    assert.deepEqual(await entries(db), [
+      ...Array.from({ length: 20 }, (_, i) => `${text(keyOf(i))}=old-${i}`),
+      `${text(keyOf(95))}=later`,
+    ]);
+    await db.close();
+  });
+
   it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
     const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 });
     for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));
