@@ -317,7 +317,7 @@ export async function provenance(
   const args = process.argv
     .slice(2)
     .filter((a) => a !== '--')
-    .map((a) => a.replace(/^--dir=.*/, '--dir=…'))
+    .map((a) => a.replace(/^--(dir|out)=.*/, '--$1=…'))
     .join(' ');
   const command = `pnpm --filter @wal/bench ${script}${args === '' ? '' : ` -- ${args}`}`;
   const busy = Math.max(...load) > cpus().length;
