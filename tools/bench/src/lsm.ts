@@ -20,7 +20,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Committer, runCommitters } from './committers.js';
 import { type RatioGroup, ratioChart } from './lsm-chart.js';
@@ -35,7 +35,7 @@ import {
   type StoreSettings,
 } from './lsm-stores.js';
 import {
-  checkDisk,
+  dataDirectory,
   fixed,
   inChild,
   installPeer,
@@ -45,6 +45,7 @@ import {
   option,
   provenance,
   ratio,
+  reportDirectory,
   seededRandom,
   spread,
   table,
@@ -320,10 +321,7 @@ const WORKLOAD_TEXT: Readonly<Record<Workload, string>> = {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(repo, '.bench'));
-  await mkdir(root, { recursive: true });
-  await checkDisk(root);
+  const root = await dataDirectory();
   const keys = Number(option('keys') ?? (quick ? 100_000 : 1_000_000));
   const reads = Number(option('reads') ?? (quick ? Math.min(keys, 20_000) : keys));
   const reps = Number(option('reps') ?? (quick ? 1 : 3));
@@ -623,9 +621,8 @@ async function main(): Promise<void> {
       `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}${t.note === '' ? '' : ` (${t.note})`}\n`,
     );
   }
-  const out = option('out');
-  if (out !== '-') {
-    const dir = resolve(out ?? join(repo, 'docs'));
+  const dir = reportDirectory();
+  if (dir !== undefined) {
     const path = join(dir, 'BENCHMARKS.md');
     await writeSection(path, 'lsm', lines.join('\n'));
     process.stderr.write(`wrote the LSM section of ${path}\n`);

@@ -6,7 +6,8 @@
 import { execFileSync, fork } from 'node:child_process';
 import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { crc32c, HEADER_SIZE } from '@wal/core';
 import type { Fs, FsFile, FsLock, OpenMode } from '@wal/store';
 
@@ -263,6 +264,26 @@ export async function describeDisk(
 }
 
 // ---------------------------------------------------------------- commands
+
+/** The repository this package is in (from the built file's place, dist/src). */
+export const REPOSITORY = fileURLToPath(new URL('../../../../', import.meta.url));
+
+/**
+ * The data directory of a run: `--dir`, else `WAL_BENCH_DIR`, else `.bench/`
+ * in the repository; created when missing. Throws when it is in memory.
+ */
+export async function dataDirectory(): Promise<string> {
+  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(REPOSITORY, '.bench'));
+  await mkdir(root, { recursive: true });
+  await checkDisk(root);
+  return root;
+}
+
+/** Where a command writes its section: `--out`, else `docs/` in the repository; undefined for `--out=-`. */
+export function reportDirectory(): string | undefined {
+  const out = option('out');
+  return out === '-' ? undefined : resolve(out ?? join(REPOSITORY, 'docs'));
+}
 
 /** The value of the command-line argument `--name=value`, or undefined. */
 export function option(name: string): string | undefined {

@@ -30,11 +30,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TxnStore } from '@wal/txn';
 import {
-  checkDisk,
+  dataDirectory,
   fixed,
   inChild,
   installPeer,
@@ -44,6 +44,7 @@ import {
   option,
   provenance,
   quantile,
+  reportDirectory,
   seededRandom,
   spread,
   table,
@@ -310,10 +311,7 @@ function installSqlite(peers: string): void {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(repo, '.bench'));
-  await mkdir(root, { recursive: true });
-  await checkDisk(root);
+  const root = await dataDirectory();
   const seconds = Number(option('seconds') ?? (quick ? 1 : 3));
   const reps = Number(option('reps') ?? (quick ? 1 : 2));
   const keys = Number(option('keys') ?? 100_000);
@@ -446,9 +444,9 @@ async function main(): Promise<void> {
     `Checkpoint of ${int(checkpointKeys)} keys (12-byte keys, 7-byte values; loaded by ${int(checkpointKeys / 1000)} commits of 1,000 keys in ${checkpoint.loadSeconds.toFixed(1)} s): ${int(checkpoint.checkpointMs)} ms, ${int(checkpoint.bytes)} bytes; reopening from it ${int(checkpoint.openMs)} ms.`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  const out = option('out');
-  if (out !== '-') {
-    const path = join(resolve(out ?? join(repo, 'docs')), 'BENCHMARKS.md');
+  const out = reportDirectory();
+  if (out !== undefined) {
+    const path = join(out, 'BENCHMARKS.md');
     await writeSection(path, 'txn', lines.join('\n'));
     process.stderr.write(`wrote the transactions section of ${path}\n`);
   }
