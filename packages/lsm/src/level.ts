@@ -4,7 +4,7 @@
  * private methods onto {@link Lsm}.
  */
 
-import { invalidArgType, invalidArgValue } from '@wal/errors';
+import { ClosedError, invalidArgType, invalidArgValue } from '@wal/errors';
 import { NodeFs } from '@wal/store';
 import type {
   AbstractBatchOperation,
@@ -195,9 +195,15 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return this.#location;
   }
 
-  /** The open store; abstract-level calls the private methods only while open. */
+  /**
+   * The open store. abstract-level calls the private methods only while it
+   * deems the database open, which it does again after a failed `close()`:
+   * the store is closed all the same, so they reject with `WAL_CLOSED`, and a
+   * second `close()` succeeds.
+   */
   get #store(): Lsm {
-    return this.#lsm!;
+    if (this.#lsm === undefined) throw new ClosedError('store');
+    return this.#lsm;
   }
 
   /** @internal abstract-level's private `_open`. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CrashFs, type CrashStates } from '@wal/store/testing';
+import { CrashFs, type CrashStates, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { LsmLevel, type LsmLevelOptions } from '../src/index.js';
 import { isCode } from './helpers.js';
@@ -322,6 +322,23 @@ describe('LsmLevel: extra methods and errors', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('after a failed close, rejects reads with WAL_CLOSED and closes on a second close()', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const db = new LsmLevel(DIR, { fs: fs as never, ...SMALL });
+    await db.open();
+    await db.put('a', 'b');
+    fs.inject({ method: 'fdatasync', persistent: true });
+    await assert.rejects(db.close(), isCode('LEVEL_DATABASE_NOT_CLOSED'));
+    assert.equal(db.status, 'open');
+    await assert.rejects(db.get('a'), isCode('WAL_CLOSED'));
+    fs.clear();
+    await db.close();
+    assert.equal(db.status, 'closed');
+    await db.open(); // the lock was released: it opens again
+    assert.equal(await db.get('a'), 'b');
+    await db.close();
   });
 
   it('rejects operations after close with LEVEL_DATABASE_NOT_OPEN', async () => {
