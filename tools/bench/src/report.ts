@@ -12,7 +12,17 @@ import {
   FLOOR_BATCH_RECORDS,
   type FsyncFloorRun,
 } from './committers.js';
-import { fixed, int, median, ratio, spread, table, txnSection } from './shared.js';
+import {
+  escapeXml,
+  fixed,
+  int,
+  median,
+  RECORDED_SECTIONS,
+  ratio,
+  recordedSection,
+  spread,
+  table,
+} from './shared.js';
 import {
   type BufferedResult,
   type BufferedSystem,
@@ -730,9 +740,6 @@ const LEGEND: Readonly<Record<DurableSystem, string>> = {
   lmdb: 'lmdb-js',
 };
 
-const escapeXml = (text: string): string =>
-  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
 /** Durable commits/s (median) against K, log–log, one line per system. */
 export function svgChart(results: Results): string {
   const width = 760;
@@ -846,18 +853,22 @@ export async function writeReports(results: Results, dir: string): Promise<strin
   await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
   paths.push(json);
   const md = join(dir, 'BENCHMARKS.md');
-  // Sections other commands record stay: bench:txn's (between its markers)
-  // and bench:replication's (from REPLICATION_MARKER to the end, or to the
-  // txn section when that follows it).
+  // Sections other commands record stay, in their order: bench:txn's and
+  // bench:lsm's (between their markers) and bench:replication's (from
+  // REPLICATION_MARKER to the end, or to the next recorded section).
   const previous = await readFile(md, 'utf8').catch(() => '');
-  const txn = await txnSection(md);
+  const recorded = (
+    await Promise.all(RECORDED_SECTIONS.map((name) => recordedSection(md, name)))
+  ).filter((section) => section !== '');
   let replication = '';
   const at = previous.indexOf(REPLICATION_MARKER);
   if (at >= 0) {
-    const txnAt = txn === '' ? -1 : previous.indexOf(txn);
-    replication = previous.slice(at, txnAt > at ? txnAt : undefined).trimEnd();
+    const after = recorded.map((section) => previous.indexOf(section)).filter((i) => i > at);
+    replication = previous.slice(at, after.length > 0 ? Math.min(...after) : undefined).trimEnd();
   }
-  const kept = [txn, replication].filter((section) => section !== '');
+  const kept = [...recorded, replication]
+    .filter((section) => section !== '')
+    .sort((a, b) => previous.indexOf(a) - previous.indexOf(b));
   await writeFile(md, `${markdown(results, checks)}\n${kept.map((k) => `\n${k}\n`).join('')}`);
   paths.push(md);
   if (results.durable.length > 0) {

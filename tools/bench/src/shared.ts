@@ -3,7 +3,11 @@
  * frame writing for the hand-written references, timing and statistics, and
  * Markdown formatting.
  */
-import { type FileHandle, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
+import { execFileSync, fork } from 'node:child_process';
+import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { crc32c, HEADER_SIZE } from '@wal/core';
 import type { Fs, FsFile, FsLock, OpenMode } from '@wal/store';
 
@@ -198,6 +202,10 @@ export const fixed =
   (value: number): string =>
     Number.isFinite(value) ? value.toFixed(digits) : '–';
 
+/** `text` with the characters XML gives a meaning escaped (for SVG text). */
+export const escapeXml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const lines = [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`];
   for (const row of rows) lines.push(`| ${row.join(' | ')} |`);
@@ -255,24 +263,138 @@ export async function describeDisk(
   return { fsType, device };
 }
 
-// ---------------------------------------------------------------- report sections
+// ---------------------------------------------------------------- commands
 
-const SECTION_BEGIN = '<!-- bench:txn begin -->';
-const SECTION_END = '<!-- bench:txn end -->';
+/** The repository this package is in (from the built file's place, dist/src). */
+export const REPOSITORY = fileURLToPath(new URL('../../../../', import.meta.url));
 
-/** The `bench:txn` section of the Markdown file at `path` (markers included), or '' when none. */
-export async function txnSection(path: string): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const begin = text.indexOf(SECTION_BEGIN);
-  const end = text.indexOf(SECTION_END);
-  return begin >= 0 && end > begin ? text.slice(begin, end + SECTION_END.length) : '';
+/**
+ * The data directory of a run: `--dir`, else `WAL_BENCH_DIR`, else `.bench/`
+ * in the repository; created when missing. Throws when it is in memory.
+ */
+export async function dataDirectory(): Promise<string> {
+  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(REPOSITORY, '.bench'));
+  await mkdir(root, { recursive: true });
+  await checkDisk(root);
+  return root;
 }
 
-/** Puts `body` as the `bench:txn` section of the Markdown file at `path` (replacing it, or at the end). */
-export async function writeTxnSection(path: string, body: string): Promise<void> {
+/** Where a command writes its section: `--out`, else `docs/` in the repository; undefined for `--out=-`. */
+export function reportDirectory(): string | undefined {
+  const out = option('out');
+  return out === '-' ? undefined : resolve(out ?? join(REPOSITORY, 'docs'));
+}
+
+/** The value of the command-line argument `--name=value`, or undefined. */
+export function option(name: string): string | undefined {
+  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return arg?.slice(name.length + 3);
+}
+
+/**
+ * Runs `job` in a fresh process forked from `script` (`--child <job as
+ * JSON>`, Node.js flags `execArgv`); resolves with the one IPC message the
+ * child sends, rejects when it exits without one.
+ */
+export function inChild<T>(script: string, job: unknown, execArgv: string[] = []): Promise<T> {
+  return new Promise((resolvePromise, reject) => {
+    const child = fork(script, ['--child', JSON.stringify(job)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv,
+    });
+    let result: T | undefined;
+    child.on('message', (message) => {
+      result = message as T;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (result !== undefined) resolvePromise(result);
+      else reject(new Error(`the child for ${JSON.stringify(job)} exited with ${code}`));
+    });
+  });
+}
+
+/** `npm install`s the package `spec` under `peers` (a peer installed on demand); throws when npm fails. */
+export function installPeer(peers: string, spec: string, why = ''): void {
+  process.stderr.write(`installing ${spec} under ${peers}${why}…\n`);
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', peers, spec], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+}
+
+/**
+ * The two lines that open a recorded section: what generated it (`script`
+ * of `module`), when, with which arguments, and on which machine under which
+ * load (the load averages at the start and the end of the run).
+ */
+export async function provenance(
+  module: string,
+  script: string,
+  root: string,
+  load: readonly [number, number],
+): Promise<string[]> {
+  const disk = await checkDisk(root);
+  const { fsType, device } = await describeDisk(root);
+  const args = process.argv
+    .slice(2)
+    .filter((a) => a !== '--')
+    .map((a) => a.replace(/^--(dir|out)=.*/, '--$1=…'))
+    .join(' ');
+  const command = `pnpm --filter @wal/bench ${script}${args === '' ? '' : ` -- ${args}`}`;
+  const busy = Math.max(...load) > cpus().length;
+  return [
+    `Generated by \`tools/bench\` (\`${module}\`, \`${script}\`; see its README); do not edit by hand. ${new Date().toISOString()}, command \`${command}\`.`,
+    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, data on ${fsType ?? disk}${device === undefined ? '' : ` (${device})`}. Load average ${load[0].toFixed(2)} at the start, ${load[1].toFixed(2)} at the end${busy ? ': more runnable work than CPUs, the machine was shared with other jobs and the numbers are noisy (compare the min–max ranges)' : ''}.`,
+  ];
+}
+
+// ---------------------------------------------------------------- report sections
+
+/** The commands that record a section of their own in BENCHMARKS.md, between markers. */
+export type RecordedSection = 'txn' | 'lsm';
+export const RECORDED_SECTIONS: readonly RecordedSection[] = ['txn', 'lsm'];
+
+const begin = (name: RecordedSection): string => `<!-- bench:${name} begin -->`;
+const end = (name: RecordedSection): string => `<!-- bench:${name} end -->`;
+
+/** The `bench:<name>` section of the Markdown file at `path` (markers included), or '' when none. */
+export async function recordedSection(path: string, name: RecordedSection): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');
-  const section = `${SECTION_BEGIN}\n${body.trimEnd()}\n${SECTION_END}`;
-  const old = await txnSection(path);
-  const next = old === '' ? `${text.trimEnd()}\n\n${section}\n` : text.replace(old, section);
+  const from = text.indexOf(begin(name));
+  const to = text.indexOf(end(name));
+  return from >= 0 && to > from ? text.slice(from, to + end(name).length) : '';
+}
+
+/** Puts `body` as the `bench:<name>` section of the Markdown file at `path` (replacing it, or at the end). */
+export async function writeSection(
+  path: string,
+  name: RecordedSection,
+  body: string,
+): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const section = `${begin(name)}\n${body.trimEnd()}\n${end(name)}`;
+  const old = await recordedSection(path, name);
+  await mkdir(dirname(path), { recursive: true });
+  const next =
+    old !== ''
+      ? text.replace(old, () => section)
+      : text.trim() === ''
+        ? `${section}\n`
+        : `${text.trimEnd()}\n\n${section}\n`;
   await writeFile(path, next);
+}
+
+// ---------------------------------------------------------------- random numbers
+
+/** A deterministic generator in [0, 1) (xorshift, 32-bit) seeded by `seed`. */
+export function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 4294967296;
+  };
 }

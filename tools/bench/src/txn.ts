@@ -31,26 +31,30 @@
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
-import { execFileSync, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { cpus, loadavg, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Wal } from '@wal/core';
 import { TxnStore } from '@wal/txn';
 import {
-  checkDisk,
-  describeDisk,
+  dataDirectory,
   fixed,
+  inChild,
+  installPeer,
   int,
   median,
   now,
+  option,
+  provenance,
   quantile,
+  reportDirectory,
+  seededRandom,
   spread,
   table,
-  writeTxnSection,
+  writeSection,
 } from './shared.js';
 
 type Contender = 'wal-txn' | 'sqlite' | 'lmdb';
@@ -100,26 +104,13 @@ interface CheckpointResult {
 
 // ---------------------------------------------------------------- key choice
 
-/** A deterministic generator in [0, 1) (xorshift128+-like, 32-bit). */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
 /** Draws key indices in [0, n): uniform, or Zipfian (θ 0.99) with ranks scrambled. */
 function keyChooser(distribution: Distribution, n: number, seed: number): () => number {
-  const next = random(seed);
+  const next = seededRandom(seed);
   if (distribution === 'uniform') return () => Math.floor(next() * n);
   // Ranks scrambled by a fixed permutation: the hot keys are spread over the key space.
   const permutation = Uint32Array.from({ length: n }, (_, i) => i);
-  const shuffle = random(42);
+  const shuffle = seededRandom(42);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(shuffle() * (i + 1));
     [permutation[i], permutation[j]] = [permutation[j]!, permutation[i]!];
@@ -355,43 +346,18 @@ async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
 
 // ---------------------------------------------------------------- runner
 
-function option(name: string): string | undefined {
-  const arg = process.argv.find((a) => a.startsWith(`--${name}=`));
-  return arg?.slice(name.length + 3);
-}
-
-function inChild<T>(job: Job | AppendJob | CheckpointJob): Promise<T> {
-  return new Promise((resolvePromise, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(job)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let result: T | undefined;
-    child.on('message', (message) => {
-      result = message as T;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (result !== undefined) resolvePromise(result);
-      else reject(new Error(`the child for ${JSON.stringify(job)} exited with ${code}`));
-    });
-  });
-}
+/** This module's file: the runner forks it for each child. */
+const script = fileURLToPath(import.meta.url);
 
 /** Installs better-sqlite3 under `peers` when it is not there (it compiles from source). */
 function installSqlite(peers: string): void {
   if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
-  process.stderr.write(`installing ${SQLITE} under ${peers} (compiles from source)…\n`);
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', peers, SQLITE], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  installPeer(peers, SQLITE, ' (compiles from source)');
 }
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
-  const repo = fileURLToPath(new URL('../../../../', import.meta.url));
-  const root = resolve(option('dir') ?? process.env.WAL_BENCH_DIR ?? join(repo, '.bench'));
-  await mkdir(root, { recursive: true });
-  const disk = await checkDisk(root);
+  const root = await dataDirectory();
   const seconds = Number(option('seconds') ?? (quick ? 1 : 3));
   const reps = Number(option('reps') ?? (quick ? 1 : 2));
   const keys = Number(option('keys') ?? 100_000);
@@ -417,7 +383,7 @@ async function main(): Promise<void> {
           seconds,
           dir,
         };
-        appends.push(await inChild<Result>(job));
+        appends.push(await inChild<Result>(script, job));
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -442,7 +408,7 @@ async function main(): Promise<void> {
             `rep ${rep + 1}/${reps} ${distribution} K=${clients} ${contender}\n`,
           );
           try {
-            const result = await inChild<Result>(job);
+            const result = await inChild<Result>(script, job);
             const key = `${distribution}/${clients}/${contender}`;
             results.set(key, [...(results.get(key) ?? []), result]);
           } finally {
@@ -455,7 +421,7 @@ async function main(): Promise<void> {
   const checkpointDir = join(root, `txn-bench-${process.pid}-checkpoint`);
   await mkdir(checkpointDir, { recursive: true });
   process.stderr.write(`checkpoint at ${checkpointKeys} keys\n`);
-  const checkpoint = await inChild<CheckpointResult>({
+  const checkpoint = await inChild<CheckpointResult>(script, {
     kind: 'checkpoint',
     keys: checkpointKeys,
     dir: checkpointDir,
@@ -540,13 +506,11 @@ async function main(): Promise<void> {
       }
     }
   }
-  const { fsType, device } = await describeDisk(root);
-  const command = `pnpm --filter @wal/bench bench:txn${process.argv.slice(2).length > 0 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const header = await provenance('src/txn.ts', 'bench:txn', root, [loadBefore, loadAfter]);
   const lines = [
     '## Transactions (@wal/txn)',
     '',
-    `Generated by \`tools/bench\` (\`src/txn.ts\`, \`bench:txn\`; see its README); do not edit by hand. ${new Date().toISOString()}, command \`${command.replace(/--dir=\S+/, '--dir=…')}\`.`,
-    `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, data on ${fsType ?? disk}${device === undefined ? '' : ` (${device})`}. Load average ${loadBefore.toFixed(2)} at the start, ${loadAfter.toFixed(2)} at the end${Math.max(loadBefore, loadAfter) > cpus().length ? ': more runnable work than CPUs, the machine was shared with other jobs and the numbers are noisy (compare the min–max ranges)' : ''}.`,
+    ...header,
     '',
     `Bank transfers (read-modify-write of 4 distinct random keys) over ${int(keys)} keys, each awaited until durable; ${seconds} s windows, ${reps} repetition(s) interleaved; cells are median (min–max). Latency in ms per transfer, retries included.`,
     '',
@@ -571,10 +535,10 @@ async function main(): Promise<void> {
     `Checkpoint of ${int(checkpointKeys)} keys (12-byte keys, 7-byte values; loaded by ${int(checkpointKeys / 1000)} commits of 1,000 keys in ${checkpoint.loadSeconds.toFixed(1)} s): ${int(checkpoint.checkpointMs)} ms, ${int(checkpoint.bytes)} bytes; reopening from it ${int(checkpoint.openMs)} ms.`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
-  const out = option('out');
-  if (out !== '-') {
-    const path = join(resolve(out ?? join(repo, 'docs')), 'BENCHMARKS.md');
-    await writeTxnSection(path, lines.join('\n'));
+  const out = reportDirectory();
+  if (out !== undefined) {
+    const path = join(out, 'BENCHMARKS.md');
+    await writeSection(path, 'txn', lines.join('\n'));
     process.stderr.write(`wrote the transactions section of ${path}\n`);
   }
 }
