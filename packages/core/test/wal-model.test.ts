@@ -442,7 +442,7 @@ class Iterate implements Command {
     if (model.failed) return;
     const { wal } = real;
     const written = wal.written;
-    // Boundaries up to the written watermark (see the BUG test of iterate(tail) in wal.test.ts).
+    // Boundaries up to the written watermark (see the BUG test of iterate(tail) in wal/iterate.test.ts).
     const starts = [...model.records.map((r) => r.lsn), model.tail].filter((lsn) => lsn <= written);
     const from = starts.length === 0 ? written : starts[this.pick % starts.length]!;
     const expected = model.records.filter((r) => r.lsn >= from && frameEnd(r) <= written);
