@@ -2,6 +2,7 @@
 // records against the limit.
 
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
@@ -32,7 +33,7 @@ describe('Wal', () => {
         assert.ok(wal.bufferedBytes <= limit + HEADER_SIZE + size, `${wal.bufferedBytes}`);
         if (i % 10 === 0) await tick(); // let staged chunks be submitted (and held)
       }
-      assert.equal((busy as { code?: unknown }).code, 'WAL_BUSY');
+      assert.equal(errorCode(busy), 'WAL_BUSY');
       assert.equal(wal.writable, false);
       assert.ok(wal.bufferedBytes >= limit);
       assert.ok(wal.bufferedBytes <= limit + HEADER_SIZE + size);
@@ -105,7 +106,7 @@ describe('Wal', () => {
       await closing;
       // Either it drained before close finished, or close rejected it.
       await drained.catch((error: unknown) => {
-        assert.equal((error as { code?: unknown }).code, 'WAL_CLOSED');
+        assert.equal(errorCode(error), 'WAL_CLOSED');
       });
     });
   });

@@ -13,12 +13,6 @@ export const DIR = '/wal';
 /** The file of a single-file log on a simulated file system. */
 export const FILE = '/wal.log';
 
-/** A file system holding only what `fs` made durable (the harshest power loss). */
-export function durableOnly(fs: CrashFs): CrashFs {
-  const [state] = fs.crashStates({ mode: 'sample', limit: 1 });
-  return state!.fs();
-}
-
 /** Tracks a promise's state without awaiting it. */
 export function track<T>(promise: Promise<T>): {
   state: 'pending' | 'resolved' | 'rejected';

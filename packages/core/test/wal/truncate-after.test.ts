@@ -2,12 +2,13 @@
 // arguments; appends, reads and syncs during a truncation.
 
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
-import { appendAll, collect, durableOnly, GatedStore, segmented, track } from './fixtures.js';
+import { bytes, durableOnly, rejectsCode, throwsCode, tick } from '../helpers.js';
+import { appendAll, collect, GatedStore, segmented, track } from './fixtures.js';
 
 describe('Wal', () => {
   describe('truncation', () => {
@@ -115,7 +116,7 @@ describe('Wal', () => {
       await truncation;
       assert.equal(wal.tail, a + HEADER_SIZE + 10);
       assert.equal(
-        (error as { code?: unknown } | undefined)?.code,
+        errorCode(error),
         'WAL_BUSY',
         `the append was accepted at LSN ${accepted} and dropped by the truncation`,
       );
