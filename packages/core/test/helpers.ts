@@ -1,8 +1,8 @@
 /**
  * The test helpers shared by the core tests: deterministic bytes (a
  * xorshift32 stream from a seed, so every payload can be rebuilt and checked
- * from its seed), ticks of the event loop, the harshest power loss, and
- * assertions on error codes.
+ * from its seed), ticks of the event loop, promise states, the
+ * harshest power loss, and assertions on error codes.
  */
 import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
@@ -45,6 +45,35 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export function durableOnly(fs: CrashFs): CrashFs {
   const [state] = fs.crashStates({ mode: 'sample', limit: 1 });
   return state!.fs();
+}
+
+/** A promise's state, read without awaiting it (see {@link track}). */
+export interface Tracked {
+  state: 'pending' | 'resolved' | 'rejected';
+  /** The rejection, once rejected. */
+  error?: unknown;
+  /** Whether the promise has resolved or rejected. */
+  readonly settled: boolean;
+}
+
+/** Tracks the state of `promise` without awaiting it. */
+export function track(promise: Promise<unknown>): Tracked {
+  const tracked: Tracked = {
+    state: 'pending',
+    get settled() {
+      return this.state !== 'pending';
+    },
+  };
+  promise.then(
+    () => {
+      tracked.state = 'resolved';
+    },
+    (error: unknown) => {
+      tracked.state = 'rejected';
+      tracked.error = error;
+    },
+  );
+  return tracked;
 }
 
 /** One turn of the event loop. */

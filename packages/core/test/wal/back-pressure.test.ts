@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
-import { collect, GatedStore, track } from './fixtures.js';
+import { bytes, rejectsCode, throwsCode, tick, track } from '../helpers.js';
+import { collect, GatedStore } from './fixtures.js';
 
 describe('Wal', () => {
   describe('back-pressure', () => {

@@ -13,26 +13,6 @@ export const DIR = '/wal';
 /** The file of a single-file log on a simulated file system. */
 export const FILE = '/wal.log';
 
-/** Tracks a promise's state without awaiting it. */
-export function track<T>(promise: Promise<T>): {
-  state: 'pending' | 'resolved' | 'rejected';
-  error?: unknown;
-} {
-  const tracked: { state: 'pending' | 'resolved' | 'rejected'; error?: unknown } = {
-    state: 'pending',
-  };
-  promise.then(
-    () => {
-      tracked.state = 'resolved';
-    },
-    (error: unknown) => {
-      tracked.state = 'rejected';
-      tracked.error = error;
-    },
-  );
-  return tracked;
-}
-
 /** Every record an iterator yields, in order. */
 export async function collect(iterator: AsyncIterable<WalRecord>): Promise<WalRecord[]> {
   const out: WalRecord[] = [];

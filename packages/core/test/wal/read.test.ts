@@ -6,8 +6,8 @@ import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode, tick } from '../helpers.js';
-import { appendAll, collect, GatedStore, segmented, track } from './fixtures.js';
+import { bytes, rejectsCode, tick, track } from '../helpers.js';
+import { appendAll, collect, GatedStore, segmented } from './fixtures.js';
 
 describe('Wal', () => {
   describe('read', () => {

@@ -7,8 +7,8 @@ import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, durableOnly, rejectsCode, throwsCode, tick } from '../helpers.js';
-import { appendAll, collect, GatedStore, segmented, track } from './fixtures.js';
+import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
+import { appendAll, collect, GatedStore, segmented } from './fixtures.js';
 
 describe('Wal', () => {
   describe('truncation', () => {
