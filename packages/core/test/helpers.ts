@@ -1,10 +1,12 @@
 /**
  * The test helpers shared by the core tests: deterministic bytes (a
  * xorshift32 stream from a seed, so every payload can be rebuilt and checked
- * from its seed), ticks of the event loop, and assertions on error codes.
+ * from its seed), ticks of the event loop, promise states, the
+ * harshest power loss, and assertions on error codes.
  */
 import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
+import type { CrashFs } from '@wal/store/testing';
 
 /** Fills `out[from..]` with the xorshift32 stream of `seed` (0 is replaced by 1). */
 export function fillStream(out: Uint8Array, seed: number, from = 0, or = 0): Uint8Array {
@@ -37,6 +39,41 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A file system holding only what `fs` made durable (the harshest power loss). */
+export function durableOnly(fs: CrashFs): CrashFs {
+  const [state] = fs.crashStates({ mode: 'sample', limit: 1 });
+  return state!.fs();
+}
+
+/** A promise's state, read without awaiting it (see {@link track}). */
+export interface Tracked {
+  state: 'pending' | 'resolved' | 'rejected';
+  /** The rejection, once rejected. */
+  error?: unknown;
+  /** Whether the promise has resolved or rejected. */
+  readonly settled: boolean;
+}
+
+/** Tracks the state of `promise` without awaiting it. */
+export function track(promise: Promise<unknown>): Tracked {
+  const tracked: Tracked = {
+    state: 'pending',
+    get settled() {
+      return this.state !== 'pending';
+    },
+  };
+  promise.then(
+    () => {
+      tracked.state = 'resolved';
+    },
+    (error: unknown) => {
+      tracked.state = 'rejected';
+      tracked.error = error;
+    },
+  );
+  return tracked;
 }
 
 /** One turn of the event loop. */

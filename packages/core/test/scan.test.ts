@@ -1,11 +1,13 @@
 // The recovery scan (FORMAT.md §8): where a log ends, tear versus corruption
 // around the durable hint, the skip policy, over-limit lengths.
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
 import { BoundaryIndex } from '../src/boundary-index.js';
 import { encodeFrame, HEADER_SIZE } from '../src/frame.js';
 import { scan } from '../src/scan.js';
+import { tick } from './helpers.js';
 
 async function logOf(payloads: Uint8Array[]): Promise<{ store: MemoryStore; lsns: number[] }> {
   const store = new MemoryStore();
@@ -129,7 +131,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
     const { store, lsns } = await logOf([1, 2, 3].map((n) => payloadOf(n)));
     await store.write(lsns[1]! + HEADER_SIZE, Uint8Array.of(0xff));
     await assert.rejects(scan(store, { ...base, durableHint: store.length }), (error: unknown) => {
-      assert.equal((error as { code?: string }).code, 'WAL_CORRUPTION');
+      assert.equal(errorCode(error), 'WAL_CORRUPTION');
       assert.equal((error as { offset?: number }).offset, lsns[1]);
       return true;
     });
@@ -307,7 +309,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
             const slowly = async <T>(read: () => Promise<T>): Promise<T> => {
               inFlight++;
               try {
-                await new Promise((resolve) => setImmediate(resolve));
+                await tick();
                 return await read();
               } finally {
                 inFlight--;
@@ -345,7 +347,7 @@ describe('recovery scan (FORMAT.md §8)', () => {
                   : {}),
               });
             } catch (error) {
-              result = (error as { code?: unknown }).code;
+              result = errorCode(error);
             }
             assert.equal(inFlight, 0, 'no read left in flight');
             if (withRecords) assert.deepEqual(records, frames);

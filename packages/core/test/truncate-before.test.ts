@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { MemoryStore, type MetaUpdate } from '@wal/store';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
-import { bytes, isCode, tick } from './helpers.js';
+import { bytes, isCode, tick, track } from './helpers.js';
 
 /** A promise released by hand. */
 class Latch {
@@ -23,21 +23,6 @@ class Latch {
       this.release = resolve;
     });
   }
-}
-
-/** The state of a promise, without awaiting it. */
-function track(promise: Promise<unknown>): { settled: boolean; error?: unknown } {
-  const state: { settled: boolean; error?: unknown } = { settled: false };
-  promise.then(
-    () => {
-      state.settled = true;
-    },
-    (error: unknown) => {
-      state.settled = true;
-      state.error = error;
-    },
-  );
-  return state;
 }
 
 /**

@@ -7,6 +7,7 @@ import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { type Codec, TypedWal, type TypedWalOptions, Wal } from '../src/index.js';
+import { durableOnly } from './helpers.js';
 
 const DIR = '/wal';
 const SEGMENT = 4096;
@@ -25,12 +26,6 @@ const entry = (i: number): Entry => ({ key: `k${i}`, value: i * 7 });
 
 const openTyped = (fs: CrashFs, options: TypedWalOptions<Entry> = {}) =>
   TypedWal.open(DIR, json, { fs, segmentSize: SEGMENT, ...options });
-
-/** A file system holding only what `fs` made durable (the harshest power loss). */
-function durableOnly(fs: CrashFs): CrashFs {
-  const [state] = fs.crashStates({ mode: 'sample', limit: 1 });
-  return state!.fs();
-}
 
 /** Asserts a WAL_CODEC error of `operation` (at `offset`, with `cause`); returns true for assert.rejects. */
 function isCodec(operation: 'encode' | 'decode', offset?: number, cause?: unknown) {

@@ -17,12 +17,13 @@
  */
 
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
 import { record } from './crash/reliability.js';
-import { fillStream } from './helpers.js';
+import { fillStream, tick } from './helpers.js';
 
 /** Multiplies the number of runs: the soak (`pnpm soak:model`) runs 1,500 times the CI runs, about an hour. */
 const SCALE = Math.max(1, Number(process.env.WAL_MODEL_SCALE ?? 1) || 1);
@@ -93,8 +94,6 @@ function payloadOf(length: number): Uint8Array {
 
 const frameEnd = (entry: Entry): number => entry.lsn + HEADER_SIZE + entry.payload.length;
 
-const codeOf = (error: unknown): unknown => (error as { code?: unknown } | null)?.code;
-
 /** Notes that the log has failed, if it has: appends are refused from now on. */
 function observe(model: Model, real: Real): void {
   const failure = real.wal.failure;
@@ -114,12 +113,12 @@ function observe(model: Model, real: Real): void {
  * few turns before `wal.failure` is set, so that is waited for (briefly).
  */
 async function failedWith(model: Model, real: Real, error: unknown, where: string): Promise<void> {
-  const code = codeOf(error);
+  const code = errorCode(error);
   if (typeof code !== 'string' || !FAILURE_CODES.has(code) || !(model.armed || model.failed)) {
     throw error;
   }
   for (let turn = 0; turn < 20 && real.wal.failure === undefined; turn++) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await tick();
   }
   assert.ok(real.wal.failure !== undefined, `${where}: rejected with ${code}, but no failure`);
   observe(model, real);
@@ -142,14 +141,14 @@ async function guard(
 /** A stopped log refuses appends (and everything that writes) with a typed error. */
 function assertRefused(action: () => unknown, what: string): void {
   assert.throws(action, (error: unknown) => {
-    assert.ok(FAILURE_CODES.has(codeOf(error) as string), `${what}: ${String(error)}`);
+    assert.ok(FAILURE_CODES.has(errorCode(error) as string), `${what}: ${String(error)}`);
     return true;
   });
 }
 
 async function assertRejected(promise: Promise<unknown>, what: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
-    assert.ok(FAILURE_CODES.has(codeOf(error) as string), `${what}: ${String(error)}`);
+    assert.ok(FAILURE_CODES.has(errorCode(error) as string), `${what}: ${String(error)}`);
     return true;
   });
 }
@@ -163,11 +162,11 @@ async function expectCode(
   try {
     await promise;
   } catch (error) {
-    if (codeOf(error) !== code && (model.armed || model.failed)) {
+    if (errorCode(error) !== code && (model.armed || model.failed)) {
       await failedWith(model, real, error, `expecting ${code}`);
       return;
     }
-    assert.equal(codeOf(error), code, String(error));
+    assert.equal(errorCode(error), code, String(error));
     return;
   }
   assert.fail(`expected a rejection with ${code}`);
@@ -442,7 +441,7 @@ class Iterate implements Command {
     if (model.failed) return;
     const { wal } = real;
     const written = wal.written;
-    // Boundaries up to the written watermark (see the BUG test of iterate(tail) in wal.test.ts).
+    // Boundaries up to the written watermark (see the BUG test of iterate(tail) in wal/iterate.test.ts).
     const starts = [...model.records.map((r) => r.lsn), model.tail].filter((lsn) => lsn <= written);
     const from = starts.length === 0 ? written : starts[this.pick % starts.length]!;
     const expected = model.records.filter((r) => r.lsn >= from && frameEnd(r) <= written);

@@ -1,5 +1,6 @@
 /** Helpers shared by the @wal/lsm tests. */
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 
 /** UTF-8 bytes of `text`. */
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
@@ -18,13 +19,16 @@ export const toHex = (data: Uint8Array): string =>
     .toString('hex')
     .replace(/(..)(?!$)/g, '$1 ');
 
+/** One turn of the event loop. */
+export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * A predicate for `assert.rejects`/`assert.throws`: the error carries `code`
  * (and, when given, a message matching `message`).
  */
 export function isCode(code: string, message?: RegExp): (error: unknown) => boolean {
   return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
+    assert.equal(errorCode(error), code, String(error));
     if (message !== undefined) assert.match(String((error as Error).message), message);
     return true;
   };

@@ -12,7 +12,7 @@ import { CrashFs, FaultFs } from '@wal/store/testing';
 import { BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
-import { bytes, isCode, text } from './helpers.js';
+import { bytes, isCode, text, tick } from './helpers.js';
 
 const DIR = '/db';
 
@@ -515,7 +515,7 @@ describe('Lsm: compaction', () => {
     hold = synced + 2;
     await db.put(bytes('b'), bytes('2'));
     await db.flush();
-    while (!holding) await new Promise((resolve) => setImmediate(resolve));
+    while (!holding) await tick();
     assert.equal(db.stats().compactions, 0);
     // Flushes go on while the compaction waits.
     for (const key of ['c', 'd', 'e']) {

@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { CrashFs, type CrashStates } from '@wal/store/testing';
 import { Lsm, type LsmOptions } from '../src/index.js';
-import { bytes, text } from './helpers.js';
+import { bytes, text, tick } from './helpers.js';
 
 const DIR = '/db';
 const PER_STEP = 3;
@@ -26,8 +26,6 @@ const OPTIONS: LsmOptions = {
   targetFileSize: 1024,
   maxManifestBytes: 1024,
 };
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Per key: the last acknowledged durable outcome, and every outcome issued since. */
 interface KeyModel {

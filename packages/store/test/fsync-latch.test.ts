@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
@@ -88,7 +89,7 @@ for (const backend of backends) {
           opened = await backend.open(location, fs);
         } catch (error) {
           assert.ok(fsyncs() >= n, `open failed before fsync ${n}: ${String(error)}`);
-          assert.equal((error as { code?: string }).code, 'WAL_IO');
+          assert.equal(errorCode(error), 'WAL_IO');
           hit.add(`open (${n})`);
         }
         if (opened !== undefined) {
@@ -100,7 +101,7 @@ for (const backend of backends) {
               assert.ok(failed === undefined, `${name} succeeded after the failure at fsync ${n}`);
               assert.ok(before >= n || fsyncs() < n, `${name} hit fsync ${n} but resolved`);
             } catch (error) {
-              const code = (error as { code?: string }).code;
+              const code = errorCode(error);
               assert.equal(code, 'WAL_FAILED', `${name} at fsync ${n}: ${String(error)}`);
               if (failed === undefined) {
                 assert.ok(fsyncs() >= n, `${name} failed before fsync ${n}`);
@@ -111,7 +112,7 @@ for (const backend of backends) {
               }
               const chain = causeChain(error);
               assert.ok(
-                chain.some((e) => (e as { code?: string }).code === 'EIO'),
+                chain.some((e) => errorCode(e) === 'EIO'),
                 'the cause is the failed fsync',
               );
             }
@@ -142,8 +143,8 @@ for (const backend of backends) {
         () => assert.fail('truncate resolved'),
         (error: unknown) => error,
       );
-      assert.equal((error as { code?: string }).code, 'WAL_FAILED');
-      assert.ok(causeChain(error).some((e) => (e as { code?: string }).code === 'EIO'));
+      assert.equal(errorCode(error), 'WAL_FAILED');
+      assert.ok(causeChain(error).some((e) => errorCode(e) === 'EIO'));
       assert.equal(store.length, 2 * S + 100, 'the length is not moved to the failed cut');
       for (const run of [
         () => store.write(S + 10, new Uint8Array(5)),

@@ -4,7 +4,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { LockedError } from '@wal/errors';
+import { errorCode, type LockedError } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
 import { readLockHolder } from '../src/fs/lock-file.js';
 import { NodeFs } from '../src/fs/node-fs.js';
@@ -182,7 +182,7 @@ describe('NodeFs', () => {
         const results = await Promise.allSettled(racers);
         const held = results.filter((r) => r.status === 'fulfilled');
         const refused = results.filter(
-          (r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'WAL_LOCKED',
+          (r) => r.status === 'rejected' && errorCode(r.reason) === 'WAL_LOCKED',
         );
         assert.equal(held.length, 1, `round ${round}: exactly one racer takes the stale lock`);
         assert.equal(refused.length, 5);

@@ -25,6 +25,7 @@ import {
   rejectsCode,
   removeTempDirs,
   tempDir,
+  tick,
   unsyncedCloses,
 } from './fs-helpers.js';
 
@@ -238,7 +239,7 @@ describe('SegmentedStore: bounded open segments', () => {
     for (const p of [...reads, written, synced]) p.finally(() => settled++).catch(() => undefined);
     for (let i = 0; settled < 7; i++) {
       assert.ok(i < 100_000, `${settled} of 7 calls settled`);
-      await new Promise((resolve) => setImmediate(resolve));
+      await tick();
       if (i % 20 === 19) for (const resolve of held.splice(0)) resolve(); // others run meanwhile
       assert.ok(fs.openNow <= 1);
     }

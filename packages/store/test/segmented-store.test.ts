@@ -12,7 +12,7 @@ import {
   SegmentedStore,
   segmentName,
 } from '../src/segmented-store.js';
-import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
 const S = 4096;
 
@@ -182,7 +182,7 @@ describe('SegmentedStore', () => {
       await store.write(10, pattern(10, 7));
       hold = true;
       const first = store.sync(); // flush of segment 0 held at the gate
-      await new Promise((resolve) => setImmediate(resolve));
+      await tick();
       await store.write(20, pattern(10, 8)); // completes during the flush
       hold = false;
       release!();
@@ -497,7 +497,7 @@ describe('SegmentedStore', () => {
       const first = store.write(0, pattern(10, 1));
       // The second write comes while the directory fsync is in flight.
       while (!fs.log.includes(`syncDir ${dir}`)) {
-        await new Promise((resolve) => setImmediate(resolve));
+        await tick();
       }
       await Promise.all([first, store.write(10, pattern(10, 2)), store.sync()]);
       const synced = fs.log.indexOf(`synced ${dir}`);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import { type Isolation, type Transaction, TxnStore } from '../src/index.js';
 import { openStore, type TxnTestHooks } from '../src/store.js';
@@ -23,10 +24,13 @@ export function memoryStore(hooks: TxnTestHooks = {}): Promise<TxnStore> {
     : openStore(new MemoryStore(), {}, hooks);
 }
 
+/** One turn of the event loop. */
+export const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** A predicate for `assert.rejects`/`assert.throws`: the error carries `code`. */
 export function isCode(code: string): (error: unknown) => boolean {
   return (error: unknown) => {
-    assert.equal((error as { code?: unknown }).code, code, String(error));
+    assert.equal(errorCode(error), code, String(error));
     return true;
   };
 }

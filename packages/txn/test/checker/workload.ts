@@ -8,6 +8,7 @@
 import { isWalError } from '@wal/errors';
 import fc from 'fast-check';
 import type { Isolation, Transaction, TxnStore } from '../../src/index.js';
+import { tick } from '../helpers.js';
 import type { AppendOp, RegisterOp, Txn } from './history.js';
 
 /**
@@ -51,7 +52,7 @@ async function pause(random: () => number): Promise<void> {
   const r = random();
   if (r < 0.4) return;
   if (r < 0.7) await Promise.resolve();
-  else await new Promise((resolve) => setImmediate(resolve));
+  else await tick();
 }
 
 async function run<Op>(

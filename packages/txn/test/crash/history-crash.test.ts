@@ -19,6 +19,7 @@ import { describeCycle } from '../checker/graph.js';
 import type { AppendOp, Txn } from '../checker/history.js';
 import { checkListAppend } from '../checker/list-append.js';
 import { rng } from '../checker/workload.js';
+import { tick } from '../helpers.js';
 import { steppingFs } from './bank.js';
 
 const DIR = '/lists';
@@ -107,7 +108,7 @@ describe('crash: the history checker across power losses during list appends and
             tx.put(key, [...list, value].join(','));
             record.ops.push({ f: 'append', key, value });
           }
-          if (random() < 0.5) await new Promise((resolve) => setImmediate(resolve));
+          if (random() < 0.5) await tick();
         }
         record.status = 'committing';
         try {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { CrashFs } from '@wal/store/testing';
 import { TxnStore } from '../../src/index.js';
 import { rng } from '../checker/workload.js';
+import { tick } from '../helpers.js';
 import { checkTagged, commitTagged } from './tagged.js';
 
 const DIR = '/db';
@@ -31,7 +32,7 @@ describe('crash: power loss at random moments of concurrent commits (CrashFs)', 
         const id = next++;
         await commitTagged(store, id, name);
         acked.add(id);
-        if (random() < 0.3) await new Promise((resolve) => setImmediate(resolve));
+        if (random() < 0.3) await tick();
       }
     };
     const clients = Promise.all(['c0', 'c1', 'c2', 'c3', 'c4'].map(client));
@@ -39,8 +40,7 @@ describe('crash: power loss at random moments of concurrent commits (CrashFs)', 
     let withPending = 0;
     for (let moment = 0; moment < 8; moment++) {
       // Let some commits through, then crash "now": in the middle of others.
-      for (let i = 0, n = 5 + Math.floor(random() * 40); i < n; i++)
-        await new Promise((resolve) => setImmediate(resolve));
+      for (let i = 0, n = 5 + Math.floor(random() * 40); i < n; i++) await tick();
       const known = [...acked];
       // The clients wait while the states are checked (the commits in flight finish).
       paused = new Promise((resolve) => {

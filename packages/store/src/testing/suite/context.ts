@@ -1,0 +1,46 @@
+/** What the suite needs from its user, and what each of its files gets. */
+import type { Store } from '../../store.js';
+
+/** What the suite needs from the test runner and the backend. */
+export interface SuiteOptions {
+  /** The runner's test function, e.g. mocha's `it` or `node:test`'s `test`. */
+  readonly test: (name: string, fn: () => Promise<void>) => unknown;
+  /** Creates a fresh, empty, open store at a location of its own. */
+  readonly factory: () => Promise<Store>;
+  /**
+   * Opens the location of `store` again, whether `store` is still open or
+   * closed. Required when the store declares `supports.persistent`.
+   */
+  readonly reopen?: (store: Store) => Promise<Store>;
+  /** Runs per property-based test (default 25). */
+  readonly runs?: number;
+}
+
+/** The options with their defaults, and `withStore`, for the files of the suite. */
+export interface SuiteContext {
+  readonly test: SuiteOptions['test'];
+  readonly factory: SuiteOptions['factory'];
+  readonly reopen: SuiteOptions['reopen'];
+  readonly runs: number;
+  /** Runs `fn` on a fresh store from the factory and closes the store whatever happens. */
+  withStore(fn: (store: Store) => Promise<void>): Promise<void>;
+}
+
+/** The context of one `suite(options)` call. */
+export function suiteContext(options: SuiteOptions): SuiteContext {
+  const { test, factory, reopen } = options;
+  return {
+    test,
+    factory,
+    reopen,
+    runs: options.runs ?? 25,
+    async withStore(fn) {
+      const store = await factory();
+      try {
+        await fn(store);
+      } finally {
+        await store.close();
+      }
+    },
+  };
+}
