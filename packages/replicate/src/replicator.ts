@@ -4,9 +4,11 @@
  *
  * Invariants (cited as R1–R4 below):
  * - R1 The stream holds a prefix of the local durable log: only records the
- *   log made durable are published, in LSN order, each part with the
- *   stream's expected last sequence, so nothing can be published out of
- *   order or on top of another writer's message.
+ *   log made durable are published, in LSN order, on the epoch's subject,
+ *   each part expecting the stream's last sequence and its subject's last
+ *   sequence to be the part before it, so nothing can be published out of
+ *   order or on top of another writer's message, a seal or a fence — even
+ *   by a pipelined part whose expected sequence a seal or fence took.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
  *   record whose every part the stream acknowledged (`#partial` bytes of the
  *   next one are acknowledged too). Both only grow, except when a resume
@@ -34,7 +36,14 @@ import {
 } from '@wal/errors';
 import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
 import type { LastRecord } from './copy.js';
-import { type PartPosition, readEpoch, readFence, readPosition, recordEnd } from './message.js';
+import {
+  type PartPosition,
+  readEpoch,
+  readFence,
+  readPosition,
+  readSeal,
+  recordEnd,
+} from './message.js';
 import {
   closeStream,
   messageAt,
@@ -412,6 +421,13 @@ export class Replicator {
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
+    const seal = readSeal(message.header, message.data.length, lastSeq);
+    if (seal !== undefined) {
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} is being taken over by a follower promoted to epoch ${seal}; this log may write again only after following the stream`,
+        { sequence: this.#seq },
+      );
+    }
     const fence = readFence(message.header, message.data.length, lastSeq);
     if (fence !== undefined) {
       // Only the follower that published this fence writes after it.

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
+import { Replicator } from '@wal/replicate';
 import { type ClusterOptions, NatsCluster } from '@wal/replicate/testing';
 import { MemoryStore } from '@wal/store';
 
@@ -47,6 +48,30 @@ let streams = 0;
 /** A stream name not used before in this process. */
 export function streamName(): string {
   return `log-${process.pid}-${++streams}`;
+}
+
+/** A writer: a log opened at `path` and a replicator shipping it to a new stream. */
+export async function writer(nats: NatsConnection, path: string) {
+  const wal = await Wal.open(path);
+  const stream = streamName();
+  const replicator = await Replicator.attach(wal, { nats, stream });
+  return { path, wal, stream, replicator };
+}
+
+/**
+ * Settles like `promise`, or rejects after `ms` naming `what`: a promise
+ * that never settles fails the test instead of hanging it.
+ */
+export async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** One stored message of a stream, as the tests look at it. */
