@@ -152,7 +152,8 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
  * byte, and keeps following until closed or promoted. Read the log you
  * passed (`read`, `iterate`); never append to it yourself. Transient
  * failures (a server down, a dropped connection) are retried without limit;
- * a stream that does not continue the log stops the follower (`failure`).
+ * a stream that does not continue the log, and a connection its owner
+ * closed (`WAL_CLOSED`), stop the follower (`failure`).
  */
 export class Follower {
   readonly #wal: Wal;
@@ -406,6 +407,10 @@ export class Follower {
           for await (const m of messages) {
             watchdog.last = Date.now();
             this.#stats.messages++;
+            // Already taken (F1): a consumer delivered from before where it
+            // was asked to start (seen once under load). The stream never
+            // changes a stored message, so it is skipped, not a gap.
+            if (m.seq <= this.#copy.seq) continue;
             await this.#copy.take(m.seq, m.headers, m.data);
             this.#appliedAt = m.time.getTime();
             if (m.info.pending === 0 || ++this.#sinceSync >= 256) {
@@ -426,6 +431,11 @@ export class Follower {
       } catch (error) {
         if (isFinal(error)) {
           this.#fail(error as WalError);
+          return;
+        }
+        if (this.#handle.nc.isClosed()) {
+          // The caller closed its connection: it never reconnects.
+          this.#fail(new ClosedError('connection', { cause: error }));
           return;
         }
         delay = retried(this.#stats, error, delay);

@@ -160,9 +160,10 @@ export function validateShipping(wal: Wal, options: ReplicatorOptions): void {
  * a record is durable locally and stored by the stream (a quorum of its
  * replicas). Concurrent waiters share fsyncs and publishes. Transient
  * failures (a server down, a lost acknowledgement, a leader election) are
- * retried without limit; a stream that does not hold this log, or another
- * writer extending it, stops the replicator (`failure`) and rejects every
- * waiter.
+ * retried without limit; a stream that does not hold this log, another
+ * writer extending it or a promotion (`WAL_REPLICA_FENCED`), and a
+ * connection its owner closed (`WAL_CLOSED`) stop the replicator
+ * (`failure`) and reject every waiter.
  */
 export class Replicator {
   readonly #wal: Wal;
@@ -385,6 +386,11 @@ export class Replicator {
       } catch (error) {
         if (isFinal(error)) {
           this.#fail(error as WalError);
+          return;
+        }
+        if (this.#handle.nc.isClosed()) {
+          // The caller closed its connection: it never reconnects.
+          this.#fail(new ClosedError('connection', { cause: error }));
           return;
         }
         delay = retried(this.#stats, error, delay);

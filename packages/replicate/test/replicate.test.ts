@@ -17,7 +17,9 @@ import {
   payload,
   storedMessages,
   streamName,
+  until,
   useCluster,
+  within,
 } from './fixture.js';
 
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
@@ -471,6 +473,32 @@ describe('Replicator on a 3-node cluster', function () {
       isWalError(error, 'WAL_REPLICA_MISMATCH'),
     );
     await wal.close();
+  });
+
+  it('a connection its owner closes stops the replicator and the follower with WAL_CLOSED, no waiter left hanging', async () => {
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const own = await connect(cluster().connectOptions());
+    const replicator = await Replicator.attach(wal, { nats: own, stream });
+    await replicator.append(payload(5, 1));
+    const followed = await Wal.open(new MemoryStore());
+    const follower = await Follower.open(followed, { nats: own, stream });
+    await follower.caughtUp();
+    // An append waiting for its fdatasync when the connection goes away.
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const pending = replicator.append(payload(5, 2));
+    await own.close();
+    release();
+    await assert.rejects(within('the pending append', pending, 15_000), { code: 'WAL_CLOSED' });
+    assert.equal(replicator.failure?.code, 'WAL_CLOSED');
+    await until('the follower stops', () => follower.failure !== undefined, 15_000);
+    assert.equal(follower.failure?.code, 'WAL_CLOSED');
+    await Promise.all([replicator.close(), follower.close()]);
+    await Promise.all([wal.close(), followed.close()]);
   });
 
   it('rejects after close with WAL_CLOSED, and bad arguments with codes', async () => {
