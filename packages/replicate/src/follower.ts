@@ -301,8 +301,9 @@ export class Follower {
    * writer still publishes flat out: stops following, publishes a **seal**
    * for the next epoch (expecting nothing, so it is stored at once; from
    * then on no writer of an earlier epoch can extend the stream: each of
-   * its publishes expects the last message to be on its epoch's subject), takes everything the stream holds up to it, and
-   * publishes a **fence** expecting the last sequence it took. Once the
+   * its publishes expects the last message to be on its epoch's subject),
+   * takes everything the stream holds up to it, and publishes a **fence**
+   * expecting the last sequence it took. Once the
    * stream stored the fence, makes the log durable and returns a
    * {@link Replicator} on the log, in the next epoch; the follower is done
    * (the replicator owns the connection from then on). A record left

@@ -82,8 +82,24 @@ export interface Stored {
   readonly size: number;
 }
 
-/** Every message of `stream`, by direct reads. */
+/**
+ * Every message of `stream`, by direct reads; a request timing out (the
+ * meta leader being elected again after a server restart, on a loaded
+ * machine) is retried for up to a minute.
+ */
 export async function storedMessages(nc: NatsConnection, stream: string): Promise<Stored[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await readStored(nc, stream);
+    } catch (error) {
+      if ((error as Error).name !== 'TimeoutError' || Date.now() > deadline) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+async function readStored(nc: NatsConnection, stream: string): Promise<Stored[]> {
   // A generous timeout: right after a server restart the meta leader may be
   // re-elected, and a loaded machine answers slowly.
   const jsm = await jetstreamManager(nc, { timeout: 15_000 });
