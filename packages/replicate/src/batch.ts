@@ -1,12 +1,13 @@
 /**
  * One round of shipping: the parts of the log's durable records read from a
- * given offset, and their pipelined publication, each part expecting the
+ * given offset, and their publication in order, each part expecting the
  * stream sequence before it.
  */
 import { JetStreamApiCodes, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import type { Wal } from '@wal/core';
 import {
+  epochSubject,
   type Fence,
   fenceHeaders,
   messageId,
@@ -14,6 +15,7 @@ import {
   partHeaders,
   recordCrc,
   recordEnd,
+  sealHeaders,
 } from './message.js';
 import type { StreamHandle } from './stream.js';
 
@@ -79,10 +81,19 @@ export interface Published {
 }
 
 /**
- * Publishes `parts` pipelined on the handle's subject, part `i` expecting
- * stream sequence `base + i`, with its message id and headers. An
- * acknowledgement for another sequence ends the acknowledged run like a
- * failure does.
+ * Publishes `parts` one after the other on the subject of `epoch`, part `i`
+ * expecting stream sequence `base + i` both as the stream's last sequence
+ * and as the last sequence of that subject, with its message id and
+ * headers, stopping at the first failure. Once a message on another
+ * subject (a seal, a fence) is stored, no part can follow it.
+ *
+ * Not pipelined, on purpose: with the last-sequence check alone, a part in
+ * flight behind a refused one expects the very sequence a seal or fence
+ * took, and would be stored after it (a fenced writer extending the
+ * stream); and the servers (2.9) check a subject's last sequence against
+ * what they stored, not against parts still in flight, so pipelined parts
+ * would be refused anyway. An acknowledgement for another sequence ends
+ * the acknowledged run like a failure does.
  */
 export async function publishParts(
   handle: StreamHandle,
@@ -91,29 +102,30 @@ export async function publishParts(
   timeout: number,
   epoch = 0,
 ): Promise<Published> {
-  const results = await Promise.allSettled(
-    parts.map((part, i) => {
-      const h = headers();
-      for (const [name, value] of partHeaders(part, epoch)) h.set(name, value);
-      return handle.js.publish(handle.subject, part.data, {
+  const acks: PubAck[] = [];
+  const subject = epochSubject(handle.subject, epoch);
+  for (const part of parts) {
+    const expected = base + acks.length;
+    const h = headers();
+    for (const [name, value] of partHeaders(part, epoch)) h.set(name, value);
+    let ack: PubAck;
+    try {
+      ack = await handle.js.publish(subject, part.data, {
         msgID: messageId(part, epoch),
-        expect: { lastSequence: base + i },
+        expect: { lastSequence: expected, lastSubjectSequence: expected },
         headers: h,
         timeout,
       });
-    }),
-  );
-  const acks: PubAck[] = [];
-  for (const result of results) {
-    if (result.status === 'rejected') return { acks, failure: result.reason };
-    const expected = base + acks.length + 1;
-    if (result.value.seq !== expected) {
+    } catch (error) {
+      return { acks, failure: error };
+    }
+    if (ack.seq !== expected + 1) {
       const failure = new Error(
-        `stream ${handle.stream} acknowledged sequence ${result.value.seq}, expected ${expected}`,
+        `stream ${handle.stream} acknowledged sequence ${ack.seq}, expected ${expected + 1}`,
       );
       return { acks, failure };
     }
-    acks.push(result.value);
+    acks.push(ack);
   }
   return { acks, failure: undefined };
 }
@@ -126,8 +138,30 @@ export function isWrongLastSequence(error: unknown): boolean {
 }
 
 /**
- * Publishes a fence expecting `lastSeq` to be the stream's last sequence;
- * resolves with the fence's sequence once the stream stored it.
+ * Publishes a seal for `epoch` on that epoch's subject, expecting nothing:
+ * stored whatever a live writer publishes, after which no writer of another
+ * subject extends the stream. Resolves with its sequence.
+ *
+ * @throws the client's transient errors.
+ */
+export async function publishSeal(
+  handle: StreamHandle,
+  epoch: number,
+  timeout: number,
+): Promise<number> {
+  const h = headers();
+  for (const [name, value] of sealHeaders(epoch)) h.set(name, value);
+  const ack = await handle.js.publish(epochSubject(handle.subject, epoch), new Uint8Array(0), {
+    headers: h,
+    timeout,
+  });
+  return ack.seq;
+}
+
+/**
+ * Publishes a fence on its epoch's subject, expecting `lastSeq` to be the
+ * stream's last sequence; resolves with the fence's sequence once the stream
+ * stored it.
  *
  * @throws the server's wrong-last-sequence refusal when the stream moved
  *   ({@link isWrongLastSequence}), and the client's transient errors.
@@ -140,12 +174,16 @@ export async function publishFence(
 ): Promise<number> {
   const h = headers();
   for (const [name, value] of fenceHeaders(fence)) h.set(name, value);
-  const ack = await handle.js.publish(handle.subject, new Uint8Array(0), {
-    msgID: `fence.${fence.epoch}.${fence.tail}.${lastSeq}`,
-    expect: { lastSequence: lastSeq },
-    headers: h,
-    timeout,
-  });
+  const ack = await handle.js.publish(
+    epochSubject(handle.subject, fence.epoch),
+    new Uint8Array(0),
+    {
+      msgID: `fence.${fence.epoch}.${fence.tail}.${lastSeq}`,
+      expect: { lastSequence: lastSeq },
+      headers: h,
+      timeout,
+    },
+  );
   if (ack.seq !== lastSeq + 1) {
     throw new Error(`stream ${handle.stream} stored the fence at ${ack.seq}, not ${lastSeq + 1}`);
   }

@@ -2,7 +2,8 @@
  * Applying stream messages to a log in stream order, shared by `restore` and
  * the follower: parts are joined into records, each record's CRC is checked
  * and the record appended at the LSN the stream names (which must be the
- * log's tail), and fences drop a record left unfinished before them.
+ * log's tail), and seals and fences drop a record left unfinished before
+ * them.
  */
 import type { Wal } from '@wal/core';
 import {
@@ -17,6 +18,7 @@ import {
   readEpoch,
   readFence,
   readPosition,
+  readSeal,
   recordCrc,
 } from './message.js';
 
@@ -91,6 +93,13 @@ export class LogCopy {
         `stream ${this.#stream} has a gap: message ${seq} follows ${this.seq}`,
         { sequence: this.seq + 1 },
       );
+    }
+    if (readSeal(headers, data.length, seq) !== undefined) {
+      // A promotion is under way: no writer publishes after a seal, so a
+      // record left unfinished before it is never finished.
+      this.#assembly = undefined;
+      this.seq = seq;
+      return undefined;
     }
     const fence = readFence(headers, data.length, seq);
     if (fence !== undefined) {

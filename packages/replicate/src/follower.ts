@@ -11,14 +11,17 @@
  * - F2 A restart starts after the stream message that ends the local log's
  *   last record, found by binary search on LSNs and checked byte for byte:
  *   nothing already in the log is fetched again.
- * - F3 A promotion publishes its fence expecting the last sequence it took;
- *   the fence is stored only if nothing was published after it, so every
- *   record acknowledged `replicated` before the fence is in the log.
+ * - F3 A promotion first publishes a seal (no expectation: stored at once);
+ *   every writer's publish expects the stream's last message to be its own
+ *   subject's, so nothing of an earlier epoch is stored after the seal. It
+ *   then takes everything up to the seal and publishes its fence expecting
+ *   the last sequence it took, so every record acknowledged `replicated` is
+ *   in the log before the fence.
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { StoredRecord, Wal } from '@wal/core';
 import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
-import { isWrongLastSequence, publishFence } from './batch.js';
+import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { readEpoch, readFence, readPosition, recordEnd } from './message.js';
 import {
@@ -30,7 +33,14 @@ import {
   takeOver,
   validateShipping,
 } from './replicator.js';
-import { closeStream, messageAt, openStream, type StreamHandle, streamExtent } from './stream.js';
+import {
+  closeStream,
+  lastPlaced,
+  messageAt,
+  openStream,
+  type StreamHandle,
+  streamExtent,
+} from './stream.js';
 import { logHolds } from './verify.js';
 import { Waiters } from './waiters.js';
 
@@ -90,14 +100,18 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
   if (tail === 0) return { seq: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
   const { lastSeq } = await streamExtent(handle);
   let lookups = 0;
+  // A seal's key is the key of the message before it (-1 for none).
   const key = async (seq: number): Promise<number> => {
     lookups++;
-    const m = await messageAt(handle, seq);
-    const fence = readFence(m.header, m.data.length, seq);
-    return fence !== undefined ? fence.tail : readPosition(m.header, m.data.length, seq).lsn;
+    const placed = await lastPlaced(handle, seq);
+    if (placed === undefined) return -1;
+    const { header, data } = placed.message;
+    const fence = readFence(header, data.length, placed.seq);
+    return fence !== undefined ? fence.tail : readPosition(header, data.length, placed.seq).lsn;
   };
   // LSNs (and fence tails) never decrease along the stream: the largest
-  // sequence whose LSN is below the tail ends the log's last record.
+  // sequence whose LSN is below the tail ends the log's last record (or is
+  // a seal after it).
   let lo = 0;
   let hi = lastSeq;
   while (lo < hi) {
@@ -110,8 +124,10 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
       `the log's tail ${tail} is not the end of a record of stream ${handle.stream}: the log holds records the stream does not`,
       { offset: tail, sequence: lo },
     );
-  if (lo === 0) throw diverged();
-  const message = await messageAt(handle, lo);
+  const placed = lo === 0 ? undefined : await lastPlaced(handle, lo);
+  if (placed === undefined) throw diverged();
+  lo = placed.seq;
+  const message = placed.message;
   if (readFence(message.header, message.data.length, lo) !== undefined) throw diverged();
   const position = readPosition(message.header, message.data.length, lo);
   if (
@@ -136,7 +152,8 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
  * byte, and keeps following until closed or promoted. Read the log you
  * passed (`read`, `iterate`); never append to it yourself. Transient
  * failures (a server down, a dropped connection) are retried without limit;
- * a stream that does not continue the log stops the follower (`failure`).
+ * a stream that does not continue the log, and a connection its owner
+ * closed (`WAL_CLOSED`), stop the follower (`failure`).
  */
 export class Follower {
   readonly #wal: Wal;
@@ -243,12 +260,17 @@ export class Follower {
     const seq = this.#copy.seq;
     if (lastSeq <= seq) return { lsns: 0, seconds: 0, messages: 0 };
     const last = await messageAt(this.#handle, lastSeq);
-    const fence = readFence(last.header, last.data.length, lastSeq);
-    let end: number;
-    if (fence !== undefined) end = fence.tail;
-    else {
-      const p = readPosition(last.header, last.data.length, lastSeq);
-      end = p.part + p.size === p.length ? recordEnd(p.lsn, p.length) : p.lsn;
+    // A seal carries no position: the message before it ends the history.
+    const placed = await lastPlaced(this.#handle, lastSeq);
+    let end = 0;
+    if (placed !== undefined) {
+      const { header, data } = placed.message;
+      const fence = readFence(header, data.length, placed.seq);
+      if (fence !== undefined) end = fence.tail;
+      else {
+        const p = readPosition(header, data.length, placed.seq);
+        end = p.part + p.size === p.length ? recordEnd(p.lsn, p.length) : p.lsn;
+      }
     }
     const since = seq === 0 ? (await messageAt(this.#handle, 1)).time.getTime() : this.#appliedAt;
     return {
@@ -275,21 +297,25 @@ export class Follower {
   }
 
   /**
-   * Makes this follower the writer (F3): stops following, takes what the
-   * stream holds and publishes a fence expecting the last sequence it took —
-   * taking more and trying again while the stream still moves. Once the
+   * Makes this follower the writer (F3), in bounded time even while the old
+   * writer still publishes flat out: stops following, publishes a **seal**
+   * for the next epoch (expecting nothing, so it is stored at once; from
+   * then on no writer of an earlier epoch can extend the stream: each of
+   * its publishes expects the last message to be on its epoch's subject),
+   * takes everything the stream holds up to it, and publishes a **fence**
+   * expecting the last sequence it took. Once the
    * stream stored the fence, makes the log durable and returns a
    * {@link Replicator} on the log, in the next epoch; the follower is done
    * (the replicator owns the connection from then on). A record left
-   * unfinished by the old writer is dropped by the fence: it was never
-   * acknowledged. From then on the old writer's publishes fail their
-   * expected-sequence check, and it stops with `WAL_REPLICA_FENCED`.
+   * unfinished by the old writer was never acknowledged: the seal voids it.
+   * The old writer's next publish fails, and it stops with
+   * `WAL_REPLICA_FENCED`, rejecting every pending append.
    *
    * @throws `WAL_CLOSED` after `close()`, the follower's failure,
-   *   `WAL_REPLICA_FENCED` when the stream kept moving through every attempt
-   *   (another writer is live: stop it first), and the client's errors
-   *   after repeated transient failures. On a throw the follower is stopped;
-   *   close it.
+   *   `WAL_REPLICA_FENCED` when another promotion kept taking the stream
+   *   through every attempt (promote one follower at a time), and the
+   *   client's errors after repeated transient failures. On a throw the
+   *   follower is stopped; close it.
    */
   async promote(): Promise<Replicator> {
     this.#check();
@@ -297,22 +323,20 @@ export class Follower {
     this.#interrupt();
     await this.#running;
     this.#running = undefined;
+    const timeout = this.#options.timeout ?? 2000;
     let lastError: unknown;
     for (let attempt = 0; attempt < PROMOTE_ATTEMPTS; attempt++) {
       if (this.#failure !== undefined) throw this.#failure;
       try {
-        const { lastSeq } = await streamExtent(this.#handle);
-        if (lastSeq > this.#copy.seq) {
-          await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= lastSeq);
-          if (this.#failure !== undefined) throw this.#failure;
-        }
-        const fence = { tail: this.#wal.tail, epoch: this.#copy.epoch + 1 };
-        const seq = await publishFence(
-          this.#handle,
-          fence,
-          this.#copy.seq,
-          this.#options.timeout ?? 2000,
-        );
+        const epoch = this.#copy.epoch + 1;
+        // The stream stops moving: only seals and fences can follow.
+        const sealed = await publishSeal(this.#handle, epoch, timeout);
+        await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= sealed);
+        if (this.#failure !== undefined) throw this.#failure;
+        // Another follower promoted meanwhile: seal the epoch after its.
+        if (this.#copy.epoch >= epoch) continue;
+        const fence = { tail: this.#wal.tail, epoch };
+        const seq = await publishFence(this.#handle, fence, this.#copy.seq, timeout);
         // Durable before the replicator ships anything (its R1). A crash
         // before this sync loses nothing: restarted, the follower takes the
         // records again from the stream, up to the fence.
@@ -323,7 +347,7 @@ export class Follower {
         this.#closed = Promise.resolve();
         return takeOver(this.#wal, this.#handle, this.#options, {
           seq,
-          epoch: fence.epoch,
+          epoch,
           last: this.#copy.last,
         });
       } catch (error) {
@@ -332,9 +356,9 @@ export class Follower {
         if (!isWrongLastSequence(error)) await sleep(Math.min(1000, 50 * 2 ** attempt));
       }
     }
-    if (isWrongLastSequence(lastError)) {
+    if (lastError === undefined || isWrongLastSequence(lastError)) {
       throw new ReplicaFencedError(
-        `stream ${this.#handle.stream} kept moving through ${PROMOTE_ATTEMPTS} fence attempts: another writer is live; stop it first`,
+        `stream ${this.#handle.stream}: another promotion took it through ${PROMOTE_ATTEMPTS} attempts; promote one follower at a time`,
         { sequence: this.#copy.seq },
       );
     }
@@ -384,6 +408,10 @@ export class Follower {
           for await (const m of messages) {
             watchdog.last = Date.now();
             this.#stats.messages++;
+            // Already taken (F1): a consumer delivered from before where it
+            // was asked to start (seen once under load). The stream never
+            // changes a stored message, so it is skipped, not a gap.
+            if (m.seq <= this.#copy.seq) continue;
             await this.#copy.take(m.seq, m.headers, m.data);
             this.#appliedAt = m.time.getTime();
             if (m.info.pending === 0 || ++this.#sinceSync >= 256) {
@@ -404,6 +432,11 @@ export class Follower {
       } catch (error) {
         if (isFinal(error)) {
           this.#fail(error as WalError);
+          return;
+        }
+        if (this.#handle.nc.isClosed()) {
+          // The caller closed its connection: it never reconnects.
+          this.#fail(new ClosedError('connection', { cause: error }));
           return;
         }
         delay = retried(this.#stats, error, delay);

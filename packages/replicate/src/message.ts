@@ -30,6 +30,26 @@ export const EPOCH_HEADER = 'Wal-Epoch';
  */
 export const FENCE_HEADER = 'Wal-Fence';
 
+/**
+ * Header of a seal message (no data), naming the epoch a promotion is about
+ * to start. It is published without any expectation, so it is stored at
+ * once even while a writer publishes flat out, and it is on the new epoch's
+ * subject: every writer's publish expects the stream's last message to be on
+ * its own subject ({@link epochSubject}), so no writer publishes after a seal.
+ * Readers skip it; a record left unfinished before it can never be finished.
+ */
+export const SEAL_HEADER = 'Wal-Seal';
+
+/**
+ * The subject a writer of `epoch` publishes on: the stream's subject for
+ * epoch 0, `<subject>.<epoch>` after a promotion. The stream captures both
+ * forms; a publish expecting the last sequence of its own subject fails once
+ * a message of another epoch (a seal, a fence) follows its last one.
+ */
+export function epochSubject(subject: string, epoch: number): string {
+  return epoch === 0 ? subject : `${subject}.${epoch}`;
+}
+
 /** Room left in every message for the headers above and the client's own. */
 export const HEADER_ROOM = 1024;
 
@@ -133,6 +153,30 @@ export function readFence(
     });
   }
   return { tail, epoch };
+}
+
+/** The header fields of a seal for `epoch`. */
+export function sealHeaders(epoch: number): [string, string][] {
+  return [[SEAL_HEADER, String(epoch)]];
+}
+
+/**
+ * The epoch a seal message names, or `undefined` for a message without the
+ * seal header.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a seal with a bad epoch or with data.
+ */
+export function readSeal(
+  headers: HeaderSource | undefined,
+  size: number,
+  seq: number,
+): number | undefined {
+  if (headers === undefined || headers.get(SEAL_HEADER) === '') return undefined;
+  const epoch = decimal(headers, SEAL_HEADER, seq);
+  if (size !== 0 || epoch === 0) {
+    throw new ReplicaMismatchError(`stream message ${seq} is not a valid seal`, { sequence: seq });
+  }
+  return epoch;
 }
 
 /** The writer epoch a record message carries (0 when absent). */

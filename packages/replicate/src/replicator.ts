@@ -4,9 +4,11 @@
  *
  * Invariants (cited as R1–R4 below):
  * - R1 The stream holds a prefix of the local durable log: only records the
- *   log made durable are published, in LSN order, each part with the
- *   stream's expected last sequence, so nothing can be published out of
- *   order or on top of another writer's message.
+ *   log made durable are published, in LSN order, on the epoch's subject,
+ *   each part expecting the stream's last sequence and its subject's last
+ *   sequence to be the part before it, so nothing can be published out of
+ *   order or on top of another writer's message, a seal or a fence — even
+ *   by a pipelined part whose expected sequence a seal or fence took.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
  *   record whose every part the stream acknowledged (`#partial` bytes of the
  *   next one are acknowledged too). Both only grow, except when a resume
@@ -34,7 +36,14 @@ import {
 } from '@wal/errors';
 import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
 import type { LastRecord } from './copy.js';
-import { type PartPosition, readEpoch, readFence, readPosition, recordEnd } from './message.js';
+import {
+  type PartPosition,
+  readEpoch,
+  readFence,
+  readPosition,
+  readSeal,
+  recordEnd,
+} from './message.js';
 import {
   closeStream,
   messageAt,
@@ -151,9 +160,10 @@ export function validateShipping(wal: Wal, options: ReplicatorOptions): void {
  * a record is durable locally and stored by the stream (a quorum of its
  * replicas). Concurrent waiters share fsyncs and publishes. Transient
  * failures (a server down, a lost acknowledgement, a leader election) are
- * retried without limit; a stream that does not hold this log, or another
- * writer extending it, stops the replicator (`failure`) and rejects every
- * waiter.
+ * retried without limit; a stream that does not hold this log, another
+ * writer extending it or a promotion (`WAL_REPLICA_FENCED`), and a
+ * connection its owner closed (`WAL_CLOSED`) stop the replicator
+ * (`failure`) and reject every waiter.
  */
 export class Replicator {
   readonly #wal: Wal;
@@ -378,6 +388,11 @@ export class Replicator {
           this.#fail(error as WalError);
           return;
         }
+        if (this.#handle.nc.isClosed()) {
+          // The caller closed its connection: it never reconnects.
+          this.#fail(new ClosedError('connection', { cause: error }));
+          return;
+        }
         delay = retried(this.#stats, error, delay);
         this.#stale = true;
         await sleep(delay);
@@ -412,6 +427,13 @@ export class Replicator {
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
+    const seal = readSeal(message.header, message.data.length, lastSeq);
+    if (seal !== undefined) {
+      throw new ReplicaFencedError(
+        `stream ${this.#handle.stream} is being taken over by a follower promoted to epoch ${seal}; this log may write again only after following the stream`,
+        { sequence: this.#seq },
+      );
+    }
     const fence = readFence(message.header, message.data.length, lastSeq);
     if (fence !== undefined) {
       // Only the follower that published this fence writes after it.

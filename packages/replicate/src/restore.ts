@@ -10,7 +10,7 @@ import { LogCopy } from './copy.js';
 import { readFence, readPosition } from './message.js';
 import {
   closeStream,
-  messageAt,
+  lastPlaced,
   openStream,
   type StreamHandle,
   type StreamTarget,
@@ -83,16 +83,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   try {
     const { lastSeq } = await streamExtent(handle);
     if (to !== undefined) {
-      const message = lastSeq === 0 ? undefined : await messageAt(handle, lastSeq);
-      const fence =
-        message === undefined ? undefined : readFence(message.header, message.data.length, lastSeq);
-      // After a fence, the last record starts before the fence's tail.
-      const last =
-        message === undefined
-          ? undefined
-          : fence !== undefined
-            ? fence.tail - 1
-            : readPosition(message.header, message.data.length, lastSeq).lsn;
+      // A seal carries no position: the message before it is the last.
+      const placed = await lastPlaced(handle, lastSeq);
+      let last: number | undefined;
+      if (placed !== undefined) {
+        const { header, data } = placed.message;
+        const fence = readFence(header, data.length, placed.seq);
+        // After a fence, the last record starts before the fence's tail.
+        last =
+          fence !== undefined ? fence.tail - 1 : readPosition(header, data.length, placed.seq).lsn;
+      }
       if (last === undefined || last < to) {
         throw outOfRange('options.to', `at most the stream's last LSN (${last ?? 'none'})`, to);
       }

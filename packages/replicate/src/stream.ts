@@ -22,7 +22,7 @@ import {
   ReplicaMismatchError,
   validateInteger,
 } from '@wal/errors';
-import { HEADER_ROOM } from './message.js';
+import { HEADER_ROOM, readSeal } from './message.js';
 
 /**
  * Where the log is shipped: a connection and a stream name. The connection is
@@ -91,9 +91,18 @@ function targetNames(target: StreamTarget): { stream: string; subject: string } 
 }
 
 /**
+ * The subjects a log's stream captures: the log's subject (the first
+ * writer's) and `<subject>.*` (one per later epoch, see `epochSubject`).
+ */
+export function streamSubjects(subject: string): [string, string] {
+  return [subject, `${subject}.*`];
+}
+
+/**
  * Opens the target: connects when given options, and checks (or, with
  * `replicas`, creates) the stream. A stream that captures other subjects than
- * the log's is refused, since its messages would not all be records.
+ * the log's ({@link streamSubjects}) is refused, since its messages would not
+ * all be records, and a writer of a later epoch could not publish.
  *
  * @throws `WAL_REPLICA_MISMATCH` for a stream with other subjects, or a
  *   missing stream when `replicas` is not given; the client's errors when it
@@ -123,7 +132,7 @@ export async function openStream(
       }
       info = await jsm.streams.add({
         name: stream,
-        subjects: [subject],
+        subjects: streamSubjects(subject),
         num_replicas: replicas,
         storage: StorageType.File,
         deny_delete: true,
@@ -131,9 +140,10 @@ export async function openStream(
       });
     }
     const subjects = info.config.subjects ?? [];
-    if (subjects.length !== 1 || subjects[0] !== subject) {
+    const wanted = streamSubjects(subject);
+    if (subjects.length !== wanted.length || !wanted.every((s) => subjects.includes(s))) {
       throw new ReplicaMismatchError(
-        `stream ${stream} captures ${JSON.stringify(subjects)}, not only the log's subject ${subject}`,
+        `stream ${stream} captures ${JSON.stringify(subjects)}, not exactly the log's subjects ${JSON.stringify(wanted)}`,
       );
     }
     return {
@@ -181,6 +191,24 @@ export async function messageAt(handle: StreamHandle, seq: number): Promise<Stor
     });
   }
   return message;
+}
+
+/**
+ * The last message at or before `seq` that is not a seal, with its
+ * sequence, or `undefined` when there is none (seals carry no position).
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a gap or a bad seal.
+ */
+export async function lastPlaced(
+  handle: StreamHandle,
+  seq: number,
+): Promise<{ seq: number; message: StoredMsg } | undefined> {
+  for (let at = seq; at > 0; at--) {
+    const message = await messageAt(handle, at);
+    if (readSeal(message.header, message.data.length, at) === undefined)
+      return { seq: at, message };
+  }
+  return undefined;
 }
 
 /** Closes the connection when the handle opened it. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
+import { Replicator } from '@wal/replicate';
 import { type ClusterOptions, NatsCluster } from '@wal/replicate/testing';
 import { MemoryStore } from '@wal/store';
 
@@ -49,6 +50,30 @@ export function streamName(): string {
   return `log-${process.pid}-${++streams}`;
 }
 
+/** A writer: a log opened at `path` and a replicator shipping it to a new stream. */
+export async function writer(nats: NatsConnection, path: string) {
+  const wal = await Wal.open(path);
+  const stream = streamName();
+  const replicator = await Replicator.attach(wal, { nats, stream });
+  return { path, wal, stream, replicator };
+}
+
+/**
+ * Settles like `promise`, or rejects after `ms` naming `what`: a promise
+ * that never settles fails the test instead of hanging it.
+ */
+export async function within<T>(what: string, promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One stored message of a stream, as the tests look at it. */
 export interface Stored {
   readonly seq: number;
@@ -57,8 +82,24 @@ export interface Stored {
   readonly size: number;
 }
 
-/** Every message of `stream`, by direct reads. */
+/**
+ * Every message of `stream`, by direct reads; a request timing out (the
+ * meta leader being elected again after a server restart, on a loaded
+ * machine) is retried for up to a minute.
+ */
 export async function storedMessages(nc: NatsConnection, stream: string): Promise<Stored[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await readStored(nc, stream);
+    } catch (error) {
+      if ((error as Error).name !== 'TimeoutError' || Date.now() > deadline) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+async function readStored(nc: NatsConnection, stream: string): Promise<Stored[]> {
   // A generous timeout: right after a server restart the meta leader may be
   // re-elected, and a loaded machine answers slowly.
   const jsm = await jetstreamManager(nc, { timeout: 15_000 });

@@ -14,6 +14,8 @@ import {
   streamName,
   until,
   useCluster,
+  within,
+  writer,
 } from './fixture.js';
 import { Partition } from './proxy.js';
 
@@ -26,14 +28,6 @@ describe('followers and fenced failover (real servers)', function () {
   this.timeout(90_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: 64 * 1024 });
 
-  async function writer() {
-    const path = await dir();
-    const wal = await Wal.open(path);
-    const stream = streamName();
-    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
-    return { path, wal, stream, replicator };
-  }
-
   async function appendMany(replicator: Replicator, from: number, count: number) {
     const lsns: number[] = [];
     for (let i = from; i < from + count; i += 16) {
@@ -45,7 +39,7 @@ describe('followers and fenced failover (real servers)', function () {
   }
 
   it('follows into its own log with the same LSNs and bytes, serves reads, reports lag', async () => {
-    const w = await writer();
+    const w = await writer(nc(), await dir());
     const lsns = await appendMany(w.replicator, 0, 40);
     const store = new HeldSync();
     const local = await Wal.open(store);
@@ -83,7 +77,7 @@ describe('followers and fenced failover (real servers)', function () {
   });
 
   it('restarted, resumes from its own log without fetching what it has; a restored log follows too', async () => {
-    const w = await writer();
+    const w = await writer(nc(), await dir());
     await appendMany(w.replicator, 0, 30);
     const path = await dir();
     let local = await Wal.open(path);
@@ -134,7 +128,7 @@ describe('followers and fenced failover (real servers)', function () {
   });
 
   it('promotion fences the old writer; the new writer continues the same history', async () => {
-    const w = await writer();
+    const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);
     const local = await Wal.open(await dir());
     const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
@@ -184,6 +178,64 @@ describe('followers and fenced failover (real servers)', function () {
     await Promise.all([w.wal.close(), local.close()]);
   });
 
+  for (let round = 0; round < 3; round++) {
+    it(`promotion while the old writer commits flat out (round ${round}): bounded, nothing acknowledged lost, the writer fail-stops`, async () => {
+      const w = await writer(nc(), await dir());
+      const acked: number[] = [];
+      const failures: unknown[] = [];
+      // No pause between commits; every 7th record is split in two parts,
+      // so a seal can land between the parts of an unfinished record.
+      const committers = Array.from({ length: 4 }, async (_, c) => {
+        for (let i = 0; ; i++) {
+          try {
+            const n = c * 1e6 + i;
+            acked.push(await w.replicator.append(payload(i % 7 === 0 ? 100_000 : 300, n)));
+          } catch (error) {
+            failures.push(error);
+            return;
+          }
+        }
+      });
+      await until('commits flow', () => acked.length >= 100);
+      const local = await Wal.open(await dir());
+      const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+      const started = Date.now();
+      const promoted = await within('promote()', follower.promote(), 15_000);
+      const took = Date.now() - started;
+      // Every committer of the old writer fail-stops, typed; none hangs.
+      await within("the old writer's appends", Promise.all(committers), 15_000);
+      assert.equal(failures.length, 4);
+      for (const failure of failures) {
+        assert.equal((failure as { code?: string }).code, 'WAL_REPLICA_FENCED', String(failure));
+      }
+      assert.equal(w.replicator.failure?.code, 'WAL_REPLICA_FENCED');
+      await assert.rejects(
+        within('an append after the fence', w.replicator.append(payload(5, 1)), 15_000),
+        { code: 'WAL_REPLICA_FENCED' },
+      );
+      // Everything acknowledged is in the promoted log, at its LSN; the
+      // promoted log is a prefix of the old writer's, byte for byte.
+      assert.ok(acked.length > 100);
+      const ackedEnd = Math.max(...acked.map((lsn) => lsn));
+      assert.ok(ackedEnd < local.tail, `acknowledged LSN ${ackedEnd} past the promoted tail`);
+      assert.deepEqual(await w.wal.store.read(0, local.tail), await logBytes(local));
+      const seen: number[] = [];
+      for await (const r of local.iterate()) seen.push(r.lsn);
+      for (const lsn of acked) assert.ok(seen.includes(lsn), `acknowledged ${lsn} kept`);
+      // The stream has one history: the promoted writer continues it, and a
+      // restore gives its log byte for byte (nothing of the old writer after the fence).
+      await within("the promoted writer's append", promoted.append(payload(3, 1)), 15_000);
+      const restoredPath = join(await dir(), 'r');
+      await restore({ nats: nc(), stream: w.stream, into: restoredPath });
+      assert.deepEqual((await logContents(restoredPath)).bytes, await logBytes(local));
+      await Promise.all([w.replicator.close(), promoted.close()]);
+      await Promise.all([w.wal.close(), local.close()]);
+      // A bound far above what it takes (well under a second here), far
+      // below a livelock's: the promotion does not chase the writer.
+      assert.ok(took < 10_000, `promotion took ${took} ms`);
+    });
+  }
+
   it('the writer SIGKILLed during replicated commits: the promoted follower has every acknowledged record, the old writer is fenced', async () => {
     const path = await dir();
     const stream = streamName();
@@ -232,7 +284,7 @@ describe('followers and fenced failover (real servers)', function () {
   });
 
   it('keeps catching up while the server it is connected to is killed', async () => {
-    const w = await writer();
+    const w = await writer(nc(), await dir());
     await appendMany(w.replicator, 0, 600);
     const fnc = await connect(cluster().connectOptions());
     const local = await Wal.open(await dir());

@@ -6,17 +6,20 @@ import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import { encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
-import { Replicator, restore } from '@wal/replicate';
+import { Follower, Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
 import { recordCrc } from '../src/message.js';
 import {
   HeldSync,
+  logBytes,
   logContents,
   payload,
   storedMessages,
   streamName,
+  until,
   useCluster,
+  within,
 } from './fixture.js';
 
 // A small max_payload makes split records cheap: 64 KiB, read by the client from INFO.
@@ -249,7 +252,11 @@ describe('Replicator on a 3-node cluster', function () {
     const { wal } = await writer();
     // A stream the user made without deny_delete, so a message can be deleted.
     const gap = streamName();
-    await jsm.streams.add({ name: gap, subjects: [`wal.${gap}`], storage: StorageType.File });
+    await jsm.streams.add({
+      name: gap,
+      subjects: [`wal.${gap}`, `wal.${gap}.*`],
+      storage: StorageType.File,
+    });
     const replicator = await Replicator.attach(wal, { nats: nc(), stream: gap });
     for (let i = 0; i < 3; i++) await replicator.append(payload(20, i));
     await replicator.close();
@@ -265,7 +272,7 @@ describe('Replicator on a 3-node cluster', function () {
     const foreign = streamName();
     await jsm.streams.add({
       name: foreign,
-      subjects: [`wal.${foreign}`],
+      subjects: [`wal.${foreign}`, `wal.${foreign}.*`],
       storage: StorageType.File,
     });
     await jetstream(nc()).publish(`wal.${foreign}`, new TextEncoder().encode('hello'));
@@ -277,12 +284,19 @@ describe('Replicator on a 3-node cluster', function () {
       restore({ nats: nc(), stream: foreign, into: join(await dir(), 'r') }),
       (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
     );
-    // A stream capturing more than the log's subject.
-    const wide = streamName();
-    await jsm.streams.add({ name: wide, subjects: [`wal.${wide}`, `other.${wide}`] });
-    await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: wide }), (error) =>
-      isWalError(error, 'WAL_REPLICA_MISMATCH'),
-    );
+    // A stream capturing more than the log's subjects, or fewer (a later
+    // epoch could not publish).
+    for (const subjects of [
+      ['wal.wide', 'wal.wide.*', 'other.wide'],
+      ['wal.wide', 'other.wide'],
+      ['wal.wide'],
+    ]) {
+      const wide = streamName();
+      await jsm.streams.add({ name: wide, subjects: subjects.map((s) => s.replace('wide', wide)) });
+      await assert.rejects(Replicator.attach(fresh.wal, { nats: nc(), stream: wide }), (error) =>
+        isWalError(error, 'WAL_REPLICA_MISMATCH'),
+      );
+    }
     await assert.rejects(
       restore({ nats: nc(), stream: 'missing', into: join(await dir(), 'm') }),
       (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
@@ -299,7 +313,11 @@ describe('Replicator on a 3-node cluster', function () {
     // Deleted and made again behind the replicator's back: empty.
     const jsm = await jetstreamManager(nc());
     await jsm.streams.delete(stream);
-    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], num_replicas: 3 });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`wal.${stream}`, `wal.${stream}.*`],
+      num_replicas: 3,
+    });
     await assert.rejects(replicator.append(payload(20, 3)), (error) =>
       isWalError(error, 'WAL_REPLICA_MISMATCH'),
     );
@@ -455,6 +473,32 @@ describe('Replicator on a 3-node cluster', function () {
       isWalError(error, 'WAL_REPLICA_MISMATCH'),
     );
     await wal.close();
+  });
+
+  it('a connection its owner closes stops the replicator and the follower with WAL_CLOSED, no waiter left hanging', async () => {
+    const store = new HeldSync();
+    const wal = await Wal.open(store);
+    const stream = streamName();
+    const own = await connect(cluster().connectOptions());
+    const replicator = await Replicator.attach(wal, { nats: own, stream });
+    await replicator.append(payload(5, 1));
+    const followed = await Wal.open(new MemoryStore());
+    const follower = await Follower.open(followed, { nats: own, stream });
+    await follower.caughtUp();
+    // An append waiting for its fdatasync when the connection goes away.
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    const pending = replicator.append(payload(5, 2));
+    await own.close();
+    release();
+    await assert.rejects(within('the pending append', pending, 15_000), { code: 'WAL_CLOSED' });
+    assert.equal(replicator.failure?.code, 'WAL_CLOSED');
+    await until('the follower stops', () => follower.failure !== undefined, 15_000);
+    assert.equal(follower.failure?.code, 'WAL_CLOSED');
+    await Promise.all([replicator.close(), follower.close()]);
+    await Promise.all([wal.close(), followed.close()]);
   });
 
   it('rejects after close with WAL_CLOSED, and bad arguments with codes', async () => {
@@ -618,7 +662,11 @@ describe('restore from a hostile stream', function () {
   async function handMade(messages: Raw[]): Promise<string> {
     const stream = streamName();
     const jsm = await jetstreamManager(nc());
-    await jsm.streams.add({ name: stream, subjects: [`wal.${stream}`], storage: StorageType.File });
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`wal.${stream}`, `wal.${stream}.*`],
+      storage: StorageType.File,
+    });
     const js = jetstream(nc());
     for (const m of messages) {
       const h = headers();
@@ -675,6 +723,14 @@ describe('restore from a hostile stream', function () {
     ],
   });
   const epoch = (raw: Raw, e: number): Raw => ({ ...raw, extra: [['Wal-Epoch', String(e)]] });
+  const seal = (e: number, data: Uint8Array = new Uint8Array(0)): Raw => ({
+    lsn: 0,
+    length: 0,
+    part: 0,
+    data,
+    fence: true,
+    extra: [['Wal-Seal', String(e)]],
+  });
 
   it('checks fences: at the log tail, a later epoch, no data; records after in that epoch', async () => {
     const a = payload(100, 1);
@@ -688,6 +744,9 @@ describe('restore from a hostile stream', function () {
       ['an old epoch after a fence', [record(0, a), fence(end, 1), record(end, b)]],
       ['a new epoch without a fence', [record(0, a), epoch(record(end, b), 1)]],
       ['an epoch change inside a record', [record(0, a, 0, 50), epoch(record(0, a, 50, 50), 1)]],
+      ['a seal with data', [record(0, a), seal(1, a)]],
+      ['a seal of epoch 0', [record(0, a), seal(0)]],
+      ['a record continued after a seal', [record(0, a, 0, 50), seal(1), record(0, a, 50, 50)]],
     ];
     for (const [what, messages] of cases) {
       const stream = await handMade(messages);
@@ -703,6 +762,37 @@ describe('restore from a hostile stream', function () {
     const report = await restore({ nats: nc(), stream, into });
     assert.equal(report.records, 1);
     assert.deepEqual((await logContents(into)).records, [[0, b]]);
+    // Seals are skipped; one voids the unfinished record before it too. A
+    // restore to an LSN and a follower restarting behind a seal find their
+    // place (a seal has no LSN: the message before it stands for it).
+    const sealed = await handMade([
+      record(0, a),
+      record(end, b, 0, 50),
+      seal(1),
+      seal(1),
+      fence(end, 1),
+      epoch(record(end, b), 1),
+      seal(2),
+    ]);
+    const whole = join(await dir(), 'w');
+    assert.equal((await restore({ nats: nc(), stream: sealed, into: whole })).records, 2);
+    assert.deepEqual((await logContents(whole)).records, [
+      [0, a],
+      [end, b],
+    ]);
+    const part = join(await dir(), 'p');
+    await restore({ nats: nc(), stream: sealed, into: part, to: 0 });
+    const behind = await Wal.open(part);
+    const follower = await Follower.open(behind, { nats: nc(), stream: sealed });
+    await follower.caughtUp();
+    assert.deepEqual(await logBytes(behind), (await logContents(whole)).bytes);
+    assert.deepEqual(await follower.lag(), { lsns: 0, seconds: 0, messages: 0 });
+    await follower.close();
+    await behind.close();
+    await assert.rejects(
+      restore({ nats: nc(), stream: sealed, into: join(await dir(), 'x'), to: end + 1 }),
+      { code: 'ERR_OUT_OF_RANGE' },
+    );
   });
 
   it('leaves out a record whose parts end the stream unfinished', async () => {

@@ -19,7 +19,12 @@ import { NatsCluster } from '@wal/replicate/testing';
 import { type Committer, PAYLOAD_SIZE, runCommitters, walCommitter } from './committers.js';
 import { fixed, int, now, quantile, table } from './shared.js';
 
-const seconds = Number(process.argv[2] ?? 5);
+// `pnpm <script> -- 5` passes the `--` through: skip it.
+const secondsArg = process.argv.slice(2).find((arg) => arg !== '--');
+const seconds = Number(secondsArg ?? 5);
+if (!(seconds > 0)) {
+  throw new RangeError(`seconds per run must be a positive number, not ${secondsArg}`);
+}
 const COMMITTERS = [1, 16, 64];
 /** The last run is repeated with a follower on the stream, sampling its lag. */
 const RUNS = [...COMMITTERS, COMMITTERS[COMMITTERS.length - 1]!];
