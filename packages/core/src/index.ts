@@ -16,7 +16,7 @@ export {
   HEADER_SIZE,
   MAX_FRAME_LENGTH,
 } from './frame.js';
-export { DURABLE_HINT_KEY, FORMAT_KEY } from './meta.js';
+export { DURABLE_HINT_KEY, FORMAT_KEY, FORMAT_VERSION, SUPPORTED_FORMATS } from './meta.js';
 export {
   DEFAULT_INDEX_INTERVAL,
   DEFAULT_MAX_RECORD_SIZE,

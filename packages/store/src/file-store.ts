@@ -44,6 +44,16 @@ export interface FileStoreOptions {
    * `<path>.meta` is not log metadata, nor to a directory.
    */
   readonly adopt?: boolean;
+  /**
+   * Called with the metadata map (the caller's keys) once the open has read
+   * it, before the open changes anything on disk (head, metadata or segment
+   * files); a `WalError` it throws rejects the open as it is (anything
+   * else as `WAL_IO` with it as the cause), and the open then releases the
+   * lock and closes every file. A log uses it to refuse a format version it
+   * cannot read (`WAL_UNSUPPORTED_FORMAT`) without touching the log. Not
+   * called by a read-only open (which changes nothing anyway).
+   */
+  readonly checkMeta?: (meta: StoreMeta) => void;
 }
 
 /**
@@ -160,6 +170,7 @@ export class FileStore extends StoreBase {
         await syncDir(fs, dirname(path), failOpen);
       }
       const { head, user, stored } = await readHead(fs, path);
+      options.checkMeta?.(user);
       if (!stored) await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen);
       const size = await fs.size(file);
       return new FileStore(path, fs, file, lock, {

@@ -80,6 +80,16 @@ export interface SegmentedStoreOptions {
    * metadata or lock file being read or written.
    */
   readonly maxOpenSegments?: number;
+  /**
+   * Called with the metadata map (the caller's keys) once the open has read
+   * it, before the open changes anything on disk (head, metadata or segment
+   * files); a `WalError` it throws rejects the open as it is (anything
+   * else as `WAL_IO` with it as the cause), and the open then releases the
+   * lock and closes every file. A log uses it to refuse a format version it
+   * cannot read (`WAL_UNSUPPORTED_FORMAT`) without touching the log. Not
+   * called by a read-only open (which changes nothing anyway).
+   */
+  readonly checkMeta?: (meta: StoreMeta) => void;
 }
 
 /** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
@@ -326,6 +336,7 @@ export class SegmentedStore extends StoreBase {
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
         await SegmentedStore.#inspect(fs, dir, rule);
+      options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);

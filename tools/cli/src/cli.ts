@@ -63,7 +63,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
       'after',
       '\nA directory is a segmented log, a regular file a single-file log.\n' +
         'Exit codes: 0 ok (verify: also a torn tail), 1 damaged log, 2 usage or I/O error,\n' +
-        '3 repair declined.',
+        '3 repair declined, 4 a log of a later format version.',
     );
 
   program
