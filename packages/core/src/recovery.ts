@@ -82,7 +82,10 @@ export function isStore(value: unknown): value is Store {
 /** Opens (or takes) the store `source` names, as `options` say (FORMAT.md §8 step 1). */
 export async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
   if (typeof source === 'string') {
-    const common = options.fs === undefined ? {} : { fs: options.fs };
+    const common = {
+      ...(options.fs === undefined ? {} : { fs: options.fs }),
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+    };
     if (options.layout === 'file') {
       return FileStore.open(source, {
         ...common,

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parseMode, parseSize } from './args.js';
 import type { Io } from './commands/shared.js';
 // The commands load on use: `--help` and usage errors start without @wal/core.
 import { describeError, EXIT } from './errors.js';
@@ -35,6 +35,11 @@ const maxRecordSizeOption = () =>
     '--max-record-size <bytes>',
     "largest record to accept, e.g. 128M (default: the log's own; 64 MiB, wal-db's default, without metadata)",
   ).argParser(parseSize);
+const modeOption = (what: string, fallback = '644') =>
+  new Option(
+    '--mode <octal>',
+    `permissions of ${what}, before the umask (default ${fallback}); a directory gets the search bit with each read bit (700 for 600)`,
+  ).argParser(parseMode);
 const skipOption = () =>
   new Option('--skip', "read as recovery 'skip' does: step over damaged records it can");
 const formatOption = () =>
@@ -149,6 +154,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--dry-run', 'show what would be done, do nothing')
     .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
     .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
+    .addOption(modeOption('the backup file and any file of the log it creates'))
     .addOption(segmentSizeOption())
     .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>

@@ -160,6 +160,12 @@ interface VerifyJson {
 
 let root: string;
 let counter = 0;
+/** The umask the `wal` children inherit (read without changing it for long). */
+const umask = (() => {
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  return mask;
+})();
 const fresh = (name = 'log') => join(root, `${name}-${++counter}`);
 
 before(() => {
@@ -401,12 +407,13 @@ describe('wal on a torn tail (a crash mid-write)', () => {
     const flat = flatBytes(dir);
     const backups = fresh('backups');
     mkdirSync(backups);
-    const result = await wal(['repair', dir, '--yes', '--backup-dir', backups]);
+    const result = await wal(['repair', dir, '--yes', '--backup-dir', backups, '--mode', '0640']);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /Done: the log opens clean: 79 record/);
     const [backup, ...others] = readdirSync(backups);
     assert.equal(others.length, 0);
     assert.match(backup!, /^torn-\d+\.repair-\d{8}T\d{6}\.\d{3}Z\.bak$/);
+    assert.equal(statSync(join(backups, backup!)).mode & 0o777, 0o640 & ~umask);
     assert.deepEqual(readFileSync(join(backups, backup!)), flat.subarray(lsns[79]!));
     const check = await wal(['verify', dir, '--json']);
     assert.equal(check.status, 0);
