@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export { type BackupOptions, type BackupResult, backup } from './backup.js';
 export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';
 export { crc32c } from './crc32c.js';
 export {

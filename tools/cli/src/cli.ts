@@ -161,6 +161,30 @@ export function program(io: Io, setExit: (code: number) => void): Command {
       setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
     );
 
+  program
+    .command('backup')
+    .summary('copy a durable prefix of a log into a new directory, while its writer goes on')
+    .description(
+      'Copy every durable record of the log into a new directory (a segmented log with the\n' +
+        'same records at the same LSNs), read-only, while a writer may go on appending.\n' +
+        'Only what the writer recorded as durable is copied (its durable hint). The copy is\n' +
+        'built beside <dir> and renamed into place: after a crash <dir> is absent or complete.\n' +
+        '<dir> must not exist.',
+    )
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .argument('<dir>', 'the new directory of the copy (must not exist)')
+    .addOption(
+      new Option('--up-to <lsn>', 'copy only the records below this LSN').argParser(parseCount),
+    )
+    .addOption(modeOption('every file of the copy', "the log's own"))
+    .option('--json', 'print one JSON object')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
+    .action(async (path: string, dir: string, options) =>
+      setExit(await (await import('./commands/backup.js')).backup(path, dir, options, io)),
+    );
+
   return program;
 }
 
