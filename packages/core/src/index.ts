@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+export { type BackupOptions, type BackupResult, backup } from './backup.js';
 export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';
 export { crc32c } from './crc32c.js';
 export {
@@ -16,7 +17,7 @@ export {
   HEADER_SIZE,
   MAX_FRAME_LENGTH,
 } from './frame.js';
-export { DURABLE_HINT_KEY, FORMAT_KEY } from './meta.js';
+export { DURABLE_HINT_KEY, FORMAT_KEY, FORMAT_VERSION, SUPPORTED_FORMATS } from './meta.js';
 export {
   DEFAULT_INDEX_INTERVAL,
   DEFAULT_MAX_RECORD_SIZE,

@@ -2,12 +2,13 @@
  * The log's keys in the store's metadata map (docs/FORMAT.md §5.2) and how
  * they are read back.
  */
-import { CorruptionError } from '@wal/errors';
+import { CorruptionError, UnsupportedFormatError } from '@wal/errors';
 import type { StoreMeta } from '@wal/store';
 
 /**
- * The metadata key of the log's format version (docs/FORMAT.md §5.2): `1`
- * is the only version this code writes and reads.
+ * The metadata key of the log's format version (docs/FORMAT.md §5.2, the
+ * compatibility rule in §5.4): `1` is the only version this code writes and
+ * reads.
  */
 export const FORMAT_KEY = 'wal.format';
 /** The record size limit the log was created with. */
@@ -20,8 +21,27 @@ export const META_MAX_RECORD = 'wal.maxRecordSize';
 export const DURABLE_HINT_KEY = 'wal.durableHint';
 /** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
 export const META_TRUNCATIONS = 'wal.truncations';
-/** The only format version this code writes and reads. */
+/** The format version this code writes in a new log (docs/FORMAT.md §5.4). */
 export const FORMAT_VERSION = 1;
+/** Every format version this code reads, ascending (docs/FORMAT.md §5.4). */
+export const SUPPORTED_FORMATS: readonly number[] = Object.freeze([1]);
+
+/**
+ * The log's format version as `meta` records it, `undefined` when absent (a
+ * new log, or a wal-db 1.x log).
+ *
+ * @throws {@link CorruptionError} (`WAL_CORRUPTION`) when the value is not a
+ *   positive integer: damaged, not a version.
+ * @throws {@link UnsupportedFormatError} (`WAL_UNSUPPORTED_FORMAT`) for a
+ *   version this code does not read (docs/FORMAT.md §5.4).
+ */
+export function checkFormat(meta: StoreMeta): number | undefined {
+  const format = metaInteger(meta, FORMAT_KEY, 1, Number.MAX_SAFE_INTEGER);
+  if (format !== undefined && !SUPPORTED_FORMATS.includes(format)) {
+    throw new UnsupportedFormatError(format, SUPPORTED_FORMATS);
+  }
+  return format;
+}
 
 /**
  * The integer at `key`, `undefined` when absent.

@@ -2,7 +2,7 @@
  * The options of `Wal.open`, validated once into a complete set. Internal.
  */
 import { invalidArgType, invalidArgValue, rejectUnknownKeys, validateInteger } from '@wal/errors';
-import { type Fs, MAX_OPEN_SEGMENTS_LIMIT } from '@wal/store';
+import { type Fs, MAX_OPEN_SEGMENTS_LIMIT, validateMode } from '@wal/store';
 import type { StoredRecord } from './record.js';
 import type { RecoveryPolicy } from './scan.js';
 
@@ -80,6 +80,18 @@ export interface WalOptions {
   /** Path opens only: the file system (default: the real one). Tests pass `CrashFs` or `FaultFs`. */
   readonly fs?: Fs;
   /**
+   * Path opens only: permission bits of every file the log creates —
+   * segments or the single file, metadata, head and lock files and their
+   * temporary files — less the process's umask. An integer in `[0o600,
+   * 0o777]` with the owner read and write bits set (`ERR_OUT_OF_RANGE`
+   * otherwise; `ERR_INVALID_ARG_TYPE` for a non-number). Default `0o644`, as
+   * LevelDB and SQLite. The log directory, when the open creates it, gets the
+   * matching directory mode: each read bit adds its search bit (`0o755` by
+   * default, `0o700` for `0o600`). Existing files keep their permissions.
+   * Use `0o600` for a log holding private data.
+   */
+  readonly mode?: number;
+  /**
    * Preallocation: once syncs are being asked for, the log writes zeros
    * ahead of its end, this many bytes at a time whenever less than half of
    * that is left, so that most syncs flush records into space the file
@@ -150,6 +162,7 @@ export interface ResolvedOptions {
   readonly maxOpenSegments: number | undefined;
   readonly adopt: boolean;
   readonly fs: Fs | undefined;
+  readonly mode: number | undefined;
   readonly preallocate: number | undefined;
   readonly replay: ((records: readonly StoredRecord[]) => void | Promise<void>) | undefined;
   readonly replayReusesBuffers: boolean;
@@ -167,6 +180,7 @@ const KNOWN = new Set([
   'maxOpenSegments',
   'adopt',
   'fs',
+  'mode',
   'preallocate',
   'replay',
   'replayReusesBuffers',
@@ -196,6 +210,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     maxOpenSegments,
     adopt = false,
     fs,
+    mode,
     preallocate,
     replay,
     replayReusesBuffers = false,
@@ -223,6 +238,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (fs !== undefined && (typeof fs !== 'object' || fs === null)) {
     throw invalidArgType('options.fs', 'an Fs object', fs);
   }
+  if (mode !== undefined) validateMode('options.mode', mode);
   if (preallocate !== undefined) validateInteger('options.preallocate', preallocate, 0, LIMIT);
   if (replay !== undefined && typeof replay !== 'function') {
     throw invalidArgType('options.replay', 'of type function', replay);
@@ -242,6 +258,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     maxOpenSegments: maxOpenSegments as number | undefined,
     adopt,
     fs: fs as Fs | undefined,
+    mode: mode as number | undefined,
     preallocate: preallocate as number | undefined,
     replay: replay as ResolvedOptions['replay'],
     replayReusesBuffers,

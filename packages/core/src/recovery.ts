@@ -9,6 +9,7 @@ import { FileStore, SegmentedStore, type Store } from '@wal/store';
 import { BoundaryIndex } from './boundary-index.js';
 import { type Damage, MAX_FRAME_LENGTH } from './frame.js';
 import {
+  checkFormat,
   DURABLE_HINT_KEY,
   FORMAT_KEY,
   FORMAT_VERSION,
@@ -81,17 +82,22 @@ export function isStore(value: unknown): value is Store {
 /** Opens (or takes) the store `source` names, as `options` say (FORMAT.md §8 step 1). */
 export async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
   if (typeof source === 'string') {
-    const common = options.fs === undefined ? {} : { fs: options.fs };
+    const common = {
+      ...(options.fs === undefined ? {} : { fs: options.fs }),
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+    };
     if (options.layout === 'file') {
       return FileStore.open(source, {
         ...common,
         readOnly: options.readOnly,
         adopt: options.adopt,
+        checkMeta: checkFormat,
       });
     }
     return SegmentedStore.open(source, {
       ...common,
       readOnly: options.readOnly,
+      checkMeta: checkFormat,
       ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
       ...(options.maxOpenSegments === undefined
         ? {}
@@ -134,12 +140,7 @@ export async function recover(
   resumeAt: number | undefined,
 ): Promise<Recovered> {
   const meta = await store.readMeta();
-  const format = metaInteger(meta, FORMAT_KEY, 1, Number.MAX_SAFE_INTEGER);
-  if (format !== undefined && format !== FORMAT_VERSION) {
-    throw new CorruptionError(
-      `the log is in format version ${format}; this version of @wal/core reads version ${FORMAT_VERSION}`,
-    );
-  }
+  const format = checkFormat(meta);
   const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
   const asked = options.maxRecordSize;
   if (asked !== undefined && persistedMax !== undefined && asked < persistedMax) {

@@ -41,6 +41,7 @@ export {
   ReplicaFencedError,
   ReplicaMismatchError,
   TruncatedError,
+  UnsupportedFormatError,
   WalError,
   type WalErrorCode,
   type WalErrorOptions,

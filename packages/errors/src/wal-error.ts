@@ -16,6 +16,7 @@ export type WalErrorCode =
   | 'WAL_REPLICA_FENCED'
   | 'WAL_REPLICA_MISMATCH'
   | 'WAL_TRUNCATED'
+  | 'WAL_UNSUPPORTED_FORMAT'
   | 'WAL_WRITE_FAILED';
 
 /** Fields every {@link WalError} constructor accepts. */
@@ -337,6 +338,30 @@ export class CodecError extends WalError {
       cause instanceof Error ? cause.message : cause === undefined ? '' : String(cause);
     super('WAL_CODEC', reason === '' ? what : `${what}: ${reason}`, options);
     this.operation = operation;
+  }
+}
+
+/**
+ * `WAL_UNSUPPORTED_FORMAT`: the log is in a format version (`found`, its
+ * `wal.format` metadata key) this release cannot read — written by a later
+ * release — so the open refused it before reading a record. Nothing on disk
+ * was changed: no truncation, no metadata, head or segment file. Open it with
+ * a release whose `supported` versions include `found`.
+ */
+export class UnsupportedFormatError extends WalError {
+  /** The format version the log records. */
+  readonly found: number;
+  /** The format versions this release reads, in ascending order. */
+  readonly supported: readonly number[];
+
+  constructor(found: number, supported: readonly number[], options: WalErrorOptions = {}) {
+    super(
+      'WAL_UNSUPPORTED_FORMAT',
+      `the log is in format version ${found}, which this release cannot read (it reads version${supported.length === 1 ? '' : 's'} ${supported.join(', ')}); open it with a release that supports version ${found}`,
+      options,
+    );
+    this.found = found;
+    this.supported = Object.freeze([...supported]);
   }
 }
 

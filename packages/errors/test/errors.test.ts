@@ -24,6 +24,7 @@ import {
   ReplicaMismatchError,
   rejectUnknownKeys,
   TruncatedError,
+  UnsupportedFormatError,
   validateBytes,
   validateInteger,
   validateOffset,
@@ -50,6 +51,7 @@ describe('WalError hierarchy', () => {
     [new ReplicaFencedError('another writer', { sequence: 9 }), 'WAL_REPLICA_FENCED'],
     [new NotALogError('/x/notes.txt', 'a 32-byte file'), 'WAL_NOT_A_LOG'],
     [new CodecError('decode', { offset: 9 }), 'WAL_CODEC'],
+    [new UnsupportedFormatError(2, [1]), 'WAL_UNSUPPORTED_FORMAT'],
   ];
 
   for (const [error, code] of cases) {
@@ -63,6 +65,20 @@ describe('WalError hierarchy', () => {
       assert.ok(error.message.length > 0);
     });
   }
+
+  it('UnsupportedFormatError names the found and the supported versions', () => {
+    const one = new UnsupportedFormatError(7, [1]);
+    assert.equal(one.found, 7);
+    assert.deepEqual(one.supported, [1]);
+    assert.ok(Object.isFrozen(one.supported));
+    assert.match(one.message, /format version 7.*reads version 1\b/);
+    const supported = [1, 2];
+    const two = new UnsupportedFormatError(3, supported);
+    supported.push(3);
+    assert.deepEqual(two.supported, [1, 2], 'a copy of the list');
+    assert.match(two.message, /reads versions 1, 2/);
+    assert.equal(two.offset, undefined);
+  });
 
   it('replication errors keep the stream sequence', () => {
     assert.equal(new ReplicaMismatchError('gap', { sequence: 3, offset: 80 }).sequence, 3);

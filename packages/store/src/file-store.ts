@@ -14,6 +14,7 @@ import {
   validateOpenArguments,
   writeAll,
 } from './fs/io.js';
+import { DEFAULT_FILE_MODE, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
 import { identifyLog, refusal } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
@@ -44,6 +45,26 @@ export interface FileStoreOptions {
    * `<path>.meta` is not log metadata, nor to a directory.
    */
   readonly adopt?: boolean;
+  /**
+   * Called with the metadata map (the caller's keys) once the open has read
+   * it, before the open changes anything on disk (head, metadata or segment
+   * files); a `WalError` it throws rejects the open as it is (anything
+   * else as `WAL_IO` with it as the cause), and the open then releases the
+   * lock and closes every file. A log uses it to refuse a format version it
+   * cannot read (`WAL_UNSUPPORTED_FORMAT`) without touching the log. Not
+   * called by a read-only open (which changes nothing anyway).
+   */
+  readonly checkMeta?: (meta: StoreMeta) => void;
+  /**
+   * Permission bits of every file this store creates (the data file, the
+   * metadata file, the lock file and their temporary files), less the
+   * process's umask: an integer in `[0o600, 0o777]` with the owner read and
+   * write bits set (`ERR_OUT_OF_RANGE` otherwise). Default `0o644`
+   * ({@link DEFAULT_FILE_MODE}), as LevelDB and SQLite. Existing files keep
+   * their permissions. `0o600` keeps a log holding private data readable by
+   * its owner only.
+   */
+  readonly mode?: number;
 }
 
 /**
@@ -94,6 +115,8 @@ export class FileStore extends StoreBase {
 
   /** Path of the data file. */
   readonly path: string;
+  /** Permission bits of the files this store creates (before the umask): the `mode` option. */
+  readonly mode: number;
   readonly #fs: Fs;
   readonly #file: FsFile;
   readonly #lock: FsLock | undefined;
@@ -105,10 +128,11 @@ export class FileStore extends StoreBase {
     fs: Fs,
     file: FsFile,
     lock: FsLock | undefined,
-    state: { head: number; length: number; user: StoreMeta; dirty: boolean },
+    state: { head: number; length: number; user: StoreMeta; dirty: boolean; mode: number },
   ) {
     super('file store', lock === undefined);
     this.path = path;
+    this.mode = state.mode;
     this.#fs = latchedFs(fs, () => this.failure);
     this.#file = file;
     this.#lock = lock;
@@ -138,6 +162,8 @@ export class FileStore extends StoreBase {
     if (options.adopt !== undefined && typeof options.adopt !== 'boolean') {
       throw invalidArgType('options.adopt', 'a boolean', options.adopt);
     }
+    const { mode = DEFAULT_FILE_MODE } = options;
+    validateMode('options.mode', mode);
     const fs = options.fs ?? new NodeFs();
     const readOnly = options.readOnly === true;
     const identity = await identifyLog(path, { fs }).catch((error: unknown) => {
@@ -145,28 +171,30 @@ export class FileStore extends StoreBase {
     });
     const refused = refusal(path, identity, 'file', options.adopt === true);
     if (refused !== undefined) throw refused;
-    if (readOnly) return FileStore.#openReadOnly(path, fs);
+    if (readOnly) return FileStore.#openReadOnly(path, fs, mode);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     try {
-      lock = await fs.lock(`${path}.lock`);
+      lock = await fs.lock(`${path}.lock`, mode);
       let created = false;
       try {
         file = await fs.open(path, 'write');
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') throw error;
-        file = await fs.open(path, 'createExclusive');
+        file = await fs.open(path, 'createExclusive', mode);
         created = true;
         await syncDir(fs, dirname(path), failOpen);
       }
       const { head, user, stored } = await readHead(fs, path);
-      if (!stored) await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen);
+      options.checkMeta?.(user);
+      if (!stored) await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen, mode);
       const size = await fs.size(file);
       return new FileStore(path, fs, file, lock, {
         head,
         length: Math.max(size, head),
         user,
         dirty: !created,
+        mode,
       });
     } catch (error) {
       if (file !== undefined) await fs.close(file).catch(() => undefined);
@@ -175,7 +203,7 @@ export class FileStore extends StoreBase {
     }
   }
 
-  static async #openReadOnly(path: string, fs: Fs): Promise<FileStore> {
+  static async #openReadOnly(path: string, fs: Fs, mode: number): Promise<FileStore> {
     let file: FsFile | undefined;
     try {
       file = await fs.open(path, 'read').catch((error: unknown) => {
@@ -188,6 +216,7 @@ export class FileStore extends StoreBase {
         length: Math.max(size, head),
         user,
         dirty: false,
+        mode,
       });
     } catch (error) {
       if (file !== undefined) await fs.close(file).catch(() => undefined);
@@ -260,7 +289,13 @@ export class FileStore extends StoreBase {
   async #writeMeta(user: StoreMeta, head: number): Promise<void> {
     const meta: Record<string, MetaValue> = { ...user };
     if (head > 0) meta[HEAD_KEY] = head;
-    await replaceFile(this.#fs, `${this.path}.meta`, encodeMeta(meta), this.#fsyncFailed);
+    await replaceFile(
+      this.#fs,
+      `${this.path}.meta`,
+      encodeMeta(meta),
+      this.#fsyncFailed,
+      this.mode,
+    );
   }
 
   readonly #fsyncFailed = (cause: unknown, what: string): never =>

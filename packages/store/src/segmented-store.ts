@@ -22,6 +22,7 @@ import {
   validateOpenArguments,
   writeAll,
 } from './fs/io.js';
+import { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
 import { decodeHead, encodeHead } from './head-file.js';
 import { identifyLog, refusal, segmentIndex } from './log-identity.js';
@@ -80,6 +81,28 @@ export interface SegmentedStoreOptions {
    * metadata or lock file being read or written.
    */
   readonly maxOpenSegments?: number;
+  /**
+   * Called with the metadata map (the caller's keys) once the open has read
+   * it, before the open changes anything on disk (head, metadata or segment
+   * files); a `WalError` it throws rejects the open as it is (anything
+   * else as `WAL_IO` with it as the cause), and the open then releases the
+   * lock and closes every file. A log uses it to refuse a format version it
+   * cannot read (`WAL_UNSUPPORTED_FORMAT`) without touching the log. Not
+   * called by a read-only open (which changes nothing anyway).
+   */
+  readonly checkMeta?: (meta: StoreMeta) => void;
+  /**
+   * Permission bits of every file this store creates (segments, the head
+   * and metadata files, the lock file and their temporary files), less the
+   * process's umask: an integer in `[0o600, 0o777]` with the owner read and
+   * write bits set (`ERR_OUT_OF_RANGE` otherwise). Default `0o644`
+   * ({@link DEFAULT_FILE_MODE}), as LevelDB and SQLite. The log directory,
+   * when the open creates it, gets {@link directoryMode}`(mode)`: `0o755` by
+   * default, `0o700` for `0o600`. Existing files and directories keep their
+   * permissions. `0o600` keeps a log holding private data readable by its
+   * owner only.
+   */
+  readonly mode?: number;
 }
 
 /** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
@@ -213,6 +236,8 @@ export class SegmentedStore extends StoreBase {
   readonly segmentSize: number;
   /** Most segment files open at once ({@link SegmentedStoreOptions.maxOpenSegments}). */
   readonly maxOpenSegments: number;
+  /** Permission bits of the files this store creates (before the umask): the `mode` option. */
+  readonly mode: number;
   readonly #fs: Fs;
   readonly #lock: FsLock | undefined;
   #segments = new Map<number, Segment>();
@@ -235,6 +260,7 @@ export class SegmentedStore extends StoreBase {
       user: StoreMeta;
       segments: number[];
       maxOpenSegments: number;
+      mode: number;
     },
   ) {
     super('segmented store', lock === undefined);
@@ -243,6 +269,7 @@ export class SegmentedStore extends StoreBase {
     this.#lock = lock;
     this.segmentSize = state.segmentSize;
     this.maxOpenSegments = state.maxOpenSegments;
+    this.mode = state.mode;
     this.headOffset = state.head;
     this.lengthOffset = state.length;
     // A writable open finds segments a killed process may have left unsynced.
@@ -274,6 +301,8 @@ export class SegmentedStore extends StoreBase {
     }
     const { maxOpenSegments = DEFAULT_MAX_OPEN_SEGMENTS } = options;
     validateInteger('options.maxOpenSegments', maxOpenSegments, 1, MAX_OPEN_SEGMENTS_LIMIT);
+    const { mode = DEFAULT_FILE_MODE } = options;
+    validateMode('options.mode', mode);
     const fs = options.fs ?? new NodeFs();
     const tooSmall = () =>
       outOfRange(
@@ -309,14 +338,14 @@ export class SegmentedStore extends StoreBase {
       throw tooSmall();
     }
     if (options.readOnly === true) {
-      return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments);
+      return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments, mode);
     }
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
-      const created = await fs.mkdir(dir);
+      const created = await fs.mkdir(dir, directoryMode(mode));
       if (created) await syncDir(fs, dirname(dir), failOpen);
-      lock = await fs.lock(join(dir, 'lock'));
+      lock = await fs.lock(join(dir, 'lock'), mode);
       if (!created) {
         // A process that crashed during an earlier open may have left the
         // directory, or entries in it (the head file), in the page cache
@@ -326,6 +355,7 @@ export class SegmentedStore extends StoreBase {
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
         await SegmentedStore.#inspect(fs, dir, rule);
+      options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
@@ -336,6 +366,7 @@ export class SegmentedStore extends StoreBase {
         user,
         segments: live,
         maxOpenSegments,
+        mode,
       });
       const last = live.at(-1);
       if (last !== undefined) {
@@ -346,7 +377,7 @@ export class SegmentedStore extends StoreBase {
 
       // Changes, now that the log is known to be sound.
       if (headBytes === undefined && recorded === undefined) {
-        await replaceFile(fs, join(dir, 'head'), encodeHead(0), failOpen);
+        await replaceFile(fs, join(dir, 'head'), encodeHead(0), failOpen, mode);
       }
       if (stored === undefined) {
         await replaceFile(
@@ -354,6 +385,7 @@ export class SegmentedStore extends StoreBase {
           join(dir, 'meta'),
           encodeMeta({ ...user, [SEGMENT_SIZE_KEY]: segmentSize }),
           failOpen,
+          mode,
         );
       }
       const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
@@ -379,6 +411,7 @@ export class SegmentedStore extends StoreBase {
     fs: Fs,
     rule: SegmentSizeRule,
     maxOpenSegments: number,
+    mode: number,
   ): Promise<SegmentedStore> {
     let store: SegmentedStore | undefined;
     try {
@@ -397,6 +430,7 @@ export class SegmentedStore extends StoreBase {
         user,
         segments: live,
         maxOpenSegments,
+        mode,
       });
       store.lengthOffset = await store.#measure(store.#segments, head);
       return store;
@@ -587,7 +621,7 @@ export class SegmentedStore extends StoreBase {
   async #openFile(index: number, segment: Segment, mode: OpenMode): Promise<FsFile> {
     await this.#takeSlot();
     try {
-      segment.file = await this.#fs.open(this.#path(index), mode);
+      segment.file = await this.#fs.open(this.#path(index), mode, this.mode);
     } catch (error) {
       this.#freeSlot();
       throw error;
@@ -861,7 +895,13 @@ export class SegmentedStore extends StoreBase {
 
   protected async doTruncateBefore(offset: number): Promise<void> {
     // The head first, durably; only then may the segments below it go.
-    await replaceFile(this.#fs, join(this.dir, 'head'), encodeHead(offset), this.#fsyncFailed);
+    await replaceFile(
+      this.#fs,
+      join(this.dir, 'head'),
+      encodeHead(offset),
+      this.#fsyncFailed,
+      this.mode,
+    );
     try {
       const doomed = [...this.#segments.keys()]
         .filter((index) => (index + 1) * this.segmentSize <= offset)
@@ -880,7 +920,7 @@ export class SegmentedStore extends StoreBase {
 
   protected async doUpdateMeta(next: StoreMeta): Promise<void> {
     const meta = encodeMeta({ ...next, [SEGMENT_SIZE_KEY]: this.segmentSize });
-    await replaceFile(this.#fs, join(this.dir, 'meta'), meta, this.#fsyncFailed);
+    await replaceFile(this.#fs, join(this.dir, 'meta'), meta, this.#fsyncFailed, this.mode);
   }
 
   async #closeFiles(): Promise<void> {

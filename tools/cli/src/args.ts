@@ -22,3 +22,15 @@ export function parseCount(value: string): number {
   }
   return number;
 }
+
+/**
+ * Parses a file mode in octal, as `chmod` takes it: `600`, `0640`, `0o644`.
+ * Only the syntax is checked here; the range (owner read and write set) is
+ * checked where the mode is used, with a `RangeError`.
+ */
+export function parseMode(value: string): number {
+  const match = /^(?:0o?)?([0-7]{1,4})$/i.exec(value.trim());
+  if (match === null)
+    throw new InvalidArgumentError('expected an octal mode, such as 600 or 0644.');
+  return Number.parseInt(match[1]!, 8);
+}

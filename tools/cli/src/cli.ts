@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { parseCount, parseSize } from './args.js';
+import { parseCount, parseMode, parseSize } from './args.js';
 import type { Io } from './commands/shared.js';
 // The commands load on use: `--help` and usage errors start without @wal/core.
 import { describeError, EXIT } from './errors.js';
@@ -35,6 +35,11 @@ const maxRecordSizeOption = () =>
     '--max-record-size <bytes>',
     "largest record to accept, e.g. 128M (default: the log's own; 64 MiB, wal-db's default, without metadata)",
   ).argParser(parseSize);
+const modeOption = (what: string, fallback = '644') =>
+  new Option(
+    '--mode <octal>',
+    `permissions of ${what}, before the umask (default ${fallback}); a directory gets the search bit with each read bit (700 for 600)`,
+  ).argParser(parseMode);
 const skipOption = () =>
   new Option('--skip', "read as recovery 'skip' does: step over damaged records it can");
 const formatOption = () =>
@@ -63,7 +68,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
       'after',
       '\nA directory is a segmented log, a regular file a single-file log.\n' +
         'Exit codes: 0 ok (verify: also a torn tail), 1 damaged log, 2 usage or I/O error,\n' +
-        '3 repair declined.',
+        '3 repair declined, 4 a log of a later format version.',
     );
 
   program
@@ -149,10 +154,35 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     .option('--dry-run', 'show what would be done, do nothing')
     .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
     .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
+    .addOption(modeOption('the backup file and any file of the log it creates'))
     .addOption(segmentSizeOption())
     .addOption(maxRecordSizeOption())
     .action(async (path: string, options) =>
       setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
+    );
+
+  program
+    .command('backup')
+    .summary('copy a durable prefix of a log into a new directory, while its writer goes on')
+    .description(
+      'Copy every durable record of the log into a new directory (a segmented log with the\n' +
+        'same records at the same LSNs), read-only, while a writer may go on appending.\n' +
+        'Only what the writer recorded as durable is copied (its durable hint). The copy is\n' +
+        'built beside <dir> and renamed into place: after a crash <dir> is absent or complete.\n' +
+        '<dir> must not exist.',
+    )
+    .argument('<path>', 'the log: a directory (segmented) or a file')
+    .argument('<dir>', 'the new directory of the copy (must not exist)')
+    .addOption(
+      new Option('--up-to <lsn>', 'copy only the records below this LSN').argParser(parseCount),
+    )
+    .addOption(modeOption('every file of the copy', "the log's own"))
+    .option('--json', 'print one JSON object')
+    .addOption(skipOption())
+    .addOption(segmentSizeOption())
+    .addOption(maxRecordSizeOption())
+    .action(async (path: string, dir: string, options) =>
+      setExit(await (await import('./commands/backup.js')).backup(path, dir, options, io)),
     );
 
   return program;

@@ -19,6 +19,8 @@ export const EXIT = {
   usage: 2,
   /** `repair`: the user declined. */
   declined: 3,
+  /** The log is in a format version this release cannot read (a later release wrote it). */
+  unsupported: 4,
 } as const;
 
 /** A failure meant for the user: printed as one line, no stack. */
@@ -64,6 +66,8 @@ export function describeError(
     switch (error.code) {
       case 'WAL_CORRUPTION':
         return { message: `${where}the log is damaged: ${error.message}`, exitCode: EXIT.damaged };
+      case 'WAL_UNSUPPORTED_FORMAT':
+        return { message: `${where}${error.message}`, exitCode: EXIT.unsupported };
       case 'WAL_RECORD_TOO_LARGE':
         return { message: `${where}${error.message}`, exitCode: EXIT.damaged };
       case 'WAL_NOT_A_LOG':

@@ -80,13 +80,14 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
   }
 }
 
-/** Opens the store of `target` for writing: takes the lock. */
-export async function openStoreWritable(target: Target): Promise<Store> {
-  if (target.layout === 'file') return FileStore.open(target.path);
-  return SegmentedStore.open(
-    target.path,
-    target.segmentSize === undefined ? {} : { segmentSize: target.segmentSize },
-  );
+/** Opens the store of `target` for writing: takes the lock. Files it creates get `mode`. */
+export async function openStoreWritable(target: Target, mode?: number): Promise<Store> {
+  const common = mode === undefined ? {} : { mode };
+  if (target.layout === 'file') return FileStore.open(target.path, common);
+  return SegmentedStore.open(target.path, {
+    ...common,
+    ...(target.segmentSize === undefined ? {} : { segmentSize: target.segmentSize }),
+  });
 }
 
 /** What a {@link view} changes about the store it wraps. */

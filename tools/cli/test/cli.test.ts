@@ -160,6 +160,12 @@ interface VerifyJson {
 
 let root: string;
 let counter = 0;
+/** The umask the `wal` children inherit (read without changing it for long). */
+const umask = (() => {
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  return mask;
+})();
 const fresh = (name = 'log') => join(root, `${name}-${++counter}`);
 
 before(() => {
@@ -171,7 +177,7 @@ after(() => {
 
 describe('wal: program', async () => {
   it('prints its version and help, exit 0', async () => {
-    const commands = ['info', 'verify', 'dump', 'tail', 'repair'];
+    const commands = ['info', 'verify', 'dump', 'tail', 'repair', 'backup'];
     const [version, help, ...subs] = await Promise.all([
       wal(['--version']),
       wal(['--help']),
@@ -401,12 +407,13 @@ describe('wal on a torn tail (a crash mid-write)', () => {
     const flat = flatBytes(dir);
     const backups = fresh('backups');
     mkdirSync(backups);
-    const result = await wal(['repair', dir, '--yes', '--backup-dir', backups]);
+    const result = await wal(['repair', dir, '--yes', '--backup-dir', backups, '--mode', '0640']);
     assert.equal(result.status, 0, result.stderr);
     assert.match(result.stdout, /Done: the log opens clean: 79 record/);
     const [backup, ...others] = readdirSync(backups);
     assert.equal(others.length, 0);
     assert.match(backup!, /^torn-\d+\.repair-\d{8}T\d{6}\.\d{3}Z\.bak$/);
+    assert.equal(statSync(join(backups, backup!)).mode & 0o777, 0o640 & ~umask);
     assert.deepEqual(readFileSync(join(backups, backup!)), flat.subarray(lsns[79]!));
     const check = await wal(['verify', dir, '--json']);
     assert.equal(check.status, 0);
@@ -909,7 +916,7 @@ describe('wal on other layouts', () => {
     await store.close();
   });
 
-  it('an intact record above the maximum, or an unknown format: exit 1 with one line', async () => {
+  it('an intact record above the maximum: exit 1; a later format: exit 4; one line each', async () => {
     const big = fresh('big');
     await makeLog(big, 30);
     const unknown = fresh('format');
@@ -934,8 +941,8 @@ describe('wal on other layouts', () => {
     assert.equal(typeof report.damage!.lsn, 'number');
     assert.equal(text!.status, 1);
     assert.match(text!.stdout, /DAMAGED/);
-    assert.equal(other!.status, 1);
-    assertOneLine(other!, /format version 2/);
+    assert.equal(other!.status, 4, 'a later format is not damage');
+    assertOneLine(other!, /format version 2, which this release cannot read/);
   });
 
   it('damaged metadata: exit 1 with one line', async () => {
@@ -952,5 +959,113 @@ describe('wal on other layouts', () => {
       assertOneLine(result, /damaged/);
     }
     assert.ok(existsSync(join(dir, 'meta')));
+  });
+});
+
+describe('wal backup', () => {
+  /** Every record of the log at `path` (read-only), as [lsn, payload] pairs. */
+  async function recordsAt(path: string, head?: number): Promise<Array<[number, string]>> {
+    const log = await Wal.open(path, { readOnly: true });
+    try {
+      if (head !== undefined) assert.equal(log.head, head);
+      const out: Array<[number, string]> = [];
+      for await (const { lsn, payload } of log.iterate()) {
+        out.push([lsn, Buffer.from(payload).toString('hex')]);
+      }
+      return out;
+    } finally {
+      await log.close();
+    }
+  }
+
+  it('copies a closed log whole, with the same head and LSNs; --mode 600 makes it private', async () => {
+    const dir = fresh('source');
+    await makeLog(dir, 40);
+    const log = await Wal.open(dir);
+    const lsns = [];
+    for await (const { lsn } of log.iterate()) lsns.push(lsn);
+    await log.truncateBefore(lsns[10]!);
+    await log.close();
+    const before = snapshot(dir);
+    const copy = fresh('copy');
+    const result = await wal(['backup', dir, copy, '--mode', '600']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(
+      result.stdout,
+      new RegExp(`30 record\\(s\\), LSN ${lsns[10]} to \\d+, backed up into`),
+    );
+    assert.doesNotMatch(result.stdout, /not copied/);
+    assert.deepEqual(await recordsAt(copy, lsns[10]), await recordsAt(dir));
+    assert.deepEqual(snapshot(dir), before, 'the source is only read');
+    assert.equal(statSync(copy).mode & 0o777, 0o700 & ~umask);
+    for (const name of readdirSync(copy)) {
+      assert.equal(statSync(join(copy, name)).mode & 0o777, 0o600 & ~umask, name);
+    }
+  });
+
+  it('beside a live writer: copies up to its durable hint and says what it left', async () => {
+    const dir = fresh('live-source');
+    const { lsns } = await makeLog(dir, 30);
+    const writer = await Wal.open(dir);
+    try {
+      await writer.store.updateMeta({ 'wal.durableHint': lsns[20]! }); // as between rolls
+      await writer.append(payloadOf(30), { wait: 'durable' });
+      const copy = fresh('live-copy');
+      const [text, json] = await Promise.all([
+        wal(['backup', dir, copy]),
+        wal(['backup', dir, `${copy}-json`, '--json']),
+      ]);
+      assert.equal(text!.status, 0, text!.stderr);
+      assert.match(text!.stdout, /20 record\(s\), LSN 0 to \d+/);
+      assert.match(
+        text!.stdout,
+        /byte\(s\) after LSN \d+ were not copied: a live writer holds the log/,
+      );
+      const report = JSON.parse(json!.stdout) as Record<string, number>;
+      assert.equal(report.end, lsns[20]);
+      assert.equal(report.records, 20);
+      assert.ok(report.notCopied! > 0);
+      assert.deepEqual(await recordsAt(copy, 0), (await recordsAt(dir)).slice(0, 20));
+    } finally {
+      await writer.close();
+    }
+  });
+
+  it('--up-to copies the records below an LSN', async () => {
+    const dir = fresh('upto-source');
+    const { lsns } = await makeLog(dir, 20);
+    const copy = fresh('upto-copy');
+    const result = await wal(['backup', dir, copy, '--up-to', String(lsns[5])]);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(await recordsAt(copy), (await recordsAt(dir)).slice(0, 5));
+    assert.match(result.stdout, /were not copied: they are not known to be durable/);
+  });
+
+  it('refuses an existing destination, a bad mode and a bad LSN with one line, touching nothing', async () => {
+    const dir = fresh('refuse-source');
+    const { lsns } = await makeLog(dir, 5);
+    const taken = fresh('taken');
+    mkdirSync(taken);
+    writeFileSync(join(taken, 'photo.jpg'), 'jpeg');
+    const before = snapshot(taken);
+    const [exists, low, syntax, boundary] = await Promise.all([
+      wal(['backup', dir, taken]),
+      wal(['backup', dir, fresh('x'), '--mode', '400']),
+      wal(['backup', dir, fresh('x'), '--mode', 'rw']),
+      wal(['backup', dir, fresh('x'), '--up-to', String(lsns[2]! + 1)]),
+    ]);
+    assert.equal(exists!.status, 2);
+    assertOneLine(exists!, /exists/);
+    assert.deepEqual(snapshot(taken), before);
+    assert.equal(low!.status, 2);
+    assertOneLine(low!, /--mode.*out of range/);
+    assert.equal(syntax!.status, 2);
+    assertOneLine(syntax!, /octal mode/);
+    assert.equal(boundary!.status, 2);
+    assertOneLine(boundary!, /boundary|no record/i);
+    assert.deepEqual(
+      readdirSync(root).filter((name) => name.startsWith('x-') || name.includes('.backup-')),
+      [],
+    );
   });
 });

@@ -313,3 +313,31 @@ describe('the store view under a read-only open', () => {
     }
   });
 });
+
+describe('wal backup on a terminal', () => {
+  it('draws a progress bar on stderr for a large log, then erases it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-cli-backup-'));
+    try {
+      const path = join(dir, 'log');
+      const wal = await Wal.open(path);
+      const record = new Uint8Array(64 * 1024).fill(7);
+      for (let i = 0; i < (PROGRESS_THRESHOLD * 1.5) / record.length; i++) wal.append(record);
+      await wal.close();
+      const stdout = new PassThrough();
+      const stderr = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+      let err = '';
+      stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString();
+      });
+      const code = await run(['node', 'wal', 'backup', path, join(dir, 'copy')], {
+        out: new Output(stdout),
+        err: stderr,
+      });
+      assert.equal(code, EXIT.ok, err);
+      assert.match(err, /\rbacking up \[#*\.*\] +\d+%/);
+      assert.ok(err.endsWith('\r\x1b[2K'), 'the bar is erased');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

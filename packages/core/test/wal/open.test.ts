@@ -102,7 +102,7 @@ describe('Wal', () => {
     it('rejects a log whose metadata holds another format or a bad value', async () => {
       const store = new MemoryStore();
       await store.updateMeta({ 'wal.format': 2 });
-      await rejectsCode(Wal.open(store), 'WAL_CORRUPTION');
+      await rejectsCode(Wal.open(store), 'WAL_UNSUPPORTED_FORMAT');
       assert.equal(store.closed, true, 'open closes the store it rejects');
       const other = new MemoryStore();
       await other.updateMeta({ 'wal.maxRecordSize': 'big' });

@@ -31,8 +31,13 @@ export interface FsLock {
 
 /** The file-system calls @wal's file backends make. All asynchronous. */
 export interface Fs {
-  /** Opens `path` in `mode`. */
-  open(path: string, mode: OpenMode): Promise<FsFile>;
+  /**
+   * Opens `path` in `mode`. A file the call creates gets the permission bits
+   * `permissions` (default `0o644`) less the process's umask; an existing
+   * file keeps its own. An implementation without permissions (an
+   * in-memory one) ignores them.
+   */
+  open(path: string, mode: OpenMode, permissions?: number): Promise<FsFile>;
   /** Closes a file. A file is closed at most once. */
   close(file: FsFile): Promise<void>;
   /** Writes `bytes` at `position`; resolves with the count written (may be short). */
@@ -51,16 +56,22 @@ export interface Fs {
   unlink(path: string): Promise<void>;
   /** Names of the entries of a directory, in no particular order. */
   readdir(path: string): Promise<string[]>;
-  /** Creates a directory; resolves `false` when it already existed. Not recursive. */
-  mkdir(path: string): Promise<boolean>;
+  /**
+   * Creates a directory with the permission bits `permissions` (default
+   * `0o755`) less the umask; resolves `false` when it already existed (its
+   * permissions unchanged). Not recursive.
+   */
+  mkdir(path: string, permissions?: number): Promise<boolean>;
   /** Flushes a directory's entries (creates, renames, unlinks) to stable storage. */
   syncDir(path: string): Promise<void>;
   /**
    * Takes the exclusive lock named by `path` (a lock file). Rejects with
    * `LockedError` when another holder, in this process or another, has it; a
-   * lock whose holder died is taken over.
+   * lock whose holder died is taken over. The lock file (and any file the
+   * protocol creates beside it) gets `permissions` (default `0o644`) less
+   * the umask.
    */
-  lock(path: string): Promise<FsLock>;
+  lock(path: string, permissions?: number): Promise<FsLock>;
 }
 
 /** The {@link Fs} methods, as named in call logs, fault rules and audits. */

@@ -110,8 +110,8 @@ export function missingForReadOnly(error: unknown, what: string, location: strin
 }
 
 /**
- * Replaces `path` with `bytes` atomically: write `<path>.tmp`, fdatasync it,
- * rename it over `path`, fsync the directory. After a crash `path` holds the
+ * Replaces `path` with `bytes` atomically: write `<path>.tmp` (created with
+ * `permissions`), fdatasync it, rename it over `path`, fsync the directory. After a crash `path` holds the
  * old or the new bytes, never a mix. A failed fdatasync or directory fsync is
  * handed to `failed` (which latches); other failures reject as they are (the
  * old file is then intact, except after a failed rename whose outcome the OS
@@ -122,9 +122,10 @@ export async function replaceFile(
   path: string,
   bytes: Uint8Array,
   failed: FsyncFailure,
+  permissions?: number,
 ): Promise<void> {
   const temp = `${path}.tmp`;
-  const file = await fs.open(temp, 'create');
+  const file = await fs.open(temp, 'create', permissions);
   try {
     await fs.ftruncate(file, 0);
     await writeAll(fs, file, bytes, 0);

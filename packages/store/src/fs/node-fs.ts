@@ -21,6 +21,7 @@ import { hostname } from 'node:os';
 import { errorCode, LockedError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
 import { holderState, type LockOwner, parseOwner, startTimeOf } from './lock-file.js';
+import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
   read: constants.O_RDONLY,
@@ -72,8 +73,8 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * See the method for the protocol and its caveats.
  */
 export class NodeFs implements Fs {
-  async open(path: string, mode: OpenMode): Promise<FsFile> {
-    return new NodeFile(path, await open(path, FLAGS[mode], 0o644));
+  async open(path: string, mode: OpenMode, permissions = DEFAULT_FILE_MODE): Promise<FsFile> {
+    return new NodeFile(path, await open(path, FLAGS[mode], permissions));
   }
 
   async close(file: FsFile): Promise<void> {
@@ -114,9 +115,9 @@ export class NodeFs implements Fs {
     return readdir(path);
   }
 
-  async mkdir(path: string): Promise<boolean> {
+  async mkdir(path: string, permissions = directoryMode(DEFAULT_FILE_MODE)): Promise<boolean> {
     try {
-      await mkdir(path);
+      await mkdir(path, { mode: permissions });
       return true;
     } catch (error) {
       if (errorCode(error) === 'EEXIST') return false;
@@ -165,7 +166,7 @@ export class NodeFs implements Fs {
    * links, and is not durable (a power loss may keep or drop the file; both
    * are handled).
    */
-  async lock(path: string): Promise<FsLock> {
+  async lock(path: string, permissions = DEFAULT_FILE_MODE): Promise<FsLock> {
     const token = randomBytes(12).toString('hex');
     const start = await startTimeOf(process.pid);
     const owner: LockOwner = {
@@ -175,7 +176,7 @@ export class NodeFs implements Fs {
       ...(start === undefined ? {} : { start }),
     };
     const temp = `${path}.${token}.tmp`;
-    await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: 0o644 });
+    await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await tryLink(temp, path)) return new NodeLock(path, token);

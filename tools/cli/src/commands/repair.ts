@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { DURABLE_HINT_KEY, Wal } from '@wal/core';
 import { isWalError, type LockedError } from '@wal/errors';
-import type { Store } from '@wal/store';
+import { DEFAULT_FILE_MODE, type Store, validateMode } from '@wal/store';
 import { type Diagnosis, diagnose } from '../diagnose.js';
 import { CliError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
@@ -26,6 +26,8 @@ export interface RepairOptions extends LogOptions {
   readonly yes?: boolean;
   readonly dryRun?: boolean;
   readonly backupDir?: string;
+  /** Permissions of the backup file and of any file of the log the repair creates. */
+  readonly mode?: number;
 }
 
 const CHUNK = 1024 * 1024;
@@ -38,9 +40,15 @@ function backupPath(target: Target, backupDir: string | undefined): string {
   return join(backupDir ?? dirname(full), name);
 }
 
-/** Copies the log's bytes `[from, to)` into a new file `file`, durably. */
-async function writeBackup(store: Store, from: number, to: number, file: string): Promise<void> {
-  const handle = await open(file, 'wx').catch((error: unknown) => {
+/** Copies the log's bytes `[from, to)` into a new file `file` (created with `mode`), durably. */
+async function writeBackup(
+  store: Store,
+  from: number,
+  to: number,
+  file: string,
+  mode: number,
+): Promise<void> {
+  const handle = await open(file, 'wx', mode).catch((error: unknown) => {
     throw new CliError(`cannot create the backup file ${file}: ${(error as Error).message}`);
   });
   try {
@@ -92,6 +100,7 @@ async function confirm(io: Io): Promise<boolean> {
 }
 
 export async function repair(path: string, options: RepairOptions, io: Io): Promise<number> {
+  if (options.mode !== undefined) validateMode('--mode', options.mode);
   const reading = readingOf(options);
   const target = await findTarget(path, options.segmentSize);
   const lock = await lockStatus(target.lockFile);
@@ -171,7 +180,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
   // The repair, under the lock.
   let store: Store;
   try {
-    store = await openStoreWritable(target);
+    store = await openStoreWritable(target, options.mode);
   } catch (error) {
     if (isWalError(error, 'WAL_LOCKED')) {
       const { pid } = error as LockedError;
@@ -192,7 +201,13 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
       );
     }
     if (plan.cut < plan.storeLength) {
-      await writeBackup(store, plan.cut, plan.storeLength, backup);
+      await writeBackup(
+        store,
+        plan.cut,
+        plan.storeLength,
+        backup,
+        options.mode ?? DEFAULT_FILE_MODE,
+      );
       await say(`Saved ${plan.storeLength - plan.cut} byte(s) to ${backup}.`);
     }
     // Hint first: interrupted after it, the damage is a torn tail any open cuts.

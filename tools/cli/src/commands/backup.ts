@@ -1,0 +1,87 @@
+/**
+ * `wal backup <path> <dir>`: an online backup of a log — a durable prefix
+ * copied into a new directory while its writer goes on (`backup` of
+ * @wal/core). The log is only read: no lock is taken, nothing is changed.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { backup as backupLog } from '@wal/core';
+import { DEFAULT_FILE_MODE, validateMode } from '@wal/store';
+import { EXIT } from '../errors.js';
+import { lockStatus } from '../lock.js';
+import { openLog, segmentSizeOf, type Target } from '../open.js';
+import { Progress } from '../progress.js';
+import { type Io, type LogOptions, readingOf, withStore } from './shared.js';
+
+export interface BackupOptions extends LogOptions {
+  /** Permissions of the copy's files (default: those of the log's metadata file). */
+  readonly mode?: number;
+  /** Copy the records below this LSN only. */
+  readonly upTo?: number;
+  readonly json?: boolean;
+}
+
+/** The permission bits of the log's metadata file, when usable as a mode; else the default. */
+async function modeOfLog(target: Target): Promise<number> {
+  const meta = target.layout === 'file' ? `${target.path}.meta` : join(target.path, 'meta');
+  try {
+    const bits = (await stat(meta)).mode & 0o777;
+    return (bits & 0o600) === 0o600 ? bits : DEFAULT_FILE_MODE;
+  } catch {
+    return DEFAULT_FILE_MODE;
+  }
+}
+
+export async function backup(
+  path: string,
+  destination: string,
+  options: BackupOptions,
+  io: Io,
+): Promise<number> {
+  if (options.mode !== undefined) validateMode('--mode', options.mode);
+  return withStore(path, options, async (target, store) => {
+    const wal = await openLog(store, readingOf(options));
+    let progress: Progress | undefined;
+    try {
+      const segmentSize = segmentSizeOf(store);
+      const result = await backupLog(wal, destination, {
+        mode: options.mode ?? (await modeOfLog(target)),
+        ...(segmentSize === undefined || segmentSize < 4096 ? {} : { segmentSize }),
+        ...(options.upTo === undefined ? {} : { upTo: options.upTo }),
+        onProgress: (copied, total) => {
+          progress ??= new Progress(io.err, 0, total, 'backing up');
+          progress.update(copied);
+        },
+      });
+      progress?.done();
+      const lock = await lockStatus(target.lockFile);
+      const left = wal.written - result.end;
+      if (options.json === true) {
+        await io.out.line(
+          JSON.stringify({
+            path,
+            destination,
+            head: result.head,
+            end: result.end,
+            records: result.records,
+            notCopied: left,
+          }),
+        );
+        return EXIT.ok;
+      }
+      await io.out.line(
+        `${path}: ${result.records} record(s), LSN ${result.head} to ${result.end}, backed up into ${destination}.`,
+      );
+      if (left > 0) {
+        const why = lock.locked
+          ? 'a live writer holds the log, and a backup copies only what its writer recorded as durable (at its last segment roll or close)'
+          : 'they are not known to be durable (the log was not closed cleanly: open it once to recover it)';
+        await io.out.line(`${left} byte(s) after LSN ${result.end} were not copied: ${why}.`);
+      }
+      return EXIT.ok;
+    } finally {
+      progress?.done();
+      await wal.close();
+    }
+  });
+}
