@@ -17,34 +17,48 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
-  rejectUnknownKeys,
   validateOffset,
   type WalError,
 } from '@wal/errors';
 import type { Store } from '@wal/store';
 import type { BoundaryIndex } from './boundary-index.js';
+import { closeLog } from './close.js';
 import { Durability } from './durability.js';
 import { Exclusivity } from './exclusive.js';
-import { HEADER_SIZE } from './frame.js';
 import { Locator, READ_WINDOW } from './locate.js';
-import { META_TRUNCATIONS, metaInteger } from './meta.js';
 import {
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
   resolveOptions,
+  validateWait,
+  type WaitLevel,
   type WalOptions,
+  waitLevel,
 } from './options.js';
 import { Preallocation } from './preallocation.js';
-import { BatchIterator, Reader, type ReaderAccess, RecordIterator } from './reader.js';
+import {
+  BatchIterator,
+  batchBytesOf,
+  openReader,
+  type ReaderAccess,
+  RecordIterator,
+  readerAccess,
+} from './reader.js';
 import type { StoredRecord } from './record.js';
-import { isStore, openStore, type RecoveryReport, recover, type WalSource } from './recovery.js';
-import { scan } from './scan.js';
+import {
+  isStore,
+  openStore,
+  type RecoveryReport,
+  recover,
+  rescan,
+  type WalSource,
+} from './recovery.js';
 import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, LogState } from './state.js';
 import { truncateAfter, truncateBefore } from './truncation.js';
-import { type WaitLevel, Writer } from './writer.js';
+import { Writer } from './writer.js';
 
+export type { WaitLevel } from './options.js';
 export type { RecoveryReport, WalSource } from './recovery.js';
-export type { WaitLevel } from './writer.js';
 
 /** Options of a waiting append. */
 export interface AppendOptions {
@@ -122,17 +136,7 @@ export class Wal {
     log.exclusivity = new Exclusivity(log);
     log.locator = new Locator(log);
     this.#log = log;
-    const locator = log.locator;
-    this.#access = {
-      quiet: () => this.#quiet(),
-      validateStart: (lsn, end, tail) => this.#validateStart(lsn, end, tail),
-      clampEnd: (end, epoch) => clampEnd(log.cuts, end, epoch),
-      head: () => log.head,
-      maxRecordSize: () => log.maxRecordSize,
-      skipped: (lsn) => log.skipped.has(lsn),
-      readStore: (offset, length) => locator.readStore(offset, length),
-      damaged: (lsn) => locator.damaged(lsn),
-    };
+    this.#access = readerAccess(log);
   }
 
   /**
@@ -465,7 +469,7 @@ export class Wal {
    * checksum. A `truncateAfter` below its end ends it at the cut.
    */
   iterate(fromLsn?: number): AsyncIterableIterator<StoredRecord> {
-    return new RecordIterator(this.#reader(fromLsn, READ_WINDOW));
+    return new RecordIterator(openReader(this.#log, this.#access, fromLsn, READ_WINDOW));
   }
 
   /**
@@ -478,55 +482,8 @@ export class Wal {
     fromLsn?: number,
     options?: { batchBytes?: number },
   ): AsyncIterableIterator<StoredRecord[]> {
-    if (options !== undefined) {
-      if (typeof options !== 'object' || options === null) {
-        throw invalidArgType('options', 'of type object', options);
-      }
-      rejectUnknownKeys('options', options, ITERATE_OPTIONS);
-    }
-    const batchBytes = options?.batchBytes ?? READ_WINDOW;
-    return new BatchIterator(this.#reader(fromLsn, batchBytes));
-  }
-
-  #reader(fromLsn: number | undefined, batchBytes: number): Reader {
-    if (fromLsn !== undefined) validateOffset('fromLsn', fromLsn);
-    if (!Number.isInteger(batchBytes) || batchBytes < HEADER_SIZE) {
-      throw outOfRange('options.batchBytes', `an integer >= ${HEADER_SIZE}`, batchBytes);
-    }
-    const log = this.#log;
-    if ((log.blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
-    return new Reader(
-      this.#access,
-      fromLsn ?? log.head,
-      log.written,
-      log.tail,
-      log.cuts.length,
-      batchBytes,
-    );
-  }
-
-  /** Validates an iterator's start. */
-  async #validateStart(lsn: number, end: number, tail: number): Promise<void> {
-    const log = this.#log;
-    const quiet = log.exclusivity.quiet();
-    if (quiet !== undefined) await quiet;
-    if ((lsn === end || lsn === tail) && lsn >= log.head) return;
-    if (lsn > end && lsn < tail) {
-      // Appended but not yet written when the iterator was made: nothing to
-      // yield, but the start must still be a boundary.
-      await log.writer.waitTarget(lsn + 1, 'written');
-      await log.locator.locate(lsn, log.written);
-      return;
-    }
-    await log.locator.locate(lsn, end);
-  }
-
-  /** Waits while a truncation runs. */
-  async #quiet(): Promise<void> {
-    const log = this.#log;
-    const quiet = log.exclusivity.quiet();
-    if (quiet !== undefined) await quiet;
-    if ((log.blocked & BLOCK_CLOSED) !== 0 && log.store.closed) throw new ClosedError('log');
+    const batchBytes = batchBytesOf(options);
+    return new BatchIterator(openReader(this.#log, this.#access, fromLsn, batchBytes));
   }
 
   /**
@@ -540,31 +497,7 @@ export class Wal {
     const log = this.#log;
     if ((log.blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
     if (!log.readOnly) return log.written;
-    const store = log.store;
-    await store.refresh?.();
-    let from = log.scannedEnd;
-    const truncations =
-      metaInteger(await store.readMeta(), META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
-    if (store.head > log.head || store.length < log.scannedEnd || truncations !== log.cutCount) {
-      log.cutCount = truncations;
-      // The writer truncated: start over from its head.
-      from = store.head;
-      log.head = store.head;
-      log.index.truncateBefore(store.head);
-      log.index.truncateAfter(from);
-      log.cuts.push(from);
-      log.locator.forgetAbove();
-    }
-    const found = await scan(store, {
-      from,
-      maxRecordSize: log.maxRecordSize,
-      durableHint: 0,
-      policy: 'strict',
-      boundaries: log.index,
-    });
-    log.scannedEnd = found.end;
-    log.tail = found.end;
-    return found.end;
+    return rescan(log);
   }
 
   // ---------------------------------------------------------------- close and reopen
@@ -581,44 +514,8 @@ export class Wal {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#log.blocked |= BLOCK_CLOSED;
-    this.#closing = this.#close();
+    this.#closing = closeLog(this.#log);
     return this.#closing;
-  }
-
-  async #close(): Promise<void> {
-    const log = this.#log;
-    const { durability, exclusivity, gc, store } = log;
-    let error: unknown;
-    // Truncations called before close() finish first (those not yet started
-    // reject with WAL_CLOSED).
-    await exclusivity.truncationsDone();
-    const failedBefore = durability.failure !== undefined;
-    if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
-      try {
-        log.writer.submit();
-        if (log.tail > this.durable) await log.writer.waitTarget(log.tail, 'durable');
-        await exclusivity.settled();
-        await durability.recordFinal(gc.durable);
-        // Zeros written ahead and not used (or maybe, by a failed zero write):
-        // a clean close leaves no tail to cut.
-        if (log.preallocation.leftover(log.tail) && durability.failure === undefined) {
-          await store.truncate(log.tail);
-        }
-      } catch (cause) {
-        error = cause;
-      }
-    }
-    await exclusivity.settled();
-    // A failure during the close (a durable-hint update in flight, say) is
-    // this close's failure: the caller must not take it for a clean close.
-    if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
-    log.writer.rejectDrainWaiters(new ClosedError('log'));
-    try {
-      await store.close();
-    } catch (cause) {
-      error ??= cause;
-    }
-    if (error !== undefined) throw error;
   }
 
   /**
@@ -643,38 +540,5 @@ export class Wal {
     await this.close().catch(noop);
     const resumeAt = this.#log.durability.resumeAt();
     return Wal.#open(from, { ...this.#options, replay: undefined }, resumeAt);
-  }
-}
-
-/** Where an iterator created at cut count `epoch` must stop, at most `end`. */
-function clampEnd(cuts: readonly number[], end: number, epoch: number): number {
-  for (let i = epoch; i < cuts.length; i++) end = Math.min(end, cuts[i]!);
-  return end;
-}
-
-const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait']);
-const ITERATE_OPTIONS: ReadonlySet<string> = new Set(['batchBytes']);
-
-/** The wait level of append options; a misspelt key is named, as `open` names one. */
-function waitLevel(options: unknown): WaitLevel {
-  if (typeof options !== 'object' || options === null) {
-    throw invalidArgType('options', 'of type object', options);
-  }
-  // The common shape ({ wait }) costs one comparison per key (an inherited key, too, takes the slow check).
-  for (const key in options) {
-    if (key !== 'wait') {
-      rejectUnknownKeys('options', options, APPEND_OPTIONS);
-      break;
-    }
-  }
-  const { wait } = options as { wait?: unknown };
-  validateWait('options.wait', wait);
-  return wait;
-}
-
-/** Throws `ERR_INVALID_ARG_VALUE`, naming `name`, unless `value` is a {@link WaitLevel}. */
-function validateWait(name: string, value: unknown): asserts value is WaitLevel {
-  if (value !== 'written' && value !== 'durable') {
-    throw invalidArgValue(name, value, "must be 'written' or 'durable'");
   }
 }

@@ -9,10 +9,8 @@
  */
 import { WriteFailedError } from '@wal/errors';
 import { HEADER_SIZE, writeFrame } from './frame.js';
+import type { WaitLevel } from './options.js';
 import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
-
-/** What an append waits for: `written` (a process crash keeps it) or `durable` (a power loss keeps it). */
-export type WaitLevel = 'written' | 'durable';
 
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
 const MAX_CHUNK = 1024 * 1024;
