@@ -1,5 +1,6 @@
 /**
- * The options of `Wal.open`, validated once into a complete set. Internal.
+ * The options of `Wal.open`, validated once into a complete set, and the
+ * wait level of appends and waits. Internal.
  */
 import { invalidArgType, invalidArgValue, rejectUnknownKeys, validateInteger } from '@wal/errors';
 import { type Fs, MAX_OPEN_SEGMENTS_LIMIT, validateMode } from '@wal/store';
@@ -263,4 +264,33 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     replay: replay as ResolvedOptions['replay'],
     replayReusesBuffers,
   };
+}
+
+/** What an append waits for: `written` (a process crash keeps it) or `durable` (a power loss keeps it). */
+export type WaitLevel = 'written' | 'durable';
+
+const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait']);
+
+/** The wait level of `Wal.append` options; a misspelt key is named, as `open` names one. */
+export function waitLevel(options: unknown): WaitLevel {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgType('options', 'of type object', options);
+  }
+  // The common shape ({ wait }) costs one comparison per key (an inherited key, too, takes the slow check).
+  for (const key in options) {
+    if (key !== 'wait') {
+      rejectUnknownKeys('options', options, APPEND_OPTIONS);
+      break;
+    }
+  }
+  const { wait } = options as { wait?: unknown };
+  validateWait('options.wait', wait);
+  return wait;
+}
+
+/** Throws `ERR_INVALID_ARG_VALUE`, naming `name`, unless `value` is a {@link WaitLevel}. */
+export function validateWait(name: string, value: unknown): asserts value is WaitLevel {
+  if (value !== 'written' && value !== 'durable') {
+    throw invalidArgValue(name, value, "must be 'written' or 'durable'");
+  }
 }

@@ -2,11 +2,22 @@
  * Reading records in order for the iterators (docs/FORMAT.md §2, §7): one
  * store read per batch, the next read made ahead, every frame's length bound
  * and checksum checked, and what a truncation removed meanwhile dropped.
- * Internal to @wal/core: the log hands its iterators a {@link ReaderAccess}.
+ * Internal to @wal/core: the log hands its iterators a {@link ReaderAccess}
+ * ({@link readerAccess}) and makes them with {@link openReader}.
  */
-import { CorruptionError, TruncatedError } from '@wal/errors';
+import {
+  ClosedError,
+  CorruptionError,
+  invalidArgType,
+  outOfRange,
+  rejectUnknownKeys,
+  TruncatedError,
+  validateOffset,
+} from '@wal/errors';
 import { frameIsValid, frameLength, HEADER_SIZE, lengthFits } from './frame.js';
+import { READ_WINDOW } from './locate.js';
 import { StoredRecord } from './record.js';
+import { BLOCK_CLOSED, type LogState } from './state.js';
 
 const noop = (): void => {};
 
@@ -199,4 +210,85 @@ export class BatchIterator implements AsyncIterableIterator<StoredRecord[]> {
     this.reader.finish();
     return { value: undefined, done: true };
   }
+}
+
+const ITERATE_OPTIONS: ReadonlySet<string> = new Set(['batchBytes']);
+
+/**
+ * The batch size `Wal.iterateBatches` options ask for (default: one read
+ * window). Throws `ERR_INVALID_ARG_TYPE` for options that are not an object
+ * and `ERR_INVALID_ARG_VALUE` for an unknown key; the size itself is checked
+ * by {@link openReader}.
+ */
+export function batchBytesOf(options: { batchBytes?: number } | undefined): number {
+  if (options !== undefined) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    rejectUnknownKeys('options', options, ITERATE_OPTIONS);
+  }
+  return options?.batchBytes ?? READ_WINDOW;
+}
+
+/**
+ * A reader of `log` from `fromLsn` (default: the head) up to the written
+ * watermark now, reading about `batchBytes` at a time. Throws argument
+ * errors and `WAL_CLOSED`.
+ */
+export function openReader(
+  log: LogState,
+  access: ReaderAccess,
+  fromLsn: number | undefined,
+  batchBytes: number,
+): Reader {
+  if (fromLsn !== undefined) validateOffset('fromLsn', fromLsn);
+  if (!Number.isInteger(batchBytes) || batchBytes < HEADER_SIZE) {
+    throw outOfRange('options.batchBytes', `an integer >= ${HEADER_SIZE}`, batchBytes);
+  }
+  if ((log.blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
+  return new Reader(
+    access,
+    fromLsn ?? log.head,
+    log.written,
+    log.tail,
+    log.cuts.length,
+    batchBytes,
+  );
+}
+
+/** What the iterators may see of `log`. */
+export function readerAccess(log: LogState): ReaderAccess {
+  const { exclusivity, locator, writer } = log;
+  return {
+    // Waits while a truncateAfter runs (docs/INTERNALS.md §7).
+    async quiet() {
+      const quiet = exclusivity.quiet();
+      if (quiet !== undefined) await quiet;
+      if ((log.blocked & BLOCK_CLOSED) !== 0 && log.store.closed) throw new ClosedError('log');
+    },
+    async validateStart(lsn, end, tail) {
+      const quiet = exclusivity.quiet();
+      if (quiet !== undefined) await quiet;
+      if ((lsn === end || lsn === tail) && lsn >= log.head) return;
+      if (lsn > end && lsn < tail) {
+        // Appended but not yet written when the iterator was made: nothing to
+        // yield, but the start must still be a boundary.
+        await writer.waitTarget(lsn + 1, 'written');
+        await locator.locate(lsn, log.written);
+        return;
+      }
+      await locator.locate(lsn, end);
+    },
+    // Where an iterator created at cut count `epoch` must stop, at most `end`.
+    clampEnd(end, epoch) {
+      const cuts = log.cuts;
+      for (let i = epoch; i < cuts.length; i++) end = Math.min(end, cuts[i]!);
+      return end;
+    },
+    head: () => log.head,
+    maxRecordSize: () => log.maxRecordSize,
+    skipped: (lsn) => log.skipped.has(lsn),
+    readStore: (offset, length) => locator.readStore(offset, length),
+    damaged: (lsn) => locator.damaged(lsn),
+  };
 }

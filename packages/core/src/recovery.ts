@@ -23,6 +23,7 @@ import {
   WAL_DB_MAX_RECORD_SIZE,
 } from './options.js';
 import { scan } from './scan.js';
+import type { LogState } from './state.js';
 
 /** Where a log lives: a path (opened with the layout option), a store, or a function opening one. */
 export type WalSource = string | Store | (() => Promise<Store>);
@@ -226,4 +227,39 @@ export async function recover(
     recovery,
     truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
   };
+}
+
+/**
+ * `Wal.refresh` of a read-only log (docs/FORMAT.md §8.1): re-reads the store
+ * (records another process appended, a truncation it made) and extends the
+ * readable end through the intact records found; resolves with the new end.
+ * A truncation by the writer (its head moved, its log shrank, or its
+ * truncation count changed) starts the scan over from its head.
+ */
+export async function rescan(log: LogState): Promise<number> {
+  const store = log.store;
+  await store.refresh?.();
+  let from = log.scannedEnd;
+  const truncations =
+    metaInteger(await store.readMeta(), META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  if (store.head > log.head || store.length < log.scannedEnd || truncations !== log.cutCount) {
+    log.cutCount = truncations;
+    // The writer truncated: start over from its head.
+    from = store.head;
+    log.head = store.head;
+    log.index.truncateBefore(store.head);
+    log.index.truncateAfter(from);
+    log.cuts.push(from);
+    log.locator.forgetAbove();
+  }
+  const found = await scan(store, {
+    from,
+    maxRecordSize: log.maxRecordSize,
+    durableHint: 0,
+    policy: 'strict',
+    boundaries: log.index,
+  });
+  log.scannedEnd = found.end;
+  log.tail = found.end;
+  return found.end;
 }

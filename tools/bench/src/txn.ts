@@ -38,6 +38,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Wal } from '@wal/core';
+import { errorCode } from '@wal/errors';
 import { TxnStore } from '@wal/txn';
 import {
   dataDirectory,
@@ -176,7 +177,7 @@ async function openWal(dir: string, n: number): Promise<Bank> {
           await tx.commit();
           return aborts;
         } catch (error) {
-          if ((error as { code?: unknown }).code !== 'WAL_CONFLICT') throw error;
+          if (errorCode(error) !== 'WAL_CONFLICT') throw error;
           aborts++;
           // Retry at once: the commit that won is visible as soon as its
           // record is appended, so the new transaction reads it.

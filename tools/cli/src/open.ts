@@ -1,6 +1,6 @@
 /**
  * Finding and opening a log: layout detection, read-only store opens, and a
- * view of a store that a `Wal` may use without owning it.
+ * view of a store that a `Wal` may use without owning it ({@link StoreView}).
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -11,8 +11,11 @@ import {
   FileStore,
   identifyLog,
   type LogIdentity,
+  type MetaUpdate,
   SegmentedStore,
   type Store,
+  type StoreMeta,
+  type StoreSupports,
   segmentIndex,
   segmentName,
 } from '@wal/store';
@@ -90,7 +93,7 @@ export async function openStoreWritable(target: Target, mode?: number): Promise<
   });
 }
 
-/** What a {@link view} changes about the store it wraps. */
+/** What a {@link StoreView} changes about the store it wraps. */
 export interface ViewOptions {
   /** Present the durable hint as this value (a "what if" for the recovery scan). */
   readonly hint?: number;
@@ -101,33 +104,82 @@ export interface ViewOptions {
 /**
  * A store that forwards to `store` but whose `close()` does nothing, so a
  * `Wal` can be opened over it (and closed) while the caller keeps the store.
+ * It implements the public `Store` interface member by member: a change to
+ * that interface breaks this class at compile time.
  */
-export function view(store: Store, options: ViewOptions = {}): Store {
-  const { hint, onRead } = options;
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'close') return async () => {};
-      if (property === 'readMeta' && hint !== undefined) {
-        return async () => ({ ...(await target.readMeta()), [DURABLE_HINT_KEY]: hint });
-      }
-      if (property === 'read' && onRead !== undefined) {
-        return async (offset: number, length: number) => {
-          const bytes = await target.read(offset, length);
-          onRead(offset, bytes.length);
-          return bytes;
-        };
-      }
-      if (property === 'readInto' && onRead !== undefined && target.readInto !== undefined) {
-        return async (offset: number, into: Uint8Array) => {
-          const count = await target.readInto!(offset, into);
-          onRead(offset, count);
-          return count;
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+export class StoreView implements Store {
+  readonly #store: Store;
+  readonly #hint: number | undefined;
+  readonly #onRead: ((offset: number, length: number) => void) | undefined;
+  /** Present only when the wrapped store has it (the scan picks its read by that). */
+  readonly readInto?: (offset: number, into: Uint8Array) => Promise<number>;
+
+  constructor(store: Store, options: ViewOptions = {}) {
+    this.#store = store;
+    this.#hint = options.hint;
+    this.#onRead = options.onRead;
+    const readInto = store.readInto;
+    if (readInto !== undefined) {
+      const onRead = this.#onRead;
+      this.readInto = async (offset, into) => {
+        const count = await readInto.call(store, offset, into);
+        onRead?.(offset, count);
+        return count;
+      };
+    }
+  }
+
+  get supports(): StoreSupports {
+    return this.#store.supports;
+  }
+  get head(): number {
+    return this.#store.head;
+  }
+  get length(): number {
+    return this.#store.length;
+  }
+  get closed(): boolean {
+    return this.#store.closed;
+  }
+  /** The wrapped store's flag (absent reads as false, as the interface says). */
+  get readOnly(): boolean {
+    return this.#store.readOnly === true;
+  }
+  /** The wrapped store's segment size, if it is segmented (the log reads it to place its hints). */
+  get segmentSize(): number | undefined {
+    return segmentSizeOf(this.#store);
+  }
+
+  write(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.#store.write(offset, bytes);
+  }
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    const bytes = await this.#store.read(offset, length);
+    this.#onRead?.(offset, bytes.length);
+    return bytes;
+  }
+  sync(): Promise<void> {
+    return this.#store.sync();
+  }
+  truncate(length: number): Promise<void> {
+    return this.#store.truncate(length);
+  }
+  truncateBefore(offset: number): Promise<void> {
+    return this.#store.truncateBefore(offset);
+  }
+  /** The wrapped store's metadata, with the durable hint replaced when the view has one. */
+  async readMeta(): Promise<StoreMeta> {
+    const meta = await this.#store.readMeta();
+    return this.#hint === undefined ? meta : { ...meta, [DURABLE_HINT_KEY]: this.#hint };
+  }
+  updateMeta(fields: MetaUpdate): Promise<void> {
+    return this.#store.updateMeta(fields);
+  }
+  async refresh(): Promise<void> {
+    await this.#store.refresh?.();
+  }
+  /** Does nothing: the caller keeps the wrapped store and closes it. */
+  async close(): Promise<void> {}
 }
 
 /** How a command reads a log: the recovery policy, and a record limit if one was given. */
@@ -148,7 +200,7 @@ export function walOptionsOf(reading: Reading): {
 
 /** Opens a read-only `Wal` over `store` (which stays open after the log closes). */
 export function openLog(store: Store, reading: Reading, options: ViewOptions = {}) {
-  return Wal.open(view(store, options), { readOnly: true, ...walOptionsOf(reading) });
+  return Wal.open(new StoreView(store, options), { readOnly: true, ...walOptionsOf(reading) });
 }
 
 /** The segment size of a segmented store, undefined for a single file. */

@@ -1,0 +1,49 @@
+/**
+ * Closing the log (docs/DURABILITY.md §3, `close`): truncations called before
+ * finish first; then, unless the log failed, everything appended is written
+ * and synced, the durable hint recorded (docs/FORMAT.md §5.2) and zeros
+ * written ahead and not used cut (§8.4); then the log waits until it is
+ * settled (docs/INTERNALS.md §5) and closes the store. Internal to @wal/core.
+ */
+import { ClosedError } from '@wal/errors';
+import { BLOCK_FAILED, type LogState } from './state.js';
+
+/**
+ * Closes `log` (its `BLOCK_CLOSED` bit already set). Rejects with the first
+ * error of the final write, sync or store close, or with a failure that
+ * happened during the close; the store is closed in every case.
+ */
+export async function closeLog(log: LogState): Promise<void> {
+  const { durability, exclusivity, gc, store } = log;
+  let error: unknown;
+  // Truncations called before close() finish first (those not yet started
+  // reject with WAL_CLOSED).
+  await exclusivity.truncationsDone();
+  const failedBefore = durability.failure !== undefined;
+  if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
+    try {
+      log.writer.submit();
+      if (log.tail > gc.durable) await log.writer.waitTarget(log.tail, 'durable');
+      await exclusivity.settled();
+      await durability.recordFinal(gc.durable);
+      // Zeros written ahead and not used (or maybe, by a failed zero write):
+      // a clean close leaves no tail to cut.
+      if (log.preallocation.leftover(log.tail) && durability.failure === undefined) {
+        await store.truncate(log.tail);
+      }
+    } catch (cause) {
+      error = cause;
+    }
+  }
+  await exclusivity.settled();
+  // A failure during the close (a durable-hint update in flight, say) is
+  // this close's failure: the caller must not take it for a clean close.
+  if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
+  log.writer.rejectDrainWaiters(new ClosedError('log'));
+  try {
+    await store.close();
+  } catch (cause) {
+    error ??= cause;
+  }
+  if (error !== undefined) throw error;
+}

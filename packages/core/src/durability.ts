@@ -1,0 +1,190 @@
+/**
+ * Fail-stop and the durable hint (docs/DURABILITY.md §4, docs/FORMAT.md §5.2,
+ * §8.3): the sync the group commit calls, the durable hint persisted after
+ * syncs, and the stop of the log when a write, a sync or a hint update fails
+ * (docs/INTERNALS.md §6). Internal to @wal/core.
+ */
+import { FailedError, type WalError } from '@wal/errors';
+import { DURABLE_HINT_KEY } from './meta.js';
+import { BLOCK_FAILED, type LogState } from './state.js';
+
+/** Durable-hint spacing when the store has no segment size. */
+const DEFAULT_HINT_INTERVAL = 64 * 1024 * 1024;
+
+/** What the log knows is durable, and what stopped it. Internal. */
+export class Durability {
+  readonly #log: LogState;
+  readonly #hintInterval: number;
+  #failure: WalError | undefined;
+  /** Where a reopen resumes after the failure. */
+  #resumeAt: number | undefined;
+  /**
+   * Whether a reopen also resumes at most at the durable watermark as it
+   * stands once this log is closed (after a failed sync, hint or truncation:
+   * records acknowledged durable after the failure are kept, others dropped).
+   */
+  #resumeAtDurable = false;
+  /** The durable hint as persisted. */
+  #hint: number;
+  /** The hint's metadata update in flight (one at a time). */
+  #hintWrite: Promise<void> | undefined;
+  /** A newer value to persist once the update in flight settled. */
+  #hintWanted: number | undefined;
+
+  constructor(log: LogState, hint: number, segmentSize: number) {
+    this.#log = log;
+    this.#hint = hint;
+    this.#hintInterval = segmentSize || DEFAULT_HINT_INTERVAL;
+  }
+
+  /** The failure that stopped the log, or `undefined`. */
+  get failure(): WalError | undefined {
+    return this.#failure;
+  }
+
+  /** The durable hint as persisted. */
+  get hint(): number {
+    return this.#hint;
+  }
+
+  /** The hint's update in flight, if any. */
+  get hintWrite(): Promise<void> | undefined {
+    return this.#hintWrite;
+  }
+
+  /**
+   * Where a reopen resumes (docs/FORMAT.md §8.3): the failed write's offset,
+   * or at most the durable watermark after a failed sync, hint or truncation;
+   * `undefined` without a failure.
+   */
+  resumeAt(): number | undefined {
+    let resumeAt = this.#resumeAt;
+    const gc = this.#log.gc;
+    if (this.#resumeAtDurable && gc !== undefined) {
+      resumeAt = Math.min(resumeAt ?? Number.POSITIVE_INFINITY, gc.durable);
+    }
+    return resumeAt;
+  }
+
+  /**
+   * Stops the log: appends throw `error`, staged records are dropped (their
+   * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
+   * durable watermark when the log is closed; with `durableToo`, at the
+   * lower of both). docs/INTERNALS.md §6.
+   */
+  fail(error: WalError, resumeAt: number | 'durable', durableToo = false): void {
+    if (this.#failure === undefined) this.#failure = error;
+    if (resumeAt === 'durable') this.#resumeAtDurable = true;
+    else this.#resumeAt = Math.min(this.#resumeAt ?? Number.POSITIVE_INFINITY, resumeAt);
+    if (durableToo) this.#resumeAtDurable = true;
+    const log = this.#log;
+    log.blocked |= BLOCK_FAILED;
+    log.writer.dropStaged(error);
+    log.writer.rejectDrainWaiters(error);
+  }
+
+  /**
+   * The sync the group commit calls: the store's, then the durable hint.
+   * Waits while the store gate is closed: the writes it covers are those
+   * that resolved before the store's sync is called, as the group commit
+   * requires.
+   */
+  syncStore(): Promise<void> {
+    const log = this.#log;
+    const closed = log.gate.closed;
+    if (closed !== undefined) return closed.then(() => this.syncStore());
+    const target = log.gc!.written;
+    log.preallocation.syncAsked();
+    log.gate.enter();
+    return log.store.sync().then(
+      () => {
+        log.gate.leave();
+        if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
+          this.#writeHint(target);
+        }
+      },
+      (cause: unknown) => {
+        log.gate.leave();
+        this.fail(
+          new FailedError(
+            'a sync of the log failed; nothing after the last durable offset can be trusted',
+            {
+              cause,
+              offset: log.gc!.durable,
+            },
+          ),
+          'durable',
+        );
+        throw cause;
+      },
+    );
+  }
+
+  /** Raises the persisted durable hint to at least `value` (durable already). */
+  async raiseHint(value: number): Promise<void> {
+    while (this.#hint < value) {
+      if (this.#failure !== undefined) throw this.#failure;
+      if (this.#hintWrite === undefined) this.#writeHint(value);
+      else this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
+      await this.#hintWrite;
+    }
+  }
+
+  /**
+   * At a clean close: persists the durable watermark as the hint, unless the
+   * hint already covers it or the log failed.
+   */
+  async recordFinal(durable: number): Promise<void> {
+    if (this.#hint < durable && this.#failure === undefined) {
+      await this.#log.store.updateMeta({ [DURABLE_HINT_KEY]: durable });
+      this.#hint = durable;
+    }
+  }
+
+  /**
+   * The hint a `truncateAfter` cutting at `end` persists before it cuts
+   * (damage above the cut will be a tear, docs/FORMAT.md §7.1).
+   */
+  loweredTo(end: number): number {
+    return Math.min(this.#hint, end);
+  }
+
+  /** Records that the hint was persisted lowered to (at most) `end`. */
+  lowered(end: number): void {
+    this.#hint = Math.min(this.#hint, end);
+  }
+
+  /** Persists the durable hint (in the background; one update at a time). */
+  #writeHint(value: number): void {
+    if (this.#hintWrite !== undefined) {
+      this.#hintWanted = Math.max(this.#hintWanted ?? 0, value);
+      return;
+    }
+    const log = this.#log;
+    log.exclusivity.begin();
+    this.#hintWrite = log.gate
+      .call(() => log.store.updateMeta({ [DURABLE_HINT_KEY]: value }))
+      .then(
+        () => {
+          this.#hint = Math.max(this.#hint, value);
+          this.#hintWrite = undefined;
+          const wanted = this.#hintWanted;
+          this.#hintWanted = undefined;
+          if (wanted !== undefined && wanted > this.#hint) this.#writeHint(wanted);
+          log.exclusivity.end();
+        },
+        (cause: unknown) => {
+          this.#hintWrite = undefined;
+          this.#hintWanted = undefined;
+          this.fail(
+            new FailedError('writing the durable hint to the metadata failed', {
+              cause,
+              offset: log.gc?.durable ?? 0,
+            }),
+            'durable',
+          );
+          log.exclusivity.end();
+        },
+      );
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The truncations (docs/FORMAT.md §7): `truncateAfter` drops the suffix
+ * (§7.1), with the log to itself (docs/INTERNALS.md §7); `truncateBefore`
+ * drops the prefix (§7.2), with only the store call alone (INTERNALS §8).
+ * The callers (`Wal.truncateAfter`, `Wal.truncateBefore`) validated the
+ * argument. Internal to @wal/core.
+ */
+import { errorCode, FailedError, outOfRange } from '@wal/errors';
+import { HEADER_SIZE } from './frame.js';
+import { DURABLE_HINT_KEY, META_TRUNCATIONS } from './meta.js';
+import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, type LogState } from './state.js';
+
+/** Keeps the record at `lsn` and those before it, drops the rest (FORMAT §7.1). */
+export function truncateAfter(log: LogState, lsn: number): Promise<void> {
+  return log.exclusivity.run(async () => {
+    const { store, durability } = log;
+    const length = await log.locator.locate(lsn, log.tail);
+    const end = lsn + HEADER_SIZE + length;
+    if (end === log.tail) return;
+    try {
+      // Lower the hint first (damage above the cut will be a tear), and
+      // count the truncation so read-only followers rescan.
+      await store.updateMeta({
+        [DURABLE_HINT_KEY]: durability.loweredTo(end),
+        [META_TRUNCATIONS]: log.cutCount + 1,
+      });
+      durability.lowered(end);
+      log.cutCount++;
+      await store.truncate(end);
+      log.preallocation.cut(end);
+    } catch (cause) {
+      durability.fail(
+        new FailedError(`truncating the log after offset ${lsn} failed`, { cause, offset: end }),
+        end,
+        true,
+      );
+      throw durability.failure;
+    }
+    log.gc!.reset(end);
+    log.tail = end;
+    log.index.truncateAfter(end);
+    for (const offset of log.skipped.keys()) if (offset >= end) log.skipped.delete(offset);
+    log.locator.forgetAbove(end);
+    log.cuts.push(end);
+  });
+}
+
+/** Drops every record before `lsn` (FORMAT §7.2). */
+export function truncateBefore(log: LogState, lsn: number): Promise<void> {
+  if ((log.blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
+    return Promise.reject(log.blockedError('truncate the log'));
+  }
+  // The tail at the call is a boundary, unless a truncateAfter cuts first.
+  const tail = log.tail;
+  const cuts = log.cuts.length;
+  return log.exclusivity.enqueue(async () => {
+    const { durability, locator, writer } = log;
+    if ((log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+      throw log.blockedError('truncate the log');
+    }
+    if (lsn < log.head) throw locator.truncatedError(lsn);
+    if (lsn > log.tail) throw outOfRange('lsn', `<= the tail (${log.tail})`, lsn);
+    if (lsn === log.head) return;
+    try {
+      // 1. Every record below lsn durable: the head never moves past bytes
+      //    a power loss could take (FORMAT.md §7.2).
+      writer.submit();
+      await writer.waitTarget(lsn, 'durable');
+      // 2. A boundary, proven from the bytes below it alone.
+      if (lsn !== tail || log.cuts.length !== cuts) await locator.walk(lsn, log.written, false);
+      // 3. The hint, raised to what is durable now (at least lsn).
+      if (durability.hint < lsn) await durability.raiseHint(log.gc!.durable);
+    } catch (error) {
+      if (errorCode(error) !== 'WAL_FAILED') throw error;
+      // The store latched a failure, maybe in a background call (the
+      // durable hint's update) whose handler has not run yet: the log
+      // stops either way, and reports its own failure.
+      if (durability.hintWrite !== undefined) await durability.hintWrite;
+      if (durability.failure === undefined) {
+        durability.fail(
+          new FailedError(`truncating the log before offset ${lsn} failed`, {
+            cause: error,
+            offset: lsn,
+          }),
+          'durable',
+        );
+      }
+      throw durability.failure;
+    }
+    // 4. The store records the head, then deletes what lies below it, alone.
+    await log.exclusivity.alone(
+      async () => {
+        try {
+          await log.store.truncateBefore(lsn);
+        } catch (cause) {
+          durability.fail(
+            new FailedError(`truncating the log before offset ${lsn} failed`, {
+              cause,
+              offset: lsn,
+            }),
+            'durable',
+          );
+          throw durability.failure;
+        }
+      },
+      () => {
+        // 5. Forget.
+        log.head = lsn;
+        log.index.truncateBefore(lsn);
+        for (const offset of log.skipped.keys()) if (offset < lsn) log.skipped.delete(offset);
+        locator.forgetBelow(lsn);
+      },
+    );
+  });
+}

@@ -1,0 +1,228 @@
+/**
+ * The writer (docs/FORMAT.md §6, docs/DURABILITY.md §2): records framed into
+ * staging chunks synchronously, each chunk sent to the store as one
+ * positional write, every write reserved in the group commit before it is
+ * sent, writes held while zeros land where they go or while the store gate
+ * is closed, and the back-pressure of a bounded staging memory. Who may touch
+ * the staging buffers, and when: docs/INTERNALS.md §3; writes in flight and
+ * holding: §4. Internal to @wal/core.
+ */
+import { WriteFailedError } from '@wal/errors';
+import { HEADER_SIZE, writeFrame } from './frame.js';
+import type { WaitLevel } from './options.js';
+import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
+
+/** Staging chunk size: one positional write carries at most this, unless one record is larger. */
+const MAX_CHUNK = 1024 * 1024;
+
+/** A write waiting to be sent (docs/INTERNALS.md §4). */
+interface HeldWrite {
+  start: number;
+  bytes: Uint8Array;
+  recycle: Uint8Array | undefined;
+}
+
+/** The log's write pipeline. Internal. */
+export class Writer {
+  readonly #log: LogState;
+  readonly #chunkSize: number;
+
+  // Staging: the chunk being filled, and free chunks for reuse (docs/INTERNALS.md §3).
+  #chunk: Uint8Array | undefined;
+  #chunkStart = 0;
+  #chunkUsed = 0;
+  readonly #pool: Uint8Array[] = [];
+  /** Bytes staged or being written. */
+  #buffered = 0;
+  #flushScheduled = false;
+  readonly #flushStage = (): void => {
+    this.#flushScheduled = false;
+    if ((this.#log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit();
+  };
+  /**
+   * Writes waiting for the zeros in flight to land (so zeros never land over
+   * data), or for the store gate to open (docs/INTERNALS.md §4, §8).
+   */
+  #held: HeldWrite[] = [];
+  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+
+  constructor(log: LogState) {
+    this.#log = log;
+    this.#chunkSize = Math.min(MAX_CHUNK, Math.floor(log.stagingLimit / 4));
+  }
+
+  /** Bytes of appended records held in memory (staged or being written). */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Frames `payload` into staging and returns its LSN; the caller checked everything. */
+  stage(payload: Uint8Array): number {
+    const log = this.#log;
+    const frame = HEADER_SIZE + payload.length;
+    const lsn = log.tail;
+    if (frame > this.#chunkSize) {
+      this.submit();
+      const bytes = new Uint8Array(frame);
+      writeFrame(bytes, 0, payload);
+      log.tail = lsn + frame;
+      this.#addBuffered(frame);
+      this.#write(lsn, bytes, undefined);
+    } else {
+      let chunk = this.#chunk;
+      if (chunk === undefined || this.#chunkUsed + frame > chunk.length) {
+        this.submit();
+        chunk = this.#pool.pop() ?? new Uint8Array(this.#chunkSize);
+        this.#chunk = chunk;
+        this.#chunkStart = lsn;
+        this.#chunkUsed = 0;
+      }
+      writeFrame(chunk, this.#chunkUsed, payload);
+      this.#chunkUsed += frame;
+      log.tail = lsn + frame;
+      this.#addBuffered(frame);
+      if (!this.#flushScheduled) {
+        // A microtask: every append made in this turn of the event loop (and
+        // by committers released together, which resume in one wave of
+        // microtasks) shares the write, without waiting for a macrotask.
+        this.#flushScheduled = true;
+        queueMicrotask(this.#flushStage);
+      }
+    }
+    log.index.note(lsn);
+    return lsn;
+  }
+
+  /** Sends the staged chunk to the store as one positional write. */
+  submit(): void {
+    const chunk = this.#chunk;
+    if (chunk === undefined || this.#chunkUsed === 0) return;
+    const start = this.#chunkStart;
+    const bytes = chunk.subarray(0, this.#chunkUsed);
+    this.#chunk = undefined;
+    this.#chunkUsed = 0;
+    this.#write(start, bytes, chunk);
+  }
+
+  /**
+   * Resolves once every byte below `target` is `written` or `durable`,
+   * reserving what is staged first (docs/INTERNALS.md §3).
+   */
+  waitTarget(target: number, level: WaitLevel): Promise<void> {
+    const gc = this.#log.gc!;
+    if (target > gc.reserved) {
+      try {
+        gc.reserve(this.#log.tail);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return level === 'durable' ? gc.syncTo(target) : gc.waitWritten(target);
+  }
+
+  /**
+   * Resolves once staging is below its limit, at once if it is; rejects with
+   * `error` if the log fails or closes first.
+   */
+  drained(): Promise<void> {
+    if (this.#buffered < this.#log.stagingLimit) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** Rejects every `drained()` waiter with `error` (a failure, or close). */
+  rejectDrainWaiters(error: unknown): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  /**
+   * After a failure: drops the staged chunk (its records' waiters reject
+   * with `error`) and releases its bytes (docs/INTERNALS.md §6).
+   */
+  dropStaged(error: unknown): void {
+    const gc = this.#log.gc;
+    if (this.#chunk !== undefined && this.#chunkUsed > 0 && gc !== undefined) {
+      const start = this.#chunkStart;
+      const reservedEnd = Math.min(gc.reserved, start + this.#chunkUsed);
+      if (reservedEnd > start) gc.markFailed(start, reservedEnd, error);
+      this.#releaseBuffered(this.#chunkUsed);
+      this.#chunkUsed = 0;
+    }
+  }
+
+  /** Sends the writes held meanwhile, in order (they may be held again). */
+  releaseHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const write of held) this.#issue(write.start, write.bytes, write.recycle);
+  }
+
+  #addBuffered(bytes: number): void {
+    this.#buffered += bytes;
+    if (this.#buffered >= this.#log.stagingLimit) this.#log.blocked |= BLOCK_FULL;
+  }
+
+  #releaseBuffered(bytes: number): void {
+    const log = this.#log;
+    this.#buffered -= bytes;
+    if (this.#buffered < log.stagingLimit && (log.blocked & BLOCK_FULL) !== 0) {
+      log.blocked &= ~BLOCK_FULL;
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    }
+  }
+
+  #write(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+    const end = start + bytes.length;
+    const gc = this.#log.gc!;
+    if (end > gc.reserved) gc.reserve(end);
+    this.#log.exclusivity.begin();
+    this.#issue(start, bytes, recycle);
+  }
+
+  /**
+   * Sends a counted write to the store, or holds it while zeros are written
+   * where it goes, or while the store gate is closed.
+   */
+  #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+    const log = this.#log;
+    const end = start + bytes.length;
+    if (log.gate.closed !== undefined || log.preallocation.holds(end)) {
+      // Two writes in flight to the same range land in any order: wait.
+      this.#held.push({ start, bytes, recycle });
+      return;
+    }
+    log.preallocation.extend(end);
+    log.gate.enter();
+    log.store.write(start, bytes).then(
+      () => this.#writeDone(start, end, recycle, undefined, true),
+      (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
+    );
+  }
+
+  #writeDone(
+    start: number,
+    end: number,
+    recycle: Uint8Array | undefined,
+    cause: unknown,
+    ok: boolean,
+  ): void {
+    const log = this.#log;
+    log.gate.leave();
+    const gc = log.gc!;
+    if (ok) {
+      if (recycle !== undefined && this.#pool.length * this.#chunkSize < log.stagingLimit) {
+        this.#pool.push(recycle);
+      }
+      if (gc.failure === undefined) gc.markWritten(start, end);
+      log.preallocation.afterWrite(end);
+    } else {
+      gc.markFailed(start, end, cause);
+      log.durability.fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);
+    }
+    this.#releaseBuffered(end - start);
+    log.exclusivity.end();
+  }
+}
