@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../src/batch.js';
-import { decodeBlock } from '../src/block.js';
+import { BlockBuilder, BlockScanner, checkDataBlock, decodeBlock } from '../src/block.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
 import {
   compareInternal,
@@ -108,6 +108,88 @@ describe('LSM-FORMAT §3 blocks', () => {
       '00 09 09 61 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00',
     ];
     for (const hex of cases) assert.throws(() => decodeBlock(fromHex(hex), 8), Malformed, hex);
+  });
+});
+
+describe('LSM-FORMAT §3 data blocks read encoded', () => {
+  const key = (user: string, sequence: number) => internalKey(bytes(user), sequence, KIND_VALUE);
+  const block = (keys: Uint8Array[], restartInterval = 2): Uint8Array => {
+    const builder = new BlockBuilder(restartInterval);
+    for (const k of keys) builder.add(k, bytes('v'));
+    return builder.finish().slice();
+  };
+  const keys = [key('a', 3), key('a', 2), key('ab', 9), key('b', 1), key('c', 5)];
+
+  it('checks what decodeBlock checks, and order, emptiness and the last key', () => {
+    const last = key('z', 1);
+    const cases = [
+      '00 00 00',
+      '00 00 00 00 00 00 00 00', // zero restarts
+      '00 00 00 00 09 00 00 00', // more restarts than fit
+      '00 00 00 00 01 00 00 00', // no entry
+      '01 01 00 61 00 00 00 00 01 00 00 00', // shared 1 with no previous key
+      '00 09 09 61 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00', // value past the end
+      '00 02 00 61 62 00 00 00 00 01 00 00 00', // a 2-byte key, shorter than 8
+    ];
+    for (const hex of cases) {
+      assert.throws(() => checkDataBlock(fromHex(hex), 8, last), Malformed, hex);
+    }
+    const good = block(keys);
+    assert.equal(checkDataBlock(good, 8, keys.at(-1)!).restarts, 3);
+    assert.throws(() => checkDataBlock(good, 8, last), /does not end at its index key/);
+    const swapped = block([keys[1]!, keys[0]!]);
+    assert.throws(() => checkDataBlock(swapped, 8, keys[0]!), /out of order at entry 1/);
+    const restartInside = good.slice();
+    restartInside[restartInside.length - 8] = 3; // restart 2 points inside entry 0
+    assert.throws(() => checkDataBlock(restartInside, 8, keys.at(-1)!), Malformed);
+    const sharedAtRestart = block([key('a', 3), key('a', 2)], 9).slice();
+    // Make the second entry a restart point: it shares a prefix.
+    const withRestart = new Uint8Array(sharedAtRestart.length + 4);
+    const entriesEnd = sharedAtRestart.length - 8;
+    withRestart.set(sharedAtRestart.subarray(0, entriesEnd + 4));
+    withRestart.set([3 + 9 + 1, 0, 0, 0], entriesEnd + 4); // entry 1 starts at 13
+    withRestart.set([2, 0, 0, 0], entriesEnd + 8);
+    assert.throws(() => checkDataBlock(withRestart, 8, key('a', 2)), /shares a prefix/);
+    const pastEnd = good.slice();
+    pastEnd.set([0xff, 0, 0, 0], pastEnd.length - 8); // last restart past the entries
+    assert.throws(() => checkDataBlock(pastEnd, 8, keys.at(-1)!), /out of order or range/);
+  });
+
+  it('a scanner reads every entry and seeks to the first key at or after a target', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(
+          fc.tuple(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: 1, max: 99 })),
+          {
+            minLength: 1,
+            maxLength: 60,
+            selector: ([k, s]) => `${toHex(k)}/${s}`,
+          },
+        ),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: 0, max: 100 }))),
+        (list, interval, targets) => {
+          const sorted = list.map(([k, s]) => internalKey(k, s, KIND_VALUE)).sort(compareInternal);
+          const data = checkDataBlock(block(sorted, interval), 8, sorted.at(-1)!);
+          const scanner = new BlockScanner();
+          const seen: string[] = [];
+          scanner.start(data);
+          while (scanner.advance()) seen.push(toHex(scanner.key.subarray(0, scanner.keyLength)));
+          assert.deepEqual(seen, sorted.map(toHex));
+          for (const [k, s] of targets) {
+            const target = internalKey(k, s, KIND_VALUE);
+            const expected = sorted.find((e) => compareInternal(e, target) >= 0);
+            const found = scanner.seek(data, target);
+            assert.equal(found, expected !== undefined);
+            if (found) {
+              assert.equal(toHex(scanner.key.subarray(0, scanner.keyLength)), toHex(expected!));
+              assert.equal(toHex(scanner.value()), toHex(bytes('v')));
+            }
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 
