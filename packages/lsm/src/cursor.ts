@@ -4,7 +4,7 @@
  * direction and then stepped in that direction.
  */
 import { CorruptionError } from '@wal/errors';
-import { BlockScanner, type DecodedBlock } from './block.js';
+import { BlockScanner, type DataBlock, type DecodedBlock } from './block.js';
 import {
   compareBytes,
   internalKey,
@@ -88,6 +88,8 @@ export class TableCursor implements Cursor {
   #block = -1;
   /** Forward: the scanner over block `#block`. */
   readonly #scanner = new BlockScanner();
+  /** The block read ahead of a forward scan. */
+  #ahead: { readonly block: number; readonly data: Promise<DataBlock> } | undefined;
   /** Reverse: block `#block` decoded. */
   #decoded: DecodedBlock | undefined;
   #position = 0;
@@ -102,18 +104,38 @@ export class TableCursor implements Cursor {
   }
 
   /** Forward: to the first entry of the first block from `block` on with an entry ≥ `target`. */
-  async #forward(block: number, target: Uint8Array | undefined): Promise<void> {
+  async #forward(block: number, target: Uint8Array | undefined, sequential = false): Promise<void> {
     const scanner = this.#scanner;
     for (; block < this.table.blocks; block++) {
       this.#block = block;
-      const data = await this.table.dataBlock(block);
+      const data = await this.#read(block, sequential);
       if (target === undefined) {
         scanner.start(data);
         if (scanner.advance()) return this.#settleScanned();
       } else if (scanner.seek(data, target)) return this.#settleScanned();
       target = undefined;
+      sequential = true;
     }
     this.#end();
+  }
+
+  /**
+   * Data block `block`: the one read ahead when it is that one, else read
+   * now. A read that steps into the next block (a sequential scan) starts
+   * reading the block after it, so the read overlaps the scan of this one;
+   * a seek reads only the block it needs.
+   */
+  #read(block: number, sequential = false): Promise<DataBlock> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    const data =
+      ahead !== undefined && ahead.block === block ? ahead.data : this.table.dataBlock(block);
+    if (sequential && block + 1 < this.table.blocks) {
+      const next = this.table.dataBlock(block + 1);
+      next.catch(() => undefined); // rejects again, to its reader, if it is read
+      this.#ahead = { block: block + 1, data: next };
+    }
+    return data;
   }
 
   #settleScanned(): void {
@@ -177,7 +199,7 @@ export class TableCursor implements Cursor {
     if (this.key === undefined) return;
     if (!this.#reverse) {
       if (this.#scanner.advance()) this.#settleScanned();
-      else await this.#forward(this.#block + 1, undefined);
+      else await this.#forward(this.#block + 1, undefined, true);
     } else if (this.#position > 0) {
       this.#position--;
       this.#settleDecoded();
@@ -198,9 +220,10 @@ export class MergedCursor {
 
   constructor(readonly sources: readonly Cursor[]) {}
 
+  /** Seeks every source at once: their table reads overlap on the thread pool. */
   async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
     this.#reverse = reverse;
-    for (const source of this.sources) await source.seek(key, reverse);
+    await Promise.all(this.sources.map((source) => source.seek(key, reverse)));
     this.#pick();
   }
 
