@@ -148,8 +148,15 @@ export interface LsmStats {
   readonly writeAmplification: number;
   /** Table bytes per level. */
   readonly levelBytes: readonly number[];
-  /** Estimated bytes held by the block cache. */
+  /** Bytes held by the block cache: its blocks' contents plus a fixed overhead each; at most `blockCacheSize`. */
   readonly blockCacheBytes: number;
+  /**
+   * Bytes the live tables hold in memory while open: their indexes (the
+   * last key and the handle of each data block), their bloom filters and
+   * their range deletions. It grows with the data: about `bitsPerKey / 8`
+   * bytes per key plus the key length + 16 bytes per data block.
+   */
+  readonly tableMemoryBytes: number;
 }
 
 export function positive(

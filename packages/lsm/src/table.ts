@@ -24,6 +24,7 @@ import { bloomHash, buildFilter, filterMayContain } from './bloom.js';
 import {
   compareBytes,
   compareInternal,
+  compareInternalAt,
   getU32,
   getU64,
   internalKey,
@@ -245,8 +246,7 @@ export class Table {
   readonly #fs: Fs;
   readonly #file: FsFile;
   /** Last internal key of each data block. */
-  readonly #indexKeys: Uint8Array[];
-  readonly #handles: Handle[];
+  readonly #index: TableIndex;
   readonly #filter: Uint8Array;
   readonly #cache: BlockCache | undefined;
   /** This table's number in the cache's keys. */
@@ -261,8 +261,7 @@ export class Table {
     readonly entries: number,
     /** The table's range deletions (empty for a version-1 table). */
     readonly ranges: readonly RangeTombstone[],
-    indexKeys: Uint8Array[],
-    handles: Handle[],
+    index: TableIndex,
     filter: Uint8Array,
     cache: BlockCache | undefined,
   ) {
@@ -271,8 +270,7 @@ export class Table {
     this.#cacheBase = (number ?? 0) * TABLE_KEY_SPAN;
     this.#fs = fs;
     this.#file = file;
-    this.#indexKeys = indexKeys;
-    this.#handles = handles;
+    this.#index = index;
     this.#filter = filter;
   }
 
@@ -391,12 +389,24 @@ export class Table {
       }
       handles.push(handle);
     }
-    return new Table(fs, file, path, size, entries, ranges, decoded.keys, handles, filter, cache);
+    const compact = packIndex(decoded.keys, handles);
+    return new Table(fs, file, path, size, entries, ranges, compact, filter, cache);
   }
 
   /** Number of data blocks. */
   get blocks(): number {
-    return this.#handles.length;
+    return this.#index.offsets.length;
+  }
+
+  /**
+   * Bytes this open table holds in memory for as long as it is open: its
+   * packed index, its filter and its range deletions' keys (plus a few
+   * hundred bytes of objects and a file handle).
+   */
+  get memoryBytes(): number {
+    let ranges = 0;
+    for (const range of this.ranges) ranges += range.start.length + range.end.length;
+    return indexBytes(this.#index) + this.#filter.byteLength + ranges;
   }
 
   /** True when the filter says `userKey` may be present (false: certainly absent). */
@@ -406,8 +416,16 @@ export class Table {
 
   /** Index of the first data block whose last key is ≥ `target`, or `undefined`. */
   blockFor(target: Uint8Array): number | undefined {
-    const at = lowerBound(this.#indexKeys, target);
-    return at < this.#indexKeys.length ? at : undefined;
+    const { keys, keyStarts, offsets } = this.#index;
+    let low = 0;
+    let high = offsets.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const start = keyStarts[mid]!;
+      if (compareInternalAt(keys, start, keyStarts[mid + 1]! - start, target) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low < offsets.length ? low : undefined;
   }
 
   /**
@@ -444,11 +462,13 @@ export class Table {
     const cacheKey = this.#cacheBase + block;
     const cached = cache?.get(cacheKey);
     if (cached !== undefined) return cached;
-    const handle = this.#handles[block]!;
+    const index = this.#index;
+    const handle = { offset: index.offsets[block]!, size: index.sizes[block]! };
     const contents = await readBlock(this.#fs, this.#file, this.path, handle);
     let data: DataBlock;
     try {
-      data = checkDataBlock(contents, TRAILER_SIZE, this.#indexKeys[block]!);
+      const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
+      data = checkDataBlock(contents, TRAILER_SIZE, last);
     } catch (error) {
       if (!(error instanceof Malformed)) throw error;
       throw damaged(this.path, handle.offset + error.at, error.message);
@@ -484,6 +504,41 @@ export function lowerBound(keys: readonly Uint8Array[], target: Uint8Array): num
     else high = mid;
   }
   return low;
+}
+
+/**
+ * A table's index, packed: the last keys of the data blocks end to end
+ * (block `i`'s is `keys[keyStarts[i], keyStarts[i + 1])`) and the blocks'
+ * handles. Its memory is its bytes: no object per block.
+ */
+interface TableIndex {
+  readonly keys: Uint8Array;
+  readonly keyStarts: Uint32Array;
+  readonly offsets: Float64Array;
+  readonly sizes: Uint32Array;
+}
+
+function packIndex(keys: readonly Uint8Array[], handles: readonly Handle[]): TableIndex {
+  const keyStarts = new Uint32Array(keys.length + 1);
+  for (let i = 0; i < keys.length; i++) keyStarts[i + 1] = keyStarts[i]! + keys[i]!.length;
+  const packed = new Uint8Array(keyStarts[keys.length]!);
+  for (let i = 0; i < keys.length; i++) packed.set(keys[i]!, keyStarts[i]!);
+  return {
+    keys: packed,
+    keyStarts,
+    offsets: Float64Array.from(handles, (h) => h.offset),
+    sizes: Uint32Array.from(handles, (h) => h.size),
+  };
+}
+
+/** Bytes a packed index holds. */
+function indexBytes(index: TableIndex): number {
+  return (
+    index.keys.byteLength +
+    index.keyStarts.byteLength +
+    index.offsets.byteLength +
+    index.sizes.byteLength
+  );
 }
 
 /** The scanner of {@link Table.get}: used synchronously, between awaits, so one serves every table. */

@@ -603,6 +603,19 @@ describe('Lsm: block cache', () => {
     assert.equal(new BlockCache(0).bytes, 0);
   });
 
+  it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
+    const { db } = await openMemory({ blockSize: 256, bitsPerKey: 10 });
+    assert.equal(db.stats().tableMemoryBytes, 0);
+    for (let i = 0; i < 300; i++) await db.put(bytes(`key${i}`), bytes(`value ${i}`.repeat(4)));
+    await db.flush();
+    const { tableMemoryBytes, levelBytes } = db.stats();
+    const tableBytes = levelBytes.reduce((a, b) => a + b, 0);
+    // 300 keys × 10 bits of filter, and per block its last key and 12 bytes of handle.
+    assert.ok(tableMemoryBytes >= (300 * 10) / 8 + 12 * Math.floor(tableBytes / 400));
+    assert.ok(tableMemoryBytes < tableBytes / 4, `${tableMemoryBytes} of ${tableBytes}`);
+    await db.close();
+  });
+
   for (const blockCacheSize of [0, 4096]) {
     it(`a store with a ${blockCacheSize}-byte cache reads the same and stays within it`, async () => {
       const { db } = await openMemory({ blockCacheSize, blockSize: 256, level0Trigger: 50 });
