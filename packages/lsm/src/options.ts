@@ -38,7 +38,7 @@ export interface LsmOptions {
   readonly levelRatio?: number;
   /** Size at which a compaction starts a new output table. Default 2 MiB. */
   readonly targetFileSize?: number;
-  /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
+  /** Bytes of data blocks kept in memory (as stored, checked), shared by all tables (0: none). Default 8 MiB. */
   readonly blockCacheSize?: number;
   /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
   readonly maxManifestBytes?: number;
