@@ -4,6 +4,7 @@
  * caught or harmless; lengths are checked before use).
  */
 import assert from 'node:assert/strict';
+import type { FsFile } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../src/batch.js';
@@ -23,6 +24,7 @@ import {
   trailerSequence,
   userKeyOf,
 } from '../src/coding.js';
+import { TableCursor } from '../src/cursor.js';
 import { applyEdit, decodeEdit, emptyState, encodeEdit, snapshotEdit } from '../src/manifest.js';
 import { buildTable, Table, type TableLayout } from '../src/table.js';
 import { bytes, fromHex, isCode, toHex } from './helpers.js';
@@ -241,6 +243,69 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     await table.close();
     await table.close();
     await assert.rejects(table.readData(0), isCode('WAL_CLOSED'));
+  });
+
+  it('a scan reads the next block ahead: its failure surfaces only when the scan gets there', async () => {
+    /** Fails the read of one position with EIO; records the positions read. */
+    class FailingFs extends CrashFs {
+      failAt = -1;
+      readonly positions: number[] = [];
+      override async pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+        this.positions.push(position);
+        if (position === this.failAt) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        return super.pread(file, into, position);
+      }
+    }
+    const entries = Array.from({ length: 60 }, (_, i) => [
+      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 1, KIND_VALUE),
+      bytes(`value ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const { bytes: data } = buildTable(entries, {
+      blockSize: 128,
+      restartInterval: 4,
+      bitsPerKey: 10,
+    });
+    const fs = new FailingFs();
+    const file = await fs.open('/t.sst', 'create');
+    await fs.pwrite(file, data, 0);
+    await fs.close(file);
+    const table = await Table.open(fs, '/t.sst');
+    assert.ok(table.blocks > 3);
+    const perBlock: number[] = [];
+    for (let block = 0; block < 3; block++) {
+      fs.positions.length = 0;
+      perBlock.push((await table.readData(block)).keys.length);
+      fs.failAt = -1;
+    }
+    fs.positions.length = 0;
+    await table.readData(2);
+    fs.failAt = fs.positions[0]!;
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    const cursor = new TableCursor(table);
+    fs.positions.length = 0;
+    await cursor.seek(undefined, false);
+    assert.equal(fs.positions.length, 1); // a seek reads only its block
+    // Into block 1: block 2 is read ahead, and fails, unseen.
+    for (let i = 0; i < perBlock[0]!; i++) await cursor.step();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    process.off('unhandledRejection', listener);
+    assert.deepEqual(unhandled, []);
+    assert.equal(fs.positions.at(-1), fs.failAt);
+    assert.equal(toHex(cursor.key!), toHex(userKeyOf(entries[perBlock[0]!]![0])));
+    for (let i = 1; i < perBlock[1]!; i++) await cursor.step();
+    assert.equal(
+      toHex(cursor.key!),
+      toHex(userKeyOf(entries[perBlock[0]! + perBlock[1]! - 1]![0])),
+    );
+    await assert.rejects(cursor.step(), isCode('WAL_IO'));
+    // Read again (not from the failed read ahead), the block is there once the disk is.
+    fs.failAt = -1;
+    const again = new TableCursor(table);
+    await again.seek(userKeyOf(entries[perBlock[0]! + perBlock[1]!]![0]), false);
+    assert.equal(toHex(again.key!), toHex(userKeyOf(entries[perBlock[0]! + perBlock[1]!]![0])));
+    await table.close();
   });
 
   it('an empty table is refused at build time', () => {
