@@ -94,12 +94,12 @@ export interface DecodedBlock {
 }
 
 /**
- * Decodes block contents, checking every length, the restart array (first
- * restart 0, increasing, each at an entry with no shared prefix) and that
- * keys are at least `minKeyLength` bytes. Throws {@link Malformed} with
- * offsets relative to `contents`.
+ * Checks the restart array of block contents (a count that fits; first
+ * restart 0, increasing, inside the entries, or a lone 0 when there are
+ * none) and returns where the entries end and the count. Throws
+ * {@link Malformed}.
  */
-export function decodeBlock(contents: Uint8Array, minKeyLength: number): DecodedBlock {
+function restartArray(contents: Uint8Array): { entriesEnd: number; count: number } {
   const size = contents.length;
   if (size < 4) throw new Malformed('block shorter than its restart count', 0);
   const count = getU32(contents, size - 4);
@@ -107,13 +107,12 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
     throw new Malformed(`block claims ${count} restart points`, size - 4);
   }
   const entriesEnd = size - 4 - 4 * count;
-  const restarts: number[] = [];
+  let previous = -1;
   for (let i = 0; i < count; i++) {
     const restart = getU32(contents, entriesEnd + 4 * i);
-    const previous = restarts.at(-1);
     if (
       (i === 0 && restart !== 0) ||
-      (previous !== undefined && restart <= previous) ||
+      restart <= previous ||
       (restart >= entriesEnd && !(restart === 0 && entriesEnd === 0))
     ) {
       throw new Malformed(
@@ -121,8 +120,21 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
         entriesEnd + 4 * i,
       );
     }
-    restarts.push(restart);
+    previous = restart;
   }
+  return { entriesEnd, count };
+}
+
+/**
+ * Decodes block contents, checking every length, the restart array (first
+ * restart 0, increasing, each at an entry with no shared prefix) and that
+ * keys are at least `minKeyLength` bytes. Throws {@link Malformed} with
+ * offsets relative to `contents`.
+ */
+export function decodeBlock(contents: Uint8Array, minKeyLength: number): DecodedBlock {
+  const { entriesEnd, count } = restartArray(contents);
+  const restarts: number[] = [];
+  for (let i = 0; i < count; i++) restarts.push(getU32(contents, entriesEnd + 4 * i));
   const keys: Uint8Array[] = [];
   const values: Uint8Array[] = [];
   const reader = new Reader(contents, 0, entriesEnd);
@@ -207,25 +219,8 @@ export function checkDataBlock(
   minKeyLength: number,
   lastKey: Uint8Array,
 ): DataBlock {
-  const size = contents.length;
-  if (size < 4) throw new Malformed('block shorter than its restart count', 0);
-  const count = getU32(contents, size - 4);
-  if (count < 1 || count > (size - 4) / 4) {
-    throw new Malformed(`block claims ${count} restart points`, size - 4);
-  }
-  const entriesEnd = size - 4 - 4 * count;
+  const { entriesEnd, count } = restartArray(contents);
   if (entriesEnd === 0) throw new Malformed('empty data block', 0);
-  let previousRestart = -1;
-  for (let i = 0; i < count; i++) {
-    const restart = getU32(contents, entriesEnd + 4 * i);
-    if ((i === 0 && restart !== 0) || restart <= previousRestart || restart >= entriesEnd) {
-      throw new Malformed(
-        `restart point ${i} (${restart}) out of order or range`,
-        entriesEnd + 4 * i,
-      );
-    }
-    previousRestart = restart;
-  }
   const reader = new Reader(contents, 0, entriesEnd);
   let key: Uint8Array = new Uint8Array(64);
   let last: Uint8Array = new Uint8Array(64);
