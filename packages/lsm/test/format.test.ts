@@ -71,6 +71,34 @@ describe('LSM-FORMAT §1 encodings', () => {
     assert.ok(compareInternal(internalKey(bytes('a'), 1, 1), internalKey(bytes('ab'), 9, 1)) < 0);
   });
 
+  it('internal keys of any length compare as their user keys, then newest first', () => {
+    // Short keys and keys sharing a long prefix (compared natively past 64 bytes).
+    const prefix = new Uint8Array(100).fill(7);
+    const userKey = fc.oneof(
+      fc.uint8Array({ maxLength: 20 }),
+      fc
+        .tuple(fc.integer({ min: 60, max: 100 }), fc.uint8Array({ maxLength: 20 }))
+        .map(([n, tail]) => Uint8Array.from([...prefix.subarray(0, n), ...tail])),
+    );
+    fc.assert(
+      fc.property(
+        userKey,
+        userKey,
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.boolean(),
+        (a, b, sa, sb, same) => {
+          const bUser = same ? a : b;
+          const expected =
+            Buffer.compare(a, bUser) !== 0 ? Buffer.compare(a, bUser) : Math.sign(sb - sa);
+          const c = compareInternal(internalKey(a, sa, 1), internalKey(bUser, sb, 1));
+          assert.equal(Math.sign(c), expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('varints round-trip up to 2^53 - 1 and reject longer or larger ones', () => {
     fc.assert(
       fc.property(fc.maxSafeNat(), (value) => {
