@@ -734,6 +734,7 @@ export class Lsm {
       logBytes: this.#logBytes,
       writeAmplification: this.#userBytes === 0 ? 0 : written / this.#userBytes,
       blockCacheBytes: this.#cache.bytes,
+      tableMemoryBytes: tableMemory(version),
     };
   }
 
@@ -787,4 +788,11 @@ export class Lsm {
       await this.#rewriteManifest();
     });
   }
+}
+
+/** Bytes the tables of `version` hold in memory ({@link LsmStats.tableMemoryBytes}). */
+function tableMemory(version: Version): number {
+  let total = 0;
+  for (const { table } of version.tables()) total += table.memoryBytes;
+  return total;
 }

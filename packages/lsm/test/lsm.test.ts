@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
-import { BlockCache } from '../src/block-cache.js';
+import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text, tick } from './helpers.js';
@@ -582,20 +582,38 @@ describe('Lsm: compaction', () => {
 });
 
 describe('Lsm: block cache', () => {
-  it('keeps decoded blocks within its byte budget, least recently used out first', async () => {
+  it('keeps blocks within its byte budget, least recently used out first', async () => {
     const cache = new BlockCache(1000);
-    const block = (n: number) => ({ keys: new Array<Uint8Array>(n), values: [] });
-    cache.set('a', block(1), 300); // 364 bytes
-    cache.set('b', block(1), 300);
-    assert.ok(cache.get('a') !== undefined); // a is now the most recent
-    cache.set('c', block(1), 300); // evicts b
-    assert.equal(cache.get('b'), undefined);
-    assert.ok(cache.get('a') !== undefined && cache.get('c') !== undefined);
-    cache.set('c', block(2), 100); // replaces c
-    assert.equal(cache.bytes, 364 + 228);
-    cache.set('huge', block(1), 5000); // larger than the cache: not kept
-    assert.equal(cache.get('huge'), undefined);
+    const block = (size: number) => ({
+      contents: new Uint8Array(size),
+      entriesEnd: 0,
+      restarts: 1,
+    });
+    const held = (size: number) => size + BLOCK_OVERHEAD;
+    cache.set(1, block(300));
+    cache.set(2, block(300));
+    assert.ok(cache.get(1) !== undefined); // 1 is now the most recent
+    cache.set(3, block(300)); // evicts 2
+    assert.equal(cache.get(2), undefined);
+    assert.ok(cache.get(1) !== undefined && cache.get(3) !== undefined);
+    cache.set(3, block(100)); // replaces 3
+    assert.equal(cache.bytes, held(300) + held(100));
+    cache.set(4, block(5000)); // larger than the cache: not kept
+    assert.equal(cache.get(4), undefined);
     assert.equal(new BlockCache(0).bytes, 0);
+  });
+
+  it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
+    const { db } = await openMemory({ blockSize: 256, bitsPerKey: 10 });
+    assert.equal(db.stats().tableMemoryBytes, 0);
+    for (let i = 0; i < 300; i++) await db.put(bytes(`key${i}`), bytes(`value ${i}`.repeat(4)));
+    await db.flush();
+    const { tableMemoryBytes, levelBytes } = db.stats();
+    const tableBytes = levelBytes.reduce((a, b) => a + b, 0);
+    // 300 keys × 10 bits of filter, and per block its last key and 12 bytes of handle.
+    assert.ok(tableMemoryBytes >= (300 * 10) / 8 + 12 * Math.floor(tableBytes / 400));
+    assert.ok(tableMemoryBytes < tableBytes / 4, `${tableMemoryBytes} of ${tableBytes}`);
+    await db.close();
   });
 
   for (const blockCacheSize of [0, 4096]) {
