@@ -231,7 +231,8 @@ export async function writeOutputs(
         if (mine !== undefined) await finish(mine);
       }
       writer ??= await start();
-      await writer.add(key, value);
+      const writing = writer.add(key, value);
+      if (writing !== undefined) await writing;
       outputBytes += key.length + value.length + 8;
       lastKey = userKey;
     }

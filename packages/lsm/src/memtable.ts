@@ -32,6 +32,8 @@ function compare(key: Uint8Array, sequence: number, entry: MemEntry): number {
 export class Memtable {
   readonly #head = new MemEntry(new Uint8Array(0), 0, 0, undefined, new Array(MAX_HEIGHT));
   #height = 1;
+  /** Scratch for {@link Memtable.insert}: the node before the new one at each level. */
+  readonly #previous: MemEntry[] = new Array(MAX_HEIGHT).fill(this.#head);
   #seed = 0x2545f491;
   /** Estimated memory held, in bytes. */
   bytes = 0;
@@ -76,7 +78,7 @@ export class Memtable {
 
   /** Inserts a version. (key, sequence) pairs are unique by construction. */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const previous: MemEntry[] = new Array(MAX_HEIGHT);
+    const previous = this.#previous;
     this.#before(key, sequence, previous);
     const height = this.#randomHeight();
     if (height > this.#height) {
