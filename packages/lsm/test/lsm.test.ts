@@ -91,6 +91,39 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('takes keys and values at the call: buffers reused before the write resolves change nothing', async () => {
+    // Stalled: a full memtable while the one before it is still being
+    // flushed; the writes wait for that flush, holding the caller's
+    // operations meanwhile.
+    for (const stalled of [false, true]) {
+      const { db } = await openMemory({ writeBufferSize: 1024 });
+      if (stalled) {
+        await db.put(bytes('a'), new Uint8Array(1024)); // frozen, flushing
+        await db.put(bytes('b'), new Uint8Array(1024)); // full
+        assert.equal(db.stats().flushing, true);
+      }
+      const key = bytes('k');
+      const value = bytes('v');
+      const end = bytes('z');
+      const writes = [
+        db.put(key, value),
+        db.batch([
+          { type: 'put', key, value },
+          { type: 'delRange', start: key, end },
+        ]),
+        db.put(key, value, { sync: true }),
+      ];
+      key[0] = 0x6a; // 'j'
+      value[0] = 0x77; // 'w'
+      end[0] = 0x6b; // 'k'
+      await Promise.all(writes);
+      assert.equal(text(await db.get(bytes('k'))), 'v', stalled ? 'stalled' : 'at once');
+      assert.equal(text(await db.get(bytes('j'))), undefined);
+      assert.deepEqual(await entries(db, { gte: bytes('j'), lt: bytes('s') }), ['k=v']);
+      await db.close();
+    }
+  });
+
   it('snapshots keep seeing their sequence through overwrites, deletes and flushes', async () => {
     const { db } = await openMemory();
     await db.put(bytes('a'), bytes('1'));
