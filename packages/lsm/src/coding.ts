@@ -191,11 +191,6 @@ export class Output {
     this.length += 4;
   }
 
-  u64(value: number): void {
-    putU64(this.reserve(8), this.length, value);
-    this.length += 8;
-  }
-
   varint(value: number): void {
     this.length = putVarint(this.reserve(8), this.length, value);
   }
