@@ -191,11 +191,6 @@ export class Output {
     this.length += 4;
   }
 
-  u64(value: number): void {
-    putU64(this.reserve(8), this.length, value);
-    this.length += 8;
-  }
-
   varint(value: number): void {
     this.length = putVarint(this.reserve(8), this.length, value);
   }
@@ -216,9 +211,18 @@ export class Output {
   }
 }
 
+/** Keys up to this length are compared in JavaScript: cheaper than a call into C++. */
+const SHORT_COMPARE = 64;
+
 /** Byte-wise comparison of two keys: negative, zero or positive. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
+  const length = Math.min(a.length, b.length);
+  if (length > SHORT_COMPARE) return Buffer.compare(a, b);
+  for (let i = 0; i < length; i++) {
+    const difference = a[i]! - b[i]!;
+    if (difference !== 0) return difference;
+  }
+  return a.length - b.length;
 }
 
 /** The internal key: `userKey ‖ trailer`, trailer = u64 LE of `sequence · 2^8 + kind`. */

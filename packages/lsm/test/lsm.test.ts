@@ -91,6 +91,39 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('takes keys and values at the call: buffers reused before the write resolves change nothing', async () => {
+    // Stalled: a full memtable while the one before it is still being
+    // flushed; the writes wait for that flush, holding the caller's
+    // operations meanwhile.
+    for (const stalled of [false, true]) {
+      const { db } = await openMemory({ writeBufferSize: 1024 });
+      if (stalled) {
+        await db.put(bytes('a'), new Uint8Array(1024)); // frozen, flushing
+        await db.put(bytes('b'), new Uint8Array(1024)); // full
+        assert.equal(db.stats().flushing, true);
+      }
+      const key = bytes('k');
+      const value = bytes('v');
+      const end = bytes('z');
+      const writes = [
+        db.put(key, value),
+        db.batch([
+          { type: 'put', key, value },
+          { type: 'delRange', start: key, end },
+        ]),
+        db.put(key, value, { sync: true }),
+      ];
+      key[0] = 0x6a; // 'j'
+      value[0] = 0x77; // 'w'
+      end[0] = 0x6b; // 'k'
+      await Promise.all(writes);
+      assert.equal(text(await db.get(bytes('k'))), 'v', stalled ? 'stalled' : 'at once');
+      assert.equal(text(await db.get(bytes('j'))), undefined);
+      assert.deepEqual(await entries(db, { gte: bytes('j'), lt: bytes('s') }), ['k=v']);
+      await db.close();
+    }
+  });
+
   it('snapshots keep seeing their sequence through overwrites, deletes and flushes', async () => {
     const { db } = await openMemory();
     await db.put(bytes('a'), bytes('1'));
@@ -475,6 +508,39 @@ describe('Lsm: compaction', () => {
     await db.close();
   });
 
+  it('level-0 tables that overlap nothing are moved down, not rewritten; overlapping ones are merged', async () => {
+    for (const sequential of [true, false]) {
+      const fs = new CrashFs();
+      let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+      const expected: string[] = [];
+      for (let table = 0; table < 6; table++) {
+        for (let i = 0; i < 10; i++) {
+          // Sequential: each table its own key range; else every table spans them all.
+          const n = sequential ? table * 10 + i : i * 6 + table;
+          await db.put(keyOf(n), bytes(`v${n}`));
+          expected.push(`${text(keyOf(n))}=v${n}`);
+        }
+        await db.flush();
+      }
+      await db.compact();
+      const stats = db.stats();
+      assert.ok(stats.compactions >= 1, JSON.stringify(stats));
+      if (sequential) {
+        assert.equal(stats.compactedBytes, 0, 'moved, nothing rewritten');
+        assert.ok(stats.tables[1]! >= 3, JSON.stringify(stats));
+      } else {
+        assert.ok(stats.compactedBytes > 0, 'merged');
+      }
+      expected.sort();
+      assert.deepEqual(await entries(db), expected);
+      assert.equal(text(await db.get(keyOf(13))), 'v13');
+      await db.close();
+      ({ db } = await openMemory(SMALL, fs));
+      assert.deepEqual(await entries(db), expected);
+      await db.close();
+    }
+  });
+
   it('a flush runs while a compaction is held up, and both edits land', async () => {
     // The fdatasync of the `hold`-th table file written waits for `release`.
     const crash = new CrashFs();
@@ -510,6 +576,7 @@ describe('Lsm: compaction', () => {
     });
     let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
     await db.put(bytes('a'), bytes('1'));
+    await db.put(bytes('f'), bytes('f')); // the next table overlaps: merged, not moved
     await db.flush();
     // The next table synced is this flush's, the one after it the compaction's output.
     hold = synced + 2;
@@ -527,7 +594,7 @@ describe('Lsm: compaction', () => {
     held!();
     await db.compact();
     assert.ok(db.stats().compactions >= 1);
-    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e'];
+    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e', 'f=f'];
     assert.deepEqual(await entries(db), all);
     assert.equal(await tableFiles(crash), total(db));
     await db.close();
@@ -755,7 +822,9 @@ describe('Lsm: damage and faults', () => {
       const options = { fs, segmentSize: 4096, level0Trigger: 10 };
       let db = await Lsm.open(DIR, options);
       for (let i = 0; i < 30; i++) {
-        await db.put(bytes(`k${String(i).padStart(2, '0')}`), bytes(`v${i}`));
+        // Spread over the key range: the tables overlap, so they are merged (not moved).
+        const n = (i * 7) % 30;
+        await db.put(bytes(`k${String(n).padStart(2, '0')}`), bytes(`v${n}`));
         if (i % 10 === 9) await db.flush();
       }
       await db.close();
