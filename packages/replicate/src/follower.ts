@@ -19,11 +19,11 @@
  *   in the log before the fence.
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
-import type { StoredRecord, Wal } from '@wal/core';
+import { HEADER_SIZE, type StoredRecord, type Wal } from '@wal/core';
 import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
 import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
-import { readEpoch, readFence, readPosition, recordEnd } from './message.js';
+import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
 import {
   isFinal,
   type Replicator,
@@ -41,7 +41,7 @@ import {
   type StreamHandle,
   streamExtent,
 } from './stream.js';
-import { logHolds } from './verify.js';
+import { logHoldsMessage, logHoldsRunRecord } from './verify.js';
 import { Waiters } from './waiters.js';
 
 /**
@@ -86,9 +86,14 @@ const STALL = 3000;
 /** Attempts of a promotion before it gives up (the stream keeps moving or stays unreachable). */
 const PROMOTE_ATTEMPTS = 20;
 
-/** Where a follower starts: after the stream message ending the log's last record (F2). */
+/**
+ * Where a follower starts: after the stream message ending the log's last
+ * record, or at the run the log's tail is inside (F2).
+ */
 interface Start {
   readonly seq: number;
+  /** Sequence of a run ending past the log's tail (its records below the tail are in the log), or 0. */
+  readonly within: number;
   readonly epoch: number;
   readonly last: LastRecord | undefined;
   readonly time: number;
@@ -97,7 +102,7 @@ interface Start {
 
 async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
   const tail = wal.tail;
-  if (tail === 0) return { seq: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
+  if (tail === 0) return { seq: 0, within: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
   const { lastSeq } = await streamExtent(handle);
   let lookups = 0;
   // A seal's key is the key of the message before it (-1 for none).
@@ -107,11 +112,12 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
     if (placed === undefined) return -1;
     const { header, data } = placed.message;
     const fence = readFence(header, data.length, placed.seq);
-    return fence !== undefined ? fence.tail : readPosition(header, data.length, placed.seq).lsn;
+    return fence !== undefined ? fence.tail : readPlacement(header, data, placed.seq).lsn;
   };
   // LSNs (and fence tails) never decrease along the stream: the largest
-  // sequence whose LSN is below the tail ends the log's last record (or is
-  // a seal after it).
+  // sequence whose (first) LSN is below the tail ends the log's last record,
+  // or is a seal after it, or a run the tail is inside (the follower
+  // stopped while appending its records).
   let lo = 0;
   let hi = lastSeq;
   while (lo < hi) {
@@ -129,21 +135,27 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
   lo = placed.seq;
   const message = placed.message;
   if (readFence(message.header, message.data.length, lo) !== undefined) throw diverged();
-  const position = readPosition(message.header, message.data.length, lo);
-  if (
-    position.part + position.size !== position.length ||
-    recordEnd(position.lsn, position.length) !== tail ||
-    !(await logHolds(wal, position, message.data))
-  ) {
+  const placement = readPlacement(message.header, message.data, lo);
+  const epoch = readEpoch(message.header, lo);
+  const time = message.time.getTime();
+  const reach = reachOf(placement);
+  if (reach.end !== tail) {
+    // Inside a run: the record ending at the tail must be the log's.
+    const inside =
+      placement.kind === 'run'
+        ? placement.records.find((r) => r.lsn + HEADER_SIZE + r.length === tail)
+        : undefined;
+    if (inside === undefined || !(await logHoldsRunRecord(wal, inside, message.data))) {
+      throw diverged();
+    }
+    const last = { lsn: inside.lsn, length: inside.length, crc: inside.crc };
+    // The run is taken again, its records below the tail skipped.
+    return { seq: lo - 1, within: lo, epoch, last, time, lookups: lookups + 1 };
+  }
+  if (reach.last === undefined || !(await logHoldsMessage(wal, placement, message.data))) {
     throw diverged();
   }
-  return {
-    seq: lo,
-    epoch: readEpoch(message.header, lo),
-    last: { lsn: position.lsn, length: position.length, crc: position.crc },
-    time: message.time.getTime(),
-    lookups: lookups + 1,
-  };
+  return { seq: lo, within: 0, epoch, last: reach.last, time, lookups: lookups + 1 };
 }
 
 /**
@@ -182,7 +194,7 @@ export class Follower {
     this.#wal = wal;
     this.#handle = handle;
     this.#options = options;
-    this.#copy = new LogCopy(wal, handle.stream, start.seq, start.epoch, start.last);
+    this.#copy = new LogCopy(wal, handle.stream, start.seq, start.epoch, start.last, start.within);
     this.#appliedAt = start.time;
     this.#stats.lookups = start.lookups;
   }
@@ -266,11 +278,7 @@ export class Follower {
     if (placed !== undefined) {
       const { header, data } = placed.message;
       const fence = readFence(header, data.length, placed.seq);
-      if (fence !== undefined) end = fence.tail;
-      else {
-        const p = readPosition(header, data.length, placed.seq);
-        end = p.part + p.size === p.length ? recordEnd(p.lsn, p.length) : p.lsn;
-      }
+      end = fence !== undefined ? fence.tail : reachOf(readPlacement(header, data, placed.seq)).end;
     }
     const since = seq === 0 ? (await messageAt(this.#handle, 1)).time.getTime() : this.#appliedAt;
     return {
