@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
-import { encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
+import { crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
@@ -698,7 +698,20 @@ describe('restore from a hostile stream', function () {
     data: bytes.subarray(part, part + size),
   });
 
-  it('checks every record: LSN order, parts, CRC, size', async () => {
+  /** A run of `payloads` from `lsn`; `replace` overrides its headers. */
+  const run = (lsn: number, payloads: Uint8Array[], replace: [string, string][] = []): Raw => {
+    const data = Buffer.concat(payloads.map((p) => encodeFrame(p)));
+    const fields = new Map([
+      ['Wal-Lsn', String(lsn)],
+      ['Wal-Count', String(payloads.length)],
+      ['Wal-Crc', crc32c(data).toString(16).padStart(8, '0')],
+      ...replace,
+    ]);
+    // `fence` set: only the headers in `extra`.
+    return { lsn, length: 0, part: 0, data, fence: true, extra: [...fields] };
+  };
+
+  it('checks every record: LSN order, parts, runs, CRC, size', async () => {
     const a = payload(100, 1);
     const b = payload(100, 2);
     const cases: [string, Raw[], string, WalOptions?][] = [
@@ -707,6 +720,18 @@ describe('restore from a hostile stream', function () {
       ['a record starting mid-way', [record(0, a, 50, 50)], 'WAL_REPLICA_MISMATCH'],
       ['a wrong CRC', [{ ...record(0, a), crc: 1 }], 'WAL_CORRUPTION'],
       ['a record above the maximum', [record(0, a)], 'WAL_RECORD_TOO_LARGE', { maxRecordSize: 50 }],
+      ['a run at a wrong LSN', [run(8, [a, b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run after a gap', [run(0, [a]), run(300, [b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run inside a record', [record(0, a, 0, 50), run(0, [b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run of another epoch', [run(0, [a], [['Wal-Epoch', '1']])], 'WAL_REPLICA_MISMATCH'],
+      ['a run miscounted', [run(0, [a, b], [['Wal-Count', '3']])], 'WAL_REPLICA_MISMATCH'],
+      ['a run failing its CRC', [run(0, [a], [['Wal-Crc', '00000001']])], 'WAL_CORRUPTION'],
+      [
+        'a run record above the maximum',
+        [run(0, [a])],
+        'WAL_RECORD_TOO_LARGE',
+        { maxRecordSize: 50 },
+      ],
     ];
     for (const [what, messages, code, wal] of cases) {
       const stream = await handMade(messages);
