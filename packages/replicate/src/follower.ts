@@ -10,7 +10,9 @@
  *   held in memory).
  * - F2 A restart starts after the stream message that ends the local log's
  *   last record, found by binary search on LSNs and checked byte for byte:
- *   nothing already in the log is fetched again.
+ *   nothing already in the log is fetched again, except the run the log
+ *   ends inside (a restart while its records were being appended), whose
+ *   records below the log's tail are skipped.
  * - F3 A promotion first publishes a seal (no expectation: stored at once);
  *   every writer's publish expects the stream's last message to be its own
  *   subject's, so nothing of an earlier epoch is stored after the seal. It
@@ -66,7 +68,7 @@ export interface FollowerLag {
 
 /** Counters of a follower. */
 export interface FollowerStats {
-  /** Stream messages delivered to the follower (parts count each). */
+  /** Stream messages delivered to the follower (runs of records, parts of split records). */
   readonly messages: number;
   /** Records appended to the local log. */
   readonly records: number;

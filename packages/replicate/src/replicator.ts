@@ -5,12 +5,13 @@
  * Invariants (cited as R1–R4 below):
  * - R1 The stream holds a prefix of the local durable log: only records the
  *   log made durable are published, in LSN order, on the epoch's subject,
- *   each part expecting the stream's last sequence and its subject's last
- *   sequence to be the part before it, so nothing can be published out of
- *   order or on top of another writer's message, a seal or a fence — even
- *   by a pipelined part whose expected sequence a seal or fence took.
+ *   in messages sent one at a time (a run of whole records, or a part of a
+ *   record too large for one), each expecting the stream's last sequence
+ *   and its subject's last sequence to be the message before it, so nothing
+ *   can be published out of order or on top of another writer's message, a
+ *   seal or a fence.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
- *   record whose every part the stream acknowledged (`#partial` bytes of the
+ *   record whose every message the stream acknowledged (`#partial` bytes of the
  *   next one are acknowledged too). Both only grow, except when a resume
  *   re-reads them from the stream.
  * - R3 After any failed publish the stream is the authority: the next round
