@@ -161,6 +161,19 @@ describe('Replicator on a 3-node cluster', function () {
     await wal.close();
   });
 
+  it('a round stops at its batch limits: with batchBytes 1, one record per message', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, batchBytes: 1 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => replicator.append(payload(100, i))));
+    assert.equal(replicator.stats.messages, 20);
+    assert.equal(replicator.stats.rounds, 20);
+    await replicator.close();
+    await wal.close();
+    await assertEachRecordOnce(stream, path);
+    assert.ok((await storedMessages(nc(), stream)).every((m) => m.count === 1));
+  });
+
   it('ships records appended to the log directly once they are durable', async () => {
     const { path, wal } = await writer();
     const stream = streamName();
