@@ -34,6 +34,7 @@ export {
   type AppendOptions,
   type RecoveryReport,
   type WaitLevel,
+  type WaitOptions,
   Wal,
   type WalSource,
 } from './wal.js';
