@@ -34,6 +34,10 @@ export class Writer {
   readonly #pool: Uint8Array[] = [];
   /** Bytes staged or being written. */
   #buffered = 0;
+  /** Records staged since open (`Wal.stats()`). */
+  appends = 0;
+  /** Payload bytes of those records (`Wal.stats()`). */
+  appendedBytes = 0;
   #flushScheduled = false;
   readonly #flushStage = (): void => {
     this.#flushScheduled = false;
@@ -61,6 +65,8 @@ export class Writer {
     const log = this.#log;
     const frame = HEADER_SIZE + payload.length;
     const lsn = log.tail;
+    this.appends++;
+    this.appendedBytes += payload.length;
     if (frame > this.#chunkSize) {
       this.submit();
       const bytes = new Uint8Array(frame);
@@ -127,6 +133,11 @@ export class Writer {
   drained(): Promise<void> {
     if (this.#buffered < this.#log.stagingLimit) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** `drained()` calls pending. */
+  get drainWaiters(): number {
+    return this.#drainWaiters.length;
   }
 
   /** Rejects every `drained()` waiter with `error` (a failure, or close). */
