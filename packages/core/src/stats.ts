@@ -80,11 +80,18 @@ export class FlushStats {
       appendedBytes: writer.appendedBytes,
       fsyncs: this.#fsyncs,
       syncedBytes: this.#syncedBytes,
-      batchWaiters: Array.from(this.#batchWaiters),
-      batchBytes: Array.from(this.#batchBytes),
-      fsyncMicros: Array.from(this.#fsyncMicros),
+      batchWaiters: counts(this.#batchWaiters),
+      batchBytes: counts(this.#batchBytes),
+      fsyncMicros: counts(this.#fsyncMicros),
       bufferedBytes: writer.buffered,
       waiters: (log.gc?.waiters ?? 0) + writer.drainWaiters,
     };
   }
+}
+
+/** A copy of `histogram` as a plain array. */
+function counts(histogram: Float64Array): number[] {
+  const out = new Array<number>(LOG2_BUCKETS);
+  for (let i = 0; i < LOG2_BUCKETS; i++) out[i] = histogram[i]!;
+  return out;
 }
