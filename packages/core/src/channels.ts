@@ -26,6 +26,8 @@ export const CHANNELS = Object.freeze({
   recovery: 'wal:recovery',
   /** A log stopping after a failed write, sync, hint update or truncation: a {@link FailEvent}. */
   fail: 'wal:fail',
+  /** Segmented logs: the first write landing in each segment (a segment roll): a {@link RollEvent}. */
+  roll: 'wal:roll',
 } as const);
 
 /** Payload of {@link CHANNELS}`.commit`: one fsync shared by a group of committers. */
@@ -71,10 +73,25 @@ export interface FailEvent {
   readonly error: WalError;
 }
 
+/**
+ * Payload of {@link CHANNELS}`.roll`: the log's first write into a segment
+ * landed (the store created the segment for it). Published for each segment
+ * a write reaches into, the first one of a new log included; a segment
+ * written again after a `truncateAfter` cut it away is published again.
+ */
+export interface RollEvent {
+  readonly wal: Wal;
+  /** The segment's first offset (a multiple of `segmentSize`). */
+  readonly offset: number;
+  /** The store's segment size. */
+  readonly segmentSize: number;
+}
+
 const commitChannel = diagnosticsChannel.channel(CHANNELS.commit);
 const truncateChannel = diagnosticsChannel.channel(CHANNELS.truncate);
 const recoveryChannel = diagnosticsChannel.channel(CHANNELS.recovery);
 const failChannel = diagnosticsChannel.channel(CHANNELS.fail);
+const rollChannel = diagnosticsChannel.channel(CHANNELS.roll);
 
 /** Publishes a flush, if anyone listens. */
 export function publishCommit(log: LogState, flush: FlushReport): void {
@@ -109,4 +126,21 @@ export function publishFail(log: LogState, error: WalError): void {
   if (!failChannel.hasSubscribers) return;
   const event: FailEvent = { wal: log.wal, error };
   failChannel.publish(event);
+}
+
+/**
+ * Publishes the segments a landed write `[start, end)` began, if anyone
+ * listens: every multiple of `segmentSize` in the range (writes never
+ * overlap, so each segment start is in one write only).
+ */
+export function publishRolls(log: LogState, start: number, end: number, segmentSize: number): void {
+  if (!rollChannel.hasSubscribers) return;
+  for (
+    let offset = Math.ceil(start / segmentSize) * segmentSize;
+    offset < end;
+    offset += segmentSize
+  ) {
+    const event: RollEvent = { wal: log.wal, offset, segmentSize };
+    rollChannel.publish(event);
+  }
 }

@@ -11,6 +11,7 @@ export {
   type CommitEvent,
   type FailEvent,
   type RecoveryEvent,
+  type RollEvent,
   type TruncateEvent,
 } from './channels.js';
 export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';

@@ -153,7 +153,7 @@ export class Wal {
     });
     const preallocate =
       options.preallocate ?? (typeof init.source === 'string' ? DEFAULT_PREALLOCATE : 0);
-    log.writer = new Writer(log);
+    log.writer = new Writer(log, segment);
     log.preallocation = new Preallocation(log, preallocate, segment, end);
     log.durability = new Durability(log, init.hint, segment);
     log.exclusivity = new Exclusivity(log);

@@ -11,11 +11,12 @@ import {
   LOG2_BUCKETS,
   log2Bucket,
   type RecoveryEvent,
+  type RollEvent,
   type TruncateEvent,
   Wal,
 } from '../../src/index.js';
 import { bytes, rejectsCode, tick, track } from '../helpers.js';
-import { GatedStore, segmented } from './fixtures.js';
+import { GatedStore, SEGMENT, segmented } from './fixtures.js';
 
 /** Collects what every channel publishes while `work` runs. */
 async function listen(
@@ -101,10 +102,15 @@ describe('Wal', () => {
       const fs = new FaultFs(new CrashFs());
       let wal!: Wal;
       const events = await listen(async () => {
-        wal = await segmented(fs);
-        fs.inject({ method: 'fdatasync', fault: { code: 'EIO' } });
-        await rejectsCode(wal.append(bytes(10), { wait: 'durable' }), 'WAL_FAILED');
-        await rejectsCode(wal.append(bytes(10), { wait: 'durable' }), 'WAL_FAILED');
+        wal = await segmented(fs, { stagingLimit: 64 * 1024 });
+        // Two writes fail (each record larger than a staging chunk): the log fails twice, publishes once.
+        fs.inject({ method: 'pwrite', fault: { code: 'EIO' }, persistent: true });
+        const first = wal.append(bytes(20000, 1), { wait: 'written' });
+        const second = wal.append(bytes(20000, 2), { wait: 'written' });
+        await rejectsCode(first, 'WAL_WRITE_FAILED');
+        await rejectsCode(second, 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.sync(), 'WAL_WRITE_FAILED');
+        await wal.close(); // waits for the second write to settle
       });
       const fails = events.get(CHANNELS.fail) as FailEvent[];
       assert.equal(fails.length, 1);
@@ -112,12 +118,40 @@ describe('Wal', () => {
       assert.equal(fails[0]!.error, wal.failure);
       assert.equal((events.get(CHANNELS.commit) as unknown[]).length, 0);
       assert.equal(wal.stats().fsyncs, 0);
-      await wal.close();
       const after = await listen(async () => {});
       const quiet = await segmented(new CrashFs());
       await quiet.append(bytes(1), { wait: 'durable' });
       await quiet.close();
       for (const list of after.values()) assert.equal(list.length, 0);
+    });
+
+    it('publishes each segment a write begins (segment rolls), again after a cut; none without segments', async () => {
+      let wal!: Wal;
+      const events = await listen(async () => {
+        wal = await segmented(new CrashFs());
+        for (let i = 0; i < 30; i++) wal.append(bytes(500 + i * 37, i));
+        wal.append(bytes(3 * SEGMENT, 99)); // spans whole segments in one write
+        await wal.sync();
+        await wal.truncateAfter(0);
+        await wal.append(bytes(2 * SEGMENT), { wait: 'written' });
+        const memory = await Wal.open(new GatedStore());
+        await memory.append(bytes(10 * SEGMENT), { wait: 'written' });
+        await memory.close();
+      });
+      const rolls = events.get(CHANNELS.roll) as RollEvent[];
+      assert.ok(rolls.every((roll) => roll.wal === wal && roll.segmentSize === SEGMENT));
+      const offsets = rolls.map((roll) => roll.offset);
+      const cut = offsets.findIndex((offset, i) => i > 0 && offset <= offsets[i - 1]!);
+      assert.ok(cut > 0, `${offsets}`);
+      const first = offsets.slice(0, cut);
+      assert.deepEqual(
+        first,
+        first.map((_, i) => i * SEGMENT),
+      );
+      assert.ok(first.length >= 5);
+      // After truncateAfter(0) the log is one record in segment 0: the next write begins segment 1 again.
+      assert.deepEqual(offsets.slice(cut), [SEGMENT, 2 * SEGMENT]);
+      await wal.close();
     });
 
     it('stats() counts pending waits and staged bytes', async () => {
