@@ -40,6 +40,27 @@ export interface GroupCommitOptions {
    * gathering (a timer is itself a macrotask).
    */
   readonly delayMs?: number;
+  /**
+   * Called after each flush whose `sync` resolved, once the durable watermark
+   * moved and the flush's waiters were released (they resume after it
+   * returns): what the flush made durable, how many waiters shared it, and
+   * how long `sync` took. For metrics; it must not throw (an exception is
+   * rethrown from a microtask, as an uncaught error) and should be cheap: it
+   * runs once per flush, never per write. Not called for a failed `sync`.
+   */
+  readonly onFlush?: (flush: FlushReport) => void;
+}
+
+/** One successful flush, as given to {@link GroupCommitOptions.onFlush}. */
+export interface FlushReport {
+  /** The durable watermark before the flush. */
+  readonly start: number;
+  /** The durable watermark after it: everything written when `sync` was called. */
+  readonly end: number;
+  /** `syncTo` waiters the flush released (committers sharing one `sync`). */
+  readonly waiters: number;
+  /** How long `sync` took, in milliseconds (`performance.now()` resolution). */
+  readonly syncMs: number;
 }
 
 /** No flush is scheduled or running. */
@@ -53,7 +74,7 @@ type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING;
 
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** The keys of {@link GroupCommitOptions}. */
-const OPTION_KEYS: ReadonlySet<string> = new Set(['sync', 'start', 'gather', 'delayMs']);
+const OPTION_KEYS: ReadonlySet<string> = new Set(['sync', 'start', 'gather', 'delayMs', 'onFlush']);
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
@@ -90,6 +111,9 @@ export class GroupCommit {
   readonly #sync: () => Promise<void>;
   readonly #gather: boolean;
   readonly #delayMs: number;
+  readonly #onFlush: ((flush: FlushReport) => void) | undefined;
+  /** `performance.now()` when the running `sync` was called (with `onFlush` only). */
+  #syncStartedAt = 0;
 
   #reserved: number;
   #written: number;
@@ -137,14 +161,18 @@ export class GroupCommit {
       throw invalidArgType('options', 'of type object', options);
     }
     rejectUnknownKeys('options', options, OPTION_KEYS);
-    const { sync, start, gather = true, delayMs = 0 } = options;
+    const { sync, start, gather = true, delayMs = 0, onFlush } = options;
     if (typeof sync !== 'function') throw invalidArgType('options.sync', 'a function', sync);
+    if (onFlush !== undefined && typeof onFlush !== 'function') {
+      throw invalidArgType('options.onFlush', 'a function', onFlush);
+    }
     validateOffset('options.start', start);
     if (typeof gather !== 'boolean') throw invalidArgType('options.gather', 'a boolean', gather);
     validateInteger('options.delayMs', delayMs, 0, MAX_DELAY_MS);
     this.#sync = sync;
     this.#gather = gather;
     this.#delayMs = delayMs;
+    this.#onFlush = onFlush;
     this.#reserved = start;
     this.#written = start;
     this.#durable = start;
@@ -185,6 +213,11 @@ export class GroupCommit {
    */
   get parkedCompletions(): number {
     return this.#parked.size;
+  }
+
+  /** Waiters not yet settled: `syncTo` and `waitWritten` promises pending. */
+  get waiters(): number {
+    return this.#durableWaiters.size + this.#writtenWaiters.size;
   }
 
   /**
@@ -441,6 +474,7 @@ export class GroupCommit {
   #startSync(): void {
     this.#flush = SYNCING;
     this.#flushTarget = this.#written;
+    if (this.#onFlush !== undefined) this.#syncStartedAt = performance.now();
     let pending: unknown;
     try {
       pending = this.#sync();
@@ -457,10 +491,28 @@ export class GroupCommit {
 
   #synced(): void {
     this.#flush = IDLE;
+    const start = this.#durable;
     this.#durable = this.#flushTarget;
+    const before = this.#durableWaiters.size;
     const lowest = this.#durableWaiters.release(this.#durable);
     this.#lowestDurableTarget = lowest;
     if (lowest <= this.#written) this.#scheduleFlush();
+    const onFlush = this.#onFlush;
+    if (onFlush !== undefined) {
+      const report: FlushReport = {
+        start,
+        end: this.#durable,
+        waiters: before - this.#durableWaiters.size,
+        syncMs: performance.now() - this.#syncStartedAt,
+      };
+      try {
+        onFlush(report);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 
   #latch(cause: unknown): void {

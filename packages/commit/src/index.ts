@@ -5,4 +5,4 @@
  * @packageDocumentation
  */
 
-export { GroupCommit, type GroupCommitOptions } from './group-commit.js';
+export { type FlushReport, GroupCommit, type GroupCommitOptions } from './group-commit.js';

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { GroupCommit, type GroupCommitOptions } from '@wal/commit';
+import { type FlushReport, GroupCommit, type GroupCommitOptions } from '@wal/commit';
 import { BusyError, FailedError, isArgumentError, isWalError, WriteFailedError } from '@wal/errors';
 import { drainMicrotasks, FakeSync, observe, tick } from './fake-sync.js';
 
@@ -660,7 +660,8 @@ describe('GroupCommit: argument errors', () => {
     }
     assert.doesNotThrow(() => new GroupCommit({ sync, start: 2 ** 53 - 1, gather: false }));
     assert.throws(() => new GroupCommit({ sync, start: 0, delay: 5 } as GroupCommitOptions), {
-      message: /"options\.delay" argument is not an option \(known: sync, start, gather, delayMs\)/,
+      message:
+        /"options\.delay" argument is not an option \(known: sync, start, gather, delayMs, onFlush\)/,
     });
   });
 
@@ -732,5 +733,81 @@ describe('GroupCommit: argument errors', () => {
     await assert.rejects(commit.waitWritten(1.5), assertOutOfRange);
     await assert.rejects(commit.waitWritten(11), assertOutOfRange);
     assert.throws(() => commit.reset(-1), assertOutOfRange);
+  });
+});
+
+describe('GroupCommit: onFlush', () => {
+  it('reports each successful flush: the durable range, the waiters released, the sync time', async () => {
+    const reports: FlushReport[] = [];
+    const { commit, fake } = setup({ onFlush: (report) => reports.push(report) });
+    assert.equal(commit.waiters, 0);
+    commit.reserve(100);
+    commit.markWritten(0, 30);
+    const first = [commit.syncTo(10), commit.syncTo(30), commit.waitWritten(60)];
+    assert.equal(commit.waiters, 3);
+    await tick();
+    commit.markWritten(30, 60);
+    const second = commit.syncTo(60);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    fake.resolvePending();
+    await Promise.all(first.slice(0, 2));
+    assert.deepEqual(
+      reports.map(({ start, end, waiters }) => ({ start, end, waiters })),
+      [{ start: 0, end: 30, waiters: 2 }],
+    );
+    assert.ok(reports[0]!.syncMs >= 4, `${reports[0]!.syncMs}`);
+    await tick();
+    fake.resolvePending();
+    await second;
+    assert.deepEqual(
+      reports.map(({ start, end, waiters }) => ({ start, end, waiters })),
+      [
+        { start: 0, end: 30, waiters: 2 },
+        { start: 30, end: 60, waiters: 1 },
+      ],
+    );
+    await first[2];
+    assert.equal(commit.waiters, 0);
+  });
+
+  it('is not called for a failed sync; a throwing onFlush does not stop the commit', async () => {
+    let calls = 0;
+    const { commit, fake } = setup({
+      onFlush: () => {
+        calls++;
+        throw new Error('metrics bug');
+      },
+    });
+    const uncaught: unknown[] = [];
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', (error) => uncaught.push(error));
+    try {
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const a = commit.syncTo(10);
+      await tick();
+      fake.resolvePending();
+      await a;
+      await tick();
+      assert.equal(calls, 1);
+      assert.equal((uncaught[0] as Error).message, 'metrics bug');
+      commit.markWritten(10, 20);
+      const b = commit.syncTo(20);
+      await tick();
+      fake.pending!.reject(new Error('EIO'));
+      await assert.rejects(b, FailedError);
+      assert.equal(calls, 1);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const listener of listeners) process.on('uncaughtException', listener);
+    }
+  });
+
+  it('rejects an onFlush that is not a function', () => {
+    assert.throws(
+      () => setup({ onFlush: 1 as unknown as () => void }),
+      (error) => isArgumentError(error, 'ERR_INVALID_ARG_TYPE'),
+    );
   });
 });

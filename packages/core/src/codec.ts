@@ -8,6 +8,7 @@ import {
   type AppendOptions,
   type RecoveryReport,
   type WaitLevel,
+  type WaitOptions,
   Wal,
   type WalSource,
 } from './wal.js';
@@ -168,13 +169,13 @@ export class TypedWal<T> {
   }
 
   /** Resolves once the record at `lsn` is `written` or `durable`; see {@link Wal.waitFor}. */
-  waitFor(lsn: number, level: WaitLevel): Promise<void> {
-    return this.wal.waitFor(lsn, level);
+  waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
+    return this.wal.waitFor(lsn, level, options);
   }
 
   /** Makes every record appended so far durable; see {@link Wal.sync}. */
-  sync(): Promise<void> {
-    return this.wal.sync();
+  sync(options?: WaitOptions): Promise<void> {
+    return this.wal.sync(options);
   }
 
   /** Closes the log; see {@link Wal.close}. */

@@ -5,6 +5,7 @@
  * (docs/INTERNALS.md §6). Internal to @wal/core.
  */
 import { FailedError, type WalError } from '@wal/errors';
+import { publishFail } from './channels.js';
 import { DURABLE_HINT_KEY } from './meta.js';
 import { BLOCK_FAILED, type LogState } from './state.js';
 
@@ -73,7 +74,8 @@ export class Durability {
    * lower of both). docs/INTERNALS.md §6.
    */
   fail(error: WalError, resumeAt: number | 'durable', durableToo = false): void {
-    if (this.#failure === undefined) this.#failure = error;
+    const first = this.#failure === undefined;
+    if (first) this.#failure = error;
     if (resumeAt === 'durable') this.#resumeAtDurable = true;
     else this.#resumeAt = Math.min(this.#resumeAt ?? Number.POSITIVE_INFINITY, resumeAt);
     if (durableToo) this.#resumeAtDurable = true;
@@ -81,6 +83,7 @@ export class Durability {
     log.blocked |= BLOCK_FAILED;
     log.writer.dropStaged(error);
     log.writer.rejectDrainWaiters(error);
+    if (first) publishFail(log, error);
   }
 
   /**

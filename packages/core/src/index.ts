@@ -6,6 +6,14 @@
  * @packageDocumentation
  */
 export { type BackupOptions, type BackupResult, backup } from './backup.js';
+export {
+  CHANNELS,
+  type CommitEvent,
+  type FailEvent,
+  type RecoveryEvent,
+  type RollEvent,
+  type TruncateEvent,
+} from './channels.js';
 export { type Codec, type TypedRecord, TypedWal, type TypedWalOptions } from './codec.js';
 export { crc32c } from './crc32c.js';
 export {
@@ -30,10 +38,12 @@ export {
 } from './options.js';
 export { StoredRecord, type WalRecord } from './record.js';
 export type { RecoveryPolicy } from './scan.js';
+export { LOG2_BUCKETS, type Log2Histogram, log2Bucket, type WalStats } from './stats.js';
 export {
   type AppendOptions,
   type RecoveryReport,
   type WaitLevel,
+  type WaitOptions,
   Wal,
   type WalSource,
 } from './wal.js';

@@ -4,6 +4,7 @@
  */
 import { invalidArgType, invalidArgValue, rejectUnknownKeys, validateInteger } from '@wal/errors';
 import { type Fs, MAX_OPEN_SEGMENTS_LIMIT, validateMode } from '@wal/store';
+import { validateSignal } from './abort.js';
 import type { StoredRecord } from './record.js';
 import type { RecoveryPolicy } from './scan.js';
 
@@ -269,16 +270,16 @@ export function resolveOptions(options: unknown): ResolvedOptions {
 /** What an append waits for: `written` (a process crash keeps it) or `durable` (a power loss keeps it). */
 export type WaitLevel = 'written' | 'durable';
 
-const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait']);
+const APPEND_OPTIONS: ReadonlySet<string> = new Set(['wait', 'signal']);
 
 /** The wait level of `Wal.append` options; a misspelt key is named, as `open` names one. */
 export function waitLevel(options: unknown): WaitLevel {
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'of type object', options);
   }
-  // The common shape ({ wait }) costs one comparison per key (an inherited key, too, takes the slow check).
+  // The common shape ({ wait }, { wait, signal }) costs a comparison or two per key (an inherited key, too, takes the slow check).
   for (const key in options) {
-    if (key !== 'wait') {
+    if (key !== 'wait' && key !== 'signal') {
       rejectUnknownKeys('options', options, APPEND_OPTIONS);
       break;
     }
@@ -293,4 +294,14 @@ export function validateWait(name: string, value: unknown): asserts value is Wai
   if (value !== 'written' && value !== 'durable') {
     throw invalidArgValue(name, value, "must be 'written' or 'durable'");
   }
+}
+
+/**
+ * The `signal` of options already checked by {@link waitLevel}: `undefined`
+ * or an `AbortSignal` (`ERR_INVALID_ARG_TYPE` otherwise).
+ */
+export function appendSignal(options: object): AbortSignal | undefined {
+  const { signal } = options as { signal?: unknown };
+  validateSignal('options.signal', signal);
+  return signal;
 }

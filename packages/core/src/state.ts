@@ -13,6 +13,8 @@ import type { Exclusivity } from './exclusive.js';
 import { StoreGate } from './gate.js';
 import type { Locator } from './locate.js';
 import type { Preallocation } from './preallocation.js';
+import type { FlushStats } from './stats.js';
+import type { Wal } from './wal.js';
 import type { Writer } from './writer.js';
 
 // Why appends are refused: the bits of LogState.blocked (docs/INTERNALS.md §2).
@@ -60,6 +62,9 @@ export class LogState {
   durability!: Durability;
   exclusivity!: Exclusivity;
   locator!: Locator;
+  stats!: FlushStats;
+  /** The public log, named in the events of channels.ts. */
+  wal!: Wal;
 
   constructor(init: {
     store: Store;

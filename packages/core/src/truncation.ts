@@ -6,6 +6,7 @@
  * argument. Internal to @wal/core.
  */
 import { errorCode, FailedError, outOfRange } from '@wal/errors';
+import { publishTruncate } from './channels.js';
 import { HEADER_SIZE } from './frame.js';
 import { DURABLE_HINT_KEY, META_TRUNCATIONS } from './meta.js';
 import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, type LogState } from './state.js';
@@ -42,6 +43,7 @@ export function truncateAfter(log: LogState, lsn: number): Promise<void> {
     for (const offset of log.skipped.keys()) if (offset >= end) log.skipped.delete(offset);
     log.locator.forgetAbove(end);
     log.cuts.push(end);
+    publishTruncate(log, 'after', lsn);
   });
 }
 
@@ -109,6 +111,7 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
         log.index.truncateBefore(lsn);
         for (const offset of log.skipped.keys()) if (offset < lsn) log.skipped.delete(offset);
         locator.forgetBelow(lsn);
+        publishTruncate(log, 'before', lsn);
       },
     );
   });

@@ -21,12 +21,15 @@ import {
   type WalError,
 } from '@wal/errors';
 import type { Store } from '@wal/store';
+import { abortable, abortError, cancellable } from './abort.js';
 import type { BoundaryIndex } from './boundary-index.js';
+import { publishRecovery } from './channels.js';
 import { closeLog } from './close.js';
 import { Durability } from './durability.js';
 import { Exclusivity } from './exclusive.js';
 import { Locator, READ_WINDOW } from './locate.js';
 import {
+  appendSignal,
   DEFAULT_PREALLOCATE,
   type ResolvedOptions,
   resolveOptions,
@@ -54,6 +57,7 @@ import {
   type WalSource,
 } from './recovery.js';
 import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, LogState } from './state.js';
+import { FlushStats, type WalStats } from './stats.js';
 import { truncateAfter, truncateBefore } from './truncation.js';
 import { Writer } from './writer.js';
 
@@ -63,6 +67,24 @@ export type { RecoveryReport, WalSource } from './recovery.js';
 /** Options of a waiting append. */
 export interface AppendOptions {
   readonly wait: WaitLevel;
+  /**
+   * Cancels the wait (docs/DURABILITY.md §3): once it aborts, the promise
+   * rejects with a `DOMException` named `'AbortError'` (`cause`: the
+   * signal's reason). The record stays appended and becomes durable like any
+   * other. A signal already aborted at the call appends nothing.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link Wal.waitFor}, {@link Wal.sync} and {@link Wal.drained}. */
+export interface WaitOptions {
+  /**
+   * Cancels the wait: once it aborts, the promise rejects with a
+   * `DOMException` named `'AbortError'` (`cause`: the signal's reason). What
+   * is waited for goes on (docs/DURABILITY.md §3). A signal already aborted
+   * at the call starts nothing.
+   */
+  readonly signal?: AbortSignal;
 }
 
 const noop = (): void => {};
@@ -119,6 +141,7 @@ export class Wal {
             start: end,
             delayMs: options.commitDelayMs,
             sync: () => log.durability.syncStore(),
+            onFlush: (flush) => log.stats.flushed(flush),
           }),
       index: init.index,
       skipped: init.skipped,
@@ -130,13 +153,16 @@ export class Wal {
     });
     const preallocate =
       options.preallocate ?? (typeof init.source === 'string' ? DEFAULT_PREALLOCATE : 0);
-    log.writer = new Writer(log);
+    log.writer = new Writer(log, segment);
     log.preallocation = new Preallocation(log, preallocate, segment, end);
     log.durability = new Durability(log, init.hint, segment);
     log.exclusivity = new Exclusivity(log);
     log.locator = new Locator(log);
+    log.stats = new FlushStats(log);
+    log.wal = this;
     this.#log = log;
     this.#access = readerAccess(log);
+    publishRecovery(this, init.recovery);
   }
 
   /**
@@ -237,6 +263,18 @@ export class Wal {
     return this.#log.durability.failure;
   }
 
+  /**
+   * A snapshot of the log's counters since it was opened: appends, bytes,
+   * group-commit flushes with histograms of their batch sizes and sync
+   * times, staged bytes and pending waits. Cheap (a few hundred bytes
+   * copied); the counters cost no allocation per append. Never throws, also
+   * after `close()` or a failure. Events as they happen: the `wal:*`
+   * diagnostics channels (`CHANNELS`).
+   */
+  stats(): WalStats {
+    return this.#log.stats.snapshot();
+  }
+
   // ---------------------------------------------------------------- append
 
   /**
@@ -258,26 +296,36 @@ export class Wal {
    * resolves with its LSN once the record is `written` or `durable`.
    * Rejects with the errors the synchronous form throws, and with
    * `WAL_WRITE_FAILED` / `WAL_FAILED` when the write or the sync fails.
+   * With `options.signal`: rejects with an `AbortError` when it aborts (the
+   * record is kept); an already aborted signal appends nothing and rejects
+   * with an `AbortError` at once.
    */
   append(payload: Uint8Array, options: AppendOptions): Promise<number>;
   append(payload: Uint8Array, options?: AppendOptions): number | Promise<number> {
     if (options === undefined) return this.#append(payload);
     let lsn: number;
     let level: WaitLevel;
+    let signal: AbortSignal | undefined;
     try {
       level = waitLevel(options);
+      signal = appendSignal(options);
+      if (signal?.aborted === true) throw abortError(signal);
       lsn = this.#append(payload);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#log.writer.waitTarget(lsn + 1, level).then(() => lsn);
+    return abortable(
+      this.#log.writer.waitTarget(lsn + 1, level).then(() => lsn),
+      signal,
+    );
   }
 
   /**
    * Appends every payload, in order, as consecutive records; returns their
    * LSNs. All or nothing: every payload is checked before any is reserved.
    * With `options.wait`, resolves once the last one is written or durable.
-   * Throws (or rejects) as {@link Wal.append} does.
+   * Throws (or rejects) as {@link Wal.append} does; an `options.signal`
+   * already aborted appends none of them.
    */
   appendBatch(payloads: readonly Uint8Array[]): number[];
   appendBatch(payloads: readonly Uint8Array[], options: AppendOptions): Promise<number[]>;
@@ -287,8 +335,12 @@ export class Wal {
   ): number[] | Promise<number[]> {
     let lsns: number[];
     let level: WaitLevel | undefined;
+    let signal: AbortSignal | undefined;
     try {
-      if (options !== undefined) level = waitLevel(options);
+      if (options !== undefined) {
+        level = waitLevel(options);
+        signal = appendSignal(options);
+      }
       if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
       for (let i = 0; i < payloads.length; i++) {
         const payload: unknown = payloads[i];
@@ -300,6 +352,7 @@ export class Wal {
           throw new RecordTooLargeError(payload.length, this.#log.maxRecordSize);
         }
       }
+      if (signal?.aborted === true) throw abortError(signal);
       const log = this.#log;
       if (log.blocked !== 0) throw log.blockedError();
       lsns = new Array<number>(payloads.length);
@@ -310,16 +363,20 @@ export class Wal {
     }
     if (level === undefined) return lsns;
     if (lsns.length === 0) return Promise.resolve(lsns);
-    return this.#log.writer.waitTarget(lsns[lsns.length - 1]! + 1, level).then(() => lsns);
+    return abortable(
+      this.#log.writer.waitTarget(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+      signal,
+    );
   }
 
   /**
    * Resolves once the record at `lsn` (any LSN this log handed out) is
    * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
    * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after
-   * `close()` finished, and `ERR_OUT_OF_RANGE` for an LSN not below the tail.
+   * `close()` finished, and `ERR_OUT_OF_RANGE` for an LSN not below the tail;
+   * with an `AbortError` once `options.signal` aborts (at once if it is).
    */
-  waitFor(lsn: number, level: WaitLevel): Promise<void> {
+  waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
     try {
       validateOffset('lsn', lsn);
       validateWait('level', level);
@@ -329,6 +386,10 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
+    return cancellable(options, () => this.#waitFor(lsn, level));
+  }
+
+  #waitFor(lsn: number, level: WaitLevel): Promise<void> {
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {
@@ -339,22 +400,28 @@ export class Wal {
       });
     }
     const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.waitFor(lsn, level));
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level));
     return this.#log.writer.waitTarget(lsn + 1, level);
   }
 
   /**
    * Makes every record appended so far durable (one group-commit flush shared
    * with concurrent callers). Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
-   * after a failure, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` read-only.
+   * after a failure, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` read-only,
+   * and with an `AbortError` once `options.signal` aborts (the sync goes on;
+   * an already aborted signal asks for none).
    */
-  sync(): Promise<void> {
+  sync(options?: WaitOptions): Promise<void> {
+    return cancellable(options, () => this.#sync());
+  }
+
+  #sync(): Promise<void> {
     const log = this.#log;
     if ((log.blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
       return Promise.reject(log.blockedError('sync the log'));
     }
     const quiet = log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.sync());
+    if (quiet !== undefined) return quiet.then(() => this.#sync());
     const target = log.tail;
     if (target <= this.durable) return Promise.resolve();
     log.writer.submit();
@@ -363,13 +430,16 @@ export class Wal {
 
   /**
    * Resolves once staging is below its limit ({@link Wal.writable} is true),
-   * at once if it is. Rejects after a failure or `close()`.
+   * at once if it is. Rejects after a failure or `close()`, and with an
+   * `AbortError` once `options.signal` aborts (at once if it is).
    */
-  drained(): Promise<void> {
-    if ((this.#log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
-      return Promise.reject(this.#log.blockedError());
-    }
-    return this.#log.writer.drained();
+  drained(options?: WaitOptions): Promise<void> {
+    return cancellable(options, () => {
+      if ((this.#log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+        return Promise.reject(this.#log.blockedError());
+      }
+      return this.#log.writer.drained();
+    });
   }
 
   #append(payload: Uint8Array): number {

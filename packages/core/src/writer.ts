@@ -8,6 +8,7 @@
  * holding: §4. Internal to @wal/core.
  */
 import { WriteFailedError } from '@wal/errors';
+import { publishRolls } from './channels.js';
 import { HEADER_SIZE, writeFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
 import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
@@ -26,6 +27,8 @@ interface HeldWrite {
 export class Writer {
   readonly #log: LogState;
   readonly #chunkSize: number;
+  /** The store's segment size, 0 for a store without segments (for the roll events). */
+  readonly #segmentSize: number;
 
   // Staging: the chunk being filled, and free chunks for reuse (docs/INTERNALS.md §3).
   #chunk: Uint8Array | undefined;
@@ -34,6 +37,10 @@ export class Writer {
   readonly #pool: Uint8Array[] = [];
   /** Bytes staged or being written. */
   #buffered = 0;
+  /** Records staged since open (`Wal.stats()`). */
+  appends = 0;
+  /** Payload bytes of those records (`Wal.stats()`). */
+  appendedBytes = 0;
   #flushScheduled = false;
   readonly #flushStage = (): void => {
     this.#flushScheduled = false;
@@ -46,8 +53,9 @@ export class Writer {
   #held: HeldWrite[] = [];
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
-  constructor(log: LogState) {
+  constructor(log: LogState, segmentSize = 0) {
     this.#log = log;
+    this.#segmentSize = segmentSize;
     this.#chunkSize = Math.min(MAX_CHUNK, Math.floor(log.stagingLimit / 4));
   }
 
@@ -61,6 +69,8 @@ export class Writer {
     const log = this.#log;
     const frame = HEADER_SIZE + payload.length;
     const lsn = log.tail;
+    this.appends++;
+    this.appendedBytes += payload.length;
     if (frame > this.#chunkSize) {
       this.submit();
       const bytes = new Uint8Array(frame);
@@ -127,6 +137,11 @@ export class Writer {
   drained(): Promise<void> {
     if (this.#buffered < this.#log.stagingLimit) return Promise.resolve();
     return new Promise((resolve, reject) => this.#drainWaiters.push({ resolve, reject }));
+  }
+
+  /** `drained()` calls pending. */
+  get drainWaiters(): number {
+    return this.#drainWaiters.length;
   }
 
   /** Rejects every `drained()` waiter with `error` (a failure, or close). */
@@ -218,6 +233,7 @@ export class Writer {
       }
       if (gc.failure === undefined) gc.markWritten(start, end);
       log.preallocation.afterWrite(end);
+      if (this.#segmentSize !== 0) publishRolls(log, start, end, this.#segmentSize);
     } else {
       gc.markFailed(start, end, cause);
       log.durability.fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);

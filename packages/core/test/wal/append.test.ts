@@ -70,7 +70,10 @@ describe('Wal', () => {
         await rejectsCode(wal.appendBatch([bytes(1)], misspelt), 'ERR_INVALID_ARG_VALUE'),
       ]) {
         assert.ok(error instanceof TypeError);
-        assert.match(error.message, /"options\.waitt" argument is not an option \(known: wait\)/);
+        assert.match(
+          error.message,
+          /"options\.waitt" argument is not an option \(known: wait, signal\)/,
+        );
         assert.doesNotMatch(error.message, /options\.wait"/);
       }
       const extraError = await rejectsCode(wal.append(bytes(1), extra), 'ERR_INVALID_ARG_VALUE');

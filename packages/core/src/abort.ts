@@ -1,0 +1,79 @@
+/**
+ * Cancellable waits (docs/DURABILITY.md §3): an `AbortSignal` ends a caller's
+ * wait, never the operation waited for. Internal to @wal/core.
+ */
+import { invalidArgType, rejectUnknownKeys } from '@wal/errors';
+
+/**
+ * The error a cancelled wait rejects with: a `DOMException` named
+ * `'AbortError'` (as `fetch` and the web streams of Node give), whose `cause`
+ * is `signal.reason`.
+ */
+export function abortError(signal: AbortSignal): DOMException {
+  return new DOMException('The operation was aborted', {
+    name: 'AbortError',
+    cause: signal.reason,
+  });
+}
+
+/** Throws `ERR_INVALID_ARG_TYPE`, naming `name`, unless `value` is an `AbortSignal` or `undefined`. */
+export function validateSignal(
+  name: string,
+  value: unknown,
+): asserts value is AbortSignal | undefined {
+  if (value !== undefined && !(value instanceof AbortSignal)) {
+    throw invalidArgType(name, 'an instance of AbortSignal', value);
+  }
+}
+
+/**
+ * `wait`, or a rejection with {@link abortError} as soon as `signal` aborts,
+ * whichever comes first. The listener it adds is removed when the returned
+ * promise settles, so one long-lived signal may serve any number of waits.
+ * `wait` goes on regardless (its outcome is then observed and dropped). The
+ * caller checks `signal.aborted` first: an aborted signal starts nothing.
+ */
+export function abortable<T>(wait: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return wait;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    wait.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+const WAIT_OPTIONS: ReadonlySet<string> = new Set(['signal']);
+
+/**
+ * Runs `start` unless the signal of `options` (those of `waitFor`, `sync`,
+ * `drained`: `undefined` or `{ signal }`) is already aborted, and makes its
+ * wait {@link abortable}. Rejects, starting nothing, for invalid options
+ * (`ERR_INVALID_ARG_TYPE`, `ERR_INVALID_ARG_VALUE` for an unknown key) or an
+ * aborted signal (`AbortError`).
+ */
+export function cancellable<T>(options: unknown, start: () => Promise<T>): Promise<T> {
+  let signal: AbortSignal | undefined;
+  if (options !== undefined) {
+    try {
+      if (typeof options !== 'object' || options === null) {
+        throw invalidArgType('options', 'of type object', options);
+      }
+      rejectUnknownKeys('options', options, WAIT_OPTIONS);
+      signal = (options as { signal?: unknown }).signal as AbortSignal | undefined;
+      validateSignal('options.signal', signal);
+      if (signal?.aborted === true) throw abortError(signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  return abortable(start(), signal);
+}
