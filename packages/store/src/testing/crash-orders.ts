@@ -37,6 +37,7 @@ import { mixSeed, Rng } from './crash-util.js';
  * `RangeError` from that macrotask).
  */
 export interface CompletionOrder {
+  /** The index into `inFlight` (calls in call order) of the call that completes now. */
   next(inFlight: readonly CrashFsOperation[]): number;
 }
 
@@ -86,6 +87,7 @@ export class CompletionSchedule implements CompletionOrder {
     this.#label = label;
   }
 
+  /** The call that completes now: in call order outside the explored burst; inside it, as the prefix says, then by seeded priority (or the first in flight). */
   next(inFlight: readonly CrashFsOperation[]): number {
     if (this.#lastWidth === 1) {
       this.#burst++;
