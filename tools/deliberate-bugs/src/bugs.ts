@@ -1,8 +1,8 @@
 /**
  * The deliberate bugs: each one a way the durability code could be wrong,
  * and the test files (of the package holding the code, and of @wal/core
- * above it) expected to catch it. docs/DURABILITY.md §6.1 shows which tests
- * caught each in the last full run.
+ * above it) expected to catch it. docs/DURABILITY.md (§6, "Deliberate
+ * bugs") shows which tests caught each in the last full run.
  */
 import type { Bug, Suite } from './edit.js';
 
@@ -15,6 +15,15 @@ const SCAN = 'packages/core/src/scan.ts';
 const PREALLOCATION = 'packages/core/src/preallocation.ts';
 const TRUNCATION = 'packages/core/src/truncation.ts';
 const EXCLUSIVE = 'packages/core/src/exclusive.ts';
+
+/** The segmented store's `truncateBefore` writing the head file (moved by `store-delete-before-head`). */
+const HEAD_WRITE = `    await replaceFile(
+      this.#fs,
+      join(this.dir, 'head'),
+      encodeHead(offset),
+      this.#fsyncFailed,
+      this.mode,
+    );`;
 
 /** The log's power-loss suite, optionally only the tests whose title matches `grep`. */
 function logPowerLoss(grep?: string): Suite {
@@ -98,13 +107,7 @@ export const bugs: readonly Bug[] = [
       {
         file: STORE,
         search: `    // The head first, durably; only then may the segments below it go.
-    await replaceFile(
-      this.#fs,
-      join(this.dir, 'head'),
-      encodeHead(offset),
-      this.#fsyncFailed,
-      this.mode,
-    );
+${HEAD_WRITE}
     try {`,
         replace: '    try {',
       },
@@ -116,13 +119,7 @@ export const bugs: readonly Bug[] = [
       this.latch(toWalError(error, 'truncateBefore')`,
         replace: `      for (const index of doomed) await this.#deleteSegment(index);
       if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
-      await replaceFile(
-        this.#fs,
-        join(this.dir, 'head'),
-        encodeHead(offset),
-        this.#fsyncFailed,
-        this.mode,
-      );
+  ${HEAD_WRITE}
     } catch (error) {
       this.latch(toWalError(error, 'truncateBefore')`,
       },
