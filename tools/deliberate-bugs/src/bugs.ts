@@ -227,7 +227,7 @@ ${HEAD_WRITE}
       },`,
       },
     ],
-    suites: [logPowerLoss('segment rolls|group commit')],
+    suites: [logPowerLoss()],
   },
   {
     name: 'core-accept-bad-checksum',

@@ -70,7 +70,7 @@ async function main(argv: readonly string[]): Promise<number> {
       console.log(`${bug.name}: ${bug.what}`);
       const outcome = await sandbox.run(bug, (line) => console.log(line));
       console.log(
-        `  ${outcome.failed.length > 0 ? `caught by ${outcome.failed.length} tests` : 'NOT CAUGHT'} (${Math.round(outcome.ms / 1000)} s)`,
+        `  ${outcome.failed.length > 0 ? `caught by ${outcome.failed.length} test(s)` : 'NOT CAUGHT'} (${Math.round(outcome.ms / 1000)} s)`,
       );
       outcomes.push(outcome);
     }
