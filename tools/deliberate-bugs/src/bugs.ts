@@ -283,6 +283,26 @@ ${HEAD_WRITE}
     ],
   },
   {
+    name: 'core-truncate-after-written-only',
+    what: 'truncateAfter cuts once everything before it is written, without making it durable first',
+    edits: [
+      {
+        file: EXCLUSIVE,
+        search: 'if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved);',
+        replace: 'if (gc.written < gc.reserved) await gc.waitWritten(gc.reserved);',
+      },
+      {
+        file: EXCLUSIVE,
+        search: 'if (gc.idle && this.isSettled && gc.durable >= log.tail) break;',
+        replace: 'if (gc.idle && this.isSettled && gc.written >= log.tail) break;',
+      },
+    ],
+    suites: [
+      logPowerLoss('truncateAfter'),
+      { package: 'packages/core', files: ['dist/test/wal/truncate-after.test.js'] },
+    ],
+  },
+  {
     name: 'core-append-during-truncate-after',
     what: 'truncateAfter refuses appends only once its work starts: an append in the same turn is accepted, then cut',
     edits: [
