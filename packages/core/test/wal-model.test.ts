@@ -22,7 +22,7 @@ import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing'
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
-import { record } from './crash/reliability.js';
+import { checked } from './crash/reliability.js';
 import { fillStream, tick } from './helpers.js';
 
 /** Multiplies the number of runs: the soak (`pnpm soak:model`) runs 1,500 times the CI runs, about an hour. */
@@ -789,7 +789,7 @@ describe('Wal against a reference model', () => {
           ? { numRuns }
           : { numRuns, seed: replay.seed, path: replay.path, endOnFailure: true },
       );
-      record({ modelRuns: numRuns });
+      checked({ modelRuns: numRuns });
       console.log(
         `      ${numRuns} runs: ${stats.injected} faults armed, ${stats.failures} failures, ` +
           `recovered by reopen() ${stats.viaReopen}, by a fresh open ${stats.viaOpen}, ` +

@@ -10,8 +10,11 @@ import {
   KIND_VALUE,
   type Kind,
   Malformed,
-  Output,
+  putU32,
+  putU64,
+  putVarint,
   Reader,
+  varintSize,
 } from './coding.js';
 
 /**
@@ -31,20 +34,44 @@ export interface BatchRecord {
   readonly ops: BatchOp[];
 }
 
-/** Encodes a batch record: `sequence u64, count u32`, then per op `kind u8, key, [value or end]`. */
-export function encodeBatch(sequence: number, ops: readonly BatchOp[]): Uint8Array {
+/**
+ * Encodes a batch record: `sequence u64, count u32`, then per op `kind u8,
+ * key, [value or end]`, into a buffer of exactly its size. With `views`,
+ * pushes each operation onto it with its key and value as views into the
+ * returned payload (so the caller's buffers need not be copied again).
+ */
+export function encodeBatch(
+  sequence: number,
+  ops: readonly BatchOp[],
+  views?: BatchOp[],
+): Uint8Array {
   let size = 12;
-  for (const op of ops)
-    size += 1 + 10 + op.key.length + (op.value === undefined ? 0 : 10 + op.value.length);
-  const out = new Output(size);
-  out.u64(sequence);
-  out.u32(ops.length);
-  for (const op of ops) {
-    out.u8(op.kind);
-    out.lengthPrefixed(op.key);
-    if (op.kind !== KIND_DELETE) out.lengthPrefixed(op.value!);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    size += 1 + varintSize(op.key.length) + op.key.length;
+    if (op.kind !== KIND_DELETE) size += varintSize(op.value!.length) + op.value!.length;
   }
-  return out.view();
+  const payload = new Uint8Array(size);
+  putU64(payload, 0, sequence);
+  putU32(payload, 8, ops.length);
+  let at = 12;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    payload[at++] = op.kind;
+    at = putVarint(payload, at, op.key.length);
+    const keyAt = at;
+    payload.set(op.key, at);
+    at += op.key.length;
+    let value: Uint8Array | undefined;
+    if (op.kind !== KIND_DELETE) {
+      at = putVarint(payload, at, op.value!.length);
+      payload.set(op.value!, at);
+      value = payload.subarray(at, at + op.value!.length);
+      at += op.value!.length;
+    }
+    views?.push({ kind: op.kind, key: payload.subarray(keyAt, keyAt + op.key.length), value });
+  }
+  return payload;
 }
 
 /**
@@ -79,8 +106,9 @@ export function decodeBatch(payload: Uint8Array): BatchRecord {
 }
 
 /**
- * The operations of a `batch` call, checked and copied (docs/LSM-FORMAT.md
- * §7); an empty range deletion is left out. Throws `ERR_INVALID_ARG_TYPE`
+ * The operations of a `batch` call, checked (docs/LSM-FORMAT.md §7); an
+ * empty range deletion is left out. Keys and values are the caller's, not
+ * copies: {@link encodeBatch} copies them before the call returns. Throws `ERR_INVALID_ARG_TYPE`
  * and `ERR_INVALID_ARG_VALUE` naming the operation.
  */
 export function batchOps(operations: unknown): BatchOp[] {
@@ -97,16 +125,16 @@ export function batchOps(operations: unknown): BatchOp[] {
       validateBytes(`operations[${i}].end`, end);
       // An empty range deletes nothing: no tombstone for it.
       if (compareBytes(start, end) < 0) {
-        ops.push({ kind: KIND_RANGE_DELETE, key: start.slice(), value: end.slice() });
+        ops.push({ kind: KIND_RANGE_DELETE, key: start, value: end });
       }
       continue;
     }
     validateBytes(`operations[${i}].key`, key);
     if (type === 'put') {
       validateBytes(`operations[${i}].value`, value);
-      ops.push({ kind: KIND_VALUE, key: key.slice(), value: value.slice() });
+      ops.push({ kind: KIND_VALUE, key, value });
     } else if (type === 'del') {
-      ops.push({ kind: KIND_DELETE, key: key.slice(), value: undefined });
+      ops.push({ kind: KIND_DELETE, key, value: undefined });
     } else {
       throw invalidArgValue(`operations[${i}].type`, type, "must be 'put', 'del' or 'delRange'");
     }

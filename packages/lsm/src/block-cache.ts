@@ -1,28 +1,44 @@
 /**
- * The block cache: decoded data blocks, shared by every table of a store,
- * least recently used first out, bounded by an estimate of the memory the
- * decoded blocks hold.
+ * The block cache: data blocks as read from their tables (checked, still
+ * encoded), shared by every table of a store, least recently used first
+ * out, bounded by the bytes the blocks hold.
  */
-import type { DecodedBlock } from './block.js';
+import type { DataBlock } from './block.js';
 
-/** Estimated bytes of a decoded entry beyond its key and value bytes. */
-const ENTRY_OVERHEAD = 64;
+/** Bytes counted per cached block beyond its contents: the block's objects and the cache's entry. */
+export const BLOCK_OVERHEAD = 160;
 
-/** An LRU cache of decoded blocks, bounded in (estimated) bytes. */
+/** Blocks per table a cache key can tell apart. */
+export const TABLE_KEY_SPAN = 2 ** 29;
+const MAX_TABLES = 2 ** 24;
+
+/** An LRU cache of data blocks, bounded in bytes. */
 export class BlockCache {
-  readonly #blocks = new Map<string, { block: DecodedBlock; size: number }>();
+  readonly #blocks = new Map<number, { block: DataBlock; size: number }>();
   #bytes = 0;
+  #tables = 0;
 
   /** @param capacity Bytes the cache may hold; 0 caches nothing. */
   constructor(readonly capacity: number) {}
 
-  /** Estimated bytes held. */
+  /** Bytes held: the blocks' contents plus {@link BLOCK_OVERHEAD} each. */
   get bytes(): number {
     return this.#bytes;
   }
 
+  /**
+   * A number for a newly opened table: its cache keys are
+   * `table · 2^29 + block`. A table has fewer than 2^29 blocks (its index
+   * block, at most 2^32 bytes, takes at least 13 bytes per block), so keys
+   * stay exact integers for the first 2^24 tables a store opens (32 TiB of
+   * 2 MiB tables); after those, `undefined`: the table reads uncached.
+   */
+  newTable(): number | undefined {
+    return this.#tables < MAX_TABLES ? ++this.#tables : undefined;
+  }
+
   /** The block cached under `key`, made the most recently used. */
-  get(key: string): DecodedBlock | undefined {
+  get(key: number): DataBlock | undefined {
     const hit = this.#blocks.get(key);
     if (hit === undefined) return undefined;
     this.#blocks.delete(key);
@@ -30,9 +46,9 @@ export class BlockCache {
     return hit.block;
   }
 
-  /** Caches `block` whose contents took `contentBytes`, evicting the least recently used. */
-  set(key: string, block: DecodedBlock, contentBytes: number): void {
-    const size = contentBytes + block.keys.length * ENTRY_OVERHEAD;
+  /** Caches `block`, evicting the least recently used. */
+  set(key: number, block: DataBlock): void {
+    const size = block.contents.length + BLOCK_OVERHEAD;
     if (size > this.capacity) return;
     const old = this.#blocks.get(key);
     if (old !== undefined) {

@@ -4,7 +4,7 @@
  * each block is followed by a 5-byte trailer (type byte, CRC-32C).
  */
 import { crc32c } from '@wal/core';
-import { getU32, Malformed, Output, putU32, Reader } from './coding.js';
+import { compareInternalAt, getU32, Malformed, Output, putU32, Reader } from './coding.js';
 
 /** Size of the trailer after every block: type u8, CRC-32C u32. */
 export const BLOCK_TRAILER_SIZE = 5;
@@ -94,12 +94,12 @@ export interface DecodedBlock {
 }
 
 /**
- * Decodes block contents, checking every length, the restart array (first
- * restart 0, increasing, each at an entry with no shared prefix) and that
- * keys are at least `minKeyLength` bytes. Throws {@link Malformed} with
- * offsets relative to `contents`.
+ * Checks the restart array of block contents (a count that fits; first
+ * restart 0, increasing, inside the entries, or a lone 0 when there are
+ * none) and returns where the entries end and the count. Throws
+ * {@link Malformed}.
  */
-export function decodeBlock(contents: Uint8Array, minKeyLength: number): DecodedBlock {
+function restartArray(contents: Uint8Array): { entriesEnd: number; count: number } {
   const size = contents.length;
   if (size < 4) throw new Malformed('block shorter than its restart count', 0);
   const count = getU32(contents, size - 4);
@@ -107,13 +107,12 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
     throw new Malformed(`block claims ${count} restart points`, size - 4);
   }
   const entriesEnd = size - 4 - 4 * count;
-  const restarts: number[] = [];
+  let previous = -1;
   for (let i = 0; i < count; i++) {
     const restart = getU32(contents, entriesEnd + 4 * i);
-    const previous = restarts.at(-1);
     if (
       (i === 0 && restart !== 0) ||
-      (previous !== undefined && restart <= previous) ||
+      restart <= previous ||
       (restart >= entriesEnd && !(restart === 0 && entriesEnd === 0))
     ) {
       throw new Malformed(
@@ -121,8 +120,21 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
         entriesEnd + 4 * i,
       );
     }
-    restarts.push(restart);
+    previous = restart;
   }
+  return { entriesEnd, count };
+}
+
+/**
+ * Decodes block contents, checking every length, the restart array (first
+ * restart 0, increasing, each at an entry with no shared prefix) and that
+ * keys are at least `minKeyLength` bytes. Throws {@link Malformed} with
+ * offsets relative to `contents`.
+ */
+export function decodeBlock(contents: Uint8Array, minKeyLength: number): DecodedBlock {
+  const { entriesEnd, count } = restartArray(contents);
+  const restarts: number[] = [];
+  for (let i = 0; i < count; i++) restarts.push(getU32(contents, entriesEnd + 4 * i));
   const keys: Uint8Array[] = [];
   const values: Uint8Array[] = [];
   const reader = new Reader(contents, 0, entriesEnd);
@@ -155,4 +167,174 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
     throw new Malformed('restart point past the last entry', entriesEnd);
   }
   return { keys, values };
+}
+
+/**
+ * A checked data block kept encoded (docs/LSM-FORMAT.md §3): what the block
+ * cache holds. Its entries are decoded as they are read, by a
+ * {@link BlockScanner}; {@link checkDataBlock} made sure that cannot fail.
+ */
+export interface DataBlock {
+  /** The block's contents (entries, restart array, restart count). */
+  readonly contents: Uint8Array;
+  /** Offset of the restart array: the end of the entries. */
+  readonly entriesEnd: number;
+  /** Number of restart points. */
+  readonly restarts: number;
+}
+
+/** The varint at `at` in checked block contents; its end goes to `varintEnd`. */
+let varintEnd = 0;
+function varintAt(bytes: Uint8Array, at: number): number {
+  let value = 0;
+  let scale = 1;
+  for (;;) {
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      varintEnd = at;
+      return value;
+    }
+    scale *= 128;
+  }
+}
+
+/** Grows `buffer` to hold at least `length` bytes, keeping its first `keep` bytes. */
+function ensure(buffer: Uint8Array, length: number, keep: number): Uint8Array {
+  if (buffer.length >= length) return buffer;
+  const grown = new Uint8Array(Math.max(length, 2 * buffer.length));
+  grown.set(buffer.subarray(0, keep));
+  return grown;
+}
+
+/**
+ * Checks data block contents as {@link decodeBlock} does (every length, the
+ * restart array, keys of at least `minKeyLength` bytes), and also that there
+ * is an entry, that the keys are in strictly increasing internal order and
+ * that the last one is `lastKey`, without decoding them into arrays. Throws
+ * {@link Malformed} with offsets relative to `contents`.
+ */
+export function checkDataBlock(
+  contents: Uint8Array,
+  minKeyLength: number,
+  lastKey: Uint8Array,
+): DataBlock {
+  const { entriesEnd, count } = restartArray(contents);
+  if (entriesEnd === 0) throw new Malformed('empty data block', 0);
+  const reader = new Reader(contents, 0, entriesEnd);
+  let key: Uint8Array = new Uint8Array(64);
+  let last: Uint8Array = new Uint8Array(64);
+  let lastLength = 0;
+  let nextRestart = 0;
+  let entry = 0;
+  while (!reader.done) {
+    const start = reader.at;
+    const restart = nextRestart < count ? getU32(contents, entriesEnd + 4 * nextRestart) : -1;
+    if (restart !== -1 && restart < start) {
+      throw new Malformed('restart point inside an entry', start);
+    }
+    const shared = reader.bounded('shared key length', lastLength);
+    if (restart === start) {
+      if (shared !== 0) throw new Malformed('entry at a restart point shares a prefix', start);
+      nextRestart++;
+    }
+    const unshared = reader.bounded('key length', entriesEnd);
+    const valueLength = reader.bounded('value length', entriesEnd);
+    reader.need(unshared, 'key');
+    const keyLength = shared + unshared;
+    key = ensure(key, keyLength, 0);
+    for (let i = 0; i < shared; i++) key[i] = last[i]!;
+    for (let i = shared; i < keyLength; i++) key[i] = contents[reader.at++]!;
+    reader.need(valueLength, 'value');
+    reader.at += valueLength;
+    if (keyLength < minKeyLength) throw new Malformed(`key of ${keyLength} bytes`, start);
+    if (entry > 0 && compareInternalAt(last, 0, lastLength, key, 0, keyLength) >= 0) {
+      throw new Malformed(`keys out of order at entry ${entry}`, start);
+    }
+    [key, last] = [last, key];
+    lastLength = keyLength;
+    entry++;
+  }
+  if (nextRestart < count) throw new Malformed('restart point past the last entry', entriesEnd);
+  if (compareInternalAt(last, 0, lastLength, lastKey) !== 0) {
+    throw new Malformed('data block does not end at its index key', 0);
+  }
+  return { contents, entriesEnd, restarts: count };
+}
+
+/**
+ * Reads the entries of a {@link DataBlock} in order, one at a time, into a
+ * key buffer it reuses (LevelDB's block iterator): `key[0, keyLength)` is
+ * the current internal key, `contents[valueStart, valueEnd)` its value.
+ * Positioned by {@link BlockScanner.seek} or {@link BlockScanner.start},
+ * moved by {@link BlockScanner.advance}.
+ */
+export class BlockScanner {
+  block: DataBlock | undefined;
+  key: Uint8Array = new Uint8Array(64);
+  keyLength = 0;
+  valueStart = 0;
+  valueEnd = 0;
+  #next = 0;
+
+  /** Before the first entry of `block`: {@link BlockScanner.advance} reads it. */
+  start(block: DataBlock): void {
+    this.#restart(block, 0);
+  }
+
+  #restart(block: DataBlock, restart: number): void {
+    this.block = block;
+    this.#next = getU32(block.contents, block.entriesEnd + 4 * restart);
+    this.keyLength = 0;
+  }
+
+  /** Reads the next entry; false (and unchanged) past the last one. */
+  advance(): boolean {
+    const block = this.block;
+    if (block === undefined || this.#next >= block.entriesEnd) return false;
+    const contents = block.contents;
+    const shared = varintAt(contents, this.#next);
+    const unshared = varintAt(contents, varintEnd);
+    const valueLength = varintAt(contents, varintEnd);
+    let at = varintEnd;
+    const keyLength = shared + unshared;
+    this.key = ensure(this.key, keyLength, shared);
+    const key = this.key;
+    for (let i = shared; i < keyLength; i++) key[i] = contents[at++]!;
+    this.keyLength = keyLength;
+    this.valueStart = at;
+    this.valueEnd = at + valueLength;
+    this.#next = this.valueEnd;
+    return true;
+  }
+
+  /**
+   * To the first entry whose internal key is ≥ `target`; false when every
+   * entry of `block` is smaller. Binary search over the restart points (a
+   * restart entry's key is whole in the contents), then a scan.
+   */
+  seek(block: DataBlock, target: Uint8Array): boolean {
+    const contents = block.contents;
+    let low = 0;
+    let high = block.restarts - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >>> 1;
+      const at = getU32(contents, block.entriesEnd + 4 * mid);
+      varintAt(contents, at); // shared: 0 at a restart point
+      const length = varintAt(contents, varintEnd);
+      varintAt(contents, varintEnd);
+      if (compareInternalAt(contents, varintEnd, length, target) < 0) low = mid;
+      else high = mid - 1;
+    }
+    this.#restart(block, low);
+    while (this.advance()) {
+      if (compareInternalAt(this.key, 0, this.keyLength, target) >= 0) return true;
+    }
+    return false;
+  }
+
+  /** The current value (a view into the block's contents). */
+  value(): Uint8Array {
+    return this.block!.contents.subarray(this.valueStart, this.valueEnd);
+  }
 }

@@ -191,11 +191,6 @@ export class Output {
     this.length += 4;
   }
 
-  u64(value: number): void {
-    putU64(this.reserve(8), this.length, value);
-    this.length += 8;
-  }
-
   varint(value: number): void {
     this.length = putVarint(this.reserve(8), this.length, value);
   }
@@ -216,9 +211,18 @@ export class Output {
   }
 }
 
+/** Keys up to this length are compared in JavaScript: cheaper than a call into C++. */
+const SHORT_COMPARE = 64;
+
 /** Byte-wise comparison of two keys: negative, zero or positive. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
+  const length = Math.min(a.length, b.length);
+  if (length > SHORT_COMPARE) return Buffer.compare(a, b);
+  for (let i = 0; i < length; i++) {
+    const difference = a[i]! - b[i]!;
+    if (difference !== 0) return difference;
+  }
+  return a.length - b.length;
 }
 
 /** The internal key: `userKey ‖ trailer`, trailer = u64 LE of `sequence · 2^8 + kind`. */
@@ -242,10 +246,7 @@ export function writeTrailer(into: Uint8Array, at: number, sequence: number, kin
 
 /** The sequence number in the trailer of internal key `key` (length ≥ 8, checked by the caller). */
 export function trailerSequence(key: Uint8Array): number {
-  const at = key.length - TRAILER_SIZE;
-  let value = 0;
-  for (let i = 7; i >= 1; i--) value = value * 256 + key[at + i]!;
-  return value;
+  return sequenceAt(key, key.length);
 }
 
 /** The kind in the trailer of internal key `key`. */
@@ -263,10 +264,48 @@ export function userKeyOf(key: Uint8Array): Uint8Array {
  * descending (the newest version of a key first).
  */
 export function compareInternal(a: Uint8Array, b: Uint8Array): number {
-  const byUser = Buffer.compare(
-    a.subarray(0, a.length - TRAILER_SIZE),
-    b.subarray(0, b.length - TRAILER_SIZE),
-  );
-  if (byUser !== 0) return byUser;
-  return trailerSequence(b) - trailerSequence(a);
+  return compareInternalAt(a, 0, a.length, b);
+}
+
+/** Longest user-key prefix compared byte by byte in JavaScript (longer: one native call). */
+const LOOP_COMPARE_LIMIT = 64;
+
+/**
+ * {@link compareInternal} of the internal keys `a[aStart, aStart + aLength)`
+ * and `b[bStart, bStart + bLength)` (default: all of `b`), without copying
+ * or viewing either.
+ */
+export function compareInternalAt(
+  a: Uint8Array,
+  aStart: number,
+  aLength: number,
+  b: Uint8Array,
+  bStart = 0,
+  bLength = b.length,
+): number {
+  const aUser = aLength - TRAILER_SIZE;
+  const bUser = bLength - TRAILER_SIZE;
+  const common = Math.min(aUser, bUser);
+  if (common > LOOP_COMPARE_LIMIT) {
+    const byUser = Buffer.compare(
+      a.subarray(aStart, aStart + aUser),
+      b.subarray(bStart, bStart + bUser),
+    );
+    if (byUser !== 0) return byUser;
+  } else {
+    for (let i = 0; i < common; i++) {
+      const diff = a[aStart + i]! - b[bStart + i]!;
+      if (diff !== 0) return diff < 0 ? -1 : 1;
+    }
+    if (aUser !== bUser) return aUser < bUser ? -1 : 1;
+  }
+  return sequenceAt(b, bStart + bLength) - sequenceAt(a, aStart + aLength);
+}
+
+/** The sequence number of the internal key ending at `end` in `bytes`. */
+export function sequenceAt(bytes: Uint8Array, end: number): number {
+  const at = end - TRAILER_SIZE;
+  let value = 0;
+  for (let i = 7; i >= 1; i--) value = value * 256 + bytes[at + i]!;
+  return value;
 }

@@ -2,8 +2,10 @@
  * Leveled compaction (docs/LSM-FORMAT.md §11): which tables to merge, and
  * which versions the merge may drop.
  *
- * - Level 0 is compacted, all of it, with the level-1 tables it overlaps,
- *   once it holds `level0Trigger` tables.
+ * - Level 0 is compacted once it holds `level0Trigger` tables: its oldest
+ *   table that overlaps no other level-0 table and no level-1 table alone
+ *   (so moved, as sequential writes make them), else all of it with the
+ *   level-1 tables it overlaps.
  * - A level L ≥ 1 is compacted once its bytes exceed
  *   `levelBaseBytes · levelRatio^(L−1)`: one table of it (round robin over
  *   the key space) with the level-(L+1) tables it overlaps. Level 6 is never
@@ -52,6 +54,23 @@ function range(tables: readonly LiveTable[]): [Uint8Array, Uint8Array] {
   return [low, high];
 }
 
+/**
+ * The oldest level-0 table whose key range meets no other level-0 table's
+ * and no level-1 table's, or `undefined`: moved down alone, it keeps every
+ * level's order (nothing in level 0 or 1 shares a key with it).
+ */
+function disjointLevel0Table(version: Version): LiveTable | undefined {
+  const level0 = version.levels[0]!;
+  // Newest first: the oldest is last.
+  for (let i = level0.length - 1; i >= 0; i--) {
+    const table = level0[i]!;
+    const { smallest, largest } = table;
+    if (level0.some((other) => other !== table && other.overlaps(smallest, largest))) continue;
+    if (version.overlapping(1, smallest, largest).length === 0) return table;
+  }
+  return undefined;
+}
+
 /** The budget in bytes of `level` (≥ 1). */
 export function levelBudget(shape: CompactionShape, level: number): number {
   return shape.levelBaseBytes * shape.levelRatio ** (level - 1);
@@ -70,7 +89,8 @@ export function pickCompaction(
   let inputs: LiveTable[] = [];
   if (version.levels[0]!.length >= shape.level0Trigger) {
     level = 0;
-    inputs = [...version.levels[0]!];
+    const alone = disjointLevel0Table(version);
+    inputs = alone === undefined ? [...version.levels[0]!] : [alone];
   } else {
     for (let l = 1; l < LEVELS - 1; l++) {
       if (version.bytes(l) <= levelBudget(shape, l)) continue;
@@ -231,7 +251,8 @@ export async function writeOutputs(
         if (mine !== undefined) await finish(mine);
       }
       writer ??= await start();
-      await writer.add(key, value);
+      const writing = writer.add(key, value);
+      if (writing !== undefined) await writing;
       outputBytes += key.length + value.length + 8;
       lastKey = userKey;
     }

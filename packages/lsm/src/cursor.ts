@@ -4,7 +4,7 @@
  * direction and then stepped in that direction.
  */
 import { CorruptionError } from '@wal/errors';
-import type { DecodedBlock } from './block.js';
+import { BlockScanner, type DataBlock, type DecodedBlock } from './block.js';
 import {
   compareBytes,
   internalKey,
@@ -12,8 +12,8 @@ import {
   KIND_VALUE,
   type Kind,
   MAX_SEQUENCE,
-  trailerKind,
-  trailerSequence,
+  sequenceAt,
+  TRAILER_SIZE,
   userKeyOf,
 } from './coding.js';
 import type { MemEntry, Memtable } from './memtable.js';
@@ -75,82 +75,135 @@ export class MemCursor implements Cursor {
   }
 }
 
-/** A cursor over a table. */
+/**
+ * A cursor over a table. Forward, it reads the entries of the cached,
+ * still encoded data blocks one at a time ({@link BlockScanner}); reverse,
+ * it decodes each block it enters into arrays.
+ */
 export class TableCursor implements Cursor {
   key: Uint8Array | undefined;
   sequence = 0;
   kind: Kind = KIND_VALUE;
   value: Uint8Array | undefined;
   #block = -1;
+  /** Forward: the scanner over block `#block`. */
+  readonly #scanner = new BlockScanner();
+  /** The block read ahead of a forward scan. */
+  #ahead: { readonly block: number; readonly data: Promise<DataBlock> } | undefined;
+  /** Reverse: block `#block` decoded. */
   #decoded: DecodedBlock | undefined;
   #position = 0;
   #reverse = false;
 
   constructor(readonly table: Table) {}
 
-  async #load(block: number, position: number | 'last'): Promise<void> {
-    this.#block = block;
-    if (block < 0 || block >= this.table.blocks) {
-      this.#decoded = undefined;
-      this.key = undefined;
-      return;
-    }
-    this.#decoded = await this.table.readData(block);
-    this.#position = position === 'last' ? this.#decoded.keys.length - 1 : position;
-    this.#settle();
+  #end(): void {
+    this.#decoded = undefined;
+    this.#scanner.block = undefined;
+    this.key = undefined;
   }
 
-  #settle(): void {
-    const keys = this.#decoded!.keys;
-    const key = keys[this.#position]!;
-    const kind = trailerKind(key);
+  /** Forward: to the first entry of the first block from `block` on with an entry ≥ `target`. */
+  async #forward(block: number, target: Uint8Array | undefined, sequential = false): Promise<void> {
+    const scanner = this.#scanner;
+    for (; block < this.table.blocks; block++) {
+      this.#block = block;
+      const data = await this.#read(block, sequential);
+      if (target === undefined) {
+        scanner.start(data);
+        if (scanner.advance()) return this.#settleScanned();
+      } else if (scanner.seek(data, target)) return this.#settleScanned();
+      target = undefined;
+      sequential = true;
+    }
+    this.#end();
+  }
+
+  /**
+   * Data block `block`: the one read ahead when it is that one, else read
+   * now. A read that steps into the next block (a sequential scan) starts
+   * reading the block after it, so the read overlaps the scan of this one;
+   * a seek reads only the block it needs.
+   */
+  #read(block: number, sequential = false): Promise<DataBlock> {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    const data =
+      ahead !== undefined && ahead.block === block ? ahead.data : this.table.dataBlock(block);
+    if (sequential && block + 1 < this.table.blocks) {
+      const next = this.table.dataBlock(block + 1);
+      next.catch(() => undefined); // rejects again, to its reader, if it is read
+      this.#ahead = { block: block + 1, data: next };
+    }
+    return data;
+  }
+
+  #settleScanned(): void {
+    const scanner = this.#scanner;
+    const end = scanner.keyLength;
+    this.#settle(scanner.key, end, scanner.value());
+    this.key = scanner.key.slice(0, end - TRAILER_SIZE);
+  }
+
+  /** Reverse: to entry `position` (or the last) of `block`. */
+  async #backward(block: number, position: number | 'last'): Promise<void> {
+    this.#block = block;
+    if (block < 0 || block >= this.table.blocks) return this.#end();
+    this.#decoded = await this.table.readData(block);
+    this.#position = position === 'last' ? this.#decoded.keys.length - 1 : position;
+    this.#settleDecoded();
+  }
+
+  #settleDecoded(): void {
+    const key = this.#decoded!.keys[this.#position]!;
+    this.#settle(key, key.length, this.#decoded!.values[this.#position]!);
+    this.key = userKeyOf(key);
+  }
+
+  /** Sequence, kind and value of the internal key `key[0, end)`. */
+  #settle(key: Uint8Array, end: number, value: Uint8Array): void {
+    const kind = key[end - TRAILER_SIZE]!;
     if (kind !== KIND_DELETE && kind !== KIND_VALUE) {
       throw new CorruptionError(`table ${this.table.path} holds an entry of unknown kind ${kind}`);
     }
-    this.key = userKeyOf(key);
-    this.sequence = trailerSequence(key);
+    this.sequence = sequenceAt(key, end);
     this.kind = kind;
-    this.value = this.#decoded!.values[this.#position];
+    this.value = value;
   }
 
   async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
     this.#reverse = reverse;
     const table = this.table;
-    if (key === undefined) {
-      await this.#load(reverse ? table.blocks - 1 : 0, reverse ? 'last' : 0);
-      return;
-    }
     if (!reverse) {
+      this.#decoded = undefined;
+      if (key === undefined) return this.#forward(0, undefined);
       const target = internalKey(key, MAX_SEQUENCE, KIND_VALUE);
-      const block = table.blockFor(target);
-      if (block === undefined) return this.#load(table.blocks, 0);
-      const decoded = await table.readData(block);
-      return this.#load(block, lowerBound(decoded.keys, target));
+      return this.#forward(table.blockFor(target) ?? table.blocks, target);
     }
+    this.#scanner.block = undefined;
+    if (key === undefined) return this.#backward(table.blocks - 1, 'last');
     // The last version with user key ≤ key: before the first entry past (key, 0).
     const target = internalKey(key, 0, KIND_DELETE);
     const block = table.blockFor(target);
-    if (block === undefined) return this.#load(table.blocks - 1, 'last');
+    if (block === undefined) return this.#backward(table.blocks - 1, 'last');
     const decoded = await table.readData(block);
     let position = lowerBound(decoded.keys, target);
     if (position < decoded.keys.length && compareBytes(decoded.keys[position]!, target) === 0) {
       position++;
     }
-    if (position === 0) return this.#load(block - 1, 'last');
-    return this.#load(block, position - 1);
+    if (position === 0) return this.#backward(block - 1, 'last');
+    return this.#backward(block, position - 1);
   }
 
   async step(): Promise<void> {
-    if (this.#decoded === undefined) return;
-    if (this.#reverse) {
-      if (this.#position > 0) {
-        this.#position--;
-        this.#settle();
-      } else await this.#load(this.#block - 1, 'last');
-    } else if (this.#position + 1 < this.#decoded.keys.length) {
-      this.#position++;
-      this.#settle();
-    } else await this.#load(this.#block + 1, 0);
+    if (this.key === undefined) return;
+    if (!this.#reverse) {
+      if (this.#scanner.advance()) this.#settleScanned();
+      else await this.#forward(this.#block + 1, undefined, true);
+    } else if (this.#position > 0) {
+      this.#position--;
+      this.#settleDecoded();
+    } else await this.#backward(this.#block - 1, 'last');
   }
 }
 
@@ -167,9 +220,10 @@ export class MergedCursor {
 
   constructor(readonly sources: readonly Cursor[]) {}
 
+  /** Seeks every source at once: their table reads overlap on the thread pool. */
   async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
     this.#reverse = reverse;
-    for (const source of this.sources) await source.seek(key, reverse);
+    await Promise.all(this.sources.map((source) => source.seek(key, reverse)));
     this.#pick();
   }
 

@@ -44,12 +44,22 @@ import { TableWriter } from './table-writer.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 const noop = (): void => {};
+
+/** What holds a write back (see {@link Lsm.#stall}). */
+const GO = 0;
+const STOP = 1;
+const SLOW = 2;
+const FULL = 3;
+type Stall = typeof GO | typeof STOP | typeof SLOW | typeof FULL;
 const EMPTY = new Uint8Array(0);
 
 interface PendingWrite {
   readonly sequence: number;
   readonly lsn: number;
+  /** Keys and values are views into the write's log record. */
   readonly ops: readonly BatchOp[];
+  /** Applied only once durable (else once written). */
+  readonly sync: boolean;
   ready: boolean;
   resolve(): void;
   reject(error: unknown): void;
@@ -118,6 +128,13 @@ export class Lsm {
   #nextSequence: number;
   #visible: number;
   readonly #queue: PendingWrite[] = [];
+  /**
+   * The largest LSN appended in this turn of the event loop that waits for
+   * `written` (`durableWait`: for `durable`), or -1: one wait on the log per
+   * level and turn, shared by every write of that turn (see {@link Lsm.#awaitLog}).
+   */
+  #writtenWait = -1;
+  #durableWait = -1;
   /** The promise of the last write appended. */
   #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
@@ -189,7 +206,7 @@ export class Lsm {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#write([{ kind: KIND_VALUE, key: key.slice(), value: value.slice() }], options);
+    return this.#write([{ kind: KIND_VALUE, key, value }], options);
   }
 
   /** Deletes `key` (a tombstone). Resolves and rejects as {@link Lsm.put}. */
@@ -199,7 +216,7 @@ export class Lsm {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#write([{ kind: KIND_DELETE, key: key.slice(), value: undefined }], options);
+    return this.#write([{ kind: KIND_DELETE, key, value: undefined }], options);
   }
 
   /**
@@ -259,64 +276,142 @@ export class Lsm {
     return this.#write(ops, options);
   }
 
-  async #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
-    const sync = syncOption(options);
+  /**
+   * Appends `ops` (the caller's buffers: copied into the log record before
+   * this returns) as one record and resolves once it is applied. Without a
+   * stall, synchronously up to the append; else after waiting out the stall.
+   */
+  #write(ops: readonly BatchOp[], options: WriteOptions | undefined): Promise<void> {
+    let sync: boolean;
+    try {
+      sync = syncOption(options);
+      if (this.#stall(false) === GO) {
+        const written = this.#append(ops, sync);
+        if (written !== undefined) return written;
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Copied: the caller may reuse its buffers once the call returns.
+    const copies = ops.map((op) => ({ ...op, key: op.key.slice(), value: op.value?.slice() }));
+    return this.#writeAfterStall(copies, sync);
+  }
+
+  /** {@link Lsm.#write} past a stall: waits for what holds writes back, then appends. */
+  async #writeAfterStall(ops: readonly BatchOp[], sync: boolean): Promise<void> {
     let slowed = false;
     for (;;) {
-      if (this.#closing !== undefined) throw new ClosedError('store');
-      if (this.#failure !== undefined) throw this.#failure;
-      const level0 = this.#version.levels[0]!.length;
-      if (level0 >= this.#stop) {
+      const stall = this.#stall(slowed);
+      if (stall === STOP) {
         // Too many level-0 tables: wait for compaction to catch up.
         this.#scheduleCompaction();
         await this.#compactionWork;
         if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
           await new Promise((resolve) => setImmediate(resolve));
         }
-        continue;
-      }
-      if (level0 >= this.#slowdown && !slowed) {
+      } else if (stall === SLOW) {
         slowed = true;
         await new Promise((resolve) => setTimeout(resolve, 1));
-        continue;
+      } else if (stall === FULL) {
+        await this.#flushing?.catch(noop);
+      } else {
+        const written = this.#append(ops, sync);
+        if (written !== undefined) return written;
+        // The log's staging is full (back-pressure): wait until it drains.
+        await this.#wal.drained();
       }
-      // Memory bound: one frozen memtable at most; past that, wait for its flush.
-      if (this.#memtable.bytes >= this.#writeBufferSize) {
-        if (this.#frozen === undefined) this.#freeze();
-        else {
-          await this.#flushing?.catch(noop);
-          continue;
-        }
-      }
-      const sequence = this.#nextSequence;
-      let lsn: number;
-      const payload = encodeBatch(sequence, ops);
-      try {
-        lsn = this.#wal.append(payload);
-      } catch (error) {
-        if (error instanceof BusyError) {
-          // The log's staging is full (back-pressure): wait until it drains.
-          await this.#wal.drained();
-          continue;
-        }
-        throw error;
-      }
-      this.#nextSequence = sequence + ops.length;
-      this.#logBytes += payload.length + 8;
-      const written = new Promise<void>((resolve, reject) => {
-        const pending: PendingWrite = { sequence, lsn, ops, ready: false, resolve, reject };
-        this.#queue.push(pending);
-        this.#wal.waitFor(lsn, sync ? 'durable' : 'written').then(
-          () => {
-            pending.ready = true;
-            this.#apply();
-          },
-          (error: unknown) => this.#fail(error),
-        );
-      });
-      this.#lastWrite = written;
-      return written;
     }
+  }
+
+  /**
+   * What holds a write back now: {@link GO} when nothing (freezing a full
+   * memtable when no flush is running). Throws when the store is closing or
+   * failed. `slowed`: the write was delayed once already for level 0.
+   */
+  #stall(slowed: boolean): Stall {
+    if (this.#closing !== undefined) throw new ClosedError('store');
+    if (this.#failure !== undefined) throw this.#failure;
+    const level0 = this.#version.levels[0]!.length;
+    if (level0 >= this.#stop) return STOP;
+    if (level0 >= this.#slowdown && !slowed) return SLOW;
+    // Memory bound: one frozen memtable at most; past that, wait for its flush.
+    if (this.#memtable.bytes >= this.#writeBufferSize) {
+      if (this.#frozen !== undefined) return FULL;
+      this.#freeze();
+    }
+    return GO;
+  }
+
+  /**
+   * Appends the record of `ops` to the log and queues the write; its promise
+   * resolves once the write is applied. `undefined` when the log's staging
+   * is full; throws the log's other errors.
+   */
+  #append(ops: readonly BatchOp[], sync: boolean): Promise<void> | undefined {
+    const sequence = this.#nextSequence;
+    const views: BatchOp[] = [];
+    const payload = encodeBatch(sequence, ops, views);
+    let lsn: number;
+    try {
+      lsn = this.#wal.append(payload);
+    } catch (error) {
+      if (error instanceof BusyError) return undefined;
+      throw error;
+    }
+    this.#nextSequence = sequence + ops.length;
+    this.#logBytes += payload.length + 8;
+    const written = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ sequence, lsn, ops: views, sync, ready: false, resolve, reject });
+    });
+    this.#lastWrite = written;
+    this.#awaitLog(lsn, sync);
+    return written;
+  }
+
+  /**
+   * Notes that the record at `lsn` waits for the log (`durable` when
+   * `sync`). The first write of a turn of the event loop schedules one
+   * microtask that waits once per level for the largest LSN of the turn:
+   * concurrent writers share one wait (and so one group-commit flush), not
+   * one each.
+   */
+  #awaitLog(lsn: number, sync: boolean): void {
+    if (this.#writtenWait === -1 && this.#durableWait === -1) queueMicrotask(this.#waitLog);
+    if (sync) this.#durableWait = lsn;
+    else this.#writtenWait = lsn;
+  }
+
+  readonly #waitLog = (): void => {
+    const durable = this.#durableWait;
+    const written = this.#writtenWait;
+    this.#durableWait = -1;
+    this.#writtenWait = -1;
+    if (durable !== -1) {
+      this.#wal.waitFor(durable, 'durable').then(
+        () => this.#logged(durable, true),
+        (error: unknown) => this.#fail(error),
+      );
+    }
+    if (written !== -1) {
+      this.#wal.waitFor(written, 'written').then(
+        () => this.#logged(written, false),
+        (error: unknown) => this.#fail(error),
+      );
+    }
+  };
+
+  /**
+   * The log holds every record up to `lsn` (`durable`: durably): the writes
+   * at or below it that waited for that are ready; applies them in order.
+   */
+  #logged(lsn: number, durable: boolean): void {
+    const queue = this.#queue;
+    for (let i = 0; i < queue.length; i++) {
+      const write = queue[i]!;
+      if (write.lsn > lsn) break;
+      if (durable || !write.sync) write.ready = true;
+    }
+    this.#apply();
   }
 
   /** Applies ready writes in sequence order (I1). */
@@ -376,10 +471,9 @@ export class Lsm {
       let written: Awaited<ReturnType<TableWriter['finish']>>;
       try {
         for (const entry of frozen.memtable.entries()) {
-          await writer.add(
-            internalKey(entry.key, entry.sequence, entry.kind),
-            entry.value ?? EMPTY,
-          );
+          const key = internalKey(entry.key, entry.sequence, entry.kind);
+          const writing = writer.add(key, entry.value ?? EMPTY);
+          if (writing !== undefined) await writing;
         }
         written = await writer.finish(frozen.memtable.ranges);
       } finally {
@@ -734,6 +828,7 @@ export class Lsm {
       logBytes: this.#logBytes,
       writeAmplification: this.#userBytes === 0 ? 0 : written / this.#userBytes,
       blockCacheBytes: this.#cache.bytes,
+      tableMemoryBytes: tableMemory(version),
     };
   }
 
@@ -787,4 +882,11 @@ export class Lsm {
       await this.#rewriteManifest();
     });
   }
+}
+
+/** Bytes the tables of `version` hold in memory ({@link LsmStats.tableMemoryBytes}). */
+function tableMemory(version: Version): number {
+  let total = 0;
+  for (const { table } of version.tables()) total += table.memoryBytes;
+  return total;
 }

@@ -3,6 +3,10 @@
  * ascending, sequence number descending). Inserts are O(log n); entries are
  * never removed (a flushed memtable is dropped whole), so cursors stay valid
  * while writes go on.
+ *
+ * Each node carries the first 18 bytes of its key as six 24-bit integers:
+ * a search compares those first, on the node itself, and reads the key's
+ * bytes only when they tie (fewer cache misses per step).
  */
 import { compareBytes, type Kind } from './coding.js';
 import type { RangeTombstone } from './range-delete.js';
@@ -11,27 +15,73 @@ const MAX_HEIGHT = 12;
 /** Estimated bytes of a node beyond its key and value (arrays, object headers). */
 export const NODE_OVERHEAD = 80;
 
+/** Bytes `at`, `at + 1`, `at + 2` of `key` as a big-endian 24-bit word, zeros past its end. */
+function word(key: Uint8Array, at: number): number {
+  const length = key.length;
+  if (at + 3 <= length) return (key[at]! << 16) | (key[at + 1]! << 8) | key[at + 2]!;
+  let value = 0;
+  for (let i = at; i < at + 3; i++) value = (value << 8) | (i < length ? key[i]! : 0);
+  return value;
+}
+
 /** One version in a memtable. */
 export class MemEntry {
+  /** The key's first 18 bytes, three per word (see {@link word}). */
+  readonly w0: number;
+  readonly w1: number;
+  readonly w2: number;
+  readonly w3: number;
+  readonly w4: number;
+  readonly w5: number;
+
   constructor(
     readonly key: Uint8Array,
     readonly sequence: number,
     readonly kind: Kind,
     readonly value: Uint8Array | undefined,
     readonly next: (MemEntry | undefined)[],
-  ) {}
+  ) {
+    this.w0 = word(key, 0);
+    this.w1 = word(key, 3);
+    this.w2 = word(key, 6);
+    this.w3 = word(key, 9);
+    this.w4 = word(key, 12);
+    this.w5 = word(key, 15);
+  }
 }
 
-/** Compares (user key, sequence) pairs in internal order. */
-function compare(key: Uint8Array, sequence: number, entry: MemEntry): number {
-  const byKey = compareBytes(key, entry.key);
+/**
+ * Compares (`key`, `sequence`) with `entry` in internal order; `probe` is a
+ * node built for `key` (its prefix words). Equal prefix words order as the
+ * bytes they hold do (zeros past the end tie with a zero byte, which the
+ * full comparison then settles).
+ */
+function compare(probe: MemEntry, sequence: number, entry: MemEntry): number {
+  const byPrefix =
+    probe.w0 - entry.w0 ||
+    probe.w1 - entry.w1 ||
+    probe.w2 - entry.w2 ||
+    probe.w3 - entry.w3 ||
+    probe.w4 - entry.w4 ||
+    probe.w5 - entry.w5;
+  if (byPrefix !== 0) return byPrefix;
+  const byKey = compareBytes(probe.key, entry.key);
   return byKey !== 0 ? byKey : entry.sequence - sequence;
+}
+
+const NO_LINKS: (MemEntry | undefined)[] = [];
+
+/** A node standing for `key` in a search (never linked in). */
+function probe(key: Uint8Array): MemEntry {
+  return new MemEntry(key, 0, 0, undefined, NO_LINKS);
 }
 
 /** A sorted in-memory table of versions. */
 export class Memtable {
   readonly #head = new MemEntry(new Uint8Array(0), 0, 0, undefined, new Array(MAX_HEIGHT));
   #height = 1;
+  /** Scratch for {@link Memtable.insert}: the node before the new one at each level. */
+  readonly #previous: MemEntry[] = new Array(MAX_HEIGHT).fill(this.#head);
   #seed = 0x2545f491;
   /** Estimated memory held, in bytes. */
   bytes = 0;
@@ -61,11 +111,11 @@ export class Memtable {
    * The last node before (key, sequence) in internal order (the head when
    * none); with `previous`, also that node at every level, for an insert.
    */
-  #before(key: Uint8Array, sequence: number, previous?: MemEntry[]): MemEntry {
+  #before(probe: MemEntry, sequence: number, previous?: MemEntry[]): MemEntry {
     let node = this.#head;
     for (let level = this.#height - 1; level >= 0; level--) {
       let next = node.next[level];
-      while (next !== undefined && compare(key, sequence, next) > 0) {
+      while (next !== undefined && compare(probe, sequence, next) > 0) {
         node = next;
         next = node.next[level];
       }
@@ -76,14 +126,14 @@ export class Memtable {
 
   /** Inserts a version. (key, sequence) pairs are unique by construction. */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const previous: MemEntry[] = new Array(MAX_HEIGHT);
-    this.#before(key, sequence, previous);
-    const height = this.#randomHeight();
+    const previous = this.#previous;
+    const entry = new MemEntry(key, sequence, kind, value, new Array(this.#randomHeight()));
+    this.#before(entry, sequence, previous);
+    const height = entry.next.length;
     if (height > this.#height) {
       for (let level = this.#height; level < height; level++) previous[level] = this.#head;
       this.#height = height;
     }
-    const entry = new MemEntry(key, sequence, kind, value, new Array(height));
     for (let level = 0; level < height; level++) {
       entry.next[level] = previous[level]!.next[level];
       previous[level]!.next[level] = entry;
@@ -103,12 +153,12 @@ export class Memtable {
 
   /** The first entry ≥ (key, sequence) in internal order, or `undefined`. */
   seek(key: Uint8Array, sequence: number): MemEntry | undefined {
-    return this.#before(key, sequence).next[0];
+    return this.#before(probe(key), sequence).next[0];
   }
 
   /** The last entry < (key, sequence) in internal order, or `undefined`. */
   seekBefore(key: Uint8Array, sequence: number): MemEntry | undefined {
-    const node = this.#before(key, sequence);
+    const node = this.#before(probe(key), sequence);
     return node === this.#head ? undefined : node;
   }
 

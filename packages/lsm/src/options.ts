@@ -38,7 +38,7 @@ export interface LsmOptions {
   readonly levelRatio?: number;
   /** Size at which a compaction starts a new output table. Default 2 MiB. */
   readonly targetFileSize?: number;
-  /** Bytes of decoded data blocks kept in memory, shared by all tables (0: none). Default 8 MiB. */
+  /** Bytes of data blocks kept in memory (as stored, checked), shared by all tables (0: none). Default 8 MiB. */
   readonly blockCacheSize?: number;
   /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
   readonly maxManifestBytes?: number;
@@ -148,8 +148,15 @@ export interface LsmStats {
   readonly writeAmplification: number;
   /** Table bytes per level. */
   readonly levelBytes: readonly number[];
-  /** Estimated bytes held by the block cache. */
+  /** Bytes held by the block cache: its blocks' contents plus a fixed overhead each; at most `blockCacheSize`. */
   readonly blockCacheBytes: number;
+  /**
+   * Bytes the live tables hold in memory while open: their indexes (the
+   * last key and the handle of each data block), their bloom filters and
+   * their range deletions. It grows with the data: about `bitsPerKey / 8`
+   * bytes per key plus the key length + 16 bytes per data block.
+   */
+  readonly tableMemoryBytes: number;
 }
 
 export function positive(

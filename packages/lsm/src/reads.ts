@@ -27,7 +27,9 @@ export async function lookup(
   }
   const candidates = [...version.candidates(key)];
   for (const { table } of candidates) {
-    deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
+    if (table.ranges.length > 0) {
+      deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
+    }
   }
   for (const memtable of memtables) {
     const entry = memtable.get(key, sequence);

@@ -45,12 +45,14 @@ export class TableWriter {
   }
 
   /**
-   * Adds an entry (in internal-key order), writing finished blocks out once
-   * they reach {@link WRITE_CHUNK} bytes. On rejection the file is closed.
+   * Adds an entry (in internal-key order). Once finished blocks reach
+   * {@link WRITE_CHUNK} bytes, writes them out and returns the write's
+   * promise (await it before adding more); else returns `undefined`, with no
+   * promise to wait for. On rejection the file is closed.
    */
-  async add(key: Uint8Array, value: Uint8Array): Promise<void> {
+  add(key: Uint8Array, value: Uint8Array): Promise<void> | undefined {
     this.#builder.add(key, value);
-    if (this.#builder.pending >= WRITE_CHUNK) await this.#write(this.#builder.take());
+    return this.#builder.pending >= WRITE_CHUNK ? this.#write(this.#builder.take()) : undefined;
   }
 
   /**

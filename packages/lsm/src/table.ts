@@ -11,16 +11,20 @@ import { type Fs, type FsFile, readFull } from '@wal/store';
 import {
   BLOCK_TRAILER_SIZE,
   BlockBuilder,
+  BlockScanner,
   checkBlock,
+  checkDataBlock,
+  type DataBlock,
   type DecodedBlock,
   decodeBlock,
   writeBlock,
 } from './block.js';
-import type { BlockCache } from './block-cache.js';
+import { type BlockCache, TABLE_KEY_SPAN } from './block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from './bloom.js';
 import {
   compareBytes,
   compareInternal,
+  compareInternalAt,
   getU32,
   getU64,
   internalKey,
@@ -242,10 +246,11 @@ export class Table {
   readonly #fs: Fs;
   readonly #file: FsFile;
   /** Last internal key of each data block. */
-  readonly #indexKeys: Uint8Array[];
-  readonly #handles: Handle[];
+  readonly #index: TableIndex;
   readonly #filter: Uint8Array;
   readonly #cache: BlockCache | undefined;
+  /** This table's number in the cache's keys. */
+  readonly #cacheBase: number;
   #closed = false;
 
   private constructor(
@@ -256,16 +261,16 @@ export class Table {
     readonly entries: number,
     /** The table's range deletions (empty for a version-1 table). */
     readonly ranges: readonly RangeTombstone[],
-    indexKeys: Uint8Array[],
-    handles: Handle[],
+    index: TableIndex,
     filter: Uint8Array,
     cache: BlockCache | undefined,
   ) {
-    this.#cache = cache;
+    const number = cache?.newTable();
+    this.#cache = number === undefined ? undefined : cache;
+    this.#cacheBase = (number ?? 0) * TABLE_KEY_SPAN;
     this.#fs = fs;
     this.#file = file;
-    this.#indexKeys = indexKeys;
-    this.#handles = handles;
+    this.#index = index;
     this.#filter = filter;
   }
 
@@ -384,12 +389,24 @@ export class Table {
       }
       handles.push(handle);
     }
-    return new Table(fs, file, path, size, entries, ranges, decoded.keys, handles, filter, cache);
+    const compact = packIndex(decoded.keys, handles);
+    return new Table(fs, file, path, size, entries, ranges, compact, filter, cache);
   }
 
   /** Number of data blocks. */
   get blocks(): number {
-    return this.#handles.length;
+    return this.#index.offsets.length;
+  }
+
+  /**
+   * Bytes this open table holds in memory for as long as it is open: its
+   * packed index, its filter and its range deletions' keys (plus a few
+   * hundred bytes of objects and a file handle).
+   */
+  get memoryBytes(): number {
+    let ranges = 0;
+    for (const range of this.ranges) ranges += range.start.length + range.end.length;
+    return indexBytes(this.#index) + this.#filter.byteLength + ranges;
   }
 
   /** True when the filter says `userKey` may be present (false: certainly absent). */
@@ -397,65 +414,76 @@ export class Table {
     return filterMayContain(this.#filter, bloomHash(userKey));
   }
 
-  /**
-   * The first entry whose internal key is ≥ `target` within the data block
-   * that could hold it, or `undefined` past the last block. Rejects with
-   * `WAL_CORRUPTION` or `WAL_IO`.
-   */
-  async seekBlock(target: Uint8Array): Promise<{ block: number; position: number } | undefined> {
-    const block = this.blockFor(target);
-    if (block === undefined) return undefined;
-    const decoded = await this.readData(block);
-    return { block, position: lowerBound(decoded.keys, target) };
-  }
-
   /** Index of the first data block whose last key is ≥ `target`, or `undefined`. */
   blockFor(target: Uint8Array): number | undefined {
-    const at = lowerBound(this.#indexKeys, target);
-    return at < this.#indexKeys.length ? at : undefined;
+    const { keys, keyStarts, offsets } = this.#index;
+    let low = 0;
+    let high = offsets.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      const start = keyStarts[mid]!;
+      if (compareInternalAt(keys, start, keyStarts[mid + 1]! - start, target) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low < offsets.length ? low : undefined;
   }
 
   /**
    * The newest version of `userKey` with a sequence number ≤ that of
    * `target` (an internal key of `userKey`), or `undefined` when the table
-   * holds none. Uses the filter first.
+   * holds none. Uses the filter first, then one data block, searched
+   * without decoding it. Rejects with `WAL_CORRUPTION`, `WAL_IO`,
+   * `WAL_CLOSED`.
    */
   async get(userKey: Uint8Array, target: Uint8Array): Promise<Found | undefined> {
     if (!this.mayContain(userKey)) return undefined;
-    const found = await this.seekBlock(target);
-    if (found === undefined) return undefined;
-    const decoded = await this.readData(found.block);
-    const key = decoded.keys[found.position];
-    if (key === undefined || compareBytes(userKeyOf(key), userKey) !== 0) return undefined;
-    return { key, value: decoded.values[found.position]! };
+    const block = this.blockFor(target);
+    if (block === undefined) return undefined;
+    const data = await this.dataBlock(block);
+    const scanner = SCANNER;
+    if (!scanner.seek(data, target)) return undefined;
+    const key = scanner.key;
+    const userLength = scanner.keyLength - TRAILER_SIZE;
+    if (userLength !== userKey.length) return undefined;
+    for (let i = 0; i < userLength; i++) if (key[i] !== userKey[i]) return undefined;
+    return { key: key.slice(0, scanner.keyLength), value: scanner.value() };
   }
 
   /**
-   * Reads, checks and decodes data block `block` (or takes it from the block
-   * cache). The result is shared: do not modify it. Rejects with
+   * Data block `block`, checked (docs/LSM-FORMAT.md §3: CRC, lengths,
+   * restart points, key order, last key = its index key), from the block
+   * cache or read and then cached. Shared: do not modify it. Rejects with
    * `WAL_CORRUPTION`, `WAL_IO`, or `WAL_CLOSED` once the store closed it.
    */
-  async readData(block: number): Promise<DecodedBlock> {
+  async dataBlock(block: number): Promise<DataBlock> {
     // Only a store's close() closes a table a reader may still hold.
     if (this.#closed) throw new ClosedError('store');
-    const cacheKey = `${this.path}#${block}`;
-    const cached = this.#cache?.get(cacheKey);
+    const cache = this.#cache;
+    const cacheKey = this.#cacheBase + block;
+    const cached = cache?.get(cacheKey);
     if (cached !== undefined) return cached;
-    const handle = this.#handles[block]!;
+    const index = this.#index;
+    const handle = { offset: index.offsets[block]!, size: index.sizes[block]! };
     const contents = await readBlock(this.#fs, this.#file, this.path, handle);
-    const decoded = decode(this.path, handle.offset, contents, TRAILER_SIZE);
-    if (decoded.keys.length === 0) throw damaged(this.path, handle.offset, 'empty data block');
-    const indexKey = this.#indexKeys[block]!;
-    if (compareInternal(decoded.keys.at(-1)!, indexKey) !== 0) {
-      throw damaged(this.path, handle.offset, 'data block does not end at its index key');
+    let data: DataBlock;
+    try {
+      const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
+      data = checkDataBlock(contents, TRAILER_SIZE, last);
+    } catch (error) {
+      if (!(error instanceof Malformed)) throw error;
+      throw damaged(this.path, handle.offset + error.at, error.message);
     }
-    for (let i = 1; i < decoded.keys.length; i++) {
-      if (compareInternal(decoded.keys[i - 1]!, decoded.keys[i]!) >= 0) {
-        throw damaged(this.path, handle.offset, `keys out of order at entry ${i}`);
-      }
-    }
-    this.#cache?.set(cacheKey, decoded, contents.length);
-    return decoded;
+    cache?.set(cacheKey, data);
+    return data;
+  }
+
+  /**
+   * Data block `block` decoded into arrays (a new decoding each call; for
+   * reverse iteration and tests). Rejects as {@link Table.dataBlock}.
+   */
+  async readData(block: number): Promise<DecodedBlock> {
+    const data = await this.dataBlock(block);
+    return decodeBlock(data.contents, TRAILER_SIZE);
   }
 
   /** Closes the file. Idempotent. */
@@ -477,6 +505,44 @@ export function lowerBound(keys: readonly Uint8Array[], target: Uint8Array): num
   }
   return low;
 }
+
+/**
+ * A table's index, packed: the last keys of the data blocks end to end
+ * (block `i`'s is `keys[keyStarts[i], keyStarts[i + 1])`) and the blocks'
+ * handles. Its memory is its bytes: no object per block.
+ */
+interface TableIndex {
+  readonly keys: Uint8Array;
+  readonly keyStarts: Uint32Array;
+  readonly offsets: Float64Array;
+  readonly sizes: Uint32Array;
+}
+
+function packIndex(keys: readonly Uint8Array[], handles: readonly Handle[]): TableIndex {
+  const keyStarts = new Uint32Array(keys.length + 1);
+  for (let i = 0; i < keys.length; i++) keyStarts[i + 1] = keyStarts[i]! + keys[i]!.length;
+  const packed = new Uint8Array(keyStarts[keys.length]!);
+  for (let i = 0; i < keys.length; i++) packed.set(keys[i]!, keyStarts[i]!);
+  return {
+    keys: packed,
+    keyStarts,
+    offsets: Float64Array.from(handles, (h) => h.offset),
+    sizes: Uint32Array.from(handles, (h) => h.size),
+  };
+}
+
+/** Bytes a packed index holds. */
+function indexBytes(index: TableIndex): number {
+  return (
+    index.keys.byteLength +
+    index.keyStarts.byteLength +
+    index.offsets.byteLength +
+    index.sizes.byteLength
+  );
+}
+
+/** The scanner of {@link Table.get}: used synchronously, between awaits, so one serves every table. */
+const SCANNER = new BlockScanner();
 
 function damaged(path: string, offset: number, what: string): CorruptionError {
   return new CorruptionError(`table ${path} is damaged at offset ${offset}: ${what}`, { offset });

@@ -18,19 +18,17 @@ export class LiveTable {
   /** Set once an edit dropped it: closed and deleted when `refs` reaches 0. */
   obsolete = false;
 
+  /** Smallest user key. */
+  readonly smallest: Uint8Array;
+  /** Largest user key. */
+  readonly largest: Uint8Array;
+
   constructor(
     readonly entry: TableEntry,
     readonly table: Table,
-  ) {}
-
-  /** Smallest user key. */
-  get smallest(): Uint8Array {
-    return userKeyOf(this.entry.smallest);
-  }
-
-  /** Largest user key. */
-  get largest(): Uint8Array {
-    return userKeyOf(this.entry.largest);
+  ) {
+    this.smallest = userKeyOf(entry.smallest);
+    this.largest = userKeyOf(entry.largest);
   }
 
   /** True when [smallest, largest] meets the user-key range [low, high]. */

@@ -4,10 +4,11 @@
  * caught or harmless; lengths are checked before use).
  */
 import assert from 'node:assert/strict';
+import type { FsFile } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../src/batch.js';
-import { decodeBlock } from '../src/block.js';
+import { BlockBuilder, BlockScanner, checkDataBlock, decodeBlock } from '../src/block.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
 import {
   compareInternal,
@@ -23,6 +24,7 @@ import {
   trailerSequence,
   userKeyOf,
 } from '../src/coding.js';
+import { TableCursor } from '../src/cursor.js';
 import { applyEdit, decodeEdit, emptyState, encodeEdit, snapshotEdit } from '../src/manifest.js';
 import { buildTable, Table, type TableLayout } from '../src/table.js';
 import { bytes, fromHex, isCode, toHex } from './helpers.js';
@@ -69,6 +71,34 @@ describe('LSM-FORMAT §1 encodings', () => {
     assert.ok(compareInternal(internalKey(bytes('a'), 1, 1), internalKey(bytes('ab'), 9, 1)) < 0);
   });
 
+  it('internal keys of any length compare as their user keys, then newest first', () => {
+    // Short keys and keys sharing a long prefix (compared natively past 64 bytes).
+    const prefix = new Uint8Array(100).fill(7);
+    const userKey = fc.oneof(
+      fc.uint8Array({ maxLength: 20 }),
+      fc
+        .tuple(fc.integer({ min: 60, max: 100 }), fc.uint8Array({ maxLength: 20 }))
+        .map(([n, tail]) => Uint8Array.from([...prefix.subarray(0, n), ...tail])),
+    );
+    fc.assert(
+      fc.property(
+        userKey,
+        userKey,
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.boolean(),
+        (a, b, sa, sb, same) => {
+          const bUser = same ? a : b;
+          const expected =
+            Buffer.compare(a, bUser) !== 0 ? Buffer.compare(a, bUser) : Math.sign(sb - sa);
+          const c = compareInternal(internalKey(a, sa, 1), internalKey(bUser, sb, 1));
+          assert.equal(Math.sign(c), expected);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('varints round-trip up to 2^53 - 1 and reject longer or larger ones', () => {
     fc.assert(
       fc.property(fc.maxSafeNat(), (value) => {
@@ -108,6 +138,88 @@ describe('LSM-FORMAT §3 blocks', () => {
       '00 09 09 61 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00',
     ];
     for (const hex of cases) assert.throws(() => decodeBlock(fromHex(hex), 8), Malformed, hex);
+  });
+});
+
+describe('LSM-FORMAT §3 data blocks read encoded', () => {
+  const key = (user: string, sequence: number) => internalKey(bytes(user), sequence, KIND_VALUE);
+  const block = (keys: Uint8Array[], restartInterval = 2): Uint8Array => {
+    const builder = new BlockBuilder(restartInterval);
+    for (const k of keys) builder.add(k, bytes('v'));
+    return builder.finish().slice();
+  };
+  const keys = [key('a', 3), key('a', 2), key('ab', 9), key('b', 1), key('c', 5)];
+
+  it('checks what decodeBlock checks, and order, emptiness and the last key', () => {
+    const last = key('z', 1);
+    const cases = [
+      '00 00 00',
+      '00 00 00 00 00 00 00 00', // zero restarts
+      '00 00 00 00 09 00 00 00', // more restarts than fit
+      '00 00 00 00 01 00 00 00', // no entry
+      '01 01 00 61 00 00 00 00 01 00 00 00', // shared 1 with no previous key
+      '00 09 09 61 01 00 00 00 00 00 00 00 00 00 00 00 01 00 00 00', // value past the end
+      '00 02 00 61 62 00 00 00 00 01 00 00 00', // a 2-byte key, shorter than 8
+    ];
+    for (const hex of cases) {
+      assert.throws(() => checkDataBlock(fromHex(hex), 8, last), Malformed, hex);
+    }
+    const good = block(keys);
+    assert.equal(checkDataBlock(good, 8, keys.at(-1)!).restarts, 3);
+    assert.throws(() => checkDataBlock(good, 8, last), /does not end at its index key/);
+    const swapped = block([keys[1]!, keys[0]!]);
+    assert.throws(() => checkDataBlock(swapped, 8, keys[0]!), /out of order at entry 1/);
+    const restartInside = good.slice();
+    restartInside[restartInside.length - 8] = 3; // restart 2 points inside entry 0
+    assert.throws(() => checkDataBlock(restartInside, 8, keys.at(-1)!), Malformed);
+    const sharedAtRestart = block([key('a', 3), key('a', 2)], 9).slice();
+    // Make the second entry a restart point: it shares a prefix.
+    const withRestart = new Uint8Array(sharedAtRestart.length + 4);
+    const entriesEnd = sharedAtRestart.length - 8;
+    withRestart.set(sharedAtRestart.subarray(0, entriesEnd + 4));
+    withRestart.set([3 + 9 + 1, 0, 0, 0], entriesEnd + 4); // entry 1 starts at 13
+    withRestart.set([2, 0, 0, 0], entriesEnd + 8);
+    assert.throws(() => checkDataBlock(withRestart, 8, key('a', 2)), /shares a prefix/);
+    const pastEnd = good.slice();
+    pastEnd.set([0xff, 0, 0, 0], pastEnd.length - 8); // last restart past the entries
+    assert.throws(() => checkDataBlock(pastEnd, 8, keys.at(-1)!), /out of order or range/);
+  });
+
+  it('a scanner reads every entry and seeks to the first key at or after a target', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(
+          fc.tuple(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: 1, max: 99 })),
+          {
+            minLength: 1,
+            maxLength: 60,
+            selector: ([k, s]) => `${toHex(k)}/${s}`,
+          },
+        ),
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: 80 }), fc.integer({ min: 0, max: 100 }))),
+        (list, interval, targets) => {
+          const sorted = list.map(([k, s]) => internalKey(k, s, KIND_VALUE)).sort(compareInternal);
+          const data = checkDataBlock(block(sorted, interval), 8, sorted.at(-1)!);
+          const scanner = new BlockScanner();
+          const seen: string[] = [];
+          scanner.start(data);
+          while (scanner.advance()) seen.push(toHex(scanner.key.subarray(0, scanner.keyLength)));
+          assert.deepEqual(seen, sorted.map(toHex));
+          for (const [k, s] of targets) {
+            const target = internalKey(k, s, KIND_VALUE);
+            const expected = sorted.find((e) => compareInternal(e, target) >= 0);
+            const found = scanner.seek(data, target);
+            assert.equal(found, expected !== undefined);
+            if (found) {
+              assert.equal(toHex(scanner.key.subarray(0, scanner.keyLength)), toHex(expected!));
+              assert.equal(toHex(scanner.value()), toHex(bytes('v')));
+            }
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 
@@ -159,6 +271,69 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     await table.close();
     await table.close();
     await assert.rejects(table.readData(0), isCode('WAL_CLOSED'));
+  });
+
+  it('a scan reads the next block ahead: its failure surfaces only when the scan gets there', async () => {
+    /** Fails the read of one position with EIO; records the positions read. */
+    class FailingFs extends CrashFs {
+      failAt = -1;
+      readonly positions: number[] = [];
+      override async pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+        this.positions.push(position);
+        if (position === this.failAt) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        return super.pread(file, into, position);
+      }
+    }
+    const entries = Array.from({ length: 60 }, (_, i) => [
+      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 1, KIND_VALUE),
+      bytes(`value ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const { bytes: data } = buildTable(entries, {
+      blockSize: 128,
+      restartInterval: 4,
+      bitsPerKey: 10,
+    });
+    const fs = new FailingFs();
+    const file = await fs.open('/t.sst', 'create');
+    await fs.pwrite(file, data, 0);
+    await fs.close(file);
+    const table = await Table.open(fs, '/t.sst');
+    assert.ok(table.blocks > 3);
+    const perBlock: number[] = [];
+    for (let block = 0; block < 3; block++) {
+      fs.positions.length = 0;
+      perBlock.push((await table.readData(block)).keys.length);
+      fs.failAt = -1;
+    }
+    fs.positions.length = 0;
+    await table.readData(2);
+    fs.failAt = fs.positions[0]!;
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', listener);
+    const cursor = new TableCursor(table);
+    fs.positions.length = 0;
+    await cursor.seek(undefined, false);
+    assert.equal(fs.positions.length, 1); // a seek reads only its block
+    // Into block 1: block 2 is read ahead, and fails, unseen.
+    for (let i = 0; i < perBlock[0]!; i++) await cursor.step();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    process.off('unhandledRejection', listener);
+    assert.deepEqual(unhandled, []);
+    assert.equal(fs.positions.at(-1), fs.failAt);
+    assert.equal(toHex(cursor.key!), toHex(userKeyOf(entries[perBlock[0]!]![0])));
+    for (let i = 1; i < perBlock[1]!; i++) await cursor.step();
+    assert.equal(
+      toHex(cursor.key!),
+      toHex(userKeyOf(entries[perBlock[0]! + perBlock[1]! - 1]![0])),
+    );
+    await assert.rejects(cursor.step(), isCode('WAL_IO'));
+    // Read again (not from the failed read ahead), the block is there once the disk is.
+    fs.failAt = -1;
+    const again = new TableCursor(table);
+    await again.seek(userKeyOf(entries[perBlock[0]! + perBlock[1]!]![0]), false);
+    assert.equal(toHex(again.key!), toHex(userKeyOf(entries[perBlock[0]! + perBlock[1]!]![0])));
+    await table.close();
   });
 
   it('an empty table is refused at build time', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
-import { BlockCache } from '../src/block-cache.js';
+import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text, tick } from './helpers.js';
@@ -89,6 +89,39 @@ describe('Lsm: writes and reads', () => {
     got[0] = 0;
     assert.equal(text(await db.get(bytes('k'))), 'v');
     await db.close();
+  });
+
+  it('takes keys and values at the call: buffers reused before the write resolves change nothing', async () => {
+    // Stalled: a full memtable while the one before it is still being
+    // flushed; the writes wait for that flush, holding the caller's
+    // operations meanwhile.
+    for (const stalled of [false, true]) {
+      const { db } = await openMemory({ writeBufferSize: 1024 });
+      if (stalled) {
+        await db.put(bytes('a'), new Uint8Array(1024)); // frozen, flushing
+        await db.put(bytes('b'), new Uint8Array(1024)); // full
+        assert.equal(db.stats().flushing, true);
+      }
+      const key = bytes('k');
+      const value = bytes('v');
+      const end = bytes('z');
+      const writes = [
+        db.put(key, value),
+        db.batch([
+          { type: 'put', key, value },
+          { type: 'delRange', start: key, end },
+        ]),
+        db.put(key, value, { sync: true }),
+      ];
+      key[0] = 0x6a; // 'j'
+      value[0] = 0x77; // 'w'
+      end[0] = 0x6b; // 'k'
+      await Promise.all(writes);
+      assert.equal(text(await db.get(bytes('k'))), 'v', stalled ? 'stalled' : 'at once');
+      assert.equal(text(await db.get(bytes('j'))), undefined);
+      assert.deepEqual(await entries(db, { gte: bytes('j'), lt: bytes('s') }), ['k=v']);
+      await db.close();
+    }
   });
 
   it('snapshots keep seeing their sequence through overwrites, deletes and flushes', async () => {
@@ -475,6 +508,39 @@ describe('Lsm: compaction', () => {
     await db.close();
   });
 
+  it('level-0 tables that overlap nothing are moved down, not rewritten; overlapping ones are merged', async () => {
+    for (const sequential of [true, false]) {
+      const fs = new CrashFs();
+      let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
+      const expected: string[] = [];
+      for (let table = 0; table < 6; table++) {
+        for (let i = 0; i < 10; i++) {
+          // Sequential: each table its own key range; else every table spans them all.
+          const n = sequential ? table * 10 + i : i * 6 + table;
+          await db.put(keyOf(n), bytes(`v${n}`));
+          expected.push(`${text(keyOf(n))}=v${n}`);
+        }
+        await db.flush();
+      }
+      await db.compact();
+      const stats = db.stats();
+      assert.ok(stats.compactions >= 1, JSON.stringify(stats));
+      if (sequential) {
+        assert.equal(stats.compactedBytes, 0, 'moved, nothing rewritten');
+        assert.ok(stats.tables[1]! >= 3, JSON.stringify(stats));
+      } else {
+        assert.ok(stats.compactedBytes > 0, 'merged');
+      }
+      expected.sort();
+      assert.deepEqual(await entries(db), expected);
+      assert.equal(text(await db.get(keyOf(13))), 'v13');
+      await db.close();
+      ({ db } = await openMemory(SMALL, fs));
+      assert.deepEqual(await entries(db), expected);
+      await db.close();
+    }
+  });
+
   it('a flush runs while a compaction is held up, and both edits land', async () => {
     // The fdatasync of the `hold`-th table file written waits for `release`.
     const crash = new CrashFs();
@@ -510,6 +576,7 @@ describe('Lsm: compaction', () => {
     });
     let { db } = await openMemory({ ...SMALL, levelBaseBytes: 1 << 20 }, fs);
     await db.put(bytes('a'), bytes('1'));
+    await db.put(bytes('f'), bytes('f')); // the next table overlaps: merged, not moved
     await db.flush();
     // The next table synced is this flush's, the one after it the compaction's output.
     hold = synced + 2;
@@ -527,7 +594,7 @@ describe('Lsm: compaction', () => {
     held!();
     await db.compact();
     assert.ok(db.stats().compactions >= 1);
-    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e'];
+    const all = ['a=1', 'b=2', 'c=c', 'd=d', 'e=e', 'f=f'];
     assert.deepEqual(await entries(db), all);
     assert.equal(await tableFiles(crash), total(db));
     await db.close();
@@ -582,20 +649,38 @@ describe('Lsm: compaction', () => {
 });
 
 describe('Lsm: block cache', () => {
-  it('keeps decoded blocks within its byte budget, least recently used out first', async () => {
+  it('keeps blocks within its byte budget, least recently used out first', async () => {
     const cache = new BlockCache(1000);
-    const block = (n: number) => ({ keys: new Array<Uint8Array>(n), values: [] });
-    cache.set('a', block(1), 300); // 364 bytes
-    cache.set('b', block(1), 300);
-    assert.ok(cache.get('a') !== undefined); // a is now the most recent
-    cache.set('c', block(1), 300); // evicts b
-    assert.equal(cache.get('b'), undefined);
-    assert.ok(cache.get('a') !== undefined && cache.get('c') !== undefined);
-    cache.set('c', block(2), 100); // replaces c
-    assert.equal(cache.bytes, 364 + 228);
-    cache.set('huge', block(1), 5000); // larger than the cache: not kept
-    assert.equal(cache.get('huge'), undefined);
+    const block = (size: number) => ({
+      contents: new Uint8Array(size),
+      entriesEnd: 0,
+      restarts: 1,
+    });
+    const held = (size: number) => size + BLOCK_OVERHEAD;
+    cache.set(1, block(300));
+    cache.set(2, block(300));
+    assert.ok(cache.get(1) !== undefined); // 1 is now the most recent
+    cache.set(3, block(300)); // evicts 2
+    assert.equal(cache.get(2), undefined);
+    assert.ok(cache.get(1) !== undefined && cache.get(3) !== undefined);
+    cache.set(3, block(100)); // replaces 3
+    assert.equal(cache.bytes, held(300) + held(100));
+    cache.set(4, block(5000)); // larger than the cache: not kept
+    assert.equal(cache.get(4), undefined);
     assert.equal(new BlockCache(0).bytes, 0);
+  });
+
+  it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
+    const { db } = await openMemory({ blockSize: 256, bitsPerKey: 10 });
+    assert.equal(db.stats().tableMemoryBytes, 0);
+    for (let i = 0; i < 300; i++) await db.put(bytes(`key${i}`), bytes(`value ${i}`.repeat(4)));
+    await db.flush();
+    const { tableMemoryBytes, levelBytes } = db.stats();
+    const tableBytes = levelBytes.reduce((a, b) => a + b, 0);
+    // 300 keys × 10 bits of filter, and per block its last key and 12 bytes of handle.
+    assert.ok(tableMemoryBytes >= (300 * 10) / 8 + 12 * Math.floor(tableBytes / 400));
+    assert.ok(tableMemoryBytes < tableBytes / 4, `${tableMemoryBytes} of ${tableBytes}`);
+    await db.close();
   });
 
   for (const blockCacheSize of [0, 4096]) {
@@ -737,7 +822,9 @@ describe('Lsm: damage and faults', () => {
       const options = { fs, segmentSize: 4096, level0Trigger: 10 };
       let db = await Lsm.open(DIR, options);
       for (let i = 0; i < 30; i++) {
-        await db.put(bytes(`k${String(i).padStart(2, '0')}`), bytes(`v${i}`));
+        // Spread over the key range: the tables overlap, so they are merged (not moved).
+        const n = (i * 7) % 30;
+        await db.put(bytes(`k${String(n).padStart(2, '0')}`), bytes(`v${n}`));
         if (i % 10 === 9) await db.flush();
       }
       await db.close();

@@ -1,26 +1,32 @@
 /**
- * One round of shipping: the parts of the log's durable records read from a
- * given offset, and their publication in order, each part expecting the
+ * One round of shipping: the messages of the log's durable records read from
+ * a given offset (runs of whole records, parts of a record too large for
+ * one message), and their publication in order, each message expecting the
  * stream sequence before it.
  */
 import { JetStreamApiCodes, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
-import type { Wal } from '@wal/core';
+import { crc32c, HEADER_SIZE, type Wal } from '@wal/core';
 import {
+  encodeRun,
   epochSubject,
   type Fence,
   fenceHeaders,
   messageId,
-  type PartPosition,
+  type Placement,
   partHeaders,
+  type RunRecord,
   recordCrc,
   recordEnd,
+  runHeaders,
+  runId,
   sealHeaders,
 } from './message.js';
 import type { StreamHandle } from './stream.js';
 
-/** A part ready to publish. */
-export interface Outgoing extends PartPosition {
+/** A message ready to publish: what it is, and its data. */
+export interface Outgoing {
+  readonly placement: Placement;
   readonly data: Uint8Array;
 }
 
@@ -28,90 +34,151 @@ export interface Outgoing extends PartPosition {
 export interface BatchLimits {
   /** Most messages. */
   readonly messages: number;
-  /** Most payload bytes (a record is never cut short by it). */
+  /** Most data bytes (a record is never cut short by it). */
   readonly bytes: number;
-  /** Largest part: the server's maximum payload less room for headers. */
+  /** Largest message data: the server's maximum payload less room for headers. */
   readonly partSize: number;
 }
 
 /**
- * The parts of the records from `from` whose end is at most `durable`,
+ * The messages of the records from `from` whose end is at most `durable`,
  * leaving out the first `partial` bytes of the record at `from` (already
- * stored), up to `limits`.
+ * stored), up to `limits`: consecutive records whose frames fit in
+ * `limits.partSize` together go in one run; a record whose frame does not
+ * fit (and the rest of a record already partly stored) is split into parts.
  */
-export async function collectParts(
+export async function collectMessages(
   wal: Wal,
   from: number,
   partial: number,
   durable: number,
   limits: BatchLimits,
 ): Promise<Outgoing[]> {
-  const parts: Outgoing[] = [];
+  const out: Outgoing[] = [];
+  let run: Uint8Array[] = [];
+  let runLsn = 0;
+  let runSize = 0;
   let bytes = 0;
+  const endRun = () => {
+    if (run.length === 0) return;
+    const data = encodeRun(run);
+    const records: RunRecord[] = [];
+    let at = 0;
+    for (const payload of run) {
+      records.push({
+        lsn: runLsn + at,
+        length: payload.length,
+        crc: recordCrc(payload),
+        at: at + HEADER_SIZE,
+      });
+      at += HEADER_SIZE + payload.length;
+    }
+    const placement: Placement = {
+      kind: 'run',
+      lsn: runLsn,
+      count: run.length,
+      crc: crc32c(data, 0, data.length),
+      size: data.length,
+      records,
+    };
+    out.push({ placement, data });
+    run = [];
+    runSize = 0;
+  };
+  const full = () =>
+    out.length + (run.length > 0 ? 1 : 0) >= limits.messages || bytes >= limits.bytes;
   for await (const batch of wal.iterateBatches(from)) {
     for (const record of batch) {
       const payload = record.payload;
-      if (recordEnd(record.lsn, payload.length) > durable) return parts;
-      const crc = recordCrc(payload);
-      let part = record.lsn === from ? partial : 0;
-      do {
-        const size = Math.min(limits.partSize, payload.length - part);
-        parts.push({
-          lsn: record.lsn,
-          length: payload.length,
-          crc,
-          part,
-          size,
-          data: payload.subarray(part, part + size),
-        });
-        part += size;
-        bytes += size;
-      } while (part < payload.length);
-      if (parts.length >= limits.messages || bytes >= limits.bytes) return parts;
+      if (recordEnd(record.lsn, payload.length) > durable) {
+        endRun();
+        return out;
+      }
+      const frame = HEADER_SIZE + payload.length;
+      bytes += frame;
+      if (frame <= limits.partSize && !(record.lsn === from && partial > 0)) {
+        if (runSize + frame > limits.partSize) endRun();
+        if (run.length === 0) runLsn = record.lsn;
+        run.push(payload);
+        runSize += frame;
+      } else {
+        endRun();
+        splitRecord(out, record.lsn, payload, record.lsn === from ? partial : 0, limits.partSize);
+      }
+      if (full()) {
+        endRun();
+        return out;
+      }
     }
   }
-  return parts;
+  endRun();
+  return out;
+}
+
+/** Pushes the parts of the record at `lsn` from byte `part` on. */
+function splitRecord(
+  out: Outgoing[],
+  lsn: number,
+  payload: Uint8Array,
+  part: number,
+  partSize: number,
+): void {
+  const crc = recordCrc(payload);
+  do {
+    const size = Math.min(partSize, payload.length - part);
+    out.push({
+      placement: { kind: 'part', lsn, length: payload.length, crc, part, size },
+      data: payload.subarray(part, part + size),
+    });
+    part += size;
+  } while (part < payload.length);
 }
 
 /** What publishing a batch gave: the acknowledgements, in order, up to the first failure. */
 export interface Published {
   readonly acks: readonly PubAck[];
-  /** Why the part after the last acknowledged one was not stored, or `undefined`. */
+  /** Why the message after the last acknowledged one was not stored, or `undefined`. */
   readonly failure: unknown;
 }
 
 /**
- * Publishes `parts` one after the other on the subject of `epoch`, part `i`
- * expecting stream sequence `base + i` both as the stream's last sequence
- * and as the last sequence of that subject, with its message id and
- * headers, stopping at the first failure. Once a message on another
- * subject (a seal, a fence) is stored, no part can follow it.
+ * Publishes `messages` one after the other on the subject of `epoch`,
+ * message `i` expecting stream sequence `base + i` both as the stream's last
+ * sequence and as the last sequence of that subject, with its message id and
+ * headers, stopping at the first failure. Once a message on another subject
+ * (a seal, a fence) is stored, no message can follow it.
  *
- * Not pipelined, on purpose: with the last-sequence check alone, a part in
- * flight behind a refused one expects the very sequence a seal or fence
+ * Not pipelined, on purpose: with the last-sequence check alone, a message
+ * in flight behind a refused one expects the very sequence a seal or fence
  * took, and would be stored after it (a fenced writer extending the
  * stream); and the servers (2.9) check a subject's last sequence against
- * what they stored, not against parts still in flight, so pipelined parts
- * would be refused anyway. An acknowledgement for another sequence ends
- * the acknowledged run like a failure does.
+ * what they stored, not against messages still in flight, so pipelined
+ * messages would be refused anyway. Throughput comes from runs instead:
+ * one message carries as many whole records as fit. An acknowledgement for
+ * another sequence ends the acknowledged run like a failure does.
  */
-export async function publishParts(
+export async function publishMessages(
   handle: StreamHandle,
-  parts: readonly Outgoing[],
+  messages: readonly Outgoing[],
   base: number,
   timeout: number,
   epoch = 0,
 ): Promise<Published> {
   const acks: PubAck[] = [];
   const subject = epochSubject(handle.subject, epoch);
-  for (const part of parts) {
+  for (const { placement, data } of messages) {
     const expected = base + acks.length;
     const h = headers();
-    for (const [name, value] of partHeaders(part, epoch)) h.set(name, value);
+    const run = placement.kind === 'run';
+    for (const [name, value] of run
+      ? runHeaders(placement, epoch)
+      : partHeaders(placement, epoch)) {
+      h.set(name, value);
+    }
     let ack: PubAck;
     try {
-      ack = await handle.js.publish(subject, part.data, {
-        msgID: messageId(part, epoch),
+      ack = await handle.js.publish(subject, data, {
+        msgID: run ? runId(placement, epoch) : messageId(placement, epoch),
         expect: { lastSequence: expected, lastSubjectSequence: expected },
         headers: h,
         timeout,

@@ -1,9 +1,9 @@
 /**
  * Applying stream messages to a log in stream order, shared by `restore` and
- * the follower: parts are joined into records, each record's CRC is checked
- * and the record appended at the LSN the stream names (which must be the
- * log's tail), and seals and fences drop a record left unfinished before
- * them.
+ * the follower: a run's records are checked (each frame's CRC, the run's
+ * CRC) and appended, parts are joined into records and their CRC checked,
+ * each record at the LSN the stream names (which must be the log's tail),
+ * and seals and fences drop a record left unfinished before them.
  */
 import type { Wal } from '@wal/core';
 import {
@@ -15,9 +15,10 @@ import {
 import {
   type HeaderSource,
   type PartPosition,
+  type Run,
   readEpoch,
   readFence,
-  readPosition,
+  readPlacement,
   readSeal,
   recordCrc,
 } from './message.js';
@@ -53,12 +54,16 @@ export class LogCopy {
   /** Fences taken. */
   fences = 0;
 
-  constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord) {
+  /** Sequence of a run whose records below the log's tail are in the log already (F2). */
+  readonly #within: number;
+
+  constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord, within = 0) {
     this.#wal = wal;
     this.#stream = stream;
     this.seq = seq;
     this.epoch = epoch;
     this.last = last;
+    this.#within = within;
   }
 
   /** Drops the parts of a record left unfinished (a fence published after them voids them). */
@@ -72,9 +77,10 @@ export class LogCopy {
   }
 
   /**
-   * Takes message `seq`. Resolves with the LSN of the record it completed
-   * and appended, or `undefined`. Stops with `BoundaryError` when a record
-   * starts past `to`.
+   * Takes message `seq`. Resolves with the LSN of the last record it
+   * completed and appended, or `undefined`. With `to`, appends no record
+   * past the one at `to` (the rest of a run is left out), and stops with
+   * `BoundaryError` when a record starts past `to` before one starts at it.
    *
    * @throws `WAL_REPLICA_MISMATCH` for a gap, a message out of LSN order or
    *   not a record, a fence at another tail than the log's; `WAL_CORRUPTION`
@@ -116,8 +122,10 @@ export class LogCopy {
       this.fences++;
       return undefined;
     }
-    const position = readPosition(headers, data.length, seq);
+    const placement = readPlacement(headers, data, seq);
     const epoch = readEpoch(headers!, seq);
+    if (placement.kind === 'run') return this.#takeRun(seq, placement, epoch, data, to);
+    const position = placement;
     let assembly = this.#assembly;
     if (assembly === undefined) {
       if (position.part !== 0 || position.lsn !== wal.tail || epoch !== this.epoch) {
@@ -165,5 +173,51 @@ export class LogCopy {
     this.last = { lsn, length: position.length, crc: position.crc };
     this.records++;
     return lsn;
+  }
+
+  /** Appends the records of a run (checked by `readPlacement`), from the log's tail on. */
+  async #takeRun(
+    seq: number,
+    run: Run,
+    epoch: number,
+    data: Uint8Array,
+    to: number | undefined,
+  ): Promise<number | undefined> {
+    const wal = this.#wal;
+    const tail = wal.tail;
+    // A restarted follower's log may end inside its first run (F2).
+    const skip = seq === this.#within ? run.records.findIndex((r) => r.lsn === tail) : 0;
+    const first = run.records[skip];
+    if (
+      this.#assembly !== undefined ||
+      first === undefined ||
+      first.lsn !== tail ||
+      epoch !== this.epoch
+    ) {
+      throw new ReplicaMismatchError(
+        `stream message ${seq} holds a run from LSN ${run.lsn} (epoch ${epoch}); the log's next record is at ${tail} (epoch ${this.epoch})${this.#assembly === undefined ? '' : ', inside an unfinished record'}`,
+        { sequence: seq, offset: run.lsn },
+      );
+    }
+    if (to !== undefined && first.lsn > to) {
+      throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+    }
+    const payloads: Uint8Array[] = [];
+    for (let i = skip; i < run.records.length; i++) {
+      const record = run.records[i]!;
+      if (to !== undefined && record.lsn > to) break;
+      if (record.length > wal.maxRecordSize) {
+        throw new RecordTooLargeError(record.length, wal.maxRecordSize, { offset: record.lsn });
+      }
+      payloads.push(data.subarray(record.at, record.at + record.length));
+    }
+    if (!wal.writable) await wal.drained();
+    if (payloads.length > 0) wal.appendBatch(payloads);
+    const last = run.records[skip + payloads.length - 1];
+    this.seq = seq;
+    if (last === undefined) return undefined;
+    this.last = { lsn: last.lsn, length: last.length, crc: last.crc };
+    this.records += payloads.length;
+    return last.lsn;
   }
 }

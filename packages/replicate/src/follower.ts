@@ -10,7 +10,9 @@
  *   held in memory).
  * - F2 A restart starts after the stream message that ends the local log's
  *   last record, found by binary search on LSNs and checked byte for byte:
- *   nothing already in the log is fetched again.
+ *   nothing already in the log is fetched again, except the run the log
+ *   ends inside (a restart while its records were being appended), whose
+ *   records below the log's tail are skipped.
  * - F3 A promotion first publishes a seal (no expectation: stored at once);
  *   every writer's publish expects the stream's last message to be its own
  *   subject's, so nothing of an earlier epoch is stored after the seal. It
@@ -19,11 +21,11 @@
  *   in the log before the fence.
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
-import type { StoredRecord, Wal } from '@wal/core';
+import { HEADER_SIZE, type StoredRecord, type Wal } from '@wal/core';
 import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
 import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
-import { readEpoch, readFence, readPosition, recordEnd } from './message.js';
+import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
 import {
   isFinal,
   type Replicator,
@@ -41,7 +43,7 @@ import {
   type StreamHandle,
   streamExtent,
 } from './stream.js';
-import { logHolds } from './verify.js';
+import { logHoldsMessage, logHoldsRunRecord } from './verify.js';
 import { Waiters } from './waiters.js';
 
 /**
@@ -66,7 +68,7 @@ export interface FollowerLag {
 
 /** Counters of a follower. */
 export interface FollowerStats {
-  /** Stream messages delivered to the follower (parts count each). */
+  /** Stream messages delivered to the follower (runs of records, parts of split records). */
   readonly messages: number;
   /** Records appended to the local log. */
   readonly records: number;
@@ -86,9 +88,14 @@ const STALL = 3000;
 /** Attempts of a promotion before it gives up (the stream keeps moving or stays unreachable). */
 const PROMOTE_ATTEMPTS = 20;
 
-/** Where a follower starts: after the stream message ending the log's last record (F2). */
+/**
+ * Where a follower starts: after the stream message ending the log's last
+ * record, or at the run the log's tail is inside (F2).
+ */
 interface Start {
   readonly seq: number;
+  /** Sequence of a run ending past the log's tail (its records below the tail are in the log), or 0. */
+  readonly within: number;
   readonly epoch: number;
   readonly last: LastRecord | undefined;
   readonly time: number;
@@ -97,7 +104,7 @@ interface Start {
 
 async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
   const tail = wal.tail;
-  if (tail === 0) return { seq: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
+  if (tail === 0) return { seq: 0, within: 0, epoch: 0, last: undefined, time: 0, lookups: 0 };
   const { lastSeq } = await streamExtent(handle);
   let lookups = 0;
   // A seal's key is the key of the message before it (-1 for none).
@@ -107,11 +114,12 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
     if (placed === undefined) return -1;
     const { header, data } = placed.message;
     const fence = readFence(header, data.length, placed.seq);
-    return fence !== undefined ? fence.tail : readPosition(header, data.length, placed.seq).lsn;
+    return fence !== undefined ? fence.tail : readPlacement(header, data, placed.seq).lsn;
   };
   // LSNs (and fence tails) never decrease along the stream: the largest
-  // sequence whose LSN is below the tail ends the log's last record (or is
-  // a seal after it).
+  // sequence whose (first) LSN is below the tail ends the log's last record,
+  // or is a seal after it, or a run the tail is inside (the follower
+  // stopped while appending its records).
   let lo = 0;
   let hi = lastSeq;
   while (lo < hi) {
@@ -129,21 +137,27 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
   lo = placed.seq;
   const message = placed.message;
   if (readFence(message.header, message.data.length, lo) !== undefined) throw diverged();
-  const position = readPosition(message.header, message.data.length, lo);
-  if (
-    position.part + position.size !== position.length ||
-    recordEnd(position.lsn, position.length) !== tail ||
-    !(await logHolds(wal, position, message.data))
-  ) {
+  const placement = readPlacement(message.header, message.data, lo);
+  const epoch = readEpoch(message.header, lo);
+  const time = message.time.getTime();
+  const reach = reachOf(placement);
+  if (reach.end !== tail) {
+    // Inside a run: the record ending at the tail must be the log's.
+    const inside =
+      placement.kind === 'run'
+        ? placement.records.find((r) => r.lsn + HEADER_SIZE + r.length === tail)
+        : undefined;
+    if (inside === undefined || !(await logHoldsRunRecord(wal, inside, message.data))) {
+      throw diverged();
+    }
+    const last = { lsn: inside.lsn, length: inside.length, crc: inside.crc };
+    // The run is taken again, its records below the tail skipped.
+    return { seq: lo - 1, within: lo, epoch, last, time, lookups: lookups + 1 };
+  }
+  if (reach.last === undefined || !(await logHoldsMessage(wal, placement, message.data))) {
     throw diverged();
   }
-  return {
-    seq: lo,
-    epoch: readEpoch(message.header, lo),
-    last: { lsn: position.lsn, length: position.length, crc: position.crc },
-    time: message.time.getTime(),
-    lookups: lookups + 1,
-  };
+  return { seq: lo, within: 0, epoch, last: reach.last, time, lookups: lookups + 1 };
 }
 
 /**
@@ -182,7 +196,7 @@ export class Follower {
     this.#wal = wal;
     this.#handle = handle;
     this.#options = options;
-    this.#copy = new LogCopy(wal, handle.stream, start.seq, start.epoch, start.last);
+    this.#copy = new LogCopy(wal, handle.stream, start.seq, start.epoch, start.last, start.within);
     this.#appliedAt = start.time;
     this.#stats.lookups = start.lookups;
   }
@@ -266,11 +280,7 @@ export class Follower {
     if (placed !== undefined) {
       const { header, data } = placed.message;
       const fence = readFence(header, data.length, placed.seq);
-      if (fence !== undefined) end = fence.tail;
-      else {
-        const p = readPosition(header, data.length, placed.seq);
-        end = p.part + p.size === p.length ? recordEnd(p.lsn, p.length) : p.lsn;
-      }
+      end = fence !== undefined ? fence.tail : reachOf(readPlacement(header, data, placed.seq)).end;
     }
     const since = seq === 0 ? (await messageAt(this.#handle, 1)).time.getTime() : this.#appliedAt;
     return {

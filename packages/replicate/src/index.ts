@@ -14,6 +14,7 @@ export {
   type FollowerStats,
 } from './follower.js';
 export {
+  COUNT_HEADER,
   CRC_HEADER,
   EPOCH_HEADER,
   FENCE_HEADER,

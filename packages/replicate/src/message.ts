@@ -1,13 +1,15 @@
 /**
- * The stream's message format: one record per message, or a record split
- * into consecutive parts when it is larger than the server's maximum
- * payload. Every message carries, in headers, the record's LSN, its payload
- * length, its frame CRC (docs/FORMAT.md §2: CRC-32C over `length ‖ payload`)
- * and where its part starts in the payload. The package README's "Stream
- * format" section is the prose version of this module.
+ * The stream's message format: a **run** of whole consecutive records of
+ * the log, their frames (docs/FORMAT.md §2) exactly as the log holds them,
+ * as many as fit in the server's maximum payload; or, for a record whose
+ * frame does not fit, a **part**: the record split into consecutive parts.
+ * A run's headers carry its first record's LSN, its record count and the
+ * CRC-32C of its data; a part's carry the record's LSN, its payload length,
+ * its frame CRC and where the part starts in the payload. The package
+ * README's "Stream format" section is the prose version of this module.
  */
 import { crc32c, HEADER_SIZE } from '@wal/core';
-import { ReplicaMismatchError } from '@wal/errors';
+import { CorruptionError, ReplicaMismatchError } from '@wal/errors';
 
 /** Header naming the record's LSN (decimal). */
 export const LSN_HEADER = 'Wal-Lsn';
@@ -17,6 +19,8 @@ export const LENGTH_HEADER = 'Wal-Length';
 export const CRC_HEADER = 'Wal-Crc';
 /** Header naming where this part starts in the payload (decimal). */
 export const PART_HEADER = 'Wal-Part';
+/** Header of a run naming how many records it holds (decimal, at least 1). */
+export const COUNT_HEADER = 'Wal-Count';
 
 /**
  * Header naming the writer's epoch: 0 (or absent) for the first writer, and
@@ -118,6 +122,115 @@ export function partHeaders(position: PartPosition, epoch = 0): [string, string]
   return fields;
 }
 
+/** A record of the log, named by its LSN, payload length and frame CRC. */
+export interface RecordId {
+  readonly lsn: number;
+  readonly length: number;
+  readonly crc: number;
+}
+
+/** A record of a run, and where its payload lies in the run's data. */
+export interface RunRecord extends RecordId {
+  /** Offset of the payload in the message data. */
+  readonly at: number;
+}
+
+/** Where a run lies in the log: whole records from `lsn` to `lsn + size`. */
+export interface RunPosition {
+  /** LSN of the first record. */
+  readonly lsn: number;
+  /** Records in the run (at least 1). */
+  readonly count: number;
+  /** CRC-32C of the message data (every frame of the run). */
+  readonly crc: number;
+  /** Bytes of data: the frames, so the run ends at LSN `lsn + size`. */
+  readonly size: number;
+}
+
+/** A run read back from a message, its records checked. */
+export interface Run extends RunPosition {
+  readonly records: readonly RunRecord[];
+}
+
+/** What a data message is: a part of one record, or a run of whole records. */
+export type Placement =
+  | ({ readonly kind: 'part' } & PartPosition)
+  | ({ readonly kind: 'run' } & Run);
+
+/**
+ * The data of a run holding `payloads`: their frames (FORMAT.md §2), one
+ * after the other, as the log holds them.
+ */
+export function encodeRun(payloads: readonly Uint8Array[]): Uint8Array {
+  let size = 0;
+  for (const payload of payloads) size += HEADER_SIZE + payload.length;
+  const data = new Uint8Array(size);
+  let at = 0;
+  for (const payload of payloads) {
+    writeU32(data, at, recordCrc(payload));
+    writeU32(data, at + 4, payload.length);
+    data.set(payload, at + HEADER_SIZE);
+    at += HEADER_SIZE + payload.length;
+  }
+  return data;
+}
+
+/** The header fields of a run. */
+export function runHeaders(run: RunPosition, epoch = 0): [string, string][] {
+  const fields: [string, string][] = [
+    [LSN_HEADER, String(run.lsn)],
+    [COUNT_HEADER, String(run.count)],
+    [CRC_HEADER, crcHex(run.crc)],
+  ];
+  if (epoch !== 0) fields.push([EPOCH_HEADER, String(epoch)]);
+  return fields;
+}
+
+/**
+ * The JetStream message id of a run: first LSN, count and the data's CRC
+ * (`+` keeps it apart from a part's id). Like {@link messageId}, a different
+ * run at a reused LSN has a different id.
+ */
+export function runId(run: RunPosition, epoch = 0): string {
+  const id = `${run.lsn}+${run.count}.${crcHex(run.crc)}`;
+  return epoch === 0 ? id : `${id}.${epoch}`;
+}
+
+/**
+ * Where the stream is shipped once a data message is stored: `end`, below
+ * which every record is complete, `partial` bytes of the record at `end`,
+ * and the last record the message completes (`undefined` for a part that
+ * does not end its record).
+ */
+export interface Reach {
+  readonly end: number;
+  readonly partial: number;
+  readonly last: RecordId | undefined;
+}
+
+/** The {@link Reach} of a data message. */
+export function reachOf(placement: Placement): Reach {
+  if (placement.kind === 'run') {
+    const last = placement.records[placement.records.length - 1]!;
+    return {
+      end: placement.lsn + placement.size,
+      partial: 0,
+      last: { lsn: last.lsn, length: last.length, crc: last.crc },
+    };
+  }
+  const partEnd = placement.part + placement.size;
+  if (partEnd < placement.length) return { end: placement.lsn, partial: partEnd, last: undefined };
+  const { lsn, length, crc } = placement;
+  return { end: recordEnd(lsn, length), partial: 0, last: { lsn, length, crc } };
+}
+
+/** LSN of the last record that starts in a data message. */
+export function lastStart(placement: Placement): number {
+  return placement.kind === 'run'
+    ? placement.records[placement.records.length - 1]!.lsn
+    : placement.lsn;
+}
+
 /** A fence: a promoted follower took over at `tail`, starting `epoch`. */
 export interface Fence {
   readonly tail: number;
@@ -184,6 +297,19 @@ export function readEpoch(headers: HeaderSource, seq: number): number {
   return headers.get(EPOCH_HEADER) === '' ? 0 : decimal(headers, EPOCH_HEADER, seq);
 }
 
+function writeU32(into: Uint8Array, at: number, value: number): void {
+  into[at] = value & 0xff;
+  into[at + 1] = (value >>> 8) & 0xff;
+  into[at + 2] = (value >>> 16) & 0xff;
+  into[at + 3] = (value >>> 24) & 0xff;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (
+    (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0
+  );
+}
+
 const DECIMAL = /^(0|[1-9][0-9]{0,15})$/;
 const HEX = /^[0-9a-f]{8}$/;
 
@@ -232,4 +358,69 @@ export function readPosition(
     );
   }
   return { lsn, length, crc: Number.parseInt(crcText, 16), part, size };
+}
+
+/**
+ * Reads a data message (a run or a part) from its headers and data,
+ * checking everything: for a run, every frame's length against the data
+ * left (before anything is sized by it), every frame's CRC, the count and
+ * the data's CRC.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a message that is not a part or a run
+ *   (bad headers, a frame's length past the data, a count other than the
+ *   frames'); `WAL_CORRUPTION` for a frame or a run failing its CRC.
+ */
+export function readPlacement(
+  headers: HeaderSource | undefined,
+  data: Uint8Array,
+  seq: number,
+): Placement {
+  if (headers === undefined || headers.get(COUNT_HEADER) === '') {
+    return { kind: 'part', ...readPosition(headers, data.length, seq) };
+  }
+  return { kind: 'run', ...readRun(headers, data, seq) };
+}
+
+function readRun(headers: HeaderSource, data: Uint8Array, seq: number): Run {
+  const lsn = decimal(headers, LSN_HEADER, seq);
+  const count = decimal(headers, COUNT_HEADER, seq);
+  const crcText = headers.get(CRC_HEADER);
+  const refuse = (why: string, offset = lsn) =>
+    new ReplicaMismatchError(`stream message ${seq} is not a run of log records: ${why}`, {
+      sequence: seq,
+      offset,
+    });
+  if (!HEX.test(crcText)) throw refuse(`bad ${CRC_HEADER}`);
+  if (headers.get(PART_HEADER) !== '' || headers.get(LENGTH_HEADER) !== '') {
+    throw refuse(`${PART_HEADER} or ${LENGTH_HEADER} on a run`);
+  }
+  if (count === 0 || data.length === 0) throw refuse('it is empty');
+  if (!Number.isSafeInteger(lsn + data.length)) throw refuse('it ends past the largest LSN');
+  const crc = Number.parseInt(crcText, 16);
+  if (crc32c(data, 0, data.length) !== crc) {
+    throw new CorruptionError(`stream message ${seq} (a run from LSN ${lsn}) fails its checksum`, {
+      offset: lsn,
+    });
+  }
+  const records: RunRecord[] = [];
+  let at = 0;
+  while (at < data.length) {
+    if (records.length === count) throw refuse(`more frames than its count ${count}`);
+    if (data.length - at < HEADER_SIZE) throw refuse(`a frame header cut short at ${at}`, lsn + at);
+    const length = readU32(data, at + 4);
+    if (length > data.length - at - HEADER_SIZE) {
+      throw refuse(`a frame at ${at} claims ${length} bytes past the data`, lsn + at);
+    }
+    const frameCrc = readU32(data, at);
+    if (crc32c(data, at + 4, at + HEADER_SIZE + length) !== frameCrc) {
+      throw new CorruptionError(
+        `the record at LSN ${lsn + at} (stream message ${seq}) fails its checksum`,
+        { offset: lsn + at },
+      );
+    }
+    records.push({ lsn: lsn + at, length, crc: frameCrc, at: at + HEADER_SIZE });
+    at += HEADER_SIZE + length;
+  }
+  if (records.length !== count) throw refuse(`${records.length} frames, not its count ${count}`);
+  return { lsn, count, crc, size: data.length, records };
 }

@@ -5,12 +5,13 @@
  * Invariants (cited as R1–R4 below):
  * - R1 The stream holds a prefix of the local durable log: only records the
  *   log made durable are published, in LSN order, on the epoch's subject,
- *   each part expecting the stream's last sequence and its subject's last
- *   sequence to be the part before it, so nothing can be published out of
- *   order or on top of another writer's message, a seal or a fence — even
- *   by a pipelined part whose expected sequence a seal or fence took.
+ *   in messages sent one at a time (a run of whole records, or a part of a
+ *   record too large for one), each expecting the stream's last sequence
+ *   and its subject's last sequence to be the message before it, so nothing
+ *   can be published out of order or on top of another writer's message, a
+ *   seal or a fence.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
- *   record whose every part the stream acknowledged (`#partial` bytes of the
+ *   record whose every message the stream acknowledged (`#partial` bytes of the
  *   next one are acknowledged too). Both only grow, except when a resume
  *   re-reads them from the stream.
  * - R3 After any failed publish the stream is the authority: the next round
@@ -34,16 +35,9 @@ import {
   validateOffset,
   type WalError,
 } from '@wal/errors';
-import { collectParts, isWrongLastSequence, type Outgoing, publishParts } from './batch.js';
+import { collectMessages, isWrongLastSequence, publishMessages } from './batch.js';
 import type { LastRecord } from './copy.js';
-import {
-  type PartPosition,
-  readEpoch,
-  readFence,
-  readPosition,
-  readSeal,
-  recordEnd,
-} from './message.js';
+import { type Reach, reachOf, readEpoch, readFence, readPlacement, readSeal } from './message.js';
 import {
   closeStream,
   messageAt,
@@ -53,7 +47,7 @@ import {
   type StreamTarget,
   streamExtent,
 } from './stream.js';
-import { logHolds } from './verify.js';
+import { logHolds, logHoldsMessage } from './verify.js';
 import { Waiters } from './waiters.js';
 
 /** Options of {@link Replicator.attach}. */
@@ -80,11 +74,11 @@ export interface ReplicatorOptions extends StreamTarget {
 export interface ReplicatorStats {
   /** Rounds: each ships up to a batch of messages. */
   readonly rounds: number;
-  /** Messages the stream acknowledged (parts of split records count each). */
+  /** Messages the stream acknowledged (runs of records, and parts of split records). */
   readonly messages: number;
   /** Of those, acknowledged as duplicates of a message the stream already held. */
   readonly duplicates: number;
-  /** Payload bytes acknowledged. */
+  /** Message data bytes acknowledged (a run's frames, a part's payload bytes). */
   readonly bytes: number;
   /** Failed rounds that were retried after re-reading the stream. */
   readonly retries: number;
@@ -448,7 +442,7 @@ export class Replicator {
         { sequence: this.#seq, offset: fence.tail },
       );
     }
-    const position = readPosition(message.header, message.data.length, lastSeq);
+    const position = readPlacement(message.header, message.data, lastSeq);
     const epoch = readEpoch(message.header, lastSeq);
     if (shipping && epoch !== this.#epoch) {
       throw new ReplicaFencedError(
@@ -456,7 +450,7 @@ export class Replicator {
         { sequence: this.#seq, offset: position.lsn },
       );
     }
-    const matches = await logHolds(this.#wal, position, message.data);
+    const matches = await logHoldsMessage(this.#wal, position, message.data);
     if (!matches) {
       if ((shipping && lastSeq > this.#seq) || (!shipping && epoch > 0)) {
         throw new ReplicaFencedError(
@@ -472,7 +466,7 @@ export class Replicator {
     this.#end = position.lsn;
     this.#last = undefined;
     this.#epoch = epoch;
-    this.#stored(position, lastSeq);
+    this.#stored(reachOf(position), lastSeq);
     this.#release();
   }
 
@@ -484,23 +478,26 @@ export class Replicator {
     const durable = this.#wal.durable;
     if (durable <= this.#end) return false;
     await this.#checkLast();
-    const parts = await collectParts(this.#wal, this.#end, this.#partial, durable, {
+    const messages = await collectMessages(this.#wal, this.#end, this.#partial, durable, {
       messages: this.#batchMessages,
       bytes: this.#batchBytes,
       partSize: partSize(this.#handle.nc),
     });
-    if (parts.length === 0) return false;
+    if (messages.length === 0) return false;
     this.#stats.rounds++;
-    const { acks, failure } = await publishParts(
+    const { acks, failure } = await publishMessages(
       this.#handle,
-      parts,
+      messages,
       this.#seq,
       this.#timeout,
       this.#epoch,
     );
     for (const [i, ack] of acks.entries()) {
       if (ack.duplicate) this.#stats.duplicates++;
-      this.#advance(parts[i]!, ack.seq);
+      const { placement, data } = messages[i]!;
+      this.#stats.messages++;
+      this.#stats.bytes += data.length;
+      this.#stored(reachOf(placement), ack.seq);
     }
     this.#release();
     if (failure === undefined) return true;
@@ -531,23 +528,12 @@ export class Replicator {
     }
   }
 
-  #advance(part: Outgoing, seq: number): void {
-    this.#stats.messages++;
-    this.#stats.bytes += part.size;
-    this.#stored(part, seq);
-  }
-
-  /** The stream stored `part` at `seq`, and every part before it (R2). */
-  #stored(part: PartPosition, seq: number): void {
+  /** The stream stored a message reaching `reach` at `seq`, and every message before it (R2). */
+  #stored(reach: Reach, seq: number): void {
     this.#seq = seq;
-    const partEnd = part.part + part.size;
-    if (partEnd === part.length) {
-      this.#end = recordEnd(part.lsn, part.length);
-      this.#partial = 0;
-      this.#last = { lsn: part.lsn, length: part.length, crc: part.crc };
-    } else {
-      this.#partial = partEnd;
-    }
+    this.#end = reach.end;
+    this.#partial = reach.partial;
+    if (reach.last !== undefined) this.#last = reach.last;
   }
 
   /** Resolves the waiters whose record is below `#end` (R4). */

@@ -7,7 +7,7 @@ import { DeliverPolicy } from '@nats-io/jetstream';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import { BoundaryError, invalidArgValue, outOfRange, validateOffset } from '@wal/errors';
 import { LogCopy } from './copy.js';
-import { readFence, readPosition } from './message.js';
+import { lastStart, readFence, readPlacement } from './message.js';
 import {
   closeStream,
   lastPlaced,
@@ -91,7 +91,7 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         const fence = readFence(header, data.length, placed.seq);
         // After a fence, the last record starts before the fence's tail.
         last =
-          fence !== undefined ? fence.tail - 1 : readPosition(header, data.length, placed.seq).lsn;
+          fence !== undefined ? fence.tail - 1 : lastStart(readPlacement(header, data, placed.seq));
       }
       if (last === undefined || last < to) {
         throw outOfRange('options.to', `at most the stream's last LSN (${last ?? 'none'})`, to);

@@ -4,7 +4,13 @@
  */
 import type { Wal } from '@wal/core';
 import { BoundaryError, TruncatedError } from '@wal/errors';
-import { type PartPosition, recordCrc, recordEnd } from './message.js';
+import {
+  type PartPosition,
+  type Placement,
+  type RunRecord,
+  recordCrc,
+  recordEnd,
+} from './message.js';
 
 /**
  * True when `wal` durably holds the record `position` describes: a record at
@@ -33,4 +39,26 @@ export async function logHolds(
   if (data === undefined) return true;
   const part = payload.subarray(position.part, position.part + position.size);
   return Buffer.from(part.buffer, part.byteOffset, part.length).equals(data);
+}
+
+/**
+ * True when `wal` holds the last record a data message `data` carries, byte
+ * for byte ({@link logHolds}): the part itself, or a run's last record.
+ *
+ * @throws the log's read errors other than "no record there".
+ */
+export function logHoldsMessage(
+  wal: Wal,
+  placement: Placement,
+  data: Uint8Array,
+): Promise<boolean> {
+  if (placement.kind === 'part') return logHolds(wal, placement, data);
+  const last = placement.records[placement.records.length - 1]!;
+  return logHoldsRunRecord(wal, last, data);
+}
+
+/** {@link logHolds} for the record `record` of a run whose data is `data`. */
+export function logHoldsRunRecord(wal: Wal, record: RunRecord, data: Uint8Array): Promise<boolean> {
+  const { lsn, length, crc, at } = record;
+  return logHolds(wal, { lsn, length, crc, part: 0, size: length }, data.subarray(at, at + length));
 }

@@ -80,6 +80,10 @@ export interface Stored {
   readonly lsn: number;
   readonly part: number;
   readonly size: number;
+  /** Records in the message: a run's count, 0 for a part, a seal or a fence. */
+  readonly count: number;
+  /** LSNs of the records starting in the message (a run's, or a first part's). */
+  readonly starts: number[];
 }
 
 /**
@@ -108,12 +112,20 @@ async function readStored(nc: NatsConnection, stream: string): Promise<Stored[]>
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
     const m = await jsm.streams.getMessage(stream, { seq });
     assert.ok(m !== null, `message ${seq}`);
-    out.push({
-      seq,
-      lsn: Number(m.header.get('Wal-Lsn')),
-      part: Number(m.header.get('Wal-Part')),
-      size: m.data.length,
-    });
+    const lsn = Number(m.header.get('Wal-Lsn'));
+    const count = Number(m.header.get('Wal-Count'));
+    const part = Number(m.header.get('Wal-Part'));
+    const starts: number[] = [];
+    if (count > 0) {
+      // A run: the frames of whole records, each `[crc u32][length u32]` then the payload.
+      const view = new DataView(m.data.buffer, m.data.byteOffset, m.data.length);
+      for (let at = 0; at < m.data.length; at += 8 + view.getUint32(at + 4, true)) {
+        starts.push(lsn + at);
+      }
+    } else if (part === 0) {
+      starts.push(lsn);
+    }
+    out.push({ seq, lsn, part, size: m.data.length, count: count || 0, starts });
   }
   return out;
 }

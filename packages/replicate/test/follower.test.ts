@@ -114,6 +114,22 @@ describe('followers and fenced failover (real servers)', function () {
     assert.deepEqual(await logBytes(restored), await logBytes(w.wal));
     await again.close();
     await restored.close();
+    // Restored to a record inside a run (records 21..24 share one): the
+    // follower takes that run again, skipping what its log holds.
+    const stored = await storedMessages(nc(), w.stream);
+    const holder = stored.find((m) => m.starts.includes(lsns[22]!))!;
+    assert.ok(holder.starts.at(-1)! > lsns[22]!, 'record 22 is inside a run');
+    const midPath = join(await dir(), 'm');
+    const mid = await restore({ nats: nc(), stream: w.stream, into: midPath, to: lsns[22]! });
+    assert.equal(mid.sequence, holder.seq);
+    const midLog = await Wal.open(midPath);
+    assert.equal(midLog.tail, lsns[23]);
+    const inside = await Follower.open(midLog, { nats: nc(), stream: w.stream });
+    await inside.caughtUp();
+    assert.equal(inside.stats.messages, total - mid.sequence + 1);
+    assert.deepEqual(await logBytes(midLog), await logBytes(w.wal));
+    await inside.close();
+    await midLog.close();
     // A log that holds a record the stream does not is refused, untouched.
     const other = await Wal.open(await dir());
     other.append(payload(5, 99));

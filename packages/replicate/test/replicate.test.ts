@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
-import { encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
+import { crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
@@ -29,12 +29,12 @@ describe('Replicator on a 3-node cluster', function () {
   this.timeout(60_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: MAX_PAYLOAD });
 
-  /** The stream holds one message per record of the log at `path`, in order. */
-  async function assertOneMessagePerRecord(stream: string, path: string): Promise<void> {
+  /** The stream holds every record of the log at `path` once, in order. */
+  async function assertEachRecordOnce(stream: string, path: string): Promise<void> {
     const stored = await storedMessages(nc(), stream);
     const { records } = await logContents(path);
     assert.deepEqual(
-      stored.map((m) => m.lsn),
+      stored.flatMap((m) => m.starts),
       records.map(([lsn]) => lsn),
     );
   }
@@ -88,19 +88,24 @@ describe('Replicator on a 3-node cluster', function () {
 
           const info = await (await jetstreamManager(nc())).streams.info(stream);
           assert.equal(info.config.num_replicas, 3);
-          // Messages in LSN order; a record larger than a part spans several.
+          // Every record once, in LSN order: records whose frame fits in a
+          // message in runs, a larger one in parts, consecutive.
           const stored = await storedMessages(nc(), stream);
-          let at = 0;
+          assert.deepEqual(
+            stored.flatMap((m) => m.starts),
+            lsns,
+          );
+          const partSize = MAX_PAYLOAD - 1024;
           for (const [i, size] of sizes.entries()) {
-            const parts = stored.filter((m) => m.lsn === lsns[i]);
-            assert.equal(parts.length, Math.max(1, Math.ceil(size / (MAX_PAYLOAD - 1024))));
+            const parts = stored.filter((m) => m.count === 0 && m.lsn === lsns[i]);
+            const split = 8 + size > partSize;
+            assert.equal(parts.length, split ? Math.ceil(size / partSize) : 0);
             assert.deepEqual(
-              parts.map((m) => m.seq),
-              parts.map((_, j) => at + j + 1),
+              parts.map((m) => m.seq - parts[0]!.seq),
+              parts.map((_, j) => j),
             );
-            at += parts.length;
           }
-          assert.equal(stored.length, at);
+          for (const m of stored) assert.ok(m.size <= partSize, `message ${m.seq} too large`);
 
           const into = join(await dir(), 'restored');
           const report = await restore({ nats: nc(), stream, into });
@@ -138,7 +143,7 @@ describe('Replicator on a 3-node cluster', function () {
     await wal.close();
   });
 
-  it('concurrent waiters share publishes: one message per record, few rounds', async () => {
+  it('concurrent waiters share publishes: many records per message, few rounds', async () => {
     const { wal } = await writer();
     const replicator = await Replicator.attach(wal, { nats: nc(), stream: streamName() });
     const lsns = await Promise.all(
@@ -147,12 +152,26 @@ describe('Replicator on a 3-node cluster', function () {
     const last = lsns[lsns.length - 1]!;
     await Promise.all(lsns.map((lsn) => replicator.waitFor(lsn)));
     const stats = replicator.stats;
-    assert.equal(stats.messages, 200);
+    // 200 frames of 108 bytes fit in one message: one per round.
+    assert.ok(stats.messages <= stats.rounds, `${stats.messages} messages`);
     assert.equal(stats.duplicates, 0);
     assert.ok(stats.rounds <= 10, `rounds ${stats.rounds}`);
     assert.ok(replicator.replicated > last);
     await replicator.close();
     await wal.close();
+  });
+
+  it('a round stops at its batch limits: with batchBytes 1, one record per message', async () => {
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, batchBytes: 1 });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => replicator.append(payload(100, i))));
+    assert.equal(replicator.stats.messages, 20);
+    assert.equal(replicator.stats.rounds, 20);
+    await replicator.close();
+    await wal.close();
+    await assertEachRecordOnce(stream, path);
+    assert.ok((await storedMessages(nc(), stream)).every((m) => m.count === 1));
   });
 
   it('ships records appended to the log directly once they are durable', async () => {
@@ -172,7 +191,7 @@ describe('Replicator on a 3-node cluster', function () {
     assert.equal(replicator.replicated, wal.tail);
     await replicator.close();
     await wal.close();
-    assert.equal((await storedMessages(nc(), stream)).length, 3);
+    await assertEachRecordOnce(stream, path);
     assert.equal((await logContents(path)).records.length, 3);
   });
 
@@ -190,10 +209,11 @@ describe('Replicator on a 3-node cluster', function () {
     replicator = await Replicator.attach(reopened, { nats: nc(), stream });
     assert.equal(replicator.sequence, 5);
     await replicator.append(payload(50, 9));
-    assert.equal(replicator.stats.messages, 5);
+    // Records 5..9 in one run, or two when the first round began before the append.
+    assert.ok(replicator.stats.messages <= 2, `${replicator.stats.messages} messages`);
     await replicator.close();
     await reopened.close();
-    await assertOneMessagePerRecord(stream, path);
+    await assertEachRecordOnce(stream, path);
   });
 
   it('a publish retried after a lost acknowledgement is stored once', async () => {
@@ -202,11 +222,12 @@ describe('Replicator on a 3-node cluster', function () {
     const { path, wal } = await writer();
     const stream = streamName();
     const replicator = await Replicator.attach(wal, { nats: nc(), stream, timeout: 1 });
-    await Promise.all(Array.from({ length: 40 }, (_, i) => replicator.append(payload(300, i))));
+    // Records of 20 kB: three to a message, so there are many messages.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => replicator.append(payload(20_000, i))));
     assert.ok(replicator.stats.retries > 0, 'acknowledgements were lost');
     await replicator.close();
     await wal.close();
-    await assertOneMessagePerRecord(stream, path);
+    await assertEachRecordOnce(stream, path);
 
     // The same message id and expectation sent twice: the second is a duplicate.
     const js = jetstream(nc());
@@ -690,7 +711,20 @@ describe('restore from a hostile stream', function () {
     data: bytes.subarray(part, part + size),
   });
 
-  it('checks every record: LSN order, parts, CRC, size', async () => {
+  /** A run of `payloads` from `lsn`; `replace` overrides its headers. */
+  const run = (lsn: number, payloads: Uint8Array[], replace: [string, string][] = []): Raw => {
+    const data = Buffer.concat(payloads.map((p) => encodeFrame(p)));
+    const fields = new Map([
+      ['Wal-Lsn', String(lsn)],
+      ['Wal-Count', String(payloads.length)],
+      ['Wal-Crc', crc32c(data).toString(16).padStart(8, '0')],
+      ...replace,
+    ]);
+    // `fence` set: only the headers in `extra`.
+    return { lsn, length: 0, part: 0, data, fence: true, extra: [...fields] };
+  };
+
+  it('checks every record: LSN order, parts, runs, CRC, size', async () => {
     const a = payload(100, 1);
     const b = payload(100, 2);
     const cases: [string, Raw[], string, WalOptions?][] = [
@@ -699,6 +733,18 @@ describe('restore from a hostile stream', function () {
       ['a record starting mid-way', [record(0, a, 50, 50)], 'WAL_REPLICA_MISMATCH'],
       ['a wrong CRC', [{ ...record(0, a), crc: 1 }], 'WAL_CORRUPTION'],
       ['a record above the maximum', [record(0, a)], 'WAL_RECORD_TOO_LARGE', { maxRecordSize: 50 }],
+      ['a run at a wrong LSN', [run(8, [a, b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run after a gap', [run(0, [a]), run(300, [b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run inside a record', [record(0, a, 0, 50), run(0, [b])], 'WAL_REPLICA_MISMATCH'],
+      ['a run of another epoch', [run(0, [a], [['Wal-Epoch', '1']])], 'WAL_REPLICA_MISMATCH'],
+      ['a run miscounted', [run(0, [a, b], [['Wal-Count', '3']])], 'WAL_REPLICA_MISMATCH'],
+      ['a run failing its CRC', [run(0, [a], [['Wal-Crc', '00000001']])], 'WAL_CORRUPTION'],
+      [
+        'a run record above the maximum',
+        [run(0, [a])],
+        'WAL_RECORD_TOO_LARGE',
+        { maxRecordSize: 50 },
+      ],
     ];
     for (const [what, messages, code, wal] of cases) {
       const stream = await handMade(messages);

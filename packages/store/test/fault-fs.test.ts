@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { FaultFs, FSYNC_METHODS, systemError } from '../src/testing/fault-fs.js';
@@ -54,6 +55,22 @@ describe('FaultFs', () => {
     assert.equal(fs.calls[1]!.methodIndex, 1);
     fs.resetCounts();
     assert.equal(fs.count(), 0);
+  });
+
+  it('passes the permissions of created files, directories and locks through', async () => {
+    const { fs, dir, path } = await setup();
+    const old = process.umask(0o022);
+    try {
+      await fs.close(await fs.open(path, 'create', 0o600));
+      await fs.mkdir(join(dir, 'd'), 0o700);
+      const lock = await fs.lock(join(dir, 'lock'), 0o600);
+      await lock.release();
+      const mode = async (p: string) => (await stat(p)).mode & 0o777;
+      assert.equal(await mode(path), 0o600);
+      assert.equal(await mode(join(dir, 'd')), 0o700);
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('fails the N-th call overall, once, with a Node-style error', async () => {

@@ -33,6 +33,7 @@ import type { Fs } from '../src/fs/fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import type { MetaUpdate, Store, StoreMeta } from '../src/store.js';
 import { CrashFs, type CrashState, type CrashStates } from '../src/testing/crash-fs.js';
+import { CompletionExplorer, type CompletionSchedule } from '../src/testing/crash-orders.js';
 import { pattern, tick, unsyncedCloses } from './fs-helpers.js';
 
 const SEGMENT = 4096;
@@ -64,9 +65,21 @@ const BACKENDS: readonly Backend[] = [
   { name: 'FileStore', segmented: false, open: (fs) => FileStore.open(LOCATION, { fs }) },
 ];
 
+/**
+ * Reorderings tried per burst of concurrent calls (exhaustive up to this
+ * many orders, seeded samples beyond); `WAL_ORDERS` raises it for long runs.
+ */
+const ORDERS = Number(process.env.WAL_ORDERS ?? 6);
+/** Seed of the sampled orders; `WAL_ORDER_SEED` changes it for long runs. */
+const ORDER_SEED = Number(process.env.WAL_ORDER_SEED ?? 1);
+
 /** A CrashFs whose only durable content is the empty parent directory. */
-function freshFs(): CrashFs {
-  return new CrashFs({ sectorSize: SECTOR, image: { files: new Map(), dirs: new Set([PARENT]) } });
+function freshFs(order?: CompletionSchedule): CrashFs {
+  return new CrashFs({
+    sectorSize: SECTOR,
+    image: { files: new Map(), dirs: new Set([PARENT]) },
+    ...(order === undefined ? {} : { order }),
+  });
 }
 
 function canonical(meta: StoreMeta): string {
@@ -225,6 +238,9 @@ class Tally {
   violations: string[] = [];
   /** Heads seen on reopen by value, to show both sides of a head replacement were reached. */
   readonly heads = new Map<number, number>();
+  /** Distinct states found only by reordered completions, and the reruns that found them. */
+  reordered = 0;
+  orders = 0;
 }
 
 const TALLIES = new Map<string, Tally>();
@@ -324,16 +340,21 @@ async function checkState(
  * snapshots taken so far (checked by {@link Run.check}).
  */
 class Run {
-  readonly fs = freshFs();
+  readonly fs: CrashFs;
   readonly model = new Model();
   store: Store | undefined;
   readonly #snaps: { label: string; seed: number; exp: Expect; states: CrashStates }[] = [];
+  #points = 0;
 
+  /** `order`: completions one per macrotask in that order; snapshots only once it explores. */
   constructor(
     readonly backend: Backend,
     readonly workload: string,
     readonly perStep = PER_STEP,
-  ) {}
+    readonly order?: CompletionSchedule,
+  ) {
+    this.fs = freshFs(order);
+  }
 
   get s(): Store {
     assert.ok(this.store);
@@ -341,7 +362,9 @@ class Run {
   }
 
   snap(label: string, exp: Expect = this.model.expect()): void {
-    const seed = this.#snaps.length + 1;
+    // A point's seed is the same in every order (points skipped count too).
+    const seed = ++this.#points;
+    if (this.order !== undefined && !this.order.exploring) return;
     const states = this.fs.crashStates({ seed, limit: this.perStep, mode: 'auto' });
     this.#snaps.push({ label, seed, exp, states });
   }
@@ -441,8 +464,9 @@ class Run {
         t.checked.add(key);
         const violation = await checkState(this.backend, state, exp, t.heads);
         if (violation !== undefined) {
+          const order = this.order === undefined ? '' : `, ${this.order.description}`;
           local.push(
-            `${this.backend.name} ${this.workload} at "${label}" [seed ${seed}, limit ${this.perStep}] ${state.description}: ${violation}`,
+            `${this.backend.name} ${this.workload} at "${label}" [seed ${seed}, limit ${this.perStep}${order}] ${state.description}: ${violation}`,
           );
         }
       }
@@ -450,6 +474,38 @@ class Run {
     t.violations.push(...local);
     return t;
   }
+}
+
+/**
+ * Runs `body` in call order, then again under reordered completions of each
+ * burst of concurrent calls (see `CompletionExplorer`), checking every new
+ * state; returns the call-order run (for its trace) and the tally.
+ */
+async function explore(
+  backend: Backend,
+  workload: string,
+  body: (run: Run) => Promise<void>,
+  perStep = PER_STEP,
+): Promise<{ run: Run; t: Tally }> {
+  const explorer = new CompletionExplorer({ seed: ORDER_SEED, limit: ORDERS });
+  const run = new Run(backend, workload, perStep, explorer.baseline());
+  await body(run);
+  const t = await run.check();
+  assertClean(run, t.violations);
+  const before = t.checked.size;
+  for (const order of explorer.orders()) {
+    const rerun = new Run(backend, workload, perStep, order);
+    await body(rerun);
+    await rerun.check();
+    assertClean(rerun, t.violations);
+  }
+  t.reordered += t.checked.size - before;
+  t.orders += explorer.figures.orders;
+  const f = explorer.figures;
+  console.log(
+    `power loss: ${backend.name} ${workload}: ${f.concurrent} of ${f.bursts} bursts concurrent (${f.exhaustive} in every order, ${f.sampled} sampled), ${f.orders} reorderings, ${t.checked.size - before} new states`,
+  );
+  return { run, t };
 }
 
 function assertClean(run: Run, violations: readonly string[]): void {
@@ -466,47 +522,49 @@ describe('power loss (CrashFs)', function () {
   after(() => {
     let total = 0;
     let bad = 0;
+    let reordered = 0;
     for (const [name, t] of TALLIES) {
       total += t.checked.size;
       bad += t.violations.length;
+      reordered += t.reordered;
       console.log(
-        `power loss: ${name}: ${t.checked.size} crash states checked (${t.snapshots} snapshots), ${t.violations.length} violations`,
+        `power loss: ${name}: ${t.checked.size} crash states checked (${t.snapshots} snapshots, ${t.reordered} found only by ${t.orders} reordered runs), ${t.violations.length} violations`,
       );
     }
-    console.log(`power loss: ${total} crash states checked in total, ${bad} violations`);
+    console.log(
+      `power loss: ${total} crash states checked in total (${reordered} by reordered completions), ${bad} violations`,
+    );
   });
 
   for (const backend of BACKENDS) {
     describe(backend.name, () => {
       it('(a) growth and segment creation: synced bytes survive every state', async () => {
-        const run = new Run(backend, 'segment creation');
-        await run.open();
-        await run.write(0, pattern(3000, 1));
-        await run.sync();
-        await run.write(3000, pattern(3000, 2)); // into segment 1
-        await run.sync();
-        await run.write(6000, pattern(2 * SEGMENT + 500, 3)); // spans segments 1..3
-        await run.sync();
-        await run.write(run.model.length + SEGMENT + 10, pattern(700, 4)); // a gap, a new segment
-        await run.write(0, pattern(100, 5)); // an overwrite of synced bytes, then sync
-        await run.sync();
-        const t = await run.check();
-        assertClean(run, t.violations);
+        await explore(backend, 'segment creation', async (run) => {
+          await run.open();
+          await run.write(0, pattern(3000, 1));
+          await run.sync();
+          await run.write(3000, pattern(3000, 2)); // into segment 1
+          await run.sync();
+          await run.write(6000, pattern(2 * SEGMENT + 500, 3)); // spans segments 1..3
+          await run.sync();
+          await run.write(run.model.length + SEGMENT + 10, pattern(700, 4)); // a gap, a new segment
+          await run.write(0, pattern(100, 5)); // an overwrite of synced bytes, then sync
+          await run.sync();
+        });
       });
 
       it('(b) prefix truncation: the head never reverts below a durable truncateBefore, nothing durable is lost', async () => {
-        const run = new Run(backend, 'prefix truncation');
-        await run.open();
-        await run.write(0, pattern(6 * SEGMENT + 200, 11));
-        await run.sync();
-        await run.truncateBefore(100); // inside segment 0: nothing to delete
-        await run.truncateBefore(2 * SEGMENT + 100); // deletes segments 0 and 1
-        await run.truncateBefore(4 * SEGMENT); // exactly on a boundary: deletes 2 and 3
-        await run.write(run.model.length, pattern(SEGMENT, 12)); // unsynced tail meanwhile
-        await run.truncateBefore(5 * SEGMENT + 7);
-        await run.sync();
-        const t = await run.check();
-        assertClean(run, t.violations);
+        const { t } = await explore(backend, 'prefix truncation', async (run) => {
+          await run.open();
+          await run.write(0, pattern(6 * SEGMENT + 200, 11));
+          await run.sync();
+          await run.truncateBefore(100); // inside segment 0: nothing to delete
+          await run.truncateBefore(2 * SEGMENT + 100); // deletes segments 0 and 1
+          await run.truncateBefore(4 * SEGMENT); // exactly on a boundary: deletes 2 and 3
+          await run.write(run.model.length, pattern(SEGMENT, 12)); // unsynced tail meanwhile
+          await run.truncateBefore(5 * SEGMENT + 7);
+          await run.sync();
+        });
         if (backend.segmented) {
           // Both sides of every head replacement were reached, not only one.
           for (const head of [0, 100, 2 * SEGMENT + 100, 4 * SEGMENT, 5 * SEGMENT + 7]) {
@@ -516,70 +574,71 @@ describe('power loss (CrashFs)', function () {
       });
 
       it('(c) metadata replacement: old or new map, never mixed or damaged', async () => {
-        const run = new Run(backend, 'metadata replacement', 60);
-        await run.open();
-        await run.write(0, pattern(500, 21));
-        await run.sync();
-        await run.updateMeta({ a: 1, b: 'x' });
-        await run.updateMeta({ b: 'y'.repeat(3000), c: true }); // grows past a sector
-        await run.updateMeta({ a: undefined }); // removes a key
-        await run.updateMeta({ b: 'z' }); // shrinks
-        await run.truncateBefore(200); // FileStore keeps its head in the same file
-        await run.updateMeta({ d: 4.5 });
-        const t = await run.check();
-        assertClean(run, t.violations);
+        await explore(
+          backend,
+          'metadata replacement',
+          async (run) => {
+            await run.open();
+            await run.write(0, pattern(500, 21));
+            await run.sync();
+            await run.updateMeta({ a: 1, b: 'x' });
+            await run.updateMeta({ b: 'y'.repeat(3000), c: true }); // grows past a sector
+            await run.updateMeta({ a: undefined }); // removes a key
+            await run.updateMeta({ b: 'z' }); // shrinks
+            await run.truncateBefore(200); // FileStore keeps its head in the same file
+            await run.updateMeta({ d: 4.5 });
+          },
+          60,
+        );
       });
 
       it('(d) suffix truncation: kept bytes survive, cut bytes never resurface', async () => {
-        const run = new Run(backend, 'suffix truncation');
-        await run.open();
-        await run.write(0, pattern(5 * SEGMENT + 300, 31));
-        await run.sync();
-        await run.truncate(2 * SEGMENT + 1000); // deletes segments 3..5, cuts segment 2
-        await run.write(3 * SEGMENT + 50, pattern(200, 32)); // past the cut: a gap of zeros
-        await run.sync();
-        await run.truncate(SEGMENT); // exactly on a boundary
-        await run.write(SEGMENT + 500, pattern(100, 33)); // unsynced, then cut again
-        await run.truncate(SEGMENT - 10);
-        await run.write(2 * SEGMENT, pattern(50, 34));
-        await run.sync();
-        const t = await run.check();
-        assertClean(run, t.violations);
+        await explore(backend, 'suffix truncation', async (run) => {
+          await run.open();
+          await run.write(0, pattern(5 * SEGMENT + 300, 31));
+          await run.sync();
+          await run.truncate(2 * SEGMENT + 1000); // deletes segments 3..5, cuts segment 2
+          await run.write(3 * SEGMENT + 50, pattern(200, 32)); // past the cut: a gap of zeros
+          await run.sync();
+          await run.truncate(SEGMENT); // exactly on a boundary
+          await run.write(SEGMENT + 500, pattern(100, 33)); // unsynced, then cut again
+          await run.truncate(SEGMENT - 10);
+          await run.write(2 * SEGMENT, pattern(50, 34));
+          await run.sync();
+        });
       });
 
       it('(e) first open of a new log: once open resolves, the log survives', async () => {
-        const run = new Run(backend, 'first open');
-        await run.open();
-        await run.updateMeta({ v: 1 });
-        await run.write(0, pattern(100, 41));
-        await run.sync();
-        const t = await run.check();
-        assertClean(run, t.violations);
+        await explore(backend, 'first open', async (run) => {
+          await run.open();
+          await run.updateMeta({ v: 1 });
+          await run.write(0, pattern(100, 41));
+          await run.sync();
+        });
       });
 
       it('(f) segments closed to make room between writes and their sync: nothing synced is lost', async () => {
-        const run = new Run(backend, 'closed before sync');
-        await run.open();
-        await run.write(0, pattern(3 * SEGMENT - 100, 61)); // segments 0..2 in one write
-        await run.read(100, 50); // segment 0 again: with one open segment, 2 is closed
-        await run.write(SEGMENT + 10, pattern(300, 62)); // 1: closes 0
-        await run.sync();
-        await run.write(3 * SEGMENT - 100, pattern(SEGMENT, 63)); // 2 and 3
-        await run.write(0, pattern(200, 64)); // an overwrite of synced bytes in 0
-        await run.read(2 * SEGMENT, 50); // 2: closes 0 holding the overwrite
-        await run.write(5 * SEGMENT + 7, pattern(100, 65)); // a gap, then 5
-        await run.read(10, 10);
-        await run.sync();
-        const end = run.fs.mark('closing the store');
-        const t = await run.check();
-        assertClean(run, t.violations);
-        assert.deepEqual(unsyncedCloses(run.fs.operations, end), []);
-        if (backend.name.includes('1 open segment')) {
-          const closes = run.fs.operations.filter(
-            (op) => op.call === 'close' && op.path?.endsWith('.wal') && op.issuedAt < end,
-          );
-          assert.ok(closes.length >= 5, `only ${closes.length} segment files were closed`);
-        }
+        await explore(backend, 'closed before sync', async (run) => {
+          await run.open();
+          await run.write(0, pattern(3 * SEGMENT - 100, 61)); // segments 0..2 in one write
+          await run.read(100, 50); // segment 0 again: with one open segment, 2 is closed
+          await run.write(SEGMENT + 10, pattern(300, 62)); // 1: closes 0
+          await run.sync();
+          await run.write(3 * SEGMENT - 100, pattern(SEGMENT, 63)); // 2 and 3
+          await run.write(0, pattern(200, 64)); // an overwrite of synced bytes in 0
+          await run.read(2 * SEGMENT, 50); // 2: closes 0 holding the overwrite
+          await run.write(5 * SEGMENT + 7, pattern(100, 65)); // a gap, then 5
+          await run.read(10, 10);
+          await run.sync();
+          const end = run.fs.mark('closing the store');
+          assert.deepEqual(unsyncedCloses(run.fs.operations, end), []);
+          if (backend.name.includes('1 open segment')) {
+            const closes = run.fs.operations.filter(
+              (op) => op.call === 'close' && op.path?.endsWith('.wal') && op.issuedAt < end,
+            );
+            assert.ok(closes.length >= 5, `only ${closes.length} segment files were closed`);
+          }
+        });
       });
 
       it('(e) first open after a process crash during an earlier first open', async () => {

@@ -34,7 +34,7 @@ import {
   SECTOR,
   SEGMENT,
 } from './harness.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 interface Log {
   /** The simulated file system's files (page-cache view), by path. */
@@ -107,12 +107,13 @@ async function memoryStore(log: Log, flat: Uint8Array): Promise<MemoryStore> {
 }
 
 /**
- * `spanned`: intact records dropped because the skip policy stepped over a
- * damaged length field's claimed span (reported only as that span).
- * `destroyed`: acknowledged records cut by a recovery that took a mis-step
- * for a torn tail (counted as lost).
+ * `cases`: damaged logs whose check ran to the end. `spanned`: intact records
+ * dropped because the skip policy stepped over a damaged length field's
+ * claimed span (reported by recovery as that span; the reliability line's
+ * `skipped by policy`). Lost, garbage and failed recoveries go straight to
+ * the reliability figures.
  */
-const figures = { cases: 0, wrong: 0, spanned: 0, destroyed: 0 };
+const figures = { cases: 0, wrong: 0, spanned: 0 };
 
 /** The index of the record holding log offset `at`. */
 function recordAt(records: readonly Rec[], at: number): number {
@@ -130,11 +131,14 @@ function recordAt(records: readonly Rec[], at: number): number {
 async function genuine(wal: Wal, records: readonly Rec[]): Promise<Rec[] | string> {
   const byLsn = new Map(records.map((rec) => [rec.lsn, rec]));
   const got = await readAll(wal);
-  for (const rec of got.records) {
+  const wrong = got.records.filter((rec) => {
     const want = byLsn.get(rec.lsn);
-    if (want === undefined || !equalBytes(want.payload, rec.payload)) {
-      return `garbage: a record at ${rec.lsn} (${rec.payload.length} bytes) was never appended there`;
-    }
+    return want === undefined || !equalBytes(want.payload, rec.payload);
+  });
+  if (wrong.length > 0) {
+    found({ garbage: wrong.length });
+    const rec = wrong[0]!;
+    return `garbage: a record at ${rec.lsn} (${rec.payload.length} bytes) was never appended there`;
   }
   return [...got.records];
 }
@@ -160,9 +164,14 @@ async function checkDamaged(
     wal = await Wal.open(await memoryStore(log, damaged), { recovery: policy });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code !== 'WAL_CORRUPTION') return `open failed with ${describeError(error)}`;
-    if (bad.lsn >= log.hint)
+    if (code !== 'WAL_CORRUPTION') {
+      found({ failedRecoveries: 1 });
+      return `open failed with ${describeError(error)}`;
+    }
+    if (bad.lsn >= log.hint) {
+      found({ failedRecoveries: 1 });
       return `WAL_CORRUPTION for damage at ${bad.lsn}, above the hint ${log.hint}`;
+    }
     if (policy === 'skip' && !lengthTouched) {
       return `skip policy: WAL_CORRUPTION for a checksum failure at ${bad.lsn}`;
     }
@@ -202,7 +211,7 @@ async function checkDamaged(
     if (tear !== undefined) {
       const inside = log.records.find((rec) => rec.lsn < tear.offset && endOf(rec) > tear.offset);
       if (inside !== undefined && inside.lsn !== bad.lsn) {
-        figures.destroyed += log.records.filter((rec) => endOf(rec) > tear.offset).length;
+        found({ lost: log.records.filter((rec) => endOf(rec) > tear.offset).length });
         return (
           `skip: recovery stepped over the damaged record by its claimed length ${bad.lsn}+${report.skipped[0]?.claimedLength}, ` +
           `landed at ${tear.offset} inside the intact record at ${inside.lsn}, took it for a torn tail and cut ${report.tornBytes} bytes ` +
@@ -221,6 +230,7 @@ async function checkDamaged(
       );
       if (inSkip) figures.spanned++;
       else if (rec.lsn < tearAt) {
+        found({ lost: 1 });
         return `skip: the intact record at ${rec.lsn} is missing and the report does not account for it`;
       }
     }
@@ -261,7 +271,8 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
   });
 
   after(() => {
-    record({ bitFlips: figures.cases, lost: figures.destroyed });
+    checked({ bitFlips: figures.cases });
+    found({ skipped: figures.spanned });
     console.log(`bit flips: ${figures.cases} damaged logs recovered, ${figures.wrong} wrong`);
     if (figures.spanned > 0) {
       console.log(
@@ -281,8 +292,8 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         // Skip with a damaged length field: its own test below.
         const policies = lengthTouched ? (['strict'] as const) : (['strict', 'skip'] as const);
         for (const policy of policies) {
-          figures.cases++;
           const problem = await checkDamaged(log, damaged, rec.lsn, policy, lengthTouched, true);
+          figures.cases++;
           if (problem !== undefined)
             problems.push(`${policy}, header bit ${bit} of the record at ${rec.lsn}: ${problem}`);
         }
@@ -302,8 +313,8 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         const at = rec.lsn - log.head + (bit >> 3);
         const damaged = log.flat.slice();
         damaged[at] = damaged[at]! ^ (1 << (bit & 7));
-        figures.cases++;
         const problem = await checkDamaged(log, damaged, rec.lsn, 'skip', true, true);
+        figures.cases++;
         if (problem !== undefined) {
           problems.push(`skip, length bit ${bit - 32} of the record at ${rec.lsn}: ${problem}`);
         }
@@ -329,13 +340,15 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
     const damaged = new MemoryStore();
     await damaged.write(0, bytes);
     await damaged.updateMeta({ 'wal.durableHint': 56 });
-    figures.cases++;
-    // The store is closed when open rejects; watch for any change instead.
+    // The store is closed when open rejects; watch for any change instead,
+    // and the lowest offset it touched.
     const changes: string[] = [];
+    let touched = Number.POSITIVE_INFINITY;
     for (const method of ['write', 'truncate', 'truncateBefore'] as const) {
       const original = damaged[method].bind(damaged) as (...args: never[]) => Promise<void>;
       damaged[method] = ((...args: never[]) => {
         changes.push(method);
+        touched = Math.min(touched, method === 'truncateBefore' ? 0 : Number(args[0]));
         return original(...args);
       }) as never;
     }
@@ -347,8 +360,16 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       assert.equal((error as { offset?: unknown }).offset, 92);
       return true;
     });
-    if (changes.length > 0) figures.destroyed += 2;
+    // The intact records (all but the first) at or past what a change touched are lost.
+    let at = 0;
+    let lost = 0;
+    for (const [i, payload] of payloads.entries()) {
+      if (i > 0 && at + HEADER_SIZE + payload.length > touched) lost++;
+      at += HEADER_SIZE + payload.length;
+    }
+    found({ lost });
     assert.deepEqual(changes, [], 'a refused open must not change the log');
+    figures.cases++;
   });
 
   it('every payload bit (strict), and every 7th under skip', async () => {
@@ -362,8 +383,8 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
           damaged[rel] = damaged[rel]! ^ (1 << bit);
           const policies = n++ % 7 === 0 ? (['strict', 'skip'] as const) : (['strict'] as const);
           for (const policy of policies) {
-            figures.cases++;
             const problem = await checkDamaged(log, damaged, at, policy, false, true);
+            figures.cases++;
             if (problem !== undefined) problems.push(`${policy}, bit ${bit} at ${at}: ${problem}`);
           }
         }
@@ -398,8 +419,8 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         end + log.head > endOf(rec);
       // Skip with a damaged length field: its own test below.
       const policy = i % 2 === 0 || lengthTouched ? 'strict' : 'skip';
-      figures.cases++;
       const problem = await checkDamaged(log, damaged, firstLsn, policy, lengthTouched, true);
+      figures.cases++;
       if (problem !== undefined)
         problems.push(
           `${policy}, mutation #${i} [${start + log.head}, ${end + log.head}): ${problem}`,
@@ -423,7 +444,6 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       files.set(segmentPath(index), segment);
       const k = recordAt(log.records, at);
       const rec = log.records[k]!;
-      figures.cases++;
       const fs = new CrashFs({ sectorSize: SECTOR, image: { files, dirs: log.dirs } });
       let wal: Wal;
       try {
@@ -431,6 +451,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (code !== 'WAL_CORRUPTION' || rec.lsn >= log.hint) {
+          found({ failedRecoveries: 1 });
           problems.push(`bit ${bit} at ${at}: open failed: ${describeError(error)}`);
         }
         continue;
@@ -441,6 +462,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         else if (rec.lsn < log.hint)
           problems.push(`bit ${bit} at ${at}: opened despite damage below the hint`);
         else if (got.length !== k || wal.tail !== rec.lsn) {
+          found({ lost: Math.max(0, k - got.length) });
           problems.push(
             `bit ${bit} at ${at}: recovered ${got.length} records to ${wal.tail}, expected ${k} to ${rec.lsn}`,
           );
@@ -449,6 +471,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         await wal.close();
       }
     }
+    figures.cases += 150;
     finish(problems, 'segment-file flip');
   });
 
@@ -460,7 +483,6 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       const damaged = meta.slice();
       damaged[bit >> 3] = damaged[bit >> 3]! ^ (1 << (bit & 7));
       files.set(`${DIR}/meta`, damaged);
-      figures.cases++;
       const outcome = await openIn(
         new CrashFs({ sectorSize: SECTOR, image: { files, dirs: log.dirs } }),
       ).then(
@@ -472,6 +494,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       );
       if (outcome !== 'WAL_CORRUPTION') problems.push(`meta bit ${bit}: ${outcome}`);
     }
+    figures.cases += meta.length * 8;
     finish(problems, 'meta-file flip');
   });
 
@@ -486,7 +509,6 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       const damaged = head.slice();
       damaged[bit >> 3] = damaged[bit >> 3]! ^ (1 << (bit & 7));
       files.set(`${DIR}/head`, damaged);
-      figures.cases++;
       const fs = new CrashFs({ sectorSize: SECTOR, image: { files, dirs: cut.dirs } });
       const outcome = await openIn(fs).then(
         async (wal) => {
@@ -507,6 +529,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         }
       }
     }
+    figures.cases += 96;
     finish(problems, 'head-file flip');
   });
 
@@ -519,7 +542,6 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
       const damaged = head.slice();
       damaged[bit >> 3] = damaged[bit >> 3]! ^ (1 << (bit & 7));
       files.set(`${DIR}/head`, damaged);
-      figures.cases++;
       const all: Rec[] = [];
       // Records truncated away may come back (head 0); they are still genuine.
       const full = await buildLogRecords();
@@ -531,13 +553,18 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         );
       } catch (error) {
         const code = (error as { code?: unknown }).code;
-        if (code !== 'WAL_CORRUPTION') problems.push(`head bit ${bit}: ${describeError(error)}`);
+        if (code !== 'WAL_CORRUPTION') {
+          found({ failedRecoveries: 1 });
+          problems.push(`head bit ${bit}: ${describeError(error)}`);
+        }
         continue;
       }
       try {
         const got = await genuine(wal, all);
         if (typeof got === 'string') problems.push(`head bit ${bit}: ${got}`);
         else if (got.at(-1)?.lsn !== within.records.at(-1)!.lsn) {
+          const present = new Set(got.map((rec) => rec.lsn));
+          found({ lost: within.records.filter((rec) => !present.has(rec.lsn)).length });
           problems.push(`head bit ${bit}: the log lost its last records`);
         } else if (wal.head !== within.head) {
           headResurrections++;
@@ -546,6 +573,7 @@ describe('bit flips and mutations (segmented log, 4 KiB segments)', function () 
         await wal.close();
       }
     }
+    figures.cases += 96;
     if (headResurrections > 0) {
       console.log(
         `  bit flips: ${headResurrections} of 96 head-file flips (segment 0 present) reopened at head 0, bringing back truncated records`,

@@ -18,9 +18,10 @@
 import assert from 'node:assert/strict';
 import { CrashFs, type Fault, FaultFs, type FsMethod } from '@wal/store/testing';
 import { Wal } from '../../src/index.js';
+import { describeError } from './harness.js';
 import { RecordingFs, retriedFsyncs } from './recording-fs.js';
 import { makePayload, rng } from './records.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 const PATH = '/log';
 const SEGMENT = 4096;
@@ -257,6 +258,8 @@ interface Outcome {
   readonly problems: string[];
   readonly hit: boolean;
   readonly counts: Map<FsMethod, number>;
+  /** 1 when a recovery threw. */
+  readonly failedRecoveries?: number;
 }
 
 async function runOnce(
@@ -314,9 +317,26 @@ async function runOnce(
   );
   fs.clear();
 
-  let wal = run.wal;
+  const where = hitCall === undefined ? '' : ` (${hitCall.method} ${hitCall.path})`;
+  // A recovery that throws is a finding (counted), not a crash of the test.
+  const recovered = async (which: string, open: () => Promise<Wal>): Promise<Wal | undefined> => {
+    try {
+      return await open();
+    } catch (error) {
+      run.problems.push(`${which} failed: ${describeError(error)}`);
+      return undefined;
+    }
+  };
+  const failedRecovery = (): Outcome => ({
+    problems: run.problems.map((p) => `${label}${where}: ${p}`),
+    hit,
+    counts,
+    failedRecoveries: 1,
+  });
+  let wal: Wal | undefined = run.wal;
   if (wal !== undefined && wal.failure !== undefined && useReopen) {
-    wal = await wal.reopen();
+    const failed = wal;
+    wal = await recovered('reopen()', () => failed.reopen());
   } else {
     if (wal !== undefined && !wal.closed) {
       try {
@@ -326,8 +346,9 @@ async function runOnce(
       }
     }
     // The lock is released: a fresh open succeeds.
-    wal = await Wal.open(PATH, { fs: crash, segmentSize: SEGMENT });
+    wal = await recovered('recovery', () => Wal.open(PATH, { fs: crash, segmentSize: SEGMENT }));
   }
+  if (wal === undefined) return failedRecovery();
   const first = await verify(run, wal, 'first recovery');
   const lsn = wal.tail;
   const payload = makePayload(lsn, 0xabcdef, 40);
@@ -335,7 +356,10 @@ async function runOnce(
   run.appended.set(lsn, payload);
   run.must.add(lsn);
   await wal.close();
-  wal = await Wal.open(PATH, { fs: crash, segmentSize: SEGMENT });
+  wal = await recovered('second recovery', () =>
+    Wal.open(PATH, { fs: crash, segmentSize: SEGMENT }),
+  );
+  if (wal === undefined) return failedRecovery();
   const second = await verify(run, wal, 'second recovery');
   if (JSON.stringify(second) !== JSON.stringify([...first, lsn])) {
     run.problems.push('the second recovery differs from the first');
@@ -344,16 +368,10 @@ async function runOnce(
   if (run.problems.length > 0 && process.env.WAL_FAULT_TRACE !== undefined) {
     console.log(`--- ${label}\n${trace.join('\n')}\n${run.problems.join('\n')}`);
   }
-  const where = hitCall === undefined ? '' : ` (${hitCall.method} ${hitCall.path})`;
   return { problems: run.problems.map((p) => `${label}${where}: ${p}`), hit, counts };
 }
 
 describe('crash: I/O faults at every call index (FaultFs over CrashFs)', () => {
-  let total = 0;
-  after(() => {
-    record({ faults: total });
-  });
-
   for (const [w, workload] of workloads.entries()) {
     for (const seed of [100 + w, 200 + w, 300 + w]) {
       it(`${workload.name} (payload seed ${seed})`, async function () {
@@ -362,6 +380,7 @@ describe('crash: I/O faults at every call index (FaultFs over CrashFs)', () => {
         assert.deepEqual(clean.problems, []);
         let injections = 0;
         let hits = 0;
+        let failedRecoveries = 0;
         const problems: string[] = [];
         for (const kind of KINDS) {
           const calls = clean.counts.get(kind.method)!;
@@ -375,22 +394,25 @@ describe('crash: I/O faults at every call index (FaultFs over CrashFs)', () => {
                 { kind, at, persistent },
                 (at + (persistent ? 1 : 0)) % 2 === 0,
               );
-              injections++;
+              // The index past the last call injects nothing: not a fault.
+              if (at <= calls) injections++;
               if (outcome.hit) hits++;
+              failedRecoveries += outcome.failedRecoveries ?? 0;
               problems.push(...outcome.problems);
               if (problems.length > 20) break;
             }
           }
         }
-        total += injections;
-        record({
+        found({
           lost: problems.filter((p) => p.includes('durable record') && p.endsWith(' lost')).length,
           garbage: problems.filter((p) => p.includes('garbage at')).length,
+          failedRecoveries,
         });
         console.log(
           `      ${injections} injections, ${hits} hit a call, ${problems.length} problems`,
         );
         assert.deepEqual(problems.slice(0, 20), []);
+        checked({ faults: injections });
       });
     }
   }

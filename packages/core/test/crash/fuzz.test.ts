@@ -10,16 +10,27 @@
  * keeps every valid frame below the first damage, resumes where the read-only
  * open said, and scans clean a second time.
  *
- * Regression fixtures: a failing input is written to
- * packages/core/test/crash/fixtures/ as `fuzz-<hash>.hint-<h>.head-<n>.bin`
+ *
+ * Oracle: every input is also decoded by {@link referenceDecode}, a small,
+ * slow decoder written from docs/FORMAT.md alone (§1 CRC-32C bit by bit, §2
+ * frames, §8 steps 3–6 under the strict policy), sharing no code with the
+ * log. The writable recovery must give the reference's outcome and exactly
+ * its records. Counted into the reliability figures: `lost` = frames the
+ * reference accepts below the durable hint that recovery drops, `garbage` =
+ * records recovery returns that the reference rejects, `failedRecoveries` =
+ * recoveries that throw where the reference opens.
+ *
+ * Regression fixtures: the last test replays every file in
+ * packages/core/test/crash/fixtures/ named `fuzz-<hash>.hint-<h>.head-<n>.bin`
  * (the raw log bytes; `.hint-<h>` is the durable hint put in the metadata,
- * absent for none; `.head-<n>` the head, absent for 0), by this test itself.
- * To add one by hand, write the bytes of a log to a file named that way. The
- * last test replays every file there (none is fine).
+ * absent for none; `.head-<n>` the head, absent for 0). A failing fuzz run
+ * writes its counterexample so named into a new temporary directory and
+ * prints where; copy it into fixtures/ to keep it.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryStore } from '@wal/store';
@@ -27,7 +38,7 @@ import fc from 'fast-check';
 import { encodeFrame, HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { SCAN_WINDOW, scan } from '../../src/scan.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 const MAX = 4096;
 /**
@@ -85,6 +96,91 @@ function codeOf(error: unknown): string {
   return String((error as { code?: unknown } | null)?.code);
 }
 
+// ---------------------------------------------------------------- oracle
+
+/** CRC-32C (FORMAT.md §1), one bit at a time. */
+function crc32cReference(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** What FORMAT.md says recovery (strict policy) makes of an input. */
+interface Reference {
+  /** `open`, or the error code the open must reject with. */
+  readonly outcome: 'open' | 'WAL_CORRUPTION' | 'WAL_RECORD_TOO_LARGE';
+  /** Every intact frame from the head up to the first damage, in order. */
+  readonly frames: ReadonlyArray<readonly [lsn: number, payload: Uint8Array]>;
+  /** Where the recovered log ends (for `open`). */
+  readonly end: number;
+}
+
+/**
+ * Decodes `input` as FORMAT.md §8 describes: a log shorter than the hint is
+ * corruption (step 3); frames are walked from the head (§2: CRC over the
+ * length field and payload); the first short header, short payload or
+ * checksum mismatch is a tear when at or above the hint, corruption below it
+ * (steps 5–6); an intact frame longer than the maximum rejects the open.
+ */
+function referenceDecode(input: Input): Reference {
+  const { bytes, head } = input;
+  const hint = input.hint ?? head;
+  const frames: [number, Uint8Array][] = [];
+  if (bytes.length < hint) return { outcome: 'WAL_CORRUPTION', frames, end: head };
+  let at = head;
+  for (;;) {
+    if (at === bytes.length) return { outcome: 'open', frames, end: at };
+    let damaged = bytes.length - at < HEADER_SIZE;
+    if (!damaged) {
+      const u32 = (i: number): number =>
+        (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24)) >>> 0;
+      const length = u32(at + 4);
+      damaged =
+        at + HEADER_SIZE + length > bytes.length ||
+        crc32cReference(bytes.subarray(at + 4, at + HEADER_SIZE + length)) !== u32(at);
+      if (!damaged) {
+        if (length > MAX) return { outcome: 'WAL_RECORD_TOO_LARGE', frames, end: at };
+        frames.push([at, bytes.slice(at + HEADER_SIZE, at + HEADER_SIZE + length)]);
+        at += HEADER_SIZE + length;
+        continue;
+      }
+    }
+    return at >= hint
+      ? { outcome: 'open', frames, end: at }
+      : { outcome: 'WAL_CORRUPTION', frames, end: at };
+  }
+}
+
+/** Lost and garbage records of a recovery against the reference (see the module documentation). */
+function againstReference(
+  ref: Reference,
+  hint: number,
+  got: ReadonlyArray<readonly [number, Uint8Array]> | undefined,
+): { lost: number; garbage: number } {
+  const accepted = new Map(ref.frames.map(([lsn, payload]) => [lsn, payload]));
+  const returned = new Map((got ?? []).map(([lsn, payload]) => [lsn, payload]));
+  let garbage = 0;
+  for (const [lsn, payload] of returned) {
+    const want = accepted.get(lsn);
+    if (want === undefined || Buffer.compare(want, payload) !== 0) garbage++;
+  }
+  let lost = 0;
+  for (const [lsn, payload] of accepted) {
+    if (lsn + HEADER_SIZE + payload.length <= hint && !returned.has(lsn)) lost++;
+  }
+  return { lost, garbage };
+}
+
+/**
+ * Whether {@link check} adds its findings to the reliability figures: only
+ * for counterexamples and fixtures, not for fast-check's shrinking runs
+ * (passing inputs find nothing: their check asserts it).
+ */
+let counting = false;
+
 /** Outcomes seen, by kind (`open`, or the error code): the fuzzing must reach them all. */
 const outcomes = new Map<string, number>();
 
@@ -104,16 +200,26 @@ async function check(input: Input): Promise<void> {
     roCode = codeOf(error);
     if (!TYPED.has(roCode)) throw error;
   }
-  // Writable: recovery itself.
+  // Writable: recovery itself, against the reference decoder.
+  const ref = referenceDecode(input);
+  const hint = input.hint ?? input.head;
   const store = await storeOf(input, reads);
   let rwCode: string | undefined;
+  let rwRecords: Array<[number, Uint8Array]> | undefined;
   try {
     const wal = await Wal.open(store, { maxRecordSize: MAX });
     try {
+      rwRecords = await records(wal);
+      const findings = againstReference(ref, hint, rwRecords);
+      if (counting) found(findings);
+      assert.deepEqual(findings, { lost: 0, garbage: 0 }, 'recovery differs from the reference');
+      assert.equal(ref.outcome, 'open', `the reference says ${ref.outcome}, recovery opened`);
+      assert.equal(wal.tail, ref.end, 'recovery ends elsewhere than the reference');
+      assert.equal(rwRecords.length, ref.frames.length, 'records the reference does not have');
       assert.equal(roCode, undefined, `read-only ${roCode}, writable opened`);
       assert.equal(wal.tail, roEnd, 'writable and read-only recovery end differ');
       assert.equal(store.length, wal.tail, 'the torn tail was not cut');
-      const got = await records(wal);
+      const got = rwRecords;
       assert.equal(got.length, roRecords.length);
       for (let i = 0; i < got.length; i++) {
         assert.equal(got[i]![0], roRecords[i]![0]);
@@ -140,8 +246,13 @@ async function check(input: Input): Promise<void> {
   } catch (error) {
     if (error instanceof assert.AssertionError) throw error;
     rwCode = codeOf(error);
+    if (rwRecords === undefined && ref.outcome === 'open') {
+      // A recovery that throws where the reference opens drops what it accepted.
+      if (counting) found({ failedRecoveries: 1, ...againstReference(ref, hint, []) });
+    }
     if (!TYPED.has(rwCode)) throw error;
     assert.equal(rwCode, roCode, `writable ${rwCode}, read-only ${String(roCode)}`);
+    assert.equal(rwCode, ref.outcome, `recovery ${rwCode}, the reference ${ref.outcome}`);
   }
   const outcome = roCode ?? (roEnd < input.bytes.length ? 'open, tail cut' : 'open');
   outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -174,9 +285,18 @@ function withHintAndHead(
 
 const choice = fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true });
 
+/**
+ * Random bytes, half of them zero: length fields small enough to fit (and
+ * zero runs) come up often, so frames that parse and fail only their CRC are
+ * common, not one in 2^24 as with uniform bytes.
+ */
 const randomBytes = fc
-  .tuple(fc.uint8Array({ maxLength: 200 }), choice, choice)
-  .map(([bytes, h, n]) => withHintAndHead(bytes, undefined, h, n));
+  .tuple(
+    fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), { maxLength: 200 }),
+    choice,
+    choice,
+  )
+  .map(([bytes, h, n]) => withHintAndHead(Uint8Array.from(bytes), undefined, h, n));
 
 /** Valid frames, then a hostile header (valid or bad CRC, payload present or not), then random bytes. */
 const hostileTail = fc
@@ -243,18 +363,31 @@ function parseFixture(name: string, bytes: Uint8Array): Input {
   };
 }
 
-/** Runs `runs` inputs; a failing one is saved as a fixture before the test fails. */
+/**
+ * Runs `runs` inputs. Counts the inputs checked to the end (on a failure,
+ * those before the counterexample); a failing input is written to a new
+ * temporary directory (never into the sources) and the error says where.
+ */
 async function fuzz(arbitrary: fc.Arbitrary<Input>, runs: number): Promise<void> {
   const result = await fc.check(fc.asyncProperty(arbitrary, check), { numRuns: runs });
-  record({ fuzzInputs: result.numRuns });
-  if (result.failed) {
-    const input = result.counterexample?.[0];
-    if (input !== undefined) {
-      mkdirSync(FIXTURES, { recursive: true });
-      writeFileSync(join(FIXTURES, fixtureName(input)), input.bytes);
-    }
-    throw new Error(fc.defaultReportMessage(result) ?? 'fuzzing failed');
+  if (!result.failed) {
+    checked({ fuzzInputs: result.numRuns });
+    return;
   }
+  checked({ fuzzInputs: result.numRuns - 1 });
+  const input = result.counterexample?.[0];
+  let saved = '';
+  if (input !== undefined) {
+    counting = true;
+    await check(input).catch(() => undefined);
+    counting = false;
+    const dir = mkdtempSync(join(tmpdir(), 'wal-fuzz-'));
+    const file = join(dir, fixtureName(input));
+    writeFileSync(file, input.bytes);
+    saved = `\ncounterexample written to ${file} (copy it into test/crash/fixtures/ to keep it)`;
+    console.log(`      fuzz: ${saved.trim()}`);
+  }
+  throw new Error(`${fc.defaultReportMessage(result) ?? 'fuzzing failed'}${saved}`);
 }
 
 describe('crash: hostile headers and fuzzed logs into recovery', () => {
@@ -284,12 +417,17 @@ describe('crash: hostile headers and fuzzed logs into recovery', () => {
     const files = existsSync(FIXTURES)
       ? readdirSync(FIXTURES).filter((name) => name.endsWith('.bin'))
       : [];
-    for (const name of files) {
-      const input = parseFixture(name, new Uint8Array(readFileSync(join(FIXTURES, name))));
-      await check(input).catch((error: unknown) => {
-        throw new Error(`fixture ${name}: ${String(error)}`, { cause: error });
-      });
+    counting = true;
+    try {
+      for (const name of files) {
+        const input = parseFixture(name, new Uint8Array(readFileSync(join(FIXTURES, name))));
+        await check(input).catch((error: unknown) => {
+          throw new Error(`fixture ${name}: ${String(error)}`, { cause: error });
+        });
+      }
+    } finally {
+      counting = false;
     }
-    record({ fuzzInputs: files.length });
+    checked({ fuzzInputs: files.length });
   });
 });

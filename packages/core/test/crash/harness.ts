@@ -13,16 +13,21 @@
  * - appending after recovery works, at the LSN where recovery ended.
  *
  * Violations are counted into the shared reliability figures (`lost`,
- * `garbage`) and fail the test.
+ * `garbage`, `failed recoveries`) and fail the test.
  */
 
 import assert from 'node:assert/strict';
 import type { Fs } from '@wal/store';
-import { CrashFs, type CrashState, type CrashStates } from '@wal/store/testing';
+import {
+  type CompletionSchedule,
+  CrashFs,
+  type CrashState,
+  type CrashStates,
+} from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal, type WalOptions } from '../../src/index.js';
 import { equalBytes, pattern, tick } from '../helpers.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 /** The log directory inside every simulated file system. */
 export const DIR = '/data/log';
@@ -82,6 +87,8 @@ export interface Verdict {
   readonly problems: string[];
   lost: number;
   garbage: number;
+  /** Recoveries (or reads after one) that threw where the log should have opened: 0 or more. */
+  failed?: number;
 }
 
 export function describeError(error: unknown): string {
@@ -182,7 +189,7 @@ export async function checkCrashState(
     wal = await openIn(fs, options);
   } catch (error) {
     // No crash state of a correct workload is corruption: open must succeed.
-    return { problems: [`open failed: ${describeError(error)}`], lost: 0, garbage: 0 };
+    return { problems: [`open failed: ${describeError(error)}`], lost: 0, garbage: 0, failed: 1 };
   }
   let verdict: Verdict = { problems: [], lost: 0, garbage: 0 };
   let got: Recovered | undefined;
@@ -220,11 +227,13 @@ export async function checkCrashState(
       if (diff !== undefined) verdict.problems.push(`recovering twice differs: ${diff}`);
     } else {
       verdict.problems.push(`second recovery failed: ${describeError(again)}`);
+      verdict.failed = (verdict.failed ?? 0) + 1;
     }
     // Counts every cut tail, a torn write or preallocated zeros (the figures in DURABILITY.md).
     return { ...verdict, recovered: got, torn: report.tornBytes + report.zeroTail };
   } catch (error) {
     verdict.problems.push(`check failed: ${describeError(error)}`);
+    verdict.failed = (verdict.failed ?? 0) + 1;
     await wal.close().catch(() => undefined);
     return verdict;
   }
@@ -307,6 +316,8 @@ export interface Tally {
   violations: string[];
   lost: number;
   garbage: number;
+  /** Recoveries that threw where they should have opened. */
+  failed: number;
   /** Crash states whose recovery cut a torn tail. */
   torn: number;
 }
@@ -328,6 +339,11 @@ export interface RunOptions {
   readonly walOptions?: WalOptions;
   /** Extra file offsets a write may tear at (and a length may stop at); see `CrashStatesOptions`. */
   readonly tearAt?: readonly number[];
+  /**
+   * Completions one per macrotask in this order (with `fs`, the file system
+   * must have been made with it); snapshots are taken only once it explores.
+   */
+  readonly order?: CompletionSchedule;
 }
 
 /**
@@ -341,7 +357,8 @@ export const TEAR_AT: readonly number[] = [
 /**
  * One workload over a `CrashFs`: the model, the log, and a crash-state
  * snapshot at every step — between operations and after every macrotask while
- * one is in flight (CrashFs completes one call per macrotask). Each snapshot
+ * one is in flight (with a completion order, CrashFs completes one call per
+ * macrotask; snapshots are taken only while the order explores). Each snapshot
  * carries the expectation of that moment: a record counts as acknowledged if
  * its wait resolved before the snapshot, hence before every operation the
  * snapshot's states include.
@@ -356,16 +373,24 @@ export class LogRun {
   /** The file system the log is opened with (the CrashFs itself, unless lying). */
   readonly walFs: Fs;
   readonly walOptions: WalOptions;
+  readonly order: CompletionSchedule | undefined;
   readonly #snaps: { label: string; seed: number; exp: Expect; states: CrashStates }[] = [];
+  /** Snapshot points so far, taken or skipped: a point's seed is the same in every order. */
+  #points = 0;
   #label = 'start';
 
   constructor(
     readonly workload: string,
     options: RunOptions = {},
   ) {
+    this.order = options.order;
     this.fs =
       options.fs ??
-      new CrashFs({ sectorSize: SECTOR, image: { files: new Map(), dirs: new Set([PARENT]) } });
+      new CrashFs({
+        sectorSize: SECTOR,
+        image: { files: new Map(), dirs: new Set([PARENT]) },
+        ...(options.order === undefined ? {} : { order: options.order }),
+      });
     this.perStep = options.perStep ?? 40;
     this.seed = options.seed ?? 0;
     this.tearAt = options.tearAt ?? TEAR_AT;
@@ -379,7 +404,8 @@ export class LogRun {
   }
 
   snap(label = this.#label): void {
-    const seed = this.seed * 100_000 + this.#snaps.length + 1;
+    const seed = this.seed * 100_000 + ++this.#points;
+    if (this.order !== undefined && !this.order.exploring) return;
     const states = this.fs.crashStates({
       seed,
       limit: this.perStep,
@@ -491,10 +517,12 @@ export class LogRun {
         const verdict = await checkCrashState(state, exp, probe++, this.walOptions);
         tally.lost += verdict.lost;
         tally.garbage += verdict.garbage;
+        tally.failed += verdict.failed ?? 0;
         if ((verdict.torn ?? 0) > 0) tally.torn++;
         if (verdict.problems.length > 0) {
+          const order = this.order === undefined ? '' : `, ${this.order.description}`;
           tally.violations.push(
-            `${this.workload} at "${label}" [seed ${seed}, limit ${this.perStep}] ${state.description}: ${verdict.problems.join('; ')}`,
+            `${this.workload} at "${label}" [seed ${seed}, limit ${this.perStep}${order}] ${state.description}: ${verdict.problems.join('; ')}`,
           );
         }
         onState?.(state, exp, verdict);
@@ -526,12 +554,16 @@ function fingerprint(state: CrashState): string {
 }
 
 export function newTally(): Tally {
-  return { states: 0, snapshots: 0, violations: [], lost: 0, garbage: 0, torn: 0 };
+  return { states: 0, snapshots: 0, violations: [], lost: 0, garbage: 0, failed: 0, torn: 0 };
 }
 
-/** Records a workload's figures, prints its line, and fails on a violation. */
+/**
+ * Records a workload's figures (every state in the tally was checked to the
+ * end), prints its line, and fails on a violation.
+ */
 export function report(name: string, tally: Tally): void {
-  record({ crashStates: tally.states, lost: tally.lost, garbage: tally.garbage });
+  found({ lost: tally.lost, garbage: tally.garbage, failedRecoveries: tally.failed });
+  checked({ crashStates: tally.states });
   console.log(
     `power loss (log): ${name}: ${tally.states} crash states (${tally.snapshots} snapshots, ${tally.torn} with a torn tail), ${tally.violations.length} violations`,
   );

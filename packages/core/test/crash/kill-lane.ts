@@ -48,6 +48,8 @@ export interface LaneResult {
   earlyKills: number;
   lost: number;
   garbage: number;
+  /** Recoveries that threw (the lane stops at the first). */
+  failedRecoveries: number;
   /** Descriptions of every violation (empty when all is well). */
   problems: string[];
 }
@@ -159,6 +161,7 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
     earlyKills: 0,
     lost: 0,
     garbage: 0,
+    failedRecoveries: 0,
     problems: [],
   };
   const maxLog = options.maxLogBytes ?? 1024 * 1024;
@@ -179,8 +182,15 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
     }
     const label = `round ${i} (${options.dir})`;
 
-    // First recovery.
-    let wal = await Wal.open(options.dir, { segmentSize: options.segmentSize });
+    // First recovery: a recovery that throws is a finding, not a crash of the test.
+    const recover = (which: string): Promise<Wal | undefined> =>
+      Wal.open(options.dir, { segmentSize: options.segmentSize }).catch((error: unknown) => {
+        result.failedRecoveries++;
+        result.problems.push(`${label}: ${which} recovery failed: ${String(error)}`);
+        return undefined;
+      });
+    let wal = await recover('first');
+    if (wal === undefined) break;
     const first = await readAll(wal, result, `${label}, first recovery`);
     const found = new Map(first);
     for (const [lsn, ack] of acked) {
@@ -194,7 +204,8 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
     await wal.close();
 
     // Second recovery: the same log, nothing cut; then an append works.
-    wal = await Wal.open(options.dir, { segmentSize: options.segmentSize });
+    wal = await recover('second');
+    if (wal === undefined) break;
     if (wal.recovery.truncated || wal.tail !== end) {
       result.problems.push(
         `${label}: second recovery changed the log (end ${end} -> ${wal.tail}, cut ${wal.recovery.tornBytes})`,

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { killTmpdir, runLane } from './kill-lane.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 const LANES = 4;
 const KILLS_PER_LANE = 52;
@@ -43,7 +43,8 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
     const early = results.reduce((n, r) => n + r.earlyKills, 0);
     const lost = results.reduce((n, r) => n + r.lost, 0);
     const garbage = results.reduce((n, r) => n + r.garbage, 0);
-    record({ kills, lost, garbage });
+    const failedRecoveries = results.reduce((n, r) => n + r.failedRecoveries, 0);
+    found({ lost, garbage, failedRecoveries });
     console.log(
       `      ${kills} kills (${early} before recovery finished), ${acked} acknowledged records checked`,
     );
@@ -54,5 +55,6 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
     assert.ok(kills >= 200);
     assert.ok(early > 0, 'some kills hit startup or recovery');
     assert.ok(acked > 1000, `only ${acked} acknowledgements`);
+    checked({ kills });
   });
 });

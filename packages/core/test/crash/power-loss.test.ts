@@ -11,7 +11,7 @@
  * so it can be replayed with `crashStates({ seed, limit })` on the same trace.
  */
 import { strict as assert } from 'node:assert';
-import type { CrashState } from '@wal/store/testing';
+import { CompletionExplorer, type CompletionSchedule, type CrashState } from '@wal/store/testing';
 import type { WalOptions } from '../../src/index.js';
 import { pattern, tick } from '../helpers.js';
 import {
@@ -29,21 +29,55 @@ import {
   type Tally,
 } from './harness.js';
 
-const totals: { name: string; tally: Tally; ms: number }[] = [];
+const totals: { name: string; tally: Tally; ms: number; reordered: number }[] = [];
 
+/**
+ * Reorderings tried per burst of concurrent file-system calls (exhaustive up
+ * to this many orders, seeded samples beyond); `WAL_ORDERS` raises it for
+ * the long run (`pnpm --filter @wal/core soak:orders`).
+ */
+const ORDERS = Number(process.env.WAL_ORDERS ?? 3);
+/** Seed of the sampled orders; `WAL_ORDER_SEED` changes it. */
+const ORDER_SEED = Number(process.env.WAL_ORDER_SEED ?? 1);
+/**
+ * Concurrent bursts explored per workload (spread evenly; the CI time
+ * budget); `WAL_ORDER_BURSTS` raises it, the long run explores all.
+ */
+const BURSTS = Number(process.env.WAL_ORDER_BURSTS ?? 6);
+
+/**
+ * Runs `body` in call order, then again under reordered completions of each
+ * burst of concurrent calls (`CompletionExplorer`), checking every distinct
+ * state of every run. `orders: false` for the call order only.
+ */
 async function runWorkload(
   name: string,
   body: (run: LogRun) => Promise<void>,
   perStep: number,
   walOptions: WalOptions = {},
   onState?: OnState,
+  bursts = BURSTS,
 ): Promise<Tally> {
   const t0 = Date.now();
-  const run = new LogRun(name, { perStep, seed: totals.length + 1, walOptions });
-  await body(run);
+  const seed = totals.length + 1;
+  const explorer = new CompletionExplorer({ seed: ORDER_SEED, limit: ORDERS, bursts });
   const tally = newTally();
-  await run.check(tally, new Set(), onState);
-  totals.push({ name, tally, ms: Date.now() - t0 });
+  const seen = new Set<string>();
+  const run = new LogRun(name, { perStep, seed, walOptions, order: explorer.baseline() });
+  await body(run);
+  await run.check(tally, seen, onState);
+  const inOrder = tally.states;
+  for (const order of explorer.orders()) {
+    const rerun = new LogRun(name, { perStep, seed, walOptions, order });
+    await body(rerun);
+    await rerun.check(tally, seen, onState);
+  }
+  const reordered = tally.states - inOrder;
+  totals.push({ name, tally, ms: Date.now() - t0, reordered });
+  const f = explorer.figures;
+  console.log(
+    `power loss (log): ${name}: ${f.concurrent} of ${f.bursts} bursts concurrent (${f.exhaustive} in every order, ${f.sampled} sampled, ${f.skipped} not explored), ${f.orders} reordered runs, ${reordered} states found only by them`,
+  );
   report(name, tally);
   return tally;
 }
@@ -72,7 +106,7 @@ async function segmentRolls(run: LogRun): Promise<void> {
 
 /**
  * `truncateBefore(lsn)` with writers beside it: at every macrotask until it
- * resolves, a durable append, and in turn a buffered append waited for with
+ * resolves (the first {@link WRITER_STEPS}), a durable append, and in turn a buffered append waited for with
  * `waitFor(lsn, 'durable')` and a `sync()` (for the first `quiet` steps,
  * buffered appends only: nobody else asks for a sync). The model counts each
  * as acknowledged when it resolves; until the truncation resolves the head
@@ -96,6 +130,12 @@ async function checkpointBesideWriters(
     truncation.then(done, done);
     const acks: Promise<unknown>[] = [];
     for (let i = 0; !settled; i++) {
+      if (i >= WRITER_STEPS) {
+        // Enough writers: one completion per macrotask (reordered runs)
+        // would otherwise let them outrun the truncation without end.
+        await tick();
+        continue;
+      }
       if (i < quiet) {
         run.appendBuffered(pattern(25 + i, tag + 900 + i));
         await tick();
@@ -120,6 +160,9 @@ async function checkpointBesideWriters(
   run.model.headed(lsn);
   run.snap(`truncateBefore(${lsn}) beside writers (model updated)`);
 }
+
+/** Macrotasks of a checkpoint that start writers (later ones only wait for it). */
+const WRITER_STEPS = 40;
 
 /** The record ending at each checkpoint's LSN, by workload and LSN: it must be durable before the head moves. */
 const lastBelow = new Map<string, Rec>();
@@ -151,13 +194,15 @@ describe('power loss (log over CrashFs)', function () {
     let states = 0;
     let bad = 0;
     let ms = 0;
-    for (const { tally, ms: took } of totals) {
+    let reordered = 0;
+    for (const { tally, ms: took, reordered: found } of totals) {
       states += tally.states;
       bad += tally.violations.length;
       ms += took;
+      reordered += found;
     }
     console.log(
-      `power loss (log): ${states} crash states in total, ${bad} violations, ${(ms / 1000).toFixed(1)} s`,
+      `power loss (log): ${states} crash states in total (${reordered} by reordered completions), ${bad} violations, ${(ms / 1000).toFixed(1)} s`,
     );
   });
 
@@ -248,7 +293,8 @@ describe('power loss (log over CrashFs)', function () {
     );
   });
 
-  it('checkpoints beside writers: truncateBefore with durable appends, waits and syncs at every step', async () => {
+  it('checkpoints beside writers: truncateBefore with durable appends, waits and syncs at every step', async function () {
+    this.timeout(480_000);
     // In every crash state the record just below the head is there, intact:
     // the head never moved before it was durable (FORMAT.md §7.2 step 2).
     const below: string[] = [];
@@ -282,8 +328,17 @@ describe('power loss (log over CrashFs)', function () {
       const log = state.files.get(DIR);
       holds('checkpoints (file layout)', fields['store.head'] ?? 0, (at) => log?.[at] ?? -1);
     };
-    await runWorkload('checkpoints (segmented)', checkpoints, 5, {}, segmented);
-    await runWorkload('checkpoints (file layout)', checkpoints, 4, { layout: 'file' }, single);
+    // The longest workloads: half the bursts explored in CI.
+    const bursts = Math.ceil(BURSTS / 2);
+    await runWorkload('checkpoints (segmented)', checkpoints, 5, {}, segmented, bursts);
+    await runWorkload(
+      'checkpoints (file layout)',
+      checkpoints,
+      4,
+      { layout: 'file' },
+      single,
+      bursts,
+    );
     assert.deepEqual(
       below.slice(0, 5),
       [],
@@ -354,9 +409,12 @@ describe('power loss (log over CrashFs)', function () {
     const tally = newTally();
     const seen = new Set<string>();
     const t0 = Date.now();
-    for (let i = 0; i < sources.length; i++) {
+    let reordered = 0;
+    let reorderedRuns = 0;
+    const recover = async (i: number, order: CompletionSchedule): Promise<void> => {
       const { state, exp } = sources[i]!;
-      const run = new LogRun('recovery', { fs: state.fs(), perStep: 40, seed: 200 + i });
+      const fs = state.fs({ order });
+      const run = new LogRun('recovery', { fs, perStep: 40, seed: 200 + i, order });
       run.model.records = [...exp.records];
       run.model.heads = new Set(exp.heads);
       run.model.minEnd = exp.minEnd;
@@ -373,8 +431,23 @@ describe('power loss (log over CrashFs)', function () {
       await run.step('append after recovery', () => run.appendDurable(pattern(300, 600 + i)));
       await run.close();
       await run.check(tally, seen);
+    };
+    for (let i = 0; i < sources.length; i++) {
+      const explorer = new CompletionExplorer({
+        seed: ORDER_SEED + i,
+        limit: ORDERS,
+        bursts: Math.max(1, Math.floor(BURSTS / 3)),
+      });
+      await recover(i, explorer.baseline());
+      const inOrder = tally.states;
+      for (const order of explorer.orders()) await recover(i, order);
+      reordered += tally.states - inOrder;
+      reorderedRuns += explorer.figures.orders;
     }
-    totals.push({ name: 'recovery', tally, ms: Date.now() - t0 });
+    totals.push({ name: 'recovery', tally, ms: Date.now() - t0, reordered });
+    console.log(
+      `power loss (log): recovery: ${reorderedRuns} reordered runs, ${reordered} states found only by them`,
+    );
     report('recovery', tally);
   });
 });

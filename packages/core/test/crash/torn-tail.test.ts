@@ -16,6 +16,7 @@ import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { equalBytes, pattern } from '../helpers.js';
 import {
+  checkLog,
   DIR,
   describeError,
   endOf,
@@ -27,7 +28,7 @@ import {
   SECTOR,
   SEGMENT,
 } from './harness.js';
-import { record } from './reliability.js';
+import { checked, found } from './reliability.js';
 
 type Variant = 'cut' | 'zero' | 'garbage';
 const VARIANTS: readonly Variant[] = ['cut', 'zero', 'garbage'];
@@ -160,6 +161,14 @@ async function checkRecovered(
 ): Promise<string | undefined> {
   const report = wal.recovery;
   const got = await readAll(wal);
+  // The records below the damage were whole: each missing is lost, each wrong one garbage.
+  const kept = records[exp.kept - 1];
+  const verdict = checkLog(got, {
+    records,
+    heads: new Set([got.head]),
+    minEnd: kept === undefined ? 0 : endOf(kept),
+  });
+  found({ lost: verdict.lost, garbage: verdict.garbage });
   if (got.records.length !== exp.kept) {
     return `recovered ${got.records.length} records, expected ${exp.kept}`;
   }
@@ -208,17 +217,19 @@ async function runCase(
   variant: Variant,
   label: string,
 ): Promise<string | undefined> {
-  cases++;
   const damaged = damage(built.bytes, at, variant, at * 3 + VARIANTS.indexOf(variant));
   const exp = expected(built.records, built.bytes, damaged);
   let wal: Wal;
   try {
     wal = await Wal.open(await memoryStoreOf(damaged, built.meta));
   } catch (error) {
+    cases++;
+    found({ failedRecoveries: 1 });
     return `${label} ${variant} at ${at}: open failed: ${describeError(error)}`;
   }
   try {
     const problem = await checkRecovered(wal, built.records, exp, built.hint, damaged.length);
+    cases++;
     return problem === undefined ? undefined : `${label} ${variant} at ${at}: ${problem}`;
   } finally {
     await wal.close();
@@ -240,7 +251,7 @@ describe('torn tails (every byte offset, cut / zero-filled / garbage)', function
   this.timeout(120_000);
 
   after(() => {
-    record({ tornOffsets: cases });
+    checked({ tornOffsets: cases });
     console.log(`torn tails: ${cases} torn cases recovered, ${failures.length} wrong`);
   });
 
@@ -359,7 +370,6 @@ describe('torn tails (every byte offset, cut / zero-filled / garbage)', function
     const problems: (string | undefined)[] = [];
     for (const rel of [...offsets].sort((a, b) => a - b)) {
       for (const variant of VARIANTS) {
-        cases++;
         const at = lsn + rel;
         const damaged = damage(flat, at, variant, at * 3 + VARIANTS.indexOf(variant));
         const files = new Map(image.files);
@@ -374,11 +384,14 @@ describe('torn tails (every byte offset, cut / zero-filled / garbage)', function
             new CrashFs({ sectorSize: SECTOR, image: { files, dirs: image.dirs } }),
           );
         } catch (error) {
+          cases++;
+          found({ failedRecoveries: 1 });
           problems.push(`${label}: open failed: ${describeError(error)}`);
           continue;
         }
         try {
           const problem = await checkRecovered(opened, records, exp, hint, damaged.length);
+          cases++;
           if (problem !== undefined) problems.push(`${label}: ${problem}`);
         } finally {
           await opened.close();

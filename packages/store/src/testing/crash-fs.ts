@@ -6,8 +6,10 @@
  * - **Inodes.** A directory entry names an inode; a rename moves the name.
  *   File data durability is per inode, independent of its names.
  * - **Asynchrony.** Every call takes effect when it is made (later reads see
- *   it) and *completes* when its promise settles, one macrotask later
- *   (`setImmediate`, in call order). An `fdatasync` covers exactly the writes
+ *   it) and *completes* when its promise settles: by default one macrotask
+ *   later (`setImmediate`, in call order); with a {@link CompletionOrder}
+ *   (option `order`), one call per macrotask, the one the order picks among
+ *   the calls in flight (see `crash-orders.ts`). An `fdatasync` covers exactly the writes
  *   and truncates of that inode that had completed when it was called; they
  *   become durable when the `fdatasync` itself completes. A `syncDir` does the
  *   same for the completed creates, mkdirs, renames and unlinks touching that
@@ -31,6 +33,7 @@ import {
   validateOffset,
 } from '@wal/errors';
 import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
+import type { CompletionOrder } from './crash-orders.js';
 import {
   CrashPlan,
   type DirOpRecord,
@@ -62,6 +65,12 @@ export interface CrashFsOptions {
   readonly sectorSize?: number;
   /** Initial contents, all durable (as after a clean mount). Default: only `/`. */
   readonly image?: CrashImage;
+  /**
+   * Which call in flight completes next, one per macrotask (see
+   * {@link CompletionOrder}). Default: each call settles one macrotask after
+   * it was made, in call order.
+   */
+  readonly order?: CompletionOrder;
 }
 
 /** Options of {@link CrashFs.crashStates} and {@link CrashFs.powerLoss}. */
@@ -268,11 +277,16 @@ export class CrashFs implements Fs {
   #clock = 0;
   /** Bumped by `reset`: completions of calls made before it no longer touch the model. */
   #epoch = 0;
+  readonly #order: CompletionOrder | undefined;
+  /** With an order: calls made and not yet settled, in call order. */
+  readonly #inFlight: { readonly record: CrashFsOperation; readonly settle: () => void }[] = [];
+  #pumping = false;
 
   constructor(options: CrashFsOptions = {}) {
     const sectorSize = options.sectorSize ?? 512;
     validateInteger('options.sectorSize', sectorSize, 1);
     this.sectorSize = sectorSize;
+    this.#order = options.order;
     if (options.image !== undefined) this.#model = CrashFs.#fromImage(options.image);
   }
 
@@ -713,7 +727,7 @@ export class CrashFs implements Fs {
       record.error = errorCode(error) ?? 'Error';
     }
     return new Promise<T>((resolve, reject) => {
-      setImmediate(() => {
+      const settle = (): void => {
         record.settledAt = ++this.#clock;
         if (failure !== undefined) {
           reject(failure.error);
@@ -721,7 +735,30 @@ export class CrashFs implements Fs {
         }
         if (epoch === this.#epoch) for (const fn of completions) fn();
         resolve(value);
-      });
+      };
+      if (this.#order === undefined) setImmediate(settle);
+      else {
+        this.#inFlight.push({ record, settle });
+        this.#pump();
+      }
+    });
+  }
+
+  /** With an order: settles one call in flight in the next macrotask, then the next. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    setImmediate(() => {
+      this.#pumping = false;
+      const inFlight = this.#inFlight;
+      const index = this.#order!.next(inFlight.map((entry) => entry.record));
+      if (!Number.isInteger(index) || index < 0 || index >= inFlight.length) {
+        throw new RangeError(
+          `the completion order picked ${String(index)} of ${inFlight.length} calls in flight`,
+        );
+      }
+      inFlight.splice(index, 1)[0]!.settle();
+      if (inFlight.length > 0) this.#pump();
     });
   }
 

@@ -251,8 +251,8 @@ export class FaultFs implements Fs {
       : this.inner.pread(file, view, position);
   }
 
-  open(path: string, mode: OpenMode): Promise<FsFile> {
-    return this.#call('open', path, [mode], () => this.inner.open(path, mode));
+  open(path: string, mode: OpenMode, permissions?: number): Promise<FsFile> {
+    return this.#call('open', path, [mode], () => this.inner.open(path, mode, permissions));
   }
 
   close(file: FsFile): Promise<void> {
@@ -291,16 +291,16 @@ export class FaultFs implements Fs {
     return this.#call('readdir', path, [], () => this.inner.readdir(path));
   }
 
-  mkdir(path: string): Promise<boolean> {
-    return this.#call('mkdir', path, [], () => this.inner.mkdir(path));
+  mkdir(path: string, permissions?: number): Promise<boolean> {
+    return this.#call('mkdir', path, [], () => this.inner.mkdir(path, permissions));
   }
 
   syncDir(path: string): Promise<void> {
     return this.#call('syncDir', path, [], () => this.inner.syncDir(path));
   }
 
-  lock(path: string): Promise<FsLock> {
-    return this.#call('lock', path, [], () => this.inner.lock(path));
+  lock(path: string, permissions?: number): Promise<FsLock> {
+    return this.#call('lock', path, [], () => this.inner.lock(path, permissions));
   }
 }
 

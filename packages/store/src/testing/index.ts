@@ -17,6 +17,14 @@ export {
   type CrashStatesOptions,
   type LostContent,
 } from './crash-fs.js';
+// Completion orders of a CrashFs: reordered completions of concurrent calls.
+export {
+  CompletionExplorer,
+  type CompletionExplorerOptions,
+  type CompletionOrder,
+  CompletionSchedule,
+  type ExplorationFigures,
+} from './crash-orders.js';
 
 // FaultFs: fault injection over any Fs.
 export {
