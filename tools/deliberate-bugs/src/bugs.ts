@@ -227,7 +227,7 @@ ${HEAD_WRITE}
       },`,
       },
     ],
-    suites: [logPowerLoss()],
+    suites: [logPowerLoss('segment rolls|close')],
   },
   {
     name: 'core-accept-bad-checksum',
