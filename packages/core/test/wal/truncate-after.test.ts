@@ -39,6 +39,29 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('truncateAfter makes the records it keeps durable before it resolves, though never synced', async () => {
+      const fs = new CrashFs();
+      const wal = await segmented(fs);
+      // Never synced: the kept records span segments 0 and 1, the cut is in segment 1.
+      const { lsns, payloads } = appendAll(wal, [500, 3000, 4000, 100, 6000]);
+      await wal.truncateAfter(lsns[2]!);
+      const end = lsns[2]! + HEADER_SIZE + 4000;
+      // A power loss now, before anything else is synced: every kept record survives.
+      const again = await segmented(durableOnly(fs));
+      assert.equal(again.tail, end);
+      const kept = await collect(again.iterate());
+      assert.deepEqual(
+        kept.map((r) => r.lsn),
+        lsns.slice(0, 3),
+      );
+      assert.deepEqual(
+        kept.map((r) => r.payload),
+        payloads.slice(0, 3),
+      );
+      await again.close();
+      await wal.close();
+    });
+
     it('truncateAfter survives a power loss right after it resolves (every crash state)', async () => {
       const fs = new CrashFs({ sectorSize: 512 });
       const wal = await segmented(fs);

@@ -1,0 +1,324 @@
+/**
+ * The deliberate bugs: each one a way the durability code could be wrong,
+ * and the test files (of the package holding the code, and of @wal/core
+ * above it) expected to catch it. docs/DURABILITY.md (§6, "Deliberate
+ * bugs") shows which tests caught each in the last full run.
+ */
+import type { Bug, Suite } from './edit.js';
+
+const STORE = 'packages/store/src/segmented-store.ts';
+const FILE_STORE = 'packages/store/src/file-store.ts';
+const IO = 'packages/store/src/fs/io.ts';
+const COMMIT = 'packages/commit/src/group-commit.ts';
+const DURABILITY = 'packages/core/src/durability.ts';
+const SCAN = 'packages/core/src/scan.ts';
+const PREALLOCATION = 'packages/core/src/preallocation.ts';
+const TRUNCATION = 'packages/core/src/truncation.ts';
+const EXCLUSIVE = 'packages/core/src/exclusive.ts';
+
+/** The segmented store's `truncateBefore` writing the head file (moved by `store-delete-before-head`). */
+const HEAD_WRITE = `    await replaceFile(
+      this.#fs,
+      join(this.dir, 'head'),
+      encodeHead(offset),
+      this.#fsyncFailed,
+      this.mode,
+    );`;
+
+/** The log's power-loss suite, optionally only the tests whose title matches `grep`. */
+function logPowerLoss(grep?: string): Suite {
+  return {
+    package: 'packages/core',
+    files: ['dist/test/crash/power-loss.test.js'],
+    ...(grep === undefined ? {} : { grep }),
+  };
+}
+
+/** The store's power-loss suite, optionally only the tests whose title matches `grep`. */
+function storePowerLoss(grep?: string): Suite {
+  return {
+    package: 'packages/store',
+    files: ['dist/test/power-loss.test.js'],
+    ...(grep === undefined ? {} : { grep }),
+  };
+}
+
+/** The group commit's example-based and model-based tests. */
+const commitSuites: Suite = {
+  package: 'packages/commit',
+  files: ['dist/test/group-commit.test.js', 'dist/test/model.test.js'],
+};
+
+/** Recovery's tests on damaged logs. */
+const recoverySuites: Suite = {
+  package: 'packages/core',
+  files: [
+    'dist/test/recovery.test.js',
+    'dist/test/scan.test.js',
+    'dist/test/crash/bit-flips.test.js',
+    'dist/test/crash/fuzz.test.js',
+  ],
+};
+
+/** Every deliberate bug, in the order the command runs them. */
+export const bugs: readonly Bug[] = [
+  // ---------------------------------------------------------------- @wal/store
+  {
+    name: 'store-skip-data-sync',
+    what: "the segmented store's sync skips the segments' fdatasync but resolves its callers",
+    edits: [
+      {
+        file: STORE,
+        search: 'await this.#fs.fdatasync(file);',
+        replace: '// (deliberate bug) no fdatasync',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(a\\)'), logPowerLoss('plain appends|group commit')],
+  },
+  {
+    name: 'file-store-skip-data-sync',
+    what: "the single-file store's sync skips the fdatasync but resolves its callers",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'await this.#fs.fdatasync(this.#file);',
+        replace: '// (deliberate bug) no fdatasync',
+      },
+    ],
+    suites: [storePowerLoss('FileStore \\(a\\)'), logPowerLoss('single-file')],
+  },
+  {
+    name: 'store-no-dir-sync-new-segment',
+    what: 'a new segment is handed out without fsyncing the directory that holds its entry',
+    edits: [
+      {
+        file: STORE,
+        search:
+          'await syncDir(this.#fs, this.dir, this.#fsyncFailed); // on failure close() closes the file',
+        replace: '// (deliberate bug) no directory fsync after creating the segment',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(a\\)'), logPowerLoss('segment rolls')],
+  },
+  {
+    name: 'store-delete-before-head',
+    what: 'truncateBefore deletes the segments below the new head before the head file is written',
+    edits: [
+      {
+        file: STORE,
+        search: `    // The head first, durably; only then may the segments below it go.
+${HEAD_WRITE}
+    try {`,
+        replace: '    try {',
+      },
+      {
+        file: STORE,
+        search: `      for (const index of doomed) await this.#deleteSegment(index);
+      if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+    } catch (error) {
+      this.latch(toWalError(error, 'truncateBefore')`,
+        replace: `      for (const index of doomed) await this.#deleteSegment(index);
+      if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);
+  ${HEAD_WRITE}
+    } catch (error) {
+      this.latch(toWalError(error, 'truncateBefore')`,
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(b\\)'), logPowerLoss('truncateBefore: head-file')],
+  },
+  {
+    name: 'store-replace-file-no-sync',
+    what: 'a metadata or head file is renamed into place before its new bytes are fdatasynced',
+    edits: [
+      {
+        file: IO,
+        search: 'await fs.fdatasync(file);',
+        replace: '// (deliberate bug) no fdatasync before the rename',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\((b|c)\\)')],
+  },
+  // ---------------------------------------------------------------- @wal/commit
+  {
+    name: 'commit-durable-before-sync',
+    what: 'the group commit releases durable waiters when the sync starts, before it settles',
+    edits: [
+      {
+        file: COMMIT,
+        search: 'Promise.resolve(pending).then(this.#onSynced, this.#onSyncFailed);',
+        replace:
+          'this.#synced();\n    Promise.resolve(pending).then(undefined, this.#onSyncFailed);',
+      },
+    ],
+    suites: [commitSuites, logPowerLoss('group commit')],
+  },
+  {
+    name: 'commit-written-past-hole',
+    what: 'the written watermark advances over a completion that does not start at it (past a hole)',
+    edits: [
+      {
+        file: COMMIT,
+        search: 'if (start === this.#written) {',
+        replace: 'if (start >= this.#written) {',
+      },
+    ],
+    suites: [commitSuites],
+  },
+  {
+    name: 'commit-sync-covers-reserved',
+    what: 'a sync claims every reserved byte durable, including writes not yet completed',
+    edits: [
+      {
+        file: COMMIT,
+        search: 'this.#flushTarget = this.#written;',
+        replace: 'this.#flushTarget = this.#reserved;',
+      },
+    ],
+    suites: [commitSuites],
+  },
+  {
+    name: 'commit-reset-clears-latch',
+    what: '`reset()` clears a latched sync failure instead of throwing it',
+    edits: [
+      {
+        file: COMMIT,
+        search: `    validateOffset('offset', offset);
+    if (this.#failure !== undefined) throw this.#failure;`,
+        replace: `    validateOffset('offset', offset);
+    this.#failure = undefined;`,
+      },
+    ],
+    suites: [commitSuites],
+  },
+  // ---------------------------------------------------------------- @wal/core
+  {
+    name: 'core-skip-data-sync',
+    what: "the log's sync resolves the group commit without calling the store's sync",
+    edits: [
+      {
+        file: DURABILITY,
+        search: 'return log.store.sync().then(',
+        replace: 'return Promise.resolve().then(',
+      },
+    ],
+    suites: [logPowerLoss('plain appends')],
+  },
+  {
+    name: 'core-hint-concurrent-with-sync',
+    what: 'the durable hint is written at the same time as the data sync, not after it resolved',
+    edits: [
+      {
+        file: DURABILITY,
+        search: `    log.gate.enter();
+    return log.store.sync().then(
+      () => {
+        log.gate.leave();
+        if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
+          this.#writeHint(target);
+        }
+      },`,
+        replace: `    log.gate.enter();
+    if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
+      this.#writeHint(target);
+    }
+    return log.store.sync().then(
+      () => {
+        log.gate.leave();
+      },`,
+      },
+    ],
+    suites: [logPowerLoss('segment rolls|close')],
+  },
+  {
+    name: 'core-accept-bad-checksum',
+    what: "recovery's scan accepts a frame whose CRC does not match",
+    edits: [
+      {
+        file: SCAN,
+        search: '(await cursor.crc(offset + 4, 4 + header.length, 0)) !== header.crc',
+        replace: '((await cursor.crc(offset + 4, 4 + header.length, 0)) !== header.crc && false)',
+      },
+    ],
+    suites: [recoverySuites],
+  },
+  {
+    name: 'core-damage-below-hint-is-tear',
+    what: 'recovery cuts damage below the durable hint as a torn tail instead of failing',
+    edits: [
+      {
+        file: SCAN,
+        search: `    if (offset >= durableHint) {
+      const droppedFrames`,
+        replace: `    if (offset >= 0) {
+      const droppedFrames`,
+      },
+    ],
+    suites: [recoverySuites],
+  },
+  {
+    name: 'core-prealloc-zeros-over-record',
+    what: 'preallocation forgets the writes sent past its end, so its zeros land over records',
+    edits: [
+      {
+        file: PREALLOCATION,
+        search: 'if (end > this.#allocated) this.#allocated = end;',
+        replace: '// (deliberate bug) writes sent are not counted as allocated',
+      },
+    ],
+    suites: [{ package: 'packages/core', files: ['dist/test/preallocate.test.js'] }],
+  },
+  {
+    name: 'core-truncate-before-written-only',
+    what: 'truncateBefore moves the head over records written but not yet durable (no sync first)',
+    edits: [
+      {
+        file: TRUNCATION,
+        search: "await writer.waitTarget(lsn, 'durable');",
+        replace: "await writer.waitTarget(lsn, 'written');",
+      },
+    ],
+    suites: [
+      logPowerLoss('checkpoints beside writers'),
+      { package: 'packages/core', files: ['dist/test/crash/audit.test.js'] },
+    ],
+  },
+  {
+    name: 'core-truncate-after-written-only',
+    what: 'truncateAfter cuts once everything before it is written, without making it durable first',
+    edits: [
+      {
+        file: EXCLUSIVE,
+        search: 'if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved);',
+        replace: 'if (gc.written < gc.reserved) await gc.waitWritten(gc.reserved);',
+      },
+      {
+        file: EXCLUSIVE,
+        search: 'if (gc.idle && this.isSettled && gc.durable >= log.tail) break;',
+        replace: 'if (gc.idle && this.isSettled && gc.written >= log.tail) break;',
+      },
+    ],
+    suites: [
+      logPowerLoss('truncateAfter'),
+      { package: 'packages/core', files: ['dist/test/wal/truncate-after.test.js'] },
+    ],
+  },
+  {
+    name: 'core-append-during-truncate-after',
+    what: 'truncateAfter refuses appends only once its work starts: an append in the same turn is accepted, then cut',
+    edits: [
+      {
+        file: EXCLUSIVE,
+        search: `    log.blocked |= BLOCK_TRUNCATING;
+    const run = this.enqueue(async () => {`,
+        replace: `    const run = this.enqueue(async () => {
+      log.blocked |= BLOCK_TRUNCATING;`,
+      },
+    ],
+    suites: [
+      {
+        package: 'packages/core',
+        files: ['dist/test/wal/truncate-after.test.js', 'dist/test/wal-model.test.js'],
+      },
+    ],
+  },
+];
