@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { errorCode, type LockedError } from '@wal/errors';
+import fc from 'fast-check';
 import { FileStore } from '../src/file-store.js';
+import type { FsFile } from '../src/fs/fs.js';
 import { readLockHolder } from '../src/fs/lock-file.js';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
-import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
 const nodeFsModule = pathToFileURL(
   join(fileURLToPath(new URL('.', import.meta.url)), '../src/fs/node-fs.js'),
@@ -74,7 +76,100 @@ describe('NodeFs', () => {
     await rejectsCode(fs.mkdir(join(dir, 'no', 'd')), 'ENOENT');
     await fs.syncDir(join(dir, 'd'));
     await rejectsCode(fs.syncDir(join(dir, 'missing')), 'ENOENT');
-    assert.throws(() => fs.fdatasync({ path: 'x' }), TypeError);
+    const foreign = { path: 'x' };
+    assert.throws(() => fs.fdatasync(foreign), TypeError);
+    assert.throws(() => fs.ftruncate(foreign, 0), TypeError);
+    await assert.rejects(fs.pwrite(foreign, Buffer.from('x'), 0), TypeError);
+    await assert.rejects(fs.pread(foreign, new Uint8Array(1), 0), TypeError);
+    await assert.rejects(fs.size(foreign), TypeError);
+    await assert.rejects(fs.close(foreign), TypeError);
+  });
+
+  describe('close', () => {
+    /** Each file call, by the system call a closed FileHandle names in its error. */
+    const calls: Record<string, (file: FsFile) => Promise<unknown>> = {
+      write: (file) => fs.pwrite(file, Buffer.from('late'), 0),
+      read: (file) => fs.pread(file, new Uint8Array(4), 0),
+      fdatasync: (file) => fs.fdatasync(file),
+      ftruncate: (file) => fs.ftruncate(file, 0),
+      fstat: (file) => fs.size(file),
+    };
+
+    it('a call on a closed file rejects as on a closed FileHandle, and never reaches a file opened since', async () => {
+      const dir = await tempDir();
+      const handle = await open(join(dir, 'reference'), 'w+');
+      await handle.close();
+      const file = await fs.open(join(dir, 'old'), 'create');
+      await fs.close(file);
+      // The closed descriptor's number is free again: the next open most likely reuses it.
+      const reused = await fs.open(join(dir, 'new'), 'create');
+      await fs.pwrite(reused, Buffer.from('kept'), 0);
+      const reference = {
+        write: handle.write(Buffer.from('late'), 0, 4, 0),
+        read: handle.read(new Uint8Array(4), 0, 4, 0),
+        fdatasync: handle.datasync(),
+        ftruncate: handle.truncate(0),
+        fstat: handle.stat(),
+      };
+      for (const [syscall, call] of Object.entries(calls)) {
+        const expected = await rejectsCode(reference[syscall as keyof typeof reference], 'EBADF');
+        const error = await rejectsCode(call(file), 'EBADF');
+        assert.equal(error.message, expected.message);
+        assert.equal((error as NodeJS.ErrnoException).syscall, syscall);
+        assert.equal((expected as NodeJS.ErrnoException).syscall, syscall);
+      }
+      await fs.close(file); // closing again is harmless
+      assert.equal(await fs.size(reused), 4);
+      assert.equal(await readFile(join(dir, 'new'), 'utf8'), 'kept');
+      await fs.close(reused);
+    });
+
+    it('an argument refused before any I/O rejects, and does not keep the file from closing', async () => {
+      const file = await fs.open(join(await tempDir(), 'f'), 'create');
+      await rejectsCode(fs.pread(file, new Uint8Array(4), 1.5), 'ERR_OUT_OF_RANGE');
+      await fs.close(file);
+    });
+
+    it('waits for the calls in flight, which complete; calls made once closing has begun reject', async () => {
+      const dir = await tempDir();
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.constantFrom(...Object.keys(calls), 'write'), {
+            minLength: 0,
+            maxLength: 12,
+          }),
+          fc.array(fc.constantFrom(...Object.keys(calls)), { minLength: 1, maxLength: 4 }),
+          async (before, after) => {
+            const path = join(dir, `f${run++}`);
+            const file = await fs.open(path, 'createExclusive');
+            const settled: string[] = [];
+            const inFlight = before.map((syscall, i) =>
+              (syscall === 'write'
+                ? fs.pwrite(file, pattern(100, i), i * 100)
+                : syscall === 'ftruncate'
+                  ? fs.ftruncate(file, 2000) // beyond every write: keeps their outcome certain
+                  : calls[syscall]!(file)
+              ).then(() => settled.push(`${syscall} ${i}`)),
+            );
+            const writes = before.flatMap((syscall, i) => (syscall === 'write' ? [i] : []));
+            const closed = fs.close(file).then(() => settled.push('close'));
+            const late = after.map((syscall) => rejectsCode(calls[syscall]!(file), 'EBADF'));
+            await Promise.all([...inFlight, closed, ...late]);
+            assert.equal(settled.at(-1), 'close', settled.join(', '));
+            assert.equal(settled.length, before.length + 1);
+            const content = await readFile(path);
+            for (const i of writes) {
+              assert.deepEqual(
+                content.subarray(i * 100, i * 100 + 100),
+                Buffer.from(pattern(100, i)),
+              );
+            }
+          },
+        ),
+        { numRuns: 40 },
+      );
+    });
   });
 
   describe('lock', () => {
