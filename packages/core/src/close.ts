@@ -16,10 +16,14 @@ import { BLOCK_FAILED, type LogState } from './state.js';
 export async function closeLog(log: LogState): Promise<void> {
   const { durability, exclusivity, gc, store } = log;
   let error: unknown;
+  // Whether the log failed before close() was called: taken before the first
+  // await, so that a write failing while close() waits (for truncations, or
+  // for nothing but the next turn) rejects this close instead of passing for
+  // a failure it was told of (a resolved close promises every record durable).
+  const failedBefore = durability.failure !== undefined;
   // Truncations called before close() finish first (those not yet started
   // reject with WAL_CLOSED).
   await exclusivity.truncationsDone();
-  const failedBefore = durability.failure !== undefined;
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
     try {
       log.writer.submit();

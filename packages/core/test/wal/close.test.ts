@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { MemoryStore } from '@wal/store';
-import { CrashFs } from '@wal/store/testing';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode, throwsCode } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
@@ -59,6 +59,40 @@ describe('Wal', () => {
       await wal.close();
       await rejectsCode(wal.read(lsn), 'WAL_CLOSED');
       await rejectsCode(iterator.next(), 'WAL_CLOSED');
+    });
+
+    it('a write failing once close() is called rejects the close, at every moment it may land', async () => {
+      // A write in flight fails (a pwrite making no progress) a few turns of
+      // the event loop's microtasks after the append: before close(), just
+      // after it (while close() waits for earlier truncations), or later.
+      // Resolving would promise the lost record durable (DURABILITY.md §3).
+      const outcomes = new Set<string>();
+      for (let turns = 0; turns < 40; turns++) {
+        const faults = new FaultFs(new CrashFs());
+        const wal = await segmented(faults);
+        await wal.append(bytes(300), { wait: 'durable' });
+        faults.inject({ method: 'pwrite', fault: { short: 0 } });
+        wal.appendBatch([bytes(100), bytes(5000)]);
+        for (let turn = 0; turn < turns; turn++) await Promise.resolve();
+        const failedBefore = wal.failure !== undefined;
+        let closeError: unknown;
+        await wal.close().catch((error: unknown) => {
+          closeError = error;
+        });
+        assert.ok(wal.failure !== undefined, `${turns} turns: the write failed`);
+        if (failedBefore) {
+          assert.equal(closeError, undefined, 'a failed log closes and resolves');
+        } else {
+          assert.equal(
+            (closeError as { code?: string } | undefined)?.code,
+            'WAL_WRITE_FAILED',
+            `${turns} turns`,
+          );
+        }
+        outcomes.add(failedBefore ? 'before' : 'during');
+      }
+      // The sweep crossed the moment the failure lands.
+      assert.deepEqual([...outcomes].sort(), ['before', 'during']);
     });
 
     it('releases the lock: a second open gets WAL_LOCKED before close and succeeds after', async () => {
