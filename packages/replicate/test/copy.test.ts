@@ -64,11 +64,14 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
               const again = (other ? theirs : ours).messages[seq - 1]!;
               const checked = copy.retaken(seq, again.headers, again.data);
               if (other) {
-                await assert.rejects(checked, (error: Error & { code?: string; sequence?: number }) => {
-                  assert.equal(error.code, 'WAL_REPLICA_MISMATCH');
-                  assert.equal(error.sequence, seq);
-                  return true;
-                });
+                await assert.rejects(
+                  checked,
+                  (error: Error & { code?: string; sequence?: number }) => {
+                    assert.equal(error.code, 'WAL_REPLICA_MISMATCH');
+                    assert.equal(error.sequence, seq);
+                    return true;
+                  },
+                );
               } else {
                 await checked;
               }

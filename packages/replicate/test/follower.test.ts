@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
 import { Follower, Replicator, restore } from '@wal/replicate';
@@ -10,6 +8,7 @@ import {
   logBytes,
   logContents,
   payload,
+  startChild,
   storedMessages,
   streamName,
   until,
@@ -20,6 +19,19 @@ import {
 import { Partition } from './proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A xorshift32 stream from `seed`: numbers in [0, 1). */
+function seeded(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 2 ** 32;
+  };
+}
 
 /** Sizes with every 5th record split in parts (the servers' payload is 64 KiB). */
 const size = (i: number) => (i % 5 === 0 ? 100_000 : (i * 53) % 700);
@@ -143,6 +155,130 @@ describe('followers and fenced failover (real servers)', function () {
     await w.wal.close();
   });
 
+  it('SIGKILLed at random moments while catching up, resumes each time from its own log, fetching nothing it holds', async () => {
+    // WAL_TEST_SEED=<seed> replays the kill moments and record sizes.
+    const seed = Number(process.env.WAL_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const random = seeded(seed);
+    try {
+      await killedFollower(random);
+    } catch (error) {
+      const why = (error as Error).message;
+      throw new Error(`${why} (seed ${seed}: WAL_TEST_SEED=${seed} replays it)`, { cause: error });
+    }
+  });
+
+  /**
+   * A live writer; a follower process SIGKILLed at seeded moments while it
+   * catches up and restarted on its directory. Each start must be after the
+   * stream message ending the log (F2) and each message fetched once; in the
+   * end the log is the writer's, byte for byte.
+   */
+  async function killedFollower(random: () => number) {
+    const wal = await Wal.open(await dir());
+    const stream = streamName();
+    // One replica: no replica behind the others can start a consumer before
+    // where it was asked (see `stats.duplicates`), so every message fetched
+    // twice would be the follower's doing.
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, replicas: 1 });
+    const sizeOf = (i: number) => (random() < 0.15 ? 70_000 + (i % 50_000) : (i * 53) % 900);
+    const appendSome = async (from: number, count: number) => {
+      const batch = [];
+      for (let i = from; i < from + count; i++) batch.push(payload(sizeOf(i), i));
+      await replicator.appendBatch(batch);
+    };
+    let n = 0;
+    let stop = false;
+    const live = (async () => {
+      for (; !stop; n += 4) {
+        await appendSome(n, 4);
+        await sleep(10);
+      }
+    })();
+    const path = await dir();
+    const starts: { seq: number; tail: number }[] = [];
+    const wrong: string[] = [];
+    try {
+      for (let round = 0; round < 5; round++) {
+        // A backlog to catch up with, on top of the live writer's trickle.
+        for (let i = 0; i < 20; i++) {
+          await appendSome(1e6 * (round + 1) + 20 * i, 20);
+        }
+        let start: { seq: number; tail: number } | undefined;
+        let last = '';
+        const child = startChild('follower-child', cluster(), path, stream, (line) => {
+          last = line;
+          const [what, a, b, c] = line.split(' ');
+          if (what === 'open') {
+            start = { seq: Number(a), tail: Number(b) };
+            starts.push(start);
+            return;
+          }
+          // Each message past the start fetched once, none again.
+          if (what !== 'at' || Number(c) !== 0 || Number(b) !== Number(a) - start!.seq) {
+            wrong.push(`round ${round}, started after ${start?.seq}: ${line}`);
+          }
+        });
+        await until(
+          'the follower started',
+          () => start !== undefined || child.process.exitCode !== null,
+          30_000,
+        );
+        assert.equal(child.process.exitCode, null, `the follower runs (${last})`);
+        await sleep(Math.floor(random() * 200));
+        child.process.kill('SIGKILL');
+        await child.exited;
+        assert.ok(wrong.length === 0, `each message fetched once: ${wrong.join('; ')}`);
+      }
+    } finally {
+      stop = true;
+      await live;
+    }
+    await replicator.flush();
+    // The last restart, in this process, takes the rest.
+    const local = await Wal.open(path);
+    const opened = { seq: 0, tail: local.tail };
+    const follower = await Follower.open(local, { nats: nc(), stream });
+    opened.seq = follower.sequence;
+    starts.push(opened);
+    await follower.caughtUp();
+    const lastSeq = replicator.sequence;
+    assert.equal(follower.sequence, lastSeq);
+    assert.equal(follower.stats.duplicates, 0);
+    assert.equal(follower.stats.messages, lastSeq - opened.seq, 'only what the log lacked');
+    await follower.close();
+    // Every start was right after the message ending the log, or at the run
+    // the log ended inside (F2): nothing held fetched again, nothing skipped.
+    const stored = await storedMessages(nc(), stream);
+    assert.ok(
+      starts.some((s) => s.seq > 0 && s.seq < lastSeq),
+      'a restart found something to do',
+    );
+    for (const { seq, tail } of starts) {
+      if (seq > 0)
+        assert.ok(stored[seq - 1]!.end <= tail, `message ${seq} is in the log (tail ${tail})`);
+      else assert.equal(tail, 0);
+      const next = stored[seq];
+      if (next !== undefined) {
+        assert.ok(next.end > tail, `message ${seq + 1} is not all in the log (tail ${tail})`);
+      }
+    }
+    // The writer's log, record for record, contiguous.
+    const mine: [number, Uint8Array][] = [];
+    for await (const r of local.iterate()) mine.push([r.lsn, r.payload]);
+    const theirs: [number, Uint8Array][] = [];
+    for await (const r of wal.iterate()) theirs.push([r.lsn, r.payload]);
+    assert.equal(mine.length, theirs.length);
+    for (const [i, [lsn, p]] of mine.entries()) {
+      assert.equal(lsn, i === 0 ? 0 : mine[i - 1]![0] + 8 + mine[i - 1]![1].length, 'contiguous');
+      assert.equal(lsn, theirs[i]![0]);
+      assert.deepEqual(p, theirs[i]![1], `record at ${lsn}`);
+    }
+    assert.equal(local.tail, wal.tail);
+    assert.deepEqual(await logBytes(local), await logBytes(wal));
+    await replicator.close();
+    await Promise.all([wal.close(), local.close()]);
+  }
+
   it('promotion fences the old writer; the new writer continues the same history', async () => {
     const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);
@@ -255,24 +391,14 @@ describe('followers and fenced failover (real servers)', function () {
   it('the writer SIGKILLed during replicated commits: the promoted follower has every acknowledged record, the old writer is fenced', async () => {
     const path = await dir();
     const stream = streamName();
-    const child = fileURLToPath(new URL('./writer-child.js', import.meta.url));
-    const writerProcess = spawn(
-      process.execPath,
-      [child, path, stream, cluster().servers.join(',')],
-      {
-        env: { ...process.env, WAL_TEST_PASS: cluster().password },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const exited = new Promise((resolve) => writerProcess.once('exit', resolve));
     const acked: number[] = [];
-    let buffer = '';
-    writerProcess.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) acked.push(Number(line));
-    });
+    const { process: writerProcess, exited } = startChild(
+      'writer-child',
+      cluster(),
+      path,
+      stream,
+      (line) => acked.push(Number(line)),
+    );
     await until(
       'the writer acknowledges',
       () => acked.length > 0 || writerProcess.exitCode !== null,
