@@ -27,14 +27,12 @@ import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
 import {
-  isFinal,
   type Replicator,
   type ReplicatorOptions,
-  retried,
-  sleep,
   takeOver,
   validateShipping,
 } from './replicator.js';
+import { afterFailure, isFinal, sleep } from './retry.js';
 import {
   closeStream,
   lastPlaced,
@@ -459,16 +457,12 @@ export class Follower {
           messages.close().catch(() => undefined);
         }
       } catch (error) {
-        if (isFinal(error)) {
-          this.#fail(error as WalError);
+        const outcome = afterFailure(error, this.#handle.nc, this.#stats, delay);
+        if ('stop' in outcome) {
+          this.#fail(outcome.stop);
           return;
         }
-        if (this.#handle.nc.isClosed()) {
-          // The caller closed its connection: it never reconnects.
-          this.#fail(new ClosedError('connection', { cause: error }));
-          return;
-        }
-        delay = retried(this.#stats, error, delay);
+        delay = outcome.retry;
         await sleep(delay);
       }
     }
