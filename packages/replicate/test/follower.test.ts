@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
@@ -20,17 +21,10 @@ import { Partition } from './proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A xorshift32 stream from `seed`: numbers in [0, 1). */
+/** Numbers in [0, 1), the same sequence for the same `seed` (hashes of the seed and a counter). */
 function seeded(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
+  let drawn = 0;
+  return () => createHash('sha256').update(`${seed}.${drawn++}`).digest().readUInt32LE(0) / 2 ** 32;
 }
 
 /** Sizes with every 5th record split in parts (the servers' payload is 64 KiB). */
