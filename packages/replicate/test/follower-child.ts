@@ -11,11 +11,13 @@ import { Follower } from '@wal/replicate';
 
 const [path, stream, servers] = process.argv.slice(2) as [string, string, string];
 const wal = await Wal.open(path);
+// The tail the follower starts from: it appends as soon as it opened.
+const tail = wal.tail;
 const follower = await Follower.open(wal, {
   nats: { servers: servers.split(','), user: 'wal', pass: process.env.WAL_TEST_PASS ?? '' },
   stream,
 });
-process.stdout.write(`open ${follower.sequence} ${wal.tail}\n`);
+process.stdout.write(`open ${follower.sequence} ${tail}\n`);
 let printed = '';
 setInterval(() => {
   if (follower.failure !== undefined) {
