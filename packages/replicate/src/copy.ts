@@ -60,6 +60,9 @@ export class LogCopy {
   /** Sequence of a run whose records below the log's tail are in the log already (F2). */
   readonly #within: number;
 
+  /** Sequence of the last seal or fence taken (0 for none since the copy started). */
+  #sealedAt = 0;
+
   constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord, within = 0) {
     this.#wal = wal;
     this.#stream = stream;
@@ -108,6 +111,7 @@ export class LogCopy {
       // record left unfinished before it is never finished.
       this.#assembly = undefined;
       this.seq = seq;
+      this.#sealedAt = seq;
       return undefined;
     }
     const fence = readFence(headers, data.length, seq);
@@ -121,6 +125,7 @@ export class LogCopy {
       // The fenced writer's unfinished record was never acknowledged.
       this.#assembly = undefined;
       this.seq = seq;
+      this.#sealedAt = seq;
       this.epoch = fence.epoch;
       this.fences++;
       return undefined;
@@ -184,7 +189,9 @@ export class LogCopy {
    * LSNs byte for byte (or, for a part of the record being joined, the
    * parts held must be its bytes); a fence must be one the log passed
    * (its tail not past the log's, its epoch not past the copy's). A seal
-   * carries nothing to check. Changes nothing; syncs the log first when the
+   * carries nothing to check, and neither does a part of a record a
+   * promotion voided (a part of an earlier epoch, or from before the last
+   * seal, that the log does not hold). Changes nothing; syncs the log first when the
    * records to compare are not durable yet.
    *
    * @throws `WAL_REPLICA_MISMATCH` when the message is not what was taken
@@ -206,6 +213,11 @@ export class LogCopy {
     }
     const placement = readPlacement(headers, data, seq);
     const assembly = this.#assembly;
+    // A part of a record a promotion voided (left unfinished before a seal
+    // or fence, so never in the log: the new writer may have put another
+    // record at its LSN) is from an earlier epoch, or before the last seal.
+    const voidable =
+      placement.kind === 'part' && (readEpoch(headers!, seq) < this.epoch || seq < this.#sealedAt);
     if (placement.kind === 'part' && assembly?.position.lsn === placement.lsn) {
       // A part of the record being joined: compared with the bytes held.
       const held = assembly.payload.subarray(placement.part, placement.part + placement.size);
@@ -222,14 +234,17 @@ export class LogCopy {
       placement.kind === 'part'
         ? recordEnd(placement.lsn, placement.length)
         : reachOf(placement).end;
-    if (end > wal.tail) throw differs(placement.lsn);
+    if (end > wal.tail) {
+      if (voidable) return;
+      throw differs(placement.lsn);
+    }
     if (end > wal.durable) await wal.sync();
     let holds = true;
     if (placement.kind === 'part') holds = await logHolds(wal, placement, data);
     for (const r of placement.kind === 'run' ? placement.records : []) {
       holds &&= await logHoldsRunRecord(wal, r, data);
     }
-    if (!holds) throw differs(placement.lsn);
+    if (!holds && !voidable) throw differs(placement.lsn);
   }
 
   /** Appends the records of a run (checked by `readPlacement`), from the log's tail on. */

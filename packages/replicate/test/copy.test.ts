@@ -15,7 +15,7 @@ function headersOf(pairs: [string, string][]): Headers {
 }
 
 /** The stream messages (headers and data) of a log holding `payloads`, cut at `partSize`. */
-async function messagesOf(payloads: Uint8Array[], partSize: number) {
+async function messagesOf(payloads: Uint8Array[], partSize: number, epoch = 0) {
   const wal = await Wal.open(new MemoryStore());
   wal.appendBatch(payloads);
   await wal.sync();
@@ -29,7 +29,9 @@ async function messagesOf(payloads: Uint8Array[], partSize: number) {
   return {
     bytes,
     messages: out.map(({ placement, data }) => ({
-      headers: headersOf(placement.kind === 'run' ? runHeaders(placement) : partHeaders(placement)),
+      headers: headersOf(
+        placement.kind === 'run' ? runHeaders(placement, epoch) : partHeaders(placement, epoch),
+      ),
       data,
     })),
   };
@@ -117,6 +119,34 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
     await assert.rejects(copy.retaken(1, messages[0]!.headers, new Uint8Array(3)), {
       code: 'WAL_CORRUPTION',
     });
+    await wal.close();
+  });
+
+  it('a part of a record a promotion voided, delivered again, is skipped', async () => {
+    // Epoch 0 stores record 0 and the first part of record 1, then dies; a
+    // promotion seals and fences at record 1's LSN, and epoch 1 writes
+    // another record there.
+    const old = await messagesOf([payload(10, 1), payload(300, 2)], 100);
+    const now = await messagesOf([payload(10, 1), payload(20, 3)], 20, 1);
+    const wal = await Wal.open(new MemoryStore());
+    const copy = new LogCopy(wal, 's', 0, 0);
+    const [first, voided] = old.messages;
+    await copy.take(1, first!.headers, first!.data);
+    await copy.take(2, voided!.headers, voided!.data);
+    assert.equal(copy.unfinished, true);
+    await copy.take(3, headersOf(sealHeaders(1)), new Uint8Array(0));
+    // Between the seal and the fence, and after the new record took its LSN.
+    await copy.retaken(2, voided!.headers, voided!.data);
+    await copy.take(4, headersOf(fenceHeaders({ tail: wal.tail, epoch: 1 })), new Uint8Array(0));
+    await copy.take(5, now.messages[1]!.headers, now.messages[1]!.data);
+    await copy.retaken(2, voided!.headers, voided!.data);
+    // Not voided: epoch 1's own record must match.
+    const other = await messagesOf([payload(10, 1), payload(20, 4)], 20, 1);
+    await assert.rejects(copy.retaken(5, other.messages[1]!.headers, other.messages[1]!.data), {
+      code: 'WAL_REPLICA_MISMATCH',
+    });
+    await wal.sync();
+    assert.deepEqual(await logBytes(wal), now.bytes);
     await wal.close();
   });
 });
