@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
+import { ReplicaMismatchError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
 import { CrashFs } from '@wal/store/testing';
 import {
@@ -323,6 +325,78 @@ describe('followers and fenced failover (real servers)', function () {
     await local.close();
     await w.replicator.close();
     await w.wal.close();
+  });
+
+  it('a server starting a new consumer below where it was asked: the messages again are checked, skipped when the same, WAL_REPLICA_MISMATCH when not', async () => {
+    // The stream is created again holding its first messages only: a
+    // consumer asked to start past its last sequence starts right after it
+    // (servers before 2.11 do so on a replica behind on applies, the cause
+    // of duplicate deliveries), so what is published next comes again to a
+    // follower that took those sequences already. Later servers start
+    // where asked: then nothing comes again, which the test checks instead.
+    const [major, minor] = (nc().info?.version ?? '0.0').split('.').map(Number);
+    const startsBelow = major! < 2 || (major === 2 && minor! < 11);
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 12);
+    await w.replicator.close();
+    const jsm = await jetstreamManager(nc());
+    const { state, config } = await jsm.streams.info(w.stream);
+    const originals: StoredMsg[] = [];
+    for (let seq = 1; seq <= state.last_seq; seq++) {
+      originals.push((await jsm.streams.getMessage(w.stream, { seq }))!);
+    }
+    const recreate = async (count: number) => {
+      await jsm.streams.delete(w.stream);
+      await jsm.streams.add({ ...config, num_replicas: 1 });
+      for (const m of originals.slice(0, count)) await republish(m);
+      // The follower's consumer comes back (created again by the client or
+      // the follower), at the stream's last sequence + 1.
+      await until(
+        'a consumer on the new stream',
+        async () => (await jsm.streams.info(w.stream)).state.consumer_count > 0,
+        30_000,
+      );
+    };
+    /** Publishes `m` again; `shift` moves it to other LSNs (a well-formed, different message). */
+    const republish = async (m: StoredMsg, shift = 0) => {
+      const h = headers();
+      for (const [name, values] of m.header) {
+        if (!name.startsWith('Nats-')) h.set(name, values[0]!);
+      }
+      h.set('Wal-Lsn', String(Number(m.header.get('Wal-Lsn')) + shift));
+      await jetstream(nc()).publish(m.subject, m.data, { headers: h });
+    };
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const n = follower.sequence;
+    const bytes = await logBytes(local);
+    assert.ok(n >= 6);
+    // The same messages again: checked against the log, skipped.
+    await recreate(n - 4);
+    for (const m of originals.slice(n - 4)) await republish(m);
+    if (!startsBelow) {
+      await sleep(2000);
+      assert.equal(follower.stats.duplicates, 0);
+      assert.equal(follower.failure, undefined);
+      await follower.close();
+      await Promise.all([local.close(), w.wal.close()]);
+      return;
+    }
+    await until('the follower saw them again', () => follower.stats.duplicates === 4, 30_000);
+    assert.equal(follower.failure, undefined);
+    assert.equal(follower.sequence, n);
+    assert.deepEqual(await logBytes(local), bytes);
+    // Another message at a sequence taken: the follower stops, its log as it was.
+    await recreate(n - 2);
+    await republish(originals[n - 2]!, 1);
+    const failure = () => follower.failure;
+    await until('the follower stopped', () => failure() !== undefined, 30_000);
+    assert.ok(failure() instanceof ReplicaMismatchError);
+    assert.equal((failure() as ReplicaMismatchError).sequence, n - 1);
+    assert.deepEqual(await logBytes(local), bytes);
+    await follower.close();
+    await Promise.all([local.close(), w.wal.close()]);
   });
 
   it('promotion fences the old writer; the new writer continues the same history', async () => {
