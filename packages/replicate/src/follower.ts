@@ -7,7 +7,9 @@
  * - F1 The local log is a prefix of the stream's history: `#copy.seq` is the
  *   last stream sequence taken, and every complete record up to it is in the
  *   log at its LSN, byte for byte (parts of one unfinished record may be
- *   held in memory).
+ *   held in memory). A message delivered again, at or below `#copy.seq`,
+ *   changes nothing: it is checked against the log and skipped, or stops
+ *   the follower when it is not the message taken (`LogCopy.retaken`).
  * - F2 A restart starts after the stream message that ends the local log's
  *   last record, found by binary search on LSNs and checked byte for byte:
  *   nothing already in the log is fetched again, except the run the log

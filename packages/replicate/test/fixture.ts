@@ -175,6 +175,27 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
   }
 }
 
+let probes = 0;
+/**
+ * Waits until the cluster can place a stream of `replicas` replicas: right
+ * after a server restarted, the servers may still count it offline ("no
+ * suitable peers for placement").
+ */
+export async function untilPlaceable(nc: NatsConnection, replicas: number): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const name = `probe-${process.pid}-${++probes}`;
+  await until(
+    `a stream of ${replicas} replicas can be placed`,
+    () =>
+      jsm.streams.add({ name, subjects: [name], num_replicas: replicas }).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+  );
+  await jsm.streams.delete(name);
+}
+
 /** The bytes of an open log from its head to its tail. */
 export async function logBytes(wal: Wal): Promise<Uint8Array> {
   return wal.store.read(wal.head, wal.tail - wal.head);

@@ -17,6 +17,7 @@ import {
   storedMessages,
   streamName,
   until,
+  untilPlaceable,
   useCluster,
   within,
   writer,
@@ -558,6 +559,8 @@ describe('followers and fenced failover (real servers)', function () {
       await until('the follower caught up', () => follower.applied === w.wal.tail, 40_000);
     } finally {
       await cluster().restart(victim);
+      // The next test creates a stream on all three servers.
+      await untilPlaceable(nc(), 3);
     }
     assert.ok(follower.stats.messages < 600 * 2, 'no restart from the beginning');
     assert.deepEqual(await logBytes(local), await logBytes(w.wal));
