@@ -191,10 +191,38 @@ export class TxnStore {
   #snapshotsHead = 0;
   readonly #snapshotCounts = new Map<number, number>();
   #active = 0;
-  /** Keys written by installed commits, to prune once no snapshot needs their old versions. */
-  readonly #reclaim: Array<{ seq: number; keys: string[]; chains: Chain[] }> = [];
+  /**
+   * Installed commits whose keys' old versions are pruned once no snapshot
+   * needs them: their sequence numbers, how many keys each wrote, and those
+   * keys with their chains (flat, in commit order), from the heads on.
+   */
+  readonly #reclaimSeqs: number[] = [];
+  readonly #reclaimCounts: number[] = [];
+  readonly #reclaimKeys: string[] = [];
+  readonly #reclaimChains: Chain[] = [];
   #reclaimHead = 0;
+  #reclaimKeyHead = 0;
+  /** Scratch buffer commit records are encoded in (the log copies an appended payload at once). */
+  #scratch = new Uint8Array(4096);
+  /** Waits (checkpoints, read-only commits) in flight, which `close()` lets settle. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Commits appended whose durability is not settled yet; `close()` lets them settle. */
+  #committing = 0;
+  /** Called once `#committing` drops to 0 (set by `close()`). */
+  #committed: (() => void) | undefined;
+  /** A commit's durability settled (`#committing` goes down). */
+  readonly #settled = (): void => {
+    if (--this.#committing === 0 && this.#committed !== undefined) {
+      const resolve = this.#committed;
+      this.#committed = undefined;
+      resolve();
+    }
+  };
+  /** A commit is durable: the durable watermark moves. */
+  readonly #durableCommit = (): void => {
+    this.#settled();
+    this.#advanceDurable();
+  };
   #closing: Promise<void> | undefined;
   readonly #checkpoints: Checkpoints;
   /** The newest durable checkpoint (written or found at open). */
@@ -459,7 +487,11 @@ export class TxnStore {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      while (this.#inFlight.size > 0 || this.#checkpointRunning) {
+      while (this.#inFlight.size > 0 || this.#checkpointRunning || this.#committing > 0) {
+        if (this.#committing > 0)
+          await new Promise<void>((resolve) => {
+            this.#committed = resolve;
+          });
         await Promise.allSettled(this.#inFlight);
         if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
       }
@@ -518,82 +550,103 @@ export class TxnStore {
     if (failure !== undefined) throw failure;
   }
 
-  async #commit(state: TxnState): Promise<void> {
-    if (state.writes.size === 0) {
-      // Read-only: no record; it serializes at its snapshot, and is
-      // acknowledged once every commit it read from is durable.
-      state.status = 'committed';
-      this.#end(state);
-      if (state.depends <= this.#durableSeq) return;
-      try {
-        await this.#whenDurable(state.depends);
-      } catch (error) {
-        state.status = 'aborted';
-        throw error;
-      }
-      return;
+  #commit(state: TxnState): Promise<void> {
+    if (state.writes.size === 0) return this.#commitReadOnly(state);
+    if (!this.#wal.writable) return this.#commitWhenWritable(state);
+    return this.#commitNow(state);
+  }
+
+  /** A commit without writes: no record; it serializes at its snapshot. */
+  async #commitReadOnly(state: TxnState): Promise<void> {
+    // Acknowledged once every commit it read from is durable.
+    state.status = 'committed';
+    this.#end(state);
+    if (state.depends <= this.#durableSeq) return;
+    try {
+      await this.#whenDurable(state.depends);
+    } catch (error) {
+      state.status = 'aborted';
+      throw error;
     }
-    let seq: number;
-    let lsn: number;
+  }
+
+  /** Waits until the log takes appends again (or closes, or fails), then commits. */
+  async #commitWhenWritable(state: TxnState): Promise<void> {
     try {
       while (!this.#wal.writable && this.#closing === undefined && this.#wal.failure === undefined)
         await this.#wal.drained();
-      this.#assertUsable();
-      const writes: WriteInput[] = [...state.writes.keys()]
-        .sort()
-        .map((key) => ({ key, value: state.writes.get(key) }));
-      const size = commitSize(writes);
-      if (size > this.#wal.maxRecordSize)
-        throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
-      this.#validate(state);
-      seq = this.#nextSeq;
-      lsn = this.#wal.append(encodeCommit(seq, writes, size));
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
       throw error;
     }
+    return this.#commitNow(state);
+  }
+
+  /**
+   * Steps 1–4 of the commit protocol, synchronously; the promise resolves
+   * once the record is durable (step 5).
+   */
+  #commitNow(state: TxnState): Promise<void> {
+    let seq: number;
+    let lsn: number;
+    const keys = [...state.writes.keys()].sort();
+    try {
+      this.#assertUsable();
+      const writes: WriteInput[] = keys.map((key) => ({ key, value: state.writes.get(key) }));
+      const size = commitSize(writes);
+      if (size > this.#wal.maxRecordSize)
+        throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
+      this.#validate(state);
+      seq = this.#nextSeq;
+      if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratch));
+    } catch (error) {
+      state.status = 'aborted';
+      this.#end(state);
+      return Promise.reject(error);
+    }
     this.#nextSeq = seq + 1;
     this.#lastLsn = lsn;
     this.#pendingLsns.push(lsn);
     state.seq = seq;
-    const keys: string[] = [];
-    const chains: Chain[] = [];
-    for (const [key, value] of state.writes) {
-      chains.push(this.#index.install(key, seq, value, state.reads.get(key)));
-      keys.push(key);
+    const reads = state.reads;
+    const index = this.#index;
+    for (const key of keys) {
+      this.#reclaimKeys.push(key);
+      this.#reclaimChains.push(index.install(key, seq, state.writes.get(key), reads.get(key)));
     }
-    this.#reclaim.push({ seq, keys, chains });
+    this.#reclaimSeqs.push(seq);
+    this.#reclaimCounts.push(keys.length);
     state.status = 'committed';
     this.#end(state);
-    const durable = this.#wal.waitFor(lsn, 'durable');
-    this.#inFlight.add(durable);
-    try {
-      await durable;
-    } catch (error) {
+    this.#committing++;
+    return this.#wal.waitFor(lsn, 'durable').then(this.#durableCommit, (error: unknown) => {
+      this.#settled();
       state.status = 'aborted';
       throw (this.#wal.failure ?? error) as WalError;
-    } finally {
-      this.#inFlight.delete(durable);
-    }
-    this.#advanceDurable();
+    });
   }
 
   #validate(state: TxnState): void {
     const index = this.#index;
     const snapshot = state.snapshot;
     const reads = state.reads;
-    for (const key of state.writes.keys()) {
-      if (
-        index.latestSeq(key, reads.get(key)) > snapshot &&
-        this.#hooks.skipWriteValidation !== true
-      )
-        throw new ConflictError(keyBytes(key), 'write');
+    const writes = state.writes;
+    const checkWrites = this.#hooks.skipWriteValidation !== true;
+    if (checkWrites) {
+      for (const key of writes.keys()) {
+        if (index.latestSeq(key, reads.get(key)) > snapshot)
+          throw new ConflictError(keyBytes(key), 'write');
+      }
     }
     if (!state.tracksReads || this.#hooks.skipReadValidation === true) return;
     for (const [key, chain] of reads) {
+      // A key also written passed the same check above.
+      if (checkWrites && writes.has(key)) continue;
       if (index.latestSeq(key, chain) > snapshot) throw new ConflictError(keyBytes(key), 'read');
     }
+    if (state.ranges === undefined) return;
     for (const range of state.ranges) {
       for (const key of index.keysIn(range)) {
         if (index.latestSeq(key) > snapshot) throw new ConflictError(keyBytes(key), 'scan');
@@ -631,16 +684,32 @@ export class TxnStore {
     // Not past the durable commits: a pending delete must stay in the index
     // (as a tombstone) for its readers to depend on it.
     const horizon = Math.min(oldest, this.#durableSeq);
-    const reclaim = this.#reclaim;
-    while (this.#reclaimHead < reclaim.length && reclaim[this.#reclaimHead]!.seq <= horizon) {
-      const { keys, chains } = reclaim[this.#reclaimHead]!;
-      for (let i = 0; i < keys.length; i++) this.#index.prune(keys[i]!, horizon, chains[i]);
-      reclaim[this.#reclaimHead++] = undefined as never;
+    const seqs = this.#reclaimSeqs;
+    const counts = this.#reclaimCounts;
+    const keys = this.#reclaimKeys;
+    const chains = this.#reclaimChains;
+    let head = this.#reclaimHead;
+    let keyHead = this.#reclaimKeyHead;
+    while (head < seqs.length && seqs[head]! <= horizon) {
+      const end = keyHead + counts[head++]!;
+      for (; keyHead < end; keyHead++) {
+        this.#index.prune(keys[keyHead]!, horizon, chains[keyHead]);
+        keys[keyHead] = undefined as never;
+        chains[keyHead] = undefined as never;
+      }
     }
-    if (this.#reclaimHead > 1024 && this.#reclaimHead * 2 > reclaim.length) {
-      reclaim.splice(0, this.#reclaimHead);
-      this.#reclaimHead = 0;
+    if (head === seqs.length) {
+      seqs.length = counts.length = keys.length = chains.length = 0;
+      head = keyHead = 0;
+    } else if (head > 1024 && head * 2 > seqs.length) {
+      seqs.splice(0, head);
+      counts.splice(0, head);
+      keys.splice(0, keyHead);
+      chains.splice(0, keyHead);
+      head = keyHead = 0;
     }
+    this.#reclaimHead = head;
+    this.#reclaimKeyHead = keyHead;
   }
 }
 

@@ -80,8 +80,8 @@ export class TxnState {
    * serializable, validation checks them.
    */
   readonly reads = new Map<string, Chain | undefined>();
-  /** Ranges scanned over the snapshot (serializable only). */
-  readonly ranges: KeyRange[] = [];
+  /** Ranges scanned over the snapshot (serializable only); made by the first scan. */
+  ranges: KeyRange[] | undefined;
   /**
    * The newest commit whose version this transaction read (0: none). That
    * commit may not be durable yet: nothing read may reach the user before
@@ -148,7 +148,7 @@ export class Transaction {
   get(key: Bytes): Uint8Array | undefined {
     const state = this.#active();
     const k = keyString('key', key);
-    if (state.writes.has(k)) return copy(state.writes.get(k));
+    if (state.writes.size !== 0 && state.writes.has(k)) return copy(state.writes.get(k));
     const chain = this.#host.index.chain(k);
     state.reads.set(k, chain);
     return copy(state.saw(versionIn(chain, state.snapshot)));
@@ -198,7 +198,10 @@ export class Transaction {
           ? { ...range, lo: last, loInclusive: true }
           : { ...range, hi: last, hiInclusive: true };
       }
-      if (!(full && limit === 0)) state.ranges.push(read);
+      if (!(full && limit === 0)) {
+        if (state.ranges === undefined) state.ranges = [read];
+        else state.ranges.push(read);
+      }
     }
     return entries;
   }
