@@ -57,6 +57,7 @@ import { commitSize, decodeCommit, encodeCommit, type WriteInput } from './recor
 import {
   type BeginOptions,
   type Isolation,
+  type SnapshotHold,
   Transaction,
   type TxnHost,
   TxnState,
@@ -186,10 +187,15 @@ export class TxnStore {
   /** LSNs of commits `#durableSeq + 1 …` (from `#pendingHead`): appended, not known durable. */
   readonly #pendingLsns: number[] = [];
   #pendingHead = 0;
-  /** Distinct snapshots of live transactions, ascending, with their counts. */
-  readonly #snapshots: number[] = [];
+  /**
+   * Snapshots transactions began on, ascending, from `#snapshotsHead` on:
+   * the first has live transactions (or the list is empty); later ones may
+   * have none left (`count` 0) until the head passes them.
+   */
+  readonly #snapshots: SnapshotHold[] = [];
   #snapshotsHead = 0;
-  readonly #snapshotCounts = new Map<number, number>();
+  /** Holds in `#snapshots` with live transactions. */
+  #liveSnapshots = 0;
   #active = 0;
   /**
    * Installed commits whose keys' old versions are pruned once no snapshot
@@ -310,26 +316,26 @@ export class TxnStore {
 
   /** Registers a new snapshot of every installed commit (the store is usable). */
   #beginState(isolation: Isolation): TxnState {
-    const snapshot = this.#nextSeq - 1;
-    const count = this.#snapshotCounts.get(snapshot);
-    if (count === undefined) {
-      this.#snapshots.push(snapshot);
-      this.#snapshotCounts.set(snapshot, 1);
+    const seq = this.#nextSeq - 1;
+    const snapshots = this.#snapshots;
+    let hold = snapshots.length > this.#snapshotsHead ? snapshots[snapshots.length - 1] : undefined;
+    if (hold !== undefined && hold.seq === seq) {
+      if (hold.count++ === 0) this.#liveSnapshots++;
+    } else {
+      hold = { seq, count: 1 };
+      snapshots.push(hold);
+      this.#liveSnapshots++;
       // Behind a long-lived transaction, ended snapshots pile up: keep the list
       // within twice the live ones (plus a constant).
-      if (this.#snapshots.length - this.#snapshotsHead > 2 * this.#snapshotCounts.size + 1024) {
-        const live = this.#snapshots
-          .slice(this.#snapshotsHead)
-          .filter((s) => this.#snapshotCounts.has(s));
-        this.#snapshots.length = 0;
-        this.#snapshots.push(...new Set(live));
+      if (snapshots.length - this.#snapshotsHead > 2 * this.#liveSnapshots + 1024) {
+        const live = snapshots.slice(this.#snapshotsHead).filter((h) => h.count > 0);
+        snapshots.length = 0;
+        snapshots.push(...live);
         this.#snapshotsHead = 0;
       }
-    } else {
-      this.#snapshotCounts.set(snapshot, count + 1);
     }
     this.#active++;
-    return new TxnState(isolation, snapshot);
+    return new TxnState(isolation, hold);
   }
 
   /**
@@ -590,7 +596,7 @@ export class TxnStore {
   #commitNow(state: TxnState): Promise<void> {
     let seq: number;
     let lsn: number;
-    const keys = [...state.writes.keys()].sort();
+    const keys = sortedKeys(state.writes);
     try {
       this.#assertUsable();
       const writes: WriteInput[] = keys.map((key) => ({ key, value: state.writes.get(key) }));
@@ -655,23 +661,20 @@ export class TxnStore {
   }
 
   #end(state: TxnState): void {
-    const count = this.#snapshotCounts.get(state.snapshot)!;
     this.#active--;
-    if (count > 1) {
-      this.#snapshotCounts.set(state.snapshot, count - 1);
-      return;
-    }
-    this.#snapshotCounts.delete(state.snapshot);
+    if (--state.hold.count > 0) return;
+    this.#liveSnapshots--;
     const snapshots = this.#snapshots;
-    while (
-      this.#snapshotsHead < snapshots.length &&
-      !this.#snapshotCounts.has(snapshots[this.#snapshotsHead]!)
-    )
-      this.#snapshotsHead++;
-    if (this.#snapshotsHead > 1024 && this.#snapshotsHead * 2 > snapshots.length) {
-      snapshots.splice(0, this.#snapshotsHead);
-      this.#snapshotsHead = 0;
+    let head = this.#snapshotsHead;
+    while (head < snapshots.length && snapshots[head]!.count === 0) head++;
+    if (head === snapshots.length) {
+      snapshots.length = 0;
+      head = 0;
+    } else if (head > 1024 && head * 2 > snapshots.length) {
+      snapshots.splice(0, head);
+      head = 0;
     }
+    this.#snapshotsHead = head;
     this.#prune();
   }
 
@@ -679,7 +682,7 @@ export class TxnStore {
   #prune(): void {
     const oldest =
       this.#snapshotsHead < this.#snapshots.length
-        ? this.#snapshots[this.#snapshotsHead]!
+        ? this.#snapshots[this.#snapshotsHead]!.seq
         : Infinity;
     // Not past the durable commits: a pending delete must stay in the index
     // (as a tombstone) for its readers to depend on it.
@@ -711,6 +714,23 @@ export class TxnStore {
     this.#reclaimHead = head;
     this.#reclaimKeyHead = keyHead;
   }
+}
+
+/**
+ * The keys of `writes` in ascending order (the order commit records list
+ * them in): an insertion sort for the few keys of a typical transaction,
+ * which costs far less than `Array.prototype.sort`.
+ */
+function sortedKeys(writes: ReadonlyMap<string, unknown>): string[] {
+  const keys = [...writes.keys()];
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** Opens a store with test hooks (internal: not exported from the package). */

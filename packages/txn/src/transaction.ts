@@ -70,6 +70,12 @@ export interface TxnHost {
   end(state: TxnState): void;
 }
 
+/** A snapshot (the newest commit it sees) and how many live transactions read from it (internal). */
+export interface SnapshotHold {
+  readonly seq: number;
+  count: number;
+}
+
 /** The internal state of a transaction, shared with its store. */
 export class TxnState {
   /** Own writes by binary-string key; `undefined` is a delete. */
@@ -94,10 +100,16 @@ export class TxnState {
   outcome: Promise<void> | undefined;
   status: TransactionStatus = 'active';
 
+  /** The newest commit the transaction sees. */
+  readonly snapshot: number;
+
   constructor(
     readonly isolation: Isolation,
-    readonly snapshot: number,
-  ) {}
+    /** The store's record of the snapshot, released when the transaction ends. */
+    readonly hold: SnapshotHold,
+  ) {
+    this.snapshot = hold.seq;
+  }
 
   get tracksReads(): boolean {
     return this.isolation === 'serializable';
