@@ -538,14 +538,7 @@ export class TxnStore {
     while (head < lsns.length && lsns[head]! < durable) head++;
     if (head === this.#pendingHead) return;
     this.#durableSeq += head - this.#pendingHead;
-    if (head === lsns.length) {
-      lsns.length = 0;
-      head = 0;
-    } else if (head > 1024 && head * 2 > lsns.length) {
-      lsns.splice(0, head);
-      head = 0;
-    }
-    this.#pendingHead = head;
+    this.#pendingHead = compact(lsns, head);
     this.#prune();
     this.#maybeCheckpoint();
   }
@@ -667,14 +660,7 @@ export class TxnStore {
     const snapshots = this.#snapshots;
     let head = this.#snapshotsHead;
     while (head < snapshots.length && snapshots[head]!.count === 0) head++;
-    if (head === snapshots.length) {
-      snapshots.length = 0;
-      head = 0;
-    } else if (head > 1024 && head * 2 > snapshots.length) {
-      snapshots.splice(0, head);
-      head = 0;
-    }
-    this.#snapshotsHead = head;
+    this.#snapshotsHead = compact(snapshots, head);
     this.#prune();
   }
 
@@ -714,6 +700,23 @@ export class TxnStore {
     this.#reclaimHead = head;
     this.#reclaimKeyHead = keyHead;
   }
+}
+
+/**
+ * Compacts a queue whose items before `head` are consumed: empties it when
+ * all are, drops the consumed ones once they are more than 1024 and half of
+ * it; returns the head after.
+ */
+function compact(items: unknown[], head: number): number {
+  if (head === items.length) {
+    items.length = 0;
+    return 0;
+  }
+  if (head > 1024 && head * 2 > items.length) {
+    items.splice(0, head);
+    return 0;
+  }
+  return head;
 }
 
 /**

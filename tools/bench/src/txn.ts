@@ -464,21 +464,17 @@ async function main(): Promise<void> {
           contender,
           spread(rs.map(rate), int),
           spread(aborts, fixed(2)),
-          spread(
-            rs.map((r) => r.p50),
-            fixed(2),
+          ...(['p50', 'p99'] as const).map((q) =>
+            spread(
+              rs.map((r) => r[q]),
+              fixed(2),
+            ),
           ),
-          spread(
-            rs.map((r) => r.p99),
-            fixed(2),
-          ),
-          spread(
-            rs.map((r) => r.cpuUs),
-            fixed(1),
-          ),
-          spread(
-            rs.map((r) => r.loopUs),
-            fixed(1),
+          ...(['cpuUs', 'loopUs'] as const).map((f) =>
+            spread(
+              rs.map((r) => r[f]),
+              fixed(1),
+            ),
           ),
         ]);
       }
