@@ -29,12 +29,13 @@ export interface Commit {
 }
 
 /**
- * A write to encode: as {@link Write}, or with the key in binary-string form
- * (one byte per UTF-16 code unit, each below 256), as the store holds keys.
+ * A write to encode: as {@link Write}, or with the key and value in
+ * binary-string form (one byte per UTF-16 code unit, each below 256), as the
+ * store holds them.
  */
 export interface WriteInput {
   readonly key: Uint8Array | string;
-  readonly value: Uint8Array | undefined;
+  readonly value: Uint8Array | string | undefined;
 }
 
 /** Size in bytes of the record {@link encodeCommit} makes of `writes`. */
@@ -67,20 +68,23 @@ export function encodeCommit(
   for (const { key, value } of writes) {
     bytes[at] = value === undefined ? DELETE : PUT;
     putU32(bytes, at + 1, key.length);
-    at += 5;
-    if (typeof key === 'string') {
-      for (let i = 0; i < key.length; i++) bytes[at + i] = key.charCodeAt(i);
-    } else {
-      bytes.set(key, at);
-    }
-    at += key.length;
+    at = putBytes(bytes, at + 5, key);
     if (value !== undefined) {
       putU32(bytes, at, value.length);
-      bytes.set(value, at + 4);
-      at += 4 + value.length;
+      at = putBytes(bytes, at + 4, value);
     }
   }
   return bytes;
+}
+
+/** Writes `input` (bytes, or a binary string) at `at`; returns the offset after it. */
+function putBytes(bytes: Uint8Array, at: number, input: Uint8Array | string): number {
+  if (typeof input === 'string') {
+    for (let i = 0; i < input.length; i++) bytes[at + i] = input.charCodeAt(i);
+  } else {
+    bytes.set(input, at);
+  }
+  return at + input.length;
 }
 
 /** Writes the u32 `value` little-endian at `at`. */

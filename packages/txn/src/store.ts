@@ -444,7 +444,7 @@ export class TxnStore {
         for (const key of index.keysIn(range)) {
           after = key;
           const value = index.read(key, position.seq);
-          if (value !== undefined) entries.push({ key: keyBytes(key), value });
+          if (value !== undefined) entries.push({ key: keyBytes(key), value: keyBytes(value) });
           if (++visited >= 1024) break;
         }
         return visited === 0 ? undefined : entries;
@@ -764,7 +764,7 @@ export async function openStore(
     const newest = published[published.length - 1];
     if (newest !== undefined) {
       checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
-        index.replace(keyOf(key), newest, Uint8Array.from(value)),
+        index.replace(keyOf(key), newest, keyOf(value)),
       );
     }
   }
@@ -786,11 +786,7 @@ export async function openStore(
         if (commit.seq <= base) continue;
         lastLsn = record.lsn;
         for (const { key, value } of commit.writes)
-          index.replace(
-            keyOf(key),
-            commit.seq,
-            value === undefined ? undefined : Uint8Array.from(value),
-          );
+          index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
       }
     },
   });

@@ -4,7 +4,7 @@
  * read and the ranges it scanned, under serializable isolation).
  */
 import { ClosedError, invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import { type Bytes, keyBytes, keyString, ownBytes } from './keys.js';
+import { type Bytes, keyBytes, keyString } from './keys.js';
 import {
   type Chain,
   type KeyRange,
@@ -78,8 +78,8 @@ export interface SnapshotHold {
 
 /** The internal state of a transaction, shared with its store. */
 export class TxnState {
-  /** Own writes by binary-string key; `undefined` is a delete. */
-  readonly writes = new Map<string, Uint8Array | undefined>();
+  /** Own writes by binary-string key, values as binary strings; `undefined` is a delete. */
+  readonly writes = new Map<string, string | undefined>();
   /**
    * Keys read from the snapshot, with the index's chain of versions of each
    * as found (validation and installing reuse it instead of a lookup). Under
@@ -116,7 +116,7 @@ export class TxnState {
   }
 
   /** Notes that the transaction read `version` (a dependency); returns its value. */
-  saw(version: Version | undefined): Uint8Array | undefined {
+  saw(version: Version | undefined): string | undefined {
     if (version === undefined) return undefined;
     if (version.seq > this.depends) this.depends = version.seq;
     return version.value;
@@ -169,7 +169,7 @@ export class Transaction {
   /** Sets `key` to `value` (both copied) in this transaction. */
   put(key: Bytes, value: Bytes): void {
     const state = this.#active();
-    state.writes.set(keyString('key', key), ownBytes('value', value));
+    state.writes.set(keyString('key', key), keyString('value', value));
   }
 
   /** Deletes `key` in this transaction (whether or not it exists). */
@@ -195,7 +195,7 @@ export class Transaction {
     if (!full) {
       for (const [key, value] of this.#merged(range, reverse)) {
         last = key;
-        if (value !== undefined) entries.push({ key: keyBytes(key), value: new Uint8Array(value) });
+        if (value !== undefined) entries.push({ key: keyBytes(key), value: keyBytes(value) });
         if (entries.length >= limit) {
           full = true;
           break;
@@ -254,7 +254,7 @@ export class Transaction {
   }
 
   /** The keys in `range` with their values, snapshot and own writes merged, in scan order. */
-  *#merged(range: KeyRange, reverse: boolean): Generator<[string, Uint8Array | undefined]> {
+  *#merged(range: KeyRange, reverse: boolean): Generator<[string, string | undefined]> {
     const state = this.#state;
     const index = this.#host.index;
     const own = [...state.writes.keys()].filter((k) => inRange(range, k)).sort();
@@ -278,8 +278,9 @@ export class Transaction {
   }
 }
 
-function copy(value: Uint8Array | undefined): Uint8Array | undefined {
-  return value === undefined ? undefined : new Uint8Array(value);
+/** The bytes of a binary-string value (a new array), or `undefined`. */
+function copy(value: string | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : keyBytes(value);
 }
 
 function inRange(range: KeyRange, key: string): boolean {

@@ -3,8 +3,9 @@
  * "binary strings": one UTF-16 code unit per key byte (latin1), so that
  * JavaScript's string order is the bytewise order of the keys and a `Map`
  * gives point lookups. Each key has a chain of versions, newest first; a
- * version is the value a commit gave the key (`undefined` for a delete) and
- * the commit's sequence number. A commit's versions go in as soon as its
+ * version is the value a commit gave the key (`undefined` for a delete),
+ * held as a binary string too (a few bytes of heap where a `Uint8Array`
+ * takes a few hundred), and the commit's sequence number. A commit's versions go in as soon as its
  * record is appended, before it is durable (the store tracks what readers of
  * them depend on); readers skip versions newer than their snapshot by
  * sequence number, validation sees them.
@@ -24,8 +25,8 @@ import { SortedKeys } from './sorted-keys.js';
 /** One committed value of a key. */
 export interface Version {
   readonly seq: number;
-  /** The value, or `undefined` for a delete (a tombstone). */
-  readonly value: Uint8Array | undefined;
+  /** The value as a binary string, or `undefined` for a delete (a tombstone). */
+  readonly value: string | undefined;
   /** The key's version before this one, until pruning drops it. */
   older: Version | undefined;
 }
@@ -98,7 +99,7 @@ export class VersionIndex {
   }
 
   /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
-  read(key: string, snapshot: number): Uint8Array | undefined {
+  read(key: string, snapshot: number): string | undefined {
     return this.version(key, snapshot)?.value;
   }
 
@@ -111,7 +112,7 @@ export class VersionIndex {
   }
 
   /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`; returns its chain. */
-  install(key: string, seq: number, value: Uint8Array | undefined, chain?: Chain): Chain {
+  install(key: string, seq: number, value: string | undefined, chain?: Chain): Chain {
     const live = chain?.newest === undefined ? this.#chains.get(key) : chain;
     this.#versions++;
     if (live !== undefined) {
@@ -128,7 +129,7 @@ export class VersionIndex {
    * Replaces every version of `key` by one (replay at open, where no snapshot
    * can see older versions); a delete removes the key.
    */
-  replace(key: string, seq: number, value: Uint8Array | undefined): void {
+  replace(key: string, seq: number, value: string | undefined): void {
     const chain = this.#chains.get(key);
     if (value === undefined) {
       if (chain !== undefined) this.#remove(key, versionsFrom(chain.newest));
