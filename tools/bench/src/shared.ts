@@ -4,7 +4,9 @@
  * Markdown formatting.
  */
 import { execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -320,6 +322,24 @@ export function installPeer(peers: string, spec: string, why = ''): void {
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', peers, spec], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+}
+
+/** The better-sqlite3 release the benches install on demand. */
+export const SQLITE = 'better-sqlite3@12.11.x';
+
+/**
+ * Installs better-sqlite3 under `peers` when it is not there (it compiles
+ * from source, so the repository's install never builds it); throws when npm fails.
+ */
+export function installSqlite(peers: string): void {
+  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
+  installPeer(peers, SQLITE, ' (compiles from source)');
+}
+
+/** The better-sqlite3 module installed under `peers` by {@link installSqlite}. */
+export function requireSqlite(peers: string): unknown {
+  const require = createRequire(join(peers, 'package.json'));
+  return require('better-sqlite3');
 }
 
 /**

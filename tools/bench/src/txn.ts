@@ -31,9 +31,7 @@
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +42,7 @@ import {
   dataDirectory,
   fixed,
   inChild,
-  installPeer,
+  installSqlite,
   int,
   median,
   now,
@@ -52,6 +50,7 @@ import {
   provenance,
   quantile,
   reportDirectory,
+  requireSqlite,
   seededRandom,
   spread,
   table,
@@ -63,7 +62,6 @@ type Distribution = 'uniform' | 'zipfian';
 const CONTENDERS: readonly Contender[] = ['wal-txn', 'sqlite', 'lmdb'];
 const DISTRIBUTIONS: readonly Distribution[] = ['uniform', 'zipfian'];
 const CLIENTS = [1, 16, 64];
-const SQLITE = 'better-sqlite3@12.11.x';
 /** Size of a transfer's commit record: header 13, then 4 × (5 + 12-byte key + 4 + 7-byte value). */
 const TRANSFER_RECORD_BYTES = 13 + 4 * (5 + 12 + 4 + 7);
 
@@ -186,12 +184,6 @@ async function openWal(dir: string, n: number): Promise<Bank> {
     },
     close: () => store.close(),
   };
-}
-
-/** The better-sqlite3 module, installed under `peers` on demand. */
-function requireSqlite(peers: string): unknown {
-  const require = createRequire(join(peers, 'package.json'));
-  return require('better-sqlite3');
 }
 
 async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> {
@@ -349,12 +341,6 @@ async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
 
 /** This module's file: the runner forks it for each child. */
 const script = fileURLToPath(import.meta.url);
-
-/** Installs better-sqlite3 under `peers` when it is not there (it compiles from source). */
-function installSqlite(peers: string): void {
-  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
-  installPeer(peers, SQLITE, ' (compiles from source)');
-}
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
