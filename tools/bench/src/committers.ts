@@ -31,6 +31,12 @@ export interface Committer {
   /** fsyncs (data and directory) and writes so far (NaN when unknown). */
   counts(): { fsyncs: number; writes: number };
   close(): Promise<void>;
+  /**
+   * True when a commit may settle without the event loop turning (it blocks
+   * for its I/O instead): the loop then yields one macrotask after each
+   * commit (outside its latency), so that the window's timer can fire.
+   */
+  readonly blocks?: boolean;
 }
 
 /** `committers` loops of awaited commits for `seconds`; counts only what completed in the window. */
@@ -50,6 +56,7 @@ export async function runCommitters(
       const t0 = now();
       await target.commit(payload);
       if (running) latencies.push(now() - t0);
+      if (target.blocks === true) await new Promise((resolve) => setImmediate(resolve));
     }
   };
   const all = Array.from({ length: committers }, loop);
@@ -82,6 +89,7 @@ export async function walCommitter(dir: string, blockingSync = false): Promise<C
     commit: (payload) => wal.append(payload, { wait: 'durable' }),
     counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
     close: () => wal.close(),
+    blocks: blockingSync,
   };
 }
 
@@ -236,7 +244,7 @@ export async function lmdbCommitter(dir: string): Promise<Committer> {
  * better-sqlite3 (installed on demand under `peers`): WAL journal,
  * `synchronous = FULL`, one autocommit `INSERT` of the payload per commit.
  * Synchronous: the commit's write and fsync block the event loop, as this
- * library does; concurrent committers take turns (one yield per commit).
+ * library does.
  */
 export async function sqliteCommitter(dir: string, peers: string): Promise<Committer> {
   type Database = {
@@ -258,6 +266,7 @@ export async function sqliteCommitter(dir: string, peers: string): Promise<Commi
     },
     counts: unknownCounts,
     close: async () => db.close(),
+    blocks: true,
   };
 }
 

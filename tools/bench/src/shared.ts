@@ -79,6 +79,16 @@ export class CountingFs implements Fs {
     this.fdatasyncs++;
     return this.#inner.fdatasync(file);
   }
+  /** Passed on (the inner Fs has it: the bench wraps a NodeFs). */
+  pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
+    this.pwrites++;
+    return this.#inner.pwriteSync!(file, bytes, position);
+  }
+  /** Passed on (the inner Fs has it: the bench wraps a NodeFs). */
+  fdatasyncSync(file: FsFile): void {
+    this.fdatasyncs++;
+    this.#inner.fdatasyncSync!(file);
+  }
   ftruncate(file: FsFile, length: number): Promise<void> {
     return this.#inner.ftruncate(file, length);
   }

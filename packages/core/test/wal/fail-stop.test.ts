@@ -7,17 +7,32 @@ import { HEADER_SIZE } from '../../src/frame.js';
 import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
+/**
+ * The two ways a log calls its file system: asynchronously (the default), or
+ * on the calling thread (`blockingSync`); a failure must stop the log the
+ * same way in both.
+ */
+const MODES = [
+  { name: '', options: {}, pwrite: 'pwrite', fdatasync: 'fdatasync' },
+  {
+    name: ' (blockingSync)',
+    options: { blockingSync: true },
+    pwrite: 'pwriteSync',
+    fdatasync: 'fdatasyncSync',
+  },
+] as const;
+
 describe('Wal', () => {
-  describe('fail-stop', () => {
+  for (const mode of MODES) describe(`fail-stop${mode.name}`, () => {
     it('EIO on a write: later appends throw WAL_WRITE_FAILED, earlier records stay, reopen resumes at the failed write', async () => {
       const fs = new FaultFs(new CrashFs());
-      const wal = await single(fs, { stagingLimit: 64 * 1024 });
+      const wal = await single(fs, { stagingLimit: 64 * 1024, ...mode.options });
       const { lsns, payloads } = appendAll(wal, [100, 200]);
       await wal.sync();
       const durableBefore = wal.durable;
       // Two large records: one write each. The first fails, the second lands.
       const failAt = wal.tail;
-      fs.inject({ method: 'pwrite', when: (call) => call.args[1] === failAt });
+      fs.inject({ method: mode.pwrite, when: (call) => call.args[1] === failAt });
       const a = wal.append(bytes(20000, 7), { wait: 'durable' });
       const b = wal.append(bytes(20000, 8), { wait: 'written' });
       const aError = await rejectsCode(a, 'WAL_WRITE_FAILED');
@@ -53,11 +68,11 @@ describe('Wal', () => {
 
     it('EIO on fdatasync: everything rejects WAL_FAILED, close resolves, reopen resumes at the last durable offset', async () => {
       const fs = new FaultFs(new CrashFs());
-      const wal = await single(fs);
+      const wal = await single(fs, mode.options);
       const { lsns, payloads } = appendAll(wal, [100, 200]);
       await wal.sync();
       const durable = wal.durable;
-      fs.inject({ method: 'fdatasync' });
+      fs.inject({ method: mode.fdatasync });
       const lost = wal.append(bytes(300, 3), { wait: 'durable' });
       await rejectsCode(lost, 'WAL_FAILED');
       assert.equal(wal.failure?.code, 'WAL_FAILED');
@@ -88,9 +103,9 @@ describe('Wal', () => {
     it('a failed write on a SegmentedStore with records in flight: reopen drops everything from the failure', async () => {
       const inner = new CrashFs();
       const fs = new FaultFs(inner);
-      const wal = await segmented(fs);
+      const wal = await segmented(fs, mode.options);
       const first = await wal.append(bytes(1000, 1), { wait: 'durable' });
-      fs.inject({ method: 'pwrite' });
+      fs.inject({ method: mode.pwrite });
       const failed = wal.append(bytes(100, 2), { wait: 'durable' });
       await rejectsCode(failed, 'WAL_WRITE_FAILED');
       const closing = wal.close();
