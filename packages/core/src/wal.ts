@@ -22,8 +22,8 @@ import {
 } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { abortable, abortError, cancellable } from './abort.js';
-import type { BoundaryIndex } from './boundary-index.js';
 import { syncNow } from './blocking.js';
+import type { BoundaryIndex } from './boundary-index.js';
 import { publishRecovery } from './channels.js';
 import { closeLog } from './close.js';
 import { Durability } from './durability.js';

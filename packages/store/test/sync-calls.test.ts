@@ -41,7 +41,9 @@ describe('synchronous Fs calls', () => {
     const file = await fs.open('/f', 'create');
     await fs.syncDir('/');
     assert.equal(fs.pwriteSync(file, enc.encode('abc'), 0), 3);
-    const before = new Set([...fs.crashStates({ limit: 1000 })].map((s) => text(s.files.get('/f'))));
+    const before = new Set(
+      [...fs.crashStates({ limit: 1000 })].map((s) => text(s.files.get('/f'))),
+    );
     assert.ok(before.has(''), 'an unsynced write may be lost');
     fs.fdatasyncSync(file);
     const after = new Set([...fs.crashStates({ limit: 1000 })].map((s) => text(s.files.get('/f'))));

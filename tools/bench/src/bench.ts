@@ -88,7 +88,8 @@ function parseArgs(argv: readonly string[]): Settings {
     else if (match[1] === 'seconds') seconds = Number(value);
     else if (match[1] === 'ks') {
       ks = value.split(',').map(Number);
-      if (!ks.every((k) => Number.isInteger(k) && k > 0)) throw new Error('--ks: positive integers');
+      if (!ks.every((k) => Number.isInteger(k) && k > 0))
+        throw new Error('--ks: positive integers');
     } else {
       only = new Set();
       for (const name of value.split(',')) {
@@ -311,8 +312,7 @@ async function main(): Promise<void> {
       const preallocate = preallocateBytes(s);
       for (let rep = 0; rep < s.reps; rep++) {
         for (const k of s.ks) {
-          const jobs: DurableJob[] =
-            k === FLOOR_K ? [...systems, 'fsync-floor'] : [...systems];
+          const jobs: DurableJob[] = k === FLOOR_K ? [...systems, 'fsync-floor'] : [...systems];
           for (const system of rotate(jobs, rep)) {
             progress.step(`durable rep ${rep + 1}/${s.reps} K=${k} ${system}`);
             const dir = await fresh();

@@ -362,7 +362,9 @@ export class CrashFs implements Fs {
 
   pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
     const record = this.#writeRecord('pwrite', file, bytes, position);
-    return this.#run(record, (onComplete) => this.#write(record, file, bytes, position, onComplete));
+    return this.#run(record, (onComplete) =>
+      this.#write(record, file, bytes, position, onComplete),
+    );
   }
 
   /**

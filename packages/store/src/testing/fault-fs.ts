@@ -280,7 +280,9 @@ export class FaultFs implements Fs {
     if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
     if (fault === undefined) return bytes;
     const short =
-      fault === 'short' ? Math.max(1, Math.floor(bytes.length / 2)) : (fault as { short: number }).short;
+      fault === 'short'
+        ? Math.max(1, Math.floor(bytes.length / 2))
+        : (fault as { short: number }).short;
     return bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
   }
 

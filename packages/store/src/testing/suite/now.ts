@@ -43,7 +43,10 @@ export function nowTests(context: SuiteContext): void {
       for (let i = 0; i < 6; i++) {
         equalBytes(all.subarray(i * chunk, (i + 1) * chunk), pattern(chunk, 20 + i), `chunk ${i}`);
       }
-      check(store.writeNow!(1000 + 6 * chunk, new Uint8Array(0)), 'writeNow of no bytes is not done');
+      check(
+        store.writeNow!(1000 + 6 * chunk, new Uint8Array(0)),
+        'writeNow of no bytes is not done',
+      );
       const synced = store.syncNow!();
       check(typeof synced === 'boolean', `syncNow returned ${String(synced)}, not a boolean`);
       if (!synced) await store.sync();
@@ -57,12 +60,7 @@ export function nowTests(context: SuiteContext): void {
       }
     }));
 
-  closedTrait(
-    context,
-    'writeNow',
-    async (store) => store.writeNow!(0, new Uint8Array(1)),
-    hasNow,
-  );
+  closedTrait(context, 'writeNow', async (store) => store.writeNow!(0, new Uint8Array(1)), hasNow);
   closedTrait(context, 'syncNow', async (store) => store.syncNow!(), hasNow);
 
   test('writeNow: invalid arguments throw coded TypeError / RangeError and change nothing', () =>
@@ -81,7 +79,10 @@ export function nowTests(context: SuiteContext): void {
         },
       ];
       for (const call of calls) await rejectsWith(() => call.run(store), call.expected, call.what);
-      check((store.length as number) === 10, `length is ${store.length} after invalid writeNow calls`);
+      check(
+        (store.length as number) === 10,
+        `length is ${store.length} after invalid writeNow calls`,
+      );
       equalBytes(await store.read(0, 10), pattern(10, 1), 'the bytes after invalid writeNow calls');
     }));
 }
