@@ -202,14 +202,7 @@ export abstract class StoreBase implements Store {
   // ---- the contract --------------------------------------------------------
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    validateOffset('offset', offset);
-    validateBytes('bytes', bytes);
-    if (offset + bytes.length > MAX_OFFSET) {
-      throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
-    }
-    this.#refuseIfUnusable('write');
-    if (offset < this.headOffset)
-      throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
+    this.#checkWrite(offset, bytes);
     return this.#run(async () => {
       if (bytes.length > 0) await this.doWrite(offset, bytes);
       const end = offset + bytes.length;
@@ -218,6 +211,15 @@ export abstract class StoreBase implements Store {
   }
 
   writeNow(offset: number, bytes: Uint8Array): boolean {
+    this.#checkWrite(offset, bytes);
+    const end = offset + bytes.length;
+    if (bytes.length > 0 && !this.#trackNow(() => this.doWriteNow(offset, bytes))) return false;
+    if (end > this.lengthOffset) this.lengthOffset = end;
+    return true;
+  }
+
+  /** The checks of `write` and `writeNow`, before any I/O: throws what they refuse. */
+  #checkWrite(offset: number, bytes: Uint8Array): void {
     validateOffset('offset', offset);
     validateBytes('bytes', bytes);
     if (offset + bytes.length > MAX_OFFSET) {
@@ -226,10 +228,6 @@ export abstract class StoreBase implements Store {
     this.#refuseIfUnusable('write');
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
-    const end = offset + bytes.length;
-    if (bytes.length > 0 && !this.#trackNow(() => this.doWriteNow(offset, bytes))) return false;
-    if (end > this.lengthOffset) this.lengthOffset = end;
-    return true;
   }
 
   syncNow(): boolean {
