@@ -18,7 +18,8 @@ export type WriteNowOutcome = boolean | { readonly cause: unknown };
 /**
  * Writes `bytes` at `start` synchronously if the log runs blocking and the
  * store can: true once the OS has them, false having done nothing, or the
- * failure. The caller holds the write in its own accounting as for `write`.
+ * failure. The caller holds the write in its own accounting as for `write`,
+ * and settles a failure in a later microtask, as that of a write in flight.
  */
 export function writeNow(log: LogState, start: number, bytes: Uint8Array): WriteNowOutcome {
   const store = log.store;
@@ -49,8 +50,13 @@ export function syncNow(log: LogState): Promise<void> {
   try {
     done = store.syncNow();
   } catch (cause) {
-    log.durability.syncFailed(cause);
-    return Promise.reject(cause);
+    // Settled as a failed asynchronous sync is: in a later microtask, never
+    // inside the caller (an append, a truncation), which goes on as if the
+    // sync were in flight.
+    return RESOLVED.then(() => {
+      log.durability.syncFailed(cause);
+      throw cause;
+    });
   }
   if (!done) return log.durability.syncStore();
   log.durability.synced(target);

@@ -125,7 +125,7 @@ export class Preallocation {
     const bytes = zeros(end - start);
     const now = writeNow(log, start, bytes);
     if (now === true) done(true);
-    else if (now !== false) done(false, now.cause);
+    else if (now !== false) queueMicrotask(() => done(false, now.cause));
     else {
       log.store.write(start, bytes).then(
         () => done(true),

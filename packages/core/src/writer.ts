@@ -213,9 +213,13 @@ export class Writer {
     log.preallocation.extend(end);
     const now = writeNow(log, start, bytes);
     log.gate.enter();
+    if (now === true) {
+      this.#writeDone(start, end, recycle, undefined, true);
+      return;
+    }
     if (now !== false) {
-      if (now === true) this.#writeDone(start, end, recycle, undefined, true);
-      else this.#writeDone(start, end, recycle, now.cause, false);
+      // Settled as a failed write in flight is, never inside the caller (an append).
+      queueMicrotask(() => this.#writeDone(start, end, recycle, now.cause, false));
       return;
     }
     log.store.write(start, bytes).then(
