@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_SIZE, Wal } from '@wal/core';
 import { NodeFs } from '@wal/store';
-import { CountingFs, frameInto, now, quantile, requireSqlite, writeAll } from './shared.js';
+import { CountingFs, frameInto, now, openSqliteDurable, quantile, writeAll } from './shared.js';
 
 export const PAYLOAD_SIZE = 100;
 const FRAME_SIZE = HEADER_SIZE + PAYLOAD_SIZE;
@@ -244,16 +244,7 @@ export async function lmdbCommitter(dir: string): Promise<Committer> {
  * library does.
  */
 export async function sqliteCommitter(dir: string, peers: string): Promise<Committer> {
-  type Database = {
-    pragma(s: string): void;
-    exec(s: string): void;
-    prepare(s: string): { run(...a: unknown[]): void };
-    close(): void;
-  };
-  const Sqlite = requireSqlite(peers) as new (path: string) => Database;
-  const db = new Sqlite(join(dir, 'commits.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  const db = openSqliteDurable(peers, join(dir, 'commits.sqlite'));
   db.exec('CREATE TABLE log (payload BLOB NOT NULL)');
   const insert = db.prepare('INSERT INTO log (payload) VALUES (?)');
   return {

@@ -346,10 +346,33 @@ export function installSqlite(peers: string): void {
   installPeer(peers, SQLITE, ' (compiles from source)');
 }
 
-/** The better-sqlite3 module installed under `peers` by {@link installSqlite}. */
-export function requireSqlite(peers: string): unknown {
+/** The part of a better-sqlite3 prepared statement the benches use. */
+export interface SqliteStatement {
+  get(...parameters: unknown[]): unknown;
+  run(...parameters: unknown[]): void;
+}
+
+/** The part of a better-sqlite3 database the benches use. */
+export interface SqliteDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+}
+
+/**
+ * A better-sqlite3 database at `path` (the module installed under `peers`
+ * by {@link installSqlite}), in WAL mode with `synchronous = FULL`: every
+ * commit fsyncs the WAL before it returns.
+ */
+export function openSqliteDurable(peers: string, path: string): SqliteDatabase {
   const require = createRequire(join(peers, 'package.json'));
-  return require('better-sqlite3');
+  const Sqlite = require('better-sqlite3') as new (
+    path: string,
+  ) => SqliteDatabase & { pragma(setting: string): void };
+  const db = new Sqlite(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  return db;
 }
 
 /**

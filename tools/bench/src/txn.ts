@@ -46,11 +46,11 @@ import {
   int,
   median,
   now,
+  openSqliteDurable,
   option,
   provenance,
   quantile,
   reportDirectory,
-  requireSqlite,
   seededRandom,
   spread,
   table,
@@ -187,17 +187,7 @@ async function openWal(dir: string, n: number): Promise<Bank> {
 }
 
 async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> {
-  type Statement = { get(...a: unknown[]): { v: number }; run(...a: unknown[]): void };
-  type Database = {
-    pragma(s: string): void;
-    exec(s: string): void;
-    prepare(s: string): Statement;
-    close(): void;
-  };
-  const Sqlite = requireSqlite(peers) as new (path: string) => Database;
-  const db = new Sqlite(join(dir, 'bank.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  const db = openSqliteDurable(peers, join(dir, 'bank.sqlite'));
   db.exec('CREATE TABLE accounts (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID');
   const insert = db.prepare('INSERT INTO accounts (k, v) VALUES (?, ?)');
   db.exec('BEGIN');
@@ -210,7 +200,7 @@ async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> 
       db.exec('BEGIN IMMEDIATE');
       try {
         keys.forEach((k, i) => {
-          const { v } = select.get(keyName(k));
+          const { v } = select.get(keyName(k)) as { v: number };
           update.run(v + (i < 2 ? -1 : 1), keyName(k));
         });
         db.exec('COMMIT');
