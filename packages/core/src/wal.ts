@@ -22,6 +22,7 @@ import {
 } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { abortable, abortError, cancellable } from './abort.js';
+import { syncNow } from './blocking.js';
 import type { BoundaryIndex } from './boundary-index.js';
 import { publishRecovery } from './channels.js';
 import { closeLog } from './close.js';
@@ -140,7 +141,9 @@ export class Wal {
         : new GroupCommit({
             start: end,
             delayMs: options.commitDelayMs,
-            sync: () => log.durability.syncStore(),
+            // Blocking: a sync starts inside the write that lets it, with no macrotask.
+            gather: !options.blockingSync,
+            sync: options.blockingSync ? () => syncNow(log) : () => log.durability.syncStore(),
             onFlush: (flush) => log.stats.flushed(flush),
           }),
       index: init.index,
@@ -148,6 +151,7 @@ export class Wal {
       maxRecordSize: init.maxRecordSize,
       stagingLimit: options.stagingLimit,
       readOnly: options.readOnly,
+      blockingSync: options.blockingSync,
       end,
       truncations: init.truncations,
     });

@@ -8,6 +8,7 @@
  * holding: §4. Internal to @wal/core.
  */
 import { WriteFailedError } from '@wal/errors';
+import { writeNow } from './blocking.js';
 import { publishRolls } from './channels.js';
 import { HEADER_SIZE, writeFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
@@ -210,7 +211,17 @@ export class Writer {
       return;
     }
     log.preallocation.extend(end);
+    const now = writeNow(log, start, bytes);
     log.gate.enter();
+    if (now === true) {
+      this.#writeDone(start, end, recycle, undefined, true);
+      return;
+    }
+    if (now !== false) {
+      // Settled as a failed write in flight is, never inside the caller (an append).
+      queueMicrotask(() => this.#writeDone(start, end, recycle, now.cause, false));
+      return;
+    }
     log.store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),

@@ -127,6 +127,48 @@ const bytesLabel = (bytes: number): string =>
 
 // ---------------------------------------------------------------- targets
 
+/**
+ * The targets at one committer (issue 19): the default mode against the
+ * best asynchronous peer and naive's p99, the blocking mode against
+ * better-sqlite3 (a peer that blocks the event loop too).
+ */
+function oneCommitterTargets(results: Results): Target[] {
+  const rate = (system: DurableSystem): number => medianRate(results, system, 1);
+  const p99s = (system: DurableSystem): number[] =>
+    (results.durable.find((cell) => cell.system === system && cell.k === 1)?.runs ?? []).map(
+      (run) => run.p99,
+    );
+  const x = (value: number): string => `${value.toFixed(2)}×`;
+  const out: Target[] = [];
+  const wal = rate('wal');
+  const level = rate('classic-level');
+  out.push({
+    name: 'durable K=1 ≥ 1.0× classic-level put({ sync: true })',
+    measured: `${int(wal)} vs ${int(level)} commits/s`,
+    ratio: x(wal / level),
+    pass: wal >= level,
+  });
+  const walP99 = p99s('wal');
+  const naiveP99 = p99s('naive');
+  out.push({
+    name: 'durable K=1 p99 latency ≤ 1.5× naive',
+    measured: `${spread(walP99, fixed(3))} vs ${spread(naiveP99, fixed(3))} ms`,
+    ratio: ratio(walP99, naiveP99),
+    pass: median(walP99) <= 1.5 * median(naiveP99),
+  });
+  const blocking = rate('wal-blocking');
+  const sqlite = rate('sqlite');
+  out.push({
+    name: 'durable K=1 with blockingSync ≥ 1.0× better-sqlite3 (WAL, synchronous = FULL)',
+    measured: Number.isNaN(sqlite)
+      ? `${int(blocking)} commits/s; better-sqlite3 not measured`
+      : `${int(blocking)} vs ${int(sqlite)} commits/s`,
+    ratio: x(blocking / sqlite),
+    pass: blocking >= sqlite,
+  });
+  return out;
+}
+
 export function targets(results: Results): Target[] {
   const out: Target[] = [];
   const durable = (system: DurableSystem, k: number): DurableRun[] =>
@@ -134,7 +176,9 @@ export function targets(results: Results): Target[] {
   const medRate = (system: DurableSystem, k: number): number => medianRate(results, system, k);
   const x = (value: number): string => `${value.toFixed(2)}×`;
 
-  if (results.durable.length > 0) {
+  // Only the targets of the committer counts measured (`--ks`).
+  const measured = (k: number): boolean => results.durable.some((cell) => cell.k === k);
+  if (measured(64)) {
     const wal64 = medRate('wal', 64);
     const refs = (['gathering', 'gathering-prealloc', 'naive'] as const).map(
       (s) => [s, medRate(s, 64)] as const,
@@ -194,6 +238,8 @@ export function targets(results: Results): Target[] {
               }
             : {}),
     });
+  }
+  if (results.durable.length > 0) {
     const ks = [...new Set(results.durable.map((cell) => cell.k))];
     const worst = ks
       .map((k) => [k, medRate('wal', k) / medRate('naive', k)] as const)
@@ -204,6 +250,8 @@ export function targets(results: Results): Target[] {
       ratio: x(worst[1]),
       pass: worst[1] >= 1,
     });
+  }
+  if (measured(1)) {
     const p50 = (system: DurableSystem): number[] => durable(system, 1).map((run) => run.p50);
     const walP50 = p50('wal');
     const naiveP50 = p50('naive');
@@ -213,6 +261,7 @@ export function targets(results: Results): Target[] {
       ratio: ratio(walP50, naiveP50),
       pass: median(walP50) <= 1.1 * median(naiveP50),
     });
+    out.push(...oneCommitterTargets(results));
   }
 
   if (results.buffered.length > 0) {
@@ -721,23 +770,27 @@ function markdown(results: Results, checks: readonly Target[]): string {
 
 const COLORS: Readonly<Record<DurableSystem, string>> = {
   wal: '#d62728',
+  'wal-blocking': '#ff9896',
   gathering: '#1f77b4',
   'gathering-prealloc': '#17becf',
   'gathering-blocking': '#aec7e8',
   naive: '#7f7f7f',
   'classic-level': '#2ca02c',
   lmdb: '#9467bd',
+  sqlite: '#8c564b',
 };
 
 /** Short names for the chart's legend (the tables use {@link DURABLE_LABELS}). */
 const LEGEND: Readonly<Record<DurableSystem, string>> = {
   wal: '@wal/core',
+  'wal-blocking': '@wal/core, blockingSync',
   gathering: 'group commit (growing file)',
   'gathering-prealloc': 'group commit (preallocated)',
   'gathering-blocking': 'group commit, sync calls (bound)',
   naive: 'naive write + fdatasync',
   'classic-level': 'classic-level',
   lmdb: 'lmdb-js',
+  sqlite: 'better-sqlite3',
 };
 
 /** Durable commits/s (median) against K, log–log, one line per system. */

@@ -37,9 +37,7 @@
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -51,10 +49,11 @@ import {
   dataDirectory,
   fixed,
   inChild,
-  installPeer,
+  installSqlite,
   int,
   median,
   now,
+  openSqliteDurable,
   option,
   provenance,
   quantile,
@@ -70,7 +69,6 @@ type Distribution = 'uniform' | 'zipfian';
 const CONTENDERS: readonly Contender[] = ['wal-txn', 'sqlite', 'lmdb'];
 const DISTRIBUTIONS: readonly Distribution[] = ['uniform', 'zipfian'];
 const CLIENTS = [1, 16, 64];
-const SQLITE = 'better-sqlite3@12.11.x';
 /** Size of a transfer's commit record: header 13, then 4 × (5 + 12-byte key + 4 + 7-byte value). */
 const TRANSFER_RECORD_BYTES = 13 + 4 * (5 + 12 + 4 + 7);
 
@@ -200,24 +198,8 @@ async function openWal(dir: string, n: number): Promise<Bank> {
   };
 }
 
-/** The better-sqlite3 module, installed under `peers` on demand. */
-function requireSqlite(peers: string): unknown {
-  const require = createRequire(join(peers, 'package.json'));
-  return require('better-sqlite3');
-}
-
 async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> {
-  type Statement = { get(...a: unknown[]): { v: number }; run(...a: unknown[]): void };
-  type Database = {
-    pragma(s: string): void;
-    exec(s: string): void;
-    prepare(s: string): Statement;
-    close(): void;
-  };
-  const Sqlite = requireSqlite(peers) as new (path: string) => Database;
-  const db = new Sqlite(join(dir, 'bank.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  const db = openSqliteDurable(peers, join(dir, 'bank.sqlite'));
   db.exec('CREATE TABLE accounts (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID');
   const insert = db.prepare('INSERT INTO accounts (k, v) VALUES (?, ?)');
   db.exec('BEGIN');
@@ -231,7 +213,7 @@ async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> 
       db.exec('BEGIN IMMEDIATE');
       try {
         names.forEach((k, i) => {
-          const { v } = select.get(k);
+          const { v } = select.get(k) as { v: number };
           update.run(v + (i < 2 ? -1 : 1), k);
         });
         db.exec('COMMIT');
@@ -369,12 +351,6 @@ async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
 
 /** This module's file: the runner forks it for each child. */
 const script = fileURLToPath(import.meta.url);
-
-/** Installs better-sqlite3 under `peers` when it is not there (it compiles from source). */
-function installSqlite(peers: string): void {
-  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
-  installPeer(peers, SQLITE, ' (compiles from source)');
-}
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');

@@ -9,7 +9,16 @@
  * that choice).
  */
 import { randomBytes } from 'node:crypto';
-import { constants, fdatasync, fstat, ftruncate, read, write } from 'node:fs';
+import {
+  constants,
+  fdatasync,
+  fdatasyncSync,
+  fstat,
+  ftruncate,
+  read,
+  write,
+  writeSync,
+} from 'node:fs';
 import {
   type FileHandle,
   link,
@@ -72,6 +81,26 @@ class NodeFile implements FsFile {
 
   fdatasync(): Promise<void> {
     return this.#run('fdatasync', (fd, done: Done<void>) => fdatasync(fd, done));
+  }
+
+  /** `fs.writeSync` on the descriptor: blocks the event loop for the write. */
+  pwriteSync(bytes: Uint8Array, position: number): number {
+    const fd = this.#openFd('write');
+    return bytes.length === 0 ? 0 : writeSync(fd, bytes, 0, bytes.length, position);
+  }
+
+  /** `fs.fdatasyncSync` on the descriptor: blocks the event loop for the flush. */
+  fdatasyncSync(): void {
+    fdatasyncSync(this.#openFd('fdatasync'));
+  }
+
+  /** The descriptor, or the error a closed `FileHandle` gives (a synchronous call is never in flight). */
+  #openFd(syscall: string): number {
+    const fd = this.handle.fd;
+    if (this.#closing !== undefined || fd === -1) {
+      throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall });
+    }
+    return fd;
   }
 
   ftruncate(length: number): Promise<void> {
@@ -165,7 +194,9 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * or reused. (One difference from the handle's methods: `pread` rejects a
  * position that is not a safe integer ≥ −1 with `ERR_OUT_OF_RANGE`, which
  * `FileHandle.read` accepted.) Directory fsync opens the directory read-only
- * and calls `sync` on it. All calls are promise-based (never synchronous).
+ * and calls `sync` on it. All calls are promise-based, except `pwriteSync` and
+ * `fdatasyncSync` (`fs.writeSync`, `fs.fdatasyncSync`), which block the event
+ * loop and serve only a log opened with `blockingSync`.
  *
  * Locking: Node has no `flock`, so {@link NodeFs.lock} uses a lock file that
  * holds the owner's pid, host name, process start time and a random token.
@@ -194,6 +225,16 @@ export class NodeFs implements Fs {
 
   ftruncate(file: FsFile, length: number): Promise<void> {
     return nodeFile(file).ftruncate(length);
+  }
+
+  /** `fs.writeSync`: blocks the event loop for the write. */
+  pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
+    return nodeFile(file).pwriteSync(bytes, position);
+  }
+
+  /** `fs.fdatasyncSync`: blocks the event loop for the whole flush. */
+  fdatasyncSync(file: FsFile): void {
+    nodeFile(file).fdatasyncSync();
   }
 
   size(file: FsFile): Promise<number> {

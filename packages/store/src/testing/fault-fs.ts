@@ -12,7 +12,11 @@ import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 export type { FsMethod };
 
 /** The fsync methods, `fdatasync` and `syncDir`: what a fault on every sync targets. */
-export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze(['fdatasync', 'syncDir']);
+export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze([
+  'fdatasync',
+  'fdatasyncSync',
+  'syncDir',
+]);
 
 /** One call through a {@link FaultFs}, as logged and as shown to predicates. */
 export interface FsCall {
@@ -75,8 +79,10 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   open: 'open',
   close: 'close',
   pwrite: 'write',
+  pwriteSync: 'write',
   pread: 'read',
   fdatasync: 'fdatasync',
+  fdatasyncSync: 'fdatasync',
   ftruncate: 'ftruncate',
   size: 'fstat',
   rename: 'rename',
@@ -152,9 +158,27 @@ export class FaultFs implements Fs {
   readonly #counts = new Map<FsMethod, number>();
   readonly #calls: FsCall[] = [];
 
+  /** `pwrite` done synchronously, with the same faults; present when `inner` has it. */
+  readonly pwriteSync?: (file: FsFile, bytes: Uint8Array, position: number) => number;
+  /** `fdatasync` done synchronously, with the same faults; present when `inner` has it. */
+  readonly fdatasyncSync?: (file: FsFile) => void;
+
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
     this.inner = inner;
+    if (typeof inner.pwriteSync === 'function') {
+      this.pwriteSync = (file, bytes, position) => {
+        const view = this.#faulted('pwriteSync', file, bytes, position);
+        return view.length === 0 ? 0 : inner.pwriteSync!(file, view, position);
+      };
+    }
+    if (typeof inner.fdatasyncSync === 'function') {
+      this.fdatasyncSync = (file) => {
+        const code = codeOf(this.#enter('fdatasyncSync', file.path, []));
+        if (code !== undefined) throw systemError(code, SYSCALLS.fdatasyncSync, file.path);
+        inner.fdatasyncSync!(file);
+      };
+    }
   }
 
   /** Adds a fault rule; rules are checked in the order added, the first that fires wins. */
@@ -234,21 +258,32 @@ export class FaultFs implements Fs {
     bytes: Uint8Array,
     position: number,
   ): Promise<number> {
-    const fault = this.#enter(method, file.path, [bytes, position]);
-    const code = codeOf(fault);
-    if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
-    let view = bytes;
-    if (fault !== undefined) {
-      const short =
-        fault === 'short'
-          ? Math.max(1, Math.floor(bytes.length / 2))
-          : (fault as { short: number }).short;
-      view = bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
-      if (view.length === 0) return 0;
-    }
+    const view = this.#faulted(method, file, bytes, position);
+    if (view.length === 0 && bytes.length > 0) return 0;
     return method === 'pwrite'
       ? this.inner.pwrite(file, view, position)
       : this.inner.pread(file, view, position);
+  }
+
+  /**
+   * Logs a positional transfer and applies its fault: throws an error fault,
+   * returns the part of `bytes` a short fault leaves (all of it without one).
+   */
+  #faulted(
+    method: 'pwrite' | 'pwriteSync' | 'pread',
+    file: FsFile,
+    bytes: Uint8Array,
+    position: number,
+  ): Uint8Array {
+    const fault = this.#enter(method, file.path, [bytes, position]);
+    const code = codeOf(fault);
+    if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
+    if (fault === undefined) return bytes;
+    const short =
+      fault === 'short'
+        ? Math.max(1, Math.floor(bytes.length / 2))
+        : (fault as { short: number }).short;
+    return bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
   }
 
   open(path: string, mode: OpenMode, permissions?: number): Promise<FsFile> {
