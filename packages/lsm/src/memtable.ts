@@ -82,6 +82,8 @@ export class Memtable {
   #height = 1;
   /** Scratch for {@link Memtable.insert}: the node before the new one at each level. */
   readonly #previous: MemEntry[] = new Array(MAX_HEIGHT).fill(this.#head);
+  /** The last node at each level (the head where a level is empty). */
+  readonly #tails: MemEntry[] = new Array(MAX_HEIGHT).fill(this.#head);
   #seed = 0x2545f491;
   /** Estimated memory held, in bytes. */
   bytes = 0;
@@ -124,19 +126,29 @@ export class Memtable {
     return node;
   }
 
-  /** Inserts a version. (key, sequence) pairs are unique by construction. */
+  /**
+   * Inserts a version. (key, sequence) pairs are unique by construction. A
+   * version that sorts after every other (keys written in order) is linked
+   * after the last node of each level without a search.
+   */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
     const previous = this.#previous;
+    const tails = this.#tails;
     const entry = new MemEntry(key, sequence, kind, value, new Array(this.#randomHeight()));
-    this.#before(entry, sequence, previous);
+    const last = tails[0]!;
+    if (last === this.#head || compare(entry, sequence, last) > 0) {
+      for (let level = 0; level < this.#height; level++) previous[level] = tails[level]!;
+    } else this.#before(entry, sequence, previous);
     const height = entry.next.length;
     if (height > this.#height) {
       for (let level = this.#height; level < height; level++) previous[level] = this.#head;
       this.#height = height;
     }
     for (let level = 0; level < height; level++) {
-      entry.next[level] = previous[level]!.next[level];
+      const next = previous[level]!.next[level];
+      entry.next[level] = next;
       previous[level]!.next[level] = entry;
+      if (next === undefined) tails[level] = entry;
     }
     this.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD;
     this.count++;
@@ -169,10 +181,7 @@ export class Memtable {
 
   /** The last entry, or `undefined` when empty. */
   last(): MemEntry | undefined {
-    let node = this.#head;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      while (node.next[level] !== undefined) node = node.next[level]!;
-    }
+    const node = this.#tails[0]!;
     return node === this.#head ? undefined : node;
   }
 
