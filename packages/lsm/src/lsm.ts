@@ -52,6 +52,7 @@ const SLOW = 2;
 const FULL = 3;
 type Stall = typeof GO | typeof STOP | typeof SLOW | typeof FULL;
 const EMPTY = new Uint8Array(0);
+const RESOLVED = Promise.resolve();
 
 interface PendingWrite {
   readonly sequence: number;
@@ -376,7 +377,9 @@ export class Lsm {
    * one each.
    */
   #awaitLog(lsn: number, sync: boolean): void {
-    if (this.#writtenWait === -1 && this.#durableWait === -1) queueMicrotask(this.#waitLog);
+    // A resolved promise's reaction: a microtask without the async-hooks
+    // resource Node's queueMicrotask makes for each call.
+    if (this.#writtenWait === -1 && this.#durableWait === -1) RESOLVED.then(this.#waitLog);
     if (sync) this.#durableWait = lsn;
     else this.#writtenWait = lsn;
   }
