@@ -80,6 +80,18 @@ function probe(key: Uint8Array): MemEntry {
   return new MemEntry(key, 0, 0, undefined, NO_LINKS);
 }
 
+/** The first index of `entries` (sorted) at or after (probe, sequence); `entries.length` when none. */
+function lowerBound(entries: MemEntry[], probe: MemEntry, sequence: number): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compare(probe, sequence, entries[mid]!) > 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /** A sorted in-memory table of versions. */
 export class Memtable {
   /** Sorted leaves of entries, in order; none is empty. */
@@ -95,31 +107,6 @@ export class Memtable {
   lastSequence = 0;
   /** Range deletions, in sequence order (appended only). */
   readonly ranges: RangeTombstone[] = [];
-
-  /** The first leaf whose last entry is at or after `probe` (`#leaves.length` when none). */
-  #leafFor(probe: MemEntry, sequence: number): number {
-    const lasts = this.#lasts;
-    let low = 0;
-    let high = lasts.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (compare(probe, sequence, lasts[mid]!) > 0) low = mid + 1;
-      else high = mid;
-    }
-    return low;
-  }
-
-  /** The first position in `leaf` at or after `probe` (`leaf.length` when none). */
-  static #positionIn(leaf: MemEntry[], probe: MemEntry, sequence: number): number {
-    let low = 0;
-    let high = leaf.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (compare(probe, sequence, leaf[mid]!) > 0) low = mid + 1;
-      else high = mid;
-    }
-    return low;
-  }
 
   /** The entry before position `at` of leaf `leaf` in internal order, or `undefined`. */
   #previous(leaf: number, at: number): MemEntry | undefined {
@@ -148,9 +135,9 @@ export class Memtable {
         lasts[end] = entry;
       }
     } else {
-      const index = this.#leafFor(entry, sequence); // ≤ end: the last entry is after it
+      const index = lowerBound(lasts, entry, sequence); // ≤ end: the last entry is after it
       const leaf = leaves[index]!;
-      const at = Memtable.#positionIn(leaf, entry, sequence); // < leaf.length
+      const at = lowerBound(leaf, entry, sequence); // < leaf.length
       const before = this.#previous(index, at);
       entry.next[0] = leaf[at];
       if (before === undefined) this.#first = entry;
@@ -178,18 +165,18 @@ export class Memtable {
   /** The first entry ≥ (key, sequence) in internal order, or `undefined`. */
   seek(key: Uint8Array, sequence: number): MemEntry | undefined {
     const target = probe(key);
-    const index = this.#leafFor(target, sequence);
+    const index = lowerBound(this.#lasts, target, sequence);
     const leaf = this.#leaves[index];
-    return leaf === undefined ? undefined : leaf[Memtable.#positionIn(leaf, target, sequence)];
+    return leaf === undefined ? undefined : leaf[lowerBound(leaf, target, sequence)];
   }
 
   /** The last entry < (key, sequence) in internal order, or `undefined`. */
   seekBefore(key: Uint8Array, sequence: number): MemEntry | undefined {
     const target = probe(key);
-    const index = this.#leafFor(target, sequence);
+    const index = lowerBound(this.#lasts, target, sequence);
     const leaf = this.#leaves[index];
     if (leaf === undefined) return this.last();
-    return this.#previous(index, Memtable.#positionIn(leaf, target, sequence));
+    return this.#previous(index, lowerBound(leaf, target, sequence));
   }
 
   /** The first entry, or `undefined` when empty. */
