@@ -319,7 +319,7 @@ export class Wal {
       return Promise.reject(error);
     }
     return abortable(
-      this.#log.writer.waitTarget(lsn + 1, level).then(() => lsn),
+      this.#log.writer.waitAppended(lsn + 1, level).then(() => lsn),
       signal,
     );
   }
@@ -368,7 +368,7 @@ export class Wal {
     if (level === undefined) return lsns;
     if (lsns.length === 0) return Promise.resolve(lsns);
     return abortable(
-      this.#log.writer.waitTarget(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+      this.#log.writer.waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
       signal,
     );
   }

@@ -22,6 +22,11 @@ export interface DurableRun {
   /** Latency quantiles, milliseconds. */
   readonly p50: number;
   readonly p99: number;
+  /**
+   * CPU time of the process in the window (`process.cpuUsage()`, user +
+   * system), microseconds; absent in older results.
+   */
+  readonly cpuMicros?: number;
 }
 
 /** What a durable contender offers the committers. */
@@ -44,6 +49,7 @@ export async function runCommitters(
   const latencies: number[] = [];
   let running = true;
   const before = target.counts();
+  const cpuBefore = process.cpuUsage();
   const started = now();
   const deadline = started + seconds * 1000;
   const loop = async (): Promise<void> => {
@@ -61,6 +67,7 @@ export async function runCommitters(
   await new Promise((done) => setTimeout(done, seconds * 1000));
   running = false;
   const elapsed = (now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const after = target.counts();
   await Promise.all(all);
   await target.close();
@@ -72,6 +79,7 @@ export async function runCommitters(
     writes: Number.isNaN(after.writes) ? null : after.writes - before.writes,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
+    cpuMicros: cpu.user + cpu.system,
   };
 }
 
