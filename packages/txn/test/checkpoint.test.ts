@@ -10,15 +10,11 @@ import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { encodeBlock, encodeHeader } from '../src/checkpoint.js';
 import { TxnStore } from '../src/index.js';
-import { isCode, text } from './helpers.js';
+import { isCode, openOnFs as open, text } from './helpers.js';
 
 const DIR = '/db';
-const CKPT = '/db.checkpoints';
 const LOG = { segmentSize: 4096 };
-
-function open(fs: CrashFs, checkpoint = {}): Promise<TxnStore> {
-  return TxnStore.open(DIR, { log: { ...LOG, fs }, checkpoint: { logBytes: 0, ...checkpoint } });
-}
+const CKPT = '/db.checkpoints';
 
 async function fill(store: TxnStore, from: number, to: number, tag = 'v'): Promise<void> {
   for (let i = from; i < to; i += 10) {

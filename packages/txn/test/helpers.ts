@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
+import type { CrashFs } from '@wal/store/testing';
 import { type Isolation, type Transaction, TxnStore } from '../src/index.js';
 import { openStore, type TxnTestHooks } from '../src/store.js';
 
@@ -22,6 +23,17 @@ export function memoryStore(hooks: TxnTestHooks = {}): Promise<TxnStore> {
   return Object.keys(hooks).length === 0
     ? TxnStore.open(new MemoryStore())
     : openStore(new MemoryStore(), {}, hooks);
+}
+
+/**
+ * A store at `/db` on `fs` (checkpoints in `/db.checkpoints`, 4 KiB log
+ * segments), with automatic checkpoints off unless `checkpoint` says otherwise.
+ */
+export function openOnFs(fs: CrashFs, checkpoint = {}): Promise<TxnStore> {
+  return TxnStore.open('/db', {
+    log: { segmentSize: 4096, fs },
+    checkpoint: { logBytes: 0, ...checkpoint },
+  });
 }
 
 /** One turn of the event loop. */
