@@ -64,6 +64,9 @@ import {
 } from './transaction.js';
 import { type Chain, VersionIndex } from './versions.js';
 
+/** Size of the buffer commit records are encoded in, when they fit. */
+const SCRATCH_BYTES = 4096;
+
 /** Options of the log, passed to `Wal.open` (its `replay` and `readOnly` are the store's own). */
 export type LogOptions = Omit<WalOptions, 'replay' | 'replayReusesBuffers' | 'readOnly'>;
 
@@ -208,8 +211,13 @@ export class TxnStore {
   readonly #reclaimChains: Chain[] = [];
   #reclaimHead = 0;
   #reclaimKeyHead = 0;
-  /** Scratch buffer commit records are encoded in (the log copies an appended payload at once). */
-  #scratch = new Uint8Array(4096);
+  /**
+   * Scratch buffer commit records up to its size are encoded in (the log
+   * copies an appended payload at once). A larger record gets an array of
+   * its own, dropped after the append: one large commit does not keep the
+   * store's memory at its size.
+   */
+  readonly #scratch = new Uint8Array(SCRATCH_BYTES);
   /** Waits (checkpoints, read-only commits) in flight, which `close()` lets settle. */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Commits appended whose durability is not settled yet; `close()` lets them settle. */
@@ -598,7 +606,6 @@ export class TxnStore {
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
       this.#validate(state);
       seq = this.#nextSeq;
-      if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
       lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratch));
     } catch (error) {
       state.status = 'aborted';

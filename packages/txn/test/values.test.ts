@@ -13,7 +13,7 @@ import { Buffer } from 'node:buffer';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import type { TxnStore } from '../src/index.js';
-import { openOnFs } from './helpers.js';
+import { memoryStore, openOnFs } from './helpers.js';
 
 type Input = Uint8Array | string;
 /** One commit: its puts (a value) and deletes (`undefined`), in order. */
@@ -143,5 +143,27 @@ describe('keys and values round-trip', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('the commit record buffer', () => {
+  it('is not kept at the size of the largest commit', async () => {
+    const store = await memoryStore();
+    // The encoded payload handed to the log is a view of the buffer it was encoded in.
+    const buffers: number[] = [];
+    const log = store.log;
+    const append = log.append.bind(log);
+    log.append = ((payload: Uint8Array) => {
+      buffers.push(payload.buffer.byteLength);
+      return append(payload);
+    }) as typeof log.append;
+    await store.run((tx) => tx.put('small', 'a'));
+    await store.run((tx) => tx.put('large', new Uint8Array(1 << 20)));
+    await store.run((tx) => tx.put('small', 'b'));
+    assert.equal(buffers.length, 3);
+    assert.ok(buffers[1]! >= 1 << 20);
+    assert.ok(buffers[2]! < 1 << 16, `a small commit after a large one used ${buffers[2]} bytes`);
+    assert.deepEqual(store.begin().get('large'), new Uint8Array(1 << 20));
+    await store.close();
   });
 });
