@@ -11,6 +11,7 @@ import {
   CorruptionError,
   RecordTooLargeError,
   ReplicaMismatchError,
+  TruncatedError,
 } from '@wal/errors';
 import {
   type HeaderSource,
@@ -31,6 +32,13 @@ interface Assembly {
   readonly position: PartPosition;
   readonly payload: Uint8Array;
   filled: number;
+}
+
+/** A seal or fence a copy took: its epoch, and the log's tail then. */
+interface Cut {
+  readonly kind: 'seal' | 'fence';
+  readonly epoch: number;
+  readonly tail: number;
 }
 
 /** The last record a copy appended or found in the log. */
@@ -63,6 +71,12 @@ export class LogCopy {
   /** Sequence of the last seal or fence taken (0 for none since the copy started). */
   #sealedAt = 0;
 
+  /** The sequence the copy started after: it took the messages past it. */
+  readonly #start: number;
+
+  /** The seals and fences the copy took, by sequence (a few per promotion). */
+  readonly #cuts = new Map<number, Cut>();
+
   constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord, within = 0) {
     this.#wal = wal;
     this.#stream = stream;
@@ -70,6 +84,7 @@ export class LogCopy {
     this.epoch = epoch;
     this.last = last;
     this.#within = within;
+    this.#start = seq;
   }
 
   /** Drops the parts of a record left unfinished (a fence published after them voids them). */
@@ -106,12 +121,14 @@ export class LogCopy {
         { sequence: this.seq + 1 },
       );
     }
-    if (readSeal(headers, data.length, seq) !== undefined) {
+    const seal = readSeal(headers, data.length, seq);
+    if (seal !== undefined) {
       // A promotion is under way: no writer publishes after a seal, so a
       // record left unfinished before it is never finished.
       this.#assembly = undefined;
       this.seq = seq;
       this.#sealedAt = seq;
+      this.#cuts.set(seq, { kind: 'seal', epoch: seal, tail: wal.tail });
       return undefined;
     }
     const fence = readFence(headers, data.length, seq);
@@ -128,6 +145,7 @@ export class LogCopy {
       this.#sealedAt = seq;
       this.epoch = fence.epoch;
       this.fences++;
+      this.#cuts.set(seq, { kind: 'fence', epoch: fence.epoch, tail: fence.tail });
       return undefined;
     }
     const placement = readPlacement(headers, data, seq);
@@ -187,12 +205,20 @@ export class LogCopy {
    * Checks message `seq`, at or below {@link LogCopy.seq}, delivered again:
    * it must be the one taken, so the log must hold its records at their
    * LSNs byte for byte (or, for a part of the record being joined, the
-   * parts held must be its bytes); a fence must be one the log passed
-   * (its tail not past the log's, its epoch not past the copy's). A seal
-   * carries nothing to check, and neither does a part of a record a
-   * promotion voided (a part of an earlier epoch, or from before the last
-   * seal, that the log does not hold). Changes nothing; syncs the log first when the
-   * records to compare are not durable yet.
+   * parts held must be its bytes; records below the log's head, which a
+   * checkpoint removed, only by their offsets). A seal or fence this copy
+   * took must come again as the same seal or fence (same epoch, same
+   * tail), and a record message never where it took one. A part of a
+   * record a promotion voided (a part of an earlier epoch, or from before
+   * the last seal, that the log does not hold) cannot be compared, as the
+   * log never kept it: it is accepted only at the LSN where such a record
+   * can start, the log's tail at a later seal or fence this copy took.
+   * For messages taken before this copy started (a restarted follower), a
+   * seal is accepted unchecked, and a fence and a voided part only at a
+   * record boundary of the log (a record's LSN, or its tail; below the
+   * log's head, unchecked), a fence only with a tail not past the log's
+   * and an epoch not past the copy's. Changes nothing; syncs the log first
+   * when the records to compare are not durable yet.
    *
    * @throws `WAL_REPLICA_MISMATCH` when the message is not what was taken
    *   at that sequence (the stream under the name is another one now), or
@@ -200,25 +226,46 @@ export class LogCopy {
    */
   async retaken(seq: number, headers: HeaderSource | undefined, data: Uint8Array): Promise<void> {
     const wal = this.#wal;
-    const differs = (offset: number) =>
+    const differs = (offset?: number) =>
       new ReplicaMismatchError(
         `stream ${this.#stream} delivered message ${seq} again and it is not the one taken at that sequence: the log does not hold it`,
-        { sequence: seq, offset },
+        offset === undefined ? { sequence: seq } : { sequence: seq, offset },
       );
-    if (readSeal(headers, data.length, seq) !== undefined) return;
+    const taken = seq > this.#start;
+    const cut = this.#cuts.get(seq);
+    const seal = readSeal(headers, data.length, seq);
+    if (seal !== undefined) {
+      if (taken && (cut?.kind !== 'seal' || cut.epoch !== seal)) throw differs(cut?.tail);
+      return;
+    }
     const fence = readFence(headers, data.length, seq);
     if (fence !== undefined) {
-      if (fence.tail > wal.tail || fence.epoch > this.epoch) throw differs(fence.tail);
+      if (taken) {
+        if (cut?.kind !== 'fence' || cut.epoch !== fence.epoch || cut.tail !== fence.tail) {
+          throw differs(fence.tail);
+        }
+        return;
+      }
+      if (
+        fence.tail > wal.tail ||
+        fence.epoch > this.epoch ||
+        !(await this.#boundary(fence.tail))
+      ) {
+        throw differs(fence.tail);
+      }
       return;
     }
     const placement = readPlacement(headers, data, seq);
+    if (cut !== undefined) throw differs(placement.lsn);
     const assembly = this.#assembly;
     // A part of a record a promotion voided (left unfinished before a seal
     // or fence, so never in the log: the new writer may have put another
-    // record at its LSN) is from an earlier epoch, or before the last seal.
+    // record at its LSN, even the one being joined) is from an earlier
+    // epoch, or before the last seal.
     const voidable =
       placement.kind === 'part' && (readEpoch(headers!, seq) < this.epoch || seq < this.#sealedAt);
-    if (placement.kind === 'part' && assembly?.position.lsn === placement.lsn) {
+    const voided = async () => voidable && (await this.#voidedAt(seq, placement.lsn));
+    if (!voidable && placement.kind === 'part' && assembly?.position.lsn === placement.lsn) {
       // A part of the record being joined: compared with the bytes held.
       const held = assembly.payload.subarray(placement.part, placement.part + placement.size);
       const same =
@@ -235,7 +282,7 @@ export class LogCopy {
         ? recordEnd(placement.lsn, placement.length)
         : reachOf(placement).end;
     if (end > wal.tail) {
-      if (voidable) return;
+      if (await voided()) return;
       throw differs(placement.lsn);
     }
     if (end > wal.durable) await wal.sync();
@@ -244,7 +291,37 @@ export class LogCopy {
     for (const r of placement.kind === 'run' ? placement.records : []) {
       holds &&= await logHoldsRunRecord(wal, r, data);
     }
-    if (!holds && !voidable) throw differs(placement.lsn);
+    if (!holds && !(await voided())) throw differs(placement.lsn);
+  }
+
+  /**
+   * True when a record voided by a promotion can have started at `lsn`
+   * and been sent at `seq`: the log's tail at a seal or fence this copy
+   * took after `seq`; for a message from before the copy, a record
+   * boundary of the log.
+   */
+  async #voidedAt(seq: number, lsn: number): Promise<boolean> {
+    if (seq <= this.#start) return this.#boundary(lsn);
+    for (const [at, cut] of this.#cuts) if (at > seq && cut.tail === lsn) return true;
+    return false;
+  }
+
+  /**
+   * True when `lsn` is the log's tail or the LSN of a record it holds, or
+   * below its head (records a checkpoint removed: not known any more).
+   */
+  async #boundary(lsn: number): Promise<boolean> {
+    const wal = this.#wal;
+    if (lsn === wal.tail || lsn < wal.head) return true;
+    if (lsn > wal.tail) return false;
+    if (lsn >= wal.durable) await wal.sync();
+    try {
+      await wal.read(lsn);
+      return true;
+    } catch (error) {
+      if (error instanceof BoundaryError || error instanceof TruncatedError) return false;
+      throw error;
+    }
   }
 
   /** Appends the records of a run (checked by `readPlacement`), from the log's tail on. */

@@ -15,11 +15,11 @@ function headersOf(pairs: [string, string][]): Headers {
 }
 
 /** The stream messages (headers and data) of a log holding `payloads`, cut at `partSize`. */
-async function messagesOf(payloads: Uint8Array[], partSize: number, epoch = 0) {
+async function messagesOf(payloads: Uint8Array[], partSize: number, epoch = 0, from = 0) {
   const wal = await Wal.open(new MemoryStore());
   wal.appendBatch(payloads);
   await wal.sync();
-  const out: Outgoing[] = await collectMessages(wal, 0, 0, wal.durable, {
+  const out: Outgoing[] = await collectMessages(wal, from, 0, wal.durable, {
     messages: 1e6,
     bytes: 1e9,
     partSize,
@@ -33,6 +33,7 @@ async function messagesOf(payloads: Uint8Array[], partSize: number, epoch = 0) {
         placement.kind === 'run' ? runHeaders(placement, epoch) : partHeaders(placement, epoch),
       ),
       data,
+      placement,
     })),
   };
 }
@@ -148,5 +149,140 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
     await wal.sync();
     assert.deepEqual(await logBytes(wal), now.bytes);
     await wal.close();
+  });
+
+  it("a voided part delivered again while the next epoch's record at its LSN is being joined is skipped", async () => {
+    // The voided record and epoch 1's first record both start at the
+    // fence's tail; epoch 1's record comes in several parts.
+    const old = await messagesOf([payload(10, 1), payload(300, 2)], 100);
+    const now = await messagesOf([payload(10, 1), payload(200, 3)], 50, 1);
+    const wal = await Wal.open(new MemoryStore());
+    const copy = new LogCopy(wal, 's', 0, 0);
+    const [first, voided] = old.messages;
+    await copy.take(1, first!.headers, first!.data);
+    await copy.take(2, voided!.headers, voided!.data);
+    await copy.take(3, headersOf(sealHeaders(1)), new Uint8Array(0));
+    await copy.take(4, headersOf(fenceHeaders({ tail: wal.tail, epoch: 1 })), new Uint8Array(0));
+    await copy.take(5, now.messages[1]!.headers, now.messages[1]!.data);
+    assert.equal(copy.unfinished, true);
+    await copy.retaken(2, voided!.headers, voided!.data);
+    assert.equal(copy.unfinished, true);
+    for (const [i, m] of now.messages.slice(2).entries()) await copy.take(6 + i, m.headers, m.data);
+    assert.equal(copy.unfinished, false);
+    await wal.sync();
+    assert.deepEqual(await logBytes(wal), now.bytes);
+    await wal.close();
+  });
+
+  it('after a promotion, a seal, fence or voided part again is accepted only as taken, or where it can be; the log is unchanged', async () => {
+    const empty = new Uint8Array(0);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          a: fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 6 }),
+          b: fc.array(fc.integer({ min: 1, max: 400 }), { maxLength: 6 }),
+          voided: fc.integer({ min: 200, max: 900 }),
+          partSize: fc.integer({ min: 64, max: 190 }),
+          newPartSize: fc.integer({ min: 64, max: 500 }),
+          kept: fc.nat(),
+          cut: fc.nat(),
+          restarted: fc.boolean(),
+          lsns: fc.array(fc.nat(), { minLength: 1, maxLength: 6 }),
+          epochs: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 3 }),
+          seqs: fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
+        }),
+        async (t) => {
+          // Epoch 0 stores records a and some parts of a record, then dies;
+          // a promotion seals, fences at the voided record's LSN, and epoch 1
+          // stores records b from there (the follower takes `cut` of them).
+          const a = t.a.map((s, i) => payload(s, i));
+          const b = t.b.map((s, i) => payload(s, 100 + i));
+          const old = await messagesOf([...a, payload(t.voided, 99)], t.partSize);
+          const from = old.messages.at(-1)!.placement.lsn;
+          const now = await messagesOf([...a, ...b], t.newPartSize, 1, from);
+          const first = old.messages.findIndex((m) => m.placement.lsn === from);
+          const parts = old.messages.slice(
+            first,
+            first + 1 + (t.kept % (old.messages.length - first - 1)),
+          );
+          const cut = t.restarted ? now.messages.length : t.cut % (now.messages.length + 1);
+          const seal = first + parts.length + 1;
+          const stream = [
+            ...old.messages.slice(0, first),
+            ...parts,
+            { headers: headersOf(sealHeaders(1)), data: empty },
+            { headers: headersOf(fenceHeaders({ tail: from, epoch: 1 })), data: empty },
+            ...now.messages.slice(0, cut),
+          ];
+          const wal = await Wal.open(new MemoryStore());
+          let copy = new LogCopy(wal, 's', 0, 0);
+          for (const [i, m] of stream.entries()) await copy.take(i + 1, m.headers, m.data);
+          if (t.restarted) copy = new LogCopy(wal, 's', stream.length, 1, copy.last);
+          await wal.sync();
+          const bytes = await logBytes(wal);
+          // Where a record starts in the log, and its tail.
+          const starts = new Set([wal.tail]);
+          for (const { placement } of [
+            ...old.messages.slice(0, first),
+            ...now.messages.slice(0, cut),
+          ]) {
+            if (placement.kind === 'part') starts.add(placement.lsn);
+            else for (const r of placement.records) starts.add(r.lsn);
+          }
+          const check = async (
+            seq: number,
+            headers: Headers,
+            data: Uint8Array,
+            accepted: boolean,
+          ) => {
+            const checked = copy.retaken(seq, headers, data);
+            if (accepted) await checked;
+            else await assert.rejects(checked, { code: 'WAL_REPLICA_MISMATCH', sequence: seq });
+            assert.equal(copy.seq, stream.length);
+            await wal.sync();
+            assert.deepEqual(await logBytes(wal), bytes, 'the log is unchanged');
+          };
+          // Every message again, as taken.
+          for (const [i, m] of stream.entries()) await check(i + 1, m.headers, m.data, true);
+          // A voided part again at another LSN: only where the voided record
+          // started (the fence's tail), or for a restarted copy, which did
+          // not see the fence, a record boundary of the log.
+          for (const lsn of t.lsns.map((n) => n % (wal.tail + 40))) {
+            const [pick] = t.seqs;
+            const p = parts[pick! % parts.length]!;
+            if (p.placement.kind !== 'part') throw new Error('a part expected');
+            const moved = headersOf(partHeaders({ ...p.placement, lsn }, 0));
+            const seq = first + 1 + (pick! % parts.length);
+            await check(seq, moved, p.data, t.restarted ? starts.has(lsn) : lsn === from);
+          }
+          // A seal or fence again: the one taken at that sequence.
+          for (const [i, epoch] of t.epochs.entries()) {
+            const tail = t.lsns[i % t.lsns.length]! % (wal.tail + 40);
+            const fence = headersOf(fenceHeaders({ tail, epoch }));
+            await check(
+              seal + 1,
+              fence,
+              empty,
+              t.restarted ? epoch <= 1 && starts.has(tail) : epoch === 1 && tail === from,
+            );
+            await check(seal, headersOf(sealHeaders(epoch)), empty, t.restarted || epoch === 1);
+          }
+          // A seal or fence where a record was taken, a record where one was.
+          const fence = headersOf(fenceHeaders({ tail: from, epoch: 1 }));
+          for (const n of t.seqs) {
+            const seq = (n % stream.length) + 1;
+            await check(seq, headersOf(sealHeaders(1)), empty, t.restarted || seq === seal);
+            await check(seq, fence, empty, t.restarted || seq === seal + 1);
+          }
+          // The first message is a record the log holds (or a voided part at
+          // the fence's tail): a restarted copy cannot tell.
+          for (const seq of [seal, seal + 1]) {
+            await check(seq, stream[0]!.headers, stream[0]!.data, t.restarted);
+          }
+          await wal.close();
+        },
+      ),
+      { numRuns: 80 },
+    );
   });
 });
