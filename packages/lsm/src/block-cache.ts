@@ -18,8 +18,17 @@ export class BlockCache {
   #bytes = 0;
   #tables = 0;
 
-  /** @param capacity Bytes the cache may hold; 0 caches nothing. */
-  constructor(readonly capacity: number) {}
+  /**
+   * @param capacity Bytes the cache may hold; 0 caches nothing.
+   * @param syncReads Whether the tables sharing it read a block they miss
+   *   for a get or a seek with the file system's synchronous `preadSync`
+   *   (when it has one; blocks read ahead of a scan always go through the
+   *   thread pool).
+   */
+  constructor(
+    readonly capacity: number,
+    readonly syncReads = true,
+  ) {}
 
   /** Bytes held: the blocks' contents plus {@link BLOCK_OVERHEAD} each. */
   get bytes(): number {

@@ -699,6 +699,63 @@ describe('Lsm: block cache', () => {
   }
 });
 
+describe('Lsm: block reads', () => {
+  /** A store of one table of many small blocks, reopened (nothing cached) over a counting FaultFs. */
+  async function oneTable(options: LsmOptions = {}): Promise<{ db: Lsm; fs: FaultFs }> {
+    const fs = new FaultFs(new CrashFs());
+    const { db: writer } = await openMemory({ blockSize: 256 }, fs as never);
+    for (let i = 0; i < 400; i++)
+      await writer.put(bytes(`k${String(i).padStart(3, '0')}`), bytes(`value ${i}`));
+    await writer.flush();
+    await writer.close();
+    const { db } = await openMemory({ blockSize: 256, ...options }, fs as never);
+    fs.resetCounts();
+    return { db, fs };
+  }
+  const tableReads = (fs: FaultFs, method: 'pread' | 'preadSync') =>
+    fs.calls.filter((c) => c.method === method && c.path.endsWith('.sst')).length;
+
+  it('gets and seeks read a missed block synchronously; a scan reads ahead through the thread pool', async () => {
+    const { db, fs } = await oneTable();
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal(tableReads(fs, 'preadSync'), 1);
+    assert.equal(tableReads(fs, 'pread'), 0);
+    const iterator = db.iterator();
+    iterator.seek(bytes('k300'));
+    assert.equal(text((await iterator.nextEntry())![0]), 'k300');
+    await iterator.return();
+    assert.equal(tableReads(fs, 'pread'), 0);
+    assert.equal((await entries(db)).length, 400);
+    assert.ok(tableReads(fs, 'pread') > 5, `${tableReads(fs, 'pread')} reads ahead`);
+    await db.close();
+  });
+
+  it('syncReads: false reads every block through pread', async () => {
+    const { db, fs } = await oneTable({ syncReads: false });
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal((await entries(db, { gte: bytes('k200') })).length, 200);
+    assert.equal(tableReads(fs, 'preadSync'), 0);
+    assert.ok(tableReads(fs, 'pread') > 0);
+    await db.close();
+  });
+
+  it('a failed or short synchronous read rejects that read (WAL_IO, WAL_CORRUPTION); the store goes on', async () => {
+    const { db, fs } = await oneTable();
+    const rule = fs.inject({ method: 'preadSync', fault: 'EIO' });
+    await assert.rejects(db.get(bytes('k123')), isCode('WAL_IO'));
+    rule.remove();
+    const iterator = db.iterator();
+    fs.inject({ method: 'preadSync', fault: 'EIO' });
+    iterator.seek(bytes('k300'));
+    await assert.rejects(iterator.nextEntry(), isCode('WAL_IO'));
+    // A read that comes back short is retried until the block is whole.
+    fs.inject({ method: 'preadSync', fault: { short: 10 } });
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal(text(await db.get(bytes('k001'))), 'value 1');
+    await db.close();
+  });
+});
+
 describe('Lsm: what is not a store, locks, closed handles', () => {
   let root: string;
   beforeEach(async () => {
@@ -803,6 +860,7 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
         () => Lsm.open('/x', { fs: new CrashFs(), writeBufferSize: 'big' as never }),
         'ERR_INVALID_ARG_TYPE',
       ],
+      [() => Lsm.open('/x', { fs: new CrashFs(), syncReads: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [call, code] of bad)
       await assert.rejects(async () => call(), isCode(code), String(call));

@@ -4,12 +4,12 @@
  * calls (positional reads and writes, `fdatasync`, truncation, size) use the
  * callback API on the handle's descriptor, wrapped in one promise each, which
  * costs the event loop far less per call than the handle's own methods. Every
- * call runs on libuv's thread pool; nothing here blocks the event loop (see
+ * call runs on libuv's thread pool and nothing blocks the event loop (see
  * the package README, "Why promise fs calls", for the measurements behind
- * that choice).
+ * that choice), except `preadSync`, which a caller asks for by name.
  */
 import { randomBytes } from 'node:crypto';
-import { constants, fdatasync, fstat, ftruncate, read, write } from 'node:fs';
+import { constants, fdatasync, fstat, ftruncate, read, readSync, write } from 'node:fs';
 import {
   type FileHandle,
   link,
@@ -68,6 +68,14 @@ class NodeFile implements FsFile {
       if (into.length === 0) done(null, 0);
       else read(fd, into, 0, into.length, position, done);
     });
+  }
+
+  preadSync(into: Uint8Array, position: number): number {
+    const fd = this.handle.fd;
+    if (this.#closing !== undefined || fd === -1) {
+      throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall: 'read' });
+    }
+    return into.length === 0 ? 0 : readSync(fd, into, 0, into.length, position);
   }
 
   fdatasync(): Promise<void> {
@@ -165,7 +173,8 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * or reused. (One difference from the handle's methods: `pread` rejects a
  * position that is not a safe integer ≥ −1 with `ERR_OUT_OF_RANGE`, which
  * `FileHandle.read` accepted.) Directory fsync opens the directory read-only
- * and calls `sync` on it. All calls are promise-based (never synchronous).
+ * and calls `sync` on it. All calls are promise-based, but for
+ * {@link NodeFs.preadSync} (`fs.readSync`: it blocks the event loop).
  *
  * Locking: Node has no `flock`, so {@link NodeFs.lock} uses a lock file that
  * holds the owner's pid, host name, process start time and a random token.
@@ -186,6 +195,17 @@ export class NodeFs implements Fs {
 
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
     return file instanceof NodeFile ? file.pread(into, position) : Promise.reject(notOurs(file));
+  }
+
+  /**
+   * {@link NodeFs.pread} done synchronously (`fs.readSync` on the
+   * descriptor): blocks the event loop for the read. Throws `EBADF` for a
+   * closed file, `ERR_OUT_OF_RANGE` for a bad position, a `TypeError` for a
+   * file this `Fs` did not open, and the system's read errors.
+   */
+  preadSync(file: FsFile, into: Uint8Array, position: number): number {
+    if (!(file instanceof NodeFile)) throw notOurs(file);
+    return file.preadSync(into, position);
   }
 
   fdatasync(file: FsFile): Promise<void> {

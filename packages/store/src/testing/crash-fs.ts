@@ -409,6 +409,32 @@ export class CrashFs implements Fs {
     });
   }
 
+  /**
+   * {@link CrashFs.pread} done synchronously: takes effect and settles at
+   * once (recorded as `preadSync`, never held by a completion order).
+   */
+  preadSync(file: FsFile, into: Uint8Array, position: number): number {
+    const record = this.#record('preadSync', `${into?.length} bytes at ${position}`, {
+      path: file?.path,
+      position,
+      length: into?.length,
+    });
+    try {
+      validateBytes('into', into);
+      validateOffset('position', position);
+      const node = this.#fileOf(file, 'read');
+      record.inode = node.ino;
+      const count = node.data.read(into, position);
+      record.result = `${count}`;
+      return count;
+    } catch (error) {
+      record.error = errorCode(error) ?? 'Error';
+      throw error;
+    } finally {
+      record.settledAt = ++this.#clock;
+    }
+  }
+
   fdatasync(file: FsFile): Promise<void> {
     const record = this.#record('fdatasync', '', { path: file?.path });
     return this.#run(record, (onComplete) => {

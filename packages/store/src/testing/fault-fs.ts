@@ -76,6 +76,7 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   close: 'close',
   pwrite: 'write',
   pread: 'read',
+  preadSync: 'read',
   fdatasync: 'fdatasync',
   ftruncate: 'ftruncate',
   size: 'fstat',
@@ -86,6 +87,16 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   syncDir: 'fsync',
   lock: 'open',
 };
+
+/** The part of `bytes` a `short` fault transfers (all of it without a fault). */
+function shortView(fault: Fault | undefined, bytes: Uint8Array): Uint8Array {
+  if (fault === undefined) return bytes;
+  const short =
+    fault === 'short'
+      ? Math.max(1, Math.floor(bytes.length / 2))
+      : (fault as { short: number }).short;
+  return bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
+}
 
 /** A Node-style system error, as `node:fs` rejects with. */
 export function systemError(code: string, syscall: string, path?: string): NodeJS.ErrnoException {
@@ -152,9 +163,25 @@ export class FaultFs implements Fs {
   readonly #counts = new Map<FsMethod, number>();
   readonly #calls: FsCall[] = [];
 
+  /**
+   * {@link Fs.preadSync} through the rules (method `preadSync`; a `short`
+   * fault transfers part, a code throws), present when `inner` has one.
+   */
+  readonly preadSync?: (file: FsFile, into: Uint8Array, position: number) => number;
+
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
     this.inner = inner;
+    const readSync = inner.preadSync?.bind(inner);
+    if (readSync !== undefined) {
+      this.preadSync = (file, into, position) => {
+        const fault = this.#enter('preadSync', file.path, [into, position]);
+        const code = codeOf(fault);
+        if (code !== undefined) throw systemError(code, SYSCALLS.preadSync, file.path);
+        const view = shortView(fault, into);
+        return fault !== undefined && view.length === 0 ? 0 : readSync(file, view, position);
+      };
+    }
   }
 
   /** Adds a fault rule; rules are checked in the order added, the first that fires wins. */
@@ -237,15 +264,8 @@ export class FaultFs implements Fs {
     const fault = this.#enter(method, file.path, [bytes, position]);
     const code = codeOf(fault);
     if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
-    let view = bytes;
-    if (fault !== undefined) {
-      const short =
-        fault === 'short'
-          ? Math.max(1, Math.floor(bytes.length / 2))
-          : (fault as { short: number }).short;
-      view = bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
-      if (view.length === 0) return 0;
-    }
+    const view = shortView(fault, bytes);
+    if (fault !== undefined && view.length === 0) return 0;
     return method === 'pwrite'
       ? this.inner.pwrite(file, view, position)
       : this.inner.pread(file, view, position);
