@@ -7,10 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
+import { resolveOptions } from '../src/options.js';
+import { type Recovered, recover } from '../src/recovery.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text, tick } from './helpers.js';
 
@@ -753,6 +757,31 @@ describe('Lsm: block reads', () => {
     assert.equal(text(await db.get(bytes('k123'))), 'value 123');
     assert.equal(text(await db.get(bytes('k001'))), 'value 1');
     await db.close();
+  });
+});
+
+describe('Lsm: memory', () => {
+  it('the log does not hold the memtable it was replayed into once the store is open', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const fs = new CrashFs();
+    const { db } = await openMemory({}, fs);
+    for (let i = 0; i < 50; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`));
+    await db.close();
+    const recovered: { -readonly [K in keyof Recovered]?: Recovered[K] } = await recover(
+      DIR,
+      resolveOptions({ fs }),
+    );
+    assert.equal(recovered.memtable!.count, 50);
+    const memtable = new WeakRef(recovered.memtable!);
+    delete recovered.memtable; // as a flush lets go of it
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gc();
+    assert.equal(memtable.deref(), undefined);
+    await recovered.wal!.close();
+    await recovered.manifest!.close();
+    for (const live of recovered.tables!) await live.table.close();
+    await recovered.lock!.release();
   });
 });
 
