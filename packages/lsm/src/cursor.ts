@@ -293,8 +293,9 @@ export class LevelCursor implements Cursor {
         this.key = undefined;
         return;
       }
-      this.#inner = new TableCursor(entry.table);
-      await this.#inner.seek(key, this.#reverse);
+      // A seek within the table already open reuses its cursor.
+      if (this.#inner?.table !== entry.table) this.#inner = new TableCursor(entry.table);
+      await this.#inner!.seek(key, this.#reverse);
       if (this.#inner.key !== undefined) {
         this.#copy();
         return;

@@ -597,7 +597,8 @@ async function readBlock(fs: Fs, file: FsFile, path: string, handle: Handle): Pr
 
 /** {@link readBlock} with `fs.preadSync` (which the caller made sure exists). */
 function readBlockSync(fs: Fs, file: FsFile, path: string, handle: Handle): Uint8Array {
-  const raw = new Uint8Array(handle.size + BLOCK_TRAILER_SIZE);
+  // Not zero-filled: a read that does not fill it is refused below.
+  const raw = new Uint8Array(Buffer.allocUnsafeSlow(handle.size + BLOCK_TRAILER_SIZE).buffer);
   let count: number;
   try {
     count = readFullSync(fs, file, raw, handle.offset);
