@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { IoError } from '@wal/errors';
 import { directoryMode, type Fs, NodeFs } from '@wal/store';
-import { CrashFs, treeSnapshot } from '@wal/store/testing';
+import { CrashFs, permissionsUnder, treeSnapshot, withUmask } from '@wal/store/testing';
 import { backup, Wal, type WalRecord } from '../src/index.js';
-import { bytes, isCode, permissionsUnder, rejectsCode, withUmask } from './helpers.js';
+import { bytes, isCode, rejectsCode } from './helpers.js';
 
 /** Every record of `wal`, from its head. */
 async function recordsOf(wal: Wal): Promise<WalRecord[]> {

@@ -5,8 +5,6 @@
  * harshest power loss, and assertions on error codes.
  */
 import assert from 'node:assert/strict';
-import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
 import { errorCode } from '@wal/errors';
 import type { CrashFs } from '@wal/store/testing';
 
@@ -115,26 +113,4 @@ export async function rejectsCode(promise: Promise<unknown>, code: string): Prom
     return error as Error;
   }
   assert.fail(`expected a rejection with ${code}, but it resolved`);
-}
-
-/** `st_mode & 0o777` of `root` and of every entry under it, by path relative to `root`. */
-export async function permissionsUnder(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const visit = async (path: string): Promise<void> => {
-    const info = await stat(path);
-    out.set(relative(root, path), info.mode & 0o777);
-    if (info.isDirectory()) for (const name of await readdir(path)) await visit(join(path, name));
-  };
-  await visit(root);
-  return out;
-}
-
-/** Runs `work` with the process's umask set to `mask`, restoring it after. */
-export async function withUmask<T>(mask: number, work: () => Promise<T>): Promise<T> {
-  const old = process.umask(mask);
-  try {
-    return await work();
-  } finally {
-    process.umask(old);
-  }
 }

@@ -6,8 +6,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { directoryMode } from '@wal/store';
+import { permissionsUnder, withUmask } from '@wal/store/testing';
 import { type Layout, Wal } from '../src/index.js';
-import { bytes, permissionsUnder, rejectsCode, withUmask } from './helpers.js';
+import { bytes, rejectsCode } from './helpers.js';
 
 /** Appends across segments, truncates both ways, and returns the permissions seen while open. */
 async function exercise(path: string, layout: Layout, mode: number | undefined) {

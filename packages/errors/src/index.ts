@@ -21,6 +21,7 @@ export {
   validateOffset,
 } from './arguments.js';
 export { errorCode } from './error-code.js';
+export { toWalError } from './io-error.js';
 export {
   BoundaryError,
   BusyError,

@@ -24,6 +24,7 @@ import {
   ReplicaMismatchError,
   rejectUnknownKeys,
   TruncatedError,
+  toWalError,
   UnsupportedFormatError,
   validateBytes,
   validateInteger,
@@ -293,6 +294,69 @@ describe('errorCode', () => {
       { code: null },
     ]) {
       assert.equal(errorCode(value), undefined);
+    }
+  });
+});
+
+describe('toWalError', () => {
+  /** A Node-style system error, as `node:fs` rejects with. */
+  function systemError(code: string, syscall: string): NodeJS.ErrnoException {
+    return Object.assign(new Error(`${code}: ${syscall} failed`), { code, syscall, errno: -5 });
+  }
+
+  it('returns a WalError unchanged, whatever its code', () => {
+    const errors: WalError[] = [
+      new ClosedError('log'),
+      new CorruptionError('bad crc', { offset: 4096 }),
+      new FailedError('fdatasync', { cause: systemError('EIO', 'fdatasync') }),
+      new IoError('lower layer failed', { errno: 'EIO', offset: 7 }),
+      new NoSpaceError('full', { errno: 'ENOSPC' }),
+      new ReadOnlyError('write'),
+    ];
+    for (const error of errors) {
+      assert.equal(toWalError(error, 'writing /data/log/x.wal', 99), error);
+      assert.equal(error.offset === 99, false);
+    }
+  });
+
+  it('makes ENOSPC and EDQUOT a NoSpaceError with errno, syscall, path and offset', () => {
+    for (const code of ['ENOSPC', 'EDQUOT']) {
+      const cause = systemError(code, 'write');
+      const error = toWalError(cause, 'writing /data/log/x.wal', 8192);
+      assert.ok(error instanceof NoSpaceError);
+      assert.equal(error.code, 'WAL_NO_SPACE');
+      assert.equal(error.errno, code);
+      assert.equal(error.syscall, 'write');
+      assert.equal(error.offset, 8192);
+      assert.equal(error.cause, cause);
+      assert.equal(error.message, `writing /data/log/x.wal failed (${code}) at offset 8192`);
+    }
+  });
+
+  it('makes any other errno an IoError (WAL_IO) with errno, syscall and path', () => {
+    for (const code of ['EIO', 'EACCES', 'EROFS', 'EBADF']) {
+      const cause = systemError(code, 'fdatasync');
+      const error = toWalError(cause, 'fdatasync of /data/log/x.wal');
+      assert.ok(error instanceof IoError && !(error instanceof NoSpaceError));
+      assert.equal(error.code, 'WAL_IO');
+      assert.equal(error.errno, code);
+      assert.equal(error.syscall, 'fdatasync');
+      assert.equal(error.offset, undefined);
+      assert.equal(error.cause, cause);
+      assert.equal(error.message, `fdatasync of /data/log/x.wal failed (${code})`);
+    }
+  });
+
+  it('makes a thrown value without an errno a WAL_IO error and never throws', () => {
+    for (const value of [null, undefined, 'boom', 42, new Error('x'), { code: 5 }]) {
+      const error = toWalError(value, 'reading /data/t.sst', 0);
+      assert.ok(error instanceof IoError);
+      assert.equal(error.code, 'WAL_IO');
+      assert.equal(error.errno, undefined);
+      assert.equal(error.syscall, undefined);
+      assert.equal(error.offset, 0);
+      assert.equal(error.cause, value);
+      assert.equal(error.message, 'reading /data/t.sst failed at offset 0');
     }
   });
 });

@@ -3,7 +3,6 @@
  * translation of file-system failures into typed errors.
  */
 import { join } from 'node:path';
-import { errorCode, IoError, NoSpaceError, type WalError } from '@wal/errors';
 
 /** The marker file that makes a directory an @wal/lsm store. */
 export const MARKER_NAME = 'LSM';
@@ -36,17 +35,8 @@ export function tablePath(dir: string, number: number): string {
   return join(dir, tableName(number));
 }
 
-/** Wraps a file-system failure as `WAL_NO_SPACE` or `WAL_IO`, naming what was done. */
-export function ioError(error: unknown, what: string): WalError {
-  const errno = errorCode(error);
-  const syscall = (error as { syscall?: unknown } | null)?.syscall;
-  const options = {
-    cause: error,
-    ...(errno === undefined ? {} : { errno }),
-    ...(typeof syscall === 'string' ? { syscall } : {}),
-  };
-  const message = `${what} failed${errno === undefined ? '' : ` (${errno})`}`;
-  return errno === 'ENOSPC' || errno === 'EDQUOT'
-    ? new NoSpaceError(message, options)
-    : new IoError(message, options);
-}
+/**
+ * Translates a file-system failure into `WAL_NO_SPACE` or `WAL_IO` naming what
+ * was done; a `WalError` is returned unchanged (see `toWalError`).
+ */
+export { toWalError as ioError } from '@wal/errors';

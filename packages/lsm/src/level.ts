@@ -19,6 +19,7 @@ import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-leve
 import { hasStore } from './directory.js';
 import type { LsmIterator } from './iterator.js';
 import { Lsm } from './lsm.js';
+import { LSM_OPTION_KEYS, rejectMisspeltLevelOptions } from './option-keys.js';
 import type {
   BatchOperation,
   IteratorOptions,
@@ -27,25 +28,6 @@ import type {
   Snapshot,
   WriteOptions,
 } from './options.js';
-
-/** The {@link LsmOptions} keys: everything else goes to abstract-level. */
-const ENGINE_OPTIONS: ReadonlySet<string> = new Set([
-  'fs',
-  'writeBufferSize',
-  'blockSize',
-  'restartInterval',
-  'bitsPerKey',
-  'segmentSize',
-  'level0Trigger',
-  'level0SlowdownTrigger',
-  'level0StopTrigger',
-  'levelBaseBytes',
-  'levelRatio',
-  'targetFileSize',
-  'blockCacheSize',
-  'maxManifestBytes',
-  'syncReads',
-]);
 
 /** Options of `new LsmLevel(location, options)`: abstract-level's and {@link LsmOptions}. */
 export interface LsmLevelOptions<K = string, V = string>
@@ -155,7 +137,11 @@ function successor(key: Uint8Array): Uint8Array {
  * fails rejects with `LEVEL_DATABASE_NOT_OPEN` whose `cause` is the store's
  * error, e.g. `WAL_LOCKED`); storage failures are @wal/errors' `WalError`s
  * (`WAL_CORRUPTION`, `WAL_IO`, …). The constructor throws
- * `ERR_INVALID_ARG_TYPE` for a `location` that is not a non-empty string.
+ * `ERR_INVALID_ARG_TYPE` for a `location` that is not a non-empty string, and
+ * `ERR_INVALID_ARG_VALUE` for an option key that misspells one of
+ * {@link LsmLevelOptions} (`writeBufferSise`, `valueencoding`), before
+ * anything is created; other keys are userland options that abstract-level
+ * forwards to `open()` and its hooks.
  */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface declares only signatures the class inherits from AbstractLevel, widened with `sync`
 export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLevel<
@@ -171,6 +157,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     if (typeof location !== 'string' || location === '') {
       throw invalidArgType('location', 'a non-empty string', location);
     }
+    if (typeof options === 'object' && options !== null) rejectMisspeltLevelOptions(options);
     super(
       {
         encodings: { view: true },
@@ -188,7 +175,7 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     this.#location = location;
     const engine: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(options)) {
-      if (ENGINE_OPTIONS.has(key)) engine[key] = value;
+      if (LSM_OPTION_KEYS.has(key)) engine[key] = value;
     }
     this.#engineOptions = engine as LsmOptions;
   }

@@ -1,10 +1,11 @@
 /**
  * Options, defaults and the small public types of @wal/lsm.
  */
-import { invalidArgType, validateInteger } from '@wal/errors';
+import { invalidArgType, rejectUnknownKeys, validateInteger } from '@wal/errors';
 import { type Fs, NodeFs } from '@wal/store';
 import { BlockCache } from './block-cache.js';
 import type { CompactionShape } from './compaction.js';
+import { LSM_OPTION_KEYS } from './option-keys.js';
 import type { TableLayout } from './table.js';
 
 /** What a {@link Snapshot} needs of its store. */
@@ -194,11 +195,15 @@ export interface ResolvedOptions {
   readonly logOptions: { readonly fs: Fs; readonly segmentSize?: number };
 }
 
-/** Checks `options` and fills in the defaults. Throws Node-style argument errors. */
+/**
+ * Checks `options` and fills in the defaults. Throws Node-style argument
+ * errors: an unknown key (a misspelt option) is `ERR_INVALID_ARG_VALUE`.
+ */
 export function resolveOptions(options: LsmOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'of type object', options);
   }
+  rejectUnknownKeys('options', options, LSM_OPTION_KEYS);
   const fs = options.fs ?? new NodeFs();
   const layout: TableLayout = {
     blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),

@@ -16,12 +16,15 @@ import {
   type HeaderSource,
   type PartPosition,
   type Run,
+  reachOf,
   readEpoch,
   readFence,
   readPlacement,
   readSeal,
   recordCrc,
+  recordEnd,
 } from './message.js';
+import { logHolds, logHoldsRunRecord } from './verify.js';
 
 /** A record being reassembled from its parts. */
 interface Assembly {
@@ -56,6 +59,9 @@ export class LogCopy {
 
   /** Sequence of a run whose records below the log's tail are in the log already (F2). */
   readonly #within: number;
+
+  /** Sequence of the last seal or fence taken (0 for none since the copy started). */
+  #sealedAt = 0;
 
   constructor(wal: Wal, stream: string, seq: number, epoch: number, last?: LastRecord, within = 0) {
     this.#wal = wal;
@@ -105,6 +111,7 @@ export class LogCopy {
       // record left unfinished before it is never finished.
       this.#assembly = undefined;
       this.seq = seq;
+      this.#sealedAt = seq;
       return undefined;
     }
     const fence = readFence(headers, data.length, seq);
@@ -118,6 +125,7 @@ export class LogCopy {
       // The fenced writer's unfinished record was never acknowledged.
       this.#assembly = undefined;
       this.seq = seq;
+      this.#sealedAt = seq;
       this.epoch = fence.epoch;
       this.fences++;
       return undefined;
@@ -173,6 +181,70 @@ export class LogCopy {
     this.last = { lsn, length: position.length, crc: position.crc };
     this.records++;
     return lsn;
+  }
+
+  /**
+   * Checks message `seq`, at or below {@link LogCopy.seq}, delivered again:
+   * it must be the one taken, so the log must hold its records at their
+   * LSNs byte for byte (or, for a part of the record being joined, the
+   * parts held must be its bytes); a fence must be one the log passed
+   * (its tail not past the log's, its epoch not past the copy's). A seal
+   * carries nothing to check, and neither does a part of a record a
+   * promotion voided (a part of an earlier epoch, or from before the last
+   * seal, that the log does not hold). Changes nothing; syncs the log first when the
+   * records to compare are not durable yet.
+   *
+   * @throws `WAL_REPLICA_MISMATCH` when the message is not what was taken
+   *   at that sequence (the stream under the name is another one now), or
+   *   is not a record; the log's read errors.
+   */
+  async retaken(seq: number, headers: HeaderSource | undefined, data: Uint8Array): Promise<void> {
+    const wal = this.#wal;
+    const differs = (offset: number) =>
+      new ReplicaMismatchError(
+        `stream ${this.#stream} delivered message ${seq} again and it is not the one taken at that sequence: the log does not hold it`,
+        { sequence: seq, offset },
+      );
+    if (readSeal(headers, data.length, seq) !== undefined) return;
+    const fence = readFence(headers, data.length, seq);
+    if (fence !== undefined) {
+      if (fence.tail > wal.tail || fence.epoch > this.epoch) throw differs(fence.tail);
+      return;
+    }
+    const placement = readPlacement(headers, data, seq);
+    const assembly = this.#assembly;
+    // A part of a record a promotion voided (left unfinished before a seal
+    // or fence, so never in the log: the new writer may have put another
+    // record at its LSN) is from an earlier epoch, or before the last seal.
+    const voidable =
+      placement.kind === 'part' && (readEpoch(headers!, seq) < this.epoch || seq < this.#sealedAt);
+    if (placement.kind === 'part' && assembly?.position.lsn === placement.lsn) {
+      // A part of the record being joined: compared with the bytes held.
+      const held = assembly.payload.subarray(placement.part, placement.part + placement.size);
+      const same =
+        placement.length === assembly.position.length &&
+        placement.crc === assembly.position.crc &&
+        placement.part + placement.size <= assembly.filled &&
+        Buffer.from(held.buffer, held.byteOffset, held.length).equals(data);
+      if (!same) throw differs(placement.lsn);
+      return;
+    }
+    // The whole record a part belongs to, every record of a run.
+    const end =
+      placement.kind === 'part'
+        ? recordEnd(placement.lsn, placement.length)
+        : reachOf(placement).end;
+    if (end > wal.tail) {
+      if (voidable) return;
+      throw differs(placement.lsn);
+    }
+    if (end > wal.durable) await wal.sync();
+    let holds = true;
+    if (placement.kind === 'part') holds = await logHolds(wal, placement, data);
+    for (const r of placement.kind === 'run' ? placement.records : []) {
+      holds &&= await logHoldsRunRecord(wal, r, data);
+    }
+    if (!holds && !voidable) throw differs(placement.lsn);
   }
 
   /** Appends the records of a run (checked by `readPlacement`), from the log's tail on. */

@@ -7,7 +7,9 @@
  * - F1 The local log is a prefix of the stream's history: `#copy.seq` is the
  *   last stream sequence taken, and every complete record up to it is in the
  *   log at its LSN, byte for byte (parts of one unfinished record may be
- *   held in memory).
+ *   held in memory). A message delivered again, at or below `#copy.seq`,
+ *   changes nothing: it is checked against the log and skipped, or stops
+ *   the follower when it is not the message taken (`LogCopy.retaken`).
  * - F2 A restart starts after the stream message that ends the local log's
  *   last record, found by binary search on LSNs and checked byte for byte:
  *   nothing already in the log is fetched again, except the run the log
@@ -27,14 +29,12 @@ import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
 import {
-  isFinal,
   type Replicator,
   type ReplicatorOptions,
-  retried,
-  sleep,
   takeOver,
   validateShipping,
 } from './replicator.js';
+import { afterFailure, isFinal, sleep } from './retry.js';
 import {
   closeStream,
   lastPlaced,
@@ -70,6 +70,14 @@ export interface FollowerLag {
 export interface FollowerStats {
   /** Stream messages delivered to the follower (runs of records, parts of split records). */
   readonly messages: number;
+  /**
+   * Of those, messages delivered again at or below the sequence already
+   * taken (a consumer recreated on a replica behind the others), checked
+   * against the log byte for byte and skipped. `messages - duplicates` is
+   * what the follower took since it opened: after a restart, only what its
+   * log did not hold (F2).
+   */
+  readonly duplicates: number;
   /** Records appended to the local log. */
   readonly records: number;
   /** Fences taken (promotions seen). */
@@ -185,6 +193,7 @@ export class Follower {
   #sinceSync = 0;
   #stats = {
     messages: 0,
+    duplicates: 0,
     records: 0,
     fences: 0,
     lookups: 0,
@@ -418,10 +427,20 @@ export class Follower {
           for await (const m of messages) {
             watchdog.last = Date.now();
             this.#stats.messages++;
-            // Already taken (F1): a consumer delivered from before where it
-            // was asked to start (seen once under load). The stream never
-            // changes a stored message, so it is skipped, not a gap.
-            if (m.seq <= this.#copy.seq) continue;
+            if (m.seq <= this.#copy.seq) {
+              // Already taken (F1). Servers before 2.11 start a consumer
+              // created on a replica that is behind on applies (the one
+              // of three a quorum acknowledgement did not wait for, or a
+              // server just restarted) at that replica's last sequence + 1
+              // when the start asked for is past it, so messages taken
+              // through an earlier consumer come again. A stream never
+              // changes a stored message: one that is the message taken is
+              // skipped; one that is not is another stream (F1 would
+              // break), WAL_REPLICA_MISMATCH.
+              this.#stats.duplicates++;
+              await this.#copy.retaken(m.seq, m.headers, m.data);
+              continue;
+            }
             await this.#copy.take(m.seq, m.headers, m.data);
             this.#appliedAt = m.time.getTime();
             if (m.info.pending === 0 || ++this.#sinceSync >= 256) {
@@ -440,16 +459,12 @@ export class Follower {
           messages.close().catch(() => undefined);
         }
       } catch (error) {
-        if (isFinal(error)) {
-          this.#fail(error as WalError);
+        const outcome = afterFailure(error, this.#handle.nc, this.#stats, delay);
+        if ('stop' in outcome) {
+          this.#fail(outcome.stop);
           return;
         }
-        if (this.#handle.nc.isClosed()) {
-          // The caller closed its connection: it never reconnects.
-          this.#fail(new ClosedError('connection', { cause: error }));
-          return;
-        }
-        delay = retried(this.#stats, error, delay);
+        delay = outcome.retry;
         await sleep(delay);
       }
     }

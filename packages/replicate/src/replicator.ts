@@ -26,7 +26,6 @@ import {
   ClosedError,
   invalidArgType,
   invalidArgValue,
-  isWalError,
   outOfRange,
   ReplicaFencedError,
   ReplicaMismatchError,
@@ -38,6 +37,7 @@ import {
 import { collectMessages, isWrongLastSequence, publishMessages } from './batch.js';
 import type { LastRecord } from './copy.js';
 import { type Reach, reachOf, readEpoch, readFence, readPlacement, readSeal } from './message.js';
+import { afterFailure, sleep } from './retry.js';
 import {
   closeStream,
   messageAt,
@@ -109,26 +109,6 @@ export let takeOver: (
   options: ReplicatorOptions,
   state: TakeOverState,
 ) => Replicator;
-
-/** Resolves after `ms` milliseconds (the retry backoff). */
-export const sleep = (ms: number): Promise<void> =>
-  new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Counts a retried failure in `stats` and returns the next backoff delay after `delay` (25 ms to 1 s). */
-export function retried(
-  stats: { retries: number; lastRetryError: string | undefined },
-  error: unknown,
-  delay: number,
-): number {
-  stats.retries++;
-  stats.lastRetryError = String(error);
-  return Math.min(Math.max(delay * 2, 25), 1000);
-}
-
-/** True for a programming error or a typed storage failure: retrying cannot help. */
-export function isFinal(error: unknown): boolean {
-  return isWalError(error) || error instanceof TypeError || error instanceof RangeError;
-}
 
 /**
  * Checks the log (writable, open) and the shipping options.
@@ -378,16 +358,12 @@ export class Replicator {
         }
         delay = 0;
       } catch (error) {
-        if (isFinal(error)) {
-          this.#fail(error as WalError);
+        const outcome = afterFailure(error, this.#handle.nc, this.#stats, delay);
+        if ('stop' in outcome) {
+          this.#fail(outcome.stop);
           return;
         }
-        if (this.#handle.nc.isClosed()) {
-          // The caller closed its connection: it never reconnects.
-          this.#fail(new ClosedError('connection', { cause: error }));
-          return;
-        }
-        delay = retried(this.#stats, error, delay);
+        delay = outcome.retry;
         this.#stale = true;
         await sleep(delay);
       }

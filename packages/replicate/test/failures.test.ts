@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Wal } from '@wal/core';
 import { Replicator, restore } from '@wal/replicate';
-import { logContents, payload, storedMessages, streamName, until, useCluster } from './fixture.js';
+import {
+  logContents,
+  payload,
+  startChild,
+  storedMessages,
+  streamName,
+  until,
+  useCluster,
+} from './fixture.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -88,25 +94,19 @@ describe('replication through failures (real servers)', function () {
   it('the writer SIGKILLed at random moments resumes without duplicates or gaps', async () => {
     const path = await dir();
     const stream = streamName();
-    const child = fileURLToPath(new URL('./writer-child.js', import.meta.url));
     const acked: number[] = [];
     for (let round = 0; round < 4; round++) {
-      const writer = spawn(process.execPath, [child, path, stream, cluster().servers.join(',')], {
-        env: { ...process.env, WAL_TEST_PASS: cluster().password },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      const exited = new Promise((resolve) => writer.once('exit', resolve));
-      let buffer = '';
       let count = 0;
-      writer.stdout.on('data', (chunk: Buffer) => {
-        buffer += chunk.toString();
-        const lines = buffer.split('\n');
-        buffer = lines.pop()!;
-        for (const line of lines) {
+      const { process: writer, exited } = startChild(
+        'writer-child',
+        cluster(),
+        path,
+        stream,
+        (line) => {
           acked.push(Number(line));
           count++;
-        }
-      });
+        },
+      );
       await until('the writer acknowledges', () => count > 0 || writer.exitCode !== null, 30_000);
       assert.equal(writer.exitCode, null, 'the writer runs');
       await sleep(50 + Math.floor(Math.random() * 700));

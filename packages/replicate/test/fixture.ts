@@ -3,9 +3,11 @@
  * log directories, and readers of a stream and of a log's bytes.
  */
 import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
@@ -80,6 +82,11 @@ export interface Stored {
   readonly lsn: number;
   readonly part: number;
   readonly size: number;
+  /**
+   * The LSN past the message's last byte of log: a run's end, or the end of
+   * the part's bytes within its record's frame (past the frame's header).
+   */
+  readonly end: number;
   /** Records in the message: a run's count, 0 for a part, a seal or a fence. */
   readonly count: number;
   /** LSNs of the records starting in the message (a run's, or a first part's). */
@@ -125,7 +132,8 @@ async function readStored(nc: NatsConnection, stream: string): Promise<Stored[]>
     } else if (part === 0) {
       starts.push(lsn);
     }
-    out.push({ seq, lsn, part, size: m.data.length, count: count || 0, starts });
+    const end = count > 0 ? lsn + m.data.length : lsn + 8 + part + m.data.length;
+    out.push({ seq, lsn, part, size: m.data.length, end, count: count || 0, starts });
   }
   return out;
 }
@@ -167,7 +175,63 @@ export async function until(what: string, check: () => Promise<boolean> | boolea
   }
 }
 
+let probes = 0;
+/**
+ * Waits until the cluster can place a stream of `replicas` replicas: right
+ * after a server restarted, the servers may still count it offline ("no
+ * suitable peers for placement").
+ */
+export async function untilPlaceable(nc: NatsConnection, replicas: number): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const name = `probe-${process.pid}-${++probes}`;
+  await until(
+    `a stream of ${replicas} replicas can be placed`,
+    () =>
+      jsm.streams.add({ name, subjects: [name], num_replicas: replicas }).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+  );
+  await jsm.streams.delete(name);
+}
+
 /** The bytes of an open log from its head to its tail. */
 export async function logBytes(wal: Wal): Promise<Uint8Array> {
   return wal.store.read(wal.head, wal.tail - wal.head);
+}
+
+/** A test process the kill tests start, and its exit. */
+export interface Child {
+  readonly process: ChildProcess;
+  readonly exited: Promise<unknown>;
+}
+
+/**
+ * Starts the compiled test script `script` (`writer-child`,
+ * `follower-child`) on `path`, `stream` and the cluster's servers, with the
+ * cluster's password in its environment, and hands each line it prints to
+ * `line`. The kill tests SIGKILL it.
+ */
+export function startChild(
+  script: string,
+  cluster: NatsCluster,
+  path: string,
+  stream: string,
+  line: (text: string) => void,
+): Child {
+  const file = fileURLToPath(new URL(`./${script}.js`, import.meta.url));
+  const child = spawn(process.execPath, [file, path, stream, cluster.servers.join(',')], {
+    env: { ...process.env, WAL_TEST_PASS: cluster.password },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  let buffer = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const text of lines) line(text);
+  });
+  return { process: child, exited };
 }

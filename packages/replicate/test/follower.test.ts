@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { connect, headers } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
+import { ReplicaMismatchError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
+import { CrashFs } from '@wal/store/testing';
 import {
   HeldSync,
   logBytes,
   logContents,
   payload,
+  type Stored,
+  startChild,
   storedMessages,
   streamName,
   until,
+  untilPlaceable,
   useCluster,
   within,
   writer,
@@ -20,6 +25,28 @@ import {
 import { Partition } from './proxy.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Numbers in [0, 1), the same sequence for the same `seed` (hashes of the seed and a counter). */
+function seeded(seed: number): () => number {
+  let drawn = 0;
+  return () => createHash('sha256').update(`${seed}.${drawn++}`).digest().readUInt32LE(0) / 2 ** 32;
+}
+
+/**
+ * Checks F2 for a follower that started after stream sequence `seq` on a
+ * log ending at `tail`: message `seq` is all in the log (nothing skipped),
+ * message `seq + 1` is not (nothing the log holds fetched again; it may be
+ * the run the log ends inside).
+ */
+function assertStartsAfterLog(stored: Stored[], seq: number, tail: number): void {
+  if (seq > 0)
+    assert.ok(stored[seq - 1]!.end <= tail, `message ${seq} is in the log (tail ${tail})`);
+  else assert.equal(tail, 0);
+  const next = stored[seq];
+  if (next !== undefined) {
+    assert.ok(next.end > tail, `message ${seq + 1} is not all in the log (tail ${tail})`);
+  }
+}
 
 /** Sizes with every 5th record split in parts (the servers' payload is 64 KiB). */
 const size = (i: number) => (i % 5 === 0 ? 100_000 : (i * 53) % 700);
@@ -143,6 +170,236 @@ describe('followers and fenced failover (real servers)', function () {
     await w.wal.close();
   });
 
+  it('SIGKILLed at random moments while catching up, resumes each time from its own log, fetching nothing it holds', async () => {
+    // WAL_TEST_SEED=<seed> replays the kill moments and record sizes.
+    const seed = Number(process.env.WAL_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const random = seeded(seed);
+    try {
+      await killedFollower(random);
+    } catch (error) {
+      const why = (error as Error).message;
+      throw new Error(`${why} (seed ${seed}: WAL_TEST_SEED=${seed} replays it)`, { cause: error });
+    }
+  });
+
+  /**
+   * A live writer; a follower process SIGKILLed at seeded moments while it
+   * catches up and restarted on its directory. Each start must be after the
+   * stream message ending the log (F2) and each message fetched once; in the
+   * end the log is the writer's, byte for byte.
+   */
+  async function killedFollower(random: () => number) {
+    const wal = await Wal.open(await dir());
+    const stream = streamName();
+    // One replica: no replica behind the others can start a consumer before
+    // where it was asked (see `stats.duplicates`), so every message fetched
+    // twice would be the follower's doing.
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream, replicas: 1 });
+    const sizeOf = (i: number) => (random() < 0.15 ? 70_000 + (i % 50_000) : (i * 53) % 900);
+    const appendSome = async (from: number, count: number) => {
+      const batch = [];
+      for (let i = from; i < from + count; i++) batch.push(payload(sizeOf(i), i));
+      await replicator.appendBatch(batch);
+    };
+    let n = 0;
+    let stop = false;
+    const live = (async () => {
+      for (; !stop; n += 4) {
+        await appendSome(n, 4);
+        await sleep(10);
+      }
+    })();
+    const path = await dir();
+    const starts: { seq: number; tail: number }[] = [];
+    const wrong: string[] = [];
+    try {
+      for (let round = 0; round < 5; round++) {
+        // A backlog to catch up with, on top of the live writer's trickle.
+        for (let i = 0; i < 20; i++) {
+          await appendSome(1e6 * (round + 1) + 20 * i, 20);
+        }
+        let start: { seq: number; tail: number } | undefined;
+        let last = '';
+        const child = startChild('follower-child', cluster(), path, stream, (line) => {
+          last = line;
+          const [what, a, b, c] = line.split(' ');
+          if (what === 'open') {
+            start = { seq: Number(a), tail: Number(b) };
+            starts.push(start);
+            return;
+          }
+          // Each message past the start fetched once, none again.
+          if (what !== 'at' || Number(c) !== 0 || Number(b) !== Number(a) - start!.seq) {
+            wrong.push(`round ${round}, started after ${start?.seq}: ${line}`);
+          }
+        });
+        await until(
+          'the follower started',
+          () => start !== undefined || child.process.exitCode !== null,
+          30_000,
+        );
+        assert.equal(child.process.exitCode, null, `the follower runs (${last})`);
+        await sleep(Math.floor(random() * 200));
+        child.process.kill('SIGKILL');
+        await child.exited;
+        assert.ok(wrong.length === 0, `each message fetched once: ${wrong.join('; ')}`);
+      }
+    } finally {
+      stop = true;
+      await live;
+    }
+    await replicator.flush();
+    // The last restart, in this process, takes the rest.
+    const local = await Wal.open(path);
+    const opened = { seq: 0, tail: local.tail };
+    const follower = await Follower.open(local, { nats: nc(), stream });
+    opened.seq = follower.sequence;
+    starts.push(opened);
+    await follower.caughtUp();
+    const lastSeq = replicator.sequence;
+    assert.equal(follower.sequence, lastSeq);
+    assert.equal(follower.stats.duplicates, 0);
+    assert.equal(follower.stats.messages, lastSeq - opened.seq, 'only what the log lacked');
+    await follower.close();
+    // Every start was right after the message ending the log, or at the run
+    // the log ended inside (F2): nothing held fetched again, nothing skipped.
+    const stored = await storedMessages(nc(), stream);
+    assert.ok(
+      starts.some((s) => s.seq > 0 && s.seq < lastSeq),
+      'a restart found something to do',
+    );
+    for (const { seq, tail } of starts) assertStartsAfterLog(stored, seq, tail);
+    // The writer's log, record for record, contiguous.
+    const mine: [number, Uint8Array][] = [];
+    for await (const r of local.iterate()) mine.push([r.lsn, r.payload]);
+    const theirs: [number, Uint8Array][] = [];
+    for await (const r of wal.iterate()) theirs.push([r.lsn, r.payload]);
+    assert.equal(mine.length, theirs.length);
+    for (const [i, [lsn, p]] of mine.entries()) {
+      assert.equal(lsn, i === 0 ? 0 : mine[i - 1]![0] + 8 + mine[i - 1]![1].length, 'contiguous');
+      assert.equal(lsn, theirs[i]![0]);
+      assert.deepEqual(p, theirs[i]![1], `record at ${lsn}`);
+    }
+    assert.equal(local.tail, wal.tail);
+    assert.deepEqual(await logBytes(local), await logBytes(wal));
+    await replicator.close();
+    await Promise.all([wal.close(), local.close()]);
+  }
+
+  it('power loss under a follower: what caughtUp() resolved for survives; reopened, it fetches only what the log lost', async () => {
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 40);
+    const fs = new CrashFs();
+    const local = await Wal.open('/follower', { fs });
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const kept = local.tail;
+    // The power goes while the follower holds records not durable yet.
+    const more = appendMany(w.replicator, 40, 40);
+    const deadline = Date.now() + 20_000;
+    while (local.durable === local.tail) {
+      assert.ok(Date.now() < deadline, 'the follower appends records');
+      await new Promise(setImmediate);
+    }
+    const space = fs.crashStates({ limit: 4, seed: 7 });
+    await more;
+    let states = 0;
+    for (const state of space) {
+      states++;
+      const again = await Wal.open('/follower', { fs: state.fs() });
+      const tail = again.tail;
+      assert.ok(tail >= kept, `caughtUp() resolved at ${kept}; the log kept ${tail}`);
+      const resumed = await Follower.open(again, { nats: nc(), stream: w.stream });
+      const start = resumed.sequence;
+      assertStartsAfterLog(await storedMessages(nc(), w.stream), start, tail);
+      await resumed.caughtUp();
+      // (A consumer on a replica behind the others may deliver messages
+      // again; they are checked and counted apart.)
+      const { messages, duplicates } = resumed.stats;
+      assert.equal(messages - duplicates, resumed.sequence - start, 'each message taken once');
+      assert.deepEqual(await logBytes(again), await logBytes(w.wal));
+      await resumed.close();
+      await again.close();
+    }
+    assert.equal(states, 4);
+    await follower.close();
+    await local.close();
+    await w.replicator.close();
+    await w.wal.close();
+  });
+
+  it('a server starting a new consumer below where it was asked: the messages again are checked, skipped when the same, WAL_REPLICA_MISMATCH when not', async () => {
+    // The stream is created again holding its first messages only: a
+    // consumer asked to start past its last sequence starts right after it
+    // (servers before 2.11 do so on a replica behind on applies, the cause
+    // of duplicate deliveries), so what is published next comes again to a
+    // follower that took those sequences already. Later servers start
+    // where asked: then nothing comes again, which the test checks instead.
+    const [major, minor] = (nc().info?.version ?? '0.0').split('.').map(Number);
+    const startsBelow = major! < 2 || (major === 2 && minor! < 11);
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 12);
+    await w.replicator.close();
+    const jsm = await jetstreamManager(nc());
+    const { state, config } = await jsm.streams.info(w.stream);
+    const originals: StoredMsg[] = [];
+    for (let seq = 1; seq <= state.last_seq; seq++) {
+      originals.push((await jsm.streams.getMessage(w.stream, { seq }))!);
+    }
+    const recreate = async (count: number) => {
+      await jsm.streams.delete(w.stream);
+      await jsm.streams.add({ ...config, num_replicas: 1 });
+      for (const m of originals.slice(0, count)) await republish(m);
+      // The follower's consumer comes back (created again by the client or
+      // the follower), at the stream's last sequence + 1.
+      await until(
+        'a consumer on the new stream',
+        async () => (await jsm.streams.info(w.stream)).state.consumer_count > 0,
+        30_000,
+      );
+    };
+    /** Publishes `m` again; `shift` moves it to other LSNs (a well-formed, different message). */
+    const republish = async (m: StoredMsg, shift = 0) => {
+      const h = headers();
+      for (const [name, values] of m.header) {
+        if (!name.startsWith('Nats-')) h.set(name, values[0]!);
+      }
+      h.set('Wal-Lsn', String(Number(m.header.get('Wal-Lsn')) + shift));
+      await jetstream(nc()).publish(m.subject, m.data, { headers: h });
+    };
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const n = follower.sequence;
+    const bytes = await logBytes(local);
+    assert.ok(n >= 6);
+    // The same messages again: checked against the log, skipped.
+    await recreate(n - 4);
+    for (const m of originals.slice(n - 4)) await republish(m);
+    if (!startsBelow) {
+      await sleep(2000);
+      assert.equal(follower.stats.duplicates, 0);
+      assert.equal(follower.failure, undefined);
+      await follower.close();
+      await Promise.all([local.close(), w.wal.close()]);
+      return;
+    }
+    await until('the follower saw them again', () => follower.stats.duplicates === 4, 30_000);
+    assert.equal(follower.failure, undefined);
+    assert.equal(follower.sequence, n);
+    assert.deepEqual(await logBytes(local), bytes);
+    // Another message at a sequence taken: the follower stops, its log as it was.
+    await recreate(n - 2);
+    await republish(originals[n - 2]!, 1);
+    const failure = () => follower.failure;
+    await until('the follower stopped', () => failure() !== undefined, 30_000);
+    assert.ok(failure() instanceof ReplicaMismatchError);
+    assert.equal((failure() as ReplicaMismatchError).sequence, n - 1);
+    assert.deepEqual(await logBytes(local), bytes);
+    await follower.close();
+    await Promise.all([local.close(), w.wal.close()]);
+  });
+
   it('promotion fences the old writer; the new writer continues the same history', async () => {
     const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);
@@ -255,24 +512,14 @@ describe('followers and fenced failover (real servers)', function () {
   it('the writer SIGKILLed during replicated commits: the promoted follower has every acknowledged record, the old writer is fenced', async () => {
     const path = await dir();
     const stream = streamName();
-    const child = fileURLToPath(new URL('./writer-child.js', import.meta.url));
-    const writerProcess = spawn(
-      process.execPath,
-      [child, path, stream, cluster().servers.join(',')],
-      {
-        env: { ...process.env, WAL_TEST_PASS: cluster().password },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const exited = new Promise((resolve) => writerProcess.once('exit', resolve));
     const acked: number[] = [];
-    let buffer = '';
-    writerProcess.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) acked.push(Number(line));
-    });
+    const { process: writerProcess, exited } = startChild(
+      'writer-child',
+      cluster(),
+      path,
+      stream,
+      (line) => acked.push(Number(line)),
+    );
     await until(
       'the writer acknowledges',
       () => acked.length > 0 || writerProcess.exitCode !== null,
@@ -312,6 +559,8 @@ describe('followers and fenced failover (real servers)', function () {
       await until('the follower caught up', () => follower.applied === w.wal.tail, 40_000);
     } finally {
       await cluster().restart(victim);
+      // The next test creates a stream on all three servers.
+      await untilPlaceable(nc(), 3);
     }
     assert.ok(follower.stats.messages < 600 * 2, 'no restart from the beginning');
     assert.deepEqual(await logBytes(local), await logBytes(w.wal));

@@ -1,5 +1,11 @@
 import { dirname } from 'node:path';
-import { CorruptionError, errorCode, invalidArgType, isArgumentError } from '@wal/errors';
+import {
+  CorruptionError,
+  errorCode,
+  invalidArgType,
+  isArgumentError,
+  toWalError,
+} from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
 import {
   failOpen,
@@ -19,7 +25,7 @@ import { NodeFs } from './fs/node-fs.js';
 import { identifyLog, refusal } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
 import type { MetaValue, StoreMeta, StoreSupports } from './store.js';
-import { StoreBase, toWalError } from './store-base.js';
+import { StoreBase } from './store-base.js';
 
 /** Metadata key holding the head of a {@link FileStore}. */
 const HEAD_KEY = 'store.head';
@@ -66,6 +72,17 @@ export interface FileStoreOptions {
    */
   readonly mode?: number;
 }
+
+/** The keys of {@link FileStoreOptions}: any other is refused. */
+const OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    fs: true,
+    readOnly: true,
+    adopt: true,
+    checkMeta: true,
+    mode: true,
+  } satisfies Record<keyof FileStoreOptions, true>),
+);
 
 /**
  * A `Store` in one file, written and read positionally, with two sidecar files:
@@ -153,12 +170,14 @@ export class FileStore extends StoreBase {
    * With `readOnly: true` the file must exist: it is opened with mode `read`,
    * no lock is taken and nothing is written.
    *
+   * Rejects with `ERR_INVALID_ARG_VALUE` for an option key that is not one of
+   * {@link FileStoreOptions} (a misspelt option), before anything is done.
    * Rejects with `WAL_NOT_A_LOG` (nothing changed), `WAL_LOCKED`,
    * `WAL_CORRUPTION` (damaged metadata), `WAL_IO` or `WAL_NO_SPACE`; on
    * rejection nothing stays open or locked.
    */
   static async open(path: string, options: FileStoreOptions = {}): Promise<FileStore> {
-    validateOpenArguments('path', path, options);
+    validateOpenArguments('path', path, options, OPTION_KEYS);
     if (options.adopt !== undefined && typeof options.adopt !== 'boolean') {
       throw invalidArgType('options.adopt', 'a boolean', options.adopt);
     }

@@ -6,6 +6,7 @@ import {
   isArgumentError,
   outOfRange,
   TruncatedError,
+  toWalError,
   validateInteger,
 } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs/fs.js';
@@ -28,7 +29,7 @@ import { decodeHead, encodeHead } from './head-file.js';
 import { identifyLog, refusal, segmentIndex } from './log-identity.js';
 import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
 import type { StoreMeta, StoreSupports } from './store.js';
-import { StoreBase, toWalError } from './store-base.js';
+import { StoreBase } from './store-base.js';
 
 /** Metadata key holding the segment size. */
 const SEGMENT_SIZE_KEY = 'store.segmentSize';
@@ -104,6 +105,18 @@ export interface SegmentedStoreOptions {
    */
   readonly mode?: number;
 }
+
+/** The keys of {@link SegmentedStoreOptions}: any other is refused. */
+const OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    fs: true,
+    segmentSize: true,
+    readOnly: true,
+    maxOpenSegments: true,
+    checkMeta: true,
+    mode: true,
+  } satisfies Record<keyof SegmentedStoreOptions, true>),
+);
 
 /** File name of segment `index`: 20-digit zero-padded index + `.wal`. */
 export function segmentName(index: number): string {
@@ -214,7 +227,8 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * (damaged metadata; a head file missing or damaged while segment 0 is gone —
  * then nothing is changed; a segment larger than the segment size),
  * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
- * missing for a directory without metadata), `ERR_OUT_OF_RANGE` (a
+ * missing for a directory without metadata; an option key that is not one of
+ * {@link SegmentedStoreOptions}, before anything is done), `ERR_OUT_OF_RANGE` (a
  * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
  * says: any failed fsync (data, directory, metadata, head) latches
@@ -294,7 +308,7 @@ export class SegmentedStore extends StoreBase {
    * or locked, and a `WAL_CORRUPTION` rejection changed nothing on disk.
    */
   static async open(dir: string, options: SegmentedStoreOptions = {}): Promise<SegmentedStore> {
-    validateOpenArguments('dir', dir, options);
+    validateOpenArguments('dir', dir, options, OPTION_KEYS);
     const asked = options.segmentSize;
     if (asked !== undefined) {
       validateInteger('options.segmentSize', asked, 1, MAX_SEGMENT_SIZE);

@@ -1,24 +1,23 @@
 /**
  * The shared half of every backend: argument checks, the closed / busy /
- * latched-failure states, in-flight tracking, error translation and the
- * metadata cache. A backend supplies the `do*` operations. Internal to
- * @wal/store (not exported from the package).
+ * latched-failure states, in-flight tracking and the metadata cache. A
+ * backend supplies the `do*` operations. Internal to @wal/store (not
+ * exported from the package).
  */
 import {
   BusyError,
   ClosedError,
   FailedError,
-  IoError,
   invalidArgType,
   invalidArgValue,
   isArgumentError,
   MAX_OFFSET,
-  NoSpaceError,
   outOfRange,
   ReadOnlyError,
+  toWalError,
   validateBytes,
   validateOffset,
-  WalError,
+  type WalError,
 } from '@wal/errors';
 import {
   MAX_META_BYTES,
@@ -31,29 +30,6 @@ import {
 } from './store.js';
 
 const EMPTY = new Uint8Array(0);
-
-/** Node-style system error fields. */
-interface SystemError {
-  code?: unknown;
-  syscall?: unknown;
-}
-
-/** Translates an error from the file system into a `WalError` (kept as is when it already is one). */
-export function toWalError(error: unknown, what: string, offset?: number): WalError {
-  if (error instanceof WalError) return error;
-  const { code, syscall } = (error ?? {}) as SystemError;
-  const errno = typeof code === 'string' ? code : undefined;
-  const options = {
-    cause: error,
-    ...(errno === undefined ? {} : { errno }),
-    ...(typeof syscall === 'string' ? { syscall } : {}),
-    ...(offset === undefined ? {} : { offset }),
-  };
-  const message = `${what} failed${errno ? ` (${errno})` : ''}${offset === undefined ? '' : ` at offset ${offset}`}`;
-  return errno === 'ENOSPC' || errno === 'EDQUOT'
-    ? new NoSpaceError(message, options)
-    : new IoError(message, options);
-}
 
 function validateMetaUpdate(fields: unknown): asserts fields is MetaUpdate {
   if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) {

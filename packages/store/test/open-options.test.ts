@@ -1,10 +1,12 @@
 // Options of the file stores' open that concern what the open creates or
-// accepts: `checkMeta` (a caller's veto before anything changes) and `mode`
-// (the permissions of every file and directory it creates).
+// accepts: only known keys (a misspelt one is refused), `checkMeta` (a
+// caller's veto before anything changes) and `mode` (the permissions of every
+// file and directory it creates).
 import assert from 'node:assert/strict';
 import { readdir, rm, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { UnsupportedFormatError } from '@wal/errors';
+import fc from 'fast-check';
 import {
   DEFAULT_FILE_MODE,
   directoryMode,
@@ -12,7 +14,8 @@ import {
   SegmentedStore,
   type StoreMeta,
 } from '../src/index.js';
-import { treeSnapshot } from '../src/testing/tree.js';
+import { CrashFs } from '../src/testing/crash-fs.js';
+import { permissionsUnder, treeSnapshot, withUmask } from '../src/testing/tree.js';
 import { removeTempDirs, tempDir } from './fs-helpers.js';
 
 const veto = (meta: StoreMeta): void => {
@@ -21,6 +24,88 @@ const veto = (meta: StoreMeta): void => {
 
 describe('open options', () => {
   after(removeTempDirs);
+
+  describe('option keys', () => {
+    /** Each backend, the keys its options document, and a valid value for each. */
+    const backends = [
+      {
+        name: 'FileStore',
+        open: (path: string, options: object) => FileStore.open(path, options),
+        valid: { readOnly: false, adopt: true, checkMeta: () => undefined, mode: 0o600 },
+      },
+      {
+        name: 'SegmentedStore',
+        open: (path: string, options: object) => SegmentedStore.open(path, options),
+        valid: {
+          segmentSize: 4096,
+          readOnly: false,
+          maxOpenSegments: 2,
+          checkMeta: () => undefined,
+          mode: 0o600,
+        },
+      },
+    ];
+
+    for (const { name, open, valid } of backends) {
+      const known = new Set(['fs', ...Object.keys(valid)]);
+      // Mostly near-misses of real keys (`syncc`, `Mode`), some any string.
+      const unknownKey = fc
+        .oneof(
+          fc
+            .tuple(fc.constantFrom(...known, 'sync'), fc.constantFrom('', 'c', 's', '_'))
+            .map(([key, extra]) => `${extra === '_' ? key.toUpperCase() : key}${extra}`),
+          fc.string({ maxLength: 12 }),
+        )
+        .filter((key) => !known.has(key));
+
+      it(`${name}.open rejects an unknown key with ERR_INVALID_ARG_VALUE naming it, creating nothing`, async () => {
+        const parent = await tempDir();
+        await fc.assert(
+          fc.asyncProperty(
+            unknownKey,
+            fc.anything(),
+            fc.subarray(Object.keys(valid)),
+            async (key, value, others) => {
+              const path = join(parent, 'log');
+              const given = Object.fromEntries([
+                ...others.map((other) => [other, valid[other as keyof typeof valid]]),
+                [key, value],
+              ]);
+              await assert.rejects(open(path, given), (error: TypeError & { code: string }) => {
+                assert.ok(error instanceof TypeError, String(error));
+                assert.equal(error.code, 'ERR_INVALID_ARG_VALUE');
+                assert.ok(error.message.includes(`options.${key}`), error.message);
+                return true;
+              });
+              assert.deepEqual(await readdir(parent), [], 'nothing created');
+            },
+          ),
+          { numRuns: 60 },
+        );
+      });
+
+      it(`${name}.open accepts every documented key, and undefined for each`, async () => {
+        await fc.assert(
+          fc.asyncProperty(
+            fc.subarray(Object.keys(valid)),
+            fc.subarray(Object.keys(valid)),
+            async (given, unset) => {
+              const fs = new CrashFs();
+              const options = Object.fromEntries([
+                ['fs', fs],
+                ...given.map((key) => [key, valid[key as keyof typeof valid]]),
+                ...unset.filter((key) => !given.includes(key)).map((key) => [key, undefined]),
+              ]);
+              const store = await open('/log', options);
+              await store.write(0, new Uint8Array([1]));
+              await store.close();
+            },
+          ),
+          { numRuns: 30 },
+        );
+      });
+    }
+  });
 
   describe('checkMeta', () => {
     it('a segmented open calls it with the caller’s keys; a throw rejects before anything changes', async () => {
@@ -64,28 +149,6 @@ describe('open options', () => {
   });
 });
 
-/** `st_mode & 0o777` of `root` and every entry under it, by path relative to `root` ('' for root). */
-async function permissions(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const visit = async (path: string): Promise<void> => {
-    const info = await stat(path);
-    out.set(relative(root, path), info.mode & 0o777);
-    if (info.isDirectory()) for (const name of await readdir(path)) await visit(join(path, name));
-  };
-  await visit(root);
-  return out;
-}
-
-/** Runs `work` with the process's umask set to `mask`, restoring it after. */
-async function withUmask<T>(mask: number, work: () => Promise<T>): Promise<T> {
-  const old = process.umask(mask);
-  try {
-    return await work();
-  } finally {
-    process.umask(old);
-  }
-}
-
 describe('mode', () => {
   after(removeTempDirs);
 
@@ -116,7 +179,7 @@ describe('mode', () => {
           await store.sync();
           await store.truncateBefore(5000); // a new head file, segment 0 deleted
           await store.updateMeta({ 'app.x': 1 }); // a new metadata file
-          const open = await permissions(path); // the lock file exists now
+          const open = await permissionsUnder(path); // the lock file exists now
           await store.close();
           return open;
         });
@@ -144,7 +207,7 @@ describe('mode', () => {
           const store = await FileStore.open(path, mode === undefined ? {} : { mode });
           await store.write(0, new Uint8Array(100));
           await store.truncateBefore(10);
-          const open = await permissions(root);
+          const open = await permissionsUnder(root);
           await store.close();
           return open;
         });
@@ -159,11 +222,11 @@ describe('mode', () => {
     const store = await SegmentedStore.open(path, { segmentSize: 4096, mode: 0o640 });
     await store.write(0, new Uint8Array(10));
     await store.close();
-    const before = await permissions(path);
+    const before = await permissionsUnder(path);
     const again = await SegmentedStore.open(path, { mode: 0o600 });
     await again.write(10, new Uint8Array(10));
     await again.close();
-    assert.deepEqual(await permissions(path), before);
+    assert.deepEqual(await permissionsUnder(path), before);
   });
 
   it('refuses a mode the owner could not reopen, or not a mode at all', async () => {

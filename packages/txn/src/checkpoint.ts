@@ -18,7 +18,7 @@
 import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
 import { crc32c } from '@wal/core';
-import { CorruptionError, errorCode, IoError, NoSpaceError, WalError } from '@wal/errors';
+import { CorruptionError, errorCode, toWalError } from '@wal/errors';
 import { type Fs, type FsFile, writeAll } from '@wal/store';
 
 export const MAGIC = 0x43585457; // "WTXC" read as u32 LE
@@ -59,7 +59,7 @@ export async function listCheckpoints(fs: Fs, dir: string): Promise<CheckpointLi
     names = await fs.readdir(dir);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { published: [], temporary: [] };
-    throw ioError(error, `listing the checkpoint directory ${dir}`);
+    throw toWalError(error, `listing the checkpoint directory ${dir}`);
   }
   const published: number[] = [];
   const temporary: string[] = [];
@@ -70,22 +70,6 @@ export async function listCheckpoints(fs: Fs, dir: string): Promise<CheckpointLi
   }
   published.sort((a, b) => a - b);
   return { published, temporary };
-}
-
-/** Translates an fs error into the store's typed errors (`WAL_IO`, `WAL_NO_SPACE`). */
-export function ioError(error: unknown, what: string): WalError {
-  if (error instanceof WalError) return error;
-  const errno = errorCode(error);
-  const syscall = (error as { syscall?: unknown } | null)?.syscall;
-  const options = {
-    cause: error,
-    ...(errno === undefined ? {} : { errno }),
-    ...(typeof syscall === 'string' ? { syscall } : {}),
-  };
-  const message = `${what} failed${errno === undefined ? '' : ` (${errno})`}`;
-  return errno === 'ENOSPC' || errno === 'EDQUOT'
-    ? new NoSpaceError(message, options)
-    : new IoError(message, options);
 }
 
 /** One entry of a checkpoint: a live key and its value. */
@@ -203,7 +187,7 @@ export async function writeCheckpoint(
     await fs.syncDir(dir);
     return { path, bytes: at, entries };
   } catch (error) {
-    throw ioError(error, step);
+    throw toWalError(error, step);
   }
 }
 
@@ -215,7 +199,7 @@ export async function removeOlder(fs: Fs, dir: string, seq: number): Promise<voi
     for (const old of older) await fs.unlink(`${dir}/${checkpointName(old)}`);
     if (older.length > 0) await fs.syncDir(dir);
   } catch (error) {
-    throw ioError(error, `removing old checkpoints of ${dir}`);
+    throw toWalError(error, `removing old checkpoints of ${dir}`);
   }
 }
 
@@ -242,7 +226,7 @@ export async function readCheckpoint(
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
-    throw ioError(error, `opening the checkpoint ${path}`);
+    throw toWalError(error, `opening the checkpoint ${path}`);
   }
   try {
     const size = await fs.size(file);
@@ -313,7 +297,7 @@ export async function readCheckpoint(
     if (at !== size) throw damaged(at, `${size - at} bytes after the end marker`);
     return { seq, lsn: Number(lsn), path };
   } catch (error) {
-    throw error instanceof WalError ? error : ioError(error, `reading the checkpoint ${path}`);
+    throw toWalError(error, `reading the checkpoint ${path}`);
   } finally {
     await fs.close(file);
   }

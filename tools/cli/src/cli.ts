@@ -71,119 +71,113 @@ export function program(io: Io, setExit: (code: number) => void): Command {
         '3 repair declined, 4 a log of a later format version.',
     );
 
-  program
-    .command('info')
-    .description('show what a log is and holds, and whether a live process holds it open')
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .option('--json', 'print one JSON object')
-    .addOption(skipOption())
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, options) =>
-      setExit(await (await import('./commands/info.js')).info(path, options, io)),
+  // Every command reads a log given as <path>, with --segment-size and
+  // --max-record-size; all but repair (which has its own) take --skip.
+  const logCommand = (
+    name: string,
+    configure: (command: Command) => Command,
+    { skip = true } = {},
+  ): Command => {
+    const command = configure(
+      program.command(name).argument('<path>', 'the log: a directory (segmented) or a file'),
     );
+    if (skip) command.addOption(skipOption());
+    return command.addOption(segmentSizeOption()).addOption(maxRecordSizeOption());
+  };
 
-  program
-    .command('verify')
-    .summary('check every record (read-only)')
-    .description(
-      'Check every record of the log, read-only (it works while a writer holds the log).\n' +
-        'Exit 0 for a clean log or a torn tail (what recovery will cut is shown),\n' +
-        '1 for damage below the durable hint.',
-    )
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .option('--json', 'print one JSON object')
-    .addOption(skipOption())
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, options) =>
-      setExit(await (await import('./commands/verify.js')).verify(path, options, io)),
-    );
+  logCommand('info', (command) =>
+    command
+      .description('show what a log is and holds, and whether a live process holds it open')
+      .option('--json', 'print one JSON object'),
+  ).action(async (path: string, options) =>
+    setExit(await (await import('./commands/info.js')).info(path, options, io)),
+  );
 
-  program
-    .command('dump')
-    .description('print records, one per line: LSN, length, payload')
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .addOption(
-      new Option('--from <lsn>', 'start at this LSN (a record boundary)').argParser(parseCount),
-    )
-    .addOption(new Option('--limit <n>', 'print at most n records').argParser(parseCount))
-    .addOption(formatOption())
-    .option('--json', 'same as --format json')
-    .addOption(skipOption())
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, options) =>
-      setExit(await (await import('./commands/dump.js')).dump(path, options, io)),
-    );
+  logCommand('verify', (command) =>
+    command
+      .summary('check every record (read-only)')
+      .description(
+        'Check every record of the log, read-only (it works while a writer holds the log).\n' +
+          'Exit 0 for a clean log or a torn tail (what recovery will cut is shown),\n' +
+          '1 for damage below the durable hint.',
+      )
+      .option('--json', 'print one JSON object'),
+  ).action(async (path: string, options) =>
+    setExit(await (await import('./commands/verify.js')).verify(path, options, io)),
+  );
 
-  program
-    .command('tail')
-    .description('print the last records; with --follow, then the records appended after')
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .option('-f, --follow', 'keep printing records as they are appended (until interrupted)')
-    .addOption(
-      new Option('-n, --lines <n>', 'how many of the last records to print first')
-        .argParser(parseCount)
-        .default(10),
-    )
-    .addOption(
-      new Option('--interval <ms>', 'with --follow: how often to look for new records')
-        .argParser(parseCount)
-        .default(150),
-    )
-    .addOption(formatOption())
-    .option('--json', 'same as --format json')
-    .addOption(skipOption())
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, options) =>
-      setExit(await (await import('./commands/tail.js')).tail(path, options, io)),
-    );
+  logCommand('dump', (command) =>
+    command
+      .description('print records, one per line: LSN, length, payload')
+      .addOption(
+        new Option('--from <lsn>', 'start at this LSN (a record boundary)').argParser(parseCount),
+      )
+      .addOption(new Option('--limit <n>', 'print at most n records').argParser(parseCount))
+      .addOption(formatOption())
+      .option('--json', 'same as --format json'),
+  ).action(async (path: string, options) =>
+    setExit(await (await import('./commands/dump.js')).dump(path, options, io)),
+  );
 
-  program
-    .command('repair')
-    .summary('cut a log at its first damage, keeping the cut bytes in a backup file')
-    .description(
-      'Cut the log at its first damage (a torn tail, or damage below the durable hint),\n' +
-        'after showing the plan, asking, and saving the cut bytes to a backup file.\n' +
-        "With --skip, damaged records the 'skip' recovery policy can step over stay in the log.",
-    )
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
-    .option('--dry-run', 'show what would be done, do nothing')
-    .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
-    .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
-    .addOption(modeOption('the backup file and any file of the log it creates'))
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, options) =>
-      setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
-    );
+  logCommand('tail', (command) =>
+    command
+      .description('print the last records; with --follow, then the records appended after')
+      .option('-f, --follow', 'keep printing records as they are appended (until interrupted)')
+      .addOption(
+        new Option('-n, --lines <n>', 'how many of the last records to print first')
+          .argParser(parseCount)
+          .default(10),
+      )
+      .addOption(
+        new Option('--interval <ms>', 'with --follow: how often to look for new records')
+          .argParser(parseCount)
+          .default(150),
+      )
+      .addOption(formatOption())
+      .option('--json', 'same as --format json'),
+  ).action(async (path: string, options) =>
+    setExit(await (await import('./commands/tail.js')).tail(path, options, io)),
+  );
 
-  program
-    .command('backup')
-    .summary('copy a durable prefix of a log into a new directory, while its writer goes on')
-    .description(
-      'Copy every durable record of the log into a new directory (a segmented log with the\n' +
-        'same records at the same LSNs), read-only, while a writer may go on appending.\n' +
-        'Only what the writer recorded as durable is copied (its durable hint). The copy is\n' +
-        'built beside <dir> and renamed into place: after a crash <dir> is absent or complete.\n' +
-        '<dir> must not exist.',
-    )
-    .argument('<path>', 'the log: a directory (segmented) or a file')
-    .argument('<dir>', 'the new directory of the copy (must not exist)')
-    .addOption(
-      new Option('--up-to <lsn>', 'copy only the records below this LSN').argParser(parseCount),
-    )
-    .addOption(modeOption('every file of the copy', "the log's own"))
-    .option('--json', 'print one JSON object')
-    .addOption(skipOption())
-    .addOption(segmentSizeOption())
-    .addOption(maxRecordSizeOption())
-    .action(async (path: string, dir: string, options) =>
-      setExit(await (await import('./commands/backup.js')).backup(path, dir, options, io)),
-    );
+  logCommand(
+    'repair',
+    (command) =>
+      command
+        .summary('cut a log at its first damage, keeping the cut bytes in a backup file')
+        .description(
+          'Cut the log at its first damage (a torn tail, or damage below the durable hint),\n' +
+            'after showing the plan, asking, and saving the cut bytes to a backup file.\n' +
+            "With --skip, damaged records the 'skip' recovery policy can step over stay in the log.",
+        )
+        .option('-y, --yes', 'do not ask for confirmation (required without a terminal)')
+        .option('--dry-run', 'show what would be done, do nothing')
+        .option('--skip', "step over damaged records (recovery 'skip') instead of cutting at them")
+        .option('--backup-dir <dir>', 'where to write the backup file (default: beside the log)')
+        .addOption(modeOption('the backup file and any file of the log it creates')),
+    { skip: false },
+  ).action(async (path: string, options) =>
+    setExit(await (await import('./commands/repair.js')).repair(path, options, io)),
+  );
+
+  logCommand('backup', (command) =>
+    command
+      .summary('copy a durable prefix of a log into a new directory, while its writer goes on')
+      .description(
+        'Copy every durable record of the log into a new directory (a segmented log with the\n' +
+          'same records at the same LSNs), read-only, while a writer may go on appending.\n' +
+          'Only what the writer recorded as durable is copied (its durable hint). The copy is\n' +
+          'built beside <dir> and renamed into place: after a crash <dir> is absent or complete.\n' +
+          '<dir> must not exist.',
+      )
+      .argument('<dir>', 'the new directory of the copy (must not exist)')
+      .addOption(
+        new Option('--up-to <lsn>', 'copy only the records below this LSN').argParser(parseCount),
+      )
+      .addOption(modeOption('every file of the copy', "the log's own"))
+      .option('--json', 'print one JSON object'),
+  ).action(async (path: string, dir: string, options) =>
+    setExit(await (await import('./commands/backup.js')).backup(path, dir, options, io)),
+  );
 
   return program;
 }

@@ -5,8 +5,7 @@
  * exported for engines that keep files of their own through an `Fs`.
  */
 import { dirname } from 'node:path';
-import { errorCode, IoError, invalidArgType } from '@wal/errors';
-import { toWalError } from '../store-base.js';
+import { errorCode, IoError, invalidArgType, rejectUnknownKeys, toWalError } from '@wal/errors';
 import type { Fs, FsFile } from './fs.js';
 
 /**
@@ -94,16 +93,24 @@ export const failOpen: FsyncFailure = (cause, what) => {
 };
 
 /**
- * Checks the arguments every file backend's `open(location, options)` takes,
- * including the common `options.readOnly` (a boolean when given).
+ * Checks the arguments every file backend's `open(location, options)` takes:
+ * `options` holds only keys of `known` (a misspelt option is
+ * `ERR_INVALID_ARG_VALUE` naming it, never silently ignored), and the common
+ * `options.readOnly` is a boolean when given. Throws before anything is done.
  */
-export function validateOpenArguments(name: string, location: unknown, options: unknown): void {
+export function validateOpenArguments(
+  name: string,
+  location: unknown,
+  options: unknown,
+  known: ReadonlySet<string>,
+): void {
   if (typeof location !== 'string' || location.length === 0) {
     throw invalidArgType(name, 'a non-empty string', location);
   }
   if (typeof options !== 'object' || options === null) {
     throw invalidArgType('options', 'an object', options);
   }
+  rejectUnknownKeys('options', options, known);
   const { readOnly } = options as { readOnly?: unknown };
   if (readOnly !== undefined && typeof readOnly !== 'boolean') {
     throw invalidArgType('options.readOnly', 'a boolean', readOnly);

@@ -39,5 +39,6 @@ export {
 } from './fault-fs.js';
 // The Store conformance suite.
 export { ConformanceError, type SuiteOptions, suite } from './suite.js';
-// A snapshot of a directory tree, to prove that an operation changed nothing.
-export { treeSnapshot } from './tree.js';
+// A directory tree: a snapshot, to prove that an operation changed nothing, and
+// the permissions of what an operation created, under a chosen umask.
+export { permissionsUnder, treeSnapshot, withUmask } from './tree.js';

@@ -1,10 +1,11 @@
 /**
- * A snapshot of a directory tree on the real file system, for tests that
- * prove an operation changed nothing: every entry's path, type, size,
- * modification and change times (nanoseconds) and, for files, bytes.
+ * Looking at a directory tree on the real file system, for tests: a snapshot
+ * that proves an operation changed nothing (every entry's path, type, size,
+ * modification and change times in nanoseconds and, for files, bytes), and the
+ * permission bits of what an operation created, under a chosen umask.
  */
-import { lstat, readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 
 /**
  * One line per entry under `root`, `root` itself included, sorted. Two
@@ -29,4 +30,35 @@ export async function treeSnapshot(root: string): Promise<string[]> {
   };
   await visit(root);
   return out.sort();
+}
+
+/**
+ * `st_mode & 0o777` of `root` and of every entry under it, keyed by the path
+ * relative to `root` (`''` for `root` itself). Follows links. Reads only;
+ * rejects with the file system's error (e.g. `ENOENT`) when `root` is missing.
+ */
+export async function permissionsUnder(root: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const visit = async (path: string): Promise<void> => {
+    const info = await stat(path);
+    out.set(relative(root, path), info.mode & 0o777);
+    if (info.isDirectory()) for (const name of await readdir(path)) await visit(join(path, name));
+  };
+  await visit(root);
+  return out;
+}
+
+/**
+ * Runs `work` with the process's umask set to `mask` and restores the previous
+ * umask when it settles, whether it resolves or rejects; resolves or rejects
+ * as `work` does. The umask is process-wide: do not run other file-creating
+ * work concurrently.
+ */
+export async function withUmask<T>(mask: number, work: () => Promise<T>): Promise<T> {
+  const old = process.umask(mask);
+  try {
+    return await work();
+  } finally {
+    process.umask(old);
+  }
 }

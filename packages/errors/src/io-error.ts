@@ -1,0 +1,34 @@
+import { errorCode } from './error-code.js';
+import { IoError, NoSpaceError, WalError } from './wal-error.js';
+
+/**
+ * Translates a failure of a file-system call into a {@link WalError}, naming
+ * what was being done (`what`, e.g. `'fdatasync of /data/log/…'`) and, when
+ * given, the byte `offset` concerned. Guarantees:
+ *
+ * - a value that already is a `WalError` (`WAL_CLOSED`, `WAL_CORRUPTION`,
+ *   `WAL_FAILED`, a `WAL_IO` from a lower layer, …) is returned as it is: its
+ *   code, offset and message are never lost to a generic I/O error;
+ * - `ENOSPC` and `EDQUOT` become {@link NoSpaceError} (`WAL_NO_SPACE`);
+ * - anything else (`EIO`, `EACCES`, a thrown non-error) becomes
+ *   {@link IoError} (`WAL_IO`).
+ *
+ * A new error keeps the original as `cause`, its `errno` and `syscall` when
+ * they are strings, and `offset`; its message is `<what> failed (<errno>)`
+ * followed by ` at offset <offset>` when there is one. Never throws.
+ */
+export function toWalError(error: unknown, what: string, offset?: number): WalError {
+  if (error instanceof WalError) return error;
+  const errno = errorCode(error);
+  const syscall = (error as { syscall?: unknown } | null)?.syscall;
+  const options = {
+    cause: error,
+    ...(errno === undefined ? {} : { errno }),
+    ...(typeof syscall === 'string' ? { syscall } : {}),
+    ...(offset === undefined ? {} : { offset }),
+  };
+  const message = `${what} failed${errno === undefined ? '' : ` (${errno})`}${offset === undefined ? '' : ` at offset ${offset}`}`;
+  return errno === 'ENOSPC' || errno === 'EDQUOT'
+    ? new NoSpaceError(message, options)
+    : new IoError(message, options);
+}
