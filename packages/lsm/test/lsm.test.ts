@@ -11,6 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
@@ -672,6 +673,43 @@ describe('Lsm: block cache', () => {
     cache.set(4, block(5000)); // larger than the cache: not kept
     assert.equal(cache.get(4), undefined);
     assert.equal(new BlockCache(0).bytes, 0);
+  });
+
+  it('agrees with a list in recency order through any gets and sets (property)', () => {
+    const op = fc.record({
+      set: fc.boolean(),
+      key: fc.integer({ min: 0, max: 12 }),
+      size: fc.integer({ min: 0, max: 400 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const cache = new BlockCache(1500);
+        let model: { key: number; size: number }[] = []; // most recent first
+        for (const { set, key, size } of ops) {
+          const at = model.findIndex((entry) => entry.key === key);
+          if (!set) {
+            const hit = cache.get(key);
+            assert.equal(hit?.contents.length, at === -1 ? undefined : model[at]!.size);
+            if (at !== -1) model = [model[at]!, ...model.filter((_, i) => i !== at)];
+            continue;
+          }
+          cache.set(key, { contents: new Uint8Array(size), entriesEnd: 0, restarts: 1 });
+          if (size + BLOCK_OVERHEAD > 1500) continue;
+          model = [{ key, size }, ...model.filter((entry) => entry.key !== key)];
+          let bytes = model.reduce((sum, entry) => sum + entry.size + BLOCK_OVERHEAD, 0);
+          while (bytes > 1500) bytes -= model.pop()!.size + BLOCK_OVERHEAD;
+          assert.equal(cache.bytes, bytes);
+        }
+        // The cache holds exactly the model's blocks (probed oldest first, so order is kept).
+        for (const { key, size } of [...model].reverse()) {
+          assert.equal(cache.get(key)?.contents.length, size);
+        }
+        for (let key = 0; key <= 12; key++) {
+          if (!model.some((entry) => entry.key === key)) assert.equal(cache.get(key), undefined);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
