@@ -102,24 +102,34 @@ export class Durability {
     return log.store.sync().then(
       () => {
         log.gate.leave();
-        if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
-          this.#writeHint(target);
-        }
+        this.synced(target);
       },
       (cause: unknown) => {
         log.gate.leave();
-        this.fail(
-          new FailedError(
-            'a sync of the log failed; nothing after the last durable offset can be trusted',
-            {
-              cause,
-              offset: log.gc!.durable,
-            },
-          ),
-          'durable',
-        );
+        this.syncFailed(cause);
         throw cause;
       },
+    );
+  }
+
+  /** After a store sync covering `target` succeeded: persists the hint when due. */
+  synced(target: number): void {
+    if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
+      this.#writeHint(target);
+    }
+  }
+
+  /** After a store sync failed with `cause`: stops the log (a reopen resumes at the durable watermark). */
+  syncFailed(cause: unknown): void {
+    this.fail(
+      new FailedError(
+        'a sync of the log failed; nothing after the last durable offset can be trusted',
+        {
+          cause,
+          offset: this.#log.gc!.durable,
+        },
+      ),
+      'durable',
     );
   }
 

@@ -5,6 +5,7 @@
  * that may not exist yet (docs/INTERNALS.md §4). Internal to @wal/core.
  */
 import { errorCode, FailedError } from '@wal/errors';
+import { writeNow } from './blocking.js';
 import { BLOCK_FAILED, type LogState } from './state.js';
 
 /** Shared zeros for preallocation (never written to). */
@@ -121,9 +122,15 @@ export class Preallocation {
       log.writer.releaseHeld();
       log.exclusivity.end();
     };
-    log.store.write(start, zeros(end - start)).then(
-      () => done(true),
-      (cause: unknown) => done(false, cause),
-    );
+    const bytes = zeros(end - start);
+    const now = writeNow(log, start, bytes);
+    if (now === true) done(true);
+    else if (now !== false) queueMicrotask(() => done(false, now.cause));
+    else {
+      log.store.write(start, bytes).then(
+        () => done(true),
+        (cause: unknown) => done(false, cause),
+      );
+    }
   }
 }

@@ -42,6 +42,8 @@ export class LogState {
   readonly maxRecordSize: number;
   readonly stagingLimit: number;
   readonly readOnly: boolean;
+  /** Writes and syncs run synchronously when the store can (`WalOptions.blockingSync`; blocking.ts). */
+  readonly blockingSync: boolean;
 
   /** First live offset (written by the truncations and `refresh`). */
   head: number;
@@ -74,6 +76,7 @@ export class LogState {
     maxRecordSize: number;
     stagingLimit: number;
     readOnly: boolean;
+    blockingSync?: boolean;
     end: number;
     truncations: number;
   }) {
@@ -84,6 +87,7 @@ export class LogState {
     this.maxRecordSize = init.maxRecordSize;
     this.stagingLimit = init.stagingLimit;
     this.readOnly = init.readOnly;
+    this.blockingSync = init.blockingSync ?? false;
     this.head = init.store.head;
     this.tail = init.end;
     this.scannedEnd = init.end;

@@ -61,7 +61,10 @@ export class FlushStats {
   }
 
   /** The group commit's `onFlush`: counts the flush, then publishes it (channels.ts). */
-  readonly flushed = (flush: FlushReport): void => {
+  readonly flushed = (report: FlushReport): void => {
+    // Waiting appends of one chunk share one group-commit waiter (writer.ts).
+    const shared = this.#log.writer.releasedDurable(report.end);
+    const flush = shared === 0 ? report : { ...report, waiters: report.waiters + shared };
     const bytes = flush.end - flush.start;
     this.#fsyncs++;
     this.#syncedBytes += bytes;
@@ -84,7 +87,7 @@ export class FlushStats {
       batchBytes: counts(this.#batchBytes),
       fsyncMicros: counts(this.#fsyncMicros),
       bufferedBytes: writer.buffered,
-      waiters: (log.gc?.waiters ?? 0) + writer.drainWaiters,
+      waiters: (log.gc?.waiters ?? 0) + writer.sharedWaiters + writer.drainWaiters,
     };
   }
 }

@@ -22,6 +22,7 @@ import {
 } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { abortable, abortError, cancellable } from './abort.js';
+import { syncNow } from './blocking.js';
 import type { BoundaryIndex } from './boundary-index.js';
 import { publishRecovery } from './channels.js';
 import { closeLog } from './close.js';
@@ -140,7 +141,9 @@ export class Wal {
         : new GroupCommit({
             start: end,
             delayMs: options.commitDelayMs,
-            sync: () => log.durability.syncStore(),
+            // Blocking: a sync starts inside the write that lets it, with no macrotask.
+            gather: !options.blockingSync,
+            sync: options.blockingSync ? () => syncNow(log) : () => log.durability.syncStore(),
             onFlush: (flush) => log.stats.flushed(flush),
           }),
       index: init.index,
@@ -148,6 +151,7 @@ export class Wal {
       maxRecordSize: init.maxRecordSize,
       stagingLimit: options.stagingLimit,
       readOnly: options.readOnly,
+      blockingSync: options.blockingSync,
       end,
       truncations: init.truncations,
     });
@@ -315,7 +319,7 @@ export class Wal {
       return Promise.reject(error);
     }
     return abortable(
-      this.#log.writer.waitTarget(lsn + 1, level).then(() => lsn),
+      this.#log.writer.waitAppended(lsn + 1, level).then(() => lsn),
       signal,
     );
   }
@@ -364,7 +368,7 @@ export class Wal {
     if (level === undefined) return lsns;
     if (lsns.length === 0) return Promise.resolve(lsns);
     return abortable(
-      this.#log.writer.waitTarget(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+      this.#log.writer.waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
       signal,
     );
   }

@@ -8,6 +8,7 @@
  * holding: §4. Internal to @wal/core.
  */
 import { WriteFailedError } from '@wal/errors';
+import { writeNow } from './blocking.js';
 import { publishRolls } from './channels.js';
 import { HEADER_SIZE, writeFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
@@ -21,6 +22,17 @@ interface HeldWrite {
   start: number;
   bytes: Uint8Array;
   recycle: Uint8Array | undefined;
+}
+
+/**
+ * One group-commit wait shared by the waiting appends of one staged chunk
+ * (docs/INTERNALS.md §3): `target` is the first one's, `extra` counts the
+ * appends that joined it after.
+ */
+interface SharedWait {
+  readonly target: number;
+  readonly promise: Promise<void>;
+  extra: number;
 }
 
 /** The log's write pipeline. Internal. */
@@ -51,6 +63,16 @@ export class Writer {
    * data), or for the store gate to open (docs/INTERNALS.md §4, §8).
    */
   #held: HeldWrite[] = [];
+  /** The durable and written waits shared by the appends of the current chunk. */
+  #sharedDurable: SharedWait | undefined;
+  #sharedWritten: SharedWait | undefined;
+  /**
+   * Shared waits not yet released, in target order, for the waiter counts of
+   * the stats: durable ones leave at the flush releasing them
+   * ({@link Writer.releasedDurable}), written ones when their write lands.
+   */
+  readonly #pendingDurable: SharedWait[] = [];
+  readonly #pendingWritten: SharedWait[] = [];
   #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
   constructor(log: LogState, segmentSize = 0) {
@@ -111,7 +133,59 @@ export class Writer {
     const bytes = chunk.subarray(0, this.#chunkUsed);
     this.#chunk = undefined;
     this.#chunkUsed = 0;
+    this.#sharedDurable = undefined;
+    this.#sharedWritten = undefined;
     this.#write(start, bytes, chunk);
+  }
+
+  /**
+   * {@link Writer.waitTarget} for a waiting append (`target` past the first
+   * byte of a record just staged). The waiting appends of one staged chunk
+   * share one group-commit wait per level: the chunk goes to the store as
+   * one write and the watermarks move over whole writes, so every target
+   * inside it is reached at the same moment, or a failure rejects them all
+   * (docs/INTERNALS.md §3). The promise may be shared: callers chain their
+   * own result onto it.
+   */
+  waitAppended(target: number, level: WaitLevel): Promise<void> {
+    const start = this.#chunkStart;
+    if (this.#chunk === undefined || target <= start || target > start + this.#chunkUsed) {
+      return this.waitTarget(target, level);
+    }
+    const durable = level === 'durable';
+    const shared = durable ? this.#sharedDurable : this.#sharedWritten;
+    if (shared !== undefined) {
+      shared.extra++;
+      return shared.promise;
+    }
+    const wait: SharedWait = { target, promise: this.waitTarget(target, level), extra: 0 };
+    if (durable) {
+      this.#sharedDurable = wait;
+      this.#pendingDurable.push(wait);
+    } else {
+      this.#sharedWritten = wait;
+      this.#pendingWritten.push(wait);
+    }
+    return wait.promise;
+  }
+
+  /**
+   * The waiting appends that joined a shared durable wait released by a
+   * flush that made everything below `durable` durable (counted once).
+   */
+  releasedDurable(durable: number): number {
+    return releaseShared(this.#pendingDurable, durable);
+  }
+
+  /** Waiting appends pending on a shared wait besides the group commit's own waiter. */
+  get sharedWaiters(): number {
+    const gc = this.#log.gc;
+    if (gc === undefined || gc.failure !== undefined) return 0;
+    const limit = gc.poisonedAt ?? Number.POSITIVE_INFINITY;
+    return (
+      pendingShared(this.#pendingDurable, gc.durable, limit) +
+      pendingShared(this.#pendingWritten, gc.written, limit)
+    );
   }
 
   /**
@@ -164,6 +238,8 @@ export class Writer {
       this.#releaseBuffered(this.#chunkUsed);
       this.#chunkUsed = 0;
     }
+    this.#sharedDurable = undefined;
+    this.#sharedWritten = undefined;
   }
 
   /** Sends the writes held meanwhile, in order (they may be held again). */
@@ -210,7 +286,17 @@ export class Writer {
       return;
     }
     log.preallocation.extend(end);
+    const now = writeNow(log, start, bytes);
     log.gate.enter();
+    if (now === true) {
+      this.#writeDone(start, end, recycle, undefined, true);
+      return;
+    }
+    if (now !== false) {
+      // Settled as a failed write in flight is, never inside the caller (an append).
+      queueMicrotask(() => this.#writeDone(start, end, recycle, now.cause, false));
+      return;
+    }
     log.store.write(start, bytes).then(
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
@@ -231,7 +317,10 @@ export class Writer {
       if (recycle !== undefined && this.#pool.length * this.#chunkSize < log.stagingLimit) {
         this.#pool.push(recycle);
       }
-      if (gc.failure === undefined) gc.markWritten(start, end);
+      if (gc.failure === undefined) {
+        gc.markWritten(start, end);
+        releaseShared(this.#pendingWritten, gc.written);
+      }
       log.preallocation.afterWrite(end);
       if (this.#segmentSize !== 0) publishRolls(log, start, end, this.#segmentSize);
     } else {
@@ -241,4 +330,22 @@ export class Writer {
     this.#releaseBuffered(end - start);
     log.exclusivity.end();
   }
+}
+
+/**
+ * Drops the shared waits of `pending` (in target order) whose target is at
+ * most `watermark`; returns the appends that had joined them.
+ */
+function releaseShared(pending: SharedWait[], watermark: number): number {
+  let extra = 0;
+  while (pending.length > 0 && pending[0]!.target <= watermark) extra += pending.shift()!.extra;
+  return extra;
+}
+
+/** The appends joined to the shared waits of `pending` above `watermark` and at most `limit`. */
+function pendingShared(pending: readonly SharedWait[], watermark: number, limit: number): number {
+  let extra = 0;
+  for (const wait of pending)
+    if (wait.target > watermark && wait.target <= limit) extra += wait.extra;
+  return extra;
 }

@@ -77,9 +77,11 @@ const stats = { injected: 0, failures: 0, viaReopen: 0, viaOpen: 0, afterPowerLo
 
 type Layout = 'segmented' | 'file';
 let layout: Layout = 'segmented';
+/** Whether the runs open their logs with `blockingSync` (writes and syncs on the calling thread). */
+let blockingSync = false;
 
 function open(fs: FaultFs): Promise<Wal> {
-  const common = { fs, indexInterval: 4096, stagingLimit: 64 * 1024 };
+  const common = { fs, indexInterval: 4096, stagingLimit: 64 * 1024, blockingSync };
   return layout === 'segmented'
     ? Wal.open(DIR, { ...common, segmentSize: SEGMENT })
     : Wal.open(`${DIR}.log`, { ...common, layout: 'file' });
@@ -561,7 +563,11 @@ class InjectFault implements Command {
     observe(model, real);
     if (model.failed) return;
     const { method, fault } = FAULT_KINDS[this.kind]!;
-    real.faults.inject({ method, fault, at: this.at });
+    // A blocking log writes and syncs through the synchronous calls when it can.
+    const methods: FsMethod[] = [method];
+    if (blockingSync && method === 'pwrite') methods.push('pwriteSync');
+    if (blockingSync && method === 'fdatasync') methods.push('fdatasyncSync');
+    real.faults.inject({ method: methods, fault, at: this.at });
     model.armed = true;
     model.faultMethod = method;
     stats.injected++;
@@ -724,9 +730,10 @@ const commands = [
 ];
 
 describe('Wal against a reference model', () => {
-  const runs: Array<[Layout, number]> = [
-    ['segmented', 400 * SCALE],
-    ['file', 100 * SCALE],
+  const runs: Array<[Layout, number, boolean]> = [
+    ['segmented', 400 * SCALE, false],
+    ['file', 100 * SCALE, false],
+    ['segmented', 100 * SCALE, true],
   ];
   // To replay a failure: WAL_MODEL_REPLAY='{"layout":"segmented","seed":…,"path":"…","replayPath":"…"}'
   // with the values fast-check printed (replayPath is in the counterexample's comment).
@@ -738,11 +745,12 @@ describe('Wal against a reference model', () => {
         replayPath?: string;
       })
     : undefined;
-  for (const [kind, numRuns] of runs) {
+  for (const [kind, numRuns, blocking] of runs) {
     if (replay !== undefined && replay.layout !== kind) continue;
-    it(`matches the model under random commands and faults (${kind} layout on a FaultFs over a CrashFs kept across reopens)`, async function () {
+    it(`matches the model under random commands and faults (${kind} layout${blocking ? ', blockingSync' : ''} on a FaultFs over a CrashFs kept across reopens)`, async function () {
       this.timeout(SCALE === 1 ? 120_000 : 0);
       layout = kind;
+      blockingSync = blocking;
       for (const key of Object.keys(stats) as Array<keyof typeof stats>) stats[key] = 0;
       await fc.assert(
         fc.asyncProperty(

@@ -34,9 +34,34 @@ export interface BatchRecord {
   readonly ops: BatchOp[];
 }
 
+/** Bytes of a slab that small records are encoded into, one after another. */
+const SLAB_BYTES = 64 * 1024;
+/** Records above this size get a buffer of their own. */
+const SLAB_RECORD_LIMIT = SLAB_BYTES / 16;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * A zeroed buffer of `size` bytes for one record. Small records are views
+ * into a shared slab, one after another (never reused: a slab is dropped
+ * whole by the garbage collector once no view into it is left), which
+ * spares an allocation of its own per write; larger ones get their own.
+ */
+function recordBuffer(size: number): Uint8Array {
+  if (size > SLAB_RECORD_LIMIT) return new Uint8Array(size);
+  if (slabUsed + size > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const buffer = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
+  return buffer;
+}
+
 /**
  * Encodes a batch record: `sequence u64, count u32`, then per op `kind u8,
- * key, [value or end]`, into a buffer of exactly its size. With `views`,
+ * key, [value or end]`, into a buffer of exactly its size (a small one may
+ * be a view into a larger buffer shared with other records). With `views`,
  * pushes each operation onto it with its key and value as views into the
  * returned payload (so the caller's buffers need not be copied again).
  */
@@ -51,7 +76,7 @@ export function encodeBatch(
     size += 1 + varintSize(op.key.length) + op.key.length;
     if (op.kind !== KIND_DELETE) size += varintSize(op.value!.length) + op.value!.length;
   }
-  const payload = new Uint8Array(size);
+  const payload = recordBuffer(size);
   putU64(payload, 0, sequence);
   putU32(payload, 8, ops.length);
   let at = 12;

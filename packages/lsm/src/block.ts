@@ -45,7 +45,7 @@ export class BlockBuilder {
     out.varint(shared);
     out.varint(key.length - shared);
     out.varint(value.length);
-    out.bytes(key.subarray(shared));
+    out.range(key, shared, key.length);
     out.bytes(value);
     this.#last = key;
     this.#sinceRestart++;

@@ -4,10 +4,13 @@
  * hashing of a 32-bit hash (FNV-1a, then the MurmurHash3 finaliser).
  */
 
-/** The 32-bit key hash of §4: FNV-1a over the bytes, then the MurmurHash3 `fmix32` finaliser. */
-export function bloomHash(key: Uint8Array): number {
+/**
+ * The 32-bit key hash of §4: FNV-1a over the bytes (of `key[0, end)`), then
+ * the MurmurHash3 `fmix32` finaliser.
+ */
+export function bloomHash(key: Uint8Array, end = key.length): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
+  for (let i = 0; i < end; i++) {
     h ^= key[i]!;
     h = Math.imul(h, 0x01000193);
   }

@@ -182,6 +182,14 @@ export class Output {
     this.length += data.length;
   }
 
+  /** Appends `data[start, end)` (short ranges byte by byte: no view to make). */
+  range(data: Uint8Array, start: number, end: number): void {
+    const into = this.reserve(end - start);
+    if (end - start > 32) into.set(data.subarray(start, end), this.length);
+    else for (let i = start, at = this.length; i < end; i++, at++) into[at] = data[i]!;
+    this.length += end - start;
+  }
+
   u8(value: number): void {
     this.reserve(1)[this.length++] = value;
   }

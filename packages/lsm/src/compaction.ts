@@ -13,13 +13,21 @@
  * - A single input that overlaps nothing below is moved, not rewritten.
  */
 
+import { CorruptionError } from '@wal/errors';
 import type { Fs } from '@wal/store';
-import { compareBytes, internalKey, KIND_DELETE } from './coding.js';
-import { type Cursor, MergedCursor, TableCursor } from './cursor.js';
+import { BlockScanner, type DataBlock } from './block.js';
+import {
+  compareBytes,
+  compareInternalAt,
+  KIND_DELETE,
+  KIND_VALUE,
+  sequenceAt,
+  TRAILER_SIZE,
+} from './coding.js';
 import { tablePath } from './files.js';
 import { LEVELS, type TableEntry } from './manifest.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
-import type { TableLayout } from './table.js';
+import type { Table, TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
 import type { LiveTable, Version } from './version.js';
 
@@ -134,18 +142,132 @@ export function survivingRanges(plan: CompactionPlan, smallestSnapshot: number):
 }
 
 /**
- * The entries a compaction keeps, in internal order: for each user key, the
+ * A forward scan of one sorted run of input tables (a level-0 table, or the
+ * tables of a level ≥ 1 in key order), one data block at a time: its
+ * entries are read without waiting, and the next block is read while this
+ * one is scanned. `scanner.key[0, scanner.keyLength)` is the current
+ * internal key once {@link InputRun.load} resolved true.
+ */
+class InputRun {
+  readonly scanner = new BlockScanner();
+  #table = 0;
+  #block = -1;
+  #ahead: Promise<DataBlock> | undefined;
+
+  constructor(readonly tables: readonly Table[]) {}
+
+  /** The table and block after the current one, or undefined past the last. */
+  #after(table: number, block: number): [number, number] | undefined {
+    for (block++; table < this.tables.length; table++, block = 0) {
+      if (block < this.tables[table]!.blocks) return [table, block];
+    }
+    return undefined;
+  }
+
+  /**
+   * To the first entry of the next block that has one; false once the run
+   * is exhausted. Rejects with the tables' read errors.
+   */
+  async load(): Promise<boolean> {
+    for (;;) {
+      const at = this.#after(this.#table, this.#block);
+      if (at === undefined) return false;
+      [this.#table, this.#block] = at;
+      const data = this.#ahead ?? this.tables[at[0]]!.dataBlock(at[1]);
+      const next = this.#after(at[0], at[1]);
+      this.#ahead = next === undefined ? undefined : this.tables[next[0]]!.dataBlock(next[1]);
+      this.#ahead?.catch(() => undefined); // rejects again when it is awaited
+      this.scanner.start(await data);
+      if (this.scanner.advance()) return true;
+    }
+  }
+
+  /** The table of the current entry (for errors). */
+  get table(): Table {
+    return this.tables[this.#table]!;
+  }
+}
+
+/**
+ * The merge of a compaction's inputs in internal order; `current` is the run
+ * positioned at the next version. Waits only to read a block.
+ */
+class InputMerge {
+  current: InputRun | undefined;
+  readonly #runs: InputRun[];
+
+  private constructor(runs: InputRun[]) {
+    this.#runs = runs;
+    this.#pick();
+  }
+
+  /** Positions every run at its first entry (reads overlap). */
+  static async open(plan: CompactionPlan): Promise<InputMerge> {
+    const runs = [
+      ...plan.inputs.map((live) => new InputRun([live.table])),
+      new InputRun(plan.next.map((live) => live.table)),
+    ];
+    const loaded = await Promise.all(runs.map((run) => run.load()));
+    return new InputMerge(runs.filter((_, i) => loaded[i]));
+  }
+
+  /** To the next version: `undefined` when no read was needed, else the read's promise. */
+  step(): Promise<void> | undefined {
+    const run = this.current!;
+    if (run.scanner.advance()) {
+      this.#pick();
+      return undefined;
+    }
+    return run.load().then((more) => {
+      if (!more) this.#runs.splice(this.#runs.indexOf(run), 1);
+      this.#pick();
+    });
+  }
+
+  #pick(): void {
+    let best: InputRun | undefined;
+    for (const run of this.#runs) {
+      if (
+        best === undefined ||
+        compareInternalAt(
+          run.scanner.key,
+          0,
+          run.scanner.keyLength,
+          best.scanner.key,
+          0,
+          best.scanner.keyLength,
+        ) < 0
+      ) {
+        best = run;
+      }
+    }
+    this.current = best;
+  }
+}
+
+/** Whether `key[0, length)` equals `other`. */
+function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean {
+  if (length !== other.length) return false;
+  for (let i = length - 1; i >= 0; i--) if (key[i] !== other[i]) return false;
+  return true;
+}
+
+/**
+ * Passes the entries a compaction keeps to `keep` in internal order, with
+ * their user key, internal key (both owned by the callee) and value (a view
+ * valid during the call), awaiting what it returns: for each user key, the
  * versions some reader may still need — every version newer than
  * `smallestSnapshot`, and the newest one at or below it — except a deletion
  * at or below it when the compaction is at the bottom (nothing older can be
  * hidden by it any more), and except a version hidden by a range deletion
  * of the inputs at or below `smallestSnapshot`. Rejects with the read errors
- * of the inputs.
+ * of the inputs (`WAL_CORRUPTION` for an entry of unknown kind).
  */
-export async function* survivors(
+export async function survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
-): AsyncIterableIterator<readonly [Uint8Array, Uint8Array, Uint8Array]> {
+  keep: (userKey: Uint8Array, key: Uint8Array, value: Uint8Array) => Promise<void> | undefined,
+): Promise<void> {
   // The range deletions by start; `covering` holds those covering the current key.
   const ranges = [...plan.inputs, ...plan.next]
     .flatMap((t) => t.table.ranges)
@@ -153,14 +275,21 @@ export async function* survivors(
   let nextRange = 0;
   let covering: RangeTombstone[] = [];
   let deletedBelow = 0;
-  const sources: Cursor[] = [...plan.inputs, ...plan.next].map((t) => new TableCursor(t.table));
-  const merged = new MergedCursor(sources);
-  await merged.seek(undefined, false);
+  const merge = await InputMerge.open(plan);
+  /** The current user key (a copy). */
   let key: Uint8Array | undefined;
   let newer = Number.POSITIVE_INFINITY;
-  for (let current = merged.current; current !== undefined; current = merged.current) {
-    if (key === undefined || compareBytes(current.key!, key) !== 0) {
-      key = current.key!.slice();
+  for (let run = merge.current; run !== undefined; run = merge.current) {
+    const bytes = run.scanner.key;
+    const end = run.scanner.keyLength;
+    const kind = bytes[end - TRAILER_SIZE]!;
+    if (kind !== KIND_DELETE && kind !== KIND_VALUE) {
+      throw new CorruptionError(`table ${run.table.path} holds an entry of unknown kind ${kind}`);
+    }
+    let internal: Uint8Array | undefined;
+    if (key === undefined || !sameBytes(bytes, end - TRAILER_SIZE, key)) {
+      internal = bytes.slice(0, end);
+      key = internal.subarray(0, end - TRAILER_SIZE);
       newer = Number.POSITIVE_INFINITY;
       // Keys ascend: ranges start covering in start order and stop at their end.
       const at = key;
@@ -170,16 +299,17 @@ export async function* survivors(
       if (covering.length > 0) covering = covering.filter((r) => compareBytes(at, r.end) < 0);
       deletedBelow = coveringSequence(covering, key, smallestSnapshot);
     }
-    const sequence = current.sequence;
+    const sequence = sequenceAt(bytes, end);
     const shadowed = newer <= smallestSnapshot;
-    const deadTombstone =
-      current.kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
+    const deadTombstone = kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
     const rangeDeleted = deletedBelow > sequence;
     newer = sequence;
     if (!shadowed && !deadTombstone && !rangeDeleted) {
-      yield [key, internalKey(key, sequence, current.kind), current.value!] as const;
+      const writing = keep(key, internal ?? bytes.slice(0, end), run.scanner.value());
+      if (writing !== undefined) await writing;
     }
-    await merged.step();
+    const stepping = merge.step();
+    if (stepping !== undefined) await stepping;
   }
 }
 
@@ -243,19 +373,39 @@ export async function writeOutputs(
     writer = undefined;
     outputBytes = 0;
   };
-  try {
-    for await (const [userKey, key, value] of survivors(plan, smallestSnapshot)) {
-      // A new table only between user keys: the tables of a level never share one.
-      if (outputBytes >= targetFileSize && compareBytes(userKey, lastKey!) !== 0) {
-        const mine = rangesBefore(userKey);
-        if (mine !== undefined) await finish(mine);
-      }
-      writer ??= await start();
-      const writing = writer.add(key, value);
-      if (writing !== undefined) await writing;
-      outputBytes += key.length + value.length + 8;
-      lastKey = userKey;
+  /** Adds an entry; waits only to start or finish a table, or to write out its blocks. */
+  const keep = (
+    userKey: Uint8Array,
+    key: Uint8Array,
+    value: Uint8Array,
+  ): Promise<void> | undefined => {
+    // A new table only between user keys: the tables of a level never share one.
+    if (
+      writer === undefined ||
+      (outputBytes >= targetFileSize && compareBytes(userKey, lastKey!) !== 0)
+    ) {
+      return (async () => {
+        if (writer !== undefined) {
+          const mine = rangesBefore(userKey);
+          if (mine !== undefined) await finish(mine);
+        }
+        writer ??= await start();
+        await add(userKey, key, value);
+      })();
     }
+    return add(userKey, key, value);
+  };
+  const add = (
+    userKey: Uint8Array,
+    key: Uint8Array,
+    value: Uint8Array,
+  ): Promise<void> | undefined => {
+    outputBytes += key.length + value.length + 8;
+    lastKey = userKey;
+    return writer!.add(key, value);
+  };
+  try {
+    await survivors(plan, smallestSnapshot, keep);
     await finish(rangesBefore(undefined)!);
   } finally {
     await writer?.abandon();

@@ -52,6 +52,7 @@ const SLOW = 2;
 const FULL = 3;
 type Stall = typeof GO | typeof STOP | typeof SLOW | typeof FULL;
 const EMPTY = new Uint8Array(0);
+const RESOLVED = Promise.resolve();
 
 interface PendingWrite {
   readonly sequence: number;
@@ -376,7 +377,9 @@ export class Lsm {
    * one each.
    */
   #awaitLog(lsn: number, sync: boolean): void {
-    if (this.#writtenWait === -1 && this.#durableWait === -1) queueMicrotask(this.#waitLog);
+    // A resolved promise's reaction: a microtask without the async-hooks
+    // resource Node's queueMicrotask makes for each call.
+    if (this.#writtenWait === -1 && this.#durableWait === -1) RESOLVED.then(this.#waitLog);
     if (sync) this.#durableWait = lsn;
     else this.#writtenWait = lsn;
   }
@@ -470,7 +473,7 @@ export class Lsm {
       const writer = await TableWriter.create(this.#fs, path, this.#layout);
       let written: Awaited<ReturnType<TableWriter['finish']>>;
       try {
-        for (const entry of frozen.memtable.entries()) {
+        for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next[0]) {
           const key = internalKey(entry.key, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
           if (writing !== undefined) await writing;

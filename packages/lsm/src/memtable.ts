@@ -1,17 +1,21 @@
 /**
- * The memtable: a skip list of versions ordered by internal key (user key
- * ascending, sequence number descending). Inserts are O(log n); entries are
- * never removed (a flushed memtable is dropped whole), so cursors stay valid
- * while writes go on.
+ * The memtable: versions ordered by internal key (user key ascending,
+ * sequence number descending), in sorted leaves of at most {@link LEAF}
+ * entries (a two-level B-tree: an insert binary-searches the leaves' last
+ * entries, then one leaf, and moves at most a leaf's worth of references),
+ * and chained in that order through `next[0]`. Entries are never removed (a
+ * flushed memtable is dropped whole), so cursors stay valid while writes go
+ * on.
  *
- * Each node carries the first 18 bytes of its key as six 24-bit integers:
- * a search compares those first, on the node itself, and reads the key's
+ * Each entry carries the first 18 bytes of its key as six 24-bit integers:
+ * a search compares those first, on the entry itself, and reads the key's
  * bytes only when they tie (fewer cache misses per step).
  */
 import { compareBytes, type Kind } from './coding.js';
 import type { RangeTombstone } from './range-delete.js';
 
-const MAX_HEIGHT = 12;
+/** Entries per leaf at most. */
+const LEAF = 64;
 /** Estimated bytes of a node beyond its key and value (arrays, object headers). */
 export const NODE_OVERHEAD = 80;
 
@@ -76,13 +80,25 @@ function probe(key: Uint8Array): MemEntry {
   return new MemEntry(key, 0, 0, undefined, NO_LINKS);
 }
 
+/** The first index of `entries` (sorted) at or after (probe, sequence); `entries.length` when none. */
+function lowerBound(entries: MemEntry[], probe: MemEntry, sequence: number): number {
+  let low = 0;
+  let high = entries.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (compare(probe, sequence, entries[mid]!) > 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
 /** A sorted in-memory table of versions. */
 export class Memtable {
-  readonly #head = new MemEntry(new Uint8Array(0), 0, 0, undefined, new Array(MAX_HEIGHT));
-  #height = 1;
-  /** Scratch for {@link Memtable.insert}: the node before the new one at each level. */
-  readonly #previous: MemEntry[] = new Array(MAX_HEIGHT).fill(this.#head);
-  #seed = 0x2545f491;
+  /** Sorted leaves of entries, in order; none is empty. */
+  readonly #leaves: MemEntry[][] = [];
+  /** The last entry of each leaf (searched without touching the leaves). */
+  readonly #lasts: MemEntry[] = [];
+  #first: MemEntry | undefined;
   /** Estimated memory held, in bytes. */
   bytes = 0;
   /** Entries inserted. */
@@ -92,51 +108,46 @@ export class Memtable {
   /** Range deletions, in sequence order (appended only). */
   readonly ranges: RangeTombstone[] = [];
 
-  #randomHeight(): number {
-    let height = 1;
-    // xorshift32; a quarter of the nodes rise one more level.
-    while (height < MAX_HEIGHT) {
-      let x = this.#seed;
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      this.#seed = x >>> 0;
-      if ((this.#seed & 3) !== 0) break;
-      height++;
-    }
-    return height;
+  /** The entry before position `at` of leaf `leaf` in internal order, or `undefined`. */
+  #previous(leaf: number, at: number): MemEntry | undefined {
+    return at > 0 ? this.#leaves[leaf]![at - 1] : leaf > 0 ? this.#lasts[leaf - 1] : undefined;
   }
 
   /**
-   * The last node before (key, sequence) in internal order (the head when
-   * none); with `previous`, also that node at every level, for an insert.
+   * Inserts a version. (key, sequence) pairs are unique by construction. A
+   * version that sorts after every other (keys written in order) goes at the
+   * end without a search.
    */
-  #before(probe: MemEntry, sequence: number, previous?: MemEntry[]): MemEntry {
-    let node = this.#head;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      let next = node.next[level];
-      while (next !== undefined && compare(probe, sequence, next) > 0) {
-        node = next;
-        next = node.next[level];
-      }
-      if (previous !== undefined) previous[level] = node;
-    }
-    return node;
-  }
-
-  /** Inserts a version. (key, sequence) pairs are unique by construction. */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const previous = this.#previous;
-    const entry = new MemEntry(key, sequence, kind, value, new Array(this.#randomHeight()));
-    this.#before(entry, sequence, previous);
-    const height = entry.next.length;
-    if (height > this.#height) {
-      for (let level = this.#height; level < height; level++) previous[level] = this.#head;
-      this.#height = height;
-    }
-    for (let level = 0; level < height; level++) {
-      entry.next[level] = previous[level]!.next[level];
-      previous[level]!.next[level] = entry;
+    const entry = new MemEntry(key, sequence, kind, value, [undefined]);
+    const leaves = this.#leaves;
+    const lasts = this.#lasts;
+    const end = leaves.length - 1;
+    if (end < 0 || compare(entry, sequence, lasts[end]!) > 0) {
+      // After every entry: at the end of the last leaf, or in a new one.
+      if (end < 0) this.#first = entry;
+      else lasts[end]!.next[0] = entry;
+      if (end < 0 || leaves[end]!.length >= LEAF) {
+        leaves.push([entry]);
+        lasts.push(entry);
+      } else {
+        leaves[end]!.push(entry);
+        lasts[end] = entry;
+      }
+    } else {
+      const index = lowerBound(lasts, entry, sequence); // ≤ end: the last entry is after it
+      const leaf = leaves[index]!;
+      const at = lowerBound(leaf, entry, sequence); // < leaf.length
+      const before = this.#previous(index, at);
+      entry.next[0] = leaf[at];
+      if (before === undefined) this.#first = entry;
+      else before.next[0] = entry;
+      leaf.splice(at, 0, entry);
+      if (leaf.length > LEAF) {
+        const right = leaf.splice(LEAF / 2);
+        leaves.splice(index + 1, 0, right);
+        lasts.splice(index, 0, leaf[leaf.length - 1]!);
+      }
     }
     this.bytes += key.length + (value?.length ?? 0) + NODE_OVERHEAD;
     this.count++;
@@ -153,27 +164,29 @@ export class Memtable {
 
   /** The first entry ≥ (key, sequence) in internal order, or `undefined`. */
   seek(key: Uint8Array, sequence: number): MemEntry | undefined {
-    return this.#before(probe(key), sequence).next[0];
+    const target = probe(key);
+    const index = lowerBound(this.#lasts, target, sequence);
+    const leaf = this.#leaves[index];
+    return leaf === undefined ? undefined : leaf[lowerBound(leaf, target, sequence)];
   }
 
   /** The last entry < (key, sequence) in internal order, or `undefined`. */
   seekBefore(key: Uint8Array, sequence: number): MemEntry | undefined {
-    const node = this.#before(probe(key), sequence);
-    return node === this.#head ? undefined : node;
+    const target = probe(key);
+    const index = lowerBound(this.#lasts, target, sequence);
+    const leaf = this.#leaves[index];
+    if (leaf === undefined) return this.last();
+    return this.#previous(index, lowerBound(leaf, target, sequence));
   }
 
   /** The first entry, or `undefined` when empty. */
   first(): MemEntry | undefined {
-    return this.#head.next[0];
+    return this.#first;
   }
 
   /** The last entry, or `undefined` when empty. */
   last(): MemEntry | undefined {
-    let node = this.#head;
-    for (let level = this.#height - 1; level >= 0; level--) {
-      while (node.next[level] !== undefined) node = node.next[level]!;
-    }
-    return node === this.#head ? undefined : node;
+    return this.#lasts[this.#lasts.length - 1];
   }
 
   /**
@@ -187,6 +200,6 @@ export class Memtable {
 
   /** Every entry in internal order. */
   *entries(): IterableIterator<MemEntry> {
-    for (let node = this.#head.next[0]; node !== undefined; node = node.next[0]) yield node;
+    for (let node = this.#first; node !== undefined; node = node.next[0]) yield node;
   }
 }

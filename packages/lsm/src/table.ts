@@ -63,6 +63,17 @@ export interface TableLayout {
   readonly bitsPerKey: number;
 }
 
+/** Whether the user key of internal key `previous` is `key[0, userLength)`. */
+function sameUserKey(
+  key: Uint8Array,
+  userLength: number,
+  previous: Uint8Array | undefined,
+): boolean {
+  if (previous === undefined || previous.length - TRAILER_SIZE !== userLength) return false;
+  for (let i = 0; i < userLength; i++) if (key[i] !== previous[i]) return false;
+  return true;
+}
+
 /** What a built table holds, recorded in the manifest. */
 export interface TableSummary {
   /** Entries (versions) in the table. */
@@ -93,7 +104,6 @@ export class TableBuilder {
   #base = 0;
   #blockLast: Uint8Array | undefined;
   #smallest: Uint8Array | undefined;
-  #lastUser: Uint8Array | undefined;
   #count = 0;
 
   constructor(layout: TableLayout) {
@@ -109,11 +119,10 @@ export class TableBuilder {
   /** Adds an entry; its internal key must sort after the previous one's. */
   add(key: Uint8Array, value: Uint8Array): void {
     this.#smallest ??= key.slice();
-    const user = userKeyOf(key);
-    if (this.#lastUser === undefined || compareBytes(user, this.#lastUser) !== 0) {
-      this.#hashes.push(bloomHash(user));
+    const userLength = key.length - TRAILER_SIZE;
+    if (!sameUserKey(key, userLength, this.#blockLast)) {
+      this.#hashes.push(bloomHash(key, userLength));
     }
-    this.#lastUser = user;
     this.#block.add(key, value);
     this.#blockLast = key;
     this.#count++;

@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Wal } from '@wal/core';
+import { crc32c, Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
+import { putU32 } from '../src/coding.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { type Recovered, recover } from '../src/recovery.js';
@@ -986,6 +987,31 @@ describe('Lsm: damage and faults', () => {
     const names = (await fs.readdir(DIR)).sort();
     assert.deepEqual(names, ['00000000000000000001.sst', 'LSM', 'README', 'manifest', 'wal']);
     assert.equal(text(await db.get(bytes('k'))), 'v');
+    await db.close();
+  });
+
+  it('an entry of unknown kind (CRC intact) fails a compaction with WAL_CORRUPTION naming the table', async () => {
+    const fs = await storeWithOneTable();
+    let { db } = await openMemory({ level0Trigger: 10 }, fs);
+    await db.put(bytes('k'), bytes('w'));
+    await db.flush();
+    await db.close();
+    // Table 1's only block: entry (3 one-byte lengths, key k ‖ trailer, value),
+    // restart array; then the type byte and the CRC-32C of contents ‖ type.
+    const path = `${DIR}/00000000000000000001.sst`;
+    const file = await fs.open(path, 'write');
+    const block = new Uint8Array(21 + 5);
+    await fs.pread(file, block, 0);
+    assert.equal(block[4], 1, 'the kind byte of a value');
+    block[4] = 7;
+    putU32(block, 22, crc32c(block.subarray(0, 22)));
+    await fs.pwrite(file, block, 0);
+    await fs.close(file);
+    ({ db } = await openMemory({ level0Trigger: 2 }, fs));
+    await assert.rejects(
+      db.compact(),
+      isCode('WAL_CORRUPTION', /00000000000000000001\.sst.*unknown kind 7/),
+    );
     await db.close();
   });
 

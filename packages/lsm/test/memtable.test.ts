@@ -33,33 +33,54 @@ const internalOrder = (a: Version, b: Version): number =>
   compareBytes(a.key, b.key) || b.sequence - a.sequence;
 
 describe('Memtable', () => {
-  it('keeps versions in internal order and seeks to the first at or after a (key, sequence)', () => {
-    fc.assert(
-      fc.property(fc.array(key, { minLength: 1, maxLength: 80 }), key, (keys, target) => {
-        const memtable = new Memtable();
-        const model: Version[] = [];
-        keys.forEach((k, i) => {
-          memtable.insert(k, i + 1, 1, k);
-          model.push({ key: k, sequence: i + 1 });
-        });
-        model.sort(internalOrder);
-        const listed = [...memtable.entries()].map((e) => ({ key: e.key, sequence: e.sequence }));
-        assert.deepEqual(listed, model);
-        for (const sequence of [0, Math.ceil(keys.length / 2), keys.length + 1]) {
-          const probe = { key: target, sequence };
-          const expected = model.find((v) => internalOrder(v, probe) >= 0);
-          const found = memtable.seek(target, sequence);
-          assert.equal(found?.key, expected?.key);
-          assert.equal(found?.sequence, expected?.sequence);
-          const before = [...model].reverse().find((v) => internalOrder(v, probe) < 0);
-          assert.equal(memtable.seekBefore(target, sequence)?.sequence, before?.sequence);
-          const newest = model.find(
-            (v) => compareBytes(v.key, target) === 0 && v.sequence <= sequence,
-          );
-          assert.equal(memtable.get(target, sequence)?.sequence, newest?.sequence);
-        }
-      }),
-      { numRuns: 300 },
-    );
-  });
+  // Up to 400 versions: several leaves of 64, split by inserts in the middle.
+  for (const [versions, numRuns] of [
+    [80, 300],
+    [400, 60],
+  ] as const) {
+    it(`keeps up to ${versions} versions in internal order and seeks to the first at or after a (key, sequence)`, () => {
+      fc.assert(
+        fc.property(
+          fc.array(key, { minLength: 1, maxLength: versions, size: 'max' }),
+          // Keys written in order for a while (each after every other), then any.
+          fc.nat({ max: versions }),
+          fc.array(key, { minLength: 1, maxLength: 8 }),
+          (unordered, ordered, targets) => {
+            const keys = [
+              ...unordered.slice(0, ordered).sort(compareBytes),
+              ...unordered.slice(ordered),
+            ];
+            const memtable = new Memtable();
+            const model: Version[] = [];
+            keys.forEach((k, i) => {
+              memtable.insert(k, i + 1, 1, k);
+              model.push({ key: k, sequence: i + 1 });
+            });
+            model.sort(internalOrder);
+            const listed = [...memtable.entries()].map((e) => ({
+              key: e.key,
+              sequence: e.sequence,
+            }));
+            assert.deepEqual(listed, model);
+            assert.equal(memtable.last()?.sequence, model.at(-1)?.sequence);
+            for (const target of [...targets, ...keys.slice(0, 8)])
+              for (const sequence of [0, Math.ceil(keys.length / 2), keys.length + 1]) {
+                const probe = { key: target, sequence };
+                const expected = model.find((v) => internalOrder(v, probe) >= 0);
+                const found = memtable.seek(target, sequence);
+                assert.equal(found?.key, expected?.key);
+                assert.equal(found?.sequence, expected?.sequence);
+                const before = [...model].reverse().find((v) => internalOrder(v, probe) < 0);
+                assert.equal(memtable.seekBefore(target, sequence)?.sequence, before?.sequence);
+                const newest = model.find(
+                  (v) => compareBytes(v.key, target) === 0 && v.sequence <= sequence,
+                );
+                assert.equal(memtable.get(target, sequence)?.sequence, newest?.sequence);
+              }
+          },
+        ),
+        { numRuns },
+      );
+    });
+  }
 });

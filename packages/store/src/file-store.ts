@@ -19,6 +19,7 @@ import {
   syncDir,
   validateOpenArguments,
   writeAll,
+  writeAllSync,
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
@@ -258,6 +259,25 @@ export class FileStore extends StoreBase {
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
     await writeAll(this.#fs, this.#file, bytes, offset);
     this.#data.written();
+  }
+
+  protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {
+    if (this.#fs.pwriteSync === undefined) return false;
+    writeAllSync(this.#fs, this.#file, bytes, offset);
+    this.#data.written();
+    return true;
+  }
+
+  protected override doSyncNow(): boolean {
+    if (this.#dirDirty || this.#fs.fdatasyncSync === undefined) return false;
+    this.#data.flushNow(() => {
+      try {
+        this.#fs.fdatasyncSync!(this.#file);
+      } catch (error) {
+        this.#fsyncFailed(error, `fdatasync of ${this.path}`);
+      }
+    });
+    return true;
   }
 
   protected async doReadInto(offset: number, into: Uint8Array): Promise<void> {

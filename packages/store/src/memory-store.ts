@@ -25,6 +25,11 @@ export class MemoryStore extends StoreBase {
   }
 
   protected doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    this.doWriteNow(offset, bytes);
+    return Promise.resolve();
+  }
+
+  protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {
     let done = 0;
     while (done < bytes.length) {
       const at = offset + done;
@@ -39,7 +44,7 @@ export class MemoryStore extends StoreBase {
       page.set(bytes.subarray(done, done + count), within);
       done += count;
     }
-    return Promise.resolve();
+    return true;
   }
 
   protected doReadInto(offset: number, out: Uint8Array): Promise<void> {
@@ -60,6 +65,10 @@ export class MemoryStore extends StoreBase {
 
   protected doSync(): Promise<void> {
     return Promise.resolve();
+  }
+
+  protected override doSyncNow(): boolean {
+    return true;
   }
 
   protected doTruncate(length: number): Promise<void> {

@@ -22,6 +22,7 @@ import {
   syncDir,
   validateOpenArguments,
   writeAll,
+  writeAllSync,
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
@@ -826,6 +827,58 @@ export class SegmentedStore extends StoreBase {
         segment.sync.written(); // before the pin drops: an eviction must see it dirty
       });
     });
+  }
+
+  protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {
+    const size = this.segmentSize;
+    const index = Math.floor(offset / size);
+    if (Math.floor((offset + bytes.length - 1) / size) !== index) return false;
+    const segment = this.#segments.get(index);
+    const file = segment === undefined ? undefined : this.#openNow(segment);
+    if (file === undefined || this.#fs.pwriteSync === undefined) return false;
+    writeAllSync(this.#fs, file, bytes, offset - index * size);
+    segment!.sync.written();
+    return true;
+  }
+
+  protected override doSyncNow(): boolean {
+    if (this.#dirDirty || this.#fs.fdatasyncSync === undefined) return false;
+    const dirty: Array<[Segment, FsFile]> = [];
+    for (const segment of this.#segments.values()) {
+      if (!segment.sync.dirty) continue;
+      const file = this.#openNow(segment);
+      if (file === undefined) return false;
+      dirty.push([segment, file]);
+    }
+    for (const [segment, file] of dirty) {
+      segment.sync.flushNow(() => {
+        try {
+          this.#fs.fdatasyncSync!(file);
+        } catch (error) {
+          this.#fsyncFailed(error, `fdatasync of ${file.path}`);
+        }
+      });
+    }
+    return true;
+  }
+
+  /**
+   * The segment's file when it is open and may be used at once (not being
+   * opened, closed or retired), now the most recently used; else undefined.
+   */
+  #openNow(segment: Segment): FsFile | undefined {
+    const file = segment.file;
+    if (
+      file === undefined ||
+      segment.opening !== undefined ||
+      segment.closing !== undefined ||
+      segment.retired
+    ) {
+      return undefined;
+    }
+    this.#recent.delete(segment);
+    this.#recent.add(segment);
+    return file;
   }
 
   protected async doReadInto(offset: number, out: Uint8Array): Promise<void> {

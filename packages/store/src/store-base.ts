@@ -141,6 +141,14 @@ export abstract class StoreBase implements Store {
    * handles only; never writes). Sets the new state only once it is fully
    * read. The default does nothing.
    */
+  /** `writeNow`'s work (`bytes` not empty): false, having done nothing, when it would wait. */
+  protected doWriteNow(_offset: number, _bytes: Uint8Array): boolean {
+    return false;
+  }
+  /** `syncNow`'s work: false, having done nothing, when it would wait. */
+  protected doSyncNow(): boolean {
+    return false;
+  }
   protected doRefresh(): Promise<void> {
     return Promise.resolve();
   }
@@ -170,6 +178,24 @@ export abstract class StoreBase implements Store {
   // ---- the contract --------------------------------------------------------
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
+    this.#checkWrite(offset, bytes);
+    return this.#run(async () => {
+      if (bytes.length > 0) await this.doWrite(offset, bytes);
+      const end = offset + bytes.length;
+      if (end > this.lengthOffset) this.lengthOffset = end;
+    });
+  }
+
+  writeNow(offset: number, bytes: Uint8Array): boolean {
+    this.#checkWrite(offset, bytes);
+    const end = offset + bytes.length;
+    if (bytes.length > 0 && !this.#trackNow(() => this.doWriteNow(offset, bytes))) return false;
+    if (end > this.lengthOffset) this.lengthOffset = end;
+    return true;
+  }
+
+  /** The checks of `write` and `writeNow`, before any I/O: throws what they refuse. */
+  #checkWrite(offset: number, bytes: Uint8Array): void {
     validateOffset('offset', offset);
     validateBytes('bytes', bytes);
     if (offset + bytes.length > MAX_OFFSET) {
@@ -178,11 +204,11 @@ export abstract class StoreBase implements Store {
     this.#refuseIfUnusable('write');
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
-    return this.#run(async () => {
-      if (bytes.length > 0) await this.doWrite(offset, bytes);
-      const end = offset + bytes.length;
-      if (end > this.lengthOffset) this.lengthOffset = end;
-    });
+  }
+
+  syncNow(): boolean {
+    this.#refuseIfUnusable('sync');
+    return this.#trackNow(() => this.doSyncNow());
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -333,6 +359,18 @@ export abstract class StoreBase implements Store {
     this.#inFlight++;
     try {
       return await operation();
+    } catch (error) {
+      throw isArgumentError(error) ? error : toWalError(error, `${this.#what} operation`);
+    } finally {
+      if (--this.#inFlight === 0) this.#drained();
+    }
+  }
+
+  /** `#track` for a synchronous operation. */
+  #trackNow(operation: () => boolean): boolean {
+    this.#inFlight++;
+    try {
+      return operation();
     } catch (error) {
       throw isArgumentError(error) ? error : toWalError(error, `${this.#what} operation`);
     } finally {

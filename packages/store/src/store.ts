@@ -115,6 +115,29 @@ export interface Store {
   sync(): Promise<void>;
 
   /**
+   * `write`, done synchronously on the calling thread when the store can do
+   * it without waiting (the file is open, nothing exclusive runs): returns
+   * true once the OS has the bytes, as a resolved `write` does, or false
+   * having done nothing, when it would have to wait (a file to open or
+   * create first, a range across files, a file system without synchronous
+   * calls): use `write` then. Throws what `write` rejects with. Blocks the
+   * event loop for the system call. Optional: a backend without it is only
+   * written with `write`.
+   */
+  writeNow?(offset: number, bytes: Uint8Array): boolean;
+
+  /**
+   * `sync`, done synchronously on the calling thread when the store can do
+   * it without waiting: returns true once every write that had completed
+   * (resolved, or returned by `writeNow`) when it was called is durable, or
+   * false having done nothing when it would have to wait (a file to open, a
+   * directory to sync): use `sync` then. Throws what `sync` rejects with; a
+   * failure is latched (`WAL_FAILED`) as `sync`'s is. Blocks the event loop
+   * for the whole flush. Optional, like `writeNow`.
+   */
+  syncNow?(): boolean;
+
+  /**
    * Drops every byte at and after `length` (`head <= length <= this.length`),
    * durably for a durable store, before resolving. Exclusive.
    */

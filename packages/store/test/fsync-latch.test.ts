@@ -28,6 +28,19 @@ const steps: Step[] = [
   ['truncate', (s) => s.truncate(2 * S + 5)],
   ['updateMeta again', (s) => s.updateMeta({ b: 2 })],
   ['write', (s) => s.write(2 * S + 5, new Uint8Array(10).fill(3))],
+  [
+    'writeNow',
+    async (s) => {
+      const bytes = new Uint8Array(10).fill(4);
+      if (!s.writeNow!(2 * S + 15, bytes)) await s.write(2 * S + 15, bytes);
+    },
+  ],
+  [
+    'syncNow',
+    async (s) => {
+      if (!s.syncNow!()) await s.sync();
+    },
+  ],
   ['final sync', (s) => s.sync()],
 ];
 
@@ -75,7 +88,8 @@ for (const backend of backends) {
       const store = await backend.open(await backend.location(), counting);
       for (const [, run] of steps) await run(store);
       await store.close();
-      const total = counting.count('fdatasync') + counting.count('syncDir');
+      const total =
+        counting.count('fdatasync') + counting.count('fdatasyncSync') + counting.count('syncDir');
       assert.ok(total >= 10, `the workload makes ${total} fsyncs`);
       const hit = new Set<string>();
 
@@ -83,7 +97,8 @@ for (const backend of backends) {
         const location = await backend.location();
         const fs = new FaultFs(new NodeFs());
         fs.inject({ method: FSYNC_METHODS, at: n, fault: 'EIO', persistent: true });
-        const fsyncs = () => fs.count('fdatasync') + fs.count('syncDir');
+        const fsyncs = () =>
+          fs.count('fdatasync') + fs.count('fdatasyncSync') + fs.count('syncDir');
         let opened: Store | undefined;
         try {
           opened = await backend.open(location, fs);
@@ -127,7 +142,7 @@ for (const backend of backends) {
         await again.close();
       }
       // Every kind of operation met a failure at least once.
-      for (const name of ['sync', 'updateMeta', 'truncateBefore', 'truncate']) {
+      for (const name of ['sync', 'syncNow', 'updateMeta', 'truncateBefore', 'truncate']) {
         assert.ok(hit.has(name), `no failure hit ${name}: ${[...hit].join(', ')}`);
       }
     });

@@ -1,7 +1,8 @@
 /**
  * Keys and values at the API (internal): `Uint8Array`s, or strings taken as
- * their UTF-8 bytes. Inside the store a key is a binary string (one code unit
- * per byte, see versions.ts), whose string order is the bytewise key order.
+ * their UTF-8 bytes. Inside the store a key or value is a binary string (one
+ * code unit per byte, see versions.ts); a key's string order is the bytewise
+ * key order.
  */
 import { Buffer } from 'node:buffer';
 import { invalidArgType } from '@wal/errors';
@@ -21,27 +22,22 @@ export function toBytes(name: string, input: unknown): Uint8Array {
 /** A code unit beyond ASCII: a string without one is its own binary-string form (its UTF-8 bytes are its code units). */
 const BEYOND_ASCII = /[\u0080-\uffff]/;
 
-/** The binary-string form of a key given at the API. */
+/**
+ * The binary-string form of a key or value given at the API: an ASCII
+ * string is its own; anything else is a new string, which changes of the
+ * caller's array after the call do not reach.
+ */
 export function keyString(name: string, input: unknown): string {
   if (typeof input === 'string' && !BEYOND_ASCII.test(input)) return input;
   return keyOf(toBytes(name, input));
 }
 
-/** The bytes of `input` in an array of their own (a string's encoding, or a copy of the array). */
-export function ownBytes(name: string, input: unknown): Uint8Array {
-  if (typeof input !== 'string') return new Uint8Array(toBytes(name, input));
-  if (input.length > 64 || BEYOND_ASCII.test(input)) return encoder.encode(input);
-  const bytes = new Uint8Array(input.length);
-  for (let i = 0; i < input.length; i++) bytes[i] = input.charCodeAt(i);
-  return bytes;
-}
-
-/** The binary-string form of the key `bytes`. */
+/** The binary-string form of `bytes` (a key or value; a new string). */
 export function keyOf(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
-/** The bytes of a binary-string key (a new array). */
+/** The bytes of a binary-string key or value (a new array). */
 export function keyBytes(key: string): Uint8Array {
   if (key.length > 64) return new Uint8Array(Buffer.from(key, 'latin1'));
   const bytes = new Uint8Array(key.length);

@@ -29,12 +29,13 @@ export interface Commit {
 }
 
 /**
- * A write to encode: as {@link Write}, or with the key in binary-string form
- * (one byte per UTF-16 code unit, each below 256), as the store holds keys.
+ * A write to encode: as {@link Write}, or with the key and value in
+ * binary-string form (one byte per UTF-16 code unit, each below 256), as the
+ * store holds them.
  */
 export interface WriteInput {
   readonly key: Uint8Array | string;
-  readonly value: Uint8Array | undefined;
+  readonly value: Uint8Array | string | undefined;
 }
 
 /** Size in bytes of the record {@link encodeCommit} makes of `writes`. */
@@ -45,32 +46,53 @@ export function commitSize(writes: Iterable<WriteInput>): number {
   return size;
 }
 
-/** Encodes a commit at `seq` (a positive safe integer) into `size` bytes ({@link commitSize}). */
-export function encodeCommit(seq: number, writes: readonly WriteInput[], size: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer);
+/**
+ * Encodes a commit at `seq` (a positive safe integer) into `size` bytes
+ * ({@link commitSize}): at the start of `into` when it is given and long
+ * enough (the result is then a view of it, valid until `into` is reused),
+ * else into a new array.
+ */
+export function encodeCommit(
+  seq: number,
+  writes: readonly WriteInput[],
+  size: number,
+  into?: Uint8Array,
+): Uint8Array {
+  const bytes =
+    into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
   bytes[0] = COMMIT_KIND;
-  view.setUint32(1, seq >>> 0, true);
-  view.setUint32(5, Math.floor(seq / 2 ** 32), true);
-  view.setUint32(9, writes.length, true);
+  putU32(bytes, 1, seq >>> 0);
+  putU32(bytes, 5, Math.floor(seq / 2 ** 32));
+  putU32(bytes, 9, writes.length);
   let at = HEADER;
   for (const { key, value } of writes) {
     bytes[at] = value === undefined ? DELETE : PUT;
-    view.setUint32(at + 1, key.length, true);
-    at += 5;
-    if (typeof key === 'string') {
-      for (let i = 0; i < key.length; i++) bytes[at + i] = key.charCodeAt(i);
-    } else {
-      bytes.set(key, at);
-    }
-    at += key.length;
+    putU32(bytes, at + 1, key.length);
+    at = putBytes(bytes, at + 5, key);
     if (value !== undefined) {
-      view.setUint32(at, value.length, true);
-      bytes.set(value, at + 4);
-      at += 4 + value.length;
+      putU32(bytes, at, value.length);
+      at = putBytes(bytes, at + 4, value);
     }
   }
   return bytes;
+}
+
+/** Writes `input` (bytes, or a binary string) at `at`; returns the offset after it. */
+function putBytes(bytes: Uint8Array, at: number, input: Uint8Array | string): number {
+  if (typeof input === 'string') {
+    for (let i = 0; i < input.length; i++) bytes[at + i] = input.charCodeAt(i);
+  } else {
+    bytes.set(input, at);
+  }
+  return at + input.length;
+}
+
+/** Writes the u32 `value` little-endian at `at`. */
+function putU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
 }
 
 /**

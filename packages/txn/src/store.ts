@@ -57,6 +57,7 @@ import { commitSize, decodeCommit, encodeCommit, type WriteInput } from './recor
 import {
   type BeginOptions,
   type Isolation,
+  type SnapshotHold,
   Transaction,
   type TxnHost,
   TxnState,
@@ -186,15 +187,48 @@ export class TxnStore {
   /** LSNs of commits `#durableSeq + 1 …` (from `#pendingHead`): appended, not known durable. */
   readonly #pendingLsns: number[] = [];
   #pendingHead = 0;
-  /** Distinct snapshots of live transactions, ascending, with their counts. */
-  readonly #snapshots: number[] = [];
+  /**
+   * Snapshots transactions began on, ascending, from `#snapshotsHead` on:
+   * the first has live transactions (or the list is empty); later ones may
+   * have none left (`count` 0) until the head passes them.
+   */
+  readonly #snapshots: SnapshotHold[] = [];
   #snapshotsHead = 0;
-  readonly #snapshotCounts = new Map<number, number>();
+  /** Holds in `#snapshots` with live transactions. */
+  #liveSnapshots = 0;
   #active = 0;
-  /** Keys written by installed commits, to prune once no snapshot needs their old versions. */
-  readonly #reclaim: Array<{ seq: number; keys: string[]; chains: Chain[] }> = [];
+  /**
+   * Installed commits whose keys' old versions are pruned once no snapshot
+   * needs them: their sequence numbers, how many keys each wrote, and those
+   * keys with their chains (flat, in commit order), from the heads on.
+   */
+  readonly #reclaimSeqs: number[] = [];
+  readonly #reclaimCounts: number[] = [];
+  readonly #reclaimKeys: string[] = [];
+  readonly #reclaimChains: Chain[] = [];
   #reclaimHead = 0;
+  #reclaimKeyHead = 0;
+  /** Scratch buffer commit records are encoded in (the log copies an appended payload at once). */
+  #scratch = new Uint8Array(4096);
+  /** Waits (checkpoints, read-only commits) in flight, which `close()` lets settle. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Commits appended whose durability is not settled yet; `close()` lets them settle. */
+  #committing = 0;
+  /** Called once `#committing` drops to 0 (set by `close()`). */
+  #committed: (() => void) | undefined;
+  /** A commit's durability settled (`#committing` goes down). */
+  readonly #settled = (): void => {
+    if (--this.#committing === 0 && this.#committed !== undefined) {
+      const resolve = this.#committed;
+      this.#committed = undefined;
+      resolve();
+    }
+  };
+  /** A commit is durable: the durable watermark moves. */
+  readonly #durableCommit = (): void => {
+    this.#settled();
+    this.#advanceDurable();
+  };
   #closing: Promise<void> | undefined;
   readonly #checkpoints: Checkpoints;
   /** The newest durable checkpoint (written or found at open). */
@@ -282,26 +316,26 @@ export class TxnStore {
 
   /** Registers a new snapshot of every installed commit (the store is usable). */
   #beginState(isolation: Isolation): TxnState {
-    const snapshot = this.#nextSeq - 1;
-    const count = this.#snapshotCounts.get(snapshot);
-    if (count === undefined) {
-      this.#snapshots.push(snapshot);
-      this.#snapshotCounts.set(snapshot, 1);
+    const seq = this.#nextSeq - 1;
+    const snapshots = this.#snapshots;
+    let hold = snapshots.length > this.#snapshotsHead ? snapshots[snapshots.length - 1] : undefined;
+    if (hold !== undefined && hold.seq === seq) {
+      if (hold.count++ === 0) this.#liveSnapshots++;
+    } else {
+      hold = { seq, count: 1 };
+      snapshots.push(hold);
+      this.#liveSnapshots++;
       // Behind a long-lived transaction, ended snapshots pile up: keep the list
       // within twice the live ones (plus a constant).
-      if (this.#snapshots.length - this.#snapshotsHead > 2 * this.#snapshotCounts.size + 1024) {
-        const live = this.#snapshots
-          .slice(this.#snapshotsHead)
-          .filter((s) => this.#snapshotCounts.has(s));
-        this.#snapshots.length = 0;
-        this.#snapshots.push(...new Set(live));
+      if (snapshots.length - this.#snapshotsHead > 2 * this.#liveSnapshots + 1024) {
+        const live = snapshots.slice(this.#snapshotsHead).filter((h) => h.count > 0);
+        snapshots.length = 0;
+        snapshots.push(...live);
         this.#snapshotsHead = 0;
       }
-    } else {
-      this.#snapshotCounts.set(snapshot, count + 1);
     }
     this.#active++;
-    return new TxnState(isolation, snapshot);
+    return new TxnState(isolation, hold);
   }
 
   /**
@@ -410,7 +444,7 @@ export class TxnStore {
         for (const key of index.keysIn(range)) {
           after = key;
           const value = index.read(key, position.seq);
-          if (value !== undefined) entries.push({ key: keyBytes(key), value });
+          if (value !== undefined) entries.push({ key: keyBytes(key), value: keyBytes(value) });
           if (++visited >= 1024) break;
         }
         return visited === 0 ? undefined : entries;
@@ -459,7 +493,11 @@ export class TxnStore {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      while (this.#inFlight.size > 0 || this.#checkpointRunning) {
+      while (this.#inFlight.size > 0 || this.#checkpointRunning || this.#committing > 0) {
+        if (this.#committing > 0)
+          await new Promise<void>((resolve) => {
+            this.#committed = resolve;
+          });
         await Promise.allSettled(this.#inFlight);
         if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
       }
@@ -500,14 +538,7 @@ export class TxnStore {
     while (head < lsns.length && lsns[head]! < durable) head++;
     if (head === this.#pendingHead) return;
     this.#durableSeq += head - this.#pendingHead;
-    if (head === lsns.length) {
-      lsns.length = 0;
-      head = 0;
-    } else if (head > 1024 && head * 2 > lsns.length) {
-      lsns.splice(0, head);
-      head = 0;
-    }
-    this.#pendingHead = head;
+    this.#pendingHead = compact(lsns, head);
     this.#prune();
     this.#maybeCheckpoint();
   }
@@ -518,82 +549,103 @@ export class TxnStore {
     if (failure !== undefined) throw failure;
   }
 
-  async #commit(state: TxnState): Promise<void> {
-    if (state.writes.size === 0) {
-      // Read-only: no record; it serializes at its snapshot, and is
-      // acknowledged once every commit it read from is durable.
-      state.status = 'committed';
-      this.#end(state);
-      if (state.depends <= this.#durableSeq) return;
-      try {
-        await this.#whenDurable(state.depends);
-      } catch (error) {
-        state.status = 'aborted';
-        throw error;
-      }
-      return;
+  #commit(state: TxnState): Promise<void> {
+    if (state.writes.size === 0) return this.#commitReadOnly(state);
+    if (!this.#wal.writable) return this.#commitWhenWritable(state);
+    return this.#commitNow(state);
+  }
+
+  /** A commit without writes: no record; it serializes at its snapshot. */
+  async #commitReadOnly(state: TxnState): Promise<void> {
+    // Acknowledged once every commit it read from is durable.
+    state.status = 'committed';
+    this.#end(state);
+    if (state.depends <= this.#durableSeq) return;
+    try {
+      await this.#whenDurable(state.depends);
+    } catch (error) {
+      state.status = 'aborted';
+      throw error;
     }
-    let seq: number;
-    let lsn: number;
+  }
+
+  /** Waits until the log takes appends again (or closes, or fails), then commits. */
+  async #commitWhenWritable(state: TxnState): Promise<void> {
     try {
       while (!this.#wal.writable && this.#closing === undefined && this.#wal.failure === undefined)
         await this.#wal.drained();
-      this.#assertUsable();
-      const writes: WriteInput[] = [...state.writes.keys()]
-        .sort()
-        .map((key) => ({ key, value: state.writes.get(key) }));
-      const size = commitSize(writes);
-      if (size > this.#wal.maxRecordSize)
-        throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
-      this.#validate(state);
-      seq = this.#nextSeq;
-      lsn = this.#wal.append(encodeCommit(seq, writes, size));
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
       throw error;
     }
+    return this.#commitNow(state);
+  }
+
+  /**
+   * Steps 1–4 of the commit protocol, synchronously; the promise resolves
+   * once the record is durable (step 5).
+   */
+  #commitNow(state: TxnState): Promise<void> {
+    let seq: number;
+    let lsn: number;
+    const keys = sortedKeys(state.writes);
+    try {
+      this.#assertUsable();
+      const writes: WriteInput[] = keys.map((key) => ({ key, value: state.writes.get(key) }));
+      const size = commitSize(writes);
+      if (size > this.#wal.maxRecordSize)
+        throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
+      this.#validate(state);
+      seq = this.#nextSeq;
+      if (this.#scratch.length < size) this.#scratch = new Uint8Array(size);
+      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratch));
+    } catch (error) {
+      state.status = 'aborted';
+      this.#end(state);
+      return Promise.reject(error);
+    }
     this.#nextSeq = seq + 1;
     this.#lastLsn = lsn;
     this.#pendingLsns.push(lsn);
     state.seq = seq;
-    const keys: string[] = [];
-    const chains: Chain[] = [];
-    for (const [key, value] of state.writes) {
-      chains.push(this.#index.install(key, seq, value, state.reads.get(key)));
-      keys.push(key);
+    const reads = state.reads;
+    const index = this.#index;
+    for (const key of keys) {
+      this.#reclaimKeys.push(key);
+      this.#reclaimChains.push(index.install(key, seq, state.writes.get(key), reads.get(key)));
     }
-    this.#reclaim.push({ seq, keys, chains });
+    this.#reclaimSeqs.push(seq);
+    this.#reclaimCounts.push(keys.length);
     state.status = 'committed';
     this.#end(state);
-    const durable = this.#wal.waitFor(lsn, 'durable');
-    this.#inFlight.add(durable);
-    try {
-      await durable;
-    } catch (error) {
+    this.#committing++;
+    return this.#wal.waitFor(lsn, 'durable').then(this.#durableCommit, (error: unknown) => {
+      this.#settled();
       state.status = 'aborted';
       throw (this.#wal.failure ?? error) as WalError;
-    } finally {
-      this.#inFlight.delete(durable);
-    }
-    this.#advanceDurable();
+    });
   }
 
   #validate(state: TxnState): void {
     const index = this.#index;
     const snapshot = state.snapshot;
     const reads = state.reads;
-    for (const key of state.writes.keys()) {
-      if (
-        index.latestSeq(key, reads.get(key)) > snapshot &&
-        this.#hooks.skipWriteValidation !== true
-      )
-        throw new ConflictError(keyBytes(key), 'write');
+    const writes = state.writes;
+    const checkWrites = this.#hooks.skipWriteValidation !== true;
+    if (checkWrites) {
+      for (const key of writes.keys()) {
+        if (index.latestSeq(key, reads.get(key)) > snapshot)
+          throw new ConflictError(keyBytes(key), 'write');
+      }
     }
     if (!state.tracksReads || this.#hooks.skipReadValidation === true) return;
     for (const [key, chain] of reads) {
+      // A key also written passed the same check above.
+      if (checkWrites && writes.has(key)) continue;
       if (index.latestSeq(key, chain) > snapshot) throw new ConflictError(keyBytes(key), 'read');
     }
+    if (state.ranges === undefined) return;
     for (const range of state.ranges) {
       for (const key of index.keysIn(range)) {
         if (index.latestSeq(key) > snapshot) throw new ConflictError(keyBytes(key), 'scan');
@@ -602,23 +654,13 @@ export class TxnStore {
   }
 
   #end(state: TxnState): void {
-    const count = this.#snapshotCounts.get(state.snapshot)!;
     this.#active--;
-    if (count > 1) {
-      this.#snapshotCounts.set(state.snapshot, count - 1);
-      return;
-    }
-    this.#snapshotCounts.delete(state.snapshot);
+    if (--state.hold.count > 0) return;
+    this.#liveSnapshots--;
     const snapshots = this.#snapshots;
-    while (
-      this.#snapshotsHead < snapshots.length &&
-      !this.#snapshotCounts.has(snapshots[this.#snapshotsHead]!)
-    )
-      this.#snapshotsHead++;
-    if (this.#snapshotsHead > 1024 && this.#snapshotsHead * 2 > snapshots.length) {
-      snapshots.splice(0, this.#snapshotsHead);
-      this.#snapshotsHead = 0;
-    }
+    let head = this.#snapshotsHead;
+    while (head < snapshots.length && snapshots[head]!.count === 0) head++;
+    this.#snapshotsHead = compact(snapshots, head);
     this.#prune();
   }
 
@@ -626,22 +668,72 @@ export class TxnStore {
   #prune(): void {
     const oldest =
       this.#snapshotsHead < this.#snapshots.length
-        ? this.#snapshots[this.#snapshotsHead]!
+        ? this.#snapshots[this.#snapshotsHead]!.seq
         : Infinity;
     // Not past the durable commits: a pending delete must stay in the index
     // (as a tombstone) for its readers to depend on it.
     const horizon = Math.min(oldest, this.#durableSeq);
-    const reclaim = this.#reclaim;
-    while (this.#reclaimHead < reclaim.length && reclaim[this.#reclaimHead]!.seq <= horizon) {
-      const { keys, chains } = reclaim[this.#reclaimHead]!;
-      for (let i = 0; i < keys.length; i++) this.#index.prune(keys[i]!, horizon, chains[i]);
-      reclaim[this.#reclaimHead++] = undefined as never;
+    const seqs = this.#reclaimSeqs;
+    const counts = this.#reclaimCounts;
+    const keys = this.#reclaimKeys;
+    const chains = this.#reclaimChains;
+    let head = this.#reclaimHead;
+    let keyHead = this.#reclaimKeyHead;
+    while (head < seqs.length && seqs[head]! <= horizon) {
+      const end = keyHead + counts[head++]!;
+      for (; keyHead < end; keyHead++) {
+        this.#index.prune(keys[keyHead]!, horizon, chains[keyHead]);
+        keys[keyHead] = undefined as never;
+        chains[keyHead] = undefined as never;
+      }
     }
-    if (this.#reclaimHead > 1024 && this.#reclaimHead * 2 > reclaim.length) {
-      reclaim.splice(0, this.#reclaimHead);
-      this.#reclaimHead = 0;
+    if (head === seqs.length) {
+      seqs.length = counts.length = keys.length = chains.length = 0;
+      head = keyHead = 0;
+    } else if (head > 1024 && head * 2 > seqs.length) {
+      seqs.splice(0, head);
+      counts.splice(0, head);
+      keys.splice(0, keyHead);
+      chains.splice(0, keyHead);
+      head = keyHead = 0;
     }
+    this.#reclaimHead = head;
+    this.#reclaimKeyHead = keyHead;
   }
+}
+
+/**
+ * Compacts a queue whose items before `head` are consumed: empties it when
+ * all are, drops the consumed ones once they are more than 1024 and half of
+ * it; returns the head after.
+ */
+function compact(items: unknown[], head: number): number {
+  if (head === items.length) {
+    items.length = 0;
+    return 0;
+  }
+  if (head > 1024 && head * 2 > items.length) {
+    items.splice(0, head);
+    return 0;
+  }
+  return head;
+}
+
+/**
+ * The keys of `writes` in ascending order (the order commit records list
+ * them in): an insertion sort for the few keys of a typical transaction,
+ * which costs far less than `Array.prototype.sort`.
+ */
+function sortedKeys(writes: ReadonlyMap<string, unknown>): string[] {
+  const keys = [...writes.keys()];
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** Opens a store with test hooks (internal: not exported from the package). */
@@ -672,7 +764,7 @@ export async function openStore(
     const newest = published[published.length - 1];
     if (newest !== undefined) {
       checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
-        index.replace(keyOf(key), newest, Uint8Array.from(value)),
+        index.replace(keyOf(key), newest, keyOf(value)),
       );
     }
   }
@@ -694,11 +786,7 @@ export async function openStore(
         if (commit.seq <= base) continue;
         lastLsn = record.lsn;
         for (const { key, value } of commit.writes)
-          index.replace(
-            keyOf(key),
-            commit.seq,
-            value === undefined ? undefined : Uint8Array.from(value),
-          );
+          index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
       }
     },
   });

@@ -4,7 +4,7 @@
  * read and the ranges it scanned, under serializable isolation).
  */
 import { ClosedError, invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import { type Bytes, keyBytes, keyString, ownBytes } from './keys.js';
+import { type Bytes, keyBytes, keyString } from './keys.js';
 import {
   type Chain,
   type KeyRange,
@@ -70,18 +70,24 @@ export interface TxnHost {
   end(state: TxnState): void;
 }
 
+/** A snapshot (the newest commit it sees) and how many live transactions read from it (internal). */
+export interface SnapshotHold {
+  readonly seq: number;
+  count: number;
+}
+
 /** The internal state of a transaction, shared with its store. */
 export class TxnState {
-  /** Own writes by binary-string key; `undefined` is a delete. */
-  readonly writes = new Map<string, Uint8Array | undefined>();
+  /** Own writes by binary-string key, values as binary strings; `undefined` is a delete. */
+  readonly writes = new Map<string, string | undefined>();
   /**
    * Keys read from the snapshot, with the index's chain of versions of each
    * as found (validation and installing reuse it instead of a lookup). Under
    * serializable, validation checks them.
    */
   readonly reads = new Map<string, Chain | undefined>();
-  /** Ranges scanned over the snapshot (serializable only). */
-  readonly ranges: KeyRange[] = [];
+  /** Ranges scanned over the snapshot (serializable only); made by the first scan. */
+  ranges: KeyRange[] | undefined;
   /**
    * The newest commit whose version this transaction read (0: none). That
    * commit may not be durable yet: nothing read may reach the user before
@@ -94,17 +100,23 @@ export class TxnState {
   outcome: Promise<void> | undefined;
   status: TransactionStatus = 'active';
 
+  /** The newest commit the transaction sees. */
+  readonly snapshot: number;
+
   constructor(
     readonly isolation: Isolation,
-    readonly snapshot: number,
-  ) {}
+    /** The store's record of the snapshot, released when the transaction ends. */
+    readonly hold: SnapshotHold,
+  ) {
+    this.snapshot = hold.seq;
+  }
 
   get tracksReads(): boolean {
     return this.isolation === 'serializable';
   }
 
   /** Notes that the transaction read `version` (a dependency); returns its value. */
-  saw(version: Version | undefined): Uint8Array | undefined {
+  saw(version: Version | undefined): string | undefined {
     if (version === undefined) return undefined;
     if (version.seq > this.depends) this.depends = version.seq;
     return version.value;
@@ -148,7 +160,7 @@ export class Transaction {
   get(key: Bytes): Uint8Array | undefined {
     const state = this.#active();
     const k = keyString('key', key);
-    if (state.writes.has(k)) return copy(state.writes.get(k));
+    if (state.writes.size !== 0 && state.writes.has(k)) return copy(state.writes.get(k));
     const chain = this.#host.index.chain(k);
     state.reads.set(k, chain);
     return copy(state.saw(versionIn(chain, state.snapshot)));
@@ -157,7 +169,7 @@ export class Transaction {
   /** Sets `key` to `value` (both copied) in this transaction. */
   put(key: Bytes, value: Bytes): void {
     const state = this.#active();
-    state.writes.set(keyString('key', key), ownBytes('value', value));
+    state.writes.set(keyString('key', key), keyString('value', value));
   }
 
   /** Deletes `key` in this transaction (whether or not it exists). */
@@ -183,7 +195,7 @@ export class Transaction {
     if (!full) {
       for (const [key, value] of this.#merged(range, reverse)) {
         last = key;
-        if (value !== undefined) entries.push({ key: keyBytes(key), value: new Uint8Array(value) });
+        if (value !== undefined) entries.push({ key: keyBytes(key), value: keyBytes(value) });
         if (entries.length >= limit) {
           full = true;
           break;
@@ -198,7 +210,10 @@ export class Transaction {
           ? { ...range, lo: last, loInclusive: true }
           : { ...range, hi: last, hiInclusive: true };
       }
-      if (!(full && limit === 0)) state.ranges.push(read);
+      if (!(full && limit === 0)) {
+        if (state.ranges === undefined) state.ranges = [read];
+        else state.ranges.push(read);
+      }
     }
     return entries;
   }
@@ -239,7 +254,7 @@ export class Transaction {
   }
 
   /** The keys in `range` with their values, snapshot and own writes merged, in scan order. */
-  *#merged(range: KeyRange, reverse: boolean): Generator<[string, Uint8Array | undefined]> {
+  *#merged(range: KeyRange, reverse: boolean): Generator<[string, string | undefined]> {
     const state = this.#state;
     const index = this.#host.index;
     const own = [...state.writes.keys()].filter((k) => inRange(range, k)).sort();
@@ -263,8 +278,9 @@ export class Transaction {
   }
 }
 
-function copy(value: Uint8Array | undefined): Uint8Array | undefined {
-  return value === undefined ? undefined : new Uint8Array(value);
+/** The bytes of a binary-string value (a new array), or `undefined`. */
+function copy(value: string | undefined): Uint8Array | undefined {
+  return value === undefined ? undefined : keyBytes(value);
 }
 
 function inRange(range: KeyRange, key: string): boolean {

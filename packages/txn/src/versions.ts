@@ -2,9 +2,10 @@
  * The ordered index of committed versions (internal). Keys are held as
  * "binary strings": one UTF-16 code unit per key byte (latin1), so that
  * JavaScript's string order is the bytewise order of the keys and a `Map`
- * gives point lookups. Each key has a chain of versions, oldest first; a
- * version is the value a commit gave the key (`undefined` for a delete) and
- * the commit's sequence number. A commit's versions go in as soon as its
+ * gives point lookups. Each key has a chain of versions, newest first; a
+ * version is the value a commit gave the key (`undefined` for a delete),
+ * held as a binary string too (a few bytes of heap where a `Uint8Array`
+ * takes a few hundred), and the commit's sequence number. A commit's versions go in as soon as its
  * record is appended, before it is durable (the store tracks what readers of
  * them depend on); readers skip versions newer than their snapshot by
  * sequence number, validation sees them.
@@ -12,7 +13,8 @@
  * Invariants:
  * - `sorted` holds exactly the keys of `chains` (outside a bulk load, which
  *   sorts once at its end);
- * - a chain is never empty and its sequence numbers strictly increase;
+ * - a chain is never empty while its key is in the index, and its sequence
+ *   numbers strictly decrease from its newest version down its `older` links;
  * - `prune(key, horizon)` keeps every version a snapshot at or after
  *   `horizon` can read, and every version newer than `horizon` (validation
  *   needs those).
@@ -23,8 +25,10 @@ import { SortedKeys } from './sorted-keys.js';
 /** One committed value of a key. */
 export interface Version {
   readonly seq: number;
-  /** The value, or `undefined` for a delete (a tombstone). */
-  readonly value: Uint8Array | undefined;
+  /** The value as a binary string, or `undefined` for a delete (a tombstone). */
+  readonly value: string | undefined;
+  /** The key's version before this one, until pruning drops it. */
+  older: Version | undefined;
 }
 
 /** Bounds of a key range in binary-string form; `undefined` is unbounded. */
@@ -35,17 +39,27 @@ export interface KeyRange {
   readonly hiInclusive: boolean;
 }
 
-/** The versions of one key, oldest first (never empty while the key is in the index). */
-export type Chain = Version[];
+/**
+ * The versions of one key: the newest, linked to the older ones (a commit
+ * adds one object, the version). `newest` is `undefined` once the key left
+ * the index.
+ */
+export interface Chain {
+  newest: Version | undefined;
+}
 
 /** The newest version in `chain` (as {@link VersionIndex.chain} gave it) at or before `snapshot`. */
 export function versionIn(chain: Chain | undefined, snapshot: number): Version | undefined {
-  if (chain === undefined) return undefined;
-  for (let i = chain.length - 1; i >= 0; i--) {
-    const version = chain[i]!;
-    if (version.seq <= snapshot) return version;
-  }
-  return undefined;
+  let version = chain?.newest;
+  while (version !== undefined && version.seq > snapshot) version = version.older;
+  return version;
+}
+
+/** How many versions `version` and the older ones linked to it are. */
+function versionsFrom(version: Version | undefined): number {
+  let count = 0;
+  for (; version !== undefined; version = version.older) count++;
+  return count;
 }
 
 export class VersionIndex {
@@ -70,7 +84,7 @@ export class VersionIndex {
   }
 
   /**
-   * The versions of `key`, oldest first, or `undefined`. A caller may keep
+   * The versions of `key`, or `undefined`. A caller may keep
    * the chain to pass back to the methods below (saving the lookup); once
    * the key leaves the index its chain is emptied, and they look it up again.
    */
@@ -80,12 +94,12 @@ export class VersionIndex {
 
   /** Sequence number of the newest version of `key` (visible or not), or 0; `chain` as {@link chain} gave it. */
   latestSeq(key: string, chain?: Chain): number {
-    const live = chain === undefined || chain.length === 0 ? this.#chains.get(key) : chain;
-    return live === undefined ? 0 : live[live.length - 1]!.seq;
+    const live = chain?.newest === undefined ? this.#chains.get(key) : chain;
+    return live?.newest?.seq ?? 0;
   }
 
   /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
-  read(key: string, snapshot: number): Uint8Array | undefined {
+  read(key: string, snapshot: number): string | undefined {
     return this.version(key, snapshot)?.value;
   }
 
@@ -98,14 +112,14 @@ export class VersionIndex {
   }
 
   /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`; returns its chain. */
-  install(key: string, seq: number, value: Uint8Array | undefined, chain?: Chain): Chain {
-    const live = chain === undefined || chain.length === 0 ? this.#chains.get(key) : chain;
+  install(key: string, seq: number, value: string | undefined, chain?: Chain): Chain {
+    const live = chain?.newest === undefined ? this.#chains.get(key) : chain;
     this.#versions++;
     if (live !== undefined) {
-      live.push({ seq, value });
+      live.newest = { seq, value, older: live.newest };
       return live;
     }
-    const created: Chain = [{ seq, value }];
+    const created: Chain = { newest: { seq, value, older: undefined } };
     this.#chains.set(key, created);
     if (!this.#bulk) this.#sorted.insert(key);
     return created;
@@ -115,16 +129,15 @@ export class VersionIndex {
    * Replaces every version of `key` by one (replay at open, where no snapshot
    * can see older versions); a delete removes the key.
    */
-  replace(key: string, seq: number, value: Uint8Array | undefined): void {
+  replace(key: string, seq: number, value: string | undefined): void {
     const chain = this.#chains.get(key);
     if (value === undefined) {
-      if (chain !== undefined) this.#remove(key, chain.length);
+      if (chain !== undefined) this.#remove(key, versionsFrom(chain.newest));
       return;
     }
     if (chain !== undefined) {
-      this.#versions -= chain.length - 1;
-      chain.length = 1;
-      chain[0] = { seq, value };
+      this.#versions -= versionsFrom(chain.newest) - 1;
+      chain.newest = { seq, value, older: undefined };
     } else {
       this.install(key, seq, value);
     }
@@ -136,16 +149,16 @@ export class VersionIndex {
    * one too when it is a delete and nothing newer exists.
    */
   prune(key: string, horizon: number, known?: Chain): void {
-    const chain = known === undefined || known.length === 0 ? this.#chains.get(key) : known;
+    const chain = known?.newest === undefined ? this.#chains.get(key) : known;
     if (chain === undefined) return;
-    let keep = chain.length - 1;
-    while (keep > 0 && chain[keep]!.seq > horizon) keep--;
-    if (chain[keep]!.seq > horizon) return;
-    if (keep > 0) {
-      chain.splice(0, keep);
-      this.#versions -= keep;
+    let keep = chain.newest;
+    while (keep !== undefined && keep.seq > horizon) keep = keep.older;
+    if (keep === undefined) return;
+    if (keep.older !== undefined) {
+      this.#versions -= versionsFrom(keep.older);
+      keep.older = undefined;
     }
-    if (chain.length === 1 && chain[0]!.value === undefined) this.#remove(key, 1);
+    if (keep === chain.newest && keep.value === undefined) this.#remove(key, 1);
   }
 
   /** Starts a bulk load: new keys are not sorted until {@link endBulk}. */
@@ -169,7 +182,7 @@ export class VersionIndex {
 
   #remove(key: string, versions: number): void {
     // Emptied: whoever kept this chain looks the key up again.
-    this.#chains.get(key)!.length = 0;
+    this.#chains.get(key)!.newest = undefined;
     this.#chains.delete(key);
     this.#versions -= versions;
     if (!this.#bulk) this.#sorted.delete(key);

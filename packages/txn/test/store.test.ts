@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { Wal } from '@wal/core';
 import { ConflictError, isArgumentError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
+import fc from 'fast-check';
 import { type Transaction, TxnStore } from '../src/index.js';
-import { commitSize, encodeCommit } from '../src/record.js';
+import { commitSize, decodeCommit, encodeCommit } from '../src/record.js';
 import {
   entries,
   GatedStore,
@@ -506,6 +507,39 @@ describe('TxnStore', () => {
         pending: 0,
       });
       await s.close();
+    });
+
+    it('a commit record lists each written key once, in ascending bytewise order (TXN-FORMAT.md)', async () => {
+      // Puts and deletes in any order, some keys twice; few keys and more than 16.
+      const key = fc.uint8Array({ maxLength: 3 });
+      const write = fc.record({ key, value: fc.option(fc.uint8Array({ maxLength: 2 })) });
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(write, { minLength: 1, maxLength: 40, size: 'max' }),
+          async (writes) => {
+            const s = await memoryStore();
+            await s.run((tx) => {
+              for (const { key, value } of writes) {
+                if (value === null) tx.delete(key);
+                else tx.put(key, value);
+              }
+            });
+            const records = [];
+            for await (const record of s.log.iterate()) records.push(record);
+            await s.close();
+            assert.equal(records.length, 1);
+            // Latin-1 strings: one code unit per byte, so string order is bytewise order.
+            const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+            const logged = decodeCommit(records[0]!.payload, records[0]!.lsn).writes;
+            const expected = [...new Set(writes.map((w) => latin1(w.key)))].sort();
+            assert.deepEqual(
+              logged.map((w) => latin1(w.key)),
+              expected,
+            );
+          },
+        ),
+        { numRuns: 200 },
+      );
     });
 
     it('a record that is not a commit, or out of sequence, is WAL_CORRUPTION with its LSN', async () => {

@@ -4,9 +4,12 @@
  * the same run; results as JSON, Markdown and an SVG chart.
  *
  * Usage: node dist/src/bench.js [--quick] [--dir=PATH] [--reps=N] [--seconds=S]
- *   [--only=durable,buffered,replay,memory,micro] [--out=DIR]
+ *   [--only=durable,buffered,replay,memory,micro] [--ks=1,4,16,64,256] [--out=DIR]
  * The directory may also come from WAL_BENCH_DIR; default: `.bench/` at the
  * repository root. Output goes to `docs/` at the repository root (--out).
+ * The durable section's better-sqlite3 peer is installed on demand under
+ * `<dir>/peers` (it compiles from source; the repository's install does not
+ * build it); when that fails, the section runs without it.
  *
  * Run: `./pnpm bench` (builds first) or `./pnpm bench -- --quick`.
  */
@@ -24,7 +27,7 @@ import {
 } from './committers.js';
 import { Progress } from './progress.js';
 import { type Results, writeReports } from './report.js';
-import { checkDisk, describeDisk, freeBytes } from './shared.js';
+import { checkDisk, describeDisk, freeBytes, installSqlite } from './shared.js';
 import {
   type BufferedResult,
   type BufferedSystem,
@@ -52,6 +55,8 @@ export interface Settings {
   readonly reps: number;
   readonly seconds: number;
   readonly ks: readonly number[];
+  /** Where peers installed on demand live. */
+  readonly peers: string;
   readonly bufferedBytes: number;
   readonly bufferedSizes: readonly number[];
   readonly replayBytes: number;
@@ -71,16 +76,21 @@ function parseArgs(argv: readonly string[]): Settings {
   let reps = quick ? 2 : 3;
   let seconds = quick ? 0.5 : 2;
   let only = new Set<Section>(SECTIONS);
+  let ks = [1, 4, 16, 64, 256];
   for (const arg of argv) {
     if (arg === '--' || arg === '--quick') continue;
-    const match = /^--(dir|out|reps|seconds|only)=(.+)$/.exec(arg);
+    const match = /^--(dir|out|reps|seconds|only|ks)=(.+)$/.exec(arg);
     if (match === null) throw new Error(`unknown option ${arg}`);
     const value = match[2]!;
     if (match[1] === 'dir') root = value;
     else if (match[1] === 'out') out = value;
     else if (match[1] === 'reps') reps = Math.max(1, Math.round(Number(value)));
     else if (match[1] === 'seconds') seconds = Number(value);
-    else {
+    else if (match[1] === 'ks') {
+      ks = value.split(',').map(Number);
+      if (!ks.every((k) => Number.isInteger(k) && k > 0))
+        throw new Error('--ks: positive integers');
+    } else {
       only = new Set();
       for (const name of value.split(',')) {
         if (!(SECTIONS as readonly string[]).includes(name))
@@ -99,7 +109,8 @@ function parseArgs(argv: readonly string[]): Settings {
     out: resolve(cwd, out),
     reps,
     seconds,
-    ks: [1, 4, 16, 64, 256],
+    ks,
+    peers: join(resolve(cwd, root), 'peers'),
     bufferedBytes: quick ? 64 * MiB : GiB,
     bufferedSizes: [100, 4096, 65536],
     replayBytes: quick ? 64 * MiB : GiB,
@@ -285,14 +296,23 @@ async function main(): Promise<void> {
     micro: undefined,
   };
 
+  let systems = DURABLE_SYSTEMS;
+  if (has('durable')) {
+    try {
+      installSqlite(s.peers);
+    } catch (error) {
+      systems = systems.filter((system) => system !== 'sqlite');
+      notes.push(`better-sqlite3 could not be installed, so it is left out: ${String(error)}`);
+    }
+  }
+
   try {
     if (has('durable')) {
       const cells = new Map<string, DurableRun[]>();
       const preallocate = preallocateBytes(s);
       for (let rep = 0; rep < s.reps; rep++) {
         for (const k of s.ks) {
-          const jobs: DurableJob[] =
-            k === FLOOR_K ? [...DURABLE_SYSTEMS, 'fsync-floor'] : [...DURABLE_SYSTEMS];
+          const jobs: DurableJob[] = k === FLOOR_K ? [...systems, 'fsync-floor'] : [...systems];
           for (const system of rotate(jobs, rep)) {
             progress.step(`durable rep ${rep + 1}/${s.reps} K=${k} ${system}`);
             const dir = await fresh();
@@ -314,6 +334,7 @@ async function main(): Promise<void> {
               seconds: s.seconds,
               preallocate,
               dir,
+              peers: s.peers,
             });
             await drop(dir);
             const key = `${system}/${k}`;
@@ -323,7 +344,7 @@ async function main(): Promise<void> {
         }
       }
       for (const k of s.ks)
-        for (const system of DURABLE_SYSTEMS)
+        for (const system of systems)
           results.durable.push({ system, k, runs: cells.get(`${system}/${k}`) ?? [] });
     }
 

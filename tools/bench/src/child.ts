@@ -21,6 +21,8 @@ export type Job =
       readonly seconds: number;
       readonly preallocate: number;
       readonly dir: string;
+      /** Where peers installed on demand live. */
+      readonly peers: string;
     }
   | { readonly kind: 'fsync-floor'; readonly seconds: number; readonly dir: string }
   | {
@@ -55,7 +57,7 @@ async function run(job: Job): Promise<unknown> {
   switch (job.kind) {
     case 'durable':
       return runCommitters(
-        await makeCommitter(job.system, job.dir, job.preallocate),
+        await makeCommitter(job.system, job.dir, job.preallocate, job.peers),
         job.k,
         job.seconds,
       );

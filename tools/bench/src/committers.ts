@@ -8,7 +8,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_SIZE, Wal } from '@wal/core';
 import { NodeFs } from '@wal/store';
-import { CountingFs, frameInto, now, quantile, writeAll } from './shared.js';
+import { CountingFs, frameInto, now, openSqliteDurable, quantile, writeAll } from './shared.js';
 
 export const PAYLOAD_SIZE = 100;
 const FRAME_SIZE = HEADER_SIZE + PAYLOAD_SIZE;
@@ -22,6 +22,11 @@ export interface DurableRun {
   /** Latency quantiles, milliseconds. */
   readonly p50: number;
   readonly p99: number;
+  /**
+   * CPU time of the process in the window (`process.cpuUsage()`, user +
+   * system), microseconds; absent in older results.
+   */
+  readonly cpuMicros?: number;
 }
 
 /** What a durable contender offers the committers. */
@@ -44,11 +49,17 @@ export async function runCommitters(
   const latencies: number[] = [];
   let running = true;
   const before = target.counts();
+  const cpuBefore = process.cpuUsage();
   const started = now();
+  const deadline = started + seconds * 1000;
   const loop = async (): Promise<void> => {
     while (running) {
       const t0 = now();
       await target.commit(payload);
+      // A contender that blocks for its I/O (better-sqlite3, blockingSync)
+      // settles commits without the event loop turning: the window's timer
+      // could not fire, so the loops also watch the clock.
+      if (t0 >= deadline) running = false;
       if (running) latencies.push(now() - t0);
     }
   };
@@ -56,6 +67,7 @@ export async function runCommitters(
   await new Promise((done) => setTimeout(done, seconds * 1000));
   running = false;
   const elapsed = (now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const after = target.counts();
   await Promise.all(all);
   await target.close();
@@ -67,13 +79,18 @@ export async function runCommitters(
     writes: Number.isNaN(after.writes) ? null : after.writes - before.writes,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
+    cpuMicros: cpu.user + cpu.system,
   };
 }
 
-/** @wal/core: `append(payload, { wait: 'durable' })` into a segmented log. */
-export async function walCommitter(dir: string): Promise<Committer> {
+/**
+ * @wal/core: `append(payload, { wait: 'durable' })` into a segmented log;
+ * with `blockingSync`, opened with that option (write + fdatasync on the
+ * event-loop thread).
+ */
+export async function walCommitter(dir: string, blockingSync = false): Promise<Committer> {
   const fs = new CountingFs(new NodeFs());
-  const wal = await Wal.open(dir, { fs });
+  const wal = await Wal.open(dir, { fs, blockingSync });
   return {
     commit: (payload) => wal.append(payload, { wait: 'durable' }),
     counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
@@ -228,27 +245,52 @@ export async function lmdbCommitter(dir: string): Promise<Committer> {
   };
 }
 
+/**
+ * better-sqlite3 (installed on demand under `peers`): WAL journal,
+ * `synchronous = FULL`, one autocommit `INSERT` of the payload per commit.
+ * Synchronous: the commit's write and fsync block the event loop, as this
+ * library does.
+ */
+export async function sqliteCommitter(dir: string, peers: string): Promise<Committer> {
+  const db = openSqliteDurable(peers, join(dir, 'commits.sqlite'));
+  db.exec('CREATE TABLE log (payload BLOB NOT NULL)');
+  const insert = db.prepare('INSERT INTO log (payload) VALUES (?)');
+  return {
+    commit: (payload) => {
+      insert.run(payload);
+      return Promise.resolve();
+    },
+    counts: unknownCounts,
+    close: async () => db.close(),
+  };
+}
+
 export type DurableSystem =
   | 'wal'
+  | 'wal-blocking'
   | 'gathering'
   | 'gathering-prealloc'
   | 'gathering-blocking'
   | 'naive'
   | 'classic-level'
-  | 'lmdb';
+  | 'lmdb'
+  | 'sqlite';
 
 export const DURABLE_SYSTEMS: readonly DurableSystem[] = [
   'wal',
+  'wal-blocking',
   'gathering',
   'gathering-prealloc',
   'gathering-blocking',
   'naive',
   'classic-level',
   'lmdb',
+  'sqlite',
 ];
 
 export const DURABLE_LABELS: Readonly<Record<DurableSystem, string>> = {
   wal: '@wal/core',
+  'wal-blocking': '@wal/core opened with blockingSync (write + fdatasync on the event-loop thread)',
   gathering: 'reference group commit (growing file)',
   'gathering-prealloc': 'reference group commit (preallocated file)',
   'gathering-blocking':
@@ -256,17 +298,26 @@ export const DURABLE_LABELS: Readonly<Record<DurableSystem, string>> = {
   naive: 'naive write + fdatasync',
   'classic-level': 'classic-level put({ sync: true })',
   lmdb: 'lmdb-js put, awaiting flushed',
+  sqlite: 'better-sqlite3 INSERT (WAL, synchronous = FULL; blocks the event loop)',
 };
 
-/** Opens the contender `system` in `dir`; `preallocate` sizes the preallocated reference file. */
+/**
+ * Opens the contender `system` in `dir`; `preallocate` sizes the
+ * preallocated reference file; `peers` holds the peers installed on demand.
+ */
 export function makeCommitter(
   system: DurableSystem,
   dir: string,
   preallocate: number,
+  peers: string,
 ): Promise<Committer> {
   switch (system) {
     case 'wal':
       return walCommitter(dir);
+    case 'wal-blocking':
+      return walCommitter(dir, true);
+    case 'sqlite':
+      return sqliteCommitter(dir, peers);
     case 'gathering':
       return gatheringCommitter(dir);
     case 'gathering-prealloc':

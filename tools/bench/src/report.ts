@@ -79,6 +79,13 @@ const MB = 1e6;
 const MiB = 1024 * 1024;
 
 const rateOf = (run: DurableRun): number => run.commits / run.seconds;
+/** CPU microseconds (user + system, the whole process) per commit; NaN when not measured. */
+const cpuPerCommit = (run: DurableRun): number =>
+  run.cpuMicros === undefined ? Number.NaN : run.cpuMicros / run.commits;
+/** The committer counts of the many-committer targets (issue #19). */
+const MANY_COMMITTERS = [16, 64, 256] as const;
+/** The committer count of the CPU-per-commit target. */
+const CPU_K = 256;
 const floorRate = (run: FsyncFloorRun): number => run.sync.fsyncs / run.sync.seconds;
 const promisesFloorRate = (run: FsyncFloorRun): number =>
   run.promises.fsyncs / run.promises.seconds;
@@ -127,6 +134,48 @@ const bytesLabel = (bytes: number): string =>
 
 // ---------------------------------------------------------------- targets
 
+/**
+ * The targets at one committer (issue 19): the default mode against the
+ * best asynchronous peer and naive's p99, the blocking mode against
+ * better-sqlite3 (a peer that blocks the event loop too).
+ */
+function oneCommitterTargets(results: Results): Target[] {
+  const rate = (system: DurableSystem): number => medianRate(results, system, 1);
+  const p99s = (system: DurableSystem): number[] =>
+    (results.durable.find((cell) => cell.system === system && cell.k === 1)?.runs ?? []).map(
+      (run) => run.p99,
+    );
+  const x = (value: number): string => `${value.toFixed(2)}×`;
+  const out: Target[] = [];
+  const wal = rate('wal');
+  const level = rate('classic-level');
+  out.push({
+    name: 'durable K=1 ≥ 1.0× classic-level put({ sync: true })',
+    measured: `${int(wal)} vs ${int(level)} commits/s`,
+    ratio: x(wal / level),
+    pass: wal >= level,
+  });
+  const walP99 = p99s('wal');
+  const naiveP99 = p99s('naive');
+  out.push({
+    name: 'durable K=1 p99 latency ≤ 1.5× naive',
+    measured: `${spread(walP99, fixed(3))} vs ${spread(naiveP99, fixed(3))} ms`,
+    ratio: ratio(walP99, naiveP99),
+    pass: median(walP99) <= 1.5 * median(naiveP99),
+  });
+  const blocking = rate('wal-blocking');
+  const sqlite = rate('sqlite');
+  out.push({
+    name: 'durable K=1 with blockingSync ≥ 1.0× better-sqlite3 (WAL, synchronous = FULL)',
+    measured: Number.isNaN(sqlite)
+      ? `${int(blocking)} commits/s; better-sqlite3 not measured`
+      : `${int(blocking)} vs ${int(sqlite)} commits/s`,
+    ratio: x(blocking / sqlite),
+    pass: blocking >= sqlite,
+  });
+  return out;
+}
+
 export function targets(results: Results): Target[] {
   const out: Target[] = [];
   const durable = (system: DurableSystem, k: number): DurableRun[] =>
@@ -134,7 +183,9 @@ export function targets(results: Results): Target[] {
   const medRate = (system: DurableSystem, k: number): number => medianRate(results, system, k);
   const x = (value: number): string => `${value.toFixed(2)}×`;
 
-  if (results.durable.length > 0) {
+  // Only the targets of the committer counts measured (`--ks`).
+  const measured = (k: number): boolean => results.durable.some((cell) => cell.k === k);
+  if (measured(64)) {
     const wal64 = medRate('wal', 64);
     const refs = (['gathering', 'gathering-prealloc', 'naive'] as const).map(
       (s) => [s, medRate(s, 64)] as const,
@@ -146,6 +197,28 @@ export function targets(results: Results): Target[] {
       ratio: x(wal64 / bestRef[1]),
       pass: wal64 >= 0.9 * bestRef[1],
     });
+    const rates = (system: DurableSystem, k: number): number[] => durable(system, k).map(rateOf);
+    for (const k of MANY_COMMITTERS) {
+      const wal = rates('wal', k);
+      const reference = rates('gathering-prealloc', k);
+      if (wal.length === 0 || reference.length === 0) continue;
+      out.push({
+        name: `durable K=${k} ≥ 0.95× reference group commit (preallocated file)`,
+        measured: `${spread(wal, int)} vs ${spread(reference, int)} commits/s`,
+        ratio: ratio(wal, reference),
+        pass: median(wal) >= 0.95 * median(reference),
+      });
+    }
+    const walCpu = durable('wal', CPU_K).map(cpuPerCommit);
+    const referenceCpu = durable('gathering-prealloc', CPU_K).map(cpuPerCommit);
+    if (walCpu.length > 0 && !walCpu.some(Number.isNaN) && !referenceCpu.some(Number.isNaN)) {
+      out.push({
+        name: `durable K=${CPU_K} CPU per commit ≤ 1.3× reference group commit (preallocated file)`,
+        measured: `${spread(walCpu, fixed(2))} vs ${spread(referenceCpu, fixed(2))} µs of CPU (user + system) per commit`,
+        ratio: ratio(walCpu, referenceCpu),
+        pass: median(walCpu) <= 1.3 * median(referenceCpu),
+      });
+    }
     const peers = (['classic-level', 'lmdb'] as const).map((s) => [s, medRate(s, 64)] as const);
     const bestPeer = peers.reduce((a, b) => (b[1] > a[1] ? b : a));
     const needed = 3 * bestPeer[1];
@@ -194,6 +267,8 @@ export function targets(results: Results): Target[] {
               }
             : {}),
     });
+  }
+  if (results.durable.length > 0) {
     const ks = [...new Set(results.durable.map((cell) => cell.k))];
     const worst = ks
       .map((k) => [k, medRate('wal', k) / medRate('naive', k)] as const)
@@ -204,6 +279,8 @@ export function targets(results: Results): Target[] {
       ratio: x(worst[1]),
       pass: worst[1] >= 1,
     });
+  }
+  if (measured(1)) {
     const p50 = (system: DurableSystem): number[] => durable(system, 1).map((run) => run.p50);
     const walP50 = p50('wal');
     const naiveP50 = p50('naive');
@@ -213,6 +290,7 @@ export function targets(results: Results): Target[] {
       ratio: ratio(walP50, naiveP50),
       pass: median(walP50) <= 1.1 * median(naiveP50),
     });
+    out.push(...oneCommitterTargets(results));
   }
 
   if (results.buffered.length > 0) {
@@ -440,7 +518,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
     push(
       '## Durable commits',
       '',
-      "K committers, each awaiting the durable commit of a 100-byte record before its next one, for a fixed window. @wal/core: `append(payload, { wait: 'durable' })` on a segmented log opened from its path with the default options (so it preallocates 1 MiB at a time ahead of its end once syncs are asked for, FORMAT.md §8.4). References written in the bench: a naive write + `fdatasync` per record (concurrent committers queue), and a minimal gathering group commit (pending list, one `setImmediate`, one write of the batch, one `fdatasync`), into a growing file and into a file preallocated (zero-filled and synced before the window); and the same into a preallocated file with a synchronous write and `fdatasync` on the event-loop thread, a bound rather than a contender (see the fsync ceiling below). Peers: classic-level `put(key, value, { sync: true })`; lmdb-js `put` opened with `separateFlushed`, awaiting the put's `flushed` promise (the commit is synced to disk; lmdb-js's default overlapping sync). fsyncs are counted for the log (data and directory) and the references only.",
+      "K committers, each awaiting the durable commit of a 100-byte record before its next one, for a fixed window. @wal/core: `append(payload, { wait: 'durable' })` on a segmented log opened from its path with the default options (so it preallocates 1 MiB at a time ahead of its end once syncs are asked for, FORMAT.md §8.4). References written in the bench: a naive write + `fdatasync` per record (concurrent committers queue), and a minimal gathering group commit (pending list, one `setImmediate`, one write of the batch, one `fdatasync`), into a growing file and into a file preallocated (zero-filled and synced before the window); and the same into a preallocated file with a synchronous write and `fdatasync` on the event-loop thread, a bound rather than a contender (see the fsync ceiling below). Peers: classic-level `put(key, value, { sync: true })`; lmdb-js `put` opened with `separateFlushed`, awaiting the put's `flushed` promise (the commit is synced to disk; lmdb-js's default overlapping sync). fsyncs are counted for the log (data and directory) and the references only. CPU per commit is the child process's `process.cpuUsage()` (user + system, every thread: the event loop and the thread pool's writes and fdatasyncs) over the window, divided by the commits completed in it; on a shared machine, the ratio of two contenders in the same repetition is steadier than either figure.",
       '',
       '![durable commits/s against concurrent committers](benchmarks-commits.svg)',
       '',
@@ -463,6 +541,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
             runs.map((r) => (r.fsyncs === null ? Number.NaN : r.fsyncs / r.commits)),
             fixed(3),
           ),
+          spread(runs.map(cpuPerCommit), fixed(2)),
           spread(
             runs.map((r) => r.p50),
             fixed(2),
@@ -475,7 +554,19 @@ function markdown(results: Results, checks: readonly Target[]): string {
       }
     }
     push(
-      table(['K', 'system', 'commits/s', 'vs naive', 'fsyncs/commit', 'p50 ms', 'p99 ms'], rows),
+      table(
+        [
+          'K',
+          'system',
+          'commits/s',
+          'vs naive',
+          'fsyncs/commit',
+          'CPU µs/commit',
+          'p50 ms',
+          'p99 ms',
+        ],
+        rows,
+      ),
       '',
     );
     const floors = results.fsyncFloor;
@@ -721,23 +812,27 @@ function markdown(results: Results, checks: readonly Target[]): string {
 
 const COLORS: Readonly<Record<DurableSystem, string>> = {
   wal: '#d62728',
+  'wal-blocking': '#ff9896',
   gathering: '#1f77b4',
   'gathering-prealloc': '#17becf',
   'gathering-blocking': '#aec7e8',
   naive: '#7f7f7f',
   'classic-level': '#2ca02c',
   lmdb: '#9467bd',
+  sqlite: '#8c564b',
 };
 
 /** Short names for the chart's legend (the tables use {@link DURABLE_LABELS}). */
 const LEGEND: Readonly<Record<DurableSystem, string>> = {
   wal: '@wal/core',
+  'wal-blocking': '@wal/core, blockingSync',
   gathering: 'group commit (growing file)',
   'gathering-prealloc': 'group commit (preallocated)',
   'gathering-blocking': 'group commit, sync calls (bound)',
   naive: 'naive write + fdatasync',
   'classic-level': 'classic-level',
   lmdb: 'lmdb-js',
+  sqlite: 'better-sqlite3',
 };
 
 /** Durable commits/s (median) against K, log–log, one line per system. */

@@ -4,7 +4,9 @@
  * Markdown formatting.
  */
 import { execFileSync, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +78,16 @@ export class CountingFs implements Fs {
   fdatasync(file: FsFile): Promise<void> {
     this.fdatasyncs++;
     return this.#inner.fdatasync(file);
+  }
+  /** Passed on (the inner Fs has it: the bench wraps a NodeFs). */
+  pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
+    this.pwrites++;
+    return this.#inner.pwriteSync!(file, bytes, position);
+  }
+  /** Passed on (the inner Fs has it: the bench wraps a NodeFs). */
+  fdatasyncSync(file: FsFile): void {
+    this.fdatasyncs++;
+    this.#inner.fdatasyncSync!(file);
   }
   ftruncate(file: FsFile, length: number): Promise<void> {
     return this.#inner.ftruncate(file, length);
@@ -320,6 +332,47 @@ export function installPeer(peers: string, spec: string, why = ''): void {
   execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', peers, spec], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
+}
+
+/** The better-sqlite3 release the benches install on demand. */
+export const SQLITE = 'better-sqlite3@12.11.x';
+
+/**
+ * Installs better-sqlite3 under `peers` when it is not there (it compiles
+ * from source, so the repository's install never builds it); throws when npm fails.
+ */
+export function installSqlite(peers: string): void {
+  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
+  installPeer(peers, SQLITE, ' (compiles from source)');
+}
+
+/** The part of a better-sqlite3 prepared statement the benches use. */
+export interface SqliteStatement {
+  get(...parameters: unknown[]): unknown;
+  run(...parameters: unknown[]): void;
+}
+
+/** The part of a better-sqlite3 database the benches use. */
+export interface SqliteDatabase {
+  exec(sql: string): void;
+  prepare(sql: string): SqliteStatement;
+  close(): void;
+}
+
+/**
+ * A better-sqlite3 database at `path` (the module installed under `peers`
+ * by {@link installSqlite}), in WAL mode with `synchronous = FULL`: every
+ * commit fsyncs the WAL before it returns.
+ */
+export function openSqliteDurable(peers: string, path: string): SqliteDatabase {
+  const require = createRequire(join(peers, 'package.json'));
+  const Sqlite = require('better-sqlite3') as new (
+    path: string,
+  ) => SqliteDatabase & { pragma(setting: string): void };
+  const db = new Sqlite(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  return db;
 }
 
 /**

@@ -25,17 +25,22 @@
  * awaiting its record before the next; payloads the size of a transfer's
  * commit record), for the target "≥ 0.8× @wal/core's durable append rate".
  *
+ * Each run also reports its process CPU time and its event loop's busy time
+ * per commit (`process.cpuUsage`, `performance.eventLoopUtilization`): the
+ * loop runs every transaction, so its time per transfer bounds the rate a
+ * machine with a free core for the thread pool can reach, whatever the noise
+ * of a shared machine does to transfers/s.
+ *
  * Usage: node dist/src/txn.js [--dir=PATH] [--seconds=S] [--reps=N]
  *          [--keys=N] [--checkpoint-keys=N] [--only=wal-txn,sqlite,lmdb]
  *          [--quick] [--out=DIR|-]
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
@@ -44,10 +49,11 @@ import {
   dataDirectory,
   fixed,
   inChild,
-  installPeer,
+  installSqlite,
   int,
   median,
   now,
+  openSqliteDurable,
   option,
   provenance,
   quantile,
@@ -63,7 +69,6 @@ type Distribution = 'uniform' | 'zipfian';
 const CONTENDERS: readonly Contender[] = ['wal-txn', 'sqlite', 'lmdb'];
 const DISTRIBUTIONS: readonly Distribution[] = ['uniform', 'zipfian'];
 const CLIENTS = [1, 16, 64];
-const SQLITE = 'better-sqlite3@12.11.x';
 /** Size of a transfer's commit record: header 13, then 4 × (5 + 12-byte key + 4 + 7-byte value). */
 const TRANSFER_RECORD_BYTES = 13 + 4 * (5 + 12 + 4 + 7);
 
@@ -95,6 +100,10 @@ interface Result {
   readonly seconds: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU time of the process (every thread) per commit, in µs. */
+  readonly cpuUs: number;
+  /** Time the event loop was busy per commit, in µs: the loop's share of a commit's cost. */
+  readonly loopUs: number;
 }
 interface CheckpointResult {
   readonly loadSeconds: number;
@@ -166,12 +175,13 @@ async function openWal(dir: string, n: number): Promise<Bank> {
   const decoder = new TextDecoder();
   return {
     async transfer(keys) {
+      const names = keys.map(keyName);
       let aborts = 0;
       for (;;) {
         const tx = store.begin();
-        const values = keys.map((k) => Number(decoder.decode(tx.get(keyName(k)))));
-        keys.forEach((k, i) => {
-          tx.put(keyName(k), String(values[i]! + (i < 2 ? -1 : 1)));
+        const values = names.map((k) => Number(decoder.decode(tx.get(k))));
+        names.forEach((k, i) => {
+          tx.put(k, String(values[i]! + (i < 2 ? -1 : 1)));
         });
         try {
           await tx.commit();
@@ -188,24 +198,8 @@ async function openWal(dir: string, n: number): Promise<Bank> {
   };
 }
 
-/** The better-sqlite3 module, installed under `peers` on demand. */
-function requireSqlite(peers: string): unknown {
-  const require = createRequire(join(peers, 'package.json'));
-  return require('better-sqlite3');
-}
-
 async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> {
-  type Statement = { get(...a: unknown[]): { v: number }; run(...a: unknown[]): void };
-  type Database = {
-    pragma(s: string): void;
-    exec(s: string): void;
-    prepare(s: string): Statement;
-    close(): void;
-  };
-  const Sqlite = requireSqlite(peers) as new (path: string) => Database;
-  const db = new Sqlite(join(dir, 'bank.sqlite'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  const db = openSqliteDurable(peers, join(dir, 'bank.sqlite'));
   db.exec('CREATE TABLE accounts (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID');
   const insert = db.prepare('INSERT INTO accounts (k, v) VALUES (?, ?)');
   db.exec('BEGIN');
@@ -215,11 +209,12 @@ async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> 
   const update = db.prepare('UPDATE accounts SET v = ? WHERE k = ?');
   return {
     async transfer(keys) {
+      const names = keys.map(keyName);
       db.exec('BEGIN IMMEDIATE');
       try {
-        keys.forEach((k, i) => {
-          const { v } = select.get(keyName(k));
-          update.run(v + (i < 2 ? -1 : 1), keyName(k));
+        names.forEach((k, i) => {
+          const { v } = select.get(k) as { v: number };
+          update.run(v + (i < 2 ? -1 : 1), k);
         });
         db.exec('COMMIT');
       } catch (error) {
@@ -248,9 +243,10 @@ async function openLmdb(dir: string, n: number): Promise<Bank> {
   await db.flushed;
   return {
     async transfer(keys) {
+      const names = keys.map(keyName);
       const committed = db.transaction(() => {
-        keys.forEach((k, i) => {
-          db.put(keyName(k), (db.get(keyName(k)) as number) + (i < 2 ? -1 : 1));
+        names.forEach((k, i) => {
+          db.put(k, (db.get(k) as number) + (i < 2 ? -1 : 1));
         });
       }) as Promise<unknown> & { flushed?: Promise<unknown> };
       await (committed.flushed ?? committed);
@@ -288,6 +284,8 @@ async function closedLoop(
   const latencies: number[] = [];
   let commits = 0;
   let aborts = 0;
+  const loop0 = performance.eventLoopUtilization();
+  const cpu0 = process.cpuUsage();
   const started = now();
   const end = started + seconds * 1000;
   await Promise.all(
@@ -301,6 +299,8 @@ async function closedLoop(
     }),
   );
   const elapsed = (now() - started) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const loop = performance.eventLoopUtilization(loop0);
   const sorted = Float64Array.from(latencies).sort();
   return {
     commits,
@@ -308,6 +308,8 @@ async function closedLoop(
     seconds: elapsed,
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
+    cpuUs: (cpu.user + cpu.system) / Math.max(1, commits),
+    loopUs: (loop.active * 1000) / Math.max(1, commits),
   };
 }
 
@@ -349,12 +351,6 @@ async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
 
 /** This module's file: the runner forks it for each child. */
 const script = fileURLToPath(import.meta.url);
-
-/** Installs better-sqlite3 under `peers` when it is not there (it compiles from source). */
-function installSqlite(peers: string): void {
-  if (existsSync(join(peers, 'node_modules', 'better-sqlite3', 'build', 'Release'))) return;
-  installPeer(peers, SQLITE, ' (compiles from source)');
-}
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
@@ -444,13 +440,17 @@ async function main(): Promise<void> {
           contender,
           spread(rs.map(rate), int),
           spread(aborts, fixed(2)),
-          spread(
-            rs.map((r) => r.p50),
-            fixed(2),
+          ...(['p50', 'p99'] as const).map((q) =>
+            spread(
+              rs.map((r) => r[q]),
+              fixed(2),
+            ),
           ),
-          spread(
-            rs.map((r) => r.p99),
-            fixed(2),
+          ...(['cpuUs', 'loopUs'] as const).map((f) =>
+            spread(
+              rs.map((r) => r[f]),
+              fixed(1),
+            ),
           ),
         ]);
       }
@@ -507,6 +507,22 @@ async function main(): Promise<void> {
       }
     }
   }
+  const budget: string[][] = [];
+  if (only.includes('wal-txn') && appends.length > 0) {
+    const appendLoop = median(appends.map((r) => r.loopUs));
+    for (const distribution of DISTRIBUTIONS) {
+      const loop = median((results.get(`${distribution}/64/wal-txn`) ?? []).map((r) => r.loopUs));
+      const target = only.includes('sqlite') ? 10 * medianRate(distribution, 64, 'sqlite') : NaN;
+      budget.push([
+        distribution,
+        fixed(1)(loop),
+        fixed(1)(appendLoop),
+        int(1e6 / loop),
+        Number.isNaN(target) ? '–' : `${int(target)} (10× better-sqlite3)`,
+        Number.isNaN(target) ? '–' : fixed(1)(1e6 / target),
+      ]);
+    }
+  }
   const header = await provenance('src/txn.ts', 'bench:txn', root, [loadBefore, loadAfter]);
   const lines = [
     '## Transactions (@wal/txn)',
@@ -515,7 +531,20 @@ async function main(): Promise<void> {
     '',
     `Bank transfers (read-modify-write of 4 distinct random keys) over ${int(keys)} keys, each awaited until durable; ${seconds} s windows, ${reps} repetition(s) interleaved; cells are median (min–max). Latency in ms per transfer, retries included.`,
     '',
-    table(['keys', 'clients', 'contender', 'transfers/s', 'aborts %', 'p50 ms', 'p99 ms'], rows),
+    table(
+      [
+        'keys',
+        'clients',
+        'contender',
+        'transfers/s',
+        'aborts %',
+        'p50 ms',
+        'p99 ms',
+        'CPU µs/tx',
+        'loop µs/tx',
+      ],
+      rows,
+    ),
     '',
     appends.length > 0
       ? `@wal/core durable appends in the same run (K=64 appenders, each awaiting \`wait: 'durable'\` before the next; ${TRANSFER_RECORD_BYTES}-byte records, the size of a transfer's commit record): ${spread(appends.map(rate), int)}/s, p50 ${spread(
@@ -524,14 +553,38 @@ async function main(): Promise<void> {
         )} ms, p99 ${spread(
           appends.map((r) => r.p99),
           fixed(2),
-        )} ms.`
+        )} ms; CPU ${spread(
+          appends.map((r) => r.cpuUs),
+          fixed(1),
+        )} µs and event loop ${spread(
+          appends.map((r) => r.loopUs),
+          fixed(1),
+        )} µs per append.`
       : '(@wal/core appends not measured: wal-txn was left out)',
     '',
+    ...(budget.length > 0
+      ? [
+          `Where a K=64 transfer's time goes (same run, medians). The event loop runs every transaction and every append; the thread pool's writes and fsyncs run beside it on the other core. So the loop time per transfer bounds the rate: the ceiling is the rate with the loop busy all the time (1 s / loop µs per transfer). The durable append of the transfer's record costs the loop what @wal/core's own append costs it; the rest is the transaction (begin, reads, writes, validation, encoding, installing the versions, pruning them) and the client's own work (key names, decoding and formatting the balances). Reaching a rate needs at most 1 s / rate of loop time per transfer:`,
+          '',
+          table(
+            [
+              'keys',
+              'loop µs/transfer',
+              'of which the append',
+              'ceiling transfers/s',
+              'target transfers/s',
+              'loop budget µs/transfer',
+            ],
+            budget,
+          ),
+          '',
+        ]
+      : []),
     targets.length > 0
       ? table(['keys', 'target', 'measured', 'verdict'], targets)
       : '(no targets: a contender was left out)',
     '',
-    'Notes. better-sqlite3 is synchronous: its K clients take turns in one process, so K adds no concurrency. lmdb-js runs write transactions one at a time, batching the ones queued into one sync, and lets a transaction read the writes of the earlier ones in its batch before they are durable: it never aborts. @wal/txn validates at commit and makes a commit visible as soon as its record is appended, before its fsync (README, "When writes become visible"); a transaction that read it is acknowledged only once it is durable. So a hot key admits many commits per fsync, and a transfer aborts only when another one validated after its snapshot wrote one of its keys (its retry reads that write at once). The @wal/core append rate bounds @wal/txn at K=64: both wait for one group fsync per round of 64, and a transaction adds its CPU (reads, validation, encoding) to each round.',
+    'Notes. better-sqlite3 is synchronous: its K clients take turns in one process, so K adds no concurrency. lmdb-js runs write transactions one at a time, batching the ones queued into one sync, and lets a transaction read the writes of the earlier ones in its batch before they are durable: it never aborts. @wal/txn validates at commit and makes a commit visible as soon as its record is appended, before its fsync (README, "When writes become visible"); a transaction that read it is acknowledged only once it is durable. So a hot key admits many commits per fsync, and a transfer aborts only when another one validated after its snapshot wrote one of its keys (its retry reads that write at once). Here a transfer begins, reads, writes and commits in one turn of the event loop, so no other commit validates in between and 0 aborts is what to expect; a transaction that awaits between its reads and its commit can abort. The @wal/core append rate bounds @wal/txn at K=64: both wait for one group fsync per round of 64, and a transaction adds its CPU (reads, validation, encoding) to each round.',
     '',
     `Checkpoint of ${int(checkpointKeys)} keys (12-byte keys, 7-byte values; loaded by ${int(checkpointKeys / 1000)} commits of 1,000 keys in ${checkpoint.loadSeconds.toFixed(1)} s): ${int(checkpoint.checkpointMs)} ms, ${int(checkpoint.bytes)} bytes; reopening from it ${int(checkpoint.openMs)} ms.`,
   ];

@@ -15,6 +15,7 @@ const SCAN = 'packages/core/src/scan.ts';
 const PREALLOCATION = 'packages/core/src/preallocation.ts';
 const TRUNCATION = 'packages/core/src/truncation.ts';
 const EXCLUSIVE = 'packages/core/src/exclusive.ts';
+const BLOCKING = 'packages/core/src/blocking.ts';
 
 /** The segmented store's `truncateBefore` writing the head file (moved by `store-delete-before-head`). */
 const HEAD_WRITE = `    await replaceFile(
@@ -86,6 +87,30 @@ export const bugs: readonly Bug[] = [
       },
     ],
     suites: [storePowerLoss('FileStore \\(a\\)'), logPowerLoss('single-file')],
+  },
+  {
+    name: 'store-skip-data-sync-now',
+    what: "the segmented store's syncNow skips the segments' fdatasyncSync but reports them synced",
+    edits: [
+      {
+        file: STORE,
+        search: 'this.#fs.fdatasyncSync!(file);',
+        replace: '// (deliberate bug) no fdatasyncSync',
+      },
+    ],
+    suites: [logPowerLoss('blocking commits')],
+  },
+  {
+    name: 'core-blocking-skip-sync',
+    what: "a blocking log's sync resolves the group commit without calling the store's syncNow",
+    edits: [
+      {
+        file: BLOCKING,
+        search: 'done = store.syncNow();',
+        replace: 'done = true; // (deliberate bug) no sync',
+      },
+    ],
+    suites: [logPowerLoss('blocking commits')],
   },
   {
     name: 'store-no-dir-sync-new-segment',
@@ -213,14 +238,10 @@ ${HEAD_WRITE}
     return log.store.sync().then(
       () => {
         log.gate.leave();
-        if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
-          this.#writeHint(target);
-        }
+        this.synced(target);
       },`,
         replace: `    log.gate.enter();
-    if (Math.floor(target / this.#hintInterval) > Math.floor(this.#hint / this.#hintInterval)) {
-      this.#writeHint(target);
-    }
+    this.synced(target);
     return log.store.sync().then(
       () => {
         log.gate.leave();

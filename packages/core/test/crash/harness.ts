@@ -239,13 +239,17 @@ export async function checkCrashState(
   }
 }
 
-/** `fs` with an `fdatasync` that resolves (a macrotask later) without syncing. */
+/**
+ * `fs` with an `fdatasync` that resolves (a macrotask later) without
+ * syncing, and an `fdatasyncSync` that returns without syncing.
+ */
 function lyingSync(fs: CrashFs): Fs {
   return new Proxy(fs, {
     get(target, property) {
       if (property === 'fdatasync') {
         return () => new Promise<void>((resolve) => setImmediate(resolve));
       }
+      if (property === 'fdatasyncSync') return () => undefined;
       const value = Reflect.get(target, property, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },

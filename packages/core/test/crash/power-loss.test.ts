@@ -206,18 +206,54 @@ describe('power loss (log over CrashFs)', function () {
     );
   });
 
-  it('self-test: a log whose fdatasync does nothing shows lost records', async () => {
-    const run = new LogRun('lying fdatasync', { perStep: 10, lyingSync: true });
-    await run.open();
-    for (let i = 0; i < 4; i++) {
-      await run.step(`append #${i}`, () => run.appendDurable(pattern(100 + i, 900 + i)));
+  for (const [call, blockingSync] of [
+    ['fdatasync', false],
+    ['fdatasyncSync', true],
+  ] as const) {
+    it(`self-test: a log whose ${call} does nothing shows lost records`, async () => {
+      const run = new LogRun(`lying ${call}`, {
+        perStep: 10,
+        lyingSync: true,
+        walOptions: { blockingSync },
+      });
+      await run.open();
+      for (let i = 0; i < 4; i++) {
+        await run.step(`append #${i}`, () => run.appendDurable(pattern(100 + i, 900 + i)));
+      }
+      const tally = newTally();
+      await run.check(tally, new Set());
+      assert.ok(tally.lost > 0, 'the harness did not notice acknowledged records lost');
+      console.log(
+        `power loss (log): self-test: ${tally.states} crash states of a log without ${call}, ${tally.lost} acknowledged records lost (expected), not counted`,
+      );
+    });
+  }
+
+  it('blocking commits (blockingSync): appends, segment rolls, committers sharing a flush', async () => {
+    for (const [name, body] of [
+      ['appends', appends],
+      ['segment rolls', segmentRolls],
+    ] as const) {
+      await runWorkload(
+        `${name} (blockingSync)`,
+        async (run) => {
+          await body(run);
+          await run.commit('3 committers', [pattern(40, 950), pattern(41, 951), pattern(42, 952)]);
+          run.appendBuffered(pattern(43, 953));
+          await run.sync();
+          // The calling thread wrote and synced the segments itself.
+          const calls = (call: string): number =>
+            run.fs.operations.filter((op) => op.call === call && op.path?.endsWith('.wal') === true)
+              .length;
+          assert.ok(calls('pwriteSync') >= 10, `${calls('pwriteSync')} synchronous writes`);
+          assert.ok(calls('fdatasyncSync') >= 10, `${calls('fdatasyncSync')} synchronous syncs`);
+        },
+        12,
+        { blockingSync: true },
+        undefined,
+        2,
+      );
     }
-    const tally = newTally();
-    await run.check(tally, new Set());
-    assert.ok(tally.lost > 0, 'the harness did not notice acknowledged records lost');
-    console.log(
-      `power loss (log): self-test: ${tally.states} crash states of a log without fdatasync, ${tally.lost} acknowledged records lost (expected), not counted`,
-    );
   });
 
   it('plain appends with durable waits', async () => {

@@ -7,100 +7,116 @@ import { HEADER_SIZE } from '../../src/frame.js';
 import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
+/**
+ * The two ways a log calls its file system: asynchronously (the default), or
+ * on the calling thread (`blockingSync`); a failure must stop the log the
+ * same way in both.
+ */
+const MODES = [
+  { name: '', options: {}, pwrite: 'pwrite', fdatasync: 'fdatasync' },
+  {
+    name: ' (blockingSync)',
+    options: { blockingSync: true },
+    pwrite: 'pwriteSync',
+    fdatasync: 'fdatasyncSync',
+  },
+] as const;
+
 describe('Wal', () => {
-  describe('fail-stop', () => {
-    it('EIO on a write: later appends throw WAL_WRITE_FAILED, earlier records stay, reopen resumes at the failed write', async () => {
-      const fs = new FaultFs(new CrashFs());
-      const wal = await single(fs, { stagingLimit: 64 * 1024 });
-      const { lsns, payloads } = appendAll(wal, [100, 200]);
-      await wal.sync();
-      const durableBefore = wal.durable;
-      // Two large records: one write each. The first fails, the second lands.
-      const failAt = wal.tail;
-      fs.inject({ method: 'pwrite', when: (call) => call.args[1] === failAt });
-      const a = wal.append(bytes(20000, 7), { wait: 'durable' });
-      const b = wal.append(bytes(20000, 8), { wait: 'written' });
-      const aError = await rejectsCode(a, 'WAL_WRITE_FAILED');
-      assert.equal((aError as { offset?: number }).offset, failAt);
-      await rejectsCode(b, 'WAL_WRITE_FAILED');
-      assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
-      throwsCode(() => wal.append(bytes(1)), 'WAL_WRITE_FAILED');
-      await rejectsCode(wal.append(bytes(1), { wait: 'written' }), 'WAL_WRITE_FAILED');
-      await rejectsCode(wal.sync(), 'WAL_WRITE_FAILED');
-      await rejectsCode(wal.drained(), 'WAL_WRITE_FAILED');
-      await rejectsCode(wal.truncateAfter(lsns[0]!), 'WAL_WRITE_FAILED');
-      await rejectsCode(wal.waitFor(failAt, 'durable'), 'WAL_WRITE_FAILED');
-      // Earlier records: readable and still durable.
-      await wal.waitFor(lsns[1]!, 'durable');
-      assert.equal(wal.durable, durableBefore);
-      assert.deepEqual(await wal.read(lsns[1]!), payloads[1]);
-      const again = await wal.reopen();
-      assert.equal(wal.closed, true);
-      assert.equal(again.tail, failAt);
-      assert.equal(again.failure, undefined);
-      assert.deepEqual(
-        (await collect(again.iterate())).map((r) => r.lsn),
-        lsns,
-      );
-      const next = await again.append(bytes(3), { wait: 'durable' });
-      assert.equal(next, failAt);
-      await again.close();
-      // And the lock was released by both.
-      const last = await single(fs);
-      assert.equal(last.tail, failAt + HEADER_SIZE + 3);
-      await last.close();
-    });
+  for (const mode of MODES)
+    describe(`fail-stop${mode.name}`, () => {
+      it('EIO on a write: later appends throw WAL_WRITE_FAILED, earlier records stay, reopen resumes at the failed write', async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await single(fs, { stagingLimit: 64 * 1024, ...mode.options });
+        const { lsns, payloads } = appendAll(wal, [100, 200]);
+        await wal.sync();
+        const durableBefore = wal.durable;
+        // Two large records: one write each. The first fails, the second lands.
+        const failAt = wal.tail;
+        fs.inject({ method: mode.pwrite, when: (call) => call.args[1] === failAt });
+        const a = wal.append(bytes(20000, 7), { wait: 'durable' });
+        const b = wal.append(bytes(20000, 8), { wait: 'written' });
+        const aError = await rejectsCode(a, 'WAL_WRITE_FAILED');
+        assert.equal((aError as { offset?: number }).offset, failAt);
+        await rejectsCode(b, 'WAL_WRITE_FAILED');
+        assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+        throwsCode(() => wal.append(bytes(1)), 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.append(bytes(1), { wait: 'written' }), 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.sync(), 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.drained(), 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.truncateAfter(lsns[0]!), 'WAL_WRITE_FAILED');
+        await rejectsCode(wal.waitFor(failAt, 'durable'), 'WAL_WRITE_FAILED');
+        // Earlier records: readable and still durable.
+        await wal.waitFor(lsns[1]!, 'durable');
+        assert.equal(wal.durable, durableBefore);
+        assert.deepEqual(await wal.read(lsns[1]!), payloads[1]);
+        const again = await wal.reopen();
+        assert.equal(wal.closed, true);
+        assert.equal(again.tail, failAt);
+        assert.equal(again.failure, undefined);
+        assert.deepEqual(
+          (await collect(again.iterate())).map((r) => r.lsn),
+          lsns,
+        );
+        const next = await again.append(bytes(3), { wait: 'durable' });
+        assert.equal(next, failAt);
+        await again.close();
+        // And the lock was released by both.
+        const last = await single(fs);
+        assert.equal(last.tail, failAt + HEADER_SIZE + 3);
+        await last.close();
+      });
 
-    it('EIO on fdatasync: everything rejects WAL_FAILED, close resolves, reopen resumes at the last durable offset', async () => {
-      const fs = new FaultFs(new CrashFs());
-      const wal = await single(fs);
-      const { lsns, payloads } = appendAll(wal, [100, 200]);
-      await wal.sync();
-      const durable = wal.durable;
-      fs.inject({ method: 'fdatasync' });
-      const lost = wal.append(bytes(300, 3), { wait: 'durable' });
-      await rejectsCode(lost, 'WAL_FAILED');
-      assert.equal(wal.failure?.code, 'WAL_FAILED');
-      throwsCode(() => wal.append(bytes(1)), 'WAL_FAILED');
-      await rejectsCode(wal.sync(), 'WAL_FAILED');
-      await rejectsCode(
-        wal.waitFor(lsns[0]!, 'written').then(() => wal.waitFor(durable, 'durable')),
-        'WAL_FAILED',
-      );
-      await rejectsCode(wal.truncateBefore(lsns[1]!), 'WAL_FAILED');
-      await rejectsCode(wal.drained(), 'WAL_FAILED');
-      // Records made durable before the failure resolve their waits at once.
-      await wal.waitFor(lsns[1]!, 'durable');
-      // The store latched its failure: reads are refused too.
-      await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
-      await wal.close();
-      await wal.close();
-      const again = await wal.reopen();
-      assert.equal(again.tail, durable, 'cut at the last durable offset');
-      assert.equal(again.recovery.truncated, true);
-      assert.equal(again.recovery.end, durable);
-      const next = await again.append(bytes(5), { wait: 'durable' });
-      assert.equal(next, durable);
-      assert.deepEqual(await again.read(lsns[1]!), payloads[1]);
-      await again.close();
-    });
+      it('EIO on fdatasync: everything rejects WAL_FAILED, close resolves, reopen resumes at the last durable offset', async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await single(fs, mode.options);
+        const { lsns, payloads } = appendAll(wal, [100, 200]);
+        await wal.sync();
+        const durable = wal.durable;
+        fs.inject({ method: mode.fdatasync });
+        const lost = wal.append(bytes(300, 3), { wait: 'durable' });
+        await rejectsCode(lost, 'WAL_FAILED');
+        assert.equal(wal.failure?.code, 'WAL_FAILED');
+        throwsCode(() => wal.append(bytes(1)), 'WAL_FAILED');
+        await rejectsCode(wal.sync(), 'WAL_FAILED');
+        await rejectsCode(
+          wal.waitFor(lsns[0]!, 'written').then(() => wal.waitFor(durable, 'durable')),
+          'WAL_FAILED',
+        );
+        await rejectsCode(wal.truncateBefore(lsns[1]!), 'WAL_FAILED');
+        await rejectsCode(wal.drained(), 'WAL_FAILED');
+        // Records made durable before the failure resolve their waits at once.
+        await wal.waitFor(lsns[1]!, 'durable');
+        // The store latched its failure: reads are refused too.
+        await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
+        await wal.close();
+        await wal.close();
+        const again = await wal.reopen();
+        assert.equal(again.tail, durable, 'cut at the last durable offset');
+        assert.equal(again.recovery.truncated, true);
+        assert.equal(again.recovery.end, durable);
+        const next = await again.append(bytes(5), { wait: 'durable' });
+        assert.equal(next, durable);
+        assert.deepEqual(await again.read(lsns[1]!), payloads[1]);
+        await again.close();
+      });
 
-    it('a failed write on a SegmentedStore with records in flight: reopen drops everything from the failure', async () => {
-      const inner = new CrashFs();
-      const fs = new FaultFs(inner);
-      const wal = await segmented(fs);
-      const first = await wal.append(bytes(1000, 1), { wait: 'durable' });
-      fs.inject({ method: 'pwrite' });
-      const failed = wal.append(bytes(100, 2), { wait: 'durable' });
-      await rejectsCode(failed, 'WAL_WRITE_FAILED');
-      const closing = wal.close();
-      await closing;
-      const again = await wal.reopen();
-      assert.equal(again.tail, first + HEADER_SIZE + 1000);
-      assert.deepEqual(await again.read(first), bytes(1000, 1));
-      await again.close();
+      it('a failed write on a SegmentedStore with records in flight: reopen drops everything from the failure', async () => {
+        const inner = new CrashFs();
+        const fs = new FaultFs(inner);
+        const wal = await segmented(fs, mode.options);
+        const first = await wal.append(bytes(1000, 1), { wait: 'durable' });
+        fs.inject({ method: mode.pwrite });
+        const failed = wal.append(bytes(100, 2), { wait: 'durable' });
+        await rejectsCode(failed, 'WAL_WRITE_FAILED');
+        const closing = wal.close();
+        await closing;
+        const again = await wal.reopen();
+        assert.equal(again.tail, first + HEADER_SIZE + 1000);
+        assert.deepEqual(await again.read(first), bytes(1000, 1));
+        await again.close();
+      });
     });
-  });
 
   describe('failures outside appends', () => {
     it('a failed truncation stops the log; reopen completes it', async () => {

@@ -31,10 +31,14 @@ export async function collectBatches(iterator: AsyncIterable<WalRecord[]>): Prom
 export class GatedStore extends MemoryStore {
   #gate: Promise<void> | undefined;
   #open: (() => void) | undefined;
+  /** Writes at or past this offset wait while the gate is closed. */
+  #from = 0;
   /** Writes begun (held or not). */
   writes = 0;
 
-  hold(): void {
+  /** Closes the gate for the writes that begin at or past `from`. */
+  hold(from = 0): void {
+    this.#from = from;
     if (this.#gate !== undefined) return;
     this.#gate = new Promise((resolve) => {
       this.#open = resolve;
@@ -50,7 +54,7 @@ export class GatedStore extends MemoryStore {
 
   override async write(offset: number, data: Uint8Array): Promise<void> {
     this.writes++;
-    while (this.#gate !== undefined) await this.#gate;
+    while (this.#gate !== undefined && offset >= this.#from) await this.#gate;
     return super.write(offset, data);
   }
 }

@@ -3,11 +3,11 @@
 
 import assert from 'node:assert/strict';
 import { MemoryStore } from '@wal/store';
-import { CrashFs } from '@wal/store/testing';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode } from '../helpers.js';
-import { appendAll, segmented } from './fixtures.js';
+import { bytes, rejectsCode, tick, track } from '../helpers.js';
+import { appendAll, GatedStore, segmented, single } from './fixtures.js';
 
 describe('Wal', () => {
   describe('waitFor and sync', () => {
@@ -44,6 +44,73 @@ describe('Wal', () => {
       appendAll(wal, [10, 20, 30]);
       await wal.sync();
       assert.equal(wal.durable, wal.tail);
+      await wal.close();
+    });
+
+    // Waiting appends of one write share one group-commit wait (writer.ts):
+    // sharing must never reach past that write, nor hide a waiter.
+    it('waiting appends resolve with their own LSN once their own write is covered, never with an earlier write', async () => {
+      const store = new GatedStore();
+      const wal = await Wal.open(store);
+      const waiting = (tag: number, level: 'written' | 'durable'): Promise<number> =>
+        wal.append(bytes(10, tag), { wait: level }).then((lsn) => {
+          assert.ok((level === 'durable' ? wal.durable : wal.written) > lsn, `${level} ${lsn}`);
+          return lsn;
+        });
+      const first = [waiting(1, 'durable'), waiting(2, 'written'), waiting(3, 'durable')];
+      const firstWritten = waiting(4, 'written');
+      const batch = wal.appendBatch([bytes(4), bytes(5)], { wait: 'durable' });
+      const tail = wal.tail;
+      await Promise.resolve(); // the first write is sent
+      store.hold(wal.tail); // writes from here on wait
+      const second = [
+        waiting(6, 'durable'),
+        waiting(7, 'written'),
+        waiting(8, 'durable'),
+        waiting(9, 'written'),
+      ];
+      const tracked = second.map(track);
+      assert.equal(wal.stats().waiters, 9);
+      const lsns = await Promise.all(first);
+      assert.deepEqual(lsns, [0, 18, 36]);
+      assert.equal(await firstWritten, 54);
+      assert.deepEqual(await batch, [72, 84]);
+      for (let i = 0; i < 5; i++) await tick();
+      assert.ok(tracked.every((t) => t.state === 'pending'));
+      assert.equal(wal.stats().waiters, 4);
+      assert.equal(wal.durable, tail);
+      store.release();
+      assert.deepEqual(await Promise.all(second), [97, 115, 133, 151]);
+      assert.equal(wal.stats().waiters, 0);
+      await wal.truncateAfter(0); // the watermarks move back below the shared waits
+      assert.equal(wal.stats().waiters, 0);
+      await wal.close();
+    });
+
+    it('every waiting append of a failed write rejects with WAL_WRITE_FAILED, of a failed sync with WAL_FAILED', async () => {
+      const writeFs = new FaultFs(new CrashFs());
+      const broken = await single(writeFs);
+      writeFs.inject({ method: 'pwrite' });
+      const failedWrite = [
+        broken.append(bytes(10), { wait: 'durable' }),
+        broken.append(bytes(20), { wait: 'written' }),
+        broken.append(bytes(30), { wait: 'durable' }),
+      ];
+      for (const wait of failedWrite) await rejectsCode(wait, 'WAL_WRITE_FAILED');
+      assert.equal(broken.stats().waiters, 0);
+      await broken.close();
+
+      const syncFs = new FaultFs(new CrashFs());
+      const wal = await single(syncFs);
+      syncFs.inject({ method: 'fdatasync' });
+      const written = wal.append(bytes(10), { wait: 'written' });
+      const failedSync = [
+        wal.append(bytes(20), { wait: 'durable' }),
+        wal.append(bytes(30), { wait: 'durable' }),
+      ];
+      assert.equal(await written, 0);
+      for (const wait of failedSync) await rejectsCode(wait, 'WAL_FAILED');
+      assert.equal(wal.stats().waiters, 0);
       await wal.close();
     });
   });

@@ -29,7 +29,12 @@ export interface FsLock {
   release(): Promise<void>;
 }
 
-/** The file-system calls @wal's file backends make. All asynchronous. */
+/**
+ * The file-system calls @wal's file backends make. All asynchronous, except
+ * the optional synchronous pair `pwriteSync` / `fdatasyncSync`, which a store
+ * uses only for `writeNow` / `syncNow` (a log opened with `blockingSync`),
+ * and the optional `preadSync`, which @wal/lsm uses for a small table read.
+ */
 export interface Fs {
   /**
    * Opens `path` in `mode`. A file the call creates gets the permission bits
@@ -55,6 +60,19 @@ export interface Fs {
   preadSync?(file: FsFile, into: Uint8Array, position: number): number;
   /** Flushes the file's data (and the size) to stable storage. */
   fdatasync(file: FsFile): Promise<void>;
+  /**
+   * `pwrite`, done synchronously on the calling thread (it blocks the event
+   * loop for the call); returns the count written (may be short); throws
+   * what `pwrite` rejects with. Optional: a file system without it is never
+   * written synchronously.
+   */
+  pwriteSync?(file: FsFile, bytes: Uint8Array, position: number): number;
+  /**
+   * `fdatasync`, done synchronously on the calling thread (it blocks the
+   * event loop for the whole flush); throws what `fdatasync` rejects with.
+   * Optional, like `pwriteSync`.
+   */
+  fdatasyncSync?(file: FsFile): void;
   /** Sets the file's length, cutting or zero-extending. */
   ftruncate(file: FsFile, length: number): Promise<void>;
   /** The file's current length. */

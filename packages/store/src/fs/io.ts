@@ -32,6 +32,24 @@ export async function writeAll(
 }
 
 /**
+ * `writeAll` with `fs.pwriteSync` (which the caller checked `fs` has): on
+ * the calling thread, blocking it.
+ */
+export function writeAllSync(fs: Fs, file: FsFile, bytes: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < bytes.length) {
+    const count = fs.pwriteSync!(file, bytes.subarray(done), position + done);
+    if (!(count > 0)) {
+      throw new IoError(`write to ${file.path} made no progress at position ${position + done}`, {
+        syscall: 'write',
+        offset: position + done,
+      });
+    }
+    done += count;
+  }
+}
+
+/**
  * {@link readFull} with {@link Fs.preadSync}: returns the count read.
  * Throws `ERR_INVALID_ARG_TYPE` when `fs` has no `preadSync`, and what it throws.
  */
@@ -212,6 +230,17 @@ export class SyncState {
     return done;
   }
 
+  /**
+   * `flush` done synchronously with `fdatasyncSync`, unless clean. A flush
+   * in flight does not matter: this one covers every write completed before it.
+   */
+  flushNow(fdatasyncSync: () => void): void {
+    const target = this.#generation;
+    if (this.#synced >= target) return;
+    fdatasyncSync();
+    if (target > this.#synced) this.#synced = target;
+  }
+
   async #run(fdatasync: () => Promise<void>, target: number): Promise<void> {
     await Promise.resolve(); // let flush() record this run first
     try {
@@ -231,7 +260,7 @@ export async function settleAll(work: readonly Promise<unknown>[]): Promise<void
 
 /**
  * The `Fs` a store uses once open: every call passes through, except that
- * `fdatasync` and `syncDir` are refused (with the latched failure) once the
+ * `fdatasync`, `fdatasyncSync` and `syncDir` are refused (with the latched failure) once the
  * store has latched one. An operation already in flight when another one's
  * fsync failed must not issue a second fsync: after a failed fsync no later
  * one can be trusted (the kernel may have marked the lost pages clean).
@@ -245,9 +274,18 @@ export function latchedFs(fs: Fs, latched: () => Error | undefined): Fs {
     const failure = latched();
     return failure === undefined ? fs.syncDir(path) : Promise.reject(failure);
   };
+  const fdatasyncSync: Fs['fdatasyncSync'] =
+    fs.fdatasyncSync === undefined
+      ? undefined
+      : (file) => {
+          const failure = latched();
+          if (failure !== undefined) throw failure;
+          fs.fdatasyncSync!(file);
+        };
   return new Proxy(fs, {
     get(target, property) {
       if (property === 'fdatasync') return fdatasync;
+      if (property === 'fdatasyncSync') return fdatasyncSync;
       if (property === 'syncDir') return syncDir;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;

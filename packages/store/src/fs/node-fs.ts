@@ -6,10 +6,21 @@
  * costs the event loop far less per call than the handle's own methods. Every
  * call runs on libuv's thread pool and nothing blocks the event loop (see
  * the package README, "Why promise fs calls", for the measurements behind
- * that choice), except `preadSync`, which a caller asks for by name.
+ * that choice), except the synchronous calls a caller asks for by name
+ * (`preadSync`, `pwriteSync`, `fdatasyncSync`).
  */
 import { randomBytes } from 'node:crypto';
-import { constants, fdatasync, fstat, ftruncate, read, readSync, write } from 'node:fs';
+import {
+  constants,
+  fdatasync,
+  fdatasyncSync,
+  fstat,
+  ftruncate,
+  read,
+  readSync,
+  write,
+  writeSync,
+} from 'node:fs';
 import {
   type FileHandle,
   link,
@@ -80,6 +91,26 @@ class NodeFile implements FsFile {
 
   fdatasync(): Promise<void> {
     return this.#run('fdatasync', (fd, done: Done<void>) => fdatasync(fd, done));
+  }
+
+  /** `fs.writeSync` on the descriptor: blocks the event loop for the write. */
+  pwriteSync(bytes: Uint8Array, position: number): number {
+    const fd = this.#openFd('write');
+    return bytes.length === 0 ? 0 : writeSync(fd, bytes, 0, bytes.length, position);
+  }
+
+  /** `fs.fdatasyncSync` on the descriptor: blocks the event loop for the flush. */
+  fdatasyncSync(): void {
+    fdatasyncSync(this.#openFd('fdatasync'));
+  }
+
+  /** The descriptor, or the error a closed `FileHandle` gives (a synchronous call is never in flight). */
+  #openFd(syscall: string): number {
+    const fd = this.handle.fd;
+    if (this.#closing !== undefined || fd === -1) {
+      throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall });
+    }
+    return fd;
   }
 
   ftruncate(length: number): Promise<void> {
@@ -173,8 +204,10 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * or reused. (One difference from the handle's methods: `pread` rejects a
  * position that is not a safe integer ≥ −1 with `ERR_OUT_OF_RANGE`, which
  * `FileHandle.read` accepted.) Directory fsync opens the directory read-only
- * and calls `sync` on it. All calls are promise-based, but for
- * {@link NodeFs.preadSync} (`fs.readSync`: it blocks the event loop).
+ * and calls `sync` on it. All calls are promise-based, except `pwriteSync` and
+ * `fdatasyncSync` (`fs.writeSync`, `fs.fdatasyncSync`), which block the event
+ * loop and serve only a log opened with `blockingSync`, and
+ * {@link NodeFs.preadSync} (`fs.readSync`), which blocks it for one read.
  *
  * Locking: Node has no `flock`, so {@link NodeFs.lock} uses a lock file that
  * holds the owner's pid, host name, process start time and a random token.
@@ -214,6 +247,16 @@ export class NodeFs implements Fs {
 
   ftruncate(file: FsFile, length: number): Promise<void> {
     return nodeFile(file).ftruncate(length);
+  }
+
+  /** `fs.writeSync`: blocks the event loop for the write. */
+  pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
+    return nodeFile(file).pwriteSync(bytes, position);
+  }
+
+  /** `fs.fdatasyncSync`: blocks the event loop for the whole flush. */
+  fdatasyncSync(file: FsFile): void {
+    nodeFile(file).fdatasyncSync();
   }
 
   size(file: FsFile): Promise<number> {

@@ -361,35 +361,65 @@ export class CrashFs implements Fs {
   }
 
   pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
-    const record = this.#record('pwrite', `${bytes?.length} bytes at ${position}`, {
+    const record = this.#writeRecord('pwrite', file, bytes, position);
+    return this.#run(record, (onComplete) =>
+      this.#write(record, file, bytes, position, onComplete),
+    );
+  }
+
+  /**
+   * `pwrite` done synchronously: the bytes are in the page cache when it
+   * returns (durable only once a later `fdatasync` covers them).
+   */
+  pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
+    const record = this.#writeRecord('pwriteSync', file, bytes, position);
+    return this.#runSync(record, (onComplete) =>
+      this.#write(record, file, bytes, position, onComplete),
+    );
+  }
+
+  #writeRecord(
+    call: 'pwrite' | 'pwriteSync',
+    file: FsFile,
+    bytes: Uint8Array,
+    position: number,
+  ): Mutable<CrashFsOperation> {
+    return this.#record(call, `${bytes?.length} bytes at ${position}`, {
       path: file?.path,
       position,
       length: bytes?.length,
     });
-    return this.#run(record, (onComplete) => {
-      validateBytes('bytes', bytes);
-      validateOffset('position', position);
-      const node = this.#fileOf(file, 'write');
-      record.inode = node.ino;
-      record.result = `${bytes.length}`;
-      if (bytes.length === 0) return 0;
-      const copy = Uint8Array.from(bytes);
-      const op: FileOpRecord = {
-        id: record.id,
-        kind: 'write',
-        position,
-        bytes: copy,
-        length: copy.length,
-        completed: false,
-        durable: false,
-      };
-      node.ops.push(op);
-      node.data.write(position, copy);
-      onComplete(() => {
-        op.completed = true;
-      });
-      return bytes.length;
+  }
+
+  #write(
+    record: Mutable<CrashFsOperation>,
+    file: FsFile,
+    bytes: Uint8Array,
+    position: number,
+    onComplete: (fn: () => void) => void,
+  ): number {
+    validateBytes('bytes', bytes);
+    validateOffset('position', position);
+    const node = this.#fileOf(file, 'write');
+    record.inode = node.ino;
+    record.result = `${bytes.length}`;
+    if (bytes.length === 0) return 0;
+    const copy = Uint8Array.from(bytes);
+    const op: FileOpRecord = {
+      id: record.id,
+      kind: 'write',
+      position,
+      bytes: copy,
+      length: copy.length,
+      completed: false,
+      durable: false,
+    };
+    node.ops.push(op);
+    node.data.write(position, copy);
+    onComplete(() => {
+      op.completed = true;
     });
+    return bytes.length;
   }
 
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
@@ -444,15 +474,30 @@ export class CrashFs implements Fs {
 
   fdatasync(file: FsFile): Promise<void> {
     const record = this.#record('fdatasync', '', { path: file?.path });
-    return this.#run(record, (onComplete) => {
-      const node = this.#fileOf(file, 'fdatasync');
-      record.inode = node.ino;
-      const covered = node.ops.filter((op) => op.completed && !op.durable);
-      record.covers = covered.map((op) => op.id);
-      onComplete(() => {
-        for (const op of covered) op.durable = true;
-        CrashFs.#compactFile(node);
-      });
+    return this.#run(record, (onComplete) => this.#datasync(record, file, onComplete));
+  }
+
+  /**
+   * `fdatasync` done synchronously: every write to the file completed before
+   * the call is durable when it returns.
+   */
+  fdatasyncSync(file: FsFile): void {
+    const record = this.#record('fdatasyncSync', '', { path: file?.path });
+    this.#runSync(record, (onComplete) => this.#datasync(record, file, onComplete));
+  }
+
+  #datasync(
+    record: Mutable<CrashFsOperation>,
+    file: FsFile,
+    onComplete: (fn: () => void) => void,
+  ): void {
+    const node = this.#fileOf(file, 'fdatasync');
+    record.inode = node.ino;
+    const covered = node.ops.filter((op) => op.completed && !op.durable);
+    record.covers = covered.map((op) => op.id);
+    onComplete(() => {
+      for (const op of covered) op.durable = true;
+      CrashFs.#compactFile(node);
     });
   }
 
@@ -738,6 +783,27 @@ export class CrashFs implements Fs {
     };
     this.#trace.push(record);
     return record;
+  }
+
+  /**
+   * Runs `effect` now and settles it at once, as a synchronous call does
+   * (never reordered: nothing else runs before it returns).
+   */
+  #runSync<T>(
+    record: Mutable<CrashFsOperation>,
+    effect: (onComplete: (fn: () => void) => void) => T,
+  ): T {
+    const completions: Array<() => void> = [];
+    try {
+      const value = effect((fn) => completions.push(fn));
+      for (const fn of completions) fn();
+      return value;
+    } catch (error) {
+      record.error = errorCode(error) ?? 'Error';
+      throw error;
+    } finally {
+      record.settledAt = ++this.#clock;
+    }
   }
 
   /**

@@ -12,7 +12,11 @@ import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 export type { FsMethod };
 
 /** The fsync methods, `fdatasync` and `syncDir`: what a fault on every sync targets. */
-export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze(['fdatasync', 'syncDir']);
+export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze([
+  'fdatasync',
+  'fdatasyncSync',
+  'syncDir',
+]);
 
 /** One call through a {@link FaultFs}, as logged and as shown to predicates. */
 export interface FsCall {
@@ -75,9 +79,11 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   open: 'open',
   close: 'close',
   pwrite: 'write',
+  pwriteSync: 'write',
   pread: 'read',
   preadSync: 'read',
   fdatasync: 'fdatasync',
+  fdatasyncSync: 'fdatasync',
   ftruncate: 'ftruncate',
   size: 'fstat',
   rename: 'rename',
@@ -87,16 +93,6 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   syncDir: 'fsync',
   lock: 'open',
 };
-
-/** The part of `bytes` a `short` fault transfers (all of it without a fault). */
-function shortView(fault: Fault | undefined, bytes: Uint8Array): Uint8Array {
-  if (fault === undefined) return bytes;
-  const short =
-    fault === 'short'
-      ? Math.max(1, Math.floor(bytes.length / 2))
-      : (fault as { short: number }).short;
-  return bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
-}
 
 /** A Node-style system error, as `node:fs` rejects with. */
 export function systemError(code: string, syscall: string, path?: string): NodeJS.ErrnoException {
@@ -163,23 +159,36 @@ export class FaultFs implements Fs {
   readonly #counts = new Map<FsMethod, number>();
   readonly #calls: FsCall[] = [];
 
+  /** `pwrite` done synchronously, with the same faults; present when `inner` has it. */
+  readonly pwriteSync?: (file: FsFile, bytes: Uint8Array, position: number) => number;
+  /** `fdatasync` done synchronously, with the same faults; present when `inner` has it. */
+  readonly fdatasyncSync?: (file: FsFile) => void;
   /**
    * {@link Fs.preadSync} through the rules (method `preadSync`; a `short`
-   * fault transfers part, a code throws), present when `inner` has one.
+   * fault transfers part, a code throws); present when `inner` has it.
    */
   readonly preadSync?: (file: FsFile, into: Uint8Array, position: number) => number;
 
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
     this.inner = inner;
-    const readSync = inner.preadSync?.bind(inner);
-    if (readSync !== undefined) {
+    if (typeof inner.pwriteSync === 'function') {
+      this.pwriteSync = (file, bytes, position) => {
+        const view = this.#faulted('pwriteSync', file, bytes, position);
+        return view.length === 0 ? 0 : inner.pwriteSync!(file, view, position);
+      };
+    }
+    if (typeof inner.fdatasyncSync === 'function') {
+      this.fdatasyncSync = (file) => {
+        const code = codeOf(this.#enter('fdatasyncSync', file.path, []));
+        if (code !== undefined) throw systemError(code, SYSCALLS.fdatasyncSync, file.path);
+        inner.fdatasyncSync!(file);
+      };
+    }
+    if (typeof inner.preadSync === 'function') {
       this.preadSync = (file, into, position) => {
-        const fault = this.#enter('preadSync', file.path, [into, position]);
-        const code = codeOf(fault);
-        if (code !== undefined) throw systemError(code, SYSCALLS.preadSync, file.path);
-        const view = shortView(fault, into);
-        return fault !== undefined && view.length === 0 ? 0 : readSync(file, view, position);
+        const view = this.#faulted('preadSync', file, into, position);
+        return view.length === 0 && into.length > 0 ? 0 : inner.preadSync!(file, view, position);
       };
     }
   }
@@ -261,14 +270,32 @@ export class FaultFs implements Fs {
     bytes: Uint8Array,
     position: number,
   ): Promise<number> {
-    const fault = this.#enter(method, file.path, [bytes, position]);
-    const code = codeOf(fault);
-    if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
-    const view = shortView(fault, bytes);
-    if (fault !== undefined && view.length === 0) return 0;
+    const view = this.#faulted(method, file, bytes, position);
+    if (view.length === 0 && bytes.length > 0) return 0;
     return method === 'pwrite'
       ? this.inner.pwrite(file, view, position)
       : this.inner.pread(file, view, position);
+  }
+
+  /**
+   * Logs a positional transfer and applies its fault: throws an error fault,
+   * returns the part of `bytes` a short fault leaves (all of it without one).
+   */
+  #faulted(
+    method: 'pwrite' | 'pwriteSync' | 'pread' | 'preadSync',
+    file: FsFile,
+    bytes: Uint8Array,
+    position: number,
+  ): Uint8Array {
+    const fault = this.#enter(method, file.path, [bytes, position]);
+    const code = codeOf(fault);
+    if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
+    if (fault === undefined) return bytes;
+    const short =
+      fault === 'short'
+        ? Math.max(1, Math.floor(bytes.length / 2))
+        : (fault as { short: number }).short;
+    return bytes.subarray(0, Math.max(0, Math.min(short, bytes.length)));
   }
 
   open(path: string, mode: OpenMode, permissions?: number): Promise<FsFile> {

@@ -21,6 +21,7 @@ import { exclusiveTests } from './suite/exclusive.js';
 import { lockTests } from './suite/lock.js';
 import { metaTests } from './suite/meta.js';
 import { modelTests } from './suite/model.js';
+import { nowTests } from './suite/now.js';
 import { openTests } from './suite/open.js';
 import { persistenceTests } from './suite/persistence.js';
 import { readTests } from './suite/read.js';
@@ -47,6 +48,7 @@ export function suite(options: SuiteOptions): void {
   truncateBeforeTests(context);
   metaTests(context);
   syncTests(context);
+  nowTests(context);
   exclusiveTests(context);
   closeTests(context);
   persistenceTests(context);

@@ -61,7 +61,8 @@ function runChild(dir: string, killAt: KillAt): Promise<Run> {
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), killAt.ms);
     child.on('error', reject);
-    child.on('exit', () => {
+    // 'close', not 'exit': the lines still in the pipe when the child dies count too.
+    child.on('close', () => {
       clearTimeout(timer);
       resolve({ acked, begun, opened, errors });
     });
