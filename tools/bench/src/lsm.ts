@@ -543,10 +543,10 @@ async function main(): Promise<void> {
     const tables = 2 * keys * (10 / 8 + 100 / Math.floor(4096 / entry));
     // As packages/lsm/README.md ("What it costs") documents: a memtable cut at
     // `writeBufferSize` counts key + value + 80 bytes per version and holds
-    // key + value + 460 in V8; the data log keeps a 1 MiB write buffer and
+    // key + value + 420 in V8; the data log keeps a 1 MiB write buffer and
     // 1 MiB of preallocation zeros.
     const memtable =
-      (settings.writeBufferBytes * (KEY_BYTES + VALUE_BYTES + 460)) /
+      (settings.writeBufferBytes * (KEY_BYTES + VALUE_BYTES + 420)) /
       (KEY_BYTES + VALUE_BYTES + 80);
     const log = 2 * MiB;
     const held = 2 * memtable + settings.cacheBytes + tables + log;
