@@ -12,14 +12,41 @@ export const BLOCK_OVERHEAD = 160;
 export const TABLE_KEY_SPAN = 2 ** 29;
 const MAX_TABLES = 2 ** 24;
 
-/** An LRU cache of data blocks, bounded in bytes. */
+/** A cached block, linked in recency order. */
+interface Entry {
+  readonly key: number;
+  readonly block: DataBlock;
+  readonly size: number;
+  /** The next more recently used, or `undefined` for the most recent. */
+  newer: Entry | undefined;
+  /** The next less recently used, or `undefined` for the least recent. */
+  older: Entry | undefined;
+}
+
+/**
+ * An LRU cache of data blocks, bounded in bytes: a map from key to entry
+ * and a list of the entries in recency order, so that a hit and an
+ * eviction take constant time (a `Map`'s insertion order would make each
+ * eviction skip the holes left by the entries deleted before it).
+ */
 export class BlockCache {
-  readonly #blocks = new Map<number, { block: DataBlock; size: number }>();
+  readonly #blocks = new Map<number, Entry>();
+  #newest: Entry | undefined;
+  #oldest: Entry | undefined;
   #bytes = 0;
   #tables = 0;
 
-  /** @param capacity Bytes the cache may hold; 0 caches nothing. */
-  constructor(readonly capacity: number) {}
+  /**
+   * @param capacity Bytes the cache may hold; 0 caches nothing.
+   * @param syncReads Whether the tables sharing it read a block they miss
+   *   for a get or a seek with the file system's synchronous `preadSync`
+   *   (when it has one; blocks read ahead of a scan always go through the
+   *   thread pool).
+   */
+  constructor(
+    readonly capacity: number,
+    readonly syncReads = true,
+  ) {}
 
   /** Bytes held: the blocks' contents plus {@link BLOCK_OVERHEAD} each. */
   get bytes(): number {
@@ -41,8 +68,10 @@ export class BlockCache {
   get(key: number): DataBlock | undefined {
     const hit = this.#blocks.get(key);
     if (hit === undefined) return undefined;
-    this.#blocks.delete(key);
-    this.#blocks.set(key, hit);
+    if (hit !== this.#newest) {
+      this.#unlink(hit);
+      this.#link(hit);
+    }
     return hit.block;
   }
 
@@ -51,16 +80,33 @@ export class BlockCache {
     const size = block.contents.length + BLOCK_OVERHEAD;
     if (size > this.capacity) return;
     const old = this.#blocks.get(key);
-    if (old !== undefined) {
-      this.#blocks.delete(key);
-      this.#bytes -= old.size;
-    }
-    this.#blocks.set(key, { block, size });
+    if (old !== undefined) this.#remove(old);
+    const entry: Entry = { key, block, size, newer: undefined, older: undefined };
+    this.#blocks.set(key, entry);
+    this.#link(entry);
     this.#bytes += size;
-    for (const [oldest, entry] of this.#blocks) {
-      if (this.#bytes <= this.capacity) break;
-      this.#blocks.delete(oldest);
-      this.#bytes -= entry.size;
-    }
+    while (this.#bytes > this.capacity) this.#remove(this.#oldest!);
+  }
+
+  #remove(entry: Entry): void {
+    this.#unlink(entry);
+    this.#blocks.delete(entry.key);
+    this.#bytes -= entry.size;
+  }
+
+  /** Makes `entry` (not linked) the most recent. */
+  #link(entry: Entry): void {
+    entry.older = this.#newest;
+    entry.newer = undefined;
+    if (this.#newest !== undefined) this.#newest.newer = entry;
+    else this.#oldest = entry;
+    this.#newest = entry;
+  }
+
+  #unlink(entry: Entry): void {
+    if (entry.newer !== undefined) entry.newer.older = entry.older;
+    else this.#newest = entry.older;
+    if (entry.older !== undefined) entry.older.newer = entry.newer;
+    else this.#oldest = entry.newer;
   }
 }

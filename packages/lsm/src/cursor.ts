@@ -32,8 +32,11 @@ export interface Cursor {
    * ≤ `key` (the last of all when `undefined`).
    */
   seek(key: Uint8Array | undefined, reverse: boolean): Promise<void>;
-  /** To the next version in the direction of the last seek. */
-  step(): Promise<void>;
+  /**
+   * To the next version in the direction of the last seek: done when it
+   * returns `undefined`, else once the promise (a block read) resolves.
+   */
+  step(): Promise<void> | undefined;
 }
 
 /** A cursor over a memtable. */
@@ -68,7 +71,7 @@ export class MemCursor implements Cursor {
     }
   }
 
-  async step(): Promise<void> {
+  step(): undefined {
     const entry = this.#entry;
     if (entry === undefined) return;
     this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next[0]);
@@ -131,7 +134,7 @@ export class TableCursor implements Cursor {
     const data =
       ahead !== undefined && ahead.block === block ? ahead.data : this.table.dataBlock(block);
     if (sequential && block + 1 < this.table.blocks) {
-      const next = this.table.dataBlock(block + 1);
+      const next = this.table.dataBlock(block + 1, true);
       next.catch(() => undefined); // rejects again, to its reader, if it is read
       this.#ahead = { block: block + 1, data: next };
     }
@@ -195,15 +198,16 @@ export class TableCursor implements Cursor {
     return this.#backward(block, position - 1);
   }
 
-  async step(): Promise<void> {
+  step(): Promise<void> | undefined {
     if (this.key === undefined) return;
     if (!this.#reverse) {
-      if (this.#scanner.advance()) this.#settleScanned();
-      else await this.#forward(this.#block + 1, undefined, true);
+      if (!this.#scanner.advance()) return this.#forward(this.#block + 1, undefined, true);
+      this.#settleScanned();
     } else if (this.#position > 0) {
       this.#position--;
       this.#settleDecoded();
-    } else await this.#backward(this.#block - 1, 'last');
+    } else return this.#backward(this.#block - 1, 'last');
+    return undefined;
   }
 }
 
@@ -227,9 +231,14 @@ export class MergedCursor {
     this.#pick();
   }
 
-  async step(): Promise<void> {
-    await this.current?.step();
-    this.#pick();
+  /** To the next version: done when it returns `undefined`, else once the promise resolves. */
+  step(): Promise<void> | undefined {
+    const reading = this.current?.step();
+    if (reading === undefined) {
+      this.#pick();
+      return undefined;
+    }
+    return reading.then(() => this.#pick());
   }
 
   #pick(): void {
@@ -284,8 +293,9 @@ export class LevelCursor implements Cursor {
         this.key = undefined;
         return;
       }
-      this.#inner = new TableCursor(entry.table);
-      await this.#inner.seek(key, this.#reverse);
+      // A seek within the table already open reuses its cursor.
+      if (this.#inner?.table !== entry.table) this.#inner = new TableCursor(entry.table);
+      await this.#inner!.seek(key, this.#reverse);
       if (this.#inner.key !== undefined) {
         this.#copy();
         return;
@@ -311,11 +321,19 @@ export class LevelCursor implements Cursor {
     return this.#open(low - 1, key);
   }
 
-  async step(): Promise<void> {
+  step(): Promise<void> | undefined {
     const inner = this.#inner;
     if (inner === undefined) return;
-    await inner.step();
-    if (inner.key !== undefined) this.#copy();
-    else await this.#open(this.#index + (this.#reverse ? -1 : 1), undefined);
+    const reading = inner.step();
+    if (reading !== undefined) return reading.then(() => this.#stepped(inner));
+    return this.#stepped(inner);
+  }
+
+  /** After `inner` stepped: its version, or the next table's first. */
+  #stepped(inner: TableCursor): Promise<void> | undefined {
+    if (inner.key === undefined)
+      return this.#open(this.#index + (this.#reverse ? -1 : 1), undefined);
+    this.#copy();
+    return undefined;
   }
 }

@@ -33,6 +33,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   #remaining: number;
   #target: Uint8Array | undefined;
   #positioned = false;
+  /** Forward: the key last returned or deleted; its older versions are skipped. */
+  #skip: Uint8Array | undefined;
   #done = false;
   #release: (() => void) | undefined;
   /** Keep the tables at the natural end (until `return()`), so `seek` can restart. */
@@ -102,6 +104,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     validateBytes('target', target);
     this.#target = target.slice();
     this.#positioned = false;
+    this.#skip = undefined;
     // An iterator that ended and let go of its tables stays ended; a held one restarts.
     if (this.#release !== undefined) this.#done = false;
   }
@@ -124,54 +127,72 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
 
   /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
   async nextEntry(): Promise<[Uint8Array, Uint8Array] | undefined> {
-    if (this.#owner.isClosed) throw new ClosedError('store');
-    if (this.#done) return undefined;
-    if (this.#remaining <= 0) {
-      this.#finish();
-      return undefined;
-    }
-    let entry: [Uint8Array, Uint8Array] | undefined;
-    try {
-      if (!this.#positioned) await this.#position();
-      entry = this.#reverse ? await this.#previousVisible() : await this.#nextVisible();
-    } catch (error) {
-      this.#finish();
-      throw error;
-    }
-    if (entry === undefined) {
-      this.#finish();
-      return undefined;
-    }
-    this.#remaining--;
-    return entry;
+    return (await this.nextEntries(1))[0];
   }
 
-  async #nextVisible(): Promise<[Uint8Array, Uint8Array] | undefined> {
+  /**
+   * Up to `size` next entries, fewer only at the end (none once ended).
+   * Entries in memory are gathered without waiting; a block read waits.
+   * Rejects as {@link LsmIterator.nextEntry}.
+   */
+  async nextEntries(size: number): Promise<[Uint8Array, Uint8Array][]> {
+    const entries: [Uint8Array, Uint8Array][] = [];
+    while (entries.length < size) {
+      if (this.#owner.isClosed) throw new ClosedError('store');
+      if (this.#done) break;
+      if (this.#remaining <= 0) {
+        this.#finish();
+        break;
+      }
+      let entry: [Uint8Array, Uint8Array] | undefined | Promise<void>;
+      try {
+        if (!this.#positioned) await this.#position();
+        entry = this.#reverse ? await this.#previousVisible() : this.#nextVisible();
+        if (entry instanceof Promise) {
+          await entry; // a block read: then look again
+          continue;
+        }
+      } catch (error) {
+        this.#finish();
+        throw error;
+      }
+      if (entry === undefined) {
+        this.#finish();
+        break;
+      }
+      this.#remaining--;
+      entries.push(entry);
+    }
+    return entries;
+  }
+
+  /**
+   * Forward: the next visible entry, `undefined` at the end of the range, or
+   * the read to wait for before looking again.
+   */
+  #nextVisible(): [Uint8Array, Uint8Array] | undefined | Promise<void> {
     const merged = this.#merged;
-    let skip: Uint8Array | undefined;
     for (let current = merged.current; current !== undefined; current = merged.current) {
       const key = current.key!;
       if (!this.#belowUpper(key)) return undefined;
+      const skip = this.#skip;
       if (
         current.sequence > this.#sequence ||
         (skip !== undefined && compareBytes(key, skip) === 0) ||
         !this.#aboveLower(key)
       ) {
-        await merged.step();
+        const reading = merged.step();
+        if (reading !== undefined) return reading;
         continue;
       }
-      skip = key;
+      this.#skip = key;
       if (current.kind === KIND_DELETE || this.#rangeDeleted(key, current.sequence)) {
-        await merged.step();
+        const reading = merged.step();
+        if (reading !== undefined) return reading;
         continue;
       }
-      const result: [Uint8Array, Uint8Array] = [key.slice(), current.value!.slice()];
-      // Step past the older versions of this key now, so the next call starts clean.
-      await merged.step();
-      while (merged.current !== undefined && compareBytes(merged.current.key!, skip) === 0) {
-        await merged.step();
-      }
-      return result;
+      // The older versions of this key are stepped past by the next call.
+      return [key.slice(), current.value!.slice()];
     }
     return undefined;
   }

@@ -103,6 +103,8 @@ interface PrivateBatchOperation {
   readonly value?: Uint8Array;
 }
 
+/** Most entries an iterator's `next()` reads ahead at once. */
+const MAX_BATCH = 64;
 /** Keys to delete per batch when `clear()` has a limit. */
 const CLEAR_CHUNK = 1000;
 const EMPTY = new Uint8Array(0);
@@ -426,6 +428,11 @@ class LsmLevelSnapshot extends SnapshotBase {
 class LsmLevelIterator extends AbstractIterator<object, Uint8Array, Uint8Array> {
   readonly #inner: LsmIterator | undefined;
   readonly #snapshot: LsmLevelSnapshot | undefined;
+  /** Entries read ahead by `_next`, from `#at` on. */
+  #buffer: [Uint8Array, Uint8Array][] = [];
+  #at = 0;
+  /** Entries the next read ahead of `_next` asks for. */
+  #batch = 1;
 
   /** `inner` is `undefined` when the snapshot was closed: every read rejects. */
   constructor(db: object, options: PrivateRangeOptions, inner: LsmIterator | undefined) {
@@ -441,18 +448,23 @@ class LsmLevelIterator extends AbstractIterator<object, Uint8Array, Uint8Array> 
   }
 
   async _next(): Promise<[Uint8Array, Uint8Array] | undefined> {
-    return this.#entries.nextEntry();
+    if (this.#at === this.#buffer.length) {
+      // Read ahead, more each time while nothing seeks: a scan gets batches, a seek one entry.
+      this.#buffer = await this.#entries.nextEntries(
+        Math.min(this.#batch, this.limit - this.count),
+      );
+      this.#at = 0;
+      this.#batch = Math.min(2 * this.#batch, MAX_BATCH);
+    }
+    return this.#buffer[this.#at++];
   }
 
   async _nextv(size: number): Promise<[Uint8Array, Uint8Array][]> {
-    const inner = this.#entries;
-    const entries: [Uint8Array, Uint8Array][] = [];
-    while (entries.length < size) {
-      const entry = await inner.nextEntry();
-      if (entry === undefined) break;
-      entries.push(entry);
-    }
-    return entries;
+    const buffered = this.#buffer.slice(this.#at, this.#at + size);
+    this.#at += buffered.length;
+    if (buffered.length === size) return buffered;
+    const read = await this.#entries.nextEntries(size - buffered.length);
+    return buffered.length === 0 ? read : buffered.concat(read);
   }
 
   async _all(): Promise<[Uint8Array, Uint8Array][]> {
@@ -460,6 +472,9 @@ class LsmLevelIterator extends AbstractIterator<object, Uint8Array, Uint8Array> 
   }
 
   _seek(target: Uint8Array): void {
+    this.#buffer = [];
+    this.#at = 0;
+    this.#batch = 1;
     this.#inner?.seek(target);
   }
 

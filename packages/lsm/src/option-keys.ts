@@ -26,6 +26,7 @@ export const LSM_OPTION_KEYS: ReadonlySet<string> = new Set(
     targetFileSize: true,
     blockCacheSize: true,
     maxManifestBytes: true,
+    syncReads: true,
   } satisfies Record<keyof LsmOptions, true>),
 );
 

@@ -43,6 +43,14 @@ export interface LsmOptions {
   readonly blockCacheSize?: number;
   /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
   readonly maxManifestBytes?: number;
+  /**
+   * `true` (default): a get or a seek reads a data block missing from the
+   * block cache with a synchronous positional read (`Fs.preadSync`, when the
+   * file system has it), which blocks the event loop for the read: a few
+   * microseconds from the page cache, a disk's latency when the block is
+   * not there. `false`: every read goes through libuv's thread pool.
+   */
+  readonly syncReads?: boolean;
 }
 
 /** Defaults of {@link LsmOptions}. */
@@ -241,6 +249,9 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     ),
     levelRatio: positive('options.levelRatio', options.levelRatio, 10, 2, 1000),
   };
+  if (options.syncReads !== undefined && typeof options.syncReads !== 'boolean') {
+    throw invalidArgType('options.syncReads', 'a boolean', options.syncReads);
+  }
   const cache = new BlockCache(
     positive(
       'options.blockCacheSize',
@@ -249,6 +260,7 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
       0,
       Number.MAX_SAFE_INTEGER,
     ),
+    options.syncReads ?? true,
   );
   const maxManifestBytes = positive(
     'options.maxManifestBytes',

@@ -23,20 +23,24 @@ export async function lookup(
 ): Promise<Uint8Array | undefined> {
   let deleted = 0;
   for (const memtable of memtables) {
-    deleted = Math.max(deleted, coveringSequence(memtable.ranges, key, sequence));
-  }
-  const candidates = [...version.candidates(key)];
-  for (const { table } of candidates) {
-    if (table.ranges.length > 0) {
-      deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
+    if (memtable.ranges.length > 0) {
+      deleted = Math.max(deleted, coveringSequence(memtable.ranges, key, sequence));
     }
   }
+  // A version in a memtable is newer than any range deletion in a table
+  // (tables hold what earlier memtables held): the tables need no look.
   for (const memtable of memtables) {
     const entry = memtable.get(key, sequence);
     if (entry !== undefined) {
       return entry.kind === KIND_VALUE && entry.sequence > deleted
         ? entry.value!.slice()
         : undefined;
+    }
+  }
+  const candidates = [...version.candidates(key)];
+  for (const { table } of candidates) {
+    if (table.ranges.length > 0) {
+      deleted = Math.max(deleted, coveringSequence(table.ranges, key, sequence));
     }
   }
   const target = internalKey(key, sequence, KIND_VALUE);

@@ -70,10 +70,15 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     }
 
     const memtable = new Memtable();
+    // The log keeps its options, this callback with them, for its whole life:
+    // the callback reaches the memtable through `replayInto`, cleared once
+    // open, so it does not hold the memtable (all its versions) past its flush.
+    let replayInto: Memtable | undefined = memtable;
     const walPath = join(path, WAL_DIR);
     wal = await Wal.open(walPath, {
       ...logOptions,
       replay: (records) => {
+        const into = replayInto!;
         for (const record of records) {
           let batch: ReturnType<typeof decodeBatch>;
           try {
@@ -86,7 +91,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
             );
           }
           if (batch.sequence <= state.lastSequence) continue;
-          if (batch.sequence <= memtable.lastSequence) {
+          if (batch.sequence <= into.lastSequence) {
             throw new CorruptionError(
               `log ${walPath}: batch at offset ${record.lsn} reuses sequence ${batch.sequence}`,
               { offset: record.lsn },
@@ -95,12 +100,13 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
           for (let i = 0; i < batch.ops.length; i++) {
             const op = batch.ops[i]!;
             if (op.kind === KIND_RANGE_DELETE)
-              memtable.deleteRange(op.key.slice(), op.value!.slice(), batch.sequence + i);
-            else memtable.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
+              into.deleteRange(op.key.slice(), op.value!.slice(), batch.sequence + i);
+            else into.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
           }
         }
       },
     });
+    replayInto = undefined;
     return { lock, manifest, wal, state, tables, memtable };
   } catch (error) {
     for (const { table } of tables) await table.close();

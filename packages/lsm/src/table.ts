@@ -7,7 +7,7 @@
 
 import { crc32c } from '@wal/core';
 import { ClosedError, CorruptionError, errorCode } from '@wal/errors';
-import { type Fs, type FsFile, readFull } from '@wal/store';
+import { type Fs, type FsFile, readFull, readFullSync } from '@wal/store';
 import {
   BLOCK_TRAILER_SIZE,
   BlockBuilder,
@@ -260,6 +260,8 @@ export class Table {
   readonly #cache: BlockCache | undefined;
   /** This table's number in the cache's keys. */
   readonly #cacheBase: number;
+  /** Read a missed block for a get or a seek with `preadSync`. */
+  readonly #syncReads: boolean;
   #closed = false;
 
   private constructor(
@@ -277,6 +279,7 @@ export class Table {
     const number = cache?.newTable();
     this.#cache = number === undefined ? undefined : cache;
     this.#cacheBase = (number ?? 0) * TABLE_KEY_SPAN;
+    this.#syncReads = (cache?.syncReads ?? true) && fs.preadSync !== undefined;
     this.#fs = fs;
     this.#file = file;
     this.#index = index;
@@ -461,10 +464,13 @@ export class Table {
   /**
    * Data block `block`, checked (docs/LSM-FORMAT.md §3: CRC, lengths,
    * restart points, key order, last key = its index key), from the block
-   * cache or read and then cached. Shared: do not modify it. Rejects with
-   * `WAL_CORRUPTION`, `WAL_IO`, or `WAL_CLOSED` once the store closed it.
+   * cache or read and then cached. A block missing from the cache is read
+   * synchronously (`Fs.preadSync`, when the file system has it and the
+   * store's `syncReads` allows it) unless it is read `ahead` of a scan.
+   * Shared: do not modify it. Rejects with `WAL_CORRUPTION`, `WAL_IO`, or
+   * `WAL_CLOSED` once the store closed it.
    */
-  async dataBlock(block: number): Promise<DataBlock> {
+  async dataBlock(block: number, ahead = false): Promise<DataBlock> {
     // Only a store's close() closes a table a reader may still hold.
     if (this.#closed) throw new ClosedError('store');
     const cache = this.#cache;
@@ -473,7 +479,10 @@ export class Table {
     if (cached !== undefined) return cached;
     const index = this.#index;
     const handle = { offset: index.offsets[block]!, size: index.sizes[block]! };
-    const contents = await readBlock(this.#fs, this.#file, this.path, handle);
+    const contents =
+      this.#syncReads && !ahead
+        ? readBlockSync(this.#fs, this.#file, this.path, handle)
+        : await readBlock(this.#fs, this.#file, this.path, handle);
     let data: DataBlock;
     try {
       const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
@@ -592,6 +601,25 @@ async function readExactly(
 
 async function readBlock(fs: Fs, file: FsFile, path: string, handle: Handle): Promise<Uint8Array> {
   const raw = await readExactly(fs, file, path, handle.offset, handle.size + BLOCK_TRAILER_SIZE);
+  return checked(path, handle, raw);
+}
+
+/** {@link readBlock} with `fs.preadSync` (which the caller made sure exists). */
+function readBlockSync(fs: Fs, file: FsFile, path: string, handle: Handle): Uint8Array {
+  // Not zero-filled: a read that does not fill it is refused below.
+  const raw = new Uint8Array(Buffer.allocUnsafeSlow(handle.size + BLOCK_TRAILER_SIZE).buffer);
+  let count: number;
+  try {
+    count = readFullSync(fs, file, raw, handle.offset);
+  } catch (error) {
+    throw ioError(error, `reading table ${path} at ${handle.offset}`);
+  }
+  if (count < raw.length) throw damaged(path, handle.offset + count, 'file ends inside a block');
+  return checked(path, handle, raw);
+}
+
+/** The contents of the block `raw` (contents ‖ trailer) read at `handle`, checked. */
+function checked(path: string, handle: Handle, raw: Uint8Array): Uint8Array {
   try {
     return checkBlock(raw);
   } catch (error) {

@@ -274,7 +274,7 @@ describe('LSM-FORMAT §2–§5 tables', () => {
   });
 
   it('a scan reads the next block ahead: its failure surfaces only when the scan gets there', async () => {
-    /** Fails the read of one position with EIO; records the positions read. */
+    /** Fails the read of one position with EIO (either way of reading); records the positions read. */
     class FailingFs extends CrashFs {
       failAt = -1;
       readonly positions: number[] = [];
@@ -282,6 +282,11 @@ describe('LSM-FORMAT §2–§5 tables', () => {
         this.positions.push(position);
         if (position === this.failAt) throw Object.assign(new Error('EIO'), { code: 'EIO' });
         return super.pread(file, into, position);
+      }
+      override preadSync(file: FsFile, into: Uint8Array, position: number): number {
+        this.positions.push(position);
+        if (position === this.failAt) throw Object.assign(new Error('EIO'), { code: 'EIO' });
+        return super.preadSync(file, into, position);
       }
     }
     const entries = Array.from({ length: 60 }, (_, i) => [
@@ -327,7 +332,7 @@ describe('LSM-FORMAT §2–§5 tables', () => {
       toHex(cursor.key!),
       toHex(userKeyOf(entries[perBlock[0]! + perBlock[1]! - 1]![0])),
     );
-    await assert.rejects(cursor.step(), isCode('WAL_IO'));
+    await assert.rejects(async () => cursor.step(), isCode('WAL_IO'));
     // Read again (not from the failed read ahead), the block is there once the disk is.
     fs.failAt = -1;
     const again = new TableCursor(table);

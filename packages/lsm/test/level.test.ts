@@ -181,6 +181,68 @@ describe('LsmLevel: power loss (over CrashFs)', function () {
   });
 });
 
+describe('LsmLevel: iterators reading ahead', () => {
+  const name = (i: number) => `k${String(i).padStart(3, '0')}`;
+  type Step =
+    | { op: 'next' }
+    | { op: 'nextv'; size: number }
+    | { op: 'seek'; to: number }
+    | { op: 'all' };
+
+  it('next(), nextv(), all() and seek() in any order agree with a sorted array, forward and reverse', async () => {
+    const db = memoryLevel();
+    const keys: string[] = [];
+    for (let i = 0; i < 300; i += 2) keys.push(name(i)); // even numbers: seeks land between keys too
+    await db.batch(
+      keys.slice(0, 100).map((key) => ({ type: 'put' as const, key, value: `v${key}` })),
+    );
+    await db.compact(); // some in tables, some in the memtable
+    await db.batch(keys.slice(100).map((key) => ({ type: 'put' as const, key, value: `v${key}` })));
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.constant({ op: 'next' as const }),
+      fc.record({ op: fc.constant('nextv' as const), size: fc.integer({ min: 1, max: 80 }) }),
+      fc.record({ op: fc.constant('seek' as const), to: fc.integer({ min: -1, max: 301 }) }),
+      fc.constant({ op: 'all' as const }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.array(step, { maxLength: 25 }), async (reverse, steps) => {
+        const order = reverse ? [...keys].reverse() : keys;
+        const iterator = db.iterator({ reverse });
+        let at = 0;
+        for (const s of steps) {
+          if (s.op === 'seek') {
+            const target = s.to < 0 ? '' : name(s.to);
+            iterator.seek(target);
+            at = order.findIndex((key) => (reverse ? key <= target : key >= target));
+            if (at === -1) at = order.length;
+            continue;
+          }
+          const count = s.op === 'next' ? 1 : s.op === 'nextv' ? s.size : order.length;
+          const expected = order.slice(at, at + count).map((key) => [key, `v${key}`]);
+          at += expected.length;
+          if (s.op === 'next') assert.deepEqual(await iterator.next(), expected[0]);
+          else if (s.op === 'nextv') assert.deepEqual(await iterator.nextv(s.size), expected);
+          else {
+            assert.deepEqual(await iterator.all(), expected);
+            return; // all() closes the iterator
+          }
+        }
+        await iterator.close();
+      }),
+      {
+        numRuns: 120,
+        // Back to the key just read, and past the end then back.
+        examples: [
+          [false, [{ op: 'next' }, { op: 'seek', to: 0 }, { op: 'next' }]],
+          [true, [{ op: 'next' }, { op: 'seek', to: 298 }, { op: 'nextv', size: 3 }]],
+          [false, [{ op: 'seek', to: 301 }, { op: 'next' }, { op: 'seek', to: 10 }, { op: 'all' }]],
+        ],
+      },
+    );
+    await db.close();
+  });
+});
+
 describe('LsmLevel: clear()', () => {
   it('deletes a range as of the call, in the memtable and in tables, not writes made after it', async () => {
     const db = memoryLevel();

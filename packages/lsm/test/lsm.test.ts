@@ -7,11 +7,16 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { putU32 } from '../src/coding.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
+import { resolveOptions } from '../src/options.js';
+import { type Recovered, recover } from '../src/recovery.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text, tick } from './helpers.js';
 
@@ -671,6 +676,43 @@ describe('Lsm: block cache', () => {
     assert.equal(new BlockCache(0).bytes, 0);
   });
 
+  it('agrees with a list in recency order through any gets and sets (property)', () => {
+    const op = fc.record({
+      set: fc.boolean(),
+      key: fc.integer({ min: 0, max: 12 }),
+      size: fc.integer({ min: 0, max: 400 }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const cache = new BlockCache(1500);
+        let model: { key: number; size: number }[] = []; // most recent first
+        for (const { set, key, size } of ops) {
+          const at = model.findIndex((entry) => entry.key === key);
+          if (!set) {
+            const hit = cache.get(key);
+            assert.equal(hit?.contents.length, at === -1 ? undefined : model[at]!.size);
+            if (at !== -1) model = [model[at]!, ...model.filter((_, i) => i !== at)];
+            continue;
+          }
+          cache.set(key, { contents: new Uint8Array(size), entriesEnd: 0, restarts: 1 });
+          if (size + BLOCK_OVERHEAD > 1500) continue;
+          model = [{ key, size }, ...model.filter((entry) => entry.key !== key)];
+          let bytes = model.reduce((sum, entry) => sum + entry.size + BLOCK_OVERHEAD, 0);
+          while (bytes > 1500) bytes -= model.pop()!.size + BLOCK_OVERHEAD;
+          assert.equal(cache.bytes, bytes);
+        }
+        // The cache holds exactly the model's blocks (probed oldest first, so order is kept).
+        for (const { key, size } of [...model].reverse()) {
+          assert.equal(cache.get(key)?.contents.length, size);
+        }
+        for (let key = 0; key <= 12; key++) {
+          if (!model.some((entry) => entry.key === key)) assert.equal(cache.get(key), undefined);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
     const { db } = await openMemory({ blockSize: 256, bitsPerKey: 10 });
     assert.equal(db.stats().tableMemoryBytes, 0);
@@ -698,6 +740,88 @@ describe('Lsm: block cache', () => {
       await db.close();
     });
   }
+});
+
+describe('Lsm: block reads', () => {
+  /** A store of one table of many small blocks, reopened (nothing cached) over a counting FaultFs. */
+  async function oneTable(options: LsmOptions = {}): Promise<{ db: Lsm; fs: FaultFs }> {
+    const fs = new FaultFs(new CrashFs());
+    const { db: writer } = await openMemory({ blockSize: 256 }, fs as never);
+    for (let i = 0; i < 400; i++)
+      await writer.put(bytes(`k${String(i).padStart(3, '0')}`), bytes(`value ${i}`));
+    await writer.flush();
+    await writer.close();
+    const { db } = await openMemory({ blockSize: 256, ...options }, fs as never);
+    fs.resetCounts();
+    return { db, fs };
+  }
+  const tableReads = (fs: FaultFs, method: 'pread' | 'preadSync') =>
+    fs.calls.filter((c) => c.method === method && c.path.endsWith('.sst')).length;
+
+  it('gets and seeks read a missed block synchronously; a scan reads ahead through the thread pool', async () => {
+    const { db, fs } = await oneTable();
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal(tableReads(fs, 'preadSync'), 1);
+    assert.equal(tableReads(fs, 'pread'), 0);
+    const iterator = db.iterator();
+    iterator.seek(bytes('k300'));
+    assert.equal(text((await iterator.nextEntry())![0]), 'k300');
+    await iterator.return();
+    assert.equal(tableReads(fs, 'pread'), 0);
+    assert.equal((await entries(db)).length, 400);
+    assert.ok(tableReads(fs, 'pread') > 5, `${tableReads(fs, 'pread')} reads ahead`);
+    await db.close();
+  });
+
+  it('syncReads: false reads every block through pread', async () => {
+    const { db, fs } = await oneTable({ syncReads: false });
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal((await entries(db, { gte: bytes('k200') })).length, 200);
+    assert.equal(tableReads(fs, 'preadSync'), 0);
+    assert.ok(tableReads(fs, 'pread') > 0);
+    await db.close();
+  });
+
+  it('a failed or short synchronous read rejects that read (WAL_IO, WAL_CORRUPTION); the store goes on', async () => {
+    const { db, fs } = await oneTable();
+    const rule = fs.inject({ method: 'preadSync', fault: 'EIO' });
+    await assert.rejects(db.get(bytes('k123')), isCode('WAL_IO'));
+    rule.remove();
+    const iterator = db.iterator();
+    fs.inject({ method: 'preadSync', fault: 'EIO' });
+    iterator.seek(bytes('k300'));
+    await assert.rejects(iterator.nextEntry(), isCode('WAL_IO'));
+    // A read that comes back short is retried until the block is whole.
+    fs.inject({ method: 'preadSync', fault: { short: 10 } });
+    assert.equal(text(await db.get(bytes('k123'))), 'value 123');
+    assert.equal(text(await db.get(bytes('k001'))), 'value 1');
+    await db.close();
+  });
+});
+
+describe('Lsm: memory', () => {
+  it('the log does not hold the memtable it was replayed into once the store is open', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const fs = new CrashFs();
+    const { db } = await openMemory({}, fs);
+    for (let i = 0; i < 50; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`));
+    await db.close();
+    const recovered: { -readonly [K in keyof Recovered]?: Recovered[K] } = await recover(
+      DIR,
+      resolveOptions({ fs }),
+    );
+    assert.equal(recovered.memtable!.count, 50);
+    const memtable = new WeakRef(recovered.memtable!);
+    delete recovered.memtable; // as a flush lets go of it
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    gc();
+    assert.equal(memtable.deref(), undefined);
+    await recovered.wal!.close();
+    await recovered.manifest!.close();
+    for (const live of recovered.tables!) await live.table.close();
+    await recovered.lock!.release();
+  });
 });
 
 describe('Lsm: what is not a store, locks, closed handles', () => {
@@ -804,6 +928,7 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
         () => Lsm.open('/x', { fs: new CrashFs(), writeBufferSize: 'big' as never }),
         'ERR_INVALID_ARG_TYPE',
       ],
+      [() => Lsm.open('/x', { fs: new CrashFs(), syncReads: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [call, code] of bad)
       await assert.rejects(async () => call(), isCode(code), String(call));

@@ -26,6 +26,7 @@ const ENGINE: Required<Omit<LsmOptions, 'fs'>> = {
   targetFileSize: 2048,
   blockCacheSize: 65536,
   maxManifestBytes: 4096,
+  syncReads: false,
 };
 
 /** A valid value for each option abstract-level itself reads. */

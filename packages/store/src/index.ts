@@ -6,7 +6,7 @@
  */
 export { FileStore, type FileStoreOptions } from './file-store.js';
 export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
-export { readFull, writeAll } from './fs/io.js';
+export { readFull, readFullSync, writeAll } from './fs/io.js';
 export { type HolderState, type LockHolder, readLockHolder } from './fs/lock-file.js';
 export { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';
 export { NodeFs } from './fs/node-fs.js';

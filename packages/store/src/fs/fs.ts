@@ -32,7 +32,8 @@ export interface FsLock {
 /**
  * The file-system calls @wal's file backends make. All asynchronous, except
  * the optional synchronous pair `pwriteSync` / `fdatasyncSync`, which a store
- * uses only for `writeNow` / `syncNow` (a log opened with `blockingSync`).
+ * uses only for `writeNow` / `syncNow` (a log opened with `blockingSync`),
+ * and the optional `preadSync`, which @wal/lsm uses for a small table read.
  */
 export interface Fs {
   /**
@@ -48,6 +49,15 @@ export interface Fs {
   pwrite(file: FsFile, bytes: Uint8Array, position: number): Promise<number>;
   /** Reads into `into` from `position`; resolves with the count read (0 at end of file). */
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number>;
+  /**
+   * Optional: {@link Fs.pread} done synchronously, returning the count read
+   * (0 at end of file) and throwing what `pread` would reject with. It
+   * blocks the event loop for the read: worth it for a small read the page
+   * cache most likely holds (a few microseconds, where a trip through
+   * libuv's thread pool costs tens), not for large or cold reads. Callers
+   * fall back to `pread` when an `Fs` does not have it.
+   */
+  preadSync?(file: FsFile, into: Uint8Array, position: number): number;
   /** Flushes the file's data (and the size) to stable storage. */
   fdatasync(file: FsFile): Promise<void>;
   /**

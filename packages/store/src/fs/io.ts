@@ -49,6 +49,21 @@ export function writeAllSync(fs: Fs, file: FsFile, bytes: Uint8Array, position: 
   }
 }
 
+/**
+ * {@link readFull} with {@link Fs.preadSync}: returns the count read.
+ * Throws `ERR_INVALID_ARG_TYPE` when `fs` has no `preadSync`, and what it throws.
+ */
+export function readFullSync(fs: Fs, file: FsFile, into: Uint8Array, position: number): number {
+  if (fs.preadSync === undefined) throw invalidArgType('fs', 'an Fs with preadSync', fs);
+  let done = 0;
+  while (done < into.length) {
+    const count = fs.preadSync(file, into.subarray(done), position + done);
+    if (count <= 0) break;
+    done += count;
+  }
+  return done;
+}
+
 /** Reads into `into` from `position` until it is full or the file ends; resolves the count read. */
 export async function readFull(
   fs: Fs,

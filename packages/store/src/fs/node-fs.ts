@@ -4,9 +4,10 @@
  * calls (positional reads and writes, `fdatasync`, truncation, size) use the
  * callback API on the handle's descriptor, wrapped in one promise each, which
  * costs the event loop far less per call than the handle's own methods. Every
- * call runs on libuv's thread pool; nothing here blocks the event loop (see
+ * call runs on libuv's thread pool and nothing blocks the event loop (see
  * the package README, "Why promise fs calls", for the measurements behind
- * that choice).
+ * that choice), except the synchronous calls a caller asks for by name
+ * (`preadSync`, `pwriteSync`, `fdatasyncSync`).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -16,6 +17,7 @@ import {
   fstat,
   ftruncate,
   read,
+  readSync,
   write,
   writeSync,
 } from 'node:fs';
@@ -77,6 +79,14 @@ class NodeFile implements FsFile {
       if (into.length === 0) done(null, 0);
       else read(fd, into, 0, into.length, position, done);
     });
+  }
+
+  preadSync(into: Uint8Array, position: number): number {
+    const fd = this.handle.fd;
+    if (this.#closing !== undefined || fd === -1) {
+      throw Object.assign(new Error('file closed'), { code: 'EBADF', syscall: 'read' });
+    }
+    return into.length === 0 ? 0 : readSync(fd, into, 0, into.length, position);
   }
 
   fdatasync(): Promise<void> {
@@ -196,7 +206,8 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * `FileHandle.read` accepted.) Directory fsync opens the directory read-only
  * and calls `sync` on it. All calls are promise-based, except `pwriteSync` and
  * `fdatasyncSync` (`fs.writeSync`, `fs.fdatasyncSync`), which block the event
- * loop and serve only a log opened with `blockingSync`.
+ * loop and serve only a log opened with `blockingSync`, and
+ * {@link NodeFs.preadSync} (`fs.readSync`), which blocks it for one read.
  *
  * Locking: Node has no `flock`, so {@link NodeFs.lock} uses a lock file that
  * holds the owner's pid, host name, process start time and a random token.
@@ -217,6 +228,17 @@ export class NodeFs implements Fs {
 
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
     return file instanceof NodeFile ? file.pread(into, position) : Promise.reject(notOurs(file));
+  }
+
+  /**
+   * {@link NodeFs.pread} done synchronously (`fs.readSync` on the
+   * descriptor): blocks the event loop for the read. Throws `EBADF` for a
+   * closed file, `ERR_OUT_OF_RANGE` for a bad position, a `TypeError` for a
+   * file this `Fs` did not open, and the system's read errors.
+   */
+  preadSync(file: FsFile, into: Uint8Array, position: number): number {
+    if (!(file instanceof NodeFile)) throw notOurs(file);
+    return file.preadSync(into, position);
   }
 
   fdatasync(file: FsFile): Promise<void> {

@@ -423,20 +423,53 @@ export class CrashFs implements Fs {
   }
 
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
-    const record = this.#record('pread', `${into?.length} bytes at ${position}`, {
+    const record = this.#readRecord('pread', file, into, position);
+    return this.#run(record, () => this.#read(record, file, into, position));
+  }
+
+  /**
+   * {@link CrashFs.pread} done synchronously: takes effect and settles at
+   * once (recorded as `preadSync`, never held by a completion order).
+   */
+  preadSync(file: FsFile, into: Uint8Array, position: number): number {
+    const record = this.#readRecord('preadSync', file, into, position);
+    try {
+      return this.#read(record, file, into, position);
+    } catch (error) {
+      record.error = errorCode(error) ?? 'Error';
+      throw error;
+    } finally {
+      record.settledAt = ++this.#clock;
+    }
+  }
+
+  #readRecord(
+    call: 'pread' | 'preadSync',
+    file: FsFile,
+    into: Uint8Array,
+    position: number,
+  ): Mutable<CrashFsOperation> {
+    return this.#record(call, `${into?.length} bytes at ${position}`, {
       path: file?.path,
       position,
       length: into?.length,
     });
-    return this.#run(record, () => {
-      validateBytes('into', into);
-      validateOffset('position', position);
-      const node = this.#fileOf(file, 'read');
-      record.inode = node.ino;
-      const count = node.data.read(into, position);
-      record.result = `${count}`;
-      return count;
-    });
+  }
+
+  /** The read of `pread` and `preadSync`: what reads see now (the page cache). */
+  #read(
+    record: Mutable<CrashFsOperation>,
+    file: FsFile,
+    into: Uint8Array,
+    position: number,
+  ): number {
+    validateBytes('into', into);
+    validateOffset('position', position);
+    const node = this.#fileOf(file, 'read');
+    record.inode = node.ino;
+    const count = node.data.read(into, position);
+    record.result = `${count}`;
+    return count;
   }
 
   fdatasync(file: FsFile): Promise<void> {

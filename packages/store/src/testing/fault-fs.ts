@@ -81,6 +81,7 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   pwrite: 'write',
   pwriteSync: 'write',
   pread: 'read',
+  preadSync: 'read',
   fdatasync: 'fdatasync',
   fdatasyncSync: 'fdatasync',
   ftruncate: 'ftruncate',
@@ -162,6 +163,11 @@ export class FaultFs implements Fs {
   readonly pwriteSync?: (file: FsFile, bytes: Uint8Array, position: number) => number;
   /** `fdatasync` done synchronously, with the same faults; present when `inner` has it. */
   readonly fdatasyncSync?: (file: FsFile) => void;
+  /**
+   * {@link Fs.preadSync} through the rules (method `preadSync`; a `short`
+   * fault transfers part, a code throws); present when `inner` has it.
+   */
+  readonly preadSync?: (file: FsFile, into: Uint8Array, position: number) => number;
 
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
@@ -177,6 +183,12 @@ export class FaultFs implements Fs {
         const code = codeOf(this.#enter('fdatasyncSync', file.path, []));
         if (code !== undefined) throw systemError(code, SYSCALLS.fdatasyncSync, file.path);
         inner.fdatasyncSync!(file);
+      };
+    }
+    if (typeof inner.preadSync === 'function') {
+      this.preadSync = (file, into, position) => {
+        const view = this.#faulted('preadSync', file, into, position);
+        return view.length === 0 && into.length > 0 ? 0 : inner.preadSync!(file, view, position);
       };
     }
   }
@@ -270,7 +282,7 @@ export class FaultFs implements Fs {
    * returns the part of `bytes` a short fault leaves (all of it without one).
    */
   #faulted(
-    method: 'pwrite' | 'pwriteSync' | 'pread',
+    method: 'pwrite' | 'pwriteSync' | 'pread' | 'preadSync',
     file: FsFile,
     bytes: Uint8Array,
     position: number,
