@@ -34,6 +34,19 @@ const FS_METHODS: readonly FsMethod[] = [
   'lock',
 ];
 
+/** The synchronous calls of a log opened with `blockingSync`, passed on when `inner` has them. */
+const FS_SYNC_METHODS: readonly FsMethod[] = ['pwriteSync', 'fdatasyncSync'];
+
+/**
+ * How the crash tests open the log: as by default, and with `blockingSync`
+ * (writes and fdatasyncs on the calling thread): the same workloads and
+ * checks run in both.
+ */
+export const LOG_MODES: ReadonlyArray<{ readonly name: string; readonly blockingSync: boolean }> = [
+  { name: '', blockingSync: false },
+  { name: ' (blockingSync)', blockingSync: true },
+];
+
 /** Options of the store in the bank kill test and its child: small automatic checkpoints. */
 export const BANK_KILL_OPTIONS = {
   log: { segmentSize: 16 * 1024 },
@@ -190,7 +203,9 @@ export async function checkBank(
  */
 export function steppingFs(inner: Fs, step: (method: string) => void): Fs {
   const fs: Record<string, unknown> = {};
-  for (const method of FS_METHODS) {
+  const own = inner as unknown as Record<string, unknown>;
+  const methods = [...FS_METHODS, ...FS_SYNC_METHODS.filter((m) => typeof own[m] === 'function')];
+  for (const method of methods) {
     fs[method] = (...args: unknown[]) => {
       step(method);
       return (inner as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
