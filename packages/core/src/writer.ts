@@ -289,7 +289,7 @@ export class Writer {
     const now = writeNow(log, start, bytes);
     log.gate.enter();
     if (now === true) {
-      this.#writeDone(start, end, recycle, undefined, true);
+      this.#writeDone(start, end, recycle, undefined, true, true);
       return;
     }
     if (now !== false) {
@@ -303,12 +303,18 @@ export class Writer {
     );
   }
 
+  /**
+   * Settles a write: `inline` when it was done synchronously inside
+   * {@link Writer.submit} (a blocking write), whose caller must not meet a
+   * subscriber.
+   */
   #writeDone(
     start: number,
     end: number,
     recycle: Uint8Array | undefined,
     cause: unknown,
     ok: boolean,
+    inline = false,
   ): void {
     const log = this.#log;
     log.gate.leave();
@@ -322,7 +328,15 @@ export class Writer {
         releaseShared(this.#pendingWritten, gc.written);
       }
       log.preallocation.afterWrite(end);
-      if (this.#segmentSize !== 0) publishRolls(log, start, end, this.#segmentSize);
+      const segmentSize = this.#segmentSize;
+      if (segmentSize !== 0 && inline) {
+        // Subscribers run in a later microtask, as after a write in flight,
+        // never inside the caller: an append may be sending the chunk before
+        // it frames its record and moves the tail, and a subscriber may append.
+        queueMicrotask(() => publishRolls(log, start, end, segmentSize));
+      } else if (segmentSize !== 0) {
+        publishRolls(log, start, end, segmentSize);
+      }
     } else {
       gc.markFailed(start, end, cause);
       log.durability.fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);

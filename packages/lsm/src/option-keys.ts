@@ -71,15 +71,27 @@ function editDistance(a: string, b: string, limit: number): number {
 }
 
 /**
+ * How many edits (after case) from a known key of `length` characters still
+ * count as a misspelling of it: none for four characters or fewer, where one
+ * edit reaches ordinary short names (`ms`, `ts` from `fs`); one up to eight;
+ * two beyond.
+ */
+function misspellingLimit(length: number): number {
+  if (length <= 4) return 0;
+  return length <= 8 ? 1 : 2;
+}
+
+/**
  * The known key that `key` most likely misspells: one equal to it but for
- * case, or within one edit (two for keys longer than four characters), or
- * `undefined` when `key` is known or resembles no known key.
+ * case, or, for a known key longer than four characters, within one edit (two
+ * for one longer than eight), or `undefined` when `key` is known or resembles
+ * no known key.
  */
 export function misspeltLevelOption(key: string): string | undefined {
   if (LEVEL_OPTION_KEYS.includes(key)) return undefined;
   const lower = key.toLowerCase();
   for (const known of LEVEL_OPTION_KEYS) {
-    const limit = known.length <= 4 ? 1 : 2;
+    const limit = misspellingLimit(known.length);
     if (editDistance(lower, known.toLowerCase(), limit) <= limit) return known;
   }
   return undefined;

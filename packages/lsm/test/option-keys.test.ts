@@ -40,6 +40,8 @@ const ABSTRACT = {
 
 const ENGINE_KEYS = ['fs', ...Object.keys(ENGINE)];
 const LEVEL_KEYS = [...ENGINE_KEYS, ...Object.keys(ABSTRACT)];
+/** The keys of `LsmLevel` a one-edit slip of which is refused (longer than four characters). */
+const LONG_LEVEL_KEYS = LEVEL_KEYS.filter((key) => key.length > 4);
 
 /** `key` with one edit: a character inserted, deleted, replaced, two swapped, or the case changed. */
 const oneEdit = (keys: readonly string[]) =>
@@ -122,18 +124,27 @@ describe('option keys', () => {
   });
 
   it('new LsmLevel refuses a misspelt option with ERR_INVALID_ARG_VALUE naming it and the option meant', () => {
+    const misspelt = fc.oneof(
+      oneEdit(LONG_LEVEL_KEYS),
+      fc.constantFrom(...LEVEL_KEYS).chain((key) => fc.mixedCase(fc.constant(key))),
+    );
     fc.assert(
-      fc.property(oneEdit(LEVEL_KEYS), fc.anything(), (key, value) => {
-        const fs = new CrashFs();
-        assert.throws(
-          () => new LsmLevel(DIR, { fs, [key]: value } as never),
-          (error: Error) => assertNamesKey(error, key) && /did you mean \w+\?/.test(error.message),
-        );
-        assert.throws(
-          () => new LsmLevel(DIR, { fs, ...ABSTRACT, [key]: value } as never),
-          TypeError,
-        );
-      }),
+      fc.property(
+        misspelt.filter((key) => !LEVEL_KEYS.includes(key)),
+        fc.anything(),
+        (key, value) => {
+          const fs = new CrashFs();
+          assert.throws(
+            () => new LsmLevel(DIR, { fs, [key]: value } as never),
+            (error: Error) =>
+              assertNamesKey(error, key) && /did you mean \w+\?/.test(error.message),
+          );
+          assert.throws(
+            () => new LsmLevel(DIR, { fs, ...ABSTRACT, [key]: value } as never),
+            TypeError,
+          );
+        },
+      ),
       { numRuns: 300 },
     );
     // Typical slips, each naming the option meant.
@@ -152,7 +163,17 @@ describe('option keys', () => {
   });
 
   it('new LsmLevel forwards any other key to open() and its hooks, as abstract-level specifies', async () => {
-    const userland = fc.oneof(fc.constant('userland'), fc.stringMatching(/^x[0-9]{3,12}$/));
+    // Every known key of four characters or fewer is `fs`, and every other is
+    // at least seven long: a key of one to four characters other than a case
+    // variant of `fs` is beyond the misspelling rule, as are the names below.
+    const short = fc
+      .oneof(oneEdit(['fs']), fc.string({ minLength: 1, maxLength: 4 }))
+      .filter((key) => key.toLowerCase() !== 'fs');
+    const userland = fc.oneof(
+      fc.constantFrom('userland', 'ms', 'fn', 'ts', 'afs', 'ns', 'ws', 'f', 's'),
+      fc.stringMatching(/^x[0-9]{3,12}$/),
+      short,
+    );
     await fc.assert(
       fc.asyncProperty(userland, fc.jsonValue(), async (key, value) => {
         const db = new LsmLevel(DIR, { fs: new CrashFs(), passive: false, [key]: value } as never);
@@ -164,8 +185,14 @@ describe('option keys', () => {
         assert.deepEqual(seen.at(-1)?.[key], value);
         await db.close();
       }),
-      { numRuns: 15 },
+      { numRuns: 40 },
     );
+    // Short names near `fs` are userland options too, never "did you mean fs?".
+    for (const key of ['ms', 'fn', 'ts', 'afs']) {
+      const db = new LsmLevel(DIR, { fs: new CrashFs(), [key]: 1 } as never);
+      await db.open();
+      await db.close();
+    }
   });
 
   it('new LsmLevel accepts every documented key of its own and abstract-level’s', async () => {

@@ -27,6 +27,7 @@ function crashFsOf(store: Store): CrashFs {
 describe('FileStore over CrashFs: conformance', () => {
   suite({
     test: it,
+    nowOnceCreated: true,
     factory: async () => {
       const fs = new CrashFs();
       return remember(await FileStore.open('/log', { fs }), fs);
@@ -44,6 +45,7 @@ for (const maxOpenSegments of [undefined, 1, 2]) {
     const options = maxOpenSegments === undefined ? {} : { maxOpenSegments };
     suite({
       test: it,
+      nowOnceCreated: true,
       factory: async () => {
         const fs = new CrashFs();
         return remember(

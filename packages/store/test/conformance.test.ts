@@ -9,6 +9,7 @@ describe('FileStore over NodeFs: conformance', () => {
   after(removeTempDirs);
   suite({
     test: it,
+    nowOnceCreated: true,
     factory: async () => FileStore.open(join(await tempDir(), 'log')),
     reopen: (store: Store) => FileStore.open((store as FileStore).path),
   });
@@ -18,6 +19,7 @@ describe('SegmentedStore over NodeFs: conformance', () => {
   after(removeTempDirs);
   suite({
     test: it,
+    nowOnceCreated: true,
     factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), { segmentSize: 4096 }),
     reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir),
   });
@@ -28,6 +30,7 @@ describe('SegmentedStore over NodeFs: conformance with one open segment at most'
   const options = { segmentSize: 4096, maxOpenSegments: 1 };
   suite({
     test: it,
+    nowOnceCreated: true,
     factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), options),
     reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir, options),
   });

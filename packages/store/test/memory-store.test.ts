@@ -4,7 +4,7 @@ import { suite } from '@wal/store/testing';
 
 describe('MemoryStore', () => {
   describe('conformance', () => {
-    suite({ test: it, factory: async () => new MemoryStore(), runs: 60 });
+    suite({ test: it, factory: async () => new MemoryStore(), runs: 60, nowOnceCreated: true });
   });
 
   it('declares itself neither durable nor persistent', () => {

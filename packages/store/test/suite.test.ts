@@ -3,7 +3,7 @@
 // (while a correct store passes every test, see memory-store.test.ts).
 import assert from 'node:assert/strict';
 import { MemoryStore, type MetaUpdate, type Store, type StoreMeta } from '@wal/store';
-import { ConformanceError, suite } from '@wal/store/testing';
+import { ConformanceError, type SuiteOptions, suite } from '@wal/store/testing';
 
 /** A Store that forwards to a MemoryStore; variants override one method. */
 class Forwarding implements Store {
@@ -54,6 +54,7 @@ interface Registered {
 async function failures(
   factory: () => Promise<Store>,
   reopen?: (store: Store) => Promise<Store>,
+  extra: Partial<SuiteOptions> = {},
 ): Promise<Map<string, unknown>> {
   const tests: Registered[] = [];
   suite({
@@ -61,6 +62,7 @@ async function failures(
     factory,
     runs: 30,
     ...(reopen ? { reopen } : {}),
+    ...extra,
   });
   const failed = new Map<string, unknown>();
   for (const { name, fn } of tests) {
@@ -78,8 +80,9 @@ async function expectFailure(
   test: RegExp,
   message: RegExp,
   reopen?: (store: Store) => Promise<Store>,
+  extra: Partial<SuiteOptions> = {},
 ): Promise<void> {
-  const failed = await failures(factory, reopen);
+  const failed = await failures(factory, reopen, extra);
   const match = [...failed].find(([name]) => test.test(name));
   assert.ok(
     match,
@@ -97,6 +100,49 @@ describe('conformance suite catches broken stores', () => {
   it('a correct store fails no test', async () => {
     const failed = await failures(async () => new MemoryStore());
     assert.deepEqual([...failed.keys()], []);
+  });
+
+  it('a store declaring nowOnceCreated whose writeNow or syncNow never does the work', async () => {
+    /** Checks the arguments as writeNow does, then says it would wait (done for no bytes). */
+    const refuse = (store: MemoryStore, offset: number, bytes: Uint8Array): boolean =>
+      store.writeNow(offset, ArrayBuffer.isView(bytes) ? bytes.subarray(0, 0) : bytes) &&
+      bytes.length === 0;
+    class LazyWrite extends Forwarding {
+      writeNow(offset: number, bytes: Uint8Array) {
+        return refuse(this.inner, offset, bytes);
+      }
+      syncNow() {
+        return this.inner.syncNow();
+      }
+    }
+    class LazySync extends Forwarding {
+      writeNow(offset: number, bytes: Uint8Array) {
+        return this.inner.writeNow(offset, bytes);
+      }
+      syncNow() {
+        this.inner.syncNow();
+        return false;
+      }
+    }
+    const declared = { nowOnceCreated: true };
+    for (const lazy of [LazyWrite, LazySync]) {
+      const failed = await failures(async () => new lazy());
+      assert.deepEqual([...failed.keys()], [], `${lazy.name}: ${[...failed.values()].join(' | ')}`);
+    }
+    await expectFailure(
+      async () => new LazyWrite(),
+      /done at once/,
+      /writeNow\(100, 300\) returned true/,
+      undefined,
+      declared,
+    );
+    await expectFailure(
+      async () => new LazySync(),
+      /done at once/,
+      /syncNow after writeNow returned true/,
+      undefined,
+      declared,
+    );
   });
 
   it('a gap that does not read as zeros', async () => {

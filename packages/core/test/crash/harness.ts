@@ -240,16 +240,23 @@ export async function checkCrashState(
 }
 
 /**
- * `fs` with an `fdatasync` that resolves (a macrotask later) without
- * syncing, and an `fdatasyncSync` that returns without syncing.
+ * `fs` whose `call` acknowledges without syncing (`fdatasync` resolves a
+ * macrotask later, `fdatasyncSync` returns), counting into `lies`; every
+ * other call, the other of the two included, is the CrashFs's own.
  */
-function lyingSync(fs: CrashFs): Fs {
+function lyingSync(fs: CrashFs, call: LyingCall, lies: { count: number }): Fs {
   return new Proxy(fs, {
     get(target, property) {
-      if (property === 'fdatasync') {
-        return () => new Promise<void>((resolve) => setImmediate(resolve));
+      if (property === call) {
+        return call === 'fdatasync'
+          ? () => {
+              lies.count++;
+              return new Promise<void>((resolve) => setImmediate(resolve));
+            }
+          : () => {
+              lies.count++;
+            };
       }
-      if (property === 'fdatasyncSync') return () => undefined;
       const value = Reflect.get(target, property, target) as unknown;
       return typeof value === 'function' ? value.bind(target) : value;
     },
@@ -327,6 +334,9 @@ export interface Tally {
 }
 
 /** Options of a {@link LogRun}. */
+/** The data sync a self-test's file system lies about. */
+export type LyingCall = 'fdatasync' | 'fdatasyncSync';
+
 export interface RunOptions {
   /** Crash states drawn per snapshot (exhaustive below it, seeded samples above). */
   readonly perStep?: number;
@@ -336,9 +346,10 @@ export interface RunOptions {
   readonly seed?: number;
   /**
    * Self-test of the harness only: the log's file system acknowledges every
-   * `fdatasync` without syncing anything. Its crash states must show losses.
+   * call of this one (and only this one) without syncing anything. Its crash
+   * states must show losses.
    */
-  readonly lyingSync?: boolean;
+  readonly lyingSync?: LyingCall;
   /** Options of every `Wal.open` of the run and of its checks (e.g. `layout: 'file'`). */
   readonly walOptions?: WalOptions;
   /** Extra file offsets a write may tear at (and a length may stop at); see `CrashStatesOptions`. */
@@ -376,6 +387,8 @@ export class LogRun {
   readonly tearAt: readonly number[];
   /** The file system the log is opened with (the CrashFs itself, unless lying). */
   readonly walFs: Fs;
+  /** Calls of the lying sync so far (see {@link RunOptions.lyingSync}). */
+  readonly lies = { count: 0 };
   readonly walOptions: WalOptions;
   readonly order: CompletionSchedule | undefined;
   readonly #snaps: { label: string; seed: number; exp: Expect; states: CrashStates }[] = [];
@@ -399,7 +412,8 @@ export class LogRun {
     this.seed = options.seed ?? 0;
     this.tearAt = options.tearAt ?? TEAR_AT;
     this.walOptions = options.walOptions ?? {};
-    this.walFs = options.lyingSync === true ? lyingSync(this.fs) : this.fs;
+    this.walFs =
+      options.lyingSync === undefined ? this.fs : lyingSync(this.fs, options.lyingSync, this.lies);
   }
 
   get w(): Wal {

@@ -211,15 +211,17 @@ describe('power loss (log over CrashFs)', function () {
     ['fdatasyncSync', true],
   ] as const) {
     it(`self-test: a log whose ${call} does nothing shows lost records`, async () => {
+      // Only `call` lies: the log must have used it (the other one syncs for real).
       const run = new LogRun(`lying ${call}`, {
         perStep: 10,
-        lyingSync: true,
+        lyingSync: call,
         walOptions: { blockingSync },
       });
       await run.open();
       for (let i = 0; i < 4; i++) {
         await run.step(`append #${i}`, () => run.appendDurable(pattern(100 + i, 900 + i)));
       }
+      assert.ok(run.lies.count >= 3, `the log called ${call} ${run.lies.count} times`);
       const tally = newTally();
       await run.check(tally, new Set());
       assert.ok(tally.lost > 0, 'the harness did not notice acknowledged records lost');

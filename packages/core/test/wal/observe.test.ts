@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { MemoryStore, type Store } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import {
@@ -16,7 +17,7 @@ import {
   Wal,
 } from '../../src/index.js';
 import { bytes, rejectsCode, tick, track } from '../helpers.js';
-import { GatedStore, SEGMENT, segmented } from './fixtures.js';
+import { collect, GatedStore, SEGMENT, segmented } from './fixtures.js';
 
 /** Collects what every channel publishes while `work` runs. */
 async function listen(
@@ -152,6 +153,66 @@ describe('Wal', () => {
       // After truncateAfter(0) the log is one record in segment 0: the next write begins segment 1 again.
       assert.deepEqual(offsets.slice(cut), [SEGMENT, 2 * SEGMENT]);
       await wal.close();
+    });
+
+    it('a roll subscriber may append: in blocking mode too, every acknowledged record is kept, at its own LSN', async () => {
+      // A store with segments that writes a new segment at once (writeNow), so
+      // the rolls of a blocking log are found while an append sends a chunk.
+      const reopenable = (memory: MemoryStore): Store => {
+        let closed = false;
+        return new Proxy(memory, {
+          get(target, key) {
+            if (key === 'segmentSize') return SEGMENT;
+            if (key === 'closed') return closed;
+            if (key === 'close') {
+              return async () => {
+                closed = true; // keeps the bytes for the reopen
+              };
+            }
+            const value = Reflect.get(target, key, target);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      };
+      for (const blockingSync of [true, false]) {
+        const memory = new MemoryStore();
+        const wal = await Wal.open(reopenable(memory), { blockingSync, stagingLimit: 64 * 1024 });
+        const acked = new Map<number, Uint8Array>();
+        const waits: Promise<void>[] = [];
+        let tag = 0;
+        const add = (length: number): void => {
+          const payload = bytes(length, ++tag);
+          waits.push(
+            wal.append(payload, { wait: 'durable' }).then((lsn) => {
+              assert.ok(!acked.has(lsn), `LSN ${lsn} acknowledged twice`);
+              acked.set(lsn, payload);
+            }),
+          );
+        };
+        const onRoll = (message: unknown): void => {
+          if ((message as RollEvent).wal === wal) add(40);
+        };
+        diagnosticsChannel.subscribe(CHANNELS.roll, onRoll);
+        try {
+          for (let i = 0; i < 40; i++) {
+            add(700 + ((i * 131) % 900));
+            if (i % 20 === 19) await Promise.all(waits); // most sends happen inside an append
+          }
+          await Promise.all(waits);
+        } finally {
+          diagnosticsChannel.unsubscribe(CHANNELS.roll, onRoll);
+        }
+        assert.ok(acked.size > 45, `${acked.size} records, ${blockingSync}`);
+        await wal.close();
+        const reopened = await Wal.open(reopenable(memory));
+        const records = await collect(reopened.iterate());
+        assert.deepEqual(
+          records.map(({ lsn, payload }) => [lsn, payload]),
+          [...acked].sort(([a], [b]) => a - b),
+          `blockingSync: ${blockingSync}`,
+        );
+        await reopened.close();
+      }
     });
 
     it('stats() counts pending waits and staged bytes', async () => {

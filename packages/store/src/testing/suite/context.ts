@@ -14,6 +14,14 @@ export interface SuiteOptions {
   readonly reopen?: (store: Store) => Promise<Store>;
   /** Runs per property-based test (default 25). */
   readonly runs?: number;
+  /**
+   * The store promises that `writeNow` and `syncNow` do the work (return
+   * true) once the file a range lies in exists: `writeNow` of a range inside
+   * the file the last `write` went to (and synced), and `syncNow` after it.
+   * Without it, the suite accepts `false` (do it with `write` / `sync`) from
+   * both.
+   */
+  readonly nowOnceCreated?: boolean;
 }
 
 /** The options with their defaults, and `withStore`, for the files of the suite. */
@@ -22,6 +30,7 @@ export interface SuiteContext {
   readonly factory: SuiteOptions['factory'];
   readonly reopen: SuiteOptions['reopen'];
   readonly runs: number;
+  readonly nowOnceCreated: boolean;
   /** Runs `fn` on a fresh store from the factory and closes the store whatever happens. */
   withStore(fn: (store: Store) => Promise<void>): Promise<void>;
 }
@@ -34,6 +43,7 @@ export function suiteContext(options: SuiteOptions): SuiteContext {
     factory,
     reopen,
     runs: options.runs ?? 25,
+    nowOnceCreated: options.nowOnceCreated ?? false,
     async withStore(fn) {
       const store = await factory();
       try {

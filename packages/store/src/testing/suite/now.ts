@@ -18,7 +18,7 @@ async function writeSoon(store: Store, offset: number, bytes: Uint8Array): Promi
 
 /** Registers the checks of `writeNow` and `syncNow`. */
 export function nowTests(context: SuiteContext): void {
-  const { test, withStore, reopen } = context;
+  const { test, withStore, reopen, nowOnceCreated } = context;
   const hasNow = (store: Store): boolean =>
     typeof store.writeNow === 'function' && typeof store.syncNow === 'function';
 
@@ -59,6 +59,34 @@ export function nowTests(context: SuiteContext): void {
         await again.close();
       }
     }));
+
+  if (nowOnceCreated) {
+    test('writeNow and syncNow: done at once inside a file that exists (nowOnceCreated)', () =>
+      withStore(async (store) => {
+        check(hasNow(store), 'a store declaring nowOnceCreated has writeNow and syncNow');
+        await store.write(0, pattern(1000, 1)); // creates the file
+        await store.sync();
+        for (const [at, bytes] of [
+          [100, pattern(300, 2)], // over written bytes
+          [1000, pattern(500, 3)], // at the end
+          [1700, pattern(200, 4)], // past the end, leaving a gap
+        ] as const) {
+          check(
+            store.writeNow!(at, bytes) === true,
+            `writeNow(${at}, ${bytes.length}) returned true`,
+          );
+        }
+        check(store.syncNow!() === true, 'syncNow after writeNow returned true');
+        check(store.syncNow!() === true, 'syncNow with nothing to sync returned true');
+        const expected = pattern(1900, 1);
+        expected.set(pattern(300, 2), 100);
+        expected.set(pattern(500, 3), 1000);
+        expected.fill(0, 1500, 1700);
+        expected.set(pattern(200, 4), 1700);
+        check((store.length as number) === 1900, `length is ${store.length}, not 1900`);
+        equalBytes(await store.read(0, 1900), expected, 'the bytes writeNow wrote');
+      }));
+  }
 
   closedTrait(context, 'writeNow', async (store) => store.writeNow!(0, new Uint8Array(1)), hasNow);
   closedTrait(context, 'syncNow', async (store) => store.syncNow!(), hasNow);
