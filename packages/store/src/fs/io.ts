@@ -8,6 +8,14 @@ import { dirname } from 'node:path';
 import { errorCode, IoError, invalidArgType, rejectUnknownKeys, toWalError } from '@wal/errors';
 import type { Fs, FsFile } from './fs.js';
 
+/** The error of a write that returned 0 (or less) at `offset`. */
+function noProgress(file: FsFile, offset: number): IoError {
+  return new IoError(`write to ${file.path} made no progress at position ${offset}`, {
+    syscall: 'write',
+    offset,
+  });
+}
+
 /**
  * Writes all of `bytes` at `position`, looping over short writes. A write that
  * makes no progress is an `IoError` (`WAL_IO`), never an endless loop.
@@ -22,10 +30,7 @@ export async function writeAll(
   while (done < bytes.length) {
     const count = await fs.pwrite(file, bytes.subarray(done), position + done);
     if (!(count > 0)) {
-      throw new IoError(`write to ${file.path} made no progress at position ${position + done}`, {
-        syscall: 'write',
-        offset: position + done,
-      });
+      throw noProgress(file, position + done);
     }
     done += count;
   }
@@ -40,10 +45,7 @@ export function writeAllSync(fs: Fs, file: FsFile, bytes: Uint8Array, position: 
   while (done < bytes.length) {
     const count = fs.pwriteSync!(file, bytes.subarray(done), position + done);
     if (!(count > 0)) {
-      throw new IoError(`write to ${file.path} made no progress at position ${position + done}`, {
-        syscall: 'write',
-        offset: position + done,
-      });
+      throw noProgress(file, position + done);
     }
     done += count;
   }
