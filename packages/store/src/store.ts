@@ -115,6 +115,17 @@ export interface Store {
   sync(): Promise<void>;
 
   /**
+   * `write`, durable when it resolves: after a power loss the bytes of
+   * `[offset, offset + bytes.length)` read back as written, as if a `sync`
+   * called after the write had resolved (for a store that is not `durable`,
+   * exactly `write`). It makes no other write durable: bytes written earlier
+   * and not synced stay as they were. A failure is latched (`WAL_FAILED`), as
+   * a failed `sync` is, since the bytes' durability is unknown. Optional: a
+   * backend without it is written with `write` then `sync`.
+   */
+  writeDurable?(offset: number, bytes: Uint8Array): Promise<void>;
+
+  /**
    * `write`, done synchronously on the calling thread when the store can do
    * it without waiting (the file is open, nothing exclusive runs): returns
    * true once the OS has the bytes, as a resolved `write` does, or false

@@ -73,6 +73,17 @@ export interface Fs {
    * Optional, like `pwriteSync`.
    */
   fdatasyncSync?(file: FsFile): void;
+  /**
+   * `pwrite` whose bytes are durable when it resolves, as if an `fdatasync`
+   * covering exactly the bytes written had followed it (an `O_DSYNC` write:
+   * one call where `pwrite` + `fdatasync` take two). Resolves with the count
+   * written (may be short; what was written is durable). Says nothing about
+   * other writes to the file: bytes written earlier and not yet synced stay
+   * as they were. After a failure the durability of the bytes is unknown,
+   * as after a failed `fdatasync`: callers latch it. Optional: callers fall
+   * back to `pwrite` + `fdatasync` when an `Fs` does not have it.
+   */
+  pwriteDurable?(file: FsFile, bytes: Uint8Array, position: number): Promise<number>;
   /** Sets the file's length, cutting or zero-extending. */
   ftruncate(file: FsFile, length: number): Promise<void>;
   /** The file's current length. */
