@@ -82,10 +82,9 @@ class NodeFile implements FsFile {
    * `fdatasync` of that range would; one trip through the thread pool.
    */
   pwriteDurable(bytes: Uint8Array, position: number): Promise<number> {
-    if (!this.writable) {
-      return Promise.reject(
-        Object.assign(new Error('bad file descriptor'), { code: 'EBADF', syscall: 'write' }),
-      );
+    if (!this.writable || this.#closing !== undefined) {
+      const message = this.writable ? 'file closed' : 'bad file descriptor';
+      return Promise.reject(Object.assign(new Error(message), { code: 'EBADF', syscall: 'write' }));
     }
     if (O_DSYNC === undefined) {
       return this.pwrite(bytes, position).then((count) => this.fdatasync().then(() => count));
