@@ -377,6 +377,28 @@ describe('writeDurable and directory entries', () => {
     await store.close();
   });
 
+  it('SegmentedStore: a segment a killed process created unsynced is durable once opened (the open fsyncs the directory)', async () => {
+    const first = new CrashFs();
+    await (await SegmentedStore.open('/log', { fs: first, segmentSize: S })).close();
+    const { files } = first.snapshot();
+    const image = new Map([...files].filter(([path]) => /\/(meta|head)$/.test(path)));
+    const fs = new CrashFs({ image: { files: image } });
+    const segment = `/log/${String(0).padStart(20, '0')}.wal`;
+    const killed = await fs.open(segment, 'create');
+    await fs.pwrite(killed, pattern(100, 1), 0);
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    const count = fs.operations.length;
+    await store.writeDurable(100, pattern(50, 2));
+    assert.deepEqual(
+      fs.operations.slice(count).map((op) => op.call),
+      ['pwriteDurable'],
+    );
+    for (const state of states(fs)) {
+      assert.deepEqual(bytesAt(state, segment, 100, 50), pattern(50, 2), state.description);
+    }
+    await store.close();
+  });
+
   it('SegmentedStore: a segment being created is written only once its directory entry is durable', async () => {
     // Durable writes complete before anything else in flight.
     const order = {
