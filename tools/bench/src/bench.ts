@@ -37,6 +37,7 @@ import {
   REPLAY_SYSTEMS,
   type ReplayResult,
   type ReplaySystem,
+  recordCount,
 } from './workloads.js';
 
 const MiB = 1024 * 1024;
@@ -59,6 +60,8 @@ export interface Settings {
   readonly peers: string;
   readonly bufferedBytes: number;
   readonly bufferedSizes: readonly number[];
+  /** Extra buffered runs of a fixed record count (issue #19: 1 M records of 100 B). */
+  readonly bufferedCounts: ReadonlyArray<{ readonly size: number; readonly records: number }>;
   readonly replayBytes: number;
   readonly replaySizes: readonly number[];
   readonly memoryBytes: number;
@@ -113,6 +116,7 @@ function parseArgs(argv: readonly string[]): Settings {
     peers: join(resolve(cwd, root), 'peers'),
     bufferedBytes: quick ? 64 * MiB : GiB,
     bufferedSizes: [100, 4096, 65536],
+    bufferedCounts: [{ size: 100, records: 1_000_000 }],
     replayBytes: quick ? 64 * MiB : GiB,
     replaySizes: [100, 4096],
     memoryBytes: quick ? 512 * MiB : 5 * GiB,
@@ -162,7 +166,7 @@ function preallocateBytes(settings: Settings): number {
 const estimate = {
   durable: (s: Settings) => s.seconds + 0.6,
   floor: (s: Settings) => 2 * s.seconds + 0.8,
-  buffered: (s: Settings, size: number) => 0.4 + s.bufferedBytes / (size < 1000 ? 200 : 800) / MiB,
+  buffered: (size: number, bytes: number) => 0.4 + bytes / (size < 1000 ? 200 : 800) / MiB,
   prepare: (s: Settings, size: number) => 0.4 + s.replayBytes / (size < 1000 ? 200 : 800) / MiB,
   replay: (s: Settings, size: number) => 0.4 + s.replayBytes / (size < 1000 ? 100 : 1000) / MiB,
   memory: (bytes: number) => 0.4 + bytes / (500 * MiB),
@@ -245,8 +249,13 @@ async function main(): Promise<void> {
     total += s.reps * s.ks.length * DURABLE_SYSTEMS.length * estimate.durable(s);
     if (s.ks.includes(FLOOR_K)) total += s.reps * estimate.floor(s);
   }
+  const bufferedRuns = [
+    ...s.bufferedSizes.map((size) => ({ size, totalBytes: s.bufferedBytes })),
+    ...s.bufferedCounts.map(({ size, records }) => ({ size, totalBytes: size * records })),
+  ];
   if (has('buffered'))
-    for (const size of s.bufferedSizes) total += s.reps * 3 * estimate.buffered(s, size);
+    for (const run of bufferedRuns)
+      total += s.reps * 3 * estimate.buffered(run.size, run.totalBytes);
   if (has('replay'))
     for (const size of s.replaySizes)
       total +=
@@ -280,6 +289,7 @@ async function main(): Promise<void> {
         durableSeconds: s.seconds,
         ks: s.ks,
         bufferedBytes: s.bufferedBytes,
+        bufferedCounts: s.bufferedCounts,
         replayBytes: s.replayBytes,
         memoryBytes,
         memorySmallBytes: s.memorySmallBytes,
@@ -352,27 +362,34 @@ async function main(): Promise<void> {
       const systems: BufferedSystem[] = ['wal', 'framing', 'raw'];
       const cells = new Map<string, BufferedResult[]>();
       for (let rep = 0; rep < s.reps; rep++) {
-        for (const size of s.bufferedSizes) {
+        for (const { size, totalBytes } of bufferedRuns) {
           for (const system of rotate(systems, rep)) {
-            progress.step(`buffered rep ${rep + 1}/${s.reps} ${size} B ${system}`);
+            progress.step(
+              `buffered rep ${rep + 1}/${s.reps} ${size} B × ${recordCount(size, totalBytes)} ${system}`,
+            );
             const dir = await fresh();
             const run = await runChild<BufferedResult>({
               kind: 'buffered',
               system,
               size,
-              totalBytes: s.bufferedBytes,
+              totalBytes,
               dir,
             });
             await drop(dir);
-            const key = `${system}/${size}`;
+            const key = `${system}/${size}/${totalBytes}`;
             cells.set(key, [...(cells.get(key) ?? []), run]);
-            progress.advance(estimate.buffered(s, size));
+            progress.advance(estimate.buffered(size, totalBytes));
           }
         }
       }
-      for (const size of s.bufferedSizes)
+      for (const { size, totalBytes } of bufferedRuns)
         for (const system of systems)
-          results.buffered.push({ system, size, runs: cells.get(`${system}/${size}`) ?? [] });
+          results.buffered.push({
+            system,
+            size,
+            totalBytes,
+            runs: cells.get(`${system}/${size}/${totalBytes}`) ?? [],
+          });
     }
 
     if (has('replay')) {

@@ -85,6 +85,7 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   close: 'close',
   pwrite: 'write',
   pwriteSync: 'write',
+  pwriteDurable: 'write',
   pread: 'read',
   preadSync: 'read',
   fdatasync: 'fdatasync',
