@@ -90,7 +90,6 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   preadSync: 'read',
   fdatasync: 'fdatasync',
   fdatasyncSync: 'fdatasync',
-  pwriteDurable: 'write',
   ftruncate: 'ftruncate',
   size: 'fstat',
   rename: 'rename',
