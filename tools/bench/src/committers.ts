@@ -38,7 +38,18 @@ export interface Committer {
   close(): Promise<void>;
 }
 
-/** `committers` loops of awaited commits for `seconds`; counts only what completed in the window. */
+/**
+ * Untimed commits before every window: the same loops run for this long
+ * first, so the window measures a warmed-up process (compiled code, sized
+ * heap) for every contender alike, not its first few thousand commits.
+ */
+export const WARM_UP_SECONDS = 0.5;
+
+/**
+ * `committers` loops of awaited commits: {@link WARM_UP_SECONDS} untimed,
+ * then a window of `seconds`; counts only commits started and completed in
+ * the window.
+ */
 export async function runCommitters(
   target: Committer,
   committers: number,
@@ -48,23 +59,34 @@ export async function runCommitters(
   await target.commit(payload); // creates files: outside the window
   const latencies: number[] = [];
   let running = true;
-  const before = target.counts();
-  const cpuBefore = process.cpuUsage();
-  const started = now();
-  const deadline = started + seconds * 1000;
+  let before = target.counts();
+  let cpuBefore = process.cpuUsage();
+  let started = Number.POSITIVE_INFINITY;
+  let deadline = Number.POSITIVE_INFINITY;
+  const warmEnd = now() + WARM_UP_SECONDS * 1000;
+  const beginWindow = (): void => {
+    if (started !== Number.POSITIVE_INFINITY) return;
+    before = target.counts();
+    cpuBefore = process.cpuUsage();
+    started = now();
+    deadline = started + seconds * 1000;
+  };
   const loop = async (): Promise<void> => {
     while (running) {
       const t0 = now();
       await target.commit(payload);
       // A contender that blocks for its I/O (better-sqlite3, blockingSync)
-      // settles commits without the event loop turning: the window's timer
+      // settles commits without the event loop turning: the timers below
       // could not fire, so the loops also watch the clock.
       if (t0 >= deadline) running = false;
-      if (running) latencies.push(now() - t0);
+      if (running && t0 >= started) latencies.push(now() - t0);
+      else if (running && now() >= warmEnd) beginWindow();
     }
   };
   const all = Array.from({ length: committers }, loop);
-  await new Promise((done) => setTimeout(done, seconds * 1000));
+  await new Promise((done) => setTimeout(done, WARM_UP_SECONDS * 1000));
+  beginWindow();
+  await new Promise((done) => setTimeout(done, Math.max(0, deadline - now())));
   running = false;
   const elapsed = (now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
