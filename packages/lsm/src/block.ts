@@ -181,6 +181,13 @@ export interface DataBlock {
   readonly entriesEnd: number;
   /** Number of restart points. */
   readonly restarts: number;
+  /**
+   * Readers holding the block (a cursor on it, a get scanning it, a block
+   * read ahead): while any does, its buffer is not reused.
+   */
+  pins: number;
+  /** Set when the block cache let go of it: its buffer is reused once no reader holds it. */
+  dropped: boolean;
 }
 
 /** The varint at `at` in checked block contents; its end goes to `varintEnd`. */
@@ -259,7 +266,7 @@ export function checkDataBlock(
   if (compareInternalAt(last, 0, lastLength, lastKey) !== 0) {
     throw new Malformed('data block does not end at its index key', 0);
   }
-  return { contents, entriesEnd, restarts: count };
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
 }
 
 /**

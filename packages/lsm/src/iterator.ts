@@ -49,7 +49,9 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   #letGo(): void {
     const release = this.#release;
     this.#release = undefined;
-    release?.();
+    if (release === undefined) return;
+    this.#merged.close();
+    release();
   }
 
   /** @internal */
@@ -109,7 +111,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     if (this.#release !== undefined) this.#done = false;
   }
 
-  async #position(): Promise<void> {
+  #position(): Promise<void> | undefined {
     let start = this.#reverse ? this.#upper : this.#lower;
     const target = this.#target;
     if (target !== undefined) {
@@ -121,8 +123,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         start = target;
       }
     }
-    await this.#merged.seek(start, this.#reverse);
     this.#positioned = true;
+    return this.#merged.seek(start, this.#reverse);
   }
 
   /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
@@ -146,7 +148,10 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
       }
       let entry: [Uint8Array, Uint8Array] | undefined | Promise<void>;
       try {
-        if (!this.#positioned) await this.#position();
+        if (!this.#positioned) {
+          const reading = this.#position();
+          if (reading !== undefined) await reading;
+        }
         entry = this.#reverse ? await this.#previousVisible() : this.#nextVisible();
         if (entry instanceof Promise) {
           await entry; // a block read: then look again
@@ -185,14 +190,16 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         if (reading !== undefined) return reading;
         continue;
       }
-      this.#skip = key;
+      // A copy: a cursor's key may be a view its next step overwrites.
+      const copy = key.slice();
+      this.#skip = copy;
       if (current.kind === KIND_DELETE || this.#rangeDeleted(key, current.sequence)) {
         const reading = merged.step();
         if (reading !== undefined) return reading;
         continue;
       }
       // The older versions of this key are stepped past by the next call.
-      return [key.slice(), current.value!.slice()];
+      return [copy, current.value!.slice()];
     }
     return undefined;
   }
