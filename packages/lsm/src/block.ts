@@ -4,7 +4,15 @@
  * each block is followed by a 5-byte trailer (type byte, CRC-32C).
  */
 import { crc32c } from '@wal/core';
-import { compareInternalAt, getU32, Malformed, Output, putU32, Reader } from './coding.js';
+import {
+  compareInternalAt,
+  getU32,
+  Malformed,
+  Output,
+  putU32,
+  Reader,
+  TRAILER_SIZE,
+} from './coding.js';
 
 /** Size of the trailer after every block: type u8, CRC-32C u32. */
 export const BLOCK_TRAILER_SIZE = 5;
@@ -215,6 +223,30 @@ function ensure(buffer: Uint8Array, length: number, keep: number): Uint8Array {
 }
 
 /**
+ * Whether the internal key `key[0, length)` sorts after `last[0, lastLength)`
+ * (both at least {@link TRAILER_SIZE} bytes), given that they share their
+ * first `shared` bytes: the user keys are compared from there on, and only
+ * equal ones by their trailers.
+ */
+function follows(
+  last: Uint8Array,
+  lastLength: number,
+  key: Uint8Array,
+  length: number,
+  shared: number,
+): boolean {
+  const userLength = length - TRAILER_SIZE;
+  const lastUserLength = lastLength - TRAILER_SIZE;
+  const limit = Math.min(userLength, lastUserLength);
+  for (let i = shared; i < limit; i++) {
+    const difference = key[i]! - last[i]!;
+    if (difference !== 0) return difference > 0;
+  }
+  if (userLength !== lastUserLength) return userLength > lastUserLength;
+  return compareInternalAt(last, 0, lastLength, key, 0, length) < 0;
+}
+
+/**
  * Checks data block contents as {@link decodeBlock} does (every length, the
  * restart array, keys of at least `minKeyLength` bytes), and also that there
  * is an entry, that the keys are in strictly increasing internal order and
@@ -255,7 +287,7 @@ export function checkDataBlock(
     reader.need(valueLength, 'value');
     reader.at += valueLength;
     if (keyLength < minKeyLength) throw new Malformed(`key of ${keyLength} bytes`, start);
-    if (entry > 0 && compareInternalAt(last, 0, lastLength, key, 0, keyLength) >= 0) {
+    if (entry > 0 && !follows(last, lastLength, key, keyLength, shared)) {
       throw new Malformed(`keys out of order at entry ${entry}`, start);
     }
     [key, last] = [last, key];
