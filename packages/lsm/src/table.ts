@@ -236,7 +236,7 @@ export function buildTable(
   return { bytes: rest, summary };
 }
 
-/** An entry found by {@link Table.get}: the internal key and the value. */
+/** An entry found by {@link Table.get}: the internal key and the value (copies the caller keeps). */
 export interface Found {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
