@@ -1,12 +1,19 @@
 /**
  * The block cache: data blocks as read from their tables (checked, still
  * encoded), shared by every table of a store, least recently used first
- * out, bounded by the bytes the blocks hold.
+ * out, bounded by the bytes the blocks hold. The buffers of the blocks it
+ * evicts are read into again once no reader holds them.
  */
+import { Buffer } from 'node:buffer';
 import type { DataBlock } from './block.js';
 
 /** Bytes counted per cached block beyond its contents: the block's objects and the cache's entry. */
 export const BLOCK_OVERHEAD = 160;
+
+/** Blocks are read into buffers of a multiple of this size, so that a freed one fits the next read. */
+export const BUFFER_GRAIN = 256;
+/** Bytes of freed block buffers kept for reuse, at most. */
+export const MAX_FREE_BYTES = 256 * 1024;
 
 /** Blocks per table a cache key can tell apart. */
 export const TABLE_KEY_SPAN = 2 ** 29;
@@ -35,6 +42,9 @@ export class BlockCache {
   #oldest: Entry | undefined;
   #bytes = 0;
   #tables = 0;
+  /** Freed block buffers by size. */
+  readonly #free = new Map<number, Uint8Array<ArrayBuffer>[]>();
+  #freeBytes = 0;
 
   /**
    * @param capacity Bytes the cache may hold; 0 caches nothing.
@@ -48,9 +58,41 @@ export class BlockCache {
     readonly syncReads = true,
   ) {}
 
-  /** Bytes held: the blocks' contents plus {@link BLOCK_OVERHEAD} each. */
+  /** Bytes held: the blocks' buffers plus {@link BLOCK_OVERHEAD} each. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes of freed block buffers kept for reuse (at most {@link MAX_FREE_BYTES}). */
+  get freeBytes(): number {
+    return this.#freeBytes;
+  }
+
+  /**
+   * A buffer of `length` bytes, not zero-filled, to read a block into: a
+   * freed one of the same size class when there is one, else a new one of
+   * `length` rounded up to {@link BUFFER_GRAIN}.
+   */
+  buffer(length: number): Uint8Array<ArrayBuffer> {
+    const capacity = Math.ceil(length / BUFFER_GRAIN) * BUFFER_GRAIN;
+    const reused = this.#free.get(capacity)?.pop();
+    if (reused !== undefined) {
+      this.#freeBytes -= capacity;
+      return reused.subarray(0, length);
+    }
+    return new Uint8Array(Buffer.allocUnsafeSlow(capacity).buffer, 0, length);
+  }
+
+  /**
+   * Lets go of a reader's hold on `block` (taken by `Table.dataBlock`):
+   * once the cache evicted it and no reader holds it, its buffer is read
+   * into again, so a reader must not touch the block (or a view into it)
+   * after this.
+   */
+  release(block: DataBlock): void {
+    if (block.pins === 0) return;
+    block.pins--;
+    if (block.pins === 0 && block.dropped) this.#recycle(block);
   }
 
   /**
@@ -77,7 +119,7 @@ export class BlockCache {
 
   /** Caches `block`, evicting the least recently used. */
   set(key: number, block: DataBlock): void {
-    const size = block.contents.length + BLOCK_OVERHEAD;
+    const size = block.contents.buffer.byteLength + BLOCK_OVERHEAD;
     if (size > this.capacity) return;
     const old = this.#blocks.get(key);
     if (old !== undefined) this.#remove(old);
@@ -92,6 +134,22 @@ export class BlockCache {
     this.#unlink(entry);
     this.#blocks.delete(entry.key);
     this.#bytes -= entry.size;
+    const block = entry.block;
+    block.dropped = true;
+    if (block.pins === 0) this.#recycle(block);
+  }
+
+  /** Keeps the buffer of `block` (evicted, held by no reader) for a later read, within {@link MAX_FREE_BYTES}. */
+  #recycle(block: DataBlock): void {
+    const buffer = block.contents.buffer as ArrayBuffer;
+    const capacity = buffer.byteLength;
+    // Only the buffers this cache handed out (a whole buffer of a size class).
+    if (capacity % BUFFER_GRAIN !== 0 || block.contents.byteOffset !== 0) return;
+    if (this.#freeBytes + capacity > MAX_FREE_BYTES) return;
+    const list = this.#free.get(capacity);
+    if (list === undefined) this.#free.set(capacity, [new Uint8Array(buffer)]);
+    else list.push(new Uint8Array(buffer));
+    this.#freeBytes += capacity;
   }
 
   /** Makes `entry` (not linked) the most recent. */

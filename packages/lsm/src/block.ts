@@ -4,7 +4,15 @@
  * each block is followed by a 5-byte trailer (type byte, CRC-32C).
  */
 import { crc32c } from '@wal/core';
-import { compareInternalAt, getU32, Malformed, Output, putU32, Reader } from './coding.js';
+import {
+  compareInternalAt,
+  getU32,
+  Malformed,
+  Output,
+  putU32,
+  Reader,
+  TRAILER_SIZE,
+} from './coding.js';
 
 /** Size of the trailer after every block: type u8, CRC-32C u32. */
 export const BLOCK_TRAILER_SIZE = 5;
@@ -181,6 +189,13 @@ export interface DataBlock {
   readonly entriesEnd: number;
   /** Number of restart points. */
   readonly restarts: number;
+  /**
+   * Readers holding the block (a cursor on it, a get scanning it, a block
+   * read ahead): while any does, its buffer is not reused.
+   */
+  pins: number;
+  /** Set when the block cache let go of it: its buffer is reused once no reader holds it. */
+  dropped: boolean;
 }
 
 /** The varint at `at` in checked block contents; its end goes to `varintEnd`. */
@@ -205,6 +220,30 @@ function ensure(buffer: Uint8Array, length: number, keep: number): Uint8Array {
   const grown = new Uint8Array(Math.max(length, 2 * buffer.length));
   grown.set(buffer.subarray(0, keep));
   return grown;
+}
+
+/**
+ * Whether the internal key `key[0, length)` sorts after `last[0, lastLength)`
+ * (both at least {@link TRAILER_SIZE} bytes), given that they share their
+ * first `shared` bytes: the user keys are compared from there on, and only
+ * equal ones by their trailers.
+ */
+function follows(
+  last: Uint8Array,
+  lastLength: number,
+  key: Uint8Array,
+  length: number,
+  shared: number,
+): boolean {
+  const userLength = length - TRAILER_SIZE;
+  const lastUserLength = lastLength - TRAILER_SIZE;
+  const limit = Math.min(userLength, lastUserLength);
+  for (let i = shared; i < limit; i++) {
+    const difference = key[i]! - last[i]!;
+    if (difference !== 0) return difference > 0;
+  }
+  if (userLength !== lastUserLength) return userLength > lastUserLength;
+  return compareInternalAt(last, 0, lastLength, key, 0, length) < 0;
 }
 
 /**
@@ -248,7 +287,7 @@ export function checkDataBlock(
     reader.need(valueLength, 'value');
     reader.at += valueLength;
     if (keyLength < minKeyLength) throw new Malformed(`key of ${keyLength} bytes`, start);
-    if (entry > 0 && compareInternalAt(last, 0, lastLength, key, 0, keyLength) >= 0) {
+    if (entry > 0 && !follows(last, lastLength, key, keyLength, shared)) {
       throw new Malformed(`keys out of order at entry ${entry}`, start);
     }
     [key, last] = [last, key];
@@ -259,7 +298,7 @@ export function checkDataBlock(
   if (compareInternalAt(last, 0, lastLength, lastKey) !== 0) {
     throw new Malformed('data block does not end at its index key', 0);
   }
-  return { contents, entriesEnd, restarts: count };
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
 }
 
 /**

@@ -153,6 +153,8 @@ class InputRun {
   #table = 0;
   #block = -1;
   #ahead: Promise<DataBlock> | undefined;
+  /** The block the scanner is on, held. */
+  #held: { readonly table: Table; readonly block: DataBlock } | undefined;
 
   constructor(readonly tables: readonly Table[]) {}
 
@@ -171,15 +173,30 @@ class InputRun {
   async load(): Promise<boolean> {
     for (;;) {
       const at = this.#after(this.#table, this.#block);
-      if (at === undefined) return false;
+      if (at === undefined) {
+        this.#letGo();
+        return false;
+      }
       [this.#table, this.#block] = at;
-      const data = this.#ahead ?? this.tables[at[0]]!.dataBlock(at[1]);
+      const table = this.tables[at[0]]!;
+      const data = this.#ahead ?? table.dataBlock(at[1]);
       const next = this.#after(at[0], at[1]);
       this.#ahead = next === undefined ? undefined : this.tables[next[0]]!.dataBlock(next[1]);
       this.#ahead?.catch(() => undefined); // rejects again when it is awaited
-      this.scanner.start(await data);
+      const block = await data;
+      this.#letGo();
+      this.#held = { table, block };
+      this.scanner.start(block);
       if (this.scanner.advance()) return true;
     }
+  }
+
+  /** Lets go of the block the scanner is on (see `Table.dataBlock`). */
+  #letGo(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    this.scanner.block = undefined;
+    held?.table.release(held.block);
   }
 
   /** The table of the current entry (for errors). */

@@ -20,7 +20,10 @@ import type { MemEntry, Memtable } from './memtable.js';
 import { lowerBound, type Table } from './table.js';
 import { firstEndingAtOrAfter } from './version.js';
 
-/** A positioned source of versions. `key` is `undefined` once exhausted. */
+/**
+ * A positioned source of versions. `key` is `undefined` once exhausted;
+ * `key` and `value` may be views that the next step or seek overwrites.
+ */
 export interface Cursor {
   key: Uint8Array | undefined;
   sequence: number;
@@ -29,14 +32,17 @@ export interface Cursor {
   /**
    * Forward: to the first version whose user key is ≥ `key` (the first of
    * all when `undefined`). Reverse: to the last version whose user key is
-   * ≤ `key` (the last of all when `undefined`).
+   * ≤ `key` (the last of all when `undefined`). Done when it returns
+   * `undefined`, else once the promise (a block read) resolves.
    */
-  seek(key: Uint8Array | undefined, reverse: boolean): Promise<void>;
+  seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> | undefined;
   /**
    * To the next version in the direction of the last seek: done when it
    * returns `undefined`, else once the promise (a block read) resolves.
    */
   step(): Promise<void> | undefined;
+  /** Lets go of the blocks it holds; it is not used after this. Idempotent. */
+  close(): void;
 }
 
 /** A cursor over a memtable. */
@@ -60,7 +66,7 @@ export class MemCursor implements Cursor {
     }
   }
 
-  async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
+  seek(key: Uint8Array | undefined, reverse: boolean): undefined {
     this.#reverse = reverse;
     const memtable = this.memtable;
     if (reverse) {
@@ -76,6 +82,8 @@ export class MemCursor implements Cursor {
     if (entry === undefined) return;
     this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next[0]);
   }
+
+  close(): void {}
 }
 
 /**
@@ -91,6 +99,8 @@ export class TableCursor implements Cursor {
   #block = -1;
   /** Forward: the scanner over block `#block`. */
   readonly #scanner = new BlockScanner();
+  /** Forward: the block the scanner is on, held (see `Table.dataBlock`). */
+  #held: DataBlock | undefined;
   /** The block read ahead of a forward scan. */
   #ahead: { readonly block: number; readonly data: Promise<DataBlock> } | undefined;
   /** Reverse: block `#block` decoded. */
@@ -102,8 +112,32 @@ export class TableCursor implements Cursor {
 
   #end(): void {
     this.#decoded = undefined;
-    this.#scanner.block = undefined;
+    this.#hold(undefined);
     this.key = undefined;
+  }
+
+  /** Makes `data` the held block, letting go of the one held before. */
+  #hold(data: DataBlock | undefined): void {
+    const held = this.#held;
+    this.#held = data;
+    this.#scanner.block = undefined;
+    if (held !== undefined) this.table.release(held);
+  }
+
+  /** Lets go of the block read ahead, once its read is done. */
+  #dropAhead(): void {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    const table = this.table;
+    ahead?.data.then(
+      (data) => table.release(data),
+      () => undefined,
+    );
+  }
+
+  close(): void {
+    this.#dropAhead();
+    this.#end();
   }
 
   /** Forward: to the first entry of the first block from `block` on with an entry ≥ `target`. */
@@ -112,6 +146,7 @@ export class TableCursor implements Cursor {
     for (; block < this.table.blocks; block++) {
       this.#block = block;
       const data = await this.#read(block, sequential);
+      this.#hold(data);
       if (target === undefined) {
         scanner.start(data);
         if (scanner.advance()) return this.#settleScanned();
@@ -130,9 +165,14 @@ export class TableCursor implements Cursor {
    */
   #read(block: number, sequential = false): Promise<DataBlock> {
     const ahead = this.#ahead;
-    this.#ahead = undefined;
-    const data =
-      ahead !== undefined && ahead.block === block ? ahead.data : this.table.dataBlock(block);
+    let data: Promise<DataBlock>;
+    if (ahead !== undefined && ahead.block === block) {
+      this.#ahead = undefined;
+      data = ahead.data;
+    } else {
+      this.#dropAhead();
+      data = this.table.dataBlock(block);
+    }
     if (sequential && block + 1 < this.table.blocks) {
       const next = this.table.dataBlock(block + 1, true);
       next.catch(() => undefined); // rejects again, to its reader, if it is read
@@ -145,7 +185,8 @@ export class TableCursor implements Cursor {
     const scanner = this.#scanner;
     const end = scanner.keyLength;
     this.#settle(scanner.key, end, scanner.value());
-    this.key = scanner.key.slice(0, end - TRAILER_SIZE);
+    // A view, valid until the next step (the scanner reuses its key buffer).
+    this.key = scanner.key.subarray(0, end - TRAILER_SIZE);
   }
 
   /** Reverse: to entry `position` (or the last) of `block`. */
@@ -174,16 +215,37 @@ export class TableCursor implements Cursor {
     this.value = value;
   }
 
-  async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
+  seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> | undefined {
     this.#reverse = reverse;
     const table = this.table;
     if (!reverse) {
       this.#decoded = undefined;
       if (key === undefined) return this.#forward(0, undefined);
       const target = internalKey(key, MAX_SEQUENCE, KIND_VALUE);
-      return this.#forward(table.blockFor(target) ?? table.blocks, target);
+      const block = table.blockFor(target);
+      if (block === undefined) {
+        this.#dropAhead();
+        this.#end();
+        return;
+      }
+      // The block from the cache or read synchronously: no wait.
+      const data = table.blockNow(block);
+      if (data === undefined) return this.#forward(block, target);
+      this.#dropAhead();
+      this.#block = block;
+      this.#hold(data);
+      // The block's last key is ≥ target: the seek ends in it.
+      if (!this.#scanner.seek(data, target)) return this.#forward(block + 1, undefined, true);
+      this.#settleScanned();
+      return;
     }
-    this.#scanner.block = undefined;
+    return this.#seekBackward(key);
+  }
+
+  async #seekBackward(key: Uint8Array | undefined): Promise<void> {
+    const table = this.table;
+    this.#dropAhead();
+    this.#hold(undefined);
     if (key === undefined) return this.#backward(table.blocks - 1, 'last');
     // The last version with user key ≤ key: before the first entry past (key, 0).
     const target = internalKey(key, 0, KIND_DELETE);
@@ -225,10 +287,20 @@ export class MergedCursor {
   constructor(readonly sources: readonly Cursor[]) {}
 
   /** Seeks every source at once: their table reads overlap on the thread pool. */
-  async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
+  seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> | undefined {
     this.#reverse = reverse;
-    await Promise.all(this.sources.map((source) => source.seek(key, reverse)));
-    this.#pick();
+    let reads: Promise<void>[] | undefined;
+    for (const source of this.sources) {
+      const reading = source.seek(key, reverse);
+      if (reading === undefined) continue;
+      if (reads === undefined) reads = [reading];
+      else reads.push(reading);
+    }
+    if (reads === undefined) {
+      this.#pick();
+      return;
+    }
+    return Promise.all(reads).then(() => this.#pick());
   }
 
   /** To the next version: done when it returns `undefined`, else once the promise resolves. */
@@ -239,6 +311,12 @@ export class MergedCursor {
       return undefined;
     }
     return reading.then(() => this.#pick());
+  }
+
+  /** Closes every source. */
+  close(): void {
+    for (const source of this.sources) source.close();
+    this.current = undefined;
   }
 
   #pick(): void {
@@ -284,19 +362,23 @@ export class LevelCursor implements Cursor {
   }
 
   /** Positions on table `index` at `key` (or its first / last entry), moving on past empty ends. */
-  async #open(index: number, key: Uint8Array | undefined): Promise<void> {
+  #open(index: number, key: Uint8Array | undefined): Promise<void> | undefined {
     for (;;) {
       this.#index = index;
       const entry = this.tables[index];
       if (entry === undefined) {
-        this.#inner = undefined;
-        this.key = undefined;
+        this.close();
         return;
       }
       // A seek within the table already open reuses its cursor.
-      if (this.#inner?.table !== entry.table) this.#inner = new TableCursor(entry.table);
-      await this.#inner!.seek(key, this.#reverse);
-      if (this.#inner.key !== undefined) {
+      if (this.#inner?.table !== entry.table) {
+        this.#inner?.close();
+        this.#inner = new TableCursor(entry.table);
+      }
+      const inner = this.#inner!;
+      const reading = inner.seek(key, this.#reverse);
+      if (reading !== undefined) return reading.then(() => this.#opened(inner, index));
+      if (inner.key !== undefined) {
         this.#copy();
         return;
       }
@@ -305,7 +387,16 @@ export class LevelCursor implements Cursor {
     }
   }
 
-  async seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> {
+  /** After `inner`, on table `index`, was positioned: its version, or the next table's first. */
+  #opened(inner: TableCursor, index: number): Promise<void> | undefined {
+    if (inner.key !== undefined) {
+      this.#copy();
+      return;
+    }
+    return this.#open(index + (this.#reverse ? -1 : 1), undefined);
+  }
+
+  seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> | undefined {
     this.#reverse = reverse;
     const tables = this.tables;
     if (key === undefined) return this.#open(reverse ? tables.length - 1 : 0, undefined);
@@ -319,6 +410,12 @@ export class LevelCursor implements Cursor {
       else high = mid;
     }
     return this.#open(low - 1, key);
+  }
+
+  close(): void {
+    this.#inner?.close();
+    this.#inner = undefined;
+    this.key = undefined;
   }
 
   step(): Promise<void> | undefined {

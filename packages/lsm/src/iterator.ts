@@ -9,6 +9,9 @@ import type { MergedCursor } from './cursor.js';
 import type { IteratorOptions } from './options.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
 
+/** Bytes of the buffers an iterator copies the keys and values it returns into. */
+const SLAB_SIZE = 8192;
+
 /** What an iterator needs of its store. */
 export interface IteratorOwner {
   readonly isClosed: boolean;
@@ -36,6 +39,9 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   /** Forward: the key last returned or deleted; its older versions are skipped. */
   #skip: Uint8Array | undefined;
   #done = false;
+  /** The buffer entries are copied into ({@link LsmIterator.#copyOut}) and its used bytes. */
+  #slab = new Uint8Array(0);
+  #slabAt = 0;
   #release: (() => void) | undefined;
   /** Keep the tables at the natural end (until `return()`), so `seek` can restart. */
   readonly #hold: boolean;
@@ -49,7 +55,9 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
   #letGo(): void {
     const release = this.#release;
     this.#release = undefined;
-    release?.();
+    if (release === undefined) return;
+    this.#merged.close();
+    release();
   }
 
   /** @internal */
@@ -109,7 +117,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     if (this.#release !== undefined) this.#done = false;
   }
 
-  async #position(): Promise<void> {
+  #position(): Promise<void> | undefined {
     let start = this.#reverse ? this.#upper : this.#lower;
     const target = this.#target;
     if (target !== undefined) {
@@ -121,8 +129,8 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         start = target;
       }
     }
-    await this.#merged.seek(start, this.#reverse);
     this.#positioned = true;
+    return this.#merged.seek(start, this.#reverse);
   }
 
   /** The next entry, or `undefined` at the end. Rejects with `WAL_CLOSED`, `WAL_CORRUPTION`, `WAL_IO`. */
@@ -146,7 +154,10 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
       }
       let entry: [Uint8Array, Uint8Array] | undefined | Promise<void>;
       try {
-        if (!this.#positioned) await this.#position();
+        if (!this.#positioned) {
+          const reading = this.#position();
+          if (reading !== undefined) await reading;
+        }
         entry = this.#reverse ? await this.#previousVisible() : this.#nextVisible();
         if (entry instanceof Promise) {
           await entry; // a block read: then look again
@@ -185,14 +196,16 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         if (reading !== undefined) return reading;
         continue;
       }
-      this.#skip = key;
+      // A copy: a cursor's key may be a view its next step overwrites.
+      const copy = this.#copyOut(key);
+      this.#skip = copy;
       if (current.kind === KIND_DELETE || this.#rangeDeleted(key, current.sequence)) {
         const reading = merged.step();
         if (reading !== undefined) return reading;
         continue;
       }
       // The older versions of this key are stepped past by the next call.
-      return [key.slice(), current.value!.slice()];
+      return [copy, this.#copyOut(current.value!)];
     }
     return undefined;
   }
@@ -217,9 +230,29 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
         this.#rangeDeleted(key, newest.sequence)
       )
         continue;
-      return [key.slice(), newest.value!.slice()];
+      return [this.#copyOut(key), this.#copyOut(newest.value!)];
     }
     return undefined;
+  }
+
+  /**
+   * A copy of `bytes` for the caller to keep: small ones are views into
+   * one buffer of {@link SLAB_SIZE} bytes shared by the entries copied
+   * after each other (as Node's `Buffer` pool does), one allocation for
+   * many entries instead of two each.
+   */
+  #copyOut(bytes: Uint8Array): Uint8Array {
+    const length = bytes.length;
+    if (length > SLAB_SIZE / 8) return bytes.slice();
+    let at = this.#slabAt;
+    if (at + length > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      at = 0;
+    }
+    this.#slabAt = at + length;
+    const copy = this.#slab.subarray(at, at + length);
+    copy.set(bytes);
+    return copy;
   }
 
   /** Async-iterator protocol: `{ value: [key, value] }` until `{ done: true }`. */

@@ -48,7 +48,7 @@ export async function lookup(
     const found = await table.get(key, target);
     if (found !== undefined) {
       return trailerKind(found.key) === KIND_VALUE && trailerSequence(found.key) > deleted
-        ? found.value.slice()
+        ? found.value // a copy already
         : undefined;
     }
   }

@@ -236,7 +236,7 @@ export function buildTable(
   return { bytes: rest, summary };
 }
 
-/** An entry found by {@link Table.get}: the internal key and the value. */
+/** An entry found by {@link Table.get}: the internal key and the value (copies the caller keeps). */
 export interface Found {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
@@ -451,14 +451,18 @@ export class Table {
     if (!this.mayContain(userKey)) return undefined;
     const block = this.blockFor(target);
     if (block === undefined) return undefined;
-    const data = await this.dataBlock(block);
-    const scanner = SCANNER;
-    if (!scanner.seek(data, target)) return undefined;
-    const key = scanner.key;
-    const userLength = scanner.keyLength - TRAILER_SIZE;
-    if (userLength !== userKey.length) return undefined;
-    for (let i = 0; i < userLength; i++) if (key[i] !== userKey[i]) return undefined;
-    return { key: key.slice(0, scanner.keyLength), value: scanner.value() };
+    const data = this.blockNow(block) ?? (await this.dataBlock(block));
+    try {
+      const scanner = SCANNER;
+      if (!scanner.seek(data, target)) return undefined;
+      const key = scanner.key;
+      const userLength = scanner.keyLength - TRAILER_SIZE;
+      if (userLength !== userKey.length) return undefined;
+      for (let i = 0; i < userLength; i++) if (key[i] !== userKey[i]) return undefined;
+      return { key: key.slice(0, scanner.keyLength), value: scanner.value().slice() };
+    } finally {
+      this.release(data);
+    }
   }
 
   /**
@@ -467,22 +471,62 @@ export class Table {
    * cache or read and then cached. A block missing from the cache is read
    * synchronously (`Fs.preadSync`, when the file system has it and the
    * store's `syncReads` allows it) unless it is read `ahead` of a scan.
-   * Shared: do not modify it. Rejects with `WAL_CORRUPTION`, `WAL_IO`, or
-   * `WAL_CLOSED` once the store closed it.
+   * Shared: do not modify it. The block comes held for the caller, who
+   * must hand it back with {@link Table.release} once done with it and
+   * every view into it (its buffer is then reused when the cache evicted
+   * it; a block never released is only left to the garbage collector).
+   * Rejects with `WAL_CORRUPTION`, `WAL_IO`, or `WAL_CLOSED` once the
+   * store closed it.
    */
   async dataBlock(block: number, ahead = false): Promise<DataBlock> {
+    if (!ahead) {
+      const now = this.blockNow(block);
+      if (now !== undefined) return now;
+    } else {
+      const cached = this.#cached(block);
+      if (cached !== undefined) return cached;
+    }
+    const handle = this.#handle(block);
+    const raw = this.#buffer(handle);
+    return this.#keep(block, handle, await readBlock(this.#fs, this.#file, this.path, handle, raw));
+  }
+
+  /**
+   * {@link Table.dataBlock} without waiting: the block from the cache, or
+   * read with `Fs.preadSync` when the store reads synchronously;
+   * `undefined` when it can only be read through the thread pool. Throws
+   * what that rejects with.
+   */
+  blockNow(block: number): DataBlock | undefined {
+    const cached = this.#cached(block);
+    if (cached !== undefined || !this.#syncReads) return cached;
+    const handle = this.#handle(block);
+    const raw = this.#buffer(handle);
+    return this.#keep(block, handle, readBlockSync(this.#fs, this.#file, this.path, handle, raw));
+  }
+
+  /** Block `block` from the cache, held; throws `WAL_CLOSED` once the store closed the table. */
+  #cached(block: number): DataBlock | undefined {
     // Only a store's close() closes a table a reader may still hold.
     if (this.#closed) throw new ClosedError('store');
-    const cache = this.#cache;
-    const cacheKey = this.#cacheBase + block;
-    const cached = cache?.get(cacheKey);
-    if (cached !== undefined) return cached;
+    const cached = this.#cache?.get(this.#cacheBase + block);
+    if (cached !== undefined) cached.pins++;
+    return cached;
+  }
+
+  #handle(block: number): Handle {
+    return { offset: this.#index.offsets[block]!, size: this.#index.sizes[block]! };
+  }
+
+  /** A buffer to read the block at `handle` and its trailer into. */
+  #buffer(handle: Handle): Uint8Array<ArrayBuffer> {
+    const length = handle.size + BLOCK_TRAILER_SIZE;
+    return this.#cache?.buffer(length) ?? new Uint8Array(length);
+  }
+
+  /** Checks block `block` (its `contents`, read at `handle`), caches it and returns it held. */
+  #keep(block: number, handle: Handle, contents: Uint8Array): DataBlock {
     const index = this.#index;
-    const handle = { offset: index.offsets[block]!, size: index.sizes[block]! };
-    const contents =
-      this.#syncReads && !ahead
-        ? readBlockSync(this.#fs, this.#file, this.path, handle)
-        : await readBlock(this.#fs, this.#file, this.path, handle);
     let data: DataBlock;
     try {
       const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
@@ -491,17 +535,30 @@ export class Table {
       if (!(error instanceof Malformed)) throw error;
       throw damaged(this.path, handle.offset + error.at, error.message);
     }
-    cache?.set(cacheKey, data);
+    data.pins = 1;
+    this.#cache?.set(this.#cacheBase + block, data);
     return data;
   }
 
+  /** Hands back a block {@link Table.dataBlock} gave; see there. */
+  release(data: DataBlock): void {
+    this.#cache?.release(data);
+  }
+
   /**
-   * Data block `block` decoded into arrays (a new decoding each call; for
-   * reverse iteration and tests). Rejects as {@link Table.dataBlock}.
+   * Data block `block` decoded into arrays of copies (a new decoding each
+   * call; for reverse iteration and tests). Rejects as {@link Table.dataBlock}.
    */
   async readData(block: number): Promise<DecodedBlock> {
     const data = await this.dataBlock(block);
-    return decodeBlock(data.contents, TRAILER_SIZE);
+    try {
+      const decoded = decodeBlock(data.contents, TRAILER_SIZE);
+      const values = decoded.values;
+      for (let i = 0; i < values.length; i++) values[i] = values[i]!.slice();
+      return decoded;
+    } finally {
+      this.release(data);
+    }
   }
 
   /** Closes the file. Idempotent. */
@@ -587,8 +644,8 @@ async function readExactly(
   path: string,
   offset: number,
   length: number,
+  bytes = new Uint8Array(length),
 ): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
   let count: number;
   try {
     count = await readFull(fs, file, bytes, offset);
@@ -599,15 +656,26 @@ async function readExactly(
   return bytes;
 }
 
-async function readBlock(fs: Fs, file: FsFile, path: string, handle: Handle): Promise<Uint8Array> {
-  const raw = await readExactly(fs, file, path, handle.offset, handle.size + BLOCK_TRAILER_SIZE);
+/** Reads the block at `handle` into `raw` (its size plus the trailer's; not zero-filled: a short read is refused) and checks it. */
+async function readBlock(
+  fs: Fs,
+  file: FsFile,
+  path: string,
+  handle: Handle,
+  raw = new Uint8Array(handle.size + BLOCK_TRAILER_SIZE),
+): Promise<Uint8Array> {
+  await readExactly(fs, file, path, handle.offset, raw.length, raw);
   return checked(path, handle, raw);
 }
 
 /** {@link readBlock} with `fs.preadSync` (which the caller made sure exists). */
-function readBlockSync(fs: Fs, file: FsFile, path: string, handle: Handle): Uint8Array {
-  // Not zero-filled: a read that does not fill it is refused below.
-  const raw = new Uint8Array(Buffer.allocUnsafeSlow(handle.size + BLOCK_TRAILER_SIZE).buffer);
+function readBlockSync(
+  fs: Fs,
+  file: FsFile,
+  path: string,
+  handle: Handle,
+  raw: Uint8Array,
+): Uint8Array {
   let count: number;
   try {
     count = readFullSync(fs, file, raw, handle.offset);

@@ -185,6 +185,27 @@ describe('LSM-FORMAT §3 data blocks read encoded', () => {
     assert.throws(() => checkDataBlock(pastEnd, 8, keys.at(-1)!), /out of order or range/);
   });
 
+  it('refuses a block exactly when its keys are not in strictly increasing internal order (property)', () => {
+    // Short user keys over two letters and few sequences: shared prefixes,
+    // equal user keys and keys that are prefixes of others are frequent.
+    const internal = fc
+      .tuple(fc.stringMatching(/^[ab]{0,4}$/), fc.integer({ min: 0, max: 3 }))
+      .map(([user, sequence]) => key(user, sequence));
+    fc.assert(
+      fc.property(
+        fc.array(internal, { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 1, max: 4 }),
+        (keys, interval) => {
+          const ordered = keys.every((k, i) => i === 0 || compareInternal(keys[i - 1]!, k) < 0);
+          const check = () => checkDataBlock(block(keys, interval), 8, keys.at(-1)!);
+          if (ordered) check();
+          else assert.throws(check, /out of order/);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('a scanner reads every entry and seeks to the first key at or after a target', () => {
     fc.assert(
       fc.property(

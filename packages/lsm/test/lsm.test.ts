@@ -661,6 +661,8 @@ describe('Lsm: block cache', () => {
       contents: new Uint8Array(size),
       entriesEnd: 0,
       restarts: 1,
+      pins: 0,
+      dropped: false,
     });
     const held = (size: number) => size + BLOCK_OVERHEAD;
     cache.set(1, block(300));
@@ -694,7 +696,13 @@ describe('Lsm: block cache', () => {
             if (at !== -1) model = [model[at]!, ...model.filter((_, i) => i !== at)];
             continue;
           }
-          cache.set(key, { contents: new Uint8Array(size), entriesEnd: 0, restarts: 1 });
+          cache.set(key, {
+            contents: new Uint8Array(size),
+            entriesEnd: 0,
+            restarts: 1,
+            pins: 0,
+            dropped: false,
+          });
           if (size + BLOCK_OVERHEAD > 1500) continue;
           model = [{ key, size }, ...model.filter((entry) => entry.key !== key)];
           let bytes = model.reduce((sum, entry) => sum + entry.size + BLOCK_OVERHEAD, 0);
@@ -711,6 +719,85 @@ describe('Lsm: block cache', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('reuses the buffers of evicted blocks, never one a reader still holds (property)', async () => {
+    // A cache of a few blocks, so that gets and other iterators keep evicting
+    // the blocks an iterator is scanning or has read ahead.
+    const { db } = await openMemory({ blockSize: 256, blockCacheSize: 2000 });
+    const count = 600;
+    const keyOf = (i: number) => bytes(`key${String(i).padStart(5, '0')}`);
+    const valueAt = (i: number) => `value of ${i} `.repeat(1 + (i % 4));
+    for (let i = 0; i < count; i += 2) await db.put(keyOf(i), bytes(valueAt(i)));
+    await db.flush();
+    for (let i = 1; i < count; i += 2) await db.put(keyOf(i), bytes(valueAt(i)));
+    await db.flush(); // two level-0 tables, interleaved
+    for (let i = 0; i < count; i += 3) await db.put(keyOf(i), bytes(valueAt(i)));
+    await db.flush();
+    await db.compact();
+    for (let i = 0; i < count; i += 5) await db.put(keyOf(i), bytes(valueAt(i)));
+    await db.flush(); // a level-0 table over the compacted level
+    const index = fc.integer({ min: 0, max: count - 1 });
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('open' as const), at: index }),
+      fc.record({
+        kind: fc.constant('next' as const),
+        which: fc.nat(),
+        steps: fc.integer({ min: 1, max: 30 }),
+      }),
+      fc.record({ kind: fc.constant('seek' as const), which: fc.nat(), at: index }),
+      fc.record({ kind: fc.constant('get' as const), at: index }),
+      fc.record({ kind: fc.constant('both' as const), which: fc.nat(), at: index }),
+      fc.record({ kind: fc.constant('end' as const), which: fc.nat() }),
+    );
+    const checkGet = async (at: number) => assert.equal(text(await db.get(keyOf(at))), valueAt(at));
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 60 }), async (ops) => {
+        const open: {
+          iterator: ReturnType<Lsm['iterator']>;
+          lower: number;
+          next: number;
+          ended?: boolean;
+        }[] = [];
+        const step = async (reader: (typeof open)[number]) => {
+          const entry = await reader.iterator.nextEntry();
+          // Once ended, an iterator stays ended, even after a seek.
+          if (reader.ended || reader.next >= count) {
+            reader.ended = true;
+            return assert.equal(entry, undefined);
+          }
+          assert.deepEqual(entry && [text(entry[0]), text(entry[1])], [
+            text(keyOf(reader.next)),
+            valueAt(reader.next),
+          ]);
+          reader.next++;
+        };
+        for (const o of ops) {
+          const reader =
+            open.length === 0 || o.kind === 'open'
+              ? undefined
+              : open[(o as { which: number }).which % open.length]!;
+          if (o.kind === 'open')
+            open.push({ iterator: db.iterator({ gte: keyOf(o.at) }), lower: o.at, next: o.at });
+          else if (o.kind === 'get') await checkGet(o.at);
+          else if (reader === undefined) continue;
+          else if (o.kind === 'next') for (let i = 0; i < o.steps; i++) await step(reader);
+          else if (o.kind === 'seek') {
+            reader.iterator.seek(keyOf(o.at));
+            reader.next = Math.max(o.at, reader.lower); // a seek stays within the range
+            await step(reader);
+          } else if (o.kind === 'both') await Promise.all([step(reader), checkGet(o.at)]);
+          else {
+            await reader.iterator.return();
+            open.splice(open.indexOf(reader), 1);
+          }
+        }
+        for (const reader of open) await reader.iterator.return();
+      }),
+      { numRuns: 40 },
+    );
+    assert.ok(db.stats().blockCacheBytes <= 2000);
+    await db.close();
   });
 
   it('counts the memory of open tables: filters and packed indexes, within the table bytes', async () => {
