@@ -49,8 +49,8 @@ export function commitSize(writes: Iterable<WriteInput>): number {
 /**
  * Encodes a commit at `seq` (a positive safe integer) into `size` bytes
  * ({@link commitSize}): at the start of `into` when it is given and long
- * enough (the result is then a view of it, valid until `into` is reused),
- * else into a new array.
+ * enough (the result is then `into` itself when it has exactly `size` bytes,
+ * else a view of it; valid until `into` is reused), else into a new array.
  */
 export function encodeCommit(
   seq: number,
@@ -59,7 +59,11 @@ export function encodeCommit(
   into?: Uint8Array,
 ): Uint8Array {
   const bytes =
-    into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+    into === undefined || into.length < size
+      ? new Uint8Array(size)
+      : into.length === size
+        ? into
+        : into.subarray(0, size);
   bytes[0] = COMMIT_KIND;
   putU32(bytes, 1, seq >>> 0);
   putU32(bytes, 5, Math.floor(seq / 2 ** 32));

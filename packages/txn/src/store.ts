@@ -64,6 +64,9 @@ import {
 } from './transaction.js';
 import { type Chain, VersionIndex } from './versions.js';
 
+/** How a commit appends its record: resolved once the record is durable. */
+const DURABLE = { wait: 'durable' } as const;
+
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
 
@@ -218,6 +221,8 @@ export class TxnStore {
    * store's memory at its size.
    */
   readonly #scratch = new Uint8Array(SCRATCH_BYTES);
+  /** The last view of `#scratch` records were encoded in (records of one size in a row reuse it). */
+  #scratchView = this.#scratch;
   /** Waits (checkpoints, read-only commits) in flight, which `close()` lets settle. */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Commits appended whose durability is not settled yet; `close()` lets them settle. */
@@ -597,6 +602,7 @@ export class TxnStore {
   #commitNow(state: TxnState): Promise<void> {
     let seq: number;
     let lsn: number;
+    let durable: Promise<number>;
     const keys = sortedKeys(state.writes);
     try {
       this.#assertUsable();
@@ -606,11 +612,19 @@ export class TxnStore {
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
       this.#validate(state);
       seq = this.#nextSeq;
-      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratch));
+      // The record's LSN is the tail before the append (the next LSN handed out).
+      lsn = this.#wal.tail;
+      durable = this.#wal.append(encodeCommit(seq, writes, size, this.#scratchOf(size)), DURABLE);
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
       return Promise.reject(error);
+    }
+    if (this.#wal.tail === lsn) {
+      // Nothing was appended: `durable` rejects with the append's error.
+      state.status = 'aborted';
+      this.#end(state);
+      return durable as Promise<unknown> as Promise<void>;
     }
     this.#nextSeq = seq + 1;
     this.#lastLsn = lsn;
@@ -627,11 +641,20 @@ export class TxnStore {
     state.status = 'committed';
     this.#end(state);
     this.#committing++;
-    return this.#wal.waitFor(lsn, 'durable').then(this.#durableCommit, (error: unknown) => {
+    // The appends of one turn share one durable wait in the log (one waiter
+    // per written cohort, not per commit); each commit chains on it.
+    return durable.then(this.#durableCommit, (error: unknown) => {
       this.#settled();
       state.status = 'aborted';
       throw (this.#wal.failure ?? error) as WalError;
     });
+  }
+
+  /** Where a record of `size` bytes is encoded: `#scratch` (a view of exactly `size` bytes when it fits). */
+  #scratchOf(size: number): Uint8Array {
+    if (size > SCRATCH_BYTES || size === this.#scratchView.length) return this.#scratchView;
+    this.#scratchView = this.#scratch.subarray(0, size);
+    return this.#scratchView;
   }
 
   #validate(state: TxnState): void {
