@@ -64,8 +64,7 @@ import {
 } from './transaction.js';
 import { type Chain, VersionIndex } from './versions.js';
 
-/** How a commit appends its record: resolved once the record is durable. */
-const DURABLE = { wait: 'durable' } as const;
+const noop = (): void => undefined;
 
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
@@ -237,10 +236,36 @@ export class TxnStore {
       resolve();
     }
   };
-  /** A commit is durable: the durable watermark moves. */
-  readonly #durableCommit = (): void => {
-    this.#settled();
-    this.#advanceDurable();
+  /**
+   * Transactions of the commits `#durableSeq + 1 …` (from `#pendingHead`,
+   * beside `#pendingLsns`), whose `commit()` resolves once the durable
+   * watermark passes their record; `undefined` once one is failed.
+   */
+  readonly #pendingStates: Array<TxnState | undefined> = [];
+  /**
+   * The first commit of the cohort being gathered (0: none): the commits
+   * appended in one wave of the event loop's work share one durable wait in
+   * the log, registered (by `#waitCohort`, a microtask) once they are all
+   * appended — one waiter per cohort, and each cohort waits on its own, so
+   * the log may make one durable while it writes the next.
+   */
+  #cohortFirst = 0;
+  readonly #waitCohort = (): void => {
+    const first = this.#cohortFirst;
+    const last = this.#nextSeq - 1;
+    this.#cohortFirst = 0;
+    this.#wal
+      .waitFor(this.#lastLsn, 'durable')
+      .then(this.#durableCohort, (error: unknown) => this.#failCohort(first, last, error));
+  };
+  readonly #durableCohort = (): void => this.#advanceDurable();
+  /** `resolve` and `reject` of the promise `#capture` made last. */
+  #resolveNext: () => void = noop;
+  #rejectNext: (error: unknown) => void = noop;
+  /** The executor of the promise each commit returns (one function for every commit). */
+  readonly #capture = (resolve: () => void, reject: (error: unknown) => void): void => {
+    this.#resolveNext = resolve;
+    this.#rejectNext = reject;
   };
   #closing: Promise<void> | undefined;
   readonly #checkpoints: Checkpoints;
@@ -550,7 +575,16 @@ export class TxnStore {
     let head = this.#pendingHead;
     while (head < lsns.length && lsns[head]! < durable) head++;
     if (head === this.#pendingHead) return;
+    const states = this.#pendingStates;
+    for (let at = this.#pendingHead; at < head; at++) {
+      const state = states[at];
+      if (state === undefined) continue;
+      states[at] = undefined;
+      this.#settled();
+      state.acknowledge();
+    }
     this.#durableSeq += head - this.#pendingHead;
+    compact(states, head);
     this.#pendingHead = compact(lsns, head);
     this.#prune();
     this.#maybeCheckpoint();
@@ -602,7 +636,6 @@ export class TxnStore {
   #commitNow(state: TxnState): Promise<void> {
     let seq: number;
     let lsn: number;
-    let durable: Promise<number>;
     const keys = sortedKeys(state.writes);
     try {
       this.#assertUsable();
@@ -612,23 +645,16 @@ export class TxnStore {
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
       this.#validate(state);
       seq = this.#nextSeq;
-      // The record's LSN is the tail before the append (the next LSN handed out).
-      lsn = this.#wal.tail;
-      durable = this.#wal.append(encodeCommit(seq, writes, size, this.#scratchOf(size)), DURABLE);
+      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratchOf(size)));
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
       return Promise.reject(error);
     }
-    if (this.#wal.tail === lsn) {
-      // Nothing was appended: `durable` rejects with the append's error.
-      state.status = 'aborted';
-      this.#end(state);
-      return durable as Promise<unknown> as Promise<void>;
-    }
     this.#nextSeq = seq + 1;
     this.#lastLsn = lsn;
     this.#pendingLsns.push(lsn);
+    this.#pendingStates.push(state);
     state.seq = seq;
     const reads = state.reads;
     const index = this.#index;
@@ -641,13 +667,34 @@ export class TxnStore {
     state.status = 'committed';
     this.#end(state);
     this.#committing++;
-    // The appends of one turn share one durable wait in the log (one waiter
-    // per written cohort, not per commit); each commit chains on it.
-    return durable.then(this.#durableCommit, (error: unknown) => {
-      this.#settled();
+    if (this.#cohortFirst === 0) {
+      this.#cohortFirst = seq;
+      queueMicrotask(this.#waitCohort);
+    }
+    // Settled by `#advanceDurable` (or `#failCohort`), with no promise in between.
+    const outcome = new Promise<void>(this.#capture);
+    state.acknowledge = this.#resolveNext;
+    state.refuse = this.#rejectNext;
+    return outcome;
+  }
+
+  /**
+   * The durable wait of the cohort of commits `first … last` failed: those
+   * not durable by now fail with the log's failure (never acknowledged).
+   */
+  #failCohort(first: number, last: number, error: unknown): void {
+    this.#advanceDurable();
+    const failure = (this.#wal.failure ?? error) as WalError;
+    const states = this.#pendingStates;
+    for (let seq = Math.max(first, this.#durableSeq + 1); seq <= last; seq++) {
+      const at = this.#pendingHead + (seq - this.#durableSeq - 1);
+      const state = states[at];
+      if (state === undefined) continue;
+      states[at] = undefined;
       state.status = 'aborted';
-      throw (this.#wal.failure ?? error) as WalError;
-    });
+      this.#settled();
+      state.refuse(failure);
+    }
   }
 
   /** Where a record of `size` bytes is encoded: `#scratch` (a view of exactly `size` bytes when it fits). */
