@@ -53,7 +53,7 @@ import {
   writeCheckpoint,
 } from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
-import { commitSize, decodeCommit, encodeCommit, type WriteInput } from './record.js';
+import { decodeCommit, encodeWrites, writesSize } from './record.js';
 import {
   type BeginOptions,
   type Isolation,
@@ -65,6 +65,7 @@ import {
 import { type Chain, VersionIndex } from './versions.js';
 
 const noop = (): void => undefined;
+const NO_OPTIONS: BeginOptions = Object.freeze({});
 
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
@@ -347,7 +348,7 @@ export class TxnStore {
    * after a failed commit, and `ERR_INVALID_ARG_VALUE` for an unknown
    * isolation level.
    */
-  begin(options: BeginOptions = {}): Transaction {
+  begin(options: BeginOptions = NO_OPTIONS): Transaction {
     this.#assertUsable();
     return new Transaction(this.#host, this.#beginState(parseIsolation(options)));
   }
@@ -637,15 +638,15 @@ export class TxnStore {
     let seq: number;
     let lsn: number;
     const keys = sortedKeys(state.writes);
+    const values = keys.map((key) => state.writes.get(key));
     try {
       this.#assertUsable();
-      const writes: WriteInput[] = keys.map((key) => ({ key, value: state.writes.get(key) }));
-      const size = commitSize(writes);
+      const size = writesSize(keys, values);
       if (size > this.#wal.maxRecordSize)
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
-      this.#validate(state);
+      this.#validate(state, keys);
       seq = this.#nextSeq;
-      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratchOf(size)));
+      lsn = this.#wal.append(encodeWrites(seq, keys, values, size, this.#scratchOf(size)));
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
@@ -658,9 +659,10 @@ export class TxnStore {
     state.seq = seq;
     const reads = state.reads;
     const index = this.#index;
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       this.#reclaimKeys.push(key);
-      this.#reclaimChains.push(index.install(key, seq, state.writes.get(key), reads.get(key)));
+      this.#reclaimChains.push(index.install(key, seq, values[i], reads.get(key)));
     }
     this.#reclaimSeqs.push(seq);
     this.#reclaimCounts.push(keys.length);
@@ -704,14 +706,15 @@ export class TxnStore {
     return this.#scratchView;
   }
 
-  #validate(state: TxnState): void {
+  /** Throws `WAL_CONFLICT` unless `state` (which writes `keys`) may commit now (step 1). */
+  #validate(state: TxnState, keys: readonly string[]): void {
     const index = this.#index;
     const snapshot = state.snapshot;
     const reads = state.reads;
     const writes = state.writes;
     const checkWrites = this.#hooks.skipWriteValidation !== true;
     if (checkWrites) {
-      for (const key of writes.keys()) {
+      for (const key of keys) {
         if (index.latestSeq(key, reads.get(key)) > snapshot)
           throw new ConflictError(keyBytes(key), 'write');
       }
