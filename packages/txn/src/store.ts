@@ -244,20 +244,25 @@ export class TxnStore {
    */
   readonly #pendingStates: Array<TxnState | undefined> = [];
   /**
-   * The first commit of the cohort being gathered (0: none): the commits
-   * appended in one wave of the event loop's work share one durable wait in
-   * the log, registered (by `#waitCohort`, a microtask) once they are all
-   * appended — one waiter per cohort, and each cohort waits on its own, so
-   * the log may make one durable while it writes the next.
+   * The first commit of the cohort being gathered (0: none). The commits
+   * appended in one wave of the event loop's work (one turn, with the
+   * microtasks it queues) wait for durability together: the first one
+   * waits for its record at once, so the log knows before it writes the
+   * records that they are to be made durable, and `#waitCohort` (a
+   * microtask, queued then, which runs once the wave's commits are
+   * appended) waits for the last one's. Two waiters per cohort instead of
+   * one per commit; each cohort waits on its own, so the log may make one
+   * durable while it writes the next.
    */
   #cohortFirst = 0;
   readonly #waitCohort = (): void => {
     const first = this.#cohortFirst;
     const last = this.#nextSeq - 1;
     this.#cohortFirst = 0;
+    if (last === first) return;
     this.#wal
       .waitFor(this.#lastLsn, 'durable')
-      .then(this.#durableCohort, (error: unknown) => this.#failCohort(first, last, error));
+      .then(this.#durableCohort, (error: unknown) => this.#failCohort(first + 1, last, error));
   };
   readonly #durableCohort = (): void => this.#advanceDurable();
   /** `resolve` and `reject` of the promise `#capture` made last. */
@@ -672,6 +677,9 @@ export class TxnStore {
     if (this.#cohortFirst === 0) {
       this.#cohortFirst = seq;
       queueMicrotask(this.#waitCohort);
+      this.#wal
+        .waitFor(lsn, 'durable')
+        .then(this.#durableCohort, (error: unknown) => this.#failCohort(seq, seq, error));
     }
     // Settled by `#advanceDurable` (or `#failCohort`), with no promise in between.
     const outcome = new Promise<void>(this.#capture);
