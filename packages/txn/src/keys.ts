@@ -22,13 +22,20 @@ export function toBytes(name: string, input: unknown): Uint8Array {
 /** A code unit beyond ASCII: a string without one is its own binary-string form (its UTF-8 bytes are its code units). */
 const BEYOND_ASCII = /[\u0080-\uffff]/;
 
+/** Whether `input` has no code unit beyond ASCII (a loop for short strings, which costs less than the expression). */
+function isAscii(input: string): boolean {
+  if (input.length > 32) return !BEYOND_ASCII.test(input);
+  for (let i = 0; i < input.length; i++) if (input.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
 /**
  * The binary-string form of a key or value given at the API: an ASCII
  * string is its own; anything else is a new string, which changes of the
  * caller's array after the call do not reach.
  */
 export function keyString(name: string, input: unknown): string {
-  if (typeof input === 'string' && !BEYOND_ASCII.test(input)) return input;
+  if (typeof input === 'string' && isAscii(input)) return input;
   return keyOf(toBytes(name, input));
 }
 

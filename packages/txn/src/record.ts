@@ -38,19 +38,32 @@ export interface WriteInput {
   readonly value: Uint8Array | string | undefined;
 }
 
+/** A key or value to encode: bytes, or its binary-string form. */
+type Field = Uint8Array | string;
+
 /** Size in bytes of the record {@link encodeCommit} makes of `writes`. */
-export function commitSize(writes: Iterable<WriteInput>): number {
+export function commitSize(writes: readonly WriteInput[]): number {
+  return writesSize(
+    writes.map((w) => w.key),
+    writes.map((w) => w.value),
+  );
+}
+
+/** Size in bytes of the record of the writes `keys[i]` → `values[i]` ({@link encodeWrites}). */
+export function writesSize(keys: readonly Field[], values: readonly (Field | undefined)[]): number {
   let size = HEADER;
-  for (const { key, value } of writes)
-    size += 5 + key.length + (value === undefined ? 0 : 4 + value.length);
+  for (let i = 0; i < keys.length; i++) {
+    const value = values[i];
+    size += 5 + keys[i]!.length + (value === undefined ? 0 : 4 + value.length);
+  }
   return size;
 }
 
 /**
  * Encodes a commit at `seq` (a positive safe integer) into `size` bytes
  * ({@link commitSize}): at the start of `into` when it is given and long
- * enough (the result is then a view of it, valid until `into` is reused),
- * else into a new array.
+ * enough (the result is then `into` itself when it has exactly `size` bytes,
+ * else a view of it; valid until `into` is reused), else into a new array.
  */
 export function encodeCommit(
   seq: number,
@@ -58,14 +71,40 @@ export function encodeCommit(
   size: number,
   into?: Uint8Array,
 ): Uint8Array {
+  return encodeWrites(
+    seq,
+    writes.map((w) => w.key),
+    writes.map((w) => w.value),
+    size,
+    into,
+  );
+}
+
+/**
+ * {@link encodeCommit} of the writes `keys[i]` → `values[i]` (a value
+ * `undefined` deletes its key), in `size` bytes ({@link writesSize}).
+ */
+export function encodeWrites(
+  seq: number,
+  keys: readonly Field[],
+  values: readonly (Field | undefined)[],
+  size: number,
+  into?: Uint8Array,
+): Uint8Array {
   const bytes =
-    into !== undefined && into.length >= size ? into.subarray(0, size) : new Uint8Array(size);
+    into === undefined || into.length < size
+      ? new Uint8Array(size)
+      : into.length === size
+        ? into
+        : into.subarray(0, size);
   bytes[0] = COMMIT_KIND;
   putU32(bytes, 1, seq >>> 0);
   putU32(bytes, 5, Math.floor(seq / 2 ** 32));
-  putU32(bytes, 9, writes.length);
+  putU32(bytes, 9, keys.length);
   let at = HEADER;
-  for (const { key, value } of writes) {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    const value = values[i];
     bytes[at] = value === undefined ? DELETE : PUT;
     putU32(bytes, at + 1, key.length);
     at = putBytes(bytes, at + 5, key);
@@ -78,7 +117,7 @@ export function encodeCommit(
 }
 
 /** Writes `input` (bytes, or a binary string) at `at`; returns the offset after it. */
-function putBytes(bytes: Uint8Array, at: number, input: Uint8Array | string): number {
+function putBytes(bytes: Uint8Array, at: number, input: Field): number {
   if (typeof input === 'string') {
     for (let i = 0; i < input.length; i++) bytes[at + i] = input.charCodeAt(i);
   } else {

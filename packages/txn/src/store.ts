@@ -53,7 +53,7 @@ import {
   writeCheckpoint,
 } from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
-import { commitSize, decodeCommit, encodeCommit, type WriteInput } from './record.js';
+import { decodeCommit, encodeWrites, writesSize } from './record.js';
 import {
   type BeginOptions,
   type Isolation,
@@ -63,6 +63,9 @@ import {
   TxnState,
 } from './transaction.js';
 import { type Chain, VersionIndex } from './versions.js';
+
+const noop = (): void => undefined;
+const NO_OPTIONS: BeginOptions = Object.freeze({});
 
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
@@ -218,6 +221,8 @@ export class TxnStore {
    * store's memory at its size.
    */
   readonly #scratch = new Uint8Array(SCRATCH_BYTES);
+  /** The last view of `#scratch` records were encoded in (records of one size in a row reuse it). */
+  #scratchView = this.#scratch;
   /** Waits (checkpoints, read-only commits) in flight, which `close()` lets settle. */
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Commits appended whose durability is not settled yet; `close()` lets them settle. */
@@ -232,10 +237,41 @@ export class TxnStore {
       resolve();
     }
   };
-  /** A commit is durable: the durable watermark moves. */
-  readonly #durableCommit = (): void => {
-    this.#settled();
-    this.#advanceDurable();
+  /**
+   * Transactions of the commits `#durableSeq + 1 …` (from `#pendingHead`,
+   * beside `#pendingLsns`), whose `commit()` resolves once the durable
+   * watermark passes their record; `undefined` once one is failed.
+   */
+  readonly #pendingStates: Array<TxnState | undefined> = [];
+  /**
+   * The first commit of the cohort being gathered (0: none). The commits
+   * appended in one wave of the event loop's work (one turn, with the
+   * microtasks it queues) wait for durability together: the first one
+   * waits for its record at once, so the log knows before it writes the
+   * records that they are to be made durable, and `#waitCohort` (a
+   * microtask, queued then, which runs once the wave's commits are
+   * appended) waits for the last one's. Two waiters per cohort instead of
+   * one per commit; each cohort waits on its own, so the log may make one
+   * durable while it writes the next.
+   */
+  #cohortFirst = 0;
+  readonly #waitCohort = (): void => {
+    const first = this.#cohortFirst;
+    const last = this.#nextSeq - 1;
+    this.#cohortFirst = 0;
+    if (last === first) return;
+    this.#wal
+      .waitFor(this.#lastLsn, 'durable')
+      .then(this.#durableCohort, (error: unknown) => this.#failCohort(first + 1, last, error));
+  };
+  readonly #durableCohort = (): void => this.#advanceDurable();
+  /** `resolve` and `reject` of the promise `#capture` made last. */
+  #resolveNext: () => void = noop;
+  #rejectNext: (error: unknown) => void = noop;
+  /** The executor of the promise each commit returns (one function for every commit). */
+  readonly #capture = (resolve: () => void, reject: (error: unknown) => void): void => {
+    this.#resolveNext = resolve;
+    this.#rejectNext = reject;
   };
   #closing: Promise<void> | undefined;
   readonly #checkpoints: Checkpoints;
@@ -317,7 +353,7 @@ export class TxnStore {
    * after a failed commit, and `ERR_INVALID_ARG_VALUE` for an unknown
    * isolation level.
    */
-  begin(options: BeginOptions = {}): Transaction {
+  begin(options: BeginOptions = NO_OPTIONS): Transaction {
     this.#assertUsable();
     return new Transaction(this.#host, this.#beginState(parseIsolation(options)));
   }
@@ -545,7 +581,16 @@ export class TxnStore {
     let head = this.#pendingHead;
     while (head < lsns.length && lsns[head]! < durable) head++;
     if (head === this.#pendingHead) return;
+    const states = this.#pendingStates;
+    for (let at = this.#pendingHead; at < head; at++) {
+      const state = states[at];
+      if (state === undefined) continue;
+      states[at] = undefined;
+      this.#settled();
+      state.acknowledge();
+    }
     this.#durableSeq += head - this.#pendingHead;
+    compact(states, head);
     this.#pendingHead = compact(lsns, head);
     this.#prune();
     this.#maybeCheckpoint();
@@ -598,15 +643,15 @@ export class TxnStore {
     let seq: number;
     let lsn: number;
     const keys = sortedKeys(state.writes);
+    const values = keys.map((key) => state.writes.get(key));
     try {
       this.#assertUsable();
-      const writes: WriteInput[] = keys.map((key) => ({ key, value: state.writes.get(key) }));
-      const size = commitSize(writes);
+      const size = writesSize(keys, values);
       if (size > this.#wal.maxRecordSize)
         throw new RecordTooLargeError(size, this.#wal.maxRecordSize);
-      this.#validate(state);
+      this.#validate(state, keys);
       seq = this.#nextSeq;
-      lsn = this.#wal.append(encodeCommit(seq, writes, size, this.#scratch));
+      lsn = this.#wal.append(encodeWrites(seq, keys, values, size, this.#scratchOf(size)));
     } catch (error) {
       state.status = 'aborted';
       this.#end(state);
@@ -615,33 +660,69 @@ export class TxnStore {
     this.#nextSeq = seq + 1;
     this.#lastLsn = lsn;
     this.#pendingLsns.push(lsn);
+    this.#pendingStates.push(state);
     state.seq = seq;
     const reads = state.reads;
     const index = this.#index;
-    for (const key of keys) {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
       this.#reclaimKeys.push(key);
-      this.#reclaimChains.push(index.install(key, seq, state.writes.get(key), reads.get(key)));
+      this.#reclaimChains.push(index.install(key, seq, values[i], reads.get(key)));
     }
     this.#reclaimSeqs.push(seq);
     this.#reclaimCounts.push(keys.length);
     state.status = 'committed';
     this.#end(state);
     this.#committing++;
-    return this.#wal.waitFor(lsn, 'durable').then(this.#durableCommit, (error: unknown) => {
-      this.#settled();
-      state.status = 'aborted';
-      throw (this.#wal.failure ?? error) as WalError;
-    });
+    if (this.#cohortFirst === 0) {
+      this.#cohortFirst = seq;
+      queueMicrotask(this.#waitCohort);
+      this.#wal
+        .waitFor(lsn, 'durable')
+        .then(this.#durableCohort, (error: unknown) => this.#failCohort(seq, seq, error));
+    }
+    // Settled by `#advanceDurable` (or `#failCohort`), with no promise in between.
+    const outcome = new Promise<void>(this.#capture);
+    state.acknowledge = this.#resolveNext;
+    state.refuse = this.#rejectNext;
+    return outcome;
   }
 
-  #validate(state: TxnState): void {
+  /**
+   * The durable wait of the cohort of commits `first … last` failed: those
+   * not durable by now fail with the log's failure (never acknowledged).
+   */
+  #failCohort(first: number, last: number, error: unknown): void {
+    this.#advanceDurable();
+    const failure = (this.#wal.failure ?? error) as WalError;
+    const states = this.#pendingStates;
+    for (let seq = Math.max(first, this.#durableSeq + 1); seq <= last; seq++) {
+      const at = this.#pendingHead + (seq - this.#durableSeq - 1);
+      const state = states[at];
+      if (state === undefined) continue;
+      states[at] = undefined;
+      state.status = 'aborted';
+      this.#settled();
+      state.refuse(failure);
+    }
+  }
+
+  /** Where a record of `size` bytes is encoded: `#scratch` (a view of exactly `size` bytes when it fits). */
+  #scratchOf(size: number): Uint8Array {
+    if (size > SCRATCH_BYTES || size === this.#scratchView.length) return this.#scratchView;
+    this.#scratchView = this.#scratch.subarray(0, size);
+    return this.#scratchView;
+  }
+
+  /** Throws `WAL_CONFLICT` unless `state` (which writes `keys`) may commit now (step 1). */
+  #validate(state: TxnState, keys: readonly string[]): void {
     const index = this.#index;
     const snapshot = state.snapshot;
     const reads = state.reads;
     const writes = state.writes;
     const checkWrites = this.#hooks.skipWriteValidation !== true;
     if (checkWrites) {
-      for (const key of writes.keys()) {
+      for (const key of keys) {
         if (index.latestSeq(key, reads.get(key)) > snapshot)
           throw new ConflictError(keyBytes(key), 'write');
       }

@@ -98,6 +98,10 @@ export class TxnState {
   seq = 0;
   /** The promise `commit()` returned, once called. */
   outcome: Promise<void> | undefined;
+  /** Resolves `outcome` once the commit is durable (set by the store when it appends the record). */
+  acknowledge: () => void = noop;
+  /** Rejects `outcome` when the commit cannot be made durable. */
+  refuse: (error: unknown) => void = noop;
   status: TransactionStatus = 'active';
 
   /** The newest commit the transaction sees. */
@@ -122,6 +126,8 @@ export class TxnState {
     return version.value;
   }
 }
+
+function noop(): void {}
 
 const SCAN_OPTIONS = new Set(['gt', 'gte', 'lt', 'lte', 'limit', 'reverse']);
 

@@ -5,7 +5,13 @@
  * gives point lookups. Each key has a chain of versions, newest first; a
  * version is the value a commit gave the key (`undefined` for a delete),
  * held as a binary string too (a few bytes of heap where a `Uint8Array`
- * takes a few hundred), and the commit's sequence number. A commit's versions go in as soon as its
+ * takes a few hundred), and the commit's sequence number. The `Map` holds
+ * the newest version itself (the chain's head, one object per key for as
+ * long as the key lives): a commit turns the head into its own version in
+ * place and links a copy of the previous head behind it. So a point read
+ * reaches the newest value in one hop from the `Map`, and the objects a
+ * commit allocates are the copies, which pruning drops soon after (they
+ * die young), not the heads that live on. A commit's versions go in as soon as its
  * record is appended, before it is durable (the store tracks what readers of
  * them depend on); readers skip versions newer than their snapshot by
  * sequence number, validation sees them.
@@ -13,8 +19,9 @@
  * Invariants:
  * - `sorted` holds exactly the keys of `chains` (outside a bulk load, which
  *   sorts once at its end);
- * - a chain is never empty while its key is in the index, and its sequence
- *   numbers strictly decrease from its newest version down its `older` links;
+ * - a chain's head is the key's newest version while its key is in the
+ *   index (its `seq` is {@link REMOVED} once the key left it), and sequence
+ *   numbers strictly decrease from the head down the `older` links;
  * - `prune(key, horizon)` keeps every version a snapshot at or after
  *   `horizon` can read, and every version newer than `horizon` (validation
  *   needs those).
@@ -22,14 +29,17 @@
 
 import { SortedKeys } from './sorted-keys.js';
 
-/** One committed value of a key. */
+/** One committed value of a key (a chain's head changes in place: see {@link Chain}). */
 export interface Version {
-  readonly seq: number;
+  seq: number;
   /** The value as a binary string, or `undefined` for a delete (a tombstone). */
-  readonly value: string | undefined;
+  value: string | undefined;
   /** The key's version before this one, until pruning drops it. */
   older: Version | undefined;
 }
+
+/** The `seq` of a chain whose key left the index. */
+const REMOVED = -1;
 
 /** Bounds of a key range in binary-string form; `undefined` is unbounded. */
 export interface KeyRange {
@@ -40,17 +50,25 @@ export interface KeyRange {
 }
 
 /**
- * The versions of one key: the newest, linked to the older ones (a commit
- * adds one object, the version). `newest` is `undefined` once the key left
- * the index.
+ * The versions of one key: its head, the newest version, which a commit
+ * updates in place (linking a copy of what it held as the older version),
+ * so that whoever kept the chain sees the newest version. Its `seq` is
+ * {@link REMOVED} once the key left the index.
  */
-export interface Chain {
-  newest: Version | undefined;
+export type Chain = Version;
+
+/** Whether `chain` (kept by a caller) is still its key's chain in the index. */
+function live(chain: Chain | undefined): chain is Chain {
+  return chain !== undefined && chain.seq !== REMOVED;
 }
 
-/** The newest version in `chain` (as {@link VersionIndex.chain} gave it) at or before `snapshot`. */
+/**
+ * The newest version in `chain` (as {@link VersionIndex.chain} just gave it)
+ * at or before `snapshot`. A version found is read at once: a later commit
+ * changes a head in place.
+ */
 export function versionIn(chain: Chain | undefined, snapshot: number): Version | undefined {
-  let version = chain?.newest;
+  let version = chain;
   while (version !== undefined && version.seq > snapshot) version = version.older;
   return version;
 }
@@ -94,8 +112,7 @@ export class VersionIndex {
 
   /** Sequence number of the newest version of `key` (visible or not), or 0; `chain` as {@link chain} gave it. */
   latestSeq(key: string, chain?: Chain): number {
-    const live = chain?.newest === undefined ? this.#chains.get(key) : chain;
-    return live?.newest?.seq ?? 0;
+    return (live(chain) ? chain : this.#chains.get(key))?.seq ?? 0;
   }
 
   /** The value of `key` a snapshot at `snapshot` sees (`undefined`: absent). */
@@ -113,13 +130,15 @@ export class VersionIndex {
 
   /** Adds the version a commit at `seq` (newer than every version of `key`) gives `key`; returns its chain. */
   install(key: string, seq: number, value: string | undefined, chain?: Chain): Chain {
-    const live = chain?.newest === undefined ? this.#chains.get(key) : chain;
+    const head = live(chain) ? chain : this.#chains.get(key);
     this.#versions++;
-    if (live !== undefined) {
-      live.newest = { seq, value, older: live.newest };
-      return live;
+    if (head !== undefined) {
+      head.older = { seq: head.seq, value: head.value, older: head.older };
+      head.seq = seq;
+      head.value = value;
+      return head;
     }
-    const created: Chain = { newest: { seq, value, older: undefined } };
+    const created: Chain = { seq, value, older: undefined };
     this.#chains.set(key, created);
     if (!this.#bulk) this.#sorted.insert(key);
     return created;
@@ -132,12 +151,14 @@ export class VersionIndex {
   replace(key: string, seq: number, value: string | undefined): void {
     const chain = this.#chains.get(key);
     if (value === undefined) {
-      if (chain !== undefined) this.#remove(key, versionsFrom(chain.newest));
+      if (chain !== undefined) this.#remove(key, versionsFrom(chain));
       return;
     }
     if (chain !== undefined) {
-      this.#versions -= versionsFrom(chain.newest) - 1;
-      chain.newest = { seq, value, older: undefined };
+      this.#versions -= versionsFrom(chain.older);
+      chain.seq = seq;
+      chain.value = value;
+      chain.older = undefined;
     } else {
       this.install(key, seq, value);
     }
@@ -149,16 +170,16 @@ export class VersionIndex {
    * one too when it is a delete and nothing newer exists.
    */
   prune(key: string, horizon: number, known?: Chain): void {
-    const chain = known?.newest === undefined ? this.#chains.get(key) : known;
+    const chain = live(known) ? known : this.#chains.get(key);
     if (chain === undefined) return;
-    let keep = chain.newest;
+    let keep: Version | undefined = chain;
     while (keep !== undefined && keep.seq > horizon) keep = keep.older;
     if (keep === undefined) return;
     if (keep.older !== undefined) {
       this.#versions -= versionsFrom(keep.older);
       keep.older = undefined;
     }
-    if (keep === chain.newest && keep.value === undefined) this.#remove(key, 1);
+    if (keep === chain && keep.value === undefined) this.#remove(key, 1);
   }
 
   /** Starts a bulk load: new keys are not sorted until {@link endBulk}. */
@@ -182,7 +203,10 @@ export class VersionIndex {
 
   #remove(key: string, versions: number): void {
     // Emptied: whoever kept this chain looks the key up again.
-    this.#chains.get(key)!.newest = undefined;
+    const chain = this.#chains.get(key)!;
+    chain.seq = REMOVED;
+    chain.value = undefined;
+    chain.older = undefined;
     this.#chains.delete(key);
     this.#versions -= versions;
     if (!this.#bulk) this.#sorted.delete(key);

@@ -4,7 +4,7 @@ import { Wal } from '@wal/core';
 import { ConflictError, isArgumentError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
-import { type Transaction, TxnStore } from '../src/index.js';
+import { type Isolation, type Transaction, TxnStore } from '../src/index.js';
 import { commitSize, decodeCommit, encodeCommit } from '../src/record.js';
 import {
   entries,
@@ -201,6 +201,49 @@ describe('TxnStore', () => {
           tx.commit(),
           (e) => e instanceof ConflictError && e.access === 'write',
         );
+      }
+    });
+
+    it('a key read, then dropped from the index (a pruned delete) and written again, still conflicts', async () => {
+      // The transactions keep the key's version chain from their read; pruning
+      // empties it, and the next write makes a new one, which installing must
+      // go to and validation must find.
+      const gated = new GatedStore();
+      const s = await TxnStore.open(gated);
+      try {
+        await s.run((t) => t.put('k', '1'));
+        gated.hold();
+        const deleter = s.begin();
+        deleter.delete('k');
+        const deleted = deleter.commit();
+        const [first, ...writers] = ['serializable', ...LEVELS].map((isolation) =>
+          s.begin({ isolation: isolation as Isolation }),
+        );
+        for (const tx of [first!, ...writers]) {
+          assert.equal(tx.get('k'), undefined, 'the pending delete');
+          tx.put('k', tx.isolation);
+        }
+        const reader = s.begin();
+        assert.equal(reader.get('k'), undefined);
+        reader.put('other', 'x');
+        gated.release();
+        await deleted;
+        assert.equal(s.stats().keys, 0, 'the deleted key left the index');
+        await first!.commit();
+        assert.equal(text(s.begin().get('k')), 'serializable');
+        for (const tx of writers)
+          await assert.rejects(
+            tx.commit(),
+            (e) => e instanceof ConflictError && e.access === 'write',
+          );
+        await assert.rejects(
+          reader.commit(),
+          (e) => e instanceof ConflictError && e.access === 'read',
+        );
+        assert.equal(text(s.begin().get('k')), 'serializable');
+        assert.equal(s.begin().get('other'), undefined);
+      } finally {
+        await s.close();
       }
     });
 

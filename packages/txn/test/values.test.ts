@@ -153,9 +153,9 @@ describe('the commit record buffer', () => {
     const buffers: number[] = [];
     const log = store.log;
     const append = log.append.bind(log);
-    log.append = ((payload: Uint8Array) => {
+    log.append = ((payload: Uint8Array, options?: Parameters<typeof log.append>[1]) => {
       buffers.push(payload.buffer.byteLength);
-      return append(payload);
+      return options === undefined ? append(payload) : append(payload, options);
     }) as typeof log.append;
     await store.run((tx) => tx.put('small', 'a'));
     await store.run((tx) => tx.put('large', new Uint8Array(1 << 20)));
