@@ -230,6 +230,15 @@ describe('Fs.pwriteDurable', () => {
   });
 });
 
+/** A store of `backend` over a `FaultFs` over `crash`, holding 100 synced bytes. */
+async function openSynced(backend: Backend, crash: CrashFs = new CrashFs()) {
+  const fs = new FaultFs(crash);
+  const store = await backend.open(fs);
+  await store.write(0, pattern(100, 1));
+  await store.sync();
+  return { crash, fs, store };
+}
+
 /**
  * After a failure that was not latched: `write`, `sync` and `writeDurable`
  * at `end` (the store's length) all work, and what they made durable
@@ -325,11 +334,7 @@ for (const backend of backends) {
     });
 
     it('without pwriteDurable in the Fs: write, then fdatasync (and the directory when due)', async () => {
-      const crash = withoutDurable(new CrashFs());
-      const fs = new FaultFs(crash);
-      const store = await backend.open(fs);
-      await store.write(0, pattern(100, 1));
-      await store.sync();
+      const { crash, fs, store } = await openSynced(backend, withoutDurable(new CrashFs()));
       fs.resetCounts();
       await store.writeDurable!(3000, pattern(2000, 2)); // across a segment boundary
       assert.equal(fs.count('pwriteDurable'), 0);
@@ -344,11 +349,7 @@ for (const backend of backends) {
 
     for (const fault of ['EIO', 'ENOSPC'] as const) {
       it(`a failed pwriteDurable (${fault}) latches the store: WAL_FAILED, the failure as cause`, async () => {
-        const crash = new CrashFs();
-        const fs = new FaultFs(crash);
-        const store = await backend.open(fs);
-        await store.write(0, pattern(100, 1));
-        await store.sync();
+        const { crash, fs, store } = await openSynced(backend);
         fs.inject({ method: 'pwriteDurable', fault });
         const error = await store.writeDurable!(100, pattern(50, 2)).then(
           () => assert.fail('writeDurable resolved'),
@@ -392,11 +393,7 @@ for (const backend of backends) {
     });
 
     it('a durable write whose descriptor could not be opened (nothing written) is not latched', async () => {
-      const crash = new CrashFs();
-      const fs = new FaultFs(crash);
-      const store = await backend.open(fs);
-      await store.write(0, pattern(100, 1));
-      await store.sync();
+      const { crash, fs, store } = await openSynced(backend);
       fs.inject({ method: 'pwriteDurable', fault: { code: 'EMFILE', syscall: 'open' } });
       const error = await store.writeDurable!(100, pattern(50, 2)).then(
         () => assert.fail('writeDurable resolved'),
@@ -412,11 +409,7 @@ for (const backend of backends) {
     });
 
     it('a failed plain write of the fallback (no pwriteDurable) is not latched: WAL_NO_SPACE with the offset', async () => {
-      const crash = withoutDurable(new CrashFs());
-      const fs = new FaultFs(crash);
-      const store = await backend.open(fs);
-      await store.write(0, pattern(100, 1));
-      await store.sync();
+      const { crash, fs, store } = await openSynced(backend, withoutDurable(new CrashFs()));
       fs.inject({ method: 'pwrite', fault: 'ENOSPC' });
       await assert.rejects(store.writeDurable!(100, pattern(50, 2)), {
         code: 'WAL_NO_SPACE',
