@@ -420,13 +420,19 @@ for (const backend of backends) {
       await store.close();
     });
 
-    it('a failed write carries its offset, as a failed durable write does', async () => {
+    it('a failed write (and writeNow) carries its offset, as a failed durable write does', async () => {
       const fs = new FaultFs(new CrashFs());
       const store = await backend.open(fs);
       fs.inject({ method: 'pwrite', fault: 'EIO' });
       const error = await rejectsCode(store.write(S + 7, pattern(10, 1)), 'WAL_IO');
       assert.equal((error as { offset?: number }).offset, S + 7);
       assert.match(error.message, new RegExp(`at offset ${S + 7}`));
+      fs.inject({ method: 'pwriteSync', fault: 'EIO' });
+      assert.throws(() => store.writeNow!(S + 7, pattern(10, 2)), {
+        code: 'WAL_IO',
+        offset: S + 7,
+      });
+      assert.equal(fs.count('pwriteSync'), 1, 'writeNow reached the Fs');
       await store.close();
     });
 
