@@ -268,11 +268,13 @@ export class FileStore extends StoreBase {
    * `Fs` has the call. Otherwise — the first durable write after opening a
    * file that existed (a killed process may have left its entry unsynced),
    * or an `Fs` without `pwriteDurable` — `doWrite`, then `doSync` (the
-   * file's fdatasync and, when due, its directory's fsync).
+   * file's fdatasync and, when due, its directory's fsync). A failed
+   * `pwriteDurable`, fdatasync or directory fsync latches; a failed
+   * `doWrite` does not.
    */
   protected doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
     if (!this.#dirDirty && this.#fs.pwriteDurable !== undefined) {
-      return writeAllDurable(this.#fs, this.#file, bytes, offset);
+      return writeAllDurable(this.#fs, this.#file, bytes, offset, this.#durableWriteFailed);
     }
     return this.doWrite(offset, bytes).then(() => this.doSync());
   }
@@ -355,6 +357,10 @@ export class FileStore extends StoreBase {
 
   readonly #fsyncFailed = (cause: unknown, what: string): never =>
     this.latch(toWalError(cause, what), what);
+
+  /** Latches a failed `pwriteDurable` at `position` (the store's offset: one file). */
+  readonly #durableWriteFailed = (cause: unknown, position: number): never =>
+    this.durableWriteFailed(cause, position);
 
   protected async doClose(): Promise<void> {
     let failure: unknown;

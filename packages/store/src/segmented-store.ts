@@ -842,6 +842,8 @@ export class SegmentedStore extends StoreBase {
    * written to it) or opened, then written with `pwriteDurable`, or, on an
    * `Fs` without it, written and fdatasynced. The directory needs no fsync
    * otherwise: open fsyncs it, and every later create is fsynced at once.
+   * A failed `pwriteDurable`, fdatasync or directory fsync latches; a failed
+   * open or create of a segment, or a failed plain write, does not.
    */
   protected doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
     const size = this.segmentSize;
@@ -859,7 +861,10 @@ export class SegmentedStore extends StoreBase {
       );
     }
     segment!.pins++; // not closed to make room while the write runs
-    return writeAllDurable(this.#fs, file, bytes, offset - index * size).then(
+    const start = index * size;
+    return writeAllDurable(this.#fs, file, bytes, offset - start, (cause, within) =>
+      this.durableWriteFailed(cause, start + within),
+    ).then(
       () => this.#unpin(segment!),
       (error: unknown) => {
         this.#unpin(segment!);
@@ -873,7 +878,10 @@ export class SegmentedStore extends StoreBase {
     const segment = this.#writable(index);
     await this.#use(index, segment, async (file) => {
       if (this.#fs.pwriteDurable !== undefined) {
-        await writeAllDurable(this.#fs, file, piece, within);
+        const start = index * this.segmentSize;
+        await writeAllDurable(this.#fs, file, piece, within, (cause, at) =>
+          this.durableWriteFailed(cause, start + at),
+        );
         return;
       }
       await writeAll(this.#fs, file, piece, within);

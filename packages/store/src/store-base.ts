@@ -76,6 +76,12 @@ export function mergeMeta(meta: StoreMeta, fields: MetaUpdate): StoreMeta {
   return Object.freeze(next);
 }
 
+/** How a failed operation is named in its `WalError`: what it was, and the offset concerned. */
+interface Failure {
+  readonly what: string;
+  readonly offset: number;
+}
+
 /** Base class of the @wal backends. */
 export abstract class StoreBase implements Store {
   abstract readonly supports: StoreSupports;
@@ -129,9 +135,12 @@ export abstract class StoreBase implements Store {
   protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
   /**
    * `writeDurable`'s work (`bytes` not empty): `doWrite`, durable for a
-   * durable store when it resolves (see {@link Store.writeDurable}). A
-   * rejection latches the store. It is on a commit's latency path: no
-   * more promise layers than needed.
+   * durable store when it resolves (see {@link Store.writeDurable}). The
+   * backend latches a failure of the durable call itself (a `pwriteDurable`
+   * through {@link StoreBase.durableWriteFailed}, an fdatasync, a directory
+   * fsync); any other rejection (opening or creating a file, a plain write
+   * of the fallback) is reported as `write`'s is, not latched. It is on a
+   * commit's latency path: no more promise layers than needed.
    */
   protected abstract doWriteDurable(offset: number, bytes: Uint8Array): Promise<void>;
   /** Fills `into` with `[offset, offset + into.length)`, all below the current length; gaps as zeros. */
@@ -172,7 +181,8 @@ export abstract class StoreBase implements Store {
 
   /**
    * Latches `cause` (a failed fsync of data, a directory, the metadata or the
-   * head) and throws the latched error. Every later call rejects with it.
+   * head, or a failed durable write) and throws the latched error. Every
+   * later call rejects with it.
    */
   protected latch(cause: unknown, what: string): never {
     this.#failure ??= new FailedError(
@@ -182,23 +192,42 @@ export abstract class StoreBase implements Store {
     throw this.#failure;
   }
 
+  /**
+   * Latches a failed durable write call (`pwriteDurable`) that began at
+   * `offset` of the store, as a failed fsync is latched (the bytes'
+   * durability is unknown): the cause is `cause` as a `WalError` carrying
+   * `offset`. Throws the latched error.
+   */
+  protected durableWriteFailed(cause: unknown, offset: number): never {
+    const what = `durable write at offset ${offset}`;
+    return this.latch(toWalError(cause, 'durable write', offset), what);
+  }
+
   // ---- the contract --------------------------------------------------------
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     this.#checkWrite(offset, bytes);
-    return this.#run(async () => {
-      if (bytes.length > 0) await this.doWrite(offset, bytes);
-      const end = offset + bytes.length;
-      if (end > this.lengthOffset) this.lengthOffset = end;
-    });
+    return this.#run(
+      async () => {
+        if (bytes.length > 0) await this.doWrite(offset, bytes);
+        const end = offset + bytes.length;
+        if (end > this.lengthOffset) this.lengthOffset = end;
+      },
+      undefined,
+      { what: `write of ${bytes.length} bytes`, offset },
+    );
   }
 
   /**
    * `write`, durable when it resolves (see {@link Store.writeDurable}):
    * the same checks and refusals as `write` (`WAL_READ_ONLY` naming
-   * `writeDurable`); any failure once the work has begun latches the store
-   * (`WAL_FAILED`, the failure as its cause), since the bytes' durability
-   * is then unknown. One `.then` over the backend's work: no `async` layer.
+   * `writeDurable`). A failure of the durable call itself (`pwriteDurable`,
+   * the fallback's fdatasync, a directory fsync) latches the store
+   * (`WAL_FAILED`, the failure as its cause), since the bytes' durability is
+   * then unknown; the backend latches it where it happens. A failure before
+   * that (opening or creating a file, the fallback's plain write) rejects
+   * as `write`'s does (`WAL_IO`, `WAL_NO_SPACE`, carrying `offset`), not
+   * latched. One `.then` over the backend's work: no `async` layer.
    */
   writeDurable(offset: number, bytes: Uint8Array): Promise<void> {
     try {
@@ -221,8 +250,8 @@ export abstract class StoreBase implements Store {
       },
       (error: unknown) => {
         if (--this.#inFlight === 0) this.#drained();
-        const what = `durable write of ${bytes.length} bytes at ${offset}`;
-        return this.latch(toWalError(error, what), what);
+        // A latched failure is a FailedError already, kept as it is.
+        throw toWalError(error, `durable write of ${bytes.length} bytes`, offset);
       },
     );
   }
@@ -230,7 +259,10 @@ export abstract class StoreBase implements Store {
   writeNow(offset: number, bytes: Uint8Array): boolean {
     this.#checkWrite(offset, bytes);
     const end = offset + bytes.length;
-    if (bytes.length > 0 && !this.#trackNow(() => this.doWriteNow(offset, bytes))) return false;
+    const failure = { what: `write of ${bytes.length} bytes`, offset };
+    if (bytes.length > 0 && !this.#trackNow(() => this.doWriteNow(offset, bytes), failure)) {
+      return false;
+    }
     if (end > this.lengthOffset) this.lengthOffset = end;
     return true;
   }
@@ -390,33 +422,45 @@ export abstract class StoreBase implements Store {
     return undefined;
   }
 
-  #run<T>(operation: () => Promise<T>, mutating?: string): Promise<T> {
+  #run<T>(operation: () => Promise<T>, mutating?: string, failure?: Failure): Promise<T> {
     const refusal = this.#refusal(mutating);
     if (refusal) return Promise.reject(refusal);
-    return this.#track(operation);
+    return this.#track(operation, failure);
   }
 
-  async #track<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `operation` counted in flight; an I/O failure rejects as a
+   * `WalError` named by `failure` (with its offset), or as an operation of
+   * the store.
+   */
+  async #track<T>(operation: () => Promise<T>, failure?: Failure): Promise<T> {
     this.#inFlight++;
     try {
       return await operation();
     } catch (error) {
-      throw isArgumentError(error) ? error : toWalError(error, `${this.#what} operation`);
+      throw this.#failed(error, failure);
     } finally {
       if (--this.#inFlight === 0) this.#drained();
     }
   }
 
   /** `#track` for a synchronous operation. */
-  #trackNow(operation: () => boolean): boolean {
+  #trackNow(operation: () => boolean, failure?: Failure): boolean {
     this.#inFlight++;
     try {
       return operation();
     } catch (error) {
-      throw isArgumentError(error) ? error : toWalError(error, `${this.#what} operation`);
+      throw this.#failed(error, failure);
     } finally {
       if (--this.#inFlight === 0) this.#drained();
     }
+  }
+
+  #failed(error: unknown, failure: Failure | undefined): unknown {
+    if (isArgumentError(error)) return error;
+    return failure === undefined
+      ? toWalError(error, `${this.#what} operation`)
+      : toWalError(error, failure.what, failure.offset);
   }
 
   async #runExclusive(operation: () => Promise<void>): Promise<void> {

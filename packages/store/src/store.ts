@@ -63,8 +63,9 @@ export interface StoreSupports {
  * carrying a `code` (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`);
  * every call after `close()` rejects with `WAL_CLOSED`; I/O failures reject
  * with `WAL_IO` / `WAL_NO_SPACE`. A failed fsync (of data, a directory, the
- * metadata or the head) is latched: that call and every later one rejects with
- * `WAL_FAILED` whose `cause` is the original failure. `close()` always
+ * metadata or the head) or durable write (see `writeDurable`) is latched:
+ * that call and every later one rejects with `WAL_FAILED` whose `cause` is
+ * the original failure. `close()` always
  * releases the lock and resources, even after a failure.
  */
 export interface Store {
@@ -118,10 +119,16 @@ export interface Store {
    * `write`, durable when it resolves: after a power loss the bytes of
    * `[offset, offset + bytes.length)` read back as written, as if a `sync`
    * called after the write had resolved (for a store that is not `durable`,
-   * exactly `write`). It makes no other write durable: bytes written earlier
-   * and not synced stay as they were. A failure is latched (`WAL_FAILED`), as
-   * a failed `sync` is, since the bytes' durability is unknown. Optional: a
-   * backend without it is written with `write` then `sync`.
+   * exactly `write`). It need not make any other write durable: bytes
+   * written earlier and not synced may or may not become durable with it
+   * (callers must not rely on either). A failure of the durable write call
+   * itself (an `O_DSYNC` write, or the fallback's fdatasync or directory
+   * fsync) is latched (`WAL_FAILED`), as a failed `sync` is, since the
+   * bytes' durability is unknown; a failure before it (opening or creating
+   * a file, the descriptor of the durable write, or the fallback's plain
+   * write) rejects as `write`'s does (`WAL_IO`, `WAL_NO_SPACE`, with the
+   * `offset`), not latched. Optional: a backend without it is written with
+   * `write` then `sync`.
    */
   writeDurable?(offset: number, bytes: Uint8Array): Promise<void>;
 

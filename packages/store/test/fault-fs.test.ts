@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
+import { constants as os } from 'node:os';
 import { join } from 'node:path';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { FaultFs, FSYNC_METHODS, systemError } from '../src/testing/fault-fs.js';
@@ -120,7 +121,12 @@ describe('FaultFs', () => {
     assert.equal(await fs.pread(file, into, 0), 1);
     assert.equal(into[0], 'a'.charCodeAt(0));
     fs.inject({ method: 'size', fault: { code: 'EBADF' } });
-    await rejectsCode(fs.size(file), 'EBADF');
+    const own = (await rejectsCode(fs.size(file), 'EBADF')) as NodeJS.ErrnoException;
+    assert.equal(own.syscall, 'fstat', "the method's own system call");
+    fs.inject({ method: 'size', fault: { code: 'EMFILE', syscall: 'open' } });
+    const named = (await rejectsCode(fs.size(file), 'EMFILE')) as NodeJS.ErrnoException;
+    assert.equal(named.syscall, 'open', 'the system call the fault names');
+    assert.equal(named.errno, -os.errno.EMFILE);
     fs.inject({ method: 'size', fault: 'short' }); // ignored off pwrite/pread
     assert.equal(await fs.size(file), 2);
     await fs.close(file);
@@ -174,6 +180,11 @@ describe('FaultFs', () => {
     assert.throws(() => fs.inject({ when: 1 as never }), { code: 'ERR_INVALID_ARG_TYPE' });
     assert.throws(() => fs.inject({ fault: 'EBAD' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
     assert.throws(() => fs.inject({ fault: { short: -1 } }), { code: 'ERR_INVALID_ARG_VALUE' });
+    for (const syscall of ['', 1]) {
+      assert.throws(() => fs.inject({ fault: { code: 'EIO', syscall: syscall as never } }), {
+        code: 'ERR_INVALID_ARG_VALUE',
+      });
+    }
     assert.throws(() => fs.inject({ method: 'nope' as never }), { code: 'ERR_INVALID_ARG_VALUE' });
   });
 });

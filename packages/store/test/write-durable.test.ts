@@ -6,18 +6,19 @@
  * and the latch of a failure.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { readdir, readFile, readlink, realpath, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
 import type { Fs } from '../src/fs/fs.js';
 import { NodeFs } from '../src/fs/node-fs.js';
-import { SegmentedStore } from '../src/segmented-store.js';
+import { SegmentedStore, segmentName } from '../src/segmented-store.js';
 import type { Store } from '../src/store.js';
 import { CrashFs, type CrashState } from '../src/testing/crash-fs.js';
 import { CompletionExplorer, type CompletionSchedule } from '../src/testing/crash-orders.js';
 import { type Fault, FaultFs } from '../src/testing/fault-fs.js';
-import { pattern, removeTempDirs, tempDir, tick } from './fs-helpers.js';
+import { pattern, rejectsCode, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
 const S = 4096;
 
@@ -29,6 +30,27 @@ function withoutDurable<T extends Fs>(fs: T): T {
 /** The descriptors this process has open (Linux). */
 async function openDescriptors(): Promise<number> {
   return (await readdir('/proc/self/fd')).length;
+}
+
+/** The access-mode bits of open-file flags (Linux; node:fs has no constant for it). */
+const O_ACCMODE = 0o3;
+
+/**
+ * The open-file flags (`flags:` of /proc/self/fdinfo, octal) of every
+ * descriptor of this process that names `path` (Linux).
+ */
+async function descriptorFlags(path: string): Promise<number[]> {
+  const target = await realpath(path);
+  const flags: number[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const names = await readlink(`/proc/self/fd/${fd}`).catch(() => undefined);
+    if (names !== target) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const found = /^flags:\s*([0-7]+)$/m.exec(info);
+    assert.ok(found, info);
+    flags.push(Number.parseInt(found[1]!, 8));
+  }
+  return flags;
 }
 
 function causeCodes(error: unknown): unknown[] {
@@ -92,6 +114,30 @@ describe('Fs.pwriteDurable', () => {
     });
   });
 
+  it("NodeFs: the second descriptor carries O_DSYNC, the file's own does not (Linux: /proc/self/fdinfo)", async function () {
+    if (!existsSync('/proc/self/fdinfo')) {
+      console.log("      not run: no /proc/self/fdinfo here to read a descriptor's flags from");
+      this.skip();
+    }
+    const dsync = constants.O_DSYNC;
+    assert.ok(dsync > 0, 'the platform has O_DSYNC');
+    const fs = new NodeFs();
+    const path = join(await tempDir(), 'f');
+    const file = await fs.open(path, 'create');
+    await fs.pwrite(file, pattern(10, 1), 0);
+    const before = await descriptorFlags(path);
+    assert.equal(before.length, 1);
+    assert.equal(before[0]! & dsync, 0, 'a plain write is not synchronous');
+    assert.equal(await fs.pwriteDurable(file, pattern(10, 2), 10), 10);
+    const after = await descriptorFlags(path);
+    assert.equal(after.length, 2, 'the file and its durable descriptor');
+    const durable = after.filter((flags) => (flags & dsync) !== 0);
+    assert.equal(durable.length, 1, `flags ${after.map((flags) => flags.toString(8))}`);
+    assert.equal(durable[0]! & O_ACCMODE, constants.O_RDWR);
+    await fs.close(file);
+    assert.deepEqual(await descriptorFlags(path), []);
+  });
+
   it('NodeFs: refuses a read-only file, a foreign one, and a path that names another file now', async () => {
     const fs = new NodeFs();
     const dir = await tempDir();
@@ -105,7 +151,11 @@ describe('Fs.pwriteDurable', () => {
     await rename(path, join(dir, 'moved'));
     await writeFile(path, 'another file');
     const before = await openDescriptors();
-    await assert.rejects(fs.pwriteDurable(file, pattern(1, 1), 0), { code: 'ESTALE' });
+    // Nothing written: the failure is its descriptor's open (see Fs.pwriteDurable).
+    await assert.rejects(fs.pwriteDurable(file, pattern(1, 1), 0), {
+      code: 'ESTALE',
+      syscall: 'open',
+    });
     assert.equal(await openDescriptors(), before, 'the descriptor of the other file is closed');
     await fs.close(file);
     assert.equal(await readFile(path, 'utf8'), 'another file');
@@ -113,7 +163,10 @@ describe('Fs.pwriteDurable', () => {
     await rename(join(dir, 'moved'), path);
     const gone = await fs.open(path, 'write');
     await rename(path, join(dir, 'moved'));
-    await assert.rejects(fs.pwriteDurable(gone, pattern(1, 1), 0), { code: 'ENOENT' });
+    await assert.rejects(fs.pwriteDurable(gone, pattern(1, 1), 0), {
+      code: 'ENOENT',
+      syscall: 'open',
+    });
     await fs.close(gone);
   });
 
@@ -176,6 +229,40 @@ describe('Fs.pwriteDurable', () => {
     assert.equal(new FaultFs(withoutDurable(new CrashFs())).pwriteDurable, undefined);
   });
 });
+
+/** A store of `backend` over a `FaultFs` over `crash`, holding 100 synced bytes. */
+async function openSynced(backend: Backend, crash: CrashFs = new CrashFs()) {
+  const fs = new FaultFs(crash);
+  const store = await backend.open(fs);
+  await store.write(0, pattern(100, 1));
+  await store.sync();
+  return { crash, fs, store };
+}
+
+/**
+ * After a failure that was not latched: `write`, `sync` and `writeDurable`
+ * at `end` (the store's length) all work, and what they made durable
+ * survives every power-loss state of `crash`.
+ */
+async function expectUsable(
+  backend: Backend,
+  store: Store,
+  crash: CrashFs,
+  end: number,
+): Promise<void> {
+  await store.write(end, pattern(30, 7));
+  await store.sync();
+  await store.writeDurable!(end + 30, pattern(40, 8));
+  assert.equal(store.length, end + 70);
+  const expected = new Uint8Array(70);
+  expected.set(pattern(30, 7));
+  expected.set(pattern(40, 8), 30);
+  for (const state of states(crash)) {
+    const again = await backend.open(state.fs());
+    assert.deepEqual(await again.read(end, 70), expected, state.description);
+    await again.close();
+  }
+}
 
 interface Backend {
   readonly name: string;
@@ -247,11 +334,7 @@ for (const backend of backends) {
     });
 
     it('without pwriteDurable in the Fs: write, then fdatasync (and the directory when due)', async () => {
-      const crash = withoutDurable(new CrashFs());
-      const fs = new FaultFs(crash);
-      const store = await backend.open(fs);
-      await store.write(0, pattern(100, 1));
-      await store.sync();
+      const { crash, fs, store } = await openSynced(backend, withoutDurable(new CrashFs()));
       fs.resetCounts();
       await store.writeDurable!(3000, pattern(2000, 2)); // across a segment boundary
       assert.equal(fs.count('pwriteDurable'), 0);
@@ -266,11 +349,7 @@ for (const backend of backends) {
 
     for (const fault of ['EIO', 'ENOSPC'] as const) {
       it(`a failed pwriteDurable (${fault}) latches the store: WAL_FAILED, the failure as cause`, async () => {
-        const crash = new CrashFs();
-        const fs = new FaultFs(crash);
-        const store = await backend.open(fs);
-        await store.write(0, pattern(100, 1));
-        await store.sync();
+        const { crash, fs, store } = await openSynced(backend);
         fs.inject({ method: 'pwriteDurable', fault });
         const error = await store.writeDurable!(100, pattern(50, 2)).then(
           () => assert.fail('writeDurable resolved'),
@@ -278,6 +357,7 @@ for (const backend of backends) {
         );
         assert.equal(errorCode(error), 'WAL_FAILED');
         assert.ok(causeCodes(error).includes(fault), String(causeCodes(error)));
+        assert.equal((error as { cause?: { offset?: number } }).cause?.offset, 100);
         assert.equal(store.length, 100, 'the length does not move');
         for (const later of [
           () => store.writeDurable!(100, pattern(50, 2)),
@@ -305,11 +385,55 @@ for (const backend of backends) {
       await store.close();
       const opening = new FaultFs(new CrashFs());
       const other = await backend.open(opening);
-      opening.inject({ method: ['open', 'pwriteDurable'], fault: 'ENOSPC', persistent: true });
+      opening.inject({ method: 'pwriteDurable', fault: 'ENOSPC', persistent: true });
       await assert.rejects(other.writeDurable!(5 * S, pattern(50, 2)), (e: unknown) => {
         return errorCode(e) === 'WAL_FAILED' && causeCodes(e).includes('ENOSPC');
       });
       await other.close();
+    });
+
+    it('a durable write whose descriptor could not be opened (nothing written) is not latched', async () => {
+      const { crash, fs, store } = await openSynced(backend);
+      fs.inject({ method: 'pwriteDurable', fault: { code: 'EMFILE', syscall: 'open' } });
+      const error = await store.writeDurable!(100, pattern(50, 2)).then(
+        () => assert.fail('writeDurable resolved'),
+        (failure: unknown) => failure as { code: string; errno?: string; offset?: number },
+      );
+      assert.equal(error.code, 'WAL_IO');
+      assert.equal(error.errno, 'EMFILE');
+      assert.equal(error.offset, 100);
+      assert.equal((store as { failure?: unknown }).failure, undefined);
+      assert.equal(store.length, 100);
+      await expectUsable(backend, store, crash, 100);
+      await store.close();
+    });
+
+    it('a failed plain write of the fallback (no pwriteDurable) is not latched: WAL_NO_SPACE with the offset', async () => {
+      const { crash, fs, store } = await openSynced(backend, withoutDurable(new CrashFs()));
+      fs.inject({ method: 'pwrite', fault: 'ENOSPC' });
+      await assert.rejects(store.writeDurable!(100, pattern(50, 2)), {
+        code: 'WAL_NO_SPACE',
+        offset: 100,
+      });
+      assert.equal((store as { failure?: unknown }).failure, undefined);
+      await expectUsable(backend, store, crash, 100);
+      await store.close();
+    });
+
+    it('a failed write (and writeNow) carries its offset, as a failed durable write does', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const store = await backend.open(fs);
+      fs.inject({ method: 'pwrite', fault: 'EIO' });
+      const error = await rejectsCode(store.write(S + 7, pattern(10, 1)), 'WAL_IO');
+      assert.equal((error as { offset?: number }).offset, S + 7);
+      assert.match(error.message, new RegExp(`at offset ${S + 7}`));
+      fs.inject({ method: 'pwriteSync', fault: 'EIO' });
+      assert.throws(() => store.writeNow!(S + 7, pattern(10, 2)), {
+        code: 'WAL_IO',
+        offset: S + 7,
+      });
+      assert.equal(fs.count('pwriteSync'), 1, 'writeNow reached the Fs');
+      await store.close();
     });
 
     it('a short durable write goes on until every byte is durable', async () => {
@@ -428,6 +552,129 @@ describe('writeDurable and directory entries', () => {
       assert.deepEqual(bytesAt(state, segment, 100, 20), pattern(20, 2), state.description);
     }
     await store.close();
+  });
+});
+
+describe('writeDurable: what latches', () => {
+  after(removeTempDirs);
+
+  const segment = (index: number) => `/log/${segmentName(index)}`;
+
+  it('SegmentedStore: a segment that could not be created (nothing written) is not latched', async () => {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    await store.write(0, pattern(100, 1));
+    await store.sync();
+    fs.inject({
+      when: (call) => call.method === 'open' && call.path === segment(5),
+      fault: 'ENOSPC',
+    });
+    await assert.rejects(store.writeDurable(5 * S, pattern(50, 2)), {
+      code: 'WAL_NO_SPACE',
+      offset: 5 * S,
+    });
+    assert.equal(store.failure, undefined);
+    assert.equal(fs.count('pwriteDurable'), 0);
+    await store.writeDurable(5 * S, pattern(50, 3)); // created now
+    await expectUsable(backends[1]!, store, crash, 5 * S + 50);
+    for (const state of states(crash)) {
+      assert.deepEqual(bytesAt(state, segment(5), 0, 50), pattern(50, 3), state.description);
+    }
+    await store.close();
+  });
+
+  it('SegmentedStore: a closed segment that could not be opened again (EMFILE) is not latched', async () => {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S, maxOpenSegments: 1 });
+    await store.write(0, pattern(100, 1));
+    await store.write(S, pattern(100, 2)); // segment 0 is closed to make room
+    await store.sync();
+    fs.inject({
+      when: (call) => call.method === 'open' && call.path === segment(0),
+      fault: { code: 'EMFILE' },
+    });
+    await assert.rejects(store.writeDurable(100, pattern(50, 3)), {
+      code: 'WAL_IO',
+      errno: 'EMFILE',
+      offset: 100,
+    });
+    assert.equal(store.failure, undefined);
+    await store.writeDurable(100, pattern(50, 4));
+    await expectUsable(backends[1]!, store, crash, S + 100);
+    for (const state of states(crash)) {
+      assert.deepEqual(bytesAt(state, segment(0), 100, 50), pattern(50, 4), state.description);
+    }
+    await store.close();
+  });
+
+  it('SegmentedStore: across two segments, a failed second piece latches, its offset in the cause', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    await store.write(0, pattern(100, 1));
+    await store.sync();
+    fs.inject({ method: 'pwriteDurable', at: 2, fault: 'EIO' });
+    const error = await rejectsCode(store.writeDurable(S - 50, pattern(100, 2)), 'WAL_FAILED');
+    assert.equal(store.failure, error);
+    assert.deepEqual(
+      fs.calls.filter((call) => call.method === 'pwriteDurable').map((call) => call.path),
+      [segment(0), segment(1)],
+    );
+    assert.equal((error.cause as { offset?: number }).offset, S, 'where the failed piece began');
+    await store.close();
+  });
+
+  it('SegmentedStore: a durable write in flight when a sync fails issues no piece after the latch', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    await store.write(0, pattern(100, 1));
+    await store.write(S + 200, pattern(10, 2)); // segment 1 exists and is open
+    await store.sync();
+    await store.write(100, pattern(100, 3)); // dirty: the next sync fdatasyncs segment 0
+    fs.resetCounts();
+    fs.inject({ method: 'fdatasync', fault: 'EIO' });
+    const durable = store.writeDurable(S - 50, pattern(100, 4)); // two pieces
+    const sync = store.sync();
+    const synced = await rejectsCode(sync, 'WAL_FAILED');
+    const written = await rejectsCode(durable, 'WAL_FAILED');
+    assert.equal(written, synced, 'the latched failure');
+    assert.ok(causeCodes(written).includes('EIO'));
+    const durableCalls = fs.calls.filter((call) => call.method === 'pwriteDurable');
+    // The first piece was in flight when the fdatasync failed; the second never reached the Fs.
+    assert.deepEqual(
+      durableCalls.map((call) => call.path),
+      [segment(0)],
+    );
+    assert.ok(
+      fs.calls.findIndex((call) => call.method === 'fdatasync') >
+        fs.calls.indexOf(durableCalls[0]!),
+    );
+    await store.close();
+  });
+
+  it('FileStore over NodeFs: a log file moved away fails the durable open (ENOENT), not latched; back in place, all goes on', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'log');
+    const store = await FileStore.open(path);
+    await store.write(0, pattern(100, 1));
+    await store.sync(); // the directory entry is durable: the direct path
+    await rename(path, join(dir, 'away'));
+    await assert.rejects(store.writeDurable(100, pattern(50, 2)), {
+      code: 'WAL_IO',
+      errno: 'ENOENT',
+      syscall: 'open',
+      offset: 100,
+    });
+    assert.equal(store.failure, undefined);
+    await rename(join(dir, 'away'), path);
+    await store.writeDurable(100, pattern(50, 3));
+    await store.write(150, pattern(10, 4));
+    await store.sync();
+    await store.close();
+    const onDisk = new Uint8Array(await readFile(path));
+    assert.deepEqual(onDisk.subarray(100, 150), pattern(50, 3));
+    assert.deepEqual(onDisk.subarray(150), pattern(10, 4));
   });
 });
 

@@ -169,9 +169,8 @@ ${HEAD_WRITE}
     edits: [
       {
         file: IO,
-        search: 'return fs.pwriteDurable!(file, bytes, position).then((count) => {',
-        replace:
-          'return fs.pwrite(file, bytes, position).then((count) => { // (deliberate bug) not durable',
+        search: 'return fs.pwriteDurable!(file, bytes, position).then(',
+        replace: 'return fs.pwrite(file, bytes, position).then( // (deliberate bug) not durable',
       },
     ],
     suites: [

@@ -77,9 +77,11 @@ export interface Fs {
    * `pwrite` whose bytes are durable when it resolves, as if an `fdatasync`
    * covering exactly the bytes written had followed it (an `O_DSYNC` write:
    * one call where `pwrite` + `fdatasync` take two). Resolves with the count
-   * written (may be short; what was written is durable). Says nothing about
-   * other writes to the file: bytes written earlier and not yet synced stay
-   * as they were. After a failure the durability of the bytes is unknown,
+   * written (may be short; what was written is durable). Need not make any
+   * other write to the file durable (callers must not rely on it doing so or
+   * not). A rejection with `syscall` `'open'` wrote nothing: the call could
+   * not open (or check) the descriptor it writes through, and the file is as
+   * it was. After any other failure the durability of the bytes is unknown,
    * as after a failed `fdatasync`: callers latch it. Optional: callers fall
    * back to `pwrite` + `fdatasync` when an `Fs` does not have it.
    */

@@ -52,21 +52,43 @@ export function writeAllSync(fs: Fs, file: FsFile, bytes: Uint8Array, position: 
 }
 
 /**
+ * Called with a failed durable write call that began at `position` of the
+ * file; must throw (a store latches it).
+ */
+export type DurableWriteFailure = (cause: unknown, position: number) => never;
+
+/**
  * `writeAll` with `fs.pwriteDurable` (which the caller checked `fs` has):
- * every byte is durable once it resolves. One call in the usual case (no
- * short write) and no `async` layer: a durable commit waits on it.
+ * every byte is durable once it resolves. A failure of a `pwriteDurable`
+ * call, or one that makes no progress, goes to `failed` (the bytes'
+ * durability is unknown: a store latches it), except a rejection with
+ * `syscall` `'open'`, which wrote nothing (see {@link Fs.pwriteDurable})
+ * and rejects as it is. One call in the usual case (no short write) and no
+ * `async` layer: a durable commit waits on it.
  */
 export function writeAllDurable(
   fs: Fs,
   file: FsFile,
   bytes: Uint8Array,
   position: number,
+  failed: DurableWriteFailure,
 ): Promise<void> {
-  return fs.pwriteDurable!(file, bytes, position).then((count) => {
-    if (count === bytes.length) return undefined;
-    if (!(count > 0)) throw noProgress(file, position);
-    return writeAllDurable(fs, file, bytes.subarray(count), position + count);
-  });
+  return fs.pwriteDurable!(file, bytes, position).then(
+    (count) => {
+      if (count === bytes.length) return undefined;
+      if (!(count > 0)) return failed(noProgress(file, position), position);
+      return writeAllDurable(fs, file, bytes.subarray(count), position + count, failed);
+    },
+    (error: unknown) => {
+      if (wroteNothing(error)) throw error;
+      return failed(error, position);
+    },
+  );
+}
+
+/** True for a rejection of `pwriteDurable` that wrote nothing: its `syscall` is `'open'`. */
+function wroteNothing(error: unknown): boolean {
+  return (error as { syscall?: unknown } | null)?.syscall === 'open';
 }
 
 /**

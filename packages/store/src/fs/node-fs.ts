@@ -80,6 +80,8 @@ class NodeFile implements FsFile {
    * with `O_RDWR | O_DSYNC`: the kernel has the bytes on stable storage, with
    * the size and metadata needed to read them, when the call returns, as an
    * `fdatasync` of that range would; one trip through the thread pool.
+   * A failure to open that descriptor, or a path that names another file
+   * now (`ESTALE`), rejects with `syscall` `'open'`, nothing written.
    */
   pwriteDurable(bytes: Uint8Array, position: number): Promise<number> {
     if (!this.writable || this.#closing !== undefined) {

@@ -39,7 +39,9 @@ export interface FsCall {
 
 /**
  * A fault: an error code (the call rejects with a Node-style error carrying
- * `code`, `errno` and `syscall`, having done nothing), or a short write or
+ * `code`, `errno` and `syscall`, having done nothing; `syscall` is the
+ * method's own unless `{ code, syscall }` names another, as for a
+ * `pwriteDurable` that failed to open its descriptor: `'open'`), or a short write or
  * read (`{ short: n }`: only the first `n` bytes are transferred, and `n` is
  * resolved; `'short'` transfers half, at least one byte). Short faults apply to
  * the positional writes and reads only (`pwrite`, `pwriteSync`,
@@ -49,7 +51,7 @@ export type Fault =
   | 'EIO'
   | 'ENOSPC'
   | 'short'
-  | { readonly code: string }
+  | { readonly code: string; readonly syscall?: string }
   | { readonly short: number };
 
 /** Where and how to inject faults; see {@link FaultFs.inject}. */
@@ -192,8 +194,9 @@ export class FaultFs implements Fs {
     }
     if (typeof inner.fdatasyncSync === 'function') {
       this.fdatasyncSync = (file) => {
-        const code = codeOf(this.#enter('fdatasyncSync', file.path, []));
-        if (code !== undefined) throw systemError(code, SYSCALLS.fdatasyncSync, file.path);
+        const fault = this.#enter('fdatasyncSync', file.path, []);
+        const code = codeOf(fault);
+        if (code !== undefined) throw faultError(fault!, code, 'fdatasyncSync', file.path);
         inner.fdatasyncSync!(file);
       };
     }
@@ -284,7 +287,7 @@ export class FaultFs implements Fs {
   ): Promise<T> {
     const fault = this.#enter(method, path, args);
     const code = codeOf(fault);
-    if (code !== undefined) throw systemError(code, SYSCALLS[method], path);
+    if (code !== undefined) throw faultError(fault!, code, method, path);
     return call();
   }
 
@@ -314,7 +317,7 @@ export class FaultFs implements Fs {
   ): Uint8Array {
     const fault = this.#enter(method, file.path, [bytes, position]);
     const code = codeOf(fault);
-    if (code !== undefined) throw systemError(code, SYSCALLS[method], file.path);
+    if (code !== undefined) throw faultError(fault!, code, method, file.path);
     if (fault === undefined) return bytes;
     const short =
       fault === 'short'
@@ -376,6 +379,12 @@ export class FaultFs implements Fs {
   }
 }
 
+/** The error of a fault with `code` injected into `method`: its own `syscall`, or the one the fault names. */
+function faultError(fault: Fault, code: string, method: FsMethod, path: string): Error {
+  const named = typeof fault === 'object' && 'syscall' in fault ? fault.syscall : undefined;
+  return systemError(code, named ?? SYSCALLS[method], path);
+}
+
 function codeOf(fault: Fault | undefined): string | undefined {
   if (fault === undefined || fault === 'short') return undefined;
   if (typeof fault === 'string') return fault;
@@ -385,13 +394,18 @@ function codeOf(fault: Fault | undefined): string | undefined {
 function checkFault(fault: unknown): void {
   if (fault === 'EIO' || fault === 'ENOSPC' || fault === 'short') return;
   if (typeof fault === 'object' && fault !== null) {
-    const { code, short } = fault as { code?: unknown; short?: unknown };
-    if (typeof code === 'string' && code.length > 0) return;
+    const { code, short, syscall } = fault as {
+      code?: unknown;
+      short?: unknown;
+      syscall?: unknown;
+    };
+    const syscallOk = syscall === undefined || (typeof syscall === 'string' && syscall.length > 0);
+    if (typeof code === 'string' && code.length > 0 && syscallOk) return;
     if (typeof short === 'number' && Number.isInteger(short) && short >= 0) return;
   }
   throw invalidArgValue(
     'rule.fault',
     fault,
-    "must be 'EIO', 'ENOSPC', 'short', { code } or { short: n }",
+    "must be 'EIO', 'ENOSPC', 'short', { code }, { code, syscall } or { short: n }",
   );
 }
