@@ -19,6 +19,7 @@ import {
   syncDir,
   validateOpenArguments,
   writeAll,
+  writeAllDurable,
   writeAllSync,
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, validateMode } from './fs/mode.js';
@@ -259,6 +260,21 @@ export class FileStore extends StoreBase {
   protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
     await writeAll(this.#fs, this.#file, bytes, offset);
     this.#data.written();
+  }
+
+  /**
+   * One `pwriteDurable` (through {@link writeAllDurable}: more only after a
+   * short write) once the file's directory entry is known durable and the
+   * `Fs` has the call. Otherwise — the first durable write after opening a
+   * file that existed (a killed process may have left its entry unsynced),
+   * or an `Fs` without `pwriteDurable` — `doWrite`, then `doSync` (the
+   * file's fdatasync and, when due, its directory's fsync).
+   */
+  protected doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
+    if (!this.#dirDirty && this.#fs.pwriteDurable !== undefined) {
+      return writeAllDurable(this.#fs, this.#file, bytes, offset);
+    }
+    return this.doWrite(offset, bytes).then(() => this.doSync());
   }
 
   protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {

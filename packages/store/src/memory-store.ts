@@ -29,6 +29,11 @@ export class MemoryStore extends StoreBase {
     return Promise.resolve();
   }
 
+  /** Not durable: exactly `doWrite`. */
+  protected doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.doWrite(offset, bytes);
+  }
+
   protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {
     let done = 0;
     while (done < bytes.length) {

@@ -22,6 +22,7 @@ import {
   syncDir,
   validateOpenArguments,
   writeAll,
+  writeAllDurable,
   writeAllSync,
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';
@@ -827,6 +828,61 @@ export class SegmentedStore extends StoreBase {
         segment.sync.written(); // before the pin drops: an eviction must see it dirty
       });
     });
+  }
+
+  /**
+   * A range inside one segment whose file is open and whose creation is
+   * durable (not being opened: a new segment's file is handed out only once
+   * the directory fsync after its create is done), on an `Fs` with
+   * `pwriteDurable`: one `pwriteDurable` on that file, the segment pinned
+   * meanwhile. Otherwise piece by piece, in order: each piece's segment is
+   * created if missing (its directory entry made durable before any byte is
+   * written to it) or opened, then written with `pwriteDurable`, or, on an
+   * `Fs` without it, written and fdatasynced. The directory needs no fsync
+   * otherwise: open fsyncs it, and every later create is fsynced at once.
+   */
+  protected doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
+    const size = this.segmentSize;
+    const index = Math.floor(offset / size);
+    const segment = this.#segments.get(index);
+    const file =
+      segment === undefined ||
+      this.#fs.pwriteDurable === undefined ||
+      Math.floor((offset + bytes.length - 1) / size) !== index
+        ? undefined
+        : this.#openNow(segment);
+    if (file === undefined) {
+      return this.#pieces(offset, bytes.length, (at, within, done, count) =>
+        this.#writeDurablePiece(at, within, bytes.subarray(done, done + count)),
+      );
+    }
+    segment!.pins++; // not closed to make room while the write runs
+    return writeAllDurable(this.#fs, file, bytes, offset - index * size).then(
+      () => this.#unpin(segment!),
+      (error: unknown) => {
+        this.#unpin(segment!);
+        throw error;
+      },
+    );
+  }
+
+  /** One segment's piece of a durable write that could not take the direct path. */
+  async #writeDurablePiece(index: number, within: number, piece: Uint8Array): Promise<void> {
+    const segment = this.#writable(index);
+    await this.#use(index, segment, async (file) => {
+      if (this.#fs.pwriteDurable !== undefined) {
+        await writeAllDurable(this.#fs, file, piece, within);
+        return;
+      }
+      await writeAll(this.#fs, file, piece, within);
+      segment.sync.written();
+      await this.#flushFile(segment, file);
+    });
+  }
+
+  /** Drops a pin taken without {@link #use} (a writable handle: its segments are never retired). */
+  #unpin(segment: Segment): void {
+    if (--segment.pins === 0) this.#wake();
   }
 
   protected override doWriteNow(offset: number, bytes: Uint8Array): boolean {

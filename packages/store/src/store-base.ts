@@ -127,6 +127,13 @@ export abstract class StoreBase implements Store {
   // ---- backend hooks -------------------------------------------------------
 
   protected abstract doWrite(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * `writeDurable`'s work (`bytes` not empty): `doWrite`, durable for a
+   * durable store when it resolves (see {@link Store.writeDurable}). A
+   * rejection latches the store. It is on a commit's latency path: no
+   * more promise layers than needed.
+   */
+  protected abstract doWriteDurable(offset: number, bytes: Uint8Array): Promise<void>;
   /** Fills `into` with `[offset, offset + into.length)`, all below the current length; gaps as zeros. */
   protected abstract doReadInto(offset: number, into: Uint8Array): Promise<void>;
   protected abstract doSync(): Promise<void>;
@@ -186,6 +193,40 @@ export abstract class StoreBase implements Store {
     });
   }
 
+  /**
+   * `write`, durable when it resolves (see {@link Store.writeDurable}):
+   * the same checks and refusals as `write` (`WAL_READ_ONLY` naming
+   * `writeDurable`); any failure once the work has begun latches the store
+   * (`WAL_FAILED`, the failure as its cause), since the bytes' durability
+   * is then unknown. One `.then` over the backend's work: no `async` layer.
+   */
+  writeDurable(offset: number, bytes: Uint8Array): Promise<void> {
+    try {
+      this.#checkWrite(offset, bytes, 'writeDurable');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const end = offset + bytes.length;
+    this.#inFlight++;
+    let work: Promise<void>;
+    try {
+      work = bytes.length === 0 ? Promise.resolve() : this.doWriteDurable(offset, bytes);
+    } catch (error) {
+      work = Promise.reject(error);
+    }
+    return work.then(
+      () => {
+        if (--this.#inFlight === 0) this.#drained();
+        if (end > this.lengthOffset) this.lengthOffset = end;
+      },
+      (error: unknown) => {
+        if (--this.#inFlight === 0) this.#drained();
+        const what = `durable write of ${bytes.length} bytes at ${offset}`;
+        return this.latch(toWalError(error, what), what);
+      },
+    );
+  }
+
   writeNow(offset: number, bytes: Uint8Array): boolean {
     this.#checkWrite(offset, bytes);
     const end = offset + bytes.length;
@@ -194,14 +235,14 @@ export abstract class StoreBase implements Store {
     return true;
   }
 
-  /** The checks of `write` and `writeNow`, before any I/O: throws what they refuse. */
-  #checkWrite(offset: number, bytes: Uint8Array): void {
+  /** The checks of `write`, `writeNow` and `writeDurable` (`name`), before any I/O: throws what they refuse. */
+  #checkWrite(offset: number, bytes: Uint8Array, name = 'write'): void {
     validateOffset('offset', offset);
     validateBytes('bytes', bytes);
     if (offset + bytes.length > MAX_OFFSET) {
       throw outOfRange('offset + bytes.length', `<= ${MAX_OFFSET}`, offset + bytes.length);
     }
-    this.#refuseIfUnusable('write');
+    this.#refuseIfUnusable(name);
     if (offset < this.headOffset)
       throw outOfRange('offset', `>= the head (${this.headOffset})`, offset);
   }

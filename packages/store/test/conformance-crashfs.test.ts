@@ -24,6 +24,18 @@ function crashFsOf(store: Store): CrashFs {
   return fs;
 }
 
+/**
+ * The suite's `powerLoss`: up to 40 states of a power loss of the store's
+ * CrashFs now (every one when there are no more), each reopened with `open`.
+ */
+function powerLoss<T extends Store>(open: (store: T, fs: CrashFs) => Promise<T>) {
+  return (store: Store): Iterable<() => Promise<Store>> =>
+    [...crashFsOf(store).crashStates({ limit: 40 })].map((state) => () => {
+      const fs = state.fs();
+      return open(store as T, fs).then((again) => remember(again, fs));
+    });
+}
+
 describe('FileStore over CrashFs: conformance', () => {
   suite({
     test: it,
@@ -36,6 +48,7 @@ describe('FileStore over CrashFs: conformance', () => {
       const fs = crashFsOf(store);
       return remember(await FileStore.open((store as FileStore).path, { fs }), fs);
     },
+    powerLoss: powerLoss((store: FileStore, fs) => FileStore.open(store.path, { fs })),
   });
 });
 
@@ -60,6 +73,9 @@ for (const maxOpenSegments of [undefined, 1, 2]) {
           fs,
         );
       },
+      powerLoss: powerLoss((store: SegmentedStore, fs) =>
+        SegmentedStore.open(store.dir, { fs, ...options }),
+      ),
     });
   });
 }

@@ -28,6 +28,8 @@ const steps: Step[] = [
   ['truncate', (s) => s.truncate(2 * S + 5)],
   ['updateMeta again', (s) => s.updateMeta({ b: 2 })],
   ['write', (s) => s.write(2 * S + 5, new Uint8Array(10).fill(3))],
+  ['writeDurable', (s) => s.writeDurable!(2 * S + 25, new Uint8Array(10).fill(5))],
+  ['writeDurable into a new segment', (s) => s.writeDurable!(5 * S + 1, new Uint8Array(10))],
   [
     'writeNow',
     async (s) => {
@@ -88,8 +90,9 @@ for (const backend of backends) {
       const store = await backend.open(await backend.location(), counting);
       for (const [, run] of steps) await run(store);
       await store.close();
-      const total =
-        counting.count('fdatasync') + counting.count('fdatasyncSync') + counting.count('syncDir');
+      const fsyncsOf = (fs: FaultFs) =>
+        FSYNC_METHODS.reduce((sum, method) => sum + fs.count(method), 0);
+      const total = fsyncsOf(counting);
       assert.ok(total >= 10, `the workload makes ${total} fsyncs`);
       const hit = new Set<string>();
 
@@ -97,8 +100,7 @@ for (const backend of backends) {
         const location = await backend.location();
         const fs = new FaultFs(new NodeFs());
         fs.inject({ method: FSYNC_METHODS, at: n, fault: 'EIO', persistent: true });
-        const fsyncs = () =>
-          fs.count('fdatasync') + fs.count('fdatasyncSync') + fs.count('syncDir');
+        const fsyncs = () => fsyncsOf(fs);
         let opened: Store | undefined;
         try {
           opened = await backend.open(location, fs);
@@ -142,7 +144,14 @@ for (const backend of backends) {
         await again.close();
       }
       // Every kind of operation met a failure at least once.
-      for (const name of ['sync', 'syncNow', 'updateMeta', 'truncateBefore', 'truncate']) {
+      for (const name of [
+        'sync',
+        'syncNow',
+        'updateMeta',
+        'truncateBefore',
+        'truncate',
+        'writeDurable',
+      ]) {
         assert.ok(hit.has(name), `no failure hit ${name}: ${[...hit].join(', ')}`);
       }
     });

@@ -163,6 +163,25 @@ ${HEAD_WRITE}
     ],
     suites: [storePowerLoss('SegmentedStore \\((b|c)\\)')],
   },
+  {
+    name: 'store-durable-write-without-sync',
+    what: "the stores' durable write is a plain write: no O_DSYNC, nothing synced, yet it resolves",
+    edits: [
+      {
+        file: IO,
+        search: 'return fs.pwriteDurable!(file, bytes, position).then((count) => {',
+        replace:
+          'return fs.pwrite(file, bytes, position).then((count) => { // (deliberate bug) not durable',
+      },
+    ],
+    suites: [
+      {
+        package: 'packages/store',
+        files: ['dist/test/write-durable.test.js', 'dist/test/conformance-crashfs.test.js'],
+        grep: 'writeDurable',
+      },
+    ],
+  },
   // ---------------------------------------------------------------- @wal/commit
   {
     name: 'commit-durable-before-sync',

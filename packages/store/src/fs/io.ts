@@ -52,6 +52,24 @@ export function writeAllSync(fs: Fs, file: FsFile, bytes: Uint8Array, position: 
 }
 
 /**
+ * `writeAll` with `fs.pwriteDurable` (which the caller checked `fs` has):
+ * every byte is durable once it resolves. One call in the usual case (no
+ * short write) and no `async` layer: a durable commit waits on it.
+ */
+export function writeAllDurable(
+  fs: Fs,
+  file: FsFile,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  return fs.pwriteDurable!(file, bytes, position).then((count) => {
+    if (count === bytes.length) return undefined;
+    if (!(count > 0)) throw noProgress(file, position);
+    return writeAllDurable(fs, file, bytes.subarray(count), position + count);
+  });
+}
+
+/**
  * {@link readFull} with {@link Fs.preadSync}: returns the count read.
  * Throws `ERR_INVALID_ARG_TYPE` when `fs` has no `preadSync`, and what it throws.
  */
@@ -262,8 +280,8 @@ export async function settleAll(work: readonly Promise<unknown>[]): Promise<void
 
 /**
  * The `Fs` a store uses once open: every call passes through, except that
- * `fdatasync`, `fdatasyncSync` and `syncDir` are refused (with the latched failure) once the
- * store has latched one. An operation already in flight when another one's
+ * `fdatasync`, `fdatasyncSync`, `pwriteDurable` and `syncDir` are refused
+ * (with the latched failure) once the store has latched one. An operation already in flight when another one's
  * fsync failed must not issue a second fsync: after a failed fsync no later
  * one can be trusted (the kernel may have marked the lost pages clean).
  */
@@ -284,10 +302,20 @@ export function latchedFs(fs: Fs, latched: () => Error | undefined): Fs {
           if (failure !== undefined) throw failure;
           fs.fdatasyncSync!(file);
         };
+  const pwriteDurable: Fs['pwriteDurable'] =
+    fs.pwriteDurable === undefined
+      ? undefined
+      : (file, bytes, position) => {
+          const failure = latched();
+          return failure === undefined
+            ? fs.pwriteDurable!(file, bytes, position)
+            : Promise.reject(failure);
+        };
   return new Proxy(fs, {
     get(target, property) {
       if (property === 'fdatasync') return fdatasync;
       if (property === 'fdatasyncSync') return fdatasyncSync;
+      if (property === 'pwriteDurable') return pwriteDurable;
       if (property === 'syncDir') return syncDir;
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;

@@ -11,11 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  close,
   constants,
   fdatasync,
   fdatasyncSync,
   fstat,
   ftruncate,
+  open as openFd,
   read,
   readSync,
   write,
@@ -47,6 +49,9 @@ const FLAGS: Readonly<Record<OpenMode, number>> = {
 
 type Done<T> = (error: NodeJS.ErrnoException | null, value: T) => void;
 
+/** `O_DSYNC`, where the platform has it (not on Windows). */
+const O_DSYNC: number | undefined = constants.O_DSYNC;
+
 /**
  * A file open through {@link NodeFs}. Its descriptor is never used after
  * its close, nor after its number was reused by another open file: every
@@ -59,11 +64,78 @@ class NodeFile implements FsFile {
   #inFlight = 0;
   #drained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
+  /** The `O_DSYNC` descriptor of {@link NodeFile.pwriteDurable}, once opened. */
+  #durableFd: number | undefined;
+  /** Its opening, shared by the calls that wait for it. */
+  #durableOpening: Promise<number> | undefined;
 
   constructor(
     readonly path: string,
     readonly handle: FileHandle,
+    readonly writable: boolean,
   ) {}
+
+  /**
+   * One `fs.write` on a second descriptor of the file, opened on first use
+   * with `O_RDWR | O_DSYNC`: the kernel has the bytes on stable storage, with
+   * the size and metadata needed to read them, when the call returns, as an
+   * `fdatasync` of that range would; one trip through the thread pool.
+   */
+  pwriteDurable(bytes: Uint8Array, position: number): Promise<number> {
+    if (!this.writable || this.#closing !== undefined) {
+      const message = this.writable ? 'file closed' : 'bad file descriptor';
+      return Promise.reject(Object.assign(new Error(message), { code: 'EBADF', syscall: 'write' }));
+    }
+    if (O_DSYNC === undefined) {
+      return this.pwrite(bytes, position).then((count) => this.fdatasync().then(() => count));
+    }
+    const fd = this.#durableFd;
+    if (fd !== undefined) return this.#writeDurable(fd, bytes, position);
+    this.#durableOpening ??= this.#openDurable(O_DSYNC).finally(() => {
+      this.#durableOpening = undefined;
+    });
+    return this.#durableOpening.then((durable) => this.#writeDurable(durable, bytes, position));
+  }
+
+  #writeDurable(fd: number, bytes: Uint8Array, position: number): Promise<number> {
+    return this.#runOn(fd, 'write', (durable, done: Done<number>) => {
+      if (bytes.length === 0) done(null, 0);
+      else write(durable, bytes, 0, bytes.length, position, done);
+    });
+  }
+
+  /**
+   * Opens the `O_DSYNC` descriptor, checked to name the file the first one
+   * names (same device and inode; `ESTALE` otherwise). Counted in flight, so
+   * a `close` waits for it, then closes it.
+   */
+  #openDurable(dsync: number): Promise<number> {
+    return this.#run('open', (fd, done: Done<number>) => {
+      openFd(this.path, constants.O_RDWR | dsync, (error, durable) => {
+        if (error) return done(error, -1);
+        fstat(fd, (firstError, first) => {
+          fstat(durable, (secondError, second) => {
+            const failure =
+              firstError ??
+              secondError ??
+              (first.dev === second.dev && first.ino === second.ino
+                ? null
+                : Object.assign(new Error(`${this.path} was replaced since it was opened`), {
+                    code: 'ESTALE',
+                    syscall: 'open',
+                    path: this.path,
+                  }));
+            if (failure !== null) {
+              close(durable, () => done(failure, -1));
+              return;
+            }
+            this.#durableFd = durable; // before `done`: a close waiting for this call closes it
+            done(null, durable);
+          });
+        });
+      });
+    });
+  }
 
   pwrite(bytes: Uint8Array, position: number): Promise<number> {
     return this.#run('write', (fd, done: Done<number>) => {
@@ -131,13 +203,27 @@ class NodeFile implements FsFile {
         : new Promise<void>((resolve) => {
             this.#drained = resolve;
           })
-    ).then(() => this.handle.close());
+    ).then(() => Promise.all([this.handle.close(), this.#closeDurable()]).then(() => undefined));
     return this.#closing;
   }
 
-  /** Runs `call` on the descriptor, counted in flight until `done`. */
+  /** Closes the `O_DSYNC` descriptor, if it was opened. */
+  #closeDurable(): Promise<void> {
+    const fd = this.#durableFd;
+    if (fd === undefined) return Promise.resolve();
+    this.#durableFd = undefined;
+    return new Promise((resolve, reject) => {
+      close(fd, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  /** Runs `call` on the file's descriptor, counted in flight until `done`. */
   #run<T>(syscall: string, call: (fd: number, done: Done<T>) => void): Promise<T> {
-    const fd = this.handle.fd;
+    return this.#runOn(this.handle.fd, syscall, call);
+  }
+
+  /** `#run` on descriptor `fd`: the file's own, or its `O_DSYNC` one. */
+  #runOn<T>(fd: number, syscall: string, call: (fd: number, done: Done<T>) => void): Promise<T> {
     if (this.#closing !== undefined || fd === -1) {
       return Promise.reject(Object.assign(new Error('file closed'), { code: 'EBADF', syscall }));
     }
@@ -215,7 +301,7 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  */
 export class NodeFs implements Fs {
   async open(path: string, mode: OpenMode, permissions = DEFAULT_FILE_MODE): Promise<FsFile> {
-    return new NodeFile(path, await open(path, FLAGS[mode], permissions));
+    return new NodeFile(path, await open(path, FLAGS[mode], permissions), mode !== 'read');
   }
 
   close(file: FsFile): Promise<void> {
@@ -243,6 +329,24 @@ export class NodeFs implements Fs {
 
   fdatasync(file: FsFile): Promise<void> {
     return nodeFile(file).fdatasync();
+  }
+
+  /**
+   * `pwrite` through a second descriptor of the file, opened with
+   * `O_RDWR | O_DSYNC` on first use and closed with the file: one `fs.write`,
+   * one trip through the thread pool, durable when it resolves as a `pwrite`
+   * followed by an `fdatasync` of that range would be (Linux: the bytes, and
+   * the size and metadata needed to read them; other unsynced writes to the
+   * file stay unsynced). Rejects with `EBADF` for a file opened read-only or
+   * closed, `ESTALE` when the path no longer names the file that was opened
+   * (renamed or replaced since), a `TypeError` for a file this `Fs` did not
+   * open, and the system's open and write errors. Without `O_DSYNC`
+   * (Windows): `pwrite`, then `fdatasync`.
+   */
+  pwriteDurable(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    return file instanceof NodeFile
+      ? file.pwriteDurable(bytes, position)
+      : Promise.reject(notOurs(file));
   }
 
   ftruncate(file: FsFile, length: number): Promise<void> {

@@ -11,7 +11,11 @@
  *   (option `order`), one call per macrotask, the one the order picks among
  *   the calls in flight (see `crash-orders.ts`). An `fdatasync` covers exactly the writes
  *   and truncates of that inode that had completed when it was called; they
- *   become durable when the `fdatasync` itself completes. A `syncDir` does the
+ *   become durable when the `fdatasync` itself completes. A `pwriteDurable`
+ *   (an `O_DSYNC` write) is a write that becomes durable when it completes,
+ *   itself only: until then a power loss may keep it, lose it or tear it as
+ *   any pending write; other pending writes of the file stay pending, as
+ *   after Linux's range-limited sync. A `syncDir` does the
  *   same for the completed creates, mkdirs, renames and unlinks touching that
  *   directory; an operation touching two directories (a cross-directory
  *   rename) is durable once both were synced.
@@ -159,7 +163,7 @@ export interface CrashFsOperation {
   readonly result: string | undefined;
   /** The error code when it failed. */
   readonly error: string | undefined;
-  /** `fdatasync` / `syncDir`: ids of the operations it covers. */
+  /** `fdatasync` / `syncDir`: ids of the operations it covers; `pwriteDurable`: its own id. */
   readonly covers: readonly number[] | undefined;
 }
 
@@ -368,6 +372,20 @@ export class CrashFs implements Fs {
   }
 
   /**
+   * `pwrite` whose bytes (and the length they need) are durable once it
+   * resolves: an `O_DSYNC` write. It takes effect when called, as `pwrite`
+   * does, and is a pending write until it completes (a power loss before
+   * then may keep, lose or tear it); its completion makes it durable and
+   * nothing else: earlier writes not yet synced stay pending.
+   */
+  pwriteDurable(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    const record = this.#writeRecord('pwriteDurable', file, bytes, position);
+    return this.#run(record, (onComplete) =>
+      this.#write(record, file, bytes, position, onComplete, true),
+    );
+  }
+
+  /**
    * `pwrite` done synchronously: the bytes are in the page cache when it
    * returns (durable only once a later `fdatasync` covers them).
    */
@@ -379,7 +397,7 @@ export class CrashFs implements Fs {
   }
 
   #writeRecord(
-    call: 'pwrite' | 'pwriteSync',
+    call: 'pwrite' | 'pwriteSync' | 'pwriteDurable',
     file: FsFile,
     bytes: Uint8Array,
     position: number,
@@ -397,6 +415,7 @@ export class CrashFs implements Fs {
     bytes: Uint8Array,
     position: number,
     onComplete: (fn: () => void) => void,
+    durable = false,
   ): number {
     validateBytes('bytes', bytes);
     validateOffset('position', position);
@@ -416,8 +435,12 @@ export class CrashFs implements Fs {
     };
     node.ops.push(op);
     node.data.write(position, copy);
+    if (durable) record.covers = [record.id];
     onComplete(() => {
       op.completed = true;
+      if (!durable) return;
+      op.durable = true;
+      CrashFs.#compactFile(node);
     });
     return bytes.length;
   }

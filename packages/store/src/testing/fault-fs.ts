@@ -1,7 +1,7 @@
 /**
  * `FaultFs`: wraps any {@link Fs} and injects failures — `EIO`, `ENOSPC`,
- * short writes, failed fsyncs (`fdatasync`) and failed directory fsyncs
- * (`syncDir`) — at the N-th call (overall or of given methods) or wherever a
+ * short writes, failed fsyncs (`fdatasync`), failed durable writes
+ * (`pwriteDurable`) and failed directory fsyncs (`syncDir`) — at the N-th call (overall or of given methods) or wherever a
  * predicate says, once or persistently. It counts and logs every call.
  */
 import { constants } from 'node:os';
@@ -11,10 +11,14 @@ import type { Fs, FsFile, FsLock, FsMethod, OpenMode } from '../fs/fs.js';
 /** The fsync methods: data (`fdatasync`) and directory (`syncDir`). */
 export type { FsMethod };
 
-/** The fsync methods, `fdatasync` and `syncDir`: what a fault on every sync targets. */
+/**
+ * The methods that make something durable — `fdatasync` (and its synchronous
+ * form), `pwriteDurable` and `syncDir`: what a fault on every sync targets.
+ */
 export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze([
   'fdatasync',
   'fdatasyncSync',
+  'pwriteDurable',
   'syncDir',
 ]);
 
@@ -38,7 +42,8 @@ export interface FsCall {
  * `code`, `errno` and `syscall`, having done nothing), or a short write or
  * read (`{ short: n }`: only the first `n` bytes are transferred, and `n` is
  * resolved; `'short'` transfers half, at least one byte). Short faults apply to
- * `pwrite` and `pread` only; on other methods they are ignored.
+ * the positional writes and reads only (`pwrite`, `pwriteSync`,
+ * `pwriteDurable`, `pread`, `preadSync`); on other methods they are ignored.
  */
 export type Fault =
   | 'EIO'
@@ -84,6 +89,7 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   preadSync: 'read',
   fdatasync: 'fdatasync',
   fdatasyncSync: 'fdatasync',
+  pwriteDurable: 'write',
   ftruncate: 'ftruncate',
   size: 'fstat',
   rename: 'rename',
@@ -168,6 +174,12 @@ export class FaultFs implements Fs {
    * fault transfers part, a code throws); present when `inner` has it.
    */
   readonly preadSync?: (file: FsFile, into: Uint8Array, position: number) => number;
+  /**
+   * {@link Fs.pwriteDurable} through the rules (method `pwriteDurable`; a
+   * `short` fault writes, durably, only part; a code rejects having written
+   * nothing); present when `inner` has it.
+   */
+  readonly pwriteDurable?: (file: FsFile, bytes: Uint8Array, position: number) => Promise<number>;
 
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
@@ -183,6 +195,19 @@ export class FaultFs implements Fs {
         const code = codeOf(this.#enter('fdatasyncSync', file.path, []));
         if (code !== undefined) throw systemError(code, SYSCALLS.fdatasyncSync, file.path);
         inner.fdatasyncSync!(file);
+      };
+    }
+    if (typeof inner.pwriteDurable === 'function') {
+      this.pwriteDurable = (file, bytes, position) => {
+        let view: Uint8Array;
+        try {
+          view = this.#faulted('pwriteDurable', file, bytes, position);
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return view.length === 0 && bytes.length > 0
+          ? Promise.resolve(0)
+          : inner.pwriteDurable!(file, view, position);
       };
     }
     if (typeof inner.preadSync === 'function') {
@@ -282,7 +307,7 @@ export class FaultFs implements Fs {
    * returns the part of `bytes` a short fault leaves (all of it without one).
    */
   #faulted(
-    method: 'pwrite' | 'pwriteSync' | 'pread' | 'preadSync',
+    method: 'pwrite' | 'pwriteSync' | 'pwriteDurable' | 'pread' | 'preadSync',
     file: FsFile,
     bytes: Uint8Array,
     position: number,

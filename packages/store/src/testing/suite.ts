@@ -9,7 +9,9 @@
  *
  * The suite branches on what the store declares in `store.supports`, never on
  * options: a `persistent` store must be given `reopen`, and is then checked for
- * persistence and (when `locking`) for the exclusive lock.
+ * persistence and (when `locking`) for the exclusive lock. A `durable` store
+ * given `powerLoss` (states of a simulated power loss) is checked through
+ * power losses too.
  *
  * Its checks live in `suite/`, one file per operation; the checks every
  * operation shares (on a closed store, with invalid arguments) are traits in
@@ -17,6 +19,7 @@
  */
 import { closeTests } from './suite/close.js';
 import { type SuiteOptions, suiteContext } from './suite/context.js';
+import { durableTests } from './suite/durable.js';
 import { exclusiveTests } from './suite/exclusive.js';
 import { lockTests } from './suite/lock.js';
 import { metaTests } from './suite/meta.js';
@@ -49,6 +52,7 @@ export function suite(options: SuiteOptions): void {
   metaTests(context);
   syncTests(context);
   nowTests(context);
+  durableTests(context);
   exclusiveTests(context);
   closeTests(context);
   persistenceTests(context);

@@ -22,6 +22,15 @@ export interface SuiteOptions {
    * both.
    */
   readonly nowOnceCreated?: boolean;
+  /**
+   * For a `durable` store over a simulated file system (such as `CrashFs`):
+   * the states a power loss now could leave `store` in (still open; the
+   * suite closes it afterwards), each as a function opening the store's
+   * location on that state — a handful up to a few dozen of them, the
+   * harshest (only what was made durable) first. Given, the suite checks
+   * that what `writeDurable` covered survives every one.
+   */
+  readonly powerLoss?: (store: Store) => Iterable<() => Promise<Store>>;
 }
 
 /** The options with their defaults, and `withStore`, for the files of the suite. */
@@ -31,6 +40,7 @@ export interface SuiteContext {
   readonly reopen: SuiteOptions['reopen'];
   readonly runs: number;
   readonly nowOnceCreated: boolean;
+  readonly powerLoss: SuiteOptions['powerLoss'];
   /** Runs `fn` on a fresh store from the factory and closes the store whatever happens. */
   withStore(fn: (store: Store) => Promise<void>): Promise<void>;
 }
@@ -44,6 +54,7 @@ export function suiteContext(options: SuiteOptions): SuiteContext {
     reopen,
     runs: options.runs ?? 25,
     nowOnceCreated: options.nowOnceCreated ?? false,
+    powerLoss: options.powerLoss,
     async withStore(fn) {
       const store = await factory();
       try {

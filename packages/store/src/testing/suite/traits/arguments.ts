@@ -42,17 +42,20 @@ export function badPositions(
 /**
  * Registers "`name`: invalid arguments reject …": on a store holding 10 bytes,
  * every call of `calls` must reject as it says, and the store must still hold
- * the same bytes, head and length afterwards.
+ * the same bytes, head and length afterwards. When `applies` says the store
+ * lacks the operation (an optional method), the test checks nothing.
  */
 export function invalidArgumentsTrait(
   context: SuiteContext,
   name: string,
   calls: readonly InvalidCall[],
+  applies: (store: Store) => boolean = () => true,
 ): void {
   context.test(
     `${name}: invalid arguments reject with coded TypeError / RangeError and change nothing`,
     () =>
       context.withStore(async (store) => {
+        if (!applies(store)) return;
         await store.write(0, pattern(10, 1));
         for (const call of calls) {
           await rejectsWith(() => call.run(store), call.expected, call.what);

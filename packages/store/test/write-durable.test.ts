@@ -1,0 +1,390 @@
+/**
+ * The durable write: `Fs.pwriteDurable` in every file system (NodeFs's
+ * `O_DSYNC` descriptor, CrashFs's model of it, FaultFs's faults) and
+ * `Store.writeDurable` in the file backends: the direct path (one
+ * `pwriteDurable`, nothing else), the fallbacks, what survives a power loss
+ * and the latch of a failure.
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
+import { FileStore } from '../src/file-store.js';
+import type { Fs } from '../src/fs/fs.js';
+import { NodeFs } from '../src/fs/node-fs.js';
+import { SegmentedStore } from '../src/segmented-store.js';
+import type { Store } from '../src/store.js';
+import { CrashFs, type CrashState } from '../src/testing/crash-fs.js';
+import { type Fault, FaultFs } from '../src/testing/fault-fs.js';
+import { pattern, removeTempDirs, tempDir, tick } from './fs-helpers.js';
+
+const S = 4096;
+
+/** `fs` without `pwriteDurable`, as a file system that lacks it. */
+function withoutDurable<T extends Fs>(fs: T): T {
+  return Object.assign(fs, { pwriteDurable: undefined });
+}
+
+/** The descriptors this process has open (Linux). */
+async function openDescriptors(): Promise<number> {
+  return (await readdir('/proc/self/fd')).length;
+}
+
+function causeCodes(error: unknown): unknown[] {
+  const codes: unknown[] = [];
+  for (let e = error; e !== undefined && e !== null; e = (e as { cause?: unknown }).cause) {
+    codes.push(errorCode(e));
+  }
+  return codes;
+}
+
+/** Every state of a power loss now (at most `limit`). */
+function states(fs: CrashFs, limit = 400): CrashState[] {
+  return [...fs.crashStates({ limit })];
+}
+
+function bytesAt(state: CrashState, path: string, offset: number, length: number): Uint8Array {
+  return (state.files.get(path) ?? new Uint8Array(0)).subarray(offset, offset + length);
+}
+
+function same(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+describe('Fs.pwriteDurable', () => {
+  after(removeTempDirs);
+
+  it('NodeFs: one write through a second O_DSYNC descriptor, opened once, closed with the file', async () => {
+    const fs = new NodeFs();
+    const path = join(await tempDir(), 'f');
+    const before = await openDescriptors();
+    const file = await fs.open(path, 'create');
+    await fs.pwrite(file, pattern(100, 1), 0);
+    // Concurrent first calls share the opening of the second descriptor.
+    const counts = await Promise.all([
+      fs.pwriteDurable(file, pattern(50, 2), 100),
+      fs.pwriteDurable(file, pattern(50, 3), 200),
+      fs.pwriteDurable(file, new Uint8Array(0), 500),
+    ]);
+    assert.deepEqual(counts, [50, 50, 0]);
+    assert.equal(await openDescriptors(), before + 2, 'the file and its O_DSYNC descriptor');
+    assert.equal(await fs.pwriteDurable(file, pattern(10, 4), 120), 10);
+    assert.equal(await openDescriptors(), before + 2, 'still one O_DSYNC descriptor');
+    assert.equal(await fs.size(file), 250);
+    const expected = new Uint8Array(250);
+    expected.set(pattern(100, 1));
+    expected.set(pattern(50, 2), 100);
+    expected.set(pattern(10, 4), 120);
+    expected.set(pattern(50, 3), 200);
+    // A write in flight when the file is closed finishes first.
+    const last = fs.pwriteDurable(file, pattern(5, 5), 250);
+    const closing = fs.close(file);
+    assert.equal(await last, 5);
+    await closing;
+    assert.equal(await openDescriptors(), before, 'both descriptors are closed');
+    const onDisk = new Uint8Array(await readFile(path));
+    assert.deepEqual(onDisk.subarray(0, 250), expected);
+    assert.deepEqual(onDisk.subarray(250), pattern(5, 5));
+    await assert.rejects(fs.pwriteDurable(file, pattern(1, 1), 0), {
+      code: 'EBADF',
+      syscall: 'write',
+    });
+  });
+
+  it('NodeFs: refuses a read-only file, a foreign one, and a path that names another file now', async () => {
+    const fs = new NodeFs();
+    const dir = await tempDir();
+    const path = join(dir, 'f');
+    await writeFile(path, 'abc');
+    const reader = await fs.open(path, 'read');
+    await assert.rejects(fs.pwriteDurable(reader, pattern(1, 1), 0), { code: 'EBADF' });
+    await fs.close(reader);
+    await assert.rejects(fs.pwriteDurable({ path }, pattern(1, 1), 0), TypeError);
+    const file = await fs.open(path, 'write');
+    await rename(path, join(dir, 'moved'));
+    await writeFile(path, 'another file');
+    const before = await openDescriptors();
+    await assert.rejects(fs.pwriteDurable(file, pattern(1, 1), 0), { code: 'ESTALE' });
+    assert.equal(await openDescriptors(), before, 'the descriptor of the other file is closed');
+    await fs.close(file);
+    assert.equal(await readFile(path, 'utf8'), 'another file');
+    assert.equal(await readFile(join(dir, 'moved'), 'utf8'), 'abc');
+    await rename(join(dir, 'moved'), path);
+    const gone = await fs.open(path, 'write');
+    await rename(path, join(dir, 'moved'));
+    await assert.rejects(fs.pwriteDurable(gone, pattern(1, 1), 0), { code: 'ENOENT' });
+    await fs.close(gone);
+  });
+
+  it('CrashFs: durable on resolve, itself only; before that a pending write like any other', async () => {
+    const fs = new CrashFs();
+    const file = await fs.open('/f', 'create');
+    await fs.syncDir('/');
+    await fs.pwrite(file, pattern(1000, 1), 0); // completed, never synced
+    const writing = fs.pwriteDurable(file, pattern(1500, 2), 1000);
+    // In flight: a power loss may keep it, lose it or tear it (sectors of 512).
+    const early = states(fs);
+    const durablePart = (state: CrashState) => bytesAt(state, '/f', 1000, 1500);
+    assert.ok(early.some((state) => same(durablePart(state), pattern(1500, 2))));
+    assert.ok(early.some((state) => durablePart(state).length === 0));
+    assert.ok(early.some((state) => /~w#\d+\[kept/.test(state.description)));
+    assert.equal(await writing, 1500);
+    const record = fs.operations.find((op) => op.call === 'pwriteDurable')!;
+    assert.deepEqual(record.covers, [record.id]);
+    // Resolved: in every state; the earlier write is still pending.
+    const late = states(fs);
+    assert.ok(late.length > 1);
+    for (const state of late) {
+      assert.deepEqual(durablePart(state), pattern(1500, 2), state.description);
+    }
+    assert.ok(late.some((state) => !same(bytesAt(state, '/f', 0, 1000), pattern(1000, 1))));
+    assert.ok(late.some((state) => same(bytesAt(state, '/f', 0, 1000), pattern(1000, 1))));
+    // A later write over it is pending; where it is lost, the durable bytes are there.
+    await fs.pwrite(file, pattern(10, 3), 1100);
+    const over = fs.operations.at(-1)!.id;
+    const lostOver = states(fs).filter((state) => state.description.includes(`-w#${over}`));
+    assert.ok(lostOver.length > 0);
+    for (const state of lostOver) {
+      assert.deepEqual(bytesAt(state, '/f', 1100, 10), pattern(1500, 2).subarray(100, 110));
+    }
+    const reader = await fs.open('/f', 'read');
+    await assert.rejects(fs.pwriteDurable(reader, pattern(1, 1), 0), { code: 'EBADF' });
+  });
+
+  it('FaultFs: injects EIO, ENOSPC, custom codes and short writes; absent when the inner Fs lacks it', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const file = await fs.open('/f', 'create');
+    const faults: Fault[] = ['EIO', 'ENOSPC', { code: 'EROFS' }];
+    for (const fault of faults) {
+      fs.inject({ method: 'pwriteDurable', fault });
+      await assert.rejects(fs.pwriteDurable!(file, pattern(10, 1), 0), {
+        code: typeof fault === 'string' ? fault : (fault as { code: string }).code,
+        syscall: 'write',
+      });
+    }
+    fs.inject({ method: 'pwriteDurable', fault: { short: 3 } });
+    assert.equal(await fs.pwriteDurable!(file, pattern(10, 1), 0), 3);
+    fs.inject({ method: 'pwriteDurable', fault: { short: 0 } });
+    assert.equal(await fs.pwriteDurable!(file, pattern(10, 1), 0), 0);
+    assert.equal(await fs.pwriteDurable!(file, pattern(10, 2), 3), 10);
+    assert.equal(fs.count('pwriteDurable'), 6);
+    assert.deepEqual(
+      fs.calls.filter((call) => call.method === 'pwriteDurable').map((call) => call.fault),
+      [...faults, { short: 3 }, { short: 0 }, undefined],
+    );
+    assert.equal(new FaultFs(withoutDurable(new CrashFs())).pwriteDurable, undefined);
+  });
+});
+
+interface Backend {
+  readonly name: string;
+  /** Opens the store at `/log` of `fs`. */
+  open(fs: Fs): Promise<Store>;
+  /** The file holding `offset`. */
+  fileOf(offset: number): string;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'FileStore',
+    open: (fs) => FileStore.open('/log', { fs }),
+    fileOf: () => '/log',
+  },
+  {
+    name: 'SegmentedStore',
+    open: (fs) => SegmentedStore.open('/log', { fs, segmentSize: S }),
+    fileOf: (offset) => `/log/${String(Math.floor(offset / S)).padStart(20, '0')}.wal`,
+  },
+];
+
+for (const backend of backends) {
+  describe(`${backend.name}.writeDurable`, () => {
+    it('inside a file that exists: one pwriteDurable, no other call, the earlier unsynced write still pending', async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const store = await backend.open(fs);
+      await store.write(0, pattern(1000, 1));
+      await store.sync();
+      await store.write(1000, pattern(500, 2)); // not synced
+      fs.resetCounts();
+      await store.writeDurable!(1500, pattern(700, 3));
+      assert.deepEqual(
+        fs.calls.map((call) => call.method),
+        ['pwriteDurable'],
+      );
+      let lost = 0;
+      for (const state of states(crash)) {
+        const path = backend.fileOf(1500);
+        assert.deepEqual(bytesAt(state, path, 1500, 700), pattern(700, 3), state.description);
+        if (!same(bytesAt(state, path, 1000, 500), pattern(500, 2))) lost++;
+      }
+      assert.ok(lost > 0, 'the earlier write was made durable too: not a range-limited write');
+      // Nothing left to flush for the durable write; the plain one still is.
+      fs.resetCounts();
+      await store.sync();
+      assert.equal(fs.count('fdatasync'), 1);
+      await store.close();
+    });
+
+    it('without pwriteDurable in the Fs: write, then fdatasync (and the directory when due)', async () => {
+      const crash = withoutDurable(new CrashFs());
+      const fs = new FaultFs(crash);
+      const store = await backend.open(fs);
+      await store.write(0, pattern(100, 1));
+      await store.sync();
+      fs.resetCounts();
+      await store.writeDurable!(3000, pattern(2000, 2)); // across a segment boundary
+      assert.equal(fs.count('pwriteDurable'), 0);
+      assert.ok(fs.count('pwrite') >= 1 && fs.count('fdatasync') >= 1);
+      for (const state of states(crash)) {
+        const again = await backend.open(state.fs());
+        assert.deepEqual(await again.read(3000, 2000), pattern(2000, 2), state.description);
+        await again.close();
+      }
+      await store.close();
+    });
+
+    for (const fault of ['EIO', 'ENOSPC'] as const) {
+      it(`a failed pwriteDurable (${fault}) latches the store: WAL_FAILED, the failure as cause`, async () => {
+        const crash = new CrashFs();
+        const fs = new FaultFs(crash);
+        const store = await backend.open(fs);
+        await store.write(0, pattern(100, 1));
+        await store.sync();
+        fs.inject({ method: 'pwriteDurable', fault });
+        const error = await store.writeDurable!(100, pattern(50, 2)).then(
+          () => assert.fail('writeDurable resolved'),
+          (failure: unknown) => failure,
+        );
+        assert.equal(errorCode(error), 'WAL_FAILED');
+        assert.ok(causeCodes(error).includes(fault), String(causeCodes(error)));
+        assert.equal(store.length, 100, 'the length does not move');
+        for (const later of [
+          () => store.writeDurable!(100, pattern(50, 2)),
+          () => store.write(100, pattern(50, 2)),
+          () => store.sync(),
+          () => store.read(0, 1),
+        ]) {
+          await assert.rejects(later(), (e: unknown) => e === error);
+        }
+        await store.close();
+        const again = await backend.open(crash);
+        assert.deepEqual(await again.read(0, 100), pattern(100, 1));
+        await again.close();
+      });
+    }
+
+    it('a failure on the fallback path latches too (a new segment or file, or no pwriteDurable)', async () => {
+      const fs = new FaultFs(withoutDurable(new CrashFs()));
+      const store = await backend.open(fs);
+      fs.inject({ method: 'fdatasync', fault: 'EIO' });
+      await assert.rejects(store.writeDurable!(10, pattern(50, 2)), (e: unknown) => {
+        return errorCode(e) === 'WAL_FAILED' && causeCodes(e).includes('EIO');
+      });
+      await assert.rejects(store.sync(), { code: 'WAL_FAILED' });
+      await store.close();
+      const opening = new FaultFs(new CrashFs());
+      const other = await backend.open(opening);
+      opening.inject({ method: ['open', 'pwriteDurable'], fault: 'ENOSPC', persistent: true });
+      await assert.rejects(other.writeDurable!(5 * S, pattern(50, 2)), (e: unknown) => {
+        return errorCode(e) === 'WAL_FAILED' && causeCodes(e).includes('ENOSPC');
+      });
+      await other.close();
+    });
+
+    it('a short durable write goes on until every byte is durable', async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const store = await backend.open(fs);
+      await store.write(0, pattern(10, 1));
+      await store.sync();
+      fs.inject({ method: 'pwriteDurable', fault: { short: 7 } });
+      await store.writeDurable!(10, pattern(100, 2));
+      assert.equal(fs.count('pwriteDurable'), 2);
+      for (const state of states(crash)) {
+        assert.deepEqual(bytesAt(state, backend.fileOf(10), 10, 100), pattern(100, 2));
+      }
+      fs.inject({ method: 'pwriteDurable', fault: { short: 0 } });
+      await assert.rejects(store.writeDurable!(10, pattern(5, 3)), (e: unknown) => {
+        return errorCode(e) === 'WAL_FAILED' && causeCodes(e).includes('WAL_IO');
+      });
+      await store.close();
+    });
+
+    it('read-only: WAL_READ_ONLY, nothing written', async () => {
+      const fs = new CrashFs();
+      const store = await backend.open(fs);
+      await store.write(0, pattern(10, 1));
+      await store.close();
+      const reader =
+        backend.name === 'FileStore'
+          ? await FileStore.open('/log', { fs, readOnly: true })
+          : await SegmentedStore.open('/log', { fs, readOnly: true });
+      const calls = fs.operations.length;
+      await assert.rejects(reader.writeDurable(0, pattern(1, 1)), {
+        code: 'WAL_READ_ONLY',
+        message: /writeDurable/,
+      });
+      assert.equal(fs.operations.length, calls);
+      await reader.close();
+    });
+  });
+}
+
+describe('writeDurable and directory entries', () => {
+  it('FileStore: a file whose create may not be durable gets its directory fsynced first', async () => {
+    // A log whose metadata is durable but whose data file a killed process
+    // created without fsyncing the directory.
+    const first = new CrashFs();
+    await (await FileStore.open('/log', { fs: first })).close();
+    const meta = first.snapshot().files.get('/log.meta')!;
+    const fs = new CrashFs({ image: { files: new Map([['/log.meta', meta]]) } });
+    await fs.close(await fs.open('/log', 'create'));
+    const store = await FileStore.open('/log', { fs });
+    await store.writeDurable(0, pattern(300, 1));
+    for (const state of states(fs)) {
+      const again = await FileStore.open('/log', { fs: state.fs() });
+      assert.deepEqual(await again.read(0, 300), pattern(300, 1), state.description);
+      await again.close();
+    }
+    // Now durable: the next one takes the direct path.
+    const count = fs.operations.length;
+    await store.writeDurable(300, pattern(10, 2));
+    assert.deepEqual(
+      fs.operations.slice(count).map((op) => op.call),
+      ['pwriteDurable'],
+    );
+    await store.close();
+  });
+
+  it('SegmentedStore: a segment being created is written only once its directory entry is durable', async () => {
+    // Durable writes complete before anything else in flight.
+    const order = {
+      next: (inFlight: readonly { call: string }[]) =>
+        Math.max(
+          0,
+          inFlight.findIndex((op) => op.call === 'pwriteDurable'),
+        ),
+    };
+    const fs = new CrashFs({ order });
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    const segment = `/log/${String(5).padStart(20, '0')}.wal`;
+    const writing = store.write(5 * S, pattern(10, 1)); // creates segment 5
+    // Wait until the segment is open and its directory fsync in flight.
+    for (;;) {
+      await tick();
+      const open = fs.operations.find((op) => op.call === 'open' && op.path === segment);
+      if (open?.settledAt !== undefined) break;
+    }
+    let seen: CrashState[] = [];
+    await store.writeDurable(5 * S + 100, pattern(20, 2)).then(() => {
+      seen = states(fs);
+    });
+    await writing;
+    assert.ok(seen.length > 0);
+    for (const state of seen) {
+      assert.deepEqual(bytesAt(state, segment, 100, 20), pattern(20, 2), state.description);
+    }
+    await store.close();
+  });
+});
