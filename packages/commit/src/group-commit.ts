@@ -338,21 +338,36 @@ export class GroupCommit {
   }
 
   /**
-   * Reports that a durable write of `[start, end)` failed: the log is poisoned
-   * from `start`, as by {@link GroupCommit.markFailed}, and the failure is
-   * latched as a failed `sync` is, since whether any of its bytes, or of the
-   * writes before it, reached the disk is unknown. Every waiter and every
-   * later call rejects with {@link @wal/errors!FailedError | FailedError}
-   * (`WAL_FAILED`, `cause` = `cause`); `sync` is never called again. Never
-   * throws for a failure already latched.
+   * Reports that a durable write of `[start, end)` failed: the failure is
+   * latched as a failed `sync` is, since whether its bytes reached the disk
+   * is unknown, and the log is poisoned from `start`, as by
+   * {@link GroupCommit.markFailed}. Every waiter and every later call rejects
+   * with {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`, `cause`
+   * = `cause`); `sync` is never called again. Never throws for a failure
+   * already latched.
    *
    * @throws `RangeError` (`ERR_OUT_OF_RANGE`) as {@link GroupCommit.markFailed} does.
    */
   markDurableFailed(start: number, end: number, cause?: unknown): void {
-    this.markFailed(start, end, cause);
-    if (this.#failure === undefined) {
-      this.#latch(cause, `a durable write at offset ${start} failed`);
+    this.#fail(start, end, cause, true);
+  }
+
+  /** `markFailed`, latching first with `latch` (a failed durable write). */
+  #fail(start: number, end: number, cause: unknown, latch: boolean): void {
+    validateOffset('start', start);
+    validateOffset('end', end);
+    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
+    // Only the lowest failed write poisons.
+    const lowest = !this.#settle(start, end);
+    if (lowest) {
+      this.#poison = start;
+      this.#poisonCause = cause;
+      this.#parked.dropFrom(start);
+      this.#durableRanges.dropFrom(start);
+      this.#lowestParked = this.#parked.firstStart;
     }
+    if (latch) this.#latch(cause, `a durable write at offset ${start} failed`);
+    if (lowest && this.#failure === undefined) this.#rejectPastPoison();
   }
 
   /**
@@ -369,16 +384,7 @@ export class GroupCommit {
    *   written watermark, or the range overlaps one already reported.
    */
   markFailed(start: number, end: number, cause?: unknown): void {
-    validateOffset('start', start);
-    validateOffset('end', end);
-    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
-    if (this.#settle(start, end)) return; // only the lowest failed write counts
-    this.#poison = start;
-    this.#poisonCause = cause;
-    this.#parked.dropFrom(start);
-    this.#durableRanges.dropFrom(start);
-    this.#lowestParked = this.#parked.firstStart;
-    if (this.#failure === undefined) this.#rejectPastPoison();
+    this.#fail(start, end, cause, false);
   }
 
   /**

@@ -146,18 +146,17 @@ class World {
         const code = error.code;
         if (expectedNow !== undefined) {
           if (code !== expectedNow) this.violations.push(`${kind} ${target}: ${code}`);
-        } else if (target > this.poison) {
-          // Rejected when the write failed, before any latch (a failed durable write does both).
-          if (code !== 'WAL_WRITE_FAILED' || error.offset !== this.poison) {
-            this.violations.push(`${kind} ${target} rejected with ${code} at ${error.offset}`);
-          }
-          if (error.cause !== this.poisonCause) this.violations.push('lost the write error');
         } else if (this.latched) {
           if (code !== 'WAL_FAILED' || error.cause !== this.latchedCause) {
             this.violations.push(
               `${kind} ${target} rejected with ${code}, not the latched failure`,
             );
           }
+        } else if (target > this.poison) {
+          if (code !== 'WAL_WRITE_FAILED' || error.offset !== this.poison) {
+            this.violations.push(`${kind} ${target} rejected with ${code} at ${error.offset}`);
+          }
+          if (error.cause !== this.poisonCause) this.violations.push('lost the write error');
         } else {
           this.violations.push(`${kind} ${target} rejected with ${code} for no reason`);
         }

@@ -152,6 +152,7 @@ export class Wal {
       stagingLimit: options.stagingLimit,
       readOnly: options.readOnly,
       blockingSync: options.blockingSync,
+      durableWrites: options.durableWrites,
       end,
       truncations: init.truncations,
     });

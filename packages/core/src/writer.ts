@@ -66,12 +66,6 @@ export class Writer {
     this.#flushScheduled = false;
     if ((this.#log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit(false);
   };
-  /**
-   * Whether chunks with durable waiters go to the store as durable writes
-   * (`Store.writeDurable`), not as a write and a group-commit sync: the store
-   * has them and the log is not blocking (docs/DURABILITY.md §2).
-   */
-  readonly durableWrites: boolean;
   /** Some waiter of the staged chunk waits for `durable` (docs/INTERNALS.md §3). */
   #chunkDurable = false;
   /** Durable writes sent and not settled. */
@@ -99,7 +93,6 @@ export class Writer {
     this.#log = log;
     this.#segmentSize = segmentSize;
     this.#chunkSize = Math.min(MAX_CHUNK, Math.floor(log.stagingLimit / 4));
-    this.durableWrites = log.store.writeDurable !== undefined && !log.blockingSync;
   }
 
   /** Bytes of appended records held in memory (staged or being written). */
@@ -149,14 +142,14 @@ export class Writer {
   /**
    * Sends the staged chunk to the store as one positional write: a durable
    * write when some waiter of it waits for `durable` and the log uses them
-   * ({@link Writer.durableWrites}). Unless `force`, a chunk that would be a
+   * (`LogState.durableWrites`). Unless `force`, a chunk that would be a
    * durable write stays staged while {@link MAX_DURABLE_IN_FLIGHT} are in
    * flight; the first of them to complete sends it (docs/INTERNALS.md §4).
    */
   submit(force = true): void {
     const chunk = this.#chunk;
     if (chunk === undefined || this.#chunkUsed === 0) return;
-    const durable = this.#chunkDurable && this.durableWrites;
+    const durable = this.#chunkDurable && this.#log.durableWrites;
     if (durable && !force && this.#durableInFlight >= MAX_DURABLE_IN_FLIGHT) {
       this.#deferred = true;
       return;
