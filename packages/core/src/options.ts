@@ -73,7 +73,7 @@ export interface WalOptions {
   /**
    * Whether a durable commit is one durable write (the store's
    * `writeDurable`: on files, a write on an `O_DSYNC` descriptor) rather than
-   * a write followed by a group-commit `fdatasync` (docs/DURABILITY.md §2).
+   * a write followed by a group-commit `fdatasync` (docs/DURABILITY.md §2.2).
    * Default `true`; without effect with `blockingSync` or on a store without
    * `writeDurable`. What a resolved `durable` promise means does not change;
    * `false` may suit a device whose `O_DSYNC` writes cost more than one
