@@ -81,7 +81,9 @@ export interface SegmentedStoreOptions {
    * (fdatasynced before it is closed if it holds unsynced writes); when every
    * open segment is in use, the call waits for one to be free. Besides the
    * segments the store opens, briefly, the directory to fsync it and the head,
-   * metadata or lock file being read or written.
+   * metadata or lock file being read or written. (An open segment written
+   * with `writeDurable` through `NodeFs` holds two descriptors: see
+   * {@link NodeFs.pwriteDurable}.)
    */
   readonly maxOpenSegments?: number;
   /**

@@ -2,8 +2,8 @@
 // rule of the contract, and the suite test that checks that rule must fail
 // (while a correct store passes every test, see memory-store.test.ts).
 import assert from 'node:assert/strict';
-import { MemoryStore, type MetaUpdate, type Store, type StoreMeta } from '@wal/store';
-import { ConformanceError, type SuiteOptions, suite } from '@wal/store/testing';
+import { FileStore, MemoryStore, type MetaUpdate, type Store, type StoreMeta } from '@wal/store';
+import { ConformanceError, CrashFs, type SuiteOptions, suite } from '@wal/store/testing';
 
 /** A Store that forwards to a MemoryStore; variants override one method. */
 class Forwarding implements Store {
@@ -316,6 +316,50 @@ describe('conformance suite catches broken stores', () => {
       /second opener: resolved, expected a rejection with WAL_LOCKED/,
       async () => new NoLock(),
     );
+  });
+
+  it('a durable write that skips its checks, or that is only a write', async () => {
+    class Unchecked extends Forwarding {
+      writeDurable(offset: number, bytes: Uint8Array) {
+        return this.closed ? Promise.resolve() : this.inner.write(offset, bytes);
+      }
+    }
+    await expectFailure(
+      async () => new Unchecked(),
+      /writeDurable after close/,
+      /writeDurable after close: resolved/,
+    );
+    // A FileStore over CrashFs whose writeDurable is its write: lost by a power loss.
+    const fsOf = new WeakMap<Store, CrashFs>();
+    const open = async (fs: CrashFs): Promise<Store> => {
+      const store = await FileStore.open('/log', { fs });
+      const plain = new Proxy(store, {
+        get(target, property) {
+          if (property === 'writeDurable') {
+            return (offset: number, bytes: Uint8Array) => target.write(offset, bytes);
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+      fsOf.set(plain, fs);
+      return plain;
+    };
+    const powerLoss = (store: Store) =>
+      [...fsOf.get(store)!.crashStates({ limit: 10 })].map((state) => () => open(state.fs()));
+    await expectFailure(
+      () => open(new CrashFs()),
+      /survives a power loss/,
+      /the first durable write/,
+      (store) => open(fsOf.get(store)!),
+      { powerLoss },
+    );
+    // The same store without `powerLoss`: nothing else can tell.
+    const failed = await failures(
+      () => open(new CrashFs()),
+      (store) => open(fsOf.get(store)!),
+    );
+    assert.deepEqual([...failed.keys()], []);
   });
 
   it('reports through ConformanceError', async () => {

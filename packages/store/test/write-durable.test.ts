@@ -15,6 +15,7 @@ import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import type { Store } from '../src/store.js';
 import { CrashFs, type CrashState } from '../src/testing/crash-fs.js';
+import { CompletionExplorer, type CompletionSchedule } from '../src/testing/crash-orders.js';
 import { type Fault, FaultFs } from '../src/testing/fault-fs.js';
 import { pattern, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
@@ -182,6 +183,23 @@ interface Backend {
   open(fs: Fs): Promise<Store>;
   /** The file holding `offset`. */
   fileOf(offset: number): string;
+  /** Where `offset` lies in that file. */
+  within(offset: number): number;
+}
+
+/** The bytes `[offset, offset + length)` of the store in `state`, from its files (short where missing). */
+function storeBytes(state: CrashState, backend: Backend, offset: number, length: number) {
+  const out: number[] = [];
+  for (let at = offset; at < offset + length; ) {
+    const file = state.files.get(backend.fileOf(at)) ?? new Uint8Array(0);
+    const from = backend.within(at);
+    const count = Math.min(length - (at - offset), S - (at % S));
+    const piece = file.subarray(from, from + count);
+    out.push(...piece);
+    if (piece.length < count) break;
+    at += count;
+  }
+  return Uint8Array.from(out);
 }
 
 const backends: Backend[] = [
@@ -189,11 +207,13 @@ const backends: Backend[] = [
     name: 'FileStore',
     open: (fs) => FileStore.open('/log', { fs }),
     fileOf: () => '/log',
+    within: (offset) => offset,
   },
   {
     name: 'SegmentedStore',
     open: (fs) => SegmentedStore.open('/log', { fs, segmentSize: S }),
     fileOf: (offset) => `/log/${String(Math.floor(offset / S)).padStart(20, '0')}.wal`,
+    within: (offset) => offset % S,
   },
 ];
 
@@ -357,6 +377,28 @@ describe('writeDurable and directory entries', () => {
     await store.close();
   });
 
+  it('SegmentedStore: a segment a killed process created unsynced is durable once opened (the open fsyncs the directory)', async () => {
+    const first = new CrashFs();
+    await (await SegmentedStore.open('/log', { fs: first, segmentSize: S })).close();
+    const { files } = first.snapshot();
+    const image = new Map([...files].filter(([path]) => /\/(meta|head)$/.test(path)));
+    const fs = new CrashFs({ image: { files: image } });
+    const segment = `/log/${String(0).padStart(20, '0')}.wal`;
+    const killed = await fs.open(segment, 'create');
+    await fs.pwrite(killed, pattern(100, 1), 0);
+    const store = await SegmentedStore.open('/log', { fs, segmentSize: S });
+    const count = fs.operations.length;
+    await store.writeDurable(100, pattern(50, 2));
+    assert.deepEqual(
+      fs.operations.slice(count).map((op) => op.call),
+      ['pwriteDurable'],
+    );
+    for (const state of states(fs)) {
+      assert.deepEqual(bytesAt(state, segment, 100, 50), pattern(50, 2), state.description);
+    }
+    await store.close();
+  });
+
   it('SegmentedStore: a segment being created is written only once its directory entry is durable', async () => {
     // Durable writes complete before anything else in flight.
     const order = {
@@ -387,4 +429,62 @@ describe('writeDurable and directory entries', () => {
     }
     await store.close();
   });
+});
+
+describe('writeDurable under reordered completions', () => {
+  for (const backend of backends) {
+    it(`${backend.name}: a resolved durable write is in every state, at every completion of every explored order`, async function () {
+      this.timeout(60_000);
+      const explorer = new CompletionExplorer({ seed: 1, limit: 8 });
+      let checked = 0;
+      const run = async (order: CompletionSchedule): Promise<void> => {
+        const fs = new CrashFs({ order });
+        const store = await backend.open(fs);
+        await store.write(0, pattern(100, 1));
+        await store.sync();
+        const resolved: Array<[number, Uint8Array]> = [];
+        const durable = (offset: number, bytes: Uint8Array) =>
+          store.writeDurable!(offset, bytes).then(() => {
+            resolved.push([offset, bytes]);
+          });
+        const check = (): void => {
+          if (!order.exploring) return;
+          for (const state of fs.crashStates({ limit: 20, seed: checked })) {
+            for (const [offset, bytes] of resolved) {
+              const found = storeBytes(state, backend, offset, bytes.length);
+              assert.deepEqual(found, bytes, `${offset}: ${state.description}`);
+            }
+            checked++;
+          }
+        };
+        let settled = false;
+        const work = Promise.all([
+          store.write(100, pattern(3000, 2)),
+          durable(3100, pattern(2000, 3)), // across a segment boundary, into a new segment
+          durable(3 * S + 10, pattern(50, 4)), // a new segment past a gap
+          store.sync(),
+          durable(50, pattern(20, 5)), // inside synced bytes
+          store.write(5 * S, pattern(10, 6)), // creates a segment (FileStore: extends the file)
+          // Into that segment, while it is being created (some turns later).
+          ...[1, 2, 3].map(async (turns) => {
+            for (let i = 0; i < turns; i++) await tick();
+            await durable(5 * S + 100 * turns, pattern(30, 6 + turns));
+          }),
+        ]).finally(() => {
+          settled = true;
+        });
+        while (!settled) {
+          check();
+          await tick();
+        }
+        await work;
+        check();
+        assert.equal(resolved.length, 6);
+        await store.close();
+      };
+      await run(explorer.baseline());
+      for (const order of explorer.orders()) await run(order);
+      assert.ok(explorer.figures.orders > 0 && checked > 0, JSON.stringify(explorer.figures));
+    });
+  }
 });
