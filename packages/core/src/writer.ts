@@ -149,12 +149,13 @@ export class Writer {
   submit(force = true): void {
     const chunk = this.#chunk;
     if (chunk === undefined || this.#chunkUsed === 0) return;
-    const durable = this.#chunkDurable && this.#log.durableWrites;
+    const start = this.#chunkStart;
+    const durable =
+      this.#chunkDurable && this.#log.durableWrites && this.#oneSegment(start, this.#chunkUsed);
     if (durable && !force && this.#durableInFlight >= MAX_DURABLE_IN_FLIGHT) {
       this.#deferred = true;
       return;
     }
-    const start = this.#chunkStart;
     const bytes = chunk.subarray(0, this.#chunkUsed);
     this.#chunk = undefined;
     this.#chunkUsed = 0;
@@ -163,6 +164,18 @@ export class Writer {
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
     this.#write(start, bytes, chunk, durable);
+  }
+
+  /**
+   * Whether `length` bytes from `start` lie in one segment (always, for a
+   * store without segments). A chunk across segments goes as a write and a
+   * sync: the store would make it durable piece by piece, one call after the
+   * other, and give each segment passed through a descriptor of its own for
+   * durable writes.
+   */
+  #oneSegment(start: number, length: number): boolean {
+    const size = this.#segmentSize;
+    return size === 0 || Math.floor(start / size) === Math.floor((start + length - 1) / size);
   }
 
   /**

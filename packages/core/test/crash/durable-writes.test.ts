@@ -87,9 +87,10 @@ describe('durable commits as durable writes', () => {
         const wal = await open(control.fs, { preallocate: 0 });
         control.reset();
         const payloads: Uint8Array[] = [];
-        // Enough to cross segments of 4 KiB.
+        // Frames of 512 bytes: 8 to a segment of 4 KiB, none across two (a
+        // chunk across segments goes as a write and a sync, writer.ts).
         for (let i = 0; i < 12; i++) {
-          const payload = bytes(500 + i, i + 1);
+          const payload = bytes(504, i + 1);
           payloads.push(payload);
           await wal.append(payload, { wait: 'durable' });
         }

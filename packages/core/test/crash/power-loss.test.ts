@@ -300,7 +300,10 @@ describe('power loss (log over CrashFs)', function () {
             (op.call === 'fdatasync' || op.call === 'pwriteDurable') &&
             op.path?.endsWith('.wal') === true,
         ).length;
-        assert.ok(syncs < 20, `${syncs} segment durable writes and fdatasyncs for 20 durable commits`);
+        assert.ok(
+          syncs < 20,
+          `${syncs} segment durable writes and fdatasyncs for 20 durable commits`,
+        );
       },
       60,
     );
