@@ -301,7 +301,7 @@ async function runOnce(
     if (!openFailed) run.problems.push(`the workload threw: ${String(error)}`);
   });
   const counts = new Map<FsMethod, number>();
-  for (const method of ['pwrite', 'fdatasync', 'syncDir', 'rename'] as const) {
+  for (const method of ['pwrite', 'pwriteDurable', 'fdatasync', 'syncDir', 'rename'] as const) {
     counts.set(method, fs.count(method));
   }
   // No fsync of a path issued after a failed fsync of it (until the log is reopened).
