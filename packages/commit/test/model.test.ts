@@ -270,11 +270,9 @@ class Complete extends Step {
   }
 }
 
-class CompleteDurable extends Step {
-  constructor(
-    readonly pick: number,
-    readonly ok: boolean,
-  ) {
+/** A step that settles one of the writes in flight, picked by `pick`. */
+abstract class Settle extends Step {
+  constructor(readonly pick: number) {
     super();
   }
   override check(world: Readonly<World>): boolean {
@@ -282,7 +280,19 @@ class CompleteDurable extends Step {
   }
   apply(world: World): void {
     const inflight = world.inflight();
-    const write = inflight[this.pick % inflight.length]!;
+    this.settle(world, inflight[this.pick % inflight.length]!);
+  }
+  abstract settle(world: World, write: Write): void;
+}
+
+class CompleteDurable extends Settle {
+  constructor(
+    pick: number,
+    readonly ok: boolean,
+  ) {
+    super(pick);
+  }
+  settle(world: World, write: Write): void {
     if (!this.ok) {
       const cause = new Error(`durable write at ${write.start} failed`);
       world.commit.markDurableFailed(write.start, write.end, cause);
@@ -313,19 +323,14 @@ class CompleteDurable extends Step {
   }
 }
 
-class Fail extends Step {
+class Fail extends Settle {
   constructor(
-    readonly pick: number,
+    pick: number,
     readonly withCause: boolean,
   ) {
-    super();
+    super(pick);
   }
-  override check(world: Readonly<World>): boolean {
-    return world.inflight().length > 0;
-  }
-  apply(world: World): void {
-    const inflight = world.inflight();
-    const write = inflight[this.pick % inflight.length]!;
+  settle(world: World, write: Write): void {
     const cause = this.withCause ? new Error(`write at ${write.start} failed`) : undefined;
     world.commit.markFailed(write.start, write.end, cause);
     write.state = 'failed';

@@ -97,6 +97,12 @@ function overwrittenDurably(
   return from >= to;
 }
 
+/** The log offset a write to a segment starts at, or undefined for another file. */
+function logOffset(call: Call, segmentSize: number): number | undefined {
+  const match = SEGMENT_FILE.exec(basename(call.path));
+  return match === null ? undefined : Number(match[1]) * segmentSize + (call.args[0] as number);
+}
+
 /** Checks the recorded sequence; returns every violation found. */
 export function audit(events: readonly FsEvent[], segmentSize: number): string[] {
   const problems: string[] = [];
@@ -155,20 +161,16 @@ export function audit(events: readonly FsEvent[], segmentSize: number): string[]
     // 1. Data.
     for (const call of calls) {
       if (call.method !== 'pwriteDurable' || call.issued > ack.at) continue;
-      const match = SEGMENT_FILE.exec(basename(call.path));
-      if (match === null) continue;
-      const start = Number(match[1]) * segmentSize + (call.args[0] as number);
-      if (start >= ack.end) continue;
+      const start = logOffset(call, segmentSize);
+      if (start === undefined || start >= ack.end) continue;
       if (call.settled === undefined || call.settled > ack.at || call.ok !== true) {
         problems.push(`${label}: the durable write at ${start} (${call.path}) had not succeeded`);
       }
     }
     for (const call of calls) {
       if (call.method !== 'pwrite' || call.issued > ack.at) continue;
-      const match = SEGMENT_FILE.exec(basename(call.path));
-      if (match === null) continue;
-      const start = Number(match[1]) * segmentSize + (call.args[0] as number);
-      if (start >= ack.end) continue;
+      const start = logOffset(call, segmentSize);
+      if (start === undefined || start >= ack.end) continue;
       if (call.settled === undefined || call.settled > ack.at) {
         problems.push(`${label}: the write at ${start} (${call.path}) had not completed`);
       } else if (
