@@ -41,10 +41,11 @@ export interface GroupCommitOptions {
    */
   readonly delayMs?: number;
   /**
-   * Called after each flush whose `sync` resolved, once the durable watermark
-   * moved and the flush's waiters were released (they resume after it
-   * returns): what the flush made durable, how many waiters shared it, and
-   * how long `sync` took. For metrics; it must not throw (an exception is
+   * Called after each flush whose `sync` resolved, and after each durable
+   * write that moved the durable watermark, once the watermark moved and the
+   * waiters were released (they resume after it returns): what was made
+   * durable, how many waiters shared it, and how long `sync` (or the write)
+   * took. For metrics; it must not throw (an exception is
    * rethrown from a microtask, as an uncaught error) and should be cheap: it
    * runs once per flush, never per write. Not called for a failed `sync`.
    */
@@ -59,8 +60,16 @@ export interface FlushReport {
   readonly end: number;
   /** `syncTo` waiters the flush released (committers sharing one `sync`). */
   readonly waiters: number;
-  /** How long `sync` took, in milliseconds (`performance.now()` resolution). */
+  /**
+   * How long `sync` took, in milliseconds (`performance.now()` resolution); for
+   * a durable write, the time its owner reported with it.
+   */
   readonly syncMs: number;
+  /**
+   * What made the bytes durable: `'sync'` (a call of `sync`) or `'write'` (a
+   * durable write reported with {@link GroupCommit.markDurable}).
+   */
+  readonly by: 'sync' | 'write';
 }
 
 /** No flush is scheduled or running. */
@@ -89,9 +98,11 @@ const RESOLVED: Promise<void> = Promise.resolve();
  *   reported written, without gaps. Completions that arrive out of order are
  *   parked until the gap before them fills; only completed writes above a gap
  *   are ever parked.
- * - `durable` is the highest offset covered by a `sync` that was called after
- *   the bytes below it were written and that resolved. `syncTo(target)`
- *   resolves only once `durable >= target`.
+ * - `durable` is the highest offset below which every byte was made durable,
+ *   without gaps: by a `sync` that was called after those bytes were written
+ *   and that resolved, or by a durable write reported with
+ *   {@link GroupCommit.markDurable} (which makes its own range durable, and no
+ *   other). `syncTo(target)` resolves only once `durable >= target`.
  * - At most one `sync` runs at a time. A flush covers everything written when
  *   it calls `sync`; a waiter whose target was written by then is released by
  *   that flush, any other by a later one. A flush starts only when some waiter
@@ -99,6 +110,8 @@ const RESOLVED: Promise<void> = Promise.resolve();
  * - After a write fails at offset `p` ({@link GroupCommit.markFailed}), nothing
  *   at or after `p` ever becomes written or durable; targets at or below `p`
  *   are still served.
+ * - After a durable write fails ({@link GroupCommit.markDurableFailed}), both
+ *   hold: the log is poisoned from its start, and the failure is latched.
  * - After `sync` rejects, the failure is latched: the waiters of that flush,
  *   all other waiters and every later call fail with the same
  *   {@link @wal/errors!FailedError | FailedError}, and `sync` is never called again.
@@ -125,6 +138,8 @@ export class GroupCommit {
   readonly #parked = new RangeSet();
   /** Smallest start in `#parked`, or Infinity when it is empty. */
   #lowestParked = Number.POSITIVE_INFINITY;
+  /** Writes reported durable above the durable watermark, keyed by start, valued by end; disjoint. */
+  readonly #durableRanges = new RangeSet();
 
   /** Start of the lowest failed write, or Infinity when none failed. */
   #poison = Number.POSITIVE_INFINITY;
@@ -145,7 +160,11 @@ export class GroupCommit {
   #lowestWrittenTarget = Number.POSITIVE_INFINITY;
 
   // Bound once, so that scheduling a flush allocates no closure.
-  readonly #beginFlush = (): void => this.#startSync();
+  readonly #beginFlush = (): void => {
+    // A durable write's failure may have latched the coordinator meanwhile.
+    if (this.#failure === undefined) this.#startSync();
+    else this.#flush = IDLE;
+  };
   readonly #onSynced = (): void => this.#synced();
   readonly #onSyncFailed = (cause: unknown): void => this.#latch(cause);
 
@@ -188,7 +207,10 @@ export class GroupCommit {
     return this.#written;
   }
 
-  /** The durable watermark: every byte below it was covered by a `sync` that resolved. */
+  /**
+   * The durable watermark: every byte below it was covered by a `sync` that
+   * resolved or by a durable write ({@link GroupCommit.markDurable}).
+   */
   get durable(): number {
     return this.#durable;
   }
@@ -273,15 +295,79 @@ export class GroupCommit {
     if (this.#failure !== undefined) throw this.#failure;
     if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
     if (start === this.#written) {
-      if (end > this.#lowestParked || end > this.#poison) throw this.#overlap(start, end);
-      this.#unreported -= end - start;
-      this.#written = end;
-      if (end === this.#lowestParked) this.#drainParked();
+      this.#advanceWritten(start, end);
       if (this.#written >= this.#lowestWrittenTarget) this.#releaseWritten();
       if (this.#flush === IDLE && this.#written >= this.#lowestDurableTarget) this.#scheduleFlush();
       return;
     }
     this.#markOutOfOrder(start, end);
+  }
+
+  /**
+   * Reports that a durable write of `[start, end)` resolved: the range is
+   * written (as with {@link GroupCommit.markWritten}) and durable, and it
+   * makes no other range durable. The durable watermark advances over the
+   * contiguous prefix of ranges that are durable, by durable writes or by a
+   * `sync` covering them; a durable range above a gap (a write still in
+   * flight, or written but not yet synced) waits there, and the gap is made
+   * durable by its own durable write or by the next flush. `elapsedMs`
+   * (default 0) is how long the write took, for
+   * {@link GroupCommitOptions.onFlush}, which is called when the watermark
+   * moves.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) as {@link GroupCommit.markWritten} does.
+   * @throws {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`) after a `sync` failed.
+   */
+  markDurable(start: number, end: number, elapsedMs = 0): void {
+    validateOffset('start', start);
+    validateOffset('end', end);
+    if (this.#failure !== undefined) throw this.#failure;
+    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
+    if (start === this.#written) this.#advanceWritten(start, end);
+    else if (this.#markOutOfOrder(start, end)) return;
+    const before = this.#durable;
+    if (start === before) {
+      this.#durable = end;
+      this.#drainDurable();
+    } else {
+      this.#durableRanges.insert(start, end);
+    }
+    if (this.#written >= this.#lowestWrittenTarget) this.#releaseWritten();
+    if (this.#durable > before) this.#releaseDurable(before, elapsedMs, 'write');
+    if (this.#flush === IDLE && this.#written >= this.#lowestDurableTarget) this.#scheduleFlush();
+  }
+
+  /**
+   * Reports that a durable write of `[start, end)` failed: the failure is
+   * latched as a failed `sync` is, since whether its bytes reached the disk
+   * is unknown, and the log is poisoned from `start`, as by
+   * {@link GroupCommit.markFailed}. Every waiter and every later call rejects
+   * with {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`, `cause`
+   * = `cause`); `sync` is never called again. Never throws for a failure
+   * already latched.
+   *
+   * @throws `RangeError` (`ERR_OUT_OF_RANGE`) as {@link GroupCommit.markFailed} does.
+   */
+  markDurableFailed(start: number, end: number, cause?: unknown): void {
+    this.#fail(start, end, cause, true);
+  }
+
+  /** `markFailed`, latching first with `latch` (a failed durable write). */
+  #fail(start: number, end: number, cause: unknown, latch: boolean): void {
+    validateOffset('start', start);
+    validateOffset('end', end);
+    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
+    // Only the lowest failed write poisons.
+    const lowest = !this.#settle(start, end);
+    if (lowest) {
+      this.#poison = start;
+      this.#poisonCause = cause;
+      this.#parked.dropFrom(start);
+      this.#durableRanges.dropFrom(start);
+      this.#lowestParked = this.#parked.firstStart;
+    }
+    if (latch) this.#latch(cause, `a durable write at offset ${start} failed`);
+    if (lowest && this.#failure === undefined) this.#rejectPastPoison();
   }
 
   /**
@@ -298,15 +384,7 @@ export class GroupCommit {
    *   written watermark, or the range overlaps one already reported.
    */
   markFailed(start: number, end: number, cause?: unknown): void {
-    validateOffset('start', start);
-    validateOffset('end', end);
-    if (end <= start || end > this.#reserved) throw this.#badEnd(start, end);
-    if (this.#settle(start, end)) return; // only the lowest failed write counts
-    this.#poison = start;
-    this.#poisonCause = cause;
-    this.#parked.dropFrom(start);
-    this.#lowestParked = this.#parked.firstStart;
-    if (this.#failure === undefined) this.#rejectPastPoison();
+    this.#fail(start, end, cause, false);
   }
 
   /**
@@ -390,16 +468,64 @@ export class GroupCommit {
     this.#written = offset;
     if (offset < this.#durable) this.#durable = offset;
     this.#parked.clear();
+    this.#durableRanges.clear();
     this.#lowestParked = Number.POSITIVE_INFINITY;
     this.#poison = Number.POSITIVE_INFINITY;
     this.#poisonCause = undefined;
   }
 
-  #markOutOfOrder(start: number, end: number): void {
+  /** Moves the written watermark from `start` (where it is) to `end` and across parked completions. */
+  #advanceWritten(start: number, end: number): void {
+    if (end > this.#lowestParked || end > this.#poison) throw this.#overlap(start, end);
+    this.#unreported -= end - start;
+    this.#written = end;
+    if (end === this.#lowestParked) this.#drainParked();
+  }
+
+  /** Parks an out-of-order completion; true when it lies past a failed write (dropped). */
+  #markOutOfOrder(start: number, end: number): boolean {
     // Past a failed write, it can never become written, so it is not parked.
-    if (this.#settle(start, end)) return;
+    if (this.#settle(start, end)) return true;
     this.#parked.insert(start, end);
     if (start < this.#lowestParked) this.#lowestParked = start;
+    return false;
+  }
+
+  /**
+   * Advances the durable watermark across the durable ranges it now reaches.
+   * They are reported ranges, so it never passes the written watermark.
+   */
+  #drainDurable(): void {
+    const ranges = this.#durableRanges;
+    while (ranges.firstStart <= this.#durable) {
+      const end = ranges.shift();
+      if (end > this.#durable) this.#durable = end;
+    }
+  }
+
+  /**
+   * After the durable watermark moved from `start`: releases the waiters it
+   * reached, then reports the flush to `onFlush`.
+   */
+  #releaseDurable(start: number, ms: number, by: 'sync' | 'write'): void {
+    const before = this.#durableWaiters.size;
+    this.#lowestDurableTarget = this.#durableWaiters.release(this.#durable);
+    const onFlush = this.#onFlush;
+    if (onFlush === undefined) return;
+    const report: FlushReport = {
+      start,
+      end: this.#durable,
+      waiters: before - this.#durableWaiters.size,
+      syncMs: ms,
+      by,
+    };
+    try {
+      onFlush(report);
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   /**
@@ -490,35 +616,23 @@ export class GroupCommit {
   }
 
   #synced(): void {
+    // A durable write's failure latched the coordinator while `sync` ran.
+    if (this.#failure !== undefined) return;
     this.#flush = IDLE;
     const start = this.#durable;
-    this.#durable = this.#flushTarget;
-    const before = this.#durableWaiters.size;
-    const lowest = this.#durableWaiters.release(this.#durable);
-    this.#lowestDurableTarget = lowest;
-    if (lowest <= this.#written) this.#scheduleFlush();
-    const onFlush = this.#onFlush;
-    if (onFlush !== undefined) {
-      const report: FlushReport = {
-        start,
-        end: this.#durable,
-        waiters: before - this.#durableWaiters.size,
-        syncMs: performance.now() - this.#syncStartedAt,
-      };
-      try {
-        onFlush(report);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    if (this.#flushTarget > start) this.#durable = this.#flushTarget;
+    this.#drainDurable();
+    const ms = this.#onFlush === undefined ? 0 : performance.now() - this.#syncStartedAt;
+    // Waiters resume only after this returns: scheduling the next flush first is safe.
+    this.#releaseDurable(start, ms, 'sync');
+    if (this.#lowestDurableTarget <= this.#written) this.#scheduleFlush();
   }
 
-  #latch(cause: unknown): void {
+  #latch(cause: unknown, what = 'sync failed'): void {
+    if (this.#failure !== undefined) return;
     this.#flush = IDLE;
     const failure = new FailedError(
-      `sync failed: nothing at or after offset ${this.#durable} can be made durable, and this commit coordinator accepts no more work`,
+      `${what}: nothing at or after offset ${this.#durable} can be made durable, and this commit coordinator accepts no more work`,
       { cause, offset: this.#durable },
     );
     this.#failure = failure;
@@ -526,6 +640,7 @@ export class GroupCommit {
     this.#lowestDurableTarget = Number.POSITIVE_INFINITY;
     this.#lowestWrittenTarget = Number.POSITIVE_INFINITY;
     this.#parked.clear();
+    this.#durableRanges.clear();
     this.#lowestParked = Number.POSITIVE_INFINITY;
     for (const waiter of waiters) waiter.reject(failure);
   }

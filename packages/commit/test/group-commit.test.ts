@@ -315,6 +315,109 @@ describe('GroupCommit: syncTo and group commit', () => {
   });
 });
 
+describe('GroupCommit: durable writes', () => {
+  it('acknowledges a durable write without a sync', async () => {
+    const reports: FlushReport[] = [];
+    const { commit, fake } = setup({ onFlush: (report) => reports.push(report) });
+    commit.reserve(10);
+    const done = observe(commit.syncTo(10));
+    commit.markDurable(0, 10, 0.5);
+    await drainMicrotasks();
+    assert.equal(done.state, 'resolved');
+    assert.equal(commit.durable, 10);
+    assert.equal(commit.written, 10);
+    await tick();
+    assert.equal(fake.calls.length, 0, 'no sync for bytes a durable write made durable');
+    assert.deepEqual(reports, [{ start: 0, end: 10, waiters: 1, syncMs: 0.5, by: 'write' }]);
+  });
+
+  it('keeps the later of two durable writes unacknowledged while the earlier is pending', async () => {
+    const { commit, fake } = setup();
+    commit.reserve(20);
+    const first = observe(commit.syncTo(10));
+    const second = observe(commit.syncTo(20));
+    commit.markDurable(10, 20);
+    await tick();
+    assert.equal(second.state, 'pending');
+    assert.equal(commit.durable, 0);
+    assert.equal(fake.calls.length, 0);
+    commit.markDurable(0, 10);
+    await drainMicrotasks();
+    assert.equal(first.state, 'resolved');
+    assert.equal(second.state, 'resolved');
+    assert.equal(commit.durable, 20);
+  });
+
+  it('never acknowledges the later of two durable writes when the earlier fails, and latches', async () => {
+    const { commit, fake } = setup();
+    commit.reserve(20);
+    const first = observe(commit.syncTo(10));
+    const second = observe(commit.syncTo(20));
+    commit.markDurable(10, 20);
+    const cause = new Error('EIO');
+    commit.markDurableFailed(0, 10, cause);
+    await tick();
+    for (const waiter of [first, second]) {
+      assert.equal(waiter.state, 'rejected');
+      assert.ok(waiter.error instanceof FailedError);
+      assert.equal((waiter.error as FailedError).cause, cause);
+    }
+    assert.equal(commit.durable, 0);
+    assert.equal(commit.failure?.cause, cause);
+    assert.equal(commit.poisonedAt, 0);
+    assert.equal(fake.calls.length, 0, 'no sync after the latch');
+    await assert.rejects(commit.syncTo(0), FailedError);
+  });
+
+  it('a durable write above bytes written but not durable waits for a sync covering them', async () => {
+    const { commit, fake } = setup();
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const done = observe(commit.syncTo(20));
+    commit.markDurable(10, 20);
+    await tick();
+    assert.equal(done.state, 'pending');
+    assert.equal(fake.calls.length, 1, 'the written bytes below still take a sync');
+    assert.equal(fake.calls[0]!.written, 20);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.equal(done.state, 'resolved');
+    assert.equal(commit.durable, 20);
+  });
+
+  it('a sync that ends after a durable write moved the watermark further never lowers it', async () => {
+    const { commit, fake } = setup();
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    await tick();
+    assert.equal(fake.calls.length, 1);
+    const high = observe(commit.syncTo(20));
+    commit.markDurable(10, 20);
+    await drainMicrotasks();
+    assert.equal(high.state, 'pending');
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.equal(low.state, 'resolved');
+    assert.equal(high.state, 'resolved');
+    assert.equal(commit.durable, 20);
+  });
+
+  it('a sync in flight when a durable write fails raises nothing', async () => {
+    const { commit, fake } = setup();
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    await tick();
+    commit.markDurableFailed(10, 20, new Error('EIO'));
+    fake.resolvePending();
+    await tick();
+    assert.equal(low.state, 'rejected');
+    assert.equal(commit.durable, 0);
+    assert.equal(fake.calls.length, 1);
+  });
+});
+
 describe('GroupCommit: a failed write poisons the log', () => {
   it('rejects syncs past the failed write and serves those at or below it (reference)', async () => {
     const { commit, fake } = setup();

@@ -1,6 +1,7 @@
 /**
  * Model-based tests: random interleavings of reservations, in-order and
- * out-of-order completions, failed writes, syncTo/waitWritten calls, gathering
+ * out-of-order completions (plain and durable), failed writes, failed durable
+ * writes, syncTo/waitWritten calls, gathering
  * ticks, sync completions, sync failures and resets, checked step by step
  * against a tiny reference model.
  */
@@ -15,6 +16,8 @@ interface Write {
   readonly start: number;
   readonly end: number;
   state: WriteState;
+  /** Reported with markDurable: its own range is durable. */
+  durable?: boolean;
 }
 
 interface Wait {
@@ -34,8 +37,8 @@ class World {
   writes: Write[] = [];
   poison = Number.POSITIVE_INFINITY;
   poisonCause: unknown;
-  /** Durable watermark of the model: raised only by a sync the test resolves. */
-  durable: number;
+  /** What the syncs the test resolved covered (a reset lowers it). */
+  synced: number;
   latched = false;
   latchedCause: unknown;
   readonly waits: Wait[] = [];
@@ -45,7 +48,7 @@ class World {
     this.gather = gather;
     this.base = start;
     this.tail = start;
-    this.durable = start;
+    this.synced = start;
     this.commit = new GroupCommit({ sync: this.fake.sync, start, gather });
     this.fake.commit = this.commit;
     this.fake.onCall = (call) => {
@@ -70,6 +73,20 @@ class World {
     return written;
   }
 
+  /**
+   * The durable watermark, recomputed from scratch: what the syncs covered,
+   * then across the contiguous writes reported durable after it.
+   */
+  durable(): number {
+    let durable = this.synced;
+    for (const write of this.writes) {
+      if (write.end <= durable) continue;
+      if (write.start !== durable || write.state !== 'written' || write.durable !== true) break;
+      durable = write.end;
+    }
+    return durable;
+  }
+
   inflight(): Write[] {
     return this.writes.filter((write) => write.state === 'inflight');
   }
@@ -81,7 +98,7 @@ class World {
       (wait) =>
         wait.kind === 'durable' &&
         wait.state === 'pending' &&
-        wait.target > this.durable &&
+        wait.target > this.durable() &&
         wait.target <= written,
     );
   }
@@ -117,8 +134,8 @@ class World {
         wait.state = 'resolved';
         if (expectedNow !== undefined) this.violations.push(`${kind} ${target} resolved`);
         if (this.latched) this.violations.push(`${kind} ${target} resolved after a failed sync`);
-        if (kind === 'durable' && target > this.durable) {
-          this.violations.push(`syncTo(${target}) resolved with durable ${this.durable}`);
+        if (kind === 'durable' && target > this.durable()) {
+          this.violations.push(`syncTo(${target}) resolved with durable ${this.durable()}`);
         }
         if (kind === 'written' && target > this.written()) {
           this.violations.push(`waitWritten(${target}) resolved with written ${this.written()}`);
@@ -154,7 +171,9 @@ class World {
     const { commit } = this;
     assert.equal(commit.reserved, this.tail, 'reserved');
     assert.equal(commit.written, written, 'written watermark');
-    assert.equal(commit.durable, this.durable, 'durable watermark');
+    const durable = this.durable();
+    assert.equal(commit.durable, durable, 'durable watermark');
+    assert.ok(durable <= written, 'durable never passes written');
     assert.equal(commit.poisonedAt, Number.isFinite(this.poison) ? this.poison : undefined);
     assert.equal(commit.failure !== undefined, this.latched, 'latched failure');
     if (this.latched) assert.equal(commit.failure?.cause, this.latchedCause);
@@ -176,7 +195,7 @@ class World {
       assert.ok(!this.latched, 'a waiter outlived a failed sync');
       assert.ok(wait.target <= this.poison, 'a waiter past a failed write is still pending');
       if (wait.kind === 'written') assert.ok(wait.target > written, 'written waiter not released');
-      else assert.ok(wait.target > this.durable, 'durable waiter not released');
+      else assert.ok(wait.target > durable, 'durable waiter not released');
     }
     const ready = !this.latched && this.readyWaiter();
     if (ready && (afterTick || !this.gather)) {
@@ -251,11 +270,9 @@ class Complete extends Step {
   }
 }
 
-class Fail extends Step {
-  constructor(
-    readonly pick: number,
-    readonly withCause: boolean,
-  ) {
+/** A step that settles one of the writes in flight, picked by `pick`. */
+abstract class Settle extends Step {
+  constructor(readonly pick: number) {
     super();
   }
   override check(world: Readonly<World>): boolean {
@@ -263,7 +280,57 @@ class Fail extends Step {
   }
   apply(world: World): void {
     const inflight = world.inflight();
-    const write = inflight[this.pick % inflight.length]!;
+    this.settle(world, inflight[this.pick % inflight.length]!);
+  }
+  abstract settle(world: World, write: Write): void;
+}
+
+class CompleteDurable extends Settle {
+  constructor(
+    pick: number,
+    readonly ok: boolean,
+  ) {
+    super(pick);
+  }
+  settle(world: World, write: Write): void {
+    if (!this.ok) {
+      const cause = new Error(`durable write at ${write.start} failed`);
+      world.commit.markDurableFailed(write.start, write.end, cause);
+      write.state = 'failed';
+      if (write.start < world.poison) {
+        world.poison = write.start;
+        world.poisonCause = cause;
+      }
+      if (!world.latched) {
+        world.latched = true;
+        world.latchedCause = cause;
+      }
+      return;
+    }
+    if (world.latched) {
+      assert.throws(() => world.commit.markDurable(write.start, write.end), {
+        code: 'WAL_FAILED',
+      });
+      write.state = 'abandoned';
+      return;
+    }
+    write.state = 'written';
+    write.durable = true;
+    world.commit.markDurable(write.start, write.end);
+  }
+  toString(): string {
+    return `complete-durable(#${this.pick}${this.ok ? '' : ', fails'})`;
+  }
+}
+
+class Fail extends Settle {
+  constructor(
+    pick: number,
+    readonly withCause: boolean,
+  ) {
+    super(pick);
+  }
+  settle(world: World, write: Write): void {
     const cause = this.withCause ? new Error(`write at ${write.start} failed`) : undefined;
     world.commit.markFailed(write.start, write.end, cause);
     write.state = 'failed';
@@ -324,9 +391,13 @@ class SettleSync extends Step {
   }
   apply(world: World): void {
     const call = world.fake.pending!;
+    // After a failed durable write latched the coordinator, a sync still in
+    // flight settles without effect: the durable watermark stays where it was.
     if (this.ok) {
-      world.durable = Math.max(world.durable, call.written);
+      if (!world.latched) world.synced = Math.max(world.synced, call.written);
       call.resolve();
+    } else if (world.latched) {
+      call.reject(new Error('fdatasync: EIO'));
     } else {
       world.latched = true;
       world.latchedCause = new Error('fdatasync: EIO');
@@ -358,13 +429,14 @@ class Reset extends Step {
         world.waits.every((wait) => wait.state !== 'pending'),
         'an idle coordinator has no waiter to strand',
       );
+      const durable = world.durable();
       world.commit.reset(offset);
       world.base = offset;
       world.tail = offset;
       world.writes = [];
       world.poison = Number.POSITIVE_INFINITY;
       world.poisonCause = undefined;
-      world.durable = Math.min(world.durable, offset);
+      world.synced = Math.min(durable, offset);
     }
   }
   toString(): string {
@@ -376,6 +448,9 @@ const commandArbitraries = [
   fc.integer({ min: 1, max: 64 }).map((length): Command => new Reserve(length)),
   fc.nat().map((pick): Command => new Complete(pick)),
   fc.nat().map((pick): Command => new Complete(pick)),
+  fc.nat().map((pick): Command => new CompleteDurable(pick, true)),
+  fc.nat().map((pick): Command => new CompleteDurable(pick, true)),
+  fc.nat().map((pick): Command => new CompleteDurable(pick, false)),
   fc.tuple(fc.nat(), fc.boolean()).map(([pick, withCause]): Command => new Fail(pick, withCause)),
   fc.nat().map((pick): Command => new SyncTo(pick)),
   fc.nat().map((pick): Command => new SyncTo(pick)),
@@ -404,7 +479,7 @@ async function drain(world: World): Promise<void> {
     world.check(true);
     const call = world.fake.pending;
     if (call === undefined) break;
-    world.durable = Math.max(world.durable, call.written);
+    if (!world.latched) world.synced = Math.max(world.synced, call.written);
     call.resolve();
     await drainMicrotasks();
   }

@@ -30,7 +30,10 @@ export const CHANNELS = Object.freeze({
   roll: 'wal:roll',
 } as const);
 
-/** Payload of {@link CHANNELS}`.commit`: one fsync shared by a group of committers. */
+/**
+ * Payload of {@link CHANNELS}`.commit`: one fsync, or one durable write,
+ * shared by a group of committers.
+ */
 export interface CommitEvent {
   /** The log that flushed. */
   readonly wal: Wal;
@@ -42,8 +45,13 @@ export interface CommitEvent {
   readonly bytes: number;
   /** Durable waits (waiting appends, `waitFor`, `sync`) the flush released. */
   readonly waiters: number;
-  /** How long the store's sync (with the durable hint's update) took, in milliseconds. */
+  /**
+   * How long the store's sync (with the durable hint's update) or the
+   * durable write took, in milliseconds.
+   */
   readonly syncMs: number;
+  /** What made the records durable: a group-commit sync, or a durable write. */
+  readonly by: 'sync' | 'write';
 }
 
 /** Payload of {@link CHANNELS}`.truncate`, published once the cut is durable. */
@@ -103,6 +111,7 @@ export function publishCommit(log: LogState, flush: FlushReport): void {
     bytes: flush.end - flush.start,
     waiters: flush.waiters,
     syncMs: flush.syncMs,
+    by: flush.by,
   };
   commitChannel.publish(event);
 }

@@ -119,16 +119,18 @@ export class Durability {
     }
   }
 
-  /** After a store sync failed with `cause`: stops the log (a reopen resumes at the durable watermark). */
-  syncFailed(cause: unknown): void {
+  /**
+   * After a store sync failed with `cause`, or the durable write at `write`:
+   * stops the log (a reopen resumes at most at the durable watermark).
+   */
+  syncFailed(cause: unknown, write?: number): void {
+    const what =
+      write === undefined ? 'a sync of the log' : `a durable write of the log at offset ${write}`;
     this.fail(
-      new FailedError(
-        'a sync of the log failed; nothing after the last durable offset can be trusted',
-        {
-          cause,
-          offset: this.#log.gc!.durable,
-        },
-      ),
+      new FailedError(`${what} failed; nothing after the last durable offset can be trusted`, {
+        cause,
+        offset: this.#log.gc!.durable,
+      }),
       'durable',
     );
   }

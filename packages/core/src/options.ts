@@ -70,6 +70,16 @@ export interface WalOptions {
    * What a resolved `durable` promise means does not change.
    */
   readonly blockingSync?: boolean;
+  /**
+   * Whether a durable commit is one durable write (the store's
+   * `writeDurable`: on files, a write on an `O_DSYNC` descriptor) rather than
+   * a write followed by a group-commit `fdatasync` (docs/DURABILITY.md §2.2).
+   * Default `true`; without effect with `blockingSync` or on a store without
+   * `writeDurable`. What a resolved `durable` promise means does not change;
+   * `false` may suit a device whose `O_DSYNC` writes cost more than one
+   * shared `fdatasync` per group.
+   */
+  readonly durableWrites?: boolean;
   /** Path opens only: `'segmented'` (a directory of segments, default) or `'file'` (one file). */
   readonly layout?: Layout;
   /**
@@ -177,6 +187,7 @@ export interface ResolvedOptions {
   readonly readOnly: boolean;
   readonly commitDelayMs: number;
   readonly blockingSync: boolean;
+  readonly durableWrites: boolean;
   readonly layout: Layout;
   readonly segmentSize: number | undefined;
   readonly maxOpenSegments: number | undefined;
@@ -196,6 +207,7 @@ const KNOWN = new Set([
   'readOnly',
   'commitDelayMs',
   'blockingSync',
+  'durableWrites',
   'layout',
   'segmentSize',
   'maxOpenSegments',
@@ -227,6 +239,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     readOnly = false,
     commitDelayMs = 0,
     blockingSync = false,
+    durableWrites = true,
     layout = 'segmented',
     segmentSize,
     maxOpenSegments,
@@ -251,6 +264,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   validateInteger('options.commitDelayMs', commitDelayMs, 0, 2 ** 31 - 1);
   if (typeof blockingSync !== 'boolean') {
     throw invalidArgType('options.blockingSync', 'of type boolean', blockingSync);
+  }
+  if (typeof durableWrites !== 'boolean') {
+    throw invalidArgType('options.durableWrites', 'of type boolean', durableWrites);
   }
   if (layout !== 'segmented' && layout !== 'file') {
     throw invalidArgValue('options.layout', layout, "must be 'segmented' or 'file'");
@@ -279,6 +295,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     readOnly,
     commitDelayMs,
     blockingSync,
+    durableWrites,
     layout,
     segmentSize: segmentSize as number | undefined,
     maxOpenSegments: maxOpenSegments as number | undefined,

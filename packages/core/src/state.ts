@@ -44,6 +44,8 @@ export class LogState {
   readonly readOnly: boolean;
   /** Writes and syncs run synchronously when the store can (`WalOptions.blockingSync`; blocking.ts). */
   readonly blockingSync: boolean;
+  /** Durable commits are durable writes (`WalOptions.durableWrites` and the store has them; writer.ts). */
+  readonly durableWrites: boolean;
 
   /** First live offset (written by the truncations and `refresh`). */
   head: number;
@@ -77,6 +79,7 @@ export class LogState {
     stagingLimit: number;
     readOnly: boolean;
     blockingSync?: boolean;
+    durableWrites?: boolean;
     end: number;
     truncations: number;
   }) {
@@ -88,6 +91,8 @@ export class LogState {
     this.stagingLimit = init.stagingLimit;
     this.readOnly = init.readOnly;
     this.blockingSync = init.blockingSync ?? false;
+    this.durableWrites =
+      (init.durableWrites ?? true) && !this.blockingSync && init.store.writeDurable !== undefined;
     this.head = init.store.head;
     this.tail = init.end;
     this.scannedEnd = init.end;

@@ -24,7 +24,11 @@ export interface WalStats {
   readonly appends: number;
   /** Payload bytes of those records. */
   readonly appendedBytes: number;
-  /** Group-commit flushes whose sync succeeded (each one store sync). */
+  /**
+   * Flushes that made records durable: group-commit syncs that succeeded
+   * (each one store sync), and durable writes that moved the durable
+   * watermark (docs/DURABILITY.md §2.2).
+   */
   readonly fsyncs: number;
   /** Bytes those flushes made durable (frames). */
   readonly syncedBytes: number;
@@ -32,7 +36,7 @@ export interface WalStats {
   readonly batchWaiters: Log2Histogram;
   /** Per flush: bytes it made durable. */
   readonly batchBytes: Log2Histogram;
-  /** Per flush: its sync's duration in microseconds. */
+  /** Per flush: its sync's (or durable write's) duration in microseconds. */
   readonly fsyncMicros: Log2Histogram;
   /** Bytes of appended records held in memory, staged or being written (`wal.bufferedBytes`). */
   readonly bufferedBytes: number;

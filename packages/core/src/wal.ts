@@ -152,6 +152,7 @@ export class Wal {
       stagingLimit: options.stagingLimit,
       readOnly: options.readOnly,
       blockingSync: options.blockingSync,
+      durableWrites: options.durableWrites,
       end,
       truncations: init.truncations,
     });
@@ -428,8 +429,10 @@ export class Wal {
     if (quiet !== undefined) return quiet.then(() => this.#sync());
     const target = log.tail;
     if (target <= this.durable) return Promise.resolve();
+    // Waiting first lets the staged chunk go as a durable write (writer.ts).
+    const durable = log.writer.waitTarget(target, 'durable');
     log.writer.submit();
-    return log.writer.waitTarget(target, 'durable');
+    return durable;
   }
 
   /**

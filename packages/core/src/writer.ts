@@ -16,12 +16,20 @@ import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './stat
 
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
 const MAX_CHUNK = 1024 * 1024;
+/**
+ * Durable writes in flight at most before a staged chunk with durable
+ * waiters waits for one to complete (docs/INTERNALS.md §4): two let the
+ * committers released by one complete and submit their next records while
+ * the other runs.
+ */
+const MAX_DURABLE_IN_FLIGHT = 2;
 
 /** A write waiting to be sent (docs/INTERNALS.md §4). */
 interface HeldWrite {
   start: number;
   bytes: Uint8Array;
   recycle: Uint8Array | undefined;
+  durable: boolean;
 }
 
 /**
@@ -56,8 +64,14 @@ export class Writer {
   #flushScheduled = false;
   readonly #flushStage = (): void => {
     this.#flushScheduled = false;
-    if ((this.#log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit();
+    if ((this.#log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit(false);
   };
+  /** Some waiter of the staged chunk waits for `durable` (docs/INTERNALS.md §3). */
+  #chunkDurable = false;
+  /** Durable writes sent and not settled. */
+  #durableInFlight = 0;
+  /** A staged chunk with durable waiters waits for a durable write to complete. */
+  #deferred = false;
   /**
    * Writes waiting for the zeros in flight to land (so zeros never land over
    * data), or for the store gate to open (docs/INTERNALS.md §4, §8).
@@ -125,17 +139,43 @@ export class Writer {
     return lsn;
   }
 
-  /** Sends the staged chunk to the store as one positional write. */
-  submit(): void {
+  /**
+   * Sends the staged chunk to the store as one positional write: a durable
+   * write when some waiter of it waits for `durable` and the log uses them
+   * (`LogState.durableWrites`). Unless `force`, a chunk that would be a
+   * durable write stays staged while {@link MAX_DURABLE_IN_FLIGHT} are in
+   * flight; the first of them to complete sends it (docs/INTERNALS.md §4).
+   */
+  submit(force = true): void {
     const chunk = this.#chunk;
     if (chunk === undefined || this.#chunkUsed === 0) return;
     const start = this.#chunkStart;
+    const durable =
+      this.#chunkDurable && this.#log.durableWrites && this.#oneSegment(start, this.#chunkUsed);
+    if (durable && !force && this.#durableInFlight >= MAX_DURABLE_IN_FLIGHT) {
+      this.#deferred = true;
+      return;
+    }
     const bytes = chunk.subarray(0, this.#chunkUsed);
     this.#chunk = undefined;
     this.#chunkUsed = 0;
+    this.#chunkDurable = false;
+    this.#deferred = false;
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
-    this.#write(start, bytes, chunk);
+    this.#write(start, bytes, chunk, durable);
+  }
+
+  /**
+   * Whether `length` bytes from `start` lie in one segment (always, for a
+   * store without segments). A chunk across segments goes as a write and a
+   * sync: the store would make it durable piece by piece, one call after the
+   * other, and give each segment passed through a descriptor of its own for
+   * durable writes.
+   */
+  #oneSegment(start: number, length: number): boolean {
+    const size = this.#segmentSize;
+    return size === 0 || Math.floor(start / size) === Math.floor((start + length - 1) / size);
   }
 
   /**
@@ -201,7 +241,9 @@ export class Writer {
         return Promise.reject(error);
       }
     }
-    return level === 'durable' ? gc.syncTo(target) : gc.waitWritten(target);
+    if (level === 'written') return gc.waitWritten(target);
+    if (this.#chunkUsed > 0 && target > this.#chunkStart) this.#chunkDurable = true;
+    return gc.syncTo(target);
   }
 
   /**
@@ -238,6 +280,8 @@ export class Writer {
       this.#releaseBuffered(this.#chunkUsed);
       this.#chunkUsed = 0;
     }
+    this.#chunkDurable = false;
+    this.#deferred = false;
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
   }
@@ -246,7 +290,7 @@ export class Writer {
   releaseHeld(): void {
     const held = this.#held;
     this.#held = [];
-    for (const write of held) this.#issue(write.start, write.bytes, write.recycle);
+    for (const write of held) this.#issue(write.start, write.bytes, write.recycle, write.durable);
   }
 
   #addBuffered(bytes: number): void {
@@ -265,27 +309,46 @@ export class Writer {
     }
   }
 
-  #write(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+  #write(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined, durable = false): void {
     const end = start + bytes.length;
     const gc = this.#log.gc!;
     if (end > gc.reserved) gc.reserve(end);
     this.#log.exclusivity.begin();
-    this.#issue(start, bytes, recycle);
+    if (durable) {
+      this.#durableInFlight++;
+      // The files gain from zeros written ahead as fdatasync does (FORMAT §8.4).
+      this.#log.preallocation.syncAsked();
+    }
+    this.#issue(start, bytes, recycle, durable);
   }
 
   /**
    * Sends a counted write to the store, or holds it while zeros are written
    * where it goes, or while the store gate is closed.
    */
-  #issue(start: number, bytes: Uint8Array, recycle: Uint8Array | undefined): void {
+  #issue(
+    start: number,
+    bytes: Uint8Array,
+    recycle: Uint8Array | undefined,
+    durable: boolean,
+  ): void {
     const log = this.#log;
     const end = start + bytes.length;
     if (log.gate.closed !== undefined || log.preallocation.holds(end)) {
       // Two writes in flight to the same range land in any order: wait.
-      this.#held.push({ start, bytes, recycle });
+      this.#held.push({ start, bytes, recycle, durable });
       return;
     }
     log.preallocation.extend(end);
+    if (durable) {
+      log.gate.enter();
+      const sent = performance.now();
+      log.store.writeDurable!(start, bytes).then(
+        () => this.#durableDone(start, end, recycle, true, performance.now() - sent),
+        (cause: unknown) => this.#durableDone(start, end, recycle, false, 0, cause),
+      );
+      return;
+    }
     const now = writeNow(log, start, bytes);
     log.gate.enter();
     if (now === true) {
@@ -301,6 +364,41 @@ export class Writer {
       () => this.#writeDone(start, end, recycle, undefined, true),
       (cause: unknown) => this.#writeDone(start, end, recycle, cause, false),
     );
+  }
+
+  /**
+   * Settles a durable write (`ok` after `elapsedMs`, or failed with `cause`),
+   * then sends the chunk staged meanwhile if it waited for one to complete.
+   * A failure poisons and latches the group commit and stops the log (a
+   * reopen resumes at most at the durable watermark): whether its bytes, or
+   * the earlier writes', reached the disk is unknown.
+   */
+  #durableDone(
+    start: number,
+    end: number,
+    recycle: Uint8Array | undefined,
+    ok: boolean,
+    elapsedMs: number,
+    cause?: unknown,
+  ): void {
+    const log = this.#log;
+    log.gate.leave();
+    const gc = log.gc!;
+    this.#durableInFlight--;
+    if (ok) {
+      if (gc.failure === undefined) {
+        const before = gc.durable;
+        gc.markDurable(start, end, elapsedMs);
+        if (gc.durable > before) log.durability.synced(gc.durable);
+      }
+      this.#landed(start, end, recycle, false);
+    } else {
+      gc.markDurableFailed(start, end, cause);
+      log.durability.syncFailed(cause, start);
+    }
+    if (this.#deferred && (log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit();
+    this.#releaseBuffered(end - start);
+    log.exclusivity.end();
   }
 
   /**
@@ -320,29 +418,33 @@ export class Writer {
     log.gate.leave();
     const gc = log.gc!;
     if (ok) {
-      if (recycle !== undefined && this.#pool.length * this.#chunkSize < log.stagingLimit) {
-        this.#pool.push(recycle);
-      }
-      if (gc.failure === undefined) {
-        gc.markWritten(start, end);
-        releaseShared(this.#pendingWritten, gc.written);
-      }
-      log.preallocation.afterWrite(end);
-      const segmentSize = this.#segmentSize;
-      if (segmentSize !== 0 && inline) {
-        // Subscribers run in a later microtask, as after a write in flight,
-        // never inside the caller: an append may be sending the chunk before
-        // it frames its record and moves the tail, and a subscriber may append.
-        queueMicrotask(() => publishRolls(log, start, end, segmentSize));
-      } else if (segmentSize !== 0) {
-        publishRolls(log, start, end, segmentSize);
-      }
+      if (gc.failure === undefined) gc.markWritten(start, end);
+      this.#landed(start, end, recycle, inline);
     } else {
       gc.markFailed(start, end, cause);
       log.durability.fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);
     }
     this.#releaseBuffered(end - start);
     log.exclusivity.end();
+  }
+
+  /** After the write of `[start, end)` landed and was reported: its buffer, zeros ahead, roll events. */
+  #landed(start: number, end: number, recycle: Uint8Array | undefined, inline: boolean): void {
+    const log = this.#log;
+    if (recycle !== undefined && this.#pool.length * this.#chunkSize < log.stagingLimit) {
+      this.#pool.push(recycle);
+    }
+    if (log.gc!.failure === undefined) releaseShared(this.#pendingWritten, log.gc!.written);
+    log.preallocation.afterWrite(end);
+    const segmentSize = this.#segmentSize;
+    if (segmentSize !== 0 && inline) {
+      // Subscribers run in a later microtask, as after a write in flight,
+      // never inside the caller: an append may be sending the chunk before
+      // it frames its record and moves the tail, and a subscriber may append.
+      queueMicrotask(() => publishRolls(log, start, end, segmentSize));
+    } else if (segmentSize !== 0) {
+      publishRolls(log, start, end, segmentSize);
+    }
   }
 }
 

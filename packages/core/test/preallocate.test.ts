@@ -97,20 +97,23 @@ describe('preallocation: zeros written ahead of the end', () => {
     const withRecords = new Set<string>();
     const problems: string[] = [];
     let zeroWrites = 0;
-    fs.inject({
-      method: 'pwrite',
-      persistent: true,
-      when: (call) => {
-        const [bytes] = call.args as [Uint8Array, number];
-        if (!isZeros(bytes)) {
-          withRecords.add(call.path);
-        } else {
-          zeroWrites++;
-          if (!withRecords.has(call.path)) problems.push(`zeros first into ${call.path}`);
-        }
-        return undefined;
-      },
-    });
+    // Durable records are written with pwriteDurable, others and zeros with pwrite.
+    for (const method of ['pwrite', 'pwriteDurable'] as const) {
+      fs.inject({
+        method,
+        persistent: true,
+        when: (call) => {
+          const [bytes] = call.args as [Uint8Array, number];
+          if (!isZeros(bytes)) {
+            withRecords.add(call.path);
+          } else {
+            zeroWrites++;
+            if (!withRecords.has(call.path)) problems.push(`zeros first into ${call.path}`);
+          }
+          return undefined;
+        },
+      });
+    }
     // Cross several segment boundaries with durable records.
     await durableRecords(wal, 1500, 8);
     assert.ok(zeroWrites > 0, 'preallocated');

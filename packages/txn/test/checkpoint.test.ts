@@ -140,7 +140,8 @@ describe('checkpoints', () => {
 
   it('holds only durable commits: it writes nothing until the pending ones it holds are durable', async () => {
     const crash = new CrashFs();
-    // The log's fdatasyncs wait for `gate` (the checkpoint files' do not).
+    // The log's fdatasyncs and durable writes wait for `gate` (the
+    // checkpoint files' do not).
     let gate: Promise<void> | undefined;
     const fs = new Proxy(crash, {
       get(target, name) {
@@ -148,6 +149,11 @@ describe('checkpoints', () => {
           return async (file: FsFile) => {
             if (file.path.startsWith(`${DIR}/`)) await gate;
             return target.fdatasync(file);
+          };
+        if (name === 'pwriteDurable')
+          return async (file: FsFile, bytes: Uint8Array, position: number) => {
+            if (file.path.startsWith(`${DIR}/`)) await gate;
+            return target.pwriteDurable(file, bytes, position);
           };
         const value = Reflect.get(target, name);
         return typeof value === 'function' ? value.bind(target) : value;

@@ -54,7 +54,8 @@ export function entries(tx: Transaction, options = {}): Array<[string, string]> 
 
 /**
  * A memory store whose syncs can be held back (`hold()` … `release()`),
- * counted, or made to fail with EIO (`failSyncs`).
+ * counted, or made to fail with EIO (`failSyncs`). A durable write (the
+ * log's durable commits) is a write, then such a sync.
  */
 export class GatedStore extends MemoryStore {
   syncs = 0;
@@ -71,6 +72,11 @@ export class GatedStore extends MemoryStore {
   release(): void {
     this.#open?.();
     this.#gate = undefined;
+  }
+
+  protected override async doWriteDurable(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.doWrite(offset, bytes);
+    await this.doSync();
   }
 
   protected override async doSync(): Promise<void> {

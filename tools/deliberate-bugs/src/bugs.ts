@@ -11,6 +11,7 @@ const FILE_STORE = 'packages/store/src/file-store.ts';
 const IO = 'packages/store/src/fs/io.ts';
 const COMMIT = 'packages/commit/src/group-commit.ts';
 const DURABILITY = 'packages/core/src/durability.ts';
+const WRITER = 'packages/core/src/writer.ts';
 const SCAN = 'packages/core/src/scan.ts';
 const PREALLOCATION = 'packages/core/src/preallocation.ts';
 const TRUNCATION = 'packages/core/src/truncation.ts';
@@ -196,6 +197,21 @@ ${HEAD_WRITE}
     suites: [commitSuites, logPowerLoss('group commit')],
   },
   {
+    name: 'commit-durable-past-hole',
+    what: 'a durable write moves the durable watermark to its end though an earlier range is not durable',
+    edits: [
+      {
+        file: COMMIT,
+        search: '    if (start === before) {',
+        replace: '    if (start >= before) {',
+      },
+    ],
+    suites: [
+      commitSuites,
+      { package: 'packages/core', files: ['dist/test/crash/durable-writes.test.js'] },
+    ],
+  },
+  {
     name: 'commit-written-past-hole',
     what: 'the written watermark advances over a completion that does not start at it (past a hole)',
     edits: [
@@ -234,6 +250,21 @@ ${HEAD_WRITE}
     suites: [commitSuites],
   },
   // ---------------------------------------------------------------- @wal/core
+  {
+    name: 'core-durable-write-plain',
+    what: "a durable commit's chunk goes to the store as a plain write, yet is reported durable",
+    edits: [
+      {
+        file: WRITER,
+        search: 'log.store.writeDurable!(start, bytes).then(',
+        replace: 'log.store.write(start, bytes).then( // (deliberate bug) not durable',
+      },
+    ],
+    suites: [
+      { package: 'packages/core', files: ['dist/test/crash/durable-writes.test.js'] },
+      logPowerLoss('plain appends with durable waits$|group commit'),
+    ],
+  },
   {
     name: 'core-skip-data-sync',
     what: "the log's sync resolves the group commit without calling the store's sync",

@@ -7,7 +7,10 @@
  * to the same sequence. The audit then checks, from the sequence alone:
  * 1. data: before an acknowledgement covering log bytes up to E, every
  *    pwrite to a segment touching [0, E) issued before it completed and was
- *    followed by a completed fdatasync of its file;
+ *    followed by a completed fdatasync of its file, or its bytes below E
+ *    overwritten by durable writes issued after it completed (zeros written
+ *    ahead, then records), and every durable write (pwriteDurable, O_DSYNC)
+ *    there completed, successfully;
  * 2. truncates: every ftruncate of a segment issued before an acknowledgement
  *    was followed by a completed fdatasync of its file (or its unlink);
  * 3. directory entries: every file created, renamed or unlinked (and every
@@ -61,6 +64,43 @@ function covered(
       c.settled !== undefined &&
       c.settled < before,
   );
+}
+
+/**
+ * Whether the bytes of the pwrite `write` (at file position `args[0]`, log
+ * offset `start`) below log offset `end` were all overwritten by durable
+ * writes to its file issued after it completed and succeeded before `before`.
+ */
+function overwrittenDurably(
+  calls: readonly Call[],
+  write: Call,
+  before: number,
+  start: number,
+  end: number,
+): boolean {
+  const position = write.args[0] as number;
+  let from = position;
+  const to = position + Math.min(write.args[1] as number, end - start);
+  const durable = calls
+    .filter(
+      (c) =>
+        c.method === 'pwriteDurable' &&
+        c.path === write.path &&
+        c.ok === true &&
+        c.issued > write.settled! &&
+        c.settled !== undefined &&
+        c.settled < before,
+    )
+    .map((c) => [c.args[0] as number, (c.args[0] as number) + (c.args[1] as number)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  for (const [s, e] of durable) if (s <= from && e > from) from = e;
+  return from >= to;
+}
+
+/** The log offset a write to a segment starts at, or undefined for another file. */
+function logOffset(call: Call, segmentSize: number): number | undefined {
+  const match = SEGMENT_FILE.exec(basename(call.path));
+  return match === null ? undefined : Number(match[1]) * segmentSize + (call.args[0] as number);
 }
 
 /** Checks the recorded sequence; returns every violation found. */
@@ -120,16 +160,23 @@ export function audit(events: readonly FsEvent[], segmentSize: number): string[]
     const label = `${ack.what} (end ${ack.end}, event ${ack.at})`;
     // 1. Data.
     for (const call of calls) {
+      if (call.method !== 'pwriteDurable' || call.issued > ack.at) continue;
+      const start = logOffset(call, segmentSize);
+      if (start === undefined || start >= ack.end) continue;
+      if (call.settled === undefined || call.settled > ack.at || call.ok !== true) {
+        problems.push(`${label}: the durable write at ${start} (${call.path}) had not succeeded`);
+      }
+    }
+    for (const call of calls) {
       if (call.method !== 'pwrite' || call.issued > ack.at) continue;
-      const match = SEGMENT_FILE.exec(basename(call.path));
-      if (match === null) continue;
-      const start = Number(match[1]) * segmentSize + (call.args[0] as number);
-      if (start >= ack.end) continue;
+      const start = logOffset(call, segmentSize);
+      if (start === undefined || start >= ack.end) continue;
       if (call.settled === undefined || call.settled > ack.at) {
         problems.push(`${label}: the write at ${start} (${call.path}) had not completed`);
       } else if (
         call.ok === true &&
-        !covered(calls, 'fdatasync', call.path, call.settled, ack.at)
+        !covered(calls, 'fdatasync', call.path, call.settled, ack.at) &&
+        !overwrittenDurably(calls, call, ack.at, start, ack.end)
       ) {
         problems.push(`${label}: the write at ${start} (${call.path}) was not fdatasynced`);
       }

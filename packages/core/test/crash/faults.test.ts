@@ -3,7 +3,7 @@
  * committers with segment rolls; truncateAfter; truncateBefore; close; open
  * with recovery of a torn tail) runs once to count its file-system calls, then
  * once per call index and fault — EIO, ENOSPC and a short write on `pwrite`,
- * EIO on `fdatasync`, EIO on `syncDir`, once and persistent — over a
+ * EIO and a short write on `pwriteDurable`, EIO on `fdatasync`, EIO on `syncDir`, once and persistent — over a
  * `FaultFs` on a `CrashFs`. Every run checks:
  * - every rejection is a WalError with a stable code (WAL_IO, WAL_NO_SPACE,
  *   WAL_FAILED, WAL_WRITE_FAILED); an injection that hits nothing means success;
@@ -43,6 +43,10 @@ const KINDS: readonly Kind[] = [
   // and a failed rename (the metadata and head files are replaced by rename).
   { name: 'ENOSPC on fdatasync', method: 'fdatasync', fault: 'ENOSPC' },
   { name: 'EIO on rename', method: 'rename', fault: 'EIO' },
+  // The durable write of durable commits (an O_DSYNC write on a real file):
+  // its failure leaves its durability unknown, as a failed fdatasync does.
+  { name: 'EIO on pwriteDurable', method: 'pwriteDurable', fault: 'EIO' },
+  { name: 'short durable write', method: 'pwriteDurable', fault: 'short' },
 ];
 
 /** What a run appended and what it was promised. */
@@ -297,7 +301,7 @@ async function runOnce(
     if (!openFailed) run.problems.push(`the workload threw: ${String(error)}`);
   });
   const counts = new Map<FsMethod, number>();
-  for (const method of ['pwrite', 'fdatasync', 'syncDir', 'rename'] as const) {
+  for (const method of ['pwrite', 'pwriteDurable', 'fdatasync', 'syncDir', 'rename'] as const) {
     counts.set(method, fs.count(method));
   }
   // No fsync of a path issued after a failed fsync of it (until the log is reopened).

@@ -17,7 +17,7 @@
  */
 
 import assert from 'node:assert/strict';
-import type { Fs } from '@wal/store';
+import type { Fs, FsFile } from '@wal/store';
 import {
   type CompletionSchedule,
   CrashFs,
@@ -241,13 +241,20 @@ export async function checkCrashState(
 
 /**
  * `fs` whose `call` acknowledges without syncing (`fdatasync` resolves a
- * macrotask later, `fdatasyncSync` returns), counting into `lies`; every
- * other call, the other of the two included, is the CrashFs's own.
+ * macrotask later, `fdatasyncSync` returns, `pwriteDurable` is a plain
+ * `pwrite`), counting into `lies`; every other call, the other syncs
+ * included, is the CrashFs's own.
  */
 function lyingSync(fs: CrashFs, call: LyingCall, lies: { count: number }): Fs {
   return new Proxy(fs, {
     get(target, property) {
       if (property === call) {
+        if (call === 'pwriteDurable') {
+          return (file: FsFile, bytes: Uint8Array, position: number) => {
+            lies.count++;
+            return target.pwrite(file, bytes, position);
+          };
+        }
         return call === 'fdatasync'
           ? () => {
               lies.count++;
@@ -335,7 +342,7 @@ export interface Tally {
 
 /** Options of a {@link LogRun}. */
 /** The data sync a self-test's file system lies about. */
-export type LyingCall = 'fdatasync' | 'fdatasyncSync';
+export type LyingCall = 'fdatasync' | 'fdatasyncSync' | 'pwriteDurable';
 
 export interface RunOptions {
   /** Crash states drawn per snapshot (exhaustive below it, seeded samples above). */

@@ -206,16 +206,17 @@ describe('power loss (log over CrashFs)', function () {
     );
   });
 
-  for (const [call, blockingSync] of [
-    ['fdatasync', false],
-    ['fdatasyncSync', true],
+  for (const [call, walOptions] of [
+    ['pwriteDurable', {}],
+    ['fdatasync', { durableWrites: false }],
+    ['fdatasyncSync', { blockingSync: true }],
   ] as const) {
     it(`self-test: a log whose ${call} does nothing shows lost records`, async () => {
-      // Only `call` lies: the log must have used it (the other one syncs for real).
+      // Only `call` lies: the log must have used it (the others sync for real).
       const run = new LogRun(`lying ${call}`, {
         perStep: 10,
         lyingSync: call,
-        walOptions: { blockingSync },
+        walOptions,
       });
       await run.open();
       for (let i = 0; i < 4; i++) {
@@ -262,6 +263,24 @@ describe('power loss (log over CrashFs)', function () {
     await runWorkload('appends', appends, 60);
   });
 
+  it('plain appends with durable waits, as writes and group-commit fdatasyncs (durableWrites: false)', async () => {
+    await runWorkload(
+      'appends (durableWrites: false)',
+      async (run) => {
+        await appends(run);
+        const calls = (call: string): number =>
+          run.fs.operations.filter((op) => op.call === call && op.path?.endsWith('.wal') === true)
+            .length;
+        assert.equal(calls('pwriteDurable'), 0);
+        assert.ok(calls('fdatasync') >= 5, `${calls('fdatasync')} segment fdatasyncs`);
+      },
+      30,
+      { durableWrites: false },
+      undefined,
+      2,
+    );
+  });
+
   it('group commit: concurrent committers share flushes', async () => {
     await runWorkload(
       'group commit',
@@ -274,11 +293,17 @@ describe('power loss (log over CrashFs)', function () {
           if (round === 2) run.appendBuffered(pattern(33, 299));
           await run.commit(`group commit round ${round} (5 committers)`, payloads);
         }
-        // The committers of a round shared flushes: fewer segment fdatasyncs than commits.
+        // The committers of a round shared flushes (durable writes, or
+        // fdatasyncs): fewer than commits.
         const syncs = run.fs.operations.filter(
-          (op) => op.call === 'fdatasync' && op.path?.endsWith('.wal') === true,
+          (op) =>
+            (op.call === 'fdatasync' || op.call === 'pwriteDurable') &&
+            op.path?.endsWith('.wal') === true,
         ).length;
-        assert.ok(syncs < 20, `${syncs} segment fdatasyncs for 20 durable commits`);
+        assert.ok(
+          syncs < 20,
+          `${syncs} segment durable writes and fdatasyncs for 20 durable commits`,
+        );
       },
       60,
     );

@@ -65,6 +65,12 @@ export class RecordingFs implements Fs {
       this.inner.pwrite(file, bytes, position),
     );
   }
+  /** The inner file system's durable write (every `Fs` the tests wrap has one). */
+  pwriteDurable(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    return this.#run('pwriteDurable', file.path, [position, bytes.length], () =>
+      this.inner.pwriteDurable!(file, bytes, position),
+    );
+  }
   pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
     return this.#run('pread', file.path, [position, into.length], () =>
       this.inner.pread(file, into, position),
@@ -100,11 +106,11 @@ export class RecordingFs implements Fs {
 }
 
 /**
- * Fsyncs (fdatasync of a path, syncDir of a directory) issued after an fsync
- * of the same path had failed: a retried fsync, which can report success for
- * pages the kernel dropped. Calls in flight when the failure settled are not
- * retries; a {@link SESSION} event (a new store opened: new handles) starts
- * afresh.
+ * Fsyncs (fdatasync or durable write of a path, syncDir of a directory)
+ * issued after an fsync of the same path had failed: a retried fsync, which
+ * can report success for pages the kernel dropped. Calls in flight when the
+ * failure settled are not retries; a {@link SESSION} event (a new store
+ * opened: new handles) starts afresh.
  */
 export function retriedFsyncs(events: readonly FsEvent[]): string[] {
   const calls = new Map<number, { method: FsMethod; path: string }>();
@@ -113,17 +119,23 @@ export function retriedFsyncs(events: readonly FsEvent[]): string[] {
   for (const event of events) {
     if (event.type === 'call') {
       calls.set(event.id, event);
-      if (event.method !== 'fdatasync' && event.method !== 'syncDir') continue;
-      const key = `${event.method} ${event.path}`;
+      const key = fsyncKey(event.method, event.path);
+      if (key === undefined) continue;
       if (failed.has(key)) problems.push(`${key} issued again after it failed (call ${event.id})`);
     } else if (event.type === 'ack' && event.what === SESSION) {
       failed.clear();
     } else if (event.type === 'done' && !event.ok) {
       const call = calls.get(event.id)!;
-      if (call.method === 'fdatasync' || call.method === 'syncDir') {
-        failed.add(`${call.method} ${call.path}`);
-      }
+      const key = fsyncKey(call.method, call.path);
+      if (key !== undefined) failed.add(key);
     }
   }
   return problems;
+}
+
+/** What an fsync call syncs (a durable write syncs its file as fdatasync does), or undefined. */
+function fsyncKey(method: FsMethod, path: string): string | undefined {
+  if (method === 'fdatasync' || method === 'pwriteDurable') return `fdatasync ${path}`;
+  if (method === 'syncDir') return `syncDir ${path}`;
+  return undefined;
 }

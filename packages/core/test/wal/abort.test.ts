@@ -15,7 +15,10 @@ import { collect, DIR, SEGMENT, segmented } from './fixtures.js';
 const openHeld = (held: HeldFs, extra: WalOptions = {}): Promise<Wal> =>
   Wal.open(DIR, { fs: held.fs, segmentSize: SEGMENT, ...extra });
 
-/** `fs` whose `pwrite` or `fdatasync` calls wait while held. */
+/**
+ * `fs` whose `pwrite` or `fdatasync` calls wait while held; holding
+ * `fdatasync` holds `pwriteDurable` too (every call that makes bytes durable).
+ */
 class HeldFs {
   readonly fs: Fs;
   #gate: Promise<void> | undefined;
@@ -29,7 +32,9 @@ class HeldFs {
         const value: unknown = Reflect.get(target, key, receiver);
         if (typeof value !== 'function') return value;
         if (key === 'fdatasync') this.syncs++;
-        if (key !== this.#method) return value.bind(target);
+        const held =
+          key === this.#method || (this.#method === 'fdatasync' && key === 'pwriteDurable');
+        if (!held) return value.bind(target);
         return async (...args: unknown[]): Promise<unknown> => {
           while (this.#gate !== undefined) await this.#gate;
           return (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -249,7 +254,9 @@ describe('Wal', () => {
       const wal = await openHeld(held);
       const good = await wal.append(bytes(10, 1), { wait: 'durable' });
       held.hold('fdatasync');
+      // The records' durable write, or a sync (durableWrites: false), fails.
       fs.inject({ method: 'fdatasync', fault: { code: 'EIO' } });
+      fs.inject({ method: 'pwriteDurable', fault: { code: 'EIO' } });
       const early = new AbortController();
       const late = new AbortController();
       const a = track(wal.append(bytes(10, 2), { wait: 'durable', signal: early.signal }));

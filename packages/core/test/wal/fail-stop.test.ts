@@ -8,17 +8,37 @@ import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
 /**
- * The two ways a log calls its file system: asynchronously (the default), or
- * on the calling thread (`blockingSync`); a failure must stop the log the
- * same way in both.
+ * The three ways a log calls its file system: asynchronously with durable
+ * writes (the default: a durable commit's write is its sync, so a failed
+ * sync is a failed `pwriteDurable`), asynchronously with a write then an
+ * `fdatasync`, or on the calling thread (`blockingSync`); a failure must
+ * stop the log the same way in all.
  */
 const MODES = [
-  { name: '', options: {}, pwrite: 'pwrite', fdatasync: 'fdatasync' },
+  {
+    name: '',
+    options: {},
+    pwrite: 'pwrite',
+    fdatasync: 'pwriteDurable',
+    // A durable commit's write: its failure leaves its durability unknown, as a failed sync does.
+    durablePwrite: 'pwriteDurable',
+    durablePwriteFails: 'WAL_FAILED',
+  },
+  {
+    name: ' (write + fdatasync)',
+    options: { durableWrites: false },
+    pwrite: 'pwrite',
+    fdatasync: 'fdatasync',
+    durablePwrite: 'pwrite',
+    durablePwriteFails: 'WAL_WRITE_FAILED',
+  },
   {
     name: ' (blockingSync)',
     options: { blockingSync: true },
     pwrite: 'pwriteSync',
     fdatasync: 'fdatasyncSync',
+    durablePwrite: 'pwriteSync',
+    durablePwriteFails: 'WAL_WRITE_FAILED',
   },
 ] as const;
 
@@ -106,9 +126,10 @@ describe('Wal', () => {
         const fs = new FaultFs(inner);
         const wal = await segmented(fs, mode.options);
         const first = await wal.append(bytes(1000, 1), { wait: 'durable' });
-        fs.inject({ method: mode.pwrite });
+        fs.inject({ method: mode.durablePwrite });
         const failed = wal.append(bytes(100, 2), { wait: 'durable' });
-        await rejectsCode(failed, 'WAL_WRITE_FAILED');
+        await rejectsCode(failed, mode.durablePwriteFails);
+        assert.equal(wal.failure?.code, mode.durablePwriteFails);
         const closing = wal.close();
         await closing;
         const again = await wal.reopen();

@@ -57,6 +57,12 @@ export class GatedStore extends MemoryStore {
     while (this.#gate !== undefined && offset >= this.#from) await this.#gate;
     return super.write(offset, data);
   }
+
+  override async writeDurable(offset: number, data: Uint8Array): Promise<void> {
+    this.writes++;
+    while (this.#gate !== undefined && offset >= this.#from) await this.#gate;
+    return super.writeDurable(offset, data);
+  }
 }
 
 /** Opens a segmented log at {@link DIR} on `fs`, with {@link SEGMENT}-byte segments. */

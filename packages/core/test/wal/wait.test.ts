@@ -87,9 +87,10 @@ describe('Wal', () => {
       await wal.close();
     });
 
-    it('every waiting append of a failed write rejects with WAL_WRITE_FAILED, of a failed sync with WAL_FAILED', async () => {
+    it('every waiting append of a failed write rejects with WAL_WRITE_FAILED, of a failed sync or durable write with WAL_FAILED', async () => {
+      // A write then a sync (durableWrites: false): the write fails, or the sync.
       const writeFs = new FaultFs(new CrashFs());
-      const broken = await single(writeFs);
+      const broken = await single(writeFs, { durableWrites: false });
       writeFs.inject({ method: 'pwrite' });
       const failedWrite = [
         broken.append(bytes(10), { wait: 'durable' }),
@@ -101,7 +102,7 @@ describe('Wal', () => {
       await broken.close();
 
       const syncFs = new FaultFs(new CrashFs());
-      const wal = await single(syncFs);
+      const wal = await single(syncFs, { durableWrites: false });
       syncFs.inject({ method: 'fdatasync' });
       const written = wal.append(bytes(10), { wait: 'written' });
       const failedSync = [
@@ -112,6 +113,26 @@ describe('Wal', () => {
       for (const wait of failedSync) await rejectsCode(wait, 'WAL_FAILED');
       assert.equal(wal.stats().waiters, 0);
       await wal.close();
+
+      // A durable write (the default): whether its bytes reached the disk is
+      // unknown, as after a failed sync, so every waiter of it, written ones
+      // too, rejects with WAL_FAILED, and a reopen keeps none of it.
+      const durableFs = new FaultFs(new CrashFs());
+      const log = await single(durableFs);
+      const kept = await log.append(bytes(5), { wait: 'durable' });
+      durableFs.inject({ method: 'pwriteDurable' });
+      const failedDurable = [
+        log.append(bytes(10), { wait: 'durable' }),
+        log.append(bytes(20), { wait: 'written' }),
+        log.append(bytes(30), { wait: 'durable' }),
+      ];
+      for (const wait of failedDurable) await rejectsCode(wait, 'WAL_FAILED');
+      assert.equal(log.failure?.code, 'WAL_FAILED');
+      assert.equal(log.stats().waiters, 0);
+      await log.close();
+      const again = await log.reopen();
+      assert.equal(again.tail, kept + HEADER_SIZE + 5);
+      await again.close();
     });
   });
 });
