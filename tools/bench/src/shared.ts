@@ -79,6 +79,16 @@ export class CountingFs implements Fs {
     this.fdatasyncs++;
     return this.#inner.fdatasync(file);
   }
+  /**
+   * Passed on (the inner Fs has it: the bench wraps a NodeFs). An `O_DSYNC`
+   * write flushes what it wrote as an fdatasync would: counted as one write
+   * and one fdatasync.
+   */
+  pwriteDurable(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {
+    this.pwrites++;
+    this.fdatasyncs++;
+    return this.#inner.pwriteDurable!(file, bytes, position);
+  }
   /** Passed on (the inner Fs has it: the bench wraps a NodeFs). */
   pwriteSync(file: FsFile, bytes: Uint8Array, position: number): number {
     this.pwrites++;
