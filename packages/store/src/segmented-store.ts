@@ -822,7 +822,37 @@ export class SegmentedStore extends StoreBase {
 
   // ---- the contract ---------------------------------------------------------
 
-  protected async doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+  /**
+   * A range inside one segment whose file is open (not being opened, closed
+   * or retired): its first `pwrite` is issued in this very call, the segment
+   * pinned until the write settles, so a caller staging a burst without
+   * yielding keeps the disk busy. Otherwise piece by piece, each piece's
+   * segment created (directory entry durable first) or opened as needed.
+   */
+  protected doWrite(offset: number, bytes: Uint8Array): Promise<void> {
+    const size = this.segmentSize;
+    const index = Math.floor(offset / size);
+    const segment = this.#segments.get(index);
+    const file =
+      segment === undefined || Math.floor((offset + bytes.length - 1) / size) !== index
+        ? undefined
+        : this.#openNow(segment);
+    if (file === undefined) return this.#writePieces(offset, bytes);
+    segment!.pins++; // not closed to make room while the write runs
+    return writeAll(this.#fs, file, bytes, offset - index * size).then(
+      () => {
+        segment!.sync.written(); // before the pin drops: an eviction must see it dirty
+        this.#unpin(segment!);
+      },
+      (error: unknown) => {
+        this.#unpin(segment!);
+        throw error;
+      },
+    );
+  }
+
+  /** `doWrite` of a range that could not take the direct path. */
+  async #writePieces(offset: number, bytes: Uint8Array): Promise<void> {
     await this.#pieces(offset, bytes.length, async (index, within, done, count) => {
       const segment = this.#writable(index);
       await this.#use(index, segment, async (file) => {

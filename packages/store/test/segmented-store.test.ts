@@ -510,6 +510,32 @@ describe('SegmentedStore', () => {
     }
   });
 
+  it('a write into an open segment issues its pwrite within the call; a new segment waits', async () => {
+    // A caller staging a burst without yielding (an append loop) keeps the
+    // disk busy only if each write reaches the file system at once.
+    const dir = await freshDir();
+    const fs = new RecordingFs(new NodeFs());
+    const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
+    try {
+      await store.write(0, pattern(10, 1)); // creates and opens segment 0
+      fs.log.length = 0;
+      const inOpen = store.write(10, pattern(10, 2));
+      assert.deepEqual(fs.log, [`pwrite ${join(dir, segmentName(0))}`]);
+      const across = store.write(S - 5, pattern(10, 3)); // two segments, one new
+      const intoNew = store.write(2 * S, pattern(10, 4));
+      assert.equal(fs.count('pwrite'), 1, fs.log.join('\n'));
+      await Promise.all([inOpen, across, intoNew]);
+      assert.deepEqual(
+        await store.read(0, 20),
+        new Uint8Array([...pattern(10, 1), ...pattern(10, 2)]),
+      );
+      assert.deepEqual(await store.read(S - 5, 10), pattern(10, 3));
+      assert.deepEqual(await store.read(2 * S, 10), pattern(10, 4));
+    } finally {
+      await store.close();
+    }
+  });
+
   it('handles concurrent writes into a new segment with one create', async () => {
     const dir = await freshDir();
     const fs = new RecordingFs(new NodeFs());
