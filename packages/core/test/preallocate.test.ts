@@ -138,7 +138,10 @@ describe('preallocation: zeros written ahead of the end', () => {
       });
     }
     await durableRecords(wal, 400);
-    assert.ok(calls.some((call) => call.startsWith('pwriteDurable ')), 'commits are durable writes');
+    assert.ok(
+      calls.some((call) => call.startsWith('pwriteDurable ')),
+      'commits are durable writes',
+    );
     assert.ok(calls.filter((call) => call.startsWith('zeros ')).length >= 2, 'zeros written');
     // Each zero write is followed by an fdatasync of its file before the next one.
     const zeroAt = calls.flatMap((call, j) => (call.startsWith('zeros ') ? [j] : []));

@@ -411,8 +411,8 @@ describe('LSM-FORMAT §2–§5 tables', () => {
           }
         }
         assert.deepEqual(
-          read.map((e) => toHex(e.key) + '=' + toHex(e.value)),
-          entries.map((e) => toHex(e.key) + '=' + toHex(e.value)),
+          read.map((e) => `${toHex(e.key)}=${toHex(e.value)}`),
+          entries.map((e) => `${toHex(e.key)}=${toHex(e.value)}`),
         );
         for (const e of entries) {
           const user = userKeyOf(e.key);
