@@ -344,8 +344,8 @@ export class Writer {
       log.gate.enter();
       const sent = performance.now();
       log.store.writeDurable!(start, bytes).then(
-        () => this.#durableDone(start, end, recycle, true, performance.now() - sent),
-        (cause: unknown) => this.#durableDone(start, end, recycle, false, 0, cause),
+        () => this.#durableDone(start, bytes, recycle, true, performance.now() - sent),
+        (cause: unknown) => this.#durableDone(start, bytes, recycle, false, 0, cause),
       );
       return;
     }
@@ -369,22 +369,35 @@ export class Writer {
   /**
    * Settles a durable write (`ok` after `elapsedMs`, or failed with `cause`),
    * then sends the chunk staged meanwhile if it waited for one to complete.
-   * A failure poisons and latches the group commit and stops the log (a
+   * A failure the store latched (`WAL_FAILED`: the durable call itself
+   * failed) poisons and latches the group commit and stops the log (a
    * reopen resumes at most at the durable watermark): whether its bytes, or
-   * the earlier writes', reached the disk is unknown.
+   * the earlier writes', reached the disk is unknown. A failure before the
+   * durable call (the store did not latch it: nothing was written) turns
+   * durable writes off for the handle and sends the chunk again as a plain
+   * write, its waiters then waiting for the group commit's fdatasync
+   * (docs/DURABILITY.md §2.2).
    */
   #durableDone(
     start: number,
-    end: number,
+    bytes: Uint8Array,
     recycle: Uint8Array | undefined,
     ok: boolean,
     elapsedMs: number,
     cause?: unknown,
   ): void {
     const log = this.#log;
+    const end = start + bytes.length;
     log.gate.leave();
     const gc = log.gc!;
     this.#durableInFlight--;
+    if (!ok && !latched(cause) && gc.failure === undefined) {
+      log.durableWrites = false;
+      // The write keeps the exclusivity and the staged bytes counted.
+      this.#issue(start, bytes, recycle, false);
+      if (this.#deferred && (log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit();
+      return;
+    }
     if (ok) {
       if (gc.failure === undefined) {
         const before = gc.durable;
@@ -446,6 +459,11 @@ export class Writer {
       publishRolls(log, start, end, segmentSize);
     }
   }
+}
+
+/** Whether the store latched the failure `cause` of a durable write (`WAL_FAILED`, Store contract). */
+function latched(cause: unknown): boolean {
+  return (cause as { code?: unknown } | null)?.code === 'WAL_FAILED';
 }
 
 /**
