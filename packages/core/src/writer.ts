@@ -17,10 +17,11 @@ import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './stat
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
 const MAX_CHUNK = 1024 * 1024;
 /**
- * Durable writes in flight at most before a staged chunk with durable
- * waiters waits for one to complete (docs/INTERNALS.md §4): two let the
- * committers released by one complete and submit their next records while
- * the other runs.
+ * Durable writes in flight at most before the microtask flush leaves a
+ * staged chunk with durable waiters to wait for one to complete
+ * (docs/INTERNALS.md §4): two let the committers released by one complete
+ * and submit their next records while the other runs. A chunk sent at once
+ * (full, `sync`, a read, a truncation, `close`) is not held by it.
  */
 const MAX_DURABLE_IN_FLIGHT = 2;
 

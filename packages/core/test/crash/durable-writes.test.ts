@@ -3,7 +3,7 @@
  * a durable commit is one `pwriteDurable` and no `fdatasync`, and what it
  * acknowledges survives every power loss; the durable watermark never passes
  * a durable write still in flight or failed, whatever order the writes
- * complete in; at most two are in flight, a third chunk waits for one; bytes
+ * complete in; the flush starts at most two, a third chunk waits for one; bytes
  * already written but not durable are made durable by the group commit's
  * `fdatasync`.
  */
