@@ -234,6 +234,18 @@ async function checkStates(
   return checked;
 }
 
+/** `count` turns of the event loop. */
+async function ticks(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await tick();
+}
+
+/** Stops holding `fdatasync`, runs the held ones, and lets their waiters settle. */
+async function releaseSyncs(control: ControlledFs): Promise<void> {
+  control.holdingSyncs = false;
+  for (const held of control.heldSyncs.splice(0)) await held.run();
+  await ticks(5);
+}
+
 describe('durable writes with failures and plain writes in flight', () => {
   const path = '/log.wal';
   const options: WalOptions = { layout: 'file', preallocate: 0 };
@@ -277,14 +289,12 @@ describe('durable writes with failures and plain writes in flight', () => {
     // The later write completes first, then the earlier one could not start.
     await control.held[1]!.run();
     control.held[0]!.fail(emfile);
-    for (let i = 0; i < 5; i++) await tick();
+    await ticks(5);
     assert.equal(first.state, 'pending', 'its bytes are written again, not yet durable');
     assert.equal(second.state, 'pending', 'not acknowledged over a range not yet durable');
     assert.equal(wal.failure, undefined);
     assert.ok((await checkStates(crash, path, options, payloads, 1)) > 0);
-    control.holdingSyncs = false;
-    for (const held of control.heldSyncs.splice(0)) await held.run();
-    for (let i = 0; i < 5; i++) await tick();
+    await releaseSyncs(control);
     assert.equal(first.state, 'resolved');
     assert.equal(second.state, 'resolved');
     assert.ok((await checkStates(crash, path, options, payloads, 3)) > 0);
@@ -302,14 +312,12 @@ describe('durable writes with failures and plain writes in flight', () => {
     await wal.append(payloads[1]!, { wait: 'written' });
     // In a later turn: a durable write of its own, above the plain write.
     const durable = track(wal.append(payloads[2]!, { wait: 'durable' }));
-    for (let i = 0; i < 5; i++) await tick();
+    await ticks(5);
     assert.equal(control.calls.pwriteDurable, 1, 'the commit went as a durable write');
     assert.equal(durable.state, 'pending', 'not durable before the fdatasync completes');
     assert.equal(control.heldSyncs.length, 1, 'the written bytes take the group commit fdatasync');
     assert.ok((await checkStates(crash, path, options, payloads, 1)) > 0);
-    control.holdingSyncs = false;
-    for (const held of control.heldSyncs.splice(0)) await held.run();
-    for (let i = 0; i < 5; i++) await tick();
+    await releaseSyncs(control);
     assert.equal(durable.state, 'resolved');
     assert.equal(wal.durable, wal.tail);
     assert.ok((await checkStates(crash, path, options, payloads, 3)) > 0);
