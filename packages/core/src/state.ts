@@ -44,8 +44,12 @@ export class LogState {
   readonly readOnly: boolean;
   /** Writes and syncs run synchronously when the store can (`WalOptions.blockingSync`; blocking.ts). */
   readonly blockingSync: boolean;
-  /** Durable commits are durable writes (`WalOptions.durableWrites` and the store has them; writer.ts). */
-  readonly durableWrites: boolean;
+  /**
+   * Durable commits are durable writes (`WalOptions.durableWrites` and the
+   * store has them; writer.ts). Turned off for the handle when a durable
+   * write could not start (docs/DURABILITY.md §2.2).
+   */
+  durableWrites: boolean;
 
   /** First live offset (written by the truncations and `refresh`). */
   head: number;

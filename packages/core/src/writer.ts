@@ -17,10 +17,11 @@ import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './stat
 /** Staging chunk size: one positional write carries at most this, unless one record is larger. */
 const MAX_CHUNK = 1024 * 1024;
 /**
- * Durable writes in flight at most before a staged chunk with durable
- * waiters waits for one to complete (docs/INTERNALS.md §4): two let the
- * committers released by one complete and submit their next records while
- * the other runs.
+ * Durable writes in flight at most before the microtask flush leaves a
+ * staged chunk with durable waiters to wait for one to complete
+ * (docs/INTERNALS.md §4): two let the committers released by one complete
+ * and submit their next records while the other runs. A chunk sent at once
+ * (full, `sync`, a read, a truncation, `close`) is not held by it.
  */
 const MAX_DURABLE_IN_FLIGHT = 2;
 
@@ -344,8 +345,8 @@ export class Writer {
       log.gate.enter();
       const sent = performance.now();
       log.store.writeDurable!(start, bytes).then(
-        () => this.#durableDone(start, end, recycle, true, performance.now() - sent),
-        (cause: unknown) => this.#durableDone(start, end, recycle, false, 0, cause),
+        () => this.#durableDone(start, bytes, recycle, true, performance.now() - sent),
+        (cause: unknown) => this.#durableDone(start, bytes, recycle, false, 0, cause),
       );
       return;
     }
@@ -369,22 +370,35 @@ export class Writer {
   /**
    * Settles a durable write (`ok` after `elapsedMs`, or failed with `cause`),
    * then sends the chunk staged meanwhile if it waited for one to complete.
-   * A failure poisons and latches the group commit and stops the log (a
+   * A failure the store latched (`WAL_FAILED`: the durable call itself
+   * failed) poisons and latches the group commit and stops the log (a
    * reopen resumes at most at the durable watermark): whether its bytes, or
-   * the earlier writes', reached the disk is unknown.
+   * the earlier writes', reached the disk is unknown. A failure before the
+   * durable call (the store did not latch it: nothing was written) turns
+   * durable writes off for the handle and sends the chunk again as a plain
+   * write, its waiters then waiting for the group commit's fdatasync
+   * (docs/DURABILITY.md §2.2).
    */
   #durableDone(
     start: number,
-    end: number,
+    bytes: Uint8Array,
     recycle: Uint8Array | undefined,
     ok: boolean,
     elapsedMs: number,
     cause?: unknown,
   ): void {
     const log = this.#log;
+    const end = start + bytes.length;
     log.gate.leave();
     const gc = log.gc!;
     this.#durableInFlight--;
+    if (!ok && !latched(cause) && gc.failure === undefined) {
+      log.durableWrites = false;
+      // The write keeps the exclusivity and the staged bytes counted.
+      this.#issue(start, bytes, recycle, false);
+      if (this.#deferred && (log.blocked & (BLOCK_FAILED | BLOCK_READ_ONLY)) === 0) this.submit();
+      return;
+    }
     if (ok) {
       if (gc.failure === undefined) {
         const before = gc.durable;
@@ -446,6 +460,11 @@ export class Writer {
       publishRolls(log, start, end, segmentSize);
     }
   }
+}
+
+/** Whether the store latched the failure `cause` of a durable write (`WAL_FAILED`, Store contract). */
+function latched(cause: unknown): boolean {
+  return (cause as { code?: unknown } | null)?.code === 'WAL_FAILED';
 }
 
 /**

@@ -212,6 +212,42 @@ ${HEAD_WRITE}
     ],
   },
   {
+    name: 'commit-durable-over-written-gap',
+    what: 'a durable write starting at the written watermark moves the durable watermark over bytes written but not yet synced',
+    edits: [
+      {
+        file: COMMIT,
+        search: '    if (start === before) {',
+        replace: '    if (start === before || end === this.#written) {',
+      },
+    ],
+    suites: [
+      {
+        package: 'packages/core',
+        files: ['dist/test/crash/durable-writes.test.js'],
+        grep: 'waits for the fdatasync',
+      },
+    ],
+  },
+  {
+    name: 'core-durable-unstarted-fails-log',
+    what: 'a durable write that could not start (not latched by the store) fails the log instead of going again as a write + fdatasync',
+    edits: [
+      {
+        file: WRITER,
+        search: 'if (!ok && !latched(cause) && gc.failure === undefined) {',
+        replace: 'if (!ok && latched(cause) && gc.failure === undefined) {',
+      },
+    ],
+    suites: [
+      {
+        package: 'packages/core',
+        files: ['dist/test/crash/durable-writes.test.js'],
+        grep: 'could not start|unlatched failure',
+      },
+    ],
+  },
+  {
     name: 'commit-written-past-hole',
     what: 'the written watermark advances over a completion that does not start at it (past a hole)',
     edits: [

@@ -3,13 +3,13 @@
  * a durable commit is one `pwriteDurable` and no `fdatasync`, and what it
  * acknowledges survives every power loss; the durable watermark never passes
  * a durable write still in flight or failed, whatever order the writes
- * complete in; at most two are in flight, a third chunk waits for one; bytes
+ * complete in; the flush starts at most two, a third chunk waits for one; bytes
  * already written but not durable are made durable by the group commit's
  * `fdatasync`.
  */
 import assert from 'node:assert/strict';
 import type { Fs } from '@wal/store';
-import { CrashFs } from '@wal/store/testing';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal, type WalOptions } from '../../src/index.js';
 import { bytes, rejectsCode, tick, track } from '../helpers.js';
@@ -25,13 +25,16 @@ interface HeldCall {
 /**
  * A file system that counts the calls on the log's data files (not the
  * metadata's: the durable hint is persisted with syncs of its own) and,
- * while `holding`, holds every `pwriteDurable`.
+ * while `holding`, holds every `pwriteDurable`; while `holdingSyncs`, every
+ * `fdatasync` of a data file.
  */
 class ControlledFs {
   readonly fs: Fs;
   readonly calls = { pwrite: 0, pwriteDurable: 0, fdatasync: 0 };
   readonly held: HeldCall[] = [];
+  readonly heldSyncs: HeldCall[] = [];
   holding = false;
+  holdingSyncs = false;
 
   constructor(inner: Fs) {
     this.fs = new Proxy(inner, {
@@ -39,22 +42,27 @@ class ControlledFs {
         const value: unknown = Reflect.get(target, key, receiver);
         if (typeof value !== 'function') return value;
         const call = (value as (...a: unknown[]) => Promise<unknown>).bind(target);
-        if (key === 'pwrite' || key === 'fdatasync') {
+        const hold = (into: HeldCall[], args: unknown[]): Promise<unknown> =>
+          new Promise((resolve, reject) => {
+            into.push({ run: () => call(...args).then(resolve, reject), fail: reject });
+          });
+        if (key === 'pwrite') {
           return (...args: unknown[]) => {
-            if (isData(args[0])) this.calls[key]++;
+            if (isData(args[0])) this.calls.pwrite++;
             return call(...args);
+          };
+        }
+        if (key === 'fdatasync') {
+          return (...args: unknown[]) => {
+            if (!isData(args[0])) return call(...args);
+            this.calls.fdatasync++;
+            return this.holdingSyncs ? hold(this.heldSyncs, args) : call(...args);
           };
         }
         if (key !== 'pwriteDurable') return call;
         return (...args: unknown[]) => {
           if (isData(args[0])) this.calls.pwriteDurable++;
-          if (!this.holding) return call(...args);
-          return new Promise((resolve, reject) => {
-            this.held.push({
-              run: () => call(...args).then(resolve, reject),
-              fail: reject,
-            });
-          });
+          return this.holding ? hold(this.held, args) : call(...args);
         };
       },
     });
@@ -193,4 +201,126 @@ describe('durable commits as durable writes', () => {
       });
     });
   }
+});
+
+/** The payloads a log at `path` on `fs` reads back after reopening. */
+async function reopened(fs: Fs, path: string, options: WalOptions): Promise<Uint8Array[]> {
+  const wal = await Wal.open(path, { fs, ...options });
+  const records: Uint8Array[] = [];
+  for await (const record of wal.iterate()) records.push(record.payload);
+  await wal.close();
+  return records;
+}
+
+/**
+ * Checks every power-loss state of `crash`: the log reads back a prefix of
+ * `payloads` holding at least the first `acknowledged`.
+ */
+async function checkStates(
+  crash: CrashFs,
+  path: string,
+  options: WalOptions,
+  payloads: readonly Uint8Array[],
+  acknowledged: number,
+): Promise<number> {
+  let checked = 0;
+  for (const state of crash.crashStates({ limit: 120 })) {
+    const records = await reopened(state.fs(), path, options);
+    const where = `state ${state.index}: ${state.description}`;
+    assert.ok(records.length >= acknowledged, `${where}: ${records.length} < ${acknowledged}`);
+    assert.deepEqual(records, payloads.slice(0, records.length), where);
+    checked++;
+  }
+  return checked;
+}
+
+/** `count` turns of the event loop. */
+async function ticks(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await tick();
+}
+
+/** Stops holding `fdatasync`, runs the held ones, and lets their waiters settle. */
+async function releaseSyncs(control: ControlledFs): Promise<void> {
+  control.holdingSyncs = false;
+  for (const held of control.heldSyncs.splice(0)) await held.run();
+  await ticks(5);
+}
+
+describe('durable writes with failures and plain writes in flight', () => {
+  const path = '/log.wal';
+  const options: WalOptions = { layout: 'file', preallocate: 0 };
+
+  it('a durable write that could not start (EMFILE opening its descriptor) turns durable writes off; commits stay durable', async () => {
+    const crash = new CrashFs();
+    const control = new ControlledFs(crash);
+    const fs = new FaultFs(control.fs);
+    const wal = await Wal.open(path, { fs, ...options });
+    const payloads = [bytes(40, 1)];
+    await wal.append(payloads[0]!, { wait: 'durable' });
+    fs.inject({ method: 'pwriteDurable', fault: { code: 'EMFILE', syscall: 'open' } });
+    control.reset();
+    for (let i = 2; i <= 6; i++) {
+      const payload = bytes(40, i);
+      payloads.push(payload);
+      await wal.append(payload, { wait: 'durable' });
+      assert.equal(wal.durable, wal.tail, `commit ${i} durable`);
+    }
+    assert.equal(wal.failure, undefined);
+    assert.equal(control.calls.pwriteDurable, 0, 'durable writes turned off');
+    assert.ok(control.calls.fdatasync >= 5, 'each commit takes a group-commit fdatasync');
+    assert.ok((await checkStates(crash, path, options, payloads, payloads.length)) > 0);
+    await wal.close();
+  });
+
+  it('an unlatched failure of one of two durable writes in flight: both commits stay pending until durable', async () => {
+    const crash = new CrashFs();
+    const control = new ControlledFs(crash);
+    const wal = await Wal.open(path, { fs: control.fs, ...options });
+    const payloads = [bytes(40, 1), bytes(40, 2), bytes(40, 3)];
+    await wal.append(payloads[0]!, { wait: 'durable' });
+    control.holding = true;
+    control.holdingSyncs = true;
+    const first = track(wal.append(payloads[1]!, { wait: 'durable' }));
+    await tick();
+    const second = track(wal.append(payloads[2]!, { wait: 'durable' }));
+    await tick();
+    assert.equal(control.held.length, 2);
+    const emfile = Object.assign(new Error('EMFILE'), { code: 'WAL_IO', syscall: 'open' });
+    // The later write completes first, then the earlier one could not start.
+    await control.held[1]!.run();
+    control.held[0]!.fail(emfile);
+    await ticks(5);
+    assert.equal(first.state, 'pending', 'its bytes are written again, not yet durable');
+    assert.equal(second.state, 'pending', 'not acknowledged over a range not yet durable');
+    assert.equal(wal.failure, undefined);
+    assert.ok((await checkStates(crash, path, options, payloads, 1)) > 0);
+    await releaseSyncs(control);
+    assert.equal(first.state, 'resolved');
+    assert.equal(second.state, 'resolved');
+    assert.ok((await checkStates(crash, path, options, payloads, 3)) > 0);
+    await wal.close();
+  });
+
+  it('a durable write above bytes written and not synced waits for the fdatasync; power loss keeps what was acknowledged', async () => {
+    const crash = new CrashFs();
+    const control = new ControlledFs(crash);
+    const wal = await Wal.open(path, { fs: control.fs, ...options });
+    const payloads = [bytes(40, 1), bytes(40, 2), bytes(40, 3)];
+    await wal.append(payloads[0]!, { wait: 'durable' });
+    control.holdingSyncs = true;
+    control.reset();
+    await wal.append(payloads[1]!, { wait: 'written' });
+    // In a later turn: a durable write of its own, above the plain write.
+    const durable = track(wal.append(payloads[2]!, { wait: 'durable' }));
+    await ticks(5);
+    assert.equal(control.calls.pwriteDurable, 1, 'the commit went as a durable write');
+    assert.equal(durable.state, 'pending', 'not durable before the fdatasync completes');
+    assert.equal(control.heldSyncs.length, 1, 'the written bytes take the group commit fdatasync');
+    assert.ok((await checkStates(crash, path, options, payloads, 1)) > 0);
+    await releaseSyncs(control);
+    assert.equal(durable.state, 'resolved');
+    assert.equal(wal.durable, wal.tail);
+    assert.ok((await checkStates(crash, path, options, payloads, 3)) > 0);
+    await wal.close();
+  });
 });

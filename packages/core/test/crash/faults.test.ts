@@ -47,6 +47,8 @@ const KINDS: readonly Kind[] = [
   // its failure leaves its durability unknown, as a failed fdatasync does.
   { name: 'EIO on pwriteDurable', method: 'pwriteDurable', fault: 'EIO' },
   { name: 'short durable write', method: 'pwriteDurable', fault: 'short' },
+  // Disk full on a durable commit: latched by the store, as EIO is.
+  { name: 'ENOSPC on pwriteDurable', method: 'pwriteDurable', fault: 'ENOSPC' },
 ];
 
 /** What a run appended and what it was promised. */
