@@ -74,10 +74,8 @@ export class Preallocation {
    * commit. Never over data: nothing is written at or past the allocated end
    * until these zeros land. Never into a file that may not exist yet (its
    * creation takes a directory sync, which belongs to records): only into the
-   * segment the landed write ended in. A log committing with durable writes
-   * syncs the zeros once they land (nothing else would). A write failure
-   * turns preallocation off; a failure the store latched (a failed sync)
-   * stops the log.
+   * segment the landed write ended in. A write failure turns preallocation
+   * off; a failure the store latched stops the log.
    */
   afterWrite(written: number): void {
     const log = this.#log;
@@ -129,14 +127,7 @@ export class Preallocation {
     if (now === true) done(true);
     else if (now !== false) queueMicrotask(() => done(false, now.cause));
     else {
-      const store = log.store;
-      // A log committing with durable writes (one O_DSYNC write each) never
-      // calls fdatasync: the zeros are synced here, or each commit's write
-      // into them would commit their allocation and the file size itself.
-      const landed = log.durableWrites
-        ? store.write(start, bytes).then(() => store.sync())
-        : store.write(start, bytes);
-      landed.then(
+      log.store.write(start, bytes).then(
         () => done(true),
         (cause: unknown) => done(false, cause),
       );

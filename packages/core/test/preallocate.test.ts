@@ -122,37 +122,6 @@ describe('preallocation: zeros written ahead of the end', () => {
     await wal.close();
   });
 
-  it('a log committing with durable writes syncs the zeros it wrote (no commit would)', async () => {
-    const fs = new FaultFs(freshFs());
-    const wal = await open(fs);
-    const calls: string[] = [];
-    for (const method of ['pwrite', 'pwriteDurable', 'fdatasync'] as const) {
-      fs.inject({
-        method,
-        persistent: true,
-        when: (call) => {
-          const zero = method === 'pwrite' && isZeros((call.args as [Uint8Array])[0]);
-          calls.push(`${zero ? 'zeros' : method} ${call.path}`);
-          return undefined;
-        },
-      });
-    }
-    await durableRecords(wal, 400);
-    assert.ok(
-      calls.some((call) => call.startsWith('pwriteDurable ')),
-      'commits are durable writes',
-    );
-    assert.ok(calls.filter((call) => call.startsWith('zeros ')).length >= 2, 'zeros written');
-    // Each zero write is followed by an fdatasync of its file before the next one.
-    const zeroAt = calls.flatMap((call, j) => (call.startsWith('zeros ') ? [j] : []));
-    zeroAt.forEach((at, i) => {
-      const path = calls[at]!.slice('zeros '.length);
-      const synced = calls.slice(at + 1, zeroAt[i + 1]).includes(`fdatasync ${path}`);
-      assert.ok(synced, `zero write ${i} into ${path} was synced`);
-    });
-    await wal.close();
-  });
-
   it('zeros never land over records: writes into the preallocated range wait for them (slow zero writes)', async () => {
     // A file system on which writing zeros is slow: without the wait, records
     // written meanwhile into the same range would be overwritten when the
