@@ -10,7 +10,7 @@
 import { WriteFailedError } from '@wal/errors';
 import { writeNow } from './blocking.js';
 import { publishRolls } from './channels.js';
-import { HEADER_SIZE, writeFrame } from './frame.js';
+import { HEADER_SIZE, sealFrames, writeFrame, writeUnsealedFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
 import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
 
@@ -69,6 +69,7 @@ export class Writer {
   };
   /** Some waiter of the staged chunk waits for `durable` (docs/INTERNALS.md §3). */
   #chunkDurable = false;
+
   /** Durable writes sent and not settled. */
   #durableInFlight = 0;
   /** A staged chunk with durable waiters waits for a durable write to complete. */
@@ -124,7 +125,8 @@ export class Writer {
         this.#chunkStart = lsn;
         this.#chunkUsed = 0;
       }
-      writeFrame(chunk, this.#chunkUsed, payload);
+      // Sealed when the chunk is sent (submit).
+      writeUnsealedFrame(chunk, this.#chunkUsed, payload);
       this.#chunkUsed += frame;
       log.tail = lsn + frame;
       this.#addBuffered(frame);
@@ -146,6 +148,7 @@ export class Writer {
    * (`LogState.durableWrites`). Unless `force`, a chunk that would be a
    * durable write stays staged while {@link MAX_DURABLE_IN_FLIGHT} are in
    * flight; the first of them to complete sends it (docs/INTERNALS.md §4).
+   * The chunk's frames are sealed (their CRCs filled in) first, in one pass.
    */
   submit(force = true): void {
     const chunk = this.#chunk;
@@ -157,13 +160,15 @@ export class Writer {
       this.#deferred = true;
       return;
     }
-    const bytes = chunk.subarray(0, this.#chunkUsed);
+    const used = this.#chunkUsed;
+    const bytes = chunk.subarray(0, used);
     this.#chunk = undefined;
     this.#chunkUsed = 0;
     this.#chunkDurable = false;
     this.#deferred = false;
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
+    sealFrames(chunk, 0, used);
     this.#write(start, bytes, chunk, durable);
   }
 

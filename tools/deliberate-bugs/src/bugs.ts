@@ -287,6 +287,18 @@ ${HEAD_WRITE}
   },
   // ---------------------------------------------------------------- @wal/core
   {
+    name: 'core-chunk-unsealed',
+    what: 'a staged chunk goes to the store without the CRCs of its frames filled in',
+    edits: [
+      {
+        file: WRITER,
+        search: '    sealFrames(chunk, 0, used);',
+        replace: '    // (deliberate bug) sealFrames(chunk, 0, used);',
+      },
+    ],
+    suites: [logPowerLoss('plain appends')],
+  },
+  {
     name: 'core-durable-write-plain',
     what: "a durable commit's chunk goes to the store as a plain write, yet is reported durable",
     edits: [
