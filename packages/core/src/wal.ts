@@ -57,7 +57,7 @@ import {
   rescan,
   type WalSource,
 } from './recovery.js';
-import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, LogState } from './state.js';
+import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, LogState } from './state.js';
 import { FlushStats, type WalStats } from './stats.js';
 import { truncateAfter, truncateBefore } from './truncation.js';
 import { Writer } from './writer.js';
@@ -253,7 +253,8 @@ export class Wal {
    * `WAL_BUSY`. Wait for {@link Wal.drained} before appending more.
    */
   get writable(): boolean {
-    return this.#log.writer.buffered < this.#log.stagingLimit;
+    // Set exactly while the writer's buffered bytes reach the staging limit.
+    return (this.#log.blocked & BLOCK_FULL) === 0;
   }
   /** True when opened read-only. */
   get readOnly(): boolean {
