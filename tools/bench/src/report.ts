@@ -145,6 +145,17 @@ const bytesLabel = (bytes: number): string =>
  * What a buffered run wrote: its record count when it was sized by count
  * (not `bytesRun`), else its payload bytes.
  */
+/** "thread / process" CPU ns per record of buffered runs (medians), or empty when not measured. */
+function cpuPerRecord(runs: readonly BufferedResult[]): string {
+  const thread = runs.filter((r) => r.threadCpuSeconds !== undefined);
+  const process = runs.filter((r) => r.cpuSeconds !== undefined);
+  if (process.length === 0) return '';
+  const ns = (seconds: number, records: number): number => (seconds * 1e9) / records;
+  const processNs = int(median(process.map((r) => ns(r.cpuSeconds!, r.records))));
+  if (thread.length === 0) return `– / ${processNs}`;
+  return `${int(median(thread.map((r) => ns(r.threadCpuSeconds!, r.records))))} / ${processNs}`;
+}
+
 const bufferedRunLabel = (size: number, total: number, bytesRun: number): string => {
   if (total === bytesRun) return bytesLabel(total);
   const records = Math.max(1, Math.floor(total / size));
@@ -757,11 +768,25 @@ function markdown(results: Results, checks: readonly Target[]): string {
           ),
           ratio(bw, ref('framing')),
           ratio(bw, ref('raw')),
+          cpuPerRecord(runs),
         ]);
       }
     }
     push(
-      table(['record', 'system', 'records/s', 'MB/s', 'vs framing loop', 'vs raw write'], rows),
+      table(
+        [
+          'record',
+          'system',
+          'records/s',
+          'MB/s',
+          'vs framing loop',
+          'vs raw write',
+          'CPU ns/record: appending thread / process',
+        ],
+        rows,
+      ),
+      '',
+      "CPU per record: the CPU time of the appending thread (from `/proc`) and of the whole process (`process.cpuUsage()`, every thread: the log's writes run on the thread pool, the framing loop's on the appending thread) in the timed window, divided by the records; medians.",
       '',
     );
   }

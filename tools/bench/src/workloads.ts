@@ -4,7 +4,7 @@
  * returns plain data (sent to the runner as JSON).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from '@wal/commit';
 import { crc32c, encodeFrame, HEADER_SIZE, Wal } from '@wal/core';
@@ -30,6 +30,38 @@ export interface BufferedResult {
   readonly seconds: number;
   /** Seconds of the append loop alone (the log's writes may still run). */
   readonly loopSeconds: number;
+  /** CPU seconds (user + system) of the whole process in the timed window, every thread. */
+  readonly cpuSeconds?: number;
+  /** CPU seconds of the appending (main) thread alone in the window; absent where `/proc` lacks it. */
+  readonly threadCpuSeconds?: number;
+}
+
+/** CPU nanoseconds the main thread has run (Linux `/proc/self/task/<pid>/schedstat`), or undefined. */
+function mainThreadCpuNs(): number | undefined {
+  try {
+    const text = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
+    const ns = Number(text.split(' ')[0]);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The CPU used since `from` (a {@link cpuMark}), in seconds. */
+function cpuSince(from: ReturnType<typeof cpuMark>): {
+  cpuSeconds: number;
+  threadCpuSeconds?: number;
+} {
+  const usage = process.cpuUsage(from.usage);
+  const thread = mainThreadCpuNs();
+  const cpuSeconds = (usage.user + usage.system) / 1e6;
+  return thread === undefined || from.thread === undefined
+    ? { cpuSeconds }
+    : { cpuSeconds, threadCpuSeconds: (thread - from.thread) / 1e9 };
+}
+
+function cpuMark(): { usage: NodeJS.CpuUsage; thread: number | undefined } {
+  return { thread: mainThreadCpuNs(), usage: process.cpuUsage() };
 }
 
 export async function buffered(
@@ -42,6 +74,7 @@ export async function buffered(
   const payload = randomBytes(size);
   if (system === 'wal') {
     const wal = await Wal.open(dir);
+    const cpu = cpuMark();
     const started = now();
     let last = 0;
     for (let i = 0; i < records; i++) {
@@ -51,18 +84,21 @@ export async function buffered(
     const looped = now();
     await wal.waitFor(last, 'written');
     const written = now();
+    const used = cpuSince(cpu);
     await wal.close();
     return {
       records,
       bytes: records * size,
       seconds: (written - started) / 1000,
       loopSeconds: (looped - started) / 1000,
+      ...used,
     };
   }
   const fd = openSync(join(dir, 'log'), 'w');
   try {
     const buffer = new Uint8Array(CHUNK);
     const frameBytes = records * (HEADER_SIZE + size);
+    const cpu = cpuMark();
     const started = now();
     if (system === 'raw') {
       // The same bytes as the frames, already laid out: pure write bandwidth.
@@ -92,6 +128,7 @@ export async function buffered(
       bytes: system === 'raw' ? frameBytes : records * size,
       seconds,
       loopSeconds: seconds,
+      ...cpuSince(cpu),
     };
   } finally {
     closeSync(fd);
