@@ -136,6 +136,8 @@ export class Lsm {
    */
   #writtenWait = -1;
   #durableWait = -1;
+  /** The LSN the turn's first durable write waited for at once, or -1. */
+  #durableFirst = -1;
   /** The promise of the last write appended. */
   #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
@@ -374,27 +376,34 @@ export class Lsm {
    * `sync`). The first write of a turn of the event loop schedules one
    * microtask that waits once per level for the largest LSN of the turn:
    * concurrent writers share one wait (and so one group-commit flush), not
-   * one each.
+   * one each. The turn's first durable write also waits at once, so that
+   * the log knows before it sends the staged records that they are to be
+   * made durable: they go as one durable write, not a write and then an
+   * fdatasync (the microtask runs after the log has sent them).
    */
   #awaitLog(lsn: number, sync: boolean): void {
     // A resolved promise's reaction: a microtask without the async-hooks
     // resource Node's queueMicrotask makes for each call.
     if (this.#writtenWait === -1 && this.#durableWait === -1) RESOLVED.then(this.#waitLog);
-    if (sync) this.#durableWait = lsn;
-    else this.#writtenWait = lsn;
+    if (!sync) {
+      this.#writtenWait = lsn;
+      return;
+    }
+    if (this.#durableWait === -1) {
+      this.#durableFirst = lsn;
+      this.#waitDurable(lsn);
+    }
+    this.#durableWait = lsn;
   }
 
   readonly #waitLog = (): void => {
     const durable = this.#durableWait;
     const written = this.#writtenWait;
+    const first = this.#durableFirst;
     this.#durableWait = -1;
     this.#writtenWait = -1;
-    if (durable !== -1) {
-      this.#wal.waitFor(durable, 'durable').then(
-        () => this.#logged(durable, true),
-        (error: unknown) => this.#fail(error),
-      );
-    }
+    this.#durableFirst = -1;
+    if (durable !== first) this.#waitDurable(durable);
     if (written !== -1) {
       this.#wal.waitFor(written, 'written').then(
         () => this.#logged(written, false),
@@ -402,6 +411,14 @@ export class Lsm {
       );
     }
   };
+
+  /** Applies the writes up to `lsn` that wait for `durable` once the log holds it durably. */
+  #waitDurable(lsn: number): void {
+    this.#wal.waitFor(lsn, 'durable').then(
+      () => this.#logged(lsn, true),
+      (error: unknown) => this.#fail(error),
+    );
+  }
 
   /**
    * The log holds every record up to `lsn` (`durable`: durably): the writes
