@@ -138,6 +138,10 @@ export class Lsm {
   #durableWait = -1;
   /** The LSN the turn's first durable write waited for at once, or -1. */
   #durableFirst = -1;
+  /** Writes in {@link Lsm.#writeAfterStall}, not appended yet; later writes queue behind them. */
+  #stalled = 0;
+  /** Resolves once the last write to enter {@link Lsm.#writeAfterStall} has left it. */
+  #stallQueue: Promise<void> = RESOLVED;
   /** The promise of the last write appended. */
   #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
@@ -288,7 +292,8 @@ export class Lsm {
     let sync: boolean;
     try {
       sync = syncOption(options);
-      if (this.#stall(false) === GO) {
+      // Behind writes held back by a stall: after them, in call order.
+      if (this.#stalled === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
         if (written !== undefined) return written;
       }
@@ -300,8 +305,32 @@ export class Lsm {
     return this.#writeAfterStall(copies, sync);
   }
 
-  /** {@link Lsm.#write} past a stall: waits for what holds writes back, then appends. */
+  /**
+   * {@link Lsm.#write} past a stall: waits for the writes held back before
+   * it to be appended, then for what holds writes back, then appends. Writes
+   * are appended in call order: none overtakes one held back (a write held
+   * while a flush runs is not passed by one made once it is done).
+   */
   async #writeAfterStall(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    const before = this.#stallQueue;
+    let appended!: () => void;
+    this.#stallQueue = new Promise((resolve) => {
+      appended = resolve;
+    });
+    this.#stalled++;
+    let written: Promise<void>;
+    try {
+      await before;
+      [written] = await this.#appendPastStall(ops, sync);
+    } finally {
+      this.#stalled--;
+      appended();
+    }
+    return written;
+  }
+
+  /** Waits out the stalls, appends; the write's promise, in an array (not awaited here). */
+  async #appendPastStall(ops: readonly BatchOp[], sync: boolean): Promise<[Promise<void>]> {
     let slowed = false;
     for (;;) {
       const stall = this.#stall(slowed);
@@ -319,7 +348,7 @@ export class Lsm {
         await this.#flushing?.catch(noop);
       } else {
         const written = this.#append(ops, sync);
-        if (written !== undefined) return written;
+        if (written !== undefined) return [written];
         // The log's staging is full (back-pressure): wait until it drains.
         await this.#wal.drained();
       }

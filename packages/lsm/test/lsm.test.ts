@@ -96,6 +96,22 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('writes held back by a flush keep their call order: none is passed by a later one', async () => {
+    const { db } = await openMemory({ writeBufferSize: 1024 });
+    const writes: Promise<void>[] = [];
+    const last = new Map<string, string>();
+    for (let i = 0; i < 300; i++) {
+      const key = `k${i % 3}`;
+      writes.push(db.put(bytes(key), bytes(`v${i}`), { sync: true }));
+      last.set(key, `v${i}`);
+      await tick();
+    }
+    await Promise.all(writes);
+    assert.ok(db.stats().flushedBytes > 0, 'flushes ran');
+    for (const [key, value] of last) assert.equal(text(await db.get(bytes(key))), value, key);
+    await db.close();
+  });
+
   it('copies keys and values on the way in and out', async () => {
     const { db } = await openMemory();
     const key = bytes('k');
