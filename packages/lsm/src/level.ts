@@ -103,6 +103,15 @@ interface PrivateBatchOperation {
   readonly value?: Uint8Array;
 }
 
+/** abstract-level's methods used by {@link LsmLevel.put}, as its JavaScript has them. */
+interface UntypedLevel {
+  _assertValidKey(key: unknown): void;
+  _assertValidValue(value: unknown): void;
+  keyEncoding(encoding: unknown): { encode(key: unknown): Uint8Array; readonly format: string };
+  valueEncoding(encoding: unknown): { encode(value: unknown): Uint8Array };
+  prefixKey(key: Uint8Array, format: string, local: boolean): Uint8Array;
+}
+
 /** Most entries an iterator's `next()` reads ahead at once. */
 const MAX_BATCH = 64;
 /** Keys to delete per batch when `clear()` has a limit. */
@@ -266,6 +275,43 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return this.#readMany(options, (store, snapshot) =>
       Promise.all(keys.map(async (key) => (await store.get(key, { snapshot })) !== undefined)),
     );
+  }
+
+  /**
+   * `put` as abstract-level's, without its `async` wrapper (a promise and
+   * two turns of the microtask queue per put, a copy of the options) when
+   * nothing but the write is to be done: the database open, no prewrite
+   * hook and no `write` listener. Otherwise abstract-level's `put` runs
+   * (deferring while opening, running hooks, emitting events). Keys and
+   * values are checked and encoded as abstract-level does; its errors reject.
+   */
+  override put(key: unknown, value: unknown, options?: unknown): Promise<void> {
+    if (
+      this.status !== 'open' ||
+      !(this.hooks.prewrite as unknown as { noop: boolean }).noop ||
+      this.listenerCount('write') > 0
+    ) {
+      return (super.put as (k: unknown, v: unknown, o?: unknown) => Promise<void>)(
+        key,
+        value,
+        options,
+      );
+    }
+    const given = typeof options === 'object' && options !== null ? options : undefined;
+    const level = this as unknown as UntypedLevel;
+    let encodedKey: Uint8Array;
+    let encodedValue: Uint8Array;
+    try {
+      level._assertValidKey(key);
+      level._assertValidValue(value);
+      const encodings = given as { keyEncoding?: unknown; valueEncoding?: unknown } | undefined;
+      const keyEncoding = level.keyEncoding(encodings?.keyEncoding);
+      encodedKey = level.prefixKey(keyEncoding.encode(key), keyEncoding.format, true);
+      encodedValue = level.valueEncoding(encodings?.valueEncoding).encode(value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this._put(encodedKey, encodedValue, (given ?? {}) as PrivateWriteOptions);
   }
 
   /** @internal abstract-level's private `_put`. */

@@ -136,6 +136,12 @@ export class Lsm {
    */
   #writtenWait = -1;
   #durableWait = -1;
+  /** The LSN the turn's first durable write waited for at once, or -1. */
+  #durableFirst = -1;
+  /** Writes in {@link Lsm.#writeAfterStall}, not appended yet; later writes queue behind them. */
+  #stalled = 0;
+  /** Resolves once the last write to enter {@link Lsm.#writeAfterStall} has left it. */
+  #stallQueue: Promise<void> = RESOLVED;
   /** The promise of the last write appended. */
   #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
@@ -286,7 +292,8 @@ export class Lsm {
     let sync: boolean;
     try {
       sync = syncOption(options);
-      if (this.#stall(false) === GO) {
+      // Behind writes held back by a stall: after them, in call order.
+      if (this.#stalled === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
         if (written !== undefined) return written;
       }
@@ -298,8 +305,32 @@ export class Lsm {
     return this.#writeAfterStall(copies, sync);
   }
 
-  /** {@link Lsm.#write} past a stall: waits for what holds writes back, then appends. */
+  /**
+   * {@link Lsm.#write} past a stall: waits for the writes held back before
+   * it to be appended, then for what holds writes back, then appends. Writes
+   * are appended in call order: none overtakes one held back (a write held
+   * while a flush runs is not passed by one made once it is done).
+   */
   async #writeAfterStall(ops: readonly BatchOp[], sync: boolean): Promise<void> {
+    const before = this.#stallQueue;
+    let appended!: () => void;
+    this.#stallQueue = new Promise((resolve) => {
+      appended = resolve;
+    });
+    this.#stalled++;
+    let written: Promise<void>;
+    try {
+      await before;
+      [written] = await this.#appendPastStall(ops, sync);
+    } finally {
+      this.#stalled--;
+      appended();
+    }
+    return written;
+  }
+
+  /** Waits out the stalls, appends; the write's promise, in an array (not awaited here). */
+  async #appendPastStall(ops: readonly BatchOp[], sync: boolean): Promise<[Promise<void>]> {
     let slowed = false;
     for (;;) {
       const stall = this.#stall(slowed);
@@ -317,7 +348,7 @@ export class Lsm {
         await this.#flushing?.catch(noop);
       } else {
         const written = this.#append(ops, sync);
-        if (written !== undefined) return written;
+        if (written !== undefined) return [written];
         // The log's staging is full (back-pressure): wait until it drains.
         await this.#wal.drained();
       }
@@ -374,27 +405,34 @@ export class Lsm {
    * `sync`). The first write of a turn of the event loop schedules one
    * microtask that waits once per level for the largest LSN of the turn:
    * concurrent writers share one wait (and so one group-commit flush), not
-   * one each.
+   * one each. The turn's first durable write also waits at once, so that
+   * the log knows before it sends the staged records that they are to be
+   * made durable: they go as one durable write, not a write and then an
+   * fdatasync (the microtask runs after the log has sent them).
    */
   #awaitLog(lsn: number, sync: boolean): void {
     // A resolved promise's reaction: a microtask without the async-hooks
     // resource Node's queueMicrotask makes for each call.
     if (this.#writtenWait === -1 && this.#durableWait === -1) RESOLVED.then(this.#waitLog);
-    if (sync) this.#durableWait = lsn;
-    else this.#writtenWait = lsn;
+    if (!sync) {
+      this.#writtenWait = lsn;
+      return;
+    }
+    if (this.#durableWait === -1) {
+      this.#durableFirst = lsn;
+      this.#waitDurable(lsn);
+    }
+    this.#durableWait = lsn;
   }
 
   readonly #waitLog = (): void => {
     const durable = this.#durableWait;
     const written = this.#writtenWait;
+    const first = this.#durableFirst;
     this.#durableWait = -1;
     this.#writtenWait = -1;
-    if (durable !== -1) {
-      this.#wal.waitFor(durable, 'durable').then(
-        () => this.#logged(durable, true),
-        (error: unknown) => this.#fail(error),
-      );
-    }
+    this.#durableFirst = -1;
+    if (durable !== first) this.#waitDurable(durable);
     if (written !== -1) {
       this.#wal.waitFor(written, 'written').then(
         () => this.#logged(written, false),
@@ -402,6 +440,14 @@ export class Lsm {
       );
     }
   };
+
+  /** Applies the writes up to `lsn` that wait for `durable` once the log holds it durably. */
+  #waitDurable(lsn: number): void {
+    this.#wal.waitFor(lsn, 'durable').then(
+      () => this.#logged(lsn, true),
+      (error: unknown) => this.#fail(error),
+    );
+  }
 
   /**
    * The log holds every record up to `lsn` (`durable`: durably): the writes

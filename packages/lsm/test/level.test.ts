@@ -337,6 +337,76 @@ describe('LsmLevel: clear()', () => {
   });
 });
 
+describe('LsmLevel: put', () => {
+  /** What a put did: the stored entries as bytes, or the code of the error it rejected with. */
+  async function outcome(db: LsmLevel, put: () => Promise<void>): Promise<string> {
+    try {
+      await put();
+    } catch (error) {
+      return `error ${(error as { code?: string }).code ?? (error as Error).name}`;
+    }
+    const entries = await db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }).all();
+    return entries
+      .map(([k, v]) => `${Buffer.from(k).toString('hex')}=${Buffer.from(v).toString('hex')}`)
+      .join(' ');
+  }
+
+  it("stores and rejects exactly as abstract-level's own put, whatever the keys, values and per-call encodings (property)", async () => {
+    const encoding = fc.constantFrom(undefined, 'utf8', 'hex', 'json', 'view', 'buffer', 'nope');
+    const datum = fc.oneof(
+      fc.string({ maxLength: 6 }),
+      fc.constantFrom('ab', '0f', 'zz', null, undefined, 7),
+      fc.uint8Array({ maxLength: 4 }),
+    );
+    const call = fc.record({
+      key: datum,
+      value: datum,
+      options: fc.option(
+        fc.record({ keyEncoding: encoding, valueEncoding: encoding, sync: fc.boolean() }),
+        { nil: undefined },
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(call, { minLength: 1, maxLength: 12 }), async (calls) => {
+        // A `write` listener sends every put of `reference` through abstract-level's put.
+        const ours = memoryLevel();
+        const reference = memoryLevel();
+        reference.on('write', () => {});
+        await ours.open();
+        await reference.open();
+        for (const { key, value, options } of calls) {
+          const put = (db: LsmLevel) => () =>
+            db.put(key as never, value as never, options as never);
+          assert.equal(await outcome(ours, put(ours)), await outcome(reference, put(reference)));
+        }
+        await ours.close();
+        await reference.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('runs prewrite hooks, emits write events and waits for open as abstract-level does', async () => {
+    const db = memoryLevel();
+    const opening = db.open();
+    await db.put('early', '1'); // deferred until open
+    await opening;
+    const hook = (op: { type: string; key: unknown }, batch: { add(op: object): void }) => {
+      if (op.type === 'put')
+        batch.add({ type: 'put', key: `${String(op.key)}-copy`, value: 'hooked' });
+    };
+    db.hooks.prewrite.add(hook);
+    await db.put('hooked', '3');
+    db.hooks.prewrite.delete(hook);
+    const written: unknown[] = [];
+    db.on('write', (ops: { key: unknown }[]) => written.push(...ops.map((op) => op.key)));
+    await db.put('seen', '2');
+    assert.deepEqual(written, ['seen']);
+    assert.deepEqual(await db.keys().all(), ['early', 'hooked', 'hooked-copy', 'seen']);
+    await db.close();
+  });
+});
+
 describe('LsmLevel: extra methods and errors', () => {
   it('reports stats() and compact() only while open', async () => {
     const db = memoryLevel();

@@ -65,21 +65,50 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
-  it('concurrent durable writers share the log fsyncs (group commit)', async () => {
-    const { db, fs } = await openMemory();
-    const fsyncs = (): number =>
-      fs.operations.filter((op) => op.call === 'fdatasync' && op.path?.startsWith(`${DIR}/wal/`))
-        .length;
-    const before = fsyncs();
+  it('concurrent durable writers share the log fsyncs (group commit), as durable writes', async () => {
+    // Segments large enough that no write crosses into a new one (such a write goes as a write and an fdatasync).
+    const { db, fs } = await openMemory({ segmentSize: 1024 * 1024 });
+    const calls = (call: string): number =>
+      fs.operations.filter((op) => op.call === call && op.path?.startsWith(`${DIR}/wal/`)).length;
+    // A durable write (O_DSYNC) makes its bytes durable as an fdatasync would.
+    const flushes = (): number => calls('fdatasync') + calls('pwriteDurable');
+    const before = { flushes: flushes(), fdatasyncs: calls('fdatasync') };
     await Promise.all(
       Array.from({ length: 64 }, (_, i) => db.put(bytes(`k${i}`), bytes('v'), { sync: true })),
     );
-    const shared = fsyncs() - before;
+    const shared = flushes() - before.flushes;
     assert.ok(shared >= 1 && shared <= 4, `${shared} fsyncs for 64 durable writes`);
+    // The log knew they were to be durable before it sent them: durable
+    // writes, not writes each followed by an fdatasync.
+    assert.equal(calls('fdatasync') - before.fdatasyncs, 0);
+    // A turn mixing both: the durable ones still go as durable writes.
+    const mixed = calls('fdatasync');
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        db.put(bytes(`m${i}`), bytes('v'), i % 2 === 0 ? undefined : { sync: true }),
+      ),
+    );
+    assert.equal(calls('fdatasync'), mixed);
     // Writes without sync wait for no fsync at all.
-    const quiet = fsyncs();
+    const quiet = flushes();
     await Promise.all(Array.from({ length: 64 }, (_, i) => db.put(bytes(`q${i}`), bytes('v'))));
-    assert.equal(fsyncs(), quiet);
+    assert.equal(flushes(), quiet);
+    await db.close();
+  });
+
+  it('writes held back by a flush keep their call order: none is passed by a later one', async () => {
+    const { db } = await openMemory({ writeBufferSize: 1024 });
+    const writes: Promise<void>[] = [];
+    const last = new Map<string, string>();
+    for (let i = 0; i < 300; i++) {
+      const key = `k${i % 3}`;
+      writes.push(db.put(bytes(key), bytes(`v${i}`), { sync: true }));
+      last.set(key, `v${i}`);
+      await tick();
+    }
+    await Promise.all(writes);
+    assert.ok(db.stats().flushedBytes > 0, 'flushes ran');
+    for (const [key, value] of last) assert.equal(text(await db.get(bytes(key))), value, key);
     await db.close();
   });
 

@@ -27,10 +27,13 @@ const OPTIONS: LsmOptions = {
   maxManifestBytes: 1024,
 };
 
-/** Per key: the last acknowledged durable outcome, and every outcome issued since. */
+/**
+ * Per key: the last acknowledged durable outcome, and every outcome issued
+ * and not superseded by an acknowledged one issued after it (by write number).
+ */
 interface KeyModel {
   acked: string | null | undefined;
-  since: Set<string | null>;
+  since: Map<number, string | null>;
 }
 
 interface Snap {
@@ -45,11 +48,19 @@ class Run {
   readonly snaps: Snap[] = [];
   db!: Lsm;
   #seed = 1;
+  /** Numbers the writes in call order. */
+  #writes = 0;
+
+  /** Acknowledges `value` for `model`: what was issued up to write `id` is superseded. */
+  static #acknowledge(model: KeyModel, id: number, value: string | null): void {
+    model.acked = value;
+    for (const issued of model.since.keys()) if (issued <= id) model.since.delete(issued);
+  }
 
   #key(key: string): KeyModel {
     let model = this.keys.get(key);
     if (model === undefined) {
-      model = { acked: undefined, since: new Set() };
+      model = { acked: undefined, since: new Map() };
       this.keys.set(key, model);
     }
     return model;
@@ -57,7 +68,7 @@ class Run {
 
   snap(label: string): void {
     const model = new Map(
-      [...this.keys].map(([key, m]) => [key, { acked: m.acked, since: [...m.since] }]),
+      [...this.keys].map(([key, m]) => [key, { acked: m.acked, since: [...m.since.values()] }]),
     );
     this.snaps.push({
       label,
@@ -84,7 +95,8 @@ class Run {
   /** A write of `value` (null: delete); durable ones count once acknowledged. */
   write(key: string, value: string | null, durable: boolean): Promise<void> {
     const model = this.#key(key);
-    model.since.add(value);
+    const id = this.#writes++;
+    model.since.set(id, value);
     const options = { sync: durable };
     const done =
       value === null
@@ -92,20 +104,17 @@ class Run {
         : this.db.put(bytes(key), bytes(value), options);
     return done.then(() => {
       if (!durable) return;
-      model.acked = value;
-      model.since.clear();
+      Run.#acknowledge(model, id, value);
     });
   }
 
   /** A durable range deletion of `[start, end)`: every key written so far in it reads absent once acknowledged. */
   deleteRange(start: string, end: string): Promise<void> {
     const covered = [...this.keys].filter(([key]) => start <= key && key < end);
-    for (const [, model] of covered) model.since.add(null);
+    const id = this.#writes++;
+    for (const [, model] of covered) model.since.set(id, null);
     return this.db.delRange(bytes(start), bytes(end), { sync: true }).then(() => {
-      for (const [, model] of covered) {
-        model.acked = null;
-        model.since.clear();
-      }
+      for (const [, model] of covered) Run.#acknowledge(model, id, null);
     });
   }
 }
@@ -213,5 +222,25 @@ describe('power loss (engine over CrashFs)', function () {
     let states = 0;
     for (const snap of run.snaps) states += await check(snap);
     assert.ok(states > 200, `${states} states checked`);
+  });
+
+  it('acknowledges each durable write of turns in flight together only once its own record is durable', async () => {
+    const run = new Run();
+    run.db = await run.step('open (create)', () => Lsm.open(DIR, { fs: run.fs, ...OPTIONS }));
+    // One or two durable writes per turn, each turn's issued before the
+    // previous ones are durable: the log has several in flight at once.
+    await run.step('overlapping turns', async () => {
+      const writes: Promise<void>[] = [];
+      for (let turn = 0; turn < 30; turn++) {
+        writes.push(run.write(`k${turn % 6}`, `value-${turn}`, true));
+        if (turn % 3 === 0) writes.push(run.write(`j${turn % 4}`, `other-${turn}`, true));
+        await tick();
+      }
+      await Promise.all(writes);
+    });
+    await run.step('close', () => run.db.close());
+    let states = 0;
+    for (const snap of run.snaps) states += await check(snap);
+    assert.ok(states > 30, `${states} states checked`);
   });
 });
