@@ -3,7 +3,8 @@
  * level), batches, syncs, reads (of records, of non-boundaries, outside the
  * log), iterations, truncations at both ends, clean reopens, power losses,
  * injected I/O faults and recoveries, over a SegmentedStore with small
- * segments on a FaultFs wrapping a CrashFs kept across reopens, checked step
+ * segments on a FaultFs wrapping a CrashFs kept across reopens (a power loss
+ * reboots it: the log reopens on the state it left), checked step
  * by step against a reference model: the list of live records (LSN and
  * payload), the head, the tail, and how far the log was acknowledged durable.
  *
@@ -68,8 +69,9 @@ interface Model {
 
 interface Real {
   wal: Wal;
-  readonly fs: CrashFs;
-  readonly faults: FaultFs;
+  /** The machine the log runs on: a power loss replaces it (and `faults`) by the one rebooted. */
+  fs: CrashFs;
+  faults: FaultFs;
 }
 
 /** What a run of the property did, for the summary line. */
@@ -672,8 +674,12 @@ class PowerLoss implements Command {
     // cover records a failed truncation was asked to drop.
     const durable = model.failed ? model.durable : Math.max(model.durable, real.wal.durable);
     if (model.failed) stats.afterPowerLoss++;
-    real.fs.powerLoss({ seed: this.seed });
+    // The old log runs on the machine that lost power: what its close() still
+    // tries fails there, and the log reopens on the machine rebooted.
+    const state = real.fs.powerLoss({ seed: this.seed });
     await real.wal.close().catch(() => {});
+    real.fs = state.fs();
+    real.faults = new FaultFs(real.fs);
     real.wal = await open(real.faults);
     await checkRecovered(model, real, durable, false);
   }
@@ -825,9 +831,9 @@ describe('a resolved truncation makes the written records it keeps durable', () 
   }
 
   async function afterPowerLoss(fs: CrashFs, wal: Wal): Promise<Wal> {
-    fs.powerLoss({ seed: 1 });
+    const state = fs.powerLoss({ seed: 1 });
     await wal.close().catch(() => {});
-    return Wal.open(DIR, { fs, segmentSize: SEGMENT });
+    return Wal.open(DIR, { fs: state.fs(), segmentSize: SEGMENT });
   }
 
   it('truncateAfter(the last record) makes the log durable', async () => {

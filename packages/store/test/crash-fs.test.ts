@@ -517,12 +517,78 @@ describe('CrashFs', () => {
       const state = fs.powerLoss({ seed: 1 });
       assert.ok(text(fs.snapshot().files.get('/log'))!.startsWith('durable'));
       assert.ok(state.description.startsWith('state 2'));
-      await rejectsWith(fs.pwrite(file, bytes('x'), 0), 'EBADF');
-      const lock = await fs.lock('/LOCK');
-      await stale.release(); // must not release the new holder
-      await assert.rejects(fs.lock('/LOCK'), LockedError);
+      assert.ok(fs.poweredOff);
+      await rejectsWith(fs.pwrite(file, bytes('x'), 0), 'EIO');
+      const rebooted = state.fs();
+      assert.equal(rebooted.poweredOff, false);
+      const lock = await rebooted.lock('/LOCK');
+      await rejectsWith(stale.release(), 'EIO'); // must not release the new holder
+      await assert.rejects(rebooted.lock('/LOCK'), LockedError);
       await lock.release();
       assert.ok(fs.operations.some((op) => op.call === 'reset'));
+    });
+
+    it('after a power loss, nothing the machine that lost power still runs reaches the state', async () => {
+      // The log's close() after a crash used to write its metadata file into
+      // the image it was reopened from: a state no power loss leaves.
+      const fs = new CrashFs();
+      await fs.mkdir('/d');
+      await fs.syncDir('/');
+      const held = await fs.lock('/d/LOCK');
+      const file = await fs.open('/d/log', 'create');
+      await fs.syncDir('/d');
+      await fs.pwrite(file, bytes('durable'), 0);
+      await fs.fdatasync(file);
+      await fs.pwrite(file, bytes('+pending'), 7); // in the page cache
+      const inFlight = fs.pwrite(file, bytes('!'), 20); // issued before the crash
+      const state = fs.powerLoss({ seed: 1 });
+      const image = fs.snapshot();
+      const description = (error: unknown): string => (error as Error).message;
+      // Everything code running from before the crash may still call: through
+      // its handles, its lock and by path (creating, renaming, unlinking,
+      // writing and syncing a new file, making directories).
+      const calls: Array<[string, () => unknown]> = [
+        ['open', () => fs.open('/d/meta.tmp', 'create')],
+        ['open', () => fs.open('/d/log', 'write')],
+        ['open', () => fs.open('/d/log', 'read')],
+        ['pwrite', () => fs.pwrite(file, bytes('x'), 0)],
+        ['pwriteDurable', () => fs.pwriteDurable(file, bytes('x'), 0)],
+        ['pwriteSync', () => fs.pwriteSync(file, bytes('x'), 0)],
+        ['pread', () => fs.pread(file, new Uint8Array(1), 0)],
+        ['preadSync', () => fs.preadSync(file, new Uint8Array(1), 0)],
+        ['fdatasync', () => fs.fdatasync(file)],
+        ['fdatasyncSync', () => fs.fdatasyncSync(file)],
+        ['ftruncate', () => fs.ftruncate(file, 0)],
+        ['size', () => fs.size(file)],
+        ['close', () => fs.close(file)],
+        ['rename', () => fs.rename('/d/log', '/d/moved')],
+        ['unlink', () => fs.unlink('/d/log')],
+        ['mkdir', () => fs.mkdir('/e')],
+        ['readdir', () => fs.readdir('/d')],
+        ['syncDir', () => fs.syncDir('/d')],
+        ['lock', () => fs.lock('/d/OTHER')],
+        ['release', () => held.release()],
+      ];
+      for (const [call, run] of calls) {
+        let result: unknown;
+        try {
+          result = run();
+        } catch (error) {
+          assert.equal((error as NodeJS.ErrnoException).code, 'EIO', description(error));
+          continue;
+        }
+        await rejectsWith(result as Promise<unknown>, 'EIO', call);
+      }
+      assert.equal(await inFlight, 1, 'a call in flight at the crash settles');
+      assert.deepEqual(fs.snapshot(), image, 'the machine that lost power changed');
+      const rebooted = state.fs();
+      assert.deepEqual(rebooted.snapshot(), image);
+      assert.deepEqual([...rebooted.snapshot().files.keys()], ['/d/log']);
+      assert.equal(text(rebooted.snapshot().files.get('/d/log'))!.slice(0, 7), 'durable');
+      // The rebooted machine works, and the old one still does not.
+      const again = await rebooted.lock('/d/LOCK');
+      await again.release();
+      await rejectsWith(fs.readdir('/'), 'EIO', 'readdir');
     });
 
     it('a process crash keeps the page cache and the pending state, and drops locks', async () => {

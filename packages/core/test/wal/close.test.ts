@@ -38,6 +38,35 @@ describe('Wal', () => {
       await again.close();
     });
 
+    it('a close() after a power loss reaches nothing of the state the log reopens from', async () => {
+      // The harness itself: close() writes the metadata file through new
+      // descriptors; run by the program that lost power, none of it may land.
+      const fs = new CrashFs();
+      const wal = await segmented(fs);
+      const { lsns } = appendAll(wal, [100, 5000, 300]);
+      await wal.sync();
+      appendAll(wal, [200, 6000]); // written maybe, never durable
+      await wal.waitFor(wal.tail - 1, 'written');
+      const state = fs.powerLoss({ seed: 3 });
+      const crashed = fs.operations.length;
+      await wal.close().catch(() => {});
+      const late = fs.operations.slice(crashed);
+      assert.ok(
+        late.some((op) => op.call === 'open' || op.call === 'rename'),
+        'close() tried to write by path',
+      );
+      for (const op of late) assert.ok(op.error !== undefined, `${op.call} ${op.args} landed`);
+      const again = await segmented(state.fs());
+      try {
+        assert.deepEqual(
+          (await collect(again.iterate())).map((r) => r.lsn).slice(0, lsns.length),
+          lsns,
+        );
+      } finally {
+        await again.close();
+      }
+    });
+
     it('after close: append throws WAL_CLOSED; read, iterate, sync, truncations reject', async () => {
       const wal = await Wal.open(new MemoryStore());
       const lsn = wal.append(bytes(10));

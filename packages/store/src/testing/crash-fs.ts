@@ -20,7 +20,10 @@
  *   directory; an operation touching two directories (a cross-directory
  *   rename) is durable once both were synced.
  * - **Power loss.** Each pending (non-durable) operation may or may not
- *   survive; see {@link CrashFs.crashStates} for the exact space.
+ *   survive; see {@link CrashFs.crashStates} for the exact space. The machine
+ *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
+ *   instance off (every later call fails), and the state it returns is
+ *   reopened as a fresh instance, which nothing of the old one can reach.
  * - **Locks** live in the instance (no lock file appears in the namespace)
  *   and are dropped by every crash.
  *
@@ -281,6 +284,8 @@ export class CrashFs implements Fs {
   #clock = 0;
   /** Bumped by `reset`: completions of calls made before it no longer touch the model. */
   #epoch = 0;
+  /** Set by `powerLoss`: every later call fails, so nothing reaches the crash image. */
+  #off = false;
   readonly #order: CompletionOrder | undefined;
   /** With an order: calls made and not yet settled, in call order. */
   readonly #inFlight: { readonly record: CrashFsOperation; readonly settle: () => void }[] = [];
@@ -297,6 +302,14 @@ export class CrashFs implements Fs {
   /** Every call so far, in call order (live view; do not modify). */
   get operations(): readonly CrashFsOperation[] {
     return this.#trace;
+  }
+
+  /**
+   * True once {@link CrashFs.powerLoss} turned this instance off: every call
+   * then fails with `EIO`.
+   */
+  get poweredOff(): boolean {
+    return this.#off;
   }
 
   /** The logical clock: incremented at every call and every completion. */
@@ -457,6 +470,7 @@ export class CrashFs implements Fs {
   preadSync(file: FsFile, into: Uint8Array, position: number): number {
     const record = this.#readRecord('preadSync', file, into, position);
     try {
+      this.#refuseIfOff(record);
       return this.#read(record, file, into, position);
     } catch (error) {
       record.error = errorCode(error) ?? 'Error';
@@ -728,14 +742,20 @@ export class CrashFs implements Fs {
   }
 
   /**
-   * Simulates a power loss on this instance: draws one seeded, random crash
-   * state (as sampling does), resets this file system to it and returns it.
-   * Every lock is dropped and every open file becomes invalid (`EBADF`).
+   * Simulates a power loss: draws one seeded, random crash state (as sampling
+   * does) and returns it; reopen it with `state.fs()`. This instance is the
+   * machine that lost power: it shows the crash state (`snapshot`,
+   * `crashStates`) but runs nothing more: every later call on it (from a
+   * handle, a lock or a path, by code still running from before the crash)
+   * fails with `EIO` and changes nothing, so no call made after the crash can
+   * reach the state the log is reopened from. Calls in flight settle and
+   * change nothing; every lock is dropped.
    */
   powerLoss(options: CrashStatesOptions = {}): CrashState {
     const plan = new CrashPlan(this.#snapshot(), this.#resolve(options));
     const state = new StateImpl(plan.sampleAt(2), { sectorSize: this.sectorSize });
     this.reset(state);
+    this.#off = true;
     return state;
   }
 
@@ -818,6 +838,7 @@ export class CrashFs implements Fs {
   ): T {
     const completions: Array<() => void> = [];
     try {
+      this.#refuseIfOff(record);
       const value = effect((fn) => completions.push(fn));
       for (const fn of completions) fn();
       return value;
@@ -843,6 +864,7 @@ export class CrashFs implements Fs {
     let value: T;
     let failure: { error: unknown } | undefined;
     try {
+      this.#refuseIfOff(record);
       value = effect((fn) => completions.push(fn));
     } catch (error) {
       failure = { error };
@@ -864,6 +886,11 @@ export class CrashFs implements Fs {
         this.#pump();
       }
     });
+  }
+
+  /** After `powerLoss`: the machine is off, the call fails before any effect. */
+  #refuseIfOff(record: Mutable<CrashFsOperation>): void {
+    if (this.#off) throw fsError('EIO', record.call, record.path, record.dest);
   }
 
   /** With an order: settles one call in flight in the next macrotask, then the next. */
