@@ -421,9 +421,12 @@ export class Table {
     return indexBytes(this.#index) + this.#filter.byteLength + ranges;
   }
 
-  /** True when the filter says `userKey` may be present (false: certainly absent). */
-  mayContain(userKey: Uint8Array): boolean {
-    return filterMayContain(this.#filter, bloomHash(userKey));
+  /**
+   * True when the filter says `userKey` may be present (false: certainly
+   * absent); `hash` is its {@link bloomHash}, when the caller has it.
+   */
+  mayContain(userKey: Uint8Array, hash = bloomHash(userKey)): boolean {
+    return filterMayContain(this.#filter, hash);
   }
 
   /** Index of the first data block whose last key is ≥ `target`, or `undefined`. */

@@ -206,6 +206,50 @@ describe('LSM-FORMAT §3 data blocks read encoded', () => {
     );
   });
 
+  it('accepts a damaged block only when decoding it finds it sound, and names what is wrong otherwise (property)', () => {
+    // The check's one-pass verdict against decodeBlock and an order check:
+    // any block it accepts decodes, in order, to its last key; any it
+    // refuses gets a specific reason, never the fallback of a disagreement.
+    const internal = fc
+      .tuple(fc.stringMatching(/^[ab]{0,4}$/), fc.integer({ min: 0, max: 3 }))
+      .map(([user, sequence]) => key(user, sequence));
+    const damage = fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), {
+      minLength: 1,
+      maxLength: 3,
+    });
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(internal, { minLength: 1, maxLength: 12, comparator: 'SameValueZero' }),
+        fc.integer({ min: 1, max: 4 }),
+        damage,
+        fc.nat(),
+        (unsorted, interval, changes, cut) => {
+          const keys = [...unsorted].sort(compareInternal);
+          const distinct = keys.filter((k, i) => i === 0 || compareInternal(keys[i - 1]!, k) < 0);
+          let contents = block(distinct, interval);
+          for (const { at, byte } of changes) contents[at % contents.length] = byte;
+          if (cut % 4 === 0) contents = contents.subarray(0, cut % (contents.length + 1));
+          let data: ReturnType<typeof checkDataBlock>;
+          try {
+            data = checkDataBlock(contents, 8, distinct.at(-1)!);
+          } catch (error) {
+            assert.ok(error instanceof Malformed);
+            assert.doesNotMatch(error.message, /refused by its check/);
+            return;
+          }
+          const decoded = decodeBlock(data.contents, 8);
+          assert.ok(decoded.keys.length > 0);
+          for (let i = 1; i < decoded.keys.length; i++) {
+            assert.ok(compareInternal(decoded.keys[i - 1]!, decoded.keys[i]!) < 0);
+          }
+          // The kind byte is not part of the order: a reader checks it per entry.
+          assert.equal(compareInternal(decoded.keys.at(-1)!, distinct.at(-1)!), 0);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+  });
+
   it('a scanner reads every entry and seeks to the first key at or after a target', () => {
     fc.assert(
       fc.property(
