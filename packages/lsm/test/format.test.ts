@@ -9,6 +9,7 @@ import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../src/batch.js';
 import { BlockBuilder, BlockScanner, checkDataBlock, decodeBlock } from '../src/block.js';
+import { BlockCache } from '../src/block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
 import {
   compareInternal,
@@ -511,6 +512,34 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     }
     // Every bit is covered by a CRC or the magic: all flips are detected.
     assert.equal(detected, good.length * 8);
+  });
+
+  it('a block read again is checked in full when its bytes changed, even with a valid CRC', async () => {
+    const entries = Array.from({ length: 12 }, (_, i) => [
+      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, KIND_VALUE),
+      bytes(`value ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const layout = { blockSize: 128, restartInterval: 3, bitsPerKey: 10 };
+    const { bytes: good } = buildTable(entries, layout);
+    // The first two entries swapped: block 0 keeps its size, its last key and a valid CRC.
+    const { bytes: swapped } = buildTable([entries[1]!, entries[0]!, ...entries.slice(2)], layout);
+    assert.equal(swapped.length, good.length);
+    assert.notDeepEqual(swapped, good);
+    const { fs, path } = await tableFrom(good);
+    const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
+    assert.ok(table.blocks > 1);
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual((await table.readData(0)).keys[0], entries[0]![0]);
+    }
+    const file = await fs.open(path, 'write');
+    await fs.pwrite(file, swapped, 0);
+    await fs.close(file);
+    await assert.rejects(table.readData(0), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'WAL_CORRUPTION');
+      assert.match(error.message, /keys out of order at entry 1/);
+      return true;
+    });
+    await table.close();
   });
 
   it('refuses files that are not tables, and truncated tables, with the offset', async () => {
