@@ -295,13 +295,16 @@ function order(a: Cursor, b: Cursor): number {
  * The merge of several cursors; `current` is the one positioned at the next
  * version.
  *
- * A forward seek to a key positions lazily: it first seeks only the sources
- * that may hold a version of the key itself (every memtable, and the tables
- * whose filter does not rule the key out). When one of them lands on the
- * key, the smallest user key of the merge is the key, every version of it
- * is in those sources, and the others, which hold no version of it, are
- * sought only once the merge steps past it. A seek followed by one read (a
- * point lookup by iterator) then reads one block instead of one per source.
+ * A forward seek to a key positions lazily. It seeks, in the order given
+ * (newest first: every version a source holds is newer than the versions
+ * of the same user key in the sources after it), the sources that may hold
+ * a version of the key itself (every memtable, and the tables whose filter
+ * does not rule the key out), and none after one that landed on the key
+ * without waiting. When a sought source is on the key, the smallest user
+ * key of the merge is the key and its newest version is in the sources
+ * sought; the others are sought only once the merge steps past that
+ * version. A seek followed by one read (a point lookup by iterator) then
+ * reads one block instead of one per source.
  */
 export class MergedCursor {
   current: Cursor | undefined;
@@ -325,16 +328,22 @@ export class MergedCursor {
     const hash = key !== undefined && !reverse ? bloomHash(key) : undefined;
     let reads: Promise<void>[] | undefined;
     let deferred = false;
+    /** A source sought landed on the key: the sources after it hold only older versions of it. */
+    let landed = false;
     for (let i = 0; i < this.sources.length; i++) {
       const source = this.sources[i]!;
-      if (hash !== undefined && source.mayHold?.(key!, hash) === false) {
+      if (landed || (hash !== undefined && source.mayHold?.(key!, hash) === false)) {
         this.#pending[i] = true;
         deferred = true;
         continue;
       }
       this.#pending[i] = false;
       const reading = source.seek(key, reverse);
-      if (reading === undefined) continue;
+      if (reading === undefined) {
+        landed =
+          hash !== undefined && source.key !== undefined && compareBytes(source.key, key!) === 0;
+        continue;
+      }
       if (reads === undefined) reads = [reading];
       else reads.push(reading);
     }
