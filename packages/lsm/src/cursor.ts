@@ -330,9 +330,12 @@ export class MergedCursor {
     let deferred = false;
     /** A source sought landed on the key: the sources after it hold only older versions of it. */
     let landed = false;
-    for (let i = 0; i < this.sources.length; i++) {
+    const last = this.sources.length - 1;
+    for (let i = 0; i <= last; i++) {
       const source = this.sources[i]!;
-      if (landed || (hash !== undefined && source.mayHold?.(key!, hash) === false)) {
+      // The last source left pending would be sought at once unless one before it
+      // landed on the key, and then it is left pending without asking its filter.
+      if (landed || (hash !== undefined && i < last && source.mayHold?.(key!, hash) === false)) {
         this.#pending[i] = true;
         deferred = true;
         continue;
