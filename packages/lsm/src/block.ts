@@ -11,6 +11,7 @@ import {
   Output,
   putU32,
   Reader,
+  sequenceAt,
   TRAILER_SIZE,
 } from './coding.js';
 
@@ -252,6 +253,10 @@ function follows(
  * is an entry, that the keys are in strictly increasing internal order and
  * that the last one is `lastKey`, without decoding them into arrays. Throws
  * {@link Malformed} with offsets relative to `contents`.
+ *
+ * A block read from a table is checked on every cache miss, so the check
+ * is one pass that allocates nothing ({@link dataBlockValid}); only a block
+ * it refuses goes through {@link explainDataBlock}, which says what is wrong.
  */
 export function checkDataBlock(
   contents: Uint8Array,
@@ -259,6 +264,128 @@ export function checkDataBlock(
   lastKey: Uint8Array,
 ): DataBlock {
   const { entriesEnd, count } = restartArray(contents);
+  if (!dataBlockValid(contents, entriesEnd, count, minKeyLength, lastKey)) {
+    explainDataBlock(contents, entriesEnd, count, minKeyLength, lastKey);
+    // Unreachable unless the two checks disagree: refuse the block anyway.
+    throw new Malformed('data block refused by its check', 0);
+  }
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
+}
+
+/**
+ * The {@link DataBlock} of contents whose entries passed
+ * {@link checkDataBlock} before (the same bytes, read again): only the
+ * restart array is checked again. Throws {@link Malformed}.
+ */
+export function checkedDataBlock(contents: Uint8Array): DataBlock {
+  const { entriesEnd, count } = restartArray(contents);
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
+}
+
+/** The key buffer of {@link dataBlockValid} (used synchronously, so shared). */
+let checkKey: Uint8Array = new Uint8Array(64);
+
+/**
+ * Whether the entries of data block `contents` (with a checked restart
+ * array of `count` points ending them at `entriesEnd`) pass every check of
+ * {@link checkDataBlock}. Each key is built in place over the previous one
+ * (it keeps the previous key's first `shared` bytes), after its new bytes
+ * were compared with the previous key's.
+ */
+function dataBlockValid(
+  contents: Uint8Array,
+  entriesEnd: number,
+  count: number,
+  minKeyLength: number,
+  lastKey: Uint8Array,
+): boolean {
+  if (entriesEnd === 0) return false;
+  let key = checkKey;
+  let keyLength = 0;
+  let at = 0;
+  let nextRestart = 0;
+  let restart = getU32(contents, entriesEnd);
+  let entry = 0;
+  while (at < entriesEnd) {
+    const start = at;
+    if (restart !== -1 && restart < start) return false;
+    const shared = varintBelow(contents, at, entriesEnd);
+    if (shared < 0 || shared > keyLength) return false;
+    at = varintEnd;
+    if (restart === start) {
+      if (shared !== 0) return false;
+      nextRestart++;
+      restart = nextRestart < count ? getU32(contents, entriesEnd + 4 * nextRestart) : -1;
+    }
+    const unshared = varintBelow(contents, at, entriesEnd);
+    if (unshared < 0) return false;
+    const valueLength = varintBelow(contents, varintEnd, entriesEnd);
+    if (valueLength < 0) return false;
+    at = varintEnd;
+    if (unshared > entriesEnd - at) return false;
+    const length = shared + unshared;
+    if (length < minKeyLength) return false;
+    if (length > key.length) {
+      key = ensure(key, length, keyLength);
+      checkKey = key;
+    }
+    if (entry > 0) {
+      // User keys first: equal up to `shared`, then the new bytes decide.
+      const user = length - TRAILER_SIZE;
+      const previousUser = keyLength - TRAILER_SIZE;
+      const limit = Math.min(user, previousUser);
+      let difference = 0;
+      for (let i = shared; i < limit && difference === 0; i++) {
+        difference = contents[at + i - shared]! - key[i]!;
+      }
+      if (difference < 0 || (difference === 0 && user < previousUser)) return false;
+      if (difference === 0 && user === previousUser) {
+        // One user key: its versions come newest (highest sequence) first.
+        const previousSequence = sequenceAt(key, keyLength);
+        for (let i = shared; i < length; i++) key[i] = contents[at + i - shared]!;
+        if (sequenceAt(key, length) >= previousSequence) return false;
+      }
+    }
+    for (let i = shared; i < length; i++) key[i] = contents[at + i - shared]!;
+    at += unshared;
+    if (valueLength > entriesEnd - at) return false;
+    at += valueLength;
+    keyLength = length;
+    entry++;
+  }
+  return nextRestart === count && compareInternalAt(key, 0, keyLength, lastKey) === 0;
+}
+
+/**
+ * The varint at `at` in `bytes` (at most 8 bytes, all before `end`) if it
+ * is at most `end`, else −1; its end goes to `varintEnd`.
+ */
+function varintBelow(bytes: Uint8Array, at: number, end: number): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8 && at < end; i++) {
+    const byte = bytes[at++]!;
+    value += (byte & 0x7f) * scale;
+    if (byte < 0x80) {
+      varintEnd = at;
+      return value <= end ? value : -1;
+    }
+    scale *= 128;
+  }
+  return -1;
+}
+
+/**
+ * Throws {@link Malformed} saying what is wrong with the entries of data
+ * block `contents` (see {@link dataBlockValid}), decoding them one by one.
+ */
+function explainDataBlock(
+  contents: Uint8Array,
+  entriesEnd: number,
+  count: number,
+  minKeyLength: number,
+  lastKey: Uint8Array,
+): void {
   if (entriesEnd === 0) throw new Malformed('empty data block', 0);
   const reader = new Reader(contents, 0, entriesEnd);
   let key: Uint8Array = new Uint8Array(64);
@@ -298,7 +425,6 @@ export function checkDataBlock(
   if (compareInternalAt(last, 0, lastLength, lastKey) !== 0) {
     throw new Malformed('data block does not end at its index key', 0);
   }
-  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
 }
 
 /**

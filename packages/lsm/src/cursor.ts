@@ -5,6 +5,7 @@
  */
 import { CorruptionError } from '@wal/errors';
 import { BlockScanner, type DataBlock, type DecodedBlock } from './block.js';
+import { bloomHash } from './bloom.js';
 import {
   compareBytes,
   internalKey,
@@ -43,6 +44,13 @@ export interface Cursor {
   step(): Promise<void> | undefined;
   /** Lets go of the blocks it holds; it is not used after this. Idempotent. */
   close(): void;
+  /**
+   * False when the source certainly holds no version of the user key `key`
+   * (its bloom filters say so, or no table of it covers the key), without
+   * reading a block; true when it may. `hash` is the key's {@link bloomHash}.
+   * Sources without it are always sought.
+   */
+  mayHold?(key: Uint8Array, hash: number): boolean;
 }
 
 /** A cursor over a memtable. */
@@ -138,6 +146,10 @@ export class TableCursor implements Cursor {
   close(): void {
     this.#dropAhead();
     this.#end();
+  }
+
+  mayHold(key: Uint8Array, hash: number): boolean {
+    return this.table.mayContain(key, hash);
   }
 
   /** Forward: to the first entry of the first block from `block` on with an entry ≥ `target`. */
@@ -279,50 +291,133 @@ function order(a: Cursor, b: Cursor): number {
   return byKey !== 0 ? byKey : b.sequence - a.sequence;
 }
 
-/** The merge of several cursors; `current` is the one positioned at the next version. */
+/**
+ * The merge of several cursors; `current` is the one positioned at the next
+ * version.
+ *
+ * A forward seek to a key positions lazily. It seeks, in the order given
+ * (newest first: every version a source holds is newer than the versions
+ * of the same user key in the sources after it), the sources that may hold
+ * a version of the key itself (every memtable, and the tables whose filter
+ * does not rule the key out), and none after one that landed on the key
+ * without waiting. When a sought source is on the key, the smallest user
+ * key of the merge is the key and its newest version is in the sources
+ * sought; the others are sought only once the merge steps past that
+ * version. A seek followed by one read (a point lookup by iterator) then
+ * reads one block instead of one per source.
+ */
 export class MergedCursor {
   current: Cursor | undefined;
   #reverse = false;
+  /** Per source: not sought yet by the last (forward) seek, which was to `#pendingKey`. */
+  readonly #pending: boolean[];
+  #pendingKey: Uint8Array | undefined;
 
-  constructor(readonly sources: readonly Cursor[]) {}
+  constructor(readonly sources: readonly Cursor[]) {
+    this.#pending = sources.map(() => false);
+  }
 
-  /** Seeks every source at once: their table reads overlap on the thread pool. */
+  /**
+   * Forward to `key`: the sources that may hold it, then (see the class) the
+   * others; reverse, or from the start: every source. Their table reads
+   * overlap on the thread pool.
+   */
   seek(key: Uint8Array | undefined, reverse: boolean): Promise<void> | undefined {
     this.#reverse = reverse;
+    this.#pendingKey = undefined;
+    const hash = key !== undefined && !reverse ? bloomHash(key) : undefined;
     let reads: Promise<void>[] | undefined;
-    for (const source of this.sources) {
+    let deferred = false;
+    /** A source sought landed on the key: the sources after it hold only older versions of it. */
+    let landed = false;
+    const last = this.sources.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const source = this.sources[i]!;
+      // The last source left pending would be sought at once unless one before it
+      // landed on the key, and then it is left pending without asking its filter.
+      if (landed || (hash !== undefined && i < last && source.mayHold?.(key!, hash) === false)) {
+        this.#pending[i] = true;
+        deferred = true;
+        continue;
+      }
+      this.#pending[i] = false;
       const reading = source.seek(key, reverse);
+      if (reading === undefined) {
+        landed =
+          hash !== undefined && source.key !== undefined && compareBytes(source.key, key!) === 0;
+        continue;
+      }
+      if (reads === undefined) reads = [reading];
+      else reads.push(reading);
+    }
+    if (deferred) this.#pendingKey = key;
+    if (reads === undefined) return this.#settleSeek();
+    return Promise.all(reads).then(() => this.#settleSeek());
+  }
+
+  /** After the eager sources of a seek were positioned: the rest too, unless one is on the key. */
+  #settleSeek(): Promise<void> | undefined {
+    this.#pick();
+    const key = this.#pendingKey;
+    if (key === undefined) return;
+    const current = this.current;
+    if (current !== undefined && compareBytes(current.key!, key) === 0) return;
+    const reading = this.#seekPending();
+    if (reading === undefined) {
+      this.#pick();
+      return;
+    }
+    return reading.then(() => this.#pick());
+  }
+
+  /** Seeks the sources the last seek left pending, to its key. */
+  #seekPending(): Promise<void> | undefined {
+    const key = this.#pendingKey!;
+    this.#pendingKey = undefined;
+    let reads: Promise<void>[] | undefined;
+    for (let i = 0; i < this.sources.length; i++) {
+      if (!this.#pending[i]) continue;
+      this.#pending[i] = false;
+      const reading = this.sources[i]!.seek(key, false);
       if (reading === undefined) continue;
       if (reads === undefined) reads = [reading];
       else reads.push(reading);
     }
-    if (reads === undefined) {
-      this.#pick();
-      return;
-    }
-    return Promise.all(reads).then(() => this.#pick());
+    if (reads === undefined) return undefined;
+    return reads.length === 1 ? reads[0] : Promise.all(reads).then(() => undefined);
   }
 
   /** To the next version: done when it returns `undefined`, else once the promise resolves. */
   step(): Promise<void> | undefined {
+    // The pending sources hold nothing at or before the current version's key: seek them now.
+    const pending = this.#pendingKey === undefined ? undefined : this.#seekPending();
     const reading = this.current?.step();
-    if (reading === undefined) {
+    if (reading === undefined && pending === undefined) {
       this.#pick();
       return undefined;
     }
-    return reading.then(() => this.#pick());
+    const both =
+      reading === undefined
+        ? pending!
+        : pending === undefined
+          ? reading
+          : Promise.all([reading, pending]);
+    return both.then(() => this.#pick());
   }
 
   /** Closes every source. */
   close(): void {
     for (const source of this.sources) source.close();
+    this.#pendingKey = undefined;
     this.current = undefined;
   }
 
   #pick(): void {
     let best: Cursor | undefined;
-    for (const source of this.sources) {
-      if (source.key === undefined) continue;
+    const pending = this.#pendingKey === undefined ? undefined : this.#pending;
+    for (let i = 0; i < this.sources.length; i++) {
+      const source = this.sources[i]!;
+      if (source.key === undefined || pending?.[i] === true) continue;
       if (best === undefined) best = source;
       else {
         const c = order(source, best);
@@ -416,6 +511,15 @@ export class LevelCursor implements Cursor {
     this.#inner?.close();
     this.#inner = undefined;
     this.key = undefined;
+  }
+
+  mayHold(key: Uint8Array, hash: number): boolean {
+    const entry = this.tables[firstEndingAtOrAfter(this.tables, key)];
+    return (
+      entry !== undefined &&
+      compareBytes(entry.smallest, key) <= 0 &&
+      entry.table.mayContain(key, hash)
+    );
   }
 
   step(): Promise<void> | undefined {

@@ -5,7 +5,7 @@
  * range deletion covering its key, at the reader's sequence, is deleted.
  */
 import { internalKey, KIND_VALUE, trailerKind, trailerSequence } from './coding.js';
-import { type Cursor, LevelCursor, MemCursor, TableCursor } from './cursor.js';
+import { type Cursor, LevelCursor, MemCursor, type MergedCursor, TableCursor } from './cursor.js';
 import type { Memtable } from './memtable.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import type { Version } from './version.js';
@@ -57,7 +57,10 @@ export async function lookup(
 
 /**
  * What an iterator at `sequence` merges: a cursor per memtable (newest
- * first), per level-0 table and per deeper level; and every range deletion
+ * first), per level-0 table (newest first) and per deeper level (in level
+ * order), so that every version a source holds is newer than any version
+ * of the same user key in the sources after it ({@link MergedCursor} seeks
+ * rely on it); and every range deletion
  * at or below `sequence` (later ones cannot apply to it).
  */
 export function readSources(

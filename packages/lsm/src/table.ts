@@ -14,6 +14,7 @@ import {
   BlockScanner,
   checkBlock,
   checkDataBlock,
+  checkedDataBlock,
   type DataBlock,
   type DecodedBlock,
   decodeBlock,
@@ -421,9 +422,12 @@ export class Table {
     return indexBytes(this.#index) + this.#filter.byteLength + ranges;
   }
 
-  /** True when the filter says `userKey` may be present (false: certainly absent). */
-  mayContain(userKey: Uint8Array): boolean {
-    return filterMayContain(this.#filter, bloomHash(userKey));
+  /**
+   * True when the filter says `userKey` may be present (false: certainly
+   * absent); `hash` is its {@link bloomHash}, when the caller has it.
+   */
+  mayContain(userKey: Uint8Array, hash = bloomHash(userKey)): boolean {
+    return filterMayContain(this.#filter, hash);
   }
 
   /** Index of the first data block whose last key is ≥ `target`, or `undefined`. */
@@ -488,7 +492,8 @@ export class Table {
     }
     const handle = this.#handle(block);
     const raw = this.#buffer(handle);
-    return this.#keep(block, handle, await readBlock(this.#fs, this.#file, this.path, handle, raw));
+    await readExactly(this.#fs, this.#file, this.path, handle.offset, raw.length, raw);
+    return this.#keep(block, handle, raw);
   }
 
   /**
@@ -502,7 +507,8 @@ export class Table {
     if (cached !== undefined || !this.#syncReads) return cached;
     const handle = this.#handle(block);
     const raw = this.#buffer(handle);
-    return this.#keep(block, handle, readBlockSync(this.#fs, this.#file, this.path, handle, raw));
+    readExactlySync(this.#fs, this.#file, this.path, handle.offset, raw);
+    return this.#keep(block, handle, raw);
   }
 
   /** Block `block` from the cache, held; throws `WAL_CLOSED` once the store closed the table. */
@@ -524,13 +530,27 @@ export class Table {
     return this.#cache?.buffer(length) ?? new Uint8Array(length);
   }
 
-  /** Checks block `block` (its `contents`, read at `handle`), caches it and returns it held. */
-  #keep(block: number, handle: Handle, contents: Uint8Array): DataBlock {
+  /**
+   * Checks block `block` (`raw`: its contents and trailer, read at
+   * `handle`), caches it and returns it held. The CRC is checked on every
+   * read; the entries only when no copy of the block with this CRC passed
+   * their check before (the file never changes, so a block with the CRC of
+   * a checked one is that block).
+   */
+  #keep(block: number, handle: Handle, raw: Uint8Array): DataBlock {
+    const contents = checked(this.path, handle, raw);
+    const crc = getU32(raw, contents.length + 1);
     const index = this.#index;
     let data: DataBlock;
     try {
-      const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
-      data = checkDataBlock(contents, TRAILER_SIZE, last);
+      if (index.checked[block] === 1 && index.crcs[block] === crc)
+        data = checkedDataBlock(contents);
+      else {
+        const last = index.keys.subarray(index.keyStarts[block]!, index.keyStarts[block + 1]!);
+        data = checkDataBlock(contents, TRAILER_SIZE, last);
+        index.crcs[block] = crc;
+        index.checked[block] = 1;
+      }
     } catch (error) {
       if (!(error instanceof Malformed)) throw error;
       throw damaged(this.path, handle.offset + error.at, error.message);
@@ -591,6 +611,9 @@ interface TableIndex {
   readonly keyStarts: Uint32Array;
   readonly offsets: Float64Array;
   readonly sizes: Uint32Array;
+  /** Per block: 1 once a copy of it passed `checkDataBlock`, with the CRC in `crcs`. */
+  readonly checked: Uint8Array;
+  readonly crcs: Uint32Array;
 }
 
 function packIndex(keys: readonly Uint8Array[], handles: readonly Handle[]): TableIndex {
@@ -603,6 +626,8 @@ function packIndex(keys: readonly Uint8Array[], handles: readonly Handle[]): Tab
     keyStarts,
     offsets: Float64Array.from(handles, (h) => h.offset),
     sizes: Uint32Array.from(handles, (h) => h.size),
+    checked: new Uint8Array(handles.length),
+    crcs: new Uint32Array(handles.length),
   };
 }
 
@@ -612,7 +637,9 @@ function indexBytes(index: TableIndex): number {
     index.keys.byteLength +
     index.keyStarts.byteLength +
     index.offsets.byteLength +
-    index.sizes.byteLength
+    index.sizes.byteLength +
+    index.checked.byteLength +
+    index.crcs.byteLength
   );
 }
 
@@ -668,22 +695,21 @@ async function readBlock(
   return checked(path, handle, raw);
 }
 
-/** {@link readBlock} with `fs.preadSync` (which the caller made sure exists). */
-function readBlockSync(
+/** {@link readExactly} into `bytes` with `fs.preadSync` (which the caller made sure exists). */
+function readExactlySync(
   fs: Fs,
   file: FsFile,
   path: string,
-  handle: Handle,
-  raw: Uint8Array,
-): Uint8Array {
+  offset: number,
+  bytes: Uint8Array,
+): void {
   let count: number;
   try {
-    count = readFullSync(fs, file, raw, handle.offset);
+    count = readFullSync(fs, file, bytes, offset);
   } catch (error) {
-    throw ioError(error, `reading table ${path} at ${handle.offset}`);
+    throw ioError(error, `reading table ${path} at ${offset}`);
   }
-  if (count < raw.length) throw damaged(path, handle.offset + count, 'file ends inside a block');
-  return checked(path, handle, raw);
+  if (count < bytes.length) throw damaged(path, offset + count, 'file ends inside a block');
 }
 
 /** The contents of the block `raw` (contents ‖ trailer) read at `handle`, checked. */

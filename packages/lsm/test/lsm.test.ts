@@ -889,6 +889,77 @@ describe('Lsm: block reads', () => {
     await db.close();
   });
 
+  it('a seek reads the block of the first source that has its key; the iteration then goes on over every source', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const name = (i: number) => `k${String(i).padStart(3, '0')}`;
+    const model = new Map<string, string>();
+    const write = async (db: Lsm, i: number, value: string | undefined) => {
+      if (value === undefined) {
+        await db.del(bytes(name(i)));
+        model.delete(name(i));
+      } else {
+        await db.put(bytes(name(i)), bytes(value));
+        model.set(name(i), value);
+      }
+    };
+    // Every key, pushed down to the deepest levels by a tiny level budget.
+    const small = { blockSize: 256, levelBaseBytes: 1024, level0Trigger: 1 };
+    let { db } = await openMemory(small, fs as never);
+    for (let i = 0; i < 400; i++) await write(db, i, `old ${i}`);
+    await db.flush();
+    await db.compact();
+    await db.close();
+    // Then newer versions of some of them in level 1, in level 0 and in the memtable.
+    ({ db } = await openMemory({ ...small, levelBaseBytes: 1 << 20 }, fs as never));
+    for (let i = 0; i < 400; i += 4) await write(db, i, `level 1 ${i}`);
+    await db.flush();
+    await db.compact();
+    await db.close();
+    const large = { blockSize: 256, levelBaseBytes: 1 << 20 };
+    ({ db } = await openMemory(large, fs as never));
+    for (let i = 0; i < 400; i += 6) await write(db, i, i % 12 === 0 ? undefined : `level 0 ${i}`);
+    await db.flush();
+    for (let i = 1; i < 400; i += 10) await write(db, i, `memtable ${i}`);
+    const tables = db.stats().tables;
+    assert.equal(tables[0], 1, `${tables}`);
+    assert.ok(tables.filter((count, level) => level > 0 && count > 0).length >= 2, `${tables}`);
+    const keys = [...model.keys()].sort();
+    const iterator = db.iterator();
+    const after = (target: string) => keys.filter((k) => k >= target).slice(0, 3);
+    for (let i = 0; i <= 400; i++) {
+      // Keys present, deleted, and between keys (`k0055` sorts after `k005`).
+      for (const target of [name(i), `${name(i)}5`]) {
+        iterator.seek(bytes(target));
+        const want = after(target).map((k) => `${k}=${model.get(k)}`);
+        const got: string[] = [];
+        // Not past the last key: an iterator that reached its end stays there.
+        for (let n = 0; n < want.length; n++) {
+          const entry = (await iterator.nextEntry())!;
+          got.push(`${text(entry[0])}=${text(entry[1])}`);
+        }
+        assert.deepEqual(got, want, target);
+      }
+    }
+    await iterator.return();
+    await db.close();
+    // Reopened, nothing cached: a seek to a key that only the deepest level has, and
+    // one to a key whose newest version is in level 0, each read one block.
+    ({ db } = await openMemory(large, fs as never));
+    for (const [target, value] of [
+      ['k003', 'old 3'],
+      ['k006', 'level 0 6'],
+    ] as const) {
+      fs.resetCounts();
+      const seeker = db.iterator();
+      seeker.seek(bytes(target));
+      const entry = await seeker.nextEntry();
+      assert.deepEqual(entry && [text(entry[0]), text(entry[1])], [target, value]);
+      assert.equal(tableReads(fs, 'preadSync') + tableReads(fs, 'pread'), 1, target);
+      await seeker.return();
+    }
+    await db.close();
+  });
+
   it('syncReads: false reads every block through pread', async () => {
     const { db, fs } = await oneTable({ syncReads: false });
     assert.equal(text(await db.get(bytes('k123'))), 'value 123');

@@ -1,7 +1,8 @@
 /**
  * Model-based test: random sequences of put, del, range deletes, batch,
  * concurrent bursts,
- * get, iterate (ranges, reverse, limit, seek), snapshot reads and releases,
+ * get, iterate (ranges, reverse, limit, seek), one iterator sought again and
+ * again between reads, snapshot reads and releases,
  * flush, compaction (small level budgets, so every level is used), manifest
  * compaction and reopen, run against the store over a CrashFs and
  * against an in-memory sorted map; every read must agree with the model.
@@ -53,6 +54,14 @@ type Op =
       reverse: boolean;
       limit: number;
       seek?: string | undefined;
+    }
+  | {
+      op: 'seeks';
+      snapshot: number;
+      gte?: string | undefined;
+      lt?: string | undefined;
+      reverse: boolean;
+      steps: ({ seek: string } | { next: number })[];
     }
   | { op: 'snapshot' }
   | { op: 'release'; snapshot: number }
@@ -107,6 +116,20 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
       reverse: fc.boolean(),
       limit: fc.integer({ min: -1, max: 5 }),
       seek: bound,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('seeks' as const),
+      snapshot: fc.nat(4),
+      gte: bound,
+      lt: bound,
+      reverse: fc.boolean(),
+      steps: fc.array(
+        fc.oneof(fc.record({ seek: key }), fc.record({ next: fc.integer({ min: 1, max: 3 }) })),
+        { maxLength: 12 },
+      ),
     }),
   },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('snapshot' as const) }) },
@@ -204,6 +227,43 @@ async function run(sequence: Op[]): Promise<void> {
           for await (const [k, v] of iterator) got.push(`${text(k)}=${text(v)}`);
           // gt and gte together: gt wins (as lt over lte); the model says so too.
           assert.deepEqual(got, expected(seen, op), JSON.stringify(op));
+          break;
+        }
+        case 'seeks': {
+          const { snapshot, model: seen } = view(op.snapshot);
+          const iterator = db.iterator({
+            ...(snapshot === undefined ? {} : { snapshot }),
+            ...(op.gte === undefined ? {} : { gte: bytes(op.gte) }),
+            ...(op.lt === undefined ? {} : { lt: bytes(op.lt) }),
+            reverse: op.reverse,
+          });
+          // The model's entries in the iterator's order, and the next one's index.
+          const order = expected(seen, { ...op, op: 'iterate', limit: -1 });
+          const keyOf = (entry: string) => entry.slice(0, entry.indexOf('='));
+          let at = 0;
+          let ended = false;
+          for (const step of op.steps) {
+            if ('seek' in step) {
+              iterator.seek(bytes(step.seek));
+              at = order.findIndex((entry) =>
+                op.reverse ? keyOf(entry) <= step.seek : keyOf(entry) >= step.seek,
+              );
+              if (at === -1) at = order.length;
+              continue;
+            }
+            for (let i = 0; i < step.next; i++) {
+              const entry = await iterator.nextEntry();
+              // An iterator that reached its end stays there, even after a seek.
+              const want: string | undefined = ended ? undefined : order[at++];
+              ended ||= want === undefined;
+              assert.equal(
+                entry && `${text(entry[0])}=${text(entry[1])}`,
+                want,
+                JSON.stringify(op),
+              );
+            }
+          }
+          await iterator.return();
           break;
         }
         case 'snapshot':
