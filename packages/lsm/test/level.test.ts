@@ -277,6 +277,17 @@ describe('LsmLevel: clear()', () => {
     await db.close();
   });
 
+  it('clears a put called before it and held back by a flush', async () => {
+    const db = memoryLevel(new CrashFs(), { writeBufferSize: 1024, valueEncoding: 'view' });
+    await db.open();
+    // One memtable flushing, the next full: the next write is held back.
+    await db.put('a', new Uint8Array(1500));
+    await db.put('b', new Uint8Array(1500));
+    await Promise.all([db.put('zzz', new Uint8Array(1)), db.clear()]);
+    assert.deepEqual(await db.keys().all(), []);
+    await db.close();
+  });
+
   it('agrees with a sorted map through random writes, clears, compactions and reopens', async () => {
     const key = fc.stringMatching(/^[a-e]{1,3}$/);
     const op = fc.oneof(
@@ -343,8 +354,7 @@ describe('LsmLevel: put', () => {
    * rejected with (or threw synchronously: a put must never throw).
    */
   async function outcome(db: LsmLevel, put: () => Promise<void>): Promise<string> {
-    const describe = (error: unknown) =>
-      (error as { code?: string }).code ?? (error as Error).name;
+    const describe = (error: unknown) => (error as { code?: string }).code ?? (error as Error).name;
     let returned: Promise<void>;
     try {
       returned = put();
