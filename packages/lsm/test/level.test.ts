@@ -354,17 +354,17 @@ describe('LsmLevel: put', () => {
    * rejected with (or threw synchronously: a put must never throw).
    */
   async function outcome(db: LsmLevel, put: () => Promise<void>): Promise<string> {
-    const describe = (error: unknown) => (error as { code?: string }).code ?? (error as Error).name;
+    const codeOf = (error: unknown) => (error as { code?: string }).code ?? (error as Error).name;
     let returned: Promise<void>;
     try {
       returned = put();
     } catch (error) {
-      return `threw ${describe(error)}`;
+      return `threw ${codeOf(error)}`;
     }
     try {
       await returned;
     } catch (error) {
-      return `error ${describe(error)}`;
+      return `error ${codeOf(error)}`;
     }
     const entries = await db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }).all();
     return entries
