@@ -299,19 +299,19 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     }
     const given = typeof options === 'object' && options !== null ? options : undefined;
     const level = this as unknown as UntypedLevel;
-    let encodedKey: Uint8Array;
-    let encodedValue: Uint8Array;
     try {
       level._assertValidKey(key);
       level._assertValidValue(value);
       const encodings = given as { keyEncoding?: unknown; valueEncoding?: unknown } | undefined;
       const keyEncoding = level.keyEncoding(encodings?.keyEncoding);
-      encodedKey = level.prefixKey(keyEncoding.encode(key), keyEncoding.format, true);
-      encodedValue = level.valueEncoding(encodings?.valueEncoding).encode(value);
+      const encodedKey = level.prefixKey(keyEncoding.encode(key), keyEncoding.format, true);
+      const encodedValue = level.valueEncoding(encodings?.valueEncoding).encode(value);
+      // Inside the try: after a failed close() the store is gone (WAL_CLOSED)
+      // and the options' getters may throw; put rejects, never throws.
+      return this._put(encodedKey, encodedValue, (given ?? {}) as PrivateWriteOptions);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this._put(encodedKey, encodedValue, (given ?? {}) as PrivateWriteOptions);
   }
 
   /** @internal abstract-level's private `_put`. */

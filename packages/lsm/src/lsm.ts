@@ -138,8 +138,11 @@ export class Lsm {
   #durableWait = -1;
   /** The LSN the turn's first durable write waited for at once, or -1. */
   #durableFirst = -1;
-  /** Writes in {@link Lsm.#writeAfterStall}, not appended yet; later writes queue behind them. */
-  #stalled = 0;
+  /**
+   * The operations of the writes in {@link Lsm.#writeAfterStall}, not
+   * appended yet; later writes queue behind them.
+   */
+  readonly #held = new Set<readonly BatchOp[]>();
   /** Resolves once the last write to enter {@link Lsm.#writeAfterStall} has left it. */
   #stallQueue: Promise<void> = RESOLVED;
   /** The promise of the last write appended. */
@@ -246,8 +249,9 @@ export class Lsm {
 
   /**
    * A key greater than every key the store holds or has a write in flight
-   * for (the largest such key followed by a 0x00 byte), or `undefined` when
-   * it holds none. Synchronous, so it is fixed at the caller's point in time.
+   * for, appended or held back by a stall (the largest such key followed by
+   * a 0x00 byte), or `undefined` when it holds none. Synchronous, so it is
+   * fixed at the caller's point in time.
    */
   #keyBound(): Uint8Array | undefined {
     let largest: Uint8Array | undefined;
@@ -259,6 +263,7 @@ export class Lsm {
     consider(this.#frozen?.memtable.last()?.key);
     for (const table of this.#version.tables()) consider(table.largest);
     for (const write of this.#queue) for (const op of write.ops) consider(op.key);
+    for (const ops of this.#held) for (const op of ops) consider(op.key);
     if (largest === undefined) return undefined;
     const bound = new Uint8Array(largest.length + 1);
     bound.set(largest);
@@ -293,7 +298,7 @@ export class Lsm {
     try {
       sync = syncOption(options);
       // Behind writes held back by a stall: after them, in call order.
-      if (this.#stalled === 0 && this.#stall(false) === GO) {
+      if (this.#held.size === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
         if (written !== undefined) return written;
       }
@@ -317,13 +322,13 @@ export class Lsm {
     this.#stallQueue = new Promise((resolve) => {
       appended = resolve;
     });
-    this.#stalled++;
+    this.#held.add(ops);
     let written: Promise<void>;
     try {
       await before;
       [written] = await this.#appendPastStall(ops, sync);
     } finally {
-      this.#stalled--;
+      this.#held.delete(ops);
       appended();
     }
     return written;
@@ -743,11 +748,14 @@ export class Lsm {
 
   /**
    * Flushes the memtable to a table now (waiting for a flush in progress
-   * first) and drops the log records it covers. Resolves when done; rejects
-   * with the failure that latched the store.
+   * first) and drops the log records it covers: it covers every write called
+   * before it (appended, or held back by a stall). Resolves when done;
+   * rejects with the failure that latched the store.
    */
   async flush(): Promise<void> {
     if (this.#closing !== undefined) throw new ClosedError('store');
+    // Writes held back by a stall at this call: appended (or failed) first.
+    await this.#stallQueue;
     await this.#flushing?.catch(noop);
     if (this.#failure !== undefined) throw this.#failure;
     // Writes already called are applied first, so the flush covers them.

@@ -192,8 +192,20 @@ export interface ResolvedOptions {
   readonly maxManifestBytes: number;
   readonly targetFileSize: number;
   /** Options of the data and manifest logs. */
-  readonly logOptions: { readonly fs: Fs; readonly segmentSize?: number };
+  readonly logOptions: {
+    readonly fs: Fs;
+    readonly segmentSize?: number;
+    readonly durableWrites?: boolean;
+  };
 }
+
+/**
+ * Internal (not exported from the package): under this key, an options
+ * object may carry `{ durableWrites }` for the store's logs (@wal/core's
+ * option), so that tests run the engine over logs that commit with a write
+ * and then an fdatasync.
+ */
+export const LOG_OPTIONS: unique symbol = Symbol('@wal/lsm log options');
 
 /**
  * Checks `options` and fills in the defaults. Throws Node-style argument
@@ -276,9 +288,12 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     1024,
     1 << 30,
   );
+  const durableWrites = (options as { [LOG_OPTIONS]?: { durableWrites?: boolean } })[LOG_OPTIONS]
+    ?.durableWrites;
   const logOptions = {
     fs,
     ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+    ...(durableWrites === undefined ? {} : { durableWrites }),
   };
 
   return {

@@ -277,6 +277,17 @@ describe('LsmLevel: clear()', () => {
     await db.close();
   });
 
+  it('clears a put called before it and held back by a flush', async () => {
+    const db = memoryLevel(new CrashFs(), { writeBufferSize: 1024, valueEncoding: 'view' });
+    await db.open();
+    // One memtable flushing, the next full: the next write is held back.
+    await db.put('a', new Uint8Array(1500));
+    await db.put('b', new Uint8Array(1500));
+    await Promise.all([db.put('zzz', new Uint8Array(1)), db.clear()]);
+    assert.deepEqual(await db.keys().all(), []);
+    await db.close();
+  });
+
   it('agrees with a sorted map through random writes, clears, compactions and reopens', async () => {
     const key = fc.stringMatching(/^[a-e]{1,3}$/);
     const op = fc.oneof(
@@ -338,12 +349,22 @@ describe('LsmLevel: clear()', () => {
 });
 
 describe('LsmLevel: put', () => {
-  /** What a put did: the stored entries as bytes, or the code of the error it rejected with. */
+  /**
+   * What a put did: the stored entries as bytes, or the code of the error it
+   * rejected with (or threw synchronously: a put must never throw).
+   */
   async function outcome(db: LsmLevel, put: () => Promise<void>): Promise<string> {
+    const codeOf = (error: unknown) => (error as { code?: string }).code ?? (error as Error).name;
+    let returned: Promise<void>;
     try {
-      await put();
+      returned = put();
     } catch (error) {
-      return `error ${(error as { code?: string }).code ?? (error as Error).name}`;
+      return `threw ${codeOf(error)}`;
+    }
+    try {
+      await returned;
+    } catch (error) {
+      return `error ${codeOf(error)}`;
     }
     const entries = await db.iterator({ keyEncoding: 'view', valueEncoding: 'view' }).all();
     return entries
@@ -362,7 +383,15 @@ describe('LsmLevel: put', () => {
       key: datum,
       value: datum,
       options: fc.option(
-        fc.record({ keyEncoding: encoding, valueEncoding: encoding, sync: fc.boolean() }),
+        fc.oneof(
+          fc.record({ keyEncoding: encoding, valueEncoding: encoding, sync: fc.boolean() }),
+          // Options whose `sync` getter throws.
+          fc.constant({
+            get sync(): boolean {
+              throw new RangeError('sync');
+            },
+          }),
+        ),
         { nil: undefined },
       ),
     });
@@ -472,6 +501,20 @@ describe('LsmLevel: extra methods and errors', () => {
     await assert.rejects(db.close(), isCode('LEVEL_DATABASE_NOT_CLOSED'));
     assert.equal(db.status, 'open');
     await assert.rejects(db.get('a'), isCode('WAL_CLOSED'));
+    // Writes reject (a promise, never a synchronous throw), put's fast path too.
+    for (const write of [
+      () => db.put('a', 'c'),
+      () => db.put('a', 'c', { sync: true }),
+      () => db.del('a'),
+      () => db.batch([{ type: 'put', key: 'a', value: 'c' }]),
+    ]) {
+      let returned: unknown;
+      assert.doesNotThrow(() => {
+        returned = write();
+      });
+      assert.ok(returned instanceof Promise);
+      await assert.rejects(returned, isCode('WAL_CLOSED'));
+    }
     fs.clear();
     await db.close();
     assert.equal(db.status, 'closed');

@@ -500,6 +500,35 @@ describe('Lsm: compaction', () => {
     await db.close();
   });
 
+  /** A store whose next write is held back: one memtable flushing, the next full. */
+  async function heldBack(): Promise<Lsm> {
+    const { db } = await openMemory({ writeBufferSize: 1024 });
+    await db.put(bytes('a'), new Uint8Array(1500));
+    await db.put(bytes('b'), new Uint8Array(1500));
+    return db;
+  }
+
+  it('delRange without an end deletes writes called before it and held back by a flush', async () => {
+    const db = await heldBack();
+    const held = db.put(bytes('zzz'), bytes('held'));
+    const deleted = db.delRange(bytes(''));
+    const later = db.put(bytes('zzzz'), bytes('later')); // called after: kept
+    await Promise.all([held, deleted, later]);
+    assert.deepEqual(await entries(db), ['zzzz=later']);
+    await db.close();
+  });
+
+  it('flush() covers the writes called before it, held back by a flush or not', async () => {
+    const db = await heldBack();
+    const held = db.put(bytes('zzz'), bytes('held'));
+    await db.flush();
+    await held;
+    assert.equal(db.stats().memtableBytes, 0, 'the memtable was flushed, held write included');
+    assert.equal(db.stats().flushing, false);
+    assert.equal(text(await db.get(bytes('zzz'))), 'held');
+    await db.close();
+  });
+
   it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
     const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 });
     for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));

@@ -1,6 +1,8 @@
 /**
  * Model-based test: random sequences of put, del, range deletes, batch,
- * concurrent bursts,
+ * concurrent bursts (of puts; and of puts, deletes and open-ended range
+ * deletions, big enough that writes are held back by a flush: they take
+ * effect in call order),
  * get, iterate (ranges, reverse, limit, seek), one iterator sought again and
  * again between reads, snapshot reads and releases,
  * flush, compaction (small level budgets, so every level is used), manifest
@@ -43,6 +45,7 @@ type Op =
       ops: { key: string; value: string | undefined; end?: string | null }[];
     }
   | { op: 'burst'; writes: { key: string; value: string }[] }
+  | { op: 'mixed'; writes: Mixed[] }
   | { op: 'get'; key: string; snapshot: number }
   | {
       op: 'iterate';
@@ -69,6 +72,31 @@ type Op =
   | { op: 'compact' }
   | { op: 'compactManifest' }
   | { op: 'reopen' };
+
+/** A write of a mixed burst: a put (`big`: of a value near the write buffer's size), a delete, or a delRange without an end. */
+type Mixed =
+  | { type: 'put'; key: string; value: string; big: boolean }
+  | { type: 'del'; key: string }
+  | { type: 'delFrom'; start: string };
+
+/** Keys past most others too: so that a held-back write may hold the largest key. */
+const highKey = fc.oneof(
+  key,
+  key.map((k) => `zz${k}`),
+);
+const mixed: fc.Arbitrary<Mixed> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      type: fc.constant('put' as const),
+      key: highKey,
+      value,
+      big: fc.boolean(),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('del' as const), key }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('delFrom' as const), start: key }) },
+);
 
 const ops: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -98,6 +126,13 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('burst' as const),
       writes: fc.array(fc.record({ key, value }), { minLength: 1, maxLength: 40 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('mixed' as const),
+      writes: fc.array(mixed, { minLength: 1, maxLength: 20 }),
     }),
   },
   {
@@ -204,6 +239,31 @@ async function run(sequence: Op[]): Promise<void> {
           );
           for (const w of op.writes) model.set(w.key, w.value);
           break;
+        case 'mixed': {
+          // Called without waiting for one another, but for each big put (so
+          // that it is applied and fills a memtable: two hold back the writes
+          // after them until a flush is done); the model applies them in call order.
+          const big = (w: { value: string; big: boolean }) =>
+            w.big ? w.value.padEnd(OPTIONS.writeBufferSize, '+') : w.value;
+          const calls: Promise<void>[] = [];
+          for (const [i, w] of op.writes.entries()) {
+            calls.push(
+              w.type === 'put'
+                ? db.put(bytes(w.key), bytes(big(w)), { sync: i % 3 === 0 })
+                : w.type === 'del'
+                  ? db.del(bytes(w.key))
+                  : db.delRange(bytes(w.start)),
+            );
+            if (w.type === 'put' && w.big) await calls.at(-1);
+          }
+          await Promise.all(calls);
+          for (const w of op.writes) {
+            if (w.type === 'put') model.set(w.key, big(w));
+            else if (w.type === 'del') model.delete(w.key);
+            else for (const k of [...model.keys()]) if (k >= w.start) model.delete(k);
+          }
+          break;
+        }
         case 'get': {
           const { snapshot, model: seen } = view(op.snapshot);
           const got = await db.get(bytes(op.key), snapshot === undefined ? {} : { snapshot });
