@@ -251,6 +251,20 @@ describe('LSM-FORMAT §3 data blocks read encoded', () => {
     );
   });
 
+  it('accepts sound blocks of long keys sharing long prefixes, whatever keys it checked before', () => {
+    // The one-pass check builds each key in place over the previous one, in a
+    // buffer that grows with the longest key met so far: a growth must keep
+    // the shared prefix. Each size below is more than twice the one before,
+    // so every block makes the buffer grow at its second key.
+    for (let size = 1024; size <= 512 * 1024; size *= 4) {
+      const prefix = 'p'.repeat(size / 2);
+      const keys = [key(`${prefix}a`, 2), key(`${prefix}b${'q'.repeat(size)}`, 1)];
+      // Restart interval 2: the second key is stored as a suffix of the first.
+      const data = checkDataBlock(block(keys, 2), 8, keys.at(-1)!);
+      assert.deepEqual(decodeBlock(data.contents, 8).keys, keys);
+    }
+  });
+
   it('a scanner reads every entry and seeks to the first key at or after a target', () => {
     fc.assert(
       fc.property(
@@ -539,6 +553,28 @@ describe('LSM-FORMAT §2–§5 tables', () => {
       assert.match(error.message, /keys out of order at entry 1/);
       return true;
     });
+    await table.close();
+  });
+
+  it('a block refused once is refused at every read, though its CRC is valid', async () => {
+    // Only a block whose entries passed the check is remembered as checked
+    // (with its CRC): a block with a valid CRC and keys out of order (a
+    // writer's bug, not damage on the disk) never gets past the check.
+    const entries = Array.from({ length: 12 }, (_, i) => [
+      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, KIND_VALUE),
+      bytes(`value ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const layout = { blockSize: 128, restartInterval: 3, bitsPerKey: 10 };
+    const { bytes: swapped } = buildTable([entries[1]!, entries[0]!, ...entries.slice(2)], layout);
+    const { fs, path } = await tableFrom(swapped);
+    const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
+    for (let round = 0; round < 3; round++) {
+      await assert.rejects(table.readData(0), (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'WAL_CORRUPTION', `read ${round}`);
+        assert.match(error.message, /keys out of order at entry 1/);
+        return true;
+      });
+    }
     await table.close();
   });
 
