@@ -151,13 +151,13 @@ describe('preallocation: zeros written ahead of the end', () => {
   });
 
   it('a process crash with zeros ahead: recovery reports them as a zero tail, not a torn write', async () => {
-    const fs = freshFs();
+    let fs = freshFs();
     const wal = await open(fs);
     await durableRecords(wal, 150);
     const tail = wal.tail;
     const length = fileLength(fs);
     assert.ok(length > tail, 'zeros ahead of the records');
-    fs.processCrash(); // killed: the log is never closed
+    fs = fs.processCrash(); // killed: the log is never closed
     const reopened = await open(fs);
     try {
       const report = reopened.recovery;

@@ -241,7 +241,7 @@ describe('Wal.open recovery (DESIGN §5)', () => {
 
   describe('above the hint: a torn tail', () => {
     it('cuts damage in records appended after the hint (process crash), counting dropped frames', async () => {
-      const fs = freshFs();
+      let fs = freshFs();
       const { end: hint } = await cleanLog(fs, 6, 100);
       const wal = await open(fs);
       const appended: number[] = [];
@@ -249,7 +249,7 @@ describe('Wal.open recovery (DESIGN §5)', () => {
         appended.push(await wal.append(payload(100 + i, 100), { wait: 'written' }));
       assert.equal(appended[0], hint);
       assert.ok(appended.at(-1)! + 108 < SEGMENT, 'no segment roll: the hint stays where it was');
-      fs.processCrash(); // the log is abandoned, never closed
+      fs = fs.processCrash(); // the log is abandoned, never closed
       const storeLength = logLength(fs);
       assert.equal(storeLength, appended.at(-1)! + 108);
 
@@ -539,11 +539,11 @@ describe('Wal.open recovery (DESIGN §5)', () => {
 
   describe('idempotence', () => {
     it('recovering twice gives the same records; appends continue from the recovered end', async () => {
-      const fs = freshFs();
+      let fs = freshFs();
       await cleanLog(fs, 5, 200);
       const wal = await open(fs);
       for (let i = 0; i < 10; i++) await wal.append(payload(50 + i, 300), { wait: 'written' });
-      fs.processCrash();
+      fs = fs.processCrash();
       // A power loss tore the tail: the last 1000 bytes came back as zeros.
       const length = logLength(fs);
       patch(fs, length - 1000, new Uint8Array(1000));
@@ -553,7 +553,7 @@ describe('Wal.open recovery (DESIGN §5)', () => {
       const records = await collect(first);
       assert.ok(recovered.tornBytes > 0);
       assert.equal(records.length, recovered.records);
-      fs.processCrash(); // crash again, right after recovery
+      fs = fs.processCrash(); // crash again, right after recovery
 
       const second = await open(fs);
       try {
@@ -620,14 +620,14 @@ describe('Wal.open recovery (DESIGN §5)', () => {
 
     for (const torn of [false, true]) {
       it(`every state opens, never as corruption, and keeps the durable records${torn ? ' (recovery cuts a tear)' : ''}`, async () => {
-        const fs = freshFs();
+        let fs = freshFs();
         const { lsns: durable } = await cleanLog(fs, 6, 300);
         const wal = await open(fs);
         const appended: number[] = [];
         for (let i = 0; i < 20; i++)
           appended.push(await wal.append(payload(200 + i, 300), { wait: 'written' }));
         assert.ok(appended.at(-1)! > SEGMENT, 'the unsynced records reach a second segment');
-        fs.processCrash();
+        fs = fs.processCrash();
         let keep = durable.length;
         if (torn) {
           // A power loss already left a hole in record 10 of the appended ones;
@@ -683,7 +683,7 @@ describe('Wal.open recovery (DESIGN §5)', () => {
     }
 
     it('after a process crash, open fsyncs the recovered segments and the directory', async () => {
-      const fs = freshFs();
+      let fs = freshFs();
       const wal = await open(fs);
       const lsns: number[] = [];
       for (let i = 0; i < COUNT; i++)
@@ -691,7 +691,7 @@ describe('Wal.open recovery (DESIGN §5)', () => {
       const end = lsns.at(-1)! + 8 + SIZE;
       const segments = Math.ceil(end / SEGMENT);
       assert.ok(segments >= 3);
-      fs.processCrash(); // the records are in the page cache only
+      fs = fs.processCrash(); // the records are in the page cache only
 
       // Control: a power loss now could lose some of them.
       let lossy = 0;

@@ -37,6 +37,74 @@ async function durableEmpty(fs: CrashFs, path = '/f'): Promise<FsFile> {
   return file;
 }
 
+/**
+ * A machine about to crash: `/d/LOCK` held, `/d/log` durable as `durable`
+ * then `+pending` in the page cache only, and a write of `!` at 20 in flight.
+ */
+async function beforeACrash(): Promise<{
+  fs: CrashFs;
+  file: FsFile;
+  held: { release(): Promise<void> };
+  inFlight: Promise<number>;
+}> {
+  const fs = new CrashFs();
+  await fs.mkdir('/d');
+  await fs.syncDir('/');
+  const held = await fs.lock('/d/LOCK');
+  const file = await fs.open('/d/log', 'create');
+  await fs.syncDir('/d');
+  await fs.pwrite(file, bytes('durable'), 0);
+  await fs.fdatasync(file);
+  await fs.pwrite(file, bytes('+pending'), 7); // in the page cache
+  const inFlight = fs.pwrite(file, bytes('!'), 20); // issued before the crash
+  return { fs, file, held, inFlight };
+}
+
+/**
+ * Makes every call code still running from before a crash may make on `fs`:
+ * through its handle, its lock and by path (creating, renaming, unlinking,
+ * writing and syncing a new file, making directories); asserts that each
+ * fails with `EIO`.
+ */
+async function assertEveryCallFails(
+  fs: CrashFs,
+  file: FsFile,
+  held: { release(): Promise<void> },
+): Promise<void> {
+  const calls: Array<[string, () => unknown]> = [
+    ['open', () => fs.open('/d/meta.tmp', 'create')],
+    ['open', () => fs.open('/d/log', 'write')],
+    ['open', () => fs.open('/d/log', 'read')],
+    ['pwrite', () => fs.pwrite(file, bytes('x'), 0)],
+    ['pwriteDurable', () => fs.pwriteDurable(file, bytes('x'), 0)],
+    ['pwriteSync', () => fs.pwriteSync(file, bytes('x'), 0)],
+    ['pread', () => fs.pread(file, new Uint8Array(1), 0)],
+    ['preadSync', () => fs.preadSync(file, new Uint8Array(1), 0)],
+    ['fdatasync', () => fs.fdatasync(file)],
+    ['fdatasyncSync', () => fs.fdatasyncSync(file)],
+    ['ftruncate', () => fs.ftruncate(file, 0)],
+    ['size', () => fs.size(file)],
+    ['close', () => fs.close(file)],
+    ['rename', () => fs.rename('/d/log', '/d/moved')],
+    ['unlink', () => fs.unlink('/d/log')],
+    ['mkdir', () => fs.mkdir('/e')],
+    ['readdir', () => fs.readdir('/d')],
+    ['syncDir', () => fs.syncDir('/d')],
+    ['lock', () => fs.lock('/d/OTHER')],
+    ['release', () => held.release()],
+  ];
+  for (const [call, run] of calls) {
+    let result: unknown;
+    try {
+      result = run();
+    } catch (error) {
+      assert.equal((error as NodeJS.ErrnoException).code, 'EIO', (error as Error).message);
+      continue;
+    }
+    await rejectsWith(result as Promise<unknown>, 'EIO', call);
+  }
+}
+
 describe('CrashFs', () => {
   describe('as a file system', () => {
     it('creates, writes, reads, lists and sizes', async () => {
@@ -531,54 +599,10 @@ describe('CrashFs', () => {
     it('after a power loss, nothing the machine that lost power still runs reaches the state', async () => {
       // The log's close() after a crash used to write its metadata file into
       // the image it was reopened from: a state no power loss leaves.
-      const fs = new CrashFs();
-      await fs.mkdir('/d');
-      await fs.syncDir('/');
-      const held = await fs.lock('/d/LOCK');
-      const file = await fs.open('/d/log', 'create');
-      await fs.syncDir('/d');
-      await fs.pwrite(file, bytes('durable'), 0);
-      await fs.fdatasync(file);
-      await fs.pwrite(file, bytes('+pending'), 7); // in the page cache
-      const inFlight = fs.pwrite(file, bytes('!'), 20); // issued before the crash
+      const { fs, file, held, inFlight } = await beforeACrash();
       const state = fs.powerLoss({ seed: 1 });
       const image = fs.snapshot();
-      const description = (error: unknown): string => (error as Error).message;
-      // Everything code running from before the crash may still call: through
-      // its handles, its lock and by path (creating, renaming, unlinking,
-      // writing and syncing a new file, making directories).
-      const calls: Array<[string, () => unknown]> = [
-        ['open', () => fs.open('/d/meta.tmp', 'create')],
-        ['open', () => fs.open('/d/log', 'write')],
-        ['open', () => fs.open('/d/log', 'read')],
-        ['pwrite', () => fs.pwrite(file, bytes('x'), 0)],
-        ['pwriteDurable', () => fs.pwriteDurable(file, bytes('x'), 0)],
-        ['pwriteSync', () => fs.pwriteSync(file, bytes('x'), 0)],
-        ['pread', () => fs.pread(file, new Uint8Array(1), 0)],
-        ['preadSync', () => fs.preadSync(file, new Uint8Array(1), 0)],
-        ['fdatasync', () => fs.fdatasync(file)],
-        ['fdatasyncSync', () => fs.fdatasyncSync(file)],
-        ['ftruncate', () => fs.ftruncate(file, 0)],
-        ['size', () => fs.size(file)],
-        ['close', () => fs.close(file)],
-        ['rename', () => fs.rename('/d/log', '/d/moved')],
-        ['unlink', () => fs.unlink('/d/log')],
-        ['mkdir', () => fs.mkdir('/e')],
-        ['readdir', () => fs.readdir('/d')],
-        ['syncDir', () => fs.syncDir('/d')],
-        ['lock', () => fs.lock('/d/OTHER')],
-        ['release', () => held.release()],
-      ];
-      for (const [call, run] of calls) {
-        let result: unknown;
-        try {
-          result = run();
-        } catch (error) {
-          assert.equal((error as NodeJS.ErrnoException).code, 'EIO', description(error));
-          continue;
-        }
-        await rejectsWith(result as Promise<unknown>, 'EIO', call);
-      }
+      await assertEveryCallFails(fs, file, held);
       assert.equal(await inFlight, 1, 'a call in flight at the crash settles');
       assert.deepEqual(fs.snapshot(), image, 'the machine that lost power changed');
       const rebooted = state.fs();
@@ -596,12 +620,68 @@ describe('CrashFs', () => {
       await fs.lock('/LOCK');
       const file = await durableEmpty(fs);
       await fs.pwrite(file, bytes('cached'), 0);
-      fs.processCrash();
-      await rejectsWith(fs.size(file), 'EBADF');
-      (await fs.lock('/LOCK')).release();
-      assert.equal(text(fs.snapshot().files.get('/f')), 'cached');
+      const next = fs.processCrash();
+      assert.ok(fs.killed && !next.killed && !next.poweredOff);
+      await rejectsWith(next.size(file), 'EBADF'); // not open in the next process
+      await (await next.lock('/LOCK')).release();
+      assert.equal(text(next.snapshot().files.get('/f')), 'cached');
       // Not durable: a later power loss may still lose it.
-      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['', 'cached']));
+      assert.deepEqual(fileTexts(all(next), '/f'), new Set(['', 'cached']));
+    });
+
+    it('after a process crash, nothing the killed process still runs reaches the next one', async () => {
+      // The model of a kill -9: the page cache survives, the program does not.
+      const { fs, file, held, inFlight } = await beforeACrash();
+      const next = fs.processCrash();
+      assert.equal(await inFlight, 1, 'a call in flight at the crash completes');
+      const image = next.snapshot();
+      assert.equal(text(image.files.get('/d/log')), 'durable+pending\0\0\0\0\0!');
+      await assertEveryCallFails(fs, file, held);
+      assert.throws(() => fs.processCrash(), { code: 'EIO', syscall: 'processCrash' });
+      assert.deepEqual(next.snapshot(), image, 'the killed process changed the page cache');
+      assert.deepEqual(fs.snapshot(), image, 'both see the one machine');
+      // The next process reads the page cache through files of its own.
+      const log = await next.open('/d/log', 'write');
+      const into = new Uint8Array(15);
+      assert.equal(await next.pread(log, into, 0), 15);
+      assert.equal(text(into), 'durable+pending');
+      await rejectsWith(next.size(file), 'EBADF');
+      assert.deepEqual(await next.readdir('/d'), ['log']);
+      // The killed process's lock is free; once taken again, its old release
+      // (run by the dead program) does not free it.
+      const lock = await next.lock('/d/LOCK');
+      await rejectsWith(held.release(), 'EIO', 'release');
+      await assert.rejects(next.lock('/d/LOCK'), LockedError);
+      await lock.release();
+      await (await next.lock('/d/LOCK')).release();
+      // One trace: the calls of both processes, with the crash between them.
+      assert.equal(fs.operations, next.operations);
+      assert.equal(fs.operations.filter((op) => op.call === 'processCrash').length, 2);
+    });
+
+    it('a power loss after a process crash loses what neither process synced, keeps what one did', async () => {
+      const { fs, inFlight } = await beforeACrash();
+      const next = fs.processCrash();
+      await inFlight;
+      // Pending writes of the killed process stay pending in the next one.
+      const texts = fileTexts(all(next), '/d/log');
+      assert.ok(texts.has('durable'), 'the unsynced writes may be lost');
+      assert.ok(texts.has('durable+pending\0\0\0\0\0!'), 'or kept');
+      for (const t of texts) assert.equal(t!.slice(0, 7), 'durable');
+      // The next process makes them durable; a power loss keeps them.
+      const log = await next.open('/d/log', 'write');
+      await next.fdatasync(log);
+      assert.deepEqual(fileTexts(all(next), '/d/log'), new Set(['durable+pending\0\0\0\0\0!']));
+      await next.pwrite(log, bytes('?'), 0); // pending at the power loss
+      const state = next.powerLoss({ seed: 3 });
+      assert.ok(next.poweredOff && fs.poweredOff, 'the machine is off for every process');
+      await rejectsWith(next.readdir('/'), 'EIO', 'readdir');
+      await rejectsWith(fs.readdir('/'), 'EIO', 'readdir');
+      assert.throws(() => next.processCrash(), { code: 'EIO' });
+      assert.match(text(state.files.get('/d/log'))!, /^[d?]urable\+pending\0{5}!$/);
+      const rebooted = state.fs();
+      await (await rebooted.lock('/d/LOCK')).release();
+      assert.ok(!rebooted.killed && !rebooted.poweredOff);
     });
 
     it('builds a file system from an image with nested directories', async () => {

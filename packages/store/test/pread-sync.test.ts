@@ -82,9 +82,11 @@ describe('preadSync, per file system', () => {
     assert.equal(last.call, 'preadSync');
     assert.equal(last.result, '8');
     assert.equal(last.settledAt, before + 2);
-    // A crash invalidates the files open before it.
-    fs.processCrash();
-    assert.throws(() => fs.preadSync(file, into, 0), { code: 'EBADF' });
+    // A crash invalidates the files open before it: the next process does
+    // not have them, and the killed one runs nothing more.
+    const next = fs.processCrash();
+    assert.throws(() => next.preadSync(file, into, 0), { code: 'EBADF' });
+    assert.throws(() => fs.preadSync(file, into, 0), { code: 'EIO' });
   });
 
   it('FaultFs: faults by method preadSync (a code throws, short transfers part); none without an inner one', async () => {

@@ -63,10 +63,7 @@ class Run {
   #tag = 1;
   readonly random: () => number;
 
-  constructor(
-    readonly fs: FaultFs,
-    seed: number,
-  ) {
+  constructor(seed: number) {
     this.random = rng(seed);
   }
 
@@ -160,7 +157,8 @@ class Run {
 interface Workload {
   readonly name: string;
   /** Prepares the file system without faults (optional). */
-  readonly setup?: (crash: CrashFs, run: Run) => Promise<void>;
+  /** Runs before the faults on `crash`; resolves to the file system of the process the work runs in. */
+  readonly setup?: (crash: CrashFs, run: Run) => Promise<CrashFs>;
   /** The faulted part: opens the log (run.wal) and works with it. */
   readonly work: (run: Run, open: () => Promise<Wal>) => Promise<void>;
 }
@@ -223,13 +221,14 @@ const workloads: readonly Workload[] = [
       await run.committers(wal, 3, 4);
       run.appendNoWait(wal, 5);
       await wal.waitFor(wal.tail - 1, 'written');
-      crash.processCrash();
+      const next = crash.processCrash();
       // A torn frame after the last record: a header promising more than is there.
       const last = Math.floor(wal.tail / SEGMENT);
-      const file = await crash.open(`${PATH}/${String(last).padStart(20, '0')}.wal`, 'create');
+      const file = await next.open(`${PATH}/${String(last).padStart(20, '0')}.wal`, 'create');
       const header = new Uint8Array([1, 2, 3, 4, 200, 0, 0, 0, 9, 9, 9]);
-      await crash.pwrite(file, header, wal.tail - last * SEGMENT);
-      await crash.close(file);
+      await next.pwrite(file, header, wal.tail - last * SEGMENT);
+      await next.close(file);
+      return next;
     },
     work: async (run, open) => {
       const wal = await open();
@@ -274,11 +273,11 @@ async function runOnce(
   injection: { kind: Kind; at: number; persistent: boolean } | undefined,
   useReopen = false,
 ): Promise<Outcome> {
-  const crash = new CrashFs();
+  const run = new Run(seed);
+  let crash = new CrashFs();
+  if (workload.setup !== undefined) crash = await workload.setup(crash, run);
   const fs = new FaultFs(crash);
   const recording = new RecordingFs(fs);
-  const run = new Run(fs, seed);
-  if (workload.setup !== undefined) await workload.setup(crash, run);
   const rule =
     injection === undefined
       ? undefined

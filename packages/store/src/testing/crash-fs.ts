@@ -24,8 +24,12 @@
  *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
  *   instance off (every later call fails), and the state it returns is
  *   reopened as a fresh instance, which nothing of the old one can reach.
- * - **Locks** live in the instance (no lock file appears in the namespace)
- *   and are dropped by every crash.
+ * - **Process crash.** {@link CrashFs.processCrash} kills the process an
+ *   instance stands for and returns the instance of the next process on the
+ *   same machine (same page cache, same pending operations); the killed one
+ *   runs nothing more (every later call fails with `EIO`).
+ * - **Locks** live in the machine (no lock file appears in the namespace),
+ *   are released with the process holding them and dropped by a power loss.
  *
  * Strictly POSIX: an `fdatasync` of a file does not make its name durable,
  * even where a journaling file system would in practice.
@@ -207,6 +211,33 @@ interface Model {
   nextIno: number;
 }
 
+/**
+ * One simulated machine: what every process running on it shares (the page
+ * cache and the durable image, the locks, the trace and the clock, the calls
+ * in flight in the kernel). Each process is one `CrashFs` view of it.
+ */
+interface Machine {
+  readonly sectorSize: number;
+  model: Model;
+  /** The process running now; the views before it were killed by `processCrash`. */
+  live: CrashFs;
+  /** Locks held, by path: a token per acquisition and the process holding it. */
+  readonly locks: Map<string, { readonly token: object; readonly owner: CrashFs }>;
+  readonly trace: Mutable<CrashFsOperation>[];
+  clock: number;
+  /** Bumped by `reset`: completions of calls made before it no longer touch the model. */
+  epoch: number;
+  /** Set by `powerLoss`: every later call of every process fails, so nothing reaches the crash image. */
+  off: boolean;
+  readonly order: CompletionOrder | undefined;
+  /** With an order: calls made and not yet settled, in call order. */
+  readonly inFlight: { readonly record: CrashFsOperation; readonly settle: () => void }[];
+  pumping: boolean;
+}
+
+/** Set by `processCrash` for the constructor: the machine the next process runs on. */
+let nextProcessOf: Machine | undefined;
+
 const ROOT = 1;
 const ALL_LOST: readonly LostContent[] = ['old', 'zero', 'garbage'];
 
@@ -276,32 +307,43 @@ class StatesImpl implements CrashStates {
 export class CrashFs implements Fs {
   /** Sector size in bytes: the unit a write may be torn at. */
   readonly sectorSize: number;
-  #model: Model = emptyModel();
+  /** The machine this process runs on: shared with the processes before and after a crash. */
+  readonly #m: Machine;
+  /** This process's open files (its descriptor table). */
   #handles = new WeakMap<FsFile, Handle>();
   #open = new Set<Handle>();
-  #locks = new Map<string, object>();
-  readonly #trace: Mutable<CrashFsOperation>[] = [];
-  #clock = 0;
-  /** Bumped by `reset`: completions of calls made before it no longer touch the model. */
-  #epoch = 0;
-  /** Set by `powerLoss`: every later call fails, so nothing reaches the crash image. */
-  #off = false;
-  readonly #order: CompletionOrder | undefined;
-  /** With an order: calls made and not yet settled, in call order. */
-  readonly #inFlight: { readonly record: CrashFsOperation; readonly settle: () => void }[] = [];
-  #pumping = false;
+  /** Set by `processCrash`: this process is dead, every later call fails. */
+  #killed = false;
 
   constructor(options: CrashFsOptions = {}) {
-    const sectorSize = options.sectorSize ?? 512;
-    validateInteger('options.sectorSize', sectorSize, 1);
-    this.sectorSize = sectorSize;
-    this.#order = options.order;
-    if (options.image !== undefined) this.#model = CrashFs.#fromImage(options.image);
+    const shared = nextProcessOf;
+    nextProcessOf = undefined;
+    if (shared !== undefined) {
+      this.sectorSize = shared.sectorSize;
+      this.#m = shared;
+    } else {
+      const sectorSize = options.sectorSize ?? 512;
+      validateInteger('options.sectorSize', sectorSize, 1);
+      this.sectorSize = sectorSize;
+      this.#m = {
+        sectorSize,
+        model: options.image === undefined ? emptyModel() : CrashFs.#fromImage(options.image),
+        live: this,
+        locks: new Map(),
+        trace: [],
+        clock: 0,
+        epoch: 0,
+        off: false,
+        order: options.order,
+        inFlight: [],
+        pumping: false,
+      };
+    }
   }
 
   /** Every call so far, in call order (live view; do not modify). */
   get operations(): readonly CrashFsOperation[] {
-    return this.#trace;
+    return this.#m.trace;
   }
 
   /**
@@ -309,12 +351,20 @@ export class CrashFs implements Fs {
    * then fails with `EIO`.
    */
   get poweredOff(): boolean {
-    return this.#off;
+    return this.#m.off;
+  }
+
+  /**
+   * True once {@link CrashFs.processCrash} killed the process this instance
+   * is: every call then fails with `EIO`.
+   */
+  get killed(): boolean {
+    return this.#killed;
   }
 
   /** The logical clock: incremented at every call and every completion. */
   get clock(): number {
-    return this.#clock;
+    return this.#m.clock;
   }
 
   /** Adds a labelled marker to the trace (for audits) and returns its clock reading. */
@@ -337,12 +387,12 @@ export class CrashFs implements Fs {
       const name = splitPath(at)[1];
       let ino = at === '/' ? ROOT : parent.entries.get(name);
       if (ino !== undefined) {
-        if (this.#model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'open', at);
+        if (this.#m.model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'open', at);
         if (mode === 'createExclusive') throw fsError('EEXIST', 'open', at);
       } else {
         if (mode === 'read' || mode === 'write') throw fsError('ENOENT', 'open', at);
-        ino = this.#model.nextIno++;
-        this.#model.nodes.set(ino, {
+        ino = this.#m.model.nextIno++;
+        this.#m.model.nodes.set(ino, {
           kind: 'file',
           ino,
           base: new ByteBuffer(),
@@ -476,7 +526,7 @@ export class CrashFs implements Fs {
       record.error = errorCode(error) ?? 'Error';
       throw error;
     } finally {
-      record.settledAt = ++this.#clock;
+      record.settledAt = ++this.#m.clock;
     }
   }
 
@@ -590,12 +640,12 @@ export class CrashFs implements Fs {
       const ino = fromDir.entries.get(fromName);
       if (ino === undefined) return fail('ENOENT');
       record.inode = ino;
-      const moving = this.#model.nodes.get(ino)!;
+      const moving = this.#m.model.nodes.get(ino)!;
       const replaced = toDir.entries.get(toName);
       if (replaced === ino) return;
       if (moving.kind === 'dir' && target.startsWith(`${source}/`)) fail('EINVAL');
       if (replaced !== undefined) {
-        const victim = this.#model.nodes.get(replaced)!;
+        const victim = this.#m.model.nodes.get(replaced)!;
         if (moving.kind === 'file' && victim.kind === 'dir') fail('EISDIR');
         if (moving.kind === 'dir' && victim.kind === 'file') fail('ENOTDIR');
         if (victim.kind === 'dir' && victim.entries.size > 0) fail('ENOTEMPTY');
@@ -622,7 +672,7 @@ export class CrashFs implements Fs {
       const name = splitPath(at)[1];
       const ino = dir.entries.get(name);
       if (ino === undefined) throw fsError('ENOENT', 'unlink', at);
-      if (this.#model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'unlink', at);
+      if (this.#m.model.nodes.get(ino)!.kind === 'dir') throw fsError('EISDIR', 'unlink', at);
       record.inode = ino;
       this.#dirOp(
         record,
@@ -658,13 +708,14 @@ export class CrashFs implements Fs {
       const name = splitPath(at)[1];
       const existing = parent.entries.get(name);
       if (existing !== undefined) {
-        if (this.#model.nodes.get(existing)!.kind === 'file') throw fsError('EEXIST', 'mkdir', at);
+        if (this.#m.model.nodes.get(existing)!.kind === 'file')
+          throw fsError('EEXIST', 'mkdir', at);
         record.inode = existing;
         record.result = 'false';
         return false;
       }
-      const ino = this.#model.nextIno++;
-      this.#model.nodes.set(ino, { kind: 'dir', ino, entries: new Map(), base: new Map() });
+      const ino = this.#m.model.nextIno++;
+      this.#m.model.nodes.set(ino, { kind: 'dir', ino, entries: new Map(), base: new Map() });
       record.inode = ino;
       record.result = 'true';
       this.#dirOp(record, `mkdir ${at}`, [{ dir: parent.ino, name, after: ino }], ino, onComplete);
@@ -678,7 +729,7 @@ export class CrashFs implements Fs {
     return this.#run(record, (onComplete) => {
       const ino = this.#dirAt(at, 'fsync').ino;
       record.inode = ino;
-      const covered = this.#model.dirOps.filter(
+      const covered = this.#m.model.dirOps.filter(
         (op) => op.completed && !op.durable && op.dirs.includes(ino) && !op.synced.has(ino),
       );
       record.covers = covered.map((op) => op.id);
@@ -697,13 +748,13 @@ export class CrashFs implements Fs {
     const record = this.#record('lock', at, { path: at });
     return this.#run(record, () => {
       this.#parentDir(at, 'open');
-      if (this.#locks.has(at)) throw new LockedError(at);
+      if (this.#m.locks.has(at)) throw new LockedError(at);
       const token = {};
-      this.#locks.set(at, token);
+      this.#m.locks.set(at, { token, owner: this });
       const release = (): Promise<void> => {
         const entry = this.#record('release', at, { path: at });
         return this.#run(entry, () => {
-          if (this.#locks.get(at) === token) this.#locks.delete(at);
+          if (this.#m.locks.get(at)?.token === token) this.#m.locks.delete(at);
         });
       };
       return { release };
@@ -743,32 +794,57 @@ export class CrashFs implements Fs {
 
   /**
    * Simulates a power loss: draws one seeded, random crash state (as sampling
-   * does) and returns it; reopen it with `state.fs()`. This instance is the
-   * machine that lost power: it shows the crash state (`snapshot`,
-   * `crashStates`) but runs nothing more: every later call on it (from a
-   * handle, a lock or a path, by code still running from before the crash)
-   * fails with `EIO` and changes nothing, so no call made after the crash can
-   * reach the state the log is reopened from. Calls in flight settle and
-   * change nothing; every lock is dropped.
+   * does) and returns it; reopen it with `state.fs()`. This instance (with
+   * every process of its machine: those before and after a
+   * {@link CrashFs.processCrash}) is the machine that lost power: it shows
+   * the crash state (`snapshot`, `crashStates`) but runs nothing more: every
+   * later call on it (from a handle, a lock or a path, by code still running
+   * from before the crash) fails with `EIO` and changes nothing, so no call
+   * made after the crash can reach the state the log is reopened from. Calls
+   * in flight settle and change nothing; every lock is dropped.
    */
   powerLoss(options: CrashStatesOptions = {}): CrashState {
     const plan = new CrashPlan(this.#snapshot(), this.#resolve(options));
     const state = new StateImpl(plan.sampleAt(2), { sectorSize: this.sectorSize });
     this.reset(state);
-    this.#off = true;
+    this.#m.off = true;
     return state;
   }
 
   /**
-   * Simulates a crash of the process only: the page cache survives, so every
-   * call made so far keeps its effect, and what was not durable stays pending
-   * for a later power loss. Every lock is dropped and every open file becomes
-   * invalid (`EBADF`). Calls in flight still complete.
+   * Simulates a crash of the process only (a `kill -9`) and returns the
+   * `CrashFs` of the next process on the same machine: it shares the page
+   * cache, so every call made so far keeps its effect and what was not
+   * durable stays pending for a later power loss (on either instance: they
+   * share the machine, its trace and its clock). This instance is the killed
+   * process: it runs nothing more; every later call on it (from a handle, a
+   * lock or a path, by code still running from before the crash: a pending
+   * promise, a timer, a `close()`) fails with `EIO` and changes nothing.
+   * Its locks are released, as the kernel releases a dead process's locks;
+   * its files are not open in the next process (`EBADF` there). Calls in
+   * flight at the crash were already issued to the kernel: they complete
+   * (their effects stay, a covering `fdatasync` still makes its writes
+   * durable) and their promises settle. Inspection (`snapshot`,
+   * `crashStates`, `operations`, `mark`) still works on this instance.
+   *
+   * @throws `EIO` when this process was already killed or the machine lost power.
    */
-  processCrash(): void {
+  processCrash(): CrashFs {
     const record = this.#record('processCrash', '');
-    this.#dropHandles();
     record.settledAt = record.issuedAt;
+    if (this.#m.off || this.#killed) {
+      record.error = 'EIO';
+      throw fsError('EIO', 'processCrash');
+    }
+    this.#killed = true;
+    this.#dropHandles();
+    for (const [path, lock] of this.#m.locks) {
+      if (lock.owner === this) this.#m.locks.delete(path);
+    }
+    nextProcessOf = this.#m;
+    const next = new CrashFs();
+    this.#m.live = next;
+    return next;
   }
 
   /**
@@ -779,9 +855,10 @@ export class CrashFs implements Fs {
    */
   reset(image: CrashImage): void {
     const record = this.#record('reset', `${image.files.size} files`);
-    this.#dropHandles();
-    this.#epoch++;
-    this.#model = CrashFs.#fromImage(image);
+    this.#m.live.#dropHandles();
+    this.#m.locks.clear();
+    this.#m.epoch++;
+    this.#m.model = CrashFs.#fromImage(image);
     record.settledAt = record.issuedAt;
   }
 
@@ -792,13 +869,13 @@ export class CrashFs implements Fs {
     const visit = (path: string, dir: DirNode): void => {
       dirs.add(path);
       for (const name of [...dir.entries.keys()].sort()) {
-        const child = this.#model.nodes.get(dir.entries.get(name)!)!;
+        const child = this.#m.model.nodes.get(dir.entries.get(name)!)!;
         const childPath = posix.join(path, name);
         if (child.kind === 'dir') visit(childPath, child);
         else files.set(childPath, child.data.view().slice());
       }
     };
-    visit('/', this.#model.nodes.get(ROOT) as DirNode);
+    visit('/', this.#m.model.nodes.get(ROOT) as DirNode);
     return { files, dirs };
   }
 
@@ -810,7 +887,7 @@ export class CrashFs implements Fs {
     fields: Partial<Pick<CrashFsOperation, 'path' | 'dest' | 'position' | 'length'>> = {},
   ): Mutable<CrashFsOperation> {
     const record: Mutable<CrashFsOperation> = {
-      id: this.#trace.length + 1,
+      id: this.#m.trace.length + 1,
       call,
       path: fields.path,
       dest: fields.dest,
@@ -818,13 +895,13 @@ export class CrashFs implements Fs {
       position: fields.position,
       length: fields.length,
       args,
-      issuedAt: ++this.#clock,
+      issuedAt: ++this.#m.clock,
       settledAt: undefined,
       result: undefined,
       error: undefined,
       covers: undefined,
     };
-    this.#trace.push(record);
+    this.#m.trace.push(record);
     return record;
   }
 
@@ -846,7 +923,7 @@ export class CrashFs implements Fs {
       record.error = errorCode(error) ?? 'Error';
       throw error;
     } finally {
-      record.settledAt = ++this.#clock;
+      record.settledAt = ++this.#m.clock;
     }
   }
 
@@ -859,7 +936,7 @@ export class CrashFs implements Fs {
     record: Mutable<CrashFsOperation>,
     effect: (onComplete: (fn: () => void) => void) => T,
   ): Promise<T> {
-    const epoch = this.#epoch;
+    const epoch = this.#m.epoch;
     const completions: Array<() => void> = [];
     let value: T;
     let failure: { error: unknown } | undefined;
@@ -872,35 +949,35 @@ export class CrashFs implements Fs {
     }
     return new Promise<T>((resolve, reject) => {
       const settle = (): void => {
-        record.settledAt = ++this.#clock;
+        record.settledAt = ++this.#m.clock;
         if (failure !== undefined) {
           reject(failure.error);
           return;
         }
-        if (epoch === this.#epoch) for (const fn of completions) fn();
+        if (epoch === this.#m.epoch) for (const fn of completions) fn();
         resolve(value);
       };
-      if (this.#order === undefined) setImmediate(settle);
+      if (this.#m.order === undefined) setImmediate(settle);
       else {
-        this.#inFlight.push({ record, settle });
+        this.#m.inFlight.push({ record, settle });
         this.#pump();
       }
     });
   }
 
-  /** After `powerLoss`: the machine is off, the call fails before any effect. */
+  /** After `powerLoss` or `processCrash`: the call fails before any effect. */
   #refuseIfOff(record: Mutable<CrashFsOperation>): void {
-    if (this.#off) throw fsError('EIO', record.call, record.path, record.dest);
+    if (this.#m.off || this.#killed) throw fsError('EIO', record.call, record.path, record.dest);
   }
 
   /** With an order: settles one call in flight in the next macrotask, then the next. */
   #pump(): void {
-    if (this.#pumping) return;
-    this.#pumping = true;
+    if (this.#m.pumping) return;
+    this.#m.pumping = true;
     setImmediate(() => {
-      this.#pumping = false;
-      const inFlight = this.#inFlight;
-      const index = this.#order!.next(inFlight.map((entry) => entry.record));
+      this.#m.pumping = false;
+      const inFlight = this.#m.inFlight;
+      const index = this.#m.order!.next(inFlight.map((entry) => entry.record));
       if (!Number.isInteger(index) || index < 0 || index >= inFlight.length) {
         throw new RangeError(
           `the completion order picked ${String(index)} of ${inFlight.length} calls in flight`,
@@ -929,9 +1006,9 @@ export class CrashFs implements Fs {
       synced: new Set(),
       durable: false,
     };
-    this.#model.dirOps.push(op);
+    this.#m.model.dirOps.push(op);
     for (const effect of effects) {
-      const dir = this.#model.nodes.get(effect.dir) as DirNode;
+      const dir = this.#m.model.nodes.get(effect.dir) as DirNode;
       if (effect.after === undefined) dir.entries.delete(effect.name);
       else dir.entries.set(effect.name, effect.after);
     }
@@ -951,17 +1028,17 @@ export class CrashFs implements Fs {
     if (!handle.writable && (syscall === 'write' || syscall === 'ftruncate')) {
       throw fsError(syscall === 'write' ? 'EBADF' : 'EINVAL', syscall);
     }
-    return this.#model.nodes.get(handle.ino) as FileNode;
+    return this.#m.model.nodes.get(handle.ino) as FileNode;
   }
 
   /** The directory node at `path`, or ENOENT / ENOTDIR. */
   #dirAt(path: string, syscall: string, dest?: string): DirNode {
-    let node: Node = this.#model.nodes.get(ROOT)!;
+    let node: Node = this.#m.model.nodes.get(ROOT)!;
     for (const name of path.split('/').filter((part) => part !== '')) {
       if (node.kind !== 'dir') throw fsError('ENOTDIR', syscall, path, dest);
       const next = node.entries.get(name);
       if (next === undefined) throw fsError('ENOENT', syscall, path, dest);
-      node = this.#model.nodes.get(next)!;
+      node = this.#m.model.nodes.get(next)!;
     }
     if (node.kind !== 'dir') throw fsError('ENOTDIR', syscall, path, dest);
     return node;
@@ -981,7 +1058,6 @@ export class CrashFs implements Fs {
     for (const handle of this.#open) handle.closed = true;
     this.#open = new Set();
     this.#handles = new WeakMap();
-    this.#locks = new Map();
   }
 
   static #compactFile(node: FileNode): void {
@@ -996,12 +1072,12 @@ export class CrashFs implements Fs {
   }
 
   #compactDirs(): void {
-    const ops = this.#model.dirOps;
+    const ops = this.#m.model.dirOps;
     let done = 0;
     for (const op of ops) {
       if (!op.durable) break;
       for (const effect of op.effects) {
-        const dir = this.#model.nodes.get(effect.dir) as DirNode;
+        const dir = this.#m.model.nodes.get(effect.dir) as DirNode;
         if (effect.after === undefined) dir.base.delete(effect.name);
         else dir.base.set(effect.name, effect.after);
       }
@@ -1013,14 +1089,14 @@ export class CrashFs implements Fs {
   #snapshot(): ModelSnapshot {
     const dirs = new Map<number, ReadonlyMap<string, number>>();
     const files = new Map<number, { base: Uint8Array; ops: readonly FileOpRecord[] }>();
-    for (const node of this.#model.nodes.values()) {
+    for (const node of this.#m.model.nodes.values()) {
       if (node.kind === 'dir') dirs.set(node.ino, new Map(node.base));
       else {
         const ops = node.ops.map((op) => ({ ...op }));
         files.set(node.ino, { base: node.base.view().slice(), ops });
       }
     }
-    const dirOps = this.#model.dirOps.map((op) => ({ ...op, synced: new Set(op.synced) }));
+    const dirOps = this.#m.model.dirOps.map((op) => ({ ...op, synced: new Set(op.synced) }));
     return { dirs, files, dirOps };
   }
 
