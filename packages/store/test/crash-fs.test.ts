@@ -659,6 +659,25 @@ describe('CrashFs', () => {
       assert.equal(fs.operations.filter((op) => op.call === 'processCrash').length, 2);
     });
 
+    it('a call in flight at a process crash completes on the machine, ordered with the next process calls', async () => {
+      const picked: string[] = [];
+      const last = {
+        next(inFlight: readonly { call: string }[]): number {
+          picked.push(inFlight.map((op) => op.call).join(','));
+          return inFlight.length - 1;
+        },
+      };
+      const fs = new CrashFs({ order: last });
+      const file = await durableEmpty(fs);
+      await fs.pwrite(file, bytes('synced'), 0);
+      const syncing = fs.fdatasync(file); // in the kernel at the kill
+      const next = fs.processCrash();
+      const opening = next.open('/g', 'create');
+      await Promise.all([syncing, opening]);
+      assert.deepEqual(picked.slice(-2), ['fdatasync,open', 'fdatasync']);
+      assert.deepEqual(fileTexts(all(next), '/f'), new Set(['synced']));
+    });
+
     it('a power loss after a process crash loses what neither process synced, keeps what one did', async () => {
       const { fs, inFlight } = await beforeACrash();
       const next = fs.processCrash();
