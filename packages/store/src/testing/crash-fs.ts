@@ -347,8 +347,9 @@ export class CrashFs implements Fs {
   }
 
   /**
-   * True once {@link CrashFs.powerLoss} turned this instance off: every call
-   * then fails with `EIO`.
+   * True once {@link CrashFs.powerLoss} turned this machine off (called on
+   * this instance or on another process of it, before or after a
+   * {@link CrashFs.processCrash}): every call then fails with `EIO`.
    */
   get poweredOff(): boolean {
     return this.#m.off;
