@@ -69,7 +69,6 @@ export class Writer {
   };
   /** Some waiter of the staged chunk waits for `durable` (docs/INTERNALS.md §3). */
   #chunkDurable = false;
-
   /** Durable writes sent and not settled. */
   #durableInFlight = 0;
   /** A staged chunk with durable waiters waits for a durable write to complete. */

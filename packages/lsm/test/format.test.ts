@@ -528,15 +528,26 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     assert.equal(detected, good.length * 8);
   });
 
-  it('a block read again is checked in full when its bytes changed, even with a valid CRC', async () => {
+  /**
+   * A table of 12 entries in small blocks, and the same with its first two
+   * entries swapped: block 0 keeps its size, its last key and a valid CRC,
+   * but its keys are out of order.
+   */
+  const goodAndSwapped = () => {
     const entries = Array.from({ length: 12 }, (_, i) => [
       internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, KIND_VALUE),
       bytes(`value ${i}`),
     ]) as [Uint8Array, Uint8Array][];
     const layout = { blockSize: 128, restartInterval: 3, bitsPerKey: 10 };
-    const { bytes: good } = buildTable(entries, layout);
-    // The first two entries swapped: block 0 keeps its size, its last key and a valid CRC.
-    const { bytes: swapped } = buildTable([entries[1]!, entries[0]!, ...entries.slice(2)], layout);
+    return {
+      entries,
+      good: buildTable(entries, layout).bytes,
+      swapped: buildTable([entries[1]!, entries[0]!, ...entries.slice(2)], layout).bytes,
+    };
+  };
+
+  it('a block read again is checked in full when its bytes changed, even with a valid CRC', async () => {
+    const { entries, good, swapped } = goodAndSwapped();
     assert.equal(swapped.length, good.length);
     assert.notDeepEqual(swapped, good);
     const { fs, path } = await tableFrom(good);
@@ -560,12 +571,7 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     // Only a block whose entries passed the check is remembered as checked
     // (with its CRC): a block with a valid CRC and keys out of order (a
     // writer's bug, not damage on the disk) never gets past the check.
-    const entries = Array.from({ length: 12 }, (_, i) => [
-      internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, KIND_VALUE),
-      bytes(`value ${i}`),
-    ]) as [Uint8Array, Uint8Array][];
-    const layout = { blockSize: 128, restartInterval: 3, bitsPerKey: 10 };
-    const { bytes: swapped } = buildTable([entries[1]!, entries[0]!, ...entries.slice(2)], layout);
+    const { swapped } = goodAndSwapped();
     const { fs, path } = await tableFrom(swapped);
     const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
     for (let round = 0; round < 3; round++) {
