@@ -8,7 +8,15 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HEADER_SIZE, Wal } from '@wal/core';
 import { NodeFs } from '@wal/store';
-import { CountingFs, frameInto, now, openSqliteDurable, quantile, writeAll } from './shared.js';
+import {
+  CountingFs,
+  frameInto,
+  mainThreadCpuNs,
+  now,
+  openSqliteDurable,
+  quantile,
+  writeAll,
+} from './shared.js';
 
 export const PAYLOAD_SIZE = 100;
 const FRAME_SIZE = HEADER_SIZE + PAYLOAD_SIZE;
@@ -27,6 +35,11 @@ export interface DurableRun {
    * system), microseconds; absent in older results.
    */
   readonly cpuMicros?: number;
+  /**
+   * CPU time of the main (event-loop) thread alone in the window,
+   * microseconds; absent where `/proc` lacks it and in older results.
+   */
+  readonly threadCpuMicros?: number;
 }
 
 /** What a durable contender offers the committers. */
@@ -61,6 +74,7 @@ export async function runCommitters(
   let running = true;
   let before = target.counts();
   let cpuBefore = process.cpuUsage();
+  let threadBefore = mainThreadCpuNs();
   let started = Number.POSITIVE_INFINITY;
   let deadline = Number.POSITIVE_INFINITY;
   const warmEnd = now() + WARM_UP_SECONDS * 1000;
@@ -68,6 +82,7 @@ export async function runCommitters(
     if (started !== Number.POSITIVE_INFINITY) return;
     before = target.counts();
     cpuBefore = process.cpuUsage();
+    threadBefore = mainThreadCpuNs();
     started = now();
     deadline = started + seconds * 1000;
   };
@@ -90,6 +105,7 @@ export async function runCommitters(
   running = false;
   const elapsed = (now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const threadAfter = mainThreadCpuNs();
   const after = target.counts();
   await Promise.all(all);
   await target.close();
@@ -102,6 +118,9 @@ export async function runCommitters(
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
     cpuMicros: cpu.user + cpu.system,
+    ...(threadBefore === undefined || threadAfter === undefined
+      ? {}
+      : { threadCpuMicros: (threadAfter - threadBefore) / 1000 }),
   };
 }
 

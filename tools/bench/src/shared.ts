@@ -4,7 +4,7 @@
  * Markdown formatting.
  */
 import { execFileSync, fork } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
@@ -167,6 +167,20 @@ export async function writeAll(
 }
 
 // ---------------------------------------------------------------- timing and statistics
+
+/**
+ * CPU nanoseconds the main (event-loop) thread has run, from Linux's
+ * `/proc/self/task/<pid>/schedstat`; undefined where that is unavailable.
+ */
+export function mainThreadCpuNs(): number | undefined {
+  try {
+    const text = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
+    const ns = Number(text.split(' ')[0]);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Milliseconds from a monotonic clock. */
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6;

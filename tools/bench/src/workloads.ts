@@ -4,12 +4,12 @@
  * returns plain data (sent to the runner as JSON).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from '@wal/commit';
 import { crc32c, encodeFrame, HEADER_SIZE, Wal } from '@wal/core';
 import { MemoryStore } from '@wal/store';
-import { frameInto, getU32, now, nsPerOp } from './shared.js';
+import { frameInto, getU32, mainThreadCpuNs, now, nsPerOp } from './shared.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -34,17 +34,6 @@ export interface BufferedResult {
   readonly cpuSeconds?: number;
   /** CPU seconds of the appending (main) thread alone in the window; absent where `/proc` lacks it. */
   readonly threadCpuSeconds?: number;
-}
-
-/** CPU nanoseconds the main thread has run (Linux `/proc/self/task/<pid>/schedstat`), or undefined. */
-function mainThreadCpuNs(): number | undefined {
-  try {
-    const text = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8');
-    const ns = Number(text.split(' ')[0]);
-    return Number.isFinite(ns) ? ns : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The CPU used since `from` (a {@link cpuMark}), in seconds. */
