@@ -721,6 +721,8 @@ describe('Lsm: block cache', () => {
       restarts: 1,
       pins: 0,
       dropped: false,
+      path: '',
+      offset: 0,
     });
     const held = (size: number) => size + BLOCK_OVERHEAD;
     cache.set(1, block(300));
@@ -760,6 +762,8 @@ describe('Lsm: block cache', () => {
             restarts: 1,
             pins: 0,
             dropped: false,
+            path: '',
+            offset: 0,
           });
           if (size + BLOCK_OVERHEAD > 1500) continue;
           model = [{ key, size }, ...model.filter((entry) => entry.key !== key)];
