@@ -4,6 +4,7 @@
  * each block is followed by a 5-byte trailer (type byte, CRC-32C).
  */
 import { crc32c } from '@wal/core';
+import { CorruptionError } from '@wal/errors';
 import {
   compareInternalAt,
   getU32,
@@ -197,14 +198,45 @@ export interface DataBlock {
   pins: number;
   /** Set when the block cache let go of it: its buffer is reused once no reader holds it. */
   dropped: boolean;
+  /** The table file the block was read from ('' when not from a file): for errors. */
+  path: string;
+  /** The offset of the block in that file: for errors. */
+  offset: number;
 }
 
-/** The varint at `at` in checked block contents; its end goes to `varintEnd`. */
+/**
+ * Above this many bytes, a key buffer shared by every check or read
+ * ({@link dataBlockValid}'s, `Table.get`'s scanner) is let go of once the
+ * call that needed it is done: a huge key once is not held for good.
+ */
+export const KEY_BUFFER_CAP = 64 * 1024;
+/** The size of a key buffer when it is made: most keys fit. */
+const KEY_BUFFER_SIZE = 64;
+
+/**
+ * `WAL_CORRUPTION` for what is wrong at `at` in `block`'s contents, naming
+ * the table and the file offset.
+ */
+function damagedBlock(block: DataBlock, at: number, what: string): CorruptionError {
+  const offset = block.offset + at;
+  return new CorruptionError(`table ${block.path} is damaged at offset ${offset}: ${what}`, {
+    offset,
+  });
+}
+
+/**
+ * The varint at `at` in checked block contents; its end goes to
+ * `varintEnd`. Throws {@link Malformed} if it runs to `end` (the end of the
+ * entries): the contents were checked once, but a block read again is only
+ * known by its CRC, so its bytes are never trusted to stay in bounds.
+ */
 let varintEnd = 0;
-function varintAt(bytes: Uint8Array, at: number): number {
+function varintAt(bytes: Uint8Array, at: number, end: number): number {
+  const start = at;
   let value = 0;
   let scale = 1;
   for (;;) {
+    if (at >= end) throw new Malformed('varint runs past the entries', start);
     const byte = bytes[at++]!;
     value += (byte & 0x7f) * scale;
     if (byte < 0x80) {
@@ -264,12 +296,14 @@ export function checkDataBlock(
   lastKey: Uint8Array,
 ): DataBlock {
   const { entriesEnd, count } = restartArray(contents);
-  if (!dataBlockValid(contents, entriesEnd, count, minKeyLength, lastKey)) {
+  const valid = dataBlockValid(contents, entriesEnd, count, minKeyLength, lastKey);
+  if (checkKey.length > KEY_BUFFER_CAP) checkKey = new Uint8Array(KEY_BUFFER_SIZE);
+  if (!valid) {
     explainDataBlock(contents, entriesEnd, count, minKeyLength, lastKey);
     // Unreachable unless the two checks disagree: refuse the block anyway.
     throw new Malformed('data block refused by its check', 0);
   }
-  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false, path: '', offset: 0 };
 }
 
 /**
@@ -279,11 +313,20 @@ export function checkDataBlock(
  */
 export function checkedDataBlock(contents: Uint8Array): DataBlock {
   const { entriesEnd, count } = restartArray(contents);
-  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false };
+  return { contents, entriesEnd, restarts: count, pins: 0, dropped: false, path: '', offset: 0 };
 }
 
-/** The key buffer of {@link dataBlockValid} (used synchronously, so shared). */
-let checkKey: Uint8Array = new Uint8Array(64);
+/**
+ * The key buffer of {@link dataBlockValid} (used synchronously, so shared);
+ * back to {@link KEY_BUFFER_SIZE} bytes after a check that grew it past
+ * {@link KEY_BUFFER_CAP}.
+ */
+let checkKey: Uint8Array = new Uint8Array(KEY_BUFFER_SIZE);
+
+/** @internal For tests: the key buffer the next check starts with. */
+export function checkKeyBuffer(): Uint8Array {
+  return checkKey;
+}
 
 /**
  * Whether the entries of data block `contents` (with a checked restart
@@ -436,7 +479,7 @@ function explainDataBlock(
  */
 export class BlockScanner {
   block: DataBlock | undefined;
-  key: Uint8Array = new Uint8Array(64);
+  key: Uint8Array = new Uint8Array(KEY_BUFFER_SIZE);
   keyLength = 0;
   valueStart = 0;
   valueEnd = 0;
@@ -453,15 +496,31 @@ export class BlockScanner {
     this.keyLength = 0;
   }
 
-  /** Reads the next entry; false (and unchanged) past the last one. */
+  /**
+   * Reads the next entry; false (and unchanged) past the last one. Throws
+   * `WAL_CORRUPTION` for an entry that does not fit in the block's entries
+   * (bytes that changed since their check while keeping their CRC).
+   */
   advance(): boolean {
     const block = this.block;
-    if (block === undefined || this.#next >= block.entriesEnd) return false;
+    const start = this.#next;
+    if (block === undefined || start >= block.entriesEnd) return false;
     const contents = block.contents;
-    const shared = varintAt(contents, this.#next);
-    const unshared = varintAt(contents, varintEnd);
-    const valueLength = varintAt(contents, varintEnd);
+    const end = block.entriesEnd;
+    let shared: number;
+    let unshared: number;
+    let valueLength: number;
+    try {
+      shared = varintAt(contents, start, end);
+      unshared = varintAt(contents, varintEnd, end);
+      valueLength = varintAt(contents, varintEnd, end);
+    } catch (error) {
+      throw damagedBlock(block, (error as Malformed).at, (error as Malformed).message);
+    }
     let at = varintEnd;
+    if (shared > this.keyLength || unshared + valueLength > end - at) {
+      throw damagedBlock(block, start, 'entry runs past the entries');
+    }
     const keyLength = shared + unshared;
     this.key = ensure(this.key, keyLength, shared);
     const key = this.key;
@@ -484,10 +543,7 @@ export class BlockScanner {
     let high = block.restarts - 1;
     while (low < high) {
       const mid = (low + high + 1) >>> 1;
-      const at = getU32(contents, block.entriesEnd + 4 * mid);
-      varintAt(contents, at); // shared: 0 at a restart point
-      const length = varintAt(contents, varintEnd);
-      varintAt(contents, varintEnd);
+      const length = restartKeyLength(block, getU32(contents, block.entriesEnd + 4 * mid));
       if (compareInternalAt(contents, varintEnd, length, target) < 0) low = mid;
       else high = mid - 1;
     }
@@ -502,4 +558,34 @@ export class BlockScanner {
   value(): Uint8Array {
     return this.block!.contents.subarray(this.valueStart, this.valueEnd);
   }
+
+  /**
+   * Lets go of a key buffer grown past {@link KEY_BUFFER_CAP} (a scanner
+   * shared by every read keeps no huge key's buffer). Only once the current
+   * key is no longer needed.
+   */
+  shrink(): void {
+    if (this.key.length > KEY_BUFFER_CAP) {
+      this.key = new Uint8Array(KEY_BUFFER_SIZE);
+      this.keyLength = 0;
+    }
+  }
+}
+
+/**
+ * The key length of the entry at restart offset `at` of `block` (its key
+ * starts at `varintEnd`). Throws as {@link BlockScanner.advance}.
+ */
+function restartKeyLength(block: DataBlock, at: number): number {
+  const { contents, entriesEnd } = block;
+  let length: number;
+  try {
+    varintAt(contents, at, entriesEnd); // shared: 0 at a restart point
+    length = varintAt(contents, varintEnd, entriesEnd);
+    varintAt(contents, varintEnd, entriesEnd);
+  } catch (error) {
+    throw damagedBlock(block, (error as Malformed).at, (error as Malformed).message);
+  }
+  if (length > entriesEnd - varintEnd) throw damagedBlock(block, at, 'key runs past the entries');
+  return length;
 }

@@ -149,6 +149,13 @@ export class Lsm {
   #lastWrite: Promise<void> | undefined;
   #failure: WalError | undefined;
   #closing: Promise<void> | undefined;
+  /**
+   * Set by `close()` once the writes held back by a stall when it was called
+   * are appended (or failed): from then on no compaction starts. Until then
+   * compactions go on, as a write held at the level-0 stop threshold waits
+   * for one.
+   */
+  #stopped = false;
   #flushedBytes = 0;
 
   private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
@@ -297,6 +304,8 @@ export class Lsm {
     let sync: boolean;
     try {
       sync = syncOption(options);
+      // A write held back by a stall before close() is still written; a later one is refused.
+      if (this.#closing !== undefined) throw new ClosedError('store');
       // Behind writes held back by a stall: after them, in call order.
       if (this.#held.size === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
@@ -362,11 +371,11 @@ export class Lsm {
 
   /**
    * What holds a write back now: {@link GO} when nothing (freezing a full
-   * memtable when no flush is running). Throws when the store is closing or
-   * failed. `slowed`: the write was delayed once already for level 0.
+   * memtable when no flush is running). Throws when the store failed (not
+   * when it is closing: `close()` waits for the writes held back).
+   * `slowed`: the write was delayed once already for level 0.
    */
   #stall(slowed: boolean): Stall {
-    if (this.#closing !== undefined) throw new ClosedError('store');
     if (this.#failure !== undefined) throw this.#failure;
     const level0 = this.#version.levels[0]!.length;
     if (level0 >= this.#stop) return STOP;
@@ -649,14 +658,12 @@ export class Lsm {
 
   /** Queues a compaction if the current version needs one and none is queued. */
   #scheduleCompaction(): void {
-    if (this.#compactionQueued || this.#failure !== undefined || this.#closing !== undefined) {
-      return;
-    }
+    if (this.#compactionQueued || this.#failure !== undefined || this.#stopped) return;
     if (pickCompaction(this.#version, this.#shape, [...this.#pointers]) === undefined) return;
     this.#compactionQueued = true;
     this.#enqueue('compaction', async () => {
       this.#compactionQueued = false;
-      if (this.#failure !== undefined || this.#closing !== undefined) return;
+      if (this.#failure !== undefined || this.#stopped) return;
       await this.#compactOnce();
       this.#scheduleCompaction();
     }).catch(noop);
@@ -892,11 +899,14 @@ export class Lsm {
   // ------------------------------------------------------------- close
 
   /**
-   * Closes the store: waits for writes and a flush in progress, closes the
-   * logs (making every write durable) and the tables, releases the lock.
-   * The memtable is not flushed: the log holds it and the next open replays
-   * it. Idempotent. Rejects if closing a log fails (everything is released
-   * anyway).
+   * Closes the store: refuses new calls (`WAL_CLOSED`) at once; then waits
+   * for the writes called before it, those held back by a write stall
+   * included (they are written in call order, after the flushes and
+   * compactions they wait for; if the store fails meanwhile they reject
+   * with its failure), and for a flush in progress; closes the logs (making
+   * every write durable) and the tables, releases the lock. The memtable is
+   * not flushed: the log holds it and the next open replays it. Idempotent.
+   * Rejects if closing a log fails (everything is released anyway).
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -905,6 +915,11 @@ export class Lsm {
 
   async #close(): Promise<void> {
     let error: unknown;
+    // Writes held back by a stall were accepted: appended first (or failed
+    // with the store's failure), as abstract-level's contract asks of a
+    // store: close once the operations in flight are done.
+    if (this.#held.size > 0) await this.#stallQueue;
+    this.#stopped = true;
     await this.#settled();
     await this.#idle();
     await Promise.all(this.#retiring);

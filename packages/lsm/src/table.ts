@@ -465,6 +465,7 @@ export class Table {
       for (let i = 0; i < userLength; i++) if (key[i] !== userKey[i]) return undefined;
       return { key: key.slice(0, scanner.keyLength), value: scanner.value().slice() };
     } finally {
+      SCANNER.shrink();
       this.release(data);
     }
   }
@@ -556,6 +557,8 @@ export class Table {
       throw damaged(this.path, handle.offset + error.at, error.message);
     }
     data.pins = 1;
+    data.path = this.path;
+    data.offset = handle.offset;
     this.#cache?.set(this.#cacheBase + block, data);
     return data;
   }
@@ -645,6 +648,11 @@ function indexBytes(index: TableIndex): number {
 
 /** The scanner of {@link Table.get}: used synchronously, between awaits, so one serves every table. */
 const SCANNER = new BlockScanner();
+
+/** @internal For tests: the key buffer of {@link Table.get}'s scanner. */
+export function tableScannerKeyBuffer(): Uint8Array {
+  return SCANNER.key;
+}
 
 function damaged(path: string, offset: number, what: string): CorruptionError {
   return new CorruptionError(`table ${path} is damaged at offset ${offset}: ${what}`, { offset });

@@ -4,11 +4,19 @@
  * caught or harmless; lengths are checked before use).
  */
 import assert from 'node:assert/strict';
+import { crc32c } from '@wal/core';
 import type { FsFile } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { decodeBatch, encodeBatch } from '../src/batch.js';
-import { BlockBuilder, BlockScanner, checkDataBlock, decodeBlock } from '../src/block.js';
+import {
+  BlockBuilder,
+  BlockScanner,
+  checkDataBlock,
+  checkKeyBuffer,
+  decodeBlock,
+  KEY_BUFFER_CAP,
+} from '../src/block.js';
 import { BlockCache } from '../src/block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
 import {
@@ -27,7 +35,7 @@ import {
 } from '../src/coding.js';
 import { TableCursor } from '../src/cursor.js';
 import { applyEdit, decodeEdit, emptyState, encodeEdit, snapshotEdit } from '../src/manifest.js';
-import { buildTable, Table, type TableLayout } from '../src/table.js';
+import { buildTable, Table, type TableLayout, tableScannerKeyBuffer } from '../src/table.js';
 import { bytes, fromHex, isCode, toHex } from './helpers.js';
 
 const LAYOUT: TableLayout = { blockSize: 4096, restartInterval: 16, bitsPerKey: 10 };
@@ -584,6 +592,159 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     await table.close();
   });
 
+  /**
+   * `bytes` with the 4 bytes at `at` changed so that the CRC-32C of
+   * `bytes[0, end)` is `target`: CRC-32C is affine over GF(2), and the
+   * effects of 32 consecutive bits on it are independent, so solving a
+   * 32×32 linear system finds the bytes (a CRC collision, made on purpose).
+   */
+  function forgeCrc(bytes: Uint8Array, end: number, at: number, target: number): Uint8Array {
+    const forged = bytes.slice();
+    const zeros = crc32c(new Uint8Array(end));
+    // Column j: the change to the CRC made by flipping bit j of the 4 bytes.
+    const columns: number[] = [];
+    for (let j = 0; j < 32; j++) {
+      const unit = new Uint8Array(end);
+      unit[at + (j >> 3)] = 1 << (j & 7);
+      columns.push((crc32c(unit) ^ zeros) >>> 0);
+    }
+    // Gaussian elimination: rows = [column effect | which bits make it].
+    const rows = columns.map((effect, j) => ({ effect, bits: 2 ** j }));
+    const basis: { effect: number; bits: number }[] = [];
+    for (let bit = 31; bit >= 0; bit--) {
+      const pivot = rows.findIndex((row) => !basis.includes(row) && (row.effect >>> bit) & 1);
+      assert.notEqual(pivot, -1, 'independent bits');
+      const chosen = rows[pivot]!;
+      for (const row of rows) {
+        if (row !== chosen && (row.effect >>> bit) & 1) {
+          row.effect = (row.effect ^ chosen.effect) >>> 0;
+          row.bits = (row.bits ^ chosen.bits) >>> 0;
+        }
+      }
+      basis.push(chosen);
+    }
+    let wanted = (crc32c(forged.subarray(0, end)) ^ target) >>> 0;
+    let flips = 0;
+    for (const row of basis) {
+      if (row.effect & wanted) {
+        wanted = (wanted ^ row.effect) >>> 0;
+        flips = (flips ^ row.bits) >>> 0;
+      }
+    }
+    for (let j = 0; j < 32; j++) if ((flips >>> j) & 1) forged[at + (j >> 3)]! ^= 1 << (j & 7);
+    assert.equal(crc32c(forged.subarray(0, end)), target);
+    return forged;
+  }
+
+  it('a block read again with the CRC of its checked copy but other bytes: an entry running past the entries is refused, not read', async () => {
+    // One block, every entry a restart point: the last entry starts at the
+    // last restart offset, as [shared 0][key length][value length][key][value].
+    const entries = Array.from({ length: 5 }, (_, i) => [
+      internalKey(bytes(`key-${i}`), 100 - i, KIND_VALUE),
+      bytes(`value of ${i}`),
+    ]) as [Uint8Array, Uint8Array][];
+    const good = buildTable(entries, { blockSize: 4096, restartInterval: 1, bitsPerKey: 10 }).bytes;
+    const builder = new BlockBuilder(1);
+    for (const [key, value] of entries) builder.add(key, value);
+    const size = builder.finish().length;
+    const view = new DataView(good.buffer, good.byteOffset);
+    const count = view.getUint32(size - 4, true);
+    const entriesEnd = size - 4 * (count + 1);
+    const last = view.getUint32(entriesEnd + 4 * (count - 1), true);
+    const scan = async (table: Table): Promise<number> => {
+      const cursor = new TableCursor(table);
+      let seen = 0;
+      await cursor.seek(undefined, false);
+      while (cursor.key !== undefined) {
+        seen++;
+        await cursor.step();
+      }
+      return seen;
+    };
+    const cases: [string, (hostile: Uint8Array) => void, RegExp, number][] = [
+      [
+        // The last value one byte shorter: its last byte, 0x81, starts a
+        // phantom entry whose first varint runs on into the restart array.
+        'a varint',
+        (hostile) => {
+          hostile[last + 2]!--;
+          hostile[entriesEnd - 1] = 0x81;
+        },
+        /varint runs past the entries/,
+        entriesEnd - 1,
+      ],
+      [
+        // The last value one byte longer: it would end in the restart array.
+        'a value',
+        (hostile) => {
+          hostile[last + 2]!++;
+        },
+        /entry runs past the entries/,
+        last,
+      ],
+    ];
+    for (const [what, damage, message, offset] of cases) {
+      const hostile = good.slice();
+      damage(hostile);
+      // The CRC (over the contents and the type byte) made that of the good
+      // block by changing the first entry's value.
+      const crcAt = size + 1;
+      const forged = forgeCrc(
+        hostile,
+        crcAt,
+        3 + entries[0]![0].length,
+        view.getUint32(crcAt, true),
+      );
+      assert.deepEqual(forged.subarray(crcAt), good.subarray(crcAt));
+      const { fs, path } = await tableFrom(good);
+      const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
+      assert.equal(await scan(table), entries.length); // checked in full, remembered with its CRC
+      const file = await fs.open(path, 'write');
+      await fs.pwrite(file, forged, 0);
+      await fs.close(file);
+      // Read again: same CRC, so the entries are not checked again; the
+      // scanner refuses the entry that does not fit where it starts.
+      await assert.rejects(scan(table), (error: Error & { code?: string; offset?: number }) => {
+        assert.equal(error.code, 'WAL_CORRUPTION', what);
+        assert.match(error.message, message, what);
+        assert.equal(error.offset, offset, what);
+        return true;
+      });
+      await table.close();
+      // Read first (no copy checked before), the forged block fails the full check.
+      const fresh = await tableFrom(forged);
+      const other = await Table.open(fresh.fs, fresh.path, new BlockCache(0));
+      await assert.rejects(other.readData(0), isCode('WAL_CORRUPTION'), what);
+      await other.close();
+    }
+  });
+
+  it('the shared key buffers of the block check and of Table.get drop back after a huge key', async () => {
+    const huge = new Uint8Array(KEY_BUFFER_CAP * 3).fill(0x6b);
+    const entries = [
+      [internalKey(bytes('a'), 3, KIND_VALUE), bytes('small')],
+      [internalKey(huge, 2, KIND_VALUE), bytes('huge')],
+      [internalKey(bytes('l'), 1, KIND_VALUE), bytes('after')],
+    ] as [Uint8Array, Uint8Array][];
+    const { fs, path } = await tableFrom(buildTable(entries, LAYOUT).bytes);
+    const table = await Table.open(fs, path, new BlockCache(0)); // every get checks its block
+    const small = await table.get(bytes('a'), internalKey(bytes('a'), 9, KIND_VALUE));
+    assert.equal(toHex(small!.value), toHex(bytes('small')));
+    // Small keys: the buffers stay (no allocation per check or get).
+    const buffers = [checkKeyBuffer(), tableScannerKeyBuffer()];
+    await table.get(bytes('a'), internalKey(bytes('a'), 9, KIND_VALUE));
+    assert.deepEqual([checkKeyBuffer(), tableScannerKeyBuffer()], buffers);
+    assert.ok(checkKeyBuffer() === buffers[0] && tableScannerKeyBuffer() === buffers[1]);
+    const found = await table.get(huge, internalKey(huge, 9, KIND_VALUE));
+    assert.equal(toHex(found!.key), toHex(entries[1]![0]));
+    assert.ok(checkKeyBuffer().length <= KEY_BUFFER_CAP, `${checkKeyBuffer().length}`);
+    assert.ok(
+      tableScannerKeyBuffer().length <= KEY_BUFFER_CAP,
+      `${tableScannerKeyBuffer().length}`,
+    );
+    await table.close();
+  });
+
   it('refuses files that are not tables, and truncated tables, with the offset', async () => {
     const { bytes: good } = buildTable([[internalKey(bytes('k'), 1, 1), bytes('v')]], LAYOUT);
     const cases: [Uint8Array, RegExp][] = [
@@ -605,7 +766,6 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     const footer = bad.length - 48;
     // indexSize = 0xFFFFFFF0, then a valid footer CRC so the handle check is what fires.
     bad.set(fromHex('f0 ff ff ff'), footer + 8);
-    const { crc32c } = await import('@wal/core');
     const crc = crc32c(bad.subarray(footer, footer + 36));
     new DataView(bad.buffer).setUint32(footer + 36, crc, true);
     const { fs, path } = await tableFrom(bad);
@@ -659,7 +819,6 @@ describe('LSM-FORMAT §5a range deletions in tables', () => {
   });
 
   it('a damaged range-deletion block or handle is refused with the offset', async () => {
-    const { crc32c } = await import('@wal/core');
     const { bytes: good } = ranged();
     // Every bit flip in the range block, handle or footer is caught.
     for (let at = 46; at < good.length; at++) {

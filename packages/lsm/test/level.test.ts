@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CrashFs, type CrashStates, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
-import { LsmLevel, type LsmLevelOptions } from '../src/index.js';
+import { Lsm, LsmLevel, type LsmLevelOptions } from '../src/index.js';
 import { isCode } from './helpers.js';
 
 const DIR = '/db';
@@ -520,6 +520,33 @@ describe('LsmLevel: extra methods and errors', () => {
     assert.equal(db.status, 'closed');
     await db.open(); // the lock was released: it opens again
     assert.equal(await db.get('a'), 'b');
+    await db.close();
+  });
+
+  it('close() completes the writes held back by a write stall; later ones get LEVEL_DATABASE_NOT_OPEN', async () => {
+    const fs = new CrashFs();
+    const store = await Lsm.open(DIR, { fs, segmentSize: 4096, level0Trigger: 10 });
+    for (let i = 0; i < 2; i++) {
+      await store.put(new TextEncoder().encode(`t${i}`), new TextEncoder().encode('v'));
+      await store.flush();
+    }
+    await store.close();
+    // Two level-0 tables: at the stop threshold, the writes wait for a compaction.
+    const stop = { level0Trigger: 2, level0SlowdownTrigger: 2, level0StopTrigger: 2 };
+    const db = memoryLevel(fs, stop);
+    await db.open();
+    assert.equal(db.stats().tables[0], 2);
+    const writes = Array.from({ length: 20 }, (_, i) => db.put(`k${i}`, `v${i}`));
+    const closing = db.close();
+    await assert.rejects(db.put('late', 'v'), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await closing;
+    await Promise.all(writes);
+    await db.open();
+    assert.deepEqual(
+      await db.getMany(writes.map((_, i) => `k${i}`)),
+      writes.map((_, i) => `v${i}`),
+    );
+    assert.equal(await db.get('late'), undefined);
     await db.close();
   });
 

@@ -721,6 +721,8 @@ describe('Lsm: block cache', () => {
       restarts: 1,
       pins: 0,
       dropped: false,
+      path: '',
+      offset: 0,
     });
     const held = (size: number) => size + BLOCK_OVERHEAD;
     cache.set(1, block(300));
@@ -760,6 +762,8 @@ describe('Lsm: block cache', () => {
             restarts: 1,
             pins: 0,
             dropped: false,
+            path: '',
+            offset: 0,
           });
           if (size + BLOCK_OVERHEAD > 1500) continue;
           model = [{ key, size }, ...model.filter((entry) => entry.key !== key)];
@@ -1037,6 +1041,161 @@ describe('Lsm: memory', () => {
     await recovered.manifest!.close();
     for (const live of recovered.tables!) await live.table.close();
     await recovered.lock!.release();
+  });
+});
+
+describe('Lsm: close() and writes held back by a stall', () => {
+  /**
+   * A file system whose fsyncs of the store's directory wait for `held`: a
+   * flush waits there once its table is written (the logs' own directories
+   * are not held).
+   */
+  class HeldSyncDir extends FaultFs {
+    held: Promise<void> | undefined;
+    override async syncDir(path: string): Promise<void> {
+      if (path === DIR) await this.held;
+      return super.syncDir(path);
+    }
+  }
+
+  /**
+   * A store whose memtable is full while the flush of the one before it
+   * waits for `fs.held` to settle: every write called now is held back.
+   * That flush brings level 0 to its stop threshold: once it is done, the
+   * writes wait for a compaction too.
+   */
+  async function stalled(fs: HeldSyncDir): Promise<{ db: Lsm; release: () => void }> {
+    let release!: () => void;
+    const db = await Lsm.open(DIR, {
+      fs,
+      writeBufferSize: 1024,
+      // A large log segment: no segment is created (and its directory fsynced) meanwhile.
+      segmentSize: 1 << 20,
+      level0Trigger: 2,
+      level0SlowdownTrigger: 2,
+      level0StopTrigger: 2,
+    });
+    await db.put(bytes('0'), bytes('first table'));
+    await db.flush();
+    fs.held = new Promise((resolve) => {
+      release = resolve;
+    });
+    await db.put(bytes('a'), new Uint8Array(1024)); // frozen; its flush waits
+    await db.put(bytes('b'), new Uint8Array(1024)); // full
+    assert.equal(db.stats().flushing, true);
+    return { db, release };
+  }
+
+  /** Notes the order in which `writes` settle; `all`: their outcomes. */
+  function track(writes: readonly Promise<void>[]): {
+    settled: number[];
+    all: Promise<PromiseSettledResult<void>[]>;
+  } {
+    const settled: number[] = [];
+    const all = Promise.allSettled(writes.map((write, i) => write.finally(() => settled.push(i))));
+    return { settled, all };
+  }
+
+  it('every write held back when close() is called is written, in call order; later writes are refused (property)', async () => {
+    const write = fc.record({
+      key: fc.integer({ min: 0, max: 5 }),
+      size: fc.integer({ min: 0, max: 700 }),
+      kind: fc.constantFrom('put', 'del', 'batch'),
+      sync: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 12 }), async (plan) => {
+        const fs = new HeldSyncDir(new CrashFs());
+        const { db, release } = await stalled(fs);
+        const model = new Map<string, string | undefined>();
+        const writes = plan.map(({ key, size, kind, sync }, i) => {
+          const name = `k${key}`;
+          const value = `${i}:`.padEnd(size + 2, 'x');
+          if (kind === 'del') {
+            model.set(name, undefined);
+            return db.del(bytes(name), { sync });
+          }
+          model.set(name, value);
+          if (kind === 'put') return db.put(bytes(name), bytes(value), { sync });
+          return db.batch([{ type: 'put', key: bytes(name), value: bytes(value) }], { sync });
+        });
+        const { settled, all } = track(writes);
+        await tick();
+        assert.deepEqual(settled, [], 'the writes are held back');
+        const closing = db.close();
+        await assert.rejects(db.put(bytes('late'), bytes('v')), isCode('WAL_CLOSED'));
+        release();
+        await closing;
+        for (const outcome of await all) assert.equal(outcome.status, 'fulfilled');
+        assert.deepEqual(settled, [...writes.keys()], 'settled in call order');
+        const reopened = await Lsm.open(DIR, { fs });
+        for (const [name, value] of model) {
+          assert.equal(text(await reopened.get(bytes(name))), value, name);
+        }
+        assert.equal((await reopened.get(bytes('a')))?.length, 1024);
+        assert.equal((await reopened.get(bytes('b')))?.length, 1024);
+        assert.equal(await reopened.get(bytes('late')), undefined);
+        await reopened.close();
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('writes held at the level-0 stop threshold are written by close(), after the compaction they wait for', async () => {
+    const fs = new CrashFs();
+    const options = { fs, segmentSize: 4096, level0Trigger: 10 };
+    const key = (i: number) => bytes(`key${String(i).padStart(4, '0')}`);
+    const value = (i: number) => bytes(`${i}`.padEnd(100, '.'));
+    let db = await Lsm.open(DIR, options);
+    for (let i = 0; i < 20; i++) {
+      await db.put(key(i), value(i));
+      if (i % 10 === 9) await db.flush();
+    }
+    await db.close();
+    // Two level-0 tables, the stop threshold: the open schedules a
+    // compaction; the writes wait for it. They fill memtables, whose flushes
+    // bring level 0 to the threshold again while the store closes: the
+    // compactions that clears it run then.
+    const stop = {
+      ...options,
+      writeBufferSize: 1024,
+      level0Trigger: 2,
+      level0SlowdownTrigger: 2,
+      level0StopTrigger: 2,
+    };
+    db = await Lsm.open(DIR, stop);
+    assert.equal(db.stats().tables[0], 2);
+    const writes: Promise<void>[] = [];
+    for (let i = 20; i < 80; i++) writes.push(db.put(key(i), value(i)));
+    const { settled, all } = track(writes);
+    await db.close();
+    for (const outcome of await all) assert.equal(outcome.status, 'fulfilled');
+    assert.deepEqual(settled, [...writes.keys()], 'settled in call order');
+    db = await Lsm.open(DIR, stop);
+    for (let i = 0; i < 80; i++) assert.deepEqual(await db.get(key(i)), value(i), `key ${i}`);
+    await db.close();
+  });
+
+  it('writes held back when the store fails reject with its failure; close() still closes', async () => {
+    const fs = new HeldSyncDir(new CrashFs());
+    const { db, release } = await stalled(fs);
+    const writes = [0, 1, 2].map((i) => db.put(bytes(`k${i}`), bytes(`v${i}`)));
+    const { settled, all } = track(writes);
+    await tick();
+    assert.deepEqual(settled, []);
+    // The flush's directory fsync fails.
+    fs.inject({ method: 'syncDir', fault: 'EIO', when: (call) => call.path === DIR });
+    const closing = db.close();
+    release();
+    await closing;
+    for (const outcome of await all) {
+      assert.equal(outcome.status, 'rejected');
+      isCode('WAL_IO')((outcome as PromiseRejectedResult).reason);
+    }
+    const reopened = await Lsm.open(DIR, { fs });
+    assert.equal((await reopened.get(bytes('b')))?.length, 1024, 'acknowledged writes are kept');
+    assert.equal(await reopened.get(bytes('k0')), undefined);
+    await reopened.close();
   });
 });
 
