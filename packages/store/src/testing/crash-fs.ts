@@ -807,7 +807,7 @@ export class CrashFs implements Fs {
   powerLoss(options: CrashStatesOptions = {}): CrashState {
     const plan = new CrashPlan(this.#snapshot(), this.#resolve(options));
     const state = new StateImpl(plan.sampleAt(2), { sectorSize: this.sectorSize });
-    this.reset(state);
+    this.#reset(this.#record('reset', `${state.files.size} files`), state);
     this.#m.off = true;
     return state;
   }
@@ -852,10 +852,26 @@ export class CrashFs implements Fs {
    * Replaces the whole contents with `image`, all durable, as a reboot after a
    * power loss would: drops every lock, invalidates every open file (`EBADF`),
    * and detaches calls still in flight (they settle but change nothing). The
-   * trace is kept.
+   * trace is kept. For a test that edits the disk between two runs (a
+   * damaged byte, a deleted file), on the live instance; to reboot after a
+   * power loss, open the returned state instead (`state.fs()`).
+   *
+   * @throws `EIO` (nothing changed) on a dead instance: once this process
+   * was killed ({@link CrashFs.processCrash}: call it on the instance that
+   * returned) or the machine lost power ({@link CrashFs.powerLoss}).
    */
   reset(image: CrashImage): void {
     const record = this.#record('reset', `${image.files.size} files`);
+    if (this.#m.off || this.#killed) {
+      record.settledAt = record.issuedAt;
+      record.error = 'EIO';
+      throw fsError('EIO', 'reset');
+    }
+    this.#reset(record, image);
+  }
+
+  /** `reset`'s work, traced as `record`: also what a power loss leaves. */
+  #reset(record: Mutable<CrashFsOperation>, image: CrashImage): void {
     this.#m.live.#dropHandles();
     this.#m.locks.clear();
     this.#m.epoch++;
