@@ -424,6 +424,19 @@ describe('CrashFs', () => {
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab']));
     });
 
+    it('a pending truncate survives or not whatever the later writes do (more states than a journal leaves)', async () => {
+      const fs = new CrashFs({ image: { files: new Map([['/f', bytes('abcdef')]]) } });
+      const file = await fs.open('/f', 'write');
+      await fs.ftruncate(file, 2);
+      await fs.pwrite(file, bytes('XY'), 3); // past the cut
+      const texts = fileTexts(all(fs, { tear: false, lengths: false }), '/f');
+      // Neither, the cut alone, both, and the write without the cut it followed.
+      assert.deepEqual(texts, new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf']));
+      // Still pending however long ago it completed, until a covering sync.
+      await fs.fdatasync(file);
+      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab\0XY']));
+    });
+
     it('a sync covers exactly the writes completed when it was called', async () => {
       const fs = new CrashFs();
       const file = await durableEmpty(fs);

@@ -19,6 +19,23 @@
  *   same for the completed creates, mkdirs, renames and unlinks touching that
  *   directory; an operation touching two directories (a cross-directory
  *   rename) is durable once both were synced.
+ * - **Truncates** (`ftruncate`) are file operations like writes: pending
+ *   until an `fdatasync` called after they completed completes, and in a
+ *   crash state kept or lost whole (never torn), independently of the
+ *   file's other pending operations, applied in issue order. This errs on
+ *   the side of more states than a journaling file system leaves, on
+ *   purpose: there an unsynced truncate becomes durable at the next journal
+ *   commit (seconds), and a later size change (a write past the cut) commits
+ *   only with it, while here it stays pending until a sync covers it, and
+ *   a later write may survive without it (the bytes it cut back under the
+ *   write). Extra states can fail a test that a disk would pass, never hide
+ *   a state a disk leaves; syncing after a truncate, as the stores do,
+ *   removes them. One state is not drawn: a lost cut whose zeroing of the
+ *   block it fell in reached the disk (the old length, zeros from the cut
+ *   to that block's end), which a file system may leave; code that must
+ *   survive it treats everything past the cut as possibly damaged until
+ *   the truncate is synced (the log does: it lowers its durable hint to the
+ *   cut first, and damage above the hint is a torn tail).
  * - **Power loss.** Each pending (non-durable) operation may or may not
  *   survive; see {@link CrashFs.crashStates} for the exact space. The machine
  *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
