@@ -92,6 +92,7 @@ async function assertEveryCallFails(
     ['syncDir', () => fs.syncDir('/d')],
     ['lock', () => fs.lock('/d/OTHER')],
     ['release', () => held.release()],
+    ['reset', () => fs.reset({ files: new Map([['/d/log', bytes('reset')]]) })],
   ];
   for (const [call, run] of calls) {
     let result: unknown;
@@ -99,6 +100,7 @@ async function assertEveryCallFails(
       result = run();
     } catch (error) {
       assert.equal((error as NodeJS.ErrnoException).code, 'EIO', (error as Error).message);
+      assert.equal((error as NodeJS.ErrnoException).syscall, call);
       continue;
     }
     await rejectsWith(result as Promise<unknown>, 'EIO', call);
@@ -422,6 +424,19 @@ describe('CrashFs', () => {
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab']));
     });
 
+    it('a pending truncate survives or not whatever the later writes do (more states than a journal leaves)', async () => {
+      const fs = new CrashFs({ image: { files: new Map([['/f', bytes('abcdef')]]) } });
+      const file = await fs.open('/f', 'write');
+      await fs.ftruncate(file, 2);
+      await fs.pwrite(file, bytes('XY'), 3); // past the cut
+      const texts = fileTexts(all(fs, { tear: false, lengths: false }), '/f');
+      // Neither, the cut alone, both, and the write without the cut it followed.
+      assert.deepEqual(texts, new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf']));
+      // Still pending however long ago it completed, until a covering sync.
+      await fs.fdatasync(file);
+      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab\0XY']));
+    });
+
     it('a sync covers exactly the writes completed when it was called', async () => {
       const fs = new CrashFs();
       const file = await durableEmpty(fs);
@@ -657,6 +672,25 @@ describe('CrashFs', () => {
       // One trace: the calls of both processes, with the crash between them.
       assert.equal(fs.operations, next.operations);
       assert.equal(fs.operations.filter((op) => op.call === 'processCrash').length, 2);
+    });
+
+    it("reset on a killed instance is refused: the next process's files, locks and page cache stay; its own reset works", async () => {
+      const { fs } = await beforeACrash();
+      const next = fs.processCrash();
+      const log = await next.open('/d/log', 'write');
+      const lock = await next.lock('/d/LOCK');
+      const image = next.snapshot();
+      const states = all(next).length;
+      assert.throws(() => fs.reset({ files: new Map() }), { code: 'EIO', syscall: 'reset' });
+      assert.equal(fs.operations.at(-1)!.error, 'EIO', 'traced as a failed call');
+      assert.deepEqual(next.snapshot(), image);
+      assert.equal(all(next).length, states, 'the pending operations stay pending');
+      assert.equal(await next.size(log), 21, 'the file stays open');
+      await assert.rejects(next.lock('/d/LOCK'), LockedError);
+      await lock.release();
+      next.reset({ files: new Map([['/g', bytes('g')]]) });
+      assert.deepEqual([...next.snapshot().files.keys()], ['/g']);
+      await rejectsWith(next.size(log), 'EBADF');
     });
 
     it('a call in flight at a process crash completes on the machine, ordered with the next process calls', async () => {

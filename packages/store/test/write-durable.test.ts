@@ -6,8 +6,17 @@
  * and the latch of a failure.
  */
 import assert from 'node:assert/strict';
-import { constants, existsSync } from 'node:fs';
-import { readdir, readFile, readlink, realpath, rename, writeFile } from 'node:fs/promises';
+import nodeFs, { constants, existsSync } from 'node:fs';
+import {
+  copyFile,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  writeFile,
+} from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
@@ -59,6 +68,32 @@ function causeCodes(error: unknown): unknown[] {
     codes.push(errorCode(e));
   }
   return codes;
+}
+
+/**
+ * Makes the `which`-th next `fs.fstat` of this process fail with `EIO`, as
+ * seen by every module (`node:fs`'s exports, synced to its ESM bindings);
+ * the returned function restores it. For the identity check of NodeFs's
+ * `O_DSYNC` descriptor, which no `Fs` wrapper can reach.
+ */
+function failFstat(which: number): () => void {
+  const real = nodeFs.fstat;
+  let seen = 0;
+  nodeFs.fstat = ((fd: number, ...rest: unknown[]) => {
+    const done = rest[rest.length - 1] as (error: NodeJS.ErrnoException | null) => void;
+    if (++seen !== which) return (real as (...args: unknown[]) => void)(fd, ...rest);
+    const error = Object.assign(new Error('EIO: i/o error, fstat'), {
+      code: 'EIO',
+      errno: -5,
+      syscall: 'fstat',
+    });
+    process.nextTick(() => done(error));
+  }) as typeof nodeFs.fstat;
+  syncBuiltinESMExports();
+  return () => {
+    nodeFs.fstat = real;
+    syncBuiltinESMExports();
+  };
 }
 
 /** Every state of a power loss now (at most `limit`). */
@@ -168,6 +203,34 @@ describe('Fs.pwriteDurable', () => {
       syscall: 'open',
     });
     await fs.close(gone);
+  });
+
+  it('NodeFs: a failed fstat of the check is a failure of the opening (syscall open, nothing written, nothing left open)', async () => {
+    const fs = new NodeFs();
+    const path = join(await tempDir(), 'f');
+    const file = await fs.open(path, 'create');
+    await fs.pwrite(file, pattern(10, 1), 0);
+    const before = await openDescriptors();
+    for (const which of [1, 2]) {
+      const restore = failFstat(which);
+      try {
+        await assert.rejects(fs.pwriteDurable(file, pattern(5, 2), 10), (error: unknown) => {
+          const failure = error as NodeJS.ErrnoException & { cause?: { syscall?: string } };
+          assert.deepEqual(
+            [failure.code, failure.syscall, failure.path, failure.cause?.syscall],
+            ['EIO', 'open', path, 'fstat'],
+          );
+          return true;
+        });
+      } finally {
+        restore();
+      }
+      assert.equal(await openDescriptors(), before, 'the O_DSYNC descriptor is closed');
+      assert.equal(await fs.size(file), 10, 'nothing written');
+    }
+    assert.equal(await fs.pwriteDurable(file, pattern(5, 3), 10), 5, 'the next call opens it');
+    await fs.close(file);
+    assert.deepEqual(new Uint8Array(await readFile(path)).subarray(10), pattern(5, 3));
   });
 
   it('CrashFs: durable on resolve, itself only; before that a pending write like any other', async () => {
@@ -653,29 +716,88 @@ describe('writeDurable: what latches', () => {
     await store.close();
   });
 
-  it('FileStore over NodeFs: a log file moved away fails the durable open (ENOENT), not latched; back in place, all goes on', async () => {
-    const dir = await tempDir();
-    const path = join(dir, 'log');
-    const store = await FileStore.open(path);
-    await store.write(0, pattern(100, 1));
-    await store.sync(); // the directory entry is durable: the direct path
-    await rename(path, join(dir, 'away'));
-    await assert.rejects(store.writeDurable(100, pattern(50, 2)), {
-      code: 'WAL_IO',
-      errno: 'ENOENT',
-      syscall: 'open',
-      offset: 100,
-    });
-    assert.equal(store.failure, undefined);
-    await rename(join(dir, 'away'), path);
-    await store.writeDurable(100, pattern(50, 3));
-    await store.write(150, pattern(10, 4));
-    await store.sync();
-    await store.close();
-    const onDisk = new Uint8Array(await readFile(path));
-    assert.deepEqual(onDisk.subarray(100, 150), pattern(50, 3));
-    assert.deepEqual(onDisk.subarray(150), pattern(10, 4));
-  });
+  const onDisk = [
+    {
+      name: 'FileStore',
+      open: (path: string) => FileStore.open(path),
+      fileOf: (path: string) => path,
+    },
+    {
+      name: 'SegmentedStore',
+      open: (path: string) => SegmentedStore.open(path, { segmentSize: S }),
+      fileOf: (path: string) => join(path, segmentName(0)),
+    },
+  ];
+
+  for (const backend of onDisk) {
+    /** A store of `backend` over NodeFs with 100 synced bytes (the direct path from there). */
+    const synced = async () => {
+      const path = join(await tempDir(), 'log');
+      const store = await backend.open(path);
+      await store.write(0, pattern(100, 1));
+      await store.sync();
+      return { store, file: backend.fileOf(path) };
+    };
+
+    /** Then: a durable write, a write and a sync work and land in the file. */
+    const goesOn = async (store: Store, file: string) => {
+      await store.writeDurable!(100, pattern(50, 3));
+      await store.write(150, pattern(10, 4));
+      await store.sync();
+      await store.close();
+      const bytes = new Uint8Array(await readFile(file));
+      assert.deepEqual(bytes.subarray(0, 100), pattern(100, 1));
+      assert.deepEqual(bytes.subarray(100, 150), pattern(50, 3));
+      assert.deepEqual(bytes.subarray(150, 160), pattern(10, 4));
+    };
+
+    for (const errno of ['ENOENT', 'ESTALE']) {
+      const how = errno === 'ENOENT' ? 'moved away' : 'replaced by a copy';
+      it(`${backend.name} over NodeFs: its file ${how} fails the durable open (${errno}), not latched; back in place, all goes on`, async () => {
+        const { store, file } = await synced();
+        await rename(file, `${file}.away`);
+        if (errno === 'ESTALE') await copyFile(`${file}.away`, file); // same bytes, another file
+        await assert.rejects(store.writeDurable!(100, pattern(50, 2)), {
+          code: 'WAL_IO',
+          errno,
+          syscall: 'open',
+          offset: 100,
+        });
+        assert.equal(store.failure, undefined);
+        assert.equal(store.length, 100);
+        assert.deepEqual(await store.read(0, 100), pattern(100, 1));
+        await rename(`${file}.away`, file); // the store's own file back in place
+        await goesOn(store, file);
+      });
+    }
+
+    for (const which of [1, 2]) {
+      it(`${backend.name} over NodeFs: a failed fstat (${which === 1 ? "the file's" : 'the new descriptor'}) of the durable open's check is not latched`, async () => {
+        const { store, file } = await synced();
+        const restore = failFstat(which);
+        let error: unknown;
+        try {
+          error = await store.writeDurable(100, pattern(50, 2)).then(
+            () => assert.fail('writeDurable resolved'),
+            (failure: unknown) => failure,
+          );
+        } finally {
+          restore();
+        }
+        assert.equal(errorCode(error), 'WAL_IO', String(error));
+        assert.deepEqual(
+          {
+            errno: (error as { errno?: unknown }).errno,
+            offset: (error as { offset?: unknown }).offset,
+          },
+          { errno: 'EIO', offset: 100 },
+        );
+        assert.equal(store.failure, undefined);
+        assert.equal(store.length, 100);
+        await goesOn(store, file);
+      });
+    }
+  }
 });
 
 describe('writeDurable under reordered completions', () => {

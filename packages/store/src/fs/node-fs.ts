@@ -80,8 +80,9 @@ class NodeFile implements FsFile {
    * with `O_RDWR | O_DSYNC`: the kernel has the bytes on stable storage, with
    * the size and metadata needed to read them, when the call returns, as an
    * `fdatasync` of that range would; one trip through the thread pool.
-   * A failure to open that descriptor, or a path that names another file
-   * now (`ESTALE`), rejects with `syscall` `'open'`, nothing written.
+   * A failure to open or check that descriptor (its `fstat`s), or a path
+   * that names another file now (`ESTALE`), rejects with `syscall` `'open'`,
+   * nothing written.
    */
   pwriteDurable(bytes: Uint8Array, position: number): Promise<number> {
     if (!this.writable || this.#closing !== undefined) {
@@ -117,16 +118,17 @@ class NodeFile implements FsFile {
         if (error) return done(error, -1);
         fstat(fd, (firstError, first) => {
           fstat(durable, (secondError, second) => {
+            const checkError = firstError ?? secondError;
             const failure =
-              firstError ??
-              secondError ??
-              (first.dev === second.dev && first.ino === second.ino
-                ? null
-                : Object.assign(new Error(`${this.path} was replaced since it was opened`), {
-                    code: 'ESTALE',
-                    syscall: 'open',
-                    path: this.path,
-                  }));
+              checkError !== null
+                ? this.#uncheckable(checkError)
+                : first.dev === second.dev && first.ino === second.ino
+                  ? null
+                  : Object.assign(new Error(`${this.path} was replaced since it was opened`), {
+                      code: 'ESTALE',
+                      syscall: 'open',
+                      path: this.path,
+                    });
             if (failure !== null) {
               close(durable, () => done(failure, -1));
               return;
@@ -137,6 +139,21 @@ class NodeFile implements FsFile {
         });
       });
     });
+  }
+
+  /**
+   * The failure of the `fstat` that checks the `O_DSYNC` descriptor: a
+   * failure of its opening (`syscall` `'open'`, nothing written; see
+   * {@link Fs.pwriteDurable}), keeping the `code` and `errno`, with the
+   * `fstat` error as its cause.
+   */
+  #uncheckable(error: NodeJS.ErrnoException): NodeJS.ErrnoException {
+    return Object.assign(
+      new Error(`cannot check the O_DSYNC descriptor of ${this.path}: ${error.message}`, {
+        cause: error,
+      }),
+      { code: error.code, errno: error.errno, syscall: 'open', path: this.path },
+    );
   }
 
   pwrite(bytes: Uint8Array, position: number): Promise<number> {
@@ -342,7 +359,10 @@ export class NodeFs implements Fs {
    * file stay unsynced). Rejects with `EBADF` for a file opened read-only or
    * closed, `ESTALE` when the path no longer names the file that was opened
    * (renamed or replaced since), a `TypeError` for a file this `Fs` did not
-   * open, and the system's open and write errors. Without `O_DSYNC`
+   * open, and the system's open and write errors. Every failure to open the
+   * second descriptor or to check it (`fstat`) wrote nothing and rejects with
+   * `syscall` `'open'` (the system's `code` kept), as {@link Fs.pwriteDurable}
+   * says; the next call tries the opening again. Without `O_DSYNC`
    * (Windows): `pwrite`, then `fdatasync`.
    */
   pwriteDurable(file: FsFile, bytes: Uint8Array, position: number): Promise<number> {

@@ -19,6 +19,23 @@
  *   same for the completed creates, mkdirs, renames and unlinks touching that
  *   directory; an operation touching two directories (a cross-directory
  *   rename) is durable once both were synced.
+ * - **Truncates** (`ftruncate`) are file operations like writes: pending
+ *   until an `fdatasync` called after they completed completes, and in a
+ *   crash state kept or lost whole (never torn), independently of the
+ *   file's other pending operations, applied in issue order. This errs on
+ *   the side of more states than a journaling file system leaves, on
+ *   purpose: there an unsynced truncate becomes durable at the next journal
+ *   commit (seconds), and a later size change (a write past the cut) commits
+ *   only with it, while here it stays pending until a sync covers it, and
+ *   a later write may survive without it (the bytes it cut back under the
+ *   write). Extra states can fail a test that a disk would pass, never hide
+ *   a state a disk leaves; syncing after a truncate, as the stores do,
+ *   removes them. One state is not drawn: a lost cut whose zeroing of the
+ *   block it fell in reached the disk (the old length, zeros from the cut
+ *   to that block's end), which a file system may leave; code that must
+ *   survive it treats everything past the cut as possibly damaged until
+ *   the truncate is synced (the log does: it lowers its durable hint to the
+ *   cut first, and damage above the hint is a torn tail).
  * - **Power loss.** Each pending (non-durable) operation may or may not
  *   survive; see {@link CrashFs.crashStates} for the exact space. The machine
  *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
@@ -807,7 +824,7 @@ export class CrashFs implements Fs {
   powerLoss(options: CrashStatesOptions = {}): CrashState {
     const plan = new CrashPlan(this.#snapshot(), this.#resolve(options));
     const state = new StateImpl(plan.sampleAt(2), { sectorSize: this.sectorSize });
-    this.reset(state);
+    this.#reset(this.#record('reset', `${state.files.size} files`), state);
     this.#m.off = true;
     return state;
   }
@@ -852,10 +869,26 @@ export class CrashFs implements Fs {
    * Replaces the whole contents with `image`, all durable, as a reboot after a
    * power loss would: drops every lock, invalidates every open file (`EBADF`),
    * and detaches calls still in flight (they settle but change nothing). The
-   * trace is kept.
+   * trace is kept. For a test that edits the disk between two runs (a
+   * damaged byte, a deleted file), on the live instance; to reboot after a
+   * power loss, open the returned state instead (`state.fs()`).
+   *
+   * @throws `EIO` (nothing changed) on a dead instance: once this process
+   * was killed ({@link CrashFs.processCrash}: call it on the instance that
+   * returned) or the machine lost power ({@link CrashFs.powerLoss}).
    */
   reset(image: CrashImage): void {
     const record = this.#record('reset', `${image.files.size} files`);
+    if (this.#m.off || this.#killed) {
+      record.settledAt = record.issuedAt;
+      record.error = 'EIO';
+      throw fsError('EIO', 'reset');
+    }
+    this.#reset(record, image);
+  }
+
+  /** `reset`'s work, traced as `record`: also what a power loss leaves. */
+  #reset(record: Mutable<CrashFsOperation>, image: CrashImage): void {
     this.#m.live.#dropHandles();
     this.#m.locks.clear();
     this.#m.epoch++;
