@@ -61,7 +61,9 @@ export interface SegmentedStoreOptions {
    * {@link MIN_SEGMENT_SIZE} for a new log. Used when creating a log (default
    * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
    * without metadata (a wal-db 1.x log, whose size, any value above 0, is
-   * then recorded in the metadata); otherwise optional, and when given it
+   * then recorded in the metadata), and then checked against the segment
+   * files: every segment below the highest must hold exactly this many bytes
+   * and the highest at most that; otherwise optional, and when given it
    * must equal the stored size.
    */
   readonly segmentSize?: number;
@@ -228,10 +230,13 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
- * (damaged metadata; a head file missing or damaged while segment 0 is gone —
- * then nothing is changed; a segment larger than the segment size),
- * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
- * missing for a directory without metadata; an option key that is not one of
+ * (damaged metadata; a head or metadata file larger than it can be; a head
+ * file missing or damaged while segment 0 is gone — then nothing is changed;
+ * a segment larger than the segment size; segments of a directory without
+ * metadata that fit no single size), `ERR_INVALID_ARG_VALUE` (a
+ * `segmentSize` differing from the stored one, missing for a directory
+ * without metadata, or one its segment files do not fit while they fit
+ * another — then nothing is changed; an option key that is not one of
  * {@link SegmentedStoreOptions}, before anything is done), `ERR_OUT_OF_RANGE` (a
  * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
