@@ -303,6 +303,23 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       assert.deepEqual(after, before, 'no metadata is written for a rejected open');
     });
 
+    it('refuses a segment size the files do not fit, writable or read-only, and cuts nothing', async () => {
+      const before = listing(dir);
+      for (const segmentSize of [4 * SEGMENT, SEGMENT / 2, SEGMENT + 1]) {
+        for (const readOnly of [false, true]) {
+          await assert.rejects(
+            Wal.open(dir, { segmentSize, readOnly }),
+            (error: Error) =>
+              isCode('ERR_INVALID_ARG_VALUE')(error) &&
+              error.message.includes(`the segment size ${segmentSize} given`) &&
+              error.message.includes(`fit a segment size of ${SEGMENT}`),
+          );
+          assert.deepEqual(listing(dir), before, 'no metadata written, no segment cut');
+        }
+      }
+      await viewFromHead(dir, SEGMENT, head, lsns.slice(first));
+    });
+
     it('opens with the segment size: head from the head file, records from the head on', async () => {
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
       try {

@@ -25,7 +25,7 @@ import {
 import { DEFAULT_FILE_MODE, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
 import { identifyLog, refusal } from './log-identity.js';
-import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
+import { decodeMeta, encodeMeta, MAX_META_FILE_SIZE, splitMeta } from './meta-file.js';
 import type { MetaValue, StoreMeta, StoreSupports } from './store.js';
 import { StoreBase } from './store-base.js';
 
@@ -382,7 +382,7 @@ async function readHead(
   fs: Fs,
   path: string,
 ): Promise<{ head: number; user: StoreMeta; stored: boolean }> {
-  const encoded = await readWhole(fs, `${path}.meta`);
+  const encoded = await readWhole(fs, `${path}.meta`, MAX_META_FILE_SIZE);
   const meta = encoded === undefined ? {} : decodeMeta(encoded, `${path}.meta`);
   const { own, user } = splitMeta(meta);
   const head = own[HEAD_KEY] ?? 0;

@@ -21,6 +21,8 @@ const VERSION = 1;
 const HEADER = 16;
 /** The store's own keys ride in the same map; allow them room beyond the caller's limit. */
 const MAX_BODY = MAX_META_BYTES + 4096;
+/** Largest metadata file {@link decodeMeta} accepts, in bytes: a larger one is damaged. */
+export const MAX_META_FILE_SIZE = HEADER + MAX_BODY;
 
 /** Encodes `meta` as a metadata file. */
 export function encodeMeta(meta: StoreMeta): Uint8Array {

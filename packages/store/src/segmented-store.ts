@@ -27,9 +27,9 @@ import {
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
-import { decodeHead, encodeHead } from './head-file.js';
+import { decodeHead, encodeHead, HEAD_FILE_SIZE } from './head-file.js';
 import { identifyLog, refusal, segmentIndex } from './log-identity.js';
-import { decodeMeta, encodeMeta, splitMeta } from './meta-file.js';
+import { decodeMeta, encodeMeta, MAX_META_FILE_SIZE, splitMeta } from './meta-file.js';
 import type { StoreMeta, StoreSupports } from './store.js';
 import { StoreBase } from './store-base.js';
 
@@ -61,7 +61,9 @@ export interface SegmentedStoreOptions {
    * {@link MIN_SEGMENT_SIZE} for a new log. Used when creating a log (default
    * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
    * without metadata (a wal-db 1.x log, whose size, any value above 0, is
-   * then recorded in the metadata); otherwise optional, and when given it
+   * then recorded in the metadata), and then checked against the segment
+   * files: every segment below the highest must hold exactly this many bytes
+   * and the highest at most that; otherwise optional, and when given it
    * must equal the stored size.
    */
   readonly segmentSize?: number;
@@ -228,10 +230,13 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
- * (damaged metadata; a head file missing or damaged while segment 0 is gone —
- * then nothing is changed; a segment larger than the segment size),
- * `ERR_INVALID_ARG_VALUE` (a `segmentSize` differing from the stored one, or
- * missing for a directory without metadata; an option key that is not one of
+ * (damaged metadata; a head or metadata file larger than it can be; a head
+ * file missing or damaged while segment 0 is gone — then nothing is changed;
+ * a segment larger than the segment size; segments of a directory without
+ * metadata that fit no single size), `ERR_INVALID_ARG_VALUE` (a
+ * `segmentSize` differing from the stored one, missing for a directory
+ * without metadata, or one its segment files do not fit while they fit
+ * another — then nothing is changed; an option key that is not one of
  * {@link SegmentedStoreOptions}, before anything is done), `ERR_OUT_OF_RANGE` (a
  * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
@@ -373,6 +378,7 @@ export class SegmentedStore extends StoreBase {
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
         await SegmentedStore.#inspect(fs, dir, rule);
+      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -433,13 +439,14 @@ export class SegmentedStore extends StoreBase {
   ): Promise<SegmentedStore> {
     let store: SegmentedStore | undefined;
     try {
-      const { indexes, user, segmentSize, head } = await SegmentedStore.#inspect(
+      const { indexes, user, stored, segmentSize, head } = await SegmentedStore.#inspect(
         fs,
         dir,
         rule,
       ).catch((error: unknown) => {
         throw missingForReadOnly(error, 'segmented store', dir);
       });
+      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize);
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
       store = new SegmentedStore(dir, fs, undefined, {
         segmentSize,
@@ -473,13 +480,19 @@ export class SegmentedStore extends StoreBase {
       .filter((index): index is number => index !== undefined)
       .sort((a, b) => a - b);
     const metaPath = join(dir, 'meta');
-    const encoded = names.includes('meta') ? await readWhole(fs, metaPath) : undefined;
+    const encoded = names.includes('meta')
+      ? await readWhole(fs, metaPath, MAX_META_FILE_SIZE)
+      : undefined;
     const { own, user } = splitMeta(encoded === undefined ? {} : decodeMeta(encoded, metaPath));
     const stored = own[SEGMENT_SIZE_KEY];
     if (stored !== undefined && !isSegmentSize(stored)) {
       throw new CorruptionError(`metadata file ${metaPath} holds an invalid segment size`);
     }
-    const headBytes = names.includes('head') ? await readWhole(fs, join(dir, 'head')) : undefined;
+    // A head file is only ever replaced whole, by wal-db too (which rewrites
+    // it in place): one larger than 12 bytes was written by neither.
+    const headBytes = names.includes('head')
+      ? await readWhole(fs, join(dir, 'head'), HEAD_FILE_SIZE)
+      : undefined;
     const recorded = headBytes === undefined ? undefined : decodeHead(headBytes);
     // Fresh: nothing was ever written, so any segment size fits. A head file
     // naming a non-zero head without segments or metadata is a wal-db log
@@ -1135,6 +1148,61 @@ async function eachBounded<T>(
 function isSegmentSize(value: unknown): boolean {
   return (
     typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= MAX_SEGMENT_SIZE
+  );
+}
+
+/**
+ * For a directory whose metadata records no segment size (a wal-db 1.x log,
+ * or one whose metadata was lost), where the `segmentSize` option alone says
+ * where each byte is: checks that every segment file below the highest holds
+ * exactly `segmentSize` bytes and the highest at most that (FORMAT.md §5.3).
+ * A size that does not fit would make recovery read misplaced bytes as a torn
+ * tail and cut the log there. Rejects with `ERR_INVALID_ARG_VALUE` when the
+ * files fit one other segment size (the option is wrong; the message names
+ * it), else with `WAL_CORRUPTION`; reads only. A segment deleted since the
+ * listing (a writer truncating, seen by a read-only open) is skipped.
+ */
+async function checkSegmentSizes(
+  fs: Fs,
+  dir: string,
+  indexes: readonly number[],
+  segmentSize: number,
+): Promise<void> {
+  const sizes: { index: number; size: number }[] = [];
+  for (const index of indexes) {
+    let file: FsFile;
+    try {
+      file = await fs.open(join(dir, segmentName(index)), 'read');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    try {
+      sizes.push({ index, size: await fs.size(file) });
+    } finally {
+      await fs.close(file);
+    }
+  }
+  const highest = sizes.at(-1);
+  const full = sizes.slice(0, -1);
+  const fits = (size: number) =>
+    full.every((segment) => segment.size === size) && highest !== undefined && highest.size <= size;
+  if (highest === undefined || fits(segmentSize)) return;
+  const wrong = full.find((segment) => segment.size !== segmentSize) ?? highest;
+  const what = `segment ${segmentName(wrong.index)} holds ${wrong.size} bytes, ${
+    wrong === highest ? 'more than' : 'not'
+  } the segment size ${segmentSize} given`;
+  // The size the files were written with, when one fits them all.
+  const other = full.length > 0 ? full[0]!.size : highest.size;
+  if (other > 0 && fits(other)) {
+    throw invalidArgValue(
+      'options.segmentSize',
+      segmentSize,
+      `does not match the segment files of ${dir}, which has no metadata to check it against: ${what} (every segment below the highest must hold exactly the segment size); the files fit a segment size of ${full.length > 0 ? other : `at least ${other}`}. Nothing was changed`,
+    );
+  }
+  throw new CorruptionError(
+    `the segment size ${segmentSize} given does not match the segment files of ${dir}, which has no metadata to check it against, and no other size fits them all: ${what}. Nothing was changed`,
   );
 }
 

@@ -74,6 +74,14 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
         `${target.path}: the log has no metadata (a wal-db 1.x log?): give its segment size with --segment-size`,
       );
     }
+    const message = error instanceof Error ? error.message : '';
+    if (isArgumentError(error) && message.includes('does not match the segment files')) {
+      // No metadata: the store checked the size against the segment files.
+      const fit = /the files fit a segment size of ([^.]+)\./.exec(message)?.[1];
+      throw new CliError(
+        `${target.path}: --segment-size ${target.segmentSize} does not match the segment files of this log, which has no metadata${fit === undefined ? '' : `: they fit a segment size of ${fit}`}`,
+      );
+    }
     if (isArgumentError(error)) {
       throw new CliError(
         `${target.path}: --segment-size ${target.segmentSize} does not match the log's segment size (omit it: the log records its own)`,

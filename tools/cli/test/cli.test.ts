@@ -751,8 +751,9 @@ describe('wal on other layouts', () => {
     const { lsns } = await makeLog(dir, 50);
     unlinkSync(join(dir, 'meta'));
     const before = snapshot(dir);
-    const [refused, infoJson, infoText, verify, dump] = await Promise.all([
+    const [refused, wrong, infoJson, infoText, verify, dump] = await Promise.all([
       wal(['info', dir]),
+      wal(['verify', dir, '--segment-size', '1k']),
       wal(['info', dir, '--segment-size', '4k', '--json']),
       wal(['info', dir, '--segment-size', '4096']),
       wal(['verify', dir, '--segment-size', '4096']),
@@ -760,6 +761,11 @@ describe('wal on other layouts', () => {
     ]);
     assert.equal(refused!.status, 2);
     assertOneLine(refused!, /--segment-size/);
+    assert.equal(wrong!.status, 2);
+    assertOneLine(
+      wrong!,
+      /--segment-size 1024 does not match the segment files .*: they fit a segment size of at least \d+$/,
+    );
     assert.equal(infoJson!.status, 0, infoJson!.stderr);
     const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
     assert.equal(data.format, null);

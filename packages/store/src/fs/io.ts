@@ -5,7 +5,14 @@
  * exported for engines that keep files of their own through an `Fs`.
  */
 import { dirname } from 'node:path';
-import { errorCode, IoError, invalidArgType, rejectUnknownKeys, toWalError } from '@wal/errors';
+import {
+  CorruptionError,
+  errorCode,
+  IoError,
+  invalidArgType,
+  rejectUnknownKeys,
+  toWalError,
+} from '@wal/errors';
 import type { Fs, FsFile } from './fs.js';
 
 /** The error of a write that returned 0 (or less) at `offset`. */
@@ -122,8 +129,16 @@ export async function readFull(
   return done;
 }
 
-/** Reads a whole (small) file, or `undefined` when it does not exist. */
-export async function readWhole(fs: Fs, path: string): Promise<Uint8Array | undefined> {
+/**
+ * Reads a whole small file, or `undefined` when it does not exist. A file
+ * larger than `limit` bytes is `WAL_CORRUPTION` naming it and its size,
+ * checked before anything is allocated or read for it.
+ */
+export async function readWhole(
+  fs: Fs,
+  path: string,
+  limit: number,
+): Promise<Uint8Array | undefined> {
   let file: FsFile;
   try {
     file = await fs.open(path, 'read');
@@ -133,6 +148,11 @@ export async function readWhole(fs: Fs, path: string): Promise<Uint8Array | unde
   }
   try {
     const size = await fs.size(file);
+    if (size > limit) {
+      throw new CorruptionError(
+        `${path} is damaged: it holds ${size} bytes, more than the ${limit} it can hold`,
+      );
+    }
     const bytes = new Uint8Array(size);
     const count = await readFull(fs, file, bytes, 0);
     return bytes.subarray(0, count);

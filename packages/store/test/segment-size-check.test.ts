@@ -1,0 +1,297 @@
+// Opening a segmented directory whose metadata records no segment size (a
+// wal-db 1.x log, or one whose metadata was lost): the `segmentSize` option
+// alone says where each byte is, so the open checks it against the segment
+// files before relying on it, and a size that does not fit is refused with
+// every file left as it was (FORMAT.md §5.3). Also: the head and metadata
+// files are size-checked before they are read (FORMAT.md §4, §5.1).
+import assert from 'node:assert/strict';
+import { readdir, readFile, truncate } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
+import fc from 'fast-check';
+import { encodeHead } from '../src/head-file.js';
+import {
+  FileStore,
+  type FsFile,
+  NodeFs,
+  type OpenMode,
+  SegmentedStore,
+  segmentName,
+} from '../src/index.js';
+import { encodeMeta } from '../src/meta-file.js';
+import { CrashFs } from '../src/testing/crash-fs.js';
+import { systemError } from '../src/testing/fault-fs.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+
+const DIR = '/data/log';
+
+/**
+ * A segmented directory without metadata as a log written with segment size
+ * `real` leaves it: `length` bytes from offset 0 (every segment full but the
+ * highest), a head file naming 0, optionally without segment `missing`.
+ */
+function metaless(real: number, length: number, missing?: number): Map<string, Uint8Array> {
+  const bytes = pattern(length, real);
+  const files = new Map<string, Uint8Array>([[`${DIR}/head`, encodeHead(0)]]);
+  for (let index = 0; index * real < length; index++) {
+    if (index === missing) continue;
+    files.set(`${DIR}/${segmentName(index)}`, bytes.slice(index * real, (index + 1) * real));
+  }
+  return files;
+}
+
+function crashFs(files: Map<string, Uint8Array>): CrashFs {
+  return new CrashFs({ image: { files, dirs: new Set(['/data', DIR]) } });
+}
+
+/** Every file with its bytes, and every directory: what must stay as it was. */
+function contents(fs: CrashFs): string[] {
+  const { files, dirs } = fs.snapshot();
+  return [
+    ...[...dirs].map((dir) => `${dir}/`),
+    ...[...files].map(([path, bytes]) => `${path} ${Buffer.from(bytes).toString('hex')}`),
+  ].sort();
+}
+
+/** Opens writable, then read-only, with `segmentSize`; returns both errors (`undefined` when it opened). */
+async function openBoth(fs: CrashFs, segmentSize: number): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  for (const readOnly of [false, true]) {
+    try {
+      const store = await SegmentedStore.open(DIR, { fs, segmentSize, readOnly });
+      await store.close();
+      errors.push(undefined);
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  return errors;
+}
+
+describe('SegmentedStore: the segment size of a directory without metadata', () => {
+  after(removeTempDirs);
+
+  it('a size the segment files do not fit is refused, writable or read-only, and nothing changes', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 600 }),
+        fc.integer({ min: 2, max: 6 }),
+        fc.integer({ min: 1, max: 600 }),
+        fc.integer({ min: 1, max: 1200 }),
+        async (real, segments, highest, given) => {
+          fc.pre(given !== real);
+          const length = (segments - 1) * real + Math.min(highest, real);
+          const fs = crashFs(metaless(real, length));
+          const before = contents(fs);
+          for (const error of await openBoth(fs, given)) {
+            assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE', String(error));
+            const message = (error as Error).message;
+            assert.match(message, /does not match the segment files/);
+            assert.ok(message.includes(`segment ${segmentName(0)} holds ${real} bytes`), message);
+            assert.ok(message.includes(`the segment size ${given} given`), message);
+            assert.ok(message.includes(`fit a segment size of ${real}.`), message);
+          }
+          assert.deepEqual(contents(fs), before);
+          // No lock left behind, and the right size opens every byte.
+          const store = await SegmentedStore.open(DIR, { fs, segmentSize: real });
+          assert.equal(store.length, length);
+          assert.deepEqual(await store.read(0, length), pattern(length, real));
+          await store.close();
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('the reported cases: 4096-byte segments opened with 16384 or with 2048', async () => {
+    for (const [given, length] of [
+      [16384, 4 * 4096 + 3776],
+      [2048, 4 * 4096 + 752],
+    ] as const) {
+      const fs = crashFs(metaless(4096, length));
+      const before = contents(fs);
+      const [writable, readOnly] = await openBoth(fs, given);
+      for (const error of [writable, readOnly]) {
+        assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
+        assert.ok(error instanceof TypeError);
+      }
+      assert.deepEqual(contents(fs), before);
+      assert.ok(!fs.snapshot().files.has(`${DIR}/meta`));
+    }
+  });
+
+  it('one segment only: larger than the size given is refused, the size the files need named', async () => {
+    const fs = crashFs(metaless(5000, 3000));
+    const before = contents(fs);
+    for (const error of await openBoth(fs, 2048)) {
+      assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
+      assert.match((error as Error).message, /holds 3000 bytes, more than the segment size 2048/);
+      assert.match((error as Error).message, /fit a segment size of at least 3000/);
+    }
+    assert.deepEqual(contents(fs), before);
+    // Any size from 3000 up fits one segment of 3000 bytes: nothing tells them apart.
+    assert.deepEqual(await openBoth(fs, 3000), [undefined, undefined]);
+  });
+
+  it('segments that fit no single size are WAL_CORRUPTION naming the odd one, whatever size is given', async () => {
+    const files = metaless(1000, 3500);
+    files.set(`${DIR}/${segmentName(1)}`, pattern(700, 9)); // a short segment below the highest
+    for (const given of [1000, 700, 4096]) {
+      const fs = crashFs(new Map(files));
+      const before = contents(fs);
+      for (const error of await openBoth(fs, given)) {
+        assert.equal(errorCode(error), 'WAL_CORRUPTION', String(error));
+        const message = (error as Error).message;
+        assert.ok(message.includes(`the segment size ${given} given does not match`), message);
+        const odd = given === 1000 ? `${segmentName(1)} holds 700` : `${segmentName(0)} holds 1000`;
+        assert.ok(message.includes(odd), message);
+      }
+      assert.deepEqual(contents(fs), before);
+    }
+    // A highest segment larger than the full ones below it fits no size either.
+    const grown = metaless(1000, 2500);
+    grown.set(`${DIR}/${segmentName(2)}`, pattern(1200, 9));
+    const fs = crashFs(grown);
+    for (const error of await openBoth(fs, 1000)) assert.equal(errorCode(error), 'WAL_CORRUPTION');
+  });
+
+  it('a missing segment between others is not a size mismatch: it reads as zeros (FORMAT.md §3)', async () => {
+    const fs = crashFs(metaless(1000, 3500, 1));
+    assert.deepEqual(await openBoth(fs, 1000), [undefined, undefined]);
+    const store = await SegmentedStore.open(DIR, { fs, readOnly: true });
+    assert.equal(store.length, 3500);
+    assert.deepEqual(await store.read(1000, 1000), new Uint8Array(1000));
+    assert.deepEqual(await store.read(2000, 1500), pattern(3500, 1000).subarray(2000));
+    await store.close();
+  });
+
+  it('a segment gone since the listing is skipped; any other failure to open one rejects', async () => {
+    const fs = crashFs(metaless(1000, 2500));
+    const phantom = `${DIR}/${segmentName(7)}`;
+    // Listed but gone (a writer truncating while a reader opens): not measured.
+    class Listing extends RecordingFs {
+      override async readdir(path: string): Promise<string[]> {
+        return [...(await super.readdir(path)), segmentName(7)];
+      }
+      override open(path: string, mode: OpenMode): Promise<FsFile> {
+        if (path === phantom) return Promise.reject(systemError('ENOENT', 'open', path));
+        if (path.endsWith(segmentName(1)) && this.denied) {
+          return Promise.reject(systemError('EACCES', 'open', path));
+        }
+        return super.open(path, mode);
+      }
+      denied = false;
+    }
+    const listing = new Listing(fs);
+    const store = await SegmentedStore.open(DIR, {
+      fs: listing,
+      segmentSize: 1000,
+      readOnly: true,
+    });
+    assert.equal(store.length, 2500);
+    await store.close();
+    listing.denied = true;
+    const before = contents(fs);
+    await rejectsCode(
+      SegmentedStore.open(DIR, { fs: listing, segmentSize: 1000, readOnly: true }),
+      'WAL_IO',
+    );
+    assert.deepEqual(contents(fs), before);
+  });
+
+  it('once the metadata records the size, a different option is refused before anything changes', async () => {
+    const files = metaless(4096, 3 * 4096 + 10);
+    files.set(`${DIR}/meta`, encodeMeta({ 'store.segmentSize': 4096 }));
+    const fs = crashFs(files);
+    const before = contents(fs);
+    for (const error of await openBoth(fs, 8192)) {
+      assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
+      assert.match((error as Error).message, /differs from the segment size 4096/);
+    }
+    assert.deepEqual(contents(fs), before);
+  });
+
+  it('over NodeFs: refused, the listing and every byte as they were', async () => {
+    const dir = join(await tempDir(), 'log');
+    const writer = await SegmentedStore.open(dir, { segmentSize: 4096 });
+    await writer.write(0, pattern(4 * 4096 + 752, 3));
+    await writer.close();
+    const { rm } = await import('node:fs/promises');
+    await rm(join(dir, 'meta'));
+    const snapshot = async () => {
+      const names = (await readdir(dir)).sort();
+      return Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))]));
+    };
+    const before = await snapshot();
+    for (const readOnly of [false, true]) {
+      await rejectsCode(
+        SegmentedStore.open(dir, { segmentSize: 2048, readOnly }),
+        'ERR_INVALID_ARG_VALUE',
+      );
+    }
+    assert.deepEqual(await snapshot(), before);
+  });
+});
+
+/** Records, by path, the largest buffer a `pread` was given. */
+class ReadSizeFs extends RecordingFs {
+  readonly largest = new Map<string, number>();
+  override pread(file: FsFile, into: Uint8Array, position: number): Promise<number> {
+    this.largest.set(file.path, Math.max(this.largest.get(file.path) ?? 0, into.length));
+    return super.pread(file, into, position);
+  }
+}
+
+describe('head and metadata files larger than they can be', () => {
+  after(removeTempDirs);
+  const HUGE = 256 * 1024 * 1024; // sparse: no test allocates it
+
+  for (const readOnly of [false, true]) {
+    it(`SegmentedStore${readOnly ? ', read-only' : ''}: WAL_CORRUPTION before anything is read from them`, async () => {
+      const dir = join(await tempDir(), 'log');
+      const writer = await SegmentedStore.open(dir, { segmentSize: 4096 });
+      await writer.write(0, pattern(10, 1));
+      await writer.close();
+      for (const [name, limit] of [
+        ['head', 12],
+        ['meta', 16 + 64 * 1024 + 4096],
+      ] as const) {
+        const path = join(dir, name);
+        const original = await readFile(path);
+        for (const size of [limit + 1, HUGE]) {
+          await truncate(path, size);
+          const fs = new ReadSizeFs(new NodeFs());
+          const error = await rejectsCode(
+            SegmentedStore.open(dir, { fs, readOnly }),
+            'WAL_CORRUPTION',
+          );
+          assert.ok(error.message.includes(`${path} is damaged: it holds ${size} bytes`));
+          const largest = fs.largest.get(path) ?? 0;
+          assert.ok(largest <= limit, `read ${largest} bytes of ${name} at once`);
+        }
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(path, original);
+        // At the limit the file is read (and judged on its contents).
+        const fs = new ReadSizeFs(new NodeFs());
+        const store = await SegmentedStore.open(dir, { fs, readOnly });
+        assert.equal(store.length, 10);
+        await store.close();
+      }
+    });
+  }
+
+  it('FileStore: a metadata file larger than it can be is WAL_CORRUPTION, nothing read from it', async () => {
+    const path = join(await tempDir(), 'log');
+    const writer = await FileStore.open(path);
+    await writer.write(0, pattern(10, 1));
+    await writer.close();
+    await truncate(`${path}.meta`, HUGE);
+    for (const readOnly of [false, true]) {
+      const fs = new ReadSizeFs(new NodeFs());
+      const error = await rejectsCode(FileStore.open(path, { fs, readOnly }), 'WAL_CORRUPTION');
+      assert.ok(error.message.includes(`${path}.meta is damaged: it holds ${HUGE} bytes`));
+      const largest = fs.largest.get(`${path}.meta`) ?? 0;
+      assert.ok(largest <= 16 + 64 * 1024 + 4096, `read ${largest} bytes at once`);
+    }
+  });
+});
