@@ -36,7 +36,9 @@ export interface LockHolder {
    * owned by another user counts as alive). `dead`: it does not run; the
    * lock is stale and the next writable open takes it over. `unknown`:
    * another host, so no check is possible. `unreadable`: the file holds no
-   * valid record (a lock file damaged by a power loss): stale too.
+   * valid record: stale when it is empty or only NUL bytes (a lock file
+   * emptied by a power loss); anything else is not a lock file of ours,
+   * which a writable open refuses (`WAL_NOT_A_LOG`) and never removes.
    */
   readonly state: HolderState | 'unreadable';
 }
@@ -60,6 +62,28 @@ export function parseOwner(text: string): LockOwner | undefined {
     ...(typeof token === 'string' ? { token } : {}),
     ...(typeof start === 'string' ? { start } : {}),
   };
+}
+
+/**
+ * Bytes of the largest lock file taken for ours: a record is about a hundred
+ * bytes; anything longer is somebody else's file, and is not read further.
+ */
+export const LOCK_FILE_LIMIT = 4096;
+
+/**
+ * What a lock file's text is, by the one rule that decides whether a lock
+ * file may be taken over or removed (docs/FORMAT.md §3.1):
+ * - a {@link LockOwner} with a token: a record written by `NodeFs.lock`;
+ * - `residue`: empty or only NUL bytes, what a power loss can leave of such
+ *   a record (it is written without fsync): stale, as its holder is gone;
+ * - `foreign`: anything else (another program's lock or pid file, a user's
+ *   file, a record without a token): not ours, never taken over or removed.
+ */
+export function judgeLockText(text: string): LockOwner | 'residue' | 'foreign' {
+  if (text.length > LOCK_FILE_LIMIT) return 'foreign';
+  if (/^\0*$/.test(text)) return 'residue';
+  const owner = parseOwner(text);
+  return owner?.token === undefined ? 'foreign' : owner;
 }
 
 /** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */
