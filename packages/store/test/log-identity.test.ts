@@ -491,6 +491,16 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
         ).catch((error: unknown) => {
           throw new Error(`${name}: ${String(error)}`, { cause: error });
         });
+        // A log directory's lock the same.
+        const dir = join(parent, 'dir');
+        await dirLog.make(dir);
+        await make(join(dir, 'lock'));
+        await refusedUnchanged(
+          parent,
+          join(dir, 'lock'),
+          () => SegmentedStore.open(dir),
+          /^a file that is not a lock file of a log/,
+        );
         // The guard of a take-over too, beside a stale lock of ours.
         const other = join(parent, 'other');
         await fileLog.make(other);
