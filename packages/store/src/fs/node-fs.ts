@@ -36,13 +36,7 @@ import {
 import { hostname } from 'node:os';
 import { errorCode, LockedError, NotALogError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
-import {
-  holderState,
-  judgeLockText,
-  LOCK_FILE_LIMIT,
-  type LockOwner,
-  startTimeOf,
-} from './lock-file.js';
+import { holderState, type LockOwner, readLockFile, startTimeOf } from './lock-file.js';
 import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
@@ -295,25 +289,11 @@ async function isAlive(owner: LockOwner): Promise<boolean> {
  * file of ours: another program's lock file, a user's file, a directory.
  */
 async function readOwner(path: string): Promise<LockOwner | undefined | null> {
-  let text: string | undefined; // undefined: a directory
-  try {
-    const handle = await open(path, 'r');
-    try {
-      const bytes = Buffer.alloc(LOCK_FILE_LIMIT + 1);
-      const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
-      text = bytes.toString('utf8', 0, bytesRead);
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null; // gone: try again
-    if (errorCode(error) !== 'EISDIR') throw error;
-  }
-  const judged = text === undefined ? 'foreign' : judgeLockText(text);
-  if (judged === 'foreign') {
+  const found = await readLockFile(path);
+  if (found === 'foreign') {
     throw new NotALogError(path, 'a file that is not a lock file of a log (never taken over)');
   }
-  return judged === 'residue' ? undefined : judged;
+  return found === 'residue' ? undefined : found;
 }
 
 /**
