@@ -80,6 +80,30 @@ describe('Wal.open and what is not a log', () => {
     });
   }
 
+  it("another program's journal.lock and a user's journal.meta.tmp beside a new single-file log stay as they are", async () => {
+    const path = join(parent, 'journal');
+    await writeFile(`${path}.lock`, '4242\n');
+    await writeFile(`${path}.meta.tmp`, 'user data\n');
+    await refuses(path, { layout: 'file' }, /^nothing, but a journal\.meta\.tmp beside it/);
+    await rm(`${path}.meta.tmp`);
+    await refuses(path, { layout: 'file' }, /^nothing, but a journal\.lock beside it/);
+    assert.equal(await readFile(`${path}.lock`, 'utf8'), '4242\n');
+  });
+
+  it("a directory holding only a user's file named lock is refused", async () => {
+    const path = join(parent, 'appdata');
+    await mkdir(path);
+    await writeFile(join(path, 'lock'), '777\n');
+    await refuses(path, {}, /^a directory holding lock$/);
+  });
+
+  it("a user's notes.meta beside nothing is refused as not a log, and no empty notes is left", async () => {
+    const path = join(parent, 'notes');
+    await writeFile(`${path}.meta`, 'my meta notes\n');
+    await refuses(path, { layout: 'file' }, /^nothing, but a notes\.meta beside it/);
+    assert.deepEqual(await readdir(parent), ['notes.meta']);
+  });
+
   it('a wal-db log whose only record was torn is refused; adopt: true takes it over and recovery cuts it', async () => {
     const path = join(parent, 'log');
     const torn = encodeFrame(new Uint8Array(100).fill(9)).subarray(0, 60);

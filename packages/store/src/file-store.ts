@@ -24,7 +24,7 @@ import {
 } from './fs/io.js';
 import { DEFAULT_FILE_MODE, validateMode } from './fs/mode.js';
 import { NodeFs } from './fs/node-fs.js';
-import { identifyLog, refusal } from './log-identity.js';
+import { foreignSibling, identifyLog, refusal } from './log-identity.js';
 import { decodeMeta, encodeMeta, MAX_META_FILE_SIZE, splitMeta } from './meta-file.js';
 import type { MetaValue, StoreMeta, StoreSupports } from './store.js';
 import { StoreBase } from './store-base.js';
@@ -94,7 +94,8 @@ const OPTION_KEYS: ReadonlySet<string> = new Set(
  * Guarantees: `sync()` fdatasyncs the data file (skipped when nothing was
  * written since the last flush; the first `sync()` after open always flushes,
  * and fsyncs the directory, since a killed process may have left unflushed
- * bytes). Creating the data file fsyncs its directory. `truncate()` cuts the
+ * bytes). Creating the data file fsyncs its directory, and so does writing
+ * the first metadata of a file found without it. `truncate()` cuts the
  * file and fdatasyncs it before resolving; a failed ftruncate latches the
  * store (`WAL_FAILED`), as a failed fsync does. `truncateBefore()` records the new
  * head durably in the metadata file but reclaims no space
@@ -112,8 +113,12 @@ const OPTION_KEYS: ReadonlySet<string> = new Set(
  * (a new log), a file with log metadata, or a file without metadata whose
  * first frame checks (a wal-db 1.x log). Anything else — a user's file, a
  * directory — is refused with `WAL_NOT_A_LOG` before anything is taken or
- * written: no lock file, no metadata, no truncation. A writable open leaves
- * the file with a metadata file (written at once when there was none).
+ * written: no lock file, no metadata, no truncation. So is a missing path
+ * beside a `<path>.meta`, `<path>.meta.tmp`, `<path>.lock` or
+ * `<path>.lock.break` that is not ours, and a `<path>.lock` that is not a
+ * lock file of ours beside a log. A writable open leaves
+ * the file with a metadata file (written at once when there was none); one
+ * that created the file and then fails removes it again.
  *
  * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above; `adopt` takes over
  * a file without metadata whose first frame does not check), `WAL_LOCKED` when another handle (in this or
@@ -190,14 +195,20 @@ export class FileStore extends StoreBase {
     const identity = await identifyLog(path, { fs }).catch((error: unknown) => {
       throw toWalError(error, `examining ${path}`);
     });
-    const refused = refusal(path, identity, 'file', options.adopt === true);
+    const refused =
+      refusal(path, identity, 'file', options.adopt === true) ??
+      (identity.type === 'missing'
+        ? await foreignSibling(path, { fs }).catch((error: unknown) => {
+            throw toWalError(error, `examining the files beside ${path}`);
+          })
+        : undefined);
     if (refused !== undefined) throw refused;
     if (readOnly) return FileStore.#openReadOnly(path, fs, mode);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
+    let created = false;
     try {
       lock = await fs.lock(`${path}.lock`, mode);
-      let created = false;
       try {
         file = await fs.open(path, 'write');
       } catch (error) {
@@ -208,7 +219,14 @@ export class FileStore extends StoreBase {
       }
       const { head, user, stored } = await readHead(fs, path);
       options.checkMeta?.(user);
-      if (!stored) await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen, mode);
+      if (!stored) {
+        // A file found here may have been created by a killed open whose
+        // directory fsync never ran: make its entry durable before creating
+        // `<path>.meta.tmp`, so that no power loss leaves that file beside
+        // nothing (docs/FORMAT.md §3.1 refuses a .meta.tmp beside nothing).
+        if (!created) await syncDir(fs, dirname(path), failOpen);
+        await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen, mode);
+      }
       const size = await fs.size(file);
       return new FileStore(path, fs, file, lock, {
         head,
@@ -219,6 +237,8 @@ export class FileStore extends StoreBase {
       });
     } catch (error) {
       if (file !== undefined) await fs.close(file).catch(() => undefined);
+      // A refused open leaves nothing behind: not even the empty file it created.
+      if (created) await fs.unlink(path).catch(() => undefined);
       await lock?.release();
       throw isArgumentError(error) ? error : toWalError(error, `opening file store ${path}`);
     }

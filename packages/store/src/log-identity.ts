@@ -8,6 +8,7 @@ import { crc32c } from '@node-rs/crc32';
 import { errorCode, NotALogError } from '@wal/errors';
 import type { Fs, FsFile } from './fs/fs.js';
 import { readFull } from './fs/io.js';
+import { judgeLockText, LOCK_FILE_LIMIT } from './fs/lock-file.js';
 import { NodeFs } from './fs/node-fs.js';
 
 /** A segment file name as wal-db 1.x names it: 20-digit zero-padded index + `.wal`. */
@@ -126,29 +127,86 @@ function missing(): LogIdentity {
 }
 
 /**
- * What is at a metadata file's path: nothing, a file starting with the
- * metadata magic (ours, sound or not: its open checks the rest), or
- * something else.
+ * What is at `path`: nothing (also below a file), a file whose first bytes
+ * (at most `limit`) `ours` accepts, or something else (a directory too).
  */
-async function metadataAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'> {
+async function fileAt(
+  fs: Fs,
+  path: string,
+  limit: number,
+  ours: (start: Buffer) => boolean,
+): Promise<'missing' | 'ours' | 'other'> {
   let file: FsFile;
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return 'missing';
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return 'missing';
     if (errorCode(error) === 'EISDIR') return 'other';
     throw error;
   }
   try {
-    const magic = Buffer.alloc(META_MAGIC.length);
-    const count = await readFull(fs, file, magic, 0).catch((error: unknown) => {
-      if (errorCode(error) === 'EISDIR') return 0; // a directory named like it
+    const start = Buffer.alloc(limit);
+    const count = await readFull(fs, file, start, 0).catch((error: unknown) => {
+      if (errorCode(error) === 'EISDIR') return -1; // a directory named like it
       throw error;
     });
-    return count === magic.length && magic.equals(META_MAGIC) ? 'ours' : 'other';
+    return count >= 0 && ours(start.subarray(0, count)) ? 'ours' : 'other';
   } finally {
     await fs.close(file);
   }
+}
+
+/**
+ * What is at a metadata file's path: nothing, a file starting with the
+ * metadata magic (ours, sound or not: its open checks the rest), or
+ * something else.
+ */
+function metadataAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'> {
+  return fileAt(fs, path, META_MAGIC.length, (start) => start.equals(META_MAGIC));
+}
+
+/**
+ * What is at a lock file's path: nothing, a lock file of ours (a record of
+ * `NodeFs.lock`, or what a power loss leaves of one: see `judgeLockText`),
+ * or something else. At most {@link LOCK_FILE_LIMIT} + 1 bytes are read.
+ */
+function lockFileAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'> {
+  return fileAt(
+    fs,
+    path,
+    LOCK_FILE_LIMIT + 1,
+    (start) => judgeLockText(start.toString('utf8')) !== 'foreign',
+  );
+}
+
+/**
+ * The `WAL_NOT_A_LOG` error for creating a single-file log at `path`, where
+ * nothing is (docs/FORMAT.md §3.1), when a file the log would keep beside
+ * it is already there and is not ours — `<path>.meta` or `<path>.meta.tmp`
+ * not starting with the metadata magic, `<path>.lock` or `<path>.lock.break`
+ * not a lock file of ours — or `undefined`. Reads only.
+ */
+export async function foreignSibling(
+  path: string,
+  options: IdentifyOptions = {},
+): Promise<NotALogError | undefined> {
+  const fs = options.fs ?? new NodeFs();
+  const siblings = [
+    ['.meta', metadataAt],
+    ['.meta.tmp', metadataAt],
+    ['.lock', lockFileAt],
+    ['.lock.break', lockFileAt],
+  ] as const;
+  for (const [suffix, judge] of siblings) {
+    if ((await judge(fs, `${path}${suffix}`)) === 'other') {
+      const name = `${basename(path)}${suffix}`;
+      return new NotALogError(
+        path,
+        `nothing, but a ${name} beside it that is not ${suffix.startsWith('.meta') ? 'log metadata' : "a log's lock file"}`,
+      );
+    }
+  }
+  return undefined;
 }
 
 async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
@@ -239,6 +297,13 @@ async function identifyDirectory(fs: Fs, path: string, names: string[]): Promise
   }
   const meta = names.includes('meta') ? await metadataAt(fs, join(path, 'meta')) : 'missing';
   const foreign = names.filter((name) => !isLogEntry(name));
+  // Only we write `lock` (wal-db keeps no lock file): one that holds no lock
+  // record of ours is a user's file, and so is its directory.
+  for (const name of ['lock', 'lock.break']) {
+    if (names.includes(name) && (await lockFileAt(fs, join(path, name))) === 'other') {
+      foreign.push(name);
+    }
+  }
   // A `meta` without the magic is ours but damaged among log entries only
   // (its open then reports WAL_CORRUPTION); among a user's files it is theirs.
   if (meta === 'ours' || (meta === 'other' && foreign.length === 0)) {

@@ -19,6 +19,11 @@ describe('FileStore', () => {
     try {
       assert.deepEqual(fs.log, [
         `readdir ${path}`,
+        // Nothing is there: none of the files kept beside a log may be another's.
+        `open ${path}.meta`,
+        `open ${path}.meta.tmp`,
+        `open ${path}.lock`,
+        `open ${path}.lock.break`,
         `lock ${path}.lock`,
         `open ${path}`,
         `open ${path}`,
@@ -109,6 +114,7 @@ describe('FileStore', () => {
       out.writeUInt32LE(crc32c(out.subarray(16), crc32c(out.subarray(0, 12))), 12);
       cases.push(out);
     }
+    await writeFile(path, ''); // beside nothing, a .meta without the magic is a user's file
     for (const bytes of cases) {
       await writeFile(`${path}.meta`, bytes);
       await rejectsCode(FileStore.open(path), 'WAL_CORRUPTION');

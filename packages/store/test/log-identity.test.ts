@@ -1,7 +1,8 @@
 // What counts as a log (docs/FORMAT.md §3.1): the rule itself, and both file
 // backends refusing what is not a log without changing anything on disk.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { isWalError, type NotALogError } from '@wal/errors';
@@ -10,6 +11,7 @@ import {
   identifyLog,
   isLogEntry,
   type LogIdentity,
+  NodeFs,
   SegmentedStore,
   segmentIndex,
   segmentName,
@@ -385,6 +387,195 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       const before = await treeSnapshot(parent);
       await rejectsCode(FileStore.open(path, { adopt: true }), 'WAL_NOT_A_LOG');
       assert.deepEqual(await treeSnapshot(parent), before);
+    });
+
+    /** A lock record of ours whose holder is dead: taken over as stale. */
+    const deadLock = JSON.stringify({ pid: 2 ** 22 + 12345, token: 'dead', host: hostname() });
+    /** Files another program or a user may keep under a lock file's name. */
+    const foreignLocks: Array<[string, (path: string) => Promise<void>]> = [
+      ["another program's pid file", (path) => writeFile(path, '4242\n')],
+      ['a record without a token', (path) => writeFile(path, '{"pid":4242,"host":"h"}\n')],
+      ['JSON that is no record', (path) => writeFile(path, '{"pid":1.5}')],
+      ['a long file', (path) => writeFile(path, Buffer.alloc(5000))],
+      ['a directory', (path) => mkdir(path)],
+    ];
+
+    /** Asserts that `open` rejects with WAL_NOT_A_LOG naming `named`, and not one byte, entry or time under `parent` changed. */
+    async function refusedUnchanged(
+      parent: string,
+      named: string,
+      open: () => Promise<{ close(): Promise<void> }>,
+      found: RegExp,
+    ): Promise<void> {
+      const before = await treeSnapshot(parent);
+      const error = (await rejectsCode(open(), 'WAL_NOT_A_LOG')) as NotALogError;
+      assert.equal(error.path, named);
+      assert.match(error.found, found);
+      assert.deepEqual(await treeSnapshot(parent), before, 'not one byte, entry or time');
+    }
+
+    describe('a new single-file log is not created beside files that are not ours', () => {
+      const siblings: Array<[string, string, (path: string) => Promise<void>]> = [
+        ['.meta', "a user's file", (path) => writeFile(path, 'my meta notes\n')],
+        ['.meta', 'a directory', (path) => mkdir(path)],
+        ['.meta.tmp', "a user's file", (path) => writeFile(path, 'user data\n')],
+        ...foreignLocks.map(
+          ([name, make]) => ['.lock', name, make] as [string, string, typeof make],
+        ),
+        ['.lock.break', "another program's pid file", (path) => writeFile(path, '4242\n')],
+      ];
+      for (const [suffix, name, make] of siblings) {
+        for (const readOnly of [false, true]) {
+          it(`${suffix}: ${name}${readOnly ? ' (read-only)' : ''}`, async () => {
+            const parent = await tempDir();
+            const path = join(parent, 'journal');
+            await make(`${path}${suffix}`);
+            const wanted = suffix.startsWith('.meta') ? 'log metadata' : "a log's lock file";
+            await refusedUnchanged(
+              parent,
+              path,
+              () => FileStore.open(path, { readOnly }),
+              new RegExp(
+                `^nothing, but a journal${suffix.replaceAll('.', '\\.')} beside it that is not ${wanted}$`,
+              ),
+            );
+          });
+        }
+      }
+
+      it("the reviewer's case: another program's journal.lock and a user's journal.meta.tmp", async () => {
+        const parent = await tempDir();
+        const path = join(parent, 'journal');
+        await writeFile(`${path}.lock`, '4242\n');
+        await writeFile(`${path}.meta.tmp`, 'user data\n');
+        await refusedUnchanged(parent, path, () => FileStore.open(path), /journal\.meta\.tmp/);
+      });
+
+      it('what we leave behind is ours: a stale lock, an empty or zeroed lock, log metadata', async () => {
+        for (const [suffix, content] of [
+          ['.lock', deadLock],
+          ['.lock', ''],
+          ['.lock', '\0\0\0\0'],
+          ['.lock.break', deadLock],
+          ['.meta', encodeMeta({ kept: 'yes' })],
+          ['.meta.tmp', encodeMeta({})],
+        ] as const) {
+          const parent = await tempDir();
+          const path = join(parent, 'journal');
+          await writeFile(`${path}${suffix}`, content);
+          const store = await FileStore.open(path);
+          if (suffix === '.meta') assert.equal((await store.readMeta()).kept, 'yes');
+          await store.close();
+          // A guard is removed by the next take-over of a stale lock, not before.
+          const left = suffix === '.lock.break' ? ['journal.lock.break'] : [];
+          assert.deepEqual(
+            (await readdir(parent)).sort(),
+            ['journal', ...left, 'journal.meta'],
+            suffix,
+          );
+        }
+      });
+    });
+
+    it('a lock file that is not ours is never taken over, beside a log either', async () => {
+      for (const [name, make] of foreignLocks) {
+        const parent = await tempDir();
+        const path = join(parent, 'log');
+        await fileLog.make(path);
+        await make(`${path}.lock`);
+        await refusedUnchanged(
+          parent,
+          `${path}.lock`,
+          () => FileStore.open(path),
+          /^a file that is not a lock file of a log/,
+        ).catch((error: unknown) => {
+          throw new Error(`${name}: ${String(error)}`, { cause: error });
+        });
+        // A log directory's lock the same.
+        const dir = join(parent, 'dir');
+        await dirLog.make(dir);
+        await make(join(dir, 'lock'));
+        await refusedUnchanged(
+          parent,
+          join(dir, 'lock'),
+          () => SegmentedStore.open(dir),
+          /^a file that is not a lock file of a log/,
+        );
+        // The guard of a take-over too, beside a stale lock of ours.
+        const other = join(parent, 'other');
+        await fileLog.make(other);
+        await writeFile(`${other}.lock`, deadLock);
+        await make(`${other}.lock.break`);
+        const before = await readFile(`${other}.lock`);
+        await rejectsCode(new NodeFs().lock(`${other}.lock`), 'WAL_NOT_A_LOG');
+        assert.deepEqual(await readFile(`${other}.lock`), before, name);
+        assert.ok(await stat(`${other}.lock.break`), name);
+      }
+    });
+
+    describe('a directory without metadata is a log only if its lock file is ours', () => {
+      for (const [name, make] of foreignLocks) {
+        it(`lock: ${name}`, async () => {
+          for (const entries of [[], [segmentName(0)]]) {
+            const parent = await tempDir();
+            const path = join(parent, 'appdata');
+            await mkdir(path);
+            for (const entry of entries)
+              await writeFile(join(path, entry), frame(Buffer.from('x')));
+            await make(join(path, 'lock'));
+            assert.equal((await identifyLog(path)).verdict, 'not-a-log');
+            await refusedUnchanged(
+              parent,
+              path,
+              () => SegmentedStore.open(path, { segmentSize: 4096 }),
+              /^a directory holding lock$/,
+            );
+          }
+        });
+      }
+
+      it('a lock.break that is not ours', async () => {
+        const parent = await tempDir();
+        const path = join(parent, 'appdata');
+        await mkdir(path);
+        await writeFile(join(path, 'lock.break'), '4242\n');
+        await refusedUnchanged(
+          parent,
+          path,
+          () => SegmentedStore.open(path, { segmentSize: 4096 }),
+          /^a directory holding lock\.break$/,
+        );
+      });
+
+      it('our own lock, stale or emptied by a power loss, still counts', async () => {
+        for (const content of [deadLock, '', '\0\0']) {
+          const path = join(await tempDir(), 'log');
+          await mkdir(path);
+          await writeFile(join(path, segmentName(0)), frame(Buffer.from('x')));
+          await writeFile(join(path, 'lock'), content);
+          assert.equal((await identifyLog(path)).verdict, 'log', JSON.stringify(content));
+          const store = await SegmentedStore.open(path, { segmentSize: 4096 });
+          assert.equal(store.length, 9);
+          await store.close();
+        }
+      });
+    });
+
+    it('a refused open of a new single-file log leaves no file behind', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'journal');
+      // Our metadata, damaged: WAL_CORRUPTION, and no empty journal is left.
+      await writeFile(`${path}.meta`, encodeMeta({}).subarray(0, 6));
+      await rejectsCode(FileStore.open(path), 'WAL_CORRUPTION');
+      assert.deepEqual(await readdir(parent), ['journal.meta']);
+      // A format the caller refuses (checkMeta): the same.
+      await writeFile(`${path}.meta`, encodeMeta({ version: 99 }));
+      const refuse = (): never => {
+        throw new Error('a version this caller cannot read');
+      };
+      await rejectsCode(FileStore.open(path, { checkMeta: refuse }), 'WAL_IO');
+      assert.deepEqual(await readdir(parent), ['journal.meta']);
+      await (await FileStore.open(path)).close(); // and a later open goes on
     });
 
     it('opens a new log in nothing, an empty file or an empty directory; a wal-db log as it is', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -229,12 +229,11 @@ describe('NodeFs', () => {
       await segmented.close();
     });
 
-    it('takes over a lock file that is unreadable or names a dead process or a reused pid', async () => {
+    it('takes over a lock file emptied by a power loss or naming a dead process or a reused pid', async () => {
       const path = join(await tempDir(), 'lock');
       for (const content of [
         '',
-        'garbage',
-        '{"pid":1.5}',
+        '\0\0\0\0\0\0\0\0',
         JSON.stringify({ pid: 2 ** 22 + 12345, token: 't', host: hostname() }),
         JSON.stringify({ pid: process.pid, token: 't', host: hostname(), start: 'not-my-start' }),
       ]) {
@@ -261,6 +260,18 @@ describe('NodeFs', () => {
             error.message,
             /on host .*-elsewhere \(whether it still runs cannot be checked/,
           );
+      }
+    });
+
+    it('never takes over or removes a file that is not a lock file of ours', async () => {
+      const dir = await tempDir();
+      const path = join(dir, 'lock');
+      for (const content of ['garbage', '4242\n', '{"pid":1.5}', '{"pid":7,"host":"h"}', ' ']) {
+        await writeFile(path, content);
+        const error = await rejectsCode(fs.lock(path), 'WAL_NOT_A_LOG');
+        assert.match(error.message, /is not a log: a file that is not a lock file of a log/);
+        assert.equal(await readFile(path, 'utf8'), content);
+        assert.deepEqual(await readdir(dir), ['lock'], 'nothing created, nothing removed');
       }
     });
 
@@ -324,20 +335,33 @@ describe('NodeFs', () => {
           },
         ],
         [
-          JSON.stringify({ pid: 7, host: 'elsewhere' }),
+          JSON.stringify({ pid: 7, token: 't', host: 'elsewhere' }),
           { pid: 7, host: 'elsewhere', state: 'unknown' },
         ],
-        ['{not json', { pid: undefined, host: undefined, state: 'unreadable' }],
-        ['null', { pid: undefined, host: undefined, state: 'unreadable' }],
-        ['{"pid":0,"host":"h"}', { pid: undefined, host: undefined, state: 'unreadable' }],
-        ['{"pid":1.5,"host":"h"}', { pid: undefined, host: undefined, state: 'unreadable' }],
-        ['{"pid":3}', { pid: undefined, host: undefined, state: 'unreadable' }],
+        // Emptied by a power loss: stale.
+        ['', { pid: undefined, host: undefined, state: 'unreadable' }],
+        ['\0\0\0', { pid: undefined, host: undefined, state: 'unreadable' }],
+        // Not a lock file of ours: never taken over.
+        ['{"pid":7,"host":"elsewhere"}', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['4242\n', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['{not json', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['null', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['{"pid":0,"host":"h"}', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['{"pid":1.5,"host":"h"}', { pid: undefined, host: undefined, state: 'foreign' }],
+        ['{"pid":3}', { pid: undefined, host: undefined, state: 'foreign' }],
       ];
       for (const [content, expected] of cases) {
         await writeFile(path, content);
         assert.deepEqual(await readLockHolder(path), expected, content);
       }
-      // Anything but a missing file rejects.
+      const folder = join(dir, 'folder');
+      await mkdir(folder);
+      assert.deepEqual(await readLockHolder(folder), {
+        pid: undefined,
+        host: undefined,
+        state: 'foreign',
+      });
+      // Anything but a missing file, a file or a directory rejects.
       await rejectsCode(readLockHolder(join(path, 'below-a-file')), 'ENOTDIR');
     });
 

@@ -17,9 +17,11 @@ export interface LockStatus {
   /**
    * `alive`: the holder runs on this host; `dead`: it does not (a stale lock,
    * taken over by the next writer); `unknown`: another host, so no check is
-   * possible; `unreadable`: the file holds no valid record (stale).
+   * possible; `unreadable`: the file is empty (emptied by a power loss:
+   * stale); `foreign`: not a lock file of a log, which a writer refuses to
+   * open beside and never removes.
    */
-  readonly holder?: 'alive' | 'dead' | 'unknown' | 'unreadable';
+  readonly holder?: 'alive' | 'dead' | 'unknown' | 'unreadable' | 'foreign';
 }
 
 /** Reads the lock file `file` without touching it (the store's own reading of it). */
@@ -28,7 +30,12 @@ export async function lockStatus(file: string): Promise<LockStatus> {
   if (holder === undefined) return { locked: false, file, present: false };
   const { pid, host, state } = holder;
   if (pid === undefined || host === undefined) {
-    return { locked: false, file, present: true, holder: 'unreadable' };
+    return {
+      locked: false,
+      file,
+      present: true,
+      holder: state === 'foreign' ? state : 'unreadable',
+    };
   }
   return {
     locked: state === 'alive' || state === 'unknown',
@@ -50,7 +57,9 @@ export function describeLock(status: LockStatus): string {
       return `locked by process ${status.pid} on host ${status.host} (cannot check from here)`;
     case 'dead':
       return `not locked (stale lock file of process ${status.pid}, which no longer runs)`;
+    case 'foreign':
+      return "not locked, but the lock file is not a log's: a writer refuses to open until it is removed";
     default:
-      return 'not locked (unreadable lock file, treated as stale)';
+      return 'not locked (empty lock file, treated as stale)';
   }
 }

@@ -124,12 +124,19 @@ describe('lock status', () => {
     assert.match(describeLock(status), /cannot check/);
   });
 
-  it('an unreadable record: stale', async () => {
-    for (const text of ['{not json', 'null', '{"pid":-1,"host":"h"}']) {
+  it('an emptied record: stale', async () => {
+    const status = await lockStatus(write('empty', ''));
+    assert.equal(status.locked, false);
+    assert.equal(status.holder, 'unreadable');
+    assert.match(describeLock(status), /empty lock file, treated as stale/);
+  });
+
+  it("a file that is not a log's lock file: not locked, but refused by a writer", async () => {
+    for (const text of ['{not json', 'null', '{"pid":-1,"host":"h"}', '4242\n']) {
       const status = await lockStatus(write('garbage', text));
       assert.equal(status.locked, false);
-      assert.equal(status.holder, 'unreadable');
-      assert.match(describeLock(status), /unreadable/);
+      assert.equal(status.holder, 'foreign');
+      assert.match(describeLock(status), /not a log's: a writer refuses to open/);
     }
   });
 

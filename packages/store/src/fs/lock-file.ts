@@ -4,7 +4,7 @@
  * lock protocol and, through {@link readLockHolder}, for tools that show who
  * holds a log, with one parser and one liveness rule for both.
  */
-import { readFile } from 'node:fs/promises';
+import { type FileHandle, open, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { errorCode } from '@wal/errors';
 
@@ -26,19 +26,22 @@ export type HolderState = 'alive' | 'dead' | 'unknown';
  * can tell about that holder.
  */
 export interface LockHolder {
-  /** The holder's process id; undefined when the file holds no valid record. */
+  /** The holder's process id; undefined when the file holds no record of ours. */
   readonly pid: number | undefined;
-  /** The holder's host name; undefined when the file holds no valid record. */
+  /** The holder's host name; undefined when the file holds no record of ours. */
   readonly host: string | undefined;
   /**
    * `alive`: the process runs on this host (`kill(pid, 0)` finds it, and
    * where Linux's `/proc` tells, it started when the lock was taken; a pid
    * owned by another user counts as alive). `dead`: it does not run; the
    * lock is stale and the next writable open takes it over. `unknown`:
-   * another host, so no check is possible. `unreadable`: the file holds no
-   * valid record (a lock file damaged by a power loss): stale too.
+   * another host, so no check is possible. `unreadable`: the file is empty
+   * or only NUL bytes (a lock file emptied by a power loss): stale too.
+   * `foreign`: not a lock file of ours (another program's lock or pid file,
+   * a record without a token, a directory), which a writable open refuses
+   * with `WAL_NOT_A_LOG` and never removes.
    */
-  readonly state: HolderState | 'unreadable';
+  readonly state: HolderState | 'unreadable' | 'foreign';
 }
 
 /** Parses a lock file's text; undefined when it holds no valid record. */
@@ -60,6 +63,28 @@ export function parseOwner(text: string): LockOwner | undefined {
     ...(typeof token === 'string' ? { token } : {}),
     ...(typeof start === 'string' ? { start } : {}),
   };
+}
+
+/**
+ * Bytes of the largest lock file taken for ours: a record is about a hundred
+ * bytes; anything longer is somebody else's file, and is not read further.
+ */
+export const LOCK_FILE_LIMIT = 4096;
+
+/**
+ * What a lock file's text is, by the one rule that decides whether a lock
+ * file may be taken over or removed (docs/FORMAT.md §3.1):
+ * - a {@link LockOwner} with a token: a record written by `NodeFs.lock`;
+ * - `residue`: empty or only NUL bytes, what a power loss can leave of such
+ *   a record (it is written without fsync): stale, as its holder is gone;
+ * - `foreign`: anything else (another program's lock or pid file, a user's
+ *   file, a record without a token): not ours, never taken over or removed.
+ */
+export function judgeLockText(text: string): LockOwner | 'residue' | 'foreign' {
+  if (text.length > LOCK_FILE_LIMIT) return 'foreign';
+  if (/^\0*$/.test(text)) return 'residue';
+  const owner = parseOwner(text);
+  return owner?.token === undefined ? 'foreign' : owner;
 }
 
 /** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */
@@ -89,21 +114,50 @@ export async function holderState(owner: LockOwner): Promise<HolderState> {
 }
 
 /**
- * Reads the lock file at `path` (a log directory's `lock`, or a single-file
- * log's `<path>.lock`) without taking, breaking or changing it, and tells
- * whether its holder runs. Resolves `undefined` when there is no lock file
- * (the log is not held). Rejects with the file system's error for anything
- * but a missing file (`EACCES`, `ENOTDIR`, …).
+ * Reads lock file `path` and judges it by {@link judgeLockText}, reading at
+ * most {@link LOCK_FILE_LIMIT} + 1 bytes: `null` when there is no such file;
+ * a directory is `foreign`. Rejects with the file system's error for
+ * anything else (`EACCES`, `ENOTDIR`, …).
  */
-export async function readLockHolder(path: string): Promise<LockHolder | undefined> {
-  let text: string;
+export async function readLockFile(
+  path: string,
+): Promise<LockOwner | 'residue' | 'foreign' | null> {
+  let handle: FileHandle;
   try {
-    text = await readFile(path, 'utf8');
+    handle = await open(path, 'r');
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return null;
     throw error;
   }
-  const owner = parseOwner(text);
-  if (owner === undefined) return { pid: undefined, host: undefined, state: 'unreadable' };
-  return { pid: owner.pid, host: owner.host, state: await holderState(owner) };
+  try {
+    const bytes = Buffer.alloc(LOCK_FILE_LIMIT + 1);
+    const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
+    return judgeLockText(bytes.toString('utf8', 0, bytesRead));
+  } catch (error) {
+    if (errorCode(error) === 'EISDIR') return 'foreign';
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads the lock file at `path` (a log directory's `lock`, or a single-file
+ * log's `<path>.lock`) without taking, breaking or changing it, and tells
+ * whether its holder runs, by the rules the lock itself applies. Resolves
+ * `undefined` when there is no lock file (the log is not held). Rejects with
+ * the file system's error for anything but a missing file (`EACCES`,
+ * `ENOTDIR`, …).
+ */
+export async function readLockHolder(path: string): Promise<LockHolder | undefined> {
+  const found = await readLockFile(path);
+  if (found === null) return undefined;
+  if (typeof found === 'string') {
+    return {
+      pid: undefined,
+      host: undefined,
+      state: found === 'residue' ? 'unreadable' : 'foreign',
+    };
+  }
+  return { pid: found.pid, host: found.host, state: await holderState(found) };
 }

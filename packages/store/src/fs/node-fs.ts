@@ -29,15 +29,14 @@ import {
   mkdir,
   open,
   readdir,
-  readFile,
   rename,
   unlink,
   writeFile,
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { errorCode, LockedError } from '@wal/errors';
+import { errorCode, LockedError, NotALogError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
-import { holderState, type LockOwner, parseOwner, startTimeOf } from './lock-file.js';
+import { holderState, type LockOwner, readLockFile, startTimeOf } from './lock-file.js';
 import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
@@ -285,16 +284,16 @@ async function isAlive(owner: LockOwner): Promise<boolean> {
 
 /**
  * The record in lock file `path`: `null` when the file is gone, `undefined`
- * when it holds no valid record of a lock (no token: not written by `lock`).
+ * when it holds what a power loss leaves of a record (empty, or NUL bytes).
+ * Rejects with `WAL_NOT_A_LOG` (the file untouched) when it is not a lock
+ * file of ours: another program's lock file, a user's file, a directory.
  */
 async function readOwner(path: string): Promise<LockOwner | undefined | null> {
-  try {
-    const owner = parseOwner(await readFile(path, 'utf8'));
-    return owner?.token === undefined ? undefined : owner;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null; // gone: try again
-    throw error;
+  const found = await readLockFile(path);
+  if (found === 'foreign') {
+    throw new NotALogError(path, 'a file that is not a lock file of a log (never taken over)');
   }
+  return found === 'residue' ? undefined : found;
 }
 
 /**
@@ -434,8 +433,12 @@ export class NodeFs implements Fs {
    *   (and `alive: true` when seen running) and naming it in its message.
    *   This includes this very process: a second open in the same process is
    *   refused.
-   * - its owner is dead, or the record is unreadable (a lock file damaged by
-   *   a power loss) → take-over. Removing a stale lock is a compare-and-delete
+   * - it holds no record of ours (`judgeLockText`: another program's lock
+   *   or pid file, a user's file, a record without a token, a directory) →
+   *   `NotALogError` (`WAL_NOT_A_LOG`) naming `path`; the file is left as it
+   *   is. The same for a guard `<path>.break` that is not ours.
+   * - its owner is dead, or the file is empty or holds only NUL bytes (what
+   *   a power loss leaves of a record written without fsync) → take-over. Removing a stale lock is a compare-and-delete
    *   done under a second, short-lived guard lock `<path>.break` (taken the
    *   same way): holding it, re-read `path` and delete it only if it still
    *   holds the very record judged stale; then retry. Only a guard holder ever
@@ -461,6 +464,8 @@ export class NodeFs implements Fs {
       host: hostname(),
       ...(start === undefined ? {} : { start }),
     };
+    // A file that is not a lock of ours is refused before anything is created.
+    await readOwner(path);
     const temp = `${path}.${token}.tmp`;
     await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
     try {
