@@ -1176,6 +1176,36 @@ describe('Lsm: close() and writes held back by a stall', () => {
     await db.close();
   });
 
+  it('a flush() called before close() completes before it; no file-system call after close() resolves', async () => {
+    /** Also delays the creation of table files: a flush() starts late. */
+    class SlowCreate extends HeldSyncDir {
+      override async open(path: string, mode: Parameters<FaultFs['open']>[1]) {
+        if (path.endsWith('.sst') && mode === 'createExclusive') {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return super.open(path, mode);
+      }
+    }
+    const fs = new SlowCreate(new CrashFs());
+    const { db, release } = await stalled(fs);
+    const writes = [0, 1, 2].map((i) => db.put(bytes(`k${i}`), bytes(`v${i}`)));
+    const flushed = db.flush();
+    const closing = db.close();
+    await assert.rejects(db.flush(), isCode('WAL_CLOSED'));
+    release();
+    await closing;
+    const calls = fs.count();
+    await Promise.all(writes);
+    await flushed;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(fs.count(), calls, 'nothing touches the directory once close() resolved');
+    const reopened = await Lsm.open(DIR, { fs });
+    // The flush covered the held writes: they are in a table, not the log.
+    assert.equal(reopened.stats().memtableBytes, 0);
+    for (const i of [0, 1, 2]) assert.equal(text(await reopened.get(bytes(`k${i}`))), `v${i}`);
+    await reopened.close();
+  });
+
   it('writes held back when the store fails reject with its failure; close() still closes', async () => {
     const fs = new HeldSyncDir(new CrashFs());
     const { db, release } = await stalled(fs);
