@@ -823,6 +823,30 @@ describe('LSM-FORMAT §2–§5 tables', () => {
       `${tableScannerKeyBuffer().length}`,
     );
     await table.close();
+    // Keys a little above half the cap, each in a block of its own: the
+    // buffers grow once and then stay, however the sizes alternate.
+    const near = [40_000, 40_001].map((length, i) => new Uint8Array(length).fill(0x6d + i));
+    const nearEntries = near.map((key) => [internalKey(key, 1, KIND_VALUE), key]) as [
+      Uint8Array,
+      Uint8Array,
+    ][];
+    const nearTable = await tableFrom(buildTable(nearEntries, LAYOUT).bytes);
+    const other = await Table.open(nearTable.fs, nearTable.path, new BlockCache(0));
+    assert.equal(other.blocks, 2);
+    const getNear = async (key: Uint8Array): Promise<void> => {
+      const got = await other.get(key, internalKey(key, 9, KIND_VALUE));
+      assert.equal(got!.value.length, key.length);
+    };
+    await getNear(near[0]!);
+    const grown = [checkKeyBuffer(), tableScannerKeyBuffer()];
+    for (const key of [near[1]!, near[0]!, near[1]!]) {
+      await getNear(key);
+      assert.ok(
+        checkKeyBuffer() === grown[0] && tableScannerKeyBuffer() === grown[1],
+        `no reallocation for a key of ${key.length} bytes`,
+      );
+    }
+    await other.close();
   });
 
   it('refuses files that are not tables, and truncated tables, with the offset', async () => {
