@@ -640,6 +640,15 @@ export class Lsm {
     for (const live of version.tables()) {
       if (--live.refs > 0 || !live.obsolete) continue;
       this.#open.delete(live);
+      // A table it was moved from shares its file: while a reader holds
+      // one, that one closes and deletes the file once released.
+      let from = live.movedFrom;
+      while (from !== undefined && from.refs === 0) from = from.movedFrom;
+      if (from !== undefined) {
+        from.obsolete = true;
+        this.#open.add(from);
+        continue;
+      }
       // The edit that dropped it is durable; a crash before the unlink
       // leaves an orphan, deleted at the next open.
       const retired: Promise<void> = live.table
@@ -713,6 +722,7 @@ export class Lsm {
           ? plan.inputs[0]!.table
           : await Table.open(this.#fs, tablePath(this.#dir, entry.number), this.#cache);
         const live = new LiveTable(entry, table);
+        if (plan.move) live.movedFrom = plan.inputs[0];
         this.#open.add(live);
         added.push(live);
       }

@@ -694,6 +694,32 @@ describe('Lsm: compaction', () => {
     assert.equal(await tableFiles(fs), total(db));
   });
 
+  it('an iterator reads a table moved to the next level and then merged away by later compactions', async () => {
+    const fs = new CrashFs();
+    const options = { blockSize: 256 };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
+    for (let i = 0; i < 200; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    await db.close();
+    // The open schedules a compaction of the level-0 table: a move to level
+    // 1 (the same file), which installs its version after the iterator took its own.
+    ({ db } = await openMemory({ ...options, level0Trigger: 1 }, fs));
+    const iterator = db.iterator();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [1, 0]);
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1], 'moved');
+    // Merged with a new level-0 table: the moved table is dropped.
+    for (let i = 0; i < 200; i += 7) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    let seen = 0;
+    for await (const [, value] of iterator) assert.equal(text(value), `old-${seen++}`);
+    assert.equal(seen, 200);
+    await db.compact(); // waits for the deletions too
+    assert.equal(await tableFiles(fs), total(db), 'released tables are deleted');
+    await db.close();
+  });
+
   it('writes wait for compaction past the level-0 stop threshold, and are slowed before it', async () => {
     const fs = new CrashFs();
     const { db } = await openMemory(
