@@ -207,7 +207,9 @@ export interface DataBlock {
 /**
  * Above this many bytes, a key buffer shared by every check or read
  * ({@link dataBlockValid}'s, `Table.get`'s scanner) is let go of once the
- * call that needed it is done: a huge key once is not held for good.
+ * call that needed it is done: a huge key once is not held for good. A key
+ * buffer grows past it only for a key longer than it ({@link ensure}), so
+ * keys up to it settle on one buffer.
  */
 export const KEY_BUFFER_CAP = 64 * 1024;
 /** The size of a key buffer when it is made: most keys fit. */
@@ -247,10 +249,14 @@ function varintAt(bytes: Uint8Array, at: number, end: number): number {
   }
 }
 
-/** Grows `buffer` to hold at least `length` bytes, keeping its first `keep` bytes. */
+/**
+ * Grows `buffer` to hold at least `length` bytes, keeping its first `keep`
+ * bytes: to twice `length`, but not past {@link KEY_BUFFER_CAP} unless
+ * `length` is.
+ */
 function ensure(buffer: Uint8Array, length: number, keep: number): Uint8Array {
   if (buffer.length >= length) return buffer;
-  const grown = new Uint8Array(Math.max(length, 2 * buffer.length));
+  const grown = new Uint8Array(Math.max(length, Math.min(2 * length, KEY_BUFFER_CAP)));
   grown.set(buffer.subarray(0, keep));
   return grown;
 }

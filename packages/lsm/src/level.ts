@@ -161,6 +161,8 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
   readonly #location: string;
   readonly #engineOptions: LsmOptions;
   #lsm: Lsm | undefined;
+  /** The `clear()` calls deleting in batches, in progress: `close()` waits for them. */
+  readonly #clears = new Set<Promise<void>>();
 
   constructor(location: string, options: LsmLevelOptions<KDefault, VDefault> = {}) {
     if (typeof location !== 'string' || location === '') {
@@ -229,6 +231,8 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
 
   /** @internal abstract-level's private `_close`. */
   async _close(): Promise<void> {
+    // A clear() in batches was accepted: it completes (or fails) first.
+    await Promise.all(this.#clears);
     const lsm = this.#lsm;
     this.#lsm = undefined;
     await lsm?.close();
@@ -358,8 +362,9 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
    * @internal abstract-level's private `_clear`. Deletes a range as of the
    * call: without a limit or a snapshot, one range deletion (writes made
    * after the call are not affected); else the keys an iterator at the
-   * snapshot (given, or taken now) finds, in batches. `sync: true` (not a
-   * standard option of `clear()`) makes it durable.
+   * snapshot (given, or taken now) finds, in batches; `close()` waits for
+   * those. `sync: true` (not a standard option of `clear()`) makes it
+   * durable.
    */
   async _clear(options: PrivateRangeOptions): Promise<void> {
     const store = this.#store;
@@ -369,6 +374,16 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
       const end = options.lte !== undefined ? successor(options.lte) : options.lt;
       return store.delRange(start, end, writeOptions(options));
     }
+    const clearing = this.#clearInBatches(store, options);
+    const done: Promise<void> = clearing
+      .catch(() => undefined)
+      .finally(() => this.#clears.delete(done));
+    this.#clears.add(done);
+    return clearing;
+  }
+
+  /** The keys of the range an iterator at the snapshot finds, deleted in batches. */
+  async #clearInBatches(store: Lsm, options: PrivateRangeOptions): Promise<void> {
     const given = options.snapshot?.snapshot;
     const snapshot = given ?? store.snapshot();
     try {

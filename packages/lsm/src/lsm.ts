@@ -156,6 +156,8 @@ export class Lsm {
    * for one.
    */
   #stopped = false;
+  /** The `flush()` calls in progress (each settles without rejecting); `close()` waits for them. */
+  readonly #flushCalls = new Set<Promise<void>>();
   #flushedBytes = 0;
 
   private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
@@ -638,6 +640,15 @@ export class Lsm {
     for (const live of version.tables()) {
       if (--live.refs > 0 || !live.obsolete) continue;
       this.#open.delete(live);
+      // A table it was moved from shares its file: while a reader holds
+      // one, that one closes and deletes the file once released.
+      let from = live.movedFrom;
+      while (from !== undefined && from.refs === 0) from = from.movedFrom;
+      if (from !== undefined) {
+        from.obsolete = true;
+        this.#open.add(from);
+        continue;
+      }
       // The edit that dropped it is durable; a crash before the unlink
       // leaves an orphan, deleted at the next open.
       const retired: Promise<void> = live.table
@@ -711,6 +722,7 @@ export class Lsm {
           ? plan.inputs[0]!.table
           : await Table.open(this.#fs, tablePath(this.#dir, entry.number), this.#cache);
         const live = new LiveTable(entry, table);
+        if (plan.move) live.movedFrom = plan.inputs[0];
         this.#open.add(live);
         added.push(live);
       }
@@ -757,10 +769,21 @@ export class Lsm {
    * Flushes the memtable to a table now (waiting for a flush in progress
    * first) and drops the log records it covers: it covers every write called
    * before it (appended, or held back by a stall). Resolves when done;
-   * rejects with the failure that latched the store.
+   * rejects with the failure that latched the store, or `WAL_CLOSED` when
+   * called after `close()`. A flush called before `close()` completes
+   * before the store closes (`close()` waits for it).
    */
-  async flush(): Promise<void> {
-    if (this.#closing !== undefined) throw new ClosedError('store');
+  flush(): Promise<void> {
+    if (this.#closing !== undefined) return Promise.reject(new ClosedError('store'));
+    // close() waits for it: the flush it starts after its waits is done
+    // before the logs close and the lock is released.
+    const flushing = this.#flushNow();
+    const done = flushing.catch(noop).finally(() => this.#flushCalls.delete(done));
+    this.#flushCalls.add(done);
+    return flushing;
+  }
+
+  async #flushNow(): Promise<void> {
     // Writes held back by a stall at this call: appended (or failed) first.
     await this.#stallQueue;
     await this.#flushing?.catch(noop);
@@ -903,8 +926,10 @@ export class Lsm {
    * for the writes called before it, those held back by a write stall
    * included (they are written in call order, after the flushes and
    * compactions they wait for; if the store fails meanwhile they reject
-   * with its failure), and for a flush in progress; closes the logs (making
-   * every write durable) and the tables, releases the lock. The memtable is
+   * with its failure), for the `flush()` calls in progress (each flushes,
+   * or rejects with that failure) and for a flush in progress; closes the
+   * logs (making every write durable) and the tables, releases the lock;
+   * nothing touches the directory after that. The memtable is
    * not flushed: the log holds it and the next open replays it. Idempotent.
    * Rejects if closing a log fails (everything is released anyway).
    */
@@ -921,6 +946,9 @@ export class Lsm {
     if (this.#held.size > 0) await this.#stallQueue;
     this.#stopped = true;
     await this.#settled();
+    // A flush() called before close() starts its flush only after its own
+    // waits: done before anything closes.
+    await Promise.all(this.#flushCalls);
     await this.#idle();
     await Promise.all(this.#retiring);
     try {

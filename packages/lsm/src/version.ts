@@ -17,6 +17,12 @@ export class LiveTable {
   refs = 0;
   /** Set once an edit dropped it: closed and deleted when `refs` reaches 0. */
   obsolete = false;
+  /**
+   * The table this one was moved from (the same file and `Table`, a level
+   * up): older versions may still read it, so the file is closed and
+   * deleted only once neither is held.
+   */
+  movedFrom: LiveTable | undefined;
 
   /** Smallest user key. */
   readonly smallest: Uint8Array;

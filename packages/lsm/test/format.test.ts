@@ -636,87 +636,167 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     return forged;
   }
 
-  it('a block read again with the CRC of its checked copy but other bytes: an entry running past the entries is refused, not read', async () => {
-    // One block, every entry a restart point: the last entry starts at the
-    // last restart offset, as [shared 0][key length][value length][key][value].
-    const entries = Array.from({ length: 5 }, (_, i) => [
-      internalKey(bytes(`key-${i}`), 100 - i, KIND_VALUE),
-      bytes(`value of ${i}`),
-    ]) as [Uint8Array, Uint8Array][];
-    const good = buildTable(entries, { blockSize: 4096, restartInterval: 1, bitsPerKey: 10 }).bytes;
-    const builder = new BlockBuilder(1);
-    for (const [key, value] of entries) builder.add(key, value);
+  /** Five entries `key-i` → `value of i`, newest first, as one table block. */
+  const forgeEntries = Array.from({ length: 5 }, (_, i) => [
+    internalKey(bytes(`key-${i}`), 100 - i, KIND_VALUE),
+    bytes(`value of ${i}`),
+  ]) as [Uint8Array, Uint8Array][];
+
+  /** Counts the entries of `table`, read with a cursor from the first. */
+  const scan = async (table: Table): Promise<number> => {
+    const cursor = new TableCursor(table);
+    let seen = 0;
+    await cursor.seek(undefined, false);
+    while (cursor.key !== undefined) {
+      seen++;
+      await cursor.step();
+    }
+    return seen;
+  };
+
+  /**
+   * The table of {@link forgeEntries} in one block (a restart point every
+   * `restartInterval` entries), read once in full (its entries checked and
+   * remembered with its CRC), then rewritten as `damage` changes it (given
+   * the restart offsets and the end of the entries) with the CRC made that
+   * of the good block by changing the first entry's value: read again, its
+   * entries are not checked again. `forged`: the bytes written.
+   */
+  async function forgedTable(
+    restartInterval: number,
+    damage: (hostile: Uint8Array, restarts: number[], entriesEnd: number) => void,
+  ): Promise<{ table: Table; forged: Uint8Array }> {
+    const layout = { blockSize: 4096, restartInterval, bitsPerKey: 10 };
+    const good = buildTable(forgeEntries, layout).bytes;
+    const builder = new BlockBuilder(restartInterval);
+    for (const [key, value] of forgeEntries) builder.add(key, value);
     const size = builder.finish().length;
     const view = new DataView(good.buffer, good.byteOffset);
     const count = view.getUint32(size - 4, true);
     const entriesEnd = size - 4 * (count + 1);
-    const last = view.getUint32(entriesEnd + 4 * (count - 1), true);
-    const scan = async (table: Table): Promise<number> => {
-      const cursor = new TableCursor(table);
-      let seen = 0;
-      await cursor.seek(undefined, false);
-      while (cursor.key !== undefined) {
-        seen++;
-        await cursor.step();
-      }
-      return seen;
+    const restarts = Array.from({ length: count }, (_, i) =>
+      view.getUint32(entriesEnd + 4 * i, true),
+    );
+    const hostile = good.slice();
+    damage(hostile, restarts, entriesEnd);
+    // The CRC covers the contents and the type byte.
+    const crcAt = size + 1;
+    const forged = forgeCrc(
+      hostile,
+      crcAt,
+      3 + forgeEntries[0]![0].length,
+      view.getUint32(crcAt, true),
+    );
+    assert.deepEqual(forged.subarray(crcAt), good.subarray(crcAt));
+    const { fs, path } = await tableFrom(good);
+    const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
+    assert.equal(await scan(table), forgeEntries.length);
+    const file = await fs.open(path, 'write');
+    await fs.pwrite(file, forged, 0);
+    await fs.close(file);
+    return { table, forged };
+  }
+
+  /** A predicate for `assert.rejects`: `WAL_CORRUPTION` with `message` at `offset`. */
+  const damageAt =
+    (what: string, message: RegExp, offset: number) =>
+    (error: Error & { code?: string; offset?: number }): boolean => {
+      assert.equal(error.code, 'WAL_CORRUPTION', what);
+      assert.match(error.message, message, what);
+      assert.equal(error.offset, offset, what);
+      return true;
     };
-    const cases: [string, (hostile: Uint8Array) => void, RegExp, number][] = [
+
+  /** Read first (no copy checked before), `forged` fails the full check. */
+  async function refusedFresh(forged: Uint8Array, what: string): Promise<void> {
+    const fresh = await tableFrom(forged);
+    const other = await Table.open(fresh.fs, fresh.path, new BlockCache(0));
+    await assert.rejects(other.readData(0), isCode('WAL_CORRUPTION'), what);
+    await other.close();
+  }
+
+  it('a block read again with the CRC of its checked copy but other bytes: an entry running past the entries is refused, not read', async () => {
+    // Every entry a restart point: the last entry starts at the last
+    // restart offset, as [shared 0][key length][value length][key][value].
+    const cases: [string, (hostile: Uint8Array, last: number, end: number) => void, RegExp][] = [
       [
         // The last value one byte shorter: its last byte, 0x81, starts a
         // phantom entry whose first varint runs on into the restart array.
         'a varint',
-        (hostile) => {
+        (hostile, last, end) => {
           hostile[last + 2]!--;
-          hostile[entriesEnd - 1] = 0x81;
+          hostile[end - 1] = 0x81;
         },
         /varint runs past the entries/,
-        entriesEnd - 1,
       ],
       [
         // The last value one byte longer: it would end in the restart array.
         'a value',
-        (hostile) => {
+        (hostile, last) => {
           hostile[last + 2]!++;
         },
         /entry runs past the entries/,
-        last,
       ],
     ];
-    for (const [what, damage, message, offset] of cases) {
-      const hostile = good.slice();
-      damage(hostile);
-      // The CRC (over the contents and the type byte) made that of the good
-      // block by changing the first entry's value.
-      const crcAt = size + 1;
-      const forged = forgeCrc(
-        hostile,
-        crcAt,
-        3 + entries[0]![0].length,
-        view.getUint32(crcAt, true),
-      );
-      assert.deepEqual(forged.subarray(crcAt), good.subarray(crcAt));
-      const { fs, path } = await tableFrom(good);
-      const table = await Table.open(fs, path, new BlockCache(0)); // every read goes to the file
-      assert.equal(await scan(table), entries.length); // checked in full, remembered with its CRC
-      const file = await fs.open(path, 'write');
-      await fs.pwrite(file, forged, 0);
-      await fs.close(file);
-      // Read again: same CRC, so the entries are not checked again; the
-      // scanner refuses the entry that does not fit where it starts.
-      await assert.rejects(scan(table), (error: Error & { code?: string; offset?: number }) => {
-        assert.equal(error.code, 'WAL_CORRUPTION', what);
-        assert.match(error.message, message, what);
-        assert.equal(error.offset, offset, what);
-        return true;
+    for (const [what, damage, message] of cases) {
+      let offsets: [number, number] = [0, 0];
+      const { table, forged } = await forgedTable(1, (hostile, restarts, end) => {
+        offsets = [restarts.at(-1)!, end];
+        damage(hostile, ...offsets);
       });
+      const [last, end] = offsets;
+      // Same CRC, so the entries are not checked again; the scanner refuses
+      // the entry that does not fit where it starts.
+      const offset = what === 'a varint' ? end - 1 : last;
+      await assert.rejects(scan(table), damageAt(what, message, offset));
       await table.close();
-      // Read first (no copy checked before), the forged block fails the full check.
-      const fresh = await tableFrom(forged);
-      const other = await Table.open(fresh.fs, fresh.path, new BlockCache(0));
-      await assert.rejects(other.readData(0), isCode('WAL_CORRUPTION'), what);
-      await other.close();
+      await refusedFresh(forged, what);
     }
+  });
+
+  it('a block read again with its CRC: a seek refuses a restart key running past the entries, though it does not stop there', async () => {
+    // Entry 2's key length (a restart point) made 127: its key would run
+    // past the entries. A seek to entry 4 compares entry 2's key in its
+    // binary search, and passes it by without reading it as an entry.
+    let second = 0;
+    const { table, forged } = await forgedTable(1, (hostile, restarts) => {
+      second = restarts[2]!;
+      assert.equal(hostile[second + 1], forgeEntries[2]![0].length);
+      hostile[second + 1] = 0x7f;
+    });
+    const key = forgeEntries[4]![0];
+    const user = key.subarray(0, key.length - 8);
+    const what = 'a restart key';
+    await assert.rejects(
+      table.get(user, internalKey(user, 100, KIND_VALUE)),
+      damageAt(what, /key runs past the entries/, second),
+    );
+    const cursor = new TableCursor(table);
+    await assert.rejects(
+      async () => cursor.seek(user, false),
+      damageAt(what, /key runs past the entries/, second),
+    );
+    // Read from the first entry, the scanner refuses entry 2 itself.
+    await assert.rejects(scan(table), damageAt(what, /entry runs past the entries/, second));
+    await table.close();
+    await refusedFresh(forged, what);
+  });
+
+  it('a block read again with its CRC: an entry sharing more bytes than the key before it has is refused', async () => {
+    // One restart point: entry 1 shares "key-" (4 bytes) with entry 0;
+    // made to share 14 bytes of entry 0's 13-byte key (the entry's bytes
+    // unchanged, so it still ends in bounds).
+    let first = 0;
+    const { table, forged } = await forgedTable(16, (hostile, restarts) => {
+      assert.deepEqual(restarts, [0]);
+      first = 3 + forgeEntries[0]![0].length + forgeEntries[0]![1].length;
+      assert.equal(hostile[first], 4);
+      hostile[first] = forgeEntries[0]![0].length + 1;
+    });
+    const what = 'a shared length';
+    await assert.rejects(scan(table), damageAt(what, /entry runs past the entries/, first));
+    await table.close();
+    await refusedFresh(forged, what);
   });
 
   it('the shared key buffers of the block check and of Table.get drop back after a huge key', async () => {
@@ -743,6 +823,30 @@ describe('LSM-FORMAT §2–§5 tables', () => {
       `${tableScannerKeyBuffer().length}`,
     );
     await table.close();
+    // Keys a little above half the cap, each in a block of its own: the
+    // buffers grow once and then stay, however the sizes alternate.
+    const near = [40_000, 40_001].map((length, i) => new Uint8Array(length).fill(0x6d + i));
+    const nearEntries = near.map((key) => [internalKey(key, 1, KIND_VALUE), key]) as [
+      Uint8Array,
+      Uint8Array,
+    ][];
+    const nearTable = await tableFrom(buildTable(nearEntries, LAYOUT).bytes);
+    const other = await Table.open(nearTable.fs, nearTable.path, new BlockCache(0));
+    assert.equal(other.blocks, 2);
+    const getNear = async (key: Uint8Array): Promise<void> => {
+      const got = await other.get(key, internalKey(key, 9, KIND_VALUE));
+      assert.equal(got!.value.length, key.length);
+    };
+    await getNear(near[0]!);
+    const grown = [checkKeyBuffer(), tableScannerKeyBuffer()];
+    for (const key of [near[1]!, near[0]!, near[1]!]) {
+      await getNear(key);
+      assert.ok(
+        checkKeyBuffer() === grown[0] && tableScannerKeyBuffer() === grown[1],
+        `no reallocation for a key of ${key.length} bytes`,
+      );
+    }
+    await other.close();
   });
 
   it('refuses files that are not tables, and truncated tables, with the offset', async () => {

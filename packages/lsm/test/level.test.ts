@@ -288,6 +288,35 @@ describe('LsmLevel: clear()', () => {
     await db.close();
   });
 
+  it('close() completes a clear() in batches called before it (a limit, a snapshot)', async () => {
+    const fs = new CrashFs();
+    const key = (i: number) => `k${String(i).padStart(5, '0')}`;
+    const db = memoryLevel(fs);
+    await db.open();
+    await db.batch(
+      Array.from({ length: 3000 }, (_, i) => ({ type: 'put', key: key(i), value: 'v' })),
+    );
+    // More keys than one batch of deletions: the clear goes on after awaits.
+    const limited = db.clear({ limit: 2500 });
+    await db.close();
+    await limited;
+    await db.open();
+    assert.deepEqual(
+      await db.keys().all(),
+      Array.from({ length: 500 }, (_, i) => key(2500 + i)),
+    );
+    const snapshot = db.snapshot();
+    await db.put('later', 'kept');
+    const cleared = db.clear({ snapshot });
+    const closing = db.close();
+    await assert.rejects(db.clear({ limit: 1 }), isCode('LEVEL_DATABASE_NOT_OPEN'));
+    await closing;
+    await cleared;
+    await db.open();
+    assert.deepEqual(await db.keys().all(), ['later']);
+    await db.close();
+  });
+
   it('agrees with a sorted map through random writes, clears, compactions and reopens', async () => {
     const key = fc.stringMatching(/^[a-e]{1,3}$/);
     const op = fc.oneof(

@@ -694,6 +694,32 @@ describe('Lsm: compaction', () => {
     assert.equal(await tableFiles(fs), total(db));
   });
 
+  it('an iterator reads a table moved to the next level and then merged away by later compactions', async () => {
+    const fs = new CrashFs();
+    const options = { blockSize: 256 };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
+    for (let i = 0; i < 200; i++) await db.put(keyOf(i), bytes(`old-${i}`));
+    await db.flush();
+    await db.close();
+    // The open schedules a compaction of the level-0 table: a move to level
+    // 1 (the same file), which installs its version after the iterator took its own.
+    ({ db } = await openMemory({ ...options, level0Trigger: 1 }, fs));
+    const iterator = db.iterator();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [1, 0]);
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1], 'moved');
+    // Merged with a new level-0 table: the moved table is dropped.
+    for (let i = 0; i < 200; i += 7) await db.put(keyOf(i), bytes(`new-${i}`));
+    await db.flush();
+    await db.compact();
+    let seen = 0;
+    for await (const [, value] of iterator) assert.equal(text(value), `old-${seen++}`);
+    assert.equal(seen, 200);
+    await db.compact(); // waits for the deletions too
+    assert.equal(await tableFiles(fs), total(db), 'released tables are deleted');
+    await db.close();
+  });
+
   it('writes wait for compaction past the level-0 stop threshold, and are slowed before it', async () => {
     const fs = new CrashFs();
     const { db } = await openMemory(
@@ -1174,6 +1200,36 @@ describe('Lsm: close() and writes held back by a stall', () => {
     db = await Lsm.open(DIR, stop);
     for (let i = 0; i < 80; i++) assert.deepEqual(await db.get(key(i)), value(i), `key ${i}`);
     await db.close();
+  });
+
+  it('a flush() called before close() completes before it; no file-system call after close() resolves', async () => {
+    /** Also delays the creation of table files: a flush() starts late. */
+    class SlowCreate extends HeldSyncDir {
+      override async open(path: string, mode: Parameters<FaultFs['open']>[1]) {
+        if (path.endsWith('.sst') && mode === 'createExclusive') {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return super.open(path, mode);
+      }
+    }
+    const fs = new SlowCreate(new CrashFs());
+    const { db, release } = await stalled(fs);
+    const writes = [0, 1, 2].map((i) => db.put(bytes(`k${i}`), bytes(`v${i}`)));
+    const flushed = db.flush();
+    const closing = db.close();
+    await assert.rejects(db.flush(), isCode('WAL_CLOSED'));
+    release();
+    await closing;
+    const calls = fs.count();
+    await Promise.all(writes);
+    await flushed;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(fs.count(), calls, 'nothing touches the directory once close() resolved');
+    const reopened = await Lsm.open(DIR, { fs });
+    // The flush covered the held writes: they are in a table, not the log.
+    assert.equal(reopened.stats().memtableBytes, 0);
+    for (const i of [0, 1, 2]) assert.equal(text(await reopened.get(bytes(`k${i}`))), `v${i}`);
+    await reopened.close();
   });
 
   it('writes held back when the store fails reject with its failure; close() still closes', async () => {
