@@ -106,6 +106,17 @@ async function openBoth(fs: CrashFs, segmentSize: number): Promise<unknown[]> {
   return errors;
 }
 
+/** Asserts that opening with `given`, writable and read-only, is refused with `reason`, names no size and changes nothing. */
+async function refusedNamingNoSize(fs: CrashFs, given: number, reason: RegExp): Promise<void> {
+  const before = contents(fs);
+  for (const error of await openBoth(fs, given)) {
+    assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE', String(error));
+    assert.match((error as Error).message, reason);
+    assert.doesNotMatch((error as Error).message, /fit a segment size/);
+  }
+  assert.deepEqual(contents(fs), before);
+}
+
 describe('SegmentedStore: the segment size of a directory without metadata', () => {
   after(removeTempDirs);
 
@@ -238,13 +249,7 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
 
   it('one segment only: larger than the size given is refused, no size named', async () => {
     const fs = crashFs(metaless(5000, 3000));
-    const before = contents(fs);
-    for (const error of await openBoth(fs, 2048)) {
-      assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
-      assert.match((error as Error).message, /holds 3000 bytes, more than the segment size 2048/);
-      assert.doesNotMatch((error as Error).message, /fit a segment size/);
-    }
-    assert.deepEqual(contents(fs), before);
+    await refusedNamingNoSize(fs, 2048, /holds 3000 bytes, more than the segment size 2048/);
     // Any size from 3000 up fits one segment of 3000 bytes: nothing tells them apart.
     assert.deepEqual(await openBoth(fs, 3000), [undefined, undefined]);
   });
@@ -252,14 +257,11 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
   it('a highest segment larger than those below it: the size is refused, the size of the highest not named', async () => {
     const grown = metaless(1000, 2500);
     grown.set(`${DIR}/${segmentName(2)}`, pattern(1200, 9));
-    const fs = crashFs(grown);
-    const before = contents(fs);
-    for (const error of await openBoth(fs, 1000)) {
-      assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
-      assert.match((error as Error).message, /holds 1200 bytes, more than the segment size 1000/);
-      assert.doesNotMatch((error as Error).message, /fit a segment size/);
-    }
-    assert.deepEqual(contents(fs), before);
+    await refusedNamingNoSize(
+      crashFs(grown),
+      1000,
+      /holds 1200 bytes, more than the segment size 1000/,
+    );
   });
 
   it('a missing segment between others is not a size mismatch: it reads as zeros (FORMAT.md §3)', async () => {
