@@ -1222,7 +1222,8 @@ async function checkSegmentSizes(
  * disagree, may all be torn: they name no size.
  */
 function fittingSize(sizes: readonly { size: number }[]): number | undefined {
-  const largest = Math.max(0, ...sizes.map((segment) => segment.size));
+  // A loop, not a spread: a log may have more segments than a call has arguments.
+  const largest = sizes.reduce((most, segment) => Math.max(most, segment.size), 0);
   const agreeing = sizes.slice(0, -1).filter((segment) => segment.size === largest).length;
   return largest > 0 && agreeing >= 2 ? largest : undefined;
 }
