@@ -320,6 +320,61 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       await viewFromHead(dir, SEGMENT, head, lsns.slice(first));
     });
 
+    it('a torn middle segment (power loss, DESIGN §3): opens read-only, and writable recovery cuts at the tear keeping every record before it', async () => {
+      const sizeOf = (i: number) => 8 + sizes[i]!;
+      for (const [k, kept] of [
+        [3, 1000],
+        [4, 0],
+        [5, 2500],
+      ] as const) {
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir);
+        const log = walDbLog(records);
+        writeSegments(dir, log.bytes, 2, SEGMENT);
+        writeFileSync(join(dir, 'head'), walDbHeadFile(head));
+        const segment = join(dir, walDbSegmentName(k));
+        writeFileSync(segment, readFileSync(segment).subarray(0, kept));
+        assert.ok(listing(dir).has(walDbSegmentName(k + 1)), 'a segment above the torn one');
+        // Every record ending at or before the tear survives; the first one past it is torn.
+        const tear = k * SEGMENT + kept;
+        let last = first;
+        while (last < records.length && lsns[last]! + sizeOf(last) <= tear) last++;
+        const end = last === first ? head : lsns[last - 1]! + sizeOf(last - 1);
+        assert.ok(last > first && last < records.length);
+
+        const before = listing(dir);
+        await viewFromHead(dir, SEGMENT, head, lsns.slice(first, last));
+        assert.deepEqual(listing(dir), before, 'a read-only open changes nothing');
+
+        const wal = await Wal.open(dir, { segmentSize: SEGMENT });
+        try {
+          assert.equal(wal.recovery.end, end);
+          assert.equal(wal.recovery.tear?.offset, end);
+          assert.equal(wal.recovery.truncated, true);
+          assert.equal(wal.tail, end);
+          const seen = await collect(wal);
+          assert.deepEqual(
+            seen.map((record) => Buffer.from(record.payload)),
+            records.slice(first, last),
+          );
+        } finally {
+          await wal.close();
+        }
+        // The segment size is recorded and the log ends at the cut.
+        const again = await Wal.open(dir);
+        try {
+          assert.equal(again.tail, end);
+          assert.equal(again.recovery.tear, undefined);
+          assert.deepEqual(
+            (await collect(again)).map((record) => record.lsn),
+            lsns.slice(first, last),
+          );
+        } finally {
+          await again.close();
+        }
+      }
+    });
+
     it('opens with the segment size: head from the head file, records from the head on', async () => {
       const wal = await Wal.open(dir, { segmentSize: SEGMENT });
       try {

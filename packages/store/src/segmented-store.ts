@@ -378,7 +378,7 @@ export class SegmentedStore extends StoreBase {
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
         await SegmentedStore.#inspect(fs, dir, rule);
-      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize);
+      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize, false);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -446,7 +446,7 @@ export class SegmentedStore extends StoreBase {
       ).catch((error: unknown) => {
         throw missingForReadOnly(error, 'segmented store', dir);
       });
-      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize);
+      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize, true);
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
       store = new SegmentedStore(dir, fs, undefined, {
         segmentSize,
@@ -1154,19 +1154,26 @@ function isSegmentSize(value: unknown): boolean {
 /**
  * For a directory whose metadata records no segment size (a wal-db 1.x log,
  * or one whose metadata was lost), where the `segmentSize` option alone says
- * where each byte is: checks that every segment file below the highest holds
- * exactly `segmentSize` bytes and the highest at most that (FORMAT.md §5.3).
- * A size that does not fit would make recovery read misplaced bytes as a torn
- * tail and cut the log there. Rejects with `ERR_INVALID_ARG_VALUE` when the
- * files fit one other segment size (the option is wrong; the message names
- * it), else with `WAL_CORRUPTION`; reads only. A segment deleted since the
- * listing (a writer truncating, seen by a read-only open) is skipped.
+ * where each byte is: checks the size against the segment files before
+ * anything relies on it (FORMAT.md §5.3). A segment never holds more than the
+ * real size, and with the real size every segment below the highest is full
+ * except those a power loss tore. So it rejects, with
+ * `ERR_INVALID_ARG_VALUE` and reading only, when a segment holds more than
+ * `segmentSize` bytes, or when segments below the highest exist and none
+ * holds exactly `segmentSize` bytes (no evidence that the size is right; a
+ * size too large leaves every lower segment short). The latter still lets a
+ * read-only open through unless the files name a size (see
+ * {@link fittingSize}): it changes nothing, and recovery reports the tear.
+ * A shorter segment below the highest otherwise is a tear, cut by recovery.
+ * A segment deleted since the listing (a writer truncating, seen by a
+ * read-only open) is skipped.
  */
 async function checkSegmentSizes(
   fs: Fs,
   dir: string,
   indexes: readonly number[],
   segmentSize: number,
+  readOnly: boolean,
 ): Promise<void> {
   const sizes: { index: number; size: number }[] = [];
   for (const index of indexes) {
@@ -1183,27 +1190,42 @@ async function checkSegmentSizes(
       await fs.close(file);
     }
   }
-  const highest = sizes.at(-1);
-  const full = sizes.slice(0, -1);
-  const fits = (size: number) =>
-    full.every((segment) => segment.size === size) && highest !== undefined && highest.size <= size;
-  if (highest === undefined || fits(segmentSize)) return;
-  const wrong = full.find((segment) => segment.size !== segmentSize) ?? highest;
-  const what = `segment ${segmentName(wrong.index)} holds ${wrong.size} bytes, ${
-    wrong === highest ? 'more than' : 'not'
-  } the segment size ${segmentSize} given`;
-  // The size the files were written with, when one fits them all.
-  const other = full.length > 0 ? full[0]!.size : highest.size;
-  if (other > 0 && fits(other)) {
-    throw invalidArgValue(
+  const lower = sizes.slice(0, -1);
+  const fit = fittingSize(sizes);
+  const refuse = (what: string) =>
+    invalidArgValue(
       'options.segmentSize',
       segmentSize,
-      `does not match the segment files of ${dir}, which has no metadata to check it against: ${what} (every segment below the highest must hold exactly the segment size); the files fit a segment size of ${full.length > 0 ? other : `at least ${other}`}. Nothing was changed`,
+      `does not match the segment files of ${dir}, which has no metadata to check it against: ${what}; ${
+        fit === undefined
+          ? 'the files show no size: pass the segment size the log was written with'
+          : `the files fit a segment size of ${fit}`
+      }. Nothing was changed`,
+    );
+  const larger = sizes.find((segment) => segment.size > segmentSize);
+  if (larger !== undefined) {
+    throw refuse(
+      `segment ${segmentName(larger.index)} holds ${larger.size} bytes, more than the segment size ${segmentSize} given`,
     );
   }
-  throw new CorruptionError(
-    `the segment size ${segmentSize} given does not match the segment files of ${dir}, which has no metadata to check it against, and no other size fits them all: ${what}. Nothing was changed`,
+  if (lower.length === 0 || lower.some((segment) => segment.size === segmentSize)) return;
+  if (readOnly && fit === undefined) return;
+  throw refuse(
+    `no segment below the highest holds exactly the segment size ${segmentSize} given (segment ${segmentName(lower[0]!.index)} holds ${lower[0]!.size} bytes), so nothing shows that size is right`,
   );
+}
+
+/**
+ * The segment size the files show, if they show one: the size of the
+ * largest segment, when at least two segments below the highest hold exactly
+ * that many bytes (more than 0). One segment alone, or segments that
+ * disagree, may all be torn: they name no size.
+ */
+function fittingSize(sizes: readonly { size: number }[]): number | undefined {
+  // A loop, not a spread: a log may have more segments than a call has arguments.
+  const largest = sizes.reduce((most, segment) => Math.max(most, segment.size), 0);
+  const agreeing = sizes.slice(0, -1).filter((segment) => segment.size === largest).length;
+  return largest > 0 && agreeing >= 2 ? largest : undefined;
 }
 
 function tooLarge(dir: string, index: number, size: number, segmentSize: number): CorruptionError {

@@ -40,6 +40,44 @@ function metaless(real: number, length: number, missing?: number): Map<string, U
   return files;
 }
 
+/**
+ * A segmented directory without metadata holding segments 0.. with the given
+ * sizes, as a log written with segment size `real` leaves it after a power
+ * loss (a lower segment shorter than `real` lost its tail): segment `k` holds
+ * the first `sizes[k]` bytes of `pattern(…)` from offset `k·real`.
+ */
+function torn(real: number, sizes: readonly number[]): Map<string, Uint8Array> {
+  const bytes = pattern(sizes.length * real, real);
+  const files = new Map<string, Uint8Array>([[`${DIR}/head`, encodeHead(0)]]);
+  sizes.forEach((size, index) => {
+    files.set(`${DIR}/${segmentName(index)}`, bytes.slice(index * real, index * real + size));
+  });
+  return files;
+}
+
+/** The bytes a reader with the right segment size sees: zeros past a torn segment's end. */
+function tornView(real: number, sizes: readonly number[]): Uint8Array {
+  const bytes = pattern(sizes.length * real, real);
+  const length = (sizes.length - 1) * real + sizes.at(-1)!;
+  const out = new Uint8Array(length);
+  sizes.forEach((size, index) => {
+    out.set(bytes.subarray(index * real, index * real + size), index * real);
+  });
+  return out;
+}
+
+/** Segment sizes as a log with segment size `real` leaves them: lower ones full or torn (0 to real − 1 bytes). */
+const tornSizes = (real: number) =>
+  fc
+    .tuple(
+      fc.array(fc.option(fc.integer({ min: 0, max: real - 1 }), { freq: 2 }), {
+        minLength: 1,
+        maxLength: 5,
+      }),
+      fc.integer({ min: 0, max: real }),
+    )
+    .map(([lower, highest]) => [...lower.map((size) => size ?? real), highest]);
+
 function crashFs(files: Map<string, Uint8Array>): CrashFs {
   return new CrashFs({ image: { files, dirs: new Set(['/data', DIR]) } });
 }
@@ -68,10 +106,21 @@ async function openBoth(fs: CrashFs, segmentSize: number): Promise<unknown[]> {
   return errors;
 }
 
+/** Asserts that opening with `given`, writable and read-only, is refused with `reason`, names no size and changes nothing. */
+async function refusedNamingNoSize(fs: CrashFs, given: number, reason: RegExp): Promise<void> {
+  const before = contents(fs);
+  for (const error of await openBoth(fs, given)) {
+    assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE', String(error));
+    assert.match((error as Error).message, reason);
+    assert.doesNotMatch((error as Error).message, /fit a segment size/);
+  }
+  assert.deepEqual(contents(fs), before);
+}
+
 describe('SegmentedStore: the segment size of a directory without metadata', () => {
   after(removeTempDirs);
 
-  it('a size the segment files do not fit is refused, writable or read-only, and nothing changes', async () => {
+  it('full segments and a size other than theirs: refused, writable and (when the files name a size) read-only, nothing changed', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 600 }),
@@ -83,13 +132,18 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
           const length = (segments - 1) * real + Math.min(highest, real);
           const fs = crashFs(metaless(real, length));
           const before = contents(fs);
-          for (const error of await openBoth(fs, given)) {
+          // Two full segments below the highest show the size; one does not (it may be torn).
+          const named = segments - 1 >= 2;
+          const [writable, readOnly] = await openBoth(fs, given);
+          assert.equal(readOnly === undefined, given > real && !named, String(readOnly));
+          for (const error of readOnly === undefined ? [writable] : [writable, readOnly]) {
             assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE', String(error));
             const message = (error as Error).message;
             assert.match(message, /does not match the segment files/);
             assert.ok(message.includes(`segment ${segmentName(0)} holds ${real} bytes`), message);
             assert.ok(message.includes(`the segment size ${given} given`), message);
-            assert.ok(message.includes(`fit a segment size of ${real}.`), message);
+            assert.equal(message.includes(`fit a segment size of ${real}.`), named, message);
+            assert.equal(/fit a segment size/.test(message), named, message);
           }
           assert.deepEqual(contents(fs), before);
           // No lock left behind, and the right size opens every byte.
@@ -100,6 +154,56 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  it('torn segments below the highest: the right size opens them (zeros past a tear), a wrong one is refused', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .integer({ min: 1, max: 600 })
+          .chain((real) =>
+            fc.tuple(
+              fc.constant(real),
+              tornSizes(real),
+              fc.oneof(fc.constant(real), fc.integer({ min: 1, max: 1200 })),
+            ),
+          ),
+        async ([real, sizes, given]) => {
+          const fs = crashFs(torn(real, sizes));
+          const before = contents(fs);
+          const lower = sizes.slice(0, -1);
+          const largest = Math.max(...sizes);
+          const named = largest > 0 && lower.filter((size) => size === largest).length >= 2;
+          const larger = sizes.some((size) => size > given);
+          const unproven = !lower.includes(given);
+          const [writable, readOnly] = await openBoth(fs, given);
+          if (larger || unproven) {
+            assert.equal(errorCode(writable), 'ERR_INVALID_ARG_VALUE', String(writable));
+            const message = (writable as Error).message;
+            assert.equal(message.includes(`fit a segment size of ${largest}.`), named, message);
+            assert.equal(/fit a segment size/.test(message), named, message);
+          } else {
+            assert.equal(writable, undefined, String(writable));
+          }
+          if (larger || (unproven && named)) {
+            assert.equal(errorCode(readOnly), 'ERR_INVALID_ARG_VALUE', String(readOnly));
+          } else {
+            assert.equal(readOnly, undefined, String(readOnly));
+          }
+          if (writable !== undefined) assert.deepEqual(contents(fs), before);
+          if (given !== real || readOnly !== undefined) return;
+          // The right size reads each segment where it belongs, zeros past a tear.
+          const view = tornView(real, sizes);
+          for (const readOnly of writable === undefined ? [true, false] : [true]) {
+            const store = await SegmentedStore.open(DIR, { fs, segmentSize: real, readOnly });
+            assert.equal(store.length, view.length);
+            assert.deepEqual(await store.read(0, view.length), view);
+            await store.close();
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 
@@ -114,45 +218,50 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
       for (const error of [writable, readOnly]) {
         assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
         assert.ok(error instanceof TypeError);
+        assert.match((error as Error).message, /the files fit a segment size of 4096\. Nothing/);
       }
       assert.deepEqual(contents(fs), before);
       assert.ok(!fs.snapshot().files.has(`${DIR}/meta`));
     }
   });
 
-  it('one segment only: larger than the size given is refused, the size the files need named', async () => {
-    const fs = crashFs(metaless(5000, 3000));
-    const before = contents(fs);
-    for (const error of await openBoth(fs, 2048)) {
-      assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE');
-      assert.match((error as Error).message, /holds 3000 bytes, more than the segment size 2048/);
-      assert.match((error as Error).message, /fit a segment size of at least 3000/);
+  it('torn middle segments with 4096 (DESIGN §3): open writable and read-only; a lone short lower segment proves nothing', async () => {
+    for (const sizes of [
+      [4096, 3000, 100],
+      [4096, 0, 50],
+    ]) {
+      const fs = crashFs(torn(4096, sizes));
+      assert.deepEqual(await openBoth(fs, 4096), [undefined, undefined]);
     }
+    // [3000, 100]: a torn segment 0 of 4096-byte segments, or full 3000-byte
+    // segments. Writable is refused without suggesting 3000; read-only opens.
+    const fs = crashFs(torn(4096, [3000, 100]));
+    const before = contents(fs);
+    const [writable, readOnly] = await openBoth(fs, 4096);
+    assert.equal(errorCode(writable), 'ERR_INVALID_ARG_VALUE');
+    const message = (writable as Error).message;
+    assert.match(message, /no segment below the highest holds exactly the segment size 4096 given/);
+    assert.match(message, /pass the segment size the log was written with/);
+    assert.doesNotMatch(message, /fit a segment size|size of 3000/);
+    assert.equal(readOnly, undefined);
     assert.deepEqual(contents(fs), before);
+  });
+
+  it('one segment only: larger than the size given is refused, no size named', async () => {
+    const fs = crashFs(metaless(5000, 3000));
+    await refusedNamingNoSize(fs, 2048, /holds 3000 bytes, more than the segment size 2048/);
     // Any size from 3000 up fits one segment of 3000 bytes: nothing tells them apart.
     assert.deepEqual(await openBoth(fs, 3000), [undefined, undefined]);
   });
 
-  it('segments that fit no single size are WAL_CORRUPTION naming the odd one, whatever size is given', async () => {
-    const files = metaless(1000, 3500);
-    files.set(`${DIR}/${segmentName(1)}`, pattern(700, 9)); // a short segment below the highest
-    for (const given of [1000, 700, 4096]) {
-      const fs = crashFs(new Map(files));
-      const before = contents(fs);
-      for (const error of await openBoth(fs, given)) {
-        assert.equal(errorCode(error), 'WAL_CORRUPTION', String(error));
-        const message = (error as Error).message;
-        assert.ok(message.includes(`the segment size ${given} given does not match`), message);
-        const odd = given === 1000 ? `${segmentName(1)} holds 700` : `${segmentName(0)} holds 1000`;
-        assert.ok(message.includes(odd), message);
-      }
-      assert.deepEqual(contents(fs), before);
-    }
-    // A highest segment larger than the full ones below it fits no size either.
+  it('a highest segment larger than those below it: the size is refused, the size of the highest not named', async () => {
     const grown = metaless(1000, 2500);
     grown.set(`${DIR}/${segmentName(2)}`, pattern(1200, 9));
-    const fs = crashFs(grown);
-    for (const error of await openBoth(fs, 1000)) assert.equal(errorCode(error), 'WAL_CORRUPTION');
+    await refusedNamingNoSize(
+      crashFs(grown),
+      1000,
+      /holds 1200 bytes, more than the segment size 1000/,
+    );
   });
 
   it('a missing segment between others is not a size mismatch: it reads as zeros (FORMAT.md §3)', async () => {

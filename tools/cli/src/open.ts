@@ -76,10 +76,11 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
     }
     const message = error instanceof Error ? error.message : '';
     if (isArgumentError(error) && message.includes('does not match the segment files')) {
-      // No metadata: the store checked the size against the segment files.
-      const fit = /the files fit a segment size of ([^.]+)\./.exec(message)?.[1];
+      // No metadata: the store checked the size against the segment files,
+      // and names a size only when the files show one.
+      const fit = /the files fit a segment size of (\d+)\./.exec(message)?.[1];
       throw new CliError(
-        `${target.path}: --segment-size ${target.segmentSize} does not match the segment files of this log, which has no metadata${fit === undefined ? '' : `: they fit a segment size of ${fit}`}`,
+        `${target.path}: --segment-size ${target.segmentSize} does not match the segment files of this log, which has no metadata: ${fit === undefined ? 'give the segment size it was written with' : `they fit a segment size of ${fit}`}`,
       );
     }
     if (isArgumentError(error)) {

@@ -764,7 +764,7 @@ describe('wal on other layouts', () => {
     assert.equal(wrong!.status, 2);
     assertOneLine(
       wrong!,
-      /--segment-size 1024 does not match the segment files .*: they fit a segment size of at least \d+$/,
+      /--segment-size 1024 does not match the segment files .*: give the segment size it was written with$/,
     );
     assert.equal(infoJson!.status, 0, infoJson!.stderr);
     const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
@@ -778,6 +778,49 @@ describe('wal on other layouts', () => {
       lsns,
     );
     assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('a wrong --segment-size on a log without metadata: a size is suggested only when the segments show it', async () => {
+    const source = fresh('waldb-source');
+    const { end } = await makeLog(source, 50);
+    const bytes = flatBytes(source).subarray(0, end);
+    assert.ok(end > 4 * 500);
+    /** A metadata-less directory with 500-byte segments of the given sizes (the log's bytes, torn short). */
+    const layout = (name: string, sizes: readonly number[]) => {
+      const dir = fresh(name);
+      mkdirSync(dir);
+      sizes.forEach((size, k) => {
+        writeFileSync(
+          join(dir, `${String(k).padStart(20, '0')}.wal`),
+          bytes.subarray(k * 500, k * 500 + size),
+        );
+      });
+      return dir;
+    };
+    const full = layout('waldb-500', [500, 500, 500, 200]);
+    // Segment 0 torn at 300 (or 300-byte segments: the files cannot tell).
+    const torn = layout('waldb-torn', [300, 100]);
+    const before = [snapshot(full), snapshot(torn)];
+    const [named, right, unnamed, tornRight] = await Promise.all([
+      wal(['info', full, '--segment-size', '300']),
+      wal(['info', full, '--segment-size', '500', '--json']),
+      wal(['info', torn, '--segment-size', '200']),
+      wal(['info', torn, '--segment-size', '500', '--json']),
+    ]);
+    assert.equal(named!.status, 2);
+    assertOneLine(named!, /does not match the segment files .*: they fit a segment size of 500$/);
+    assert.equal(right!.status, 0, right!.stderr);
+    assert.equal(unnamed!.status, 2);
+    assertOneLine(
+      unnamed!,
+      /does not match the segment files .*: give the segment size it was written with$/,
+    );
+    assert.doesNotMatch(unnamed!.stderr, /300/);
+    // Read-only, the right size opens the torn log: the records before the tear.
+    assert.equal(tornRight!.status, 0, tornRight!.stderr);
+    const data = JSON.parse(tornRight!.stdout) as Record<string, unknown>;
+    assert.ok(typeof data.records === 'number' && data.records > 0 && data.records < 50);
+    assert.deepEqual([snapshot(full), snapshot(torn)], before);
   });
 
   it('a wal-db 1.x single file (no metadata) opens as the library opens it, and is not changed', async () => {
