@@ -16,7 +16,7 @@ import {
   segmentIndex,
   segmentName,
 } from '@wal/store';
-import { treeSnapshot } from '@wal/store/testing';
+import { FaultFs, type FsCall, treeSnapshot } from '@wal/store/testing';
 import fc from 'fast-check';
 import { encodeHead } from '../src/head-file.js';
 import { encodeMeta } from '../src/meta-file.js';
@@ -576,6 +576,68 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       await rejectsCode(FileStore.open(path, { checkMeta: refuse }), 'WAL_IO');
       assert.deepEqual(await readdir(parent), ['journal.meta']);
       await (await FileStore.open(path)).close(); // and a later open goes on
+    });
+
+    describe('an open that fails writing the first metadata leaves no file blocking the next', () => {
+      /** Each step of the metadata's atomic replace, failed: which call, and what stays beside an existing file. */
+      const steps: Array<
+        [string, (call: Omit<FsCall, 'fault'>, renamed: boolean) => boolean, string[]]
+      > = [
+        [
+          'pwrite of journal.meta.tmp (ENOSPC)',
+          (call) => call.method === 'pwrite' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        [
+          'fdatasync of journal.meta.tmp',
+          (call) => call.method === 'fdatasync' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        [
+          'rename of journal.meta.tmp',
+          (call) => call.method === 'rename' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        // The rename happened: an existing file keeps its (valid) metadata.
+        [
+          'directory fsync after the rename',
+          (call, renamed) => call.method === 'syncDir' && renamed,
+          ['journal.meta'],
+        ],
+      ];
+      for (const [step, fails, kept] of steps) {
+        for (const existing of [false, true]) {
+          it(`${step}, ${existing ? 'beside an existing empty file' : 'on a new path'}`, async () => {
+            const parent = await tempDir();
+            const path = join(parent, 'journal');
+            if (existing) await writeFile(path, '');
+            const fs = new FaultFs(new NodeFs());
+            let renamed = false;
+            fs.inject({
+              fault: 'ENOSPC',
+              when: (call) => {
+                const fire = fails(call, renamed);
+                if (call.method === 'rename' && call.path.endsWith('.meta.tmp')) renamed = true;
+                return fire;
+              },
+            });
+            const error = await FileStore.open(path, { fs }).then(
+              async (store) => {
+                await store.close();
+                throw new Error('the open succeeded');
+              },
+              (failure: unknown) => failure,
+            );
+            assert.ok(isWalError(error), String(error));
+            // A new path: nothing at all; an existing file: it, and its metadata once renamed.
+            assert.deepEqual((await readdir(parent)).sort(), existing ? ['journal', ...kept] : []);
+            const store = await FileStore.open(path);
+            await store.write(0, new Uint8Array([1, 2, 3]));
+            await store.close();
+            assert.deepEqual((await readdir(parent)).sort(), ['journal', 'journal.meta']);
+          });
+        }
+      }
     });
 
     it('opens a new log in nothing, an empty file or an empty directory; a wal-db log as it is', async () => {
