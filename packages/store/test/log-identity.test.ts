@@ -18,6 +18,7 @@ import {
 } from '@wal/store';
 import { FaultFs, type FsCall, treeSnapshot } from '@wal/store/testing';
 import fc from 'fast-check';
+import { judgeLockText } from '../src/fs/lock-file.js';
 import { encodeHead } from '../src/head-file.js';
 import { encodeMeta } from '../src/meta-file.js';
 import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
@@ -436,7 +437,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
               path,
               () => FileStore.open(path, { readOnly }),
               new RegExp(
-                `^nothing, but a journal${suffix.replaceAll('.', '\\.')} beside it that is not ${wanted}$`,
+                `^nothing, but a journal${suffix.replaceAll('.', '\\.')} beside it that is not ${wanted}( \\(if it is .* remove ${path.replaceAll('.', '\\.')}\\.lock.*\\))?$`,
               ),
             );
           });
@@ -528,7 +529,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
               parent,
               path,
               () => SegmentedStore.open(path, { segmentSize: 4096 }),
-              /^a directory holding lock$/,
+              /^a directory holding lock; its lock is not a log's lock file \(if it is/,
             );
           }
         });
@@ -543,7 +544,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
           parent,
           path,
           () => SegmentedStore.open(path, { segmentSize: 4096 }),
-          /^a directory holding lock\.break$/,
+          /^a directory holding lock\.break; its lock\.break is not a log's/,
         );
       });
 
@@ -559,6 +560,137 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
           await store.close();
         }
       });
+    });
+
+    describe('a lock file of ours cut short by a power loss is still ours', () => {
+      /** The text of a real lock file, as `NodeFs.lock` writes it; its holder has gone. */
+      async function realRecord(): Promise<string> {
+        const path = join(await tempDir(), 'lock');
+        const lock = await new NodeFs().lock(path);
+        const text = await readFile(path, 'utf8');
+        await lock.release();
+        // The same record, of a process that no longer runs.
+        return text.replace(/^\{"pid":\d+,/, `{"pid":${2 ** 22 + 12345},`);
+      }
+      /** Every strict prefix of `record`, with and without NUL bytes after it. */
+      function cutShort(record: string): string[] {
+        const cuts: string[] = [];
+        for (let length = 0; length < record.length; length++) {
+          const prefix = record.slice(0, length);
+          cuts.push(prefix, prefix + '\0'.repeat(1 + (length % 13)));
+        }
+        return cuts;
+      }
+
+      it('any record, cut anywhere and padded with NUL bytes or not, is residue (property)', () => {
+        const record = fc.record(
+          {
+            pid: fc.integer({ min: 1, max: 2 ** 31 }),
+            token: fc
+              .uint8Array({ minLength: 12, maxLength: 12 })
+              .map((bytes) => Buffer.from(bytes).toString('hex')),
+            host: fc.domain(),
+            start: fc.nat().map(String),
+          },
+          { requiredKeys: ['pid', 'token', 'host'] },
+        );
+        fc.assert(
+          fc.property(record, fc.nat(), fc.nat({ max: 64 }), (owner, cut, nuls) => {
+            const text = `${JSON.stringify(owner)}\n`;
+            // Only the newline lost, it is the whole record: cut before.
+            const kept = text.slice(0, cut % (text.length - 1));
+            assert.equal(judgeLockText(kept + '\0'.repeat(nuls)), 'residue', JSON.stringify(kept));
+            // The whole record is a record, NUL bytes after it or not.
+            assert.deepEqual(judgeLockText(text + '\0'.repeat(nuls)), { ...owner });
+          }),
+        );
+      });
+
+      it('text that is no prefix of a record stays foreign (property)', () => {
+        // Anything not starting like a record: another program's text.
+        fc.assert(
+          fc.property(fc.string({ minLength: 1 }), (text) => {
+            fc.pre(!'{"pid":'.startsWith(text.slice(0, 7)) && !/^\0*$/.test(text));
+            assert.equal(judgeLockText(text), 'foreign');
+          }),
+        );
+        // JSON objects whose keys are not ours in our order.
+        fc.assert(
+          fc.property(fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1 }), (value) => {
+            fc.pre(Object.keys(value)[0] !== 'pid');
+            assert.equal(judgeLockText(JSON.stringify(value)), 'foreign');
+          }),
+        );
+        for (const text of [
+          '{"pid":12}',
+          '{"pid":"12"',
+          '{"pid":,"token":"ab',
+          '{"pid":12,"token":"xyz',
+          '{"pid":12,"token":"ab","host":"h"}x',
+        ]) {
+          assert.equal(judgeLockText(text), 'foreign', text);
+        }
+      });
+
+      it('a single-file log whose lock file was cut short opens, at every length', async () => {
+        const parent = await tempDir();
+        const path = join(parent, 'journal');
+        await fileLog.make(path);
+        const fresh = join(parent, 'fresh'); // nothing there yet
+        for (const text of cutShort(await realRecord())) {
+          for (const at of [path, fresh]) {
+            await writeFile(`${at}.lock`, text);
+            const store = await FileStore.open(at);
+            await store.close();
+            await assert.rejects(stat(`${at}.lock`), { code: 'ENOENT' }, JSON.stringify(text));
+          }
+        }
+      });
+
+      it('a wal-db directory whose lock was cut short is a log, read-only and writable', async () => {
+        const path = join(await tempDir(), 'log');
+        await mkdir(path);
+        await writeFile(join(path, segmentName(0)), frame(Buffer.from('x')));
+        for (const text of cutShort(await realRecord())) {
+          await writeFile(join(path, 'lock'), text);
+          assert.equal((await identifyLog(path)).verdict, 'log', JSON.stringify(text));
+          const reader = await SegmentedStore.open(path, { segmentSize: 4096, readOnly: true });
+          assert.equal(reader.length, 9);
+          await reader.close();
+        }
+        const store = await SegmentedStore.open(path, { segmentSize: 4096 });
+        assert.equal(store.length, 9);
+        await store.close();
+      });
+    });
+
+    it('a refusal of a lock file names it, saying it may be ours damaged', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'journal');
+      await writeFile(`${path}.lock`, '4242\n');
+      const remove = (file: string): RegExp =>
+        new RegExp(
+          `damaged by a power loss and no process of the log runs, remove ${file.replaceAll('.', '\\.')}\\)$`,
+        );
+      await refusedUnchanged(parent, path, () => FileStore.open(path), remove(`${path}.lock`));
+      await fileLog.make(path);
+      await refusedUnchanged(
+        parent,
+        `${path}.lock`,
+        () => FileStore.open(path),
+        remove(`${path}.lock`),
+      );
+      const dir = join(parent, 'dir');
+      await mkdir(dir);
+      await writeFile(join(dir, 'lock'), 'locked by me\n');
+      for (const readOnly of [true, false]) {
+        await refusedUnchanged(
+          parent,
+          dir,
+          () => SegmentedStore.open(dir, { segmentSize: 4096, readOnly }),
+          remove(join(dir, 'lock')),
+        );
+      }
     });
 
     it('a refused open of a new single-file log leaves no file behind', async () => {
