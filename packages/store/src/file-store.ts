@@ -420,17 +420,22 @@ async function readHead(
  * failed: removes `<path>.meta.tmp` and `<path>.meta` when this open began to
  * write them (`wroteMeta`; none was there before, as the file was new), fsyncs
  * the directory so that those removals are durable before the data file's,
- * then removes the data file. Best effort: a failure is ignored, and the
- * open's own error is what its caller sees. Without the fsync a power loss
- * could bring back a `.meta.tmp` beside nothing, which every later open
- * would refuse (docs/FORMAT.md §3.1).
+ * then removes the data file — which it keeps (empty, what a killed open
+ * leaves) when that fsync fails. Best effort: other failures are ignored,
+ * and the open's own error is what its caller sees. Without the fsync a
+ * power loss could bring back a `.meta.tmp` beside nothing, which every
+ * later open would refuse (docs/FORMAT.md §3.1).
  */
 async function removeCreated(fs: Fs, path: string, wroteMeta: boolean): Promise<void> {
   const ignore = (): undefined => undefined;
   if (wroteMeta) {
     await fs.unlink(`${path}.meta.tmp`).catch(ignore);
     await fs.unlink(`${path}.meta`).catch(ignore);
-    await fs.syncDir(dirname(path)).catch(ignore);
+    try {
+      await fs.syncDir(dirname(path));
+    } catch {
+      return;
+    }
   }
   await fs.unlink(path).catch(ignore);
 }

@@ -562,6 +562,28 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       });
     });
 
+    it('a new log whose directory fsyncs fail after the metadata rename keeps only its empty file', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'journal');
+      const fs = new FaultFs(new NodeFs());
+      let renamed = false;
+      fs.inject({
+        fault: 'EIO',
+        persistent: true,
+        when: (call) => {
+          if (call.method === 'rename') renamed = true;
+          return call.method === 'syncDir' && renamed;
+        },
+      });
+      await rejectsCode(FileStore.open(path, { fs }), 'WAL_IO');
+      // The clean-up could not make the removal of the metadata durable: the
+      // empty file stays, as a killed open leaves it, and is taken over.
+      assert.deepEqual(await readdir(parent), ['journal']);
+      assert.equal((await stat(path)).size, 0);
+      await (await FileStore.open(path)).close();
+      assert.deepEqual((await readdir(parent)).sort(), ['journal', 'journal.meta']);
+    });
+
     describe('a lock file of ours cut short by a power loss is still ours', () => {
       /** The text of a real lock file, as `NodeFs.lock` writes it; its holder has gone. */
       async function realRecord(): Promise<string> {
