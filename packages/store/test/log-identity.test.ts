@@ -397,6 +397,8 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       ["another program's pid file", (path) => writeFile(path, '4242\n')],
       ['a record without a token', (path) => writeFile(path, '{"pid":4242,"host":"h"}\n')],
       ['JSON that is no record', (path) => writeFile(path, '{"pid":1.5}')],
+      ['JSON without our keys', (path) => writeFile(path, '{"owner":"backup","pid":4242}\n')],
+      ['text', (path) => writeFile(path, 'locked by backup.sh since 03:00\n')],
       ['a long file', (path) => writeFile(path, Buffer.alloc(5000))],
       ['a directory', (path) => mkdir(path)],
     ];
