@@ -94,7 +94,11 @@ describe('Wal.open and what is not a log', () => {
     const path = join(parent, 'appdata');
     await mkdir(path);
     await writeFile(join(path, 'lock'), '777\n');
-    await refuses(path, {}, /^a directory holding lock$/);
+    await refuses(
+      path,
+      {},
+      /^a directory holding lock; its lock is not a log's lock file \(if it is/,
+    );
   });
 
   it("a user's notes.meta beside nothing is refused as not a log, and no empty notes is left", async () => {

@@ -207,6 +207,7 @@ export class FileStore extends StoreBase {
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     let created = false;
+    let wroteMeta = false;
     try {
       lock = await fs.lock(`${path}.lock`, mode);
       try {
@@ -225,6 +226,7 @@ export class FileStore extends StoreBase {
         // `<path>.meta.tmp`, so that no power loss leaves that file beside
         // nothing (docs/FORMAT.md §3.1 refuses a .meta.tmp beside nothing).
         if (!created) await syncDir(fs, dirname(path), failOpen);
+        wroteMeta = true;
         await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen, mode);
       }
       const size = await fs.size(file);
@@ -237,8 +239,9 @@ export class FileStore extends StoreBase {
       });
     } catch (error) {
       if (file !== undefined) await fs.close(file).catch(() => undefined);
-      // A refused open leaves nothing behind: not even the empty file it created.
-      if (created) await fs.unlink(path).catch(() => undefined);
+      // A refused open leaves nothing behind: not even the empty file it
+      // created, nor the metadata it began to write beside it.
+      if (created) await removeCreated(fs, path, wroteMeta);
       await lock?.release();
       throw isArgumentError(error) ? error : toWalError(error, `opening file store ${path}`);
     }
@@ -410,4 +413,29 @@ async function readHead(
     throw new CorruptionError(`metadata file ${path}.meta holds an invalid head`);
   }
   return { head, user, stored: encoded !== undefined };
+}
+
+/**
+ * The clean-up of an open that created the data file `path` and then
+ * failed: removes `<path>.meta.tmp` and `<path>.meta` when this open began to
+ * write them (`wroteMeta`; none was there before, as the file was new), fsyncs
+ * the directory so that those removals are durable before the data file's,
+ * then removes the data file — which it keeps (empty, what a killed open
+ * leaves) when that fsync fails. Best effort: other failures are ignored,
+ * and the open's own error is what its caller sees. Without the fsync a
+ * power loss could bring back a `.meta.tmp` beside nothing, which every
+ * later open would refuse (docs/FORMAT.md §3.1).
+ */
+async function removeCreated(fs: Fs, path: string, wroteMeta: boolean): Promise<void> {
+  const ignore = (): undefined => undefined;
+  if (wroteMeta) {
+    await fs.unlink(`${path}.meta.tmp`).catch(ignore);
+    await fs.unlink(`${path}.meta`).catch(ignore);
+    try {
+      await fs.syncDir(dirname(path));
+    } catch {
+      return;
+    }
+  }
+  await fs.unlink(path).catch(ignore);
 }

@@ -8,7 +8,7 @@ import { crc32c } from '@node-rs/crc32';
 import { errorCode, NotALogError } from '@wal/errors';
 import type { Fs, FsFile } from './fs/fs.js';
 import { readFull } from './fs/io.js';
-import { judgeLockText, LOCK_FILE_LIMIT } from './fs/lock-file.js';
+import { damagedLockHint, judgeLockText, LOCK_FILE_LIMIT } from './fs/lock-file.js';
 import { NodeFs } from './fs/node-fs.js';
 
 /** A segment file name as wal-db 1.x names it: 20-digit zero-padded index + `.wal`. */
@@ -202,7 +202,9 @@ export async function foreignSibling(
       const name = `${basename(path)}${suffix}`;
       return new NotALogError(
         path,
-        `nothing, but a ${name} beside it that is not ${suffix.startsWith('.meta') ? 'log metadata' : "a log's lock file"}`,
+        suffix.startsWith('.meta')
+          ? `nothing, but a ${name} beside it that is not log metadata`
+          : `nothing, but a ${name} beside it that is not a log's lock file (${damagedLockHint(`${path}${suffix}`)})`,
       );
     }
   }
@@ -299,11 +301,13 @@ async function identifyDirectory(fs: Fs, path: string, names: string[]): Promise
   const foreign = names.filter((name) => !isLogEntry(name));
   // Only we write `lock` (wal-db keeps no lock file): one that holds no lock
   // record of ours is a user's file, and so is its directory.
+  const locks: string[] = [];
   for (const name of ['lock', 'lock.break']) {
     if (names.includes(name) && (await lockFileAt(fs, join(path, name))) === 'other') {
-      foreign.push(name);
+      locks.push(name);
     }
   }
+  foreign.push(...locks);
   // A `meta` without the magic is ours but damaged among log entries only
   // (its open then reports WAL_CORRUPTION); among a user's files it is theirs.
   if (meta === 'ours' || (meta === 'other' && foreign.length === 0)) {
@@ -335,7 +339,11 @@ async function identifyDirectory(fs: Fs, path: string, names: string[]): Promise
     type: 'directory',
     verdict: 'not-a-log',
     metadata: false,
-    found: `a directory holding ${foreign[0]}${more}`,
+    found: `a directory holding ${foreign[0]}${more}${locks
+      .map(
+        (name) => `; its ${name} is not a log's lock file (${damagedLockHint(join(path, name))})`,
+      )
+      .join('')}`,
     adoptable: false,
   };
 }

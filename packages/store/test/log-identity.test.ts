@@ -16,8 +16,9 @@ import {
   segmentIndex,
   segmentName,
 } from '@wal/store';
-import { treeSnapshot } from '@wal/store/testing';
+import { FaultFs, type FsCall, treeSnapshot } from '@wal/store/testing';
 import fc from 'fast-check';
+import { judgeLockText } from '../src/fs/lock-file.js';
 import { encodeHead } from '../src/head-file.js';
 import { encodeMeta } from '../src/meta-file.js';
 import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
@@ -396,6 +397,8 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       ["another program's pid file", (path) => writeFile(path, '4242\n')],
       ['a record without a token', (path) => writeFile(path, '{"pid":4242,"host":"h"}\n')],
       ['JSON that is no record', (path) => writeFile(path, '{"pid":1.5}')],
+      ['JSON without our keys', (path) => writeFile(path, '{"owner":"backup","pid":4242}\n')],
+      ['text', (path) => writeFile(path, 'locked by backup.sh since 03:00\n')],
       ['a long file', (path) => writeFile(path, Buffer.alloc(5000))],
       ['a directory', (path) => mkdir(path)],
     ];
@@ -436,7 +439,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
               path,
               () => FileStore.open(path, { readOnly }),
               new RegExp(
-                `^nothing, but a journal${suffix.replaceAll('.', '\\.')} beside it that is not ${wanted}$`,
+                `^nothing, but a journal${suffix.replaceAll('.', '\\.')} beside it that is not ${wanted}( \\(if it is .* remove ${path.replaceAll('.', '\\.')}\\.lock.*\\))?$`,
               ),
             );
           });
@@ -528,7 +531,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
               parent,
               path,
               () => SegmentedStore.open(path, { segmentSize: 4096 }),
-              /^a directory holding lock$/,
+              /^a directory holding lock; its lock is not a log's lock file \(if it is/,
             );
           }
         });
@@ -543,7 +546,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
           parent,
           path,
           () => SegmentedStore.open(path, { segmentSize: 4096 }),
-          /^a directory holding lock\.break$/,
+          /^a directory holding lock\.break; its lock\.break is not a log's/,
         );
       });
 
@@ -561,6 +564,159 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       });
     });
 
+    it('a new log whose directory fsyncs fail after the metadata rename keeps only its empty file', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'journal');
+      const fs = new FaultFs(new NodeFs());
+      let renamed = false;
+      fs.inject({
+        fault: 'EIO',
+        persistent: true,
+        when: (call) => {
+          if (call.method === 'rename') renamed = true;
+          return call.method === 'syncDir' && renamed;
+        },
+      });
+      await rejectsCode(FileStore.open(path, { fs }), 'WAL_IO');
+      // The clean-up could not make the removal of the metadata durable: the
+      // empty file stays, as a killed open leaves it, and is taken over.
+      assert.deepEqual(await readdir(parent), ['journal']);
+      assert.equal((await stat(path)).size, 0);
+      await (await FileStore.open(path)).close();
+      assert.deepEqual((await readdir(parent)).sort(), ['journal', 'journal.meta']);
+    });
+
+    describe('a lock file of ours cut short by a power loss is still ours', () => {
+      /** The text of a real lock file, as `NodeFs.lock` writes it; its holder has gone. */
+      async function realRecord(): Promise<string> {
+        const path = join(await tempDir(), 'lock');
+        const lock = await new NodeFs().lock(path);
+        const text = await readFile(path, 'utf8');
+        await lock.release();
+        // The same record, of a process that no longer runs.
+        return text.replace(/^\{"pid":\d+,/, `{"pid":${2 ** 22 + 12345},`);
+      }
+      /** Every strict prefix of `record`, with and without NUL bytes after it. */
+      function cutShort(record: string): string[] {
+        const cuts: string[] = [];
+        for (let length = 0; length < record.length; length++) {
+          const prefix = record.slice(0, length);
+          cuts.push(prefix, prefix + '\0'.repeat(1 + (length % 13)));
+        }
+        return cuts;
+      }
+
+      it('any record, cut anywhere and padded with NUL bytes or not, is residue (property)', () => {
+        const record = fc.record(
+          {
+            pid: fc.integer({ min: 1, max: 2 ** 31 }),
+            token: fc
+              .uint8Array({ minLength: 12, maxLength: 12 })
+              .map((bytes) => Buffer.from(bytes).toString('hex')),
+            host: fc.domain(),
+            start: fc.nat().map(String),
+          },
+          { requiredKeys: ['pid', 'token', 'host'] },
+        );
+        fc.assert(
+          fc.property(record, fc.nat(), fc.nat({ max: 64 }), (owner, cut, nuls) => {
+            const text = `${JSON.stringify(owner)}\n`;
+            // Only the newline lost, it is the whole record: cut before.
+            const kept = text.slice(0, cut % (text.length - 1));
+            assert.equal(judgeLockText(kept + '\0'.repeat(nuls)), 'residue', JSON.stringify(kept));
+            // The whole record is a record, NUL bytes after it or not.
+            assert.deepEqual(judgeLockText(text + '\0'.repeat(nuls)), { ...owner });
+          }),
+        );
+      });
+
+      it('text that is no prefix of a record stays foreign (property)', () => {
+        // Anything not starting like a record: another program's text.
+        fc.assert(
+          fc.property(fc.string({ minLength: 1 }), (text) => {
+            fc.pre(!'{"pid":'.startsWith(text.slice(0, 7)) && !/^\0*$/.test(text));
+            assert.equal(judgeLockText(text), 'foreign');
+          }),
+        );
+        // JSON objects whose keys are not ours in our order.
+        fc.assert(
+          fc.property(fc.dictionary(fc.string(), fc.jsonValue(), { minKeys: 1 }), (value) => {
+            fc.pre(Object.keys(value)[0] !== 'pid');
+            assert.equal(judgeLockText(JSON.stringify(value)), 'foreign');
+          }),
+        );
+        for (const text of [
+          '{"pid":12}',
+          '{"pid":"12"',
+          '{"pid":,"token":"ab',
+          '{"pid":12,"token":"xyz',
+          '{"pid":12,"token":"ab","host":"h"}x',
+        ]) {
+          assert.equal(judgeLockText(text), 'foreign', text);
+        }
+      });
+
+      it('a single-file log whose lock file was cut short opens, at every length', async () => {
+        const parent = await tempDir();
+        const path = join(parent, 'journal');
+        await fileLog.make(path);
+        const fresh = join(parent, 'fresh'); // nothing there yet
+        for (const text of cutShort(await realRecord())) {
+          for (const at of [path, fresh]) {
+            await writeFile(`${at}.lock`, text);
+            const store = await FileStore.open(at);
+            await store.close();
+            await assert.rejects(stat(`${at}.lock`), { code: 'ENOENT' }, JSON.stringify(text));
+          }
+        }
+      });
+
+      it('a wal-db directory whose lock was cut short is a log, read-only and writable', async () => {
+        const path = join(await tempDir(), 'log');
+        await mkdir(path);
+        await writeFile(join(path, segmentName(0)), frame(Buffer.from('x')));
+        for (const text of cutShort(await realRecord())) {
+          await writeFile(join(path, 'lock'), text);
+          assert.equal((await identifyLog(path)).verdict, 'log', JSON.stringify(text));
+          const reader = await SegmentedStore.open(path, { segmentSize: 4096, readOnly: true });
+          assert.equal(reader.length, 9);
+          await reader.close();
+        }
+        const store = await SegmentedStore.open(path, { segmentSize: 4096 });
+        assert.equal(store.length, 9);
+        await store.close();
+      });
+    });
+
+    it('a refusal of a lock file names it, saying it may be ours damaged', async () => {
+      const parent = await tempDir();
+      const path = join(parent, 'journal');
+      await writeFile(`${path}.lock`, '4242\n');
+      const remove = (file: string): RegExp =>
+        new RegExp(
+          `damaged by a power loss and no process of the log runs, remove ${file.replaceAll('.', '\\.')}\\)$`,
+        );
+      await refusedUnchanged(parent, path, () => FileStore.open(path), remove(`${path}.lock`));
+      await fileLog.make(path);
+      await refusedUnchanged(
+        parent,
+        `${path}.lock`,
+        () => FileStore.open(path),
+        remove(`${path}.lock`),
+      );
+      const dir = join(parent, 'dir');
+      await mkdir(dir);
+      await writeFile(join(dir, 'lock'), 'locked by me\n');
+      for (const readOnly of [true, false]) {
+        await refusedUnchanged(
+          parent,
+          dir,
+          () => SegmentedStore.open(dir, { segmentSize: 4096, readOnly }),
+          remove(join(dir, 'lock')),
+        );
+      }
+    });
+
     it('a refused open of a new single-file log leaves no file behind', async () => {
       const parent = await tempDir();
       const path = join(parent, 'journal');
@@ -576,6 +732,68 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       await rejectsCode(FileStore.open(path, { checkMeta: refuse }), 'WAL_IO');
       assert.deepEqual(await readdir(parent), ['journal.meta']);
       await (await FileStore.open(path)).close(); // and a later open goes on
+    });
+
+    describe('an open that fails writing the first metadata leaves no file blocking the next', () => {
+      /** Each step of the metadata's atomic replace, failed: which call, and what stays beside an existing file. */
+      const steps: Array<
+        [string, (call: Omit<FsCall, 'fault'>, renamed: boolean) => boolean, string[]]
+      > = [
+        [
+          'pwrite of journal.meta.tmp (ENOSPC)',
+          (call) => call.method === 'pwrite' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        [
+          'fdatasync of journal.meta.tmp',
+          (call) => call.method === 'fdatasync' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        [
+          'rename of journal.meta.tmp',
+          (call) => call.method === 'rename' && call.path.endsWith('.meta.tmp'),
+          [],
+        ],
+        // The rename happened: an existing file keeps its (valid) metadata.
+        [
+          'directory fsync after the rename',
+          (call, renamed) => call.method === 'syncDir' && renamed,
+          ['journal.meta'],
+        ],
+      ];
+      for (const [step, fails, kept] of steps) {
+        for (const existing of [false, true]) {
+          it(`${step}, ${existing ? 'beside an existing empty file' : 'on a new path'}`, async () => {
+            const parent = await tempDir();
+            const path = join(parent, 'journal');
+            if (existing) await writeFile(path, '');
+            const fs = new FaultFs(new NodeFs());
+            let renamed = false;
+            fs.inject({
+              fault: 'ENOSPC',
+              when: (call) => {
+                const fire = fails(call, renamed);
+                if (call.method === 'rename' && call.path.endsWith('.meta.tmp')) renamed = true;
+                return fire;
+              },
+            });
+            const error = await FileStore.open(path, { fs }).then(
+              async (store) => {
+                await store.close();
+                throw new Error('the open succeeded');
+              },
+              (failure: unknown) => failure,
+            );
+            assert.ok(isWalError(error), String(error));
+            // A new path: nothing at all; an existing file: it, and its metadata once renamed.
+            assert.deepEqual((await readdir(parent)).sort(), existing ? ['journal', ...kept] : []);
+            const store = await FileStore.open(path);
+            await store.write(0, new Uint8Array([1, 2, 3]));
+            await store.close();
+            assert.deepEqual((await readdir(parent)).sort(), ['journal', 'journal.meta']);
+          });
+        }
+      }
     });
 
     it('opens a new log in nothing, an empty file or an empty directory; a wal-db log as it is', async () => {

@@ -17,8 +17,8 @@ export interface LockStatus {
   /**
    * `alive`: the holder runs on this host; `dead`: it does not (a stale lock,
    * taken over by the next writer); `unknown`: another host, so no check is
-   * possible; `unreadable`: the file is empty (emptied by a power loss:
-   * stale); `foreign`: not a lock file of a log, which a writer refuses to
+   * possible; `unreadable`: the file is empty, only NUL bytes or a record
+   * cut short (what a power loss leaves of one: stale); `foreign`: not a lock file of a log, which a writer refuses to
    * open beside and never removes.
    */
   readonly holder?: 'alive' | 'dead' | 'unknown' | 'unreadable' | 'foreign';
@@ -60,6 +60,6 @@ export function describeLock(status: LockStatus): string {
     case 'foreign':
       return "not locked, but the lock file is not a log's: a writer refuses to open until it is removed";
     default:
-      return 'not locked (empty lock file, treated as stale)';
+      return 'not locked (empty or cut-short lock file, left by a power loss: treated as stale)';
   }
 }

@@ -124,11 +124,13 @@ describe('lock status', () => {
     assert.match(describeLock(status), /cannot check/);
   });
 
-  it('an emptied record: stale', async () => {
-    const status = await lockStatus(write('empty', ''));
-    assert.equal(status.locked, false);
-    assert.equal(status.holder, 'unreadable');
-    assert.match(describeLock(status), /empty lock file, treated as stale/);
+  it('an emptied or cut-short record: stale', async () => {
+    for (const text of ['', '\0\0', '{"pid":4242,"tok', '{"pid":4242,"token":"ab\0\0']) {
+      const status = await lockStatus(write('empty', text));
+      assert.equal(status.locked, false);
+      assert.equal(status.holder, 'unreadable');
+      assert.match(describeLock(status), /empty or cut-short lock file, left by a power loss/);
+    }
   });
 
   it("a file that is not a log's lock file: not locked, but refused by a writer", async () => {

@@ -218,6 +218,8 @@ export function missingForReadOnly(error: unknown, what: string, location: strin
  * handed to `failed` (which latches); other failures reject as they are (the
  * old file is then intact, except after a failed rename whose outcome the OS
  * did not report, which the directory fsync never got to make durable).
+ * When it fails before or at the rename, it removes `<path>.tmp` (best
+ * effort, not made durable) and rejects with the original error.
  */
 export async function replaceFile(
   fs: Fs,
@@ -228,6 +230,7 @@ export async function replaceFile(
 ): Promise<void> {
   const temp = `${path}.tmp`;
   const file = await fs.open(temp, 'create', permissions);
+  let closed = false;
   try {
     await fs.ftruncate(file, 0);
     await writeAll(fs, file, bytes, 0);
@@ -236,12 +239,17 @@ export async function replaceFile(
     } catch (error) {
       failed(error, `fdatasync of ${temp}`);
     }
+    closed = true;
+    await fs.close(file);
+    await fs.rename(temp, path);
   } catch (error) {
-    await fs.close(file).catch(() => undefined);
+    if (!closed) await fs.close(file).catch(() => undefined);
+    // Left behind, a temporary file of ours beside nothing would block every
+    // later open of a new log (docs/FORMAT.md §3.1). After a rename that did
+    // happen although it failed, there is no temporary file left to remove.
+    await fs.unlink(temp).catch(() => undefined);
     throw error;
   }
-  await fs.close(file);
-  await fs.rename(temp, path);
   await syncDir(fs, dirname(path), failed);
 }
 

@@ -35,8 +35,9 @@ export interface LockHolder {
    * where Linux's `/proc` tells, it started when the lock was taken; a pid
    * owned by another user counts as alive). `dead`: it does not run; the
    * lock is stale and the next writable open takes it over. `unknown`:
-   * another host, so no check is possible. `unreadable`: the file is empty
-   * or only NUL bytes (a lock file emptied by a power loss): stale too.
+   * another host, so no check is possible. `unreadable`: the file is empty,
+   * only NUL bytes or a strict prefix of a record of ours, NUL bytes after
+   * it or not (what a power loss leaves of a lock file): stale too.
    * `foreign`: not a lock file of ours (another program's lock or pid file,
    * a record without a token, a directory), which a writable open refuses
    * with `WAL_NOT_A_LOG` and never removes.
@@ -72,19 +73,81 @@ export function parseOwner(text: string): LockOwner | undefined {
 export const LOCK_FILE_LIMIT = 4096;
 
 /**
+ * One piece of the text `NodeFs.lock` writes (`JSON.stringify` of a
+ * {@link LockOwner} in its fixed key order, then a newline): a literal, or a
+ * run of `min`…`max` characters matching `chars`.
+ */
+type RecordPiece =
+  | string
+  | { readonly chars: (char: string) => boolean; readonly min: number; readonly max: number };
+
+const DIGITS = { chars: (char: string) => char >= '0' && char <= '9', min: 1, max: 20 };
+const RECORD_HEAD: readonly RecordPiece[] = [
+  '{"pid":',
+  DIGITS,
+  ',"token":"',
+  { chars: (char: string) => /^[0-9a-f]$/.test(char), min: 1, max: 64 },
+  '","host":"',
+  // A host name never holds a quote or a control character.
+  { chars: (char: string) => char !== '"' && char >= ' ', min: 0, max: LOCK_FILE_LIMIT },
+  '"',
+];
+/** The two shapes of a lock record: with and without the holder's start time. */
+const RECORD_SHAPES: ReadonlyArray<readonly RecordPiece[]> = [
+  [...RECORD_HEAD, ',"start":"', DIGITS, '"}\n'],
+  [...RECORD_HEAD, '}\n'],
+];
+
+/** Whether `text` is a prefix of some text of the shape `pieces` (matched greedily). */
+function isPrefixOf(text: string, pieces: readonly RecordPiece[]): boolean {
+  let at = 0;
+  for (const piece of pieces) {
+    if (at === text.length) return true;
+    if (typeof piece === 'string') {
+      const part = text.slice(at, at + piece.length);
+      if (!piece.startsWith(part)) return false;
+      at += part.length;
+    } else {
+      let run = 0;
+      while (run < piece.max && at + run < text.length && piece.chars(text[at + run] ?? '')) {
+        run++;
+      }
+      if (at + run < text.length && run < piece.min) return false;
+      at += run;
+    }
+  }
+  return at === text.length;
+}
+
+/**
  * What a lock file's text is, by the one rule that decides whether a lock
- * file may be taken over or removed (docs/FORMAT.md §3.1):
+ * file may be taken over or removed (docs/FORMAT.md §3.1), trailing NUL
+ * bytes set aside:
  * - a {@link LockOwner} with a token: a record written by `NodeFs.lock`;
- * - `residue`: empty or only NUL bytes, what a power loss can leave of such
- *   a record (it is written without fsync): stale, as its holder is gone;
+ * - `residue`: what a power loss can leave of such a record (it is written
+ *   without fsync): nothing, NUL bytes, or a strict prefix of a record as
+ *   `NodeFs.lock` serializes it (`{"pid":4242,"tok`, its key order is
+ *   fixed), possibly followed by NUL bytes: stale, as its holder is gone;
  * - `foreign`: anything else (another program's lock or pid file, a user's
  *   file, a record without a token): not ours, never taken over or removed.
  */
 export function judgeLockText(text: string): LockOwner | 'residue' | 'foreign' {
   if (text.length > LOCK_FILE_LIMIT) return 'foreign';
-  if (/^\0*$/.test(text)) return 'residue';
-  const owner = parseOwner(text);
-  return owner?.token === undefined ? 'foreign' : owner;
+  const kept = text.replace(/\0+$/, '');
+  if (kept === '') return 'residue';
+  const owner = parseOwner(kept);
+  if (owner?.token !== undefined) return owner;
+  return RECORD_SHAPES.some((shape) => isPrefixOf(kept, shape)) ? 'residue' : 'foreign';
+}
+
+/**
+ * What a refusal of a lock file that is not ours adds, naming `path`: it
+ * may still be a lock file of ours damaged beyond recognition (by a file
+ * system that shows other bytes after a power loss), which only a person
+ * can tell and remove.
+ */
+export function damagedLockHint(path: string): string {
+  return `if it is a log's lock file damaged by a power loss and no process of the log runs, remove ${path}`;
 }
 
 /** A process's start time (field 22 of `/proc/<pid>/stat`), or undefined off Linux. */

@@ -36,7 +36,13 @@ import {
 import { hostname } from 'node:os';
 import { errorCode, LockedError, NotALogError } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from './fs.js';
-import { holderState, type LockOwner, readLockFile, startTimeOf } from './lock-file.js';
+import {
+  damagedLockHint,
+  holderState,
+  type LockOwner,
+  readLockFile,
+  startTimeOf,
+} from './lock-file.js';
 import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
@@ -291,7 +297,10 @@ async function isAlive(owner: LockOwner): Promise<boolean> {
 async function readOwner(path: string): Promise<LockOwner | undefined | null> {
   const found = await readLockFile(path);
   if (found === 'foreign') {
-    throw new NotALogError(path, 'a file that is not a lock file of a log (never taken over)');
+    throw new NotALogError(
+      path,
+      `a file that is not a lock file of a log (never taken over; ${damagedLockHint(path)})`,
+    );
   }
   return found === 'residue' ? undefined : found;
 }
@@ -437,8 +446,9 @@ export class NodeFs implements Fs {
    *   or pid file, a user's file, a record without a token, a directory) →
    *   `NotALogError` (`WAL_NOT_A_LOG`) naming `path`; the file is left as it
    *   is. The same for a guard `<path>.break` that is not ours.
-   * - its owner is dead, or the file is empty or holds only NUL bytes (what
-   *   a power loss leaves of a record written without fsync) → take-over. Removing a stale lock is a compare-and-delete
+   * - its owner is dead, or the file is empty, holds only NUL bytes or a
+   *   record cut short (NUL bytes after it or not: what a power loss leaves
+   *   of a record written without fsync; `judgeLockText`) → take-over. Removing a stale lock is a compare-and-delete
    *   done under a second, short-lived guard lock `<path>.break` (taken the
    *   same way): holding it, re-read `path` and delete it only if it still
    *   holds the very record judged stale; then retry. Only a guard holder ever
