@@ -901,6 +901,42 @@ describe('Lsm: block cache', () => {
     await db.close();
   });
 
+  it('a compaction leaves the cache to the readers: no block of the tables it deleted, the working set kept', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const options = { blockSize: 4096, blockCacheSize: 256 * 1024, level0Trigger: 2 };
+    const { db } = await openMemory({ ...options, writeBufferSize: 1 << 20 }, fs as never);
+    const key = (prefix: string, i: number) => bytes(`${prefix}${String(i).padStart(4, '0')}`);
+    const value = (round: number) => bytes(`${'x'.repeat(40)}${round}`);
+    // The working set: a level-1 table the later compaction does not touch.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1500; i++) await db.put(key('w', i), value(round));
+      await db.flush();
+    }
+    await db.compact();
+    const workingSet = async () => {
+      for (let i = 0; i < 1500; i++) assert.equal(text(await db.get(key('w', i))), text(value(1)));
+    };
+    await workingSet();
+    const held = db.stats().blockCacheBytes;
+    assert.ok(held > 64 * 1024, `${held}`);
+    // Two overlapping level-0 tables larger than the cache, some of their blocks cached.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) await db.put(key('k', i), value(round));
+      await db.flush();
+      if (round > 0) continue;
+      for (let i = 0; i < 3000; i += 500) await db.get(key('k', i));
+      assert.ok(db.stats().blockCacheBytes > held);
+    }
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 2]);
+    assert.equal(db.stats().blockCacheBytes, held);
+    fs.resetCounts();
+    await workingSet();
+    assert.equal(fs.count('preadSync') + fs.count('pread'), 0);
+    assert.equal(text(await db.get(key('k', 2999))), text(value(1)));
+    await db.close();
+  });
+
   for (const blockCacheSize of [0, 4096]) {
     it(`a store with a ${blockCacheSize}-byte cache reads the same and stays within it`, async () => {
       const { db } = await openMemory({ blockCacheSize, blockSize: 256, level0Trigger: 50 });
@@ -1016,6 +1052,22 @@ describe('Lsm: block reads', () => {
       assert.equal(tableReads(fs, 'preadSync') + tableReads(fs, 'pread'), 1, target);
       await seeker.return();
     }
+    await db.close();
+  });
+
+  it('a compaction reads its inputs through the thread pool, never synchronously', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const { db } = await openMemory({ blockSize: 256, level0Trigger: 2 }, fs as never);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 400; i++)
+        await db.put(bytes(`k${String(i).padStart(3, '0')}`), bytes(`value ${round} ${i}`));
+      await db.flush();
+    }
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+    assert.equal(tableReads(fs, 'preadSync'), 0);
+    assert.ok(tableReads(fs, 'pread') > 10, `${tableReads(fs, 'pread')} reads`);
+    assert.equal(text(await db.get(bytes('k123'))), 'value 1 123');
     await db.close();
   });
 
