@@ -1307,6 +1307,101 @@ describe('Lsm: close() and writes held back by a stall', () => {
   });
 });
 
+describe('Lsm: close() and readers of dropped tables', () => {
+  const key = (i: number) => bytes(`key${String(i).padStart(4, '0')}`);
+  const options = { segmentSize: 4096, level0Trigger: 1, blockSize: 256 };
+
+  /** A store whose iterator holds a table a compaction has since dropped. */
+  async function heldDropped(fs: CrashFs | FaultFs) {
+    const db = await Lsm.open(DIR, { ...options, fs });
+    for (let i = 0; i < 100; i++) await db.put(key(i), bytes(`old ${i}`));
+    await db.flush();
+    await db.compact();
+    const iterator = db.iterator();
+    for (let i = 0; i < 100; i += 7) await db.put(key(i), bytes(`new ${i}`));
+    await db.flush();
+    await db.compact();
+    return { db, iterator };
+  }
+
+  const tableFiles = async (fs: CrashFs | FaultFs) =>
+    (await fs.readdir(DIR)).filter((name) => name.endsWith('.sst')).sort();
+
+  /** Reopens the store: no orphan to delete, every table there, the newest values read. */
+  async function reopensWhole(crash: CrashFs): Promise<void> {
+    const fs = new FaultFs(crash);
+    const db = await Lsm.open(DIR, { ...options, fs });
+    assert.equal(fs.count('unlink'), 0, 'no orphan left');
+    for (let i = 0; i < 100; i++) {
+      assert.equal(text(await db.get(key(i))), i % 7 === 0 ? `new ${i}` : `old ${i}`);
+    }
+    await db.close();
+  }
+
+  it('a reader let go after close() resolved touches no file', async () => {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    const { db, iterator } = await heldDropped(fs);
+    assert.equal((await tableFiles(fs)).length, 2);
+    await db.close();
+    const after = fs.calls.length;
+    await iterator.return();
+    await tick();
+    assert.deepEqual(
+      fs.calls.slice(after).map((call) => `${call.method} ${call.path}`),
+      [],
+    );
+    assert.equal((await tableFiles(fs)).length, 1, 'close() deleted the dropped table');
+    await reopensWhole(crash);
+  });
+
+  it('a reader let go while close() closes the tables: the dropped table is deleted before close() resolves', async () => {
+    /** Lets the iterator go at the first file close() closes; unlinks late. */
+    class LateRelease extends CrashFs {
+      release: (() => void) | undefined;
+      override async close(file: Parameters<CrashFs['close']>[0]): Promise<void> {
+        const release = this.release;
+        this.release = undefined;
+        release?.();
+        return super.close(file);
+      }
+      override async unlink(path: string): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return super.unlink(path);
+      }
+    }
+    const fs = new LateRelease();
+    const { db, iterator } = await heldDropped(fs);
+    fs.release = () => void iterator.return();
+    await db.close();
+    assert.equal((await tableFiles(fs)).length, 1);
+    await tick();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((await tableFiles(fs)).length, 1);
+    await reopensWhole(fs);
+  });
+
+  it('open tolerates an orphan gone between the listing and its deletion', async () => {
+    /** Lists a table file that is not there (deleted by another hand meanwhile). */
+    class Phantom extends CrashFs {
+      phantom = false;
+      override async readdir(path: string): Promise<string[]> {
+        const names = await super.readdir(path);
+        return this.phantom && path === DIR ? [...names, '00000000000000000099.sst'] : names;
+      }
+    }
+    const fs = new Phantom();
+    let { db } = await openMemory({}, fs);
+    await db.put(bytes('k'), bytes('v'));
+    await db.flush();
+    await db.close();
+    fs.phantom = true;
+    ({ db } = await openMemory({}, fs));
+    assert.equal(text(await db.get(bytes('k'))), 'v');
+    await db.close();
+  });
+});
+
 describe('Lsm: what is not a store, locks, closed handles', () => {
   let root: string;
   beforeEach(async () => {
