@@ -130,6 +130,18 @@ export class BlockCache {
     while (this.#bytes > this.capacity) this.#remove(this.#oldest!);
   }
 
+  /**
+   * Evicts the blocks cached under keys `[from, from + count)` (those of a
+   * table being deleted), as an eviction does: a block a reader still
+   * holds stays valid until released.
+   */
+  evict(from: number, count: number): void {
+    for (let key = from; key < from + count; key++) {
+      const entry = this.#blocks.get(key);
+      if (entry !== undefined) this.#remove(entry);
+    }
+  }
+
   #remove(entry: Entry): void {
     this.#unlink(entry);
     this.#blocks.delete(entry.key);

@@ -144,7 +144,8 @@ export function survivingRanges(plan: CompactionPlan, smallestSnapshot: number):
 /**
  * A forward scan of one sorted run of input tables (a level-0 table, or the
  * tables of a level ≥ 1 in key order), one data block at a time: its
- * entries are read without waiting, and the next block is read while this
+ * entries are read without waiting, and the next block is read (through
+ * the thread pool, past the block cache: `Table.inputBlock`) while this
  * one is scanned. `scanner.key[0, scanner.keyLength)` is the current
  * internal key once {@link InputRun.load} resolved true.
  */
@@ -179,9 +180,9 @@ class InputRun {
       }
       [this.#table, this.#block] = at;
       const table = this.tables[at[0]]!;
-      const data = this.#ahead ?? table.dataBlock(at[1]);
+      const data = this.#ahead ?? table.inputBlock(at[1]);
       const next = this.#after(at[0], at[1]);
-      this.#ahead = next === undefined ? undefined : this.tables[next[0]]!.dataBlock(next[1]);
+      this.#ahead = next === undefined ? undefined : this.tables[next[0]]!.inputBlock(next[1]);
       this.#ahead?.catch(() => undefined); // rejects again when it is awaited
       const block = await data;
       this.#letGo();
@@ -191,7 +192,7 @@ class InputRun {
     }
   }
 
-  /** Lets go of the block the scanner is on (see `Table.dataBlock`). */
+  /** Lets go of the block the scanner is on (see `Table.inputBlock`). */
   #letGo(): void {
     const held = this.#held;
     this.#held = undefined;

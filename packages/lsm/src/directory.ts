@@ -110,7 +110,11 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
   }
 }
 
-/** Deletes table files the manifest does not name (I4), then fsyncs the directory. */
+/**
+ * Deletes table files the manifest does not name (I4), then fsyncs the
+ * directory. A file already gone (ENOENT) is not an error: its deletion
+ * is the goal.
+ */
 export async function removeOrphans(fs: Fs, dir: string, state: VersionState): Promise<void> {
   let names: string[];
   try {
@@ -125,6 +129,7 @@ export async function removeOrphans(fs: Fs, dir: string, state: VersionState): P
     try {
       await fs.unlink(join(dir, name));
     } catch (error) {
+      if (errorCode(error) === 'ENOENT') continue;
       throw ioError(error, `removing orphan table ${join(dir, name)}`);
     }
     removed = true;

@@ -634,11 +634,16 @@ export class Lsm {
     this.#unref(old);
   }
 
-  /** Drops a reference to `version`; tables no version holds any more and that an edit dropped are closed and deleted. */
+  /**
+   * Drops a reference to `version`; tables no version holds any more and
+   * that an edit dropped are closed and deleted. Once the store is
+   * closing, only the counts drop: close() closes every open table and
+   * deletes the dropped ones itself, so that no deletion outlives it.
+   */
   #unref(version: Version): void {
     if (--version.refs > 0) return;
     for (const live of version.tables()) {
-      if (--live.refs > 0 || !live.obsolete) continue;
+      if (--live.refs > 0 || !live.obsolete || this.#closing !== undefined) continue;
       this.#open.delete(live);
       // A table it was moved from shares its file: while a reader holds
       // one, that one closes and deletes the file once released.
@@ -928,8 +933,10 @@ export class Lsm {
    * compactions they wait for; if the store fails meanwhile they reject
    * with its failure), for the `flush()` calls in progress (each flushes,
    * or rejects with that failure) and for a flush in progress; closes the
-   * logs (making every write durable) and the tables, releases the lock;
-   * nothing touches the directory after that. The memtable is
+   * logs (making every write durable) and the tables, deletes the tables
+   * compactions dropped (those readers still held too: a reader let go
+   * after this call deletes nothing), releases the lock; nothing touches
+   * the directory after that. The memtable is
    * not flushed: the log holds it and the next open replays it. Idempotent.
    * Rejects if closing a log fails (everything is released anyway).
    */
@@ -961,6 +968,7 @@ export class Lsm {
     } catch (cause) {
       error ??= cause;
     }
+    // A reader let go from here on leaves its tables to this loop (#unref).
     for (const live of this.#open) {
       await live.table.close();
       if (live.obsolete) await this.#fs.unlink(live.table.path).catch(noop);

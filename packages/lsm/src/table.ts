@@ -498,6 +498,28 @@ export class Table {
   }
 
   /**
+   * Data block `block` for a compaction, as LevelDB reads a compaction's
+   * inputs (`fill_cache = false`): from the block cache when it holds it,
+   * else read through the thread pool (never `Fs.preadSync`: a compaction
+   * does not block the event loop) and checked as {@link Table.dataBlock}
+   * checks it, but not cached, so that a compaction neither inserts the
+   * blocks of tables it is about to delete nor evicts a reader's working
+   * set. Held and released as {@link Table.dataBlock}'s blocks; rejects
+   * as it does.
+   */
+  async inputBlock(block: number): Promise<DataBlock> {
+    const cached = this.#cached(block);
+    if (cached !== undefined) return cached;
+    const handle = this.#handle(block);
+    const raw = this.#buffer(handle);
+    await readExactly(this.#fs, this.#file, this.path, handle.offset, raw.length, raw);
+    const data = this.#check(block, handle, raw);
+    // Not in the cache: its buffer is recycled once released.
+    data.dropped = true;
+    return data;
+  }
+
+  /**
    * {@link Table.dataBlock} without waiting: the block from the cache, or
    * read with `Fs.preadSync` when the store reads synchronously;
    * `undefined` when it can only be read through the thread pool. Throws
@@ -539,6 +561,13 @@ export class Table {
    * a checked one is that block).
    */
   #keep(block: number, handle: Handle, raw: Uint8Array): DataBlock {
+    const data = this.#check(block, handle, raw);
+    this.#cache?.set(this.#cacheBase + block, data);
+    return data;
+  }
+
+  /** {@link Table.#keep} without caching: block `block` checked and held. */
+  #check(block: number, handle: Handle, raw: Uint8Array): DataBlock {
     const contents = checked(this.path, handle, raw);
     const crc = getU32(raw, contents.length + 1);
     const index = this.#index;
@@ -559,7 +588,6 @@ export class Table {
     data.pins = 1;
     data.path = this.path;
     data.offset = handle.offset;
-    this.#cache?.set(this.#cacheBase + block, data);
     return data;
   }
 
@@ -584,10 +612,14 @@ export class Table {
     }
   }
 
-  /** Closes the file. Idempotent. */
+  /**
+   * Closes the file and evicts the table's blocks from the block cache
+   * (blocks readers still hold stay valid until released). Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#cache?.evict(this.#cacheBase, this.blocks);
     await this.#fs.close(this.#file).catch(() => undefined);
   }
 }

@@ -901,6 +901,42 @@ describe('Lsm: block cache', () => {
     await db.close();
   });
 
+  it('a compaction leaves the cache to the readers: no block of the tables it deleted, the working set kept', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const options = { blockSize: 4096, blockCacheSize: 256 * 1024, level0Trigger: 2 };
+    const { db } = await openMemory({ ...options, writeBufferSize: 1 << 20 }, fs as never);
+    const key = (prefix: string, i: number) => bytes(`${prefix}${String(i).padStart(4, '0')}`);
+    const value = (round: number) => bytes(`${'x'.repeat(40)}${round}`);
+    // The working set: a level-1 table the later compaction does not touch.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 1500; i++) await db.put(key('w', i), value(round));
+      await db.flush();
+    }
+    await db.compact();
+    const workingSet = async () => {
+      for (let i = 0; i < 1500; i++) assert.equal(text(await db.get(key('w', i))), text(value(1)));
+    };
+    await workingSet();
+    const held = db.stats().blockCacheBytes;
+    assert.ok(held > 64 * 1024, `${held}`);
+    // Two overlapping level-0 tables larger than the cache, some of their blocks cached.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3000; i++) await db.put(key('k', i), value(round));
+      await db.flush();
+      if (round > 0) continue;
+      for (let i = 0; i < 3000; i += 500) await db.get(key('k', i));
+      assert.ok(db.stats().blockCacheBytes > held);
+    }
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 2]);
+    assert.equal(db.stats().blockCacheBytes, held);
+    fs.resetCounts();
+    await workingSet();
+    assert.equal(fs.count('preadSync') + fs.count('pread'), 0);
+    assert.equal(text(await db.get(key('k', 2999))), text(value(1)));
+    await db.close();
+  });
+
   for (const blockCacheSize of [0, 4096]) {
     it(`a store with a ${blockCacheSize}-byte cache reads the same and stays within it`, async () => {
       const { db } = await openMemory({ blockCacheSize, blockSize: 256, level0Trigger: 50 });
@@ -1016,6 +1052,22 @@ describe('Lsm: block reads', () => {
       assert.equal(tableReads(fs, 'preadSync') + tableReads(fs, 'pread'), 1, target);
       await seeker.return();
     }
+    await db.close();
+  });
+
+  it('a compaction reads its inputs through the thread pool, never synchronously', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const { db } = await openMemory({ blockSize: 256, level0Trigger: 2 }, fs as never);
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 400; i++)
+        await db.put(bytes(`k${String(i).padStart(3, '0')}`), bytes(`value ${round} ${i}`));
+      await db.flush();
+    }
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+    assert.equal(tableReads(fs, 'preadSync'), 0);
+    assert.ok(tableReads(fs, 'pread') > 10, `${tableReads(fs, 'pread')} reads`);
+    assert.equal(text(await db.get(bytes('k123'))), 'value 1 123');
     await db.close();
   });
 
@@ -1252,6 +1304,101 @@ describe('Lsm: close() and writes held back by a stall', () => {
     assert.equal((await reopened.get(bytes('b')))?.length, 1024, 'acknowledged writes are kept');
     assert.equal(await reopened.get(bytes('k0')), undefined);
     await reopened.close();
+  });
+});
+
+describe('Lsm: close() and readers of dropped tables', () => {
+  const key = (i: number) => bytes(`key${String(i).padStart(4, '0')}`);
+  const options = { segmentSize: 4096, level0Trigger: 1, blockSize: 256 };
+
+  /** A store whose iterator holds a table a compaction has since dropped. */
+  async function heldDropped(fs: CrashFs | FaultFs) {
+    const db = await Lsm.open(DIR, { ...options, fs });
+    for (let i = 0; i < 100; i++) await db.put(key(i), bytes(`old ${i}`));
+    await db.flush();
+    await db.compact();
+    const iterator = db.iterator();
+    for (let i = 0; i < 100; i += 7) await db.put(key(i), bytes(`new ${i}`));
+    await db.flush();
+    await db.compact();
+    return { db, iterator };
+  }
+
+  const tableFiles = async (fs: CrashFs | FaultFs) =>
+    (await fs.readdir(DIR)).filter((name) => name.endsWith('.sst')).sort();
+
+  /** Reopens the store: no orphan to delete, every table there, the newest values read. */
+  async function reopensWhole(crash: CrashFs): Promise<void> {
+    const fs = new FaultFs(crash);
+    const db = await Lsm.open(DIR, { ...options, fs });
+    assert.equal(fs.count('unlink'), 0, 'no orphan left');
+    for (let i = 0; i < 100; i++) {
+      assert.equal(text(await db.get(key(i))), i % 7 === 0 ? `new ${i}` : `old ${i}`);
+    }
+    await db.close();
+  }
+
+  it('a reader let go after close() resolved touches no file', async () => {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    const { db, iterator } = await heldDropped(fs);
+    assert.equal((await tableFiles(fs)).length, 2);
+    await db.close();
+    const after = fs.calls.length;
+    await iterator.return();
+    await tick();
+    assert.deepEqual(
+      fs.calls.slice(after).map((call) => `${call.method} ${call.path}`),
+      [],
+    );
+    assert.equal((await tableFiles(fs)).length, 1, 'close() deleted the dropped table');
+    await reopensWhole(crash);
+  });
+
+  it('a reader let go while close() closes the tables: the dropped table is deleted before close() resolves', async () => {
+    /** Lets the iterator go at the first file close() closes; unlinks late. */
+    class LateRelease extends CrashFs {
+      release: (() => void) | undefined;
+      override async close(file: Parameters<CrashFs['close']>[0]): Promise<void> {
+        const release = this.release;
+        this.release = undefined;
+        release?.();
+        return super.close(file);
+      }
+      override async unlink(path: string): Promise<void> {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return super.unlink(path);
+      }
+    }
+    const fs = new LateRelease();
+    const { db, iterator } = await heldDropped(fs);
+    fs.release = () => void iterator.return();
+    await db.close();
+    assert.equal((await tableFiles(fs)).length, 1);
+    await tick();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal((await tableFiles(fs)).length, 1);
+    await reopensWhole(fs);
+  });
+
+  it('open tolerates an orphan gone between the listing and its deletion', async () => {
+    /** Lists a table file that is not there (deleted by another hand meanwhile). */
+    class Phantom extends CrashFs {
+      phantom = false;
+      override async readdir(path: string): Promise<string[]> {
+        const names = await super.readdir(path);
+        return this.phantom && path === DIR ? [...names, '00000000000000000099.sst'] : names;
+      }
+    }
+    const fs = new Phantom();
+    let { db } = await openMemory({}, fs);
+    await db.put(bytes('k'), bytes('v'));
+    await db.flush();
+    await db.close();
+    fs.phantom = true;
+    ({ db } = await openMemory({}, fs));
+    assert.equal(text(await db.get(bytes('k'))), 'v');
+    await db.close();
   });
 });
 
