@@ -215,15 +215,17 @@ export const KEY_BUFFER_CAP = 64 * 1024;
 /** The size of a key buffer when it is made: most keys fit. */
 const KEY_BUFFER_SIZE = 64;
 
+/** `WAL_CORRUPTION` for what is wrong at file offset `offset` of table `path`. */
+export function damaged(path: string, offset: number, what: string): CorruptionError {
+  return new CorruptionError(`table ${path} is damaged at offset ${offset}: ${what}`, { offset });
+}
+
 /**
  * `WAL_CORRUPTION` for what is wrong at `at` in `block`'s contents, naming
  * the table and the file offset.
  */
 function damagedBlock(block: DataBlock, at: number, what: string): CorruptionError {
-  const offset = block.offset + at;
-  return new CorruptionError(`table ${block.path} is damaged at offset ${offset}: ${what}`, {
-    offset,
-  });
+  return damaged(block.path, block.offset + at, what);
 }
 
 /**

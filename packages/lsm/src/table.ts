@@ -17,6 +17,7 @@ import {
   checkedDataBlock,
   type DataBlock,
   type DecodedBlock,
+  damaged,
   decodeBlock,
   writeBlock,
 } from './block.js';
@@ -684,10 +685,6 @@ const SCANNER = new BlockScanner();
 /** @internal For tests: the key buffer of {@link Table.get}'s scanner. */
 export function tableScannerKeyBuffer(): Uint8Array {
   return SCANNER.key;
-}
-
-function damaged(path: string, offset: number, what: string): CorruptionError {
-  return new CorruptionError(`table ${path} is damaged at offset ${offset}: ${what}`, { offset });
 }
 
 function checkHandle(path: string, handle: Handle, end: number, at: number): void {

@@ -290,7 +290,8 @@ async function isAlive(owner: LockOwner): Promise<boolean> {
 
 /**
  * The record in lock file `path`: `null` when the file is gone, `undefined`
- * when it holds what a power loss leaves of a record (empty, or NUL bytes).
+ * when it holds what a power loss leaves of a record (empty, NUL bytes, or a
+ * record cut short; `judgeLockText`).
  * Rejects with `WAL_NOT_A_LOG` (the file untouched) when it is not a lock
  * file of ours: another program's lock file, a user's file, a directory.
  */
