@@ -62,9 +62,10 @@ export interface SegmentedStoreOptions {
    * {@link DEFAULT_SEGMENT_SIZE}); required to open a directory of segments
    * without metadata (a wal-db 1.x log, whose size, any value above 0, is
    * then recorded in the metadata), and then checked against the segment
-   * files: every segment below the highest must hold exactly this many bytes
-   * and the highest at most that; otherwise optional, and when given it
-   * must equal the stored size.
+   * files (docs/FORMAT.md §5.3): no segment may hold more than this many
+   * bytes, one below the highest (if any) must hold exactly that many, and
+   * a single segment file must hold the head the head file names;
+   * otherwise optional, and when given it must equal the stored size.
    */
   readonly segmentSize?: number;
   /**
@@ -235,8 +236,9 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * a segment larger than the segment size; segments of a directory without
  * metadata that fit no single size), `ERR_INVALID_ARG_VALUE` (a
  * `segmentSize` differing from the stored one, missing for a directory
- * without metadata, or one its segment files do not fit while they fit
- * another — then nothing is changed; an option key that is not one of
+ * without metadata, or one its segment files do not fit (a segment larger,
+ * none below the highest exactly that size, or the head outside a single
+ * segment file) — then nothing is changed; an option key that is not one of
  * {@link SegmentedStoreOptions}, before anything is done), `ERR_OUT_OF_RANGE` (a
  * `segmentSize` below {@link MIN_SEGMENT_SIZE} for a new log), `WAL_IO` / `WAL_NO_SPACE`; it
  * releases everything before rejecting. Afterwards as the `Store` contract
@@ -378,7 +380,9 @@ export class SegmentedStore extends StoreBase {
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
         await SegmentedStore.#inspect(fs, dir, rule);
-      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize, false);
+      if (stored === undefined) {
+        await checkSegmentSizes(fs, dir, indexes, segmentSize, head, false);
+      }
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -446,7 +450,9 @@ export class SegmentedStore extends StoreBase {
       ).catch((error: unknown) => {
         throw missingForReadOnly(error, 'segmented store', dir);
       });
-      if (stored === undefined) await checkSegmentSizes(fs, dir, indexes, segmentSize, true);
+      if (stored === undefined) {
+        await checkSegmentSizes(fs, dir, indexes, segmentSize, head, true);
+      }
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
       store = new SegmentedStore(dir, fs, undefined, {
         segmentSize,
@@ -1165,14 +1171,18 @@ function isSegmentSize(value: unknown): boolean {
  * read-only open through unless the files name a size (see
  * {@link fittingSize}): it changes nothing, and recovery reports the tear.
  * A shorter segment below the highest otherwise is a tear, cut by recovery.
- * A segment deleted since the listing (a writer truncating, seen by a
- * read-only open) is skipped.
+ * With a single segment file, `head` (the head file's value, 0 without one)
+ * is the evidence: it must lie within the bytes that file holds under
+ * `segmentSize` (see {@link headOutsideSegment}); otherwise it rejects,
+ * writable or read-only. A segment deleted since the listing (a writer
+ * truncating, seen by a read-only open) is skipped.
  */
 async function checkSegmentSizes(
   fs: Fs,
   dir: string,
   indexes: readonly number[],
   segmentSize: number,
+  head: number,
   readOnly: boolean,
 ): Promise<void> {
   const sizes: { index: number; size: number }[] = [];
@@ -1208,11 +1218,48 @@ async function checkSegmentSizes(
       `segment ${segmentName(larger.index)} holds ${larger.size} bytes, more than the segment size ${segmentSize} given`,
     );
   }
+  const outside =
+    sizes.length === 1 ? headOutsideSegment(dir, sizes[0]!, segmentSize, head) : undefined;
+  if (outside !== undefined) throw refuse(outside);
   if (lower.length === 0 || lower.some((segment) => segment.size === segmentSize)) return;
   if (readOnly && fit === undefined) return;
   throw refuse(
     `no segment below the highest holds exactly the segment size ${segmentSize} given (segment ${segmentName(lower[0]!.index)} holds ${lower[0]!.size} bytes), so nothing shows that size is right`,
   );
+}
+
+/**
+ * With segment `index` the only segment file, holding `size` bytes: what is wrong
+ * with the head `head` under segment size `segmentSize`, or undefined when
+ * it lies within the bytes that file holds, `[index·S, index·S + size]`
+ * (FORMAT.md §5.3). Both writers keep it there: the segment holding the head
+ * is never deleted (a prefix truncation deletes only segments wholly below
+ * the head, and keeps or first creates the one reaching the end), and the
+ * bytes below the head are on disk before the head file names it. So a
+ * head below that range (no file holding the bytes from the head on) or
+ * past its end (the bytes below the head missing, or the segment wholly
+ * below it) shows the size is wrong — and the open would read nothing
+ * from the head, delete the segment as lying below the head, or let
+ * recovery cut it.
+ */
+function headOutsideSegment(
+  dir: string,
+  { index, size }: { index: number; size: number },
+  segmentSize: number,
+  head: number,
+): string | undefined {
+  const start = index * segmentSize;
+  const end = start + size;
+  if (head >= start && head <= end) return undefined;
+  return `the head file ${join(dir, 'head')} names the head ${head}, ${
+    head < start ? 'below' : 'past the end of'
+  } segment ${segmentName(index)}, the only segment file, which with the segment size ${segmentSize} given would hold [${start}, ${end}): ${
+    head < start
+      ? 'no file would hold the bytes from the head on'
+      : head >= start + segmentSize
+        ? 'the segment would lie wholly below the head, and no file would reach the head'
+        : 'the bytes below the head would be missing'
+  }`;
 }
 
 /**

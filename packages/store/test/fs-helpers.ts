@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from '../src/fs/fs.js';
 import type { CrashFsOperation } from '../src/testing/crash-fs.js';
+import type { FaultFs, FsCall } from '../src/testing/fault-fs.js';
 
 const made: string[] = [];
 
@@ -169,4 +170,23 @@ export function unsyncedCloses(operations: readonly CrashFsOperation[], until: n
     }
   }
   return found;
+}
+
+/** Picks a call to fail, given whether a `.meta.tmp` file was renamed over its target yet. */
+export type MetaStepFailure = (call: Omit<FsCall, 'fault'>, renamed: boolean) => boolean;
+
+/**
+ * Makes `fs` fail with `ENOSPC` the calls `fails` picks, telling it whether a
+ * `.meta.tmp` was renamed yet: a step of a metadata file's atomic replace.
+ */
+export function failMetaStep(fs: FaultFs, fails: MetaStepFailure): void {
+  let renamed = false;
+  fs.inject({
+    fault: 'ENOSPC',
+    when: (call) => {
+      const fire = fails(call, renamed);
+      if (call.method === 'rename' && call.path.endsWith('.meta.tmp')) renamed = true;
+      return fire;
+    },
+  });
 }

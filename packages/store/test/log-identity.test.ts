@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import { judgeLockText } from '../src/fs/lock-file.js';
 import { encodeHead } from '../src/head-file.js';
 import { encodeMeta } from '../src/meta-file.js';
-import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { failMetaStep, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
 /** A frame as FORMAT.md §2 lays it out: crc u32 LE over (length u32 LE ‖ payload), length, payload. */
 function frame(payload: Uint8Array): Buffer {
@@ -768,15 +768,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
             const path = join(parent, 'journal');
             if (existing) await writeFile(path, '');
             const fs = new FaultFs(new NodeFs());
-            let renamed = false;
-            fs.inject({
-              fault: 'ENOSPC',
-              when: (call) => {
-                const fire = fails(call, renamed);
-                if (call.method === 'rename' && call.path.endsWith('.meta.tmp')) renamed = true;
-                return fire;
-              },
-            });
+            failMetaStep(fs, fails);
             const error = await FileStore.open(path, { fs }).then(
               async (store) => {
                 await store.close();

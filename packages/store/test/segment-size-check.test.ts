@@ -5,11 +5,11 @@
 // every file left as it was (FORMAT.md §5.3). Also: the head and metadata
 // files are size-checked before they are read (FORMAT.md §4, §5.1).
 import assert from 'node:assert/strict';
-import { readdir, readFile, truncate } from 'node:fs/promises';
+import { readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import fc from 'fast-check';
-import { encodeHead } from '../src/head-file.js';
+import { decodeHead, encodeHead } from '../src/head-file.js';
 import {
   FileStore,
   type FsFile,
@@ -19,9 +19,9 @@ import {
   segmentName,
 } from '../src/index.js';
 import { encodeMeta } from '../src/meta-file.js';
-import { CrashFs } from '../src/testing/crash-fs.js';
+import { CrashFs, type CrashStates } from '../src/testing/crash-fs.js';
 import { systemError } from '../src/testing/fault-fs.js';
-import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
 const DIR = '/data/log';
 
@@ -115,6 +115,24 @@ async function refusedNamingNoSize(fs: CrashFs, given: number, reason: RegExp): 
     assert.doesNotMatch((error as Error).message, /fit a segment size/);
   }
   assert.deepEqual(contents(fs), before);
+}
+
+/**
+ * Over NodeFs: a log with 4096-byte segments that `fill` writes, its `meta`
+ * file then removed (as wal-db leaves a directory); `snapshot` lists every
+ * file of it with its bytes.
+ */
+async function metalessDir(fill: (store: SegmentedStore) => Promise<void>) {
+  const dir = join(await tempDir(), 'log');
+  const writer = await SegmentedStore.open(dir, { segmentSize: 4096 });
+  await fill(writer);
+  await writer.close();
+  await rm(join(dir, 'meta'));
+  const snapshot = async () => {
+    const names = (await readdir(dir)).sort();
+    return Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))]));
+  };
+  return { dir, snapshot };
 }
 
 describe('SegmentedStore: the segment size of a directory without metadata', () => {
@@ -321,16 +339,9 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
   });
 
   it('over NodeFs: refused, the listing and every byte as they were', async () => {
-    const dir = join(await tempDir(), 'log');
-    const writer = await SegmentedStore.open(dir, { segmentSize: 4096 });
-    await writer.write(0, pattern(4 * 4096 + 752, 3));
-    await writer.close();
-    const { rm } = await import('node:fs/promises');
-    await rm(join(dir, 'meta'));
-    const snapshot = async () => {
-      const names = (await readdir(dir)).sort();
-      return Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))]));
-    };
+    const { dir, snapshot } = await metalessDir((writer) =>
+      writer.write(0, pattern(4 * 4096 + 752, 3)),
+    );
     const before = await snapshot();
     for (const readOnly of [false, true]) {
       await rejectsCode(
@@ -401,6 +412,207 @@ describe('head and metadata files larger than they can be', () => {
       assert.ok(error.message.includes(`${path}.meta is damaged: it holds ${HUGE} bytes`));
       const largest = fs.largest.get(`${path}.meta`) ?? 0;
       assert.ok(largest <= 16 + 64 * 1024 + 4096, `read ${largest} bytes at once`);
+    }
+  });
+});
+
+/**
+ * A directory without metadata holding one segment file, `index`, with the
+ * bytes `[index·real, index·real + size)` of a log written with segment size
+ * `real`, and a head file naming `head` (none when `head` is undefined).
+ */
+function single(real: number, index: number, size: number, head?: number) {
+  const bytes = pattern((index + 1) * real, real);
+  const files = new Map<string, Uint8Array>();
+  if (head !== undefined) files.set(`${DIR}/head`, encodeHead(head));
+  const start = index * real;
+  files.set(`${DIR}/${segmentName(index)}`, bytes.slice(start, start + size));
+  return files;
+}
+
+/**
+ * One segment file `index` of `size` bytes and head `head` hold together
+ * under `segmentSize`: the head lies within the bytes the file holds
+ * (FORMAT.md §5.3). What the open must accept, and all it may accept.
+ */
+const headWithin = (index: number, size: number, head: number, segmentSize: number) =>
+  head >= index * segmentSize && head <= index * segmentSize + size;
+
+/** A writer's single-segment layouts with segment size `real`: the head within the segment's bytes, or no head file with segment 0. */
+const singleLayouts = fc
+  .record({
+    real: fc.integer({ min: 1, max: 600 }),
+    index: fc.integer({ min: 0, max: 5 }),
+    fill: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+    // 1 with a full segment: wal-db's layout after truncate_before(tail) on a boundary.
+    at: fc.oneof(fc.constantFrom(0, 1), fc.double({ min: 0, max: 1, noNaN: true })),
+    headFile: fc.boolean(),
+  })
+  .map(({ real, index, fill, at, headFile }) => {
+    const size = Math.floor(fill * real);
+    const head = index * real + Math.floor(at * size);
+    return { real, index, size, head: headFile || index > 0 ? head : undefined };
+  });
+
+describe('SegmentedStore: one segment file and the head file, without metadata', () => {
+  after(removeTempDirs);
+
+  it('a head outside the only segment under the size given: refused, writable and read-only, every file unchanged (NodeFs)', async () => {
+    // Written with 4096-byte segments; a prefix truncation left segment 2 alone.
+    const length = 2 * 4096 + 1000;
+    const head = 2 * 4096 + 100;
+    const { dir, snapshot } = await metalessDir(async (writer) => {
+      await writer.write(0, pattern(length, 5));
+      await writer.sync();
+      await writer.truncateBefore(head);
+    });
+    const before = await snapshot();
+    assert.deepEqual(
+      before.map(([name]) => name),
+      [segmentName(2), 'head'],
+    );
+    for (const [given, reason, why] of [
+      // Segment 2 would hold [4096, 5096): wholly below the head, deleted by the open.
+      [
+        2048,
+        `names the head ${head}, past the end of segment ${segmentName(2)}`,
+        'wholly below the head',
+      ],
+      // [6000, 7000): past its end, the head would have nothing below it.
+      [
+        3000,
+        `names the head ${head}, past the end of segment ${segmentName(2)}`,
+        'the bytes below the head would be missing',
+      ],
+      // [16384, 17384): above the head, which would read zeros and be cut there.
+      [
+        8192,
+        `names the head ${head}, below segment ${segmentName(2)}`,
+        'no file would hold the bytes from the head on',
+      ],
+    ] as const) {
+      for (const readOnly of [false, true]) {
+        const error = await rejectsCode(
+          SegmentedStore.open(dir, { segmentSize: given, readOnly }),
+          'ERR_INVALID_ARG_VALUE',
+        );
+        assert.ok(error instanceof TypeError);
+        assert.ok(
+          error.message.includes(`the head file ${join(dir, 'head')} ${reason}`),
+          error.message,
+        );
+        assert.ok(error.message.includes(why), error.message);
+        assert.match(error.message, /does not match the segment files .* Nothing was changed\./);
+        assert.deepEqual(await snapshot(), before, `${given}${readOnly ? ', read-only' : ''}`);
+      }
+    }
+    // The right size still opens every live byte.
+    const store = await SegmentedStore.open(dir, { segmentSize: 4096 });
+    assert.equal(store.head, head);
+    assert.equal(store.length, length);
+    assert.deepEqual(await store.read(head, length - head), pattern(length, 5).subarray(head));
+    await store.close();
+  });
+
+  it('every layout a writer leaves opens with its size; another size opens only when the head lies within the segment under it, and never deletes or changes the segment then', async () => {
+    await fc.assert(
+      fc.asyncProperty(singleLayouts, fc.integer({ min: 1, max: 1200 }), async (layout, given) => {
+        const { real, index, size, head } = layout;
+        const files = single(real, index, size, head);
+        const segment = `${DIR}/${segmentName(index)}`;
+        const fs = crashFs(files);
+        const before = contents(fs);
+        assert.deepEqual(await openBoth(crashFs(files), real), [undefined, undefined]);
+        const fits = size <= given && headWithin(index, size, head ?? 0, given);
+        const [writable, readOnly] = await openBoth(fs, given);
+        if (!fits) {
+          for (const error of [writable, readOnly]) {
+            assert.equal(errorCode(error), 'ERR_INVALID_ARG_VALUE', String(error));
+          }
+          assert.deepEqual(contents(fs), before);
+          return;
+        }
+        assert.deepEqual([writable, readOnly], [undefined, undefined]);
+        // wal-db's layout after truncate_before(tail) on a boundary (the full
+        // segment k−1, the head k·S) is the one accepted state whose segment
+        // lies below the head: the open replaces it by the empty segment k.
+        const belowHead = (index + 1) * given <= (head ?? 0);
+        assert.equal(belowHead, size === given && head === (index + 1) * given);
+        const after = fs.snapshot().files.get(segment);
+        if (belowHead) assert.equal(after, undefined);
+        else assert.deepEqual(after, files.get(segment));
+      }),
+      { numRuns: 400 },
+    );
+  });
+});
+
+describe('SegmentedStore: every power-loss state of a prefix or suffix truncation, its metadata lost', () => {
+  it('with one segment file left, opens with its segment size, writable and read-only (the head check refuses no legal state)', async () => {
+    const S = 4096;
+    const fs = new CrashFs({
+      sectorSize: 1024,
+      image: { files: new Map(), dirs: new Set(['/data']) },
+    });
+    const store = await SegmentedStore.open(DIR, { fs, segmentSize: S });
+    const bytes = pattern(6 * S, 7);
+    let seed = 0;
+    let checked = 0;
+    const headsSeen = new Set<string>();
+    /** Runs `operation`, taking the crash states after every macrotask until it settles. */
+    const snapshots: CrashStates[] = [];
+    const step = async (operation: () => Promise<void>) => {
+      let settled = false;
+      const promise = operation().finally(() => {
+        settled = true;
+      });
+      for (;;) {
+        snapshots.push(fs.crashStates({ seed: ++seed, limit: 40 }));
+        if (settled) break;
+        await tick();
+      }
+      await promise;
+    };
+    await step(() => store.write(0, bytes.subarray(0, 2 * S + 552)));
+    await step(() => store.sync());
+    await step(() => store.truncateBefore(2 * S + 52)); // inside segment 2: 0 and 1 deleted
+    await step(() => store.write(2 * S + 552, bytes.subarray(2 * S + 552, 3 * S)));
+    await step(() => store.sync());
+    await step(() => store.truncateBefore(3 * S)); // the tail, on a boundary: the empty segment 3 first
+    await step(() => store.write(3 * S, bytes.subarray(3 * S, 4 * S + 300)));
+    await step(() => store.sync());
+    await step(() => store.truncate(3 * S)); // back to the head, on a boundary: segment 3 kept, empty
+    await step(() => store.write(3 * S, bytes.subarray(3 * S, 5 * S + 10)));
+    await step(() => store.sync());
+    await step(() => store.truncateBefore(5 * S + 10)); // the tail, inside segment 5
+    await store.close();
+    for (const states of snapshots) {
+      for (const state of states) {
+        const files = new Map(state.files);
+        files.delete(`${DIR}/meta`);
+        const segments = [...files.keys()].filter((path) => path.endsWith('.wal'));
+        if (segments.length !== 1) continue;
+        const errors = await openBoth(new CrashFs({ image: { files, dirs: state.dirs } }), S);
+        assert.deepEqual(errors, [undefined, undefined], `${state.description}: ${String(errors)}`);
+        checked++;
+        const head = files.get(`${DIR}/head`);
+        headsSeen.add(`${segments[0]} ${head === undefined ? '-' : decodeHead(head)}`);
+      }
+    }
+    assert.ok(checked > 100, `only ${checked} states had one segment file`);
+    // Among them: the head inside the segment, at its start, at its end (the
+    // anchor not yet created: wal-db's own layout) and none written yet.
+    for (const shape of [
+      `${segmentName(0)} 0`,
+      `${segmentName(2)} ${2 * S + 52}`,
+      `${segmentName(2)} ${3 * S}`,
+      `${segmentName(3)} ${3 * S}`,
+      `${segmentName(5)} ${5 * S + 10}`,
+    ]) {
+      assert.ok(
+        headsSeen.has(`${DIR}/${shape}`),
+        `${shape} not among ${[...headsSeen].join(', ')}`,
+      );
     }
   });
 });

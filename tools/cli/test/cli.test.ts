@@ -60,6 +60,17 @@ function assertOneLine(result: Result, pattern?: RegExp): void {
   if (pattern !== undefined) assert.match(lines[0]!, pattern);
 }
 
+/** A one-line refusal (exit 2) of a `--segment-size` the files of a log without metadata do not fit, asking for the size it was written with. */
+function assertSizeUnfit(result: Result | undefined, given: number): void {
+  assert.equal(result!.status, 2);
+  assertOneLine(
+    result!,
+    new RegExp(
+      `--segment-size ${given} does not match the segment files .*: give the segment size it was written with$`,
+    ),
+  );
+}
+
 function payloadOf(i: number): Uint8Array {
   return encoder.encode(`record ${i} ${'x'.repeat(i % 50)}`);
 }
@@ -761,11 +772,7 @@ describe('wal on other layouts', () => {
     ]);
     assert.equal(refused!.status, 2);
     assertOneLine(refused!, /--segment-size/);
-    assert.equal(wrong!.status, 2);
-    assertOneLine(
-      wrong!,
-      /--segment-size 1024 does not match the segment files .*: give the segment size it was written with$/,
-    );
+    assertSizeUnfit(wrong, 1024);
     assert.equal(infoJson!.status, 0, infoJson!.stderr);
     const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
     assert.equal(data.format, null);
@@ -810,17 +817,40 @@ describe('wal on other layouts', () => {
     assert.equal(named!.status, 2);
     assertOneLine(named!, /does not match the segment files .*: they fit a segment size of 500$/);
     assert.equal(right!.status, 0, right!.stderr);
-    assert.equal(unnamed!.status, 2);
-    assertOneLine(
-      unnamed!,
-      /does not match the segment files .*: give the segment size it was written with$/,
-    );
+    assertSizeUnfit(unnamed, 200);
     assert.doesNotMatch(unnamed!.stderr, /300/);
     // Read-only, the right size opens the torn log: the records before the tear.
     assert.equal(tornRight!.status, 0, tornRight!.stderr);
     const data = JSON.parse(tornRight!.stdout) as Record<string, unknown>;
     assert.ok(typeof data.records === 'number' && data.records > 0 && data.records < 50);
     assert.deepEqual([snapshot(full), snapshot(torn)], before);
+  });
+
+  it('a wrong --segment-size that leaves the head outside the only segment file: refused, nothing changed', async () => {
+    const dir = fresh('waldb-one-segment');
+    const log = await Wal.open(dir, { segmentSize: SEGMENT });
+    const lsns: number[] = [];
+    while (log.tail < SEGMENT + 1000) lsns.push(log.append(payloadOf(lsns.length)));
+    await log.sync();
+    const head = lsns.find((lsn) => lsn > SEGMENT)!;
+    await log.truncateBefore(head);
+    await log.close();
+    unlinkSync(join(dir, 'meta'));
+    // Segment 1 alone: under 2048-byte segments it would lie wholly below the head.
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.endsWith('.wal')),
+      [`${'1'.padStart(20, '0')}.wal`],
+    );
+    const before = snapshot(dir);
+    const [wrong, right] = await Promise.all([
+      wal(['verify', dir, '--segment-size', '2048']),
+      wal(['info', dir, '--segment-size', '4096', '--json']),
+    ]);
+    assertSizeUnfit(wrong, 2048);
+    assert.equal(right!.status, 0, right!.stderr);
+    const data = JSON.parse(right!.stdout) as Record<string, unknown>;
+    assert.equal(data.records, lsns.length - lsns.indexOf(head));
+    assert.deepEqual(snapshot(dir), before);
   });
 
   it('a wal-db 1.x single file (no metadata) opens as the library opens it, and is not changed', async () => {
