@@ -1700,6 +1700,7 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       [() => Lsm.open('' as never), 'ERR_INVALID_ARG_TYPE'],
       [() => Lsm.open('/x', null as never), 'ERR_INVALID_ARG_TYPE'],
       [() => Lsm.open('/x', { fs: new CrashFs(), blockSize: 1 }), 'ERR_OUT_OF_RANGE'],
+      [() => Lsm.open('/x', { fs: new CrashFs(), compactionReadSize: 1000 }), 'ERR_OUT_OF_RANGE'],
       [
         () => Lsm.open('/x', { fs: new CrashFs(), writeBufferSize: 'big' as never }),
         'ERR_INVALID_ARG_TYPE',
