@@ -141,25 +141,55 @@ export function survivingRanges(plan: CompactionPlan, smallestSnapshot: number):
   return kept.sort((a, b) => compareBytes(a.start, b.start));
 }
 
+/** A window of data blocks read for a compaction: see `Table.inputBlocks`. */
+interface Window {
+  /** Index of its table in the run. */
+  readonly table: number;
+  readonly blocks: readonly DataBlock[];
+  /** The buffer the blocks are views into. */
+  readonly buffer: Uint8Array<ArrayBuffer>;
+}
+
 /**
  * A forward scan of one sorted run of input tables (a level-0 table, or the
- * tables of a level ≥ 1 in key order), one data block at a time: its
- * entries are read without waiting, and the next block is read (through
- * the thread pool, past the block cache: `Table.inputBlock`) while this
- * one is scanned. `scanner.key[0, scanner.keyLength)` is the current
- * internal key once {@link InputRun.load} resolved true.
+ * tables of a level ≥ 1 in key order), one window of data blocks at a time
+ * (`Table.inputBlocks`: one read of up to `windowSize` bytes, through the
+ * thread pool, past the block cache, every block checked): its entries are
+ * read without waiting, and the next window is read while this one is
+ * merged. It holds two buffers of about `windowSize` bytes (more only for
+ * a block larger than that), read into in turn.
+ * `scanner.key[0, scanner.keyLength)` is the current internal key once
+ * {@link InputRun.load} resolved true.
  */
 class InputRun {
   readonly scanner = new BlockScanner();
-  #table = 0;
-  #block = -1;
-  #ahead: Promise<DataBlock> | undefined;
-  /** The block the scanner is on, held. */
-  #held: { readonly table: Table; readonly block: DataBlock } | undefined;
+  /** The window the scanner is in, and the index of the next block of it to scan. */
+  #window: Window | undefined;
+  #next = 0;
+  /** The read of the window after it, if any. */
+  #ahead: Promise<Window> | undefined;
+  /** Where the window after that one starts (table, block), or `undefined` past the end. */
+  #from: [number, number] | undefined;
+  /** A buffer no block in use is a view into, to read into next. */
+  #spare: Uint8Array<ArrayBuffer> | undefined;
+  /** Reads in flight. */
+  readonly #reads = new Set<Promise<Window>>();
+  #stopped = false;
+  /** Bytes of the buffers to allocate: the window size, or less for a smaller run. */
+  readonly #capacity: number;
 
-  constructor(readonly tables: readonly Table[]) {}
+  constructor(
+    readonly tables: readonly Table[],
+    readonly windowSize: number,
+  ) {
+    this.#from = this.#after(0, -1);
+    this.#capacity = Math.min(
+      windowSize,
+      tables.reduce((sum, table) => sum + table.size, 0),
+    );
+  }
 
-  /** The table and block after the current one, or undefined past the last. */
+  /** The table and block after the given one, or undefined past the last. */
   #after(table: number, block: number): [number, number] | undefined {
     for (block++; table < this.tables.length; table++, block = 0) {
       if (block < this.tables[table]!.blocks) return [table, block];
@@ -167,66 +197,92 @@ class InputRun {
     return undefined;
   }
 
+  /** Starts reading the next window into the spare buffer; `undefined` past the end or once stopped. */
+  #read(): Promise<Window> | undefined {
+    const from = this.#from;
+    if (from === undefined || this.#stopped) return undefined;
+    const [index, first] = from;
+    const table = this.tables[index]!;
+    const end = table.windowEnd(first, this.windowSize);
+    this.#from = this.#after(index, end - 1);
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const read = table
+      .inputBlocks(first, end, spare, this.#capacity)
+      .then(({ blocks, buffer }) => ({ table: index, blocks, buffer }));
+    this.#reads.add(read);
+    // Rejects again when it is awaited; settled either way before the merge ends.
+    read.then(
+      () => this.#reads.delete(read),
+      () => this.#reads.delete(read),
+    );
+    return read;
+  }
+
   /**
    * To the first entry of the next block that has one; false once the run
-   * is exhausted. Rejects with the tables' read errors.
+   * is exhausted (or stopped). Rejects with the tables' read errors.
    */
   async load(): Promise<boolean> {
     for (;;) {
-      const at = this.#after(this.#table, this.#block);
-      if (at === undefined) {
-        this.#letGo();
-        return false;
+      const window = this.#window;
+      if (window !== undefined && this.#next < window.blocks.length) {
+        this.scanner.start(window.blocks[this.#next++]!);
+        if (this.scanner.advance()) return true;
+        continue;
       }
-      [this.#table, this.#block] = at;
-      const table = this.tables[at[0]]!;
-      const data = this.#ahead ?? table.inputBlock(at[1]);
-      const next = this.#after(at[0], at[1]);
-      this.#ahead = next === undefined ? undefined : this.tables[next[0]]!.inputBlock(next[1]);
-      this.#ahead?.catch(() => undefined); // rejects again when it is awaited
-      const block = await data;
-      this.#letGo();
-      this.#held = { table, block };
-      this.scanner.start(block);
-      if (this.scanner.advance()) return true;
+      // This window is merged: its buffer takes the read after the next window's.
+      this.scanner.block = undefined;
+      this.#window = undefined;
+      if (window !== undefined) this.#spare = window.buffer;
+      const next = this.#ahead ?? this.#read();
+      if (next === undefined) return false;
+      this.#ahead = this.#read();
+      this.#window = await next;
+      this.#next = 0;
     }
   }
 
-  /** Lets go of the block the scanner is on (see `Table.inputBlock`). */
-  #letGo(): void {
-    const held = this.#held;
-    this.#held = undefined;
+  /** Starts no more reads and resolves once those in flight are done (failed or not). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
     this.scanner.block = undefined;
-    held?.table.release(held.block);
+    await Promise.allSettled([...this.#reads]);
   }
 
   /** The table of the current entry (for errors). */
   get table(): Table {
-    return this.tables[this.#table]!;
+    return this.tables[this.#window?.table ?? 0]!;
   }
 }
 
 /**
  * The merge of a compaction's inputs in internal order; `current` is the run
- * positioned at the next version. Waits only to read a block.
+ * positioned at the next version. Waits only to read a window of blocks.
+ * Reads at most about `readSize` bytes ahead: each run reads windows of
+ * `readSize / (2 · runs)` bytes, one merged while the next is read.
  */
 class InputMerge {
   current: InputRun | undefined;
   readonly #runs: InputRun[];
+  /** Every run, exhausted ones included. */
+  readonly #all: readonly InputRun[];
 
-  private constructor(runs: InputRun[]) {
-    this.#runs = runs;
-    this.#pick();
+  constructor(plan: CompactionPlan, readSize: number) {
+    const runs = [
+      ...plan.inputs.map((live) => [live.table]),
+      plan.next.map((live) => live.table),
+    ].filter((tables) => tables.length > 0);
+    const windowSize = Math.max(1, Math.floor(readSize / (2 * runs.length)));
+    this.#all = runs.map((tables) => new InputRun(tables, windowSize));
+    this.#runs = [...this.#all];
   }
 
   /** Positions every run at its first entry (reads overlap). */
-  static async open(plan: CompactionPlan): Promise<InputMerge> {
-    const runs = [
-      ...plan.inputs.map((live) => new InputRun([live.table])),
-      new InputRun(plan.next.map((live) => live.table)),
-    ];
-    const loaded = await Promise.all(runs.map((run) => run.load()));
-    return new InputMerge(runs.filter((_, i) => loaded[i]));
+  async open(): Promise<void> {
+    const loaded = await Promise.all(this.#runs.map((run) => run.load()));
+    this.#runs.splice(0, this.#runs.length, ...this.#runs.filter((_, i) => loaded[i]));
+    this.#pick();
   }
 
   /** To the next version: `undefined` when no read was needed, else the read's promise. */
@@ -240,6 +296,15 @@ class InputMerge {
       if (!more) this.#runs.splice(this.#runs.indexOf(run), 1);
       this.#pick();
     });
+  }
+
+  /**
+   * Ends the merge: no read starts after this, and it resolves once every
+   * read in flight is done, so that no read of a table outlives the
+   * compaction (the store may close the table right after).
+   */
+  async stop(): Promise<void> {
+    await Promise.all(this.#all.map((run) => run.stop()));
   }
 
   #pick(): void {
@@ -279,12 +344,15 @@ function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean 
  * at or below it when the compaction is at the bottom (nothing older can be
  * hidden by it any more), and except a version hidden by a range deletion
  * of the inputs at or below `smallestSnapshot`. Rejects with the read errors
- * of the inputs (`WAL_CORRUPTION` for an entry of unknown kind).
+ * of the inputs (`WAL_CORRUPTION` for an entry of unknown kind), once no
+ * read of theirs is in flight. Reads about `readSize` bytes of the inputs
+ * ahead of the merge (see {@link InputMerge}).
  */
 export async function survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
   keep: (userKey: Uint8Array, key: Uint8Array, value: Uint8Array) => Promise<void> | undefined,
+  readSize: number,
 ): Promise<void> {
   // The range deletions by start; `covering` holds those covering the current key.
   const ranges = [...plan.inputs, ...plan.next]
@@ -293,41 +361,46 @@ export async function survivors(
   let nextRange = 0;
   let covering: RangeTombstone[] = [];
   let deletedBelow = 0;
-  const merge = await InputMerge.open(plan);
-  /** The current user key (a copy). */
-  let key: Uint8Array | undefined;
-  let newer = Number.POSITIVE_INFINITY;
-  for (let run = merge.current; run !== undefined; run = merge.current) {
-    const bytes = run.scanner.key;
-    const end = run.scanner.keyLength;
-    const kind = bytes[end - TRAILER_SIZE]!;
-    if (kind !== KIND_DELETE && kind !== KIND_VALUE) {
-      throw new CorruptionError(`table ${run.table.path} holds an entry of unknown kind ${kind}`);
-    }
-    let internal: Uint8Array | undefined;
-    if (key === undefined || !sameBytes(bytes, end - TRAILER_SIZE, key)) {
-      internal = bytes.slice(0, end);
-      key = internal.subarray(0, end - TRAILER_SIZE);
-      newer = Number.POSITIVE_INFINITY;
-      // Keys ascend: ranges start covering in start order and stop at their end.
-      const at = key;
-      while (nextRange < ranges.length && compareBytes(ranges[nextRange]!.start, at) <= 0) {
-        covering.push(ranges[nextRange++]!);
+  const merge = new InputMerge(plan, readSize);
+  try {
+    await merge.open();
+    /** The current user key (a copy). */
+    let key: Uint8Array | undefined;
+    let newer = Number.POSITIVE_INFINITY;
+    for (let run = merge.current; run !== undefined; run = merge.current) {
+      const bytes = run.scanner.key;
+      const end = run.scanner.keyLength;
+      const kind = bytes[end - TRAILER_SIZE]!;
+      if (kind !== KIND_DELETE && kind !== KIND_VALUE) {
+        throw new CorruptionError(`table ${run.table.path} holds an entry of unknown kind ${kind}`);
       }
-      if (covering.length > 0) covering = covering.filter((r) => compareBytes(at, r.end) < 0);
-      deletedBelow = coveringSequence(covering, key, smallestSnapshot);
+      let internal: Uint8Array | undefined;
+      if (key === undefined || !sameBytes(bytes, end - TRAILER_SIZE, key)) {
+        internal = bytes.slice(0, end);
+        key = internal.subarray(0, end - TRAILER_SIZE);
+        newer = Number.POSITIVE_INFINITY;
+        // Keys ascend: ranges start covering in start order and stop at their end.
+        const at = key;
+        while (nextRange < ranges.length && compareBytes(ranges[nextRange]!.start, at) <= 0) {
+          covering.push(ranges[nextRange++]!);
+        }
+        if (covering.length > 0) covering = covering.filter((r) => compareBytes(at, r.end) < 0);
+        deletedBelow = coveringSequence(covering, key, smallestSnapshot);
+      }
+      const sequence = sequenceAt(bytes, end);
+      const shadowed = newer <= smallestSnapshot;
+      const deadTombstone = kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
+      const rangeDeleted = deletedBelow > sequence;
+      newer = sequence;
+      if (!shadowed && !deadTombstone && !rangeDeleted) {
+        const writing = keep(key, internal ?? bytes.slice(0, end), run.scanner.value());
+        if (writing !== undefined) await writing;
+      }
+      const stepping = merge.step();
+      if (stepping !== undefined) await stepping;
     }
-    const sequence = sequenceAt(bytes, end);
-    const shadowed = newer <= smallestSnapshot;
-    const deadTombstone = kind === KIND_DELETE && sequence <= smallestSnapshot && plan.bottom;
-    const rangeDeleted = deletedBelow > sequence;
-    newer = sequence;
-    if (!shadowed && !deadTombstone && !rangeDeleted) {
-      const writing = keep(key, internal ?? bytes.slice(0, end), run.scanner.value());
-      if (writing !== undefined) await writing;
-    }
-    const stepping = merge.step();
-    if (stepping !== undefined) await stepping;
+  } finally {
+    await merge.stop();
   }
 }
 
@@ -337,6 +410,8 @@ export interface OutputContext {
   readonly dir: string;
   readonly layout: TableLayout;
   readonly targetFileSize: number;
+  /** Bytes of the inputs read ahead of the merge, at most (about; see {@link InputMerge}). */
+  readonly readSize: number;
   /** The oldest sequence number a reader may still ask for. */
   readonly smallestSnapshot: number;
   /** Allocates the next table number. */
@@ -356,7 +431,7 @@ export async function writeOutputs(
   plan: CompactionPlan,
   context: OutputContext,
 ): Promise<TableEntry[]> {
-  const { fs, dir, layout, targetFileSize, smallestSnapshot } = context;
+  const { fs, dir, layout, targetFileSize, smallestSnapshot, readSize } = context;
   const ranges = survivingRanges(plan, smallestSnapshot);
   const outputs: TableEntry[] = [];
   let writer: TableWriter | undefined;
@@ -423,7 +498,7 @@ export async function writeOutputs(
     return writer!.add(key, value);
   };
   try {
-    await survivors(plan, smallestSnapshot, keep);
+    await survivors(plan, smallestSnapshot, keep, readSize);
     await finish(rangesBefore(undefined)!);
   } finally {
     await writer?.abandon();

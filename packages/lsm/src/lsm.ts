@@ -97,6 +97,7 @@ export class Lsm {
   readonly #slowdown: number;
   readonly #stop: number;
   readonly #targetFileSize: number;
+  readonly #compactionReadSize: number;
   readonly #maxManifestBytes: number;
   readonly #cache: BlockCache;
   /** The current version (holds one reference to it). */
@@ -169,6 +170,7 @@ export class Lsm {
     this.#slowdown = options.slowdown;
     this.#stop = options.stop;
     this.#targetFileSize = options.targetFileSize;
+    this.#compactionReadSize = options.compactionReadSize;
     this.#cache = options.cache;
     this.#maxManifestBytes = options.maxManifestBytes;
     this.#lock = recovered.lock;
@@ -708,6 +710,7 @@ export class Lsm {
           dir: this.#dir,
           layout: this.#layout,
           targetFileSize: this.#targetFileSize,
+          readSize: this.#compactionReadSize,
           smallestSnapshot: this.#smallestSnapshot(),
           allocate: () => this.#nextFile++,
           written: (size) => {

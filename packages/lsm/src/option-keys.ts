@@ -24,6 +24,7 @@ export const LSM_OPTION_KEYS: ReadonlySet<string> = new Set(
     levelBaseBytes: true,
     levelRatio: true,
     targetFileSize: true,
+    compactionReadSize: true,
     blockCacheSize: true,
     maxManifestBytes: true,
     syncReads: true,

@@ -39,6 +39,14 @@ export interface LsmOptions {
   readonly levelRatio?: number;
   /** Size at which a compaction starts a new output table. Default 2 MiB. */
   readonly targetFileSize?: number;
+  /**
+   * Bytes of its input tables a compaction reads ahead of its merge, at
+   * most (a block larger than its share counts whole): each input (a
+   * level-0 table, or the next level's tables) reads windows of
+   * `compactionReadSize / (2 · inputs)` bytes with one read each, one
+   * merged while the next is read. Default 4 MiB.
+   */
+  readonly compactionReadSize?: number;
   /** Bytes of data blocks kept in memory (as stored, checked), shared by all tables (0: none). Default 8 MiB. */
   readonly blockCacheSize?: number;
   /** Manifest log size past which it is rewritten as one snapshot edit. Default 4 MiB. */
@@ -65,6 +73,8 @@ export const DEFAULT_BITS_PER_KEY = 10;
 export const DEFAULT_TARGET_FILE_SIZE = 2 * 1024 * 1024;
 /** Default {@link LsmOptions.blockCacheSize}. */
 export const DEFAULT_BLOCK_CACHE_SIZE = 8 * 1024 * 1024;
+/** Default {@link LsmOptions.compactionReadSize}. */
+export const DEFAULT_COMPACTION_READ_SIZE = 4 * 1024 * 1024;
 /** Default {@link LsmOptions.levelBaseBytes}. */
 export const DEFAULT_LEVEL_BASE_BYTES = 10 * 1024 * 1024;
 
@@ -191,6 +201,7 @@ export interface ResolvedOptions {
   readonly cache: BlockCache;
   readonly maxManifestBytes: number;
   readonly targetFileSize: number;
+  readonly compactionReadSize: number;
   /** Options of the data and manifest logs. */
   readonly logOptions: {
     readonly fs: Fs;
@@ -288,6 +299,13 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     1024,
     1 << 30,
   );
+  const compactionReadSize = positive(
+    'options.compactionReadSize',
+    options.compactionReadSize,
+    DEFAULT_COMPACTION_READ_SIZE,
+    1024,
+    1 << 30,
+  );
   const durableWrites = (options as { [LOG_OPTIONS]?: { durableWrites?: boolean } })[LOG_OPTIONS]
     ?.durableWrites;
   const logOptions = {
@@ -306,6 +324,7 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     cache,
     maxManifestBytes,
     targetFileSize,
+    compactionReadSize,
     logOptions,
   };
 }

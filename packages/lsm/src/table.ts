@@ -5,6 +5,7 @@
  * every block's CRC-32C and every length against the file before using it.
  */
 
+import { Buffer } from 'node:buffer';
 import { crc32c } from '@wal/core';
 import { ClosedError, CorruptionError, errorCode } from '@wal/errors';
 import { type Fs, type FsFile, readFull, readFullSync } from '@wal/store';
@@ -499,25 +500,63 @@ export class Table {
   }
 
   /**
-   * Data block `block` for a compaction, as LevelDB reads a compaction's
-   * inputs (`fill_cache = false`): from the block cache when it holds it,
-   * else read through the thread pool (never `Fs.preadSync`: a compaction
-   * does not block the event loop) and checked as {@link Table.dataBlock}
-   * checks it, but not cached, so that a compaction neither inserts the
-   * blocks of tables it is about to delete nor evicts a reader's working
-   * set. Held and released as {@link Table.dataBlock}'s blocks; rejects
-   * as it does.
+   * The end of the window of data blocks a compaction reads from block
+   * `first` on with one read of about `size` bytes: the blocks
+   * `[first, end)` lie end to end in the file, from block `first` (always
+   * in it, whatever its size) up to the last one that keeps the window
+   * within `size` bytes.
    */
-  async inputBlock(block: number): Promise<DataBlock> {
-    const cached = this.#cached(block);
-    if (cached !== undefined) return cached;
-    const handle = this.#handle(block);
-    const raw = this.#buffer(handle);
-    await readExactly(this.#fs, this.#file, this.path, handle.offset, raw.length, raw);
-    const data = this.#check(block, handle, raw);
-    // Not in the cache: its buffer is recycled once released.
-    data.dropped = true;
-    return data;
+  windowEnd(first: number, size: number): number {
+    const { offsets, sizes } = this.#index;
+    let end = offsets[first]! + sizes[first]! + BLOCK_TRAILER_SIZE;
+    let block = first + 1;
+    for (; block < offsets.length && offsets[block] === end; block++) {
+      const next = end + sizes[block]! + BLOCK_TRAILER_SIZE;
+      if (next - offsets[first]! > size) break;
+      end = next;
+    }
+    return block;
+  }
+
+  /**
+   * The data blocks `[first, end)` (a window from {@link Table.windowEnd})
+   * for a compaction, read with one read through the thread pool (never
+   * `Fs.preadSync`: a compaction does not block the event loop) into
+   * `buffer` (when too small or missing, a new one of at least `capacity`
+   * bytes, handed back with the blocks), and each checked as {@link Table.dataBlock} checks a block.
+   * Past the block cache, as LevelDB reads a compaction's inputs
+   * (`fill_cache = false`): a compaction neither inserts the blocks of
+   * tables it is about to delete nor evicts a reader's working set. The
+   * blocks are views into the buffer, not to be released: they are valid
+   * until the buffer is read into again. Rejects with `WAL_CORRUPTION`
+   * (naming the table and the offset), `WAL_IO`, or `WAL_CLOSED` once the
+   * store closed the table.
+   */
+  async inputBlocks(
+    first: number,
+    end: number,
+    buffer: Uint8Array<ArrayBuffer> | undefined,
+    capacity = 0,
+  ): Promise<{ blocks: DataBlock[]; buffer: Uint8Array<ArrayBuffer> }> {
+    if (this.#closed) throw new ClosedError('store');
+    const { offsets, sizes } = this.#index;
+    const start = offsets[first]!;
+    // The handles come from the checked index, each within the table's data.
+    const length = offsets[end - 1]! + sizes[end - 1]! + BLOCK_TRAILER_SIZE - start;
+    const into =
+      buffer !== undefined && buffer.length >= length
+        ? buffer
+        : new Uint8Array(Buffer.allocUnsafeSlow(Math.max(length, capacity)).buffer);
+    await readExactly(this.#fs, this.#file, this.path, start, length, into.subarray(0, length));
+    const blocks: DataBlock[] = [];
+    for (let block = first; block < end; block++) {
+      const handle = this.#handle(block);
+      const at = handle.offset - start;
+      blocks.push(
+        this.#check(block, handle, into.subarray(at, at + handle.size + BLOCK_TRAILER_SIZE)),
+      );
+    }
+    return { blocks, buffer: into };
   }
 
   /**

@@ -13,7 +13,7 @@ import { crc32c, Wal } from '@wal/core';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
-import { putU32 } from '../src/coding.js';
+import { getU64, putU32 } from '../src/coding.js';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { type Recovered, recover } from '../src/recovery.js';
@@ -1071,6 +1071,204 @@ describe('Lsm: block reads', () => {
     await db.close();
   });
 
+  /** Two overlapping level-0 tables of 400 entries in 256-byte blocks; returns their paths. */
+  async function twoInputs(db: Lsm, fs: CrashFs | FaultFs): Promise<string[]> {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 400; i++)
+        await db.put(bytes(`k${String(i).padStart(3, '0')}`), bytes(`value ${round} ${i}`));
+      await db.flush();
+    }
+    return tablePaths(fs);
+  }
+
+  /** The paths of the table files in DIR, in number order. */
+  async function tablePaths(fs: CrashFs | FaultFs): Promise<string[]> {
+    const names = (await fs.readdir(DIR)).filter((name) => name.endsWith('.sst'));
+    return names.sort().map((name) => `${DIR}/${name}`);
+  }
+
+  /** Where the data blocks of the table at `path` end: its filter block's offset (in the footer). */
+  async function dataEnd(fs: CrashFs | FaultFs, path: string): Promise<number> {
+    const file = await fs.open(path, 'read');
+    const footer = new Uint8Array(48);
+    await fs.pread(file, footer, (await fs.size(file)) - 48);
+    await fs.close(file);
+    return getU64(footer, 12);
+  }
+
+  it('a compaction reads each input in windows of consecutive blocks, the next one read ahead, within compactionReadSize', async () => {
+    /** Counts the reads of each file in flight; each read takes a turn of the event loop. */
+    class InFlight extends FaultFs {
+      readonly now = new Map<string, number>();
+      readonly most = new Map<string, number>();
+      override async pread(file: { path: string }, into: Uint8Array, position: number) {
+        const count = (this.now.get(file.path) ?? 0) + 1;
+        this.now.set(file.path, count);
+        this.most.set(file.path, Math.max(count, this.most.get(file.path) ?? 0));
+        try {
+          await tick();
+          return await super.pread(file as never, into, position);
+        } finally {
+          this.now.set(file.path, this.now.get(file.path)! - 1);
+        }
+      }
+    }
+    const readSize = 8192;
+    const fs = new InFlight(new CrashFs());
+    const options = { blockSize: 256, level0Trigger: 3, compactionReadSize: readSize };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs as never);
+    await twoInputs(db, fs);
+    await db.put(bytes('k000'), bytes('value 2 0'));
+    await db.flush();
+    await db.close();
+    const inputs = await tablePaths(fs);
+    const ends = await Promise.all(inputs.map((path) => dataEnd(fs, path)));
+    fs.resetCounts();
+    fs.most.clear();
+    // The open schedules the merge of the three tables.
+    ({ db } = await openMemory(options, fs as never));
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+    // Three runs, two windows each within the read size.
+    const window = Math.floor(readSize / 6);
+    let reads = 0;
+    for (const [t, path] of inputs.entries()) {
+      const calls = fs.calls.filter(
+        (c) => c.method === 'pread' && c.path === path && (c.args[1] as number) < ends[t]!,
+      );
+      let next = 0;
+      for (const [i, call] of calls.entries()) {
+        const [into, position] = call.args as [Uint8Array, number];
+        assert.equal(position, next, `${path}: read ${i} follows the one before it`);
+        next = position + into.length;
+        assert.ok(into.length <= window, `${path}: read ${i} of ${into.length} bytes`);
+        if (i < calls.length - 1) {
+          assert.ok(into.length > window / 2, `${path}: read ${i} of ${into.length} bytes`);
+        }
+      }
+      assert.equal(next, ends[t], `${path}: every data block read once`);
+      reads += calls.length;
+      // The next window is in flight while one is merged, never more.
+      assert.equal(fs.most.get(path), Math.min(calls.length, 2), path);
+    }
+    assert.ok(reads >= 4, `${reads} reads`);
+    assert.equal(tableReads(fs, 'preadSync'), 0);
+    const all = await entries(db);
+    assert.equal(all.length, 400);
+    assert.equal(all[0], 'k000=value 2 0');
+    assert.equal(all[123], 'k123=value 1 123');
+    await db.close();
+  });
+
+  it('a failed window read fails the compaction with WAL_IO naming the table; reads go on, a reopen compacts', async () => {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs as never);
+    const [, second] = await twoInputs(db, fs);
+    await db.close();
+    // The second window of the second table (a table is opened without reading its data).
+    fs.inject({
+      method: 'pread',
+      when: (call) =>
+        call.path === second && (call.args[1] as number) > 0 && (call.args[1] as number) < 2048,
+    });
+    ({ db } = await openMemory(options, fs as never));
+    await assert.rejects(
+      db.compact(),
+      isCode('WAL_IO', new RegExp(`reading table ${second} at [1-9]`)),
+    );
+    assert.equal((await entries(db)).length, 400);
+    await assert.rejects(db.put(bytes('x'), bytes('y')), isCode('WAL_IO'));
+    await db.close();
+    ({ db } = await openMemory(options, fs as never));
+    await db.compact();
+    assert.deepEqual(db.stats().tables.slice(0, 2), [0, 1]);
+    assert.equal(text(await db.get(bytes('k123'))), 'value 1 123');
+    await db.close();
+  });
+
+  it('a damaged block in a later window fails the compaction with WAL_CORRUPTION at its offset', async () => {
+    const fs = new CrashFs();
+    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
+    const [, second] = await twoInputs(db, fs);
+    await db.close();
+    const file = await fs.open(second!, 'write');
+    const damage = 3000;
+    const byte = new Uint8Array(1);
+    await fs.pread(file, byte, damage);
+    byte[0] = byte[0]! ^ 0x20;
+    await fs.pwrite(file, byte, damage);
+    await fs.close(file);
+    ({ db } = await openMemory(options, fs));
+    const error = await db.compact().then(
+      () => assert.fail('the compaction succeeded'),
+      (error: unknown) => error as { code: string; offset: number; message: string },
+    );
+    assert.equal(error.code, 'WAL_CORRUPTION', String(error));
+    assert.match(
+      error.message,
+      new RegExp(`table ${second} is damaged at offset ${error.offset}: block checksum`),
+    );
+    assert.ok(error.offset > damage && error.offset < damage + 300, `${error.offset}`);
+    await db.close();
+  });
+
+  it('a window read in flight when the compaction fails is done before the compaction ends: no read after close()', async () => {
+    /** Holds the reads of one file at positions in `held` (until it is closed, or 200 ms). */
+    class Held extends FaultFs {
+      path = '';
+      readonly closed = new Set<string>();
+      readonly late: string[] = [];
+      #release: (() => void) | undefined;
+      override async pread(file: { path: string }, into: Uint8Array, position: number) {
+        if (file.path === this.path && position > 0 && position < 2048) {
+          await new Promise<void>((resolve) => {
+            this.#release = resolve;
+            setTimeout(resolve, 200);
+          });
+          if (this.closed.has(file.path)) this.late.push(`${file.path} at ${position}`);
+        }
+        return super.pread(file as never, into, position);
+      }
+      override async close(file: { path: string }): Promise<void> {
+        await super.close(file as never);
+        this.closed.add(file.path);
+        if (file.path === this.path) this.#release?.();
+      }
+    }
+    const fs = new Held(new CrashFs());
+    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
+    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs as never);
+    const [first, second] = await twoInputs(db, fs);
+    await db.close();
+    fs.closed.clear();
+    // The first table's first window fails while the second's next window is held.
+    fs.path = second!;
+    fs.inject({ method: 'pread', when: (call) => call.path === first && call.args[1] === 0 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      ({ db } = await openMemory(options, fs as never));
+      await assert.rejects(
+        db.compact(),
+        isCode('WAL_IO', new RegExp(`reading table ${first} at 0`)),
+      );
+      await db.close();
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(fs.late, []);
+    assert.deepEqual(unhandled, []);
+    ({ db } = await openMemory(options, fs as never));
+    await db.compact();
+    assert.equal((await entries(db)).length, 400);
+    await db.close();
+  });
+
   it('syncReads: false reads every block through pread', async () => {
     const { db, fs } = await oneTable({ syncReads: false });
     assert.equal(text(await db.get(bytes('k123'))), 'value 123');
@@ -1502,6 +1700,7 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       [() => Lsm.open('' as never), 'ERR_INVALID_ARG_TYPE'],
       [() => Lsm.open('/x', null as never), 'ERR_INVALID_ARG_TYPE'],
       [() => Lsm.open('/x', { fs: new CrashFs(), blockSize: 1 }), 'ERR_OUT_OF_RANGE'],
+      [() => Lsm.open('/x', { fs: new CrashFs(), compactionReadSize: 1000 }), 'ERR_OUT_OF_RANGE'],
       [
         () => Lsm.open('/x', { fs: new CrashFs(), writeBufferSize: 'big' as never }),
         'ERR_INVALID_ARG_TYPE',

@@ -27,6 +27,8 @@ const OPTIONS = {
   levelBaseBytes: 1024,
   levelRatio: 2,
   targetFileSize: 1024,
+  // Windows of one or two blocks: compactions read ahead across block and table boundaries.
+  compactionReadSize: 1024,
 };
 // Prefixes of each other, and enough keys that a level spans several tables.
 const key = fc.oneof(

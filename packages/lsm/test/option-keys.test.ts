@@ -24,6 +24,7 @@ const ENGINE: Required<Omit<LsmOptions, 'fs'>> = {
   levelBaseBytes: 4096,
   levelRatio: 4,
   targetFileSize: 2048,
+  compactionReadSize: 8192,
   blockCacheSize: 65536,
   maxManifestBytes: 4096,
   syncReads: false,
