@@ -1071,6 +1071,35 @@ describe('Lsm: block reads', () => {
     await db.close();
   });
 
+  it('blockingSync: the data log writes and syncs on the calling thread; without it, through the thread pool', async () => {
+    for (const blockingSync of [true, false]) {
+      const fs = new FaultFs(new CrashFs());
+      const { db } = await openMemory({ blockingSync }, fs as never);
+      // The first write creates the log's segment: that one takes the thread pool.
+      await db.put(bytes('a'), bytes('1'));
+      fs.resetCounts();
+      await db.put(bytes('b'), bytes('2'));
+      await db.put(bytes('c'), bytes('3'), { sync: true });
+      const logCalls = (method: string) =>
+        fs.calls.filter((c) => c.method === method && c.path.includes('/wal/')).length;
+      if (blockingSync) {
+        // Each write's record, then the sync (preallocation's zeros may add a write).
+        assert.ok(logCalls('pwriteSync') >= 2, `${logCalls('pwriteSync')} pwriteSync`);
+        assert.equal(logCalls('fdatasyncSync'), 1);
+        assert.equal(logCalls('pwrite') + logCalls('pwriteDurable') + logCalls('fdatasync'), 0);
+      } else {
+        assert.equal(logCalls('pwriteSync') + logCalls('fdatasyncSync'), 0);
+        assert.ok(logCalls('pwrite') + logCalls('pwriteDurable') >= 2);
+      }
+      await db.close();
+      const reopened = await Lsm.open(DIR, { fs, segmentSize: 4096 });
+      assert.equal(text(await reopened.get(bytes('a'))), '1');
+      assert.equal(text(await reopened.get(bytes('b'))), '2');
+      assert.equal(text(await reopened.get(bytes('c'))), '3');
+      await reopened.close();
+    }
+  });
+
   it('syncReads: false reads every block through pread', async () => {
     const { db, fs } = await oneTable({ syncReads: false });
     assert.equal(text(await db.get(bytes('k123'))), 'value 123');
@@ -1507,6 +1536,10 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
         'ERR_INVALID_ARG_TYPE',
       ],
       [() => Lsm.open('/x', { fs: new CrashFs(), syncReads: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+      [
+        () => Lsm.open('/x', { fs: new CrashFs(), blockingSync: 'yes' as never }),
+        'ERR_INVALID_ARG_TYPE',
+      ],
     ];
     for (const [call, code] of bad)
       await assert.rejects(async () => call(), isCode(code), String(call));

@@ -281,4 +281,28 @@ describe('power loss (engine over CrashFs)', function () {
     await run.step('close', () => run.db.close());
     await checkAll(run, 30);
   });
+
+  it('with blockingSync, acknowledges a durable write only once its record is durable, through a flush and reopen', async () => {
+    // The data log writes and syncs on the calling thread (pwriteSync,
+    // fdatasyncSync), in the microtask after the turn's writes.
+    const options = { ...OPTIONS, blockingSync: true };
+    const run = new Run();
+    run.db = await run.step('open (create)', () => Lsm.open(DIR, { fs: run.fs, ...options }));
+    for (let turn = 0; turn < 16; turn++) {
+      const durable = (): Promise<void> => run.write(`k${turn % 5}`, `value-${turn}`, true);
+      const written = (): Promise<void> => run.write(`w${turn % 3}`, `other-${turn}`, false);
+      await run.step(`mixed turn ${turn}`, () =>
+        Promise.all(turn % 2 === 0 ? [durable(), written()] : [written(), durable()]),
+      );
+      if (turn === 8) await run.step('flush', () => run.db.flush());
+    }
+    await run.step('close', () => run.db.close());
+    run.db = await run.step('reopen', () => Lsm.open(DIR, { fs: run.fs, ...options }));
+    await run.overlapping('overlapping mixed turns', 12, (turn) => [
+      run.write(`k${turn % 5}`, `again-${turn}`, true),
+      run.write(`w${turn % 3}`, `again-${turn}`, false),
+    ]);
+    await run.step('close', () => run.db.close());
+    await checkAll(run, 30);
+  });
 });

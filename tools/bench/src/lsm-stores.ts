@@ -9,11 +9,24 @@ import { join } from 'node:path';
 import { Wal } from '@wal/core';
 
 /** The stores; `wal-core` (the bare log) only takes durable writes. */
-export type StoreName = 'wal-lsm' | 'classic-level' | 'lmdb' | 'rocksdb' | 'wal-core';
-export const STORES: readonly StoreName[] = ['wal-lsm', 'classic-level', 'lmdb', 'rocksdb'];
+export type StoreName =
+  | 'wal-lsm'
+  | 'wal-lsm-blocking'
+  | 'classic-level'
+  | 'lmdb'
+  | 'rocksdb'
+  | 'wal-core';
+export const STORES: readonly StoreName[] = [
+  'wal-lsm',
+  'wal-lsm-blocking',
+  'classic-level',
+  'lmdb',
+  'rocksdb',
+];
 
 export const STORE_LABELS: Readonly<Record<StoreName, string>> = {
   'wal-lsm': '@wal/lsm',
+  'wal-lsm-blocking': '@wal/lsm, blockingSync',
   'classic-level': 'classic-level',
   lmdb: 'lmdb-js',
   rocksdb: 'rocksdb',
@@ -103,7 +116,12 @@ export async function lsmLevelClass(): Promise<LevelConstructor | undefined> {
   return module.LsmLevel as LevelConstructor | undefined;
 }
 
-async function openWalLsm(dir: string, settings: StoreSettings): Promise<KvStore> {
+/** `blockingSync`: the data log's writes and fdatasyncs on the event-loop thread (a single-writer program's choice). */
+async function openWalLsm(
+  dir: string,
+  settings: StoreSettings,
+  blockingSync: boolean,
+): Promise<KvStore> {
   const LsmLevel = await lsmLevelClass();
   if (LsmLevel === undefined) throw new Error('@wal/lsm exports no LsmLevel');
   return levelStore(
@@ -111,6 +129,7 @@ async function openWalLsm(dir: string, settings: StoreSettings): Promise<KvStore
       ...VIEWS,
       blockCacheSize: settings.cacheBytes,
       writeBufferSize: settings.writeBufferBytes,
+      blockingSync,
     }),
   );
 }
@@ -296,7 +315,9 @@ export function openStore(
 ): Promise<KvStore> {
   switch (store) {
     case 'wal-lsm':
-      return openWalLsm(dir, settings);
+      return openWalLsm(dir, settings, false);
+    case 'wal-lsm-blocking':
+      return openWalLsm(dir, settings, true);
     case 'classic-level':
       return openClassicLevel(dir, settings);
     case 'lmdb':
