@@ -61,9 +61,13 @@ export interface LsmOptions {
    * trip per write. The cost: the event loop is blocked for every write
    * (microseconds into the page cache) and every fdatasync (about 0.1–2 ms
    * on an SSD, far more on a slow disk); concurrent writers still share one
-   * write and one fdatasync, but no longer overlap them with the disk. What
-   * a resolved put or batch guarantees does not change (docs/LSM-FORMAT.md
-   * §8). Tables and the manifest are written as without it.
+   * write and one fdatasync, but no longer overlap them with the disk. A
+   * loop of awaited writes never yields to the event loop (each resolves in
+   * a microtask), so timers, I/O callbacks and the store's own flushes and
+   * compactions wait until it stops or a write stall makes it wait: await
+   * `setImmediate` now and then if the process does anything else. What a
+   * resolved put or batch guarantees does not change (README, "Guarantees").
+   * Tables and the manifest are written as without it.
    */
   readonly blockingSync?: boolean;
 }

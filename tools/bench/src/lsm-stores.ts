@@ -15,7 +15,8 @@ export type StoreName =
   | 'classic-level'
   | 'lmdb'
   | 'rocksdb'
-  | 'wal-core';
+  | 'wal-core'
+  | 'wal-core-blocking';
 export const STORES: readonly StoreName[] = [
   'wal-lsm',
   'wal-lsm-blocking',
@@ -31,6 +32,7 @@ export const STORE_LABELS: Readonly<Record<StoreName, string>> = {
   lmdb: 'lmdb-js',
   rocksdb: 'rocksdb',
   'wal-core': '@wal/core (bare log)',
+  'wal-core-blocking': '@wal/core (bare log), blockingSync',
 };
 
 /** What every workload needs of a store. Keys and values are never reused by the caller. */
@@ -287,8 +289,8 @@ async function openRocksDb(dir: string, settings: StoreSettings): Promise<KvStor
 // ---------------------------------------------------------------- @wal/core
 
 /** @wal/core's log: each put appends key ‖ value as one record; nothing to read back. */
-async function openWalCore(dir: string): Promise<KvStore> {
-  const wal = await Wal.open(join(dir, 'wal'));
+async function openWalCore(dir: string, blockingSync: boolean): Promise<KvStore> {
+  const wal = await Wal.open(join(dir, 'wal'), { blockingSync });
   const unsupported = (): never => {
     throw new Error('the bare log only takes durable writes in this benchmark');
   };
@@ -325,6 +327,8 @@ export function openStore(
     case 'rocksdb':
       return openRocksDb(dir, settings);
     case 'wal-core':
-      return openWalCore(dir);
+      return openWalCore(dir, false);
+    case 'wal-core-blocking':
+      return openWalCore(dir, true);
   }
 }
