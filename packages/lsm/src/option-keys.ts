@@ -28,6 +28,7 @@ export const LSM_OPTION_KEYS: ReadonlySet<string> = new Set(
     blockCacheSize: true,
     maxManifestBytes: true,
     syncReads: true,
+    blockingSync: true,
   } satisfies Record<keyof LsmOptions, true>),
 );
 

@@ -59,6 +59,25 @@ export interface LsmOptions {
    * not there. `false`: every read goes through libuv's thread pool.
    */
   readonly syncReads?: boolean;
+  /**
+   * `false` (default): the data log's writes and fdatasyncs run on libuv's
+   * thread pool. `true`: the data log is opened with @wal/core's
+   * `blockingSync` (docs/DURABILITY.md §2.1), for a program with one writer
+   * at a time: each put's (or batch's) write, and each `sync: true` write's
+   * fdatasync, runs synchronously on the event-loop thread in the microtask
+   * after the writes of the current turn, which saves a thread-pool round
+   * trip per write. The cost: the event loop is blocked for every write
+   * (microseconds into the page cache) and every fdatasync (about 0.1–2 ms
+   * on an SSD, far more on a slow disk); concurrent writers still share one
+   * write and one fdatasync, but no longer overlap them with the disk. A
+   * loop of awaited writes never yields to the event loop (each resolves in
+   * a microtask), so timers, I/O callbacks and the store's own flushes and
+   * compactions wait until it stops or a write stall makes it wait: await
+   * `setImmediate` now and then if the process does anything else. What a
+   * resolved put or batch guarantees does not change (README, "Guarantees").
+   * Tables and the manifest are written as without it.
+   */
+  readonly blockingSync?: boolean;
 }
 
 /** Defaults of {@link LsmOptions}. */
@@ -208,6 +227,8 @@ export interface ResolvedOptions {
     readonly segmentSize?: number;
     readonly durableWrites?: boolean;
   };
+  /** {@link LsmOptions.blockingSync}: for the data log only. */
+  readonly blockingSync: boolean;
 }
 
 /**
@@ -306,6 +327,9 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     1024,
     1 << 30,
   );
+  if (options.blockingSync !== undefined && typeof options.blockingSync !== 'boolean') {
+    throw invalidArgType('options.blockingSync', 'a boolean', options.blockingSync);
+  }
   const durableWrites = (options as { [LOG_OPTIONS]?: { durableWrites?: boolean } })[LOG_OPTIONS]
     ?.durableWrites;
   const logOptions = {
@@ -326,5 +350,6 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     targetFileSize,
     compactionReadSize,
     logOptions,
+    blockingSync: options.blockingSync ?? false,
   };
 }

@@ -77,6 +77,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     const walPath = join(path, WAL_DIR);
     wal = await Wal.open(walPath, {
       ...logOptions,
+      blockingSync: options.blockingSync,
       replay: (records) => {
         const into = replayInto!;
         for (const record of records) {

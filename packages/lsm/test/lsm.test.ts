@@ -1706,12 +1706,83 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
         'ERR_INVALID_ARG_TYPE',
       ],
       [() => Lsm.open('/x', { fs: new CrashFs(), syncReads: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+      [
+        () => Lsm.open('/x', { fs: new CrashFs(), blockingSync: 'yes' as never }),
+        'ERR_INVALID_ARG_TYPE',
+      ],
     ];
     for (const [call, code] of bad)
       await assert.rejects(async () => call(), isCode(code), String(call));
     assert.equal(db.sequence, 0);
     await db.close();
   });
+});
+
+describe('Lsm: blocking commits (blockingSync)', () => {
+  it('blockingSync: the data log writes and syncs on the calling thread; without it, through the thread pool', async () => {
+    for (const blockingSync of [true, false]) {
+      const fs = new FaultFs(new CrashFs());
+      const { db } = await openMemory({ blockingSync }, fs as never);
+      // The first write creates the log's segment: that one takes the thread pool.
+      await db.put(bytes('a'), bytes('1'));
+      fs.resetCounts();
+      await db.put(bytes('b'), bytes('2'));
+      await db.put(bytes('c'), bytes('3'), { sync: true });
+      const logCalls = (method: string) =>
+        fs.calls.filter((c) => c.method === method && c.path.includes('/wal/')).length;
+      if (blockingSync) {
+        // Each write's record, then the sync (preallocation's zeros may add a write).
+        assert.ok(logCalls('pwriteSync') >= 2, `${logCalls('pwriteSync')} pwriteSync`);
+        assert.equal(logCalls('fdatasyncSync'), 1);
+        assert.equal(logCalls('pwrite') + logCalls('pwriteDurable') + logCalls('fdatasync'), 0);
+      } else {
+        assert.equal(logCalls('pwriteSync') + logCalls('fdatasyncSync'), 0);
+        assert.ok(logCalls('pwrite') + logCalls('pwriteDurable') >= 2);
+      }
+      await db.close();
+      const reopened = await Lsm.open(DIR, { fs, segmentSize: 4096 });
+      assert.equal(text(await reopened.get(bytes('a'))), '1');
+      assert.equal(text(await reopened.get(bytes('b'))), '2');
+      assert.equal(text(await reopened.get(bytes('c'))), '3');
+      await reopened.close();
+    }
+  });
+
+  for (const [method, code] of [
+    ['pwriteSync', 'WAL_WRITE_FAILED'],
+    ['fdatasyncSync', 'WAL_FAILED'],
+  ] as const) {
+    it(`blockingSync: EIO on the data log's ${method} rejects the writes of that turn with its code, shows none of them, refuses later ones; a reopen keeps what was durable`, async () => {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      const { db } = await openMemory({ blockingSync: true }, fs as never);
+      await db.put(bytes('a'), bytes('1'), { sync: true });
+      const injection = fs.inject({
+        method,
+        fault: 'EIO',
+        persistent: true,
+        when: (call) => call.path.includes('/wal/'),
+      });
+      const results = await Promise.allSettled([
+        db.put(bytes('b'), bytes('2'), { sync: true }),
+        db.put(bytes('c'), bytes('3')),
+      ]);
+      injection.remove();
+      // The turn's records went as one write: both writes fail (after a
+      // failed sync the log stops, its written records unknown on disk).
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        if (result.status === 'rejected') assert.equal(result.reason.code, code);
+      }
+      assert.equal(await db.get(bytes('b')), undefined);
+      assert.equal(await db.get(bytes('c')), undefined);
+      await assert.rejects(db.put(bytes('d'), bytes('4')));
+      await db.close().catch(() => undefined);
+      const reopened = await Lsm.open(DIR, { fs: crash, segmentSize: 4096 });
+      assert.equal(text(await reopened.get(bytes('a'))), '1');
+      await reopened.close();
+    });
+  }
 });
 
 describe('Lsm: damage and faults', () => {

@@ -28,6 +28,7 @@ const ENGINE: Required<Omit<LsmOptions, 'fs'>> = {
   blockCacheSize: 65536,
   maxManifestBytes: 4096,
   syncReads: false,
+  blockingSync: true,
 };
 
 /** A valid value for each option abstract-level itself reads. */

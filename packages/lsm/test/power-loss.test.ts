@@ -47,6 +47,13 @@ interface Snap {
 
 class Run {
   readonly fs = new CrashFs();
+  /**
+   * With `snapAtAck`, states are also sampled when each durable write is
+   * acknowledged (inside its promise's reaction): with blocking commits the
+   * write, its fdatasync and the acknowledgement run in one chain of
+   * microtasks, between two macrotask samples.
+   */
+  constructor(readonly snapAtAck = false) {}
   readonly keys = new Map<string, KeyModel>();
   readonly snaps: Snap[] = [];
   db!: Lsm;
@@ -108,6 +115,7 @@ class Run {
     return done.then(() => {
       if (!durable) return;
       Run.#acknowledge(model, id, value);
+      if (this.snapAtAck) this.snap(`acknowledged write ${id} (${key})`);
     });
   }
 
@@ -280,5 +288,34 @@ describe('power loss (engine over CrashFs)', function () {
     ]);
     await run.step('close', () => run.db.close());
     await checkAll(run, 30);
+  });
+
+  it('with blockingSync, acknowledges a durable write only once its record is durable, through a flush and reopen', async () => {
+    // The data log writes and syncs on the calling thread (pwriteSync,
+    // fdatasyncSync), in the microtask after the turn's writes.
+    const options = { ...OPTIONS, blockingSync: true };
+    const run = new Run(true);
+    run.db = await run.step('open (create)', () => Lsm.open(DIR, { fs: run.fs, ...options }));
+    for (let turn = 0; turn < 16; turn++) {
+      const durable = (): Promise<void> => run.write(`k${turn % 5}`, `value-${turn}`, true);
+      const written = (): Promise<void> => run.write(`w${turn % 3}`, `other-${turn}`, false);
+      await run.step(`mixed turn ${turn}`, () =>
+        Promise.all(turn % 2 === 0 ? [durable(), written()] : [written(), durable()]),
+      );
+      if (turn === 8) await run.step('flush', () => run.db.flush());
+    }
+    await run.step('close', () => run.db.close());
+    run.db = await run.step('reopen', () => Lsm.open(DIR, { fs: run.fs, ...options }));
+    await run.overlapping('overlapping mixed turns', 12, (turn) => [
+      run.write(`k${turn % 5}`, `again-${turn}`, true),
+      run.write(`w${turn % 3}`, `again-${turn}`, false),
+    ]);
+    await run.step('close', () => run.db.close());
+    const logCalls = (call: string) =>
+      run.fs.operations.filter((op) => op.call === call && op.path?.startsWith(`${DIR}/wal/`))
+        .length;
+    assert.ok(logCalls('fdatasyncSync') > 10, `${logCalls('fdatasyncSync')} fdatasyncSync`);
+    assert.equal(logCalls('pwriteDurable'), 0);
+    await checkAll(run, 100);
   });
 });

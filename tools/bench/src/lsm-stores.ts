@@ -9,15 +9,30 @@ import { join } from 'node:path';
 import { Wal } from '@wal/core';
 
 /** The stores; `wal-core` (the bare log) only takes durable writes. */
-export type StoreName = 'wal-lsm' | 'classic-level' | 'lmdb' | 'rocksdb' | 'wal-core';
-export const STORES: readonly StoreName[] = ['wal-lsm', 'classic-level', 'lmdb', 'rocksdb'];
+export type StoreName =
+  | 'wal-lsm'
+  | 'wal-lsm-blocking'
+  | 'classic-level'
+  | 'lmdb'
+  | 'rocksdb'
+  | 'wal-core'
+  | 'wal-core-blocking';
+export const STORES: readonly StoreName[] = [
+  'wal-lsm',
+  'wal-lsm-blocking',
+  'classic-level',
+  'lmdb',
+  'rocksdb',
+];
 
 export const STORE_LABELS: Readonly<Record<StoreName, string>> = {
   'wal-lsm': '@wal/lsm',
+  'wal-lsm-blocking': '@wal/lsm, blockingSync',
   'classic-level': 'classic-level',
   lmdb: 'lmdb-js',
   rocksdb: 'rocksdb',
   'wal-core': '@wal/core (bare log)',
+  'wal-core-blocking': '@wal/core (bare log), blockingSync',
 };
 
 /** What every workload needs of a store. Keys and values are never reused by the caller. */
@@ -103,7 +118,12 @@ export async function lsmLevelClass(): Promise<LevelConstructor | undefined> {
   return module.LsmLevel as LevelConstructor | undefined;
 }
 
-async function openWalLsm(dir: string, settings: StoreSettings): Promise<KvStore> {
+/** `blockingSync`: the data log's writes and fdatasyncs on the event-loop thread (a single-writer program's choice). */
+async function openWalLsm(
+  dir: string,
+  settings: StoreSettings,
+  blockingSync: boolean,
+): Promise<KvStore> {
   const LsmLevel = await lsmLevelClass();
   if (LsmLevel === undefined) throw new Error('@wal/lsm exports no LsmLevel');
   return levelStore(
@@ -111,6 +131,7 @@ async function openWalLsm(dir: string, settings: StoreSettings): Promise<KvStore
       ...VIEWS,
       blockCacheSize: settings.cacheBytes,
       writeBufferSize: settings.writeBufferBytes,
+      blockingSync,
     }),
   );
 }
@@ -268,8 +289,8 @@ async function openRocksDb(dir: string, settings: StoreSettings): Promise<KvStor
 // ---------------------------------------------------------------- @wal/core
 
 /** @wal/core's log: each put appends key ‖ value as one record; nothing to read back. */
-async function openWalCore(dir: string): Promise<KvStore> {
-  const wal = await Wal.open(join(dir, 'wal'));
+async function openWalCore(dir: string, blockingSync: boolean): Promise<KvStore> {
+  const wal = await Wal.open(join(dir, 'wal'), { blockingSync });
   const unsupported = (): never => {
     throw new Error('the bare log only takes durable writes in this benchmark');
   };
@@ -296,7 +317,9 @@ export function openStore(
 ): Promise<KvStore> {
   switch (store) {
     case 'wal-lsm':
-      return openWalLsm(dir, settings);
+      return openWalLsm(dir, settings, false);
+    case 'wal-lsm-blocking':
+      return openWalLsm(dir, settings, true);
     case 'classic-level':
       return openClassicLevel(dir, settings);
     case 'lmdb':
@@ -304,6 +327,8 @@ export function openStore(
     case 'rocksdb':
       return openRocksDb(dir, settings);
     case 'wal-core':
-      return openWalCore(dir);
+      return openWalCore(dir, false);
+    case 'wal-core-blocking':
+      return openWalCore(dir, true);
   }
 }

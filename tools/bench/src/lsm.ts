@@ -13,7 +13,7 @@
  *
  * Usage: node dist/src/lsm.js [--quick] [--dir=PATH] [--out=DIR|-]
  *          [--keys=N] [--reads=N] [--reps=N] [--seconds=S] [--cache-bytes=N]
- *          [--only=wal-lsm,classic-level,lmdb,rocksdb] [--workloads=LIST]
+ *          [--only=wal-lsm,wal-lsm-blocking,classic-level,lmdb,rocksdb] [--workloads=LIST]
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
@@ -102,6 +102,18 @@ const SYNC_WRITERS: Readonly<Partial<Record<Workload, number>>> = { sync1: 1, sy
  * durable puts.
  */
 const LOG_REFERENCE: ReadonlySet<Workload> = new Set(['fillseq', 'sync1', 'sync64']);
+/**
+ * Workloads `wal-lsm-blocking` (the data log opened with `blockingSync`)
+ * runs: the writes. Its reads would be `wal-lsm`'s. The bare log opened so
+ * (`wal-core-blocking`) runs the LOG_REFERENCE ones of these but `sync64`.
+ */
+const BLOCKING_RUNS: ReadonlySet<Workload> = new Set([
+  'fillseq',
+  'fillrandom',
+  'overwrite',
+  'sync1',
+  'sync64',
+]);
 
 /** Seeds of the random key orders: the same for every store and repetition. */
 const SEEDS: Readonly<Partial<Record<Workload, number>>> = {
@@ -378,8 +390,8 @@ async function main(): Promise<void> {
   };
   const notes: string[] = [];
   let stores = (option('only')?.split(',') ?? STORES) as StoreName[];
-  if (stores.includes('wal-lsm') && (await lsmLevelClass()) === undefined) {
-    stores = stores.filter((s) => s !== 'wal-lsm');
+  if (stores.some((s) => s.startsWith('wal-lsm')) && (await lsmLevelClass()) === undefined) {
+    stores = stores.filter((s) => !s.startsWith('wal-lsm'));
     notes.push('@wal/lsm was left out: this build of @wal/lsm exports no `LsmLevel` adapter.');
   }
   if (stores.includes('rocksdb')) {
@@ -401,10 +413,15 @@ async function main(): Promise<void> {
   for (let rep = 0; rep < reps; rep++) {
     const filled = new Map<StoreName, string>();
     for (const workload of workloads) {
-      const contenders: StoreName[] =
-        LOG_REFERENCE.has(workload) && !stores.includes('wal-core')
-          ? [...stores, 'wal-core']
-          : stores;
+      const references: StoreName[] = !LOG_REFERENCE.has(workload)
+        ? []
+        : stores.includes('wal-lsm-blocking') && workload !== 'sync64'
+          ? ['wal-core', 'wal-core-blocking']
+          : ['wal-core'];
+      const contenders: StoreName[] = [
+        ...stores.filter((s) => s !== 'wal-lsm-blocking' || BLOCKING_RUNS.has(workload)),
+        ...references.filter((s) => !stores.includes(s)),
+      ];
       for (const store of contenders) {
         const keep = workload === 'fillrandom' || ON_FILLED.has(workload);
         const dir = keep
@@ -453,11 +470,12 @@ async function main(): Promise<void> {
   const speedRows: string[][] = [];
   for (const workload of [...WRITES, ...READS]) {
     if (!workloads.includes(workload)) continue;
-    const reference: StoreName[] =
-      LOG_REFERENCE.has(workload) && !stores.includes('wal-core') ? ['wal-core'] : [];
+    const reference: StoreName[] = (['wal-core', 'wal-core-blocking'] as const).filter(
+      (s) => LOG_REFERENCE.has(workload) && !stores.includes(s),
+    );
     for (const store of [...stores, ...reference]) {
       const rs = cell(workload, store);
-      if (rs.length === 0 && store === 'wal-core') continue;
+      if (rs.length === 0 && store !== 'wal-lsm' && store !== 'classic-level') continue;
       speedRows.push([
         workload,
         STORE_LABELS[store],
@@ -485,6 +503,7 @@ async function main(): Promise<void> {
     if (!workloads.includes(workload)) continue;
     for (const store of stores) {
       const rs = cell(workload, store);
+      if (rs.length === 0 && store === 'wal-lsm-blocking') continue;
       writeRows.push([
         workload,
         STORE_LABELS[store],
@@ -502,7 +521,7 @@ async function main(): Promise<void> {
   const syncRows: string[][] = [];
   for (const workload of ['sync1', 'sync64'] as const) {
     if (!workloads.includes(workload)) continue;
-    for (const store of [...stores, 'wal-core'] as StoreName[]) {
+    for (const store of [...stores, 'wal-core', 'wal-core-blocking'] as StoreName[]) {
       const rs = cell(workload, store);
       if (rs.length === 0) continue;
       syncRows.push([
@@ -540,10 +559,10 @@ async function main(): Promise<void> {
         measured: versus(rates('sync64', 'wal-lsm'), rates('sync64', 'classic-level')),
         pass: ours >= 10 * classic,
         note:
-          10 * classic > log
-            ? `out of reach on this log and disk: 10× classic-level is ${int(10 * classic)} puts/s, above @wal/core's own ${int(log)} appends/s at K = 64 in this run`
-            : ours >= 10 * classic
-              ? ''
+          ours >= 10 * classic
+            ? ''
+            : 10 * classic > log
+              ? `out of reach on this log and disk: 10× classic-level is ${int(10 * classic)} puts/s, above @wal/core's own ${int(log)} appends/s at K = 64 in this run`
               : threads,
       });
       targets.push({
@@ -553,24 +572,43 @@ async function main(): Promise<void> {
         note: `@wal/core: ${int(log)} appends/s of ${KEY_BYTES + VALUE_BYTES}-byte records${ours >= 0.8 * log || threads === '' ? '' : `; ${threads}`}`,
       });
     }
+    // A program with one writer at a time chooses its mode when it opens the
+    // store; the README advises blockingSync for it. So the one-at-a-time
+    // writes and the durable puts of 1 writer are judged in that mode when
+    // this run measured it (fixed in advance, not the faster of two noisy
+    // medians), the default mode's ratio beside; the reads do not depend on it.
+    const single = stores.includes('wal-lsm-blocking') ? 'wal-lsm-blocking' : 'wal-lsm';
     for (const workload of [...WRITES, ...READS, 'sync1'] as Workload[]) {
       if (!workloads.includes(workload)) continue;
-      const ours = rateOf(workload, 'wal-lsm');
+      const mode: StoreName =
+        READS.includes(workload) || cell(workload, single).length === 0 ? 'wal-lsm' : single;
       const classic = rateOf(workload, 'classic-level');
-      const log = rateOf('sync1', 'wal-core');
-      // The bare log's rate of one append at a time, each awaited until written.
-      const written = rateOf('fillseq', 'wal-core');
-      let note = '';
-      if (workload === 'sync1' && log < classic) {
-        note = `out of reach on this log and disk: @wal/core's own rate at K = 1 is ${int(log)} appends/s, below classic-level's ${int(classic)} puts/s (one fdatasync per put for both)`;
-      } else if (WRITES.includes(workload) && written > 0) {
-        note = `${versus(rates(workload, 'wal-lsm'), rates('fillseq', 'wal-core'))} @wal/core's own ${int(written)} appends/s, one at a time each awaited until written (the log under every put)${written < classic ? `: out of reach on this log, whose own rate is below classic-level's ${int(classic)} puts/s` : ''}`;
+      const ours = rateOf(workload, mode);
+      // The bare log in the same mode: one append at a time, each awaited
+      // until written (`fillseq`) or durable (`sync1`).
+      const logStore: StoreName = mode === 'wal-lsm' ? 'wal-core' : 'wal-core-blocking';
+      const log = rateOf('sync1', logStore);
+      const written = rateOf('fillseq', logStore);
+      const notes: string[] = [];
+      if (mode !== 'wal-lsm') {
+        notes.push(
+          `${STORE_LABELS[mode]} (@wal/lsm without it: ${versus(rates(workload, 'wal-lsm'), rates(workload, 'classic-level'))})`,
+        );
+      }
+      if (ours < classic && workload === 'sync1' && log < classic) {
+        notes.push(
+          `out of reach on this log and disk: ${STORE_LABELS[logStore]}'s own rate at K = 1 is ${int(log)} appends/s, below classic-level's ${int(classic)} puts/s (one fdatasync per put for both)`,
+        );
+      } else if (ours < classic && WRITES.includes(workload) && written > 0) {
+        notes.push(
+          `${versus(rates(workload, mode), rates('fillseq', logStore))} ${STORE_LABELS[logStore]}'s own ${int(written)} appends/s, one at a time each awaited until written (the log under every put)${written < classic ? `: out of reach on this log, whose own rate is below classic-level's ${int(classic)} puts/s` : ''}`,
+        );
       }
       targets.push({
         name: `${workload === 'sync1' ? 'durable puts, 1 writer' : workload} ≥ 1.0× classic-level`,
-        measured: versus(rates(workload, 'wal-lsm'), rates(workload, 'classic-level')),
+        measured: versus(rates(workload, mode), rates(workload, 'classic-level')),
         pass: ours >= classic,
-        note,
+        note: notes.join('; '),
       });
     }
   }
@@ -597,28 +635,37 @@ async function main(): Promise<void> {
     // evicted ones kept for reuse.
     const held = 2 * memtable + settings.cacheBytes + 256 * 1024 + tables + log + compaction;
     const bound = idle + YOUNG_GENERATION + 2 * held;
+    // Over both modes: a user may open the store either way.
     let peak = 0;
     let where: Workload = 'idle';
+    let whereStore: StoreName = 'wal-lsm';
     for (const workload of workloads) {
-      const value = median(cell(workload, 'wal-lsm').map((r) => r.maxRss));
-      if (value > peak) {
-        peak = value;
-        where = workload;
+      for (const store of ['wal-lsm', 'wal-lsm-blocking'] as const) {
+        const value = median(cell(workload, store).map((r) => r.maxRss));
+        if (value > peak) {
+          peak = value;
+          where = workload;
+          whereStore = store;
+        }
       }
     }
-    const live = median(cell(where, 'wal-lsm').map((r) => r.liveBytes));
+    const live = median(cell(where, whereStore).map((r) => r.liveBytes));
     const boundText = `idle ${mib(idle)} MiB + V8's young generation ${mib(YOUNG_GENERATION)} MiB + 2 × (2 memtables of ${mib(settings.writeBufferBytes)} MiB counted, ${mib(memtable)} MiB in V8 + block cache ${mib(settings.cacheBytes)} MiB and 0.25 MiB of free block buffers + tables' filters and indexes ${mib(tables)} MiB + the log's buffers ${mib(log)} MiB + a compaction's input windows ${mib(compaction)} MiB) = ${mib(bound)} MiB`;
     targets.push({
       name: 'peak RSS bounded by the documented options',
-      measured: peak > 0 ? `${mib(peak)} MiB (${where})` : 'n/a',
+      measured:
+        peak > 0
+          ? `${mib(peak)} MiB (${where}${whereStore === 'wal-lsm' ? '' : `, ${STORE_LABELS[whereStore]}`})`
+          : 'n/a',
       pass: peak <= bound,
       note: `bound: ${boundText}; JavaScript memory still live after a full garbage collection at the end of \`${where}\`: ${mib(live)} MiB (the rest of the peak is garbage not yet collected, the JIT's code and the runtime's own)`,
     });
   }
 
   // The chart: every store but classic-level, against it, per workload.
+  // (`wal-lsm-blocking` runs the writes only: it is in the tables, not the chart.)
   const charted = stores.includes('classic-level')
-    ? stores.filter((s) => s !== 'classic-level')
+    ? stores.filter((s) => s !== 'classic-level' && s !== 'wal-lsm-blocking')
     : [];
   const chartGroups: RatioGroup[] = [...WRITES, ...READS, 'sync1', 'sync64']
     .filter((w) => workloads.includes(w as Workload))
@@ -636,10 +683,17 @@ async function main(): Promise<void> {
     ...header,
     '',
     `db_bench's workloads: ${KEY_BYTES}-byte keys (the key number in decimal digits), ${VALUE_BYTES}-byte values that compress to about half, N = ${int(keys)} keys, ${int(reads)} random reads or seeks, one operation at a time each awaited before the next (durable puts: ${seconds} s windows). Block caches of ${mib(settings.cacheBytes)} MiB (@wal/lsm \`blockCacheSize\`, LevelDB and RocksDB \`cacheSize\`; lmdb-js has none and reads its memory-mapped file) and memtables of ${mib(settings.writeBufferBytes)} MiB; every store's files stay in the page cache. ${reps} repetition(s) interleaved, one child process per store, workload and repetition; cells are median (min–max), ratios the ratio of the medians (range of the per-repetition ratios).`,
+    ...(stores.includes('wal-lsm-blocking')
+      ? [
+          '',
+          "`@wal/lsm, blockingSync` is the same store opened with `blockingSync: true` (packages/lsm/README.md): its data log's `write()` and fdatasync run on the event-loop thread instead of libuv's thread pool, which saves a thread-pool round trip per write and blocks the event loop for each write and fsync. It runs the writes only (its reads are @wal/lsm's). A program with one writer at a time chooses its mode when it opens the store, and the README advises this mode for one: so the targets of the one-at-a-time writes and of the durable puts with 1 writer are judged in it (fixed in advance, whichever is faster; the default mode's ratio is beside each), each against the bare log opened the same way (`@wal/core (bare log), blockingSync`). The targets at 64 writers are the default mode's: with many writers the event loop would block through every fsync (its row is for information).",
+        ]
+      : []),
     ...(workloads.includes('overwrite')
       ? [
           '',
           `The data set of the reads (after \`fillrandom\` and \`overwrite\`), in MiB on disk: ${stores
+            .filter((s) => s !== 'wal-lsm-blocking')
             .map(
               (s) =>
                 `${STORE_LABELS[s]} ${spread(
