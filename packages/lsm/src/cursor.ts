@@ -88,7 +88,7 @@ export class MemCursor implements Cursor {
   step(): undefined {
     const entry = this.#entry;
     if (entry === undefined) return;
-    this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next[0]);
+    this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next);
   }
 
   close(): void {}

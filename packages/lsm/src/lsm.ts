@@ -535,7 +535,7 @@ export class Lsm {
       const writer = await TableWriter.create(this.#fs, path, this.#layout);
       let written: Awaited<ReturnType<TableWriter['finish']>>;
       try {
-        for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next[0]) {
+        for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
           const key = internalKey(entry.key, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
           if (writing !== undefined) await writing;

@@ -3,7 +3,7 @@
  * sequence number descending), in sorted leaves of at most {@link LEAF}
  * entries (a two-level B-tree: an insert binary-searches the leaves' last
  * entries, then one leaf, and moves at most a leaf's worth of references),
- * and chained in that order through `next[0]`. Entries are never removed (a
+ * and chained in that order through `next`. Entries are never removed (a
  * flushed memtable is dropped whole), so cursors stay valid while writes go
  * on.
  *
@@ -43,7 +43,8 @@ export class MemEntry {
     readonly sequence: number,
     readonly kind: Kind,
     readonly value: Uint8Array | undefined,
-    readonly next: (MemEntry | undefined)[],
+    /** The next entry in internal order (set as entries are inserted). */
+    public next: MemEntry | undefined,
   ) {
     this.w0 = word(key, 0);
     this.w1 = word(key, 3);
@@ -73,11 +74,9 @@ function compare(probe: MemEntry, sequence: number, entry: MemEntry): number {
   return byKey !== 0 ? byKey : entry.sequence - sequence;
 }
 
-const NO_LINKS: (MemEntry | undefined)[] = [];
-
 /** A node standing for `key` in a search (never linked in). */
 function probe(key: Uint8Array): MemEntry {
-  return new MemEntry(key, 0, 0, undefined, NO_LINKS);
+  return new MemEntry(key, 0, 0, undefined, undefined);
 }
 
 /** The first index of `entries` (sorted) at or after (probe, sequence); `entries.length` when none. */
@@ -119,14 +118,14 @@ export class Memtable {
    * end without a search.
    */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const entry = new MemEntry(key, sequence, kind, value, [undefined]);
+    const entry = new MemEntry(key, sequence, kind, value, undefined);
     const leaves = this.#leaves;
     const lasts = this.#lasts;
     const end = leaves.length - 1;
     if (end < 0 || compare(entry, sequence, lasts[end]!) > 0) {
       // After every entry: at the end of the last leaf, or in a new one.
       if (end < 0) this.#first = entry;
-      else lasts[end]!.next[0] = entry;
+      else lasts[end]!.next = entry;
       if (end < 0 || leaves[end]!.length >= LEAF) {
         leaves.push([entry]);
         lasts.push(entry);
@@ -139,10 +138,12 @@ export class Memtable {
       const leaf = leaves[index]!;
       const at = lowerBound(leaf, entry, sequence); // < leaf.length
       const before = this.#previous(index, at);
-      entry.next[0] = leaf[at];
+      entry.next = leaf[at];
       if (before === undefined) this.#first = entry;
-      else before.next[0] = entry;
-      leaf.splice(at, 0, entry);
+      else before.next = entry;
+      // Shifted by hand: `splice` allocates the array of removed entries.
+      for (let i = leaf.length; i > at; i--) leaf[i] = leaf[i - 1]!;
+      leaf[at] = entry;
       if (leaf.length > LEAF) {
         const right = leaf.splice(LEAF / 2);
         leaves.splice(index + 1, 0, right);
@@ -200,6 +201,6 @@ export class Memtable {
 
   /** Every entry in internal order. */
   *entries(): IterableIterator<MemEntry> {
-    for (let node = this.#first; node !== undefined; node = node.next[0]) yield node;
+    for (let node = this.#first; node !== undefined; node = node.next) yield node;
   }
 }
