@@ -68,7 +68,9 @@ export class MemEntry {
   /** The value (a new view of the bytes inserted, not a copy), or `undefined` for a tombstone. */
   get value(): Uint8Array | undefined {
     const buffer = this.#buffer;
-    return buffer === undefined ? undefined : new Uint8Array(buffer, this.#valueAt, this.#valueLength);
+    return buffer === undefined
+      ? undefined
+      : new Uint8Array(buffer, this.#valueAt, this.#valueLength);
   }
 }
 
