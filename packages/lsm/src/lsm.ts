@@ -12,7 +12,14 @@ import {
 import type { Fs } from '@wal/store';
 import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import { compareBytes, internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
+import {
+  compareBytes,
+  KIND_DELETE,
+  KIND_RANGE_DELETE,
+  KIND_VALUE,
+  TRAILER_SIZE,
+  writeTrailer,
+} from './coding.js';
 import { type CompactionShape, pickCompaction, writeOutputs } from './compaction.js';
 import { MergedCursor } from './cursor.js';
 import { ioError, tablePath } from './files.js';
@@ -535,8 +542,15 @@ export class Lsm {
       const writer = await TableWriter.create(this.#fs, path, this.#layout);
       let written: Awaited<ReturnType<TableWriter['finish']>>;
       try {
+        // One internal-key buffer, rewritten per entry (the writer copies it).
+        let key = EMPTY;
         for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
-          const key = internalKey(entry.key, entry.sequence, entry.kind);
+          const userKey = entry.key;
+          if (key.length !== userKey.length + TRAILER_SIZE) {
+            key = new Uint8Array(userKey.length + TRAILER_SIZE);
+          }
+          for (let i = 0; i < userKey.length; i++) key[i] = userKey[i]!;
+          writeTrailer(key, userKey.length, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
           if (writing !== undefined) await writing;
         }
