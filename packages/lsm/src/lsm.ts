@@ -135,7 +135,13 @@ export class Lsm {
   #flushing: Promise<void> | undefined;
   #nextSequence: number;
   #visible: number;
-  readonly #queue: PendingWrite[] = [];
+  /**
+   * The writes appended and not applied yet, in sequence order, from
+   * `#queueHead` on (applied ones are dropped from the front in bulk: a
+   * `shift()` per write costs a move of the whole queue).
+   */
+  #queue: (PendingWrite | undefined)[] = [];
+  #queueHead = 0;
   /**
    * The largest LSN appended in this turn of the event loop that waits for
    * `written` (`durableWait`: for `durable`), or -1: one wait on the log per
@@ -278,7 +284,9 @@ export class Lsm {
     consider(this.#memtable.last()?.key);
     consider(this.#frozen?.memtable.last()?.key);
     for (const table of this.#version.tables()) consider(table.largest);
-    for (const write of this.#queue) for (const op of write.ops) consider(op.key);
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      for (const op of this.#queue[i]!.ops) consider(op.key);
+    }
     for (const ops of this.#held) for (const op of ops) consider(op.key);
     if (largest === undefined) return undefined;
     const bound = new Uint8Array(largest.length + 1);
@@ -478,7 +486,7 @@ export class Lsm {
    */
   #logged(lsn: number, durable: boolean): void {
     const queue = this.#queue;
-    for (let i = 0; i < queue.length; i++) {
+    for (let i = this.#queueHead; i < queue.length; i++) {
       const write = queue[i]!;
       if (write.lsn > lsn) break;
       if (durable || !write.sync) write.ready = true;
@@ -489,8 +497,11 @@ export class Lsm {
   /** Applies ready writes in sequence order (I1). */
   #apply(): void {
     const queue = this.#queue;
-    while (queue.length > 0 && queue[0]!.ready) {
-      const write = queue.shift()!;
+    let head = this.#queueHead;
+    while (head < queue.length && queue[head]!.ready) {
+      const write = queue[head]!;
+      queue[head++] = undefined; // let go of it
+      this.#queueHead = head;
       for (let i = 0; i < write.ops.length; i++) {
         const op = write.ops[i]!;
         if (op.kind === KIND_RANGE_DELETE)
@@ -501,6 +512,14 @@ export class Lsm {
       this.#visible = write.sequence + write.ops.length - 1;
       write.resolve();
     }
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= 1024 && 2 * head >= queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    this.#queueHead = head;
     if (this.#memtable.bytes >= this.#writeBufferSize && this.#frozen === undefined) this.#freeze();
   }
 
@@ -509,8 +528,10 @@ export class Lsm {
     this.#failure ??= isWalError(error)
       ? error
       : ioError(error, `writing to the store in ${this.#dir}`);
-    const queue = this.#queue.splice(0);
-    for (const write of queue) write.reject(this.#failure);
+    const queue = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    for (const write of queue) write!.reject(this.#failure);
   }
 
   // ------------------------------------------------------------- flush
@@ -518,7 +539,7 @@ export class Lsm {
   /** Freezes the memtable and starts its flush in the background. */
   #freeze(): void {
     if (this.#memtable.count === 0) return;
-    const cut = this.#queue[0]?.lsn ?? this.#wal.tail;
+    const cut = this.#queue[this.#queueHead]?.lsn ?? this.#wal.tail;
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
     const frozen = this.#frozen;
