@@ -566,12 +566,11 @@ export class Lsm {
         // One internal-key buffer, rewritten per entry (the writer copies it).
         let key = EMPTY;
         for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
-          const userKey = entry.key;
-          if (key.length !== userKey.length + TRAILER_SIZE) {
-            key = new Uint8Array(userKey.length + TRAILER_SIZE);
-          }
-          for (let i = 0; i < userKey.length; i++) key[i] = userKey[i]!;
-          writeTrailer(key, userKey.length, entry.sequence, entry.kind);
+          const { keyBytes, keyAt, keyLength } = entry;
+          if (key.length !== keyLength + TRAILER_SIZE)
+            key = new Uint8Array(keyLength + TRAILER_SIZE);
+          for (let i = 0; i < keyLength; i++) key[i] = keyBytes[keyAt + i]!;
+          writeTrailer(key, keyLength, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
           if (writing !== undefined) await writing;
         }
