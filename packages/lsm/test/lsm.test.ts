@@ -132,8 +132,11 @@ describe('Lsm: writes and reads', () => {
         settled,
         Array.from({ length: 3000 }, (_, i) => i),
       );
-      const values = await Promise.all(visible);
-      values.forEach((value, i) => assert.equal(text(value), `v${i}`));
+      const values = (await Promise.all(visible)).map(text);
+      assert.deepEqual(
+        values,
+        Array.from({ length: 3000 }, (_, i) => `v${i}`),
+      );
     }
     assert.equal((await entries(db)).length, 12_000);
     await db.close();
