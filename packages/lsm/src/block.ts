@@ -51,9 +51,9 @@ export class BlockBuilder {
   add(
     key: Uint8Array,
     value: Uint8Array,
-    keyLength = key.length,
-    valueStart = 0,
-    valueEnd = value.length,
+    keyLength: number,
+    valueStart: number,
+    valueEnd: number,
   ): void {
     let shared = 0;
     if (this.#sinceRestart === this.restartInterval) {

@@ -270,6 +270,16 @@ function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean 
   return true;
 }
 
+/** Takes a version a compaction keeps (see {@link survivors}). */
+type Keep = (
+  userKey: Uint8Array,
+  key: Uint8Array,
+  keyLength: number,
+  value: Uint8Array,
+  valueStart: number,
+  valueEnd: number,
+) => Promise<void> | undefined;
+
 /**
  * Passes the entries a compaction keeps to `keep` in internal order, with
  * their user key (a copy the callee owns, one per user key), internal key
@@ -285,14 +295,7 @@ function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean 
 export async function survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
-  keep: (
-    userKey: Uint8Array,
-    key: Uint8Array,
-    keyLength: number,
-    value: Uint8Array,
-    valueStart: number,
-    valueEnd: number,
-  ) => Promise<void> | undefined,
+  keep: Keep,
 ): Promise<void> {
   // The range deletions by start; `covering` holds those covering the current key.
   const ranges = [...plan.inputs, ...plan.next]
@@ -406,14 +409,7 @@ export async function writeOutputs(
     outputBytes = 0;
   };
   /** Adds an entry; waits only to start or finish a table, or to write out its blocks. */
-  const keep = (
-    userKey: Uint8Array,
-    key: Uint8Array,
-    keyLength: number,
-    value: Uint8Array,
-    valueStart: number,
-    valueEnd: number,
-  ): Promise<void> | undefined => {
+  const keep: Keep = (userKey, key, keyLength, value, valueStart, valueEnd) => {
     // A new table only between user keys: the tables of a level never share one.
     if (
       writer === undefined ||
@@ -430,14 +426,7 @@ export async function writeOutputs(
     }
     return add(userKey, key, keyLength, value, valueStart, valueEnd);
   };
-  const add = (
-    userKey: Uint8Array,
-    key: Uint8Array,
-    keyLength: number,
-    value: Uint8Array,
-    valueStart: number,
-    valueEnd: number,
-  ): Promise<void> | undefined => {
+  const add: Keep = (userKey, key, keyLength, value, valueStart, valueEnd) => {
     outputBytes += keyLength + (valueEnd - valueStart) + 8;
     lastKey = userKey;
     return writer!.add(key, value, keyLength, valueStart, valueEnd);

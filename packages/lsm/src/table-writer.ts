@@ -52,14 +52,8 @@ export class TableWriter {
    * promise (await it before adding more); else returns `undefined`, with no
    * promise to wait for. On rejection the file is closed.
    */
-  add(
-    key: Uint8Array,
-    value: Uint8Array,
-    keyLength = key.length,
-    valueStart = 0,
-    valueEnd = value.length,
-  ): Promise<void> | undefined {
-    this.#builder.add(key, value, keyLength, valueStart, valueEnd);
+  add(...entry: Parameters<TableBuilder['add']>): Promise<void> | undefined {
+    this.#builder.add(...entry);
     return this.#builder.pending >= WRITE_CHUNK ? this.#write(this.#builder.take()) : undefined;
   }
 

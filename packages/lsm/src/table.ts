@@ -154,7 +154,8 @@ export class TableBuilder {
     this.#handle.clear();
     this.#handle.varint(offset);
     this.#handle.varint(contents.length);
-    this.#index.add(this.#last, this.#handle.view(), this.#lastLength);
+    const handle = this.#handle.view();
+    this.#index.add(this.#last, handle, this.#lastLength, 0, handle.length);
     this.#block = new BlockBuilder(this.#layout.restartInterval);
   }
 
@@ -194,7 +195,7 @@ export class TableBuilder {
         .sort((a, b) => compareInternal(a.key, b.key));
       const rangeBlock = new BlockBuilder(this.#layout.restartInterval);
       for (const { key, end, r } of sorted) {
-        rangeBlock.add(key, end);
+        rangeBlock.add(key, end, key.length, 0, end.length);
         // The table's key range covers every range deletion (its end counted in).
         const last = internalKey(end, r.sequence, KIND_RANGE_DELETE);
         if (smallest === undefined || compareInternal(key, smallest) < 0) smallest = key;
