@@ -26,7 +26,9 @@ export class BlockBuilder {
   readonly #out = new Output();
   readonly #restarts: number[] = [0];
   #sinceRestart = 0;
-  #last: Uint8Array = new Uint8Array(0);
+  /** The last key added: its first `#lastLength` bytes (a copy, so callers may reuse their buffers). */
+  #last = new Uint8Array(32);
+  #lastLength = 0;
   #count = 0;
 
   constructor(readonly restartInterval: number) {}
@@ -41,23 +43,43 @@ export class BlockBuilder {
     return this.#out.length + 4 * this.#restarts.length + 4;
   }
 
-  /** Adds an entry; `key` must sort after the previous one (not checked here). */
-  add(key: Uint8Array, value: Uint8Array): void {
+  /**
+   * Adds an entry: key `key[0, keyLength)`, value `value[valueStart,
+   * valueEnd)` (both copied: the caller may reuse its buffers once this
+   * returns). The key must sort after the previous one (not checked here).
+   */
+  add(
+    key: Uint8Array,
+    value: Uint8Array,
+    keyLength: number,
+    valueStart: number,
+    valueEnd: number,
+  ): void {
     let shared = 0;
     if (this.#sinceRestart === this.restartInterval) {
       this.#restarts.push(this.#out.length);
       this.#sinceRestart = 0;
     } else {
-      const limit = Math.min(key.length, this.#last.length);
-      while (shared < limit && key[shared] === this.#last[shared]) shared++;
+      const last = this.#last;
+      const limit = Math.min(keyLength, this.#lastLength);
+      while (shared < limit && key[shared] === last[shared]) shared++;
     }
     const out = this.#out;
     out.varint(shared);
-    out.varint(key.length - shared);
-    out.varint(value.length);
-    out.range(key, shared, key.length);
-    out.bytes(value);
-    this.#last = key;
+    out.varint(keyLength - shared);
+    out.varint(valueEnd - valueStart);
+    out.range(key, shared, keyLength);
+    if (valueStart === 0 && valueEnd === value.length) out.bytes(value);
+    else out.range(value, valueStart, valueEnd);
+    // The first `shared` bytes are there already.
+    if (keyLength > this.#last.length) {
+      const grown = new Uint8Array(Math.max(keyLength, 2 * this.#last.length));
+      for (let i = 0; i < shared; i++) grown[i] = this.#last[i]!;
+      this.#last = grown;
+    }
+    const last = this.#last;
+    for (let i = shared; i < keyLength; i++) last[i] = key[i]!;
+    this.#lastLength = keyLength;
     this.#sinceRestart++;
     this.#count++;
   }

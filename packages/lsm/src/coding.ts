@@ -224,13 +224,34 @@ const SHORT_COMPARE = 64;
 
 /** Byte-wise comparison of two keys: negative, zero or positive. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  const length = Math.min(a.length, b.length);
-  if (length > SHORT_COMPARE) return Buffer.compare(a, b);
+  return compareBytesAt(a, 0, a.length, b, 0, b.length);
+}
+
+/**
+ * {@link compareBytes} of `a[aStart, aStart + aLength)` and `b[bStart,
+ * bStart + bLength)`, without viewing either (unless longer than
+ * {@link SHORT_COMPARE}).
+ */
+export function compareBytesAt(
+  a: Uint8Array,
+  aStart: number,
+  aLength: number,
+  b: Uint8Array,
+  bStart: number,
+  bLength: number,
+): number {
+  const length = Math.min(aLength, bLength);
+  if (length > SHORT_COMPARE) {
+    return Buffer.compare(
+      a.subarray(aStart, aStart + aLength),
+      b.subarray(bStart, bStart + bLength),
+    );
+  }
   for (let i = 0; i < length; i++) {
-    const difference = a[i]! - b[i]!;
+    const difference = a[aStart + i]! - b[bStart + i]!;
     if (difference !== 0) return difference;
   }
-  return a.length - b.length;
+  return aLength - bLength;
 }
 
 /** The internal key: `userKey ‖ trailer`, trailer = u64 LE of `sequence · 2^8 + kind`. */

@@ -335,10 +335,21 @@ function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean 
   return true;
 }
 
+/** Takes a version a compaction keeps (see {@link survivors}). */
+type Keep = (
+  userKey: Uint8Array,
+  key: Uint8Array,
+  keyLength: number,
+  value: Uint8Array,
+  valueStart: number,
+  valueEnd: number,
+) => Promise<void> | undefined;
+
 /**
  * Passes the entries a compaction keeps to `keep` in internal order, with
- * their user key, internal key (both owned by the callee) and value (a view
- * valid during the call), awaiting what it returns: for each user key, the
+ * their user key (a copy the callee owns, one per user key), internal key
+ * `key[0, keyLength)` and value `value[valueStart, valueEnd)` (buffers
+ * valid until what it returns settles), awaiting what it returns: for each user key, the
  * versions some reader may still need — every version newer than
  * `smallestSnapshot`, and the newest one at or below it — except a deletion
  * at or below it when the compaction is at the bottom (nothing older can be
@@ -351,7 +362,7 @@ function sameBytes(key: Uint8Array, length: number, other: Uint8Array): boolean 
 export async function survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
-  keep: (userKey: Uint8Array, key: Uint8Array, value: Uint8Array) => Promise<void> | undefined,
+  keep: Keep,
   readSize: number,
 ): Promise<void> {
   // The range deletions by start; `covering` holds those covering the current key.
@@ -374,10 +385,8 @@ export async function survivors(
       if (kind !== KIND_DELETE && kind !== KIND_VALUE) {
         throw new CorruptionError(`table ${run.table.path} holds an entry of unknown kind ${kind}`);
       }
-      let internal: Uint8Array | undefined;
       if (key === undefined || !sameBytes(bytes, end - TRAILER_SIZE, key)) {
-        internal = bytes.slice(0, end);
-        key = internal.subarray(0, end - TRAILER_SIZE);
+        key = bytes.slice(0, end - TRAILER_SIZE);
         newer = Number.POSITIVE_INFINITY;
         // Keys ascend: ranges start covering in start order and stop at their end.
         const at = key;
@@ -393,7 +402,15 @@ export async function survivors(
       const rangeDeleted = deletedBelow > sequence;
       newer = sequence;
       if (!shadowed && !deadTombstone && !rangeDeleted) {
-        const writing = keep(key, internal ?? bytes.slice(0, end), run.scanner.value());
+        const scanner = run.scanner;
+        const writing = keep(
+          key,
+          bytes,
+          end,
+          scanner.block!.contents,
+          scanner.valueStart,
+          scanner.valueEnd,
+        );
         if (writing !== undefined) await writing;
       }
       const stepping = merge.step();
@@ -467,11 +484,7 @@ export async function writeOutputs(
     outputBytes = 0;
   };
   /** Adds an entry; waits only to start or finish a table, or to write out its blocks. */
-  const keep = (
-    userKey: Uint8Array,
-    key: Uint8Array,
-    value: Uint8Array,
-  ): Promise<void> | undefined => {
+  const keep: Keep = (userKey, key, keyLength, value, valueStart, valueEnd) => {
     // A new table only between user keys: the tables of a level never share one.
     if (
       writer === undefined ||
@@ -483,19 +496,15 @@ export async function writeOutputs(
           if (mine !== undefined) await finish(mine);
         }
         writer ??= await start();
-        await add(userKey, key, value);
+        await add(userKey, key, keyLength, value, valueStart, valueEnd);
       })();
     }
-    return add(userKey, key, value);
+    return add(userKey, key, keyLength, value, valueStart, valueEnd);
   };
-  const add = (
-    userKey: Uint8Array,
-    key: Uint8Array,
-    value: Uint8Array,
-  ): Promise<void> | undefined => {
-    outputBytes += key.length + value.length + 8;
+  const add: Keep = (userKey, key, keyLength, value, valueStart, valueEnd) => {
+    outputBytes += keyLength + (valueEnd - valueStart) + 8;
     lastKey = userKey;
-    return writer!.add(key, value);
+    return writer!.add(key, value, keyLength, valueStart, valueEnd);
   };
   try {
     await survivors(plan, smallestSnapshot, keep, readSize);

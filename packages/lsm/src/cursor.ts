@@ -58,11 +58,15 @@ export class MemCursor implements Cursor {
   key: Uint8Array | undefined;
   sequence = 0;
   kind: Kind = KIND_VALUE;
-  value: Uint8Array | undefined;
   #entry: MemEntry | undefined;
   #reverse = false;
 
   constructor(readonly memtable: Memtable) {}
+
+  /** The current entry's value (made on demand: most steps never read it). */
+  get value(): Uint8Array | undefined {
+    return this.#entry?.value;
+  }
 
   #set(entry: MemEntry | undefined): void {
     this.#entry = entry;
@@ -70,7 +74,6 @@ export class MemCursor implements Cursor {
     if (entry !== undefined) {
       this.sequence = entry.sequence;
       this.kind = entry.kind;
-      this.value = entry.value;
     }
   }
 
@@ -88,7 +91,7 @@ export class MemCursor implements Cursor {
   step(): undefined {
     const entry = this.#entry;
     if (entry === undefined) return;
-    this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next[0]);
+    this.#set(this.#reverse ? this.memtable.seekBefore(entry.key, entry.sequence) : entry.next);
   }
 
   close(): void {}

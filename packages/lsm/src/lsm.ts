@@ -12,7 +12,14 @@ import {
 import type { Fs } from '@wal/store';
 import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
-import { compareBytes, internalKey, KIND_DELETE, KIND_RANGE_DELETE, KIND_VALUE } from './coding.js';
+import {
+  compareBytes,
+  KIND_DELETE,
+  KIND_RANGE_DELETE,
+  KIND_VALUE,
+  TRAILER_SIZE,
+  writeTrailer,
+} from './coding.js';
 import { type CompactionShape, pickCompaction, writeOutputs } from './compaction.js';
 import { MergedCursor } from './cursor.js';
 import { ioError, tablePath } from './files.js';
@@ -129,7 +136,13 @@ export class Lsm {
   #flushing: Promise<void> | undefined;
   #nextSequence: number;
   #visible: number;
-  readonly #queue: PendingWrite[] = [];
+  /**
+   * The writes appended and not applied yet, in sequence order, from
+   * `#queueHead` on (applied ones are dropped from the front in bulk: a
+   * `shift()` per write costs a move of the whole queue).
+   */
+  #queue: (PendingWrite | undefined)[] = [];
+  #queueHead = 0;
   /**
    * The largest LSN appended in this turn of the event loop that waits for
    * `written` (`durableWait`: for `durable`), or -1: one wait on the log per
@@ -273,7 +286,9 @@ export class Lsm {
     consider(this.#memtable.last()?.key);
     consider(this.#frozen?.memtable.last()?.key);
     for (const table of this.#version.tables()) consider(table.largest);
-    for (const write of this.#queue) for (const op of write.ops) consider(op.key);
+    for (let i = this.#queueHead; i < this.#queue.length; i++) {
+      for (const op of this.#queue[i]!.ops) consider(op.key);
+    }
     for (const ops of this.#held) for (const op of ops) consider(op.key);
     if (largest === undefined) return undefined;
     const bound = new Uint8Array(largest.length + 1);
@@ -473,7 +488,7 @@ export class Lsm {
    */
   #logged(lsn: number, durable: boolean): void {
     const queue = this.#queue;
-    for (let i = 0; i < queue.length; i++) {
+    for (let i = this.#queueHead; i < queue.length; i++) {
       const write = queue[i]!;
       if (write.lsn > lsn) break;
       if (durable || !write.sync) write.ready = true;
@@ -484,8 +499,11 @@ export class Lsm {
   /** Applies ready writes in sequence order (I1). */
   #apply(): void {
     const queue = this.#queue;
-    while (queue.length > 0 && queue[0]!.ready) {
-      const write = queue.shift()!;
+    let head = this.#queueHead;
+    while (head < queue.length && queue[head]!.ready) {
+      const write = queue[head]!;
+      queue[head++] = undefined; // let go of it
+      this.#queueHead = head;
       for (let i = 0; i < write.ops.length; i++) {
         const op = write.ops[i]!;
         if (op.kind === KIND_RANGE_DELETE)
@@ -496,6 +514,14 @@ export class Lsm {
       this.#visible = write.sequence + write.ops.length - 1;
       write.resolve();
     }
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    } else if (head >= 1024 && 2 * head >= queue.length) {
+      queue.splice(0, head);
+      head = 0;
+    }
+    this.#queueHead = head;
     if (this.#memtable.bytes >= this.#writeBufferSize && this.#frozen === undefined) this.#freeze();
   }
 
@@ -504,8 +530,10 @@ export class Lsm {
     this.#failure ??= isWalError(error)
       ? error
       : ioError(error, `writing to the store in ${this.#dir}`);
-    const queue = this.#queue.splice(0);
-    for (const write of queue) write.reject(this.#failure);
+    const queue = this.#queue.slice(this.#queueHead);
+    this.#queue = [];
+    this.#queueHead = 0;
+    for (const write of queue) write!.reject(this.#failure);
   }
 
   // ------------------------------------------------------------- flush
@@ -513,7 +541,7 @@ export class Lsm {
   /** Freezes the memtable and starts its flush in the background. */
   #freeze(): void {
     if (this.#memtable.count === 0) return;
-    const cut = this.#queue[0]?.lsn ?? this.#wal.tail;
+    const cut = this.#queue[this.#queueHead]?.lsn ?? this.#wal.tail;
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
     const frozen = this.#frozen;
@@ -537,8 +565,14 @@ export class Lsm {
       const writer = await TableWriter.create(this.#fs, path, this.#layout);
       let written: Awaited<ReturnType<TableWriter['finish']>>;
       try {
-        for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next[0]) {
-          const key = internalKey(entry.key, entry.sequence, entry.kind);
+        // One internal-key buffer, rewritten per entry (the writer copies it).
+        let key = EMPTY;
+        for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
+          const { keyBytes, keyAt, keyLength } = entry;
+          if (key.length !== keyLength + TRAILER_SIZE)
+            key = new Uint8Array(keyLength + TRAILER_SIZE);
+          for (let i = 0; i < keyLength; i++) key[i] = keyBytes[keyAt + i]!;
+          writeTrailer(key, keyLength, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
           if (writing !== undefined) await writing;
         }

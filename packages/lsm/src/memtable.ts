@@ -3,7 +3,7 @@
  * sequence number descending), in sorted leaves of at most {@link LEAF}
  * entries (a two-level B-tree: an insert binary-searches the leaves' last
  * entries, then one leaf, and moves at most a leaf's worth of references),
- * and chained in that order through `next[0]`. Entries are never removed (a
+ * and chained in that order through `next`. Entries are never removed (a
  * flushed memtable is dropped whole), so cursors stay valid while writes go
  * on.
  *
@@ -11,7 +11,7 @@
  * a search compares those first, on the entry itself, and reads the key's
  * bytes only when they tie (fewer cache misses per step).
  */
-import { compareBytes, type Kind } from './coding.js';
+import { compareBytesAt, type Kind } from './coding.js';
 import type { RangeTombstone } from './range-delete.js';
 
 /** Entries per leaf at most. */
@@ -19,16 +19,27 @@ const LEAF = 64;
 /** Estimated bytes of a node beyond its key and value (arrays, object headers). */
 export const NODE_OVERHEAD = 80;
 
-/** Bytes `at`, `at + 1`, `at + 2` of `key` as a big-endian 24-bit word, zeros past its end. */
-function word(key: Uint8Array, at: number): number {
-  const length = key.length;
-  if (at + 3 <= length) return (key[at]! << 16) | (key[at + 1]! << 8) | key[at + 2]!;
+/**
+ * Bytes `at`, `at + 1`, `at + 2` of the key `bytes[start, start + length)`
+ * as a big-endian 24-bit word, zeros past its end.
+ */
+function word(bytes: Uint8Array, start: number, length: number, at: number): number {
+  if (at + 3 <= length) {
+    const from = start + at;
+    return (bytes[from]! << 16) | (bytes[from + 1]! << 8) | bytes[from + 2]!;
+  }
   let value = 0;
-  for (let i = at; i < at + 3; i++) value = (value << 8) | (i < length ? key[i]! : 0);
+  for (let i = at; i < at + 3; i++) value = (value << 8) | (i < length ? bytes[start + i]! : 0);
   return value;
 }
 
-/** One version in a memtable. */
+/**
+ * One version in a memtable. Its key and value are kept as ranges of their
+ * buffer (a view of all of it, shared with the other entries from that
+ * buffer), not as views of their own: entries live until their memtable is
+ * flushed, and two objects fewer each is less for the garbage collector to
+ * copy and trace.
+ */
 export class MemEntry {
   /** The key's first 18 bytes, three per word (see {@link word}). */
   readonly w0: number;
@@ -37,20 +48,49 @@ export class MemEntry {
   readonly w3: number;
   readonly w4: number;
   readonly w5: number;
+  /** The next entry in internal order (set as entries are inserted). */
+  next: MemEntry | undefined = undefined;
+  /** The key is `keyBytes[keyAt, keyAt + keyLength)`. */
+  readonly keyBytes: Uint8Array;
+  readonly keyAt: number;
+  readonly keyLength: number;
+  /** The value is `#valueBytes[#valueAt, #valueAt + #valueLength)` (`undefined` for a tombstone). */
+  readonly #valueBytes: Uint8Array | undefined;
+  readonly #valueAt: number;
+  readonly #valueLength: number;
 
   constructor(
-    readonly key: Uint8Array,
+    keyBytes: Uint8Array,
+    keyAt: number,
+    keyLength: number,
     readonly sequence: number,
     readonly kind: Kind,
-    readonly value: Uint8Array | undefined,
-    readonly next: (MemEntry | undefined)[],
+    valueBytes: Uint8Array | undefined,
+    valueAt: number,
+    valueLength: number,
   ) {
-    this.w0 = word(key, 0);
-    this.w1 = word(key, 3);
-    this.w2 = word(key, 6);
-    this.w3 = word(key, 9);
-    this.w4 = word(key, 12);
-    this.w5 = word(key, 15);
+    this.keyBytes = keyBytes;
+    this.keyAt = keyAt;
+    this.keyLength = keyLength;
+    this.w0 = word(keyBytes, keyAt, keyLength, 0);
+    this.w1 = word(keyBytes, keyAt, keyLength, 3);
+    this.w2 = word(keyBytes, keyAt, keyLength, 6);
+    this.w3 = word(keyBytes, keyAt, keyLength, 9);
+    this.w4 = word(keyBytes, keyAt, keyLength, 12);
+    this.w5 = word(keyBytes, keyAt, keyLength, 15);
+    this.#valueBytes = valueBytes;
+    this.#valueAt = valueAt;
+    this.#valueLength = valueLength;
+  }
+
+  /** The key (a new view of the bytes inserted, not a copy). */
+  get key(): Uint8Array {
+    return this.keyBytes.subarray(this.keyAt, this.keyAt + this.keyLength);
+  }
+
+  /** The value (a new view of the bytes inserted, not a copy), or `undefined` for a tombstone. */
+  get value(): Uint8Array | undefined {
+    return this.#valueBytes?.subarray(this.#valueAt, this.#valueAt + this.#valueLength);
   }
 }
 
@@ -69,15 +109,20 @@ function compare(probe: MemEntry, sequence: number, entry: MemEntry): number {
     probe.w4 - entry.w4 ||
     probe.w5 - entry.w5;
   if (byPrefix !== 0) return byPrefix;
-  const byKey = compareBytes(probe.key, entry.key);
+  const byKey = compareBytesAt(
+    probe.keyBytes,
+    probe.keyAt,
+    probe.keyLength,
+    entry.keyBytes,
+    entry.keyAt,
+    entry.keyLength,
+  );
   return byKey !== 0 ? byKey : entry.sequence - sequence;
 }
 
-const NO_LINKS: (MemEntry | undefined)[] = [];
-
 /** A node standing for `key` in a search (never linked in). */
 function probe(key: Uint8Array): MemEntry {
-  return new MemEntry(key, 0, 0, undefined, NO_LINKS);
+  return new MemEntry(key, 0, key.length, 0, 0, undefined, 0, 0);
 }
 
 /** The first index of `entries` (sorted) at or after (probe, sequence); `entries.length` when none. */
@@ -108,6 +153,24 @@ export class Memtable {
   /** Range deletions, in sequence order (appended only). */
   readonly ranges: RangeTombstone[] = [];
 
+  /** The buffer of the last key or value inserted, and a view of all of it. */
+  #buffer: ArrayBufferLike | undefined;
+  #bufferView: Uint8Array = new Uint8Array(0);
+
+  /**
+   * A view of all of the buffer that `bytes` views: one for the entries of
+   * a buffer after another (the log records of consecutive small writes
+   * share a buffer).
+   */
+  #whole(bytes: Uint8Array): Uint8Array {
+    const buffer = bytes.buffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.#bufferView = new Uint8Array(buffer);
+    }
+    return this.#bufferView;
+  }
+
   /** The entry before position `at` of leaf `leaf` in internal order, or `undefined`. */
   #previous(leaf: number, at: number): MemEntry | undefined {
     return at > 0 ? this.#leaves[leaf]![at - 1] : leaf > 0 ? this.#lasts[leaf - 1] : undefined;
@@ -119,14 +182,23 @@ export class Memtable {
    * end without a search.
    */
   insert(key: Uint8Array, sequence: number, kind: Kind, value: Uint8Array | undefined): void {
-    const entry = new MemEntry(key, sequence, kind, value, [undefined]);
+    const entry = new MemEntry(
+      this.#whole(key),
+      key.byteOffset,
+      key.length,
+      sequence,
+      kind,
+      value === undefined ? undefined : this.#whole(value),
+      value?.byteOffset ?? 0,
+      value?.length ?? 0,
+    );
     const leaves = this.#leaves;
     const lasts = this.#lasts;
     const end = leaves.length - 1;
     if (end < 0 || compare(entry, sequence, lasts[end]!) > 0) {
       // After every entry: at the end of the last leaf, or in a new one.
       if (end < 0) this.#first = entry;
-      else lasts[end]!.next[0] = entry;
+      else lasts[end]!.next = entry;
       if (end < 0 || leaves[end]!.length >= LEAF) {
         leaves.push([entry]);
         lasts.push(entry);
@@ -139,10 +211,12 @@ export class Memtable {
       const leaf = leaves[index]!;
       const at = lowerBound(leaf, entry, sequence); // < leaf.length
       const before = this.#previous(index, at);
-      entry.next[0] = leaf[at];
+      entry.next = leaf[at];
       if (before === undefined) this.#first = entry;
-      else before.next[0] = entry;
-      leaf.splice(at, 0, entry);
+      else before.next = entry;
+      // Shifted by hand: `splice` allocates the array of removed entries.
+      for (let i = leaf.length; i > at; i--) leaf[i] = leaf[i - 1]!;
+      leaf[at] = entry;
       if (leaf.length > LEAF) {
         const right = leaf.splice(LEAF / 2);
         leaves.splice(index + 1, 0, right);
@@ -195,11 +269,14 @@ export class Memtable {
    */
   get(key: Uint8Array, sequence: number): MemEntry | undefined {
     const entry = this.seek(key, sequence);
-    return entry !== undefined && compareBytes(entry.key, key) === 0 ? entry : undefined;
+    return entry !== undefined &&
+      compareBytesAt(entry.keyBytes, entry.keyAt, entry.keyLength, key, 0, key.length) === 0
+      ? entry
+      : undefined;
   }
 
   /** Every entry in internal order. */
   *entries(): IterableIterator<MemEntry> {
-    for (let node = this.#first; node !== undefined; node = node.next[0]) yield node;
+    for (let node = this.#first; node !== undefined; node = node.next) yield node;
   }
 }

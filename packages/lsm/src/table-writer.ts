@@ -45,13 +45,15 @@ export class TableWriter {
   }
 
   /**
-   * Adds an entry (in internal-key order). Once finished blocks reach
+   * Adds an entry (in internal-key order): internal key `key[0, keyLength)`,
+   * value `value[valueStart, valueEnd)`, both copied (the caller may reuse
+   * its buffers once this returns). Once finished blocks reach
    * {@link WRITE_CHUNK} bytes, writes them out and returns the write's
    * promise (await it before adding more); else returns `undefined`, with no
    * promise to wait for. On rejection the file is closed.
    */
-  add(key: Uint8Array, value: Uint8Array): Promise<void> | undefined {
-    this.#builder.add(key, value);
+  add(...entry: Parameters<TableBuilder['add']>): Promise<void> | undefined {
+    this.#builder.add(...entry);
     return this.#builder.pending >= WRITE_CHUNK ? this.#write(this.#builder.take()) : undefined;
   }
 

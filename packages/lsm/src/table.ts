@@ -66,14 +66,9 @@ export interface TableLayout {
   readonly bitsPerKey: number;
 }
 
-/** Whether the user key of internal key `previous` is `key[0, userLength)`. */
-function sameUserKey(
-  key: Uint8Array,
-  userLength: number,
-  previous: Uint8Array | undefined,
-): boolean {
-  if (previous === undefined || previous.length - TRAILER_SIZE !== userLength) return false;
-  for (let i = 0; i < userLength; i++) if (key[i] !== previous[i]) return false;
+/** Whether `key[0, length)` equals `other[0, length)`. */
+function samePrefix(key: Uint8Array, other: Uint8Array, length: number): boolean {
+  for (let i = 0; i < length; i++) if (key[i] !== other[i]) return false;
   return true;
 }
 
@@ -105,7 +100,9 @@ export class TableBuilder {
   #block: BlockBuilder;
   /** Bytes handed out by `take` so far: the file offset of `#out`'s first byte. */
   #base = 0;
-  #blockLast: Uint8Array | undefined;
+  /** The last internal key added: its first `#lastLength` bytes (a copy); -1 before the first. */
+  #last = new Uint8Array(32);
+  #lastLength = -1;
   #smallest: Uint8Array | undefined;
   #count = 0;
 
@@ -119,17 +116,36 @@ export class TableBuilder {
     return this.#out.length;
   }
 
-  /** Adds an entry; its internal key must sort after the previous one's. */
-  add(key: Uint8Array, value: Uint8Array): void {
-    this.#smallest ??= key.slice();
-    const userLength = key.length - TRAILER_SIZE;
-    if (!sameUserKey(key, userLength, this.#blockLast)) {
+  /**
+   * Adds an entry: internal key `key[0, keyLength)`, value `value[valueStart,
+   * valueEnd)`, both copied (the caller may reuse its buffers once this
+   * returns); the key must sort after the previous one's.
+   */
+  add(
+    key: Uint8Array,
+    value: Uint8Array,
+    keyLength = key.length,
+    valueStart = 0,
+    valueEnd = value.length,
+  ): void {
+    this.#smallest ??= key.slice(0, keyLength);
+    const userLength = keyLength - TRAILER_SIZE;
+    if (this.#lastLength !== keyLength || !samePrefix(key, this.#last, userLength)) {
       this.#hashes.push(bloomHash(key, userLength));
     }
-    this.#block.add(key, value);
-    this.#blockLast = key;
+    this.#block.add(key, value, keyLength, valueStart, valueEnd);
+    if (keyLength > this.#last.length)
+      this.#last = new Uint8Array(Math.max(keyLength, 2 * this.#last.length));
+    const last = this.#last;
+    for (let i = 0; i < keyLength; i++) last[i] = key[i]!;
+    this.#lastLength = keyLength;
     this.#count++;
     if (this.#block.estimatedSize >= this.#layout.blockSize) this.#finishBlock();
+  }
+
+  /** A copy of the last internal key added, or `undefined` when none was. */
+  #lastKey(): Uint8Array | undefined {
+    return this.#lastLength < 0 ? undefined : this.#last.slice(0, this.#lastLength);
   }
 
   #finishBlock(): void {
@@ -139,7 +155,8 @@ export class TableBuilder {
     this.#handle.clear();
     this.#handle.varint(offset);
     this.#handle.varint(contents.length);
-    this.#index.add(this.#blockLast!.slice(), this.#handle.view().slice());
+    const handle = this.#handle.view();
+    this.#index.add(this.#last, handle, this.#lastLength, 0, handle.length);
     this.#block = new BlockBuilder(this.#layout.restartInterval);
   }
 
@@ -164,7 +181,7 @@ export class TableBuilder {
   } {
     const out = this.#out;
     let smallest: Uint8Array | undefined = this.#smallest;
-    let largest: Uint8Array | undefined = this.#blockLast?.slice();
+    let largest: Uint8Array | undefined = this.#lastKey();
     let count = this.#count;
     if (this.#block.count > 0) this.#finishBlock();
     const filterOffset = this.#base + out.length;
@@ -179,7 +196,7 @@ export class TableBuilder {
         .sort((a, b) => compareInternal(a.key, b.key));
       const rangeBlock = new BlockBuilder(this.#layout.restartInterval);
       for (const { key, end, r } of sorted) {
-        rangeBlock.add(key, end);
+        rangeBlock.add(key, end, key.length, 0, end.length);
         // The table's key range covers every range deletion (its end counted in).
         const last = internalKey(end, r.sequence, KIND_RANGE_DELETE);
         if (smallest === undefined || compareInternal(key, smallest) < 0) smallest = key;

@@ -154,7 +154,7 @@ describe('LSM-FORMAT §3 data blocks read encoded', () => {
   const key = (user: string, sequence: number) => internalKey(bytes(user), sequence, KIND_VALUE);
   const block = (keys: Uint8Array[], restartInterval = 2): Uint8Array => {
     const builder = new BlockBuilder(restartInterval);
-    for (const k of keys) builder.add(k, bytes('v'));
+    for (const k of keys) builder.add(k, bytes('v'), k.length, 0, 1);
     return builder.finish().slice();
   };
   const keys = [key('a', 3), key('a', 2), key('ab', 9), key('b', 1), key('c', 5)];
@@ -669,7 +669,7 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     const layout = { blockSize: 4096, restartInterval, bitsPerKey: 10 };
     const good = buildTable(forgeEntries, layout).bytes;
     const builder = new BlockBuilder(restartInterval);
-    for (const [key, value] of forgeEntries) builder.add(key, value);
+    for (const [key, value] of forgeEntries) builder.add(key, value, key.length, 0, value.length);
     const size = builder.finish().length;
     const view = new DataView(good.buffer, good.byteOffset);
     const count = view.getUint32(size - 4, true);

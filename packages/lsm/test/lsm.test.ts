@@ -112,6 +112,36 @@ describe('Lsm: writes and reads', () => {
     await db.close();
   });
 
+  it('thousands of writes in flight settle in call order, each visible once settled', async () => {
+    const { db } = await openMemory();
+    // Where the durable writes sit decides how far each application reaches
+    // before it waits: the queue of writes is dropped from the front past
+    // 1024 applied and beyond half of it, or emptied.
+    for (const durable of [[], [1999], [1100, 2500], [0, 1023, 1024, 2999]]) {
+      const settled: number[] = [];
+      const visible: Promise<Uint8Array | undefined>[] = [];
+      const writes = Array.from({ length: 3000 }, (_, i) => {
+        const key = bytes(`d${durable.length}-${String(i).padStart(4, '0')}`);
+        return db.put(key, bytes(`v${i}`), { sync: durable.includes(i) }).then(() => {
+          settled.push(i);
+          visible.push(db.get(key));
+        });
+      });
+      await Promise.all(writes);
+      assert.deepEqual(
+        settled,
+        Array.from({ length: 3000 }, (_, i) => i),
+      );
+      const values = (await Promise.all(visible)).map(text);
+      assert.deepEqual(
+        values,
+        Array.from({ length: 3000 }, (_, i) => `v${i}`),
+      );
+    }
+    assert.equal((await entries(db)).length, 12_000);
+    await db.close();
+  });
+
   it('copies keys and values on the way in and out', async () => {
     const { db } = await openMemory();
     const key = bytes('k');

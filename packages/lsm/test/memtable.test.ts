@@ -68,7 +68,7 @@ describe('Memtable', () => {
                 const probe = { key: target, sequence };
                 const expected = model.find((v) => internalOrder(v, probe) >= 0);
                 const found = memtable.seek(target, sequence);
-                assert.equal(found?.key, expected?.key);
+                assert.deepEqual(found?.key, expected?.key);
                 assert.equal(found?.sequence, expected?.sequence);
                 const before = [...model].reverse().find((v) => internalOrder(v, probe) < 0);
                 assert.equal(memtable.seekBefore(target, sequence)?.sequence, before?.sequence);
