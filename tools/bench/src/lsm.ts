@@ -521,7 +521,7 @@ async function main(): Promise<void> {
   const syncRows: string[][] = [];
   for (const workload of ['sync1', 'sync64'] as const) {
     if (!workloads.includes(workload)) continue;
-    for (const store of [...stores, 'wal-core', 'wal-core-blocking'] as StoreName[]) {
+    for (const store of new Set<StoreName>([...stores, 'wal-core', 'wal-core-blocking'])) {
       const rs = cell(workload, store);
       if (rs.length === 0) continue;
       syncRows.push([
@@ -623,10 +623,10 @@ async function main(): Promise<void> {
     const tables = 2 * keys * (10 / 8 + 100 / Math.floor(4096 / entry));
     // As packages/lsm/README.md ("What it costs") documents: a memtable cut at
     // `writeBufferSize` counts key + value + 80 bytes per version and holds
-    // key + value + 420 in V8; the data log keeps a 1 MiB write buffer and
+    // key + value + 200 in V8; the data log keeps a 1 MiB write buffer and
     // 1 MiB of preallocation zeros.
     const memtable =
-      (settings.writeBufferBytes * (KEY_BYTES + VALUE_BYTES + 420)) /
+      (settings.writeBufferBytes * (KEY_BYTES + VALUE_BYTES + 200)) /
       (KEY_BYTES + VALUE_BYTES + 80);
     const log = 2 * MiB;
     // A compaction's input windows: `compactionReadSize`, 4 MiB by default.
