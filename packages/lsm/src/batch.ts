@@ -38,30 +38,42 @@ export interface BatchRecord {
 const SLAB_BYTES = 64 * 1024;
 /** Records above this size get a buffer of their own. */
 const SLAB_RECORD_LIMIT = SLAB_BYTES / 16;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
 
 /**
- * A zeroed buffer of `size` bytes for one record. Small records are views
- * into a shared slab, one after another (never reused: a slab is dropped
+ * Where one store encodes its records: small ones are views into a slab,
+ * one after another (never written again once encoded: a slab is dropped
  * whole by the garbage collector once no view into it is left), which
  * spares an allocation of its own per write; larger ones get their own.
+ * One per store, so that one store's memtable never keeps alive a slab
+ * filled with another store's records.
  */
-function recordBuffer(size: number): Uint8Array {
-  if (size > SLAB_RECORD_LIMIT) return new Uint8Array(size);
-  if (slabUsed + size > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
+export class RecordSlab {
+  #slab = new Uint8Array(0);
+  #used = 0;
+
+  /** A zeroed buffer of `size` bytes for one record. */
+  take(size: number): Uint8Array {
+    if (size > SLAB_RECORD_LIMIT) return new Uint8Array(size);
+    if (this.#used + size > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_BYTES);
+      this.#used = 0;
+    }
+    const buffer = this.#slab.subarray(this.#used, this.#used + size);
+    this.#used += size;
+    return buffer;
   }
-  const buffer = slab.subarray(slabUsed, slabUsed + size);
-  slabUsed += size;
-  return buffer;
+
+  /** The next record starts a new slab (a memtable was frozen: no slab spans two). */
+  renew(): void {
+    this.#slab = new Uint8Array(0);
+    this.#used = 0;
+  }
 }
 
 /**
  * Encodes a batch record: `sequence u64, count u32`, then per op `kind u8,
- * key, [value or end]`, into a buffer of exactly its size (a small one may
- * be a view into a larger buffer shared with other records). With `views`,
+ * key, [value or end]`, into a buffer of exactly its size (with `slab`, a
+ * small one is a view into that slab, shared with other records). With `views`,
  * pushes each operation onto it with its key and value as views into the
  * returned payload (so the caller's buffers need not be copied again).
  */
@@ -69,6 +81,7 @@ export function encodeBatch(
   sequence: number,
   ops: readonly BatchOp[],
   views?: BatchOp[],
+  slab?: RecordSlab,
 ): Uint8Array {
   let size = 12;
   for (let i = 0; i < ops.length; i++) {
@@ -76,7 +89,7 @@ export function encodeBatch(
     size += 1 + varintSize(op.key.length) + op.key.length;
     if (op.kind !== KIND_DELETE) size += varintSize(op.value!.length) + op.value!.length;
   }
-  const payload = recordBuffer(size);
+  const payload = slab === undefined ? new Uint8Array(size) : slab.take(size);
   putU64(payload, 0, sequence);
   putU32(payload, 8, ops.length);
   let at = 12;

@@ -222,6 +222,14 @@ export class Output {
 /** Keys up to this length are compared in JavaScript: cheaper than a call into C++. */
 const SHORT_COMPARE = 64;
 
+/**
+ * A copy of `bytes` in memory of its own. Not `bytes.slice()`: a Node
+ * `Buffer`'s `slice` is a view of the caller's memory.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 /** Byte-wise comparison of two keys: negative, zero or positive. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return compareBytesAt(a, 0, a.length, b, 0, b.length);

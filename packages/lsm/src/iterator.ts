@@ -4,7 +4,7 @@
  * skipped, within a key range, forward or reverse.
  */
 import { ClosedError, validateBytes } from '@wal/errors';
-import { compareBytes, KIND_DELETE } from './coding.js';
+import { compareBytes, copyBytes, KIND_DELETE } from './coding.js';
 import type { MergedCursor } from './cursor.js';
 import type { IteratorOptions } from './options.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
@@ -78,9 +78,12 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
     this.#sequence = sequence;
     this.#ranges = ranges;
     this.#reverse = options.reverse === true;
-    this.#lower = options.gt ?? options.gte;
+    // Copies: the caller may reuse its buffers once the call returns.
+    const lower = options.gt ?? options.gte;
+    const upper = options.lt ?? options.lte;
+    this.#lower = lower === undefined ? undefined : copyBytes(lower);
     this.#lowerInclusive = options.gt === undefined;
-    this.#upper = options.lt ?? options.lte;
+    this.#upper = upper === undefined ? undefined : copyBytes(upper);
     this.#upperInclusive = options.lt === undefined;
     this.#remaining = limit === -1 ? Number.POSITIVE_INFINITY : limit;
   }
@@ -110,7 +113,7 @@ export class LsmIterator implements AsyncIterableIterator<[Uint8Array, Uint8Arra
    */
   seek(target: Uint8Array): void {
     validateBytes('target', target);
-    this.#target = target.slice();
+    this.#target = copyBytes(target);
     this.#positioned = false;
     this.#skip = undefined;
     // An iterator that ended and let go of its tables stays ended; a held one restarts.

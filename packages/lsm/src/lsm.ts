@@ -10,10 +10,11 @@ import {
   type WalError,
 } from '@wal/errors';
 import type { Fs } from '@wal/store';
-import { type BatchOp, batchOps, encodeBatch, syncOption } from './batch.js';
+import { type BatchOp, batchOps, encodeBatch, RecordSlab, syncOption } from './batch.js';
 import type { BlockCache } from './block-cache.js';
 import {
   compareBytes,
+  copyBytes,
   KIND_DELETE,
   KIND_RANGE_DELETE,
   KIND_VALUE,
@@ -96,6 +97,8 @@ export class Lsm {
   readonly #fs: Fs;
   readonly #layout: TableLayout;
   readonly #writeBufferSize: number;
+  /** Where this store's records are encoded (the memtable keeps views into it). */
+  readonly #slab = new RecordSlab();
   readonly #lock: { release(): Promise<void> };
   readonly #wal: Wal;
   readonly #manifest: Wal;
@@ -334,7 +337,11 @@ export class Lsm {
       return Promise.reject(error);
     }
     // Copied: the caller may reuse its buffers once the call returns.
-    const copies = ops.map((op) => ({ ...op, key: op.key.slice(), value: op.value?.slice() }));
+    const copies = ops.map((op) => ({
+      ...op,
+      key: copyBytes(op.key),
+      value: op.value === undefined ? undefined : copyBytes(op.value),
+    }));
     return this.#writeAfterStall(copies, sync);
   }
 
@@ -415,7 +422,7 @@ export class Lsm {
   #append(ops: readonly BatchOp[], sync: boolean): Promise<void> | undefined {
     const sequence = this.#nextSequence;
     const views: BatchOp[] = [];
-    const payload = encodeBatch(sequence, ops, views);
+    const payload = encodeBatch(sequence, ops, views, this.#slab);
     let lsn: number;
     try {
       lsn = this.#wal.append(payload);
@@ -544,6 +551,7 @@ export class Lsm {
     const cut = this.#queue[this.#queueHead]?.lsn ?? this.#wal.tail;
     this.#frozen = { memtable: this.#memtable, cut };
     this.#memtable = new Memtable();
+    this.#slab.renew();
     const frozen = this.#frozen;
     const flushing = this.#enqueue('flush', () => this.#flush(frozen)).finally(() => {
       if (this.#flushing === flushing) this.#flushing = undefined;

@@ -8,7 +8,7 @@ import { crc32c } from '@wal/core';
 import type { FsFile } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
-import { decodeBatch, encodeBatch } from '../src/batch.js';
+import { decodeBatch, encodeBatch, RecordSlab } from '../src/batch.js';
 import {
   BlockBuilder,
   BlockScanner,
@@ -943,6 +943,36 @@ describe('LSM-FORMAT §5a range deletions in tables', () => {
 });
 
 describe('LSM-FORMAT §7 batch records', () => {
+  it("encode into their store's slab: a store's small records share buffers only with each other, and a renewed slab shares none", () => {
+    const put = (key: string, value: Uint8Array) => [
+      { kind: KIND_VALUE, key: bytes(key), value } as const,
+    ];
+    const small = new Uint8Array(100);
+    const [a, b] = [new RecordSlab(), new RecordSlab()];
+    const a1 = encodeBatch(1, put('a', small), undefined, a);
+    const b1 = encodeBatch(1, put('b', small), undefined, b);
+    const a2 = encodeBatch(2, put('a', small), undefined, a);
+    assert.equal(a1.buffer, a2.buffer, 'one store: one slab');
+    assert.notEqual(a1.buffer, b1.buffer, 'two stores: two slabs');
+    a.renew();
+    const a3 = encodeBatch(3, put('a', small), undefined, a);
+    assert.notEqual(a3.buffer, a1.buffer, 'renewed');
+    // A record above 4 KiB, or one without a slab, gets a buffer of its own, exactly its size.
+    const large = encodeBatch(4, put('a', new Uint8Array(5000)), undefined, a);
+    const alone = encodeBatch(5, put('a', small));
+    for (const payload of [large, alone]) assert.equal(payload.buffer.byteLength, payload.length);
+    for (const [payload, sequence] of [
+      [a1, 1],
+      [b1, 1],
+      [a2, 2],
+      [a3, 3],
+      [large, 4],
+      [alone, 5],
+    ] as const) {
+      assert.equal(decodeBatch(payload).sequence, sequence);
+    }
+  });
+
   it('a range deletion matches the vector; one whose end is not above its start is damage', () => {
     const payload = encodeBatch(7, [
       { kind: KIND_RANGE_DELETE, key: bytes('a'), value: bytes('c') },

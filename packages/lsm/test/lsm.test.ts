@@ -159,34 +159,66 @@ describe('Lsm: writes and reads', () => {
   it('takes keys and values at the call: buffers reused before the write resolves change nothing', async () => {
     // Stalled: a full memtable while the one before it is still being
     // flushed; the writes wait for that flush, holding the caller's
-    // operations meanwhile.
-    for (const stalled of [false, true]) {
-      const { db } = await openMemory({ writeBufferSize: 1024 });
-      if (stalled) {
-        await db.put(bytes('a'), new Uint8Array(1024)); // frozen, flushing
-        await db.put(bytes('b'), new Uint8Array(1024)); // full
-        assert.equal(db.stats().flushing, true);
+    // operations meanwhile. Node Buffers too, whose `slice` is a view.
+    const kinds: [string, (s: string) => Uint8Array][] = [
+      ['Uint8Array', bytes],
+      ['Buffer', (s) => Buffer.from(s)],
+    ];
+    for (const [kind, make] of kinds)
+      for (const stalled of [false, true]) {
+        const { db } = await openMemory({ writeBufferSize: 1024 });
+        if (stalled) {
+          await db.put(bytes('a'), new Uint8Array(1024)); // frozen, flushing
+          await db.put(bytes('b'), new Uint8Array(1024)); // full
+          assert.equal(db.stats().flushing, true);
+        }
+        const key = make('k');
+        const value = make('v');
+        const end = make('z');
+        const writes = [
+          db.put(key, value),
+          db.batch([
+            { type: 'put', key, value },
+            { type: 'delRange', start: key, end },
+          ]),
+          db.put(key, value, { sync: true }),
+        ];
+        key[0] = 0x6a; // 'j'
+        value[0] = 0x77; // 'w'
+        end[0] = 0x6b; // 'k'
+        await Promise.all(writes);
+        const where = `${kind}, ${stalled ? 'stalled' : 'at once'}`;
+        assert.equal(text(await db.get(bytes('k'))), 'v', where);
+        assert.equal(text(await db.get(bytes('j'))), undefined, where);
+        assert.deepEqual(await entries(db, { gte: bytes('j'), lt: bytes('s') }), ['k=v'], where);
+        await db.close();
       }
-      const key = bytes('k');
-      const value = bytes('v');
-      const end = bytes('z');
-      const writes = [
-        db.put(key, value),
-        db.batch([
-          { type: 'put', key, value },
-          { type: 'delRange', start: key, end },
-        ]),
-        db.put(key, value, { sync: true }),
-      ];
-      key[0] = 0x6a; // 'j'
-      value[0] = 0x77; // 'w'
-      end[0] = 0x6b; // 'k'
-      await Promise.all(writes);
-      assert.equal(text(await db.get(bytes('k'))), 'v', stalled ? 'stalled' : 'at once');
-      assert.equal(text(await db.get(bytes('j'))), undefined);
-      assert.deepEqual(await entries(db, { gte: bytes('j'), lt: bytes('s') }), ['k=v']);
-      await db.close();
+  });
+
+  it("takes an iterator's range and seek target at the call: buffers reused afterwards change nothing", async () => {
+    const { db } = await openMemory();
+    for (const k of ['a', 'b', 'c', 'd', 'e']) await db.put(bytes(k), bytes(k));
+    for (const make of [bytes, (s: string) => Buffer.from(s)]) {
+      const gte = make('b');
+      const lt = make('e');
+      const iterator = db.iterator({ gte, lt });
+      gte[0] = 0x61; // 'a'
+      lt[0] = 0x66; // 'f'
+      const target = make('c');
+      iterator.seek(target);
+      target[0] = 0x62; // 'b'
+      const seen: string[] = [];
+      for (
+        let entry = await iterator.nextEntry();
+        entry !== undefined;
+        entry = await iterator.nextEntry()
+      ) {
+        seen.push(text(entry[0])!);
+      }
+      await iterator.return();
+      assert.deepEqual(seen, ['c', 'd']);
     }
+    await db.close();
   });
 
   it('snapshots keep seeing their sequence through overwrites, deletes and flushes', async () => {
