@@ -310,7 +310,11 @@ export class SegmentedStore extends StoreBase {
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
-   * the metadata file once its head has been checked.
+   * the metadata file once its head has been checked (the segment size
+   * checks, reading only, run before the lock is taken too, so that a
+   * refused open touches nothing). Then, when no segment file reaches the
+   * head, the segment holding it is created or extended with zeros up to
+   * it (FORMAT.md §3.2), and segments wholly below the head are deleted.
    *
    * With `readOnly: true` the directory must exist; it is only read (no
    * lock, no file created or deleted, no fsync), with the same checks.
