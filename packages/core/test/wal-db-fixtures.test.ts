@@ -781,4 +781,54 @@ describe('wal-db 1.x fixtures (FORMAT.md §1–§4)', () => {
       );
     });
   });
+
+  // FORMAT.md §5.3, "What the check cannot see": with one segment file, a
+  // wrong size under which the head still falls inside that file is
+  // accepted. These pin what such a size does, as documented.
+  describe('one segment file and a wrong size the head check cannot see', () => {
+    const SEGMENT = 4096;
+
+    it("wal-db's full segment 1 with the head 2·4096, opened read-only with 8192: the consumed records come back at new LSNs", async () => {
+      const dir = join(root, 'log');
+      // 128-byte frames: 32 per segment, one starting at 4096.
+      const { bytes } = walDbLog(payloads(Array(64).fill(120)));
+      writeSegments(dir, bytes, 1, SEGMENT);
+      writeFileSync(join(dir, 'head'), walDbHeadFile(2 * SEGMENT));
+      await viewFromHead(dir, SEGMENT, 2 * SEGMENT, []);
+      const wal = await Wal.open(dir, { readOnly: true, segmentSize: 2 * SEGMENT });
+      try {
+        const records = await collect(wal);
+        assert.deepEqual(
+          records.map((record) => record.lsn),
+          Array.from({ length: 32 }, (_, i) => 2 * SEGMENT + 128 * i),
+        );
+        assert.deepEqual(Buffer.from(records[0]!.payload), payloads(Array(64).fill(120))[32]);
+      } finally {
+        await wal.close();
+      }
+    });
+
+    it('a 3000-byte segment 1 with the head 100 bytes in, opened writable with 4000: accepted, and recovery cuts all 29 live records', async () => {
+      const dir = join(root, 'log');
+      // 41 frames of 100 bytes and one of 96: a record starts at 4196; then 29 of 100 bytes.
+      const sizes = [...Array(41).fill(92), 88, ...Array(29).fill(92)];
+      const { bytes, lsns } = walDbLog(payloads(sizes));
+      assert.equal(bytes.length, SEGMENT + 3000);
+      writeSegments(dir, bytes, 1, SEGMENT);
+      writeFileSync(join(dir, 'head'), walDbHeadFile(SEGMENT + 100));
+      await viewFromHead(dir, SEGMENT, SEGMENT + 100, lsns.slice(42));
+      const wal = await Wal.open(dir, { segmentSize: 4000 });
+      try {
+        assert.deepEqual(await collect(wal), []);
+      } finally {
+        await wal.close();
+      }
+      // Cut at the head under 4000 (196 bytes into the file), and 4000 recorded.
+      assert.equal(readFileSync(join(dir, walDbSegmentName(1))).length, 196);
+      await assert.rejects(
+        Wal.open(dir, { readOnly: true, segmentSize: SEGMENT }),
+        isCode('ERR_INVALID_ARG_VALUE'),
+      );
+    });
+  });
 });

@@ -310,7 +310,11 @@ export class SegmentedStore extends StoreBase {
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
-   * the metadata file once its head has been checked.
+   * the metadata file once its head has been checked (the segment size
+   * checks, reading only, run before the lock is taken too, so that a
+   * refused open touches nothing). Then, when no segment file reaches the
+   * head, the segment holding it is created or extended with zeros up to
+   * it (FORMAT.md §3.2), and segments wholly below the head are deleted.
    *
    * With `readOnly: true` the directory must exist; it is only read (no
    * lock, no file created or deleted, no fsync), with the same checks.
@@ -365,6 +369,15 @@ export class SegmentedStore extends StoreBase {
     if (options.readOnly === true) {
       return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments, mode);
     }
+    if (identity.verdict === 'log') {
+      // The segment-size checks, reading only, before the lock is taken or
+      // anything fsynced: a refused open touches nothing. They run again
+      // under the lock, since another writer may change the files meanwhile;
+      // any other failure is left to that second run.
+      await SegmentedStore.#inspectChecked(fs, dir, rule, false).catch((error: unknown) => {
+        if (isArgumentError(error)) throw error;
+      });
+    }
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
     try {
@@ -379,10 +392,7 @@ export class SegmentedStore extends StoreBase {
         await syncDir(fs, dir, failOpen);
       }
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
-        await SegmentedStore.#inspect(fs, dir, rule);
-      if (stored === undefined) {
-        await checkSegmentSizes(fs, dir, indexes, segmentSize, head, false);
-      }
+        await SegmentedStore.#inspectChecked(fs, dir, rule, false);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -397,10 +407,12 @@ export class SegmentedStore extends StoreBase {
         mode,
       });
       const last = live.at(-1);
+      let reached = 0; // where the highest segment file ends
       if (last !== undefined) {
         const size = await store.#segmentSize(last);
         if (size > segmentSize) throw tooLarge(dir, last, size, segmentSize);
-        store.lengthOffset = Math.max(head, last * segmentSize + size);
+        reached = last * segmentSize + size;
+        store.lengthOffset = Math.max(head, reached);
       }
 
       // Changes, now that the log is known to be sound.
@@ -416,12 +428,21 @@ export class SegmentedStore extends StoreBase {
           mode,
         );
       }
+      // A segment file reaching the head, so that a wal-db reader finds the
+      // end there (FORMAT.md §3.2), when none does: a head file left alone,
+      // only segments below the head, or the one holding the head short of
+      // it (a power loss lost bytes below the head, or cut short this very
+      // step). After the metadata: a directory without metadata never holds
+      // a segment shorter than the head's place in it from us (§5.3).
+      if (last === undefined) await store.#anchorEnd(head);
+      else if (reached < head) {
+        await store.#extend(last, store.#segments.get(last)!, head - last * segmentSize);
+      }
       const below = indexes.filter((index) => (index + 1) * segmentSize <= head);
       if (below.length > 0) {
-        // The segments below the head go only once a file marks the end for
-        // wal-db (FORMAT.md §3.2): deleting the last of them would otherwise
-        // let it derive an end of 0.
-        if (live.length === 0) await store.#anchorEnd(head);
+        // The segments below the head go only now that a file marks the end
+        // for wal-db (the anchor above): deleting the last of them would
+        // otherwise let it derive an end of 0.
         for (const index of below) await fs.unlink(join(dir, segmentName(index)));
         await syncDir(fs, dir, failOpen);
       }
@@ -443,16 +464,14 @@ export class SegmentedStore extends StoreBase {
   ): Promise<SegmentedStore> {
     let store: SegmentedStore | undefined;
     try {
-      const { indexes, user, stored, segmentSize, head } = await SegmentedStore.#inspect(
+      const { indexes, user, segmentSize, head } = await SegmentedStore.#inspectChecked(
         fs,
         dir,
         rule,
+        true,
       ).catch((error: unknown) => {
         throw missingForReadOnly(error, 'segmented store', dir);
       });
-      if (stored === undefined) {
-        await checkSegmentSizes(fs, dir, indexes, segmentSize, head, true);
-      }
       const live = indexes.filter((index) => (index + 1) * segmentSize > head);
       store = new SegmentedStore(dir, fs, undefined, {
         segmentSize,
@@ -471,6 +490,24 @@ export class SegmentedStore extends StoreBase {
         ? error
         : toWalError(error, `opening segmented store ${dir} read-only`);
     }
+  }
+
+  /**
+   * {@link #inspect}, then, for a directory without metadata, the segment
+   * size against the segment files ({@link checkSegmentSizes}). Reads only.
+   */
+  static async #inspectChecked(
+    fs: Fs,
+    dir: string,
+    rule: SegmentSizeRule,
+    readOnly: boolean,
+  ): Promise<Inspection> {
+    const inspection = await SegmentedStore.#inspect(fs, dir, rule);
+    const { stored, indexes, segmentSize, head } = inspection;
+    if (stored === undefined) {
+      await checkSegmentSizes(fs, dir, indexes, segmentSize, head, readOnly);
+    }
+    return inspection;
   }
 
   /**
@@ -784,11 +821,19 @@ export class SegmentedStore extends StoreBase {
   async #anchorEnd(length: number): Promise<void> {
     if (length === 0) return;
     const index = Math.floor(length / this.segmentSize);
-    const within = length - index * this.segmentSize;
-    const segment = this.#writable(index); // created, directory fsynced
+    // Created, directory fsynced; then extended to the length.
+    await this.#extend(index, this.#writable(index), length - index * this.segmentSize);
+  }
+
+  /**
+   * Extends segment `index` (shorter than `size` bytes, all below the head)
+   * with zeros to `size` bytes and fdatasyncs it: the segment holding the
+   * end then reaches it (FORMAT.md §3.2).
+   */
+  async #extend(index: number, segment: Segment, size: number): Promise<void> {
     await this.#use(index, segment, async (file) => {
-      if (within === 0) return;
-      await this.#fs.ftruncate(file, within);
+      if (size === 0) return;
+      await this.#fs.ftruncate(file, size);
       segment.sync.written();
       await this.#flushFile(segment, file);
     });
@@ -1202,14 +1247,15 @@ async function checkSegmentSizes(
   }
   const lower = sizes.slice(0, -1);
   const fit = fittingSize(sizes);
-  const refuse = (what: string) =>
+  const refuse = (what: string, advice?: string) =>
     invalidArgValue(
       'options.segmentSize',
       segmentSize,
       `does not match the segment files of ${dir}, which has no metadata to check it against: ${what}; ${
-        fit === undefined
+        advice ??
+        (fit === undefined
           ? 'the files show no size: pass the segment size the log was written with'
-          : `the files fit a segment size of ${fit}`
+          : `the files fit a segment size of ${fit}`)
       }. Nothing was changed`,
     );
   const larger = sizes.find((segment) => segment.size > segmentSize);
@@ -1220,7 +1266,7 @@ async function checkSegmentSizes(
   }
   const outside =
     sizes.length === 1 ? headOutsideSegment(dir, sizes[0]!, segmentSize, head) : undefined;
-  if (outside !== undefined) throw refuse(outside);
+  if (outside !== undefined) throw refuse(outside.what, outside.advice);
   if (lower.length === 0 || lower.some((segment) => segment.size === segmentSize)) return;
   if (readOnly && fit === undefined) return;
   throw refuse(
@@ -1229,37 +1275,51 @@ async function checkSegmentSizes(
 }
 
 /**
- * With segment `index` the only segment file, holding `size` bytes: what is wrong
- * with the head `head` under segment size `segmentSize`, or undefined when
- * it lies within the bytes that file holds, `[index·S, index·S + size]`
- * (FORMAT.md §5.3). Both writers keep it there: the segment holding the head
- * is never deleted (a prefix truncation deletes only segments wholly below
- * the head, and keeps or first creates the one reaching the end), and the
- * bytes below the head are on disk before the head file names it. So a
- * head below that range (no file holding the bytes from the head on) or
- * past its end (the bytes below the head missing, or the segment wholly
- * below it) shows the size is wrong — and the open would read nothing
- * from the head, delete the segment as lying below the head, or let
- * recovery cut it.
+ * With segment `index` the only segment file, holding `size` bytes: what is
+ * wrong with the head `head` under segment size `segmentSize`, and what to
+ * do about it, or undefined when it lies within the bytes that file holds,
+ * `[index·S, index·S + size]` (FORMAT.md §5.3). A wrong size maps the file
+ * elsewhere: the open would read nothing from the head, delete the segment
+ * as lying below the head, or let recovery cut it. Under the right size
+ * such a state holds no record a reader reaches from the head either: a
+ * wal-db power loss (no directory fsync, the head rewritten in place) can
+ * leave a segment holding only bytes below the head, or lose the segment
+ * holding it. Past the end, the advice names a repair that keeps a segment
+ * file reaching the end (FORMAT.md §3.2).
  */
 function headOutsideSegment(
   dir: string,
   { index, size }: { index: number; size: number },
   segmentSize: number,
   head: number,
-): string | undefined {
+): { what: string; advice: string } | undefined {
   const start = index * segmentSize;
   const end = start + size;
   if (head >= start && head <= end) return undefined;
-  return `the head file ${join(dir, 'head')} names the head ${head}, ${
+  const segment = segmentName(index);
+  const where = `the head file ${join(dir, 'head')} names the head ${head}, ${
     head < start ? 'below' : 'past the end of'
-  } segment ${segmentName(index)}, the only segment file, which with the segment size ${segmentSize} given would hold [${start}, ${end}): ${
-    head < start
-      ? 'no file would hold the bytes from the head on'
-      : head >= start + segmentSize
+  } segment ${segment}, the only segment file, which with the segment size ${segmentSize} given would hold the bytes [${start}, ${end}]; the head must lie in [${start}, ${end}]`;
+  if (head < start) {
+    return {
+      what: `${where}: no file would hold the bytes from the head on`,
+      advice: `pass the segment size the log was written with (were it ${segmentSize}, a reader would find no record from the head on)`,
+    };
+  }
+  const holding = Math.floor(head / segmentSize);
+  const reach = head - holding * segmentSize;
+  return {
+    what: `${where}: ${
+      holding > index
         ? 'the segment would lie wholly below the head, and no file would reach the head'
         : 'the bytes below the head would be missing'
-  }`;
+    }`,
+    advice: `either ${segmentSize} is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segment} holding only bytes below the head (no record is lost); then, to open the log, ${
+      holding > index
+        ? `create segment ${segmentName(holding)} holding ${reach} zero bytes, then remove ${segment}`
+        : `extend ${segment} with zeros to ${reach} bytes`
+    }, so that a segment file reaches the head (docs/FORMAT.md §5.3)`,
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
 // every file left as it was (FORMAT.md §5.3). Also: the head and metadata
 // files are size-checked before they are read (FORMAT.md §4, §5.1).
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, truncate } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import fc from 'fast-check';
@@ -338,20 +338,42 @@ describe('SegmentedStore: the segment size of a directory without metadata', () 
     assert.deepEqual(contents(fs), before);
   });
 
-  it('over NodeFs: refused, the listing and every byte as they were', async () => {
+  it('over NodeFs: refused, the listing and every byte as they were, no lock file ever created and nothing fsynced', async () => {
     const { dir, snapshot } = await metalessDir((writer) =>
       writer.write(0, pattern(4 * 4096 + 752, 3)),
     );
     const before = await snapshot();
     for (const readOnly of [false, true]) {
+      const fs = new OpenModeFs(new NodeFs());
       await rejectsCode(
-        SegmentedStore.open(dir, { segmentSize: 2048, readOnly }),
+        SegmentedStore.open(dir, { fs, segmentSize: 2048, readOnly }),
         'ERR_INVALID_ARG_VALUE',
       );
+      assertOnlyRead(fs);
     }
     assert.deepEqual(await snapshot(), before);
   });
 });
+
+/** A {@link RecordingFs} that also records the mode of every open not for reading (`open-for-write …`). */
+class OpenModeFs extends RecordingFs {
+  override open(path: string, mode: OpenMode): Promise<FsFile> {
+    if (mode !== 'read') this.log.push(`open-for-${mode} ${path}`);
+    return super.open(path, mode);
+  }
+}
+
+/**
+ * Asserts that the calls `fs` saw only read: no lock taken (no lock file
+ * created), no file opened to write or create, no directory made or
+ * fsynced, no file written, cut, renamed or removed.
+ */
+function assertOnlyRead(fs: OpenModeFs): void {
+  const reading = new Set(['open', 'close', 'pread', 'size', 'readdir']);
+  const changing = fs.log.filter((entry) => !reading.has(entry.split(' ')[0]!));
+  assert.deepEqual(changing, []);
+  assert.ok(fs.count('readdir') > 0); // it did look
+}
 
 /** Records, by path, the largest buffer a `pread` was given. */
 class ReadSizeFs extends RecordingFs {
@@ -471,29 +493,34 @@ describe('SegmentedStore: one segment file and the head file, without metadata',
       before.map(([name]) => name),
       [segmentName(2), 'head'],
     );
-    for (const [given, reason, why] of [
-      // Segment 2 would hold [4096, 5096): wholly below the head, deleted by the open.
+    const passSize = 'pass the segment size the log was written with';
+    for (const [given, reason, why, advice] of [
+      // Segment 2 would hold [4096, 5096]: wholly below the head, deleted by the open.
       [
         2048,
-        `names the head ${head}, past the end of segment ${segmentName(2)}`,
+        `names the head ${head}, past the end of segment ${segmentName(2)}, the only segment file, which with the segment size 2048 given would hold the bytes [4096, 5096]; the head must lie in [4096, 5096]`,
         'wholly below the head',
+        `either 2048 is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segmentName(2)} holding only bytes below the head (no record is lost); then, to open the log, create segment ${segmentName(4)} holding 100 zero bytes, then remove ${segmentName(2)}, so that a segment file reaches the head`,
       ],
-      // [6000, 7000): past its end, the head would have nothing below it.
+      // [6000, 7000]: past its end, the head would have nothing below it.
       [
         3000,
         `names the head ${head}, past the end of segment ${segmentName(2)}`,
         'the bytes below the head would be missing',
+        `then, to open the log, extend ${segmentName(2)} with zeros to 2292 bytes, so that a segment file reaches the head`,
       ],
-      // [16384, 17384): above the head, which would read zeros and be cut there.
+      // [16384, 17384]: above the head, which would read zeros and be cut there.
       [
         8192,
         `names the head ${head}, below segment ${segmentName(2)}`,
         'no file would hold the bytes from the head on',
+        passSize,
       ],
     ] as const) {
       for (const readOnly of [false, true]) {
+        const fs = new OpenModeFs(new NodeFs());
         const error = await rejectsCode(
-          SegmentedStore.open(dir, { segmentSize: given, readOnly }),
+          SegmentedStore.open(dir, { fs, segmentSize: given, readOnly }),
           'ERR_INVALID_ARG_VALUE',
         );
         assert.ok(error instanceof TypeError);
@@ -502,7 +529,10 @@ describe('SegmentedStore: one segment file and the head file, without metadata',
           error.message,
         );
         assert.ok(error.message.includes(why), error.message);
+        assert.ok(error.message.includes(advice), error.message);
+        assert.equal(error.message.includes(passSize), advice === passSize, error.message);
         assert.match(error.message, /does not match the segment files .* Nothing was changed\./);
+        assertOnlyRead(fs);
         assert.deepEqual(await snapshot(), before, `${given}${readOnly ? ', read-only' : ''}`);
       }
     }
@@ -547,6 +577,180 @@ describe('SegmentedStore: one segment file and the head file, without metadata',
   });
 });
 
+/**
+ * Runs `operation` over `fs`, pushing onto `snapshots` the crash states
+ * (up to 40 drawn) after every macrotask until it settles.
+ */
+async function crashStatesDuring(
+  fs: CrashFs,
+  operation: () => Promise<unknown>,
+  snapshots: CrashStates[],
+): Promise<void> {
+  let settled = false;
+  const promise = operation().finally(() => {
+    settled = true;
+  });
+  for (;;) {
+    snapshots.push(fs.crashStates({ seed: snapshots.length + 1, limit: 40 }));
+    if (settled) break;
+    await tick();
+  }
+  await promise;
+}
+
+/** The end a wal-db 1.x reader derives: the end of the highest segment file, 0 without one (FORMAT.md §3.2). */
+function walDbEnd(files: ReadonlyMap<string, Uint8Array>, segmentSize: number): number {
+  let end = 0;
+  for (const [path, bytes] of files) {
+    const index = path.startsWith(`${DIR}/`) ? segmentIndexOf(path.slice(DIR.length + 1)) : -1;
+    if (index >= 0) end = Math.max(end, index * segmentSize + bytes.length);
+  }
+  return end;
+}
+
+/** The index a segment file name stands for, -1 for any other name. */
+function segmentIndexOf(name: string): number {
+  return /^\d{20}\.wal$/.test(name) ? Number(name.slice(0, 20)) : -1;
+}
+
+describe('SegmentedStore: a head file and no segment file, without metadata', () => {
+  after(removeTempDirs);
+  const S = 4096;
+
+  for (const head of [2 * S + 100, 3 * S]) {
+    it(`head ${head}: a writable open first creates the segment holding the head, reaching it; a read-only open changes nothing (NodeFs)`, async () => {
+      const dir = join(await tempDir(), 'log');
+      await mkdir(dir);
+      await writeFile(join(dir, 'head'), encodeHead(head));
+      const reader = await SegmentedStore.open(dir, { segmentSize: S, readOnly: true });
+      assert.deepEqual([reader.head, reader.length], [head, head]);
+      await reader.close();
+      assert.deepEqual(await readdir(dir), ['head']);
+      const store = await SegmentedStore.open(dir, { segmentSize: S });
+      assert.deepEqual([store.head, store.length], [head, head]);
+      const anchor = segmentName(Math.floor(head / S));
+      assert.deepEqual((await readdir(dir)).sort(), [anchor, 'head', 'lock', 'meta']);
+      // The end a wal-db reader derives from the highest segment file: the head.
+      assert.deepEqual(await readFile(join(dir, anchor)), Buffer.alloc(head % S));
+      await store.write(head, pattern(300, 1));
+      await store.close();
+      const again = await SegmentedStore.open(dir, { readOnly: true });
+      assert.deepEqual(await again.read(head, 300), pattern(300, 1));
+      await again.close();
+    });
+  }
+
+  it('every power-loss state of that open opens with the size, writable and read-only; no segment file appears before the metadata; the next writable open makes the segment holding the head reach it', async () => {
+    for (const head of [2 * S + 100, 3 * S]) {
+      const fs = crashFs(new Map([[`${DIR}/head`, encodeHead(head)]]));
+      const snapshots: CrashStates[] = [];
+      await crashStatesDuring(
+        fs,
+        async () => (await SegmentedStore.open(DIR, { fs, segmentSize: S })).close(),
+        snapshots,
+      );
+      const ends = new Set<number>();
+      for (const states of snapshots) {
+        for (const state of states) {
+          // Without metadata, a segment file short of the head would be refused (§5.3).
+          const end = walDbEnd(state.files, S);
+          if (!state.files.has(`${DIR}/meta`)) assert.equal(end, 0, state.description);
+          ends.add(end);
+          const reopened = new CrashFs({
+            image: { files: new Map(state.files), dirs: state.dirs },
+          });
+          assert.deepEqual(await openBoth(reopened, S), [undefined, undefined], state.description);
+          assert.equal(walDbEnd(reopened.snapshot().files, S), head, state.description);
+        }
+      }
+      // Among them: none yet, the anchor created but short of the head (off a boundary), and whole.
+      const expected = head % S === 0 ? [0, head] : [0, head - (head % S), head];
+      assert.deepEqual(
+        [...ends].sort((a, b) => a - b),
+        expected,
+      );
+    }
+  });
+});
+
+describe('SegmentedStore: one segment file holding only bytes below the head, as a wal-db power loss leaves it', () => {
+  after(removeTempDirs);
+  const S = 4096;
+
+  for (const { what, size, head, repair } of [
+    {
+      what: 'segment 1 holding 1000 bytes, the head 6096',
+      size: 1000,
+      head: 6096,
+      repair: async (dir: string) => truncate(join(dir, segmentName(1)), 2000),
+    },
+    {
+      what: 'segment 1 full, the head 8292 (its segment 2 lost)',
+      size: S,
+      head: 2 * S + 100,
+      repair: async (dir: string) => {
+        await writeFile(join(dir, segmentName(2)), Buffer.alloc(100));
+        await rm(join(dir, segmentName(1)));
+      },
+    },
+  ]) {
+    it(`${what}: refused with its own size too, naming the repair; once repaired as named, it opens at the head and wal-db finds the end there`, async () => {
+      const dir = join(await tempDir(), 'log');
+      await mkdir(dir);
+      await writeFile(join(dir, 'head'), encodeHead(head));
+      await writeFile(join(dir, segmentName(1)), pattern(size, 9));
+      for (const readOnly of [false, true]) {
+        const error = await rejectsCode(
+          SegmentedStore.open(dir, { segmentSize: S, readOnly }),
+          'ERR_INVALID_ARG_VALUE',
+        );
+        assert.match(
+          error.message,
+          /or it is and a wal-db power loss left .* holding only bytes below the head \(no record is lost\); then, to open the log, /,
+        );
+      }
+      await repair(dir);
+      const store = await SegmentedStore.open(dir, { segmentSize: S });
+      assert.deepEqual([store.head, store.length], [head, head]);
+      await store.close();
+      const files = new Map<string, Uint8Array>();
+      for (const name of await readdir(dir)) {
+        files.set(`${DIR}/${name}`, await readFile(join(dir, name)));
+      }
+      assert.equal(walDbEnd(files, S), head);
+    });
+  }
+});
+
+describe('SegmentedStore: what the single-segment check cannot see (FORMAT.md §5.3)', () => {
+  const S = 4096;
+
+  it("wal-db's full segment 1 with the head 2S, opened with 2S: accepted, the consumed bytes come back above the head", async () => {
+    const files = single(S, 1, S, 2 * S);
+    const store = await SegmentedStore.open(DIR, {
+      fs: crashFs(files),
+      segmentSize: 2 * S,
+      readOnly: true,
+    });
+    assert.deepEqual([store.head, store.length], [2 * S, 3 * S]);
+    assert.deepEqual(await store.read(2 * S, S), files.get(`${DIR}/${segmentName(1)}`));
+    await store.close();
+  });
+
+  it('a 3000-byte segment 1 with the head 100 bytes in, opened with 4000: accepted, the head read 96 bytes further into the file', async () => {
+    const files = single(S, 1, 3000, S + 100);
+    const store = await SegmentedStore.open(DIR, {
+      fs: crashFs(files),
+      segmentSize: 4000,
+      readOnly: true,
+    });
+    assert.deepEqual([store.head, store.length], [S + 100, 4000 + 3000]);
+    const segment = files.get(`${DIR}/${segmentName(1)}`)!;
+    assert.deepEqual(await store.read(S + 100, 3000 - 196), segment.subarray(196));
+    await store.close();
+  });
+});
+
 describe('SegmentedStore: every power-loss state of a prefix or suffix truncation, its metadata lost', () => {
   it('with one segment file left, opens with its segment size, writable and read-only (the head check refuses no legal state)', async () => {
     const S = 4096;
@@ -556,23 +760,10 @@ describe('SegmentedStore: every power-loss state of a prefix or suffix truncatio
     });
     const store = await SegmentedStore.open(DIR, { fs, segmentSize: S });
     const bytes = pattern(6 * S, 7);
-    let seed = 0;
     let checked = 0;
     const headsSeen = new Set<string>();
-    /** Runs `operation`, taking the crash states after every macrotask until it settles. */
     const snapshots: CrashStates[] = [];
-    const step = async (operation: () => Promise<void>) => {
-      let settled = false;
-      const promise = operation().finally(() => {
-        settled = true;
-      });
-      for (;;) {
-        snapshots.push(fs.crashStates({ seed: ++seed, limit: 40 }));
-        if (settled) break;
-        await tick();
-      }
-      await promise;
-    };
+    const step = (operation: () => Promise<unknown>) => crashStatesDuring(fs, operation, snapshots);
     await step(() => store.write(0, bytes.subarray(0, 2 * S + 552)));
     await step(() => store.sync());
     await step(() => store.truncateBefore(2 * S + 52)); // inside segment 2: 0 and 1 deleted

@@ -79,8 +79,17 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
       // No metadata: the store checked the size against the segment files,
       // and names a size only when the files show one.
       const fit = /the files fit a segment size of (\d+)\./.exec(message)?.[1];
+      // With one segment file holding only bytes below the head, the size
+      // may be right: a wal-db power loss leaves that too; the store names
+      // the repair.
+      const lost = /, or it is and (a wal-db power loss .*)\. Nothing was changed\./.exec(
+        message,
+      )?.[1];
+      const ask = `give the segment size it was written with${
+        lost === undefined ? '' : `; if it is ${target.segmentSize}, ${lost}`
+      }`;
       throw new CliError(
-        `${target.path}: --segment-size ${target.segmentSize} does not match the segment files of this log, which has no metadata: ${fit === undefined ? 'give the segment size it was written with' : `they fit a segment size of ${fit}`}`,
+        `${target.path}: --segment-size ${target.segmentSize} does not match the segment files of this log, which has no metadata: ${fit === undefined ? ask : `they fit a segment size of ${fit}`}`,
       );
     }
     if (isArgumentError(error)) {
