@@ -1314,9 +1314,9 @@ function headOutsideSegment(
         ? 'the segment would lie wholly below the head, and no file would reach the head'
         : 'the bytes below the head would be missing'
     }`,
-    advice: `either ${segmentSize} is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segment} holding only bytes below the head (no record is lost); then, to open the log, ${
+    advice: `either ${segmentSize} is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segment} holding only bytes below the head (the repair loses none of them: whatever the power loss took from the head on is gone either way); then, to open the log, ${
       holding > index
-        ? `create segment ${segmentName(holding)} holding ${reach} zero bytes, then remove ${segment}`
+        ? `create segment ${segmentName(holding)} ${reach === 0 ? 'empty' : `holding ${reach} zero bytes`}, then remove ${segment}`
         : `extend ${segment} with zeros to ${reach} bytes`
     }, so that a segment file reaches the head (docs/FORMAT.md §5.3)`,
   };

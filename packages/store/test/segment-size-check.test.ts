@@ -500,7 +500,7 @@ describe('SegmentedStore: one segment file and the head file, without metadata',
         2048,
         `names the head ${head}, past the end of segment ${segmentName(2)}, the only segment file, which with the segment size 2048 given would hold the bytes [4096, 5096]; the head must lie in [4096, 5096]`,
         'wholly below the head',
-        `either 2048 is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segmentName(2)} holding only bytes below the head (no record is lost); then, to open the log, create segment ${segmentName(4)} holding 100 zero bytes, then remove ${segmentName(2)}, so that a segment file reaches the head`,
+        `either 2048 is not the segment size the log was written with (then pass that size), or it is and a wal-db power loss left ${segmentName(2)} holding only bytes below the head (the repair loses none of them: whatever the power loss took from the head on is gone either way); then, to open the log, create segment ${segmentName(4)} holding 100 zero bytes, then remove ${segmentName(2)}, so that a segment file reaches the head`,
       ],
       // [6000, 7000]: past its end, the head would have nothing below it.
       [
@@ -673,6 +673,49 @@ describe('SegmentedStore: a head file and no segment file, without metadata', ()
   });
 });
 
+describe('SegmentedStore: the segment a writable open makes reach the head is durable once the open resolves', () => {
+  const S = 4096;
+
+  it('a head file alone: every power-loss state right after the open holds the segment, reaching the head (its data and its directory entry synced)', async () => {
+    for (const head of [2 * S + 100, 3 * S]) {
+      const fs = crashFs(new Map([[`${DIR}/head`, encodeHead(head)]]));
+      const store = await SegmentedStore.open(DIR, { fs, segmentSize: S });
+      let states = 0;
+      for (const state of fs.crashStates()) {
+        states++;
+        assert.equal(walDbEnd(state.files, S), head, state.description);
+      }
+      assert.ok(states > 0);
+      await store.close();
+    }
+  });
+
+  it('a segment holding the head but short of it: every such state holds it extended to the head, its bytes kept', async () => {
+    // Segment 1 full, segment 2 holding 50 bytes, the head 100 bytes into segment 2.
+    const head = 2 * S + 100;
+    const kept = pattern(50, 7);
+    const fs = crashFs(
+      new Map([
+        [`${DIR}/head`, encodeHead(head)],
+        [`${DIR}/${segmentName(1)}`, pattern(S, 5)],
+        [`${DIR}/${segmentName(2)}`, kept],
+      ]),
+    );
+    const store = await SegmentedStore.open(DIR, { fs, segmentSize: S });
+    let states = 0;
+    for (const state of fs.crashStates()) {
+      states++;
+      const segment = state.files.get(`${DIR}/${segmentName(2)}`);
+      assert.ok(segment !== undefined, state.description);
+      assert.equal(segment.length, 100, state.description);
+      assert.deepEqual(segment.subarray(0, 50), kept, state.description);
+      assert.equal(walDbEnd(state.files, S), head, state.description);
+    }
+    assert.ok(states > 0);
+    await store.close();
+  });
+});
+
 describe('SegmentedStore: one segment file holding only bytes below the head, as a wal-db power loss leaves it', () => {
   after(removeTempDirs);
   const S = 4096;
@@ -706,7 +749,7 @@ describe('SegmentedStore: one segment file holding only bytes below the head, as
         );
         assert.match(
           error.message,
-          /or it is and a wal-db power loss left .* holding only bytes below the head \(no record is lost\); then, to open the log, /,
+          /or it is and a wal-db power loss left .* holding only bytes below the head \(the repair loses none of them: whatever the power loss took from the head on is gone either way\); then, to open the log, /,
         );
       }
       await repair(dir);

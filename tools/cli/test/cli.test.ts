@@ -854,7 +854,7 @@ describe('wal on other layouts', () => {
     assertSizeUnfit(
       wrong,
       2048,
-      `; if it is 2048, a wal-db power loss left ${'1'.padStart(20, '0')}\\.wal holding only bytes below the head \\(no record is lost\\); then, to open the log, create segment .* zero bytes, then remove ${'1'.padStart(20, '0')}\\.wal, so that a segment file reaches the head \\(docs/FORMAT\\.md §5\\.3\\)`,
+      `; if it is 2048, a wal-db power loss left ${'1'.padStart(20, '0')}\\.wal holding only bytes below the head \\(the repair loses none of them: whatever the power loss took from the head on is gone either way\\); then, to open the log, create segment .* zero bytes, then remove ${'1'.padStart(20, '0')}\\.wal, so that a segment file reaches the head \\(docs/FORMAT\\.md §5\\.3\\)`,
     );
     assert.equal(right!.status, 0, right!.stderr);
     const data = JSON.parse(right!.stdout) as Record<string, unknown>;
