@@ -35,7 +35,25 @@ const key = fc.oneof(
   fc.constantFrom('', 'a', 'ab', 'abc', 'b', 'ba', 'c', 'd', 'da', 'e', 'f', 'zz'),
   fc.integer({ min: 0, max: 200 }).map((i) => `k${i}`),
 );
-const value = fc.string({ maxLength: 120 });
+/**
+ * Mostly short values; now and then one past the size a store encodes into
+ * its shared slab (4 KiB) or past the slab itself (64 KiB), with content
+ * that differs by position, so that a value read from the wrong buffer or
+ * offset shows.
+ */
+const value = fc.oneof(
+  { weight: 40, arbitrary: fc.string({ maxLength: 120 }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom(4095, 4097, 5000, 65_536, 70_000), fc.integer({ min: 0, max: 25 }))
+      .map(([size, shift]) =>
+        Array.from({ length: size }, (_, i) =>
+          String.fromCharCode(97 + ((i * 7 + shift) % 26)),
+        ).join(''),
+      ),
+  },
+);
 const bound = fc.option(key, { nil: undefined });
 
 type Op =
