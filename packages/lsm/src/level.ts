@@ -9,13 +9,18 @@ import { NodeFs } from '@wal/store';
 import type {
   AbstractBatchOperation,
   AbstractBatchOptions,
-  AbstractChainedBatch,
   AbstractClearOptions,
   AbstractDatabaseOptions,
   AbstractDelOptions,
   AbstractPutOptions,
 } from 'abstract-level';
-import { AbstractIterator, AbstractLevel, AbstractSnapshot } from 'abstract-level';
+import {
+  AbstractChainedBatch,
+  AbstractIterator,
+  AbstractLevel,
+  AbstractSnapshot,
+} from 'abstract-level';
+import { copyBytes } from './coding.js';
 import { hasStore } from './directory.js';
 import type { LsmIterator } from './iterator.js';
 import { Lsm } from './lsm.js';
@@ -341,6 +346,19 @@ export class LsmLevel<KDefault = string, VDefault = string> extends AbstractLeve
     return this.#store.batch(ops, writeOptions(options));
   }
 
+  /**
+   * @internal abstract-level's private `_chainedBatch`: a batch that copies
+   * each operation's key and value when it is added (abstract-level's own
+   * keeps the caller's buffers until `write()`).
+   */
+  _chainedBatch(): AbstractChainedBatch<this, KDefault, VDefault> {
+    return new LsmChainedBatch(this as never) as unknown as AbstractChainedBatch<
+      this,
+      KDefault,
+      VDefault
+    >;
+  }
+
   /** @internal abstract-level's private `_iterator`. */
   _iterator(options: PrivateRangeOptions): LsmLevelIterator {
     // Over a closed snapshot, the iterator's reads reject (abstract-level's rule).
@@ -463,6 +481,36 @@ function snapshotOpen(snapshot: LsmLevelSnapshot | undefined): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * A chained batch of {@link LsmLevel}: the operations, their keys and
+ * values copied as they are added, written as one atomic batch by `write()`.
+ */
+class LsmChainedBatch extends AbstractChainedBatch<object, Uint8Array, Uint8Array> {
+  readonly #level: { _batch: LsmLevel['_batch'] };
+  #ops: PrivateBatchOperation[] = [];
+
+  constructor(level: LsmLevel<unknown, unknown>) {
+    super(level as never);
+    this.#level = level;
+  }
+
+  _put(key: Uint8Array, value: Uint8Array): void {
+    this.#ops.push({ type: 'put', key: copyBytes(key), value: copyBytes(value) });
+  }
+
+  _del(key: Uint8Array): void {
+    this.#ops.push({ type: 'del', key: copyBytes(key) });
+  }
+
+  _clear(): void {
+    this.#ops = [];
+  }
+
+  _write(options: PrivateWriteOptions): Promise<void> {
+    return this.#level._batch(this.#ops, options);
   }
 }
 

@@ -4,7 +4,7 @@
  * merges. Both honour range deletions (§1): a version older than the newest
  * range deletion covering its key, at the reader's sequence, is deleted.
  */
-import { internalKey, KIND_VALUE, trailerKind, trailerSequence } from './coding.js';
+import { internalKey, KIND_VALUE, TRAILER_SIZE, trailerKind, trailerSequence } from './coding.js';
 import { type Cursor, LevelCursor, MemCursor, type MergedCursor, TableCursor } from './cursor.js';
 import type { Memtable } from './memtable.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
@@ -44,8 +44,11 @@ export async function lookup(
     }
   }
   const target = internalKey(key, sequence, KIND_VALUE);
+  // From here on the reads wait: the caller's key may be reused meanwhile
+  // (abstract-level hands its own object); the target holds a copy of it.
+  const own = target.subarray(0, target.length - TRAILER_SIZE);
   for (const { table } of candidates) {
-    const found = await table.get(key, target);
+    const found = await table.get(own, target);
     if (found !== undefined) {
       return trailerKind(found.key) === KIND_VALUE && trailerSequence(found.key) > deleted
         ? found.value // a copy already

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
-import { decodeBatch } from './batch.js';
+import { decodeBatch, RecordSlab } from './batch.js';
 import { KIND_RANGE_DELETE, Malformed } from './coding.js';
 import { claimDirectory, removeOrphans, writeMarker } from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
@@ -74,6 +74,10 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     // the callback reaches the memtable through `replayInto`, cleared once
     // open, so it does not hold the memtable (all its versions) past its flush.
     let replayInto: Memtable | undefined = memtable;
+    // A replayed record's payload is the log's to reuse: each one applied is
+    // copied once, into slabs as a live write's record is, and its entries
+    // keep views of that copy.
+    const slab = new RecordSlab();
     const walPath = join(path, WAL_DIR);
     wal = await Wal.open(walPath, {
       ...logOptions,
@@ -98,11 +102,26 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
               { offset: record.lsn },
             );
           }
+          const payload = record.payload;
+          const own = slab.take(payload.length);
+          own.set(payload);
+          // The decoded views, moved from the payload onto its copy.
+          const moved = (view: Uint8Array): Uint8Array => {
+            const at = view.byteOffset - payload.byteOffset;
+            return own.subarray(at, at + view.length);
+          };
           for (let i = 0; i < batch.ops.length; i++) {
             const op = batch.ops[i]!;
+            const key = moved(op.key);
             if (op.kind === KIND_RANGE_DELETE)
-              into.deleteRange(op.key.slice(), op.value!.slice(), batch.sequence + i);
-            else into.insert(op.key.slice(), batch.sequence + i, op.kind, op.value?.slice());
+              into.deleteRange(key, moved(op.value!), batch.sequence + i);
+            else
+              into.insert(
+                key,
+                batch.sequence + i,
+                op.kind,
+                op.value === undefined ? undefined : moved(op.value),
+              );
           }
         }
       },

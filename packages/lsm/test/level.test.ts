@@ -465,6 +465,70 @@ describe('LsmLevel: put', () => {
   });
 });
 
+describe('LsmLevel: the caller may reuse its buffers once a call returns', () => {
+  /** A store whose key `k5` lies in an older table, under a newer table spanning it: a get reads past a yield. */
+  async function layered(): Promise<LsmLevel<Buffer, Buffer>> {
+    const fs = new CrashFs();
+    const options = { fs, level0Trigger: 100 }; // no compaction merges the two tables
+    const engine = await Lsm.open(DIR, options);
+    for (const k of ['k1', 'k5', 'k9']) await engine.put(Buffer.from(k), Buffer.from('old'));
+    await engine.flush();
+    for (const k of ['k0', 'k8']) await engine.put(Buffer.from(k), Buffer.from('new'));
+    await engine.flush();
+    await engine.close();
+    const db = new LsmLevel<Buffer, Buffer>(DIR, {
+      ...options,
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      syncReads: false, // every table read through the thread pool
+    });
+    await db.open();
+    return db;
+  }
+
+  it('get, getMany and has: a key reused before they resolve changes nothing', async () => {
+    const db = await layered();
+    const key = Buffer.from('k5');
+    const got = db.get(key);
+    key.fill(0x7a);
+    assert.equal((await got)?.toString(), 'old');
+    const keys = [Buffer.from('k5'), Buffer.from('k9')];
+    const many = db.getMany(keys);
+    for (const k of keys) k.fill(0x7a);
+    assert.deepEqual(
+      (await many).map((v) => v?.toString()),
+      ['old', 'old'],
+    );
+    const other = Buffer.from('k5');
+    const has = db.has(other);
+    other.fill(0x7a);
+    assert.equal(await has, true);
+    await db.close();
+  });
+
+  it('a chained batch: keys and values reused before write() change nothing', async () => {
+    const db = memoryLevel();
+    await db.open();
+    const batch = db.batch();
+    const key = Buffer.from('key-A');
+    const value = Buffer.from('val-A');
+    const gone = Buffer.from('k5');
+    batch.put(key, value, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    batch.del(gone, { keyEncoding: 'buffer' });
+    key.write('key-B');
+    value.write('val-B');
+    gone.write('k6');
+    await db.put('k5', 'five');
+    await db.put('k6', 'six');
+    await batch.write();
+    assert.equal(await db.get('key-A'), 'val-A');
+    assert.equal(await db.get('key-B'), undefined);
+    assert.equal(await db.get('k5'), undefined);
+    assert.equal(await db.get('k6'), 'six');
+    await db.close();
+  });
+});
+
 describe('LsmLevel: extra methods and errors', () => {
   it('reports stats() and compact() only while open', async () => {
     const db = memoryLevel();
