@@ -74,10 +74,11 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     // the callback reaches the memtable through `replayInto`, cleared once
     // open, so it does not hold the memtable (all its versions) past its flush.
     let replayInto: Memtable | undefined = memtable;
-    // A replayed record's payload is the log's to reuse: each one applied is
-    // copied once, into slabs as a live write's record is, and its entries
-    // keep views of that copy.
-    const slab = new RecordSlab();
+    // Each record applied is copied once, into slabs as a live write's
+    // record is, and its entries keep views of that copy: views of the
+    // payload would keep the log's whole read window alive. Cleared with
+    // `replayInto`: the log keeps this callback for its whole life.
+    let slab: RecordSlab | undefined = new RecordSlab();
     const walPath = join(path, WAL_DIR);
     wal = await Wal.open(walPath, {
       ...logOptions,
@@ -103,7 +104,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
             );
           }
           const payload = record.payload;
-          const own = slab.take(payload.length);
+          const own = slab!.take(payload.length);
           own.set(payload);
           // The decoded views, moved from the payload onto its copy.
           const moved = (view: Uint8Array): Uint8Array => {
@@ -127,6 +128,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
       },
     });
     replayInto = undefined;
+    slab = undefined;
     return { lock, manifest, wal, state, tables, memtable };
   } catch (error) {
     for (const { table } of tables) await table.close();
