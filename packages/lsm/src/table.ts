@@ -309,7 +309,9 @@ export class Table {
   /**
    * Opens the table at `path`: reads and checks the footer, the index and the
    * filter. Rejects with `WAL_CORRUPTION` (naming the file and the offset)
-   * for a file that is not a table, a wrong version or any damage, and with
+   * for a file that is not a table, a wrong version, an index whose data
+   * blocks do not lie end to end from offset 0 to the filter block, or any
+   * other damage, and with
    * `WAL_IO` when the file cannot be read. Nothing stays open on rejection.
    */
   static async open(fs: Fs, path: string, cache?: BlockCache): Promise<Table> {
@@ -405,6 +407,9 @@ export class Table {
     const indexContents = await readBlock(fs, file, path, index);
     const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE);
     const handles: Handle[] = [];
+    // The data blocks lie end to end from offset 0 to the filter block, in
+    // the index's order (§2): a compaction reads runs of them with one read.
+    let next = 0;
     for (let i = 0; i < decoded.keys.length; i++) {
       const value = decoded.values[i]!;
       const reader = new Reader(value, 0, value.length);
@@ -416,10 +421,25 @@ export class Table {
         throw damaged(path, index.offset, `index entry ${i}: ${(error as Error).message}`);
       }
       checkHandle(path, handle, filterHandle.offset, index.offset);
+      if (handle.offset !== next) {
+        throw damaged(
+          path,
+          index.offset,
+          `index entry ${i}: data block at offset ${handle.offset}, expected at ${next}`,
+        );
+      }
+      next = handle.offset + handle.size + BLOCK_TRAILER_SIZE;
       if (i > 0 && compareInternal(decoded.keys[i - 1]!, decoded.keys[i]!) >= 0) {
         throw damaged(path, index.offset, `index keys out of order at entry ${i}`);
       }
       handles.push(handle);
+    }
+    if (next !== filterHandle.offset) {
+      throw damaged(
+        path,
+        footerAt + 12,
+        `filter block at offset ${filterHandle.offset}, expected at ${next} after the data blocks`,
+      );
     }
     const compact = packIndex(decoded.keys, handles);
     return new Table(fs, file, path, size, entries, ranges, compact, filter, cache);
@@ -519,15 +539,15 @@ export class Table {
   /**
    * The end of the window of data blocks a compaction reads from block
    * `first` on with one read of about `size` bytes: the blocks
-   * `[first, end)` lie end to end in the file, from block `first` (always
-   * in it, whatever its size) up to the last one that keeps the window
-   * within `size` bytes.
+   * `[first, end)` (end to end in the file, as {@link Table.open} checked
+   * every data block is), from block `first` (always in it, whatever its
+   * size) up to the last one that keeps the window within `size` bytes.
    */
   windowEnd(first: number, size: number): number {
     const { offsets, sizes } = this.#index;
     let end = offsets[first]! + sizes[first]! + BLOCK_TRAILER_SIZE;
     let block = first + 1;
-    for (; block < offsets.length && offsets[block] === end; block++) {
+    for (; block < offsets.length; block++) {
       const next = end + sizes[block]! + BLOCK_TRAILER_SIZE;
       if (next - offsets[first]! > size) break;
       end = next;
@@ -558,7 +578,7 @@ export class Table {
     if (this.#closed) throw new ClosedError('store');
     const { offsets, sizes } = this.#index;
     const start = offsets[first]!;
-    // The handles come from the checked index, each within the table's data.
+    // The handles come from the checked index: blocks end to end, within the table's data.
     const length = offsets[end - 1]! + sizes[end - 1]! + BLOCK_TRAILER_SIZE - start;
     const into =
       buffer !== undefined && buffer.length >= length

@@ -12,10 +12,12 @@ import { decodeBatch, encodeBatch, RecordSlab } from '../src/batch.js';
 import {
   BlockBuilder,
   BlockScanner,
+  checkBlock,
   checkDataBlock,
   checkKeyBuffer,
   decodeBlock,
   KEY_BUFFER_CAP,
+  writeBlock,
 } from '../src/block.js';
 import { BlockCache } from '../src/block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
@@ -27,6 +29,7 @@ import {
   KIND_RANGE_DELETE,
   KIND_VALUE,
   Malformed,
+  Output,
   putVarint,
   Reader,
   trailerKind,
@@ -37,6 +40,7 @@ import { TableCursor } from '../src/cursor.js';
 import { applyEdit, decodeEdit, emptyState, encodeEdit, snapshotEdit } from '../src/manifest.js';
 import { buildTable, Table, type TableLayout, tableScannerKeyBuffer } from '../src/table.js';
 import { bytes, fromHex, isCode, toHex } from './helpers.js';
+import { dataBlocks, endToEnd, type Placement, type RawBlock, relayout } from './relayout.js';
 
 const LAYOUT: TableLayout = { blockSize: 4096, restartInterval: 16, bitsPerKey: 10 };
 
@@ -884,6 +888,168 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     );
     const second = await tableFrom(other);
     await assert.rejects(Table.open(second.fs, second.path), isCode('WAL_CORRUPTION', /version 3/));
+  });
+});
+
+describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwise is damage, whatever the CRCs)', () => {
+  const entries = Array.from({ length: 60 }, (_, i) => [
+    internalKey(bytes(`key-${String(i).padStart(3, '0')}`), 100 - i, KIND_VALUE),
+    bytes(`value ${i}`),
+  ]) as [Uint8Array, Uint8Array][];
+  const good = buildTable(entries, { blockSize: 128, restartInterval: 4, bitsPerKey: 10 }).bytes;
+  const raws = dataBlocks(good).map((block) => block.raw);
+  const count = raws.length;
+
+  /** Every block of `table` at its handle has a valid CRC and is a sound data block ending at its index key. */
+  const soundBlocks = (table: Uint8Array): void => {
+    const footer = table.length - 48;
+    const indexAt = getU64(table, footer);
+    const index = decodeBlock(checkBlock(table.subarray(indexAt, footer)), 8);
+    for (const [i, handle] of index.values.entries()) {
+      const reader = new Reader(handle, 0, handle.length);
+      const offset = reader.varint('offset');
+      const raw = table.subarray(offset, offset + reader.varint('size') + 5);
+      checkDataBlock(checkBlock(raw), 8, index.keys[i]!);
+    }
+  };
+
+  /** Opens `table`: its entries in order, or the error opening it. */
+  const open = async (
+    table: Uint8Array,
+  ): Promise<string[] | { code: string; offset: number; message: string }> => {
+    const { fs, path } = await tableFrom(table);
+    let opened: Table;
+    try {
+      opened = await Table.open(fs, path);
+    } catch (error) {
+      return error as { code: string; offset: number; message: string };
+    }
+    const read: string[] = [];
+    for (let block = 0; block < opened.blocks; block++) {
+      const decoded = await opened.readData(block);
+      for (const [i, key] of decoded.keys.entries())
+        read.push(`${toHex(key)}=${toHex(decoded.values[i]!)}`);
+    }
+    await opened.close();
+    return read;
+  };
+  const expected = entries.map(([key, value]) => `${toHex(key)}=${toHex(value)}`);
+
+  it('the blocks placed end to end again make the same table, byte for byte', async () => {
+    assert.ok(count >= 6, `${count} blocks`);
+    assert.equal(toHex(relayout(good, endToEnd)), toHex(good));
+    assert.deepEqual(await open(good), expected);
+  });
+
+  it('a table is opened exactly when its index names its blocks end to end from 0 to the filter (property)', async () => {
+    const identity = [...Array(count).keys()];
+    const noGaps = new Array<number>(count + 1).fill(0);
+    const placements = fc.record({
+      // The index's order, or the blocks shuffled.
+      order: fc.oneof(
+        fc.constant(identity),
+        fc.shuffledSubarray(identity, { minLength: count, maxLength: count }),
+      ),
+      // Junk before each block and before the filter: none, or some here and there.
+      gaps: fc.oneof(
+        fc.constant(noGaps),
+        fc.array(fc.constantFrom(0, 0, 0, 0, 1, 5, 300), {
+          minLength: count + 1,
+          maxLength: count + 1,
+        }),
+      ),
+    });
+    await fc.assert(
+      fc.asyncProperty(placements, async ({ order, gaps }) => {
+        const place = (blocks: RawBlock[]): Placement => {
+          const parts: Uint8Array[] = [];
+          const handles: { offset: number; size: number }[] = [];
+          let at = 0;
+          for (const [position, block] of order.entries()) {
+            parts.push(new Uint8Array(gaps[position]!).fill(0x5a), blocks[block]!.raw);
+            at += gaps[position]!;
+            handles[block] = { offset: at, size: blocks[block]!.raw.length - 5 };
+            at += blocks[block]!.raw.length;
+          }
+          parts.push(new Uint8Array(gaps[count]!).fill(0x5a));
+          return { data: Buffer.concat(parts), handles };
+        };
+        const table = relayout(good, place);
+        soundBlocks(table);
+        const result = await open(table);
+        // The first index entry whose block is not where the one before it ended.
+        let expectedAt = 0;
+        let wrong = -1;
+        for (let i = 0; i < count && wrong < 0; i++) {
+          const position = order.indexOf(i);
+          let offset = 0;
+          for (let p = 0; p < position; p++) offset += gaps[p]! + raws[order[p]!]!.length;
+          offset += gaps[position]!;
+          if (offset !== expectedAt) wrong = i;
+          expectedAt = offset + raws[i]!.length;
+        }
+        if (wrong < 0 && gaps[count] === 0) {
+          assert.deepEqual(result, expected);
+          return;
+        }
+        assert.ok(!Array.isArray(result), 'the table was opened');
+        assert.equal(result.code, 'WAL_CORRUPTION', String(result));
+        const indexAt = getU64(table, table.length - 48);
+        if (wrong >= 0) {
+          assert.equal(result.offset, indexAt);
+          assert.match(
+            result.message,
+            new RegExp(
+              `/t\\.sst is damaged at offset ${indexAt}: index entry ${wrong}: data block at offset \\d+, expected at \\d+`,
+            ),
+          );
+        } else {
+          assert.equal(result.offset, table.length - 48 + 12);
+          assert.match(
+            result.message,
+            /filter block at offset \d+, expected at \d+ after the data blocks/,
+          );
+        }
+      }),
+      {
+        numRuns: 60,
+        // Junk before the first block, between two, before the filter; two blocks swapped.
+        examples: [
+          [{ order: identity, gaps: [3, ...noGaps.slice(1)] }],
+          [{ order: identity, gaps: noGaps.map((_, i) => (i === 2 ? 1 : 0)) }],
+          [{ order: identity, gaps: noGaps.map((_, i) => (i === count ? 5 : 0)) }],
+          [{ order: [1, 0, ...identity.slice(2)], gaps: noGaps }],
+        ],
+      },
+    );
+  });
+
+  it("a block whose handle lies inside the block before it (a block stored as that block's value) is refused", async () => {
+    const table = relayout(good, (blocks) => {
+      // Block 0 becomes one entry whose value is block 1's bytes: both blocks are sound.
+      const outer = new BlockBuilder(4);
+      outer.add(blocks[0]!.key, blocks[1]!.raw, blocks[0]!.key.length, 0, blocks[1]!.raw.length);
+      const contents = outer.finish().slice();
+      const rest = endToEnd(blocks.slice(2));
+      const written = new Output();
+      writeBlock(written, contents);
+      const head = written.view();
+      const inner = Buffer.from(head).indexOf(Buffer.from(blocks[1]!.raw));
+      assert.ok(inner > 0);
+      return {
+        data: Buffer.concat([head, rest.data]),
+        handles: [
+          { offset: 0, size: contents.length },
+          { offset: inner, size: blocks[1]!.raw.length - 5 },
+          ...rest.handles.map((h) => ({ offset: h.offset + head.length, size: h.size })),
+        ],
+      };
+    });
+    soundBlocks(table);
+    const result = await open(table);
+    assert.ok(!Array.isArray(result), 'the table was opened');
+    assert.equal(result.code, 'WAL_CORRUPTION');
+    assert.match(result.message, /index entry 1: data block at offset \d+, expected at \d+/);
   });
 });
 

@@ -19,6 +19,7 @@ import { resolveOptions } from '../src/options.js';
 import { type Recovered, recover } from '../src/recovery.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
 import { bytes, isCode, text, tick } from './helpers.js';
+import { endToEnd, relayout } from './relayout.js';
 
 const DIR = '/db';
 
@@ -1275,6 +1276,43 @@ describe('Lsm: block reads', () => {
     );
     assert.ok(error.offset > damage && error.offset < damage + 300, `${error.offset}`);
     await db.close();
+  });
+
+  it('a table whose index names its blocks out of file order (every CRC valid) fails the open with WAL_CORRUPTION at its index; the file stays as it was', async () => {
+    const fs = new CrashFs();
+    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
+    const { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
+    const [, second] = await twoInputs(db, fs);
+    await db.close();
+    const file = await fs.open(second!, 'write');
+    const good = new Uint8Array(await fs.size(file));
+    await fs.pread(file, good, 0);
+    // Blocks 2 and 3 trade places in the file; the index follows them (keys in order).
+    const swapped = relayout(good, (blocks) => {
+      const moved = endToEnd([blocks[0]!, blocks[1]!, blocks[3]!, blocks[2]!, ...blocks.slice(4)]);
+      const handles = [...moved.handles];
+      [handles[2], handles[3]] = [handles[3]!, handles[2]!];
+      return { data: moved.data, handles };
+    });
+    assert.equal(swapped.length, good.length);
+    await fs.pwrite(file, swapped, 0);
+    await fs.close(file);
+    const indexAt = getU64(swapped, swapped.length - 48);
+    await assert.rejects(openMemory(options, fs), (error: unknown) => {
+      const { code, offset, message } = error as { code: string; offset: number; message: string };
+      assert.equal(code, 'WAL_CORRUPTION', String(error));
+      assert.equal(offset, indexAt);
+      assert.match(
+        message,
+        new RegExp(`table ${second} is damaged at offset ${indexAt}: index entry 2: data block at`),
+      );
+      return true;
+    });
+    const after = await fs.open(second!, 'read');
+    const kept = new Uint8Array(await fs.size(after));
+    await fs.pread(after, kept, 0);
+    await fs.close(after);
+    assert.deepEqual(kept, swapped);
   });
 
   it('a window read in flight when the compaction fails is done before the compaction ends: no read after close()', async () => {
