@@ -4,9 +4,11 @@
  * a generic `WAL_IO`).
  */
 import assert from 'node:assert/strict';
-import { IoError, NoSpaceError } from '@wal/errors';
+import { errorCode, IoError, NoSpaceError } from '@wal/errors';
+import type { FsFile } from '@wal/store';
 import { CrashFs, type Fault, FaultFs } from '@wal/store/testing';
 import { Lsm } from '../src/index.js';
+import { bytes, text } from './helpers.js';
 
 const DIR = '/db';
 const MARKER = `${DIR}/LSM`;
@@ -52,4 +54,131 @@ describe('I/O errors', () => {
     assert.equal(error.offset, 0);
     assert.match(error.message, /\/db\/LSM made no progress at position 0/);
   });
+
+  /**
+   * Holds the writes to the data log (`pwrite`, `pwriteDurable`) counted
+   * from `holding()` on, each until its turn is released; a write released
+   * with `fail` meets an injected `EIO`.
+   */
+  class HeldLog extends FaultFs {
+    readonly #gates: (() => void)[] = [];
+    readonly #held: Promise<void>[] = [];
+    #holding = false;
+    /** Writes to the log that reached the hold. */
+    arrived = 0;
+
+    holding(count: number): void {
+      this.#holding = true;
+      for (let i = 0; i < count; i++) {
+        this.#held.push(new Promise<void>((resolve) => this.#gates.push(resolve)));
+      }
+    }
+
+    /** Lets the next held write go; `fail`: it fails with EIO (the log's writes after it too). */
+    release(fail = false): void {
+      if (fail)
+        this.inject({
+          method: ['pwrite', 'pwriteDurable'],
+          when: (call) => call.path.startsWith(`${DIR}/wal/`),
+          persistent: true,
+        });
+      this.#gates.shift()!();
+    }
+
+    async #hold(file: FsFile): Promise<void> {
+      if (!this.#holding || !file.path.startsWith(`${DIR}/wal/`)) return;
+      const gate = this.#held[this.arrived++];
+      if (gate !== undefined) await gate;
+    }
+
+    override async pwrite(file: FsFile, data: Uint8Array, position: number): Promise<number> {
+      await this.#hold(file);
+      return super.pwrite(file, data, position);
+    }
+
+    constructor(inner: CrashFs) {
+      super(inner);
+      const durable = this.pwriteDurable!;
+      Object.assign(this, {
+        pwriteDurable: async (file: FsFile, data: Uint8Array, position: number) => {
+          await this.#hold(file);
+          return durable(file, data, position);
+        },
+      });
+    }
+  }
+
+  const settle = (writes: Promise<void>[]) => Promise.allSettled(writes);
+  const keys = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, i) => bytes(`${prefix}${String(i).padStart(5, '0')}`));
+
+  for (const [applied, pending] of [
+    [1500, 1500],
+    [1100, 2000],
+  ] as const) {
+    for (const sync of [false, true]) {
+      it(`EIO writing the data log with ${pending} ${sync ? 'durable' : 'written-level'} writes pending, ${applied} applied just before: each pending write rejects, none is visible, later writes are refused, a reopen keeps the rest`, async () => {
+        const crash = new CrashFs();
+        const fs = new HeldLog(crash);
+        const options = { fs: fs as never, segmentSize: 1 << 22, writeBufferSize: 16 << 20 };
+        let db = await Lsm.open(DIR, options);
+        await db.put(bytes('durable'), bytes('before'), { sync: true });
+        // Two turns of writes, each one write to the log, held: the second
+        // turn is queued behind the first when the first is applied.
+        fs.holding(2);
+        const first = keys('applied-', applied).map((key) => db.put(key, bytes('a')));
+        await new Promise((resolve) => setImmediate(resolve));
+        const second = keys('pending-', pending).map((key) => db.put(key, bytes('p'), { sync }));
+        while (fs.arrived < 2) await new Promise((resolve) => setImmediate(resolve));
+        fs.release();
+        assert.ok((await settle(first)).every((result) => result.status === 'fulfilled'));
+        // The first turn is visible; the second waits for its write, which fails.
+        assert.equal(
+          text(await db.get(bytes(`applied-${String(applied - 1).padStart(5, '0')}`))),
+          'a',
+        );
+        assert.equal(await db.get(bytes('pending-00000')), undefined);
+        fs.release(true);
+        const results = await settle(second);
+        const failure = (results[0] as PromiseRejectedResult).reason;
+        const code = errorCode(failure);
+        assert.ok(code === 'WAL_WRITE_FAILED' || code === 'WAL_FAILED', String(failure));
+        let root: unknown = failure;
+        while ((root as Error).cause !== undefined) root = (root as Error).cause;
+        assert.equal(errorCode(root), 'EIO', String(failure));
+        for (const [i, result] of results.entries()) {
+          assert.equal(result.status, 'rejected', `pending write ${i}`);
+          assert.equal((result as PromiseRejectedResult).reason, failure, `pending write ${i}`);
+        }
+        const visible = async (store: Lsm): Promise<string[]> => {
+          const seen: string[] = [];
+          for await (const [key] of store.iterator()) seen.push(text(key)!);
+          return seen;
+        };
+        const expected = ['durable', ...keys('applied-', applied).map((key) => text(key)!)].sort();
+        assert.deepEqual(await visible(db), expected);
+        for (const key of keys('pending-', pending)) assert.equal(await db.get(key), undefined);
+        await assert.rejects(db.put(bytes('later'), bytes('x')), (error) => error === failure);
+        await assert.rejects(
+          db.batch([{ type: 'put', key: bytes('later'), value: bytes('x') }]),
+          (error) => error === failure,
+        );
+        await db.close().catch(() => undefined);
+        // A restart (the page cache kept): what was written before the failure, nothing after.
+        db = await Lsm.open(DIR, { ...options, fs: crash });
+        assert.deepEqual(await visible(db), expected);
+        await db.put(bytes('later'), bytes('x'), { sync: true });
+        await db.close();
+        // A power loss: at least every durable write.
+        const state = crash.crashStates({ mode: 'sample', limit: 1 });
+        for (const lost of state) {
+          db = await Lsm.open(DIR, { ...options, fs: lost.fs() });
+          const seen = await visible(db);
+          assert.ok(seen.includes('durable') && seen.includes('later'), seen.join());
+          assert.ok(!seen.some((key) => key.startsWith('pending-')), seen.join());
+          await db.close();
+        }
+      });
+    }
+  }
 });
