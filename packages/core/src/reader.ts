@@ -163,6 +163,16 @@ export class Reader {
     this.#done = true;
     this.#ahead = undefined;
   }
+
+  /**
+   * Whether the record at `lsn`, read by this reader, is still in the log:
+   * false once a `truncateAfter` cut below it (the reader is then done).
+   */
+  live(lsn: number): boolean {
+    if (lsn < this.wal.clampEnd(this.end, this.epoch)) return true;
+    this.finish();
+    return false;
+  }
 }
 
 /** The iterator of `Wal.iterate`: one record at a time, read in batches. */
@@ -177,7 +187,13 @@ export class RecordIterator implements AsyncIterableIterator<StoredRecord> {
   }
 
   async next(): Promise<IteratorResult<StoredRecord>> {
-    if (this.#at < this.#batch.length) return { value: this.#batch[this.#at++]!, done: false };
+    if (this.#at < this.#batch.length) {
+      // Read with the batch, perhaps before a cut made since: never yielded past it.
+      const record = this.#batch[this.#at++]!;
+      if (this.reader.live(record.lsn)) return { value: record, done: false };
+      this.#batch = [];
+      return { value: undefined, done: true };
+    }
     const batch = await this.reader.next();
     if (batch === undefined) return { value: undefined, done: true };
     this.#batch = batch;

@@ -527,7 +527,9 @@ export class Wal {
    * waited for. Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record
    * boundary, `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past
    * the tail, `WAL_CORRUPTION` when the stored record fails its checksum (or
-   * was stepped over by the skip policy), `WAL_CLOSED`.
+   * was stepped over by the skip policy), `WAL_CLOSED`. A `truncateAfter`
+   * called while it runs waits for it: it reads the log as it was before
+   * the cut.
    */
   async read(lsn: number): Promise<Uint8Array> {
     validateOffset('lsn', lsn);
@@ -535,7 +537,15 @@ export class Wal {
     if ((log.blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
     const quiet = log.exclusivity.quiet();
     if (quiet !== undefined) await quiet;
-    return log.locator.read(lsn);
+    // In flight from here to its end, not only during its store reads: a
+    // truncateAfter called meanwhile cuts only once it is done (between two
+    // of its store reads, it would read the cut range).
+    log.exclusivity.begin();
+    try {
+      return await log.locator.read(lsn);
+    } finally {
+      log.exclusivity.end();
+    }
   }
 
   /**

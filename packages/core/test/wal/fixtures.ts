@@ -65,6 +65,33 @@ export class GatedStore extends MemoryStore {
   }
 }
 
+/** A MemoryStore whose reads, while it holds them, wait until the test lets each one go. */
+export class ReadGatedStore extends MemoryStore {
+  holding = false;
+  /** The reads held, in call order: where they read, and what lets each go. */
+  readonly held: { offset: number; length: number; go: () => void }[] = [];
+
+  /** Lets every held read go and holds no more. */
+  releaseAll(): void {
+    this.holding = false;
+    for (const read of this.held.splice(0)) read.go();
+  }
+
+  override async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.holding) {
+      await new Promise<void>((go) => this.held.push({ offset, length, go }));
+    }
+    return super.read(offset, length);
+  }
+
+  override async readInto(offset: number, into: Uint8Array): Promise<number> {
+    if (this.holding) {
+      await new Promise<void>((go) => this.held.push({ offset, length: into.length, go }));
+    }
+    return super.readInto(offset, into);
+  }
+}
+
 /** Opens a segmented log at {@link DIR} on `fs`, with {@link SEGMENT}-byte segments. */
 export const segmented = (fs: CrashFs | FaultFs, extra: WalOptions = {}): Promise<Wal> =>
   Wal.open(DIR, { fs, segmentSize: SEGMENT, ...extra });

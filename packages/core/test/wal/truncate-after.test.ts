@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
-import { appendAll, collect, GatedStore, segmented } from './fixtures.js';
+import { appendAll, collect, GatedStore, ReadGatedStore, segmented } from './fixtures.js';
 
 describe('Wal', () => {
   describe('truncation', () => {
@@ -170,6 +171,77 @@ describe('Wal', () => {
       await Promise.all([first, second]);
       assert.equal(wal.tail, lsns[1]);
       await wal.close();
+    });
+
+    it('a read called before a truncateAfter reads the log as it was, however its store reads and the cut interleave (property)', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.boolean(),
+          fc.array(fc.nat(), { minLength: 1, maxLength: 12 }),
+          async (staged, choices) => {
+            const store = new ReadGatedStore();
+            const wal = await Wal.open(store);
+            const { lsns, payloads } = appendAll(wal, [10, 20]);
+            if (!staged) await wal.sync();
+            // Staged: appended in this turn, so the read first waits for its write.
+            const last = wal.append(bytes(30, 3));
+            if (!staged) await wal.sync();
+            store.holding = true;
+            const read = wal.read(last);
+            const truncation = wal.truncateAfter(lsns[0]!);
+            const outcome = Promise.allSettled([read, truncation]);
+            // The held store reads (the read's, the truncation's) go one at a time, in the order drawn.
+            for (const choice of choices) {
+              await tick();
+              const [go] = store.held.splice(choice % Math.max(1, store.held.length), 1);
+              go?.go();
+            }
+            store.releaseAll();
+            const [got, cut] = await outcome;
+            assert.equal(cut.status, 'fulfilled', String((cut as PromiseRejectedResult).reason));
+            assert.equal(got.status, 'fulfilled', String((got as PromiseRejectedResult).reason));
+            assert.deepEqual((got as PromiseFulfilledResult<Uint8Array>).value, bytes(30, 3));
+            assert.equal(wal.tail, lsns[1]);
+            await rejectsCode(wal.read(last), 'ERR_OUT_OF_RANGE');
+            // The LSNs cut are reused: a read there finds the new record.
+            const again = wal.append(bytes(50, 7));
+            assert.equal(again, lsns[1]);
+            assert.deepEqual(await wal.read(again), bytes(50, 7));
+            assert.deepEqual(await wal.read(lsns[0]!), payloads[0]);
+            await wal.close();
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+
+    it('an iterator yields no record a truncateAfter cut after it read it, though it holds it already', async () => {
+      for (const size of [10, 5000]) {
+        const wal = await Wal.open(new MemoryStore());
+        const { lsns } = appendAll(wal, [size, size, size, size]);
+        await wal.sync();
+        const records = wal.iterate();
+        // Its first read takes all four records.
+        assert.equal((await records.next()).value.lsn, lsns[0]);
+        assert.equal((await records.next()).value.lsn, lsns[1]);
+        await wal.truncateAfter(lsns[1]!);
+        // The LSNs cut are reused, by other records.
+        const next = appendAll(wal, [7, 8]).lsns;
+        assert.equal(next[0], lsns[2]);
+        await wal.sync();
+        assert.equal((await records.next()).done, true);
+        assert.equal((await records.next()).done, true);
+        assert.deepEqual(
+          (await collect(wal.iterate())).map((r) => [r.lsn, r.payload.length]),
+          [
+            [lsns[0], size],
+            [lsns[1], size],
+            [next[0], 7],
+            [next[1], 8],
+          ],
+        );
+        await wal.close();
+      }
     });
   });
 });
