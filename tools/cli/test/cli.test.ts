@@ -51,14 +51,22 @@ function wal(args: string[]): Promise<Result> {
   });
 }
 
-/** A user-facing failure: exactly one line on stderr, `wal: …`, no stack trace. */
-function assertOneLine(result: Result, pattern?: RegExp): void {
+/**
+ * A user-facing failure: exactly one line on stderr, `wal: …`, no stack
+ * trace; the line is `wal: <pattern>` when `pattern` is a string, or matches
+ * it when a regular expression.
+ */
+function assertOneLine(result: Result, pattern?: RegExp | string): void {
   const lines = result.stderr.split('\n').filter((line) => line.length > 0);
   assert.equal(lines.length, 1, `stderr: ${result.stderr}`);
   assert.match(lines[0]!, /^wal: /);
   assert.doesNotMatch(result.stderr, /\n\s+at |Error:/);
-  if (pattern !== undefined) assert.match(lines[0]!, pattern);
+  if (typeof pattern === 'string') assert.equal(lines[0], `wal: ${pattern}`);
+  else if (pattern !== undefined) assert.match(lines[0]!, pattern);
 }
+
+/** `text` as a regular expression matching it literally. */
+const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * A one-line refusal (exit 2) of a `--segment-size` the files of a log
@@ -247,10 +255,17 @@ describe('wal: program', async () => {
       wal(['info', '/dev/null']),
     ]);
     assert.equal(missing!.status, 2);
-    assertOneLine(missing!, /no such file or directory/);
-    for (const result of [notLog, plain, device]) {
+    assertOneLine(missing!, `${join(root, 'no-such-log')}: no such file or directory`);
+    for (const [result, message] of [
+      [notLog, `${empty}: not a log: an empty directory`],
+      [
+        plain,
+        `${file}: not a log: a 5-byte file without log metadata whose first frame does not check`,
+      ],
+      [device, '/dev/null: not a log: an empty file'],
+    ] as const) {
       assert.equal(result!.status, 2);
-      assertOneLine(result!, /not a log/);
+      assertOneLine(result!, message);
     }
   });
 });
@@ -348,9 +363,12 @@ describe('wal info / verify / dump / tail on a clean log', () => {
       wal(['dump', dir, '--from', String(end)]),
     ]);
     assert.equal(inside!.status, 2);
-    assertOneLine(inside!, /not a record boundary/);
+    assertOneLine(
+      inside!,
+      `--from ${lsns[3]! + 1} is not a record boundary (no record starts there)`,
+    );
     assert.equal(past!.status, 2);
-    assertOneLine(past!, /past the end/);
+    assertOneLine(past!, `--from ${end + 100} is past the end of the log (${end})`);
     assert.equal(atEnd!.status, 0);
     assert.equal(atEnd!.stdout, '');
   });
@@ -531,11 +549,16 @@ describe('wal on damage below the durable hint', () => {
     assert.match(text!.stdout, /repair --skip can step over/);
 
     assert.equal(infoJson!.status, 1);
-    assertOneLine(infoJson!, /damaged/);
+    assertOneLine(infoJson!, `${dir}: the log is damaged below its durable hint (run wal verify)`);
     assert.equal((JSON.parse(infoJson!.stdout) as Record<string, unknown>).status, 'damaged');
     assert.match(infoText!.stdout, /DAMAGED/);
     assert.equal(dump!.status, 1);
-    assertOneLine(dump!, /damaged/);
+    assertOneLine(
+      dump!,
+      new RegExp(
+        `^wal: ${literal(dir)}: the log is damaged: damaged record \\(checksum\\) at offset ${lsns[bad]}, below the durable hint \\d+: these bytes were durable, so this is not a torn tail$`,
+      ),
+    );
 
     assert.equal(dumpSkip!.status, 0, dumpSkip!.stderr);
     const records = jsonLines(dumpSkip!.stdout);
@@ -556,7 +579,10 @@ describe('wal on damage below the durable hint', () => {
       wal(['repair', dir, '--dry-run']),
     ]);
     assert.equal(refused!.status, 2);
-    assertOneLine(refused!, /--yes/);
+    assertOneLine(
+      refused!,
+      'refusing to repair without confirmation: the input is not a terminal (pass --yes)',
+    );
     assert.match(refused!.stdout, /wal repair will:/);
     assert.equal(dry!.status, 0);
     assert.match(dry!.stdout, /lower the durable hint/);
@@ -687,7 +713,10 @@ describe('wal with a live writer', () => {
       assert.equal((JSON.parse(verify!.stdout) as Record<string, unknown>).records, 21);
       assert.equal(jsonLines(dump!.stdout).length, 21);
       assert.equal(repair!.status, 2);
-      assertOneLine(repair!, /locked by process/);
+      assertOneLine(
+        repair!,
+        `${dir}: the log is locked by process ${process.pid}: stop it before repairing`,
+      );
       assert.deepEqual(snapshot(dir), before);
     } finally {
       await writer.close();
@@ -778,7 +807,10 @@ describe('wal on other layouts', () => {
       wal(['dump', dir, '--segment-size', '4096', '--json']),
     ]);
     assert.equal(refused!.status, 2);
-    assertOneLine(refused!, /--segment-size/);
+    assertOneLine(
+      refused!,
+      `${dir}: the log has no metadata (a wal-db 1.x log?): give its segment size with --segment-size`,
+    );
     assertSizeUnfit(wrong, 1024);
     assert.equal(infoJson!.status, 0, infoJson!.stderr);
     const data = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
@@ -951,7 +983,10 @@ describe('wal on other layouts', () => {
     await makeLog(dir, 3);
     const result = await wal(['info', dir, '--segment-size', '8k']);
     assert.equal(result.status, 2);
-    assertOneLine(result, /--segment-size 8192 does not match/);
+    assertOneLine(
+      result,
+      `${dir}: --segment-size 8192 does not match the log's segment size (omit it: the log records its own)`,
+    );
   });
 
   it('a single-file log', async () => {
@@ -979,7 +1014,7 @@ describe('wal on other layouts', () => {
     assert.equal(verify!.status, 0);
     assert.equal(jsonLines(dump!.stdout).length, 30);
     assert.equal(sized!.status, 2);
-    assertOneLine(sized!, /segmented logs/);
+    assertOneLine(sized!, `${file}: --segment-size applies to segmented logs (directories) only`);
     assert.deepEqual(snapshot(file), before);
 
     // Damage below the hint, then repair.
@@ -1009,7 +1044,7 @@ describe('wal on other layouts', () => {
 
   it('an intact record above the maximum: exit 1; a later format: exit 4; one line each', async () => {
     const big = fresh('big');
-    await makeLog(big, 30);
+    const { lsns } = await makeLog(big, 30);
     const unknown = fresh('format');
     await makeLog(unknown, 3);
     for (const [dir, fields] of [
@@ -1026,7 +1061,11 @@ describe('wal on other layouts', () => {
       wal(['verify', unknown]),
     ]);
     assert.equal(json!.status, 1);
-    assertOneLine(json!, /larger|maximum|exceeds/i);
+    // Record 4 is the first above 12 bytes ('record 4 xxxx').
+    assertOneLine(
+      json!,
+      `${big}: the record at offset ${lsns[4]} has 13 bytes, which exceeds the maximum record size of 12 bytes`,
+    );
     const report = JSON.parse(json!.stdout) as VerifyJson;
     assert.equal(report.status, 'damaged');
     assert.equal(typeof report.damage!.lsn, 'number');
@@ -1047,7 +1086,10 @@ describe('wal on other layouts', () => {
     );
     for (const result of results) {
       assert.equal(result.status, 1);
-      assertOneLine(result, /damaged/);
+      assertOneLine(
+        result,
+        `${dir}: the log is damaged: metadata file ${join(dir, 'meta')} is damaged: checksum mismatch`,
+      );
     }
     assert.ok(existsSync(join(dir, 'meta')));
   });
@@ -1146,14 +1188,17 @@ describe('wal backup', () => {
       wal(['backup', dir, fresh('x'), '--up-to', String(lsns[2]! + 1)]),
     ]);
     assert.equal(exists!.status, 2);
-    assertOneLine(exists!, /exists/);
+    assertOneLine(
+      exists!,
+      `${dir}: cannot back up into ${taken}: it exists (a backup only creates a new directory); nothing was changed`,
+    );
     assert.deepEqual(snapshot(taken), before);
     assert.equal(low!.status, 2);
     assertOneLine(low!, /--mode.*out of range/);
     assert.equal(syntax!.status, 2);
     assertOneLine(syntax!, /octal mode/);
     assert.equal(boundary!.status, 2);
-    assertOneLine(boundary!, /boundary|no record/i);
+    assertOneLine(boundary!, `${dir}: ${lsns[2]! + 1} is not a record boundary of the log`);
     assert.deepEqual(
       readdirSync(root).filter((name) => name.startsWith('x-') || name.includes('.backup-')),
       [],
