@@ -1251,20 +1251,28 @@ describe('Lsm: block reads', () => {
     await db.close();
   });
 
-  it('a damaged block in a later window fails the compaction with WAL_CORRUPTION at its offset', async () => {
+  /** Small blocks and windows: two inputs of many windows each. */
+  const WINDOWED = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
+
+  /** A closed store over a CrashFs holding {@link twoInputs} in small blocks; the second table's path. */
+  async function closedTwoInputs(): Promise<{ fs: CrashFs; second: string }> {
     const fs = new CrashFs();
-    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
-    let { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
+    const { db } = await openMemory({ ...WINDOWED, level0Trigger: 10 }, fs);
     const [, second] = await twoInputs(db, fs);
     await db.close();
-    const file = await fs.open(second!, 'write');
+    return { fs, second: second! };
+  }
+
+  it('a damaged block in a later window fails the compaction with WAL_CORRUPTION at its offset', async () => {
+    const { fs, second } = await closedTwoInputs();
+    const file = await fs.open(second, 'write');
     const damage = 3000;
     const byte = new Uint8Array(1);
     await fs.pread(file, byte, damage);
     byte[0] = byte[0]! ^ 0x20;
     await fs.pwrite(file, byte, damage);
     await fs.close(file);
-    ({ db } = await openMemory(options, fs));
+    const { db } = await openMemory(WINDOWED, fs);
     const error = await db.compact().then(
       () => assert.fail('the compaction succeeded'),
       (error: unknown) => error as { code: string; offset: number; message: string },
@@ -1279,12 +1287,8 @@ describe('Lsm: block reads', () => {
   });
 
   it('a table whose index names its blocks out of file order (every CRC valid) fails the open with WAL_CORRUPTION at its index; the file stays as it was', async () => {
-    const fs = new CrashFs();
-    const options = { blockSize: 256, level0Trigger: 2, compactionReadSize: 4096 };
-    const { db } = await openMemory({ ...options, level0Trigger: 10 }, fs);
-    const [, second] = await twoInputs(db, fs);
-    await db.close();
-    const file = await fs.open(second!, 'write');
+    const { fs, second } = await closedTwoInputs();
+    const file = await fs.open(second, 'write');
     const good = new Uint8Array(await fs.size(file));
     await fs.pread(file, good, 0);
     // Blocks 2 and 3 trade places in the file; the index follows them (keys in order).
@@ -1298,7 +1302,7 @@ describe('Lsm: block reads', () => {
     await fs.pwrite(file, swapped, 0);
     await fs.close(file);
     const indexAt = getU64(swapped, swapped.length - 48);
-    await assert.rejects(openMemory(options, fs), (error: unknown) => {
+    await assert.rejects(openMemory(WINDOWED, fs), (error: unknown) => {
       const { code, offset, message } = error as { code: string; offset: number; message: string };
       assert.equal(code, 'WAL_CORRUPTION', String(error));
       assert.equal(offset, indexAt);
@@ -1308,7 +1312,7 @@ describe('Lsm: block reads', () => {
       );
       return true;
     });
-    const after = await fs.open(second!, 'read');
+    const after = await fs.open(second, 'read');
     const kept = new Uint8Array(await fs.size(after));
     await fs.pread(after, kept, 0);
     await fs.close(after);
