@@ -167,8 +167,18 @@ export class Reader {
   /**
    * Whether the record at `lsn`, read by this reader, is still in the log:
    * false once a `truncateAfter` cut below it (the reader is then done).
+   * @throws TruncatedError (`WAL_TRUNCATED`) once a `truncateBefore` moved
+   *   the head past it, as the next read would (the reader is then done).
    */
   live(lsn: number): boolean {
+    const head = this.wal.head();
+    if (lsn < head) {
+      this.finish();
+      throw new TruncatedError(
+        `the iterator's position ${lsn} was removed by a truncation before ${head}`,
+        { offset: lsn },
+      );
+    }
     if (lsn < this.wal.clampEnd(this.end, this.epoch)) return true;
     this.finish();
     return false;
@@ -190,7 +200,14 @@ export class RecordIterator implements AsyncIterableIterator<StoredRecord> {
     if (this.#at < this.#batch.length) {
       // Read with the batch, perhaps before a cut made since: never yielded past it.
       const record = this.#batch[this.#at++]!;
-      if (this.reader.live(record.lsn)) return { value: record, done: false };
+      let live: boolean;
+      try {
+        live = this.reader.live(record.lsn);
+      } catch (error) {
+        this.#batch = [];
+        throw error;
+      }
+      if (live) return { value: record, done: false };
       this.#batch = [];
       return { value: undefined, done: true };
     }

@@ -529,7 +529,8 @@ export class Wal {
    * the tail, `WAL_CORRUPTION` when the stored record fails its checksum (or
    * was stepped over by the skip policy), `WAL_CLOSED`. A `truncateAfter`
    * called while it runs waits for it: it reads the log as it was before
-   * the cut.
+   * the cut. (A read called while a `truncateAfter` runs waits for that one,
+   * and for any called meanwhile, and reads the log after them.)
    */
   async read(lsn: number): Promise<Uint8Array> {
     validateOffset('lsn', lsn);

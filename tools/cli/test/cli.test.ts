@@ -527,7 +527,7 @@ describe('wal on damage below the durable hint', () => {
     ]);
     const [json, text, infoJson, infoText, dump, dumpSkip, skipJson, skipText] = results;
     assert.equal(json!.status, 1);
-    assertOneLine(json!, new RegExp(`LSN ${lsns[bad]}`));
+    assertOneLine(json!, new RegExp(`LSN ${lsns[bad]}\\b`));
     const report = JSON.parse(json!.stdout) as VerifyJson;
     assert.equal(report.status, 'damaged');
     assert.equal(report.records, bad);

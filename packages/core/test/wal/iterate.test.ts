@@ -215,5 +215,30 @@ describe('Wal', () => {
       );
       await wal.close();
     });
+
+    it('a record iterator holding a read batch rejects WAL_TRUNCATED once a truncateBefore passes its position', async () => {
+      const wal = await Wal.open(new MemoryStore());
+      const { lsns } = appendAll(
+        wal,
+        Array.from({ length: 8 }, () => 100),
+      );
+      await wal.sync();
+      // One batch (of the default size) holds every record: the next steps read nothing more.
+      const iterator = wal.iterate();
+      assert.equal((await iterator.next()).value?.lsn, lsns[0]);
+      await wal.truncateBefore(lsns[3]!);
+      const error = await rejectsCode(iterator.next(), 'WAL_TRUNCATED');
+      assert.equal((error as { offset?: number }).offset, lsns[1]);
+      assert.equal((await iterator.next()).done, true, 'a failed iterator is done');
+      // A position the head has not passed keeps going from the same batch.
+      const ahead = wal.iterate(lsns[4]);
+      assert.equal((await ahead.next()).value?.lsn, lsns[4]);
+      await wal.truncateBefore(lsns[5]!);
+      assert.deepEqual(
+        (await collect(ahead)).map((r) => r.lsn),
+        lsns.slice(5),
+      );
+      await wal.close();
+    });
   });
 });
