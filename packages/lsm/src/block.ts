@@ -84,7 +84,19 @@ export class BlockBuilder {
     this.#count++;
   }
 
-  /** The finished contents: entries, restart offsets (u32 each), restart count (u32). */
+  /** Forgets the entries, keeping the buffers, to build the next block. */
+  reset(): void {
+    this.#out.clear();
+    this.#restarts.length = 1;
+    this.#sinceRestart = 0;
+    this.#lastLength = 0;
+    this.#count = 0;
+  }
+
+  /**
+   * The finished contents: entries, restart offsets (u32 each), restart
+   * count (u32). A view, valid until {@link BlockBuilder.reset}.
+   */
   finish(): Uint8Array {
     for (const restart of this.#restarts) this.#out.u32(restart);
     this.#out.u32(this.#restarts.length);

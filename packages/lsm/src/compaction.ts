@@ -29,6 +29,7 @@ import { LEVELS, type TableEntry } from './manifest.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import type { Table, TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
+import { Timeslice } from './timeslice.js';
 import type { LiveTable, Version } from './version.js';
 
 /** Compaction options, resolved. */
@@ -373,6 +374,8 @@ export async function survivors(
   let covering: RangeTombstone[] = [];
   let deletedBelow = 0;
   const merge = new InputMerge(plan, readSize);
+  // Gives the turn back now and then: writes waiting on the log go on meanwhile.
+  const slice = new Timeslice();
   try {
     await merge.open();
     /** The current user key (a copy). */
@@ -411,9 +414,12 @@ export async function survivors(
           scanner.valueStart,
           scanner.valueEnd,
         );
-        if (writing !== undefined) await writing;
+        if (writing !== undefined) {
+          await writing;
+          slice.restart();
+        }
       }
-      const stepping = merge.step();
+      const stepping = merge.step() ?? slice.step();
       if (stepping !== undefined) await stepping;
     }
   } finally {

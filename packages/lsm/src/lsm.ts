@@ -49,6 +49,7 @@ import { lookup, readSources } from './reads.js';
 import { type Recovered, recover } from './recovery.js';
 import { Table, type TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
+import { Timeslice } from './timeslice.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 const noop = (): void => {};
@@ -575,6 +576,8 @@ export class Lsm {
       try {
         // One internal-key buffer, rewritten per entry (the writer copies it).
         let key = EMPTY;
+        // Gives the turn back now and then: writes waiting on the log go on meanwhile.
+        const slice = new Timeslice();
         for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
           const { keyBytes, keyAt, keyLength } = entry;
           if (key.length !== keyLength + TRAILER_SIZE)
@@ -582,7 +585,13 @@ export class Lsm {
           for (let i = 0; i < keyLength; i++) key[i] = keyBytes[keyAt + i]!;
           writeTrailer(key, keyLength, entry.sequence, entry.kind);
           const writing = writer.add(key, entry.value ?? EMPTY);
-          if (writing !== undefined) await writing;
+          if (writing !== undefined) {
+            await writing;
+            slice.restart();
+          } else {
+            const turn = slice.step();
+            if (turn !== undefined) await turn;
+          }
         }
         written = await writer.finish(frozen.memtable.ranges);
       } finally {

@@ -97,7 +97,7 @@ export class TableBuilder {
   readonly #index = new BlockBuilder(1);
   readonly #hashes: number[] = [];
   readonly #handle = new Output(16);
-  #block: BlockBuilder;
+  readonly #block: BlockBuilder;
   /** Bytes handed out by `take` so far: the file offset of `#out`'s first byte. */
   #base = 0;
   /** The last internal key added: its first `#lastLength` bytes (a copy); -1 before the first. */
@@ -157,7 +157,8 @@ export class TableBuilder {
     this.#handle.varint(contents.length);
     const handle = this.#handle.view();
     this.#index.add(this.#last, handle, this.#lastLength, 0, handle.length);
-    this.#block = new BlockBuilder(this.#layout.restartInterval);
+    // Its contents are copied out: the next block reuses its buffers.
+    this.#block.reset();
   }
 
   /** Hands out the finished blocks not taken yet (a copy; empty when none). */

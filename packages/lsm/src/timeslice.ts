@@ -1,0 +1,47 @@
+/**
+ * Background work (flushes, compactions) in short slices of the event
+ * loop: a slice gives the turn back once it has run for a while, so that
+ * the I/O callbacks waiting meanwhile (a group commit's fdatasync, and the
+ * writes it releases) run within a slice's length instead of after a whole
+ * stretch of table building. The work fills the loop's waits for the disk
+ * rather than delaying the next round of writes.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** How long a slice runs before it gives the turn back, in milliseconds. */
+export const SLICE_MS = 0.25;
+/** Steps between two looks at the clock. */
+const STEPS_PER_LOOK = 16;
+
+/** Resolves in the check phase of the event loop, after the pending I/O callbacks. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The clock of one piece of background work. Call {@link Timeslice.step}
+ * once per unit of work (an entry added); when it returns a promise, await
+ * it before the next unit: it resolves on a later turn of the event loop.
+ */
+export class Timeslice {
+  #steps = 0;
+  #ends: number;
+
+  constructor(readonly sliceMs = SLICE_MS) {
+    this.#ends = performance.now() + sliceMs;
+  }
+
+  /** `undefined` while the slice lasts; else a promise of the next turn (a new slice starts then). */
+  step(): Promise<void> | undefined {
+    if (++this.#steps < STEPS_PER_LOOK) return undefined;
+    this.#steps = 0;
+    if (performance.now() < this.#ends) return undefined;
+    return nextTurn().then(() => {
+      this.#ends = performance.now() + this.sliceMs;
+    });
+  }
+
+  /** Starts a new slice (after the work awaited something else, which gave the turn back). */
+  restart(): void {
+    this.#steps = 0;
+    this.#ends = performance.now() + this.sliceMs;
+  }
+}

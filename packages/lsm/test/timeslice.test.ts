@@ -1,0 +1,43 @@
+/**
+ * Background work's slices: a slice gives the turn back once its time is
+ * up (the I/O callbacks and immediates queued meanwhile run before the
+ * work goes on), and not before.
+ */
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { SLICE_MS, Timeslice } from '../src/timeslice.js';
+
+/** Steps `slice` until it gives the turn back: the turn, and the time since `since`. */
+function untilYield(slice: Timeslice, since: number): { ms: number; turn: Promise<void> } {
+  for (;;) {
+    const turn = slice.step();
+    if (turn !== undefined) return { ms: performance.now() - since, turn };
+    if (performance.now() - since > 5000) throw new Error('the slice never gave the turn back');
+  }
+}
+
+describe('Timeslice', () => {
+  it('runs for a slice, then gives the turn back: what was queued meanwhile runs first', async () => {
+    const started = performance.now();
+    const slice = new Timeslice();
+    let ran = false;
+    setImmediate(() => {
+      ran = true;
+    });
+    const { ms, turn } = untilYield(slice, started);
+    assert.ok(ms >= SLICE_MS, `yielded after ${ms} ms`);
+    assert.equal(ran, false);
+    await turn;
+    assert.equal(ran, true);
+  });
+
+  it('starts a new slice on the next turn and on restart()', async () => {
+    const slice = new Timeslice(50);
+    await untilYield(slice, performance.now()).turn;
+    // A fresh slice: the next look at the clock finds it running.
+    for (let i = 0; i < 16; i++) assert.equal(slice.step(), undefined);
+    const restarted = performance.now();
+    slice.restart();
+    assert.ok(untilYield(slice, restarted).ms >= 50);
+  });
+});
