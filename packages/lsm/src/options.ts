@@ -69,13 +69,16 @@ export interface LsmOptions {
    * trip per write. The cost: the event loop is blocked for every write
    * (microseconds into the page cache) and every fdatasync (about 0.1–2 ms
    * on an SSD, far more on a slow disk); concurrent writers still share one
-   * write and one fdatasync, but no longer overlap them with the disk. A
-   * loop of awaited writes never yields to the event loop (each resolves in
-   * a microtask), so timers, I/O callbacks and the store's own flushes and
-   * compactions wait until it stops or a write stall makes it wait: await
-   * `setImmediate` now and then if the process does anything else. What a
-   * resolved put or batch guarantees does not change (README, "Guarantees").
-   * Tables and the manifest are written as without it.
+   * write and one fdatasync, but no longer overlap them with the disk. Each
+   * write resolves in a microtask, yet a loop of awaited writes lets the
+   * event loop turn about once a millisecond while a flush or compaction is
+   * queued or running, every 10 ms otherwise (a write made that long after
+   * the last turn resolves after one, through `setImmediate`): the store's
+   * flushes and compactions go on while the writes do, and timers and I/O
+   * callbacks wait at most about 10 ms plus the write or fdatasync in
+   * progress. What a resolved put or batch guarantees does not change
+   * (README, "Guarantees"). Tables and the manifest are written as without
+   * it.
    */
   readonly blockingSync?: boolean;
 }

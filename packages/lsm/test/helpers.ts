@@ -1,5 +1,8 @@
 /** Helpers shared by the @wal/lsm tests. */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 
 /** UTF-8 bytes of `text`. */
@@ -32,4 +35,20 @@ export function isCode(code: string, message?: RegExp): (error: unknown) => bool
     if (message !== undefined) assert.match(String((error as Error).message), message);
     return true;
   };
+}
+
+/**
+ * A fresh directory under the system's temporary one for each test of the
+ * calling `describe` (named `prefix…`, removed after the test): its path is
+ * `.path` inside the tests.
+ */
+export function tempRoot(prefix: string): { path: string } {
+  const root = { path: '' };
+  beforeEach(async () => {
+    root.path = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    await rm(root.path, { recursive: true, force: true });
+  });
+  return root;
 }

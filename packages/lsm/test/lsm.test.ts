@@ -4,8 +4,7 @@
  * orphans and damaged files, and I/O faults during a flush.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -18,7 +17,7 @@ import { Lsm, type LsmOptions } from '../src/index.js';
 import { resolveOptions } from '../src/options.js';
 import { type Recovered, recover } from '../src/recovery.js';
 import { WRITE_CHUNK } from '../src/table-writer.js';
-import { bytes, isCode, text, tick } from './helpers.js';
+import { bytes, isCode, tempRoot, text, tick } from './helpers.js';
 import { endToEnd, relayout } from './relayout.js';
 
 const DIR = '/db';
@@ -1705,16 +1704,10 @@ describe('Lsm: close() and readers of dropped tables', () => {
 });
 
 describe('Lsm: what is not a store, locks, closed handles', () => {
-  let root: string;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'lsm-test-'));
-  });
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = tempRoot('lsm-test-');
 
   it('a store opened twice is refused with WAL_LOCKED, and reopens after close', async () => {
-    const path = join(root, 'db');
+    const path = join(root.path, 'db');
     const db = await Lsm.open(path);
     await db.put(bytes('k'), bytes('v'), { sync: true });
     await assert.rejects(Lsm.open(path), isCode('WAL_LOCKED'));
@@ -1726,31 +1719,31 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
   });
 
   it('a file, or a directory holding other things, is refused and left untouched', async () => {
-    const file = join(root, 'file');
+    const file = join(root.path, 'file');
     await writeFile(file, 'hello');
     await assert.rejects(Lsm.open(file), isCode('WAL_NOT_A_LOG', /not an @wal\/lsm store/));
     assert.equal(await readFile(file, 'utf8'), 'hello');
 
-    const foreign = join(root, 'foreign');
+    const foreign = join(root.path, 'foreign');
     await mkdir(foreign);
     await writeFile(join(foreign, 'notes.txt'), 'mine');
     await assert.rejects(Lsm.open(foreign), isCode('WAL_NOT_A_LOG', /holding files/));
     assert.deepEqual(await readdir(foreign), ['notes.txt']);
 
-    const fake = join(root, 'fake');
+    const fake = join(root.path, 'fake');
     await mkdir(fake);
     await writeFile(join(fake, 'LSM'), 'something else');
     await assert.rejects(Lsm.open(fake), isCode('WAL_NOT_A_LOG', /marker/));
     assert.deepEqual(await readdir(fake), ['LSM']);
 
-    const empty = join(root, 'empty');
+    const empty = join(root.path, 'empty');
     await mkdir(empty);
     const db = await Lsm.open(empty);
     await db.close();
   });
 
   it('a marker cut short by a crash during creation is completed', async () => {
-    const path = join(root, 'db');
+    const path = join(root.path, 'db');
     await mkdir(path);
     await writeFile(join(path, 'LSM'), '@wal/l');
     const db = await Lsm.open(path);
@@ -1887,6 +1880,59 @@ describe('Lsm: blocking commits (blockingSync)', () => {
       await reopened.close();
     });
   }
+});
+
+describe('Lsm: blocking commits let the event loop turn', () => {
+  // On disk: the flush's table I/O completes through the event loop, as in use.
+  const root = tempRoot('lsm-blocking-');
+
+  it('blockingSync: a timer set before a loop of awaited puts fires while the loop goes on', async () => {
+    // A memtable that the loop does not fill: no write stall makes it wait.
+    const db = await Lsm.open(join(root.path, 'db'), {
+      blockingSync: true,
+      writeBufferSize: 16 * 1024 * 1024,
+    });
+    // The first write creates the log's segment, through the thread pool.
+    await db.put(bytes('first'), bytes('0'));
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+    }, 1);
+    let puts = 0;
+    while (!fired && puts < 20_000) {
+      await db.put(bytes(`k${puts % 1000}`), bytes(`v${puts}`));
+      puts++;
+    }
+    clearTimeout(timer);
+    assert.ok(fired, `the timer waited through ${puts} puts`);
+    assert.equal(db.stats().flushing, false);
+    await db.close();
+  });
+
+  it('blockingSync: a flush goes on while a loop of awaited puts does, not only once a write stall makes it wait', async () => {
+    // A memtable that the loop does not fill: no write stall makes it wait.
+    const db = await Lsm.open(join(root.path, 'db'), {
+      blockingSync: true,
+      writeBufferSize: 64 * 1024 * 1024,
+    });
+    const value = new Uint8Array(100).fill(7);
+    const key = (i: number) => bytes(`key${String(i).padStart(8, '0')}`);
+    for (let i = 0; i < 2000; i++) await db.put(key(i), value);
+    let flushed = false;
+    const flushing = db.flush().then(() => {
+      flushed = true;
+    });
+    let puts = 0;
+    while (!flushed && puts < 50_000) {
+      await db.put(key(2000 + puts), value);
+      puts++;
+    }
+    assert.ok(flushed, `the flush waited through ${puts} puts`);
+    await flushing;
+    assert.deepEqual(db.stats().tables[0], 1);
+    assert.equal(db.stats().flushing, false);
+    await db.close();
+  });
 });
 
 describe('Lsm: damage and faults', () => {
