@@ -19,6 +19,9 @@ import { LiveTable } from './version.js';
 
 const noop = (): void => {};
 
+/** @wal/core `stagingLimit` of the manifest log (its smallest): 16 KiB staging chunks. */
+const MANIFEST_STAGING_LIMIT = 64 * 1024;
+
 /** What {@link recover} opened: everything a store runs on. */
 export interface Recovered {
   readonly lock: FsLock;
@@ -49,6 +52,10 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     const state = emptyState();
     manifest = await Wal.open(join(path, MANIFEST_DIR), {
       ...logOptions,
+      // One edit at a time, each awaited until durable: a small staging
+      // (16 KiB chunks; a larger edit gets a buffer of its own size), not
+      // the 1 MiB chunks kept for the data log's stream of records.
+      stagingLimit: MANIFEST_STAGING_LIMIT,
       replay: (records) => {
         for (const record of records) {
           try {

@@ -1421,6 +1421,24 @@ describe('Lsm: memory', () => {
     for (const live of recovered.tables!) await live.table.close();
     await recovered.lock!.release();
   });
+
+  it("the manifest log stages edits in small chunks: its staging is full past 64 KiB, the data log's is not", async () => {
+    const fs = new CrashFs();
+    const recovered = await recover(DIR, resolveOptions({ fs }));
+    try {
+      // Appended and not yet written (no turn of the event loop in between).
+      const big = new Uint8Array(70 * 1024);
+      recovered.manifest.append(big);
+      assert.throws(() => recovered.manifest.append(new Uint8Array(1)), isCode('WAL_BUSY'));
+      recovered.wal.append(big);
+      recovered.wal.append(new Uint8Array(1));
+      await recovered.manifest.drained();
+    } finally {
+      await recovered.wal.close();
+      await recovered.manifest.close();
+      await recovered.lock.release();
+    }
+  });
 });
 
 describe('Lsm: close() and writes held back by a stall', () => {
