@@ -374,10 +374,10 @@ export async function survivors(
   let covering: RangeTombstone[] = [];
   let deletedBelow = 0;
   const merge = new InputMerge(plan, readSize);
-  // Gives the turn back now and then: writes waiting on the log go on meanwhile.
-  const slice = new Timeslice();
   try {
     await merge.open();
+    // Gives the turn back now and then: writes waiting on the log go on meanwhile.
+    const slice = new Timeslice();
     /** The current user key (a copy). */
     let key: Uint8Array | undefined;
     let newer = Number.POSITIVE_INFINITY;
@@ -419,8 +419,15 @@ export async function survivors(
           slice.restart();
         }
       }
-      const stepping = merge.step() ?? slice.step();
-      if (stepping !== undefined) await stepping;
+      const reading = merge.step();
+      if (reading !== undefined) {
+        // A read gave the turn back: a new slice.
+        await reading;
+        slice.restart();
+      } else {
+        const turn = slice.step();
+        if (turn !== undefined) await turn;
+      }
     }
   } finally {
     await merge.stop();

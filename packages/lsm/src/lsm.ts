@@ -198,6 +198,11 @@ export class Lsm {
   #loopTurned: number | undefined;
   /** Writes since {@link Lsm.#letLoopTurn} last read the clock. */
   #writesUnchecked = 0;
+  /**
+   * With `blockingSync`: the promise of the last write made to wait for a
+   * turn of the event loop (or made after one), until it settles.
+   */
+  #turning: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
     this.#dir = dir;
@@ -355,7 +360,7 @@ export class Lsm {
       if (this.#held.size === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
         if (written !== undefined)
-          return this.#loopTurned === undefined ? written : this.#letLoopTurn(written);
+          return this.#loopTurned === undefined ? written : this.#letLoopTurn(written, sync);
       }
     } catch (error) {
       return Promise.reject(error);
@@ -377,20 +382,34 @@ export class Lsm {
    * (keeping a frozen memtable and a compaction's inputs in memory the
    * whole time), and timers and I/O callbacks would wait for the loop to
    * end. So once at least {@link LOOP_TURN_MS} passed since the last time
-   * (with no background work to run, {@link LOOP_IDLE_TURN_MS}; checked
-   * every {@link LOOP_CHECK_WRITES} writes), a write resolves after one turn
+   * (with no background work to run, {@link LOOP_IDLE_TURN_MS}; checked at
+   * every durable write, whose fdatasync dwarfs the clock read, and every
+   * {@link LOOP_CHECK_WRITES} other writes), a write resolves after one turn
    * of the event loop (through `setImmediate`) instead. It is applied as
-   * soon as the others: only its caller waits.
+   * soon as the others: only its caller waits. The writes made until it
+   * resolves resolve after it, so that writes still resolve in call order.
    */
-  #letLoopTurn(written: Promise<void>): Promise<void> {
+  #letLoopTurn(written: Promise<void>, sync: boolean): Promise<void> {
+    const before = this.#turning;
+    if (before !== undefined) return this.#resolveInOrder(written.then(() => before));
     // The clock is read every few writes only (a read costs about 1 % of a write).
-    if (++this.#writesUnchecked < LOOP_CHECK_WRITES) return written;
+    if (!sync && ++this.#writesUnchecked < LOOP_CHECK_WRITES) return written;
     this.#writesUnchecked = 0;
     const now = performance.now();
     const interval = this.#background > 0 ? LOOP_TURN_MS : LOOP_IDLE_TURN_MS;
     if (now - this.#loopTurned! < interval) return written;
     this.#loopTurned = now;
-    return written.then(nextTurn);
+    return this.#resolveInOrder(written.then(nextTurn));
+  }
+
+  /** Makes `promise` the one the next writes resolve after, until it settles. */
+  #resolveInOrder(promise: Promise<void>): Promise<void> {
+    this.#turning = promise;
+    const settled = (): void => {
+      if (this.#turning === promise) this.#turning = undefined;
+    };
+    promise.then(settled, settled);
+    return promise;
   }
 
   /**

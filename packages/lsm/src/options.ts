@@ -73,7 +73,9 @@ export interface LsmOptions {
    * write resolves in a microtask, yet a loop of awaited writes lets the
    * event loop turn about once a millisecond while a flush or compaction is
    * queued or running, every 10 ms otherwise (a write made that long after
-   * the last turn resolves after one, through `setImmediate`): the store's
+   * the last turn resolves after one, through `setImmediate`, and the
+   * writes made until it resolves after it: writes resolve in call order;
+   * a durable write reads the clock each time, others every 16): the store's
    * flushes and compactions go on while the writes do, and timers and I/O
    * callbacks wait at most about 10 ms plus the write or fdatasync in
    * progress. What a resolved put or batch guarantees does not change

@@ -1927,6 +1927,60 @@ describe('Lsm: blocking commits let the event loop turn', () => {
     await db.close();
   });
 
+  it('blockingSync: a timer waits for at most a durable write or two when each fdatasync outlasts the turn interval', async () => {
+    /** Each fdatasync of the log takes 12 ms, on this thread: more than the 10 ms between turns. */
+    class SlowSyncFs extends CrashFs {
+      override fdatasyncSync(file: Parameters<CrashFs['fdatasyncSync']>[0]): void {
+        const until = performance.now() + 12;
+        while (performance.now() < until);
+        super.fdatasyncSync(file);
+      }
+    }
+    const db = await Lsm.open(DIR, { fs: new SlowSyncFs(), blockingSync: true });
+    await db.put(bytes('first'), bytes('0'), { sync: true });
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+    }, 1);
+    let puts = 0;
+    while (!fired && puts < 40) {
+      await db.put(bytes(`k${puts}`), bytes(`v${puts}`), { sync: true });
+      puts++;
+    }
+    clearTimeout(timer);
+    // Counted every 16 writes instead, the clock would let 16 fdatasyncs pass.
+    assert.ok(fired && puts <= 3, `the timer waited through ${puts} durable puts`);
+    await db.close();
+  });
+
+  it('blockingSync: concurrent writes resolve in call order, turns of the event loop included', async () => {
+    const db = await Lsm.open(join(root.path, 'db'), {
+      blockingSync: true,
+      writeBufferSize: 16 * 1024 * 1024,
+    });
+    await db.put(bytes('first'), bytes('0'));
+    // Rounds of 32 concurrent writes for 100 ms: about ten of them hold
+    // the write that waits for a turn (every 10 ms), most often mid-round.
+    const until = performance.now() + 100;
+    let rounds = 0;
+    while (performance.now() < until) {
+      const order: number[] = [];
+      await Promise.all(
+        Array.from({ length: 32 }, (_, i) =>
+          db.put(bytes(`k${i}`), bytes(`v${rounds}`)).then(() => order.push(i)),
+        ),
+      );
+      assert.deepEqual(
+        order,
+        Array.from({ length: 32 }, (_, i) => i),
+        `round ${rounds}`,
+      );
+      rounds++;
+    }
+    assert.ok(rounds > 10, `only ${rounds} rounds`);
+    await db.close();
+  });
+
   it('blockingSync: a flush goes on while a loop of awaited puts does, not only once a write stall makes it wait', async () => {
     // A memtable that the loop does not fill: no write stall makes it wait.
     const db = await Lsm.open(join(root.path, 'db'), {
@@ -1940,10 +1994,15 @@ describe('Lsm: blocking commits let the event loop turn', () => {
     const flushing = db.flush().then(() => {
       flushed = true;
     });
+    // Bounded by time, not by puts (a slow disk's syncs take their time);
+    // the memtable must never fill, or a write stall would wait for the
+    // flush and make this pass without the loop letting it run.
+    const until = performance.now() + 20_000;
     let puts = 0;
-    while (!flushed && puts < 50_000) {
+    while (!flushed && performance.now() < until) {
       await db.put(key(2000 + puts), value);
       puts++;
+      if (puts % 256 === 0) assert.ok(db.stats().memtableBytes < 64 * 1024 * 1024, 'filled');
     }
     assert.ok(flushed, `the flush waited through ${puts} puts`);
     await flushing;
