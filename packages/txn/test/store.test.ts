@@ -808,3 +808,76 @@ describe('TxnStore', () => {
     });
   });
 });
+
+describe('TxnStore: blocking commits let the event loop turn', () => {
+  // On disk: a checkpoint's file I/O and the log's new segments complete
+  // through the event loop, as in use.
+  const directory = temporaryDirectory('wal-txn-blocking-');
+
+  it('blockingSync: a timer set before a loop of awaited commits fires while the loop goes on', async () => {
+    // No checkpoint: nothing but the timer needs the loop.
+    const store = await TxnStore.open(directory(), {
+      log: { blockingSync: true },
+      checkpoint: { logBytes: 0 },
+    });
+    // The first commit creates the log's segment, through the thread pool.
+    await store.run((tx) => tx.put('first', '0'));
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+    }, 1);
+    let commits = 0;
+    while (!fired && commits < 20_000) {
+      await store.run((tx) => tx.put(`k${commits % 1000}`, `v${commits}`));
+      commits++;
+    }
+    clearTimeout(timer);
+    assert.ok(fired, `the timer waited through ${commits} commits`);
+    await store.close();
+  });
+
+  it('blockingSync: an automatic checkpoint completes, and drops the log prefix, while a loop of awaited commits goes on', async () => {
+    const store = await TxnStore.open(directory(), {
+      // Segments the loop does not fill: no wait for a new one lets it turn.
+      log: { blockingSync: true, segmentSize: 4 * 1024 * 1024 },
+      checkpoint: { logBytes: 16 * 1024 },
+    });
+    let commits = 0;
+    while (store.log.head === 0 && commits < 10_000) {
+      await store.run((tx) => tx.put(`k${commits % 100}`, `v${commits}`));
+      commits++;
+    }
+    assert.ok(store.log.head > 0, `no checkpoint went through in ${commits} commits`);
+    await store.close();
+  });
+
+  it('blockingSync: concurrent commits resolve in call order, turns of the event loop included', async () => {
+    const store = await TxnStore.open(directory(), {
+      log: { blockingSync: true },
+      checkpoint: { logBytes: 0 },
+    });
+    await store.run((tx) => tx.put('first', '0'));
+    // Rounds of 32 concurrent commits (distinct keys) for 100 ms: several
+    // of them hold the commit that waits for a turn, most often mid-round.
+    const until = performance.now() + 100;
+    let rounds = 0;
+    while (performance.now() < until) {
+      const order: number[] = [];
+      await Promise.all(
+        Array.from({ length: 32 }, (_, i) => {
+          const tx = store.begin();
+          tx.put(`k${i}`, `v${rounds}`);
+          return tx.commit().then(() => order.push(i));
+        }),
+      );
+      assert.deepEqual(
+        order,
+        Array.from({ length: 32 }, (_, i) => i),
+        `round ${rounds}`,
+      );
+      rounds++;
+    }
+    assert.ok(rounds > 10, `only ${rounds} rounds`);
+    await store.close();
+  });
+});
