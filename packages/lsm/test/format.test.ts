@@ -23,6 +23,7 @@ import { BlockCache } from '../src/block-cache.js';
 import { bloomHash, buildFilter, filterMayContain } from '../src/bloom.js';
 import {
   compareInternal,
+  getU32,
   getU64,
   internalKey,
   KIND_DELETE,
@@ -904,7 +905,10 @@ describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwis
   const soundBlocks = (table: Uint8Array): void => {
     const footer = table.length - 48;
     const indexAt = getU64(table, footer);
-    const index = decodeBlock(checkBlock(table.subarray(indexAt, footer)), 8);
+    const index = decodeBlock(
+      checkBlock(table.subarray(indexAt, indexAt + getU32(table, footer + 8) + 5)),
+      8,
+    );
     for (const [i, handle] of index.values.entries()) {
       const reader = new Reader(handle, 0, handle.length);
       const offset = reader.varint('offset');
@@ -935,6 +939,49 @@ describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwis
   };
   const expected = entries.map(([key, value]) => `${toHex(key)}=${toHex(value)}`);
 
+  /** The blocks in `order` (positions of index entries), `gaps[p]` junk bytes before the p-th placed and, last, before the filter. */
+  const scatter =
+    (order: readonly number[], gaps: readonly number[]) =>
+    (blocks: RawBlock[]): Placement => {
+      const parts: Uint8Array[] = [];
+      const handles: { offset: number; size: number }[] = [];
+      let at = 0;
+      for (const [position, block] of order.entries()) {
+        parts.push(new Uint8Array(gaps[position]!).fill(0x5a), blocks[block]!.raw);
+        at += gaps[position]!;
+        handles[block] = { offset: at, size: blocks[block]!.raw.length - 5 };
+        at += blocks[block]!.raw.length;
+      }
+      parts.push(new Uint8Array(gaps[order.length]!).fill(0x5a));
+      return { data: Buffer.concat(parts), handles };
+    };
+
+  /** `table` is refused as damage at the index (`entry` named) or, without one, at the footer's filter handle. */
+  const refused = async (table: Uint8Array, entry?: number): Promise<void> => {
+    const result = await open(table);
+    assert.ok(!Array.isArray(result), 'the table was opened');
+    assert.equal(result.code, 'WAL_CORRUPTION', String(result));
+    if (entry === undefined) {
+      const at = table.length - 48 + 12;
+      assert.equal(result.offset, at);
+      assert.match(
+        result.message,
+        new RegExp(
+          `/t\\.sst is damaged at offset ${at}: filter block at offset \\d+, expected at \\d+ after the data blocks`,
+        ),
+      );
+    } else {
+      const indexAt = getU64(table, table.length - 48);
+      assert.equal(result.offset, indexAt);
+      assert.match(
+        result.message,
+        new RegExp(
+          `/t\\.sst is damaged at offset ${indexAt}: index entry ${entry}: data block at offset \\d+, expected at \\d+`,
+        ),
+      );
+    }
+  };
+
   it('the blocks placed end to end again make the same table, byte for byte', async () => {
     assert.ok(count >= 6, `${count} blocks`);
     assert.equal(toHex(relayout(good, endToEnd)), toHex(good));
@@ -961,22 +1008,8 @@ describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwis
     });
     await fc.assert(
       fc.asyncProperty(placements, async ({ order, gaps }) => {
-        const place = (blocks: RawBlock[]): Placement => {
-          const parts: Uint8Array[] = [];
-          const handles: { offset: number; size: number }[] = [];
-          let at = 0;
-          for (const [position, block] of order.entries()) {
-            parts.push(new Uint8Array(gaps[position]!).fill(0x5a), blocks[block]!.raw);
-            at += gaps[position]!;
-            handles[block] = { offset: at, size: blocks[block]!.raw.length - 5 };
-            at += blocks[block]!.raw.length;
-          }
-          parts.push(new Uint8Array(gaps[count]!).fill(0x5a));
-          return { data: Buffer.concat(parts), handles };
-        };
-        const table = relayout(good, place);
+        const table = relayout(good, scatter(order, gaps));
         soundBlocks(table);
-        const result = await open(table);
         // The first index entry whose block is not where the one before it ended.
         let expectedAt = 0;
         let wrong = -1;
@@ -989,27 +1022,10 @@ describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwis
           expectedAt = offset + raws[i]!.length;
         }
         if (wrong < 0 && gaps[count] === 0) {
-          assert.deepEqual(result, expected);
+          assert.deepEqual(await open(table), expected);
           return;
         }
-        assert.ok(!Array.isArray(result), 'the table was opened');
-        assert.equal(result.code, 'WAL_CORRUPTION', String(result));
-        const indexAt = getU64(table, table.length - 48);
-        if (wrong >= 0) {
-          assert.equal(result.offset, indexAt);
-          assert.match(
-            result.message,
-            new RegExp(
-              `/t\\.sst is damaged at offset ${indexAt}: index entry ${wrong}: data block at offset \\d+, expected at \\d+`,
-            ),
-          );
-        } else {
-          assert.equal(result.offset, table.length - 48 + 12);
-          assert.match(
-            result.message,
-            /filter block at offset \d+, expected at \d+ after the data blocks/,
-          );
-        }
+        await refused(table, wrong >= 0 ? wrong : undefined);
       }),
       {
         numRuns: 60,
@@ -1050,6 +1066,40 @@ describe('LSM-FORMAT §2 data blocks lie end to end (an index that says otherwis
     assert.ok(!Array.isArray(result), 'the table was opened');
     assert.equal(result.code, 'WAL_CORRUPTION');
     assert.match(result.message, /index entry 1: data block at offset \d+, expected at \d+/);
+  });
+
+  it('a version-2 table (range deletions after the filter, a 60-byte footer) is held to the same layout', async () => {
+    const ranges = [{ start: bytes('key-010'), end: bytes('key-020'), sequence: 200 }];
+    const v2 = buildTable(
+      entries,
+      { blockSize: 128, restartInterval: 4, bitsPerKey: 10 },
+      ranges,
+    ).bytes;
+    assert.equal(getU32(v2, v2.length - 48 + 32), 2);
+    assert.equal(toHex(relayout(v2, endToEnd)), toHex(v2));
+    assert.deepEqual(await open(v2), expected);
+    const none = new Array<number>(count + 1).fill(0);
+    const identity = [...Array(count).keys()];
+    for (const [order, gaps, entry] of [
+      [identity, none.map((_, i) => (i === 2 ? 1 : 0)), 2],
+      [[1, 0, ...identity.slice(2)], none, 0],
+      [identity, none.map((_, i) => (i === count ? 5 : 0)), undefined],
+    ] as const) {
+      const table = relayout(v2, scatter(order, gaps));
+      soundBlocks(table);
+      await refused(table, entry);
+    }
+  });
+
+  it('a table of range deletions only (no data block, its filter at 0) opens as written, and is refused when its filter is moved', async () => {
+    const only = buildTable([], LAYOUT, [
+      { start: bytes('b'), end: bytes('d'), sequence: 3 },
+    ]).bytes;
+    assert.equal(dataBlocks(only).length, 0);
+    assert.equal(getU64(only, only.length - 48 + 12), 0, 'the writer puts the filter at 0');
+    assert.equal(toHex(relayout(only, endToEnd)), toHex(only));
+    assert.deepEqual(await open(only), []);
+    await refused(relayout(only, scatter([], [7])));
   });
 });
 

@@ -74,15 +74,19 @@ describe('I/O errors', () => {
       }
     }
 
-    /** Lets the next held write go; `fail`: it fails with EIO (the log's writes after it too). */
-    release(fail = false): void {
+    /**
+     * Lets a held write go (the `which`-th of those still held; default the
+     * first); `fail`: it fails with EIO (the log's writes after it too, or,
+     * `once`, only it).
+     */
+    release(fail = false, { which = 0, once = false } = {}): void {
       if (fail)
         this.inject({
           method: ['pwrite', 'pwriteDurable'],
           when: (call) => call.path.startsWith(`${DIR}/wal/`),
-          persistent: true,
+          persistent: !once,
         });
-      this.#gates.shift()!();
+      this.#gates.splice(which, 1)[0]!();
     }
 
     async #hold(file: FsFile): Promise<void> {
@@ -109,6 +113,11 @@ describe('I/O errors', () => {
   }
 
   const settle = (writes: Promise<void>[]) => Promise.allSettled(writes);
+  const visible = async (store: Lsm): Promise<string[]> => {
+    const seen: string[] = [];
+    for await (const [key] of store.iterator()) seen.push(text(key)!);
+    return seen;
+  };
   const keys = (prefix: string, count: number) =>
     Array.from({ length: count }, (_, i) => bytes(`${prefix}${String(i).padStart(5, '0')}`));
 
@@ -150,11 +159,6 @@ describe('I/O errors', () => {
           assert.equal(result.status, 'rejected', `pending write ${i}`);
           assert.equal((result as PromiseRejectedResult).reason, failure, `pending write ${i}`);
         }
-        const visible = async (store: Lsm): Promise<string[]> => {
-          const seen: string[] = [];
-          for await (const [key] of store.iterator()) seen.push(text(key)!);
-          return seen;
-        };
         const expected = ['durable', ...keys('applied-', applied).map((key) => text(key)!)].sort();
         assert.deepEqual(await visible(db), expected);
         for (const key of keys('pending-', pending)) assert.equal(await db.get(key), undefined);
@@ -163,6 +167,17 @@ describe('I/O errors', () => {
           db.batch([{ type: 'put', key: bytes('later'), value: bytes('x') }]),
           (error) => error === failure,
         );
+        // A power loss right after the failure: the durable write is there,
+        // a pending one never (none reached the file system), an applied
+        // one may be (it was written, not synced).
+        for (const lost of crash.crashStates({ mode: 'sample', limit: 6, seed: applied })) {
+          const reopened = await Lsm.open(DIR, { ...options, fs: lost.fs() });
+          const seen = await visible(reopened);
+          assert.ok(seen.includes('durable'), `${lost.description}: ${seen.join()}`);
+          const foreign = seen.filter((key) => key !== 'durable' && !key.startsWith('applied-'));
+          assert.deepEqual(foreign, [], lost.description);
+          await reopened.close();
+        }
         await db.close().catch(() => undefined);
         // A restart (the page cache kept): what was written before the failure, nothing after.
         db = await Lsm.open(DIR, { ...options, fs: crash });
@@ -181,4 +196,70 @@ describe('I/O errors', () => {
       });
     }
   }
+
+  it('a log write still in flight lands after a later one failed: after a restart or a power loss each of its batches is whole or absent, every acknowledged write there', async () => {
+    const crash = new CrashFs();
+    const fs = new HeldLog(crash);
+    const options = { fs: fs as never, segmentSize: 1 << 22, writeBufferSize: 16 << 20 };
+    const db = await Lsm.open(DIR, options);
+    await db.put(bytes('durable'), bytes('before'), { sync: true });
+    // Batches of 8 keys, durable and written-level in turn.
+    const batch = (prefix: string, n: number) =>
+      db.batch(
+        keys(`${prefix}${String(n).padStart(3, '0')}-`, 8).map((key) => ({
+          type: 'put' as const,
+          key,
+          value: new Uint8Array(300).fill(n),
+        })),
+        { sync: n % 2 === 0 },
+      );
+    // Two log writes in flight: the first turn's, and the second's queued behind it.
+    fs.holding(2);
+    const first = Array.from({ length: 40 }, (_, n) => batch('first-', n));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = Array.from({ length: 40 }, (_, n) => batch('second-', n));
+    while (fs.arrived < 2) await new Promise((resolve) => setImmediate(resolve));
+    // The second fails before the first completes; the first then lands.
+    fs.release(true, { which: 1, once: true });
+    const failed = await settle(second);
+    assert.ok(failed.every((result) => result.status === 'rejected'));
+    fs.release();
+    const outcomes = await settle(first);
+    const acknowledged = outcomes.flatMap((result, n) =>
+      result.status === 'fulfilled' ? [n] : [],
+    );
+    /** Every batch of the first turn whole or absent, the acknowledged ones present, none of the second. */
+    const check = async (store: Lsm, where: string): Promise<void> => {
+      const seen = await visible(store);
+      assert.ok(seen.includes('durable'), where);
+      assert.ok(!seen.some((key) => key.startsWith('second-')), where);
+      for (let n = 0; n < first.length; n++) {
+        const mine = keys(`first-${String(n).padStart(3, '0')}-`, 8);
+        const values = await Promise.all(mine.map((key) => store.get(key)));
+        const present = values.filter((value) => value !== undefined);
+        assert.ok(
+          present.length === 0 || present.length === mine.length,
+          `${where}: batch ${n} torn`,
+        );
+        for (const value of present) assert.deepEqual(value, new Uint8Array(300).fill(n), where);
+        if (acknowledged.includes(n))
+          assert.equal(present.length, mine.length, `${where}: batch ${n}`);
+      }
+    };
+    for (const lost of crash.crashStates({ mode: 'sample', limit: 8 })) {
+      const reopened = await Lsm.open(DIR, { ...options, fs: lost.fs() });
+      await check(reopened, lost.description);
+      await reopened.close();
+    }
+    await db.close().catch(() => undefined);
+    const restarted = await Lsm.open(DIR, { ...options, fs: crash });
+    await check(restarted, 'restart');
+    // The write landed whole: after a restart (the page cache kept) all its batches are there.
+    for (let n = 0; n < first.length; n++) {
+      assert.ok(
+        (await restarted.get(bytes(`first-${String(n).padStart(3, '0')}-00000`))) !== undefined,
+      );
+    }
+    await restarted.close();
+  });
 });

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { crc32c } from '@wal/core';
 import { BLOCK_TRAILER_SIZE, BlockBuilder, decodeBlock, writeBlock } from '../src/block.js';
 import { getU32, getU64, Output, putU32, putU64, Reader, TRAILER_SIZE } from '../src/coding.js';
-import { FOOTER_SIZE, TABLE_VERSION } from '../src/table.js';
+import { FOOTER_SIZE, TABLE_VERSION, TABLE_VERSION_RANGES } from '../src/table.js';
+
+/** Bytes of a version-2 table's range-deletion handle, before the 48-byte footer. */
+const RANGE_HANDLE = 12;
 
 /** A data block of a table: its bytes (contents ‖ trailer) and its index key. */
 export interface RawBlock {
@@ -24,10 +27,10 @@ export interface Placement {
   readonly keys?: readonly Uint8Array[];
 }
 
-/** The data blocks of `table` (a version-1 table as `buildTable` makes it), in index order. */
+/** The data blocks of `table` (as `buildTable` makes it, either version), in index order. */
 export function dataBlocks(table: Uint8Array): RawBlock[] {
   const footer = table.subarray(table.length - FOOTER_SIZE);
-  assert.equal(getU32(footer, 32), TABLE_VERSION);
+  assert.ok([TABLE_VERSION, TABLE_VERSION_RANGES].includes(getU32(footer, 32)));
   const indexOffset = getU64(footer, 0);
   const index = decodeBlock(
     table.subarray(indexOffset, indexOffset + getU32(footer, 8)),
@@ -53,10 +56,14 @@ export function endToEnd(blocks: readonly RawBlock[]): Placement {
   return { data: out.view().slice(), handles };
 }
 
-/** `table` with its data blocks placed as `placement` says, its filter, a new index and footer. */
+/**
+ * `table` with its data blocks placed as `placement` says, its filter (and,
+ * in version 2, its range-deletion block after it), a new index and footer.
+ */
 export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Placement): Uint8Array {
   const blocks = dataBlocks(table);
   const footer = table.subarray(table.length - FOOTER_SIZE);
+  const ranged = getU32(footer, 32) === TABLE_VERSION_RANGES;
   const filterAt = getU64(footer, 12);
   const filterSize = getU32(footer, 20);
   const { data, handles, keys = blocks.map((b) => b.key) } = place(blocks);
@@ -64,6 +71,11 @@ export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Place
   out.bytes(data);
   const filterOffset = out.length;
   out.bytes(table.subarray(filterAt, filterAt + filterSize + BLOCK_TRAILER_SIZE));
+  const rangeHandle = table.length - FOOTER_SIZE - RANGE_HANDLE;
+  const rangeAt = ranged ? getU64(table, rangeHandle) : 0;
+  const rangeSize = ranged ? getU32(table, rangeHandle + 8) : 0;
+  const rangeOffset = out.length;
+  if (ranged) out.bytes(table.subarray(rangeAt, rangeAt + rangeSize + BLOCK_TRAILER_SIZE));
   const index = new BlockBuilder(1);
   for (const [i, { offset, size }] of handles.entries()) {
     const handle = new Output(16);
@@ -75,6 +87,13 @@ export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Place
   const indexOffset = out.length;
   const contents = index.finish();
   writeBlock(out, contents);
+  const footerStart = out.length;
+  if (ranged) {
+    const head = out.reserve(RANGE_HANDLE);
+    putU64(head, out.length, rangeOffset);
+    putU32(head, out.length + 8, rangeSize);
+    out.length += RANGE_HANDLE;
+  }
   const at = out.length;
   const tail = out.reserve(FOOTER_SIZE);
   tail.set(footer, at);
@@ -82,7 +101,7 @@ export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Place
   putU32(tail, at + 8, contents.length);
   putU64(tail, at + 12, filterOffset);
   putU32(tail, at + 20, filterSize);
-  putU32(tail, at + 36, crc32c(tail.subarray(at, at + 36)));
+  putU32(tail, at + 36, crc32c(tail.subarray(footerStart, at + 36)));
   out.length += FOOTER_SIZE;
   return out.view().slice();
 }
