@@ -200,16 +200,13 @@ export class RecordIterator implements AsyncIterableIterator<StoredRecord> {
     if (this.#at < this.#batch.length) {
       // Read with the batch, perhaps before a cut made since: never yielded past it.
       const record = this.#batch[this.#at++]!;
-      let live: boolean;
+      let live = false;
       try {
         live = this.reader.live(record.lsn);
-      } catch (error) {
-        this.#batch = [];
-        throw error;
+      } finally {
+        if (!live) this.#batch = []; // done, or failed: nothing more from this batch
       }
-      if (live) return { value: record, done: false };
-      this.#batch = [];
-      return { value: undefined, done: true };
+      return live ? { value: record, done: false } : { value: undefined, done: true };
     }
     const batch = await this.reader.next();
     if (batch === undefined) return { value: undefined, done: true };

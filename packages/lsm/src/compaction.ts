@@ -414,20 +414,10 @@ export async function survivors(
           scanner.valueStart,
           scanner.valueEnd,
         );
-        if (writing !== undefined) {
-          await writing;
-          slice.restart();
-        }
+        if (writing !== undefined) await slice.after(writing);
       }
-      const reading = merge.step();
-      if (reading !== undefined) {
-        // A read gave the turn back: a new slice.
-        await reading;
-        slice.restart();
-      } else {
-        const turn = slice.step();
-        if (turn !== undefined) await turn;
-      }
+      const next = slice.after(merge.step());
+      if (next !== undefined) await next;
     }
   } finally {
     await merge.stop();

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Wal } from '@wal/core';
 import {
   BusyError,
@@ -72,8 +73,6 @@ const LOOP_TURN_MS = 1;
 const LOOP_IDLE_TURN_MS = 10;
 /** With `blockingSync`: the clock is read once every this many writes for {@link LOOP_TURN_MS}. */
 const LOOP_CHECK_WRITES = 16;
-/** Resolves after one turn of the event loop. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 interface PendingWrite {
   readonly sequence: number;
@@ -446,7 +445,7 @@ export class Lsm {
         this.#scheduleCompaction();
         await this.#compactionWork;
         if (this.#version.levels[0]!.length >= this.#stop && this.#failure === undefined) {
-          await new Promise((resolve) => setImmediate(resolve));
+          await nextTurn();
         }
       } else if (stall === SLOW) {
         slowed = true;
@@ -650,14 +649,8 @@ export class Lsm {
             key = new Uint8Array(keyLength + TRAILER_SIZE);
           for (let i = 0; i < keyLength; i++) key[i] = keyBytes[keyAt + i]!;
           writeTrailer(key, keyLength, entry.sequence, entry.kind);
-          const writing = writer.add(key, entry.value ?? EMPTY);
-          if (writing !== undefined) {
-            await writing;
-            slice.restart();
-          } else {
-            const turn = slice.step();
-            if (turn !== undefined) await turn;
-          }
+          const next = slice.after(writer.add(key, entry.value ?? EMPTY));
+          if (next !== undefined) await next;
         }
         written = await writer.finish(frozen.memtable.ranges);
       } finally {

@@ -7,14 +7,12 @@
  * rather than delaying the next round of writes.
  */
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 
 /** How long a slice runs before it gives the turn back, in milliseconds. */
 export const SLICE_MS = 0.25;
 /** Steps between two looks at the clock. */
 const STEPS_PER_LOOK = 16;
-
-/** Resolves in the check phase of the event loop, after the pending I/O callbacks. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
  * The clock of one piece of background work. Call {@link Timeslice.step}
@@ -43,5 +41,15 @@ export class Timeslice {
   restart(): void {
     this.#steps = 0;
     this.#ends = performance.now() + this.sliceMs;
+  }
+
+  /**
+   * After a unit of work that may have to wait (`waiting`, or `undefined`):
+   * what to await before the next one. The wait itself, followed by a new
+   * slice (it gave the turn back), or else {@link Timeslice.step}'s turn.
+   */
+  after(waiting: Promise<void> | undefined): Promise<void> | undefined {
+    if (waiting === undefined) return this.step();
+    return waiting.then(() => this.restart());
   }
 }

@@ -40,4 +40,22 @@ describe('Timeslice', () => {
     slice.restart();
     assert.ok(untilYield(slice, restarted).ms >= 50);
   });
+
+  it('after(): a unit that waited starts a new slice once its wait is over; one that did not steps', async () => {
+    const slice = new Timeslice(50);
+    // Nothing to wait for: a step, within the slice.
+    assert.equal(slice.after(undefined), undefined);
+    let resolveWait!: () => void;
+    const waiting = new Promise<void>((resolve) => {
+      resolveWait = resolve;
+    });
+    const next = slice.after(waiting)!;
+    // Run the slice out while the wait is pending: the clock says it is over...
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    resolveWait();
+    await next;
+    // ...but the wait gave the turn back: a fresh slice.
+    for (let i = 0; i < 16; i++) assert.equal(slice.after(undefined), undefined);
+    await assert.rejects(slice.after(Promise.reject(new Error('failed')))!, /failed/);
+  });
 });

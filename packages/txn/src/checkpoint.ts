@@ -15,8 +15,10 @@
  * is whole and synced before its name exists, so no reader sees a half-written
  * checkpoint; a crash before the directory fsync leaves the previous one.
  */
+
 import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32c } from '@wal/core';
 import { CorruptionError, errorCode, toWalError } from '@wal/errors';
 import { type Fs, type FsFile, writeAll } from '@wal/store';
@@ -171,7 +173,7 @@ export async function writeCheckpoint(
           if (pendingBytes >= BLOCK_TARGET) await flush();
         }
         // One slice per turn of the event loop: commits go on between them.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       }
       await flush();
       await writeAll(fs, file, END, at);

@@ -31,6 +31,7 @@
  * after `durableSeq`, in order; records in the log have strictly increasing
  * sequence numbers.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
@@ -75,8 +76,6 @@ const NO_OPTIONS: BeginOptions = Object.freeze({});
 const LOOP_TURN_MS = 1;
 /** With `log.blockingSync`: as {@link LOOP_TURN_MS}, with no checkpoint running. */
 const LOOP_IDLE_TURN_MS = 10;
-/** Resolves after one turn of the event loop. */
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
 
