@@ -9,12 +9,19 @@
  * interval, 32 bytes per MiB of log, 32 MiB for a 1 TiB log.
  */
 export class BoundaryIndex {
-  #entries: Float64Array = new Float64Array(64);
+  #entries: Float64Array;
   #count = 0;
   /** Where the interval after the last entry's starts (0 when empty): a note below it keeps nothing. */
   #nextStart = 0;
 
-  constructor(readonly interval: number) {}
+  constructor(readonly interval: number) {
+    // Stored twice on purpose: V8 compiles a field stored only once as a
+    // constant, and the first growth (64 entries: 16 MiB of log at the
+    // default interval) would then deoptimise every append that inlined
+    // `note`, in the middle of a burst.
+    this.#entries = new Float64Array(0);
+    this.#entries = new Float64Array(64);
+  }
 
   /** Number of entries held. */
   get size(): number {

@@ -200,7 +200,12 @@ export class Wal {
   ): Promise<Wal> {
     const store = await openStore(source, options);
     try {
-      return new Wal({ store, source, options, ...(await recover(store, options, resumeAt)) });
+      const recovered = await recover(store, options, resumeAt);
+      // The file the next append goes to, created and open now: a burst of
+      // appends right after open then has its chunks written while it goes
+      // on, not all at its first turn of the event loop (docs/FORMAT.md §3.2).
+      if (!options.readOnly) await store.readyEnd?.();
+      return new Wal({ store, source, options, ...recovered });
     } catch (error) {
       await store.close().catch(noop);
       throw error;
@@ -308,7 +313,19 @@ export class Wal {
    */
   append(payload: Uint8Array, options: AppendOptions): Promise<number>;
   append(payload: Uint8Array, options?: AppendOptions): number | Promise<number> {
-    if (options === undefined) return this.#append(payload);
+    if (options === undefined) {
+      // The common case checked here, in the few bytes V8 compiles first;
+      // anything else goes through #append, which says what is wrong.
+      const log = this.#log;
+      if (
+        log.blocked === 0 &&
+        payload instanceof Uint8Array &&
+        payload.length <= log.maxRecordSize
+      ) {
+        return log.writer.stage(payload);
+      }
+      return this.#append(payload);
+    }
     let lsn: number;
     let level: WaitLevel;
     let signal: AbortSignal | undefined;

@@ -10,7 +10,7 @@
 import { WriteFailedError } from '@wal/errors';
 import { writeNow } from './blocking.js';
 import { publishRolls } from './channels.js';
-import { HEADER_SIZE, sealFrames, writeFrame, writeUnsealedFrame } from './frame.js';
+import { HEADER_SIZE, writeFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
 import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
 
@@ -88,7 +88,7 @@ export class Writer {
    */
   readonly #pendingDurable: SharedWait[] = [];
   readonly #pendingWritten: SharedWait[] = [];
-  #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  readonly #drainWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
 
   constructor(log: LogState, segmentSize = 0) {
     this.#log = log;
@@ -101,8 +101,33 @@ export class Writer {
     return this.#buffered;
   }
 
-  /** Frames `payload` into staging and returns its LSN; the caller checked everything. */
+  /**
+   * Frames `payload` into staging and returns its LSN; the caller checked
+   * everything. The common case — the record fits the chunk being filled,
+   * whose flush is already scheduled — is kept this small so that V8
+   * compiles it early and whole; the rest is {@link Writer.#stageSlow}.
+   */
   stage(payload: Uint8Array): number {
+    const chunk = this.#chunk;
+    const at = this.#chunkUsed;
+    const end = at + HEADER_SIZE + payload.length;
+    if (chunk === undefined || end > chunk.length || !this.#flushScheduled) {
+      return this.#stageSlow(payload);
+    }
+    const log = this.#log;
+    const lsn = log.tail;
+    writeFrame(chunk, at, payload);
+    this.#chunkUsed = end;
+    log.tail = lsn + (end - at);
+    this.appends++;
+    this.appendedBytes += payload.length;
+    this.#addBuffered(end - at);
+    log.index.note(lsn);
+    return lsn;
+  }
+
+  /** {@link Writer.stage} for a record that needs a new chunk, its own buffer, or a flush scheduled. */
+  #stageSlow(payload: Uint8Array): number {
     const log = this.#log;
     const frame = HEADER_SIZE + payload.length;
     const lsn = log.tail;
@@ -124,8 +149,7 @@ export class Writer {
         this.#chunkStart = lsn;
         this.#chunkUsed = 0;
       }
-      // Sealed when the chunk is sent (submit).
-      writeUnsealedFrame(chunk, this.#chunkUsed, payload);
+      writeFrame(chunk, this.#chunkUsed, payload);
       this.#chunkUsed += frame;
       log.tail = lsn + frame;
       this.#addBuffered(frame);
@@ -147,7 +171,6 @@ export class Writer {
    * (`LogState.durableWrites`). Unless `force`, a chunk that would be a
    * durable write stays staged while {@link MAX_DURABLE_IN_FLIGHT} are in
    * flight; the first of them to complete sends it (docs/INTERNALS.md §4).
-   * The chunk's frames are sealed (their CRCs filled in) first, in one pass.
    */
   submit(force = true): void {
     const chunk = this.#chunk;
@@ -167,7 +190,6 @@ export class Writer {
     this.#deferred = false;
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
-    sealFrames(chunk, 0, used);
     this.#write(start, bytes, chunk, durable);
   }
 
@@ -267,8 +289,7 @@ export class Writer {
 
   /** Rejects every `drained()` waiter with `error` (a failure, or close). */
   rejectDrainWaiters(error: unknown): void {
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
+    const waiters = this.#drainWaiters.splice(0);
     for (const waiter of waiters) waiter.reject(error);
   }
 
@@ -308,8 +329,7 @@ export class Writer {
     this.#buffered -= bytes;
     if (this.#buffered < log.stagingLimit && (log.blocked & BLOCK_FULL) !== 0) {
       log.blocked &= ~BLOCK_FULL;
-      const waiters = this.#drainWaiters;
-      this.#drainWaiters = [];
+      const waiters = this.#drainWaiters.splice(0);
       for (const waiter of waiters) waiter.resolve();
     }
   }

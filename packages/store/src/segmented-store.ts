@@ -915,6 +915,17 @@ export class SegmentedStore extends StoreBase {
     );
   }
 
+  /**
+   * The segment holding the end, open: created empty when missing (a new
+   * log, an end on a segment boundary), its directory entry durable before
+   * it is handed out, as for a write (FORMAT.md §3.2); opened when closed.
+   */
+  protected override async doReadyEnd(): Promise<void> {
+    const index = Math.floor(this.lengthOffset / this.segmentSize);
+    const segment = this.#segments.get(index) ?? this.#writable(index);
+    await this.#use(index, segment, () => Promise.resolve());
+  }
+
   /** `doWrite` of a range that could not take the direct path. */
   async #writePieces(offset: number, bytes: Uint8Array): Promise<void> {
     await this.#pieces(offset, bytes.length, async (index, within, done, count) => {

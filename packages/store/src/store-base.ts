@@ -146,6 +146,13 @@ export abstract class StoreBase implements Store {
   /** Fills `into` with `[offset, offset + into.length)`, all below the current length; gaps as zeros. */
   protected abstract doReadInto(offset: number, into: Uint8Array): Promise<void>;
   protected abstract doSync(): Promise<void>;
+  /**
+   * `readyEnd`'s work: nothing by default (a backend whose next write never
+   * waits for a file to be created or opened).
+   */
+  protected doReadyEnd(): Promise<void> {
+    return Promise.resolve();
+  }
   protected abstract doTruncate(length: number): Promise<void>;
   protected abstract doTruncateBefore(offset: number): Promise<void>;
   /** Persists the whole map `next` atomically. */
@@ -318,6 +325,10 @@ export abstract class StoreBase implements Store {
 
   sync(): Promise<void> {
     return this.#run(() => this.doSync(), 'sync');
+  }
+
+  readyEnd(): Promise<void> {
+    return this.#run(() => this.doReadyEnd(), 'readyEnd');
   }
 
   async truncate(length: number): Promise<void> {

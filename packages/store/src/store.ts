@@ -133,6 +133,19 @@ export interface Store {
   writeDurable?(offset: number, bytes: Uint8Array): Promise<void>;
 
   /**
+   * Gets the end ready for the next write: a backend with files creates the
+   * file holding the end when none does (empty, its directory entry made
+   * durable first, as a write into a new file would) and opens it, so that
+   * a write there issues its system call in the call that makes it. Adds no
+   * byte and moves neither the head nor the length. The log calls it once
+   * its recovery is done, on a writable handle. Rejects with
+   * `WAL_READ_ONLY`, `WAL_CLOSED`, or as `write` and `sync` do (`WAL_IO`; a
+   * failed directory fsync latches, `WAL_FAILED`). Optional: a backend
+   * without it is written as it is.
+   */
+  readyEnd?(): Promise<void>;
+
+  /**
    * `write`, done synchronously on the calling thread when the store can do
    * it without waiting (the file is open, nothing exclusive runs): returns
    * true once the OS has the bytes, as a resolved `write` does, or false

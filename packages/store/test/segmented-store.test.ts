@@ -12,6 +12,8 @@ import {
   SegmentedStore,
   segmentName,
 } from '../src/segmented-store.js';
+import { CrashFs, type CrashState } from '../src/testing/crash-fs.js';
+import { FaultFs } from '../src/testing/fault-fs.js';
 import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
 const S = 4096;
@@ -111,6 +113,79 @@ describe('SegmentedStore', () => {
       assert.deepEqual(await again.read(2 * S, 8), new Uint8Array(8));
     } finally {
       await again.close();
+    }
+  });
+
+  it('readyEnd creates the segment holding the end when none does: empty, durable, open (FORMAT.md §3.2)', async () => {
+    // A new log (segment 0) and an end on a segment boundary (segment 2):
+    // nothing before readyEnd; once it resolved, every power loss keeps the
+    // segment, every state opens with the same end, writable and read-only,
+    // and the next write goes to the file in the call that makes it.
+    const DIR = '/data/log';
+    const segmentOf = (state: Pick<CrashState, 'files'>, index: number) =>
+      state.files.get(`${DIR}/${segmentName(index)}`);
+    for (const end of [0, 2 * S]) {
+      const fs = new CrashFs({ image: { files: new Map(), dirs: new Set(['/data']) } });
+      if (end > 0) {
+        const first = await SegmentedStore.open(DIR, { fs, segmentSize: S });
+        await first.write(0, pattern(end, 21));
+        await first.sync();
+        await first.close();
+        assert.equal(segmentOf(fs.snapshot(), 2), undefined);
+      }
+      const index = end / S;
+      const store = await SegmentedStore.open(DIR, { fs, segmentSize: S });
+      assert.equal(segmentOf(fs.snapshot(), index), undefined, 'an open creates no segment');
+      await store.readyEnd();
+      await store.readyEnd(); // again: nothing more
+      assert.equal(store.length, end);
+      let states = 0;
+      for (const state of fs.crashStates()) {
+        assert.equal(segmentOf(state, index)?.length, 0, state.description);
+        for (const readOnly of [false, true]) {
+          const again = await SegmentedStore.open(DIR, { fs: state.fs(), readOnly });
+          assert.equal(again.length, end, state.description);
+          await again.close();
+        }
+        states++;
+      }
+      assert.ok(states >= 1);
+      // Open: the first write goes to the file in the call that makes it.
+      const calls = fs.operations.length;
+      const first = store.write(end, pattern(10, 22));
+      const made = fs.operations.slice(calls).map((op) => `${op.call} ${op.path}`);
+      assert.deepEqual(made, [`pwrite ${DIR}/${segmentName(index)}`]);
+      await first;
+      await store.close();
+    }
+  });
+
+  it('readyEnd: refused read-only (nothing created); a failed directory fsync latches', async () => {
+    const dir = await freshDir();
+    const store = await SegmentedStore.open(dir, { segmentSize: S });
+    await store.write(0, pattern(S, 23)); // segment 0 full: the end needs segment 1
+    await store.close();
+    const reader = await SegmentedStore.open(dir, { readOnly: true });
+    try {
+      await rejectsCode(reader.readyEnd(), 'WAL_READ_ONLY');
+      assert.deepEqual(
+        (await listing(dir)).filter((n) => n.endsWith('.wal')),
+        [segmentName(0)],
+      );
+    } finally {
+      await reader.close();
+    }
+    const fs = new FaultFs(new NodeFs());
+    const writer = await SegmentedStore.open(dir, { fs });
+    try {
+      fs.inject({ method: 'syncDir', fault: 'EIO' });
+      // Whether segment 1's directory entry survives a power loss is unknown:
+      // nothing may be written to it and acknowledged.
+      await rejectsCode(writer.readyEnd(), 'WAL_FAILED');
+      await rejectsCode(writer.write(S, pattern(10, 24)), 'WAL_FAILED');
+      await rejectsCode(writer.sync(), 'WAL_FAILED');
+    } finally {
+      await writer.close();
     }
   });
 
@@ -494,12 +569,12 @@ describe('SegmentedStore', () => {
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
       fs.log.length = 0;
-      const first = store.write(0, pattern(10, 1));
+      const first = store.write(S, pattern(10, 1)); // creates segment 1
       // The second write comes while the directory fsync is in flight.
       while (!fs.log.includes(`syncDir ${dir}`)) {
         await tick();
       }
-      await Promise.all([first, store.write(10, pattern(10, 2)), store.sync()]);
+      await Promise.all([first, store.write(S + 10, pattern(10, 2)), store.sync()]);
       const synced = fs.log.indexOf(`synced ${dir}`);
       assert.ok(synced >= 0, fs.log.join('\n'));
       const writes = fs.log.flatMap((entry, at) => (entry.startsWith('pwrite') ? [at] : []));

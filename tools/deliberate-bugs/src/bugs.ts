@@ -292,8 +292,9 @@ ${HEAD_WRITE}
     edits: [
       {
         file: WRITER,
-        search: '    sealFrames(chunk, 0, used);',
-        replace: '    // (deliberate bug) sealFrames(chunk, 0, used);',
+        search: '    writeFrame(chunk, at, payload);',
+        replace:
+          '    writeFrame(chunk, at, payload);\n    chunk.fill(0, at, at + 4); // (deliberate bug) CRC left blank',
       },
     ],
     suites: [logPowerLoss('plain appends')],

@@ -16,8 +16,8 @@ const openHeld = (held: HeldFs, extra: WalOptions = {}): Promise<Wal> =>
   Wal.open(DIR, { fs: held.fs, segmentSize: SEGMENT, ...extra });
 
 /**
- * `fs` whose `pwrite` or `fdatasync` calls wait while held; holding
- * `fdatasync` holds `pwriteDurable` too (every call that makes bytes durable).
+ * `fs` whose `pwrite` or `fdatasync` calls wait while held; holding either
+ * holds `pwriteDurable` too (it writes bytes and makes them durable).
  */
 class HeldFs {
   readonly fs: Fs;
@@ -33,7 +33,7 @@ class HeldFs {
         if (typeof value !== 'function') return value;
         if (key === 'fdatasync') this.syncs++;
         const held =
-          key === this.#method || (this.#method === 'fdatasync' && key === 'pwriteDurable');
+          key === this.#method || (this.#method !== undefined && key === 'pwriteDurable');
         if (!held) return value.bind(target);
         return async (...args: unknown[]): Promise<unknown> => {
           while (this.#gate !== undefined) await this.#gate;

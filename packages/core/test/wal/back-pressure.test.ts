@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode, throwsCode, tick, track } from '../helpers.js';
@@ -57,6 +58,35 @@ describe('Wal', () => {
       );
       for (let i = 0; i < all.length; i++) assert.deepEqual(all[i]!.payload, payloads[i]);
       await wal.close();
+    });
+
+    it('a burst right after open has its full chunks written before it yields (docs/FORMAT.md §3.2)', async () => {
+      // Writes go to their file in the call that makes them only once the
+      // file exists and is open: Wal.open has the store create the segment
+      // the next append goes to (a new log, an end on a segment boundary).
+      const segmentSize = 64 * 1024;
+      const options = { segmentSize, stagingLimit: 64 * 1024 }; // 16 KiB chunks
+      for (const end of [0, segmentSize]) {
+        const fs = new FaultFs(new CrashFs());
+        if (end > 0) {
+          const first = await Wal.open('/log', { fs, ...options });
+          for (let i = 0; i < 64; i++) first.append(bytes(1024 - HEADER_SIZE, i));
+          await first.close();
+        }
+        const wal = await Wal.open('/log', { fs, ...options });
+        assert.equal(wal.tail, end);
+        const before = fs.count('pwrite');
+        const lsns: number[] = [];
+        for (let i = 0; i < 40; i++) lsns.push(wal.append(bytes(1024 - HEADER_SIZE, 100 + i)));
+        assert.ok(fs.count('pwrite') >= before + 2, `${fs.count('pwrite') - before} pwrites`);
+        await wal.sync();
+        await wal.close();
+        const again = await Wal.open('/log', { fs, ...options });
+        for (let i = 0; i < 40; i++) {
+          assert.deepEqual(await again.read(lsns[i]!), bytes(1024 - HEADER_SIZE, 100 + i));
+        }
+        await again.close();
+      }
     });
 
     it('a batch is accepted whole while there is room, even past the limit (all or nothing)', async () => {

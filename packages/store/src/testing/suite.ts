@@ -28,6 +28,7 @@ import { nowTests } from './suite/now.js';
 import { openTests } from './suite/open.js';
 import { persistenceTests } from './suite/persistence.js';
 import { readTests } from './suite/read.js';
+import { readyEndTests } from './suite/ready-end.js';
 import { syncTests } from './suite/sync.js';
 import { truncateTests } from './suite/truncate.js';
 import { truncateBeforeTests } from './suite/truncate-before.js';
@@ -52,6 +53,7 @@ export function suite(options: SuiteOptions): void {
   metaTests(context);
   syncTests(context);
   nowTests(context);
+  readyEndTests(context);
   durableTests(context);
   exclusiveTests(context);
   closeTests(context);
