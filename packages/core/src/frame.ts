@@ -48,7 +48,8 @@ export function writeFrame(into: Uint8Array, at: number, payload: Uint8Array): n
   into[at + 5] = (length >>> 8) & 0xff;
   into[at + 6] = (length >>> 16) & 0xff;
   into[at + 7] = (length >>> 24) & 0xff;
-  copyInto.call(into, payload, at + HEADER_SIZE);
+  // A detached payload reads as empty (length 0) but `set` would throw on it.
+  if (length > 0) copyInto.call(into, payload, at + HEADER_SIZE);
   const crc = crc32c(into, at + 4, end);
   into[at] = crc & 0xff;
   into[at + 1] = (crc >>> 8) & 0xff;

@@ -12,6 +12,7 @@
 import { GroupCommit } from '@wal/commit';
 import {
   ClosedError,
+  errorCode,
   invalidArgType,
   invalidArgValue,
   outOfRange,
@@ -173,7 +174,9 @@ export class Wal {
   /**
    * Opens (creating if needed) the log at `source` and recovers it
    * (docs/FORMAT.md §8): scans from the head, cuts a torn tail, makes the
-   * recovered files and directory durable, then accepts appends. A store
+   * recovered files and directory durable, has the store get the end ready
+   * for the next write (`Store.readyEnd`: a segmented log creates the empty
+   * segment holding the end when none does, §3.2), then accepts appends. A store
    * passed in (or made by a function) belongs to the log from then on: it is
    * closed by `close()`, and when `open` rejects.
    *
@@ -201,10 +204,7 @@ export class Wal {
     const store = await openStore(source, options);
     try {
       const recovered = await recover(store, options, resumeAt);
-      // The file the next append goes to, created and open now: a burst of
-      // appends right after open then has its chunks written while it goes
-      // on, not all at its first turn of the event loop (docs/FORMAT.md §3.2).
-      if (!options.readOnly) await store.readyEnd?.();
+      if (!options.readOnly) await readyEnd(store);
       return new Wal({ store, source, options, ...recovered });
     } catch (error) {
       await store.close().catch(noop);
@@ -646,5 +646,22 @@ export class Wal {
     await this.close().catch(noop);
     const resumeAt = this.#log.durability.resumeAt();
     return Wal.#open(from, { ...this.#options, replay: undefined }, resumeAt);
+  }
+}
+
+/**
+ * The file the next append goes to, created and open now (`Store.readyEnd`,
+ * docs/FORMAT.md §3.2): a burst of appends right after open then has its
+ * chunks written while it goes on, not all at its first turn of the event
+ * loop. Only a speed-up: a failure that leaves the store usable (the file
+ * could not be created: a full disk, too many open files) is left to the
+ * first write, which creates the file as before; a latched one
+ * (`WAL_FAILED`: a directory fsync failed) fails the open.
+ */
+async function readyEnd(store: Store): Promise<void> {
+  try {
+    await store.readyEnd?.();
+  } catch (error) {
+    if (errorCode(error) === 'WAL_FAILED') throw error;
   }
 }

@@ -139,9 +139,10 @@ export interface Store {
    * a write there issues its system call in the call that makes it. Adds no
    * byte and moves neither the head nor the length. The log calls it once
    * its recovery is done, on a writable handle. Rejects with
-   * `WAL_READ_ONLY`, `WAL_CLOSED`, or as `write` and `sync` do (`WAL_IO`; a
-   * failed directory fsync latches, `WAL_FAILED`). Optional: a backend
-   * without it is written as it is.
+   * `WAL_READ_ONLY`, `WAL_CLOSED`, `WAL_BUSY` (a truncation runs), or as
+   * `write` and `sync` do (`WAL_IO`, `WAL_NO_SPACE`; a failed directory
+   * fsync latches, `WAL_FAILED`). Optional: a backend without it is
+   * written as it is.
    */
   readyEnd?(): Promise<void>;
 

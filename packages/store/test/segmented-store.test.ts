@@ -160,6 +160,29 @@ describe('SegmentedStore', () => {
     }
   });
 
+  it('readyEnd opens the segment holding the end when it was closed to make room', async () => {
+    const dir = await freshDir();
+    const fs = new RecordingFs(new NodeFs());
+    const store = await SegmentedStore.open(dir, { fs, segmentSize: S, maxOpenSegments: 1 });
+    try {
+      await store.write(0, pattern(S + 100, 25)); // the end lies inside segment 1
+      await store.read(0, 10); // segment 0 takes the one slot: segment 1 is closed
+      fs.log.length = 0;
+      await store.readyEnd();
+      assert.deepEqual(fs.log, [
+        `close ${join(dir, segmentName(0))}`,
+        `open ${join(dir, segmentName(1))}`,
+      ]);
+      fs.log.length = 0;
+      const write = store.write(S + 100, pattern(10, 26));
+      assert.deepEqual(fs.log, [`pwrite ${join(dir, segmentName(1))}`], 'issued in the call');
+      await write;
+      assert.equal(store.length, S + 110);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('readyEnd: refused read-only (nothing created); a failed directory fsync latches', async () => {
     const dir = await freshDir();
     const store = await SegmentedStore.open(dir, { segmentSize: S });
@@ -569,12 +592,12 @@ describe('SegmentedStore', () => {
     const store = await SegmentedStore.open(dir, { fs, segmentSize: S });
     try {
       fs.log.length = 0;
-      const first = store.write(S, pattern(10, 1)); // creates segment 1
+      const first = store.write(0, pattern(10, 1));
       // The second write comes while the directory fsync is in flight.
       while (!fs.log.includes(`syncDir ${dir}`)) {
         await tick();
       }
-      await Promise.all([first, store.write(S + 10, pattern(10, 2)), store.sync()]);
+      await Promise.all([first, store.write(10, pattern(10, 2)), store.sync()]);
       const synced = fs.log.indexOf(`synced ${dir}`);
       assert.ok(synced >= 0, fs.log.join('\n'));
       const writes = fs.log.flatMap((entry, at) => (entry.startsWith('pwrite') ? [at] : []));

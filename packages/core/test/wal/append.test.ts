@@ -95,6 +95,33 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('a detached payload is an empty record, as its length says (append and appendBatch, both paths)', async () => {
+      const detached = (): Uint8Array => {
+        const view = new Uint8Array(16).fill(7);
+        structuredClone(view.buffer, { transfer: [view.buffer] });
+        assert.equal(view.length, 0);
+        return view;
+      };
+      const wal = await Wal.open(new MemoryStore());
+      // The first append of a turn takes the slow path, later ones the fast one.
+      const lsns = [wal.append(detached()), wal.append(bytes(3)), wal.append(detached())];
+      lsns.push(...wal.appendBatch([bytes(2), detached(), bytes(1)]));
+      assert.deepEqual(lsns, [0, 8, 19, 27, 37, 45]);
+      assert.equal(wal.stats().appends, 6);
+      assert.equal(wal.stats().appendedBytes, 6);
+      await wal.sync();
+      const read = await Promise.all(lsns.map((lsn) => wal.read(lsn)));
+      assert.deepEqual(read, [
+        new Uint8Array(0),
+        bytes(3),
+        new Uint8Array(0),
+        bytes(2),
+        new Uint8Array(0),
+        bytes(1),
+      ]);
+      await wal.close();
+    });
+
     it('appendBatch: consecutive LSNs; all or nothing on a bad or over-limit element', async () => {
       const wal = await Wal.open(new MemoryStore(), { maxRecordSize: 1000 });
       const lsns = wal.appendBatch([bytes(1), bytes(2), bytes(3)]);

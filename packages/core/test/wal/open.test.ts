@@ -2,8 +2,9 @@
 // (the maximum record size at open: max-record-size.test.ts).
 
 import assert from 'node:assert/strict';
+import { FailedError, NoSpaceError } from '@wal/errors';
 import { FileStore, MemoryStore, SegmentedStore, type Store } from '@wal/store';
-import { CrashFs } from '@wal/store/testing';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode } from '../helpers.js';
@@ -11,6 +12,41 @@ import { appendAll, collect, segmented, single } from './fixtures.js';
 
 describe('Wal', () => {
   describe('open and close', () => {
+    it('readyEnd is only a speed-up: a store left usable opens anyway; a latched one fails the open', async () => {
+      // A real file system: the segment cannot be created at open (a full
+      // disk); the open succeeds and the first write creates it.
+      const fs = new FaultFs(new CrashFs());
+      const full = fs.inject({
+        method: 'open',
+        when: (call) => call.path.endsWith('.wal'),
+        fault: 'ENOSPC',
+        persistent: true,
+      });
+      const wal = await Wal.open('/log', { fs, segmentSize: 64 * 1024 });
+      assert.equal(full.fired, 1);
+      full.remove();
+      const lsn = wal.append(bytes(10, 1));
+      await wal.sync();
+      assert.deepEqual(await wal.read(lsn), bytes(10, 1));
+      await wal.close();
+      // A store whose readyEnd fails: usable (not latched) or latched.
+      class Failing extends MemoryStore {
+        constructor(readonly refusal: Error) {
+          super();
+        }
+        override readyEnd(): Promise<void> {
+          return Promise.reject(this.refusal);
+        }
+      }
+      const usable = new Failing(new NoSpaceError('no space for the end segment'));
+      const opened = await Wal.open(usable);
+      await opened.append(bytes(5, 2), { wait: 'durable' });
+      await opened.close();
+      const latched = new Failing(new FailedError('directory fsync failed'));
+      await rejectsCode(Wal.open(latched), 'WAL_FAILED');
+      assert.equal(latched.closed, true, 'the failed open closed its store');
+    });
+
     it('opens an empty MemoryStore log, appends, reads, closes', async () => {
       const wal = await Wal.open(new MemoryStore());
       assert.equal(wal.head, 0);
