@@ -29,7 +29,7 @@ import { LEVELS, type TableEntry } from './manifest.js';
 import { coveringSequence, type RangeTombstone } from './range-delete.js';
 import type { Table, TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
-import { Timeslice } from './timeslice.js';
+import { monotonicClock, SLICE_MS, type SliceClock, Timeslice } from './timeslice.js';
 import type { LiveTable, Version } from './version.js';
 
 /** Compaction options, resolved. */
@@ -358,13 +358,15 @@ type Keep = (
  * of the inputs at or below `smallestSnapshot`. Rejects with the read errors
  * of the inputs (`WAL_CORRUPTION` for an entry of unknown kind), once no
  * read of theirs is in flight. Reads about `readSize` bytes of the inputs
- * ahead of the merge (see {@link InputMerge}).
+ * ahead of the merge (see {@link InputMerge}). Gives the turn back once a
+ * slice is over by `sliceClock` (see {@link Timeslice}).
  */
 export async function survivors(
   plan: CompactionPlan,
   smallestSnapshot: number,
   keep: Keep,
   readSize: number,
+  sliceClock: SliceClock = monotonicClock,
 ): Promise<void> {
   // The range deletions by start; `covering` holds those covering the current key.
   const ranges = [...plan.inputs, ...plan.next]
@@ -377,7 +379,7 @@ export async function survivors(
   try {
     await merge.open();
     // Gives the turn back now and then: writes waiting on the log go on meanwhile.
-    const slice = new Timeslice();
+    const slice = new Timeslice(SLICE_MS, sliceClock);
     /** The current user key (a copy). */
     let key: Uint8Array | undefined;
     let newer = Number.POSITIVE_INFINITY;
@@ -434,6 +436,8 @@ export interface OutputContext {
   readonly readSize: number;
   /** The oldest sequence number a reader may still ask for. */
   readonly smallestSnapshot: number;
+  /** The clock of the merge's slices (default: {@link monotonicClock}). */
+  readonly sliceClock?: SliceClock;
   /** Allocates the next table number. */
   allocate(): number;
   /** Counts `size` bytes of table written. */
@@ -510,7 +514,7 @@ export async function writeOutputs(
     return writer!.add(key, value, keyLength, valueStart, valueEnd);
   };
   try {
-    await survivors(plan, smallestSnapshot, keep, readSize);
+    await survivors(plan, smallestSnapshot, keep, readSize, context.sliceClock);
     await finish(rangesBefore(undefined)!);
   } finally {
     await writer?.abandon();

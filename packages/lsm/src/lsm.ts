@@ -50,7 +50,7 @@ import { lookup, readSources } from './reads.js';
 import { type Recovered, recover } from './recovery.js';
 import { Table, type TableLayout } from './table.js';
 import { TableWriter } from './table-writer.js';
-import { Timeslice } from './timeslice.js';
+import { SLICE_MS, type SliceClock, Timeslice } from './timeslice.js';
 import { emptyLevels, LiveTable, sortLevel, Version } from './version.js';
 
 const noop = (): void => {};
@@ -120,6 +120,8 @@ export class Lsm {
   readonly #stop: number;
   readonly #targetFileSize: number;
   readonly #compactionReadSize: number;
+  /** The clock of the slices of flushes and compactions. */
+  readonly #sliceClock: SliceClock;
   readonly #maxManifestBytes: number;
   readonly #cache: BlockCache;
   /** The current version (holds one reference to it). */
@@ -214,6 +216,7 @@ export class Lsm {
     this.#stop = options.stop;
     this.#targetFileSize = options.targetFileSize;
     this.#compactionReadSize = options.compactionReadSize;
+    this.#sliceClock = options.sliceClock;
     this.#cache = options.cache;
     this.#maxManifestBytes = options.maxManifestBytes;
     this.#lock = recovered.lock;
@@ -642,7 +645,7 @@ export class Lsm {
         // One internal-key buffer, rewritten per entry (the writer copies it).
         let key = EMPTY;
         // Gives the turn back now and then: writes waiting on the log go on meanwhile.
-        const slice = new Timeslice();
+        const slice = new Timeslice(SLICE_MS, this.#sliceClock);
         for (let entry = frozen.memtable.first(); entry !== undefined; entry = entry.next) {
           const { keyBytes, keyAt, keyLength } = entry;
           if (key.length !== keyLength + TRAILER_SIZE)
@@ -825,6 +828,7 @@ export class Lsm {
           layout: this.#layout,
           targetFileSize: this.#targetFileSize,
           readSize: this.#compactionReadSize,
+          sliceClock: this.#sliceClock,
           smallestSnapshot: this.#smallestSnapshot(),
           allocate: () => this.#nextFile++,
           written: (size) => {

@@ -7,6 +7,7 @@ import { BlockCache } from './block-cache.js';
 import type { CompactionShape } from './compaction.js';
 import { LSM_OPTION_KEYS } from './option-keys.js';
 import type { TableLayout } from './table.js';
+import { monotonicClock, type SliceClock } from './timeslice.js';
 
 /** What a {@link Snapshot} needs of its store. */
 export interface SnapshotOwner {
@@ -234,6 +235,8 @@ export interface ResolvedOptions {
   };
   /** {@link LsmOptions.blockingSync}: for the data log only. */
   readonly blockingSync: boolean;
+  /** The clock of the slices of flushes and compactions (see {@link SLICE_CLOCK}). */
+  readonly sliceClock: SliceClock;
 }
 
 /**
@@ -243,6 +246,14 @@ export interface ResolvedOptions {
  * and then an fdatasync.
  */
 export const LOG_OPTIONS: unique symbol = Symbol('@wal/lsm log options');
+
+/**
+ * Internal (not exported from the package): under this key, an options
+ * object may carry the clock (a {@link SliceClock}) by which flushes and
+ * compactions decide that a slice is over and give the turn back, so that
+ * tests can make every slice end after its first look at the clock.
+ */
+export const SLICE_CLOCK: unique symbol = Symbol('@wal/lsm slice clock');
 
 /**
  * Checks `options` and fills in the defaults. Throws Node-style argument
@@ -337,6 +348,7 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
   }
   const durableWrites = (options as { [LOG_OPTIONS]?: { durableWrites?: boolean } })[LOG_OPTIONS]
     ?.durableWrites;
+  const sliceClock = (options as { [SLICE_CLOCK]?: SliceClock })[SLICE_CLOCK] ?? monotonicClock;
   const logOptions = {
     fs,
     ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
@@ -356,5 +368,6 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
     compactionReadSize,
     logOptions,
     blockingSync: options.blockingSync ?? false,
+    sliceClock,
   };
 }

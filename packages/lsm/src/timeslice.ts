@@ -14,6 +14,12 @@ export const SLICE_MS = 0.25;
 /** Steps between two looks at the clock. */
 const STEPS_PER_LOOK = 16;
 
+/** A monotonic clock in milliseconds, looked at between slices. */
+export type SliceClock = () => number;
+
+/** The clock of the slices unless told otherwise: `performance.now()`. */
+export const monotonicClock: SliceClock = () => performance.now();
+
 /**
  * The clock of one piece of background work. Call {@link Timeslice.step}
  * once per unit of work (an entry added); when it returns a promise, await
@@ -23,24 +29,28 @@ export class Timeslice {
   #steps = 0;
   #ends: number;
 
-  constructor(readonly sliceMs = SLICE_MS) {
-    this.#ends = performance.now() + sliceMs;
+  /** A slice starts now, by `now` (tests give a clock of their own). */
+  constructor(
+    readonly sliceMs = SLICE_MS,
+    readonly now: SliceClock = monotonicClock,
+  ) {
+    this.#ends = now() + sliceMs;
   }
 
   /** `undefined` while the slice lasts; else a promise of the next turn (a new slice starts then). */
   step(): Promise<void> | undefined {
     if (++this.#steps < STEPS_PER_LOOK) return undefined;
     this.#steps = 0;
-    if (performance.now() < this.#ends) return undefined;
+    if (this.now() < this.#ends) return undefined;
     return nextTurn().then(() => {
-      this.#ends = performance.now() + this.sliceMs;
+      this.#ends = this.now() + this.sliceMs;
     });
   }
 
   /** Starts a new slice (after the work awaited something else, which gave the turn back). */
   restart(): void {
     this.#steps = 0;
-    this.#ends = performance.now() + this.sliceMs;
+    this.#ends = this.now() + this.sliceMs;
   }
 
   /**

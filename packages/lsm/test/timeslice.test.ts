@@ -58,4 +58,29 @@ describe('Timeslice', () => {
     for (let i = 0; i < 16; i++) assert.equal(slice.after(undefined), undefined);
     await assert.rejects(slice.after(Promise.reject(new Error('failed')))!, /failed/);
   });
+
+  it('looks at its clock once every 16 steps, and gives the turn back once the clock says the slice is over', async () => {
+    let now = 100;
+    let looks = 0;
+    const slice = new Timeslice(1, () => {
+      looks++;
+      return now;
+    });
+    assert.equal(looks, 1, 'the slice starts by the clock');
+    // The clock stands still: the slice lasts, however many steps.
+    for (let i = 0; i < 1600; i++) assert.equal(slice.step(), undefined);
+    assert.equal(looks, 1 + 100);
+    now = 101; // over
+    for (let i = 1; i < 16; i++) assert.equal(slice.step(), undefined);
+    const turn = slice.step();
+    assert.ok(turn !== undefined, 'the 16th step after the clock moved gives the turn back');
+    await turn;
+    // A new slice, by the clock, from the turn on.
+    for (let i = 0; i < 32; i++) assert.equal(slice.step(), undefined);
+    now = 102;
+    slice.restart();
+    now = 103;
+    for (let i = 1; i < 16; i++) assert.equal(slice.step(), undefined);
+    assert.ok(slice.step() !== undefined);
+  });
 });
