@@ -158,13 +158,26 @@ export class Reader {
   }
 }
 
+/**
+ * A buffer grown past this many bytes is let go of at {@link Output.clear}
+ * (for one huge value; the builders' usual contents stay far below it).
+ */
+export const OUTPUT_KEEP_LIMIT = 1024 * 1024;
+
 /** Growable byte output. */
 export class Output {
   #bytes: Uint8Array;
+  readonly #initial: number;
   length = 0;
 
   constructor(initial = 4096) {
+    this.#initial = initial;
     this.#bytes = new Uint8Array(initial);
+  }
+
+  /** Bytes the buffer holds now (written or not). */
+  get capacity(): number {
+    return this.#bytes.length;
   }
 
   /** Makes room for `more` bytes and returns the buffer to write into at {@link Output.length}. */
@@ -213,9 +226,10 @@ export class Output {
     return this.#bytes.subarray(0, this.length);
   }
 
-  /** Forgets the contents, keeping the buffer. */
+  /** Forgets the contents, keeping the buffer unless it grew past {@link OUTPUT_KEEP_LIMIT}. */
   clear(): void {
     this.length = 0;
+    if (this.#bytes.length > OUTPUT_KEEP_LIMIT) this.#bytes = new Uint8Array(this.#initial);
   }
 }
 

@@ -30,6 +30,7 @@ import {
   KIND_RANGE_DELETE,
   KIND_VALUE,
   Malformed,
+  OUTPUT_KEEP_LIMIT,
   Output,
   putVarint,
   Reader,
@@ -132,6 +133,24 @@ describe('LSM-FORMAT §1 encodings', () => {
     assert.throws(() => new Reader(fromHex('80 80 80 80 80 80 80 10'), 0, 8).varint('v'), /above/);
     assert.throws(() => getU64(fromHex('00 00 00 00 00 00 20 00'), 0), /above/);
     assert.throws(() => new Reader(fromHex('05 61'), 0, 2).lengthPrefixed('k'), Malformed);
+  });
+});
+
+describe("Output (the builders' buffer)", () => {
+  it('keeps its buffer across clear() for usual contents, lets go of one grown for a huge value', () => {
+    const out = new Output(4096);
+    out.bytes(new Uint8Array(300 * 1024).fill(1)); // a compaction's pending blocks, say
+    const usual = out.capacity;
+    assert.ok(usual >= 300 * 1024 && usual <= OUTPUT_KEEP_LIMIT);
+    out.clear();
+    assert.equal(out.capacity, usual, 'no reallocation for usual contents');
+    out.bytes(new Uint8Array(OUTPUT_KEEP_LIMIT + 1).fill(2)); // one huge value
+    assert.ok(out.capacity > OUTPUT_KEEP_LIMIT);
+    out.clear();
+    assert.equal(out.capacity, 4096, 'back to its initial size');
+    assert.equal(out.length, 0);
+    out.u32(0x01020304);
+    assert.deepEqual([...out.view()], [4, 3, 2, 1]);
   });
 });
 
