@@ -922,8 +922,7 @@ export class SegmentedStore extends StoreBase {
    */
   protected override async doReadyEnd(): Promise<void> {
     const index = Math.floor(this.lengthOffset / this.segmentSize);
-    const segment = this.#segments.get(index) ?? this.#writable(index);
-    await this.#use(index, segment, () => Promise.resolve());
+    await this.#use(index, this.#writable(index), () => Promise.resolve());
   }
 
   /** `doWrite` of a range that could not take the direct path. */
