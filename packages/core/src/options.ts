@@ -67,7 +67,10 @@ export interface WalOptions {
    * timers, I/O callbacks and other requests of the process wait behind
    * them; committers released together still share one write and one fsync,
    * but concurrent committers no longer overlap their commits with the disk.
-   * What a resolved `durable` promise means does not change.
+   * A loop of awaited appends still lets the event loop turn about once a
+   * millisecond (a wait made that long after the last turn settles after
+   * one; waits still settle in the order they were made). What a resolved
+   * `durable` promise means does not change.
    */
   readonly blockingSync?: boolean;
   /**

@@ -30,6 +30,7 @@ import { closeLog } from './close.js';
 import { Durability } from './durability.js';
 import { Exclusivity } from './exclusive.js';
 import { Locator, READ_WINDOW } from './locate.js';
+import { LoopTurns } from './loop-turns.js';
 import {
   appendSignal,
   DEFAULT_PREALLOCATE,
@@ -116,6 +117,8 @@ export class Wal {
   #closing: Promise<void> | undefined;
   /** What iterators may see of the log. */
   readonly #access: ReaderAccess;
+  /** With `blockingSync` (writable): paces the waits so that awaiting loops let the event loop turn. */
+  readonly #turns: LoopTurns | undefined;
 
   private constructor(init: {
     store: Store;
@@ -168,6 +171,7 @@ export class Wal {
     log.wal = this;
     this.#log = log;
     this.#access = readerAccess(log);
+    this.#turns = options.blockingSync && !options.readOnly ? new LoopTurns() : undefined;
     publishRecovery(this, init.recovery);
   }
 
@@ -338,7 +342,10 @@ export class Wal {
       return Promise.reject(error);
     }
     return abortable(
-      this.#log.writer.waitAppended(lsn + 1, level).then(() => lsn),
+      this.#paced(
+        this.#log.writer.waitAppended(lsn + 1, level).then(() => lsn),
+        level,
+      ),
       signal,
     );
   }
@@ -387,7 +394,10 @@ export class Wal {
     if (level === undefined) return lsns;
     if (lsns.length === 0) return Promise.resolve(lsns);
     return abortable(
-      this.#log.writer.waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+      this.#paced(
+        this.#log.writer.waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+        level,
+      ),
       signal,
     );
   }
@@ -409,7 +419,17 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return cancellable(options, () => this.#waitFor(lsn, level));
+    return cancellable(options, () => this.#paced(this.#waitFor(lsn, level), level));
+  }
+
+  /**
+   * `wait` as it is, or, on a blocking log, after a turn of the event loop
+   * now and then (loop-turns.ts): a loop awaiting a blocking log's waits
+   * would otherwise never let timers and I/O callbacks run.
+   */
+  #paced<T>(wait: Promise<T>, level: WaitLevel): Promise<T> {
+    const turns = this.#turns;
+    return turns === undefined ? wait : turns.pace(wait, level === 'durable');
   }
 
   #waitFor(lsn: number, level: WaitLevel): Promise<void> {
@@ -435,7 +455,7 @@ export class Wal {
    * an already aborted signal asks for none).
    */
   sync(options?: WaitOptions): Promise<void> {
-    return cancellable(options, () => this.#sync());
+    return cancellable(options, () => this.#paced(this.#sync(), 'durable'));
   }
 
   #sync(): Promise<void> {

@@ -63,16 +63,6 @@ const FULL = 3;
 type Stall = typeof GO | typeof STOP | typeof SLOW | typeof FULL;
 const EMPTY = new Uint8Array(0);
 const RESOLVED = Promise.resolve();
-/**
- * With `blockingSync`: at most about this long (ms) of writes between two
- * turns of the event loop while a flush or compaction is queued or running
- * (each of their I/O steps needs a turn), {@link LOOP_IDLE_TURN_MS} else.
- */
-const LOOP_TURN_MS = 1;
-/** With `blockingSync`: as {@link LOOP_TURN_MS}, with no flush or compaction to run. */
-const LOOP_IDLE_TURN_MS = 10;
-/** With `blockingSync`: the clock is read once every this many writes for {@link LOOP_TURN_MS}. */
-const LOOP_CHECK_WRITES = 16;
 
 interface PendingWrite {
   readonly sequence: number;
@@ -137,8 +127,6 @@ export class Lsm {
    */
   #flushWork: Promise<void> = Promise.resolve();
   #compactionWork: Promise<void> = Promise.resolve();
-  /** Flushes and compactions queued or running. */
-  #background = 0;
   #editing: Promise<void> = Promise.resolve();
   /** The next table number to allocate (at or above the manifest's nextFile). */
   #nextFile: number;
@@ -192,25 +180,12 @@ export class Lsm {
   /** The `flush()` calls in progress (each settles without rejecting); `close()` waits for them. */
   readonly #flushCalls = new Set<Promise<void>>();
   #flushedBytes = 0;
-  /**
-   * With `blockingSync` (else `undefined`): when a write last let the event
-   * loop turn (`performance.now()`, see {@link Lsm.#letLoopTurn}).
-   */
-  #loopTurned: number | undefined;
-  /** Writes since {@link Lsm.#letLoopTurn} last read the clock. */
-  #writesUnchecked = 0;
-  /**
-   * With `blockingSync`: the promise of the last write made to wait for a
-   * turn of the event loop (or made after one), until it settles.
-   */
-  #turning: Promise<void> | undefined;
 
   private constructor(dir: string, options: ResolvedOptions, recovered: Recovered) {
     this.#dir = dir;
     this.#fs = options.fs;
     this.#layout = options.layout;
     this.#writeBufferSize = options.writeBufferSize;
-    if (options.blockingSync) this.#loopTurned = 0;
     this.#shape = options.shape;
     this.#slowdown = options.slowdown;
     this.#stop = options.stop;
@@ -361,8 +336,7 @@ export class Lsm {
       // Behind writes held back by a stall: after them, in call order.
       if (this.#held.size === 0 && this.#stall(false) === GO) {
         const written = this.#append(ops, sync);
-        if (written !== undefined)
-          return this.#loopTurned === undefined ? written : this.#letLoopTurn(written, sync);
+        if (written !== undefined) return written;
       }
     } catch (error) {
       return Promise.reject(error);
@@ -374,44 +348,6 @@ export class Lsm {
       value: op.value === undefined ? undefined : copyBytes(op.value),
     }));
     return this.#writeAfterStall(copies, sync);
-  }
-
-  /**
-   * With `blockingSync` a write resolves in a microtask (its `write()` runs
-   * on this thread), so a loop of awaited writes would never let the event
-   * loop turn: the flushes and compactions, whose table I/O completes
-   * through it, would only run when a write stall made the writer wait
-   * (keeping a frozen memtable and a compaction's inputs in memory the
-   * whole time), and timers and I/O callbacks would wait for the loop to
-   * end. So once at least {@link LOOP_TURN_MS} passed since the last time
-   * (with no background work to run, {@link LOOP_IDLE_TURN_MS}; checked at
-   * every durable write, whose fdatasync dwarfs the clock read, and every
-   * {@link LOOP_CHECK_WRITES} other writes), a write resolves after one turn
-   * of the event loop (through `setImmediate`) instead. It is applied as
-   * soon as the others: only its caller waits. The writes made until it
-   * resolves resolve after it, so that writes still resolve in call order.
-   */
-  #letLoopTurn(written: Promise<void>, sync: boolean): Promise<void> {
-    const before = this.#turning;
-    if (before !== undefined) return this.#resolveInOrder(written.then(() => before));
-    // The clock is read every few writes only (a read costs about 1 % of a write).
-    if (!sync && ++this.#writesUnchecked < LOOP_CHECK_WRITES) return written;
-    this.#writesUnchecked = 0;
-    const now = performance.now();
-    const interval = this.#background > 0 ? LOOP_TURN_MS : LOOP_IDLE_TURN_MS;
-    if (now - this.#loopTurned! < interval) return written;
-    this.#loopTurned = now;
-    return this.#resolveInOrder(written.then(nextTurn));
-  }
-
-  /** Makes `promise` the one the next writes resolve after, until it settles. */
-  #resolveInOrder(promise: Promise<void>): Promise<void> {
-    this.#turning = promise;
-    const settled = (): void => {
-      if (this.#turning === promise) this.#turning = undefined;
-    };
-    promise.then(settled, settled);
-    return promise;
   }
 
   /**
@@ -725,16 +661,12 @@ export class Lsm {
 
   /** Runs `job` after the work queued before it on `queue`; one job per queue at a time. */
   #enqueue(queue: 'flush' | 'compaction', job: () => Promise<void>): Promise<void> {
-    this.#background++;
-    const done = (): void => {
-      this.#background--;
-    };
     if (queue === 'flush') {
-      const run = this.#flushWork.then(job).finally(done);
+      const run = this.#flushWork.then(job);
       this.#flushWork = run.catch(noop);
       return run;
     }
-    const run = this.#compactionWork.then(job).finally(done);
+    const run = this.#compactionWork.then(job);
     this.#compactionWork = run.catch(noop);
     return run;
   }

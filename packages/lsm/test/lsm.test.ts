@@ -1928,7 +1928,7 @@ describe('Lsm: blocking commits let the event loop turn', () => {
   });
 
   it('blockingSync: a timer waits for at most a durable write or two when each fdatasync outlasts the turn interval', async () => {
-    /** Each fdatasync of the log takes 12 ms, on this thread: more than the 10 ms between turns. */
+    /** Each fdatasync of the log takes 12 ms, on this thread: more than the millisecond between turns. */
     class SlowSyncFs extends CrashFs {
       override fdatasyncSync(file: Parameters<CrashFs['fdatasyncSync']>[0]): void {
         const until = performance.now() + 12;
@@ -1959,8 +1959,8 @@ describe('Lsm: blocking commits let the event loop turn', () => {
       writeBufferSize: 16 * 1024 * 1024,
     });
     await db.put(bytes('first'), bytes('0'));
-    // Rounds of 32 concurrent writes for 100 ms: about ten of them hold
-    // the write that waits for a turn (every 10 ms), most often mid-round.
+    // Rounds of 32 concurrent writes for 100 ms: many of them hold
+    // the write that waits for a turn (about every millisecond), most often mid-round.
     const until = performance.now() + 100;
     let rounds = 0;
     while (performance.now() < until) {

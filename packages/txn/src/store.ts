@@ -31,7 +31,6 @@
  * after `durableSeq`, in order; records in the log have strictly increasing
  * sequence numbers.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
@@ -68,14 +67,6 @@ import { type Chain, VersionIndex } from './versions.js';
 const noop = (): void => undefined;
 const NO_OPTIONS: BeginOptions = Object.freeze({});
 
-/**
- * With `log.blockingSync`: at most about this long (ms) of commits between
- * two turns of the event loop while a checkpoint runs (each of its I/O steps
- * needs a turn), {@link LOOP_IDLE_TURN_MS} else.
- */
-const LOOP_TURN_MS = 1;
-/** With `log.blockingSync`: as {@link LOOP_TURN_MS}, with no checkpoint running. */
-const LOOP_IDLE_TURN_MS = 10;
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
 
@@ -169,8 +160,6 @@ interface Opened {
   readonly last: number;
   readonly lastLsn: number;
   readonly checkpoint: CheckpointPosition | undefined;
-  /** The log writes and fdatasyncs commits on the calling thread (`log.blockingSync`). */
-  readonly blockingSync: boolean;
 }
 
 let create: (
@@ -284,16 +273,6 @@ export class TxnStore {
     this.#resolveNext = resolve;
     this.#rejectNext = reject;
   };
-  /**
-   * With `log.blockingSync` (else `undefined`): when a commit last let the
-   * event loop turn (`performance.now()`, see {@link TxnStore.#letLoopTurn}).
-   */
-  #loopTurned: number | undefined;
-  /**
-   * With `log.blockingSync`: settles (never rejects) once the last commit
-   * made to wait for a turn of the event loop, or made after one, settled.
-   */
-  #turning: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   readonly #checkpoints: Checkpoints;
   /** The newest durable checkpoint (written or found at open). */
@@ -318,7 +297,6 @@ export class TxnStore {
     this.#nextSeq = opened.last + 1;
     this.#checkpoints = checkpoints;
     this.#checkpointed = opened.checkpoint;
-    if (opened.blockingSync) this.#loopTurned = 0;
     this.#hooks = hooks;
     this.#host = {
       index,
@@ -707,40 +685,7 @@ export class TxnStore {
     const outcome = new Promise<void>(this.#capture);
     state.acknowledge = this.#resolveNext;
     state.refuse = this.#rejectNext;
-    return this.#loopTurned === undefined ? outcome : this.#letLoopTurn(outcome);
-  }
-
-  /**
-   * With `log.blockingSync` a commit resolves in a microtask (the log's
-   * write and fdatasync run on this thread), so a loop of awaited commits
-   * would never let the event loop turn: a checkpoint, whose file I/O
-   * completes through it, would wait for the loop to end (and the log grow
-   * meanwhile), and so would timers and I/O callbacks. So once at least
-   * {@link LOOP_TURN_MS} passed since the last time (with no checkpoint
-   * running, {@link LOOP_IDLE_TURN_MS}; the clock is read at every commit,
-   * whose fdatasync dwarfs it), a commit resolves after one turn of the
-   * event loop (through `setImmediate`) instead. It is durable and visible
-   * as soon as the others: only its caller waits. The commits made until it
-   * settles resolve after it, so that commits still resolve in call order.
-   */
-  #letLoopTurn(outcome: Promise<void>): Promise<void> {
-    const before = this.#turning;
-    let resolved: Promise<void>;
-    if (before !== undefined) resolved = outcome.then(() => before);
-    else {
-      const now = performance.now();
-      const interval = this.#checkpointRunning ? LOOP_TURN_MS : LOOP_IDLE_TURN_MS;
-      if (now - this.#loopTurned! < interval) return outcome;
-      this.#loopTurned = now;
-      resolved = outcome.then(nextTurn);
-    }
-    // A later commit waits for this one to settle, and keeps its own outcome.
-    const turning = resolved.then(noop, noop);
-    this.#turning = turning;
-    turning.then(() => {
-      if (this.#turning === turning) this.#turning = undefined;
-    });
-    return resolved;
+    return outcome;
   }
 
   /**
@@ -948,8 +893,7 @@ export async function openStore(
       offset: wal.head > start ? wal.head : wal.tail,
     });
   }
-  const blockingSync = logOptions.blockingSync === true;
-  const opened = { last: Math.max(base, last), lastLsn, checkpoint, blockingSync };
+  const opened = { last: Math.max(base, last), lastLsn, checkpoint };
   return create(wal, index, opened, checkpoints, hooks);
 }
 

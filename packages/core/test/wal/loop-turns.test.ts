@@ -1,0 +1,141 @@
+// A blocking log's waits let the event loop turn (loop-turns.ts; README,
+// "Blocking commits"): its writes and fdatasyncs run on the calling thread,
+// so without it a loop of awaited appends would hold timers, I/O callbacks
+// and a consumer's background work until it ends.
+
+import assert from 'node:assert/strict';
+import { CrashFs } from '@wal/store/testing';
+import type { Wal } from '../../src/index.js';
+import { bytes } from '../helpers.js';
+import { single } from './fixtures.js';
+
+/** One awaited step of a writer's loop, in each form a wait takes. */
+const STEPS: ReadonlyArray<readonly [string, (wal: Wal) => Promise<unknown>]> = [
+  ['durable appends', (wal) => wal.append(bytes(100), { wait: 'durable' })],
+  ['written appends', (wal) => wal.append(bytes(100), { wait: 'written' })],
+  ['durable batches', (wal) => wal.appendBatch([bytes(40), bytes(60)], { wait: 'durable' })],
+  ['written batches', (wal) => wal.appendBatch([bytes(40), bytes(60)], { wait: 'written' })],
+  ['durable waitFor', (wal) => wal.waitFor(wal.append(bytes(100)), 'durable')],
+  ['written waitFor', (wal) => wal.waitFor(wal.append(bytes(100)), 'written')],
+  [
+    'syncs',
+    (wal) => {
+      wal.append(bytes(100));
+      return wal.sync();
+    },
+  ],
+];
+
+/** Opens a single-file log (no segment to create: every write and sync runs on this thread). */
+const blocking = (fs = new CrashFs()): Promise<Wal> =>
+  single(fs, { blockingSync: true, stagingLimit: 1024 * 1024 });
+
+/** Counts the fdatasyncs run on the calling thread. */
+class CountingFs extends CrashFs {
+  syncsNow = 0;
+  override fdatasyncSync(file: Parameters<CrashFs['fdatasyncSync']>[0]): void {
+    this.syncsNow++;
+    super.fdatasyncSync(file);
+  }
+}
+
+describe('Wal: a blocking log lets the event loop turn', () => {
+  for (const [name, step] of STEPS) {
+    it(`blockingSync: a timer fires again and again while a loop of awaited ${name} goes on`, async () => {
+      const fs = new CountingFs();
+      const wal = await blocking(fs);
+      await step(wal);
+      const syncsBefore = fs.syncsNow;
+      // A timer set again each time it fires: the loop lets it run every time.
+      let fired = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = (): void => {
+        timer = setTimeout(() => {
+          fired++;
+          if (fired < 3) arm();
+        }, 1);
+      };
+      arm();
+      let steps = 0;
+      while (fired < 3 && steps < 50_000) {
+        await step(wal);
+        steps++;
+      }
+      clearTimeout(timer);
+      assert.equal(fired, 3, `the timer fired ${fired} times in ${steps} ${name}`);
+      if (name.startsWith('durable') || name === 'syncs') {
+        // Each step did run its fdatasync on this thread, before it resolved.
+        assert.ok(fs.syncsNow - syncsBefore >= steps, 'blocking syncs');
+      }
+      await wal.close();
+    });
+  }
+
+  it('blockingSync: a timer waits for at most a durable append or two when each fdatasync outlasts the turn interval', async () => {
+    /** Each fdatasync takes 3 ms, on this thread: more than the 1 ms between turns. */
+    class SlowSyncFs extends CrashFs {
+      override fdatasyncSync(file: Parameters<CrashFs['fdatasyncSync']>[0]): void {
+        const until = performance.now() + 3;
+        while (performance.now() < until);
+        super.fdatasyncSync(file);
+      }
+    }
+    const wal = await blocking(new SlowSyncFs());
+    await wal.append(bytes(100), { wait: 'durable' });
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+    }, 1);
+    let appends = 0;
+    while (!fired && appends < 40) {
+      await wal.append(bytes(100), { wait: 'durable' });
+      appends++;
+    }
+    clearTimeout(timer);
+    // Counted every 16 waits instead of read at each durable one, the clock
+    // would let 16 fdatasyncs pass.
+    assert.ok(fired && appends <= 3, `the timer waited through ${appends} durable appends`);
+    await wal.close();
+  });
+
+  it('blockingSync: concurrent waits resolve in call order, turns of the event loop included', async () => {
+    const wal = await blocking();
+    let turns = 0;
+    let done = false;
+    const count = (): void => {
+      turns++;
+      if (!done) setImmediate(count);
+    };
+    setImmediate(count);
+    // Rounds of 32 concurrent appends for 100 ms: the wait that takes a turn
+    // (about every millisecond, the clock read every 16 written waits) falls
+    // mid-round most of the time.
+    const until = performance.now() + 100;
+    let rounds = 0;
+    while (performance.now() < until) {
+      const level = rounds % 2 === 0 ? 'written' : 'durable';
+      const order: number[] = [];
+      const lsns = await Promise.all(
+        Array.from({ length: 32 }, (_, i) =>
+          wal.append(bytes(20, i), { wait: level }).then((lsn) => {
+            order.push(i);
+            return lsn;
+          }),
+        ),
+      );
+      assert.deepEqual(
+        order,
+        Array.from({ length: 32 }, (_, i) => i),
+        `round ${rounds} (${level})`,
+      );
+      // Only the wait was paced: every record is written (and, when asked, durable).
+      assert.ok(wal.written > lsns[31]!);
+      if (level === 'durable') assert.ok(wal.durable > lsns[31]!);
+      rounds++;
+    }
+    done = true;
+    assert.ok(rounds > 10, `only ${rounds} rounds`);
+    assert.ok(turns > 10, `the event loop turned ${turns} times`);
+    await wal.close();
+  });
+});
