@@ -59,10 +59,14 @@ function turnProbe(): { fs: Fs; created: Created[]; settle(): void } {
   return { fs: fs as Fs, created, settle };
 }
 
-/** A clock that moves on at each look: every slice is over at its first look. */
+/**
+ * A clock that moves on at each look: every slice is over at its first
+ * look. `looks` counts them: a test that saw none would pass on the real
+ * clock's timing, by chance.
+ */
+const clock = { looks: 0 };
 function racingClock(): () => number {
-  let now = 0;
-  return () => now++;
+  return () => clock.looks++;
 }
 
 const key = (i: number): Uint8Array => bytes(`key${String(i).padStart(6, '0')}`);
@@ -115,8 +119,10 @@ describe('Lsm: flushes and compactions give the turn back', () => {
     const model = new Map<string, string>();
     const db = await open(fs);
     await putKeys(db, model, 0, 3000, 1, 'v');
+    const looks = clock.looks;
     await db.flush();
     settle();
+    assert.ok(clock.looks > looks, 'the flush read the slice clock it was given');
     assert.equal(created.length, 1, JSON.stringify(created));
     assert.deepEqual(
       created.map((c) => c.turned),
@@ -141,8 +147,10 @@ describe('Lsm: flushes and compactions give the turn back', () => {
     await db.flush();
     settle();
     assert.equal(created.length, 2, 'the two flushes, not yet the compaction');
+    const looks = clock.looks;
     await db.compact();
     settle();
+    assert.ok(clock.looks > looks, 'the compaction read the slice clock it was given');
     assert.ok(db.stats().compactions > 0, 'a compaction ran');
     const outputs = created.slice(2);
     assert.ok(outputs.length > 0, 'the compaction wrote tables');
