@@ -7,8 +7,8 @@
  * work (an LSM's flush, a checkpoint) would wait for the loop to end. So
  * once at least {@link LOOP_TURN_MS} passed since a wait last let the loop
  * turn, the next wait settles after one turn (`setImmediate`) instead; the
- * waits made until it settles settle after it, so waits still settle in the
- * order they were made. The clock is read at every `durable` wait (whose
+ * waits made until it settles settle after it (whether it succeeds or fails),
+ * so waits still settle in the order they were made. The clock is read at every `durable` wait (whose
  * fdatasync dwarfs the read) and every {@link CHECK_WAITS} `written` ones.
  * Only the wait is paced: the record is written (and durable) as soon as
  * the others. Internal to @wal/core.
@@ -20,6 +20,9 @@ export const LOOP_TURN_MS = 1;
 /** `written` waits between two reads of the clock. */
 const CHECK_WAITS = 16;
 
+/** `value`, one turn of the event loop later. */
+const afterTurn = <T>(value: T): Promise<T> => nextTurn(value);
+
 /** Paces the waits of a blocking log (see the module comment). */
 export class LoopTurns {
   /** When a wait last let the event loop turn (`performance.now()`). */
@@ -30,34 +33,48 @@ export class LoopTurns {
   #turning: Promise<unknown> | undefined;
 
   /**
-   * `wait` as it is, or the same outcome after one turn of the event loop
-   * (a rejection passes at once). `durable`: a durable wait (or a sync).
+   * `wait` with the same outcome, settling after the waits made before it
+   * that are still held for a turn, and itself after one turn of the event
+   * loop when one is due. `durable`: a durable wait (or a sync).
    */
   pace<T>(wait: Promise<T>, durable: boolean): Promise<T> {
+    // Read for every wait, held or not: waits made while an earlier one is
+    // held (concurrent writers, a writer keeping an append ahead) would
+    // otherwise chain on each other and never turn again.
+    const turn = this.#due(durable);
     const before = this.#turning;
-    if (before !== undefined) {
-      // After the earlier one, whatever its outcome; with its own.
-      return this.#inOrder(
-        wait.then((value) =>
-          before.then(
-            () => value,
-            () => value,
-          ),
+    if (before === undefined) return turn ? this.#inOrder(wait.then(afterTurn)) : wait;
+    // After the earlier one, whatever its outcome; with its own, a
+    // rejection included (it must not overtake an earlier wait's success).
+    const after = wait.then(
+      (value) =>
+        before.then(
+          () => value,
+          () => value,
         ),
-      );
-    }
-    if (!durable && ++this.#unchecked < CHECK_WAITS) return wait;
+      (error: unknown) =>
+        before.then(
+          () => Promise.reject(error),
+          () => Promise.reject(error),
+        ),
+    );
+    return this.#inOrder(turn ? after.then(afterTurn) : after);
+  }
+
+  /** Whether the next wait takes a turn: {@link LOOP_TURN_MS} passed since the last one. */
+  #due(durable: boolean): boolean {
+    if (!durable && ++this.#unchecked < CHECK_WAITS) return false;
     this.#unchecked = 0;
     const now = performance.now();
-    if (now - this.#turned < LOOP_TURN_MS) return wait;
+    if (now - this.#turned < LOOP_TURN_MS) return false;
     this.#turned = now;
-    return this.#inOrder(wait.then((value) => nextTurn(value)));
+    return true;
   }
 
   /**
-   * Makes `wait` the one later waits settle after, until it settles. The
-   * reaction that lets it go is registered before the caller's: once it
-   * settles, the caller's next wait reads the clock again.
+   * Makes `wait` the one later waits settle after, until it settles (then
+   * they need not chain: the reaction that lets it go is registered before
+   * the caller's).
    */
   #inOrder<T>(wait: Promise<T>): Promise<T> {
     this.#turning = wait;

@@ -72,14 +72,12 @@ export interface LsmOptions {
    * on an SSD, far more on a slow disk); concurrent writers still share one
    * write and one fdatasync, but no longer overlap them with the disk. Each
    * write resolves in a microtask, yet a loop of awaited writes lets the
-   * event loop turn about once a millisecond while a flush or compaction is
-   * queued or running, every 10 ms otherwise (a write made that long after
-   * the last turn resolves after one, through `setImmediate`, and the
-   * writes made until it resolves after it: writes resolve in call order;
-   * a durable write reads the clock each time, others every 16): the store's
-   * flushes and compactions go on while the writes do, and timers and I/O
-   * callbacks wait at most about 10 ms plus the write or fdatasync in
-   * progress. What a resolved put or batch guarantees does not change
+   * event loop turn about once a millisecond, as @wal/core paces a blocking
+   * log's waits (a write whose log wait is due for a turn is applied and
+   * resolves after one, through `setImmediate`, and the writes made until
+   * then after it: writes resolve in call order): the store's flushes and
+   * compactions go on while the writes do, and timers and I/O callbacks
+   * wait about a millisecond plus the write or fdatasync in progress. What a resolved put or batch guarantees does not change
    * (README, "Guarantees"). Tables and the manifest are written as without
    * it.
    */

@@ -4,10 +4,36 @@
 // and a consumer's background work until it ends.
 
 import assert from 'node:assert/strict';
-import { CrashFs } from '@wal/store/testing';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import type { Wal } from '../../src/index.js';
 import { bytes } from '../helpers.js';
 import { single } from './fixtures.js';
+
+/**
+ * Runs `writer` (given a `running()` check to loop on) while a 1 ms timer,
+ * set again each time it fires, tries to fire `times` times; resolves with
+ * how often it did. The writer stops once it has, or on its own bound.
+ */
+async function timerFires(
+  writer: (running: () => boolean) => Promise<void>,
+  times = 3,
+): Promise<number> {
+  let fired = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    timer = setTimeout(() => {
+      fired++;
+      if (fired < times) arm();
+    }, 1);
+  };
+  arm();
+  try {
+    await writer(() => fired < times);
+  } finally {
+    clearTimeout(timer);
+  }
+  return fired;
+}
 
 /** One awaited step of a writer's loop, in each form a wait takes. */
 const STEPS: ReadonlyArray<readonly [string, (wal: Wal) => Promise<unknown>]> = [
@@ -27,7 +53,7 @@ const STEPS: ReadonlyArray<readonly [string, (wal: Wal) => Promise<unknown>]> = 
 ];
 
 /** Opens a single-file log (no segment to create: every write and sync runs on this thread). */
-const blocking = (fs = new CrashFs()): Promise<Wal> =>
+const blocking = (fs: CrashFs | FaultFs = new CrashFs()): Promise<Wal> =>
   single(fs, { blockingSync: true, stagingLimit: 1024 * 1024 });
 
 /** Counts the fdatasyncs run on the calling thread. */
@@ -44,30 +70,65 @@ describe('Wal: a blocking log lets the event loop turn', () => {
     it(`blockingSync: a timer fires again and again while a loop of awaited ${name} goes on`, async () => {
       const fs = new CountingFs();
       const wal = await blocking(fs);
-      await step(wal);
-      const syncsBefore = fs.syncsNow;
-      // A timer set again each time it fires: the loop lets it run every time.
-      let fired = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const arm = (): void => {
-        timer = setTimeout(() => {
-          fired++;
-          if (fired < 3) arm();
-        }, 1);
-      };
-      arm();
-      let steps = 0;
-      while (fired < 3 && steps < 50_000) {
+      try {
         await step(wal);
-        steps++;
+        const syncsBefore = fs.syncsNow;
+        let steps = 0;
+        const fired = await timerFires(async (running) => {
+          while (running() && steps < 50_000) {
+            await step(wal);
+            steps++;
+          }
+        });
+        assert.equal(fired, 3, `the timer fired ${fired} times in ${steps} ${name}`);
+        if (name.startsWith('durable') || name === 'syncs') {
+          // Each step did run its fdatasync on this thread, before it resolved.
+          assert.ok(fs.syncsNow - syncsBefore >= steps, 'blocking syncs');
+        }
+      } finally {
+        await wal.close();
       }
-      clearTimeout(timer);
-      assert.equal(fired, 3, `the timer fired ${fired} times in ${steps} ${name}`);
-      if (name.startsWith('durable') || name === 'syncs') {
-        // Each step did run its fdatasync on this thread, before it resolved.
-        assert.ok(fs.syncsNow - syncsBefore >= steps, 'blocking syncs');
+    });
+  }
+
+  for (const level of ['written', 'durable'] as const) {
+    it(`blockingSync: a timer fires again and again while two loops of awaited ${level} appends go on together`, async () => {
+      const wal = await blocking();
+      try {
+        let appends = 0;
+        const fired = await timerFires(async (running) => {
+          const loop = async (): Promise<void> => {
+            while (running() && appends < 50_000) {
+              await wal.append(bytes(100), { wait: level });
+              appends++;
+            }
+          };
+          await Promise.all([loop(), loop()]);
+        });
+        assert.equal(fired, 3, `the timer fired ${fired} times in ${appends} appends`);
+      } finally {
+        await wal.close();
       }
-      await wal.close();
+    });
+
+    it(`blockingSync: a timer fires again and again while a writer keeps one ${level} append ahead of the one it awaits`, async () => {
+      const wal = await blocking();
+      try {
+        let appends = 0;
+        const fired = await timerFires(async (running) => {
+          let ahead = wal.append(bytes(100), { wait: level });
+          while (running() && appends < 50_000) {
+            const next = wal.append(bytes(100), { wait: level });
+            await ahead;
+            ahead = next;
+            appends++;
+          }
+          await ahead;
+        });
+        assert.equal(fired, 3, `the timer fired ${fired} times in ${appends} appends`);
+      } finally {
+        await wal.close();
+      }
     });
   }
 
@@ -81,21 +142,21 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       }
     }
     const wal = await blocking(new SlowSyncFs());
-    await wal.append(bytes(100), { wait: 'durable' });
-    let fired = false;
-    const timer = setTimeout(() => {
-      fired = true;
-    }, 1);
-    let appends = 0;
-    while (!fired && appends < 40) {
+    try {
       await wal.append(bytes(100), { wait: 'durable' });
-      appends++;
+      let appends = 0;
+      const fired = await timerFires(async (running) => {
+        while (running() && appends < 40) {
+          await wal.append(bytes(100), { wait: 'durable' });
+          appends++;
+        }
+      }, 1);
+      // Counted every 16 waits instead of read at each durable one, the clock
+      // would let 16 fdatasyncs pass.
+      assert.ok(fired === 1 && appends <= 3, `the timer waited through ${appends} durable appends`);
+    } finally {
+      await wal.close();
     }
-    clearTimeout(timer);
-    // Counted every 16 waits instead of read at each durable one, the clock
-    // would let 16 fdatasyncs pass.
-    assert.ok(fired && appends <= 3, `the timer waited through ${appends} durable appends`);
-    await wal.close();
   });
 
   it('blockingSync: concurrent waits resolve in call order, turns of the event loop included', async () => {
@@ -107,35 +168,92 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       if (!done) setImmediate(count);
     };
     setImmediate(count);
-    // Rounds of 32 concurrent appends for 100 ms: the wait that takes a turn
-    // (about every millisecond, the clock read every 16 written waits) falls
-    // mid-round most of the time.
-    const until = performance.now() + 100;
-    let rounds = 0;
-    while (performance.now() < until) {
-      const level = rounds % 2 === 0 ? 'written' : 'durable';
-      const order: number[] = [];
-      const lsns = await Promise.all(
-        Array.from({ length: 32 }, (_, i) =>
-          wal.append(bytes(20, i), { wait: level }).then((lsn) => {
-            order.push(i);
-            return lsn;
-          }),
-        ),
-      );
-      assert.deepEqual(
-        order,
-        Array.from({ length: 32 }, (_, i) => i),
-        `round ${rounds} (${level})`,
-      );
-      // Only the wait was paced: every record is written (and, when asked, durable).
-      assert.ok(wal.written > lsns[31]!);
-      if (level === 'durable') assert.ok(wal.durable > lsns[31]!);
-      rounds++;
+    try {
+      // Rounds of 32 concurrent appends for 100 ms: the wait that takes a turn
+      // (about every millisecond, the clock read every 16 written waits) falls
+      // mid-round most of the time.
+      const until = performance.now() + 100;
+      let rounds = 0;
+      while (performance.now() < until) {
+        const level = rounds % 2 === 0 ? 'written' : 'durable';
+        const order: number[] = [];
+        const lsns = await Promise.all(
+          Array.from({ length: 32 }, (_, i) =>
+            wal.append(bytes(20, i), { wait: level }).then((lsn) => {
+              order.push(i);
+              return lsn;
+            }),
+          ),
+        );
+        assert.deepEqual(
+          order,
+          Array.from({ length: 32 }, (_, i) => i),
+          `round ${rounds} (${level})`,
+        );
+        // Only the wait was paced: every record is written (and, when asked, durable).
+        assert.ok(wal.written > lsns[31]!);
+        if (level === 'durable') assert.ok(wal.durable > lsns[31]!);
+        rounds++;
+      }
+      assert.ok(rounds > 10, `only ${rounds} rounds`);
+      assert.ok(turns > 10, `the event loop turned ${turns} times`);
+    } finally {
+      done = true;
+      await wal.close();
     }
-    done = true;
-    assert.ok(rounds > 10, `only ${rounds} rounds`);
-    assert.ok(turns > 10, `the event loop turned ${turns} times`);
-    await wal.close();
+  });
+
+  it('blockingSync: a failure does not overtake an earlier wait held for its turn', async () => {
+    const fs = new FaultFs(new CrashFs());
+    const wal = await blocking(fs);
+    try {
+      // A turn is due: the first wait takes it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const settled: string[] = [];
+      const first = wal.append(bytes(100), { wait: 'durable' }).then(
+        () => settled.push('first resolved'),
+        (error: { code?: string }) => settled.push(`first rejected ${error.code}`),
+      );
+      // Its write and fdatasync run in microtasks after the append; it waits for its turn.
+      for (let i = 0; i < 20; i++) await null;
+      assert.ok(wal.durable > 0, 'the first record is durable');
+      fs.inject({ method: 'pwriteSync' });
+      const second = wal.append(bytes(100), { wait: 'written' }).then(
+        () => settled.push('second resolved'),
+        (error: { code?: string }) => settled.push(`second rejected ${error.code}`),
+      );
+      await Promise.all([first, second]);
+      assert.deepEqual(settled, ['first resolved', 'second rejected WAL_WRITE_FAILED']);
+    } finally {
+      await wal.close().catch(() => {});
+    }
+  });
+
+  it('blockingSync: an aborted wait held for its turn rejects at once, and later waits still take turns', async () => {
+    const wal = await blocking();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const abort = new AbortController();
+      const held = wal.append(bytes(100), { wait: 'durable', signal: abort.signal });
+      for (let i = 0; i < 20; i++) await null;
+      assert.ok(wal.durable > 0, 'the record is durable');
+      abort.abort();
+      let turned = false;
+      setImmediate(() => {
+        turned = true;
+      });
+      await assert.rejects(held, { name: 'AbortError' });
+      assert.equal(turned, false, 'the abort waited for the turn');
+      let appends = 0;
+      const fired = await timerFires(async (running) => {
+        while (running() && appends < 50_000) {
+          await wal.append(bytes(100), { wait: 'durable' });
+          appends++;
+        }
+      });
+      assert.equal(fired, 3, `the timer fired ${fired} times in ${appends} appends`);
+    } finally {
+      await wal.close();
+    }
   });
 });
