@@ -1927,6 +1927,37 @@ describe('Lsm: blocking commits let the event loop turn', () => {
     await db.close();
   });
 
+  it('blockingSync: a timer fires while two loops of awaited durable puts go on together', async () => {
+    const db = await Lsm.open(join(root.path, 'db'), {
+      blockingSync: true,
+      writeBufferSize: 16 * 1024 * 1024,
+    });
+    await db.put(bytes('first'), bytes('0'), { sync: true });
+    let fired = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (): void => {
+      timer = setTimeout(() => {
+        fired++;
+        if (fired < 3) arm();
+      }, 1);
+    };
+    arm();
+    let puts = 0;
+    const loop = async (): Promise<void> => {
+      while (fired < 3 && puts < 20_000) {
+        await db.put(bytes(`k${puts % 1000}`), bytes(`v${puts}`), { sync: true });
+        puts++;
+      }
+    };
+    try {
+      await Promise.all([loop(), loop()]);
+    } finally {
+      clearTimeout(timer);
+      await db.close();
+    }
+    assert.equal(fired, 3, `the timer fired ${fired} times in ${puts} puts`);
+  });
+
   it('blockingSync: a timer waits for at most a durable write or two when each fdatasync outlasts the turn interval', async () => {
     /** Each fdatasync of the log takes 12 ms, on this thread: more than the millisecond between turns. */
     class SlowSyncFs extends CrashFs {
