@@ -3,7 +3,6 @@
 // commands change no byte.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -17,10 +16,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c, encodeFrame, Wal } from '@wal/core';
 import { FileStore, SegmentedStore } from '@wal/store';
+import { snapshot } from './logs.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const SEGMENT = 4096;
@@ -133,22 +133,6 @@ async function setHint(dir: string, hint: number): Promise<void> {
   const store = await SegmentedStore.open(dir);
   await store.updateMeta({ 'wal.durableHint': hint });
   await store.close();
-}
-
-/** Every file under `dir` (and sibling files starting with its name) with its hash. */
-function snapshot(path: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const parent = dirname(path);
-  const base = path.slice(parent.length + 1);
-  const visit = (file: string) => {
-    if (statSync(file).isDirectory()) {
-      for (const name of readdirSync(file)) visit(join(file, name));
-    } else {
-      out.set(file, createHash('sha256').update(readFileSync(file)).digest('hex'));
-    }
-  };
-  for (const name of readdirSync(parent)) if (name.startsWith(base)) visit(join(parent, name));
-  return out;
 }
 
 function jsonLines(text: string): Array<Record<string, unknown>> {

@@ -23,6 +23,7 @@ import { describeLock, lockStatus } from '../src/lock.js';
 import { openLog } from '../src/open.js';
 import { formatRecord, Output } from '../src/output.js';
 import { PROGRESS_THRESHOLD, Progress } from '../src/progress.js';
+import { runOnTerminal, tornLog } from './logs.js';
 
 describe('progress bar', () => {
   const stream = (isTTY: boolean) => {
@@ -229,48 +230,16 @@ describe('repair, asking on a terminal (in process)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function tornLog(name: string): Promise<string> {
+  async function tornLogIn(name: string): Promise<string> {
     const path = join(dir, name);
-    const wal = await Wal.open(path, { segmentSize: 4096 });
-    for (let i = 0; i < 10; i++) wal.append(new TextEncoder().encode(`record ${i}`));
-    await wal.close();
-    const file = join(path, '00000000000000000000.wal');
-    const { truncateSync, statSync } = await import('node:fs');
-    truncateSync(file, statSync(file).size - 2);
-    const { SegmentedStore } = await import('@wal/store');
-    const store = await SegmentedStore.open(path);
-    await store.updateMeta({ 'wal.durableHint': 0 });
-    await store.close();
+    await tornLog(path);
     return path;
   }
 
-  async function repairWith(path: string, answer: string) {
-    const stdin = Object.assign(new PassThrough(), { isTTY: true });
-    const stdout = new PassThrough();
-    const stderr = Object.assign(new PassThrough(), { isTTY: false });
-    let out = '';
-    let err = '';
-    let asked = false;
-    stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      if (!asked && err.includes('[y/N]')) {
-        asked = true;
-        stdin.write(`${answer}\n`);
-      }
-    });
-    const code = await run(['node', 'wal', 'repair', path], {
-      out: new Output(stdout),
-      err: stderr,
-      stdin,
-    });
-    return { code, out, err };
-  }
+  const repairWith = (path: string, answer: string) => runOnTerminal(['repair', path], answer);
 
   it('does nothing when the answer is no (exit 3)', async () => {
-    const path = await tornLog('no');
+    const path = await tornLogIn('no');
     const result = await repairWith(path, 'n');
     assert.equal(result.code, EXIT.declined);
     assert.match(result.out, /Nothing done/);
@@ -280,7 +249,7 @@ describe('repair, asking on a terminal (in process)', () => {
   });
 
   it('repairs when the answer is yes', async () => {
-    const path = await tornLog('yes');
+    const path = await tornLogIn('yes');
     const result = await repairWith(path, 'y');
     assert.equal(result.code, EXIT.ok, result.err);
     assert.match(result.out, /Done: the log opens clean: 9 record/);
