@@ -195,6 +195,8 @@ export async function run(argv: readonly string[], io?: Partial<Io>): Promise<nu
   });
   try {
     await wal.parseAsync(argv as string[]);
+    // What was written may fail only now (no space left on the device).
+    await streams.out.flush();
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {

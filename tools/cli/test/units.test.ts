@@ -219,7 +219,72 @@ describe('output', () => {
     broken.emit('error', Object.assign(new Error('EPIPE'), { code: 'EPIPE' }));
     assert.equal(closed.closed, true);
     await closed.line('ignored');
-    assert.throws(() => broken.emit('error', Object.assign(new Error('EIO'), { code: 'EIO' })));
+    await closed.flush();
+  });
+
+  /** A stream whose writes fail with ENOSPC, as `/dev/full` does; `after` writes succeed first. */
+  const full = (after = 0, highWaterMark = 16384) => {
+    let writes = 0;
+    return new Writable({
+      highWaterMark,
+      write(_chunk, _encoding, callback) {
+        setImmediate(() =>
+          callback(
+            writes++ < after
+              ? null
+              : Object.assign(new Error('ENOSPC: no space left on device, write'), {
+                  code: 'ENOSPC',
+                }),
+          ),
+        );
+      },
+    });
+  };
+  const noSpace = {
+    name: 'CliError',
+    message: 'cannot write the output: no space left on the device',
+  };
+
+  it('a stream that fails: the pending write, the next one and flush reject with one line', async () => {
+    const pending = new Output(full(0, 1));
+    await assert.rejects(pending.line('one'), noSpace); // waits for a drain that never comes
+    await assert.rejects(pending.line('two'), noSpace);
+    await assert.rejects(pending.flush(), noSpace);
+    const later = new Output(full(1));
+    await later.line('one'); // accepted, then failed while buffered
+    await assert.rejects(later.flush(), noSpace);
+    const fine = new Output(full(2)); // the line, and the empty write of flush
+    await fine.line('one');
+    await fine.flush();
+  });
+
+  it('wal dump and wal info into a full device: exit 2 with one line, no stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-cli-full-'));
+    try {
+      const path = join(dir, 'log');
+      const wal = await Wal.open(path, { segmentSize: 4096 });
+      for (let i = 0; i < 200; i++) wal.append(new TextEncoder().encode(`record ${i}`));
+      await wal.close();
+      for (const [args, out] of [
+        [['dump', path], full(3, 64)], // fails with writes pending
+        [['info', path], full()], // every line buffered, fails after the command ends
+      ] as const) {
+        const err = new PassThrough();
+        let text = '';
+        err.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        const code = await run(['node', 'wal', ...args], {
+          out: new Output(out),
+          err,
+          stdin: new PassThrough(),
+        });
+        assert.equal(code, EXIT.usage, text);
+        assert.equal(text, 'wal: cannot write the output: no space left on the device\n');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
