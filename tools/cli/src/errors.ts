@@ -25,11 +25,13 @@ export const EXIT = {
 
 /** A failure meant for the user: printed as one line, no stack. */
 export class CliError extends Error {
+  /** `cause`: the failure this one describes, when a command may look at it. */
   constructor(
     message: string,
     readonly exitCode: number = EXIT.usage,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'CliError';
   }
 }

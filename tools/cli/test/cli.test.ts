@@ -1077,6 +1077,43 @@ describe('wal on other layouts', () => {
     }
     assert.ok(existsSync(join(dir, 'meta')));
   });
+
+  it('damaged metadata: verify reports it as damage without a place, --json too', async () => {
+    const flipped = fresh('meta-flipped');
+    await makeLog(flipped, 5);
+    const meta = readFileSync(join(flipped, 'meta'));
+    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+    writeFileSync(join(flipped, 'meta'), meta);
+    const hostile = fresh('meta-hostile');
+    await makeLog(hostile, 5);
+    const header = readFileSync(join(hostile, 'meta'));
+    header.writeUInt32LE(0xffffffff, 8); // the body length
+    writeFileSync(join(hostile, 'meta'), header);
+    for (const dir of [flipped, hostile]) {
+      const before = snapshot(dir);
+      const [json, text] = await Promise.all([
+        wal(['verify', dir, '--json']),
+        wal(['verify', dir]),
+      ]);
+      assert.equal(json!.status, 1, json!.stderr);
+      assertOneLine(json!, new RegExp(`^wal: ${literal(dir)}: the log is damaged: metadata file `));
+      const report = JSON.parse(json!.stdout) as Record<string, unknown>;
+      const message = (report.damage as { message: string }).message;
+      assert.deepEqual(report, {
+        path: dir,
+        layout: 'segmented',
+        status: 'damaged',
+        damage: { lsn: null, kind: 'other', message },
+      });
+      assert.match(
+        message,
+        new RegExp(`^the log is damaged: metadata file ${literal(join(dir, 'meta'))} is damaged: `),
+      );
+      assert.equal(text!.status, 1);
+      assert.equal(text!.stdout, `${dir}: DAMAGED: ${message}\n`);
+      assert.deepEqual(snapshot(dir), before);
+    }
+  });
 });
 
 describe('wal backup', () => {
