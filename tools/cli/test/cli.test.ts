@@ -1195,6 +1195,35 @@ describe('wal backup', () => {
     assert.match(result.stdout, /were not copied: they are not known to be durable/);
   });
 
+  it('names the path that failed and the options as typed, touching nothing', async () => {
+    const dir = fresh('names-source');
+    const { end } = await makeLog(dir, 5);
+    const before = snapshot(dir);
+    const missing = join(fresh('no-parent'), 'copy');
+    const [parent, upTo, maxSize] = await Promise.all([
+      wal(['backup', dir, missing]),
+      wal(['backup', dir, fresh('x'), '--up-to', '99999']),
+      wal(['verify', dir, '--max-record-size', '1']),
+    ]);
+    assert.equal(parent!.status, 2);
+    assertOneLine(
+      parent!,
+      new RegExp(`^wal: ${literal(dir)}: .*${literal(missing)}.*: no such file or directory$`),
+    );
+    assert.equal(upTo!.status, 2);
+    assertOneLine(
+      upTo!,
+      `${dir}: --up-to 99999 is past the log's durable hint (${end}): a backup copies only records known to be durable`,
+    );
+    assert.equal(maxSize!.status, 2);
+    assertOneLine(
+      maxSize!,
+      new RegExp(`^wal: ${literal(dir)}: --max-record-size 1 is out of range: it must be >= `),
+    );
+    for (const result of [parent, upTo, maxSize]) assert.doesNotMatch(result!.stderr, /options\./);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
   it('refuses an existing destination, a bad mode and a bad LSN with one line, touching nothing', async () => {
     const dir = fresh('refuse-source');
     const { lsns } = await makeLog(dir, 5);

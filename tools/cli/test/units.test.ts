@@ -161,12 +161,55 @@ describe('error descriptions', () => {
         2,
       ],
       [new LockedError('p/lock', { pid: 4242, alive: true }), /locked by process 4242 \(stop/, 2],
-      [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
+      [
+        new IoError('cannot open p/meta', { errno: 'ENOENT' }),
+        /^p: cannot open p\/meta: no such file or directory$/,
+        2,
+      ],
+      [
+        new IoError("ENOENT: no such file or directory, open 'p/x'", { errno: 'ENOENT' }),
+        /^p: ENOENT: no such file or directory, open 'p\/x'$/,
+        2,
+      ],
+      [
+        new NoSpaceError('no space left to write p/x', { errno: 'ENOSPC' }),
+        /^p: no space left to write p\/x$/,
+        2,
+      ],
       [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
       [new IoError('read failed'), /^p: read failed$/, 2],
-      [new NoSpaceError('write failed', { errno: 'ENOSPC' }), /no space left/, 2],
+      [
+        new NoSpaceError('write failed', { errno: 'ENOSPC' }),
+        /^p: write failed: no space left on the device$/,
+        2,
+      ],
       [new BoundaryError('not a boundary'), /^p: not a boundary$/, 2],
       [Object.assign(new RangeError('too big'), { code: 'ERR_OUT_OF_RANGE' }), /^p: too big$/, 2],
+      [
+        Object.assign(
+          new RangeError(
+            'The value of "options.maxRecordSize" is out of range. It must be >= 16. Received 1',
+          ),
+          { code: 'ERR_OUT_OF_RANGE' },
+        ),
+        /^p: --max-record-size 1 is out of range: it must be >= 16$/,
+        2,
+      ],
+      [
+        Object.assign(new TypeError('The "options.upTo" argument must be a number'), {
+          code: 'ERR_INVALID_ARG_TYPE',
+        }),
+        /^p: The --up-to argument must be a number$/,
+        2,
+      ],
+      [
+        Object.assign(new Error("ENOENT: no such file or directory, open 'p/x'"), {
+          code: 'ENOENT',
+          path: 'p/x',
+        }),
+        /^p: no such file or directory \(p\/x\)$/,
+        2,
+      ],
       [Object.assign(new Error('odd'), { code: 'EWEIRD' }), /^p: odd$/, 2],
     ];
     for (const [error, pattern, exitCode] of cases) {

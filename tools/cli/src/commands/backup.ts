@@ -6,8 +6,9 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { backup as backupLog } from '@wal/core';
+import { isArgumentError } from '@wal/errors';
 import { DEFAULT_FILE_MODE, validateMode } from '@wal/store';
-import { EXIT } from '../errors.js';
+import { CliError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
 import { openLog, segmentSizeOf, type Target } from '../open.js';
 import { Progress } from '../progress.js';
@@ -32,6 +33,17 @@ async function modeOfLog(target: Target): Promise<number> {
   }
 }
 
+/** Re-words the refusal of an `--up-to` past what the backup may copy. */
+function upToError(error: unknown, path: string, upTo: number | undefined): unknown {
+  if (upTo === undefined || !isArgumentError(error, 'ERR_OUT_OF_RANGE')) return error;
+  const message = (error as Error).message;
+  if (!message.includes('"options.upTo"')) return error;
+  const durable = /durable watermark \((\d+)\)/.exec(message)?.[1];
+  return new CliError(
+    `${path}: --up-to ${upTo} is past the log's durable hint${durable === undefined ? '' : ` (${durable})`}: a backup copies only records known to be durable`,
+  );
+}
+
 export async function backup(
   path: string,
   destination: string,
@@ -52,6 +64,8 @@ export async function backup(
           progress ??= new Progress(io.err, 0, total, 'backing up');
           progress.update(copied);
         },
+      }).catch((error: unknown) => {
+        throw upToError(error, path, options.upTo);
       });
       progress?.done();
       const lock = await lockStatus(target.lockFile);
