@@ -185,25 +185,33 @@ after(() => {
 describe('wal: program', async () => {
   it('prints its version and help, exit 0', async () => {
     const commands = ['info', 'verify', 'dump', 'tail', 'repair', 'backup'];
-    const [version, help, ...subs] = await Promise.all([
+    const [version, help, helpCommand, unknownHelp, ...subs] = await Promise.all([
       wal(['--version']),
       wal(['--help']),
+      wal(['help']),
+      wal(['help', 'nosuch']),
       ...commands.map((command) => wal([command, '--help'])),
+      ...commands.map((command) => wal(['help', command])),
     ]);
     assert.equal(version!.status, 0);
     assert.match(version!.stdout, /^\d+\.\d+\.\d+/);
     assert.equal(help!.status, 0);
+    assert.equal(helpCommand!.status, 0);
+    assert.equal(helpCommand!.stdout, help!.stdout);
+    assert.equal(unknownHelp!.status, 2, 'help for an unknown command is a usage error');
     commands.forEach((command, i) => {
       assert.match(help!.stdout, new RegExp(`\\b${command}\\b`));
-      const sub = subs[i]!;
+      const [sub, viaHelp] = [subs[i]!, subs[commands.length + i]!];
       assert.equal(sub.status, 0, command);
       assert.match(sub.stdout, new RegExp(`^Usage: wal ${command}`));
       assert.equal(sub.stderr, '');
+      assert.equal(viaHelp.status, 0, `help ${command}`);
+      assert.equal(viaHelp.stdout, sub.stdout);
     });
   });
 
   it('usage errors exit 2 with one line', async () => {
-    const [command, missing, option, limit, size, format, none] = await Promise.all([
+    const [command, missing, option, limit, size, format, none, ...intervals] = await Promise.all([
       wal(['frobnicate']),
       wal(['info']),
       wal(['dump', root, '--fro', '3']),
@@ -211,8 +219,15 @@ describe('wal: program', async () => {
       wal(['info', root, '--segment-size', '4q']),
       wal(['dump', root, '--format', 'xml']),
       wal([]),
+      ...['0', '2147483648', '99999999999'].map((ms) =>
+        wal(['tail', root, '-f', '--interval', ms]),
+      ),
     ]);
     const expect: Array<[Result | undefined, RegExp]> = [
+      ...intervals.map((result): [Result, RegExp] => [
+        result,
+        /^wal: option '--interval <ms>' argument '\d+' is invalid\. expected milliseconds from 1 to 2147483647\.$/,
+      ]),
       [command, /unknown command/],
       [missing, /missing required argument/],
       [option, /unknown option '--fro'.*--from/],
@@ -1192,7 +1207,7 @@ describe('wal backup', () => {
     const result = await wal(['backup', dir, copy, '--up-to', String(lsns[5])]);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(await recordsAt(copy), (await recordsAt(dir)).slice(0, 5));
-    assert.match(result.stdout, /were not copied: they are not known to be durable/);
+    assert.match(result.stdout, /were not copied: --up-to stops the copy there\./);
   });
 
   it('names the path that failed and the options as typed, touching nothing', async () => {
@@ -1222,6 +1237,37 @@ describe('wal backup', () => {
     );
     for (const result of [parent, upTo, maxSize]) assert.doesNotMatch(result!.stderr, /options\./);
     assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('refuses a log none of whose records is known to be durable, creating nothing', async () => {
+    const waldb = fresh('waldb-source');
+    await makeLog(waldb, 10);
+    unlinkSync(join(waldb, 'meta'));
+    const crashed = fresh('crashed-source');
+    await makeLog(crashed, 10);
+    await setHint(crashed, 0);
+    const empty = fresh('empty-source');
+    await makeLog(empty, 0);
+    const copies = [fresh('waldb-copy'), fresh('crashed-copy'), fresh('empty-copy')];
+    const [fromWalDb, fromCrashed, fromEmpty] = await Promise.all([
+      wal(['backup', waldb, copies[0]!, '--segment-size', '4096']),
+      wal(['backup', crashed, copies[1]!]),
+      wal(['backup', empty, copies[2]!]),
+    ]);
+    assert.equal(fromWalDb!.status, 2);
+    assertOneLine(
+      fromWalDb!,
+      `${waldb}: nothing to back up: a wal-db 1.x log (no metadata) records no durable hint, so none of its records is known to be durable; a writable open with @wal records one; nothing was created`,
+    );
+    assert.equal(fromCrashed!.status, 2);
+    assertOneLine(
+      fromCrashed!,
+      `${crashed}: nothing to back up: none of its records is known to be durable (the log was not closed cleanly: open it once to recover it); nothing was created`,
+    );
+    assert.ok(!existsSync(copies[0]!) && !existsSync(copies[1]!));
+    assert.equal(fromEmpty!.status, 0, fromEmpty!.stderr);
+    assert.match(fromEmpty!.stdout, /0 record\(s\)/);
+    assert.ok(existsSync(copies[2]!));
   });
 
   it('refuses an existing destination, a bad mode and a bad LSN with one line, touching nothing', async () => {

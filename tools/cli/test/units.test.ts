@@ -17,6 +17,7 @@ import {
   RecordTooLargeError,
 } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
+import { MAX_INTERVAL, parseInterval } from '../src/args.js';
 import { run } from '../src/cli.js';
 import { CliError, describeError, EXIT } from '../src/errors.js';
 import { describeLock, lockStatus } from '../src/lock.js';
@@ -145,6 +146,16 @@ describe('lock status', () => {
 
   it('a lock path that cannot be read: rejects', async () => {
     await assert.rejects(lockStatus(join(dir, 'live', 'below-a-file')));
+  });
+});
+
+describe('option values', () => {
+  it('an interval is 1 to 2^31 − 1 ms, the delays a Node.js timer keeps', () => {
+    assert.equal(parseInterval('1'), 1);
+    assert.equal(parseInterval(String(MAX_INTERVAL)), 2 ** 31 - 1);
+    for (const value of ['0', String(MAX_INTERVAL + 1), '1.5', '-1', 'soon', '']) {
+      assert.throws(() => parseInterval(value), /expected milliseconds from 1 to 2147483647/);
+    }
   });
 });
 
