@@ -1074,12 +1074,21 @@ describe('wal on other layouts', () => {
     assertOneLine(other!, /format version 2, which this release cannot read/);
   });
 
-  it('damaged metadata: exit 1 with one line', async () => {
-    const dir = fresh('meta');
+  /** A log of 5 records whose metadata file `damage` changes in place. */
+  async function damagedMeta(name: string, damage: (meta: Buffer) => void): Promise<string> {
+    const dir = fresh(name);
     await makeLog(dir, 5);
     const meta = readFileSync(join(dir, 'meta'));
-    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+    damage(meta);
     writeFileSync(join(dir, 'meta'), meta);
+    return dir;
+  }
+  const flipByte = (meta: Buffer) => {
+    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+  };
+
+  it('damaged metadata: exit 1 with one line', async () => {
+    const dir = await damagedMeta('meta', flipByte);
     const results = await Promise.all(
       ['info', 'verify', 'dump'].map((command) => wal([command, dir])),
     );
@@ -1094,16 +1103,10 @@ describe('wal on other layouts', () => {
   });
 
   it('damaged metadata: verify reports it as damage without a place, --json too', async () => {
-    const flipped = fresh('meta-flipped');
-    await makeLog(flipped, 5);
-    const meta = readFileSync(join(flipped, 'meta'));
-    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
-    writeFileSync(join(flipped, 'meta'), meta);
-    const hostile = fresh('meta-hostile');
-    await makeLog(hostile, 5);
-    const header = readFileSync(join(hostile, 'meta'));
-    header.writeUInt32LE(0xffffffff, 8); // the body length
-    writeFileSync(join(hostile, 'meta'), header);
+    const flipped = await damagedMeta('meta-flipped', flipByte);
+    const hostile = await damagedMeta('meta-hostile', (meta) => {
+      meta.writeUInt32LE(0xffffffff, 8); // the body length
+    });
     for (const dir of [flipped, hostile]) {
       const before = snapshot(dir);
       const [json, text] = await Promise.all([

@@ -55,7 +55,7 @@ async function createBackup(file: string, mode: number): Promise<FileHandle> {
     return await open(file, 'wx', mode);
   } catch (error) {
     throw new CliError(
-      `cannot create the backup file ${file}: ${describeError(error, file).message.slice(file.length + 2)}; nothing was changed`,
+      `cannot create the backup file ${describeError(error, file).message}; nothing was changed`,
     );
   }
 }
