@@ -23,6 +23,18 @@ export function parseCount(value: string): number {
   return number;
 }
 
+/** Longest timer delay Node.js takes (2^31 − 1 ms); a longer one fires after 1 ms. */
+export const MAX_INTERVAL = 2 ** 31 - 1;
+
+/** Parses a polling interval in milliseconds, from 1 to {@link MAX_INTERVAL}. */
+export function parseInterval(value: string): number {
+  const number = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!(number >= 1 && number <= MAX_INTERVAL)) {
+    throw new InvalidArgumentError(`expected milliseconds from 1 to ${MAX_INTERVAL}.`);
+  }
+  return number;
+}
+
 /**
  * Parses a file mode in octal, as `chmod` takes it: `600`, `0640`, `0o644`.
  * Only the syntax is checked here; the range (owner read and write set) is

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
-import { parseCount, parseMode, parseSize } from './args.js';
+import { parseCount, parseInterval, parseMode, parseSize } from './args.js';
 import type { Io } from './commands/shared.js';
 // The commands load on use: `--help` and usage errors start without @wal/core.
 import { describeError, EXIT } from './errors.js';
@@ -130,7 +130,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
       )
       .addOption(
         new Option('--interval <ms>', 'with --follow: how often to look for new records')
-          .argParser(parseCount)
+          .argParser(parseInterval)
           .default(150),
       )
       .addOption(formatOption())
@@ -195,13 +195,14 @@ export async function run(argv: readonly string[], io?: Partial<Io>): Promise<nu
   });
   try {
     await wal.parseAsync(argv as string[]);
+    // What was written may fail only now (no space left on the device).
+    await streams.out.flush();
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version exit 0; every usage error was printed already.
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') {
-        return EXIT.ok;
-      }
+      // Help asked for (`--help`, `wal help [command]`) and the version exit 0;
+      // every usage error was printed already (help shown for one exits 1).
+      if (error.exitCode === 0) return EXIT.ok;
       return EXIT.usage;
     }
     const { message, exitCode } = describeError(error);

@@ -25,11 +25,13 @@ export const EXIT = {
 
 /** A failure meant for the user: printed as one line, no stack. */
 export class CliError extends Error {
+  /** `cause`: the failure this one describes, when a command may look at it. */
   constructor(
     message: string,
     readonly exitCode: number = EXIT.usage,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'CliError';
   }
 }
@@ -51,6 +53,27 @@ const ERRNO_TEXT: Record<string, string> = {
   ENOSPC: 'no space left on the device',
   EROFS: 'read-only file system',
 };
+
+/** `upTo` as its command-line option: `--up-to`. */
+function optionName(name: string): string {
+  return `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+}
+
+/**
+ * A library message about an option (`The value of "options.upTo" is out of
+ * range. It must be <= 9. Received 12`) in the words of the command line:
+ * `--up-to 12 is out of range: it must be <= 9`.
+ */
+export function optionWords(message: string): string {
+  const range =
+    /^The value of "options\.(\w+)" is out of range\. It must be (.*)\. Received (.*)$/s.exec(
+      message,
+    );
+  if (range !== null) {
+    return `${optionName(range[1]!)} ${range[3]} is out of range: it must be ${range[2]}`;
+  }
+  return message.replace(/"options\.(\w+)"/g, (_, name: string) => optionName(name));
+}
 
 /**
  * Turns any failure into `{ message, exitCode }` for `wal: <message>`.
@@ -85,10 +108,17 @@ export function describeError(
       }
       case 'WAL_IO':
       case 'WAL_NO_SPACE': {
+        // The library's message names the path that failed; the errno text
+        // is added when it does not say it already.
         const errno = errnoOf(error);
         const text = errno === undefined ? undefined : ERRNO_TEXT[errno];
+        const says =
+          text === undefined ||
+          error.message.includes(text) ||
+          error.message.includes(errno!) ||
+          (errno === 'ENOSPC' && /no space/i.test(error.message));
         return {
-          message: text === undefined ? `${where}${error.message}` : `${where}${text}`,
+          message: `${where}${error.message}${says ? '' : `: ${text}`}`,
           exitCode: EXIT.usage,
         };
       }
@@ -97,12 +127,16 @@ export function describeError(
     }
   }
   if (isArgumentError(error)) {
-    return { message: `${where}${(error as Error).message}`, exitCode: EXIT.usage };
+    return { message: `${where}${optionWords((error as Error).message)}`, exitCode: EXIT.usage };
   }
   const errno = errnoOf(error);
   if (errno !== undefined) {
     const text = ERRNO_TEXT[errno] ?? (error as Error).message;
-    return { message: `${where}${text}`, exitCode: EXIT.usage };
+    const failed = (error as { path?: unknown }).path;
+    return {
+      message: `${where}${text}${typeof failed === 'string' && failed !== path ? ` (${failed})` : ''}`,
+      exitCode: EXIT.usage,
+    };
   }
   const message = error instanceof Error ? error.message : String(error);
   return { message: `internal error: ${message}`, exitCode: EXIT.usage };

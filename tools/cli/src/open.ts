@@ -97,7 +97,8 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
         `${target.path}: --segment-size ${target.segmentSize} does not match the log's segment size (omit it: the log records its own)`,
       );
     }
-    throw new CliError(describeError(error, target.path).message, describeError(error).exitCode);
+    const described = describeError(error, target.path);
+    throw new CliError(described.message, described.exitCode, { cause: error });
   }
 }
 

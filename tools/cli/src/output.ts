@@ -4,21 +4,36 @@
  */
 import type { WalRecord } from '@wal/core';
 import { errorCode } from '@wal/errors';
+import { CliError, describeError } from './errors.js';
 
 export type RecordFormat = 'hex' | 'utf8' | 'json';
 
 export const RECORD_FORMATS: readonly RecordFormat[] = ['hex', 'utf8', 'json'];
 
-/** Output that waits for the stream to drain, and goes quiet once the reader is gone. */
+/**
+ * Output that waits for the stream to drain, and goes quiet once the reader
+ * is gone. Any other failure of the stream (no space left on the device) is
+ * kept and rejects the pending write, the next one, or {@link Output.flush}.
+ */
 export class Output {
   #closed = false;
+  #error: Error | undefined;
 
   constructor(readonly stream: NodeJS.WritableStream = process.stdout) {
-    stream.on('error', (error: Error) => {
-      // The reader went away (`wal dump | head`): stop writing, not an error.
-      if (errorCode(error) === 'EPIPE') this.#closed = true;
-      else throw error;
-    });
+    stream.on('error', (error: Error) => this.#failed(error));
+  }
+
+  #failed(error: Error): void {
+    // The reader went away (`wal dump | head`): stop writing, not an error.
+    if (errorCode(error) === 'EPIPE') this.#closed = true;
+    else this.#error ??= error;
+  }
+
+  /** The kept failure, as the one line `run()` prints. */
+  #check(): void {
+    if (this.#error !== undefined) {
+      throw new CliError(`cannot write the output: ${describeError(this.#error).message}`);
+    }
   }
 
   /** True once the reader closed the pipe. */
@@ -26,23 +41,45 @@ export class Output {
     return this.#closed;
   }
 
-  /** Writes `text`, resolving once the stream can take more. */
+  /**
+   * Writes `text`, resolving once the stream can take more. Rejects with a
+   * `CliError` once the stream failed (other than a closed pipe).
+   */
   async write(text: string): Promise<void> {
+    this.#check();
     if (this.#closed) return;
-    if (this.stream.write(text)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('error', done);
-    });
+    if (!this.stream.write(text)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('error', done);
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('error', done);
+      });
+    }
+    this.#check();
   }
 
   async line(text: string): Promise<void> {
     await this.write(`${text}\n`);
+  }
+
+  /**
+   * Resolves once everything written so far has reached the stream's
+   * destination; rejects with a `CliError` if the stream failed.
+   */
+  async flush(): Promise<void> {
+    if (!this.#closed && this.#error === undefined) {
+      await new Promise<void>((resolve) => {
+        this.stream.write('', (error?: Error | null) => {
+          if (error) this.#failed(error);
+          resolve();
+        });
+      });
+    }
+    this.#check();
   }
 }
 

@@ -3,7 +3,6 @@
 // commands change no byte.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -17,10 +16,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c, encodeFrame, Wal } from '@wal/core';
 import { FileStore, SegmentedStore } from '@wal/store';
+import { snapshot } from './logs.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const SEGMENT = 4096;
@@ -135,22 +135,6 @@ async function setHint(dir: string, hint: number): Promise<void> {
   await store.close();
 }
 
-/** Every file under `dir` (and sibling files starting with its name) with its hash. */
-function snapshot(path: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const parent = dirname(path);
-  const base = path.slice(parent.length + 1);
-  const visit = (file: string) => {
-    if (statSync(file).isDirectory()) {
-      for (const name of readdirSync(file)) visit(join(file, name));
-    } else {
-      out.set(file, createHash('sha256').update(readFileSync(file)).digest('hex'));
-    }
-  };
-  for (const name of readdirSync(parent)) if (name.startsWith(base)) visit(join(parent, name));
-  return out;
-}
-
 function jsonLines(text: string): Array<Record<string, unknown>> {
   return text
     .split('\n')
@@ -201,25 +185,33 @@ after(() => {
 describe('wal: program', async () => {
   it('prints its version and help, exit 0', async () => {
     const commands = ['info', 'verify', 'dump', 'tail', 'repair', 'backup'];
-    const [version, help, ...subs] = await Promise.all([
+    const [version, help, helpCommand, unknownHelp, ...subs] = await Promise.all([
       wal(['--version']),
       wal(['--help']),
+      wal(['help']),
+      wal(['help', 'nosuch']),
       ...commands.map((command) => wal([command, '--help'])),
+      ...commands.map((command) => wal(['help', command])),
     ]);
     assert.equal(version!.status, 0);
     assert.match(version!.stdout, /^\d+\.\d+\.\d+/);
     assert.equal(help!.status, 0);
+    assert.equal(helpCommand!.status, 0);
+    assert.equal(helpCommand!.stdout, help!.stdout);
+    assert.equal(unknownHelp!.status, 2, 'help for an unknown command is a usage error');
     commands.forEach((command, i) => {
       assert.match(help!.stdout, new RegExp(`\\b${command}\\b`));
-      const sub = subs[i]!;
+      const [sub, viaHelp] = [subs[i]!, subs[commands.length + i]!];
       assert.equal(sub.status, 0, command);
       assert.match(sub.stdout, new RegExp(`^Usage: wal ${command}`));
       assert.equal(sub.stderr, '');
+      assert.equal(viaHelp.status, 0, `help ${command}`);
+      assert.equal(viaHelp.stdout, sub.stdout);
     });
   });
 
   it('usage errors exit 2 with one line', async () => {
-    const [command, missing, option, limit, size, format, none] = await Promise.all([
+    const [command, missing, option, limit, size, format, none, ...intervals] = await Promise.all([
       wal(['frobnicate']),
       wal(['info']),
       wal(['dump', root, '--fro', '3']),
@@ -227,8 +219,15 @@ describe('wal: program', async () => {
       wal(['info', root, '--segment-size', '4q']),
       wal(['dump', root, '--format', 'xml']),
       wal([]),
+      ...['0', '2147483648', '99999999999'].map((ms) =>
+        wal(['tail', root, '-f', '--interval', ms]),
+      ),
     ]);
     const expect: Array<[Result | undefined, RegExp]> = [
+      ...intervals.map((result): [Result, RegExp] => [
+        result,
+        /^wal: option '--interval <ms>' argument '\d+' is invalid\. expected milliseconds from 1 to 2147483647\.$/,
+      ]),
       [command, /unknown command/],
       [missing, /missing required argument/],
       [option, /unknown option '--fro'.*--from/],
@@ -1075,12 +1074,21 @@ describe('wal on other layouts', () => {
     assertOneLine(other!, /format version 2, which this release cannot read/);
   });
 
-  it('damaged metadata: exit 1 with one line', async () => {
-    const dir = fresh('meta');
+  /** A log of 5 records whose metadata file `damage` changes in place. */
+  async function damagedMeta(name: string, damage: (meta: Buffer) => void): Promise<string> {
+    const dir = fresh(name);
     await makeLog(dir, 5);
     const meta = readFileSync(join(dir, 'meta'));
-    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+    damage(meta);
     writeFileSync(join(dir, 'meta'), meta);
+    return dir;
+  }
+  const flipByte = (meta: Buffer) => {
+    meta[meta.length - 2] = meta[meta.length - 2]! ^ 0xff;
+  };
+
+  it('damaged metadata: exit 1 with one line', async () => {
+    const dir = await damagedMeta('meta', flipByte);
     const results = await Promise.all(
       ['info', 'verify', 'dump'].map((command) => wal([command, dir])),
     );
@@ -1092,6 +1100,37 @@ describe('wal on other layouts', () => {
       );
     }
     assert.ok(existsSync(join(dir, 'meta')));
+  });
+
+  it('damaged metadata: verify reports it as damage without a place, --json too', async () => {
+    const flipped = await damagedMeta('meta-flipped', flipByte);
+    const hostile = await damagedMeta('meta-hostile', (meta) => {
+      meta.writeUInt32LE(0xffffffff, 8); // the body length
+    });
+    for (const dir of [flipped, hostile]) {
+      const before = snapshot(dir);
+      const [json, text] = await Promise.all([
+        wal(['verify', dir, '--json']),
+        wal(['verify', dir]),
+      ]);
+      assert.equal(json!.status, 1, json!.stderr);
+      assertOneLine(json!, new RegExp(`^wal: ${literal(dir)}: the log is damaged: metadata file `));
+      const report = JSON.parse(json!.stdout) as Record<string, unknown>;
+      const message = (report.damage as { message: string }).message;
+      assert.deepEqual(report, {
+        path: dir,
+        layout: 'segmented',
+        status: 'damaged',
+        damage: { lsn: null, kind: 'other', message },
+      });
+      assert.match(
+        message,
+        new RegExp(`^the log is damaged: metadata file ${literal(join(dir, 'meta'))} is damaged: `),
+      );
+      assert.equal(text!.status, 1);
+      assert.equal(text!.stdout, `${dir}: DAMAGED: ${message}\n`);
+      assert.deepEqual(snapshot(dir), before);
+    }
   });
 });
 
@@ -1171,7 +1210,67 @@ describe('wal backup', () => {
     const result = await wal(['backup', dir, copy, '--up-to', String(lsns[5])]);
     assert.equal(result.status, 0, result.stderr);
     assert.deepEqual(await recordsAt(copy), (await recordsAt(dir)).slice(0, 5));
-    assert.match(result.stdout, /were not copied: they are not known to be durable/);
+    assert.match(result.stdout, /were not copied: --up-to stops the copy there\./);
+  });
+
+  it('names the path that failed and the options as typed, touching nothing', async () => {
+    const dir = fresh('names-source');
+    const { end } = await makeLog(dir, 5);
+    const before = snapshot(dir);
+    const missing = join(fresh('no-parent'), 'copy');
+    const [parent, upTo, maxSize] = await Promise.all([
+      wal(['backup', dir, missing]),
+      wal(['backup', dir, fresh('x'), '--up-to', '99999']),
+      wal(['verify', dir, '--max-record-size', '1']),
+    ]);
+    assert.equal(parent!.status, 2);
+    assertOneLine(
+      parent!,
+      new RegExp(`^wal: ${literal(dir)}: .*${literal(missing)}.*: no such file or directory$`),
+    );
+    assert.equal(upTo!.status, 2);
+    assertOneLine(
+      upTo!,
+      `${dir}: --up-to 99999 is past the log's durable hint (${end}): a backup copies only records known to be durable`,
+    );
+    assert.equal(maxSize!.status, 2);
+    assertOneLine(
+      maxSize!,
+      new RegExp(`^wal: ${literal(dir)}: --max-record-size 1 is out of range: it must be >= `),
+    );
+    for (const result of [parent, upTo, maxSize]) assert.doesNotMatch(result!.stderr, /options\./);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('refuses a log none of whose records is known to be durable, creating nothing', async () => {
+    const waldb = fresh('waldb-source');
+    await makeLog(waldb, 10);
+    unlinkSync(join(waldb, 'meta'));
+    const crashed = fresh('crashed-source');
+    await makeLog(crashed, 10);
+    await setHint(crashed, 0);
+    const empty = fresh('empty-source');
+    await makeLog(empty, 0);
+    const copies = [fresh('waldb-copy'), fresh('crashed-copy'), fresh('empty-copy')];
+    const [fromWalDb, fromCrashed, fromEmpty] = await Promise.all([
+      wal(['backup', waldb, copies[0]!, '--segment-size', '4096']),
+      wal(['backup', crashed, copies[1]!]),
+      wal(['backup', empty, copies[2]!]),
+    ]);
+    assert.equal(fromWalDb!.status, 2);
+    assertOneLine(
+      fromWalDb!,
+      `${waldb}: nothing to back up: a wal-db 1.x log (no metadata) records no durable hint, so none of its records is known to be durable; a writable open with @wal records one; nothing was created`,
+    );
+    assert.equal(fromCrashed!.status, 2);
+    assertOneLine(
+      fromCrashed!,
+      `${crashed}: nothing to back up: none of its records is known to be durable (the log was not closed cleanly: open it once to recover it); nothing was created`,
+    );
+    assert.ok(!existsSync(copies[0]!) && !existsSync(copies[1]!));
+    assert.equal(fromEmpty!.status, 0, fromEmpty!.stderr);
+    assert.match(fromEmpty!.stdout, /0 record\(s\)/);
+    assert.ok(existsSync(copies[2]!));
   });
 
   it('refuses an existing destination, a bad mode and a bad LSN with one line, touching nothing', async () => {

@@ -17,12 +17,14 @@ import {
   RecordTooLargeError,
 } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
+import { MAX_INTERVAL, parseInterval } from '../src/args.js';
 import { run } from '../src/cli.js';
 import { CliError, describeError, EXIT } from '../src/errors.js';
 import { describeLock, lockStatus } from '../src/lock.js';
 import { openLog } from '../src/open.js';
 import { formatRecord, Output } from '../src/output.js';
 import { PROGRESS_THRESHOLD, Progress } from '../src/progress.js';
+import { runOnTerminal, tornLog } from './logs.js';
 
 describe('progress bar', () => {
   const stream = (isTTY: boolean) => {
@@ -147,6 +149,16 @@ describe('lock status', () => {
   });
 });
 
+describe('option values', () => {
+  it('an interval is 1 to 2^31 − 1 ms, the delays a Node.js timer keeps', () => {
+    assert.equal(parseInterval('1'), 1);
+    assert.equal(parseInterval(String(MAX_INTERVAL)), 2 ** 31 - 1);
+    for (const value of ['0', String(MAX_INTERVAL + 1), '1.5', '-1', 'soon', '']) {
+      assert.throws(() => parseInterval(value), /expected milliseconds from 1 to 2147483647/);
+    }
+  });
+});
+
 describe('error descriptions', () => {
   it('maps each kind of failure to a message and an exit code', () => {
     const cases: Array<[unknown, RegExp, number]> = [
@@ -160,12 +172,55 @@ describe('error descriptions', () => {
         2,
       ],
       [new LockedError('p/lock', { pid: 4242, alive: true }), /locked by process 4242 \(stop/, 2],
-      [new IoError('open failed', { errno: 'ENOENT' }), /^p: no such file or directory$/, 2],
+      [
+        new IoError('cannot open p/meta', { errno: 'ENOENT' }),
+        /^p: cannot open p\/meta: no such file or directory$/,
+        2,
+      ],
+      [
+        new IoError("ENOENT: no such file or directory, open 'p/x'", { errno: 'ENOENT' }),
+        /^p: ENOENT: no such file or directory, open 'p\/x'$/,
+        2,
+      ],
+      [
+        new NoSpaceError('no space left to write p/x', { errno: 'ENOSPC' }),
+        /^p: no space left to write p\/x$/,
+        2,
+      ],
       [new IoError('read failed', { errno: 'EIO' }), /^p: read failed$/, 2],
       [new IoError('read failed'), /^p: read failed$/, 2],
-      [new NoSpaceError('write failed', { errno: 'ENOSPC' }), /no space left/, 2],
+      [
+        new NoSpaceError('write failed', { errno: 'ENOSPC' }),
+        /^p: write failed: no space left on the device$/,
+        2,
+      ],
       [new BoundaryError('not a boundary'), /^p: not a boundary$/, 2],
       [Object.assign(new RangeError('too big'), { code: 'ERR_OUT_OF_RANGE' }), /^p: too big$/, 2],
+      [
+        Object.assign(
+          new RangeError(
+            'The value of "options.maxRecordSize" is out of range. It must be >= 16. Received 1',
+          ),
+          { code: 'ERR_OUT_OF_RANGE' },
+        ),
+        /^p: --max-record-size 1 is out of range: it must be >= 16$/,
+        2,
+      ],
+      [
+        Object.assign(new TypeError('The "options.upTo" argument must be a number'), {
+          code: 'ERR_INVALID_ARG_TYPE',
+        }),
+        /^p: The --up-to argument must be a number$/,
+        2,
+      ],
+      [
+        Object.assign(new Error("ENOENT: no such file or directory, open 'p/x'"), {
+          code: 'ENOENT',
+          path: 'p/x',
+        }),
+        /^p: no such file or directory \(p\/x\)$/,
+        2,
+      ],
       [Object.assign(new Error('odd'), { code: 'EWEIRD' }), /^p: odd$/, 2],
     ];
     for (const [error, pattern, exitCode] of cases) {
@@ -218,7 +273,72 @@ describe('output', () => {
     broken.emit('error', Object.assign(new Error('EPIPE'), { code: 'EPIPE' }));
     assert.equal(closed.closed, true);
     await closed.line('ignored');
-    assert.throws(() => broken.emit('error', Object.assign(new Error('EIO'), { code: 'EIO' })));
+    await closed.flush();
+  });
+
+  /** A stream whose writes fail with ENOSPC, as `/dev/full` does; `after` writes succeed first. */
+  const full = (after = 0, highWaterMark = 16384) => {
+    let writes = 0;
+    return new Writable({
+      highWaterMark,
+      write(_chunk, _encoding, callback) {
+        setImmediate(() =>
+          callback(
+            writes++ < after
+              ? null
+              : Object.assign(new Error('ENOSPC: no space left on device, write'), {
+                  code: 'ENOSPC',
+                }),
+          ),
+        );
+      },
+    });
+  };
+  const noSpace = {
+    name: 'CliError',
+    message: 'cannot write the output: no space left on the device',
+  };
+
+  it('a stream that fails: the pending write, the next one and flush reject with one line', async () => {
+    const pending = new Output(full(0, 1));
+    await assert.rejects(pending.line('one'), noSpace); // waits for a drain that never comes
+    await assert.rejects(pending.line('two'), noSpace);
+    await assert.rejects(pending.flush(), noSpace);
+    const later = new Output(full(1));
+    await later.line('one'); // accepted, then failed while buffered
+    await assert.rejects(later.flush(), noSpace);
+    const fine = new Output(full(2)); // the line, and the empty write of flush
+    await fine.line('one');
+    await fine.flush();
+  });
+
+  it('wal dump and wal info into a full device: exit 2 with one line, no stack', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wal-cli-full-'));
+    try {
+      const path = join(dir, 'log');
+      const wal = await Wal.open(path, { segmentSize: 4096 });
+      for (let i = 0; i < 200; i++) wal.append(new TextEncoder().encode(`record ${i}`));
+      await wal.close();
+      for (const [args, out] of [
+        [['dump', path], full(3, 64)], // fails with writes pending
+        [['info', path], full()], // every line buffered, fails after the command ends
+      ] as const) {
+        const err = new PassThrough();
+        let text = '';
+        err.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+        });
+        const code = await run(['node', 'wal', ...args], {
+          out: new Output(out),
+          err,
+          stdin: new PassThrough(),
+        });
+        assert.equal(code, EXIT.usage, text);
+        assert.equal(text, 'wal: cannot write the output: no space left on the device\n');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -229,48 +349,16 @@ describe('repair, asking on a terminal (in process)', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  async function tornLog(name: string): Promise<string> {
+  async function tornLogIn(name: string): Promise<string> {
     const path = join(dir, name);
-    const wal = await Wal.open(path, { segmentSize: 4096 });
-    for (let i = 0; i < 10; i++) wal.append(new TextEncoder().encode(`record ${i}`));
-    await wal.close();
-    const file = join(path, '00000000000000000000.wal');
-    const { truncateSync, statSync } = await import('node:fs');
-    truncateSync(file, statSync(file).size - 2);
-    const { SegmentedStore } = await import('@wal/store');
-    const store = await SegmentedStore.open(path);
-    await store.updateMeta({ 'wal.durableHint': 0 });
-    await store.close();
+    await tornLog(path);
     return path;
   }
 
-  async function repairWith(path: string, answer: string) {
-    const stdin = Object.assign(new PassThrough(), { isTTY: true });
-    const stdout = new PassThrough();
-    const stderr = Object.assign(new PassThrough(), { isTTY: false });
-    let out = '';
-    let err = '';
-    let asked = false;
-    stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    stderr.on('data', (chunk: Buffer) => {
-      err += chunk.toString();
-      if (!asked && err.includes('[y/N]')) {
-        asked = true;
-        stdin.write(`${answer}\n`);
-      }
-    });
-    const code = await run(['node', 'wal', 'repair', path], {
-      out: new Output(stdout),
-      err: stderr,
-      stdin,
-    });
-    return { code, out, err };
-  }
+  const repairWith = (path: string, answer: string) => runOnTerminal(['repair', path], answer);
 
   it('does nothing when the answer is no (exit 3)', async () => {
-    const path = await tornLog('no');
+    const path = await tornLogIn('no');
     const result = await repairWith(path, 'n');
     assert.equal(result.code, EXIT.declined);
     assert.match(result.out, /Nothing done/);
@@ -280,7 +368,7 @@ describe('repair, asking on a terminal (in process)', () => {
   });
 
   it('repairs when the answer is yes', async () => {
-    const path = await tornLog('yes');
+    const path = await tornLogIn('yes');
     const result = await repairWith(path, 'y');
     assert.equal(result.code, EXIT.ok, result.err);
     assert.match(result.out, /Done: the log opens clean: 9 record/);

@@ -2,16 +2,22 @@
  * `wal repair <path>`: cuts a log at its first damage (or, with `--skip`,
  * steps over what the skip policy can), after saving the cut bytes.
  */
-import { open } from 'node:fs/promises';
+import { access, type FileHandle, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { DURABLE_HINT_KEY, Wal } from '@wal/core';
+import { DURABLE_HINT_KEY, FORMAT_KEY, FORMAT_VERSION, Wal } from '@wal/core';
 import { isWalError, type LockedError } from '@wal/errors';
 import { DEFAULT_FILE_MODE, type Store, validateMode } from '@wal/store';
 import { type Diagnosis, diagnose } from '../diagnose.js';
-import { CliError, EXIT } from '../errors.js';
+import { CliError, describeError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
-import { findTarget, openStoreWritable, type Target, walOptionsOf } from '../open.js';
+import {
+  findTarget,
+  openStoreWritable,
+  segmentSizeOf,
+  type Target,
+  walOptionsOf,
+} from '../open.js';
 import {
   describeDamage,
   describeHardDamage,
@@ -32,6 +38,9 @@ export interface RepairOptions extends LogOptions {
 
 const CHUNK = 1024 * 1024;
 
+/** The metadata key of the log's maximum record size (docs/FORMAT.md §5.2). */
+const MAX_RECORD_SIZE_KEY = 'wal.maxRecordSize';
+
 /** `<name>.repair-20261125T160422.123Z.bak`, beside the log or in `backupDir`. */
 function backupPath(target: Target, backupDir: string | undefined): string {
   const full = resolve(target.path);
@@ -40,25 +49,61 @@ function backupPath(target: Target, backupDir: string | undefined): string {
   return join(backupDir ?? dirname(full), name);
 }
 
-/** Copies the log's bytes `[from, to)` into a new file `file` (created with `mode`), durably. */
-async function writeBackup(
+/** Creates the backup file `file` (it must not exist) with `mode`: before anything touches the log. */
+async function createBackup(file: string, mode: number): Promise<FileHandle> {
+  try {
+    return await open(file, 'wx', mode);
+  } catch (error) {
+    throw new CliError(
+      `cannot create the backup file ${describeError(error, file).message}; nothing was changed`,
+    );
+  }
+}
+
+/**
+ * Writes all of `bytes` at `position` of `handle`: a write may take fewer
+ * bytes than given (a nearly full disk), so it goes on with the rest; a write
+ * that takes none means no space.
+ */
+async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await repairFiles.write(
+      handle,
+      bytes,
+      done,
+      bytes.length - done,
+      position + done,
+    );
+    if (bytesWritten === 0) {
+      throw Object.assign(new Error('no space left on the device'), { code: 'ENOSPC' });
+    }
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Copies the log's bytes `[from, to)` into the backup file open as `handle`,
+ * durably (the file's data, its size checked, then its name), and closes it.
+ */
+async function fillBackup(
   store: Store,
   from: number,
   to: number,
+  handle: FileHandle,
   file: string,
-  mode: number,
 ): Promise<void> {
-  const handle = await open(file, 'wx', mode).catch((error: unknown) => {
-    throw new CliError(`cannot create the backup file ${file}: ${(error as Error).message}`);
-  });
   try {
     for (let at = from; at < to; ) {
       const bytes = await store.read(at, Math.min(CHUNK, to - at));
       if (bytes.length === 0) throw new CliError(`the log ended at ${at} while backing it up`);
-      await handle.write(bytes);
+      await writeAll(handle, bytes, at - from);
       at += bytes.length;
     }
     await handle.datasync();
+    const { size } = await handle.stat();
+    if (size !== to - from) {
+      throw new CliError(`it holds ${size} byte(s) after writing, not the ${to - from} to save`);
+    }
   } finally {
     await handle.close();
   }
@@ -69,6 +114,38 @@ async function writeBackup(
   } finally {
     await dir.close();
   }
+}
+
+/** Removes the backup file of a repair that failed (it holds nothing the log lost). */
+async function discardBackup(handle: FileHandle, file: string): Promise<void> {
+  await handle.close().catch(() => {}); // closed already after a failed fill
+  await unlink(file).catch(() => {});
+}
+
+/**
+ * The file operations of a repair that tests replace to simulate what a
+ * full disk does (a short write). Not exported from the package.
+ */
+export const repairFiles = {
+  write: (
+    handle: FileHandle,
+    bytes: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }> => handle.write(bytes, offset, length, position),
+};
+
+/** The metadata file of the log at `target` (present or not). */
+function metaFileOf(target: Target): string {
+  return target.layout === 'file' ? `${target.path}.meta` : join(target.path, 'meta');
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** The plan of a repair, from a diagnosis. */
@@ -155,6 +232,19 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
             : ''),
       );
     }
+    const meta = await store.readMeta();
+    const recordedMax = meta[MAX_RECORD_SIZE_KEY];
+    if (meta[FORMAT_KEY] === undefined) {
+      const size = segmentSizeOf(store);
+      await say(
+        `  ${++step}. record metadata in the log, which has none (a wal-db 1.x log), as any @wal writer does: ` +
+          `format ${FORMAT_VERSION}${size === undefined ? '' : `, segment size ${size}`}, maximum record size ${diagnosis.maxRecordSize}`,
+      );
+    } else if (typeof recordedMax === 'number' && diagnosis.maxRecordSize > recordedMax) {
+      await say(
+        `  ${++step}. raise the log's recorded maximum record size from ${recordedMax} to ${diagnosis.maxRecordSize} (--max-record-size)`,
+      );
+    }
     if (report.skipped.length > 0) {
       await say(
         `  and leave ${report.skipped.length} damaged record(s) in the log, stepped over by recovery 'skip'`,
@@ -177,11 +267,18 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     }
   }
 
-  // The repair, under the lock.
+  // The repair. The backup file first: failing to create it changes nothing in the log.
+  const saving = plan.cut < plan.storeLength;
+  const handle = saving ? await createBackup(backup, options.mode ?? DEFAULT_FILE_MODE) : undefined;
+  // A log without metadata (wal-db 1.x) gets it from the writable open; a
+  // repair that fails before changing the log removes it again.
+  const metaFile = metaFileOf(target);
+  const hadMeta = await exists(metaFile);
   let store: Store;
   try {
     store = await openStoreWritable(target, options.mode);
   } catch (error) {
+    if (handle !== undefined) await discardBackup(handle, backup);
     if (isWalError(error, 'WAL_LOCKED')) {
       const { pid } = error as LockedError;
       const by = pid === undefined ? 'another process' : `process ${pid}`;
@@ -200,22 +297,30 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
         `${path}: the log changed since it was examined; nothing done (run wal repair again)`,
       );
     }
-    if (plan.cut < plan.storeLength) {
-      await writeBackup(
-        store,
-        plan.cut,
-        plan.storeLength,
-        backup,
-        options.mode ?? DEFAULT_FILE_MODE,
-      );
-      await say(`Saved ${plan.storeLength - plan.cut} byte(s) to ${backup}.`);
+    if (handle !== undefined) {
+      try {
+        await fillBackup(store, plan.cut, plan.storeLength, handle, backup);
+      } catch (error) {
+        throw new CliError(
+          `${path}: cannot save the cut bytes to ${backup}: ${describeError(error).message}; nothing was changed (the backup file is removed)`,
+        );
+      }
     }
+  } catch (error) {
+    // Nothing of the log changed yet: leave it as it was found.
+    await store.close();
+    if (handle !== undefined) await discardBackup(handle, backup);
+    if (!hadMeta) await unlink(metaFile).catch(() => {});
+    throw error;
+  }
+  try {
+    if (saving) await say(`Saved ${plan.storeLength - plan.cut} byte(s) to ${backup}.`);
     // Hint first: interrupted after it, the damage is a torn tail any open cuts.
     if (plan.lowerHint) {
       await store.updateMeta({ [DURABLE_HINT_KEY]: plan.cut });
       await say(`Lowered the durable hint to ${plan.cut}.`);
     }
-    if (plan.cut < plan.storeLength) {
+    if (saving) {
       await store.truncate(plan.cut);
       await say(`Truncated the log at LSN ${plan.cut}.`);
     }

@@ -1,7 +1,8 @@
 /** `wal verify <path>`: a full read-only scan, checking every record's checksum. */
-import { isWalError } from '@wal/errors';
+import { isWalError, type WalError } from '@wal/errors';
 import { diagnose } from '../diagnose.js';
-import { describeError, EXIT } from '../errors.js';
+import { CliError, describeError, EXIT } from '../errors.js';
+import { findTarget, type Layout } from '../open.js';
 import { Progress } from '../progress.js';
 import {
   cutBytes,
@@ -19,7 +20,53 @@ export interface VerifyOptions extends LogOptions {
   readonly json?: boolean;
 }
 
+/**
+ * Reports damage that has no place in the frames (damaged metadata, an
+ * oversized intact record) as the README shows: exit 1.
+ */
+async function reportUnplaced(
+  path: string,
+  layout: Layout,
+  error: WalError,
+  options: VerifyOptions,
+  io: Io,
+): Promise<number> {
+  const message = describeError(error).message;
+  if (options.json === true) {
+    await io.out.line(
+      JSON.stringify({
+        path,
+        layout,
+        status: 'damaged',
+        damage: { lsn: error.offset ?? null, kind: 'other', message },
+      }),
+    );
+  } else {
+    await io.out.line(`${path}: DAMAGED: ${message}`);
+  }
+  io.err.write(`wal: ${path}: ${message}\n`);
+  return EXIT.damaged;
+}
+
+/** The damage a failed open of the log's store stands for, if it is damage. */
+function damageOf(error: unknown): WalError | undefined {
+  const cause = error instanceof CliError ? error.cause : undefined;
+  return isWalError(cause, 'WAL_CORRUPTION') ? cause : undefined;
+}
+
 export async function verify(path: string, options: VerifyOptions, io: Io): Promise<number> {
+  try {
+    return await verifyLog(path, options, io);
+  } catch (error) {
+    // The metadata is read by the open, before the scan.
+    const damage = damageOf(error);
+    if (damage === undefined) throw error;
+    const { layout } = await findTarget(path, options.segmentSize);
+    return reportUnplaced(path, layout, damage, options, io);
+  }
+}
+
+async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<number> {
   return withStore(path, options, async (target, store) => {
     const progress = new Progress(io.err, store.head, store.length, 'verifying');
     let diagnosis: Awaited<ReturnType<typeof diagnose>>;
@@ -32,21 +79,7 @@ export async function verify(path: string, options: VerifyOptions, io: Io): Prom
       if (!isWalError(error, 'WAL_CORRUPTION') && !isWalError(error, 'WAL_RECORD_TOO_LARGE')) {
         throw error;
       }
-      const message = describeError(error).message;
-      if (options.json === true) {
-        await io.out.line(
-          JSON.stringify({
-            path,
-            layout: target.layout,
-            status: 'damaged',
-            damage: { lsn: error.offset ?? null, kind: 'other', message },
-          }),
-        );
-      } else {
-        await io.out.line(`${path}: DAMAGED: ${message}`);
-      }
-      io.err.write(`wal: ${path}: ${message}\n`);
-      return EXIT.damaged;
+      return reportUnplaced(path, target.layout, error, options, io);
     }
     const { report, damage } = diagnosis;
     // With --skip, damage stepped over is not a failure; without, test whether it could be.
