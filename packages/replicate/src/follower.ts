@@ -82,7 +82,10 @@ export interface FollowerStats {
   readonly records: number;
   /** Fences taken (promotions seen). */
   readonly fences: number;
-  /** Single messages read to find where to start (a binary search on LSNs). */
+  /**
+   * Single messages read to find where to start (a binary search on LSNs),
+   * and to check that a new consumer's stream continues the log.
+   */
   readonly lookups: number;
   /** Failures of the consumer that were retried. */
   readonly retries: number;
@@ -422,10 +425,17 @@ export class Follower {
         });
         this.#messages = messages;
         const watchdog = this.#watch(messages);
+        // The consumer (this one, or one the client created again under
+        // it, named anew) whose stream was checked to continue the log.
+        let checked: string | undefined;
         try {
           if (done()) return;
           for await (const m of messages) {
             watchdog.last = Date.now();
+            if (m.seq > this.#copy.seq && m.info.consumer !== checked) {
+              await this.#checkContinues();
+              checked = m.info.consumer;
+            }
             this.#stats.messages++;
             if (m.seq <= this.#copy.seq) {
               // Already taken (F1). Servers before 2.11 start a consumer
@@ -468,6 +478,23 @@ export class Follower {
         await sleep(delay);
       }
     }
+  }
+
+  /**
+   * Checks, before a new consumer's first new message is taken, that the
+   * stream still holds the last message taken, byte for byte (`retaken`):
+   * a stream deleted and created again under the same name (another log's,
+   * or one that lost messages) must not be continued from the sequence
+   * reached in the old one.
+   *
+   * @throws `WAL_REPLICA_MISMATCH` when it does not (or lacks the message).
+   */
+  async #checkContinues(): Promise<void> {
+    const seq = this.#copy.seq;
+    if (seq === 0) return;
+    this.#stats.lookups++;
+    const message = await messageAt(this.#handle, seq);
+    await this.#copy.retaken(seq, message.header, message.data);
   }
 
   /**

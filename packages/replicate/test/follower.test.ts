@@ -400,6 +400,36 @@ describe('followers and fenced failover (real servers)', function () {
     await Promise.all([local.close(), w.wal.close()]);
   });
 
+  it('a stream deleted and created again by another, longer log: none of its records applied, WAL_REPLICA_MISMATCH', async () => {
+    // README (Follower): a stream deleted and created again under the same
+    // name stops the follower with WAL_REPLICA_MISMATCH; its log keeps what
+    // it had. The new stream is longer, with records of the same sizes: a
+    // consumer created again after the last sequence taken sees only new
+    // sequences, so the check is the follower's own.
+    const stream = streamName();
+    const first = await Wal.open(await dir());
+    const replicator = await Replicator.attach(first, { nats: nc(), stream });
+    for (let i = 0; i < 5; i++) await replicator.append(payload(50, i));
+    await replicator.close();
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream });
+    await follower.caughtUp();
+    const taken = follower.sequence;
+    const bytes = await logBytes(local);
+    await (await jetstreamManager(nc())).streams.delete(stream);
+    const other = await Wal.open(await dir());
+    const intruder = await Replicator.attach(other, { nats: nc(), stream });
+    for (let i = 0; i < 8; i++) await intruder.append(payload(50, 1000 + i));
+    await until('the follower stopped', () => follower.failure !== undefined, 30_000);
+    assert.equal(follower.failure?.code, 'WAL_REPLICA_MISMATCH');
+    assert.equal((follower.failure as ReplicaMismatchError).sequence, taken);
+    assert.equal(follower.sequence, taken);
+    assert.deepEqual(await logBytes(local), bytes);
+    await follower.close();
+    await intruder.close();
+    await Promise.all([first.close(), other.close(), local.close()]);
+  });
+
   it('promotion fences the old writer; the new writer continues the same history', async () => {
     const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);
