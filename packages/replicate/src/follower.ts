@@ -24,7 +24,14 @@
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { HEADER_SIZE, type StoredRecord, type Wal } from '@wal/core';
-import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
+import {
+  ClosedError,
+  FailedError,
+  isWalError,
+  ReplicaFencedError,
+  ReplicaMismatchError,
+  type WalError,
+} from '@wal/errors';
 import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
@@ -191,6 +198,7 @@ export class Follower {
   #stop = false;
   #closed: Promise<void> | undefined;
   #promoted = false;
+  #promoting: Promise<Replicator> | undefined;
   #failure: WalError | undefined;
   readonly #waiters = new Waiters();
   #sinceSync = 0;
@@ -333,32 +341,73 @@ export class Follower {
    * The old writer's next publish fails, and it stops with
    * `WAL_REPLICA_FENCED`, rejecting every pending append.
    *
-   * @throws `WAL_CLOSED` after `close()`, the follower's failure,
+   * A second call while a promotion runs returns the same promise (one
+   * promotion, one replicator). A `close()` during a promotion stops it
+   * before its next publish (it rejects with `WAL_CLOSED`, and `close()`
+   * resolves once it stopped); once the fence is stored the promotion
+   * completes and the returned replicator owns the connection.
+   *
+   * @throws `WAL_CLOSED` after or during `close()`, the follower's failure,
    *   `WAL_REPLICA_FENCED` when another promotion kept taking the stream
    *   through every attempt (promote one follower at a time), and the
    *   client's errors after repeated transient failures. On a throw the
-   *   follower is stopped; close it.
+   *   follower is stopped (later calls fail with that error, or
+   *   `WAL_FAILED` carrying a client's error as its cause); close it.
    */
-  async promote(): Promise<Replicator> {
-    this.#check();
+  promote(): Promise<Replicator> {
+    if (this.#promoting !== undefined) return this.#promoting;
+    try {
+      this.#check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Settled, it is forgotten: later calls fail (WAL_CLOSED once promoted,
+    // or the failure that stopped the promotion).
+    this.#promoting = this.#promote().then(
+      (replicator) => {
+        this.#promoting = undefined;
+        return replicator;
+      },
+      (error: unknown) => {
+        this.#promoting = undefined;
+        // Stopped for good: later calls (caughtUp, promote) fail with it.
+        this.#fail(
+          isWalError(error)
+            ? error
+            : new FailedError(`the promotion on stream ${this.#handle.stream} failed`, {
+                cause: error,
+              }),
+        );
+        throw error;
+      },
+    );
+    return this.#promoting;
+  }
+
+  async #promote(): Promise<Replicator> {
     this.#stop = true;
     this.#interrupt();
     await this.#running;
     this.#running = undefined;
     const timeout = this.#options.timeout ?? 2000;
+    const closing = () => this.#closed !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt < PROMOTE_ATTEMPTS; attempt++) {
+      if (closing()) throw new ClosedError('follower');
       if (this.#failure !== undefined) throw this.#failure;
       try {
         const epoch = this.#copy.epoch + 1;
         // The stream stops moving: only seals and fences can follow.
         const sealed = await publishSeal(this.#handle, epoch, timeout);
-        await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= sealed);
+        await this.#follow(() => closing() || this.#copy.seq >= sealed);
         if (this.#failure !== undefined) throw this.#failure;
+        if (closing()) throw new ClosedError('follower');
         // Another follower promoted meanwhile: seal the epoch after its.
         if (this.#copy.epoch >= epoch) continue;
         const fence = { tail: this.#wal.tail, epoch };
         const seq = await publishFence(this.#handle, fence, this.#copy.seq, timeout);
+        // The fence is stored: the promotion is done, also when close()
+        // was called meanwhile (the returned replicator owns the connection).
         // Durable before the replicator ships anything (its R1). A crash
         // before this sync loses nothing: restarted, the follower takes the
         // records again from the stream, up to the fence.
@@ -366,7 +415,7 @@ export class Follower {
         this.#copy.dropUnfinished();
         this.#promoted = true;
         this.#waiters.rejectAll(new ClosedError('follower'));
-        this.#closed = Promise.resolve();
+        this.#closed ??= Promise.resolve();
         return takeOver(this.#wal, this.#handle, this.#options, {
           seq,
           epoch,
@@ -396,6 +445,9 @@ export class Follower {
       this.#stop = true;
       this.#interrupt();
       await this.#running;
+      // A promotion under way stops before its next publish, or completes
+      // when its fence is stored already.
+      await this.#promoting?.catch(() => undefined);
       this.#waiters.rejectAll(new ClosedError('follower'));
       if (!this.#promoted) await closeStream(this.#handle);
     })();

@@ -481,6 +481,93 @@ describe('followers and fenced failover (real servers)', function () {
     await Promise.all([w.wal.close(), local.close()]);
   });
 
+  it('promote() twice at once is one promotion: the same writer, epoch 1, not fenced by itself', async () => {
+    // README (Promotion): a second promote() while one runs returns the same promise.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const [a, b] = await within(
+      'promotions',
+      Promise.all([follower.promote(), follower.promote()]),
+      60_000,
+    );
+    assert.equal(a, b);
+    assert.equal(a.epoch, 1);
+    const tail = local.tail;
+    assert.equal(await a.append(payload(10, 99)), tail);
+    assert.equal(a.failure, undefined);
+    await assert.rejects(follower.promote(), { code: 'WAL_CLOSED' });
+    await a.close();
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('close() during promote(): promote rejects WAL_CLOSED, nothing is published', async () => {
+    // README (Promotion): close() during a promotion stops it before its next publish.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const local = await Wal.open(await dir());
+    const own = await connect(cluster().connectOptions());
+    const follower = await Follower.open(local, { nats: own, stream: w.stream });
+    await follower.caughtUp();
+    const jsm = await jetstreamManager(nc());
+    const before = (await jsm.streams.info(w.stream)).state.last_seq;
+    const promoting = follower.promote();
+    await follower.close();
+    await within('the promotion', assert.rejects(promoting, { code: 'WAL_CLOSED' }), 30_000);
+    await sleep(500);
+    assert.equal((await jsm.streams.info(w.stream)).state.last_seq, before);
+    // The old writer was never fenced.
+    await w.replicator.append(payload(10, 100));
+    await own.close();
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('a promotion that fails stops the follower: caughtUp() and promote() reject with its error instead of waiting', async function () {
+    // promote() docs: on a throw the follower is stopped. Cut off from the
+    // servers, every attempt's seal times out: after 20 attempts (about
+    // 17 s of backoff) promote() gives up with the client's error.
+    this.timeout(120_000);
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const port = Number(new URL(cluster().servers[0]!).port);
+    const partition = await Partition.start(port);
+    try {
+      const local = await Wal.open(await dir());
+      const follower = await Follower.open(local, {
+        nats: cluster().connectOptions({
+          servers: [partition.url],
+          ignoreClusterUpdates: true,
+          reconnectTimeWait: 100,
+          maxReconnectAttempts: -1,
+        }),
+        stream: w.stream,
+        timeout: 100,
+      });
+      await follower.caughtUp();
+      partition.cut();
+      const failed = await follower.promote().then(
+        () => assert.fail('the promotion succeeded'),
+        (error: unknown) => error,
+      );
+      partition.heal();
+      assert.equal(follower.failure?.code, 'WAL_FAILED');
+      assert.equal(follower.failure?.cause, failed);
+      const stopped = { code: 'WAL_FAILED', cause: failed } as Partial<Error>;
+      await within('caughtUp', assert.rejects(follower.caughtUp(), stopped), 20_000);
+      await assert.rejects(follower.promote(), stopped);
+      await follower.close();
+      await local.close();
+    } finally {
+      await partition.stop();
+    }
+    await w.replicator.close();
+    await w.wal.close();
+  });
+
   for (let round = 0; round < 3; round++) {
     it(`promotion while the old writer commits flat out (round ${round}): bounded, nothing acknowledged lost, the writer fail-stops`, async () => {
       const w = await writer(nc(), await dir());
