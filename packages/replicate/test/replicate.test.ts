@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import { crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
@@ -266,6 +272,47 @@ describe('Replicator on a 3-node cluster', function () {
     );
     assert.equal((await storedMessages(nc(), stream)).length, 2);
     await Promise.all([a.wal.close(), b.wal.close(), c.wal.close()]);
+  });
+
+  it('refuses an existing stream whose settings let the server drop messages, publishing nothing', async () => {
+    // README (Guarantees): the stream keeps the whole history for restore; a
+    // limit would drop acknowledged records, so such a stream is refused.
+    const jsm = await jetstreamManager(nc());
+    const settings = [
+      ['max_msgs', { max_msgs: 3 }],
+      ['max_bytes', { max_bytes: 1_000_000 }],
+      ['max_age', { max_age: 3_600_000_000_000 }],
+      ['max_msgs_per_subject', { max_msgs_per_subject: 5 }],
+      ['retention workqueue', { retention: RetentionPolicy.Workqueue }],
+      ['retention interest', { retention: RetentionPolicy.Interest }],
+    ] as const;
+    const { wal } = await writer();
+    for (const [name, setting] of settings) {
+      const stream = streamName();
+      await jsm.streams.add({
+        name: stream,
+        subjects: [`wal.${stream}`, `wal.${stream}.*`],
+        ...setting,
+      });
+      const refused = (error: unknown) =>
+        isWalError(error, 'WAL_REPLICA_MISMATCH') && (error as Error).message.includes(name);
+      await assert.rejects(Replicator.attach(wal, { nats: nc(), stream }), refused, name);
+      await assert.rejects(Follower.open(wal, { nats: nc(), stream }), refused, name);
+      await assert.rejects(restore({ nats: nc(), stream, into: join(await dir(), 'r') }), refused);
+      assert.equal((await jsm.streams.info(stream)).state.last_seq, 0, name);
+    }
+    // Without limits (discard policy set or not) it is accepted.
+    const stream = streamName();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`wal.${stream}`, `wal.${stream}.*`],
+      max_msgs: -1,
+      discard: DiscardPolicy.New,
+    });
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.close();
+    await wal.close();
   });
 
   it('refuses a stream with a gap or a message that is not a record', async () => {
