@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -10,7 +11,7 @@ import {
   StorageType,
 } from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
-import { crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
+import { CHANNELS, crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
@@ -399,18 +400,66 @@ describe('Replicator on a 3-node cluster', function () {
     const a = wal.append(payload(10, 1));
     const shipped = replicator.waitFor(a);
     const b = wal.append(payload(10, 2));
-    const dropped = replicator.waitFor(b);
+    // Rejected as soon as the cut is durable.
+    const dropped = assert.rejects(replicator.waitFor(b), (error) =>
+      isWalError(error, 'WAL_TRUNCATED'),
+    );
     const cut = wal.truncateAfter(a);
     release();
     await cut;
     await shipped;
-    await assert.rejects(dropped, (error) => isWalError(error, 'WAL_TRUNCATED'));
+    await dropped;
     // Nothing shipped was cut: the replicator goes on.
     assert.equal(replicator.failure, undefined);
     await replicator.append(payload(10, 3));
     await replicator.close();
     await wal.close();
     assert.equal((await storedMessages(nc(), stream)).length, 2);
+  });
+
+  it('a waiter whose dropped record another record replaced at its LSN before shipping still gets WAL_TRUNCATED', async () => {
+    // README (truncateAfter): a waiter whose record a truncateAfter dropped
+    // before it was shipped rejects with WAL_TRUNCATED; the replicator goes
+    // on. The LSN is taken again before the replicator runs a round.
+    const listened = diagnosticsChannel.hasSubscribers(CHANNELS.truncate);
+    const { wal, stream, replicator, release } = await heldWriter(60_000);
+    const first = wal.append(payload(10, 1));
+    const a = wal.append(payload(10, 2));
+    const b = wal.append(payload(10, 3));
+    const shipped = replicator.waitFor(a).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    const dropped = replicator.waitFor(b).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    // Another log's cut, to a tail below `a`, does not concern this replicator.
+    const other = await Wal.open(new MemoryStore());
+    const kept = other.append(payload(1, 0));
+    other.append(payload(10, 0));
+    await other.truncateAfter(kept);
+    assert.ok(other.tail <= a);
+    const cut = wal.truncateAfter(a);
+    release();
+    await cut;
+    const refill = wal.append(payload(200, 3));
+    assert.equal(refill, b);
+    const outcome = await within("the dropped record's waiter", dropped, 10_000);
+    assert.ok(isWalError(outcome, 'WAL_TRUNCATED'), String(outcome));
+    assert.equal((outcome as { offset?: number }).offset, b);
+    // The record at its LSN now is shipped.
+    await replicator.waitFor(refill);
+    assert.equal(await shipped, 'replicated');
+    assert.equal(replicator.failure, undefined);
+    await replicator.close();
+    assert.equal(diagnosticsChannel.hasSubscribers(CHANNELS.truncate), listened);
+    const stored = await storedMessages(nc(), stream);
+    assert.deepEqual(
+      stored.flatMap((m) => m.starts),
+      [first, a, refill],
+    );
+    await Promise.all([wal.close(), other.close()]);
   });
 
   it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {
