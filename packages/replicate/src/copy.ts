@@ -354,7 +354,13 @@ export class LogCopy {
     const payloads: Uint8Array[] = [];
     for (let i = skip; i < run.records.length; i++) {
       const record = run.records[i]!;
-      if (to !== undefined && record.lsn > to) break;
+      if (to !== undefined && record.lsn > to) {
+        // Stopped inside the run: the record before must be the one at `to`.
+        if (run.records[i - 1]!.lsn !== to) {
+          throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+        }
+        break;
+      }
       if (record.length > wal.maxRecordSize) {
         throw new RecordTooLargeError(record.length, wal.maxRecordSize, { offset: record.lsn });
       }

@@ -509,6 +509,34 @@ describe('Replicator on a 3-node cluster', function () {
     );
   });
 
+  it('restore to a record inside a run stops there; to inside a run but at no record is WAL_NOT_BOUNDARY', async () => {
+    // restore() docs: WAL_NOT_BOUNDARY when no record of the stream starts at `to`.
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const run = await replicator.appendBatch([payload(100, 1), payload(100, 2), payload(100, 3)]);
+    await replicator.append(payload(100, 4));
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2, 'the batch is one run');
+    const original = await logContents(path);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into, to: run[1]! });
+    assert.equal(report.lastLsn, run[1]);
+    assert.deepEqual((await logContents(into)).bytes, original.bytes.subarray(0, run[2]!));
+    for (const to of [run[0]! + 1, run[1]! + 1, run[2]! - 1]) {
+      const at = join(await dir(), 'r');
+      await assert.rejects(restore({ nats: nc(), stream, into: at, to }), (error) => {
+        assert.ok(isWalError(error, 'WAL_NOT_BOUNDARY'), String(error));
+        assert.equal(error.offset, to);
+        return true;
+      });
+      // What it holds is a valid log, a prefix of the writer's.
+      const left = await logContents(at);
+      assert.deepEqual(left.bytes, original.bytes.subarray(0, left.tail));
+    }
+  });
+
   it('restore leaves a non-empty target untouched', async () => {
     const { wal } = await writer();
     const stream = streamName();
