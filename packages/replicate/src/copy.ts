@@ -202,6 +202,28 @@ export class LogCopy {
   }
 
   /**
+   * Takes message `seq` as a consumer delivered it: one at or below
+   * {@link LogCopy.seq}, delivered again (a consumer created again on a
+   * replica behind the others starts below where it was asked), is checked
+   * ({@link LogCopy.retaken}) and skipped, resolving `undefined`; any other
+   * is taken ({@link LogCopy.take}, with `to`).
+   *
+   * @throws what `retaken` and `take` throw.
+   */
+  async deliver(
+    seq: number,
+    headers: HeaderSource | undefined,
+    data: Uint8Array,
+    to?: number,
+  ): Promise<number | undefined> {
+    if (seq <= this.seq) {
+      await this.retaken(seq, headers, data);
+      return undefined;
+    }
+    return this.take(seq, headers, data, to);
+  }
+
+  /**
    * Checks message `seq`, at or below {@link LogCopy.seq}, delivered again:
    * it must be the one taken, so the log must hold its records at their
    * LSNs byte for byte (or, for a part of the record being joined, the

@@ -93,6 +93,47 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
     );
   });
 
+  it("deliver (restore): messages delivered again in any order are skipped; the log is the stream's", async () => {
+    // restore() docs: a message the consumer delivers again is checked and skipped.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 25 }),
+        fc.integer({ min: 64, max: 2048 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        async (sizes, partSize, again) => {
+          const payloads = sizes.map((s, i) => payload(s, i));
+          const ours = await messagesOf(payloads, partSize);
+          const theirs = await messagesOf(payloads.map(flipped), partSize);
+          const wal = await Wal.open(new MemoryStore());
+          const copy = new LogCopy(wal, 's', 0, 0);
+          // A consumer's deliveries: each message in order, some followed by
+          // earlier ones again (a consumer created again further back).
+          let a = 0;
+          for (const [i, m] of ours.messages.entries()) {
+            await copy.deliver(i + 1, m.headers, m.data);
+            for (; a < again.length && again[a]! % 3 !== 0; a++) {
+              const seq = (again[a]! % (i + 1)) + 1;
+              const m = ours.messages[seq - 1]!;
+              assert.equal(await copy.deliver(seq, m.headers, m.data), undefined);
+              assert.equal(copy.seq, i + 1);
+            }
+            a++;
+          }
+          await wal.sync();
+          assert.deepEqual(await logBytes(wal), ours.bytes);
+          // Another stream's message at a sequence taken is refused.
+          const seq = ((again[0] ?? 0) % ours.messages.length) + 1;
+          const other = theirs.messages[seq - 1]!;
+          await assert.rejects(copy.deliver(seq, other.headers, other.data), {
+            code: 'WAL_REPLICA_MISMATCH',
+          });
+          await wal.close();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it('a seal again is accepted; a fence again must be one the log passed', async () => {
     const wal = await Wal.open(new MemoryStore());
     const { messages } = await messagesOf([payload(10, 1), payload(20, 2)], 30);
