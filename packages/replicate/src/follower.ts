@@ -47,6 +47,7 @@ import {
   lastPlaced,
   messageAt,
   openStream,
+  pullBytes,
   type StreamHandle,
   streamExtent,
 } from './stream.js';
@@ -471,7 +472,7 @@ export class Follower {
         // Short heartbeats: a server lost under the consumer is noticed in
         // seconds and the consumer recreated where it stopped.
         const messages = await consumer.consume({
-          max_messages: 256,
+          max_bytes: pullBytes(this.#handle.nc),
           expires: 5000,
           idle_heartbeat: 1000,
         });

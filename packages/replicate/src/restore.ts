@@ -12,6 +12,7 @@ import {
   closeStream,
   lastPlaced,
   openStream,
+  pullBytes,
   type StreamHandle,
   type StreamTarget,
   streamExtent,
@@ -128,7 +129,7 @@ async function copy(
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: 1,
   });
-  const messages = await consumer.consume({ max_messages: 64 });
+  const messages = await consumer.consume({ max_bytes: pullBytes(handle.nc) });
   try {
     for await (const message of messages) {
       // A message delivered again is checked against the log and skipped.

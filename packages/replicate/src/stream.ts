@@ -61,6 +61,16 @@ export function partSize(nc: NatsConnection): number {
   return Math.max(1, (nc.info?.max_payload ?? 0) - HEADER_ROOM);
 }
 
+/**
+ * Bytes a consumer of the stream may have delivered but not yet taken (its
+ * pull's `max_bytes`): 8 MiB, or two of the largest messages the connected
+ * server accepts when that is more (a pull must fit one whole message).
+ * Bounds a follower's or a restore's memory, whatever the message size.
+ */
+export function pullBytes(nc: NatsConnection): number {
+  return Math.max(8 * 1024 * 1024, 2 * (nc.info?.max_payload ?? 0) + 2 * HEADER_ROOM);
+}
+
 /** A stream's extent: the sequence of its last message (0 when empty). */
 export interface StreamExtent {
   readonly lastSeq: number;
