@@ -55,6 +55,15 @@ describe('followers and fenced failover (real servers)', function () {
   this.timeout(90_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: 64 * 1024 });
 
+  /** Connection options reaching the cluster only through `partition`. */
+  const through = (partition: Partition) =>
+    cluster().connectOptions({
+      servers: [partition.url],
+      ignoreClusterUpdates: true,
+      reconnectTimeWait: 100,
+      maxReconnectAttempts: -1,
+    });
+
   async function appendMany(replicator: Replicator, from: number, count: number) {
     const lsns: number[] = [];
     for (let i = from; i < from + count; i += 16) {
@@ -533,17 +542,11 @@ describe('followers and fenced failover (real servers)', function () {
     this.timeout(120_000);
     const w = await writer(nc(), await dir());
     await appendMany(w.replicator, 0, 5);
-    const port = Number(new URL(cluster().servers[0]!).port);
-    const partition = await Partition.start(port);
+    const partition = await Partition.start(Number(new URL(cluster().servers[0]!).port));
     try {
       const local = await Wal.open(await dir());
       const follower = await Follower.open(local, {
-        nats: cluster().connectOptions({
-          servers: [partition.url],
-          ignoreClusterUpdates: true,
-          reconnectTimeWait: 100,
-          maxReconnectAttempts: -1,
-        }),
+        nats: through(partition),
         stream: w.stream,
         timeout: 100,
       });
@@ -689,17 +692,11 @@ describe('followers and fenced failover (real servers)', function () {
 
   it('a partitioned old writer acknowledges nothing as replicated after the promotion', async () => {
     const stream = streamName();
-    const port = Number(new URL(cluster().servers[0]!).port);
-    const partition = await Partition.start(port);
+    const partition = await Partition.start(Number(new URL(cluster().servers[0]!).port));
     try {
       const wal = await Wal.open(await dir());
       const old = await Replicator.attach(wal, {
-        nats: cluster().connectOptions({
-          servers: [partition.url],
-          ignoreClusterUpdates: true,
-          reconnectTimeWait: 100,
-          maxReconnectAttempts: -1,
-        }),
+        nats: through(partition),
         stream,
         timeout: 500,
       });
