@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { Wal } from '@wal/core';
+import { isWalError, type ReplicaMismatchError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
-import { collectMessages, type Outgoing } from '../src/batch.js';
+import { collectMessages, type Outgoing, publishFence, publishMessages } from '../src/batch.js';
 import { LogCopy } from '../src/copy.js';
 import { fenceHeaders, partHeaders, runHeaders, sealHeaders } from '../src/message.js';
+import type { StreamHandle } from '../src/stream.js';
 import { logBytes, payload } from './fixture.js';
 
 type Headers = { get(name: string): string };
@@ -325,5 +327,32 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
       ),
       { numRuns: 80 },
     );
+  });
+});
+
+describe('a server acknowledging a publish at another sequence', () => {
+  /** A stream handle whose server acknowledges every publish at sequence `seq`. */
+  const acking = (seq: number) =>
+    ({
+      stream: 's',
+      subject: 'wal.s',
+      js: { publish: async () => ({ stream: 's', seq, duplicate: true }) },
+    }) as unknown as StreamHandle;
+
+  it('a message: the run acknowledged so far ends with WAL_REPLICA_MISMATCH at the expected sequence', async () => {
+    const { messages } = await messagesOf([payload(10, 1)], 1000);
+    const outgoing = messages.map(({ placement, data }) => ({ placement, data }));
+    const { acks, failure } = await publishMessages(acking(3), outgoing, 6, 1000);
+    assert.equal(acks.length, 0);
+    assert.ok(isWalError(failure, 'WAL_REPLICA_MISMATCH'), String(failure));
+    assert.equal((failure as ReplicaMismatchError).sequence, 7);
+  });
+
+  it('a fence: WAL_REPLICA_MISMATCH at the expected sequence', async () => {
+    await assert.rejects(publishFence(acking(3), { tail: 40, epoch: 1 }, 6, 1000), {
+      code: 'WAL_REPLICA_MISMATCH',
+      sequence: 7,
+      offset: 40,
+    });
   });
 });
