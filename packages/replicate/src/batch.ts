@@ -7,6 +7,7 @@
 import { JetStreamApiCodes, JetStreamApiError, type PubAck } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { crc32c, HEADER_SIZE, type Wal } from '@wal/core';
+import { ReplicaMismatchError } from '@wal/errors';
 import {
   encodeRun,
   epochSubject,
@@ -155,7 +156,8 @@ export interface Published {
  * what they stored, not against messages still in flight, so pipelined
  * messages would be refused anyway. Throughput comes from runs instead:
  * one message carries as many whole records as fit. An acknowledgement for
- * another sequence ends the acknowledged run like a failure does.
+ * another sequence (a duplicate of a message stored elsewhere) ends the
+ * acknowledged run with a `WAL_REPLICA_MISMATCH` failure.
  */
 export async function publishMessages(
   handle: StreamHandle,
@@ -187,8 +189,11 @@ export async function publishMessages(
       return { acks, failure: error };
     }
     if (ack.seq !== expected + 1) {
-      const failure = new Error(
-        `stream ${handle.stream} acknowledged sequence ${ack.seq}, expected ${expected + 1}`,
+      // Only a duplicate of a message stored elsewhere can be acknowledged
+      // at another sequence: the stream is not what this writer holds.
+      const failure = new ReplicaMismatchError(
+        `stream ${handle.stream} acknowledged the message for LSN ${placement.lsn} at sequence ${ack.seq}, expected ${expected + 1}`,
+        { sequence: expected + 1, offset: placement.lsn },
       );
       return { acks, failure };
     }
@@ -231,7 +236,9 @@ export async function publishSeal(
  * stored it.
  *
  * @throws the server's wrong-last-sequence refusal when the stream moved
- *   ({@link isWrongLastSequence}), and the client's transient errors.
+ *   ({@link isWrongLastSequence}), `WAL_REPLICA_MISMATCH` when it is
+ *   acknowledged at another sequence (a duplicate of a fence stored
+ *   elsewhere), and the client's transient errors.
  */
 export async function publishFence(
   handle: StreamHandle,
@@ -252,7 +259,10 @@ export async function publishFence(
     },
   );
   if (ack.seq !== lastSeq + 1) {
-    throw new Error(`stream ${handle.stream} stored the fence at ${ack.seq}, not ${lastSeq + 1}`);
+    throw new ReplicaMismatchError(
+      `stream ${handle.stream} acknowledged the fence at sequence ${ack.seq}, expected ${lastSeq + 1}`,
+      { sequence: lastSeq + 1, offset: fence.tail },
+    );
   }
   return ack.seq;
 }

@@ -202,6 +202,28 @@ export class LogCopy {
   }
 
   /**
+   * Takes message `seq` as a consumer delivered it: one at or below
+   * {@link LogCopy.seq}, delivered again (a consumer created again on a
+   * replica behind the others starts below where it was asked), is checked
+   * ({@link LogCopy.retaken}) and skipped, resolving `undefined`; any other
+   * is taken ({@link LogCopy.take}, with `to`).
+   *
+   * @throws what `retaken` and `take` throw.
+   */
+  async deliver(
+    seq: number,
+    headers: HeaderSource | undefined,
+    data: Uint8Array,
+    to?: number,
+  ): Promise<number | undefined> {
+    if (seq <= this.seq) {
+      await this.retaken(seq, headers, data);
+      return undefined;
+    }
+    return this.take(seq, headers, data, to);
+  }
+
+  /**
    * Checks message `seq`, at or below {@link LogCopy.seq}, delivered again:
    * it must be the one taken, so the log must hold its records at their
    * LSNs byte for byte (or, for a part of the record being joined, the
@@ -354,7 +376,13 @@ export class LogCopy {
     const payloads: Uint8Array[] = [];
     for (let i = skip; i < run.records.length; i++) {
       const record = run.records[i]!;
-      if (to !== undefined && record.lsn > to) break;
+      if (to !== undefined && record.lsn > to) {
+        // Stopped inside the run: the record before must be the one at `to`.
+        if (run.records[i - 1]!.lsn !== to) {
+          throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
+        }
+        break;
+      }
       if (record.length > wal.maxRecordSize) {
         throw new RecordTooLargeError(record.length, wal.maxRecordSize, { offset: record.lsn });
       }

@@ -24,7 +24,14 @@
  */
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { HEADER_SIZE, type StoredRecord, type Wal } from '@wal/core';
-import { ClosedError, ReplicaFencedError, ReplicaMismatchError, type WalError } from '@wal/errors';
+import {
+  ClosedError,
+  FailedError,
+  isWalError,
+  ReplicaFencedError,
+  ReplicaMismatchError,
+  type WalError,
+} from '@wal/errors';
 import { isWrongLastSequence, publishFence, publishSeal } from './batch.js';
 import { type LastRecord, LogCopy } from './copy.js';
 import { reachOf, readEpoch, readFence, readPlacement } from './message.js';
@@ -40,6 +47,7 @@ import {
   lastPlaced,
   messageAt,
   openStream,
+  pullBytes,
   type StreamHandle,
   streamExtent,
 } from './stream.js';
@@ -82,7 +90,10 @@ export interface FollowerStats {
   readonly records: number;
   /** Fences taken (promotions seen). */
   readonly fences: number;
-  /** Single messages read to find where to start (a binary search on LSNs). */
+  /**
+   * Single messages read to find where to start (a binary search on LSNs),
+   * and to check that a new consumer's stream continues the log.
+   */
   readonly lookups: number;
   /** Failures of the consumer that were retried. */
   readonly retries: number;
@@ -188,6 +199,7 @@ export class Follower {
   #stop = false;
   #closed: Promise<void> | undefined;
   #promoted = false;
+  #promoting: Promise<Replicator> | undefined;
   #failure: WalError | undefined;
   readonly #waiters = new Waiters();
   #sinceSync = 0;
@@ -330,32 +342,73 @@ export class Follower {
    * The old writer's next publish fails, and it stops with
    * `WAL_REPLICA_FENCED`, rejecting every pending append.
    *
-   * @throws `WAL_CLOSED` after `close()`, the follower's failure,
+   * A second call while a promotion runs returns the same promise (one
+   * promotion, one replicator). A `close()` during a promotion stops it
+   * before its next publish (it rejects with `WAL_CLOSED`, and `close()`
+   * resolves once it stopped); once the fence is stored the promotion
+   * completes and the returned replicator owns the connection.
+   *
+   * @throws `WAL_CLOSED` after or during `close()`, the follower's failure,
    *   `WAL_REPLICA_FENCED` when another promotion kept taking the stream
    *   through every attempt (promote one follower at a time), and the
    *   client's errors after repeated transient failures. On a throw the
-   *   follower is stopped; close it.
+   *   follower is stopped (later calls fail with that error, or
+   *   `WAL_FAILED` carrying a client's error as its cause); close it.
    */
-  async promote(): Promise<Replicator> {
-    this.#check();
+  promote(): Promise<Replicator> {
+    if (this.#promoting !== undefined) return this.#promoting;
+    try {
+      this.#check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Settled, it is forgotten: later calls fail (WAL_CLOSED once promoted,
+    // or the failure that stopped the promotion).
+    this.#promoting = this.#promote().then(
+      (replicator) => {
+        this.#promoting = undefined;
+        return replicator;
+      },
+      (error: unknown) => {
+        this.#promoting = undefined;
+        // Stopped for good: later calls (caughtUp, promote) fail with it.
+        this.#fail(
+          isWalError(error)
+            ? error
+            : new FailedError(`the promotion on stream ${this.#handle.stream} failed`, {
+                cause: error,
+              }),
+        );
+        throw error;
+      },
+    );
+    return this.#promoting;
+  }
+
+  async #promote(): Promise<Replicator> {
     this.#stop = true;
     this.#interrupt();
     await this.#running;
     this.#running = undefined;
     const timeout = this.#options.timeout ?? 2000;
+    const closing = () => this.#closed !== undefined;
     let lastError: unknown;
     for (let attempt = 0; attempt < PROMOTE_ATTEMPTS; attempt++) {
+      if (closing()) throw new ClosedError('follower');
       if (this.#failure !== undefined) throw this.#failure;
       try {
         const epoch = this.#copy.epoch + 1;
         // The stream stops moving: only seals and fences can follow.
         const sealed = await publishSeal(this.#handle, epoch, timeout);
-        await this.#follow(() => this.#closed !== undefined || this.#copy.seq >= sealed);
+        await this.#follow(() => closing() || this.#copy.seq >= sealed);
         if (this.#failure !== undefined) throw this.#failure;
+        if (closing()) throw new ClosedError('follower');
         // Another follower promoted meanwhile: seal the epoch after its.
         if (this.#copy.epoch >= epoch) continue;
         const fence = { tail: this.#wal.tail, epoch };
         const seq = await publishFence(this.#handle, fence, this.#copy.seq, timeout);
+        // The fence is stored: the promotion is done, also when close()
+        // was called meanwhile (the returned replicator owns the connection).
         // Durable before the replicator ships anything (its R1). A crash
         // before this sync loses nothing: restarted, the follower takes the
         // records again from the stream, up to the fence.
@@ -363,7 +416,7 @@ export class Follower {
         this.#copy.dropUnfinished();
         this.#promoted = true;
         this.#waiters.rejectAll(new ClosedError('follower'));
-        this.#closed = Promise.resolve();
+        this.#closed ??= Promise.resolve();
         return takeOver(this.#wal, this.#handle, this.#options, {
           seq,
           epoch,
@@ -393,6 +446,9 @@ export class Follower {
       this.#stop = true;
       this.#interrupt();
       await this.#running;
+      // A promotion under way stops before its next publish, or completes
+      // when its fence is stored already.
+      await this.#promoting?.catch(() => undefined);
       this.#waiters.rejectAll(new ClosedError('follower'));
       if (!this.#promoted) await closeStream(this.#handle);
     })();
@@ -416,16 +472,23 @@ export class Follower {
         // Short heartbeats: a server lost under the consumer is noticed in
         // seconds and the consumer recreated where it stopped.
         const messages = await consumer.consume({
-          max_messages: 256,
+          max_bytes: pullBytes(this.#handle.nc),
           expires: 5000,
           idle_heartbeat: 1000,
         });
         this.#messages = messages;
         const watchdog = this.#watch(messages);
+        // The consumer (this one, or one the client created again under
+        // it, named anew) whose stream was checked to continue the log.
+        let checked: string | undefined;
         try {
           if (done()) return;
           for await (const m of messages) {
             watchdog.last = Date.now();
+            if (m.seq > this.#copy.seq && m.info.consumer !== checked) {
+              await this.#checkContinues();
+              checked = m.info.consumer;
+            }
             this.#stats.messages++;
             if (m.seq <= this.#copy.seq) {
               // Already taken (F1). Servers before 2.11 start a consumer
@@ -468,6 +531,23 @@ export class Follower {
         await sleep(delay);
       }
     }
+  }
+
+  /**
+   * Checks, before a new consumer's first new message is taken, that the
+   * stream still holds the last message taken, byte for byte (`retaken`):
+   * a stream deleted and created again under the same name (another log's,
+   * or one that lost messages) must not be continued from the sequence
+   * reached in the old one.
+   *
+   * @throws `WAL_REPLICA_MISMATCH` when it does not (or lacks the message).
+   */
+  async #checkContinues(): Promise<void> {
+    const seq = this.#copy.seq;
+    if (seq === 0) return;
+    this.#stats.lookups++;
+    const message = await messageAt(this.#handle, seq);
+    await this.#copy.retaken(seq, message.header, message.data);
   }
 
   /**

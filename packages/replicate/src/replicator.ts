@@ -21,7 +21,8 @@
  * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
  *   durable locally (R1) and stored by the stream's quorum.
  */
-import type { Wal } from '@wal/core';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { CHANNELS, type TruncateEvent, type Wal } from '@wal/core';
 import {
   ClosedError,
   invalidArgType,
@@ -146,6 +147,7 @@ export class Replicator {
   readonly #batchBytes: number;
   readonly #timeout: number;
   readonly #timer: NodeJS.Timeout;
+  readonly #onTruncate: (message: unknown) => void;
   #seq = 0;
   #epoch = 0;
   #end = 0;
@@ -188,6 +190,13 @@ export class Replicator {
       if (this.#wal.durable > this.#end) this.#kick();
     }, options.interval ?? 100);
     this.#timer.unref();
+    // A cut of this log: published once durable, before an append can take
+    // a dropped LSN again, so the waiters of dropped records are told first.
+    this.#onTruncate = (message) => {
+      const event = message as TruncateEvent;
+      if (event.wal === this.#wal && event.side === 'after') this.#cut(event.tail);
+    };
+    diagnosticsChannel.subscribe(CHANNELS.truncate, this.#onTruncate);
   }
 
   /**
@@ -297,6 +306,7 @@ export class Replicator {
   close(): Promise<void> {
     this.#closed ??= (async () => {
       clearInterval(this.#timer);
+      diagnosticsChannel.unsubscribe(CHANNELS.truncate, this.#onTruncate);
       await this.#running;
       this.#settle(new ClosedError('replicator'));
       await closeStream(this.#handle);
@@ -519,11 +529,30 @@ export class Replicator {
   }
 
   /**
-   * Rejects the waiters whose record a `truncateAfter` dropped before it was
-   * shipped (`WAL_TRUNCATED`); what was shipped is checked by the next round.
+   * A `truncateAfter` of the log left its tail at `tail`: below what the
+   * stream holds, the replicator stops (`WAL_REPLICA_MISMATCH`); otherwise
+   * the waiters of the records it dropped reject with `WAL_TRUNCATED`.
    */
-  #dropCut(): void {
-    const tail = this.#wal.tail;
+  #cut(tail: number): void {
+    if (this.#closed !== undefined || this.#failure !== undefined) return;
+    if (tail < this.#end) {
+      this.#fail(
+        new ReplicaMismatchError(
+          `the log was truncated to ${tail}, below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+          { offset: tail, sequence: this.#seq },
+        ),
+      );
+      return;
+    }
+    this.#dropCut(tail);
+  }
+
+  /**
+   * Rejects the waiters whose record a `truncateAfter` dropped before it was
+   * shipped (`WAL_TRUNCATED`): those at or past `tail`, the log's tail after
+   * the cut. What was shipped is checked by the next round.
+   */
+  #dropCut(tail = this.#wal.tail): void {
     this.#want = this.#waiters.release(
       () => false,
       (waiter) => {

@@ -12,6 +12,7 @@ import {
   closeStream,
   lastPlaced,
   openStream,
+  pullBytes,
   type StreamHandle,
   type StreamTarget,
   streamExtent,
@@ -63,7 +64,8 @@ async function refuseNonEmpty(into: WalSource): Promise<void> {
  * had in the writer's log, up to the last complete record the stream holds
  * or up to the record at `to`. The result is byte-identical to the writer's
  * log over that range. Each record's frame CRC is checked after its parts
- * are joined; a record whose parts end the stream unfinished (the writer
+ * are joined; a message the consumer delivers again is checked against
+ * the log (it must be the one taken) and skipped; a record whose parts end the stream unfinished (the writer
  * stopped mid-record) was never acknowledged and is left out.
  *
  * @throws `ERR_INVALID_ARG_VALUE` when `into` is not empty (nothing touched).
@@ -127,10 +129,11 @@ async function copy(
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: 1,
   });
-  const messages = await consumer.consume({ max_messages: 64 });
+  const messages = await consumer.consume({ max_bytes: pullBytes(handle.nc) });
   try {
     for await (const message of messages) {
-      const lsn = await log.take(message.seq, message.headers, message.data, to);
+      // A message delivered again is checked against the log and skipped.
+      const lsn = await log.deliver(message.seq, message.headers, message.data, to);
       if (lsn !== undefined) lastLsn = lsn;
       if (lsn === to && to !== undefined) break;
       if (log.seq === lastSeq) break;

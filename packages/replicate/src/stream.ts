@@ -11,8 +11,10 @@ import {
   type JetStreamManager,
   jetstream,
   jetstreamManager,
+  RetentionPolicy,
   StorageType,
   type StoredMsg,
+  type StreamConfig,
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { type ConnectionOptions, connect, type NatsConnection } from '@nats-io/transport-node';
@@ -59,6 +61,16 @@ export function partSize(nc: NatsConnection): number {
   return Math.max(1, (nc.info?.max_payload ?? 0) - HEADER_ROOM);
 }
 
+/**
+ * Bytes a consumer of the stream may have delivered but not yet taken (its
+ * pull's `max_bytes`): 8 MiB, or two of the largest messages the connected
+ * server accepts when that is more (a pull must fit one whole message).
+ * Bounds a follower's or a restore's memory, whatever the message size.
+ */
+export function pullBytes(nc: NatsConnection): number {
+  return Math.max(8 * 1024 * 1024, 2 * (nc.info?.max_payload ?? 0) + 2 * HEADER_ROOM);
+}
+
 /** A stream's extent: the sequence of its last message (0 when empty). */
 export interface StreamExtent {
   readonly lastSeq: number;
@@ -99,12 +111,42 @@ export function streamSubjects(subject: string): [string, string] {
 }
 
 /**
+ * The setting of a stream's configuration under which the server may
+ * remove or change messages on its own (a limit on messages, bytes, age or
+ * messages per subject; interest or work-queue retention; a mirror or
+ * sources; sealed), or `undefined` when it keeps every message it stores.
+ */
+function droppingSetting(config: StreamConfig): string | undefined {
+  const limits = [
+    ['max_msgs', config.max_msgs],
+    ['max_bytes', config.max_bytes],
+    ['max_msgs_per_subject', config.max_msgs_per_subject],
+  ] as const;
+  for (const [name, value] of limits) {
+    if (value !== undefined && value > 0) return `${name} ${value}`;
+  }
+  if (config.max_age !== undefined && config.max_age > 0) return `max_age ${config.max_age}`;
+  if (config.retention !== undefined && config.retention !== RetentionPolicy.Limits) {
+    return `retention ${config.retention}`;
+  }
+  if (config.mirror !== undefined && config.mirror !== null) return 'a mirror';
+  if ((config.sources ?? []).length > 0) return 'sources';
+  if (config.sealed === true) return 'sealed set';
+  return undefined;
+}
+
+/**
  * Opens the target: connects when given options, and checks (or, with
  * `replicas`, creates) the stream. A stream that captures other subjects than
  * the log's ({@link streamSubjects}) is refused, since its messages would not
- * all be records, and a writer of a later epoch could not publish.
+ * all be records, and a writer of a later epoch could not publish; so is
+ * one whose configuration lets the server drop messages (a limit on
+ * messages, bytes, age or messages per subject, interest or work-queue
+ * retention, a mirror or sources, sealed): the stream is the log's whole
+ * history, read by restore and followers.
  *
- * @throws `WAL_REPLICA_MISMATCH` for a stream with other subjects, or a
+ * @throws `WAL_REPLICA_MISMATCH` for a stream with other subjects or a
+ *   setting that drops messages, or a
  *   missing stream when `replicas` is not given; the client's errors when it
  *   cannot connect (they name no secret).
  */
@@ -144,6 +186,12 @@ export async function openStream(
     if (subjects.length !== wanted.length || !wanted.every((s) => subjects.includes(s))) {
       throw new ReplicaMismatchError(
         `stream ${stream} captures ${JSON.stringify(subjects)}, not exactly the log's subjects ${JSON.stringify(wanted)}`,
+      );
+    }
+    const drops = droppingSetting(info.config);
+    if (drops !== undefined) {
+      throw new ReplicaMismatchError(
+        `stream ${stream} has ${drops}: it may drop messages, and a log's stream must keep its whole history`,
       );
     }
     return {

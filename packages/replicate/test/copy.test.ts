@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { Wal } from '@wal/core';
+import { isWalError, type ReplicaMismatchError } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import fc from 'fast-check';
-import { collectMessages, type Outgoing } from '../src/batch.js';
+import { collectMessages, type Outgoing, publishFence, publishMessages } from '../src/batch.js';
 import { LogCopy } from '../src/copy.js';
 import { fenceHeaders, partHeaders, runHeaders, sealHeaders } from '../src/message.js';
+import type { StreamHandle } from '../src/stream.js';
 import { logBytes, payload } from './fixture.js';
 
 type Headers = { get(name: string): string };
@@ -90,6 +92,47 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  it("deliver (restore): messages delivered again in any order are skipped; the log is the stream's", async () => {
+    // restore() docs: a message the consumer delivers again is checked and skipped.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 25 }),
+        fc.integer({ min: 64, max: 2048 }),
+        fc.array(fc.nat(), { maxLength: 30 }),
+        async (sizes, partSize, again) => {
+          const payloads = sizes.map((s, i) => payload(s, i));
+          const ours = await messagesOf(payloads, partSize);
+          const theirs = await messagesOf(payloads.map(flipped), partSize);
+          const wal = await Wal.open(new MemoryStore());
+          const copy = new LogCopy(wal, 's', 0, 0);
+          // A consumer's deliveries: each message in order, some followed by
+          // earlier ones again (a consumer created again further back).
+          let a = 0;
+          for (const [i, m] of ours.messages.entries()) {
+            await copy.deliver(i + 1, m.headers, m.data);
+            for (; a < again.length && again[a]! % 3 !== 0; a++) {
+              const seq = (again[a]! % (i + 1)) + 1;
+              const m = ours.messages[seq - 1]!;
+              assert.equal(await copy.deliver(seq, m.headers, m.data), undefined);
+              assert.equal(copy.seq, i + 1);
+            }
+            a++;
+          }
+          await wal.sync();
+          assert.deepEqual(await logBytes(wal), ours.bytes);
+          // Another stream's message at a sequence taken is refused.
+          const seq = ((again[0] ?? 0) % ours.messages.length) + 1;
+          const other = theirs.messages[seq - 1]!;
+          await assert.rejects(copy.deliver(seq, other.headers, other.data), {
+            code: 'WAL_REPLICA_MISMATCH',
+          });
+          await wal.close();
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 
@@ -284,5 +327,32 @@ describe('a follower sees a message again (LogCopy.retaken)', () => {
       ),
       { numRuns: 80 },
     );
+  });
+});
+
+describe('a server acknowledging a publish at another sequence', () => {
+  /** A stream handle whose server acknowledges every publish at sequence `seq`. */
+  const acking = (seq: number) =>
+    ({
+      stream: 's',
+      subject: 'wal.s',
+      js: { publish: async () => ({ stream: 's', seq, duplicate: true }) },
+    }) as unknown as StreamHandle;
+
+  it('a message: the run acknowledged so far ends with WAL_REPLICA_MISMATCH at the expected sequence', async () => {
+    const { messages } = await messagesOf([payload(10, 1)], 1000);
+    const outgoing = messages.map(({ placement, data }) => ({ placement, data }));
+    const { acks, failure } = await publishMessages(acking(3), outgoing, 6, 1000);
+    assert.equal(acks.length, 0);
+    assert.ok(isWalError(failure, 'WAL_REPLICA_MISMATCH'), String(failure));
+    assert.equal((failure as ReplicaMismatchError).sequence, 7);
+  });
+
+  it('a fence: WAL_REPLICA_MISMATCH at the expected sequence', async () => {
+    await assert.rejects(publishFence(acking(3), { tail: 40, epoch: 1 }, 6, 1000), {
+      code: 'WAL_REPLICA_MISMATCH',
+      sequence: 7,
+      offset: 40,
+    });
   });
 });

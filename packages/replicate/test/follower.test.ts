@@ -55,6 +55,15 @@ describe('followers and fenced failover (real servers)', function () {
   this.timeout(90_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: 64 * 1024 });
 
+  /** Connection options reaching the cluster only through `partition`. */
+  const through = (partition: Partition) =>
+    cluster().connectOptions({
+      servers: [partition.url],
+      ignoreClusterUpdates: true,
+      reconnectTimeWait: 100,
+      maxReconnectAttempts: -1,
+    });
+
   async function appendMany(replicator: Replicator, from: number, count: number) {
     const lsns: number[] = [];
     for (let i = from; i < from + count; i += 16) {
@@ -400,6 +409,36 @@ describe('followers and fenced failover (real servers)', function () {
     await Promise.all([local.close(), w.wal.close()]);
   });
 
+  it('a stream deleted and created again by another, longer log: none of its records applied, WAL_REPLICA_MISMATCH', async () => {
+    // README (Follower): a stream deleted and created again under the same
+    // name stops the follower with WAL_REPLICA_MISMATCH; its log keeps what
+    // it had. The new stream is longer, with records of the same sizes: a
+    // consumer created again after the last sequence taken sees only new
+    // sequences, so the check is the follower's own.
+    const stream = streamName();
+    const first = await Wal.open(await dir());
+    const replicator = await Replicator.attach(first, { nats: nc(), stream });
+    for (let i = 0; i < 5; i++) await replicator.append(payload(50, i));
+    await replicator.close();
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream });
+    await follower.caughtUp();
+    const taken = follower.sequence;
+    const bytes = await logBytes(local);
+    await (await jetstreamManager(nc())).streams.delete(stream);
+    const other = await Wal.open(await dir());
+    const intruder = await Replicator.attach(other, { nats: nc(), stream });
+    for (let i = 0; i < 8; i++) await intruder.append(payload(50, 1000 + i));
+    await until('the follower stopped', () => follower.failure !== undefined, 30_000);
+    assert.equal(follower.failure?.code, 'WAL_REPLICA_MISMATCH');
+    assert.equal((follower.failure as ReplicaMismatchError).sequence, taken);
+    assert.equal(follower.sequence, taken);
+    assert.deepEqual(await logBytes(local), bytes);
+    await follower.close();
+    await intruder.close();
+    await Promise.all([first.close(), other.close(), local.close()]);
+  });
+
   it('promotion fences the old writer; the new writer continues the same history', async () => {
     const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);
@@ -449,6 +488,87 @@ describe('followers and fenced failover (real servers)', function () {
     await again.append(payload(3, 701));
     await Promise.all([promoted.close(), again.close()]);
     await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('promote() twice at once is one promotion: the same writer, epoch 1, not fenced by itself', async () => {
+    // README (Promotion): a second promote() while one runs returns the same promise.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const local = await Wal.open(await dir());
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    const [a, b] = await within(
+      'promotions',
+      Promise.all([follower.promote(), follower.promote()]),
+      60_000,
+    );
+    assert.equal(a, b);
+    assert.equal(a.epoch, 1);
+    const tail = local.tail;
+    assert.equal(await a.append(payload(10, 99)), tail);
+    assert.equal(a.failure, undefined);
+    await assert.rejects(follower.promote(), { code: 'WAL_CLOSED' });
+    await a.close();
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('close() during promote(): promote rejects WAL_CLOSED, nothing is published', async () => {
+    // README (Promotion): close() during a promotion stops it before its next publish.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const local = await Wal.open(await dir());
+    const own = await connect(cluster().connectOptions());
+    const follower = await Follower.open(local, { nats: own, stream: w.stream });
+    await follower.caughtUp();
+    const jsm = await jetstreamManager(nc());
+    const before = (await jsm.streams.info(w.stream)).state.last_seq;
+    const promoting = follower.promote();
+    await follower.close();
+    await within('the promotion', assert.rejects(promoting, { code: 'WAL_CLOSED' }), 30_000);
+    await sleep(500);
+    assert.equal((await jsm.streams.info(w.stream)).state.last_seq, before);
+    // The old writer was never fenced.
+    await w.replicator.append(payload(10, 100));
+    await own.close();
+    await w.replicator.close();
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('a promotion that fails stops the follower: caughtUp() and promote() reject with its error instead of waiting', async function () {
+    // promote() docs: on a throw the follower is stopped. Cut off from the
+    // servers, every attempt's seal times out: after 20 attempts (about
+    // 17 s of backoff) promote() gives up with the client's error.
+    this.timeout(120_000);
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 5);
+    const partition = await Partition.start(Number(new URL(cluster().servers[0]!).port));
+    try {
+      const local = await Wal.open(await dir());
+      const follower = await Follower.open(local, {
+        nats: through(partition),
+        stream: w.stream,
+        timeout: 100,
+      });
+      await follower.caughtUp();
+      partition.cut();
+      const failed = await follower.promote().then(
+        () => assert.fail('the promotion succeeded'),
+        (error: unknown) => error,
+      );
+      partition.heal();
+      assert.equal(follower.failure?.code, 'WAL_FAILED');
+      assert.equal(follower.failure?.cause, failed);
+      const stopped = { code: 'WAL_FAILED', cause: failed } as Partial<Error>;
+      await within('caughtUp', assert.rejects(follower.caughtUp(), stopped), 20_000);
+      await assert.rejects(follower.promote(), stopped);
+      await follower.close();
+      await local.close();
+    } finally {
+      await partition.stop();
+    }
+    await w.replicator.close();
+    await w.wal.close();
   });
 
   for (let round = 0; round < 3; round++) {
@@ -572,17 +692,11 @@ describe('followers and fenced failover (real servers)', function () {
 
   it('a partitioned old writer acknowledges nothing as replicated after the promotion', async () => {
     const stream = streamName();
-    const port = Number(new URL(cluster().servers[0]!).port);
-    const partition = await Partition.start(port);
+    const partition = await Partition.start(Number(new URL(cluster().servers[0]!).port));
     try {
       const wal = await Wal.open(await dir());
       const old = await Replicator.attach(wal, {
-        nats: cluster().connectOptions({
-          servers: [partition.url],
-          ignoreClusterUpdates: true,
-          reconnectTimeWait: 100,
-          maxReconnectAttempts: -1,
-        }),
+        nats: through(partition),
         stream,
         timeout: 500,
       });

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
-import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+} from '@nats-io/jetstream';
 import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
-import { crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
+import { CHANNELS, crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
 import { MemoryStore } from '@wal/store';
@@ -268,6 +275,47 @@ describe('Replicator on a 3-node cluster', function () {
     await Promise.all([a.wal.close(), b.wal.close(), c.wal.close()]);
   });
 
+  it('refuses an existing stream whose settings let the server drop messages, publishing nothing', async () => {
+    // README (Guarantees): the stream keeps the whole history for restore; a
+    // limit would drop acknowledged records, so such a stream is refused.
+    const jsm = await jetstreamManager(nc());
+    const settings = [
+      ['max_msgs', { max_msgs: 3 }],
+      ['max_bytes', { max_bytes: 1_000_000 }],
+      ['max_age', { max_age: 3_600_000_000_000 }],
+      ['max_msgs_per_subject', { max_msgs_per_subject: 5 }],
+      ['retention workqueue', { retention: RetentionPolicy.Workqueue }],
+      ['retention interest', { retention: RetentionPolicy.Interest }],
+    ] as const;
+    const { wal } = await writer();
+    for (const [name, setting] of settings) {
+      const stream = streamName();
+      await jsm.streams.add({
+        name: stream,
+        subjects: [`wal.${stream}`, `wal.${stream}.*`],
+        ...setting,
+      });
+      const refused = (error: unknown) =>
+        isWalError(error, 'WAL_REPLICA_MISMATCH') && (error as Error).message.includes(name);
+      await assert.rejects(Replicator.attach(wal, { nats: nc(), stream }), refused, name);
+      await assert.rejects(Follower.open(wal, { nats: nc(), stream }), refused, name);
+      await assert.rejects(restore({ nats: nc(), stream, into: join(await dir(), 'r') }), refused);
+      assert.equal((await jsm.streams.info(stream)).state.last_seq, 0, name);
+    }
+    // Without limits (discard policy set or not) it is accepted.
+    const stream = streamName();
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`wal.${stream}`, `wal.${stream}.*`],
+      max_msgs: -1,
+      discard: DiscardPolicy.New,
+    });
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    await replicator.close();
+    await wal.close();
+  });
+
   it('refuses a stream with a gap or a message that is not a record', async () => {
     const jsm = await jetstreamManager(nc());
     const { wal } = await writer();
@@ -352,18 +400,66 @@ describe('Replicator on a 3-node cluster', function () {
     const a = wal.append(payload(10, 1));
     const shipped = replicator.waitFor(a);
     const b = wal.append(payload(10, 2));
-    const dropped = replicator.waitFor(b);
+    // Rejected as soon as the cut is durable.
+    const dropped = assert.rejects(replicator.waitFor(b), (error) =>
+      isWalError(error, 'WAL_TRUNCATED'),
+    );
     const cut = wal.truncateAfter(a);
     release();
     await cut;
     await shipped;
-    await assert.rejects(dropped, (error) => isWalError(error, 'WAL_TRUNCATED'));
+    await dropped;
     // Nothing shipped was cut: the replicator goes on.
     assert.equal(replicator.failure, undefined);
     await replicator.append(payload(10, 3));
     await replicator.close();
     await wal.close();
     assert.equal((await storedMessages(nc(), stream)).length, 2);
+  });
+
+  it('a waiter whose dropped record another record replaced at its LSN before shipping still gets WAL_TRUNCATED', async () => {
+    // README (truncateAfter): a waiter whose record a truncateAfter dropped
+    // before it was shipped rejects with WAL_TRUNCATED; the replicator goes
+    // on. The LSN is taken again before the replicator runs a round.
+    const listened = diagnosticsChannel.hasSubscribers(CHANNELS.truncate);
+    const { wal, stream, replicator, release } = await heldWriter(60_000);
+    const first = wal.append(payload(10, 1));
+    const a = wal.append(payload(10, 2));
+    const b = wal.append(payload(10, 3));
+    const shipped = replicator.waitFor(a).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    const dropped = replicator.waitFor(b).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    // Another log's cut, to a tail below `a`, does not concern this replicator.
+    const other = await Wal.open(new MemoryStore());
+    const kept = other.append(payload(1, 0));
+    other.append(payload(10, 0));
+    await other.truncateAfter(kept);
+    assert.ok(other.tail <= a);
+    const cut = wal.truncateAfter(a);
+    release();
+    await cut;
+    const refill = wal.append(payload(200, 3));
+    assert.equal(refill, b);
+    const outcome = await within("the dropped record's waiter", dropped, 10_000);
+    assert.ok(isWalError(outcome, 'WAL_TRUNCATED'), String(outcome));
+    assert.equal((outcome as { offset?: number }).offset, b);
+    // The record at its LSN now is shipped.
+    await replicator.waitFor(refill);
+    assert.equal(await shipped, 'replicated');
+    assert.equal(replicator.failure, undefined);
+    await replicator.close();
+    assert.equal(diagnosticsChannel.hasSubscribers(CHANNELS.truncate), listened);
+    const stored = await storedMessages(nc(), stream);
+    assert.deepEqual(
+      stored.flatMap((m) => m.starts),
+      [first, a, refill],
+    );
+    await Promise.all([wal.close(), other.close()]);
   });
 
   it('refuses truncateAfter below what was replicated: fail-stop, stream unchanged', async () => {
@@ -411,6 +507,34 @@ describe('Replicator on a 3-node cluster', function () {
       restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: original.tail }),
       { code: 'ERR_OUT_OF_RANGE' },
     );
+  });
+
+  it('restore to a record inside a run stops there; to inside a run but at no record is WAL_NOT_BOUNDARY', async () => {
+    // restore() docs: WAL_NOT_BOUNDARY when no record of the stream starts at `to`.
+    const { path, wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    const run = await replicator.appendBatch([payload(100, 1), payload(100, 2), payload(100, 3)]);
+    await replicator.append(payload(100, 4));
+    await replicator.close();
+    await wal.close();
+    assert.equal((await storedMessages(nc(), stream)).length, 2, 'the batch is one run');
+    const original = await logContents(path);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into, to: run[1]! });
+    assert.equal(report.lastLsn, run[1]);
+    assert.deepEqual((await logContents(into)).bytes, original.bytes.subarray(0, run[2]!));
+    for (const to of [run[0]! + 1, run[1]! + 1, run[2]! - 1]) {
+      const at = join(await dir(), 'r');
+      await assert.rejects(restore({ nats: nc(), stream, into: at, to }), (error) => {
+        assert.ok(isWalError(error, 'WAL_NOT_BOUNDARY'), String(error));
+        assert.equal(error.offset, to);
+        return true;
+      });
+      // What it holds is a valid log, a prefix of the writer's.
+      const left = await logContents(at);
+      assert.deepEqual(left.bytes, original.bytes.subarray(0, left.tail));
+    }
   });
 
   it('restore leaves a non-empty target untouched', async () => {
