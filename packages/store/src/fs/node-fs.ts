@@ -478,7 +478,14 @@ export class NodeFs implements Fs {
     // A file that is not a lock of ours is refused before anything is created.
     await readOwner(path);
     const temp = `${path}.${token}.tmp`;
-    await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
+    try {
+      await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
+    } catch (error) {
+      // Created, then its record failed to fit (ENOSPC, EDQUOT, EFBIG): never
+      // leave it behind. EEXIST: not ours (its name is random), left alone.
+      if (errorCode(error) !== 'EEXIST') await unlink(temp).catch(() => undefined);
+      throw error;
+    }
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await tryLink(temp, path)) return new NodeLock(path, token);
