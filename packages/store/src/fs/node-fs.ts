@@ -44,6 +44,7 @@ import {
   startTimeOf,
 } from './lock-file.js';
 import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
+import { openChecked } from './regular-file.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
   read: constants.O_RDONLY,
@@ -328,8 +329,16 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * See the method for the protocol and its caveats.
  */
 export class NodeFs implements Fs {
+  /**
+   * Opens `path`, following symlinks. Only a regular file or a directory is
+   * ever opened: anything else at the path — a FIFO, whose open would wait
+   * for a writer forever, a device, a socket — rejects with `NotALogError`
+   * (`WAL_NOT_A_LOG`) naming the path and its kind, before it is opened
+   * (checked again on the descriptor, opened `O_NONBLOCK`, which a regular
+   * file ignores, so a FIFO put there meanwhile is refused without waiting).
+   */
   async open(path: string, mode: OpenMode, permissions = DEFAULT_FILE_MODE): Promise<FsFile> {
-    return new NodeFile(path, await open(path, FLAGS[mode], permissions), mode !== 'read');
+    return new NodeFile(path, await openChecked(path, FLAGS[mode], permissions), mode !== 'read');
   }
 
   close(file: FsFile): Promise<void> {
