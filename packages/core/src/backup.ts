@@ -3,14 +3,15 @@
  * prefix of a live log copied into a new directory while appends go on.
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { realpath, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
   BusyError,
   CorruptionError,
   errorCode,
   IoError,
   invalidArgType,
+  invalidArgValue,
   isWalError,
   outOfRange,
   rejectUnknownKeys,
@@ -20,6 +21,7 @@ import {
 import {
   DEFAULT_FILE_MODE,
   DEFAULT_SEGMENT_SIZE,
+  FileStore,
   type Fs,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
@@ -96,7 +98,10 @@ const CHUNK = 1024 * 1024;
  * replaced or removed.
  *
  * Rejects with `WAL_IO` (`errno` `EEXIST`) when `destination` exists,
- * `ERR_OUT_OF_RANGE` for an `upTo` past the durable watermark,
+ * `ERR_INVALID_ARG_VALUE` when it lies where the source keeps its files
+ * (inside a segmented log's directory, at any depth and through symbolic
+ * links; a single-file log's path or `<path>.meta`, `<path>.lock`, … beside
+ * it), `ERR_OUT_OF_RANGE` for an `upTo` past the durable watermark,
  * `WAL_NOT_BOUNDARY` for an `upTo` where no record starts, `WAL_TRUNCATED`
  * for one below the head, `WAL_BUSY` when a `truncateAfter` ran during the
  * copy (retry), `WAL_CORRUPTION` when the source has records its `skip`
@@ -134,6 +139,9 @@ export async function backup(
       : DEFAULT_SEGMENT_SIZE);
   validateInteger('options.segmentSize', segmentSize, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
   const fs = options.fs ?? new NodeFs();
+  const parent = dirname(resolve(destination));
+  const name = basename(resolve(destination));
+  await refuseInsideSource(source, destination, parent, name);
 
   // The prefix to copy, fixed now: durable, so its bytes never change
   // (unless a truncateAfter cuts them, which the counter below detects).
@@ -146,8 +154,6 @@ export async function backup(
   }
   if (end < durable) await source.read(end); // WAL_NOT_BOUNDARY, WAL_TRUNCATED
 
-  const parent = dirname(resolve(destination));
-  const name = basename(resolve(destination));
   await refuseExisting(fs, parent, name, destination);
   const temp = join(parent, `.${name}.backup-${randomBytes(6).toString('hex')}.tmp`);
   let store: SegmentedStore | undefined;
@@ -249,6 +255,56 @@ function frameOf(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE + payload.length);
   writeFrame(out, 0, payload);
   return out;
+}
+
+/**
+ * Names a single-file log keeps beside itself (docs/FORMAT.md §3.1), as
+ * suffixes of its path: its metadata, the lock and their temporary files.
+ */
+const BESIDE_FILE_LOG = /^\.(?:meta|meta\.tmp|lock|lock\.break|lock(?:\.break)?\.[0-9a-f]+\.tmp)$/;
+
+/**
+ * `path` with its symbolic links resolved, as far as the real file system
+ * has it (a path not there, or only through another `Fs`, stays as
+ * `resolve` makes it).
+ */
+async function real(path: string): Promise<string> {
+  return realpath(path).catch(() => resolve(path));
+}
+
+/**
+ * Rejects with `ERR_INVALID_ARG_VALUE` when the destination (`name` in
+ * `parent`) lies where the source log keeps its files: inside a segmented
+ * log's directory (at any depth), or at a single-file log's path or one of
+ * the names beside it (`<path>.meta`, `<path>.lock`, …). A copy there would
+ * make the source a directory holding a foreign entry, which no longer opens.
+ * Checked before anything is created, through symbolic links.
+ */
+async function refuseInsideSource(
+  source: Wal,
+  destination: string,
+  parent: string,
+  name: string,
+): Promise<void> {
+  const store = source.store;
+  const refuse = (where: string) =>
+    invalidArgValue('destination', destination, `must not be ${where}; nothing was changed`);
+  if (store instanceof SegmentedStore) {
+    const dir = await real(store.dir);
+    const target = join(await real(parent), name);
+    if (target === dir || target.startsWith(dir === sep ? dir : `${dir}${sep}`)) {
+      throw refuse(`inside the directory of the log being backed up (${store.dir})`);
+    }
+  } else if (store instanceof FileStore) {
+    // Its files beside it are named after its path as given (a symbolic
+    // link to the file keeps them beside the link).
+    const file = join(await real(dirname(resolve(store.path))), basename(store.path));
+    const target = join(await real(parent), name);
+    const suffix = target.startsWith(file) ? target.slice(file.length) : undefined;
+    if (suffix !== undefined && (suffix === '' || BESIDE_FILE_LOG.test(suffix))) {
+      throw refuse(`the log being backed up (${store.path}) or a file it keeps beside it`);
+    }
+  }
 }
 
 /** Rejects with `WAL_IO` (`EEXIST`) when `parent` holds `name`. */

@@ -3,9 +3,9 @@
 // the same LSNs; a power loss at any step leaves the destination absent or
 // complete; an existing destination is never touched.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { IoError } from '@wal/errors';
 import { directoryMode, type Fs, NodeFs } from '@wal/store';
 import { CrashFs, permissionsUnder, treeSnapshot, withUmask } from '@wal/store/testing';
@@ -240,6 +240,74 @@ describe('backup', () => {
     await wal.close();
   });
 
+  describe('never backs up where the source keeps its files', () => {
+    /**
+     * Each of `destinations` (paths made from the log's path) is refused
+     * with ERR_INVALID_ARG_VALUE before anything is created; the log then
+     * reopens with every record.
+     */
+    async function refusedInto(
+      layout: 'segmented' | 'file',
+      destinations: (log: string) => string[],
+    ): Promise<void> {
+      const { wal } = await liveLog(3, layout); // one segment: no roll writes metadata meanwhile
+      const log = join(parent, layout === 'file' ? 'log.wal' : 'log');
+      await symlink(parent, join(parent, 'link'));
+      const expected = await recordsOf(wal);
+      const before = await treeSnapshot(parent);
+      for (const destination of destinations(log)) {
+        const error = await rejectsCode(backup(wal, destination), 'ERR_INVALID_ARG_VALUE');
+        assert.match(error.message, /must not be .*the log being backed up.*nothing was changed/);
+        assert.deepEqual(await treeSnapshot(parent), before, `${destination}: nothing created`);
+      }
+      await wal.close();
+      const again = await Wal.open(log, { layout });
+      assert.deepEqual(await recordsOf(again), expected);
+      assert.equal(again.tail, wal.tail);
+      await again.close();
+    }
+
+    it('a segmented log: inside its directory, at any depth, by any path to it', () =>
+      refusedInto('segmented', (log) => [
+        join(log, 'lock'), // a file of the log that is not there
+        join(log, 'copy'),
+        join(log, 'a', 'b', 'copy'),
+        log,
+        join(parent, 'link', 'log', 'copy'), // through a symbolic link
+        relative(process.cwd(), join(log, 'copy')),
+        `${log}/./copy`,
+      ]));
+
+    it('a single-file log: its path and the files it keeps beside it', () =>
+      refusedInto('file', (log) => [
+        log,
+        `${log}.meta`,
+        `${log}.meta.tmp`,
+        `${log}.lock`,
+        `${log}.lock.break`,
+        `${log}.lock.0123abcd.tmp`,
+        join(parent, 'link', 'log.wal.lock'),
+      ]));
+
+    it('beside the log is fine: a sibling of the directory, another name beside the file', async () => {
+      for (const [layout, name] of [
+        ['segmented', 'log.copy'],
+        ['file', 'log.wal.copy'],
+      ] as const) {
+        const { wal } = await liveLog(5, layout);
+        const expected = await recordsOf(wal);
+        await backup(wal, join(parent, name));
+        await wal.close();
+        await assertCopy(join(parent, name), 0, expected);
+        const source = await Wal.open(join(parent, layout === 'file' ? 'log.wal' : 'log'), {
+          layout,
+        });
+        assert.deepEqual(await recordsOf(source), expected);
+        await source.close();
+      }
+    });
+  });
+
   it('never touches an existing destination: a file, an empty or a full directory', async () => {
     const { wal } = await liveLog(10);
     await writeFile(join(parent, 'file'), 'mine');
@@ -247,7 +315,7 @@ describe('backup', () => {
     await mkdir(join(parent, 'full'));
     await writeFile(join(parent, 'full', 'photo.jpg'), 'jpeg');
     const before = await treeSnapshot(parent);
-    for (const name of ['file', 'empty', 'full', 'log']) {
+    for (const name of ['file', 'empty', 'full']) {
       await assert.rejects(backup(wal, join(parent, name)), (error: IoError) => {
         isCode('WAL_IO')(error);
         assert.equal(error.errno, 'EEXIST');
