@@ -41,8 +41,8 @@ export interface LockHolder {
    * only NUL bytes or a strict prefix of a record of ours, NUL bytes after
    * it or not (what a power loss leaves of a lock file): stale too.
    * `foreign`: not a lock file of ours (another program's lock or pid file,
-   * a record without a token, a directory, a FIFO), which a writable open refuses
-   * with `WAL_NOT_A_LOG` and never removes.
+   * a record without a token, a directory, a FIFO), which a writable open
+   * refuses with `WAL_NOT_A_LOG` and never removes.
    */
   readonly state: HolderState | 'unreadable' | 'foreign';
 }
@@ -182,8 +182,8 @@ export async function holderState(owner: LockOwner): Promise<HolderState> {
  * Reads lock file `path` and judges it by {@link judgeLockText}, reading at
  * most {@link LOCK_FILE_LIMIT} + 1 bytes: `null` when there is no such file;
  * a directory is `foreign`. Rejects with `NotALogError` (`WAL_NOT_A_LOG`)
- * for a FIFO, a device or a socket (never opened, so never waited on). Rejects with the file system's error for
- * anything else (`EACCES`, `ENOTDIR`, …).
+ * for a FIFO, a device or a socket (never opened, so never waited on), and
+ * with the file system's error for anything else (`EACCES`, `ENOTDIR`, …).
  */
 export async function readLockFile(
   path: string,

@@ -453,7 +453,8 @@ export class NodeFs implements Fs {
    *   This includes this very process: a second open in the same process is
    *   refused.
    * - it holds no record of ours (`judgeLockText`: another program's lock
-   *   or pid file, a user's file, a record without a token, a directory) →
+   *   or pid file, a user's file, a record without a token, a directory; a
+   *   FIFO, a device or a socket, never opened) →
    *   `NotALogError` (`WAL_NOT_A_LOG`) naming `path`; the file is left as it
    *   is. The same for a guard `<path>.break` that is not ours.
    * - its owner is dead, or the file is empty, holds only NUL bytes or a
