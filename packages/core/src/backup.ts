@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { realpath, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   BusyError,
   CorruptionError,
@@ -21,12 +21,14 @@ import {
 import {
   DEFAULT_FILE_MODE,
   DEFAULT_SEGMENT_SIZE,
-  FileStore,
   type Fs,
+  identifyLog,
+  type LogIdentity,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
   NodeFs,
   SegmentedStore,
+  segmentIndex,
   validateMode,
 } from '@wal/store';
 import { HEADER_SIZE, writeFrame } from './frame.js';
@@ -98,10 +100,10 @@ const CHUNK = 1024 * 1024;
  * replaced or removed.
  *
  * Rejects with `WAL_IO` (`errno` `EEXIST`) when `destination` exists,
- * `ERR_INVALID_ARG_VALUE` when it lies where the source keeps its files
- * (inside a segmented log's directory, at any depth and through symbolic
- * links; a single-file log's path or `<path>.meta`, `<path>.lock`, … beside
- * it), `ERR_OUT_OF_RANGE` for an `upTo` past the durable watermark,
+ * `ERR_INVALID_ARG_VALUE` when it lies where a log (the source or another)
+ * keeps its files (inside a log directory, at any depth and through
+ * symbolic links; `<path>.meta`, `<path>.lock`, … beside a single-file log),
+ * `ERR_OUT_OF_RANGE` for an `upTo` past the durable watermark,
  * `WAL_NOT_BOUNDARY` for an `upTo` where no record starts, `WAL_TRUNCATED`
  * for one below the head, `WAL_BUSY` when a `truncateAfter` ran during the
  * copy (retry), `WAL_CORRUPTION` when the source has records its `skip`
@@ -141,7 +143,7 @@ export async function backup(
   const fs = options.fs ?? new NodeFs();
   const parent = dirname(resolve(destination));
   const name = basename(resolve(destination));
-  await refuseInsideSource(source, destination, parent, name);
+  await refuseInsideLog(fs, destination, parent, name);
 
   // The prefix to copy, fixed now: durable, so its bytes never change
   // (unless a truncateAfter cuts them, which the counter below detects).
@@ -258,52 +260,73 @@ function frameOf(payload: Uint8Array): Uint8Array {
 }
 
 /**
- * Names a single-file log keeps beside itself (docs/FORMAT.md §3.1), as
- * suffixes of its path: its metadata, the lock and their temporary files.
+ * A name a single-file log keeps beside itself (docs/FORMAT.md §3.1): its
+ * path, then `.meta`, `.meta.tmp`, `.lock`, `.lock.break` or a temporary
+ * file of the lock protocol. Group 1: the log's name.
  */
-const BESIDE_FILE_LOG = /^\.(?:meta|meta\.tmp|lock|lock\.break|lock(?:\.break)?\.[0-9a-f]+\.tmp)$/;
+const BESIDE_FILE_LOG =
+  /^(.+)\.(?:meta|meta\.tmp|lock|lock\.break|lock(?:\.break)?\.[0-9a-f]+\.tmp)$/;
 
 /**
- * `path` with its symbolic links resolved, as far as the real file system
- * has it (a path not there, or only through another `Fs`, stays as
- * `resolve` makes it).
+ * `path` with its symbolic links resolved on the real file system, as far
+ * as it exists there (the rest appended as given).
  */
 async function real(path: string): Promise<string> {
-  return realpath(path).catch(() => resolve(path));
+  try {
+    return await realpath(path);
+  } catch {
+    const up = dirname(path);
+    return up === path ? path : join(await real(up), basename(path));
+  }
+}
+
+/** The verdict of `identifyLog` on `path`, `undefined` when it cannot be told. */
+function identity(fs: Fs, path: string): Promise<LogIdentity | undefined> {
+  return identifyLog(path, { fs }).catch(() => undefined);
 }
 
 /**
  * Rejects with `ERR_INVALID_ARG_VALUE` when the destination (`name` in
- * `parent`) lies where the source log keeps its files: inside a segmented
- * log's directory (at any depth), or at a single-file log's path or one of
- * the names beside it (`<path>.meta`, `<path>.lock`, …). A copy there would
- * make the source a directory holding a foreign entry, which no longer opens.
- * Checked before anything is created, through symbolic links.
+ * `parent`) lies where a log — the source or any other — keeps its files:
+ * inside a log directory, at any depth (one holding metadata, a segment or
+ * a `head`: a directory holding only `lost+found` is not taken for one), or
+ * beside a single-file log under a name it keeps there (`<path>.meta`,
+ * `<path>.lock`, …). A copy there would leave that log a directory holding
+ * a foreign entry, or with a directory for its lock, which no longer opens.
+ * Checked before anything is created, through symbolic links; reads only.
  */
-async function refuseInsideSource(
-  source: Wal,
+async function refuseInsideLog(
+  fs: Fs,
   destination: string,
   parent: string,
   name: string,
 ): Promise<void> {
-  const store = source.store;
   const refuse = (where: string) =>
-    invalidArgValue('destination', destination, `must not be ${where}; nothing was changed`);
-  if (store instanceof SegmentedStore) {
-    const dir = await real(store.dir);
-    const target = join(await real(parent), name);
-    if (target === dir || target.startsWith(dir === sep ? dir : `${dir}${sep}`)) {
-      throw refuse(`inside the directory of the log being backed up (${store.dir})`);
+    invalidArgValue(
+      'destination',
+      destination,
+      `must not be ${where}: the backup would leave that log unopenable; nothing was changed`,
+    );
+  const start = await real(parent);
+  const beside = BESIDE_FILE_LOG.exec(name)?.[1];
+  if (beside !== undefined) {
+    const found = await identity(fs, join(start, beside));
+    if (found?.type === 'file' && found.verdict === 'log') {
+      throw refuse(`a file the single-file log ${join(start, beside)} keeps beside it`);
     }
-  } else if (store instanceof FileStore) {
-    // Its files beside it are named after its path as given (a symbolic
-    // link to the file keeps them beside the link).
-    const file = join(await real(dirname(resolve(store.path))), basename(store.path));
-    const target = join(await real(parent), name);
-    const suffix = target.startsWith(file) ? target.slice(file.length) : undefined;
-    if (suffix !== undefined && (suffix === '' || BESIDE_FILE_LOG.test(suffix))) {
-      throw refuse(`the log being backed up (${store.path}) or a file it keeps beside it`);
+  }
+  for (let dir = start; ; dir = dirname(dir)) {
+    const found = await identity(fs, dir);
+    if (found?.type === 'directory' && found.verdict === 'log') {
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      if (
+        found.metadata ||
+        names.some((entry) => entry === 'head' || segmentIndex(entry) !== undefined)
+      ) {
+        throw refuse(`inside the log directory ${dir}`);
+      }
     }
+    if (dirname(dir) === dir) return;
   }
 }
 

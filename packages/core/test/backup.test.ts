@@ -240,7 +240,7 @@ describe('backup', () => {
     await wal.close();
   });
 
-  describe('never backs up where the source keeps its files', () => {
+  describe('never backs up where a log keeps its files', () => {
     /**
      * Each of `destinations` (paths made from the log's path) is refused
      * with ERR_INVALID_ARG_VALUE before anything is created; the log then
@@ -253,11 +253,15 @@ describe('backup', () => {
       const { wal } = await liveLog(3, layout); // one segment: no roll writes metadata meanwhile
       const log = join(parent, layout === 'file' ? 'log.wal' : 'log');
       await symlink(parent, join(parent, 'link'));
+      if (layout === 'segmented') {
+        await mkdir(join(log, 'lost+found'));
+        await symlink(join(log, 'lost+found'), join(parent, 'into'));
+      }
       const expected = await recordsOf(wal);
       const before = await treeSnapshot(parent);
       for (const destination of destinations(log)) {
         const error = await rejectsCode(backup(wal, destination), 'ERR_INVALID_ARG_VALUE');
-        assert.match(error.message, /must not be .*the log being backed up.*nothing was changed/);
+        assert.match(error.message, /must not be .*log.*unopenable; nothing was changed/);
         assert.deepEqual(await treeSnapshot(parent), before, `${destination}: nothing created`);
       }
       await wal.close();
@@ -272,15 +276,14 @@ describe('backup', () => {
         join(log, 'lock'), // a file of the log that is not there
         join(log, 'copy'),
         join(log, 'a', 'b', 'copy'),
-        log,
         join(parent, 'link', 'log', 'copy'), // through a symbolic link
+        join(parent, 'into', 'copy'), // a symbolic link to the log's lost+found
         relative(process.cwd(), join(log, 'copy')),
         `${log}/./copy`,
       ]));
 
-    it('a single-file log: its path and the files it keeps beside it', () =>
+    it('a single-file log: the files it keeps beside it', () =>
       refusedInto('file', (log) => [
-        log,
         `${log}.meta`,
         `${log}.meta.tmp`,
         `${log}.lock`,
@@ -288,6 +291,47 @@ describe('backup', () => {
         `${log}.lock.0123abcd.tmp`,
         join(parent, 'link', 'log.wal.lock'),
       ]));
+
+    it('nor into another log, whatever the source', async () => {
+      const { wal } = await liveLog(3);
+      const other = join(parent, 'other');
+      const second = await Wal.open(other, { segmentSize: 4096 });
+      second.append(bytes(10, 1));
+      await second.close();
+      const file = join(parent, 'other.wal');
+      await (await Wal.open(file, { layout: 'file' })).close();
+      const walDb = join(parent, 'wal-db'); // no metadata: a segment file only
+      await mkdir(walDb);
+      await writeFile(join(walDb, '00000000000000000000.wal'), '');
+      const before = await treeSnapshot(parent);
+      for (const destination of [
+        join(other, 'copy'),
+        join(other, 'lock'),
+        `${file}.lock`,
+        `${file}.meta.tmp`,
+        join(walDb, 'copy'),
+      ]) {
+        await rejectsCode(backup(wal, destination), 'ERR_INVALID_ARG_VALUE');
+      }
+      assert.deepEqual(await treeSnapshot(parent), before);
+      for (const [path, layout] of [
+        [other, 'segmented'],
+        [file, 'file'],
+      ] as const) {
+        await (await Wal.open(path, { layout })).close();
+      }
+      await wal.close();
+    });
+
+    it('beside the log is fine, and so is a directory holding only lost+found', async () => {
+      const mount = join(parent, 'mount');
+      await mkdir(join(mount, 'lost+found'), { recursive: true });
+      const { wal } = await liveLog(3);
+      const expected = await recordsOf(wal);
+      await backup(wal, join(mount, 'copy'));
+      await wal.close();
+      await assertCopy(join(mount, 'copy'), 0, expected);
+    });
 
     it('beside the log is fine: a sibling of the directory, another name beside the file', async () => {
       for (const [layout, name] of [
@@ -315,7 +359,7 @@ describe('backup', () => {
     await mkdir(join(parent, 'full'));
     await writeFile(join(parent, 'full', 'photo.jpg'), 'jpeg');
     const before = await treeSnapshot(parent);
-    for (const name of ['file', 'empty', 'full']) {
+    for (const name of ['file', 'empty', 'full', 'log']) {
       await assert.rejects(backup(wal, join(parent, name)), (error: IoError) => {
         isCode('WAL_IO')(error);
         assert.equal(error.errno, 'EEXIST');
