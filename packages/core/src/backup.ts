@@ -3,7 +3,7 @@
  * prefix of a live log copied into a new directory while appends go on.
  */
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { realpath, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   BusyError,
@@ -11,6 +11,7 @@ import {
   errorCode,
   IoError,
   invalidArgType,
+  invalidArgValue,
   isWalError,
   outOfRange,
   rejectUnknownKeys,
@@ -21,10 +22,13 @@ import {
   DEFAULT_FILE_MODE,
   DEFAULT_SEGMENT_SIZE,
   type Fs,
+  identifyLog,
+  type LogIdentity,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
   NodeFs,
   SegmentedStore,
+  segmentIndex,
   validateMode,
 } from '@wal/store';
 import { HEADER_SIZE, writeFrame } from './frame.js';
@@ -96,6 +100,9 @@ const CHUNK = 1024 * 1024;
  * replaced or removed.
  *
  * Rejects with `WAL_IO` (`errno` `EEXIST`) when `destination` exists,
+ * `ERR_INVALID_ARG_VALUE` when it lies where a log (the source or another)
+ * keeps its files (inside a log directory, at any depth and through
+ * symbolic links; `<path>.meta`, `<path>.lock`, … beside a single-file log),
  * `ERR_OUT_OF_RANGE` for an `upTo` past the durable watermark,
  * `WAL_NOT_BOUNDARY` for an `upTo` where no record starts, `WAL_TRUNCATED`
  * for one below the head, `WAL_BUSY` when a `truncateAfter` ran during the
@@ -134,6 +141,9 @@ export async function backup(
       : DEFAULT_SEGMENT_SIZE);
   validateInteger('options.segmentSize', segmentSize, MIN_SEGMENT_SIZE, MAX_SEGMENT_SIZE);
   const fs = options.fs ?? new NodeFs();
+  const parent = dirname(resolve(destination));
+  const name = basename(resolve(destination));
+  await refuseInsideLog(fs, destination, parent, name);
 
   // The prefix to copy, fixed now: durable, so its bytes never change
   // (unless a truncateAfter cuts them, which the counter below detects).
@@ -146,8 +156,6 @@ export async function backup(
   }
   if (end < durable) await source.read(end); // WAL_NOT_BOUNDARY, WAL_TRUNCATED
 
-  const parent = dirname(resolve(destination));
-  const name = basename(resolve(destination));
   await refuseExisting(fs, parent, name, destination);
   const temp = join(parent, `.${name}.backup-${randomBytes(6).toString('hex')}.tmp`);
   let store: SegmentedStore | undefined;
@@ -249,6 +257,77 @@ function frameOf(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE + payload.length);
   writeFrame(out, 0, payload);
   return out;
+}
+
+/**
+ * A name a single-file log keeps beside itself (docs/FORMAT.md §3.1): its
+ * path, then `.meta`, `.meta.tmp`, `.lock`, `.lock.break` or a temporary
+ * file of the lock protocol. Group 1: the log's name.
+ */
+const BESIDE_FILE_LOG =
+  /^(.+)\.(?:meta|meta\.tmp|lock|lock\.break|lock(?:\.break)?\.[0-9a-f]+\.tmp)$/;
+
+/**
+ * `path` with its symbolic links resolved on the real file system, as far
+ * as it exists there (the rest appended as given).
+ */
+async function real(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    const up = dirname(path);
+    return up === path ? path : join(await real(up), basename(path));
+  }
+}
+
+/** The verdict of `identifyLog` on `path`, `undefined` when it cannot be told. */
+function identity(fs: Fs, path: string): Promise<LogIdentity | undefined> {
+  return identifyLog(path, { fs }).catch(() => undefined);
+}
+
+/**
+ * Rejects with `ERR_INVALID_ARG_VALUE` when the destination (`name` in
+ * `parent`) lies where a log — the source or any other — keeps its files:
+ * inside a log directory, at any depth (one holding metadata, a segment or
+ * a `head`: a directory holding only `lost+found` is not taken for one), or
+ * beside a single-file log under a name it keeps there (`<path>.meta`,
+ * `<path>.lock`, …). A copy there would leave that log a directory holding
+ * a foreign entry, or with a directory for its lock, which no longer opens.
+ * Checked before anything is created, through symbolic links; reads only.
+ */
+async function refuseInsideLog(
+  fs: Fs,
+  destination: string,
+  parent: string,
+  name: string,
+): Promise<void> {
+  const refuse = (where: string) =>
+    invalidArgValue(
+      'destination',
+      destination,
+      `must not be ${where}: the backup would leave that log unopenable; nothing was changed`,
+    );
+  const start = await real(parent);
+  const beside = BESIDE_FILE_LOG.exec(name)?.[1];
+  if (beside !== undefined) {
+    const found = await identity(fs, join(start, beside));
+    if (found?.type === 'file' && found.verdict === 'log') {
+      throw refuse(`a file the single-file log ${join(start, beside)} keeps beside it`);
+    }
+  }
+  for (let dir = start; ; dir = dirname(dir)) {
+    const found = await identity(fs, dir);
+    if (found?.type === 'directory' && found.verdict === 'log') {
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      if (
+        found.metadata ||
+        names.some((entry) => entry === 'head' || segmentIndex(entry) !== undefined)
+      ) {
+        throw refuse(`inside the log directory ${dir}`);
+      }
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
 
 /** Rejects with `WAL_IO` (`EEXIST`) when `parent` holds `name`. */

@@ -3,9 +3,9 @@
 // the same LSNs; a power loss at any step leaves the destination absent or
 // complete; an existing destination is never touched.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { IoError } from '@wal/errors';
 import { directoryMode, type Fs, NodeFs } from '@wal/store';
 import { CrashFs, permissionsUnder, treeSnapshot, withUmask } from '@wal/store/testing';
@@ -238,6 +238,118 @@ describe('backup', () => {
     );
     await reader.close();
     await wal.close();
+  });
+
+  describe('never backs up where a log keeps its files', () => {
+    /**
+     * Each of `destinations` (paths made from the log's path) is refused
+     * with ERR_INVALID_ARG_VALUE before anything is created; the log then
+     * reopens with every record.
+     */
+    async function refusedInto(
+      layout: 'segmented' | 'file',
+      destinations: (log: string) => string[],
+    ): Promise<void> {
+      const { wal } = await liveLog(3, layout); // one segment: no roll writes metadata meanwhile
+      const log = join(parent, layout === 'file' ? 'log.wal' : 'log');
+      await symlink(parent, join(parent, 'link'));
+      if (layout === 'segmented') {
+        await mkdir(join(log, 'lost+found'));
+        await symlink(join(log, 'lost+found'), join(parent, 'into'));
+      }
+      const expected = await recordsOf(wal);
+      const before = await treeSnapshot(parent);
+      for (const destination of destinations(log)) {
+        const error = await rejectsCode(backup(wal, destination), 'ERR_INVALID_ARG_VALUE');
+        assert.match(error.message, /must not be .*log.*unopenable; nothing was changed/);
+        assert.deepEqual(await treeSnapshot(parent), before, `${destination}: nothing created`);
+      }
+      await wal.close();
+      const again = await Wal.open(log, { layout });
+      assert.deepEqual(await recordsOf(again), expected);
+      assert.equal(again.tail, wal.tail);
+      await again.close();
+    }
+
+    it('a segmented log: inside its directory, at any depth, by any path to it', () =>
+      refusedInto('segmented', (log) => [
+        join(log, 'lock'), // a file of the log that is not there
+        join(log, 'copy'),
+        join(log, 'a', 'b', 'copy'),
+        join(parent, 'link', 'log', 'copy'), // through a symbolic link
+        join(parent, 'into', 'copy'), // a symbolic link to the log's lost+found
+        relative(process.cwd(), join(log, 'copy')),
+        `${log}/./copy`,
+      ]));
+
+    it('a single-file log: the files it keeps beside it', () =>
+      refusedInto('file', (log) => [
+        `${log}.meta`,
+        `${log}.meta.tmp`,
+        `${log}.lock`,
+        `${log}.lock.break`,
+        `${log}.lock.0123abcd.tmp`,
+        join(parent, 'link', 'log.wal.lock'),
+      ]));
+
+    it('nor into another log, whatever the source', async () => {
+      const { wal } = await liveLog(3);
+      const other = join(parent, 'other');
+      const second = await Wal.open(other, { segmentSize: 4096 });
+      second.append(bytes(10, 1));
+      await second.close();
+      const file = join(parent, 'other.wal');
+      await (await Wal.open(file, { layout: 'file' })).close();
+      const walDb = join(parent, 'wal-db'); // no metadata: a segment file only
+      await mkdir(walDb);
+      await writeFile(join(walDb, '00000000000000000000.wal'), '');
+      const before = await treeSnapshot(parent);
+      for (const destination of [
+        join(other, 'copy'),
+        join(other, 'lock'),
+        `${file}.lock`,
+        `${file}.meta.tmp`,
+        join(walDb, 'copy'),
+      ]) {
+        await rejectsCode(backup(wal, destination), 'ERR_INVALID_ARG_VALUE');
+      }
+      assert.deepEqual(await treeSnapshot(parent), before);
+      for (const [path, layout] of [
+        [other, 'segmented'],
+        [file, 'file'],
+      ] as const) {
+        await (await Wal.open(path, { layout })).close();
+      }
+      await wal.close();
+    });
+
+    it('beside the log is fine, and so is a directory holding only lost+found', async () => {
+      const mount = join(parent, 'mount');
+      await mkdir(join(mount, 'lost+found'), { recursive: true });
+      const { wal } = await liveLog(3);
+      const expected = await recordsOf(wal);
+      await backup(wal, join(mount, 'copy'));
+      await wal.close();
+      await assertCopy(join(mount, 'copy'), 0, expected);
+    });
+
+    it('beside the log is fine: a sibling of the directory, another name beside the file', async () => {
+      for (const [layout, name] of [
+        ['segmented', 'log.copy'],
+        ['file', 'log.wal.copy'],
+      ] as const) {
+        const { wal } = await liveLog(5, layout);
+        const expected = await recordsOf(wal);
+        await backup(wal, join(parent, name));
+        await wal.close();
+        await assertCopy(join(parent, name), 0, expected);
+        const source = await Wal.open(join(parent, layout === 'file' ? 'log.wal' : 'log'), {
+          layout,
+        });
+        assert.deepEqual(await recordsOf(source), expected);
+        await source.close();
+      }
+    });
   });
 
   it('never touches an existing destination: a file, an empty or a full directory', async () => {

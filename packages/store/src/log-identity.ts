@@ -82,7 +82,9 @@ export interface IdentifyOptions {
  * large allocation.
  *
  * Rejects with the file system's error (`EACCES`, `EIO`, … as `code`) when
- * the path cannot be examined.
+ * the path cannot be examined, and, through a {@link NodeFs}, with
+ * `NotALogError` (`WAL_NOT_A_LOG`) naming a FIFO, a device or a socket at
+ * the path or at a metadata or lock file it looks at (never opened).
  */
 export async function identifyLog(
   path: string,
@@ -184,7 +186,8 @@ function lockFileAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'>
  * nothing is (docs/FORMAT.md §3.1), when a file the log would keep beside
  * it is already there and is not ours — `<path>.meta` or `<path>.meta.tmp`
  * not starting with the metadata magic, `<path>.lock` or `<path>.lock.break`
- * not a lock file of ours — or `undefined`. Reads only.
+ * not a lock file of ours — or `undefined`. Reads only. Rejects with that
+ * error when one of them is a FIFO, a device or a socket (never opened).
  */
 export async function foreignSibling(
   path: string,

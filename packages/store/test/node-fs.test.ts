@@ -263,6 +263,28 @@ describe('NodeFs', () => {
       }
     });
 
+    it('leaves no temporary record file when writing the record fails (the file system full)', async () => {
+      // A child whose file-size limit is 0: creating the record file works,
+      // writing the record into it fails (EFBIG, as ENOSPC on a full disk).
+      const dir = await tempDir();
+      const path = join(dir, 'lock');
+      const script = `const { NodeFs } = await import(${JSON.stringify(nodeFsModule)});
+try { await new NodeFs().lock(${JSON.stringify(path)}); process.stdout.write('locked'); }
+catch (error) { process.stdout.write(String(error.code)); }`;
+      const child = spawn(
+        'sh',
+        ['-c', 'ulimit -f 0 && exec "$0" --input-type=module -e "$1"', process.execPath, script],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      await new Promise((resolve) => child.once('exit', resolve));
+      assert.equal(out, 'EFBIG');
+      assert.deepEqual(await readdir(dir), [], 'no lock file, no temporary file left');
+    });
+
     it('never takes over or removes a file that is not a lock file of ours', async () => {
       const dir = await tempDir();
       const path = join(dir, 'lock');

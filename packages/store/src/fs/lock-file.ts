@@ -4,9 +4,11 @@
  * lock protocol and, through {@link readLockHolder}, for tools that show who
  * holds a log, with one parser and one liveness rule for both.
  */
-import { type FileHandle, open, readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { errorCode } from '@wal/errors';
+import { errorCode, isWalError } from '@wal/errors';
+import { openChecked } from './regular-file.js';
 
 /** What a lock file holds: who took the lock, and a token unique to that taking. */
 export interface LockOwner {
@@ -39,8 +41,8 @@ export interface LockHolder {
    * only NUL bytes or a strict prefix of a record of ours, NUL bytes after
    * it or not (what a power loss leaves of a lock file): stale too.
    * `foreign`: not a lock file of ours (another program's lock or pid file,
-   * a record without a token, a directory), which a writable open refuses
-   * with `WAL_NOT_A_LOG` and never removes.
+   * a record without a token, a directory, a FIFO), which a writable open
+   * refuses with `WAL_NOT_A_LOG` and never removes.
    */
   readonly state: HolderState | 'unreadable' | 'foreign';
 }
@@ -179,15 +181,16 @@ export async function holderState(owner: LockOwner): Promise<HolderState> {
 /**
  * Reads lock file `path` and judges it by {@link judgeLockText}, reading at
  * most {@link LOCK_FILE_LIMIT} + 1 bytes: `null` when there is no such file;
- * a directory is `foreign`. Rejects with the file system's error for
- * anything else (`EACCES`, `ENOTDIR`, …).
+ * a directory is `foreign`. Rejects with `NotALogError` (`WAL_NOT_A_LOG`)
+ * for a FIFO, a device or a socket (never opened, so never waited on), and
+ * with the file system's error for anything else (`EACCES`, `ENOTDIR`, …).
  */
 export async function readLockFile(
   path: string,
 ): Promise<LockOwner | 'residue' | 'foreign' | null> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await openChecked(path, constants.O_RDONLY);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return null;
     throw error;
@@ -208,12 +211,15 @@ export async function readLockFile(
  * Reads the lock file at `path` (a log directory's `lock`, or a single-file
  * log's `<path>.lock`) without taking, breaking or changing it, and tells
  * whether its holder runs, by the rules the lock itself applies. Resolves
- * `undefined` when there is no lock file (the log is not held). Rejects with
- * the file system's error for anything but a missing file (`EACCES`,
- * `ENOTDIR`, …).
+ * `undefined` when there is no lock file (the log is not held); a FIFO, a
+ * device or a socket there is `foreign`, never opened. Rejects with the file
+ * system's error for anything but a missing file (`EACCES`, `ENOTDIR`, …).
  */
 export async function readLockHolder(path: string): Promise<LockHolder | undefined> {
-  const found = await readLockFile(path);
+  const found = await readLockFile(path).catch((error: unknown) => {
+    if (isWalError(error, 'WAL_NOT_A_LOG')) return 'foreign' as const; // a FIFO, a device
+    throw error;
+  });
   if (found === null) return undefined;
   if (typeof found === 'string') {
     return {

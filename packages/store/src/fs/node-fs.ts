@@ -44,6 +44,7 @@ import {
   startTimeOf,
 } from './lock-file.js';
 import { DEFAULT_FILE_MODE, directoryMode } from './mode.js';
+import { openChecked } from './regular-file.js';
 
 const FLAGS: Readonly<Record<OpenMode, number>> = {
   read: constants.O_RDONLY,
@@ -328,8 +329,16 @@ async function readOwner(path: string): Promise<LockOwner | undefined | null> {
  * See the method for the protocol and its caveats.
  */
 export class NodeFs implements Fs {
+  /**
+   * Opens `path`, following symlinks. Only a regular file or a directory is
+   * ever opened: anything else at the path — a FIFO, whose open would wait
+   * for a writer forever, a device, a socket — rejects with `NotALogError`
+   * (`WAL_NOT_A_LOG`) naming the path and its kind, before it is opened
+   * (checked again on the descriptor, opened `O_NONBLOCK`, which a regular
+   * file ignores, so a FIFO put there meanwhile is refused without waiting).
+   */
   async open(path: string, mode: OpenMode, permissions = DEFAULT_FILE_MODE): Promise<FsFile> {
-    return new NodeFile(path, await open(path, FLAGS[mode], permissions), mode !== 'read');
+    return new NodeFile(path, await openChecked(path, FLAGS[mode], permissions), mode !== 'read');
   }
 
   close(file: FsFile): Promise<void> {
@@ -444,7 +453,8 @@ export class NodeFs implements Fs {
    *   This includes this very process: a second open in the same process is
    *   refused.
    * - it holds no record of ours (`judgeLockText`: another program's lock
-   *   or pid file, a user's file, a record without a token, a directory) →
+   *   or pid file, a user's file, a record without a token, a directory; a
+   *   FIFO, a device or a socket, never opened) →
    *   `NotALogError` (`WAL_NOT_A_LOG`) naming `path`; the file is left as it
    *   is. The same for a guard `<path>.break` that is not ours.
    * - its owner is dead, or the file is empty, holds only NUL bytes or a
@@ -478,7 +488,14 @@ export class NodeFs implements Fs {
     // A file that is not a lock of ours is refused before anything is created.
     await readOwner(path);
     const temp = `${path}.${token}.tmp`;
-    await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
+    try {
+      await writeFile(temp, `${JSON.stringify(owner)}\n`, { flag: 'wx', mode: permissions });
+    } catch (error) {
+      // Created, then its record failed to fit (ENOSPC, EDQUOT, EFBIG): never
+      // leave it behind. EEXIST: not ours (its name is random), left alone.
+      if (errorCode(error) !== 'EEXIST') await unlink(temp).catch(() => undefined);
+      throw error;
+    }
     try {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         if (await tryLink(temp, path)) return new NodeLock(path, token);
