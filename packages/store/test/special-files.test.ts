@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { constants } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, symlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { NotALogError } from '@wal/errors';
@@ -182,7 +182,14 @@ describe('a FIFO, a device or a socket where a log keeps a file', () => {
   });
 
   it('a character device (/dev/null, /dev/zero) is not an empty file: refused', async () => {
-    for (const path of ['/dev/null', '/dev/zero']) {
+    // Reached through a symlink in a directory of the test's own: were the
+    // refusal to regress, a writable open would create its metadata and lock
+    // files beside the link, not beside the device.
+    for (const device of ['/dev/null', '/dev/zero']) {
+      const parent = await tempDir();
+      const path = join(parent, 'log');
+      await symlink(device, path);
+      const before = await treeSnapshot(parent);
       for (const readOnly of [false, true]) {
         const error = (await rejectsCode(
           FileStore.open(path, { readOnly }),
@@ -191,8 +198,9 @@ describe('a FIFO, a device or a socket where a log keeps a file', () => {
         assert.equal(error.path, path);
         assert.match(error.found, /^a character device, not a regular file/);
       }
+      await rejectsCode(new NodeFs().open(path, 'write'), 'WAL_NOT_A_LOG');
+      assert.deepEqual(await treeSnapshot(parent), before);
     }
-    await rejectsCode(new NodeFs().open('/dev/zero', 'write'), 'WAL_NOT_A_LOG');
   });
 
   it('a socket at the path: refused', async () => {

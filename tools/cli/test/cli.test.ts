@@ -261,7 +261,10 @@ describe('wal: program', async () => {
         plain,
         `${file}: not a log: a 5-byte file without log metadata whose first frame does not check`,
       ],
-      [device, '/dev/null: not a log: an empty file'],
+      [
+        device,
+        '/dev/null: not a log: a character device, not a regular file (never opened as part of a log)',
+      ],
     ] as const) {
       assert.equal(result!.status, 2);
       assertOneLine(result!, message);
