@@ -4,8 +4,9 @@
  * orphans and damaged files, and I/O faults during a flush.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
@@ -1767,6 +1768,99 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     const db = await Lsm.open(path);
     await db.close();
     assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+  });
+
+  /** Every file under `dir` (relative path) with a hash of its contents, directories as `dir/`. */
+  async function tree(dir: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+      const at = join(entry.parentPath, entry.name);
+      out[relative(dir, at) + (entry.isDirectory() ? '/' : '')] = entry.isDirectory()
+        ? ''
+        : createHash('sha256')
+            .update(await readFile(at))
+            .digest('hex');
+    }
+    return out;
+  }
+
+  /** A closed store at `path` with keys in a table and more only in its data log. */
+  async function flushedStore(path: string, flush = true): Promise<void> {
+    const db = await Lsm.open(path);
+    for (let i = 0; i < 3000; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`));
+    if (flush) await db.flush();
+    for (let i = 0; i < 10; i++) await db.put(bytes(`late${i}`), bytes('x'));
+    await db.close();
+  }
+
+  for (const [what, damage, message] of [
+    [
+      'a missing manifest',
+      (path: string) => rm(join(path, 'manifest'), { recursive: true }),
+      /manifest .* is missing/,
+    ],
+    [
+      'a manifest replaced by an empty directory',
+      async (path: string) => {
+        await rm(join(path, 'manifest'), { recursive: true });
+        await mkdir(join(path, 'manifest'));
+      },
+      /manifest .* is missing/,
+    ],
+    [
+      'a missing data log',
+      (path: string) => rm(join(path, 'wal'), { recursive: true }),
+      /data log .* is missing/,
+    ],
+  ] as const) {
+    it(`${what} is refused with WAL_CORRUPTION; no file changes`, async () => {
+      const path = join(root.path, 'db');
+      await flushedStore(path);
+      assert.ok((await readdir(path)).some((name) => name.endsWith('.sst')));
+      await damage(path);
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_CORRUPTION', message));
+      assert.deepEqual(await tree(path), before);
+    });
+  }
+
+  it('a missing data log of a store never flushed is refused; no file changes', async () => {
+    const path = join(root.path, 'db');
+    await flushedStore(path, false);
+    await rm(join(path, 'wal'), { recursive: true });
+    const before = await tree(path);
+    await assert.rejects(Lsm.open(path), isCode('WAL_CORRUPTION', /data log .* is missing/));
+    assert.deepEqual(await tree(path), before);
+  });
+
+  it('a creation cut short after the marker, the manifest or the data log was created opens', async () => {
+    const complete = async (path: string): Promise<void> => {
+      const db = await Lsm.open(path);
+      await db.put(bytes('k'), bytes('v'));
+      await db.close();
+      const again = await Lsm.open(path);
+      assert.equal(text(await again.get(bytes('k'))), 'v');
+      await again.close();
+    };
+    // The marker only.
+    const marker = join(root.path, 'marker');
+    await mkdir(marker);
+    await writeFile(join(marker, 'LSM'), '@wal/lsm 1\n');
+    await complete(marker);
+    // The marker and empty directories (their log creation cut short).
+    const dirs = join(root.path, 'dirs');
+    await mkdir(join(dirs, 'manifest'), { recursive: true });
+    await mkdir(join(dirs, 'wal'));
+    await writeFile(join(dirs, 'LSM'), '@wal/lsm 1\n');
+    await complete(dirs);
+    // The marker, then a manifest log without an edit, then a data log.
+    for (const logs of [['manifest'], ['manifest', 'wal']]) {
+      const path = join(root.path, logs.join('-'));
+      await mkdir(path);
+      await writeFile(join(path, 'LSM'), '@wal/lsm 1\n');
+      for (const name of logs) await (await Wal.open(join(path, name))).close();
+      await complete(path);
+    }
   });
 
   it('every method of a closed store rejects with WAL_CLOSED', async () => {
