@@ -8,7 +8,7 @@ import { type Fs, identifyLog, readFull, writeAll } from '@wal/store';
 import { compareBytes } from './coding.js';
 import {
   ioError,
-  LOCK_NAME,
+  isLockEntry,
   MANIFEST_DIR,
   MARKER,
   MARKER_NAME,
@@ -49,9 +49,13 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     if (errorCode(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
-  const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
+  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
   if (!names.includes(MARKER_NAME)) {
-    if (others.length > 0) throw notAStore(path, 'a directory holding files that are not a store');
+    if (others.length > 0) {
+      const listed = [...others].sort().slice(0, 3).join(', ');
+      const more = others.length > 3 ? ` and ${others.length - 3} more` : '';
+      throw notAStore(path, `a directory holding files that are not a store (${listed}${more})`);
+    }
     return true;
   }
   const marker = await readMarker(fs, path);

@@ -10,6 +10,7 @@ import { join, relative } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
+import { errorCode } from '@wal/errors';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
@@ -1759,6 +1760,46 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     await mkdir(empty);
     const db = await Lsm.open(empty);
     await db.close();
+  });
+
+  it('openers racing on a new path: exactly one opens, the others get WAL_LOCKED', async () => {
+    for (let round = 0; round < 15; round++) {
+      const path = join(root.path, `race-${round}`);
+      const results = await Promise.allSettled([Lsm.open(path), Lsm.open(path), Lsm.open(path)]);
+      const opened = results.flatMap((result) =>
+        result.status === 'fulfilled' ? [result.value] : [],
+      );
+      assert.equal(
+        opened.length,
+        1,
+        `round ${round}: ${results.map((r) => r.status === 'rejected' && String(r.reason))}`,
+      );
+      for (const result of results) {
+        if (result.status === 'rejected')
+          assert.equal(errorCode(result.reason), 'WAL_LOCKED', String(result.reason));
+      }
+      await opened[0]!.close();
+    }
+  });
+
+  it("a lock protocol's leftovers do not make a new directory foreign; other files are named", async () => {
+    const path = join(root.path, 'db');
+    await mkdir(path);
+    for (const name of ['lock.0a1b2c.tmp', 'lock.break', 'lock.break.3d4e.tmp'])
+      await writeFile(join(path, name), '');
+    const db = await Lsm.open(path);
+    await db.close();
+    const foreign = join(root.path, 'foreign');
+    await mkdir(foreign);
+    for (const name of ['lock.tmp', 'lockx', 'a.txt', 'b.txt'])
+      await writeFile(join(foreign, name), '');
+    await assert.rejects(
+      Lsm.open(foreign),
+      isCode(
+        'WAL_NOT_A_LOG',
+        /holding files that are not a store \(a\.txt, b\.txt, lock\.tmp and 1 more\)/,
+      ),
+    );
   });
 
   it('a marker cut short by a crash during creation is completed', async () => {
