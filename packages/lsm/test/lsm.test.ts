@@ -1966,6 +1966,27 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     assert.equal(db.sequence, 0);
     await db.close();
   });
+
+  it('a bad segmentSize or fs is refused before anything is created: the empty directory stays empty', async () => {
+    const path = join(root.path, 'empty');
+    await mkdir(path);
+    const bad: [LsmOptions, string][] = [
+      [{ segmentSize: 1 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 4095 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 2 ** 31 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 1.5 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 'abc' as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: {} as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: 'disk' as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: { ...new CrashFs(), lock: undefined } as never }, 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [options, code] of bad) {
+      await assert.rejects(Lsm.open(path, options), isCode(code), JSON.stringify(options));
+      assert.deepEqual(await readdir(path), [], JSON.stringify(options));
+    }
+    const db = await Lsm.open(path, { segmentSize: 4096 });
+    await db.close();
+  });
 });
 
 describe('Lsm: blocking commits (blockingSync)', () => {
