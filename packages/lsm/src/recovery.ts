@@ -87,7 +87,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     });
     if (found !== undefined && !found.wal && (edits > 0 || found.tables > 0)) {
       throw new CorruptionError(
-        `store ${path}: the data log ${join(path, WAL_DIR)} is missing, yet the manifest ${edits > 0 ? 'holds edits' : 'is not new'}; nothing was changed`,
+        `store ${path}: the data log ${join(path, WAL_DIR)} is missing, yet ${edits > 0 ? 'the manifest holds edits' : `the store holds ${found.tables} table file(s)`}; nothing was changed`,
       );
     }
     await removeOrphans(fs, path, state);

@@ -2239,6 +2239,32 @@ describe('Lsm: damage and faults', () => {
     });
   }
 
+  it('a creation cut short at any file-system call, by a process crash or a power loss, opens', async () => {
+    for (let n = 1; ; n++) {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      let calls = 0;
+      fs.inject({ when: () => (++calls >= n ? 'EIO' : undefined) });
+      try {
+        await (await Lsm.open(DIR, { fs, segmentSize: 4096 })).close();
+      } catch {
+        // Cut short at call n.
+      }
+      if (calls < n) break; // The creation went through without reaching call n.
+      const after = [...crash.crashStates({ limit: 4 })].map((state) => state.fs());
+      after.push(crash.processCrash());
+      for (const [i, next] of after.entries()) {
+        const label = `cut at call ${n}, state ${i}`;
+        const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+        await db.put(bytes('k'), bytes('v'), { sync: true });
+        await db.close();
+        const again = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+        assert.equal(text(await again.get(bytes('k'))), 'v', label);
+        await again.close();
+      }
+    }
+  });
+
   it('removes orphan tables at open, and leaves other names alone', async () => {
     const fs = await storeWithOneTable();
     const orphan = await fs.open(`${DIR}/00000000000000000099.sst`, 'create');
