@@ -21,6 +21,21 @@ export const BLOCK_TRAILER_SIZE = 5;
 /** The only block type written and read: uncompressed. */
 export const BLOCK_TYPE_PLAIN = 0;
 
+/**
+ * The most a block's keys may decode to, as a multiple of the bytes of its
+ * entries (docs/LSM-FORMAT.md §3): decoding a block takes memory in
+ * proportion to its size, whatever its bytes say.
+ */
+export const KEY_EXPANSION = 64;
+
+/** The damage of a block whose keys, up to the entry at `at`, decode past {@link KEY_EXPANSION}. */
+function keysTooLarge(entriesEnd: number, at: number): Malformed {
+  return new Malformed(
+    `keys decode to more than ${KEY_EXPANSION} times the block's ${entriesEnd} bytes of entries`,
+    at,
+  );
+}
+
 /** Builds one block's contents from entries added in sorted order. */
 export class BlockBuilder {
   readonly #out = new Output();
@@ -30,6 +45,8 @@ export class BlockBuilder {
   #last = new Uint8Array(32);
   #lastLength = 0;
   #count = 0;
+  /** Bytes of the keys added, whole: what a reader decodes them to. */
+  #keyBytes = 0;
 
   constructor(readonly restartInterval: number) {}
 
@@ -56,14 +73,25 @@ export class BlockBuilder {
     valueEnd: number,
   ): void {
     let shared = 0;
-    if (this.#sinceRestart === this.restartInterval) {
-      this.#restarts.push(this.#out.length);
-      this.#sinceRestart = 0;
-    } else {
+    let restart = this.#sinceRestart === this.restartInterval;
+    if (!restart) {
       const last = this.#last;
       const limit = Math.min(keyLength, this.#lastLength);
       while (shared < limit && key[shared] === last[shared]) shared++;
+      // Keys decode to at most KEY_EXPANSION times the entries' bytes
+      // (§3): an entry that would break that is a restart point instead.
+      // (A restart stores its whole key: the bound still holds after it.)
+      const bytes = this.#out.length + keyLength - shared + (valueEnd - valueStart) + 3;
+      if (shared > 0 && this.#keyBytes + keyLength > KEY_EXPANSION * bytes) {
+        shared = 0;
+        restart = true;
+      }
     }
+    if (restart) {
+      this.#restarts.push(this.#out.length);
+      this.#sinceRestart = 0;
+    }
+    this.#keyBytes += keyLength;
     const out = this.#out;
     out.varint(shared);
     out.varint(keyLength - shared);
@@ -91,6 +119,7 @@ export class BlockBuilder {
     this.#sinceRestart = 0;
     this.#lastLength = 0;
     this.#count = 0;
+    this.#keyBytes = 0;
   }
 
   /**
@@ -171,12 +200,21 @@ function restartArray(contents: Uint8Array): { entriesEnd: number; count: number
 
 /**
  * Decodes block contents, checking every length, the restart array (first
- * restart 0, increasing, each at an entry with no shared prefix) and that
- * keys are at least `minKeyLength` bytes. Throws {@link Malformed} with
- * offsets relative to `contents`.
+ * restart 0, increasing, each at an entry with no shared prefix), that
+ * keys are at least `minKeyLength` bytes and decode to at most
+ * {@link KEY_EXPANSION} times the entries' bytes (checked before each key
+ * is allocated: memory stays in proportion to the block), and, without
+ * `prefixes` (a block of restart interval 1), that no entry shares a
+ * prefix. Throws {@link Malformed} with offsets relative to `contents`.
  */
-export function decodeBlock(contents: Uint8Array, minKeyLength: number): DecodedBlock {
+export function decodeBlock(
+  contents: Uint8Array,
+  minKeyLength: number,
+  prefixes = true,
+): DecodedBlock {
   const { entriesEnd, count } = restartArray(contents);
+  const budget = KEY_EXPANSION * entriesEnd;
+  let keyBytes = 0;
   const restarts: number[] = [];
   for (let i = 0; i < count; i++) restarts.push(getU32(contents, entriesEnd + 4 * i));
   const keys: Uint8Array[] = [];
@@ -195,10 +233,17 @@ export function decodeBlock(contents: Uint8Array, minKeyLength: number): Decoded
       if (shared !== 0) throw new Malformed('entry at a restart point shares a prefix', start);
       nextRestart++;
     }
+    if (!prefixes && shared !== 0) {
+      throw new Malformed('entry of a block with restart interval 1 shares a prefix', start);
+    }
     const unshared = reader.bounded('key length', entriesEnd);
     const valueLength = reader.bounded('value length', entriesEnd);
     const suffix = reader.take(unshared, 'key');
     const value = reader.take(valueLength, 'value');
+    keyBytes += shared + unshared;
+    if (keyBytes > budget) {
+      throw keysTooLarge(entriesEnd, start);
+    }
     const key = new Uint8Array(shared + unshared);
     key.set(last.subarray(0, shared));
     key.set(suffix, shared);
@@ -391,6 +436,7 @@ function dataBlockValid(
   let nextRestart = 0;
   let restart = getU32(contents, entriesEnd);
   let entry = 0;
+  let keyBytes = 0;
   while (at < entriesEnd) {
     const start = at;
     if (restart !== -1 && restart < start) return false;
@@ -410,6 +456,8 @@ function dataBlockValid(
     if (unshared > entriesEnd - at) return false;
     const length = shared + unshared;
     if (length < minKeyLength) return false;
+    keyBytes += length;
+    if (keyBytes > KEY_EXPANSION * entriesEnd) return false;
     if (length > key.length) {
       key = ensure(key, length, keyLength);
       checkKey = key;
@@ -478,6 +526,7 @@ function explainDataBlock(
   let lastLength = 0;
   let nextRestart = 0;
   let entry = 0;
+  let keyBytes = 0;
   while (!reader.done) {
     const start = reader.at;
     const restart = nextRestart < count ? getU32(contents, entriesEnd + 4 * nextRestart) : -1;
@@ -493,6 +542,10 @@ function explainDataBlock(
     const valueLength = reader.bounded('value length', entriesEnd);
     reader.need(unshared, 'key');
     const keyLength = shared + unshared;
+    keyBytes += keyLength;
+    if (keyBytes > KEY_EXPANSION * entriesEnd) {
+      throw keysTooLarge(entriesEnd, start);
+    }
     key = ensure(key, keyLength, 0);
     for (let i = 0; i < shared; i++) key[i] = last[i]!;
     for (let i = shared; i < keyLength; i++) key[i] = contents[reader.at++]!;

@@ -4,9 +4,17 @@
  */
 import { dirname, join } from 'node:path';
 import { errorCode, NotALogError } from '@wal/errors';
-import { type Fs, readFull, writeAll } from '@wal/store';
+import { type Fs, identifyLog, readFull, writeAll } from '@wal/store';
 import { compareBytes } from './coding.js';
-import { ioError, LOCK_NAME, MARKER, MARKER_NAME, tableNumber } from './files.js';
+import {
+  ioError,
+  isLockEntry,
+  MANIFEST_DIR,
+  MARKER,
+  MARKER_NAME,
+  tableNumber,
+  WAL_DIR,
+} from './files.js';
 import type { VersionState } from './manifest.js';
 
 const noop = (): void => {};
@@ -41,9 +49,13 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     if (errorCode(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
-  const others = names.filter((name) => name !== LOCK_NAME && name !== MARKER_NAME);
+  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
   if (!names.includes(MARKER_NAME)) {
-    if (others.length > 0) throw notAStore(path, 'a directory holding files that are not a store');
+    if (others.length > 0) {
+      const listed = [...others].sort().slice(0, 3).join(', ');
+      const more = others.length > 3 ? ` and ${others.length - 3} more` : '';
+      throw notAStore(path, `a directory holding files that are not a store (${listed}${more})`);
+    }
     return true;
   }
   const marker = await readMarker(fs, path);
@@ -68,6 +80,43 @@ export async function hasStore(fs: Fs, path: string): Promise<boolean> {
     if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return false;
     throw ioError(error, `listing ${path}`);
   }
+}
+
+/** What an existing store's directory holds besides its marker. */
+export interface Survey {
+  /** `manifest/` holds a log (not missing, not an empty directory). */
+  readonly manifest: boolean;
+  /** `wal/` holds a log (not missing, not an empty directory). */
+  readonly wal: boolean;
+  /** Number of table files. */
+  readonly tables: number;
+}
+
+/**
+ * Looks, reading only, at what the store at `dir` holds, so that a lost
+ * manifest or data log is refused before anything is created or deleted
+ * (§9 step 2). Rejects with `WAL_IO`.
+ */
+export async function survey(fs: Fs, dir: string): Promise<Survey> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (error) {
+    throw ioError(error, `listing ${dir}`);
+  }
+  const holdsLog = async (name: string): Promise<boolean> => {
+    const at = join(dir, name);
+    try {
+      return (await identifyLog(at, { fs })).verdict !== 'new';
+    } catch (error) {
+      throw ioError(error, `examining ${at}`);
+    }
+  };
+  return {
+    manifest: await holdsLog(MANIFEST_DIR),
+    wal: await holdsLog(WAL_DIR),
+    tables: names.filter((name) => tableNumber(name) !== undefined).length,
+  };
 }
 
 /** `WAL_NOT_A_LOG` for a path holding something that is not an @wal/lsm store. */

@@ -10,6 +10,20 @@ export const MARKER_NAME = 'LSM';
 export const MARKER = new TextEncoder().encode('@wal/lsm 1\n');
 /** The lock file. */
 export const LOCK_NAME = 'lock';
+/**
+ * The lock file and the files of @wal/store's lock protocol next to it:
+ * `lock.<token>.tmp` (a lock being written), the guard `lock.break` and its
+ * `lock.break.<token>.tmp`. Another opener's, or a crash's, leftovers: not
+ * foreign files. The same rule as @wal/store's for a log directory (which
+ * does not export it on its own).
+ */
+const LOCK_ENTRY = /^lock(?:\.break)?(?:\.[0-9a-f]+\.tmp)?$/;
+
+/** True when `name` is the lock file or a file of the lock protocol ({@link LOCK_ENTRY}). */
+export function isLockEntry(name: string): boolean {
+  return LOCK_ENTRY.test(name);
+}
+
 /** Directory of the data log (a @wal/core segmented log). */
 export const WAL_DIR = 'wal';
 /** Directory of the manifest log (a @wal/core segmented log). */

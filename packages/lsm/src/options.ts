@@ -2,7 +2,7 @@
  * Options, defaults and the small public types of @wal/lsm.
  */
 import { invalidArgType, rejectUnknownKeys, validateInteger } from '@wal/errors';
-import { type Fs, NodeFs } from '@wal/store';
+import { type Fs, type FsMethod, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, NodeFs } from '@wal/store';
 import { BlockCache } from './block-cache.js';
 import type { CompactionShape } from './compaction.js';
 import { LSM_OPTION_KEYS } from './option-keys.js';
@@ -213,6 +213,23 @@ export function positive(
   return value;
 }
 
+/** The methods of an {@link Fs} every store calls (its optional ones aside). */
+const FS_METHODS: readonly FsMethod[] = [
+  'open',
+  'close',
+  'pwrite',
+  'pread',
+  'fdatasync',
+  'ftruncate',
+  'size',
+  'rename',
+  'unlink',
+  'readdir',
+  'mkdir',
+  'syncDir',
+  'lock',
+];
+
 /** {@link LsmOptions} checked, with their defaults. */
 export interface ResolvedOptions {
   readonly fs: Fs;
@@ -263,6 +280,24 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
   }
   rejectUnknownKeys('options', options, LSM_OPTION_KEYS);
   const fs = options.fs ?? new NodeFs();
+  if (
+    typeof fs !== 'object' ||
+    fs === null ||
+    FS_METHODS.some(
+      (method) => typeof (fs as unknown as Record<string, unknown>)[method] !== 'function',
+    )
+  ) {
+    throw invalidArgType('options.fs', `an Fs object (with ${FS_METHODS.join(', ')})`, fs);
+  }
+  // Checked here, before anything is created: the logs would check it only
+  // after the store's directory and marker were made.
+  const segmentSize = positive(
+    'options.segmentSize',
+    options.segmentSize,
+    0,
+    MIN_SEGMENT_SIZE,
+    MAX_SEGMENT_SIZE,
+  );
   const layout: TableLayout = {
     blockSize: positive('options.blockSize', options.blockSize, DEFAULT_BLOCK_SIZE, 64, 1 << 24),
     restartInterval: positive(
@@ -349,7 +384,7 @@ export function resolveOptions(options: LsmOptions): ResolvedOptions {
   const sliceClock = (options as { [SLICE_CLOCK]?: SliceClock })[SLICE_CLOCK] ?? monotonicClock;
   const logOptions = {
     fs,
-    ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
+    ...(options.segmentSize === undefined ? {} : { segmentSize }),
     ...(durableWrites === undefined ? {} : { durableWrites }),
   };
 

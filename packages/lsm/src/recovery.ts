@@ -9,9 +9,16 @@ import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
 import { decodeBatch, RecordSlab } from './batch.js';
 import { KIND_RANGE_DELETE, Malformed } from './coding.js';
-import { claimDirectory, removeOrphans, writeMarker } from './directory.js';
+import { claimDirectory, removeOrphans, survey, writeMarker } from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
-import { applyEdit, decodeEdit, emptyState, type VersionState } from './manifest.js';
+import {
+  applyEdit,
+  decodeEdit,
+  emptyState,
+  encodeEdit,
+  snapshotEdit,
+  type VersionState,
+} from './manifest.js';
 import { Memtable } from './memtable.js';
 import type { ResolvedOptions } from './options.js';
 import { Table } from './table.js';
@@ -48,8 +55,15 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     // Checked again under the lock: another opener may have raced us.
     const fresh = await claimDirectory(fs, path);
     if (fresh) await writeMarker(fs, path);
+    const found = fresh ? undefined : await survey(fs, path);
+    if (found !== undefined && !found.manifest && (found.wal || found.tables > 0)) {
+      throw new CorruptionError(
+        `store ${path}: the manifest ${join(path, MANIFEST_DIR)} is missing, yet the store holds ${found.wal ? 'a data log' : `${found.tables} table file(s)`}; nothing was changed`,
+      );
+    }
 
     const state = emptyState();
+    let edits = 0;
     manifest = await Wal.open(join(path, MANIFEST_DIR), {
       ...logOptions,
       // One edit at a time, each awaited until durable: a small staging
@@ -58,6 +72,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
       stagingLimit: MANIFEST_STAGING_LIMIT,
       replay: (records) => {
         for (const record of records) {
+          edits++;
           try {
             applyEdit(state, decodeEdit(record.payload));
           } catch (error) {
@@ -70,6 +85,11 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
         }
       },
     });
+    if (found !== undefined && !found.wal && (edits > 0 || found.tables > 0)) {
+      throw new CorruptionError(
+        `store ${path}: the data log ${join(path, WAL_DIR)} is missing, yet ${edits > 0 ? 'the manifest holds edits' : `the store holds ${found.tables} table file(s)`}; nothing was changed`,
+      );
+    }
     await removeOrphans(fs, path, state);
     for (const entry of state.tables.values()) {
       const table = await Table.open(fs, tablePath(path, entry.number), cache);
@@ -136,6 +156,10 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     });
     replayInto = undefined;
     slab = undefined;
+    // The first edit completes the store's creation (§9 step 7): from then
+    // on a store always has a manifest edit and a data log, so a lost
+    // manifest or data log is told from a creation cut short.
+    if (edits === 0) await manifest.append(encodeEdit(snapshotEdit(state)), { wait: 'durable' });
     return { lock, manifest, wal, state, tables, memtable };
   } catch (error) {
     for (const { table } of tables) await table.close();

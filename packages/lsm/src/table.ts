@@ -406,7 +406,8 @@ export class Table {
     }
     const filter = await readBlock(fs, file, path, filterHandle);
     const indexContents = await readBlock(fs, file, path, index);
-    const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE);
+    // Restart interval 1 (§3): no entry shares a prefix.
+    const decoded = decode(path, index.offset, indexContents, TRAILER_SIZE, false);
     const handles: Handle[] = [];
     // The data blocks lie end to end from offset 0 to the filter block, in
     // the index's order (§2): a compaction reads runs of them with one read.
@@ -681,7 +682,7 @@ export class Table {
   async readData(block: number): Promise<DecodedBlock> {
     const data = await this.dataBlock(block);
     try {
-      const decoded = decodeBlock(data.contents, TRAILER_SIZE);
+      const decoded = decode(this.path, data.offset, data.contents, TRAILER_SIZE);
       const values = decoded.values;
       for (let i = 0; i < values.length; i++) values[i] = values[i]!.slice();
       return decoded;
@@ -770,9 +771,16 @@ function checkHandle(path: string, handle: Handle, end: number, at: number): voi
   }
 }
 
-function decode(path: string, base: number, contents: Uint8Array, minKey: number): DecodedBlock {
+/** {@link decodeBlock} of the block at file offset `base` of table `path`; damage is `WAL_CORRUPTION` naming both. */
+function decode(
+  path: string,
+  base: number,
+  contents: Uint8Array,
+  minKey: number,
+  prefixes = true,
+): DecodedBlock {
   try {
-    return decodeBlock(contents, minKey);
+    return decodeBlock(contents, minKey, prefixes);
   } catch (error) {
     if (!(error instanceof Malformed)) throw error;
     throw damaged(path, base + error.at, error.message);

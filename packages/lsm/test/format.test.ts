@@ -17,6 +17,7 @@ import {
   checkKeyBuffer,
   decodeBlock,
   KEY_BUFFER_CAP,
+  KEY_EXPANSION,
   writeBlock,
 } from '../src/block.js';
 import { BlockCache } from '../src/block-cache.js';
@@ -908,6 +909,118 @@ describe('LSM-FORMAT §2–§5 tables', () => {
     );
     const second = await tableFrom(other);
     await assert.rejects(Table.open(second.fs, second.path), isCode('WAL_CORRUPTION', /version 3/));
+  });
+});
+
+describe('LSM-FORMAT §3 keys decode within a bound (hostile tables, every CRC valid)', () => {
+  /**
+   * Block contents with one restart: a first key of `first` bytes, then
+   * `count` entries each sharing the whole key before it and adding `grow`
+   * bytes. About 5 bytes per entry, each decoding to a whole key.
+   */
+  const sharing = (first: number, count: number, grow: 0 | 1): Uint8Array => {
+    const out = new Output();
+    out.varint(0);
+    out.varint(first);
+    out.varint(0);
+    out.bytes(new Uint8Array(first).fill(0x61));
+    for (let i = 0, length = first; i < count; i++, length += grow) {
+      out.varint(length);
+      out.varint(grow);
+      out.varint(0);
+      if (grow === 1) out.u8(0x62);
+    }
+    out.bytes(fromHex('00 00 00 00 01 00 00 00'));
+    return out.view().slice();
+  };
+  const good = buildTable([[internalKey(bytes('k'), 2, KIND_VALUE), bytes('v')]], LAYOUT, [
+    { start: bytes('a'), end: bytes('b'), sequence: 1 },
+  ]).bytes;
+
+  /** Opens `table` and reads its data block (as reverse iteration does): rejects as they do. */
+  const openAndRead = async (table: Uint8Array): Promise<void> => {
+    const { fs, path } = await tableFrom(table);
+    const opened = await Table.open(fs, path);
+    try {
+      await opened.readData(0);
+    } finally {
+      await opened.close();
+    }
+  };
+
+  /** Each of these would decode to over 3 GB of keys without the bound. */
+  for (const [what, place, at] of [
+    [
+      'an index block whose entries share prefixes (its restart interval is 1)',
+      (blocks: RawBlock[]) => ({ ...endToEnd(blocks), index: sharing(60_000, 60_000, 0) }),
+      (table: Uint8Array) => getU64(table, table.length - 48) + 60_000 + 5,
+    ],
+    [
+      'a range-deletion block',
+      (blocks: RawBlock[]) => ({ ...endToEnd(blocks), ranges: sharing(60_000, 60_000, 0) }),
+      (table: Uint8Array) => getU64(table, table.length - 60),
+    ],
+    [
+      'a data block whose keys grow by a byte each (in order: a block check passes it without the bound)',
+      () => {
+        const contents = sharing(8, 80_000, 1);
+        const raw = new Output();
+        writeBlock(raw, contents);
+        const block = {
+          raw: raw.view().slice(),
+          key: new Uint8Array(8 + 80_000).fill(0x62, 8).fill(0x61, 0, 8),
+        };
+        return { ...endToEnd([block]), keys: [block.key] };
+      },
+      () => 0,
+    ],
+  ] as const) {
+    it(`${what} is refused with WAL_CORRUPTION at its offset, in memory bounded by the block`, async () => {
+      const table = relayout(good, place);
+      const before = process.memoryUsage().arrayBuffers;
+      const started = Date.now();
+      await assert.rejects(openAndRead(table), (error: unknown) => {
+        const { code, offset, message } = error as {
+          code: string;
+          offset: number;
+          message: string;
+        };
+        assert.equal(code, 'WAL_CORRUPTION', String(error));
+        assert.match(message, /^table \/t\.sst is damaged at offset \d+: /);
+        assert.match(message, /shares a prefix|keys decode to more than 64 times/);
+        assert.ok(offset >= at(table) && offset < table.length, `offset ${offset}`);
+        return true;
+      });
+      // At most KEY_EXPANSION times the block (under 500 KB here) was
+      // decoded, and the table read: tens of MB, not the gigabytes the
+      // entries claim.
+      const grown = process.memoryUsage().arrayBuffers - before;
+      assert.ok(grown < 2 * KEY_EXPANSION * 500_000, `${grown} bytes of buffers grown`);
+      assert.ok(Date.now() - started < 10_000);
+    });
+  }
+
+  it('a block written with any restart interval decodes within the bound, however long the shared prefixes (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1024 }),
+        fc.integer({ min: 8, max: 3000 }),
+        fc.integer({ min: 1, max: 256 }),
+        fc.integer({ min: 0, max: 3 }),
+        (interval, prefix, count, valueLength) => {
+          const builder = new BlockBuilder(interval);
+          const keys = Array.from({ length: count }, (_, suffix) => {
+            const key = new Uint8Array(prefix + 1).fill(0x61);
+            key[prefix] = suffix;
+            return key;
+          });
+          const value = new Uint8Array(valueLength);
+          for (const key of keys) builder.add(key, value, key.length, 0, value.length);
+          const decoded = decodeBlock(builder.finish(), 8);
+          assert.deepEqual(decoded.keys, keys);
+        },
+      ),
+    );
   });
 });
 

@@ -4,11 +4,13 @@
  * orphans and damaged files, and I/O faults during a flush.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
+import { errorCode } from '@wal/errors';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
@@ -1760,6 +1762,46 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     await db.close();
   });
 
+  it('openers racing on a new path: exactly one opens, the others get WAL_LOCKED', async () => {
+    for (let round = 0; round < 15; round++) {
+      const path = join(root.path, `race-${round}`);
+      const results = await Promise.allSettled([Lsm.open(path), Lsm.open(path), Lsm.open(path)]);
+      const opened = results.flatMap((result) =>
+        result.status === 'fulfilled' ? [result.value] : [],
+      );
+      assert.equal(
+        opened.length,
+        1,
+        `round ${round}: ${results.map((r) => r.status === 'rejected' && String(r.reason))}`,
+      );
+      for (const result of results) {
+        if (result.status === 'rejected')
+          assert.equal(errorCode(result.reason), 'WAL_LOCKED', String(result.reason));
+      }
+      await opened[0]!.close();
+    }
+  });
+
+  it("a lock protocol's leftovers do not make a new directory foreign; other files are named", async () => {
+    const path = join(root.path, 'db');
+    await mkdir(path);
+    for (const name of ['lock.0a1b2c.tmp', 'lock.break', 'lock.break.3d4e.tmp'])
+      await writeFile(join(path, name), '');
+    const db = await Lsm.open(path);
+    await db.close();
+    const foreign = join(root.path, 'foreign');
+    await mkdir(foreign);
+    for (const name of ['lock.tmp', 'lockx', 'a.txt', 'b.txt'])
+      await writeFile(join(foreign, name), '');
+    await assert.rejects(
+      Lsm.open(foreign),
+      isCode(
+        'WAL_NOT_A_LOG',
+        /holding files that are not a store \(a\.txt, b\.txt, lock\.tmp and 1 more\)/,
+      ),
+    );
+  });
+
   it('a marker cut short by a crash during creation is completed', async () => {
     const path = join(root.path, 'db');
     await mkdir(path);
@@ -1767,6 +1809,99 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     const db = await Lsm.open(path);
     await db.close();
     assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+  });
+
+  /** Every file under `dir` (relative path) with a hash of its contents, directories as `dir/`. */
+  async function tree(dir: string): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+      const at = join(entry.parentPath, entry.name);
+      out[relative(dir, at) + (entry.isDirectory() ? '/' : '')] = entry.isDirectory()
+        ? ''
+        : createHash('sha256')
+            .update(await readFile(at))
+            .digest('hex');
+    }
+    return out;
+  }
+
+  /** A closed store at `path` with keys in a table and more only in its data log. */
+  async function flushedStore(path: string, flush = true): Promise<void> {
+    const db = await Lsm.open(path);
+    for (let i = 0; i < 3000; i++) await db.put(bytes(`k${i}`), bytes(`v${i}`));
+    if (flush) await db.flush();
+    for (let i = 0; i < 10; i++) await db.put(bytes(`late${i}`), bytes('x'));
+    await db.close();
+  }
+
+  for (const [what, damage, message] of [
+    [
+      'a missing manifest',
+      (path: string) => rm(join(path, 'manifest'), { recursive: true }),
+      /manifest .* is missing/,
+    ],
+    [
+      'a manifest replaced by an empty directory',
+      async (path: string) => {
+        await rm(join(path, 'manifest'), { recursive: true });
+        await mkdir(join(path, 'manifest'));
+      },
+      /manifest .* is missing/,
+    ],
+    [
+      'a missing data log',
+      (path: string) => rm(join(path, 'wal'), { recursive: true }),
+      /data log .* is missing/,
+    ],
+  ] as const) {
+    it(`${what} is refused with WAL_CORRUPTION; no file changes`, async () => {
+      const path = join(root.path, 'db');
+      await flushedStore(path);
+      assert.ok((await readdir(path)).some((name) => name.endsWith('.sst')));
+      await damage(path);
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_CORRUPTION', message));
+      assert.deepEqual(await tree(path), before);
+    });
+  }
+
+  it('a missing data log of a store never flushed is refused; no file changes', async () => {
+    const path = join(root.path, 'db');
+    await flushedStore(path, false);
+    await rm(join(path, 'wal'), { recursive: true });
+    const before = await tree(path);
+    await assert.rejects(Lsm.open(path), isCode('WAL_CORRUPTION', /data log .* is missing/));
+    assert.deepEqual(await tree(path), before);
+  });
+
+  it('a creation cut short after the marker, the manifest or the data log was created opens', async () => {
+    const complete = async (path: string): Promise<void> => {
+      const db = await Lsm.open(path);
+      await db.put(bytes('k'), bytes('v'));
+      await db.close();
+      const again = await Lsm.open(path);
+      assert.equal(text(await again.get(bytes('k'))), 'v');
+      await again.close();
+    };
+    // The marker only.
+    const marker = join(root.path, 'marker');
+    await mkdir(marker);
+    await writeFile(join(marker, 'LSM'), '@wal/lsm 1\n');
+    await complete(marker);
+    // The marker and empty directories (their log creation cut short).
+    const dirs = join(root.path, 'dirs');
+    await mkdir(join(dirs, 'manifest'), { recursive: true });
+    await mkdir(join(dirs, 'wal'));
+    await writeFile(join(dirs, 'LSM'), '@wal/lsm 1\n');
+    await complete(dirs);
+    // The marker, then a manifest log without an edit, then a data log.
+    for (const logs of [['manifest'], ['manifest', 'wal']]) {
+      const path = join(root.path, logs.join('-'));
+      await mkdir(path);
+      await writeFile(join(path, 'LSM'), '@wal/lsm 1\n');
+      for (const name of logs) await (await Wal.open(join(path, name))).close();
+      await complete(path);
+    }
   });
 
   it('every method of a closed store rejects with WAL_CLOSED', async () => {
@@ -1829,6 +1964,27 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     for (const [call, code] of bad)
       await assert.rejects(async () => call(), isCode(code), String(call));
     assert.equal(db.sequence, 0);
+    await db.close();
+  });
+
+  it('a bad segmentSize or fs is refused before anything is created: the empty directory stays empty', async () => {
+    const path = join(root.path, 'empty');
+    await mkdir(path);
+    const bad: [LsmOptions, string][] = [
+      [{ segmentSize: 1 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 4095 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 2 ** 31 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 1.5 }, 'ERR_OUT_OF_RANGE'],
+      [{ segmentSize: 'abc' as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: {} as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: 'disk' as never }, 'ERR_INVALID_ARG_TYPE'],
+      [{ fs: { ...new CrashFs(), lock: undefined } as never }, 'ERR_INVALID_ARG_TYPE'],
+    ];
+    for (const [options, code] of bad) {
+      await assert.rejects(Lsm.open(path, options), isCode(code), JSON.stringify(options));
+      assert.deepEqual(await readdir(path), [], JSON.stringify(options));
+    }
+    const db = await Lsm.open(path, { segmentSize: 4096 });
     await db.close();
   });
 });
@@ -2082,6 +2238,32 @@ describe('Lsm: damage and faults', () => {
       await db.close();
     });
   }
+
+  it('a creation cut short at any file-system call, by a process crash or a power loss, opens', async () => {
+    for (let n = 1; ; n++) {
+      const crash = new CrashFs();
+      const fs = new FaultFs(crash);
+      let calls = 0;
+      fs.inject({ when: () => (++calls >= n ? 'EIO' : undefined) });
+      try {
+        await (await Lsm.open(DIR, { fs, segmentSize: 4096 })).close();
+      } catch {
+        // Cut short at call n.
+      }
+      if (calls < n) break; // The creation went through without reaching call n.
+      const after = [...crash.crashStates({ limit: 4 })].map((state) => state.fs());
+      after.push(crash.processCrash());
+      for (const [i, next] of after.entries()) {
+        const label = `cut at call ${n}, state ${i}`;
+        const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+        await db.put(bytes('k'), bytes('v'), { sync: true });
+        await db.close();
+        const again = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+        assert.equal(text(await again.get(bytes('k'))), 'v', label);
+        await again.close();
+      }
+    }
+  });
 
   it('removes orphan tables at open, and leaves other names alone', async () => {
     const fs = await storeWithOneTable();

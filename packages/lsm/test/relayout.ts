@@ -25,6 +25,10 @@ export interface Placement {
   readonly handles: readonly { readonly offset: number; readonly size: number }[];
   /** Index keys, when not the blocks' own. */
   readonly keys?: readonly Uint8Array[];
+  /** Contents of the index block, when not the one built from the handles and keys. */
+  readonly index?: Uint8Array;
+  /** Contents of the range-deletion block (version 2), when not the table's own. */
+  readonly ranges?: Uint8Array;
 }
 
 /** The data blocks of `table` (as `buildTable` makes it, either version), in index order. */
@@ -66,16 +70,22 @@ export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Place
   const ranged = getU32(footer, 32) === TABLE_VERSION_RANGES;
   const filterAt = getU64(footer, 12);
   const filterSize = getU32(footer, 20);
-  const { data, handles, keys = blocks.map((b) => b.key) } = place(blocks);
+  const placement = place(blocks);
+  const { data, handles, keys = blocks.map((b) => b.key) } = placement;
   const out = new Output();
   out.bytes(data);
   const filterOffset = out.length;
   out.bytes(table.subarray(filterAt, filterAt + filterSize + BLOCK_TRAILER_SIZE));
   const rangeHandle = table.length - FOOTER_SIZE - RANGE_HANDLE;
   const rangeAt = ranged ? getU64(table, rangeHandle) : 0;
-  const rangeSize = ranged ? getU32(table, rangeHandle + 8) : 0;
+  let rangeSize = ranged ? getU32(table, rangeHandle + 8) : 0;
   const rangeOffset = out.length;
-  if (ranged) out.bytes(table.subarray(rangeAt, rangeAt + rangeSize + BLOCK_TRAILER_SIZE));
+  if (ranged && placement.ranges !== undefined) {
+    writeBlock(out, placement.ranges);
+    rangeSize = placement.ranges.length;
+  } else if (ranged) {
+    out.bytes(table.subarray(rangeAt, rangeAt + rangeSize + BLOCK_TRAILER_SIZE));
+  }
   const index = new BlockBuilder(1);
   for (const [i, { offset, size }] of handles.entries()) {
     const handle = new Output(16);
@@ -85,7 +95,7 @@ export function relayout(table: Uint8Array, place: (blocks: RawBlock[]) => Place
     index.add(key, handle.view(), key.length, 0, handle.length);
   }
   const indexOffset = out.length;
-  const contents = index.finish();
+  const contents = placement.index ?? index.finish();
   writeBlock(out, contents);
   const footerStart = out.length;
   if (ranged) {

@@ -20,7 +20,7 @@ import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32c } from '@wal/core';
-import { CorruptionError, errorCode, toWalError } from '@wal/errors';
+import { CorruptionError, errorCode, NotALogError, toWalError } from '@wal/errors';
 import { type Fs, type FsFile, writeAll } from '@wal/store';
 
 export const MAGIC = 0x43585457; // "WTXC" read as u32 LE
@@ -61,6 +61,9 @@ export async function listCheckpoints(fs: Fs, dir: string): Promise<CheckpointLi
     names = await fs.readdir(dir);
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { published: [], temporary: [] };
+    if (errorCode(error) === 'ENOTDIR') {
+      throw new NotALogError(dir, 'a file, where the checkpoint directory was expected');
+    }
     throw toWalError(error, `listing the checkpoint directory ${dir}`);
   }
   const published: number[] = [];

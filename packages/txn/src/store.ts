@@ -31,6 +31,7 @@
  * after `durableSeq`, in order; records in the log have strictly increasing
  * sequence numbers.
  */
+import { dirname, resolve } from 'node:path';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
@@ -85,8 +86,10 @@ export interface TxnStoreOptions {
 export interface CheckpointOptions {
   /**
    * The directory of the checkpoint files, through the log's `fs`. Default:
-   * `<source>.checkpoints` when the log is opened by path; without a path
-   * and without this option, the store has no checkpoints.
+   * `<source>.checkpoints` beside the log when it is opened by path (from
+   * its absolute path: `.` is the current directory, whose sibling holds
+   * them; a log at `/` needs this option); without a path and without this
+   * option, the store has no checkpoints.
    */
   readonly dir?: string;
   /**
@@ -909,9 +912,26 @@ function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefine
   if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0))
     throw invalidArgType('options.checkpoint.dir', 'a non-empty string', dir);
   validateInteger('options.checkpoint.logBytes', logBytes, 0, Number.MAX_SAFE_INTEGER);
-  const byPath =
-    typeof source === 'string' ? `${source.replace(/\/+$/, '')}.checkpoints` : undefined;
-  return { fs: fs ?? new NodeFs(), dir: dir ?? byPath, logBytes };
+  return { fs: fs ?? new NodeFs(), dir: dir ?? checkpointsBeside(source), logBytes };
+}
+
+/**
+ * The default checkpoint directory of a log opened by path: `<path>.checkpoints`
+ * beside it, from the absolute path (so `.` or `dir/` name the directory's
+ * sibling, not a file inside it). A log at the root of the file system has
+ * no sibling: `options.checkpoint.dir` is then required.
+ */
+function checkpointsBeside(source: WalSource): string | undefined {
+  if (typeof source !== 'string') return undefined;
+  const absolute = resolve(source);
+  if (dirname(absolute) === absolute) {
+    throw invalidArgValue(
+      'options.checkpoint.dir',
+      undefined,
+      `is needed for a log at the root of the file system (${absolute}), which has no sibling to hold checkpoints`,
+    );
+  }
+  return `${absolute}.checkpoints`;
 }
 
 function parseIsolation(options: BeginOptions): Isolation {

@@ -5,6 +5,9 @@
  * checkpoint, automatic checkpoints, and the refusals.
  */
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FsFile } from '@wal/store';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
@@ -292,6 +295,38 @@ describe('checkpoints', () => {
       assert.ok(isCode('WAL_CORRUPTION')(error));
       assert.match(String(error), /the log starts at/);
     });
+  });
+
+  it('the default directory is beside the log, from its absolute path; a log at / needs one', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'txn-ckpt-'));
+    try {
+      const log = join(root, 'log');
+      await mkdir(log);
+      // `log/.` is the log directory: its checkpoints go beside it, not into it.
+      const store = await TxnStore.open(`${log}/.`, { checkpoint: { logBytes: 0 } });
+      await fill(store, 0, 10);
+      await store.checkpoint();
+      await store.close();
+      assert.deepEqual((await readdir(root)).sort(), ['log', 'log.checkpoints']);
+      assert.equal((await readdir(join(root, 'log.checkpoints'))).length, 1);
+      assert.ok(!(await readdir(log)).some((name) => name.includes('checkpoints')));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+    await assert.rejects(
+      TxnStore.open('/', { log: { fs: new CrashFs() } }),
+      isCode('ERR_INVALID_ARG_VALUE'),
+    );
+  });
+
+  it('a file where the checkpoint directory should be is WAL_NOT_A_LOG, and stays as it was', async () => {
+    const fs = new CrashFs();
+    await (await open(fs)).close();
+    const file = await fs.open(CKPT, 'create');
+    await fs.pwrite(file, new TextEncoder().encode('mine'), 0);
+    await fs.close(file);
+    await assert.rejects(open(fs), isCode('WAL_NOT_A_LOG'));
+    assert.equal(new TextDecoder().decode(await fileBytes(fs, CKPT)), 'mine');
   });
 
   it('refuses bad options, and checkpoint() without a directory', async () => {
