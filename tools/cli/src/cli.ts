@@ -54,7 +54,7 @@ const formatOption = () =>
 export function program(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('wal');
   program
-    .description('Look inside, verify, dump, follow and repair @wal write-ahead logs.')
+    .description('Look inside, verify, dump, follow, repair and back up @wal write-ahead logs.')
     .version(version(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
