@@ -24,6 +24,7 @@ import {
   type DurableRun,
   type DurableSystem,
   type FsyncFloorRun,
+  WARM_UP_SECONDS,
 } from './committers.js';
 import { Progress } from './progress.js';
 import { type Results, writeReports } from './report.js';
@@ -157,9 +158,13 @@ function runChild<T>(job: Job): Promise<T> {
 
 // ---------------------------------------------------------------- plan
 
-/** Preallocated size of the reference file: more than any run writes. */
+/**
+ * Preallocated size of the reference file: more than any run writes, the
+ * untimed warm-up included (it appends to the same file), at 1 M commits/s
+ * of 108-byte frames (above every contender measured so far at K=256).
+ */
 function preallocateBytes(settings: Settings): number {
-  return Math.ceil((settings.seconds * 400_000 * 108) / MiB) * MiB;
+  return Math.ceil(((WARM_UP_SECONDS + settings.seconds) * 1_000_000 * 108) / MiB) * MiB;
 }
 
 /** Rough seconds per job, for the progress bar only. */

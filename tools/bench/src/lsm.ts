@@ -37,6 +37,7 @@ import {
 } from './lsm-stores.js';
 import {
   dataDirectory,
+  failedTargets,
   fixed,
   inChild,
   installPeer,
@@ -389,6 +390,8 @@ async function main(): Promise<void> {
     peers: join(root, 'peers'),
   };
   const notes: string[] = [];
+  /** Children that ended without a result (their runs are left out of the cells). */
+  let failedChildren = 0;
   let stores = (option('only')?.split(',') ?? STORES) as StoreName[];
   if (stores.some((s) => s.startsWith('wal-lsm')) && (await lsmLevelClass()) === undefined) {
     stores = stores.filter((s) => !s.startsWith('wal-lsm'));
@@ -448,6 +451,7 @@ async function main(): Promise<void> {
           const failure = `${STORE_LABELS[store]} failed \`${workload}\` in repetition ${rep + 1}: its child ended without a result (its error is on stderr); the run is left out of its cells.`;
           process.stderr.write(`  ${failure}\n`);
           notes.push(failure);
+          failedChildren++;
         } finally {
           if (!keep) await rm(dir, { recursive: true, force: true });
         }
@@ -748,6 +752,7 @@ async function main(): Promise<void> {
       `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}${t.note === '' ? '' : ` (${t.note})`}\n`,
     );
   }
+  failedTargets(targets.filter((t) => !t.pass).length, targets.length, failedChildren);
   const dir = reportDirectory();
   if (dir !== undefined) {
     const path = join(dir, 'BENCHMARKS.md');

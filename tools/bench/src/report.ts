@@ -14,6 +14,7 @@ import {
 } from './committers.js';
 import {
   escapeXml,
+  failedTargets,
   fixed,
   int,
   median,
@@ -277,8 +278,17 @@ export function targets(results: Results): Target[] {
     const peers = (['classic-level', 'lmdb'] as const).map((s) => [s, medRate(s, 64)] as const);
     const bestPeer = peers.reduce((a, b) => (b[1] > a[1] ? b : a));
     const needed = 3 * bestPeer[1];
+    // A bound is only a bound if nothing measured in this run went past it:
+    // the fastest repetition of any contender at K=64 (the log itself, its
+    // blocking mode, every reference) refutes every "out of reach" below.
+    const fastest64 = Math.max(
+      ...results.durable
+        .filter((cell) => cell.k === 64)
+        .flatMap((cell) => cell.runs.map((run) => run.commits / run.seconds)),
+    );
+    const reached = fastest64 >= needed;
     const ceiling = 64 * bestFloor(results);
-    const outOfReach = Number.isFinite(ceiling) && needed > ceiling;
+    const outOfReach = !reached && Number.isFinite(ceiling) && needed > ceiling;
     // A log on Node's asynchronous fs pays a thread-pool write + fdatasync per
     // batch: with one fsync at a time, K times that pair rate bounds it.
     const promisesCeiling = 64 * bestAsyncFloor(results);
@@ -288,7 +298,11 @@ export function targets(results: Results): Target[] {
     const dsync64 = medRate('gathering-dsync', 64);
     const dsyncReaches = Number.isFinite(dsync64) && dsync64 >= needed;
     const outOfReachAsync =
-      !outOfReach && !dsyncReaches && Number.isFinite(promisesCeiling) && needed > promisesCeiling;
+      !reached &&
+      !outOfReach &&
+      !dsyncReaches &&
+      Number.isFinite(promisesCeiling) &&
+      needed > promisesCeiling;
     // The group commit with no thread-pool hop at all (synchronous write +
     // fdatasync): between two fsyncs only the committers themselves run, as
     // for any group commit on one event loop. Above it, the target is out of
@@ -298,7 +312,7 @@ export function targets(results: Results): Target[] {
     // or one O_DSYNC write per batch, whichever went faster.
     const loopBest = Number.isFinite(dsync64) ? Math.max(blocking64, dsync64) : blocking64;
     const outOfReachLoop =
-      !outOfReach && !outOfReachAsync && Number.isFinite(loopBest) && needed > loopBest;
+      !reached && !outOfReach && !outOfReachAsync && Number.isFinite(loopBest) && needed > loopBest;
     out.push({
       name: 'durable K=64 ≥ 3× best peer',
       measured:
@@ -690,7 +704,7 @@ function markdown(results: Results, checks: readonly Target[]): string {
         `Next to K = 64, each repetition measures in its own child the fdatasync floor of this disk: back-to-back synchronous writes of one batch of ${FLOOR_BATCH_RECORDS} framed 100-byte records (${int(batchBytes)} B) at increasing offsets of a preallocated file (zero-filled and synced before the window), each followed by \`fdatasync\`, for the same window, nothing else in the loop (no thread-pool hop, no event loop): ${spread(floors.map(floorRate), int)} fsyncs/s, ${spread(
           floors.map((r) => r.sync.p50),
           fixed(3),
-        )} ms per write + fdatasync at p50. A committer has at most one commit in flight, and each commit needs an fsync that starts after its record was written and ends before the commit returns; with one fsync per batch and the fsyncs issued one at a time (as every contender here issues them), each committer completes at most one commit per fsync, so K committers cannot exceed **K × ${int(floor)} commits/s** (the best repetition of the floor), however well the batches are gathered. A target above that ceiling is out of reach on this disk, whatever the log does; below it, the gap is the cost of everything else (event loop, thread pool, per-commit work). For comparison, the same pairs awaited through \`fs/promises\` (\`FileHandle.write\` + \`datasync\`, as a Node.js log issues them) in the same child: ${spread(floors.map(promisesFloorRate), int)} fsyncs/s, ${spread(
+        )} ms per write + fdatasync at p50. A committer has at most one commit in flight, and each commit needs an fsync that starts after its record was written and ends before the commit returns; with one fsync per batch and the fsyncs issued one at a time (as the references and the peers issue them), each committer completes at most one commit per fsync, so K committers cannot exceed **K × ${int(floor)} commits/s** (the best repetition of the floor), however well the batches are gathered. @wal/core is not bound by it: it keeps up to two durable writes (\`O_DSYNC\`) in flight (DURABILITY.md §2.2), so its rate can pass the ceiling. For a contender with one fsync at a time, a target above the ceiling is out of reach on this disk; below it, the gap is the cost of everything else (event loop, thread pool, per-commit work). No target is called out of reach when any contender of the same run went past what it needs. For comparison, the same pairs awaited through \`fs/promises\` (\`FileHandle.write\` + \`datasync\`, as a Node.js log issues them) in the same child: ${spread(floors.map(promisesFloorRate), int)} fsyncs/s, ${spread(
           floors.map((r) => r.promises.p50),
           fixed(3),
         )} ms at p50${
@@ -1117,5 +1131,6 @@ export async function writeReports(results: Results, dir: string): Promise<strin
     );
   const dsync = dsyncComparison(results);
   if (dsync !== undefined) process.stderr.write(`INFO  ${dsync}\n`);
+  failedTargets(checks.filter((t) => !t.pass).length, checks.length);
   return paths;
 }

@@ -191,6 +191,21 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/**
+ * Ends the verdict lines of a command: a run with a failed target (or a
+ * failed child) is a failed run, with a last line saying so and exit code
+ * 1; the reports are written either way.
+ */
+export function failedTargets(failed: number, total: number, failedChildren = 0): void {
+  if (failed === 0 && failedChildren === 0) {
+    process.stderr.write(`all ${total} targets passed\n`);
+    return;
+  }
+  const children = failedChildren > 0 ? `; ${failedChildren} child process(es) failed` : '';
+  process.stderr.write(`FAILED: ${failed} of ${total} targets${children}\n`);
+  process.exitCode = 1;
+}
+
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

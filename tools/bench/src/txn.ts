@@ -50,6 +50,7 @@ import { errorCode } from '@wal/errors';
 import { TxnStore } from '@wal/txn';
 import {
   dataDirectory,
+  failedTargets,
   fixed,
   inChild,
   installSqlite,
@@ -611,6 +612,10 @@ async function main(): Promise<void> {
     await writeSection(path, 'txn', lines.join('\n'));
     process.stderr.write(`wrote the transactions section of ${path}\n`);
   }
+  for (const [keys, name, measured, verdict] of targets) {
+    process.stderr.write(`${verdict}  ${keys} keys, ${name}: ${measured}\n`);
+  }
+  failedTargets(targets.filter((t) => t[3] !== 'PASS').length, targets.length);
 }
 
 if (process.argv[2] === '--child') {
