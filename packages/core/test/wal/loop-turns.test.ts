@@ -5,9 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { CrashFs, FaultFs } from '@wal/store/testing';
-import type { Wal } from '../../src/index.js';
-import { bytes } from '../helpers.js';
-import { single } from './fixtures.js';
+import { Wal } from '../../src/index.js';
+import { bytes, tick, track } from '../helpers.js';
+import { GatedStore, single } from './fixtures.js';
 
 /**
  * Runs `writer` (given a `running()` check to loop on) while a 1 ms timer,
@@ -131,6 +131,74 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       }
     });
   }
+
+  it('blockingSync: committers released together still share one write and one fdatasync, turns of the event loop included', async () => {
+    const fs = new CountingFs();
+    const wal = await blocking(fs);
+    try {
+      await wal.append(bytes(100), { wait: 'durable' });
+      const syncsBefore = fs.syncsNow;
+      let commits = 0;
+      let turns = 0;
+      let stop = false;
+      const count = (): void => {
+        turns++;
+        if (!stop) setImmediate(count);
+      };
+      setImmediate(count);
+      const until = performance.now() + 100;
+      const committer = async (): Promise<void> => {
+        while (performance.now() < until) {
+          await wal.append(bytes(100), { wait: 'durable' });
+          commits++;
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: 64 }, committer));
+      } finally {
+        stop = true;
+      }
+      const syncs = fs.syncsNow - syncsBefore;
+      // Released by one flush, the 64 resume in one wave and append together:
+      // held for a turn one by one, each would get a flush of its own.
+      assert.ok(commits / syncs > 32, `${commits} commits in ${syncs} fdatasyncs`);
+      assert.ok(turns > 10, `the event loop turned ${turns} times`);
+    } finally {
+      await wal.close();
+    }
+  });
+
+  it('blockingSync: a wait held for a turn settles only once its own wait did, however many turns pass', async () => {
+    /** Writes go through the asynchronous path, held by the gate. */
+    class AsyncGatedStore extends GatedStore {
+      override writeNow(): boolean {
+        return false;
+      }
+    }
+    const store = new AsyncGatedStore();
+    const wal = await Wal.open(store, { blockingSync: true });
+    try {
+      // A turn is due: the next wait is held for it.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      store.hold();
+      // A durable wait reads the clock (a written one, every 16th).
+      const first = wal.append(bytes(100), { wait: 'durable' });
+      const held = track(first);
+      const later = track(wal.append(bytes(100), { wait: 'written' }));
+      for (let i = 0; i < 5; i++) await tick();
+      assert.equal(held.settled, false, 'resolved before its record was written');
+      assert.equal(later.settled, false, 'a later wait settled first');
+      assert.equal(wal.written, 0);
+      store.release();
+      const lsn = await first;
+      assert.ok(wal.durable > lsn);
+      await tick();
+      assert.equal(later.state, 'resolved');
+    } finally {
+      store.release();
+      await wal.close();
+    }
+  });
 
   it('blockingSync: a timer waits for at most a durable append or two when each fdatasync outlasts the turn interval', async () => {
     /** Each fdatasync takes 3 ms, on this thread: more than the 1 ms between turns. */
