@@ -60,7 +60,8 @@ export interface WalOptions {
    * thread (the store's `writeNow` / `syncNow`: `fs.writeSync`,
    * `fs.fdatasyncSync`) whenever the store can run them without waiting, in
    * the microtask after the appends of the current turn, and a durable
-   * append's promise is already resolved when that returns; a sync starts
+   * append's record is durable when that returns (its promise resolved, or
+   * held for a turn of the event loop, below); a sync starts
    * as soon as a waiter's record is written (no gathering macrotask). The
    * cost: the event loop is blocked for every write and for every fsync
    * (about 0.1–2 ms each on an SSD, far more on a slow or busy disk), so
