@@ -52,6 +52,25 @@ const STEPS: ReadonlyArray<readonly [string, (wal: Wal) => Promise<unknown>]> = 
   ],
 ];
 
+/** Counts the turns of the event loop (one `setImmediate` each) until `stop()`. */
+function turnCounter(): { readonly turns: number; stop(): void } {
+  let turns = 0;
+  let stopped = false;
+  const count = (): void => {
+    turns++;
+    if (!stopped) setImmediate(count);
+  };
+  setImmediate(count);
+  return {
+    get turns() {
+      return turns;
+    },
+    stop() {
+      stopped = true;
+    },
+  };
+}
+
 /** Opens a single-file log (no segment to create: every write and sync runs on this thread). */
 const blocking = (fs: CrashFs | FaultFs = new CrashFs()): Promise<Wal> =>
   single(fs, { blockingSync: true, stagingLimit: 1024 * 1024 });
@@ -139,13 +158,7 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       await wal.append(bytes(100), { wait: 'durable' });
       const syncsBefore = fs.syncsNow;
       let commits = 0;
-      let turns = 0;
-      let stop = false;
-      const count = (): void => {
-        turns++;
-        if (!stop) setImmediate(count);
-      };
-      setImmediate(count);
+      const loop = turnCounter();
       const until = performance.now() + 100;
       const committer = async (): Promise<void> => {
         while (performance.now() < until) {
@@ -156,13 +169,13 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       try {
         await Promise.all(Array.from({ length: 64 }, committer));
       } finally {
-        stop = true;
+        loop.stop();
       }
       const syncs = fs.syncsNow - syncsBefore;
       // Released by one flush, the 64 resume in one wave and append together:
       // held for a turn one by one, each would get a flush of its own.
       assert.ok(commits / syncs > 32, `${commits} commits in ${syncs} fdatasyncs`);
-      assert.ok(turns > 10, `the event loop turned ${turns} times`);
+      assert.ok(loop.turns > 10, `the event loop turned ${loop.turns} times`);
     } finally {
       await wal.close();
     }
@@ -229,13 +242,7 @@ describe('Wal: a blocking log lets the event loop turn', () => {
 
   it('blockingSync: concurrent waits resolve in call order, turns of the event loop included', async () => {
     const wal = await blocking();
-    let turns = 0;
-    let done = false;
-    const count = (): void => {
-      turns++;
-      if (!done) setImmediate(count);
-    };
-    setImmediate(count);
+    const loop = turnCounter();
     try {
       // Rounds of 32 concurrent appends for 100 ms: the wait that takes a turn
       // (about every millisecond, the clock read every 16 written waits) falls
@@ -264,9 +271,9 @@ describe('Wal: a blocking log lets the event loop turn', () => {
         rounds++;
       }
       assert.ok(rounds > 10, `only ${rounds} rounds`);
-      assert.ok(turns > 10, `the event loop turned ${turns} times`);
+      assert.ok(loop.turns > 10, `the event loop turned ${loop.turns} times`);
     } finally {
-      done = true;
+      loop.stop();
       await wal.close();
     }
   });
