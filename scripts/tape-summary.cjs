@@ -19,11 +19,15 @@ if (file === undefined) {
 const child = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
 let tail = '';
 let notOk = 0;
+const failures = [];
 let pass;
 let fail;
 
 function scan(line) {
-  if (/^not ok \d+/.test(line)) notOk++;
+  if (/^not ok \d+/.test(line)) {
+    notOk++;
+    failures.push(line);
+  }
   const total = /^# (pass|fail)\s+(\d+)\s*$/.exec(line);
   if (total === null) return;
   if (total[1] === 'pass') pass = Number(total[2]);
@@ -42,7 +46,8 @@ child.on('close', (code, signal) => {
   const complete = pass !== undefined;
   let failed = Math.max(fail ?? 0, notOk);
   if ((!complete || code !== 0) && failed === 0) failed = 1;
-  recordTotals({ suite: `tape ${file}`, passed: pass ?? 0, failed });
+  if (failures.length === 0 && failed > 0) failures.push(`${file}: exit ${signal ?? code}`);
+  recordTotals({ suite: `tape ${file}`, passed: pass ?? 0, failed, failures });
   if (!complete) console.error(`${file}: no TAP totals (exit ${signal ?? code})`);
   console.log(`${file}: ${pass ?? 0} passed, ${failed} failed`);
   process.exit(failed > 0 ? 1 : 0);

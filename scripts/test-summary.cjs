@@ -6,8 +6,12 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-/** Appends `{ package, suite, passed, failed, pending }` for the package in the working directory. */
-function recordTotals({ suite, passed, failed, pending = 0 }) {
+/**
+ * Appends `{ package, suite, passed, failed, pending, failures }` for the
+ * package in the working directory; `failures` names the failed tests (title
+ * and first line of the error), so .ci/run can repeat them under its totals.
+ */
+function recordTotals({ suite, passed, failed, pending = 0, failures = [] }) {
   const file = process.env.WAL_TEST_SUMMARY;
   if (!file) return;
   const line = JSON.stringify({
@@ -16,6 +20,7 @@ function recordTotals({ suite, passed, failed, pending = 0 }) {
     passed,
     failed,
     pending,
+    failures,
   });
   fs.appendFileSync(file, `${line}\n`);
 }
