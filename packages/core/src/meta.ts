@@ -19,6 +19,11 @@ export const META_MAX_RECORD = 'wal.maxRecordSize';
  * corruption and never a torn tail. Absent, the head stands for it.
  */
 export const DURABLE_HINT_KEY = 'wal.durableHint';
+/**
+ * The metadata key of the name of the program the log's records belong to
+ * (`WalOptions.application`), recorded when a log is created with one.
+ */
+export const APPLICATION_KEY = 'wal.application';
 /** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
 export const META_TRUNCATIONS = 'wal.truncations';
 /** The format version this code writes in a new log (docs/FORMAT.md §5.4). */
@@ -59,6 +64,24 @@ export function metaInteger(
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new CorruptionError(`the log's metadata holds an invalid ${key}: ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * The application name the log records (`wal.application`), `undefined` when
+ * it records none.
+ *
+ * @throws {@link CorruptionError} (`WAL_CORRUPTION`) when the value is not a
+ *   non-empty string.
+ */
+export function metaApplication(meta: StoreMeta): string | undefined {
+  const value = meta[APPLICATION_KEY];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new CorruptionError(
+      `the log's metadata holds an invalid ${APPLICATION_KEY}: ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }

@@ -23,6 +23,18 @@ export interface WalOptions {
    */
   readonly maxRecordSize?: number;
   /**
+   * The name of the program or format the log's records belong to (like
+   * SQLite's `application_id`), a string of 1 to 256 characters such as
+   * `'@wal/txn'`. A new log records it in its metadata (docs/FORMAT.md §5.2).
+   * An existing log that records another name is refused with
+   * `WAL_NOT_A_LOG` before any of its records is scanned, cut or written,
+   * so that a program never writes into another program's log. An existing log that records none
+   * (created without this option, or by wal-db 1.x) opens as before and
+   * keeps none: `Wal.application` is then `undefined`, and the caller decides
+   * whether its records are its own. Omitted, any log opens, whatever it records.
+   */
+  readonly application?: string;
+  /**
    * What recovery does with damage below the durable hint: `'strict'`
    * (default) rejects with `WAL_CORRUPTION`; `'skip'` steps over a record
    * whose checksum fails by its length (its LSN stays unreadable).
@@ -185,6 +197,7 @@ const LIMIT = 1024 * 1024 * 1024;
 
 export interface ResolvedOptions {
   readonly maxRecordSize: number | undefined;
+  readonly application: string | undefined;
   readonly recovery: RecoveryPolicy;
   readonly stagingLimit: number;
   readonly indexInterval: number;
@@ -205,6 +218,7 @@ export interface ResolvedOptions {
 
 const KNOWN = new Set([
   'maxRecordSize',
+  'application',
   'recovery',
   'stagingLimit',
   'indexInterval',
@@ -237,6 +251,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   rejectUnknownKeys('options', given, KNOWN);
   const {
     maxRecordSize,
+    application,
     recovery = 'strict',
     stagingLimit = DEFAULT_STAGING_LIMIT,
     indexInterval = DEFAULT_INDEX_INTERVAL,
@@ -257,6 +272,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (maxRecordSize !== undefined) {
     validateInteger('options.maxRecordSize', maxRecordSize, 1, MAX_RECORD_SIZE_LIMIT);
   }
+  if (application !== undefined) validateApplication('options.application', application);
   if (recovery !== 'strict' && recovery !== 'skip') {
     throw invalidArgValue('options.recovery', recovery, "must be 'strict' or 'skip'");
   }
@@ -293,6 +309,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   return {
     maxRecordSize: maxRecordSize as number | undefined,
+    application: application as string | undefined,
     recovery,
     stagingLimit,
     indexInterval,
@@ -349,4 +366,27 @@ export function appendSignal(options: object): AbortSignal | undefined {
   const { signal } = options as { signal?: unknown };
   validateSignal('options.signal', signal);
   return signal;
+}
+
+/** Longest {@link WalOptions.application}, in UTF-16 code units. */
+export const MAX_APPLICATION_LENGTH = 256;
+
+/**
+ * Throws `ERR_INVALID_ARG_TYPE` unless `value` is a string of 1 to
+ * {@link MAX_APPLICATION_LENGTH} characters without control characters.
+ */
+export function validateApplication(name: string, value: unknown): asserts value is string {
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > MAX_APPLICATION_LENGTH ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+    /[\u0000-\u001f\u007f]/.test(value)
+  ) {
+    throw invalidArgType(
+      name,
+      `a string of 1 to ${MAX_APPLICATION_LENGTH} characters without control characters`,
+      value,
+    );
+  }
 }

@@ -4,17 +4,19 @@
  * making what was recovered durable before the log accepts appends.
  * Internal to @wal/core: `Wal.open` and `reopen` call {@link recover}.
  */
-import { CorruptionError, invalidArgType, outOfRange } from '@wal/errors';
-import { FileStore, SegmentedStore, type Store } from '@wal/store';
+import { CorruptionError, invalidArgType, NotALogError, outOfRange } from '@wal/errors';
+import { FileStore, type MetaValue, SegmentedStore, type Store } from '@wal/store';
 import { BoundaryIndex } from './boundary-index.js';
 import { type Damage, MAX_FRAME_LENGTH } from './frame.js';
 import {
+  APPLICATION_KEY,
   checkFormat,
   DURABLE_HINT_KEY,
   FORMAT_KEY,
   FORMAT_VERSION,
   META_MAX_RECORD,
   META_TRUNCATIONS,
+  metaApplication,
   metaInteger,
 } from './meta.js';
 import {
@@ -127,6 +129,8 @@ export interface Recovered {
   readonly recovery: RecoveryReport;
   /** `truncateAfter`s made on this log (`wal.truncations`). */
   readonly truncations: number;
+  /** The application name the log records (`WalOptions.application`), if any. */
+  readonly application: string | undefined;
 }
 
 /**
@@ -139,24 +143,35 @@ export async function recover(
   store: Store,
   options: ResolvedOptions,
   resumeAt: number | undefined,
+  where: string,
 ): Promise<Recovered> {
   const meta = await store.readMeta();
   const format = checkFormat(meta);
+  const recorded = metaApplication(meta);
+  const asked = options.application;
+  if (asked !== undefined && recorded !== undefined && asked !== recorded) {
+    throw new NotALogError(
+      where,
+      `a log of ${JSON.stringify(recorded)}, opened as one of ${JSON.stringify(asked)}`,
+    );
+  }
   const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
-  const asked = options.maxRecordSize;
-  if (asked !== undefined && persistedMax !== undefined && asked < persistedMax) {
+  const askedMax = options.maxRecordSize;
+  if (askedMax !== undefined && persistedMax !== undefined && askedMax < persistedMax) {
     throw outOfRange(
       'options.maxRecordSize',
       `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
-      asked,
+      askedMax,
     );
   }
   const head = store.head;
+  // A new log: nothing of ours or of wal-db's in it yet.
+  const created = format === undefined && store.length === 0 && head === 0;
   // A log with records or a head but no metadata of ours was written by
   // wal-db 1.x: its records may be as large as wal-db's own default allows.
   const adopted = format === undefined && (store.length > 0 || head > 0);
   const maxRecordSize =
-    asked ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
+    askedMax ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
   const storeLength = store.length;
   const hint = metaInteger(meta, DURABLE_HINT_KEY, 0, Number.MAX_SAFE_INTEGER) ?? head;
   if (hint > storeLength) {
@@ -198,8 +213,9 @@ export async function recover(
     // After a process crash the recovered bytes may be in the page cache
     // only: make them (and the directory) durable before treating them so.
     await store.sync();
-    const update: Record<string, number> = {};
+    const update: Record<string, MetaValue> = {};
     if (format === undefined) update[FORMAT_KEY] = FORMAT_VERSION;
+    if (created && asked !== undefined) update[APPLICATION_KEY] = asked;
     if (persistedMax !== maxRecordSize) update[META_MAX_RECORD] = maxRecordSize;
     if (persistedHint !== end) update[DURABLE_HINT_KEY] = end;
     if (Object.keys(update).length > 0) await store.updateMeta(update);
@@ -226,6 +242,7 @@ export async function recover(
     skipped,
     recovery,
     truncations: metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0,
+    application: recorded ?? (created && !options.readOnly ? asked : undefined),
   };
 }
 

@@ -112,6 +112,7 @@ const noop = (): void => {};
 export class Wal {
   readonly #log: LogState;
   readonly #source: WalSource;
+  readonly #application: string | undefined;
   readonly #options: ResolvedOptions;
   readonly #recovery: RecoveryReport;
   #closing: Promise<void> | undefined;
@@ -131,9 +132,11 @@ export class Wal {
     skipped: Map<number, number>;
     recovery: RecoveryReport;
     truncations: number;
+    application: string | undefined;
   }) {
     const { store, options, end } = init;
     this.#source = init.source;
+    this.#application = init.application;
     this.#options = options;
     this.#recovery = init.recovery;
     const segmentSize = (store as { segmentSize?: unknown }).segmentSize;
@@ -207,7 +210,8 @@ export class Wal {
   ): Promise<Wal> {
     const store = await openStore(source, options);
     try {
-      const recovered = await recover(store, options, resumeAt);
+      const where = typeof source === 'string' ? source : 'the store';
+      const recovered = await recover(store, options, resumeAt, where);
       if (!options.readOnly) await readyEnd(store);
       return new Wal({ store, source, options, ...recovered });
     } catch (error) {
@@ -225,6 +229,14 @@ export class Wal {
   /** What recovery found and did at open. */
   get recovery(): RecoveryReport {
     return this.#recovery;
+  }
+  /**
+   * The name of the program the log's records belong to, as the log records
+   * it (`WalOptions.application`, docs/FORMAT.md §5.2): the name it was
+   * created with, `undefined` for a log created without one.
+   */
+  get application(): string | undefined {
+    return this.#application;
   }
   /** First live offset (LSN of the first record, if any). */
   get head(): number {
