@@ -13,6 +13,7 @@ export {
   DEFAULT_CHECKPOINT_LOG_BYTES,
   type LogOptions,
   type RunOptions,
+  TXN_APPLICATION,
   TxnStore,
   type TxnStoreOptions,
   type TxnStoreStats,

@@ -40,6 +40,7 @@ import {
   invalidArgType,
   invalidArgValue,
   isWalError,
+  NotALogError,
   RecordTooLargeError,
   validateInteger,
   type WalError,
@@ -71,8 +72,21 @@ const NO_OPTIONS: BeginOptions = Object.freeze({});
 /** Size of the buffer commit records are encoded in, when they fit. */
 const SCRATCH_BYTES = 4096;
 
-/** Options of the log, passed to `Wal.open` (its `replay` and `readOnly` are the store's own). */
-export type LogOptions = Omit<WalOptions, 'replay' | 'replayReusesBuffers' | 'readOnly'>;
+/**
+ * Options of the log, passed to `Wal.open` (its `replay`, `readOnly` and
+ * `application` are the store's own).
+ */
+export type LogOptions = Omit<
+  WalOptions,
+  'replay' | 'replayReusesBuffers' | 'readOnly' | 'application'
+>;
+
+/**
+ * The application name a transaction store's log records (@wal/core's
+ * `application` option): a log that records another is refused with
+ * `WAL_NOT_A_LOG`, nothing changed.
+ */
+export const TXN_APPLICATION = '@wal/txn';
 
 /** Options of {@link TxnStore.open}. */
 export interface TxnStoreOptions {
@@ -314,8 +328,10 @@ export class TxnStore {
    * or a function resolving with one, as for `Wal.open`) and replays it: the
    * state is every commit record the recovered log holds. Rejects with the
    * log's errors (`WAL_LOCKED`, `WAL_CORRUPTION`, …), with `WAL_CORRUPTION`
-   * (offset: the record's LSN) when a record is not a commit record, and
-   * with argument errors for bad options.
+   * (offset: the record's LSN) when a record is not a commit record, with
+   * `WAL_NOT_A_LOG` (nothing changed) for a log that records another
+   * application name than {@link TXN_APPLICATION} or, recording none, holds
+   * no record and has no checkpoint, and with argument errors for bad options.
    */
   static open(source: WalSource, options: TxnStoreOptions = {}): Promise<TxnStore> {
     return openStore(source, options, {});
@@ -841,7 +857,7 @@ export async function openStore(
   const logOptions = options.log ?? {};
   if (typeof logOptions !== 'object' || logOptions === null)
     throw invalidArgType('options.log', 'of type object', logOptions);
-  for (const name of ['replay', 'replayReusesBuffers', 'readOnly']) {
+  for (const name of ['replay', 'replayReusesBuffers', 'readOnly', 'application']) {
     if (name in logOptions)
       throw invalidArgValue('options.log', name, 'cannot set an option the store sets itself');
   }
@@ -865,6 +881,7 @@ export async function openStore(
   let lastLsn = checkpoint?.lsn ?? 0;
   const wal = await Wal.open(source, {
     ...logOptions,
+    application: TXN_APPLICATION,
     replay: (records) => {
       for (const record of records) {
         const commit = decodeCommit(record.payload, record.lsn);
@@ -882,6 +899,16 @@ export async function openStore(
     },
   });
   index.endBulk();
+  // A log that records no application name was not created by a store of
+  // this release: its records, checked above as commits, make it a store's
+  // log; without records and checkpoints nothing says it is one.
+  if (wal.application === undefined && wal.head === wal.tail && checkpoint === undefined) {
+    await wal.close();
+    throw new NotALogError(
+      typeof source === 'string' ? source : 'the store',
+      `an existing log without records or an application name (a transaction store's log records ${JSON.stringify(TXN_APPLICATION)}); another program's empty log is not taken over`,
+    );
+  }
   // The log must reach back to the checkpoint, and hold the checkpoint's own commit.
   const start = checkpoint?.lsn ?? 0;
   const where = checkpoint === undefined ? 'no checkpoint' : `the checkpoint ${checkpoint.path}`;
