@@ -26,6 +26,14 @@ import { LiveTable } from './version.js';
 
 const noop = (): void => {};
 
+/**
+ * The application names the store's two logs record (@wal/core's
+ * `application` option, docs/LSM-FORMAT.md §7 and §8): another program opening
+ * one with its own name is refused, and so is the store opening a log
+ * that records another name.
+ */
+const WAL_APPLICATION = '@wal/lsm';
+const MANIFEST_APPLICATION = '@wal/lsm manifest';
 /** @wal/core `stagingLimit` of the manifest log (its smallest): 16 KiB staging chunks. */
 const MANIFEST_STAGING_LIMIT = 64 * 1024;
 
@@ -66,6 +74,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     let edits = 0;
     manifest = await Wal.open(join(path, MANIFEST_DIR), {
       ...logOptions,
+      application: MANIFEST_APPLICATION,
       // One edit at a time, each awaited until durable: a small staging
       // (16 KiB chunks; a larger edit gets a buffer of its own size), not
       // the 1 MiB chunks kept for the data log's stream of records.
@@ -109,6 +118,7 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     const walPath = join(path, WAL_DIR);
     wal = await Wal.open(walPath, {
       ...logOptions,
+      application: WAL_APPLICATION,
       blockingSync: options.blockingSync,
       replay: (records) => {
         const into = replayInto!;

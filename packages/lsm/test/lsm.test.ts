@@ -1738,6 +1738,40 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     assert.deepEqual((await readdir(path)).sort(), ['LSM', 'manifest', 'wal']);
   });
 
+  it('its logs record their application names: another name is refused both ways (LSM-FORMAT §7, §8)', async () => {
+    const path = join(root.path, 'named');
+    const db = await Lsm.open(path);
+    await db.put(bytes('k'), bytes('v'), { sync: true });
+    await db.close();
+    for (const [dir, name] of [
+      ['wal', '@wal/lsm'],
+      ['manifest', '@wal/lsm manifest'],
+    ] as const) {
+      const log = await Wal.open(join(path, dir), { readOnly: true });
+      assert.equal(log.application, name);
+      await log.close();
+      // Another program opening the store's log by its own name is refused.
+      await assert.rejects(
+        Wal.open(join(path, dir), { application: '@wal/txn' }),
+        isCode('WAL_NOT_A_LOG'),
+      );
+    }
+    // A store whose data log is another program's is refused, nothing changed.
+    const other = join(root.path, 'other');
+    const theirs = await Lsm.open(other);
+    await theirs.close();
+    await rm(join(other, 'wal'), { recursive: true });
+    const log = await Wal.open(join(other, 'wal'), { application: 'my-queue' });
+    await log.append(bytes('not a batch'), { wait: 'durable' });
+    await log.close();
+    const before = await tree(other);
+    await assert.rejects(Lsm.open(other), isCode('WAL_NOT_A_LOG', /"my-queue"/));
+    assert.deepEqual(await tree(other), before);
+    const again = await Lsm.open(path);
+    assert.equal(text(await again.get(bytes('k'))), 'v');
+    await again.close();
+  });
+
   it('a file, or a directory holding other things, is refused and left untouched', async () => {
     const file = join(root.path, 'file');
     await writeFile(file, 'hello');
