@@ -272,6 +272,23 @@ describe('wal: program', async () => {
   });
 });
 
+describe('wal info of a log that records an application name', () => {
+  it('shows the name (text and JSON); a log without one shows none', async () => {
+    const dir = fresh();
+    const log = await Wal.open(dir, { segmentSize: SEGMENT, application: 'my "queue"' });
+    await log.append(payloadOf(1), { wait: 'durable' });
+    await log.close();
+    const [json, text] = await Promise.all([wal(['info', dir, '--json']), wal(['info', dir])]);
+    assert.equal(json!.status, 0, json!.stderr);
+    assert.equal((JSON.parse(json!.stdout) as { application: unknown }).application, 'my "queue"');
+    assert.match(text!.stdout, /^application\s+"my \\"queue\\""$/m);
+    const plain = fresh();
+    await makeLog(plain, 1);
+    const none = await wal(['info', plain]);
+    assert.match(none!.stdout, /^application\s+-$/m);
+  });
+});
+
 describe('wal info / verify / dump / tail on a clean log', () => {
   let dir: string;
   let lsns: number[];
@@ -295,6 +312,7 @@ describe('wal info / verify / dump / tail on a clean log', () => {
       path: dir,
       layout: 'segmented',
       format: 1,
+      application: null,
       segmentSize: SEGMENT,
       maxRecordSize: 16 * 1024 * 1024,
       head: 0,

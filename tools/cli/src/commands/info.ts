@@ -1,5 +1,5 @@
 /** `wal info <path>`: what a log is and holds. */
-import { FORMAT_KEY } from '@wal/core';
+import { APPLICATION_KEY, FORMAT_KEY } from '@wal/core';
 import { diagnose } from '../diagnose.js';
 import { EXIT } from '../errors.js';
 import { describeLock, lockStatus } from '../lock.js';
@@ -32,11 +32,14 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
     const { report, damage } = diagnosis;
     const usage = await diskUsage(target, store);
     const format = typeof meta[FORMAT_KEY] === 'number' ? meta[FORMAT_KEY] : null;
+    const recorded = meta[APPLICATION_KEY];
+    const application = typeof recorded === 'string' ? recorded : null;
     const tear = damage === undefined ? report.tear : undefined;
     const data = {
       path,
       layout: target.layout,
       format,
+      application,
       segmentSize: segmentSizeOf(store) ?? null,
       maxRecordSize: diagnosis.maxRecordSize,
       head: report.head,
@@ -79,6 +82,7 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
         ['path', path],
         ['layout', target.layout],
         ['format', format === null ? 'none (no metadata: a wal-db 1.x log)' : String(format)],
+        ['application', application === null ? '-' : JSON.stringify(application)],
         ['segment size', data.segmentSize === null ? '-' : String(data.segmentSize)],
         ['max record size', String(data.maxRecordSize)],
         ['head', String(data.head)],
