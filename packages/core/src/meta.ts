@@ -2,7 +2,7 @@
  * The log's keys in the store's metadata map (docs/FORMAT.md §5.2) and how
  * they are read back.
  */
-import { CorruptionError, UnsupportedFormatError } from '@wal/errors';
+import { CorruptionError, NotALogError, UnsupportedFormatError } from '@wal/errors';
 import type { StoreMeta } from '@wal/store';
 
 /**
@@ -84,4 +84,27 @@ export function metaApplication(meta: StoreMeta): string | undefined {
     );
   }
   return value;
+}
+
+/**
+ * Checks the application name the log records against `asked` (the
+ * `application` option): returns the recorded name, `undefined` when none.
+ *
+ * @throws {@link NotALogError} (`WAL_NOT_A_LOG`, naming `where`) when both
+ *   are given and differ: another program's log.
+ * @throws {@link CorruptionError} (`WAL_CORRUPTION`) for a damaged value.
+ */
+export function checkApplication(
+  meta: StoreMeta,
+  asked: string | undefined,
+  where: string,
+): string | undefined {
+  const recorded = metaApplication(meta);
+  if (asked !== undefined && recorded !== undefined && asked !== recorded) {
+    throw new NotALogError(
+      where,
+      `a log of ${JSON.stringify(recorded)}, opened as one of ${JSON.stringify(asked)}`,
+    );
+  }
+  return recorded;
 }

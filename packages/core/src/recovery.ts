@@ -4,19 +4,19 @@
  * making what was recovered durable before the log accepts appends.
  * Internal to @wal/core: `Wal.open` and `reopen` call {@link recover}.
  */
-import { CorruptionError, invalidArgType, NotALogError, outOfRange } from '@wal/errors';
-import { FileStore, type MetaValue, SegmentedStore, type Store } from '@wal/store';
+import { CorruptionError, invalidArgType, outOfRange } from '@wal/errors';
+import { FileStore, type MetaValue, SegmentedStore, type Store, type StoreMeta } from '@wal/store';
 import { BoundaryIndex } from './boundary-index.js';
 import { type Damage, MAX_FRAME_LENGTH } from './frame.js';
 import {
   APPLICATION_KEY,
+  checkApplication,
   checkFormat,
   DURABLE_HINT_KEY,
   FORMAT_KEY,
   FORMAT_VERSION,
   META_MAX_RECORD,
   META_TRUNCATIONS,
-  metaApplication,
   metaInteger,
 } from './meta.js';
 import {
@@ -85,6 +85,12 @@ export function isStore(value: unknown): value is Store {
 /** Opens (or takes) the store `source` names, as `options` say (FORMAT.md §8 step 1). */
 export async function openStore(source: WalSource, options: ResolvedOptions): Promise<Store> {
   if (typeof source === 'string') {
+    // Before the store changes anything on disk: a format this code cannot
+    // read, or another program's log, is refused as it is.
+    const checkMeta = (meta: StoreMeta): void => {
+      checkFormat(meta);
+      checkApplication(meta, options.application, source);
+    };
     const common = {
       ...(options.fs === undefined ? {} : { fs: options.fs }),
       ...(options.mode === undefined ? {} : { mode: options.mode }),
@@ -94,13 +100,13 @@ export async function openStore(source: WalSource, options: ResolvedOptions): Pr
         ...common,
         readOnly: options.readOnly,
         adopt: options.adopt,
-        checkMeta: checkFormat,
+        checkMeta,
       });
     }
     return SegmentedStore.open(source, {
       ...common,
       readOnly: options.readOnly,
-      checkMeta: checkFormat,
+      checkMeta,
       ...(options.segmentSize === undefined ? {} : { segmentSize: options.segmentSize }),
       ...(options.maxOpenSegments === undefined
         ? {}
@@ -147,14 +153,8 @@ export async function recover(
 ): Promise<Recovered> {
   const meta = await store.readMeta();
   const format = checkFormat(meta);
-  const recorded = metaApplication(meta);
   const asked = options.application;
-  if (asked !== undefined && recorded !== undefined && asked !== recorded) {
-    throw new NotALogError(
-      where,
-      `a log of ${JSON.stringify(recorded)}, opened as one of ${JSON.stringify(asked)}`,
-    );
-  }
+  const recorded = checkApplication(meta, asked, where);
   const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
   const askedMax = options.maxRecordSize;
   if (askedMax !== undefined && persistedMax !== undefined && askedMax < persistedMax) {

@@ -8,7 +8,7 @@ import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode } from '../helpers.js';
-import { DIR, FILE, segmented, single } from './fixtures.js';
+import { appendAll, DIR, FILE, segmented, single } from './fixtures.js';
 
 const name = fc
   .string({ minLength: 1, maxLength: 40 })
@@ -55,6 +55,27 @@ describe('Wal', () => {
         ),
         { numRuns: 25 },
       );
+    });
+
+    it('refused before the open repairs anything: a segment left below the head stays (FORMAT §8 step 1)', async () => {
+      const fs = new CrashFs();
+      const wal = await segmented(fs, { application: 'mine' });
+      const { lsns } = appendAll(wal, [3000, 3000, 3000]);
+      await wal.waitFor(lsns[2]!, 'durable');
+      await wal.truncateBefore(lsns[2]!);
+      await wal.close();
+      // What a crash between the head's move and the unlink leaves: the first segment again.
+      const stale = `${DIR}/${'0'.repeat(20)}.wal`;
+      const file = await fs.open(stale, 'create');
+      await fs.pwrite(file, bytes(100, 9), 0);
+      await fs.close(file);
+      const before = fs.snapshot().files;
+      await rejectsCode(segmented(fs, { application: 'theirs' }), 'WAL_NOT_A_LOG');
+      assert.deepEqual(fs.snapshot().files, before, 'nothing repaired, nothing written');
+      // Its own program's open repairs it.
+      const own = await segmented(fs, { application: 'mine' });
+      await own.close();
+      assert.equal(fs.snapshot().files.has(stale), false);
     });
 
     it('a log created without one keeps none: any name opens it, and the caller sees undefined', async () => {
