@@ -2,7 +2,7 @@
  * Options, defaults and the small public types of @wal/lsm.
  */
 import { invalidArgType, rejectUnknownKeys, validateInteger } from '@wal/errors';
-import { type Fs, type FsMethod, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, NodeFs } from '@wal/store';
+import { FS_METHODS, type Fs, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, NodeFs } from '@wal/store';
 import { BlockCache } from './block-cache.js';
 import type { CompactionShape } from './compaction.js';
 import { LSM_OPTION_KEYS } from './option-keys.js';
@@ -212,23 +212,6 @@ export function positive(
   validateInteger(name, value, min, max);
   return value;
 }
-
-/** The methods of an {@link Fs} every store calls (its optional ones aside). */
-const FS_METHODS: readonly FsMethod[] = [
-  'open',
-  'close',
-  'pwrite',
-  'pread',
-  'fdatasync',
-  'ftruncate',
-  'size',
-  'rename',
-  'unlink',
-  'readdir',
-  'mkdir',
-  'syncDir',
-  'lock',
-];
 
 /** {@link LsmOptions} checked, with their defaults. */
 export interface ResolvedOptions {

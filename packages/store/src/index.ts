@@ -5,7 +5,14 @@
  * @packageDocumentation
  */
 export { FileStore, type FileStoreOptions } from './file-store.js';
-export type { Fs, FsFile, FsLock, FsMethod, OpenMode } from './fs/fs.js';
+export {
+  FS_METHODS,
+  type Fs,
+  type FsFile,
+  type FsLock,
+  type FsMethod,
+  type OpenMode,
+} from './fs/fs.js';
 export { readFull, readFullSync, writeAll } from './fs/io.js';
 export { type HolderState, type LockHolder, readLockHolder } from './fs/lock-file.js';
 export { DEFAULT_FILE_MODE, directoryMode, validateMode } from './fs/mode.js';

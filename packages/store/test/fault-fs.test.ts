@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
+import { FS_METHODS } from '../src/fs/fs.js';
 import { NodeFs } from '../src/fs/node-fs.js';
+import { CrashFs } from '../src/testing/crash-fs.js';
 import { FaultFs, FSYNC_METHODS, systemError } from '../src/testing/fault-fs.js';
 import { rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
@@ -10,6 +12,19 @@ async function setup(): Promise<{ fs: FaultFs; dir: string; path: string }> {
   const dir = await tempDir();
   return { fs: new FaultFs(new NodeFs()), dir, path: join(dir, 'f') };
 }
+
+describe('FS_METHODS', () => {
+  it('names every required Fs method once, and each file system has them all', () => {
+    assert.ok(Object.isFrozen(FS_METHODS));
+    assert.equal(new Set(FS_METHODS).size, FS_METHODS.length);
+    for (const optional of ['preadSync', 'pwriteSync', 'fdatasyncSync', 'pwriteDurable'])
+      assert.ok(!FS_METHODS.includes(optional as never), optional);
+    for (const fs of [new NodeFs(), new CrashFs(), new FaultFs(new CrashFs())]) {
+      for (const method of FS_METHODS)
+        assert.equal(typeof fs[method], 'function', `${fs.constructor.name}.${method}`);
+    }
+  });
+});
 
 describe('FaultFs', () => {
   after(removeTempDirs);

@@ -116,3 +116,32 @@ export interface Fs {
 
 /** The {@link Fs} methods, as named in call logs, fault rules and audits. */
 export type FsMethod = keyof Fs;
+
+/** The methods of {@link Fs} that are not optional. */
+type RequiredFsMethod = { [K in FsMethod]-?: undefined extends Fs[K] ? never : K }[FsMethod];
+
+/** Every required method once (the compiler refuses a missing or optional one). */
+const REQUIRED: Record<RequiredFsMethod, true> = {
+  open: true,
+  close: true,
+  pwrite: true,
+  pread: true,
+  fdatasync: true,
+  ftruncate: true,
+  size: true,
+  rename: true,
+  unlink: true,
+  readdir: true,
+  mkdir: true,
+  syncDir: true,
+  lock: true,
+};
+
+/**
+ * The methods every {@link Fs} has, its optional ones (`preadSync`,
+ * `pwriteSync`, `fdatasyncSync`, `pwriteDurable`) aside: what a wrapper must
+ * pass on, and what an option taking an `Fs` can check for.
+ */
+export const FS_METHODS: readonly FsMethod[] = Object.freeze(
+  Object.keys(REQUIRED) as RequiredFsMethod[],
+);

@@ -15,24 +15,8 @@
  * transfer is there in part).
  */
 import assert from 'node:assert/strict';
-import type { Fs, FsMethod } from '@wal/store';
+import { FS_METHODS, type Fs, type FsMethod } from '@wal/store';
 import type { TxnStore } from '../../src/index.js';
-
-const FS_METHODS: readonly FsMethod[] = [
-  'open',
-  'close',
-  'pwrite',
-  'pread',
-  'fdatasync',
-  'ftruncate',
-  'size',
-  'rename',
-  'unlink',
-  'readdir',
-  'mkdir',
-  'syncDir',
-  'lock',
-];
 
 /** The synchronous calls of a log opened with `blockingSync`, passed on when `inner` has them. */
 const FS_SYNC_METHODS: readonly FsMethod[] = ['pwriteSync', 'fdatasyncSync'];
