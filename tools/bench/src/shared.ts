@@ -185,10 +185,22 @@ export function mainThreadCpuNs(): number | undefined {
 /** Milliseconds from a monotonic clock. */
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-/** The `q` quantile of an ascending array (nearest rank, lower). */
+/**
+ * The `q` quantile (0 ≤ q ≤ 1) of an ascending array by the nearest-rank
+ * definition: the ⌈q·n⌉-th smallest of the n values (the smallest for q = 0),
+ * so p99 of 100 latencies is the 99th smallest, not the largest. NaN when
+ * the array is empty.
+ *
+ * @throws `RangeError` when `q` is outside [0, 1].
+ */
 export function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  if (!(q >= 0 && q <= 1)) throw new RangeError(`a quantile is in [0, 1], not ${q}`);
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  // q·n in binary floating point can land a hair above an integer (0.07 × 100
+  // is 7.000000000000001): round it to 9 decimals before taking the ceiling.
+  const rank = Math.ceil(Math.round(q * n * 1e9) / 1e9);
+  return sorted[Math.min(n, Math.max(1, rank)) - 1]!;
 }
 
 /**
