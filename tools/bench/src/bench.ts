@@ -4,7 +4,7 @@
  * the same run; results as JSON, Markdown and an SVG chart.
  *
  * Usage: node dist/src/bench.js [--quick] [--dir=PATH] [--reps=N] [--seconds=S]
- *   [--only=durable,buffered,replay,memory,micro] [--ks=1,4,16,64,256] [--out=DIR]
+ *   [--only=durable,buffered,replay,memory,micro] [--ks=1,4,16,64,256] [--out=DIR] [--child-timeout=S]
  * The directory may also come from WAL_BENCH_DIR; default: `.bench/` at the
  * repository root. Output goes to `docs/` at the repository root (--out).
  * The durable section's better-sqlite3 peer is installed on demand under
@@ -28,7 +28,15 @@ import {
 } from './committers.js';
 import { Progress } from './progress.js';
 import { type Results, writeReports } from './report.js';
-import { checkDisk, describeDisk, freeBytes, installSqlite } from './shared.js';
+import {
+  ChildTimeoutError,
+  checkDisk,
+  DEFAULT_CHILD_TIMEOUT_SECONDS,
+  describeDisk,
+  freeBytes,
+  installSqlite,
+  killAfter,
+} from './shared.js';
 import {
   type BufferedResult,
   type BufferedSystem,
@@ -70,6 +78,8 @@ export interface Settings {
   readonly memoryRecord: number;
   readonly microOperations: number;
   readonly only: ReadonlySet<Section>;
+  /** Seconds a child may run before it is killed (a hung child fails the run). */
+  readonly childTimeout: number;
 }
 
 function parseArgs(argv: readonly string[]): Settings {
@@ -81,15 +91,17 @@ function parseArgs(argv: readonly string[]): Settings {
   let seconds = quick ? 0.5 : 2;
   let only = new Set<Section>(SECTIONS);
   let ks = [1, 4, 16, 64, 256];
+  let childTimeout = Number(process.env.WAL_BENCH_CHILD_TIMEOUT || DEFAULT_CHILD_TIMEOUT_SECONDS);
   for (const arg of argv) {
     if (arg === '--' || arg === '--quick') continue;
-    const match = /^--(dir|out|reps|seconds|only|ks)=(.+)$/.exec(arg);
+    const match = /^--(dir|out|reps|seconds|only|ks|child-timeout)=(.+)$/.exec(arg);
     if (match === null) throw new Error(`unknown option ${arg}`);
     const value = match[2]!;
     if (match[1] === 'dir') root = value;
     else if (match[1] === 'out') out = value;
     else if (match[1] === 'reps') reps = Math.max(1, Math.round(Number(value)));
     else if (match[1] === 'seconds') seconds = Number(value);
+    else if (match[1] === 'child-timeout') childTimeout = Number(value);
     else if (match[1] === 'ks') {
       ks = value.split(',').map(Number);
       if (!ks.every((k) => Number.isInteger(k) && k > 0))
@@ -104,6 +116,10 @@ function parseArgs(argv: readonly string[]): Settings {
     }
   }
   if (!Number.isFinite(seconds) || seconds <= 0) throw new Error('--seconds must be positive');
+  if (!Number.isFinite(childTimeout) || childTimeout <= 0)
+    throw new Error(
+      '--child-timeout (or WAL_BENCH_CHILD_TIMEOUT) must be a positive number of seconds',
+    );
   root ??= join(repo, '.bench');
   // pnpm runs the script in tools/bench: relative paths are taken from where it was invoked.
   const cwd = process.env.INIT_CWD ?? process.cwd();
@@ -125,6 +141,7 @@ function parseArgs(argv: readonly string[]): Settings {
     memoryRecord: 4096,
     microOperations: quick ? 300_000 : 2_000_000,
     only,
+    childTimeout,
   };
 }
 
@@ -132,20 +149,26 @@ function parseArgs(argv: readonly string[]): Settings {
 
 const CHILD = fileURLToPath(new URL('./child.js', import.meta.url));
 
-/** Runs `job` in a fresh process; resolves with its result. */
-function runChild<T>(job: Job): Promise<T> {
+/**
+ * Runs `job` in a fresh process; resolves with its result. A child still
+ * running after `timeoutSeconds` is killed and fails the run, named.
+ */
+function runChild<T>(job: Job, timeoutSeconds: number): Promise<T> {
   return new Promise((done, fail) => {
     const child = fork(CHILD, [JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv: [],
     });
+    const limit = killAfter(child, timeoutSeconds);
     let answer: { ok: boolean; result?: unknown; error?: string } | undefined;
     child.on('message', (message) => {
       answer = message as typeof answer;
     });
     child.on('error', fail);
     child.on('exit', (code, signal) => {
-      if (answer?.ok === true) done(answer.result as T);
+      if (limit.expired())
+        fail(new ChildTimeoutError(`${job.kind} job ${JSON.stringify(job)}`, timeoutSeconds));
+      else if (answer?.ok === true) done(answer.result as T);
       else
         fail(
           new Error(
@@ -332,25 +355,31 @@ async function main(): Promise<void> {
             progress.step(`durable rep ${rep + 1}/${s.reps} K=${k} ${system}`);
             const dir = await fresh();
             if (system === 'fsync-floor') {
-              const floor = await runChild<FsyncFloorRun>({
-                kind: 'fsync-floor',
-                seconds: s.seconds,
-                dir,
-              });
+              const floor = await runChild<FsyncFloorRun>(
+                {
+                  kind: 'fsync-floor',
+                  seconds: s.seconds,
+                  dir,
+                },
+                s.childTimeout,
+              );
               await drop(dir);
               results.fsyncFloor.push(floor);
               progress.advance(estimate.floor(s));
               continue;
             }
-            const run = await runChild<DurableRun>({
-              kind: 'durable',
-              system,
-              k,
-              seconds: s.seconds,
-              preallocate,
-              dir,
-              peers: s.peers,
-            });
+            const run = await runChild<DurableRun>(
+              {
+                kind: 'durable',
+                system,
+                k,
+                seconds: s.seconds,
+                preallocate,
+                dir,
+                peers: s.peers,
+              },
+              s.childTimeout,
+            );
             await drop(dir);
             const key = `${system}/${k}`;
             cells.set(key, [...(cells.get(key) ?? []), run]);
@@ -373,13 +402,16 @@ async function main(): Promise<void> {
               `buffered rep ${rep + 1}/${s.reps} ${size} B × ${recordCount(size, totalBytes)} ${system}`,
             );
             const dir = await fresh();
-            const run = await runChild<BufferedResult>({
-              kind: 'buffered',
-              system,
-              size,
-              totalBytes,
-              dir,
-            });
+            const run = await runChild<BufferedResult>(
+              {
+                kind: 'buffered',
+                system,
+                size,
+                totalBytes,
+                dir,
+              },
+              s.childTimeout,
+            );
             await drop(dir);
             const key = `${system}/${size}/${totalBytes}`;
             cells.set(key, [...(cells.get(key) ?? []), run]);
@@ -405,22 +437,28 @@ async function main(): Promise<void> {
         for (let rep = 0; rep < s.reps; rep++) {
           progress.step(`replay rep ${rep + 1}/${s.reps} ${size} B: writing the log`);
           const dir = await fresh();
-          log = await runChild<PreparedLog>({
-            kind: 'prepare',
-            size,
-            totalBytes: s.replayBytes,
-            dir,
-          });
+          log = await runChild<PreparedLog>(
+            {
+              kind: 'prepare',
+              size,
+              totalBytes: s.replayBytes,
+              dir,
+            },
+            s.childTimeout,
+          );
           progress.advance(estimate.prepare(s, size));
           await settle();
           for (const system of rotate(systems, rep)) {
             progress.step(`replay rep ${rep + 1}/${s.reps} ${size} B ${system}`);
-            const run = await runChild<ReplayResult>({
-              kind: 'replay',
-              system,
-              logBytes: log.bytes,
-              dir,
-            });
+            const run = await runChild<ReplayResult>(
+              {
+                kind: 'replay',
+                system,
+                logBytes: log.bytes,
+                dir,
+              },
+              s.childTimeout,
+            );
             if (run.records !== log.records) {
               throw new Error(`${system} replay saw ${run.records} records, not ${log.records}`);
             }
@@ -439,13 +477,16 @@ async function main(): Promise<void> {
         const dir = await fresh();
         for (const phase of ['append', 'recover'] as const) {
           progress.step(`memory ${phase} ${(bytes / GiB).toFixed(2)} GiB`);
-          const run = await runChild<MemoryResult>({
-            kind: 'memory',
-            phase,
-            size: s.memoryRecord,
-            totalBytes: bytes,
-            dir,
-          });
+          const run = await runChild<MemoryResult>(
+            {
+              kind: 'memory',
+              phase,
+              size: s.memoryRecord,
+              totalBytes: bytes,
+              dir,
+            },
+            s.childTimeout,
+          );
           results.memory.push({ phase, totalBytes: bytes, size: s.memoryRecord, run });
           progress.advance(estimate.memory(bytes));
         }
@@ -455,7 +496,10 @@ async function main(): Promise<void> {
 
     if (has('micro')) {
       progress.step('micro');
-      results.micro = await runChild<MicroResult>({ kind: 'micro', operations: s.microOperations });
+      results.micro = await runChild<MicroResult>(
+        { kind: 'micro', operations: s.microOperations },
+        s.childTimeout,
+      );
       progress.advance(estimate.micro(s));
     }
   } finally {

@@ -13,7 +13,7 @@
  *
  * Usage: node dist/src/lsm.js [--quick] [--dir=PATH] [--out=DIR|-]
  *          [--keys=N] [--reads=N] [--reps=N] [--seconds=S] [--cache-bytes=N]
- *          [--only=wal-lsm,wal-lsm-blocking,classic-level,lmdb,rocksdb] [--workloads=LIST]
+ *          [--only=wal-lsm,wal-lsm-blocking,classic-level,lmdb,rocksdb] [--workloads=LIST] [--child-timeout=S]
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
@@ -36,6 +36,7 @@ import {
   type StoreSettings,
 } from './lsm-stores.js';
 import {
+  ChildTimeoutError,
   dataDirectory,
   failedTargets,
   fixed,
@@ -446,9 +447,13 @@ async function main(): Promise<void> {
           const result = await inChild<Result>(script, job, ['--expose-gc']);
           process.stderr.write(`  ${((now() - t0) / 1000).toFixed(1)} s\n`);
           results.set(`${workload}/${store}`, [...cell(workload, store), result]);
-        } catch {
+        } catch (error) {
           // One failed child must not cost the rest of a long run: the report says so.
-          const failure = `${STORE_LABELS[store]} failed \`${workload}\` in repetition ${rep + 1}: its child ended without a result (its error is on stderr); the run is left out of its cells.`;
+          const why =
+            error instanceof ChildTimeoutError
+              ? `its child was still running after ${error.seconds} s and was killed`
+              : 'its child ended without a result (its error is on stderr)';
+          const failure = `${STORE_LABELS[store]} failed \`${workload}\` in repetition ${rep + 1}: ${why}; the run is left out of its cells.`;
           process.stderr.write(`  ${failure}\n`);
           notes.push(failure);
           failedChildren++;

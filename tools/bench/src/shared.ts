@@ -3,7 +3,7 @@
  * frame writing for the hand-written references, timing and statistics, and
  * Markdown formatting.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { type FileHandle, mkdir, readFile, realpath, statfs, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -355,24 +355,85 @@ export function option(name: string): string | undefined {
 }
 
 /**
+ * Seconds a benchmark child may run before the runner kills it: far above
+ * the longest child of a full run (a few minutes at most), so that only a
+ * hung child reaches it.
+ */
+export const DEFAULT_CHILD_TIMEOUT_SECONDS = 900;
+
+/**
+ * The time limit of every benchmark child, in seconds: `--child-timeout=S`,
+ * else `WAL_BENCH_CHILD_TIMEOUT`, else {@link DEFAULT_CHILD_TIMEOUT_SECONDS}.
+ *
+ * @throws `RangeError` when the value given is not a positive number.
+ */
+export function childTimeoutSeconds(): number {
+  const given = option('child-timeout') ?? process.env.WAL_BENCH_CHILD_TIMEOUT;
+  if (given === undefined || given === '') return DEFAULT_CHILD_TIMEOUT_SECONDS;
+  const seconds = Number(given);
+  if (!(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new RangeError(`the child timeout is a positive number of seconds, not ${given}`);
+  }
+  return seconds;
+}
+
+/**
+ * Kills `child` (SIGKILL: a hung child may not answer anything else) unless
+ * it has exited within `seconds`; `expired()` says whether it was killed so.
+ */
+export function killAfter(child: ChildProcess, seconds: number): { expired(): boolean } {
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    child.kill('SIGKILL');
+  }, seconds * 1000);
+  child.once('exit', () => clearTimeout(timer));
+  return { expired: () => expired };
+}
+
+/** The error of a child killed by {@link killAfter}: names the child and the limit. */
+export class ChildTimeoutError extends Error {
+  override readonly name = 'ChildTimeoutError';
+  constructor(
+    /** The child (its job). */
+    readonly child: string,
+    /** The limit it ran past, seconds. */
+    readonly seconds: number,
+  ) {
+    super(
+      `${child} timed out: still running after ${seconds} s, killed (raise the limit with --child-timeout=S or WAL_BENCH_CHILD_TIMEOUT)`,
+    );
+  }
+}
+
+/**
  * Runs `job` in a fresh process forked from `script` (`--child <job as
  * JSON>`, Node.js flags `execArgv`); resolves with the one IPC message the
- * child sends, rejects when it exits without one.
+ * child sends, rejects when it exits without one or is still running after
+ * `timeoutSeconds` (then it is killed).
  */
-export function inChild<T>(script: string, job: unknown, execArgv: string[] = []): Promise<T> {
+export function inChild<T>(
+  script: string,
+  job: unknown,
+  execArgv: string[] = [],
+  timeoutSeconds = childTimeoutSeconds(),
+): Promise<T> {
   return new Promise((resolvePromise, reject) => {
     const child = fork(script, ['--child', JSON.stringify(job)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       execArgv,
     });
+    const limit = killAfter(child, timeoutSeconds);
     let result: T | undefined;
     child.on('message', (message) => {
       result = message as T;
     });
     child.on('error', reject);
-    child.on('exit', (code) => {
-      if (result !== undefined) resolvePromise(result);
-      else reject(new Error(`the child for ${JSON.stringify(job)} exited with ${code}`));
+    child.on('exit', (code, signal) => {
+      const what = `the child for ${JSON.stringify(job)}`;
+      if (limit.expired()) reject(new ChildTimeoutError(what, timeoutSeconds));
+      else if (result !== undefined) resolvePromise(result);
+      else reject(new Error(`${what} exited with ${code ?? signal}`));
     });
   });
 }

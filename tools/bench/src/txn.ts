@@ -36,7 +36,7 @@
  *
  * Usage: node dist/src/txn.js [--dir=PATH] [--seconds=S] [--reps=N]
  *          [--keys=N] [--checkpoint-keys=N] [--only=wal-txn,wal-txn-blocking,sqlite,lmdb]
- *          [--quick] [--out=DIR|-]
+ *          [--quick] [--out=DIR|-] [--child-timeout=S]
  * Prints a Markdown report on stdout and puts it in DIR/BENCHMARKS.md (its
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
