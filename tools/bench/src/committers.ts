@@ -40,6 +40,14 @@ export interface DurableRun {
    * microseconds; absent where `/proc` lacks it and in older results.
    */
   readonly threadCpuMicros?: number;
+  /** Commits acknowledged over the whole run (the untimed warm-up included); absent in older results. */
+  readonly acknowledged?: number;
+  /**
+   * Records found by reopening the contender's files after close, for the
+   * contenders that can count them (@wal/core): `acknowledged` when every
+   * acknowledged commit is durable and nothing else was written.
+   */
+  readonly recovered?: number;
 }
 
 /** What a durable contender offers the committers. */
@@ -49,6 +57,8 @@ export interface Committer {
   /** fsyncs (data and directory) and writes so far (NaN when unknown). */
   counts(): { fsyncs: number; writes: number };
   close(): Promise<void>;
+  /** After `close`: the records a reopen of the contender's files finds (where it can count them). */
+  recovered?(): Promise<number>;
 }
 
 /**
@@ -70,6 +80,7 @@ export async function runCommitters(
 ): Promise<DurableRun> {
   const payload = randomBytes(PAYLOAD_SIZE);
   await target.commit(payload); // creates files: outside the window
+  let acknowledged = 1;
   const latencies: number[] = [];
   let running = true;
   let before = target.counts();
@@ -90,6 +101,7 @@ export async function runCommitters(
     while (running) {
       const t0 = now();
       await target.commit(payload);
+      acknowledged++;
       // A contender that blocks for its I/O (better-sqlite3, blockingSync)
       // settles commits without the event loop turning: the timers below
       // could not fire, so the loops also watch the clock.
@@ -109,6 +121,7 @@ export async function runCommitters(
   const after = target.counts();
   await Promise.all(all);
   await target.close();
+  const recovered = await target.recovered?.();
   const sorted = Float64Array.from(latencies).sort();
   return {
     commits: latencies.length,
@@ -121,6 +134,8 @@ export async function runCommitters(
     ...(threadBefore === undefined || threadAfter === undefined
       ? {}
       : { threadCpuMicros: (threadAfter - threadBefore) / 1000 }),
+    acknowledged,
+    ...(recovered === undefined ? {} : { recovered }),
   };
 }
 
@@ -136,6 +151,17 @@ export async function walCommitter(dir: string, blockingSync = false): Promise<C
     commit: (payload) => wal.append(payload, { wait: 'durable' }),
     counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
     close: () => wal.close(),
+    recovered: async () => {
+      // A fresh open: its recovery scan finds what reached the files.
+      const reopened = await Wal.open(dir);
+      let records = 0;
+      try {
+        for await (const batch of reopened.iterateBatches()) records += batch.length;
+      } finally {
+        await reopened.close();
+      }
+      return records;
+    },
   };
 }
 

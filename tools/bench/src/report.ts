@@ -4,6 +4,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HEADER_SIZE } from '@wal/core';
 import {
   DURABLE_LABELS,
   DURABLE_SYSTEMS,
@@ -13,6 +14,9 @@ import {
   type FsyncFloorRun,
 } from './committers.js';
 import {
+  type Check,
+  checkEqual,
+  checkLine,
   escapeXml,
   failedTargets,
   fixed,
@@ -33,6 +37,7 @@ import {
   REPLAY_SYSTEMS,
   type ReplayResult,
   type ReplaySystem,
+  recordCount,
 } from './workloads.js';
 
 export interface Results {
@@ -561,6 +566,86 @@ export function targets(results: Results): Target[] {
   return out;
 }
 
+// ---------------------------------------------------------------- checks
+
+/**
+ * The figures of a run checked against what they must be, computed apart
+ * from them: the records a reopen of @wal/core's log finds against the
+ * commits acknowledged, the bytes in the files a buffered run wrote against
+ * records × frame size, the bytes the memory run's recovery read back
+ * against the bytes appended. A check whose figures older results lack is
+ * left out.
+ */
+export function runChecks(results: Results): Check[] {
+  const out: Check[] = [];
+  for (const system of ['wal', 'wal-blocking'] as const) {
+    const pairs = results.durable
+      .filter((cell) => cell.system === system)
+      .flatMap((cell) =>
+        cell.runs.map(
+          (run, rep) =>
+            [
+              run.recovered ?? Number.NaN,
+              run.acknowledged ?? Number.NaN,
+              `K=${cell.k} repetition ${rep + 1}`,
+            ] as const,
+        ),
+      )
+      .filter(
+        ([recovered, acknowledged]) => !(Number.isNaN(recovered) && Number.isNaN(acknowledged)),
+      );
+    if (pairs.length > 0)
+      out.push(
+        checkEqual(
+          `durable ${DURABLE_LABELS[system]}: records found by reopening the log after close = commits acknowledged (every K and repetition)`,
+          pairs,
+        ),
+      );
+  }
+  const bytesRun = (results.meta.settings as { bufferedBytes?: number }).bufferedBytes;
+  for (const system of ['wal', 'framing', 'raw'] as const) {
+    const pairs = results.buffered
+      .filter((cell) => cell.system === system)
+      .flatMap((cell) => {
+        const total = cell.totalBytes ?? bytesRun ?? Number.NaN;
+        const frames = recordCount(cell.size, total) * (HEADER_SIZE + cell.size);
+        return cell.runs
+          .filter((run) => run.fileBytes !== undefined)
+          .map(
+            (run, rep) =>
+              [
+                run.fileBytes!,
+                frames,
+                `${bytesLabel(cell.size)} records, ${bytesLabel(total)}, repetition ${rep + 1}`,
+              ] as const,
+          );
+      });
+    if (pairs.length > 0)
+      out.push(
+        checkEqual(
+          `buffered ${system === 'wal' ? '@wal/core' : system === 'framing' ? 'framing loop' : 'raw writeSync'}: bytes in its files after close = records × (${HEADER_SIZE} + record size)`,
+          pairs,
+        ),
+      );
+  }
+  const recovered = results.memory.filter((cell) => cell.phase === 'recover');
+  if (recovered.length > 0)
+    out.push(
+      checkEqual(
+        'memory: payload bytes read back by the recovery = payload bytes appended',
+        recovered.map(
+          (cell) =>
+            [
+              cell.run.bytes,
+              recordCount(cell.size, cell.totalBytes) * cell.size,
+              `${bytesLabel(cell.totalBytes)} log`,
+            ] as const,
+        ),
+      ),
+    );
+  return out;
+}
+
 /**
  * Informational, no target: @wal/core against the reference group commit
  * writing each batch with one `O_DSYNC` write (one thread-pool hop, as a log
@@ -582,7 +667,11 @@ export function dsyncComparison(results: Results): string | undefined {
 
 // ---------------------------------------------------------------- markdown
 
-function markdown(results: Results, checks: readonly Target[]): string {
+function markdown(
+  results: Results,
+  checks: readonly Target[],
+  verified: readonly Check[] = runChecks(results),
+): string {
   const { meta } = results;
   const settings = meta.settings as {
     reps: number;
@@ -637,6 +726,24 @@ function markdown(results: Results, checks: readonly Target[]): string {
   );
   const dsync = dsyncComparison(results);
   if (dsync !== undefined) push(dsync, '');
+  if (verified.length > 0) {
+    push(
+      '## Checks',
+      '',
+      'Figures of the run checked against what they must be, computed apart from them; a failed check fails the run as a failed target does.',
+      '',
+      table(
+        ['check', 'expected', 'measured', 'result'],
+        verified.map((c) => [
+          c.name,
+          int(c.expected),
+          int(c.actual),
+          c.pass ? 'held' : `**FAILED**${c.detail === undefined ? '' : ` (${c.detail})`}`,
+        ]),
+      ),
+      '',
+    );
+  }
 
   if (results.durable.length > 0) {
     push(
@@ -1097,9 +1204,10 @@ export const REPLICATION_MARKER = '<!-- bench:replication -->';
 export async function writeReports(results: Results, dir: string): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const checks = targets(results);
+  const verified = runChecks(results);
   const paths: string[] = [];
   const json = join(dir, 'benchmarks.json');
-  await writeFile(json, `${toJson({ ...results, targets: checks })}\n`);
+  await writeFile(json, `${toJson({ ...results, targets: checks, checks: verified })}\n`);
   paths.push(json);
   const md = join(dir, 'BENCHMARKS.md');
   // Sections other commands record stay, in their order: bench:txn's and
@@ -1118,7 +1226,10 @@ export async function writeReports(results: Results, dir: string): Promise<strin
   const kept = [...recorded, replication]
     .filter((section) => section !== '')
     .sort((a, b) => previous.indexOf(a) - previous.indexOf(b));
-  await writeFile(md, `${markdown(results, checks)}\n${kept.map((k) => `\n${k}\n`).join('')}`);
+  await writeFile(
+    md,
+    `${markdown(results, checks, verified)}\n${kept.map((k) => `\n${k}\n`).join('')}`,
+  );
   paths.push(md);
   if (results.durable.length > 0) {
     const svg = join(dir, 'benchmarks-commits.svg');
@@ -1131,6 +1242,7 @@ export async function writeReports(results: Results, dir: string): Promise<strin
     );
   const dsync = dsyncComparison(results);
   if (dsync !== undefined) process.stderr.write(`INFO  ${dsync}\n`);
-  failedTargets(checks.filter((t) => !t.pass).length, checks.length);
+  for (const c of verified) process.stderr.write(`${checkLine(c)}\n`);
+  failedTargets(checks.filter((t) => !t.pass).length, checks.length, 0, verified);
   return paths;
 }

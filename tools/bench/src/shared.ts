@@ -204,17 +204,82 @@ export function quantile(sorted: Float64Array, q: number): number {
 }
 
 /**
- * Ends the verdict lines of a command: a run with a failed target (or a
- * failed child) is a failed run, with a last line saying so and exit code
- * 1; the reports are written either way.
+ * A figure the run checks against the value it must have, computed apart
+ * from it (records recovered against commits acknowledged, bytes read back
+ * against bytes appended, …): a figure that could not fail would show
+ * nothing. A failed check fails the run like a failed target.
  */
-export function failedTargets(failed: number, total: number, failedChildren = 0): void {
-  if (failed === 0 && failedChildren === 0) {
-    process.stderr.write(`all ${total} targets passed\n`);
+export interface Check {
+  readonly name: string;
+  /** What the figure must be, computed independently of it. */
+  readonly expected: number;
+  /** What the run measured. */
+  readonly actual: number;
+  readonly pass: boolean;
+  /** Where it went wrong when it failed (e.g. which repetition). */
+  readonly detail?: string;
+}
+
+/**
+ * The check that `actual` equals `expected` over every run of a group:
+ * `pairs` holds each run's [actual, expected] and a label naming the run.
+ * Its figures are the sums; it fails when any run differs (or none ran,
+ * which would make it hold vacuously), naming the first such run.
+ */
+export function checkEqual(
+  name: string,
+  pairs: ReadonlyArray<readonly [actual: number, expected: number, run: string]>,
+): Check {
+  let actual = 0;
+  let expected = 0;
+  let wrong: string | undefined;
+  for (const [a, e, run] of pairs) {
+    actual += a;
+    expected += e;
+    if (a !== e && wrong === undefined) wrong = `${run}: ${a} instead of ${e}`;
+  }
+  if (pairs.length === 0) wrong = 'no run to check';
+  return {
+    name,
+    expected,
+    actual,
+    pass: wrong === undefined,
+    ...(wrong === undefined ? {} : { detail: wrong }),
+  };
+}
+
+/** One line per check: `CHECK` or `CHECK FAILED`, its name, its figures. */
+export function checkLine(check: Check): string {
+  const figures = check.pass
+    ? `${check.actual} as expected`
+    : `${check.actual}, expected ${check.expected}${check.detail === undefined ? '' : ` (${check.detail})`}`;
+  return `${check.pass ? 'CHECK' : 'CHECK FAILED'}  ${check.name}: ${figures}`;
+}
+
+/**
+ * Ends the verdict lines of a command (the caller prints a {@link checkLine}
+ * per check before it): a run with a failed target, a failed child or a
+ * failed check is a failed run, with a last line saying so (naming the
+ * failed checks) and exit code 1; the reports are written either way.
+ */
+export function failedTargets(
+  failed: number,
+  total: number,
+  failedChildren = 0,
+  checks: readonly Check[] = [],
+): void {
+  const failedChecks = checks.filter((c) => !c.pass);
+  const held = checks.length > 0 ? `, all ${checks.length} checks held` : '';
+  if (failed === 0 && failedChildren === 0 && failedChecks.length === 0) {
+    process.stderr.write(`all ${total} targets passed${held}\n`);
     return;
   }
   const children = failedChildren > 0 ? `; ${failedChildren} child process(es) failed` : '';
-  process.stderr.write(`FAILED: ${failed} of ${total} targets${children}\n`);
+  const checksFailed =
+    failedChecks.length > 0
+      ? `; ${failedChecks.length} of ${checks.length} checks failed: ${failedChecks.map((c) => c.name).join('; ')}`
+      : '';
+  process.stderr.write(`FAILED: ${failed} of ${total} targets${children}${checksFailed}\n`);
   process.exitCode = 1;
 }
 

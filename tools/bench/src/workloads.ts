@@ -4,7 +4,7 @@
  * returns plain data (sent to the runner as JSON).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readdirSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from '@wal/commit';
 import { crc32c, encodeFrame, HEADER_SIZE, Wal } from '@wal/core';
@@ -34,6 +34,19 @@ export interface BufferedResult {
   readonly cpuSeconds?: number;
   /** CPU seconds of the appending (main) thread alone in the window; absent where `/proc` lacks it. */
   readonly threadCpuSeconds?: number;
+  /**
+   * Bytes of the files the run wrote, after close (the log's segment files;
+   * the reference's one file): records × frame size when every record got
+   * there. Absent in older results.
+   */
+  readonly fileBytes?: number;
+}
+
+/** Bytes of the files in `dir` whose names `keep` accepts. */
+function filesBytes(dir: string, keep: (name: string) => boolean): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) if (keep(name)) total += statSync(join(dir, name)).size;
+  return total;
 }
 
 /** The CPU used since `from` (a {@link cpuMark}), in seconds. */
@@ -81,9 +94,11 @@ export async function buffered(
       seconds: (written - started) / 1000,
       loopSeconds: (looped - started) / 1000,
       ...used,
+      fileBytes: filesBytes(dir, (name) => name.endsWith('.wal')),
     };
   }
   const fd = openSync(join(dir, 'log'), 'w');
+  let result: BufferedResult;
   try {
     const buffer = new Uint8Array(CHUNK);
     const frameBytes = records * (HEADER_SIZE + size);
@@ -112,7 +127,7 @@ export async function buffered(
       if (used > 0) writeFully(fd, buffer, used, position);
     }
     const seconds = (now() - started) / 1000;
-    return {
+    result = {
       records,
       bytes: system === 'raw' ? frameBytes : records * size,
       seconds,
@@ -122,6 +137,7 @@ export async function buffered(
   } finally {
     closeSync(fd);
   }
+  return { ...result, fileBytes: filesBytes(dir, (name) => name === 'log') };
 }
 
 function writeFully(fd: number, buffer: Uint8Array, length: number, position: number): number {
