@@ -49,6 +49,9 @@ import { Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
 import { TxnStore } from '@wal/txn';
 import {
+  type Check,
+  checkEqual,
+  checkLine,
   dataDirectory,
   failedTargets,
   fixed,
@@ -110,6 +113,12 @@ interface Result {
   readonly cpuUs: number;
   /** Time the event loop was busy per commit, in µs: the loop's share of a commit's cost. */
   readonly loopUs: number;
+  /**
+   * The sum of every account's balance after the transfers (they move money
+   * between accounts, so it must stay keys × the initial balance); transfer
+   * runs only.
+   */
+  readonly balanceSum?: number;
 }
 interface CheckpointResult {
   readonly loadSeconds: number;
@@ -168,6 +177,8 @@ const INITIAL = 1_000_000;
 interface Bank {
   /** One transfer over `keys`, resolved once durable; resolves with the aborts it took. */
   transfer(keys: readonly number[]): Promise<number>;
+  /** The sum of every account's balance, read after the transfers. */
+  total(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -200,6 +211,12 @@ async function openWal(dir: string, n: number, blockingSync: boolean): Promise<B
         }
       }
     },
+    total: () =>
+      store.run((tx) => {
+        let sum = 0;
+        for (let k = 0; k < n; k++) sum += Number(decoder.decode(tx.get(keyName(k))));
+        return sum;
+      }),
     close: () => store.close(),
   };
 }
@@ -231,6 +248,12 @@ async function openSqlite(dir: string, n: number, peers: string): Promise<Bank> 
       await new Promise((resolve) => setImmediate(resolve));
       return 0;
     },
+    total: async () => {
+      let sum = 0;
+      for (let k = 0; k < n; k++)
+        sum += (select.get(keyName(k)) as { v: number } | undefined)?.v ?? Number.NaN;
+      return sum;
+    },
     close: async () => db.close(),
   };
 }
@@ -258,6 +281,11 @@ async function openLmdb(dir: string, n: number): Promise<Bank> {
       await (committed.flushed ?? committed);
       return 0;
     },
+    total: async () => {
+      let sum = 0;
+      for (let k = 0; k < n; k++) sum += (db.get(keyName(k)) as number | undefined) ?? Number.NaN;
+      return sum;
+    },
     close: () => db.close(),
   };
 }
@@ -277,8 +305,9 @@ async function runTransfers(job: Job): Promise<Result> {
   const result = await closedLoop(job.clients, job.seconds, (c) =>
     bank.transfer(fourKeys(choosers[c]!)),
   );
+  const balanceSum = await bank.total();
   await bank.close();
-  return result;
+  return { ...result, balanceSum };
 }
 
 /** Runs `clients` loops of `step` for `seconds`, timing each. */
@@ -524,6 +553,25 @@ async function main(): Promise<void> {
       ]);
     }
   }
+  // Transfers move money between accounts: whatever ran, every bank's
+  // balances still sum to what it was opened with.
+  const checks: Check[] = only.map((contender) =>
+    checkEqual(
+      `${contender}: the balances after the transfers sum to ${int(keys)} keys × ${int(INITIAL)}`,
+      DISTRIBUTIONS.flatMap((distribution) =>
+        CLIENTS.flatMap((clients) =>
+          (results.get(`${distribution}/${clients}/${contender}`) ?? []).map(
+            (r, rep) =>
+              [
+                r.balanceSum ?? Number.NaN,
+                keys * INITIAL,
+                `${distribution} K=${clients} repetition ${rep + 1}`,
+              ] as const,
+          ),
+        ),
+      ),
+    ),
+  );
   const budget: string[][] = [];
   if (only.includes('wal-txn') && appends.length > 0) {
     const appendLoop = median(appends.map((r) => r.loopUs));
@@ -601,6 +649,14 @@ async function main(): Promise<void> {
       ? table(['keys', 'target', 'measured', 'verdict'], targets)
       : '(no targets: a contender was left out)',
     '',
+    `Checks: ${checks
+      .map((c) =>
+        c.pass
+          ? `${c.name}: held in every run`
+          : `**FAILED** ${c.name}: ${c.detail ?? `${c.actual}, expected ${c.expected}`}`,
+      )
+      .join('; ')}.`,
+    '',
     "Notes. better-sqlite3 is synchronous: its K clients take turns in one process, so K adds no concurrency. lmdb-js runs write transactions one at a time, batching the ones queued into one sync, and lets a transaction read the writes of the earlier ones in its batch before they are durable: it never aborts. @wal/txn validates at commit and makes a commit visible as soon as its record is appended, before its fsync (README, \"When writes become visible\"); a transaction that read it is acknowledged only once it is durable. So a hot key admits many commits per fsync, and a transfer aborts only when another one validated after its snapshot wrote one of its keys (its retry reads that write at once). Here a transfer begins, reads, writes and commits in one turn of the event loop, so no other commit validates in between and 0 aborts is what to expect; a transaction that awaits between its reads and its commit can abort. The @wal/core append rate bounds @wal/txn at K=64: both wait for one group fsync per round of 64, and a transaction adds its CPU (reads, validation, encoding) to each round. `wal-txn-blocking` opens the log with `blockingSync`: each commit's write and fdatasync run on the event loop's thread, as better-sqlite3's do, which saves the thread-pool round trips at one client; with more clients the loop blocks through every fsync, so it is measured at K=16 and 64 for information only, and the K=64 targets are `wal-txn`'s. The K=1 target takes whichever @wal/txn mode was faster in this run (named in the row, the other mode's ratio beside it: the faster of two noisy medians flatters the pick): a single-client program chooses its mode when it opens its store.",
     '',
     `Checkpoint of ${int(checkpointKeys)} keys (12-byte keys, 7-byte values; loaded by ${int(checkpointKeys / 1000)} commits of 1,000 keys in ${checkpoint.loadSeconds.toFixed(1)} s): ${int(checkpoint.checkpointMs)} ms, ${int(checkpoint.bytes)} bytes; reopening from it ${int(checkpoint.openMs)} ms.`,
@@ -615,7 +671,8 @@ async function main(): Promise<void> {
   for (const [keys, name, measured, verdict] of targets) {
     process.stderr.write(`${verdict}  ${keys} keys, ${name}: ${measured}\n`);
   }
-  failedTargets(targets.filter((t) => t[3] !== 'PASS').length, targets.length);
+  for (const c of checks) process.stderr.write(`${checkLine(c)}\n`);
+  failedTargets(targets.filter((t) => t[3] !== 'PASS').length, targets.length, 0, checks);
 }
 
 if (process.argv[2] === '--child') {
