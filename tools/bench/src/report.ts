@@ -195,10 +195,14 @@ const bufferedRunLabel = (size: number, total: number, bytesRun: number): string
 
 // ---------------------------------------------------------------- targets
 
+/** The peers whose commits leave the event loop free (better-sqlite3 blocks it). */
+const ASYNC_PEERS: readonly DurableSystem[] = ['classic-level', 'lmdb'];
+
 /**
  * The targets at one committer (issue 19): the default mode against the
- * best asynchronous peer and naive's p99, the blocking mode against
- * better-sqlite3 (a peer that blocks the event loop too).
+ * best asynchronous peer measured in the same run (named in the row) and
+ * naive's p99, the blocking mode against better-sqlite3 (a peer that blocks
+ * the event loop too).
  */
 function oneCommitterTargets(results: Results): Target[] {
   const rate = (system: DurableSystem): number => medianRate(results, system, 1);
@@ -209,13 +213,31 @@ function oneCommitterTargets(results: Results): Target[] {
   const x = (value: number): string => `${value.toFixed(2)}×`;
   const out: Target[] = [];
   const wal = rate('wal');
-  const level = rate('classic-level');
-  out.push({
-    name: 'durable K=1 ≥ 1.0× classic-level put({ sync: true })',
-    measured: `${int(wal)} vs ${int(level)} commits/s`,
-    ratio: x(wal / level),
-    pass: wal >= level,
-  });
+  // The best asynchronous peer of this run at K=1 (the peers that block the
+  // event loop are the blockingSync mode's, below).
+  const peers = ASYNC_PEERS.map((system) => [system, rate(system)] as const).filter(([, r]) =>
+    Number.isFinite(r),
+  );
+  const best = peers.length === 0 ? undefined : peers.reduce((a, b) => (b[1] > a[1] ? b : a));
+  if (best === undefined) {
+    out.push({
+      name: 'durable K=1 ≥ 1.0× the best asynchronous peer',
+      measured: `${int(wal)} commits/s; no asynchronous peer measured`,
+      ratio: 'n/a',
+      pass: false,
+    });
+  } else {
+    const others = peers
+      .filter(([system]) => system !== best[0])
+      .map(([system, r]) => `; ${DURABLE_LABELS[system]} ${int(r)}`)
+      .join('');
+    out.push({
+      name: `durable K=1 ≥ 1.0× the best asynchronous peer (${DURABLE_LABELS[best[0]]})`,
+      measured: `${int(wal)} vs ${int(best[1])} commits/s${others}`,
+      ratio: x(wal / best[1]),
+      pass: wal >= best[1],
+    });
+  }
   const walP99 = p99s('wal');
   const naiveP99 = p99s('naive');
   out.push({
