@@ -5,11 +5,16 @@
  * quorum of three, and a follower's lag under the heaviest load. Starts its
  * own three-node cluster on loopback. Never part of the test run.
  *
- *   node dist/src/replication.js [seconds per run, default 5]
+ *   node dist/src/replication.js [seconds per run, default 5] [--dir=PATH]
+ *
+ * Every directory it writes (the logs, the nodes' JetStream storage) is
+ * under the data directory of the benches (`--dir`, else `WAL_BENCH_DIR`,
+ * else `.bench/` at the repository root), on a disk: each is refused when
+ * it is in memory (tmpfs, ramfs), as the other durable benches refuse theirs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -17,10 +22,10 @@ import { Wal } from '@wal/core';
 import { Follower, Replicator } from '@wal/replicate';
 import { NatsCluster } from '@wal/replicate/testing';
 import { type Committer, PAYLOAD_SIZE, runCommitters, walCommitter } from './committers.js';
-import { fixed, int, now, quantile, table } from './shared.js';
+import { checkDisk, dataDirectory, fixed, int, now, quantile, table } from './shared.js';
 
-// `pnpm <script> -- 5` passes the `--` through: skip it.
-const secondsArg = process.argv.slice(2).find((arg) => arg !== '--');
+// `pnpm <script> -- 5` passes the `--` through: skip it, and the options.
+const secondsArg = process.argv.slice(2).find((arg) => !arg.startsWith('--'));
 const seconds = Number(secondsArg ?? 5);
 if (!(seconds > 0)) {
   throw new RangeError(`seconds per run must be a positive number, not ${secondsArg}`);
@@ -30,14 +35,25 @@ const COMMITTERS = [1, 16, 64];
 const RUNS = [...COMMITTERS, COMMITTERS[COMMITTERS.length - 1]!];
 
 async function main(): Promise<void> {
-  const cluster = await NatsCluster.start();
-  const nc = await connect(cluster.connectOptions());
+  const root = await dataDirectory(); // refuses a directory in memory
+  const cluster = await NatsCluster.start({ directory: root });
   const dirs: string[] = [];
+  /** A fresh directory for a log, on a disk. */
   const dir = async () => {
-    const d = await mkdtemp(join(tmpdir(), 'wal-bench-repl-'));
+    const d = await mkdtemp(join(root, 'wal-bench-repl-'));
     dirs.push(d);
+    await checkDisk(d);
     return d;
   };
+  try {
+    // The nodes' JetStream storage, where the replicated commits land.
+    const nodes = (await readdir(root)).filter((name) => name.startsWith('wal-nats-'));
+    for (const name of nodes) await checkDisk(join(root, name));
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  const nc = await connect(cluster.connectOptions());
   let streams = 0;
   try {
     // One publish at a time: the round trip to the stream leader, and the

@@ -20,6 +20,13 @@ export interface ClusterOptions {
   readonly maxPayload?: number;
   /** Public NKeys of users admitted besides the user and password (for NKey tests). */
   readonly nkeys?: readonly string[];
+  /**
+   * The directory the cluster's own temporary directory (the nodes'
+   * JetStream storage, configurations and logs) is created in; default the
+   * operating system's temporary directory. A benchmark passes a directory
+   * on a disk (`/tmp` is often in memory, where fsync costs nothing).
+   */
+  readonly directory?: string;
 }
 
 /**
@@ -98,7 +105,7 @@ export class NatsCluster {
   static async start(options: ClusterOptions = {}): Promise<NatsCluster> {
     requireNatsServer();
     const nodes = options.nodes ?? 3;
-    const dir = await mkdtemp(join(tmpdir(), 'wal-nats-'));
+    const dir = await mkdtemp(join(options.directory ?? tmpdir(), 'wal-nats-'));
     const ports: number[] = [];
     const routes: number[] = [];
     for (let i = 0; i < nodes; i++) {
