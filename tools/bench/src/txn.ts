@@ -125,6 +125,8 @@ interface CheckpointResult {
   readonly checkpointMs: number;
   readonly bytes: number;
   readonly openMs: number;
+  /** Keys the reopened store holds with the value loaded (all of them when the checkpoint is whole). */
+  readonly reopenedKeys: number;
 }
 
 // ---------------------------------------------------------------- key choice
@@ -378,8 +380,17 @@ async function runCheckpoint(job: CheckpointJob): Promise<CheckpointResult> {
   const t1 = now();
   const reopened = await TxnStore.open(path, { checkpoint: { logBytes: 0 } });
   const openMs = now() - t1;
+  const decoder = new TextDecoder();
+  const reopenedKeys = await reopened.run((tx) => {
+    let found = 0;
+    for (let k = 0; k < job.keys; k++) {
+      const value = tx.get(keyName(k));
+      if (value !== undefined && decoder.decode(value) === String(INITIAL)) found++;
+    }
+    return found;
+  });
   await reopened.close();
-  return { loadSeconds, checkpointMs, bytes: info?.bytes ?? 0, openMs };
+  return { loadSeconds, checkpointMs, bytes: info?.bytes ?? 0, openMs, reopenedKeys };
 }
 
 // ---------------------------------------------------------------- runner
@@ -570,6 +581,12 @@ async function main(): Promise<void> {
           ),
         ),
       ),
+    ),
+  );
+  checks.push(
+    checkEqual(
+      `checkpoint: the store reopened from it holds all ${int(checkpointKeys)} keys loaded, with their values`,
+      [[checkpoint.reopenedKeys, checkpointKeys, 'the reopened store']],
     ),
   );
   const budget: string[][] = [];
