@@ -22,7 +22,18 @@ import { Wal } from '@wal/core';
 import { Follower, Replicator } from '@wal/replicate';
 import { NatsCluster } from '@wal/replicate/testing';
 import { type Committer, PAYLOAD_SIZE, runCommitters, walCommitter } from './committers.js';
-import { checkDisk, dataDirectory, fixed, int, now, quantile, table } from './shared.js';
+import {
+  checkDisk,
+  checkEqual,
+  checkLine,
+  dataDirectory,
+  failedTargets,
+  fixed,
+  int,
+  now,
+  quantile,
+  table,
+} from './shared.js';
 
 // `pnpm <script> -- 5` passes the `--` through: skip it, and the options.
 const secondsArg = process.argv.slice(2).find((arg) => !arg.startsWith('--'));
@@ -89,11 +100,18 @@ async function main(): Promise<void> {
     roundTrips.push(['client ping (no JetStream)', fixed(3)((now() - t0) / 1000), '']);
 
     const rows: string[][] = [];
+    /** Per local run: records a reopen of its log finds, commits acknowledged. */
+    const recoveredPairs: Array<readonly [number, number, string]> = [];
     let lagRow: string[] = [];
     for (const [run, k] of RUNS.entries()) {
       const following = run === RUNS.length - 1;
       const durable = await walCommitter(await dir());
       const local = await runCommitters(durable, k, seconds);
+      recoveredPairs.push([
+        local.recovered ?? Number.NaN,
+        local.acknowledged ?? Number.NaN,
+        `K=${k}${following ? ' (the run with a follower)' : ''}`,
+      ]);
       const stream = `bench${++streams}`;
       const wal = await Wal.open(await dir());
       const replicator = await Replicator.attach(wal, { nats: nc, stream, replicas: 3 });
@@ -172,6 +190,14 @@ async function main(): Promise<void> {
     console.log(
       table(['committers', 'samples', 'p50 LSNs', 'max LSNs', 'p50 s', 'max s'], [lagRow]),
     );
+    const checks = [
+      checkEqual(
+        'local durable commits: records found by reopening the log after close = commits acknowledged',
+        recoveredPairs,
+      ),
+    ];
+    for (const c of checks) process.stderr.write(`${checkLine(c)}\n`);
+    failedTargets(0, 0, 0, checks);
   } finally {
     await nc.close();
     await cluster.stop();

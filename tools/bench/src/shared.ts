@@ -269,17 +269,23 @@ export function failedTargets(
   checks: readonly Check[] = [],
 ): void {
   const failedChecks = checks.filter((c) => !c.pass);
-  const held = checks.length > 0 ? `, all ${checks.length} checks held` : '';
+  // A command with checks and no target (bench:replication) speaks of its checks only.
+  const targetsToo = total > 0 || checks.length === 0;
   if (failed === 0 && failedChildren === 0 && failedChecks.length === 0) {
-    process.stderr.write(`all ${total} targets passed${held}\n`);
+    const held = `all ${checks.length} checks held`;
+    const passed = `all ${total} targets passed`;
+    process.stderr.write(
+      `${targetsToo ? passed : held}${targetsToo && checks.length > 0 ? `, ${held}` : ''}\n`,
+    );
     return;
   }
-  const children = failedChildren > 0 ? `; ${failedChildren} child process(es) failed` : '';
-  const checksFailed =
-    failedChecks.length > 0
-      ? `; ${failedChecks.length} of ${checks.length} checks failed: ${failedChecks.map((c) => c.name).join('; ')}`
-      : '';
-  process.stderr.write(`FAILED: ${failed} of ${total} targets${children}${checksFailed}\n`);
+  const parts = targetsToo ? [`${failed} of ${total} targets`] : [];
+  if (failedChildren > 0) parts.push(`${failedChildren} child process(es) failed`);
+  if (failedChecks.length > 0)
+    parts.push(
+      `${failedChecks.length} of ${checks.length} checks failed: ${failedChecks.map((c) => c.name).join('; ')}`,
+    );
+  process.stderr.write(`FAILED: ${parts.join('; ')}\n`);
   process.exitCode = 1;
 }
 

@@ -192,6 +192,25 @@ describe('failedTargets', () => {
     assert.equal(last, 'FAILED: 0 of 5 targets; 1 of 2 checks failed: broken one\n');
   });
 
+  it('a command with checks and no target speaks of its checks', () => {
+    failedTargets(0, 0, 0, [checkEqual('broken one', [[1, 2, 'a']])]);
+    assert.equal(process.exitCode, 1);
+    process.exitCode = exitCode;
+    assert.equal(written.at(-1), 'FAILED: 1 of 1 checks failed: broken one\n');
+    failedTargets(0, 0, 0, [checkEqual('held one', [[1, 1, 'a']])]);
+    assert.notEqual(process.exitCode, 1);
+    assert.equal(written.at(-1), 'all 1 checks held\n');
+  });
+
+  it('a failed target with no check reads as before', () => {
+    failedTargets(2, 5, 1);
+    assert.equal(process.exitCode, 1);
+    process.exitCode = exitCode;
+    assert.equal(written.at(-1), 'FAILED: 2 of 5 targets; 1 child process(es) failed\n');
+    failedTargets(0, 5);
+    assert.equal(written.at(-1), 'all 5 targets passed\n');
+  });
+
   it('a run whose targets passed and checks held passes', () => {
     failedTargets(0, 5, 0, [checkEqual('held one', [[1, 1, 'a']])]);
     assert.notEqual(process.exitCode, 1);
