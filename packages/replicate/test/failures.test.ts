@@ -10,6 +10,7 @@ import {
   storedMessages,
   streamName,
   until,
+  untilPlaceable,
   useCluster,
 } from './fixture.js';
 
@@ -85,6 +86,10 @@ describe('replication through failures (real servers)', function () {
       },
       30_000,
     );
+    // The JetStream API may leave requests unanswered for a while after a
+    // server restarted (measured: 15 s); restore() below does not retry,
+    // and the next test creates a stream on all three servers.
+    await untilPlaceable(nc(), 3);
     await replicator.close();
     await wal.close();
     const lsns = new Set(await assertStreamEqualsLog(nc(), stream, path, join(await dir(), 'r')));
