@@ -10,6 +10,7 @@ import {
   storedMessages,
   streamName,
   until,
+  untilPlaceable,
   useCluster,
 } from './fixture.js';
 
@@ -37,7 +38,10 @@ describe('replication through failures (real servers)', function () {
   this.timeout(120_000);
   const { cluster, nc, dir } = useCluster({ maxPayload: 64 * 1024 });
 
-  it('one of three servers killed mid-stream: commits go on, nothing acknowledged is lost, it catches up', async () => {
+  it('one of three servers killed mid-stream: commits go on, nothing acknowledged is lost, it catches up', async function () {
+    // Above its until() bounds added up (180 s): a stall fails with the
+    // message of the wait it stalled in.
+    this.timeout(240_000);
     const path = await dir();
     const wal = await Wal.open(path);
     const stream = streamName();
@@ -53,7 +57,10 @@ describe('replication through failures (real servers)', function () {
     const victim = [0, 1, 2].find((i) => cluster().name(i) === leader) ?? 0;
     await cluster().kill(victim);
     const before = acked.length;
-    await until('commits go on with two servers', () => acked.length >= before + 200);
+    // The stream's two other servers elect a leader first: a Raft election
+    // takes seconds and may take more than one round (5 to 11 s measured
+    // on two loaded CPUs). A bound far above that, far below "never".
+    await until('commits go on with two servers', () => acked.length >= before + 200, 60_000);
     await cluster().restart(victim);
     const restarted = acked.length;
     await until('commits go on after the restart', () => acked.length >= restarted + 100);
@@ -85,6 +92,10 @@ describe('replication through failures (real servers)', function () {
       },
       30_000,
     );
+    // The JetStream API may leave requests unanswered for a while after a
+    // server restarted (measured: 15 s); restore() below does not retry,
+    // and the next test creates a stream on all three servers.
+    await untilPlaceable(nc(), 3);
     await replicator.close();
     await wal.close();
     const lsns = new Set(await assertStreamEqualsLog(nc(), stream, path, join(await dir(), 'r')));

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
 import { Replicator } from '@wal/replicate';
@@ -179,21 +179,27 @@ let probes = 0;
 /**
  * Waits until the cluster can place a stream of `replicas` replicas: right
  * after a server restarted, the servers may still count it offline ("no
- * suitable peers for placement").
+ * suitable peers for placement"), and the JetStream API may not answer at
+ * all for a while (a meta leader being elected again): every request,
+ * also the one `jetstreamManager()` makes, is part of the wait.
  */
 export async function untilPlaceable(nc: NatsConnection, replicas: number): Promise<void> {
-  const jsm = await jetstreamManager(nc);
   const name = `probe-${process.pid}-${++probes}`;
+  let jsm: JetStreamManager | undefined;
   await until(
     `a stream of ${replicas} replicas can be placed`,
-    () =>
-      jsm.streams.add({ name, subjects: [name], num_replicas: replicas }).then(
-        () => true,
-        () => false,
-      ),
+    async () => {
+      try {
+        jsm ??= await jetstreamManager(nc);
+        await jsm.streams.add({ name, subjects: [name], num_replicas: replicas });
+        return true;
+      } catch {
+        return false;
+      }
+    },
     30_000,
   );
-  await jsm.streams.delete(name);
+  await jsm!.streams.delete(name);
 }
 
 /** The bytes of an open log from its head to its tail. */

@@ -5,8 +5,8 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -44,30 +44,70 @@ export function requireNatsServer(): void {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no free port');
-  return address.port;
+/**
+ * `count` distinct free loopback ports. Every port's listener is held until
+ * all are drawn: a port drawn and released at once can be drawn again by
+ * the next call (the kernel picks at random), and two servers given one
+ * port leave a node that never starts.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+    }
+    return servers.map((server) => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no free port');
+      return address.port;
+    });
+  } finally {
+    await Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    );
+  }
 }
 
-async function listening(port: number, deadline: number): Promise<void> {
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = new Socket();
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-      socket.connect(port, '127.0.0.1');
+/** Thrown when a node's process exits before it serves clients (a port taken, a bad config). */
+class NodeExited extends Error {
+  override name = 'NodeExitedError';
+}
+
+/**
+ * The `server_name` in the `INFO` line the server on `port` sends first, or
+ * `undefined` when nothing accepts a connection there or it sends no NATS
+ * greeting within a second.
+ */
+function greeting(port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    let text = '';
+    const done = (name: string | undefined) => {
+      socket.destroy();
+      resolve(name);
+    };
+    socket.setTimeout(1000, () => done(undefined));
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const end = text.indexOf('\r\n');
+      if (end < 0) return;
+      const line = text.slice(0, end);
+      try {
+        const info = line.startsWith('INFO ') ? JSON.parse(line.slice(5)) : undefined;
+        done(typeof info?.server_name === 'string' ? info.server_name : undefined);
+      } catch {
+        done(undefined);
+      }
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    socket.once('error', () => done(undefined));
+    socket.once('close', () => done(undefined));
+    socket.connect(port, '127.0.0.1');
+  });
 }
 
 const running = new Set<ChildProcess>();
@@ -99,19 +139,32 @@ export class NatsCluster {
    * Starts the nodes and resolves once JetStream can place a stream on every
    * node (a meta leader is elected and knows all peers).
    *
-   * @throws when `nats-server` is missing ({@link requireNatsServer}) or the
-   *   cluster does not come up within 30 s (everything started is stopped).
+   * A node that exits while the cluster comes up (another process took one
+   * of its ports between drawing and binding) is not waited for: the
+   * cluster is started again on new ports, up to 3 times.
+   *
+   * @throws when `nats-server` is missing ({@link requireNatsServer}), a node
+   *   exits at each of the 3 starts (the error quotes the end of its log),
+   *   or the cluster does not come up within 30 s (everything started is
+   *   stopped).
    */
   static async start(options: ClusterOptions = {}): Promise<NatsCluster> {
     requireNatsServer();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NatsCluster.#start(options);
+      } catch (error) {
+        if (!(error instanceof NodeExited) || attempt === 3) throw error;
+      }
+    }
+  }
+
+  static async #start(options: ClusterOptions): Promise<NatsCluster> {
     const nodes = options.nodes ?? 3;
     const dir = await mkdtemp(join(options.directory ?? tmpdir(), 'wal-nats-'));
-    const ports: number[] = [];
-    const routes: number[] = [];
-    for (let i = 0; i < nodes; i++) {
-      ports.push(await freePort());
-      routes.push(await freePort());
-    }
+    const drawn = await freePorts(2 * nodes);
+    const ports = drawn.slice(0, nodes);
+    const routes = drawn.slice(nodes);
     const password = randomBytes(12).toString('hex');
     const configs: string[] = [];
     for (let i = 0; i < nodes; i++) {
@@ -170,7 +223,14 @@ export class NatsCluster {
     running.delete(child);
   }
 
-  /** (Re)starts node `i` with its own storage and waits until it listens. */
+  /**
+   * (Re)starts node `i` with its own storage and waits until it serves
+   * clients on its port (its `INFO` greeting names it: not another process
+   * listening there).
+   *
+   * @throws when the node exits first (the error quotes the end of its
+   *   log), or does not serve within 10 s.
+   */
   async restart(i: number): Promise<void> {
     if (this.#children[i] !== undefined) return;
     const log = await open(join(this.#dir, `n${i}.log`), 'a');
@@ -195,7 +255,30 @@ export class NatsCluster {
       }
     }
     child.once('exit', () => running.delete(child));
-    await listening(this.#ports[i]!, Date.now() + 10_000);
+    await this.#serving(i, child, Date.now() + 10_000);
+  }
+
+  async #serving(i: number, child: ChildProcess, deadline: number): Promise<void> {
+    const port = this.#ports[i]!;
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        if (this.#children[i] === child) this.#children[i] = undefined;
+        throw await this.#exited(i, child);
+      }
+      if ((await greeting(port)) === this.name(i)) return;
+      if (Date.now() > deadline) {
+        throw new Error(`nats-server ${this.name(i)} did not serve clients on port ${port}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async #exited(i: number, child: ChildProcess): Promise<NodeExited> {
+    const log = await readFile(join(this.#dir, `${this.name(i)}.log`), 'utf8').catch(() => '');
+    const how = child.signalCode ?? `code ${child.exitCode}`;
+    return new NodeExited(
+      `nats-server ${this.name(i)} exited (${how}) while starting: ${log.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
 
   /** Kills every node and removes the temporary directory. */
@@ -214,6 +297,13 @@ export class NatsCluster {
           await jsm.streams.delete('ready');
           return;
         } catch (error) {
+          // A node that failed after it began serving clients (its route
+          // port taken) never comes back: no use waiting out the deadline.
+          for (const [i, child] of this.#children.entries()) {
+            if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) {
+              throw await this.#exited(i, child);
+            }
+          }
           if (Date.now() > deadline) throw error;
           await new Promise((resolve) => setTimeout(resolve, 200));
         }
