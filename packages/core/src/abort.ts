@@ -26,25 +26,65 @@ export function validateSignal(
   }
 }
 
+/** The waits pending on one signal and the one listener dispatching to them. */
+interface Pending {
+  /** Their rejections, in call order (a `Set` keeps insertion order). */
+  readonly waits: Set<(error: DOMException) => void>;
+  readonly onAbort: () => void;
+}
+
+/**
+ * The waits pending on each signal. A `WeakMap`: a signal with no pending wait
+ * has no entry, and no entry keeps a signal alive.
+ */
+const pendingBySignal = new WeakMap<AbortSignal, Pending>();
+
+/** The entry of `signal`, adding its listener if it had none. */
+function pendingOn(signal: AbortSignal): Pending {
+  let pending = pendingBySignal.get(signal);
+  if (pending === undefined) {
+    const waits: Pending['waits'] = new Set();
+    const onAbort = (): void => {
+      pendingBySignal.delete(signal);
+      for (const rejectWait of waits) rejectWait(abortError(signal));
+      waits.clear();
+    };
+    pending = { waits, onAbort };
+    pendingBySignal.set(signal, pending);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  return pending;
+}
+
 /**
  * `wait`, or a rejection with {@link abortError} as soon as `signal` aborts,
- * whichever comes first. The listener it adds is removed when the returned
- * promise settles, so one long-lived signal may serve any number of waits.
- * `wait` goes on regardless (its outcome is then observed and dropped). The
- * caller checks `signal.aborted` first: an aborted signal starts nothing.
+ * whichever comes first. However many waits are pending on one signal, it has
+ * a single `'abort'` listener, added by the first of them and removed when the
+ * last one settles: one long-lived signal may serve any number of waits, and
+ * Node never warns of too many listeners (`MaxListenersExceededWarning`). On
+ * abort, the pending waits reject in call order, each with its own
+ * {@link abortError}. `wait` goes on regardless (its outcome is then observed
+ * and dropped). The caller checks `signal.aborted` first: an aborted signal
+ * starts nothing.
  */
 export function abortable<T>(wait: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (signal === undefined) return wait;
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
+    const pending = pendingOn(signal);
+    pending.waits.add(reject);
+    const settled = (): void => {
+      // Not there any more if the signal aborted first.
+      if (!pending.waits.delete(reject) || pending.waits.size !== 0) return;
+      pendingBySignal.delete(signal);
+      signal.removeEventListener('abort', pending.onAbort);
+    };
     wait.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        settled();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        settled();
         reject(error);
       },
     );

@@ -2,7 +2,8 @@
  * Reading one record and proving record boundaries (docs/FORMAT.md §2,
  * "record boundary", and §7.4): an LSN is validated by walking frame headers
  * from the nearest known boundary, never by checking that "a frame parses
- * here"; every store read of the log is counted (docs/INTERNALS.md §5) and
+ * here", and checked frame by frame only when that walk fails, so that a
+ * damaged length on the way is reported as such; every store read of the log is counted (docs/INTERNALS.md §5) and
  * goes through the store gate (§8). Internal to @wal/core.
  */
 import {
@@ -12,7 +13,14 @@ import {
   outOfRange,
   TruncatedError,
 } from '@wal/errors';
-import { frameIsValid, frameLength, HEADER_SIZE, lengthFits } from './frame.js';
+import {
+  continueFrameCrc,
+  frameIsValid,
+  frameLength,
+  HEADER_SIZE,
+  lengthFits,
+  readU32,
+} from './frame.js';
 import { BLOCK_CLOSED, type LogState } from './state.js';
 
 /** Read window of iterators and LSN validation. */
@@ -47,9 +55,18 @@ export class Locator {
       log.writer.submit();
       await log.writer.waitTarget(lsn + 1, 'written');
     }
-    const length = await this.locate(lsn, log.written);
+    const written = log.written;
+    const length = await this.locate(lsn, written);
     const bytes = await this.readStore(lsn, HEADER_SIZE + length);
     if (bytes.length < HEADER_SIZE + length || !frameIsValid(bytes, 0, length)) {
+      // The walk may have reached `lsn` through a damaged length: name the
+      // first damaged frame on the way, if one is.
+      try {
+        await this.#checkedWalk(this.#walkStart(lsn), lsn, written, false);
+      } catch (error) {
+        if (!(error instanceof TruncatedError)) throw error;
+        if (lsn < log.head) throw this.truncatedError(lsn);
+      }
       throw this.damaged(lsn);
     }
     this.#knownBoundary = lsn + HEADER_SIZE + length;
@@ -92,7 +109,10 @@ export class Locator {
    * Walks frame headers up to `lsn` (reading nothing at or past `bound`):
    * with `withLength`, resolves with the payload length of the record at
    * `lsn`; without, resolves (with 0) on reaching `lsn`, having read only
-   * bytes below it. A `truncateBefore` that moves the head past the walk
+   * bytes below it. Rejects with `WAL_CORRUPTION` at the first damaged frame
+   * on the way (a length it cannot follow, or, found when the walk failed,
+   * a checksum), else `WAL_NOT_BOUNDARY` when `lsn` lies inside a record.
+   * A `truncateBefore` that moves the head past the walk
    * meanwhile restarts it from the new head (or rejects with
    * `WAL_TRUNCATED` when `lsn` is below it).
    */
@@ -109,12 +129,25 @@ export class Locator {
     }
   }
 
-  async #walkFrom(lsn: number, bound: number, withLength: boolean): Promise<number> {
+  /** Where a walk to `lsn` starts: the nearest known boundary at or below it. */
+  #walkStart(lsn: number): number {
     const log = this.#log;
-    let position =
-      this.#knownBoundary >= 0 && this.#knownBoundary <= lsn
-        ? Math.max(this.#knownBoundary, log.index.floor(lsn) ?? log.head)
-        : (log.index.floor(lsn) ?? log.head);
+    const floor = log.index.floor(lsn) ?? log.head;
+    return this.#knownBoundary >= 0 && this.#knownBoundary <= lsn
+      ? Math.max(this.#knownBoundary, floor)
+      : floor;
+  }
+
+  /**
+   * {@link Locator.walk} from the nearest known boundary, by frame headers
+   * alone (no checksum: the normal path). Stepping past `lsn`, or a header
+   * that cannot be read, may come from a damaged length on the way rather
+   * than from `lsn`: then the walk is made again checking every frame
+   * ({@link Locator.#checkedWalk}), which names the first damaged one.
+   */
+  async #walkFrom(lsn: number, bound: number, withLength: boolean): Promise<number> {
+    const start = this.#walkStart(lsn);
+    let position = start;
     let window: Uint8Array = new Uint8Array(0);
     let windowStart = position;
     for (;;) {
@@ -126,7 +159,55 @@ export class Locator {
         window = await this.readStore(position, Math.min(READ_WINDOW, want, bound - position));
         if (window.length < HEADER_SIZE) break;
       }
-      const at = position - windowStart;
+      const length = frameLength(window, position - windowStart);
+      if (!lengthFits(position, length, this.#log.maxRecordSize, bound)) break;
+      if (position === lsn) return length;
+      position += HEADER_SIZE + length;
+      if (position > lsn) break;
+    }
+    return this.#checkedWalk(start, lsn, bound, withLength);
+  }
+
+  /**
+   * The walk of {@link Locator.#walkFrom} from the boundary `start`, checking
+   * the checksum of every frame before `lsn` (a frame recovery stepped over,
+   * `recovery: 'skip'`, is stepped over again by its length): rejects with
+   * `WAL_CORRUPTION` at the first frame that fails it or whose length
+   * cannot be (past the maximum record size or `bound`), with
+   * `WAL_NOT_BOUNDARY` only when intact frames step past `lsn`. Buffers are
+   * at most one read window, whatever a length claims. Only after a walk
+   * failed, or a read found damage: the normal path never checks twice.
+   */
+  async #checkedWalk(
+    start: number,
+    lsn: number,
+    bound: number,
+    withLength: boolean,
+  ): Promise<number> {
+    const log = this.#log;
+    let window: Uint8Array = new Uint8Array(0);
+    let windowStart = start;
+    /**
+     * Where `offset` is in the window, reading a new window from it (of
+     * `want` bytes, at least a page, at most a read window) unless it holds
+     * `need` bytes from there; fewer only at `bound`.
+     */
+    const bring = async (offset: number, need: number, want: number): Promise<number> => {
+      const at = offset - windowStart;
+      if (at >= 0 && window.length - at >= need) return at;
+      windowStart = offset;
+      window = await this.readStore(
+        offset,
+        Math.min(READ_WINDOW, Math.max(want, 4096), bound - offset),
+      );
+      return 0;
+    };
+    let position = start;
+    for (;;) {
+      if (!withLength && position === lsn) return 0;
+      const at = await bring(position, HEADER_SIZE, lsn + HEADER_SIZE - position);
+      if (window.length - at < HEADER_SIZE) break;
+      const crc = readU32(window, at);
       const length = frameLength(window, at);
       if (!lengthFits(position, length, log.maxRecordSize, bound)) {
         throw new CorruptionError(
@@ -135,7 +216,19 @@ export class Locator {
         );
       }
       if (position === lsn) return length;
-      position += HEADER_SIZE + length;
+      // The checksum covers the length field and the payload, read window by window.
+      const end = position + HEADER_SIZE + length;
+      let next = position + 4;
+      let sum = 0;
+      while (next < end) {
+        const from = await bring(next, 1, end - next);
+        const to = Math.min(window.length, from + (end - next));
+        if (to <= from) throw this.damaged(position); // the store is shorter than `bound`
+        sum = continueFrameCrc(sum, window, from, to);
+        next += to - from;
+      }
+      if (sum !== crc && !log.skipped.has(position)) throw this.damaged(position);
+      position = end;
       if (position > lsn) break;
     }
     throw new BoundaryError(`${lsn} is not a record boundary of the log`, { offset: lsn });

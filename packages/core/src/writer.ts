@@ -442,7 +442,9 @@ export class Writer {
   /**
    * Settles a write: `inline` when it was done synchronously inside
    * {@link Writer.submit} (a blocking write), whose caller must not meet a
-   * subscriber.
+   * subscriber. A failed write stops the log; a reopen resumes at its
+   * offset, or at most at the durable watermark when the store latched the
+   * failure.
    */
   #writeDone(
     start: number,
@@ -460,7 +462,15 @@ export class Writer {
       this.#landed(start, end, recycle, inline);
     } else {
       gc.markFailed(start, end, cause);
-      log.durability.fail(new WriteFailedError(start, { cause }), gc.poisonedAt ?? start);
+      // A failure the store latched (`WAL_FAILED`: the directory fsync of a
+      // new segment inside the write) is a failed sync as well: a reopen
+      // resumes at most at the durable watermark, whether or not a durable
+      // wait met the failure first (docs/DURABILITY.md §4, WAL_WRITE_FAILED).
+      log.durability.fail(
+        new WriteFailedError(start, { cause }),
+        gc.poisonedAt ?? start,
+        latched(cause),
+      );
     }
     this.#releaseBuffered(end - start);
     log.exclusivity.end();
@@ -486,7 +496,7 @@ export class Writer {
   }
 }
 
-/** Whether the store latched the failure `cause` of a durable write (`WAL_FAILED`, Store contract). */
+/** Whether the store latched the failure `cause` of a write (`WAL_FAILED`, Store contract). */
 function latched(cause: unknown): boolean {
   return (cause as { code?: unknown } | null)?.code === 'WAL_FAILED';
 }

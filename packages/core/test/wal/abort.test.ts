@@ -3,7 +3,7 @@
 // keeping only what was made durable, that the records are still there.
 
 import assert from 'node:assert/strict';
-import { getEventListeners, setMaxListeners } from 'node:events';
+import { getEventListeners } from 'node:events';
 import type { Fs } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
@@ -180,7 +180,6 @@ describe('Wal', () => {
       const payloads: Uint8Array[] = [];
       const controller = new AbortController();
       const { signal } = controller;
-      setMaxListeners(0, signal); // one listener per pending wait
       const waits: ReturnType<typeof track>[] = [];
       while (wal.writable) {
         const payload = bytes(1000, payloads.length);
@@ -279,17 +278,110 @@ describe('Wal', () => {
     it('many waits on one long-lived signal leave no listener behind', async () => {
       const wal = await segmented(new CrashFs());
       const { signal } = new AbortController();
-      setMaxListeners(0, signal); // one listener per pending wait
       const waits: Promise<unknown>[] = [];
       for (let i = 0; i < 500; i++) {
         waits.push(wal.append(bytes(8, i), { wait: i % 2 === 0 ? 'written' : 'durable', signal }));
         waits.push(wal.sync({ signal }), wal.drained({ signal }));
       }
-      assert.ok(getEventListeners(signal, 'abort').length > 0);
+      assert.equal(getEventListeners(signal, 'abort').length, 1);
       await Promise.all(waits);
       await wal.waitFor(0, 'durable', { signal });
       assert.equal(getEventListeners(signal, 'abort').length, 0);
       await wal.close();
+    });
+
+    it('1000 pending waits on one signal: one listener, no warning; aborting rejects them in call order', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => {
+        warnings.push(warning);
+      };
+      process.on('warning', onWarning);
+      try {
+        const crash = new CrashFs();
+        const held = new HeldFs(crash);
+        const wal = await openHeld(held);
+        held.hold('fdatasync');
+        const controller = new AbortController();
+        const { signal } = controller;
+        const order: number[] = [];
+        const waits: Promise<void>[] = [];
+        const payloads: Uint8Array[] = [];
+        for (let i = 0; i < 1000; i++) {
+          const kind = i % 3;
+          let wait: Promise<unknown>;
+          if (kind === 0) {
+            const payload = bytes(8, i);
+            payloads.push(payload);
+            wait = wal.append(payload, { wait: 'durable', signal });
+          } else if (kind === 1) {
+            wait = wal.sync({ signal });
+          } else {
+            wait = wal.waitFor(0, 'durable', { signal });
+          }
+          waits.push(
+            wait.then(
+              () => assert.fail(`wait ${i} resolved`),
+              (error: unknown) => {
+                isAbort(signal.reason)(error);
+                order.push(i);
+              },
+            ),
+          );
+        }
+        await tick();
+        await tick();
+        assert.equal(getEventListeners(signal, 'abort').length, 1);
+        controller.abort(new Error('enough'));
+        await Promise.all(waits);
+        assert.deepEqual(order, [...Array(1000).keys()]);
+        assert.equal(getEventListeners(signal, 'abort').length, 0);
+        held.release();
+        await wal.sync();
+        await wal.close();
+        assert.deepEqual(await durablePayloads(crash), payloads);
+        await tick();
+        assert.deepEqual(
+          warnings.map((w) => w.name),
+          [],
+        );
+      } finally {
+        process.off('warning', onWarning);
+      }
+    });
+
+    it('1000 waits on one signal that settle: one listener while pending, none after, no warning', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => {
+        warnings.push(warning);
+      };
+      process.on('warning', onWarning);
+      try {
+        const held = new HeldFs(new CrashFs());
+        const wal = await openHeld(held);
+        held.hold('fdatasync');
+        const { signal } = new AbortController();
+        const waits: Promise<unknown>[] = [];
+        for (let i = 0; i < 1000; i++) {
+          waits.push(wal.append(bytes(8, i), { wait: 'durable', signal }));
+        }
+        await tick();
+        await tick();
+        assert.equal(getEventListeners(signal, 'abort').length, 1);
+        held.release();
+        await Promise.all(waits);
+        assert.equal(getEventListeners(signal, 'abort').length, 0);
+        // A signal with no pending wait serves new ones as a fresh one does.
+        await wal.sync({ signal });
+        assert.equal(getEventListeners(signal, 'abort').length, 0);
+        await wal.close();
+        await tick();
+        assert.deepEqual(
+          warnings.map((w) => w.name),
+          [],
+        );
+      } finally {
+        process.off('warning', onWarning);
+      }
     });
 
     it('model: whatever waits abort and when, every appended record is durable after a sync', async () => {

@@ -137,6 +137,39 @@ describe('Wal', () => {
         assert.deepEqual(await again.read(first), bytes(1000, 1));
         await again.close();
       });
+
+      it('a write failing on the directory fsync of a new segment: reopen resumes at the durable watermark, with no durable wait before', async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, mode.options);
+        const first = await wal.append(bytes(100, 1), { wait: 'durable' });
+        const durable = wal.durable;
+        assert.equal(durable, first + HEADER_SIZE + 100);
+        let last = 0;
+        for (let i = 0; i < 6; i++) last = wal.append(bytes(500, 2 + i)); // segment 0
+        await wal.waitFor(last, 'written');
+        const failAt = wal.tail;
+        assert.ok(failAt > durable && failAt < 4096);
+        // The record crossing into segment 1 makes the store create it and
+        // fsync the directory: the store latches the failure.
+        fs.inject({ method: 'syncDir', fault: 'EIO', persistent: true });
+        const error = await rejectsCode(
+          wal.append(bytes(2000, 9), { wait: 'written' }),
+          'WAL_WRITE_FAILED',
+        );
+        assert.equal((error as { offset?: number }).offset, failAt);
+        assert.equal((error.cause as { code?: string }).code, 'WAL_FAILED');
+        assert.equal(wal.durable, durable);
+        // No durable wait, no sync: the reopen alone must drop what was
+        // written after the last durable offset (docs/DURABILITY.md §4).
+        fs.clear();
+        const again = await wal.reopen();
+        assert.equal(again.tail, durable);
+        assert.deepEqual(
+          (await collect(again.iterate())).map((r) => r.lsn),
+          [first],
+        );
+        await again.close();
+      });
     });
 
   describe('failures outside appends', () => {

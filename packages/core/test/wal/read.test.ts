@@ -4,10 +4,11 @@
 import assert from 'node:assert/strict';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, rejectsCode, tick, track } from '../helpers.js';
-import { appendAll, collect, GatedStore, segmented } from './fixtures.js';
+import { appendAll, collect, FILE, GatedStore, segmented, single } from './fixtures.js';
 
 describe('Wal', () => {
   describe('read', () => {
@@ -93,6 +94,114 @@ describe('Wal', () => {
       assert.equal((iterated as { offset?: number }).offset, lsns[1]);
       assert.deepEqual(await wal.read(lsns[0]!), bytes(10, 1));
       await wal.close();
+    });
+
+    it('a damaged length before an intact record: WAL_CORRUPTION at the damaged frame, never WAL_NOT_BOUNDARY or a phantom frame', async () => {
+      // Lengths that overshoot the next record, land inside the damaged
+      // record's own payload, or claim nothing.
+      for (const damaged of [100, 0, 5, 0xffff_ffff]) {
+        const store = new MemoryStore();
+        const wal = await Wal.open(store);
+        const { lsns, payloads } = appendAll(
+          wal,
+          Array.from({ length: 10 }, () => 10),
+        );
+        await wal.sync();
+        const length = new Uint8Array(4);
+        new DataView(length.buffer).setUint32(0, damaged, true);
+        await store.write(lsns[4]! + 4, length);
+        for (const i of [6, 5, 9, 4]) {
+          const error = await rejectsCode(wal.read(lsns[i]!), 'WAL_CORRUPTION');
+          assert.equal((error as { offset?: number }).offset, lsns[4], `read of record ${i}`);
+        }
+        const started = await rejectsCode(collect(wal.iterate(lsns[6]!)), 'WAL_CORRUPTION');
+        assert.equal((started as { offset?: number }).offset, lsns[4]);
+        // Inside the damaged record: the walk cannot prove it either way.
+        const inside = await rejectsCode(wal.read(lsns[4]! + 1), 'WAL_CORRUPTION');
+        assert.equal((inside as { offset?: number }).offset, lsns[4]);
+        for (const i of [0, 3]) assert.deepEqual(await wal.read(lsns[i]!), payloads[i]);
+        await wal.close();
+      }
+    });
+
+    it("property: after a record's length is damaged, every later record reads intact or rejects WAL_CORRUPTION at or before the damage", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 0, max: 700 }), { minLength: 2, maxLength: 60 }),
+          fc.nat(),
+          fc.oneof(
+            fc.integer({ min: 0, max: 0xffff_ffff }),
+            fc.integer({ min: 0, max: 2000 }),
+            // A length that lands on a later record boundary.
+            fc.constant(-1),
+          ),
+          fc.nat(),
+          fc.boolean(),
+          async (sizes, pick, claimed, seed, reopen) => {
+            const options = { indexInterval: 4096, maxRecordSize: 64 * 1024 };
+            const store = new MemoryStore();
+            const crash = new CrashFs();
+            let wal = reopen ? await single(crash, options) : await Wal.open(store, options);
+            const { lsns, payloads } = appendAll(wal, sizes);
+            await wal.sync();
+            if (reopen) {
+              // The boundary index from the recovery scan instead of the appends.
+              await wal.close();
+              wal = await single(crash, options);
+            }
+            const damage = async (offset: number, field: Uint8Array): Promise<void> => {
+              if (!reopen) return void (await store.write(offset, field));
+              const file = await crash.open(FILE, 'write');
+              await crash.pwrite(file, field, offset);
+              await crash.close(file);
+            };
+            const k = pick % (lsns.length - 1);
+            const original = sizes[k]!;
+            let length = claimed;
+            if (claimed === -1) {
+              const to = k + 1 + (seed % (lsns.length - k - 1));
+              length = (to + 1 < lsns.length ? lsns[to + 1]! : wal.tail) - lsns[k]! - HEADER_SIZE;
+            }
+            if (length === original) length = original + 1;
+            const field = new Uint8Array(4);
+            new DataView(field.buffer).setUint32(0, length, true);
+            await damage(lsns[k]! + 4, field);
+            // Every record from the damaged one on, in an order of the seed.
+            const order = Array.from({ length: lsns.length - k }, (_, i) => k + i);
+            for (let i = order.length - 1; i > 0; i--) {
+              const j = (seed + i * 7919) % (i + 1);
+              [order[i], order[j]] = [order[j]!, order[i]!];
+            }
+            for (const i of order) {
+              let outcome: Uint8Array | Error;
+              try {
+                outcome = await wal.read(lsns[i]!);
+              } catch (error) {
+                outcome = error as Error;
+              }
+              if (outcome instanceof Uint8Array) {
+                assert.notEqual(i, k, 'the damaged record reads');
+                assert.deepEqual(outcome, payloads[i], `record ${i}`);
+              } else {
+                assert.equal(
+                  (outcome as { code?: string }).code,
+                  'WAL_CORRUPTION',
+                  String(outcome),
+                );
+                const offset = (outcome as { offset?: number }).offset;
+                assert.ok(
+                  offset !== undefined && offset <= lsns[k]!,
+                  `offset ${offset} of record ${i}`,
+                );
+              }
+            }
+            // Records before the damage are untouched.
+            for (let i = 0; i < k; i++) assert.deepEqual(await wal.read(lsns[i]!), payloads[i]);
+            await wal.close();
+          },
+        ),
+        { numRuns: 200 },
+      );
     });
   });
 });
