@@ -159,9 +159,10 @@ describe('Wal: a blocking log lets the event loop turn', () => {
       const syncsBefore = fs.syncsNow;
       let commits = 0;
       const loop = turnCounter();
-      const until = performance.now() + 100;
+      // Until the loop has turned 11 times (bounded, should it never turn):
+      // a count, not a time window, so a busy machine only makes it longer.
       const committer = async (): Promise<void> => {
-        while (performance.now() < until) {
+        while (loop.turns <= 10 && commits < 200_000) {
           await wal.append(bytes(100), { wait: 'durable' });
           commits++;
         }
@@ -244,12 +245,11 @@ describe('Wal: a blocking log lets the event loop turn', () => {
     const wal = await blocking();
     const loop = turnCounter();
     try {
-      // Rounds of 32 concurrent appends for 100 ms: the wait that takes a turn
-      // (about every millisecond, the clock read every 16 written waits) falls
-      // mid-round most of the time.
-      const until = performance.now() + 100;
+      // Rounds of 32 concurrent appends until the loop has turned 11 times
+      // (bounded): the wait that takes a turn (about every millisecond, the
+      // clock read every 16 written waits) falls mid-round most of the time.
       let rounds = 0;
-      while (performance.now() < until) {
+      while ((loop.turns <= 10 || rounds <= 10) && rounds < 20_000) {
         const level = rounds % 2 === 0 ? 'written' : 'durable';
         const order: number[] = [];
         const lsns = await Promise.all(
