@@ -2180,11 +2180,19 @@ describe('Lsm: blocking commits let the event loop turn', () => {
       writeBufferSize: 16 * 1024 * 1024,
     });
     await db.put(bytes('first'), bytes('0'));
-    // Rounds of 32 concurrent writes for 100 ms: many of them hold
-    // the write that waits for a turn (about every millisecond), most often mid-round.
-    const until = performance.now() + 100;
+    // Rounds of 32 concurrent writes until the event loop has turned 11
+    // times (a count, bounded, not a time window: a busy machine only makes
+    // it longer): many rounds hold the one that waits for a turn (about
+    // every millisecond), most often mid-round.
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
     let rounds = 0;
-    while (performance.now() < until) {
+    while ((turns <= 10 || rounds <= 10) && rounds < 5000) {
       const order: number[] = [];
       await Promise.all(
         Array.from({ length: 32 }, (_, i) =>
@@ -2198,6 +2206,8 @@ describe('Lsm: blocking commits let the event loop turn', () => {
       );
       rounds++;
     }
+    counting = false;
+    assert.ok(turns > 10, `the event loop turned ${turns} times in ${rounds} rounds`);
     assert.ok(rounds > 10, `only ${rounds} rounds`);
     await db.close();
   });
