@@ -18,6 +18,7 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  TruncatedError,
   validateOffset,
   type WalError,
 } from '@wal/errors';
@@ -417,9 +418,12 @@ export class Wal {
   /**
    * Resolves once the record at `lsn` (any LSN this log handed out) is
    * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
-   * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after
-   * `close()` finished, and `ERR_OUT_OF_RANGE` for an LSN not below the tail;
-   * with an `AbortError` once `options.signal` aborts (at once if it is).
+   * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after `close()` finished,
+   * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
+   * when a `truncateAfter` called before it (and still running at the call)
+   * cut the record: it never resolves for a record appended later at the
+   * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
+   * once if it is).
    */
   waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
     try {
@@ -431,7 +435,10 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return cancellable(options, () => this.#paced(this.#waitFor(lsn, level), level));
+    // The cuts made from here on may take the record back (the LSN may then
+    // be handed out again, to another record).
+    const epoch = this.#log.cuts.length;
+    return cancellable(options, () => this.#paced(this.#waitFor(lsn, level, epoch), level));
   }
 
   /**
@@ -444,19 +451,41 @@ export class Wal {
     return turns === undefined ? wait : turns.pace(wait, level === 'durable');
   }
 
-  #waitFor(lsn: number, level: WaitLevel): Promise<void> {
+  #waitFor(lsn: number, level: WaitLevel, epoch: number): Promise<void> {
+    const cut = this.#cutError(lsn, epoch);
+    if (cut !== undefined) return Promise.reject(cut);
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {
       // close() writes and syncs every record appended before it.
       return closing.then(noop, noop).then(() => {
+        const cut = this.#cutError(lsn, epoch);
+        if (cut !== undefined) throw cut;
         if (lsn < (level === 'durable' ? this.durable : this.written)) return;
         throw new ClosedError('log', { offset: lsn });
       });
     }
     const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level));
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     return this.#log.writer.waitTarget(lsn + 1, level);
+  }
+
+  /**
+   * `WAL_TRUNCATED` when a `truncateAfter` made since the log's cut count was
+   * `epoch` cut the record at `lsn` (its cut is at or below `lsn`), else `undefined`.
+   */
+  #cutError(lsn: number, epoch: number): WalError | undefined {
+    const cuts = this.#log.cuts;
+    for (let i = epoch; i < cuts.length; i++) {
+      const end = cuts[i]!;
+      if (end <= lsn) {
+        return new TruncatedError(
+          `the record at ${lsn} was dropped by a truncateAfter cutting the log at ${end}`,
+          { offset: lsn },
+        );
+      }
+    }
+    return undefined;
   }
 
   /**
