@@ -418,7 +418,8 @@ export class Wal {
   /**
    * Resolves once the record at `lsn` (any LSN this log handed out) is
    * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
-   * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after `close()` finished,
+   * before it failed (also `close()`'s final write), `WAL_FAILED` after a
+   * failed sync (also `close()`'s final one), `WAL_CLOSED` after `close()` finished,
    * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
    * when a `truncateAfter` called before it (and still running at the call)
    * cut the record: it never resolves for a record appended later at the
@@ -462,7 +463,8 @@ export class Wal {
         const cut = this.#cutError(lsn, epoch);
         if (cut !== undefined) throw cut;
         if (lsn < (level === 'durable' ? this.durable : this.written)) return;
-        throw new ClosedError('log', { offset: lsn });
+        // Not reached: the close's final write or sync failed (or an earlier one).
+        throw this.#log.durability.failure ?? new ClosedError('log', { offset: lsn });
       });
     }
     const quiet = this.#log.exclusivity.quiet();
