@@ -635,7 +635,9 @@ export class Wal {
    * first step rejects with `WAL_NOT_BOUNDARY` when `fromLsn` is not a record
    * boundary; any step rejects with `WAL_TRUNCATED` once a `truncateBefore`
    * passed its position and `WAL_CORRUPTION` for a record failing its
-   * checksum. A `truncateAfter` below its end ends it at the cut.
+   * checksum. A `truncateAfter` below its end ends it at the cut (one at or
+   * below `fromLsn`, made before the first step, ends it with no record and
+   * no error, also when `fromLsn` was appended but not yet written).
    */
   iterate(fromLsn?: number): AsyncIterableIterator<StoredRecord> {
     return new RecordIterator(openReader(this.#log, this.#access, fromLsn, READ_WINDOW));
