@@ -54,6 +54,9 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
   }
   // The tail at the call is a boundary, unless a truncateAfter cuts first.
   const tail = log.tail;
+  // Past the tail at the call: refused now, not when its turn comes (appends
+  // meanwhile would move the tail past it, and their records would be dropped).
+  if (lsn > tail) return Promise.reject(outOfRange('lsn', `<= the tail (${tail})`, lsn));
   const cuts = log.cuts.length;
   return log.exclusivity.enqueue(async () => {
     const { durability, locator, writer } = log;
@@ -61,6 +64,7 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
       throw log.blockedError('truncate the log');
     }
     if (lsn < log.head) throw locator.truncatedError(lsn);
+    // Past the tail a truncateAfter called before it cut to.
     if (lsn > log.tail) throw outOfRange('lsn', `<= the tail (${log.tail})`, lsn);
     if (lsn === log.head) return;
     try {

@@ -584,7 +584,9 @@ export class Wal {
    * Algorithm: docs/FORMAT.md §7.2.
    *
    * Rejects with `WAL_NOT_BOUNDARY`, `WAL_TRUNCATED` (below the head),
-   * `ERR_OUT_OF_RANGE` (past the tail), `WAL_CLOSED` (called after
+   * `ERR_OUT_OF_RANGE` (past the tail at the call, even if appends then reach
+   * past `lsn`; or past the tail a `truncateAfter` called before it cut
+   * to), `WAL_CLOSED` (called after
    * `close()`, or still queued behind another truncation when `close()` was
    * called), `WAL_READ_ONLY`, and the failure errors: `WAL_WRITE_FAILED` or
    * `WAL_FAILED` when the log failed before the head moved (nothing changed),

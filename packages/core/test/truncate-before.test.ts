@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
 import { MemoryStore, type MetaUpdate } from '@wal/store';
+import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
 import { bytes, isCode, tick, track } from './helpers.js';
@@ -316,6 +318,77 @@ describe('truncateBefore beside the writers', () => {
     await wal.truncateBefore(lsns[1]!);
     await assert.rejects(wal.truncateBefore(lsns[0]!), isCode('WAL_TRUNCATED', lsns[0]));
     await wal.close();
+  });
+
+  it('an LSN past the tail at the call is refused, though appends in the same turn reach past it; nothing appended after it is dropped', async () => {
+    const wal = await Wal.open(new MemoryStore());
+    wal.append(bytes(10, 1));
+    await wal.sync();
+    const past = wal.tail + HEADER_SIZE + 5; // where the next 5-byte record ends
+    const refused = assert.rejects(wal.truncateBefore(past), (error: unknown) => {
+      assert.equal(errorCode(error), 'ERR_OUT_OF_RANGE');
+      assert.match(String(error), new RegExp(`Received ${past}\\b`));
+      return true;
+    });
+    const lsn = wal.append(bytes(5, 2));
+    assert.equal(lsn + HEADER_SIZE + 5, past); // a boundary once appended
+    await refused;
+    assert.equal(wal.head, 0);
+    assert.deepEqual(await wal.read(lsn), bytes(5, 2));
+    await wal.close();
+  });
+
+  it('model: truncateBefores and appends in one turn: past the tail at the call is refused, every record from the final head is kept', async () => {
+    type Step = { op: 'append'; size: number } | { op: 'truncate'; pick: number; past: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ op: fc.constant('append' as const), size: fc.integer({ min: 0, max: 30 }) }),
+      // past 0: an LSN handed out (or the tail); past > 0: that far past the tail
+      fc.record({
+        op: fc.constant('truncate' as const),
+        pick: fc.nat(),
+        past: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 80 })),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const wal = await Wal.open(new MemoryStore());
+        const records: Array<{ lsn: number; payload: Uint8Array }> = [];
+        let head = 0; // the model's head once the truncations ran, in call order
+        const outcomes: Array<Promise<void>> = [];
+        for (const [i, s] of steps.entries()) {
+          if (s.op === 'append') {
+            const payload = bytes(s.size, i);
+            records.push({ lsn: wal.append(payload), payload });
+            continue;
+          }
+          const tail = wal.tail;
+          const boundaries = [...records.map((r) => r.lsn), tail];
+          const lsn = s.past === 0 ? boundaries[s.pick % boundaries.length]! : tail + s.past;
+          let expected: string;
+          if (lsn > tail) expected = 'ERR_OUT_OF_RANGE';
+          else if (lsn < head) expected = 'WAL_TRUNCATED';
+          else {
+            expected = 'resolved';
+            head = lsn;
+          }
+          outcomes.push(
+            wal.truncateBefore(lsn).then(
+              () => assert.equal('resolved', expected, `truncateBefore(${lsn})`),
+              (error: unknown) =>
+                assert.equal(errorCode(error), expected, `truncateBefore(${lsn})`),
+            ),
+          );
+        }
+        await Promise.all(outcomes);
+        assert.equal(wal.head, head);
+        for (const record of records) {
+          if (record.lsn >= head) assert.deepEqual(await wal.read(record.lsn), record.payload);
+          else await assert.rejects(wal.read(record.lsn), isCode('WAL_TRUNCATED'));
+        }
+        await wal.close();
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('50 writers append durably without pause while checkpoints run: none refused, none lost', async function () {
