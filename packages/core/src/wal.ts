@@ -580,7 +580,8 @@ export class Wal {
    * below `lsn` is durable (records from `lsn` on are not waited for: use
    * `sync()` or a durable wait for them). Truncations run one at a time, in
    * call order. Reads and iterators below the new head reject with
-   * `WAL_TRUNCATED` once it moved. A `close()` waits for it.
+   * `WAL_TRUNCATED` once it moved. A `close()` called after it waits for
+   * it (unless it is still queued behind another truncation then).
    * Algorithm: docs/FORMAT.md §7.2.
    *
    * Rejects with `WAL_NOT_BOUNDARY`, `WAL_TRUNCATED` (below the head),

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import { MemoryStore, type MetaUpdate } from '@wal/store';
+import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
@@ -285,6 +286,110 @@ describe('truncateBefore beside the writers', () => {
     assert.equal(store.head, lsns[1]);
     assert.ok(wal.durable > last, 'close made the record appended before it durable');
     assert.deepEqual(store.overlaps, []);
+  });
+
+  it('close() in the same turn as it (nothing queued before it) lets it finish; one queued behind another truncation is refused', async () => {
+    const gaps = ['same turn', 'microtask', 'macrotask', 'first done'] as const;
+    for (const gap of gaps) {
+      const fs = new CrashFs();
+      const wal = await Wal.open('/wal', { fs, segmentSize: 4096 });
+      const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+      const first = wal.truncateBefore(lsns[1]!);
+      const queued = wal.truncateBefore(lsns[2]!); // behind the first
+      if (gap === 'microtask') await Promise.resolve();
+      if (gap === 'macrotask') await tick();
+      if (gap === 'first done') await first;
+      const last = wal.append(bytes(5, 4));
+      const closing = wal.close();
+      await assert.rejects(wal.truncateBefore(lsns[2]!), isCode('WAL_CLOSED')); // after close()
+      await first;
+      if (gap === 'first done')
+        await queued; // its turn had come
+      else await assert.rejects(queued, isCode('WAL_CLOSED'), gap);
+      await closing;
+      const head = gap === 'first done' ? lsns[2] : lsns[1];
+      assert.equal(wal.head, head, gap);
+      const again = await Wal.open('/wal', { fs, segmentSize: 4096 });
+      assert.equal(again.head, head, gap);
+      assert.deepEqual(await again.read(last), bytes(5, 4));
+      await again.close();
+    }
+    // Behind a truncateAfter called before it: refused, with the truncateAfter.
+    const wal = await Wal.open(new MemoryStore());
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+    const cut = wal.truncateAfter(lsns[2]!);
+    const queued = wal.truncateBefore(lsns[1]!);
+    await wal.close();
+    await assert.rejects(cut, isCode('WAL_CLOSED'));
+    await assert.rejects(queued, isCode('WAL_CLOSED'));
+    assert.equal(wal.head, 0);
+  });
+
+  it('model: close() among truncateBefores and pauses: those whose turn had come finish, the rest are refused, in call order', async () => {
+    type Pause = 'none' | 'microtask' | 'macrotask';
+    const pause = fc.constantFrom<Pause>('none', 'microtask', 'macrotask');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(pause, { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        async (pauses, at) => {
+          const fs = new CrashFs();
+          const wal = await Wal.open('/wal', { fs, segmentSize: 4096 });
+          const lsns = pauses.map((_, i) => wal.append(bytes(10 + i, i)));
+          const closeAt = at % (pauses.length + 1); // close() before the truncation numbered so
+          const settled: boolean[] = [];
+          const outcomes: Array<Promise<string>> = [];
+          let closing: Promise<void> | undefined;
+          // The truncations whose turn had come when close() was called: those
+          // finished, and the first one not finished (none before it pending).
+          const turns = (): number =>
+            settled.filter(Boolean).length + (settled.includes(false) ? 1 : 0);
+          let mustRun = 0;
+          for (const [i, p] of pauses.entries()) {
+            if (i === closeAt) {
+              mustRun = turns();
+              closing = wal.close();
+            }
+            const promise = wal.truncateBefore(lsns[i]!);
+            settled.push(false);
+            // Noted in the first reaction to the promise, as the log notes it finished.
+            outcomes.push(
+              promise.then(
+                () => {
+                  settled[i] = true;
+                  return 'resolved';
+                },
+                (error: unknown) => {
+                  settled[i] = true;
+                  return errorCode(error) ?? String(error);
+                },
+              ),
+            );
+            if (p === 'microtask') await Promise.resolve();
+            if (p === 'macrotask') await tick();
+          }
+          if (closing === undefined) {
+            mustRun = turns();
+            closing = wal.close();
+          }
+          await closing;
+          const results = await Promise.all(outcomes);
+          const ran = results.filter((r) => r === 'resolved').length;
+          // Resolved first, then refused, nothing else; the ones whose turn had come ran.
+          assert.deepEqual(results, [
+            ...Array<string>(ran).fill('resolved'),
+            ...Array<string>(results.length - ran).fill('WAL_CLOSED'),
+          ]);
+          assert.equal(ran, mustRun);
+          const head = ran === 0 ? 0 : lsns[ran - 1]!;
+          assert.equal(wal.head, head);
+          const again = await Wal.open('/wal', { fs, segmentSize: 4096 });
+          assert.equal(again.head, head);
+          await again.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it('a truncateAfter called during it waits its turn; appends are refused from that call', async () => {
