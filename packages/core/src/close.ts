@@ -1,6 +1,6 @@
 /**
  * Closing the log (docs/DURABILITY.md §3, `close`): truncations called before
- * finish first; then, unless the log failed, everything appended is written
+ * finish first (or reject, when still queued behind another); then, unless the log failed, everything appended is written
  * and synced, the durable hint recorded (docs/FORMAT.md §5.2) and zeros
  * written ahead and not used cut (§8.4); then the log waits until it is
  * settled (docs/INTERNALS.md §5) and closes the store. Internal to @wal/core.
@@ -21,8 +21,11 @@ export async function closeLog(log: LogState): Promise<void> {
   // for nothing but the next turn) rejects this close instead of passing for
   // a failure it was told of (a resolved close promises every record durable).
   const failedBefore = durability.failure !== undefined;
-  // Truncations called before close() finish first (those not yet started
-  // reject with WAL_CLOSED).
+  // Truncations called before close() finish first: a truncateBefore whose
+  // turn had come (none before it pending) runs; one still queued behind
+  // another truncation, or a truncateAfter not yet started, rejects with
+  // WAL_CLOSED.
+  exclusivity.closing();
   await exclusivity.truncationsDone();
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
     try {

@@ -46,6 +46,11 @@ export class Exclusivity {
   #quiet: Signal | undefined;
   /** Settles once every truncation requested so far finished: they run one at a time. */
   #truncations: Promise<void> | undefined;
+  /** Truncations requested so far (numbered from 0, in call order) and finished. */
+  #requested = 0;
+  #finished = 0;
+  /** The truncations numbered below this had their turn when `close()` was called. */
+  #turnAtClose = Number.POSITIVE_INFINITY;
 
   constructor(log: LogState) {
     this.#log = log;
@@ -81,13 +86,40 @@ export class Exclusivity {
 
   /** Runs the truncations one at a time, in call order. Resolves or rejects as `work` does. */
   enqueue<T>(work: () => Promise<T>): Promise<T> {
+    this.#requested++;
     const run = (this.#truncations ?? Promise.resolve()).then(work);
-    const tracked = run.then(noop, noop);
+    const finished = (): void => {
+      this.#finished++;
+    };
+    const tracked = run.then(finished, finished);
     this.#truncations = tracked;
     void tracked.then(() => {
       if (this.#truncations === tracked) this.#truncations = undefined;
     });
     return run;
+  }
+
+  /** The number the next truncation requested gets (see {@link Exclusivity.hadTurnAtClose}). */
+  get nextTruncation(): number {
+    return this.#requested;
+  }
+
+  /**
+   * Notes, as `close()` is called, which truncations have had their turn:
+   * the finished ones and the one running or about to start (no earlier one
+   * still pending).
+   */
+  closing(): void {
+    if (this.#turnAtClose === Number.POSITIVE_INFINITY) this.#turnAtClose = this.#finished + 1;
+  }
+
+  /**
+   * Whether the truncation numbered `n` had its turn when `close()` was
+   * called (always true before `close()`); one that had not was still queued
+   * behind another truncation.
+   */
+  hadTurnAtClose(n: number): boolean {
+    return n < this.#turnAtClose;
   }
 
   /** Resolves once every truncation requested so far (and while waiting) finished. */

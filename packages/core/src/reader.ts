@@ -24,7 +24,7 @@ const noop = (): void => {};
 /** What the iterators may see of a log: closures over its private state. */
 export interface ReaderAccess {
   quiet(): Promise<void>;
-  validateStart(lsn: number, end: number, tail: number): Promise<void>;
+  validateStart(lsn: number, end: number, tail: number, epoch: number): Promise<void>;
   clampEnd(end: number, epoch: number): number;
   head(): number;
   maxRecordSize(): number;
@@ -61,7 +61,7 @@ export class Reader {
     const wal = this.wal;
     await wal.quiet();
     if (!this.#validated) {
-      await wal.validateStart(this.#position, this.end, this.tail);
+      await wal.validateStart(this.#position, this.end, this.tail, this.epoch);
       this.#validated = true;
     }
     for (;;) {
@@ -289,6 +289,12 @@ export function openReader(
 /** What the iterators may see of `log`. */
 export function readerAccess(log: LogState): ReaderAccess {
   const { exclusivity, locator, writer } = log;
+  // Where an iterator created at cut count `epoch` must stop, at most `end`.
+  const clampEnd = (end: number, epoch: number): number => {
+    const cuts = log.cuts;
+    for (let i = epoch; i < cuts.length; i++) end = Math.min(end, cuts[i]!);
+    return end;
+  };
   return {
     // Waits while a truncateAfter runs (docs/INTERNALS.md §7).
     async quiet() {
@@ -296,9 +302,13 @@ export function readerAccess(log: LogState): ReaderAccess {
       if (quiet !== undefined) await quiet;
       if ((log.blocked & BLOCK_CLOSED) !== 0 && log.store.closed) throw new ClosedError('log');
     },
-    async validateStart(lsn, end, tail) {
+    async validateStart(lsn, end, tail, epoch) {
       const quiet = exclusivity.quiet();
       if (quiet !== undefined) await quiet;
+      // A truncateAfter since the iterator was made cut at or below a start
+      // that was in the log: the iterator ends at the cut (its first step
+      // finds it done), whatever was at the start before.
+      if (lsn <= tail && clampEnd(tail, epoch) <= lsn && lsn >= log.head) return;
       if ((lsn === end || lsn === tail) && lsn >= log.head) return;
       if (lsn > end && lsn < tail) {
         // Appended but not yet written when the iterator was made: nothing to
@@ -309,12 +319,7 @@ export function readerAccess(log: LogState): ReaderAccess {
       }
       await locator.locate(lsn, end);
     },
-    // Where an iterator created at cut count `epoch` must stop, at most `end`.
-    clampEnd(end, epoch) {
-      const cuts = log.cuts;
-      for (let i = epoch; i < cuts.length; i++) end = Math.min(end, cuts[i]!);
-      return end;
-    },
+    clampEnd,
     head: () => log.head,
     maxRecordSize: () => log.maxRecordSize,
     skipped: (lsn) => log.skipped.has(lsn),

@@ -18,6 +18,7 @@ import {
   outOfRange,
   ReadOnlyError,
   RecordTooLargeError,
+  TruncatedError,
   validateOffset,
   type WalError,
 } from '@wal/errors';
@@ -417,9 +418,13 @@ export class Wal {
   /**
    * Resolves once the record at `lsn` (any LSN this log handed out) is
    * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
-   * before it failed, `WAL_FAILED` after a failed sync, `WAL_CLOSED` after
-   * `close()` finished, and `ERR_OUT_OF_RANGE` for an LSN not below the tail;
-   * with an `AbortError` once `options.signal` aborts (at once if it is).
+   * before it failed (also `close()`'s final write), `WAL_FAILED` after a
+   * failed sync (also `close()`'s final one), `WAL_CLOSED` after `close()` finished,
+   * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
+   * when a `truncateAfter` called before it (and still running at the call)
+   * cut the record: it never resolves for a record appended later at the
+   * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
+   * once if it is).
    */
   waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
     try {
@@ -431,7 +436,10 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return cancellable(options, () => this.#paced(this.#waitFor(lsn, level), level));
+    // The cuts made from here on may take the record back (the LSN may then
+    // be handed out again, to another record).
+    const epoch = this.#log.cuts.length;
+    return cancellable(options, () => this.#paced(this.#waitFor(lsn, level, epoch), level));
   }
 
   /**
@@ -444,19 +452,42 @@ export class Wal {
     return turns === undefined ? wait : turns.pace(wait, level === 'durable');
   }
 
-  #waitFor(lsn: number, level: WaitLevel): Promise<void> {
+  #waitFor(lsn: number, level: WaitLevel, epoch: number): Promise<void> {
+    const cut = this.#cutError(lsn, epoch);
+    if (cut !== undefined) return Promise.reject(cut);
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {
       // close() writes and syncs every record appended before it.
       return closing.then(noop, noop).then(() => {
+        const cut = this.#cutError(lsn, epoch);
+        if (cut !== undefined) throw cut;
         if (lsn < (level === 'durable' ? this.durable : this.written)) return;
-        throw new ClosedError('log', { offset: lsn });
+        // Not reached: the close's final write or sync failed (or an earlier one).
+        throw this.#log.durability.failure ?? new ClosedError('log', { offset: lsn });
       });
     }
     const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level));
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     return this.#log.writer.waitTarget(lsn + 1, level);
+  }
+
+  /**
+   * `WAL_TRUNCATED` when a `truncateAfter` made since the log's cut count was
+   * `epoch` cut the record at `lsn` (its cut is at or below `lsn`), else `undefined`.
+   */
+  #cutError(lsn: number, epoch: number): WalError | undefined {
+    const cuts = this.#log.cuts;
+    for (let i = epoch; i < cuts.length; i++) {
+      const end = cuts[i]!;
+      if (end <= lsn) {
+        return new TruncatedError(
+          `the record at ${lsn} was dropped by a truncateAfter cutting the log at ${end}`,
+          { offset: lsn },
+        );
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -549,11 +580,14 @@ export class Wal {
    * below `lsn` is durable (records from `lsn` on are not waited for: use
    * `sync()` or a durable wait for them). Truncations run one at a time, in
    * call order. Reads and iterators below the new head reject with
-   * `WAL_TRUNCATED` once it moved. A `close()` waits for it.
+   * `WAL_TRUNCATED` once it moved. A `close()` called after it waits for
+   * it (unless it is still queued behind another truncation then).
    * Algorithm: docs/FORMAT.md §7.2.
    *
    * Rejects with `WAL_NOT_BOUNDARY`, `WAL_TRUNCATED` (below the head),
-   * `ERR_OUT_OF_RANGE` (past the tail), `WAL_CLOSED` (called after
+   * `ERR_OUT_OF_RANGE` (past the tail at the call, even if appends then reach
+   * past `lsn`; or past the tail a `truncateAfter` called before it cut
+   * to), `WAL_CLOSED` (called after
    * `close()`, or still queued behind another truncation when `close()` was
    * called), `WAL_READ_ONLY`, and the failure errors: `WAL_WRITE_FAILED` or
    * `WAL_FAILED` when the log failed before the head moved (nothing changed),
@@ -604,7 +638,9 @@ export class Wal {
    * first step rejects with `WAL_NOT_BOUNDARY` when `fromLsn` is not a record
    * boundary; any step rejects with `WAL_TRUNCATED` once a `truncateBefore`
    * passed its position and `WAL_CORRUPTION` for a record failing its
-   * checksum. A `truncateAfter` below its end ends it at the cut.
+   * checksum. A `truncateAfter` below its end ends it at the cut (one at or
+   * below `fromLsn`, made before the first step, ends it with no record and
+   * no error, also when `fromLsn` was appended but not yet written).
    */
   iterate(fromLsn?: number): AsyncIterableIterator<StoredRecord> {
     return new RecordIterator(openReader(this.#log, this.#access, fromLsn, READ_WINDOW));

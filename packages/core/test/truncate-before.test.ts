@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errorCode } from '@wal/errors';
 import { MemoryStore, type MetaUpdate } from '@wal/store';
+import { CrashFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { Wal } from '../src/index.js';
 import { bytes, isCode, tick, track } from './helpers.js';
@@ -285,6 +288,110 @@ describe('truncateBefore beside the writers', () => {
     assert.deepEqual(store.overlaps, []);
   });
 
+  it('close() in the same turn as it (nothing queued before it) lets it finish; one queued behind another truncation is refused', async () => {
+    const gaps = ['same turn', 'microtask', 'macrotask', 'first done'] as const;
+    for (const gap of gaps) {
+      const fs = new CrashFs();
+      const wal = await Wal.open('/wal', { fs, segmentSize: 4096 });
+      const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+      const first = wal.truncateBefore(lsns[1]!);
+      const queued = wal.truncateBefore(lsns[2]!); // behind the first
+      if (gap === 'microtask') await Promise.resolve();
+      if (gap === 'macrotask') await tick();
+      if (gap === 'first done') await first;
+      const last = wal.append(bytes(5, 4));
+      const closing = wal.close();
+      await assert.rejects(wal.truncateBefore(lsns[2]!), isCode('WAL_CLOSED')); // after close()
+      await first;
+      if (gap === 'first done')
+        await queued; // its turn had come
+      else await assert.rejects(queued, isCode('WAL_CLOSED'), gap);
+      await closing;
+      const head = gap === 'first done' ? lsns[2] : lsns[1];
+      assert.equal(wal.head, head, gap);
+      const again = await Wal.open('/wal', { fs, segmentSize: 4096 });
+      assert.equal(again.head, head, gap);
+      assert.deepEqual(await again.read(last), bytes(5, 4));
+      await again.close();
+    }
+    // Behind a truncateAfter called before it: refused, with the truncateAfter.
+    const wal = await Wal.open(new MemoryStore());
+    const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
+    const cut = wal.truncateAfter(lsns[2]!);
+    const queued = wal.truncateBefore(lsns[1]!);
+    await wal.close();
+    await assert.rejects(cut, isCode('WAL_CLOSED'));
+    await assert.rejects(queued, isCode('WAL_CLOSED'));
+    assert.equal(wal.head, 0);
+  });
+
+  it('model: close() among truncateBefores and pauses: those whose turn had come finish, the rest are refused, in call order', async () => {
+    type Pause = 'none' | 'microtask' | 'macrotask';
+    const pause = fc.constantFrom<Pause>('none', 'microtask', 'macrotask');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(pause, { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        async (pauses, at) => {
+          const fs = new CrashFs();
+          const wal = await Wal.open('/wal', { fs, segmentSize: 4096 });
+          const lsns = pauses.map((_, i) => wal.append(bytes(10 + i, i)));
+          const closeAt = at % (pauses.length + 1); // close() before the truncation numbered so
+          const settled: boolean[] = [];
+          const outcomes: Array<Promise<string>> = [];
+          let closing: Promise<void> | undefined;
+          // The truncations whose turn had come when close() was called: those
+          // finished, and the first one not finished (none before it pending).
+          const turns = (): number =>
+            settled.filter(Boolean).length + (settled.includes(false) ? 1 : 0);
+          let mustRun = 0;
+          for (const [i, p] of pauses.entries()) {
+            if (i === closeAt) {
+              mustRun = turns();
+              closing = wal.close();
+            }
+            const promise = wal.truncateBefore(lsns[i]!);
+            settled.push(false);
+            // Noted in the first reaction to the promise, as the log notes it finished.
+            outcomes.push(
+              promise.then(
+                () => {
+                  settled[i] = true;
+                  return 'resolved';
+                },
+                (error: unknown) => {
+                  settled[i] = true;
+                  return errorCode(error) ?? String(error);
+                },
+              ),
+            );
+            if (p === 'microtask') await Promise.resolve();
+            if (p === 'macrotask') await tick();
+          }
+          if (closing === undefined) {
+            mustRun = turns();
+            closing = wal.close();
+          }
+          await closing;
+          const results = await Promise.all(outcomes);
+          const ran = results.filter((r) => r === 'resolved').length;
+          // Resolved first, then refused, nothing else; the ones whose turn had come ran.
+          assert.deepEqual(results, [
+            ...Array<string>(ran).fill('resolved'),
+            ...Array<string>(results.length - ran).fill('WAL_CLOSED'),
+          ]);
+          assert.equal(ran, mustRun);
+          const head = ran === 0 ? 0 : lsns[ran - 1]!;
+          assert.equal(wal.head, head);
+          const again = await Wal.open('/wal', { fs, segmentSize: 4096 });
+          assert.equal(again.head, head);
+          await again.close();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('a truncateAfter called during it waits its turn; appends are refused from that call', async () => {
     const store = new WatchedStore();
     const wal = await Wal.open(store);
@@ -316,6 +423,77 @@ describe('truncateBefore beside the writers', () => {
     await wal.truncateBefore(lsns[1]!);
     await assert.rejects(wal.truncateBefore(lsns[0]!), isCode('WAL_TRUNCATED', lsns[0]));
     await wal.close();
+  });
+
+  it('an LSN past the tail at the call is refused, though appends in the same turn reach past it; nothing appended after it is dropped', async () => {
+    const wal = await Wal.open(new MemoryStore());
+    wal.append(bytes(10, 1));
+    await wal.sync();
+    const past = wal.tail + HEADER_SIZE + 5; // where the next 5-byte record ends
+    const refused = assert.rejects(wal.truncateBefore(past), (error: unknown) => {
+      assert.equal(errorCode(error), 'ERR_OUT_OF_RANGE');
+      assert.match(String(error), new RegExp(`Received ${past}\\b`));
+      return true;
+    });
+    const lsn = wal.append(bytes(5, 2));
+    assert.equal(lsn + HEADER_SIZE + 5, past); // a boundary once appended
+    await refused;
+    assert.equal(wal.head, 0);
+    assert.deepEqual(await wal.read(lsn), bytes(5, 2));
+    await wal.close();
+  });
+
+  it('model: truncateBefores and appends in one turn: past the tail at the call is refused, every record from the final head is kept', async () => {
+    type Step = { op: 'append'; size: number } | { op: 'truncate'; pick: number; past: number };
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ op: fc.constant('append' as const), size: fc.integer({ min: 0, max: 30 }) }),
+      // past 0: an LSN handed out (or the tail); past > 0: that far past the tail
+      fc.record({
+        op: fc.constant('truncate' as const),
+        pick: fc.nat(),
+        past: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 80 })),
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+        const wal = await Wal.open(new MemoryStore());
+        const records: Array<{ lsn: number; payload: Uint8Array }> = [];
+        let head = 0; // the model's head once the truncations ran, in call order
+        const outcomes: Array<Promise<void>> = [];
+        for (const [i, s] of steps.entries()) {
+          if (s.op === 'append') {
+            const payload = bytes(s.size, i);
+            records.push({ lsn: wal.append(payload), payload });
+            continue;
+          }
+          const tail = wal.tail;
+          const boundaries = [...records.map((r) => r.lsn), tail];
+          const lsn = s.past === 0 ? boundaries[s.pick % boundaries.length]! : tail + s.past;
+          let expected: string;
+          if (lsn > tail) expected = 'ERR_OUT_OF_RANGE';
+          else if (lsn < head) expected = 'WAL_TRUNCATED';
+          else {
+            expected = 'resolved';
+            head = lsn;
+          }
+          outcomes.push(
+            wal.truncateBefore(lsn).then(
+              () => assert.equal('resolved', expected, `truncateBefore(${lsn})`),
+              (error: unknown) =>
+                assert.equal(errorCode(error), expected, `truncateBefore(${lsn})`),
+            ),
+          );
+        }
+        await Promise.all(outcomes);
+        assert.equal(wal.head, head);
+        for (const record of records) {
+          if (record.lsn >= head) assert.deepEqual(await wal.read(record.lsn), record.payload);
+          else await assert.rejects(wal.read(record.lsn), isCode('WAL_TRUNCATED'));
+        }
+        await wal.close();
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('50 writers append durably without pause while checkpoints run: none refused, none lost', async function () {

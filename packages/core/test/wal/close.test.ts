@@ -135,6 +135,41 @@ describe('Wal', () => {
       assert.deepEqual([...outcomes].sort(), ['before', 'during']);
     });
 
+    it('a waitFor made during a close whose final write or sync fails rejects with that failure, not WAL_CLOSED', async () => {
+      const outcome = (promise: Promise<unknown>): Promise<string> =>
+        promise.then(
+          () => 'resolved',
+          (error: unknown) => (error as { code?: string }).code ?? String(error),
+        );
+      // The final write fails: both levels get the write's failure.
+      for (const level of ['written', 'durable'] as const) {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, { durableWrites: false });
+        await wal.append(bytes(10), { wait: 'durable' });
+        const lsn = wal.append(bytes(10));
+        fs.inject({ method: ['pwrite', 'pwriteSync'], fault: 'EIO' });
+        const closed = outcome(wal.close());
+        const wait = outcome(wal.waitFor(lsn, level));
+        assert.equal(await closed, 'WAL_WRITE_FAILED');
+        assert.equal(await wait, 'WAL_WRITE_FAILED', level);
+        assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+      }
+      // The final sync fails: the record is written, not durable.
+      {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, { durableWrites: false, preallocate: 0 });
+        await wal.append(bytes(10), { wait: 'durable' });
+        const lsn = wal.append(bytes(10));
+        fs.inject({ method: ['fdatasync', 'fdatasyncSync'], fault: 'EIO', persistent: true });
+        const closed = outcome(wal.close());
+        const written = outcome(wal.waitFor(lsn, 'written'));
+        const durable = outcome(wal.waitFor(lsn, 'durable'));
+        assert.equal(await closed, 'WAL_FAILED');
+        assert.equal(await written, 'resolved');
+        assert.equal(await durable, 'WAL_FAILED');
+      }
+    });
+
     it('releases the lock: a second open gets WAL_LOCKED before close and succeeds after', async () => {
       for (const open of [segmented, single]) {
         const fs = new CrashFs();

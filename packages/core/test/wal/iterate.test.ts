@@ -166,6 +166,35 @@ describe('Wal', () => {
       await wal.close();
     });
 
+    it('an iterator made at an LSN a truncateAfter then cuts (written, staged or the tail) ends at the cut', async () => {
+      for (const [batches, after] of [
+        [false, []],
+        [true, []],
+        [false, [40]], // one record over the cut LSNs: none of them a boundary now
+        [true, [2, 3, 4]], // the same LSNs, other records
+      ] as const) {
+        for (const where of ['written', 'staged', 'last staged', 'tail'] as const) {
+          const wal = await Wal.open(new MemoryStore());
+          const kept = await wal.append(bytes(1), { wait: 'durable' });
+          const written = await wal.append(bytes(2), { wait: 'written' });
+          const staged = wal.append(bytes(3));
+          const lastStaged = wal.append(bytes(4));
+          const from = { written, staged, 'last staged': lastStaged, tail: wal.tail }[where];
+          const iterator = batches ? wal.iterateBatches(from) : wal.iterate(from);
+          const truncation = wal.truncateAfter(kept);
+          const step = iterator.next();
+          await truncation;
+          // The cut LSNs may be handed out again: the iterator yields none of those records.
+          wal.appendBatch(after.map((size) => bytes(size, 9)));
+          await wal.sync();
+          const label = `${batches ? 'iterateBatches' : 'iterate'} from the ${where} LSN, then ${after.length} appends`;
+          assert.deepEqual(await step, { value: undefined, done: true }, label);
+          assert.deepEqual(await iterator.next(), { value: undefined, done: true }, label);
+          await wal.close();
+        }
+      }
+    });
+
     it('a batch read ahead before a truncateAfter and new appends yields only what the cut kept', async () => {
       // The iterator reads the next batch while the caller holds this one;
       // the cut and the appends after it rewrite the bytes it read.

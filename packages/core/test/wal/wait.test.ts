@@ -2,11 +2,13 @@
 // (drained(): back-pressure.test.ts).
 
 import assert from 'node:assert/strict';
+import { errorCode } from '@wal/errors';
 import { MemoryStore } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
+import fc from 'fast-check';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode, tick, track } from '../helpers.js';
+import { bytes, rejectsCode, throwsCode, tick, track } from '../helpers.js';
 import { appendAll, GatedStore, segmented, single } from './fixtures.js';
 
 describe('Wal', () => {
@@ -133,6 +135,102 @@ describe('Wal', () => {
       const again = await log.reopen();
       assert.equal(again.tail, kept + HEADER_SIZE + 5);
       await again.close();
+    });
+
+    it('waitFor on an LSN a pending truncateAfter cuts rejects WAL_TRUNCATED, also once the LSN is handed out again', async () => {
+      for (const level of ['written', 'durable'] as const) {
+        const wal = await Wal.open(new MemoryStore());
+        const kept = await wal.append(bytes(1), { wait: 'durable' });
+        const cut = wal.append(bytes(1));
+        const truncation = wal.truncateAfter(kept);
+        const wait = rejectsCode(wal.waitFor(cut, level), 'WAL_TRUNCATED');
+        await truncation;
+        assert.equal(wal.append(bytes(50)), cut); // the LSN now names another record
+        assert.equal(((await wait) as { offset?: number }).offset, cut);
+        // Nothing appended after the cut: the same, not an internal RangeError.
+        const alone = wal.append(bytes(1));
+        const again = wal.truncateAfter(cut);
+        const lone = rejectsCode(wal.waitFor(alone, level), 'WAL_TRUNCATED');
+        await again;
+        await lone;
+        await wal.close();
+      }
+    });
+
+    it('model: waits made in one turn with appends and truncateAfters resolve, or reject WAL_TRUNCATED when a truncateAfter called before them cut their record', async () => {
+      type Step =
+        | { op: 'append'; size: number }
+        | { op: 'cut'; pick: number }
+        | { op: 'wait'; pick: number; level: 'written' | 'durable' };
+      const step: fc.Arbitrary<Step> = fc.oneof(
+        fc.record({ op: fc.constant('append' as const), size: fc.integer({ min: 0, max: 40 }) }),
+        fc.record({ op: fc.constant('cut' as const), pick: fc.nat() }),
+        fc.record({
+          op: fc.constant('wait' as const),
+          pick: fc.nat(),
+          level: fc.constantFrom('written' as const, 'durable' as const),
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(step, { minLength: 1, maxLength: 16 }),
+          fc.integer({ min: 0, max: 4 }),
+          async (steps, reused) => {
+            const wal = await Wal.open(new MemoryStore());
+            const first = await wal.append(bytes(3), { wait: 'durable' });
+            const ends = new Map<number, number>([[first, first + HEADER_SIZE + 3]]);
+            const lsns = [first];
+            let tail = wal.tail; // the model's tail once the truncations ran
+            let cutCalled = false;
+            const truncations: Promise<string>[] = [];
+            const waits: Array<{ lsn: number; afterCut: boolean; result: Promise<string> }> = [];
+            const outcome = (promise: Promise<unknown>): Promise<string> =>
+              promise.then(
+                () => 'resolved',
+                (error: unknown) => errorCode(error) ?? String(error),
+              );
+            for (const s of steps) {
+              if (s.op === 'append') {
+                if (cutCalled) throwsCode(() => wal.append(bytes(s.size)), 'WAL_BUSY');
+                else {
+                  const lsn = wal.append(bytes(s.size, lsns.length));
+                  lsns.push(lsn);
+                  ends.set(lsn, lsn + HEADER_SIZE + s.size);
+                  tail = ends.get(lsn)!;
+                }
+              } else if (s.op === 'cut') {
+                const lsn = lsns[s.pick % lsns.length]!;
+                const expected = lsn < tail ? 'resolved' : 'ERR_OUT_OF_RANGE';
+                if (lsn < tail) tail = ends.get(lsn)!;
+                cutCalled = true;
+                truncations.push(
+                  outcome(wal.truncateAfter(lsn)).then((got) => {
+                    assert.equal(got, expected, `truncateAfter(${lsn})`);
+                    return got;
+                  }),
+                );
+              } else {
+                const lsn = lsns[s.pick % lsns.length]!;
+                waits.push({
+                  lsn,
+                  afterCut: cutCalled,
+                  result: outcome(wal.waitFor(lsn, s.level)),
+                });
+              }
+            }
+            await Promise.all(truncations);
+            assert.equal(wal.tail, tail);
+            // LSNs taken back are handed out again, to other records.
+            for (let i = 0; i < reused; i++) wal.append(bytes(7, 200 + i));
+            for (const wait of waits) {
+              const expected = wait.afterCut && wait.lsn >= tail ? 'WAL_TRUNCATED' : 'resolved';
+              assert.equal(await wait.result, expected, `waitFor(${wait.lsn})`);
+            }
+            await wal.close();
+          },
+        ),
+        { numRuns: 150 },
+      );
     });
   });
 });
