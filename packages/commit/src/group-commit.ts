@@ -48,6 +48,9 @@ export interface GroupCommitOptions {
    * took. For metrics; it must not throw (an exception is
    * rethrown from a microtask, as an uncaught error) and should be cheap: it
    * runs once per flush, never per write. Not called for a failed `sync`.
+   * It may call back into the coordinator: after a `sync`, the flush counts as
+   * running until it returns (no flush starts from inside it; the next one,
+   * if a waiter needs it, starts after it).
    */
   readonly onFlush?: (flush: FlushReport) => void;
 }
@@ -78,8 +81,14 @@ const IDLE = 0;
 const SCHEDULED = 1;
 /** `sync` has been called and has not settled yet. */
 const SYNCING = 2;
+/**
+ * `sync` resolved and the flush is being reported (`onFlush` runs): a call
+ * back into the coordinator from the hook starts no flush; the next one is
+ * decided once the hook returned.
+ */
+const REPORTING = 3;
 
-type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING;
+type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING | typeof REPORTING;
 
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** The keys of {@link GroupCommitOptions}. */
@@ -147,6 +156,12 @@ export class GroupCommit {
   #failure: FailedError | undefined;
 
   #flush: FlushState = IDLE;
+  /**
+   * Whether a `sync` call has not settled yet. Usually the same as `#flush ===
+   * SYNCING`, but a latch by a failed durable write ends the flush while its
+   * `sync` still runs.
+   */
+  #syncRunning = false;
   /** The written watermark when the running `sync` was called. */
   #flushTarget = 0;
 
@@ -161,12 +176,16 @@ export class GroupCommit {
 
   // Bound once, so that scheduling a flush allocates no closure.
   readonly #beginFlush = (): void => {
-    // A durable write's failure may have latched the coordinator meanwhile.
-    if (this.#failure === undefined) this.#startSync();
-    else this.#flush = IDLE;
+    // A durable write's failure may have latched the coordinator meanwhile (and made it IDLE).
+    if (this.#failure !== undefined) return;
+    if (this.#flush !== SCHEDULED) throw invariant('a scheduled flush began in another state');
+    this.#startSync();
   };
   readonly #onSynced = (): void => this.#synced();
-  readonly #onSyncFailed = (cause: unknown): void => this.#latch(cause);
+  readonly #onSyncFailed = (cause: unknown): void => {
+    this.#syncRunning = false;
+    this.#latch(cause);
+  };
 
   /**
    * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `options` is not an
@@ -581,6 +600,9 @@ export class GroupCommit {
   }
 
   #scheduleFlush(): void {
+    if (this.#flush !== IDLE || this.#syncRunning) {
+      throw invariant('a flush was scheduled while another is scheduled or running');
+    }
     if (this.#delayMs > 0) {
       this.#flush = SCHEDULED;
       setTimeout(this.#beginFlush, this.#delayMs);
@@ -598,6 +620,7 @@ export class GroupCommit {
    * at or above the written watermark; a latch needs a sync; a reset needs idle).
    */
   #startSync(): void {
+    if (this.#syncRunning) throw invariant('sync was called while another sync runs');
     this.#flush = SYNCING;
     this.#flushTarget = this.#written;
     if (this.#onFlush !== undefined) this.#syncStartedAt = performance.now();
@@ -612,19 +635,27 @@ export class GroupCommit {
       this.#latch(error);
       return;
     }
+    this.#syncRunning = true;
     Promise.resolve(pending).then(this.#onSynced, this.#onSyncFailed);
   }
 
   #synced(): void {
+    this.#syncRunning = false;
     // A durable write's failure latched the coordinator while `sync` ran.
     if (this.#failure !== undefined) return;
-    this.#flush = IDLE;
+    // Not IDLE while `onFlush` runs: a call back into the coordinator from it
+    // (markWritten, markDurable, syncTo) must not start a second flush, which
+    // would run alongside the one started below and share its target.
+    this.#flush = REPORTING;
     const start = this.#durable;
     if (this.#flushTarget > start) this.#durable = this.#flushTarget;
     this.#drainDurable();
     const ms = this.#onFlush === undefined ? 0 : performance.now() - this.#syncStartedAt;
     // Waiters resume only after this returns: scheduling the next flush first is safe.
     this.#releaseDurable(start, ms, 'sync');
+    // `onFlush` may have latched the coordinator (markDurableFailed): then it is IDLE.
+    if (this.#failure !== undefined) return;
+    this.#flush = IDLE;
     if (this.#lowestDurableTarget <= this.#written) this.#scheduleFlush();
   }
 
@@ -683,6 +714,11 @@ export class GroupCommit {
       start,
     ) as RangeError;
   }
+}
+
+/** An internal invariant was broken: a bug of this module, never of its caller. */
+function invariant(what: string): Error {
+  return new Error(`GroupCommit invariant broken: ${what}`);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -907,6 +907,76 @@ describe('GroupCommit: onFlush', () => {
     }
   });
 
+  for (const gather of [false, true]) {
+    it(`runs one sync at a time when onFlush calls back into the coordinator (gather: ${gather})`, async () => {
+      const flushes: string[] = [];
+      let commit: GroupCommit;
+      let late: ReturnType<typeof observe> | undefined;
+      const { commit: made, fake } = setup({
+        gather,
+        onFlush: ({ start, end }) => {
+          flushes.push(`${start}->${end}`);
+          if (end === 10) {
+            // A hook that reports more writes and waits for them, inside the flush.
+            commit.markWritten(10, 20);
+            late = observe(commit.syncTo(20));
+            commit.markWritten(20, 30);
+          }
+        },
+      });
+      commit = made;
+      let most = 0;
+      fake.onCall = () => {
+        most = Math.max(most, fake.calls.filter((call) => !call.settled).length);
+      };
+      commit.reserve(30);
+      commit.markWritten(0, 10);
+      const low = observe(commit.syncTo(10));
+      const high = observe(commit.syncTo(30));
+      await tick();
+      fake.resolvePending();
+      await drainMicrotasks();
+      await tick();
+      assert.equal(low.state, 'resolved');
+      assert.deepEqual(flushes, ['0->10']);
+      // The next flush starts once the hook returned, covering what it wrote.
+      assert.deepEqual(
+        fake.calls.map((call) => call.written),
+        [10, 30],
+      );
+      assert.equal(most, 1, 'never two syncs in flight');
+      assert.equal(commit.idle, false);
+      // The only sync covering [10, 30) fails: neither waiter may resolve.
+      fake.rejectPending(new Error('EIO'));
+      await drainMicrotasks();
+      assert.equal(high.state, 'rejected');
+      assert.equal(late?.state, 'rejected');
+      assert.equal(commit.durable, 10);
+      assert.equal(fake.calls.length, 2);
+    });
+  }
+
+  it('starts no flush after an onFlush that latched the coordinator', async () => {
+    let commit: GroupCommit;
+    const { commit: made, fake } = setup({
+      gather: false,
+      onFlush: () => commit.markDurableFailed(20, 30, new Error('EIO')),
+    });
+    commit = made;
+    commit.reserve(30);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    commit.markWritten(10, 20);
+    const high = observe(commit.syncTo(20));
+    fake.resolvePending();
+    await drainMicrotasks();
+    await tick();
+    assert.equal(low.state, 'resolved');
+    assert.equal(high.state, 'rejected');
+    assert.equal(fake.calls.length, 1);
+    assert.equal(commit.idle, true);
+  });
+
   it('rejects an onFlush that is not a function', () => {
     assert.throws(
       () => setup({ onFlush: 1 as unknown as () => void }),
