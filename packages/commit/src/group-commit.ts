@@ -263,12 +263,13 @@ export class GroupCommit {
 
   /**
    * True when no write is in flight (every reserved byte was reported written
-   * or failed) and no flush is scheduled or running: the state in which
+   * or failed), no flush is scheduled or running and no `sync` call is
+   * unsettled (one still running after a latch counts): the state in which
    * {@link GroupCommit.reset} is allowed (unless a `sync` failure is latched:
    * then `reset` always throws).
    */
   get idle(): boolean {
-    return this.#unreported === 0 && this.#flush === IDLE;
+    return this.#unreported === 0 && this.#flush === IDLE && !this.#syncRunning;
   }
 
   /**
@@ -661,6 +662,7 @@ export class GroupCommit {
 
   #latch(cause: unknown, what = 'sync failed'): void {
     if (this.#failure !== undefined) return;
+    // A `sync` still running keeps `idle` false (`#syncRunning`) until it settles.
     this.#flush = IDLE;
     const failure = new FailedError(
       `${what}: nothing at or after offset ${this.#durable} can be made durable, and this commit coordinator accepts no more work`,

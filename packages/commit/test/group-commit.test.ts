@@ -418,6 +418,42 @@ describe('GroupCommit: durable writes', () => {
   });
 });
 
+describe('GroupCommit: a latch while a flush is pending', () => {
+  for (const gather of [false, true]) {
+    it(`is not idle until a sync running when a durable write failed settles (gather: ${gather})`, async () => {
+      const { commit, fake } = setup({ gather });
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const low = observe(commit.syncTo(10));
+      await tick();
+      assert.ok(fake.pending !== undefined);
+      commit.markDurableFailed(10, 20, new Error('EIO'));
+      await drainMicrotasks();
+      assert.equal(low.state, 'rejected');
+      assert.equal(commit.idle, false, 'sync still runs');
+      fake.resolvePending();
+      await drainMicrotasks();
+      assert.equal(commit.idle, true);
+      assert.equal(commit.durable, 0);
+    });
+  }
+
+  it('is not idle until a failed sync settles after a latch', async () => {
+    const { commit, fake } = setup({ gather: false });
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    const cause = new Error('EIO');
+    commit.markDurableFailed(10, 20, cause);
+    assert.equal(commit.idle, false);
+    fake.rejectPending(new Error('EIO again'));
+    await drainMicrotasks();
+    assert.equal(low.state, 'rejected');
+    assert.equal(commit.idle, true);
+    assert.equal(commit.failure?.cause, cause, 'the first failure stays latched');
+  });
+});
+
 describe('GroupCommit: a failed write poisons the log', () => {
   it('rejects syncs past the failed write and serves those at or below it (reference)', async () => {
     const { commit, fake } = setup();
