@@ -37,7 +37,8 @@ export interface GroupCommitOptions {
    * Extra batching delay in milliseconds before a flush takes its batch, like
    * PostgreSQL's `commit_delay`: more committers join, each waits longer. An
    * integer in `[0, 2^31 − 1]`; default `0` (off). When positive it replaces
-   * gathering (a timer is itself a macrotask).
+   * gathering (a timer is itself a macrotask). A latched failure clears the
+   * timer of a scheduled flush.
    */
   readonly delayMs?: number;
   /**
@@ -162,6 +163,8 @@ export class GroupCommit {
    * `sync` still runs.
    */
   #syncRunning = false;
+  /** The timer or immediate of a scheduled flush (`SCHEDULED`), so a latch can cancel it. */
+  #scheduled: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   /** The written watermark when the running `sync` was called. */
   #flushTarget = 0;
 
@@ -176,7 +179,8 @@ export class GroupCommit {
 
   // Bound once, so that scheduling a flush allocates no closure.
   readonly #beginFlush = (): void => {
-    // A durable write's failure may have latched the coordinator meanwhile (and made it IDLE).
+    this.#scheduled = undefined;
+    // A latch cancels a scheduled flush; should its callback run all the same, it does nothing.
     if (this.#failure !== undefined) return;
     if (this.#flush !== SCHEDULED) throw invariant('a scheduled flush began in another state');
     this.#startSync();
@@ -606,10 +610,10 @@ export class GroupCommit {
     }
     if (this.#delayMs > 0) {
       this.#flush = SCHEDULED;
-      setTimeout(this.#beginFlush, this.#delayMs);
+      this.#scheduled = setTimeout(this.#beginFlush, this.#delayMs);
     } else if (this.#gather) {
       this.#flush = SCHEDULED;
-      setImmediate(this.#beginFlush);
+      this.#scheduled = setImmediate(this.#beginFlush);
     } else {
       this.#startSync();
     }
@@ -662,6 +666,12 @@ export class GroupCommit {
 
   #latch(cause: unknown, what = 'sync failed'): void {
     if (this.#failure !== undefined) return;
+    // A scheduled flush is pointless now; its timer must not keep the process alive.
+    if (this.#scheduled !== undefined) {
+      if (this.#delayMs > 0) clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>);
+      else clearImmediate(this.#scheduled as ReturnType<typeof setImmediate>);
+      this.#scheduled = undefined;
+    }
     // A `sync` still running keeps `idle` false (`#syncRunning`) until it settles.
     this.#flush = IDLE;
     const failure = new FailedError(

@@ -452,6 +452,29 @@ describe('GroupCommit: a latch while a flush is pending', () => {
     assert.equal(commit.idle, true);
     assert.equal(commit.failure?.cause, cause, 'the first failure stays latched');
   });
+
+  for (const [name, options, resource] of [
+    ['delayMs timer', { delayMs: 60_000 }, 'Timeout'],
+    ['gathering immediate', { gather: true }, 'Immediate'],
+  ] as const) {
+    it(`cancels a scheduled flush's ${name}, so it keeps nothing alive`, async () => {
+      const count = (): number =>
+        process.getActiveResourcesInfo().filter((kind) => kind === resource).length;
+      const { commit, fake } = setup(options);
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const before = count();
+      const low = observe(commit.syncTo(10));
+      assert.equal(count(), before + 1, 'the flush is scheduled');
+      commit.markDurableFailed(10, 20, new Error('EIO'));
+      assert.equal(count(), before, 'the latch cancelled it');
+      assert.equal(commit.idle, true);
+      await tick();
+      await drainMicrotasks();
+      assert.equal(low.state, 'rejected');
+      assert.equal(fake.calls.length, 0);
+    });
+  }
 });
 
 describe('GroupCommit: a failed write poisons the log', () => {
