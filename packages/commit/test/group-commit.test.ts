@@ -1015,6 +1015,31 @@ describe('GroupCommit: onFlush', () => {
     });
   }
 
+  it('counts the flush as running while onFlush runs: not idle, and reset is WAL_BUSY', async () => {
+    let commit: GroupCommit;
+    const inside: Array<boolean | string> = [];
+    const { commit: made, fake } = setup({
+      onFlush: () => {
+        inside.push(commit.idle);
+        try {
+          commit.reset(10);
+          inside.push('reset');
+        } catch (error) {
+          inside.push(String((error as { code?: unknown }).code));
+        }
+      },
+    });
+    commit = made;
+    commit.reserve(10);
+    commit.markWritten(0, 10);
+    const done = commit.syncTo(10);
+    await tick();
+    fake.resolvePending();
+    await done;
+    assert.deepEqual(inside, [false, 'WAL_BUSY']);
+    assert.equal(commit.idle, true);
+  });
+
   it('starts no flush after an onFlush that latched the coordinator', async () => {
     let commit: GroupCommit;
     const { commit: made, fake } = setup({
