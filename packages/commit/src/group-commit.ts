@@ -37,7 +37,8 @@ export interface GroupCommitOptions {
    * Extra batching delay in milliseconds before a flush takes its batch, like
    * PostgreSQL's `commit_delay`: more committers join, each waits longer. An
    * integer in `[0, 2^31 − 1]`; default `0` (off). When positive it replaces
-   * gathering (a timer is itself a macrotask).
+   * gathering (a timer is itself a macrotask). A latched failure clears the
+   * timer of a scheduled flush.
    */
   readonly delayMs?: number;
   /**
@@ -48,6 +49,9 @@ export interface GroupCommitOptions {
    * took. For metrics; it must not throw (an exception is
    * rethrown from a microtask, as an uncaught error) and should be cheap: it
    * runs once per flush, never per write. Not called for a failed `sync`.
+   * It may call back into the coordinator: after a `sync`, the flush counts as
+   * running until it returns (no flush starts from inside it; the next one,
+   * if a waiter needs it, starts after it).
    */
   readonly onFlush?: (flush: FlushReport) => void;
 }
@@ -78,8 +82,14 @@ const IDLE = 0;
 const SCHEDULED = 1;
 /** `sync` has been called and has not settled yet. */
 const SYNCING = 2;
+/**
+ * `sync` resolved and the flush is being reported (`onFlush` runs): a call
+ * back into the coordinator from the hook starts no flush; the next one is
+ * decided once the hook returned.
+ */
+const REPORTING = 3;
 
-type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING;
+type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING | typeof REPORTING;
 
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** The keys of {@link GroupCommitOptions}. */
@@ -147,6 +157,14 @@ export class GroupCommit {
   #failure: FailedError | undefined;
 
   #flush: FlushState = IDLE;
+  /**
+   * Whether a `sync` call has not settled yet. Usually the same as `#flush ===
+   * SYNCING`, but a latch by a failed durable write ends the flush while its
+   * `sync` still runs.
+   */
+  #syncRunning = false;
+  /** The timer or immediate of a scheduled flush (`SCHEDULED`), so a latch can cancel it. */
+  #scheduled: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
   /** The written watermark when the running `sync` was called. */
   #flushTarget = 0;
 
@@ -161,12 +179,17 @@ export class GroupCommit {
 
   // Bound once, so that scheduling a flush allocates no closure.
   readonly #beginFlush = (): void => {
-    // A durable write's failure may have latched the coordinator meanwhile.
-    if (this.#failure === undefined) this.#startSync();
-    else this.#flush = IDLE;
+    this.#scheduled = undefined;
+    // A latch cancels a scheduled flush; should its callback run all the same, it does nothing.
+    if (this.#failure !== undefined) return;
+    if (this.#flush !== SCHEDULED) throw invariant('a scheduled flush began in another state');
+    this.#startSync();
   };
   readonly #onSynced = (): void => this.#synced();
-  readonly #onSyncFailed = (cause: unknown): void => this.#latch(cause);
+  readonly #onSyncFailed = (cause: unknown): void => {
+    this.#syncRunning = false;
+    this.#latch(cause);
+  };
 
   /**
    * @throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `options` is not an
@@ -244,12 +267,13 @@ export class GroupCommit {
 
   /**
    * True when no write is in flight (every reserved byte was reported written
-   * or failed) and no flush is scheduled or running: the state in which
+   * or failed), no flush is scheduled or running and no `sync` call is
+   * unsettled (one still running after a latch counts): the state in which
    * {@link GroupCommit.reset} is allowed (unless a `sync` failure is latched:
    * then `reset` always throws).
    */
   get idle(): boolean {
-    return this.#unreported === 0 && this.#flush === IDLE;
+    return this.#unreported === 0 && this.#flush === IDLE && !this.#syncRunning;
   }
 
   /**
@@ -581,12 +605,15 @@ export class GroupCommit {
   }
 
   #scheduleFlush(): void {
+    if (this.#flush !== IDLE || this.#syncRunning) {
+      throw invariant('a flush was scheduled while another is scheduled or running');
+    }
     if (this.#delayMs > 0) {
       this.#flush = SCHEDULED;
-      setTimeout(this.#beginFlush, this.#delayMs);
+      this.#scheduled = setTimeout(this.#beginFlush, this.#delayMs);
     } else if (this.#gather) {
       this.#flush = SCHEDULED;
-      setImmediate(this.#beginFlush);
+      this.#scheduled = setImmediate(this.#beginFlush);
     } else {
       this.#startSync();
     }
@@ -598,6 +625,7 @@ export class GroupCommit {
    * at or above the written watermark; a latch needs a sync; a reset needs idle).
    */
   #startSync(): void {
+    if (this.#syncRunning) throw invariant('sync was called while another sync runs');
     this.#flush = SYNCING;
     this.#flushTarget = this.#written;
     if (this.#onFlush !== undefined) this.#syncStartedAt = performance.now();
@@ -612,24 +640,39 @@ export class GroupCommit {
       this.#latch(error);
       return;
     }
+    this.#syncRunning = true;
     Promise.resolve(pending).then(this.#onSynced, this.#onSyncFailed);
   }
 
   #synced(): void {
+    this.#syncRunning = false;
     // A durable write's failure latched the coordinator while `sync` ran.
     if (this.#failure !== undefined) return;
-    this.#flush = IDLE;
+    // Not IDLE while `onFlush` runs: a call back into the coordinator from it
+    // (markWritten, markDurable, syncTo) must not start a second flush, which
+    // would run alongside the one started below and share its target.
+    this.#flush = REPORTING;
     const start = this.#durable;
     if (this.#flushTarget > start) this.#durable = this.#flushTarget;
     this.#drainDurable();
     const ms = this.#onFlush === undefined ? 0 : performance.now() - this.#syncStartedAt;
     // Waiters resume only after this returns: scheduling the next flush first is safe.
     this.#releaseDurable(start, ms, 'sync');
+    // `onFlush` may have latched the coordinator (markDurableFailed): then it is IDLE.
+    if (this.#failure !== undefined) return;
+    this.#flush = IDLE;
     if (this.#lowestDurableTarget <= this.#written) this.#scheduleFlush();
   }
 
   #latch(cause: unknown, what = 'sync failed'): void {
     if (this.#failure !== undefined) return;
+    // A scheduled flush is pointless now; its timer must not keep the process alive.
+    if (this.#scheduled !== undefined) {
+      if (this.#delayMs > 0) clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>);
+      else clearImmediate(this.#scheduled as ReturnType<typeof setImmediate>);
+      this.#scheduled = undefined;
+    }
+    // A `sync` still running keeps `idle` false (`#syncRunning`) until it settles.
     this.#flush = IDLE;
     const failure = new FailedError(
       `${what}: nothing at or after offset ${this.#durable} can be made durable, and this commit coordinator accepts no more work`,
@@ -683,6 +726,11 @@ export class GroupCommit {
       start,
     ) as RangeError;
   }
+}
+
+/** An internal invariant was broken: a bug of this module, never of its caller. */
+function invariant(what: string): Error {
+  return new Error(`GroupCommit invariant broken: ${what}`);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

@@ -418,6 +418,65 @@ describe('GroupCommit: durable writes', () => {
   });
 });
 
+describe('GroupCommit: a latch while a flush is pending', () => {
+  for (const gather of [false, true]) {
+    it(`is not idle until a sync running when a durable write failed settles (gather: ${gather})`, async () => {
+      const { commit, fake } = setup({ gather });
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const low = observe(commit.syncTo(10));
+      await tick();
+      assert.ok(fake.pending !== undefined);
+      commit.markDurableFailed(10, 20, new Error('EIO'));
+      await drainMicrotasks();
+      assert.equal(low.state, 'rejected');
+      assert.equal(commit.idle, false, 'sync still runs');
+      fake.resolvePending();
+      await drainMicrotasks();
+      assert.equal(commit.idle, true);
+      assert.equal(commit.durable, 0);
+    });
+  }
+
+  it('is not idle until a failed sync settles after a latch', async () => {
+    const { commit, fake } = setup({ gather: false });
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    const cause = new Error('EIO');
+    commit.markDurableFailed(10, 20, cause);
+    assert.equal(commit.idle, false);
+    fake.rejectPending(new Error('EIO again'));
+    await drainMicrotasks();
+    assert.equal(low.state, 'rejected');
+    assert.equal(commit.idle, true);
+    assert.equal(commit.failure?.cause, cause, 'the first failure stays latched');
+  });
+
+  for (const [name, options, resource] of [
+    ['delayMs timer', { delayMs: 60_000 }, 'Timeout'],
+    ['gathering immediate', { gather: true }, 'Immediate'],
+  ] as const) {
+    it(`cancels a scheduled flush's ${name}, so it keeps nothing alive`, async () => {
+      const count = (): number =>
+        process.getActiveResourcesInfo().filter((kind) => kind === resource).length;
+      const { commit, fake } = setup(options);
+      commit.reserve(20);
+      commit.markWritten(0, 10);
+      const before = count();
+      const low = observe(commit.syncTo(10));
+      assert.equal(count(), before + 1, 'the flush is scheduled');
+      commit.markDurableFailed(10, 20, new Error('EIO'));
+      assert.equal(count(), before, 'the latch cancelled it');
+      assert.equal(commit.idle, true);
+      await tick();
+      await drainMicrotasks();
+      assert.equal(low.state, 'rejected');
+      assert.equal(fake.calls.length, 0);
+    });
+  }
+});
+
 describe('GroupCommit: a failed write poisons the log', () => {
   it('rejects syncs past the failed write and serves those at or below it (reference)', async () => {
     const { commit, fake } = setup();
@@ -905,6 +964,101 @@ describe('GroupCommit: onFlush', () => {
       process.removeAllListeners('uncaughtException');
       for (const listener of listeners) process.on('uncaughtException', listener);
     }
+  });
+
+  for (const gather of [false, true]) {
+    it(`runs one sync at a time when onFlush calls back into the coordinator (gather: ${gather})`, async () => {
+      const flushes: string[] = [];
+      let commit: GroupCommit;
+      let late: ReturnType<typeof observe> | undefined;
+      const { commit: made, fake } = setup({
+        gather,
+        onFlush: ({ start, end }) => {
+          flushes.push(`${start}->${end}`);
+          if (end === 10) {
+            // A hook that reports more writes and waits for them, inside the flush.
+            commit.markWritten(10, 20);
+            late = observe(commit.syncTo(20));
+            commit.markWritten(20, 30);
+          }
+        },
+      });
+      commit = made;
+      let most = 0;
+      fake.onCall = () => {
+        most = Math.max(most, fake.calls.filter((call) => !call.settled).length);
+      };
+      commit.reserve(30);
+      commit.markWritten(0, 10);
+      const low = observe(commit.syncTo(10));
+      const high = observe(commit.syncTo(30));
+      await tick();
+      fake.resolvePending();
+      await drainMicrotasks();
+      await tick();
+      assert.equal(low.state, 'resolved');
+      assert.deepEqual(flushes, ['0->10']);
+      // The next flush starts once the hook returned, covering what it wrote.
+      assert.deepEqual(
+        fake.calls.map((call) => call.written),
+        [10, 30],
+      );
+      assert.equal(most, 1, 'never two syncs in flight');
+      assert.equal(commit.idle, false);
+      // The only sync covering [10, 30) fails: neither waiter may resolve.
+      fake.rejectPending(new Error('EIO'));
+      await drainMicrotasks();
+      assert.equal(high.state, 'rejected');
+      assert.equal(late?.state, 'rejected');
+      assert.equal(commit.durable, 10);
+      assert.equal(fake.calls.length, 2);
+    });
+  }
+
+  it('counts the flush as running while onFlush runs: not idle, and reset is WAL_BUSY', async () => {
+    let commit: GroupCommit;
+    const inside: Array<boolean | string> = [];
+    const { commit: made, fake } = setup({
+      onFlush: () => {
+        inside.push(commit.idle);
+        try {
+          commit.reset(10);
+          inside.push('reset');
+        } catch (error) {
+          inside.push(String((error as { code?: unknown }).code));
+        }
+      },
+    });
+    commit = made;
+    commit.reserve(10);
+    commit.markWritten(0, 10);
+    const done = commit.syncTo(10);
+    await tick();
+    fake.resolvePending();
+    await done;
+    assert.deepEqual(inside, [false, 'WAL_BUSY']);
+    assert.equal(commit.idle, true);
+  });
+
+  it('starts no flush after an onFlush that latched the coordinator', async () => {
+    let commit: GroupCommit;
+    const { commit: made, fake } = setup({
+      gather: false,
+      onFlush: () => commit.markDurableFailed(20, 30, new Error('EIO')),
+    });
+    commit = made;
+    commit.reserve(30);
+    commit.markWritten(0, 10);
+    const low = observe(commit.syncTo(10));
+    commit.markWritten(10, 20);
+    const high = observe(commit.syncTo(20));
+    fake.resolvePending();
+    await drainMicrotasks();
+    await tick();
+    assert.equal(low.state, 'resolved');
+    assert.equal(high.state, 'rejected');
+    assert.equal(fake.calls.length, 1);
+    assert.equal(commit.idle, true);
   });
 
   it('rejects an onFlush that is not a function', () => {
