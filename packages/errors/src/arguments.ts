@@ -29,8 +29,18 @@ function describe(value: unknown): string {
   if (typeof value === 'number') return `${value}`;
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'object') return `an instance of ${constructorName(value) ?? 'Object'}`;
   return `type ${typeof value}`;
+}
+
+/** The name of `value`'s constructor, `undefined` when it has none or reading it throws. */
+function constructorName(value: object): string | undefined {
+  try {
+    const name: unknown = value.constructor?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined; // a throwing getter, a revoked Proxy
+  }
 }
 
 /** `TypeError` with code `ERR_INVALID_ARG_TYPE`. */
@@ -57,15 +67,24 @@ export function outOfRange(name: string, range: string, actual: unknown): Argume
   );
 }
 
-/** True when `error` is an argument error with one of the codes above. */
+/** True when `error` is an argument error with one of the codes above. Never throws. */
 export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boolean {
-  if (!(error instanceof TypeError || error instanceof RangeError)) return false;
+  if (!isTypeOrRangeError(error)) return false;
   const actual = errorCode(error);
   return code === undefined
     ? actual === 'ERR_INVALID_ARG_TYPE' ||
         actual === 'ERR_INVALID_ARG_VALUE' ||
         actual === 'ERR_OUT_OF_RANGE'
     : actual === code;
+}
+
+/** `instanceof TypeError || instanceof RangeError`, false where that throws (a revoked `Proxy`). */
+function isTypeOrRangeError(error: unknown): boolean {
+  try {
+    return error instanceof TypeError || error instanceof RangeError;
+  } catch {
+    return false;
+  }
 }
 
 /**

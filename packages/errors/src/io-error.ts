@@ -15,12 +15,13 @@ import { IoError, NoSpaceError, WalError } from './wal-error.js';
  *
  * A new error keeps the original as `cause`, its `errno` and `syscall` when
  * they are strings, and `offset`; its message is `<what> failed (<errno>)`
- * followed by ` at offset <offset>` when there is one. Never throws.
+ * followed by ` at offset <offset>` when there is one. Never throws, whatever
+ * `error` is (a getter that throws, a revoked `Proxy`).
  */
 export function toWalError(error: unknown, what: string, offset?: number): WalError {
-  if (error instanceof WalError) return error;
+  if (isOwnWalError(error)) return error;
   const errno = errorCode(error);
-  const syscall = (error as { syscall?: unknown } | null)?.syscall;
+  const syscall = readSyscall(error);
   const options = {
     cause: error,
     ...(errno === undefined ? {} : { errno }),
@@ -31,4 +32,23 @@ export function toWalError(error: unknown, what: string, offset?: number): WalEr
   return errno === 'ENOSPC' || errno === 'EDQUOT'
     ? new NoSpaceError(message, options)
     : new IoError(message, options);
+}
+
+/** `instanceof WalError`, false where that throws (a revoked `Proxy`, a throwing `getPrototypeOf` trap). */
+function isOwnWalError(error: unknown): error is WalError {
+  try {
+    return error instanceof WalError;
+  } catch {
+    return false;
+  }
+}
+
+/** `error.syscall`, `undefined` where reading it throws. */
+function readSyscall(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null) return undefined;
+  try {
+    return (error as { syscall?: unknown }).syscall;
+  } catch {
+    return undefined;
+  }
 }

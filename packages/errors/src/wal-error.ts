@@ -365,7 +365,14 @@ export class UnsupportedFormatError extends WalError {
   }
 }
 
-/** True when `error` is a {@link WalError}, and, if `code` is given, carries that code. */
+/**
+ * True when `error` is a {@link WalError}, and, if `code` is given, carries
+ * that code. Never throws (false for a revoked `Proxy`).
+ */
 export function isWalError(error: unknown, code?: WalErrorCode): error is WalError {
-  return error instanceof WalError && (code === undefined || error.code === code);
+  try {
+    return error instanceof WalError && (code === undefined || error.code === code);
+  } catch {
+    return false;
+  }
 }

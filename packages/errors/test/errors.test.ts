@@ -360,3 +360,76 @@ describe('toWalError', () => {
     }
   });
 });
+
+describe('hostile values: the helpers never throw', () => {
+  /** Values whose property reads (or prototype lookups) throw. */
+  function hostile(): Array<[name: string, value: object]> {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const trap = () => {
+      throw new Error('trap');
+    };
+    return [
+      [
+        'a throwing code getter',
+        {
+          get code(): string {
+            throw new Error('getter');
+          },
+        },
+      ],
+      ['a revoked Proxy', revocable.proxy],
+      ['a Proxy whose every trap throws', new Proxy({}, { get: trap, getPrototypeOf: trap })],
+    ];
+  }
+
+  it('errorCode returns undefined', () => {
+    for (const [name, value] of hostile()) assert.equal(errorCode(value), undefined, name);
+  });
+
+  it('toWalError returns a WAL_IO error with the value as its cause', () => {
+    for (const [name, value] of hostile()) {
+      const error = toWalError(value, 'fdatasync of /data/log/x.wal', 3);
+      assert.ok(error instanceof IoError, name);
+      assert.equal(error.code, 'WAL_IO', name);
+      assert.equal(error.errno, undefined, name);
+      assert.equal(error.syscall, undefined, name);
+      assert.equal(error.offset, 3, name);
+      assert.equal(error.cause, value, name);
+    }
+  });
+
+  it('toWalError keeps the errno when only the syscall getter throws', () => {
+    const value = {
+      code: 'EIO',
+      get syscall(): string {
+        throw new Error('getter');
+      },
+    };
+    const error = toWalError(value, 'write');
+    assert.ok(error instanceof IoError);
+    assert.equal(error.code, 'WAL_IO');
+    assert.equal(error.errno, 'EIO');
+    assert.equal(error.syscall, undefined);
+  });
+
+  it('isWalError and isArgumentError return false', () => {
+    for (const [name, value] of hostile()) {
+      assert.equal(isWalError(value), false, name);
+      assert.equal(isArgumentError(value), false, name);
+    }
+  });
+
+  it('the argument errors describe such a value without reading it', () => {
+    for (const [name, value] of hostile()) {
+      const error = invalidArgType('x', 'a number', value);
+      assert.equal(error.code, 'ERR_INVALID_ARG_TYPE', name);
+      assert.equal(
+        error.message,
+        'The "x" argument must be a number. Received an instance of Object',
+      );
+      assert.equal(invalidArgValue('x', value, 'is odd').code, 'ERR_INVALID_ARG_VALUE', name);
+      assert.equal(outOfRange('x', 'small', value).code, 'ERR_OUT_OF_RANGE', name);
+    }
+  });
+});
