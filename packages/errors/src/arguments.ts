@@ -67,7 +67,11 @@ export function outOfRange(name: string, range: string, actual: unknown): Argume
   );
 }
 
-/** True when `error` is an argument error with one of the codes above. Never throws. */
+/**
+ * True when `error` is an argument error with one of the codes above: a
+ * `TypeError` or `RangeError`, of this realm or another, carrying the code.
+ * Never throws.
+ */
 export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boolean {
   if (!isTypeOrRangeError(error)) return false;
   const actual = errorCode(error);
@@ -78,10 +82,19 @@ export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boole
     : actual === code;
 }
 
-/** `instanceof TypeError || instanceof RangeError`, false where that throws (a revoked `Proxy`). */
+/**
+ * A `TypeError` or `RangeError`, also of another realm (a `vm` context),
+ * where `instanceof` fails: an error object (tagged `[object Error]`) whose
+ * `name` is `'TypeError'` or `'RangeError'`. False where reading it throws
+ * (a revoked `Proxy`).
+ */
 function isTypeOrRangeError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
   try {
-    return error instanceof TypeError || error instanceof RangeError;
+    if (error instanceof TypeError || error instanceof RangeError) return true;
+    if (Object.prototype.toString.call(error) !== '[object Error]') return false;
+    const name: unknown = (error as { name?: unknown }).name;
+    return name === 'TypeError' || name === 'RangeError';
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 import { errorCode } from './error-code.js';
-import { IoError, NoSpaceError, WalError } from './wal-error.js';
+import { IoError, isWalError, NoSpaceError, type WalError } from './wal-error.js';
 
 /**
  * Translates a failure of a file-system call into a {@link WalError}, naming
@@ -7,8 +7,10 @@ import { IoError, NoSpaceError, WalError } from './wal-error.js';
  * given, the byte `offset` concerned. Guarantees:
  *
  * - a value that already is a `WalError` (`WAL_CLOSED`, `WAL_CORRUPTION`,
- *   `WAL_FAILED`, a `WAL_IO` from a lower layer, …) is returned as it is: its
- *   code, offset and message are never lost to a generic I/O error;
+ *   `WAL_FAILED`, a `WAL_IO` from a lower layer, …), also one of another
+ *   copy of this package or another realm ({@link isWalError}), is returned
+ *   as it is: its code, offset and message are never lost to a generic I/O
+ *   error;
  * - `ENOSPC` and `EDQUOT` become {@link NoSpaceError} (`WAL_NO_SPACE`);
  * - anything else (`EIO`, `EACCES`, a thrown non-error) becomes
  *   {@link IoError} (`WAL_IO`).
@@ -19,7 +21,7 @@ import { IoError, NoSpaceError, WalError } from './wal-error.js';
  * `error` is (a getter that throws, a revoked `Proxy`).
  */
 export function toWalError(error: unknown, what: string, offset?: number): WalError {
-  if (isOwnWalError(error)) return error;
+  if (isWalError(error)) return error;
   const errno = errorCode(error);
   const syscall = readSyscall(error);
   const options = {
@@ -32,15 +34,6 @@ export function toWalError(error: unknown, what: string, offset?: number): WalEr
   return errno === 'ENOSPC' || errno === 'EDQUOT'
     ? new NoSpaceError(message, options)
     : new IoError(message, options);
-}
-
-/** `instanceof WalError`, false where that throws (a revoked `Proxy`, a throwing `getPrototypeOf` trap). */
-function isOwnWalError(error: unknown): error is WalError {
-  try {
-    return error instanceof WalError;
-  } catch {
-    return false;
-  }
 }
 
 /** `error.syscall`, `undefined` where reading it throws. */

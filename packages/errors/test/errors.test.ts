@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 import {
   BoundaryError,
   BusyError,
@@ -431,5 +436,72 @@ describe('hostile values: the helpers never throw', () => {
       assert.equal(invalidArgValue('x', value, 'is odd').code, 'ERR_INVALID_ARG_VALUE', name);
       assert.equal(outOfRange('x', 'small', value).code, 'ERR_OUT_OF_RANGE', name);
     }
+  });
+});
+
+describe('a WalError of another copy of the package or another realm', () => {
+  /** What a copy of the package exports, as far as these tests use it. */
+  type Copy = Pick<typeof import('../src/index.js'), 'FailedError' | 'isWalError' | 'WalError'>;
+
+  /** Asserts that `foreign`, not an instance of this copy's WalError, is recognised as one. */
+  function assertRecognised(foreign: Error): void {
+    assert.equal(foreign instanceof WalError, false); // really foreign
+    assert.equal(isWalError(foreign), true);
+    assert.equal(isWalError(foreign, 'WAL_FAILED'), true);
+    assert.equal(isWalError(foreign, 'WAL_IO'), false);
+    assert.equal(errorCode(foreign), 'WAL_FAILED');
+    // Returned as it is: code, offset and message kept, not rewritten as WAL_IO.
+    assert.equal(toWalError(foreign, 'fdatasync of /data/log/x.wal', 7), foreign);
+  }
+
+  it('a second copy loaded from a copied dist folder: recognised both ways', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wal-errors-copy-'));
+    try {
+      await cp(fileURLToPath(new URL('../src', import.meta.url)), join(dir, 'src'), {
+        recursive: true,
+      });
+      await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+      const copy = (await import(pathToFileURL(join(dir, 'src', 'index.js')).href)) as Copy;
+      assert.notEqual(copy.WalError, WalError);
+      const foreign = new copy.FailedError('sync failed', { offset: 42 });
+      assertRecognised(foreign);
+      assert.equal(foreign.offset, 42);
+      // And the copy recognises ours.
+      assert.equal(copy.isWalError(new FailedError('x'), 'WAL_FAILED'), true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a WalError made in a vm realm by this package's own classes", async () => {
+    // wal-error.js imports nothing: evaluated as a script (without `export`) in a new realm.
+    const source = await readFile(new URL('../src/wal-error.js', import.meta.url), 'utf8');
+    const script = `${source.replace(/^export /gm, '')}\n({ FailedError, WalError, isWalError })`;
+    const realm = vm.runInNewContext(script) as Copy;
+    const foreign = new realm.FailedError('sync failed', { offset: 42 });
+    assert.equal(foreign instanceof Error, false); // another realm's Error
+    assertRecognised(foreign);
+    assert.equal(realm.isWalError(new FailedError('x')), true);
+  });
+
+  it('isArgumentError recognises a coded TypeError or RangeError of a vm realm', () => {
+    const make = (expression: string) => vm.runInNewContext(expression) as Error;
+    const range = make('Object.assign(new RangeError("x"), { code: "ERR_OUT_OF_RANGE" })');
+    assert.equal(range instanceof RangeError, false);
+    assert.equal(isArgumentError(range), true);
+    assert.equal(isArgumentError(range, 'ERR_OUT_OF_RANGE'), true);
+    assert.equal(isArgumentError(range, 'ERR_INVALID_ARG_TYPE'), false);
+    const type = make('Object.assign(new TypeError("x"), { code: "ERR_INVALID_ARG_VALUE" })');
+    assert.equal(isArgumentError(type, 'ERR_INVALID_ARG_VALUE'), true);
+    // Not argument errors: no code, another class, or not an error at all.
+    assert.equal(isArgumentError(make('new TypeError("x")')), false);
+    assert.equal(
+      isArgumentError(make('Object.assign(new Error("x"), { code: "ERR_OUT_OF_RANGE" })')),
+      false,
+    );
+    assert.equal(
+      isArgumentError(make('({ name: "RangeError", code: "ERR_OUT_OF_RANGE" })')),
+      false,
+    );
   });
 });
