@@ -226,6 +226,26 @@ describe('a durable call completing after the store latched rejects with the fai
           await store.close();
         }
       });
+
+      it('syncNow() does not fdatasync beside an fdatasync in flight: false, use sync()', async () => {
+        const { store, gates, fault } = await setup(backend);
+        try {
+          await store.write(100, new Uint8Array(100).fill(2));
+          const a = settle(store.sync());
+          await gates.waitHeld(1);
+          await store.write(200, new Uint8Array(100).fill(3));
+          // A synchronous fdatasync here could return success after the one in
+          // flight consumed a write-back error, before the store can latch it.
+          assert.equal(store.syncNow(), false);
+          assert.equal(fault.count('fdatasyncSync'), 0);
+          gates.held[0]!.release();
+          assert.deepEqual(await a, { ok: false, code: 'WAL_FAILED' });
+          assert.throws(() => store.syncNow(), { code: 'WAL_FAILED' });
+        } finally {
+          gates.open();
+          await store.close();
+        }
+      });
     });
   }
 });
