@@ -29,8 +29,18 @@ function describe(value: unknown): string {
   if (typeof value === 'number') return `${value}`;
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
-  if (typeof value === 'object') return `an instance of ${value.constructor?.name ?? 'Object'}`;
+  if (typeof value === 'object') return `an instance of ${constructorName(value) ?? 'Object'}`;
   return `type ${typeof value}`;
+}
+
+/** The name of `value`'s constructor, `undefined` when it has none or reading it throws. */
+function constructorName(value: object): string | undefined {
+  try {
+    const name: unknown = value.constructor?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined; // a throwing getter, a revoked Proxy
+  }
 }
 
 /** `TypeError` with code `ERR_INVALID_ARG_TYPE`. */
@@ -57,15 +67,37 @@ export function outOfRange(name: string, range: string, actual: unknown): Argume
   );
 }
 
-/** True when `error` is an argument error with one of the codes above. */
+/**
+ * True when `error` is an argument error with one of the codes above: a
+ * `TypeError` or `RangeError`, of this realm or another, carrying the code.
+ * Never throws.
+ */
 export function isArgumentError(error: unknown, code?: ArgumentErrorCode): boolean {
-  if (!(error instanceof TypeError || error instanceof RangeError)) return false;
+  if (!isTypeOrRangeError(error)) return false;
   const actual = errorCode(error);
   return code === undefined
     ? actual === 'ERR_INVALID_ARG_TYPE' ||
         actual === 'ERR_INVALID_ARG_VALUE' ||
         actual === 'ERR_OUT_OF_RANGE'
     : actual === code;
+}
+
+/**
+ * A `TypeError` or `RangeError`, also of another realm (a `vm` context),
+ * where `instanceof` fails: an error object (tagged `[object Error]`) whose
+ * `name` is `'TypeError'` or `'RangeError'`. False where reading it throws
+ * (a revoked `Proxy`).
+ */
+function isTypeOrRangeError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  try {
+    if (error instanceof TypeError || error instanceof RangeError) return true;
+    if (Object.prototype.toString.call(error) !== '[object Error]') return false;
+    const name: unknown = (error as { name?: unknown }).name;
+    return name === 'TypeError' || name === 'RangeError';
+  } catch {
+    return false;
+  }
 }
 
 /**

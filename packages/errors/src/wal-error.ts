@@ -28,10 +28,22 @@ export interface WalErrorOptions {
 }
 
 /**
+ * The brand every {@link WalError} carries (on `WalError.prototype`): a
+ * registered symbol, the same in every copy of this package (two installed
+ * versions, a bundled copy) and in every realm (a `vm` context), where
+ * `instanceof` fails. {@link isWalError} and `toWalError` check it.
+ */
+const WAL_ERROR_BRAND = Symbol.for('@wal/errors.WalError');
+
+/**
  * Base class of every storage failure raised by `@wal` packages. `code` is stable
  * and documented; `offset`, when set, is the byte offset or LSN concerned.
  */
 export class WalError extends Error {
+  static {
+    Object.defineProperty(WalError.prototype, WAL_ERROR_BRAND, { value: true });
+  }
+
   /** Stable machine-readable code; see the package README for each one. */
   readonly code: WalErrorCode;
   /** Offset or LSN the failure concerns, or `undefined` when none applies. */
@@ -365,7 +377,18 @@ export class UnsupportedFormatError extends WalError {
   }
 }
 
-/** True when `error` is a {@link WalError}, and, if `code` is given, carries that code. */
+/**
+ * True when `error` is a {@link WalError}, and, if `code` is given, carries
+ * that code. A `WalError` of another copy of this package or of another
+ * realm counts (it carries the same brand), although `instanceof WalError`
+ * is false for it. Never throws (false for a revoked `Proxy`).
+ */
 export function isWalError(error: unknown, code?: WalErrorCode): error is WalError {
-  return error instanceof WalError && (code === undefined || error.code === code);
+  if (typeof error !== 'object' || error === null) return false;
+  try {
+    if ((error as { [WAL_ERROR_BRAND]?: unknown })[WAL_ERROR_BRAND] !== true) return false;
+    return code === undefined || (error as { code?: unknown }).code === code;
+  } catch {
+    return false;
+  }
 }

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 import {
   BoundaryError,
   BusyError,
@@ -358,5 +363,145 @@ describe('toWalError', () => {
       assert.equal(error.cause, value);
       assert.equal(error.message, 'reading /data/t.sst failed at offset 0');
     }
+  });
+});
+
+describe('hostile values: the helpers never throw', () => {
+  /** Values whose property reads (or prototype lookups) throw. */
+  function hostile(): Array<[name: string, value: object]> {
+    const revocable = Proxy.revocable({}, {});
+    revocable.revoke();
+    const trap = () => {
+      throw new Error('trap');
+    };
+    return [
+      [
+        'a throwing code getter',
+        {
+          get code(): string {
+            throw new Error('getter');
+          },
+        },
+      ],
+      ['a revoked Proxy', revocable.proxy],
+      ['a Proxy whose every trap throws', new Proxy({}, { get: trap, getPrototypeOf: trap })],
+    ];
+  }
+
+  it('errorCode returns undefined', () => {
+    for (const [name, value] of hostile()) assert.equal(errorCode(value), undefined, name);
+  });
+
+  it('toWalError returns a WAL_IO error with the value as its cause', () => {
+    for (const [name, value] of hostile()) {
+      const error = toWalError(value, 'fdatasync of /data/log/x.wal', 3);
+      assert.ok(error instanceof IoError, name);
+      assert.equal(error.code, 'WAL_IO', name);
+      assert.equal(error.errno, undefined, name);
+      assert.equal(error.syscall, undefined, name);
+      assert.equal(error.offset, 3, name);
+      assert.equal(error.cause, value, name);
+    }
+  });
+
+  it('toWalError keeps the errno when only the syscall getter throws', () => {
+    const value = {
+      code: 'EIO',
+      get syscall(): string {
+        throw new Error('getter');
+      },
+    };
+    const error = toWalError(value, 'write');
+    assert.ok(error instanceof IoError);
+    assert.equal(error.code, 'WAL_IO');
+    assert.equal(error.errno, 'EIO');
+    assert.equal(error.syscall, undefined);
+  });
+
+  it('isWalError and isArgumentError return false', () => {
+    for (const [name, value] of hostile()) {
+      assert.equal(isWalError(value), false, name);
+      assert.equal(isArgumentError(value), false, name);
+    }
+  });
+
+  it('the argument errors describe such a value without reading it', () => {
+    for (const [name, value] of hostile()) {
+      const error = invalidArgType('x', 'a number', value);
+      assert.equal(error.code, 'ERR_INVALID_ARG_TYPE', name);
+      assert.equal(
+        error.message,
+        'The "x" argument must be a number. Received an instance of Object',
+      );
+      assert.equal(invalidArgValue('x', value, 'is odd').code, 'ERR_INVALID_ARG_VALUE', name);
+      assert.equal(outOfRange('x', 'small', value).code, 'ERR_OUT_OF_RANGE', name);
+    }
+  });
+});
+
+describe('a WalError of another copy of the package or another realm', () => {
+  /** What a copy of the package exports, as far as these tests use it. */
+  type Copy = Pick<typeof import('../src/index.js'), 'FailedError' | 'isWalError' | 'WalError'>;
+
+  /** Asserts that `foreign`, not an instance of this copy's WalError, is recognised as one. */
+  function assertRecognised(foreign: Error): void {
+    assert.equal(foreign instanceof WalError, false); // really foreign
+    assert.equal(isWalError(foreign), true);
+    assert.equal(isWalError(foreign, 'WAL_FAILED'), true);
+    assert.equal(isWalError(foreign, 'WAL_IO'), false);
+    assert.equal(errorCode(foreign), 'WAL_FAILED');
+    // Returned as it is: code, offset and message kept, not rewritten as WAL_IO.
+    assert.equal(toWalError(foreign, 'fdatasync of /data/log/x.wal', 7), foreign);
+  }
+
+  it('a second copy loaded from a copied dist folder: recognised both ways', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wal-errors-copy-'));
+    try {
+      await cp(fileURLToPath(new URL('../src', import.meta.url)), join(dir, 'src'), {
+        recursive: true,
+      });
+      await writeFile(join(dir, 'package.json'), '{"type":"module"}');
+      const copy = (await import(pathToFileURL(join(dir, 'src', 'index.js')).href)) as Copy;
+      assert.notEqual(copy.WalError, WalError);
+      const foreign = new copy.FailedError('sync failed', { offset: 42 });
+      assertRecognised(foreign);
+      assert.equal(foreign.offset, 42);
+      // And the copy recognises ours.
+      assert.equal(copy.isWalError(new FailedError('x'), 'WAL_FAILED'), true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a WalError made in a vm realm by this package's own classes", async () => {
+    // wal-error.js imports nothing: evaluated as a script (without `export`) in a new realm.
+    const source = await readFile(new URL('../src/wal-error.js', import.meta.url), 'utf8');
+    const script = `${source.replace(/^export /gm, '')}\n({ FailedError, WalError, isWalError })`;
+    const realm = vm.runInNewContext(script) as Copy;
+    const foreign = new realm.FailedError('sync failed', { offset: 42 });
+    assert.equal(foreign instanceof Error, false); // another realm's Error
+    assertRecognised(foreign);
+    assert.equal(realm.isWalError(new FailedError('x')), true);
+  });
+
+  it('isArgumentError recognises a coded TypeError or RangeError of a vm realm', () => {
+    const make = (expression: string) => vm.runInNewContext(expression) as Error;
+    const range = make('Object.assign(new RangeError("x"), { code: "ERR_OUT_OF_RANGE" })');
+    assert.equal(range instanceof RangeError, false);
+    assert.equal(isArgumentError(range), true);
+    assert.equal(isArgumentError(range, 'ERR_OUT_OF_RANGE'), true);
+    assert.equal(isArgumentError(range, 'ERR_INVALID_ARG_TYPE'), false);
+    const type = make('Object.assign(new TypeError("x"), { code: "ERR_INVALID_ARG_VALUE" })');
+    assert.equal(isArgumentError(type, 'ERR_INVALID_ARG_VALUE'), true);
+    // Not argument errors: no code, another class, or not an error at all.
+    assert.equal(isArgumentError(make('new TypeError("x")')), false);
+    assert.equal(
+      isArgumentError(make('Object.assign(new Error("x"), { code: "ERR_OUT_OF_RANGE" })')),
+      false,
+    );
+    assert.equal(
+      isArgumentError(make('({ name: "RangeError", code: "ERR_OUT_OF_RANGE" })')),
+      false,
+    );
   });
 });

@@ -311,6 +311,8 @@ export class FileStore extends StoreBase {
 
   protected override doSyncNow(): boolean {
     if (this.#dirDirty || this.#fs.fdatasyncSync === undefined) return false;
+    // Not beside an fdatasync in flight: its failure could go unseen here.
+    if (this.#data.dirty && this.#data.flushing) return false;
     this.#data.flushNow(() => {
       try {
         this.#fs.fdatasyncSync!(this.#file);

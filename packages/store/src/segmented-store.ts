@@ -1016,6 +1016,8 @@ export class SegmentedStore extends StoreBase {
     const dirty: Array<[Segment, FsFile]> = [];
     for (const segment of this.#segments.values()) {
       if (!segment.sync.dirty) continue;
+      // Not beside an fdatasync in flight: its failure could go unseen here.
+      if (segment.sync.flushing) return false;
       const file = this.#openNow(segment);
       if (file === undefined) return false;
       dirty.push([segment, file]);

@@ -234,7 +234,9 @@ export abstract class StoreBase implements Store {
    * then unknown; the backend latches it where it happens. A failure before
    * that (opening or creating a file, the fallback's plain write) rejects
    * as `write`'s does (`WAL_IO`, `WAL_NO_SPACE`, carrying `offset`), not
-   * latched. One `.then` over the backend's work: no `async` layer.
+   * latched. A call that completes after the store latched a failure (of
+   * another call) rejects with it, as `sync` does (see `#track`). One
+   * `.then` over the backend's work: no `async` layer.
    */
   writeDurable(offset: number, bytes: Uint8Array): Promise<void> {
     try {
@@ -254,6 +256,9 @@ export abstract class StoreBase implements Store {
       () => {
         if (--this.#inFlight === 0) this.#drained();
         if (end > this.lengthOffset) this.lengthOffset = end;
+        // Latched while in flight: the success of this call's own durable
+        // call proves nothing (see `#track`).
+        if (this.#failure) throw this.#failure;
       },
       (error: unknown) => {
         if (--this.#inFlight === 0) this.#drained();
@@ -324,7 +329,7 @@ export abstract class StoreBase implements Store {
   }
 
   sync(): Promise<void> {
-    return this.#run(() => this.doSync(), 'sync');
+    return this.#run(() => this.doSync(), 'sync', undefined, true);
   }
 
   readyEnd(): Promise<void> {
@@ -371,19 +376,24 @@ export abstract class StoreBase implements Store {
     validateMetaUpdate(fields);
     // Validate the size against the map as it will be once earlier queued
     // updates land; checked again when this one runs.
-    const run = this.#run(() => {
-      const result = this.#metaQueue.then(async () => {
-        const next = mergeMeta(this.#meta, fields);
-        const size = Buffer.byteLength(JSON.stringify(next));
-        if (size > MAX_META_BYTES) {
-          throw outOfRange('fields', `a map encoding to at most ${MAX_META_BYTES} bytes`, size);
-        }
-        await this.doUpdateMeta(next);
-        this.#meta = next;
-      });
-      this.#metaQueue = result.catch(() => undefined);
-      return result;
-    }, 'updateMeta');
+    const run = this.#run(
+      () => {
+        const result = this.#metaQueue.then(async () => {
+          const next = mergeMeta(this.#meta, fields);
+          const size = Buffer.byteLength(JSON.stringify(next));
+          if (size > MAX_META_BYTES) {
+            throw outOfRange('fields', `a map encoding to at most ${MAX_META_BYTES} bytes`, size);
+          }
+          await this.doUpdateMeta(next);
+          this.#meta = next;
+        });
+        this.#metaQueue = result.catch(() => undefined);
+        return result;
+      },
+      'updateMeta',
+      undefined,
+      true,
+    );
     return run;
   }
 
@@ -433,21 +443,33 @@ export abstract class StoreBase implements Store {
     return undefined;
   }
 
-  #run<T>(operation: () => Promise<T>, mutating?: string, failure?: Failure): Promise<T> {
+  #run<T>(
+    operation: () => Promise<T>,
+    mutating?: string,
+    failure?: Failure,
+    durable = false,
+  ): Promise<T> {
     const refusal = this.#refusal(mutating);
     if (refusal) return Promise.reject(refusal);
-    return this.#track(operation, failure);
+    return this.#track(operation, failure, durable);
   }
 
   /**
    * Runs `operation` counted in flight; an I/O failure rejects as a
    * `WalError` named by `failure` (with its offset), or as an operation of
-   * the store.
+   * the store. A `durable` operation (one that makes something durable:
+   * `sync`, `updateMeta`) that completes after the store latched a failure
+   * rejects with it, although its own fsync succeeded: two fsyncs of one
+   * file can be in flight together, and on Linux the one that does not
+   * report a write-back error may return success after the other consumed
+   * it, with the lost pages marked clean.
    */
-  async #track<T>(operation: () => Promise<T>, failure?: Failure): Promise<T> {
+  async #track<T>(operation: () => Promise<T>, failure?: Failure, durable = false): Promise<T> {
     this.#inFlight++;
     try {
-      return await operation();
+      const result = await operation();
+      if (durable && this.#failure) throw this.#failure;
+      return result;
     } catch (error) {
       throw this.#failed(error, failure);
     } finally {

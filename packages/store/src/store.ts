@@ -65,7 +65,10 @@ export interface StoreSupports {
  * with `WAL_IO` / `WAL_NO_SPACE`. A failed fsync (of data, a directory, the
  * metadata or the head) or durable write (see `writeDurable`) is latched:
  * that call and every later one rejects with `WAL_FAILED` whose `cause` is
- * the original failure. `close()` always
+ * the original failure, and so does a `sync`, `writeDurable` or
+ * `updateMeta` still in flight then, even if its own fsync succeeds (the
+ * second of two fsyncs of one file may succeed once the first reported the
+ * write-back error). `close()` always
  * releases the lock and resources, even after a failure.
  */
 export interface Store {
@@ -111,7 +114,8 @@ export interface Store {
 
   /**
    * Makes every write that had resolved when `sync` was called durable (for a
-   * `durable` store: survives power loss). A failure is latched (`WAL_FAILED`).
+   * `durable` store: survives power loss). A failure is latched (`WAL_FAILED`);
+   * a `sync` in flight when the store latches rejects with that failure.
    */
   sync(): Promise<void>;
 

@@ -283,6 +283,17 @@ export class SyncState {
     return this.#generation > this.#synced;
   }
 
+  /**
+   * True while an asynchronous flush (`flush`) is in flight. `flushNow` must
+   * not run beside it: of two fdatasyncs of one file in flight together, the
+   * one that does not report a write-back error may return success after the
+   * other reported it (Linux), and a synchronous one would return before the
+   * store could learn of the failure.
+   */
+  get flushing(): boolean {
+    return this.#flushing !== undefined;
+  }
+
   /** Records a completed write (or truncate). */
   written(): void {
     this.#generation++;
@@ -301,8 +312,9 @@ export class SyncState {
   }
 
   /**
-   * `flush` done synchronously with `fdatasyncSync`, unless clean. A flush
-   * in flight does not matter: this one covers every write completed before it.
+   * `flush` done synchronously with `fdatasyncSync`, unless clean. It covers
+   * every write completed before it; callers do not call it while a flush
+   * is in flight (see `flushing`).
    */
   flushNow(fdatasyncSync: () => void): void {
     const target = this.#generation;
