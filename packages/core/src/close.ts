@@ -21,10 +21,9 @@ export async function closeLog(log: LogState): Promise<void> {
   // for nothing but the next turn) rejects this close instead of passing for
   // a failure it was told of (a resolved close promises every record durable).
   const failedBefore = durability.failure !== undefined;
-  // Truncations called before close() finish first: a truncateBefore whose
-  // turn had come (none before it pending) runs; one still queued behind
-  // another truncation, or a truncateAfter not yet started, rejects with
-  // WAL_CLOSED.
+  // Truncations called before close() finish first: one whose turn had come
+  // (none before it pending) runs; one still queued behind another
+  // truncation rejects with WAL_CLOSED.
   exclusivity.closing();
   await exclusivity.truncationsDone();
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {

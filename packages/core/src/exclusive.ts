@@ -159,10 +159,15 @@ export class Exclusivity {
     // a record appended in the same turn would be acknowledged, then cut.
     if (this.#exclusives++ === 0) this.#quiet = signal();
     log.blocked |= BLOCK_TRUNCATING;
+    const turn = this.nextTruncation;
     const run = this.enqueue(async () => {
-      if ((log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+      // A close() called before its turn came refuses it; one called after
+      // (also in the same turn as this call, with no truncation before it
+      // pending) lets it finish: the close waits for it.
+      if ((log.blocked & BLOCK_CLOSED) !== 0 && !this.hadTurnAtClose(turn)) {
         throw log.blockedError('truncate the log');
       }
+      if ((log.blocked & BLOCK_FAILED) !== 0) throw log.blockedError('truncate the log');
       await this.#drain();
       return work();
     });

@@ -553,7 +553,8 @@ export class Wal {
    * throw `WAL_BUSY`; reads, `sync` and `waitFor` wait for it; open iterators
    * end at the cut. (It takes back LSNs already handed out: nothing may be
    * written at them before the cut is durable; docs/FORMAT.md §7.) Waits for
-   * truncations called before it.
+   * truncations called before it. A `close()` called after it waits for it
+   * (unless it is still queued behind another truncation then).
    *
    * Rejects with `WAL_NOT_BOUNDARY` when `lsn` is not a record boundary,
    * `WAL_TRUNCATED` below the head, `ERR_OUT_OF_RANGE` at or past the tail,

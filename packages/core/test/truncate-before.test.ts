@@ -314,15 +314,21 @@ describe('truncateBefore beside the writers', () => {
       assert.deepEqual(await again.read(last), bytes(5, 4));
       await again.close();
     }
-    // Behind a truncateAfter called before it: refused, with the truncateAfter.
-    const wal = await Wal.open(new MemoryStore());
+    // Behind a truncateAfter called before it: the truncateAfter's turn had
+    // come, so it finishes; this one, queued behind it, is refused.
+    const fs = new CrashFs();
+    const wal = await Wal.open('/wal', { fs, segmentSize: 4096 });
     const lsns = [wal.append(bytes(10, 1)), wal.append(bytes(20, 2)), wal.append(bytes(30, 3))];
-    const cut = wal.truncateAfter(lsns[2]!);
+    const cut = wal.truncateAfter(lsns[1]!);
     const queued = wal.truncateBefore(lsns[1]!);
     await wal.close();
-    await assert.rejects(cut, isCode('WAL_CLOSED'));
+    await cut;
     await assert.rejects(queued, isCode('WAL_CLOSED'));
     assert.equal(wal.head, 0);
+    const again = await Wal.open('/wal', { fs, segmentSize: 4096 });
+    assert.equal(again.tail, lsns[2], 'the cut is durable');
+    assert.equal(again.head, 0);
+    await again.close();
   });
 
   it('model: close() among truncateBefores and pauses: those whose turn had come finish, the rest are refused, in call order', async () => {

@@ -13,6 +13,32 @@ import { appendAll, collect, GatedStore, ReadGatedStore, segmented } from './fix
 
 describe('Wal', () => {
   describe('truncation', () => {
+    it('close() called after truncateAfter (same turn, a microtask or a turn later) waits for it: the cut is made and durable; a second one queued behind it is refused', async () => {
+      for (const gap of ['same turn', 'microtask', 'macrotask'] as const) {
+        const fs = new CrashFs();
+        const wal = await segmented(fs);
+        const { lsns } = appendAll(wal, [500, 3000, 4000, 100]);
+        const cut = wal.truncateAfter(lsns[1]!);
+        const queued = wal.truncateAfter(lsns[0]!); // behind the first
+        if (gap === 'microtask') await Promise.resolve();
+        if (gap === 'macrotask') await tick();
+        const closing = wal.close();
+        await rejectsCode(wal.truncateAfter(lsns[0]!), 'WAL_CLOSED'); // called after close()
+        await cut;
+        await rejectsCode(queued, 'WAL_CLOSED');
+        await closing;
+        const end = lsns[1]! + HEADER_SIZE + 3000;
+        const again = await segmented(fs);
+        assert.equal(again.tail, end, gap);
+        assert.deepEqual(await again.read(lsns[1]!), bytes(3000, 2));
+        await again.close();
+        // And after a power loss: the cut was durable before close() resolved.
+        const after = await segmented(fs.powerLoss({ seed: 5 }).fs());
+        assert.equal(after.tail, end, `${gap}, after a power loss`);
+        await after.close();
+      }
+    });
+
     it('truncateAfter keeps the record at lsn, is durable, and reopen sees the same', async () => {
       const fs = new CrashFs();
       const wal = await segmented(fs);
