@@ -6,6 +6,7 @@ import type { DurableRun } from '../src/committers.js';
 import { type Results, runChecks } from '../src/report.js';
 import { type Check, checkEqual, failedTargets } from '../src/shared.js';
 import type { BufferedResult, MemoryResult } from '../src/workloads.js';
+import { blankMeta } from './fixtures.js';
 
 const MiB = 1024 * 1024;
 
@@ -46,23 +47,7 @@ function results(
   const frames = records * (HEADER_SIZE + 100);
   const [first, second] = over.recovered ?? [500, 800];
   return {
-    meta: {
-      date: '',
-      mode: 'quick',
-      command: '',
-      node: '',
-      cpu: '',
-      cpus: 1,
-      memoryGiB: 1,
-      kernel: '',
-      fileSystem: '',
-      disk: '',
-      loadStart: [],
-      loadEnd: [],
-      seconds: 0,
-      settings: { bufferedBytes: records * 100 },
-      notes: [],
-    },
+    meta: blankMeta({ bufferedBytes: records * 100 }),
     durable: [{ system: 'wal', k: 64, runs: [durableRun(500, first), durableRun(800, second)] }],
     fsyncFloor: [],
     buffered: [

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import type { DurableRun, DurableSystem } from '../src/committers.js';
 import { type Results, type Target, targets } from '../src/report.js';
+import { blankMeta } from './fixtures.js';
 
 /** One repetition committing `rate` commits in one second. */
 const at = (rate: number): DurableRun => ({
@@ -16,23 +17,7 @@ const at = (rate: number): DurableRun => ({
 /** A run at K=1 only, with the given median commits/s per system. */
 function oneCommitter(rates: Partial<Record<DurableSystem, number>>): Results {
   return {
-    meta: {
-      date: '',
-      mode: 'quick',
-      command: '',
-      node: '',
-      cpu: '',
-      cpus: 1,
-      memoryGiB: 1,
-      kernel: '',
-      fileSystem: '',
-      disk: '',
-      loadStart: [],
-      loadEnd: [],
-      seconds: 0,
-      settings: {},
-      notes: [],
-    },
+    meta: blankMeta(),
     durable: Object.entries(rates).map(([system, rate]) => ({
       system: system as DurableSystem,
       k: 1,
