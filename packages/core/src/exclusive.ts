@@ -84,10 +84,23 @@ export class Exclusivity {
 
   // ---------------------------------------------------------------- truncations, in order
 
-  /** Runs the truncations one at a time, in call order. Resolves or rejects as `work` does. */
+  /**
+   * Runs the truncations one at a time, in call order. Resolves or rejects
+   * as `work` does; when its turn comes, rejects instead with `WAL_CLOSED`
+   * if `close()` was called before it (while it was queued behind another
+   * truncation: one whose turn had come, also in the same turn as the call,
+   * runs and the close waits for it), or with the log's failure.
+   */
   enqueue<T>(work: () => Promise<T>): Promise<T> {
-    this.#requested++;
-    const run = (this.#truncations ?? Promise.resolve()).then(work);
+    const turn = this.#requested++;
+    const log = this.#log;
+    const run = (this.#truncations ?? Promise.resolve()).then(() => {
+      if ((log.blocked & BLOCK_CLOSED) !== 0 && turn >= this.#turnAtClose) {
+        throw log.blockedError('truncate the log');
+      }
+      if ((log.blocked & BLOCK_FAILED) !== 0) throw log.durability.failure!;
+      return work();
+    });
     const finished = (): void => {
       this.#finished++;
     };
@@ -99,11 +112,6 @@ export class Exclusivity {
     return run;
   }
 
-  /** The number the next truncation requested gets (see {@link Exclusivity.hadTurnAtClose}). */
-  get nextTruncation(): number {
-    return this.#requested;
-  }
-
   /**
    * Notes, as `close()` is called, which truncations have had their turn:
    * the finished ones and the one running or about to start (no earlier one
@@ -111,15 +119,6 @@ export class Exclusivity {
    */
   closing(): void {
     if (this.#turnAtClose === Number.POSITIVE_INFINITY) this.#turnAtClose = this.#finished + 1;
-  }
-
-  /**
-   * Whether the truncation numbered `n` had its turn when `close()` was
-   * called (always true before `close()`); one that had not was still queued
-   * behind another truncation.
-   */
-  hadTurnAtClose(n: number): boolean {
-    return n < this.#turnAtClose;
   }
 
   /** Resolves once every truncation requested so far (and while waiting) finished. */
@@ -159,15 +158,7 @@ export class Exclusivity {
     // a record appended in the same turn would be acknowledged, then cut.
     if (this.#exclusives++ === 0) this.#quiet = signal();
     log.blocked |= BLOCK_TRUNCATING;
-    const turn = this.nextTruncation;
     const run = this.enqueue(async () => {
-      // A close() called before its turn came refuses it; one called after
-      // (also in the same turn as this call, with no truncation before it
-      // pending) lets it finish: the close waits for it.
-      if ((log.blocked & BLOCK_CLOSED) !== 0 && !this.hadTurnAtClose(turn)) {
-        throw log.blockedError('truncate the log');
-      }
-      if ((log.blocked & BLOCK_FAILED) !== 0) throw log.blockedError('truncate the log');
       await this.#drain();
       return work();
     });

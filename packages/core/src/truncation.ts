@@ -5,7 +5,7 @@
  * The callers (`Wal.truncateAfter`, `Wal.truncateBefore`) validated the
  * argument. Internal to @wal/core.
  */
-import { ClosedError, errorCode, FailedError, outOfRange } from '@wal/errors';
+import { errorCode, FailedError, outOfRange } from '@wal/errors';
 import { publishTruncate } from './channels.js';
 import { HEADER_SIZE } from './frame.js';
 import { DURABLE_HINT_KEY, META_TRUNCATIONS } from './meta.js';
@@ -58,17 +58,9 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
   // meanwhile would move the tail past it, and their records would be dropped).
   if (lsn > tail) return Promise.reject(outOfRange('lsn', `<= the tail (${tail})`, lsn));
   const cuts = log.cuts.length;
-  const { exclusivity } = log;
-  const turn = exclusivity.nextTruncation;
-  return exclusivity.enqueue(async () => {
+  // Refused when its turn comes if close() was called before that, or the log failed.
+  return log.exclusivity.enqueue(async () => {
     const { durability, locator, writer } = log;
-    // A close() called before its turn came refuses it; one called after
-    // (also in the same turn as this call, with no truncation before it
-    // pending) lets it finish: the close waits for it.
-    if ((log.blocked & BLOCK_CLOSED) !== 0 && !exclusivity.hadTurnAtClose(turn)) {
-      throw new ClosedError('log');
-    }
-    if ((log.blocked & BLOCK_FAILED) !== 0) throw durability.failure!;
     if (lsn < log.head) throw locator.truncatedError(lsn);
     // Past the tail a truncateAfter called before it cut to.
     if (lsn > log.tail) throw outOfRange('lsn', `<= the tail (${log.tail})`, lsn);

@@ -428,10 +428,8 @@ ${HEAD_WRITE}
       {
         file: EXCLUSIVE,
         search: `    log.blocked |= BLOCK_TRUNCATING;
-    const turn = this.nextTruncation;
     const run = this.enqueue(async () => {`,
-        replace: `    const turn = this.nextTruncation;
-    const run = this.enqueue(async () => {
+        replace: `    const run = this.enqueue(async () => {
       log.blocked |= BLOCK_TRUNCATING;`,
       },
     ],
