@@ -43,7 +43,7 @@ export interface WalOptions {
   /**
    * Bytes of appended records the log holds in memory, staged or being
    * written, before it refuses appends with `WAL_BUSY` (back-pressure; see
-   * `Wal.writable` and `Wal.drained()`). In `[64 KiB, 2^30]`; default 16 MiB.
+   * `Wal.writable` and `Wal.drained()`). In `[64 KiB, 2^30]`; default 4 MiB.
    */
   readonly stagingLimit?: number;
   /**
@@ -184,8 +184,8 @@ export const DEFAULT_MAX_RECORD_SIZE = 16 * 1024 * 1024;
 export const WAL_DB_MAX_RECORD_SIZE = 64 * 1024 * 1024;
 /** Largest accepted {@link WalOptions.maxRecordSize}: 1 GiB. */
 export const MAX_RECORD_SIZE_LIMIT = 1024 * 1024 * 1024;
-/** Default {@link WalOptions.stagingLimit}: 16 MiB. */
-export const DEFAULT_STAGING_LIMIT = 16 * 1024 * 1024;
+/** Default {@link WalOptions.stagingLimit}: 4 MiB. */
+export const DEFAULT_STAGING_LIMIT = 4 * 1024 * 1024;
 /** Default {@link WalOptions.preallocate} of a log opened from a path: 1 MiB. */
 export const DEFAULT_PREALLOCATE = 1024 * 1024;
 /** Default {@link WalOptions.indexInterval}: 256 KiB. */

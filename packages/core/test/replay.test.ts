@@ -70,6 +70,7 @@ async function writeLog(fs: CrashFs, sizes: readonly number[], options: WalOptio
   const appended: Seen[] = [];
   for (const [i, size] of sizes.entries()) {
     const bytes = payload(i, size);
+    if (!wal.writable) await wal.drained();
     appended.push({ lsn: wal.append(bytes), payload: bytes });
   }
   await wal.close();

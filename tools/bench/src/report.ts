@@ -148,10 +148,6 @@ const bytesLabel = (bytes: number): string =>
         : `${bytes} B`;
 
 /**
- * What a buffered run wrote: its record count when it was sized by count
- * (not `bytesRun`), else its payload bytes.
- */
-/**
  * Where a short buffered run loses to the framing loop: the appending
  * thread's CPU per record over the short run and over the long one, for the
  * log and the loop (same run), and the log's extra fixed cost it implies.
@@ -173,7 +169,8 @@ function startupNote(
   const framingLong = perRecord(cell('framing', 100, bytesRun));
   if (![walShort, walLong, framingShort, framingLong].every(Number.isFinite)) return undefined;
   const records = cell('wal', 100, total)[0]?.records ?? 0;
-  return `where the time goes: the appending thread's CPU per record, @wal/core ${int(walShort)} ns here and ${int(walLong)} ns over ${bytesLabel(bytesRun)}, the framing loop ${int(framingShort)} and ${int(framingLong)} ns; so over ${bytesLabel(bytesRun)} the log's thread costs ${(walLong / framingLong).toFixed(2)}× the loop's, and here it pays about ${int(((walShort - walLong) * records) / 1e6)} ms once per process (its code compiled while it runs, fresh staging memory, the first back-pressure wait) that the loop's few lines do not`;
+  const once = Math.max(0, ((walShort - walLong) * records) / 1e6);
+  return `where the time goes: the appending thread's CPU per record, @wal/core ${int(walShort)} ns here and ${int(walLong)} ns over ${bytesLabel(bytesRun)}, the framing loop ${int(framingShort)} and ${int(framingLong)} ns (the loop's thread makes its own writes too; the log hands its writes to the thread pool); so here the log's thread costs ${(walShort / framingShort).toFixed(2)}× the loop's, about ${int(once)} ms of it once per process (its code compiled while it runs, fresh staging memory, the first back-pressure wait) and the rest the append path's work per record (reservation, framing, staging, the boundary index), which the loop's few lines do not do`;
 }
 
 /** "thread / process" CPU ns per record of buffered runs (medians), or empty when not measured. */
@@ -187,6 +184,10 @@ function cpuPerRecord(runs: readonly BufferedResult[]): string {
   return `${int(median(thread.map((r) => ns(r.threadCpuSeconds!, r.records))))} / ${processNs}`;
 }
 
+/**
+ * What a buffered run wrote: its record count when it was sized by count
+ * (not `bytesRun`), else its payload bytes.
+ */
 const bufferedRunLabel = (size: number, total: number, bytesRun: number): string => {
   if (total === bytesRun) return bytesLabel(total);
   const records = Math.max(1, Math.floor(total / size));

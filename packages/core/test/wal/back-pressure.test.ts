@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { errorCode } from '@wal/errors';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
-import { Wal } from '../../src/index.js';
+import { DEFAULT_STAGING_LIMIT, Wal } from '../../src/index.js';
 import { bytes, rejectsCode, throwsCode, tick, track } from '../helpers.js';
 import { collect, GatedStore } from './fixtures.js';
 
@@ -57,6 +57,26 @@ describe('Wal', () => {
         lsns,
       );
       for (let i = 0; i < all.length; i++) assert.deepEqual(all[i]!.payload, payloads[i]);
+      await wal.close();
+    });
+
+    it('the default limit is DEFAULT_STAGING_LIMIT (4 MiB): a held store turns the log unwritable there', async () => {
+      assert.equal(DEFAULT_STAGING_LIMIT, 4 * 1024 * 1024);
+      const store = new GatedStore();
+      const wal = await Wal.open(store);
+      store.hold();
+      const payload = bytes(4096 - HEADER_SIZE);
+      let appended = 0;
+      while (wal.writable) {
+        wal.append(payload);
+        appended++;
+        if (appended % 64 === 0) await tick();
+      }
+      assert.equal(appended * 4096, DEFAULT_STAGING_LIMIT, 'unwritable at exactly the limit');
+      throwsCode(() => wal.append(payload), 'WAL_BUSY');
+      store.release();
+      await wal.drained();
+      assert.equal(wal.writable, true);
       await wal.close();
     });
 
