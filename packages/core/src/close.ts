@@ -26,6 +26,9 @@ export async function closeLog(log: LogState): Promise<void> {
   // truncation rejects with WAL_CLOSED.
   exclusivity.closing();
   await exclusivity.truncationsDone();
+  // A shared log: no thread appends from here on, and what they appended
+  // is copied out of the ring, to be written and synced below.
+  await log.shared?.closing();
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
     try {
       log.writer.submit();
@@ -46,6 +49,7 @@ export async function closeLog(log: LogState): Promise<void> {
   // this close's failure: the caller must not take it for a clean close.
   if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
   log.writer.rejectDrainWaiters(new ClosedError('log'));
+  log.shared?.closed();
   try {
     await store.close();
   } catch (cause) {

@@ -83,7 +83,10 @@ export class Durability {
     log.blocked |= BLOCK_FAILED;
     log.writer.dropStaged(error);
     log.writer.rejectDrainWaiters(error);
-    if (first) publishFail(log, error);
+    if (first) {
+      log.shared?.failed(error);
+      publishFail(log, error);
+    }
   }
 
   /**

@@ -34,7 +34,7 @@ export function frameCrc(payload: Uint8Array, start = 0, end = payload.length): 
  * up on each call compiled, in the optimised append path, to a generic
  * property lookup per record (about 16 ns of a 100-byte append).
  */
-const copyInto = Uint8Array.prototype.set;
+export const copyInto = Uint8Array.prototype.set;
 
 /**
  * Writes the frame of `payload` into `into` at `at` (header, then payload,

@@ -44,6 +44,8 @@ export {
 } from './options.js';
 export { StoredRecord, type WalRecord } from './record.js';
 export type { RecoveryPolicy } from './scan.js';
+export type { SharedWalHandle } from './shared-log.js';
+export { type SharedAppendOptions, SharedWal } from './shared-wal.js';
 export { LOG2_BUCKETS, type Log2Histogram, log2Bucket, type WalStats } from './stats.js';
 export {
   type AppendOptions,

@@ -13,6 +13,7 @@ import type { Exclusivity } from './exclusive.js';
 import { StoreGate } from './gate.js';
 import type { Locator } from './locate.js';
 import type { Preallocation } from './preallocation.js';
+import type { SharedLog } from './shared-log.js';
 import type { FlushStats } from './stats.js';
 import type { Wal } from './wal.js';
 import type { Writer } from './writer.js';
@@ -28,6 +29,12 @@ export const BLOCK_FAILED = 4;
 export const BLOCK_TRUNCATING = 8;
 /** Staging is full (set and cleared by `Writer`'s buffered accounting). */
 export const BLOCK_FULL = 16;
+/**
+ * The log is shared with worker threads (set by `Wal.share`; never
+ * cleared): appends take the shared path (shared-log.ts), where the ring,
+ * not staging, is the back-pressure.
+ */
+export const BLOCK_SHARED = 32;
 
 /** The log's shared state. Internal. */
 export class LogState {
@@ -73,6 +80,8 @@ export class LogState {
   stats!: FlushStats;
   /** The public log, named in the events of channels.ts. */
   wal!: Wal;
+  /** The shared side, once `Wal.share` was called (shared-log.ts). */
+  shared: SharedLog | undefined;
 
   constructor(init: {
     store: Store;

@@ -43,6 +43,7 @@ export function truncateAfter(log: LogState, lsn: number): Promise<void> {
     for (const offset of log.skipped.keys()) if (offset >= end) log.skipped.delete(offset);
     log.locator.forgetAbove(end);
     log.cuts.push(end);
+    log.shared?.truncated();
     publishTruncate(log, 'after', lsn);
   });
 }

@@ -11,6 +11,7 @@
  */
 import { GroupCommit } from '@wal/commit';
 import {
+  BusyError,
   ClosedError,
   errorCode,
   invalidArgType,
@@ -60,7 +61,16 @@ import {
   rescan,
   type WalSource,
 } from './recovery.js';
-import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, LogState } from './state.js';
+import { SharedLog, type SharedWalHandle } from './shared-log.js';
+import {
+  BLOCK_CLOSED,
+  BLOCK_FAILED,
+  BLOCK_FULL,
+  BLOCK_READ_ONLY,
+  BLOCK_SHARED,
+  BLOCK_TRUNCATING,
+  LogState,
+} from './state.js';
 import { FlushStats, type WalStats } from './stats.js';
 import { truncateAfter, truncateBefore } from './truncation.js';
 import { Writer } from './writer.js';
@@ -243,9 +253,10 @@ export class Wal {
   get head(): number {
     return this.#log.head;
   }
-  /** The next LSN to be handed out: one past the last appended record. */
+  /** The next LSN to be handed out: one past the last appended record (by any thread of a shared log). */
   get tail(): number {
-    return this.#log.tail;
+    const log = this.#log;
+    return log.shared === undefined ? log.tail : log.shared.tail;
   }
   /**
    * The written watermark: every record ending at or below it is written.
@@ -266,17 +277,22 @@ export class Wal {
   get maxRecordSize(): number {
     return this.#log.maxRecordSize;
   }
-  /** Bytes of appended records held in memory (staged or being written). */
+  /** Bytes of appended records held in memory (staged or being written; a shared log's ring too). */
   get bufferedBytes(): number {
-    return this.#log.writer.buffered;
+    const log = this.#log;
+    return log.writer.buffered + (log.shared?.used ?? 0);
   }
   /**
-   * False when the staging memory is full: the next append would throw
-   * `WAL_BUSY`. Wait for {@link Wal.drained} before appending more.
+   * False when the staging memory is full (a shared log: its ring): the
+   * next append would throw `WAL_BUSY`. Wait for {@link Wal.drained} before
+   * appending more.
    */
   get writable(): boolean {
+    const log = this.#log;
+    const shared = log.shared;
     // Set exactly while the writer's buffered bytes reach the staging limit.
-    return (this.#log.blocked & BLOCK_FULL) === 0;
+    if (shared === undefined) return (log.blocked & BLOCK_FULL) === 0;
+    return shared.used < shared.memory.ringSize;
   }
   /** True when opened read-only. */
   get readOnly(): boolean {
@@ -356,7 +372,7 @@ export class Wal {
     }
     return abortable(
       this.#paced(
-        this.#log.writer.waitAppended(lsn + 1, level).then(() => lsn),
+        this.#waitAppended(lsn + 1, level).then(() => lsn),
         level,
       ),
       signal,
@@ -397,9 +413,14 @@ export class Wal {
       }
       if (signal?.aborted === true) throw abortError(signal);
       const log = this.#log;
-      if (log.blocked !== 0) throw log.blockedError();
-      lsns = new Array<number>(payloads.length);
-      for (let i = 0; i < payloads.length; i++) lsns[i] = log.writer.stage(payloads[i]!);
+      if (log.blocked !== 0) {
+        const shared = log.shared;
+        if (refused(log) !== 0 || shared === undefined) throw log.blockedError();
+        lsns = shared.appendBatch(payloads);
+      } else {
+        lsns = new Array<number>(payloads.length);
+        for (let i = 0; i < payloads.length; i++) lsns[i] = log.writer.stage(payloads[i]!);
+      }
     } catch (error) {
       if (options === undefined) throw error;
       return Promise.reject(error);
@@ -408,11 +429,53 @@ export class Wal {
     if (lsns.length === 0) return Promise.resolve(lsns);
     return abortable(
       this.#paced(
-        this.#log.writer.waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
+        this.#waitAppended(lsns[lsns.length - 1]! + 1, level).then(() => lsns),
         level,
       ),
       signal,
     );
+  }
+
+  /**
+   * The wait of an append just made, up to `target`: a shared log's once
+   * the ring is copied out that far (another thread's append in progress
+   * may hold it back).
+   */
+  #waitAppended(target: number, level: WaitLevel): Promise<void> {
+    const log = this.#log;
+    const shared = log.shared;
+    if (shared === undefined) return log.writer.waitAppended(target, level);
+    return shared.whenCollected(target).then(() => log.writer.waitTarget(target, level));
+  }
+
+  /**
+   * Shares this log with one more worker thread: returns the handle that
+   * thread passes to `SharedWal.attach` (send it with `postMessage` or as
+   * `workerData`, with `handle.port` in the transfer list). Every thread
+   * then appends with an LSN returned synchronously — one compare-and-swap
+   * on the shared tail, no lock, no message — and its `written` and
+   * `durable` waits are served by this log's one group commit; this thread
+   * writes every record. From the first call on, this log's own appends take
+   * the same path, and its back-pressure is the shared ring (`stagingLimit`
+   * bytes), which also bounds a record (`stagingLimit` less an 8-byte
+   * header). A thread that exits in the middle of an append fails the log
+   * (`WAL_WRITE_FAILED` at its reservation); one that exits otherwise, or
+   * detaches, frees its slot. `truncateAfter` is refused while a thread is
+   * attached. docs/DURABILITY.md §9.
+   *
+   * Throws `WAL_CLOSED`, `WAL_READ_ONLY`, the log's failure, and `WAL_BUSY`
+   * while a `truncateAfter` runs or when 63 threads are attached.
+   */
+  share(): SharedWalHandle {
+    const log = this.#log;
+    if ((log.blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED | BLOCK_TRUNCATING)) !== 0) {
+      throw log.blockedError('share the log');
+    }
+    if (log.shared === undefined) {
+      log.shared = new SharedLog(log);
+      log.blocked |= BLOCK_SHARED;
+    }
+    return log.shared.handle();
   }
 
   /**
@@ -430,7 +493,7 @@ export class Wal {
     try {
       validateOffset('lsn', lsn);
       validateWait('level', level);
-      const tail = this.#log.tail;
+      const tail = this.tail;
       if (lsn >= tail) throw outOfRange('lsn', `< the tail (${tail})`, lsn);
       if (this.#options.readOnly) throw new ReadOnlyError('wait for durability');
     } catch (error) {
@@ -469,6 +532,11 @@ export class Wal {
     }
     const quiet = this.#log.exclusivity.quiet();
     if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
+    const shared = this.#log.shared;
+    if (shared !== undefined && lsn + 1 > this.#log.tail) {
+      // Not copied out of the shared ring yet.
+      return shared.whenCollected(lsn + 1).then(() => this.#waitFor(lsn, level, epoch));
+    }
     return this.#log.writer.waitTarget(lsn + 1, level);
   }
 
@@ -508,6 +576,12 @@ export class Wal {
     }
     const quiet = log.exclusivity.quiet();
     if (quiet !== undefined) return quiet.then(() => this.#sync());
+    const shared = log.shared;
+    if (shared !== undefined) {
+      // Every append that returned, in any thread: the framed prefix.
+      const framed = shared.memory.framedEnd();
+      if (framed > log.tail) return shared.whenCollected(framed).then(() => this.#sync());
+    }
     const target = log.tail;
     if (target <= this.durable) return Promise.resolve();
     // Waiting first lets the staged chunk go as a durable write (writer.ts).
@@ -523,10 +597,13 @@ export class Wal {
    */
   drained(options?: WaitOptions): Promise<void> {
     return cancellable(options, () => {
-      if ((this.#log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
-        return Promise.reject(this.#log.blockedError());
+      const log = this.#log;
+      if ((log.blocked & (BLOCK_CLOSED | BLOCK_FAILED)) !== 0) {
+        return Promise.reject(log.blockedError());
       }
-      return this.#log.writer.drained();
+      const shared = log.shared;
+      if (shared !== undefined) return shared.whenCollected(shared.memory.framedEnd());
+      return log.writer.drained();
     });
   }
 
@@ -535,12 +612,20 @@ export class Wal {
       throw invalidArgType('payload', 'an instance of Uint8Array', payload);
     }
     const log = this.#log;
-    if (log.blocked !== 0) throw log.blockedError();
-    if (payload.length > log.maxRecordSize) {
-      // No offset: the record was refused before it had one.
-      throw new RecordTooLargeError(payload.length, log.maxRecordSize);
+    const shared = log.shared;
+    if (shared === undefined) {
+      if (log.blocked !== 0) throw log.blockedError();
+      if (payload.length > log.maxRecordSize) {
+        // No offset: the record was refused before it had one.
+        throw new RecordTooLargeError(payload.length, log.maxRecordSize);
+      }
+      return log.writer.stage(payload);
     }
-    return log.writer.stage(payload);
+    if (refused(log) !== 0) throw log.blockedError();
+    if (payload.length > shared.maxRecordSize) {
+      throw new RecordTooLargeError(payload.length, shared.maxRecordSize);
+    }
+    return shared.append(payload);
   }
 
   // ---------------------------------------------------------------- truncation
@@ -566,6 +651,15 @@ export class Wal {
       validateOffset('lsn', lsn);
     } catch (error) {
       return Promise.reject(error);
+    }
+    const shared = this.#log.shared;
+    if (shared !== undefined && shared.attached > 0) {
+      return Promise.reject(
+        new BusyError(
+          `the log is shared with ${shared.attached} thread(s): truncateAfter needs every thread detached first (SharedWal.detach)`,
+          { offset: lsn },
+        ),
+      );
     }
     return truncateAfter(this.#log, lsn);
   }
@@ -622,6 +716,11 @@ export class Wal {
     if ((log.blocked & BLOCK_CLOSED) !== 0) throw new ClosedError('log');
     const quiet = log.exclusivity.quiet();
     if (quiet !== undefined) await quiet;
+    const shared = log.shared;
+    // Another thread's record, not copied out of the shared ring yet.
+    if (shared !== undefined && lsn >= log.tail && lsn < shared.tail) {
+      await shared.whenCollected(lsn + 1);
+    }
     // In flight from here to its end, not only during its store reads: a
     // truncateAfter called meanwhile cuts only once it is done (between two
     // of its store reads, it would read the cut range).
@@ -733,4 +832,13 @@ async function readyEnd(store: Store): Promise<void> {
   } catch (error) {
     if (errorCode(error) === 'WAL_FAILED') throw error;
   }
+}
+
+/**
+ * The blocked bits that refuse an append of a shared log: all but
+ * `BLOCK_SHARED`, and `BLOCK_FULL` (its ring is the back-pressure; a full
+ * staging only holds the ring's copy out).
+ */
+function refused(log: LogState): number {
+  return log.blocked & ~(BLOCK_SHARED | BLOCK_FULL);
 }

@@ -10,7 +10,7 @@
 import { WriteFailedError } from '@wal/errors';
 import { writeNow } from './blocking.js';
 import { publishRolls } from './channels.js';
-import { HEADER_SIZE, writeFrame } from './frame.js';
+import { copyInto, HEADER_SIZE, writeFrame } from './frame.js';
 import type { WaitLevel } from './options.js';
 import { BLOCK_FAILED, BLOCK_FULL, BLOCK_READ_ONLY, type LogState } from './state.js';
 
@@ -128,15 +128,32 @@ export class Writer {
 
   /** {@link Writer.stage} for a record that needs a new chunk, its own buffer, or a flush scheduled. */
   #stageSlow(payload: Uint8Array): number {
+    return this.#place(HEADER_SIZE + payload.length, payload, 0, false);
+  }
+
+  /**
+   * Stages a frame made elsewhere — a shared log's, copied out of its ring
+   * (docs/INTERNALS.md §10): the `frame` bytes of `src` from `from`, whose
+   * header says so (the caller checked it). Returns its LSN, the tail.
+   */
+  stageFramed(src: Uint8Array, from: number, frame: number): number {
+    return this.#place(frame, src, from, true);
+  }
+
+  /**
+   * Stages one record of `frame` bytes at the tail: framed from the payload
+   * `src` (`framed` false), or copied from `src[from, from + frame)`.
+   */
+  #place(frame: number, src: Uint8Array, from: number, framed: boolean): number {
     const log = this.#log;
-    const frame = HEADER_SIZE + payload.length;
     const lsn = log.tail;
     this.appends++;
-    this.appendedBytes += payload.length;
+    this.appendedBytes += frame - HEADER_SIZE;
     if (frame > this.#chunkSize) {
       this.submit();
       const bytes = new Uint8Array(frame);
-      writeFrame(bytes, 0, payload);
+      if (framed) copyInto.call(bytes, src.subarray(from, from + frame), 0);
+      else writeFrame(bytes, 0, src);
       log.tail = lsn + frame;
       this.#addBuffered(frame);
       this.#write(lsn, bytes, undefined);
@@ -149,7 +166,8 @@ export class Writer {
         this.#chunkStart = lsn;
         this.#chunkUsed = 0;
       }
-      writeFrame(chunk, this.#chunkUsed, payload);
+      if (framed) copyInto.call(chunk, src.subarray(from, from + frame), this.#chunkUsed);
+      else writeFrame(chunk, this.#chunkUsed, src);
       this.#chunkUsed += frame;
       log.tail = lsn + frame;
       this.#addBuffered(frame);

@@ -568,7 +568,7 @@ function expectKey(exp: Expect): string {
 }
 
 /** FNV-1a over a file image, for de-duplicating states. */
-function fingerprint(state: CrashState): string {
+export function fingerprint(state: CrashState): string {
   const parts = [...state.dirs].sort();
   for (const [path, bytes] of [...state.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
     let h = 0x811c9dc5;

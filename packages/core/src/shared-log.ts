@@ -1,0 +1,454 @@
+/**
+ * The owner's side of a log shared with worker threads (docs/INTERNALS.md
+ * §10, docs/DURABILITY.md §9): it hands out handles, copies the framed prefix
+ * of the ring into the log's staging (from there the one writer and group
+ * commit take over), asks the group commit for what threads wait for and
+ * publishes the watermarks, and fails the log when a thread exits in the
+ * middle of an append. Internal to @wal/core.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import {
+  BusyError,
+  FailedError,
+  outOfRange,
+  RecordTooLargeError,
+  type WalError,
+  WriteFailedError,
+} from '@wal/errors';
+import { HEADER_SIZE, readU32 } from './frame.js';
+import {
+  ARMED,
+  COLLECTED,
+  CONTROL_BYTES,
+  DURABLE,
+  FAIL_KIND,
+  FAIL_LOG,
+  FAIL_OFFSET,
+  FAIL_WRITE,
+  IDLE,
+  MAX_SLOTS,
+  OWNER_SLOT,
+  SharedMemory,
+  SLOTS,
+  STATE,
+  STATE_CLOSED,
+  STATE_FAILED,
+  STATE_FINISHED,
+  STATE_TRUNCATING,
+  TAIL,
+  TAKEN,
+  WANT_DURABLE,
+  WANT_WRITTEN,
+  WRITTEN,
+  waitAsync,
+} from './shared-memory.js';
+import { BLOCK_FAILED, type LogState } from './state.js';
+
+/**
+ * What a worker thread needs to append to a shared log: pass it to
+ * `SharedWal.attach` in that thread. Made by `Wal.share()`; send it with
+ * `postMessage` or as `workerData`, listing `port` among the transferred
+ * objects. One handle serves one thread.
+ */
+export interface SharedWalHandle {
+  /** The control block: tail, watermarks, state, one slot per thread. */
+  readonly control: SharedArrayBuffer;
+  /** Where threads frame their records until the owner copies them out. */
+  readonly ring: SharedArrayBuffer;
+  /** Appends are refused while this many bytes are reserved and not copied out (the log's `stagingLimit`). */
+  readonly ringSize: number;
+  /** This handle's slot. */
+  readonly slot: number;
+  /** Largest payload a thread may append (the log's, at most `ringSize` less a header). */
+  readonly maxRecordSize: number;
+  /** Closes when the thread holding it exits or detaches: how the owner learns of it. */
+  readonly port: MessagePort;
+}
+
+/** One waiter for the ring to be copied out up to `target`. */
+interface Collected {
+  readonly target: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The owner's side of a shared log. Internal. */
+export class SharedLog {
+  readonly #log: LogState;
+  readonly #control: SharedArrayBuffer;
+  readonly #ringBuffer: SharedArrayBuffer;
+  readonly memory: SharedMemory;
+  readonly maxRecordSize: number;
+  /** Every frame below it is in the log's staging. */
+  #collected: number;
+  readonly #waiters: Collected[] = [];
+  /** Ports of the attached threads, by slot. */
+  readonly #ports = new Map<number, MessagePort>();
+  #listening = false;
+  #stopped = false;
+  #drainScheduled = false;
+  /** The targets asked of the group commit for threads (the highest per level). */
+  #askedWritten = 0;
+  #askedDurable = 0;
+
+  constructor(log: LogState) {
+    this.#log = log;
+    const ringSize = log.stagingLimit;
+    this.#control = new SharedArrayBuffer(CONTROL_BYTES);
+    // Frames start within twice ringSize; the last may run on past it by
+    // one largest frame (shared-memory.ts).
+    this.#ringBuffer = new SharedArrayBuffer(3 * ringSize);
+    this.memory = new SharedMemory(this.#control, this.#ringBuffer, ringSize);
+    this.maxRecordSize = Math.min(log.maxRecordSize, ringSize - HEADER_SIZE);
+    const memory = this.memory;
+    for (let slot = 0; slot < MAX_SLOTS; slot++) Atomics.store(memory.big, SLOTS + slot, IDLE);
+    this.#collected = log.tail;
+    memory.store(TAIL, log.tail);
+    memory.store(COLLECTED, log.tail);
+    memory.store(WRITTEN, log.gc!.written);
+    memory.store(DURABLE, log.gc!.durable);
+    Atomics.store(memory.i32, TAKEN + OWNER_SLOT, 1);
+  }
+
+  /** The next LSN to be handed out, in any thread. */
+  get tail(): number {
+    return this.memory.load(TAIL);
+  }
+
+  /** Bytes reserved in the ring and not yet copied out. */
+  get used(): number {
+    return this.memory.used;
+  }
+
+  /** Threads attached (handles handed out whose thread has not exited or detached). */
+  get attached(): number {
+    return this.#ports.size;
+  }
+
+  /**
+   * A handle for one more thread. Throws `WAL_BUSY` when every slot is
+   * taken.
+   */
+  handle(): SharedWalHandle {
+    const memory = this.memory;
+    let slot = -1;
+    for (let i = 1; i < MAX_SLOTS; i++) {
+      if (Atomics.compareExchange(memory.i32, TAKEN + i, 0, 1) === 0) {
+        slot = i;
+        break;
+      }
+    }
+    if (slot === -1) {
+      throw new BusyError(
+        `a shared log serves at most ${MAX_SLOTS - 1} threads besides its owner; a thread that exits or detaches frees its slot`,
+      );
+    }
+    const { port1, port2 } = new MessageChannel();
+    port1.on('close', () => this.#gone(slot));
+    // The owner's end never keeps the process alive (the workers do).
+    port1.unref();
+    this.#ports.set(slot, port1);
+    this.#listen();
+    return {
+      control: this.#control,
+      ring: this.#ringBuffer,
+      ringSize: memory.ringSize,
+      slot,
+      maxRecordSize: this.maxRecordSize,
+      port: port2,
+    };
+  }
+
+  /** The owner's append: framed into the ring like any thread's, then copied out at once. */
+  append(payload: Uint8Array): number {
+    const lsn = this.memory.append(OWNER_SLOT, payload);
+    if (lsn === -1) throw this.#full();
+    this.collect();
+    return lsn;
+  }
+
+  /**
+   * The owner's `appendBatch`: consecutive records, one reservation. Throws
+   * `WAL_RECORD_TOO_LARGE` for a payload above {@link SharedLog.maxRecordSize},
+   * `ERR_OUT_OF_RANGE` when the frames exceed the ring, `WAL_BUSY` when the
+   * ring lacks room now.
+   */
+  appendBatch(payloads: readonly Uint8Array[]): number[] {
+    let size = 0;
+    for (const payload of payloads) {
+      if (payload.length > this.maxRecordSize) {
+        throw new RecordTooLargeError(payload.length, this.maxRecordSize);
+      }
+      size += HEADER_SIZE + payload.length;
+    }
+    const ringSize = this.memory.ringSize;
+    if (size > ringSize) {
+      throw outOfRange(
+        'payloads',
+        `at most ${ringSize} bytes of frames (the shared log's ring)`,
+        `${size} bytes of frames`,
+      );
+    }
+    const lsns = this.memory.appendBatch(OWNER_SLOT, payloads);
+    if (lsns === undefined) throw this.#full();
+    this.collect();
+    return lsns;
+  }
+
+  #full(): BusyError {
+    return new BusyError(
+      `the shared log's ring is full (${this.used} of ${this.memory.ringSize} bytes): await wal.drained() before appending more`,
+      { offset: this.tail },
+    );
+  }
+
+  /**
+   * Copies the framed prefix of the ring into the log's staging, as far as
+   * staging has room; gives that room back to the threads.
+   */
+  collect(): void {
+    const log = this.#log;
+    if ((log.blocked & BLOCK_FAILED) !== 0) return;
+    const memory = this.memory;
+    const ring = memory.ring;
+    const span = memory.span;
+    const end = memory.framedEnd();
+    let at = this.#collected;
+    while (at < end && log.writer.buffered < log.stagingLimit) {
+      const from = at % span;
+      const length = readU32(ring, from + HEADER_SIZE - 4);
+      const frame = HEADER_SIZE + length;
+      if (length > this.maxRecordSize || at + frame > end) {
+        // Not a frame any thread could have made: stop before staging it.
+        log.durability.fail(
+          new FailedError(
+            `the shared log's ring holds no valid frame at offset ${at} (length ${length})`,
+            { offset: at },
+          ),
+          at,
+        );
+        return;
+      }
+      log.writer.stageFramed(ring, from, frame);
+      at += frame;
+    }
+    if (at !== this.#collected) {
+      this.#collected = at;
+      memory.store(COLLECTED, at);
+      this.#settle();
+      memory.progressed();
+    }
+    if (at < end && !this.#drainScheduled) {
+      // Staging is full: go on once it drains.
+      this.#drainScheduled = true;
+      log.writer.drained().then(
+        () => {
+          this.#drainScheduled = false;
+          this.collect();
+        },
+        () => {
+          this.#drainScheduled = false;
+        },
+      );
+    }
+  }
+
+  /**
+   * Resolves once every frame below `target` is in the log's staging
+   * (then the log's own waits apply); rejects when the log fails first.
+   */
+  whenCollected(target: number): Promise<void> {
+    if (target <= this.#collected) return Promise.resolve();
+    const failure = this.#log.durability.failure;
+    if (failure !== undefined) return Promise.reject(failure);
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject });
+      this.collect();
+    });
+  }
+
+  #settle(): void {
+    const collected = this.#collected;
+    let kept = 0;
+    const waiters = this.#waiters;
+    for (const waiter of waiters) {
+      if (waiter.target <= collected) waiter.resolve();
+      else waiters[kept++] = waiter;
+    }
+    waiters.length = kept;
+  }
+
+  /**
+   * Stops appends in every thread for a close (`STATE_CLOSED`), waits for
+   * the appends in progress, and copies everything out of the ring.
+   */
+  async closing(): Promise<void> {
+    Atomics.or(this.memory.i32, STATE, STATE_CLOSED);
+    await this.#quiesce();
+  }
+
+  /** After the close: waits beyond the final watermarks reject in every thread. */
+  closed(): void {
+    this.publish();
+    Atomics.or(this.memory.i32, STATE, STATE_FINISHED);
+    this.#stop();
+  }
+
+  /**
+   * Refuses appends in every thread (`WAL_BUSY`) while a `truncateAfter`
+   * runs; resolves once every append in progress is copied out.
+   */
+  async truncating(): Promise<void> {
+    Atomics.or(this.memory.i32, STATE, STATE_TRUNCATING);
+    await this.#quiesce();
+  }
+
+  /** After a `truncateAfter`: the tail is the log's, and appends go on. */
+  truncated(): void {
+    const memory = this.memory;
+    const tail = this.#log.tail;
+    this.#collected = tail;
+    memory.store(TAIL, tail);
+    memory.store(COLLECTED, tail);
+    this.#askedWritten = Math.min(this.#askedWritten, tail);
+    this.#askedDurable = Math.min(this.#askedDurable, tail);
+    Atomics.and(memory.i32, STATE, ~STATE_TRUNCATING);
+    this.publish();
+  }
+
+  /**
+   * Waits until no thread is in the middle of an append (a thread that
+   * exits in one fails the log), then copies out everything framed.
+   */
+  async #quiesce(): Promise<void> {
+    const memory = this.memory;
+    for (;;) {
+      if (this.#log.durability.failure !== undefined) return;
+      Atomics.store(memory.i32, ARMED, 1);
+      if (memory.busySlots().length === 0) break;
+      const wait = waitAsync(memory.i32, ARMED, 1, 50);
+      if (wait.async) await wait.value;
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    const end = memory.load(TAIL);
+    await this.whenCollected(end);
+  }
+
+  /** The log failed with `error`: appends and waits beyond it fail in every thread. */
+  failed(error: WalError): void {
+    const memory = this.memory;
+    const gc = this.#log.gc!;
+    const write = error.code === 'WAL_WRITE_FAILED';
+    memory.store(FAIL_OFFSET, error.offset ?? gc.durable);
+    Atomics.store(memory.i32, FAIL_KIND, write ? FAIL_WRITE : FAIL_LOG);
+    this.publish();
+    Atomics.or(memory.i32, STATE, STATE_FAILED);
+    const waiters = this.#waiters.splice(0);
+    for (const waiter of waiters) waiter.reject(error);
+    memory.progressed();
+    this.#stop();
+  }
+
+  /** Publishes the watermarks and wakes the threads waiting on them. */
+  publish(): void {
+    const memory = this.memory;
+    const gc = this.#log.gc!;
+    memory.raise(WRITTEN, gc.written);
+    memory.raise(DURABLE, gc.durable);
+    memory.progressed();
+  }
+
+  /** Asks the group commit for the highest targets threads wait for. */
+  #serve(): void {
+    const memory = this.memory;
+    const written = memory.load(WANT_WRITTEN);
+    if (written > this.#askedWritten) {
+      this.#askedWritten = written;
+      this.#ask(written, 'written');
+    }
+    const durable = memory.load(WANT_DURABLE);
+    if (durable > this.#askedDurable) {
+      this.#askedDurable = durable;
+      this.#ask(durable, 'durable');
+    }
+  }
+
+  #ask(target: number, level: 'written' | 'durable'): void {
+    this.whenCollected(target)
+      .then(() => {
+        const writer = this.#log.writer;
+        const wait = writer.waitTarget(target, level);
+        if (level === 'durable') writer.submit();
+        return wait;
+      })
+      .then(
+        () => this.publish(),
+        () => {
+          // The failure is published by failed(); a cut by truncated().
+        },
+      );
+  }
+
+  /**
+   * Serves the threads while any is attached: each time one appends while
+   * the owner sleeps, or asks for a wait, copy out and ask.
+   */
+  #listen(): void {
+    if (this.#listening || this.#stopped) return;
+    this.#listening = true;
+    void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    const memory = this.memory;
+    while (!this.#stopped && this.#ports.size > 0) {
+      Atomics.store(memory.i32, ARMED, 1);
+      this.collect();
+      this.#serve();
+      const wait = waitAsync(memory.i32, ARMED, 1);
+      // Always let the event loop turn: the writes' completions run there.
+      if (wait.async) await wait.value;
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.#listening = false;
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    Atomics.store(this.memory.i32, ARMED, 0);
+    Atomics.notify(this.memory.i32, ARMED);
+  }
+
+  /**
+   * The thread holding `slot` exited or detached. In the middle of an
+   * append, it leaves a reservation that will never be framed: the log fails
+   * there, as at a failed write (the watermarks never pass it). Otherwise
+   * its slot is free again.
+   */
+  #gone(slot: number): void {
+    this.#ports.delete(slot);
+    const memory = this.memory;
+    const start = Atomics.load(memory.big, SLOTS + slot);
+    if (start === IDLE) {
+      Atomics.store(memory.i32, TAKEN + slot, 0);
+      return;
+    }
+    const offset = Number(start);
+    const log = this.#log;
+    if ((log.blocked & BLOCK_FAILED) === 0) {
+      // What lies below the hole is written as it would be: its waits
+      // resolve if it becomes durable.
+      this.collect();
+      log.writer.submit();
+      log.durability.fail(
+        new WriteFailedError(offset, {
+          cause: new Error(
+            `the thread holding slot ${slot} of the shared log exited in the middle of an append at offset ${offset}`,
+          ),
+        }),
+        offset,
+      );
+    }
+    // Its slot stays taken and announced: nothing passes the hole.
+  }
+}

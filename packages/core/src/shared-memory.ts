@@ -1,0 +1,282 @@
+/**
+ * The shared memory of a log shared with worker threads (docs/INTERNALS.md
+ * §10): the control block's layout and the append protocol every thread runs
+ * on it, the owner's included. Internal to @wal/core.
+ *
+ * A thread appends without a lock and without a message:
+ * 1. it announces, in its own slot, the tail it read (a lower bound of the
+ *    start it is about to reserve);
+ * 2. it reserves the record's frame with one compare-and-swap on the shared
+ *    tail (retried from step 1 while other threads move it), refusing when
+ *    the ring is full: when `ringSize` bytes or more are reserved and not
+ *    yet copied out (so, as with the log's staging, the append that reaches
+ *    the limit is accepted, and a batch started below it);
+ * 3. it frames the record (header, CRC, payload) into the ring at
+ *    `lsn mod (2 × ringSize)`: what is reserved and not copied out spans
+ *    less than twice `ringSize`, so live frames never overlap, and a frame
+ *    never wraps (the buffer has room for one largest frame, `ringSize`,
+ *    past that span);
+ * 4. it clears its slot, which publishes the frame (Atomics order every
+ *    write before it), and wakes the owner if the owner sleeps.
+ * The owner copies the framed prefix — up to the lowest announced slot, or
+ * the tail when none is — into its staging, where the log's one writer and
+ * group commit take over; the ring's room is given back as it is copied.
+ */
+import { BusyError, ClosedError, FailedError, WriteFailedError } from '@wal/errors';
+import { HEADER_SIZE, writeFrame } from './frame.js';
+
+/** Threads (slots) a shared log serves at most, the owner's included. */
+export const MAX_SLOTS = 64;
+/** The owner's slot. */
+export const OWNER_SLOT = 0;
+/** A slot with no append in progress. */
+export const IDLE = -1n;
+
+// 64-bit words (BigInt64Array indexes).
+/** The next LSN to be handed out. */
+export const TAIL = 0;
+/** Every frame below it was copied out of the ring (its room is free). */
+export const COLLECTED = 1;
+/** The written watermark, as the owner last published it. */
+export const WRITTEN = 2;
+/** The durable watermark, as the owner last published it. */
+export const DURABLE = 3;
+/** The highest `written` target a thread asked for. */
+export const WANT_WRITTEN = 4;
+/** The highest `durable` target a thread asked for. */
+export const WANT_DURABLE = 5;
+/** Where the log failed (its failure's offset). */
+export const FAIL_OFFSET = 6;
+/** The first of the {@link MAX_SLOTS} slots: the start (or a lower bound) of an append in progress. */
+export const SLOTS = 8;
+const BIG_WORDS = SLOTS + MAX_SLOTS;
+
+// 32-bit words (indexes of the Int32Array placed after the 64-bit words).
+const I32_BASE = 0;
+/** Bits of {@link SharedState} (STATE_*). */
+export const STATE = I32_BASE;
+/** 1 while the owner sleeps waiting for appends; a thread that clears it wakes the owner. */
+export const ARMED = I32_BASE + 1;
+/** Bumped (and notified) by the owner each time it publishes something threads wait for. */
+export const PROGRESS = I32_BASE + 2;
+/** What failed: 1 a write (`WAL_WRITE_FAILED` at FAIL_OFFSET), 2 the log (`WAL_FAILED`). */
+export const FAIL_KIND = I32_BASE + 3;
+/** The first of the slots' taken flags (1: handed to a thread). */
+export const TAKEN = I32_BASE + 4;
+const I32_WORDS = 4 + MAX_SLOTS;
+
+/** Bytes of the control block. */
+export const CONTROL_BYTES = BIG_WORDS * 8 + I32_WORDS * 4;
+
+// STATE bits.
+/** The log was closed (or the handle detached): appends are refused. */
+export const STATE_CLOSED = 1;
+/** The log failed: appends are refused with its failure. */
+export const STATE_FAILED = 2;
+/** A `truncateAfter` runs: appends are refused with `WAL_BUSY`. */
+export const STATE_TRUNCATING = 4;
+/** The owner's close finished: waits beyond the final watermarks reject. */
+export const STATE_FINISHED = 8;
+
+export const FAIL_WRITE = 1;
+export const FAIL_LOG = 2;
+
+/** `Atomics.waitAsync`'s result (ES2024; Node.js has it since 16). */
+export type AsyncWait =
+  | { readonly async: false; readonly value: 'not-equal' | 'timed-out' }
+  | { readonly async: true; readonly value: Promise<'ok' | 'timed-out'> };
+
+/** `Atomics.waitAsync(array, index, value, timeout)`: never blocks the thread. */
+export function waitAsync(
+  array: Int32Array,
+  index: number,
+  value: number,
+  timeout?: number,
+): AsyncWait {
+  return (
+    Atomics as unknown as {
+      waitAsync(array: Int32Array, index: number, value: number, timeout?: number): AsyncWait;
+    }
+  ).waitAsync(array, index, value, timeout);
+}
+
+/** The views of one shared log's memory. */
+export class SharedMemory {
+  readonly big: BigInt64Array;
+  readonly i32: Int32Array;
+  readonly ring: Uint8Array;
+  /** Reservations start only while less than this is reserved and not copied out. */
+  readonly ringSize: number;
+  /** Frames start at their LSN modulo this (twice `ringSize`). */
+  readonly span: number;
+
+  constructor(control: SharedArrayBuffer, ring: SharedArrayBuffer, ringSize: number) {
+    this.big = new BigInt64Array(control, 0, BIG_WORDS);
+    this.i32 = new Int32Array(control, BIG_WORDS * 8, I32_WORDS);
+    this.ring = new Uint8Array(ring);
+    this.ringSize = ringSize;
+    this.span = 2 * ringSize;
+  }
+
+  load(word: number): number {
+    return Number(Atomics.load(this.big, word));
+  }
+
+  store(word: number, value: number): void {
+    Atomics.store(this.big, word, BigInt(value));
+  }
+
+  /** Raises `word` to at least `value`. */
+  raise(word: number, value: number): void {
+    const target = BigInt(value);
+    for (;;) {
+      const seen = Atomics.load(this.big, word);
+      if (seen >= target) return;
+      if (Atomics.compareExchange(this.big, word, seen, target) === seen) return;
+    }
+  }
+
+  get state(): number {
+    return Atomics.load(this.i32, STATE);
+  }
+
+  /** Bytes reserved and not yet copied out of the ring. */
+  get used(): number {
+    return this.load(TAIL) - this.load(COLLECTED);
+  }
+
+  /**
+   * The error for what `state` refuses, or `undefined` when appends may go
+   * on. `what` names the refused call.
+   */
+  refusal(state: number, what: string): Error | undefined {
+    if (state === 0) return undefined;
+    if ((state & STATE_FAILED) !== 0) return this.failure();
+    if ((state & STATE_CLOSED) !== 0) return new ClosedError('log');
+    return new BusyError(`a truncateAfter of the log is running; ${what} after it resolves`, {
+      offset: this.load(TAIL),
+    });
+  }
+
+  /** The failure the owner published, as an error of this thread. */
+  failure(): Error {
+    const offset = this.load(FAIL_OFFSET);
+    return Atomics.load(this.i32, FAIL_KIND) === FAIL_WRITE
+      ? new WriteFailedError(offset)
+      : new FailedError(
+          `the shared log failed; nothing after offset ${offset} can be trusted (the owner's wal.failure has the cause)`,
+          { offset },
+        );
+  }
+
+  /**
+   * Appends `payload` as thread `slot` (steps 1–4 above): its LSN, or -1
+   * when the ring lacks room for it (nothing reserved). Throws the state's
+   * refusal. The caller checked the payload.
+   */
+  append(slot: number, payload: Uint8Array): number {
+    const lsn = this.reserve(slot, HEADER_SIZE + payload.length);
+    if (lsn === -1) return -1;
+    writeFrame(this.ring, lsn % this.span, payload);
+    this.#published(slot);
+    return lsn;
+  }
+
+  /**
+   * Appends `payloads` as consecutive records, one reservation for all:
+   * their LSNs, or `undefined` when the ring lacks room for them all
+   * (nothing reserved). Throws as {@link SharedMemory.append}.
+   */
+  appendBatch(slot: number, payloads: readonly Uint8Array[]): number[] | undefined {
+    let size = 0;
+    for (const payload of payloads) size += HEADER_SIZE + payload.length;
+    const start = this.reserve(slot, size);
+    if (start === -1) return undefined;
+    const lsns: number[] = [];
+    let lsn = start;
+    for (const payload of payloads) {
+      lsns.push(lsn);
+      writeFrame(this.ring, lsn % this.span, payload);
+      lsn += HEADER_SIZE + payload.length;
+    }
+    this.#published(slot);
+    return lsns;
+  }
+
+  /**
+   * Reserves `size` bytes of LSN space as thread `slot`, its start announced
+   * in the slot: the start, or -1 (the slot left idle) when the ring is full
+   * (`ringSize` bytes or more reserved and not copied out). The caller keeps
+   * `size` within `ringSize` (one record, or one batch).
+   */
+  reserve(slot: number, size: number): number {
+    const big = this.big;
+    const bytes = BigInt(size);
+    const limit = BigInt(this.ringSize);
+    const at = SLOTS + slot;
+    for (;;) {
+      const start = Atomics.load(big, TAIL);
+      if (start - Atomics.load(big, COLLECTED) >= limit) {
+        Atomics.store(big, at, IDLE);
+        return -1;
+      }
+      Atomics.store(big, at, start);
+      // Read after the announcement: a close or truncation that began before
+      // it finds the slot taken and waits for this append; one that began
+      // after it is seen here.
+      const state = Atomics.load(this.i32, STATE);
+      if (state !== 0) {
+        Atomics.store(big, at, IDLE);
+        throw this.refusal(state, 'append') as Error;
+      }
+      if (Atomics.compareExchange(big, TAIL, start, start + bytes) === start) return Number(start);
+    }
+  }
+
+  /** Step 4: the slot's frames are published; wakes the owner if it sleeps. */
+  #published(slot: number): void {
+    Atomics.store(this.big, SLOTS + slot, IDLE);
+    if (
+      Atomics.load(this.i32, ARMED) === 1 &&
+      Atomics.compareExchange(this.i32, ARMED, 1, 0) === 1
+    ) {
+      Atomics.notify(this.i32, ARMED);
+    }
+  }
+
+  /** Wakes the owner, asleep or about to sleep (a thread asked for a wait). */
+  wake(): void {
+    Atomics.store(this.i32, ARMED, 0);
+    Atomics.notify(this.i32, ARMED);
+  }
+
+  /**
+   * The end of the framed prefix: the tail, or the lowest start announced by
+   * a slot (an append in progress), whichever is lower. Read in that order:
+   * a slot announces before it moves the tail.
+   */
+  framedEnd(): number {
+    const big = this.big;
+    let end = Atomics.load(big, TAIL);
+    for (let slot = SLOTS; slot < SLOTS + MAX_SLOTS; slot++) {
+      const start = Atomics.load(big, slot);
+      if (start !== IDLE && start < end) end = start;
+    }
+    return Number(end);
+  }
+
+  /** Slots with an append in progress (a start announced). */
+  busySlots(): number[] {
+    const out: number[] = [];
+    for (let slot = 0; slot < MAX_SLOTS; slot++) {
+      if (Atomics.load(this.big, SLOTS + slot) !== IDLE) out.push(slot);
+    }
+    return out;
+  }
+
+  /** Publishes progress: wakes every thread waiting on PROGRESS. */
+  progressed(): void {
+    Atomics.add(this.i32, PROGRESS, 1);
+    Atomics.notify(this.i32, PROGRESS);
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * A worker thread's handle on a shared log (docs/DURABILITY.md §9, core
+ * README "Sharing a log with worker threads"): appends that return their
+ * LSN synchronously, with no lock and no message, and `written` / `durable`
+ * waits served by the owner's group commit.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import {
+  BusyError,
+  ClosedError,
+  invalidArgType,
+  invalidArgValue,
+  outOfRange,
+  RecordTooLargeError,
+  validateOffset,
+} from '@wal/errors';
+import { type WaitLevel, waitLevel } from './options.js';
+import type { SharedWalHandle } from './shared-log.js';
+import {
+  CONTROL_BYTES,
+  DURABLE,
+  MAX_SLOTS,
+  PROGRESS,
+  SharedMemory,
+  STATE_CLOSED,
+  STATE_FAILED,
+  STATE_FINISHED,
+  TAIL,
+  WANT_DURABLE,
+  WANT_WRITTEN,
+  WRITTEN,
+  waitAsync,
+} from './shared-memory.js';
+
+/** A wait of this thread: for the watermark of `level` to pass `target`. */
+interface Wait {
+  readonly target: number;
+  readonly level: WaitLevel;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Options of {@link SharedWal.append}. */
+export interface SharedAppendOptions {
+  /** Resolve once the record is `written` or `durable` (default: return the LSN at once). */
+  readonly wait?: WaitLevel;
+}
+
+/**
+ * One thread's handle on a log shared by its owner (`Wal.share()`). Appends
+ * reserve their LSNs with an atomic compare-and-swap on the shared tail and
+ * frame the record in shared memory; the owner's thread writes it, and its
+ * one group commit makes it durable, for every thread at once. Durability
+ * is the log's: a `durable` wait resolves once the record is on disk
+ * (docs/DURABILITY.md §9).
+ */
+export class SharedWal {
+  readonly #memory: SharedMemory;
+  readonly #slot: number;
+  readonly #port: MessagePort;
+  readonly #maxRecordSize: number;
+  readonly #waits: Wait[] = [];
+  #watching = false;
+  #detached = false;
+
+  private constructor(handle: SharedWalHandle) {
+    this.#memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    this.#slot = handle.slot;
+    this.#port = handle.port;
+    this.#maxRecordSize = handle.maxRecordSize;
+    // The port keeps this thread alive only while a wait is pending.
+    this.#port.unref();
+  }
+
+  /**
+   * Attaches this thread to a shared log through `handle` (from the
+   * owner's `wal.share()`, received by `postMessage` or as `workerData`).
+   * Throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for anything
+   * else.
+   */
+  static attach(handle: SharedWalHandle): SharedWal {
+    if (typeof handle !== 'object' || handle === null) {
+      throw invalidArgType('handle', 'a handle made by wal.share()', handle);
+    }
+    const { control, ring, ringSize, slot, maxRecordSize, port } = handle;
+    if (
+      !(control instanceof SharedArrayBuffer) ||
+      control.byteLength !== CONTROL_BYTES ||
+      !(ring instanceof SharedArrayBuffer) ||
+      !Number.isSafeInteger(ringSize) ||
+      ring.byteLength !== 3 * ringSize ||
+      !Number.isSafeInteger(slot) ||
+      slot < 1 ||
+      slot >= MAX_SLOTS ||
+      !Number.isSafeInteger(maxRecordSize) ||
+      maxRecordSize < 0 ||
+      typeof port?.postMessage !== 'function'
+    ) {
+      throw invalidArgValue(
+        'handle',
+        handle,
+        'is not a handle made by wal.share() (pass it whole, with its port transferred)',
+      );
+    }
+    return new SharedWal(handle);
+  }
+
+  /** The next LSN to be handed out, in any thread. */
+  get tail(): number {
+    return this.#memory.load(TAIL);
+  }
+
+  /** Every byte below it reached the operating system (as the owner last published). */
+  get written(): number {
+    return this.#memory.load(WRITTEN);
+  }
+
+  /** Every byte below it is durable (as the owner last published). */
+  get durable(): number {
+    return this.#memory.load(DURABLE);
+  }
+
+  /** Largest payload this handle appends. */
+  get maxRecordSize(): number {
+    return this.#maxRecordSize;
+  }
+
+  /** Whether an append may go on now: the log is open and the shared ring has room. */
+  get writable(): boolean {
+    const memory = this.#memory;
+    return !this.#detached && memory.state === 0 && memory.used < memory.ringSize;
+  }
+
+  /**
+   * Appends `payload` and returns its LSN, unique across every thread of
+   * the log (no lock, no message). Returned, the record is in shared memory:
+   * a later `waitFor` or a `wait` option says when it is written or durable.
+   * With `options.wait`, resolves with the LSN once it is.
+   *
+   * Throws `WAL_BUSY` when the ring is full (`await drained()`) or a
+   * `truncateAfter` runs, `WAL_CLOSED` after the owner's `close()` or
+   * `detach()`, the log's failure (`WAL_WRITE_FAILED` / `WAL_FAILED`) after
+   * one, `WAL_RECORD_TOO_LARGE` above `maxRecordSize`, and
+   * `ERR_INVALID_ARG_TYPE` for a payload that is not a `Uint8Array`.
+   */
+  append(payload: Uint8Array): number;
+  append(payload: Uint8Array, options: SharedAppendOptions): Promise<number>;
+  append(payload: Uint8Array, options?: SharedAppendOptions): number | Promise<number> {
+    if (options === undefined) return this.#append(payload);
+    let lsn: number;
+    let level: WaitLevel;
+    try {
+      level = waitLevel(options);
+      lsn = this.#append(payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#wait(lsn + 1, level).then(() => lsn);
+  }
+
+  /**
+   * Appends every payload, in order, as consecutive records (one
+   * reservation); returns their LSNs. All or nothing. Throws as
+   * {@link SharedWal.append}; a batch whose frames exceed the ring is
+   * `ERR_OUT_OF_RANGE`.
+   */
+  appendBatch(payloads: readonly Uint8Array[]): number[] {
+    if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
+    let size = 0;
+    for (const payload of payloads) {
+      this.#check(payload);
+      size += 8 + payload.length;
+    }
+    if (size > this.#memory.ringSize) {
+      throw outOfRange(
+        'payloads',
+        `at most ${this.#memory.ringSize} bytes of frames (the shared log's ring)`,
+        `${size} bytes of frames`,
+      );
+    }
+    this.#refuseIfDetached();
+    const lsns = this.#memory.appendBatch(this.#slot, payloads);
+    if (lsns === undefined) throw this.#full();
+    return lsns;
+  }
+
+  /**
+   * Resolves once the record at `lsn` is `written` or `durable`. Rejects
+   * with the log's failure when the log fails first, `WAL_CLOSED` when the
+   * owner closed the log without reaching it (or this handle detached).
+   */
+  waitFor(lsn: number, level: WaitLevel): Promise<void> {
+    try {
+      validateOffset('lsn', lsn);
+      waitLevel({ wait: level });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#wait(lsn + 1, level);
+  }
+
+  /** Resolves once the ring has room again ({@link SharedWal.writable}). */
+  drained(): Promise<void> {
+    if (this.writable) return Promise.resolve();
+    return this.#wait(this.tail, 'collected');
+  }
+
+  /**
+   * Detaches this thread: its pending waits reject with `WAL_CLOSED`, its
+   * appends throw it, and its slot is free for another thread. (A thread
+   * that exits detaches too; one that exits in the middle of an append
+   * fails the log.)
+   */
+  detach(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    this.#port.close();
+    const waits = this.#waits.splice(0);
+    for (const wait of waits) wait.reject(new ClosedError('log'));
+  }
+
+  #append(payload: Uint8Array): number {
+    this.#check(payload);
+    this.#refuseIfDetached();
+    const lsn = this.#memory.append(this.#slot, payload);
+    if (lsn === -1) throw this.#full();
+    return lsn;
+  }
+
+  #check(payload: Uint8Array): void {
+    if (!(payload instanceof Uint8Array)) {
+      throw invalidArgType('payload', 'an instance of Uint8Array', payload);
+    }
+    if (payload.length > this.#maxRecordSize) {
+      throw new RecordTooLargeError(payload.length, this.#maxRecordSize);
+    }
+  }
+
+  #refuseIfDetached(): void {
+    if (this.#detached) throw new ClosedError('log');
+  }
+
+  #full(): Error {
+    const memory = this.#memory;
+    return memory.refusal(memory.state, 'append') ?? busy(memory);
+  }
+
+  #wait(target: number, level: WaitLevel | 'collected'): Promise<void> {
+    if (this.#detached) return Promise.reject(new ClosedError('log'));
+    return new Promise<void>((resolve, reject) => {
+      this.#waits.push({ target, level: level as WaitLevel, resolve, reject });
+      this.#ask(target, level);
+      this.#settle();
+      this.#watch();
+    });
+  }
+
+  /** Tells the owner what this thread waits for. */
+  #ask(target: number, level: WaitLevel | 'collected'): void {
+    const memory = this.#memory;
+    if (level === 'durable') memory.raise(WANT_DURABLE, target);
+    else if (level === 'written') memory.raise(WANT_WRITTEN, target);
+    memory.wake();
+  }
+
+  /** Settles the waits the published watermarks or state decide. */
+  #settle(): void {
+    const memory = this.#memory;
+    const state = memory.state;
+    const written = memory.load(WRITTEN);
+    const durable = memory.load(DURABLE);
+    const room = memory.used < memory.ringSize;
+    const waits = this.#waits;
+    let kept = 0;
+    for (const wait of waits) {
+      const reached =
+        wait.level === 'durable'
+          ? wait.target <= durable
+          : wait.level === 'written'
+            ? wait.target <= written
+            : room || (state & (STATE_CLOSED | STATE_FAILED)) !== 0;
+      if (reached) wait.resolve();
+      else if ((state & STATE_FAILED) !== 0) wait.reject(memory.failure());
+      else if ((state & STATE_FINISHED) !== 0) {
+        wait.reject(new ClosedError('log', { offset: wait.target - 1 }));
+      } else waits[kept++] = wait;
+    }
+    waits.length = kept;
+  }
+
+  /** Wakes on the owner's progress while any wait is pending (the port keeps the thread alive). */
+  #watch(): void {
+    if (this.#watching || this.#waits.length === 0) return;
+    this.#watching = true;
+    this.#port.ref();
+    void this.#loop();
+  }
+
+  async #loop(): Promise<void> {
+    const memory = this.#memory;
+    while (this.#waits.length > 0) {
+      const seen = Atomics.load(memory.i32, PROGRESS);
+      this.#settle();
+      if (this.#waits.length === 0) break;
+      const wait = waitAsync(memory.i32, PROGRESS, seen);
+      if (wait.async) await wait.value;
+    }
+    this.#watching = false;
+    if (!this.#detached) this.#port.unref();
+  }
+}
+
+/** `WAL_BUSY` for a full ring. */
+function busy(memory: SharedMemory): Error {
+  return new BusyError(
+    `the shared log's ring is full (${memory.used} of ${memory.ringSize} bytes): await drained() before appending more`,
+    { offset: memory.load(TAIL) },
+  );
+}

@@ -1,0 +1,413 @@
+// A log shared with worker threads (docs/DURABILITY.md §6): LSNs handed out
+// in every thread without a lock, one writer and group commit, failures,
+// close and power loss, with real worker threads appending.
+
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { errorCode } from '@wal/errors';
+import type { Fs } from '@wal/store';
+import { CrashFs, type CrashState, FaultFs } from '@wal/store/testing';
+import fc from 'fast-check';
+import { HEADER_SIZE } from '../src/frame.js';
+import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
+import {
+  checkCrashState,
+  DIR,
+  fingerprint,
+  openIn,
+  PARENT,
+  type Rec,
+  SECTOR,
+} from './crash/harness.js';
+import { equalBytes, rejectsCode, throwsCode, tick } from './helpers.js';
+import { CODES, REPORT_HEADER, threadPayload } from './shared-payloads.js';
+
+const WORKER = new URL('./shared-worker.js', import.meta.url);
+
+interface Thread {
+  readonly worker: Worker;
+  readonly thread: number;
+  readonly report: Int32Array;
+  /** Resolves with the exit code once the thread exits. */
+  readonly exited: Promise<number>;
+}
+
+interface JobOptions {
+  readonly job: 'records' | 'forever' | 'die' | 'batches';
+  readonly records?: number;
+  readonly seed?: number;
+  readonly durableEvery?: number;
+  readonly maxSize?: number;
+}
+
+function start(wal: Wal, thread: number, options: JobOptions, maxRecords = 100_000): Thread {
+  const handle = wal.share();
+  const reports = new SharedArrayBuffer(4 * (REPORT_HEADER + maxRecords));
+  const worker = new Worker(WORKER, {
+    workerData: { handle, reports, thread, ...options },
+    transferList: [handle.port],
+  });
+  const exited = new Promise<number>((resolve, reject) => {
+    worker.once('exit', resolve);
+    worker.once('error', reject);
+  });
+  return { worker, thread, report: new Int32Array(reports), exited };
+}
+
+/** The LSNs thread `t` reported, in append order. */
+function lsnsOf(t: Thread): number[] {
+  const count = Atomics.load(t.report, 0);
+  return Array.from(t.report.subarray(REPORT_HEADER, REPORT_HEADER + count));
+}
+
+const ackOf = (t: Thread): number => Atomics.load(t.report, 1);
+const stoppedOn = (t: Thread): string => CODES[Atomics.load(t.report, 3)] ?? '?';
+
+/** Every record the threads (and the owner, thread 0) reported, by LSN. */
+function appended(
+  threads: readonly Thread[],
+  seed: number,
+  owner: readonly number[] = [],
+  maxSize?: number,
+): Rec[] {
+  const records: Rec[] = owner.map((lsn, seq) => ({
+    lsn,
+    payload: threadPayload(0, seq, seed, maxSize),
+  }));
+  for (const t of threads) {
+    for (const [seq, lsn] of lsnsOf(t).entries()) {
+      records.push({ lsn, payload: threadPayload(t.thread, seq, seed, maxSize) });
+    }
+  }
+  return records.sort((a, b) => a.lsn - b.lsn);
+}
+
+/** Every LSN distinct and the records back to back from `from`. */
+function assertContiguous(records: readonly Rec[], from: number): void {
+  let at = from;
+  for (const rec of records) {
+    assert.equal(rec.lsn, at, `a record at ${rec.lsn} where the previous one ended at ${at}`);
+    at += HEADER_SIZE + rec.payload.length;
+  }
+}
+
+async function readBack(fs: Fs): Promise<Rec[]> {
+  const wal = await openIn(fs);
+  const out: Rec[] = [];
+  for await (const rec of wal.iterate()) out.push({ lsn: rec.lsn, payload: rec.payload.slice() });
+  await wal.close();
+  return out;
+}
+
+function assertSame(got: readonly Rec[], want: readonly Rec[]): void {
+  assert.equal(got.length, want.length, `${got.length} records read back, ${want.length} appended`);
+  for (let i = 0; i < want.length; i++) {
+    assert.equal(got[i]!.lsn, want[i]!.lsn, `record #${i}`);
+    assert.ok(equalBytes(got[i]!.payload, want[i]!.payload), `record #${i} at ${want[i]!.lsn}`);
+  }
+}
+
+/** Waits (a bounded number of turns) until `done()` holds. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 20_000 && !done(); i++) await new Promise((r) => setTimeout(r, 1));
+  assert.ok(done(), `timed out waiting for ${what}`);
+}
+
+const newFs = (): CrashFs =>
+  new CrashFs({ sectorSize: SECTOR, image: { files: new Map(), dirs: new Set([PARENT]) } });
+
+describe('Wal.share: a log shared with worker threads', () => {
+  it('many threads, random sizes: LSNs unique and back to back, iteration in LSN order, every record read back after reopen (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 400 }),
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: 60 }),
+        fc.constantFrom('records' as const, 'batches' as const),
+        // A small ring fills: threads wait for room, frames wrap around it.
+        fc.constantFrom(64 * 1024, 4 * 1024 * 1024),
+        fc.integer({ min: 0, max: 2 ** 20 }),
+        async (threads, records, durableEvery, ownerRecords, job, stagingLimit, seed) => {
+          const fs = newFs();
+          const wal = await openIn(fs, { stagingLimit });
+          const running = Array.from({ length: threads }, (_, i) =>
+            start(wal, i + 1, { job, records, durableEvery, seed }),
+          );
+          const owner: number[] = [];
+          for (let seq = 0; seq < ownerRecords; seq++) {
+            if (!wal.writable) await wal.drained();
+            owner.push(wal.append(threadPayload(0, seq, seed)));
+            if (seq % 7 === 0) await tick();
+          }
+          for (const t of running) assert.equal(await t.exited, 0);
+          for (const t of running) assert.equal(stoppedOn(t), '', `thread ${t.thread} stopped`);
+          const all = appended(running, seed, owner);
+          assertContiguous(all, 0);
+          assert.equal(
+            wal.tail,
+            all.length === 0 ? 0 : all.at(-1)!.lsn + HEADER_SIZE + all.at(-1)!.payload.length,
+          );
+          // Each thread waited for its last record: it is durable.
+          for (const t of running) {
+            const lsns = lsnsOf(t);
+            if (lsns.length > 0)
+              assert.ok(ackOf(t) > lsns.at(-1)!, `thread ${t.thread} acknowledged`);
+          }
+          await wal.sync();
+          await wal.close();
+          assertSame(await readBack(fs), all);
+        },
+      ),
+      { numRuns: 8 },
+    );
+  });
+
+  it("the owner's waits and reads cover records of every thread; appendBatch is consecutive in every thread", async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const t = start(wal, 1, { job: 'batches', records: 200, durableEvery: 3, seed: 7 });
+    const batch = wal.appendBatch([threadPayload(0, 0, 7), threadPayload(0, 1, 7)]);
+    assert.equal(batch[1], batch[0]! + HEADER_SIZE + threadPayload(0, 0, 7).length);
+    const lsn = await wal.append(threadPayload(0, 2, 7), { wait: 'durable' });
+    assert.ok(wal.durable > lsn);
+    assert.equal(await t.exited, 0);
+    const all = appended([t], 7, [...batch, lsn]);
+    assertContiguous(all, 0);
+    // A thread's record, read and waited for by the owner.
+    const theirs = lsnsOf(t).at(-1)!;
+    await wal.waitFor(theirs, 'durable');
+    assert.ok(equalBytes(await wal.read(theirs), threadPayload(1, lsnsOf(t).length - 1, 7)));
+    await wal.close();
+    assertSame(await readBack(fs), all);
+  });
+
+  it('a full ring refuses appends until the owner copies it out (writable false, drained()); no frame is overwritten', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs, { stagingLimit: 64 * 1024 });
+    const t = start(wal, 1, { job: 'records', records: 3000, seed: 9 });
+    // The owner's thread busy: nothing is copied out, the ring fills.
+    const deadline = Date.now() + 20_000;
+    while (Atomics.load(t.report, 4) === 0 && Date.now() < deadline) {
+      // spin
+    }
+    assert.ok(Atomics.load(t.report, 4) > 0, 'the thread found the ring full');
+    assert.ok(wal.bufferedBytes >= 64 * 1024 - 400, `${wal.bufferedBytes} bytes in the ring`);
+    assert.equal(wal.writable, false);
+    await rejectsCode(
+      Promise.resolve().then(() => wal.append(new Uint8Array(400))),
+      'WAL_BUSY',
+    );
+    await wal.drained();
+    assert.equal(await t.exited, 0);
+    assert.equal(stoppedOn(t), '');
+    const all = appended([t], 9);
+    assertContiguous(all, 0);
+    await wal.close();
+    assertSame(await readBack(fs), all);
+  });
+
+  it('a thread that exits after reserving and before framing fails the log there: nothing at or past it is written or acknowledged, and a reopen resumes there', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const before: number[] = [];
+    for (let seq = 0; seq < 20; seq++) before.push(wal.append(threadPayload(0, seq, 3)));
+    await wal.sync();
+    const dying = start(wal, 1, { job: 'die' });
+    await dying.exited;
+    const hole = lsnsOf(dying)[0]!;
+    assert.equal(hole, wal.durable, 'the reservation starts at the tail');
+    await until(() => wal.failure !== undefined, 'the log to fail');
+    assert.equal(errorCode(wal.failure), 'WAL_WRITE_FAILED');
+    assert.equal(wal.failure!.offset, hole);
+    throwsCode(() => wal.append(new Uint8Array(1)), 'WAL_WRITE_FAILED');
+    // A thread attached later learns the failure at its first append.
+    assert.ok(wal.durable <= hole && wal.written <= hole, 'no watermark passes the hole');
+    const reopened = await wal.reopen();
+    assert.equal(reopened.tail, hole);
+    await reopened.close();
+    assertSame(await readBack(fs), appended([], 3, before));
+  });
+
+  it('threads terminated at random moments: the log goes on, or fails at a reservation no watermark passes; every acknowledged record survives', async () => {
+    let ran = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 400 }),
+        fc.integer({ min: 0, max: 2 ** 20 }),
+        async (turns, seed) => {
+          ran++;
+          const fs = newFs();
+          const wal = await openIn(fs);
+          const threads = [1, 2].map((thread) =>
+            start(wal, thread, { job: 'forever', durableEvery: 3, seed, maxSize: 200 }),
+          );
+          for (let i = 0; i < turns; i++) await tick();
+          await threads[0]!.worker.terminate();
+          // The owner learns of the exit through the thread's port.
+          for (let i = 0; i < 20; i++) await tick();
+          const failure = wal.failure;
+          const acked = Math.max(...threads.map(ackOf));
+          if (failure !== undefined) {
+            assert.equal(errorCode(failure), 'WAL_WRITE_FAILED');
+            assert.ok(
+              wal.durable <= failure.offset! && acked <= failure.offset!,
+              'nothing acknowledged past the hole',
+            );
+          }
+          await threads[1]!.worker.terminate();
+          await wal.close().catch(() => undefined);
+          const back = await readBack(fs);
+          const known = appended(threads, seed, [], 200);
+          const byLsn = new Map(known.map((rec) => [rec.lsn, rec.payload]));
+          // A terminated thread may have framed one record it had no time to report.
+          const next = new Map(threads.map((t) => [t.thread, lsnsOf(t).length]));
+          let at = 0;
+          for (const rec of back) {
+            assert.equal(rec.lsn, at, 'read back contiguous');
+            at += HEADER_SIZE + rec.payload.length;
+            const want = byLsn.get(rec.lsn);
+            if (want !== undefined) {
+              assert.ok(equalBytes(rec.payload, want), `record at ${rec.lsn}`);
+              continue;
+            }
+            const unreported = threads.find((t) =>
+              equalBytes(rec.payload, threadPayload(t.thread, next.get(t.thread)!, seed, 200)),
+            );
+            assert.ok(unreported, `an unknown record at ${rec.lsn}`);
+            next.set(unreported.thread, next.get(unreported.thread)! + 1);
+          }
+          assert.ok(at >= acked, `acknowledged up to ${acked}, read back up to ${at}`);
+        },
+      ),
+      { numRuns: 12 },
+    );
+    assert.equal(ran, 12);
+  });
+
+  it('close with threads appending: their appends throw WAL_CLOSED after it, and every record they appended before is durable', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const threads = [1, 2, 3].map((thread) =>
+      start(wal, thread, { job: 'forever', durableEvery: 2, seed: 11 }),
+    );
+    await until(() => threads.every((t) => lsnsOf(t).length > 50), 'appends in every thread');
+    await wal.close();
+    for (const t of threads) assert.equal(await t.exited, 0);
+    for (const t of threads) assert.equal(stoppedOn(t), 'WAL_CLOSED', `thread ${t.thread}`);
+    const all = appended(threads, 11);
+    assertContiguous(all, 0);
+    // The threads waited for their last record before exiting: close made it durable.
+    assertSame(await readBack(fs), all);
+  });
+
+  it('a failed write fails every thread: appends throw it, waits past it reject', async () => {
+    const fs = new FaultFs(newFs());
+    const wal = await Wal.open(DIR, { fs, segmentSize: 4096, durableWrites: false });
+    const injection = fs.inject({ method: 'pwrite', at: 20 });
+    const t = start(wal, 1, { job: 'forever', durableEvery: 1, seed: 5 });
+    assert.equal(await t.exited, 0);
+    assert.equal(injection.fired, 1);
+    assert.equal(stoppedOn(t), 'WAL_WRITE_FAILED');
+    assert.ok(ackOf(t) <= wal.failure!.offset!);
+    await wal.close().catch(() => undefined);
+  });
+
+  it('truncateAfter is refused while a thread is attached (WAL_BUSY), and runs once it detached', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const t = start(wal, 1, { job: 'records', records: 10, seed: 1 });
+    const first = wal.append(new Uint8Array(3));
+    assert.equal(first, 0);
+    await rejectsCode(wal.truncateAfter(first), 'WAL_BUSY');
+    assert.equal(await t.exited, 0);
+    // The owner learns of the exit through the thread's port, a few turns later.
+    let refused = 0;
+    for (;;) {
+      const error: unknown = await wal.truncateAfter(first).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (error === undefined) break;
+      assert.equal(errorCode(error), 'WAL_BUSY');
+      assert.ok(++refused < 5000, 'the thread never detached');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(wal.tail, HEADER_SIZE + 3);
+    assert.equal(wal.append(new Uint8Array(2)), HEADER_SIZE + 3);
+    await wal.close();
+  });
+
+  it('handles: a bad handle, share() of a read-only or closed log, too many threads, records too large for the ring', async () => {
+    throwsCode(
+      () => SharedWal.attach(undefined as unknown as SharedWalHandle),
+      'ERR_INVALID_ARG_TYPE',
+    );
+    throwsCode(() => SharedWal.attach({} as SharedWalHandle), 'ERR_INVALID_ARG_VALUE');
+    const fs = newFs();
+    const wal = await openIn(fs, { stagingLimit: 64 * 1024 });
+    await wal.append(new Uint8Array(1), { wait: 'durable' });
+    const handles: SharedWalHandle[] = [];
+    for (let i = 0; i < 63; i++) handles.push(wal.share());
+    throwsCode(() => wal.share(), 'WAL_BUSY');
+    for (const handle of handles) handle.port.close();
+    const attached = SharedWal.attach(handles[0]!);
+    throwsCode(() => attached.append(new Uint8Array(64 * 1024)), 'WAL_RECORD_TOO_LARGE');
+    throwsCode(() => wal.append(new Uint8Array(64 * 1024)), 'WAL_RECORD_TOO_LARGE');
+    throwsCode(() => attached.append('x' as unknown as Uint8Array), 'ERR_INVALID_ARG_TYPE');
+    const lsn = attached.append(new Uint8Array(5));
+    await attached.waitFor(lsn, 'durable');
+    assert.ok(wal.durable > lsn);
+    attached.detach();
+    throwsCode(() => attached.append(new Uint8Array(1)), 'WAL_CLOSED');
+    await wal.close();
+    throwsCode(() => wal.share(), 'WAL_CLOSED');
+    const readOnly = await openIn(fs, { readOnly: true });
+    throwsCode(() => readOnly.share(), 'WAL_READ_ONLY');
+    await readOnly.close();
+  });
+
+  it("power loss with appends from several threads: every crash state holds every record acknowledged before it, in LSN order (the file system is the owner thread's)", async () => {
+    let states = 0;
+    let acknowledged = 0;
+    for (const seed of [1, 2]) {
+      const fs = newFs();
+      const wal = await openIn(fs);
+      const threads = [1, 2, 3].map((thread) =>
+        start(wal, thread, { job: 'records', records: 120, durableEvery: 2, seed, maxSize: 120 }),
+      );
+      // Snapshots between the owner's turns while the threads append: the
+      // acknowledgements read before each are what it must hold.
+      const snaps: { acked: number; states: Iterable<CrashState> }[] = [];
+      let running = threads.length;
+      for (const t of threads) void t.exited.then(() => running--);
+      let n = 0;
+      while (running > 0) {
+        const acked = Math.max(...threads.map(ackOf));
+        snaps.push({
+          acked,
+          states: fs.crashStates({ seed: seed * 1000 + n++, limit: 3, mode: 'auto' }),
+        });
+        await tick();
+      }
+      await wal.close();
+      const records = appended(threads, seed, [], 120);
+      assertContiguous(records, 0);
+      let probe = 0;
+      const seen = new Set<string>();
+      for (const { acked, states: crash } of snaps) {
+        for (const state of crash) {
+          const key = `${acked}#${fingerprint(state)}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          states++;
+          const exp = { records, heads: new Set([0]), minEnd: acked };
+          const verdict = await checkCrashState(state, exp, probe++);
+          assert.deepEqual(verdict.problems, [], `seed ${seed}, ${state.description}`);
+        }
+      }
+      acknowledged = Math.max(acknowledged, ...threads.map(ackOf));
+    }
+    assert.ok(states > 50 && acknowledged > 0, `${states} crash states checked`);
+  });
+});
