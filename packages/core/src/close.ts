@@ -26,9 +26,14 @@ export async function closeLog(log: LogState): Promise<void> {
   // truncation rejects with WAL_CLOSED.
   exclusivity.closing();
   await exclusivity.truncationsDone();
-  // A shared log: no thread appends from here on, and what they appended
-  // is copied out of the ring, to be written and synced below.
-  await log.shared?.closing();
+  // A shared log: no thread appends any more (since the call), and what they
+  // appended is copied out of the ring, to be written and synced below. A
+  // failure meanwhile is this close's; the store is closed all the same.
+  try {
+    await log.shared?.closing();
+  } catch (cause) {
+    error = cause;
+  }
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
     try {
       log.writer.submit();

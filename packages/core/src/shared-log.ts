@@ -9,6 +9,7 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
   BusyError,
+  ClosedError,
   FailedError,
   outOfRange,
   RecordTooLargeError,
@@ -25,6 +26,7 @@ import {
   FAIL_LOG,
   FAIL_OFFSET,
   FAIL_WRITE,
+  GENERATION,
   IDLE,
   MAX_SLOTS,
   OWNER_SLOT,
@@ -59,6 +61,8 @@ export interface SharedWalHandle {
   readonly ringSize: number;
   /** This handle's slot. */
   readonly slot: number;
+  /** The slot's generation when it was handed out (a later holder's handle has another). */
+  readonly generation: number;
   /** Largest payload a thread may append (the log's, at most `ringSize` less a header). */
   readonly maxRecordSize: number;
   /** Closes when the thread holding it exits or detaches: how the owner learns of it. */
@@ -82,6 +86,8 @@ export class SharedLog {
   /** Every frame below it is in the log's staging. */
   #collected: number;
   readonly #waiters: Collected[] = [];
+  /** `drained()` calls of the owner waiting for room in the ring. */
+  readonly #roomWaiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   /** Ports of the attached threads, by slot. */
   readonly #ports = new Map<number, MessagePort>();
   #listening = false;
@@ -143,6 +149,7 @@ export class SharedLog {
         `a shared log serves at most ${MAX_SLOTS - 1} threads besides its owner; a thread that exits or detaches frees its slot`,
       );
     }
+    const generation = Atomics.add(memory.i32, GENERATION + slot, 1) + 1;
     const { port1, port2 } = new MessageChannel();
     port1.on('close', () => this.#gone(slot));
     // The owner's end never keeps the process alive (the workers do).
@@ -154,6 +161,7 @@ export class SharedLog {
       ring: this.#ringBuffer,
       ringSize: memory.ringSize,
       slot,
+      generation,
       maxRecordSize: this.maxRecordSize,
       port: port2,
     };
@@ -212,31 +220,53 @@ export class SharedLog {
     const memory = this.memory;
     const ring = memory.ring;
     const span = memory.span;
+    const writer = log.writer;
     const end = memory.framedEnd();
     let at = this.#collected;
-    while (at < end && log.writer.buffered < log.stagingLimit) {
-      const from = at % span;
-      const length = readU32(ring, from + HEADER_SIZE - 4);
-      const frame = HEADER_SIZE + length;
-      if (length > this.maxRecordSize || at + frame > end) {
-        // Not a frame any thread could have made: stop before staging it.
-        log.durability.fail(
-          new FailedError(
-            `the shared log's ring holds no valid frame at offset ${at} (length ${length})`,
-            { offset: at },
-          ),
-          at,
-        );
-        return;
+    while (at < end && writer.buffered < log.stagingLimit) {
+      // A run of whole frames, contiguous in the ring (it ends where the
+      // next frame starts over at the ring's start), copied in one go.
+      const start = at;
+      const room = writer.runRoom;
+      let count = 0;
+      while (at < end) {
+        const from = at % span;
+        if (count > 0 && from < start % span) break;
+        const length = readU32(ring, from + HEADER_SIZE - 4);
+        const frame = HEADER_SIZE + length;
+        if (length > this.maxRecordSize || at + frame > end) {
+          // Not a frame any thread could have made: stop before staging it.
+          if (count > 0) break;
+          log.durability.fail(
+            new FailedError(
+              `the shared log's ring holds no valid frame at offset ${at} (length ${length})`,
+              { offset: at },
+            ),
+            at,
+          );
+          return;
+        }
+        if (at - start + frame > room) {
+          if (count === 0) {
+            // Larger than a chunk: a buffer of its own.
+            writer.stageFramed(ring, from, frame);
+            at += frame;
+          }
+          break;
+        }
+        log.index.note(at);
+        at += frame;
+        count++;
       }
-      log.writer.stageFramed(ring, from, frame);
-      at += frame;
+      if (count > 0) writer.stageFramedRun(ring, start % span, at - start, count);
     }
     if (at !== this.#collected) {
+      // A thread waits for room only while the ring was full.
+      const wasFull = memory.load(TAIL) - this.#collected >= memory.ringSize;
       this.#collected = at;
       memory.store(COLLECTED, at);
       this.#settle();
-      memory.progressed();
+      if (wasFull) memory.progressed();
     }
     if (at < end && !this.#drainScheduled) {
       // Staging is full: go on once it drains.
@@ -267,7 +297,27 @@ export class SharedLog {
     });
   }
 
+  /**
+   * Resolves once the ring has room (the owner's `drained()`); rejects when
+   * the log fails or closes first. Copying out needs a turn of the event
+   * loop at least (a thread that died holding the ring is learnt of there),
+   * so a loop awaiting it never spins.
+   */
+  whenRoom(): Promise<void> {
+    const state = this.memory.state;
+    const refusal = this.memory.refusal(state & ~STATE_TRUNCATING, 'wait for room');
+    if (refusal !== undefined) return Promise.reject(refusal);
+    if (this.used < this.memory.ringSize) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#roomWaiters.push({ resolve, reject });
+      this.collect();
+    });
+  }
+
   #settle(): void {
+    if (this.#roomWaiters.length > 0 && this.used < this.memory.ringSize) {
+      for (const waiter of this.#roomWaiters.splice(0)) waiter.resolve();
+    }
     const collected = this.#collected;
     let kept = 0;
     const waiters = this.#waiters;
@@ -278,42 +328,61 @@ export class SharedLog {
     waiters.length = kept;
   }
 
-  /**
-   * Stops appends in every thread for a close (`STATE_CLOSED`), waits for
-   * the appends in progress, and copies everything out of the ring.
-   */
-  async closing(): Promise<void> {
+  /** `close()` was called: appends stop in every thread (`WAL_CLOSED`). */
+  closeCalled(): void {
     Atomics.or(this.memory.i32, STATE, STATE_CLOSED);
-    await this.#quiesce();
+    const error = new ClosedError('log');
+    for (const waiter of this.#roomWaiters.splice(0)) waiter.reject(error);
+  }
+
+  /**
+   * For the close: waits for the appends in progress, and copies everything
+   * out of the ring (rejects when the log fails meanwhile).
+   */
+  closing(): Promise<void> {
+    return this.#quiesce();
   }
 
   /** After the close: waits beyond the final watermarks reject in every thread. */
   closed(): void {
     this.publish();
     Atomics.or(this.memory.i32, STATE, STATE_FINISHED);
+    const error = new ClosedError('log');
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
     this.#stop();
   }
 
   /**
-   * Refuses appends in every thread (`WAL_BUSY`) while a `truncateAfter`
-   * runs; resolves once every append in progress is copied out.
+   * A `truncateAfter` (refused while a thread is attached) runs: appends
+   * through any stale handle are refused (`WAL_BUSY`) until
+   * {@link SharedLog.truncated}; resolves once the ring is copied out.
    */
-  async truncating(): Promise<void> {
+  truncating(): Promise<void> {
     Atomics.or(this.memory.i32, STATE, STATE_TRUNCATING);
-    await this.#quiesce();
+    return this.#quiesce();
   }
 
-  /** After a `truncateAfter`: the tail is the log's, and appends go on. */
+  /**
+   * After a `truncateAfter` (done or failed): the tail, the watermarks and
+   * the wants are the log's again (a cut lowers them all), and appends go
+   * on.
+   */
   truncated(): void {
     const memory = this.memory;
-    const tail = this.#log.tail;
+    const log = this.#log;
+    const tail = log.tail;
+    const gc = log.gc!;
     this.#collected = tail;
     memory.store(TAIL, tail);
     memory.store(COLLECTED, tail);
+    memory.store(WRITTEN, gc.written);
+    memory.store(DURABLE, gc.durable);
+    memory.store(WANT_WRITTEN, Math.min(memory.load(WANT_WRITTEN), tail));
+    memory.store(WANT_DURABLE, Math.min(memory.load(WANT_DURABLE), tail));
     this.#askedWritten = Math.min(this.#askedWritten, tail);
     this.#askedDurable = Math.min(this.#askedDurable, tail);
     Atomics.and(memory.i32, STATE, ~STATE_TRUNCATING);
-    this.publish();
+    memory.progressed();
   }
 
   /**
@@ -343,8 +412,8 @@ export class SharedLog {
     Atomics.store(memory.i32, FAIL_KIND, write ? FAIL_WRITE : FAIL_LOG);
     this.publish();
     Atomics.or(memory.i32, STATE, STATE_FAILED);
-    const waiters = this.#waiters.splice(0);
-    for (const waiter of waiters) waiter.reject(error);
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    for (const waiter of this.#roomWaiters.splice(0)) waiter.reject(error);
     memory.progressed();
     this.#stop();
   }
@@ -358,19 +427,25 @@ export class SharedLog {
     memory.progressed();
   }
 
-  /** Asks the group commit for the highest targets threads wait for. */
-  #serve(): void {
+  /** Asks the group commit for the highest targets threads wait for; whether it asked. */
+  #serve(): boolean {
     const memory = this.memory;
-    const written = memory.load(WANT_WRITTEN);
+    let asked = false;
+    // A want past the tail is no record's: ask for at most the tail.
+    const tail = memory.load(TAIL);
+    const written = Math.min(memory.load(WANT_WRITTEN), tail);
     if (written > this.#askedWritten) {
       this.#askedWritten = written;
       this.#ask(written, 'written');
+      asked = true;
     }
-    const durable = memory.load(WANT_DURABLE);
+    const durable = Math.min(memory.load(WANT_DURABLE), tail);
     if (durable > this.#askedDurable) {
       this.#askedDurable = durable;
       this.#ask(durable, 'durable');
+      asked = true;
     }
+    return asked;
   }
 
   #ask(target: number, level: 'written' | 'durable'): void {
@@ -402,15 +477,33 @@ export class SharedLog {
   async #loop(): Promise<void> {
     const memory = this.memory;
     while (!this.#stopped && this.#ports.size > 0) {
+      // Awake (unarmed), look once per turn of the event loop while there is
+      // something to copy out or ask for: threads do not wake an awake owner,
+      // and a turn lets the writes' completions run between two looks.
+      if (this.#look()) {
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      // Nothing new: arm, look again (an append or want may have come before
+      // the arming), and sleep until a thread wakes the owner.
       Atomics.store(memory.i32, ARMED, 1);
-      this.collect();
-      this.#serve();
+      if (this.#look()) {
+        Atomics.store(memory.i32, ARMED, 0);
+        continue;
+      }
       const wait = waitAsync(memory.i32, ARMED, 1);
-      // Always let the event loop turn: the writes' completions run there.
       if (wait.async) await wait.value;
       else await new Promise((resolve) => setImmediate(resolve));
     }
     this.#listening = false;
+  }
+
+  /** Copies out and asks for what threads wait for; whether there was anything to do. */
+  #look(): boolean {
+    const before = this.#collected;
+    this.collect();
+    const asked = this.#serve();
+    return this.#collected !== before || asked;
   }
 
   #stop(): void {
@@ -429,15 +522,19 @@ export class SharedLog {
     this.#ports.delete(slot);
     const memory = this.memory;
     const start = Atomics.load(memory.big, SLOTS + slot);
-    if (start === IDLE) {
+    // An announcement below what was copied out is no reservation (a live
+    // one holds the copy-out at its start): one left by a thread that read
+    // the tail, was overtaken and announced it late.
+    if (start === IDLE || Number(start) < this.#collected) {
+      Atomics.store(memory.big, SLOTS + slot, IDLE);
       Atomics.store(memory.i32, TAKEN + slot, 0);
       return;
     }
     const offset = Number(start);
     const log = this.#log;
     if ((log.blocked & BLOCK_FAILED) === 0) {
-      // What lies below the hole is written as it would be: its waits
-      // resolve if it becomes durable.
+      // What lies below the hole and fits in staging is sent (it may reach
+      // the disk; its waits reject with the failure, as at a failed write).
       this.collect();
       log.writer.submit();
       log.durability.fail(

@@ -63,7 +63,15 @@ export const PROGRESS = I32_BASE + 2;
 export const FAIL_KIND = I32_BASE + 3;
 /** The first of the slots' taken flags (1: handed to a thread). */
 export const TAKEN = I32_BASE + 4;
-const I32_WORDS = 4 + MAX_SLOTS;
+/**
+ * The first of the slots' generations: bumped each time the slot is handed
+ * out, so that a handle of an earlier holder (detached, or its thread gone)
+ * can no longer append through it.
+ */
+export const GENERATION = TAKEN + MAX_SLOTS;
+const I32_WORDS = 4 + 2 * MAX_SLOTS;
+/** 32-bit words of the control block (after its 64-bit ones). */
+export const I32_COUNT = I32_WORDS;
 
 /** Bytes of the control block. */
 export const CONTROL_BYTES = BIG_WORDS * 8 + I32_WORDS * 4;
@@ -109,6 +117,8 @@ export class SharedMemory {
   readonly ringSize: number;
   /** Frames start at their LSN modulo this (twice `ringSize`). */
   readonly span: number;
+  /** COLLECTED as this thread last read it. */
+  #collected = 0n;
 
   constructor(control: SharedArrayBuffer, ring: SharedArrayBuffer, ringSize: number) {
     this.big = new BigInt64Array(control, 0, BIG_WORDS);
@@ -126,13 +136,13 @@ export class SharedMemory {
     Atomics.store(this.big, word, BigInt(value));
   }
 
-  /** Raises `word` to at least `value`. */
-  raise(word: number, value: number): void {
+  /** Raises `word` to at least `value`; whether this call raised it. */
+  raise(word: number, value: number): boolean {
     const target = BigInt(value);
     for (;;) {
       const seen = Atomics.load(this.big, word);
-      if (seen >= target) return;
-      if (Atomics.compareExchange(this.big, word, seen, target) === seen) return;
+      if (seen >= target) return false;
+      if (Atomics.compareExchange(this.big, word, seen, target) === seen) return true;
     }
   }
 
@@ -216,9 +226,14 @@ export class SharedMemory {
     const at = SLOTS + slot;
     for (;;) {
       const start = Atomics.load(big, TAIL);
-      if (start - Atomics.load(big, COLLECTED) >= limit) {
-        Atomics.store(big, at, IDLE);
-        return -1;
+      // `#collected` is a lower bound (the word only grows): read the word
+      // only when the bound says the ring may be full.
+      if (start - this.#collected >= limit) {
+        this.#collected = Atomics.load(big, COLLECTED);
+        if (start - this.#collected >= limit) {
+          Atomics.store(big, at, IDLE);
+          return -1;
+        }
       }
       Atomics.store(big, at, start);
       // Read after the announcement: a close or truncation that began before
@@ -230,6 +245,9 @@ export class SharedMemory {
         throw this.refusal(state, 'append') as Error;
       }
       if (Atomics.compareExchange(big, TAIL, start, start + bytes) === start) return Number(start);
+      // Another thread moved the tail: no reservation here until the next
+      // announcement (a thread that dies now leaves nothing behind).
+      Atomics.store(big, at, IDLE);
     }
   }
 

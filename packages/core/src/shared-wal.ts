@@ -14,17 +14,21 @@ import {
   RecordTooLargeError,
   validateOffset,
 } from '@wal/errors';
-import { type WaitLevel, waitLevel } from './options.js';
+import { abortable, abortError } from './abort.js';
+import { appendSignal, type WaitLevel, waitLevel } from './options.js';
 import type { SharedWalHandle } from './shared-log.js';
 import {
   CONTROL_BYTES,
   DURABLE,
+  GENERATION,
+  I32_COUNT,
   MAX_SLOTS,
   PROGRESS,
   SharedMemory,
   STATE_CLOSED,
   STATE_FAILED,
   STATE_FINISHED,
+  STATE_TRUNCATING,
   TAIL,
   WANT_DURABLE,
   WANT_WRITTEN,
@@ -32,10 +36,13 @@ import {
   waitAsync,
 } from './shared-memory.js';
 
+/** The ports of the handles attached in this thread: a handle attaches once. */
+const ATTACHED = new WeakSet<MessagePort>();
+
 /** A wait of this thread: for the watermark of `level` to pass `target`. */
 interface Wait {
   readonly target: number;
-  readonly level: WaitLevel;
+  readonly level: WaitLevel | 'collected';
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -44,6 +51,8 @@ interface Wait {
 export interface SharedAppendOptions {
   /** Resolve once the record is `written` or `durable` (default: return the LSN at once). */
   readonly wait?: WaitLevel;
+  /** Rejects the wait with an `AbortError` once it aborts (the record is kept); aborted already: appends nothing. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -57,6 +66,7 @@ export interface SharedAppendOptions {
 export class SharedWal {
   readonly #memory: SharedMemory;
   readonly #slot: number;
+  readonly #generation: number;
   readonly #port: MessagePort;
   readonly #maxRecordSize: number;
   readonly #waits: Wait[] = [];
@@ -66,8 +76,13 @@ export class SharedWal {
   private constructor(handle: SharedWalHandle) {
     this.#memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
     this.#slot = handle.slot;
+    this.#generation = handle.generation;
     this.#port = handle.port;
     this.#maxRecordSize = handle.maxRecordSize;
+    ATTACHED.add(handle.port);
+    // The owner's end closes when its thread exits (or its log is gone):
+    // nothing would serve this handle's waits any more.
+    this.#port.on('close', () => this.#lost());
     // The port keeps this thread alive only while a wait is pending.
     this.#port.unref();
   }
@@ -75,14 +90,15 @@ export class SharedWal {
   /**
    * Attaches this thread to a shared log through `handle` (from the
    * owner's `wal.share()`, received by `postMessage` or as `workerData`).
-   * Throws `ERR_INVALID_ARG_TYPE` / `ERR_INVALID_ARG_VALUE` for anything
-   * else.
+   * A handle attaches once. Throws `ERR_INVALID_ARG_TYPE` /
+   * `ERR_INVALID_ARG_VALUE` for anything else, and for a handle attached
+   * before or whose slot went to another thread since.
    */
   static attach(handle: SharedWalHandle): SharedWal {
     if (typeof handle !== 'object' || handle === null) {
       throw invalidArgType('handle', 'a handle made by wal.share()', handle);
     }
-    const { control, ring, ringSize, slot, maxRecordSize, port } = handle;
+    const { control, ring, ringSize, slot, generation, maxRecordSize, port } = handle;
     if (
       !(control instanceof SharedArrayBuffer) ||
       control.byteLength !== CONTROL_BYTES ||
@@ -94,12 +110,24 @@ export class SharedWal {
       slot >= MAX_SLOTS ||
       !Number.isSafeInteger(maxRecordSize) ||
       maxRecordSize < 0 ||
+      !Number.isSafeInteger(generation) ||
       typeof port?.postMessage !== 'function'
     ) {
       throw invalidArgValue(
         'handle',
         handle,
         'is not a handle made by wal.share() (pass it whole, with its port transferred)',
+      );
+    }
+    const current = Atomics.load(
+      new Int32Array(control, CONTROL_BYTES - 4 * I32_COUNT),
+      GENERATION + slot,
+    );
+    if (ATTACHED.has(port) || current !== generation) {
+      throw invalidArgValue(
+        'handle',
+        handle,
+        'was attached before and detached (or its thread exited): ask the owner for a new one with wal.share()',
       );
     }
     return new SharedWal(handle);
@@ -137,11 +165,14 @@ export class SharedWal {
    * a later `waitFor` or a `wait` option says when it is written or durable.
    * With `options.wait`, resolves with the LSN once it is.
    *
-   * Throws `WAL_BUSY` when the ring is full (`await drained()`) or a
-   * `truncateAfter` runs, `WAL_CLOSED` after the owner's `close()` or
-   * `detach()`, the log's failure (`WAL_WRITE_FAILED` / `WAL_FAILED`) after
-   * one, `WAL_RECORD_TOO_LARGE` above `maxRecordSize`, and
-   * `ERR_INVALID_ARG_TYPE` for a payload that is not a `Uint8Array`.
+   * Throws `WAL_BUSY` when the ring is full (`await drained()`; also right
+   * after `writable` said true, when another thread took the room
+   * meanwhile: nothing is appended), `WAL_CLOSED` after the owner's
+   * `close()`, `detach()` or the owner's thread exiting, the log's failure
+   * (`WAL_WRITE_FAILED` / `WAL_FAILED`) after one, `WAL_RECORD_TOO_LARGE`
+   * above `maxRecordSize`, and `ERR_INVALID_ARG_TYPE` for a payload that is
+   * not a `Uint8Array`. With `options.signal`: the wait rejects with an
+   * `AbortError` once it aborts (the record is kept).
    */
   append(payload: Uint8Array): number;
   append(payload: Uint8Array, options: SharedAppendOptions): Promise<number>;
@@ -149,13 +180,19 @@ export class SharedWal {
     if (options === undefined) return this.#append(payload);
     let lsn: number;
     let level: WaitLevel;
+    let signal: AbortSignal | undefined;
     try {
       level = waitLevel(options);
+      signal = appendSignal(options);
+      if (signal?.aborted === true) throw abortError(signal);
       lsn = this.#append(payload);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#wait(lsn + 1, level).then(() => lsn);
+    return abortable(
+      this.#wait(lsn + 1, level).then(() => lsn),
+      signal,
+    );
   }
 
   /**
@@ -187,20 +224,31 @@ export class SharedWal {
   /**
    * Resolves once the record at `lsn` is `written` or `durable`. Rejects
    * with the log's failure when the log fails first, `WAL_CLOSED` when the
-   * owner closed the log without reaching it (or this handle detached).
+   * owner closed the log without reaching it (or this handle detached, or
+   * the owner's thread exited), `ERR_OUT_OF_RANGE` for an LSN not below the
+   * tail.
    */
   waitFor(lsn: number, level: WaitLevel): Promise<void> {
     try {
       validateOffset('lsn', lsn);
       waitLevel({ wait: level });
+      const tail = this.tail;
+      if (lsn >= tail) throw outOfRange('lsn', `< the tail (${tail})`, lsn);
     } catch (error) {
       return Promise.reject(error);
     }
     return this.#wait(lsn + 1, level);
   }
 
-  /** Resolves once the ring has room again ({@link SharedWal.writable}). */
+  /**
+   * Resolves once the ring has room again ({@link SharedWal.writable});
+   * rejects with `WAL_CLOSED` or the log's failure when appends can no
+   * longer go on.
+   */
   drained(): Promise<void> {
+    const memory = this.#memory;
+    const refusal = memory.refusal(memory.state & ~STATE_TRUNCATING, 'append');
+    if (refusal !== undefined) return Promise.reject(refusal);
     if (this.writable) return Promise.resolve();
     return this.#wait(this.tail, 'collected');
   }
@@ -236,8 +284,21 @@ export class SharedWal {
     }
   }
 
+  /** `WAL_CLOSED` once detached, or once the slot went to another handle. */
   #refuseIfDetached(): void {
     if (this.#detached) throw new ClosedError('log');
+    if (Atomics.load(this.#memory.i32, GENERATION + this.#slot) !== this.#generation) {
+      this.#detached = true;
+      throw new ClosedError('log');
+    }
+  }
+
+  /** The owner's end of the port closed: this handle serves no more. */
+  #lost(): void {
+    if (this.#detached) return;
+    this.#detached = true;
+    const waits = this.#waits.splice(0);
+    for (const wait of waits) wait.reject(new ClosedError('log'));
   }
 
   #full(): Error {
@@ -248,7 +309,7 @@ export class SharedWal {
   #wait(target: number, level: WaitLevel | 'collected'): Promise<void> {
     if (this.#detached) return Promise.reject(new ClosedError('log'));
     return new Promise<void>((resolve, reject) => {
-      this.#waits.push({ target, level: level as WaitLevel, resolve, reject });
+      this.#waits.push({ target, level, resolve, reject });
       this.#ask(target, level);
       this.#settle();
       this.#watch();
@@ -260,6 +321,8 @@ export class SharedWal {
     const memory = this.#memory;
     if (level === 'durable') memory.raise(WANT_DURABLE, target);
     else if (level === 'written') memory.raise(WANT_WRITTEN, target);
+    // Raised or not (a higher want is already asked for), the owner looks at
+    // the wants each time it looks at the ring.
     memory.wake();
   }
 
@@ -278,10 +341,13 @@ export class SharedWal {
           ? wait.target <= durable
           : wait.level === 'written'
             ? wait.target <= written
-            : room || (state & (STATE_CLOSED | STATE_FAILED)) !== 0;
+            : room && (state & (STATE_CLOSED | STATE_FAILED)) === 0;
       if (reached) wait.resolve();
       else if ((state & STATE_FAILED) !== 0) wait.reject(memory.failure());
-      else if ((state & STATE_FINISHED) !== 0) {
+      else if (
+        (state & STATE_FINISHED) !== 0 ||
+        (wait.level === 'collected' && (state & STATE_CLOSED) !== 0)
+      ) {
         wait.reject(new ClosedError('log', { offset: wait.target - 1 }));
       } else waits[kept++] = wait;
     }

@@ -14,6 +14,23 @@ import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, type LogState } from './st
 /** Keeps the record at `lsn` and those before it, drops the rest (FORMAT §7.1). */
 export function truncateAfter(log: LogState, lsn: number): Promise<void> {
   return log.exclusivity.run(async () => {
+    const shared = log.shared;
+    if (shared === undefined) return cutAfter(log, lsn);
+    // Shared (no thread attached: Wal.truncateAfter refuses otherwise): no
+    // stale handle appends meanwhile, and the shared tail, watermarks and
+    // wants follow the cut.
+    await shared.truncating();
+    try {
+      return await cutAfter(log, lsn);
+    } finally {
+      shared.truncated();
+    }
+  });
+}
+
+/** The work of {@link truncateAfter}, its turn come. */
+async function cutAfter(log: LogState, lsn: number): Promise<void> {
+  {
     const { store, durability } = log;
     const length = await log.locator.locate(lsn, log.tail);
     const end = lsn + HEADER_SIZE + length;
@@ -43,9 +60,8 @@ export function truncateAfter(log: LogState, lsn: number): Promise<void> {
     for (const offset of log.skipped.keys()) if (offset >= end) log.skipped.delete(offset);
     log.locator.forgetAbove(end);
     log.cuts.push(end);
-    log.shared?.truncated();
     publishTruncate(log, 'after', lsn);
-  });
+  }
 }
 
 /** Drops every record before `lsn` (FORMAT §7.2). */

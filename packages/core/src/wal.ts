@@ -457,11 +457,11 @@ export class Wal {
    * `durable` waits are served by this log's one group commit; this thread
    * writes every record. From the first call on, this log's own appends take
    * the same path, and its back-pressure is the shared ring (`stagingLimit`
-   * bytes), which also bounds a record (`stagingLimit` less an 8-byte
-   * header). A thread that exits in the middle of an append fails the log
-   * (`WAL_WRITE_FAILED` at its reservation); one that exits otherwise, or
-   * detaches, frees its slot. `truncateAfter` is refused while a thread is
-   * attached. docs/DURABILITY.md §9.
+   * bytes; it takes three times that of shared memory), which also bounds
+   * a record (`stagingLimit` less an 8-byte header). A thread that exits in
+   * the middle of an append fails the log (`WAL_WRITE_FAILED` at its
+   * reservation); one that exits otherwise, or detaches, frees its slot.
+   * `truncateAfter` is refused while a thread is attached. docs/DURABILITY.md §9.
    *
    * Throws `WAL_CLOSED`, `WAL_READ_ONLY`, the log's failure, and `WAL_BUSY`
    * while a `truncateAfter` runs or when 63 threads are attached.
@@ -602,7 +602,7 @@ export class Wal {
         return Promise.reject(log.blockedError());
       }
       const shared = log.shared;
-      if (shared !== undefined) return shared.whenCollected(shared.memory.framedEnd());
+      if (shared !== undefined) return shared.whenRoom();
       return log.writer.drained();
     });
   }
@@ -695,7 +695,13 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return truncateBefore(this.#log, lsn);
+    const log = this.#log;
+    const shared = log.shared;
+    if (shared !== undefined && lsn > log.tail && lsn <= shared.tail) {
+      // Up to another thread's records, not copied out of the ring yet.
+      return shared.whenCollected(lsn).then(() => truncateBefore(log, lsn));
+    }
+    return truncateBefore(log, lsn);
   }
 
   // ---------------------------------------------------------------- read
@@ -788,6 +794,7 @@ export class Wal {
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     this.#log.blocked |= BLOCK_CLOSED;
+    this.#log.shared?.closeCalled();
     this.#closing = closeLog(this.#log);
     return this.#closing;
   }

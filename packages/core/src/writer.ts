@@ -141,6 +141,45 @@ export class Writer {
   }
 
   /**
+   * Bytes a run of frames may take in one {@link Writer.stageFramedRun}: what
+   * the chunk being filled has left, or a whole chunk when that is less
+   * than a header.
+   */
+  get runRoom(): number {
+    const chunk = this.#chunk;
+    const left = chunk === undefined ? 0 : chunk.length - this.#chunkUsed;
+    return left < HEADER_SIZE ? this.#chunkSize : left;
+  }
+
+  /**
+   * Stages `count` whole frames made elsewhere, back to back, the first at
+   * the tail: the `bytes` bytes of `src` from `from`, in one copy (a shared
+   * log's, docs/INTERNALS.md §10). The caller noted their boundaries in the
+   * index and keeps `bytes` within {@link Writer.runRoom}.
+   */
+  stageFramedRun(src: Uint8Array, from: number, bytes: number, count: number): void {
+    const log = this.#log;
+    let chunk = this.#chunk;
+    if (chunk === undefined || this.#chunkUsed + bytes > chunk.length) {
+      this.submit();
+      chunk = this.#pool.pop() ?? new Uint8Array(this.#chunkSize);
+      this.#chunk = chunk;
+      this.#chunkStart = log.tail;
+      this.#chunkUsed = 0;
+    }
+    copyInto.call(chunk, src.subarray(from, from + bytes), this.#chunkUsed);
+    this.#chunkUsed += bytes;
+    log.tail += bytes;
+    this.appends += count;
+    this.appendedBytes += bytes - count * HEADER_SIZE;
+    this.#addBuffered(bytes);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushStage);
+    }
+  }
+
+  /**
    * Stages one record of `frame` bytes at the tail: framed from the payload
    * `src` (`framed` false), or copied from `src[from, from + frame)`.
    */

@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { errorCode } from '@wal/errors';
 import type { Fs } from '@wal/store';
+import { MemoryStore } from '@wal/store';
 import { CrashFs, type CrashState, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
+import { SharedMemory, SLOTS, WANT_DURABLE } from '../src/shared-memory.js';
 import {
   checkCrashState,
   DIR,
@@ -199,6 +201,7 @@ describe('Wal.share: a log shared with worker threads', () => {
       'WAL_BUSY',
     );
     await wal.drained();
+    assert.equal(wal.writable, true, 'drained() resolves once there is room');
     assert.equal(await t.exited, 0);
     assert.equal(stoppedOn(t), '');
     const all = appended([t], 9);
@@ -303,12 +306,21 @@ describe('Wal.share: a log shared with worker threads', () => {
 
   it('a failed write fails every thread: appends throw it, waits past it reject', async () => {
     const fs = new FaultFs(newFs());
-    const wal = await Wal.open(DIR, { fs, segmentSize: 4096, durableWrites: false });
+    // No zeros written ahead: every pwrite is a write of records.
+    const wal = await Wal.open(DIR, {
+      fs,
+      segmentSize: 4096,
+      durableWrites: false,
+      preallocate: 0,
+    });
     const injection = fs.inject({ method: 'pwrite', at: 20 });
     const t = start(wal, 1, { job: 'forever', durableEvery: 1, seed: 5 });
     assert.equal(await t.exited, 0);
     assert.equal(injection.fired, 1);
-    assert.equal(stoppedOn(t), 'WAL_WRITE_FAILED');
+    // A failed write of records, or of the metadata at a segment roll (WAL_FAILED).
+    const code = errorCode(wal.failure);
+    assert.ok(code === 'WAL_WRITE_FAILED' || code === 'WAL_FAILED', String(wal.failure));
+    assert.equal(stoppedOn(t), code, "the thread stopped on the log's failure");
     assert.ok(ackOf(t) <= wal.failure!.offset!);
     await wal.close().catch(() => undefined);
   });
@@ -334,8 +346,121 @@ describe('Wal.share: a log shared with worker threads', () => {
       await new Promise((r) => setTimeout(r, 1));
     }
     assert.equal(wal.tail, HEADER_SIZE + 3);
-    assert.equal(wal.append(new Uint8Array(2)), HEADER_SIZE + 3);
+    assert.equal(wal.durable, HEADER_SIZE + 3, 'the cut is durable');
+    // A thread attached after the cut: its waits follow the log's watermarks
+    // as they are now, lowered by the cut, not as they were before it.
+    const again = SharedWal.attach(wal.share());
+    assert.equal(again.durable, HEADER_SIZE + 3);
+    const lsn = again.append(new Uint8Array(2));
+    assert.equal(lsn, HEADER_SIZE + 3);
+    await again.waitFor(lsn, 'durable');
+    assert.ok(
+      wal.durable >= lsn + HEADER_SIZE + 2,
+      `durable ${wal.durable} when the wait resolved`,
+    );
+    again.detach();
     await wal.close();
+  });
+
+  it('a thread cannot starve the waits of the others: a wait past the tail is refused (ERR_OUT_OF_RANGE), and the owner asks for at most the tail', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const handle = wal.share();
+    const attached = SharedWal.attach(handle);
+    await rejectsCode(attached.waitFor(1e12, 'durable'), 'ERR_OUT_OF_RANGE');
+    // A want raised past the tail by hand (what a thread with a bug might do).
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    memory.raise(WANT_DURABLE, 1e12);
+    const lsn = attached.append(new Uint8Array(9));
+    await attached.waitFor(lsn, 'durable');
+    assert.ok(wal.durable > lsn);
+    attached.detach();
+    await wal.close();
+  });
+
+  it('a failure while close() copies the ring out rejects the close and still releases the log', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    wal.append(new Uint8Array(4));
+    const handle = wal.share();
+    // A reservation never framed: the copy-out waits at it.
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    const hole = memory.reserve(handle.slot, 100);
+    const closing = wal.close();
+    for (let i = 0; i < 5; i++) await tick();
+    handle.port.close(); // its thread is gone: the log fails at the hole
+    const error = await rejectsCode(closing, 'WAL_WRITE_FAILED');
+    assert.equal((error as { offset?: number }).offset, hole);
+    // Released: the log opens again (WAL_LOCKED if the store stayed open).
+    const reopened = await openIn(fs);
+    assert.equal(reopened.tail, HEADER_SIZE + 4);
+    await reopened.close();
+  });
+
+  it('a write failing while close() waits for staging room to copy the ring out: the close rejects and still closes the store', async () => {
+    // Writes held until the test fails them all.
+    class FailingStore extends MemoryStore {
+      #fail: (() => void) | undefined;
+      readonly #failed = new Promise<void>((resolve) => {
+        this.#fail = resolve;
+      });
+      closes = 0;
+      failAll(): void {
+        this.#fail!();
+      }
+      override async write(_offset: number, _bytes: Uint8Array): Promise<void> {
+        await this.#failed;
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', syscall: 'write' });
+      }
+      override close(): Promise<void> {
+        this.closes++;
+        return super.close();
+      }
+    }
+    const store = new FailingStore();
+    const wal = await Wal.open(store, { stagingLimit: 64 * 1024 });
+    SharedWal.attach(wal.share()); // shared: the owner's appends go through the ring
+    // Staging fills (its writes held), then the ring does.
+    while (wal.writable) wal.append(new Uint8Array(1000));
+    assert.ok(wal.bufferedBytes > 100 * 1024, `${wal.bufferedBytes} bytes held`);
+    const closing = wal.close();
+    for (let i = 0; i < 5; i++) await tick();
+    store.failAll();
+    await rejectsCode(closing, 'WAL_WRITE_FAILED');
+    assert.equal(store.closes, 1, 'the store was closed');
+  });
+
+  it('a thread gone with a stale announcement (below what was copied out) holds no reservation: the log goes on', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const handle = wal.share();
+    for (let i = 0; i < 5; i++) wal.append(new Uint8Array(10));
+    await wal.sync();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    // Read the tail at 0, overtaken, announced late: no reservation at 0.
+    Atomics.store(memory.big, SLOTS + handle.slot, 0n);
+    handle.port.close();
+    for (let i = 0; i < 20 && wal.bufferedBytes >= 0; i++) await tick();
+    assert.equal(wal.failure, undefined);
+    const lsn = await wal.append(new Uint8Array(1), { wait: 'durable' });
+    assert.equal(lsn, 5 * (HEADER_SIZE + 10));
+    await wal.close();
+  });
+
+  it("the owner's drained() waits for room, and rejects when a thread's hole keeps the ring full", async () => {
+    const fs = newFs();
+    const wal = await openIn(fs, { stagingLimit: 64 * 1024 });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    const hole = memory.reserve(handle.slot, 100);
+    while (wal.writable) wal.append(new Uint8Array(1000));
+    throwsCode(() => wal.append(new Uint8Array(1000)), 'WAL_BUSY');
+    const drained = wal.drained();
+    for (let i = 0; i < 5; i++) await tick();
+    handle.port.close();
+    const error = await rejectsCode(drained, 'WAL_WRITE_FAILED');
+    assert.equal((error as { offset?: number }).offset, hole);
+    await wal.close().catch(() => undefined);
   });
 
   it('handles: a bad handle, share() of a read-only or closed log, too many threads, records too large for the ring', async () => {
@@ -350,7 +475,8 @@ describe('Wal.share: a log shared with worker threads', () => {
     const handles: SharedWalHandle[] = [];
     for (let i = 0; i < 63; i++) handles.push(wal.share());
     throwsCode(() => wal.share(), 'WAL_BUSY');
-    for (const handle of handles) handle.port.close();
+    // Every thread but one gone; that one attaches here.
+    for (const handle of handles.slice(1)) handle.port.close();
     const attached = SharedWal.attach(handles[0]!);
     throwsCode(() => attached.append(new Uint8Array(64 * 1024)), 'WAL_RECORD_TOO_LARGE');
     throwsCode(() => wal.append(new Uint8Array(64 * 1024)), 'WAL_RECORD_TOO_LARGE');
@@ -358,9 +484,35 @@ describe('Wal.share: a log shared with worker threads', () => {
     const lsn = attached.append(new Uint8Array(5));
     await attached.waitFor(lsn, 'durable');
     assert.ok(wal.durable > lsn);
+    // An aborted signal appends nothing.
+    const tail = attached.tail;
+    await assert.rejects(
+      attached.append(new Uint8Array(5), { wait: 'durable', signal: AbortSignal.abort() }),
+      (error: Error) => error.name === 'AbortError',
+    );
+    assert.equal(attached.tail, tail);
     attached.detach();
     throwsCode(() => attached.append(new Uint8Array(1)), 'WAL_CLOSED');
+    // A handle attaches once; its slot's next holder gets a new generation.
+    throwsCode(() => SharedWal.attach(handles[0]!), 'ERR_INVALID_ARG_VALUE');
+    for (let i = 0; i < 20; i++) await tick();
+    const next = wal.share();
+    assert.equal(next.slot, handles[0]!.slot, 'the slot is handed out again');
+    assert.notEqual(next.generation, handles[0]!.generation);
+    const stale = {
+      ...handles[1]!,
+      port: next.port,
+      generation: handles[0]!.generation,
+      slot: next.slot,
+    };
+    throwsCode(() => SharedWal.attach(stale), 'ERR_INVALID_ARG_VALUE');
+    const fresh = SharedWal.attach(next);
     await wal.close();
+    await rejectsCode(
+      fresh.drained().then(() => (fresh.writable ? undefined : fresh.drained())),
+      'WAL_CLOSED',
+    );
+    throwsCode(() => fresh.append(new Uint8Array(1)), 'WAL_CLOSED');
     throwsCode(() => wal.share(), 'WAL_CLOSED');
     const readOnly = await openIn(fs, { readOnly: true });
     throwsCode(() => readOnly.share(), 'WAL_READ_ONLY');

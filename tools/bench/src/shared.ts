@@ -587,8 +587,8 @@ export async function provenance(
 // ---------------------------------------------------------------- report sections
 
 /** The commands that record a section of their own in BENCHMARKS.md, between markers. */
-export type RecordedSection = 'txn' | 'lsm';
-export const RECORDED_SECTIONS: readonly RecordedSection[] = ['txn', 'lsm'];
+export type RecordedSection = 'txn' | 'lsm' | 'threads';
+export const RECORDED_SECTIONS: readonly RecordedSection[] = ['txn', 'lsm', 'threads'];
 
 const begin = (name: RecordedSection): string => `<!-- bench:${name} begin -->`;
 const end = (name: RecordedSection): string => `<!-- bench:${name} end -->`;

@@ -8,22 +8,39 @@
  *   A <lsn> <tag> <length>    the record at <lsn> is acknowledged (written or durable)
  *   E <code> <message>        an unexpected error (the parent fails)
  *
- * Usage: node kill-child.js <dir> <segmentSize> <seed>
+ * Usage: node kill-child.js <dir> <segmentSize> <seed> [threads]
  * Writes to a pipe are synchronous on Linux, so a printed line was sent
  * before the acknowledgement could be lost to the kill.
+ *
+ * With `threads` > 0 the log is shared (`Wal.share`) and that many worker
+ * threads append besides the main thread's committers, through `SharedWal`;
+ * their records carry UNPLACED for their LSN (records.ts), and their lines
+ * reach the pipe through the main thread.
  */
-import { Wal } from '../../src/index.js';
-import { makePayload, rng } from './records.js';
+import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { SharedWal, type SharedWalHandle, Wal } from '../../src/index.js';
+import { makePayload, rng, UNPLACED } from './records.js';
 
-const [dir, segmentArg, seedArg] = process.argv.slice(2);
+const [dir, segmentArg, seedArg, threadsArg] = isMainThread
+  ? process.argv.slice(2)
+  : (workerData as { argv: string[] }).argv;
 if (dir === undefined || segmentArg === undefined || seedArg === undefined) {
-  process.stderr.write('usage: kill-child <dir> <segmentSize> <seed>\n');
+  process.stderr.write('usage: kill-child <dir> <segmentSize> <seed> [threads]\n');
   process.exit(2);
 }
-const random = rng(Number(seedArg));
+const threads = Number(threadsArg ?? 0);
+const random = rng(
+  Number(seedArg) + (isMainThread ? 0 : (workerData as { thread: number }).thread),
+);
 const committers = 2 + Math.floor(random() * 6);
 // A child that outlives a vanished parent stops on its own.
-setTimeout(() => process.exit(0), 30_000);
+if (isMainThread) setTimeout(() => process.exit(0), 30_000);
+/**
+ * The LSN a payload of the main thread says: its own, predicted from the
+ * tail, unless worker threads share the log (one of them may reserve
+ * between the prediction and the append).
+ */
+const placed = (lsn: number): number => (threads > 0 ? UNPLACED : lsn);
 
 function fail(error: unknown): never {
   const code = (error as { code?: unknown } | null)?.code;
@@ -47,7 +64,7 @@ async function committer(wal: Wal): Promise<void> {
       let lsn = wal.tail;
       const count = 2 + Math.floor(random() * 3);
       for (let i = 0; i < count; i++) {
-        const payload = makePayload(lsn, tag, length());
+        const payload = makePayload(placed(lsn), tag, length());
         payloads.push(payload);
         lsn += 8 + payload.length;
       }
@@ -57,28 +74,53 @@ async function committer(wal: Wal): Promise<void> {
       });
     } else if (r < 0.15) {
       // Unacknowledged appends, then a sync covering them.
-      const lsn = wal.tail;
-      const payload = makePayload(lsn, tag, length());
-      wal.append(payload);
+      const payload = makePayload(placed(wal.tail), tag, length());
+      const lsn = wal.append(payload);
       await wal.sync();
       process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
     } else {
       const lsn = wal.tail;
-      const payload = makePayload(lsn, tag, length());
+      const payload = makePayload(placed(lsn), tag, length());
       // `written` survives a process kill as well as `durable` does.
       const wait = r < 0.35 ? 'written' : 'durable';
       const at = await wal.append(payload, { wait });
-      if (at !== lsn) fail(new Error(`append returned ${at}, expected ${lsn}`));
-      process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
+      if (at !== lsn && threads === 0) fail(new Error(`append returned ${at}, expected ${lsn}`));
+      process.stdout.write(`A ${at} ${tag} ${payload.length}\n`);
     }
     if (!wal.writable) await wal.drained();
+  }
+}
+
+/** A worker thread's committer: appends through the shared log, its LSN known only then. */
+async function threadCommitter(log: SharedWal): Promise<void> {
+  for (;;) {
+    const tag = Math.floor(random() * 2 ** 32);
+    const payload = makePayload(UNPLACED, tag, length());
+    const wait = random() < 0.3 ? 'written' : 'durable';
+    if (!log.writable) await log.drained();
+    const lsn = await log.append(payload, { wait });
+    process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
   }
 }
 
 async function main(): Promise<void> {
   const wal = await Wal.open(dir!, { segmentSize: Number(segmentArg) });
   process.stdout.write(`O ${wal.head} ${wal.tail}\n`);
+  for (let thread = 1; thread <= threads; thread++) {
+    const handle = wal.share();
+    const worker = new Worker(new URL(import.meta.url), {
+      workerData: { argv: process.argv.slice(2), thread, handle },
+      transferList: [handle.port],
+    });
+    worker.on('error', fail);
+  }
   await Promise.all(Array.from({ length: committers }, () => committer(wal)));
 }
 
-main().catch(fail);
+if (isMainThread) main().catch(fail);
+else {
+  const log = SharedWal.attach((workerData as { handle: SharedWalHandle }).handle);
+  Promise.all(
+    Array.from({ length: 1 + Math.floor(random() * 4) }, () => threadCommitter(log)),
+  ).catch(fail);
+}

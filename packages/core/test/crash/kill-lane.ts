@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Wal } from '../../src/index.js';
-import { checkPayload, makePayload, rng } from './records.js';
+import { checkPayload, makePayload, rng, UNPLACED } from './records.js';
 
 /**
  * Where the lanes' directories go: WAL_KILL_TMPDIR, else /dev/shm when present
@@ -37,6 +37,8 @@ export interface LaneOptions {
   readonly kills: number;
   /** Keep the live log below about this many bytes by truncating its prefix. */
   readonly maxLogBytes?: number;
+  /** Worker threads appending through a shared log besides the child's main thread (default 0). */
+  readonly threads?: number;
   readonly onRound?: (round: number, result: LaneResult) => void;
 }
 
@@ -70,7 +72,7 @@ async function round(
 ): Promise<{ acks: Array<[number, Ack]>; opened: boolean; problem?: string }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [CHILD, options.dir, String(options.segmentSize), String(seed)],
+    [CHILD, options.dir, String(options.segmentSize), String(seed), String(options.threads ?? 0)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const acks: Array<[number, Ack]> = [];
@@ -137,7 +139,8 @@ async function readAll(
         result.problems.push(`${label}: record at ${lsn}, expected the next one at ${expected}`);
       }
       expected = lsn + 8 + payload.length;
-      const tag = checkPayload(lsn, payload);
+      // A shared log's records say which append made them, not where.
+      const tag = checkPayload(lsn, payload) ?? checkPayload(UNPLACED, payload);
       if (tag === undefined) {
         result.garbage++;
         result.problems.push(`${label}: garbage record at ${lsn} (${payload.length} bytes)`);

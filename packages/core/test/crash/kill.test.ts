@@ -15,6 +15,8 @@ import { checked, found } from './reliability.js';
 
 const LANES = 4;
 const KILLS_PER_LANE = 52;
+/** A fifth lane: the log shared with worker threads appending (Wal.share). */
+const THREAD_KILLS = 40;
 
 describe('crash: process kills (real directory, SIGKILL at random moments)', () => {
   const dirs: string[] = [];
@@ -22,7 +24,7 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  it(`survives ${LANES * KILLS_PER_LANE} kills with no acknowledged record lost`, async function () {
+  it(`survives ${LANES * KILLS_PER_LANE + THREAD_KILLS} kills with no acknowledged record lost (${THREAD_KILLS} with worker threads appending)`, async function () {
     this.timeout(180_000);
     const lanes = [];
     for (let lane = 0; lane < LANES; lane++) {
@@ -37,6 +39,9 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
         }),
       );
     }
+    const dir = await mkdtemp(join(killTmpdir(), 'wal-kill-threads-'));
+    dirs.push(dir);
+    lanes.push(runLane({ dir, segmentSize: 4096, seed: 0x7ead, kills: THREAD_KILLS, threads: 2 }));
     const results = await Promise.all(lanes);
     const kills = results.reduce((n, r) => n + r.kills, 0);
     const acked = results.reduce((n, r) => n + r.acked, 0);
@@ -52,7 +57,11 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
       results.flatMap((r) => r.problems),
       [],
     );
-    assert.ok(kills >= 200);
+    assert.ok(kills >= 240);
+    assert.ok(
+      results[LANES]!.acked > 100,
+      `${results[LANES]!.acked} acknowledgements with threads`,
+    );
     assert.ok(early > 0, 'some kills hit startup or recovery');
     assert.ok(acked > 1000, `only ${acked} acknowledgements`);
     checked({ kills });

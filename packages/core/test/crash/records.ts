@@ -14,6 +14,13 @@ import { fillStream } from '../helpers.js';
 /** Bytes of the self-describing header. */
 export const RECORD_HEADER = 16;
 
+/**
+ * The LSN a worker thread of a shared log writes into its payloads: it gets
+ * its LSN only from the append itself, so its records say which append made
+ * them but not where (the lanes check them by tag, at the LSN acknowledged).
+ */
+export const UNPLACED = 2 ** 52;
+
 function fill(out: Uint8Array, from: number, lsn: number, tag: number): void {
   fillStream(out, Math.imul(lsn >>> 0, 2654435761) ^ Math.imul(tag, 40503) ^ 0x9e3779b9, from);
 }

@@ -3,13 +3,14 @@
  *
  *   pnpm soak 10000                          (from the repository root: builds, then runs)
  *   pnpm --filter @wal/core soak:kill 10000  (after a build)
- *   node packages/core/dist/test/crash/soak.js 10000 [lanes] [seed]
+ *   node packages/core/dist/test/crash/soak.js 10000 [lanes] [seed] [threads]
  *
- * Arguments (or WAL_SOAK_KILLS, WAL_SOAK_LANES, WAL_SOAK_SEED): total kills
- * (default 10000), concurrent lanes (default 4, each in its own temporary
- * directory reused across its kills, segments of 4 KiB and 64 KiB in turn),
- * and the seed (default: the time; printed, so a failing run can be
- * repeated). Prints progress every 500 kills and one summary line; exits 1 on
+ * Arguments (or WAL_SOAK_KILLS, WAL_SOAK_LANES, WAL_SOAK_SEED,
+ * WAL_SOAK_THREADS): total kills (default 10000), concurrent lanes (default
+ * 4, each in its own temporary directory reused across its kills, segments
+ * of 4 KiB and 64 KiB in turn), the seed (default: the time; printed, so a
+ * failing run can be repeated), and worker threads appending through a
+ * shared log in every other lane (default 0; `Wal.share`). Prints progress every 500 kills and one summary line; exits 1 on
  * any lost acknowledged record, garbage record or other violation, leaving
  * the directories in place for inspection.
  */
@@ -32,8 +33,11 @@ async function main(): Promise<void> {
   const total = argument(0, 'WAL_SOAK_KILLS', 10_000);
   const lanes = Math.max(1, argument(1, 'WAL_SOAK_LANES', 4));
   const seed = argument(2, 'WAL_SOAK_SEED', Date.now() % 2 ** 31);
+  const threads = argument(3, 'WAL_SOAK_THREADS', 0);
   const started = Date.now();
-  console.log(`soak: ${total} kills in ${lanes} lanes, seed ${seed}`);
+  console.log(
+    `soak: ${total} kills in ${lanes} lanes, seed ${seed}${threads > 0 ? `, ${threads} worker threads in every other lane` : ''}`,
+  );
   let done = 0;
   let nextReport = 500;
   const dirs: string[] = [];
@@ -50,6 +54,7 @@ async function main(): Promise<void> {
         seed: seed + lane * 7919,
         segmentSize: lane % 2 === 0 ? 4096 : 64 * 1024,
         maxLogBytes: 2 * 1024 * 1024,
+        threads: lane % 2 === 1 ? threads : 0,
         onRound: (_, result) => {
           done += result.kills - counted;
           counted = result.kills;

@@ -1,0 +1,435 @@
+/**
+ * `bench:threads`: a log shared with worker threads (`Wal.share`,
+ * `SharedWal`) against the single-thread log, same run, interleaved, each
+ * run in a fresh child process, on a real disk.
+ *
+ * - Buffered appends: `--records` (2 M) records of 100 B, appended with
+ *   back-pressure (`if (!writable) await drained()`), by the main thread of
+ *   an unshared log (`1 thread (unshared)`), or split evenly across 1, 2 and
+ *   4 worker threads of a shared log; timed until the last record is
+ *   `written`. Reference: raw `fs.writeSync` of 1 MiB chunks of the same
+ *   byte count (the write bandwidth).
+ * - Durable commits: K = 64 committers, each awaiting its 100-byte record's
+ *   durability before its next one, for `--seconds` after 0.5 s of the same
+ *   untimed: all in the main thread of an unshared log, or split evenly
+ *   across 1, 2 and 4 worker threads.
+ *
+ * Every run reopens its log and checks that it holds exactly the records
+ * appended (CHECK lines; a failed check fails the run).
+ *
+ * Usage: node dist/src/threads.js [--dir=PATH] [--seconds=S] [--reps=N]
+ *          [--records=N] [--quick] [--out=DIR|-] [--child-timeout=S]
+ * Prints a Markdown report and puts it in DIR/BENCHMARKS.md (its own
+ * section; `docs/` by default; `-`: nowhere). Exits 1 when a target or a
+ * check fails.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { SharedWal, type SharedWalHandle, Wal } from '@wal/core';
+import { errorCode } from '@wal/errors';
+import {
+  type Check,
+  checkEqual,
+  checkLine,
+  dataDirectory,
+  failedTargets,
+  fixed,
+  inChild,
+  int,
+  median,
+  now,
+  option,
+  provenance,
+  reportDirectory,
+  spread,
+  table,
+  writeSection,
+} from './shared.js';
+
+const script = fileURLToPath(import.meta.url);
+const SIZE = 100;
+const FRAME = 8 + SIZE;
+const K = 64;
+/** The single-thread log is 0; 1, 2, 4 are worker threads of a shared log. */
+const THREADS = [0, 1, 2, 4];
+
+interface BufferedJob {
+  readonly kind: 'buffered';
+  readonly threads: number;
+  readonly records: number;
+  readonly dir: string;
+}
+interface DurableJob {
+  readonly kind: 'durable';
+  readonly threads: number;
+  readonly seconds: number;
+  readonly dir: string;
+}
+interface RawJob {
+  readonly kind: 'raw';
+  readonly records: number;
+  readonly dir: string;
+}
+type Job = BufferedJob | DurableJob | RawJob;
+
+interface Result {
+  readonly records: number;
+  readonly seconds: number;
+  /** CPU seconds of the whole process (every thread) in the window. */
+  readonly cpuSeconds: number;
+  /** Records the reopened log holds (0 for the raw reference). */
+  readonly reopened: number;
+}
+
+/** What a worker thread of a run does. */
+interface ThreadJob {
+  readonly handle: SharedWalHandle;
+  readonly kind: 'buffered' | 'durable';
+  readonly records: number;
+  readonly committers: number;
+  /** Int32Array: [0] go (1 warm-up, 2 timed, 3 stop), [1] commits in the timed window. */
+  readonly control: SharedArrayBuffer;
+}
+
+// ---------------------------------------------------------------- worker thread
+
+/**
+ * Appends with back-pressure as a thread of a shared log must: another
+ * thread may take the room between `writable` and the append (`WAL_BUSY`,
+ * nothing appended): then wait and try again. `undefined` when it must wait.
+ */
+function appendIfRoom(log: SharedWal, payload: Uint8Array): number | undefined {
+  if (!log.writable) return undefined;
+  try {
+    return log.append(payload);
+  } catch (error) {
+    if (errorCode(error) !== 'WAL_BUSY') throw error;
+    return undefined;
+  }
+}
+
+async function threadMain(job: ThreadJob): Promise<void> {
+  const log = SharedWal.attach(job.handle);
+  const payload = new Uint8Array(SIZE).fill(7);
+  const control = new Int32Array(job.control);
+  if (job.kind === 'buffered') {
+    let last = 0;
+    for (let i = 0; i < job.records; i++) {
+      let lsn = appendIfRoom(log, payload);
+      while (lsn === undefined) {
+        await log.drained();
+        lsn = appendIfRoom(log, payload);
+      }
+      last = lsn;
+    }
+    await log.waitFor(last, 'written');
+  } else {
+    const committer = async (): Promise<void> => {
+      while (Atomics.load(control, 0) !== 3) {
+        await log.append(payload, { wait: 'durable' });
+        if (Atomics.load(control, 0) === 2) Atomics.add(control, 1, 1);
+      }
+    };
+    await Promise.all(Array.from({ length: job.committers }, committer));
+  }
+  log.detach();
+  parentPort!.postMessage('done');
+}
+
+// ---------------------------------------------------------------- child
+
+function startThreads(wal: Wal, job: Omit<ThreadJob, 'handle'>, count: number): Promise<void>[] {
+  return Array.from({ length: count }, () => {
+    const handle = wal.share();
+    const worker = new Worker(script, {
+      workerData: { ...job, handle },
+      transferList: [handle.port],
+    });
+    return new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+  });
+}
+
+async function reopenCount(dir: string): Promise<number> {
+  const wal = await Wal.open(dir);
+  let records = 0;
+  for await (const batch of wal.iterateBatches()) records += batch.length;
+  await wal.close();
+  return records;
+}
+
+const cpuOf = (from: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
+};
+
+async function buffered(job: BufferedJob): Promise<Result> {
+  const wal = await Wal.open(job.dir);
+  const payload = new Uint8Array(SIZE).fill(7);
+  const cpu = process.cpuUsage();
+  const started = now();
+  if (job.threads === 0) {
+    let last = 0;
+    for (let i = 0; i < job.records; i++) {
+      if (!wal.writable) await wal.drained();
+      last = wal.append(payload);
+    }
+    await wal.waitFor(last, 'written');
+  } else {
+    const per = Math.floor(job.records / job.threads);
+    const control = new SharedArrayBuffer(8);
+    await Promise.all(
+      startThreads(wal, { kind: 'buffered', records: per, committers: 0, control }, job.threads),
+    );
+  }
+  const seconds = (now() - started) / 1000;
+  const cpuSeconds = cpuOf(cpu);
+  const records =
+    job.threads === 0 ? job.records : Math.floor(job.records / job.threads) * job.threads;
+  await wal.close();
+  return { records, seconds, cpuSeconds, reopened: await reopenCount(job.dir) };
+}
+
+async function durable(job: DurableJob): Promise<Result> {
+  const wal = await Wal.open(job.dir);
+  const payload = new Uint8Array(SIZE).fill(7);
+  const control = new SharedArrayBuffer(8);
+  const state = new Int32Array(control);
+  Atomics.store(state, 0, 1);
+  let done: Promise<unknown>;
+  if (job.threads === 0) {
+    const committer = async (): Promise<void> => {
+      while (Atomics.load(state, 0) !== 3) {
+        await wal.append(payload, { wait: 'durable' });
+        if (Atomics.load(state, 0) === 2) Atomics.add(state, 1, 1);
+      }
+    };
+    done = Promise.all(Array.from({ length: K }, committer));
+  } else {
+    done = Promise.all(
+      startThreads(
+        wal,
+        { kind: 'durable', records: 0, committers: K / job.threads, control },
+        job.threads,
+      ),
+    );
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const cpu = process.cpuUsage();
+  const started = now();
+  Atomics.store(state, 0, 2);
+  await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
+  Atomics.store(state, 0, 3);
+  const seconds = (now() - started) / 1000;
+  const commits = Atomics.load(state, 1);
+  const cpuSeconds = cpuOf(cpu);
+  await done;
+  const appended = wal.tail / FRAME;
+  await wal.close();
+  // Every record appended, warm-up and stragglers included, is in the log:
+  // `reopened` is 1 when so (the records of the window alone are not known).
+  const reopened = (await reopenCount(job.dir)) === appended ? 1 : 0;
+  return { records: commits, seconds, cpuSeconds, reopened };
+}
+
+function raw(job: RawJob): Result {
+  const chunk = new Uint8Array(1024 * 1024).fill(7);
+  const total = job.records * FRAME;
+  const fd = openSync(join(job.dir, 'raw'), 'w');
+  const cpu = process.cpuUsage();
+  const started = now();
+  try {
+    let at = 0;
+    while (at < total) at += writeSync(fd, chunk, 0, Math.min(chunk.length, total - at), at);
+  } finally {
+    closeSync(fd);
+  }
+  return {
+    records: job.records,
+    seconds: (now() - started) / 1000,
+    cpuSeconds: cpuOf(cpu),
+    reopened: 0,
+  };
+}
+
+async function child(job: Job): Promise<Result> {
+  if (job.kind === 'buffered') return buffered(job);
+  if (job.kind === 'durable') return durable(job);
+  return raw(job);
+}
+
+// ---------------------------------------------------------------- runner
+
+const label = (threads: number): string =>
+  threads === 0
+    ? '1 thread (unshared log)'
+    : `${threads} worker thread${threads > 1 ? 's' : ''} (shared log)`;
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const root = await dataDirectory();
+  const seconds = Number(option('seconds') ?? (quick ? 1 : 2));
+  const reps = Number(option('reps') ?? (quick ? 1 : 3));
+  const records = Number(option('records') ?? (quick ? 500_000 : 2_000_000));
+  const loadBefore = loadavg()[0]!;
+  const bufferedRuns = new Map<number, Result[]>();
+  const durableRuns = new Map<number, Result[]>();
+  const rawRuns: Result[] = [];
+  let run = 0;
+  const inDir = async <T>(what: string, job: (dir: string) => Job): Promise<T> => {
+    const dir = join(root, `threads-bench-${process.pid}-${run++}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    process.stderr.write(`${what}\n`);
+    try {
+      return await inChild<T>(script, job(dir));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  for (let rep = 0; rep < reps; rep++) {
+    rawRuns.push(
+      await inDir<Result>(`rep ${rep + 1}/${reps} raw writeSync`, (dir) => ({
+        kind: 'raw',
+        records,
+        dir,
+      })),
+    );
+    for (const threads of THREADS) {
+      const buffered = await inDir<Result>(
+        `rep ${rep + 1}/${reps} buffered, ${label(threads)}`,
+        (dir) => ({
+          kind: 'buffered',
+          threads,
+          records,
+          dir,
+        }),
+      );
+      bufferedRuns.set(threads, [...(bufferedRuns.get(threads) ?? []), buffered]);
+      const durable = await inDir<Result>(
+        `rep ${rep + 1}/${reps} durable K=${K}, ${label(threads)}`,
+        (dir) => ({
+          kind: 'durable',
+          threads,
+          seconds,
+          dir,
+        }),
+      );
+      durableRuns.set(threads, [...(durableRuns.get(threads) ?? []), durable]);
+    }
+  }
+  const loadAfter = loadavg()[0]!;
+
+  const rate = (r: Result): number => r.records / r.seconds;
+  const cpuPer = (r: Result): number => (r.cpuSeconds * 1e9) / r.records;
+  const rates = (runs: readonly Result[] | undefined): number[] => (runs ?? []).map(rate);
+  const bufferedRows = THREADS.map((threads) => {
+    const runs = bufferedRuns.get(threads) ?? [];
+    return [label(threads), spread(rates(runs), int), spread(runs.map(cpuPer), int)];
+  });
+  const rawRate = median(rates(rawRuns));
+  bufferedRows.push([
+    'raw `fs.writeSync`, 1 MiB chunks (same bytes)',
+    spread(rates(rawRuns), int),
+    '–',
+  ]);
+  const durableRows = THREADS.map((threads) => {
+    const runs = durableRuns.get(threads) ?? [];
+    return [
+      label(threads),
+      spread(rates(runs), int),
+      spread(
+        runs.map((r) => cpuPer(r) / 1000),
+        fixed(2),
+      ),
+    ];
+  });
+
+  const one = median(rates(bufferedRuns.get(0)));
+  const two = median(rates(bufferedRuns.get(2)));
+  const bar = Math.min(1.5 * one, 0.9 * rawRate);
+  const durableOne = median(rates(durableRuns.get(0)));
+  const durableTwo = median(rates(durableRuns.get(2)));
+  const targets: [string, string, string, 'PASS' | 'FAIL'][] = [
+    [
+      'buffered appends, 2 threads ≥ min(1.5× one thread, 0.9× raw write bandwidth)',
+      `${int(two)} vs ${int(bar)} records/s (one thread ${int(one)}; raw ${int(rawRate)} records of ${FRAME} B/s)`,
+      fixed(2)(two / bar),
+      two >= bar ? 'PASS' : 'FAIL',
+    ],
+    [
+      `durable commits, K = ${K} split across 2 threads ≥ 1.0× the single-thread log`,
+      `${int(durableTwo)} vs ${int(durableOne)} commits/s`,
+      fixed(2)(durableTwo / durableOne),
+      durableTwo >= durableOne ? 'PASS' : 'FAIL',
+    ],
+  ];
+  const checks: Check[] = [
+    checkEqual(
+      'buffered: records in the reopened log = records appended',
+      THREADS.flatMap((threads) =>
+        (bufferedRuns.get(threads) ?? []).map(
+          (r, rep) => [r.reopened, r.records, `${label(threads)}, repetition ${rep + 1}`] as const,
+        ),
+      ),
+    ),
+    checkEqual(
+      'durable: the reopened log holds every record appended (warm-up and stragglers too)',
+      THREADS.flatMap((threads) =>
+        (durableRuns.get(threads) ?? []).map(
+          (r, rep) => [r.reopened, 1, `${label(threads)}, repetition ${rep + 1}`] as const,
+        ),
+      ),
+    ),
+  ];
+
+  const header = await provenance('src/threads.ts', 'bench:threads', root, [loadBefore, loadAfter]);
+  const lines = [
+    '## One log, many threads (`Wal.share`)',
+    '',
+    ...header,
+    '',
+    `${SIZE}-byte records; ${reps} repetition(s) interleaved, each run in a fresh child process; cells are median (min–max). CPU is the child's \`process.cpuUsage()\` (every thread) divided by the records of the run. Buffered: ${int(records)} records appended with back-pressure, timed until the last is \`written\`. Durable: K = ${K} committers awaiting each record's durability, for ${seconds} s after 0.5 s untimed, all in the main thread of an unshared log or split evenly across the worker threads of a shared log (the main thread then only writes and commits).`,
+    '',
+    table(['buffered appends', 'records/s', 'CPU ns/record'], bufferedRows),
+    '',
+    table([`durable commits, K = ${K}`, 'commits/s', 'CPU µs/commit'], durableRows),
+    '',
+    table(
+      ['target', 'measured', 'ratio', 'result'],
+      targets.map(([a, b, c, d]) => [a, b, c, d === 'PASS' ? 'PASS' : '**FAIL**']),
+    ),
+    '',
+    `This machine has ${cpus().length} cores: the main thread (which copies every frame out of the shared ring and writes it) and the worker threads share them, so threads add framing capacity only while a core is free; with more cores than threads each thread frames on its own core and the main thread's copy and writes bound the rate.`,
+  ];
+  const report = lines.join('\n');
+  process.stdout.write(`${report}\n`);
+  for (const check of checks) process.stdout.write(`${checkLine(check)}\n`);
+  const out = reportDirectory();
+  if (out !== undefined) await writeSection(join(out, 'BENCHMARKS.md'), 'threads', report);
+  failedTargets(targets.filter((t) => t[3] !== 'PASS').length, targets.length, 0, checks);
+}
+
+if (!isMainThread) {
+  void threadMain(workerData as ThreadJob);
+} else if (process.argv[2] === '--child') {
+  const job = JSON.parse(process.argv[3]!) as Job;
+  child(job).then(
+    (result) => process.send!(result, () => process.exit(0)),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+} else {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
