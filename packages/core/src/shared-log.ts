@@ -69,6 +69,9 @@ export interface SharedWalHandle {
   readonly port: MessagePort;
 }
 
+/** Bytes of frames the owner lets gather in the ring while threads append and nobody waits. */
+const COLLECT_BATCH = 256 * 1024;
+
 /** One waiter for the ring to be copied out up to `target`. */
 interface Collected {
   readonly target: number;
@@ -91,6 +94,8 @@ export class SharedLog {
   /** Ports of the attached threads, by slot. */
   readonly #ports = new Map<number, MessagePort>();
   #listening = false;
+  /** The framed end at the last look (appends going on while it moves). */
+  #lastFramed = 0;
   #stopped = false;
   #drainScheduled = false;
   /** The targets asked of the group commit for threads (the highest per level). */
@@ -498,12 +503,27 @@ export class SharedLog {
     this.#listening = false;
   }
 
-  /** Copies out and asks for what threads wait for; whether there was anything to do. */
+  /**
+   * Asks for what threads wait for, and copies out what they framed:
+   * whether there was anything to do. While threads keep appending and
+   * nobody waits, frames are copied out by runs of at least
+   * {@link COLLECT_BATCH} bytes (or once the threads stop for a turn), so
+   * that the writes stay large; a wait (any thread's, or the owner's)
+   * copies out at once.
+   */
   #look(): boolean {
-    const before = this.#collected;
-    this.collect();
     const asked = this.#serve();
-    return this.#collected !== before || asked;
+    const framed = this.memory.framedEnd();
+    const pending = framed - this.#collected;
+    const growing = framed !== this.#lastFramed;
+    this.#lastFramed = framed;
+    if (
+      pending > 0 &&
+      (!growing || pending >= COLLECT_BATCH || this.used >= this.memory.ringSize / 2)
+    ) {
+      this.collect();
+    }
+    return asked || pending > 0;
   }
 
   #stop(): void {
