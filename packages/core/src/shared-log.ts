@@ -253,7 +253,8 @@ export class SharedLog {
         }
         if (at - start + frame > room) {
           if (count === 0) {
-            // Larger than a chunk: a buffer of its own.
+            // More than the chunk has left: staged alone (in a new chunk,
+            // or a buffer of its own when larger than a chunk).
             writer.stageFramed(ring, from, frame);
             at += frame;
           }
@@ -380,6 +381,7 @@ export class SharedLog {
     this.#collected = tail;
     memory.store(TAIL, tail);
     memory.store(COLLECTED, tail);
+    memory.forgetCollected();
     memory.store(WRITTEN, gc.written);
     memory.store(DURABLE, gc.durable);
     memory.store(WANT_WRITTEN, Math.min(memory.load(WANT_WRITTEN), tail));
@@ -517,13 +519,16 @@ export class SharedLog {
     const pending = framed - this.#collected;
     const growing = framed !== this.#lastFramed;
     this.#lastFramed = framed;
+    const before = this.#collected;
     if (
       pending > 0 &&
       (!growing || pending >= COLLECT_BATCH || this.used >= this.memory.ringSize / 2)
     ) {
       this.collect();
     }
-    return asked || pending > 0;
+    // Frames held back by a full staging are not work for the next turn:
+    // the drain's callback copies them out (the owner may sleep meanwhile).
+    return asked || this.#collected !== before || (pending > 0 && !this.#drainScheduled);
   }
 
   #stop(): void {

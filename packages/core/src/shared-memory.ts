@@ -226,8 +226,10 @@ export class SharedMemory {
     const at = SLOTS + slot;
     for (;;) {
       const start = Atomics.load(big, TAIL);
-      // `#collected` is a lower bound (the word only grows): read the word
-      // only when the bound says the ring may be full.
+      // `#collected` is a lower bound (the word only grows, but for a cut,
+      // after which the owner forgets its bound and no other thread is
+      // attached): read the word only when the bound says the ring may be
+      // full.
       if (start - this.#collected >= limit) {
         this.#collected = Atomics.load(big, COLLECTED);
         if (start - this.#collected >= limit) {
@@ -260,6 +262,11 @@ export class SharedMemory {
     ) {
       Atomics.notify(this.i32, ARMED);
     }
+  }
+
+  /** A `truncateAfter` lowered COLLECTED: this thread's bound of it is no bound any more. */
+  forgetCollected(): void {
+    this.#collected = 0n;
   }
 
   /** Wakes the owner, asleep or about to sleep (a thread asked for a wait). */

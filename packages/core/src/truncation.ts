@@ -69,8 +69,9 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
   if ((log.blocked & (BLOCK_CLOSED | BLOCK_READ_ONLY | BLOCK_FAILED)) !== 0) {
     return Promise.reject(log.blockedError('truncate the log'));
   }
-  // The tail at the call is a boundary, unless a truncateAfter cuts first.
-  const tail = log.tail;
+  // The tail at the call is a boundary, unless a truncateAfter cuts first
+  // (a shared log's: what every thread was handed out).
+  const tail = log.shared?.tail ?? log.tail;
   // Past the tail at the call: refused now, not when its turn comes (appends
   // meanwhile would move the tail past it, and their records would be dropped).
   if (lsn > tail) return Promise.reject(outOfRange('lsn', `<= the tail (${tail})`, lsn));
@@ -78,6 +79,8 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
   // Refused when its turn comes if close() was called before that, or the log failed.
   return log.exclusivity.enqueue(async () => {
     const { durability, locator, writer } = log;
+    // Up to another thread's records not copied out of the shared ring yet.
+    if (log.shared !== undefined && lsn > log.tail) await log.shared.whenCollected(lsn);
     if (lsn < log.head) throw locator.truncatedError(lsn);
     // Past the tail a truncateAfter called before it cut to.
     if (lsn > log.tail) throw outOfRange('lsn', `<= the tail (${log.tail})`, lsn);

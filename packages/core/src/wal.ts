@@ -695,13 +695,7 @@ export class Wal {
     } catch (error) {
       return Promise.reject(error);
     }
-    const log = this.#log;
-    const shared = log.shared;
-    if (shared !== undefined && lsn > log.tail && lsn <= shared.tail) {
-      // Up to another thread's records, not copied out of the ring yet.
-      return shared.whenCollected(lsn).then(() => truncateBefore(log, lsn));
-    }
-    return truncateBefore(log, lsn);
+    return truncateBefore(this.#log, lsn);
   }
 
   // ---------------------------------------------------------------- read

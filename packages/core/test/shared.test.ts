@@ -23,6 +23,7 @@ import {
 } from './crash/harness.js';
 import { equalBytes, rejectsCode, throwsCode, tick } from './helpers.js';
 import { CODES, REPORT_HEADER, threadPayload } from './shared-payloads.js';
+import { GatedStore } from './wal/fixtures.js';
 
 const WORKER = new URL('./shared-worker.js', import.meta.url);
 
@@ -223,7 +224,6 @@ describe('Wal.share: a log shared with worker threads', () => {
       'WAL_BUSY',
     );
     await wal.drained();
-    assert.equal(wal.writable, true, 'drained() resolves once there is room');
     assert.equal(await t.exited, 0);
     assert.equal(stoppedOn(t), '');
     const all = appended([t], 9);
@@ -450,6 +450,72 @@ describe('Wal.share: a log shared with worker threads', () => {
     store.failAll();
     await rejectsCode(closing, 'WAL_WRITE_FAILED');
     assert.equal(store.closes, 1, 'the store was closed');
+  });
+
+  it('a cut lowers what was copied out: appends after it still stop at a full ring, and nothing is overwritten', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs, { stagingLimit: 64 * 1024 });
+    wal.share().port.close(); // shared, no thread attached
+    const first = wal.append(threadPayload(0, 0, 4));
+    let seq = 1;
+    while (wal.tail < 1024 * 1024) {
+      if (!wal.writable) await wal.drained();
+      wal.append(threadPayload(0, seq++, 4));
+    }
+    for (let i = 0; i < 20; i++) await tick(); // the owner learns the handle is gone
+    await wal.truncateAfter(first);
+    // A burst that never yields: nothing is copied out of the ring meanwhile
+    // beyond what staging takes, so it must stop at WAL_BUSY.
+    const after: number[] = [];
+    let busy: unknown;
+    for (let i = 0; i < 5000 && busy === undefined; i++) {
+      try {
+        after.push(wal.append(threadPayload(0, 100_000 + i, 4)));
+      } catch (error) {
+        busy = error;
+      }
+    }
+    assert.equal(errorCode(busy), 'WAL_BUSY', `${after.length} appends went through`);
+    await wal.close();
+    const back = await readBack(fs);
+    assert.equal(back.length, 1 + after.length);
+    for (const [i, rec] of back.slice(1).entries()) {
+      assert.equal(rec.lsn, after[i]);
+      assert.ok(equalBytes(rec.payload, threadPayload(0, 100_000 + i, 4)), `record #${i + 1}`);
+    }
+  });
+
+  it('while staging is full and its writes wait, the owner sleeps (no turn spent looking), and drained() resolves once there is room', async () => {
+    const store = new GatedStore();
+    const wal = await Wal.open(store, { stagingLimit: 64 * 1024 });
+    const handle = wal.share(); // attached: the owner's loop serves it
+    store.hold();
+    while (wal.writable) wal.append(new Uint8Array(1000));
+    const drained = wal.drained();
+    const start = performance.eventLoopUtilization();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const busy = performance.eventLoopUtilization(start).utilization;
+    assert.ok(busy < 0.5, `the event loop was busy ${(busy * 100).toFixed(0)} % of the time`);
+    store.release();
+    await drained;
+    assert.equal(wal.writable, true, 'drained() resolves once there is room');
+    handle.port.close();
+    await wal.close();
+  });
+
+  it('truncateBefore up to records still in the ring keeps its place in the queue: a close() called after it waits for it', async () => {
+    const store = new GatedStore();
+    const wal = await Wal.open(store, { stagingLimit: 64 * 1024 });
+    wal.share().port.close();
+    store.hold();
+    while (wal.writable) wal.append(new Uint8Array(1000));
+    const target = wal.tail;
+    const truncated = wal.truncateBefore(target);
+    const closed = wal.close();
+    store.release();
+    await truncated;
+    await closed;
+    assert.equal(wal.head, target);
   });
 
   it('a thread gone with a stale announcement (below what was copied out) holds no reservation: the log goes on', async () => {

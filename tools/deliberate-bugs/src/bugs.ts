@@ -17,6 +17,11 @@ const PREALLOCATION = 'packages/core/src/preallocation.ts';
 const TRUNCATION = 'packages/core/src/truncation.ts';
 const EXCLUSIVE = 'packages/core/src/exclusive.ts';
 const BLOCKING = 'packages/core/src/blocking.ts';
+const SHARED_MEMORY = 'packages/core/src/shared-memory.ts';
+const SHARED_LOG = 'packages/core/src/shared-log.ts';
+
+/** The shared log's tests (worker threads). */
+const sharedSuites: Suite = { package: 'packages/core', files: ['dist/test/shared.test.js'] };
 
 /** The segmented store's `truncateBefore` writing the head file (moved by `store-delete-before-head`). */
 const HEAD_WRITE = `    await replaceFile(
@@ -439,5 +444,29 @@ ${HEAD_WRITE}
         files: ['dist/test/wal/truncate-after.test.js', 'dist/test/wal-model.test.js'],
       },
     ],
+  },
+  {
+    name: 'core-shared-prefix-ignores-appends-in-progress',
+    what: "a shared log's owner copies out up to the tail, past a thread's reservation not yet framed (the watermarks pass a hole)",
+    edits: [
+      {
+        file: SHARED_MEMORY,
+        search: 'if (start !== IDLE && start < end) end = start;',
+        replace: 'if (start !== IDLE && start < end) void start; // (deliberate bug)',
+      },
+    ],
+    suites: [sharedSuites],
+  },
+  {
+    name: 'core-shared-publish-written-as-durable',
+    what: "a shared log's owner publishes the written watermark as the durable one: a thread's durable wait resolves before the fsync",
+    edits: [
+      {
+        file: SHARED_LOG,
+        search: 'memory.raise(DURABLE, gc.durable);',
+        replace: 'memory.raise(DURABLE, gc.written); // (deliberate bug)',
+      },
+    ],
+    suites: [sharedSuites],
   },
 ];
