@@ -418,7 +418,10 @@ describe('wal backup on a terminal', () => {
       const path = join(dir, 'log');
       const wal = await Wal.open(path);
       const record = new Uint8Array(64 * 1024).fill(7);
-      for (let i = 0; i < (PROGRESS_THRESHOLD * 1.5) / record.length; i++) wal.append(record);
+      for (let i = 0; i < (PROGRESS_THRESHOLD * 1.5) / record.length; i++) {
+        if (!wal.writable) await wal.drained();
+        wal.append(record);
+      }
       await wal.close();
       const stdout = new PassThrough();
       const stderr = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
