@@ -14,8 +14,8 @@ import {
   RecordTooLargeError,
   validateOffset,
 } from '@wal/errors';
-import { abortable, abortError } from './abort.js';
-import { appendSignal, type WaitLevel, waitLevel } from './options.js';
+import { appendAndWait } from './append-wait.js';
+import { type WaitLevel, waitLevel } from './options.js';
 import type { SharedWalHandle } from './shared-log.js';
 import {
   CONTROL_BYTES,
@@ -72,6 +72,10 @@ export class SharedWal {
   readonly #waits: Wait[] = [];
   #watching = false;
   #detached = false;
+  /** `#append` and `#wait`, made once (no closure per append). */
+  readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
+  readonly #waitOne = (target: number, level: WaitLevel): Promise<void> =>
+    this.#wait(target, level);
 
   private constructor(handle: SharedWalHandle) {
     this.#memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
@@ -178,21 +182,7 @@ export class SharedWal {
   append(payload: Uint8Array, options: SharedAppendOptions): Promise<number>;
   append(payload: Uint8Array, options?: SharedAppendOptions): number | Promise<number> {
     if (options === undefined) return this.#append(payload);
-    let lsn: number;
-    let level: WaitLevel;
-    let signal: AbortSignal | undefined;
-    try {
-      level = waitLevel(options);
-      signal = appendSignal(options);
-      if (signal?.aborted === true) throw abortError(signal);
-      lsn = this.#append(payload);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return abortable(
-      this.#wait(lsn + 1, level).then(() => lsn),
-      signal,
-    );
+    return appendAndWait(payload, options, this.#appendOne, this.#waitOne);
   }
 
   /**

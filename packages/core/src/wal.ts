@@ -25,6 +25,7 @@ import {
 } from '@wal/errors';
 import type { Store } from '@wal/store';
 import { abortable, abortError, cancellable } from './abort.js';
+import { appendAndWait } from './append-wait.js';
 import { syncNow } from './blocking.js';
 import type { BoundaryIndex } from './boundary-index.js';
 import { publishRecovery } from './channels.js';
@@ -131,6 +132,10 @@ export class Wal {
   readonly #access: ReaderAccess;
   /** With `blockingSync` (writable): paces the waits so that awaiting loops let the event loop turn. */
   readonly #turns: LoopTurns | undefined;
+  /** `#append` and the paced wait of an append, made once (no closure per append). */
+  readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
+  readonly #waitAppendedPaced = (target: number, level: WaitLevel): Promise<void> =>
+    this.#paced(this.#waitAppended(target, level), level);
 
   private constructor(init: {
     store: Store;
@@ -359,24 +364,7 @@ export class Wal {
       }
       return this.#append(payload);
     }
-    let lsn: number;
-    let level: WaitLevel;
-    let signal: AbortSignal | undefined;
-    try {
-      level = waitLevel(options);
-      signal = appendSignal(options);
-      if (signal?.aborted === true) throw abortError(signal);
-      lsn = this.#append(payload);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return abortable(
-      this.#paced(
-        this.#waitAppended(lsn + 1, level).then(() => lsn),
-        level,
-      ),
-      signal,
-    );
+    return appendAndWait(payload, options, this.#appendOne, this.#waitAppendedPaced);
   }
 
   /**
