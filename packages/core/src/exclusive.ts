@@ -158,13 +158,19 @@ export class Exclusivity {
     // a record appended in the same turn would be acknowledged, then cut.
     if (this.#exclusives++ === 0) this.#quiet = signal();
     log.blocked |= BLOCK_TRUNCATING;
+    // A shared log: the other threads' appends are refused from the call on too.
+    log.shared?.truncatingCalled(true);
     const run = this.enqueue(async () => {
+      // What threads appended before the call, copied out first: it is
+      // written and made durable below like the rest.
+      await log.shared?.beforeCut();
       await this.#drain();
       return work();
     });
     const done = (): void => {
       if (--this.#exclusives > 0) return;
       log.blocked &= ~BLOCK_TRUNCATING;
+      log.shared?.truncatingCalled(false);
       const quiet = this.#quiet!;
       this.#quiet = undefined;
       quiet.resolve();

@@ -21,6 +21,9 @@ import {
   ARMED,
   COLLECTED,
   CONTROL_BYTES,
+  CUT_COUNT,
+  CUT_HISTORY,
+  CUTS,
   DURABLE,
   FAIL_KIND,
   FAIL_LOG,
@@ -359,23 +362,40 @@ export class SharedLog {
   }
 
   /**
-   * A `truncateAfter` (refused while a thread is attached) runs: appends
-   * through any stale handle are refused (`WAL_BUSY`) until
-   * {@link SharedLog.truncated}; resolves once the ring is copied out.
+   * A `truncateAfter` was called (`set`) or the last one called settled:
+   * appends in every thread are refused (`WAL_BUSY`) from the call on, as
+   * the owner's are.
    */
-  truncating(): Promise<void> {
-    Atomics.or(this.memory.i32, STATE, STATE_TRUNCATING);
+  truncatingCalled(set: boolean): void {
+    if (set) Atomics.or(this.memory.i32, STATE, STATE_TRUNCATING);
+    else {
+      Atomics.and(this.memory.i32, STATE, ~STATE_TRUNCATING);
+      this.memory.progressed();
+    }
+  }
+
+  /**
+   * Before a `truncateAfter`'s work (and before the log makes what it keeps
+   * durable): waits for the appends in progress and copies everything out
+   * of the ring.
+   */
+  beforeCut(): Promise<void> {
     return this.#quiesce();
   }
 
   /**
-   * After a `truncateAfter` (done or failed): the tail, the watermarks and
-   * the wants are the log's again (a cut lowers them all), and appends go
-   * on.
+   * After a `truncateAfter` cut the log at `end`: recorded in the cut
+   * history first (a thread waiting on a record at or past it learns it was
+   * cut before it can see a watermark raised again by records appended later
+   * at the same LSNs), then the tail, the watermarks and the wants are the
+   * log's again (the cut lowered them all).
    */
-  truncated(): void {
+  cut(end: number): void {
     const memory = this.memory;
     const log = this.#log;
+    const count = memory.cutCount;
+    Atomics.store(memory.big, CUTS + (count % CUT_HISTORY), BigInt(end));
+    Atomics.store(memory.i32, CUT_COUNT, count + 1);
     const tail = log.tail;
     const gc = log.gc!;
     this.#collected = tail;
@@ -388,7 +408,6 @@ export class SharedLog {
     memory.store(WANT_DURABLE, Math.min(memory.load(WANT_DURABLE), tail));
     this.#askedWritten = Math.min(this.#askedWritten, tail);
     this.#askedDurable = Math.min(this.#askedDurable, tail);
-    Atomics.and(memory.i32, STATE, ~STATE_TRUNCATING);
     memory.progressed();
   }
 
@@ -466,7 +485,7 @@ export class SharedLog {
       .then(
         () => this.publish(),
         () => {
-          // The failure is published by failed(); a cut by truncated().
+          // The failure is published by failed(); a cut by cut().
         },
       );
   }

@@ -22,7 +22,7 @@
  * the tail when none is — into its staging, where the log's one writer and
  * group commit take over; the ring's room is given back as it is copied.
  */
-import { BusyError, ClosedError, FailedError, WriteFailedError } from '@wal/errors';
+import { BusyError, ClosedError, FailedError, TruncatedError, WriteFailedError } from '@wal/errors';
 import { HEADER_SIZE, writeFrame } from './frame.js';
 
 /** Threads (slots) a shared log serves at most, the owner's included. */
@@ -49,7 +49,11 @@ export const WANT_DURABLE = 5;
 export const FAIL_OFFSET = 6;
 /** The first of the {@link MAX_SLOTS} slots: the start (or a lower bound) of an append in progress. */
 export const SLOTS = 8;
-const BIG_WORDS = SLOTS + MAX_SLOTS;
+/** Cuts remembered (`truncateAfter`s): a wait pending across more of them cannot tell whether one cut it. */
+export const CUT_HISTORY = 1024;
+/** The first of the {@link CUT_HISTORY} cut offsets: cut number `n` at `CUTS + n % CUT_HISTORY`. */
+export const CUTS = SLOTS + MAX_SLOTS;
+const BIG_WORDS = CUTS + CUT_HISTORY;
 
 // 32-bit words (indexes of the Int32Array placed after the 64-bit words).
 const I32_BASE = 0;
@@ -61,15 +65,17 @@ export const ARMED = I32_BASE + 1;
 export const PROGRESS = I32_BASE + 2;
 /** What failed: 1 a write (`WAL_WRITE_FAILED` at FAIL_OFFSET), 2 the log (`WAL_FAILED`). */
 export const FAIL_KIND = I32_BASE + 3;
+/** `truncateAfter`s made on the log since it was shared; cut `n`'s offset is in CUTS. */
+export const CUT_COUNT = I32_BASE + 4;
 /** The first of the slots' taken flags (1: handed to a thread). */
-export const TAKEN = I32_BASE + 4;
+export const TAKEN = I32_BASE + 5;
 /**
  * The first of the slots' generations: bumped each time the slot is handed
  * out, so that a handle of an earlier holder (detached, or its thread gone)
  * can no longer append through it.
  */
 export const GENERATION = TAKEN + MAX_SLOTS;
-const I32_WORDS = 4 + 2 * MAX_SLOTS;
+const I32_WORDS = 5 + 2 * MAX_SLOTS;
 /** 32-bit words of the control block (after its 64-bit ones). */
 export const I32_COUNT = I32_WORDS;
 
@@ -262,6 +268,36 @@ export class SharedMemory {
     ) {
       Atomics.notify(this.i32, ARMED);
     }
+  }
+
+  /**
+   * The error for a wait on the record at `lsn` made when the cut count was
+   * `epoch`, if a `truncateAfter` since cut it (its cut at or below `lsn`);
+   * also when more cuts than the history holds were made since (none can
+   * tell then: the wait is taken as cut).
+   */
+  cutError(lsn: number, epoch: number, count: number): Error | undefined {
+    if (count - epoch > CUT_HISTORY) {
+      return new TruncatedError(
+        `more than ${CUT_HISTORY} truncateAfter calls were made while the wait on the record at ${lsn} was pending: it may have been cut`,
+        { offset: lsn },
+      );
+    }
+    for (let n = epoch; n < count; n++) {
+      const cut = Number(Atomics.load(this.big, CUTS + (n % CUT_HISTORY)));
+      if (cut <= lsn) {
+        return new TruncatedError(
+          `the record at ${lsn} was dropped by a truncateAfter cutting the log at ${cut}`,
+          { offset: lsn },
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** The `truncateAfter`s made since the log was shared. */
+  get cutCount(): number {
+    return Atomics.load(this.i32, CUT_COUNT);
   }
 
   /** A `truncateAfter` lowered COLLECTED: this thread's bound of it is no bound any more. */

@@ -43,6 +43,13 @@ const ATTACHED = new WeakSet<MessagePort>();
 interface Wait {
   readonly target: number;
   readonly level: WaitLevel | 'collected';
+  /** The cut count when the record was appended or the wait made (shared-memory.ts `cutError`). */
+  readonly epoch: number;
+  /**
+   * Made while a `truncateAfter` ran: settled only once it finished (then
+   * rejected if it cut the record), as the owner's waits are.
+   */
+  readonly duringCut: boolean;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -73,9 +80,14 @@ export class SharedWal {
   #watching = false;
   #detached = false;
   /** `#append` and `#wait`, made once (no closure per append). */
-  readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
+  readonly #appendOne = (payload: Uint8Array): number => {
+    // The cut count before the reservation: a cut of this record comes after it.
+    this.#appendEpoch = this.#memory.cutCount;
+    return this.#append(payload);
+  };
+  #appendEpoch = 0;
   readonly #waitOne = (target: number, level: WaitLevel): Promise<void> =>
-    this.#wait(target, level);
+    this.#wait(target, level, this.#appendEpoch);
 
   private constructor(handle: SharedWalHandle) {
     this.#memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
@@ -157,7 +169,7 @@ export class SharedWal {
     return this.#maxRecordSize;
   }
 
-  /** Whether an append may go on now: the log is open and the shared ring has room. */
+  /** Whether an append may go on now: the log is open, no `truncateAfter` runs, and the shared ring has room. */
   get writable(): boolean {
     const memory = this.#memory;
     return !this.#detached && memory.state === 0 && memory.used < memory.ringSize;
@@ -169,9 +181,10 @@ export class SharedWal {
    * a later `waitFor` or a `wait` option says when it is written or durable.
    * With `options.wait`, resolves with the LSN once it is.
    *
-   * Throws `WAL_BUSY` when the ring is full (`await drained()`; also right
-   * after `writable` said true, when another thread took the room
-   * meanwhile: nothing is appended), `WAL_CLOSED` after the owner's
+   * Throws `WAL_BUSY` when the ring is full or the owner's `truncateAfter`
+   * runs (`await drained()`; also right after `writable` said true, when
+   * another thread took the room meanwhile: nothing is appended),
+   * `WAL_CLOSED` after the owner's
    * `close()`, `detach()` or the owner's thread exiting, the log's failure
    * (`WAL_WRITE_FAILED` / `WAL_FAILED`) after one, `WAL_RECORD_TOO_LARGE`
    * above `maxRecordSize`, and `ERR_INVALID_ARG_TYPE` for a payload that is
@@ -215,8 +228,10 @@ export class SharedWal {
    * Resolves once the record at `lsn` is `written` or `durable`. Rejects
    * with the log's failure when the log fails first, `WAL_CLOSED` when the
    * owner closed the log without reaching it (or this handle detached, or
-   * the owner's thread exited), `ERR_OUT_OF_RANGE` for an LSN not below the
-   * tail.
+   * the owner's thread exited), `WAL_TRUNCATED` when the owner's
+   * `truncateAfter` cut the record (a wait made while one runs settles after
+   * it; it never resolves for a record appended later at the same LSN),
+   * `ERR_OUT_OF_RANGE` for an LSN not below the tail.
    */
   waitFor(lsn: number, level: WaitLevel): Promise<void> {
     try {
@@ -231,9 +246,9 @@ export class SharedWal {
   }
 
   /**
-   * Resolves once the ring has room again ({@link SharedWal.writable});
-   * rejects with `WAL_CLOSED` or the log's failure when appends can no
-   * longer go on.
+   * Resolves once appends may go on ({@link SharedWal.writable}): the ring
+   * has room and no `truncateAfter` runs; rejects with `WAL_CLOSED` or the
+   * log's failure when appends can no longer go on.
    */
   drained(): Promise<void> {
     const memory = this.#memory;
@@ -296,10 +311,15 @@ export class SharedWal {
     return memory.refusal(memory.state, 'append') ?? busy(memory);
   }
 
-  #wait(target: number, level: WaitLevel | 'collected'): Promise<void> {
+  #wait(
+    target: number,
+    level: WaitLevel | 'collected',
+    epoch = this.#memory.cutCount,
+  ): Promise<void> {
     if (this.#detached) return Promise.reject(new ClosedError('log'));
     return new Promise<void>((resolve, reject) => {
-      this.#waits.push({ target, level, resolve, reject });
+      const duringCut = (this.#memory.state & STATE_TRUNCATING) !== 0;
+      this.#waits.push({ target, level, epoch, duringCut, resolve, reject });
       this.#ask(target, level);
       this.#settle();
       this.#watch();
@@ -322,16 +342,29 @@ export class SharedWal {
     const state = memory.state;
     const written = memory.load(WRITTEN);
     const durable = memory.load(DURABLE);
+    // Read after the watermarks: a cut is recorded before the watermarks can
+    // pass a cut record's LSN again (shared-log.ts `cut`).
+    const cuts = memory.cutCount;
     const room = memory.used < memory.ringSize;
     const waits = this.#waits;
     let kept = 0;
     for (const wait of waits) {
+      const cut =
+        wait.level === 'collected' || wait.epoch === cuts
+          ? undefined
+          : memory.cutError(wait.target - 1, wait.epoch, cuts);
+      if (cut !== undefined) {
+        wait.reject(cut);
+        continue;
+      }
       const reached =
-        wait.level === 'durable'
-          ? wait.target <= durable
-          : wait.level === 'written'
-            ? wait.target <= written
-            : room && (state & (STATE_CLOSED | STATE_FAILED)) === 0;
+        wait.duringCut && (state & STATE_TRUNCATING) !== 0 && (state & STATE_FAILED) === 0
+          ? false
+          : wait.level === 'durable'
+            ? wait.target <= durable
+            : wait.level === 'written'
+              ? wait.target <= written
+              : room && state === 0; // appends may go on (no truncateAfter running)
       if (reached) wait.resolve();
       else if ((state & STATE_FAILED) !== 0) wait.reject(memory.failure());
       else if (

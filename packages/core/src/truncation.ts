@@ -13,19 +13,7 @@ import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, type LogState } from './st
 
 /** Keeps the record at `lsn` and those before it, drops the rest (FORMAT §7.1). */
 export function truncateAfter(log: LogState, lsn: number): Promise<void> {
-  return log.exclusivity.run(async () => {
-    const shared = log.shared;
-    if (shared === undefined) return cutAfter(log, lsn);
-    // Shared (no thread attached: Wal.truncateAfter refuses otherwise): no
-    // stale handle appends meanwhile, and the shared tail, watermarks and
-    // wants follow the cut.
-    await shared.truncating();
-    try {
-      return await cutAfter(log, lsn);
-    } finally {
-      shared.truncated();
-    }
-  });
+  return log.exclusivity.run(() => cutAfter(log, lsn));
 }
 
 /** The work of {@link truncateAfter}, its turn come. */
@@ -60,6 +48,7 @@ async function cutAfter(log: LogState, lsn: number): Promise<void> {
     for (const offset of log.skipped.keys()) if (offset >= end) log.skipped.delete(offset);
     log.locator.forgetAbove(end);
     log.cuts.push(end);
+    log.shared?.cut(end);
     publishTruncate(log, 'after', lsn);
   }
 }

@@ -449,7 +449,9 @@ export class Wal {
    * a record (`stagingLimit` less an 8-byte header). A thread that exits in
    * the middle of an append fails the log (`WAL_WRITE_FAILED` at its
    * reservation); one that exits otherwise, or detaches, frees its slot.
-   * `truncateAfter` is refused while a thread is attached. docs/DURABILITY.md §9.
+   * A `truncateAfter` refuses every thread's appends while it runs, and a
+   * thread's waits on the records it cut reject `WAL_TRUNCATED`.
+   * docs/DURABILITY.md §9.
    *
    * Throws `WAL_CLOSED`, `WAL_READ_ONLY`, the log's failure, and `WAL_BUSY`
    * while a `truncateAfter` runs or when 63 threads are attached.
@@ -639,15 +641,6 @@ export class Wal {
       validateOffset('lsn', lsn);
     } catch (error) {
       return Promise.reject(error);
-    }
-    const shared = this.#log.shared;
-    if (shared !== undefined && shared.attached > 0) {
-      return Promise.reject(
-        new BusyError(
-          `the log is shared with ${shared.attached} thread(s): truncateAfter needs every thread detached first (SharedWal.detach)`,
-          { offset: lsn },
-        ),
-      );
     }
     return truncateAfter(this.#log, lsn);
   }

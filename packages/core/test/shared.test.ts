@@ -110,9 +110,10 @@ function assertSame(got: readonly Rec[], want: readonly Rec[]): void {
   }
 }
 
-/** Waits (a bounded number of turns) until `done()` holds. */
+/** Waits (20 s at most: a bound on a hang, not a timing assertion) until `done()` holds. */
 async function until(done: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 20_000 && !done(); i++) await new Promise((r) => setTimeout(r, 1));
+  const deadline = Date.now() + 20_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
   assert.ok(done(), `timed out waiting for ${what}`);
 }
 
@@ -347,41 +348,121 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close().catch(() => undefined);
   });
 
-  it('truncateAfter is refused while a thread is attached (WAL_BUSY), and runs once it detached', async () => {
+  it('truncateAfter with a thread attached: its appends are refused while it runs, its waits on cut records reject WAL_TRUNCATED and never resolve for the records appended later at the same LSNs', async () => {
     const fs = newFs();
     const wal = await openIn(fs);
-    const t = start(wal, 1, { job: 'records', records: 10, seed: 1 });
-    const first = wal.append(new Uint8Array(3));
-    assert.equal(first, 0);
-    await rejectsCode(wal.truncateAfter(first), 'WAL_BUSY');
-    assert.equal(await t.exited, 0);
-    // The owner learns of the exit through the thread's port, a few turns later.
-    let refused = 0;
-    for (;;) {
-      const error: unknown = await wal.truncateAfter(first).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      if (error === undefined) break;
-      assert.equal(errorCode(error), 'WAL_BUSY');
-      assert.ok(++refused < 5000, 'the thread never detached');
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    assert.equal(wal.tail, HEADER_SIZE + 3);
-    assert.equal(wal.durable, HEADER_SIZE + 3, 'the cut is durable');
-    // A thread attached after the cut: its waits follow the log's watermarks
-    // as they are now, lowered by the cut, not as they were before it.
-    const again = SharedWal.attach(wal.share());
-    assert.equal(again.durable, HEADER_SIZE + 3);
-    const lsn = again.append(new Uint8Array(2));
-    assert.equal(lsn, HEADER_SIZE + 3);
-    await again.waitFor(lsn, 'durable');
-    assert.ok(
-      wal.durable >= lsn + HEADER_SIZE + 2,
-      `durable ${wal.durable} when the wait resolved`,
+    const handle = wal.share();
+    const t = SharedWal.attach(handle);
+    const keep = await wal.append(new Uint8Array(3), { wait: 'durable' });
+    const before = t.append(new Uint8Array(10)); // appended before the call: cut
+    const earlier = t.waitFor(before, 'durable').then(
+      () => 'resolved',
+      (error: unknown) => errorCode(error) ?? String(error),
     );
-    again.detach();
+    const cut = t.append(new Uint8Array(20));
+    const cutting = wal.truncateAfter(keep);
+    throwsCode(() => t.append(new Uint8Array(1)), 'WAL_BUSY');
+    const during = t.waitFor(cut, 'durable'); // made while it runs: waits for it
+    await cutting;
+    await rejectsCode(during, 'WAL_TRUNCATED');
+    // Made before the call: durable before the cut (resolved), or cut first.
+    assert.ok(['resolved', 'WAL_TRUNCATED'].includes(await earlier), await earlier);
+    assert.equal(t.tail, HEADER_SIZE + 3);
+    assert.equal(t.durable, HEADER_SIZE + 3, 'the cut lowered the published watermark');
+    // The LSNs are handed out again; waits on the new records resolve when they are durable.
+    const again = t.append(new Uint8Array(7));
+    assert.equal(again, before);
+    await t.waitFor(again, 'durable');
+    assert.ok(wal.durable >= again + HEADER_SIZE + 7);
+    t.detach();
     await wal.close();
+    const back = await readBack(fs);
+    assert.deepEqual(
+      back.map((rec) => [rec.lsn, rec.payload.length]),
+      [
+        [0, 3],
+        [HEADER_SIZE + 3, 7],
+      ],
+    );
+  });
+
+  it('truncateAfter keeping a record still in the ring: the ring is copied out first, and the record kept is durable', async () => {
+    const store = new GatedStore();
+    const wal = await Wal.open(store, { stagingLimit: 64 * 1024 });
+    wal.share().port.close();
+    store.hold();
+    const lsns: number[] = [];
+    while (wal.writable) lsns.push(wal.append(new Uint8Array(1000)));
+    const kept = lsns.at(-2)!; // the last one is cut
+    assert.ok(kept >= 64 * 1024, 'in the ring, past what staging holds');
+    const cutting = wal.truncateAfter(kept);
+    store.release();
+    await cutting;
+    assert.equal(wal.tail, kept + HEADER_SIZE + 1000);
+    assert.equal(wal.durable, wal.tail, 'what it keeps is durable');
+    await wal.close();
+  });
+
+  it('truncateAfter waits for a thread in the middle of an append before it cuts (a thread that dies there fails it)', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const keep = await wal.append(new Uint8Array(3), { wait: 'durable' });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    memory.reserve(handle.slot, 50); // announced and reserved, never framed
+    let settled = false;
+    const cutting = wal.truncateAfter(keep).finally(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 50; i++) await tick();
+    assert.equal(settled, false, 'the cut waits for the append in progress');
+    handle.port.close(); // its thread is gone in the middle of it
+    await rejectsCode(cutting, 'WAL_WRITE_FAILED');
+    await wal.close().catch(() => undefined);
+  });
+
+  it('truncateAfter while threads append: they wait while it runs and go on after it; the log holds the record kept, then only records appended after the cut', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const keep = await wal.append(new Uint8Array(5), { wait: 'durable' });
+    const threads = [1, 2].map((thread) =>
+      start(wal, thread, { job: 'forever', durableEvery: 3, seed: 21, maxSize: 100 }),
+    );
+    await until(() => threads.every((t) => lsnsOf(t).length > 100), 'appends in every thread');
+    await wal.truncateAfter(keep);
+    const cutAt = threads.map((t) => lsnsOf(t).length);
+    await until(
+      () => threads.every((t, i) => lsnsOf(t).length > cutAt[i]! + 50),
+      'appends after the cut',
+    );
+    await wal.close();
+    for (const t of threads) assert.equal(await t.exited, 0);
+    for (const t of threads) assert.equal(stoppedOn(t), 'WAL_CLOSED');
+    // The last record of each thread is after the cut: it is in the log.
+    const tails = threads.map((t) => lsnsOf(t).at(-1)!);
+    const back = await readBack(fs);
+    assert.equal(back[0]!.lsn, keep);
+    // Every later record is one a thread got at that LSN (an LSN is handed
+    // out again after the cut: any record a thread got there may be it).
+    const got = new Map<number, Uint8Array[]>();
+    for (const t of threads) {
+      for (const [seq, lsn] of lsnsOf(t).entries()) {
+        got.set(lsn, [...(got.get(lsn) ?? []), threadPayload(t.thread, seq, 21, 100)]);
+      }
+    }
+    let at = HEADER_SIZE + 5;
+    for (const rec of back.slice(1)) {
+      assert.equal(rec.lsn, at, 'back to back after the kept record');
+      const candidates = got.get(rec.lsn) ?? [];
+      assert.ok(
+        candidates.some((want) => equalBytes(rec.payload, want)),
+        `the record at ${rec.lsn} is none a thread got there`,
+      );
+      at += HEADER_SIZE + rec.payload.length;
+    }
+    assert.ok(back.length > 100, `${back.length} records read back`);
+    const lsnsBack = new Set(back.map((rec) => rec.lsn));
+    for (const lsn of tails) assert.ok(lsnsBack.has(lsn), `the last record of a thread, at ${lsn}`);
   });
 
   it('a thread cannot starve the waits of the others: a wait past the tail is refused (ERR_OUT_OF_RANGE), and the owner asks for at most the tail', async () => {
