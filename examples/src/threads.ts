@@ -4,7 +4,7 @@
 // is served by the main thread's one group commit, for every worker at once.
 // Then the main thread closes the log, reopens it and checks every record.
 // Everything happens in a fresh temporary directory, removed at the end.
-// Run: `./pnpm build && ./pnpm --filter @wal/examples demo:threads`.
+// Run: `./pnpm demo:threads` (from the repository root: builds, then runs).
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
