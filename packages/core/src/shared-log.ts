@@ -395,12 +395,15 @@ export class SharedLog {
     const log = this.#log;
     const count = memory.cutCount;
     Atomics.store(memory.big, CUTS + (count % CUT_HISTORY), BigInt(end));
-    Atomics.store(memory.i32, CUT_COUNT, count + 1);
+    // The tail and what was copied out lowered before the cut is counted: a
+    // thread that sees the count drops its bound of COLLECTED and reads it
+    // again (shared-memory.ts `reserve`).
     const tail = log.tail;
     const gc = log.gc!;
     this.#collected = tail;
     memory.store(TAIL, tail);
     memory.store(COLLECTED, tail);
+    Atomics.store(memory.i32, CUT_COUNT, count + 1);
     memory.forgetCollected();
     memory.store(WRITTEN, gc.written);
     memory.store(DURABLE, gc.durable);

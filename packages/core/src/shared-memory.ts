@@ -125,6 +125,8 @@ export class SharedMemory {
   readonly span: number;
   /** COLLECTED as this thread last read it. */
   #collected = 0n;
+  /** CUT_COUNT when `#collected` was read. */
+  #collectedCuts = 0;
 
   constructor(control: SharedArrayBuffer, ring: SharedArrayBuffer, ringSize: number) {
     this.big = new BigInt64Array(control, 0, BIG_WORDS);
@@ -232,11 +234,13 @@ export class SharedMemory {
     const at = SLOTS + slot;
     for (;;) {
       const start = Atomics.load(big, TAIL);
-      // `#collected` is a lower bound (the word only grows, but for a cut,
-      // after which the owner forgets its bound and no other thread is
-      // attached): read the word only when the bound says the ring may be
-      // full.
-      if (start - this.#collected >= limit) {
+      // `#collected` is a lower bound while no cut was made since it was
+      // read (the word only grows between cuts; a cut lowers it, and stores
+      // it before it counts the cut): read the word when the bound says the
+      // ring may be full, or a cut was counted since.
+      const cuts = Atomics.load(this.i32, CUT_COUNT);
+      if (cuts !== this.#collectedCuts || start - this.#collected >= limit) {
+        this.#collectedCuts = cuts;
         this.#collected = Atomics.load(big, COLLECTED);
         if (start - this.#collected >= limit) {
           Atomics.store(big, at, IDLE);
