@@ -195,6 +195,7 @@ export class SharedMemory {
   append(slot: number, payload: Uint8Array): number {
     const lsn = this.reserve(slot, HEADER_SIZE + payload.length);
     if (lsn === -1) return -1;
+    this.#noteEpoch();
     writeFrame(this.ring, lsn % this.span, payload);
     this.#published(slot);
     return lsn;
@@ -210,6 +211,7 @@ export class SharedMemory {
     for (const payload of payloads) size += HEADER_SIZE + payload.length;
     const start = this.reserve(slot, size);
     if (start === -1) return undefined;
+    this.#noteEpoch();
     const lsns: number[] = [];
     let lsn = start;
     for (const payload of payloads) {
@@ -261,6 +263,18 @@ export class SharedMemory {
       // announcement (a thread that dies now leaves nothing behind).
       Atomics.store(big, at, IDLE);
     }
+  }
+
+  /**
+   * The cut count of the last append of this thread, read while its slot
+   * was announced: exact, since a cut is counted only once no slot is
+   * (a reservation made before a cut is waited for by it; one after it is
+   * made once it was counted).
+   */
+  lastEpoch = 0;
+
+  #noteEpoch(): void {
+    this.lastEpoch = Atomics.load(this.i32, CUT_COUNT);
   }
 
   /** Step 4: the slot's frames are published; wakes the owner if it sleeps. */

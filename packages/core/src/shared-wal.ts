@@ -80,14 +80,10 @@ export class SharedWal {
   #watching = false;
   #detached = false;
   /** `#append` and `#wait`, made once (no closure per append). */
-  readonly #appendOne = (payload: Uint8Array): number => {
-    // The cut count before the reservation: a cut of this record comes after it.
-    this.#appendEpoch = this.#memory.cutCount;
-    return this.#append(payload);
-  };
-  #appendEpoch = 0;
+  readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
+  /** The wait of the append just made: its cut count read with the reservation (shared-memory.ts). */
   readonly #waitOne = (target: number, level: WaitLevel): Promise<void> =>
-    this.#wait(target, level, this.#appendEpoch);
+    this.#wait(target, level, this.#memory.lastEpoch);
 
   private constructor(handle: SharedWalHandle) {
     this.#memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
@@ -234,6 +230,9 @@ export class SharedWal {
    * `ERR_OUT_OF_RANGE` for an LSN not below the tail.
    */
   waitFor(lsn: number, level: WaitLevel): Promise<void> {
+    // The cut count before the tail: a cut counted after it stored the tail
+    // it lowered, so the LSN is checked against a tail no older than the count.
+    const epoch = this.#memory.cutCount;
     try {
       validateOffset('lsn', lsn);
       waitLevel({ wait: level });
@@ -242,7 +241,7 @@ export class SharedWal {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#wait(lsn + 1, level);
+    return this.#wait(lsn + 1, level, epoch);
   }
 
   /**

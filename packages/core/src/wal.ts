@@ -11,7 +11,6 @@
  */
 import { GroupCommit } from '@wal/commit';
 import {
-  BusyError,
   ClosedError,
   errorCode,
   invalidArgType,

@@ -433,8 +433,12 @@ ${HEAD_WRITE}
       {
         file: EXCLUSIVE,
         search: `    log.blocked |= BLOCK_TRUNCATING;
+    // A shared log: the other threads' appends are refused from the call on too.
+    log.shared?.truncatingCalled(true);
     const run = this.enqueue(async () => {`,
-        replace: `    const run = this.enqueue(async () => {
+        replace: `    // A shared log: the other threads' appends are refused from the call on too.
+    log.shared?.truncatingCalled(true);
+    const run = this.enqueue(async () => {
       log.blocked |= BLOCK_TRUNCATING;`,
       },
     ],
