@@ -11,7 +11,6 @@ import {
   BusyError,
   ClosedError,
   FailedError,
-  outOfRange,
   RecordTooLargeError,
   type WalError,
   WriteFailedError,
@@ -134,11 +133,6 @@ export class SharedLog {
     return this.memory.used;
   }
 
-  /** Threads attached (handles handed out whose thread has not exited or detached). */
-  get attached(): number {
-    return this.#ports.size;
-  }
-
   /**
    * A handle for one more thread. Throws `WAL_BUSY` when every slot is
    * taken.
@@ -178,7 +172,7 @@ export class SharedLog {
   /** The owner's append: framed into the ring like any thread's, then copied out at once. */
   append(payload: Uint8Array): number {
     const lsn = this.memory.append(OWNER_SLOT, payload);
-    if (lsn === -1) throw this.#full();
+    if (lsn === -1) throw this.memory.fullError('wal.drained()');
     this.collect();
     return lsn;
   }
@@ -190,32 +184,15 @@ export class SharedLog {
    * ring lacks room now.
    */
   appendBatch(payloads: readonly Uint8Array[]): number[] {
-    let size = 0;
     for (const payload of payloads) {
       if (payload.length > this.maxRecordSize) {
         throw new RecordTooLargeError(payload.length, this.maxRecordSize);
       }
-      size += HEADER_SIZE + payload.length;
-    }
-    const ringSize = this.memory.ringSize;
-    if (size > ringSize) {
-      throw outOfRange(
-        'payloads',
-        `at most ${ringSize} bytes of frames (the shared log's ring)`,
-        `${size} bytes of frames`,
-      );
     }
     const lsns = this.memory.appendBatch(OWNER_SLOT, payloads);
-    if (lsns === undefined) throw this.#full();
+    if (lsns === undefined) throw this.memory.fullError('wal.drained()');
     this.collect();
     return lsns;
-  }
-
-  #full(): BusyError {
-    return new BusyError(
-      `the shared log's ring is full (${this.used} of ${this.memory.ringSize} bytes): await wal.drained() before appending more`,
-      { offset: this.tail },
-    );
   }
 
   /**

@@ -22,7 +22,14 @@
  * the tail when none is — into its staging, where the log's one writer and
  * group commit take over; the ring's room is given back as it is copied.
  */
-import { BusyError, ClosedError, FailedError, TruncatedError, WriteFailedError } from '@wal/errors';
+import {
+  BusyError,
+  ClosedError,
+  FailedError,
+  outOfRange,
+  TruncatedError,
+  WriteFailedError,
+} from '@wal/errors';
 import { HEADER_SIZE, writeFrame } from './frame.js';
 
 /** Threads (slots) a shared log serves at most, the owner's included. */
@@ -204,11 +211,19 @@ export class SharedMemory {
   /**
    * Appends `payloads` as consecutive records, one reservation for all:
    * their LSNs, or `undefined` when the ring lacks room for them all
-   * (nothing reserved). Throws as {@link SharedMemory.append}.
+   * (nothing reserved). Throws as {@link SharedMemory.append}, and
+   * `ERR_OUT_OF_RANGE` when their frames exceed the ring.
    */
   appendBatch(slot: number, payloads: readonly Uint8Array[]): number[] | undefined {
     let size = 0;
     for (const payload of payloads) size += HEADER_SIZE + payload.length;
+    if (size > this.ringSize) {
+      throw outOfRange(
+        'payloads',
+        `at most ${this.ringSize} bytes of frames (the shared log's ring)`,
+        `${size} bytes of frames`,
+      );
+    }
     const start = this.reserve(slot, size);
     if (start === -1) return undefined;
     this.#noteEpoch();
@@ -351,6 +366,14 @@ export class SharedMemory {
       if (Atomics.load(this.big, SLOTS + slot) !== IDLE) out.push(slot);
     }
     return out;
+  }
+
+  /** `WAL_BUSY` for a full ring; `drained` names the call to await. */
+  fullError(drained: string): BusyError {
+    return new BusyError(
+      `the shared log's ring is full (${this.used} of ${this.ringSize} bytes): await ${drained} before appending more`,
+      { offset: this.load(TAIL) },
+    );
   }
 
   /** Publishes progress: wakes every thread waiting on PROGRESS. */

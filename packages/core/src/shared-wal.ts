@@ -6,7 +6,6 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import {
-  BusyError,
   ClosedError,
   invalidArgType,
   invalidArgValue,
@@ -202,18 +201,7 @@ export class SharedWal {
    */
   appendBatch(payloads: readonly Uint8Array[]): number[] {
     if (!Array.isArray(payloads)) throw invalidArgType('payloads', 'an array', payloads);
-    let size = 0;
-    for (const payload of payloads) {
-      this.#check(payload);
-      size += 8 + payload.length;
-    }
-    if (size > this.#memory.ringSize) {
-      throw outOfRange(
-        'payloads',
-        `at most ${this.#memory.ringSize} bytes of frames (the shared log's ring)`,
-        `${size} bytes of frames`,
-      );
-    }
+    for (const payload of payloads) this.#check(payload);
     this.#refuseIfDetached();
     const lsns = this.#memory.appendBatch(this.#slot, payloads);
     if (lsns === undefined) throw this.#full();
@@ -307,7 +295,7 @@ export class SharedWal {
 
   #full(): Error {
     const memory = this.#memory;
-    return memory.refusal(memory.state, 'append') ?? busy(memory);
+    return memory.refusal(memory.state, 'append') ?? memory.fullError('drained()');
   }
 
   #wait(
@@ -396,12 +384,4 @@ export class SharedWal {
     this.#watching = false;
     if (!this.#detached) this.#port.unref();
   }
-}
-
-/** `WAL_BUSY` for a full ring. */
-function busy(memory: SharedMemory): Error {
-  return new BusyError(
-    `the shared log's ring is full (${memory.used} of ${memory.ringSize} bytes): await drained() before appending more`,
-    { offset: memory.load(TAIL) },
-  );
 }

@@ -158,22 +158,35 @@ export class Writer {
    * index and keeps `bytes` within {@link Writer.runRoom}.
    */
   stageFramedRun(src: Uint8Array, from: number, bytes: number, count: number): void {
-    const log = this.#log;
+    const chunk = this.#chunkFor(bytes);
+    copyInto.call(chunk, src.subarray(from, from + bytes), this.#chunkUsed);
+    this.#filled(bytes);
+    this.appends += count;
+    this.appendedBytes += bytes - count * HEADER_SIZE;
+  }
+
+  /** The chunk being filled, or a new one (the current one sent) when it has not `bytes` left. */
+  #chunkFor(bytes: number): Uint8Array {
     let chunk = this.#chunk;
     if (chunk === undefined || this.#chunkUsed + bytes > chunk.length) {
       this.submit();
       chunk = this.#pool.pop() ?? new Uint8Array(this.#chunkSize);
       this.#chunk = chunk;
-      this.#chunkStart = log.tail;
+      this.#chunkStart = this.#log.tail;
       this.#chunkUsed = 0;
     }
-    copyInto.call(chunk, src.subarray(from, from + bytes), this.#chunkUsed);
+    return chunk;
+  }
+
+  /** `bytes` just put at the end of the chunk: counted in it and in staging, the tail moved, its flush scheduled. */
+  #filled(bytes: number): void {
     this.#chunkUsed += bytes;
-    log.tail += bytes;
-    this.appends += count;
-    this.appendedBytes += bytes - count * HEADER_SIZE;
+    this.#log.tail += bytes;
     this.#addBuffered(bytes);
     if (!this.#flushScheduled) {
+      // A microtask: every append made in this turn of the event loop (and
+      // by committers released together, which resume in one wave of
+      // microtasks) shares the write, without waiting for a macrotask.
       this.#flushScheduled = true;
       queueMicrotask(this.#flushStage);
     }
@@ -197,26 +210,10 @@ export class Writer {
       this.#addBuffered(frame);
       this.#write(lsn, bytes, undefined);
     } else {
-      let chunk = this.#chunk;
-      if (chunk === undefined || this.#chunkUsed + frame > chunk.length) {
-        this.submit();
-        chunk = this.#pool.pop() ?? new Uint8Array(this.#chunkSize);
-        this.#chunk = chunk;
-        this.#chunkStart = lsn;
-        this.#chunkUsed = 0;
-      }
+      const chunk = this.#chunkFor(frame);
       if (framed) copyInto.call(chunk, src.subarray(from, from + frame), this.#chunkUsed);
       else writeFrame(chunk, this.#chunkUsed, src);
-      this.#chunkUsed += frame;
-      log.tail = lsn + frame;
-      this.#addBuffered(frame);
-      if (!this.#flushScheduled) {
-        // A microtask: every append made in this turn of the event loop (and
-        // by committers released together, which resume in one wave of
-        // microtasks) shares the write, without waiting for a macrotask.
-        this.#flushScheduled = true;
-        queueMicrotask(this.#flushStage);
-      }
+      this.#filled(frame);
     }
     log.index.note(lsn);
     return lsn;

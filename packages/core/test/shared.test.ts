@@ -19,6 +19,7 @@ import {
   openIn,
   PARENT,
   type Rec,
+  readAll,
   SECTOR,
 } from './crash/harness.js';
 import { equalBytes, rejectsCode, throwsCode, tick } from './helpers.js';
@@ -94,12 +95,12 @@ function assertContiguous(records: readonly Rec[], from: number): void {
   }
 }
 
-async function readBack(fs: Fs): Promise<Rec[]> {
+/** Every record of the log in `fs`, reopened. */
+async function readBack(fs: Fs): Promise<readonly Rec[]> {
   const wal = await openIn(fs);
-  const out: Rec[] = [];
-  for await (const rec of wal.iterate()) out.push({ lsn: rec.lsn, payload: rec.payload.slice() });
+  const { records } = await readAll(wal);
   await wal.close();
-  return out;
+  return records;
 }
 
 function assertSame(got: readonly Rec[], want: readonly Rec[]): void {

@@ -98,6 +98,24 @@ interface ThreadJob {
 // ---------------------------------------------------------------- worker thread
 
 /**
+ * `committers` loops each awaiting `commit()` until `state[0]` is 3 (stop),
+ * counting in `state[1]` the commits that end while it is 2 (timed).
+ */
+async function commitUntilStopped(
+  commit: () => Promise<unknown>,
+  state: Int32Array,
+  committers: number,
+): Promise<void> {
+  const committer = async (): Promise<void> => {
+    while (Atomics.load(state, 0) !== 3) {
+      await commit();
+      if (Atomics.load(state, 0) === 2) Atomics.add(state, 1, 1);
+    }
+  };
+  await Promise.all(Array.from({ length: committers }, committer));
+}
+
+/**
  * Appends with back-pressure as a thread of a shared log must: another
  * thread may take the room between `writable` and the append (`WAL_BUSY`,
  * nothing appended): then wait and try again. `undefined` when it must wait.
@@ -128,13 +146,11 @@ async function threadMain(job: ThreadJob): Promise<void> {
     }
     await log.waitFor(last, 'written');
   } else {
-    const committer = async (): Promise<void> => {
-      while (Atomics.load(control, 0) !== 3) {
-        await log.append(payload, { wait: 'durable' });
-        if (Atomics.load(control, 0) === 2) Atomics.add(control, 1, 1);
-      }
-    };
-    await Promise.all(Array.from({ length: job.committers }, committer));
+    await commitUntilStopped(
+      () => log.append(payload, { wait: 'durable' }),
+      control,
+      job.committers,
+    );
   }
   log.detach();
   parentPort!.postMessage('done');
@@ -204,13 +220,7 @@ async function durable(job: DurableJob): Promise<Result> {
   Atomics.store(state, 0, 1);
   let done: Promise<unknown>;
   if (job.threads === 0) {
-    const committer = async (): Promise<void> => {
-      while (Atomics.load(state, 0) !== 3) {
-        await wal.append(payload, { wait: 'durable' });
-        if (Atomics.load(state, 0) === 2) Atomics.add(state, 1, 1);
-      }
-    };
-    done = Promise.all(Array.from({ length: K }, committer));
+    done = commitUntilStopped(() => wal.append(payload, { wait: 'durable' }), state, K);
   } else {
     done = Promise.all(
       startThreads(
