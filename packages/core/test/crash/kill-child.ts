@@ -6,6 +6,7 @@
  *
  *   O <head> <end>            recovery done (the log is open)
  *   A <lsn> <tag> <length>    the record at <lsn> is acknowledged (written or durable)
+ *   W <lsn> <tag> <length>    the same, for a record appended by a worker thread
  *   E <code> <message>        an unexpected error (the parent fails)
  *
  * Usage: node kill-child.js <dir> <segmentSize> <seed> [threads]
@@ -17,7 +18,7 @@
  * their records carry UNPLACED for their LSN (records.ts), and their lines
  * reach the pipe through the main thread.
  */
-import { isMainThread, Worker, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { SharedWal, type SharedWalHandle, Wal } from '../../src/index.js';
 import { makePayload, rng, UNPLACED } from './records.js';
 
@@ -99,28 +100,35 @@ async function threadCommitter(log: SharedWal): Promise<void> {
     const wait = random() < 0.3 ? 'written' : 'durable';
     if (!log.writable) await log.drained();
     const lsn = await log.append(payload, { wait });
-    process.stdout.write(`A ${lsn} ${tag} ${payload.length}\n`);
+    process.stdout.write(`W ${lsn} ${tag} ${payload.length}\n`);
   }
 }
 
 async function main(): Promise<void> {
-  const wal = await Wal.open(dir!, { segmentSize: Number(segmentArg) });
-  process.stdout.write(`O ${wal.head} ${wal.tail}\n`);
-  for (let thread = 1; thread <= threads; thread++) {
-    const handle = wal.share();
+  // The workers start while the log opens (a worker takes some 200 ms to
+  // load its modules); each gets its handle once the log is open.
+  const workers = Array.from({ length: threads }, (_, i) => {
     const worker = new Worker(new URL(import.meta.url), {
-      workerData: { argv: process.argv.slice(2), thread, handle },
-      transferList: [handle.port],
+      workerData: { argv: process.argv.slice(2), thread: i + 1 },
     });
     worker.on('error', fail);
+    return worker;
+  });
+  const wal = await Wal.open(dir!, { segmentSize: Number(segmentArg) });
+  process.stdout.write(`O ${wal.head} ${wal.tail}\n`);
+  for (const worker of workers) {
+    const handle = wal.share();
+    worker.postMessage(handle, [handle.port]);
   }
   await Promise.all(Array.from({ length: committers }, () => committer(wal)));
 }
 
 if (isMainThread) main().catch(fail);
 else {
-  const log = SharedWal.attach((workerData as { handle: SharedWalHandle }).handle);
-  Promise.all(
-    Array.from({ length: 1 + Math.floor(random() * 4) }, () => threadCommitter(log)),
-  ).catch(fail);
+  parentPort!.once('message', (handle: SharedWalHandle) => {
+    const log = SharedWal.attach(handle);
+    Promise.all(
+      Array.from({ length: 1 + Math.floor(random() * 4) }, () => threadCommitter(log)),
+    ).catch(fail);
+  });
 }

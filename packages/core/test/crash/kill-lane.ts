@@ -46,6 +46,8 @@ export interface LaneResult {
   kills: number;
   /** Acknowledgements received and checked. */
   acked: number;
+  /** Of those, acknowledgements of records appended by worker threads. */
+  threadAcked: number;
   /** Rounds killed before the child finished recovery. */
   earlyKills: number;
   lost: number;
@@ -63,19 +65,28 @@ interface Ack {
 
 const EXTRA_TAG = 0xfffffff0;
 
-/** Runs one child until killed; resolves with its acknowledgements and whether it opened. */
+/**
+ * Runs one child until killed; resolves with its acknowledgements (and how
+ * many came from worker threads) and whether it opened. With `killAfterOpenMs`
+ * the kill comes that long after the log opened, or, when worker threads
+ * append, after the first acknowledgement from one of them: starting a worker
+ * takes tens of milliseconds of CPU, and on a loaded machine a timer started
+ * at the open would mostly kill children whose threads had not appended yet.
+ */
 async function round(
   options: LaneOptions,
   seed: number,
   killAfterOpenMs: number | undefined,
   killAfterSpawnMs: number,
-): Promise<{ acks: Array<[number, Ack]>; opened: boolean; problem?: string }> {
+): Promise<{ acks: Array<[number, Ack]>; threadAcks: number; opened: boolean; problem?: string }> {
+  const threads = options.threads ?? 0;
   const child: ChildProcess = spawn(
     process.execPath,
-    [CHILD, options.dir, String(options.segmentSize), String(seed), String(options.threads ?? 0)],
+    [CHILD, options.dir, String(options.segmentSize), String(seed), String(threads)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const acks: Array<[number, Ack]> = [];
+  let threadAcks = 0;
   let opened = false;
   let problem: string | undefined;
   let pending = '';
@@ -102,26 +113,32 @@ async function round(
       pending = pending.slice(newline + 1);
       newline = pending.indexOf('\n');
       const parts = line.split(' ');
-      if (parts[0] === 'A') {
+      if (parts[0] === 'A' || parts[0] === 'W') {
         acks.push([Number(parts[1]), { tag: Number(parts[2]), length: Number(parts[3]) }]);
+        if (parts[0] === 'W' && ++threadAcks === 1 && killAfterOpenMs !== undefined) {
+          setTimeout(kill, killAfterOpenMs);
+        }
       } else if (parts[0] === 'O') {
         opened = true;
-        if (killAfterOpenMs !== undefined) setTimeout(kill, killAfterOpenMs);
+        if (killAfterOpenMs !== undefined && threads === 0) setTimeout(kill, killAfterOpenMs);
       } else {
         problem ??= `child: ${line}`;
       }
     }
   });
   if (killAfterOpenMs === undefined) setTimeout(kill, killAfterSpawnMs);
-  // A child that never opens (a bug) is killed eventually.
+  // A child that never opens, or whose threads never append (a bug), is killed eventually.
   const guard = setTimeout(() => {
-    problem ??= 'the child did not open within 10 s';
+    if (!opened) problem ??= 'the child did not open within 10 s';
+    else if (threads > 0 && threadAcks === 0) {
+      problem ??= 'no worker thread of the child acknowledged an append within 10 s';
+    }
     kill();
   }, 10_000);
   const code = await closed;
   clearTimeout(guard);
   if (!killed) problem ??= `the child exited by itself (code ${code}): ${stderr.slice(0, 2000)}`;
-  return { acks, opened, ...(problem === undefined ? {} : { problem }) };
+  return { acks, threadAcks, opened, ...(problem === undefined ? {} : { problem }) };
 }
 
 /** Every record of the log, checked as self-describing records. */
@@ -161,6 +178,7 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
   const result: LaneResult = {
     kills: 0,
     acked: 0,
+    threadAcked: 0,
     earlyKills: 0,
     lost: 0,
     garbage: 0,
@@ -177,6 +195,7 @@ export async function runLane(options: LaneOptions): Promise<LaneResult> {
       Math.floor(random() * 500),
     );
     result.kills++;
+    result.threadAcked += outcome.threadAcks;
     if (!outcome.opened) result.earlyKills++;
     if (outcome.problem !== undefined) result.problems.push(`round ${i}: ${outcome.problem}`);
     for (const [lsn, ack] of outcome.acks) {

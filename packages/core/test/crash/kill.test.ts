@@ -45,23 +45,23 @@ describe('crash: process kills (real directory, SIGKILL at random moments)', () 
     const results = await Promise.all(lanes);
     const kills = results.reduce((n, r) => n + r.kills, 0);
     const acked = results.reduce((n, r) => n + r.acked, 0);
+    const threadAcked = results[LANES]!.threadAcked;
     const early = results.reduce((n, r) => n + r.earlyKills, 0);
     const lost = results.reduce((n, r) => n + r.lost, 0);
     const garbage = results.reduce((n, r) => n + r.garbage, 0);
     const failedRecoveries = results.reduce((n, r) => n + r.failedRecoveries, 0);
     found({ lost, garbage, failedRecoveries });
     console.log(
-      `      ${kills} kills (${early} before recovery finished), ${acked} acknowledged records checked`,
+      `      ${kills} kills (${early} before recovery finished), ${acked} acknowledged records checked (${threadAcked} appended by worker threads)`,
     );
     assert.deepEqual(
       results.flatMap((r) => r.problems),
       [],
     );
     assert.ok(kills >= 240);
-    assert.ok(
-      results[LANES]!.acked > 100,
-      `${results[LANES]!.acked} acknowledgements with threads`,
-    );
+    // Every round of the threads lane not killed during startup is killed
+    // after a worker thread's first acknowledgement (kill-lane.ts).
+    assert.ok(threadAcked > 0, 'no acknowledgement from a worker thread');
     assert.ok(early > 0, 'some kills hit startup or recovery');
     assert.ok(acked > 1000, `only ${acked} acknowledgements`);
     checked({ kills });

@@ -68,13 +68,15 @@ async function main(): Promise<void> {
     );
   }
   const results = await Promise.all(runs);
-  const sum = (key: 'kills' | 'acked' | 'earlyKills' | 'lost' | 'garbage') =>
+  const sum = (key: 'kills' | 'acked' | 'threadAcked' | 'earlyKills' | 'lost' | 'garbage') =>
     results.reduce((n, r) => n + r[key], 0);
   const problems = results.flatMap((r) => r.problems);
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(
     `soak: ${sum('kills')} kills (${sum('earlyKills')} during startup or recovery), ` +
-      `${sum('acked')} acknowledged records checked, ${sum('lost')} lost, ${sum('garbage')} garbage, ${seconds} s`,
+      `${sum('acked')} acknowledged records checked` +
+      (threads > 0 ? ` (${sum('threadAcked')} appended by worker threads)` : '') +
+      `, ${sum('lost')} lost, ${sum('garbage')} garbage, ${seconds} s`,
   );
   if (problems.length > 0) {
     for (const problem of problems.slice(0, 50)) console.error(`soak: ${problem}`);
