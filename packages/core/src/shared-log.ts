@@ -454,20 +454,38 @@ export class SharedLog {
     return asked;
   }
 
+  /**
+   * Asks the group commit for `target` at `level`, and publishes the
+   * watermarks once it is reached. What can be copied out is copied out
+   * first and the wait registered at once, before the copied frames are
+   * sent: a durable wait then goes out as one durable write, not a write
+   * followed by an fdatasync (as an unshared log's first durable wait of a
+   * turn does, docs/INTERNALS.md §3).
+   */
   #ask(target: number, level: 'written' | 'durable'): void {
-    this.whenCollected(target)
-      .then(() => {
-        const writer = this.#log.writer;
-        const wait = writer.waitTarget(target, level);
-        if (level === 'durable') writer.submit();
-        return wait;
-      })
-      .then(
-        () => this.publish(),
-        () => {
-          // The failure is published by failed(); a cut by cut().
-        },
-      );
+    if (target > this.#collected) this.collect();
+    const reached =
+      target <= this.#collected
+        ? this.#waitCollected(target, level)
+        : this.whenCollected(target).then(() => this.#waitCollected(target, level));
+    reached.then(
+      () => this.publish(),
+      () => {
+        // The failure is published by failed(); a cut by cut().
+      },
+    );
+  }
+
+  /** The group commit's wait for `target`, copied out already, at `level`. */
+  #waitCollected(target: number, level: 'written' | 'durable'): Promise<void> {
+    const writer = this.#log.writer;
+    try {
+      const wait = writer.waitTarget(target, level);
+      if (level === 'durable') writer.submit();
+      return wait;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**

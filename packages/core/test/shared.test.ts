@@ -349,6 +349,26 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close().catch(() => undefined);
   });
 
+  it("a thread's durable wait found with its frame goes out as one durable write (as an unshared log's does), not a write and then an fdatasync", async () => {
+    const fs = new FaultFs(newFs());
+    const wal = await Wal.open(DIR, { fs, segmentSize: 1 << 20, preallocate: 0 });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    fs.resetCounts();
+    // A thread's append with a durable wait, made before the owner looks:
+    // the frame in the ring and the want raised, as SharedWal does.
+    const lsn = memory.append(handle.slot, new Uint8Array(100).fill(3));
+    const end = lsn + HEADER_SIZE + 100;
+    memory.raise(WANT_DURABLE, end);
+    memory.wake();
+    await until(() => wal.durable >= end, 'the record to be durable');
+    assert.equal(fs.count('pwriteDurable'), 1, 'one durable write');
+    assert.equal(fs.count('pwrite'), 0, 'no plain write');
+    assert.equal(fs.count('fdatasync'), 0, 'no fdatasync');
+    handle.port.close();
+    await wal.close();
+  });
+
   it('truncateAfter with a thread attached: its appends are refused while it runs, its waits on cut records reject WAL_TRUNCATED and never resolve for the records appended later at the same LSNs', async () => {
     const fs = newFs();
     const wal = await openIn(fs);
