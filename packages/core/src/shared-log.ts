@@ -18,6 +18,8 @@ import {
 import { HEADER_SIZE, readU32 } from './frame.js';
 import {
   ARMED,
+  ARMED_ANY,
+  ARMED_GATHER,
   COLLECTED,
   CONTROL_BYTES,
   CUT_COUNT,
@@ -28,6 +30,7 @@ import {
   FAIL_LOG,
   FAIL_OFFSET,
   FAIL_WRITE,
+  GATHER_BYTES,
   GENERATION,
   IDLE,
   MAX_SLOTS,
@@ -71,8 +74,19 @@ export interface SharedWalHandle {
   readonly port: MessagePort;
 }
 
-/** Bytes of frames the owner lets gather in the ring while threads append and nobody waits. */
-const COLLECT_BATCH = 256 * 1024;
+/** What the owner found when it looked ({@link SharedLog.#look}). */
+const WORKED = 0;
+/** Frames gather (threads keep appending, nobody waits): let more come before copying. */
+const GATHERING = 1;
+const IDLE_LOOK = 2;
+type Look = typeof WORKED | typeof GATHERING | typeof IDLE_LOOK;
+
+/**
+ * How long the owner sleeps while frames gather before it copies out what
+ * came (a thread's wait, or frames gathering past {@link GATHER_BYTES},
+ * wakes it sooner): the longest an append nobody waits for stays in the ring.
+ */
+const GATHER_MS = 1;
 
 /** One waiter for the ring to be copied out up to `target`. */
 interface Collected {
@@ -500,37 +514,52 @@ export class SharedLog {
 
   async #loop(): Promise<void> {
     const memory = this.memory;
+    let force = false;
     while (!this.#stopped && this.#ports.size > 0) {
       // Awake (unarmed), look once per turn of the event loop while there is
       // something to copy out or ask for: threads do not wake an awake owner,
       // and a turn lets the writes' completions run between two looks.
-      if (this.#look()) {
+      let look = this.#look(force);
+      force = false;
+      if (look === WORKED) {
         await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
-      // Nothing new: arm, look again (an append or want may have come before
-      // the arming), and sleep until a thread wakes the owner.
-      Atomics.store(memory.i32, ARMED, 1);
-      if (this.#look()) {
+      // Nothing to do now: arm, look again (an append or want may have come
+      // before the arming), and sleep until a thread wakes the owner: at any
+      // append when nothing is pending, or, while frames gather, at an
+      // append that takes them past a multiple of GATHER_BYTES (or after
+      // GATHER_MS, then copying out what came): not a turn spent per look.
+      const mode = look === GATHERING ? ARMED_GATHER : ARMED_ANY;
+      Atomics.store(memory.i32, ARMED, mode);
+      look = this.#look(false);
+      if (look === WORKED) {
         Atomics.store(memory.i32, ARMED, 0);
         continue;
       }
-      const wait = waitAsync(memory.i32, ARMED, 1);
-      if (wait.async) await wait.value;
+      const wait = waitAsync(
+        memory.i32,
+        ARMED,
+        mode,
+        mode === ARMED_GATHER ? GATHER_MS : undefined,
+      );
+      if (wait.async) force = (await wait.value) === 'timed-out';
       else await new Promise((resolve) => setImmediate(resolve));
+      Atomics.store(memory.i32, ARMED, 0);
     }
     this.#listening = false;
   }
 
   /**
-   * Asks for what threads wait for, and copies out what they framed:
-   * whether there was anything to do. While threads keep appending and
-   * nobody waits, frames are copied out by runs of at least
-   * {@link COLLECT_BATCH} bytes (or once the threads stop for a turn), so
-   * that the writes stay large; a wait (any thread's, or the owner's)
-   * copies out at once.
+   * Asks for what threads wait for, and copies out what they framed. While
+   * threads keep appending and nobody waits, frames are copied out by runs
+   * of at least {@link GATHER_BYTES} (or once the threads stop, or with
+   * `force`), so that the writes stay large; a wait (any thread's, or the
+   * owner's) copies out at once. {@link WORKED} when it asked or copied
+   * something, {@link GATHERING} when frames wait to be copied out (and
+   * will be without a wait), else {@link IDLE_LOOK}.
    */
-  #look(): boolean {
+  #look(force: boolean): Look {
     const asked = this.#serve();
     const framed = this.memory.framedEnd();
     const pending = framed - this.#collected;
@@ -539,13 +568,14 @@ export class SharedLog {
     const before = this.#collected;
     if (
       pending > 0 &&
-      (!growing || pending >= COLLECT_BATCH || this.used >= this.memory.ringSize / 2)
+      (force || !growing || pending >= GATHER_BYTES || this.used >= this.memory.ringSize / 2)
     ) {
       this.collect();
     }
+    if (asked || this.#collected !== before) return WORKED;
     // Frames held back by a full staging are not work for the next turn:
     // the drain's callback copies them out (the owner may sleep meanwhile).
-    return asked || this.#collected !== before || (pending > 0 && !this.#drainScheduled);
+    return pending > 0 && !this.#drainScheduled ? GATHERING : IDLE_LOOK;
   }
 
   #stop(): void {

@@ -66,8 +66,22 @@ const BIG_WORDS = CUTS + CUT_HISTORY;
 const I32_BASE = 0;
 /** Bits of {@link SharedState} (STATE_*). */
 export const STATE = I32_BASE;
-/** 1 while the owner sleeps waiting for appends; a thread that clears it wakes the owner. */
+/**
+ * Non-zero while the owner sleeps: {@link ARMED_ANY} until any append,
+ * {@link ARMED_GATHER} until an append whose frame ends past a multiple of
+ * {@link GATHER_BYTES} (frames are gathering); a thread that clears it wakes
+ * the owner. A thread that asks for a wait wakes it in either case.
+ */
 export const ARMED = I32_BASE + 1;
+/** {@link ARMED}: the owner sleeps until any append. */
+export const ARMED_ANY = 1;
+/** {@link ARMED}: the owner sleeps until an append ends past a multiple of {@link GATHER_BYTES}. */
+export const ARMED_GATHER = 2;
+/**
+ * While threads keep appending and nobody waits, the owner lets this many
+ * bytes of frames gather before it copies them out (writes stay large).
+ */
+export const GATHER_BYTES = 256 * 1024;
 /** Bumped (and notified) by the owner each time it publishes something threads wait for. */
 export const PROGRESS = I32_BASE + 2;
 /** What failed: 1 a write (`WAL_WRITE_FAILED` at FAIL_OFFSET), 2 the log (`WAL_FAILED`). */
@@ -204,7 +218,7 @@ export class SharedMemory {
     if (lsn === -1) return -1;
     this.#noteEpoch();
     writeFrame(this.ring, lsn % this.span, payload);
-    this.#published(slot);
+    this.#published(slot, lsn, lsn + HEADER_SIZE + payload.length);
     return lsn;
   }
 
@@ -234,7 +248,7 @@ export class SharedMemory {
       writeFrame(this.ring, lsn % this.span, payload);
       lsn += HEADER_SIZE + payload.length;
     }
-    this.#published(slot);
+    this.#published(slot, start, lsn);
     return lsns;
   }
 
@@ -292,12 +306,19 @@ export class SharedMemory {
     this.lastEpoch = Atomics.load(this.i32, CUT_COUNT);
   }
 
-  /** Step 4: the slot's frames are published; wakes the owner if it sleeps. */
-  #published(slot: number): void {
+  /**
+   * Step 4: the slot's frames, `[start, end)`, are published; wakes the
+   * owner if it sleeps until any append, or until frames gather past a
+   * multiple of {@link GATHER_BYTES} and these do.
+   */
+  #published(slot: number, start: number, end: number): void {
     Atomics.store(this.big, SLOTS + slot, IDLE);
+    const armed = Atomics.load(this.i32, ARMED);
     if (
-      Atomics.load(this.i32, ARMED) === 1 &&
-      Atomics.compareExchange(this.i32, ARMED, 1, 0) === 1
+      armed !== 0 &&
+      (armed === ARMED_ANY ||
+        Math.floor(start / GATHER_BYTES) !== Math.floor(end / GATHER_BYTES)) &&
+      Atomics.compareExchange(this.i32, ARMED, armed, 0) === armed
     ) {
       Atomics.notify(this.i32, ARMED);
     }

@@ -3,6 +3,9 @@
 // close and power loss, with real worker threads appending.
 
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { errorCode } from '@wal/errors';
 import type { Fs } from '@wal/store';
@@ -11,7 +14,7 @@ import { CrashFs, type CrashState, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
-import { SharedMemory, SLOTS, WANT_DURABLE } from '../src/shared-memory.js';
+import { ARMED, SharedMemory, SLOTS, WANT_DURABLE } from '../src/shared-memory.js';
 import {
   checkCrashState,
   DIR,
@@ -30,6 +33,8 @@ const WORKER = new URL('./shared-worker.js', import.meta.url);
 
 interface Thread {
   readonly worker: Worker;
+  /** The handle the thread attached with (its port transferred). */
+  readonly handle: SharedWalHandle;
   readonly thread: number;
   readonly report: Int32Array;
   /** Resolves with the exit code once the thread exits. */
@@ -55,7 +60,7 @@ function start(wal: Wal, thread: number, options: JobOptions, maxRecords = 100_0
     worker.once('exit', resolve);
     worker.once('error', reject);
   });
-  return { worker, thread, report: new Int32Array(reports), exited };
+  return { worker, handle, thread, report: new Int32Array(reports), exited };
 }
 
 /** The LSNs thread `t` reported, in append order. */
@@ -367,6 +372,39 @@ describe('Wal.share: a log shared with worker threads', () => {
     assert.equal(fs.count('fdatasync'), 0, 'no fdatasync');
     handle.port.close();
     await wal.close();
+  });
+
+  it('while threads append and nobody waits, the owner sleeps between copies (armed), not awake for a turn per look', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wal-shared-'));
+    try {
+      const wal = await Wal.open(dir);
+      const t = start(wal, 1, { job: 'forever', seed: 4 }, 4_000_000);
+      const memory = new SharedMemory(t.handle.control, t.handle.ring, t.handle.ringSize);
+      await until(() => lsnsOf(t).length > 10_000, 'appends');
+      // Sampled between the owner's turns (this is the owner's thread): an
+      // owner that looks once per turn while frames gather is never armed.
+      let armed = 0;
+      let samples = 0;
+      const deadline = Date.now() + 250;
+      while (Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        samples++;
+        if (Atomics.load(memory.i32, ARMED) !== 0) armed++;
+      }
+      const appends = lsnsOf(t).length;
+      await wal.close();
+      assert.equal(await t.exited, 0);
+      assert.equal(stoppedOn(t), 'WAL_CLOSED');
+      assert.ok(
+        armed > samples / 2,
+        `the owner slept at ${armed} of ${samples} samples (${appends} appends)`,
+      );
+      const reopened = await Wal.open(dir);
+      assert.equal(reopened.tail, wal.tail, 'every record appended is in the log');
+      await reopened.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('truncateAfter with a thread attached: its appends are refused while it runs, its waits on cut records reject WAL_TRUNCATED and never resolve for the records appended later at the same LSNs', async () => {
