@@ -11,6 +11,7 @@ import {
   BusyError,
   ClosedError,
   FailedError,
+  outOfRange,
   RecordTooLargeError,
   type WalError,
   WriteFailedError,
@@ -121,10 +122,22 @@ export class SharedLog {
   constructor(log: LogState) {
     this.#log = log;
     const ringSize = log.stagingLimit;
-    this.#control = new SharedArrayBuffer(CONTROL_BYTES);
     // Frames start within twice ringSize; the last may run on past it by
     // one largest frame (shared-memory.ts).
-    this.#ringBuffer = new SharedArrayBuffer(3 * ringSize);
+    try {
+      this.#control = new SharedArrayBuffer(CONTROL_BYTES);
+      this.#ringBuffer = new SharedArrayBuffer(3 * ringSize);
+    } catch (error) {
+      // The engine's RangeError names no option: say which one sets the size.
+      throw Object.assign(
+        outOfRange(
+          'options.stagingLimit',
+          `small enough for share() to allocate 3 × stagingLimit bytes of shared memory (allocating ${3 * ringSize} bytes failed: ${String((error as Error)?.message ?? error)})`,
+          ringSize,
+        ),
+        { cause: error },
+      );
+    }
     this.memory = new SharedMemory(this.#control, this.#ringBuffer, ringSize);
     this.maxRecordSize = Math.min(log.maxRecordSize, ringSize - HEADER_SIZE);
     const memory = this.memory;

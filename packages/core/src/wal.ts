@@ -453,7 +453,9 @@ export class Wal {
    * docs/DURABILITY.md §9.
    *
    * Throws `WAL_CLOSED`, `WAL_READ_ONLY`, the log's failure, and `WAL_BUSY`
-   * while a `truncateAfter` runs or when 63 threads are attached.
+   * while a `truncateAfter` runs or when 63 threads are attached; the first
+   * call throws `ERR_OUT_OF_RANGE` (naming `stagingLimit`) when the shared
+   * memory cannot be allocated, and the log goes on unshared.
    */
   share(): SharedWalHandle {
     const log = this.#log;

@@ -691,6 +691,43 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close().catch(() => undefined);
   });
 
+  it('share() when the shared memory cannot be allocated: ERR_OUT_OF_RANGE naming stagingLimit, and the log goes on unshared', async () => {
+    const wal = await Wal.open(new MemoryStore(), { stagingLimit: 1 << 20 });
+    const first = await wal.append(new Uint8Array(5), { wait: 'written' });
+    const engine = globalThis.SharedArrayBuffer;
+    // An engine that cannot allocate the ring (3 × stagingLimit bytes), as
+    // when a large stagingLimit meets a small machine.
+    globalThis.SharedArrayBuffer = class extends engine {
+      constructor(length: number) {
+        if (length > 1 << 20) throw new RangeError('Array buffer allocation failed');
+        super(length);
+      }
+    } as SharedArrayBufferConstructor;
+    let error: unknown;
+    try {
+      wal.share();
+    } catch (caught) {
+      error = caught;
+    } finally {
+      globalThis.SharedArrayBuffer = engine;
+    }
+    assert.equal(errorCode(error), 'ERR_OUT_OF_RANGE');
+    assert.match(
+      String(error),
+      /stagingLimit.*3145728 bytes failed: Array buffer allocation failed/,
+    );
+    // Nothing changed: the log appends and waits as an unshared log, and a later share() works.
+    const second = await wal.append(new Uint8Array(6), { wait: 'durable' });
+    assert.equal(second, first + HEADER_SIZE + 5);
+    const handle = wal.share();
+    handle.port.close();
+    assert.equal(
+      await wal.append(new Uint8Array(7), { wait: 'durable' }),
+      second + HEADER_SIZE + 6,
+    );
+    await wal.close();
+  });
+
   it('handles: a bad handle, share() of a read-only or closed log, too many threads, records too large for the ring', async () => {
     throwsCode(
       () => SharedWal.attach(undefined as unknown as SharedWalHandle),
