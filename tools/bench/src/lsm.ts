@@ -36,10 +36,14 @@ import {
   type StoreSettings,
 } from './lsm-stores.js';
 import {
+  type Check,
   ChildTimeoutError,
+  checkEqual,
+  checkLine,
   dataDirectory,
   failedTargets,
   fixed,
+  getU32,
   inChild,
   installPeer,
   int,
@@ -47,6 +51,7 @@ import {
   now,
   option,
   provenance,
+  putU32,
   ratio,
   reportDirectory,
   seededRandom,
@@ -165,6 +170,13 @@ interface Result {
    * (sync workloads, where `/proc` has it); absent otherwise.
    */
   readonly threadCpuMicros?: number;
+  /** Durable puts: the keys put, and those that read back their last put after reopen. */
+  readonly readBack?: ReadBack;
+}
+
+interface ReadBack {
+  readonly keys: number;
+  readonly matched: number;
 }
 
 // ---------------------------------------------------------------- keys and values
@@ -240,14 +252,54 @@ function liveMemory(): number {
 }
 
 /** Durable puts of fresh random keys by `writers` writers for the window. */
+/**
+ * Durable puts from `writers` loops (the store is closed at the end), then
+ * the read-back check: the store reopened, every key put must read back the
+ * value of its last put. Each put's value carries its call number (first 4
+ * bytes), so a lost or stale put is seen; a key with two puts in flight at
+ * once may read back either (the store may apply them in either order).
+ * Not for @wal/core's bare log (no reads): `readBack` is absent there.
+ */
 async function durablePuts(store: KvStore, job: Job, writers: number) {
   const next = seededRandom(SEEDS[job.workload]!);
+  /** Per key number: the call number of its last put, and of the one before if it was still in flight then. */
+  const last = new Map<number, { call: number; overlapped: number | undefined }>();
+  const inFlight = new Set<number>();
+  let calls = 0;
+  const readable = job.store !== 'wal-core' && job.store !== 'wal-core-blocking';
   const committer: Committer = {
-    commit: (value) => store.put(keyOf(Math.floor(next() * job.keys)), value.slice(), true),
+    commit: (value) => {
+      const n = Math.floor(next() * job.keys);
+      const call = ++calls;
+      // A copy of its own (the committers' payload is a Buffer, whose slice() is a view).
+      const put = new Uint8Array(value);
+      putU32(put, 0, call);
+      if (!readable) return store.put(keyOf(n), put, true);
+      const before = last.get(n);
+      last.set(n, {
+        call,
+        overlapped: before !== undefined && inFlight.has(before.call) ? before.call : undefined,
+      });
+      inFlight.add(call);
+      return store.put(keyOf(n), put, true).finally(() => inFlight.delete(call));
+    },
     counts: () => ({ fsyncs: Number.NaN, writes: Number.NaN }),
     close: () => store.close(),
   };
-  return runCommitters(committer, writers, job.seconds);
+  const run = await runCommitters(committer, writers, job.seconds);
+  if (!readable) return { ...run, readBack: undefined };
+  const reopened = await openStore(job.store, job.dir, job.settings, true);
+  let matched = 0;
+  try {
+    for (const [n, { call, overlapped }] of last) {
+      const value = await reopened.get(keyOf(n));
+      const got = value === undefined || value.length < 4 ? -1 : getU32(value, 0);
+      if (got === call || (overlapped !== undefined && got === overlapped)) matched++;
+    }
+  } finally {
+    await reopened.close();
+  }
+  return { ...run, readBack: { keys: last.size, matched } };
 }
 
 async function runJob(job: Job): Promise<Result> {
@@ -264,10 +316,12 @@ async function runJob(job: Job): Promise<Result> {
   let seconds = 0;
   let liveBytes = Number.NaN;
   let threadCpuMicros: number | undefined;
+  let readBack: ReadBack | undefined;
   const started = now();
   const writers = SYNC_WRITERS[job.workload];
   if (writers !== undefined) {
     const run = await durablePuts(store, job, writers); // closes the store
+    readBack = run.readBack;
     ops = run.commits;
     seconds = run.seconds;
     userBytes = ops * (KEY_BYTES + VALUE_BYTES);
@@ -320,6 +374,7 @@ async function runJob(job: Job): Promise<Result> {
     p50,
     p99,
     ...(threadCpuMicros === undefined ? {} : { threadCpuMicros }),
+    ...(readBack === undefined ? {} : { readBack }),
   };
 }
 
@@ -465,6 +520,25 @@ async function main(): Promise<void> {
     for (const dir of filled.values()) await rm(dir, { recursive: true, force: true });
   }
   const loadAfter = loadavg()[0]!;
+
+  // ---------------------------------------------------------------- checks
+  // Durable puts: every key put reads back its last put once the store is
+  // reopened (runJob's durablePuts), per store that can read.
+  const checks: Check[] = (['sync1', 'sync64'] as const)
+    .filter((w) => workloads.includes(w))
+    .flatMap((workload) =>
+      stores
+        .filter((store) => cell(workload, store).length > 0)
+        .map((store) =>
+          checkEqual(
+            `${workload}, ${STORE_LABELS[store]}: keys reading back their last durable put after reopen = keys put`,
+            cell(workload, store).map(
+              (r, rep) =>
+                [r.readBack?.matched ?? -1, r.readBack?.keys ?? 0, `run ${rep + 1}`] as const,
+            ),
+          ),
+        ),
+    );
 
   // ---------------------------------------------------------------- report
   const rate = (r: Result) => r.ops / r.seconds;
@@ -750,14 +824,23 @@ async function main(): Promise<void> {
       : '(no targets: @wal/lsm or classic-level was left out)',
     '',
     `Workloads: ${WORKLOADS.map((w) => `\`${w}\`: ${WORKLOAD_TEXT[w]}`).join('; ')}.`,
+    ...(checks.length === 0
+      ? []
+      : [
+          '',
+          "Checks (a failed one fails the run): after each durable-put run the store is closed, reopened, and every key put is read back; it must hold its last put's value (each value carries its put's number; a key with two puts in flight at once may hold either). @wal/core's bare log has no reads and is not checked here (`bench` checks its reopened log).",
+          '',
+          ...checks.map((c) => `- ${checkLine(c)}`),
+        ]),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+  for (const check of checks) process.stderr.write(`${checkLine(check)}\n`);
   for (const t of targets) {
     process.stderr.write(
       `${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.measured}${t.note === '' ? '' : ` (${t.note})`}\n`,
     );
   }
-  failedTargets(targets.filter((t) => !t.pass).length, targets.length, failedChildren);
+  failedTargets(targets.filter((t) => !t.pass).length, targets.length, failedChildren, checks);
   const dir = reportDirectory();
   if (dir !== undefined) {
     const path = join(dir, 'BENCHMARKS.md');

@@ -128,7 +128,8 @@ export class CountingFs implements Fs {
 
 // ---------------------------------------------------------------- frames and writes
 
-function putU32(into: Uint8Array, at: number, value: number): void {
+/** Writes `value` as a little-endian u32 at `at`. */
+export function putU32(into: Uint8Array, at: number, value: number): void {
   into[at] = value;
   into[at + 1] = value >>> 8;
   into[at + 2] = value >>> 16;
