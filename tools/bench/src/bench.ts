@@ -459,9 +459,7 @@ async function main(): Promise<void> {
               },
               s.childTimeout,
             );
-            if (run.records !== log.records) {
-              throw new Error(`${system} replay saw ${run.records} records, not ${log.records}`);
-            }
+            // Its records and bytes against the log's: a check of the report (runChecks).
             cells.set(system, [...(cells.get(system) ?? []), run]);
             progress.advance(estimate.replay(s, size));
           }

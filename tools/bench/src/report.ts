@@ -651,6 +651,41 @@ export function runChecks(results: Results): Check[] {
         ),
       );
   }
+  for (const system of REPLAY_SYSTEMS) {
+    const cells = results.replay.filter((cell) => cell.system === system);
+    const runs = (
+      figure: (run: ReplayResult) => number,
+      expected: (cell: (typeof cells)[number]) => number,
+    ) =>
+      cells.flatMap((cell) =>
+        cell.runs.map(
+          (run, rep) =>
+            [
+              figure(run),
+              expected(cell),
+              `${bytesLabel(cell.size)} records, repetition ${rep + 1}`,
+            ] as const,
+        ),
+      );
+    if (cells.some((cell) => cell.runs.length > 0)) {
+      out.push(
+        checkEqual(
+          `replay ${system}: records read = records the log was written with`,
+          runs(
+            (run) => run.records,
+            (cell) => cell.log.records,
+          ),
+        ),
+        checkEqual(
+          `replay ${system}: payload bytes read = records × record size`,
+          runs(
+            (run) => run.bytes,
+            (cell) => cell.log.records * cell.size,
+          ),
+        ),
+      );
+    }
+  }
   const recovered = results.memory.filter((cell) => cell.phase === 'recover');
   if (recovered.length > 0)
     out.push(

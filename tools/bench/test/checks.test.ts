@@ -5,7 +5,7 @@ import { HEADER_SIZE } from '@wal/core';
 import type { DurableRun } from '../src/committers.js';
 import { type Results, runChecks } from '../src/report.js';
 import { type Check, checkEqual, failedTargets } from '../src/shared.js';
-import type { BufferedResult, MemoryResult } from '../src/workloads.js';
+import type { BufferedResult, MemoryResult, ReplayResult } from '../src/workloads.js';
 import { blankMeta } from './fixtures.js';
 
 const MiB = 1024 * 1024;
@@ -35,12 +35,23 @@ function bufferedRun(records: number, fileBytes: number | undefined): BufferedRe
 
 const memoryRun = (bytes: number): MemoryResult => ({ bytes, seconds: 1, maxRss: 1, baseRss: 1 });
 
-/** A run of two durable repetitions at K=64, one buffered cell of 100 B records, one memory run. */
+const replayRun = (records: number): ReplayResult => ({
+  records,
+  bytes: records * 100,
+  openSeconds: 1,
+  iterateSeconds: 0,
+});
+
+/**
+ * A run of two durable repetitions at K=64, one buffered cell of 100 B
+ * records, two repetitions of one replay reader, one memory run.
+ */
 function results(
   over: {
     recovered?: [number | undefined, number | undefined];
     fileBytes?: number;
     recoverBytes?: number;
+    replayed?: Partial<ReplayResult>;
   } = {},
 ): Results {
   const records = 10_000;
@@ -58,7 +69,14 @@ function results(
         runs: [bufferedRun(records, over.fileBytes ?? frames)],
       },
     ],
-    replay: [],
+    replay: [
+      {
+        system: 'replay',
+        size: 100,
+        log: { records, bytes: frames, seconds: 1 },
+        runs: [replayRun(records), { ...replayRun(records), ...over.replayed }],
+      },
+    ],
     memory: [
       { phase: 'append', totalBytes: 64 * MiB, size: 4096, run: memoryRun(64 * MiB) },
       {
@@ -102,11 +120,27 @@ describe('checks of a run', () => {
 
   it('every check of a sound run holds', () => {
     const checks = runChecks(results());
-    assert.equal(checks.length, 3);
+    assert.equal(checks.length, 5);
     assert.ok(checks.every((c) => c.pass));
     assert.equal(named(checks, 'reopening').expected, 1300);
     assert.equal(named(checks, 'buffered @wal/core').expected, 10_000 * (HEADER_SIZE + 100));
     assert.equal(named(checks, 'memory').expected, 64 * MiB);
+    assert.equal(named(checks, 'replay replay: records').expected, 20_000);
+    assert.equal(named(checks, 'replay replay: payload bytes').expected, 2_000_000);
+  });
+
+  it('fails when a replay reader saw fewer records, or other payload bytes, than the log was written with', () => {
+    const fewer = named(
+      runChecks(results({ replayed: { records: 9_999 } })),
+      'replay replay: records',
+    );
+    assert.equal(fewer.pass, false);
+    assert.equal(fewer.detail, '100 B records, repetition 2: 9999 instead of 10000');
+    const bytes = named(
+      runChecks(results({ replayed: { bytes: 999_900 } })),
+      'replay replay: payload bytes',
+    );
+    assert.equal(bytes.pass, false);
   });
 
   it('fails when a reopen of the log finds fewer records than commits acknowledged', () => {
@@ -141,6 +175,7 @@ describe('checks of a run', () => {
       ({ acknowledged: _a, recovered: _r, ...rest }) => rest,
     );
     old.buffered[0]!.runs = old.buffered[0]!.runs.map(({ fileBytes: _f, ...rest }) => rest);
+    old.replay = [];
     assert.deepEqual(
       runChecks(old).map((c) => c.name),
       ['memory: payload bytes read back by the recovery = payload bytes appended'],
