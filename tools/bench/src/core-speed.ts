@@ -41,8 +41,12 @@ import {
   walCommitter,
 } from './committers.js';
 import {
+  type Check,
   CountingFs,
   checkDisk,
+  checkEqual,
+  checkLine,
+  failedTargets,
   fixed,
   frameInto,
   int,
@@ -104,6 +108,8 @@ interface BufferedRun {
   /** Records per second including the final sync. */
   readonly syncedRate: number;
   readonly writes: number;
+  /** Records a reopen of the log finds after close (@wal/core only). */
+  readonly reopened?: number;
 }
 
 async function walBuffered(dir: string, records: number): Promise<BufferedRun> {
@@ -121,10 +127,19 @@ async function walBuffered(dir: string, records: number): Promise<BufferedRun> {
   const synced = now();
   const writes = fs.pwrites - writesBefore;
   await wal.close();
+  // A fresh open: its recovery scan finds what reached the files.
+  const reopened = await Wal.open(dir);
+  let found = 0;
+  try {
+    for await (const batch of reopened.iterateBatches()) found += batch.length;
+  } finally {
+    await reopened.close();
+  }
   return {
     loopRate: records / ((looped - started) / 1000),
     syncedRate: records / ((synced - started) / 1000),
     writes,
+    reopened: found,
   };
 }
 
@@ -192,18 +207,23 @@ async function main(): Promise<void> {
         .join(' ');
     console.log(`load average at start: ${load()} (other work on the machine skews every number)`);
     console.log('');
-    if (settings.only !== 'buffered') await durableSection(settings, fresh);
-    if (settings.only !== 'durable') await bufferedSection(settings, fresh);
+    const checks: Check[] = [];
+    if (settings.only !== 'buffered') checks.push(await durableSection(settings, fresh));
+    if (settings.only !== 'durable') checks.push(await bufferedSection(settings, fresh));
     console.log(`load average at end: ${load()}`);
     console.log(
       'Cells: median of the repetitions (min–max); ratios: of the medians (range of the per-repetition ratios).',
     );
+    console.log('');
+    for (const check of checks) console.log(checkLine(check));
+    failedTargets(0, 0, 0, checks);
   } finally {
     await rm(base, { recursive: true, force: true });
   }
 }
 
-async function durableSection(settings: Settings, fresh: () => Promise<string>): Promise<void> {
+/** Runs and prints the durable section; its check (every commit acknowledged found by a reopen). */
+async function durableSection(settings: Settings, fresh: () => Promise<string>): Promise<Check> {
   const durableConfigs: ReadonlyArray<{
     name: string;
     k: number;
@@ -277,9 +297,25 @@ async function durableSection(settings: Settings, fresh: () => Promise<string>):
     ),
   );
   console.log('');
+  return checkEqual(
+    '@wal/core durable: records found by reopening the log after close = commits acknowledged (every K and repetition)',
+    durableConfigs.flatMap((config, c) =>
+      config.name !== '@wal/core'
+        ? []
+        : durable[c]!.map(
+            (run, rep) =>
+              [
+                run.recovered ?? Number.NaN,
+                run.acknowledged ?? Number.NaN,
+                `K=${config.k} repetition ${rep + 1}`,
+              ] as const,
+          ),
+    ),
+  );
 }
 
-async function bufferedSection(settings: Settings, fresh: () => Promise<string>): Promise<void> {
+/** Runs and prints the buffered section; its check (every record appended found by a reopen). */
+async function bufferedSection(settings: Settings, fresh: () => Promise<string>): Promise<Check> {
   const bufferedConfigs: ReadonlyArray<{
     name: string;
     make: (dir: string, records: number) => Promise<BufferedRun>;
@@ -331,6 +367,13 @@ async function bufferedSection(settings: Settings, fresh: () => Promise<string>)
     ),
   );
   console.log('');
+  return checkEqual(
+    '@wal/core buffered: records found by reopening the log after close = records appended',
+    buffered[0]!.map(
+      (run, rep) =>
+        [run.reopened ?? Number.NaN, settings.records, `repetition ${rep + 1}`] as const,
+    ),
+  );
 }
 
 try {
