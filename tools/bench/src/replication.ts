@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
-import { Follower, Replicator } from '@wal/replicate';
+import { Follower, Replicator, restore } from '@wal/replicate';
 import { NatsCluster } from '@wal/replicate/testing';
 import { type Committer, PAYLOAD_SIZE, runCommitters, walCommitter } from './committers.js';
 import {
@@ -102,6 +102,8 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     /** Per local run: records a reopen of its log finds, commits acknowledged. */
     const recoveredPairs: Array<readonly [number, number, string]> = [];
+    /** Per replicated run: records a restore from the stream finds, appends acknowledged. */
+    const restoredPairs: Array<readonly [number, number, string]> = [];
     let lagRow: string[] = [];
     for (const [run, k] of RUNS.entries()) {
       const following = run === RUNS.length - 1;
@@ -143,6 +145,14 @@ async function main(): Promise<void> {
         })();
       }
       const replicated = await runCommitters(target, k, seconds);
+      // The replicated side: a log rebuilt from the stream alone holds every
+      // append acknowledged (and the one that created the stream).
+      const restored = await restore({ nats: nc, stream, into: await dir() });
+      restoredPairs.push([
+        restored.records,
+        (replicated.acknowledged ?? Number.NaN) + (following ? 1 : 0),
+        `K=${k}${following ? ' (the run with a follower)' : ''}`,
+      ]);
       rows.push([
         following ? `${k} + follower` : String(k),
         int(local.commits / local.seconds),
@@ -194,6 +204,10 @@ async function main(): Promise<void> {
       checkEqual(
         'local durable commits: records found by reopening the log after close = commits acknowledged',
         recoveredPairs,
+      ),
+      checkEqual(
+        'replicated commits: records restored from the stream alone = appends acknowledged',
+        restoredPairs,
       ),
     ];
     for (const c of checks) process.stderr.write(`${checkLine(c)}\n`);
