@@ -31,7 +31,6 @@ import {
   FAIL_LOG,
   FAIL_OFFSET,
   FAIL_WRITE,
-  GATHER_BYTES,
   GENERATION,
   IDLE,
   MAX_SLOTS,
@@ -84,7 +83,7 @@ type Look = typeof WORKED | typeof GATHERING | typeof IDLE_LOOK;
 
 /**
  * How long the owner sleeps while frames gather before it copies out what
- * came (a thread's wait, or frames gathering past {@link GATHER_BYTES},
+ * came (a thread's wait, or frames gathering past `SharedMemory.gather`,
  * wakes it sooner): the longest an append nobody waits for stays in the ring.
  */
 const GATHER_MS = 1;
@@ -541,7 +540,7 @@ export class SharedLog {
       // Nothing to do now: arm, look again (an append or want may have come
       // before the arming), and sleep until a thread wakes the owner: at any
       // append when nothing is pending, or, while frames gather, at an
-      // append that takes them past a multiple of GATHER_BYTES (or after
+      // append that takes them past a multiple of memory.gather (or after
       // GATHER_MS, then copying out what came): not a turn spent per look.
       const mode = look === GATHERING ? ARMED_GATHER : ARMED_ANY;
       Atomics.store(memory.i32, ARMED, mode);
@@ -558,7 +557,9 @@ export class SharedLog {
       );
       if (wait.async) force = (await wait.value) === 'timed-out';
       else await new Promise((resolve) => setImmediate(resolve));
-      Atomics.store(memory.i32, ARMED, 0);
+      // Still armed after a timeout: disarm (a truncation's quiesce may have
+      // armed it for itself meanwhile: left as it is).
+      Atomics.compareExchange(memory.i32, ARMED, mode, 0);
     }
     this.#listening = false;
   }
@@ -566,7 +567,7 @@ export class SharedLog {
   /**
    * Asks for what threads wait for, and copies out what they framed. While
    * threads keep appending and nobody waits, frames are copied out by runs
-   * of at least {@link GATHER_BYTES} (or once the threads stop, or with
+   * of at least `memory.gather` bytes (or once the threads stop, or with
    * `force`), so that the writes stay large; a wait (any thread's, or the
    * owner's) copies out at once. {@link WORKED} when it asked or copied
    * something, {@link GATHERING} when frames wait to be copied out (and
@@ -581,7 +582,7 @@ export class SharedLog {
     const before = this.#collected;
     if (
       pending > 0 &&
-      (force || !growing || pending >= GATHER_BYTES || this.used >= this.memory.ringSize / 2)
+      (force || !growing || pending >= this.memory.gather || this.used >= this.memory.ringSize / 2)
     ) {
       this.collect();
     }

@@ -69,17 +69,18 @@ export const STATE = I32_BASE;
 /**
  * Non-zero while the owner sleeps: {@link ARMED_ANY} until any append,
  * {@link ARMED_GATHER} until an append whose frame ends past a multiple of
- * {@link GATHER_BYTES} (frames are gathering); a thread that clears it wakes
- * the owner. A thread that asks for a wait wakes it in either case.
+ * {@link SharedMemory.gather} (frames are gathering); a thread that clears
+ * it wakes the owner. A thread that asks for a wait wakes it in either case.
  */
 export const ARMED = I32_BASE + 1;
 /** {@link ARMED}: the owner sleeps until any append. */
 export const ARMED_ANY = 1;
-/** {@link ARMED}: the owner sleeps until an append ends past a multiple of {@link GATHER_BYTES}. */
+/** {@link ARMED}: the owner sleeps until an append ends past a multiple of {@link SharedMemory.gather}. */
 export const ARMED_GATHER = 2;
 /**
  * While threads keep appending and nobody waits, the owner lets this many
- * bytes of frames gather before it copies them out (writes stay large).
+ * bytes of frames gather before it copies them out (writes stay large), or
+ * a quarter of the ring when that is less ({@link SharedMemory.gather}).
  */
 export const GATHER_BYTES = 256 * 1024;
 /** Bumped (and notified) by the owner each time it publishes something threads wait for. */
@@ -144,6 +145,12 @@ export class SharedMemory {
   readonly ringSize: number;
   /** Frames start at their LSN modulo this (twice `ringSize`). */
   readonly span: number;
+  /**
+   * Bytes of frames the owner lets gather before copying them out while
+   * nobody waits: {@link GATHER_BYTES}, or a quarter of the ring when less
+   * (a ring smaller than it would fill first).
+   */
+  readonly gather: number;
   /** COLLECTED as this thread last read it. */
   #collected = 0n;
   /** CUT_COUNT when `#collected` was read. */
@@ -155,6 +162,7 @@ export class SharedMemory {
     this.ring = new Uint8Array(ring);
     this.ringSize = ringSize;
     this.span = 2 * ringSize;
+    this.gather = Math.min(GATHER_BYTES, Math.floor(ringSize / 4));
   }
 
   load(word: number): number {
@@ -309,15 +317,14 @@ export class SharedMemory {
   /**
    * Step 4: the slot's frames, `[start, end)`, are published; wakes the
    * owner if it sleeps until any append, or until frames gather past a
-   * multiple of {@link GATHER_BYTES} and these do.
+   * multiple of {@link SharedMemory.gather} and these do.
    */
   #published(slot: number, start: number, end: number): void {
     Atomics.store(this.big, SLOTS + slot, IDLE);
     const armed = Atomics.load(this.i32, ARMED);
     if (
       armed !== 0 &&
-      (armed === ARMED_ANY ||
-        Math.floor(start / GATHER_BYTES) !== Math.floor(end / GATHER_BYTES)) &&
+      (armed === ARMED_ANY || Math.floor(start / this.gather) !== Math.floor(end / this.gather)) &&
       Atomics.compareExchange(this.i32, ARMED, armed, 0) === armed
     ) {
       Atomics.notify(this.i32, ARMED);
