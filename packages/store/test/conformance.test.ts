@@ -1,37 +1,76 @@
 import { join } from 'node:path';
 import { FileStore } from '../src/file-store.js';
+import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import type { Store } from '../src/store.js';
+import { FaultFs } from '../src/testing/fault-fs.js';
+import { faultFsFaults } from '../src/testing/store-faults.js';
 import { suite } from '../src/testing/suite.js';
 import { removeTempDirs, tempDir } from './fs-helpers.js';
 
-describe('FileStore over NodeFs: conformance', () => {
+/**
+ * Every store is opened on a FaultFs of its own over NodeFs (which passes
+ * every call through until a rule is armed), so the suite's `faults` can
+ * make its I/O fail; a reopen goes through the same FaultFs.
+ */
+const fsOf = new WeakMap<Store, FaultFs>();
+
+function remember<T extends Store>(store: T, fs: FaultFs): T {
+  fsOf.set(store, fs);
+  return store;
+}
+
+function faultFsOf(store: Store): FaultFs {
+  const fs = fsOf.get(store);
+  if (fs === undefined) throw new Error('store was not opened by this test');
+  return fs;
+}
+
+const faults = (store: Store) => faultFsFaults(faultFsOf(store));
+
+describe('FileStore over NodeFs (through FaultFs): conformance', () => {
   after(removeTempDirs);
   suite({
     test: it,
     nowOnceCreated: true,
-    factory: async () => FileStore.open(join(await tempDir(), 'log')),
-    reopen: (store: Store) => FileStore.open((store as FileStore).path),
+    factory: async () => {
+      const fs = new FaultFs(new NodeFs());
+      return remember(await FileStore.open(join(await tempDir(), 'log'), { fs }), fs);
+    },
+    reopen: async (store: Store) => {
+      const fs = faultFsOf(store);
+      return remember(await FileStore.open((store as FileStore).path, { fs }), fs);
+    },
+    faults,
   });
 });
 
-describe('SegmentedStore over NodeFs: conformance', () => {
-  after(removeTempDirs);
-  suite({
-    test: it,
-    nowOnceCreated: true,
-    factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), { segmentSize: 4096 }),
-    reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir),
+for (const maxOpenSegments of [undefined, 1]) {
+  const cap = maxOpenSegments === undefined ? '' : ' with one open segment at most';
+  describe(`SegmentedStore over NodeFs (through FaultFs): conformance${cap}`, () => {
+    after(removeTempDirs);
+    const options = {
+      segmentSize: 4096,
+      ...(maxOpenSegments === undefined ? {} : { maxOpenSegments }),
+    };
+    suite({
+      test: it,
+      nowOnceCreated: true,
+      factory: async () => {
+        const fs = new FaultFs(new NodeFs());
+        return remember(
+          await SegmentedStore.open(join(await tempDir(), 'log'), { fs, ...options }),
+          fs,
+        );
+      },
+      reopen: async (store: Store) => {
+        const fs = faultFsOf(store);
+        return remember(
+          await SegmentedStore.open((store as SegmentedStore).dir, { fs, ...options }),
+          fs,
+        );
+      },
+      faults,
+    });
   });
-});
-
-describe('SegmentedStore over NodeFs: conformance with one open segment at most', () => {
-  after(removeTempDirs);
-  const options = { segmentSize: 4096, maxOpenSegments: 1 };
-  suite({
-    test: it,
-    nowOnceCreated: true,
-    factory: async () => SegmentedStore.open(join(await tempDir(), 'log'), options),
-    reopen: (store: Store) => SegmentedStore.open((store as SegmentedStore).dir, options),
-  });
-});
+}

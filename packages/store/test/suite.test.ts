@@ -2,8 +2,18 @@
 // rule of the contract, and the suite test that checks that rule must fail
 // (while a correct store passes every test, see memory-store.test.ts).
 import assert from 'node:assert/strict';
+import { FailedError, toWalError } from '@wal/errors';
 import { FileStore, MemoryStore, type MetaUpdate, type Store, type StoreMeta } from '@wal/store';
-import { ConformanceError, CrashFs, type SuiteOptions, suite } from '@wal/store/testing';
+import {
+  ConformanceError,
+  CrashFs,
+  FaultFs,
+  faultFsFaults,
+  type StoreFaults,
+  type SuiteOptions,
+  suite,
+  systemError,
+} from '@wal/store/testing';
 
 /** A Store that forwards to a MemoryStore; variants override one method. */
 class Forwarding implements Store {
@@ -45,6 +55,89 @@ class Forwarding implements Store {
     return this.inner.close();
   }
 }
+
+/**
+ * A durable Store over a MemoryStore whose own "I/O" can be made to fail, the
+ * way a user's backend not on the Fs layer implements the suite's
+ * `faults` itself: a failed write rejects with a typed I/O error and latches
+ * nothing, a failed sync or durable write latches. Variants break one rule.
+ */
+class Faulty extends Forwarding {
+  failure: Error | undefined;
+  next: { write?: 'EIO' | 'ENOSPC' | undefined; sync?: boolean; durable?: boolean } = {};
+  readonly faults: StoreFaults = {
+    failNextWrite: (code) => {
+      this.next.write = code;
+    },
+    failNextSync: () => {
+      this.next.sync = true;
+    },
+    failNextDurableWrite: () => {
+      this.next.durable = true;
+    },
+    clear: () => {
+      this.next = {};
+    },
+  };
+  override get supports() {
+    return { ...this.inner.supports, durable: true };
+  }
+  /** Runs `run` unless the store latched a failure (checked after closed). */
+  guard<T>(run: () => Promise<T>): Promise<T> {
+    return !this.closed && this.failure !== undefined ? Promise.reject(this.failure) : run();
+  }
+  /** The rejection of a write whose I/O failed with `code`. */
+  writeFailed(code: 'EIO' | 'ENOSPC', offset: number): Promise<never> {
+    return Promise.reject(toWalError(systemError(code, 'write'), 'write', offset));
+  }
+  /** Latches a failed fsync (of `syscall`) and rejects with it. */
+  fsyncFailed(syscall: string): Promise<never> {
+    this.failure = new FailedError(`${syscall} failed`, {
+      cause: toWalError(systemError('EIO', syscall), syscall),
+    });
+    return Promise.reject(this.failure);
+  }
+  override write(offset: number, bytes: Uint8Array) {
+    return this.guard(() => {
+      const code = this.next.write;
+      if (code === undefined) return super.write(offset, bytes);
+      this.next.write = undefined;
+      return this.writeFailed(code, offset);
+    });
+  }
+  writeDurable(offset: number, bytes: Uint8Array) {
+    return this.guard(() => {
+      if (!this.next.durable) return this.inner.writeDurable(offset, bytes);
+      this.next.durable = false;
+      return this.fsyncFailed('write');
+    });
+  }
+  override read(offset: number, length: number) {
+    return this.guard(() => super.read(offset, length));
+  }
+  override sync() {
+    return this.guard(() => {
+      if (!this.next.sync) return super.sync();
+      this.next.sync = false;
+      return this.fsyncFailed('fdatasync');
+    });
+  }
+  override truncate(length: number) {
+    return this.guard(() => super.truncate(length));
+  }
+  override truncateBefore(offset: number) {
+    return this.guard(() => super.truncateBefore(offset));
+  }
+  override readMeta() {
+    return this.guard(() => super.readMeta());
+  }
+  override updateMeta(fields: MetaUpdate) {
+    return this.guard(() => super.updateMeta(fields));
+  }
+}
+
+/** The suite option `faults` of a Faulty store. */
+const faultyFaults = { faults: (store: Store) => (store as Faulty).faults };
 
 interface Registered {
   name: string;
@@ -360,6 +453,138 @@ describe('conformance suite catches broken stores', () => {
       (store) => open(fsOf.get(store)!),
     );
     assert.deepEqual([...failed.keys()], []);
+  });
+
+  describe('failures (the suite option faults)', () => {
+    /** The names of the suite's tests of failures. */
+    const faultTests = (): string[] => {
+      const names: string[] = [];
+      suite({
+        test: (name) => names.push(name),
+        factory: async () => new Faulty(),
+        ...faultyFaults,
+      });
+      return names.filter((name) => name.startsWith('faults:'));
+    };
+
+    it('are registered only with faults, and a correct store fails none of them', async () => {
+      const without: string[] = [];
+      suite({ test: (name) => without.push(name), factory: async () => new MemoryStore() });
+      assert.deepEqual(
+        without.filter((name) => name.startsWith('faults:')),
+        [],
+      );
+      assert.equal(faultTests().length, 8);
+      const failed = await failures(async () => new Faulty(), undefined, faultyFaults);
+      assert.deepEqual([...failed.keys()], [], [...failed.values()].join(' | '));
+    });
+
+    it('a FileStore over FaultFs fails none of them', async () => {
+      const fsOf = new WeakMap<Store, FaultFs>();
+      const open = async (fs: FaultFs): Promise<Store> => {
+        const store = await FileStore.open('/log', { fs });
+        fsOf.set(store, fs);
+        return store;
+      };
+      const failed = await failures(
+        () => open(new FaultFs(new CrashFs())),
+        (store) => open(fsOf.get(store)!),
+        { faults: (store) => faultFsFaults(fsOf.get(store)!) },
+      );
+      assert.deepEqual([...failed.keys()], [], [...failed.values()].join(' | '));
+    });
+
+    it('a failed write rejected with an untyped error', async () => {
+      class Untyped extends Faulty {
+        override writeFailed(code: 'EIO' | 'ENOSPC'): Promise<never> {
+          return Promise.reject(systemError(code, 'write'));
+        }
+      }
+      await expectFailure(
+        async () => new Untyped(),
+        /faults: a write whose I\/O fails with EIO rejects with IoError WAL_IO/,
+        /rejected with code EIO .*not WAL_IO/,
+        undefined,
+        faultyFaults,
+      );
+      await expectFailure(
+        async () => new Untyped(),
+        /faults: a write whose I\/O fails with ENOSPC/,
+        /rejected with code ENOSPC .*not WAL_NO_SPACE/,
+        undefined,
+        faultyFaults,
+      );
+    });
+
+    it('a failed write that latches the store', async () => {
+      class LatchesWrites extends Faulty {
+        override writeFailed(code: 'EIO' | 'ENOSPC', offset: number): Promise<never> {
+          const error = toWalError(systemError(code, 'write'), 'write', offset);
+          this.failure = new FailedError('write failed', { cause: error });
+          return Promise.reject(error);
+        }
+      }
+      await expectFailure(
+        async () => new LatchesWrites(),
+        /faults: a failed write latches nothing/,
+        /a write at its offset after a failed write: rejected .*latches nothing/,
+        undefined,
+        faultyFaults,
+      );
+    });
+
+    it('a failed sync that does not latch the store', async () => {
+      class Forgets extends Faulty {
+        override fsyncFailed(syscall: string): Promise<never> {
+          return Promise.reject(
+            new FailedError(`${syscall} failed`, {
+              cause: toWalError(systemError('EIO', syscall), syscall),
+            }),
+          );
+        }
+      }
+      await expectFailure(
+        async () => new Forgets(),
+        /faults: after a failed sync every call rejects with WAL_FAILED/,
+        /write after a failed sync: resolved; the contract latches/,
+        undefined,
+        faultyFaults,
+      );
+      await expectFailure(
+        async () => new Forgets(),
+        /faults: a failed durable write latches WAL_FAILED/,
+        /write after a failed durable write: resolved/,
+        undefined,
+        faultyFaults,
+      );
+    });
+
+    it('a latched store that still answers one operation, or whose close rejects', async () => {
+      class ReadsOn extends Faulty {
+        override read(offset: number, length: number) {
+          return this.closed ? super.read(offset, length) : this.inner.read(offset, length);
+        }
+      }
+      await expectFailure(
+        async () => new ReadsOn(),
+        /faults: after a failed sync every call rejects/,
+        /read after a failed sync: resolved/,
+        undefined,
+        faultyFaults,
+      );
+      class CloseRejects extends Faulty {
+        override close() {
+          return this.failure === undefined ? super.close() : Promise.reject(this.failure);
+        }
+      }
+      await expectFailure(
+        async () => new CloseRejects(),
+        /faults: after a failed sync every call rejects/,
+        /close after a failed sync: rejected .*does not reject because of a latched failure/,
+        undefined,
+        faultyFaults,
+      );
+    });
   });
 
   it('reports through ConformanceError', async () => {

@@ -37,7 +37,8 @@ export {
   type Injection,
   systemError,
 } from './fault-fs.js';
-// The Store conformance suite.
+// The Store conformance suite, and the failures it can make a store's I/O meet.
+export { faultFsFaults, type StoreFaults } from './store-faults.js';
 export { ConformanceError, type SuiteOptions, suite } from './suite.js';
 // A directory tree: a snapshot, to prove that an operation changed nothing, and
 // the permissions of what an operation created, under a chosen umask.

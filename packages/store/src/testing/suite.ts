@@ -11,7 +11,9 @@
  * options: a `persistent` store must be given `reopen`, and is then checked for
  * persistence and (when `locking`) for the exclusive lock. A `durable` store
  * given `powerLoss` (states of a simulated power loss) is checked through
- * power losses too.
+ * power losses too. Given `faults` (a way to make the store's own I/O fail),
+ * the suite checks the failure semantics: typed I/O errors, and the latch
+ * after a failed fsync or durable write.
  *
  * Its checks live in `suite/`, one file per operation; the checks every
  * operation shares (on a closed store, with invalid arguments) are traits in
@@ -21,6 +23,7 @@ import { closeTests } from './suite/close.js';
 import { type SuiteOptions, suiteContext } from './suite/context.js';
 import { durableTests } from './suite/durable.js';
 import { exclusiveTests } from './suite/exclusive.js';
+import { faultTests } from './suite/faults.js';
 import { lockTests } from './suite/lock.js';
 import { metaTests } from './suite/meta.js';
 import { modelTests } from './suite/model.js';
@@ -59,4 +62,5 @@ export function suite(options: SuiteOptions): void {
   closeTests(context);
   persistenceTests(context);
   lockTests(context);
+  faultTests(context);
 }

@@ -1,5 +1,6 @@
 /** What the suite needs from its user, and what each of its files gets. */
 import type { Store } from '../../store.js';
+import type { StoreFaults } from '../store-faults.js';
 
 /** What the suite needs from the test runner and the backend. */
 export interface SuiteOptions {
@@ -31,6 +32,16 @@ export interface SuiteOptions {
    * that what `writeDurable` covered survives every one.
    */
   readonly powerLoss?: (store: Store) => Iterable<() => Promise<Store>>;
+  /**
+   * For a store with I/O that can fail: arms failures of `store`'s own I/O
+   * (see {@link StoreFaults}; `faultFsFaults(fs)` for a store opened on a
+   * `FaultFs`). Given, the suite checks the failure semantics of the
+   * contract: a failed write rejects typed and latches nothing; for a
+   * `durable` store, a failed sync or durable write latches `WAL_FAILED`,
+   * `close()` still resolves, and a persistent store reopens (the lock was
+   * released) with what was synced before.
+   */
+  readonly faults?: (store: Store) => StoreFaults;
 }
 
 /** The options with their defaults, and `withStore`, for the files of the suite. */
@@ -41,6 +52,7 @@ export interface SuiteContext {
   readonly runs: number;
   readonly nowOnceCreated: boolean;
   readonly powerLoss: SuiteOptions['powerLoss'];
+  readonly faults: SuiteOptions['faults'];
   /** Runs `fn` on a fresh store from the factory and closes the store whatever happens. */
   withStore(fn: (store: Store) => Promise<void>): Promise<void>;
 }
@@ -55,6 +67,7 @@ export function suiteContext(options: SuiteOptions): SuiteContext {
     runs: options.runs ?? 25,
     nowOnceCreated: options.nowOnceCreated ?? false,
     powerLoss: options.powerLoss,
+    faults: options.faults,
     async withStore(fn) {
       const store = await factory();
       try {
