@@ -502,12 +502,16 @@ export class SharedLog {
     );
   }
 
-  /** The group commit's wait for `target`, copied out already, at `level`. */
+  /**
+   * The group commit's wait for `target`, copied out already, at `level`.
+   * The staged chunk goes as the writer sends any (its durable writes at
+   * most MAX_DURABLE_IN_FLIGHT at a time, docs/INTERNALS.md §4).
+   */
   #waitCollected(target: number, level: 'written' | 'durable'): Promise<void> {
     const writer = this.#log.writer;
     try {
       const wait = writer.waitTarget(target, level);
-      if (level === 'durable') writer.submit();
+      writer.submit(false);
       return wait;
     } catch (error) {
       return Promise.reject(error);

@@ -374,6 +374,45 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close();
   });
 
+  it("threads' durable waits keep at most two durable writes in flight, as an unshared log's (docs/INTERNALS.md §4)", async () => {
+    const crash = newFs();
+    let inFlight = 0;
+    let most = 0;
+    let durableWrites = 0;
+    // Durable writes that take a while, so that waits pile up behind them.
+    const slow = new Proxy(crash, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'pwriteDurable') return value.bind(target);
+        return async (...args: unknown[]) => {
+          inFlight++;
+          durableWrites++;
+          most = Math.max(most, inFlight);
+          try {
+            const written = await (value as (...a: unknown[]) => Promise<number>).apply(
+              target,
+              args,
+            );
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            return written;
+          } finally {
+            inFlight--;
+          }
+        };
+      },
+    });
+    const wal = await Wal.open(DIR, { fs: slow, segmentSize: 1 << 20, preallocate: 0 });
+    const threads = [1, 2].map((thread) =>
+      start(wal, thread, { job: 'records', records: 400, durableEvery: 1, seed: 21 }),
+    );
+    for (const t of threads) assert.equal(await t.exited, 0);
+    for (const t of threads) assert.equal(stoppedOn(t), '', `thread ${t.thread}`);
+    await wal.close();
+    assert.ok(durableWrites > 10, `${durableWrites} durable writes`);
+    assert.ok(most <= 2, `${most} durable writes in flight at once`);
+  });
+
   it('while threads append and nobody waits, the owner sleeps between copies (armed), not awake for a turn per look', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'wal-shared-'));
     try {
