@@ -110,8 +110,8 @@ export class SharedLog {
   /** Ports of the attached threads, by slot. */
   readonly #ports = new Map<number, MessagePort>();
   #listening = false;
-  /** The framed end at the last look (appends going on while it moves). */
-  #lastFramed = 0;
+  /** `#quiesce` calls running (each arms ARMED for itself: the loop leaves it armed). */
+  #quiescing = 0;
   #stopped = false;
   #drainScheduled = false;
   /** The targets asked of the group commit for threads (the highest per level). */
@@ -423,13 +423,18 @@ export class SharedLog {
    */
   async #quiesce(): Promise<void> {
     const memory = this.memory;
-    for (;;) {
-      if (this.#log.durability.failure !== undefined) return;
-      Atomics.store(memory.i32, ARMED, 1);
-      if (memory.busySlots().length === 0) break;
-      const wait = waitAsync(memory.i32, ARMED, 1, 50);
-      if (wait.async) await wait.value;
-      else await new Promise((resolve) => setImmediate(resolve));
+    this.#quiescing++;
+    try {
+      for (;;) {
+        if (this.#log.durability.failure !== undefined) return;
+        Atomics.store(memory.i32, ARMED, ARMED_ANY);
+        if (memory.busySlots().length === 0) break;
+        const wait = waitAsync(memory.i32, ARMED, ARMED_ANY, 50);
+        if (wait.async) await wait.value;
+        else await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.#quiescing--;
     }
     const end = memory.load(TAIL);
     await this.whenCollected(end);
@@ -543,50 +548,58 @@ export class SharedLog {
       }
       // Nothing to do now: arm, look again (an append or want may have come
       // before the arming), and sleep until a thread wakes the owner: at any
-      // append when nothing is pending, or, while frames gather, at an
-      // append that takes them past a multiple of memory.gather (or after
-      // GATHER_MS, then copying out what came): not a turn spent per look.
-      const mode = look === GATHERING ? ARMED_GATHER : ARMED_ANY;
+      // append when nothing is pending (or a copy-out is waited for, or a
+      // truncation or close waits for appends in progress), else, while
+      // frames gather, at an append that takes them past a multiple of
+      // memory.gather, or after GATHER_MS, then copying out what came.
+      const mode =
+        look === GATHERING &&
+        this.#quiescing === 0 &&
+        this.#waiters.length === 0 &&
+        this.#roomWaiters.length === 0
+          ? ARMED_GATHER
+          : ARMED_ANY;
       Atomics.store(memory.i32, ARMED, mode);
       look = this.#look(false);
-      if (look === WORKED) {
-        Atomics.store(memory.i32, ARMED, 0);
-        continue;
+      if (look !== WORKED) {
+        const wait = waitAsync(
+          memory.i32,
+          ARMED,
+          mode,
+          mode === ARMED_GATHER ? GATHER_MS : undefined,
+        );
+        if (wait.async) force = (await wait.value) === 'timed-out';
+        else await new Promise((resolve) => setImmediate(resolve));
       }
-      const wait = waitAsync(
-        memory.i32,
-        ARMED,
-        mode,
-        mode === ARMED_GATHER ? GATHER_MS : undefined,
-      );
-      if (wait.async) force = (await wait.value) === 'timed-out';
-      else await new Promise((resolve) => setImmediate(resolve));
-      // Still armed after a timeout: disarm (a truncation's quiesce may have
-      // armed it for itself meanwhile: left as it is).
-      Atomics.compareExchange(memory.i32, ARMED, mode, 0);
+      // Disarm, unless a thread did, or a quiesce armed it for itself.
+      if (this.#quiescing === 0) Atomics.compareExchange(memory.i32, ARMED, mode, 0);
     }
+    // The last thread gone: what it framed is copied out now, not at the
+    // owner's next append or wait.
+    if (!this.#stopped) this.collect();
     this.#listening = false;
   }
 
   /**
    * Asks for what threads wait for, and copies out what they framed. While
    * threads keep appending and nobody waits, frames are copied out by runs
-   * of at least `memory.gather` bytes (or once the threads stop, or with
-   * `force`), so that the writes stay large; a wait (any thread's, or the
-   * owner's) copies out at once. {@link WORKED} when it asked or copied
-   * something, {@link GATHERING} when frames wait to be copied out (and
-   * will be without a wait), else {@link IDLE_LOOK}.
+   * of at least `memory.gather` bytes (or with `force`, after GATHER_MS),
+   * so that the writes stay large; a wait (any thread's, or the owner's)
+   * copies out at once, as does a ring half full. {@link WORKED} when it
+   * asked or copied something, {@link GATHERING} when frames wait to be
+   * copied out (and will be without a wait), else {@link IDLE_LOOK}.
    */
   #look(force: boolean): Look {
     const asked = this.#serve();
-    const framed = this.memory.framedEnd();
-    const pending = framed - this.#collected;
-    const growing = framed !== this.#lastFramed;
-    this.#lastFramed = framed;
+    const pending = this.memory.framedEnd() - this.#collected;
     const before = this.#collected;
     if (
       pending > 0 &&
-      (force || !growing || pending >= this.memory.gather || this.used >= this.memory.ringSize / 2)
+      (force ||
+        pending >= this.memory.gather ||
+        this.used >= this.memory.ringSize / 2 ||
+        this.#waiters.length > 0 ||
+        this.#roomWaiters.length > 0)
     ) {
       this.collect();
     }
@@ -618,6 +631,8 @@ export class SharedLog {
     if (start === IDLE || Number(start) < this.#collected) {
       Atomics.store(memory.big, SLOTS + slot, IDLE);
       Atomics.store(memory.i32, TAKEN + slot, 0);
+      // Its frames are all published: copied out now, not left gathering.
+      if (!this.#stopped) this.collect();
       return;
     }
     const offset = Number(start);

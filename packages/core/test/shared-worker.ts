@@ -26,6 +26,8 @@ interface Job {
   /** Every how many appends one waits until durable (0: none). */
   readonly durableEvery?: number;
   readonly maxSize?: number;
+  /** A `records` job that leaves without its final wait: by `detach()`, or by `process.exit`. */
+  readonly leave?: 'detach' | 'exit';
 }
 
 const job = workerData as Job;
@@ -97,7 +99,9 @@ async function run(): Promise<void> {
       if (job.job === 'forever' && seq % 64 === 0) await new Promise((r) => setImmediate(r));
     }
     await Promise.all(waits);
-    const last = Atomics.load(report, 0);
+    if (job.leave === 'exit') process.exit(0);
+    if (job.leave === 'detach') log.detach();
+    const last = job.leave === undefined ? Atomics.load(report, 0) : 0;
     if (last > 0) {
       const lsn = Atomics.load(report, REPORT_HEADER + last - 1);
       await log.waitFor(lsn, 'durable');

@@ -47,6 +47,8 @@ interface JobOptions {
   readonly seed?: number;
   readonly durableEvery?: number;
   readonly maxSize?: number;
+  /** A `records` job that leaves without its final wait: by `detach()`, or by `process.exit`. */
+  readonly leave?: 'detach' | 'exit';
 }
 
 function start(wal: Wal, thread: number, options: JobOptions, maxRecords = 100_000): Thread {
@@ -411,6 +413,21 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close();
     assert.ok(durableWrites > 10, `${durableWrites} durable writes`);
     assert.ok(most <= 2, `${most} durable writes in flight at once`);
+  });
+
+  it('a thread that appends without waiting and leaves (detached or exited): its frames are copied out and written, not left in the ring', async () => {
+    for (const leave of ['detach', 'exit'] as const) {
+      const fs = newFs();
+      const wal = await openIn(fs);
+      for (let round = 0; round < 5; round++) {
+        const t = start(wal, 1, { job: 'records', records: 20 + round * 30, seed: round, leave });
+        assert.equal(await t.exited, 0);
+        // Nobody waits: only the owner's loop copies the frames out.
+        await until(() => wal.written === wal.tail, `${leave}: the frames to be written`);
+        assert.equal(wal.bufferedBytes, 0, 'nothing left in the ring or staging');
+      }
+      await wal.close();
+    }
   });
 
   it('while threads append and nobody waits, the owner sleeps between copies (armed), not awake for a turn per look', async () => {
