@@ -35,6 +35,9 @@ import {
   waitAsync,
 } from './shared-memory.js';
 
+
+/** A resolved promise: its reactions are microtasks without the async-hooks resource `queueMicrotask` makes. */
+const RESOLVED = Promise.resolve();
 /** The ports of the handles attached in this thread: a handle attaches once. */
 const ATTACHED = new WeakSet<MessagePort>();
 
@@ -78,6 +81,20 @@ export class SharedWal {
   readonly #waits: Wait[] = [];
   #watching = false;
   #detached = false;
+  /** The wants of this wave of microtasks, raised at its end (0: none). */
+  #wantWritten = 0;
+  #wantDurable = 0;
+  /** The wants are raised and the owner woken at the end of this wave of microtasks. */
+  #wakeQueued = false;
+  readonly #wakeOwner = (): void => {
+    this.#wakeQueued = false;
+    const memory = this.#memory;
+    if (this.#wantDurable > 0) memory.raise(WANT_DURABLE, this.#wantDurable);
+    if (this.#wantWritten > 0) memory.raise(WANT_WRITTEN, this.#wantWritten);
+    this.#wantDurable = 0;
+    this.#wantWritten = 0;
+    memory.wake();
+  };
   /** `#append` and `#wait`, made once (no closure per append). */
   readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
   /** The wait of the append just made: its cut count read with the reservation (shared-memory.ts). */
@@ -315,12 +332,17 @@ export class SharedWal {
 
   /** Tells the owner what this thread waits for. */
   #ask(target: number, level: WaitLevel | 'collected'): void {
-    const memory = this.#memory;
-    if (level === 'durable') memory.raise(WANT_DURABLE, target);
-    else if (level === 'written') memory.raise(WANT_WRITTEN, target);
-    // Raised or not (a higher want is already asked for), the owner looks at
-    // the wants each time it looks at the ring.
-    memory.wake();
+    if (level === 'durable') this.#wantDurable = Math.max(this.#wantDurable, target);
+    else if (level === 'written') this.#wantWritten = Math.max(this.#wantWritten, target);
+    // Raised (the owner looks at the wants each time it looks at the ring)
+    // and the owner woken once per wave of microtasks, at its end:
+    // committers released together append and wait in one wave, and the
+    // owner then finds all of their records and wants at once (raised at the
+    // first, it would copy out and commit that record alone).
+    if (!this.#wakeQueued) {
+      this.#wakeQueued = true;
+      RESOLVED.then(this.#wakeOwner);
+    }
   }
 
   /** Settles the waits the published watermarks or state decide. */

@@ -19,8 +19,14 @@ interface Job {
   readonly handle: SharedWalHandle;
   readonly reports: SharedArrayBuffer;
   readonly thread: number;
-  /** `records`: append that many, then wait until the last is durable; `forever`: until stopped or refused; `die`: reserve and exit. */
-  readonly job: 'records' | 'forever' | 'die' | 'batches';
+  /**
+   * `records`: append that many, then wait until the last is durable;
+   * `forever`: until stopped or refused; `die`: reserve and exit;
+   * `committers`: `committers` loops, each appending `records` records one
+   * at a time, each awaited until durable.
+   */
+  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers';
+  readonly committers?: number;
   readonly records?: number;
   readonly seed?: number;
   /** Every how many appends one waits until durable (0: none). */
@@ -62,6 +68,25 @@ async function run(): Promise<void> {
     process.exit(0);
   }
   const log = SharedWal.attach(job.handle);
+  if (job.job === 'committers') {
+    let seq = 0;
+    const committer = async (): Promise<void> => {
+      for (let i = 0; i < job.records!; i++) {
+        const payload = threadPayload(job.thread, seq++, job.seed ?? 0, job.maxSize);
+        const lsn = log.append(payload);
+        reported(lsn); // in the order of the payloads' numbers
+        await log.waitFor(lsn, 'durable');
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: job.committers ?? 1 }, committer));
+    } catch (error) {
+      stopped(error);
+    }
+    Atomics.store(report, 2, 1);
+    parentPort?.postMessage('done');
+    return;
+  }
   const durableEvery = job.durableEvery ?? 0;
   const waits: Promise<void>[] = [];
   let seq = 0;

@@ -42,7 +42,8 @@ interface Thread {
 }
 
 interface JobOptions {
-  readonly job: 'records' | 'forever' | 'die' | 'batches';
+  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers';
+  readonly committers?: number;
   readonly records?: number;
   readonly seed?: number;
   readonly durableEvery?: number;
@@ -374,6 +375,41 @@ describe('Wal.share: a log shared with worker threads', () => {
     assert.equal(fs.count('fdatasync'), 0, 'no fdatasync');
     handle.port.close();
     await wal.close();
+  });
+
+  it('committers of one thread released together reach the owner as one wave: one durable write per round, not their first record alone', async () => {
+    const crash = newFs();
+    let durableWrites = 0;
+    // Durable writes that take a while: each round of the committers is one wait for one.
+    const slow = new Proxy(crash, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'pwriteDurable') return value.bind(target);
+        return async (...args: unknown[]) => {
+          durableWrites++;
+          const written = await (value as (...a: unknown[]) => Promise<number>).apply(target, args);
+          await new Promise((resolve) => setTimeout(resolve, 3));
+          return written;
+        };
+      },
+    });
+    const wal = await Wal.open(DIR, { fs: slow, segmentSize: 1 << 20, preallocate: 0 });
+    const rounds = 30;
+    const t = start(wal, 1, { job: 'committers', committers: 32, records: rounds, seed: 5 });
+    assert.equal(await t.exited, 0);
+    assert.equal(stoppedOn(t), '');
+    assert.equal(lsnsOf(t).length, 32 * rounds);
+    await wal.close();
+    const reopened = await Wal.open(DIR, { fs: crash, segmentSize: 1 << 20 });
+    assertSame((await readAll(reopened)).records, appended([t], 5));
+    await reopened.close();
+    // Raised at the first record of a wave, a want sent that record alone
+    // and the rest in a second write: about two writes per round.
+    assert.ok(
+      durableWrites <= rounds * 1.3 + 2,
+      `${durableWrites} durable writes for ${rounds} rounds`,
+    );
   });
 
   it("threads' durable waits keep at most two durable writes in flight, as an unshared log's (docs/INTERNALS.md §4)", async () => {
