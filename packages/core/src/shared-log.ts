@@ -46,6 +46,7 @@ import {
   TAKEN,
   WANT_DURABLE,
   WANT_WRITTEN,
+  WAVES,
   WRITTEN,
   waitAsync,
 } from './shared-memory.js';
@@ -82,9 +83,10 @@ const IDLE_LOOK = 2;
 type Look = typeof WORKED | typeof GATHERING | typeof IDLE_LOOK;
 
 /**
- * How long the owner sleeps while frames gather before it copies out what
- * came (a thread's wait, or frames gathering past `SharedMemory.gather`,
- * wakes it sooner): the longest an append nobody waits for stays in the ring.
+ * How long frames may gather in the ring, or a want wait for the end of its
+ * thread's wave of waits, before the owner copies out or serves it anyway
+ * (a wait, or frames gathering past `SharedMemory.gather`, is served
+ * sooner): about the longest an append nobody waits for stays in the ring.
  */
 const GATHER_MS = 1;
 
@@ -112,6 +114,12 @@ export class SharedLog {
   #listening = false;
   /** `#quiesce` calls running (each arms ARMED for itself: the loop leaves it armed). */
   #quiescing = 0;
+  /** WAVES when wants were last served. */
+  #wavesSeen = 0;
+  /** When a want not yet served was first seen while its wave had not ended. */
+  #wantSince: number | undefined;
+  /** When frames not yet copied out were first seen gathering. */
+  #gatherSince: number | undefined;
   #stopped = false;
   #drainScheduled = false;
   /** The targets asked of the group commit for threads (the highest per level). */
@@ -306,6 +314,7 @@ export class SharedLog {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ target, resolve, reject });
       this.collect();
+      this.#armForAny();
     });
   }
 
@@ -323,7 +332,16 @@ export class SharedLog {
     return new Promise((resolve, reject) => {
       this.#roomWaiters.push({ resolve, reject });
       this.collect();
+      this.#armForAny();
     });
+  }
+
+  /**
+   * A copy-out is waited for: an owner asleep until frames gather is woken
+   * by the next append instead (the one the wait may be for).
+   */
+  #armForAny(): void {
+    Atomics.compareExchange(this.memory.i32, ARMED, ARMED_GATHER, ARMED_ANY);
   }
 
   #settle(): void {
@@ -464,25 +482,42 @@ export class SharedLog {
     memory.progressed();
   }
 
-  /** Asks the group commit for the highest targets threads wait for; whether it asked. */
-  #serve(): boolean {
+  /**
+   * Asks the group commit for the highest targets threads wait for: whether
+   * it asked, or `undefined` when a want waits for the end of its wave. A
+   * want is served once a wave of waits ended since the last serve (every
+   * record of the wave framed), or with `force`, or GATHER_MS after it was
+   * first seen (a thread that does not yield after asking).
+   */
+  #serve(force: boolean): boolean | undefined {
     const memory = this.memory;
-    let asked = false;
     // A want past the tail is no record's: ask for at most the tail.
     const tail = memory.load(TAIL);
-    const written = Math.min(memory.load(WANT_WRITTEN), tail);
-    if (written > this.#askedWritten) {
-      this.#askedWritten = written;
-      this.#ask(written, 'written');
-      asked = true;
-    }
     const durable = Math.min(memory.load(WANT_DURABLE), tail);
+    const written = Math.min(memory.load(WANT_WRITTEN), tail);
+    if (durable <= this.#askedDurable && written <= this.#askedWritten) {
+      this.#wantSince = undefined;
+      return false;
+    }
+    const waves = Atomics.load(memory.i32, WAVES);
+    if (waves === this.#wavesSeen && !force) {
+      const now = performance.now();
+      this.#wantSince ??= now;
+      if (now - this.#wantSince < GATHER_MS) return undefined;
+    }
+    this.#wavesSeen = waves;
+    this.#wantSince = undefined;
+    // Durable first: its wait marks the staged chunk before anything sends
+    // it, so that it goes as one durable write.
     if (durable > this.#askedDurable) {
       this.#askedDurable = durable;
       this.#ask(durable, 'durable');
-      asked = true;
     }
-    return asked;
+    if (written > this.#askedWritten) {
+      this.#askedWritten = written;
+      this.#ask(written, 'written');
+    }
+    return true;
   }
 
   /**
@@ -510,13 +545,14 @@ export class SharedLog {
   /**
    * The group commit's wait for `target`, copied out already, at `level`.
    * The staged chunk goes as the writer sends any (its durable writes at
-   * most MAX_DURABLE_IN_FLIGHT at a time, docs/INTERNALS.md §4).
+   * most MAX_DURABLE_IN_FLIGHT at a time, docs/INTERNALS.md §4), a durable
+   * one at once when it may.
    */
   #waitCollected(target: number, level: 'written' | 'durable'): Promise<void> {
     const writer = this.#log.writer;
     try {
       const wait = writer.waitTarget(target, level);
-      writer.submit(false);
+      if (level === 'durable') writer.submit(false);
       return wait;
     } catch (error) {
       return Promise.reject(error);
@@ -551,7 +587,8 @@ export class SharedLog {
       // append when nothing is pending (or a copy-out is waited for, or a
       // truncation or close waits for appends in progress), else, while
       // frames gather, at an append that takes them past a multiple of
-      // memory.gather, or after GATHER_MS, then copying out what came.
+      // memory.gather; and, while frames gather or a want waits for the end
+      // of its wave, after GATHER_MS at most, then copying out what came.
       const mode =
         look === GATHERING &&
         this.#quiescing === 0 &&
@@ -562,12 +599,7 @@ export class SharedLog {
       Atomics.store(memory.i32, ARMED, mode);
       look = this.#look(false);
       if (look !== WORKED) {
-        const wait = waitAsync(
-          memory.i32,
-          ARMED,
-          mode,
-          mode === ARMED_GATHER ? GATHER_MS : undefined,
-        );
+        const wait = waitAsync(memory.i32, ARMED, mode, look === GATHERING ? GATHER_MS : undefined);
         if (wait.async) force = (await wait.value) === 'timed-out';
         else await new Promise((resolve) => setImmediate(resolve));
       }
@@ -583,30 +615,37 @@ export class SharedLog {
   /**
    * Asks for what threads wait for, and copies out what they framed. While
    * threads keep appending and nobody waits, frames are copied out by runs
-   * of at least `memory.gather` bytes (or with `force`, after GATHER_MS),
-   * so that the writes stay large; a wait (any thread's, or the owner's)
-   * copies out at once, as does a ring half full. {@link WORKED} when it
-   * asked or copied something, {@link GATHERING} when frames wait to be
-   * copied out (and will be without a wait), else {@link IDLE_LOOK}.
+   * of at least `memory.gather` bytes, or GATHER_MS after they were first
+   * seen (or with `force`), so that the writes stay large; a want (once its
+   * wave ended) copies out at once, as do a copy-out waited for and a ring
+   * half full. {@link WORKED} when it asked or copied something,
+   * {@link GATHERING} when frames or a want wait (and will be served
+   * within GATHER_MS without a wake-up), else {@link IDLE_LOOK}.
    */
   #look(force: boolean): Look {
-    const asked = this.#serve();
+    const served = this.#serve(force);
     const pending = this.memory.framedEnd() - this.#collected;
     const before = this.#collected;
-    if (
-      pending > 0 &&
-      (force ||
+    if (pending > 0) {
+      const now = performance.now();
+      this.#gatherSince ??= now;
+      if (
+        force ||
+        now - this.#gatherSince >= GATHER_MS ||
         pending >= this.memory.gather ||
         this.used >= this.memory.ringSize / 2 ||
         this.#waiters.length > 0 ||
-        this.#roomWaiters.length > 0)
-    ) {
-      this.collect();
+        this.#roomWaiters.length > 0
+      ) {
+        this.collect();
+      }
     }
-    if (asked || this.#collected !== before) return WORKED;
+    if (pending <= 0 || this.#collected !== before) this.#gatherSince = undefined;
+    if (served === true || this.#collected !== before) return WORKED;
     // Frames held back by a full staging are not work for the next turn:
     // the drain's callback copies them out (the owner may sleep meanwhile).
-    return pending > 0 && !this.#drainScheduled ? GATHERING : IDLE_LOOK;
+    if (pending > 0 && !this.#drainScheduled) return GATHERING;
+    return served === undefined ? GATHERING : IDLE_LOOK;
   }
 
   #stop(): void {

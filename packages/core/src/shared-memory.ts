@@ -89,15 +89,22 @@ export const PROGRESS = I32_BASE + 2;
 export const FAIL_KIND = I32_BASE + 3;
 /** `truncateAfter`s made on the log since it was shared; cut `n`'s offset is in CUTS. */
 export const CUT_COUNT = I32_BASE + 4;
+/**
+ * Bumped by a thread at the end of each wave of microtasks in which it asked
+ * for waits (the wants themselves are raised at once): the owner serves a
+ * want once the wave that raised it has ended (its records are all framed
+ * then), or a little later in any case (a thread that does not yield).
+ */
+export const WAVES = I32_BASE + 5;
 /** The first of the slots' taken flags (1: handed to a thread). */
-export const TAKEN = I32_BASE + 5;
+export const TAKEN = I32_BASE + 6;
 /**
  * The first of the slots' generations: bumped each time the slot is handed
  * out, so that a handle of an earlier holder (detached, or its thread gone)
  * can no longer append through it.
  */
 export const GENERATION = TAKEN + MAX_SLOTS;
-const I32_WORDS = 5 + 2 * MAX_SLOTS;
+const I32_WORDS = 6 + 2 * MAX_SLOTS;
 /** 32-bit words of the control block (after its 64-bit ones). */
 export const I32_COUNT = I32_WORDS;
 
@@ -370,6 +377,12 @@ export class SharedMemory {
   wake(): void {
     Atomics.store(this.i32, ARMED, 0);
     Atomics.notify(this.i32, ARMED);
+  }
+
+  /** Counts a wave of waits ended ({@link WAVES}) and wakes the owner. */
+  waveEnded(): void {
+    Atomics.add(this.i32, WAVES, 1);
+    this.wake();
   }
 
   /**

@@ -35,7 +35,6 @@ import {
   waitAsync,
 } from './shared-memory.js';
 
-
 /** A resolved promise: its reactions are microtasks without the async-hooks resource `queueMicrotask` makes. */
 const RESOLVED = Promise.resolve();
 /** The ports of the handles attached in this thread: a handle attaches once. */
@@ -81,19 +80,11 @@ export class SharedWal {
   readonly #waits: Wait[] = [];
   #watching = false;
   #detached = false;
-  /** The wants of this wave of microtasks, raised at its end (0: none). */
-  #wantWritten = 0;
-  #wantDurable = 0;
-  /** The wants are raised and the owner woken at the end of this wave of microtasks. */
-  #wakeQueued = false;
-  readonly #wakeOwner = (): void => {
-    this.#wakeQueued = false;
-    const memory = this.#memory;
-    if (this.#wantDurable > 0) memory.raise(WANT_DURABLE, this.#wantDurable);
-    if (this.#wantWritten > 0) memory.raise(WANT_WRITTEN, this.#wantWritten);
-    this.#wantDurable = 0;
-    this.#wantWritten = 0;
-    memory.wake();
+  /** The end of this wave of waits is queued (a microtask). */
+  #waveQueued = false;
+  readonly #endWave = (): void => {
+    this.#waveQueued = false;
+    this.#memory.waveEnded();
   };
   /** `#append` and `#wait`, made once (no closure per append). */
   readonly #appendOne = (payload: Uint8Array): number => this.#append(payload);
@@ -332,17 +323,24 @@ export class SharedWal {
 
   /** Tells the owner what this thread waits for. */
   #ask(target: number, level: WaitLevel | 'collected'): void {
-    if (level === 'durable') this.#wantDurable = Math.max(this.#wantDurable, target);
-    else if (level === 'written') this.#wantWritten = Math.max(this.#wantWritten, target);
-    // Raised (the owner looks at the wants each time it looks at the ring)
-    // and the owner woken once per wave of microtasks, at its end:
-    // committers released together append and wait in one wave, and the
-    // owner then finds all of their records and wants at once (raised at the
-    // first, it would copy out and commit that record alone).
-    if (!this.#wakeQueued) {
-      this.#wakeQueued = true;
-      RESOLVED.then(this.#wakeOwner);
-    }
+    const memory = this.#memory;
+    // Raised at once (the owner looks at the wants each time it looks at the
+    // ring), and the wave ended, waking the owner, once per wave of
+    // microtasks, after the reactions already queued: committers released
+    // together append and wait in one wave, and the owner serves their wants
+    // once it ended, all of their records framed, as one write (served at
+    // the first, that record would go alone). A thread that does not yield
+    // is served a little later anyway (shared-log.ts `#serve`).
+    if (level === 'durable') memory.raise(WANT_DURABLE, target);
+    else if (level === 'written') memory.raise(WANT_WRITTEN, target);
+    this.#queueWave();
+  }
+
+  /** Ends this wave of waits (and wakes the owner) in a microtask, once per wave. */
+  #queueWave(): void {
+    if (this.#waveQueued) return;
+    this.#waveQueued = true;
+    RESOLVED.then(this.#endWave);
   }
 
   /** Settles the waits the published watermarks or state decide. */

@@ -23,9 +23,11 @@ interface Job {
    * `records`: append that many, then wait until the last is durable;
    * `forever`: until stopped or refused; `die`: reserve and exit;
    * `committers`: `committers` loops, each appending `records` records one
-   * at a time, each awaited until durable.
+   * at a time, each awaited until durable; `spin`: one append and a wait
+   * for its durability, then a synchronous spin (no yield) until `durable`
+   * passes it, stopping as 'other' after 10 s.
    */
-  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers';
+  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers' | 'spin';
   readonly committers?: number;
   readonly records?: number;
   readonly seed?: number;
@@ -68,6 +70,18 @@ async function run(): Promise<void> {
     process.exit(0);
   }
   const log = SharedWal.attach(job.handle);
+  if (job.job === 'spin') {
+    const lsn = log.append(threadPayload(job.thread, 0, job.seed ?? 0, job.maxSize));
+    reported(lsn);
+    // Asked, and never yields: only the owner's bound on a wave can serve it.
+    void log.waitFor(lsn, 'durable');
+    const deadline = Date.now() + 10_000;
+    while (log.durable <= lsn && Date.now() < deadline);
+    if (log.durable <= lsn) stopped(new Error('not durable after 10 s of spinning'));
+    Atomics.store(report, 2, 1);
+    parentPort?.postMessage('done');
+    return;
+  }
   if (job.job === 'committers') {
     let seq = 0;
     const committer = async (): Promise<void> => {

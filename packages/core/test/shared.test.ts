@@ -14,7 +14,7 @@ import { CrashFs, type CrashState, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
-import { ARMED, SharedMemory, SLOTS, WANT_DURABLE } from '../src/shared-memory.js';
+import { ARMED, SharedMemory, SLOTS, WANT_DURABLE, WANT_WRITTEN } from '../src/shared-memory.js';
 import {
   checkCrashState,
   DIR,
@@ -42,7 +42,7 @@ interface Thread {
 }
 
 interface JobOptions {
-  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers';
+  readonly job: 'records' | 'forever' | 'die' | 'batches' | 'committers' | 'spin';
   readonly committers?: number;
   readonly records?: number;
   readonly seed?: number;
@@ -357,23 +357,39 @@ describe('Wal.share: a log shared with worker threads', () => {
     await wal.close().catch(() => undefined);
   });
 
-  it("a thread's durable wait found with its frame goes out as one durable write (as an unshared log's does), not a write and then an fdatasync", async () => {
-    const fs = new FaultFs(newFs());
-    const wal = await Wal.open(DIR, { fs, segmentSize: 1 << 20, preallocate: 0 });
-    const handle = wal.share();
-    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
-    fs.resetCounts();
-    // A thread's append with a durable wait, made before the owner looks:
-    // the frame in the ring and the want raised, as SharedWal does.
-    const lsn = memory.append(handle.slot, new Uint8Array(100).fill(3));
-    const end = lsn + HEADER_SIZE + 100;
-    memory.raise(WANT_DURABLE, end);
-    memory.wake();
-    await until(() => wal.durable >= end, 'the record to be durable');
-    assert.equal(fs.count('pwriteDurable'), 1, 'one durable write');
-    assert.equal(fs.count('pwrite'), 0, 'no plain write');
-    assert.equal(fs.count('fdatasync'), 0, 'no fdatasync');
-    handle.port.close();
+  for (const written of [false, true]) {
+    it(`a thread's durable wait found with its frame goes out as one durable write (as an unshared log's does), not a write and then an fdatasync${written ? ', also with a written wait beside it' : ''}`, async () => {
+      const fs = new FaultFs(newFs());
+      const wal = await Wal.open(DIR, { fs, segmentSize: 1 << 20, preallocate: 0 });
+      const handle = wal.share();
+      const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+      fs.resetCounts();
+      // Two appends of a thread with their waits, made before the owner
+      // looks: the frames in the ring, the wants raised, the wave ended, as
+      // SharedWal does. A written want served first sent the chunk plain.
+      const first = memory.append(handle.slot, new Uint8Array(100).fill(3));
+      const lsn = memory.append(handle.slot, new Uint8Array(100).fill(4));
+      const end = lsn + HEADER_SIZE + 100;
+      if (written) memory.raise(WANT_WRITTEN, first + HEADER_SIZE + 100);
+      memory.raise(WANT_DURABLE, end);
+      memory.waveEnded();
+      await until(() => wal.durable >= end, 'the records to be durable');
+      assert.equal(fs.count('pwriteDurable'), 1, 'one durable write');
+      assert.equal(fs.count('pwrite'), 0, 'no plain write');
+      assert.equal(fs.count('fdatasync'), 0, 'no fdatasync');
+      handle.port.close();
+      await wal.close();
+    });
+  }
+
+  it('a thread that asks for a wait and does not yield (it spins on `durable`) still has its record made durable: a want is served a millisecond after it was seen when its wave has not ended', async () => {
+    const fs = newFs();
+    const wal = await openIn(fs);
+    const t = start(wal, 1, { job: 'spin', seed: 8 });
+    assert.equal(await t.exited, 0);
+    assert.equal(stoppedOn(t), '', 'the thread saw its record durable while spinning');
+    assert.equal(lsnsOf(t).length, 1);
+    assert.ok(wal.durable > lsnsOf(t)[0]!);
     await wal.close();
   });
 
