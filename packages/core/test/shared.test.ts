@@ -14,7 +14,15 @@ import { CrashFs, type CrashState, FaultFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import { HEADER_SIZE } from '../src/frame.js';
 import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
-import { ARMED, SharedMemory, SLOTS, WANT_DURABLE, WANT_WRITTEN } from '../src/shared-memory.js';
+import {
+  ARMED,
+  DURABLE,
+  SharedMemory,
+  SLOTS,
+  WANT_DURABLE,
+  WANT_WRITTEN,
+  WRITTEN,
+} from '../src/shared-memory.js';
 import {
   checkCrashState,
   DIR,
@@ -390,6 +398,62 @@ describe('Wal.share: a log shared with worker threads', () => {
     assert.equal(stoppedOn(t), '', 'the thread saw its record durable while spinning');
     assert.equal(lsnsOf(t).length, 1);
     assert.ok(wal.durable > lsnsOf(t)[0]!);
+    await wal.close();
+  });
+
+  it("the durable watermark the owner publishes to threads never passes the log's own: a written wait served while a sync is in flight does not carry the durable one with it", async () => {
+    // A store whose syncs wait while held (writes go through).
+    class HeldSync extends MemoryStore {
+      held: Promise<void> | undefined;
+      #open: (() => void) | undefined;
+      syncs = 0;
+      hold(): void {
+        this.held = new Promise((resolve) => {
+          this.#open = resolve;
+        });
+      }
+      release(): void {
+        this.#open?.();
+        this.held = undefined;
+      }
+      override async sync(): Promise<void> {
+        this.syncs++;
+        await this.held;
+        return super.sync();
+      }
+    }
+    const store = new HeldSync();
+    // Write then sync (no durable writes): written runs ahead of durable.
+    const wal = await Wal.open(store, { durableWrites: false });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    store.hold();
+    const first = memory.append(handle.slot, new Uint8Array(50).fill(1));
+    const firstEnd = first + HEADER_SIZE + 50;
+    memory.raise(WANT_DURABLE, firstEnd);
+    memory.waveEnded();
+    await until(
+      () => store.syncs > 0 && wal.written >= firstEnd,
+      'the first record written, its sync held',
+    );
+    const second = memory.append(handle.slot, new Uint8Array(50).fill(2));
+    const secondEnd = second + HEADER_SIZE + 50;
+    memory.raise(WANT_WRITTEN, secondEnd);
+    memory.waveEnded();
+    await until(
+      () => memory.load(WRITTEN) >= secondEnd,
+      'the written watermark published past the second',
+    );
+    assert.ok(
+      memory.load(DURABLE) < firstEnd,
+      `durable published at ${memory.load(DURABLE)} while the sync of [0, ${firstEnd}) is held`,
+    );
+    store.release();
+    await until(
+      () => memory.load(DURABLE) >= firstEnd,
+      'the durable watermark once the sync completed',
+    );
+    handle.port.close();
     await wal.close();
   });
 
