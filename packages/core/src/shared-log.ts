@@ -491,6 +491,8 @@ export class SharedLog {
    */
   #serve(force: boolean): boolean | undefined {
     const memory = this.memory;
+    // The waves first: a wave counted here ended after its wants were raised.
+    const waves = Atomics.load(memory.i32, WAVES);
     // A want past the tail is no record's: ask for at most the tail.
     const tail = memory.load(TAIL);
     const durable = Math.min(memory.load(WANT_DURABLE), tail);
@@ -499,7 +501,6 @@ export class SharedLog {
       this.#wantSince = undefined;
       return false;
     }
-    const waves = Atomics.load(memory.i32, WAVES);
     if (waves === this.#wavesSeen && !force) {
       const now = performance.now();
       this.#wantSince ??= now;
@@ -560,8 +561,8 @@ export class SharedLog {
   }
 
   /**
-   * Serves the threads while any is attached: each time one appends while
-   * the owner sleeps, or asks for a wait, copy out and ask.
+   * Serves the threads while any is attached: copies out what they frame
+   * and asks for what they wait for, sleeping in between (`#loop`).
    */
   #listen(): void {
     if (this.#listening || this.#stopped) return;
@@ -599,7 +600,10 @@ export class SharedLog {
       Atomics.store(memory.i32, ARMED, mode);
       look = this.#look(false);
       if (look !== WORKED) {
-        const wait = waitAsync(memory.i32, ARMED, mode, look === GATHERING ? GATHER_MS : undefined);
+        // A timeout whenever frames gather or a want waits (the second look
+        // may have found staging full: the first one's mode still holds).
+        const timeout = mode === ARMED_GATHER || look === GATHERING ? GATHER_MS : undefined;
+        const wait = waitAsync(memory.i32, ARMED, mode, timeout);
         if (wait.async) force = (await wait.value) === 'timed-out';
         else await new Promise((resolve) => setImmediate(resolve));
       }

@@ -70,7 +70,9 @@ export const STATE = I32_BASE;
  * Non-zero while the owner sleeps: {@link ARMED_ANY} until any append,
  * {@link ARMED_GATHER} until an append whose frame ends past a multiple of
  * {@link SharedMemory.gather} (frames are gathering); a thread that clears
- * it wakes the owner. A thread that asks for a wait wakes it in either case.
+ * it wakes the owner. A thread's want ({@link SharedMemory.ask}) and the
+ * end of its wave of waits ({@link SharedMemory.waveEnded}) wake it in
+ * either case.
  */
 export const ARMED = I32_BASE + 1;
 /** {@link ARMED}: the owner sleeps until any append. */
@@ -377,6 +379,20 @@ export class SharedMemory {
   wake(): void {
     Atomics.store(this.i32, ARMED, 0);
     Atomics.notify(this.i32, ARMED);
+  }
+
+  /**
+   * A thread's want: raises WANT_WRITTEN or WANT_DURABLE to `target`, and
+   * wakes the owner if it sleeps (it then serves the want once the wave
+   * ends, or GATHER_MS later: it may have copied the frames out already,
+   * and a thread that does not yield never ends its wave).
+   */
+  ask(level: 'written' | 'durable', target: number): void {
+    this.raise(level === 'durable' ? WANT_DURABLE : WANT_WRITTEN, target);
+    const armed = Atomics.load(this.i32, ARMED);
+    if (armed !== 0 && Atomics.compareExchange(this.i32, ARMED, armed, 0) === armed) {
+      Atomics.notify(this.i32, ARMED);
+    }
   }
 
   /** Counts a wave of waits ended ({@link WAVES}) and wakes the owner. */

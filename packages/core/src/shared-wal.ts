@@ -29,8 +29,6 @@ import {
   STATE_FINISHED,
   STATE_TRUNCATING,
   TAIL,
-  WANT_DURABLE,
-  WANT_WRITTEN,
   WRITTEN,
   waitAsync,
 } from './shared-memory.js';
@@ -324,15 +322,14 @@ export class SharedWal {
   /** Tells the owner what this thread waits for. */
   #ask(target: number, level: WaitLevel | 'collected'): void {
     const memory = this.#memory;
-    // Raised at once (the owner looks at the wants each time it looks at the
-    // ring), and the wave ended, waking the owner, once per wave of
-    // microtasks, after the reactions already queued: committers released
-    // together append and wait in one wave, and the owner serves their wants
-    // once it ended, all of their records framed, as one write (served at
-    // the first, that record would go alone). A thread that does not yield
-    // is served a little later anyway (shared-log.ts `#serve`).
-    if (level === 'durable') memory.raise(WANT_DURABLE, target);
-    else if (level === 'written') memory.raise(WANT_WRITTEN, target);
+    // Raised at once (waking a sleeping owner), and the wave ended, waking
+    // the owner, once per wave of microtasks, after the reactions already
+    // queued: committers released together append and wait in one wave, and
+    // the owner serves their wants once it ended, all of their records
+    // framed, as one write (served at the first, that record would go
+    // alone). A thread that does not yield is served GATHER_MS after the
+    // owner saw its want (shared-log.ts `#serve`).
+    if (level !== 'collected') memory.ask(level, target);
     this.#queueWave();
   }
 

@@ -16,6 +16,7 @@ import { HEADER_SIZE } from '../src/frame.js';
 import { SharedWal, type SharedWalHandle, Wal } from '../src/index.js';
 import {
   ARMED,
+  ARMED_ANY,
   DURABLE,
   SharedMemory,
   SLOTS,
@@ -453,6 +454,78 @@ describe('Wal.share: a log shared with worker threads', () => {
       () => memory.load(DURABLE) >= firstEnd,
       'the durable watermark once the sync completed',
     );
+    handle.port.close();
+    await wal.close();
+  });
+
+  it('a want raised after its frames were copied out, by a thread that then does not yield, is still served (the want wakes a sleeping owner)', async () => {
+    const fs = newFs();
+    const wal = await Wal.open(DIR, { fs, segmentSize: 1 << 20, preallocate: 0 });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    // A thread appends, then computes without yielding for longer than the
+    // gather: the owner copies the frame out and sleeps, nothing pending.
+    const lsn = memory.append(handle.slot, new Uint8Array(100).fill(3));
+    const end = lsn + HEADER_SIZE + 100;
+    await until(() => wal.written === end, 'the frame copied out and written');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(Atomics.load(memory.i32, ARMED), ARMED_ANY, 'the owner sleeps for any append');
+    // Then it asks for durability and never ends its wave (no waveEnded).
+    memory.ask('durable', end);
+    await until(() => wal.durable >= end, 'the record to be durable');
+    handle.port.close();
+    await wal.close();
+  });
+
+  it('an owner asleep while frames gather always wakes within the gather time: a look that found staging full does not leave it asleep without a timeout', async () => {
+    const crash = newFs();
+    const held: Array<() => void> = [];
+    let gated = false;
+    const fs = new Proxy(crash, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property !== 'pwrite') return value.bind(target);
+        return async (...args: unknown[]) => {
+          if (gated) await new Promise<void>((resolve) => held.push(resolve));
+          return (value as (...a: unknown[]) => Promise<number>).apply(target, args);
+        };
+      },
+    });
+    const wal = await Wal.open(DIR, {
+      fs,
+      segmentSize: 1 << 20,
+      preallocate: 0,
+      stagingLimit: 64 * 1024,
+    });
+    const handle = wal.share();
+    const memory = new SharedMemory(handle.control, handle.ring, handle.ringSize);
+    await tick();
+    // The owner's own appends fill its staging, their writes held.
+    gated = true;
+    for (let i = 0; i < 66; i++) wal.append(new Uint8Array(1000));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // A thread's append nobody waits for, with a clock that steps 1 ms per
+    // read: the owner's first look finds it fresh (gathering), the second
+    // one old enough to copy out, into the full staging.
+    const clock = performance.now.bind(performance);
+    let step = 0;
+    performance.now = () => {
+      step += 1;
+      return clock() + step;
+    };
+    try {
+      memory.append(handle.slot, new Uint8Array(100));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    } finally {
+      performance.now = clock;
+    }
+    gated = false;
+    for (const release of held.splice(0)) release();
+    await until(() => wal.written === wal.tail, 'the held writes and the copy-out');
+    // Another append nobody waits for, far below the next gather boundary.
+    memory.append(handle.slot, new Uint8Array(100));
+    await until(() => wal.written === wal.tail, 'the record nobody waits for to be written');
     handle.port.close();
     await wal.close();
   });
