@@ -557,12 +557,11 @@ describe('Wal.share: a log shared with worker threads', () => {
     const reopened = await Wal.open(DIR, { fs: crash, segmentSize: 1 << 20 });
     assertSame((await readAll(reopened)).records, appended([t], 5));
     await reopened.close();
-    // Raised at the first record of a wave, a want sent that record alone
-    // and the rest in a second write: about two writes per round.
-    assert.ok(
-      durableWrites <= rounds * 1.3 + 2,
-      `${durableWrites} durable writes for ${rounds} rounds`,
-    );
+    // Served at the first record of a wave, a want sent that record alone
+    // and the rest after it: 87 writes for 30 rounds. Served at the wave's
+    // end: one per round, up to 43 on a loaded machine (a wave outlasting
+    // the owner's 1 ms bound is split).
+    assert.ok(durableWrites <= rounds * 2, `${durableWrites} durable writes for ${rounds} rounds`);
   });
 
   it("threads' durable waits keep at most two durable writes in flight, as an unshared log's (docs/INTERNALS.md §4)", async () => {
