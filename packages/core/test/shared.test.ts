@@ -160,6 +160,41 @@ const newFs = (shuffle?: number): CrashFs => {
   });
 };
 
+/** `fs` with each call of `method` made through `around` (`call()` makes the real one). */
+function wrapMethod(
+  fs: CrashFs,
+  method: string,
+  around: (call: () => Promise<number>) => Promise<number>,
+): CrashFs {
+  return new Proxy(fs, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (typeof value !== 'function') return value;
+      if (property !== method) return value.bind(target);
+      return (...args: unknown[]) =>
+        around(() => (value as (...a: unknown[]) => Promise<number>).apply(target, args));
+    },
+  });
+}
+
+/** Durable writes that take `ms` longer, counted: made, in flight, most in flight at once. */
+function slowDurable(fs: CrashFs, ms: number) {
+  const counts = { made: 0, inFlight: 0, most: 0 };
+  const slow = wrapMethod(fs, 'pwriteDurable', async (call) => {
+    counts.made++;
+    counts.inFlight++;
+    counts.most = Math.max(counts.most, counts.inFlight);
+    try {
+      const written = await call();
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return written;
+    } finally {
+      counts.inFlight--;
+    }
+  });
+  return { fs: slow, counts };
+}
+
 describe('Wal.share: a log shared with worker threads', () => {
   it('many threads, random sizes: LSNs unique and back to back, iteration in LSN order, every record read back after reopen (property)', async () => {
     await fc.assert(
@@ -478,19 +513,11 @@ describe('Wal.share: a log shared with worker threads', () => {
   });
 
   it('an owner asleep while frames gather always wakes within the gather time: a look that found staging full does not leave it asleep without a timeout', async () => {
-    const crash = newFs();
     const held: Array<() => void> = [];
     let gated = false;
-    const fs = new Proxy(crash, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'pwrite') return value.bind(target);
-        return async (...args: unknown[]) => {
-          if (gated) await new Promise<void>((resolve) => held.push(resolve));
-          return (value as (...a: unknown[]) => Promise<number>).apply(target, args);
-        };
-      },
+    const fs = wrapMethod(newFs(), 'pwrite', async (call) => {
+      if (gated) await new Promise<void>((resolve) => held.push(resolve));
+      return call();
     });
     const wal = await Wal.open(DIR, {
       fs,
@@ -532,21 +559,8 @@ describe('Wal.share: a log shared with worker threads', () => {
 
   it('committers of one thread released together reach the owner as one wave: one durable write per round, not their first record alone', async () => {
     const crash = newFs();
-    let durableWrites = 0;
     // Durable writes that take a while: each round of the committers is one wait for one.
-    const slow = new Proxy(crash, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'pwriteDurable') return value.bind(target);
-        return async (...args: unknown[]) => {
-          durableWrites++;
-          const written = await (value as (...a: unknown[]) => Promise<number>).apply(target, args);
-          await new Promise((resolve) => setTimeout(resolve, 3));
-          return written;
-        };
-      },
-    });
+    const { fs: slow, counts } = slowDurable(crash, 3);
     const wal = await Wal.open(DIR, { fs: slow, segmentSize: 1 << 20, preallocate: 0 });
     const rounds = 30;
     const t = start(wal, 1, { job: 'committers', committers: 32, records: rounds, seed: 5 });
@@ -561,37 +575,12 @@ describe('Wal.share: a log shared with worker threads', () => {
     // and the rest after it: 87 writes for 30 rounds. Served at the wave's
     // end: one per round, up to 43 on a loaded machine (a wave outlasting
     // the owner's 1 ms bound is split).
-    assert.ok(durableWrites <= rounds * 2, `${durableWrites} durable writes for ${rounds} rounds`);
+    assert.ok(counts.made <= rounds * 2, `${counts.made} durable writes for ${rounds} rounds`);
   });
 
   it("threads' durable waits keep at most two durable writes in flight, as an unshared log's (docs/INTERNALS.md §4)", async () => {
-    const crash = newFs();
-    let inFlight = 0;
-    let most = 0;
-    let durableWrites = 0;
     // Durable writes that take a while, so that waits pile up behind them.
-    const slow = new Proxy(crash, {
-      get(target, property) {
-        const value: unknown = Reflect.get(target, property, target);
-        if (typeof value !== 'function') return value;
-        if (property !== 'pwriteDurable') return value.bind(target);
-        return async (...args: unknown[]) => {
-          inFlight++;
-          durableWrites++;
-          most = Math.max(most, inFlight);
-          try {
-            const written = await (value as (...a: unknown[]) => Promise<number>).apply(
-              target,
-              args,
-            );
-            await new Promise((resolve) => setTimeout(resolve, 2));
-            return written;
-          } finally {
-            inFlight--;
-          }
-        };
-      },
-    });
+    const { fs: slow, counts } = slowDurable(newFs(), 2);
     const wal = await Wal.open(DIR, { fs: slow, segmentSize: 1 << 20, preallocate: 0 });
     const threads = [1, 2].map((thread) =>
       start(wal, thread, { job: 'records', records: 400, durableEvery: 1, seed: 21 }),
@@ -599,8 +588,8 @@ describe('Wal.share: a log shared with worker threads', () => {
     for (const t of threads) assert.equal(await t.exited, 0);
     for (const t of threads) assert.equal(stoppedOn(t), '', `thread ${t.thread}`);
     await wal.close();
-    assert.ok(durableWrites > 10, `${durableWrites} durable writes`);
-    assert.ok(most <= 2, `${most} durable writes in flight at once`);
+    assert.ok(counts.made > 10, `${counts.made} durable writes`);
+    assert.ok(counts.most <= 2, `${counts.most} durable writes in flight at once`);
   });
 
   it('a thread that appends without waiting and leaves (detached or exited): its frames are copied out and written, not left in the ring', async () => {
