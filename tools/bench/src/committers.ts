@@ -140,6 +140,21 @@ export async function runCommitters(
 }
 
 /**
+ * Records in the log in `dir`, found by a fresh open (its recovery scan
+ * finds what reached the files) and one pass over them; closes it.
+ */
+export async function recordsInLog(dir: string): Promise<number> {
+  const wal = await Wal.open(dir);
+  let records = 0;
+  try {
+    for await (const batch of wal.iterateBatches()) records += batch.length;
+  } finally {
+    await wal.close();
+  }
+  return records;
+}
+
+/**
  * @wal/core: `append(payload, { wait: 'durable' })` into a segmented log;
  * with `blockingSync`, opened with that option (write + fdatasync on the
  * event-loop thread).
@@ -151,17 +166,7 @@ export async function walCommitter(dir: string, blockingSync = false): Promise<C
     commit: (payload) => wal.append(payload, { wait: 'durable' }),
     counts: () => ({ fsyncs: fs.fsyncs, writes: fs.pwrites }),
     close: () => wal.close(),
-    recovered: async () => {
-      // A fresh open: its recovery scan finds what reached the files.
-      const reopened = await Wal.open(dir);
-      let records = 0;
-      try {
-        for await (const batch of reopened.iterateBatches()) records += batch.length;
-      } finally {
-        await reopened.close();
-      }
-      return records;
-    },
+    recovered: () => recordsInLog(dir),
   };
 }
 

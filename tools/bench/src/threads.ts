@@ -31,6 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { SharedWal, type SharedWalHandle, Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
+import { recordsInLog } from './committers.js';
 import {
   type Check,
   checkEqual,
@@ -172,14 +173,6 @@ function startThreads(wal: Wal, job: Omit<ThreadJob, 'handle'>, count: number): 
   });
 }
 
-async function reopenCount(dir: string): Promise<number> {
-  const wal = await Wal.open(dir);
-  let records = 0;
-  for await (const batch of wal.iterateBatches()) records += batch.length;
-  await wal.close();
-  return records;
-}
-
 const cpuOf = (from: NodeJS.CpuUsage): number => {
   const used = process.cpuUsage(from);
   return (used.user + used.system) / 1e6;
@@ -209,7 +202,7 @@ async function buffered(job: BufferedJob): Promise<Result> {
   const records =
     job.threads === 0 ? job.records : Math.floor(job.records / job.threads) * job.threads;
   await wal.close();
-  return { records, seconds, cpuSeconds, reopened: await reopenCount(job.dir) };
+  return { records, seconds, cpuSeconds, reopened: await recordsInLog(job.dir) };
 }
 
 async function durable(job: DurableJob): Promise<Result> {
@@ -244,7 +237,7 @@ async function durable(job: DurableJob): Promise<Result> {
   await wal.close();
   // Every record appended, warm-up and stragglers included, is in the log:
   // `reopened` is 1 when so (the records of the window alone are not known).
-  const reopened = (await reopenCount(job.dir)) === appended ? 1 : 0;
+  const reopened = (await recordsInLog(job.dir)) === appended ? 1 : 0;
   return { records: commits, seconds, cpuSeconds, reopened };
 }
 
