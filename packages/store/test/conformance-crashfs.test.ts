@@ -13,20 +13,10 @@ import { CrashFs } from '../src/testing/crash-fs.js';
 import { FaultFs } from '../src/testing/fault-fs.js';
 import { faultFsFaults } from '../src/testing/store-faults.js';
 import { suite } from '../src/testing/suite.js';
+import { openedOn } from './fs-helpers.js';
 
 /** The CrashFs each store was opened on, so `reopen` finds the same file system. */
-const fsOf = new WeakMap<Store, CrashFs>();
-
-function remember<T extends Store>(store: T, fs: CrashFs): T {
-  fsOf.set(store, fs);
-  return store;
-}
-
-function crashFsOf(store: Store): CrashFs {
-  const fs = fsOf.get(store);
-  if (fs === undefined) throw new Error('store was not opened by this test');
-  return fs;
-}
+const { remember, of: crashFsOf } = openedOn<CrashFs>();
 
 /** The FaultFs over its CrashFs each store of a factory was opened on. */
 const faultFsOf = new WeakMap<Store, FaultFs>();

@@ -6,25 +6,14 @@ import type { Store } from '../src/store.js';
 import { FaultFs } from '../src/testing/fault-fs.js';
 import { faultFsFaults } from '../src/testing/store-faults.js';
 import { suite } from '../src/testing/suite.js';
-import { removeTempDirs, tempDir } from './fs-helpers.js';
+import { openedOn, removeTempDirs, tempDir } from './fs-helpers.js';
 
 /**
  * Every store is opened on a FaultFs of its own over NodeFs (which passes
  * every call through until a rule is armed), so the suite's `faults` can
  * make its I/O fail; a reopen goes through the same FaultFs.
  */
-const fsOf = new WeakMap<Store, FaultFs>();
-
-function remember<T extends Store>(store: T, fs: FaultFs): T {
-  fsOf.set(store, fs);
-  return store;
-}
-
-function faultFsOf(store: Store): FaultFs {
-  const fs = fsOf.get(store);
-  if (fs === undefined) throw new Error('store was not opened by this test');
-  return fs;
-}
+const { remember, of: faultFsOf } = openedOn<FaultFs>();
 
 const faults = (store: Store) => faultFsFaults(faultFsOf(store));
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCode } from '@wal/errors';
 import type { Fs, FsFile, FsLock, OpenMode } from '../src/fs/fs.js';
+import type { Store } from '../src/store.js';
 import type { CrashFsOperation } from '../src/testing/crash-fs.js';
 import type { FaultFs, FsCall } from '../src/testing/fault-fs.js';
 
@@ -189,4 +190,27 @@ export function failMetaStep(fs: FaultFs, fails: MetaStepFailure): void {
       return fire;
     },
   });
+}
+
+/**
+ * What each store of a test was opened on (a file system), so that a
+ * reopen, or the suite's fault hook, finds the same one: `remember` the
+ * store as it opens, `of` it later (throws for a store it never saw).
+ */
+export function openedOn<T>(): {
+  remember<S extends Store>(store: S, on: T): S;
+  of(store: Store): T;
+} {
+  const seen = new WeakMap<Store, T>();
+  return {
+    remember(store, on) {
+      seen.set(store, on);
+      return store;
+    },
+    of(store) {
+      const on = seen.get(store);
+      if (on === undefined) throw new Error('store was not opened by this test');
+      return on;
+    },
+  };
 }
