@@ -336,6 +336,11 @@ export class SharedLog {
     });
   }
 
+  /** Whether a copy-out is waited for (`whenCollected`, `whenRoom`). */
+  get #copyOutWaited(): boolean {
+    return this.#waiters.length > 0 || this.#roomWaiters.length > 0;
+  }
+
   /**
    * A copy-out is waited for: an owner asleep until frames gather is woken
    * by the next append instead (the one the wait may be for).
@@ -591,10 +596,7 @@ export class SharedLog {
       // memory.gather; and, while frames gather or a want waits for the end
       // of its wave, after GATHER_MS at most, then copying out what came.
       const mode =
-        look === GATHERING &&
-        this.#quiescing === 0 &&
-        this.#waiters.length === 0 &&
-        this.#roomWaiters.length === 0
+        look === GATHERING && this.#quiescing === 0 && !this.#copyOutWaited
           ? ARMED_GATHER
           : ARMED_ANY;
       Atomics.store(memory.i32, ARMED, mode);
@@ -638,8 +640,7 @@ export class SharedLog {
         now - this.#gatherSince >= GATHER_MS ||
         pending >= this.memory.gather ||
         this.used >= this.memory.ringSize / 2 ||
-        this.#waiters.length > 0 ||
-        this.#roomWaiters.length > 0
+        this.#copyOutWaited
       ) {
         this.collect();
       }
