@@ -251,10 +251,10 @@ function liveMemory(): number {
   return heapUsed + external;
 }
 
-/** Durable puts of fresh random keys by `writers` writers for the window. */
 /**
- * Durable puts from `writers` loops (the store is closed at the end), then
- * the read-back check: the store reopened, every key put must read back the
+ * Durable puts of random keys from `writers` loops for the window (the
+ * store is closed at the end), then the read-back check: the store
+ * reopened, every key put must read back the
  * value of its last put. Each put's value carries its call number (first 4
  * bytes), so a lost or stale put is seen; a key with two puts in flight at
  * once may read back either (the store may apply them in either order).
