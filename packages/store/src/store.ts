@@ -63,7 +63,8 @@ export interface StoreSupports {
  * carrying a `code` (`ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`);
  * every call after `close()` rejects with `WAL_CLOSED`; I/O failures reject
  * with `WAL_IO` / `WAL_NO_SPACE`. A failed fsync (of data, a directory, the
- * metadata or the head) or durable write (see `writeDurable`) is latched:
+ * metadata or the head), durable write (see `writeDurable`) or cut of
+ * stored bytes in `truncate` (the length on storage is then unknown) is latched:
  * that call and every later one rejects with `WAL_FAILED` whose `cause` is
  * the original failure, and so does a `sync`, `writeDurable` or
  * `updateMeta` still in flight then, even if its own fsync succeeds (the

@@ -64,7 +64,13 @@ class Forwarding implements Store {
  */
 class Faulty extends Forwarding {
   failure: Error | undefined;
-  next: { write?: 'EIO' | 'ENOSPC' | undefined; sync?: boolean; durable?: boolean } = {};
+  next: {
+    write?: 'EIO' | 'ENOSPC' | undefined;
+    sync?: boolean;
+    durable?: boolean;
+    read?: boolean;
+    truncate?: boolean;
+  } = {};
   readonly faults: StoreFaults = {
     failNextWrite: (code) => {
       this.next.write = code;
@@ -74,6 +80,12 @@ class Faulty extends Forwarding {
     },
     failNextDurableWrite: () => {
       this.next.durable = true;
+    },
+    failNextRead: () => {
+      this.next.read = true;
+    },
+    failNextTruncate: () => {
+      this.next.truncate = true;
     },
     clear: () => {
       this.next = {};
@@ -112,8 +124,16 @@ class Faulty extends Forwarding {
       return this.fsyncFailed('write');
     });
   }
+  /** The rejection of a read whose I/O failed. */
+  readFailed(offset: number): Promise<never> {
+    return Promise.reject(toWalError(systemError('EIO', 'read'), 'read', offset));
+  }
   override read(offset: number, length: number) {
-    return this.guard(() => super.read(offset, length));
+    return this.guard(() => {
+      if (!this.next.read) return super.read(offset, length);
+      this.next.read = false;
+      return this.readFailed(offset);
+    });
   }
   override sync() {
     return this.guard(() => {
@@ -123,7 +143,11 @@ class Faulty extends Forwarding {
     });
   }
   override truncate(length: number) {
-    return this.guard(() => super.truncate(length));
+    return this.guard(() => {
+      if (!this.next.truncate) return super.truncate(length);
+      this.next.truncate = false;
+      return this.fsyncFailed('ftruncate');
+    });
   }
   override truncateBefore(offset: number) {
     return this.guard(() => super.truncateBefore(offset));
@@ -474,7 +498,7 @@ describe('conformance suite catches broken stores', () => {
         without.filter((name) => name.startsWith('faults:')),
         [],
       );
-      assert.equal(faultTests().length, 8);
+      assert.equal(faultTests().length, 11);
       const failed = await failures(async () => new Faulty(), undefined, faultyFaults);
       assert.deepEqual([...failed.keys()], [], [...failed.values()].join(' | '));
     });
@@ -554,6 +578,56 @@ describe('conformance suite catches broken stores', () => {
         async () => new Forgets(),
         /faults: a failed durable write latches WAL_FAILED/,
         /write after a failed durable write: resolved/,
+        undefined,
+        faultyFaults,
+      );
+    });
+
+    it('a failed read that latches the store, or rejects untyped', async () => {
+      class LatchesReads extends Faulty {
+        override readFailed(offset: number): Promise<never> {
+          const error = toWalError(systemError('EIO', 'read'), 'read', offset);
+          this.failure = new FailedError('read failed', { cause: error });
+          return Promise.reject(error);
+        }
+      }
+      await expectFailure(
+        async () => new LatchesReads(),
+        /faults: a read whose I\/O fails rejects with IoError WAL_IO/,
+        /the same read after a read failing with EIO: rejected .*latches nothing/,
+        undefined,
+        faultyFaults,
+      );
+      class UntypedRead extends Faulty {
+        override readFailed(): Promise<never> {
+          return Promise.reject(systemError('EIO', 'read'));
+        }
+      }
+      await expectFailure(
+        async () => new UntypedRead(),
+        /faults: a read whose I\/O fails rejects with IoError WAL_IO/,
+        /rejected with code EIO .*not WAL_IO/,
+        undefined,
+        faultyFaults,
+      );
+    });
+
+    it('a failed truncate that does not latch the store', async () => {
+      class TruncateForgets extends Faulty {
+        override truncate(length: number) {
+          if (!this.next.truncate) return super.truncate(length);
+          this.next.truncate = false;
+          return Promise.reject(
+            new FailedError('ftruncate failed', {
+              cause: toWalError(systemError('EIO', 'ftruncate'), 'ftruncate'),
+            }),
+          );
+        }
+      }
+      await expectFailure(
+        async () => new TruncateForgets(),
+        /faults: a failed truncate latches WAL_FAILED/,
+        /write after a failed truncate: resolved; the contract latches/,
         undefined,
         faultyFaults,
       );

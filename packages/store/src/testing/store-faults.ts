@@ -38,6 +38,26 @@ export interface StoreFaults {
    * the contract then requires the same latch as for a failed sync.
    */
   failNextDurableWrite?(): void;
+  /**
+   * The next read of stored bytes from storage (a `pread`) fails with
+   * `EIO`. The contract then requires `read` (and `readInto`) to reject
+   * with `IoError` `WAL_IO` (`errno`, a `syscall`, the failure as `cause`)
+   * and to latch nothing: the same read then returns the bytes. Optional:
+   * the suite checks failed reads only with it. A backend that serves some
+   * reads from memory makes the next read fail all the same.
+   */
+  failNextRead?(): void;
+  /**
+   * The next call of a `truncate` that cuts stored bytes (a file's
+   * truncation, or its deletion) fails with `EIO`. The contract then
+   * requires the store to latch, as after a failed fsync (the length on
+   * storage is unknown): `truncate` rejects with `FailedError`
+   * `WAL_FAILED`, the failure as `cause`, and so does every later call;
+   * `close()` resolves, and a reopen holds every synced byte below the cut
+   * and nothing past the length before the truncation. Optional: the suite
+   * checks failed truncations only with it.
+   */
+  failNextTruncate?(): void;
   /** Disarms every failure armed that has not happened yet. */
   clear(): void;
 }
@@ -46,8 +66,9 @@ export interface StoreFaults {
  * The {@link StoreFaults} of a store opened on `fs` (our backends, or any
  * on the `Fs` layer): a data write is the next `pwrite` (or `pwriteSync`)
  * through `fs`, a data sync the next `fdatasync` (or `fdatasyncSync`), a
- * durable write call the next `pwriteDurable`, `fdatasync` or `syncDir`,
- * whatever file they name. Each arms a one-shot rule on `fs`, so nothing
+ * durable write call the next `pwriteDurable`, `fdatasync` or `syncDir`, a
+ * read the next `pread` (or `preadSync`), a truncation's cut the next
+ * `ftruncate` or `unlink`, whatever file they name. Each arms a one-shot rule on `fs`, so nothing
  * else may use `fs` between the arming and the operation.
  *
  * ```ts
@@ -68,6 +89,8 @@ export function faultFsFaults(fs: FaultFs): StoreFaults {
     failNextSync: () => arm(fs.inject({ method: ['fdatasync', 'fdatasyncSync'], fault: 'EIO' })),
     failNextDurableWrite: () =>
       arm(fs.inject({ method: ['pwriteDurable', 'fdatasync', 'syncDir'], fault: 'EIO' })),
+    failNextRead: () => arm(fs.inject({ method: ['pread', 'preadSync'], fault: 'EIO' })),
+    failNextTruncate: () => arm(fs.inject({ method: ['ftruncate', 'unlink'], fault: 'EIO' })),
     clear: () => {
       for (const injection of armed) injection.remove();
       armed = [];

@@ -1,9 +1,10 @@
 /**
- * Failures of the store's own I/O (suite option `faults`): a failed write
- * rejects with a typed I/O error and latches nothing; for a `durable` store
- * a failed sync, or a failed durable write call of `writeDurable`, latches
- * `WAL_FAILED`: every later call rejects with it, `close()` still resolves,
- * and a persistent store reopens with what was synced before the failure.
+ * Failures of the store's own I/O (suite option `faults`): a failed write or
+ * read rejects with a typed I/O error and latches nothing; for a `durable`
+ * store a failed sync, or a failed durable write call of `writeDurable`,
+ * latches `WAL_FAILED`, as does a failed truncation of stored bytes in any
+ * store: every later call rejects with it, `close()` still resolves, and a
+ * persistent store reopens with what was synced before the failure.
  */
 import type { Store } from '../../store.js';
 import type { StoreFaults } from '../store-faults.js';
@@ -55,7 +56,7 @@ interface Coded {
   readonly cause?: unknown;
 }
 
-/** Checks the rejection of a write whose I/O failed with `errno`. */
+/** Checks the rejection of a write or read whose I/O failed with `errno`. */
 function checkIoError(error: unknown, errno: 'EIO' | 'ENOSPC', what: string): void {
   const [code, name] =
     errno === 'ENOSPC' ? ['WAL_NO_SPACE', 'NoSpaceError'] : ['WAL_IO', 'IoError'];
@@ -330,5 +331,90 @@ export function faultTests(context: SuiteContext): void {
       if (!(await failDurableWrite(store, faults))) return;
       await closes(store, 'after a failed durable write');
       await reopens(store, 'after a failed durable write');
+    }));
+
+  test('faults: a read whose I/O fails rejects with IoError WAL_IO (errno, syscall, cause) and latches nothing', () =>
+    withFaults(async (store, faults) => {
+      if (faults.failNextRead === undefined) return;
+      await store.write(0, SYNCED());
+      await store.sync();
+      const reads: Array<[string, () => Promise<Uint8Array>]> = [
+        ['read', () => store.read(100, 800)],
+      ];
+      if (typeof store.readInto === 'function') {
+        reads.push([
+          'readInto',
+          async () => {
+            const into = new Uint8Array(800);
+            await store.readInto!(100, into);
+            return into;
+          },
+        ]);
+      }
+      const rule = 'a failed read latches nothing';
+      for (const [name, read] of reads) {
+        faults.failNextRead();
+        const what = `a ${name} failing with EIO`;
+        checkIoError(await rejection(read, what, 'failNextRead'), 'EIO', what);
+        const again = `after ${what}`;
+        equalBytes(
+          await works(read, `the same ${name} ${again}`, rule),
+          SYNCED().subarray(100, 900),
+          `the bytes a ${name} returns ${again}`,
+        );
+        await works(() => store.write(1000, pattern(10, 57)), `a write ${again}`, rule);
+        await works(() => store.sync(), `sync ${again}`, rule);
+      }
+    }));
+
+  /** Truncates a store holding SYNCED then 1000 more synced bytes to 1500, its cut armed to fail. */
+  const failTruncate = async (store: Store, faults: StoreFaults): Promise<boolean> => {
+    if (faults.failNextTruncate === undefined) return false;
+    await store.write(1000, pattern(1000, 52));
+    await store.sync();
+    faults.failNextTruncate();
+    const what = 'a truncate whose cut failed';
+    checkFailed(await rejection(() => store.truncate(1500), what, 'failNextTruncate'), what);
+    return true;
+  };
+
+  test('faults: a failed truncate latches WAL_FAILED: every later call rejects, close() resolves', () =>
+    withLatchable(async (store, faults) => {
+      if (!(await failTruncate(store, faults))) return;
+      await latched(store, 'after a failed truncate');
+      await closes(store, 'after a failed truncate');
+    }));
+
+  test('faults: after a failed truncate and close, a reopen holds the synced bytes below the cut', () =>
+    withLatchable(async (store, faults) => {
+      if (!store.supports.persistent || reopen === undefined) return;
+      if (!(await failTruncate(store, faults))) return;
+      await closes(store, 'after a failed truncate');
+      const when = 'after a failed truncate to 1500 of 2000 synced bytes';
+      const again = await works(
+        () => reopen(store),
+        `reopen ${when}`,
+        'close() releases the lock even after a latched failure, and the store opens again',
+      );
+      try {
+        const length = again.length as number;
+        check(
+          length >= 1500 && length <= 2000,
+          `length after reopen ${when} is ${length}: a failed truncation keeps what lies below its cut and adds nothing`,
+        );
+        const bytes = await again.read(0, 1500);
+        equalBytes(
+          bytes.subarray(0, 1000),
+          SYNCED(),
+          `the first 1000 synced bytes, reopened ${when}`,
+        );
+        equalBytes(
+          bytes.subarray(1000),
+          pattern(1000, 52).subarray(0, 500),
+          `the synced bytes of [1000, 1500), reopened ${when}`,
+        );
+      } finally {
+        await again.close();
+      }
     }));
 }
