@@ -170,7 +170,27 @@ function startupNote(
   if (![walShort, walLong, framingShort, framingLong].every(Number.isFinite)) return undefined;
   const records = cell('wal', 100, total)[0]?.records ?? 0;
   const once = Math.max(0, ((walShort - walLong) * records) / 1e6);
-  return `where the time goes: the appending thread's CPU per record, @wal/core ${int(walShort)} ns here and ${int(walLong)} ns over ${bytesLabel(bytesRun)}, the framing loop ${int(framingShort)} and ${int(framingLong)} ns (the loop's thread makes its own writes too; the log hands its writes to the thread pool); so here the log's thread costs ${(walShort / framingShort).toFixed(2)}× the loop's, about ${int(once)} ms of it once per process (its code compiled while it runs, fresh staging memory, the first back-pressure wait) and the rest the append path's work per record (reservation, framing, staging, the boundary index), which the loop's few lines do not do`;
+  const faults = faultNote(cell('wal', 100, total), cell('framing', 100, total));
+  return `where the time goes: the appending thread's CPU per record, @wal/core ${int(walShort)} ns here and ${int(walLong)} ns over ${bytesLabel(bytesRun)}, the framing loop ${int(framingShort)} and ${int(framingLong)} ns (the loop's thread makes its own writes too; the log hands its writes to the thread pool); so here the log's thread costs ${(walShort / framingShort).toFixed(2)}× the loop's, about ${int(once)} ms of it once per process (its code compiled while it runs, fresh staging memory, the first back-pressure wait) and the rest the append path's work per record (reservation, framing, staging, the boundary index), which the loop's few lines do not do${faults === undefined ? '' : `; ${faults}`}`;
+}
+
+/**
+ * The page faults of a short buffered run, log against loop (medians of the
+ * runs that counted them), priced at what a fault cost in the same children:
+ * `undefined` when a side lacks the counts.
+ */
+export function faultNote(wal: BufferedResult[], framing: BufferedResult[]): string | undefined {
+  const counted = (runs: BufferedResult[]): BufferedResult[] =>
+    runs.filter((r) => r.minorFaults !== undefined && r.faultMicros !== undefined);
+  const w = counted(wal);
+  const f = counted(framing);
+  if (w.length === 0 || f.length === 0) return undefined;
+  const faults = (runs: BufferedResult[]): number => median(runs.map((r) => r.minorFaults!));
+  const micros = median([...w, ...f].map((r) => r.faultMicros!));
+  const walFaults = faults(w);
+  const framingFaults = faults(f);
+  const ms = (count: number): string => fixed(1)((count * micros) / 1000);
+  return `minor page faults in the timed window (first touches of fresh memory: the log's staging chunks, up to its staging limit before the first back-pressure wait lets it reuse them, and the heap as it grows; the loop's one buffer): @wal/core ${int(walFaults)}, the framing loop ${int(framingFaults)}, at ${fixed(1)(micros)} µs each in these children (a fresh 4 MiB buffer touched page by page), about ${ms(walFaults)} against ${ms(framingFaults)} ms`;
 }
 
 /** "thread / process" CPU ns per record of buffered runs (medians), or empty when not measured. */

@@ -1,7 +1,8 @@
 // The target rows of the durable section that pick a peer from the run.
 import assert from 'node:assert/strict';
 import type { DurableRun, DurableSystem } from '../src/committers.js';
-import { type Results, type Target, targets } from '../src/report.js';
+import { faultNote, type Results, type Target, targets } from '../src/report.js';
+import type { BufferedResult } from '../src/workloads.js';
 import { blankMeta } from './fixtures.js';
 
 /** One repetition committing `rate` commits in one second. */
@@ -66,5 +67,34 @@ describe('durable K=1 target: the best asynchronous peer of the run', () => {
     const row = bestPeerRow(oneCommitter({ wal: 1000, naive: 900 }));
     assert.equal(row.pass, false);
     assert.match(row.measured, /no asynchronous peer measured/);
+  });
+});
+
+describe('buffered short run: page faults priced from the same children', () => {
+  const run = (
+    minorFaults: number | undefined,
+    faultMicros: number | undefined,
+  ): BufferedResult => ({
+    records: 1_000_000,
+    bytes: 100_000_000,
+    seconds: 0.2,
+    loopSeconds: 0.2,
+    ...(minorFaults === undefined ? {} : { minorFaults }),
+    ...(faultMicros === undefined ? {} : { faultMicros }),
+  });
+
+  it('is absent when a side did not count them', () => {
+    assert.equal(faultNote([run(2000, 15)], [run(undefined, undefined)]), undefined);
+    assert.equal(faultNote([], [run(300, 15)]), undefined);
+  });
+
+  it('gives the median counts and their cost at the median price per fault', () => {
+    const note = faultNote(
+      [run(2000, 10), run(2200, 20), run(2400, 30)],
+      [run(300, 20), run(200, 20), run(400, 20)],
+    );
+    assert.ok(note !== undefined);
+    assert.match(note, /@wal\/core 2,200, the framing loop 300, at 20\.0 µs each/);
+    assert.match(note, /about 44\.0 against 6\.0 ms/);
   });
 });
