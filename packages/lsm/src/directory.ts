@@ -20,12 +20,19 @@ import type { VersionState } from './manifest.js';
 const noop = (): void => {};
 
 /**
- * Checks that `path` is missing, an empty directory, or a store
- * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
- * store is new (no marker yet). Rejects with `WAL_NOT_A_LOG`,
- * changing nothing, when it is something else.
+ * What {@link claimDirectory} found: `created` (missing, created now and its
+ * parent fsynced), `new` (an empty directory, or one holding only a prefix
+ * of the marker: no marker yet) or `store` (the complete marker).
  */
-export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
+export type Claim = 'created' | 'new' | 'store';
+
+/**
+ * Checks that `path` is missing, an empty directory, or a store
+ * (docs/LSM-FORMAT.md §6); creates it when missing, and then fsyncs its
+ * parent. Rejects with `WAL_NOT_A_LOG`, changing nothing, when it is
+ * something else.
+ */
+export async function claimDirectory(fs: Fs, path: string): Promise<Claim> {
   let created: boolean;
   try {
     created = await fs.mkdir(path);
@@ -35,12 +42,8 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     throw ioError(error, `creating directory ${path}`);
   }
   if (created) {
-    try {
-      await fs.syncDir(dirname(path));
-    } catch (error) {
-      throw ioError(error, `fsync of directory ${dirname(path)}`);
-    }
-    return true;
+    await syncDirectory(fs, dirname(path));
+    return 'created';
   }
   let names: string[];
   try {
@@ -56,14 +59,14 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
       const more = others.length > 3 ? ` and ${others.length - 3} more` : '';
       throw notAStore(path, `a directory holding files that are not a store (${listed}${more})`);
     }
-    return true;
+    return 'new';
   }
   const marker = await readMarker(fs, path);
-  if (compareBytes(marker, MARKER) === 0) return false;
+  if (compareBytes(marker, MARKER) === 0) return 'store';
   // A marker cut short by a crash while the store was being created (nothing
   // else written yet) is ours: the creation starts again.
   if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
-    return true;
+    return 'new';
   }
   throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
 }
@@ -138,6 +141,15 @@ async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
     }
   } catch (error) {
     throw ioError(error, `reading ${path}`);
+  }
+}
+
+/** fsyncs directory `path`. Rejects with `WAL_IO` or `WAL_NO_SPACE`. */
+export async function syncDirectory(fs: Fs, path: string): Promise<void> {
+  try {
+    await fs.syncDir(path);
+  } catch (error) {
+    throw ioError(error, `fsync of directory ${path}`);
   }
 }
 

@@ -3,13 +3,13 @@
  * locked, the manifest replayed, orphans deleted, the live tables opened,
  * the data log recovered and replayed into a memtable.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
 import { decodeBatch, RecordSlab } from './batch.js';
 import { KIND_RANGE_DELETE, Malformed } from './coding.js';
-import { claimDirectory, removeOrphans, survey, writeMarker } from './directory.js';
+import { claimDirectory, removeOrphans, survey, syncDirectory, writeMarker } from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
 import {
   applyEdit,
@@ -53,7 +53,7 @@ export interface Recovered {
  */
 export async function recover(path: string, options: ResolvedOptions): Promise<Recovered> {
   const { fs, cache, logOptions } = options;
-  await claimDirectory(fs, path);
+  const created = (await claimDirectory(fs, path)) === 'created';
   let lock: FsLock | undefined;
   let manifest: Wal | undefined;
   let wal: Wal | undefined;
@@ -61,7 +61,12 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
   try {
     lock = await fs.lock(join(path, LOCK_NAME));
     // Checked again under the lock: another opener may have raced us.
-    const fresh = await claimDirectory(fs, path);
+    const claim = await claimDirectory(fs, path);
+    // A process killed during an earlier open may have created the directory
+    // and never fsynced its parent: made durable before anything is
+    // acknowledged, as when this open creates it (§9 step 2).
+    if (!created) await syncDirectory(fs, dirname(path));
+    const fresh = claim !== 'store';
     if (fresh) await writeMarker(fs, path);
     const found = fresh ? undefined : await survey(fs, path);
     if (found !== undefined && !found.manifest && (found.wal || found.tables > 0)) {

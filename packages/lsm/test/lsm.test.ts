@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
-import { CrashFs, FaultFs } from '@wal/store/testing';
+import { CrashFs, FaultFs, type FsCall } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { getU64, putU32 } from '../src/coding.js';
@@ -2307,6 +2307,53 @@ describe('Lsm: damage and faults', () => {
         await again.close();
       }
     }
+  });
+
+  /**
+   * A process killed while it creates the store, at the first file-system
+   * call `kill` picks (that call and every later one fail), then a second
+   * process that opens the store, writes `k` durably and closes: every state
+   * a power loss could leave then holds `k`.
+   */
+  async function killedCreationThenDurableWrite(
+    kill: (call: FsCall) => boolean,
+    label: string,
+  ): Promise<void> {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    let killed = false;
+    fs.inject({
+      when: (call) => {
+        if (!killed) killed = kill(call);
+        return killed ? 'EIO' : undefined;
+      },
+    });
+    await assert.rejects(Lsm.open(DIR, { fs, segmentSize: 4096 }));
+    assert.ok(killed, `${label}: the call to kill was made`);
+    const next = crash.processCrash();
+    const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+    await db.put(bytes('k'), bytes('v'), { sync: true });
+    await db.close();
+    let count = 0;
+    for (const state of next.crashStates()) {
+      count++;
+      let got: string | undefined;
+      try {
+        const again = await Lsm.open(DIR, { fs: state.fs(), segmentSize: 4096 });
+        got = text(await again.get(bytes('k')));
+        await again.close();
+      } catch (error) {
+        got = String(error);
+      }
+      assert.equal(got, 'v', `${label}, power-loss state ${count}`);
+    }
+  }
+
+  it('a store directory created by a process killed before it fsynced the parent is made durable by the next open', async () => {
+    await killedCreationThenDurableWrite(
+      (call) => call.method === 'syncDir' && call.path === '/',
+      'killed at the parent fsync',
+    );
   });
 
   it('removes orphan tables at open, and leaves other names alone', async () => {
