@@ -172,6 +172,27 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
 }
 
 /**
+ * Makes the complete marker found in place durable: fdatasync, directory
+ * fsync (§9 step 2). A process killed after it wrote the marker and before
+ * the fdatasync left it in the page cache only, where a power loss could
+ * still take it back.
+ */
+export async function syncMarker(fs: Fs, dir: string): Promise<void> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'write');
+    try {
+      await fs.fdatasync(file);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+    await fs.syncDir(dir);
+  } catch (error) {
+    throw ioError(error, `fsync of the marker ${path}`);
+  }
+}
+
+/**
  * Deletes table files the manifest does not name (I4), then fsyncs the
  * directory. A file already gone (ENOENT) is not an error: its deletion
  * is the goal.

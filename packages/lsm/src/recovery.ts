@@ -9,7 +9,14 @@ import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
 import { decodeBatch, RecordSlab } from './batch.js';
 import { KIND_RANGE_DELETE, Malformed } from './coding.js';
-import { claimDirectory, removeOrphans, survey, syncDirectory, writeMarker } from './directory.js';
+import {
+  claimDirectory,
+  removeOrphans,
+  survey,
+  syncDirectory,
+  syncMarker,
+  writeMarker,
+} from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
 import {
   applyEdit,
@@ -67,7 +74,11 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     // acknowledged, as when this open creates it (§9 step 2).
     if (!created) await syncDirectory(fs, dirname(path));
     const fresh = claim !== 'store';
+    // A marker found in place may be one a killed process wrote and never
+    // synced: made durable too, or a power loss could leave a store whose
+    // marker is cut short, refused as not ours.
     if (fresh) await writeMarker(fs, path);
+    else await syncMarker(fs, path);
     const found = fresh ? undefined : await survey(fs, path);
     if (found !== undefined && !found.manifest && (found.wal || found.tables > 0)) {
       throw new CorruptionError(
