@@ -593,6 +593,29 @@ describe('Lsm: compaction', () => {
     await db.close();
   });
 
+  it('flush() covers the writes called before it when one of them fills the memtable and starts a flush meanwhile', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { db } = await openMemory({ writeBufferSize: 4096 });
+      for (let i = 0; db.stats().memtableBytes + 200 < 4096; i++)
+        await db.put(bytes(`k${String(i).padStart(5, '0')}`), new Uint8Array(40));
+      // Applied once written: the memtable is full, its flush starts.
+      const filling = db.put(bytes('A'), new Uint8Array(300));
+      // Applied once durable, after that: in the next memtable.
+      const durable = db.put(bytes('B'), bytes('b'), { sync: true });
+      await db.flush();
+      const { memtableBytes, flushing } = db.stats();
+      await Promise.all([filling, durable]);
+      assert.equal(
+        memtableBytes,
+        0,
+        `round ${round}: every write called before flush() is flushed`,
+      );
+      assert.equal(flushing, false, `round ${round}`);
+      assert.equal(text(await db.get(bytes('B'))), 'b');
+      await db.close();
+    }
+  });
+
   it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
     const { db } = await openMemory({ ...SMALL, level0Trigger: 1, levelBaseBytes: 1 << 20 });
     for (let i = 0; i < 100; i++) await db.put(keyOf(i), bytes(`old-${i}`.padEnd(40, '.')));
