@@ -4,11 +4,13 @@
  */
 import { dirname, join } from 'node:path';
 import { errorCode, NotALogError } from '@wal/errors';
-import { type Fs, identifyLog, readFull, writeAll } from '@wal/store';
+import { type Fs, identifyLog, lockFileAt, readFull, writeAll } from '@wal/store';
 import { compareBytes } from './coding.js';
 import {
   ioError,
   isLockEntry,
+  LOCK_BREAK_NAME,
+  LOCK_NAME,
   MANIFEST_DIR,
   MARKER,
   MARKER_NAME,
@@ -52,8 +54,8 @@ export async function claimDirectory(fs: Fs, path: string): Promise<Claim> {
     if (errorCode(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
-  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
   if (!names.includes(MARKER_NAME)) {
+    const others = await foreignEntries(fs, path, names);
     if (others.length > 0) {
       const listed = [...others].sort().slice(0, 3).join(', ');
       const more = others.length > 3 ? ` and ${others.length - 3} more` : '';
@@ -65,10 +67,37 @@ export async function claimDirectory(fs: Fs, path: string): Promise<Claim> {
   if (compareBytes(marker, MARKER) === 0) return 'store';
   // A marker cut short by a crash while the store was being created (nothing
   // else written yet) is ours: the creation starts again.
-  if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
+  if (
+    compareBytes(marker, MARKER.subarray(0, marker.length)) === 0 &&
+    (await foreignEntries(fs, path, names)).length === 0
+  ) {
     return 'new';
   }
   throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
+}
+
+/**
+ * The entries of directory `path` (named `names`) that are neither the
+ * marker nor files of the lock protocol: any other name, and a `lock` or
+ * `lock.break` that is not a lock file of ours (@wal/store's `lockFileAt`,
+ * the rule it applies to a log directory's). Reads only.
+ */
+async function foreignEntries(fs: Fs, path: string, names: string[]): Promise<string[]> {
+  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
+  for (const name of [LOCK_NAME, LOCK_BREAK_NAME]) {
+    if (!names.includes(name)) continue;
+    const at = join(path, name);
+    let found: Awaited<ReturnType<typeof lockFileAt>>;
+    try {
+      found = await lockFileAt(fs, at);
+    } catch (error) {
+      // A FIFO, a device or a socket: never opened, not ours.
+      if (errorCode(error) !== 'WAL_NOT_A_LOG') throw ioError(error, `reading ${at}`);
+      found = 'other';
+    }
+    if (found === 'other') others.push(`${name} (not a lock file of ours)`);
+  }
+  return others;
 }
 
 /**

@@ -1859,6 +1859,30 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     );
   });
 
+  it('a lock or lock.break that is not a lock file of ours makes a directory foreign: refused, nothing changed', async () => {
+    for (const [name, marker, message] of [
+      [
+        'lock.break',
+        undefined,
+        /holding files that are not a store \(lock\.break \(not a lock file of ours\)\)/,
+      ],
+      [
+        'lock',
+        undefined,
+        /holding files that are not a store \(lock \(not a lock file of ours\)\)/,
+      ],
+      ['lock.break', '@wal/l', /LSM file is not an @wal\/lsm marker/],
+    ] as const) {
+      const path = join(root.path, `${name}-${marker === undefined ? 'alone' : 'cut-marker'}`);
+      await mkdir(path);
+      await writeFile(join(path, name), 'my precious notes\n');
+      if (marker !== undefined) await writeFile(join(path, 'LSM'), marker);
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_NOT_A_LOG', message));
+      assert.deepEqual(await tree(path), before, path);
+    }
+  });
+
   it('a marker cut short by a crash during creation is completed', async () => {
     const path = join(root.path, 'db');
     await mkdir(path);
