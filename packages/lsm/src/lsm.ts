@@ -213,9 +213,9 @@ export class Lsm {
 
   /**
    * Opens (creating if missing or empty) the store in directory `path`
-   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, deletes
-   * orphan tables, opens the live tables, then recovers the data log and
-   * replays it into the memtable.
+   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, opens
+   * the live tables, recovers the data log and replays it into the
+   * memtable, then deletes orphan tables.
    *
    * Rejects with `WAL_NOT_A_LOG` (`NotALogError`) when `path` exists and is not a
    * store (a file, or a directory holding anything but a store) — left

@@ -1,7 +1,7 @@
 /**
  * Open and recovery (docs/LSM-FORMAT.md §9): the directory claimed and
- * locked, the manifest replayed, orphans deleted, the live tables opened,
- * the data log recovered and replayed into a memtable.
+ * locked, the manifest replayed, the live tables opened, the data log
+ * recovered and replayed into a memtable, orphans deleted.
  */
 import { dirname, join } from 'node:path';
 import { Wal } from '@wal/core';
@@ -115,7 +115,6 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
         `store ${path}: the data log ${join(path, WAL_DIR)} is missing, yet ${edits > 0 ? 'the manifest holds edits' : `the store holds ${found.tables} table file(s)`}; nothing was changed`,
       );
     }
-    await removeOrphans(fs, path, state);
     for (const entry of state.tables.values()) {
       const table = await Table.open(fs, tablePath(path, entry.number), cache);
       tables.push(new LiveTable(entry, table));
@@ -182,6 +181,9 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     });
     replayInto = undefined;
     slab = undefined;
+    // Only now that the manifest, the live tables and the data log opened:
+    // a store refused for any of them is left as it was, orphans included.
+    await removeOrphans(fs, path, state);
     // The first edit completes the store's creation (§9 step 7): from then
     // on a store always has a manifest edit and a data log, so a lost
     // manifest or data log is told from a creation cut short.

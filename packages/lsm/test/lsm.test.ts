@@ -1946,6 +1946,39 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     });
   }
 
+  it('a data log of another program, or a damaged one, is refused before any orphan table is deleted; no file changes', async () => {
+    const orphan = '00000000000000000099.sst';
+    for (const [what, damage, code] of [
+      [
+        'another program',
+        async (path: string) => {
+          await rm(join(path, 'wal'), { recursive: true });
+          const log = await Wal.open(join(path, 'wal'), { application: 'my-queue' });
+          await log.append(bytes('not a batch'), { wait: 'durable' });
+          await log.close();
+        },
+        'WAL_NOT_A_LOG',
+      ],
+      [
+        'a damaged batch',
+        async (path: string) => {
+          const log = await Wal.open(join(path, 'wal'), { application: '@wal/lsm' });
+          await log.append(bytes('not a batch'), { wait: 'durable' });
+          await log.close();
+        },
+        'WAL_CORRUPTION',
+      ],
+    ] as const) {
+      const path = join(root.path, what.replaceAll(' ', '-'));
+      await flushedStore(path);
+      await damage(path);
+      await writeFile(join(path, orphan), 'left by a flush cut short');
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode(code), what);
+      assert.deepEqual(await tree(path), before, what);
+    }
+  });
+
   it('a missing data log of a store never flushed is refused; no file changes', async () => {
     const path = join(root.path, 'db');
     await flushedStore(path, false);
