@@ -169,6 +169,9 @@ async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
       await fs.close(file).catch(noop);
     }
   } catch (error) {
+    if (errorCode(error) === 'EISDIR') {
+      throw notAStore(dir, `a directory whose ${MARKER_NAME} is a directory`);
+    }
     throw ioError(error, `reading ${path}`);
   }
 }

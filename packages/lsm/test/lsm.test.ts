@@ -1813,6 +1813,15 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     await assert.rejects(Lsm.open(fake), isCode('WAL_NOT_A_LOG', /marker/));
     assert.deepEqual(await readdir(fake), ['LSM']);
 
+    const markerDir = join(root.path, 'marker-dir');
+    await mkdir(join(markerDir, 'LSM'), { recursive: true });
+    await assert.rejects(
+      Lsm.open(markerDir),
+      isCode('WAL_NOT_A_LOG', /whose LSM is a directory, not an @wal\/lsm store/),
+    );
+    assert.deepEqual(await readdir(markerDir), ['LSM']);
+    assert.deepEqual(await readdir(join(markerDir, 'LSM')), []);
+
     const empty = join(root.path, 'empty');
     await mkdir(empty);
     const db = await Lsm.open(empty);
