@@ -4,11 +4,13 @@
  */
 import { dirname, join } from 'node:path';
 import { errorCode, NotALogError } from '@wal/errors';
-import { type Fs, identifyLog, readFull, writeAll } from '@wal/store';
+import { type Fs, identifyLog, lockFileAt, readFull, writeAll } from '@wal/store';
 import { compareBytes } from './coding.js';
 import {
   ioError,
   isLockEntry,
+  LOCK_BREAK_NAME,
+  LOCK_NAME,
   MANIFEST_DIR,
   MARKER,
   MARKER_NAME,
@@ -20,12 +22,19 @@ import type { VersionState } from './manifest.js';
 const noop = (): void => {};
 
 /**
- * Checks that `path` is missing, an empty directory, or a store
- * (docs/LSM-FORMAT.md §6); creates it when missing. Resolves `true` when the
- * store is new (no marker yet). Rejects with `WAL_NOT_A_LOG`,
- * changing nothing, when it is something else.
+ * What {@link claimDirectory} found: `created` (missing, created now and its
+ * parent fsynced), `new` (an empty directory, or one holding only a prefix
+ * of the marker: no marker yet) or `store` (the complete marker).
  */
-export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
+export type Claim = 'created' | 'new' | 'store';
+
+/**
+ * Checks that `path` is missing, an empty directory, or a store
+ * (docs/LSM-FORMAT.md §6); creates it when missing, and then fsyncs its
+ * parent. Rejects with `WAL_NOT_A_LOG`, changing nothing, when it is
+ * something else.
+ */
+export async function claimDirectory(fs: Fs, path: string): Promise<Claim> {
   let created: boolean;
   try {
     created = await fs.mkdir(path);
@@ -35,12 +44,8 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     throw ioError(error, `creating directory ${path}`);
   }
   if (created) {
-    try {
-      await fs.syncDir(dirname(path));
-    } catch (error) {
-      throw ioError(error, `fsync of directory ${dirname(path)}`);
-    }
-    return true;
+    await syncDirectory(fs, dirname(path));
+    return 'created';
   }
   let names: string[];
   try {
@@ -49,23 +54,50 @@ export async function claimDirectory(fs: Fs, path: string): Promise<boolean> {
     if (errorCode(error) === 'ENOTDIR') throw notAStore(path, 'a file');
     throw ioError(error, `listing ${path}`);
   }
-  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
   if (!names.includes(MARKER_NAME)) {
+    const others = await foreignEntries(fs, path, names);
     if (others.length > 0) {
       const listed = [...others].sort().slice(0, 3).join(', ');
       const more = others.length > 3 ? ` and ${others.length - 3} more` : '';
       throw notAStore(path, `a directory holding files that are not a store (${listed}${more})`);
     }
-    return true;
+    return 'new';
   }
   const marker = await readMarker(fs, path);
-  if (compareBytes(marker, MARKER) === 0) return false;
+  if (compareBytes(marker, MARKER) === 0) return 'store';
   // A marker cut short by a crash while the store was being created (nothing
   // else written yet) is ours: the creation starts again.
-  if (others.length === 0 && compareBytes(marker, MARKER.subarray(0, marker.length)) === 0) {
-    return true;
+  if (
+    compareBytes(marker, MARKER.subarray(0, marker.length)) === 0 &&
+    (await foreignEntries(fs, path, names)).length === 0
+  ) {
+    return 'new';
   }
   throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
+}
+
+/**
+ * The entries of directory `path` (named `names`) that are neither the
+ * marker nor files of the lock protocol: any other name, and a `lock` or
+ * `lock.break` that is not a lock file of ours (@wal/store's `lockFileAt`,
+ * the rule it applies to a log directory's). Reads only.
+ */
+async function foreignEntries(fs: Fs, path: string, names: string[]): Promise<string[]> {
+  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
+  for (const name of [LOCK_NAME, LOCK_BREAK_NAME]) {
+    if (!names.includes(name)) continue;
+    const at = join(path, name);
+    let found: Awaited<ReturnType<typeof lockFileAt>>;
+    try {
+      found = await lockFileAt(fs, at);
+    } catch (error) {
+      // A FIFO, a device or a socket: never opened, not ours.
+      if (errorCode(error) !== 'WAL_NOT_A_LOG') throw ioError(error, `reading ${at}`);
+      found = 'other';
+    }
+    if (found === 'other') others.push(`${name} (not a lock file of ours)`);
+  }
+  return others;
 }
 
 /**
@@ -137,7 +169,19 @@ async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
       await fs.close(file).catch(noop);
     }
   } catch (error) {
+    if (errorCode(error) === 'EISDIR') {
+      throw notAStore(dir, `a directory whose ${MARKER_NAME} is a directory`);
+    }
     throw ioError(error, `reading ${path}`);
+  }
+}
+
+/** fsyncs directory `path`. Rejects with `WAL_IO` or `WAL_NO_SPACE`. */
+export async function syncDirectory(fs: Fs, path: string): Promise<void> {
+  try {
+    await fs.syncDir(path);
+  } catch (error) {
+    throw ioError(error, `fsync of directory ${path}`);
   }
 }
 
@@ -156,6 +200,27 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
     await fs.syncDir(dir);
   } catch (error) {
     throw ioError(error, `creating the marker ${path}`);
+  }
+}
+
+/**
+ * Makes the complete marker found in place durable: fdatasync, directory
+ * fsync (§9 step 2). A process killed after it wrote the marker and before
+ * the fdatasync left it in the page cache only, where a power loss could
+ * still take it back.
+ */
+export async function syncMarker(fs: Fs, dir: string): Promise<void> {
+  const path = join(dir, MARKER_NAME);
+  try {
+    const file = await fs.open(path, 'write');
+    try {
+      await fs.fdatasync(file);
+    } finally {
+      await fs.close(file).catch(noop);
+    }
+    await fs.syncDir(dir);
+  } catch (error) {
+    throw ioError(error, `fsync of the marker ${path}`);
   }
 }
 

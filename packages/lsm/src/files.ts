@@ -10,16 +10,19 @@ export const MARKER_NAME = 'LSM';
 export const MARKER = new TextEncoder().encode('@wal/lsm 1\n');
 /** The lock file. */
 export const LOCK_NAME = 'lock';
+/** The guard file of @wal/store's lock protocol, next to the lock file. */
+export const LOCK_BREAK_NAME = 'lock.break';
 /**
- * The lock file and the files of @wal/store's lock protocol next to it:
- * `lock.<token>.tmp` (a lock being written), the guard `lock.break` and its
- * `lock.break.<token>.tmp`. Another opener's, or a crash's, leftovers: not
- * foreign files. The same rule as @wal/store's for a log directory (which
- * does not export it on its own).
+ * The names of the lock file and of the files of @wal/store's lock protocol
+ * next to it: `lock.<token>.tmp` (a lock being written), the guard
+ * `lock.break` and its `lock.break.<token>.tmp`. Another opener's, or a
+ * crash's, leftovers: not foreign files, as in a log directory; `lock` and
+ * `lock.break` only when they hold a lock file of ours (checked by their
+ * contents, as @wal/store checks them: `claimDirectory`).
  */
 const LOCK_ENTRY = /^lock(?:\.break)?(?:\.[0-9a-f]+\.tmp)?$/;
 
-/** True when `name` is the lock file or a file of the lock protocol ({@link LOCK_ENTRY}). */
+/** True when `name` is named as the lock file or a file of the lock protocol ({@link LOCK_ENTRY}). */
 export function isLockEntry(name: string): boolean {
   return LOCK_ENTRY.test(name);
 }

@@ -213,9 +213,9 @@ export class Lsm {
 
   /**
    * Opens (creating if missing or empty) the store in directory `path`
-   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, deletes
-   * orphan tables, opens the live tables, then recovers the data log and
-   * replays it into the memtable.
+   * (docs/LSM-FORMAT.md §9): takes the lock, replays the manifest, opens
+   * the live tables, recovers the data log and replays it into the
+   * memtable, then deletes orphan tables.
    *
    * Rejects with `WAL_NOT_A_LOG` (`NotALogError`) when `path` exists and is not a
    * store (a file, or a directory holding anything but a store) — left
@@ -848,8 +848,21 @@ export class Lsm {
     if (this.#failure !== undefined) throw this.#failure;
     // Writes already called are applied first, so the flush covers them.
     await this.#settled();
-    if (this.#failure !== undefined) throw this.#failure;
-    if (this.#frozen === undefined) this.#freeze();
+    const covered = this.#visible;
+    // Meanwhile a write may have filled the memtable and started its flush
+    // (`#apply`), later writes going on in a new memtable: that flush holds
+    // the writes to cover only when it was frozen after the last of them.
+    for (;;) {
+      if (this.#failure !== undefined) throw this.#failure;
+      const frozen = this.#frozen;
+      if (frozen === undefined) break;
+      await this.#flushing?.catch(noop);
+      if (frozen.memtable.lastSequence >= covered) {
+        if (this.#failure !== undefined) throw this.#failure;
+        return;
+      }
+    }
+    this.#freeze();
     await this.#flushing;
   }
 

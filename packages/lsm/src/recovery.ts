@@ -1,15 +1,22 @@
 /**
  * Open and recovery (docs/LSM-FORMAT.md §9): the directory claimed and
- * locked, the manifest replayed, orphans deleted, the live tables opened,
- * the data log recovered and replayed into a memtable.
+ * locked, the manifest replayed, the live tables opened, the data log
+ * recovered and replayed into a memtable, orphans deleted.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Wal } from '@wal/core';
 import { CorruptionError } from '@wal/errors';
 import type { FsLock } from '@wal/store';
 import { decodeBatch, RecordSlab } from './batch.js';
 import { KIND_RANGE_DELETE, Malformed } from './coding.js';
-import { claimDirectory, removeOrphans, survey, writeMarker } from './directory.js';
+import {
+  claimDirectory,
+  removeOrphans,
+  survey,
+  syncDirectory,
+  syncMarker,
+  writeMarker,
+} from './directory.js';
 import { LOCK_NAME, MANIFEST_DIR, tablePath, WAL_DIR } from './files.js';
 import {
   applyEdit,
@@ -53,7 +60,7 @@ export interface Recovered {
  */
 export async function recover(path: string, options: ResolvedOptions): Promise<Recovered> {
   const { fs, cache, logOptions } = options;
-  await claimDirectory(fs, path);
+  const created = (await claimDirectory(fs, path)) === 'created';
   let lock: FsLock | undefined;
   let manifest: Wal | undefined;
   let wal: Wal | undefined;
@@ -61,8 +68,17 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
   try {
     lock = await fs.lock(join(path, LOCK_NAME));
     // Checked again under the lock: another opener may have raced us.
-    const fresh = await claimDirectory(fs, path);
+    const claim = await claimDirectory(fs, path);
+    // A process killed during an earlier open may have created the directory
+    // and never fsynced its parent: made durable before anything is
+    // acknowledged, as when this open creates it (§9 step 2).
+    if (!created) await syncDirectory(fs, dirname(path));
+    const fresh = claim !== 'store';
+    // A marker found in place may be one a killed process wrote and never
+    // synced: made durable too, or a power loss could leave a store whose
+    // marker is cut short, refused as not ours.
     if (fresh) await writeMarker(fs, path);
+    else await syncMarker(fs, path);
     const found = fresh ? undefined : await survey(fs, path);
     if (found !== undefined && !found.manifest && (found.wal || found.tables > 0)) {
       throw new CorruptionError(
@@ -99,7 +115,6 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
         `store ${path}: the data log ${join(path, WAL_DIR)} is missing, yet ${edits > 0 ? 'the manifest holds edits' : `the store holds ${found.tables} table file(s)`}; nothing was changed`,
       );
     }
-    await removeOrphans(fs, path, state);
     for (const entry of state.tables.values()) {
       const table = await Table.open(fs, tablePath(path, entry.number), cache);
       tables.push(new LiveTable(entry, table));
@@ -166,6 +181,9 @@ export async function recover(path: string, options: ResolvedOptions): Promise<R
     });
     replayInto = undefined;
     slab = undefined;
+    // Only now that the manifest, the live tables and the data log opened:
+    // a store refused for any of them is left as it was, orphans included.
+    await removeOrphans(fs, path, state);
     // The first edit completes the store's creation (§9 step 7): from then
     // on a store always has a manifest edit and a data log, so a lost
     // manifest or data log is told from a creation cut short.

@@ -11,7 +11,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { crc32c, Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
-import { CrashFs, FaultFs } from '@wal/store/testing';
+import { CrashFs, FaultFs, type FsCall } from '@wal/store/testing';
 import fc from 'fast-check';
 import { BLOCK_OVERHEAD, BlockCache } from '../src/block-cache.js';
 import { getU64, putU32 } from '../src/coding.js';
@@ -591,6 +591,29 @@ describe('Lsm: compaction', () => {
     assert.equal(db.stats().flushing, false);
     assert.equal(text(await db.get(bytes('zzz'))), 'held');
     await db.close();
+  });
+
+  it('flush() covers the writes called before it when one of them fills the memtable and starts a flush meanwhile', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { db } = await openMemory({ writeBufferSize: 4096 });
+      for (let i = 0; db.stats().memtableBytes + 200 < 4096; i++)
+        await db.put(bytes(`k${String(i).padStart(5, '0')}`), new Uint8Array(40));
+      // Applied once written: the memtable is full, its flush starts.
+      const filling = db.put(bytes('A'), new Uint8Array(300));
+      // Applied once durable, after that: in the next memtable.
+      const durable = db.put(bytes('B'), bytes('b'), { sync: true });
+      await db.flush();
+      const { memtableBytes, flushing } = db.stats();
+      await Promise.all([filling, durable]);
+      assert.equal(
+        memtableBytes,
+        0,
+        `round ${round}: every write called before flush() is flushed`,
+      );
+      assert.equal(flushing, false, `round ${round}`);
+      assert.equal(text(await db.get(bytes('B'))), 'b');
+      await db.close();
+    }
   });
 
   it('a compaction keeps the range deletions a snapshot needs and never cuts a table inside one', async () => {
@@ -1790,6 +1813,15 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     await assert.rejects(Lsm.open(fake), isCode('WAL_NOT_A_LOG', /marker/));
     assert.deepEqual(await readdir(fake), ['LSM']);
 
+    const markerDir = join(root.path, 'marker-dir');
+    await mkdir(join(markerDir, 'LSM'), { recursive: true });
+    await assert.rejects(
+      Lsm.open(markerDir),
+      isCode('WAL_NOT_A_LOG', /whose LSM is a directory, not an @wal\/lsm store/),
+    );
+    assert.deepEqual(await readdir(markerDir), ['LSM']);
+    assert.deepEqual(await readdir(join(markerDir, 'LSM')), []);
+
     const empty = join(root.path, 'empty');
     await mkdir(empty);
     const db = await Lsm.open(empty);
@@ -1834,6 +1866,30 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
         /holding files that are not a store \(a\.txt, b\.txt, lock\.tmp and 1 more\)/,
       ),
     );
+  });
+
+  it('a lock or lock.break that is not a lock file of ours makes a directory foreign: refused, nothing changed', async () => {
+    for (const [name, marker, message] of [
+      [
+        'lock.break',
+        undefined,
+        /holding files that are not a store \(lock\.break \(not a lock file of ours\)\)/,
+      ],
+      [
+        'lock',
+        undefined,
+        /holding files that are not a store \(lock \(not a lock file of ours\)\)/,
+      ],
+      ['lock.break', '@wal/l', /LSM file is not an @wal\/lsm marker/],
+    ] as const) {
+      const path = join(root.path, `${name}-${marker === undefined ? 'alone' : 'cut-marker'}`);
+      await mkdir(path);
+      await writeFile(join(path, name), 'my precious notes\n');
+      if (marker !== undefined) await writeFile(join(path, 'LSM'), marker);
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_NOT_A_LOG', message));
+      assert.deepEqual(await tree(path), before, path);
+    }
   });
 
   it('a marker cut short by a crash during creation is completed', async () => {
@@ -1898,6 +1954,39 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
       assert.deepEqual(await tree(path), before);
     });
   }
+
+  it('a data log of another program, or a damaged one, is refused before any orphan table is deleted; no file changes', async () => {
+    const orphan = '00000000000000000099.sst';
+    for (const [what, damage, code] of [
+      [
+        'another program',
+        async (path: string) => {
+          await rm(join(path, 'wal'), { recursive: true });
+          const log = await Wal.open(join(path, 'wal'), { application: 'my-queue' });
+          await log.append(bytes('not a batch'), { wait: 'durable' });
+          await log.close();
+        },
+        'WAL_NOT_A_LOG',
+      ],
+      [
+        'a damaged batch',
+        async (path: string) => {
+          const log = await Wal.open(join(path, 'wal'), { application: '@wal/lsm' });
+          await log.append(bytes('not a batch'), { wait: 'durable' });
+          await log.close();
+        },
+        'WAL_CORRUPTION',
+      ],
+    ] as const) {
+      const path = join(root.path, what.replaceAll(' ', '-'));
+      await flushedStore(path);
+      await damage(path);
+      await writeFile(join(path, orphan), 'left by a flush cut short');
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode(code), what);
+      assert.deepEqual(await tree(path), before, what);
+    }
+  });
 
   it('a missing data log of a store never flushed is refused; no file changes', async () => {
     const path = join(root.path, 'db');
@@ -2307,6 +2396,78 @@ describe('Lsm: damage and faults', () => {
         await again.close();
       }
     }
+  });
+
+  /**
+   * A process killed while it creates the store (an open, then a close), at
+   * the first file-system call `kill` picks (that call and every later one
+   * fail), then a second process that opens the store, writes `k` durably
+   * and closes: every state a power loss could leave then holds `k`.
+   * Resolves false, checking nothing, when `kill` picked no call.
+   */
+  async function killedCreationThenDurableWrite(
+    kill: (call: FsCall) => boolean,
+    label: string,
+  ): Promise<boolean> {
+    const crash = new CrashFs();
+    const fs = new FaultFs(crash);
+    let killed = false;
+    fs.inject({
+      when: (call) => {
+        if (!killed) killed = kill(call);
+        return killed ? 'EIO' : undefined;
+      },
+    });
+    try {
+      await (await Lsm.open(DIR, { fs, segmentSize: 4096 })).close();
+    } catch {
+      // Killed.
+    }
+    if (!killed) return false;
+    const next = crash.processCrash();
+    const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
+    await db.put(bytes('k'), bytes('v'), { sync: true });
+    await db.close();
+    let count = 0;
+    for (const state of next.crashStates()) {
+      count++;
+      let got: string | undefined;
+      try {
+        const again = await Lsm.open(DIR, { fs: state.fs(), segmentSize: 4096 });
+        got = text(await again.get(bytes('k')));
+        await again.close();
+      } catch (error) {
+        got = String(error);
+      }
+      assert.equal(got, 'v', `${label}, power-loss state ${count}`);
+    }
+    return true;
+  }
+
+  it('a store directory created by a process killed before it fsynced the parent is made durable by the next open', async () => {
+    assert.ok(
+      await killedCreationThenDurableWrite(
+        (call) => call.method === 'syncDir' && call.path === '/',
+        'killed at the parent fsync',
+      ),
+    );
+  });
+
+  it('a marker written by a process killed before it synced the marker is made durable by the next open', async () => {
+    assert.ok(
+      await killedCreationThenDurableWrite(
+        (call) => call.method === 'fdatasync' && call.path === `${DIR}/LSM`,
+        'killed at the marker fdatasync',
+      ),
+    );
+  });
+
+  it('a creation killed at any file-system call: the next open makes it durable before a durable write is acknowledged', async () => {
+    let n = 1;
+    // Until the creation goes through without reaching call n.
+    while (await killedCreationThenDurableWrite((call) => call.index >= n, `killed at call ${n}`))
+      n++;
+    assert.ok(n > 20, `${n}`);
   });
 
   it('removes orphan tables at open, and leaves other names alone', async () => {

@@ -22,6 +22,7 @@ export {
   identifyLog,
   isLogEntry,
   type LogIdentity,
+  lockFileAt,
   segmentIndex,
 } from './log-identity.js';
 export { MemoryStore } from './memory-store.js';
