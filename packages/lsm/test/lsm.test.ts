@@ -2372,7 +2372,9 @@ describe('Lsm: damage and faults', () => {
     });
   }
 
-  it('a creation cut short at any file-system call, by a process crash or a power loss, opens', async () => {
+  it('a creation cut short at any file-system call, by a process crash or a power loss, opens', async function () {
+    // One open per call of a store's creation, each crashed and reopened.
+    this.timeout(60_000);
     for (let n = 1; ; n++) {
       const crash = new CrashFs();
       const fs = new FaultFs(crash);

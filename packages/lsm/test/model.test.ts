@@ -391,7 +391,10 @@ async function run(sequence: Op[]): Promise<void> {
 }
 
 describe('Lsm against a sorted-map model (fast-check)', () => {
-  it('agrees on every read through writes, snapshots, flushes and reopens', async () => {
+  it('agrees on every read through writes, snapshots, flushes and reopens', async function () {
+    // 60 generated runs, each with reopens: seconds on a quiet machine, more
+    // on a loaded one (the suite's 20 s default is for single scenarios).
+    this.timeout(90_000);
     const runs = Number(process.env.WAL_LSM_MODEL_RUNS ?? 60);
     // WAL_LSM_MODEL_SHRINK=0 reports the first failure as found (for mutation runs).
     const endOnFailure = process.env.WAL_LSM_MODEL_SHRINK === '0';
