@@ -2,7 +2,7 @@
  * `wal repair <path>`: cuts a log at its first damage (or, with `--skip`,
  * steps over what the skip policy can), after saving the cut bytes.
  */
-import { access, type FileHandle, open, unlink } from 'node:fs/promises';
+import { access, type FileHandle, open, realpath, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { DURABLE_HINT_KEY, FORMAT_KEY, FORMAT_VERSION, Wal } from '@wal/core';
@@ -12,6 +12,7 @@ import { type Diagnosis, diagnose } from '../diagnose.js';
 import { CliError, describeError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
 import {
+  enclosingLogDirectory,
   findTarget,
   openStoreWritable,
   segmentSizeOf,
@@ -46,6 +47,29 @@ function backupPath(target: Target, backupDir: string | undefined): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '');
   const name = `${basename(target.resolved)}.repair-${stamp}.bak`;
   return join(backupDir ?? dirname(target.resolved), name);
+}
+
+/**
+ * Refuses a backup directory inside a log directory — the repaired log's or
+ * any other's — before anything is created: the backup file there would
+ * leave that log a directory holding a foreign entry, which no longer opens
+ * (docs/FORMAT.md §3.1). A directory that does not exist is left to the
+ * creation of the backup file, which names it.
+ */
+async function refuseBackupInsideLog(target: Target, backupDir: string | undefined): Promise<void> {
+  const dir = backupDir ?? dirname(target.resolved);
+  const resolved = await realpath(dir).catch(() => undefined);
+  if (resolved === undefined) return;
+  const log = await enclosingLogDirectory(resolved);
+  if (log === undefined) return;
+  const named =
+    backupDir === undefined ? `the directory beside the log, ${dir},` : `--backup-dir ${backupDir}`;
+  const within = resolved === log ? 'is' : 'is inside';
+  const which =
+    log === target.resolved ? 'the directory of the log repaired' : `the log directory ${log}`;
+  throw new CliError(
+    `${target.path}: ${named} ${within} ${which}: a backup file there would leave that log unopenable; nothing was changed${backupDir === undefined ? ' (give --backup-dir)' : ''}`,
+  );
 }
 
 /** Creates the backup file `file` (it must not exist) with `mode`: before anything touches the log. */
@@ -185,6 +209,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
       `${path}: the log is locked by process ${lock.pid}${lock.holder === 'unknown' ? ` on host ${lock.host}` : ''}: stop it before repairing`,
     );
   }
+  await refuseBackupInsideLog(target, options.backupDir);
   const say = (line: string) => io.out.line(line);
 
   // What is wrong, read-only.
