@@ -812,6 +812,67 @@ describe('wal with a live writer', () => {
     assert.equal(await exited, 0);
     assertOneLine({ status: 0, stdout: '', stderr: err }, /truncated.*following from LSN/);
   });
+
+  it('tail --follow notices a cut below what it printed, refilled past its position between two looks', async () => {
+    const dir = fresh('follow-cut');
+    const writer = await Wal.open(dir, { preallocate: 0 });
+    // Payloads of one length: the cut LSNs are handed out again, and the
+    // follower's old position is a record boundary of the refilled log.
+    const text = (name: string) => encoder.encode(name);
+    const lsns: number[] = [];
+    for (let i = 0; i < 10; i++)
+      lsns.push(await writer.append(text(`old-${i}`), { wait: 'written' }));
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [MAIN, 'tail', dir, '--follow', '-n', '3', '--json', '--interval', '1000'],
+      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const printed = () =>
+      jsonLines(out).map((record) => Buffer.from(record.payload as string, 'base64').toString());
+    const until = async (payload: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!printed().includes(payload)) {
+        assert.ok(Date.now() < deadline, `timed out; stdout: ${out} stderr: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    try {
+      await until('old-9');
+      // Printed at a look: the next is a second away. Before it, the writer
+      // cuts after old-4, below the records printed, and appends past the
+      // old end.
+      await writer.append(text('old-X'), { wait: 'written' });
+      await until('old-X');
+      await writer.truncateAfter(lsns[4]!);
+      for (let i = 0; i < 10; i++) await writer.append(text(`new-${i}`), { wait: 'written' });
+      await until('new-9');
+    } finally {
+      child.kill('SIGTERM');
+      await writer.close();
+    }
+    assert.equal(await exited, 0);
+    const expected = [
+      ...['old-7', 'old-8', 'old-9'],
+      'old-X',
+      ...Array.from({ length: 10 }, (_, i) => `new-${i}`),
+    ];
+    assert.deepEqual(printed(), expected);
+    assertOneLine(
+      { status: 0, stdout: '', stderr: err },
+      new RegExp(
+        `^wal: the log was truncated \\(now LSN 0 to \\d+\\); following from LSN ${lsns[5]}$`,
+      ),
+    );
+  });
 });
 
 describe('wal given a file of a log directory, or a symbolic link', () => {
