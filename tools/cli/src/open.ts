@@ -2,16 +2,17 @@
  * Finding and opening a log: layout detection, read-only store opens, and a
  * view of a store that a `Wal` may use without owning it ({@link StoreView}).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve as nodeResolve } from 'node:path';
 import type { RecoveryPolicy } from '@wal/core';
 import { DURABLE_HINT_KEY, Wal } from '@wal/core';
-import { isArgumentError } from '@wal/errors';
+import { errorCode, isArgumentError, NotALogError } from '@wal/errors';
 import {
   FileStore,
   identifyLog,
   type LogIdentity,
   type MetaUpdate,
+  readLockHolder,
   SegmentedStore,
   type Store,
   type StoreMeta,
@@ -19,19 +20,110 @@ import {
   segmentIndex,
   segmentName,
 } from '@wal/store';
-import { CliError, describeError } from './errors.js';
+import { CliError, describeError, EXIT } from './errors.js';
 
 export type Layout = 'segmented' | 'file';
 
 /** A log location, as found on disk. */
 export interface Target {
-  /** The path as given. */
+  /** The path as given (what messages name). */
   readonly path: string;
+  /**
+   * The path with its symbolic links resolved: what is opened, and where the
+   * lock, the metadata and any file the command writes beside the log are
+   * looked for (a link's own name has no lock or metadata beside it).
+   */
+  readonly resolved: string;
   readonly layout: Layout;
   /** The lock file a writer holds while the log is open. */
   readonly lockFile: string;
   /** `--segment-size`, if given. */
   readonly segmentSize: number | undefined;
+}
+
+/** The metadata file's magic, "WALM" (docs/FORMAT.md §5.1). */
+const META_MAGIC = Buffer.from('WALM', 'latin1');
+
+/** True when `file` is a regular file starting with the metadata magic (never opens anything else). */
+async function isLogMetadata(file: string): Promise<boolean> {
+  try {
+    if (!(await stat(file)).isFile()) return false;
+    const handle = await open(file, 'r');
+    try {
+      const start = Buffer.alloc(META_MAGIC.length);
+      const { bytesRead } = await handle.read(start, 0, start.length, 0);
+      return bytesRead === start.length && start.equals(META_MAGIC);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** True when `file` holds a lock record of a log (a pid and host: a writer's lock, live or stale). */
+async function isLogLock(file: string): Promise<boolean> {
+  const holder = await readLockHolder(file).catch(() => undefined);
+  return holder?.pid !== undefined;
+}
+
+/**
+ * True when the directory `dir` (a resolved path) is, or is the remains of,
+ * a segmented log's directory: the library takes it for one (`identifyLog`),
+ * or it holds a metadata file of ours (`meta`), or a lock record of ours
+ * (`lock`), or — `name` being a segment file in it — another segment file.
+ * A directory that holds foreign files besides such entries is no longer
+ * opened by the library, but it is still that log's.
+ */
+async function isLogDirectory(dir: string, name?: string): Promise<boolean> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return false;
+  }
+  const identity = await identifyLog(dir).catch(() => undefined);
+  if (identity?.type === 'directory' && identity.verdict === 'log') return true;
+  if (names.includes('meta') && (await isLogMetadata(join(dir, 'meta')))) return true;
+  if (names.includes('lock') && (await isLogLock(join(dir, 'lock')))) return true;
+  return (
+    name !== undefined &&
+    segmentIndex(name) !== undefined &&
+    names.some((other) => other !== name && segmentIndex(other) !== undefined)
+  );
+}
+
+/**
+ * The log directory the entry `name` of the directory `dir` (a resolved
+ * path) would lie in — `dir` itself or a directory above it — or undefined.
+ * A file written there (a single-file log's `.meta` and `.lock`, a backup
+ * file) would leave that log a directory holding a foreign entry, which no
+ * longer opens (docs/FORMAT.md §3.1).
+ */
+export async function enclosingLogDirectory(
+  dir: string,
+  name?: string,
+): Promise<string | undefined> {
+  for (let at = dir, entry = name; ; entry = undefined) {
+    if (await isLogDirectory(at, entry)) return at;
+    const up = dirname(at);
+    if (up === at) return undefined;
+    at = up;
+  }
+}
+
+/**
+ * `path` with its symbolic links resolved, or undefined when nothing is
+ * there (a link to nothing included).
+ */
+async function resolve(path: string): Promise<string | undefined> {
+  try {
+    return await realpath(path);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new CliError(describeError(error, path).message);
+  }
 }
 
 /**
@@ -41,30 +133,54 @@ export interface Target {
  * command line opens, and what it refuses, the command line refuses. A path
  * where nothing was ever written (an empty file or directory) holds no log to
  * look at and is refused too.
+ *
+ * Symbolic links are resolved first: the log is where the link leads, and
+ * its lock and metadata are beside that. A file inside a log directory (a
+ * segment file, or any file beside a segmented log's `meta`, `lock` or
+ * segments) is refused with `WAL_NOT_A_LOG` naming that directory: taken for
+ * a single-file log, it would be described wrongly, and a repair would cut a
+ * segment and write files into the directory past the lock its writer holds.
  */
 export async function findTarget(path: string, segmentSize: number | undefined): Promise<Target> {
+  const resolved = await resolve(path);
+  if (resolved === undefined) throw new CliError(`${path}: no such file or directory`);
   let identity: LogIdentity;
   try {
-    identity = await identifyLog(path);
+    identity = await identifyLog(resolved);
   } catch (error) {
     throw new CliError(describeError(error, path).message);
   }
   if (identity.type === 'missing') throw new CliError(`${path}: no such file or directory`);
+  if (identity.type === 'file') {
+    const name = basename(resolved);
+    const dir = await enclosingLogDirectory(dirname(resolved), name);
+    if (dir !== undefined) {
+      // Named as given when the path is no link and the directory its own.
+      const shown =
+        nodeResolve(path) === resolved && dir === dirname(resolved) ? dirname(path) : dir;
+      const what =
+        dir === dirname(resolved) && segmentIndex(name) !== undefined
+          ? `segment file ${segmentIndex(name)} of the log directory ${shown}`
+          : `a file inside the log directory ${shown}`;
+      const error = new NotALogError(path, `${what} (give the directory: it is the log)`);
+      throw new CliError(describeError(error, path).message, EXIT.usage, { cause: error });
+    }
+  }
   if (identity.verdict !== 'log') throw new CliError(`${path}: not a log: ${identity.found}`);
   if (identity.type === 'directory') {
-    return { path, layout: 'segmented', lockFile: join(path, 'lock'), segmentSize };
+    return { path, resolved, layout: 'segmented', lockFile: join(resolved, 'lock'), segmentSize };
   }
   if (segmentSize !== undefined) {
     throw new CliError(`${path}: --segment-size applies to segmented logs (directories) only`);
   }
-  return { path, layout: 'file', lockFile: `${path}.lock`, segmentSize };
+  return { path, resolved, layout: 'file', lockFile: `${resolved}.lock`, segmentSize };
 }
 
 /** Opens the store of `target` read-only: no lock, nothing changed. */
 export async function openStoreReadOnly(target: Target): Promise<Store> {
   try {
-    if (target.layout === 'file') return await FileStore.open(target.path, { readOnly: true });
-    return await SegmentedStore.open(target.path, {
+    if (target.layout === 'file') return await FileStore.open(target.resolved, { readOnly: true });
+    return await SegmentedStore.open(target.resolved, {
       readOnly: true,
       ...(target.segmentSize === undefined ? {} : { segmentSize: target.segmentSize }),
     });
@@ -105,8 +221,8 @@ export async function openStoreReadOnly(target: Target): Promise<Store> {
 /** Opens the store of `target` for writing: takes the lock. Files it creates get `mode`. */
 export async function openStoreWritable(target: Target, mode?: number): Promise<Store> {
   const common = mode === undefined ? {} : { mode };
-  if (target.layout === 'file') return FileStore.open(target.path, common);
-  return SegmentedStore.open(target.path, {
+  if (target.layout === 'file') return FileStore.open(target.resolved, common);
+  return SegmentedStore.open(target.resolved, {
     ...common,
     ...(target.segmentSize === undefined ? {} : { segmentSize: target.segmentSize }),
   });
@@ -237,7 +353,7 @@ export interface Place {
 
 export function placeOf(target: Target, store: Store, offset: number): Place {
   const size = segmentSizeOf(store);
-  if (size === undefined) return { file: basename(target.path), fileOffset: offset };
+  if (size === undefined) return { file: basename(target.resolved), fileOffset: offset };
   return { file: segmentName(Math.floor(offset / size)), fileOffset: offset % size };
 }
 
@@ -253,17 +369,17 @@ export async function diskUsage(
   store: Store,
 ): Promise<{ segments: number | undefined; bytes: number }> {
   if (target.layout === 'file') {
-    return { segments: undefined, bytes: (await stat(target.path)).size };
+    return { segments: undefined, bytes: (await stat(target.resolved)).size };
   }
   const size = segmentSizeOf(store)!;
   let segments = 0;
   let bytes = 0;
-  for (const name of await readdir(target.path)) {
+  for (const name of await readdir(target.resolved)) {
     const index = segmentIndex(name);
     if (index === undefined) continue;
     if ((index + 1) * size <= store.head) continue; // below the head: left over, ignored
     segments++;
-    bytes += (await stat(join(target.path, name))).size;
+    bytes += (await stat(join(target.resolved, name))).size;
   }
   return { segments, bytes };
 }

@@ -9,18 +9,20 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c, encodeFrame, Wal } from '@wal/core';
 import { FileStore, SegmentedStore } from '@wal/store';
-import { snapshot } from './logs.js';
+import { snapshot, tornLog } from './logs.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const SEGMENT = 4096;
@@ -809,6 +811,202 @@ describe('wal with a live writer', () => {
     }
     assert.equal(await exited, 0);
     assertOneLine({ status: 0, stdout: '', stderr: err }, /truncated.*following from LSN/);
+  });
+
+  it('tail --follow notices a cut below what it printed, refilled past its position between two looks', async () => {
+    const dir = fresh('follow-cut');
+    const writer = await Wal.open(dir, { preallocate: 0 });
+    // Payloads of one length: the cut LSNs are handed out again, and the
+    // follower's old position is a record boundary of the refilled log.
+    const text = (name: string) => encoder.encode(name);
+    const lsns: number[] = [];
+    for (let i = 0; i < 10; i++)
+      lsns.push(await writer.append(text(`old-${i}`), { wait: 'written' }));
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [MAIN, 'tail', dir, '--follow', '-n', '3', '--json', '--interval', '1000'],
+      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      err += chunk.toString('utf8');
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const printed = () =>
+      jsonLines(out).map((record) => Buffer.from(record.payload as string, 'base64').toString());
+    const until = async (payload: string) => {
+      const deadline = Date.now() + 20_000;
+      while (!printed().includes(payload)) {
+        assert.ok(Date.now() < deadline, `timed out; stdout: ${out} stderr: ${err}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    try {
+      await until('old-9');
+      // Printed at a look: the next is a second away. Before it, the writer
+      // cuts after old-4, below the records printed, and appends past the
+      // old end.
+      await writer.append(text('old-X'), { wait: 'written' });
+      await until('old-X');
+      await writer.truncateAfter(lsns[4]!);
+      for (let i = 0; i < 10; i++) await writer.append(text(`new-${i}`), { wait: 'written' });
+      await until('new-9');
+    } finally {
+      child.kill('SIGTERM');
+      await writer.close();
+    }
+    assert.equal(await exited, 0);
+    const expected = [
+      ...['old-7', 'old-8', 'old-9'],
+      'old-X',
+      ...Array.from({ length: 10 }, (_, i) => `new-${i}`),
+    ];
+    assert.deepEqual(printed(), expected);
+    assertOneLine(
+      { status: 0, stdout: '', stderr: err },
+      new RegExp(
+        `^wal: the log was truncated \\(now LSN 0 to \\d+\\); following from LSN ${lsns[5]}$`,
+      ),
+    );
+  });
+});
+
+describe('wal given a file of a log directory, or a symbolic link', () => {
+  /** The one line every command prints for `file`, a file of the log directory `dir`. */
+  const refusal = (file: string, what: string) =>
+    `${file}: not a log: ${what} (give the directory: it is the log)`;
+  /** Every command that takes a log path, on `path`. */
+  const everyCommand = (path: string) =>
+    Promise.all([
+      wal(['info', path]),
+      wal(['info', path, '--json']),
+      wal(['verify', path]),
+      wal(['dump', path]),
+      wal(['tail', path]),
+      wal(['backup', path, fresh('copy')]),
+      wal(['repair', path, '--dry-run']),
+      wal(['repair', path, '--yes']),
+    ]);
+  /** A look and a repair on `path`. */
+  const someCommands = (path: string) =>
+    Promise.all([wal(['info', path, '--json']), wal(['repair', path, '--yes'])]);
+  it('a segment file is refused by every command, naming its directory; nothing changes', async () => {
+    // Its first record checks: alone, the segment would pass for a wal-db
+    // single-file log, with a torn tail that a repair would cut.
+    const dir = fresh('segment-path');
+    await tornLog(dir);
+    const segment = join(dir, '00000000000000000000.wal');
+    const before = snapshot(dir);
+    for (const result of await everyCommand(segment)) {
+      assert.equal(result.status, 2, result.stdout);
+      assertOneLine(result, refusal(segment, `segment file 0 of the log directory ${dir}`));
+    }
+    assert.deepEqual(snapshot(dir), before);
+    assert.deepEqual(readdirSync(dir).sort(), ['00000000000000000000.wal', 'head', 'meta']);
+
+    // A wal-db 1.x directory (segment files only): the same.
+    unlinkSync(join(dir, 'meta'));
+    unlinkSync(join(dir, 'head'));
+    for (const result of await someCommands(segment)) {
+      assert.equal(result.status, 2, result.stdout);
+      assertOneLine(result, refusal(segment, `segment file 0 of the log directory ${dir}`));
+    }
+    assert.deepEqual(readdirSync(dir), ['00000000000000000000.wal']);
+  });
+
+  it('a segment file of a log a live writer holds: refused, its segment untouched', async () => {
+    const dir = fresh('segment-live');
+    // Preallocated zeros after the records: what a repair of the segment as
+    // a single file would cut.
+    const writer = await Wal.open(dir, { segmentSize: 64 * 1024 });
+    try {
+      for (let i = 0; i < 20; i++) await writer.append(payloadOf(i), { wait: 'durable' });
+      const segment = join(dir, '00000000000000000000.wal');
+      const deadline = Date.now() + 15_000;
+      while (statSync(segment).size < 64 * 1024) {
+        assert.ok(Date.now() < deadline, 'the writer did not preallocate its segment');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const before = snapshot(dir);
+      for (const result of await someCommands(segment)) {
+        assert.equal(result.status, 2, result.stdout);
+        assertOneLine(result, refusal(segment, `segment file 0 of the log directory ${dir}`));
+      }
+      assert.deepEqual(snapshot(dir), before);
+    } finally {
+      await writer.close();
+    }
+    assert.deepEqual(readdirSync(dir).sort(), ['00000000000000000000.wal', 'head', 'meta']);
+  });
+
+  it('any other file inside a log directory, reached through a link too: refused', async () => {
+    const dir = fresh('inside');
+    await makeLog(dir, 10);
+    // A copy of the segment under another name: a log file of its own, but
+    // one whose metadata and lock would go into the log directory.
+    const copy = join(dir, 'copy.log');
+    writeFileSync(copy, readFileSync(join(dir, '00000000000000000000.wal')));
+    const link = fresh('link-to-copy');
+    symlinkSync(copy, link);
+    const before = snapshot(dir);
+    const real = realpathSync(dir);
+    for (const [path, shown] of [
+      [copy, dir],
+      [link, real],
+    ] as const) {
+      for (const result of await someCommands(path)) {
+        assert.equal(result.status, 2, result.stdout);
+        assertOneLine(result, refusal(path, `a file inside the log directory ${shown}`));
+      }
+    }
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('a link to a single-file log: its lock, metadata and backup are those of the file', async () => {
+    const file = fresh('linked.log');
+    const link = fresh('link.log');
+    symlinkSync(file, link);
+    const beside = () => readdirSync(root).filter((name) => name.startsWith(`${basename(link)}.`));
+    const writer = await Wal.open(file, { layout: 'file', preallocate: 0 });
+    try {
+      for (let i = 0; i < 10; i++) await writer.append(payloadOf(i), { wait: 'durable' });
+      const before = snapshot(file);
+      const [info, repair] = await Promise.all([
+        wal(['info', link, '--json']),
+        wal(['repair', link, '--yes']),
+      ]);
+      assert.equal(info!.status, 0, info!.stderr);
+      const data = JSON.parse(info!.stdout) as { format: unknown; lock: Record<string, unknown> };
+      assert.equal(data.format, 1);
+      assert.equal(data.lock.locked, true);
+      assert.equal(data.lock.pid, process.pid);
+      assert.equal(repair!.status, 2);
+      assertOneLine(
+        repair!,
+        `${link}: the log is locked by process ${process.pid}: stop it before repairing`,
+      );
+      assert.deepEqual(snapshot(file), before);
+    } finally {
+      await writer.close();
+    }
+    // Closed, then torn: a repair through the link cuts the file, with the
+    // backup beside it, and writes nothing beside the link.
+    truncateSync(file, statSync(file).size - 2);
+    const repaired = await wal(['repair', link, '--yes']);
+    assert.equal(repaired.status, 0, repaired.stderr);
+    assert.match(
+      repaired.stdout,
+      new RegExp(`${literal(realpathSync(root))}/${literal(basename(file))}\\.repair-`),
+    );
+    assert.ok(readdirSync(root).some((name) => name.startsWith(`${basename(file)}.repair-`)));
+    assert.deepEqual(beside(), []);
+    const reopened = await Wal.open(file, { layout: 'file' });
+    assert.equal(reopened.recovery.records, 9);
+    await reopened.close();
   });
 });
 

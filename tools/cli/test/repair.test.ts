@@ -10,6 +10,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   unlinkSync,
 } from 'node:fs';
@@ -28,6 +29,9 @@ before(() => {
   root = mkdtempSync(join(tmpdir(), 'wal-cli-repair-'));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
+
+/** `text` as a regular expression matching it literally. */
+const literal = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A torn log and an empty backup directory. */
 async function setUp(): Promise<{ log: string; backups: string }> {
@@ -196,5 +200,58 @@ describe('wal repair of a log without metadata (wal-db 1.x) that fails', () => {
       result.out,
       /\d\. raise the log's recorded maximum record size from 16777216 to 33554432 \(--max-record-size\)\n/,
     );
+  });
+});
+
+describe('wal repair with a backup directory inside a log directory', () => {
+  /** The one line of a refused `--backup-dir`, for the log `log`. */
+  const refused = (log: string, dir: string, where: string) =>
+    new RegExp(
+      `^wal: ${literal(log)}: --backup-dir ${literal(dir)} ${literal(where)}: a backup file there would leave that log unopenable; nothing was changed\\n$`,
+    );
+
+  it("the log's own directory, another log's, or one below it: exit 2, nothing created", async () => {
+    const { log } = await setUp();
+    const other = join(root, `other-${counter}`);
+    await tornLog(other);
+    // A log directory may hold a lost+found (a mount point's): a directory
+    // below the log directory.
+    const below = join(other, 'lost+found');
+    mkdirSync(below);
+    const before = snapshot(log);
+    const otherBefore = snapshot(other);
+    const real = realpathSync(other);
+    for (const [dir, where] of [
+      [log, 'is the directory of the log repaired'],
+      [other, `is the log directory ${real}`],
+      [below, `is inside the log directory ${real}`],
+    ] as const) {
+      const result = await walIn(['repair', log, '--yes', '--backup-dir', dir]);
+      assert.equal(result.code, EXIT.usage, result.out);
+      assert.match(result.err, refused(log, dir, where));
+      assert.equal(result.out, '');
+    }
+    assert.deepEqual(snapshot(log), before);
+    assert.deepEqual(snapshot(other), otherBefore);
+    assert.deepEqual(readdirSync(below), []);
+  });
+
+  it('a wal-db 1.x log repaired into its own directory: the message says so', async () => {
+    const { log } = await setUp();
+    unlinkSync(join(log, 'meta'));
+    const before = snapshot(log);
+    const result = await walIn([
+      'repair',
+      log,
+      '--yes',
+      '--segment-size',
+      '4096',
+      '--backup-dir',
+      log,
+    ]);
+    assert.equal(result.code, EXIT.usage);
+    assert.match(result.err, refused(log, log, 'is the directory of the log repaired'));
+    assert.deepEqual(snapshot(log), before);
+    assert.deepEqual(readdirSync(log).sort(), ['00000000000000000000.wal', 'head']);
   });
 });

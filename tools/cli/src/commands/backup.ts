@@ -24,7 +24,7 @@ export interface BackupOptions extends LogOptions {
 
 /** The permission bits of the log's metadata file, when usable as a mode; else the default. */
 async function modeOfLog(target: Target): Promise<number> {
-  const meta = target.layout === 'file' ? `${target.path}.meta` : join(target.path, 'meta');
+  const meta = target.layout === 'file' ? `${target.resolved}.meta` : join(target.resolved, 'meta');
   try {
     const bits = (await stat(meta)).mode & 0o777;
     return (bits & 0o600) === 0o600 ? bits : DEFAULT_FILE_MODE;

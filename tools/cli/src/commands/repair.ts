@@ -2,8 +2,8 @@
  * `wal repair <path>`: cuts a log at its first damage (or, with `--skip`,
  * steps over what the skip policy can), after saving the cut bytes.
  */
-import { access, type FileHandle, open, unlink } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { access, type FileHandle, open, realpath, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { DURABLE_HINT_KEY, FORMAT_KEY, FORMAT_VERSION, Wal } from '@wal/core';
 import { isWalError, type LockedError } from '@wal/errors';
@@ -12,6 +12,7 @@ import { type Diagnosis, diagnose } from '../diagnose.js';
 import { CliError, describeError, EXIT } from '../errors.js';
 import { lockStatus } from '../lock.js';
 import {
+  enclosingLogDirectory,
   findTarget,
   openStoreWritable,
   segmentSizeOf,
@@ -25,7 +26,7 @@ import {
   type Io,
   type LogOptions,
   readingOf,
-  withStore,
+  withTarget,
 } from './shared.js';
 
 export interface RepairOptions extends LogOptions {
@@ -41,12 +42,34 @@ const CHUNK = 1024 * 1024;
 /** The metadata key of the log's maximum record size (docs/FORMAT.md §5.2). */
 const MAX_RECORD_SIZE_KEY = 'wal.maxRecordSize';
 
-/** `<name>.repair-20261125T160422.123Z.bak`, beside the log or in `backupDir`. */
+/** `<name>.repair-20261125T160422.123Z.bak`, beside the log (where a link to it leads) or in `backupDir`. */
 function backupPath(target: Target, backupDir: string | undefined): string {
-  const full = resolve(target.path);
   const stamp = new Date().toISOString().replace(/[-:]/g, '');
-  const name = `${basename(full)}.repair-${stamp}.bak`;
-  return join(backupDir ?? dirname(full), name);
+  const name = `${basename(target.resolved)}.repair-${stamp}.bak`;
+  return join(backupDir ?? dirname(target.resolved), name);
+}
+
+/**
+ * Refuses a backup directory inside a log directory — the repaired log's or
+ * any other's — before anything is created: the backup file there would
+ * leave that log a directory holding a foreign entry, which no longer opens
+ * (docs/FORMAT.md §3.1). A directory that does not exist is left to the
+ * creation of the backup file, which names it.
+ */
+async function refuseBackupInsideLog(target: Target, backupDir: string | undefined): Promise<void> {
+  const dir = backupDir ?? dirname(target.resolved);
+  const resolved = await realpath(dir).catch(() => undefined);
+  if (resolved === undefined) return;
+  const log = await enclosingLogDirectory(resolved);
+  if (log === undefined) return;
+  const named =
+    backupDir === undefined ? `the directory beside the log, ${dir},` : `--backup-dir ${backupDir}`;
+  const within = resolved === log ? 'is' : 'is inside';
+  const which =
+    log === target.resolved ? 'the directory of the log repaired' : `the log directory ${log}`;
+  throw new CliError(
+    `${target.path}: ${named} ${within} ${which}: a backup file there would leave that log unopenable; nothing was changed${backupDir === undefined ? ' (give --backup-dir)' : ''}`,
+  );
 }
 
 /** Creates the backup file `file` (it must not exist) with `mode`: before anything touches the log. */
@@ -138,7 +161,7 @@ export const repairFiles = {
 
 /** The metadata file of the log at `target` (present or not). */
 function metaFileOf(target: Target): string {
-  return target.layout === 'file' ? `${target.path}.meta` : join(target.path, 'meta');
+  return target.layout === 'file' ? `${target.resolved}.meta` : join(target.resolved, 'meta');
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -186,10 +209,11 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
       `${path}: the log is locked by process ${lock.pid}${lock.holder === 'unknown' ? ` on host ${lock.host}` : ''}: stop it before repairing`,
     );
   }
+  await refuseBackupInsideLog(target, options.backupDir);
   const say = (line: string) => io.out.line(line);
 
   // What is wrong, read-only.
-  const diagnosis = await withStore(path, options, (_target, store) => diagnose(store, reading));
+  const diagnosis = await withTarget(target, (_target, store) => diagnose(store, reading));
   const plan = planOf(diagnosis);
   const { report, damage } = diagnosis;
   if (plan.cut === plan.storeLength && !plan.lowerHint) {
@@ -204,7 +228,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
     return EXIT.ok;
   }
   const backup = backupPath(target, options.backupDir);
-  await withStore(path, options, async (_target, store) => {
+  await withTarget(target, async (_target, store) => {
     await say(
       `${path}: ${report.records} intact record(s) from LSN ${report.head} to ${report.end}.`,
     );
@@ -333,7 +357,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
   const reopened = wal.recovery;
   await wal.close();
 
-  const after = await withStore(path, options, (_target, check) => diagnose(check, reading));
+  const after = await withTarget(target, (_target, check) => diagnose(check, reading));
   await say(
     `Done: the log opens ${after.status === 'clean' ? 'clean' : `but is ${after.status}`}: ${after.report.records} record(s), LSN ${after.report.head} to ${after.report.end}` +
       (reopened.skipped.length > 0

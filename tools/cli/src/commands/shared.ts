@@ -44,12 +44,19 @@ export async function withStore<T>(
   options: LogOptions,
   work: (target: Target, store: Store) => Promise<T>,
 ): Promise<T> {
-  const target = await findTarget(path, options.segmentSize);
+  return withTarget(await findTarget(path, options.segmentSize), work);
+}
+
+/** Opens the store of `target` (found already) read-only for `work`, closing it after. */
+export async function withTarget<T>(
+  target: Target,
+  work: (target: Target, store: Store) => Promise<T>,
+): Promise<T> {
   const store = await openStoreReadOnly(target);
   try {
     return await work(target, store);
   } catch (error) {
-    const { message, exitCode } = describeError(error, path);
+    const { message, exitCode } = describeError(error, target.path);
     throw error instanceof CliError ? error : new CliError(message, exitCode);
   } finally {
     await store.close();
