@@ -128,22 +128,30 @@ export interface WrittenCheckpoint {
 
 /**
  * Writes and publishes the checkpoint at `position` in `dir` (created if
- * missing, its parent then fsynced): `<name>.tmp` is written from `batches`
+ * missing): `<name>.tmp` is written from `batches`
  * (successive slices of the live entries, in ascending key order, until it
  * returns `undefined`), fdatasynced, renamed to `<name>`, and the directory
  * fsynced. Resolves once the checkpoint is durable. Rejects with `WAL_IO` or
  * `WAL_NO_SPACE` (the previous checkpoints are untouched; a temporary file
  * may stay, removed by the next checkpoint).
+ *
+ * The parent of `dir` is fsynced when this call created `dir`, and also
+ * when `syncParent` is true (the caller has not yet made `dir`'s own entry
+ * durable in this process): a directory that exists may not be durable yet
+ * (made by the application and not synced, or by a process that died
+ * before syncing its parent), and a checkpoint in it that a power loss
+ * can take away with it must never let the log's head move past it.
  */
 export async function writeCheckpoint(
   fs: Fs,
   dir: string,
   position: CheckpointPosition,
   batch: () => CheckpointEntry[] | undefined,
+  syncParent = true,
 ): Promise<WrittenCheckpoint> {
   let step = `creating the checkpoint directory ${dir}`;
   try {
-    if (await fs.mkdir(dir)) {
+    if ((await fs.mkdir(dir)) || syncParent) {
       step = `syncing the directory holding ${dir}`;
       await fs.syncDir(dirname(dir));
     }

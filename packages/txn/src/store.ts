@@ -297,6 +297,8 @@ export class TxnStore {
   /** The checkpoint running or queued last. */
   #checkpointing: Promise<CheckpointInfo | undefined> | undefined;
   #checkpointRunning = false;
+  /** Whether the checkpoint directory's entry in its parent was made durable by this store (its parent fsynced). */
+  #checkpointDirDurable = false;
   /** A checkpoint's failure: the store refuses work until reopened. */
   #failure: WalError | undefined;
 
@@ -516,7 +518,16 @@ export class TxnStore {
         // Only durable commits go in a checkpoint: the log must keep the
         // power to lose a pending one.
         await this.#whenDurable(position.seq);
-        const written = await writeCheckpoint(fs, dir, position, batch);
+        // The directory's own entry is made durable (its parent fsynced)
+        // by the first checkpoint of this store, whoever created it.
+        const written = await writeCheckpoint(
+          fs,
+          dir,
+          position,
+          batch,
+          !this.#checkpointDirDurable,
+        );
+        this.#checkpointDirDurable = true;
         tx.abort();
         if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
         this.#checkpointed = position;

@@ -205,6 +205,60 @@ describe('checkpoints', () => {
     await reopened.close();
   });
 
+  describe('a checkpoint directory whose entry is not durable yet', () => {
+    const OPTIONS = { logBytes: 0, dir: '/data/ckpt' };
+    const openAt = (fs: CrashFs) => open(fs, OPTIONS);
+
+    /** Every power-loss state of `fs` opens with `keys` committed (acknowledged before the crash). */
+    async function everyCrashStateHolds(fs: CrashFs, keys: string[]): Promise<void> {
+      let states = 0;
+      for (const state of fs.crashStates()) {
+        states++;
+        const store = await openAt(state.fs());
+        const found = await store.run((tx) => keys.filter((key) => tx.get(key) !== undefined));
+        await store.close();
+        assert.deepEqual(found, keys, `crash state ${states}`);
+      }
+      assert.ok(states > 1, `${states} crash states`);
+    }
+
+    it('made by the application (not synced): its parent is fsynced before the log head moves', async () => {
+      const fs = new CrashFs();
+      await fs.mkdir('/data');
+      await fs.syncDir('/');
+      await fs.mkdir('/data/ckpt'); // its entry in /data is not durable
+      const store = await openAt(fs);
+      await fill(store, 0, 200);
+      const info = (await store.checkpoint())!;
+      assert.ok(store.log.head > 0 && info.lsn === store.log.head);
+      // A power loss now (before close, which syncs everything).
+      await everyCrashStateHolds(fs, ['k/00000', 'k/00199']);
+      await store.close();
+    });
+
+    it("left by a process killed before its parent's fsync: the next process fsyncs it", async () => {
+      let fs = new CrashFs();
+      await fs.mkdir('/data');
+      await fs.syncDir('/');
+      const first = await openAt(fs);
+      await fill(first, 0, 100);
+      // The first checkpoint creates the directory; the process dies at its parent's fsync.
+      const syncDir = fs.syncDir.bind(fs);
+      fs.syncDir = async (path: string) => {
+        if (path === '/data') throw new Error('killed');
+        return syncDir(path);
+      };
+      await assert.rejects(first.checkpoint());
+      fs = fs.processCrash();
+      const second = await openAt(fs);
+      await second.run((tx) => tx.put('acknowledged', 'yes'));
+      await second.checkpoint();
+      assert.ok(second.log.head > 0);
+      await everyCrashStateHolds(fs, ['k/00000', 'k/00099', 'acknowledged']);
+      await second.close();
+    });
+  });
+
   it('removes a leftover temporary file, never a foreign one, and names a damaged one', async () => {
     const fs = new CrashFs();
     const store = await open(fs);
