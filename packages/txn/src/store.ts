@@ -32,7 +32,7 @@
  * sequence numbers.
  */
 import { dirname, resolve } from 'node:path';
-import { Wal, type WalOptions, type WalSource } from '@wal/core';
+import { type StoredRecord, Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
   ConflictError,
@@ -875,40 +875,60 @@ export async function openStore(
   const checkpoints = parseCheckpoints(source, options.checkpoint, logOptions.fs);
   const index = new VersionIndex(hooks.indexBlockSize);
   index.beginBulk();
-  // The newest checkpoint first: the state after its commit.
+  // The newest checkpoint first (the state after its commit), then the
+  // log's records after it. The checkpoints are read only once the log is
+  // open, and so locked: a racing opener gets `WAL_LOCKED`, never a
+  // checkpoint another store is writing or removing. The replay loads it
+  // before its first batch (records of commits it holds are skipped); a log
+  // without records loads it after the open.
   let checkpoint: (CheckpointPosition & { path: string }) | undefined;
-  if (checkpoints.dir !== undefined) {
+  let loaded = false;
+  let last = 0;
+  let lastLsn = 0;
+  const load = async (): Promise<void> => {
+    loaded = true;
+    if (checkpoints.dir === undefined) return;
     const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
     const newest = published[published.length - 1];
-    if (newest !== undefined) {
-      checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
-        index.replace(keyOf(key), newest, keyOf(value)),
-      );
+    if (newest === undefined) return;
+    checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
+      index.replace(keyOf(key), newest, keyOf(value)),
+    );
+    lastLsn = checkpoint.lsn;
+  };
+  const apply = (records: readonly StoredRecord[]): void => {
+    const base = checkpoint?.seq ?? 0;
+    for (const record of records) {
+      const commit = decodeCommit(record.payload, record.lsn);
+      if (commit.seq <= last)
+        throw new CorruptionError(
+          `the record at ${record.lsn} is not a transaction commit: commit sequence ${commit.seq} after ${last}`,
+          { offset: record.lsn },
+        );
+      last = commit.seq;
+      if (commit.seq <= base) continue;
+      lastLsn = record.lsn;
+      for (const { key, value } of commit.writes)
+        index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
     }
-  }
-  const base = checkpoint?.seq ?? 0;
-  // Then the log: records of commits the checkpoint holds are skipped.
-  let last = 0;
-  let lastLsn = checkpoint?.lsn ?? 0;
+  };
   const wal = await Wal.open(source, {
     ...logOptions,
     application: TXN_APPLICATION,
     replay: (records) => {
-      for (const record of records) {
-        const commit = decodeCommit(record.payload, record.lsn);
-        if (commit.seq <= last)
-          throw new CorruptionError(
-            `the record at ${record.lsn} is not a transaction commit: commit sequence ${commit.seq} after ${last}`,
-            { offset: record.lsn },
-          );
-        last = commit.seq;
-        if (commit.seq <= base) continue;
-        lastLsn = record.lsn;
-        for (const { key, value } of commit.writes)
-          index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
-      }
+      if (loaded) return apply(records);
+      return load().then(() => apply(records));
     },
   });
+  if (!loaded) {
+    try {
+      await load();
+    } catch (error) {
+      await wal.close();
+      throw error;
+    }
+  }
+  const base = checkpoint?.seq ?? 0;
   index.endBulk();
   // A log that records no application name was not created by a store of
   // this release: its records, checked above as commits, make it a store's

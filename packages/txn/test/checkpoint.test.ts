@@ -259,6 +259,33 @@ describe('checkpoints', () => {
     });
   });
 
+  it('open takes the log (its lock) before it reads a checkpoint: a second opener gets WAL_LOCKED', async () => {
+    const fs = new CrashFs();
+    const first = await open(fs);
+    await fill(first, 0, 50);
+    await first.checkpoint();
+    // The second opener's calls, by path.
+    const paths: string[] = [];
+    const watched = new Proxy(fs, {
+      get(target, name) {
+        const value = Reflect.get(target, name);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const at = args[0] as { path?: unknown } | string;
+          paths.push(typeof at === 'string' ? at : String(at?.path));
+          return value.apply(target, args);
+        };
+      },
+    });
+    await assert.rejects(open(watched), isCode('WAL_LOCKED'));
+    assert.deepEqual(
+      paths.filter((path) => path.startsWith(CKPT)),
+      [],
+      'nothing of the checkpoint directory is read',
+    );
+    await first.close();
+  });
+
   it('removes a leftover temporary file, never a foreign one, and names a damaged one', async () => {
     const fs = new CrashFs();
     const store = await open(fs);
