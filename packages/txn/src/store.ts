@@ -31,6 +31,9 @@
  * after `durableSeq`, in order; records in the log have strictly increasing
  * sequence numbers.
  */
+
+import { Buffer } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { type StoredRecord, Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
@@ -42,6 +45,7 @@ import {
   isWalError,
   NotALogError,
   RecordTooLargeError,
+  toWalError,
   validateInteger,
   type WalError,
 } from '@wal/errors';
@@ -49,8 +53,12 @@ import { type Fs, NodeFs } from '@wal/store';
 import {
   type CheckpointEntry,
   type CheckpointPosition,
+  checkpointName,
+  foreignCheckpoint,
+  LOG_ID_BYTES,
   listCheckpoints,
   readCheckpoint,
+  readHeader,
   removeOlder,
   writeCheckpoint,
 } from './checkpoint.js';
@@ -170,7 +178,21 @@ interface Checkpoints {
   readonly fs: Fs;
   readonly dir: string | undefined;
   readonly logBytes: number;
+  /** The identity of the store's log, which its checkpoints record (set by open when `dir` is). */
+  readonly log?: Uint8Array | undefined;
+  /** The version 1 checkpoint (naming no log) the store opened from: its sequence number. */
+  readonly legacy?: number | undefined;
 }
+
+/**
+ * The key of the log's metadata (docs/FORMAT.md §5.2: keys other than
+ * `store.` and `wal.` ones are the caller's) holding the log's identity: 16
+ * random bytes in hex, written by the first open that has a checkpoint
+ * directory. Every checkpoint records it; open and the removal of old
+ * checkpoints tell the store's own from another's by it.
+ */
+export const LOG_ID_KEY = 'txn.logId';
+const LOG_ID = /^[0-9a-f]{32}$/;
 
 /** What open found: the state's newest commit and where its record is. */
 interface Opened {
@@ -493,7 +515,10 @@ export class TxnStore {
     this.#assertUsable();
     const position = { seq: this.#nextSeq - 1, lsn: this.#lastLsn };
     if (position.seq <= (this.#checkpointed?.seq ?? 0)) return undefined;
-    const { fs, dir } = this.#checkpoints as Checkpoints & { dir: string };
+    const { fs, dir, log, legacy } = this.#checkpoints as Checkpoints & {
+      dir: string;
+      log: Uint8Array;
+    };
     this.#checkpointRunning = true;
     // A snapshot transaction at `position.seq` keeps its versions from being reclaimed.
     const tx = this.begin({ isolation: 'snapshot' });
@@ -523,6 +548,7 @@ export class TxnStore {
         const written = await writeCheckpoint(
           fs,
           dir,
+          log,
           position,
           batch,
           !this.#checkpointDirDurable,
@@ -531,7 +557,7 @@ export class TxnStore {
         tx.abort();
         if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
         this.#checkpointed = position;
-        await removeOlder(fs, dir, position.seq);
+        await removeOlder(fs, dir, position.seq, log, legacy);
         return { ...position, ...written };
       } catch (error) {
         if (tx.status === 'active') tx.abort();
@@ -881,7 +907,9 @@ export async function openStore(
   // checkpoint another store is writing or removing. The replay loads it
   // before its first batch (records of commits it holds are skipped); a log
   // without records loads it after the open.
-  let checkpoint: (CheckpointPosition & { path: string }) | undefined;
+  let checkpoint: (CheckpointPosition & { path: string; log: Uint8Array | undefined }) | undefined;
+  /** The logs the older checkpoints of the directory name (`undefined`: version 1, none). */
+  const older: Array<{ path: string; log: Uint8Array | undefined }> = [];
   let loaded = false;
   let last = 0;
   let lastLsn = 0;
@@ -891,6 +919,10 @@ export async function openStore(
     const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
     const newest = published[published.length - 1];
     if (newest === undefined) return;
+    for (const seq of published.slice(0, -1)) {
+      const { log } = await readHeader(checkpoints.fs, checkpoints.dir, seq);
+      older.push({ path: `${checkpoints.dir}/${checkpointName(seq)}`, log });
+    }
     checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
       index.replace(keyOf(key), newest, keyOf(value)),
     );
@@ -940,6 +972,35 @@ export async function openStore(
       `an existing log without records or an application name (a transaction store's log records ${JSON.stringify(TXN_APPLICATION)}); another program's empty log is not taken over`,
     );
   }
+  // The log's identity, and the checkpoints of the directory all its own
+  // (or of version 1, which name no log): another store's is refused, and
+  // left as it is.
+  let log: Uint8Array | undefined;
+  let legacy: number | undefined;
+  if (checkpoints.dir !== undefined) {
+    let meta: Record<string, unknown>;
+    try {
+      meta = await wal.store.readMeta();
+    } catch (error) {
+      await wal.close();
+      throw toWalError(error, 'reading the log metadata');
+    }
+    const id = meta[LOG_ID_KEY];
+    if (id !== undefined && (typeof id !== 'string' || !LOG_ID.test(id))) {
+      await wal.close();
+      throw new CorruptionError(
+        `the log's ${LOG_ID_KEY} is ${JSON.stringify(id)}, not 32 hexadecimal digits`,
+      );
+    }
+    log = id === undefined ? undefined : Uint8Array.from(Buffer.from(id, 'hex'));
+    for (const found of checkpoint === undefined ? older : [...older, checkpoint]) {
+      if (found.log !== undefined && (log === undefined || Buffer.compare(found.log, log) !== 0)) {
+        await wal.close();
+        throw foreignCheckpoint(found.path, found.log, log);
+      }
+    }
+    if (checkpoint !== undefined && checkpoint.log === undefined) legacy = checkpoint.seq;
+  }
   // The log must reach back to the checkpoint, and hold the checkpoint's own commit.
   const start = checkpoint?.lsn ?? 0;
   const where = checkpoint === undefined ? 'no checkpoint' : `the checkpoint ${checkpoint.path}`;
@@ -954,8 +1015,18 @@ export async function openStore(
       offset: wal.head > start ? wal.head : wal.tail,
     });
   }
+  // A log without an identity gets one (before any checkpoint records it).
+  if (checkpoints.dir !== undefined && log === undefined) {
+    log = randomBytes(LOG_ID_BYTES);
+    try {
+      await wal.store.updateMeta({ [LOG_ID_KEY]: Buffer.from(log).toString('hex') });
+    } catch (error) {
+      await wal.close();
+      throw toWalError(error, 'recording the log identity in its metadata');
+    }
+  }
   const opened = { last: Math.max(base, last), lastLsn, checkpoint };
-  return create(wal, index, opened, checkpoints, hooks);
+  return create(wal, index, opened, { ...checkpoints, log, legacy }, hooks);
 }
 
 function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefined): Checkpoints {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FsFile } from '@wal/store';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
-import { encodeBlock, encodeHeader } from '../src/checkpoint.js';
+import { encodeBlock, encodeHeader, HEADER_SIZE } from '../src/checkpoint.js';
 import { TxnStore } from '../src/index.js';
 import { isCode, openOnFs as open, text } from './helpers.js';
 
@@ -45,7 +45,19 @@ async function fileBytes(fs: CrashFs, path: string): Promise<Uint8Array> {
 describe('checkpoints', () => {
   describe('format (docs/TXN-FORMAT.md §5)', () => {
     it('matches the test vector', () => {
-      const header = encodeHeader({ seq: 7, lsn: 4096 }, 2);
+      const log = Uint8Array.from({ length: 16 }, (_, i) => i);
+      assert.equal(
+        hex(encodeHeader({ seq: 7, lsn: 4096 }, 2, log)),
+        '57545843' +
+          '02000000' +
+          '0700000000000000' +
+          '0010000000000000' +
+          '0200000000000000' +
+          '000102030405060708090a0b0c0d0e0f' +
+          'ddfefa68',
+      );
+      // Version 1 (written before checkpoints named their log), still read.
+      const header = encodeHeader({ seq: 7, lsn: 4096 }, 2, undefined);
       assert.equal(
         hex(header),
         '57545843' +
@@ -286,6 +298,66 @@ describe('checkpoints', () => {
     await first.close();
   });
 
+  describe('a checkpoint belongs to its log', () => {
+    const SHARED = { logBytes: 0, dir: '/ckpt' };
+    const openAt = (fs: CrashFs, path: string) =>
+      TxnStore.open(path, { log: { ...LOG, fs }, checkpoint: SHARED });
+
+    it('two stores given one directory: the second is refused, never deletes or loads the first one’s', async () => {
+      const fs = new CrashFs();
+      const users = await openAt(fs, '/users');
+      const orders = await openAt(fs, '/orders');
+      for (let i = 0; i < 30; i++) await users.run((tx) => tx.put(`user${i}`, 'u'));
+      const mine = (await users.checkpoint())!;
+      for (let i = 0; i < 60; i++) await orders.run((tx) => tx.put(`order${i}`, 'o'));
+      const refused = await orders.checkpoint().catch((error: unknown) => error);
+      assert.ok(isCode('WAL_NOT_A_LOG')(refused));
+      assert.match(String(refused), new RegExp(mine.path));
+      assert.match(String(refused), /belongs to one store/);
+      await orders.close();
+      for (let i = 0; i < 30; i++) await users.run((tx) => tx.put(`user${i}`, 'U'));
+      await users.close();
+      assert.deepEqual(await fs.readdir('/ckpt'), [mine.path.slice('/ckpt/'.length)]);
+      // The owner reopens with exactly its own keys.
+      const reopened = await openAt(fs, '/users');
+      const keys = await reopened.run((tx) => tx.scan().map((e) => text(e.key)!));
+      assert.equal(keys.length, 30);
+      assert.ok(keys.every((key) => key.startsWith('user')));
+      await reopened.close();
+      // The other store does not open on it, and leaves it as it is.
+      const before = await fileBytes(fs, mine.path);
+      const error = await openAt(fs, '/orders').catch((e: unknown) => e);
+      assert.ok(isCode('WAL_NOT_A_LOG')(error));
+      assert.match(String(error), new RegExp(mine.path));
+      assert.deepEqual(await fileBytes(fs, mine.path), before);
+    });
+
+    it('a checkpoint of version 1 (naming no log) is still read, and the next checkpoint replaces it', async () => {
+      const fs = new CrashFs();
+      const store = await open(fs);
+      await fill(store, 0, 100);
+      const info = (await store.checkpoint())!;
+      await fill(store, 100, 120);
+      const before = await contents(store);
+      await store.close();
+      // Rewrite it as version 1: the same entries under the older, shorter header.
+      const bytes = await fileBytes(fs, info.path);
+      const v1 = new Uint8Array(bytes.length - 16);
+      v1.set(encodeHeader(info, info.entries, undefined));
+      v1.set(bytes.subarray(HEADER_SIZE), 36);
+      const old = await fs.open(info.path, 'create');
+      await fs.ftruncate(old, 0);
+      await fs.pwrite(old, v1, 0);
+      await fs.close(old);
+      const reopened = await open(fs);
+      assert.deepEqual(await contents(reopened), before);
+      await fill(reopened, 200, 210);
+      const next = (await reopened.checkpoint())!;
+      assert.deepEqual(await fs.readdir(CKPT), [next.path.slice(CKPT.length + 1)]);
+      await reopened.close();
+    });
+  });
+
   it('removes a leftover temporary file, never a foreign one, and names a damaged one', async () => {
     const fs = new CrashFs();
     const store = await open(fs);
@@ -361,7 +433,7 @@ describe('checkpoints', () => {
 
     it('a hostile block length is refused before anything is allocated for it', async () => {
       const bytes = good.slice();
-      new DataView(bytes.buffer).setUint32(36, 0xfffffff0, true);
+      new DataView(bytes.buffer).setUint32(HEADER_SIZE, 0xfffffff0, true);
       const error = (await reopenWith(bytes)) as Error;
       assert.ok(isCode('WAL_CORRUPTION')(error));
       assert.match(error.message, /overruns the file/);
