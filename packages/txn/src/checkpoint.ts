@@ -177,12 +177,8 @@ export interface WrittenCheckpoint {
  * `WAL_NO_SPACE` (the previous checkpoints are untouched; a temporary file
  * may stay, removed by the next checkpoint).
  *
- * The parent of `dir` is fsynced when this call created `dir`, and also
- * when `syncParent` is true (the caller has not yet made `dir`'s own entry
- * durable in this process): a directory that exists may not be durable yet
- * (made by the application and not synced, or by a process that died
- * before syncing its parent), and a checkpoint in it that a power loss
- * can take away with it must never let the log's head move past it.
+ * The parent of `dir` is fsynced when this call created `dir`; open makes
+ * an existing one's entry durable (store.ts, `ensureDirectory`).
  */
 export async function writeCheckpoint(
   fs: Fs,
@@ -190,11 +186,10 @@ export async function writeCheckpoint(
   log: Uint8Array,
   position: CheckpointPosition,
   batch: () => CheckpointEntry[] | undefined,
-  syncParent = true,
 ): Promise<WrittenCheckpoint> {
   let step = `creating the checkpoint directory ${dir}`;
   try {
-    if ((await fs.mkdir(dir)) || syncParent) {
+    if (await fs.mkdir(dir)) {
       step = `syncing the directory holding ${dir}`;
       await fs.syncDir(dirname(dir));
     }

@@ -40,6 +40,7 @@ import {
   ClosedError,
   ConflictError,
   CorruptionError,
+  errorCode,
   invalidArgType,
   invalidArgValue,
   isWalError,
@@ -319,8 +320,6 @@ export class TxnStore {
   /** The checkpoint running or queued last. */
   #checkpointing: Promise<CheckpointInfo | undefined> | undefined;
   #checkpointRunning = false;
-  /** Whether the checkpoint directory's entry in its parent was made durable by this store (its parent fsynced). */
-  #checkpointDirDurable = false;
   /** A checkpoint's failure: the store refuses work until reopened. */
   #failure: WalError | undefined;
 
@@ -543,17 +542,7 @@ export class TxnStore {
         // Only durable commits go in a checkpoint: the log must keep the
         // power to lose a pending one.
         await this.#whenDurable(position.seq);
-        // The directory's own entry is made durable (its parent fsynced)
-        // by the first checkpoint of this store, whoever created it.
-        const written = await writeCheckpoint(
-          fs,
-          dir,
-          log,
-          position,
-          batch,
-          !this.#checkpointDirDurable,
-        );
-        this.#checkpointDirDurable = true;
+        const written = await writeCheckpoint(fs, dir, log, position, batch);
         tx.abort();
         if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
         this.#checkpointed = position;
@@ -1015,6 +1004,14 @@ export async function openStore(
       offset: wal.head > start ? wal.head : wal.tail,
     });
   }
+  if (checkpoints.dir !== undefined) {
+    try {
+      await ensureDirectory(checkpoints.fs, checkpoints.dir);
+    } catch (error) {
+      await wal.close();
+      throw error;
+    }
+  }
   // A log without an identity gets one (before any checkpoint records it).
   if (checkpoints.dir !== undefined && log === undefined) {
     log = randomBytes(LOG_ID_BYTES);
@@ -1027,6 +1024,34 @@ export async function openStore(
   }
   const opened = { last: Math.max(base, last), lastLsn, checkpoint };
   return create(wal, index, opened, { ...checkpoints, log, legacy }, hooks);
+}
+
+/**
+ * Creates the checkpoint directory `dir` when it is missing (not its
+ * parents: a missing parent is `ERR_INVALID_ARG_VALUE` naming it), then
+ * fsyncs its parent, whoever created it: a directory that exists may not be
+ * durable yet (made and not synced by the application, or by a process
+ * that died before syncing its parent), and a checkpoint in it must not
+ * vanish with it after the log's head moved past that checkpoint.
+ */
+async function ensureDirectory(fs: Fs, dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw invalidArgValue(
+        'options.checkpoint.dir',
+        dir,
+        `must be a directory, or a name in an existing directory (${dirname(dir)} is not one); it is not created with its parents`,
+      );
+    throw toWalError(error, `creating the checkpoint directory ${dir}`);
+  }
+  try {
+    await fs.syncDir(dirname(dir));
+  } catch (error) {
+    throw toWalError(error, `syncing the directory holding ${dir}`);
+  }
 }
 
 function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefined): Checkpoints {
