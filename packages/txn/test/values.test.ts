@@ -10,6 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import type { TxnStore } from '../src/index.js';
@@ -165,5 +167,28 @@ describe('the commit record buffer', () => {
     assert.ok(buffers[2]! < 1 << 16, `a small commit after a large one used ${buffers[2]} bytes`);
     assert.deepEqual(store.begin().get('large'), new Uint8Array(1 << 20));
     await store.close();
+  });
+});
+
+describe('strings the store is given', () => {
+  it('are copied: a key and value sliced from a large string do not keep it alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const store = await memoryStore();
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 64; i++) {
+        // A 1 MiB string of its own (a request body, say), of which 20 characters are kept.
+        const page = `${i}|${'a'.repeat(1 << 20)}`;
+        await store.run((tx) => tx.put(page.slice(0, 16), page.slice(2, 22)));
+      }
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.ok(grown < 16 * 2 ** 20, `the heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+      assert.equal(store.stats().keys, 64);
+    } finally {
+      await store.close();
+    }
   });
 });
