@@ -5,16 +5,33 @@
  * key order.
  */
 import { Buffer } from 'node:buffer';
-import { invalidArgType } from '@wal/errors';
+import { invalidArgType, invalidArgValue } from '@wal/errors';
+
+/** `String.prototype.isWellFormed` (Node.js 20; not in the ES2023 library types). */
+type WellFormed = string & { isWellFormed(): boolean };
 
 const encoder = new TextEncoder();
 
 /** A key or value as callers give it: bytes, or a string stored as its UTF-8 bytes. */
 export type Bytes = Uint8Array | string;
 
-/** The bytes of `input`: a string's UTF-8 encoding, or the array itself (not copied). */
+/**
+ * The bytes of `input`: a string's UTF-8 encoding, or the array itself (not
+ * copied). A string holding a lone surrogate (a code unit in
+ * U+D800–U+DFFF that is not half of a pair) is refused with
+ * `ERR_INVALID_ARG_VALUE`: UTF-8 cannot encode it (`TextEncoder` would
+ * write U+FFFD, so two different strings would be one key).
+ */
 export function toBytes(name: string, input: unknown): Uint8Array {
-  if (typeof input === 'string') return encoder.encode(input);
+  if (typeof input === 'string') {
+    if (!(input as WellFormed).isWellFormed())
+      throw invalidArgValue(
+        name,
+        input,
+        'must be well-formed UTF-16: it holds a lone surrogate, which has no UTF-8 encoding',
+      );
+    return encoder.encode(input);
+  }
   if (input instanceof Uint8Array) return input;
   throw invalidArgType(name, 'of type string or an instance of Uint8Array', input);
 }
