@@ -887,6 +887,15 @@ export async function openStore(
     if (name in logOptions)
       throw invalidArgValue('options.log', name, 'cannot set an option the store sets itself');
   }
+  // `'skip'` would step over a damaged commit record and replay the later
+  // ones, which may have read what it wrote: a state no serial execution
+  // of the committed transactions produces.
+  if (logOptions.recovery !== undefined && logOptions.recovery !== 'strict')
+    throw invalidArgValue(
+      'options.log.recovery',
+      logOptions.recovery,
+      "must be 'strict' (the default): a transaction store cannot step over a damaged commit, the commits after it may have read its writes",
+    );
   const checkpoints = parseCheckpoints(source, options.checkpoint, logOptions.fs);
   const index = new VersionIndex(hooks.indexBlockSize);
   index.beginBulk();

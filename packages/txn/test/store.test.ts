@@ -609,6 +609,15 @@ describe('TxnStore', () => {
       ];
       for (const call of calls) await assert.rejects(call(), (e) => isArgumentError(e));
     });
+
+    it("refuses the log's recovery 'skip' (it would replay commits after a damaged one), takes 'strict'", async () => {
+      const error = await TxnStore.open(new MemoryStore(), { log: { recovery: 'skip' } }).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(isCode('ERR_INVALID_ARG_VALUE')(error));
+      assert.match(String(error), /options\.log\.recovery/);
+      await (await TxnStore.open(new MemoryStore(), { log: { recovery: 'strict' } })).close();
+    });
   });
 
   describe('run', () => {
