@@ -4,8 +4,11 @@
  * code unit per byte, see versions.ts); a key's string order is the bytewise
  * key order.
  */
-import { Buffer } from 'node:buffer';
-import { invalidArgType, invalidArgValue } from '@wal/errors';
+import { Buffer, constants } from 'node:buffer';
+import { invalidArgType, invalidArgValue, outOfRange } from '@wal/errors';
+
+/** The longest key or value in bytes: the longest string V8 holds (2^29 − 24 characters on 64-bit). */
+export const MAX_BYTES = constants.MAX_STRING_LENGTH;
 
 /** `String.prototype.isWellFormed` (Node.js 20; not in the ES2023 library types). */
 type WellFormed = string & { isWellFormed(): boolean };
@@ -54,7 +57,7 @@ function isAscii(input: string): boolean {
  */
 export function keyString(name: string, input: unknown): string {
   if (typeof input === 'string' && isAscii(input)) return input;
-  return keyOf(toBytes(name, input));
+  return converted(name, input);
 }
 
 /**
@@ -63,7 +66,19 @@ export function keyString(name: string, input: unknown): string {
  */
 export function storedString(name: string, input: unknown): string {
   if (typeof input === 'string' && isAscii(input)) return flat(input);
-  return keyOf(toBytes(name, input));
+  return converted(name, input);
+}
+
+/** The binary-string form of `input`'s bytes; `ERR_OUT_OF_RANGE` beyond `MAX_BYTES` of them. */
+function converted(name: string, input: unknown): string {
+  const bytes = toBytes(name, input);
+  if (bytes.length > MAX_BYTES)
+    throw outOfRange(
+      `${name}.length`,
+      `at most ${MAX_BYTES} bytes (the longest string V8 holds)`,
+      bytes.length,
+    );
+  return keyOf(bytes);
 }
 
 /**

@@ -1072,6 +1072,9 @@ function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefine
       throw invalidArgValue('options.checkpoint', name, 'has an unknown option');
   }
   const { dir, logBytes = DEFAULT_CHECKPOINT_LOG_BYTES } = given;
+  // Checked here, before anything touches it (the log checks it too).
+  if (fs !== undefined && (typeof fs !== 'object' || fs === null))
+    throw invalidArgType('options.log.fs', 'an Fs object', fs);
   if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0))
     throw invalidArgType('options.checkpoint.dir', 'a non-empty string', dir);
   validateInteger('options.checkpoint.logBytes', logBytes, 0, Number.MAX_SAFE_INTEGER);

@@ -610,6 +610,16 @@ describe('TxnStore', () => {
       for (const call of calls) await assert.rejects(call(), (e) => isArgumentError(e));
     });
 
+    it('refuses a log fs that is not an object with ERR_INVALID_ARG_TYPE, touching nothing', async () => {
+      for (const fs of [42, 'fs', null]) {
+        const error = await TxnStore.open('/no/such/place/db', { log: { fs } } as never).catch(
+          (e: unknown) => e,
+        );
+        assert.ok(isCode('ERR_INVALID_ARG_TYPE')(error));
+        assert.match(String(error), /options\.log\.fs/);
+      }
+    });
+
     it("refuses the log's recovery 'skip' (it would replay commits after a damaged one), takes 'strict'", async () => {
       const error = await TxnStore.open(new MemoryStore(), { log: { recovery: 'skip' } }).catch(
         (e: unknown) => e,

@@ -219,3 +219,21 @@ describe('a string holding a lone surrogate', () => {
     }
   });
 });
+
+describe('a key or value longer than the longest string', () => {
+  it('is refused with ERR_OUT_OF_RANGE, and the transaction goes on', async () => {
+    const store = await memoryStore();
+    try {
+      const tx = store.begin();
+      const huge = new Uint8Array(2 ** 29);
+      assert.throws(() => tx.put('k', huge), isCode('ERR_OUT_OF_RANGE'));
+      assert.throws(() => tx.put(huge, 'v'), isCode('ERR_OUT_OF_RANGE'));
+      assert.throws(() => tx.get(huge), isCode('ERR_OUT_OF_RANGE'));
+      tx.put('k', 'v');
+      await tx.commit();
+      assert.equal(text(store.begin().get('k')), 'v');
+    } finally {
+      await store.close();
+    }
+  });
+});
