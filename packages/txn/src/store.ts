@@ -438,7 +438,11 @@ export class TxnStore {
    * committed it) is durable, and rejects with the log's failure if one
    * cannot be. After the last attempt the last `ConflictError` is thrown.
    * `fn` may run several times: keep its side effects inside the
-   * transaction.
+   * transaction. A commit `fn` starts without awaiting it is waited for
+   * but its outcome is not `run`'s: when it fails (a `WAL_CONFLICT`
+   * included, which is then not retried) `run` still resolves with what
+   * `fn` returned, and only the promise `tx.commit()` returned rejects.
+   * Await `tx.commit()` inside `fn`, or leave the commit to `run`.
    */
   async run<T>(fn: (tx: Transaction) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
@@ -576,9 +580,12 @@ export class TxnStore {
   }
 
   /**
-   * Closes the store: waits for the commits and the checkpoint in flight to
-   * settle, then closes the log. Transactions still open can no longer be
-   * used (`WAL_CLOSED`). Idempotent.
+   * Closes the store: waits for the commits in flight (appended) and the
+   * checkpoint to settle, then closes the log. A commit still waiting for
+   * the log to take appends (back-pressure: the log's staging memory is
+   * full) is not appended once `close()` is called: it rejects with
+   * `WAL_CLOSED`, nothing of it applied. Transactions still open can no
+   * longer be used (`WAL_CLOSED`). Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {

@@ -746,6 +746,27 @@ describe('TxnStore', () => {
     });
   });
 
+  describe('close under back-pressure', () => {
+    it('settles the appended commits; those still waiting for room reject with WAL_CLOSED, never applied', async () => {
+      const memory = new MemoryStore();
+      const small = await TxnStore.open(memory, { log: { stagingLimit: 64 * 1024 } });
+      const big = 'x'.repeat(20_000);
+      const outcomes = Array.from({ length: 12 }, (_, i) => {
+        const tx = small.begin();
+        tx.put(`k${i}`, big);
+        return tx.commit().then(
+          () => 'ok',
+          (e: unknown) => (e as { code?: string }).code,
+        );
+      });
+      await small.close();
+      const settled = await Promise.all(outcomes);
+      const ok = settled.filter((o) => o === 'ok').length;
+      assert.ok(ok >= 1 && ok < 12, settled.join());
+      assert.deepEqual(settled.slice(ok), new Array(12 - ok).fill('WAL_CLOSED'), settled.join());
+    });
+  });
+
   describe('memory: old versions are reclaimed once no snapshot can see them', () => {
     it('keeps versions for an old snapshot, drops them when it ends, drops deleted keys', async () => {
       await store.run((tx) => tx.put('k', '0'));
