@@ -196,9 +196,12 @@ export async function writeCheckpoint(
     const { published, temporary } = await listCheckpoints(fs, dir);
     // Another store's checkpoint here: refused before anything is written
     // (this one could replace it under the same name); nothing is removed.
+    // A header that cannot be read says nothing of whose it is.
     for (const seq of published) {
-      step = `reading the header of ${dir}/${checkpointName(seq)}`;
-      const found = (await readHeader(fs, dir, seq)).log;
+      const found = await readHeader(fs, dir, seq).then(
+        (header) => header.log,
+        () => undefined,
+      );
       if (found !== undefined && !sameLog(found, log))
         throw foreignCheckpoint(`${dir}/${checkpointName(seq)}`, found, log);
     }

@@ -924,8 +924,13 @@ export async function openStore(
     const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
     const newest = published[published.length - 1];
     if (newest === undefined) return;
+    // Only the headers of the older ones, to tell whose they are (one that
+    // cannot be read says nothing; it is not used either).
     for (const seq of published.slice(0, -1)) {
-      const { log } = await readHeader(checkpoints.fs, checkpoints.dir, seq);
+      const log = await readHeader(checkpoints.fs, checkpoints.dir, seq).then(
+        (header) => header.log,
+        () => undefined,
+      );
       older.push({ path: `${checkpoints.dir}/${checkpointName(seq)}`, log });
     }
     checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>

@@ -336,6 +336,24 @@ describe('checkpoints', () => {
       assert.deepEqual(await fileBytes(fs, mine.path), before);
     });
 
+    it('an older checkpoint whose header cannot be read fails neither open nor a checkpoint, and is left alone', async () => {
+      const fs = new CrashFs();
+      const store = await open(fs);
+      await fill(store, 0, 50);
+      await store.checkpoint();
+      await store.close();
+      const junk = `${CKPT}/checkpoint-00000000000000000001.ckpt`;
+      const file = await fs.open(junk, 'create');
+      await fs.pwrite(file, new Uint8Array(64).fill(7), 0);
+      await fs.close(file);
+      const reopened = await open(fs);
+      assert.equal((await contents(reopened)).size, 50);
+      await fill(reopened, 50, 60);
+      assert.ok((await reopened.checkpoint()) !== undefined);
+      await reopened.close();
+      assert.ok((await fs.readdir(CKPT)).includes('checkpoint-00000000000000000001.ckpt'));
+    });
+
     it('a checkpoint of version 1 (naming no log) is still read, and the next checkpoint replaces it', async () => {
       const fs = new CrashFs();
       const store = await open(fs);
