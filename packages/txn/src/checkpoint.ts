@@ -22,7 +22,7 @@ import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32c } from '@wal/core';
-import { CorruptionError, errorCode, NotALogError, toWalError } from '@wal/errors';
+import { CorruptionError, errorCode, isWalError, NotALogError, toWalError } from '@wal/errors';
 import { type Fs, type FsFile, writeAll } from '@wal/store';
 
 export const MAGIC = 0x43585457; // "WTXC" read as u32 LE
@@ -112,6 +112,12 @@ export function encodeHeader(
   return bytes;
 }
 
+/** `undefined` for a `WAL_CORRUPTION` (a damaged checkpoint); rethrows anything else. */
+export function unlessDamaged(error: unknown): undefined {
+  if (isWalError(error, 'WAL_CORRUPTION')) return undefined;
+  throw error;
+}
+
 /** Whether two log identities are the same. */
 function sameLog(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
@@ -196,12 +202,9 @@ export async function writeCheckpoint(
     const { published, temporary } = await listCheckpoints(fs, dir);
     // Another store's checkpoint here: refused before anything is written
     // (this one could replace it under the same name); nothing is removed.
-    // A header that cannot be read says nothing of whose it is.
+    // A damaged header says nothing of whose it is (an I/O error fails).
     for (const seq of published) {
-      const found = await readHeader(fs, dir, seq).then(
-        (header) => header.log,
-        () => undefined,
-      );
+      const found = await readHeader(fs, dir, seq).then((header) => header.log, unlessDamaged);
       if (found !== undefined && !sameLog(found, log))
         throw foreignCheckpoint(`${dir}/${checkpointName(seq)}`, found, log);
     }
@@ -258,8 +261,9 @@ export async function writeCheckpoint(
  * Removes the checkpoints of `dir` older than `seq` that belong to the log
  * `log` — and the version 1 ones (which name no log) at or below `legacy`,
  * the one this store opened from — then fsyncs the directory. Anything
- * else is left alone: another log's checkpoint, one whose header cannot be
- * read.
+ * else is left alone: another log's checkpoint, one whose header is
+ * damaged. Rejects with `WAL_IO` when a header cannot be read or a file
+ * removed.
  */
 export async function removeOlder(
   fs: Fs,
@@ -274,7 +278,7 @@ export async function removeOlder(
     if (old >= seq) continue;
     const found = await readHeader(fs, dir, old).then(
       (header) => header.log ?? null,
-      () => undefined,
+      unlessDamaged,
     );
     if (
       found === null

@@ -61,6 +61,7 @@ import {
   readCheckpoint,
   readHeader,
   removeOlder,
+  unlessDamaged,
   writeCheckpoint,
 } from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
@@ -924,12 +925,12 @@ export async function openStore(
     const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
     const newest = published[published.length - 1];
     if (newest === undefined) return;
-    // Only the headers of the older ones, to tell whose they are (one that
-    // cannot be read says nothing; it is not used either).
+    // Only the headers of the older ones, to tell whose they are (a damaged
+    // one says nothing, and is not used either; an I/O error fails).
     for (const seq of published.slice(0, -1)) {
       const log = await readHeader(checkpoints.fs, checkpoints.dir, seq).then(
         (header) => header.log,
-        () => undefined,
+        unlessDamaged,
       );
       older.push({ path: `${checkpoints.dir}/${checkpointName(seq)}`, log });
     }

@@ -336,7 +336,7 @@ describe('checkpoints', () => {
       assert.deepEqual(await fileBytes(fs, mine.path), before);
     });
 
-    it('an older checkpoint whose header cannot be read fails neither open nor a checkpoint, and is left alone', async () => {
+    it('an older checkpoint with a damaged header fails neither open nor a checkpoint, and is left alone', async () => {
       const fs = new CrashFs();
       const store = await open(fs);
       await fill(store, 0, 50);
