@@ -4,8 +4,10 @@
  * at open. The layout is specified in docs/TXN-FORMAT.md §5 (with a test
  * vector); this module is its only reader and writer.
  *
- *   header = magic "WTXC" · version u32 (1) · seq u64 · lsn u64 · count u64
- *            · crc32c u32 (of the 32 bytes before it)
+ *   header = magic "WTXC" · version u32 (2) · seq u64 · lsn u64 · count u64
+ *            · log 16 bytes (the identity of the log it belongs to)
+ *            · crc32c u32 (of the 48 bytes before it)
+ *   (version 1, still read: no `log` field, the CRC of the 32 bytes before it)
  *   block  = length u32 · crc32c u32 (of the payload) · payload
  *            payload = entries: keyLength u32 · key · valueLength u32 · value
  *   end    = a block of length 0 and crc 0; the file ends right after it
@@ -20,12 +22,16 @@ import { Buffer } from 'node:buffer';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32c } from '@wal/core';
-import { CorruptionError, errorCode, NotALogError, toWalError } from '@wal/errors';
+import { CorruptionError, errorCode, isWalError, NotALogError, toWalError } from '@wal/errors';
 import { type Fs, type FsFile, writeAll } from '@wal/store';
 
 export const MAGIC = 0x43585457; // "WTXC" read as u32 LE
-export const VERSION = 1;
-export const HEADER_SIZE = 36;
+export const VERSION = 2;
+export const HEADER_SIZE = 52;
+/** The header of a version 1 checkpoint (written before checkpoints named their log), still read. */
+export const HEADER_SIZE_V1 = 36;
+/** Bytes of a log's identity (`LOG_ID_KEY` in its metadata, the `log` field of a checkpoint). */
+export const LOG_ID_BYTES = 16;
 const BLOCK_HEADER = 8;
 /** Largest block payload a reader accepts (a writer cuts blocks far below it). */
 export const MAX_BLOCK = 2 ** 31 - 1;
@@ -83,17 +89,59 @@ export interface CheckpointEntry {
   readonly value: Uint8Array;
 }
 
-/** Encodes the header of a checkpoint. */
-export function encodeHeader(position: CheckpointPosition, count: number): Uint8Array {
-  const bytes = new Uint8Array(HEADER_SIZE);
+/**
+ * Encodes the header of a checkpoint of the log `log` (its identity); the
+ * version 1 header, without it, when `log` is `undefined` (for tests of
+ * checkpoints written before the change).
+ */
+export function encodeHeader(
+  position: CheckpointPosition,
+  count: number,
+  log: Uint8Array | undefined,
+): Uint8Array {
+  const size = log === undefined ? HEADER_SIZE_V1 : HEADER_SIZE;
+  const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, MAGIC, true);
-  view.setUint32(4, VERSION, true);
+  view.setUint32(4, log === undefined ? 1 : VERSION, true);
   view.setBigUint64(8, BigInt(position.seq), true);
   view.setBigUint64(16, BigInt(position.lsn), true);
   view.setBigUint64(24, BigInt(count), true);
-  view.setUint32(32, crc32c(bytes.subarray(0, 32)), true);
+  if (log !== undefined) bytes.set(log, 32);
+  view.setUint32(size - 4, crc32c(bytes.subarray(0, size - 4)), true);
   return bytes;
+}
+
+/** `undefined` for a `WAL_CORRUPTION` (a damaged checkpoint); rethrows anything else. */
+export function unlessDamaged(error: unknown): undefined {
+  if (isWalError(error, 'WAL_CORRUPTION')) return undefined;
+  throw error;
+}
+
+/** Whether two log identities are the same. */
+function sameLog(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(a, b) === 0;
+}
+
+/** How a log identity is shown in messages. */
+export function logIdText(log: Uint8Array): string {
+  return Buffer.from(log).toString('hex');
+}
+
+/**
+ * The `WAL_NOT_A_LOG` error for the checkpoint at `path`, which belongs to
+ * another log than `log` (its identity `found`). Nothing is removed.
+ */
+export function foreignCheckpoint(
+  path: string,
+  found: Uint8Array,
+  log: Uint8Array | undefined,
+): NotALogError {
+  const ours = log === undefined ? 'this store has none yet' : `this store's is ${logIdText(log)}`;
+  return new NotALogError(
+    path,
+    `a checkpoint of another transaction store's log (log ${logIdText(found)}; ${ours}): a checkpoint directory belongs to one store, give each store its own checkpoint.dir`,
+  );
 }
 
 /** Encodes one block holding `entries` (its header included). */
@@ -128,16 +176,20 @@ export interface WrittenCheckpoint {
 
 /**
  * Writes and publishes the checkpoint at `position` in `dir` (created if
- * missing, its parent then fsynced): `<name>.tmp` is written from `batches`
+ * missing): `<name>.tmp` is written from `batches`
  * (successive slices of the live entries, in ascending key order, until it
  * returns `undefined`), fdatasynced, renamed to `<name>`, and the directory
  * fsynced. Resolves once the checkpoint is durable. Rejects with `WAL_IO` or
  * `WAL_NO_SPACE` (the previous checkpoints are untouched; a temporary file
  * may stay, removed by the next checkpoint).
+ *
+ * The parent of `dir` is fsynced when this call created `dir`; open makes
+ * an existing one's entry durable (store.ts, `ensureDirectory`).
  */
 export async function writeCheckpoint(
   fs: Fs,
   dir: string,
+  log: Uint8Array,
   position: CheckpointPosition,
   batch: () => CheckpointEntry[] | undefined,
 ): Promise<WrittenCheckpoint> {
@@ -147,7 +199,15 @@ export async function writeCheckpoint(
       step = `syncing the directory holding ${dir}`;
       await fs.syncDir(dirname(dir));
     }
-    const { temporary } = await listCheckpoints(fs, dir);
+    const { published, temporary } = await listCheckpoints(fs, dir);
+    // Another store's checkpoint here: refused before anything is written
+    // (this one could replace it under the same name); nothing is removed.
+    // A damaged header says nothing of whose it is (an I/O error fails).
+    for (const seq of published) {
+      const found = await readHeader(fs, dir, seq).then((header) => header.log, unlessDamaged);
+      if (found !== undefined && !sameLog(found, log))
+        throw foreignCheckpoint(`${dir}/${checkpointName(seq)}`, found, log);
+    }
     for (const name of temporary) {
       step = `removing the leftover ${dir}/${name}`;
       await fs.unlink(`${dir}/${name}`);
@@ -158,6 +218,7 @@ export async function writeCheckpoint(
     let at = HEADER_SIZE;
     let entries = 0;
     try {
+      step = `writing the checkpoint ${path}.tmp`;
       let pending: CheckpointEntry[] = [];
       let pendingBytes = 0;
       const flush = async () => {
@@ -181,7 +242,7 @@ export async function writeCheckpoint(
       await flush();
       await writeAll(fs, file, END, at);
       at += END.length;
-      await writeAll(fs, file, encodeHeader(position, entries), 0);
+      await writeAll(fs, file, encodeHeader(position, entries, log), 0);
       step = `syncing the checkpoint ${path}.tmp`;
       await fs.fdatasync(file);
     } finally {
@@ -196,16 +257,130 @@ export async function writeCheckpoint(
   }
 }
 
-/** Removes the checkpoints of `dir` older than `seq`, then fsyncs the directory. */
-export async function removeOlder(fs: Fs, dir: string, seq: number): Promise<void> {
+/**
+ * Removes the checkpoints of `dir` older than `seq` that belong to the log
+ * `log` — and the version 1 ones (which name no log) at or below `legacy`,
+ * the one this store opened from — then fsyncs the directory. Anything
+ * else is left alone: another log's checkpoint, one whose header is
+ * damaged. Rejects with `WAL_IO` when a header cannot be read or a file
+ * removed.
+ */
+export async function removeOlder(
+  fs: Fs,
+  dir: string,
+  seq: number,
+  log: Uint8Array,
+  legacy: number | undefined,
+): Promise<void> {
   const { published } = await listCheckpoints(fs, dir);
-  const older = published.filter((s) => s < seq);
+  const older: number[] = [];
+  for (const old of published) {
+    if (old >= seq) continue;
+    const found = await readHeader(fs, dir, old).then(
+      (header) => header.log ?? null,
+      unlessDamaged,
+    );
+    if (
+      found === null
+        ? legacy !== undefined && old <= legacy
+        : found !== undefined && sameLog(found, log)
+    )
+      older.push(old);
+  }
   try {
     for (const old of older) await fs.unlink(`${dir}/${checkpointName(old)}`);
     if (older.length > 0) await fs.syncDir(dir);
   } catch (error) {
     throw toWalError(error, `removing old checkpoints of ${dir}`);
   }
+}
+
+/** What a checkpoint's header says. */
+export interface CheckpointHeader extends CheckpointPosition {
+  /** The identity of the log it belongs to; `undefined` for version 1, which names none. */
+  readonly log: Uint8Array | undefined;
+  readonly count: bigint;
+  /** The header's size (where the blocks start). */
+  readonly size: number;
+}
+
+/**
+ * Reads and checks the header of the checkpoint at `seq` in `dir`. Rejects
+ * with `WAL_CORRUPTION` naming the file and offset, `WAL_IO` when it
+ * cannot be read.
+ */
+export async function readHeader(fs: Fs, dir: string, seq: number): Promise<CheckpointHeader> {
+  const path = `${dir}/${checkpointName(seq)}`;
+  let file: FsFile;
+  try {
+    file = await fs.open(path, 'read');
+  } catch (error) {
+    throw toWalError(error, `opening the checkpoint ${path}`);
+  }
+  try {
+    const size = await fs.size(file);
+    return await headerOf(fs, file, path, seq, size);
+  } catch (error) {
+    throw toWalError(error, `reading the checkpoint ${path}`);
+  } finally {
+    await fs.close(file);
+  }
+}
+
+function damage(path: string, offset: number, what: string): CorruptionError {
+  return new CorruptionError(`the checkpoint ${path} is damaged at offset ${offset}: ${what}`, {
+    offset,
+  });
+}
+
+async function readExactly(
+  fs: Fs,
+  file: FsFile,
+  path: string,
+  at: number,
+  length: number,
+): Promise<Uint8Array> {
+  const into = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const count = await fs.pread(file, into.subarray(done), at + done);
+    if (count <= 0) throw damage(path, at + done, 'the file ends early');
+    done += count;
+  }
+  return into;
+}
+
+/** Reads and checks the header of the open checkpoint `file` of `size` bytes. */
+async function headerOf(
+  fs: Fs,
+  file: FsFile,
+  path: string,
+  seq: number,
+  size: number,
+): Promise<CheckpointHeader> {
+  const damaged = (offset: number, what: string) => damage(path, offset, what);
+  if (size < HEADER_SIZE_V1 + BLOCK_HEADER) throw damaged(0, `${size} bytes is too short`);
+  const start = new DataView((await readExactly(fs, file, path, 0, 8)).buffer);
+  if (start.getUint32(0, true) !== MAGIC) throw damaged(0, 'not a checkpoint (bad magic)');
+  const version = start.getUint32(4, true);
+  if (version !== 1 && version !== VERSION) throw damaged(4, `unknown version ${version}`);
+  const headerSize = version === 1 ? HEADER_SIZE_V1 : HEADER_SIZE;
+  if (size < headerSize + BLOCK_HEADER) throw damaged(0, `${size} bytes is too short`);
+  const header = await readExactly(fs, file, path, 0, headerSize);
+  const view = new DataView(header.buffer);
+  if (view.getUint32(headerSize - 4, true) !== crc32c(header.subarray(0, headerSize - 4)))
+    throw damaged(0, 'header checksum mismatch');
+  const fileSeq = view.getBigUint64(8, true);
+  if (fileSeq !== BigInt(seq)) throw damaged(8, `sequence ${fileSeq} does not match its name`);
+  const lsn = view.getBigUint64(16, true);
+  if (lsn > BigInt(Number.MAX_SAFE_INTEGER)) throw damaged(16, `log position ${lsn}`);
+  return {
+    seq,
+    lsn: Number(lsn),
+    count: view.getBigUint64(24, true),
+    log: version === 1 ? undefined : header.slice(32, 32 + LOG_ID_BYTES),
+    size: headerSize,
+  };
 }
 
 /**
@@ -221,12 +396,9 @@ export async function readCheckpoint(
   dir: string,
   seq: number,
   load: (key: Uint8Array, value: Uint8Array) => void,
-): Promise<CheckpointPosition & { path: string }> {
+): Promise<CheckpointPosition & { path: string; log: Uint8Array | undefined }> {
   const path = `${dir}/${checkpointName(seq)}`;
-  const damaged = (offset: number, what: string) =>
-    new CorruptionError(`the checkpoint ${path} is damaged at offset ${offset}: ${what}`, {
-      offset,
-    });
+  const damaged = (offset: number, what: string) => damage(path, offset, what);
   let file: FsFile;
   try {
     file = await fs.open(path, 'read');
@@ -235,30 +407,9 @@ export async function readCheckpoint(
   }
   try {
     const size = await fs.size(file);
-    const read = async (at: number, length: number): Promise<Uint8Array> => {
-      const into = new Uint8Array(length);
-      let done = 0;
-      while (done < length) {
-        const count = await fs.pread(file, into.subarray(done), at + done);
-        if (count <= 0) throw damaged(at + done, 'the file ends early');
-        done += count;
-      }
-      return into;
-    };
-    if (size < HEADER_SIZE + BLOCK_HEADER) throw damaged(0, `${size} bytes is too short`);
-    const header = await read(0, HEADER_SIZE);
-    const view = new DataView(header.buffer);
-    if (view.getUint32(0, true) !== MAGIC) throw damaged(0, 'not a checkpoint (bad magic)');
-    if (view.getUint32(32, true) !== crc32c(header.subarray(0, 32)))
-      throw damaged(0, 'header checksum mismatch');
-    const version = view.getUint32(4, true);
-    if (version !== VERSION) throw damaged(4, `unknown version ${version}`);
-    const fileSeq = view.getBigUint64(8, true);
-    if (fileSeq !== BigInt(seq)) throw damaged(8, `sequence ${fileSeq} does not match its name`);
-    const lsn = view.getBigUint64(16, true);
-    if (lsn > BigInt(Number.MAX_SAFE_INTEGER)) throw damaged(16, `log position ${lsn}`);
-    const count = view.getBigUint64(24, true);
-    let at = HEADER_SIZE;
+    const read = (at: number, length: number) => readExactly(fs, file, path, at, length);
+    const { lsn, count, log, size: headerSize } = await headerOf(fs, file, path, seq, size);
+    let at = headerSize;
     let entries = 0n;
     let previous: Uint8Array | undefined;
     for (;;) {
@@ -300,7 +451,7 @@ export async function readCheckpoint(
     if (entries !== count)
       throw damaged(24, `the header counts ${count} entries, the blocks hold ${entries}`);
     if (at !== size) throw damaged(at, `${size - at} bytes after the end marker`);
-    return { seq, lsn: Number(lsn), path };
+    return { seq, lsn, path, log };
   } catch (error) {
     throw toWalError(error, `reading the checkpoint ${path}`);
   } finally {

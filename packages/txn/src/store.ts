@@ -31,17 +31,22 @@
  * after `durableSeq`, in order; records in the log have strictly increasing
  * sequence numbers.
  */
+
+import { Buffer } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { Wal, type WalOptions, type WalSource } from '@wal/core';
+import { type StoredRecord, Wal, type WalOptions, type WalSource } from '@wal/core';
 import {
   ClosedError,
   ConflictError,
   CorruptionError,
+  errorCode,
   invalidArgType,
   invalidArgValue,
   isWalError,
   NotALogError,
   RecordTooLargeError,
+  toWalError,
   validateInteger,
   type WalError,
 } from '@wal/errors';
@@ -49,9 +54,14 @@ import { type Fs, NodeFs } from '@wal/store';
 import {
   type CheckpointEntry,
   type CheckpointPosition,
+  checkpointName,
+  foreignCheckpoint,
+  LOG_ID_BYTES,
   listCheckpoints,
   readCheckpoint,
+  readHeader,
   removeOlder,
+  unlessDamaged,
   writeCheckpoint,
 } from './checkpoint.js';
 import { keyBytes, keyOf } from './keys.js';
@@ -170,7 +180,21 @@ interface Checkpoints {
   readonly fs: Fs;
   readonly dir: string | undefined;
   readonly logBytes: number;
+  /** The identity of the store's log, which its checkpoints record (set by open when `dir` is). */
+  readonly log?: Uint8Array | undefined;
+  /** The version 1 checkpoint (naming no log) the store opened from: its sequence number. */
+  readonly legacy?: number | undefined;
 }
+
+/**
+ * The key of the log's metadata (docs/FORMAT.md §5.2: keys other than
+ * `store.` and `wal.` ones are the caller's) holding the log's identity: 16
+ * random bytes in hex, written by the first open that has a checkpoint
+ * directory. Every checkpoint records it; open and the removal of old
+ * checkpoints tell the store's own from another's by it.
+ */
+export const LOG_ID_KEY = 'txn.logId';
+const LOG_ID = /^[0-9a-f]{32}$/;
 
 /** What open found: the state's newest commit and where its record is. */
 interface Opened {
@@ -415,7 +439,11 @@ export class TxnStore {
    * committed it) is durable, and rejects with the log's failure if one
    * cannot be. After the last attempt the last `ConflictError` is thrown.
    * `fn` may run several times: keep its side effects inside the
-   * transaction.
+   * transaction. A commit `fn` starts without awaiting it is waited for
+   * but its outcome is not `run`'s: when it fails (a `WAL_CONFLICT`
+   * included, which is then not retried) `run` still resolves with what
+   * `fn` returned, and only the promise `tx.commit()` returned rejects.
+   * Await `tx.commit()` inside `fn`, or leave the commit to `run`.
    */
   async run<T>(fn: (tx: Transaction) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
@@ -491,7 +519,10 @@ export class TxnStore {
     this.#assertUsable();
     const position = { seq: this.#nextSeq - 1, lsn: this.#lastLsn };
     if (position.seq <= (this.#checkpointed?.seq ?? 0)) return undefined;
-    const { fs, dir } = this.#checkpoints as Checkpoints & { dir: string };
+    const { fs, dir, log, legacy } = this.#checkpoints as Checkpoints & {
+      dir: string;
+      log: Uint8Array;
+    };
     this.#checkpointRunning = true;
     // A snapshot transaction at `position.seq` keeps its versions from being reclaimed.
     const tx = this.begin({ isolation: 'snapshot' });
@@ -516,11 +547,11 @@ export class TxnStore {
         // Only durable commits go in a checkpoint: the log must keep the
         // power to lose a pending one.
         await this.#whenDurable(position.seq);
-        const written = await writeCheckpoint(fs, dir, position, batch);
+        const written = await writeCheckpoint(fs, dir, log, position, batch);
         tx.abort();
         if (position.lsn > this.#wal.head) await this.#wal.truncateBefore(position.lsn);
         this.#checkpointed = position;
-        await removeOlder(fs, dir, position.seq);
+        await removeOlder(fs, dir, position.seq, log, legacy);
         return { ...position, ...written };
       } catch (error) {
         if (tx.status === 'active') tx.abort();
@@ -550,9 +581,12 @@ export class TxnStore {
   }
 
   /**
-   * Closes the store: waits for the commits and the checkpoint in flight to
-   * settle, then closes the log. Transactions still open can no longer be
-   * used (`WAL_CLOSED`). Idempotent.
+   * Closes the store: waits for the commits in flight (appended) and the
+   * checkpoint to settle, then closes the log. A commit still waiting for
+   * the log to take appends (back-pressure: the log's staging memory is
+   * full) is not appended once `close()` is called: it rejects with
+   * `WAL_CLOSED`, nothing of it applied. Transactions still open can no
+   * longer be used (`WAL_CLOSED`). Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -861,43 +895,83 @@ export async function openStore(
     if (name in logOptions)
       throw invalidArgValue('options.log', name, 'cannot set an option the store sets itself');
   }
+  // `'skip'` would step over a damaged commit record and replay the later
+  // ones, which may have read what it wrote: a state no serial execution
+  // of the committed transactions produces.
+  if (logOptions.recovery !== undefined && logOptions.recovery !== 'strict')
+    throw invalidArgValue(
+      'options.log.recovery',
+      logOptions.recovery,
+      "must be 'strict' (the default): a transaction store cannot step over a damaged commit, the commits after it may have read its writes",
+    );
   const checkpoints = parseCheckpoints(source, options.checkpoint, logOptions.fs);
   const index = new VersionIndex(hooks.indexBlockSize);
   index.beginBulk();
-  // The newest checkpoint first: the state after its commit.
-  let checkpoint: (CheckpointPosition & { path: string }) | undefined;
-  if (checkpoints.dir !== undefined) {
+  // The newest checkpoint first (the state after its commit), then the
+  // log's records after it. The checkpoints are read only once the log is
+  // open, and so locked: a racing opener gets `WAL_LOCKED`, never a
+  // checkpoint another store is writing or removing. The replay loads it
+  // before its first batch (records of commits it holds are skipped); a log
+  // without records loads it after the open.
+  let checkpoint: (CheckpointPosition & { path: string; log: Uint8Array | undefined }) | undefined;
+  /** The logs the older checkpoints of the directory name (`undefined`: version 1, none). */
+  const older: Array<{ path: string; log: Uint8Array | undefined }> = [];
+  let loaded = false;
+  let last = 0;
+  let lastLsn = 0;
+  const load = async (): Promise<void> => {
+    loaded = true;
+    if (checkpoints.dir === undefined) return;
     const { published } = await listCheckpoints(checkpoints.fs, checkpoints.dir);
     const newest = published[published.length - 1];
-    if (newest !== undefined) {
-      checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
-        index.replace(keyOf(key), newest, keyOf(value)),
+    if (newest === undefined) return;
+    // Only the headers of the older ones, to tell whose they are (a damaged
+    // one says nothing, and is not used either; an I/O error fails).
+    for (const seq of published.slice(0, -1)) {
+      const log = await readHeader(checkpoints.fs, checkpoints.dir, seq).then(
+        (header) => header.log,
+        unlessDamaged,
       );
+      older.push({ path: `${checkpoints.dir}/${checkpointName(seq)}`, log });
     }
-  }
-  const base = checkpoint?.seq ?? 0;
-  // Then the log: records of commits the checkpoint holds are skipped.
-  let last = 0;
-  let lastLsn = checkpoint?.lsn ?? 0;
+    checkpoint = await readCheckpoint(checkpoints.fs, checkpoints.dir, newest, (key, value) =>
+      index.replace(keyOf(key), newest, keyOf(value)),
+    );
+    lastLsn = checkpoint.lsn;
+  };
+  const apply = (records: readonly StoredRecord[]): void => {
+    const base = checkpoint?.seq ?? 0;
+    for (const record of records) {
+      const commit = decodeCommit(record.payload, record.lsn);
+      if (commit.seq <= last)
+        throw new CorruptionError(
+          `the record at ${record.lsn} is not a transaction commit: commit sequence ${commit.seq} after ${last}`,
+          { offset: record.lsn },
+        );
+      last = commit.seq;
+      if (commit.seq <= base) continue;
+      lastLsn = record.lsn;
+      for (const { key, value } of commit.writes)
+        index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
+    }
+  };
   const wal = await Wal.open(source, {
     ...logOptions,
     application: TXN_APPLICATION,
     replay: (records) => {
-      for (const record of records) {
-        const commit = decodeCommit(record.payload, record.lsn);
-        if (commit.seq <= last)
-          throw new CorruptionError(
-            `the record at ${record.lsn} is not a transaction commit: commit sequence ${commit.seq} after ${last}`,
-            { offset: record.lsn },
-          );
-        last = commit.seq;
-        if (commit.seq <= base) continue;
-        lastLsn = record.lsn;
-        for (const { key, value } of commit.writes)
-          index.replace(keyOf(key), commit.seq, value === undefined ? undefined : keyOf(value));
-      }
+      if (loaded) return apply(records);
+      return load().then(() => apply(records));
     },
   });
+  if (!loaded) {
+    try {
+      await load();
+    } catch (error) {
+      await wal.close();
+      throw error;
+    }
+  }
+  const base = checkpoint?.seq ?? 0;
   index.endBulk();
   // A log that records no application name was not created by a store of
   // this release: its records, checked above as commits, make it a store's
@@ -908,6 +982,35 @@ export async function openStore(
       typeof source === 'string' ? source : 'the store',
       `an existing log without records or an application name (a transaction store's log records ${JSON.stringify(TXN_APPLICATION)}); another program's empty log is not taken over`,
     );
+  }
+  // The log's identity, and the checkpoints of the directory all its own
+  // (or of version 1, which name no log): another store's is refused, and
+  // left as it is.
+  let log: Uint8Array | undefined;
+  let legacy: number | undefined;
+  if (checkpoints.dir !== undefined) {
+    let meta: Record<string, unknown>;
+    try {
+      meta = await wal.store.readMeta();
+    } catch (error) {
+      await wal.close();
+      throw toWalError(error, 'reading the log metadata');
+    }
+    const id = meta[LOG_ID_KEY];
+    if (id !== undefined && (typeof id !== 'string' || !LOG_ID.test(id))) {
+      await wal.close();
+      throw new CorruptionError(
+        `the log's ${LOG_ID_KEY} is ${JSON.stringify(id)}, not 32 hexadecimal digits`,
+      );
+    }
+    log = id === undefined ? undefined : Uint8Array.from(Buffer.from(id, 'hex'));
+    for (const found of checkpoint === undefined ? older : [...older, checkpoint]) {
+      if (found.log !== undefined && (log === undefined || Buffer.compare(found.log, log) !== 0)) {
+        await wal.close();
+        throw foreignCheckpoint(found.path, found.log, log);
+      }
+    }
+    if (checkpoint !== undefined && checkpoint.log === undefined) legacy = checkpoint.seq;
   }
   // The log must reach back to the checkpoint, and hold the checkpoint's own commit.
   const start = checkpoint?.lsn ?? 0;
@@ -923,8 +1026,54 @@ export async function openStore(
       offset: wal.head > start ? wal.head : wal.tail,
     });
   }
+  if (checkpoints.dir !== undefined) {
+    try {
+      await ensureDirectory(checkpoints.fs, checkpoints.dir);
+    } catch (error) {
+      await wal.close();
+      throw error;
+    }
+  }
+  // A log without an identity gets one (before any checkpoint records it).
+  if (checkpoints.dir !== undefined && log === undefined) {
+    log = randomBytes(LOG_ID_BYTES);
+    try {
+      await wal.store.updateMeta({ [LOG_ID_KEY]: Buffer.from(log).toString('hex') });
+    } catch (error) {
+      await wal.close();
+      throw toWalError(error, 'recording the log identity in its metadata');
+    }
+  }
   const opened = { last: Math.max(base, last), lastLsn, checkpoint };
-  return create(wal, index, opened, checkpoints, hooks);
+  return create(wal, index, opened, { ...checkpoints, log, legacy }, hooks);
+}
+
+/**
+ * Creates the checkpoint directory `dir` when it is missing (not its
+ * parents: a missing parent is `ERR_INVALID_ARG_VALUE` naming it), then
+ * fsyncs its parent, whoever created it: a directory that exists may not be
+ * durable yet (made and not synced by the application, or by a process
+ * that died before syncing its parent), and a checkpoint in it must not
+ * vanish with it after the log's head moved past that checkpoint.
+ */
+async function ensureDirectory(fs: Fs, dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir);
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw invalidArgValue(
+        'options.checkpoint.dir',
+        dir,
+        `must be a directory, or a name in an existing directory (${dirname(dir)} is not one); it is not created with its parents`,
+      );
+    throw toWalError(error, `creating the checkpoint directory ${dir}`);
+  }
+  try {
+    await fs.syncDir(dirname(dir));
+  } catch (error) {
+    throw toWalError(error, `syncing the directory holding ${dir}`);
+  }
 }
 
 function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefined): Checkpoints {
@@ -936,6 +1085,9 @@ function parseCheckpoints(source: WalSource, options: unknown, fs: Fs | undefine
       throw invalidArgValue('options.checkpoint', name, 'has an unknown option');
   }
   const { dir, logBytes = DEFAULT_CHECKPOINT_LOG_BYTES } = given;
+  // Checked here, before anything touches it (the log checks it too).
+  if (fs !== undefined && (typeof fs !== 'object' || fs === null))
+    throw invalidArgType('options.log.fs', 'an Fs object', fs);
   if (dir !== undefined && (typeof dir !== 'string' || dir.length === 0))
     throw invalidArgType('options.checkpoint.dir', 'a non-empty string', dir);
   validateInteger('options.checkpoint.logBytes', logBytes, 0, Number.MAX_SAFE_INTEGER);

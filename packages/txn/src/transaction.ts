@@ -4,7 +4,7 @@
  * read and the ranges it scanned, under serializable isolation).
  */
 import { ClosedError, invalidArgType, invalidArgValue, validateInteger } from '@wal/errors';
-import { type Bytes, keyBytes, keyString } from './keys.js';
+import { type Bytes, keyBytes, keyString, storedString } from './keys.js';
 import {
   type Chain,
   type KeyRange,
@@ -175,13 +175,13 @@ export class Transaction {
   /** Sets `key` to `value` (both copied) in this transaction. */
   put(key: Bytes, value: Bytes): void {
     const state = this.#active();
-    state.writes.set(keyString('key', key), keyString('value', value));
+    state.writes.set(storedString('key', key), storedString('value', value));
   }
 
   /** Deletes `key` in this transaction (whether or not it exists). */
   delete(key: Bytes): void {
     const state = this.#active();
-    state.writes.set(keyString('key', key), undefined);
+    state.writes.set(storedString('key', key), undefined);
   }
 
   /**

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { FsFile } from '@wal/store';
 import { MemoryStore } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
-import { encodeBlock, encodeHeader } from '../src/checkpoint.js';
+import { encodeBlock, encodeHeader, HEADER_SIZE } from '../src/checkpoint.js';
 import { TxnStore } from '../src/index.js';
 import { isCode, openOnFs as open, text } from './helpers.js';
 
@@ -45,7 +45,19 @@ async function fileBytes(fs: CrashFs, path: string): Promise<Uint8Array> {
 describe('checkpoints', () => {
   describe('format (docs/TXN-FORMAT.md §5)', () => {
     it('matches the test vector', () => {
-      const header = encodeHeader({ seq: 7, lsn: 4096 }, 2);
+      const log = Uint8Array.from({ length: 16 }, (_, i) => i);
+      assert.equal(
+        hex(encodeHeader({ seq: 7, lsn: 4096 }, 2, log)),
+        '57545843' +
+          '02000000' +
+          '0700000000000000' +
+          '0010000000000000' +
+          '0200000000000000' +
+          '000102030405060708090a0b0c0d0e0f' +
+          'ddfefa68',
+      );
+      // Version 1 (written before checkpoints named their log), still read.
+      const header = encodeHeader({ seq: 7, lsn: 4096 }, 2, undefined);
       assert.equal(
         hex(header),
         '57545843' +
@@ -205,6 +217,169 @@ describe('checkpoints', () => {
     await reopened.close();
   });
 
+  describe('a checkpoint directory whose entry is not durable yet', () => {
+    const OPTIONS = { logBytes: 0, dir: '/data/ckpt' };
+    const openAt = (fs: CrashFs) => open(fs, OPTIONS);
+
+    /** Every power-loss state of `fs` opens with `keys` committed (acknowledged before the crash). */
+    async function everyCrashStateHolds(fs: CrashFs, keys: string[]): Promise<void> {
+      let states = 0;
+      for (const state of fs.crashStates()) {
+        states++;
+        const store = await openAt(state.fs());
+        const found = await store.run((tx) => keys.filter((key) => tx.get(key) !== undefined));
+        await store.close();
+        assert.deepEqual(found, keys, `crash state ${states}`);
+      }
+      assert.ok(states > 1, `${states} crash states`);
+    }
+
+    it('made by the application (not synced): its parent is fsynced before the log head moves', async () => {
+      const fs = new CrashFs();
+      await fs.mkdir('/data');
+      await fs.syncDir('/');
+      await fs.mkdir('/data/ckpt'); // its entry in /data is not durable
+      const store = await openAt(fs);
+      await fill(store, 0, 200);
+      const info = (await store.checkpoint())!;
+      assert.ok(store.log.head > 0 && info.lsn === store.log.head);
+      // A power loss now (before close, which syncs everything).
+      await everyCrashStateHolds(fs, ['k/00000', 'k/00199']);
+      await store.close();
+    });
+
+    it("left by a process killed before its parent's fsync: the next process fsyncs it", async () => {
+      let fs = new CrashFs();
+      await fs.mkdir('/data');
+      await fs.syncDir('/');
+      // The first process creates the directory and dies at its parent's fsync.
+      const syncDir = fs.syncDir.bind(fs);
+      fs.syncDir = async (path: string) => {
+        if (path === '/data') throw new Error('killed');
+        return syncDir(path);
+      };
+      const first = await openAt(fs).catch(() => undefined);
+      if (first !== undefined) {
+        await fill(first, 0, 10);
+        await assert.rejects(first.checkpoint());
+      }
+      fs = fs.processCrash();
+      assert.ok((await fs.readdir('/data')).includes('ckpt'));
+      const second = await openAt(fs);
+      await fill(second, 0, 100);
+      await second.run((tx) => tx.put('acknowledged', 'yes'));
+      await second.checkpoint();
+      assert.ok(second.log.head > 0);
+      await everyCrashStateHolds(fs, ['k/00000', 'k/00099', 'acknowledged']);
+      await second.close();
+    });
+  });
+
+  it('open takes the log (its lock) before it reads a checkpoint: a second opener gets WAL_LOCKED', async () => {
+    const fs = new CrashFs();
+    const first = await open(fs);
+    await fill(first, 0, 50);
+    await first.checkpoint();
+    // The second opener's calls, by path.
+    const paths: string[] = [];
+    const watched = new Proxy(fs, {
+      get(target, name) {
+        const value = Reflect.get(target, name);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const at = args[0] as { path?: unknown } | string;
+          paths.push(typeof at === 'string' ? at : String(at?.path));
+          return value.apply(target, args);
+        };
+      },
+    });
+    await assert.rejects(open(watched), isCode('WAL_LOCKED'));
+    assert.deepEqual(
+      paths.filter((path) => path.startsWith(CKPT)),
+      [],
+      'nothing of the checkpoint directory is read',
+    );
+    await first.close();
+  });
+
+  describe('a checkpoint belongs to its log', () => {
+    const SHARED = { logBytes: 0, dir: '/ckpt' };
+    const openAt = (fs: CrashFs, path: string) =>
+      TxnStore.open(path, { log: { ...LOG, fs }, checkpoint: SHARED });
+
+    it('two stores given one directory: the second is refused, never deletes or loads the first one’s', async () => {
+      const fs = new CrashFs();
+      const users = await openAt(fs, '/users');
+      const orders = await openAt(fs, '/orders');
+      for (let i = 0; i < 30; i++) await users.run((tx) => tx.put(`user${i}`, 'u'));
+      const mine = (await users.checkpoint())!;
+      for (let i = 0; i < 60; i++) await orders.run((tx) => tx.put(`order${i}`, 'o'));
+      const refused = await orders.checkpoint().catch((error: unknown) => error);
+      assert.ok(isCode('WAL_NOT_A_LOG')(refused));
+      assert.match(String(refused), new RegExp(mine.path));
+      assert.match(String(refused), /belongs to one store/);
+      await orders.close();
+      for (let i = 0; i < 30; i++) await users.run((tx) => tx.put(`user${i}`, 'U'));
+      await users.close();
+      assert.deepEqual(await fs.readdir('/ckpt'), [mine.path.slice('/ckpt/'.length)]);
+      // The owner reopens with exactly its own keys.
+      const reopened = await openAt(fs, '/users');
+      const keys = await reopened.run((tx) => tx.scan().map((e) => text(e.key)!));
+      assert.equal(keys.length, 30);
+      assert.ok(keys.every((key) => key.startsWith('user')));
+      await reopened.close();
+      // The other store does not open on it, and leaves it as it is.
+      const before = await fileBytes(fs, mine.path);
+      const error = await openAt(fs, '/orders').catch((e: unknown) => e);
+      assert.ok(isCode('WAL_NOT_A_LOG')(error));
+      assert.match(String(error), new RegExp(mine.path));
+      assert.deepEqual(await fileBytes(fs, mine.path), before);
+    });
+
+    it('an older checkpoint with a damaged header fails neither open nor a checkpoint, and is left alone', async () => {
+      const fs = new CrashFs();
+      const store = await open(fs);
+      await fill(store, 0, 50);
+      await store.checkpoint();
+      await store.close();
+      const junk = `${CKPT}/checkpoint-00000000000000000001.ckpt`;
+      const file = await fs.open(junk, 'create');
+      await fs.pwrite(file, new Uint8Array(64).fill(7), 0);
+      await fs.close(file);
+      const reopened = await open(fs);
+      assert.equal((await contents(reopened)).size, 50);
+      await fill(reopened, 50, 60);
+      assert.ok((await reopened.checkpoint()) !== undefined);
+      await reopened.close();
+      assert.ok((await fs.readdir(CKPT)).includes('checkpoint-00000000000000000001.ckpt'));
+    });
+
+    it('a checkpoint of version 1 (naming no log) is still read, and the next checkpoint replaces it', async () => {
+      const fs = new CrashFs();
+      const store = await open(fs);
+      await fill(store, 0, 100);
+      const info = (await store.checkpoint())!;
+      await fill(store, 100, 120);
+      const before = await contents(store);
+      await store.close();
+      // Rewrite it as version 1: the same entries under the older, shorter header.
+      const bytes = await fileBytes(fs, info.path);
+      const v1 = new Uint8Array(bytes.length - 16);
+      v1.set(encodeHeader(info, info.entries, undefined));
+      v1.set(bytes.subarray(HEADER_SIZE), 36);
+      const old = await fs.open(info.path, 'create');
+      await fs.ftruncate(old, 0);
+      await fs.pwrite(old, v1, 0);
+      await fs.close(old);
+      const reopened = await open(fs);
+      assert.deepEqual(await contents(reopened), before);
+      await fill(reopened, 200, 210);
+      const next = (await reopened.checkpoint())!;
+      assert.deepEqual(await fs.readdir(CKPT), [next.path.slice(CKPT.length + 1)]);
+      await reopened.close();
+    });
+  });
+
   it('removes a leftover temporary file, never a foreign one, and names a damaged one', async () => {
     const fs = new CrashFs();
     const store = await open(fs);
@@ -280,7 +455,7 @@ describe('checkpoints', () => {
 
     it('a hostile block length is refused before anything is allocated for it', async () => {
       const bytes = good.slice();
-      new DataView(bytes.buffer).setUint32(36, 0xfffffff0, true);
+      new DataView(bytes.buffer).setUint32(HEADER_SIZE, 0xfffffff0, true);
       const error = (await reopenWith(bytes)) as Error;
       assert.ok(isCode('WAL_CORRUPTION')(error));
       assert.match(error.message, /overruns the file/);
@@ -321,12 +496,27 @@ describe('checkpoints', () => {
 
   it('a file where the checkpoint directory should be is WAL_NOT_A_LOG, and stays as it was', async () => {
     const fs = new CrashFs();
-    await (await open(fs)).close();
     const file = await fs.open(CKPT, 'create');
     await fs.pwrite(file, new TextEncoder().encode('mine'), 0);
     await fs.close(file);
     await assert.rejects(open(fs), isCode('WAL_NOT_A_LOG'));
     assert.equal(new TextDecoder().decode(await fileBytes(fs, CKPT)), 'mine');
+  });
+
+  it('open creates a missing checkpoint directory (durably), and refuses one whose parent is missing', async () => {
+    const fs = new CrashFs();
+    await fs.mkdir('/data');
+    await fs.syncDir('/');
+    const store = await open(fs, { dir: '/data/ckpt' });
+    // Created, and its entry durable: it is there in every power-loss state.
+    for (const state of fs.crashStates()) assert.ok(state.dirs.has('/data/ckpt'));
+    await store.close();
+    const error = await open(fs, { dir: '/nowhere/ckpt' }).catch((e: unknown) => e);
+    assert.ok(isCode('ERR_INVALID_ARG_VALUE')(error));
+    assert.match(String(error), /\/nowhere\/ckpt/);
+    assert.deepEqual(await fs.readdir('/'), ['data', 'db'].sort());
+    // The store still opens with a good one.
+    await (await open(fs, { dir: '/data/ckpt' })).close();
   });
 
   it('refuses bad options, and checkpoint() without a directory', async () => {

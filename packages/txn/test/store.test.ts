@@ -609,6 +609,25 @@ describe('TxnStore', () => {
       ];
       for (const call of calls) await assert.rejects(call(), (e) => isArgumentError(e));
     });
+
+    it('refuses a log fs that is not an object with ERR_INVALID_ARG_TYPE, touching nothing', async () => {
+      for (const fs of [42, 'fs', null]) {
+        const error = await TxnStore.open('/no/such/place/db', { log: { fs } } as never).catch(
+          (e: unknown) => e,
+        );
+        assert.ok(isCode('ERR_INVALID_ARG_TYPE')(error));
+        assert.match(String(error), /options\.log\.fs/);
+      }
+    });
+
+    it("refuses the log's recovery 'skip' (it would replay commits after a damaged one), takes 'strict'", async () => {
+      const error = await TxnStore.open(new MemoryStore(), { log: { recovery: 'skip' } }).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(isCode('ERR_INVALID_ARG_VALUE')(error));
+      assert.match(String(error), /options\.log\.recovery/);
+      await (await TxnStore.open(new MemoryStore(), { log: { recovery: 'strict' } })).close();
+    });
   });
 
   describe('run', () => {
@@ -724,6 +743,27 @@ describe('TxnStore', () => {
         store.run(() => {}),
         isCode('WAL_CLOSED'),
       );
+    });
+  });
+
+  describe('close under back-pressure', () => {
+    it('settles the appended commits; those still waiting for room reject with WAL_CLOSED, never applied', async () => {
+      const memory = new MemoryStore();
+      const small = await TxnStore.open(memory, { log: { stagingLimit: 64 * 1024 } });
+      const big = 'x'.repeat(20_000);
+      const outcomes = Array.from({ length: 12 }, (_, i) => {
+        const tx = small.begin();
+        tx.put(`k${i}`, big);
+        return tx.commit().then(
+          () => 'ok',
+          (e: unknown) => (e as { code?: string }).code,
+        );
+      });
+      await small.close();
+      const settled = await Promise.all(outcomes);
+      const ok = settled.filter((o) => o === 'ok').length;
+      assert.ok(ok >= 1 && ok < 12, settled.join());
+      assert.deepEqual(settled.slice(ok), new Array(12 - ok).fill('WAL_CLOSED'), settled.join());
     });
   });
 

@@ -1,8 +1,8 @@
 /**
  * Keys and values round-trip exactly: arbitrary bytes (0x00–0xff, empty,
  * longer than 64 bytes, views at an offset into a larger buffer) and
- * strings (ASCII, emoji, any code point, lone surrogates: stored as their
- * `TextEncoder` UTF-8 bytes, a lone surrogate as U+FFFD) read back the same
+ * strings (ASCII, emoji, any code point: stored as their UTF-8 bytes; a
+ * string holding a lone surrogate is refused) read back the same
  * in the store that committed them, after replaying the log, after a
  * checkpoint plus later commits, and from a checkpoint alone. Also: the
  * buffer commit records are encoded in does not stay grown after a large
@@ -10,10 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CrashFs } from '@wal/store/testing';
 import fc from 'fast-check';
 import type { TxnStore } from '../src/index.js';
-import { memoryStore, openOnFs } from './helpers.js';
+import { isCode, memoryStore, openOnFs, text } from './helpers.js';
 
 type Input = Uint8Array | string;
 /** One commit: its puts (a value) and deletes (`undefined`), in order. */
@@ -39,8 +41,6 @@ function bytes(lengths: { minLength?: number; maxLength: number }): fc.Arbitrary
     });
 }
 
-const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
-
 /** Inputs from short to past the 64-byte `Buffer` path, as bytes and as strings of every kind. */
 function input(long: number): fc.Arbitrary<Input> {
   return fc.oneof(
@@ -50,7 +50,7 @@ function input(long: number): fc.Arbitrary<Input> {
     fc.string({ maxLength: long }),
     fc.string({ unit: 'grapheme', maxLength: long / 4 }),
     fc.string({ unit: 'binary', maxLength: long / 2 }),
-    fc.string({ unit: fc.oneof(loneSurrogate, fc.constantFrom('a', 'é', '😀')), maxLength: 8 }),
+    fc.string({ unit: fc.constantFrom('a', 'é', '😀', '\u{10ffff}'), maxLength: 8 }),
   );
 }
 
@@ -165,5 +165,75 @@ describe('the commit record buffer', () => {
     assert.ok(buffers[2]! < 1 << 16, `a small commit after a large one used ${buffers[2]} bytes`);
     assert.deepEqual(store.begin().get('large'), new Uint8Array(1 << 20));
     await store.close();
+  });
+});
+
+describe('strings the store is given', () => {
+  it('are copied: a key and value sliced from a large string do not keep it alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const store = await memoryStore();
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < 64; i++) {
+        // A 1 MiB string of its own (a request body, say), of which 20 characters are kept.
+        const page = `${i}|${'a'.repeat(1 << 20)}`;
+        await store.run((tx) => tx.put(page.slice(0, 16), page.slice(2, 22)));
+      }
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.ok(grown < 16 * 2 ** 20, `the heap grew by ${(grown / 2 ** 20).toFixed(1)} MiB`);
+      assert.equal(store.stats().keys, 64);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a string holding a lone surrogate', () => {
+  it('is refused as a key, a value or a scan bound (ERR_INVALID_ARG_VALUE), never stored as U+FFFD', async () => {
+    const store = await memoryStore();
+    try {
+      const tx = store.begin();
+      for (const lone of [
+        '\ud800',
+        '\udc00',
+        'a\udbffb',
+        '\udc00\ud800',
+        `${'x'.repeat(40)}\ud800`,
+      ]) {
+        assert.throws(() => tx.put(lone, 'v'), isCode('ERR_INVALID_ARG_VALUE'));
+        assert.throws(() => tx.put('k', lone), isCode('ERR_INVALID_ARG_VALUE'));
+        assert.throws(() => tx.get(lone), isCode('ERR_INVALID_ARG_VALUE'));
+        assert.throws(() => tx.delete(lone), isCode('ERR_INVALID_ARG_VALUE'));
+        assert.throws(() => tx.scan({ gte: lone }), isCode('ERR_INVALID_ARG_VALUE'));
+      }
+      // A pair is a code point: accepted.
+      tx.put('\ud83d\ude00', 'pair');
+      await tx.commit();
+      assert.equal(text(store.begin().get('😀')), 'pair');
+      assert.equal(store.stats().keys, 1);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a key or value longer than the longest string', () => {
+  it('is refused with ERR_OUT_OF_RANGE, and the transaction goes on', async () => {
+    const store = await memoryStore();
+    try {
+      const tx = store.begin();
+      const huge = new Uint8Array(2 ** 29);
+      assert.throws(() => tx.put('k', huge), isCode('ERR_OUT_OF_RANGE'));
+      assert.throws(() => tx.put(huge, 'v'), isCode('ERR_OUT_OF_RANGE'));
+      assert.throws(() => tx.get(huge), isCode('ERR_OUT_OF_RANGE'));
+      tx.put('k', 'v');
+      await tx.commit();
+      assert.equal(text(store.begin().get('k')), 'v');
+    } finally {
+      await store.close();
+    }
   });
 });
