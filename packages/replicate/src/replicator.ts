@@ -12,14 +12,17 @@
  *   seal or a fence.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
  *   record whose every message the stream acknowledged (`#partial` bytes of the
- *   next one are acknowledged too). Both only grow, except when a resume
- *   re-reads them from the stream.
+ *   next one, `#open`, are acknowledged too).
+ *   Both only grow, except when a resume re-reads them from the stream.
  * - R3 After any failed publish the stream is the authority: the next round
  *   first re-reads its last message and checks it against the local log
  *   (a publish whose acknowledgement was lost is then adopted, never sent a
  *   second time under a new sequence).
  * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
  *   durable locally (R1) and stored by the stream's quorum.
+ * - R5 A `truncateAfter` that drops bytes the stream holds (below `#end`, or
+ *   the record `#open` is a part of) stops the replicator with
+ *   `WAL_REPLICA_MISMATCH`.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNELS, type TruncateEvent, type Wal } from '@wal/core';
@@ -37,7 +40,14 @@ import {
 } from '@wal/errors';
 import { collectMessages, isWrongLastSequence, publishMessages } from './batch.js';
 import type { LastRecord } from './copy.js';
-import { type Reach, reachOf, readEpoch, readFence, readPlacement, readSeal } from './message.js';
+import {
+  type Placement,
+  reachOf,
+  readEpoch,
+  readFence,
+  readPlacement,
+  readSeal,
+} from './message.js';
 import { afterFailure, sleep } from './retry.js';
 import {
   closeStream,
@@ -153,6 +163,8 @@ export class Replicator {
   #end = 0;
   #partial = 0;
   #last: Shipped | undefined;
+  /** The record `#partial` bytes of which the stream holds, if any. */
+  #open: Shipped | undefined;
   #stale = false;
   #verifying: Promise<void> | undefined;
   #want = -1;
@@ -404,6 +416,7 @@ export class Replicator {
       this.#end = 0;
       this.#partial = 0;
       this.#last = undefined;
+      this.#open = undefined;
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
@@ -420,6 +433,7 @@ export class Replicator {
       if (shipping && fence.epoch === this.#epoch && lastSeq === this.#seq) {
         this.#end = fence.tail;
         this.#partial = 0;
+        this.#open = undefined;
         this.#release();
         return;
       }
@@ -452,7 +466,7 @@ export class Replicator {
     this.#end = position.lsn;
     this.#last = undefined;
     this.#epoch = epoch;
-    this.#stored(reachOf(position), lastSeq);
+    this.#stored(position, lastSeq);
     this.#release();
   }
 
@@ -483,7 +497,7 @@ export class Replicator {
       const { placement, data } = messages[i]!;
       this.#stats.messages++;
       this.#stats.bytes += data.length;
-      this.#stored(reachOf(placement), ack.seq);
+      this.#stored(placement, ack.seq);
     }
     this.#release();
     if (failure === undefined) return true;
@@ -497,29 +511,47 @@ export class Replicator {
 
   /** The log must still hold the last record shipped: a cut below it is refused. */
   async #checkLast(): Promise<void> {
-    const last = this.#last;
-    if (this.#wal.tail < this.#end) {
+    if (this.#below(this.#wal.tail)) {
       throw new ReplicaMismatchError(
-        `the log was truncated below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+        `the log was truncated to ${this.#wal.tail}, below ${this.#reach()}, which the stream already holds: replicated records cannot be cut`,
         { offset: this.#wal.tail, sequence: this.#seq },
       );
     }
-    if (last === undefined) return;
-    const same = await logHolds(this.#wal, { ...last, part: 0, size: 0 });
-    if (!same) {
-      throw new ReplicaMismatchError(
-        `the log's record at ${last.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
-        { offset: last.lsn, sequence: this.#seq },
-      );
+    for (const record of [this.#last, this.#partial > 0 ? this.#open : undefined]) {
+      if (record === undefined) continue;
+      const same = await logHolds(this.#wal, { ...record, part: 0, size: 0 });
+      if (!same) {
+        throw new ReplicaMismatchError(
+          `the log's record at ${record.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
+          { offset: record.lsn, sequence: this.#seq },
+        );
+      }
     }
   }
 
-  /** The stream stored a message reaching `reach` at `seq`, and every message before it (R2). */
-  #stored(reach: Reach, seq: number): void {
+  /** True when a log cut to `tail` lost bytes the stream holds: a whole record, or a part (R5). */
+  #below(tail: number): boolean {
+    return tail < this.#end || (tail === this.#end && this.#partial > 0);
+  }
+
+  /** What the stream holds, for messages: `#end`, or where in the record at `#end` it stops. */
+  #reach(): string {
+    return this.#partial > 0
+      ? `${this.#end} (part of its record up to byte ${this.#partial})`
+      : String(this.#end);
+  }
+
+  /** The stream stored the message `placement` at `seq`, and every message before it (R2). */
+  #stored(placement: Placement, seq: number): void {
+    const reach = reachOf(placement);
     this.#seq = seq;
     this.#end = reach.end;
     this.#partial = reach.partial;
     if (reach.last !== undefined) this.#last = reach.last;
+    this.#open =
+      reach.partial > 0 && placement.kind === 'part'
+        ? { lsn: placement.lsn, length: placement.length, crc: placement.crc }
+        : undefined;
   }
 
   /** Resolves the waiters whose record is below `#end` (R4). */
@@ -530,15 +562,16 @@ export class Replicator {
 
   /**
    * A `truncateAfter` of the log left its tail at `tail`: below what the
-   * stream holds, the replicator stops (`WAL_REPLICA_MISMATCH`); otherwise
-   * the waiters of the records it dropped reject with `WAL_TRUNCATED`.
+   * stream holds (a whole record, or a part of the record at `#end`), the
+   * replicator stops (`WAL_REPLICA_MISMATCH`); otherwise the waiters of the
+   * records it dropped reject with `WAL_TRUNCATED` (R5).
    */
   #cut(tail: number): void {
     if (this.#closed !== undefined || this.#failure !== undefined) return;
-    if (tail < this.#end) {
+    if (this.#below(tail)) {
       this.#fail(
         new ReplicaMismatchError(
-          `the log was truncated to ${tail}, below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+          `the log was truncated to ${tail}, below ${this.#reach()}, which the stream already holds: replicated records cannot be cut`,
           { offset: tail, sequence: this.#seq },
         ),
       );

@@ -481,6 +481,56 @@ describe('Replicator on a 3-node cluster', function () {
     await wal.close();
   });
 
+  /** The stream's last sequence, asked of the servers. */
+  async function lastSequence(stream: string): Promise<number> {
+    const jsm = await jetstreamManager(nc());
+    return (await jsm.streams.info(stream)).state.last_seq;
+  }
+
+  // A record of 200 parts: a round ships it one part at a time.
+  const PARTS = 200;
+  const big = (seed: number) => payload(PARTS * (MAX_PAYLOAD - 1024), seed);
+
+  it('a truncateAfter of a record the stream holds only parts of stops the replicator; restore still works', async () => {
+    // The writer's connection dies mid-record: the stream ends inside R. A
+    // replicator attached again resumes inside R; cutting R must stop it
+    // (the stream holds bytes of R), not ship another record as R's rest.
+    const path = await dir();
+    const wal = await Wal.open(path);
+    const stream = streamName();
+    const own = await connect(cluster().connectOptions());
+    const first = await Replicator.attach(wal, { nats: own, stream });
+    const a = await first.append(payload(10, 1));
+    const shippedA = first.sequence;
+    const r = wal.append(big(2));
+    const waitR = first.waitFor(r).catch(() => undefined);
+    await until(
+      'the stream holds a part of R',
+      async () => (await lastSequence(stream)) > shippedA,
+    );
+    await own.close();
+    await waitR;
+    await first.close();
+    const second = await Replicator.attach(wal, { nats: nc(), stream, interval: 2 ** 31 - 1 });
+    assert.equal(second.replicated, r, 'resumed inside R');
+    const partsOfR = second.sequence - shippedA;
+    assert.ok(partsOfR > 0 && partsOfR < PARTS, `${partsOfR} parts of R`);
+    await wal.truncateAfter(a);
+    assert.ok(isWalError(second.failure, 'WAL_REPLICA_MISMATCH'), String(second.failure));
+    await assert.rejects(
+      within("the append at R's LSN", second.append(payload(100, 3)), 15_000),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await second.close();
+    // Nothing more was published, and the stream still restores: A, and R left out.
+    assert.equal(await lastSequence(stream), shippedA + partsOfR);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.equal(report.records, 1);
+    assert.equal(report.end, r);
+    await wal.close();
+  });
+
   it('restore to an LSN stops exactly there; to must be a record of the stream', async () => {
     const { path, wal } = await writer();
     const stream = streamName();
