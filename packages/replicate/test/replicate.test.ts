@@ -56,7 +56,7 @@ describe('Replicator on a 3-node cluster', function () {
     store.hold = new Promise((resolve) => {
       release = resolve;
     });
-    return { wal, stream, replicator, release };
+    return { store, wal, stream, replicator, release };
   }
 
   async function writer(): Promise<{ path: string; wal: Wal }> {
@@ -422,14 +422,18 @@ describe('Replicator on a 3-node cluster', function () {
     // before it was shipped rejects with WAL_TRUNCATED; the replicator goes
     // on. The LSN is taken again before the replicator runs a round.
     const listened = diagnosticsChannel.hasSubscribers(CHANNELS.truncate);
-    const { wal, stream, replicator, release } = await heldWriter(60_000);
+    const { store, wal, stream, replicator, release } = await heldWriter(60_000);
     const first = wal.append(payload(10, 1));
     const a = wal.append(payload(10, 2));
-    const b = wal.append(payload(10, 3));
+    await wal.waitFor(a, 'written');
     const shipped = replicator.waitFor(a).then(
       () => 'replicated',
       (error: unknown) => error,
     );
+    // The round's fdatasync (held back) covers `first` and `a` only: `b` is
+    // appended after it started, so no round can read `b` before the cut.
+    await until('the round syncs', () => store.syncing > 0);
+    const b = wal.append(payload(10, 3));
     const dropped = replicator.waitFor(b).then(
       () => 'replicated',
       (error: unknown) => error,
@@ -459,6 +463,10 @@ describe('Replicator on a 3-node cluster', function () {
       stored.flatMap((m) => m.starts),
       [first, a, refill],
     );
+    // The stream holds the refill's bytes, not the dropped record's.
+    const into = join(await dir(), 'r');
+    await restore({ nats: nc(), stream, into });
+    assert.deepEqual((await logContents(into)).bytes, await logBytes(wal));
     await Promise.all([wal.close(), other.close()]);
   });
 
@@ -487,9 +495,51 @@ describe('Replicator on a 3-node cluster', function () {
     return (await jsm.streams.info(stream)).state.last_seq;
   }
 
-  // A record of 200 parts: a round ships it one part at a time.
+  // A record of 200 parts: a round ships it one part at a time, long enough
+  // to cut the log while the round is in flight.
   const PARTS = 200;
   const big = (seed: number) => payload(PARTS * (MAX_PAYLOAD - 1024), seed);
+
+  it('a truncateAfter while a round ships a record stops the replicator; the record taking the LSN is never acknowledged', async () => {
+    // README (truncateAfter): a cut below what the stream holds stops the
+    // replicator with WAL_REPLICA_MISMATCH and nothing more is published.
+    const wal = await Wal.open(new MemoryStore());
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, {
+      nats: nc(),
+      stream,
+      batchMessages: 100_000,
+      batchBytes: 2 ** 30,
+    });
+    const a = await replicator.append(payload(10, 1));
+    const shippedA = await lastSequence(stream);
+    const r = wal.append(big(2));
+    const waitR = replicator.waitFor(r).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    await wal.sync();
+    // Some parts of R are in the stream, the round still publishing the rest.
+    await until(
+      'the stream holds a part of R',
+      async () => (await lastSequence(stream)) > shippedA,
+    );
+    await wal.truncateAfter(a);
+    const outcome = await within("R's waiter", waitR, 15_000);
+    assert.ok(isWalError(outcome, 'WAL_REPLICA_MISMATCH'), String(outcome));
+    // A record at R's LSN is not R: never acknowledged as replicated.
+    const r2 = wal.append(payload(100, 3));
+    assert.equal(r2, r);
+    await assert.rejects(within("R2's waiter", replicator.waitFor(r2), 15_000), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await replicator.close();
+    // Nothing was published after the cut: R is not complete in the stream.
+    const stored = await storedMessages(nc(), stream);
+    assert.ok(stored.length < 1 + PARTS, `${stored.length} messages`);
+    await wal.close();
+  });
 
   it('a truncateAfter of a record the stream holds only parts of stops the replicator; restore still works', async () => {
     // The writer's connection dies mid-record: the stream ends inside R. A
