@@ -5,9 +5,18 @@
 import { readdir, stat } from 'node:fs/promises';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { Wal, type WalOptions, type WalSource } from '@wal/core';
-import { BoundaryError, invalidArgValue, outOfRange, validateOffset } from '@wal/errors';
+import {
+  BoundaryError,
+  ClosedError,
+  FailedError,
+  invalidArgValue,
+  isWalError,
+  outOfRange,
+  validateOffset,
+} from '@wal/errors';
 import { LogCopy } from './copy.js';
 import { lastStart, readFence, readPlacement } from './message.js';
+import { isFinal, sleep } from './retry.js';
 import {
   closeStream,
   lastPlaced,
@@ -73,9 +82,13 @@ async function refuseNonEmpty(into: WalSource): Promise<void> {
  *   LSNs, or a message that is not a record; `WAL_NOT_BOUNDARY` when no
  *   record of the stream starts at `to`; `ERR_OUT_OF_RANGE` when `to` is past
  *   the stream's last record; `WAL_CORRUPTION` for a record failing its CRC;
- *   `WAL_RECORD_TOO_LARGE` above the restored log's maximum record size. On
- *   these errors, found while reading, `into` holds the records before the
- *   failure, a valid log.
+ *   `WAL_RECORD_TOO_LARGE` above the restored log's maximum record size.
+ * @throws `WAL_CLOSED` when the connection closes before every record is
+ *   read, and `WAL_FAILED` when no message came for {@link RESTORE_GIVE_UP}
+ *   ms (60 s; a consumer that stalls for 3 s is replaced from the message
+ *   after the last one taken, so servers back within that time let it
+ *   complete). On these errors, and the ones above found while reading,
+ *   `into` holds the records before the failure, a valid log.
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const to = options?.to;
@@ -115,6 +128,15 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   }
 }
 
+/**
+ * Milliseconds without a message after which restore replaces its consumer
+ * (its server died; a consumer does not always recover on its own).
+ */
+const STALL = 3000;
+
+/** Milliseconds without progress (no message taken) after which restore gives up with `WAL_FAILED`. */
+const RESTORE_GIVE_UP = 60_000;
+
 /** Appends the stream's records to `wal` (sequences 1..`lastSeq`), stopping after `to`. */
 async function copy(
   handle: StreamHandle,
@@ -125,21 +147,53 @@ async function copy(
   const log = new LogCopy(wal, handle.stream, 0, 0);
   let lastLsn: number | undefined;
   if (lastSeq === 0) return { records: 0, end: wal.tail, lastLsn, sequence: 0 };
-  const consumer = await handle.js.consumers.get(handle.stream, {
-    deliver_policy: DeliverPolicy.StartSequence,
-    opt_start_seq: 1,
-  });
-  const messages = await consumer.consume({ max_bytes: pullBytes(handle.nc) });
-  try {
-    for await (const message of messages) {
-      // A message delivered again is checked against the log and skipped.
-      const lsn = await log.deliver(message.seq, message.headers, message.data, to);
-      if (lsn !== undefined) lastLsn = lsn;
-      if (lsn === to && to !== undefined) break;
-      if (log.seq === lastSeq) break;
+  let progress = Date.now();
+  let delay = 0;
+  let lastError: unknown;
+  const done = () => (to !== undefined && lastLsn === to) || log.seq === lastSeq;
+  while (!done()) {
+    if (handle.nc.isClosed()) {
+      throw new ClosedError('connection', { cause: lastError });
     }
-  } finally {
-    await messages.close();
+    if (Date.now() - progress >= RESTORE_GIVE_UP) {
+      throw new FailedError(
+        `restore took no message of stream ${handle.stream} for ${RESTORE_GIVE_UP / 1000} s (after sequence ${log.seq} of ${lastSeq}); the log restored so far is kept`,
+        { cause: lastError },
+      );
+    }
+    try {
+      // A new consumer after a failure starts past the last message taken;
+      // one that delivers a message again has it checked and skipped.
+      const consumer = await handle.js.consumers.get(handle.stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: log.seq + 1,
+      });
+      const messages = await consumer.consume({ max_bytes: pullBytes(handle.nc) });
+      let last = Date.now();
+      const timer = setInterval(() => {
+        if (Date.now() - last >= STALL) messages.close().catch(() => undefined);
+      }, STALL / 2);
+      timer.unref();
+      try {
+        for await (const message of messages) {
+          last = progress = Date.now();
+          delay = 0;
+          const lsn = await log.deliver(message.seq, message.headers, message.data, to);
+          if (lsn !== undefined) lastLsn = lsn;
+          if (done()) break;
+        }
+      } finally {
+        clearInterval(timer);
+        await messages.close().catch(() => undefined);
+      }
+    } catch (error) {
+      if (isFinal(error) || isWalError(error)) throw error;
+      lastError = error;
+    }
+    if (!done()) {
+      delay = Math.min(Math.max(delay * 2, 25), 1000);
+      await sleep(delay);
+    }
   }
   if (to !== undefined && lastLsn !== to) {
     throw new BoundaryError(`no record of the stream starts at ${to}`, { offset: to });
