@@ -373,6 +373,30 @@ describe('Replicator on a 3-node cluster', function () {
     await Promise.all([wal.close(), fresh.wal.close()]);
   });
 
+  it('stops with WAL_REPLICA_MISMATCH when the stream is deleted, not retrying forever', async () => {
+    // Like attaching to a missing stream: the stream held the log, and it is
+    // gone (the servers keep saying so for 5 s; a server recovering might not know it).
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.delete(stream);
+    const started = Date.now();
+    await assert.rejects(
+      within('the append after the deletion', replicator.append(payload(20, 2)), 30_000),
+      (error) => {
+        assert.ok(isWalError(error, 'WAL_REPLICA_MISMATCH'), String(error));
+        assert.match(error.message, /does not exist/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started >= 5000, 'not before the servers said so for 5 s');
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await replicator.close();
+    await wal.close();
+  });
+
   it('stops when the stream lost messages it acknowledged', async () => {
     const { wal } = await writer();
     const stream = streamName();
