@@ -81,7 +81,7 @@ async function refuseNonEmpty(into: WalSource): Promise<void> {
  * @throws `WAL_REPLICA_MISMATCH` for a missing stream, a gap in sequences or
  *   LSNs, or a message that is not a record; `WAL_NOT_BOUNDARY` when no
  *   record of the stream starts at `to`; `ERR_OUT_OF_RANGE` when `to` is past
- *   the stream's last record; `WAL_CORRUPTION` for a record failing its CRC;
+ *   the stream's last complete record; `WAL_CORRUPTION` for a record failing its CRC;
  *   `WAL_RECORD_TOO_LARGE` above the restored log's maximum record size.
  * @throws `WAL_CLOSED` when the connection closes before every record is
  *   read, and `WAL_FAILED` when no message came for {@link RESTORE_GIVE_UP}
@@ -105,8 +105,16 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         const { header, data } = placed.message;
         const fence = readFence(header, data.length, placed.seq);
         // After a fence, the last record starts before the fence's tail.
-        last =
-          fence !== undefined ? fence.tail - 1 : lastStart(readPlacement(header, data, placed.seq));
+        if (fence !== undefined) {
+          last = fence.tail - 1;
+        } else {
+          const placement = readPlacement(header, data, placed.seq);
+          // A record whose parts end the stream unfinished is left out: the
+          // last record restored starts before it.
+          const unfinished =
+            placement.kind === 'part' && placement.part + placement.size < placement.length;
+          last = unfinished ? placement.lsn - 1 : lastStart(placement);
+        }
       }
       if (last === undefined || last < to) {
         throw outOfRange('options.to', `at most the stream's last LSN (${last ?? 'none'})`, to);

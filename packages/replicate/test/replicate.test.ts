@@ -1096,10 +1096,21 @@ describe('restore from a hostile stream', function () {
     const into = join(await dir(), 'r');
     const report = await restore({ nats: nc(), stream, into });
     assert.deepEqual(report, { records: 1, end: 108, lastLsn: 0, sequence: 2 });
-    // Restoring "to" the unfinished record finds no such record.
+    // Restoring "to" the unfinished record is past the last record restored.
     await assert.rejects(
       restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 108 }),
-      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+      (error) => {
+        assert.equal((error as { code?: string }).code, 'ERR_OUT_OF_RANGE', String(error));
+        return true;
+      },
+    );
+    // Inside it too; the record before it is restored.
+    await assert.rejects(restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 120 }), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+    assert.equal(
+      (await restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 0 })).lastLsn,
+      0,
     );
   });
 
