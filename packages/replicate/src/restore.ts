@@ -29,7 +29,11 @@ import {
 
 /** Options of {@link restore}. */
 export interface RestoreOptions extends StreamTarget {
-  /** Where to build the log: a missing or empty path (directory or file), or an empty store. */
+  /**
+   * Where to build the log: a missing or empty path (directory or file; an
+   * empty file becomes a one-file log unless `wal.layout` says otherwise),
+   * or an empty store.
+   */
   readonly into: WalSource;
   /** LSN of the last record to restore (default: every record the stream holds). */
   readonly to?: number;
@@ -49,23 +53,25 @@ export interface RestoreReport {
   readonly sequence: number;
 }
 
-async function refuseNonEmpty(into: WalSource): Promise<void> {
-  if (typeof into !== 'string') return;
+/** Refuses a non-empty path; true when `into` is an existing empty file. */
+async function refuseNonEmpty(into: WalSource): Promise<boolean> {
+  if (typeof into !== 'string') return false;
   let entries: string[];
   try {
     const info = await stat(into);
     if (!info.isDirectory()) {
-      if (info.size === 0) return;
+      if (info.size === 0) return true;
       throw invalidArgValue('options.into', into, 'must be a missing or empty path');
     }
     entries = await readdir(into);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw error;
   }
   if (entries.length > 0) {
     throw invalidArgValue('options.into', into, 'must be a missing or empty path');
   }
+  return false;
 }
 
 /**
@@ -93,7 +99,7 @@ async function refuseNonEmpty(into: WalSource): Promise<void> {
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {
   const to = options?.to;
   if (to !== undefined) validateOffset('options.to', to);
-  await refuseNonEmpty(options?.into);
+  const emptyFile = await refuseNonEmpty(options?.into);
   const handle = await openStream(options, undefined);
   try {
     const { lastSeq } = await streamExtent(handle);
@@ -120,7 +126,12 @@ export async function restore(options: RestoreOptions): Promise<RestoreReport> {
         throw outOfRange('options.to', `at most the stream's last LSN (${last ?? 'none'})`, to);
       }
     }
-    const wal = await Wal.open(options.into, options.wal);
+    // An empty file is restored into as a one-file log, unless told otherwise.
+    const walOptions =
+      emptyFile && options.wal?.layout === undefined
+        ? { ...options.wal, layout: 'file' as const }
+        : options.wal;
+    const wal = await Wal.open(options.into, walOptions);
     try {
       if (wal.tail !== 0 || wal.head !== 0) {
         throw invalidArgValue('options.into', 'a log', 'must be a missing or empty path');

@@ -1123,6 +1123,13 @@ describe('restore from a hostile stream', function () {
       (await restore({ nats: nc(), stream, into: file, wal: { layout: 'file' } })).records,
       1,
     );
+    // Without options too: an empty file becomes a one-file log.
+    const bare = join(await dir(), 'log');
+    await writeFile(bare, '');
+    assert.equal((await restore({ nats: nc(), stream, into: bare })).records, 1);
+    const reopened = await Wal.open(bare, { layout: 'file' });
+    assert.deepEqual(await reopened.read(0), a);
+    await reopened.close();
     const store = new MemoryStore();
     assert.equal((await restore({ nats: nc(), stream, into: store })).records, 1);
     const used = new MemoryStore();
