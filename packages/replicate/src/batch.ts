@@ -142,6 +142,14 @@ export interface Published {
   readonly failure: unknown;
 }
 
+/** What the caller of {@link publishMessages} hears, and how it stops it. */
+export interface PublishHooks {
+  /** Asked before each publish: false ends the batch there, with no failure. */
+  readonly proceed?: () => boolean;
+  /** Each acknowledgement as it comes, with the index of its message. */
+  readonly acked?: (ack: PubAck, index: number) => void;
+}
+
 /**
  * Publishes `messages` one after the other on the subject of `epoch`,
  * message `i` expecting stream sequence `base + i` both as the stream's last
@@ -157,7 +165,8 @@ export interface Published {
  * messages would be refused anyway. Throughput comes from runs instead:
  * one message carries as many whole records as fit. An acknowledgement for
  * another sequence (a duplicate of a message stored elsewhere) ends the
- * acknowledged run with a `WAL_REPLICA_MISMATCH` failure.
+ * acknowledged run with a `WAL_REPLICA_MISMATCH` failure. `hooks.proceed`
+ * returning false stops the batch before its next message.
  */
 export async function publishMessages(
   handle: StreamHandle,
@@ -165,10 +174,12 @@ export async function publishMessages(
   base: number,
   timeout: number,
   epoch = 0,
+  hooks: PublishHooks = {},
 ): Promise<Published> {
   const acks: PubAck[] = [];
   const subject = epochSubject(handle.subject, epoch);
   for (const { placement, data } of messages) {
+    if (hooks.proceed !== undefined && !hooks.proceed()) break;
     const expected = base + acks.length;
     const h = headers();
     const run = placement.kind === 'run';
@@ -198,6 +209,7 @@ export async function publishMessages(
       return { acks, failure };
     }
     acks.push(ack);
+    hooks.acked?.(ack, acks.length - 1);
   }
   return { acks, failure: undefined };
 }

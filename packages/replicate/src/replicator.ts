@@ -12,14 +12,20 @@
  *   seal or a fence.
  * - R2 `#seq` is the stream's last sequence and `#end` the end of the last
  *   record whose every message the stream acknowledged (`#partial` bytes of the
- *   next one are acknowledged too). Both only grow, except when a resume
- *   re-reads them from the stream.
+ *   next one, `#open`, are acknowledged too), updated at each acknowledgement.
+ *   Both only grow, except when a resume re-reads them from the stream.
  * - R3 After any failed publish the stream is the authority: the next round
  *   first re-reads its last message and checks it against the local log
  *   (a publish whose acknowledgement was lost is then adopted, never sent a
  *   second time under a new sequence).
  * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
  *   durable locally (R1) and stored by the stream's quorum.
+ * - R5 A `truncateAfter` that drops bytes the stream holds (below `#end`, or
+ *   the record `#open` is a part of), or may hold (a message in flight when
+ *   it was heard), stops the replicator with `WAL_REPLICA_MISMATCH` once
+ *   known; a round publishes nothing after a cut it hears and resolves no
+ *   waiter past it, so a record taking a dropped LSN is acknowledged only
+ *   for its own bytes.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { CHANNELS, type TruncateEvent, type Wal } from '@wal/core';
@@ -35,9 +41,16 @@ import {
   validateOffset,
   type WalError,
 } from '@wal/errors';
-import { collectMessages, isWrongLastSequence, publishMessages } from './batch.js';
+import { collectMessages, isWrongLastSequence, type Outgoing, publishMessages } from './batch.js';
 import type { LastRecord } from './copy.js';
-import { type Reach, reachOf, readEpoch, readFence, readPlacement, readSeal } from './message.js';
+import {
+  type Placement,
+  reachOf,
+  readEpoch,
+  readFence,
+  readPlacement,
+  readSeal,
+} from './message.js';
 import { afterFailure, sleep } from './retry.js';
 import {
   closeStream,
@@ -153,6 +166,13 @@ export class Replicator {
   #end = 0;
   #partial = 0;
   #last: Shipped | undefined;
+  /** The record `#partial` bytes of which the stream holds, if any. */
+  #open: Shipped | undefined;
+  /** `truncateAfter` cuts of the log heard, and the lowest tail one left during this round. */
+  #cuts = 0;
+  #cutFloor = Number.POSITIVE_INFINITY;
+  /** A cut was heard while a message whose fate is unknown (its publish failed) was in flight. */
+  #cutInFlight = false;
   #stale = false;
   #verifying: Promise<void> | undefined;
   #want = -1;
@@ -404,6 +424,8 @@ export class Replicator {
       this.#end = 0;
       this.#partial = 0;
       this.#last = undefined;
+      this.#open = undefined;
+      this.#cutInFlight = false;
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
@@ -420,6 +442,8 @@ export class Replicator {
       if (shipping && fence.epoch === this.#epoch && lastSeq === this.#seq) {
         this.#end = fence.tail;
         this.#partial = 0;
+        this.#open = undefined;
+        this.#cutInFlight = false;
         this.#release();
         return;
       }
@@ -438,6 +462,13 @@ export class Replicator {
     }
     const matches = await logHoldsMessage(this.#wal, position, message.data);
     if (!matches) {
+      if (shipping && lastSeq > this.#seq && this.#cutInFlight) {
+        // Our own message, whose acknowledgement was lost, of records a cut dropped (R5).
+        throw new ReplicaMismatchError(
+          `stream ${this.#handle.stream} holds a message (sequence ${lastSeq}, LSN ${position.lsn}) of records a truncateAfter dropped while it was published: replicated records cannot be cut`,
+          { sequence: lastSeq, offset: position.lsn },
+        );
+      }
       if ((shipping && lastSeq > this.#seq) || (!shipping && epoch > 0)) {
         throw new ReplicaFencedError(
           `another writer extended stream ${this.#handle.stream} past sequence ${this.#seq}; this replicator stopped`,
@@ -452,7 +483,8 @@ export class Replicator {
     this.#end = position.lsn;
     this.#last = undefined;
     this.#epoch = epoch;
-    this.#stored(reachOf(position), lastSeq);
+    this.#cutInFlight = false;
+    this.#stored(position, lastSeq);
     this.#release();
   }
 
@@ -461,29 +493,50 @@ export class Replicator {
    * was nothing to ship.
    */
   async #round(): Promise<boolean> {
+    // A cut lowers `durable` at once and is heard once durable: either way
+    // the records read (or being published) may no longer be the log's (R5).
+    const cuts = this.#cuts;
+    this.#cutFloor = Number.POSITIVE_INFINITY;
     const durable = this.#wal.durable;
+    const cut = () => this.#cuts !== cuts || this.#wal.durable < durable;
     if (durable <= this.#end) return false;
     await this.#checkLast();
-    const messages = await collectMessages(this.#wal, this.#end, this.#partial, durable, {
-      messages: this.#batchMessages,
-      bytes: this.#batchBytes,
-      partSize: partSize(this.#handle.nc),
-    });
+    let messages: Outgoing[];
+    try {
+      messages = await collectMessages(this.#wal, this.#end, this.#partial, durable, {
+        messages: this.#batchMessages,
+        bytes: this.#batchBytes,
+        partSize: partSize(this.#handle.nc),
+      });
+    } catch (error) {
+      if (cut()) return true; // read again, after the cut
+      throw error;
+    }
+    // Read while the log was being cut: read again (R1).
+    if (cut()) return true;
     if (messages.length === 0) return false;
     this.#stats.rounds++;
-    const { acks, failure } = await publishMessages(
+    const { failure } = await publishMessages(
       this.#handle,
       messages,
       this.#seq,
       this.#timeout,
       this.#epoch,
+      {
+        proceed: () => !cut() && this.#failure === undefined,
+        acked: (ack, i) => {
+          if (ack.duplicate) this.#stats.duplicates++;
+          const { placement, data } = messages[i]!;
+          this.#stats.messages++;
+          this.#stats.bytes += data.length;
+          this.#stored(placement, ack.seq);
+        },
+      },
     );
-    for (const [i, ack] of acks.entries()) {
-      if (ack.duplicate) this.#stats.duplicates++;
-      const { placement, data } = messages[i]!;
-      this.#stats.messages++;
-      this.#stats.bytes += data.length;
-      this.#stored(reachOf(placement), ack.seq);
+    if (cut()) {
+      // A message in flight when the cut came may carry dropped records.
+      if (failure !== undefined) this.#cutInFlight = true;
+      this.#refuseCut(Math.min(this.#cutFloor, this.#wal.durable));
     }
     this.#release();
     if (failure === undefined) return true;
@@ -497,29 +550,61 @@ export class Replicator {
 
   /** The log must still hold the last record shipped: a cut below it is refused. */
   async #checkLast(): Promise<void> {
-    const last = this.#last;
-    if (this.#wal.tail < this.#end) {
+    if (this.#below(this.#wal.tail)) {
       throw new ReplicaMismatchError(
-        `the log was truncated below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+        `the log was truncated to ${this.#wal.tail}, below ${this.#reach()}, which the stream already holds: replicated records cannot be cut`,
         { offset: this.#wal.tail, sequence: this.#seq },
       );
     }
-    if (last === undefined) return;
-    const same = await logHolds(this.#wal, { ...last, part: 0, size: 0 });
-    if (!same) {
-      throw new ReplicaMismatchError(
-        `the log's record at ${last.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
-        { offset: last.lsn, sequence: this.#seq },
-      );
+    for (const record of [this.#last, this.#partial > 0 ? this.#open : undefined]) {
+      if (record === undefined) continue;
+      const same = await logHolds(this.#wal, { ...record, part: 0, size: 0 });
+      if (!same) {
+        throw new ReplicaMismatchError(
+          `the log's record at ${record.lsn} is no longer the one the stream holds: replicated records cannot be cut`,
+          { offset: record.lsn, sequence: this.#seq },
+        );
+      }
     }
   }
 
-  /** The stream stored a message reaching `reach` at `seq`, and every message before it (R2). */
-  #stored(reach: Reach, seq: number): void {
+  /** True when a log cut to `tail` lost bytes the stream holds: a whole record, or a part (R5). */
+  #below(tail: number): boolean {
+    return tail < this.#end || (tail === this.#end && this.#partial > 0);
+  }
+
+  /** What the stream holds, for messages: `#end`, or where in the record at `#end` it stops. */
+  #reach(): string {
+    return this.#partial > 0
+      ? `${this.#end} (part of its record up to byte ${this.#partial})`
+      : String(this.#end);
+  }
+
+  /**
+   * After a round that heard a cut to `floor`: the waiters below both are
+   * replicated; if the stream holds bytes past `floor`, stops (R5).
+   */
+  #refuseCut(floor: number): void {
+    if (!this.#below(floor)) return;
+    const end = Math.min(this.#end, floor);
+    this.#waiters.release((lsn) => lsn < end);
+    throw new ReplicaMismatchError(
+      `the log was truncated to ${floor} while the stream stored messages up to ${this.#reach()}: replicated records cannot be cut`,
+      { offset: floor, sequence: this.#seq },
+    );
+  }
+
+  /** The stream stored the message `placement` at `seq`, and every message before it (R2). */
+  #stored(placement: Placement, seq: number): void {
+    const reach = reachOf(placement);
     this.#seq = seq;
     this.#end = reach.end;
     this.#partial = reach.partial;
     if (reach.last !== undefined) this.#last = reach.last;
+    this.#open =
+      reach.partial > 0 && placement.kind === 'part'
+        ? { lsn: placement.lsn, length: placement.length, crc: placement.crc }
+        : undefined;
   }
 
   /** Resolves the waiters whose record is below `#end` (R4). */
@@ -530,15 +615,19 @@ export class Replicator {
 
   /**
    * A `truncateAfter` of the log left its tail at `tail`: below what the
-   * stream holds, the replicator stops (`WAL_REPLICA_MISMATCH`); otherwise
-   * the waiters of the records it dropped reject with `WAL_TRUNCATED`.
+   * stream holds (a whole record, or a part of the record at `#end`), the
+   * replicator stops (`WAL_REPLICA_MISMATCH`); otherwise the waiters of the
+   * records it dropped reject with `WAL_TRUNCATED`, and a round in flight
+   * publishes no more and checks what it got acknowledged (R5).
    */
   #cut(tail: number): void {
+    this.#cuts++;
+    if (tail < this.#cutFloor) this.#cutFloor = tail;
     if (this.#closed !== undefined || this.#failure !== undefined) return;
-    if (tail < this.#end) {
+    if (this.#below(tail)) {
       this.#fail(
         new ReplicaMismatchError(
-          `the log was truncated to ${tail}, below ${this.#end}, which the stream already holds: replicated records cannot be cut`,
+          `the log was truncated to ${tail}, below ${this.#reach()}, which the stream already holds: replicated records cannot be cut`,
           { offset: tail, sequence: this.#seq },
         ),
       );

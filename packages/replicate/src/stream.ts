@@ -209,13 +209,49 @@ export async function openStream(
 }
 
 /**
+ * How long the servers must keep answering that the stream does not exist
+ * before a replicator, follower or restore takes it as deleted (a server
+ * still recovering might not know it yet), in milliseconds.
+ */
+const MISSING_FOR = 5000;
+
+/** True for the server's answer that the stream does not exist. */
+function isStreamNotFound(error: unknown): boolean {
+  return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/**
+ * The stream's information. A stream the servers keep saying does not exist
+ * for {@link MISSING_FOR} ms is gone (deleted): retrying cannot help.
+ *
+ * @throws `WAL_REPLICA_MISMATCH` for a stream that does not exist.
+ */
+async function streamInfo(handle: StreamHandle): Promise<StreamInfo> {
+  const since = Date.now();
+  for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await handle.jsm.streams.info(handle.stream);
+    } catch (error) {
+      if (!isStreamNotFound(error)) throw error;
+      if (Date.now() - since >= MISSING_FOR) {
+        throw new ReplicaMismatchError(`stream ${handle.stream} does not exist (deleted?)`, {
+          cause: error,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/**
  * The stream's extent, checked to be gap-free from sequence 1: a stream whose
  * messages were deleted or purged no longer holds the whole log.
  *
- * @throws `WAL_REPLICA_MISMATCH` for a stream with a gap.
+ * @throws `WAL_REPLICA_MISMATCH` for a stream with a gap, or one that no
+ *   longer exists (see {@link streamInfo}).
  */
 export async function streamExtent(handle: StreamHandle): Promise<StreamExtent> {
-  const { state } = await handle.jsm.streams.info(handle.stream);
+  const { state } = await streamInfo(handle);
   // Empty: never written. Otherwise every message from sequence 1 is there.
   const whole =
     state.messages === 0

@@ -158,9 +158,16 @@ export { payload } from './fixture-bytes.js';
 /** A store whose fdatasync can be held back: records are written, not durable. */
 export class HeldSync extends MemoryStore {
   hold: Promise<void> | undefined;
+  /** Calls of `sync()` started and not yet finished. */
+  syncing = 0;
   override async sync(): Promise<void> {
-    await this.hold;
-    return super.sync();
+    this.syncing++;
+    try {
+      await this.hold;
+      return await super.sync();
+    } finally {
+      this.syncing--;
+    }
   }
 }
 

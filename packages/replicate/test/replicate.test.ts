@@ -56,7 +56,7 @@ describe('Replicator on a 3-node cluster', function () {
     store.hold = new Promise((resolve) => {
       release = resolve;
     });
-    return { wal, stream, replicator, release };
+    return { store, wal, stream, replicator, release };
   }
 
   async function writer(): Promise<{ path: string; wal: Wal }> {
@@ -373,6 +373,30 @@ describe('Replicator on a 3-node cluster', function () {
     await Promise.all([wal.close(), fresh.wal.close()]);
   });
 
+  it('stops with WAL_REPLICA_MISMATCH when the stream is deleted, not retrying forever', async () => {
+    // Like attaching to a missing stream: the stream held the log, and it is
+    // gone (the servers keep saying so for 5 s; a server recovering might not know it).
+    const { wal } = await writer();
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: nc(), stream });
+    await replicator.append(payload(20, 1));
+    const jsm = await jetstreamManager(nc());
+    await jsm.streams.delete(stream);
+    const started = Date.now();
+    await assert.rejects(
+      within('the append after the deletion', replicator.append(payload(20, 2)), 30_000),
+      (error) => {
+        assert.ok(isWalError(error, 'WAL_REPLICA_MISMATCH'), String(error));
+        assert.match(error.message, /does not exist/);
+        return true;
+      },
+    );
+    assert.ok(Date.now() - started >= 5000, 'not before the servers said so for 5 s');
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await replicator.close();
+    await wal.close();
+  });
+
   it('stops when the stream lost messages it acknowledged', async () => {
     const { wal } = await writer();
     const stream = streamName();
@@ -422,14 +446,18 @@ describe('Replicator on a 3-node cluster', function () {
     // before it was shipped rejects with WAL_TRUNCATED; the replicator goes
     // on. The LSN is taken again before the replicator runs a round.
     const listened = diagnosticsChannel.hasSubscribers(CHANNELS.truncate);
-    const { wal, stream, replicator, release } = await heldWriter(60_000);
+    const { store, wal, stream, replicator, release } = await heldWriter(60_000);
     const first = wal.append(payload(10, 1));
     const a = wal.append(payload(10, 2));
-    const b = wal.append(payload(10, 3));
+    await wal.waitFor(a, 'written');
     const shipped = replicator.waitFor(a).then(
       () => 'replicated',
       (error: unknown) => error,
     );
+    // The round's fdatasync (held back) covers `first` and `a` only: `b` is
+    // appended after it started, so no round can read `b` before the cut.
+    await until('the round syncs', () => store.syncing > 0);
+    const b = wal.append(payload(10, 3));
     const dropped = replicator.waitFor(b).then(
       () => 'replicated',
       (error: unknown) => error,
@@ -459,6 +487,10 @@ describe('Replicator on a 3-node cluster', function () {
       stored.flatMap((m) => m.starts),
       [first, a, refill],
     );
+    // The stream holds the refill's bytes, not the dropped record's.
+    const into = join(await dir(), 'r');
+    await restore({ nats: nc(), stream, into });
+    assert.deepEqual((await logContents(into)).bytes, await logBytes(wal));
     await Promise.all([wal.close(), other.close()]);
   });
 
@@ -478,6 +510,98 @@ describe('Replicator on a 3-node cluster', function () {
     );
     await replicator.close();
     assert.equal((await storedMessages(nc(), stream)).length, 2);
+    await wal.close();
+  });
+
+  /** The stream's last sequence, asked of the servers. */
+  async function lastSequence(stream: string): Promise<number> {
+    const jsm = await jetstreamManager(nc());
+    return (await jsm.streams.info(stream)).state.last_seq;
+  }
+
+  // A record of 200 parts: a round ships it one part at a time, long enough
+  // to cut the log while the round is in flight.
+  const PARTS = 200;
+  const big = (seed: number) => payload(PARTS * (MAX_PAYLOAD - 1024), seed);
+
+  it('a truncateAfter while a round ships a record stops the replicator; the record taking the LSN is never acknowledged', async () => {
+    // README (truncateAfter): a cut below what the stream holds stops the
+    // replicator with WAL_REPLICA_MISMATCH and nothing more is published.
+    const wal = await Wal.open(new MemoryStore());
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, {
+      nats: nc(),
+      stream,
+      batchMessages: 100_000,
+      batchBytes: 2 ** 30,
+    });
+    const a = await replicator.append(payload(10, 1));
+    const shippedA = await lastSequence(stream);
+    const r = wal.append(big(2));
+    const waitR = replicator.waitFor(r).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    await wal.sync();
+    // Some parts of R are in the stream, the round still publishing the rest.
+    await until(
+      'the stream holds a part of R',
+      async () => (await lastSequence(stream)) > shippedA,
+    );
+    await wal.truncateAfter(a);
+    const outcome = await within("R's waiter", waitR, 15_000);
+    assert.ok(isWalError(outcome, 'WAL_REPLICA_MISMATCH'), String(outcome));
+    // A record at R's LSN is not R: never acknowledged as replicated.
+    const r2 = wal.append(payload(100, 3));
+    assert.equal(r2, r);
+    await assert.rejects(within("R2's waiter", replicator.waitFor(r2), 15_000), (error) =>
+      isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await replicator.close();
+    // Nothing was published after the cut: R is not complete in the stream.
+    const stored = await storedMessages(nc(), stream);
+    assert.ok(stored.length < 1 + PARTS, `${stored.length} messages`);
+    await wal.close();
+  });
+
+  it('a truncateAfter of a record the stream holds only parts of stops the replicator; restore still works', async () => {
+    // The writer's connection dies mid-record: the stream ends inside R. A
+    // replicator attached again resumes inside R; cutting R must stop it
+    // (the stream holds bytes of R), not ship another record as R's rest.
+    const path = await dir();
+    const wal = await Wal.open(path);
+    const stream = streamName();
+    const own = await connect(cluster().connectOptions());
+    const first = await Replicator.attach(wal, { nats: own, stream });
+    const a = await first.append(payload(10, 1));
+    const shippedA = first.sequence;
+    const r = wal.append(big(2));
+    const waitR = first.waitFor(r).catch(() => undefined);
+    await until(
+      'the stream holds a part of R',
+      async () => (await lastSequence(stream)) > shippedA,
+    );
+    await own.close();
+    await waitR;
+    await first.close();
+    const second = await Replicator.attach(wal, { nats: nc(), stream, interval: 2 ** 31 - 1 });
+    assert.equal(second.replicated, r, 'resumed inside R');
+    const partsOfR = second.sequence - shippedA;
+    assert.ok(partsOfR > 0 && partsOfR < PARTS, `${partsOfR} parts of R`);
+    await wal.truncateAfter(a);
+    assert.ok(isWalError(second.failure, 'WAL_REPLICA_MISMATCH'), String(second.failure));
+    await assert.rejects(
+      within("the append at R's LSN", second.append(payload(100, 3)), 15_000),
+      (error) => isWalError(error, 'WAL_REPLICA_MISMATCH'),
+    );
+    await second.close();
+    // Nothing more was published, and the stream still restores: A, and R left out.
+    assert.equal(await lastSequence(stream), shippedA + partsOfR);
+    const into = join(await dir(), 'r');
+    const report = await restore({ nats: nc(), stream, into });
+    assert.equal(report.records, 1);
+    assert.equal(report.end, r);
     await wal.close();
   });
 
@@ -972,10 +1096,21 @@ describe('restore from a hostile stream', function () {
     const into = join(await dir(), 'r');
     const report = await restore({ nats: nc(), stream, into });
     assert.deepEqual(report, { records: 1, end: 108, lastLsn: 0, sequence: 2 });
-    // Restoring "to" the unfinished record finds no such record.
+    // Restoring "to" the unfinished record is past the last record restored.
     await assert.rejects(
       restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 108 }),
-      (error) => isWalError(error, 'WAL_NOT_BOUNDARY'),
+      (error) => {
+        assert.equal((error as { code?: string }).code, 'ERR_OUT_OF_RANGE', String(error));
+        return true;
+      },
+    );
+    // Inside it too; the record before it is restored.
+    await assert.rejects(restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 120 }), {
+      code: 'ERR_OUT_OF_RANGE',
+    });
+    assert.equal(
+      (await restore({ nats: nc(), stream, into: join(await dir(), 'r'), to: 0 })).lastLsn,
+      0,
     );
   });
 
@@ -988,6 +1123,13 @@ describe('restore from a hostile stream', function () {
       (await restore({ nats: nc(), stream, into: file, wal: { layout: 'file' } })).records,
       1,
     );
+    // Without options too: an empty file becomes a one-file log.
+    const bare = join(await dir(), 'log');
+    await writeFile(bare, '');
+    assert.equal((await restore({ nats: nc(), stream, into: bare })).records, 1);
+    const reopened = await Wal.open(bare, { layout: 'file' });
+    assert.deepEqual(await reopened.read(0), a);
+    await reopened.close();
     const store = new MemoryStore();
     assert.equal((await restore({ nats: nc(), stream, into: store })).records, 1);
     const used = new MemoryStore();
