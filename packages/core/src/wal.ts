@@ -487,7 +487,7 @@ export class Wal {
    * failed sync (also `close()`'s final one), `WAL_CLOSED` after `close()` finished,
    * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
    * when a `truncateAfter` called before it (and still running at the call)
-   * cut the record: it never resolves for a record appended later at the
+   * cut the record, durable or not: it never resolves for a record appended later at the
    * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
    * once if it is).
    */
@@ -520,6 +520,10 @@ export class Wal {
   #waitFor(lsn: number, level: WaitLevel, epoch: number): Promise<void> {
     const cut = this.#cutError(lsn, epoch);
     if (cut !== undefined) return Promise.reject(cut);
+    // A truncateAfter pending may cut the record, durable or not: its cut is
+    // known once it finished.
+    const quiet = this.#log.exclusivity.quiet();
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {
@@ -532,8 +536,6 @@ export class Wal {
         throw this.#log.durability.failure ?? new ClosedError('log', { offset: lsn });
       });
     }
-    const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     const shared = this.#log.shared;
     if (shared !== undefined && lsn + 1 > this.#log.tail) {
       // Not copied out of the shared ring yet.
