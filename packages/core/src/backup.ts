@@ -15,6 +15,7 @@ import {
   isWalError,
   outOfRange,
   rejectUnknownKeys,
+  toWalError,
   validateInteger,
   validateOffset,
 } from '@wal/errors';
@@ -109,8 +110,15 @@ const CHUNK = 1024 * 1024;
  * copy (retry), `WAL_CORRUPTION` when the source has records its `skip`
  * policy stepped over (a copy would not be a valid log), `WAL_CLOSED` and the
  * source's failure errors, and the file system's errors (`WAL_IO`,
- * `WAL_NO_SPACE`). On rejection the temporary directory is removed (with a
- * custom `fs`, emptied) and `destination` was never created.
+ * `WAL_NO_SPACE`, also for the final fsyncs and the rename). On rejection
+ * the temporary directory is removed (with a custom `fs`, emptied) and
+ * `destination` does not exist: when the parent directory's fsync failed
+ * after the rename, the copy is renamed back and that made durable first.
+ * Should that fail too, the complete copy is left whole: in the temporary
+ * directory (the rename back was made but not made durable), or at
+ * `destination` (the rename back failed; the only case where a rejected
+ * backup leaves `destination`, a complete copy that may not survive a
+ * power loss).
  */
 export async function backup(
   source: Wal,
@@ -158,7 +166,10 @@ export async function backup(
 
   await refuseExisting(fs, parent, name, destination);
   const temp = join(parent, `.${name}.backup-${randomBytes(6).toString('hex')}.tmp`);
+  const target = resolve(destination);
   let store: SegmentedStore | undefined;
+  /** Set once the copy was renamed to `destination`. */
+  let renamed = false;
   try {
     store = await SegmentedStore.open(temp, { fs, mode, segmentSize });
     let records = 0;
@@ -232,15 +243,50 @@ export async function backup(
     await store.sync();
     await store.close();
     store = undefined;
-    await fs.syncDir(temp); // the lock file's removal
+    await typedIo(() => fs.syncDir(temp), `directory fsync of ${temp}`); // the lock file's removal
     await refuseExisting(fs, parent, name, destination);
-    await fs.rename(temp, resolve(destination));
-    await fs.syncDir(parent);
+    await typedIo(() => fs.rename(temp, target), `rename of ${temp} to ${target}`);
+    renamed = true;
+    await typedIo(() => fs.syncDir(parent), `directory fsync of ${parent}`);
     return Object.freeze({ destination, head, end, records });
   } catch (error) {
     await store?.close().catch(() => undefined);
+    // The rename happened but was not made durable: move the copy back, so
+    // that a rejected backup leaves no destination.
+    if (renamed && !(await moveBack(fs, target, temp, parent))) throw error;
     await removeTemporary(fs, temp);
     throw error;
+  }
+}
+
+/** Runs `call`, its failure as a typed error (`WAL_IO`, `WAL_NO_SPACE`; a `WalError` as it is). */
+async function typedIo(call: () => Promise<void>, what: string): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    throw toWalError(error, what);
+  }
+}
+
+/**
+ * After the parent's fsync failed: renames the copy at `target` back to
+ * `temp` and makes that durable. True when done: `temp` may then be
+ * emptied. False when either step failed: a copy renamed back that the
+ * disk may still hold at `target` is left whole in `temp` (never a partial
+ * log at `target` after a power loss), and one that could not be renamed
+ * back stays at `target`, complete.
+ */
+async function moveBack(fs: Fs, target: string, temp: string, parent: string): Promise<boolean> {
+  try {
+    await fs.rename(target, temp);
+  } catch {
+    return false;
+  }
+  try {
+    await fs.syncDir(parent);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -193,11 +193,16 @@ export class TypedWal<T> {
     }
   }
 
-  /** Iterates decoded records; see {@link Wal.iterate}. A step rejects with `WAL_CODEC` when decoding fails. */
+  /**
+   * Iterates decoded records; see {@link Wal.iterate}: the same bounds and
+   * errors, one record per step (a truncation made between two steps ends it
+   * at the cut, or rejects `WAL_TRUNCATED`, even for records it already
+   * read). A step rejects with `WAL_CODEC` when decoding fails.
+   */
   async *iterate(fromLsn?: number): AsyncGenerator<TypedRecord<T>, void, undefined> {
-    for await (const batch of this.wal.iterateBatches(fromLsn)) {
-      for (const record of batch) yield decode(this.codec, record);
-    }
+    // Wal.iterate, not its batches: it checks every record it yields against
+    // the truncations made since it read it.
+    for await (const record of this.wal.iterate(fromLsn)) yield decode(this.codec, record);
   }
 
   /** Iterates decoded records in batches; see {@link Wal.iterateBatches}. */

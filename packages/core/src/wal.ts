@@ -72,6 +72,7 @@ import {
   LogState,
 } from './state.js';
 import { FlushStats, type WalStats } from './stats.js';
+import { claimStore, releaseStore } from './store-claims.js';
 import { truncateAfter, truncateBefore } from './truncation.js';
 import { Writer } from './writer.js';
 
@@ -200,7 +201,12 @@ export class Wal {
    * for the next write (`Store.readyEnd`: a segmented log creates the empty
    * segment holding the end when none does, §3.2), then accepts appends. A store
    * passed in (or made by a function) belongs to the log from then on: it is
-   * closed by `close()`, and when `open` rejects.
+   * closed by `close()`, and when `open` rejects (except with `WAL_LOCKED`
+   * for a store another log holds). A store instance serves one log at a
+   * time: from its open until its `close()` settled, another `Wal.open` of
+   * the same instance (writable or read-only) rejects with `WAL_LOCKED` and
+   * leaves it as it is; after that the store is closed, and an open of it
+   * rejects with `WAL_CLOSED`.
    *
    * Read-only (`options.readOnly`): takes no lock, changes nothing, and
    * `recovery` reports what a writable open would do.
@@ -209,7 +215,8 @@ export class Wal {
    * `maxRecordSize` below the persisted one is `ERR_OUT_OF_RANGE`),
    * `WAL_NOT_A_LOG` when the path holds something that is not a log (a
    * user's file or directory: docs/FORMAT.md §3.1; nothing is changed),
-   * `WAL_LOCKED` when another handle holds the log, `WAL_CORRUPTION` for
+   * `WAL_LOCKED` when another handle holds the log (or another open log
+   * the store instance), `WAL_CORRUPTION` for
    * damage below the durable hint (strict policy) or a log shorter than its
    * durable hint, `WAL_RECORD_TOO_LARGE` for an intact record above the
    * maximum (nothing is cut), `WAL_IO`/`WAL_FAILED` for I/O failures.
@@ -224,6 +231,9 @@ export class Wal {
     resumeAt: number | undefined,
   ): Promise<Wal> {
     const store = await openStore(source, options);
+    // Before the store is read: one held by another open log is refused as
+    // it is (neither read, changed nor closed).
+    claimStore(store);
     try {
       const where = typeof source === 'string' ? source : 'the store';
       const recovered = await recover(store, options, resumeAt, where);
@@ -231,6 +241,7 @@ export class Wal {
       return new Wal({ store, source, options, ...recovered });
     } catch (error) {
       await store.close().catch(noop);
+      releaseStore(store);
       throw error;
     }
   }
@@ -476,7 +487,7 @@ export class Wal {
    * failed sync (also `close()`'s final one), `WAL_CLOSED` after `close()` finished,
    * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
    * when a `truncateAfter` called before it (and still running at the call)
-   * cut the record: it never resolves for a record appended later at the
+   * cut the record, durable or not: it never resolves for a record appended later at the
    * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
    * once if it is).
    */
@@ -509,6 +520,10 @@ export class Wal {
   #waitFor(lsn: number, level: WaitLevel, epoch: number): Promise<void> {
     const cut = this.#cutError(lsn, epoch);
     if (cut !== undefined) return Promise.reject(cut);
+    // A truncateAfter pending may cut the record, durable or not: its cut is
+    // known once it finished.
+    const quiet = this.#log.exclusivity.quiet();
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {
@@ -521,8 +536,6 @@ export class Wal {
         throw this.#log.durability.failure ?? new ClosedError('log', { offset: lsn });
       });
     }
-    const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
     const shared = this.#log.shared;
     if (shared !== undefined && lsn + 1 > this.#log.tail) {
       // Not copied out of the shared ring yet.
@@ -771,7 +784,10 @@ export class Wal {
     if (this.#closing !== undefined) return this.#closing;
     this.#log.blocked |= BLOCK_CLOSED;
     this.#log.shared?.closeCalled();
-    this.#closing = closeLog(this.#log);
+    const store = this.#log.store;
+    // The store is held until its close settled: a log opened on it then
+    // finds it closed (WAL_CLOSED), as any closed store.
+    this.#closing = closeLog(this.#log).finally(() => releaseStore(store));
     return this.#closing;
   }
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { IoError } from '@wal/errors';
 import { directoryMode, type Fs, NodeFs } from '@wal/store';
-import { CrashFs, permissionsUnder, treeSnapshot, withUmask } from '@wal/store/testing';
+import { CrashFs, FaultFs, permissionsUnder, treeSnapshot, withUmask } from '@wal/store/testing';
 import { backup, Wal, type WalRecord } from '../src/index.js';
 import { bytes, isCode, rejectsCode } from './helpers.js';
 
@@ -406,6 +406,86 @@ describe('backup', () => {
       assert.equal(bits, name === '' ? 0o750 : 0o640, name);
     }
     await wal.close();
+  });
+
+  describe('a failure of the last steps: typed, and no destination left', () => {
+    type Case = {
+      readonly name: string;
+      /** The fault rules, given the temporary directory's path test. */
+      readonly rules: (fs: FaultFs) => void;
+      /** Where the complete copy is left: nowhere, in the temporary directory, or at the destination. */
+      readonly left: 'nowhere' | 'temporary' | 'destination';
+    };
+    const isTemp = (path: string) => /^\/\.copy\.backup-[0-9a-f]+\.tmp$/.test(path);
+    /** Fails the temporary directory's fsync made once the copy's store closed. */
+    const tempSync = (fs: FaultFs) => {
+      let closed = false;
+      fs.inject({
+        when: (call) => {
+          if (call.method === 'close' && call.path.endsWith('.wal')) closed = true;
+          return closed && call.method === 'syncDir' && isTemp(call.path);
+        },
+      });
+    };
+    const rename = (fs: FaultFs) =>
+      fs.inject({ when: (call) => call.method === 'rename' && isTemp(call.path) });
+    /** Fails the parent's fsync after the rename (every later one when `persistent`). */
+    const parentSync = (fs: FaultFs, persistent: boolean) => {
+      let renamed = false;
+      fs.inject({
+        when: (call) => {
+          if (call.method === 'rename' && isTemp(call.path)) renamed = true;
+          return renamed && call.method === 'syncDir' && call.path === '/';
+        },
+        persistent,
+      });
+    };
+    const cases: Case[] = [
+      { name: 'the fsync of the copy’s directory', rules: tempSync, left: 'nowhere' },
+      { name: 'the rename', rules: rename, left: 'nowhere' },
+      {
+        name: 'the parent’s fsync after the rename',
+        rules: (fs) => parentSync(fs, false),
+        left: 'nowhere',
+      },
+      {
+        name: 'the parent’s fsync, also after the rename back',
+        rules: (fs) => parentSync(fs, true),
+        left: 'temporary',
+      },
+      {
+        name: 'the parent’s fsync, then the rename back',
+        rules: (fs) => {
+          parentSync(fs, false);
+          fs.inject({ when: (call) => call.method === 'rename' && call.path === '/copy' });
+        },
+        left: 'destination',
+      },
+    ];
+    for (const { name, rules, left } of cases) {
+      it(`${name}: WAL_IO; the copy left ${left}`, async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await Wal.open('/log', { fs, segmentSize: 4096 });
+        for (let i = 0; i < 20; i++) wal.append(bytes(30 + i * 11, i));
+        await wal.sync();
+        const expected = await recordsOf(wal);
+        rules(fs);
+        const error = (await rejectsCode(backup(wal, '/copy', { fs }), 'WAL_IO')) as IoError;
+        assert.equal(error.errno, 'EIO');
+        const root = await fs.readdir('/');
+        assert.equal(root.includes('copy'), left === 'destination', `root: ${root.join(', ')}`);
+        const temps = root.filter((entry) => isTemp(`/${entry}`));
+        if (left === 'destination') await assertCopy('/copy', 0, expected, fs);
+        else if (left === 'temporary') {
+          assert.equal(temps.length, 1);
+          await assertCopy(`/${temps[0]}`, 0, expected, fs);
+        } else {
+          // A custom fs cannot remove a directory: the temporary one is emptied.
+          for (const temp of temps) assert.deepEqual(await fs.readdir(`/${temp}`), []);
+        }
+        await wal.close();
+      });
+    }
   });
 
   describe('power loss at every step of the copy', () => {

@@ -214,6 +214,50 @@ describe('TypedWal', () => {
     await log.close();
   });
 
+  it('iterate stops at a truncation made between two steps, as Wal.iterate, even before records it read', async () => {
+    // Steps after the first of each iterator, once a truncation was made
+    // after that first step: the LSNs yielded, then the error code if any.
+    const steps = async (
+      iterator: AsyncIterator<{ readonly lsn: number }>,
+    ): Promise<Array<number | string>> => {
+      const out: Array<number | string> = [];
+      try {
+        for (;;) {
+          const step = await iterator.next();
+          if (step.done) return out;
+          out.push(step.value.lsn);
+        }
+      } catch (error) {
+        out.push((error as { code?: string }).code ?? String(error));
+        return out;
+      }
+    };
+    for (const cut of ['truncateAfter', 'truncateBefore'] as const) {
+      const seen: Record<string, Array<number | string>> = {};
+      for (const which of ['Wal', 'TypedWal'] as const) {
+        const typed = await TypedWal.open(new MemoryStore(), json);
+        const lsns: number[] = [];
+        for (let i = 0; i < 5; i++) lsns.push(await typed.append(entry(i), { wait: 'durable' }));
+        const iterator = which === 'Wal' ? typed.wal.iterate() : typed.iterate();
+        // The first step reads all five records (one store read).
+        const first = await iterator.next();
+        assert.equal(first.value?.lsn, lsns[0]);
+        if (cut === 'truncateAfter') await typed.wal.truncateAfter(lsns[1]!);
+        else await typed.wal.truncateBefore(lsns[4]!);
+        seen[which] = await steps(iterator);
+        await typed.close();
+        if (which === 'Wal') {
+          assert.deepEqual(
+            seen[which],
+            cut === 'truncateAfter' ? [lsns[1]] : ['WAL_TRUNCATED'],
+            `Wal.iterate after ${cut}`,
+          );
+        }
+      }
+      assert.deepEqual(seen.TypedWal, seen.Wal, `TypedWal.iterate after ${cut}`);
+    }
+  });
+
   it('a value that does not encode is WAL_CODEC and appends nothing (batch: none of them)', async () => {
     const thrown = new Error('cannot encode');
     const picky: Codec<Entry> = {

@@ -2,7 +2,7 @@
 // (the maximum record size at open: max-record-size.test.ts).
 
 import assert from 'node:assert/strict';
-import { FailedError, NoSpaceError } from '@wal/errors';
+import { errorCode, FailedError, NoSpaceError } from '@wal/errors';
 import { FileStore, MemoryStore, SegmentedStore, type Store } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
@@ -133,6 +133,46 @@ describe('Wal', () => {
       assert.equal(again.tail, 0);
       await again.close();
       await wal.close();
+    });
+
+    it('a store instance serves one log at a time: a second open of it is WAL_LOCKED and changes nothing', async () => {
+      const fs = new CrashFs();
+      const store = await SegmentedStore.open('/shared', { fs, segmentSize: 4096 });
+      const first = await Wal.open(store);
+      const kept = await first.append(bytes(17, 1), { wait: 'durable' });
+      const sources = [store, async () => store];
+      for (const source of sources) {
+        for (const readOnly of [false, true]) {
+          const refused = await rejectsCode(Wal.open(source, { readOnly }), 'WAL_LOCKED');
+          assert.match(refused.message, /locked by this process/);
+        }
+      }
+      assert.equal(store.closed, false, 'the refused opens left the store open');
+      // The holder is unaffected: its next record follows its first.
+      const next = await first.append(bytes(5, 2), { wait: 'durable' });
+      assert.equal(next, kept + HEADER_SIZE + 17);
+      assert.deepEqual(await first.read(kept), bytes(17, 1));
+      // Two opens racing for a free store: one gets it.
+      const free = new MemoryStore();
+      const race = await Promise.allSettled([Wal.open(free), Wal.open(free)]);
+      const won = race.filter((r) => r.status === 'fulfilled');
+      const lost = race.filter((r) => r.status === 'rejected');
+      assert.equal(won.length, 1);
+      assert.equal(errorCode(lost[0]?.reason), 'WAL_LOCKED');
+      await won[0]!.value.close();
+      // close() closes the store: an open of it then finds it closed.
+      await first.close();
+      assert.equal(store.closed, true);
+      await rejectsCode(Wal.open(store), 'WAL_CLOSED');
+      const again = await Wal.open('/shared', { fs });
+      assert.deepEqual(
+        (await collect(again.iterate())).map((r) => [r.lsn, r.payload]),
+        [
+          [kept, bytes(17, 1)],
+          [next, bytes(5, 2)],
+        ],
+      );
+      await again.close();
     });
 
     it('rejects a log whose metadata holds another format or a bad value', async () => {

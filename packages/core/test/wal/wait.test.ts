@@ -157,6 +157,30 @@ describe('Wal', () => {
       }
     });
 
+    it('waitFor on a durable LSN a pending truncateAfter cuts rejects WAL_TRUNCATED; on one it keeps it resolves', async () => {
+      for (const level of ['written', 'durable'] as const) {
+        const wal = await Wal.open(new MemoryStore());
+        const kept = await wal.append(bytes(1), { wait: 'durable' });
+        const cut = await wal.append(bytes(2), { wait: 'durable' });
+        assert.ok(wal.durable > cut, 'the record to cut is durable before the truncation');
+        const truncation = wal.truncateAfter(kept);
+        const settled: string[] = [];
+        const onCut = rejectsCode(wal.waitFor(cut, level), 'WAL_TRUNCATED').then(() =>
+          settled.push('cut'),
+        );
+        const onKept = wal.waitFor(kept, level).then(() => settled.push('kept'));
+        await truncation;
+        assert.equal(wal.tail, cut);
+        await Promise.all([onCut, onKept]);
+        assert.deepEqual(settled.sort(), ['cut', 'kept']);
+        // A wait made after the cut is for the record then at the LSN.
+        const again = await wal.append(bytes(3), { wait: 'durable' });
+        assert.equal(again, cut);
+        await wal.waitFor(cut, level);
+        await wal.close();
+      }
+    });
+
     it('model: waits made in one turn with appends and truncateAfters resolve, or reject WAL_TRUNCATED when a truncateAfter called before them cut their record', async () => {
       type Step =
         | { op: 'append'; size: number }
