@@ -251,14 +251,20 @@ export async function recover(
  * (records another process appended, a truncation it made) and extends the
  * readable end through the intact records found; resolves with the new end.
  * A truncation by the writer (its head moved, its log shrank, or its
- * truncation count changed) starts the scan over from its head.
+ * truncation count changed) starts the scan over from its head. The maximum
+ * record size follows the writer's when it raised it.
  */
 export async function rescan(log: LogState): Promise<number> {
   const store = log.store;
   await store.refresh?.();
   let from = log.scannedEnd;
-  const truncations =
-    metaInteger(await store.readMeta(), META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const meta = await store.readMeta();
+  const truncations = metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  // The writer may have raised the maximum (a reopen with a larger one).
+  const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
+  if (persistedMax !== undefined && persistedMax > log.maxRecordSize) {
+    log.maxRecordSize = persistedMax;
+  }
   if (store.head > log.head || store.length < log.scannedEnd || truncations !== log.cutCount) {
     log.cutCount = truncations;
     // The writer truncated: start over from its head.

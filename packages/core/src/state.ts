@@ -46,7 +46,8 @@ export class LogState {
   readonly index: BoundaryIndex;
   /** Offsets and claimed lengths of damaged records stepped over by the skip policy. */
   readonly skipped: Map<number, number>;
-  readonly maxRecordSize: number;
+  /** The largest payload accepted (read-only: raised by `refresh` when the writer raised it). */
+  maxRecordSize: number;
   readonly stagingLimit: number;
   readonly readOnly: boolean;
   /** Writes and syncs run synchronously when the store can (`WalOptions.blockingSync`; blocking.ts). */

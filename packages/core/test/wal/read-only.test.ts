@@ -76,6 +76,26 @@ describe('Wal', () => {
       await writer.close();
     });
 
+    it('refresh() follows a writer that raised the maximum record size', async () => {
+      const fs = new CrashFs();
+      let writer = await segmented(fs, { maxRecordSize: 1024 });
+      const first = await writer.append(bytes(100), { wait: 'durable' });
+      const reader = await segmented(fs, { readOnly: true });
+      assert.equal(reader.maxRecordSize, 1024);
+      await writer.close();
+      writer = await segmented(fs, { maxRecordSize: 4096 });
+      const large = await writer.append(bytes(2000, 9), { wait: 'durable' });
+      assert.equal(await reader.refresh(), writer.tail);
+      assert.equal(reader.maxRecordSize, 4096);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [first, large],
+      );
+      assert.deepEqual(await reader.read(large), bytes(2000, 9));
+      await reader.close();
+      await writer.close();
+    });
+
     it('a skipped record (skip policy) is unreadable, and iterators step over it', async () => {
       const fs = new CrashFs();
       const writer = await single(fs);
