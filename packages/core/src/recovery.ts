@@ -151,19 +151,27 @@ export async function recover(
   resumeAt: number | undefined,
   where: string,
 ): Promise<Recovered> {
-  const meta = await store.readMeta();
-  const format = checkFormat(meta);
-  const asked = options.application;
-  const recorded = checkApplication(meta, asked, where);
-  const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
-  const askedMax = options.maxRecordSize;
-  if (askedMax !== undefined && persistedMax !== undefined && askedMax < persistedMax) {
-    throw outOfRange(
-      'options.maxRecordSize',
-      `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
-      askedMax,
+  let meta = await store.readMeta();
+  let { format, recorded, persistedMax } = checkMeta(meta, options, where);
+  for (let attempt = 1; durableHintOf(meta, store.head) > store.length; attempt++) {
+    // A read-only open took the metadata before a writer's truncateAfter
+    // lowered the hint, and the length after its cut: read both again.
+    if (options.readOnly && store.refresh !== undefined && attempt < READ_ONLY_ATTEMPTS) {
+      await store.refresh();
+      const again = await store.readMeta();
+      if (!sameMeta(again, meta)) {
+        meta = again;
+        ({ format, recorded, persistedMax } = checkMeta(meta, options, where));
+        continue;
+      }
+    }
+    throw new CorruptionError(
+      `the log ends at ${store.length}, below its durable hint ${durableHintOf(meta, store.head)}: durable records are missing`,
+      { offset: store.length },
     );
   }
+  const asked = options.application;
+  const askedMax = options.maxRecordSize;
   const head = store.head;
   // A new log: nothing of ours or of wal-db's in it yet.
   const created = format === undefined && store.length === 0 && head === 0;
@@ -173,13 +181,7 @@ export async function recover(
   const maxRecordSize =
     askedMax ?? persistedMax ?? (adopted ? WAL_DB_MAX_RECORD_SIZE : DEFAULT_MAX_RECORD_SIZE);
   const storeLength = store.length;
-  const hint = metaInteger(meta, DURABLE_HINT_KEY, 0, Number.MAX_SAFE_INTEGER) ?? head;
-  if (hint > storeLength) {
-    throw new CorruptionError(
-      `the log ends at ${storeLength}, below its durable hint ${hint}: durable records are missing`,
-      { offset: storeLength },
-    );
-  }
+  const hint = durableHintOf(meta, head);
   const index = new BoundaryIndex(options.indexInterval);
   index.note(head);
   const found = await scan(store, {
@@ -285,4 +287,41 @@ export async function rescan(log: LogState): Promise<number> {
   log.scannedEnd = found.end;
   log.tail = found.end;
   return found.end;
+}
+
+/**
+ * Validates the log's metadata (FORMAT.md §5.2) against `options`: its format
+ * version, application name and maximum record size.
+ */
+function checkMeta(
+  meta: StoreMeta,
+  options: ResolvedOptions,
+  where: string,
+): { format: number | undefined; recorded: string | undefined; persistedMax: number | undefined } {
+  const format = checkFormat(meta);
+  const recorded = checkApplication(meta, options.application, where);
+  const persistedMax = metaInteger(meta, META_MAX_RECORD, 1, MAX_FRAME_LENGTH);
+  const askedMax = options.maxRecordSize;
+  if (askedMax !== undefined && persistedMax !== undefined && askedMax < persistedMax) {
+    throw outOfRange(
+      'options.maxRecordSize',
+      `>= the log's persisted maximum record size (${persistedMax}); lowering it could make records unreadable`,
+      askedMax,
+    );
+  }
+  return { format, recorded, persistedMax };
+}
+
+/** How many times a read-only open reads the metadata and the length again when they disagree. */
+const READ_ONLY_ATTEMPTS = 4;
+
+/** The durable hint `meta` records, or `head` when it records none. */
+function durableHintOf(meta: StoreMeta, head: number): number {
+  return metaInteger(meta, DURABLE_HINT_KEY, 0, Number.MAX_SAFE_INTEGER) ?? head;
+}
+
+/** Whether two metadata maps hold the same keys and values. */
+function sameMeta(a: StoreMeta, b: StoreMeta): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }

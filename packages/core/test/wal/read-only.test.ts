@@ -1,10 +1,53 @@
 // Read-only opens and refresh(): no lock, no change, following a writer.
 
 import assert from 'node:assert/strict';
+import type { FsFile } from '@wal/store';
 import { CrashFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { bytes, rejectsCode, throwsCode } from '../helpers.js';
 import { appendAll, collect, collectBatches, FILE, segmented, single } from './fixtures.js';
+
+/**
+ * `fs` with one method held: once armed, its next call on a file of the log
+ * (not a metadata file being replaced) waits until `release()`; the promise
+ * `arm()` returns resolves when it does.
+ */
+function holding(
+  fs: CrashFs,
+  method: 'ftruncate' | 'size',
+): { fs: CrashFs; arm(): Promise<void>; release(): void } {
+  let armed = false;
+  let reached: () => void = () => {};
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const proxy = new Proxy(fs, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      if (key !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        if (armed && !(args[0] as FsFile).path.endsWith('.tmp')) {
+          armed = false;
+          reached();
+          await gate;
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+  return {
+    fs: proxy,
+    arm: () => {
+      armed = true;
+      return new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+    },
+    release,
+  };
+}
 
 describe('Wal', () => {
   describe('read-only', () => {
@@ -72,6 +115,29 @@ describe('Wal', () => {
         [lsns[0], grown],
       );
       assert.deepEqual(await reader.read(grown), bytes(2000, 9));
+      await reader.close();
+      await writer.close();
+    });
+
+    it('an open racing a truncateAfter reads the metadata again', async () => {
+      const base = new CrashFs();
+      let writer = await segmented(base);
+      const { lsns } = appendAll(writer, [100, 100, 100]);
+      await writer.close(); // the durable hint: the end
+      writer = await segmented(base);
+      // The reader has the metadata (the old hint), not yet the length.
+      const held = holding(base, 'size');
+      const reached = held.arm();
+      const opening = segmented(held.fs, { readOnly: true });
+      await reached;
+      await writer.truncateAfter(lsns[0]!);
+      held.release();
+      const reader = await opening;
+      assert.equal(reader.tail, lsns[1]);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [lsns[0]],
+      );
       await reader.close();
       await writer.close();
     });
