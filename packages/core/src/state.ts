@@ -69,7 +69,7 @@ export class LogState {
   blocked: number;
   /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
   readonly cuts: number[] = [];
-  /** `truncateAfter`s made on this log (persisted as `wal.truncations`). */
+  /** Cuts of the log's end made or (read-only) last seen (persisted as `wal.truncations`). */
   cutCount: number;
 
   // The modules, wired by Wal's constructor (they call one another).
