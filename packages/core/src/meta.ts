@@ -24,8 +24,20 @@ export const DURABLE_HINT_KEY = 'wal.durableHint';
  * (`WalOptions.application`), recorded when a log is created with one.
  */
 export const APPLICATION_KEY = 'wal.application';
-/** Count of `truncateAfter`s: tells a read-only follower that offsets were reused. */
+/**
+ * The metadata key of the count of cuts of the log's end (docs/FORMAT.md
+ * §5.2): every `truncateAfter`, and every recovery that cuts bytes other than
+ * zeros, adds one, durably, before the bytes past the cut can be written
+ * again, so that a read-only follower knows that offsets it read were reused.
+ */
 export const META_TRUNCATIONS = 'wal.truncations';
+/**
+ * The metadata key of a cut of the log's end in progress (docs/FORMAT.md
+ * §5.2): the offset the log is being cut to, stored with the count of cuts
+ * before the cut and removed once it is done, before anything is written past
+ * it. A follower reads no further; a writable open finishes the cut.
+ */
+export const META_CUT_TO = 'wal.cutTo';
 /** The format version this code writes in a new log (docs/FORMAT.md §5.4). */
 export const FORMAT_VERSION = 1;
 /** Every format version this code reads, ascending (docs/FORMAT.md §5.4). */
@@ -66,6 +78,26 @@ export function metaInteger(
     throw new CorruptionError(`the log's metadata holds an invalid ${key}: ${String(value)}`);
   }
   return value;
+}
+
+/** The count of cuts of the log's end `meta` records (`wal.truncations`; absent: 0). */
+export function metaTruncations(meta: StoreMeta): number {
+  return metaInteger(meta, META_TRUNCATIONS, 0, Number.MAX_SAFE_INTEGER) ?? 0;
+}
+
+/**
+ * The offset a cut of the log's end in progress brings it to (`wal.cutTo`),
+ * `undefined` when no cut is in progress. `hint` is the durable hint `meta`
+ * records (or the head): a cut in progress always lowered it to at most the
+ * cut (docs/FORMAT.md §7.1 step 2), so a mark below it is a stale one, left
+ * by a crash and ignored by a writer of a release without this key, and
+ * counts for nothing.
+ *
+ * @throws {@link CorruptionError} (`WAL_CORRUPTION`) for a damaged value.
+ */
+export function metaCutTo(meta: StoreMeta, hint: number): number | undefined {
+  const cutTo = metaInteger(meta, META_CUT_TO, 0, Number.MAX_SAFE_INTEGER);
+  return cutTo !== undefined && cutTo >= hint ? cutTo : undefined;
 }
 
 /**

@@ -74,6 +74,11 @@ export interface ScanOptions {
   readonly windowSize?: number;
   /** Where to start: a record boundary at or above the head (default: the head). */
   readonly from?: number;
+  /**
+   * Where to stop: no byte at or past it is read (default, and at most: the
+   * store's length). A follower stops at a cut the writer is making.
+   */
+  readonly end?: number;
   /** Called for every intact frame, in order, with its LSN and payload length. */
   readonly onFrame?: (lsn: number, length: number) => void;
   /** Notes the record boundaries found (cheaper than `onFrame`: only those it keeps). */
@@ -368,7 +373,7 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
   const reuse = options.onRecords === undefined || options.reuseBuffers === true;
   // No window larger than what there is to scan (a small log opens without
   // allocating full windows), but at least a page.
-  const span = store.length - (options.from ?? store.head);
+  const span = endOf(store, options) - (options.from ?? store.head);
   const window = Math.min(options.windowSize ?? SCAN_WINDOW, Math.max(span, 4096));
   const cursor = new Cursor(store, window, reuse);
   try {
@@ -376,6 +381,11 @@ export async function scan(store: Store, options: ScanOptions): Promise<ScanResu
   } finally {
     await cursor.settle();
   }
+}
+
+/** Where the scan of `store` stops: `options.end`, at most the store's length. */
+function endOf(store: Store, options: ScanOptions): number {
+  return Math.min(options.end ?? store.length, store.length);
 }
 
 async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise<ScanResult> {
@@ -386,7 +396,7 @@ async function walk(store: Store, cursor: Cursor, options: ScanOptions): Promise
   /** Records of `batch` filled so far (the rest are left from an earlier batch). */
   let count = 0;
   const reuseRecords = options.reuseBuffers === true;
-  const storeEnd = store.length;
+  const storeEnd = endOf(store, options);
   const skipped: Damage[] = [];
   let offset = options.from ?? store.head;
   let records = 0;

@@ -46,7 +46,8 @@ export class LogState {
   readonly index: BoundaryIndex;
   /** Offsets and claimed lengths of damaged records stepped over by the skip policy. */
   readonly skipped: Map<number, number>;
-  readonly maxRecordSize: number;
+  /** The largest payload accepted (read-only: raised by `refresh` when the writer raised it). */
+  maxRecordSize: number;
   readonly stagingLimit: number;
   readonly readOnly: boolean;
   /** Writes and syncs run synchronously when the store can (`WalOptions.blockingSync`; blocking.ts). */
@@ -68,7 +69,7 @@ export class LogState {
   blocked: number;
   /** Cut offsets of every `truncateAfter`, in order: open readers clamp to them. */
   readonly cuts: number[] = [];
-  /** `truncateAfter`s made on this log (persisted as `wal.truncations`). */
+  /** Cuts of the log's end made or (read-only) last seen (persisted as `wal.truncations`). */
   cutCount: number;
 
   // The modules, wired by Wal's constructor (they call one another).

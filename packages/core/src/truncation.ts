@@ -8,7 +8,7 @@
 import { errorCode, FailedError, outOfRange } from '@wal/errors';
 import { publishTruncate } from './channels.js';
 import { HEADER_SIZE } from './frame.js';
-import { DURABLE_HINT_KEY, META_TRUNCATIONS } from './meta.js';
+import { DURABLE_HINT_KEY, META_CUT_TO, META_TRUNCATIONS } from './meta.js';
 import { BLOCK_CLOSED, BLOCK_FAILED, BLOCK_READ_ONLY, type LogState } from './state.js';
 
 /** Keeps the record at `lsn` and those before it, drops the rest (FORMAT §7.1). */
@@ -24,15 +24,19 @@ async function cutAfter(log: LogState, lsn: number): Promise<void> {
     const end = lsn + HEADER_SIZE + length;
     if (end === log.tail) return;
     try {
-      // Lower the hint first (damage above the cut will be a tear), and
-      // count the truncation so read-only followers rescan.
+      // Lower the hint first (damage above the cut will be a tear), count
+      // the cut so read-only followers start over, and mark it in progress
+      // so that none reads past it meanwhile (FORMAT.md §7.1 step 2).
       await store.updateMeta({
         [DURABLE_HINT_KEY]: durability.loweredTo(end),
         [META_TRUNCATIONS]: log.cutCount + 1,
+        [META_CUT_TO]: end,
       });
       durability.lowered(end);
       log.cutCount++;
       await store.truncate(end);
+      // Done: unmarked before anything is written past it (step 3.4).
+      await store.updateMeta({ [META_CUT_TO]: undefined });
       log.preallocation.cut(end);
     } catch (cause) {
       durability.fail(

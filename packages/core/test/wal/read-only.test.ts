@@ -1,10 +1,53 @@
 // Read-only opens and refresh(): no lock, no change, following a writer.
 
 import assert from 'node:assert/strict';
-import { CrashFs } from '@wal/store/testing';
+import type { FsFile } from '@wal/store';
+import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { bytes, rejectsCode, throwsCode } from '../helpers.js';
 import { appendAll, collect, collectBatches, FILE, segmented, single } from './fixtures.js';
+
+/**
+ * `fs` with one method held: once armed, its next call on a file of the log
+ * (not a metadata file being replaced) waits until `release()`; the promise
+ * `arm()` returns resolves when it does.
+ */
+function holding(
+  fs: CrashFs,
+  method: 'ftruncate' | 'size',
+): { fs: CrashFs; arm(): Promise<void>; release(): void } {
+  let armed = false;
+  let reached: () => void = () => {};
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const proxy = new Proxy(fs, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key);
+      if (typeof value !== 'function') return value;
+      if (key !== method) return value.bind(target);
+      return async (...args: unknown[]) => {
+        if (armed && !(args[0] as FsFile).path.endsWith('.tmp')) {
+          armed = false;
+          reached();
+          await gate;
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+  return {
+    fs: proxy,
+    arm: () => {
+      armed = true;
+      return new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+    },
+    release,
+  };
+}
 
 describe('Wal', () => {
   describe('read-only', () => {
@@ -72,6 +115,152 @@ describe('Wal', () => {
         [lsns[0], grown],
       );
       assert.deepEqual(await reader.read(grown), bytes(2000, 9));
+      await reader.close();
+      await writer.close();
+    });
+
+    it('refresh() starts over when a reopen() dropped records it had read', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const writer = await segmented(fs, { durableWrites: false });
+      const first = await writer.append(bytes(100, 1), { wait: 'durable' });
+      const dropped = await writer.append(bytes(50, 2), { wait: 'written' });
+      const reader = await segmented(fs, { readOnly: true });
+      assert.equal(await reader.refresh(), dropped + HEADER_SIZE + 50);
+      fs.inject({ method: 'fdatasync', fault: 'EIO' });
+      await rejectsCode(writer.sync(), 'WAL_FAILED');
+      // The reopen resumes at the durable watermark: the record the reader
+      // read is dropped, and a longer one is written at its LSN.
+      const reopened = await writer.reopen();
+      assert.equal(reopened.tail, dropped);
+      const grown = await reopened.append(bytes(300, 3), { wait: 'durable' });
+      assert.equal(grown, dropped);
+      assert.equal(await reader.refresh(), reopened.tail);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => [r.lsn, r.payload.length]),
+        [
+          [first, 100],
+          [grown, 300],
+        ],
+      );
+      assert.deepEqual(await reader.read(grown), bytes(300, 3));
+      await reader.close();
+      await reopened.close();
+    });
+
+    it('reads nothing past a truncateAfter in progress, and follows it once done', async () => {
+      const base = new CrashFs();
+      const held = holding(base, 'ftruncate');
+      const writer = await single(held.fs);
+      const { lsns } = appendAll(writer, [100, 200, 300]);
+      await writer.sync();
+      const reader = await single(base, { readOnly: true });
+      assert.equal(reader.tail, writer.tail);
+      // The writer's cut waits between the metadata (lowered hint, counted
+      // cut) and the file's truncation.
+      const reached = held.arm();
+      const cutting = writer.truncateAfter(lsns[0]!);
+      await reached;
+      const cutEnd = lsns[1]!;
+      assert.equal(await reader.refresh(), cutEnd);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [lsns[0]],
+      );
+      const opened = await single(base, { readOnly: true });
+      assert.equal(opened.tail, cutEnd);
+      await opened.close();
+      held.release();
+      await cutting;
+      const grown = await writer.append(bytes(2000, 9), { wait: 'durable' });
+      assert.equal(grown, cutEnd);
+      assert.equal(await reader.refresh(), writer.tail);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [lsns[0], grown],
+      );
+      assert.deepEqual(await reader.read(grown), bytes(2000, 9));
+      await reader.close();
+      await writer.close();
+    });
+
+    it('a writable open finishes a truncateAfter a crash interrupted', async () => {
+      const base = new CrashFs();
+      const held = holding(base, 'ftruncate');
+      const writer = await single(held.fs);
+      const { lsns } = appendAll(writer, [100, 200, 300]);
+      await writer.sync();
+      const before = (await writer.store.readMeta())['wal.truncations'] ?? 0;
+      const reached = held.arm();
+      void writer.truncateAfter(lsns[0]!).catch(() => undefined);
+      await reached;
+      // The process dies with the metadata updated and the file not cut.
+      const next = base.processCrash();
+      const reader = await single(next, { readOnly: true });
+      assert.equal(reader.tail, lsns[1]);
+      // The records past the cut are what a writable open would cut.
+      assert.equal(reader.recovery.tornBytes, lsns[2]! + HEADER_SIZE + 300 - lsns[1]!);
+      const replayed: number[] = [];
+      const reopened = await single(next, {
+        replay: (records) => {
+          for (const record of records) replayed.push(record.lsn);
+        },
+      });
+      assert.equal(reopened.tail, lsns[1]);
+      assert.deepEqual(replayed, [lsns[0]], 'the records past the cut are not replayed');
+      assert.equal(reopened.recovery.truncated, true);
+      const meta = await reopened.store.readMeta();
+      assert.equal(meta['wal.cutTo'], undefined);
+      assert.equal(meta['wal.truncations'], Number(before) + 2);
+      const grown = await reopened.append(bytes(2000, 9), { wait: 'durable' });
+      assert.equal(await reader.refresh(), reopened.tail);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [lsns[0], grown],
+      );
+      held.release();
+      await reader.close();
+      await reopened.close();
+    });
+
+    it('an open racing a truncateAfter reads the metadata again', async () => {
+      const base = new CrashFs();
+      let writer = await segmented(base);
+      const { lsns } = appendAll(writer, [100, 100, 100]);
+      await writer.close(); // the durable hint: the end
+      writer = await segmented(base);
+      // The reader has the metadata (the old hint), not yet the length.
+      const held = holding(base, 'size');
+      const reached = held.arm();
+      const opening = segmented(held.fs, { readOnly: true });
+      await reached;
+      await writer.truncateAfter(lsns[0]!);
+      held.release();
+      const reader = await opening;
+      assert.equal(reader.tail, lsns[1]);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [lsns[0]],
+      );
+      await reader.close();
+      await writer.close();
+    });
+
+    it('refresh() follows a writer that raised the maximum record size', async () => {
+      const fs = new CrashFs();
+      let writer = await segmented(fs, { maxRecordSize: 1024 });
+      const first = await writer.append(bytes(100), { wait: 'durable' });
+      const reader = await segmented(fs, { readOnly: true });
+      assert.equal(reader.maxRecordSize, 1024);
+      await writer.close();
+      writer = await segmented(fs, { maxRecordSize: 4096 });
+      const large = await writer.append(bytes(2000, 9), { wait: 'durable' });
+      assert.equal(await reader.refresh(), writer.tail);
+      assert.equal(reader.maxRecordSize, 4096);
+      assert.deepEqual(
+        (await collect(reader.iterate())).map((r) => r.lsn),
+        [first, large],
+      );
+      assert.deepEqual(await reader.read(large), bytes(2000, 9));
       await reader.close();
       await writer.close();
     });
