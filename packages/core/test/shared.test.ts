@@ -1017,7 +1017,10 @@ describe('Wal.share: a log shared with worker threads', () => {
     await readOnly.close();
   });
 
-  it("power loss with appends from several threads, completions in call order and reordered: every crash state holds every record acknowledged before it, in LSN order (the file system is the owner thread's)", async () => {
+  it("power loss with appends from several threads, completions in call order and reordered: every crash state holds every record acknowledged before it, in LSN order (the file system is the owner thread's)", async function () {
+    // Two seeds of three worker threads, every crash state of each reopened:
+    // ~10 s on a quiet machine, well past the 20 s default on a loaded one.
+    this.timeout(90_000);
     let states = 0;
     let acknowledged = 0;
     // Seed 2's calls in flight together complete in a random order.
