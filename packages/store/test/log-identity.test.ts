@@ -232,10 +232,11 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
         await fixture.make(path);
         const before = await treeSnapshot(join(path, '..'));
         const identity = await identifyLog(path);
-        const { found: words, realPath, ...rest } = identity;
+        const { found: words, realPath, links, ...rest } = identity;
         assert.deepEqual(rest, expect);
         assert.match(words, found);
         assert.equal(realPath, expect.type === 'file' ? await realpath(path) : undefined);
+        assert.equal(links, expect.type === 'file' ? 1 : undefined);
         assert.deepEqual(await treeSnapshot(join(path, '..')), before, 'identifyLog reads only');
       });
     }
@@ -253,6 +254,7 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
       assert.equal(identity.verdict, 'log');
       assert.equal(identity.metadata, true);
       assert.equal(identity.realPath, await realpath(target));
+      assert.equal(identity.links, 1);
       assert.match(identity.found, /with journal\.meta beside it/);
       assert.deepEqual(await treeSnapshot(parent), before, 'identifyLog reads only');
     });
