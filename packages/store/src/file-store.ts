@@ -90,7 +90,10 @@ const OPTION_KEYS: ReadonlySet<string> = new Set(
 /**
  * A `Store` in one file, written and read positionally, with two sidecar files:
  * `<path>.meta` (the metadata map, replaced atomically) and `<path>.lock` (the
- * exclusive lock).
+ * exclusive lock), where `<path>` is the file's resolved path
+ * ({@link FileStore.realPath}: symbolic links resolved), so that every path
+ * to the file meets one lock. A file with more than one name (hard links) is
+ * refused writable with `WAL_LOCKED`: no lock named after one name guards it.
  *
  * Guarantees: `sync()` fdatasyncs the data file (skipped when nothing was
  * written since the last flush; the first `sync()` after open always flushes,
@@ -180,10 +183,13 @@ export class FileStore extends StoreBase {
 
   /**
    * Opens (creating if missing) the file store at `path`. First checks that
-   * `path` is a log or nothing (docs/FORMAT.md §3.1), reading only; then
-   * takes the lock `<path>.lock`; reads the head from `<path>.meta` (and
-   * writes that file if it is missing); the length is the file's size (or
-   * the head, if larger: bytes between read as zeros).
+   * `path` is a log or nothing (docs/FORMAT.md §3.1), reading only, and
+   * resolves it (symbolic links; a writable open refuses a file with more
+   * than one name with `WAL_LOCKED`, before anything is taken); then, `<path>`
+   * standing for the resolved path, takes the lock `<path>.lock`, opens the
+   * file (refusing it if it gained a name meanwhile), reads the head from
+   * `<path>.meta` (and writes that file if it is missing); the length is the
+   * file's size (or the head, if larger: bytes between read as zeros).
    *
    * With `readOnly: true` the file must exist: it is opened with mode `read`,
    * no lock is taken and nothing is written.
