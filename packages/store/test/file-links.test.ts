@@ -111,6 +111,17 @@ describe('FileStore through links', () => {
       assert.deepEqual(await entries(dir), ['alias.log', 'f.log', 'f.log.meta']);
     });
 
+    it('a dangling link: the open fails, creating nothing (not the file it points to)', async () => {
+      const dir = await realpath(await tempDir());
+      const alias = join(dir, 'alias.log');
+      await symlink(join(dir, 'missing.log'), alias);
+      const error = await rejectsCode(FileStore.open(alias), 'WAL_IO');
+      assert.equal((error as { errno?: string }).errno, 'EEXIST');
+      assert.deepEqual(await entries(dir), ['alias.log']);
+      await rejectsCode(FileStore.open(alias, { readOnly: true }), 'WAL_IO');
+      assert.deepEqual(await entries(dir), ['alias.log']);
+    });
+
     it('a new log created through a linked directory is locked for both paths', async () => {
       const dir = await realpath(await tempDir());
       const data = join(dir, 'data');
