@@ -33,6 +33,7 @@ export {
   IoError,
   isWalError,
   LockedError,
+  type LockedErrorOptions,
   type LockHolderOptions,
   NoSpaceError,
   NotALogError,

@@ -87,13 +87,27 @@ export interface LockHolderOptions {
   readonly alive?: boolean;
 }
 
+/** Options of {@link LockedError}: who holds the lock, or why it cannot be taken. */
+export interface LockedErrorOptions extends WalErrorOptions, LockHolderOptions {
+  /**
+   * Why the exclusive lock cannot be had when no holder is the cause, e.g.
+   * a log file with more than one name (hard links), which a lock named
+   * after one of them would not protect. The message then gives it instead
+   * of a holder: `<path> cannot be locked: <reason>`.
+   */
+  readonly reason?: string;
+}
+
 /**
  * `WAL_LOCKED`: another handle, in this or another process, holds the
  * exclusive lock. `pid`, `host` and `alive` say who holds it when the lock
- * file records it; the message names the process.
+ * file records it; the message names the process. With `reason`: the
+ * exclusive lock cannot be had for the reason given (see
+ * {@link LockedErrorOptions.reason}); `path` then names the file that
+ * cannot be locked.
  */
 export class LockedError extends WalError {
-  /** Path of the lock that is held. */
+  /** Path of the lock that is held (or of the file that cannot be locked: `reason`). */
   readonly path: string;
   /** Process id of the holder, when the lock file records it. */
   readonly pid: number | undefined;
@@ -101,13 +115,22 @@ export class LockedError extends WalError {
   readonly host: string | undefined;
   /** `true`: the holder was seen running; `undefined`: unknown (another host, or no record). */
   readonly alive: boolean | undefined;
+  /** Why the lock cannot be had, when no holder is the cause ({@link LockedErrorOptions.reason}). */
+  readonly reason: string | undefined;
 
-  constructor(path: string, options: WalErrorOptions & LockHolderOptions = {}) {
-    super('WAL_LOCKED', `${path} is locked by ${holderPhrase(options)}`, options);
+  constructor(path: string, options: LockedErrorOptions = {}) {
+    super(
+      'WAL_LOCKED',
+      options.reason === undefined
+        ? `${path} is locked by ${holderPhrase(options)}`
+        : `${path} cannot be locked: ${options.reason}`,
+      options,
+    );
     this.path = path;
     this.pid = options.pid;
     this.host = options.host;
     this.alive = options.alive;
+    this.reason = options.reason;
   }
 }
 

@@ -175,6 +175,16 @@ describe('WalError hierarchy', () => {
     );
   });
 
+  it('LockedError gives the reason a lock cannot be had, when no holder is the cause', () => {
+    const error = new LockedError('/x/f.log', { reason: 'it has 2 names (hard links)' });
+    assert.equal(error.code, 'WAL_LOCKED');
+    assert.equal(error.path, '/x/f.log');
+    assert.equal(error.reason, 'it has 2 names (hard links)');
+    assert.equal(error.pid, undefined);
+    assert.equal(error.message, '/x/f.log cannot be locked: it has 2 names (hard links)');
+    assert.equal(new LockedError('/x/lock').reason, undefined);
+  });
+
   it('NoSpaceError is an IoError', () => {
     const error = new NoSpaceError('full', { errno: 'ENOSPC', syscall: 'pwrite' });
     assert.ok(error instanceof IoError);

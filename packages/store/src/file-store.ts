@@ -1,9 +1,10 @@
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import {
   CorruptionError,
   errorCode,
   invalidArgType,
   isArgumentError,
+  LockedError,
   toWalError,
 } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
@@ -89,7 +90,10 @@ const OPTION_KEYS: ReadonlySet<string> = new Set(
 /**
  * A `Store` in one file, written and read positionally, with two sidecar files:
  * `<path>.meta` (the metadata map, replaced atomically) and `<path>.lock` (the
- * exclusive lock).
+ * exclusive lock), where `<path>` is the file's resolved path
+ * ({@link FileStore.realPath}: symbolic links resolved), so that every path
+ * to the file meets one lock. A file with more than one name (hard links) is
+ * refused writable with `WAL_LOCKED`: no lock named after one name guards it.
  *
  * Guarantees: `sync()` fdatasyncs the data file (skipped when nothing was
  * written since the last flush; the first `sync()` after open always flushes,
@@ -137,8 +141,16 @@ export class FileStore extends StoreBase {
     locking: true,
   });
 
-  /** Path of the data file. */
+  /** Path of the data file, as given to {@link FileStore.open}. */
   readonly path: string;
+  /**
+   * The data file's resolved path: {@link FileStore.path} with every
+   * symbolic link resolved (`Fs.realpath`; for a file the open created, the
+   * resolved directory joined with its name). The lock (`<realPath>.lock`)
+   * and the metadata (`<realPath>.meta`) are named after it, so every path
+   * to the file reaches the same lock and metadata.
+   */
+  readonly realPath: string;
   /** Permission bits of the files this store creates (before the umask): the `mode` option. */
   readonly mode: number;
   readonly #fs: Fs;
@@ -149,6 +161,7 @@ export class FileStore extends StoreBase {
 
   private constructor(
     path: string,
+    realPath: string,
     fs: Fs,
     file: FsFile,
     lock: FsLock | undefined,
@@ -156,6 +169,7 @@ export class FileStore extends StoreBase {
   ) {
     super('file store', lock === undefined);
     this.path = path;
+    this.realPath = realPath;
     this.mode = state.mode;
     this.#fs = latchedFs(fs, () => this.failure);
     this.#file = file;
@@ -169,10 +183,13 @@ export class FileStore extends StoreBase {
 
   /**
    * Opens (creating if missing) the file store at `path`. First checks that
-   * `path` is a log or nothing (docs/FORMAT.md §3.1), reading only; then
-   * takes the lock `<path>.lock`; reads the head from `<path>.meta` (and
-   * writes that file if it is missing); the length is the file's size (or
-   * the head, if larger: bytes between read as zeros).
+   * `path` is a log or nothing (docs/FORMAT.md §3.1), reading only, and
+   * resolves it (symbolic links; a writable open refuses a file with more
+   * than one name with `WAL_LOCKED`, before anything is taken); then, `<path>`
+   * standing for the resolved path, takes the lock `<path>.lock`, opens the
+   * file (refusing it if it gained a name meanwhile), reads the head from
+   * `<path>.meta` (and writes that file if it is missing); the length is the
+   * file's size (or the head, if larger: bytes between read as zeros).
    *
    * With `readOnly: true` the file must exist: it is opened with mode `read`,
    * no lock is taken and nothing is written.
@@ -195,6 +212,11 @@ export class FileStore extends StoreBase {
     const identity = await identifyLog(path, { fs }).catch((error: unknown) => {
       throw toWalError(error, `examining ${path}`);
     });
+    if (!readOnly && identity.links !== undefined && identity.links > 1) {
+      // Before anything is taken or created; and before judging the file by
+      // the metadata beside this one name, which another name may not share.
+      throw linkedError(path, identity.links);
+    }
     const refused =
       refusal(path, identity, 'file', options.adopt === true) ??
       (identity.type === 'missing'
@@ -203,34 +225,42 @@ export class FileStore extends StoreBase {
           })
         : undefined);
     if (refused !== undefined) throw refused;
-    if (readOnly) return FileStore.#openReadOnly(path, fs, mode);
+    // Every name below is the resolved one: a log opened through a symbolic
+    // link takes the lock (and reads the metadata) of the file it names.
+    const real =
+      identity.realPath ??
+      (await resolveMissing(fs, path).catch((error: unknown) => {
+        throw toWalError(error, `resolving ${path}`);
+      }));
+    if (readOnly) return FileStore.#openReadOnly(path, real, fs, mode);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
     let created = false;
     let wroteMeta = false;
     try {
-      lock = await fs.lock(`${path}.lock`, mode);
+      lock = await fs.lock(`${real}.lock`, mode);
       try {
-        file = await fs.open(path, 'write');
+        file = await fs.open(real, 'write');
       } catch (error) {
         if (errorCode(error) !== 'ENOENT') throw error;
-        file = await fs.open(path, 'createExclusive', mode);
+        file = await fs.open(real, 'createExclusive', mode);
         created = true;
-        await syncDir(fs, dirname(path), failOpen);
+        await syncDir(fs, dirname(real), failOpen);
       }
-      const { head, user, stored } = await readHead(fs, path);
+      if (!created) await refuseLinked(fs, file, path);
+      const { head, user, stored } = await readHead(fs, real);
       options.checkMeta?.(user);
       if (!stored) {
         // A file found here may have been created by a killed open whose
         // directory fsync never ran: make its entry durable before creating
         // `<path>.meta.tmp`, so that no power loss leaves that file beside
         // nothing (docs/FORMAT.md §3.1 refuses a .meta.tmp beside nothing).
-        if (!created) await syncDir(fs, dirname(path), failOpen);
+        if (!created) await syncDir(fs, dirname(real), failOpen);
         wroteMeta = true;
-        await replaceFile(fs, `${path}.meta`, encodeMeta(user), failOpen, mode);
+        await replaceFile(fs, `${real}.meta`, encodeMeta(user), failOpen, mode);
       }
       const size = await fs.size(file);
-      return new FileStore(path, fs, file, lock, {
+      return new FileStore(path, real, fs, file, lock, {
         head,
         length: Math.max(size, head),
         user,
@@ -241,21 +271,21 @@ export class FileStore extends StoreBase {
       if (file !== undefined) await fs.close(file).catch(() => undefined);
       // A refused open leaves nothing behind: not even the empty file it
       // created, nor the metadata it began to write beside it.
-      if (created) await removeCreated(fs, path, wroteMeta);
+      if (created) await removeCreated(fs, real, wroteMeta);
       await lock?.release();
       throw isArgumentError(error) ? error : toWalError(error, `opening file store ${path}`);
     }
   }
 
-  static async #openReadOnly(path: string, fs: Fs, mode: number): Promise<FileStore> {
+  static async #openReadOnly(path: string, real: string, fs: Fs, mode: number): Promise<FileStore> {
     let file: FsFile | undefined;
     try {
-      file = await fs.open(path, 'read').catch((error: unknown) => {
+      file = await fs.open(real, 'read').catch((error: unknown) => {
         throw missingForReadOnly(error, 'file store', path);
       });
-      const { head, user } = await readHead(fs, path);
+      const { head, user } = await readHead(fs, real);
       const size = await fs.size(file);
-      return new FileStore(path, fs, file, undefined, {
+      return new FileStore(path, real, fs, file, undefined, {
         head,
         length: Math.max(size, head),
         user,
@@ -273,7 +303,7 @@ export class FileStore extends StoreBase {
    * from `<path>.meta` and the length from the file's size.
    */
   protected override async doRefresh(): Promise<void> {
-    const { head, user } = await readHead(this.#fs, this.path);
+    const { head, user } = await readHead(this.#fs, this.realPath);
     const size = await this.#fs.size(this.#file);
     this.headOffset = head;
     this.lengthOffset = Math.max(size, head);
@@ -340,7 +370,7 @@ export class FileStore extends StoreBase {
     ];
     if (this.#dirDirty) {
       work.push(
-        syncDir(this.#fs, dirname(this.path), this.#fsyncFailed).then(() => {
+        syncDir(this.#fs, dirname(this.realPath), this.#fsyncFailed).then(() => {
           this.#dirDirty = false;
         }),
       );
@@ -373,7 +403,7 @@ export class FileStore extends StoreBase {
     if (head > 0) meta[HEAD_KEY] = head;
     await replaceFile(
       this.#fs,
-      `${this.path}.meta`,
+      `${this.realPath}.meta`,
       encodeMeta(meta),
       this.#fsyncFailed,
       this.mode,
@@ -397,6 +427,50 @@ export class FileStore extends StoreBase {
       throw toWalError(failure, `closing ${this.path}`);
     }
   }
+}
+
+/**
+ * The resolved path of a missing `path` (`identifyLog` resolves one that is
+ * there): its directory's resolved path (`Fs.realpath`) joined with its
+ * name, so that a log created through a linked directory is named as it
+ * will resolve once created; `path` as given when its directory is missing
+ * too, or below a file (the open then fails on it). A dangling symbolic link
+ * keeps its own name: its open fails (`EEXIST`) as it always did, and never
+ * creates the file it points to.
+ */
+async function resolveMissing(fs: Fs, path: string): Promise<string> {
+  try {
+    return join(await fs.realpath(dirname(path)), basename(path));
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return path;
+    throw error;
+  }
+}
+
+/**
+ * The `WAL_LOCKED` refusal of a writable open of `path`, whose file has
+ * `links` names (hard links): its lock and metadata are named after one
+ * name, so a writer coming through another would take another lock, read
+ * other metadata and write over this one's records.
+ */
+function linkedError(path: string, links: number): LockedError {
+  return new LockedError(path, {
+    reason:
+      `the file has ${links} names (hard links), and a lock named after one of them ` +
+      'would not keep out a writer opening it through another; open it through a ' +
+      'single name (remove the other links) or open it read-only',
+  });
+}
+
+/**
+ * Rejects with {@link linkedError} when the file opened for writing has more
+ * than one name: checked again on the descriptor, under the lock and before
+ * anything is written, for a link made since the open examined the path. A
+ * read-only open takes no lock and skips it.
+ */
+async function refuseLinked(fs: Fs, file: FsFile, path: string): Promise<void> {
+  const links = await fs.links(file);
+  if (links > 1) throw linkedError(path, links);
 }
 
 /**

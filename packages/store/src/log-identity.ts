@@ -65,6 +65,18 @@ export interface LogIdentity {
    * open with `adopt: true` takes over anyway.
    */
   readonly adoptable: boolean;
+  /**
+   * `file` only: the file's path with every symbolic link resolved
+   * (`Fs.realpath`), beside which its metadata (`<realPath>.meta`) was
+   * looked for — where a single-file log keeps its metadata and its lock.
+   */
+  readonly realPath?: string;
+  /**
+   * `file` only: its link count (`Fs.links`): how many names it has. More
+   * than one (hard links) and a writable open refuses it with `WAL_LOCKED`:
+   * a lock named after one name would not keep out a writer using another.
+   */
+  readonly links?: number;
 }
 
 /** Options of {@link identifyLog}. */
@@ -76,6 +88,8 @@ export interface IdentifyOptions {
 /**
  * Looks at `path` and says whether it is a log, by the rule of
  * docs/FORMAT.md §3.1. Reads only: nothing is created, changed or locked.
+ * A file reached through a symbolic link is judged with the metadata beside
+ * the file it names (`<realPath>.meta`), as a single-file log keeps it.
  * Of a metadata file only the magic is read (an open then checks the rest:
  * damage is `WAL_CORRUPTION`); of a file without metadata only the first
  * frame, checksummed in bounded chunks, so a damaged length never causes a
@@ -226,13 +240,21 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
     if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return missing();
     throw error;
   }
-  const meta = await metadataAt(fs, `${path}.meta`).catch(async (error: unknown) => {
+  let realPath: string;
+  let meta: 'missing' | 'ours' | 'other';
+  try {
+    // The metadata is beside the file the path names, not beside a link to it.
+    realPath = await fs.realpath(path);
+    meta = await metadataAt(fs, `${realPath}.meta`);
+  } catch (error) {
     await fs.close(file);
     throw error;
-  });
+  }
   let size: number;
+  let links: number;
   let checks = false;
   try {
+    links = await fs.links(file);
     size = await fs.size(file);
     if (meta !== 'ours' && size > 0) checks = await firstFrameChecks(fs, file, size);
   } finally {
@@ -245,8 +267,10 @@ async function identifyFile(fs: Fs, path: string): Promise<LogIdentity> {
     metadata: verdict === 'log' && meta !== 'missing',
     found,
     adoptable,
+    realPath,
+    links,
   });
-  const metaName = `${basename(path)}.meta`;
+  const metaName = `${basename(realPath)}.meta`;
   // A metadata file without the magic is ours but damaged when the file is
   // a log otherwise (its open then reports WAL_CORRUPTION); beside anything
   // else it is a user's file too.

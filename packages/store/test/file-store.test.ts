@@ -24,6 +24,8 @@ describe('FileStore', () => {
         `open ${path}.meta.tmp`,
         `open ${path}.lock`,
         `open ${path}.lock.break`,
+        // Its directory resolved: the lock and metadata are named after the real file.
+        `realpath ${dir}`,
         `lock ${path}.lock`,
         `open ${path}`,
         `open ${path}`,

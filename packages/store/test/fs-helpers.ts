@@ -81,6 +81,14 @@ export class RecordingFs implements Fs {
     this.log.push(`size ${file.path}`);
     return this.inner.size(file);
   }
+  links(file: FsFile): Promise<number> {
+    this.log.push(`links ${file.path}`);
+    return this.inner.links(file);
+  }
+  realpath(path: string): Promise<string> {
+    this.log.push(`realpath ${path}`);
+    return this.inner.realpath(path);
+  }
   rename(from: string, to: string): Promise<void> {
     this.log.push(`rename ${from} ${to}`);
     return this.inner.rename(from, to);

@@ -1,7 +1,7 @@
 // What counts as a log (docs/FORMAT.md §3.1): the rule itself, and both file
 // backends refusing what is not a log without changing anything on disk.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, stat, symlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
@@ -232,12 +232,32 @@ describe('what counts as a log (FORMAT.md §3.1)', () => {
         await fixture.make(path);
         const before = await treeSnapshot(join(path, '..'));
         const identity = await identifyLog(path);
-        const { found: words, ...rest } = identity;
+        const { found: words, realPath, links, ...rest } = identity;
         assert.deepEqual(rest, expect);
         assert.match(words, found);
+        assert.equal(realPath, expect.type === 'file' ? await realpath(path) : undefined);
+        assert.equal(links, expect.type === 'file' ? 1 : undefined);
         assert.deepEqual(await treeSnapshot(join(path, '..')), before, 'identifyLog reads only');
       });
     }
+
+    it('a file reached through a symbolic link: judged with the metadata beside the file', async () => {
+      const parent = await tempDir();
+      const target = join(parent, 'journal');
+      // A text file: only the metadata beside it makes it a log.
+      await writeFile(target, NOTES);
+      await writeFile(`${target}.meta`, encodeMeta({}));
+      const link = join(parent, 'alias');
+      await symlink(target, link);
+      const before = await treeSnapshot(parent);
+      const identity = await identifyLog(link);
+      assert.equal(identity.verdict, 'log');
+      assert.equal(identity.metadata, true);
+      assert.equal(identity.realPath, await realpath(target));
+      assert.equal(identity.links, 1);
+      assert.match(identity.found, /with journal\.meta beside it/);
+      assert.deepEqual(await treeSnapshot(parent), before, 'identifyLog reads only');
+    });
 
     it('names segment files as wal-db does, and only those', () => {
       assert.equal(segmentIndex('00000000000000000000.wal'), 0);

@@ -105,6 +105,12 @@ export class CountingFs implements Fs {
   size(file: FsFile): Promise<number> {
     return this.#inner.size(file);
   }
+  links(file: FsFile): Promise<number> {
+    return this.#inner.links(file);
+  }
+  realpath(path: string): Promise<string> {
+    return this.#inner.realpath(path);
+  }
   rename(from: string, to: string): Promise<void> {
     return this.#inner.rename(from, to);
   }

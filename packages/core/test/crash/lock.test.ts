@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { link, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LockedError } from '@wal/errors';
@@ -133,6 +133,55 @@ describe('crash: the lock of a log (real directory, other processes)', () => {
     const again = await Wal.open(dir);
     assert.equal(again.recovery.records, 3);
     await again.close();
+  });
+
+  it('a single-file log reached through a symbolic or a hard link gets no second writer', async () => {
+    const path = join(dir, 'f.log');
+    const wal = await Wal.open(path, { layout: 'file' });
+    try {
+      const first = await wal.append(payload(1), { wait: 'durable' });
+      await symlink(path, join(dir, 'alias.log'));
+      const entries = (await readdir(dir)).sort();
+      // Through the symlink: the file's own lock, held here.
+      await assert.rejects(
+        Wal.open(join(dir, 'alias.log'), { layout: 'file' }),
+        (error: unknown) => {
+          const { code, path: locked, pid } = error as LockedError;
+          assert.deepEqual([code, locked, pid], ['WAL_LOCKED', `${path}.lock`, process.pid]);
+          return true;
+        },
+      );
+      assert.deepEqual((await readdir(dir)).sort(), entries, 'nothing created beside the link');
+      // Through a hard link: a lock named after one name cannot guard the other.
+      await link(path, join(dir, 'hard.log'));
+      entries.push('hard.log');
+      entries.sort();
+      await assert.rejects(Wal.open(join(dir, 'hard.log'), { layout: 'file' }), {
+        code: 'WAL_LOCKED',
+        message: /hard\.log cannot be locked: the file has 2 names \(hard links\)/,
+      });
+      assert.deepEqual((await readdir(dir)).sort(), entries, 'nothing created beside it');
+      // A read-only open through the symlink reads the log.
+      const reader = await Wal.open(join(dir, 'alias.log'), { layout: 'file', readOnly: true });
+      try {
+        assert.deepEqual(await reader.read(first), payload(1));
+      } finally {
+        await reader.close();
+      }
+      await wal.append(payload(2), { wait: 'durable' });
+    } finally {
+      await wal.close();
+    }
+    // Every acknowledged record is there, in order (the file down to one name again).
+    await rm(join(dir, 'hard.log'));
+    const again = await Wal.open(path, { layout: 'file' });
+    try {
+      const found: Uint8Array[] = [];
+      for await (const record of again.iterate()) found.push(record.payload);
+      assert.deepEqual(found, [payload(1), payload(2)]);
+    } finally {
+      await again.close();
+    }
   });
 
   it('refuses an opener in another process with WAL_LOCKED while this process holds the log', async function () {

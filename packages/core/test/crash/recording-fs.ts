@@ -85,6 +85,12 @@ export class RecordingFs implements Fs {
   size(file: FsFile): Promise<number> {
     return this.#run('size', file.path, [], () => this.inner.size(file));
   }
+  links(file: FsFile): Promise<number> {
+    return this.#run('links', file.path, [], () => this.inner.links(file));
+  }
+  realpath(path: string): Promise<string> {
+    return this.#run('realpath', path, [], () => this.inner.realpath(path));
+  }
   rename(from: string, to: string): Promise<void> {
     return this.#run('rename', from, [to], () => this.inner.rename(from, to));
   }

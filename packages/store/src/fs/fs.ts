@@ -90,6 +90,23 @@ export interface Fs {
   ftruncate(file: FsFile, length: number): Promise<void>;
   /** The file's current length. */
   size(file: FsFile): Promise<number>;
+  /**
+   * The file's link count (`st_nlink` of its `fstat`): how many directory
+   * entries name it — 1 for a file with one name, more once hard links were
+   * made to it, 0 once every name was removed. A file store refuses to open
+   * a file with more than one name writable: its lock, named after one name,
+   * would not keep out a writer that came through another.
+   */
+  links(file: FsFile): Promise<number>;
+  /**
+   * The canonical absolute path of `path`, as `realpath(3)` gives it: every
+   * symbolic link in it resolved, no `.` or `..` components. Rejects with
+   * `ENOENT` when `path`, or a link it goes through, names nothing (a
+   * dangling link too), and `ENOTDIR` when a component is not a directory.
+   * A file store names its lock and metadata files after the resolved path
+   * of its data file, so that every path to one file reaches one lock.
+   */
+  realpath(path: string): Promise<string>;
   /** Renames `from` to `to`, replacing `to` atomically. */
   rename(from: string, to: string): Promise<void>;
   /** Removes a file. */
@@ -129,6 +146,8 @@ const REQUIRED: Record<RequiredFsMethod, true> = {
   fdatasync: true,
   ftruncate: true,
   size: true,
+  links: true,
+  realpath: true,
   rename: true,
   unlink: true,
   readdir: true,

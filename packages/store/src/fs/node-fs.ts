@@ -29,6 +29,7 @@ import {
   mkdir,
   open,
   readdir,
+  realpath,
   rename,
   unlink,
   writeFile,
@@ -220,6 +221,12 @@ class NodeFile implements FsFile {
     );
   }
 
+  links(): Promise<number> {
+    return this.#run('fstat', (fd, done: Done<number>) =>
+      fstat(fd, (error, stats) => done(error, stats?.nlink)),
+    );
+  }
+
   /** Closes the handle once no call is in flight; later calls reject. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (
@@ -405,6 +412,16 @@ export class NodeFs implements Fs {
 
   size(file: FsFile): Promise<number> {
     return file instanceof NodeFile ? file.size() : Promise.reject(notOurs(file));
+  }
+
+  /** `fstat`'s `nlink` on the descriptor. */
+  links(file: FsFile): Promise<number> {
+    return file instanceof NodeFile ? file.links() : Promise.reject(notOurs(file));
+  }
+
+  /** `fs.promises.realpath`: the canonical path, every symbolic link resolved. */
+  realpath(path: string): Promise<string> {
+    return realpath(path);
   }
 
   rename(from: string, to: string): Promise<void> {

@@ -639,6 +639,44 @@ export class CrashFs implements Fs {
     });
   }
 
+  /**
+   * How many entries of the namespace (as the process sees it: pending
+   * operations included) name the file: 1, or 0 once it was unlinked or
+   * renamed over. CrashFs has no hard links, so never more than 1.
+   */
+  links(file: FsFile): Promise<number> {
+    const record = this.#record('links', '', { path: file?.path });
+    return this.#run(record, () => {
+      const ino = this.#handle(file, 'fstat').ino;
+      record.inode = ino;
+      let count = 0;
+      for (const node of this.#m.model.nodes.values()) {
+        if (node.kind !== 'dir') continue;
+        for (const entry of node.entries.values()) if (entry === ino) count++;
+      }
+      record.result = `${count}`;
+      return count;
+    });
+  }
+
+  /**
+   * `path` normalised (CrashFs has no symbolic links): resolves once every
+   * component exists, rejects with `ENOENT` or `ENOTDIR` as `realpath(3)`.
+   */
+  realpath(path: string): Promise<string> {
+    const at = normalisePath(path);
+    const record = this.#record('realpath', at, { path: at });
+    return this.#run(record, () => {
+      if (at !== '/') {
+        const ino = this.#parentDir(at, 'realpath').entries.get(splitPath(at)[1]);
+        if (ino === undefined) throw fsError('ENOENT', 'realpath', at);
+        record.inode = ino;
+      }
+      record.result = at;
+      return at;
+    });
+  }
+
   rename(from: string, to: string): Promise<void> {
     const source = normalisePath(from);
     const target = normalisePath(to);

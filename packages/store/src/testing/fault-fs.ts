@@ -94,6 +94,8 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   fdatasyncSync: 'fdatasync',
   ftruncate: 'ftruncate',
   size: 'fstat',
+  links: 'fstat',
+  realpath: 'realpath',
   rename: 'rename',
   unlink: 'unlink',
   readdir: 'scandir',
@@ -352,6 +354,14 @@ export class FaultFs implements Fs {
 
   size(file: FsFile): Promise<number> {
     return this.#call('size', file.path, [], () => this.inner.size(file));
+  }
+
+  links(file: FsFile): Promise<number> {
+    return this.#call('links', file.path, [], () => this.inner.links(file));
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.#call('realpath', path, [], () => this.inner.realpath(path));
   }
 
   rename(from: string, to: string): Promise<void> {
