@@ -311,12 +311,7 @@ export interface CheckpointHeader extends CheckpointPosition {
  */
 export async function readHeader(fs: Fs, dir: string, seq: number): Promise<CheckpointHeader> {
   const path = `${dir}/${checkpointName(seq)}`;
-  let file: FsFile;
-  try {
-    file = await fs.open(path, 'read');
-  } catch (error) {
-    throw toWalError(error, `opening the checkpoint ${path}`);
-  }
+  const file = await openCheckpoint(fs, path);
   try {
     const size = await fs.size(file);
     return await headerOf(fs, file, path, seq, size);
@@ -324,6 +319,15 @@ export async function readHeader(fs: Fs, dir: string, seq: number): Promise<Chec
     throw toWalError(error, `reading the checkpoint ${path}`);
   } finally {
     await fs.close(file);
+  }
+}
+
+/** Opens the checkpoint at `path` for reading; rejects with `WAL_IO` naming it. */
+async function openCheckpoint(fs: Fs, path: string): Promise<FsFile> {
+  try {
+    return await fs.open(path, 'read');
+  } catch (error) {
+    throw toWalError(error, `opening the checkpoint ${path}`);
   }
 }
 
@@ -399,12 +403,7 @@ export async function readCheckpoint(
 ): Promise<CheckpointPosition & { path: string; log: Uint8Array | undefined }> {
   const path = `${dir}/${checkpointName(seq)}`;
   const damaged = (offset: number, what: string) => damage(path, offset, what);
-  let file: FsFile;
-  try {
-    file = await fs.open(path, 'read');
-  } catch (error) {
-    throw toWalError(error, `opening the checkpoint ${path}`);
-  }
+  const file = await openCheckpoint(fs, path);
   try {
     const size = await fs.size(file);
     const read = (at: number, length: number) => readExactly(fs, file, path, at, length);
