@@ -90,10 +90,9 @@ async function refuseNonEmpty(into: WalSource): Promise<boolean> {
  *   the stream's last complete record; `WAL_CORRUPTION` for a record failing its CRC;
  *   `WAL_RECORD_TOO_LARGE` above the restored log's maximum record size.
  * @throws `WAL_CLOSED` when the connection closes before every record is
- *   read, and `WAL_FAILED` when no message came for {@link RESTORE_GIVE_UP}
- *   ms (60 s; a consumer that stalls for 3 s is replaced from the message
- *   after the last one taken, so servers back within that time let it
- *   complete). On these errors, and the ones above found while reading,
+ *   read, and `WAL_FAILED` when no message came for 60 s (a consumer
+ *   that stalls for 3 s is replaced from the message after the last one
+ *   taken, so servers back within that time let it complete). On these errors, and the ones above found while reading,
  *   `into` holds the records before the failure, a valid log.
  */
 export async function restore(options: RestoreOptions): Promise<RestoreReport> {

@@ -185,7 +185,7 @@ function metadataAt(fs: Fs, path: string): Promise<'missing' | 'ours' | 'other'>
  * What is at a lock file's path (`lock`, `lock.break` of a log directory),
  * read through `fs`: nothing, a lock file of ours (a record of
  * `NodeFs.lock`, or what a power loss leaves of one: see `judgeLockText`),
- * or something else (a directory too). At most {@link LOCK_FILE_LIMIT} + 1
+ * or something else (a directory too). At most 4,097 (the lock-file limit + 1)
  * bytes are read; nothing is changed. Exported so that a directory holding
  * such files next to its own (an @wal/lsm store) applies the same rule.
  */
