@@ -5,6 +5,7 @@ import {
   invalidArgType,
   isArgumentError,
   LockedError,
+  NotALogError,
   toWalError,
 } from '@wal/errors';
 import type { Fs, FsFile, FsLock } from './fs/fs.js';
@@ -217,6 +218,22 @@ export class FileStore extends StoreBase {
       // the metadata beside this one name, which another name may not share.
       throw linkedError(path, identity.links);
     }
+    // Every name below is the resolved one: a log opened through a symbolic
+    // link takes the lock (and reads the metadata) of the file it names.
+    const real =
+      identity.realPath ??
+      (await resolveMissing(fs, path).catch((error: unknown) => {
+        throw toWalError(error, `resolving ${path}`);
+      }));
+    const stray = await linkSidecar(fs, path, real).catch((error: unknown) => {
+      throw toWalError(error, `examining the files beside ${path}`);
+    });
+    if (stray !== undefined) {
+      throw new NotALogError(
+        path,
+        `a link to ${real} beside ${stray}, a file an earlier release named after the link (it kept a log's lock and metadata beside the name it was opened by); once no writer of that release holds the log, ${stray.endsWith('.meta') ? `move ${stray} to ${real}.meta` : `remove ${stray}`}, then open it again`,
+      );
+    }
     const refused =
       refusal(path, identity, 'file', options.adopt === true) ??
       (identity.type === 'missing'
@@ -225,13 +242,6 @@ export class FileStore extends StoreBase {
           })
         : undefined);
     if (refused !== undefined) throw refused;
-    // Every name below is the resolved one: a log opened through a symbolic
-    // link takes the lock (and reads the metadata) of the file it names.
-    const real =
-      identity.realPath ??
-      (await resolveMissing(fs, path).catch((error: unknown) => {
-        throw toWalError(error, `resolving ${path}`);
-      }));
     if (readOnly) return FileStore.#openReadOnly(path, real, fs, mode);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
@@ -453,6 +463,28 @@ async function resolveMissing(fs: Fs, path: string): Promise<string> {
  * name, so a writer coming through another would take another lock, read
  * other metadata and write over this one's records.
  */
+/**
+ * The `.meta` or `.lock` beside `path`, when `path` is a link to another
+ * file (`real`) and that sidecar is not the file's own: what a release that
+ * named them after the path given (before the link rule, FORMAT.md §3.1)
+ * left there. Opening the file by its own names would miss its metadata
+ * (its head, its durable hint) or a writer of that release holding it.
+ */
+async function linkSidecar(fs: Fs, path: string, real: string): Promise<string | undefined> {
+  for (const suffix of ['.meta', '.lock']) {
+    const beside = `${path}${suffix}`;
+    let resolved: string;
+    try {
+      resolved = await fs.realpath(beside);
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    if (resolved !== `${real}${suffix}`) return beside;
+  }
+  return undefined;
+}
+
 function linkedError(path: string, links: number): LockedError {
   return new LockedError(path, {
     reason:

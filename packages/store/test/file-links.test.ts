@@ -4,7 +4,16 @@
 // writable, since a lock named after one name cannot keep out the others.
 import assert from 'node:assert/strict';
 import { linkSync } from 'node:fs';
-import { link, mkdir, readdir, readFile, realpath, symlink, writeFile } from 'node:fs/promises';
+import {
+  link,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LockedError, WalError } from '@wal/errors';
 import { FileStore } from '../src/file-store.js';
@@ -54,6 +63,34 @@ describe('FileStore through links', () => {
       assert.deepEqual(await again.read(0, a.length), a);
       assert.deepEqual(await again.readMeta(), { owner: 'a' });
       await again.close();
+    });
+
+    it('metadata or a lock an earlier release named after the link is refused, nothing changed', async () => {
+      // Before links were resolved, a log always opened through a link kept
+      // `<link>.meta` (and `<link>.lock`): opening the file by its own names
+      // would miss that metadata (the head among it) or that writer's lock.
+      for (const suffix of ['.meta', '.lock']) {
+        const dir = await realpath(await tempDir());
+        const path = join(dir, 'f.log');
+        const alias = join(dir, 'alias.log');
+        const store = await FileStore.open(path);
+        await store.write(0, pattern(300, 1));
+        await store.truncateBefore(100);
+        await store.close();
+        await symlink(path, alias);
+        if (suffix === '.meta') {
+          await writeFile(`${alias}.meta`, await readFile(`${path}.meta`));
+          await unlink(`${path}.meta`);
+        } else {
+          await writeFile(`${alias}.lock`, `${process.pid}\n`);
+        }
+        const before = await treeSnapshot(dir);
+        for (const readOnly of [false, true]) {
+          const error = await rejectsCode(FileStore.open(alias, { readOnly }), 'WAL_NOT_A_LOG');
+          assert.match(String((error as Error).message), new RegExp(`alias\\.log\\${suffix}`));
+        }
+        assert.deepEqual(await treeSnapshot(dir), before, `nothing changed (${suffix})`);
+      }
     });
 
     it('opened alone, it keeps its lock and metadata beside the real file', async () => {
