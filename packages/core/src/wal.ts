@@ -517,13 +517,17 @@ export class Wal {
     return turns === undefined ? wait : turns.pace(wait, level === 'durable');
   }
 
-  #waitFor(lsn: number, level: WaitLevel, epoch: number): Promise<void> {
+  #waitFor(lsn: number, level: WaitLevel, epoch: number, afterTruncation = false): Promise<void> {
     const cut = this.#cutError(lsn, epoch);
     if (cut !== undefined) return Promise.reject(cut);
     // A truncateAfter pending may cut the record, durable or not: its cut is
     // known once it finished.
     const quiet = this.#log.exclusivity.quiet();
-    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch));
+    if (quiet !== undefined) return quiet.then(() => this.#waitFor(lsn, level, epoch, true));
+    // One that failed instead (the log failed with it) may have cut the
+    // record without recording the cut: the wait rejects with the failure.
+    const failure = this.#log.durability.failure;
+    if (afterTruncation && failure !== undefined) return Promise.reject(failure);
     if (lsn < this.durable) return Promise.resolve();
     const closing = this.#closing;
     if (closing !== undefined) {

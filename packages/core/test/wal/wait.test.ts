@@ -181,6 +181,28 @@ describe('Wal', () => {
       }
     });
 
+    it('waitFor on a durable LSN made while a truncateAfter is pending rejects with the failure when that truncateAfter fails', async () => {
+      // Each of the truncation's metadata replaces and its cut fails in turn:
+      // the cut may or may not have happened, and is not recorded.
+      for (const [method, at] of [
+        ['rename', 1],
+        ['ftruncate', 1],
+        ['rename', 2],
+      ] as const) {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await single(fs);
+        const kept = await wal.append(bytes(10), { wait: 'durable' });
+        const cut = await wal.append(bytes(20), { wait: 'durable' });
+        assert.ok(wal.durable > cut);
+        fs.inject({ method, at, fault: 'EIO' });
+        const truncation = wal.truncateAfter(kept);
+        const wait = wal.waitFor(cut, 'durable');
+        await rejectsCode(truncation, 'WAL_FAILED');
+        await rejectsCode(wait, 'WAL_FAILED');
+        await wal.close();
+      }
+    });
+
     it('model: waits made in one turn with appends and truncateAfters resolve, or reject WAL_TRUNCATED when a truncateAfter called before them cut their record', async () => {
       type Step =
         | { op: 'append'; size: number }
