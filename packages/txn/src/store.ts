@@ -50,7 +50,7 @@ import {
   validateInteger,
   type WalError,
 } from '@wal/errors';
-import { type Fs, NodeFs } from '@wal/store';
+import { type Fs, type FsLock, NodeFs } from '@wal/store';
 import {
   type CheckpointEntry,
   type CheckpointPosition,
@@ -184,7 +184,16 @@ interface Checkpoints {
   readonly log?: Uint8Array | undefined;
   /** The version 1 checkpoint (naming no log) the store opened from: its sequence number. */
   readonly legacy?: number | undefined;
+  /** The lock of the checkpoint directory ({@link CHECKPOINT_LOCK}), held while the store is open. */
+  readonly lock?: FsLock | undefined;
 }
+
+/**
+ * The lock file of a checkpoint directory, held by the one open store whose
+ * checkpoints it keeps: a second store given the same directory meets it
+ * (`WAL_LOCKED`) before it writes or removes anything there.
+ */
+const CHECKPOINT_LOCK = 'txn.lock';
 
 /**
  * The key of the log's metadata (docs/FORMAT.md §5.2: keys other than
@@ -598,7 +607,11 @@ export class TxnStore {
         await Promise.allSettled(this.#inFlight);
         if (this.#checkpointing !== undefined) await this.#checkpointing.catch(() => undefined);
       }
-      await this.#wal.close();
+      try {
+        await this.#wal.close();
+      } finally {
+        await this.#checkpoints.lock?.release();
+      }
     })();
     return this.#closing;
   }
@@ -1026,12 +1039,19 @@ export async function openStore(
       offset: wal.head > start ? wal.head : wal.tail,
     });
   }
+  let lock: FsLock | undefined;
   if (checkpoints.dir !== undefined) {
     try {
       await ensureDirectory(checkpoints.fs, checkpoints.dir);
     } catch (error) {
       await wal.close();
       throw error;
+    }
+    try {
+      lock = await checkpoints.fs.lock(`${checkpoints.dir}/${CHECKPOINT_LOCK}`);
+    } catch (error) {
+      await wal.close();
+      throw toWalError(error, `locking the checkpoint directory ${checkpoints.dir}`);
     }
   }
   // A log without an identity gets one (before any checkpoint records it).
@@ -1040,12 +1060,13 @@ export async function openStore(
     try {
       await wal.store.updateMeta({ [LOG_ID_KEY]: Buffer.from(log).toString('hex') });
     } catch (error) {
+      await lock?.release();
       await wal.close();
       throw toWalError(error, 'recording the log identity in its metadata');
     }
   }
   const opened = { last: Math.max(base, last), lastLsn, checkpoint };
-  return create(wal, index, opened, { ...checkpoints, log, legacy }, hooks);
+  return create(wal, index, opened, { ...checkpoints, log, legacy, lock }, hooks);
 }
 
 /**
