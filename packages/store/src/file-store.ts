@@ -1,4 +1,4 @@
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   CorruptionError,
   errorCode,
@@ -218,21 +218,18 @@ export class FileStore extends StoreBase {
       // the metadata beside this one name, which another name may not share.
       throw linkedError(path, identity.links);
     }
-    // Every name below is the resolved one: a log opened through a symbolic
-    // link takes the lock (and reads the metadata) of the file it names.
-    const real =
-      identity.realPath ??
-      (await resolveMissing(fs, path).catch((error: unknown) => {
-        throw toWalError(error, `resolving ${path}`);
-      }));
-    const stray = await linkSidecar(fs, path, real).catch((error: unknown) => {
-      throw toWalError(error, `examining the files beside ${path}`);
-    });
-    if (stray !== undefined) {
-      throw new NotALogError(
-        path,
-        `a link to ${real} beside ${stray}, a file an earlier release named after the link (it kept a log's lock and metadata beside the name it was opened by); once no writer of that release holds the log, ${stray.endsWith('.meta') ? `move ${stray} to ${real}.meta` : `remove ${stray}`}, then open it again`,
-      );
+    // Opened through a link, before the file is judged by the metadata beside
+    // its real name: none of an earlier release may wait beside the link.
+    if (identity.realPath !== undefined && identity.realPath !== resolve(path)) {
+      const stray = await linkSidecar(fs, path, identity.realPath).catch((error: unknown) => {
+        throw toWalError(error, `examining the files beside ${path}`);
+      });
+      if (stray !== undefined) {
+        throw new NotALogError(
+          path,
+          `a link to ${identity.realPath} beside ${stray}, a file an earlier release named after the link (it kept a log's lock and metadata beside the name it was opened by); once no writer of that release holds the log, ${stray.endsWith('.meta') ? `move ${stray} to ${identity.realPath}.meta` : `remove ${stray}`}, then open it again`,
+        );
+      }
     }
     const refused =
       refusal(path, identity, 'file', options.adopt === true) ??
@@ -242,6 +239,13 @@ export class FileStore extends StoreBase {
           })
         : undefined);
     if (refused !== undefined) throw refused;
+    // Every name below is the resolved one: a log opened through a symbolic
+    // link takes the lock (and reads the metadata) of the file it names.
+    const real =
+      identity.realPath ??
+      (await resolveMissing(fs, path).catch((error: unknown) => {
+        throw toWalError(error, `resolving ${path}`);
+      }));
     if (readOnly) return FileStore.#openReadOnly(path, real, fs, mode);
     let lock: FsLock | undefined;
     let file: FsFile | undefined;
