@@ -361,6 +361,12 @@ export class SharedWal {
         wait.reject(cut);
         continue;
       }
+      // Made while a truncateAfter ran that failed instead (the log failed
+      // with it, its cut unknown): the record may be gone, durable or not.
+      if (wait.duringCut && (state & STATE_FAILED) !== 0) {
+        wait.reject(memory.failure());
+        continue;
+      }
       const reached =
         wait.duringCut && (state & STATE_TRUNCATING) !== 0 && (state & STATE_FAILED) === 0
           ? false

@@ -678,6 +678,25 @@ describe('Wal.share: a log shared with worker threads', () => {
     );
   });
 
+  it('a wait a thread makes while a truncateAfter runs rejects with the failure when that truncateAfter fails, also on a record durable before', async () => {
+    // The mark's write fails (nothing cut), or its removal after the cut.
+    for (const at of [1, 2]) {
+      const fs = new FaultFs(newFs());
+      const wal = await openIn(fs);
+      const t = SharedWal.attach(wal.share());
+      const keep = await wal.append(new Uint8Array(3), { wait: 'durable' });
+      const cut = t.append(new Uint8Array(20));
+      await t.waitFor(cut, 'durable');
+      fs.inject({ method: 'rename', at, fault: 'EIO' });
+      const cutting = wal.truncateAfter(keep);
+      const during = t.waitFor(cut, 'durable');
+      await rejectsCode(cutting, 'WAL_FAILED');
+      await rejectsCode(during, 'WAL_FAILED');
+      t.detach();
+      await wal.close();
+    }
+  });
+
   it('truncateAfter keeping a record still in the ring: the ring is copied out first, and the record kept is durable', async () => {
     const store = new GatedStore();
     const wal = await Wal.open(store, { stagingLimit: 64 * 1024 });
