@@ -745,27 +745,37 @@ describe('wal with a live writer', () => {
     }
   });
 
+  /** `wal tail <args> --follow --json` in a child process, its output gathered as it comes. */
+  const following = (args: readonly string[]) => {
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [MAIN, 'tail', ...args, '--follow', '--json'],
+      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const tail = {
+      child,
+      out: '',
+      err: '',
+      exited: new Promise<number | null>((resolve) => child.on('exit', resolve)),
+    };
+    child.stdout!.on('data', (chunk: Buffer) => {
+      tail.out += chunk.toString('utf8');
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      tail.err += chunk.toString('utf8');
+    });
+    return tail;
+  };
+
   it('tail --follow prints records appended after it started', async () => {
     const dir = fresh('follow');
     await makeLog(dir, 5);
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [MAIN, 'tail', dir, '--follow', '-n', '2', '--json', '--interval', '50'],
-      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString('utf8');
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const tail = following([dir, '-n', '2', '--interval', '50']);
+    const { child, exited } = tail;
     const until = async (lines: number) => {
       const deadline = Date.now() + 15_000;
-      while (jsonLines(out).length < lines) {
-        assert.ok(Date.now() < deadline, `timed out; stdout: ${out} stderr: ${err}`);
+      while (jsonLines(tail.out).length < lines) {
+        assert.ok(Date.now() < deadline, `timed out; stdout: ${tail.out} stderr: ${tail.err}`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     };
@@ -783,8 +793,8 @@ describe('wal with a live writer', () => {
         // The writer cuts below the follower's position, then appends again.
         await writer.truncateAfter(appended[0]!);
         const deadline = Date.now() + 15_000;
-        while (!err.includes('truncated')) {
-          assert.ok(Date.now() < deadline, `no note of the truncation; stderr: ${err}`);
+        while (!tail.err.includes('truncated')) {
+          assert.ok(Date.now() < deadline, `no note of the truncation; stderr: ${tail.err}`);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
         appended.push(await writer.append(payloadOf(104), { wait: 'written' }));
@@ -792,7 +802,7 @@ describe('wal with a live writer', () => {
       } finally {
         await writer.close();
       }
-      const records = jsonLines(out);
+      const records = jsonLines(tail.out);
       assert.deepEqual(
         records.slice(2).map((record) => record.lsn),
         appended,
@@ -810,7 +820,7 @@ describe('wal with a live writer', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);
-    assertOneLine({ status: 0, stdout: '', stderr: err }, /truncated.*following from LSN/);
+    assertOneLine({ status: 0, stdout: '', stderr: tail.err }, /truncated.*following from LSN/);
   });
 
   it('tail --follow notices a cut below what it printed, refilled past its position between two looks', async () => {
@@ -822,26 +832,16 @@ describe('wal with a live writer', () => {
     const lsns: number[] = [];
     for (let i = 0; i < 10; i++)
       lsns.push(await writer.append(text(`old-${i}`), { wait: 'written' }));
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [MAIN, 'tail', dir, '--follow', '-n', '3', '--json', '--interval', '1000'],
-      { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString('utf8');
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      err += chunk.toString('utf8');
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const tail = following([dir, '-n', '3', '--interval', '1000']);
+    const { child, exited } = tail;
     const printed = () =>
-      jsonLines(out).map((record) => Buffer.from(record.payload as string, 'base64').toString());
+      jsonLines(tail.out).map((record) =>
+        Buffer.from(record.payload as string, 'base64').toString(),
+      );
     const until = async (payload: string) => {
       const deadline = Date.now() + 20_000;
       while (!printed().includes(payload)) {
-        assert.ok(Date.now() < deadline, `timed out; stdout: ${out} stderr: ${err}`);
+        assert.ok(Date.now() < deadline, `timed out; stdout: ${tail.out} stderr: ${tail.err}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     };
@@ -867,7 +867,7 @@ describe('wal with a live writer', () => {
     ];
     assert.deepEqual(printed(), expected);
     assertOneLine(
-      { status: 0, stdout: '', stderr: err },
+      { status: 0, stdout: '', stderr: tail.err },
       new RegExp(
         `^wal: the log was truncated \\(now LSN 0 to \\d+\\); following from LSN ${lsns[5]}$`,
       ),
