@@ -117,7 +117,9 @@ const noop = (): void => {};
  * Errors: synchronous methods throw, promise-returning ones reject, with
  * `WalError`s (`WAL_CLOSED`, `WAL_BUSY`, `WAL_FAILED`, `WAL_WRITE_FAILED`,
  * `WAL_READ_ONLY`, `WAL_RECORD_TOO_LARGE`, `WAL_NOT_BOUNDARY`,
- * `WAL_TRUNCATED`, `WAL_CORRUPTION`) or Node-style argument errors.
+ * `WAL_TRUNCATED`, `WAL_CORRUPTION`, and at open `WAL_NOT_A_LOG`,
+ * `WAL_LOCKED`, `WAL_UNSUPPORTED_FORMAT`, `WAL_IO`) or Node-style argument
+ * errors.
  *
  * Single-threaded: use it from the event loop that opened it.
  */
@@ -219,7 +221,9 @@ export class Wal {
    * the store instance), `WAL_CORRUPTION` for
    * damage below the durable hint (strict policy) or a log shorter than its
    * durable hint, `WAL_RECORD_TOO_LARGE` for an intact record above the
-   * maximum (nothing is cut), `WAL_IO`/`WAL_FAILED` for I/O failures.
+   * maximum (nothing is cut), `WAL_UNSUPPORTED_FORMAT` for a log written in
+   * a format version this release cannot read (nothing is changed),
+   * `WAL_IO`/`WAL_FAILED` for I/O failures.
    */
   static async open(source: WalSource, options?: WalOptions): Promise<Wal> {
     return Wal.#open(source, resolveOptions(options), undefined);
@@ -484,12 +488,13 @@ export class Wal {
    * Resolves once the record at `lsn` (any LSN this log handed out) is
    * `written` or `durable`. Rejects with `WAL_WRITE_FAILED` when a write at or
    * before it failed (also `close()`'s final write), `WAL_FAILED` after a
-   * failed sync (also `close()`'s final one), `WAL_CLOSED` after `close()` finished,
-   * `ERR_OUT_OF_RANGE` for an LSN not below the tail, and `WAL_TRUNCATED`
+   * failed sync (also `close()`'s final one), `ERR_OUT_OF_RANGE` for an LSN
+   * not below the tail, and `WAL_TRUNCATED`
    * when a `truncateAfter` called before it (and still running at the call)
    * cut the record, durable or not: it never resolves for a record appended later at the
    * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
-   * once if it is).
+   * once if it is). During and after `close()` it settles as the close did:
+   * a close that resolved made every record durable, so the wait resolves.
    */
   waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
     try {

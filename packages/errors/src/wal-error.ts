@@ -137,7 +137,7 @@ export class LockedError extends WalError {
 function holderPhrase({ pid, host, alive }: LockHolderOptions): string {
   if (pid === undefined) return 'another open handle';
   if (alive === true && pid === globalThis.process?.pid) {
-    return `this process (pid ${pid}): the log is already open here; close that handle first`;
+    return `this process (pid ${pid}), through a handle still open; close that handle first`;
   }
   if (alive === true) return `process ${pid}, which is running`;
   const where = host === undefined ? '' : ` on host ${host}`;

@@ -1,5 +1,5 @@
 /**
- * `pnpm deliberate-bugs [--check] [--list] [name...]`: with `--check`, only
+ * `pnpm deliberate-bugs [--check] [--list] [--help] [name...]`: with `--check`, only
  * verifies that every deliberate bug still applies to the sources (fast);
  * otherwise applies each named bug (all by default) to a temporary copy of
  * the sources, one at a time, runs the tests expected to catch it, and prints
@@ -39,13 +39,31 @@ function table(outcomes: readonly Outcome[], ms: number): string {
   return lines.join('\n');
 }
 
+const FLAGS = new Set(['--check', '--list', '--help', '-h']);
+
+const USAGE = `usage: pnpm deliberate-bugs [-- [--check | --list | --help] [name...]]
+  (no argument)  apply every deliberate bug in turn to a copy of the sources and run the tests that should catch it (several minutes)
+  name...        only these bugs
+  --check        only check that every bug still applies to the sources (seconds)
+  --list         list the bugs`;
+
 async function main(argv: readonly string[]): Promise<number> {
+  // An unknown flag must not start the full run (several minutes of tests).
+  const unknownFlags = argv.filter((arg) => arg.startsWith('-') && !FLAGS.has(arg));
+  if (unknownFlags.length > 0) {
+    console.error(`unknown option(s): ${unknownFlags.join(', ')}\n${USAGE}`);
+    return 2;
+  }
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
   const check = argv.includes('--check');
   if (argv.includes('--list')) {
     for (const bug of bugs) console.log(`${bug.name}: ${bug.what}`);
     return 0;
   }
-  const names = argv.filter((arg) => !arg.startsWith('--'));
+  const names = argv.filter((arg) => !arg.startsWith('-'));
   const unknown = names.filter((name) => !bugs.some((bug) => bug.name === name));
   if (unknown.length > 0) {
     console.error(`unknown deliberate bug(s): ${unknown.join(', ')} (--list shows them)`);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,5 +98,36 @@ describe('deliberate bugs: a bug that no longer applies fails loudly', () => {
   it('maps compiled test files to their sources', () => {
     assert.equal(sourceOf('dist/test/crash/power-loss.test.js'), 'test/crash/power-loss.test.ts');
     assert.ok(existsSync(join(root, 'packages/core', sourceOf('dist/test/preallocate.test.js'))));
+  });
+});
+
+describe('deliberate bugs: the command line', () => {
+  const main = join(dirname(fileURLToPath(import.meta.url)), '../src/main.js');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [main, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it('refuses an unknown option with status 2 and the usage, before running anything', () => {
+    for (const flag of ['--help-me', '-x', '--quick']) {
+      const result = run(flag);
+      assert.equal(result.status, 2, flag);
+      assert.match(result.stderr, new RegExp(`unknown option\\(s\\): ${flag}`));
+      assert.match(result.stderr, /^usage: /m);
+      assert.doesNotMatch(result.stdout, /sources copied to/);
+    }
+  });
+
+  it('prints the usage for --help and -h, status 0, running nothing', () => {
+    for (const flag of ['--help', '-h']) {
+      const result = run(flag);
+      assert.equal(result.status, 0, flag);
+      assert.match(result.stdout, /^usage: pnpm deliberate-bugs/);
+      assert.doesNotMatch(result.stdout, /sources copied to/);
+    }
+  });
+
+  it('refuses an unknown bug name with status 2', () => {
+    const result = run('no-such-bug');
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /unknown deliberate bug\(s\): no-such-bug/);
   });
 });
