@@ -97,8 +97,9 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     command
       .summary('check every record (read-only)')
       .description(
+        // One line per paragraph: the help wraps it to the terminal.
         'Check every record of the log, read-only (it works while a writer holds the log).\n' +
-          'Exit 0 for a clean log or a torn tail (what recovery will cut is shown),\n' +
+          'Exit 0 for a clean log or a torn tail (what recovery will cut is shown), ' +
           '1 for damage below the durable hint.',
       )
       .option('--json', 'print one JSON object'),
@@ -145,7 +146,7 @@ export function program(io: Io, setExit: (code: number) => void): Command {
       command
         .summary('cut a log at its first damage, keeping the cut bytes in a backup file')
         .description(
-          'Cut the log at its first damage (a torn tail, or damage below the durable hint),\n' +
+          'Cut the log at its first damage (a torn tail, or damage below the durable hint), ' +
             'after showing the plan, asking, and saving the cut bytes to a backup file.\n' +
             "With --skip, damaged records the 'skip' recovery policy can step over stay in the log.",
         )
@@ -163,11 +164,11 @@ export function program(io: Io, setExit: (code: number) => void): Command {
     command
       .summary('copy a durable prefix of a log into a new directory, while its writer goes on')
       .description(
-        'Copy every durable record of the log into a new directory (a segmented log with the\n' +
-          'same records at the same LSNs), read-only, while a writer may go on appending.\n' +
-          'Only what the writer recorded as durable is copied (its durable hint). The copy is\n' +
-          'built beside <dir> and renamed into place: after a crash <dir> is absent or complete.\n' +
-          '<dir> must not exist.',
+        'Copy every durable record of the log into a new directory (a segmented log with the ' +
+          'same records at the same LSNs), read-only, while a writer may go on appending. ' +
+          'Only what the writer recorded as durable is copied (its durable hint).\n' +
+          'The copy is built beside <dir> and renamed into place: after a crash <dir> is ' +
+          'absent or complete. <dir> must not exist.',
       )
       .argument('<dir>', 'the new directory of the copy (must not exist)')
       .addOption(
