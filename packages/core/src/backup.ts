@@ -40,7 +40,7 @@ import {
   META_MAX_RECORD,
   META_TRUNCATIONS,
 } from './meta.js';
-import { Wal } from './wal.js';
+import { gatedMeta, Wal } from './wal.js';
 
 /** Options of {@link backup}. */
 export interface BackupOptions {
@@ -155,7 +155,7 @@ export async function backup(
 
   // The prefix to copy, fixed now: durable, so its bytes never change
   // (unless a truncateAfter cuts them, which the counter below detects).
-  const meta = await source.store.readMeta();
+  const meta = await gatedMeta(source);
   const durable = source.readOnly ? durableHint(source, meta[DURABLE_HINT_KEY]) : source.durable;
   let head = source.head;
   const end = upTo ?? durable;
@@ -221,7 +221,7 @@ export async function backup(
         records = 0;
       }
     }
-    const truncations = (await source.store.readMeta())[META_TRUNCATIONS];
+    const truncations = (await gatedMeta(source))[META_TRUNCATIONS];
     if (reached !== end || truncations !== meta[META_TRUNCATIONS]) {
       throw new BusyError(
         'a truncateAfter ran on the source during the backup; nothing was kept: back up again',

@@ -22,7 +22,7 @@ import {
   validateOffset,
   type WalError,
 } from '@wal/errors';
-import type { Store } from '@wal/store';
+import type { Store, StoreMeta } from '@wal/store';
 import { abortable, abortError, cancellable } from './abort.js';
 import { appendAndWait } from './append-wait.js';
 import { syncNow } from './blocking.js';
@@ -123,7 +123,23 @@ const noop = (): void => {};
  *
  * Single-threaded: use it from the event loop that opened it.
  */
+/**
+ * The metadata of `wal`'s store, read through the log's store gate (docs/
+ * INTERNALS.md §8), so that the read never runs beside the store's
+ * `truncateBefore`, which a store refuses to run beside any other call (a
+ * log whose cut met another call in flight would fail). Internal to
+ * @wal/core (backup.ts); not exported from the package.
+ */
+export let gatedMeta: (wal: Wal) => Promise<StoreMeta>;
+
 export class Wal {
+  static {
+    gatedMeta = (wal) => {
+      const log = wal.#log;
+      return log.gate.call(() => log.store.readMeta());
+    };
+  }
+
   readonly #log: LogState;
   readonly #source: WalSource;
   readonly #application: string | undefined;
@@ -252,7 +268,11 @@ export class Wal {
 
   // ---------------------------------------------------------------- state
 
-  /** The store under the log. Do not write to it. */
+  /**
+   * The store under the log. Do not write to it, and do not call it while
+   * the log may truncate (a store may refuse a call beside its own
+   * `truncateBefore`, and the log then fails).
+   */
   get store(): Store {
     return this.#log.store;
   }

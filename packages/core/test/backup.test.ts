@@ -209,6 +209,57 @@ describe('backup', () => {
     await wal.close();
   });
 
+  it('a backup called while the log’s truncateBefore runs in the store waits for it: never WAL_BUSY, the log unharmed', async () => {
+    // The source's file system holds the rename that records the new head
+    // (the head file replaced), so the store's truncateBefore (a call a
+    // store runs alone) is running when the backup starts and reads the
+    // log's metadata.
+    let armed = false;
+    let holding: (() => void) | undefined;
+    let held!: () => void;
+    const renaming = new Promise<void>((resolve) => {
+      holding = resolve;
+    });
+    const release = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    const real = new NodeFs();
+    const fs = new Proxy(real, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property !== 'rename') return typeof value === 'function' ? value.bind(target) : value;
+        return async (from: string, to: string) => {
+          if (armed && to.endsWith('/head')) {
+            armed = false;
+            holding?.();
+            await release;
+          }
+          return target.rename(from, to);
+        };
+      },
+    });
+    const wal = await Wal.open(join(parent, 'log'), { fs, segmentSize: 4096 });
+    const lsns: number[] = [];
+    for (let i = 0; i < 200; i++) lsns.push(wal.append(bytes(100, i)) as number);
+    await wal.sync();
+    armed = true;
+    const cut = wal.truncateBefore(lsns[150]!);
+    await renaming;
+    const copied = backup(wal, join(parent, 'copy'));
+    // Time for the backup to reach its metadata read while the cut is held.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    held();
+    await cut;
+    const result = await copied;
+    assert.equal(wal.failure, undefined);
+    assert.equal(result.head, lsns[150]);
+    assert.equal(result.records, 50);
+    await assertCopy(join(parent, 'copy'), result.head, await recordsOf(wal));
+    wal.append(bytes(10, 1));
+    await wal.sync();
+    await wal.close();
+  });
+
   it('a truncateAfter during the copy: WAL_BUSY, nothing created, no temporary directory left', async () => {
     const { wal, lsns } = await liveLog(400, 'segmented', 8000);
     await assert.rejects(
