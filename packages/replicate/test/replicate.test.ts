@@ -639,12 +639,15 @@ describe('Replicator on a 3-node cluster', function () {
     );
     await within('the publish of b', holding, 15_000);
     // A second writer of the same epoch (a log restored from the stream)
-    // extends it at b's LSN with other bytes.
+    // extends it at b's LSN with other bytes, in two messages (the one
+    // after the last acknowledged is not the last).
     const into = join(await dir(), 'second');
     await restore({ nats: nc(), stream, into });
     const otherWal = await Wal.open(into);
     const second = await Replicator.attach(otherWal, { nats: nc(), stream });
     assert.equal(await second.append(payload(10, 3)), b);
+    await second.append(payload(10, 5));
+    assert.equal(await lastSequence(stream), 3);
     await wal.truncateAfter(a);
     assert.ok(isWalError(await within("b's waiter", waitB, 15_000), 'WAL_TRUNCATED'));
     release(); // refused: the stream's last sequence is the second writer's
