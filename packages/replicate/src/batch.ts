@@ -13,14 +13,13 @@ import {
   epochSubject,
   type Fence,
   fenceHeaders,
-  messageId,
   type Placement,
   partHeaders,
+  placementId,
   type RunRecord,
   recordCrc,
   recordEnd,
   runHeaders,
-  runId,
   sealHeaders,
 } from './message.js';
 import type { StreamHandle } from './stream.js';
@@ -191,7 +190,7 @@ export async function publishMessages(
     let ack: PubAck;
     try {
       ack = await handle.js.publish(subject, data, {
-        msgID: run ? runId(placement, epoch) : messageId(placement, epoch),
+        msgID: placementId(placement, epoch),
         expect: { lastSequence: expected, lastSubjectSequence: expected },
         headers: h,
         timeout,

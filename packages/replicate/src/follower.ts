@@ -44,6 +44,7 @@ import {
 import { afterFailure, isFinal, sleep } from './retry.js';
 import {
   closeStream,
+  isStreamNotFound,
   lastPlaced,
   messageAt,
   openStream,
@@ -185,8 +186,11 @@ async function findStart(handle: StreamHandle, wal: Wal): Promise<Start> {
  * byte, and keeps following until closed or promoted. Read the log you
  * passed (`read`, `iterate`); never append to it yourself. Transient
  * failures (a server down, a dropped connection) are retried without limit;
- * a stream that does not continue the log, and a connection its owner
- * closed (`WAL_CLOSED`), stop the follower (`failure`).
+ * a stream that does not continue the log, a deleted stream (the servers
+ * said "stream not found" for 5 s: `WAL_REPLICA_MISMATCH`), and a
+ * connection its owner closed (`WAL_CLOSED`), stop the follower
+ * (`failure`): its waiters reject with it, and it holds no consumer and no
+ * timer (`close()` it to close a connection it opened).
  */
 export class Follower {
   readonly #wal: Wal;
@@ -287,7 +291,9 @@ export class Follower {
   /**
    * Asks the stream how far behind the follower is.
    *
-   * @throws `WAL_CLOSED` after `close()`, and the client's errors.
+   * @throws `WAL_CLOSED` after `close()`, the follower's failure,
+   *   `WAL_REPLICA_MISMATCH` for a stream deleted or with a gap, and the
+   *   client's errors.
    */
   async lag(): Promise<FollowerLag> {
     this.#check();
@@ -521,7 +527,18 @@ export class Follower {
           // may never have begun.
           messages.close().catch(() => undefined);
         }
-      } catch (error) {
+      } catch (caught) {
+        // "Stream not found" (creating a consumer on a deleted stream):
+        // asked again as the replicator asks, it is WAL_REPLICA_MISMATCH once
+        // the servers kept saying so for 5 s, and retried if the stream is
+        // back (a new consumer then checks it continues the log).
+        const error =
+          !done() && isStreamNotFound(caught)
+            ? await streamExtent(this.#handle).then(
+                () => caught,
+                (answer: unknown) => answer,
+              )
+            : caught;
         const outcome = afterFailure(error, this.#handle.nc, this.#stats, delay);
         if ('stop' in outcome) {
           this.#fail(outcome.stop);
@@ -554,7 +571,9 @@ export class Follower {
    * Watches a consumer: when no message came for {@link STALL} ms while the
    * stream holds more (or the stream cannot be asked), ends its iteration,
    * so that a new consumer starts after the last message taken. (A consumer
-   * whose server died does not always recover on its own.)
+   * whose server died does not always recover on its own.) A final answer
+   * about the stream (`WAL_REPLICA_MISMATCH`: deleted, or with a gap) stops
+   * the follower instead.
    */
   #watch(messages: { close(): Promise<unknown> }): { last: number; timer: NodeJS.Timeout } {
     const state = { last: Date.now(), timer: undefined as unknown as NodeJS.Timeout };
@@ -568,9 +587,16 @@ export class Follower {
       if (asking || Date.now() - state.last < STALL) return;
       asking = true;
       streamExtent(this.#handle)
-        .then(({ lastSeq }) => {
-          if (lastSeq > this.#copy.seq && Date.now() - state.last >= STALL) stalled();
-        }, stalled)
+        .then(
+          ({ lastSeq }) => {
+            if (lastSeq > this.#copy.seq && Date.now() - state.last >= STALL) stalled();
+          },
+          (error: unknown) => {
+            if (!isFinal(error)) return stalled();
+            this.#fail(error as WalError);
+            messages.close().catch(() => undefined);
+          },
+        )
         .finally(() => {
           asking = false;
         });

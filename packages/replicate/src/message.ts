@@ -196,6 +196,11 @@ export function runId(run: RunPosition, epoch = 0): string {
   return epoch === 0 ? id : `${id}.${epoch}`;
 }
 
+/** The message id of a run or a part ({@link runId}, {@link messageId}). */
+export function placementId(placement: Placement, epoch = 0): string {
+  return placement.kind === 'run' ? runId(placement, epoch) : messageId(placement, epoch);
+}
+
 /**
  * Where the stream is shipped once a data message is stored: `end`, below
  * which every record is complete, `partial` bytes of the record at `end`,

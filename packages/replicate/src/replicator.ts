@@ -21,13 +21,16 @@
  * - R4 A waiter resolves only once `#end` passed its LSN, so its record is
  *   durable locally (R1) and stored by the stream's quorum.
  * - R5 A `truncateAfter` that drops bytes the stream holds (below `#end`, or
- *   the record `#open` is a part of), or may hold (a message in flight when
- *   it was heard), stops the replicator with `WAL_REPLICA_MISMATCH` once
- *   known; a round publishes nothing after a cut it hears and resolves no
- *   waiter past it, so a record taking a dropped LSN is acknowledged only
- *   for its own bytes.
+ *   the record `#open` is a part of), or turns out to hold (the message
+ *   whose publish failed, `#unsure`, found stored when the stream is read
+ *   again), stops the replicator with `WAL_REPLICA_MISMATCH` once known; a
+ *   round publishes nothing after a cut it hears and resolves no waiter past
+ *   it, so a record taking a dropped LSN is acknowledged only for its own
+ *   bytes. Another writer's message after `#seq` is `WAL_REPLICA_FENCED`,
+ *   cut or not.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import type { StoredMsg } from '@nats-io/jetstream';
 import { CHANNELS, type TruncateEvent, type Wal } from '@wal/core';
 import {
   ClosedError,
@@ -45,6 +48,7 @@ import { collectMessages, isWrongLastSequence, type Outgoing, publishMessages } 
 import type { LastRecord } from './copy.js';
 import {
   type Placement,
+  placementId,
   reachOf,
   readEpoch,
   readFence,
@@ -171,8 +175,11 @@ export class Replicator {
   /** `truncateAfter` cuts of the log heard, and the lowest tail one left during this round. */
   #cuts = 0;
   #cutFloor = Number.POSITIVE_INFINITY;
-  /** A cut was heard while a message whose fate is unknown (its publish failed) was in flight. */
-  #cutInFlight = false;
+  /**
+   * The id of the message whose publish failed (stored or not, its
+   * acknowledgement never came), until the stream is read again (R3, R5).
+   */
+  #unsure: string | undefined;
   #stale = false;
   #verifying: Promise<void> | undefined;
   #want = -1;
@@ -425,7 +432,7 @@ export class Replicator {
       this.#partial = 0;
       this.#last = undefined;
       this.#open = undefined;
-      this.#cutInFlight = false;
+      this.#unsure = undefined;
       return;
     }
     const message = await messageAt(this.#handle, lastSeq);
@@ -443,7 +450,7 @@ export class Replicator {
         this.#end = fence.tail;
         this.#partial = 0;
         this.#open = undefined;
-        this.#cutInFlight = false;
+        this.#unsure = undefined;
         this.#release();
         return;
       }
@@ -462,11 +469,13 @@ export class Replicator {
     }
     const matches = await logHoldsMessage(this.#wal, position, message.data);
     if (!matches) {
-      if (shipping && lastSeq > this.#seq && this.#cutInFlight) {
+      const dropped =
+        shipping && lastSeq > this.#seq && (await this.#storedDropped(lastSeq, message));
+      if (dropped !== false) {
         // Our own message, whose acknowledgement was lost, of records a cut dropped (R5).
         throw new ReplicaMismatchError(
-          `stream ${this.#handle.stream} holds a message (sequence ${lastSeq}, LSN ${position.lsn}) of records a truncateAfter dropped while it was published: replicated records cannot be cut`,
-          { sequence: lastSeq, offset: position.lsn },
+          `stream ${this.#handle.stream} holds this replicator's message (sequence ${this.#seq + 1}, LSN ${dropped}), whose acknowledgement was lost, of records a truncateAfter dropped: replicated records cannot be cut`,
+          { sequence: this.#seq + 1, offset: dropped },
         );
       }
       if ((shipping && lastSeq > this.#seq) || (!shipping && epoch > 0)) {
@@ -483,9 +492,29 @@ export class Replicator {
     this.#end = position.lsn;
     this.#last = undefined;
     this.#epoch = epoch;
-    this.#cutInFlight = false;
+    this.#unsure = undefined;
     this.#stored(position, lastSeq);
     this.#release();
+  }
+
+  /**
+   * Whether the message after `#seq` (the last one, `last`, at `lastSeq`,
+   * or one before it) is the one whose publish failed (`#unsure`), and the
+   * log no longer holds it: a cut dropped records the stream stored (R5).
+   * Returns its LSN, or false when it is not this replicator's message
+   * (another writer's: fenced) or the log still holds it.
+   */
+  async #storedDropped(lastSeq: number, last: StoredMsg): Promise<number | false> {
+    if (this.#unsure === undefined) return false;
+    const seq = this.#seq + 1;
+    const { header, data } = seq === lastSeq ? last : await messageAt(this.#handle, seq);
+    if (readSeal(header, data.length, seq) !== undefined) return false;
+    if (readFence(header, data.length, seq) !== undefined) return false;
+    const placement = readPlacement(header, data, seq);
+    if (placementId(placement, readEpoch(header, seq)) !== this.#unsure) return false;
+    // The last message is known not to be the log's; an earlier one is asked.
+    if (seq !== lastSeq && (await logHoldsMessage(this.#wal, placement, data))) return false;
+    return placement.lsn;
   }
 
   /**
@@ -516,7 +545,7 @@ export class Replicator {
     if (cut()) return true;
     if (messages.length === 0) return false;
     this.#stats.rounds++;
-    const { failure } = await publishMessages(
+    const { acks, failure } = await publishMessages(
       this.#handle,
       messages,
       this.#seq,
@@ -533,11 +562,11 @@ export class Replicator {
         },
       },
     );
-    if (cut()) {
-      // A message in flight when the cut came may carry dropped records.
-      if (failure !== undefined) this.#cutInFlight = true;
-      this.#refuseCut(Math.min(this.#cutFloor, this.#wal.durable));
-    }
+    // A message whose publish failed may be stored all the same (its
+    // acknowledgement lost): the next read of the stream tells (R3, R5).
+    const unsure = failure === undefined ? undefined : messages[acks.length];
+    if (unsure !== undefined) this.#unsure = placementId(unsure.placement, this.#epoch);
+    if (cut()) this.#refuseCut(Math.min(this.#cutFloor, this.#wal.durable));
     this.#release();
     if (failure === undefined) return true;
     if (!isWrongLastSequence(failure)) throw failure;

@@ -215,8 +215,12 @@ export async function openStream(
  */
 const MISSING_FOR = 5000;
 
-/** True for the server's answer that the stream does not exist. */
-function isStreamNotFound(error: unknown): boolean {
+/**
+ * True for the server's answer that the stream does not exist: transient
+ * until the servers kept giving it for {@link MISSING_FOR} ms, which
+ * {@link streamExtent} decides.
+ */
+export function isStreamNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound;
 }
 

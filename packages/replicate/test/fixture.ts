@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { Wal } from '@wal/core';
 import { Replicator } from '@wal/replicate';
 import { type ClusterOptions, NatsCluster } from '@wal/replicate/testing';
@@ -247,4 +247,36 @@ export function startChild(
     for (const text of lines) line(text);
   });
   return { process: child, exited };
+}
+
+/** What a test does with a request sent through an {@link interceptable} connection. */
+export type OnRequest = (subject: string, forward: () => Promise<Msg>) => Promise<Msg>;
+
+/**
+ * `nc` as a replicator sees it, with every request (a JetStream publish, an
+ * API call) passed to `control.onRequest` when set: it may hold the request
+ * back, send it (`forward()`) and answer otherwise, e.g. lose its reply.
+ * The connection stays the caller's.
+ */
+export function interceptable(nc: NatsConnection): {
+  nc: NatsConnection;
+  control: { onRequest: OnRequest | undefined };
+} {
+  const control: { onRequest: OnRequest | undefined } = { onRequest: undefined };
+  const proxy = new Proxy(nc, {
+    get(target, property) {
+      if (property === 'request') {
+        return (
+          subject: string,
+          ...rest: Parameters<NatsConnection['request']> extends [string, ...infer R] ? R : never
+        ) => {
+          const forward = () => target.request(subject, ...rest);
+          return control.onRequest === undefined ? forward() : control.onRequest(subject, forward);
+        };
+      }
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { nc: proxy, control };
 }

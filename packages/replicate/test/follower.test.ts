@@ -439,6 +439,85 @@ describe('followers and fenced failover (real servers)', function () {
     await Promise.all([first.close(), other.close(), local.close()]);
   });
 
+  it('a deleted stream stops the follower with WAL_REPLICA_MISMATCH after 5 s: its pending wait rejects, it stops retrying', async () => {
+    // README (transient failures): a stream the servers keep saying does not
+    // exist for 5 s is deleted; the follower stops as the replicator does.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 10);
+    const store = new HeldSync();
+    const local = await Wal.open(store);
+    const follower = await Follower.open(local, { nats: nc(), stream: w.stream });
+    await follower.caughtUp();
+    // Its fdatasync held back, the follower stops taking messages; the
+    // stream holds far more than its consumer pulls ahead (8 MiB), so some
+    // are never delivered once the stream is gone.
+    let release = () => {};
+    store.hold = new Promise((resolve) => {
+      release = resolve;
+    });
+    for (let i = 0; i < 24; i++) {
+      await w.replicator.appendBatch(
+        Array.from({ length: 8 }, (_, j) => payload(100_000, 100 + i * 8 + j)),
+      );
+    }
+    const pending = follower.caughtUp().then(
+      () => 'caught up',
+      (error: unknown) => error,
+    );
+    await w.replicator.close();
+    await (await jetstreamManager(nc())).streams.delete(w.stream);
+    const deleted = Date.now();
+    release();
+    const outcome = await within('the wait pending across the deletion', pending, 30_000);
+    assert.ok(outcome instanceof ReplicaMismatchError, String(outcome));
+    assert.match(outcome.message, /does not exist/);
+    assert.ok(Date.now() - deleted >= 5000, 'not before the servers said so for 5 s');
+    assert.ok(follower.failure instanceof ReplicaMismatchError, String(follower.failure));
+    await assert.rejects(follower.caughtUp(), (error) => error === follower.failure);
+    await assert.rejects(follower.lag(), (error) => error === follower.failure);
+    await assert.rejects(follower.promote(), (error) => error === follower.failure);
+    // Stopped: no consumer is created again, nothing is retried.
+    const { retries, lookups } = follower.stats;
+    await sleep(3000);
+    assert.equal(follower.stats.retries, retries);
+    assert.equal(follower.stats.lookups, lookups);
+    await within('close()', follower.close(), 5000);
+    await Promise.all([w.wal.close(), local.close()]);
+  });
+
+  it('a stream deleted while the follower was cut off: once it reaches the servers again, WAL_REPLICA_MISMATCH after 5 s', async () => {
+    // The follower is between consumers (each one it creates fails while
+    // partitioned) when the stream is deleted: the servers' "stream not
+    // found" for its next consumer is asked again for 5 s, not retried
+    // forever.
+    const w = await writer(nc(), await dir());
+    await appendMany(w.replicator, 0, 10);
+    const partition = await Partition.start(Number(new URL(cluster().servers[0]!).port));
+    try {
+      const local = await Wal.open(await dir());
+      const follower = await Follower.open(local, { nats: through(partition), stream: w.stream });
+      await follower.caughtUp();
+      partition.cut();
+      await until('the follower retries', () => follower.stats.retries >= 2, 60_000);
+      await w.replicator.close();
+      await (await jetstreamManager(nc())).streams.delete(w.stream);
+      partition.heal();
+      const healed = Date.now();
+      await until('the follower stopped', () => follower.failure !== undefined, 30_000);
+      assert.ok(follower.failure instanceof ReplicaMismatchError, String(follower.failure));
+      assert.match(follower.failure.message, /does not exist/);
+      assert.ok(Date.now() - healed >= 5000, 'not before the servers said so for 5 s');
+      await assert.rejects(follower.caughtUp(), (error) => error === follower.failure);
+      const { retries } = follower.stats;
+      await sleep(3000);
+      assert.equal(follower.stats.retries, retries, 'nothing retried once stopped');
+      await within('close()', follower.close(), 5000);
+      await Promise.all([w.wal.close(), local.close()]);
+    } finally {
+      await partition.stop();
+    }
+  });
+
   it('promotion fences the old writer; the new writer continues the same history', async () => {
     const w = await writer(nc(), await dir());
     const acked = await appendMany(w.replicator, 0, 20);

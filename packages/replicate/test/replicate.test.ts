@@ -10,7 +10,7 @@ import {
   RetentionPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { connect, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
+import { connect, errors, headers, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import { CHANNELS, crc32c, encodeFrame, HEADER_SIZE, Wal, type WalOptions } from '@wal/core';
 import { isWalError } from '@wal/errors';
 import { Follower, Replicator, restore } from '@wal/replicate';
@@ -19,6 +19,7 @@ import fc from 'fast-check';
 import { recordCrc } from '../src/message.js';
 import {
   HeldSync,
+  interceptable,
   logBytes,
   logContents,
   payload,
@@ -602,6 +603,119 @@ describe('Replicator on a 3-node cluster', function () {
     const report = await restore({ nats: nc(), stream, into });
     assert.equal(report.records, 1);
     assert.equal(report.end, r);
+    await wal.close();
+  });
+
+  it('a publish refused because another writer extended the stream during a cut: WAL_REPLICA_FENCED', async () => {
+    // README (Guarantees): another writer extending the stream stops this
+    // one with WAL_REPLICA_FENCED. A truncateAfter heard while the refused
+    // publish was in flight dropped only records never stored: the stream
+    // holds nothing the log lost, so this is not a cut of shipped records.
+    const { nc: conn, control } = interceptable(nc());
+    const wal = await Wal.open(new MemoryStore());
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: conn, stream });
+    const a = await replicator.append(payload(10, 1));
+    // The next publish is held back before it reaches the server.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held = () => {};
+    const holding = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    control.onRequest = async (subject, forward) => {
+      if (subject !== `wal.${stream}`) return forward();
+      control.onRequest = undefined;
+      held();
+      await released;
+      return forward();
+    };
+    const b = wal.append(payload(10, 2));
+    const waitB = replicator.waitFor(b).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    await within('the publish of b', holding, 15_000);
+    // A second writer of the same epoch (a log restored from the stream)
+    // extends it at b's LSN with other bytes, in two messages (the one
+    // after the last acknowledged is not the last).
+    const into = join(await dir(), 'second');
+    await restore({ nats: nc(), stream, into });
+    const otherWal = await Wal.open(into);
+    const second = await Replicator.attach(otherWal, { nats: nc(), stream });
+    assert.equal(await second.append(payload(10, 3)), b);
+    await second.append(payload(10, 5));
+    assert.equal(await lastSequence(stream), 3);
+    await wal.truncateAfter(a);
+    assert.ok(isWalError(await within("b's waiter", waitB, 15_000), 'WAL_TRUNCATED'));
+    release(); // refused: the stream's last sequence is the second writer's
+    const c = wal.append(payload(10, 4));
+    assert.equal(c, b);
+    await assert.rejects(within("c's waiter", replicator.waitFor(c), 15_000), (error) => {
+      assert.ok(isWalError(error, 'WAL_REPLICA_FENCED'), String(error));
+      assert.match(error.message, /another writer/);
+      return true;
+    });
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_FENCED'));
+    await Promise.all([replicator.close(), second.close()]);
+    await Promise.all([wal.close(), otherWal.close()]);
+  });
+
+  it('a message stored with its acknowledgement lost, then cut from the log: WAL_REPLICA_MISMATCH, not fenced', async () => {
+    // README (truncateAfter): the stream holds bytes the cut dropped (the
+    // replicator's own message, not another writer's): WAL_REPLICA_MISMATCH,
+    // also when the cut is heard after the failed publish.
+    const { nc: conn, control } = interceptable(nc());
+    const wal = await Wal.open(new MemoryStore());
+    const stream = streamName();
+    const replicator = await Replicator.attach(wal, { nats: conn, stream });
+    const a = await replicator.append(payload(10, 1));
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let held = () => {};
+    const holding = new Promise<void>((resolve) => {
+      held = resolve;
+    });
+    let lost = false;
+    control.onRequest = async (subject, forward) => {
+      if (subject === `wal.${stream}`) {
+        // Stored, its acknowledgement lost on the way back.
+        await forward();
+        lost = true;
+        throw new errors.TimeoutError();
+      }
+      if (lost && subject.startsWith('$JS.API.STREAM.INFO.')) {
+        // The replicator reads the stream again after the failure: the cut
+        // lands first.
+        control.onRequest = undefined;
+        held();
+        await released;
+      }
+      return forward();
+    };
+    const b = wal.append(payload(10, 2));
+    const waitB = replicator.waitFor(b).then(
+      () => 'replicated',
+      (error: unknown) => error,
+    );
+    await within('the stream read after the lost acknowledgement', holding, 15_000);
+    assert.equal(await lastSequence(stream), 2, 'b is stored');
+    await wal.truncateAfter(a);
+    // Dropped before it was acknowledged: its waiter is told so.
+    assert.ok(isWalError(await within("b's waiter", waitB, 15_000), 'WAL_TRUNCATED'));
+    release();
+    const c = wal.append(payload(10, 4));
+    await assert.rejects(within("c's waiter", replicator.waitFor(c), 15_000), (error) => {
+      assert.ok(isWalError(error, 'WAL_REPLICA_MISMATCH'), String(error));
+      assert.match(error.message, /truncateAfter/);
+      return true;
+    });
+    assert.ok(isWalError(replicator.failure, 'WAL_REPLICA_MISMATCH'));
+    await replicator.close();
     await wal.close();
   });
 
