@@ -4,6 +4,7 @@ import {
   errorCode,
   invalidArgValue,
   isArgumentError,
+  LockedError,
   outOfRange,
   TruncatedError,
   toWalError,
@@ -161,6 +162,12 @@ function newSegment(dirty: boolean): Segment {
 interface Inspection {
   /** Segment indexes present, ascending. */
   readonly indexes: number[];
+  /**
+   * The temporary files of an atomic replacement left in the directory
+   * (`head.tmp`, `meta.tmp`: a replacement a killed process began), which
+   * the next replacement opens and rewrites in place.
+   */
+  readonly temporaries: string[];
   /** The caller's metadata. */
   readonly user: StoreMeta;
   /** The segment size in the metadata, if any. */
@@ -369,14 +376,24 @@ export class SegmentedStore extends StoreBase {
     if (options.readOnly === true) {
       return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments, mode);
     }
+    // Files this open has found with one name (see refuseShared).
+    const checked = new Set<string>();
     if (identity.verdict === 'log') {
       // The segment-size checks, reading only, before the lock is taken or
       // anything fsynced: a refused open touches nothing. They run again
       // under the lock, since another writer may change the files meanwhile;
       // any other failure is left to that second run.
-      await SegmentedStore.#inspectChecked(fs, dir, rule, false).catch((error: unknown) => {
-        if (isArgumentError(error)) throw error;
-      });
+      const early = await SegmentedStore.#inspectChecked(fs, dir, rule, false).catch(
+        (error: unknown) => {
+          if (isArgumentError(error)) throw error;
+        },
+      );
+      // Files shared with another directory, before the lock file is created.
+      if (early !== undefined) {
+        await refuseShared(fs, dir, early, checked).catch((error: unknown) => {
+          throw toWalError(error, `examining the files of ${dir}`);
+        });
+      }
     }
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
@@ -391,8 +408,10 @@ export class SegmentedStore extends StoreBase {
         await syncDir(fs, dirname(dir), failOpen);
         await syncDir(fs, dir, failOpen);
       }
-      const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
-        await SegmentedStore.#inspectChecked(fs, dir, rule, false);
+      const inspection = await SegmentedStore.#inspectChecked(fs, dir, rule, false);
+      const { indexes, user, stored, segmentSize, headBytes, recorded, head } = inspection;
+      // What appeared since the check above (or all, had it not run).
+      await refuseShared(fs, dir, inspection, checked);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -554,6 +573,7 @@ export class SegmentedStore extends StoreBase {
     }
     return {
       indexes,
+      temporaries: names.filter((name) => name === 'head.tmp' || name === 'meta.tmp').sort(),
       user,
       stored: stored as number | undefined,
       segmentSize,
@@ -1206,6 +1226,69 @@ async function eachBounded<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw failure;
+}
+
+/**
+ * Rejects with `WAL_LOCKED` when a file of the log in `dir` that a writable
+ * handle would write in place has more than one name (hard links): another
+ * directory (a copy made with `cp -al`, say) shares it, and a writer here
+ * would write into that directory's log too — no lock named after one
+ * directory keeps out a writer of the other. Those files are the segments
+ * that are not wholly below the head (written, cut and extended in place)
+ * and a leftover `head.tmp` or `meta.tmp` (the next replacement of the head
+ * or the metadata rewrites it, then renames it into place). Not the head,
+ * the metadata or the lock files: they are only ever replaced by a rename or
+ * a link, or removed, which changes this directory's name and never the file
+ * another name shares; nor the segments below the head, which the open only
+ * removes. A segment created later is new, with one name. Skips the names in
+ * `checked` and adds those it finds with one name; a file removed since the
+ * listing is skipped. Reads only: each file is opened for reading, its link
+ * count taken (`Fs.links`) and closed again.
+ */
+async function refuseShared(
+  fs: Fs,
+  dir: string,
+  { indexes, temporaries, segmentSize, head }: Inspection,
+  checked: Set<string>,
+): Promise<void> {
+  const names = [
+    ...indexes.filter((index) => (index + 1) * segmentSize > head).map(segmentName),
+    ...temporaries,
+  ];
+  for (const name of names) {
+    if (checked.has(name)) continue;
+    let file: FsFile;
+    try {
+      file = await fs.open(join(dir, name), 'read');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') continue;
+      throw error;
+    }
+    let links: number;
+    try {
+      links = await fs.links(file);
+    } finally {
+      await fs.close(file);
+    }
+    if (links > 1) throw sharedError(dir, name, links);
+    checked.add(name);
+  }
+}
+
+/**
+ * The `WAL_LOCKED` refusal of a writable open of the log in `dir` whose file
+ * `name` has `links` names (see {@link refuseShared}).
+ */
+function sharedError(dir: string, name: string, links: number): LockedError {
+  const what = name.endsWith('.wal') ? `segment file ${name}` : `file ${name}`;
+  return new LockedError(dir, {
+    reason:
+      `its ${what} has ${links} names (hard links): another directory shares it ` +
+      '(a copy made with hard links, such as cp -al, shares every file), and a writer ' +
+      "here would write into that directory's log too, which no lock of one directory " +
+      'keeps out; copy the log without links (cp -a), remove the other names, ' +
+      'or open it read-only',
+  });
 }
 
 function isSegmentSize(value: unknown): boolean {
