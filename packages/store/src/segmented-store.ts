@@ -235,7 +235,19 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * holding a user's files, a file — is refused with `WAL_NOT_A_LOG` before
  * anything is created or taken: no directory, lock, head or metadata file.
  *
- * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
+ * Files another directory shares (hard links: a copy made with `cp -al`): a
+ * writable open refuses, with `WAL_LOCKED` (`reason` set, no holder) before
+ * the lock is taken or anything is created, a log whose segment not wholly
+ * below the head, or whose leftover `head.tmp` or `meta.tmp`, has more than
+ * one name: this store writes those in place, so it would write into the
+ * other directory's log, which no lock of this one guards. The head, the
+ * metadata and the lock files are only ever replaced (rename, link) or
+ * removed, as are segments below the head, so their other names keep what
+ * they hold; a segment created later has one name. Read-only opens are not
+ * refused.
+ *
+ * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere, or
+ * files shared with another directory, see above; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
  * (damaged metadata; a head or metadata file larger than it can be; a head
@@ -313,7 +325,9 @@ export class SegmentedStore extends StoreBase {
   /**
    * Opens (creating if missing) the segmented store in directory `dir`.
    * First checks that `dir` is a log or nothing (docs/FORMAT.md §3.1),
-   * reading only. Creates the directory if needed (and fsyncs its parent), takes the lock
+   * reading only, and that no file it would write in place has another name
+   * (`WAL_LOCKED` otherwise; checked again under the lock for files that
+   * appeared meanwhile). Creates the directory if needed (and fsyncs its parent), takes the lock
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
@@ -1243,7 +1257,9 @@ async function eachBounded<T>(
  * removes. A segment created later is new, with one name. Skips the names in
  * `checked` and adds those it finds with one name; a file removed since the
  * listing is skipped. Reads only: each file is opened for reading, its link
- * count taken (`Fs.links`) and closed again.
+ * count taken (`Fs.links`) and closed again, a few files at a time — about
+ * what the first `sync()` after a writable open costs anyway, which opens
+ * every segment to fdatasync it.
  */
 async function refuseShared(
   fs: Fs,
@@ -1254,24 +1270,46 @@ async function refuseShared(
   const names = [
     ...indexes.filter((index) => (index + 1) * segmentSize > head).map(segmentName),
     ...temporaries,
-  ];
-  for (const name of names) {
-    if (checked.has(name)) continue;
-    let file: FsFile;
-    try {
-      file = await fs.open(join(dir, name), 'read');
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') continue;
-      throw error;
-    }
-    let links: number;
-    try {
-      links = await fs.links(file);
-    } finally {
-      await fs.close(file);
-    }
+  ].filter((name) => !checked.has(name));
+  // A few at a time (a log may hold thousands of segments); judged in order
+  // once all are counted, so the refusal names the first shared file.
+  const counts: Array<number | undefined> = [];
+  const failures: unknown[] = [];
+  const entries = names.map((name, at) => ({ name, at }));
+  await eachBounded(entries, SHARED_CHECKS_AT_ONCE, async ({ name, at }) => {
+    counts[at] = await linksOf(fs, join(dir, name)).catch((error: unknown) => {
+      failures[at] = error;
+      return undefined;
+    });
+  });
+  for (const [at, name] of names.entries()) {
+    if (at in failures) throw failures[at];
+    const links = counts[at];
+    if (links === undefined) continue; // removed since the listing
     if (links > 1) throw sharedError(dir, name, links);
-    checked.add(name);
+  }
+  for (const [at, name] of names.entries()) if (counts[at] !== undefined) checked.add(name);
+}
+
+/** Files {@link refuseShared} examines at once. */
+const SHARED_CHECKS_AT_ONCE = 8;
+
+/**
+ * The link count of the file at `path` (opened for reading, counted, closed
+ * again), or undefined when nothing is there.
+ */
+async function linksOf(fs: Fs, path: string): Promise<number | undefined> {
+  let file: FsFile;
+  try {
+    file = await fs.open(path, 'read');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return await fs.links(file);
+  } finally {
+    await fs.close(file);
   }
 }
 
