@@ -404,7 +404,7 @@ export class SegmentedStore extends StoreBase {
       );
       // Files shared with another directory, before the lock file is created.
       if (early !== undefined) {
-        await refuseShared(fs, dir, early, checked).catch((error: unknown) => {
+        await refuseShared(fs, dir, early, checked, maxOpenSegments).catch((error: unknown) => {
           throw toWalError(error, `examining the files of ${dir}`);
         });
       }
@@ -425,7 +425,7 @@ export class SegmentedStore extends StoreBase {
       const inspection = await SegmentedStore.#inspectChecked(fs, dir, rule, false);
       const { indexes, user, stored, segmentSize, headBytes, recorded, head } = inspection;
       // What appeared since the check above (or all, had it not run).
-      await refuseShared(fs, dir, inspection, checked);
+      await refuseShared(fs, dir, inspection, checked, maxOpenSegments);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -1257,7 +1257,8 @@ async function eachBounded<T>(
  * removes. A segment created later is new, with one name. Skips the names in
  * `checked` and adds those it finds with one name; a file removed since the
  * listing is skipped. Reads only: each file is opened for reading, its link
- * count taken (`Fs.links`) and closed again, a few files at a time — about
+ * count taken (`Fs.links`) and closed again, a few files at a time (never
+ * more than `maxOpenSegments`: no segment of the store is open yet) — about
  * what the first `sync()` after a writable open costs anyway, which opens
  * every segment to fdatasync it.
  */
@@ -1266,6 +1267,7 @@ async function refuseShared(
   dir: string,
   { indexes, temporaries, segmentSize, head }: Inspection,
   checked: Set<string>,
+  maxOpenSegments: number,
 ): Promise<void> {
   const names = [
     ...indexes.filter((index) => (index + 1) * segmentSize > head).map(segmentName),
@@ -1276,7 +1278,8 @@ async function refuseShared(
   const counts: Array<number | undefined> = [];
   const failures: unknown[] = [];
   const entries = names.map((name, at) => ({ name, at }));
-  await eachBounded(entries, SHARED_CHECKS_AT_ONCE, async ({ name, at }) => {
+  const limit = Math.min(SHARED_CHECKS_AT_ONCE, maxOpenSegments);
+  await eachBounded(entries, limit, async ({ name, at }) => {
     counts[at] = await linksOf(fs, join(dir, name)).catch((error: unknown) => {
       failures[at] = error;
       return undefined;
