@@ -340,6 +340,7 @@ describe('wal info / verify / dump / tail on a clean log', () => {
       zeroTail: 0,
       tear: null,
       damage: null,
+      pendingCut: null,
       skipped: 0,
       lock: { locked: false, pid: null, host: null, holder: null },
     });
