@@ -1256,10 +1256,11 @@ async function eachBounded<T>(
  * another name shares; nor the segments below the head, which the open only
  * removes. A segment created later is new, with one name. Skips the names in
  * `checked` and adds those it finds with one name; a file removed since the
- * listing is skipped. Reads only: each file is opened for reading, its link
- * count taken (`Fs.links`) and closed again, a few files at a time (never
- * more than `maxOpenSegments`: no segment of the store is open yet) — about
- * what the first `sync()` after a writable open costs anyway, which opens
+ * listing is skipped. Reads only: each file's link count is taken with
+ * `Fs.linksAt` (on an `Fs` without it, the file is opened for reading,
+ * counted with `Fs.links` and closed again), a few files at a time (never
+ * more than `maxOpenSegments`: no segment of the store is open yet) — less
+ * than the first `sync()` after a writable open costs anyway, which opens
  * every segment to fdatasync it.
  */
 async function refuseShared(
@@ -1298,10 +1299,17 @@ async function refuseShared(
 const SHARED_CHECKS_AT_ONCE = 8;
 
 /**
- * The link count of the file at `path` (opened for reading, counted, closed
- * again), or undefined when nothing is there.
+ * The link count of the file at `path` (`Fs.linksAt`, or, on an `Fs`
+ * without it, opened for reading, counted and closed again), or undefined
+ * when nothing is there.
  */
 async function linksOf(fs: Fs, path: string): Promise<number | undefined> {
+  if (fs.linksAt !== undefined) {
+    return fs.linksAt(path).catch((error: unknown) => {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
   let file: FsFile;
   try {
     file = await fs.open(path, 'read');

@@ -5,14 +5,24 @@
 // rename (head, meta) or removed (segments below the head) is not refused.
 import assert from 'node:assert/strict';
 import { linkSync } from 'node:fs';
-import { copyFile, link, mkdir, readdir, readFile, realpath, unlink } from 'node:fs/promises';
+import {
+  copyFile,
+  link,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LockedError, WalError } from '@wal/errors';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { SegmentedStore, segmentName } from '../src/segmented-store.js';
+import { CrashFs } from '../src/testing/crash-fs.js';
 import { FaultFs } from '../src/testing/fault-fs.js';
 import { treeSnapshot } from '../src/testing/tree.js';
-import { pattern, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, RecordingFs, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
 
 const S = 4096;
 
@@ -172,40 +182,83 @@ describe('SegmentedStore: files shared with another directory (hard links)', () 
     )) as LockedError;
     assert.match(error.message, new RegExp(`its segment file ${segmentName(1)} has 2 names`));
     // Each file's names counted once: segment 0 before the lock, 1 under it.
-    assert.equal(fs.count('links'), 2);
+    assert.equal(fs.count('linksAt'), 2);
     assert.deepEqual((await readdir(log)).sort(), [segmentName(0), segmentName(1), 'head', 'meta']);
   });
 
-  it('each live segment is counted once, on a descriptor opened for reading and closed again', async () => {
+  it('each live segment is counted once (Fs.linksAt), nothing opened; a read-only open counts none', async () => {
     const { log } = await makeLog(3 * S + 10, S);
     const fs = new FaultFs(new NodeFs());
     const store = await SegmentedStore.open(log, { fs });
     // Segments 1 to 3 (segment 0 was below the head, and is gone).
-    assert.equal(fs.count('links'), 3);
     const counted = fs.calls
-      .filter((call) => call.method === 'links')
+      .filter((call) => call.method === 'linksAt')
       .map((call) => call.path)
       .sort(); // counted a few at a time, in no particular order
     assert.deepEqual(
       counted,
       [1, 2, 3].map((index) => join(log, segmentName(index))),
     );
+    assert.equal(fs.count('links'), 0);
     await store.close();
-    // A read-only open counts nothing.
-    const before = fs.count('links');
+    const before = fs.count('linksAt');
     await SegmentedStore.open(log, { fs, readOnly: true }).then((reader) => reader.close());
-    assert.equal(fs.count('links'), before);
+    assert.equal(fs.count('linksAt'), before);
   });
 
-  it('a failing link count fails the open with WAL_IO, before anything is taken', async () => {
-    const { parent, log } = await makeLog(100);
-    const fs = new FaultFs(new NodeFs());
-    fs.inject({ method: 'links', fault: 'EIO' });
+  it('an Fs without linksAt: each file opened for reading, counted and closed again', async () => {
+    const { parent, log } = await makeLog(3 * S + 10, S);
+    const fs = new RecordingFs(new NodeFs());
+    await SegmentedStore.open(log, { fs }).then((store) => store.close());
+    const segments = [1, 2, 3].map((index) => join(log, segmentName(index)));
+    assert.deepEqual(fs.log.filter((entry) => entry.startsWith('links ')).sort(), [
+      ...segments.map((path) => `links ${path}`),
+    ]);
+    // The same refusal of a hard-linked copy.
+    const copy = join(parent, 'copy');
+    await copyLinked(log, copy);
     const before = await snapshot(parent);
-    const error = await rejectsCode(SegmentedStore.open(log, { fs }), 'WAL_IO');
-    assert.equal((error as { syscall?: string }).syscall, 'fstat');
-    assert.equal(fs.count('lock'), 0);
-    assert.equal(fs.count('open'), fs.count('close'), 'every file closed');
+    const error = (await rejectsCode(
+      SegmentedStore.open(copy, { fs }),
+      'WAL_LOCKED',
+    )) as LockedError;
+    assert.match(error.message, new RegExp(`its segment file ${segmentName(1)} has 2 names`));
     assert.deepEqual(await snapshot(parent), before);
+  });
+
+  for (const method of ['linksAt', 'links'] as const) {
+    it(`a failing link count (${method}) fails the open with WAL_IO, before anything is taken`, async () => {
+      const { parent, log } = await makeLog(100);
+      const fs = new FaultFs(method === 'linksAt' ? new NodeFs() : new RecordingFs(new NodeFs()));
+      fs.inject({ method, fault: 'EIO' });
+      const before = await snapshot(parent);
+      const error = await rejectsCode(SegmentedStore.open(log, { fs }), 'WAL_IO');
+      assert.equal(
+        (error as { syscall?: string }).syscall,
+        method === 'linksAt' ? 'stat' : 'fstat',
+      );
+      assert.equal(fs.count('lock'), 0);
+      assert.equal(fs.count('open'), fs.count('close'), 'every file closed');
+      assert.deepEqual(await snapshot(parent), before);
+    });
+  }
+
+  it('NodeFs.linksAt counts the names of the file a path names; FaultFs has it when its inner Fs does', async () => {
+    const dir = await realpath(await tempDir());
+    const fs = new NodeFs();
+    const path = join(dir, 'f');
+    await fs.open(path, 'create').then((file) => fs.close(file));
+    assert.equal(await fs.linksAt(path), 1);
+    await link(path, join(dir, 'g'));
+    assert.equal(await fs.linksAt(path), 2);
+    await symlink(path, join(dir, 's'));
+    assert.equal(await fs.linksAt(join(dir, 's')), 2, 'through a symbolic link: the file it names');
+    await rejectsCode(fs.linksAt(join(dir, 'missing')), 'ENOENT');
+    assert.equal(new FaultFs(new CrashFs()).linksAt, undefined);
+    const faulty = new FaultFs(fs);
+    faulty.inject({ method: 'linksAt', fault: { code: 'EACCES' } });
+    const error = await rejectsCode(faulty.linksAt!(path), 'EACCES');
+    assert.equal((error as NodeJS.ErrnoException).syscall, 'stat');
+    assert.equal(await faulty.linksAt!(path), 2);
   });
 });
