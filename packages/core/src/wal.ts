@@ -786,7 +786,8 @@ export class Wal {
    * durable hint is recorded, then the store is closed and its lock released.
    * Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
-   * nothing, waits for writes in flight, releases everything and resolves.
+   * nothing new, waits for writes in flight, syncs what was written before a
+   * failed write (unless a sync failed), releases everything and resolves.
    * Idempotent: later calls return the same promise.
    */
   close(): Promise<void> {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
-import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
+import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
 /**
@@ -170,7 +170,101 @@ describe('Wal', () => {
         );
         await again.close();
       });
+
+      for (const how of ['waitFor', 'sync', 'a durable append'] as const)
+        it(`a failed write while a durable wait (${how}) is pending on records written before it: close() and reopen() at once keep them, durable, and the wait resolves`, async () => {
+          const inner = new CrashFs();
+          const fs = new FaultFs(inner);
+          const wal = await segmented(fs, { preallocate: 0, ...mode.options });
+          const first = await wal.append(bytes(100, 1), { wait: 'durable' });
+          const { lsns } = appendAll(wal, [200]);
+          const last = wal.tail;
+          lsns.push(last);
+          // Written first, then waited for as durable: the group commit's
+          // flush makes them durable (with durable writes on too), except
+          // for the durable append, sent as a durable write when it can.
+          let pending: Promise<unknown>;
+          if (how === 'a durable append') {
+            pending = wal.append(bytes(300, 3), { wait: 'durable' });
+            await wal.waitFor(last, 'written');
+          } else {
+            wal.append(bytes(300, 3));
+            await wal.waitFor(last, 'written');
+            pending = how === 'sync' ? wal.sync() : wal.waitFor(last, 'durable');
+          }
+          const failAt = wal.tail;
+          // The next plain write fails; the group commit has a flush
+          // scheduled (or running) for the records written before it.
+          fs.inject({ method: mode.pwrite });
+          const waited = track(pending);
+          await rejectsCode(wal.append(bytes(50, 9), { wait: 'written' }), 'WAL_WRITE_FAILED');
+          assert.equal(wal.failure?.offset, failAt);
+          // The caller reacts at once (docs/DURABILITY.md §4).
+          const again = await wal.reopen();
+          assert.equal(waited.state, 'resolved', String(waited.error));
+          assert.equal(
+            wal.failure?.code,
+            'WAL_WRITE_FAILED',
+            'the failure is the write, not a sync',
+          );
+          assert.equal(
+            wal.durable,
+            failAt,
+            'the close made everything written before the failure durable',
+          );
+          assert.equal(again.tail, failAt, 'reopen resumes at the failed write');
+          assert.deepEqual(
+            (await collect(again.iterate())).map((r) => r.lsn),
+            [first, ...lsns],
+          );
+          await again.close();
+          // And they survive a power loss.
+          const after = await segmented(durableOnly(inner));
+          assert.equal(after.tail, failAt);
+          await after.close();
+        });
+
+      it('a write failing while close() runs, with a durable wait pending on records written before it: the close rejects, the wait resolves, reopen keeps them', async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, { preallocate: 0, ...mode.options });
+        await wal.append(bytes(100, 1), { wait: 'durable' });
+        wal.append(bytes(200, 2));
+        const last = wal.tail;
+        wal.append(bytes(300, 3));
+        await wal.waitFor(last, 'written');
+        const failAt = wal.tail;
+        const waited = track(wal.waitFor(last, 'durable'));
+        fs.inject({ method: mode.pwrite });
+        wal.append(bytes(50, 9));
+        await rejectsCode(wal.close(), 'WAL_WRITE_FAILED');
+        assert.equal(waited.state, 'resolved', String(waited.error));
+        assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+        assert.equal(wal.durable, failAt);
+        const again = await wal.reopen();
+        assert.equal(again.tail, failAt);
+        await again.close();
+      });
     });
+
+  describe('a failed write with a commit delay', () => {
+    it('close() serves the flush scheduled for the records before the failed write: the wait resolves before close() does, no timer outlives it', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const wal = await segmented(fs, { preallocate: 0, durableWrites: false, commitDelayMs: 200 });
+      const lsn = wal.append(bytes(100, 1));
+      await wal.waitFor(lsn, 'written');
+      const failAt = wal.tail;
+      fs.inject({ method: 'pwrite', fault: 'EIO' });
+      const waited = track(wal.waitFor(lsn, 'durable'));
+      await rejectsCode(wal.append(bytes(100, 2), { wait: 'written' }), 'WAL_WRITE_FAILED');
+      await wal.close();
+      assert.equal(waited.state, 'resolved', String(waited.error));
+      assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+      assert.equal(wal.durable, failAt);
+      const again = await wal.reopen();
+      assert.equal(again.tail, failAt);
+      await again.close();
+    });
+  });
 
   describe('failures outside appends', () => {
     it('a failed truncation stops the log; reopen completes it', async () => {
