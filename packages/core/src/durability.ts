@@ -93,7 +93,8 @@ export class Durability {
    * The sync the group commit calls: the store's, then the durable hint.
    * Waits while the store gate is closed: the writes it covers are those
    * that resolved before the store's sync is called, as the group commit
-   * requires.
+   * requires. Never throws: a store sync that throws (or returns no
+   * promise) is a failed sync.
    */
   syncStore(): Promise<void> {
     const log = this.#log;
@@ -102,7 +103,19 @@ export class Durability {
     const target = log.gc!.written;
     log.preallocation.syncAsked();
     log.gate.enter();
-    return log.store.sync().then(
+    let pending: Promise<void>;
+    try {
+      pending = log.store.sync();
+      if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
+        throw new TypeError('Store.sync() returned no promise');
+      }
+    } catch (cause) {
+      // The Store contract forbids it: a throw (or no promise) is a failed
+      // sync, settled as one in flight is, never half (the group commit
+      // latched, the log running on).
+      pending = Promise.reject(cause);
+    }
+    return pending.then(
       () => {
         log.gate.leave();
         this.synced(target);

@@ -2,8 +2,10 @@
 // stops the log; reopen resumes where the durable state says.
 
 import assert from 'node:assert/strict';
+import { MemoryStore } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
+import { Wal } from '../../src/index.js';
 import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
@@ -313,5 +315,31 @@ describe('Wal', () => {
       assert.deepEqual(await again.read(second), bytes(5000));
       await again.close();
     });
+
+    for (const broken of ['throws', 'returns no promise'] as const)
+      it(`a Store whose sync() ${broken} (the contract forbids it) fails the log as a failed sync, whole`, async () => {
+        const store = new MemoryStore();
+        let breakSync = false;
+        const sync = store.sync.bind(store);
+        store.sync = (): Promise<void> => {
+          if (!breakSync) return sync();
+          if (broken === 'throws') throw Object.assign(new Error('sync broke'), { code: 'EIO' });
+          return undefined as unknown as Promise<void>;
+        };
+        const wal = await Wal.open(store, { durableWrites: false });
+        await wal.append(bytes(10, 1), { wait: 'durable' });
+        const durable = wal.durable;
+        breakSync = true;
+        wal.append(bytes(10, 2));
+        const error = await rejectsCode(wal.sync(), 'WAL_FAILED');
+        assert.equal((error as { offset?: number }).offset, durable);
+        // The log stopped, not only its group commit: appends are refused
+        // at once (an accepted one failed later, uncaught, in a microtask).
+        assert.equal(wal.failure?.code, 'WAL_FAILED');
+        assert.equal(wal.failure?.offset, durable);
+        throwsCode(() => wal.append(bytes(10, 3)), 'WAL_FAILED');
+        for (let i = 0; i < 3; i++) await tick();
+        await wal.close();
+      });
   });
 });
