@@ -7,7 +7,7 @@ import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
 import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
-import { appendAll, collect, segmented, single } from './fixtures.js';
+import { appendAll, collect, collectBatches, segmented, single } from './fixtures.js';
 
 /**
  * The three ways a log calls its file system: asynchronously with durable
@@ -109,8 +109,15 @@ describe('Wal', () => {
         await rejectsCode(wal.drained(), 'WAL_FAILED');
         // Records made durable before the failure resolve their waits at once.
         await wal.waitFor(lsns[1]!, 'durable');
-        // The store latched its failure: reads are refused too.
-        await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
+        // The store latched its failure: reads are refused too, with the
+        // log's failure (its offset the durable watermark).
+        const readError = await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
+        assert.equal(readError, wal.failure);
+        assert.equal((readError as { offset?: number }).offset, durable);
+        const iterateError = await rejectsCode(collect(wal.iterate()), 'WAL_FAILED');
+        assert.equal((iterateError as { offset?: number }).offset, durable);
+        const batchError = await rejectsCode(collectBatches(wal.iterateBatches()), 'WAL_FAILED');
+        assert.equal((batchError as { offset?: number }).offset, durable);
         await wal.close();
         await wal.close();
         const again = await wal.reopen();
@@ -313,6 +320,34 @@ describe('Wal', () => {
       const again = await wal.reopen();
       assert.deepEqual(await again.read(first), bytes(100));
       assert.deepEqual(await again.read(second), bytes(5000));
+      await again.close();
+    });
+
+    it('a failed durable-hint update (the store not latched): close() syncs what was written meanwhile, and reopen() keeps it', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const wal = await segmented(fs, { durableWrites: false, preallocate: 0 });
+      await wal.append(bytes(100), { wait: 'durable' });
+      // Crosses a segment: the sync making it durable starts a hint update,
+      // whose rename fails (the store latches only a failed fsync).
+      const big = await wal.append(bytes(5000), { wait: 'written' });
+      fs.inject({ method: 'rename' });
+      await wal.waitFor(big, 'durable');
+      // Written while the hint update runs, not synced.
+      const last = await wal.append(bytes(10), { wait: 'written' });
+      const failure = (): string | undefined => wal.failure?.code;
+      assert.equal(failure(), undefined, 'written before the hint update failed');
+      for (let i = 0; i < 20 && failure() === undefined; i++) await tick();
+      assert.equal(failure(), 'WAL_FAILED');
+      assert.ok(wal.durable <= last);
+      // The data path did not fail: the record stays written, and the close
+      // makes it durable (the resume point is the durable watermark as it
+      // stands once the log is closed).
+      await wal.waitFor(last, 'written');
+      await wal.close();
+      const end = last + HEADER_SIZE + 10;
+      assert.equal(wal.durable, end);
+      const again = await wal.reopen();
+      assert.equal(again.tail, end);
       await again.close();
     });
 
