@@ -59,6 +59,7 @@ export async function closeLog(log: LogState): Promise<void> {
   if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
   log.writer.rejectDrainWaiters(new ClosedError('log'));
   log.shared?.closed();
+  durability.storeClosing();
   try {
     await store.close();
   } catch (cause) {
