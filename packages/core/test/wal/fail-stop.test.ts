@@ -53,10 +53,12 @@ describe('Wal', () => {
         const { lsns, payloads } = appendAll(wal, [100, 200]);
         await wal.sync();
         const durableBefore = wal.durable;
-        // Two large records: one write each. The first fails, the second lands.
+        // Two large records: one plain write each (no durable wait: with
+        // one, the first would be a durable write). The first fails, the
+        // second lands.
         const failAt = wal.tail;
         fs.inject({ method: mode.pwrite, when: (call) => call.args[1] === failAt });
-        const a = wal.append(bytes(20000, 7), { wait: 'durable' });
+        const a = wal.append(bytes(20000, 7), { wait: 'written' });
         const b = wal.append(bytes(20000, 8), { wait: 'written' });
         const aError = await rejectsCode(a, 'WAL_WRITE_FAILED');
         assert.equal((aError as { offset?: number }).offset, failAt);
