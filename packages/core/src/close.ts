@@ -10,8 +10,6 @@
 import { ClosedError } from '@wal/errors';
 import { BLOCK_FAILED, type LogState } from './state.js';
 
-const noop = (): void => {};
-
 /**
  * Closes `log` (its `BLOCK_CLOSED` bit already set). Rejects with the first
  * error of the final write, sync or store close, or with a failure that
@@ -80,11 +78,15 @@ export async function closeLog(log: LogState): Promise<void> {
  */
 async function finish(log: LogState): Promise<void> {
   const { exclusivity, gc, gate } = log;
+  let sync = gc !== undefined;
   for (;;) {
     await exclusivity.settled();
-    if (gc !== undefined && gc.failure === undefined && gc.durable < gc.written) {
-      // Its failure, if any, is the log's already (Durability.syncFailed).
-      await gc.syncTo(gc.written).catch(noop);
+    if (sync && gc!.failure === undefined && gc!.durable < gc!.written) {
+      // Its failure, if any, is the log's already (Durability.syncFailed);
+      // after one, no second try.
+      await gc!.syncTo(gc!.written).catch(() => {
+        sync = false;
+      });
       continue;
     }
     const quiet = gate.quiet();
