@@ -325,8 +325,8 @@ ${HEAD_WRITE}
     edits: [
       {
         file: DURABILITY,
-        search: 'return log.store.sync().then(',
-        replace: 'return Promise.resolve().then(',
+        search: 'pending = log.store.sync();',
+        replace: 'pending = Promise.resolve();',
       },
     ],
     suites: [logPowerLoss('plain appends')],
@@ -337,15 +337,13 @@ ${HEAD_WRITE}
     edits: [
       {
         file: DURABILITY,
-        search: `    log.gate.enter();
-    return log.store.sync().then(
+        search: `    return pending.then(
       () => {
         log.gate.leave();
         this.synced(target);
       },`,
-        replace: `    log.gate.enter();
-    this.synced(target);
-    return log.store.sync().then(
+        replace: `    this.synced(target);
+    return pending.then(
       () => {
         log.gate.leave();
       },`,
