@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { CrashFs, type CrashState, type CrashStates } from '@wal/store/testing';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { LOG_OPTIONS } from '../src/options.js';
-import { bytes, text, tick } from './helpers.js';
+import { bytes, isCode, text, tick } from './helpers.js';
 
 const DIR = '/db';
 const PER_STEP = 3;
@@ -317,6 +317,29 @@ describe('power loss (engine over CrashFs)', function () {
     assert.ok(logCalls('fdatasyncSync') > 10, `${logCalls('fdatasyncSync')} fdatasyncSync`);
     assert.equal(logCalls('pwriteDurable'), 0);
     await checkAll(run, 100);
+  });
+
+  it('a store is complete once its first open resolves: a data log lost after that is WAL_CORRUPTION, never a creation cut short', async () => {
+    // The first open's manifest edit must be durable when the open resolves
+    // (LSM-FORMAT.md §9 step 7): a manifest without edits beside a missing
+    // data log reads as a creation cut short, and opens as an empty store.
+    const fs = new CrashFs();
+    const db = await Lsm.open(DIR, { fs, ...OPTIONS });
+    await db.put(bytes('key'), bytes('value'), { sync: true });
+    let states = 0;
+    for (const state of fs.crashStates({ limit: 40 })) {
+      states++;
+      const files = new Map([...state.files].filter(([path]) => !path.startsWith(`${DIR}/wal/`)));
+      const dirs = new Set([...(state.dirs ?? [])].filter((dir) => dir !== `${DIR}/wal`));
+      const lost = new CrashFs({ image: { files, dirs } });
+      await assert.rejects(
+        Lsm.open(DIR, { fs: lost, ...CHECK_OPTIONS }),
+        isCode('WAL_CORRUPTION', /the data log .* is missing/),
+        state.description,
+      );
+    }
+    await db.close();
+    assert.ok(states > 1, `${states} states`);
   });
 
   it('an open after a process crash during a first open makes what that open left durable: the directory, its marker', async () => {
