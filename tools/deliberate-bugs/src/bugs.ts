@@ -925,6 +925,30 @@ ${HEAD_WRITE}
     ],
     suites: [lsmPowerLoss(LSM_WORKLOAD)],
   },
+  {
+    name: 'lsm-manifest-rewrite-written-only',
+    what: 'a manifest rewrite drops the edits before its snapshot once the snapshot is written, not durable',
+    edits: [
+      {
+        file: LSM,
+        search: "encodeEdit(snapshotEdit(this.#state)), {\n      wait: 'durable',",
+        replace: "encodeEdit(snapshotEdit(this.#state)), {\n      wait: 'written',",
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-first-edit-written-only',
+    what: "a new store's open resolves once its first manifest edit is written, not durable (LSM-FORMAT §9 step 7)",
+    edits: [
+      {
+        file: LSM_RECOVERY,
+        search: "await manifest.append(encodeEdit(snapshotEdit(state)), { wait: 'durable' });",
+        replace: "await manifest.append(encodeEdit(snapshotEdit(state)), { wait: 'written' });",
+      },
+    ],
+    suites: [lsmPowerLoss('a store is complete once its first open resolves')],
+  },
   // ---------------------------------------------------------------- @wal/txn
   {
     name: 'txn-checkpoint-skip-data-sync',
@@ -961,5 +985,27 @@ ${HEAD_WRITE}
       },
     ],
     suites: [txnBank],
+  },
+  {
+    name: 'txn-commit-acknowledged-written',
+    what: 'a commit is acknowledged once its record is written, not durable',
+    edits: [
+      {
+        file: TXN_STORE,
+        search: ".waitFor(this.#lastLsn, 'durable')",
+        replace: ".waitFor(this.#lastLsn, 'written')",
+      },
+      {
+        file: TXN_STORE,
+        search: ".waitFor(lsn, 'durable')\n        .then(this.#durableCohort",
+        replace: ".waitFor(lsn, 'written')\n        .then(this.#durableCohort",
+      },
+      {
+        file: TXN_STORE,
+        search: 'const durable = this.#wal.durable;\n    let head',
+        replace: 'const durable = this.#wal.written;\n    let head',
+      },
+    ],
+    suites: [{ package: 'packages/txn', files: ['dist/test/crash/power-loss.test.js'] }],
   },
 ];
