@@ -73,13 +73,9 @@ function backupTests(grep: string): Suite {
   return { package: 'packages/core', files: ['dist/test/backup.test.js'], grep };
 }
 
-/** The engine's power-loss suite, optionally only the tests whose title matches `grep`. */
-function lsmPowerLoss(grep?: string): Suite {
-  return {
-    package: 'packages/lsm',
-    files: ['dist/test/power-loss.test.js'],
-    ...(grep === undefined ? {} : { grep }),
-  };
+/** The engine's power-loss suite: the tests whose title matches `grep`. */
+function lsmPowerLoss(grep: string): Suite {
+  return { package: 'packages/lsm', files: ['dist/test/power-loss.test.js'], grep };
 }
 
 /** The engine's power-loss test of writes, flushes, compactions and reopens. */
