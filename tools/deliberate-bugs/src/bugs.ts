@@ -722,12 +722,20 @@ ${HEAD_WRITE}
   },
   {
     name: 'core-close-written-only',
-    what: 'close waits for the tail to be written, not durable, before its final hint',
+    what: 'close waits for the tail to be written, not durable, and closes the store without syncing it',
+    // Both steps: since close() syncs what was written before closing the
+    // store (after a failed write too), the first edit alone left every
+    // record durable, only the hint lower: no bug.
     edits: [
       {
         file: CLOSE,
         search: "await log.writer.waitTarget(log.tail, 'durable');",
         replace: "await log.writer.waitTarget(log.tail, 'written');",
+      },
+      {
+        file: CLOSE,
+        search: 'if (sync && gc!.failure === undefined && gc!.durable < gc!.written) {',
+        replace: 'if (false && sync && gc!.failure === undefined && gc!.durable < gc!.written) {',
       },
     ],
     suites: [logPowerLoss('close')],
