@@ -3,7 +3,8 @@
  * finish first (or reject, when still queued behind another); then, unless the log failed, everything appended is written
  * and synced, the durable hint recorded (docs/FORMAT.md §5.2) and zeros
  * written ahead and not used cut (§8.4); then the log waits until it is
- * settled (docs/INTERNALS.md §5) and closes the store. Internal to @wal/core.
+ * settled (docs/INTERNALS.md §5), and for the record of where a failed log
+ * resumes (docs/INTERNALS.md §6), and closes the store. Internal to @wal/core.
  */
 import { ClosedError } from '@wal/errors';
 import { BLOCK_FAILED, type LogState } from './state.js';
@@ -50,9 +51,15 @@ export async function closeLog(log: LogState): Promise<void> {
     }
   }
   await exclusivity.settled();
+  // After a failed sync (or another failure the store latched): the record
+  // of where the log resumes (durability.ts), which a later open cuts at.
+  // Its failure is this close's: an open in another process may then take
+  // bytes that are not on disk for durable (docs/DURABILITY.md §4).
+  const unrecorded = await durability.resumeRecorded();
   // A failure during the close (a durable-hint update in flight, say) is
   // this close's failure: the caller must not take it for a clean close.
   if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
+  error ??= unrecorded;
   log.writer.rejectDrainWaiters(new ClosedError('log'));
   log.shared?.closed();
   try {
