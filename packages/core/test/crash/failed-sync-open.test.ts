@@ -175,8 +175,6 @@ describe('crash: a failed sync, close() and a fresh open', function () {
 
         const live = process === 'the same process' ? crash : crash.processCrash();
         wal = await Wal.open(PATH, { fs: writeback.wrap(live), ...options });
-        // The open resumed where the failed log's durable records end.
-        assert.equal(wal.tail, 108);
         const c = wal.tail;
         await wal.append(payload(100, 0x43), { wait: 'durable' });
         await wal.close();
@@ -186,6 +184,8 @@ describe('crash: a failed sync, close() and a fresh open', function () {
         assert.deepEqual([...got.keys()], [a, c]);
         assert.deepEqual(got.get(a), payload(100, 0x41));
         assert.deepEqual(got.get(c), payload(100, 0x43));
+        // The open had resumed where the failed log's durable records end.
+        assert.equal(c, 108);
       });
     }
   }
