@@ -73,6 +73,11 @@ class Writeback {
           // Copied into the page cache; the write-through fails.
           await fs.pwrite(file, bytes, position);
           add(this.lost, file.path, position, position + bytes.length);
+          // Marked clean: an earlier write's later fdatasync writes none of it.
+          this.#dirty.set(
+            file.path,
+            without(this.#dirty.get(file.path) ?? [], position, position + bytes.length),
+          );
           throw eio('write');
         }
         const count = await fs.pwriteDurable(file, bytes, position);
