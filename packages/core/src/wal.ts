@@ -806,7 +806,9 @@ export class Wal {
    * durable hint is recorded, then the store is closed and its lock released.
    * Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
-   * nothing, waits for writes in flight, releases everything and resolves.
+   * no record, waits for writes in flight and for the record of where the
+   * log resumes (after a failed sync: `wal.cutTo`, docs/FORMAT.md §8.3),
+   * releases everything and resolves, or rejects when that record failed.
    * Idempotent: later calls return the same promise.
    */
   close(): Promise<void> {
