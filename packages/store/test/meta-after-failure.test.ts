@@ -45,10 +45,8 @@ describe('updateMetaAfterFailure', () => {
           await assert.rejects(failing, { code: 'WAL_FAILED' });
           await assert.rejects(store.updateMeta({ mark: 5 }), { code: 'WAL_FAILED' });
           await store.updateMetaAfterFailure!({ mark: 5 });
-          assert.deepEqual(
-            await store.readMeta().catch((error: Error) => error.name),
-            'FailedError',
-          );
+          // The rest stays refused.
+          await assert.rejects(store.readMeta(), { code: 'WAL_FAILED' });
           await store.close();
           // A power loss now: the record is on disk.
           const reopened = await open(crash.powerLoss({ mode: 'sample' }).fs());
@@ -72,8 +70,7 @@ describe('updateMetaAfterFailure', () => {
       it('without a failure: updateMeta', async () => {
         const store = await open(new CrashFs());
         await store.updateMetaAfterFailure!({ a: 1 });
-        // The rest stays refused.
-        await assert.rejects(store.readMeta(), { code: 'WAL_FAILED' });
+        assert.deepEqual(await store.readMeta(), { a: 1 });
         await store.close();
       });
     });
