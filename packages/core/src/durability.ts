@@ -78,14 +78,12 @@ export class Durability {
    * Stops the log: appends throw `error`, staged records are dropped (their
    * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
    * durable watermark when the log is closed; with `durableToo`, at the
-   * lower of both). docs/INTERNALS.md §6.
+   * lower of both). `untrusted`: a write-back failed (a failed sync or
+   * durable write, which the store latched), so the bytes past the resume
+   * point may be in the page cache only: it is recorded for every later
+   * open. docs/INTERNALS.md §6.
    */
-  fail(
-    error: WalError,
-    resumeAt: number | 'durable',
-    durableToo = false,
-    untrusted = isLatched(error.cause),
-  ): void {
+  fail(error: WalError, resumeAt: number | 'durable', durableToo = false, untrusted = false): void {
     const first = this.#failure === undefined;
     if (first) this.#failure = error;
     if (resumeAt === 'durable') this.#resumeAtDurable = true;
@@ -119,9 +117,11 @@ export class Durability {
    * step 8), in the background, so that any later open, in any process,
    * cuts there as a `reopen()` does: bytes past it may be in the page cache
    * only, never to reach the disk, although they read back intact and a
-   * later fsync succeeds (docs/DURABILITY.md §4). Called when the store
-   * latched the failure: the durable watermark no longer moves (every later
-   * sync or durable write rejects), so the resume point is final. The
+   * later fsync succeeds (docs/DURABILITY.md §4). Called after a failed
+   * sync or durable write (the group commit latched it) or a write whose
+   * fsync inside failed (the store latched it: every later sync or durable
+   * write rejects, and so does every one completing after the latch): the
+   * durable watermark no longer moves, so the resume point is final. The
    * metadata is its own file, replaced through a new one: the store writes
    * it although it refuses all else (`Store.updateMetaAfterFailure`).
    */
@@ -278,9 +278,4 @@ export class Durability {
         },
       );
   }
-}
-
-/** Whether `cause` is a failure a store latched (`WAL_FAILED`, Store contract). */
-function isLatched(cause: unknown): boolean {
-  return (cause as { code?: unknown } | null)?.code === 'WAL_FAILED';
 }
