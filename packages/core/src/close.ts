@@ -2,9 +2,11 @@
  * Closing the log (docs/DURABILITY.md §3, `close`): truncations called before
  * finish first (or reject, when still queued behind another); then, unless the log failed, everything appended is written
  * and synced, the durable hint recorded (docs/FORMAT.md §5.2) and zeros
- * written ahead and not used cut (§8.4); then the log waits until it is
- * settled (docs/INTERNALS.md §5), and for the record of where a failed log
- * resumes (docs/INTERNALS.md §6), and closes the store. Internal to @wal/core.
+ * written ahead and not used cut (§8.4); then the group commit finishes
+ * (after a failed write, what was written below it is synced), the log
+ * waits until it is settled and no store call is in flight
+ * (docs/INTERNALS.md §5, §6), and for the record of where a failed log
+ * resumes (§6), and closes the store. Internal to @wal/core.
  */
 import { ClosedError } from '@wal/errors';
 import { BLOCK_FAILED, type LogState } from './state.js';
@@ -50,8 +52,8 @@ export async function closeLog(log: LogState): Promise<void> {
       error = cause;
     }
   }
-  await exclusivity.settled();
-  // After a failed sync (or another failure the store latched): the record
+  await finish(log);
+  // After a failed write-back (a failed sync or durable write): the record
   // of where the log resumes (durability.ts), which a later open cuts at.
   // Its failure is this close's: an open in another process may then take
   // bytes that are not on disk for durable (docs/DURABILITY.md §4).
@@ -62,10 +64,43 @@ export async function closeLog(log: LogState): Promise<void> {
   error ??= unrecorded;
   log.writer.rejectDrainWaiters(new ClosedError('log'));
   log.shared?.closed();
+  durability.storeClosing();
   try {
     await store.close();
   } catch (cause) {
     error ??= cause;
   }
   if (error !== undefined) throw error;
+}
+
+/**
+ * Lets the group commit finish before the store closes (docs/INTERNALS.md
+ * §6): once every write in flight settled, the records written and not yet
+ * durable are synced, unless a sync failed (latched). After a failed write
+ * at `p` that is everything written below `p`: their durable waits resolve,
+ * and the resume point stays at `p` (a flush scheduled or running for them
+ * is joined, never cut off by the store's close, which would make it a
+ * failed sync). Then waits until no operation of the log and no store call
+ * (a sync, a hint update it started) is in flight.
+ */
+async function finish(log: LogState): Promise<void> {
+  const { exclusivity, gc, gate } = log;
+  let sync = gc !== undefined;
+  for (;;) {
+    await exclusivity.settled();
+    if (sync && gc!.failure === undefined && gc!.durable < gc!.written) {
+      // Its failure, if any, is the log's already (Durability.syncFailed);
+      // after one, no second try.
+      await gc!.syncTo(gc!.written).catch(() => {
+        sync = false;
+      });
+      continue;
+    }
+    const quiet = gate.quiet();
+    if (quiet === undefined) {
+      if (exclusivity.isSettled) return;
+      continue;
+    }
+    await quiet;
+  }
 }

@@ -4,7 +4,7 @@
  * syncs, and the stop of the log when a write, a sync or a hint update fails
  * (docs/INTERNALS.md §6). Internal to @wal/core.
  */
-import { FailedError, type WalError } from '@wal/errors';
+import { ClosedError, FailedError, type WalError } from '@wal/errors';
 import { publishFail } from './channels.js';
 import { DURABLE_HINT_KEY, META_CUT_TO, META_TRUNCATIONS } from './meta.js';
 import { BLOCK_FAILED, type LogState } from './state.js';
@@ -27,6 +27,8 @@ export class Durability {
   #resumeAtDurable = false;
   /** The durable hint as persisted. */
   #hint: number;
+  /** Set by the close once it closes the store. */
+  #storeClosed = false;
   /** The hint's metadata update in flight (one at a time). */
   #hintWrite: Promise<void> | undefined;
   /** A newer value to persist once the update in flight settled. */
@@ -43,6 +45,11 @@ export class Durability {
     this.#log = log;
     this.#hint = hint;
     this.#hintInterval = segmentSize || DEFAULT_HINT_INTERVAL;
+  }
+
+  /** Notes that the log's close is closing the store: no sync is sent to it from now on. */
+  storeClosing(): void {
+    this.#storeClosed = true;
   }
 
   /** The failure that stopped the log, or `undefined`. */
@@ -164,16 +171,33 @@ export class Durability {
    * The sync the group commit calls: the store's, then the durable hint.
    * Waits while the store gate is closed: the writes it covers are those
    * that resolved before the store's sync is called, as the group commit
-   * requires.
+   * requires. Never throws: a store sync that throws (or returns no
+   * promise) is a failed sync.
    */
   syncStore(): Promise<void> {
     const log = this.#log;
+    // A flush asked for after this log's close closed the store (a thread's
+    // wait racing the close's last step): not a failed fsync, so the log's
+    // resume point stays (docs/INTERNALS.md §6).
+    if (this.#storeClosed) return Promise.reject(new ClosedError('log'));
     const closed = log.gate.closed;
     if (closed !== undefined) return closed.then(() => this.syncStore());
     const target = log.gc!.written;
     log.preallocation.syncAsked();
     log.gate.enter();
-    return log.store.sync().then(
+    let pending: Promise<void>;
+    try {
+      pending = log.store.sync();
+      if (typeof (pending as { then?: unknown } | null)?.then !== 'function') {
+        throw new TypeError('Store.sync() returned no promise');
+      }
+    } catch (cause) {
+      // The Store contract forbids it: a throw (or no promise) is a failed
+      // sync, settled as one in flight is, never half (the group commit
+      // latched, the log running on).
+      pending = Promise.reject(cause);
+    }
+    return pending.then(
       () => {
         log.gate.leave();
         this.synced(target);

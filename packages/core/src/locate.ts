@@ -10,6 +10,7 @@ import {
   BoundaryError,
   ClosedError,
   CorruptionError,
+  FailedError,
   outOfRange,
   TruncatedError,
 } from '@wal/errors';
@@ -237,7 +238,9 @@ export class Locator {
   /**
    * Reads from the store, counted so a truncation waits for it. Rejects with
    * `WAL_TRUNCATED` when a `truncateBefore` moved the head past `offset`
-   * while the read waited for the store gate.
+   * while the read waited for the store gate, and with the log's failure
+   * when the store refuses reads after a failure it latched (a `WAL_FAILED`
+   * carrying the durable watermark, as `sync()` rejects with).
    */
   async readStore(offset: number, length: number): Promise<Uint8Array> {
     const log = this.#log;
@@ -249,8 +252,31 @@ export class Locator {
           ? Promise.reject(this.truncatedError(offset))
           : log.store.read(offset, length),
       );
+    } catch (error) {
+      throw this.#readFailure(error);
     } finally {
       log.exclusivity.end();
     }
+  }
+
+  /**
+   * The error a read rejects with for the store's `error`: a store's latched
+   * `WAL_FAILED` (it names no offset) becomes the log's `WAL_FAILED`, or,
+   * when the log's failure is another (a failed write whose cause the store
+   * latched) or not known yet, one carrying the durable watermark
+   * (docs/DURABILITY.md §4).
+   */
+  #readFailure(error: unknown): unknown {
+    const log = this.#log;
+    const gc = log.gc;
+    if ((error as { code?: unknown } | null)?.code !== 'WAL_FAILED' || gc === undefined) {
+      return error;
+    }
+    const failure = log.durability.failure;
+    if (failure?.code === 'WAL_FAILED') return failure;
+    return new FailedError(
+      'the store refuses reads after a failure it latched; nothing after the last durable offset can be trusted',
+      { cause: error, offset: gc.durable },
+    );
   }
 }

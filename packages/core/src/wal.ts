@@ -515,6 +515,9 @@ export class Wal {
    * same LSN. Rejects with an `AbortError` once `options.signal` aborts (at
    * once if it is). During and after `close()` it settles as the close did:
    * a close that resolved made every record durable, so the wait resolves.
+   * After a failed sync (the group commit latched) a `written` wait for a
+   * record past the durable watermark rejects with `WAL_FAILED`, during
+   * `close()` too: a reopen drops the record.
    */
   waitFor(lsn: number, level: WaitLevel, options?: WaitOptions): Promise<void> {
     try {
@@ -560,7 +563,10 @@ export class Wal {
       return closing.then(noop, noop).then(() => {
         const cut = this.#cutError(lsn, epoch);
         if (cut !== undefined) throw cut;
-        if (lsn < (level === 'durable' ? this.durable : this.written)) return;
+        // After a failure, a record at or past where a reopen resumes is
+        // not kept: not even `written` holds for it (docs/DURABILITY.md §4).
+        const reached = level === 'durable' ? this.durable : this.written;
+        if (lsn < reached && lsn < this.#resumeAt()) return;
         // Not reached: the close's final write or sync failed (or an earlier one).
         throw this.#log.durability.failure ?? new ClosedError('log', { offset: lsn });
       });
@@ -571,6 +577,11 @@ export class Wal {
       return shared.whenCollected(lsn + 1).then(() => this.#waitFor(lsn, level, epoch));
     }
     return this.#log.writer.waitTarget(lsn + 1, level);
+  }
+
+  /** Where a reopen would resume (records below it are kept); +∞ without a failure. */
+  #resumeAt(): number {
+    return this.#log.durability.resumeAt() ?? Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -806,7 +817,8 @@ export class Wal {
    * durable hint is recorded, then the store is closed and its lock released.
    * Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
-   * no record, waits for writes in flight and for the record of where the
+   * nothing new, waits for writes in flight, syncs what was written before a
+   * failed write (unless a sync failed), waits for the record of where the
    * log resumes (after a failed sync: `wal.cutTo`, docs/FORMAT.md §8.3),
    * releases everything and resolves, or rejects when that record failed.
    * Idempotent: later calls return the same promise.

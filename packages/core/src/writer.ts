@@ -202,13 +202,18 @@ export class Writer {
     this.appends++;
     this.appendedBytes += frame - HEADER_SIZE;
     if (frame > this.#chunkSize) {
+      // A chunk of its own (never pooled), staged like any other: sent by
+      // the flush of this turn, or by whatever sends the next chunk, so
+      // that a durable waiter made right after the append makes it a
+      // durable write (docs/DURABILITY.md §2.2).
       this.submit();
       const bytes = new Uint8Array(frame);
       if (framed) copyInto.call(bytes, src.subarray(from, from + frame), 0);
       else writeFrame(bytes, 0, src);
-      log.tail = lsn + frame;
-      this.#addBuffered(frame);
-      this.#write(lsn, bytes, undefined);
+      this.#chunk = bytes;
+      this.#chunkStart = lsn;
+      this.#chunkUsed = 0;
+      this.#filled(frame);
     } else {
       const chunk = this.#chunkFor(frame);
       if (framed) copyInto.call(chunk, src.subarray(from, from + frame), this.#chunkUsed);
@@ -244,7 +249,8 @@ export class Writer {
     this.#deferred = false;
     this.#sharedDurable = undefined;
     this.#sharedWritten = undefined;
-    this.#write(start, bytes, chunk, durable);
+    // A record larger than a chunk had a buffer of its own: never pooled.
+    this.#write(start, bytes, chunk.length === this.#chunkSize ? chunk : undefined, durable);
   }
 
   /**

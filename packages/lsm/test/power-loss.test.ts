@@ -12,10 +12,10 @@
  * durable write's record is written some time before it is durable.
  */
 import assert from 'node:assert/strict';
-import { CrashFs, type CrashStates } from '@wal/store/testing';
+import { CrashFs, type CrashState, type CrashStates } from '@wal/store/testing';
 import { Lsm, type LsmOptions } from '../src/index.js';
 import { LOG_OPTIONS } from '../src/options.js';
-import { bytes, text, tick } from './helpers.js';
+import { bytes, isCode, text, tick } from './helpers.js';
 
 const DIR = '/db';
 const PER_STEP = 3;
@@ -317,5 +317,91 @@ describe('power loss (engine over CrashFs)', function () {
     assert.ok(logCalls('fdatasyncSync') > 10, `${logCalls('fdatasyncSync')} fdatasyncSync`);
     assert.equal(logCalls('pwriteDurable'), 0);
     await checkAll(run, 100);
+  });
+
+  it('a store is complete once its first open resolves: a data log lost after that is WAL_CORRUPTION, never a creation cut short', async () => {
+    // The first open's manifest edit must be durable when the open resolves
+    // (LSM-FORMAT.md §9 step 7): a manifest without edits beside a missing
+    // data log reads as a creation cut short, and opens as an empty store.
+    const fs = new CrashFs();
+    const db = await Lsm.open(DIR, { fs, ...OPTIONS });
+    await db.put(bytes('key'), bytes('value'), { sync: true });
+    let states = 0;
+    for (const state of fs.crashStates({ limit: 40 })) {
+      states++;
+      const files = new Map([...state.files].filter(([path]) => !path.startsWith(`${DIR}/wal/`)));
+      const dirs = new Set([...(state.dirs ?? [])].filter((dir) => dir !== `${DIR}/wal`));
+      const lost = new CrashFs({ image: { files, dirs } });
+      await assert.rejects(
+        Lsm.open(DIR, { fs: lost, ...CHECK_OPTIONS }),
+        isCode('WAL_CORRUPTION', /the data log .* is missing/),
+        state.description,
+      );
+    }
+    await db.close();
+    assert.ok(states > 1, `${states} states`);
+  });
+
+  it('an open after a process crash during a first open makes what that open left durable: the directory, its marker', async () => {
+    // A process killed at any call of the first open may leave the store's
+    // directory without its parent's fsync and the marker written but not
+    // synced. The next open finds both in the page cache and must make them
+    // durable itself, the marker's entry before it creates the manifest: else
+    // a power loss during that open could leave the manifest without the
+    // marker, or after an acknowledged write take the whole store, or leave a
+    // marker cut short beside the manifest (neither is a store of ours).
+    const probe = new CrashFs();
+    await (await Lsm.open(DIR, { fs: probe, ...OPTIONS })).close();
+    const calls = probe.operations.length;
+    let states = 0;
+    /** Opens `state`, failing with `where` when it does not open. */
+    const reopen = (state: CrashState, where: string): Promise<Lsm> => {
+      states++;
+      return Lsm.open(DIR, { fs: state.fs(), ...CHECK_OPTIONS }).catch((error: unknown) => {
+        throw new Error(`${where}: open failed: ${String(error)}`, { cause: error });
+      });
+    };
+    for (let kill = 0; kill <= calls; kill++) {
+      const killed = new CrashFs();
+      const first = Lsm.open(DIR, { fs: killed, ...OPTIONS });
+      first.catch(() => undefined);
+      for (let i = 0; i < kill; i++) await tick();
+      const fs = killed.processCrash();
+      // What the killed open still runs fails (every call of its process does).
+      await first.then((db) => db.close()).catch(() => undefined);
+      // Every state of the next open, while it runs: nothing acknowledged yet, but it opens.
+      let opened = false;
+      const opening = Lsm.open(DIR, { fs, ...OPTIONS }).finally(() => {
+        opened = true;
+      });
+      opening.catch(() => undefined);
+      const during: CrashStates[] = [];
+      while (!opened) {
+        during.push(fs.crashStates({ limit: 6, seed: kill }));
+        await tick();
+      }
+      const db = await opening;
+      for (const snapshot of during) {
+        for (const state of snapshot) {
+          await (
+            await reopen(state, `killed after ${kill} calls, next open: ${state.description}`)
+          ).close();
+        }
+      }
+      // Then an acknowledged write: in every state.
+      const value = `value-${kill}`;
+      await db.put(bytes('key'), bytes(value), { sync: true });
+      for (const state of fs.crashStates({ limit: 12, seed: kill })) {
+        const where = `killed after ${kill} calls: ${state.description}`;
+        const reopened = await reopen(state, where);
+        try {
+          assert.equal(text(await reopened.get(bytes('key'))), value, where);
+        } finally {
+          await reopened.close();
+        }
+      }
+      await db.close();
+    }
+    assert.ok(states > calls, `${states} states checked`);
   });
 });

@@ -4,6 +4,7 @@ import {
   errorCode,
   invalidArgValue,
   isArgumentError,
+  LockedError,
   outOfRange,
   TruncatedError,
   toWalError,
@@ -161,6 +162,12 @@ function newSegment(dirty: boolean): Segment {
 interface Inspection {
   /** Segment indexes present, ascending. */
   readonly indexes: number[];
+  /**
+   * The temporary files of an atomic replacement left in the directory
+   * (`head.tmp`, `meta.tmp`: a replacement a killed process began), which
+   * the next replacement opens and rewrites in place.
+   */
+  readonly temporaries: string[];
   /** The caller's metadata. */
   readonly user: StoreMeta;
   /** The segment size in the metadata, if any. */
@@ -228,7 +235,19 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * holding a user's files, a file — is refused with `WAL_NOT_A_LOG` before
  * anything is created or taken: no directory, lock, head or metadata file.
  *
- * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere; never for a
+ * Files another directory shares (hard links: a copy made with `cp -al`): a
+ * writable open refuses, with `WAL_LOCKED` (`reason` set, no holder) before
+ * the lock is taken or anything is created, a log whose segment not wholly
+ * below the head, or whose leftover `head.tmp` or `meta.tmp`, has more than
+ * one name: this store writes those in place, so it would write into the
+ * other directory's log, which no lock of this one guards. The head, the
+ * metadata and the lock files are only ever replaced (rename, link) or
+ * removed, as are segments below the head, so their other names keep what
+ * they hold; a segment created later has one name. Read-only opens are not
+ * refused.
+ *
+ * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere, or
+ * files shared with another directory, see above; never for a
  * read-only open), `WAL_IO` with `errno` `ENOENT` (read-only open of a missing
  * directory), `WAL_CORRUPTION`
  * (damaged metadata; a head or metadata file larger than it can be; a head
@@ -309,7 +328,9 @@ export class SegmentedStore extends StoreBase {
   /**
    * Opens (creating if missing) the segmented store in directory `dir`.
    * First checks that `dir` is a log or nothing (docs/FORMAT.md §3.1),
-   * reading only. Creates the directory if needed (and fsyncs its parent), takes the lock
+   * reading only, and that no file it would write in place has another name
+   * (`WAL_LOCKED` otherwise; checked again under the lock for files that
+   * appeared meanwhile). Creates the directory if needed (and fsyncs its parent), takes the lock
    * `<dir>/lock`, reads `meta` and `head`, and finds the length from the
    * highest segment. A new log gets a head file (0) and a metadata file
    * holding its segment size; a directory of segments without metadata gets
@@ -372,14 +393,24 @@ export class SegmentedStore extends StoreBase {
     if (options.readOnly === true) {
       return SegmentedStore.#openReadOnly(dir, fs, rule, maxOpenSegments, mode);
     }
+    // Files this open has found with one name (see refuseShared).
+    const checked = new Set<string>();
     if (identity.verdict === 'log') {
       // The segment-size checks, reading only, before the lock is taken or
       // anything fsynced: a refused open touches nothing. They run again
       // under the lock, since another writer may change the files meanwhile;
       // any other failure is left to that second run.
-      await SegmentedStore.#inspectChecked(fs, dir, rule, false).catch((error: unknown) => {
-        if (isArgumentError(error)) throw error;
-      });
+      const early = await SegmentedStore.#inspectChecked(fs, dir, rule, false).catch(
+        (error: unknown) => {
+          if (isArgumentError(error)) throw error;
+        },
+      );
+      // Files shared with another directory, before the lock file is created.
+      if (early !== undefined) {
+        await refuseShared(fs, dir, early, checked, maxOpenSegments).catch((error: unknown) => {
+          throw toWalError(error, `examining the files of ${dir}`);
+        });
+      }
     }
     let lock: FsLock | undefined;
     let store: SegmentedStore | undefined;
@@ -394,8 +425,10 @@ export class SegmentedStore extends StoreBase {
         await syncDir(fs, dirname(dir), failOpen);
         await syncDir(fs, dir, failOpen);
       }
-      const { indexes, user, stored, segmentSize, headBytes, recorded, head } =
-        await SegmentedStore.#inspectChecked(fs, dir, rule, false);
+      const inspection = await SegmentedStore.#inspectChecked(fs, dir, rule, false);
+      const { indexes, user, stored, segmentSize, headBytes, recorded, head } = inspection;
+      // What appeared since the check above (or all, had it not run).
+      await refuseShared(fs, dir, inspection, checked, maxOpenSegments);
       options.checkMeta?.(user);
 
       // The length, from the highest segment, before changing anything.
@@ -557,6 +590,7 @@ export class SegmentedStore extends StoreBase {
     }
     return {
       indexes,
+      temporaries: names.filter((name) => name === 'head.tmp' || name === 'meta.tmp').sort(),
       user,
       stored: stored as number | undefined,
       segmentSize,
@@ -1218,6 +1252,104 @@ async function eachBounded<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failed) throw failure;
+}
+
+/**
+ * Rejects with `WAL_LOCKED` when a file of the log in `dir` that a writable
+ * handle would write in place has more than one name (hard links): another
+ * directory (a copy made with `cp -al`, say) shares it, and a writer here
+ * would write into that directory's log too — no lock named after one
+ * directory keeps out a writer of the other. Those files are the segments
+ * that are not wholly below the head (written, cut and extended in place)
+ * and a leftover `head.tmp` or `meta.tmp` (the next replacement of the head
+ * or the metadata rewrites it, then renames it into place). Not the head,
+ * the metadata or the lock files: they are only ever replaced by a rename or
+ * a link, or removed, which changes this directory's name and never the file
+ * another name shares; nor the segments below the head, which the open only
+ * removes. A segment created later is new, with one name. Skips the names in
+ * `checked` and adds those it finds with one name; a file removed since the
+ * listing is skipped. Reads only: each file's link count is taken with
+ * `Fs.linksAt` (on an `Fs` without it, the file is opened for reading,
+ * counted with `Fs.links` and closed again), a few files at a time (never
+ * more than `maxOpenSegments`: no segment of the store is open yet) — less
+ * than the first `sync()` after a writable open costs anyway, which opens
+ * every segment to fdatasync it.
+ */
+async function refuseShared(
+  fs: Fs,
+  dir: string,
+  { indexes, temporaries, segmentSize, head }: Inspection,
+  checked: Set<string>,
+  maxOpenSegments: number,
+): Promise<void> {
+  const names = [
+    ...indexes.filter((index) => (index + 1) * segmentSize > head).map(segmentName),
+    ...temporaries,
+  ].filter((name) => !checked.has(name));
+  // A few at a time (a log may hold thousands of segments); judged in order
+  // once all are counted, so the refusal names the first shared file.
+  const counts: Array<number | undefined> = [];
+  const failures: unknown[] = [];
+  const entries = names.map((name, at) => ({ name, at }));
+  const limit = Math.min(SHARED_CHECKS_AT_ONCE, maxOpenSegments);
+  await eachBounded(entries, limit, async ({ name, at }) => {
+    counts[at] = await linksOf(fs, join(dir, name)).catch((error: unknown) => {
+      failures[at] = error;
+      return undefined;
+    });
+  });
+  for (const [at, name] of names.entries()) {
+    if (at in failures) throw failures[at];
+    const links = counts[at];
+    if (links === undefined) continue; // removed since the listing
+    if (links > 1) throw sharedError(dir, name, links);
+  }
+  for (const [at, name] of names.entries()) if (counts[at] !== undefined) checked.add(name);
+}
+
+/** Files {@link refuseShared} examines at once. */
+const SHARED_CHECKS_AT_ONCE = 8;
+
+/**
+ * The link count of the file at `path` (`Fs.linksAt`, or, on an `Fs`
+ * without it, opened for reading, counted and closed again), or undefined
+ * when nothing is there.
+ */
+async function linksOf(fs: Fs, path: string): Promise<number | undefined> {
+  if (fs.linksAt !== undefined) {
+    return fs.linksAt(path).catch((error: unknown) => {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+  }
+  let file: FsFile;
+  try {
+    file = await fs.open(path, 'read');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return await fs.links(file);
+  } finally {
+    await fs.close(file);
+  }
+}
+
+/**
+ * The `WAL_LOCKED` refusal of a writable open of the log in `dir` whose file
+ * `name` has `links` names (see {@link refuseShared}).
+ */
+function sharedError(dir: string, name: string, links: number): LockedError {
+  const what = name.endsWith('.wal') ? `segment file ${name}` : `file ${name}`;
+  return new LockedError(dir, {
+    reason:
+      `its ${what} has ${links} names (hard links): another directory shares it ` +
+      '(a copy made with hard links, such as cp -al, shares every file), and a writer ' +
+      "here would write into that directory's log too, which no lock of one directory " +
+      'keeps out; copy the log without links (cp -a), remove the other names, ' +
+      'or open it read-only',
+  });
 }
 
 function isSegmentSize(value: unknown): boolean {

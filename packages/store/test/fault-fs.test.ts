@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { constants as os } from 'node:os';
 import { join } from 'node:path';
-import { FS_METHODS } from '../src/fs/fs.js';
+import { FS_METHODS, type Fs } from '../src/fs/fs.js';
 import { NodeFs } from '../src/fs/node-fs.js';
 import { CrashFs } from '../src/testing/crash-fs.js';
 import { FaultFs, FSYNC_METHODS, systemError } from '../src/testing/fault-fs.js';
@@ -17,9 +17,10 @@ describe('FS_METHODS', () => {
   it('names every required Fs method once, and each file system has them all', () => {
     assert.ok(Object.isFrozen(FS_METHODS));
     assert.equal(new Set(FS_METHODS).size, FS_METHODS.length);
-    for (const optional of ['preadSync', 'pwriteSync', 'fdatasyncSync', 'pwriteDurable'])
+    for (const optional of ['preadSync', 'pwriteSync', 'fdatasyncSync', 'pwriteDurable', 'linksAt'])
       assert.ok(!FS_METHODS.includes(optional as never), optional);
-    for (const fs of [new NodeFs(), new CrashFs(), new FaultFs(new CrashFs())]) {
+    const all: Fs[] = [new NodeFs(), new CrashFs(), new FaultFs(new CrashFs())];
+    for (const fs of all) {
       for (const method of FS_METHODS)
         assert.equal(typeof fs[method], 'function', `${fs.constructor.name}.${method}`);
     }

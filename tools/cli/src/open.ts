@@ -4,7 +4,7 @@
  */
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve as nodeResolve } from 'node:path';
-import type { RecoveryPolicy } from '@wal/core';
+import type { RecoveryPolicy, StoredRecord } from '@wal/core';
 import { DURABLE_HINT_KEY, Wal } from '@wal/core';
 import { errorCode, isArgumentError, NotALogError } from '@wal/errors';
 import {
@@ -333,9 +333,22 @@ export function walOptionsOf(reading: Reading): {
   return maxRecordSize === undefined ? { recovery: policy } : { recovery: policy, maxRecordSize };
 }
 
-/** Opens a read-only `Wal` over `store` (which stays open after the log closes). */
-export function openLog(store: Store, reading: Reading, options: ViewOptions = {}) {
-  return Wal.open(new StoreView(store, options), { readOnly: true, ...walOptionsOf(reading) });
+/**
+ * Opens a read-only `Wal` over `store` (which stays open after the log
+ * closes); `replay`, if given, is handed the records of the opened log as
+ * the recovery scan reads them (`WalOptions.replay`, buffers reused).
+ */
+export function openLog(
+  store: Store,
+  reading: Reading,
+  options: ViewOptions = {},
+  replay?: (records: readonly StoredRecord[]) => void,
+) {
+  return Wal.open(new StoreView(store, options), {
+    readOnly: true,
+    ...walOptionsOf(reading),
+    ...(replay === undefined ? {} : { replay, replayReusesBuffers: true }),
+  });
 }
 
 /** The segment size of a segmented store, undefined for a single file. */

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -21,7 +22,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32c, encodeFrame, Wal } from '@wal/core';
-import { FileStore, SegmentedStore } from '@wal/store';
+import { FileStore, NodeFs, SegmentedStore } from '@wal/store';
+import { FaultFs } from '@wal/store/testing';
 import { snapshot, tornLog } from './logs.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
@@ -135,6 +137,16 @@ async function setHint(dir: string, hint: number): Promise<void> {
   const store = await SegmentedStore.open(dir);
   await store.updateMeta({ 'wal.durableHint': hint });
   await store.close();
+}
+
+/** The log's metadata, as stored. */
+async function readMeta(dir: string): Promise<Record<string, unknown>> {
+  const store = await SegmentedStore.open(dir, { readOnly: true });
+  try {
+    return await store.readMeta();
+  } finally {
+    await store.close();
+  }
 }
 
 function jsonLines(text: string): Array<Record<string, unknown>> {
@@ -328,6 +340,7 @@ describe('wal info / verify / dump / tail on a clean log', () => {
       zeroTail: 0,
       tear: null,
       damage: null,
+      pendingCut: null,
       skipped: 0,
       lock: { locked: false, pid: null, host: null, holder: null },
     });
@@ -521,6 +534,137 @@ describe('wal on preallocated zeros after a crash', () => {
     const log = await Wal.open(dir);
     assert.equal(log.tail, end);
     await log.close();
+  });
+});
+
+describe("wal on a cut of the log's end left in progress (wal.cutTo)", () => {
+  let dir: string;
+  let lsns: number[];
+  let end: number;
+  let mark: number;
+  /** Records 0 to 49 are kept; the cut was to drop 50 to 79. */
+  before(async () => {
+    dir = fresh('cut');
+    const fs = new FaultFs(new NodeFs());
+    const log = await Wal.open(dir, { fs, segmentSize: SEGMENT, preallocate: 0 });
+    lsns = [];
+    for (let i = 0; i < 80; i++) lsns.push(log.append(payloadOf(i)));
+    await log.sync();
+    end = log.tail;
+    mark = lsns[50]!;
+    // A truncateAfter whose cut of the segment holding its end fails (what a
+    // crash there leaves too): the mark is stored, the records past it are
+    // still there.
+    fs.inject({
+      when: (call) =>
+        call.method === 'ftruncate' && call.path.endsWith('.wal') ? 'EIO' : undefined,
+    });
+    await assert.rejects(log.truncateAfter(lsns[49]!), { code: 'WAL_FAILED' });
+    await log.close().catch(() => undefined);
+    const meta = await readMeta(dir);
+    assert.equal(meta['wal.cutTo'], mark);
+    assert.equal(flatBytes(dir).length, end, 'every record past the mark is left');
+  });
+
+  it('info and verify end the log at the mark and name the cut, not a tear; nothing changes', async () => {
+    const before = snapshot(dir);
+    const storeLength = flatBytes(dir).length;
+    const past = lsns.filter((lsn) => lsn >= mark && lsn < storeLength).length;
+    const [infoJson, infoText, json, text, dump] = await Promise.all([
+      wal(['info', dir, '--json']),
+      wal(['info', dir]),
+      wal(['verify', dir, '--json']),
+      wal(['verify', dir]),
+      wal(['dump', dir, '--json']),
+    ]);
+    for (const result of [infoJson, infoText, json, text, dump]) {
+      assert.equal(result!.status, 0, result!.stderr);
+    }
+    const info = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(info.status, 'clean');
+    assert.equal(info.tail, mark);
+    assert.equal(info.records, 50, 'the records below the mark only');
+    assert.equal(info.tear, null);
+    assert.deepEqual(info.pendingCut, { lsn: mark, cutBytes: storeLength - mark, records: past });
+    assert.match(
+      infoText!.stdout,
+      new RegExp(
+        `state {11}clean; a cut of the log's end to LSN ${mark} is in progress \\(wal\\.cutTo: .*\\): the next writable open finishes it, cutting the ${storeLength - mark} byte\\(s\\) past it \\(${past} intact record\\(s\\)\\)\n`,
+      ),
+    );
+    assert.match(infoText!.stdout, /records {9}50\n/);
+    assert.doesNotMatch(infoText!.stdout, /torn/);
+    const report = JSON.parse(json!.stdout) as VerifyJson & { pendingCut: unknown };
+    assert.equal(report.status, 'clean');
+    assert.equal(report.records, 50);
+    assert.equal(report.end, mark);
+    assert.equal(report.tear, null);
+    assert.deepEqual(report.pendingCut, info.pendingCut);
+    assert.match(text!.stdout, new RegExp(`: OK: 50 record\\(s\\), LSN 0 to ${mark}\\.\n`));
+    assert.match(text!.stdout, /a cut of the log's end to LSN \d+ is in progress/);
+    assert.doesNotMatch(text!.stdout, /torn|recovery \(the next writable open\) will cut/);
+    assert.equal(jsonLines(dump!.stdout).length, 50);
+    assert.deepEqual(snapshot(dir), before);
+  });
+
+  it('a torn record past the mark is named among what the cut drops', async () => {
+    const copy = fresh('cut-torn');
+    cpSync(dir, copy, { recursive: true });
+    const storeLength = flatBytes(copy).length;
+    const torn = lsns.filter((lsn) => lsn < storeLength).at(-1)!;
+    flip(copy, torn + 8); // the payload of the last record left
+    const [infoJson, infoText, json] = await Promise.all([
+      wal(['info', copy, '--json']),
+      wal(['info', copy]),
+      wal(['verify', copy, '--json']),
+    ]);
+    const info = JSON.parse(infoJson!.stdout) as Record<string, unknown>;
+    assert.equal(info.status, 'torn-tail');
+    assert.equal(info.tail, mark);
+    assert.equal(info.records, 50);
+    const tear = info.tear as Place;
+    assert.equal(tear.lsn, torn);
+    assert.equal(tear.cutBytes, storeLength - torn, 'from the tear on');
+    const past = lsns.filter((lsn) => lsn >= mark && lsn < torn).length;
+    assert.deepEqual(info.pendingCut, { lsn: mark, cutBytes: storeLength - mark, records: past });
+    assert.match(
+      infoText!.stdout,
+      new RegExp(
+        `state {11}torn tail; a cut of the log's end to LSN ${mark} is in progress .*\\(${past} intact record\\(s\\), then a torn record at LSN ${torn}\\)`,
+      ),
+    );
+    assert.deepEqual((JSON.parse(json!.stdout) as { tear: Place }).tear, {
+      ...tear,
+      droppedFrames: 0,
+    });
+  });
+
+  it('the next writable open finishes the cut; a mark left after the cut cuts nothing', async () => {
+    const copy = fresh('cut-done');
+    cpSync(dir, copy, { recursive: true });
+    const log = await Wal.open(copy);
+    assert.equal(log.tail, mark);
+    await log.close();
+    const after = JSON.parse((await wal(['info', copy, '--json'])).stdout) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual([after.records, after.tail, after.pendingCut], [50, mark, null]);
+    // The crash after the cut, before the mark's removal (FORMAT.md §7.1 step 3.4).
+    const store = await SegmentedStore.open(copy);
+    await store.updateMeta({ 'wal.cutTo': mark });
+    await store.close();
+    const [infoJson, text] = await Promise.all([
+      wal(['info', copy, '--json']),
+      wal(['verify', copy]),
+    ]);
+    const info = JSON.parse(infoJson.stdout) as Record<string, unknown>;
+    assert.deepEqual([info.status, info.records], ['clean', 50]);
+    assert.deepEqual(info.pendingCut, { lsn: mark, cutBytes: 0, records: 0 });
+    assert.match(
+      text.stdout,
+      /in progress .*, done already: the next writable open removes its mark/,
+    );
   });
 });
 

@@ -19,6 +19,15 @@ const EXCLUSIVE = 'packages/core/src/exclusive.ts';
 const BLOCKING = 'packages/core/src/blocking.ts';
 const SHARED_MEMORY = 'packages/core/src/shared-memory.ts';
 const SHARED_LOG = 'packages/core/src/shared-log.ts';
+const RECOVERY = 'packages/core/src/recovery.ts';
+const CLOSE = 'packages/core/src/close.ts';
+const BACKUP = 'packages/core/src/backup.ts';
+const LSM = 'packages/lsm/src/lsm.ts';
+const LSM_DIRECTORY = 'packages/lsm/src/directory.ts';
+const LSM_RECOVERY = 'packages/lsm/src/recovery.ts';
+const TABLE_WRITER = 'packages/lsm/src/table-writer.ts';
+const CHECKPOINT = 'packages/txn/src/checkpoint.ts';
+const TXN_STORE = 'packages/txn/src/store.ts';
 
 /** The shared log's tests (worker threads). */
 const sharedSuites: Suite = { package: 'packages/core', files: ['dist/test/shared.test.js'] };
@@ -49,6 +58,36 @@ function storePowerLoss(grep?: string): Suite {
     ...(grep === undefined ? {} : { grep }),
   };
 }
+
+/** One test file of the store, optionally only the tests whose title matches `grep`. */
+function storeTests(file: string, grep?: string): Suite {
+  return {
+    package: 'packages/store',
+    files: [`dist/test/${file}.test.js`],
+    ...(grep === undefined ? {} : { grep }),
+  };
+}
+
+/** The backup's power-loss tests (`grep`: one of them). */
+function backupTests(grep: string): Suite {
+  return { package: 'packages/core', files: ['dist/test/backup.test.js'], grep };
+}
+
+/** The engine's power-loss suite: the tests whose title matches `grep`. */
+function lsmPowerLoss(grep: string): Suite {
+  return { package: 'packages/lsm', files: ['dist/test/power-loss.test.js'], grep };
+}
+
+/** The engine's power-loss test of writes, flushes, compactions and reopens. */
+const LSM_WORKLOAD = 'keeps every acknowledged durable write through';
+/** The engine's power-loss test of an open after a process crash during a first open. */
+const LSM_AFTER_KILL = 'after a process crash during a first open';
+
+/** The transaction store's power-loss test of transfers and checkpoints. */
+const txnBank: Suite = {
+  package: 'packages/txn',
+  files: ['dist/test/crash/bank-power-loss.test.js'],
+};
 
 /** The group commit's example-based and model-based tests. */
 const commitSuites: Suite = {
@@ -187,6 +226,186 @@ ${HEAD_WRITE}
       },
     ],
   },
+  {
+    name: 'file-store-skip-data-sync-now',
+    what: "the single-file store's syncNow skips the fdatasyncSync but reports the file synced",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'this.#fs.fdatasyncSync!(this.#file);',
+        replace: '// (deliberate bug) no fdatasyncSync',
+      },
+    ],
+    suites: [storeTests('sync-now', 'FileStore')],
+  },
+  {
+    name: 'file-store-no-dir-sync-new-file',
+    what: 'a first open creates the data file and writes its metadata beside it without fsyncing the directory between',
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'created = true;\n        await syncDir(fs, dirname(real), failOpen);',
+        replace: 'created = true; // (deliberate bug) no directory fsync',
+      },
+    ],
+    suites: [storePowerLoss('FileStore \\(a\\)')],
+  },
+  {
+    name: 'file-store-no-dir-sync-before-meta',
+    what: 'an open finding a data file without metadata (a killed first open) writes the metadata without first fsyncing the directory holding the file',
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'if (!created) await syncDir(fs, dirname(real), failOpen);',
+        replace: '// (deliberate bug) no directory fsync before the metadata',
+      },
+    ],
+    suites: [storePowerLoss('FileStore \\(e\\) first open after a process crash')],
+  },
+  {
+    name: 'file-store-first-sync-no-dir-sync',
+    what: "the first sync after opening a file that existed (its entry maybe unsynced) skips the directory's fsync",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'syncDir(this.#fs, dirname(this.realPath), this.#fsyncFailed).then(() => {',
+        replace: 'Promise.resolve().then(() => { // (deliberate bug) no directory fsync',
+      },
+    ],
+    suites: [storeTests('write-durable', 'FileStore: a file whose create may not be durable')],
+  },
+  {
+    name: 'file-store-truncate-no-sync',
+    what: "the single-file store's truncate resolves without syncing the cut",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'this.#data.written();\n    await this.doSync();',
+        replace: 'this.#data.written(); // (deliberate bug) the cut is not synced',
+      },
+    ],
+    suites: [storePowerLoss('FileStore \\(d\\)')],
+  },
+  {
+    name: 'file-store-durable-fallback-no-sync',
+    what: "the single-file store's durable write without pwriteDurable (or before the directory is synced) is a plain write",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'return this.doWrite(offset, bytes).then(() => this.doSync());',
+        replace: 'return this.doWrite(offset, bytes); // (deliberate bug) not synced',
+      },
+    ],
+    suites: [
+      storeTests('write-durable', 'FileStore.writeDurable without pwriteDurable'),
+      storeTests('write-durable', 'FileStore: a file whose create may not be durable'),
+    ],
+  },
+  {
+    name: 'file-store-failed-open-no-dir-sync',
+    what: "a failed first open removes the data file it created before its metadata's removal is durable",
+    edits: [
+      {
+        file: FILE_STORE,
+        search: 'await fs.syncDir(dirname(path));',
+        replace: '// (deliberate bug) no directory fsync between the removals',
+      },
+    ],
+    suites: [storeTests('failed-open-power-loss')],
+  },
+  {
+    name: 'store-replace-file-no-dir-sync',
+    what: 'a metadata or head file replaced by a rename resolves before the directory holding the rename is fsynced',
+    edits: [
+      {
+        file: IO,
+        search: 'await syncDir(fs, dirname(path), failed);\n}',
+        replace: '// (deliberate bug) the rename is not made durable\n}',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\((a|c)\\)')],
+  },
+  {
+    name: 'store-no-dir-sync-new-log',
+    what: "a first open creates the log's directory without fsyncing its parent",
+    edits: [
+      {
+        file: STORE,
+        search: 'if (created) await syncDir(fs, dirname(dir), failOpen);',
+        replace: "// (deliberate bug) no fsync of the directory's parent",
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(a\\)')],
+  },
+  {
+    name: 'store-no-dir-sync-found-log',
+    what: 'an open finding the directory (maybe left unsynced by a killed open) fsyncs neither its parent nor itself',
+    edits: [
+      {
+        file: STORE,
+        search:
+          '        await syncDir(fs, dirname(dir), failOpen);\n        await syncDir(fs, dir, failOpen);',
+        replace: '        // (deliberate bug) nothing a killed open left is made durable',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(e\\) first open after a process crash')],
+  },
+  {
+    name: 'store-extend-no-sync',
+    what: 'an open extends the segment holding the head to reach it (FORMAT §3.2) without fdatasyncing the new length',
+    edits: [
+      {
+        file: STORE,
+        search:
+          'segment.sync.written();\n      await this.#flushFile(segment, file);\n    });\n  }\n\n  /** Calls',
+        replace:
+          'segment.sync.written(); // (deliberate bug) the length is not synced\n    });\n  }\n\n  /** Calls',
+      },
+    ],
+    suites: [storeTests('segment-size-check', 'durable once the open resolves')],
+  },
+  {
+    name: 'store-truncate-no-dir-sync',
+    what: "the segmented store's truncate deletes the segments past the cut without fsyncing the directory",
+    edits: [
+      {
+        file: STORE,
+        search:
+          'if (doomed.length > 0) await syncDir(this.#fs, this.dir, this.#fsyncFailed);\n      if (length === 0) return;',
+        replace:
+          '// (deliberate bug) the deletions are not made durable\n      if (length === 0) return;',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(d\\)')],
+  },
+  {
+    name: 'store-truncate-no-sync',
+    what: "the segmented store's truncate cuts the segment holding the new end without fdatasyncing it",
+    edits: [
+      {
+        file: STORE,
+        search:
+          '          segment.sync.written();\n        }\n        await this.#flushFile(segment, file);',
+        replace:
+          '          segment.sync.written();\n        } // (deliberate bug) the cut is not synced',
+      },
+    ],
+    suites: [storePowerLoss('SegmentedStore \\(d\\)')],
+  },
+  {
+    name: 'store-durable-fallback-no-sync',
+    what: "the segmented store's durable write on an Fs without pwriteDurable is a plain write",
+    edits: [
+      {
+        file: STORE,
+        search:
+          'await writeAll(this.#fs, file, piece, within);\n      segment.sync.written();\n      await this.#flushFile(segment, file);',
+        replace:
+          'await writeAll(this.#fs, file, piece, within);\n      segment.sync.written(); // (deliberate bug) not synced',
+      },
+    ],
+    suites: [storeTests('write-durable', 'SegmentedStore.writeDurable without pwriteDurable')],
+  },
   // ---------------------------------------------------------------- @wal/commit
   {
     name: 'commit-durable-before-sync',
@@ -290,6 +509,18 @@ ${HEAD_WRITE}
     ],
     suites: [commitSuites],
   },
+  {
+    name: 'commit-sync-not-called',
+    what: 'the group commit starts a flush without calling sync and counts it done at once',
+    edits: [
+      {
+        file: COMMIT,
+        search: 'pending = this.#sync();',
+        replace: 'pending = Promise.resolve(); // (deliberate bug) no sync',
+      },
+    ],
+    suites: [commitSuites],
+  },
   // ---------------------------------------------------------------- @wal/core
   {
     name: 'core-chunk-unsealed',
@@ -325,8 +556,8 @@ ${HEAD_WRITE}
     edits: [
       {
         file: DURABILITY,
-        search: 'return log.store.sync().then(',
-        replace: 'return Promise.resolve().then(',
+        search: 'pending = log.store.sync();',
+        replace: 'pending = Promise.resolve();',
       },
     ],
     suites: [logPowerLoss('plain appends')],
@@ -337,15 +568,13 @@ ${HEAD_WRITE}
     edits: [
       {
         file: DURABILITY,
-        search: `    log.gate.enter();
-    return log.store.sync().then(
+        search: `    return pending.then(
       () => {
         log.gate.leave();
         this.synced(target);
       },`,
-        replace: `    log.gate.enter();
-    this.synced(target);
-    return log.store.sync().then(
+        replace: `    this.synced(target);
+    return pending.then(
       () => {
         log.gate.leave();
       },`,
@@ -472,5 +701,305 @@ ${HEAD_WRITE}
       },
     ],
     suites: [sharedSuites],
+  },
+  {
+    name: 'core-recovery-no-sync',
+    what: 'recovery keeps the records a killed process left in the page cache and records them durable without syncing them',
+    edits: [
+      {
+        file: RECOVERY,
+        search: 'await store.sync();\n    const update',
+        replace: '// (deliberate bug) the recovered bytes are not synced\n    const update',
+      },
+    ],
+    suites: [
+      {
+        package: 'packages/core',
+        files: ['dist/test/recovery.test.js'],
+        grep: 'a power loss during recovery|after a process crash, open fsyncs',
+      },
+    ],
+  },
+  {
+    name: 'core-close-written-only',
+    what: 'close waits for the tail to be written, not durable, before its final hint',
+    edits: [
+      {
+        file: CLOSE,
+        search: "await log.writer.waitTarget(log.tail, 'durable');",
+        replace: "await log.writer.waitTarget(log.tail, 'written');",
+      },
+    ],
+    suites: [logPowerLoss('close')],
+  },
+  {
+    name: 'core-backup-no-final-sync',
+    what: 'a backup renames its copy into place without the sync that covers the copied records',
+    edits: [
+      {
+        file: BACKUP,
+        search: 'await store.sync();\n    await store.close();',
+        replace: 'await store.close(); // (deliberate bug) no sync first',
+      },
+    ],
+    suites: [backupTests('power loss at every step of the copy')],
+  },
+  {
+    name: 'core-backup-no-dir-sync-parent',
+    what: "a backup resolves without fsyncing the directory holding the copy's rename",
+    edits: [
+      {
+        file: BACKUP,
+        search: 'await typedIo(() => fs.syncDir(parent),',
+        replace: 'await typedIo(() => Promise.resolve() /* (deliberate bug) */,',
+      },
+    ],
+    suites: [backupTests('power loss at every step of the copy')],
+  },
+  {
+    name: 'core-backup-no-dir-sync-copy',
+    what: "a backup renames its copy without fsyncing the copy's directory (the lock file's removal)",
+    edits: [
+      {
+        file: BACKUP,
+        search: 'await typedIo(() => fs.syncDir(temp),',
+        replace: 'await typedIo(() => Promise.resolve() /* (deliberate bug) */,',
+      },
+    ],
+    suites: [backupTests('a failure of the last steps')],
+  },
+  {
+    name: 'core-backup-move-back-no-dir-sync',
+    what: "a backup whose parent's fsync failed empties the copy it renamed back without making that rename durable",
+    edits: [
+      {
+        file: BACKUP,
+        search: '    await fs.syncDir(parent);\n    return true;',
+        replace: '    return true; // (deliberate bug) the rename back is not made durable',
+      },
+    ],
+    suites: [backupTests('a failure of the last steps')],
+  },
+  // ---------------------------------------------------------------- @wal/lsm
+  {
+    name: 'lsm-table-skip-data-sync',
+    what: "a table file's bytes are not fdatasynced before the manifest edit naming it",
+    edits: [
+      {
+        file: TABLE_WRITER,
+        search: 'await this.#fs.fdatasync(this.#file);',
+        replace: '// (deliberate bug) no fdatasync',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-flush-no-dir-sync',
+    what: "a flush records its table in the manifest before the directory holding the table's entry is fsynced",
+    edits: [
+      {
+        file: LSM,
+        search: 'const { size, summary } = written;\n      await this.#syncDir();',
+        replace: 'const { size, summary } = written; // (deliberate bug) no directory fsync',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-compaction-no-dir-sync',
+    what: 'a compaction records its output tables before the directory holding their entries is fsynced',
+    edits: [
+      {
+        file: LSM,
+        search: 'if (outputs.length > 0) await this.#syncDir();',
+        replace: '// (deliberate bug) no directory fsync',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-new-store-no-parent-sync',
+    what: "an open creating the store's directory does not fsync its parent",
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search: 'if (created) {\n    await syncDirectory(fs, dirname(path));',
+        replace: 'if (created) { // (deliberate bug) no fsync of the parent',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-found-store-no-parent-sync',
+    what: "an open finding the store's directory (maybe made by a killed open) does not fsync its parent",
+    edits: [
+      {
+        file: LSM_RECOVERY,
+        search: 'if (!created) await syncDirectory(fs, dirname(path));',
+        replace: '// (deliberate bug) no fsync of the parent',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_AFTER_KILL)],
+  },
+  {
+    name: 'lsm-marker-no-sync',
+    what: "a new store's marker is not fdatasynced before the store's other files are created",
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search: 'await writeAll(fs, file, MARKER, 0);\n      await fs.fdatasync(file);',
+        replace: 'await writeAll(fs, file, MARKER, 0); // (deliberate bug) no fdatasync',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-marker-no-dir-sync',
+    what: "a new store's marker entry is not made durable before the store's other files are created",
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search:
+          '    await fs.syncDir(dir);\n  } catch (error) {\n    throw ioError(error, `creating the marker',
+        replace:
+          '    // (deliberate bug) no directory fsync\n  } catch (error) {\n    throw ioError(error, `creating the marker',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-found-marker-no-sync',
+    what: 'an open finding a complete marker (maybe written by a killed open, never synced) does not fdatasync it',
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search:
+          "const file = await fs.open(path, 'write');\n    try {\n      await fs.fdatasync(file);",
+        replace:
+          "const file = await fs.open(path, 'write');\n    try {\n      // (deliberate bug) no fdatasync",
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_AFTER_KILL)],
+  },
+  {
+    name: 'lsm-found-marker-no-dir-sync',
+    what: 'an open finding a complete marker does not make its entry durable before it creates the manifest',
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search:
+          '    await fs.syncDir(dir);\n  } catch (error) {\n    throw ioError(error, `fsync of the marker',
+        replace:
+          '    // (deliberate bug) no directory fsync\n  } catch (error) {\n    throw ioError(error, `fsync of the marker',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_AFTER_KILL)],
+  },
+  {
+    name: 'lsm-manifest-edit-written-only',
+    what: 'a manifest edit is applied once written, not once durable (a flush then truncates the data log under it)',
+    edits: [
+      {
+        file: LSM,
+        search: "await this.#manifest.append(encodeEdit(full), { wait: 'durable' });",
+        replace: "await this.#manifest.append(encodeEdit(full), { wait: 'written' });",
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-sync-write-written-only',
+    what: 'a write with sync: true is acknowledged once its record is written, not durable',
+    edits: [
+      {
+        file: LSM,
+        search: "this.#wal.waitFor(lsn, 'durable').then(",
+        replace: "this.#wal.waitFor(lsn, 'written').then(",
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-manifest-rewrite-written-only',
+    what: 'a manifest rewrite drops the edits before its snapshot once the snapshot is written, not durable',
+    edits: [
+      {
+        file: LSM,
+        search: "encodeEdit(snapshotEdit(this.#state)), {\n      wait: 'durable',",
+        replace: "encodeEdit(snapshotEdit(this.#state)), {\n      wait: 'written',",
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+  },
+  {
+    name: 'lsm-first-edit-written-only',
+    what: "a new store's open resolves once its first manifest edit is written, not durable (LSM-FORMAT §9 step 7)",
+    edits: [
+      {
+        file: LSM_RECOVERY,
+        search: "await manifest.append(encodeEdit(snapshotEdit(state)), { wait: 'durable' });",
+        replace: "await manifest.append(encodeEdit(snapshotEdit(state)), { wait: 'written' });",
+      },
+    ],
+    suites: [lsmPowerLoss('a store is complete once its first open resolves')],
+  },
+  // ---------------------------------------------------------------- @wal/txn
+  {
+    name: 'txn-checkpoint-skip-data-sync',
+    what: "a checkpoint is renamed into place (and the log's head moved past it) before its bytes are fdatasynced",
+    edits: [
+      {
+        file: CHECKPOINT,
+        search: 'await fs.fdatasync(file);',
+        replace: '// (deliberate bug) no fdatasync',
+      },
+    ],
+    suites: [txnBank],
+  },
+  {
+    name: 'txn-checkpoint-no-dir-sync',
+    what: "a checkpoint's rename is not made durable before the log's head moves past it",
+    edits: [
+      {
+        file: CHECKPOINT,
+        search: '    await fs.syncDir(dir);\n    return { path, bytes: at, entries };',
+        replace: '    return { path, bytes: at, entries }; // (deliberate bug) no directory fsync',
+      },
+    ],
+    suites: [txnBank],
+  },
+  {
+    name: 'txn-checkpoint-dir-no-parent-sync',
+    what: "an open does not fsync the checkpoint directory's parent, so a checkpoint in it can vanish with it",
+    edits: [
+      {
+        file: TXN_STORE,
+        search: 'await fs.syncDir(dirname(dir));',
+        replace: '// (deliberate bug) no fsync of the parent',
+      },
+    ],
+    suites: [txnBank],
+  },
+  {
+    name: 'txn-commit-acknowledged-written',
+    what: 'a commit is acknowledged once its record is written, not durable',
+    edits: [
+      {
+        file: TXN_STORE,
+        search: ".waitFor(this.#lastLsn, 'durable')",
+        replace: ".waitFor(this.#lastLsn, 'written')",
+      },
+      {
+        file: TXN_STORE,
+        search: ".waitFor(lsn, 'durable')\n        .then(this.#durableCohort",
+        replace: ".waitFor(lsn, 'written')\n        .then(this.#durableCohort",
+      },
+      {
+        file: TXN_STORE,
+        search: 'const durable = this.#wal.durable;\n    let head',
+        replace: 'const durable = this.#wal.written;\n    let head',
+      },
+    ],
+    suites: [{ package: 'packages/txn', files: ['dist/test/crash/power-loss.test.js'] }],
   },
 ];

@@ -11,7 +11,14 @@ import { join } from 'node:path';
 import { applyBug, type Bug, type Suite } from './edit.js';
 
 /** The packages copied: those the bugs edit and those whose tests run. */
-const PACKAGES = ['packages/errors', 'packages/store', 'packages/commit', 'packages/core'];
+const PACKAGES = [
+  'packages/errors',
+  'packages/store',
+  'packages/commit',
+  'packages/core',
+  'packages/lsm',
+  'packages/txn',
+];
 /** Root files the build and the tests need. */
 const ROOT_FILES = ['package.json', 'tsconfig.base.json', 'scripts'];
 /** A suite run longer than this is stopped (and counts as not caught unless a test failed). */

@@ -12,7 +12,7 @@ import type { Fs } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal, type WalOptions } from '../../src/index.js';
-import { bytes, rejectsCode, tick, track } from '../helpers.js';
+import { bytes, durableOnly, rejectsCode, tick, track } from '../helpers.js';
 
 /** A `pwriteDurable` call the test holds, and settles itself. */
 interface HeldCall {
@@ -187,6 +187,35 @@ describe('durable commits as durable writes', () => {
         const lsn = await wal.append(bytes(20), { wait: 'written' });
         await wal.waitFor(lsn, 'durable');
         assert.deepEqual(control.calls, { pwrite: 1, pwriteDurable: 0, fdatasync: 1 });
+        await wal.close();
+      });
+
+      it('a durable commit of a record larger than a chunk is a durable write too (within one segment); records around it read back', async () => {
+        const crash = new CrashFs();
+        const control = new ControlledFs(crash);
+        // Chunks of 16 KiB; segments of 64 KiB, so the record lies within one.
+        const wal = await open(control.fs, {
+          preallocate: 0,
+          stagingLimit: 64 * 1024,
+          ...(layout.options.segmentSize === undefined ? {} : { segmentSize: 64 * 1024 }),
+        });
+        await wal.append(bytes(10), { wait: 'durable' });
+        control.reset();
+        const payloads = [bytes(20 * 1024, 1), bytes(30, 2), bytes(17 * 1024, 3), bytes(40, 4)];
+        await wal.append(payloads[0]!, { wait: 'durable' });
+        assert.deepEqual(control.calls, { pwrite: 0, pwriteDurable: 1, fdatasync: 0 });
+        // Small records after it (a pooled chunk), a large one and a small
+        // one in one turn (the large one goes as a plain write when the
+        // small one needs a chunk, before any durable waiter: an fdatasync
+        // makes it durable): each read back as appended.
+        await wal.append(payloads[1]!, { wait: 'durable' });
+        wal.append(payloads[2]!);
+        await wal.append(payloads[3]!, { wait: 'durable' });
+        const records = await reopened(durableOnly(crash), layout.path, {
+          ...layout.options,
+          ...(layout.options.segmentSize === undefined ? {} : { segmentSize: 64 * 1024 }),
+        });
+        assert.deepEqual(records.slice(1), payloads);
         await wal.close();
       });
 

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { link, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LockedError } from '@wal/errors';
@@ -179,6 +179,50 @@ describe('crash: the lock of a log (real directory, other processes)', () => {
       const found: Uint8Array[] = [];
       for await (const record of again.iterate()) found.push(record.payload);
       assert.deepEqual(found, [payload(1), payload(2)]);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('a copy of a log directory made with hard links (cp -al) writes into neither log', async () => {
+    const log = join(dir, 'log');
+    const copy = join(dir, 'copy');
+    const wal = await Wal.open(log, { segmentSize: 4096 });
+    const lsns: number[] = [];
+    for (let i = 1; i <= 60; i++) lsns.push(await wal.append(payload(i))); // 2 segments and more
+    await wal.sync();
+    await wal.close();
+    // What `cp -al log copy` makes: every file of the copy is a name of the original's.
+    await mkdir(copy);
+    for (const name of await readdir(log)) await link(join(log, name), join(copy, name));
+    const files = async () => [(await readdir(log)).sort(), (await readdir(copy)).sort()];
+    const before = await files();
+    for (const path of [copy, log]) {
+      await assert.rejects(Wal.open(path), (error: unknown) => {
+        const { code, path: locked, pid, message } = error as LockedError;
+        assert.deepEqual([code, locked, pid], ['WAL_LOCKED', path, undefined]);
+        assert.match(
+          message,
+          /cannot be locked: its segment file 00000000000000000000\.wal has 2 names \(hard links\)/,
+        );
+        return true;
+      });
+      assert.deepEqual(await files(), before, 'nothing created in either directory');
+    }
+    // Read-only, the copy reads every record.
+    const reader = await Wal.open(copy, { readOnly: true });
+    try {
+      assert.equal(reader.tail, lsns.at(-1)! + 8 + payload(60).length);
+      assert.deepEqual(await reader.read(lsns[41]!), payload(42));
+    } finally {
+      await reader.close();
+    }
+    // Once the copy is gone, the original opens with every record it had.
+    await rm(copy, { recursive: true });
+    const again = await Wal.open(log);
+    try {
+      assert.equal(again.recovery.records, 60);
+      assert.equal(again.recovery.truncated, false);
     } finally {
       await again.close();
     }

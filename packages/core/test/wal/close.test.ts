@@ -154,7 +154,10 @@ describe('Wal', () => {
         assert.equal(await wait, 'WAL_WRITE_FAILED', level);
         assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
       }
-      // The final sync fails: the record is written, not durable.
+      // The final sync fails: the record is written, not durable, and a
+      // reopen drops it (it resumes at the durable watermark): the written
+      // wait rejects too, as the same call made after the failure outside a
+      // close does (docs/DURABILITY.md §4, WAL_FAILED).
       {
         const fs = new FaultFs(new CrashFs());
         const wal = await segmented(fs, { durableWrites: false, preallocate: 0 });
@@ -165,8 +168,24 @@ describe('Wal', () => {
         const written = outcome(wal.waitFor(lsn, 'written'));
         const durable = outcome(wal.waitFor(lsn, 'durable'));
         assert.equal(await closed, 'WAL_FAILED');
-        assert.equal(await written, 'resolved');
+        assert.equal(await written, 'WAL_FAILED');
         assert.equal(await durable, 'WAL_FAILED');
+        assert.equal(await outcome(wal.waitFor(lsn, 'written')), 'WAL_FAILED', 'after the close');
+        fs.clear();
+        const again = await wal.reopen();
+        assert.equal(again.tail, lsn, 'the record is dropped');
+        await again.close();
+      }
+      // The same without a close: the written wait made after the failed sync rejects.
+      {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, { durableWrites: false, preallocate: 0 });
+        await wal.append(bytes(10), { wait: 'durable' });
+        const lsn = await wal.append(bytes(10), { wait: 'written' });
+        fs.inject({ method: ['fdatasync', 'fdatasyncSync'], fault: 'EIO', persistent: true });
+        await rejectsCode(wal.sync(), 'WAL_FAILED');
+        assert.equal(await outcome(wal.waitFor(lsn, 'written')), 'WAL_FAILED');
+        await wal.close();
       }
     });
 

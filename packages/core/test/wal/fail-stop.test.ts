@@ -2,10 +2,12 @@
 // stops the log; reopen resumes where the durable state says.
 
 import assert from 'node:assert/strict';
+import { MemoryStore } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
-import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
-import { appendAll, collect, segmented, single } from './fixtures.js';
+import { Wal } from '../../src/index.js';
+import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
+import { appendAll, collect, collectBatches, segmented, single } from './fixtures.js';
 
 /**
  * The three ways a log calls its file system: asynchronously with durable
@@ -51,10 +53,12 @@ describe('Wal', () => {
         const { lsns, payloads } = appendAll(wal, [100, 200]);
         await wal.sync();
         const durableBefore = wal.durable;
-        // Two large records: one write each. The first fails, the second lands.
+        // Two large records: one plain write each (no durable wait: with
+        // one, the first would be a durable write). The first fails, the
+        // second lands.
         const failAt = wal.tail;
         fs.inject({ method: mode.pwrite, when: (call) => call.args[1] === failAt });
-        const a = wal.append(bytes(20000, 7), { wait: 'durable' });
+        const a = wal.append(bytes(20000, 7), { wait: 'written' });
         const b = wal.append(bytes(20000, 8), { wait: 'written' });
         const aError = await rejectsCode(a, 'WAL_WRITE_FAILED');
         assert.equal((aError as { offset?: number }).offset, failAt);
@@ -107,8 +111,15 @@ describe('Wal', () => {
         await rejectsCode(wal.drained(), 'WAL_FAILED');
         // Records made durable before the failure resolve their waits at once.
         await wal.waitFor(lsns[1]!, 'durable');
-        // The store latched its failure: reads are refused too.
-        await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
+        // The store latched its failure: reads are refused too, with the
+        // log's failure (its offset the durable watermark).
+        const readError = await rejectsCode(wal.read(lsns[0]!), 'WAL_FAILED');
+        assert.equal(readError, wal.failure);
+        assert.equal((readError as { offset?: number }).offset, durable);
+        const iterateError = await rejectsCode(collect(wal.iterate()), 'WAL_FAILED');
+        assert.equal((iterateError as { offset?: number }).offset, durable);
+        const batchError = await rejectsCode(collectBatches(wal.iterateBatches()), 'WAL_FAILED');
+        assert.equal((batchError as { offset?: number }).offset, durable);
         await wal.close();
         await wal.close();
         const again = await wal.reopen();
@@ -170,7 +181,101 @@ describe('Wal', () => {
         );
         await again.close();
       });
+
+      for (const how of ['waitFor', 'sync', 'a durable append'] as const)
+        it(`a failed write while a durable wait (${how}) is pending on records written before it: close() and reopen() at once keep them, durable, and the wait resolves`, async () => {
+          const inner = new CrashFs();
+          const fs = new FaultFs(inner);
+          const wal = await segmented(fs, { preallocate: 0, ...mode.options });
+          const first = await wal.append(bytes(100, 1), { wait: 'durable' });
+          const { lsns } = appendAll(wal, [200]);
+          const last = wal.tail;
+          lsns.push(last);
+          // Written first, then waited for as durable: the group commit's
+          // flush makes them durable (with durable writes on too), except
+          // for the durable append, sent as a durable write when it can.
+          let pending: Promise<unknown>;
+          if (how === 'a durable append') {
+            pending = wal.append(bytes(300, 3), { wait: 'durable' });
+            await wal.waitFor(last, 'written');
+          } else {
+            wal.append(bytes(300, 3));
+            await wal.waitFor(last, 'written');
+            pending = how === 'sync' ? wal.sync() : wal.waitFor(last, 'durable');
+          }
+          const failAt = wal.tail;
+          // The next plain write fails; the group commit has a flush
+          // scheduled (or running) for the records written before it.
+          fs.inject({ method: mode.pwrite });
+          const waited = track(pending);
+          await rejectsCode(wal.append(bytes(50, 9), { wait: 'written' }), 'WAL_WRITE_FAILED');
+          assert.equal(wal.failure?.offset, failAt);
+          // The caller reacts at once (docs/DURABILITY.md §4).
+          const again = await wal.reopen();
+          assert.equal(waited.state, 'resolved', String(waited.error));
+          assert.equal(
+            wal.failure?.code,
+            'WAL_WRITE_FAILED',
+            'the failure is the write, not a sync',
+          );
+          assert.equal(
+            wal.durable,
+            failAt,
+            'the close made everything written before the failure durable',
+          );
+          assert.equal(again.tail, failAt, 'reopen resumes at the failed write');
+          assert.deepEqual(
+            (await collect(again.iterate())).map((r) => r.lsn),
+            [first, ...lsns],
+          );
+          await again.close();
+          // And they survive a power loss.
+          const after = await segmented(durableOnly(inner));
+          assert.equal(after.tail, failAt);
+          await after.close();
+        });
+
+      it('a write failing while close() runs, with a durable wait pending on records written before it: the close rejects, the wait resolves, reopen keeps them', async () => {
+        const fs = new FaultFs(new CrashFs());
+        const wal = await segmented(fs, { preallocate: 0, ...mode.options });
+        await wal.append(bytes(100, 1), { wait: 'durable' });
+        wal.append(bytes(200, 2));
+        const last = wal.tail;
+        wal.append(bytes(300, 3));
+        await wal.waitFor(last, 'written');
+        const failAt = wal.tail;
+        const waited = track(wal.waitFor(last, 'durable'));
+        fs.inject({ method: mode.pwrite });
+        wal.append(bytes(50, 9));
+        await rejectsCode(wal.close(), 'WAL_WRITE_FAILED');
+        assert.equal(waited.state, 'resolved', String(waited.error));
+        assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+        assert.equal(wal.durable, failAt);
+        const again = await wal.reopen();
+        assert.equal(again.tail, failAt);
+        await again.close();
+      });
     });
+
+  describe('a failed write with a commit delay', () => {
+    it('close() serves the flush scheduled for the records before the failed write: the wait resolves before close() does, no timer outlives it', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const wal = await segmented(fs, { preallocate: 0, durableWrites: false, commitDelayMs: 200 });
+      const lsn = wal.append(bytes(100, 1));
+      await wal.waitFor(lsn, 'written');
+      const failAt = wal.tail;
+      fs.inject({ method: 'pwrite', fault: 'EIO' });
+      const waited = track(wal.waitFor(lsn, 'durable'));
+      await rejectsCode(wal.append(bytes(100, 2), { wait: 'written' }), 'WAL_WRITE_FAILED');
+      await wal.close();
+      assert.equal(waited.state, 'resolved', String(waited.error));
+      assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+      assert.equal(wal.durable, failAt);
+      const again = await wal.reopen();
+      assert.equal(again.tail, failAt);
+      await again.close();
+    });
+  });
 
   describe('failures outside appends', () => {
     it('a failed truncation stops the log; reopen completes it', async () => {
@@ -219,5 +324,59 @@ describe('Wal', () => {
       assert.deepEqual(await again.read(second), bytes(5000));
       await again.close();
     });
+
+    it('a failed durable-hint update (the store not latched): close() syncs what was written meanwhile, and reopen() keeps it', async () => {
+      const fs = new FaultFs(new CrashFs());
+      const wal = await segmented(fs, { durableWrites: false, preallocate: 0 });
+      await wal.append(bytes(100), { wait: 'durable' });
+      // Crosses a segment: the sync making it durable starts a hint update,
+      // whose rename fails (the store latches only a failed fsync).
+      const big = await wal.append(bytes(5000), { wait: 'written' });
+      fs.inject({ method: 'rename' });
+      await wal.waitFor(big, 'durable');
+      // Written while the hint update runs, not synced.
+      const last = await wal.append(bytes(10), { wait: 'written' });
+      const failure = (): string | undefined => wal.failure?.code;
+      assert.equal(failure(), undefined, 'written before the hint update failed');
+      for (let i = 0; i < 20 && failure() === undefined; i++) await tick();
+      assert.equal(failure(), 'WAL_FAILED');
+      assert.ok(wal.durable <= last);
+      // The data path did not fail: the record stays written, and the close
+      // makes it durable (the resume point is the durable watermark as it
+      // stands once the log is closed).
+      await wal.waitFor(last, 'written');
+      await wal.close();
+      const end = last + HEADER_SIZE + 10;
+      assert.equal(wal.durable, end);
+      const again = await wal.reopen();
+      assert.equal(again.tail, end);
+      await again.close();
+    });
+
+    for (const broken of ['throws', 'returns no promise'] as const)
+      it(`a Store whose sync() ${broken} (the contract forbids it) fails the log as a failed sync, whole`, async () => {
+        const store = new MemoryStore();
+        let breakSync = false;
+        const sync = store.sync.bind(store);
+        store.sync = (): Promise<void> => {
+          if (!breakSync) return sync();
+          if (broken === 'throws') throw Object.assign(new Error('sync broke'), { code: 'EIO' });
+          return undefined as unknown as Promise<void>;
+        };
+        const wal = await Wal.open(store, { durableWrites: false });
+        await wal.append(bytes(10, 1), { wait: 'durable' });
+        const durable = wal.durable;
+        breakSync = true;
+        wal.append(bytes(10, 2));
+        const error = await rejectsCode(wal.sync(), 'WAL_FAILED');
+        assert.equal((error as { offset?: number }).offset, durable);
+        // The log stopped, not only its group commit: appends are refused
+        // at once (an accepted one failed later, uncaught, in a microtask).
+        assert.equal(wal.failure?.code, 'WAL_FAILED');
+        assert.equal(wal.failure?.offset, durable);
+        throwsCode(() => wal.append(bytes(10, 3)), 'WAL_FAILED');
+        for (let i = 0; i < 3; i++) await tick();
+        await wal.close();
+      });
   });
 });

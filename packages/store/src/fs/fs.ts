@@ -99,6 +99,16 @@ export interface Fs {
    */
   links(file: FsFile): Promise<number>;
   /**
+   * Optional: the link count of the file at `path` (`stat`'s `nlink`,
+   * symbolic links followed), as {@link Fs.links} gives it for an open file,
+   * without opening it: one call where an open, a `links` and a close take
+   * three. Rejects with `ENOENT` when nothing is at `path`. A segmented store
+   * counts the names of the segments a writable open would write in place
+   * with it (falling back to `open`, `links` and `close` when an `Fs` does
+   * not have it).
+   */
+  linksAt?(path: string): Promise<number>;
+  /**
    * The canonical absolute path of `path`, as `realpath(3)` gives it: every
    * symbolic link in it resolved, no `.` or `..` components. Rejects with
    * `ENOENT` when `path`, or a link it goes through, names nothing (a
@@ -158,7 +168,7 @@ const REQUIRED: Record<RequiredFsMethod, true> = {
 
 /**
  * The methods every {@link Fs} has, its optional ones (`preadSync`,
- * `pwriteSync`, `fdatasyncSync`, `pwriteDurable`) aside: what a wrapper must
+ * `pwriteSync`, `fdatasyncSync`, `pwriteDurable`, `linksAt`) aside: what a wrapper must
  * pass on, and what an option taking an `Fs` can check for.
  */
 export const FS_METHODS: readonly FsMethod[] = Object.freeze(

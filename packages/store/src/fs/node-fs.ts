@@ -31,6 +31,7 @@ import {
   readdir,
   realpath,
   rename,
+  stat,
   unlink,
   writeFile,
 } from 'node:fs/promises';
@@ -417,6 +418,11 @@ export class NodeFs implements Fs {
   /** `fstat`'s `nlink` on the descriptor. */
   links(file: FsFile): Promise<number> {
     return file instanceof NodeFile ? file.links() : Promise.reject(notOurs(file));
+  }
+
+  /** `stat`'s `nlink` of `path` (symbolic links followed); nothing is opened. */
+  async linksAt(path: string): Promise<number> {
+    return (await stat(path)).nlink;
   }
 
   /** `fs.promises.realpath`: the canonical path, every symbolic link resolved. */

@@ -95,6 +95,7 @@ const SYSCALLS: Readonly<Record<FsMethod, string>> = {
   ftruncate: 'ftruncate',
   size: 'fstat',
   links: 'fstat',
+  linksAt: 'stat',
   realpath: 'realpath',
   rename: 'rename',
   unlink: 'unlink',
@@ -184,6 +185,8 @@ export class FaultFs implements Fs {
    * nothing); present when `inner` has it.
    */
   readonly pwriteDurable?: (file: FsFile, bytes: Uint8Array, position: number) => Promise<number>;
+  /** {@link Fs.linksAt} through the rules (method `linksAt`, syscall `stat`); present when `inner` has it. */
+  readonly linksAt?: (path: string) => Promise<number>;
 
   constructor(inner: Fs) {
     if (typeof inner !== 'object' || inner === null) throw invalidArgType('inner', 'an Fs', inner);
@@ -214,6 +217,9 @@ export class FaultFs implements Fs {
           ? Promise.resolve(0)
           : inner.pwriteDurable!(file, view, position);
       };
+    }
+    if (typeof inner.linksAt === 'function') {
+      this.linksAt = (path) => this.#call('linksAt', path, [], () => inner.linksAt!(path));
     }
     if (typeof inner.preadSync === 'function') {
       this.preadSync = (file, into, position) => {

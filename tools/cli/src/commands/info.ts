@@ -6,14 +6,16 @@ import { describeLock, lockStatus } from '../lock.js';
 import { diskUsage, segmentSizeOf } from '../open.js';
 import { Progress } from '../progress.js';
 import {
-  cutBytes,
   damageJson,
   describeDamage,
   describeHardDamage,
+  describePendingCut,
   describeZeroTail,
   type Io,
   type LogOptions,
+  pendingCutJson,
   readingOf,
+  tearCutBytes,
   withStore,
 } from './shared.js';
 
@@ -44,7 +46,7 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       maxRecordSize: diagnosis.maxRecordSize,
       head: report.head,
       tail: report.end,
-      records: report.records,
+      records: diagnosis.records,
       segments: usage.segments ?? null,
       bytes: report.storeLength - report.head,
       diskBytes: usage.bytes,
@@ -54,8 +56,9 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       tear:
         tear === undefined
           ? null
-          : { ...damageJson(target, store, tear), cutBytes: cutBytes(report) },
+          : { ...damageJson(target, store, tear), cutBytes: tearCutBytes(diagnosis) },
       damage: damage === undefined ? null : damageJson(target, store, damage),
+      pendingCut: pendingCutJson(diagnosis),
       skipped: report.skipped.length,
       lock: {
         locked: lock.locked,
@@ -70,8 +73,10 @@ export async function info(path: string, options: InfoOptions, io: Io): Promise<
       let state = 'clean';
       if (damage !== undefined) {
         state = `DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)} (see wal verify)`;
+      } else if (diagnosis.pendingCut !== undefined) {
+        state = `${tear === undefined ? 'clean' : 'torn tail'}; ${describePendingCut(diagnosis)}`;
       } else if (tear !== undefined) {
-        state = `torn tail: ${describeDamage(target, store, tear)}; recovery cuts ${cutBytes(report)} bytes`;
+        state = `torn tail: ${describeDamage(target, store, tear)}; recovery cuts ${tearCutBytes(diagnosis)} bytes`;
       } else if (report.zeroTail > 0) {
         state = `clean; ${describeZeroTail(report)}: recovery cuts them`;
       }

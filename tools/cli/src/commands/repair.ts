@@ -22,6 +22,7 @@ import {
 import {
   describeDamage,
   describeHardDamage,
+  describePendingCut,
   describeZeroTail,
   type Io,
   type LogOptions,
@@ -218,8 +219,9 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
   const { report, damage } = diagnosis;
   if (plan.cut === plan.storeLength && !plan.lowerHint) {
     await say(
-      `${path}: nothing to repair: ${report.records} record(s), LSN ${report.head} to ${report.end}.`,
+      `${path}: nothing to repair: ${diagnosis.records} record(s), LSN ${report.head} to ${report.end}.`,
     );
+    if (diagnosis.pendingCut !== undefined) await say(`  ${describePendingCut(diagnosis)}.`);
     if (report.skipped.length > 0) {
       await say(
         `  ${report.skipped.length} damaged record(s) stay in the log; opening it with recovery 'skip' steps over them.`,
@@ -230,14 +232,17 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
   const backup = backupPath(target, options.backupDir);
   await withTarget(target, async (_target, store) => {
     await say(
-      `${path}: ${report.records} intact record(s) from LSN ${report.head} to ${report.end}.`,
+      `${path}: ${diagnosis.records} intact record(s) from LSN ${report.head} to ${report.end}.`,
     );
     if (damage !== undefined) {
       await say(`  damage: ${describeHardDamage(target, store, damage, diagnosis)}.`);
     } else if (report.tear !== undefined) {
       await say(`  torn tail: ${describeDamage(target, store, report.tear)}.`);
     }
-    if (damage === undefined && report.zeroTail > 0) await say(`  ${describeZeroTail(report)}.`);
+    if (diagnosis.pendingCut !== undefined) await say(`  ${describePendingCut(diagnosis)}.`);
+    else if (damage === undefined && report.zeroTail > 0) {
+      await say(`  ${describeZeroTail(report)}.`);
+    }
     await say('wal repair will:');
     let step = 0;
     if (plan.cut < plan.storeLength) {
@@ -359,7 +364,7 @@ export async function repair(path: string, options: RepairOptions, io: Io): Prom
 
   const after = await withTarget(target, (_target, check) => diagnose(check, reading));
   await say(
-    `Done: the log opens ${after.status === 'clean' ? 'clean' : `but is ${after.status}`}: ${after.report.records} record(s), LSN ${after.report.head} to ${after.report.end}` +
+    `Done: the log opens ${after.status === 'clean' ? 'clean' : `but is ${after.status}`}: ${after.records} record(s), LSN ${after.report.head} to ${after.report.end}` +
       (reopened.skipped.length > 0
         ? `; ${reopened.skipped.length} damaged record(s) stepped over with recovery 'skip'.`
         : '.'),

@@ -108,6 +108,43 @@ export function describeZeroTail(report: RecoveryReport): string {
   return `${report.zeroTail} byte(s) of zeros from LSN ${from} to the end (space the log preallocates ahead of its records, left by a crash)`;
 }
 
+/**
+ * The phrase for a cut of the log's end in progress (`wal.cutTo`): where it
+ * ends the log and what it drops, whose bytes are neither torn nor damage.
+ */
+export function describePendingCut(diagnosis: Diagnosis): string {
+  const cut = diagnosis.pendingCut!;
+  const { report } = diagnosis;
+  const what =
+    `a cut of the log's end to LSN ${cut.lsn} is in progress (wal.cutTo: a truncateAfter, ` +
+    'or a recovery, that a crash interrupted, or a writer cutting now)';
+  if (cut.cutBytes === 0) {
+    return `${what}, done already: the next writable open removes its mark`;
+  }
+  const parts = [`${cut.records} intact record(s)`];
+  if (report.tear !== undefined) parts.push(`a torn record at LSN ${report.tear.offset}`);
+  if (report.zeroTail > 0) parts.push(`${report.zeroTail} byte(s) of zeros`);
+  return `${what}: the next writable open finishes it, cutting the ${cut.cutBytes} byte(s) past it (${parts.join(', then ')})`;
+}
+
+/**
+ * Bytes from the tear to the end of the store, which recovery cuts: the torn
+ * bytes and any zero tail after them (past a cut in progress, the bytes
+ * between its mark and the tear are the cut's: see {@link describePendingCut}).
+ */
+export function tearCutBytes(diagnosis: Diagnosis): number {
+  const { report } = diagnosis;
+  return diagnosis.pendingCut === undefined || report.tear === undefined
+    ? cutBytes(report)
+    : report.storeLength - report.tear.offset;
+}
+
+/** A cut in progress as JSON, `null` when there is none. */
+export function pendingCutJson(diagnosis: Diagnosis) {
+  const cut = diagnosis.pendingCut;
+  return cut === undefined ? null : { lsn: cut.lsn, cutBytes: cut.cutBytes, records: cut.records };
+}
+
 /** Bytes recovery (or a repair) cuts after the end: the torn bytes and the zeros after them. */
 export function cutBytes(report: RecoveryReport): number {
   return report.tornBytes + report.zeroTail;

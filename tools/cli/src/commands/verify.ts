@@ -9,10 +9,13 @@ import {
   damageJson,
   describeDamage,
   describeHardDamage,
+  describePendingCut,
   describeZeroTail,
   type Io,
   type LogOptions,
+  pendingCutJson,
   readingOf,
+  tearCutBytes,
   withStore,
 } from './shared.js';
 
@@ -97,7 +100,7 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
       status: diagnosis.status,
       head: report.head,
       end: report.end,
-      records: report.records,
+      records: diagnosis.records,
       storeLength: report.storeLength,
       durableHint: diagnosis.durableHint,
       zeroTail: report.zeroTail,
@@ -106,7 +109,7 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
           ? null
           : {
               ...damageJson(target, store, tear),
-              cutBytes: cutBytes(report),
+              cutBytes: tearCutBytes(diagnosis),
               droppedFrames: report.droppedFrames,
             },
       damage:
@@ -119,6 +122,7 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
               droppedFrames: report.droppedFrames,
               skippable,
             },
+      pendingCut: pendingCutJson(diagnosis),
       skipped: report.skipped.map((skipped) => damageJson(target, store, skipped)),
     };
     if (options.json === true) {
@@ -128,7 +132,7 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
       if (damage !== undefined) {
         lines.push(`${path}: DAMAGED: ${describeHardDamage(target, store, damage, diagnosis)}.`);
         lines.push(
-          `  ${report.records} intact record(s) before it (LSN ${report.head} to ${report.end}).`,
+          `  ${diagnosis.records} intact record(s) before it (LSN ${report.head} to ${report.end}).`,
         );
         lines.push(
           `  wal repair cuts ${cutBytes(report)} byte(s) at LSN ${report.end}` +
@@ -141,7 +145,7 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
         }
       } else {
         lines.push(
-          `${path}: ${tear === undefined ? 'OK' : 'OK with a torn tail'}: ${report.records} record(s), LSN ${report.head} to ${report.end}.`,
+          `${path}: ${tear === undefined ? 'OK' : 'OK with a torn tail'}: ${diagnosis.records} record(s), LSN ${report.head} to ${report.end}.`,
         );
         if (tear !== undefined) {
           lines.push(
@@ -149,8 +153,13 @@ async function verifyLog(path: string, options: VerifyOptions, io: Io): Promise<
           );
         }
         const zeros = describeZeroTail(report);
-        if (zeros !== '') lines.push(`  ${zeros}.`);
-        if (cutBytes(report) > 0) {
+        if (diagnosis.pendingCut !== undefined) {
+          // What is cut past it, zeros included, is the cut's.
+          lines.push(`  ${describePendingCut(diagnosis)}.`);
+        } else if (zeros !== '') {
+          lines.push(`  ${zeros}.`);
+        }
+        if (diagnosis.pendingCut === undefined && cutBytes(report) > 0) {
           lines.push(
             `  recovery (the next writable open) will cut ${cutBytes(report)} byte(s) at LSN ${report.end}` +
               (report.droppedFrames > 0
