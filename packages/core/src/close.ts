@@ -5,7 +5,8 @@
  * written ahead and not used cut (§8.4); then the group commit finishes
  * (after a failed write, what was written below it is synced), the log
  * waits until it is settled and no store call is in flight
- * (docs/INTERNALS.md §5, §6) and closes the store. Internal to @wal/core.
+ * (docs/INTERNALS.md §5, §6), and for the record of where a failed log
+ * resumes (§6), and closes the store. Internal to @wal/core.
  */
 import { ClosedError } from '@wal/errors';
 import { BLOCK_FAILED, type LogState } from './state.js';
@@ -52,9 +53,15 @@ export async function closeLog(log: LogState): Promise<void> {
     }
   }
   await finish(log);
+  // After a failed write-back (a failed sync or durable write): the record
+  // of where the log resumes (durability.ts), which a later open cuts at.
+  // Its failure is this close's: an open in another process may then take
+  // bytes that are not on disk for durable (docs/DURABILITY.md §4).
+  const unrecorded = await durability.resumeRecorded();
   // A failure during the close (a durable-hint update in flight, say) is
   // this close's failure: the caller must not take it for a clean close.
   if (!failedBefore && durability.failure !== undefined) error ??= durability.failure;
+  error ??= unrecorded;
   log.writer.rejectDrainWaiters(new ClosedError('log'));
   log.shared?.closed();
   durability.storeClosing();

@@ -6,7 +6,7 @@
  */
 import { ClosedError, FailedError, type WalError } from '@wal/errors';
 import { publishFail } from './channels.js';
-import { DURABLE_HINT_KEY } from './meta.js';
+import { DURABLE_HINT_KEY, META_CUT_TO, META_TRUNCATIONS } from './meta.js';
 import { BLOCK_FAILED, type LogState } from './state.js';
 
 /** Durable-hint spacing when the store has no segment size. */
@@ -33,6 +33,13 @@ export class Durability {
   #hintWrite: Promise<void> | undefined;
   /** A newer value to persist once the update in flight settled. */
   #hintWanted: number | undefined;
+  /**
+   * The resume point's record in the metadata (`wal.cutTo`), once a failure
+   * made the bytes past the durable watermark untrusted: resolves with
+   * `undefined` once recorded (or when there is nothing to record), with the
+   * error when recording failed. Never rejects.
+   */
+  #mark: Promise<WalError | undefined> | undefined;
 
   constructor(log: LogState, hint: number, segmentSize: number) {
     this.#log = log;
@@ -78,9 +85,12 @@ export class Durability {
    * Stops the log: appends throw `error`, staged records are dropped (their
    * waiters reject), and a reopen resumes at `resumeAt` ('durable': at the
    * durable watermark when the log is closed; with `durableToo`, at the
-   * lower of both). docs/INTERNALS.md §6.
+   * lower of both). `untrusted`: a write-back failed (a failed sync or
+   * durable write, which the store latched), so the bytes past the resume
+   * point may be in the page cache only: it is recorded for every later
+   * open. docs/INTERNALS.md §6.
    */
-  fail(error: WalError, resumeAt: number | 'durable', durableToo = false): void {
+  fail(error: WalError, resumeAt: number | 'durable', durableToo = false, untrusted = false): void {
     const first = this.#failure === undefined;
     if (first) this.#failure = error;
     if (resumeAt === 'durable') this.#resumeAtDurable = true;
@@ -94,6 +104,67 @@ export class Durability {
       log.shared?.failed(error);
       publishFail(log, error);
     }
+    if (untrusted && (resumeAt === 'durable' || durableToo)) this.#recordResume();
+  }
+
+  /**
+   * Settles once the resume point's record in the metadata (after a failed
+   * sync or durable write, or another failure the store latched) is done:
+   * with `undefined` when recorded or when there was none to record, with
+   * the error when recording failed. Never rejects.
+   */
+  resumeRecorded(): Promise<WalError | undefined> {
+    return this.#mark ?? Promise.resolve(undefined);
+  }
+
+  /**
+   * Records where the log resumes (the durable watermark, or lower) in the
+   * metadata as a cut of its end in progress (`wal.cutTo`, counted in
+   * `wal.truncations`, the hint lowered to it: docs/FORMAT.md §5.2, §8
+   * step 8), in the background, so that any later open, in any process,
+   * cuts there as a `reopen()` does: bytes past it may be in the page cache
+   * only, never to reach the disk, although they read back intact and a
+   * later fsync succeeds (docs/DURABILITY.md §4). Called after a failed
+   * sync or durable write (the group commit latched it) or a write whose
+   * fsync inside failed (the store latched it: every later sync or durable
+   * write rejects, and so does every one completing after the latch): the
+   * durable watermark no longer moves, so the resume point is final. The
+   * metadata is its own file, replaced through a new one: the store writes
+   * it although it refuses all else (`Store.updateMetaAfterFailure`).
+   */
+  #recordResume(): void {
+    const log = this.#log;
+    const store = log.store;
+    if (this.#mark !== undefined || log.readOnly || store.updateMetaAfterFailure === undefined) {
+      return;
+    }
+    const at = this.resumeAt();
+    if (at === undefined) return;
+    const hint = Math.min(this.#hint, at);
+    log.exclusivity.begin();
+    this.#mark = log.gate
+      .call(() =>
+        store.updateMetaAfterFailure!({
+          [DURABLE_HINT_KEY]: hint,
+          [META_TRUNCATIONS]: log.cutCount + 1,
+          [META_CUT_TO]: at,
+        }),
+      )
+      .then(
+        () => {
+          this.#hint = hint;
+          log.cutCount++;
+          log.exclusivity.end();
+          return undefined;
+        },
+        (cause: unknown) => {
+          log.exclusivity.end();
+          return new FailedError(
+            `recording in the metadata that the failed log resumes at offset ${at} failed: an open after this process ends may take bytes past it, which may not be on disk, for durable`,
+            { cause, offset: at },
+          );
+        },
+      );
   }
 
   /**
@@ -159,6 +230,8 @@ export class Durability {
         offset: this.#log.gc!.durable,
       }),
       'durable',
+      false,
+      true,
     );
   }
 

@@ -818,7 +818,9 @@ export class Wal {
    * Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
    * nothing new, waits for writes in flight, syncs what was written before a
-   * failed write (unless a sync failed), releases everything and resolves.
+   * failed write (unless a sync failed), waits for the record of where the
+   * log resumes (after a failed sync: `wal.cutTo`, docs/FORMAT.md §8.3),
+   * releases everything and resolves, or rejects when that record failed.
    * Idempotent: later calls return the same promise.
    */
   close(): Promise<void> {

@@ -530,6 +530,7 @@ export class Writer {
         new WriteFailedError(start, { cause }),
         gc.poisonedAt ?? start,
         latched(cause),
+        latched(cause),
       );
     }
     this.#releaseBuffered(end - start);

@@ -646,13 +646,20 @@ class Reopen implements Command {
         assert.equal(real.wal.tail, bound, 'reopen() resumes at the failed write');
       }
     } else {
-      // A failed log closes without writing, and resolves.
-      if (old.closed) await old.close().catch(() => {});
-      else await old.close();
+      // A failed log closes without writing a record, and resolves, unless
+      // it could not record where it resumes (after a failed write-back,
+      // docs/FORMAT.md §8.3): then it rejects with WAL_FAILED.
+      // (Closed before: the close's own rejection was already checked.)
+      const closedBefore = old.closed;
+      await old.close().catch((error: unknown) => {
+        if (!closedBefore) assert.equal(errorCode(error), 'WAL_FAILED', String(error));
+      });
       real.wal = await open(real.faults);
       stats.viaOpen++;
     }
-    await checkRecovered(model, real, model.durable, this.viaReopen);
+    // A fresh open of a failed log cuts where it resumes too, when the failed
+    // log recorded it: the report counts what the scan found, before the cut.
+    await checkRecovered(model, real, model.durable, true);
   }
   checkClean(model: Model, real: Real): void {
     assert.equal(real.wal.recovery.tornBytes, 0, 'a clean close leaves no torn tail');

@@ -254,10 +254,16 @@ describe('I/O errors', () => {
     await db.close().catch(() => undefined);
     const restarted = await Lsm.open(DIR, { ...options, fs: crash });
     await check(restarted, 'restart');
-    // The write landed whole: after a restart (the page cache kept) all its batches are there.
+    // The write landed whole, but past the durable watermark of the failed
+    // log, which recorded that it resumes there (docs/FORMAT.md §8.3): after a
+    // restart (the page cache kept), as after a reopen(), the batches it held
+    // that were not acknowledged are gone.
     for (let n = 0; n < first.length; n++) {
-      assert.ok(
-        (await restarted.get(bytes(`first-${String(n).padStart(3, '0')}-00000`))) !== undefined,
+      if (acknowledged.includes(n)) continue;
+      assert.equal(
+        await restarted.get(bytes(`first-${String(n).padStart(3, '0')}-00000`)),
+        undefined,
+        `batch ${n}`,
       );
     }
     await restarted.close();

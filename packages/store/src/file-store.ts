@@ -155,6 +155,8 @@ export class FileStore extends StoreBase {
   /** Permission bits of the files this store creates (before the umask): the `mode` option. */
   readonly mode: number;
   readonly #fs: Fs;
+  /** The file system as given, not latched: for `updateMetaAfterFailure` only. */
+  readonly #rawFs: Fs;
   readonly #file: FsFile;
   readonly #lock: FsLock | undefined;
   readonly #data: SyncState;
@@ -173,6 +175,7 @@ export class FileStore extends StoreBase {
     this.realPath = realPath;
     this.mode = state.mode;
     this.#fs = latchedFs(fs, () => this.failure);
+    this.#rawFs = fs;
     this.#file = file;
     this.#lock = lock;
     this.headOffset = state.head;
@@ -361,7 +364,7 @@ export class FileStore extends StoreBase {
       try {
         this.#fs.fdatasyncSync!(this.#file);
       } catch (error) {
-        this.#fsyncFailed(error, `fdatasync of ${this.path}`);
+        this.#dataFsyncFailed(error, `fdatasync of ${this.path}`);
       }
     });
     return true;
@@ -378,7 +381,7 @@ export class FileStore extends StoreBase {
         try {
           await this.#fs.fdatasync(this.#file);
         } catch (error) {
-          this.#fsyncFailed(error, `fdatasync of ${this.path}`);
+          this.#dataFsyncFailed(error, `fdatasync of ${this.path}`);
         }
       }),
     ];
@@ -412,20 +415,29 @@ export class FileStore extends StoreBase {
     await this.#writeMeta(next, this.headOffset);
   }
 
-  async #writeMeta(user: StoreMeta, head: number): Promise<void> {
+  protected override async doUpdateMetaAfterFailure(next: StoreMeta): Promise<void> {
+    await this.#writeMeta(next, this.headOffset, true);
+  }
+
+  /** `afterFailure`: through the file system as given, latching nothing (`updateMetaAfterFailure`). */
+  async #writeMeta(user: StoreMeta, head: number, afterFailure = false): Promise<void> {
     const meta: Record<string, MetaValue> = { ...user };
     if (head > 0) meta[HEAD_KEY] = head;
     await replaceFile(
-      this.#fs,
+      afterFailure ? this.#rawFs : this.#fs,
       `${this.realPath}.meta`,
       encodeMeta(meta),
-      this.#fsyncFailed,
+      afterFailure ? failOpen : this.#fsyncFailed,
       this.mode,
     );
   }
 
   readonly #fsyncFailed = (cause: unknown, what: string): never =>
     this.latch(toWalError(cause, what), what);
+
+  /** A failed fdatasync of the log's file: `updateMetaAfterFailure` may still record. */
+  readonly #dataFsyncFailed = (cause: unknown, what: string): never =>
+    this.latchData(toWalError(cause, what), what);
 
   /** Latches a failed `pwriteDurable` at `position` (the store's offset: one file). */
   readonly #durableWriteFailed = (cause: unknown, position: number): never =>

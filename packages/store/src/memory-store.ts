@@ -98,6 +98,10 @@ export class MemoryStore extends StoreBase {
     return Promise.resolve();
   }
 
+  protected override doUpdateMetaAfterFailure(_next: StoreMeta): Promise<void> {
+    return Promise.resolve();
+  }
+
   protected doClose(): Promise<void> {
     this.#pages.clear();
     return Promise.resolve();

@@ -283,6 +283,8 @@ export class SegmentedStore extends StoreBase {
   /** Permission bits of the files this store creates (before the umask): the `mode` option. */
   readonly mode: number;
   readonly #fs: Fs;
+  /** The file system as given, not latched: for `updateMetaAfterFailure` only. */
+  readonly #rawFs: Fs;
   readonly #lock: FsLock | undefined;
   #segments = new Map<number, Segment>();
   #dirDirty: boolean;
@@ -310,6 +312,7 @@ export class SegmentedStore extends StoreBase {
     super('segmented store', lock === undefined);
     this.dir = dir;
     this.#fs = latchedFs(fs, () => this.failure);
+    this.#rawFs = fs;
     this.#lock = lock;
     this.segmentSize = state.segmentSize;
     this.maxOpenSegments = state.maxOpenSegments;
@@ -901,13 +904,17 @@ export class SegmentedStore extends StoreBase {
   readonly #fsyncFailed = (cause: unknown, what: string): never =>
     this.latch(toWalError(cause, what), what);
 
+  /** A failed fdatasync of a segment: `updateMetaAfterFailure` may still record. */
+  readonly #dataFsyncFailed = (cause: unknown, what: string): never =>
+    this.latchData(toWalError(cause, what), what);
+
   /** Fdatasyncs the segment through `file` (open, and pinned or being evicted) if it is dirty. */
   #flushFile(segment: Segment, file: FsFile): Promise<void> {
     return segment.sync.flush(async () => {
       try {
         await this.#fs.fdatasync(file);
       } catch (error) {
-        this.#fsyncFailed(error, `fdatasync of ${file.path}`);
+        this.#dataFsyncFailed(error, `fdatasync of ${file.path}`);
       }
     });
   }
@@ -1061,7 +1068,7 @@ export class SegmentedStore extends StoreBase {
         try {
           this.#fs.fdatasyncSync!(file);
         } catch (error) {
-          this.#fsyncFailed(error, `fdatasync of ${file.path}`);
+          this.#dataFsyncFailed(error, `fdatasync of ${file.path}`);
         }
       });
     }
@@ -1194,6 +1201,11 @@ export class SegmentedStore extends StoreBase {
   protected async doUpdateMeta(next: StoreMeta): Promise<void> {
     const meta = encodeMeta({ ...next, [SEGMENT_SIZE_KEY]: this.segmentSize });
     await replaceFile(this.#fs, join(this.dir, 'meta'), meta, this.#fsyncFailed, this.mode);
+  }
+
+  protected override async doUpdateMetaAfterFailure(next: StoreMeta): Promise<void> {
+    const meta = encodeMeta({ ...next, [SEGMENT_SIZE_KEY]: this.segmentSize });
+    await replaceFile(this.#rawFs, join(this.dir, 'meta'), meta, failOpen, this.mode);
   }
 
   async #closeFiles(): Promise<void> {

@@ -104,6 +104,8 @@ export abstract class StoreBase implements Store {
   #idle: Array<() => void> = [];
   #exclusive = false;
   #failure: FailedError | undefined;
+  /** The latched failure is a data file's failed fsync or durable write (`latchData`). */
+  #dataFailure = false;
   #meta: StoreMeta = Object.freeze({});
   #metaQueue: Promise<unknown> = Promise.resolve();
   #refreshing: Promise<void> = Promise.resolve();
@@ -157,6 +159,16 @@ export abstract class StoreBase implements Store {
   protected abstract doTruncateBefore(offset: number): Promise<void>;
   /** Persists the whole map `next` atomically. */
   protected abstract doUpdateMeta(next: StoreMeta): Promise<void>;
+  /**
+   * `updateMetaAfterFailure`'s work: persists the whole map `next`
+   * atomically although the store latched a failure, through the file
+   * system as it is (not the latched one), latching nothing. Called only
+   * when the latched failure is a data file's ({@link StoreBase.latchData}).
+   * The default refuses with the latched failure (nothing recorded).
+   */
+  protected doUpdateMetaAfterFailure(_next: StoreMeta): Promise<void> {
+    return Promise.reject(this.#failure);
+  }
   /** Releases everything; called once, with nothing in flight. */
   protected abstract doClose(): Promise<void>;
   /**
@@ -207,7 +219,17 @@ export abstract class StoreBase implements Store {
    */
   protected durableWriteFailed(cause: unknown, offset: number): never {
     const what = `durable write at offset ${offset}`;
-    return this.latch(toWalError(cause, 'durable write', offset), what);
+    return this.latchData(toWalError(cause, 'durable write', offset), what);
+  }
+
+  /**
+   * {@link StoreBase.latch} for a failed fsync of a data file (the
+   * metadata's file and the directory are not involved, so that
+   * `updateMetaAfterFailure` may still replace the metadata).
+   */
+  protected latchData(cause: unknown, what: string): never {
+    if (this.#failure === undefined) this.#dataFailure = true;
+    return this.latch(cause, what);
   }
 
   // ---- the contract --------------------------------------------------------
@@ -395,6 +417,33 @@ export abstract class StoreBase implements Store {
       true,
     );
     return run;
+  }
+
+  updateMetaAfterFailure(fields: MetaUpdate): Promise<void> {
+    if (this.#failure === undefined || this.#closed || this.readOnly) {
+      return this.updateMeta(fields);
+    }
+    try {
+      validateMetaUpdate(fields);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#track(() => {
+      const result = this.#metaQueue.then(async () => {
+        const next = mergeMeta(this.#meta, fields);
+        const size = Buffer.byteLength(JSON.stringify(next));
+        if (size > MAX_META_BYTES) {
+          throw outOfRange('fields', `a map encoding to at most ${MAX_META_BYTES} bytes`, size);
+        }
+        // After a failed fsync of the metadata or the directory, a second
+        // one proves nothing: refused (nothing recorded).
+        if (!this.#dataFailure) throw this.#failure;
+        await this.doUpdateMetaAfterFailure(next);
+        this.#meta = next;
+      });
+      this.#metaQueue = result.catch(() => undefined);
+      return result;
+    });
   }
 
   /**

@@ -200,6 +200,19 @@ export interface Store {
   updateMeta(fields: MetaUpdate): Promise<void>;
 
   /**
+   * `updateMeta` for a store that latched a failure (`WAL_FAILED`): merges
+   * `fields` into the metadata map and replaces it as `updateMeta` does
+   * (atomically; durable on resolve for a durable store), although every
+   * other call is refused. The metadata lives apart from the data (its own
+   * file, replaced through a new one), so this can succeed when the data's
+   * write-back failed: a log records there where its trusted bytes end, for
+   * any later open to cut there. A failure rejects and latches nothing new.
+   * Without a latched failure it is `updateMeta`. Refused when closed or
+   * read-only. Optional: a backend without it leaves nothing recorded.
+   */
+  updateMetaAfterFailure?(fields: MetaUpdate): Promise<void>;
+
+  /**
    * Read-only handles: re-reads the head, the metadata and the length from
    * storage, so a reader sees records another process appended (or a
    * truncation it made) since open or the last refresh. Never writes.

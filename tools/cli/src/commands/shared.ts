@@ -117,7 +117,7 @@ export function describePendingCut(diagnosis: Diagnosis): string {
   const { report } = diagnosis;
   const what =
     `a cut of the log's end to LSN ${cut.lsn} is in progress (wal.cutTo: a truncateAfter, ` +
-    'or a recovery, that a crash interrupted, or a writer cutting now)';
+    'or a recovery, that a crash interrupted; a log stopped by a failed sync; or a writer cutting now)';
   if (cut.cutBytes === 0) {
     return `${what}, done already: the next writable open removes its mark`;
   }
