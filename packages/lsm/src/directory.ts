@@ -24,7 +24,7 @@ const noop = (): void => {};
 /**
  * What {@link claimDirectory} found: `created` (missing, created now and its
  * parent fsynced), `new` (an empty directory, or one holding only a prefix
- * of the marker: no marker yet) or `store` (the complete marker).
+ * of the marker, maybe followed by NULs: no marker yet) or `store` (the complete marker).
  */
 export type Claim = 'created' | 'new' | 'store';
 
@@ -67,13 +67,23 @@ export async function claimDirectory(fs: Fs, path: string): Promise<Claim> {
   if (compareBytes(marker, MARKER) === 0) return 'store';
   // A marker cut short by a crash while the store was being created (nothing
   // else written yet) is ours: the creation starts again.
-  if (
-    compareBytes(marker, MARKER.subarray(0, marker.length)) === 0 &&
-    (await foreignEntries(fs, path, names)).length === 0
-  ) {
+  if (unfinishedMarker(marker) && (await foreignEntries(fs, path, names)).length === 0) {
     return 'new';
   }
   throw notAStore(path, `a directory whose ${MARKER_NAME} file is not an @wal/lsm marker`);
+}
+
+/**
+ * True when `marker` (the marker file's bytes) is what a crash during
+ * {@link writeMarker} can leave of it: a prefix of the marker (empty too),
+ * then only NULs, no longer than the marker — a power loss may keep the
+ * file's new size and lose its bytes, which then read as zeros.
+ */
+function unfinishedMarker(marker: Uint8Array): boolean {
+  if (marker.length > MARKER.length) return false;
+  let at = 0;
+  while (at < marker.length && marker[at] === MARKER[at]) at++;
+  return marker.subarray(at).every((byte) => byte === 0);
 }
 
 /**
