@@ -1901,6 +1901,37 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
   });
 
+  it('a marker a power loss left as NULs (its size kept, its bytes lost) during creation is completed', async () => {
+    for (const [i, left] of [
+      Buffer.alloc(11),
+      Buffer.from('@wal/\0\0\0\0\0\0'),
+      Buffer.alloc(3),
+    ].entries()) {
+      const path = join(root.path, `zeros${i}`);
+      await mkdir(path);
+      await writeFile(join(path, 'LSM'), left);
+      const db = await Lsm.open(path);
+      await db.close();
+      assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+    }
+    // Not when anything else is there, nor NULs past the marker's length, nor a byte off.
+    for (const [i, [left, other]] of (
+      [
+        [Buffer.alloc(11), 'data'],
+        [Buffer.alloc(12), undefined],
+        [Buffer.from('@wal/\0\0x\0\0\0'), undefined],
+      ] as const
+    ).entries()) {
+      const path = join(root.path, `refused${i}`);
+      await mkdir(path);
+      await writeFile(join(path, 'LSM'), left);
+      if (other !== undefined) await writeFile(join(path, other), 'x');
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_NOT_A_LOG', /not an @wal\/lsm marker/));
+      assert.deepEqual(await tree(path), before);
+    }
+  });
+
   /** Every file under `dir` (relative path) with a hash of its contents, directories as `dir/`. */
   async function tree(dir: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
