@@ -105,6 +105,16 @@ export interface WaitOptions {
 const noop = (): void => {};
 
 /**
+ * The metadata of `wal`'s store, read through the log's store gate (docs/
+ * INTERNALS.md §8), so that the read never runs beside the store's
+ * `truncateBefore`, which a store refuses to run beside any other call (a
+ * log whose cut met another call in flight would fail). Internal to
+ * @wal/core (backup.ts); not exported from the package. Set by the class's
+ * static block below.
+ */
+export let gatedMeta: (wal: Wal) => Promise<StoreMeta>;
+
+/**
  * A write-ahead log over a {@link Store}: records appended with a synchronous
  * LSN, written in coalesced positional writes, made durable by group commit,
  * recovered on open, read and iterated by LSN, truncated at either end.
@@ -123,15 +133,6 @@ const noop = (): void => {};
  *
  * Single-threaded: use it from the event loop that opened it.
  */
-/**
- * The metadata of `wal`'s store, read through the log's store gate (docs/
- * INTERNALS.md §8), so that the read never runs beside the store's
- * `truncateBefore`, which a store refuses to run beside any other call (a
- * log whose cut met another call in flight would fail). Internal to
- * @wal/core (backup.ts); not exported from the package.
- */
-export let gatedMeta: (wal: Wal) => Promise<StoreMeta>;
-
 export class Wal {
   static {
     gatedMeta = (wal) => {
