@@ -15,6 +15,7 @@ import {
   failOpen,
   latchedFs,
   missingForReadOnly,
+  openIfExists,
   readFull,
   readWhole,
   replaceFile,
@@ -1322,13 +1323,8 @@ async function linksOf(fs: Fs, path: string): Promise<number | undefined> {
       throw error;
     });
   }
-  let file: FsFile;
-  try {
-    file = await fs.open(path, 'read');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
+  const file = await openIfExists(fs, path);
+  if (file === undefined) return undefined;
   try {
     return await fs.links(file);
   } finally {

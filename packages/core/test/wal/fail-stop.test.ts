@@ -6,7 +6,15 @@ import { MemoryStore } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { HEADER_SIZE } from '../../src/frame.js';
 import { Wal } from '../../src/index.js';
-import { bytes, durableOnly, rejectsCode, throwsCode, tick, track } from '../helpers.js';
+import {
+  bytes,
+  durableOnly,
+  rejectsCode,
+  type Tracked,
+  throwsCode,
+  tick,
+  track,
+} from '../helpers.js';
 import { appendAll, collect, collectBatches, segmented, single } from './fixtures.js';
 
 /**
@@ -43,6 +51,20 @@ const MODES = [
     durablePwriteFails: 'WAL_WRITE_FAILED',
   },
 ] as const;
+
+/**
+ * After a failed plain write at `failAt` and the close: the durable wait of a
+ * record below it resolved, the failure is the write's, every byte below it
+ * is durable, and `reopen()` resumes there (DURABILITY §4, `WAL_WRITE_FAILED`).
+ */
+async function assertResumesAtFailedWrite(wal: Wal, waited: Tracked, failAt: number) {
+  assert.equal(waited.state, 'resolved', String(waited.error));
+  assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
+  assert.equal(wal.durable, failAt);
+  const again = await wal.reopen();
+  assert.equal(again.tail, failAt);
+  await again.close();
+}
 
 describe('Wal', () => {
   for (const mode of MODES)
@@ -248,12 +270,7 @@ describe('Wal', () => {
         fs.inject({ method: mode.pwrite });
         wal.append(bytes(50, 9));
         await rejectsCode(wal.close(), 'WAL_WRITE_FAILED');
-        assert.equal(waited.state, 'resolved', String(waited.error));
-        assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
-        assert.equal(wal.durable, failAt);
-        const again = await wal.reopen();
-        assert.equal(again.tail, failAt);
-        await again.close();
+        await assertResumesAtFailedWrite(wal, waited, failAt);
       });
     });
 
@@ -268,12 +285,7 @@ describe('Wal', () => {
       const waited = track(wal.waitFor(lsn, 'durable'));
       await rejectsCode(wal.append(bytes(100, 2), { wait: 'written' }), 'WAL_WRITE_FAILED');
       await wal.close();
-      assert.equal(waited.state, 'resolved', String(waited.error));
-      assert.equal(wal.failure?.code, 'WAL_WRITE_FAILED');
-      assert.equal(wal.durable, failAt);
-      const again = await wal.reopen();
-      assert.equal(again.tail, failAt);
-      await again.close();
+      await assertResumesAtFailedWrite(wal, waited, failAt);
     });
   });
 

@@ -129,6 +129,16 @@ export async function readFull(
   return done;
 }
 
+/** `path` opened for reading, or `undefined` when it does not exist. */
+export async function openIfExists(fs: Fs, path: string): Promise<FsFile | undefined> {
+  try {
+    return await fs.open(path, 'read');
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /**
  * Reads a whole small file, or `undefined` when it does not exist. A file
  * larger than `limit` bytes is `WAL_CORRUPTION` naming it and its size,
@@ -139,13 +149,8 @@ export async function readWhole(
   path: string,
   limit: number,
 ): Promise<Uint8Array | undefined> {
-  let file: FsFile;
-  try {
-    file = await fs.open(path, 'read');
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
+  const file = await openIfExists(fs, path);
+  if (file === undefined) return undefined;
   try {
     const size = await fs.size(file);
     if (size > limit) {
