@@ -160,7 +160,7 @@ export class Durability {
         (cause: unknown) => {
           log.exclusivity.end();
           return new FailedError(
-            `recording in the metadata that the failed log resumes at offset ${at} failed: an open after this process ends may take bytes past it, which may not be on disk, for durable`,
+            `recording in the metadata that the failed log resumes at offset ${at} failed: an open after this process ends may take the bytes past it for durable, though they may not be on disk`,
             { cause, offset: at },
           );
         },
