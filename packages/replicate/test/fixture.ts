@@ -60,6 +60,15 @@ export async function writer(nats: NatsConnection, path: string) {
   return { path, wal, stream, replicator };
 }
 
+/** A promise and the function that resolves it: a step a test holds until it fires it. */
+export function signal(): { readonly promise: Promise<void>; readonly fire: () => void } {
+  let fire = () => {};
+  const promise = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { promise, fire };
+}
+
 /**
  * Settles like `promise`, or rejects after `ms` naming `what`: a promise
  * that never settles fails the test instead of hanging it.

@@ -13,6 +13,7 @@ import {
   logContents,
   payload,
   type Stored,
+  signal,
   startChild,
   storedMessages,
   streamName,
@@ -89,10 +90,8 @@ describe('followers and fenced failover (real servers)', function () {
     assert.deepEqual(seen, lsns);
     assert.deepEqual(await follower.lag(), { lsns: 0, seconds: 0, messages: 0 });
     // Hold the follower's fdatasync: it stops at its next sync, behind.
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { promise: hold, fire: release } = signal();
+    store.hold = hold;
     const first = await w.replicator.append(payload(10, 1000));
     await sleep(1100);
     await appendMany(w.replicator, 1001, 300);
@@ -451,10 +450,8 @@ describe('followers and fenced failover (real servers)', function () {
     // Its fdatasync held back, the follower stops taking messages; the
     // stream holds far more than its consumer pulls ahead (8 MiB), so some
     // are never delivered once the stream is gone.
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { promise: hold, fire: release } = signal();
+    store.hold = hold;
     for (let i = 0; i < 24; i++) {
       await w.replicator.appendBatch(
         Array.from({ length: 8 }, (_, j) => payload(100_000, 100 + i * 8 + j)),

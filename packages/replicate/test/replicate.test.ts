@@ -23,6 +23,7 @@ import {
   logBytes,
   logContents,
   payload,
+  signal,
   storedMessages,
   streamName,
   until,
@@ -53,10 +54,8 @@ describe('Replicator on a 3-node cluster', function () {
     const wal = await Wal.open(store);
     const stream = streamName();
     const replicator = await Replicator.attach(wal, { nats: nc(), stream, interval });
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { promise: hold, fire: release } = signal();
+    store.hold = hold;
     return { store, wal, stream, replicator, release };
   }
 
@@ -617,14 +616,8 @@ describe('Replicator on a 3-node cluster', function () {
     const replicator = await Replicator.attach(wal, { nats: conn, stream });
     const a = await replicator.append(payload(10, 1));
     // The next publish is held back before it reaches the server.
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let held = () => {};
-    const holding = new Promise<void>((resolve) => {
-      held = resolve;
-    });
+    const { promise: released, fire: release } = signal();
+    const { promise: holding, fire: held } = signal();
     control.onRequest = async (subject, forward) => {
       if (subject !== `wal.${stream}`) return forward();
       control.onRequest = undefined;
@@ -672,14 +665,8 @@ describe('Replicator on a 3-node cluster', function () {
     const stream = streamName();
     const replicator = await Replicator.attach(wal, { nats: conn, stream });
     const a = await replicator.append(payload(10, 1));
-    let release = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let held = () => {};
-    const holding = new Promise<void>((resolve) => {
-      held = resolve;
-    });
+    const { promise: released, fire: release } = signal();
+    const { promise: holding, fire: held } = signal();
     let lost = false;
     control.onRequest = async (subject, forward) => {
       if (subject === `wal.${stream}`) {
@@ -869,10 +856,8 @@ describe('Replicator on a 3-node cluster', function () {
     const follower = await Follower.open(followed, { nats: own, stream });
     await follower.caughtUp();
     // An append waiting for its fdatasync when the connection goes away.
-    let release = () => {};
-    store.hold = new Promise((resolve) => {
-      release = resolve;
-    });
+    const { promise: hold, fire: release } = signal();
+    store.hold = hold;
     const pending = replicator.append(payload(5, 2));
     await own.close();
     release();
