@@ -47,7 +47,9 @@ const USAGE = `usage: pnpm deliberate-bugs [-- [--check | --list | --help] [name
   --check        only check that every bug still applies to the sources (seconds)
   --list         list the bugs`;
 
-async function main(argv: readonly string[]): Promise<number> {
+async function main(given: readonly string[]): Promise<number> {
+  // pnpm passes the separator of `pnpm deliberate-bugs -- …` through.
+  const argv = given.filter((arg) => arg !== '--');
   // An unknown flag must not start the full run (several minutes of tests).
   const unknownFlags = argv.filter((arg) => arg.startsWith('-') && !FLAGS.has(arg));
   if (unknownFlags.length > 0) {

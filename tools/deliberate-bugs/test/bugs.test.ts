@@ -125,6 +125,15 @@ describe('deliberate bugs: the command line', () => {
     }
   });
 
+  it('takes the separator pnpm passes through (`pnpm deliberate-bugs -- --list`) for nothing', () => {
+    const listed = run('--', '--list');
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /^lsm-marker-no-sync: /m);
+    const checked = run('--', '--check');
+    assert.equal(checked.status, 0, checked.stderr);
+    assert.match(checked.stdout, /deliberate bugs apply to the sources/);
+  });
+
   it('refuses an unknown bug name with status 2', () => {
     const result = run('no-such-bug');
     assert.equal(result.status, 2);
