@@ -2444,11 +2444,15 @@ describe('Lsm: damage and faults', () => {
   ): Promise<boolean> {
     const crash = new CrashFs();
     const fs = new FaultFs(crash);
-    let killed = false;
+    let next: CrashFs | undefined;
     fs.inject({
       when: (call) => {
-        if (!killed) killed = kill(call);
-        return killed ? 'EIO' : undefined;
+        // Killed at this call: it and every later one never reach the file
+        // system (they fail on the dead process). Failing a sync that ran
+        // would be a writeback error, which CrashFs keeps from ever being
+        // made durable; a kill is not one.
+        if (next === undefined && kill(call)) next = crash.processCrash();
+        return next === undefined ? undefined : 'EIO';
       },
     });
     try {
@@ -2456,8 +2460,7 @@ describe('Lsm: damage and faults', () => {
     } catch {
       // Killed.
     }
-    if (!killed) return false;
-    const next = crash.processCrash();
+    if (next === undefined) return false;
     const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
     await db.put(bytes('k'), bytes('v'), { sync: true });
     await db.close();
