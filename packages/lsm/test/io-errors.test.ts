@@ -11,7 +11,8 @@ import { Lsm } from '../src/index.js';
 import { bytes, text } from './helpers.js';
 
 const DIR = '/db';
-const MARKER = `${DIR}/LSM`;
+/** The marker is written under its temporary name, then renamed (docs/LSM-FORMAT.md §9). */
+const MARKER = `${DIR}/LSM.tmp`;
 
 /** Opens a new store whose marker write or sync fails with `fault`; resolves the rejection. */
 async function failedCreation(method: 'pwrite' | 'fdatasync', fault: Fault): Promise<unknown> {
@@ -52,7 +53,7 @@ describe('I/O errors', () => {
     assert.ok(error instanceof IoError, String(error));
     assert.equal(error.code, 'WAL_IO');
     assert.equal(error.offset, 0);
-    assert.match(error.message, /\/db\/LSM made no progress at position 0/);
+    assert.match(error.message, /\/db\/LSM\.tmp made no progress at position 0/);
   });
 
   /**

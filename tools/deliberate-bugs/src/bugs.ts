@@ -862,6 +862,18 @@ ${HEAD_WRITE}
     suites: [lsmPowerLoss(LSM_WORKLOAD)],
   },
   {
+    name: 'lsm-marker-in-place',
+    what: "a new store's marker is written in place instead of under a temporary name renamed once synced",
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search: 'const temp = join(dir, MARKER_TEMP_NAME);',
+        replace: 'const temp = path; // (deliberate bug) the marker written in place',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_AFTER_KILL)],
+  },
+  {
     name: 'lsm-marker-no-dir-sync',
     what: "a new store's marker entry is not made durable before the store's other files are created",
     edits: [
