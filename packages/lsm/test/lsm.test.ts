@@ -2466,7 +2466,7 @@ describe('Lsm: damage and faults', () => {
         // Cut short at call n.
       }
       if (calls < n) break; // The creation went through without reaching call n.
-      const after = [...crash.crashStates({ limit: 4 })].map((state) => state.fs());
+      const after = [...crash.crashStates({ limit: 24 })].map((state) => state.fs());
       after.push(crash.processCrash());
       for (const [i, next] of after.entries()) {
         const label = `cut at call ${n}, state ${i}`;
