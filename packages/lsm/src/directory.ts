@@ -14,6 +14,7 @@ import {
   MANIFEST_DIR,
   MARKER,
   MARKER_NAME,
+  MARKER_TEMP_NAME,
   tableNumber,
   WAL_DIR,
 } from './files.js';
@@ -23,8 +24,10 @@ const noop = (): void => {};
 
 /**
  * What {@link claimDirectory} found: `created` (missing, created now and its
- * parent fsynced), `new` (an empty directory, or one holding only a prefix
- * of the marker, maybe followed by NULs: no marker yet) or `store` (the complete marker).
+ * parent fsynced), `new` (an empty directory, or one holding only what a
+ * crash during the marker's creation leaves: a marker being written under
+ * its temporary name, or, from a release that wrote it in place, a prefix of
+ * the marker maybe followed by NULs) or `store` (the complete marker).
  */
 export type Claim = 'created' | 'new' | 'store';
 
@@ -88,12 +91,18 @@ function unfinishedMarker(marker: Uint8Array): boolean {
 
 /**
  * The entries of directory `path` (named `names`) that are neither the
- * marker nor files of the lock protocol: any other name, and a `lock` or
- * `lock.break` that is not a lock file of ours (@wal/store's `lockFileAt`,
- * the rule it applies to a log directory's). Reads only.
+ * marker, a marker being written (a file named {@link MARKER_TEMP_NAME} no
+ * longer than the marker), nor files of the lock protocol: any other name,
+ * and a `lock` or `lock.break` that is not a lock file of ours (@wal/store's
+ * `lockFileAt`, the rule it applies to a log directory's). Reads only.
  */
 async function foreignEntries(fs: Fs, path: string, names: string[]): Promise<string[]> {
-  const others = names.filter((name) => !isLockEntry(name) && name !== MARKER_NAME);
+  const others = names.filter(
+    (name) => !isLockEntry(name) && name !== MARKER_NAME && name !== MARKER_TEMP_NAME,
+  );
+  if (names.includes(MARKER_TEMP_NAME) && !(await isMarkerTemp(fs, join(path, MARKER_TEMP_NAME)))) {
+    others.push(`${MARKER_TEMP_NAME} (not a marker being written)`);
+  }
   for (const name of [LOCK_NAME, LOCK_BREAK_NAME]) {
     if (!names.includes(name)) continue;
     const at = join(path, name);
@@ -186,6 +195,29 @@ async function readMarker(fs: Fs, dir: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * True when `path` is a regular file no longer than the marker: what a crash
+ * during {@link writeMarker} leaves under the temporary name, whatever its
+ * bytes (a power loss may keep the file's size and lose its data). Anything
+ * else by that name (a directory, a larger file) is a user's. Reads only.
+ */
+async function isMarkerTemp(fs: Fs, path: string): Promise<boolean> {
+  let file: Awaited<ReturnType<Fs['open']>>;
+  try {
+    file = await fs.open(path, 'read');
+  } catch (error) {
+    if (errorCode(error) === 'EISDIR') return false;
+    throw ioError(error, `reading ${path}`);
+  }
+  try {
+    return (await fs.size(file)) <= MARKER.length;
+  } catch (error) {
+    throw ioError(error, `reading ${path}`);
+  } finally {
+    await fs.close(file).catch(noop);
+  }
+}
+
 /** fsyncs directory `path`. Rejects with `WAL_IO` or `WAL_NO_SPACE`. */
 export async function syncDirectory(fs: Fs, path: string): Promise<void> {
   try {
@@ -195,11 +227,21 @@ export async function syncDirectory(fs: Fs, path: string): Promise<void> {
   }
 }
 
-/** Writes the marker durably: file, fdatasync, directory fsync (§9 step 2). */
+/**
+ * Writes the marker durably and whole (§9 step 2): under its temporary name
+ * (a leftover one removed first, never written through), fdatasync, renamed
+ * to the marker's name, directory fsync. A crash leaves no marker (maybe a
+ * temporary one, which {@link claimDirectory} takes for a creation cut
+ * short) or the complete one: never a marker whose bytes a power loss lost.
+ */
 export async function writeMarker(fs: Fs, dir: string): Promise<void> {
   const path = join(dir, MARKER_NAME);
+  const temp = join(dir, MARKER_TEMP_NAME);
   try {
-    const file = await fs.open(path, 'create');
+    await fs.unlink(temp).catch((error: unknown) => {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    });
+    const file = await fs.open(temp, 'create');
     try {
       await fs.ftruncate(file, 0);
       await writeAll(fs, file, MARKER, 0);
@@ -207,6 +249,7 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
     } finally {
       await fs.close(file).catch(noop);
     }
+    await fs.rename(temp, path);
     await fs.syncDir(dir);
   } catch (error) {
     throw ioError(error, `creating the marker ${path}`);

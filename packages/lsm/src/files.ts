@@ -8,6 +8,13 @@ import { join } from 'node:path';
 export const MARKER_NAME = 'LSM';
 /** Contents of the marker file (format version 1). */
 export const MARKER = new TextEncoder().encode('@wal/lsm 1\n');
+/**
+ * The marker being written (docs/LSM-FORMAT.md §6, §9 step 2): made in full
+ * and synced under this name, then renamed to {@link MARKER_NAME}, so that a
+ * crash leaves either no marker or the complete one. One no longer than the
+ * marker, alone in a directory, is a creation a crash cut short.
+ */
+export const MARKER_TEMP_NAME = 'LSM.tmp';
 /** The lock file. */
 export const LOCK_NAME = 'lock';
 /** The guard file of @wal/store's lock protocol, next to the lock file. */

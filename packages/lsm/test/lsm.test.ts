@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -1932,6 +1932,55 @@ describe('Lsm: what is not a store, locks, closed handles', () => {
     }
   });
 
+  it('a marker left under its temporary name by a crash during creation (any bytes, no longer than the marker) is a creation to finish; anything else by that name is refused', async () => {
+    for (const [i, [left, marker]] of (
+      [
+        [Buffer.alloc(11), undefined],
+        [Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2]), undefined],
+        [Buffer.alloc(0), undefined],
+        [Buffer.from('@wal/lsm 1\n'), Buffer.from('@wal/\0\0\0')],
+      ] as const
+    ).entries()) {
+      const path = join(root.path, `temp${i}`);
+      await mkdir(path);
+      await writeFile(join(path, 'LSM.tmp'), left);
+      if (marker !== undefined) await writeFile(join(path, 'LSM'), marker);
+      const db = await Lsm.open(path);
+      await db.put(bytes('k'), bytes('v'));
+      await db.close();
+      assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+      assert.ok(!(await readdir(path)).includes('LSM.tmp'), `${i}: the temporary marker is gone`);
+    }
+    // Not beside anything else, nor longer than the marker, nor a directory.
+    for (const [i, [make, other]] of (
+      [
+        [(at: string) => writeFile(at, Buffer.alloc(11)), 'data'],
+        [(at: string) => writeFile(at, Buffer.alloc(12)), undefined],
+        [(at: string) => mkdir(at), undefined],
+      ] as const
+    ).entries()) {
+      const path = join(root.path, `temp-refused${i}`);
+      await mkdir(path);
+      await make(join(path, 'LSM.tmp'));
+      if (other !== undefined) await writeFile(join(path, other), 'x');
+      const before = await tree(path);
+      await assert.rejects(Lsm.open(path), isCode('WAL_NOT_A_LOG'));
+      assert.deepEqual(await tree(path), before);
+    }
+  });
+
+  it('a new marker is written under its temporary name, synced, then renamed: a leftover temporary hard link is never written through', async () => {
+    const path = join(root.path, 'linked');
+    await mkdir(path);
+    const outside = join(root.path, 'outside');
+    await writeFile(outside, 'keep');
+    await link(outside, join(path, 'LSM.tmp'));
+    const db = await Lsm.open(path);
+    await db.close();
+    assert.equal(await readFile(outside, 'utf8'), 'keep');
+    assert.equal(await readFile(join(path, 'LSM'), 'utf8'), '@wal/lsm 1\n');
+  });
+
   /** Every file under `dir` (relative path) with a hash of its contents, directories as `dir/`. */
   async function tree(dir: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {};
@@ -2417,7 +2466,7 @@ describe('Lsm: damage and faults', () => {
         // Cut short at call n.
       }
       if (calls < n) break; // The creation went through without reaching call n.
-      const after = [...crash.crashStates({ limit: 4 })].map((state) => state.fs());
+      const after = [...crash.crashStates({ limit: 24 })].map((state) => state.fs());
       after.push(crash.processCrash());
       for (const [i, next] of after.entries()) {
         const label = `cut at call ${n}, state ${i}`;
@@ -2444,11 +2493,15 @@ describe('Lsm: damage and faults', () => {
   ): Promise<boolean> {
     const crash = new CrashFs();
     const fs = new FaultFs(crash);
-    let killed = false;
+    let next: CrashFs | undefined;
     fs.inject({
       when: (call) => {
-        if (!killed) killed = kill(call);
-        return killed ? 'EIO' : undefined;
+        // Killed at this call: it and every later one never reach the file
+        // system (they fail on the dead process). Failing a sync that ran
+        // would be a writeback error, which CrashFs keeps from ever being
+        // made durable; a kill is not one.
+        if (next === undefined && kill(call)) next = crash.processCrash();
+        return next === undefined ? undefined : 'EIO';
       },
     });
     try {
@@ -2456,8 +2509,7 @@ describe('Lsm: damage and faults', () => {
     } catch {
       // Killed.
     }
-    if (!killed) return false;
-    const next = crash.processCrash();
+    if (next === undefined) return false;
     const db = await Lsm.open(DIR, { fs: next, segmentSize: 4096 });
     await db.put(bytes('k'), bytes('v'), { sync: true });
     await db.close();
@@ -2486,12 +2538,22 @@ describe('Lsm: damage and faults', () => {
     );
   });
 
-  it('a marker written by a process killed before it synced the marker is made durable by the next open', async () => {
+  it('a marker being written by a process killed before it synced it is written again by the next open', async () => {
     assert.ok(
       await killedCreationThenDurableWrite(
-        (call) => call.method === 'fdatasync' && call.path === `${DIR}/LSM`,
+        (call) => call.method === 'fdatasync' && call.path === `${DIR}/LSM.tmp`,
         'killed at the marker fdatasync',
       ),
+    );
+  });
+
+  it('a marker renamed into place by a process killed before the directory fsync is made durable by the next open', async () => {
+    let renamed = false;
+    assert.ok(
+      await killedCreationThenDurableWrite((call) => {
+        if (call.method === 'rename' && call.path === `${DIR}/LSM.tmp`) renamed = true;
+        return renamed && call.method === 'syncDir' && call.path === DIR;
+      }, 'killed at the directory fsync after the rename'),
     );
   });
 

@@ -228,11 +228,13 @@ describe('CrashFs', () => {
       const fs = new CrashFs();
       const file = await durableEmpty(fs);
       await fs.pwrite(file, bytes('one'), 0);
-      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['', 'one']));
+      // Lost, kept, or its size kept and its sector lost (zeros).
+      const zero = { lost: ['zero'] } as const;
+      assert.deepEqual(fileTexts(all(fs, zero), '/f'), new Set(['', 'one', '\0\0\0']));
       await fs.fdatasync(file);
       await fs.pwrite(file, bytes('two'), 3);
       const states = all(fs);
-      assert.deepEqual(fileTexts(states, '/f'), new Set(['one', 'onetwo']));
+      assert.deepEqual(fileTexts(all(fs, zero), '/f'), new Set(['one', 'onetwo', 'one\0\0\0']));
       for (const state of states) assert.ok(text(state.files.get('/f'))!.startsWith('one'));
     });
 
@@ -341,15 +343,21 @@ describe('CrashFs', () => {
         assert.ok(seen.has(expected), expected);
       }
       assert.ok(seen.has('BBBB\0\0\0\0') && seen.has('\0\0\0\0BBBB'));
+      // No sector kept, too.
+      assert.ok(seen.has('\0\0\0\0\0\0\0\0'));
       const garbage = states.filter((state) => state.description.includes('lost=garbage'));
-      assert.equal(garbage.length, 2);
+      assert.equal(garbage.length, 3);
       for (const state of garbage) {
         const data = state.files.get('/f')!;
-        const lost = state.description.includes('kept 0 of')
-          ? data.subarray(4)
-          : data.subarray(0, 4);
-        assert.notDeepEqual(lost, bytes('AAAA'));
-        assert.notDeepEqual(lost, new Uint8Array(4));
+        const lost = state.description.includes('kept none of')
+          ? [data.subarray(0, 4), data.subarray(4)]
+          : state.description.includes('kept 0 of')
+            ? [data.subarray(4)]
+            : [data.subarray(0, 4)];
+        for (const sector of lost) {
+          assert.notDeepEqual(sector, bytes('AAAA'));
+          assert.notDeepEqual(sector, new Uint8Array(4));
+        }
       }
       // No tearing inside a sector: apart from garbage, each sector is all old, new or zero.
       for (const state of states) {
@@ -360,7 +368,7 @@ describe('CrashFs', () => {
         }
       }
       assert.equal(all(fs, { tear: false }).length, 2);
-      assert.deepEqual(fileTexts(all(fs, { lost: ['zero'] }), '/f').size, 4);
+      assert.deepEqual(fileTexts(all(fs, { lost: ['zero'] }), '/f').size, 5);
     });
 
     it('tears at chosen byte offsets, and tears long writes by prefix or suffix', async () => {
@@ -369,13 +377,16 @@ describe('CrashFs', () => {
       await fs.pwrite(file, new Uint8Array(10).fill(7), 0);
       const torn = all(fs, { tearAt: [3], lost: ['zero'], lengths: false });
       const seen = torn.map((state) => [...state.files.get('/f')!].join(''));
-      assert.deepEqual(new Set(seen), new Set(['', '7777777777', '7770000000', '0007777777']));
-      // Eight sectors: a kept prefix or a kept suffix, never a hole in the middle.
+      assert.deepEqual(
+        new Set(seen),
+        new Set(['', '7777777777', '7770000000', '0007777777', '0000000000']),
+      );
+      // Eight sectors: a kept prefix or a kept suffix (or none), never a hole in the middle.
       const big = new CrashFs({ sectorSize: 4 });
       const bigFile = await durableEmpty(big);
       await big.pwrite(bigFile, new Uint8Array(32).fill(9), 0);
       const states = all(big, { lost: ['zero'], lengths: false });
-      assert.equal(states.length, 2 + 2 * 7);
+      assert.equal(states.length, 2 + 2 * 7 + 1);
       for (const state of states) {
         const pattern = [...state.files.get('/f')!].map((b) => (b === 9 ? '9' : '0')).join('');
         assert.match(pattern, /^(9*0*|0*9*)$/);
@@ -450,7 +461,7 @@ describe('CrashFs', () => {
       // Until the sync completes, nothing it covers is durable yet.
       assert.ok(fileTexts(all(fs), '/f').has(''));
       await Promise.all([inFlight, sync]);
-      const states = all(fs);
+      const states = all(fs, { tear: false });
       assert.deepEqual(fileTexts(states, '/f'), new Set(['done', 'donelate']));
       assert.ok(states.some((state) => state.description.includes(`-w#${done.id + 1}`)));
     });
@@ -472,13 +483,16 @@ describe('CrashFs', () => {
       const fs = new CrashFs();
       const file = await fs.open('/a', 'create');
       await fs.pwrite(file, bytes('xy'), 0);
-      // Create pending: {gone} + {created: write lost | write kept at length 2 | kept at length 0}.
+      // Create pending: {gone} + {created: write lost | write kept, whole or
+      // with its one sector lost (× 3 lost contents), at length 2 or 0}.
       const states = fs.crashStates();
-      assert.equal(states.count, 4);
+      assert.equal(states.count, 10);
       assert.ok(states.exhaustive);
       assert.deepEqual(states.pending, { files: 1, directories: 1 });
-      assert.equal([...fs.crashStates({ unique: false })].length, 4);
-      assert.deepEqual(fileTexts([...states], '/a'), new Set([undefined, '', 'xy']));
+      assert.equal([...fs.crashStates({ unique: false })].length, 10);
+      const texts = fileTexts([...fs.crashStates({ lost: ['zero'] })], '/a');
+      assert.deepEqual(texts, new Set([undefined, '', 'xy', '\0\0']));
+      assert.equal(fs.crashStates({ tear: false }).count, 4);
 
       const torn = new CrashFs({
         sectorSize: 4,
@@ -486,9 +500,10 @@ describe('CrashFs', () => {
       });
       const handle = await torn.open('/f', 'write');
       await torn.pwrite(handle, bytes('BBBBBBBB'), 0);
-      // Lost, or kept: whole, or torn in 2 ways × 3 lost contents.
-      assert.equal(torn.crashStates().count, 8);
-      assert.equal([...torn.crashStates()].length, 8);
+      // Lost, or kept: whole, or torn in 3 ways (one sector or none kept) × 3
+      // lost contents; keeping none with the old bytes repeats "lost".
+      assert.equal(torn.crashStates().count, 11);
+      assert.equal([...torn.crashStates()].length, 10);
       assert.equal(torn.crashStates({ tear: false }).count, 2);
     });
 
@@ -524,7 +539,7 @@ describe('CrashFs', () => {
       const fs = new CrashFs();
       const file = await durableEmpty(fs);
       await fs.pwrite(file, bytes('a'), 0);
-      const states = fs.crashStates();
+      const states = fs.crashStates({ tear: false });
       await fs.pwrite(file, bytes('b'), 1);
       await fs.fdatasync(file);
       assert.deepEqual(fileTexts([...states], '/f'), new Set(['', 'a']));
@@ -554,9 +569,10 @@ describe('CrashFs', () => {
       await fs.pwrite(file, bytes('same'), 0);
       await fs.fdatasync(file);
       await fs.pwrite(file, bytes('same'), 0);
-      assert.equal([...fs.crashStates()].length, 1);
-      assert.equal([...fs.crashStates({ unique: false })].length, 2);
-      assert.match([...fs.crashStates()][0]!.description, /^state 0: \/f: -w#\d+$/);
+      const whole = { tear: false } as const;
+      assert.equal([...fs.crashStates(whole)].length, 1);
+      assert.equal([...fs.crashStates({ ...whole, unique: false })].length, 2);
+      assert.match([...fs.crashStates(whole)][0]!.description, /^state 0: \/f: -w#\d+$/);
     });
   });
 
@@ -641,7 +657,7 @@ describe('CrashFs', () => {
       await (await next.lock('/LOCK')).release();
       assert.equal(text(next.snapshot().files.get('/f')), 'cached');
       // Not durable: a later power loss may still lose it.
-      assert.deepEqual(fileTexts(all(next), '/f'), new Set(['', 'cached']));
+      assert.deepEqual(fileTexts(all(next, { tear: false }), '/f'), new Set(['', 'cached']));
     });
 
     it('after a process crash, nothing the killed process still runs reaches the next one', async () => {

@@ -83,6 +83,13 @@ const LSM_WORKLOAD = 'keeps every acknowledged durable write through';
 /** The engine's power-loss test of an open after a process crash during a first open. */
 const LSM_AFTER_KILL = 'after a process crash during a first open';
 
+/** The engine's test of a creation cut short at each call, every state a power loss leaves then (up to 24). */
+const LSM_CREATION_CUT: Suite = {
+  package: 'packages/lsm',
+  files: ['dist/test/lsm.test.js'],
+  grep: 'a creation cut short at any file-system call',
+};
+
 /** The transaction store's power-loss test of transfers and checkpoints. */
 const txnBank: Suite = {
   package: 'packages/txn',
@@ -862,6 +869,18 @@ ${HEAD_WRITE}
     suites: [lsmPowerLoss(LSM_WORKLOAD)],
   },
   {
+    name: 'lsm-marker-in-place',
+    what: "a new store's marker is written in place instead of under a temporary name renamed once synced",
+    edits: [
+      {
+        file: LSM_DIRECTORY,
+        search: 'const temp = join(dir, MARKER_TEMP_NAME);',
+        replace: 'const temp = path; // (deliberate bug) the marker written in place',
+      },
+    ],
+    suites: [lsmPowerLoss(LSM_AFTER_KILL)],
+  },
+  {
     name: 'lsm-marker-no-dir-sync',
     what: "a new store's marker entry is not made durable before the store's other files are created",
     edits: [
@@ -873,7 +892,7 @@ ${HEAD_WRITE}
           '    // (deliberate bug) no directory fsync\n  } catch (error) {\n    throw ioError(error, `creating the marker',
       },
     ],
-    suites: [lsmPowerLoss(LSM_WORKLOAD)],
+    suites: [lsmPowerLoss(LSM_WORKLOAD), LSM_CREATION_CUT],
   },
   {
     name: 'lsm-found-marker-no-sync',

@@ -19,6 +19,19 @@
  *   same for the completed creates, mkdirs, renames and unlinks touching that
  *   directory; an operation touching two directories (a cross-directory
  *   rename) is durable once both were synced.
+ * - **Failed syncs** (injected by a `FaultFs` over a `CrashFs`: it tells
+ *   the `CrashFs` before rejecting) behave as Linux's after a writeback
+ *   error: the pages are marked clean and keep the new bytes. A failed
+ *   `fdatasync` makes the writes it would have covered *never durable*:
+ *   reads still see them, a power loss may keep, lose or tear them, and no
+ *   later `fdatasync` — of this process or of the next, after a
+ *   {@link CrashFs.processCrash} — covers them (it succeeds without writing
+ *   them back). Its truncates stay pending, for a later sync to cover. A
+ *   failed `pwriteDurable` (any code but `ENOSPC`, unless the fault names
+ *   another `syscall`, e.g. a failed `open`) had copied its bytes into the
+ *   page cache: they are visible to reads and never durable, on the same
+ *   terms. Writes made after the failure are synced as usual (a later
+ *   write over the same bytes can still become durable).
  * - **Truncates** (`ftruncate`) are file operations like writes: pending
  *   until an `fdatasync` called after they completed completes, and in a
  *   crash state kept or lost whole (never torn), independently of the
@@ -73,6 +86,7 @@ import {
   type ResolvedCrashOptions,
 } from './crash-states.js';
 import { ByteBuffer, fsError, normalisePath, splitPath } from './crash-util.js';
+import { SYNC_FAILED, type SyncFailure } from './fault-fs.js';
 
 export type { LostContent } from './crash-states.js';
 
@@ -598,12 +612,62 @@ export class CrashFs implements Fs {
   ): void {
     const node = this.#fileOf(file, 'fdatasync');
     record.inode = node.ino;
-    const covered = node.ops.filter((op) => op.completed && !op.durable);
+    const covered = node.ops.filter((op) => op.completed && !op.durable && op.failed !== true);
     record.covers = covered.map((op) => op.id);
     onComplete(() => {
       for (const op of covered) op.durable = true;
       CrashFs.#compactFile(node);
     });
+  }
+
+  /**
+   * A sync failure injected by a `FaultFs` over this file system (see
+   * `SYNC_FAILED`): a failed `fdatasync` makes the writes it would have
+   * covered never durable; a failed `pwriteDurable` puts its bytes in the
+   * page cache, never durable. Traced as the failed call (covering nothing).
+   * On a dead instance, or a file it does not know, it changes nothing.
+   */
+  [SYNC_FAILED](failure: SyncFailure): void {
+    const { method, file } = failure;
+    const record =
+      failure.method === 'pwriteDurable'
+        ? this.#writeRecord('pwriteDurable', file, failure.bytes, failure.position)
+        : this.#record(method, '', { path: file?.path });
+    try {
+      this.#refuseIfOff(record);
+      record.covers = [];
+      if (failure.method === 'pwriteDurable') {
+        const { bytes, position } = failure;
+        validateBytes('bytes', bytes);
+        validateOffset('position', position);
+        const node = this.#fileOf(file, 'write');
+        record.inode = node.ino;
+        if (bytes.length === 0) return;
+        const copy = Uint8Array.from(bytes);
+        node.ops.push({
+          id: record.id,
+          kind: 'write',
+          position,
+          bytes: copy,
+          length: copy.length,
+          completed: true,
+          durable: false,
+          failed: true,
+        });
+        node.data.write(position, copy);
+      } else {
+        const node = this.#fileOf(file, 'fdatasync');
+        record.inode = node.ino;
+        for (const op of node.ops) {
+          if (op.kind === 'write' && op.completed && !op.durable) op.failed = true;
+        }
+      }
+    } catch {
+      // A closed file or a dead process: the call changes nothing.
+    } finally {
+      record.error = failure.code;
+      record.settledAt = ++this.#m.clock;
+    }
   }
 
   ftruncate(file: FsFile, length: number): Promise<void> {
@@ -832,8 +896,10 @@ export class CrashFs implements Fs {
    * truncates, applied in issue order; with `tear`, each surviving pending
    * write whole or torn — at most 4 pieces (split at sector boundaries and
    * `tearAt`): every mix of kept and lost pieces, more pieces: a kept prefix or
-   * a kept suffix — its lost pieces reading as `lost` says (`old` keeps what
-   * was there before it); (3) with `lengths`, when the surviving operations
+   * a kept suffix; and, whatever the count (one piece too), no piece kept — its
+   * lost pieces reading as `lost` says (`old` keeps what was there before
+   * it), a torn write keeping its size (an extending write lost whole but for
+   * its length reads as zeros, or garbage, up to its end); (3) with `lengths`, when the surviving operations
    * grow the file past its durable length D to N, the length N or any of D,
    * a pending write's end or a `tearAt` offset in between (sampling draws
    * any byte length in `[D, N)`). Unreachable inodes are gone.

@@ -33,6 +33,12 @@ export interface FileOpRecord {
   completed: boolean;
   /** Covered by a completed fdatasync: present in every crash state. */
   durable: boolean;
+  /**
+   * Covered by a failed `fdatasync`, or written by a failed `pwriteDurable`:
+   * in the page cache but never durable (no later sync covers it), so every
+   * crash state may keep, lose or tear it. Absent: false.
+   */
+  failed?: boolean;
 }
 
 /** One directory entry changed by a directory operation. */
@@ -118,13 +124,25 @@ interface FileVariant {
   readonly length: number | undefined;
 }
 
+/**
+ * How many torn patterns a write of `pieces` pieces has: every one that does
+ * not keep it whole. Up to {@link ALL_MASK_PIECES} pieces, every mix of kept
+ * and lost pieces; more: a kept prefix, a kept suffix, or none. Keeping none
+ * (every piece lost, the size kept: the file at the write's end, reading as
+ * `lost` says) is a pattern too, even of a one-piece write: a file system
+ * may persist the size of an extending write before (or without) its data.
+ */
 function tearMaskCount(pieces: number): number {
-  if (pieces < 2) return 0;
-  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 2 : 2 * (pieces - 1);
+  if (pieces < 1) return 0;
+  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 1 : 2 * (pieces - 1) + 1;
 }
 
-/** The `index`-th torn pattern of `pieces` pieces (all mixes, or prefixes then suffixes). */
+/**
+ * The `index`-th torn pattern of `pieces` pieces: all mixes (binary order),
+ * or prefixes then suffixes; the last pattern keeps no piece.
+ */
 function tearMask(pieces: number, index: number): boolean[] {
+  if (index === tearMaskCount(pieces) - 1) return Array.from({ length: pieces }, () => false);
   if (pieces <= ALL_MASK_PIECES) {
     const bits = index + 1;
     return Array.from({ length: pieces }, (_, j) => ((bits >> j) & 1) === 1);
@@ -275,12 +293,16 @@ class FilePlan {
       const bounds = this.#pieces.get(this.pending[j]!);
       if (!chosen || !wild || !this.#options.tear || bounds === undefined) return undefined;
       const pieces = bounds.length - 1;
-      if (pieces < 2 || !rng.chance(0.5)) return undefined;
-      const persisted = Array.from({ length: pieces }, () => rng.chance(0.5));
-      // A torn write keeps at least one piece and loses at least one.
-      const kept = rng.below(pieces);
-      persisted[kept] = true;
-      if (persisted.every(Boolean)) persisted[kept === 0 ? 1 : kept - 1] = false;
+      if (pieces < 1 || !rng.chance(0.5)) return undefined;
+      // A torn write loses at least one piece; one in eight keeps none (the
+      // size kept, the data lost), as does any one-piece tear.
+      const persisted = Array.from({ length: pieces }, () => false);
+      if (pieces > 1 && !rng.chance(0.125)) {
+        for (let j = 0; j < pieces; j++) persisted[j] = rng.chance(0.5);
+        const kept = rng.below(pieces);
+        persisted[kept] = true;
+        if (persisted.every(Boolean)) persisted[kept === 0 ? 1 : kept - 1] = false;
+      }
       const lost = this.#options.lost[rng.below(this.#options.lost.length)]!;
       return { persisted, lost };
     });
@@ -341,7 +363,8 @@ class FilePlan {
       const tear = variant.tears[j];
       if (tear === undefined) return `+${name}`;
       const kept = tear.persisted.flatMap((keep, k) => (keep ? [k] : []));
-      return `~${name}[kept ${kept.join(',')} of ${tear.persisted.length}, lost=${tear.lost}]`;
+      const what = kept.length === 0 ? 'none' : kept.join(',');
+      return `~${name}[kept ${what} of ${tear.persisted.length}, lost=${tear.lost}]`;
     });
     if (variant.length !== undefined) parts.push(`len=${variant.length}`);
     return parts.join(' ');

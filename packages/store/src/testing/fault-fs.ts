@@ -22,6 +22,48 @@ export const FSYNC_METHODS: readonly FsMethod[] = Object.freeze([
   'syncDir',
 ]);
 
+/**
+ * The method by which an inner file system that models durability (as
+ * `CrashFs` does) learns of a sync failure {@link FaultFs} injects: FaultFs
+ * calls it, before rejecting, when a fault with an error code hits
+ * `fdatasync` or `fdatasyncSync`, or hits `pwriteDurable` as the write
+ * itself (the fault names no other `syscall`, and is not `ENOSPC`: a write
+ * refused for space copied nothing). What the inner file system makes of it
+ * is its own model; FaultFs forwards it through a FaultFs it wraps.
+ */
+export const SYNC_FAILED: unique symbol = Symbol('FaultFs sync failed');
+
+/** What {@link SYNC_FAILED} is told: the failed call and its arguments. */
+export type SyncFailure =
+  | {
+      readonly method: 'fdatasync' | 'fdatasyncSync';
+      readonly file: FsFile;
+      readonly code: string;
+    }
+  | {
+      readonly method: 'pwriteDurable';
+      readonly file: FsFile;
+      readonly bytes: Uint8Array;
+      readonly position: number;
+      readonly code: string;
+    };
+
+/** An inner file system that models sync failures (see {@link SYNC_FAILED}). */
+interface SyncFailureModel {
+  [SYNC_FAILED](failure: SyncFailure): void;
+}
+
+/** Tells `inner` of a sync failure when it models them; never throws. */
+function tellSyncFailed(inner: Fs, failure: SyncFailure): void {
+  const model = inner as Partial<SyncFailureModel>;
+  if (typeof model[SYNC_FAILED] !== 'function') return;
+  try {
+    model[SYNC_FAILED](failure);
+  } catch {
+    // The model's own trouble (a closed file, a dead process) changes nothing.
+  }
+}
+
 /** One call through a {@link FaultFs}, as logged and as shown to predicates. */
 export interface FsCall {
   /** 1-based position among all calls through this `FaultFs`. */
@@ -39,7 +81,8 @@ export interface FsCall {
 
 /**
  * A fault: an error code (the call rejects with a Node-style error carrying
- * `code`, `errno` and `syscall`, having done nothing; `syscall` is the
+ * `code`, `errno` and `syscall`, having done nothing — except what a failed
+ * sync leaves in a file system that models it, see {@link SYNC_FAILED}; `syscall` is the
  * method's own unless `{ code, syscall }` names another, as for a
  * `pwriteDurable` that failed to open its descriptor: `'open'`), or a short write or
  * read (`{ short: n }`: only the first `n` bytes are transferred, and `n` is
@@ -182,7 +225,9 @@ export class FaultFs implements Fs {
   /**
    * {@link Fs.pwriteDurable} through the rules (method `pwriteDurable`; a
    * `short` fault writes, durably, only part; a code rejects having written
-   * nothing); present when `inner` has it.
+   * nothing durably — over a file system that models it, as `CrashFs`, a
+   * failed write's bytes reached the page cache: see {@link SYNC_FAILED});
+   * present when `inner` has it.
    */
   readonly pwriteDurable?: (file: FsFile, bytes: Uint8Array, position: number) => Promise<number>;
   /** {@link Fs.linksAt} through the rules (method `linksAt`, syscall `stat`); present when `inner` has it. */
@@ -201,7 +246,10 @@ export class FaultFs implements Fs {
       this.fdatasyncSync = (file) => {
         const fault = this.#enter('fdatasyncSync', file.path, []);
         const code = codeOf(fault);
-        if (code !== undefined) throw faultError(fault!, code, 'fdatasyncSync', file.path);
+        if (code !== undefined) {
+          tellSyncFailed(inner, { method: 'fdatasyncSync', file, code });
+          throw faultError(fault!, code, 'fdatasyncSync', file.path);
+        }
         inner.fdatasyncSync!(file);
       };
     }
@@ -209,7 +257,12 @@ export class FaultFs implements Fs {
       this.pwriteDurable = (file, bytes, position) => {
         let view: Uint8Array;
         try {
-          view = this.#faulted('pwriteDurable', file, bytes, position);
+          view = this.#faulted('pwriteDurable', file, bytes, position, (fault, code) => {
+            const named =
+              typeof fault === 'object' && 'syscall' in fault ? fault.syscall : undefined;
+            if (code === 'ENOSPC' || (named !== undefined && named !== 'write')) return;
+            tellSyncFailed(inner, { method: 'pwriteDurable', file, bytes, position, code });
+          });
         } catch (error) {
           return Promise.reject(error);
         }
@@ -292,10 +345,14 @@ export class FaultFs implements Fs {
     path: string,
     args: readonly unknown[],
     call: () => Promise<T>,
+    onError?: (code: string) => void,
   ): Promise<T> {
     const fault = this.#enter(method, path, args);
     const code = codeOf(fault);
-    if (code !== undefined) throw faultError(fault!, code, method, path);
+    if (code !== undefined) {
+      onError?.(code);
+      throw faultError(fault!, code, method, path);
+    }
     return call();
   }
 
@@ -322,10 +379,14 @@ export class FaultFs implements Fs {
     file: FsFile,
     bytes: Uint8Array,
     position: number,
+    onError?: (fault: Fault, code: string) => void,
   ): Uint8Array {
     const fault = this.#enter(method, file.path, [bytes, position]);
     const code = codeOf(fault);
-    if (code !== undefined) throw faultError(fault!, code, method, file.path);
+    if (code !== undefined) {
+      onError?.(fault!, code);
+      throw faultError(fault!, code, method, file.path);
+    }
     if (fault === undefined) return bytes;
     const short =
       fault === 'short'
@@ -351,7 +412,18 @@ export class FaultFs implements Fs {
   }
 
   fdatasync(file: FsFile): Promise<void> {
-    return this.#call('fdatasync', file.path, [], () => this.inner.fdatasync(file));
+    return this.#call(
+      'fdatasync',
+      file.path,
+      [],
+      () => this.inner.fdatasync(file),
+      (code) => tellSyncFailed(this.inner, { method: 'fdatasync', file, code }),
+    );
+  }
+
+  /** Forwards a sync failure injected by a FaultFs wrapping this one to the inner file system. */
+  [SYNC_FAILED](failure: SyncFailure): void {
+    tellSyncFailed(this.inner, failure);
   }
 
   ftruncate(file: FsFile, length: number): Promise<void> {
