@@ -138,6 +138,14 @@ describe('a temporary file of a replacement that is a name of another file', () 
     }
 
     for (const temp of ['head.tmp', 'meta.tmp']) {
+      it(`a hard link left as ${temp}: opened; the replacements leave its bytes alone; the log works`, async () => {
+        const { parent, log } = await makeLog();
+        const other = await otherAt(parent, join(log, temp));
+        const store = await SegmentedStore.open(log);
+        await useAndReopen(() => SegmentedStore.open(log), store, 100);
+        await other.check('after the replacements');
+      });
+
       it(`a hard link made as ${temp} after the open: the next replacement does not write through it`, async () => {
         const { parent, log } = await makeLog();
         const store = await SegmentedStore.open(log);
