@@ -13,9 +13,9 @@ import { FileStore } from '../src/file-store.js';
 import type { Fs } from '../src/fs/fs.js';
 import { SegmentedStore } from '../src/segmented-store.js';
 import type { Store } from '../src/store.js';
-import { CrashFs } from '../src/testing/crash-fs.js';
+import { CrashFs, type CrashStates } from '../src/testing/crash-fs.js';
 import { FaultFs } from '../src/testing/fault-fs.js';
-import { pattern, rejectsCode, removeTempDirs, tempDir } from './fs-helpers.js';
+import { pattern, rejectsCode, removeTempDirs, tempDir, tick } from './fs-helpers.js';
 
 const S = 4096;
 /** What the other file holds: longer than any metadata or head file. */
@@ -207,6 +207,47 @@ describe('a temporary file of a replacement that is a name of another file', () 
           );
           assert.equal(crash.snapshot().files.has(temp), false, `${temp} is left`);
         }
+      });
+
+      it(`${name} over CrashFs: power loss while a replacement removes a leftover temporary file: the old metadata or the new`, async () => {
+        const setup = new CrashFs({ image: { files: new Map(), dirs: new Set([PARENT]) } });
+        const first = await open(setup);
+        await first.updateMeta({ n: 1 });
+        await first.close();
+        // The log, durable, with a leftover beside it.
+        const image = setup.snapshot();
+        const files = new Map(image.files);
+        for (const temp of temps) files.set(temp, OTHERS);
+        const crash = new CrashFs({ image: { files, dirs: image.dirs } });
+        const store = await open(crash);
+        const snapshots: CrashStates[] = [];
+        let settled = false;
+        const done = store.updateMeta({ n: 2 }).finally(() => {
+          settled = true;
+        });
+        while (!settled) {
+          snapshots.push(crash.crashStates({ limit: 100 }));
+          await tick();
+        }
+        await done;
+        snapshots.push(crash.crashStates({ limit: 100 }));
+        await store.close();
+        const seen = new Set<unknown>();
+        for (const snapshot of snapshots) {
+          for (const state of snapshot) {
+            const later = await open(state.fs()).catch((error: unknown) => {
+              throw new Error(`${state.description}: ${String(error)}`);
+            });
+            const { n } = await later.readMeta();
+            seen.add(n);
+            assert.ok(n === 1 || n === 2, `${state.description}: n is ${String(n)}`);
+            // Whatever temporary file the state holds, the next replacement goes on.
+            await later.updateMeta({ n: 3 });
+            assert.equal((await later.readMeta()).n, 3);
+            await later.close();
+          }
+        }
+        assert.deepEqual([...seen].sort(), [1, 2]);
       });
 
       it(`${name} over FaultFs: a temporary file there again once removed fails the update (EEXIST), writing nothing; not latched`, async () => {
