@@ -230,10 +230,10 @@ export function missingForReadOnly(error: unknown, what: string, location: strin
  * `<path>.tmp` is only ever created, exclusively (`createExclusive`), never
  * opened as it is: one found there (a replacement a killed process began,
  * or a name another program made — a hard link to a file of its own, such
- * as `cp -al` leaves) is removed first, which takes away that name and
- * leaves the file any other name shares as it was. So the bytes go into a
- * file this call created, never through a name it did not make, whenever
- * that name appeared. Should `<path>.tmp` be there again once it was
+ * as `cp -al` leaves, or a symbolic link) is removed first, which takes
+ * away that name (never following it) and leaves the file any other name
+ * shares as it was. So the bytes go into a file this call created, never
+ * through a name it did not make, whenever that name appeared. Should `<path>.tmp` be there again once it was
  * removed, the call rejects (`EEXIST`) having written nothing.
  */
 export async function replaceFile(
