@@ -163,12 +163,6 @@ function newSegment(dirty: boolean): Segment {
 interface Inspection {
   /** Segment indexes present, ascending. */
   readonly indexes: number[];
-  /**
-   * The temporary files of an atomic replacement left in the directory
-   * (`head.tmp`, `meta.tmp`: a replacement a killed process began), which
-   * the next replacement opens and rewrites in place.
-   */
-  readonly temporaries: string[];
   /** The caller's metadata. */
   readonly user: StoreMeta;
   /** The segment size in the metadata, if any. */
@@ -239,13 +233,16 @@ type SegmentSizeRule = (stored: number | undefined, fresh: boolean) => number;
  * Files another directory shares (hard links: a copy made with `cp -al`): a
  * writable open refuses, with `WAL_LOCKED` (`reason` set, no holder) before
  * the lock is taken or anything is created, a log whose segment not wholly
- * below the head, or whose leftover `head.tmp` or `meta.tmp`, has more than
- * one name: this store writes those in place, so it would write into the
- * other directory's log, which no lock of this one guards. The head, the
- * metadata and the lock files are only ever replaced (rename, link) or
- * removed, as are segments below the head, so their other names keep what
- * they hold; a segment created later has one name. Read-only opens are not
- * refused.
+ * below the head has more than one name: this store writes those in place,
+ * so it would write into the other directory's log, which no lock of this
+ * one guards. The head, the metadata and the lock files are only ever
+ * replaced (rename, link) or removed, as are segments below the head, so
+ * their other names keep what they hold; a segment created later has one
+ * name. A `head.tmp` or `meta.tmp` found there (left by a killed process,
+ * or a name another program made) is never written: a replacement removes
+ * that name and creates its own file, exclusively, so it writes into no
+ * file another name shares, whenever that name appeared. Read-only opens
+ * are not refused.
  *
  * Errors: `open` rejects with `WAL_NOT_A_LOG` (see above), `WAL_LOCKED` (held elsewhere, or
  * files shared with another directory, see above; never for a
@@ -591,7 +588,6 @@ export class SegmentedStore extends StoreBase {
     }
     return {
       indexes,
-      temporaries: names.filter((name) => name === 'head.tmp' || name === 'meta.tmp').sort(),
       user,
       stored: stored as number | undefined,
       segmentSize,
@@ -1261,15 +1257,15 @@ async function eachBounded<T>(
  * directory (a copy made with `cp -al`, say) shares it, and a writer here
  * would write into that directory's log too — no lock named after one
  * directory keeps out a writer of the other. Those files are the segments
- * that are not wholly below the head (written, cut and extended in place)
- * and a leftover `head.tmp` or `meta.tmp` (the next replacement of the head
- * or the metadata rewrites it, then renames it into place). Not the head,
- * the metadata or the lock files: they are only ever replaced by a rename or
- * a link, or removed, which changes this directory's name and never the file
- * another name shares; nor the segments below the head, which the open only
- * removes. A segment created later is new, with one name. Skips the names in
- * `checked` and adds those it finds with one name; a file removed since the
- * listing is skipped. Reads only: each file's link count is taken with
+ * that are not wholly below the head (written, cut and extended in place).
+ * Not the head, the metadata or the lock files: they are only ever replaced
+ * by a rename or a link, or removed, which changes this directory's name
+ * and never the file another name shares; nor a leftover `head.tmp` or
+ * `meta.tmp`, which the next replacement removes (`replaceFile` creates its
+ * temporary file exclusively); nor the segments below the head, which the
+ * open only removes. A segment created later is new, with one name. Skips
+ * the names in `checked` and adds those it finds with one name; a file
+ * removed since the listing is skipped. Reads only: each file's link count is taken with
  * `Fs.linksAt` (on an `Fs` without it, the file is opened for reading,
  * counted with `Fs.links` and closed again), a few files at a time (never
  * more than `maxOpenSegments`: no segment of the store is open yet) — less
@@ -1279,14 +1275,14 @@ async function eachBounded<T>(
 async function refuseShared(
   fs: Fs,
   dir: string,
-  { indexes, temporaries, segmentSize, head }: Inspection,
+  { indexes, segmentSize, head }: Inspection,
   checked: Set<string>,
   maxOpenSegments: number,
 ): Promise<void> {
-  const names = [
-    ...indexes.filter((index) => (index + 1) * segmentSize > head).map(segmentName),
-    ...temporaries,
-  ].filter((name) => !checked.has(name));
+  const names = indexes
+    .filter((index) => (index + 1) * segmentSize > head)
+    .map(segmentName)
+    .filter((name) => !checked.has(name));
   // A few at a time (a log may hold thousands of segments); judged in order
   // once all are counted, so the refusal names the first shared file.
   const counts: Array<number | undefined> = [];
@@ -1333,14 +1329,13 @@ async function linksOf(fs: Fs, path: string): Promise<number | undefined> {
 }
 
 /**
- * The `WAL_LOCKED` refusal of a writable open of the log in `dir` whose file
- * `name` has `links` names (see {@link refuseShared}).
+ * The `WAL_LOCKED` refusal of a writable open of the log in `dir` whose
+ * segment file `name` has `links` names (see {@link refuseShared}).
  */
 function sharedError(dir: string, name: string, links: number): LockedError {
-  const what = name.endsWith('.wal') ? `segment file ${name}` : `file ${name}`;
   return new LockedError(dir, {
     reason:
-      `its ${what} has ${links} names (hard links): another directory shares it ` +
+      `its segment file ${name} has ${links} names (hard links): another directory shares it ` +
       '(a copy made with hard links, such as cp -al, shares every file), and a writer ' +
       "here would write into that directory's log too, which no lock of one directory " +
       'keeps out; copy the log without links (cp -a), remove the other names, ' +

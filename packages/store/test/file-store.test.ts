@@ -32,7 +32,6 @@ describe('FileStore', () => {
         `syncDir ${dir}`,
         `open ${path}.meta`,
         `open ${path}.meta.tmp`,
-        `ftruncate ${path}.meta.tmp`,
         `pwrite ${path}.meta.tmp`,
         `fdatasync ${path}.meta.tmp`,
         `close ${path}.meta.tmp`,

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '@wal/store';
 import { CrashFs, FaultFs } from '@wal/store/testing';
 import { Wal } from '../../src/index.js';
-import { bytes, rejectsCode, throwsCode } from '../helpers.js';
+import { bytes, rejectsCode, throwsCode, tick } from '../helpers.js';
 import { appendAll, collect, segmented, single } from './fixtures.js';
 
 describe('Wal', () => {
@@ -46,22 +46,38 @@ describe('Wal', () => {
     };
     for (const [crash, reboot] of Object.entries(crashes)) {
       it(`a close() after ${crash} reaches nothing of the state the log reopens from`, async () => {
-        // The harness itself: close() writes the metadata file through new
-        // descriptors; run by the program that crashed, none of it may land.
+        // The harness itself: the program that crashed goes on with a head
+        // replacement it began (writing head.tmp, renaming it, or removing
+        // it) and close() with its own calls; none of it may land.
         const fs = new CrashFs();
         const wal = await segmented(fs);
         const { lsns } = appendAll(wal, [100, 5000, 300]);
         await wal.sync();
         const written = appendAll(wal, [200, 6000]).lsns; // written maybe, never durable
         await wal.waitFor(wal.tail - 1, 'written');
+        // The crash comes once the replacement's temporary file is open.
+        const from = fs.operations.length;
+        const cut = wal.truncateBefore(lsns[1]!);
+        cut.catch(() => {});
+        const tempOpen = () =>
+          fs.operations
+            .slice(from)
+            .some(
+              (op) =>
+                op.call === 'open' && op.path === '/wal/head.tmp' && op.settledAt !== undefined,
+            );
+        for (let turns = 0; !tempOpen(); turns++) {
+          assert.ok(turns < 1000, 'the head replacement never opened its temporary file');
+          await tick();
+        }
         const next = reboot(fs);
         const image = next.snapshot();
         const crashed = fs.operations.length;
         await wal.close().catch(() => {});
         const late = fs.operations.slice(crashed);
         assert.ok(
-          late.some((op) => op.call === 'open' || op.call === 'rename'),
-          'close() tried to write by path',
+          late.some((op) => op.call === 'rename' || op.call === 'unlink'),
+          'the crashed program tried to write by path',
         );
         for (const op of late) assert.ok(op.error !== undefined, `${op.call} ${op.args} landed`);
         assert.deepEqual(next.snapshot(), image);

@@ -223,8 +223,18 @@ export function missingForReadOnly(error: unknown, what: string, location: strin
  * handed to `failed` (which latches); other failures reject as they are (the
  * old file is then intact, except after a failed rename whose outcome the OS
  * did not report, which the directory fsync never got to make durable).
- * When it fails before or at the rename, it removes `<path>.tmp` (best
- * effort, not made durable) and rejects with the original error.
+ * When it fails after creating `<path>.tmp`, before or at the rename, it
+ * removes `<path>.tmp` (best effort, not made durable) and rejects with the
+ * original error.
+ *
+ * `<path>.tmp` is only ever created, exclusively (`createExclusive`), never
+ * opened as it is: one found there (a replacement a killed process began,
+ * or a name another program made — a hard link to a file of its own, such
+ * as `cp -al` leaves, or a symbolic link) is removed first, which takes
+ * away that name (never following it) and leaves the file any other name
+ * shares as it was. So the bytes go into a file this call created, never
+ * through a name it did not make, whenever that name appeared. Should `<path>.tmp` be there again once it was
+ * removed, the call rejects (`EEXIST`) having written nothing.
  */
 export async function replaceFile(
   fs: Fs,
@@ -234,10 +244,9 @@ export async function replaceFile(
   permissions?: number,
 ): Promise<void> {
   const temp = `${path}.tmp`;
-  const file = await fs.open(temp, 'create', permissions);
+  const file = await createTemporary(fs, temp, permissions);
   let closed = false;
   try {
-    await fs.ftruncate(file, 0);
     await writeAll(fs, file, bytes, 0);
     try {
       await fs.fdatasync(file);
@@ -256,6 +265,26 @@ export async function replaceFile(
     throw error;
   }
   await syncDir(fs, dirname(path), failed);
+}
+
+/**
+ * Creates `temp` exclusively; when a file is already there (`EEXIST`),
+ * removes that name and creates it again, once. Never opens a file it did not
+ * create: writing through a leftover name would write into whatever file it
+ * names, another name's too (a hard link).
+ */
+async function createTemporary(fs: Fs, temp: string, permissions?: number): Promise<FsFile> {
+  try {
+    return await fs.open(temp, 'createExclusive', permissions);
+  } catch (error) {
+    if (errorCode(error) !== 'EEXIST') throw error;
+  }
+  try {
+    await fs.unlink(temp);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+  return fs.open(temp, 'createExclusive', permissions);
 }
 
 /** Fsyncs directory `path`, handing a failure to `failed`. */
