@@ -23,6 +23,7 @@ interface Imports {
   open: typeof open;
   readFile: typeof readFile;
   rename: typeof rename;
+  rm: typeof rm;
 }
 
 type Run = (imports: Imports, console: { log: (line: string) => void }) => Promise<Outcome>;
@@ -33,7 +34,7 @@ function loadExample(): Run {
   assert.ok(match, 'README.md has a ts example');
   const source = match[1]!;
   assert.match(source, /^import \{ Wal \} from '@wal\/core';$/m);
-  assert.match(source, /^import \{ open, readFile, rename \} from 'node:fs\/promises';$/m);
+  assert.match(source, /^import \{ open, readFile, rename, rm \} from 'node:fs\/promises';$/m);
   const body = source.replace(/^import .*$/gm, '');
   // The example has no type annotations, so it runs as JavaScript.
   const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (
@@ -42,7 +43,7 @@ function loadExample(): Run {
   const run = new AsyncFunction(
     'imports',
     'console',
-    `const { Wal, open, readFile, rename } = imports;\n${body}\nreturn { wal, state, lsn };`,
+    `const { Wal, open, readFile, rename, rm } = imports;\n${body}\nreturn { wal, state, lsn };`,
   );
   return (imports, console) => run(imports, console) as Promise<Outcome>;
 }
@@ -64,7 +65,7 @@ describe('README quick example', () => {
     const run = loadExample();
     const lines: string[] = [];
     const log = { log: (line: string) => void lines.push(line) };
-    const imports = { Wal, open, readFile, rename };
+    const imports = { Wal, open, readFile, rename, rm };
     const checkpointLsn = async (): Promise<number> =>
       (JSON.parse(await readFile(join(dir, 'orders-checkpoint.json'), 'utf8')) as { lsn: number })
         .lsn;
