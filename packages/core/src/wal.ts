@@ -630,7 +630,8 @@ export class Wal {
     const target = log.tail;
     if (target <= this.durable) return Promise.resolve();
     // Waiting first lets the staged chunk go as a durable write (writer.ts).
-    const durable = log.writer.waitTarget(target, 'durable');
+    // An explicit sync does not wait out commitDelayMs (docs/DURABILITY.md §2).
+    const durable = log.writer.waitTarget(target, 'durable', false);
     log.writer.submit();
     return durable;
   }
