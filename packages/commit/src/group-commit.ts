@@ -443,7 +443,7 @@ export class GroupCommit {
    *
    * Rejects with `TypeError`/`RangeError` (`ERR_INVALID_ARG_TYPE`,
    * `ERR_OUT_OF_RANGE`) when `target` is not an offset or lies past the
-   * reserved end, with `TypeError` (`ERR_INVALID_ARG_TYPE`,
+   * reserved end; with `TypeError` (`ERR_INVALID_ARG_TYPE`,
    * `ERR_INVALID_ARG_VALUE`) when `options` is not an object, has an unknown
    * key or a `delay` that is not a boolean; with {@link @wal/errors!WriteFailedError | WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
    * the failed write, `cause` = its error) when `target` lies past a failed

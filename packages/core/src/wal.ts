@@ -605,7 +605,7 @@ export class Wal {
 
   /**
    * Makes every record appended so far durable (one group-commit flush shared
-   * with concurrent callers). Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
+   * with concurrent callers), without waiting out `commitDelayMs`. Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
    * after a failure, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` read-only,
    * and with an `AbortError` once `options.signal` aborts (the sync goes on;
    * an already aborted signal asks for none).
@@ -817,7 +817,7 @@ export class Wal {
    * Closes the log. Appends after the call throw `WAL_CLOSED`. Records
    * appended before it are written and synced (their waiters resolve), the
    * durable hint is recorded, then the store is closed and its lock released.
-   * Resolves when all that is done; rejects if that final write or sync
+   * Its syncs do not wait out `commitDelayMs`. Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
    * nothing new, waits for writes in flight, syncs what was written before a
    * failed write (unless a sync failed), waits for the record of where the
