@@ -680,7 +680,8 @@ export class Wal {
    * Keeps the record at `lsn` and every record before it, drops every record
    * after it, durably, before resolving; the next append gets the LSN just
    * after the kept record. Exclusive: appends made before the call are
-   * written and synced first (then dropped, if after `lsn`); appends during it
+   * written and synced first, without waiting out `commitDelayMs` (then
+   * dropped, if after `lsn`); appends during it
    * throw `WAL_BUSY`; reads, `sync` and `waitFor` wait for it; open iterators
    * end at the cut. (It takes back LSNs already handed out: nothing may be
    * written at them before the cut is durable; docs/FORMAT.md §7.) Waits for
