@@ -38,7 +38,9 @@ export interface GroupCommitOptions {
    * PostgreSQL's `commit_delay`: more committers join, each waits longer. An
    * integer in `[0, 2^31 − 1]`; default `0` (off). When positive it replaces
    * gathering (a timer is itself a macrotask). A latched failure clears the
-   * timer of a scheduled flush.
+   * timer of a scheduled flush. A `syncTo` with `delay: false` (a caller that
+   * needs durability now, such as a close) cuts it short: while such a wait is
+   * pending, flushes start as with `delayMs: 0` ({@link SyncToOptions.delay}).
    */
   readonly delayMs?: number;
   /**
@@ -54,6 +56,20 @@ export interface GroupCommitOptions {
    * if a waiter needs it, starts after it).
    */
   readonly onFlush?: (flush: FlushReport) => void;
+}
+
+/** Options of {@link GroupCommit.syncTo}. */
+export interface SyncToOptions {
+  /**
+   * Whether the flushes this wait needs may wait out
+   * {@link GroupCommitOptions.delayMs}. Default `true`. With `false`, for a
+   * caller that needs the bytes durable now and that no other committer can
+   * join (a close, say): while this wait is pending, no flush waits for the
+   * delay. A flush already waiting for it starts at once, and the next one,
+   * if this wait needs it, starts without it: as with `delayMs: 0`, after one
+   * macrotask of gathering, or synchronously with `gather: false`.
+   */
+  readonly delay?: boolean;
 }
 
 /** One successful flush, as given to {@link GroupCommitOptions.onFlush}. */
@@ -94,6 +110,8 @@ type FlushState = typeof IDLE | typeof SCHEDULED | typeof SYNCING | typeof REPOR
 const MAX_DELAY_MS = 2 ** 31 - 1;
 /** The keys of {@link GroupCommitOptions}. */
 const OPTION_KEYS: ReadonlySet<string> = new Set(['sync', 'start', 'gather', 'delayMs', 'onFlush']);
+/** The keys of {@link SyncToOptions}. */
+const SYNC_TO_KEYS: ReadonlySet<string> = new Set(['delay']);
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
@@ -165,6 +183,10 @@ export class GroupCommit {
   #syncRunning = false;
   /** The timer or immediate of a scheduled flush (`SCHEDULED`), so a latch can cancel it. */
   #scheduled: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined;
+  /** Whether `#scheduled` is a `delayMs` timer (else an immediate). */
+  #scheduledTimer = false;
+  /** `syncTo` waiters with `delay: false` not yet settled: while any is, no flush waits for `delayMs`. */
+  #undelayed = 0;
   /** The written watermark when the running `sync` was called. */
   #flushTarget = 0;
 
@@ -180,6 +202,7 @@ export class GroupCommit {
   // Bound once, so that scheduling a flush allocates no closure.
   readonly #beginFlush = (): void => {
     this.#scheduled = undefined;
+    this.#scheduledTimer = false;
     // A latch cancels a scheduled flush; should its callback run all the same, it does nothing.
     if (this.#failure !== undefined) return;
     if (this.#flush !== SCHEDULED) throw invariant('a scheduled flush began in another state');
@@ -414,23 +437,58 @@ export class GroupCommit {
   /**
    * Resolves once `durable >= target`, joining the running flush if `target`
    * was written when it called `sync`, else a later one. Resolves at once,
-   * without a `sync`, when `target <= durable`.
+   * without a `sync`, when `target <= durable`. With `options.delay` false,
+   * no flush waits for `delayMs` while this wait is pending: one waiting for
+   * it starts at once ({@link SyncToOptions.delay}).
    *
    * Rejects with `TypeError`/`RangeError` (`ERR_INVALID_ARG_TYPE`,
    * `ERR_OUT_OF_RANGE`) when `target` is not an offset or lies past the
-   * reserved end; with {@link @wal/errors!WriteFailedError | WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
+   * reserved end; with `TypeError` (`ERR_INVALID_ARG_TYPE`,
+   * `ERR_INVALID_ARG_VALUE`) when `options` is not an object, has an unknown
+   * key or a `delay` that is not a boolean; with {@link @wal/errors!WriteFailedError | WriteFailedError} (`WAL_WRITE_FAILED`, `offset` =
    * the failed write, `cause` = its error) when `target` lies past a failed
    * write, now or later; with {@link @wal/errors!FailedError | FailedError} (`WAL_FAILED`, `cause` = the
    * sync's error) once a `sync` has failed. Never throws synchronously.
    */
-  syncTo(target: number): Promise<void> {
-    const error = this.#checkTarget(target);
+  syncTo(target: number, options?: SyncToOptions): Promise<void> {
+    const error = this.#checkTarget(target) ?? checkSyncToOptions(options);
     if (error !== undefined) return Promise.reject(error);
     if (target <= this.#durable) return RESOLVED;
+    if (options?.delay === false) return this.#syncToUndelayed(target);
     return new Promise<void>((resolve, reject) => {
       this.#durableWaiters.push({ target, resolve, reject });
       if (target < this.#lowestDurableTarget) this.#lowestDurableTarget = target;
       if (this.#flush === IDLE && target <= this.#written) this.#scheduleFlush();
+    });
+  }
+
+  /** {@link GroupCommit.syncTo} with `delay: false`, for a valid target above `durable`. */
+  #syncToUndelayed(target: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      // Counted until it settles, however (released, poisoned, latched).
+      this.#undelayed++;
+      this.#durableWaiters.push({
+        target,
+        resolve: () => {
+          this.#undelayed--;
+          resolve();
+        },
+        reject: (error) => {
+          this.#undelayed--;
+          reject(error);
+        },
+      });
+      if (target < this.#lowestDurableTarget) this.#lowestDurableTarget = target;
+      if (this.#flush === IDLE) {
+        if (target <= this.#written) this.#scheduleFlush();
+      } else if (this.#flush === SCHEDULED && this.#scheduledTimer) {
+        // A flush waiting out the delay: it starts now instead.
+        clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>);
+        this.#scheduled = undefined;
+        this.#scheduledTimer = false;
+        this.#flush = IDLE;
+        this.#scheduleFlush();
+      }
     });
   }
 
@@ -608,8 +666,9 @@ export class GroupCommit {
     if (this.#flush !== IDLE || this.#syncRunning) {
       throw invariant('a flush was scheduled while another is scheduled or running');
     }
-    if (this.#delayMs > 0) {
+    if (this.#delayMs > 0 && this.#undelayed === 0) {
       this.#flush = SCHEDULED;
+      this.#scheduledTimer = true;
       this.#scheduled = setTimeout(this.#beginFlush, this.#delayMs);
     } else if (this.#gather) {
       this.#flush = SCHEDULED;
@@ -668,9 +727,10 @@ export class GroupCommit {
     if (this.#failure !== undefined) return;
     // A scheduled flush is pointless now; its timer must not keep the process alive.
     if (this.#scheduled !== undefined) {
-      if (this.#delayMs > 0) clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>);
+      if (this.#scheduledTimer) clearTimeout(this.#scheduled as ReturnType<typeof setTimeout>);
       else clearImmediate(this.#scheduled as ReturnType<typeof setImmediate>);
       this.#scheduled = undefined;
+      this.#scheduledTimer = false;
     }
     // A `sync` still running keeps `idle` false (`#syncRunning`) until it settles.
     this.#flush = IDLE;
@@ -726,6 +786,24 @@ export class GroupCommit {
       start,
     ) as RangeError;
   }
+}
+
+/** The argument error of `syncTo`'s `options`, or `undefined` when they are valid. */
+function checkSyncToOptions(options: SyncToOptions | undefined): Error | undefined {
+  if (options === undefined) return undefined;
+  try {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgType('options', 'of type object', options);
+    }
+    rejectUnknownKeys('options', options, SYNC_TO_KEYS);
+    const { delay } = options;
+    if (delay !== undefined && typeof delay !== 'boolean') {
+      throw invalidArgType('options.delay', 'a boolean', delay);
+    }
+  } catch (error) {
+    return error as Error;
+  }
+  return undefined;
 }
 
 /** An internal invariant was broken: a bug of this module, never of its caller. */

@@ -5,4 +5,9 @@
  * @packageDocumentation
  */
 
-export { type FlushReport, GroupCommit, type GroupCommitOptions } from './group-commit.js';
+export {
+  type FlushReport,
+  GroupCommit,
+  type GroupCommitOptions,
+  type SyncToOptions,
+} from './group-commit.js';

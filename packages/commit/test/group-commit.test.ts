@@ -315,6 +315,136 @@ describe('GroupCommit: syncTo and group commit', () => {
   });
 });
 
+/** Timers alive in this process (a `delayMs` flush scheduled holds one). */
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+}
+
+describe('GroupCommit: syncTo with delay: false', () => {
+  it('starts a flush waiting out delayMs at once, covering every waiter written', async () => {
+    const { commit, fake } = setup({ delayMs: 60_000 });
+    commit.reserve(20);
+    commit.markWritten(0, 10);
+    const before = timers();
+    const first = observe(commit.syncTo(10));
+    assert.equal(timers(), before + 1, 'the flush waits out the delay');
+    await tick();
+    assert.equal(fake.calls.length, 0, 'the plain wait waits out the delay');
+    commit.markWritten(10, 20);
+    const armed = timers();
+    const now = observe(commit.syncTo(20, { delay: false }));
+    assert.equal(timers(), armed - 1, 'the delay timer is cleared');
+    await tick();
+    assert.equal(fake.calls.length, 1, 'the flush started after one macrotask of gathering');
+    assert.equal(fake.calls[0]?.written, 20);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.deepEqual([first.state, now.state], ['resolved', 'resolved']);
+    assert.equal(commit.durable, 20);
+    assert.equal(commit.idle, true);
+  });
+
+  it('with gather: false, starts the flush inside the call', () => {
+    const { commit, fake } = setup({ delayMs: 60_000, gather: false });
+    commit.reserve(10);
+    commit.markWritten(0, 10);
+    void commit.syncTo(10);
+    assert.equal(fake.calls.length, 0);
+    void commit.syncTo(10, { delay: false });
+    assert.equal(fake.calls.length, 1);
+    fake.resolvePending();
+  });
+
+  it('keeps every flush undelayed while it is pending: one for a target written later, and the next after a running one', async () => {
+    const { commit, fake } = setup({ delayMs: 60_000 });
+    commit.reserve(30);
+    const now = observe(commit.syncTo(30, { delay: false }));
+    await tick();
+    assert.equal(fake.calls.length, 0, 'nothing written: no flush');
+    commit.markWritten(0, 10);
+    await tick();
+    assert.equal(fake.calls.length, 0, 'no waiter is written yet');
+    commit.markWritten(10, 20);
+    const plain = observe(commit.syncTo(20));
+    await tick();
+    assert.equal(fake.calls.length, 1, 'the flush for the plain waiter does not wait the delay');
+    assert.equal(fake.calls[0]?.written, 20);
+    commit.markWritten(20, 30);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.equal(plain.state, 'resolved');
+    assert.equal(now.state, 'pending');
+    await tick();
+    assert.equal(fake.calls.length, 2, 'the next flush does not wait the delay either');
+    assert.equal(fake.calls[1]?.written, 30);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.equal(now.state, 'resolved');
+  });
+
+  it('stops counting once it settled: later flushes wait out delayMs again', async () => {
+    const { commit, fake } = setup({ delayMs: 60_000 });
+    commit.reserve(30);
+    // Released by a flush.
+    commit.markWritten(0, 10);
+    const served = observe(commit.syncTo(10, { delay: false }));
+    await tick();
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.equal(served.state, 'resolved');
+    // Rejected by a failed write below its target.
+    const poisoned = observe(commit.syncTo(30, { delay: false }));
+    commit.markFailed(20, 30, new Error('EIO'));
+    await drainMicrotasks();
+    assert.equal(poisoned.state, 'rejected');
+    commit.markWritten(10, 20);
+    const before = timers();
+    const plain = observe(commit.syncTo(20));
+    assert.equal(timers(), before + 1, 'no undelayed wait is pending: the delay applies');
+    await tick();
+    assert.equal(fake.calls.length, 1, 'no flush after one macrotask');
+    // Cut short, so that no timer outlives the test.
+    const last = observe(commit.syncTo(20, { delay: false }));
+    await tick();
+    assert.equal(fake.calls.length, 2);
+    fake.resolvePending();
+    await drainMicrotasks();
+    assert.deepEqual([plain.state, last.state], ['resolved', 'resolved']);
+    assert.equal(commit.durable, 20);
+  });
+
+  it('resolves at once at or below durable, and rejects as syncTo does', async () => {
+    const { commit, fake } = setup({ delayMs: 60_000, start: 10 });
+    await commit.syncTo(10, { delay: false });
+    await commit.syncTo(10, { delay: true });
+    await commit.syncTo(10, {});
+    assert.equal(fake.calls.length, 0);
+    await assert.rejects(commit.syncTo(11, { delay: false }), assertOutOfRange);
+    commit.reserve(20);
+    commit.markFailed(15, 20, new Error('EIO'));
+    await assert.rejects(commit.syncTo(20, { delay: false }), { code: 'WAL_WRITE_FAILED' });
+  });
+
+  it('rejects, never throws, options that are not valid', async () => {
+    const { commit } = setup();
+    commit.reserve(10);
+    for (const [options, code] of [
+      [null, 'ERR_INVALID_ARG_TYPE'],
+      [false, 'ERR_INVALID_ARG_TYPE'],
+      [{ delay: 0 }, 'ERR_INVALID_ARG_TYPE'],
+      [{ delay: 'no' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ dealy: false }, 'ERR_INVALID_ARG_VALUE'],
+    ] as const) {
+      await assert.rejects(commit.syncTo(10, options as never), (error: unknown) => {
+        assert.ok(error instanceof TypeError);
+        assert.ok(isArgumentError(error, code), `${JSON.stringify(options)}: ${String(error)}`);
+        return true;
+      });
+    }
+    assert.equal(commit.waiters, 0);
+  });
+});
+
 describe('GroupCommit: durable writes', () => {
   it('acknowledges a durable write without a sync', async () => {
     const reports: FlushReport[] = [];

@@ -3,7 +3,8 @@
  * out-of-order completions (plain and durable), failed writes, failed durable
  * writes, syncTo/waitWritten calls, gathering
  * ticks, sync completions, sync failures and resets, checked step by step
- * against a tiny reference model.
+ * against a tiny reference model; with a `delayMs` that never runs out in a
+ * test, and `syncTo` calls with `delay: false` that cut it short.
  */
 import assert from 'node:assert/strict';
 import { GroupCommit } from '@wal/commit';
@@ -23,14 +24,27 @@ interface Write {
 interface Wait {
   readonly kind: 'durable' | 'written';
   readonly target: number;
+  /** A `syncTo` with `delay: false`. */
+  readonly undelayed: boolean;
   state: 'pending' | 'resolved' | 'rejected';
 }
+
+/** A `delayMs` no test outlives: a flush waiting for it starts only when cut short. */
+const FOREVER_MS = 600_000;
 
 /** The reference model and the system under test, side by side. */
 class World {
   readonly fake = new FakeSync();
   readonly commit: GroupCommit;
   readonly gather: boolean;
+  readonly delayed: boolean;
+  /**
+   * Whether an undelayed `syncTo` was pending at some moment since the last
+   * `sync` call began (that call included): only then may a delayed
+   * coordinator call `sync` again (the flush it scheduled then may start
+   * after the wait settled).
+   */
+  undelayedSince = false;
   /** Where the current run of writes began: the start offset or the last reset. */
   base: number;
   tail: number;
@@ -44,12 +58,18 @@ class World {
   readonly waits: Wait[] = [];
   readonly violations: string[] = [];
 
-  constructor(start: number, gather: boolean) {
+  constructor(start: number, gather: boolean, delayed = false) {
     this.gather = gather;
+    this.delayed = delayed;
     this.base = start;
     this.tail = start;
     this.synced = start;
-    this.commit = new GroupCommit({ sync: this.fake.sync, start, gather });
+    this.commit = new GroupCommit({
+      sync: this.fake.sync,
+      start,
+      gather,
+      delayMs: delayed ? FOREVER_MS : 0,
+    });
     this.fake.commit = this.commit;
     this.fake.onCall = (call) => {
       if (this.latched) this.violations.push('sync called after a failed sync');
@@ -60,6 +80,10 @@ class World {
         this.violations.push(`sync took written ${call.written}, model ${this.written()}`);
       }
       if (!this.readyWaiter()) this.violations.push('sync called that no waiter needed');
+      if (this.delayed && !this.undelayedSince && !this.undelayedPending()) {
+        this.violations.push('sync called before the delay ran out, with no undelayed wait');
+      }
+      this.undelayedSince = this.undelayedPending();
     };
   }
 
@@ -85,6 +109,11 @@ class World {
       durable = write.end;
     }
     return durable;
+  }
+
+  /** Whether a `syncTo` with `delay: false` is pending. */
+  undelayedPending(): boolean {
+    return this.waits.some((wait) => wait.undelayed && wait.state === 'pending');
   }
 
   inflight(): Write[] {
@@ -116,8 +145,11 @@ class World {
     return Math.max(0, boundary + (how === 0 ? -1 : how === 1 ? 1 : 0));
   }
 
-  /** Calls syncTo or waitWritten and checks how and when the promise settles. */
-  wait(kind: 'durable' | 'written', target: number): void {
+  /**
+   * Calls syncTo (`undelayed`: with `delay: false`) or waitWritten and checks
+   * how and when the promise settles.
+   */
+  wait(kind: 'durable' | 'written', target: number, undelayed = false): void {
     const expectedNow = this.latched
       ? 'WAL_FAILED'
       : target > this.tail
@@ -125,10 +157,15 @@ class World {
         : target > this.poison
           ? 'WAL_WRITE_FAILED'
           : undefined;
-    const wait: Wait = { kind, target, state: 'pending' };
+    const wait: Wait = { kind, target, undelayed, state: 'pending' };
     this.waits.push(wait);
+    if (undelayed) this.undelayedSince = true;
     const promise =
-      kind === 'durable' ? this.commit.syncTo(target) : this.commit.waitWritten(target);
+      kind === 'written'
+        ? this.commit.waitWritten(target)
+        : undelayed
+          ? this.commit.syncTo(target, { delay: false })
+          : this.commit.syncTo(target);
     promise.then(
       () => {
         wait.state = 'resolved';
@@ -198,7 +235,8 @@ class World {
       else assert.ok(wait.target > durable, 'durable waiter not released');
     }
     const ready = !this.latched && this.readyWaiter();
-    if (ready && (afterTick || !this.gather)) {
+    // A delayed flush starts only when an undelayed wait cuts the delay short.
+    if (ready && (afterTick || !this.gather) && (!this.delayed || this.undelayedPending())) {
       assert.ok(this.fake.pending !== undefined, 'a waiter is ready but no sync started');
     }
     if (!this.latched) {
@@ -345,14 +383,17 @@ class Fail extends Settle {
 }
 
 class SyncTo extends Step {
-  constructor(readonly pick: number) {
+  constructor(
+    readonly pick: number,
+    readonly undelayed = false,
+  ) {
     super();
   }
   apply(world: World): void {
-    world.wait('durable', world.target(this.pick));
+    world.wait('durable', world.target(this.pick), this.undelayed);
   }
   toString(): string {
-    return `syncTo(#${this.pick})`;
+    return `syncTo(#${this.pick}${this.undelayed ? ', { delay: false }' : ''})`;
   }
 }
 
@@ -454,6 +495,7 @@ const commandArbitraries = [
   fc.tuple(fc.nat(), fc.boolean()).map(([pick, withCause]): Command => new Fail(pick, withCause)),
   fc.nat().map((pick): Command => new SyncTo(pick)),
   fc.nat().map((pick): Command => new SyncTo(pick)),
+  fc.nat().map((pick): Command => new SyncTo(pick, true)),
   fc.nat().map((pick): Command => new WaitWritten(pick)),
   fc.nat().map((pick): Command => new WaitWritten(pick)),
   fc.constant<Command>(new Tick()),
@@ -463,7 +505,11 @@ const commandArbitraries = [
   fc.nat().map((pick): Command => new Reset(pick)),
 ];
 
-/** Reports every write, then lets every flush run and succeed, then checks that all settled. */
+/**
+ * Reports every write, then lets every flush run and succeed (a delayed
+ * coordinator asked as a close asks: for everything written, with `delay:
+ * false`), then checks that all settled.
+ */
 async function drain(world: World): Promise<void> {
   for (const write of world.inflight()) {
     if (world.latched) {
@@ -473,6 +519,7 @@ async function drain(world: World): Promise<void> {
       world.commit.markWritten(write.start, write.end);
     }
   }
+  if (world.delayed) world.wait('durable', world.written(), true);
   for (let round = 0; round < 100; round++) {
     await tick();
     await drainMicrotasks();
@@ -494,9 +541,10 @@ describe('GroupCommit against a reference model', () => {
       fc.asyncProperty(
         fc.integer({ min: 0, max: 10_000 }),
         fc.boolean(),
+        fc.boolean(),
         fc.commands(commandArbitraries, { size: 'medium' }),
-        async (start, gather, commands) => {
-          const world = new World(start, gather);
+        async (start, gather, delayed, commands) => {
+          const world = new World(start, gather, delayed);
           await fc.asyncModelRun(() => ({ model: world, real: world }), commands);
           await drain(world);
         },

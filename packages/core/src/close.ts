@@ -11,6 +11,9 @@
 import { ClosedError } from '@wal/errors';
 import { BLOCK_FAILED, type LogState } from './state.js';
 
+/** Nothing more can join a flush of the close: it does not wait out `commitDelayMs`. */
+const NO_DELAY = { delay: false } as const;
+
 /**
  * Closes `log` (its `BLOCK_CLOSED` bit already set). Rejects with the first
  * error of the final write, sync or store close, or with a failure that
@@ -40,7 +43,8 @@ export async function closeLog(log: LogState): Promise<void> {
   if (gc !== undefined && (log.blocked & BLOCK_FAILED) === 0) {
     try {
       log.writer.submit();
-      if (log.tail > gc.durable) await log.writer.waitTarget(log.tail, 'durable');
+      // Without waiting out commitDelayMs: no append can join the flush now.
+      if (log.tail > gc.durable) await log.writer.waitTarget(log.tail, 'durable', false);
       await exclusivity.settled();
       await durability.recordFinal(gc.durable);
       // Zeros written ahead and not used (or maybe, by a failed zero write):
@@ -91,7 +95,7 @@ async function finish(log: LogState): Promise<void> {
     if (sync && gc!.failure === undefined && gc!.durable < gc!.written) {
       // Its failure, if any, is the log's already (Durability.syncFailed);
       // after one, no second try.
-      await gc!.syncTo(gc!.written).catch(() => {
+      await gc!.syncTo(gc!.written, NO_DELAY).catch(() => {
         sync = false;
       });
       continue;

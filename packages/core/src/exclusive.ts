@@ -18,6 +18,8 @@ import {
 } from './state.js';
 
 const noop = (): void => {};
+/** The flushes a `truncateAfter` waits for do not wait out `commitDelayMs`. */
+const NO_DELAY = { delay: false } as const;
 
 /** A promise and the function resolving it. */
 interface Signal {
@@ -196,11 +198,12 @@ export class Exclusivity {
     for (;;) {
       if (gc.failure !== undefined || log.durability.failure !== undefined) break;
       if (gc.reserved < log.tail) gc.reserve(log.tail);
-      if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved);
+      // Appends are refused: waiting out commitDelayMs would gather nobody.
+      if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved, NO_DELAY);
       await this.settled();
       if (gc.idle && this.isSettled && gc.durable >= log.tail) break;
       // A flush for other waiters is pending: wait for it (a failure ends the loop above).
-      if (!gc.idle && gc.durable < gc.written) await gc.syncTo(gc.written).catch(noop);
+      if (!gc.idle && gc.durable < gc.written) await gc.syncTo(gc.written, NO_DELAY).catch(noop);
     }
     if (log.durability.failure !== undefined) throw log.durability.failure;
   }

@@ -605,7 +605,7 @@ export class Wal {
 
   /**
    * Makes every record appended so far durable (one group-commit flush shared
-   * with concurrent callers). Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
+   * with concurrent callers), without waiting out `commitDelayMs`. Rejects with `WAL_WRITE_FAILED` or `WAL_FAILED`
    * after a failure, `WAL_CLOSED` after `close()`, `WAL_READ_ONLY` read-only,
    * and with an `AbortError` once `options.signal` aborts (the sync goes on;
    * an already aborted signal asks for none).
@@ -630,7 +630,8 @@ export class Wal {
     const target = log.tail;
     if (target <= this.durable) return Promise.resolve();
     // Waiting first lets the staged chunk go as a durable write (writer.ts).
-    const durable = log.writer.waitTarget(target, 'durable');
+    // An explicit sync does not wait out commitDelayMs (docs/DURABILITY.md §2).
+    const durable = log.writer.waitTarget(target, 'durable', false);
     log.writer.submit();
     return durable;
   }
@@ -679,7 +680,8 @@ export class Wal {
    * Keeps the record at `lsn` and every record before it, drops every record
    * after it, durably, before resolving; the next append gets the LSN just
    * after the kept record. Exclusive: appends made before the call are
-   * written and synced first (then dropped, if after `lsn`); appends during it
+   * written and synced first, without waiting out `commitDelayMs` (then
+   * dropped, if after `lsn`); appends during it
    * throw `WAL_BUSY`; reads, `sync` and `waitFor` wait for it; open iterators
    * end at the cut. (It takes back LSNs already handed out: nothing may be
    * written at them before the cut is durable; docs/FORMAT.md §7.) Waits for
@@ -816,7 +818,7 @@ export class Wal {
    * Closes the log. Appends after the call throw `WAL_CLOSED`. Records
    * appended before it are written and synced (their waiters resolve), the
    * durable hint is recorded, then the store is closed and its lock released.
-   * Resolves when all that is done; rejects if that final write or sync
+   * Its syncs do not wait out `commitDelayMs`. Resolves when all that is done; rejects if that final write or sync
    * fails (the lock is released anyway). After an earlier failure it writes
    * nothing new, waits for writes in flight, syncs what was written before a
    * failed write (unless a sync failed), waits for the record of where the

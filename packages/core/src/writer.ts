@@ -317,9 +317,12 @@ export class Writer {
 
   /**
    * Resolves once every byte below `target` is `written` or `durable`,
-   * reserving what is staged first (docs/INTERNALS.md §3).
+   * reserving what is staged first (docs/INTERNALS.md §3). With `delay`
+   * false, a durable wait does not wait out `commitDelayMs`: for callers no
+   * committer can join, or that need the bytes durable now (`sync()`,
+   * `close()`, a `truncateAfter`; docs/DURABILITY.md §2).
    */
-  waitTarget(target: number, level: WaitLevel): Promise<void> {
+  waitTarget(target: number, level: WaitLevel, delay = true): Promise<void> {
     const gc = this.#log.gc!;
     if (target > gc.reserved) {
       try {
@@ -330,7 +333,7 @@ export class Writer {
     }
     if (level === 'written') return gc.waitWritten(target);
     if (this.#chunkUsed > 0 && target > this.#chunkStart) this.#chunkDurable = true;
-    return gc.syncTo(target);
+    return delay ? gc.syncTo(target) : gc.syncTo(target, NO_DELAY);
   }
 
   /**
@@ -556,6 +559,9 @@ export class Writer {
     }
   }
 }
+
+/** The `syncTo` options of a wait that does not wait out `commitDelayMs`. */
+const NO_DELAY = { delay: false } as const;
 
 /** Whether the store latched the failure `cause` of a write (`WAL_FAILED`, Store contract). */
 function latched(cause: unknown): boolean {

@@ -648,7 +648,7 @@ ${HEAD_WRITE}
     edits: [
       {
         file: EXCLUSIVE,
-        search: 'if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved);',
+        search: 'if (gc.durable < gc.reserved) await gc.syncTo(gc.reserved, NO_DELAY);',
         replace: 'if (gc.written < gc.reserved) await gc.waitWritten(gc.reserved);',
       },
       {
@@ -736,7 +736,7 @@ ${HEAD_WRITE}
     edits: [
       {
         file: CLOSE,
-        search: "await log.writer.waitTarget(log.tail, 'durable');",
+        search: "await log.writer.waitTarget(log.tail, 'durable', false);",
         replace: "await log.writer.waitTarget(log.tail, 'written');",
       },
       {
