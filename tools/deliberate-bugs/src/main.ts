@@ -99,5 +99,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return outcomes.every((outcome) => outcome.failed.length > 0) ? 0 : 1;
 }
 
-// `pnpm deliberate-bugs -- name` passes the `--` on: it separates, it is no option.
-process.exitCode = await main(process.argv.slice(2).filter((arg) => arg !== '--'));
+process.exitCode = await main(process.argv.slice(2));
