@@ -566,51 +566,91 @@ describe('backup', () => {
       return { states, present };
     }
 
+    /**
+     * The source in every power-loss state (read-only): it still holds the
+     * records the copy claims were durable (those below `end`). Returns the
+     * states checked.
+     */
+    async function checkSource(
+      crash: CrashFs,
+      expected: readonly WalRecord[],
+      limit: number,
+    ): Promise<number> {
+      let states = 0;
+      for (const state of crash.crashStates({ limit, seed: 7 })) {
+        states++;
+        const source = await Wal.open('/log', { fs: state.fs(), readOnly: true });
+        try {
+          const records = (await recordsOf(source)).slice(0, expected.length);
+          assert.deepEqual(records, expected, `state ${state.index} (${state.description})`);
+        } finally {
+          await source.close();
+        }
+      }
+      return states;
+    }
+
     // With a head above 0 the copy is synced before its head is set; a log
     // never truncated (head 0) has its copied records synced only by the
-    // last sync before the rename.
-    for (const truncated of [true, false]) {
-      const title = truncated
-        ? 'the destination is absent or a valid copy; after the backup resolves, always the copy'
-        : 'a log never truncated (head 0): the destination is absent or a valid copy; after the backup resolves, always the copy';
-      it(title, async () => {
-        const crash = new CrashFs();
-        const wal = await Wal.open('/log', { fs: crash, segmentSize: 4096 });
-        const lsns: number[] = [];
-        for (let i = 0; i < 60; i++)
-          lsns.push(wal.append(bytes(20 + ((i * 53) % 300), i)) as number);
-        await wal.sync();
-        if (truncated) await wal.truncateBefore(lsns[25]!); // a head above 0, segment 0 gone
-        for (let i = 60; i < 80; i++) wal.append(bytes(64, i)); // written, not yet durable
-        const head = wal.head;
-        const end = wal.durable;
-        const expected = (await recordsOf(wal)).filter((record) => record.lsn < end);
-        // Before every file-system call of the backup, every power-loss state.
-        let steps = 0;
-        let states = 0;
-        let present = 0;
-        const stepping = new Proxy(crash, {
-          get(target, property) {
-            const value: unknown = Reflect.get(target, property, target);
-            if (typeof value !== 'function') return value;
-            return async (...args: unknown[]) => {
-              steps++;
-              const seen = await check(target, head, expected, 12);
-              states += seen.states;
-              present += seen.present;
-              return (value as (...a: unknown[]) => unknown).apply(target, args);
-            };
-          },
+    // last sync before the rename. A source with blocking commits
+    // (`blockingSync`) syncs and truncates on the calling thread: the copy's
+    // durable prefix must be on the source's disk too.
+    for (const blockingSync of [false, true]) {
+      for (const truncated of [true, false]) {
+        const title =
+          (truncated
+            ? 'the destination is absent or a valid copy; after the backup resolves, always the copy'
+            : 'a log never truncated (head 0): the destination is absent or a valid copy; after the backup resolves, always the copy') +
+          (blockingSync ? ' (a blocking source, blockingSync, keeps what it copied)' : '');
+        it(title, async () => {
+          const crash = new CrashFs();
+          const wal = await Wal.open('/log', { fs: crash, segmentSize: 4096, blockingSync });
+          const lsns: number[] = [];
+          for (let i = 0; i < 60; i++)
+            lsns.push(wal.append(bytes(20 + ((i * 53) % 300), i)) as number);
+          await wal.sync();
+          if (truncated) await wal.truncateBefore(lsns[25]!); // a head above 0, segment 0 gone
+          for (let i = 60; i < 80; i++) wal.append(bytes(64, i)); // written, not yet durable
+          const head = wal.head;
+          const end = wal.durable;
+          const expected = (await recordsOf(wal)).filter((record) => record.lsn < end);
+          // Before every file-system call of the backup, every power-loss state.
+          let steps = 0;
+          let states = 0;
+          let present = 0;
+          const stepping = new Proxy(crash, {
+            get(target, property) {
+              const value: unknown = Reflect.get(target, property, target);
+              if (typeof value !== 'function') return value;
+              return async (...args: unknown[]) => {
+                steps++;
+                const seen = await check(target, head, expected, 12);
+                states += seen.states;
+                present += seen.present;
+                return (value as (...a: unknown[]) => unknown).apply(target, args);
+              };
+            },
+          });
+          const result = await backup(wal, '/copy', { fs: stepping });
+          assert.equal(result.end, end);
+          const after = await check(crash, head, expected, 200);
+          assert.equal(after.present, after.states, 'once resolved, every state holds the copy');
+          assert.ok(steps > 20, `${steps} steps`);
+          assert.ok(
+            present > 0 && present < states,
+            `${present} of ${states} states held the copy`,
+          );
+          assert.equal(head > 0, truncated);
+          if (blockingSync) {
+            assert.ok((await checkSource(crash, expected, 40)) > 0);
+            assert.ok(
+              crash.operations.some((op) => op.call === 'fdatasyncSync'),
+              'the source synced on the calling thread',
+            );
+          }
+          await wal.close();
         });
-        const result = await backup(wal, '/copy', { fs: stepping });
-        assert.equal(result.end, end);
-        const after = await check(crash, head, expected, 200);
-        assert.equal(after.present, after.states, 'once resolved, every state holds the copy');
-        assert.ok(steps > 20, `${steps} steps`);
-        assert.ok(present > 0 && present < states, `${present} of ${states} states held the copy`);
-        assert.equal(head > 0, truncated);
-        await wal.close();
-      });
+      }
     }
   });
 });

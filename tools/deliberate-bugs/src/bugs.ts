@@ -50,6 +50,15 @@ function logPowerLoss(grep?: string): Suite {
   };
 }
 
+/** The log's power-loss suite in blocking mode, optionally only the tests whose title matches `grep`. */
+function blockingPowerLoss(grep?: string): Suite {
+  return {
+    package: 'packages/core',
+    files: ['dist/test/crash/power-loss-blocking.test.js'],
+    ...(grep === undefined ? {} : { grep }),
+  };
+}
+
 /** The store's power-loss suite, optionally only the tests whose title matches `grep`. */
 function storePowerLoss(grep?: string): Suite {
   return {
@@ -126,7 +135,11 @@ export const bugs: readonly Bug[] = [
         replace: '// (deliberate bug) no fdatasync',
       },
     ],
-    suites: [storePowerLoss('SegmentedStore \\(a\\)'), logPowerLoss('plain appends|group commit')],
+    suites: [
+      storePowerLoss('SegmentedStore \\(a\\)'),
+      logPowerLoss('plain appends|group commit'),
+      blockingPowerLoss('store gate'),
+    ],
   },
   {
     name: 'file-store-skip-data-sync',
@@ -138,7 +151,11 @@ export const bugs: readonly Bug[] = [
         replace: '// (deliberate bug) no fdatasync',
       },
     ],
-    suites: [storePowerLoss('FileStore \\(a\\)'), logPowerLoss('single-file')],
+    suites: [
+      storePowerLoss('FileStore \\(a\\)'),
+      logPowerLoss('single-file'),
+      blockingPowerLoss('store gate'),
+    ],
   },
   {
     name: 'store-skip-data-sync-now',
@@ -150,7 +167,7 @@ export const bugs: readonly Bug[] = [
         replace: '// (deliberate bug) no fdatasyncSync',
       },
     ],
-    suites: [logPowerLoss('blocking commits')],
+    suites: [logPowerLoss('blocking commits'), blockingPowerLoss(), backupTests('blocking source')],
   },
   {
     name: 'core-blocking-skip-sync',
@@ -162,7 +179,7 @@ export const bugs: readonly Bug[] = [
         replace: 'done = true; // (deliberate bug) no sync',
       },
     ],
-    suites: [logPowerLoss('blocking commits')],
+    suites: [logPowerLoss('blocking commits'), blockingPowerLoss(), backupTests('blocking source')],
   },
   {
     name: 'store-no-dir-sync-new-segment',
@@ -243,7 +260,7 @@ ${HEAD_WRITE}
         replace: '// (deliberate bug) no fdatasyncSync',
       },
     ],
-    suites: [storeTests('sync-now', 'FileStore')],
+    suites: [storeTests('sync-now', 'FileStore'), blockingPowerLoss()],
   },
   {
     name: 'file-store-no-dir-sync-new-file',
@@ -1028,5 +1045,22 @@ ${HEAD_WRITE}
       },
     ],
     suites: [{ package: 'packages/txn', files: ['dist/test/crash/power-loss.test.js'] }],
+  },
+  {
+    name: 'core-blocking-fallback-no-sync',
+    what: "a blocking log's sync asked while truncateBefore holds the store gate resolves at once instead of going the asynchronous way",
+    edits: [
+      {
+        file: BLOCKING,
+        search: `  if (store.syncNow === undefined || log.gate.closed !== undefined) {
+    return log.durability.syncStore();
+  }`,
+        replace: `  if (log.gate.closed !== undefined) return RESOLVED; // (deliberate bug) no sync
+  if (store.syncNow === undefined) {
+    return log.durability.syncStore();
+  }`,
+      },
+    ],
+    suites: [blockingPowerLoss()],
   },
 ];

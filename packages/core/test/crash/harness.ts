@@ -357,6 +357,12 @@ export interface RunOptions {
    * states must show losses.
    */
   readonly lyingSync?: LyingCall;
+  /**
+   * The file system the log is opened with, made from the run's CrashFs (a
+   * proxy holding or observing some calls); every call must reach the
+   * CrashFs, which records it. Not with `lyingSync`.
+   */
+  readonly wrapFs?: (fs: CrashFs) => Fs;
   /** Options of every `Wal.open` of the run and of its checks (e.g. `layout: 'file'`). */
   readonly walOptions?: WalOptions;
   /** Extra file offsets a write may tear at (and a length may stop at); see `CrashStatesOptions`. */
@@ -392,7 +398,7 @@ export class LogRun {
   readonly perStep: number;
   readonly seed: number;
   readonly tearAt: readonly number[];
-  /** The file system the log is opened with (the CrashFs itself, unless lying). */
+  /** The file system the log is opened with (the CrashFs itself, unless lying or wrapped). */
   readonly walFs: Fs;
   /** Calls of the lying sync so far (see {@link RunOptions.lyingSync}). */
   readonly lies = { count: 0 };
@@ -420,7 +426,9 @@ export class LogRun {
     this.tearAt = options.tearAt ?? TEAR_AT;
     this.walOptions = options.walOptions ?? {};
     this.walFs =
-      options.lyingSync === undefined ? this.fs : lyingSync(this.fs, options.lyingSync, this.lies);
+      options.lyingSync !== undefined
+        ? lyingSync(this.fs, options.lyingSync, this.lies)
+        : (options.wrapFs?.(this.fs) ?? this.fs);
   }
 
   get w(): Wal {
