@@ -189,30 +189,22 @@ export async function walCommitter(dir: string, blockingSync = false): Promise<C
  * write returns once its bytes are durable, so a batch costs one thread-pool
  * hop instead of two (write, then fdatasync). Each such write counts as one
  * write and one fsync.
- *
- * With `region`, the group commit writes into an existing file shared with
- * others (`region.path`, not truncated) from `region.start` on, preallocating
- * from there: one of several independent group commits on one file, each in
- * its own range (`bench:threads`' coordination-free reference).
  */
 export async function gatheringCommitter(
   dir: string,
   preallocate = 0,
   mode: 'async' | 'blocking' | 'dsync' = 'async',
-  region?: { readonly path: string; readonly start: number },
 ): Promise<Committer> {
-  const path = region?.path ?? join(dir, 'log');
-  const start = region?.start ?? 0;
-  const handle = await open(path, region === undefined ? 'w' : 'r+');
+  const path = join(dir, 'log');
+  const handle = await open(path, 'w');
   if (preallocate > 0) {
     const zeros = new Uint8Array(1024 * 1024);
-    for (let at = 0; at < preallocate; at += zeros.length)
-      await writeAll(handle, zeros, start + at);
+    for (let at = 0; at < preallocate; at += zeros.length) await writeAll(handle, zeros, at);
     await handle.sync();
   }
   const dsync =
     mode === 'dsync' ? await open(path, constants.O_RDWR | constants.O_DSYNC) : undefined;
-  let position = start;
+  let position = 0;
   let fsyncs = 0;
   let writes = 0;
   let pending: Array<{ frame: Uint8Array; done: () => void; fail: (error: unknown) => void }> = [];

@@ -16,8 +16,8 @@
  *
  * - The coordination-free reference (a bound for any shared design, no
  *   shared log): 1 and 2 worker threads framing and writing their own
- *   chunks of one file (buffered), 2 worker threads each running its own
- *   group commit in its own range of one file (durable); timed from when
+ *   chunks of one file (buffered), 2 worker threads each committing to a
+ *   log of its own (durable: two unshared logs); timed from when
  *   every thread is ready. When a target fails and this bound falls short of
  *   it too, no sharing protocol can meet it on this machine.
  *
@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { SharedWal, type SharedWalHandle, Wal } from '@wal/core';
 import { errorCode } from '@wal/errors';
-import { gatheringCommitter, recordsInLog } from './committers.js';
+import { recordsInLog } from './committers.js';
 import {
   type Check,
   checkEqual,
@@ -88,9 +88,10 @@ interface RawJob {
  * threads, each framing its own records and writing them to its own range
  * of one file, with no reservation, watermark or copy between threads.
  * Buffered: each frames into its own 1 MiB buffer and `writeSync`s it to
- * its own chunks (chunk numbers `t`, `t + threads`, …). Durable: each runs
- * its own reference group commit (write + fdatasync through the thread pool,
- * preallocated) in its own range, with `K / threads` committers.
+ * its own chunks (chunk numbers `t`, `t + threads`, …). Durable: each opens
+ * a log of its own (an unshared @wal/core log, in its own directory) and runs
+ * `K / threads` committers on it: the single-thread log's whole commit path,
+ * twice, with nothing between the threads.
  */
 interface FreeJob {
   readonly kind: 'free';
@@ -101,11 +102,6 @@ interface FreeJob {
   readonly dir: string;
 }
 type Job = BufferedJob | DurableJob | RawJob | FreeJob;
-
-/** Bytes of the file each thread of a coordination-free durable run may use (sparse beyond its preallocation). */
-const FREE_REGION = 2 ** 30;
-/** Bytes each thread of a coordination-free durable run preallocates (zeros, synced, untimed). */
-const FREE_PREALLOCATE = 192 * 1024 * 1024;
 
 interface Result {
   readonly records: number;
@@ -208,14 +204,15 @@ async function freeThreadMain(job: FreeThreadJob): Promise<void> {
       closeSync(fd);
     }
   } else {
-    const committer = await gatheringCommitter(job.dir, FREE_PREALLOCATE, 'async', {
-      path: job.path,
-      start: job.index * FREE_REGION,
-    });
+    const wal = await Wal.open(join(job.dir, `log-${job.index}`));
     parentPort!.postMessage('ready');
     await whenStarted(control);
-    await commitUntilStopped(() => committer.commit(payload), control, job.committers);
-    await committer.close();
+    await commitUntilStopped(
+      () => wal.append(payload, { wait: 'durable' }),
+      control,
+      job.committers,
+    );
+    await wal.close();
   }
   parentPort!.postMessage('done');
 }
@@ -572,7 +569,7 @@ async function main(): Promise<void> {
     ],
     [
       `durable commits, K = ${K} split across 2 threads ≥ 1.0× the single-thread log`,
-      `${int(durableTwo)} vs ${int(durableOne)} commits/s${durableTwo >= durableOne ? '' : bound(freeDurableTwo, durableOne, '2 threads with no coordination at all (each its own group commit, write + fdatasync, in its own range of the file)')}`,
+      `${int(durableTwo)} vs ${int(durableOne)} commits/s${durableTwo >= durableOne ? '' : bound(freeDurableTwo, durableOne, '2 threads with no coordination at all (each committing K/2 to an unshared log of its own)')}`,
       fixed(2)(durableTwo / durableOne),
       durableTwo >= durableOne ? 'PASS' : 'FAIL',
     ],
@@ -602,7 +599,7 @@ async function main(): Promise<void> {
     '',
     ...header,
     '',
-    `${SIZE}-byte records; ${reps} repetition(s) interleaved, each run in a fresh child process; cells are median (min–max). CPU is the child's \`process.cpuUsage()\` (every thread) divided by the records of the run. Buffered: ${int(records)} records appended with back-pressure, timed until the last is \`written\`. Durable: K = ${K} committers awaiting each record's durability, for ${seconds} s after 0.5 s untimed, all in the main thread of an unshared log or split evenly across the worker threads of a shared log (the main thread then only writes and commits). The rows “no coordination” are a bound, not a contender: worker threads that share nothing but the file (buffered: each frames its records into its own 1 MiB buffer and writes it to its own chunks; durable: each runs its own group commit, write + fdatasync through the thread pool, into its own preallocated range), timed from when every thread is ready; no reservation, watermark, copy or wake-up between threads, which a shared log cannot do without.`,
+    `${SIZE}-byte records; ${reps} repetition(s) interleaved, each run in a fresh child process; cells are median (min–max). CPU is the child's \`process.cpuUsage()\` (every thread) divided by the records of the run. Buffered: ${int(records)} records appended with back-pressure, timed until the last is \`written\`. Durable: K = ${K} committers awaiting each record's durability, for ${seconds} s after 0.5 s untimed, all in the main thread of an unshared log or split evenly across the worker threads of a shared log (the main thread then only writes and commits). The rows “no coordination” are a bound, not a contender: worker threads that share nothing but the disk (buffered: each frames its records into its own 1 MiB buffer and writes it to its own chunks of one file; durable: each commits K/2 records at a time to an unshared log of its own, in its own directory), timed from when every thread is ready; no reservation, watermark, copy or wake-up between threads, which a shared log cannot do without.`,
     '',
     table(['buffered appends', 'records/s', 'CPU ns/record'], bufferedRows),
     '',
