@@ -663,7 +663,7 @@ describe('CrashFs', () => {
     it('after a process crash, nothing the killed process still runs reaches the next one', async () => {
       // The model of a kill -9: the page cache survives, the program does not.
       const { fs, file, held, inFlight } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       assert.equal(await inFlight, 1, 'a call in flight at the crash completes');
       const image = next.snapshot();
       assert.equal(text(image.files.get('/d/log')), 'durable+pending\0\0\0\0\0!');
@@ -692,7 +692,7 @@ describe('CrashFs', () => {
 
     it("reset on a killed instance is refused: the next process's files, locks and page cache stay; its own reset works", async () => {
       const { fs } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       const log = await next.open('/d/log', 'write');
       const lock = await next.lock('/d/LOCK');
       const image = next.snapshot();
@@ -720,8 +720,8 @@ describe('CrashFs', () => {
       const fs = new CrashFs({ order: last });
       const file = await durableEmpty(fs);
       await fs.pwrite(file, bytes('synced'), 0);
-      const syncing = fs.fdatasync(file); // in the kernel at the kill
-      const next = fs.processCrash();
+      const syncing = fs.fdatasync(file); // in the kernel at the kill, and it ran
+      const next = fs.processCrash({ inFlight: 'ran' });
       const opening = next.open('/g', 'create');
       await Promise.all([syncing, opening]);
       assert.deepEqual(picked.slice(-2), ['fdatasync,open', 'fdatasync']);
@@ -730,7 +730,7 @@ describe('CrashFs', () => {
 
     it('a power loss after a process crash loses what neither process synced, keeps what one did', async () => {
       const { fs, inFlight } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       await inFlight;
       // Pending writes of the killed process stay pending in the next one.
       const texts = fileTexts(all(next), '/d/log');
@@ -751,6 +751,167 @@ describe('CrashFs', () => {
       const rebooted = state.fs();
       await (await rebooted.lock('/d/LOCK')).release();
       assert.ok(!rebooted.killed && !rebooted.poweredOff);
+    });
+
+    describe('calls in flight at a process crash', () => {
+      /** A durable file `/f` holding 'base', a pending write, then calls in flight. */
+      async function inFlightCalls(fs: CrashFs): Promise<Promise<unknown>[]> {
+        const file = await durableEmpty(fs);
+        await fs.pwrite(file, bytes('base'), 0);
+        await fs.fdatasync(file);
+        await fs.pwrite(file, bytes('+synced?'), 4); // completed, pending
+        await fs.mkdir('/d');
+        await fs.syncDir('/');
+        const made = await fs.open('/d/old', 'create');
+        await fs.close(made);
+        await fs.syncDir('/d');
+        return [
+          fs.pwrite(file, bytes('!'), 20), // an extending write
+          fs.ftruncate(file, 30),
+          fs.fdatasync(file), // covers '+synced?' only
+          fs.rename('/d/old', '/d/new'),
+          fs.open('/d/created', 'create'),
+          fs.mkdir('/d/sub'),
+          fs.unlink('/f2').catch(() => undefined), // fails: no effect either way
+        ];
+      }
+
+      it('lists the calls in flight', async () => {
+        const fs = new CrashFs();
+        const calls = await inFlightCalls(fs);
+        assert.deepEqual(
+          fs.inFlight.map((op) => op.call),
+          ['pwrite', 'ftruncate', 'fdatasync', 'rename', 'open', 'mkdir', 'unlink'],
+        );
+        fs.processCrash({ inFlight: 'ran' });
+        await Promise.all(calls);
+        assert.deepEqual(fs.inFlight, []);
+      });
+
+      it("'lost': none ran — every effect is undone and no sync made anything durable", async () => {
+        const fs = new CrashFs();
+        const calls = await inFlightCalls(fs);
+        const next = fs.processCrash({ inFlight: 'lost' });
+        const image = next.snapshot();
+        assert.equal(
+          text(image.files.get('/f')),
+          'base+synced?',
+          'neither the write nor the truncate',
+        );
+        assert.deepEqual([...image.dirs], ['/', '/d']);
+        assert.deepEqual([...image.files.keys()], ['/d/old', '/f']);
+        // The fdatasync in flight never ran: '+synced?' is still pending.
+        assert.deepEqual(
+          fileTexts(all(next, { tear: false }), '/f'),
+          new Set(['base', 'base+synced?']),
+        );
+        // The dead process's promises settle all the same (it cannot see them).
+        await Promise.all(calls);
+        assert.deepEqual(next.snapshot(), image, 'their completions changed nothing');
+        const fates = fs.operations.filter((op) => op.atCrash !== undefined);
+        assert.deepEqual(
+          fates.map((op) => `${op.call}:${op.atCrash}`),
+          [
+            'pwrite:lost',
+            'ftruncate:lost',
+            'fdatasync:lost',
+            'rename:lost',
+            'open:lost',
+            'mkdir:lost',
+          ],
+        );
+        // The next process's sync covers the completed write, as before.
+        const file = await next.open('/f', 'write');
+        await next.fdatasync(file);
+        assert.deepEqual(fileTexts(all(next), '/f'), new Set(['base+synced?']));
+      });
+
+      it("'ran': every one ran — effects kept whole, the sync made its writes durable", async () => {
+        const fs = new CrashFs();
+        await inFlightCalls(fs);
+        const next = fs.processCrash({ inFlight: 'ran' });
+        const image = next.snapshot();
+        const expected = `base+synced?${'\0'.repeat(8)}!${'\0'.repeat(9)}`;
+        assert.equal(text(image.files.get('/f')), expected);
+        assert.deepEqual([...image.files.keys()], ['/d/created', '/d/new', '/f']);
+        const texts = fileTexts(all(next, { tear: false, lengths: false }), '/f');
+        assert.ok(texts.has('base+synced?'), 'the synced write is durable');
+        assert.ok(![...texts].some((t) => t === 'base'));
+        // A write in flight that ran completed: the next process's sync covers it.
+        const file = await next.open('/f', 'write');
+        await next.fdatasync(file);
+        assert.deepEqual(fileTexts(all(next), '/f'), new Set([expected]));
+      });
+
+      it('a predicate picks: a later write kept without an earlier one, an fdatasync without its write', async () => {
+        const fs = new CrashFs();
+        const file = await durableEmpty(fs);
+        await fs.pwrite(file, bytes('aaaa'), 0);
+        const calls = [
+          fs.pwrite(file, bytes('B'), 0),
+          fs.pwrite(file, bytes('C'), 2),
+          fs.fdatasync(file), // covers 'aaaa' only
+        ];
+        const lose = calls.length === 3 ? fs.inFlight[0]!.id : -1;
+        const next = fs.processCrash({ inFlight: (call) => call.id !== lose });
+        await Promise.all(calls);
+        assert.equal(text(next.snapshot().files.get('/f')), 'aaCa');
+        // 'aaaa' is durable (the sync ran); 'C' completed and is pending.
+        assert.deepEqual(fileTexts(all(next, { tear: false }), '/f'), new Set(['aaaa', 'aaCa']));
+      });
+
+      it('directory operations stay consistent: no rename without its create, no create inside a lost mkdir; a call settled after one in flight proves it ran', async () => {
+        const fs = new CrashFs();
+        await fs.mkdir('/d');
+        await fs.syncDir('/');
+        const created = fs.open('/d/a', 'create');
+        const moved = fs.rename('/d/a', '/d/b');
+        const made = fs.mkdir('/d/s');
+        const inside = fs.open('/d/s/x', 'create');
+        const [create, rename, mkdir, nested] = fs.inFlight.map((op) => op.id);
+        // Asked: the rename and the create inside /d/s ran, their create and mkdir did not.
+        const ran = new Set([rename, nested]);
+        const next = fs.processCrash({ inFlight: (call) => ran.has(call.id) });
+        await Promise.all([created, moved, made, inside]);
+        // Made consistent: the rename of /d/a could not run without its create;
+        // the create inside /d/s not without its mkdir.
+        const fate = (id: number | undefined) => fs.operations.find((op) => op.id === id)!.atCrash;
+        assert.deepEqual(
+          [fate(create), fate(rename), fate(mkdir), fate(nested)],
+          ['lost', 'lost', 'lost', 'lost'],
+        );
+        assert.deepEqual(await next.readdir('/d'), []);
+        // A settled call issued after one in flight proves it ran.
+        const ordered = new CrashFs({ order: { next: (inFlight) => inFlight.length - 1 } });
+        await ordered.mkdir('/d');
+        const first = ordered.open('/d/a', 'create');
+        await ordered.rename('/d/a', '/d/b'); // settles first: the order picks the last
+        const after = ordered.processCrash({ inFlight: 'lost' });
+        await first;
+        assert.equal(ordered.operations.find((op) => op.call === 'open')!.atCrash, 'ran');
+        assert.deepEqual(await after.readdir('/d'), ['b']);
+      });
+
+      it('by default a seeded draw: deterministic, and different seeds differ', async () => {
+        const outcome = async (seed?: number): Promise<string> => {
+          const fs = new CrashFs();
+          const file = await durableEmpty(fs);
+          const calls = Array.from({ length: 12 }, (_, i) => fs.pwrite(file, bytes('x'), i));
+          const next = fs.processCrash(seed === undefined ? {} : { seed });
+          await Promise.all(calls);
+          return (
+            fs.operations
+              .filter((op) => op.atCrash !== undefined)
+              .map((op) => (op.atCrash === 'ran' ? '1' : '0'))
+              .join('') + text(next.snapshot().files.get('/f'))
+          );
+        };
+        const zero = await outcome();
+        assert.equal(await outcome(0), zero);
+        assert.match(zero, /^(?=[01]*1)(?=[01]*0)[01]{12}/, 'some ran, some did not');
+        assert.notEqual(await outcome(1), zero);
+        assert.throws(() => new CrashFs().processCrash({ seed: -1 }), RangeError);
+      });
     });
 
     it('builds a file system from an image with nested directories', async () => {
