@@ -21,6 +21,10 @@ function fileTexts(states: readonly CrashState[], path: string): Set<string | un
   return new Set(states.map((state) => text(state.files.get(path))));
 }
 
+function hexOf(data: Uint8Array): string {
+  return Buffer.from(data).toString('hex');
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: string, syscall?: string) {
   await assert.rejects(promise, (error: NodeJS.ErrnoException) => {
     assert.ok(error instanceof Error);
@@ -430,7 +434,8 @@ describe('CrashFs', () => {
       const fs = new CrashFs({ image: { files: new Map([['/f', bytes('abcdef')]]) } });
       const file = await fs.open('/f', 'write');
       await fs.ftruncate(file, 2);
-      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['abcdef', 'ab']));
+      // Or lost with its zeroing of the rest of its block on the disk.
+      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['abcdef', 'ab', 'ab\0\0\0\0']));
       await fs.fdatasync(file);
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab']));
     });
@@ -441,11 +446,43 @@ describe('CrashFs', () => {
       await fs.ftruncate(file, 2);
       await fs.pwrite(file, bytes('XY'), 3); // past the cut
       const texts = fileTexts(all(fs, { tear: false, lengths: false }), '/f');
-      // Neither, the cut alone, both, and the write without the cut it followed.
-      assert.deepEqual(texts, new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf']));
+      // Neither, the cut alone, both, and the write without the cut it
+      // followed; the cut lost with its block's rest zeroed, with or without the write.
+      assert.deepEqual(
+        texts,
+        new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf', 'ab\0\0\0\0', 'ab\0XY\0']),
+      );
       // Still pending however long ago it completed, until a covering sync.
       await fs.fdatasync(file);
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab\0XY']));
+    });
+
+    it("a lost cut may leave its zeroing of the rest of its block (ext4's partial block), never more", async () => {
+      const old = new Uint8Array(10000).fill(0x61);
+      const fs = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      const file = await fs.open('/f', 'write');
+      await fs.ftruncate(file, 100);
+      const zeroedTail = Uint8Array.from(old).fill(0, 100, 4096);
+      const images = all(fs).map((state) => hexOf(state.files.get('/f')!));
+      assert.deepEqual(
+        new Set(images),
+        new Set([hexOf(old), hexOf(old.subarray(0, 100)), hexOf(zeroedTail)]),
+      );
+      const description = all(fs).find(
+        (state) => hexOf(state.files.get('/f')!) === hexOf(zeroedTail),
+      )!.description;
+      assert.match(description, /-t#\d+\[zeroed\]/);
+      // A cut on a block boundary zeroes nothing: kept or lost, no third state.
+      const aligned = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      await aligned.ftruncate(await aligned.open('/f', 'write'), 8192);
+      assert.equal(all(aligned).length, 2);
+      // Sampling draws it too.
+      const sampled = new Set(
+        [...fs.crashStates({ mode: 'sample', limit: 50 })].map((state) =>
+          hexOf(state.files.get('/f')!),
+        ),
+      );
+      assert.ok(sampled.has(hexOf(zeroedTail)));
     });
 
     it('a sync covers exactly the writes completed when it was called', async () => {

@@ -43,12 +43,16 @@
  *   a later write may survive without it (the bytes it cut back under the
  *   write). Extra states can fail a test that a disk would pass, never hide
  *   a state a disk leaves; syncing after a truncate, as the stores do,
- *   removes them. One state is not drawn: a lost cut whose zeroing of the
- *   block it fell in reached the disk (the old length, zeros from the cut
- *   to that block's end), which a file system may leave; code that must
- *   survive it treats everything past the cut as possibly damaged until
- *   the truncate is synced (the log does: it lowers its durable hint to the
- *   cut first, and damage above the hint is a torn tail).
+ *   removes them. A lost cut inside a block (4096 bytes, or the sector if
+ *   larger) may also leave its zeroing of the rest of that block on the
+ *   disk, as ext4 may (it zeroes that block's tail in the page cache, and
+ *   writeback can persist it before the cut commits): the length as if the
+ *   truncate were lost, zeros from the cut to the block's end (or the file's
+ *   end), later surviving writes over them. Code must treat everything past
+ *   an unsynced cut as possibly damaged (the log does: it lowers its durable
+ *   hint to the cut first, and damage above the hint is a torn tail). A
+ *   kept cut always reads as zeros past it when a later write regrows the
+ *   file (the blocks are freed), as on a real file system.
  * - **Power loss.** Each pending (non-durable) operation may or may not
  *   survive; see {@link CrashFs.crashStates} for the exact space. The machine
  *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
@@ -57,7 +61,10 @@
  * - **Process crash.** {@link CrashFs.processCrash} kills the process an
  *   instance stands for and returns the instance of the next process on the
  *   same machine (same page cache, same pending operations); the killed one
- *   runs nothing more (every later call fails with `EIO`).
+ *   runs nothing more (every later call fails with `EIO`). A call it had in
+ *   flight may or may not have run in the kernel (a seeded draw, or the
+ *   test's choice): one that ran keeps its effect, whole, and completes; one
+ *   that did not is undone (a sync that did not run made nothing durable).
  * - **Locks** live in the machine (no lock file appears in the namespace),
  *   are released with the process holding them and dropped by a power loss.
  *
@@ -939,7 +946,8 @@ export class CrashFs implements Fs {
    * truncates, applied in issue order; with `tear`, each surviving pending
    * write whole or torn — at most 4 pieces (split at sector boundaries and
    * `tearAt`): every mix of kept and lost pieces, more pieces: a kept prefix or
-   * a kept suffix; and, whatever the count (one piece too), no piece kept — its
+   * a kept suffix (n pieces: 2n − 1 patterns with the next one; a lost piece
+   * between kept ones is drawn only by sampling, which draws any mix); and, whatever the count (one piece too), no piece kept — its
    * lost pieces reading as `lost` says (`old` keeps what was there before
    * it), a torn write keeping its size (an extending write lost whole but for
    * its length reads as zeros, or garbage, up to its end); (3) with `lengths`, when the surviving operations

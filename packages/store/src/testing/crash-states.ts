@@ -8,7 +8,9 @@
  *   ordering constraints (see {@link DirOpRecord});
  * - for every file reachable in the resulting namespace, which pending writes
  *   and truncates survive (any subset, applied in issue order), how each
- *   surviving pending write is torn, and the file's length.
+ *   surviving pending write is torn, whether each lost truncate cutting
+ *   inside a block left its zeroing of the rest of that block, and the
+ *   file's length.
  *
  * Internal to the testing entry point: `CrashFs.crashStates` is the API.
  */
@@ -108,6 +110,12 @@ export interface RawState {
 const EXACT_PENDING = 16;
 /** Up to this many pieces, a torn write enumerates every surviving subset of pieces. */
 const ALL_MASK_PIECES = 4;
+/**
+ * The file-system block (and page): a shrinking truncate zeroes the rest of
+ * the block its cut falls in (ext4's `block_truncate_page`), and that
+ * zeroing may reach the disk without the cut. At least the sector size.
+ */
+const BLOCK = 4096;
 
 interface TearChoice {
   /** Which pieces reached the disk. */
@@ -122,6 +130,11 @@ interface FileVariant {
   readonly tears: readonly (TearChoice | undefined)[];
   /** The file length; undefined for the natural length of the surviving operations. */
   readonly length: number | undefined;
+  /**
+   * Per pending operation: a lost truncate whose zeroing of the rest of its
+   * cut's block reached the disk (absent: false).
+   */
+  readonly zeroed?: readonly boolean[];
 }
 
 /**
@@ -198,6 +211,19 @@ class FilePlan {
     return bounds === undefined ? 0 : tearMaskCount(bounds.length - 1) * this.#options.lost.length;
   }
 
+  /**
+   * Extra ways a pending operation can be lost: 1 for a truncate whose cut
+   * falls inside a block (its zeroing of the block's rest kept), else 0.
+   */
+  #lostChoices(opIndex: number): number {
+    const op = this.#ops[opIndex]!;
+    return op.kind === 'truncate' && op.length % this.#block !== 0 ? 1 : 0;
+  }
+
+  get #block(): number {
+    return Math.max(BLOCK, this.#options.sectorSize);
+  }
+
   #tearChoice(opIndex: number, index: number): TearChoice {
     const pieces = this.#pieces.get(opIndex)!.length - 1;
     const lost = this.#options.lost;
@@ -241,7 +267,9 @@ class FilePlan {
     const n = this.pending.length;
     if (n > EXACT_PENDING) {
       let bound = 2 ** n;
-      for (const index of this.pending) bound *= 1 + this.#tearChoices(index);
+      for (const index of this.pending) {
+        bound *= 1 + Math.max(this.#tearChoices(index), this.#lostChoices(index));
+      }
       return { count: bound * (this.#ops.length + this.#options.tearAt.length + 2), exact: false };
     }
     let total = 0;
@@ -249,7 +277,8 @@ class FilePlan {
       const include = this.#includeAt(mask);
       let product = this.#lengths(include).length;
       include.forEach((chosen, j) => {
-        if (chosen) product *= 1 + this.#tearChoices(this.pending[j]!);
+        const index = this.pending[j]!;
+        product *= 1 + (chosen ? this.#tearChoices(index) : this.#lostChoices(index));
       });
       total += product;
     }
@@ -268,16 +297,18 @@ class FilePlan {
       const include = this.#includeAt(mask);
       const lengths = this.#lengths(include);
       const natural = lengths[0]!;
-      const radix = include.map((chosen, j) =>
-        chosen ? 1 + this.#tearChoices(this.pending[j]!) : 1,
-      );
+      const radix = include.map((chosen, j) => {
+        const index = this.pending[j]!;
+        return 1 + (chosen ? this.#tearChoices(index) : this.#lostChoices(index));
+      });
       const digits = radix.map(() => 0);
       for (;;) {
         const tears = digits.map((digit, j) =>
-          digit === 0 ? undefined : this.#tearChoice(this.pending[j]!, digit - 1),
+          digit === 0 || !include[j] ? undefined : this.#tearChoice(this.pending[j]!, digit - 1),
         );
+        const zeroed = digits.map((digit, j) => digit === 1 && !include[j]);
         for (const length of lengths) {
-          yield { include, tears, length: length === natural ? undefined : length };
+          yield { include, tears, length: length === natural ? undefined : length, zeroed };
         }
         let j = 0;
         while (j < n && ++digits[j]! >= radix[j]!) digits[j++] = 0;
@@ -306,13 +337,16 @@ class FilePlan {
       const lost = this.#options.lost[rng.below(this.#options.lost.length)]!;
       return { persisted, lost };
     });
+    const zeroed = include.map(
+      (chosen, j) => !chosen && wild && this.#lostChoices(this.pending[j]!) > 0 && rng.chance(0.5),
+    );
     const natural = this.#naturalLength(include);
     const durable = this.durableLength;
     let length: number | undefined;
     if (wild && this.#options.lengths && natural > durable && rng.chance(0.5)) {
       length = durable + rng.below(natural - durable);
     }
-    return { include, tears, length };
+    return { include, tears, length, zeroed };
   }
 
   /** The file's bytes under `variant`. */
@@ -322,12 +356,21 @@ class FilePlan {
     this.#ops.forEach((op, index) => {
       let chosen = op.durable;
       let tear: TearChoice | undefined;
+      let zeroed = false;
       if (!op.durable && this.pending[p] === index) {
         chosen = variant.include[p] === true;
         tear = variant.tears[p];
+        zeroed = variant.zeroed?.[p] === true;
         p++;
       }
-      if (!chosen) return;
+      if (!chosen) {
+        // The cut lost, its zeroing of the rest of its block on the disk.
+        if (zeroed && op.length < buffer.length) {
+          const blockEnd = Math.ceil(op.length / this.#block) * this.#block;
+          buffer.fill(op.length, Math.min(blockEnd, buffer.length), 0);
+        }
+        return;
+      }
       if (op.kind === 'truncate') buffer.truncate(op.length);
       else if (tear === undefined) buffer.write(op.position, op.bytes!);
       else this.#writeTorn(buffer, op, index, tear);
@@ -359,7 +402,8 @@ class FilePlan {
     const parts = this.pending.map((index, j) => {
       const op = this.#ops[index]!;
       const name = op.kind === 'write' ? `w#${op.id}` : `t#${op.id}`;
-      if (variant.include[j] !== true) return `-${name}`;
+      if (variant.include[j] !== true)
+        return variant.zeroed?.[j] === true ? `-${name}[zeroed]` : `-${name}`;
       const tear = variant.tears[j];
       if (tear === undefined) return `+${name}`;
       const kept = tear.persisted.flatMap((keep, k) => (keep ? [k] : []));
