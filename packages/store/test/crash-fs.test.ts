@@ -476,6 +476,11 @@ describe('CrashFs', () => {
       const aligned = new CrashFs({ image: { files: new Map([['/f', old]]) } });
       await aligned.ftruncate(await aligned.open('/f', 'write'), 8192);
       assert.equal(all(aligned).length, 2);
+      assert.equal(aligned.crashStates().count, 2);
+      // Nor does a truncate that grows the file.
+      const grown = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      await grown.ftruncate(await grown.open('/f', 'write'), 12345);
+      assert.equal(grown.crashStates({ lengths: false }).count, 2);
       // Sampling draws it too.
       const sampled = new Set(
         [...fs.crashStates({ mode: 'sample', limit: 50 })].map((state) =>

@@ -175,11 +175,21 @@ class FilePlan {
   readonly durableLength: number;
   readonly #options: ResolvedCrashOptions;
   readonly #count: { count: number; exact: boolean };
+  /** Indices into #ops of the truncates that shrank the file (in the page cache, when issued). */
+  readonly #shrinks = new Set<number>();
 
   constructor(base: Uint8Array, ops: readonly FileOpRecord[], options: ResolvedCrashOptions) {
     this.#base = base;
     this.#ops = ops;
     this.#options = options;
+    let cached = base.length;
+    ops.forEach((op, index) => {
+      if (op.kind === 'write') cached = Math.max(cached, op.position + op.length);
+      else {
+        if (op.length < cached) this.#shrinks.add(index);
+        cached = op.length;
+      }
+    });
     const pending: number[] = [];
     ops.forEach((op, index) => {
       if (op.durable) return;
@@ -217,7 +227,7 @@ class FilePlan {
    */
   #lostChoices(opIndex: number): number {
     const op = this.#ops[opIndex]!;
-    return op.kind === 'truncate' && op.length % this.#block !== 0 ? 1 : 0;
+    return this.#shrinks.has(opIndex) && op.length % this.#block !== 0 ? 1 : 0;
   }
 
   get #block(): number {
