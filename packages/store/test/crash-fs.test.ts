@@ -375,7 +375,7 @@ describe('CrashFs', () => {
       assert.deepEqual(fileTexts(all(fs, { lost: ['zero'] }), '/f').size, 5);
     });
 
-    it('tears at chosen byte offsets, and tears long writes by prefix or suffix', async () => {
+    it('tears at chosen byte offsets, and tears long writes by prefix, suffix or one inner hole', async () => {
       const fs = new CrashFs({ sectorSize: 512 });
       const file = await durableEmpty(fs);
       await fs.pwrite(file, new Uint8Array(10).fill(7), 0);
@@ -385,16 +385,20 @@ describe('CrashFs', () => {
         new Set(seen),
         new Set(['', '7777777777', '7770000000', '0007777777', '0000000000']),
       );
-      // Eight sectors: a kept prefix or a kept suffix (or none), never a hole in the middle.
+      // Eight sectors: a kept prefix or a kept suffix (7 each), one inner
+      // sector lost (6), or none; never two holes (those only by sampling).
       const big = new CrashFs({ sectorSize: 4 });
       const bigFile = await durableEmpty(big);
       await big.pwrite(bigFile, new Uint8Array(32).fill(9), 0);
       const states = all(big, { lost: ['zero'], lengths: false });
-      assert.equal(states.length, 2 + 2 * 7 + 1);
+      assert.equal(states.length, 2 + 7 + 7 + 6 + 1);
+      const holes = new Set<string>();
       for (const state of states) {
         const pattern = [...state.files.get('/f')!].map((b) => (b === 9 ? '9' : '0')).join('');
-        assert.match(pattern, /^(9*0*|0*9*)$/);
+        assert.match(pattern, /^(9*0*|0*9*|9+0000(9{4})+)$/);
+        if (/^9+0+9+$/.test(pattern)) holes.add(pattern);
       }
+      assert.equal(holes.size, 6, 'each inner sector lost alone');
     });
 
     it('leaves the length anywhere between the durable and the last written one', async () => {

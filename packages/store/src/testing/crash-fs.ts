@@ -945,9 +945,9 @@ export class CrashFs implements Fs {
    * reachable in that namespace, any subset of its pending writes and
    * truncates, applied in issue order; with `tear`, each surviving pending
    * write whole or torn — at most 4 pieces (split at sector boundaries and
-   * `tearAt`): every mix of kept and lost pieces, more pieces: a kept prefix or
-   * a kept suffix (n pieces: 2n − 1 patterns with the next one; a lost piece
-   * between kept ones is drawn only by sampling, which draws any mix); and, whatever the count (one piece too), no piece kept — its
+   * `tearAt`): every mix of kept and lost pieces, n > 4 pieces: a kept
+   * prefix, a kept suffix or every piece but one inner one (3n − 3 patterns
+   * with the next one; other mixes only by sampling, which draws any); and, whatever the count (one piece too), no piece kept — its
    * lost pieces reading as `lost` says (`old` keeps what was there before
    * it), a torn write keeping its size (an extending write lost whole but for
    * its length reads as zeros, or garbage, up to its end); (3) with `lengths`, when the surviving operations

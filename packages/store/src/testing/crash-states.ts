@@ -140,19 +140,23 @@ interface FileVariant {
 /**
  * How many torn patterns a write of `pieces` pieces has: every one that does
  * not keep it whole. Up to {@link ALL_MASK_PIECES} pieces, every mix of kept
- * and lost pieces; more: a kept prefix, a kept suffix, or none. Keeping none
+ * and lost pieces; n > 4 pieces: a kept prefix (n − 1), a kept suffix
+ * (n − 1), every piece but one inner one kept (n − 2: a hole, as when the
+ * sectors of one write reach the disk out of order), or none: 3n − 3 in
+ * all (other mixes, such as two holes, only by sampling). Keeping none
  * (every piece lost, the size kept: the file at the write's end, reading as
  * `lost` says) is a pattern too, even of a one-piece write: a file system
  * may persist the size of an extending write before (or without) its data.
  */
 function tearMaskCount(pieces: number): number {
   if (pieces < 1) return 0;
-  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 1 : 2 * (pieces - 1) + 1;
+  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 1 : 3 * pieces - 3;
 }
 
 /**
  * The `index`-th torn pattern of `pieces` pieces: all mixes (binary order),
- * or prefixes then suffixes; the last pattern keeps no piece.
+ * or prefixes, suffixes, then single inner holes; the last pattern keeps no
+ * piece.
  */
 function tearMask(pieces: number, index: number): boolean[] {
   if (index === tearMaskCount(pieces) - 1) return Array.from({ length: pieces }, () => false);
@@ -161,8 +165,12 @@ function tearMask(pieces: number, index: number): boolean[] {
     return Array.from({ length: pieces }, (_, j) => ((bits >> j) & 1) === 1);
   }
   if (index < pieces - 1) return Array.from({ length: pieces }, (_, j) => j <= index);
-  const keep = index - (pieces - 1) + 1;
-  return Array.from({ length: pieces }, (_, j) => j >= pieces - keep);
+  if (index < 2 * (pieces - 1)) {
+    const keep = index - (pieces - 1) + 1;
+    return Array.from({ length: pieces }, (_, j) => j >= pieces - keep);
+  }
+  const hole = index - 2 * (pieces - 1) + 1;
+  return Array.from({ length: pieces }, (_, j) => j !== hole);
 }
 
 class FilePlan {
