@@ -366,7 +366,9 @@ describe('power loss (engine over CrashFs)', function () {
       const first = Lsm.open(DIR, { fs: killed, ...OPTIONS });
       first.catch(() => undefined);
       for (let i = 0; i < kill; i++) await tick();
-      const fs = killed.processCrash();
+      // The calls in flight at the kill: all ran, none did, or a seeded mix, in turn.
+      const fate = (['ran', 'lost', undefined] as const)[kill % 3];
+      const fs = killed.processCrash(fate === undefined ? { seed: kill } : { inFlight: fate });
       // What the killed open still runs fails (every call of its process does).
       await first.then((db) => db.close()).catch(() => undefined);
       // Every state of the next open, while it runs: nothing acknowledged yet, but it opens.

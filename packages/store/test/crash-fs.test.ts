@@ -21,6 +21,10 @@ function fileTexts(states: readonly CrashState[], path: string): Set<string | un
   return new Set(states.map((state) => text(state.files.get(path))));
 }
 
+function hexOf(data: Uint8Array): string {
+  return Buffer.from(data).toString('hex');
+}
+
 async function rejectsWith(promise: Promise<unknown>, code: string, syscall?: string) {
   await assert.rejects(promise, (error: NodeJS.ErrnoException) => {
     assert.ok(error instanceof Error);
@@ -371,7 +375,7 @@ describe('CrashFs', () => {
       assert.deepEqual(fileTexts(all(fs, { lost: ['zero'] }), '/f').size, 5);
     });
 
-    it('tears at chosen byte offsets, and tears long writes by prefix or suffix', async () => {
+    it('tears at chosen byte offsets, and tears long writes by prefix, suffix or one inner hole', async () => {
       const fs = new CrashFs({ sectorSize: 512 });
       const file = await durableEmpty(fs);
       await fs.pwrite(file, new Uint8Array(10).fill(7), 0);
@@ -381,16 +385,20 @@ describe('CrashFs', () => {
         new Set(seen),
         new Set(['', '7777777777', '7770000000', '0007777777', '0000000000']),
       );
-      // Eight sectors: a kept prefix or a kept suffix (or none), never a hole in the middle.
+      // Eight sectors: a kept prefix or a kept suffix (7 each), one inner
+      // sector lost (6), or none; never two holes (those only by sampling).
       const big = new CrashFs({ sectorSize: 4 });
       const bigFile = await durableEmpty(big);
       await big.pwrite(bigFile, new Uint8Array(32).fill(9), 0);
       const states = all(big, { lost: ['zero'], lengths: false });
-      assert.equal(states.length, 2 + 2 * 7 + 1);
+      assert.equal(states.length, 2 + 7 + 7 + 6 + 1);
+      const holes = new Set<string>();
       for (const state of states) {
         const pattern = [...state.files.get('/f')!].map((b) => (b === 9 ? '9' : '0')).join('');
-        assert.match(pattern, /^(9*0*|0*9*)$/);
+        assert.match(pattern, /^(9*0*|0*9*|9+0000(9{4})+)$/);
+        if (/^9+0+9+$/.test(pattern)) holes.add(pattern);
       }
+      assert.equal(holes.size, 6, 'each inner sector lost alone');
     });
 
     it('leaves the length anywhere between the durable and the last written one', async () => {
@@ -430,7 +438,8 @@ describe('CrashFs', () => {
       const fs = new CrashFs({ image: { files: new Map([['/f', bytes('abcdef')]]) } });
       const file = await fs.open('/f', 'write');
       await fs.ftruncate(file, 2);
-      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['abcdef', 'ab']));
+      // Or lost with its zeroing of the rest of its block on the disk.
+      assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['abcdef', 'ab', 'ab\0\0\0\0']));
       await fs.fdatasync(file);
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab']));
     });
@@ -441,11 +450,48 @@ describe('CrashFs', () => {
       await fs.ftruncate(file, 2);
       await fs.pwrite(file, bytes('XY'), 3); // past the cut
       const texts = fileTexts(all(fs, { tear: false, lengths: false }), '/f');
-      // Neither, the cut alone, both, and the write without the cut it followed.
-      assert.deepEqual(texts, new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf']));
+      // Neither, the cut alone, both, and the write without the cut it
+      // followed; the cut lost with its block's rest zeroed, with or without the write.
+      assert.deepEqual(
+        texts,
+        new Set(['abcdef', 'ab', 'ab\0XY', 'abcXYf', 'ab\0\0\0\0', 'ab\0XY\0']),
+      );
       // Still pending however long ago it completed, until a covering sync.
       await fs.fdatasync(file);
       assert.deepEqual(fileTexts(all(fs), '/f'), new Set(['ab\0XY']));
+    });
+
+    it("a lost cut may leave its zeroing of the rest of its block (ext4's partial block), never more", async () => {
+      const old = new Uint8Array(10000).fill(0x61);
+      const fs = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      const file = await fs.open('/f', 'write');
+      await fs.ftruncate(file, 100);
+      const zeroedTail = Uint8Array.from(old).fill(0, 100, 4096);
+      const images = all(fs).map((state) => hexOf(state.files.get('/f')!));
+      assert.deepEqual(
+        new Set(images),
+        new Set([hexOf(old), hexOf(old.subarray(0, 100)), hexOf(zeroedTail)]),
+      );
+      const description = all(fs).find(
+        (state) => hexOf(state.files.get('/f')!) === hexOf(zeroedTail),
+      )!.description;
+      assert.match(description, /-t#\d+\[zeroed\]/);
+      // A cut on a block boundary zeroes nothing: kept or lost, no third state.
+      const aligned = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      await aligned.ftruncate(await aligned.open('/f', 'write'), 8192);
+      assert.equal(all(aligned).length, 2);
+      assert.equal(aligned.crashStates().count, 2);
+      // Nor does a truncate that grows the file.
+      const grown = new CrashFs({ image: { files: new Map([['/f', old]]) } });
+      await grown.ftruncate(await grown.open('/f', 'write'), 12345);
+      assert.equal(grown.crashStates({ lengths: false }).count, 2);
+      // Sampling draws it too.
+      const sampled = new Set(
+        [...fs.crashStates({ mode: 'sample', limit: 50 })].map((state) =>
+          hexOf(state.files.get('/f')!),
+        ),
+      );
+      assert.ok(sampled.has(hexOf(zeroedTail)));
     });
 
     it('a sync covers exactly the writes completed when it was called', async () => {
@@ -663,7 +709,7 @@ describe('CrashFs', () => {
     it('after a process crash, nothing the killed process still runs reaches the next one', async () => {
       // The model of a kill -9: the page cache survives, the program does not.
       const { fs, file, held, inFlight } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       assert.equal(await inFlight, 1, 'a call in flight at the crash completes');
       const image = next.snapshot();
       assert.equal(text(image.files.get('/d/log')), 'durable+pending\0\0\0\0\0!');
@@ -692,7 +738,7 @@ describe('CrashFs', () => {
 
     it("reset on a killed instance is refused: the next process's files, locks and page cache stay; its own reset works", async () => {
       const { fs } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       const log = await next.open('/d/log', 'write');
       const lock = await next.lock('/d/LOCK');
       const image = next.snapshot();
@@ -720,8 +766,8 @@ describe('CrashFs', () => {
       const fs = new CrashFs({ order: last });
       const file = await durableEmpty(fs);
       await fs.pwrite(file, bytes('synced'), 0);
-      const syncing = fs.fdatasync(file); // in the kernel at the kill
-      const next = fs.processCrash();
+      const syncing = fs.fdatasync(file); // in the kernel at the kill, and it ran
+      const next = fs.processCrash({ inFlight: 'ran' });
       const opening = next.open('/g', 'create');
       await Promise.all([syncing, opening]);
       assert.deepEqual(picked.slice(-2), ['fdatasync,open', 'fdatasync']);
@@ -730,7 +776,7 @@ describe('CrashFs', () => {
 
     it('a power loss after a process crash loses what neither process synced, keeps what one did', async () => {
       const { fs, inFlight } = await beforeACrash();
-      const next = fs.processCrash();
+      const next = fs.processCrash({ inFlight: 'ran' });
       await inFlight;
       // Pending writes of the killed process stay pending in the next one.
       const texts = fileTexts(all(next), '/d/log');
@@ -751,6 +797,167 @@ describe('CrashFs', () => {
       const rebooted = state.fs();
       await (await rebooted.lock('/d/LOCK')).release();
       assert.ok(!rebooted.killed && !rebooted.poweredOff);
+    });
+
+    describe('calls in flight at a process crash', () => {
+      /** A durable file `/f` holding 'base', a pending write, then calls in flight. */
+      async function inFlightCalls(fs: CrashFs): Promise<Promise<unknown>[]> {
+        const file = await durableEmpty(fs);
+        await fs.pwrite(file, bytes('base'), 0);
+        await fs.fdatasync(file);
+        await fs.pwrite(file, bytes('+synced?'), 4); // completed, pending
+        await fs.mkdir('/d');
+        await fs.syncDir('/');
+        const made = await fs.open('/d/old', 'create');
+        await fs.close(made);
+        await fs.syncDir('/d');
+        return [
+          fs.pwrite(file, bytes('!'), 20), // an extending write
+          fs.ftruncate(file, 30),
+          fs.fdatasync(file), // covers '+synced?' only
+          fs.rename('/d/old', '/d/new'),
+          fs.open('/d/created', 'create'),
+          fs.mkdir('/d/sub'),
+          fs.unlink('/f2').catch(() => undefined), // fails: no effect either way
+        ];
+      }
+
+      it('lists the calls in flight', async () => {
+        const fs = new CrashFs();
+        const calls = await inFlightCalls(fs);
+        assert.deepEqual(
+          fs.inFlight.map((op) => op.call),
+          ['pwrite', 'ftruncate', 'fdatasync', 'rename', 'open', 'mkdir', 'unlink'],
+        );
+        fs.processCrash({ inFlight: 'ran' });
+        await Promise.all(calls);
+        assert.deepEqual(fs.inFlight, []);
+      });
+
+      it("'lost': none ran — every effect is undone and no sync made anything durable", async () => {
+        const fs = new CrashFs();
+        const calls = await inFlightCalls(fs);
+        const next = fs.processCrash({ inFlight: 'lost' });
+        const image = next.snapshot();
+        assert.equal(
+          text(image.files.get('/f')),
+          'base+synced?',
+          'neither the write nor the truncate',
+        );
+        assert.deepEqual([...image.dirs], ['/', '/d']);
+        assert.deepEqual([...image.files.keys()], ['/d/old', '/f']);
+        // The fdatasync in flight never ran: '+synced?' is still pending.
+        assert.deepEqual(
+          fileTexts(all(next, { tear: false }), '/f'),
+          new Set(['base', 'base+synced?']),
+        );
+        // The dead process's promises settle all the same (it cannot see them).
+        await Promise.all(calls);
+        assert.deepEqual(next.snapshot(), image, 'their completions changed nothing');
+        const fates = fs.operations.filter((op) => op.atCrash !== undefined);
+        assert.deepEqual(
+          fates.map((op) => `${op.call}:${op.atCrash}`),
+          [
+            'pwrite:lost',
+            'ftruncate:lost',
+            'fdatasync:lost',
+            'rename:lost',
+            'open:lost',
+            'mkdir:lost',
+          ],
+        );
+        // The next process's sync covers the completed write, as before.
+        const file = await next.open('/f', 'write');
+        await next.fdatasync(file);
+        assert.deepEqual(fileTexts(all(next), '/f'), new Set(['base+synced?']));
+      });
+
+      it("'ran': every one ran — effects kept whole, the sync made its writes durable", async () => {
+        const fs = new CrashFs();
+        await inFlightCalls(fs);
+        const next = fs.processCrash({ inFlight: 'ran' });
+        const image = next.snapshot();
+        const expected = `base+synced?${'\0'.repeat(8)}!${'\0'.repeat(9)}`;
+        assert.equal(text(image.files.get('/f')), expected);
+        assert.deepEqual([...image.files.keys()], ['/d/created', '/d/new', '/f']);
+        const texts = fileTexts(all(next, { tear: false, lengths: false }), '/f');
+        assert.ok(texts.has('base+synced?'), 'the synced write is durable');
+        assert.ok(![...texts].some((t) => t === 'base'));
+        // A write in flight that ran completed: the next process's sync covers it.
+        const file = await next.open('/f', 'write');
+        await next.fdatasync(file);
+        assert.deepEqual(fileTexts(all(next), '/f'), new Set([expected]));
+      });
+
+      it('a predicate picks: a later write kept without an earlier one, an fdatasync without its write', async () => {
+        const fs = new CrashFs();
+        const file = await durableEmpty(fs);
+        await fs.pwrite(file, bytes('aaaa'), 0);
+        const calls = [
+          fs.pwrite(file, bytes('B'), 0),
+          fs.pwrite(file, bytes('C'), 2),
+          fs.fdatasync(file), // covers 'aaaa' only
+        ];
+        const lose = calls.length === 3 ? fs.inFlight[0]!.id : -1;
+        const next = fs.processCrash({ inFlight: (call) => call.id !== lose });
+        await Promise.all(calls);
+        assert.equal(text(next.snapshot().files.get('/f')), 'aaCa');
+        // 'aaaa' is durable (the sync ran); 'C' completed and is pending.
+        assert.deepEqual(fileTexts(all(next, { tear: false }), '/f'), new Set(['aaaa', 'aaCa']));
+      });
+
+      it('directory operations stay consistent: no rename without its create, no create inside a lost mkdir; a call settled after one in flight proves it ran', async () => {
+        const fs = new CrashFs();
+        await fs.mkdir('/d');
+        await fs.syncDir('/');
+        const created = fs.open('/d/a', 'create');
+        const moved = fs.rename('/d/a', '/d/b');
+        const made = fs.mkdir('/d/s');
+        const inside = fs.open('/d/s/x', 'create');
+        const [create, rename, mkdir, nested] = fs.inFlight.map((op) => op.id);
+        // Asked: the rename and the create inside /d/s ran, their create and mkdir did not.
+        const ran = new Set([rename, nested]);
+        const next = fs.processCrash({ inFlight: (call) => ran.has(call.id) });
+        await Promise.all([created, moved, made, inside]);
+        // Made consistent: the rename of /d/a could not run without its create;
+        // the create inside /d/s not without its mkdir.
+        const fate = (id: number | undefined) => fs.operations.find((op) => op.id === id)!.atCrash;
+        assert.deepEqual(
+          [fate(create), fate(rename), fate(mkdir), fate(nested)],
+          ['lost', 'lost', 'lost', 'lost'],
+        );
+        assert.deepEqual(await next.readdir('/d'), []);
+        // A settled call issued after one in flight proves it ran.
+        const ordered = new CrashFs({ order: { next: (inFlight) => inFlight.length - 1 } });
+        await ordered.mkdir('/d');
+        const first = ordered.open('/d/a', 'create');
+        await ordered.rename('/d/a', '/d/b'); // settles first: the order picks the last
+        const after = ordered.processCrash({ inFlight: 'lost' });
+        await first;
+        assert.equal(ordered.operations.find((op) => op.call === 'open')!.atCrash, 'ran');
+        assert.deepEqual(await after.readdir('/d'), ['b']);
+      });
+
+      it('by default a seeded draw: deterministic, and different seeds differ', async () => {
+        const outcome = async (seed?: number): Promise<string> => {
+          const fs = new CrashFs();
+          const file = await durableEmpty(fs);
+          const calls = Array.from({ length: 12 }, (_, i) => fs.pwrite(file, bytes('x'), i));
+          const next = fs.processCrash(seed === undefined ? {} : { seed });
+          await Promise.all(calls);
+          return (
+            fs.operations
+              .filter((op) => op.atCrash !== undefined)
+              .map((op) => (op.atCrash === 'ran' ? '1' : '0'))
+              .join('') + text(next.snapshot().files.get('/f'))
+          );
+        };
+        const zero = await outcome();
+        assert.equal(await outcome(0), zero);
+        assert.match(zero, /^(?=[01]*1)(?=[01]*0)[01]{12}/, 'some ran, some did not');
+        assert.notEqual(await outcome(1), zero);
+        assert.throws(() => new CrashFs().processCrash({ seed: -1 }), RangeError);
+      });
     });
 
     it('builds a file system from an image with nested directories', async () => {

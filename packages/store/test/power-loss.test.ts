@@ -648,14 +648,17 @@ describe('power loss (CrashFs)', function () {
         const probe = freshFs();
         await backend.open(probe).then((store) => store.close());
         const calls = probe.operations.length;
+        // The calls in flight at the kill: all ran, none did, a seeded mix.
+        const fates = ['ran', 'lost', undefined] as const;
         const runs: Run[] = [];
-        for (let kill = 0; kill <= calls; kill++) {
+        for (let kill = 0; kill <= calls * fates.length + fates.length - 1; kill++) {
+          const inFlight = fates[kill % fates.length];
           const run = new Run(backend, 'first open after a crash', 20);
           const first = backend.open(run.fs);
           first.catch(() => undefined);
-          for (let i = 0; i < kill; i++) await tick();
+          for (let i = 0; i < Math.floor(kill / fates.length); i++) await tick();
           // What the killed open still runs fails and lands nothing.
-          run.fs = run.fs.processCrash();
+          run.fs = run.fs.processCrash(inFlight === undefined ? { seed: kill } : { inFlight });
           // A FileStore open writes nothing durable of its own: losing the
           // still-empty file is harmless until a durable operation resolves.
           // A SegmentedStore open writes its metadata (segment size) durably.

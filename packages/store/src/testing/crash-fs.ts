@@ -43,12 +43,16 @@
  *   a later write may survive without it (the bytes it cut back under the
  *   write). Extra states can fail a test that a disk would pass, never hide
  *   a state a disk leaves; syncing after a truncate, as the stores do,
- *   removes them. One state is not drawn: a lost cut whose zeroing of the
- *   block it fell in reached the disk (the old length, zeros from the cut
- *   to that block's end), which a file system may leave; code that must
- *   survive it treats everything past the cut as possibly damaged until
- *   the truncate is synced (the log does: it lowers its durable hint to the
- *   cut first, and damage above the hint is a torn tail).
+ *   removes them. A lost cut inside a block (4096 bytes, or the sector if
+ *   larger) may also leave its zeroing of the rest of that block on the
+ *   disk, as ext4 may (it zeroes that block's tail in the page cache, and
+ *   writeback can persist it before the cut commits): the length as if the
+ *   truncate were lost, zeros from the cut to the block's end (or the file's
+ *   end), later surviving writes over them. Code must treat everything past
+ *   an unsynced cut as possibly damaged (the log does: it lowers its durable
+ *   hint to the cut first, and damage above the hint is a torn tail). A
+ *   kept cut always reads as zeros past it when a later write regrows the
+ *   file (the blocks are freed), as on a real file system.
  * - **Power loss.** Each pending (non-durable) operation may or may not
  *   survive; see {@link CrashFs.crashStates} for the exact space. The machine
  *   that lost power runs nothing more: {@link CrashFs.powerLoss} turns its
@@ -57,7 +61,10 @@
  * - **Process crash.** {@link CrashFs.processCrash} kills the process an
  *   instance stands for and returns the instance of the next process on the
  *   same machine (same page cache, same pending operations); the killed one
- *   runs nothing more (every later call fails with `EIO`).
+ *   runs nothing more (every later call fails with `EIO`). A call it had in
+ *   flight may or may not have run in the kernel (a seeded draw, or the
+ *   test's choice): one that ran keeps its effect, whole, and completes; one
+ *   that did not is undone (a sync that did not run made nothing durable).
  * - **Locks** live in the machine (no lock file appears in the namespace),
  *   are released with the process holding them and dropped by a power loss.
  *
@@ -85,7 +92,7 @@ import {
   type RawState,
   type ResolvedCrashOptions,
 } from './crash-states.js';
-import { ByteBuffer, fsError, normalisePath, splitPath } from './crash-util.js';
+import { ByteBuffer, fsError, mixSeed, normalisePath, splitPath } from './crash-util.js';
 import { SYNC_FAILED, type SyncFailure } from './fault-fs.js';
 
 export type { LostContent } from './crash-states.js';
@@ -137,6 +144,26 @@ export interface CrashStatesOptions {
   readonly mode?: 'auto' | 'exhaustive' | 'sample';
   /** Skip states whose image equals one already yielded. Default true. */
   readonly unique?: boolean;
+}
+
+/**
+ * Options of {@link CrashFs.processCrash}: which calls in flight at the kill
+ * the kernel had run.
+ */
+export interface ProcessCrashOptions {
+  /**
+   * `'ran'`: every call in flight had run in the kernel (its effect kept, its
+   * completion done: a covering `fdatasync` made its writes durable);
+   * `'lost'`: none had (each effect undone, as if never issued); a predicate:
+   * called once per call in flight (issue order), true when it ran. Default:
+   * a seeded draw, each call running with probability 1/2 (see `seed`).
+   * Either way the choice is then made consistent: a directory operation runs
+   * when a later one on the same entry, or inside the directory it created,
+   * had settled or runs; it does not run when such an earlier one does not.
+   */
+  readonly inFlight?: 'ran' | 'lost' | ((call: CrashFsOperation) => boolean);
+  /** Seed of the default draw (mixed with each call's id). Default 0. */
+  readonly seed?: number;
 }
 
 /** One state a power loss could leave; reopen it with {@link CrashState.fs}. */
@@ -203,6 +230,14 @@ export interface CrashFsOperation {
   readonly error: string | undefined;
   /** `fdatasync` / `syncDir`: ids of the operations it covers; `pwriteDurable`: its own id. */
   readonly covers: readonly number[] | undefined;
+  /**
+   * For a call still in flight when its process was killed
+   * ({@link CrashFs.processCrash}): `'ran'` when the kernel had run it (its
+   * effect and completion kept), `'lost'` when it never ran (its effect
+   * undone; its promise, which only the dead process could see, still
+   * settles as it would have). Undefined otherwise.
+   */
+  readonly atCrash?: 'ran' | 'lost';
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -264,6 +299,20 @@ interface Machine {
   /** With an order: calls made and not yet settled, in call order. */
   readonly inFlight: { readonly record: CrashFsOperation; readonly settle: () => void }[];
   pumping: boolean;
+  /** Every asynchronous call issued and not yet settled, in issue order. */
+  readonly running: Set<RunningCall>;
+}
+
+/** An asynchronous call in flight: its effect is in the model, its completions not run. */
+interface RunningCall {
+  readonly record: Mutable<CrashFsOperation>;
+  /** The process that issued it. */
+  readonly owner: CrashFs;
+  readonly epoch: number;
+  /** Undefined when the call failed (no effect). */
+  readonly completions: Array<() => void> | undefined;
+  /** Settled at a process crash: its completions ran (or were dropped) then. */
+  finished: boolean;
 }
 
 /** Set by `processCrash` for the constructor: the machine the next process runs on. */
@@ -368,6 +417,7 @@ export class CrashFs implements Fs {
         order: options.order,
         inFlight: [],
         pumping: false,
+        running: new Set(),
       };
     }
   }
@@ -895,8 +945,9 @@ export class CrashFs implements Fs {
    * reachable in that namespace, any subset of its pending writes and
    * truncates, applied in issue order; with `tear`, each surviving pending
    * write whole or torn — at most 4 pieces (split at sector boundaries and
-   * `tearAt`): every mix of kept and lost pieces, more pieces: a kept prefix or
-   * a kept suffix; and, whatever the count (one piece too), no piece kept — its
+   * `tearAt`): every mix of kept and lost pieces, n > 4 pieces: a kept
+   * prefix, a kept suffix or every piece but one inner one (3n − 3 patterns
+   * with the next one; other mixes only by sampling, which draws any); and, whatever the count (one piece too), no piece kept — its
    * lost pieces reading as `lost` says (`old` keeps what was there before
    * it), a torn write keeping its size (an extending write lost whole but for
    * its length reads as zeros, or garbage, up to its end); (3) with `lengths`, when the surviving operations
@@ -934,24 +985,49 @@ export class CrashFs implements Fs {
   }
 
   /**
+   * The calls this process issued whose promises have not settled yet, in
+   * issue order: what a {@link CrashFs.processCrash} now would decide on.
+   */
+  get inFlight(): readonly CrashFsOperation[] {
+    return [...this.#m.running].filter((call) => call.owner === this).map((call) => call.record);
+  }
+
+  /**
    * Simulates a crash of the process only (a `kill -9`) and returns the
    * `CrashFs` of the next process on the same machine: it shares the page
-   * cache, so every call made so far keeps its effect and what was not
+   * cache, so every call that had run keeps its effect and what was not
    * durable stays pending for a later power loss (on either instance: they
    * share the machine, its trace and its clock). This instance is the killed
    * process: it runs nothing more; every later call on it (from a handle, a
    * lock or a path, by code still running from before the crash: a pending
    * promise, a timer, a `close()`) fails with `EIO` and changes nothing.
    * Its locks are released, as the kernel releases a dead process's locks;
-   * its files are not open in the next process (`EBADF` there). Calls in
-   * flight at the crash were already issued to the kernel: they complete
-   * (their effects stay, a covering `fdatasync` still makes its writes
-   * durable) and their promises settle. Inspection (`snapshot`,
-   * `crashStates`, `operations`, `mark`) still works on this instance.
+   * its files are not open in the next process (`EBADF`).
+   *
+   * Calls in flight at the kill (issued, promise not settled: see
+   * {@link CrashFs.inFlight}) may or may not have run in the kernel; `options`
+   * decides which did (default: a seeded draw). One that ran keeps its effect
+   * whole (a write is in the page cache entire: a kill tears nothing) and
+   * completes now: a later `fdatasync` covers its writes, a covering
+   * `fdatasync` or `syncDir` makes its operations durable, a `pwriteDurable`
+   * is durable. One that never ran is undone: its write, truncate, create,
+   * mkdir, rename or unlink is gone from the page cache (reads of the next
+   * process, and every crash state, are as if it was never issued), and a
+   * sync makes nothing durable. Each call's fate is traced (`atCrash`). Their
+   * promises still settle, as they would have, for the dead process only.
+   * Inspection (`snapshot`, `crashStates`, `operations`, `mark`) still works
+   * on this instance.
    *
    * @throws `EIO` when this process was already killed or the machine lost power.
    */
-  processCrash(): CrashFs {
+  processCrash(options: ProcessCrashOptions = {}): CrashFs {
+    const seed = options.seed ?? 0;
+    validateInteger('options.seed', seed, 0, 2 ** 53 - 1);
+    const choice =
+      options.inFlight ?? ((call: CrashFsOperation) => (mixSeed(seed, call.id) & 1) === 1);
+    if (choice !== 'ran' && choice !== 'lost' && typeof choice !== 'function') {
+      throw new RangeError(`options.inFlight must be 'ran', 'lost' or a function`);
+    }
     const record = this.#record('processCrash', '');
     record.settledAt = record.issuedAt;
     if (this.#m.off || this.#killed) {
@@ -960,6 +1036,7 @@ export class CrashFs implements Fs {
     }
     this.#killed = true;
     this.#dropHandles();
+    this.#settleInFlight(choice);
     for (const [path, lock] of this.#m.locks) {
       if (lock.owner === this) this.#m.locks.delete(path);
     }
@@ -1085,14 +1162,23 @@ export class CrashFs implements Fs {
       failure = { error };
       record.error = errorCode(error) ?? 'Error';
     }
+    const call: RunningCall = {
+      record,
+      owner: this,
+      epoch,
+      completions: failure === undefined ? completions : undefined,
+      finished: false,
+    };
+    this.#m.running.add(call);
     return new Promise<T>((resolve, reject) => {
       const settle = (): void => {
+        this.#m.running.delete(call);
         record.settledAt = ++this.#m.clock;
         if (failure !== undefined) {
           reject(failure.error);
           return;
         }
-        if (epoch === this.#m.epoch) for (const fn of completions) fn();
+        if (epoch === this.#m.epoch && !call.finished) for (const fn of completions) fn();
         resolve(value);
       };
       if (this.#m.order === undefined) setImmediate(settle);
@@ -1189,6 +1275,116 @@ export class CrashFs implements Fs {
       return this.#dirAt(parent, syscall);
     } catch (error) {
       throw fsError((error as { code: string }).code, syscall, path, dest);
+    }
+  }
+
+  /**
+   * At this process's kill: decides which of its calls in flight ran (see
+   * {@link ProcessCrashOptions}), completes those, undoes the others.
+   */
+  #settleInFlight(choice: NonNullable<ProcessCrashOptions['inFlight']>): void {
+    const calls = [...this.#m.running].filter(
+      (call) => call.owner === this && !call.finished && call.epoch === this.#m.epoch,
+    );
+    const ran = new Map<number, boolean>();
+    for (const call of calls) {
+      if (call.completions === undefined) continue; // It failed: no effect to keep or undo.
+      const id = call.record.id;
+      ran.set(
+        id,
+        choice === 'ran' ? true : choice === 'lost' ? false : choice(call.record) === true,
+      );
+    }
+    this.#closeDirChoices(ran);
+    const lost = new Set<number>();
+    for (const call of calls) {
+      call.finished = true;
+      if (call.completions === undefined) continue;
+      if (ran.get(call.record.id) === true) {
+        call.record.atCrash = 'ran';
+        for (const fn of call.completions) fn();
+      } else {
+        call.record.atCrash = 'lost';
+        lost.add(call.record.id);
+      }
+    }
+    if (lost.size > 0) this.#undo(lost);
+  }
+
+  /**
+   * Makes the choice of directory operations in flight consistent: one that a
+   * later operation that had settled depends on (same entry, or inside the
+   * directory it created) ran; one that depends on an earlier one in flight
+   * that did not run did not run either.
+   */
+  #closeDirChoices(ran: Map<number, boolean>): void {
+    const ops = this.#m.model.dirOps;
+    const deps: number[][] = [];
+    const lastOnEntry = new Map<string, number>();
+    const creator = new Map<number, number>();
+    ops.forEach((op, i) => {
+      const before = new Set<number>();
+      for (const effect of op.effects) {
+        const key = `${effect.dir}/${effect.name}`;
+        const previous = lastOnEntry.get(key);
+        if (previous !== undefined) before.add(previous);
+        lastOnEntry.set(key, i);
+      }
+      for (const dir of op.dirs) {
+        const made = creator.get(dir);
+        if (made !== undefined) before.add(made);
+      }
+      if (op.creates !== undefined) creator.set(op.creates, i);
+      deps.push([...before]);
+    });
+    const inFlight = (i: number): boolean => ran.has(ops[i]!.id);
+    const forced = new Set<number>();
+    for (let i = ops.length - 1; i >= 0; i--) {
+      if (inFlight(i) && !forced.has(i)) continue;
+      for (const dep of deps[i]!) {
+        if (!inFlight(dep)) continue;
+        forced.add(dep);
+        ran.set(ops[dep]!.id, true);
+      }
+    }
+    ops.forEach((op, i) => {
+      if (!inFlight(i) || ran.get(op.id) !== true) return;
+      if (deps[i]!.some((dep) => inFlight(dep) && ran.get(ops[dep]!.id) !== true)) {
+        ran.set(op.id, false);
+      }
+    });
+  }
+
+  /** Removes the effects of the operations `lost` from the page cache and the pending state. */
+  #undo(lost: ReadonlySet<number>): void {
+    const model = this.#m.model;
+    for (const node of model.nodes.values()) {
+      if (node.kind !== 'file' || !node.ops.some((op) => lost.has(op.id))) continue;
+      const kept = node.ops.filter((op) => !lost.has(op.id));
+      node.ops.splice(0, node.ops.length, ...kept);
+      CrashFs.#compactFile(node);
+      node.data.truncate(0);
+      node.data.write(0, node.base.view());
+      for (const op of node.ops) {
+        if (op.kind === 'write') node.data.write(op.position, op.bytes!);
+        else node.data.truncate(op.length);
+      }
+    }
+    if (!model.dirOps.some((op) => lost.has(op.id))) return;
+    const kept = model.dirOps.filter((op) => !lost.has(op.id));
+    model.dirOps.splice(0, model.dirOps.length, ...kept);
+    this.#compactDirs();
+    for (const node of model.nodes.values()) {
+      if (node.kind !== 'dir') continue;
+      node.entries.clear();
+      for (const [name, ino] of node.base) node.entries.set(name, ino);
+    }
+    for (const op of model.dirOps) {
+      for (const effect of op.effects) {
+        const dir = model.nodes.get(effect.dir) as DirNode;
+        if (effect.after === undefined) dir.entries.delete(effect.name);
+        else dir.entries.set(effect.name, effect.after);
+      }
     }
   }
 

@@ -8,7 +8,9 @@
  *   ordering constraints (see {@link DirOpRecord});
  * - for every file reachable in the resulting namespace, which pending writes
  *   and truncates survive (any subset, applied in issue order), how each
- *   surviving pending write is torn, and the file's length.
+ *   surviving pending write is torn, whether each lost truncate cutting
+ *   inside a block left its zeroing of the rest of that block, and the
+ *   file's length.
  *
  * Internal to the testing entry point: `CrashFs.crashStates` is the API.
  */
@@ -108,6 +110,12 @@ export interface RawState {
 const EXACT_PENDING = 16;
 /** Up to this many pieces, a torn write enumerates every surviving subset of pieces. */
 const ALL_MASK_PIECES = 4;
+/**
+ * The file-system block (and page): a shrinking truncate zeroes the rest of
+ * the block its cut falls in (ext4's `block_truncate_page`), and that
+ * zeroing may reach the disk without the cut. At least the sector size.
+ */
+const BLOCK = 4096;
 
 interface TearChoice {
   /** Which pieces reached the disk. */
@@ -122,24 +130,33 @@ interface FileVariant {
   readonly tears: readonly (TearChoice | undefined)[];
   /** The file length; undefined for the natural length of the surviving operations. */
   readonly length: number | undefined;
+  /**
+   * Per pending operation: a lost truncate whose zeroing of the rest of its
+   * cut's block reached the disk (absent: false).
+   */
+  readonly zeroed?: readonly boolean[];
 }
 
 /**
  * How many torn patterns a write of `pieces` pieces has: every one that does
  * not keep it whole. Up to {@link ALL_MASK_PIECES} pieces, every mix of kept
- * and lost pieces; more: a kept prefix, a kept suffix, or none. Keeping none
+ * and lost pieces; n > 4 pieces: a kept prefix (n − 1), a kept suffix
+ * (n − 1), every piece but one inner one kept (n − 2: a hole, as when the
+ * sectors of one write reach the disk out of order), or none: 3n − 3 in
+ * all (other mixes, such as two holes, only by sampling). Keeping none
  * (every piece lost, the size kept: the file at the write's end, reading as
  * `lost` says) is a pattern too, even of a one-piece write: a file system
  * may persist the size of an extending write before (or without) its data.
  */
 function tearMaskCount(pieces: number): number {
   if (pieces < 1) return 0;
-  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 1 : 2 * (pieces - 1) + 1;
+  return pieces <= ALL_MASK_PIECES ? 2 ** pieces - 1 : 3 * pieces - 3;
 }
 
 /**
  * The `index`-th torn pattern of `pieces` pieces: all mixes (binary order),
- * or prefixes then suffixes; the last pattern keeps no piece.
+ * or prefixes, suffixes, then single inner holes; the last pattern keeps no
+ * piece.
  */
 function tearMask(pieces: number, index: number): boolean[] {
   if (index === tearMaskCount(pieces) - 1) return Array.from({ length: pieces }, () => false);
@@ -148,8 +165,12 @@ function tearMask(pieces: number, index: number): boolean[] {
     return Array.from({ length: pieces }, (_, j) => ((bits >> j) & 1) === 1);
   }
   if (index < pieces - 1) return Array.from({ length: pieces }, (_, j) => j <= index);
-  const keep = index - (pieces - 1) + 1;
-  return Array.from({ length: pieces }, (_, j) => j >= pieces - keep);
+  if (index < 2 * (pieces - 1)) {
+    const keep = index - (pieces - 1) + 1;
+    return Array.from({ length: pieces }, (_, j) => j >= pieces - keep);
+  }
+  const hole = index - 2 * (pieces - 1) + 1;
+  return Array.from({ length: pieces }, (_, j) => j !== hole);
 }
 
 class FilePlan {
@@ -162,11 +183,21 @@ class FilePlan {
   readonly durableLength: number;
   readonly #options: ResolvedCrashOptions;
   readonly #count: { count: number; exact: boolean };
+  /** Indices into #ops of the truncates that shrank the file (in the page cache, when issued). */
+  readonly #shrinks = new Set<number>();
 
   constructor(base: Uint8Array, ops: readonly FileOpRecord[], options: ResolvedCrashOptions) {
     this.#base = base;
     this.#ops = ops;
     this.#options = options;
+    let cached = base.length;
+    ops.forEach((op, index) => {
+      if (op.kind === 'write') cached = Math.max(cached, op.position + op.length);
+      else {
+        if (op.length < cached) this.#shrinks.add(index);
+        cached = op.length;
+      }
+    });
     const pending: number[] = [];
     ops.forEach((op, index) => {
       if (op.durable) return;
@@ -196,6 +227,19 @@ class FilePlan {
     if (!this.#options.tear) return 0;
     const bounds = this.#pieces.get(opIndex);
     return bounds === undefined ? 0 : tearMaskCount(bounds.length - 1) * this.#options.lost.length;
+  }
+
+  /**
+   * Extra ways a pending operation can be lost: 1 for a truncate whose cut
+   * falls inside a block (its zeroing of the block's rest kept), else 0.
+   */
+  #lostChoices(opIndex: number): number {
+    const op = this.#ops[opIndex]!;
+    return this.#shrinks.has(opIndex) && op.length % this.#block !== 0 ? 1 : 0;
+  }
+
+  get #block(): number {
+    return Math.max(BLOCK, this.#options.sectorSize);
   }
 
   #tearChoice(opIndex: number, index: number): TearChoice {
@@ -241,7 +285,9 @@ class FilePlan {
     const n = this.pending.length;
     if (n > EXACT_PENDING) {
       let bound = 2 ** n;
-      for (const index of this.pending) bound *= 1 + this.#tearChoices(index);
+      for (const index of this.pending) {
+        bound *= 1 + Math.max(this.#tearChoices(index), this.#lostChoices(index));
+      }
       return { count: bound * (this.#ops.length + this.#options.tearAt.length + 2), exact: false };
     }
     let total = 0;
@@ -249,7 +295,8 @@ class FilePlan {
       const include = this.#includeAt(mask);
       let product = this.#lengths(include).length;
       include.forEach((chosen, j) => {
-        if (chosen) product *= 1 + this.#tearChoices(this.pending[j]!);
+        const index = this.pending[j]!;
+        product *= 1 + (chosen ? this.#tearChoices(index) : this.#lostChoices(index));
       });
       total += product;
     }
@@ -268,16 +315,18 @@ class FilePlan {
       const include = this.#includeAt(mask);
       const lengths = this.#lengths(include);
       const natural = lengths[0]!;
-      const radix = include.map((chosen, j) =>
-        chosen ? 1 + this.#tearChoices(this.pending[j]!) : 1,
-      );
+      const radix = include.map((chosen, j) => {
+        const index = this.pending[j]!;
+        return 1 + (chosen ? this.#tearChoices(index) : this.#lostChoices(index));
+      });
       const digits = radix.map(() => 0);
       for (;;) {
         const tears = digits.map((digit, j) =>
-          digit === 0 ? undefined : this.#tearChoice(this.pending[j]!, digit - 1),
+          digit === 0 || !include[j] ? undefined : this.#tearChoice(this.pending[j]!, digit - 1),
         );
+        const zeroed = digits.map((digit, j) => digit === 1 && !include[j]);
         for (const length of lengths) {
-          yield { include, tears, length: length === natural ? undefined : length };
+          yield { include, tears, length: length === natural ? undefined : length, zeroed };
         }
         let j = 0;
         while (j < n && ++digits[j]! >= radix[j]!) digits[j++] = 0;
@@ -306,13 +355,16 @@ class FilePlan {
       const lost = this.#options.lost[rng.below(this.#options.lost.length)]!;
       return { persisted, lost };
     });
+    const zeroed = include.map(
+      (chosen, j) => !chosen && wild && this.#lostChoices(this.pending[j]!) > 0 && rng.chance(0.5),
+    );
     const natural = this.#naturalLength(include);
     const durable = this.durableLength;
     let length: number | undefined;
     if (wild && this.#options.lengths && natural > durable && rng.chance(0.5)) {
       length = durable + rng.below(natural - durable);
     }
-    return { include, tears, length };
+    return { include, tears, length, zeroed };
   }
 
   /** The file's bytes under `variant`. */
@@ -322,12 +374,21 @@ class FilePlan {
     this.#ops.forEach((op, index) => {
       let chosen = op.durable;
       let tear: TearChoice | undefined;
+      let zeroed = false;
       if (!op.durable && this.pending[p] === index) {
         chosen = variant.include[p] === true;
         tear = variant.tears[p];
+        zeroed = variant.zeroed?.[p] === true;
         p++;
       }
-      if (!chosen) return;
+      if (!chosen) {
+        // The cut lost, its zeroing of the rest of its block on the disk.
+        if (zeroed && op.length < buffer.length) {
+          const blockEnd = Math.ceil(op.length / this.#block) * this.#block;
+          buffer.fill(op.length, Math.min(blockEnd, buffer.length), 0);
+        }
+        return;
+      }
       if (op.kind === 'truncate') buffer.truncate(op.length);
       else if (tear === undefined) buffer.write(op.position, op.bytes!);
       else this.#writeTorn(buffer, op, index, tear);
@@ -359,7 +420,8 @@ class FilePlan {
     const parts = this.pending.map((index, j) => {
       const op = this.#ops[index]!;
       const name = op.kind === 'write' ? `w#${op.id}` : `t#${op.id}`;
-      if (variant.include[j] !== true) return `-${name}`;
+      if (variant.include[j] !== true)
+        return variant.zeroed?.[j] === true ? `-${name}[zeroed]` : `-${name}`;
       const tear = variant.tears[j];
       if (tear === undefined) return `+${name}`;
       const kept = tear.persisted.flatMap((keep, k) => (keep ? [k] : []));

@@ -16,6 +16,7 @@ export {
   type CrashStates,
   type CrashStatesOptions,
   type LostContent,
+  type ProcessCrashOptions,
 } from './crash-fs.js';
 // Completion orders of a CrashFs: reordered completions of concurrent calls.
 export {
