@@ -291,6 +291,29 @@ async function buffered(job: BufferedJob): Promise<Result> {
   return { records, seconds, cpuSeconds, reopened: await recordsInLog(job.dir) };
 }
 
+/**
+ * The timed window of a durable run whose committers already run (`state[0]`
+ * 1, warm-up): 0.5 s untimed, then `seconds` counted (`state[0]` 2, commits
+ * in `state[1]`), then stop (3) and wait for `done`. CPU of the window only.
+ */
+async function durableWindow(
+  state: Int32Array,
+  seconds: number,
+  done: Promise<unknown>,
+): Promise<{ commits: number; seconds: number; cpuSeconds: number }> {
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const cpu = process.cpuUsage();
+  const started = now();
+  Atomics.store(state, 0, 2);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  Atomics.store(state, 0, 3);
+  const elapsed = (now() - started) / 1000;
+  const commits = Atomics.load(state, 1);
+  const cpuSeconds = cpuOf(cpu);
+  await done;
+  return { commits, seconds: elapsed, cpuSeconds };
+}
+
 async function durable(job: DurableJob): Promise<Result> {
   const wal = await Wal.open(job.dir);
   const payload = new Uint8Array(SIZE).fill(7);
@@ -309,16 +332,7 @@ async function durable(job: DurableJob): Promise<Result> {
       ),
     );
   }
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const cpu = process.cpuUsage();
-  const started = now();
-  Atomics.store(state, 0, 2);
-  await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
-  Atomics.store(state, 0, 3);
-  const seconds = (now() - started) / 1000;
-  const commits = Atomics.load(state, 1);
-  const cpuSeconds = cpuOf(cpu);
-  await done;
+  const { commits, seconds, cpuSeconds } = await durableWindow(state, job.seconds, done);
   const appended = wal.tail / FRAME;
   await wal.close();
   // Every record appended, warm-up and stragglers included, is in the log:
@@ -395,16 +409,7 @@ async function free(job: FreeJob): Promise<Result> {
     return { records: per * job.threads, seconds, cpuSeconds: cpuOf(cpu), reopened: 0 };
   }
   Atomics.store(state, 0, 1);
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const cpu = process.cpuUsage();
-  const started = now();
-  Atomics.store(state, 0, 2);
-  await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
-  Atomics.store(state, 0, 3);
-  const seconds = (now() - started) / 1000;
-  const commits = Atomics.load(state, 1);
-  const cpuSeconds = cpuOf(cpu);
-  await done;
+  const { commits, seconds, cpuSeconds } = await durableWindow(state, job.seconds, done);
   return { records: commits, seconds, cpuSeconds, reopened: 0 };
 }
 
