@@ -80,9 +80,11 @@ export function truncateBefore(log: LogState, lsn: number): Promise<void> {
     if (lsn === log.head) return;
     try {
       // 1. Every record below lsn durable: the head never moves past bytes
-      //    a power loss could take (FORMAT.md §7.2).
+      //    a power loss could take (FORMAT.md §7.2). Without waiting out
+      //    commitDelayMs: a close() or truncateAfter() queued behind this
+      //    would wait it out too (docs/DURABILITY.md §2.2).
       writer.submit();
-      await writer.waitTarget(lsn, 'durable');
+      await writer.waitTarget(lsn, 'durable', false);
       // 2. A boundary, proven from the bytes below it alone.
       if (lsn !== tail || log.cuts.length !== cuts) await locator.walk(lsn, log.written, false);
       // 3. The hint, raised to what is durable now (at least lsn).

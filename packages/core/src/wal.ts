@@ -710,8 +710,8 @@ export class Wal {
    * Not exclusive: appends go on during it, get their LSNs at once and are
    * staged as usual; their writes, syncs and reads wait only while the store
    * records the head and deletes segments. It first waits until every record
-   * below `lsn` is durable (records from `lsn` on are not waited for: use
-   * `sync()` or a durable wait for them). Truncations run one at a time, in
+   * below `lsn` is durable, without waiting out `commitDelayMs` (records from
+   * `lsn` on are not waited for: use `sync()` or a durable wait for them). Truncations run one at a time, in
    * call order. Reads and iterators below the new head reject with
    * `WAL_TRUNCATED` once it moved. A `close()` called after it waits for
    * it (unless it is still queued behind another truncation then).

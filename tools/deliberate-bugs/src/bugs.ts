@@ -650,8 +650,8 @@ ${HEAD_WRITE}
     edits: [
       {
         file: TRUNCATION,
-        search: "await writer.waitTarget(lsn, 'durable');",
-        replace: "await writer.waitTarget(lsn, 'written');",
+        search: "await writer.waitTarget(lsn, 'durable', false);",
+        replace: "await writer.waitTarget(lsn, 'written', false);",
       },
     ],
     suites: [

@@ -1,5 +1,5 @@
 // commitDelayMs and the calls that need everything durable now: close(),
-// sync() and truncateAfter() do not wait out the delay of a flush pending
+// sync(), truncateAfter() and truncateBefore() do not wait out the delay of a flush pending
 // for durable waits (docs/DURABILITY.md §2), and what they promise durable
 // survives a power loss. Plain durable waits still wait for it.
 
@@ -118,6 +118,30 @@ describe('Wal: calls that need durability now, with commitDelayMs', () => {
           lsns.map((lsn, i) => ({ lsn, payload: payloads[i]! })),
         );
         await wal.close();
+      });
+
+      it('truncateBefore() cuts the pending delay short, and so do a close() and a truncateAfter() queued behind it', async () => {
+        for (const then of ['close', 'truncateAfter'] as const) {
+          const { fs, wal, lsns, payloads, waits } = await pendingDelay(options);
+          const cut = wal.truncateBefore(lsns[1]!);
+          const next = then === 'close' ? wal.close() : wal.truncateAfter(lsns[2]!);
+          const ms = await timed(Promise.all([cut, next]));
+          assert.ok(
+            ms < PROMPT_MS,
+            `truncateBefore() and ${then}() took ${ms.toFixed(0)} ms with a ${DELAY_MS} ms delay`,
+          );
+          await tick();
+          assert.deepEqual(
+            waits.map((wait) => wait.state),
+            ['resolved', 'resolved', 'resolved'],
+          );
+          assert.deepEqual(
+            await afterPowerLoss(fs),
+            lsns.slice(1).map((lsn, i) => ({ lsn, payload: payloads[i + 1]! })),
+            then,
+          );
+          if (then !== 'close') await wal.close();
+        }
       });
 
       it('truncateAfter() cuts the pending delay short; the cut and the records kept survive a power loss', async () => {
