@@ -66,6 +66,42 @@ describe('CrashFs: failed syncs (writeback errors) and tears that keep no sector
     });
   }
 
+  for (const end of ['settles', 'ran at a process crash'] as const) {
+    it(`an fdatasync in flight when a later one fails (it ${end}) makes none of the failed writes durable`, async () => {
+      // Both wait on the same failed writeback: the error goes to one caller,
+      // the other may return success, and the pages are clean, never written.
+      const crash = new CrashFs();
+      const file = await durableA(crash);
+      const fs = new FaultFs(crash);
+      await fs.pwrite(file, fill(512, 0x42), 512);
+      const first = fs.fdatasync(file);
+      fs.inject({ method: 'fdatasync', fault: 'EIO' });
+      await assert.rejects(fs.fdatasync(file), { code: 'EIO' });
+      let states: CrashState[];
+      if (end === 'settles') {
+        await first;
+        states = all(crash);
+      } else {
+        first.catch(() => {});
+        states = all(crash.processCrash({ inFlight: 'ran' }));
+      }
+      assert.ok(contents(states, '/f').has(hex(fill(512, 0x41))), 'the failed write may be lost');
+    });
+  }
+
+  it('a write in flight when an fdatasync fails is not made durable by a later one', async () => {
+    // Its bytes were in the page cache when the failed writeback ran.
+    const crash = new CrashFs();
+    const file = await durableA(crash);
+    const fs = new FaultFs(crash);
+    fs.inject({ method: 'fdatasync', fault: 'EIO' });
+    const written = fs.pwrite(file, fill(512, 0x42), 512);
+    await assert.rejects(fs.fdatasync(file), { code: 'EIO' });
+    await written;
+    await fs.fdatasync(file);
+    assert.ok(contents(all(crash), '/f').has(hex(fill(512, 0x41))), 'lost after the retry');
+  });
+
   it('a write made after a failed fdatasync is made durable by the next one', async () => {
     const crash = new CrashFs();
     const file = await durableA(crash);

@@ -22,11 +22,13 @@
  * - **Failed syncs** (injected by a `FaultFs` over a `CrashFs`: it tells
  *   the `CrashFs` before rejecting) behave as Linux's after a writeback
  *   error: the pages are marked clean and keep the new bytes. A failed
- *   `fdatasync` makes the writes it would have covered *never durable*:
- *   reads still see them, a power loss may keep, lose or tear them, and no
- *   later `fdatasync` — of this process or of the next, after a
- *   {@link CrashFs.processCrash} — covers them (it succeeds without writing
- *   them back). Its truncates stay pending, for a later sync to cover. A
+ *   `fdatasync` makes every write of the file not yet durable *never
+ *   durable* (writes still in flight too: their bytes were in the page
+ *   cache; not a `pwriteDurable`'s own): reads still see them, a power loss
+ *   may keep, lose or tear them, and no `fdatasync` — one already in
+ *   flight, a later one of this process or of the next, after a
+ *   {@link CrashFs.processCrash} — makes them durable (it succeeds without
+ *   writing them back). Its truncates stay pending, for a later sync to cover. A
  *   failed `pwriteDurable` (any code but `ENOSPC`, unless the fault names
  *   another `syscall`, e.g. a failed `open`) had copied its bytes into the
  *   page cache: they are visible to reads and never durable, on the same
@@ -379,8 +381,10 @@ class StatesImpl implements CrashStates {
  *   with `code` and `syscall`; `LockedError` for a held lock);
  * - every call is recorded in {@link CrashFs.operations};
  * - {@link CrashFs.crashStates} yields only states a power loss could leave
- *   under the model of this module's documentation, and every such state in
- *   exhaustive mode; every state holds all durable data (bytes covered by a
+ *   under the model of this module's documentation (exhaustive mode
+ *   enumerates the model's fixed patterns: every tear of up to 4 pieces,
+ *   fewer of longer writes, lengths at write ends and `tearAt` offsets;
+ *   sampling draws more); every state holds all durable data (bytes covered by a
  *   completed `fdatasync`, under names covered by a completed `syncDir`);
  * - everything is deterministic from the seed.
  */
@@ -577,6 +581,7 @@ export class CrashFs implements Fs {
       length: copy.length,
       completed: false,
       durable: false,
+      ...(durable ? { durableWrite: true } : {}),
     };
     node.ops.push(op);
     node.data.write(position, copy);
@@ -665,7 +670,9 @@ export class CrashFs implements Fs {
     const covered = node.ops.filter((op) => op.completed && !op.durable && op.failed !== true);
     record.covers = covered.map((op) => op.id);
     onComplete(() => {
-      for (const op of covered) op.durable = true;
+      // A sync failing meanwhile marked some never durable: this one, waiting
+      // on the same failed writeback, may succeed without writing them.
+      for (const op of covered) if (op.failed !== true) op.durable = true;
       CrashFs.#compactFile(node);
     });
   }
@@ -708,8 +715,11 @@ export class CrashFs implements Fs {
       } else {
         const node = this.#fileOf(file, 'fdatasync');
         record.inode = node.ino;
+        // Every write in the page cache, completed or still in flight (its
+        // bytes were copied when it was called), but a durable write's own
+        // (its own writeback reports its own outcome).
         for (const op of node.ops) {
-          if (op.kind === 'write' && op.completed && !op.durable) op.failed = true;
+          if (op.kind === 'write' && !op.durable && op.durableWrite !== true) op.failed = true;
         }
       }
     } catch {
@@ -1007,7 +1017,8 @@ export class CrashFs implements Fs {
    * Calls in flight at the kill (issued, promise not settled: see
    * {@link CrashFs.inFlight}) may or may not have run in the kernel; `options`
    * decides which did (default: a seeded draw). One that ran keeps its effect
-   * whole (a write is in the page cache entire: a kill tears nothing) and
+   * whole (a write is in the page cache entire: a kill stopping a long write
+   * part-way, as Linux may, is not simulated) and
    * completes now: a later `fdatasync` covers its writes, a covering
    * `fdatasync` or `syncDir` makes its operations durable, a `pwriteDurable`
    * is durable. One that never ran is undone: its write, truncate, create,

@@ -41,6 +41,8 @@ export interface FileOpRecord {
    * crash state may keep, lose or tear it. Absent: false.
    */
   failed?: boolean;
+  /** Written by a `pwriteDurable` (its own writeback): a failed `fdatasync` meanwhile does not mark it. Absent: false. */
+  readonly durableWrite?: boolean;
 }
 
 /** One directory entry changed by a directory operation. */
