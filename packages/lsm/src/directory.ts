@@ -241,9 +241,9 @@ export async function writeMarker(fs: Fs, dir: string): Promise<void> {
     await fs.unlink(temp).catch((error: unknown) => {
       if (errorCode(error) !== 'ENOENT') throw error;
     });
-    const file = await fs.open(temp, 'create');
+    // Exclusively: a name that appeared since the unlink is never opened.
+    const file = await fs.open(temp, 'createExclusive');
     try {
-      await fs.ftruncate(file, 0);
       await writeAll(fs, file, MARKER, 0);
       await fs.fdatasync(file);
     } finally {

@@ -234,7 +234,11 @@ export function missingForReadOnly(error: unknown, what: string, location: strin
  * away that name (never following it) and leaves the file any other name
  * shares as it was. So the bytes go into a file this call created, never
  * through a name it did not make, whenever that name appeared. Should `<path>.tmp` be there again once it was
- * removed, the call rejects (`EEXIST`) having written nothing.
+ * removed, the call rejects (`EEXIST`) having written nothing. The rename
+ * is by name, so a program that swaps a file of its own in under
+ * `<path>.tmp` between the create and the rename has that file put in place
+ * (nothing is written through it): outside what the lock protects, as is
+ * any other program writing in the log's directory.
  */
 export async function replaceFile(
   fs: Fs,
