@@ -36,6 +36,8 @@ export {
   type FsCall,
   type FsMethod,
   type Injection,
+  SYNC_FAILED,
+  type SyncFailure,
   systemError,
 } from './fault-fs.js';
 // The Store conformance suite, and the failures it can make a store's I/O meet.
