@@ -206,7 +206,8 @@ async function isMarkerTemp(fs: Fs, path: string): Promise<boolean> {
   try {
     file = await fs.open(path, 'read');
   } catch (error) {
-    if (errorCode(error) === 'EISDIR') return false;
+    // A directory, or a FIFO, device or socket (never opened): a user's.
+    if (errorCode(error) === 'EISDIR' || errorCode(error) === 'WAL_NOT_A_LOG') return false;
     throw ioError(error, `reading ${path}`);
   }
   try {
