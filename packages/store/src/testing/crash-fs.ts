@@ -558,6 +558,38 @@ export class CrashFs implements Fs {
     });
   }
 
+  /**
+   * Copies `bytes` into `file`'s page cache at `position` as a pending write
+   * operation of `record` in the state given; `undefined` (nothing recorded)
+   * for no bytes. Validates the arguments and the descriptor first.
+   */
+  #intoPageCache(
+    record: Mutable<CrashFsOperation>,
+    file: FsFile,
+    bytes: Uint8Array,
+    position: number,
+    state: Pick<FileOpRecord, 'completed' | 'failed' | 'durableWrite'>,
+  ): { node: FileNode; op: FileOpRecord } | undefined {
+    validateBytes('bytes', bytes);
+    validateOffset('position', position);
+    const node = this.#fileOf(file, 'write');
+    record.inode = node.ino;
+    if (bytes.length === 0) return undefined;
+    const copy = Uint8Array.from(bytes);
+    const op: FileOpRecord = {
+      id: record.id,
+      kind: 'write',
+      position,
+      bytes: copy,
+      length: copy.length,
+      durable: false,
+      ...state,
+    };
+    node.ops.push(op);
+    node.data.write(position, copy);
+    return { node, op };
+  }
+
   #write(
     record: Mutable<CrashFsOperation>,
     file: FsFile,
@@ -566,25 +598,16 @@ export class CrashFs implements Fs {
     onComplete: (fn: () => void) => void,
     durable = false,
   ): number {
-    validateBytes('bytes', bytes);
-    validateOffset('position', position);
-    const node = this.#fileOf(file, 'write');
-    record.inode = node.ino;
-    record.result = `${bytes.length}`;
-    if (bytes.length === 0) return 0;
-    const copy = Uint8Array.from(bytes);
-    const op: FileOpRecord = {
-      id: record.id,
-      kind: 'write',
+    const written = this.#intoPageCache(
+      record,
+      file,
+      bytes,
       position,
-      bytes: copy,
-      length: copy.length,
-      completed: false,
-      durable: false,
-      ...(durable ? { durableWrite: true } : {}),
-    };
-    node.ops.push(op);
-    node.data.write(position, copy);
+      durable ? { completed: false, durableWrite: true } : { completed: false },
+    );
+    record.result = `${bytes.length}`;
+    if (written === undefined) return 0;
+    const { node, op } = written;
     if (durable) record.covers = [record.id];
     onComplete(() => {
       op.completed = true;
@@ -694,24 +717,10 @@ export class CrashFs implements Fs {
       this.#refuseIfOff(record);
       record.covers = [];
       if (failure.method === 'pwriteDurable') {
-        const { bytes, position } = failure;
-        validateBytes('bytes', bytes);
-        validateOffset('position', position);
-        const node = this.#fileOf(file, 'write');
-        record.inode = node.ino;
-        if (bytes.length === 0) return;
-        const copy = Uint8Array.from(bytes);
-        node.ops.push({
-          id: record.id,
-          kind: 'write',
-          position,
-          bytes: copy,
-          length: copy.length,
+        this.#intoPageCache(record, file, failure.bytes, failure.position, {
           completed: true,
-          durable: false,
           failed: true,
         });
-        node.data.write(position, copy);
       } else {
         const node = this.#fileOf(file, 'fdatasync');
         record.inode = node.ino;
