@@ -382,23 +382,71 @@ describe('Wal.share: a log shared with worker threads', () => {
 
   it('a failed write fails every thread: appends throw it, waits past it reject', async () => {
     const fs = new FaultFs(newFs());
-    // No zeros written ahead: every pwrite is a write of records.
+    // No zeros written ahead: every pwrite to a segment is a write of records.
     const wal = await Wal.open(DIR, {
       fs,
       segmentSize: 4096,
       durableWrites: false,
       preallocate: 0,
     });
-    const injection = fs.inject({ method: 'pwrite', at: 20 });
+    // The 20th write of records fails (the metadata's writes are not counted:
+    // a failed metadata update is the next test's).
+    let recordWrites = 0;
+    const injection = fs.inject({
+      method: 'pwrite',
+      when: (call) => call.path.endsWith('.wal') && ++recordWrites === 20,
+    });
     const t = start(wal, 1, { job: 'forever', durableEvery: 1, seed: 5 });
     assert.equal(await t.exited, 0);
     assert.equal(injection.fired, 1);
-    // A failed write of records, or of the metadata at a segment roll (WAL_FAILED).
-    const code = errorCode(wal.failure);
-    assert.ok(code === 'WAL_WRITE_FAILED' || code === 'WAL_FAILED', String(wal.failure));
-    assert.equal(stoppedOn(t), code, "the thread stopped on the log's failure");
-    assert.ok(ackOf(t) <= wal.failure!.offset!);
+    assert.equal(errorCode(wal.failure), 'WAL_WRITE_FAILED', String(wal.failure));
+    assert.equal(stoppedOn(t), 'WAL_WRITE_FAILED', "the thread stopped on the log's failure");
+    // Nothing at or after the failed write is acknowledged (DURABILITY.md §4).
+    const offset = wal.failure!.offset!;
+    assert.ok(ackOf(t) <= offset, `acknowledged up to ${ackOf(t)}, the write at ${offset} failed`);
+    assert.ok(wal.durable <= offset);
+    assert.ok(
+      lsnsOf(t).some((lsn) => lsn >= offset),
+      'the thread appended past the hole',
+    );
     await wal.close().catch(() => undefined);
+  });
+
+  it('a failed metadata update (the durable hint) fails every thread with WAL_FAILED; what they were acknowledged is durable', async () => {
+    const fs = new FaultFs(newFs());
+    const wal = await Wal.open(DIR, {
+      fs,
+      segmentSize: 4096,
+      durableWrites: false,
+      preallocate: 0,
+    });
+    // The first write of the metadata's replacement fails once the log has
+    // rolled a few segments (the hint is stored at rolls: FORMAT.md §5.2).
+    const injection = fs.inject({
+      method: 'pwrite',
+      when: (call) => !call.path.endsWith('.wal') && wal.durable > 3 * 4096,
+    });
+    const t = start(wal, 1, { job: 'forever', durableEvery: 1, seed: 5 });
+    assert.equal(await t.exited, 0);
+    assert.equal(injection.fired, 1);
+    assert.equal(errorCode(wal.failure), 'WAL_FAILED', String(wal.failure));
+    assert.equal(stoppedOn(t), 'WAL_FAILED', "the thread stopped on the log's failure");
+    // `offset` is the durable watermark when the update failed; a sync
+    // already under way may still acknowledge records past it (DURABILITY.md
+    // §4, WAL_FAILED), never past what is durable.
+    assert.ok(ackOf(t) <= wal.durable, `acknowledged up to ${ackOf(t)}, durable ${wal.durable}`);
+    assert.ok(wal.failure!.offset! <= wal.durable);
+    const acked = ackOf(t);
+    await wal.close().catch(() => undefined);
+    const back = await readBack(fs);
+    const end =
+      back.length === 0 ? 0 : back.at(-1)!.lsn + HEADER_SIZE + back.at(-1)!.payload.length;
+    assert.ok(end >= acked, `acknowledged up to ${acked}, read back up to ${end}`);
+    const byLsn = new Map(appended([t], 5).map((rec) => [rec.lsn, rec.payload]));
+    for (const rec of back) {
+      const want = byLsn.get(rec.lsn);
+      assert.ok(want !== undefined && equalBytes(rec.payload, want), `record at ${rec.lsn}`);
+    }
   });
 
   for (const written of [false, true]) {
