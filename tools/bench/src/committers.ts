@@ -40,6 +40,8 @@ export interface DurableRun {
    * microseconds; absent where `/proc` lacks it and in older results.
    */
   readonly threadCpuMicros?: number;
+  /** When the window started (`now()`, milliseconds); absent in older results. */
+  readonly windowStart?: number;
   /** Commits acknowledged over the whole run (the untimed warm-up included); absent in older results. */
   readonly acknowledged?: number;
   /**
@@ -131,6 +133,7 @@ export async function runCommitters(
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
     cpuMicros: cpu.user + cpu.system,
+    windowStart: started,
     ...(threadBefore === undefined || threadAfter === undefined
       ? {}
       : { threadCpuMicros: (threadAfter - threadBefore) / 1000 }),

@@ -18,12 +18,14 @@
  * own section; `docs/` at the repository root by default; `-`: nowhere).
  */
 import { execFileSync } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Committer, runCommitters } from './committers.js';
+import { CHANNELS, type CommitEvent } from '@wal/core';
+import { type Committer, type DurableRun, runCommitters } from './committers.js';
 import { type RatioGroup, ratioChart } from './lsm-chart.js';
 import {
   type KvStore,
@@ -41,8 +43,10 @@ import {
   checkEqual,
   checkLine,
   dataDirectory,
+  type FlushTimes,
   failedTargets,
   fixed,
+  flushTimes,
   getU32,
   inChild,
   installPeer,
@@ -102,6 +106,8 @@ const ON_FILLED: ReadonlySet<Workload> = new Set([
 const WRITES: readonly Workload[] = ['fillseq', 'fillrandom', 'overwrite'];
 const READS: readonly Workload[] = ['readrandom', 'readseq', 'seekrandom'];
 const SYNC_WRITERS: Readonly<Partial<Record<Workload, number>>> = { sync1: 1, sync64: 64 };
+/** The durable puts' record of the last put of each key, for the read-back: two Uint32Arrays. */
+const READ_BACK_BYTES_PER_KEY = 8;
 /**
  * Workloads @wal/core's bare log runs too, as the reference of what the
  * log under @wal/lsm gives: `fillseq` (one append at a time, each awaited
@@ -172,6 +178,8 @@ interface Result {
   readonly threadCpuMicros?: number;
   /** Durable puts: the keys put, and those that read back their last put after reopen. */
   readonly readBack?: ReadBack;
+  /** Durable puts into @wal/core logs: how busy their flushes kept the disk in the window. */
+  readonly flushes?: FlushTimes;
 }
 
 interface ReadBack {
@@ -262,11 +270,14 @@ function liveMemory(): number {
  */
 async function durablePuts(store: KvStore, job: Job, writers: number) {
   const next = seededRandom(SEEDS[job.workload]!);
-  /** Per key number: the call number of its last put, and of the one before if it was still in flight then. */
-  const last = new Map<number, { call: number; overlapped: number | undefined }>();
+  // Per key number: the call number of its last put (0: none), and of the
+  // one before if it was still in flight then (0: none). Two 32-bit numbers
+  // a key, whatever the rate (READ_BACK_BYTES_PER_KEY in the memory bound).
+  const readable = job.store !== 'wal-core' && job.store !== 'wal-core-blocking';
+  const lastCall = new Uint32Array(readable ? job.keys : 0);
+  const overlappedCall = new Uint32Array(readable ? job.keys : 0);
   const inFlight = new Set<number>();
   let calls = 0;
-  const readable = job.store !== 'wal-core' && job.store !== 'wal-core-blocking';
   const committer: Committer = {
     commit: (value) => {
       const n = Math.floor(next() * job.keys);
@@ -275,31 +286,47 @@ async function durablePuts(store: KvStore, job: Job, writers: number) {
       const put = new Uint8Array(value);
       putU32(put, 0, call);
       if (!readable) return store.put(keyOf(n), put, true);
-      const before = last.get(n);
-      last.set(n, {
-        call,
-        overlapped: before !== undefined && inFlight.has(before.call) ? before.call : undefined,
-      });
+      const before = lastCall[n]!;
+      lastCall[n] = call;
+      overlappedCall[n] = before !== 0 && inFlight.has(before) ? before : 0;
       inFlight.add(call);
       return store.put(keyOf(n), put, true).finally(() => inFlight.delete(call));
     },
     counts: () => ({ fsyncs: Number.NaN, writes: Number.NaN }),
     close: () => store.close(),
   };
-  const run = await runCommitters(committer, writers, job.seconds);
+  const flushes: Array<[end: number, ms: number]> = [];
+  const onCommit = (event: unknown): void => {
+    flushes.push([now(), (event as CommitEvent).syncMs]);
+  };
+  diagnosticsChannel.subscribe(CHANNELS.commit, onCommit);
+  let committed: DurableRun;
+  try {
+    committed = await runCommitters(committer, writers, job.seconds);
+  } finally {
+    diagnosticsChannel.unsubscribe(CHANNELS.commit, onCommit);
+  }
+  const start = committed.windowStart;
+  const times =
+    start === undefined ? undefined : flushTimes(flushes, start, start + committed.seconds * 1000);
+  const run = { ...committed, flushes: times };
   if (!readable) return { ...run, readBack: undefined };
   const reopened = await openStore(job.store, job.dir, job.settings, true);
+  let keys = 0;
   let matched = 0;
   try {
-    for (const [n, { call, overlapped }] of last) {
+    for (let n = 0; n < job.keys; n++) {
+      const call = lastCall[n]!;
+      if (call === 0) continue;
+      keys++;
       const value = await reopened.get(keyOf(n));
       const got = value === undefined || value.length < 4 ? -1 : getU32(value, 0);
-      if (got === call || (overlapped !== undefined && got === overlapped)) matched++;
+      if (got === call || (overlappedCall[n] !== 0 && got === overlappedCall[n])) matched++;
     }
   } finally {
     await reopened.close();
   }
-  return { ...run, readBack: { keys: last.size, matched } };
+  return { ...run, readBack: { keys, matched } };
 }
 
 async function runJob(job: Job): Promise<Result> {
@@ -317,6 +344,7 @@ async function runJob(job: Job): Promise<Result> {
   let liveBytes = Number.NaN;
   let threadCpuMicros: number | undefined;
   let readBack: ReadBack | undefined;
+  let flushes: FlushTimes | undefined;
   const started = now();
   const writers = SYNC_WRITERS[job.workload];
   if (writers !== undefined) {
@@ -328,6 +356,7 @@ async function runJob(job: Job): Promise<Result> {
     p50 = run.p50;
     p99 = run.p99;
     threadCpuMicros = run.threadCpuMicros;
+    flushes = run.flushes;
   } else {
     switch (job.workload) {
       case 'idle':
@@ -375,6 +404,7 @@ async function runJob(job: Job): Promise<Result> {
     p99,
     ...(threadCpuMicros === undefined ? {} : { threadCpuMicros }),
     ...(readBack === undefined ? {} : { readBack }),
+    ...(flushes === undefined ? {} : { flushes }),
   };
 }
 
@@ -397,8 +427,37 @@ function threadNote(lsm: readonly Result[], log: readonly Result[]): string {
   const lsmUs = perOp(lsm);
   const logUs = perOp(log);
   if (!Number.isFinite(lsmUs) || !Number.isFinite(logUs)) return '';
-  return `the event-loop thread: @wal/lsm ${lsmUs.toFixed(1)} µs of CPU per put, busy ${Math.round(100 * busy(lsm))} % of the window (so at most about ${int(1e6 / lsmUs)} puts/s on one thread), against the bare log's ${logUs.toFixed(1)} µs per append (busy ${Math.round(100 * busy(log))} %): the store's own work per put (memtable, flushes, compactions, the abstract-level layer) runs on the same thread as the log's`;
+  const thread = `the event-loop thread: @wal/lsm ${lsmUs.toFixed(1)} µs of CPU per put, busy ${Math.round(100 * busy(lsm))} % of the window (so at most about ${int(1e6 / lsmUs)} puts/s on one thread), against the bare log's ${logUs.toFixed(1)} µs per append (busy ${Math.round(100 * busy(log))} %): the store's own work per put (memtable, flushes, compactions, the abstract-level layer) runs on the same thread as the log's`;
+  const lsmFlushes = flushSummary(lsm);
+  const logFlushes = flushSummary(log);
+  if (lsmFlushes === undefined || logFlushes === undefined) return thread;
+  const flushes = `the logs' flushes (durable writes and syncs, wal:commit): @wal/lsm had one in flight ${percent(lsmFlushes.busy)} of the window, ${int(lsmFlushes.perSecond)} a second of ${lsmFlushes.medianMs.toFixed(2)} ms each at the median, ${int(lsmFlushes.putsPer)} puts per flush; the bare log ${percent(logFlushes.busy)}, ${int(logFlushes.perSecond)} a second of ${logFlushes.medianMs.toFixed(2)} ms, ${int(logFlushes.putsPer)} appends per flush`;
+  // What sets the pace, said only when the figures show it.
+  const pace =
+    busy(lsm) < BUSY && lsmFlushes.busy < BUSY
+      ? ". Neither the thread nor the log's flushes were busy all the time: each round waits for both in turn (the writers released by one flush append their next puts together, once the store applied the round, so the round's work and its flush follow each other instead of overlapping)"
+      : '';
+  return `${thread}; ${flushes}${pace}`;
 }
+
+/** Busier than this fraction of the window: that resource sets the pace. */
+const BUSY = 0.9;
+
+/** Medians over the runs that measured their flushes; `undefined` when none did. */
+function flushSummary(
+  runs: readonly Result[],
+): { busy: number; perSecond: number; medianMs: number; putsPer: number } | undefined {
+  const measured = runs.filter((r) => r.flushes !== undefined);
+  if (measured.length === 0) return undefined;
+  return {
+    busy: median(measured.map((r) => r.flushes!.busy)),
+    perSecond: median(measured.map((r) => r.flushes!.count / r.seconds)),
+    medianMs: median(measured.map((r) => r.flushes!.medianMs)),
+    putsPer: median(measured.map((r) => r.ops / r.flushes!.count)),
+  };
+}
+
+const percent = (fraction: number): string => `${Math.round(100 * fraction)} %`;
 
 // ---------------------------------------------------------------- runner
 
@@ -718,14 +777,21 @@ async function main(): Promise<void> {
     // evicted ones kept for reuse.
     const held = 2 * memtable + settings.cacheBytes + 256 * 1024 + tables + log + compaction;
     const bound = idle + YOUNG_GENERATION + 2 * held;
-    // Over both modes: a user may open the store either way.
+    // The durable puts' children also hold the bench's own record of the
+    // puts, for their read-back after reopen: allowed on top, for them only.
+    const readBack = READ_BACK_BYTES_PER_KEY * keys;
+    const allowed = (workload: Workload) => bound + (workload in SYNC_WRITERS ? readBack : 0);
+    // Over both modes: a user may open the store either way. The cell
+    // closest to (or furthest past) its bound is the one reported.
     let peak = 0;
+    let margin = Number.NEGATIVE_INFINITY;
     let where: Workload = 'idle';
     let whereStore: StoreName = 'wal-lsm';
     for (const workload of workloads) {
       for (const store of ['wal-lsm', 'wal-lsm-blocking'] as const) {
         const value = median(cell(workload, store).map((r) => r.maxRss));
-        if (value > peak) {
+        if (value - allowed(workload) > margin) {
+          margin = value - allowed(workload);
           peak = value;
           where = workload;
           whereStore = store;
@@ -740,8 +806,8 @@ async function main(): Promise<void> {
         peak > 0
           ? `${mib(peak)} MiB (${where}${whereStore === 'wal-lsm' ? '' : `, ${STORE_LABELS[whereStore]}`})`
           : 'n/a',
-      pass: peak <= bound,
-      note: `bound: ${boundText}; JavaScript memory still live after a full garbage collection at the end of \`${where}\`: ${mib(live)} MiB (the rest of the peak is garbage not yet collected, the JIT's code and the runtime's own)`,
+      pass: peak > 0 && margin <= 0,
+      note: `bound: ${boundText}${where in SYNC_WRITERS ? `, + the bench's record of the durable puts for their read-back, ${mib(readBack)} MiB (two 32-bit numbers a key) = ${mib(allowed(where))} MiB for \`${where}\`` : ''}; JavaScript memory still live after a full garbage collection at the end of \`${where}\`: ${mib(live)} MiB (the rest of the peak is garbage not yet collected, the JIT's code and the runtime's own)`,
     });
   }
 

@@ -641,3 +641,47 @@ export function seededRandom(seed: number): () => number {
     return x / 4294967296;
   };
 }
+
+/**
+ * The group-commit flushes of every @wal/core log of the child (the
+ * `wal:commit` diagnostics channel) in a durable window: how many, and the
+ * part of the window during which at least one was in flight.
+ */
+export interface FlushTimes {
+  readonly count: number;
+  /** Fraction of the window with a durable write or sync of a log in flight. */
+  readonly busy: number;
+  /** Median duration of one, milliseconds. */
+  readonly medianMs: number;
+}
+
+/**
+ * {@link FlushTimes} of the flushes ending at `end` after `ms` each, over
+ * the window `[from, to)`: each counted when it ended in the window, its
+ * time in flight clipped to it; `undefined` when none ended there.
+ */
+export function flushTimes(
+  flushes: ReadonlyArray<readonly [end: number, ms: number]>,
+  from: number,
+  to: number,
+): FlushTimes | undefined {
+  const inWindow = flushes.filter(([end]) => end >= from && end < to);
+  if (inWindow.length === 0 || to <= from) return undefined;
+  const spans = flushes
+    .map(([end, ms]) => [Math.max(from, end - ms), Math.min(to, end)] as const)
+    .filter(([start, end]) => end > start)
+    .sort((a, b) => a[0] - b[0]);
+  let busy = 0;
+  let reached = from;
+  for (const [start, end] of spans) {
+    if (end <= reached) continue;
+    busy += end - Math.max(start, reached);
+    reached = end;
+  }
+  const durations = Float64Array.from(inWindow.map(([, ms]) => ms)).sort();
+  return {
+    count: inWindow.length,
+    busy: busy / (to - from),
+    medianMs: durations[Math.floor(durations.length / 2)]!,
+  };
+}
