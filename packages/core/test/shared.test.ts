@@ -421,7 +421,8 @@ describe('Wal.share: a log shared with worker threads', () => {
       preallocate: 0,
     });
     // The first write of the metadata's replacement fails once the log has
-    // rolled a few segments (the hint is stored at rolls: FORMAT.md §5.2).
+    // rolled a few segments (the hint is stored once a segment-sized
+    // interval is durable: FORMAT.md §6 step 7).
     const injection = fs.inject({
       method: 'pwrite',
       when: (call) => !call.path.endsWith('.wal') && wal.durable > 3 * 4096,
