@@ -195,6 +195,13 @@ function slowDurable(fs: CrashFs, ms: number) {
   return { fs: slow, counts };
 }
 
+/**
+ * A log of 4 KiB segments that writes records and syncs apart, with no
+ * zeros written ahead: every pwrite to a segment is a write of records, and
+ * the durable hint's metadata is replaced at every segment's worth.
+ */
+const ROLLING = { segmentSize: 4096, durableWrites: false, preallocate: 0 } as const;
+
 describe('Wal.share: a log shared with worker threads', () => {
   it('many threads, random sizes: LSNs unique and back to back, iteration in LSN order, every record read back after reopen (property)', async () => {
     await fc.assert(
@@ -382,13 +389,7 @@ describe('Wal.share: a log shared with worker threads', () => {
 
   it('a failed write fails every thread: appends throw it, waits past it reject', async () => {
     const fs = new FaultFs(newFs());
-    // No zeros written ahead: every pwrite to a segment is a write of records.
-    const wal = await Wal.open(DIR, {
-      fs,
-      segmentSize: 4096,
-      durableWrites: false,
-      preallocate: 0,
-    });
+    const wal = await openIn(fs, ROLLING);
     // The 20th write of records fails (the metadata's writes are not counted:
     // a failed metadata update is the next test's).
     let recordWrites = 0;
@@ -414,12 +415,7 @@ describe('Wal.share: a log shared with worker threads', () => {
 
   it('a failed metadata update (the durable hint) fails every thread with WAL_FAILED; what they were acknowledged is durable', async () => {
     const fs = new FaultFs(newFs());
-    const wal = await Wal.open(DIR, {
-      fs,
-      segmentSize: 4096,
-      durableWrites: false,
-      preallocate: 0,
-    });
+    const wal = await openIn(fs, ROLLING);
     // The first write of the metadata's replacement fails once the log has
     // rolled a few segments (the hint is stored once a segment-sized
     // interval is durable: FORMAT.md §6 step 7).

@@ -87,6 +87,7 @@ import type { CompletionOrder } from './crash-orders.js';
 import {
   CrashPlan,
   type DirOpRecord,
+  dirOpDeps,
   type EntryEffect,
   type FileOpRecord,
   type LostContent,
@@ -1339,24 +1340,8 @@ export class CrashFs implements Fs {
    */
   #closeDirChoices(ran: Map<number, boolean>): void {
     const ops = this.#m.model.dirOps;
-    const deps: number[][] = [];
-    const lastOnEntry = new Map<string, number>();
-    const creator = new Map<number, number>();
-    ops.forEach((op, i) => {
-      const before = new Set<number>();
-      for (const effect of op.effects) {
-        const key = `${effect.dir}/${effect.name}`;
-        const previous = lastOnEntry.get(key);
-        if (previous !== undefined) before.add(previous);
-        lastOnEntry.set(key, i);
-      }
-      for (const dir of op.dirs) {
-        const made = creator.get(dir);
-        if (made !== undefined) before.add(made);
-      }
-      if (op.creates !== undefined) creator.set(op.creates, i);
-      deps.push([...before]);
-    });
+    const { entry, parents } = dirOpDeps(ops);
+    const deps = entry.map((before, i) => [...new Set([...before, ...parents[i]!])]);
     const inFlight = (i: number): boolean => ran.has(ops[i]!.id);
     const forced = new Set<number>();
     for (let i = ops.length - 1; i >= 0; i--) {

@@ -77,6 +77,40 @@ export interface DirOpRecord {
   durable: boolean;
 }
 
+/**
+ * What each directory operation of `ops` (in issue order) depends on, by
+ * index: `entry[i]`, the operations before it that last changed one of the
+ * entries it changes (it cannot survive without them); `parents[i]`, the
+ * ones that created a directory whose entries it changes.
+ */
+export function dirOpDeps(ops: readonly DirOpRecord[]): {
+  entry: number[][];
+  parents: number[][];
+} {
+  const entry: number[][] = [];
+  const parents: number[][] = [];
+  const lastOnEntry = new Map<string, number>();
+  const creator = new Map<number, number>();
+  ops.forEach((op, i) => {
+    const before = new Set<number>();
+    for (const effect of op.effects) {
+      const key = `${effect.dir}/${effect.name}`;
+      const previous = lastOnEntry.get(key);
+      if (previous !== undefined) before.add(previous);
+      lastOnEntry.set(key, i);
+    }
+    const made = new Set<number>();
+    for (const dir of op.dirs) {
+      const at = creator.get(dir);
+      if (at !== undefined) made.add(at);
+    }
+    if (op.creates !== undefined) creator.set(op.creates, i);
+    entry.push([...before]);
+    parents.push([...made]);
+  });
+  return { entry, parents };
+}
+
 /** A frozen copy of what a power loss acts on. */
 export interface ModelSnapshot {
   /** Durable entries of every directory inode (root is inode 1). */
@@ -482,25 +516,9 @@ export class CrashPlan {
 
   #computeDeps(): void {
     const ops = this.#snapshot.dirOps;
-    const lastOnEntry = new Map<string, number>();
-    const creator = new Map<number, number>();
-    ops.forEach((op, i) => {
-      const entry = new Set<number>();
-      for (const effect of op.effects) {
-        const key = `${effect.dir}/${effect.name}`;
-        const previous = lastOnEntry.get(key);
-        if (previous !== undefined) entry.add(previous);
-        lastOnEntry.set(key, i);
-      }
-      const parents = new Set<number>();
-      for (const dir of op.dirs) {
-        const made = creator.get(dir);
-        if (made !== undefined) parents.add(made);
-      }
-      if (op.creates !== undefined) creator.set(op.creates, i);
-      this.#entryDeps.push([...entry]);
-      this.#parentDeps.push([...parents]);
-    });
+    const { entry, parents } = dirOpDeps(ops);
+    this.#entryDeps.push(...entry);
+    this.#parentDeps.push(...parents);
     for (let i = ops.length - 1; i >= 0; i--) {
       this.#forced[i] = this.#forced[i] === true || ops[i]!.durable;
       if (this.#forced[i]) for (const dep of this.#entryDeps[i]!) this.#forced[dep] = true;
